@@ -1,0 +1,111 @@
+"""Records (notices) and their copies (exemplaires)."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch, Department, Location
+
+
+class DocType(models.TextChoices):
+    BOOK = "book", _("Book")
+    COMIC = "comic", _("Comic")
+    PERIODICAL = "periodical", _("Periodical")
+    DVD = "dvd", _("DVD")
+    CD = "cd", _("Music CD")
+    AUDIOBOOK = "audiobook", _("Audiobook")
+    SCORE = "score", _("Score")
+    GAME = "game", _("Game")
+    OTHER = "other", _("Other")
+
+
+class Audience(models.TextChoices):
+    ADULT = "adult", _("Adults")
+    YOUTH = "youth", _("Youth")
+
+
+class CopyStatus(models.TextChoices):
+    ON_SHELF = "on_shelf", _("On the shelf")
+    ON_LOAN = "on_loan", _("On loan")
+    SET_ASIDE = "set_aside", _("Set aside for a request")
+    IN_TRANSIT = "in_transit", _("In transit")
+    HOLD_SHELF = "hold_shelf", _("On the hold shelf")
+    MISSING = "missing", _("Missing")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class RecordQuerySet(models.QuerySet):
+    def available(self):
+        return self.filter(copies__status=CopyStatus.ON_SHELF).distinct()
+
+
+class Record(models.Model):
+    # Re-import key: the source's control number (001), else its system id (035),
+    # else another stable id; prefixed by the source so two systems cannot collide.
+    source_key = models.CharField(_("source key"), max_length=200, unique=True)
+    title = models.CharField(_("title"), max_length=1000)
+    responsibility = models.CharField(_("author / responsibility"), max_length=1000, blank=True)
+    publisher = models.CharField(_("publisher"), max_length=500, blank=True)
+    year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
+    isbn = models.CharField(_("ISBN"), max_length=13, blank=True, db_index=True)
+    ean = models.CharField(_("EAN"), max_length=13, blank=True)
+    language = models.CharField(_("language"), max_length=3, blank=True)
+    subjects = models.JSONField(_("subjects"), default=list, blank=True)
+    series = models.CharField(_("series"), max_length=500, blank=True)
+    summary = models.TextField(_("summary"), blank=True)
+    doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, default=DocType.BOOK)
+    audience = models.CharField(_("audience"), max_length=10, choices=Audience, default=Audience.ADULT)
+    age_min = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
+    age_max = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("record")
+        verbose_name_plural = _("records")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(age_min__isnull=True)
+                | models.Q(age_max__isnull=True)
+                | models.Q(age_min__lte=models.F("age_max")),
+                name="record_age_band_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Copy(models.Model):
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="copies")
+    # NULL only for copies imported without one (reported by the importer); a
+    # barcode, when present, is unique across the network.
+    barcode = models.CharField(_("barcode"), max_length=50, unique=True, null=True, blank=True)
+    call_number = models.CharField(_("call number"), max_length=200, blank=True)
+    # Shelf-order key derived from call_number (see picking); indexed for pick lists.
+    call_number_key = models.CharField(max_length=400, blank=True, editable=False)
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="copies")
+    department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
+    doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, default=DocType.BOOK)
+    status = models.CharField(_("status"), max_length=20, choices=CopyStatus, default=CopyStatus.ON_SHELF)
+    # The source system's own codes, kept so a re-import with a new mapping can redo it.
+    source_codes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("copy")
+        verbose_name_plural = _("copies")
+        indexes = [
+            models.Index(fields=["record", "status"], name="copy_record_status"),
+            models.Index(fields=["branch", "status"], name="copy_branch_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.barcode or '—'} {self.call_number}"

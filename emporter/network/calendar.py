@@ -1,0 +1,42 @@
+"""Open days of a branch: weekly hours minus closed dates (its own and network-wide)."""
+
+import datetime
+
+from django.db.models import Q
+
+from .models import Branch, ClosedDay
+
+# Beyond this many days without an opening the calendar is misconfigured; stop
+# rather than loop forever.
+MAX_SCAN_DAYS = 366
+
+
+def _closed_dates(branch: Branch, start: datetime.date, end: datetime.date) -> set[datetime.date]:
+    rows = ClosedDay.objects.filter(
+        Q(branch=branch) | Q(branch__isnull=True), date__gte=start, date__lte=end
+    ).values_list("date", flat=True)
+    return set(rows)
+
+
+def open_weekdays(branch: Branch) -> set[int]:
+    return set(branch.hours.values_list("weekday", flat=True))
+
+
+def is_open(branch: Branch, day: datetime.date) -> bool:
+    return day.weekday() in open_weekdays(branch) and not _closed_dates(branch, day, day)
+
+
+def nth_open_day(branch: Branch, start: datetime.date, n: int) -> datetime.date:
+    """The n-th open day counting ``start`` itself when it is open (n >= 1)."""
+    weekdays = open_weekdays(branch)
+    if not weekdays:
+        raise ValueError(f"branch {branch.code} has no opening hours")
+    closed = _closed_dates(branch, start, start + datetime.timedelta(days=MAX_SCAN_DAYS))
+    day, seen = start, 0
+    for _ in range(MAX_SCAN_DAYS):
+        if day.weekday() in weekdays and day not in closed:
+            seen += 1
+            if seen == n:
+                return day
+        day += datetime.timedelta(days=1)
+    raise ValueError(f"branch {branch.code} has fewer than {n} open days in a year")

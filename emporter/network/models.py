@@ -1,0 +1,142 @@
+"""The ground floor: branches, their calendars, departments and shelving locations."""
+
+import datetime
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ServiceMode(models.TextChoices):
+    OPEN = "open", _("Open (normal service)")
+    CLICK_COLLECT = "click_collect", _("Click and collect")
+    CLOSED = "closed", _("Closed")
+
+
+class Branch(models.Model):
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    address = models.TextField(_("address"), blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    is_central = models.BooleanField(_("central library"), default=False)
+    service_mode = models.CharField(
+        _("service mode"), max_length=20, choices=ServiceMode, default=ServiceMode.OPEN
+    )
+    pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))
+
+    class Meta:
+        ordering = ["-is_central", "name"]
+        verbose_name = _("branch")
+        verbose_name_plural = _("branches")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accepts_requests(self) -> bool:
+        return self.service_mode == ServiceMode.CLICK_COLLECT
+
+
+class OpeningHours(models.Model):
+    """One opening interval on a weekday; a day may have several (morning, afternoon)."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"))
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(opens__lt=models.F("closes")), name="hours_open_before_close"
+            ),
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="hours_weekday_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class ClosedDay(models.Model):
+    """A date a branch is closed although its weekday is open (holiday, strike, works).
+
+    ``branch`` empty means the whole network is closed that day (public holidays).
+    """
+
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, null=True, blank=True, related_name="closed_days"
+    )
+    date = models.DateField(_("date"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("closed day")
+        verbose_name_plural = _("closed days")
+        constraints = [
+            models.UniqueConstraint(fields=["branch", "date"], name="closed_day_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.reason}"
+
+
+class Department(models.Model):
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="departments")
+    code = models.SlugField(_("code"), max_length=20)
+    name = models.CharField(_("name"), max_length=200)
+    walking_order = models.PositiveIntegerField(_("walking order"), default=0)
+
+    class Meta:
+        ordering = ["branch", "walking_order", "name"]
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+        constraints = [
+            models.UniqueConstraint(fields=["branch", "code"], name="department_code_per_branch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.branch.code} · {self.name}"
+
+
+class Location(models.Model):
+    """A shelving location inside a department, walked in ``walking_order``."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="locations")
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=200)
+    walking_order = models.PositiveIntegerField(_("walking order"), default=0)
+    hint = models.CharField(
+        _("hint for pickers"),
+        max_length=300,
+        blank=True,
+        help_text=_("Where it is and how it is shelved, shown on pick lists."),
+    )
+    requestable = models.BooleanField(
+        _("requestable"),
+        default=True,
+        help_text=_("Reference and heritage collections are not requestable."),
+    )
+
+    class Meta:
+        ordering = ["department", "walking_order", "name"]
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+        constraints = [
+            models.UniqueConstraint(fields=["department", "code"], name="location_code_per_department"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department} · {self.name}"

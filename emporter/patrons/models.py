@@ -1,0 +1,94 @@
+"""Card holders (patrons) and staff roles.
+
+A patron signs in with card number + PIN: each patron owns a Django user whose
+username is the card number and whose password is the PIN, so sessions, hashing and
+tokens are Django's own. Staff are Django users with role assignments per branch.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch
+
+
+class PatronCategory(models.TextChoices):
+    ADULT = "adult", _("Adult")
+    CHILD = "child", _("Child")
+
+
+class NoticeChannel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+class Patron(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patron")
+    card_number = models.CharField(_("card number"), max_length=30, unique=True)
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    # Digits only, for the phone desk's look-up ("06 12 34 56 78" = "0612345678").
+    phone_digits = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
+    home_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="patrons")
+    language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    category = models.CharField(
+        _("category"), max_length=10, choices=PatronCategory, default=PatronCategory.ADULT
+    )
+    guardian = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("guardian"),
+    )
+    notice_channel = models.CharField(
+        _("notices by"), max_length=10, choices=NoticeChannel, default=NoticeChannel.EMAIL
+    )
+    card_expires = models.DateField(_("card expires"), null=True, blank=True)
+    blocked_reason = models.CharField(_("blocked because"), max_length=300, blank=True)
+    failed_logins = models.PositiveSmallIntegerField(default=0, editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        verbose_name = _("patron")
+        verbose_name_plural = _("patrons")
+        indexes = [models.Index(fields=["last_name", "first_name"], name="patron_name")]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} ({self.card_number})"
+
+    def save(self, *args, **kwargs):
+        self.phone_digits = "".join(c for c in self.phone if c.isdigit())
+        super().save(*args, **kwargs)
+
+
+class Role(models.TextChoices):
+    PHONE_DESK = "phone_desk", _("Phone desk")
+    PICKER = "picker", _("Picker")
+    DOOR_DESK = "door_desk", _("Door desk")
+    BRANCH_MANAGER = "branch_manager", _("Branch manager")
+    NETWORK_ADMIN = "network_admin", _("Network administrator")
+
+
+class StaffRole(models.Model):
+    """A staff user may act in ``role`` at ``branch`` (every branch when empty)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
+    role = models.CharField(_("role"), max_length=20, choices=Role)
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, null=True, blank=True, related_name="staff_roles"
+    )
+
+    class Meta:
+        verbose_name = _("staff role")
+        verbose_name_plural = _("staff roles")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "branch"], name="staff_role_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.branch or '*'}"
