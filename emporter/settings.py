@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "emporter.network",
     "emporter.catalogue",
     "emporter.patrons",
+    "emporter.holds",
     "emporter.demo",
 ]
 

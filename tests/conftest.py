@@ -43,3 +43,44 @@ def branch(db):
 @pytest.fixture
 def other_branch(db):
     return make_branch(code="CRX", name="Croix-Rousse")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PINs are hashed with Django's default (slow by design); tests need not pay for it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_patron(branch, card="10000001", pin="1234", **kw):
+    from django.contrib.auth import get_user_model
+
+    from emporter.patrons.models import Patron
+
+    user = get_user_model().objects.create_user(username=card, password=pin)
+    defaults = {"first_name": "Camille", "last_name": "Martin", "email": f"{card}@example.org"}
+    return Patron.objects.create(user=user, card_number=card, home_branch=branch, **(defaults | kw))
+
+
+def make_record(title="L'Étrangère", copies=(), doc_type="book", **kw):
+    """copies: branches (one on-shelf copy each) or (branch, status) pairs."""
+    from emporter.catalogue.models import Copy, Record
+
+    record = Record.objects.create(
+        source_key=f"test:{Record.objects.count() + 1}:{title}", title=title, doc_type=doc_type, **kw
+    )
+    for n, spec in enumerate(copies):
+        where, status = spec if isinstance(spec, tuple) else (spec, "on_shelf")
+        Copy.objects.create(
+            record=record,
+            barcode=f"B{record.pk:05d}{n:02d}",
+            call_number=f"R {title[:3].upper()}",
+            branch=where,
+            doc_type=doc_type,
+            status=status,
+        )
+    return record
+
+
+@pytest.fixture
+def patron(branch):
+    return make_patron(branch)

@@ -1,0 +1,42 @@
+"""Errors that reach people: a stable ``code`` for machines, a translated message for humans."""
+
+from django.utils.translation import gettext_lazy as _
+
+# code -> (message, HTTP status for the API). 409: the state of things forbids it;
+# 422: the request itself is not acceptable; 404/403: not found / not yours.
+MESSAGES = {
+    "limit_reached": (_("You already have %(limit)s active requests, the most allowed."), 409),
+    "type_limit_reached": (
+        _("You already have %(limit)s active requests for this kind of document (%(doc_type)s)."),
+        409,
+    ),
+    "already_requested": (_("You have already requested this document."), 409),
+    "nothing_available": (_("No copy of this document is on the shelf right now."), 409),
+    "type_not_requestable": (_("This kind of document (%(doc_type)s) cannot be requested."), 422),
+    "branch_not_accepting": (_("%(branch)s is not taking requests at the moment."), 422),
+    "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),
+    "card_expired": (_("Your card has expired. Please contact your library to renew it."), 403),
+    "not_cancellable": (_("This request can no longer be cancelled."), 409),
+    "conflict": (_("Someone else changed this request at the same moment; please try again."), 409),
+    "not_found": (_("No such request."), 404),
+    "forbidden": (_("You are not allowed to do this here."), 403),
+    "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
+}
+
+
+class ServiceError(Exception):
+    def __init__(self, code: str, **params):
+        if code not in MESSAGES:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+    @property
+    def message(self) -> str:
+        template, _status = MESSAGES[self.code]
+        return str(template) % {k: str(v) for k, v in self.params.items()}
+
+    @property
+    def http_status(self) -> int:
+        return MESSAGES[self.code][1]

@@ -1,0 +1,61 @@
+"""A request's lifecycle: the statuses, the allowed moves and the one function that moves.
+
+Every screen, task and API endpoint changes a request's status through ``transition``:
+it checks the move, updates with a guard on the old status (so two concurrent movers
+cannot both win), and writes the event row that notices and statistics read.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from .errors import ServiceError
+from .models import Request, RequestEvent, Status
+
+ALLOWED: dict[str, set[str]] = {
+    Status.WAITING: {Status.PLACED, Status.CANCELLED},
+    # placed -> placed is a retarget: the same request moves to another copy.
+    Status.PLACED: {Status.PLACED, Status.READY, Status.NOT_FOUND, Status.CANCELLED},
+    Status.READY: {Status.COLLECTED, Status.EXPIRED, Status.CANCELLED},
+    Status.COLLECTED: set(),
+    Status.NOT_FOUND: set(),
+    Status.CANCELLED: set(),
+    Status.EXPIRED: set(),
+}
+CLOSED = {s for s, moves in ALLOWED.items() if not moves}
+
+
+def record_event(request: Request, *, old: str, actor=None, reason: str = "", note: str = "") -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=request,
+        actor=actor if actor and actor.is_authenticated else None,
+        from_status=old,
+        to_status=request.status,
+        reason=reason,
+        note=note,
+        copy_id=request.copy_id,
+        branch_id=request.pickup_branch_id,
+    )
+
+
+def transition(
+    request: Request, new: str, *, actor=None, reason: str = "", note: str = "", **fields
+) -> Request:
+    """Move ``request`` to ``new``, setting ``fields`` too; raise ServiceError if not allowed
+    or if someone else moved it first. Must run inside a transaction."""
+    assert transaction.get_connection().in_atomic_block, "transition() outside a transaction"
+    old = request.status
+    if new not in ALLOWED[old]:
+        raise ServiceError("invalid_move", old=Status(old).label, new=Status(new).label)
+    now = timezone.now()
+    if new in CLOSED:
+        fields.setdefault("closed_at", now)
+    if new == Status.READY:
+        fields.setdefault("ready_at", now)
+    updated = Request.objects.filter(pk=request.pk, status=old).update(status=new, **fields)
+    if updated != 1:
+        raise ServiceError("conflict")
+    request.status = new
+    for name, value in fields.items():
+        setattr(request, name, value)
+    record_event(request, old=old, actor=actor, reason=reason, note=note)
+    return request

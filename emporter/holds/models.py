@@ -1,0 +1,150 @@
+"""Requests (réservations), their event log and the request policy."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from emporter.catalogue.models import Copy, Record
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron, PatronCategory
+
+
+class Status(models.TextChoices):
+    WAITING = "waiting", _("Waiting for a copy")
+    PLACED = "placed", _("Placed")
+    READY = "ready", _("Ready for pickup")
+    COLLECTED = "collected", _("Collected")
+    NOT_FOUND = "not_found", _("Not found")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+# Requests in these statuses count against the patron's limits.
+ACTIVE = (Status.WAITING, Status.PLACED, Status.READY)
+# Requests in these statuses hold a copy; no two may hold the same one.
+HOLDING_COPY = (Status.PLACED, Status.READY)
+
+
+class Channel(models.TextChoices):
+    ONLINE = "online", _("Online")
+    PHONE = "phone", _("Phone")
+    DESK = "desk", _("At the desk")
+
+
+class Request(models.Model):
+    patron = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="requests")
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="requests")
+    copy = models.ForeignKey(Copy, on_delete=models.PROTECT, null=True, blank=True, related_name="requests")
+    pickup_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="requests")
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.PLACED)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel, default=Channel.ONLINE)
+    # The doc type at placement time, so per-type limits are a plain count.
+    doc_type = models.CharField(max_length=20)
+    # A client-chosen key so a retried call or double click returns the same request.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When a copy was set aside: the pick run cut-off compares against this.
+    placed_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    hold_until = models.DateField(_("held until"), null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        constraints = [
+            # The database itself refuses a copy promised twice or a title requested twice.
+            models.UniqueConstraint(
+                fields=["copy"], condition=Q(status__in=HOLDING_COPY), name="one_active_request_per_copy"
+            ),
+            models.UniqueConstraint(
+                fields=["patron", "record"],
+                condition=Q(status__in=ACTIVE),
+                name="one_active_request_per_patron_record",
+            ),
+            models.UniqueConstraint(
+                fields=["patron", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="request_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=HOLDING_COPY) | Q(copy__isnull=False),
+                name="active_request_has_copy",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patron", "status"], name="request_patron_status"),
+            models.Index(fields=["record", "status", "created_at"], name="request_record_queue"),
+            models.Index(fields=["pickup_branch", "status"], name="request_pickup_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.record} → {self.patron.card_number} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+
+class RequestEvent(models.Model):
+    """One row per move of a request: the audit trail, and what notices and stats read."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, choices=Status)
+    reason = models.CharField(max_length=50, blank=True)
+    note = models.TextField(blank=True)
+    copy = models.ForeignKey(Copy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    branch = models.ForeignKey(Branch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["to_status", "at"], name="event_status_at")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class RequestPolicy(models.Model):
+    """Request rules. The row with no branch and no category is the network default;
+    a row for a branch and/or a patron category overrides only the fields it sets."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, null=True, blank=True)
+    category = models.CharField(_("patron category"), max_length=10, choices=PatronCategory, blank=True)
+    max_active = models.PositiveSmallIntegerField(_("maximum active requests"), null=True, blank=True)
+    type_limits = models.JSONField(
+        _("limits per document type"), null=True, blank=True, help_text=_('For example {"dvd": 3}')
+    )
+    requestable_types = models.JSONField(
+        _("requestable document types"), null=True, blank=True, help_text=_("Empty: every type.")
+    )
+    hold_days = models.PositiveSmallIntegerField(
+        _("open days a ready request is held"), null=True, blank=True
+    )
+    allow_other_branches = models.BooleanField(
+        _("copies may come from other branches"), null=True, blank=True
+    )
+    allow_waiting_list = models.BooleanField(
+        _("titles with no copy on the shelf can be requested"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("request policy")
+        verbose_name_plural = _("request policies")
+        constraints = [
+            models.UniqueConstraint(fields=["branch", "category"], name="policy_once_per_branch"),
+            models.UniqueConstraint(
+                fields=["category"], condition=Q(branch__isnull=True), name="policy_once_per_network"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.branch or _('network')} / {self.get_category_display() or _('all patrons')}"

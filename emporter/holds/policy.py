@@ -1,0 +1,46 @@
+"""The effective request policy for a pickup branch and a patron category."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from emporter.network.models import Branch
+
+from .models import RequestPolicy
+
+FIELDS = (
+    "max_active",
+    "type_limits",
+    "requestable_types",
+    "hold_days",
+    "allow_other_branches",
+    "allow_waiting_list",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_active: int = 8
+    type_limits: dict[str, int] = field(default_factory=dict)
+    requestable_types: list[str] = field(default_factory=list)  # empty: every type
+    hold_days: int = 5
+    allow_other_branches: bool = True
+    allow_waiting_list: bool = True
+
+    def can_request_type(self, doc_type: str) -> bool:
+        return not self.requestable_types or doc_type in self.requestable_types
+
+
+def _specificity(row: RequestPolicy) -> int:
+    return (2 if row.branch_id else 0) + (1 if row.category else 0)
+
+
+def resolve(*, branch: Branch | None, category: str = "") -> Policy:
+    """Layer the matching rows from the least to the most specific; unset fields inherit."""
+    rows = RequestPolicy.objects.filter(
+        Q(branch__isnull=True) | Q(branch=branch), Q(category="") | Q(category=category)
+    )
+    values = {}
+    for row in sorted(rows, key=_specificity):
+        values.update({f: getattr(row, f) for f in FIELDS if getattr(row, f) is not None})
+    return Policy(**values)
