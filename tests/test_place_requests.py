@@ -1,7 +1,7 @@
 import pytest
 
 from emporter.catalogue.models import CopyStatus
-from emporter.holds.errors import ServiceError
+from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request, RequestEvent, RequestPolicy, Status
 from emporter.holds.services import cancel_request, place_request, place_requests
 from emporter.network.models import ServiceMode

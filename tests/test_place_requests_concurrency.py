@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from emporter.catalogue.models import CopyStatus
-from emporter.holds.errors import ServiceError
+from emporter.errors import ServiceError
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.holds.services import place_request
 from tests.conftest import make_branch, make_patron, make_record

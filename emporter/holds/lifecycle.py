@@ -8,7 +8,8 @@ cannot both win), and writes the event row that notices and statistics read.
 from django.db import transaction
 from django.utils import timezone
 
-from .errors import ServiceError
+from emporter.errors import ServiceError
+
 from .models import Request, RequestEvent, Status
 
 ALLOWED: dict[str, set[str]] = {

@@ -13,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.errors import ServiceError
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
-from .errors import ServiceError
 from .lifecycle import record_event, transition
 from .models import ACTIVE, Channel, Request, Status
 

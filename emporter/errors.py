@@ -20,6 +20,10 @@ MESSAGES = {
     "conflict": (_("Someone else changed this request at the same moment; please try again."), 409),
     "not_found": (_("No such request."), 404),
     "forbidden": (_("You are not allowed to do this here."), 403),
+    "login_failed": (_("Card number or PIN is wrong."), 401),
+    "login_locked": (_("Too many failed attempts: this card is locked for 15 minutes."), 429),
+    "pin_wrong": (_("Your current PIN is wrong."), 422),
+    "pin_invalid": (_("A PIN is 4 to 8 digits."), 422),
     "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
 }
 
