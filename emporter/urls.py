@@ -1,6 +1,9 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+
+from emporter.patrons.views import StaffLoginView
 
 from . import views
 
@@ -10,6 +13,11 @@ urlpatterns = [
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
+    path("account/", include("emporter.patrons.urls")),
+    path("basket/", include("emporter.holds.urls")),
+    path("staff/login/", StaffLoginView.as_view(), name="staff_login"),
+    path("staff/logout/", LogoutView.as_view(next_page="home"), name="staff_logout"),
+    path("catalogue/", include("emporter.catalogue.urls")),
     path("admin/", admin.site.urls),
     prefix_default_language=False,
 )

@@ -1,0 +1,28 @@
+"""Reads about requests."""
+
+from django.db.models import Case, IntegerField, Value, When
+
+from emporter.patrons.models import Patron
+
+from .models import ACTIVE, Request, Status
+
+
+def requests_of(patron: Patron, *, limit: int = 100):
+    """A patron's requests, the active ones first (ready, then placed, then waiting)."""
+    order = Case(
+        When(status=Status.READY, then=Value(0)),
+        When(status=Status.PLACED, then=Value(1)),
+        When(status=Status.WAITING, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    return list(
+        Request.objects.filter(patron=patron)
+        .select_related("record", "pickup_branch")
+        .annotate(rank=order)
+        .order_by("rank", "-created_at")[:limit]
+    )
+
+
+def active_count(patron: Patron) -> int:
+    return Request.objects.filter(patron=patron, status__in=ACTIVE).count()

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "patrons"
+urlpatterns = [
+    path("login/", views.patron_login, name="login"),
+    path("logout/", views.patron_logout, name="logout"),
+    path("", views.account, name="account"),
+    path("pin/", views.change_pin, name="change_pin"),
+]

@@ -1,0 +1,82 @@
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.errors import ServiceError
+from emporter.holds.selectors import requests_of
+
+from . import services
+from .forms import ChangePinForm, PatronLoginForm
+from .models import Patron
+
+
+def _next_url(request, default="patrons:account"):
+    url = request.POST.get("next") or request.GET.get("next")
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return url
+    return default
+
+
+def patron_login(request):
+    form = PatronLoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patron = services.authenticate_patron(
+                request=request, card_number=form.cleaned_data["card_number"], pin=form.cleaned_data["pin"]
+            )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, patron.user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(_next_url(request))
+    return render(request, "patrons/login.html", {"form": form, "next": _next_url(request, "")})
+
+
+@require_POST
+def patron_logout(request):
+    logout(request)
+    return redirect("home")
+
+
+def current_patron(request) -> Patron | None:
+    if not request.user.is_authenticated:
+        return None
+    return Patron.objects.filter(user=request.user).select_related("home_branch").first()
+
+
+@login_required
+def account(request):
+    patron = current_patron(request)
+    if patron is None:
+        return redirect("home")
+    context = {"patron": patron, "requests": requests_of(patron)}
+    return render(request, "patrons/account.html", context)
+
+
+@login_required
+def change_pin(request):
+    patron = current_patron(request)
+    if patron is None:
+        return redirect("home")
+    form = ChangePinForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.change_pin(
+                patron=patron, old_pin=form.cleaned_data["old_pin"], new_pin=form.cleaned_data["new_pin"]
+            )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, patron.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Your PIN has been changed."))
+            return redirect("patrons:account")
+    return render(request, "patrons/change_pin.html", {"form": form})
+
+
+class StaffLoginView(LoginView):
+    template_name = "patrons/staff_login.html"

@@ -1,0 +1,113 @@
+import re
+
+import pytest
+from django.utils import timezone
+
+from emporter.holds.models import Channel, Request, Status
+from emporter.holds.services import place_request
+from emporter.patrons.models import Patron
+from emporter.patrons.services import MAX_FAILURES
+from tests.conftest import make_patron, make_record
+
+
+def sign_in(client, card="10000001", pin="1234"):
+    return client.post("/account/login/", {"card_number": card, "pin": pin})
+
+
+def test_patron_signs_in_with_card_and_pin(client, patron):
+    response = sign_in(client)
+    assert response.status_code == 302 and response["Location"] == "/account/"
+    assert "Camille" in client.get("/account/").content.decode()
+
+
+def test_wrong_pin_is_refused_in_french(client, patron):
+    response = sign_in(client, pin="0000")
+    assert "Numéro de carte ou code PIN incorrect." in response.content.decode()
+
+
+def test_repeated_failures_lock_the_card_even_for_the_right_pin(client, patron):
+    for _ in range(MAX_FAILURES):
+        sign_in(client, pin="0000")
+    patron.refresh_from_db()
+    assert patron.locked_until > timezone.now()
+    response = sign_in(client)
+    assert response.status_code == 200
+    assert "verrouillée" in response.content.decode()
+
+
+def test_pin_change_needs_the_current_pin(client, patron):
+    sign_in(client)
+    response = client.post("/account/pin/", {"old_pin": "9999", "new_pin": "4321"})
+    assert "actuel est incorrect" in response.content.decode()
+    client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4321"})
+    client.post("/account/logout/")
+    assert sign_in(client, pin="4321").status_code == 302
+
+
+def test_basket_confirm_places_requests_and_a_double_submit_places_nothing_more(client, patron, branch):
+    records = [make_record(title=f"Livre {n}", copies=[branch]) for n in range(3)]
+    sign_in(client)
+    for record in records:
+        client.post(f"/basket/add/{record.pk}/")
+    page = client.get("/basket/").content.decode()
+    key = re.search(r'name="confirm_key" value="(\w+)"', page).group(1)
+    form = {"confirm_key": key, "pickup_branch": branch.pk, "record": [r.pk for r in records]}
+    client.post("/basket/confirm/", form)
+    client.post("/basket/confirm/", form)
+    assert Request.objects.filter(patron=patron, status=Status.PLACED).count() == 3
+    assert set(Request.objects.values_list("channel", flat=True)) == {Channel.ONLINE}
+    account = client.get("/account/").content.decode()
+    assert all(f"Livre {n}" in account for n in range(3))
+
+
+def test_refused_item_is_explained_and_the_rest_goes_through(client, patron, branch):
+    from emporter.holds.models import RequestPolicy
+
+    RequestPolicy.objects.create(allow_waiting_list=False)
+    good = make_record(title="Disponible", copies=[branch])
+    gone = make_record(title="Emprunté", copies=[(branch, "on_loan")])
+    sign_in(client)
+    response = client.post(
+        "/basket/confirm/", {"pickup_branch": branch.pk, "record": [good.pk, gone.pk]}, follow=True
+    )
+    page = response.content.decode()
+    assert "Emprunté — Aucun exemplaire de ce document n&#x27;est en rayon pour le moment." in page
+    assert Request.objects.get(patron=patron).record == good
+
+
+def test_a_patron_cannot_see_or_cancel_another_patrons_request(client, patron, branch):
+    other = make_patron(branch, card="10000002", first_name="Zoé")
+    theirs, _ = place_request(
+        patron=other, record_id=make_record(title="Secret", copies=[branch]).pk, pickup_branch=branch
+    )
+    sign_in(client)
+    assert "Secret" not in client.get("/account/").content.decode()
+    assert client.post(f"/basket/requests/{theirs.pk}/cancel/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == Status.PLACED
+
+
+def test_patron_cancels_their_own_request(client, patron, branch):
+    mine, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    sign_in(client)
+    client.post(f"/basket/requests/{mine.pk}/cancel/")
+    mine.refresh_from_db()
+    assert mine.status == Status.CANCELLED
+    assert mine.events.last().actor == patron.user
+
+
+def test_confirm_needs_a_signed_in_patron(client, branch):
+    response = client.post("/basket/confirm/", {"pickup_branch": branch.pk})
+    assert response.status_code == 302 and "/account/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_only_click_and_collect_branches_are_offered_for_pickup(client, patron, branch, other_branch, mode):
+    other_branch.service_mode = mode
+    other_branch.save()
+    record = make_record(copies=[branch])
+    sign_in(client)
+    client.post(f"/basket/add/{record.pk}/")
+    page = client.get("/basket/").content.decode()
+    assert "Part-Dieu" in page and "Croix-Rousse" not in page
+    assert Patron.objects.count() == 1
