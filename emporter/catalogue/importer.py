@@ -1,0 +1,469 @@
+"""Import MARC files into the catalogue: records and their copies, kept in sync by re-import.
+
+The one entry point::
+
+    import_marc(
+        paths: Iterable[str | Path],
+        *,
+        source: str | None = None,          # source name; default: each file's stem
+        preset: str | None = None,          # "koha-marc21" | "koha-unimarc" | "sirsi"
+        mapping: ItemMapping | None = None, # custom item mapping (overrides preset)
+        code_map: CodeMap | Mapping | str | Path | None = None,
+        default_branch: str | None = None,  # Branch.code for copies whose branch is unknown
+        batch_size: int = 500,
+        progress: bool | None = None,       # None: a bar when stderr is a terminal
+        stdout: TextIO | None = None,       # problems are written here as they are found
+    ) -> ImportReport
+
+Raises ``ValueError`` before writing anything when an option is wrong (unknown preset,
+default branch or branch named in the code map). Bad data never raises: it is reported.
+
+Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`` is
+``marc.record_id`` (001, else ``035:<035$a>``, else ``002:<002>``, else ``isbn:<ISBN>``)
+and ``<source>`` is ``source`` or, by default, the file's name without extension:
+re-importing a file of the same name updates its records, and two exports from
+different systems cannot collide. Give ``source`` when a system's export changes name
+between runs. A copy is keyed by its barcode, unique across the network.
+
+Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
+offset (ISO 2709) or line (MARCXML):
+
+- an unreadable record, one without identifier or title, or repeating an id already
+  seen in this import is skipped (with its items);
+- an item without barcode is skipped (its call number is reported);
+- an item whose barcode was already seen in this import is skipped: the first wins;
+- an item whose branch code maps to no branch (code map, then ``Branch.code``, then
+  ``default_branch``) is skipped;
+- a location code is looked up, mapped or as is, among the locations of the copy's
+  branch (case-insensitively); when none matches the copy has no location (its
+  department may still come from the code map) and the raw code stays in
+  ``Copy.source_codes``.
+
+Re-import rewrites a copy's record, call number, branch, department, location and type
+from the source, but never its status: requests, pick lists and the door own it.
+
+Writes are batched (``batch_size`` records per transaction, existing keys fetched in
+one query, then ``bulk_create``/``bulk_update`` of the rows that changed), so rows go
+through ordinary INSERT/UPDATE statements and database triggers see them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from tqdm import tqdm
+
+from emporter.catalogue.callnumber import sort_key
+from emporter.catalogue.item_mappings import (
+    PRESETS,
+    CodeMap,
+    ItemData,
+    ItemMapping,
+    detect_preset,
+    load_code_map,
+    read_items,
+)
+from emporter.catalogue.marc import MarcEntry, RecordData, extract, read_marc, record_id
+from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.network.models import Branch, Department, Location
+
+RECORD_FIELDS = [f for f in RecordData.__dataclass_fields__ if f != "doc_type_is_default"]
+COPY_FIELDS = [
+    "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
+    "doc_type", "source_codes",
+]  # fmt: skip
+SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
+BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    record: int | None
+    offset: int | None
+    line: int | None
+    code: str  # stable: truncated, bad_length, bad_structure, encoding, xml, no_identifier,
+    # no_title, duplicate_record, no_barcode, duplicate_barcode, bad_barcode, no_branch
+    message: str
+    barcode: str = ""
+    call_number: str = ""
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.record is not None:
+            where.append(_("record %(index)s") % {"index": self.record})
+        if self.offset is not None:
+            where.append(_("byte %(offset)s") % {"offset": self.offset})
+        if self.line is not None:
+            where.append(_("line %(line)s") % {"line": self.line})
+        return f"{', '.join(where)}: {self.message}"
+
+
+@dataclass
+class FileReport:
+    path: str
+    source: str
+    preset: str = ""
+    records_created: int = 0
+    records_updated: int = 0
+    records_unchanged: int = 0
+    records_skipped: int = 0
+    copies_created: int = 0
+    copies_updated: int = 0
+    copies_unchanged: int = 0
+    copies_skipped: int = 0
+    copies_without_barcode: int = 0
+
+    @property
+    def records_imported(self) -> int:
+        return self.records_created + self.records_updated + self.records_unchanged
+
+    @property
+    def copies_imported(self) -> int:
+        return self.copies_created + self.copies_updated + self.copies_unchanged
+
+
+COUNTERS = [f for f in FileReport.__dataclass_fields__ if f not in ("path", "source", "preset")]
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def total(self, counter: str) -> int:
+        return sum(getattr(f, counter) for f in self.files)
+
+    def __getattr__(self, name: str) -> int:
+        # report.records_created etc.: totals over the files.
+        if name in COUNTERS or name in ("records_imported", "copies_imported"):
+            return self.total(name)
+        raise AttributeError(name)
+
+    def summary_lines(self) -> list[str]:
+        lines = [_format_counts(f, f.path) for f in self.files]
+        if len(self.files) > 1:
+            lines.append(_format_counts(self, _("Total")))
+        missing = self.total("copies_without_barcode")
+        if missing:
+            lines.append(
+                _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
+            )
+        return lines
+
+
+def _format_counts(counts, label: str) -> str:
+    return _(
+        "%(label)s: records %(rc)s created, %(ru)s updated, %(rn)s unchanged, %(rs)s skipped; "
+        "copies %(cc)s created, %(cu)s updated, %(cn)s unchanged, %(cs)s skipped."
+    ) % {
+        "label": label,
+        "rc": counts.records_created,
+        "ru": counts.records_updated,
+        "rn": counts.records_unchanged,
+        "rs": counts.records_skipped,
+        "cc": counts.copies_created,
+        "cu": counts.copies_updated,
+        "cn": counts.copies_unchanged,
+        "cs": counts.copies_skipped,
+    }
+
+
+# --- the service -----------------------------------------------------------------
+
+
+def import_marc(
+    paths: Iterable[str | Path],
+    *,
+    source: str | None = None,
+    preset: str | None = None,
+    mapping: ItemMapping | None = None,
+    code_map: CodeMap | Mapping | str | Path | None = None,
+    default_branch: str | None = None,
+    batch_size: int = 500,
+    progress: bool | None = None,
+    stdout: TextIO | None = None,
+) -> ImportReport:
+    if mapping is None and preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(_("Unknown preset %(name)s.") % {"name": preset})
+        mapping = PRESETS[preset]
+    targets = _Targets.load(load_code_map(code_map), default_branch)
+    run = _Run(targets=targets, stdout=stdout, batch_size=batch_size)
+    for path in paths:
+        path = Path(path)
+        name = (source or path.stem).strip()
+        run.import_file(path, source=name, mapping=mapping, progress=progress)
+    return run.report
+
+
+class _Targets:
+    """Our branches, departments and locations, loaded once, looked up by code."""
+
+    def __init__(self, code_map: CodeMap, default_branch: Branch | None):
+        self.code_map = code_map
+        self.default_branch = default_branch
+        self.branches = {b.code.casefold(): b.pk for b in Branch.objects.all()}
+        self.departments = {(d.branch_id, d.code.casefold()): d.pk for d in Department.objects.all()}
+        self.locations = {
+            (loc.department.branch_id, loc.code.casefold()): (loc.pk, loc.department_id)
+            for loc in Location.objects.select_related("department")
+        }
+
+    @classmethod
+    def load(cls, code_map: CodeMap, default_branch: str | None) -> _Targets:
+        branch = None
+        if default_branch:
+            branch = Branch.objects.filter(code__iexact=default_branch).first()
+            if branch is None:
+                raise ValueError(_("No branch has the code %(code)s.") % {"code": default_branch})
+        targets = cls(code_map, branch)
+        unknown = {v for v in code_map.branches.values() if v.casefold() not in targets.branches}
+        if unknown:
+            raise ValueError(
+                _("The code map names branches that do not exist: %(codes)s.")
+                % {"codes": ", ".join(sorted(unknown))}
+            )
+        return targets
+
+    def branch_for(self, codes: Iterable[str]) -> int | None:
+        for code in codes:
+            ours = self.code_map.branches.get(code, code).casefold()
+            if ours in self.branches:
+                return self.branches[ours]
+        return self.default_branch.pk if self.default_branch else None
+
+    def place(self, branch_id: int, location_code: str) -> tuple[int | None, int | None]:
+        """(location_id, department_id) for a source location code in a branch."""
+        if not location_code:
+            return None, None
+        ours = self.code_map.locations.get(location_code, location_code).casefold()
+        if (branch_id, ours) in self.locations:
+            return self.locations[branch_id, ours]
+        department = self.code_map.departments.get(location_code, location_code).casefold()
+        return None, self.departments.get((branch_id, department))
+
+
+@dataclass
+class _PendingRecord:
+    key: str
+    data: RecordData
+    copies: list[dict]
+
+
+@dataclass
+class _Run:
+    targets: _Targets
+    stdout: TextIO | None
+    batch_size: int
+    report: ImportReport = field(default_factory=ImportReport)
+    seen_keys: set[str] = field(default_factory=set)
+    seen_barcodes: set[str] = field(default_factory=set)
+    bar: tqdm | None = None
+
+    def import_file(self, path: Path, *, source: str, mapping: ItemMapping | None, progress: bool | None):
+        counts = FileReport(path=str(path), source=source, preset=mapping.name if mapping else "")
+        self.report.files.append(counts)
+        show = sys.stderr.isatty() if progress is None else progress
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            self.problem(
+                counts, None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror}
+            )
+            return
+        batch: list[_PendingRecord] = []
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not show) as self.bar:
+            for entry in read_marc(path, on_bytes=self.bar.update):
+                pending = self.parse(entry, counts, source, mapping)
+                if pending is None:
+                    continue
+                batch.append(pending)
+                if len(batch) >= self.batch_size:
+                    self.write(batch, counts)
+                    batch = []
+            if batch:
+                self.write(batch, counts)
+        self.bar = None
+
+    def problem(self, counts: FileReport, entry: MarcEntry | None, code: str, message: str, **extra):
+        problem = Problem(
+            file=counts.path,
+            record=entry.index if entry else None,
+            offset=entry.offset if entry else None,
+            line=entry.line if entry else None,
+            code=code,
+            message=message,
+            **extra,
+        )
+        self.report.problems.append(problem)
+        if self.stdout is not None:
+            if self.bar is not None and not self.bar.disable:
+                self.bar.write(str(problem), file=self.stdout)
+            else:
+                self.stdout.write(f"{problem}\n")
+
+    # --- reading one record ---------------------------------------------------------
+
+    def parse(self, entry: MarcEntry, counts: FileReport, source: str, mapping: ItemMapping | None):
+        if entry.record is None:
+            counts.records_skipped += 1
+            self.problem(counts, entry, entry.code, entry.reason)
+            return None
+        record = entry.record
+        if mapping is None:
+            mapping = detect_preset(record)
+            if mapping is not None and not counts.preset:
+                counts.preset = mapping.name
+        items = read_items(record, mapping) if mapping else []
+        key = _source_key(source, record_id(record))
+        data = extract(record)
+        reason = self.refuse(key, data)
+        if reason:
+            counts.records_skipped += 1
+            counts.copies_skipped += len(items)
+            self.problem(counts, entry, *reason)
+            return None
+        self.seen_keys.add(key)
+        if data.doc_type_is_default:
+            types = {self.targets.code_map.doc_type(item.doc_type) for item in items} - {""}
+            if len(types) == 1:
+                data.doc_type = types.pop()
+        copies = [c for c in (self.copy(item, data, mapping, entry, counts) for item in items) if c]
+        return _PendingRecord(key, data, copies)
+
+    def refuse(self, key: str, data: RecordData) -> tuple[str, str] | None:
+        if not key:
+            return "no_identifier", _("no control number (001), 035, 002 nor ISBN to identify the record")
+        if not data.title:
+            return "no_title", _("no title (245 or 200)")
+        if key in self.seen_keys:
+            return "duplicate_record", _("same identifier as an earlier record (%(key)s)") % {"key": key}
+        return None
+
+    def copy(self, item: ItemData, data: RecordData, mapping: ItemMapping, entry, counts) -> dict | None:
+        details = {"barcode": item.barcode, "call_number": item.call_number}
+        if not item.barcode:
+            counts.copies_skipped += 1
+            counts.copies_without_barcode += 1
+            message = _("item without barcode skipped (call number %(call_number)s)")
+            self.problem(
+                counts, entry, "no_barcode", message % {"call_number": item.call_number or "—"}, **details
+            )
+            return None
+        if len(item.barcode) > BARCODE_LENGTH:
+            counts.copies_skipped += 1
+            message = _("barcode %(barcode)s is too long") % {"barcode": item.barcode}
+            self.problem(counts, entry, "bad_barcode", message, **details)
+            return None
+        if item.barcode in self.seen_barcodes:
+            counts.copies_skipped += 1
+            message = _("barcode %(barcode)s already imported from an earlier item: this one is skipped")
+            self.problem(counts, entry, "duplicate_barcode", message % {"barcode": item.barcode}, **details)
+            return None
+        branch_id = self.targets.branch_for(item.branch_codes)
+        if branch_id is None:
+            counts.copies_skipped += 1
+            message = _(
+                "item %(barcode)s skipped: no branch for code %(codes)s (use a code map or a default branch)"
+            )
+            codes = ", ".join(item.branch_codes) or "—"
+            self.problem(
+                counts, entry, "no_branch", message % {"barcode": item.barcode, "codes": codes}, **details
+            )
+            return None
+        self.seen_barcodes.add(item.barcode)
+        location_id, department_id = self.targets.place(branch_id, item.location)
+        return {
+            "barcode": item.barcode,
+            "call_number": item.call_number[:200],
+            "call_number_key": sort_key(item.call_number)[:400],
+            "branch_id": branch_id,
+            "department_id": department_id,
+            "location_id": location_id,
+            "doc_type": self.targets.code_map.doc_type(item.doc_type) or data.doc_type,
+            "source_codes": item.source_codes(mapping.tag),
+        }
+
+    # --- writing a batch --------------------------------------------------------------
+
+    def write(self, batch: list[_PendingRecord], counts: FileReport) -> None:
+        with transaction.atomic():
+            record_ids = self.write_records(batch, counts)
+            self.write_copies(batch, record_ids, counts)
+
+    def write_records(self, batch: list[_PendingRecord], counts: FileReport) -> dict[str, int]:
+        existing = Record.objects.filter(source_key__in=[p.key for p in batch]).only(
+            "pk", "source_key", *RECORD_FIELDS
+        )
+        existing = {r.source_key: r for r in existing}
+        now = timezone.now()
+        new, changed = [], []
+        for pending in batch:
+            values = pending.data.model_fields()
+            record = existing.get(pending.key)
+            if record is None:
+                new.append(Record(source_key=pending.key, **values))
+            elif _assign(record, values):
+                record.updated_at = now
+                changed.append(record)
+        Record.objects.bulk_create(new)
+        Record.objects.bulk_update(changed, [*RECORD_FIELDS, "updated_at"])
+        counts.records_created += len(new)
+        counts.records_updated += len(changed)
+        counts.records_unchanged += len(batch) - len(new) - len(changed)
+        ids = {r.source_key: r.pk for r in [*existing.values(), *new]}
+        if any(pk is None for pk in ids.values()):  # backends that do not return new keys
+            ids = dict(Record.objects.filter(source_key__in=list(ids)).values_list("source_key", "pk"))
+        return ids
+
+    def write_copies(
+        self, batch: list[_PendingRecord], record_ids: dict[str, int], counts: FileReport
+    ) -> None:
+        wanted = {c["barcode"]: {**c, "record_id": record_ids[p.key]} for p in batch for c in p.copies}
+        existing = {
+            c.barcode: c
+            for c in Copy.objects.filter(barcode__in=list(wanted)).only("pk", "barcode", *COPY_FIELDS)
+        }
+        now = timezone.now()
+        new, changed = [], []
+        for barcode, values in wanted.items():
+            copy = existing.get(barcode)
+            if copy is None:
+                new.append(Copy(status=CopyStatus.ON_SHELF, **values))
+            elif _assign(copy, values):
+                copy.updated_at = now
+                changed.append(copy)
+        Copy.objects.bulk_create(new)
+        Copy.objects.bulk_update(changed, [*COPY_FIELDS, "updated_at"])
+        counts.copies_created += len(new)
+        counts.copies_updated += len(changed)
+        counts.copies_unchanged += len(wanted) - len(new) - len(changed)
+
+
+def _assign(obj, values: dict) -> bool:
+    """Set the values that differ; True when any did."""
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _source_key(source: str, identifier: str) -> str:
+    if not identifier:
+        return ""
+    key = f"{source}:{identifier}"
+    if len(key) > SOURCE_KEY_LENGTH:
+        # Keep it stable and unique: a digest of the long identifier.
+        key = f"{source[:100]}:sha1:{hashlib.sha1(identifier.encode()).hexdigest()}"
+    return key

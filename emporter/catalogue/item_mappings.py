@@ -1,0 +1,236 @@
+"""Where a MARC export keeps its items (copies), and how source codes become ours.
+
+An ``ItemMapping`` names the item field's tag and the subfield of each copy attribute.
+Presets cover the usual exports; ``detect_preset`` picks one from the tags a record
+holds; ``load_mapping`` reads a custom one from JSON, e.g.::
+
+    {"tag": "852", "barcode": "p", "call_number": "h", "branch": ["b"], "location": "c"}
+
+or a preset with overrides: ``{"preset": "koha-marc21", "call_number": "9"}``.
+``branch`` lists subfields tried in order (home branch first, then holding branch):
+the first code that maps to one of our branches wins.
+
+A ``CodeMap`` (``--codes FILE``) maps the source's branch, location, department and
+type codes to ours::
+
+    {"branches": {"HUNTINGTON": "PDI"}, "locations": {"HUNT-AUDIO": "musique"},
+     "departments": {"HUNT-AUDIO": "arts"}, "types": {"DI": "book"}}
+
+Keys are compared case-insensitively. Types not in the map fall back to
+``DEFAULT_TYPES``, then to the record's own document type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymarc
+
+from emporter.catalogue.marc import clean, clean_code
+from emporter.catalogue.models import DocType
+
+
+@dataclass(frozen=True)
+class ItemMapping:
+    tag: str
+    barcode: str
+    call_number: str
+    branch: tuple[str, ...]
+    location: str = ""
+    doc_type: str = ""
+    collection: str = ""
+    name: str = "custom"
+
+
+PRESETS: dict[str, ItemMapping] = {
+    "koha-marc21": ItemMapping(
+        "952",
+        barcode="p",
+        call_number="o",
+        branch=("a", "b"),
+        location="c",
+        doc_type="y",
+        collection="8",
+        name="koha-marc21",
+    ),
+    "koha-unimarc": ItemMapping(
+        "995",
+        barcode="f",
+        call_number="k",
+        branch=("b", "c"),
+        location="d",
+        doc_type="r",
+        name="koha-unimarc",
+    ),
+    "sirsi": ItemMapping(
+        "949",
+        barcode="i",
+        call_number="a",
+        branch=("m",),
+        location="l",
+        doc_type="t",
+        name="sirsi",
+    ),
+}
+
+# Item type codes seen in Sirsi, Koha and French exports. The cotesMEL 995$r codes
+# (DI, CN, PL, MA, TR) are loan categories of printed pamphlets, so all books.
+DEFAULT_TYPES: dict[str, str] = {
+    "BOOK": DocType.BOOK,
+    "BOOKS": DocType.BOOK,
+    "BK": DocType.BOOK,
+    "LIVRE": DocType.BOOK,
+    "BOOK_RARE": DocType.BOOK,
+    "REFERENCE": DocType.BOOK,
+    "REF": DocType.BOOK,
+    "DI": DocType.BOOK,
+    "CN": DocType.BOOK,
+    "PL": DocType.BOOK,
+    "MA": DocType.BOOK,
+    "TR": DocType.BOOK,
+    "SOUND": DocType.CD,
+    "CD": DocType.CD,
+    "MUSIC": DocType.CD,
+    "DISQUE": DocType.CD,
+    "VIDEO": DocType.DVD,
+    "DVD": DocType.DVD,
+    "BLURAY": DocType.DVD,
+    "VIDEOCASS": DocType.DVD,
+    "MUSICSCORE": DocType.SCORE,
+    "SCORE": DocType.SCORE,
+    "PARTITION": DocType.SCORE,
+    "MU": DocType.SCORE,
+    "PERIODICAL": DocType.PERIODICAL,
+    "SERIAL": DocType.PERIODICAL,
+    "CR": DocType.PERIODICAL,
+    "REVUE": DocType.PERIODICAL,
+    "PERIODIQUE": DocType.PERIODICAL,
+    "COMIC": DocType.COMIC,
+    "BD": DocType.COMIC,
+    "MANGA": DocType.COMIC,
+    "AUDIOBOOK": DocType.AUDIOBOOK,
+    "LIVRE-CD": DocType.AUDIOBOOK,
+    "LIVRELU": DocType.AUDIOBOOK,
+    "GAME": DocType.GAME,
+    "JEU": DocType.GAME,
+}
+
+
+def detect_preset(record: pymarc.Record) -> ItemMapping | None:
+    """The preset whose item tag the record holds (952 first: Koha may also use 949)."""
+    for mapping in PRESETS.values():
+        if record.get(mapping.tag) is not None:
+            return mapping
+    return None
+
+
+def load_mapping(source: str | Path | Mapping) -> ItemMapping:
+    """A custom mapping from a JSON file (or its parsed dict); raises ValueError."""
+    data = _load_json(source) if not isinstance(source, Mapping) else dict(source)
+    base = {}
+    if "preset" in data:
+        preset = PRESETS.get(data.pop("preset"))
+        if preset is None:
+            raise ValueError(f"unknown preset; choose one of {', '.join(PRESETS)}")
+        base = dataclasses.asdict(preset)
+    known = {f.name for f in dataclasses.fields(ItemMapping)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown keys in item mapping: {', '.join(sorted(unknown))}")
+    values = {"name": "custom", **base, **data}
+    if isinstance(values.get("branch"), str):
+        values["branch"] = (values["branch"],)
+    values["branch"] = tuple(values.get("branch") or ())
+    missing = [k for k in ("tag", "barcode", "call_number", "branch") if not values.get(k)]
+    if missing:
+        raise ValueError(f"item mapping lacks: {', '.join(missing)}")
+    return ItemMapping(**values)
+
+
+@dataclass(frozen=True)
+class ItemData:
+    """One item field read through a mapping; codes are cleaned, upper-case."""
+
+    barcode: str
+    call_number: str
+    branch_codes: tuple[str, ...]
+    location: str
+    doc_type: str
+    collection: str
+
+    def source_codes(self, tag: str) -> dict:
+        codes = {"tag": tag, "branches": list(self.branch_codes), "location": self.location,
+                 "type": self.doc_type, "collection": self.collection}  # fmt: skip
+        return {k: v for k, v in codes.items() if v}
+
+
+def read_items(record: pymarc.Record, mapping: ItemMapping) -> list[ItemData]:
+    return [read_item(f, mapping) for f in record.get_fields(mapping.tag)]
+
+
+def read_item(item_field: pymarc.Field, mapping: ItemMapping) -> ItemData:
+    def get(code: str) -> str:
+        return clean(item_field.get(code)) if code else ""
+
+    return ItemData(
+        barcode=get(mapping.barcode).replace(" ", ""),
+        call_number=get(mapping.call_number),
+        branch_codes=tuple(c for c in (clean_code(get(code)) for code in mapping.branch) if c),
+        location=clean_code(get(mapping.location)),
+        doc_type=clean_code(get(mapping.doc_type)),
+        collection=clean_code(get(mapping.collection)),
+    )
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    branches: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, str] = field(default_factory=dict)
+    departments: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> CodeMap:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown sections in code map: {', '.join(sorted(unknown))}")
+        sections = {}
+        for name, values in data.items():
+            if not isinstance(values, Mapping):
+                raise ValueError(f"code map section {name!r} must be an object of code: code")
+            sections[name] = {clean_code(str(k)): str(v).strip() for k, v in values.items()}
+        bad = {v for v in sections.get("types", {}).values() if v not in DocType.values}
+        if bad:
+            raise ValueError(
+                f"unknown document types in code map: {', '.join(sorted(bad))} "
+                f"(choose from {', '.join(DocType.values)})"
+            )
+        return cls(**sections)
+
+    def doc_type(self, code: str) -> str:
+        """Our document type for a source item type code, or "" when unknown."""
+        return self.types.get(code) or DEFAULT_TYPES.get(code, "")
+
+
+def load_code_map(source: str | Path | Mapping | CodeMap | None) -> CodeMap:
+    if source is None:
+        return CodeMap()
+    if isinstance(source, CodeMap):
+        return source
+    return CodeMap.from_dict(source if isinstance(source, Mapping) else _load_json(source))
+
+
+def _load_json(path: str | Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data

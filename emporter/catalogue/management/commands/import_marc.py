@@ -1,0 +1,49 @@
+"""``manage.py import_marc FILE… [--preset|--mapping] [--codes FILE] [--default-branch CODE]``."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from emporter.catalogue.importer import import_marc
+from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
+
+
+class Command(BaseCommand):
+    help = "Import MARC records and their copies (ISO 2709 or MARCXML, MARC21 or UNIMARC)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", metavar="FILE")
+        parser.add_argument("--source", help="source name prefixing record ids (default: each file's name)")
+        items = parser.add_mutually_exclusive_group()
+        items.add_argument("--preset", choices=sorted(PRESETS), help="item field preset (default: detected)")
+        items.add_argument("--mapping", metavar="JSON", help="custom item field mapping (JSON file)")
+        parser.add_argument("--codes", metavar="JSON", help="branch/location/department/type code map")
+        parser.add_argument(
+            "--default-branch", metavar="CODE", help="branch for copies whose branch is unknown"
+        )
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument(
+            "--progress", action="store_true", default=None, help="progress bar (default: when on a terminal)"
+        )
+        parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+    def handle(
+        self, *args, files, source, preset, mapping, codes, default_branch, batch_size, progress, **kw
+    ):
+        try:
+            report = import_marc(
+                files,
+                source=source,
+                preset=preset,
+                mapping=load_mapping(mapping) if mapping else None,
+                code_map=load_code_map(codes) if codes else None,
+                default_branch=default_branch,
+                batch_size=batch_size,
+                progress=progress,
+                stdout=self.stderr,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in report.summary_lines():
+            self.stdout.write(line)
+        if report.problems:
+            self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
