@@ -24,6 +24,10 @@ MESSAGES = {
     "login_locked": (_("Too many failed attempts: this card is locked for 15 minutes."), 429),
     "pin_wrong": (_("Your current PIN is wrong."), 422),
     "pin_invalid": (_("A PIN is 4 to 8 digits."), 422),
+    "line_already_marked": (_("This line was already marked by someone else."), 409),
+    "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
+    "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
+    "not_in_transit": (_("%(barcode)s is not expected here."), 409),
     "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
 }
 

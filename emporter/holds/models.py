@@ -32,6 +32,41 @@ class Channel(models.TextChoices):
     DESK = "desk", _("At the desk")
 
 
+class Bag(models.Model):
+    """Where one patron's ready documents wait at one branch: one label, one slot.
+
+    A patron has at most one open bag per branch; documents found on later mornings
+    join it, and its deadline is the latest of theirs.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", _("On the hold shelf")
+        CLOSED = "closed", _("Closed")
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="bags")
+    patron = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="bags")
+    label = models.CharField(_("bag label"), max_length=20)
+    state = models.CharField(max_length=10, choices=State, default=State.OPEN)
+    hold_until = models.DateField(_("held until"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bag")
+        verbose_name_plural = _("bags")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "patron"], condition=Q(state="open"), name="one_open_bag_per_patron_branch"
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "label"], condition=Q(state="open"), name="open_bag_label_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.branch.code} {self.label}"
+
+
 class Request(models.Model):
     patron = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="requests")
     record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="requests")
@@ -51,6 +86,7 @@ class Request(models.Model):
     placed_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     hold_until = models.DateField(_("held until"), null=True, blank=True)
+    bag = models.ForeignKey(Bag, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

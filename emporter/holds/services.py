@@ -6,6 +6,8 @@ serialised by the database, which is what makes the limits hold under concurrenc
 (20 simultaneous clicks by one patron, limit 8 → exactly 8 requests).
 """
 
+import datetime
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -14,12 +16,13 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.errors import ServiceError
+from emporter.network.calendar import nth_open_day
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
 from .lifecycle import record_event, transition
-from .models import ACTIVE, Channel, Request, Status
+from .models import ACTIVE, Bag, Channel, Request, Status
 
 
 @dataclass
@@ -169,3 +172,62 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
         )
     return None
+
+
+def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
+    """The patron's open bag at ``branch``, created with a free label if needed.
+
+    Labels are the initial of the surname and a number (``M007``): staff shelve bags
+    alphabetically, the way patrons give their name at the door."""
+    open_bags = Bag.objects.filter(branch=branch, state=Bag.State.OPEN)
+    bag = open_bags.filter(patron=patron).first()
+    if bag:
+        return bag
+    # Two pickers may be filling bags at this branch at once: the branch row lock makes
+    # choosing a free label and creating the bag one step. Then look again.
+    Branch.objects.select_for_update().filter(pk=branch.pk).first()
+    bag = open_bags.filter(patron=patron).first()
+    if bag:
+        return bag
+    initial = _initial(patron.last_name) or "X"
+    used = set(open_bags.filter(label__startswith=initial).values_list("label", flat=True))
+    number = next(n for n in range(1, 10_000) if f"{initial}{n:03d}" not in used)
+    return Bag.objects.create(patron=patron, branch=branch, label=f"{initial}{number:03d}")
+
+
+def _initial(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name.strip()).encode("ascii", "ignore").decode()
+    return folded[:1].upper() if folded[:1].isalpha() else ""
+
+
+def make_ready(*, request: Request, actor=None, today=None) -> Request:
+    """The copy is at the pickup branch: put it in the patron's bag with a deadline.
+
+    The deadline is the end of the N-th open day of the pickup branch after today
+    (N from the policy), so closed days and holidays never eat into it."""
+    today = today or timezone.localdate()
+    rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+    hold_until = nth_open_day(request.pickup_branch, today + datetime.timedelta(days=1), rules.hold_days)
+    bag = _bag_for(patron=request.patron, branch=request.pickup_branch)
+    if bag.hold_until is None or bag.hold_until < hold_until:
+        Bag.objects.filter(pk=bag.pk).update(hold_until=hold_until)
+    Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.HOLD_SHELF, updated_at=timezone.now())
+    return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
+
+
+def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Request:
+    """The request's copy could not be found: silently move it to another copy (same
+    branch first, then elsewhere if allowed); close it as not found only if none exists."""
+    rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+    copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
+    if copy is not None:
+        return transition(
+            request,
+            Status.PLACED,
+            actor=actor,
+            reason="retarget",
+            note=note,
+            copy=copy,
+            placed_at=timezone.now(),
+        )
+    return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)

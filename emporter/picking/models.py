@@ -1,0 +1,78 @@
+"""Pick runs (the morning pull) and their lines."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from emporter.catalogue.models import Copy
+from emporter.holds.models import Request
+from emporter.network.models import Branch, Department, Location
+
+
+class PickRun(models.Model):
+    class Kind(models.TextChoices):
+        MORNING = "morning", _("Morning pull")
+        LATE = "late", _("Late additions")
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="pick_runs")
+    run_date = models.DateField(_("date"))
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.MORNING)
+    # Requests whose copy was set aside at or before this moment belong to the run.
+    cutoff = models.DateTimeField(_("cut-off"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-run_date", "branch", "cutoff"]
+        verbose_name = _("pick run")
+        verbose_name_plural = _("pick runs")
+        constraints = [
+            # Running the morning pull twice yields the same run: the database says so.
+            models.UniqueConstraint(
+                fields=["branch", "run_date"], condition=Q(kind="morning"), name="one_morning_run_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.branch.code} {self.run_date} {self.get_kind_display()}"
+
+
+class LineStatus(models.TextChoices):
+    PENDING = "pending", _("To pull")
+    FOUND = "found", _("Found")
+    NOT_FOUND = "not_found", _("Not found")
+    CANCELLED = "cancelled", _("No longer needed")
+
+
+class PickLine(models.Model):
+    run = models.ForeignKey(PickRun, on_delete=models.CASCADE, related_name="lines")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="pick_lines")
+    copy = models.ForeignKey(Copy, on_delete=models.PROTECT, related_name="pick_lines")
+    # Copied from the copy when the run is built, so the list's order is stable even
+    # if the catalogue is re-imported during the morning.
+    department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    location = models.ForeignKey(Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    call_number_key = models.CharField(max_length=400, blank=True)
+    status = models.CharField(max_length=10, choices=LineStatus, default=LineStatus.PENDING)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    marked_at = models.DateTimeField(null=True, blank=True)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("pick line")
+        verbose_name_plural = _("pick lines")
+        constraints = [
+            # A request's copy is pulled once: never on two lists at the same time.
+            models.UniqueConstraint(fields=["request", "copy"], name="pick_line_once_per_request_copy"),
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="pickline_run_status")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.copy}"

@@ -1,0 +1,210 @@
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from emporter.catalogue.models import CopyStatus
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag, RequestEvent, RequestPolicy, Status
+from emporter.holds.services import cancel_request, place_request
+from emporter.network.models import ClosedDay
+from emporter.picking import services as picking
+from emporter.picking.models import LineStatus, PickRun
+from tests.conftest import make_branch, make_department, make_location, make_patron, make_record
+
+TZ = timezone.get_current_timezone()
+
+
+def at(day, hour, minute=0):
+    return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=TZ)
+
+
+FRIDAY = datetime.date(2026, 11, 27)
+
+
+def place(patron, record, branch, when):
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    type(request).objects.filter(pk=request.pk).update(placed_at=when)
+    request.refresh_from_db()
+    return request
+
+
+def test_running_the_morning_pull_twice_gives_one_list(patron, branch):
+    for n in range(3):
+        place(patron, make_record(title=f"Livre {n}", copies=[branch]), branch, at(FRIDAY, 7))
+    first = picking.build_run(branch=branch, now=at(FRIDAY, 8, 45))
+    second = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    assert first.pk == second.pk
+    assert PickRun.objects.count() == 1
+    assert first.lines.count() == 3
+
+
+def test_a_request_after_the_cutoff_waits_for_the_next_run(patron, branch):
+    early = place(patron, make_record(title="Tôt", copies=[branch]), branch, at(FRIDAY, 8))
+    late = place(patron, make_record(title="Tard", copies=[branch]), branch, at(FRIDAY, 10))
+    today = picking.build_run(branch=branch, now=at(FRIDAY, 11))
+    assert list(today.lines.values_list("request", flat=True)) == [early.pk]
+    tomorrow = picking.build_run(branch=branch, now=at(FRIDAY + datetime.timedelta(days=1), 9))
+    assert list(tomorrow.lines.values_list("request", flat=True)) == [late.pk]
+
+
+def test_late_additions_take_what_came_after_the_cutoff(patron, branch):
+    place(patron, make_record(title="Tôt", copies=[branch]), branch, at(FRIDAY, 8))
+    late = place(patron, make_record(title="Tard", copies=[branch]), branch, at(FRIDAY, 10))
+    picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    extra = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=at(FRIDAY, 14))
+    assert list(extra.lines.values_list("request", flat=True)) == [late.pk]
+
+
+def test_copies_leaving_for_another_pickup_branch_are_on_the_list(patron, branch, other_branch):
+    other_branch.service_mode = "click_collect"
+    other_branch.save()
+    request = place(patron, make_record(copies=[other_branch]), branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=other_branch, now=at(FRIDAY, 9))
+    line = run.lines.get()
+    assert line.request == request
+    picking.mark_found(line=line)
+    request.refresh_from_db()
+    assert request.status == Status.PLACED
+    assert request.copy.status == CopyStatus.IN_TRANSIT
+    with pytest.raises(ServiceError) as error:
+        picking.receive(branch=other_branch, barcode=request.copy.barcode)
+    assert error.value.code == "not_in_transit"
+    picking.receive(branch=branch, barcode=request.copy.barcode)
+    request.refresh_from_db()
+    assert request.status == Status.READY and request.bag is not None
+
+
+def test_lines_come_in_walking_order(patron, branch):
+    youth = make_department(branch, code="jeunesse", name="Jeunesse", order=1)
+    adults = make_department(branch, code="adultes", name="Adultes", order=2)
+    albums = make_location(youth, code="albums", order=1)
+    novels = make_location(adults, code="romans", order=1)
+    specs = [
+        ("Z adulte", novels, "R ZOL"),
+        ("A jeunesse", albums, "E B/SAR"),
+        ("B jeunesse", albums, "E A/SAR"),
+    ]
+    for title, location, cote in specs:
+        record = make_record(title=title, copies=[branch])
+        from emporter.catalogue.callnumber import sort_key
+
+        record.copies.update(
+            location=location,
+            department=location.department,
+            call_number=cote,
+            call_number_key=sort_key(cote),
+        )
+        place(patron, record, branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    titles = [line.copy.record.title for line in picking.walking_order(run.lines.all())]
+    assert titles == ["B jeunesse", "A jeunesse", "Z adulte"]
+
+
+def test_found_puts_the_document_in_the_patrons_bag_with_a_deadline(patron, branch):
+    first = place(patron, make_record(title="Un", copies=[branch]), branch, at(FRIDAY, 7))
+    second = place(patron, make_record(title="Deux", copies=[branch]), branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    for line in run.lines.all():
+        picking.mark_found(line=line)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == second.status == Status.READY
+    assert first.bag == second.bag
+    assert first.bag.label == "M001"  # Martin
+    assert first.copy.status == CopyStatus.HOLD_SHELF
+
+
+def test_hold_deadline_skips_closed_days(branch):
+    # Branch closed on Sunday and Monday; a network-wide holiday on the Wednesday.
+    shop = make_branch(code="VAI", name="Vaise", weekdays=range(1, 6))
+    patron = make_patron(shop, card="30000001")
+    ClosedDay.objects.create(date=datetime.date(2026, 12, 2), reason="Fête")
+    request = place(patron, make_record(copies=[shop]), shop, at(FRIDAY, 7))
+    line = picking.build_run(branch=shop, now=at(FRIDAY, 9)).lines.get()
+    from unittest import mock
+
+    with mock.patch("django.utils.timezone.localdate", return_value=FRIDAY):
+        picking.mark_found(line=line)
+    request.refresh_from_db()
+    # Open days after Friday 27: Sat 28, Tue 1, (Wed 2 closed), Thu 3, Fri 4, Sat 5.
+    assert request.hold_until == datetime.date(2026, 12, 5)
+    assert Bag.objects.get().hold_until == datetime.date(2026, 12, 5)
+
+
+def test_not_found_with_another_copy_retargets_silently(patron, branch, other_branch):
+    record = make_record(copies=[branch, branch])
+    request = place(patron, record, branch, at(FRIDAY, 7))
+    first_copy = request.copy
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    picking.mark_not_found(line=line, reason="pas en rayon")
+    request.refresh_from_db()
+    first_copy.refresh_from_db()
+    assert request.status == Status.PLACED
+    assert request.copy != first_copy and request.copy.branch == branch
+    assert first_copy.status == CopyStatus.MISSING
+    event = RequestEvent.objects.filter(request=request).last()
+    assert (event.from_status, event.to_status, event.reason, event.note) == (
+        "placed",
+        "placed",
+        "retarget",
+        "pas en rayon",
+    )
+    late = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now())
+    assert late.lines.get().copy == request.copy
+
+
+def test_not_found_with_no_other_copy_closes_the_request(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    picking.mark_not_found(line=line, reason="introuvable")
+    request.refresh_from_db()
+    assert request.status == Status.NOT_FOUND
+    assert request.events.last().reason == "not_found"
+
+
+def test_two_pickers_marking_the_same_line_the_second_is_told(patron, branch):
+    place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    picking.mark_found(line=line)
+    with pytest.raises(ServiceError) as error:
+        picking.mark_not_found(line=line)
+    assert error.value.code == "line_already_marked"
+
+
+def test_scanning_a_barcode_not_on_the_list_is_refused(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    stranger = make_record(title="Autre", copies=[branch])
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    assert picking.line_for_barcode(run=run, barcode=f" {request.copy.barcode} ").copy == request.copy
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=run, barcode=stranger.copies.get().barcode)
+    assert error.value.code == "not_on_this_list"
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=run, barcode="NOPE")
+    assert error.value.code == "unknown_barcode"
+
+
+def test_found_after_the_patron_cancelled_puts_nothing_in_a_bag(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    cancel_request(request=request)
+    assert picking.mark_found(line=line) is None
+    line.refresh_from_db()
+    assert line.status == LineStatus.CANCELLED
+    assert not Bag.objects.exists()
+
+
+def test_a_missing_copy_put_back_serves_the_waiting_list(patron, branch):
+    RequestPolicy.objects.create(allow_waiting_list=True)
+    record = make_record(copies=[branch])
+    request = place(patron, record, branch, at(FRIDAY, 7))
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    picking.mark_not_found(line=line)
+    waiting, _ = place_request(
+        patron=make_patron(branch, card="10000009"), record_id=record.pk, pickup_branch=branch
+    )
+    assert waiting.status == Status.WAITING
+    picking.put_back(copy=request.copy)
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PLACED and waiting.copy == request.copy
