@@ -1,0 +1,408 @@
+"""Patron-facing catalogue search: one function, ``search_records``, for the page and the API.
+
+The text index is kept by the database (migration 0002_search): on PostgreSQL a
+weighted tsvector column ``catalogue_record.search_vector`` (title A, author and series B,
+subjects C, summary and publisher D) under the ``french_unaccent`` configuration; on
+SQLite the FTS5 table ``catalogue_record_fts``. Neither is a Django field, so the
+queries here are SQL, written once for both engines apart from the text match itself.
+
+A search costs a fixed number of queries whatever the size of the catalogue: one for
+the total and every facet count, one for the page of ids, then the page's records and
+copies.
+"""
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch
+
+from .models import Audience, Copy, CopyStatus, DocType, Record
+
+MAX_QUERY_LENGTH = 200
+MAX_WORDS = 12
+# A shorter last word is matched whole: "a:*" would expand to half the dictionary.
+PREFIX_MIN_LENGTH = 3
+PER_PAGE = 20
+
+SEARCH_FIELDS = {
+    "all": _("Everything"),
+    "title": _("Title"),
+    "author": _("Author"),
+    "subject": _("Subject"),
+    "isbn": _("ISBN / EAN"),
+    "call_number": _("Call number"),
+}
+
+# MARC language codes (ISO 639-2/B) seen in library catalogues.
+LANGUAGES = {
+    "fre": _("French"),
+    "eng": _("English"),
+    "ger": _("German"),
+    "spa": _("Spanish"),
+    "ita": _("Italian"),
+    "por": _("Portuguese"),
+    "ara": _("Arabic"),
+    "chi": _("Chinese"),
+    "jpn": _("Japanese"),
+    "rus": _("Russian"),
+    "lat": _("Latin"),
+    "dut": _("Dutch"),
+    "mul": _("Several languages"),
+    "zxx": _("No linguistic content"),
+    "und": _("Undetermined"),
+}
+
+WORD = re.compile(r"[^\W_]+")
+ISBN_CHARS = re.compile(r"[\d\s-]*[\dXx]")
+LIKE_SPECIAL = re.compile(r"([\\%_])")
+
+
+@dataclass(frozen=True)
+class Filters:
+    doc_type: str = ""
+    audience: str = ""
+    language: str = ""
+    branch_id: int | None = None
+    # With a branch: available *there*.
+    available: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_type or self.audience or self.language or self.branch_id or self.available)
+
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    count: int
+
+
+@dataclass
+class Hit:
+    record: Record
+    copies: int
+    available: int
+    # Names of the branches with a copy on the shelf, central library first.
+    available_at: list[str]
+
+
+@dataclass
+class SearchResult:
+    q: str
+    field: str
+    filters: Filters
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = PER_PAGE
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    available_count: int = 0
+    # True when nothing matched the words and these are look-alike titles (typos).
+    approximate: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def searched(self) -> bool:
+        return bool(self.q or self.filters)
+
+
+@dataclass
+class Match:
+    """How a query selects records (WHERE over alias ``r``) and ranks them."""
+
+    where: str
+    params: list
+    score: str = "0"
+    score_params: list = field(default_factory=list)
+    join: str = ""
+    join_params: list = field(default_factory=list)
+
+
+def search_records(
+    *, q: str, field: str = "all", filters: Filters | None = None, page: int = 1, per_page: int = PER_PAGE
+) -> SearchResult:
+    # Control characters (NUL above all) are refused by PostgreSQL: never part of a word.
+    q = " ".join("".join(c for c in q if c.isprintable() or c.isspace()).split())[:MAX_QUERY_LENGTH]
+    field = field if field in SEARCH_FIELDS else "all"
+    filters = filters or Filters()
+    result = SearchResult(q=q, field=field, filters=filters, per_page=per_page)
+    if not result.searched:
+        return result
+    match = _match(q, field)
+    counts = _counts(match, filters)
+    if not counts["total"][""] and q and field in ("all", "title", "author"):
+        fuzzy = _fuzzy_match(q, field)
+        if fuzzy:
+            match, counts, result.approximate = fuzzy, _counts(fuzzy, filters), True
+    result.total = counts.pop("total")[""]
+    result.available_count = counts.pop("available").get("", 0)
+    branches = {b.pk: b for b in Branch.objects.all()}
+    result.facets = _facet_values(counts, branches)
+    result.page = min(max(1, page), result.pages)
+    ids = _page_ids(match, filters, offset=(result.page - 1) * per_page, limit=per_page)
+    result.hits = _hits(ids, branches)
+    return result
+
+
+# -- Text matching --------------------------------------------------------------------
+
+
+def words(q: str) -> list[str]:
+    """The words of a query: letters and digits only, so no operator ever reaches an engine."""
+    return WORD.findall(q)[:MAX_WORDS]
+
+
+def _match(q: str, field: str) -> Match:
+    if not q:
+        return Match(where="1 = 1", params=[])
+    if field == "isbn":
+        return _identifier_match(q) or Match(where="1 = 0", params=[])
+    if field == "call_number":
+        return _call_number_match(q, prefix=True)
+    text = _postgres_text_match(q, field) if _postgres() else _sqlite_text_match(q, field)
+    if field != "all":
+        return text
+    # "Everything" also looks up identifiers, which the text index does not hold whole.
+    extra = [m for m in (_identifier_match(q), _call_number_match(q, prefix=_looks_like_call_number(q))) if m]
+    return Match(
+        where="(" + " OR ".join([text.where] + [m.where for m in extra]) + ")",
+        params=text.params + [p for m in extra for p in m.params],
+        score=" + ".join([text.score] + [m.score for m in extra]),
+        score_params=text.score_params + [p for m in extra for p in m.score_params],
+        join=text.join,
+        join_params=text.join_params,
+    )
+
+
+def _postgres_text_match(q: str, field: str) -> Match:
+    tsquery = _tsquery(words(q), weights={"title": "A", "author": "B", "subject": "C"}.get(field, ""))
+    if not tsquery:
+        return Match(where="1 = 0", params=[])
+    query = "to_tsquery('public.french_unaccent', %s)"
+    return Match(
+        where=f"r.search_vector @@ {query}",
+        params=[tsquery],
+        # ts_rank_cd(…, 32) lies in [0, 1): an exact title outranks any partial match.
+        score=f"ts_rank_cd(r.search_vector, {query}, 32)"
+        " + CASE WHEN emporter_fold(r.title) = emporter_fold(%s) THEN 1 ELSE 0 END",
+        score_params=[tsquery, q],
+    )
+
+
+def _tsquery(terms: list[str], weights: str = "") -> str:
+    """``'w1':A & 'w2':*A``: the last word may be unfinished (typed on a phone)."""
+    if not terms:
+        return ""
+    parts = [f"'{t}':{weights}" if weights else f"'{t}'" for t in terms]
+    if len(terms[-1]) >= PREFIX_MIN_LENGTH:
+        parts[-1] = f"'{terms[-1]}':*{weights}"
+    return " & ".join(parts)
+
+
+def _sqlite_text_match(q: str, field: str) -> Match:
+    expression = _fts5_query(words(q), column={"title": "title", "author": "responsibility"}.get(field, ""))
+    if field == "subject":
+        expression = _fts5_query(words(q), column="subjects")
+    if not expression:
+        return Match(where="1 = 0", params=[])
+    return Match(
+        where="f.rank IS NOT NULL",
+        params=[],
+        # bm25 is negative, lower is better; weights follow PostgreSQL's A > B > C > D.
+        join="LEFT JOIN (SELECT rowid AS record_id, -bm25(catalogue_record_fts, 10.0, 4.0, 2.0, 1.0) AS rank"
+        " FROM catalogue_record_fts WHERE catalogue_record_fts MATCH %s) AS f ON f.record_id = r.id",
+        join_params=[expression],
+        score="coalesce(f.rank, 0) + CASE WHEN lower(r.title) = lower(%s) THEN 1000 ELSE 0 END",
+        score_params=[q],
+    )
+
+
+def _fts5_query(terms: list[str], column: str = "") -> str:
+    """Every word quoted, so FTS5 reads AND, NOT, NEAR, "-" or "*" as plain text."""
+    if not terms:
+        return ""
+    parts = [f'"{t}"' for t in terms]
+    if len(terms[-1]) >= PREFIX_MIN_LENGTH:
+        parts[-1] += "*"
+    expression = " AND ".join(parts)
+    return f"{{{column}}} : ({expression})" if column else expression
+
+
+def _identifier_match(q: str) -> Match | None:
+    """ISBN or EAN, typed with or without hyphens; a partial ISBN matches as a prefix."""
+    if not ISBN_CHARS.fullmatch(q):
+        return None
+    digits = re.sub(r"[\s-]", "", q).upper()
+    if len(digits) < 6:
+        return None
+    candidates = [digits] + ([isbn10_to_13(digits)] if len(digits) == 10 else [])
+    where = " OR ".join(["r.isbn LIKE %s"] * len(candidates) + ["r.ean = %s"])
+    return Match(
+        where=f"({where})",
+        params=[_like_prefix(c) for c in candidates] + [digits],
+        score="CASE WHEN r.isbn = %s OR r.ean = %s THEN 2 ELSE 0 END",
+        score_params=[candidates[-1], digits],
+    )
+
+
+def isbn10_to_13(isbn10: str) -> str:
+    core = "978" + isbn10[:9]
+    check = (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(core)) % 10) % 10
+    return core + str(check)
+
+
+def _looks_like_call_number(q: str) -> bool:
+    # "843 ZOL", "J 590", "8°007.775": a digit says shelf mark; "BD" alone is a word.
+    return len(q) >= 3 and any(c.isdigit() for c in q)
+
+
+def _call_number_match(q: str, *, prefix: bool) -> Match:
+    if _postgres():
+        column, ids = "lower(c.call_number)", "r.id = ANY(ARRAY({}))"
+    else:
+        column, ids = "c.call_number", "r.id IN ({})"
+    # ANY(ARRAY(subquery)) runs the subquery once and lets PostgreSQL OR it with the
+    # full-text index (a bitmap scan) instead of testing every record against it.
+    pattern = _like_prefix(q.lower()) if prefix else LIKE_SPECIAL.sub(r"\\\1", q.lower())
+    subquery = f"SELECT c.record_id FROM catalogue_copy c WHERE {column} LIKE %s ESCAPE '\\'"
+    return Match(where=ids.format(subquery), params=[pattern])
+
+
+def _like_prefix(value: str) -> str:
+    return LIKE_SPECIAL.sub(r"\\\1", value) + "%"
+
+
+def _fuzzy_match(q: str, field: str) -> Match | None:
+    """Typos: titles and authors that look like the query (PostgreSQL's pg_trgm)."""
+    if not _postgres() or len(q) < PREFIX_MIN_LENGTH:
+        return None
+    # The trigram index covers title and author together; a field search rechecks its own.
+    target = "emporter_fold(r.title || ' ' || r.responsibility)"
+    where, params = f"{target} %%> emporter_fold(%s)", [q]
+    if column := {"title": "r.title", "author": "r.responsibility"}.get(field):
+        where += f" AND emporter_fold({column}) %%> emporter_fold(%s)"
+        params.append(q)
+    return Match(
+        where=where, params=params, score=f"word_similarity(emporter_fold(%s), {target})", score_params=[q]
+    )
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# -- Filters, counts, page ------------------------------------------------------------
+
+
+def _filter_sql(filters: Filters) -> tuple[str, list]:
+    sql, params = [], []
+    for column in ("doc_type", "audience", "language"):
+        if value := getattr(filters, column):
+            sql.append(f"r.{column} = %s")
+            params.append(value)
+    if filters.branch_id or filters.available:
+        copy = ["c.record_id = r.id"]
+        if filters.branch_id:
+            copy.append("c.branch_id = %s")
+            params.append(filters.branch_id)
+        if filters.available:
+            copy.append("c.status = %s")
+            params.append(CopyStatus.ON_SHELF)
+        sql.append(f"EXISTS (SELECT 1 FROM catalogue_copy c WHERE {' AND '.join(copy)})")
+    return "".join(f" AND {s}" for s in sql), params
+
+
+def _matched_cte(match: Match, filters: Filters) -> tuple[str, list]:
+    where, params = _filter_sql(filters)
+    sql = (
+        "SELECT r.id, r.doc_type, r.audience, r.language FROM catalogue_record r "
+        f"{match.join} WHERE {match.where}{where}"
+    )
+    return sql, match.join_params + match.params + params
+
+
+def _counts(match: Match, filters: Filters) -> dict[str, dict[str, int]]:
+    """The total and every facet's counts in one round trip, over the matched set."""
+    matched, params = _matched_cte(match, filters)
+    on_shelf = "c.status = %s"
+    branch_where = f" WHERE {on_shelf}" if filters.available else ""
+    available_where = on_shelf + (" AND c.branch_id = %s" if filters.branch_id else "")
+    sql = f"""
+        WITH m AS ({matched})
+        SELECT 'total', '', COUNT(*) FROM m
+        UNION ALL SELECT 'doc_type', doc_type, COUNT(*) FROM m GROUP BY doc_type
+        UNION ALL SELECT 'audience', audience, COUNT(*) FROM m GROUP BY audience
+        UNION ALL SELECT 'language', language, COUNT(*) FROM m GROUP BY language
+        UNION ALL SELECT 'branch', CAST(c.branch_id AS TEXT), COUNT(DISTINCT c.record_id)
+          FROM catalogue_copy c JOIN m ON m.id = c.record_id{branch_where} GROUP BY c.branch_id
+        UNION ALL SELECT 'available', '', COUNT(DISTINCT c.record_id)
+          FROM catalogue_copy c JOIN m ON m.id = c.record_id WHERE {available_where}
+    """
+    params += [CopyStatus.ON_SHELF] if filters.available else []
+    params += [CopyStatus.ON_SHELF] + ([filters.branch_id] if filters.branch_id else [])
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for facet, value, count in cursor.fetchall():
+            counts[facet][value] = count
+    counts["total"].setdefault("", 0)
+    counts["available"].setdefault("", 0)
+    return counts
+
+
+def _page_ids(match: Match, filters: Filters, *, offset: int, limit: int) -> list[int]:
+    where, params = _filter_sql(filters)
+    # A bare constant would read as a column position; newest first breaks ties.
+    order = "r.id DESC" if match.score == "0" else f"{match.score} DESC, r.id DESC"
+    sql = (
+        f"SELECT r.id FROM catalogue_record r {match.join} WHERE {match.where}{where} "
+        f"ORDER BY {order} LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, match.join_params + match.params + params + match.score_params + [limit, offset])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
+    if not ids:
+        return []
+    records = Record.objects.defer("summary", "subjects").in_bulk(ids)
+    copies: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for record_id, branch_id, status in Copy.objects.filter(record_id__in=ids).values_list(
+        "record_id", "branch_id", "status"
+    ):
+        copies[record_id].append((branch_id, status))
+    hits = []
+    for pk in ids:
+        on_shelf = [b for b, status in copies[pk] if status == CopyStatus.ON_SHELF]
+        at = sorted({branches[b] for b in on_shelf}, key=lambda b: (not b.is_central, b.name))
+        hits.append(Hit(records[pk], len(copies[pk]), len(on_shelf), [b.name for b in at]))
+    return hits
+
+
+def _facet_values(
+    counts: dict[str, dict[str, int]], branches: dict[int, Branch]
+) -> dict[str, list[FacetValue]]:
+    labels = {
+        "doc_type": dict(DocType.choices),
+        "audience": dict(Audience.choices),
+        "language": LANGUAGES,
+        "branch": {str(pk): b.name for pk, b in branches.items()},
+    }
+    facets = {}
+    for facet, names in labels.items():
+        # An empty value (language unknown) cannot be chosen as a filter: not listed.
+        values = [
+            FacetValue(value, str(names.get(value, value.upper())), n)
+            for value, n in counts[facet].items()
+            if value
+        ]
+        facets[facet] = sorted(values, key=lambda v: (-v.count, v.label))
+    return facets

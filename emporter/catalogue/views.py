@@ -1,0 +1,147 @@
+from itertools import groupby
+
+from django import forms
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch
+
+from .models import Audience, CopyStatus, DocType, Record
+from .search import LANGUAGES, MAX_QUERY_LENGTH, PER_PAGE, SEARCH_FIELDS, Filters, search_records
+
+FACET_TITLES = {
+    "doc_type": _("Document type"),
+    "audience": _("Audience"),
+    "language": _("Language"),
+    "branch": _("Library"),
+}
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Search the catalogue"), required=False, max_length=MAX_QUERY_LENGTH)
+    field = forms.ChoiceField(label=_("Search in"), choices=list(SEARCH_FIELDS.items()), required=False)
+    doc_type = forms.ChoiceField(label=FACET_TITLES["doc_type"], choices=DocType.choices, required=False)
+    audience = forms.ChoiceField(label=FACET_TITLES["audience"], choices=Audience.choices, required=False)
+    language = forms.RegexField(label=FACET_TITLES["language"], regex=r"^[a-z]{0,3}$", required=False)
+    branch = forms.ModelChoiceField(
+        label=FACET_TITLES["branch"], queryset=Branch.objects.all(), required=False
+    )
+    available = forms.BooleanField(label=_("Available now"), required=False)
+    page = forms.IntegerField(label=_("Page"), min_value=1, required=False)
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data
+        return Filters(
+            doc_type=data["doc_type"],
+            audience=data["audience"],
+            language=data["language"],
+            branch_id=data["branch"].pk if data["branch"] else None,
+            available=data["available"],
+        )
+
+
+def search(request):
+    form = SearchForm(request.GET)
+    result = None
+    if form.is_valid():
+        result = search_records(
+            q=form.cleaned_data["q"],
+            field=form.cleaned_data["field"] or "all",
+            filters=form.filters(),
+            page=form.cleaned_data["page"] or 1,
+            per_page=PER_PAGE,
+        )
+    context = {"form": form, "result": result, "hidden_filters": _hidden_filters(form)}
+    if result and result.searched:
+        context["first_rank"] = (result.page - 1) * result.per_page + 1
+        context["facets"] = _facet_links(request.GET, result)
+        context["available_url"] = _url_with(
+            request.GET, available=None if result.filters.available else "on"
+        )
+        context["previous_url"] = _url_with(request.GET, page=str(result.page - 1)) if result.page > 1 else ""
+        if result.page < result.pages:
+            context["next_url"] = _url_with(request.GET, page=str(result.page + 1))
+    return render(request, "catalogue/search.html", context)
+
+
+def _hidden_filters(form: SearchForm) -> list[tuple[str, str]]:
+    names = ("doc_type", "audience", "language", "branch", "available")
+    return [(name, form.data[name]) for name in names if form.data.get(name)]
+
+
+def _url_with(query: QueryDict, **changes: str | None) -> str:
+    """The current search with some parameters changed (None removes one); back to page 1."""
+    params = query.copy()
+    if "page" not in changes:
+        params.pop("page", None)
+    for name, value in changes.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    return "?" + params.urlencode()
+
+
+def _facet_links(query: QueryDict, result) -> list[dict]:
+    selected = {
+        "doc_type": result.filters.doc_type,
+        "audience": result.filters.audience,
+        "language": result.filters.language,
+        "branch": str(result.filters.branch_id or ""),
+    }
+    facets = []
+    for name, values in result.facets.items():
+        links = [
+            {
+                "label": v.label,
+                "count": v.count,
+                "selected": v.value == selected[name],
+                "url": _url_with(query, **{name: None if v.value == selected[name] else v.value}),
+            }
+            for v in values
+        ]
+        # A selected value that matched nothing still needs its "remove" link.
+        if selected[name] and not any(link["selected"] for link in links):
+            links.insert(
+                0,
+                {
+                    "label": selected[name],
+                    "count": 0,
+                    "selected": True,
+                    "url": _url_with(query, **{name: None}),
+                },
+            )
+        if links:
+            facets.append({"name": name, "title": FACET_TITLES[name], "values": links})
+    return facets
+
+
+def record(request, pk: int):
+    record = get_object_or_404(Record, pk=pk)
+    copies = record.copies.select_related("branch", "department", "location").order_by(
+        "-branch__is_central", "branch__name", "call_number", "barcode"
+    )
+    branches = []
+    for branch, group in groupby(copies, key=lambda c: c.branch):
+        group = list(group)
+        available = sum(c.status == CopyStatus.ON_SHELF for c in group)
+        branches.append({"branch": branch, "copies": group, "available": available})
+    context = {
+        "record": record,
+        "branches": branches,
+        "copies_total": sum(len(b["copies"]) for b in branches),
+        "available_total": sum(b["available"] for b in branches),
+        "language_name": LANGUAGES.get(record.language, record.language.upper()),
+        "subjects": [_subject_text(s) for s in record.subjects if s]
+        if isinstance(record.subjects, list)
+        else [],
+    }
+    return render(request, "catalogue/record.html", context)
+
+
+def _subject_text(subject) -> str:
+    # Subjects are strings; a structured heading ({"a": …, "x": …}) is shown joined.
+    if isinstance(subject, dict):
+        return " -- ".join(str(v) for v in subject.values() if v)
+    return str(subject)

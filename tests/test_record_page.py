@@ -1,0 +1,67 @@
+import pytest
+
+from emporter.catalogue.models import Copy, CopyStatus, Record
+from tests.conftest import make_department, make_location
+
+
+@pytest.fixture
+def record(branch, other_branch):
+    record = Record.objects.create(
+        source_key="test:1",
+        title="La Femme étrangère",
+        responsibility="Marguerite Durand",
+        publisher="Gallimard",
+        year=1998,
+        isbn="9782070368228",
+        language="fre",
+        subjects=["Exil", "Roman"],
+        summary="Une femme arrive dans une ville inconnue.",
+    )
+    romans = make_location(make_department(branch))
+    Copy.objects.create(record=record, branch=branch, barcode="B1", call_number="R DUR", location=romans)
+    Copy.objects.create(
+        record=record, branch=branch, barcode="B2", call_number="R DUR A", status=CopyStatus.ON_LOAN
+    )
+    Copy.objects.create(record=record, branch=other_branch, barcode="C1", call_number="RP DUR")
+    Copy.objects.create(
+        record=record, branch=other_branch, barcode="C2", call_number="RP DUR B", status=CopyStatus.MISSING
+    )
+    return record
+
+
+def test_record_page_shows_every_field(client, record):
+    page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
+    for text in ("La Femme étrangère", "Marguerite Durand", "Gallimard", "1998", "9782070368228", "Exil"):
+        assert text in page
+    assert "Français" in page
+    assert "Une femme arrive" in page
+
+
+def test_record_page_groups_copies_per_branch_with_availability(client, record, branch, other_branch):
+    branch.is_central = True
+    branch.save(update_fields=["is_central"])
+    response = client.get(f"/catalogue/record/{record.pk}/")
+    page = response.content.decode()
+    assert response["Content-Language"] == "fr"
+    assert "2 exemplaires disponibles" in page
+    # Central library first, then by name; each branch with its own count.
+    assert [b["branch"] for b in response.context["branches"]] == [branch, other_branch]
+    assert [b["available"] for b in response.context["branches"]] == [1, 1]
+    for call_number in ("R DUR A", "RP DUR B"):
+        assert call_number in page
+    assert "Introuvable" in page or "Manquant" in page
+    assert "Romans" in page
+
+
+def test_record_page_in_english(client, record):
+    page = client.get(f"/en/catalogue/record/{record.pk}/").content.decode()
+    assert "2 copies available" in page
+    assert "On loan" in page
+
+
+def test_record_page_leaves_room_for_actions(client, record):
+    assert 'id="record-actions"' in client.get(f"/catalogue/record/{record.pk}/").content.decode()
+
+
+def test_unknown_record_is_not_found(client, db):
+    assert client.get("/catalogue/record/999999/").status_code == 404

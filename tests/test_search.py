@@ -1,0 +1,243 @@
+import pytest
+
+from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
+from emporter.catalogue.search import Filters, isbn10_to_13, search_records
+
+
+def make_record(key, title, copies=(), **fields):
+    record = Record.objects.create(source_key=f"test:{key}", title=title, **fields)
+    for branch, call_number, status in copies:
+        Copy.objects.create(
+            record=record, branch=branch, call_number=call_number, status=status, doc_type=record.doc_type
+        )
+    return record
+
+
+@pytest.fixture
+def catalogue(branch, other_branch):
+    return {
+        "etrangere": make_record(
+            "1",
+            "La Femme étrangère",
+            responsibility="Marguerite Durand",
+            subjects=["Exil", "Roman"],
+            language="fre",
+            isbn="9782070368228",
+            copies=[(branch, "R DUR", CopyStatus.ON_SHELF), (other_branch, "R DUR", CopyStatus.ON_LOAN)],
+        ),
+        "chevaux": make_record(
+            "2",
+            "Les Chevaux de la nuit",
+            responsibility="Anne Morel",
+            subjects=["Roman"],
+            doc_type=DocType.COMIC,
+            audience=Audience.YOUTH,
+            language="fre",
+            copies=[(other_branch, "BD MOR", CopyStatus.ON_SHELF)],
+        ),
+        "friendly": make_record(
+            "3",
+            "Friendly fire",
+            responsibility="Joe Lovano and Greg Osby",
+            publisher="Blue Note",
+            doc_type=DocType.CD,
+            language="eng",
+            copies=[(branch, "3489 CD", CopyStatus.ON_LOAN)],
+        ),
+        "chine": make_record(
+            "4",
+            "Histoire de la Chine",
+            summary="Un roman national raconté par ses historiens.",
+            subjects=["Roman", "Chine"],
+            language="fre",
+            copies=[(branch, "951 HIS", CopyStatus.MISSING)],
+        ),
+    }
+
+
+def titles(result):
+    return [hit.record.title for hit in result.hits]
+
+
+def test_finds_a_record_by_a_title_word(catalogue):
+    assert titles(search_records(q="friendly")) == ["Friendly fire"]
+
+
+def test_finds_a_record_by_its_author(catalogue):
+    assert titles(search_records(q="Lovano")) == ["Friendly fire"]
+    assert titles(search_records(q="durand", field="author")) == ["La Femme étrangère"]
+
+
+def test_author_field_does_not_search_titles(catalogue):
+    assert search_records(q="friendly", field="author").total == 0
+    assert search_records(q="lovano", field="title").total == 0
+
+
+def test_search_ignores_accents_both_ways(catalogue):
+    assert titles(search_records(q="etrangere")) == ["La Femme étrangère"]
+    assert titles(search_records(q="ÉTRANGÈRE femme")) == ["La Femme étrangère"]
+
+
+def test_last_word_may_be_unfinished(catalogue):
+    assert titles(search_records(q="femme etran")) == ["La Femme étrangère"]
+    assert titles(search_records(q="Lova")) == ["Friendly fire"]
+
+
+def test_finds_by_isbn_with_or_without_hyphens(catalogue):
+    assert titles(search_records(q="978-2-07-036822-8")) == ["La Femme étrangère"]
+    assert titles(search_records(q="9782070368228", field="isbn")) == ["La Femme étrangère"]
+    assert titles(search_records(q="978207036", field="isbn")) == ["La Femme étrangère"]
+
+
+def test_an_isbn_10_finds_the_isbn_13():
+    assert isbn10_to_13("2070368226") == "9782070368228"
+
+
+def test_finds_by_call_number(catalogue):
+    assert titles(search_records(q="951 his")) == ["Histoire de la Chine"]
+    assert titles(search_records(q="951")) == ["Histoire de la Chine"]
+    assert titles(search_records(q="bd m", field="call_number")) == ["Les Chevaux de la nuit"]
+
+
+def test_a_call_number_prefix_is_not_a_like_pattern(catalogue):
+    assert search_records(q="%", field="call_number").total == 0
+    assert search_records(q="_ d", field="call_number").total == 0
+
+
+def test_facets_count_the_matching_records(catalogue, branch, other_branch):
+    result = search_records(q="roman")
+    assert result.total == 3
+    facets = {name: {v.value: v.count for v in values} for name, values in result.facets.items()}
+    assert facets["doc_type"] == {"book": 2, "comic": 1}
+    assert facets["audience"] == {"adult": 2, "youth": 1}
+    assert facets["language"] == {"fre": 3}
+    assert facets["branch"] == {str(branch.pk): 2, str(other_branch.pk): 2}
+    assert result.available_count == 2
+
+
+def test_facet_filters_narrow_the_results(catalogue, branch, other_branch):
+    assert titles(search_records(q="roman", filters=Filters(doc_type="comic"))) == ["Les Chevaux de la nuit"]
+    assert search_records(q="roman", filters=Filters(audience="adult")).total == 2
+    assert search_records(q="roman", filters=Filters(branch_id=branch.pk)).total == 2
+
+
+def test_available_now_can_be_limited_to_a_branch(catalogue, branch, other_branch):
+    anywhere = search_records(q="roman", filters=Filters(available=True))
+    assert sorted(titles(anywhere)) == ["La Femme étrangère", "Les Chevaux de la nuit"]
+    there = search_records(q="roman", filters=Filters(available=True, branch_id=other_branch.pk))
+    assert titles(there) == ["Les Chevaux de la nuit"]
+    assert there.available_count == 1
+    branch_counts = {v.value: v.count for v in there.facets["branch"]}
+    assert branch_counts == {str(other_branch.pk): 1}
+
+
+def test_filters_alone_browse_the_catalogue(catalogue):
+    assert titles(search_records(q="", filters=Filters(audience="youth"))) == ["Les Chevaux de la nuit"]
+
+
+def test_an_empty_search_returns_nothing_without_querying(catalogue, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        result = search_records(q="   ")
+    assert result.total == 0 and not result.searched
+
+
+def test_exact_title_ranks_first(catalogue):
+    make_record("5", "La nuit", summary="nuit nuit nuit")
+    make_record("6", "Nuit blanche", responsibility="Nuit")
+    assert titles(search_records(q="la nuit"))[0] == "La nuit"
+
+
+def test_results_are_paginated(branch):
+    for n in range(25):
+        make_record(f"p{n}", f"Contes numéro {n}")
+    first, second = search_records(q="contes", per_page=20), search_records(q="contes", page=2, per_page=20)
+    assert (first.total, first.pages, len(first.hits), len(second.hits)) == (25, 2, 20, 5)
+    assert not {h.record.pk for h in first.hits} & {h.record.pk for h in second.hits}
+    assert search_records(q="contes", page=99).page == 2
+
+
+def test_index_follows_every_writer(catalogue):
+    record = catalogue["friendly"]
+    Record.objects.filter(pk=record.pk).update(title="Unfriendly sky")
+    old_title = search_records(q="friendly")
+    assert old_title.total == 0 or old_title.approximate  # PostgreSQL shows look-alikes
+    assert titles(search_records(q="unfriendly")) == ["Unfriendly sky"]
+    record.title, record.subjects = "Quiet water", ["Jazz"]
+    Record.objects.bulk_update([record], ["title", "subjects"])
+    assert titles(search_records(q="jazz", field="subject")) == ["Quiet water"]
+    Record.objects.bulk_create([Record(source_key="test:bulk", title="Bulk arrival")])
+    assert titles(search_records(q="arrival")) == ["Bulk arrival"]
+    record.delete()
+    assert search_records(q="quiet").total == 0
+
+
+def test_availability_summary_per_result(catalogue, branch):
+    (hit,) = search_records(q="etrangere").hits
+    assert (hit.copies, hit.available, hit.available_at) == (2, 1, [branch.name])
+
+
+HOSTILE = [
+    '"',
+    "'",
+    "(",
+    ")",
+    "*",
+    "-",
+    "AND",
+    "OR NOT NEAR",
+    "femme AND",
+    "NEAR(femme étrangère, 2)",
+    'title:"x',
+    "{title} : femme",
+    "a:* & !b | (c",
+    "\\",
+    "%",
+    "_",
+    "😀",
+    "' OR 1=1 --",
+    "x" * 500,
+    "le la les de",
+    "\x00",
+]
+
+
+@pytest.mark.parametrize("q", HOSTILE)
+def test_hostile_queries_do_not_crash(catalogue, client, q):
+    for field in ("all", "title", "author", "subject", "isbn", "call_number"):
+        search_records(q=q, field=field)
+    response = client.get("/catalogue/", {"q": q})
+    assert response.status_code == 200
+
+
+def test_search_page_lists_results_with_facets_in_french(catalogue, client):
+    response = client.get("/catalogue/", {"q": "roman"})
+    page = response.content.decode()
+    assert response["Content-Language"] == "fr"
+    assert "Les Chevaux de la nuit" in page and "Histoire de la Chine" in page
+    assert "Friendly fire" not in page
+    assert 'for="search-q"' in page
+    assert "?q=roman&amp;doc_type=comic" in page
+
+
+def test_search_page_rejects_a_bad_facet_and_keeps_the_query(catalogue, client):
+    response = client.get("/catalogue/", {"q": "roman", "doc_type": "spaceship"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in page
+    assert 'value="roman"' in page
+
+
+def test_search_page_in_english(catalogue, client):
+    page = client.get("/en/catalogue/", {"q": "lovano"}).content.decode()
+    assert "1 result" in page and "Friendly fire" in page
+
+
+def test_french_stemming_finds_plural_forms(catalogue, postgres):
+    assert titles(search_records(q="cheval")) == ["Les Chevaux de la nuit"]
+    assert titles(search_records(q="nuits")) == ["Les Chevaux de la nuit"]
+
+
+def test_a_typo_falls_back_to_look_alike_titles(catalogue, postgres):
+    result = search_records(q="frendly fire")
+    assert result.approximate
+    assert titles(result) == ["Friendly fire"]
