@@ -10,6 +10,8 @@ from . import views
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    # The API is not under a language prefix: clients choose with Accept-Language.
+    path("api/", include("emporter.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
@@ -18,6 +20,7 @@ urlpatterns += i18n_patterns(
     path("staff/login/", StaffLoginView.as_view(), name="staff_login"),
     path("staff/logout/", LogoutView.as_view(next_page="home"), name="staff_logout"),
     path("catalogue/", include("emporter.catalogue.urls")),
+    path("staff/phone/", include("emporter.phonedesk.urls")),
     path("admin/", admin.site.urls),
     prefix_default_language=False,
 )

@@ -1,0 +1,86 @@
+"""Bearer tokens: how each call says who it is, and the endpoints that issue and revoke them."""
+
+from django.http import HttpRequest
+from ninja import Router, Status
+from ninja.security import HttpBearer
+
+from emporter.errors import ServiceError
+from emporter.patrons.models import Patron
+from emporter.patrons.permissions import branches_for
+
+from . import tokens
+from .errors import ApiError
+from .models import ApiToken, Scope
+from .schemas import ErrorOut, TokenIn, TokenOut
+
+router = Router(tags=["Sign in"])
+
+
+class TokenAuth(HttpBearer):
+    """Any valid token of ``scope``; a token of the other scope is refused (403)."""
+
+    scope = ""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        row = tokens.check_token(token)
+        if row is None:
+            return None
+        if self.scope and row.scope != self.scope:
+            raise ServiceError("forbidden")
+        # Services record request.user as the actor of what they write.
+        request.user = row.user
+        return self.check(request, row)
+
+    def check(self, request: HttpRequest, row: ApiToken) -> ApiToken | None:
+        return row
+
+
+class PatronAuth(TokenAuth):
+    scope = Scope.PATRON
+
+    def check(self, request, row):
+        row.patron = Patron.objects.select_related("home_branch").filter(user=row.user).first()
+        return row if row.patron else None
+
+
+class StaffAuth(TokenAuth):
+    """A staff token whose user holds ``role`` at one branch at least; which branches
+    exactly is checked by each endpoint against the branch it acts on."""
+
+    scope = Scope.STAFF
+
+    def __init__(self, role: str):
+        super().__init__()
+        self.role = role
+
+    def check(self, request, row):
+        if not branches_for(row.user, self.role).exists():
+            raise ServiceError("forbidden")
+        return row
+
+
+@router.post(
+    "/token",
+    auth=None,
+    response={201: TokenOut, frozenset({401, 422, 429}): ErrorOut},
+    summary="Sign in: get a token",
+)
+def create_token(request, payload: TokenIn):
+    """A patron signs in with `card_number` + `pin` (five failures in a row lock the card
+    for 15 minutes: 429 `login_locked`); staff with `username` + `password`."""
+    if payload.card_number and payload.pin and not (payload.username or payload.password):
+        row, token = tokens.sign_in_patron(request=request, card_number=payload.card_number, pin=payload.pin)
+    elif payload.username and payload.password and not (payload.card_number or payload.pin):
+        row, token = tokens.sign_in_staff(
+            request=request, username=payload.username, password=payload.password
+        )
+    else:
+        raise ApiError("invalid_input")
+    return Status(201, {"token": token, "scope": row.scope, "expires_at": row.expires_at})
+
+
+@router.delete("/token", auth=TokenAuth(), response={204: None, 401: ErrorOut}, summary="Sign out")
+def delete_token(request):
+    """Revoke the token this call is made with."""
+    tokens.revoke_token(token=request.auth)
+    return Status(204, None)

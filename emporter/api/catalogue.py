@@ -1,0 +1,88 @@
+"""The catalogue, open to anyone: search, a record with its copies per branch, branches."""
+
+from django.db.models import Count, Q
+from ninja import Query, Router, Schema
+
+from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.catalogue.search import Filters, search_records
+from emporter.network.models import Branch, ServiceMode
+
+from .errors import ApiError
+from .schemas import BranchOut, ErrorOut, RecordDetailOut, SearchOut
+
+router = Router(tags=["Catalogue"])
+
+
+class SearchQuery(Schema):
+    q: str = ""
+    field: str = "all"
+    doc_type: str = ""
+    audience: str = ""
+    language: str = ""
+    branch: int | None = None
+    available: bool = False
+    page: int = 1
+    per_page: int = 20
+
+
+@router.get("/records", response=SearchOut, summary="Search the catalogue")
+def search(request, query: Query[SearchQuery]):
+    """`field`: all, title, author, subject, isbn or call_number. Facets count the whole
+    result; `available` with `branch` means on the shelf there."""
+    filters = Filters(
+        doc_type=query.doc_type,
+        audience=query.audience,
+        language=query.language,
+        branch_id=query.branch,
+        available=query.available,
+    )
+    result = search_records(
+        q=query.q,
+        field=query.field,
+        filters=filters,
+        page=query.page,
+        per_page=max(1, min(query.per_page, 100)),
+    )
+    items = [
+        {
+            **{f: getattr(hit.record, f) for f in ("id", "title", "responsibility", "publisher", "year")},
+            **{f: getattr(hit.record, f) for f in ("isbn", "language", "audience", "doc_type")},
+            "get_doc_type_display": hit.record.get_doc_type_display(),
+            "copies": hit.copies,
+            "available": hit.available,
+            "available_at": hit.available_at,
+        }
+        for hit in result.hits
+    ]
+    return {**vars(result), "pages": result.pages, "items": items}
+
+
+@router.get("/records/{record_id}", response={200: RecordDetailOut, 404: ErrorOut}, summary="A record")
+def record_detail(request, record_id: int):
+    """With its copies per branch: how many, and how many can be requested right now."""
+    record = Record.objects.filter(pk=record_id).first()
+    if record is None:
+        raise ApiError("record_not_found")
+    requestable = Q(status=CopyStatus.ON_SHELF, barcode__isnull=False) & ~Q(location__requestable=False)
+    counts = (
+        Copy.objects.filter(record=record)
+        .values("branch")
+        .annotate(copies=Count("pk"), on_shelf=Count("pk", filter=requestable))
+    )
+    branches = Branch.objects.in_bulk([c["branch"] for c in counts])
+    availability = sorted(
+        ({"branch": branches[c["branch"]], "copies": c["copies"], "on_shelf": c["on_shelf"]} for c in counts),
+        key=lambda a: (not a["branch"].is_central, a["branch"].name),
+    )
+    record.availability = availability
+    return record
+
+
+@router.get("/branches", response=list[BranchOut], summary="Branches")
+def branches(request, accepting_requests: bool | None = None):
+    """`accepting_requests=true`: only those in click-and-collect mode, the possible pickup branches."""
+    qs = Branch.objects.all()
+    if accepting_requests is not None:
+        mode = Q(service_mode=ServiceMode.CLICK_COLLECT)
+        qs = qs.filter(mode if accepting_requests else ~mode)
+    return qs

@@ -1,0 +1,37 @@
+"""Error codes only the API needs, on top of emporter.errors (same shape, same handler)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from emporter.errors import ServiceError
+
+MESSAGES = {
+    "unauthenticated": (_("Sign in first: send the header Authorization: Bearer <token>."), 401),
+    "staff_login_failed": (_("User name or password is wrong."), 401),
+    "invalid_input": (_("Some fields are missing or not valid."), 422),
+    "idempotency_key_invalid": (
+        _("The Idempotency-Key header must be 1 to 64 visible ASCII characters."),
+        422,
+    ),
+    "record_not_found": (_("No such record."), 404),
+    "branch_not_found": (_("No such branch."), 404),
+    "patron_not_found": (_("No such patron."), 404),
+    "endpoint_not_found": (_("No such endpoint."), 404),
+    "pickup_branch_required": (_("Choose a pickup branch where you work."), 422),
+}
+
+
+class ApiError(ServiceError):
+    def __init__(self, code: str, **params):
+        if code not in MESSAGES:
+            raise ValueError(f"unknown API error code {code!r}")
+        Exception.__init__(self, code)
+        self.code = code
+        self.params = params
+
+    @property
+    def message(self) -> str:
+        return str(MESSAGES[self.code][0]) % {k: str(v) for k, v in self.params.items()}
+
+    @property
+    def http_status(self) -> int:
+        return MESSAGES[self.code][1]

@@ -1,0 +1,66 @@
+"""The JSON API: one NinjaAPI, versioned by path (/api/v1/…), errors as {code, message}.
+
+Later parts of Emporter add their endpoints with ``api.add_router("/v1/<part>", router)``
+here. The docs page uses the Swagger UI files shipped with django-ninja (the "ninja"
+app serves them as static files): nothing is fetched from a CDN.
+"""
+
+from django.http import HttpRequest
+from ninja import NinjaAPI, Swagger
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from emporter.errors import ServiceError
+
+from . import auth, catalogue, requests, staff
+from .errors import ApiError
+
+api = NinjaAPI(
+    title="Emporter",
+    version="1",
+    description=(
+        "Click and collect for public libraries. Sign in at /api/v1/auth/token, then send "
+        "`Authorization: Bearer <token>`. Errors answer {code, message}: the code is stable, "
+        "the message follows Accept-Language (fr by default, en)."
+    ),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    # validatorUrl: Swagger UI would otherwise send the document to validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
+)
+api.add_router("/v1/auth", auth.router)
+api.add_router("/v1", catalogue.router)
+api.add_router("/v1", requests.router)
+api.add_router("/v1/staff", staff.router)
+
+
+def error_response(request: HttpRequest, error: ServiceError, **extra):
+    body = {"code": error.code, "message": error.message, **extra}
+    response = api.create_response(request, body, status=error.http_status)
+    if error.http_status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(ServiceError)
+def service_error(request, exc: ServiceError):
+    return error_response(request, exc)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return error_response(request, ApiError("unauthenticated"))
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    # The details name each field at fault, for the developer; the message is for people.
+    errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors]
+    return error_response(request, ApiError("invalid_input"), errors=errors)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    # ninja's own refusals, e.g. a body that is not JSON (400).
+    body = {"code": "invalid_input", "message": str(ApiError("invalid_input").message), "detail": str(exc)}
+    return api.create_response(request, body, status=exc.status_code)

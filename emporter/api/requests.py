@@ -1,0 +1,157 @@
+"""A patron's own requests: the basket, the list, cancelling.
+
+A request that is not the caller's answers 404 exactly like one that does not exist, so
+nobody can probe for other patrons' request numbers.
+"""
+
+import re
+
+from django.db.models import QuerySet
+from ninja import Header, Router, Status
+
+from emporter.catalogue.models import Record
+from emporter.errors import ServiceError
+from emporter.holds import policy
+from emporter.holds.models import ACTIVE, Channel, Request
+from emporter.holds.services import Outcome, cancel_request, place_requests
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron
+
+from .auth import PatronAuth
+from .errors import ApiError
+from .schemas import BasketIn, BasketOut, BasketRefusedOut, ErrorOut, MeOut, RequestOut, RequestPage
+
+router = Router(tags=["My requests"], auth=PatronAuth())
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+PER_PAGE = 50
+BASKET_RESPONSES = {201: BasketOut, 207: BasketOut, frozenset({401, 403, 404, 409, 422}): BasketRefusedOut}
+
+
+def place_basket(
+    *,
+    patron: Patron,
+    payload: BasketIn,
+    pickup_branch: Branch,
+    channel: str,
+    actor,
+    idempotency_key: str | None,
+) -> Status:
+    """201 when every item is placed; 207 when some are refused; when none is placed,
+    the first refusal's status, code and message. Every item says what happened to it."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise ApiError("idempotency_key_invalid")
+    ids = list(dict.fromkeys(payload.record_ids))
+    # place_requests expects records that exist; unknown ids are refused item by item.
+    known = set(Record.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    placed = place_requests(
+        patron=patron,
+        record_ids=[i for i in ids if i in known],
+        pickup_branch=pickup_branch,
+        channel=channel,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
+    by_id = {outcome.record_id: outcome for outcome in placed}
+    outcomes = [by_id.get(i) or Outcome(i, error=ApiError("record_not_found")) for i in ids]
+    items = [_item(outcome) for outcome in outcomes]
+    refused = [o.error for o in outcomes if not o.ok]
+    body = {"placed": len(items) - len(refused), "refused": len(refused), "items": items}
+    if not refused:
+        return Status(201, body)
+    if len(refused) == len(items):
+        first = refused[0]
+        return Status(first.http_status, {"code": first.code, "message": first.message, **body})
+    return Status(207, body)
+
+
+def _item(outcome: Outcome) -> dict:
+    if outcome.ok:
+        return {"record_id": outcome.record_id, "ok": True, "replayed": outcome.replayed,
+                "request": outcome.request, "http_status": 201}  # fmt: skip
+    error = outcome.error
+    return {"record_id": outcome.record_id, "ok": False, "replayed": False, "code": error.code,
+            "message": error.message, "http_status": error.http_status}  # fmt: skip
+
+
+def get_branch(branch_id: int) -> Branch:
+    branch = Branch.objects.filter(pk=branch_id).first()
+    if branch is None:
+        raise ApiError("branch_not_found")
+    return branch
+
+
+def page_of(qs: QuerySet, page: int) -> dict:
+    total = qs.count()
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(max(1, page), pages)
+    items = qs.select_related("record", "pickup_branch").order_by("-created_at", "-pk")
+    return {
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "items": items[(page - 1) * PER_PAGE : page * PER_PAGE],
+    }
+
+
+def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
+    if status == "active":
+        return qs.filter(status__in=ACTIVE)
+    return qs.filter(status=status) if status else qs
+
+
+def me_out(patron: Patron) -> Patron:
+    rules = policy.resolve(branch=patron.home_branch, category=patron.category)
+    patron.active_requests = patron.requests.filter(status__in=ACTIVE).count()
+    patron.max_active = rules.max_active
+    return patron
+
+
+@router.get("/me", response={200: MeOut, 401: ErrorOut}, summary="Who I am")
+def me(request):
+    return me_out(request.auth.patron)
+
+
+@router.post("/requests", response=BASKET_RESPONSES, summary="Place requests (a basket)")
+def place(request, payload: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    """One request per record, each with a copy set aside at once. Send an
+    `Idempotency-Key` header (1–64 visible ASCII characters, new for each basket): a
+    retry with the same key returns the same requests instead of placing new ones."""
+    patron = request.auth.patron
+    branch = get_branch(payload.pickup_branch_id) if payload.pickup_branch_id else patron.home_branch
+    return place_basket(
+        patron=patron,
+        payload=payload,
+        pickup_branch=branch,
+        channel=Channel.ONLINE,
+        actor=request.user,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.get("/requests", response={200: RequestPage, 401: ErrorOut}, summary="My requests")
+def my_requests(request, status: str | None = None, page: int = 1):
+    """Newest first. `status`: `active` (waiting, placed, ready) or one status; all if absent."""
+    return page_of(filter_status(Request.objects.filter(patron=request.auth.patron), status), page)
+
+
+def my_request(request, request_id: int) -> Request:
+    found = Request.objects.filter(pk=request_id, patron=request.auth.patron).first()
+    if found is None:
+        raise ServiceError("not_found")
+    return found
+
+
+@router.get("/requests/{request_id}", response={200: RequestOut, 404: ErrorOut}, summary="One of my requests")
+def get_request(request, request_id: int):
+    return my_request(request, request_id)
+
+
+@router.post(
+    "/requests/{request_id}/cancel",
+    response={200: RequestOut, frozenset({404, 409}): ErrorOut},
+    summary="Cancel one of my requests",
+)
+def cancel(request, request_id: int):
+    """Until it is collected. The copy goes back to the shelf or to the next in line."""
+    return cancel_request(request=my_request(request, request_id), actor=request.user)

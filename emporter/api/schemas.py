@@ -1,0 +1,182 @@
+"""What the API reads and writes. Labels are translated into the request's language."""
+
+import datetime
+
+from ninja import Field, Schema
+
+MAX_BASKET = 50
+
+
+class ErrorOut(Schema):
+    code: str = Field(description="Stable, machine-readable: branch on this, not on the message.")
+    message: str = Field(description="For people, in the language of Accept-Language (fr by default).")
+
+
+class TokenIn(Schema):
+    """Either card_number + pin (a patron) or username + password (staff)."""
+
+    card_number: str | None = None
+    pin: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+class TokenOut(Schema):
+    token: str = Field(description="Send it as `Authorization: Bearer <token>`; shown only once.")
+    scope: str
+    expires_at: datetime.datetime
+
+
+class BranchRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class BranchOut(BranchRef):
+    is_central: bool
+    service_mode: str
+    accepts_requests: bool
+
+
+class RecordRef(Schema):
+    id: int
+    title: str
+    responsibility: str
+    doc_type: str
+    doc_type_label: str = Field(alias="get_doc_type_display")
+
+
+class RecordOut(RecordRef):
+    publisher: str
+    year: int | None
+    isbn: str
+    language: str
+    audience: str
+
+
+class HitOut(RecordOut):
+    copies: int
+    available: int
+    available_at: list[str] = Field(description="Branches with a copy on the shelf, central first.")
+
+
+class FacetOut(Schema):
+    value: str
+    label: str
+    count: int
+
+
+class SearchOut(Schema):
+    q: str
+    field: str
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    available_count: int
+    approximate: bool = Field(description="Nothing matched exactly: these are look-alike titles.")
+    items: list[HitOut]
+    facets: dict[str, list[FacetOut]]
+
+
+class AvailabilityOut(Schema):
+    branch: BranchOut
+    copies: int
+    on_shelf: int = Field(description="Copies on the shelf that can be requested now.")
+
+
+class RecordDetailOut(RecordOut):
+    series: str
+    summary: str
+    subjects: list
+    age_min: int | None
+    age_max: int | None
+    availability: list[AvailabilityOut]
+
+
+class RequestOut(Schema):
+    id: int
+    record: RecordRef
+    status: str
+    status_label: str = Field(alias="get_status_display")
+    channel: str
+    pickup_branch: BranchRef
+    created_at: datetime.datetime
+    placed_at: datetime.datetime | None
+    ready_at: datetime.datetime | None
+    hold_until: datetime.date | None
+    closed_at: datetime.datetime | None
+
+
+class CopyOut(Schema):
+    barcode: str | None
+    call_number: str
+    branch: BranchRef
+
+
+class StaffRequestOut(RequestOut):
+    patron_id: int
+    held_copy: CopyOut | None = Field(None, description="The copy set aside, for the pick list.")
+
+    @staticmethod
+    def resolve_held_copy(obj):
+        return obj.copy
+
+
+class RequestPage(Schema):
+    total: int
+    page: int
+    pages: int
+    items: list[RequestOut]
+
+
+class StaffRequestPage(RequestPage):
+    items: list[StaffRequestOut]
+
+
+class BasketIn(Schema):
+    record_ids: list[int] = Field(min_length=1, max_length=MAX_BASKET)
+    pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
+
+
+class ItemOut(Schema):
+    record_id: int
+    ok: bool
+    replayed: bool = Field(description="True when the Idempotency-Key matched an earlier call.")
+    request: RequestOut | None = None
+    code: str | None = None
+    message: str | None = None
+    http_status: int = Field(description="What this item alone would have answered: 201, 409, 422…")
+
+
+class BasketOut(Schema):
+    placed: int
+    refused: int
+    items: list[ItemOut]
+
+
+class BasketRefusedOut(ErrorOut, BasketOut):
+    """Nothing could be placed: code and message are the first item's."""
+
+
+class PatronOut(Schema):
+    id: int
+    card_number: str
+    first_name: str
+    last_name: str
+    phone: str
+    email: str
+    category: str
+    home_branch: BranchRef
+    blocked_reason: str
+    card_expires: datetime.date | None
+
+
+class MeOut(PatronOut):
+    active_requests: int
+    max_active: int
+
+
+class StaffCancelIn(Schema):
+    reason: str = Field(min_length=1, max_length=500)

@@ -1,0 +1,102 @@
+"""The phone desk: find the caller, see and place their requests, cancel with a reason.
+
+Finding a patron works network-wide (a card is valid at every branch and people call
+whichever library they know); acting is scoped: a librarian places, lists and cancels
+only requests picked up at branches where they hold the phone-desk role.
+"""
+
+from typing import Literal
+
+from ninja import Header, Router
+
+from emporter.errors import ServiceError
+from emporter.holds.models import Channel, Request
+from emporter.holds.services import cancel_request
+from emporter.patrons.models import Patron, Role
+from emporter.patrons.permissions import branches_for, has_role
+
+from .auth import StaffAuth
+from .errors import ApiError
+from .requests import BASKET_RESPONSES, filter_status, get_branch, me_out, page_of, place_basket
+from .schemas import BasketIn, ErrorOut, MeOut, PatronOut, StaffCancelIn, StaffRequestOut, StaffRequestPage
+from .selectors import find_patrons
+
+router = Router(tags=["Phone desk"], auth=StaffAuth(role=Role.PHONE_DESK))
+
+
+class StaffBasketIn(BasketIn):
+    channel: Literal["phone", "desk"] = "phone"
+
+
+def get_patron(patron_id: int) -> Patron:
+    patron = Patron.objects.select_related("home_branch").filter(pk=patron_id).first()
+    if patron is None:
+        raise ApiError("patron_not_found")
+    return patron
+
+
+@router.get("/patrons", response={200: list[PatronOut], 403: ErrorOut}, summary="Find a patron")
+def patrons(request, q: str):
+    """By card number, phone number (any spacing, +33 or 0) or name; 20 at most."""
+    return find_patrons(q)
+
+
+@router.get("/patrons/{patron_id}", response={200: MeOut, 404: ErrorOut}, summary="A patron")
+def patron(request, patron_id: int):
+    return me_out(get_patron(patron_id))
+
+
+@router.get(
+    "/patrons/{patron_id}/requests",
+    response={200: StaffRequestPage, 404: ErrorOut},
+    summary="A patron's requests",
+)
+def patron_requests(request, patron_id: int, status: str | None = "active", page: int = 1):
+    """Those picked up at my branches, newest first; `status` as for patrons (default active)."""
+    mine = branches_for(request.user, Role.PHONE_DESK)
+    qs = Request.objects.filter(patron=get_patron(patron_id), pickup_branch__in=mine)
+    return page_of(filter_status(qs, status).select_related("copy__branch"), page)
+
+
+@router.post(
+    "/patrons/{patron_id}/requests", response=BASKET_RESPONSES, summary="Place requests for a patron"
+)
+def place_for_patron(
+    request,
+    patron_id: int,
+    payload: StaffBasketIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
+    """Same rules as a patron's basket, recorded with channel `phone` (or `desk`). The
+    pickup branch defaults to the patron's home branch if it is one of mine."""
+    patron = get_patron(patron_id)
+    if payload.pickup_branch_id:
+        branch = get_branch(payload.pickup_branch_id)
+    elif has_role(request.user, Role.PHONE_DESK, patron.home_branch):
+        branch = patron.home_branch
+    else:
+        raise ApiError("pickup_branch_required")
+    if not has_role(request.user, Role.PHONE_DESK, branch):
+        raise ServiceError("forbidden")
+    return place_basket(
+        patron=patron,
+        payload=payload,
+        pickup_branch=branch,
+        channel=Channel(payload.channel),
+        actor=request.user,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post(
+    "/requests/{request_id}/cancel",
+    response={200: StaffRequestOut, frozenset({403, 404, 409}): ErrorOut},
+    summary="Cancel a request, with a reason",
+)
+def cancel(request, request_id: int, payload: StaffCancelIn):
+    found = Request.objects.filter(pk=request_id).first()
+    if found is None:
+        raise ServiceError("not_found")
+    if not has_role(request.user, Role.PHONE_DESK, found.pickup_branch_id):
+        raise ServiceError("forbidden")
+    return cancel_request(request=found, actor=request.user, reason=payload.reason, by_staff=True)

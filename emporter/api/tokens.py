@@ -1,0 +1,61 @@
+"""Issuing, checking and revoking API tokens."""
+
+import datetime
+import secrets
+
+from django.contrib.auth import authenticate
+from django.utils import timezone
+
+from emporter.patrons.permissions import is_staff_member
+from emporter.patrons.services import authenticate_patron
+
+from .errors import ApiError
+from .models import ApiToken, Scope, hash_token
+
+LIFETIME = {Scope.PATRON: datetime.timedelta(days=30), Scope.STAFF: datetime.timedelta(hours=12)}
+# Writing last_used_at on every call would turn each read into a write.
+TOUCH_EVERY = datetime.timedelta(minutes=5)
+
+
+def issue_token(*, user, scope: str) -> tuple[ApiToken, str]:
+    """Create a token; the clear value is returned once and never stored."""
+    token = secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        user=user,
+        scope=scope,
+        key_hash=hash_token(token),
+        prefix=token[:8],
+        expires_at=timezone.now() + LIFETIME[scope],
+    )
+    return row, token
+
+
+def sign_in_patron(*, request, card_number: str, pin: str) -> tuple[ApiToken, str]:
+    # authenticate_patron counts failures and locks the card: the API gets the same lock-out.
+    patron = authenticate_patron(request=request, card_number=card_number, pin=pin)
+    return issue_token(user=patron.user, scope=Scope.PATRON)
+
+
+def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, str]:
+    user = authenticate(request, username=username, password=password)
+    if user is None or not is_staff_member(user):
+        raise ApiError("staff_login_failed")
+    return issue_token(user=user, scope=Scope.STAFF)
+
+
+def check_token(token: str) -> ApiToken | None:
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=hash_token(token), expires_at__gt=timezone.now(), user__is_active=True)
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row
+
+
+def revoke_token(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk).delete()

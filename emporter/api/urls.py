@@ -1,0 +1,46 @@
+from functools import wraps
+
+from django.http import JsonResponse
+from django.urls import URLPattern, path, re_path
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+
+from .main import api
+
+
+def in_client_language(view):
+    """Answer in the language the client asks for (Accept-Language, or the site's language
+    cookie), French by default. LocaleMiddleware cannot: outside i18n_patterns it treats
+    every unprefixed URL as the default language."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        language = translation.get_language_from_request(request)
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+        response.headers["Content-Language"] = language
+        patch_vary_headers(response, ["Accept-Language"])
+        return response
+
+    return wrapped
+
+
+@in_client_language
+def not_found(request, rest=""):
+    return JsonResponse({"code": "endpoint_not_found", "message": _("No such endpoint.")}, status=404)
+
+
+patterns, app_name, namespace = api.urls
+urlpatterns = [
+    path(
+        "",
+        (
+            [URLPattern(p.pattern, in_client_language(p.callback), p.default_args, p.name) for p in patterns],
+            app_name,
+            namespace,
+        ),
+    ),
+    # Anything else under /api/ answers JSON too, not the HTML 404 page.
+    re_path(r"^(?P<rest>.*)$", not_found),
+]
