@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from xml.sax import SAXParseException, make_parser
 from xml.sax.handler import feature_namespaces
 
 import pymarc
+from django.utils.translation import gettext as _
 from pymarc import marc8_mapping
 from pymarc.marcxml import XmlHandler
 
@@ -118,14 +120,15 @@ def _read_chunk(fh, first5: bytes) -> tuple[bytes, str, str]:
         if len(chunk) == length and chunk[-1] == RECORD_TERMINATOR:
             return chunk, "", ""
         if len(chunk) < length and RECORD_TERMINATOR not in chunk:
-            return chunk, "truncated", f"file ends inside the record ({len(chunk)} of {length} bytes)"
-        reason = f"record length {length} does not match the record terminator"
+            message = _("file ends inside the record (%(got)s of %(length)s bytes)")
+            return chunk, "truncated", message % {"got": len(chunk), "length": length}
+        reason = _("record length %(length)s does not end on a record terminator") % {"length": length}
     else:
-        reason = f"invalid record length {first5!r}"
+        reason = _("invalid record length %(value)s") % {"value": repr(first5)[1:]}
     fh.seek(start)
     chunk = _read_to_terminator(fh)
     if chunk[-1:] != bytes([RECORD_TERMINATOR]):
-        return chunk, "truncated", "file ends inside the record (no record terminator)"
+        return chunk, "truncated", _("file ends inside the record (no record terminator)")
     return chunk, "bad_length", reason
 
 
@@ -144,25 +147,37 @@ def _read_to_terminator(fh) -> bytes:
 
 
 def _decode_chunk(chunk: bytes, index: int, offset: int) -> MarcEntry:
+    problem = _leader_problem(chunk)
+    if problem:
+        return MarcEntry(index, offset, None, None, code="bad_leader", reason=problem)
     utf8, problem = _choose_encoding(chunk)
     if problem:
         return MarcEntry(index, offset, None, None, code="encoding", reason=problem)
     try:
-        record = pymarc.Record(data=chunk, to_unicode=True, force_utf8=utf8, hide_utf8_warnings=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymarc warns about odd subfield codes; we keep them
+            record = pymarc.Record(data=chunk, to_unicode=True, force_utf8=utf8, hide_utf8_warnings=True)
     except UnicodeDecodeError as exc:
-        return MarcEntry(index, offset, None, None, code="encoding", reason=f"undecodable bytes: {exc}")
+        reason = _("undecodable bytes: %(error)s") % {"error": exc.reason}
+        return MarcEntry(index, offset, None, None, code="encoding", reason=reason)
     except Exception as exc:  # pymarc raises a family of its own errors for bad structure
-        reason = _structure_reason(exc)
+        reason = _("broken record structure (%(error)s)") % {"error": str(exc) or type(exc).__name__}
         return MarcEntry(index, offset, None, None, code="bad_structure", reason=reason)
     return MarcEntry(index, offset, None, record)
 
 
-def _structure_reason(exc: Exception) -> str:
-    name = type(exc).__name__
-    detail = str(exc) if str(exc) and str(exc) != name else ""
-    if name in {"BaseAddressInvalid", "BaseAddressNotFound", "RecordLeaderInvalid"}:
-        return f"bad leader ({name}{': ' + detail if detail else ''})"
-    return f"{name}{': ' + detail if detail else ''}"
+def _leader_problem(chunk: bytes) -> str:
+    leader = chunk[:24]
+    if not leader.isascii():
+        return _("the leader holds non-ASCII bytes")
+    base = leader[12:17]
+    if not base.isdigit():
+        return _("the leader's base address of data (%(value)s) is not a number") % {"value": base.decode()}
+    if not 24 < int(base) < len(chunk) or chunk[int(base) - 1] != FIELD_TERMINATOR:
+        return _("the leader's base address of data (%(value)s) does not end the directory") % {
+            "value": base.decode()
+        }
+    return ""
 
 
 _ANSEL = marc8_mapping.CODESETS[0x45]
@@ -182,7 +197,9 @@ def _choose_encoding(chunk: bytes) -> tuple[bool, str]:
         chunk.decode("utf-8")
     except UnicodeDecodeError as exc:
         if declared_utf8:
-            return True, f"leader says UTF-8 but byte {exc.start} is not valid UTF-8"
+            return True, _("the leader says UTF-8 but byte %(position)s is not valid UTF-8") % {
+                "position": exc.start
+            }
         problem = _marc8_problem(chunk)
         return False, problem
     return True, ""
@@ -196,9 +213,11 @@ def _marc8_problem(chunk: bytes) -> str:
         if byte < 0x80 or 0x80 < byte < 0xA0:
             continue
         if byte not in _ANSEL_DEFINED:
-            return f"byte 0x{byte:02X} at {pos} is neither MARC-8 nor UTF-8 (wrong encoding?)"
+            message = _("byte %(byte)s at %(position)s is neither MARC-8 nor UTF-8 (wrong encoding?)")
+            return message % {"byte": f"0x{byte:02X}", "position": pos}
         if byte in _ANSEL_COMBINING and (pos + 1 >= len(chunk) or chunk[pos + 1] in _ANSEL_DELIMITERS):
-            return f"MARC-8 diacritic 0x{byte:02X} at {pos} has no letter after it (wrong encoding?)"
+            message = _("MARC-8 diacritic %(byte)s at %(position)s has no letter after it (wrong encoding?)")
+            return message % {"byte": f"0x{byte:02X}", "position": pos}
     return ""
 
 
@@ -244,13 +263,15 @@ def _read_marcxml(fh, on_bytes) -> Iterator[MarcEntry]:
         for record, line in handler.ready:
             index += 1
             yield _check_xml_record(record, index, line)
-        reason = f"XML is not well-formed: {exc.getMessage()}; the rest of the file cannot be read"
+        reason = _("XML is not well-formed (%(error)s): the rest of the file cannot be read") % {
+            "error": exc.getMessage()
+        }
         yield MarcEntry(index + 1, None, exc.getLineNumber(), None, code="xml", reason=reason)
 
 
 def _check_xml_record(record: pymarc.Record, index: int, line: int | None) -> MarcEntry:
     if not record.fields:
-        return MarcEntry(index, None, line, None, code="bad_structure", reason="record has no fields")
+        return MarcEntry(index, None, line, None, code="bad_structure", reason=_("record has no fields"))
     return MarcEntry(index, None, line, record)
 
 
