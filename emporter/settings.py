@@ -41,14 +41,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_tasks_db",
-    "ninja",
     "emporter.network",
     "emporter.catalogue",
     "emporter.patrons",
     "emporter.holds",
     "emporter.picking",
     "emporter.demo",
-    "emporter.api",
+    "emporter.jobs",
 ]
 
 MIDDLEWARE = [

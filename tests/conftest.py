@@ -51,6 +51,12 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def immediate_tasks(settings):
+    # Tasks run in-process during tests; the database worker is for real deployments.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
 def make_patron(branch, card="10000001", pin="1234", **kw):
     from django.contrib.auth import get_user_model
 

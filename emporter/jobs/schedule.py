@@ -1,0 +1,20 @@
+"""What the scheduler runs, and how often. Each job only enqueues tasks or does work
+that is safe to repeat, so running two schedulers (or missing a beat) does no harm."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every_seconds: int
+    run: Callable[[], object]
+
+
+def jobs() -> list[Job]:
+    from emporter.picking.tasks import enqueue_due_runs
+
+    return [
+        Job("morning pick runs", 60, enqueue_due_runs),
+    ]
