@@ -31,14 +31,18 @@ def not_found(request, rest=""):
     return JsonResponse({"code": "endpoint_not_found", "message": _("No such endpoint.")}, status=404)
 
 
-patterns, app_name, namespace = api.urls
+# Not named app_name: include() would read it and nest the namespace as api:api.
+_patterns, _app, _namespace = api.urls
 urlpatterns = [
     path(
         "",
         (
-            [URLPattern(p.pattern, in_client_language(p.callback), p.default_args, p.name) for p in patterns],
-            app_name,
-            namespace,
+            [
+                URLPattern(p.pattern, in_client_language(p.callback), p.default_args, p.name)
+                for p in _patterns
+            ],
+            _app,
+            _namespace,
         ),
     ),
     # Anything else under /api/ answers JSON too, not the HTML 404 page.
