@@ -1,0 +1,28 @@
+import unicodedata
+
+from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+from django.utils.translation import gettext_lazy as _
+
+
+def fold(value: str | None) -> str | None:
+    """Lower case without accents: what PostgreSQL's emporter_fold() does (unaccent + lower)."""
+    if value is None:
+        return None
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def _register_sqlite_fold(sender, connection, **kwargs):
+    # PostgreSQL gets emporter_fold() from catalogue migration 0002; SQLite has no
+    # unaccent, so the same name is provided in Python for name look-ups to work there too.
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("emporter_fold", 1, fold, deterministic=True)
+
+
+class PhoneDeskConfig(AppConfig):
+    name = "emporter.phonedesk"
+    verbose_name = _("Phone desk")
+
+    def ready(self):
+        connection_created.connect(_register_sqlite_fold, dispatch_uid="phonedesk_sqlite_fold")

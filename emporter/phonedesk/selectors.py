@@ -1,0 +1,146 @@
+"""Reads for the phone desk: finding the caller, what the catalogue has, where staff may act."""
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import CharField, F, Func, Q, Value
+from django.db.models.functions import Concat
+
+from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.catalogue.search import search_records
+from emporter.holds.models import ACTIVE, Request
+from emporter.network.models import Branch, ServiceMode
+from emporter.patrons.models import Patron, Role
+from emporter.patrons.permissions import branches_for
+
+from .apps import fold
+
+MAX_PATRONS = 20
+MAX_HITS = 10
+# A French number without its trunk "0": "6 12 34 56 78".
+NATIONAL_LENGTH = 9
+PHONE_LIKE = re.compile(r"[\d\s+().\-/]+")
+
+
+# -- The caller -------------------------------------------------------------------------
+
+
+def phone_variants(digits: str) -> set[str]:
+    """Every way a French number may have been stored, as digits only:
+    "0612345678", "33612345678", "0033612345678" all name the same phone."""
+    national = digits
+    if national.startswith("00"):
+        national = national[2:]
+    if national.startswith("33") and len(national) >= 11:
+        national = national[2:]
+    if national.startswith("0"):  # the trunk prefix, also written "+33 (0)6…"
+        national = national[1:]
+    if len(national) != NATIONAL_LENGTH:
+        return {digits}  # not French: only the number exactly as typed
+    return {digits, "0" + national, "33" + national, "0033" + national}
+
+
+def find_patrons(q: str) -> list[Patron]:
+    """Patrons matching a card number, a phone number in any format, or parts of a name
+    (every word must appear in "first last", accents and case ignored)."""
+    q = " ".join(q.split())[:100]
+    if not q:
+        return []
+    patrons = Patron.objects.select_related("home_branch")
+    compact = q.replace(" ", "")
+    if PHONE_LIKE.fullmatch(q):
+        digits = re.sub(r"\D", "", q)
+        match = Q(card_number=compact)
+        if len(digits) >= NATIONAL_LENGTH:
+            match |= Q(phone_digits__in=phone_variants(digits))
+        return list(patrons.filter(match)[:MAX_PATRONS])
+    exact = list(patrons.filter(card_number=compact)[:1])
+    if exact:
+        return exact
+    name = Func(
+        Concat(F("first_name"), Value(" "), F("last_name"), output_field=CharField()),
+        function="emporter_fold",
+        output_field=CharField(),
+    )
+    patrons = patrons.annotate(folded_name=name)
+    for word in fold(q).split():
+        patrons = patrons.filter(folded_name__contains=word)
+    return list(patrons.order_by("last_name", "first_name", "pk")[:MAX_PATRONS])
+
+
+def active_requests(patron: Patron) -> list[Request]:
+    return list(
+        Request.objects.filter(patron=patron, status__in=ACTIVE)
+        .select_related("record", "pickup_branch", "copy__branch")
+        .order_by("created_at", "pk")
+    )
+
+
+# -- Where the staff member may act --------------------------------------------------------
+
+
+def scope(user):
+    """Branches where ``user`` may place or cancel phone requests: those of their
+    phone-desk roles and the branches they manage; everywhere for a role without a
+    branch, a network administrator or a superuser."""
+    desk = branches_for(user, Role.PHONE_DESK).values("pk")
+    managed = branches_for(user, Role.BRANCH_MANAGER).values("pk")
+    return Branch.objects.filter(Q(pk__in=desk) | Q(pk__in=managed))
+
+
+def pickup_branches(user) -> list[Branch]:
+    return list(scope(user).filter(service_mode=ServiceMode.CLICK_COLLECT).order_by("-is_central", "name"))
+
+
+def default_pickup(patron: Patron, options: list[Branch]) -> Branch | None:
+    for branch in options:
+        if branch.pk == patron.home_branch_id:
+            return branch
+    return options[0] if options else None
+
+
+# -- The catalogue ---------------------------------------------------------------------------
+
+
+@dataclass
+class Availability:
+    here: int = 0  # requestable copies on the shelf at the patron's home branch
+    elsewhere: list[str] = field(default_factory=list)  # other branches with one
+
+    @property
+    def any(self) -> bool:
+        return bool(self.here or self.elsewhere)
+
+
+@dataclass
+class Hit:
+    record: Record
+    availability: Availability
+
+
+def search_catalogue(q: str, *, home_branch: Branch) -> tuple[list[Hit], int]:
+    """The first hits for ``q`` (the catalogue's own search and ranking) with what a
+    request could actually take: on-shelf copies in requestable locations."""
+    result = search_records(q=q, per_page=MAX_HITS)
+    records = [hit.record for hit in result.hits]
+    where = availability([r.pk for r in records], home_branch=home_branch)
+    return [Hit(r, where[r.pk]) for r in records], result.total
+
+
+def availability(record_ids: list[int], *, home_branch: Branch) -> dict[int, Availability]:
+    found: dict[int, Availability] = defaultdict(Availability)
+    copies = (
+        Copy.objects.filter(record_id__in=record_ids, status=CopyStatus.ON_SHELF, barcode__isnull=False)
+        .exclude(location__requestable=False)
+        .exclude(branch__service_mode=ServiceMode.CLOSED)
+        .values_list("record_id", "branch_id", "branch__name")
+        .order_by("-branch__is_central", "branch__name")
+    )
+    for record_id, branch_id, branch_name in copies:
+        where = found[record_id]
+        if branch_id == home_branch.pk:
+            where.here += 1
+        elif branch_name not in where.elsewhere:
+            where.elsewhere.append(branch_name)
+    return found

@@ -1,0 +1,196 @@
+"""The phone desk: find the caller, fill this call's basket, confirm for them. Every form
+works without JavaScript; phonedesk.js only adds keyboard shortcuts."""
+
+import re
+import uuid
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.catalogue.models import Record
+from emporter.errors import ServiceError
+from emporter.holds import policy
+from emporter.holds.models import Channel, Request, Status
+from emporter.holds.services import Outcome, cancel_request, place_requests
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron, Role
+from emporter.patrons.permissions import role_required
+
+from . import basket, selectors
+
+desk_required = role_required(Role.PHONE_DESK)
+CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
+MAX_REASON = 300
+
+
+def _outcomes_key(patron_id: int) -> str:
+    return f"phonedesk:outcomes:{patron_id}"
+
+
+def _patron_url(patron_id: int, **params) -> str:
+    url = reverse("phonedesk:patron", args=[patron_id])
+    params = {k: v for k, v in params.items() if v}
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _ints(values) -> list[int]:
+    return [int(v) for v in values if v.isdigit()]
+
+
+@desk_required
+def find(request):
+    q = request.GET.get("q", "").strip()
+    patrons = selectors.find_patrons(q)
+    if len(patrons) == 1:
+        return redirect("phonedesk:patron", patrons[0].pk)
+    return render(request, "phonedesk/find.html", {"q": q, "patrons": patrons})
+
+
+@desk_required
+def patron(request, patron_id: int):
+    patron = get_object_or_404(Patron.objects.select_related("home_branch"), pk=patron_id)
+    q = request.GET.get("q", "").strip()
+    options = selectors.pickup_branches(request.user)
+    pickup = selectors.default_pickup(patron, options)
+    active = selectors.active_requests(patron)
+    in_basket = basket.ids(request.session, patron.pk)
+    by_id = Record.objects.in_bulk(in_basket)
+    records = [by_id[i] for i in in_basket if i in by_id]
+    where = selectors.availability(in_basket, home_branch=patron.home_branch)
+    hits, total = selectors.search_catalogue(q, home_branch=patron.home_branch) if q else ([], 0)
+    rules = policy.resolve(branch=pickup, category=patron.category)
+    context = {
+        "patron": patron,
+        "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
+        "q": q,
+        "hits": hits,
+        "total": total,
+        "basket": [(r, where[r.pk]) for r in records],
+        "in_basket": set(in_basket),
+        "requested": {r.record_id for r in active},
+        "active": active,
+        "limit": rules.max_active,
+        "after_confirm": len(active) + len(records),
+        "pickup_options": options,
+        "pickup": pickup,
+        "scope": set(selectors.scope(request.user).values_list("pk", flat=True)),
+        "outcomes": request.session.pop(_outcomes_key(patron.pk), []),
+        # One key per rendering of the form: a double submit replays the first one.
+        "confirm_key": uuid.uuid4().hex,
+    }
+    return render(request, "phonedesk/patron.html", context)
+
+
+@desk_required
+@require_POST
+def add(request, patron_id: int):
+    patron = get_object_or_404(Patron, pk=patron_id)
+    ids = _ints([request.POST.get("record", "")])
+    record = get_object_or_404(Record, pk=ids[0] if ids else None)
+    if record.pk in basket.ids(request.session, patron.pk):
+        messages.info(request, _("Already in the basket: %(title)s") % {"title": record.title})
+    elif basket.add(request.session, patron.pk, record.pk):
+        messages.success(request, _("Added to the basket: %(title)s") % {"title": record.title})
+    else:
+        messages.error(request, _("The basket is full: confirm it before adding more."))
+    return redirect(_patron_url(patron.pk, q=request.POST.get("q", "").strip(), after=record.pk))
+
+
+@desk_required
+@require_POST
+def remove(request, patron_id: int):
+    patron = get_object_or_404(Patron, pk=patron_id)
+    basket.remove(request.session, patron.pk, _ints(request.POST.getlist("record")))
+    return redirect(_patron_url(patron.pk, q=request.POST.get("q", "").strip()) + "#basket")
+
+
+@desk_required
+@require_POST
+def confirm(request, patron_id: int):
+    patron = get_object_or_404(Patron, pk=patron_id)
+    back = _patron_url(patron.pk) + "#basket"
+    pickup = Branch.objects.filter(pk__in=_ints([request.POST.get("pickup_branch", "")])).first()
+    if pickup is None:
+        messages.error(request, _("Choose the library where the patron will collect the documents."))
+        return redirect(back)
+    if not selectors.scope(request.user).filter(pk=pickup.pk).exists():
+        messages.error(
+            request, _("You may not place requests for pickup at %(branch)s.") % {"branch": pickup}
+        )
+        return redirect(back)
+    key = request.POST.get("confirm_key", "")
+    if not CONFIRM_KEY.fullmatch(key):
+        messages.error(request, _("This form is out of date: check the basket and confirm again."))
+        return redirect(back)
+    titles = Record.objects.in_bulk(_ints(request.POST.getlist("record")))
+    if not titles:
+        messages.error(request, _("The basket is empty."))
+        return redirect(back)
+    outcomes = place_requests(
+        patron=patron,
+        record_ids=[i for i in _ints(request.POST.getlist("record")) if i in titles],
+        pickup_branch=pickup,
+        channel=Channel.PHONE,
+        actor=request.user,
+        idempotency_key=f"phone:{key}",
+    )
+    basket.remove(request.session, patron.pk, [o.record_id for o in outcomes if o.ok])
+    request.session[_outcomes_key(patron.pk)] = [_summary(o, titles[o.record_id]) for o in outcomes]
+    return redirect(_patron_url(patron.pk) + "#outcomes")
+
+
+def _summary(outcome: Outcome, record: Record) -> dict:
+    """What to read out to the caller, kept in the session until the next page shows it."""
+    hold = outcome.request
+    if not outcome.ok:
+        text = outcome.error.message
+    elif hold.status == Status.WAITING:
+        text = _("On the waiting list: no copy is on the shelf now.")
+    else:
+        text = _("Set aside: %(call_number)s at %(branch)s.") % {
+            "call_number": hold.copy.call_number or hold.copy.barcode,
+            "branch": hold.copy.branch.name,
+        }
+    if outcome.replayed:
+        text = _("Already placed by this same confirmation.") + " " + text
+    return {
+        "title": record.title,
+        "ok": outcome.ok,
+        "code": outcome.error.code if outcome.error else "",
+        "text": text,
+    }
+
+
+@desk_required
+@require_POST
+def cancel(request, patron_id: int, request_id: int):
+    hold = get_object_or_404(
+        Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
+    )
+    back = redirect(_patron_url(patron_id) + "#requests")
+    reason = " ".join(request.POST.get("reason", "").split())[:MAX_REASON]
+    if not reason:
+        messages.error(
+            request,
+            _("Say why the request is cancelled: “%(title)s” is still requested.")
+            % {"title": hold.record.title},
+        )
+        return back
+    if not selectors.scope(request.user).filter(pk=hold.pickup_branch_id).exists():
+        messages.error(
+            request,
+            _("You may not cancel requests for pickup at %(branch)s.") % {"branch": hold.pickup_branch},
+        )
+        return back
+    try:
+        cancel_request(request=hold, actor=request.user, reason=reason, by_staff=True)
+    except ServiceError as error:
+        messages.error(request, f"{hold.record.title} — {error.message}")
+    else:
+        messages.success(request, _("Cancelled: %(title)s") % {"title": hold.record.title})
+    return back
