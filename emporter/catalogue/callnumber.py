@@ -110,8 +110,9 @@ def normalise(call_number: str) -> str:
 def _normalise_once(text: str) -> str:
     text = _repair_double_encoding(text).translate(_DEGREES)
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    visible = (" " if c.isspace() else c for c in text if c.isspace() or not _is_invisible(c))
-    return " ".join("".join(visible).split())
+    if not text.isprintable():  # the common case skips the character-by-character pass
+        text = "".join(" " if c.isspace() else c for c in text if c.isspace() or not _is_invisible(c))
+    return " ".join(text.split())
 
 
 def _is_invisible(char: str) -> bool:
@@ -142,6 +143,8 @@ def _redecode(match: re.Match) -> str:
 
 def _fold(text: str) -> str:
     """Accents off, ligatures spelled out, every script's digits as 0-9."""
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
     return "".join(_ascii_digit(c) for c in decomposed if not unicodedata.combining(c))
 
