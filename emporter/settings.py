@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "emporter.catalogue",
     "emporter.patrons",
     "emporter.holds",
+    "emporter.phonedesk",
     "emporter.picking",
     "emporter.demo",
     "emporter.jobs",
