@@ -60,7 +60,7 @@ _FOLIO = "2"  # in-folio: a sheet folded once, the largest format
 
 _TOKEN = re.compile(
     r"""
-      (?:\bin-?\s*)?(?P<size>[0-9]+)\s*°                     # 8°, in-8°
+      (?:\bin-?\s*)?(?P<size>[0-9]+)\s*°                       # 8°, in-8°
     | \bin-(?P<in_size>[0-9]+)                                # in-8
     | (?P<folio>\bf(?:ol)?\.?\s*°|(?:^|\bin-?\s*)fol\b\.?)   # F°, Fol. at the start, in-fol
     | (?P<integer>[0-9]+)(?:\.(?P<fraction>[0-9]+))?          # 072.10, 0252
