@@ -196,7 +196,7 @@ def import_marc(
         if preset not in PRESETS:
             raise ValueError(_("Unknown preset %(name)s.") % {"name": preset})
         mapping = PRESETS[preset]
-    targets = _Targets.load(load_code_map(code_map), default_branch)
+    targets = Targets.load(load_code_map(code_map), default_branch)
     run = _Run(targets=targets, stdout=stdout, batch_size=batch_size)
     for path in paths:
         path = Path(path)
@@ -205,7 +205,7 @@ def import_marc(
     return run.report
 
 
-class _Targets:
+class Targets:
     """Our branches, departments and locations, loaded once, looked up by code."""
 
     def __init__(self, code_map: CodeMap, default_branch: Branch | None):
@@ -219,7 +219,7 @@ class _Targets:
         }
 
     @classmethod
-    def load(cls, code_map: CodeMap, default_branch: str | None) -> _Targets:
+    def load(cls, code_map: CodeMap, default_branch: str | None) -> Targets:
         branch = None
         if default_branch:
             branch = Branch.objects.filter(code__iexact=default_branch).first()
@@ -236,20 +236,28 @@ class _Targets:
 
     def branch_for(self, codes: Iterable[str]) -> int | None:
         for code in codes:
-            ours = self.code_map.branches.get(code, code).casefold()
+            ours = self.code_map.branches.get(code.upper(), code).casefold()
             if ours in self.branches:
                 return self.branches[ours]
         return self.default_branch.pk if self.default_branch else None
 
+    def location(self, branch_id: int, code: str) -> tuple[int, int] | None:
+        """(location_id, department_id) for a source location code, mapped or as is."""
+        ours = self.code_map.locations.get(code.upper(), code).casefold()
+        return self.locations.get((branch_id, ours))
+
+    def department(self, branch_id: int, code: str) -> int | None:
+        ours = self.code_map.departments.get(code.upper(), code).casefold()
+        return self.departments.get((branch_id, ours))
+
     def place(self, branch_id: int, location_code: str) -> tuple[int | None, int | None]:
-        """(location_id, department_id) for a source location code in a branch."""
+        """(location_id, department_id) for an item's location code in a branch."""
         if not location_code:
             return None, None
-        ours = self.code_map.locations.get(location_code, location_code).casefold()
-        if (branch_id, ours) in self.locations:
-            return self.locations[branch_id, ours]
-        department = self.code_map.departments.get(location_code, location_code).casefold()
-        return None, self.departments.get((branch_id, department))
+        found = self.location(branch_id, location_code)
+        if found:
+            return found
+        return None, self.department(branch_id, location_code)
 
 
 @dataclass
@@ -261,7 +269,7 @@ class _PendingRecord:
 
 @dataclass
 class _Run:
-    targets: _Targets
+    targets: Targets
     stdout: TextIO | None
     batch_size: int
     report: ImportReport = field(default_factory=ImportReport)

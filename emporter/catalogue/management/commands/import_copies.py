@@ -1,0 +1,38 @@
+"""``manage.py import_copies FILE [--codes FILE] [--default-branch CODE]``."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from emporter.catalogue.csv_import import import_copies
+from emporter.catalogue.item_mappings import load_code_map
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update copies from a CSV file (columns: barcode, record or isbn, call_number, "
+        "branch, department, location, doc_type, status)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", metavar="FILE")
+        parser.add_argument("--codes", metavar="JSON", help="branch/location/department/type code map")
+        parser.add_argument(
+            "--default-branch", metavar="CODE", help="branch for rows whose branch is unknown"
+        )
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, file, codes, default_branch, batch_size, **kw):
+        try:
+            report = import_copies(
+                file,
+                code_map=load_code_map(codes) if codes else None,
+                default_branch=default_branch,
+                batch_size=batch_size,
+                stdout=self.stderr,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in report.summary_lines():
+            self.stdout.write(line)
+        if report.problems:
+            self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
