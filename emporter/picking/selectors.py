@@ -1,0 +1,158 @@
+"""Reads for the picking screens: runs with their progress, a run's lines with everything
+a picker needs (in a fixed number of queries), the missing-copies report, bag labels."""
+
+import datetime
+import unicodedata
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.holds.models import Bag, Status
+from emporter.network.models import Branch, Department, Location
+
+from .models import LineStatus, PickLine, PickRun
+from .services import walking_order
+
+OLDER_RUNS = 10
+MISSING_LIST_LIMIT = 500
+
+
+def with_progress(runs: QuerySet) -> QuerySet:
+    def count(status):
+        return Count("lines", filter=Q(lines__status=status))
+
+    return runs.annotate(
+        total=Count("lines"),
+        pending=count(LineStatus.PENDING),
+        found=count(LineStatus.FOUND),
+        not_found=count(LineStatus.NOT_FOUND),
+    )
+
+
+def runs_of(branch: Branch, *, today: datetime.date) -> tuple[list[PickRun], list[PickRun]]:
+    """(today's runs, the latest older ones), each with its progress counts."""
+    runs = with_progress(PickRun.objects.filter(branch=branch)).order_by("-run_date", "cutoff")
+    return list(runs.filter(run_date=today)), list(runs.filter(run_date__lt=today)[:OLDER_RUNS])
+
+
+def _initial(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name.strip()).encode("ascii", "ignore").decode()
+    return folded[:1].upper() if folded[:1].isalpha() else "?"
+
+
+def run_lines(run: PickRun, *, department_id: int | None = None) -> list[PickLine]:
+    """The run's lines in walking order, each with ``bag_label`` (``bag_is_final`` says
+    whether the bag exists yet) and ``leaving_for`` (the pickup branch when it is another)."""
+    lines = run.lines.select_related(
+        "copy__record", "department", "location", "request__patron", "request__pickup_branch", "request__bag"
+    )
+    if department_id is not None:
+        lines = lines.filter(department_id=department_id or None)
+    lines = list(walking_order(lines))
+    # Before a copy is found its request has no bag yet: show the bag the patron
+    # already has open at the pickup branch, if any, so the copy joins it.
+    open_bags = {
+        (bag.patron_id, bag.branch_id): bag.label
+        for bag in Bag.objects.filter(
+            state=Bag.State.OPEN,
+            patron_id__in={line.request.patron_id for line in lines},
+            branch_id__in={line.request.pickup_branch_id for line in lines},
+        )
+    }
+    for line in lines:
+        request = line.request
+        line.leaving_for = request.pickup_branch if request.pickup_branch_id != run.branch_id else None
+        if request.bag_id:
+            line.bag_label, line.bag_is_final = request.bag.label, True
+        else:
+            label = open_bags.get((request.patron_id, request.pickup_branch_id))
+            line.bag_label = label or f"{_initial(request.patron.last_name)}…"
+            line.bag_is_final = False
+    return lines
+
+
+@dataclass
+class Shelf:
+    location: Location | None
+    lines: list[PickLine]
+
+
+@dataclass
+class Section:
+    department: Department | None
+    shelves: list[Shelf] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(shelf.lines) for shelf in self.shelves)
+
+
+def sections(lines: list[PickLine]) -> list[Section]:
+    """Group lines already in walking order by department, then location."""
+    result = []
+    for _dept, by_dept in groupby(lines, key=lambda line: line.department_id):
+        by_dept = list(by_dept)
+        section = Section(department=by_dept[0].department)
+        for _loc, by_loc in groupby(by_dept, key=lambda line: line.location_id):
+            by_loc = list(by_loc)
+            section.shelves.append(Shelf(location=by_loc[0].location, lines=by_loc))
+        result.append(section)
+    return result
+
+
+def departments_left(run: PickRun) -> list[dict]:
+    """Each department of the run with how many lines are left to pull there."""
+    rows = (
+        run.lines.values("department_id", "department__name", "department__walking_order")
+        .annotate(total=Count("pk"), left=Count("pk", filter=Q(status=LineStatus.PENDING)))
+        .order_by("department__walking_order", "department__name")
+    )
+    return list(rows)
+
+
+def missing_copies(*, branches: QuerySet, branch_id=None, department_id=None, doc_type=None):
+    """Copies marked missing, with when and why the last picker did not find them."""
+    copies = Copy.objects.filter(status=CopyStatus.MISSING, branch__in=branches)
+    if branch_id:
+        copies = copies.filter(branch_id=branch_id)
+    if department_id:
+        copies = copies.filter(department_id=department_id)
+    if doc_type:
+        copies = copies.filter(doc_type=doc_type)
+    last_miss = PickLine.objects.filter(copy=OuterRef("pk"), status=LineStatus.NOT_FOUND).order_by(
+        "-marked_at", "-pk"
+    )
+    rows = (
+        copies.select_related("record", "branch", "department", "location")
+        .annotate(
+            missed_at=Max("pick_lines__marked_at", filter=Q(pick_lines__status=LineStatus.NOT_FOUND)),
+            missed_reason=Subquery(last_miss.values("reason")[:1]),
+        )
+        .order_by("branch__name", "department__walking_order", "call_number_key", "pk")
+    )
+    counts = (
+        copies.values("branch__name", "department__name", "doc_type")
+        .annotate(n=Count("pk"))
+        .order_by("branch__name", "department__name", "doc_type")
+    )
+    return list(rows[:MISSING_LIST_LIMIT]), list(counts), copies.count()
+
+
+def bags_to_label(branch: Branch, *, since: datetime.datetime | None = None) -> list[Bag]:
+    """Open bags at ``branch`` holding ready documents (only those that received one
+    since ``since`` when given), each with ``documents``: how many are in it."""
+    ready = Q(requests__status=Status.READY)
+    bags = (
+        Bag.objects.filter(branch=branch, state=Bag.State.OPEN)
+        .annotate(
+            documents=Count("requests", filter=ready), last_ready=Max("requests__ready_at", filter=ready)
+        )
+        .filter(documents__gt=0)
+        .select_related("patron")
+        .order_by("label")
+    )
+    if since is not None:
+        bags = bags.filter(last_ready__gte=since)
+    return list(bags)

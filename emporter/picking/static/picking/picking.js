@@ -1,0 +1,65 @@
+// Picking and receiving: a scanner types the barcode and presses Enter, so the page
+// only has to keep the scan box focused. The camera is offered only where the browser
+// can read barcodes itself (BarcodeDetector); nothing is loaded from elsewhere.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-scan]");
+  var printButton = document.querySelector("[data-print]");
+  if (printButton) {
+    printButton.hidden = false;
+    printButton.addEventListener("click", function () { window.print(); });
+  }
+  if (!form) return;
+  var input = form.querySelector("input[name=barcode]");
+
+  // Back to the scan box when a tap lands outside a field, but never while the
+  // picker is typing a reason or choosing one.
+  function busyElsewhere() {
+    var el = document.activeElement;
+    return el && el !== input && /^(INPUT|TEXTAREA|SELECT|BUTTON|SUMMARY)$/.test(el.tagName);
+  }
+  document.addEventListener("click", function () {
+    setTimeout(function () { if (!busyElsewhere() && !document.querySelector("details[open]")) input.focus(); }, 0);
+  });
+  form.addEventListener("submit", function (event) {
+    if (!input.value.trim()) { event.preventDefault(); input.focus(); return; }
+    if (navigator.vibrate) navigator.vibrate(30);
+  });
+  var error = document.querySelector(".messages .error, .scan-result.error");
+  if (error && navigator.vibrate) navigator.vibrate([80, 60, 80]);
+
+  var cameraButton = form.querySelector("[data-camera]");
+  var video = form.querySelector("[data-camera-view]");
+  if (!cameraButton || !video || !("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  cameraButton.hidden = false;
+  var stream = null;
+
+  function stop() {
+    if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+    stream = null;
+    video.hidden = true;
+  }
+
+  cameraButton.addEventListener("click", function () {
+    if (stream) { stop(); return; }
+    var detector = new window.BarcodeDetector();
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (s) {
+      stream = s;
+      video.srcObject = s;
+      video.hidden = false;
+      video.play();
+      (function look() {
+        if (!stream) return;
+        detector.detect(video).then(function (codes) {
+          if (codes.length) {
+            input.value = codes[0].rawValue;
+            stop();
+            form.requestSubmit();
+          } else {
+            setTimeout(look, 200);
+          }
+        }, function () { setTimeout(look, 400); });
+      })();
+    }, function () { stop(); });
+  });
+})();

@@ -1,0 +1,300 @@
+"""Staff screens of the morning pull: runs per branch, the pick list (screen, print,
+PDF), picking on a phone, receiving transfers, missing copies and bag labels.
+
+Every form works without JavaScript; picking.js only keeps the scan box focused and
+adds the camera where the browser has BarcodeDetector."""
+
+import datetime
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from emporter.catalogue.models import Copy, CopyStatus, DocType
+from emporter.errors import ServiceError
+from emporter.holds.models import Status
+from emporter.network.models import Branch, Department
+from emporter.patrons.models import Role
+from emporter.patrons.permissions import branches_for, has_role, role_required
+
+from . import pdf, selectors, services
+from .models import LineStatus, PickLine, PickRun
+
+picker_required = role_required(Role.PICKER)
+
+
+def _check(user, branch_id: int) -> None:
+    if not has_role(user, Role.PICKER, branch_id):
+        raise PermissionDenied
+
+
+def _branch(request, branch_id: int) -> Branch:
+    branch = get_object_or_404(Branch, pk=branch_id)
+    _check(request.user, branch.pk)
+    return branch
+
+
+def _run(request, run_id: int) -> PickRun:
+    run = get_object_or_404(PickRun.objects.select_related("branch"), pk=run_id)
+    _check(request.user, run.branch_id)
+    return run
+
+
+def _department_param(value) -> int | None:
+    """``?department=`` : an id, ``0`` for lines with no department, absent for all."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+@picker_required
+def index(request):
+    today = timezone.localdate()
+    branches = []
+    for branch in branches_for(request.user, Role.PICKER):
+        todays, older = selectors.runs_of(branch, today=today)
+        has_morning = any(run.kind == PickRun.Kind.MORNING for run in todays)
+        branches.append({"branch": branch, "today": todays, "older": older, "has_morning": has_morning})
+    return render(request, "picking/index.html", {"branches": branches, "today": today})
+
+
+@require_POST
+@picker_required
+def build(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    kind = request.POST.get("kind", PickRun.Kind.MORNING)
+    if kind not in PickRun.Kind.values:
+        messages.error(request, _("Unknown kind of run."))
+        return redirect("picking:index")
+    run = services.build_run(branch=branch, kind=kind, actor=request.user)
+    if not run.lines.exists():
+        messages.info(request, _("Nothing to pull for this run."))
+    return redirect("picking:run", run.pk)
+
+
+@picker_required
+def run_list(request, run_id: int):
+    run = _run(request, run_id)
+    lines = selectors.run_lines(run)
+    context = {
+        "run": run,
+        "sections": selectors.sections(lines),
+        "left": sum(line.status == LineStatus.PENDING for line in lines),
+        "total": len(lines),
+        "departments": selectors.departments_left(run),
+    }
+    return render(request, "picking/run.html", context)
+
+
+@picker_required
+def run_pdf(request, run_id: int):
+    run = _run(request, run_id)
+    sections = selectors.sections(selectors.run_lines(run))
+    response = HttpResponse(pdf.pick_list(run=run, sections=sections), content_type="application/pdf")
+    filename = f"pick-{run.branch.code}-{run.run_date:%Y-%m-%d}-{run.pk}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+class NotFoundForm(forms.Form):
+    REASONS = {
+        "shelf": gettext_lazy("Not on the shelf"),
+        "damaged": gettext_lazy("Damaged"),
+        "other": gettext_lazy("Other"),
+    }
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=REASONS, widget=forms.RadioSelect)
+    note = forms.CharField(label=gettext_lazy("Details"), max_length=150, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reason") == "other" and not data.get("note", "").strip():
+            self.add_error("note", _("Say what happened when the reason is “Other”."))
+        return data
+
+    def reason_text(self) -> str:
+        """What the missing-copies report shows: the reason, then the picker's words."""
+        label = str(self.REASONS[self.cleaned_data["reason"]])
+        note = self.cleaned_data["note"].strip()
+        return f"{label}: {note}" if note else label
+
+
+def _pick_url(run: PickRun, department_id: int | None) -> str:
+    url = reverse("picking:pick", args=[run.pk])
+    return f"{url}?{urlencode({'department': department_id})}" if department_id is not None else url
+
+
+def _pick_page(request, run: PickRun, department_id: int | None, *, bad_form=None, bad_line=None, status=200):
+    lines = selectors.run_lines(run, department_id=department_id)
+    pending = [line for line in lines if line.status == LineStatus.PENDING]
+    done = [line for line in lines if line.status != LineStatus.PENDING]
+    done.sort(key=lambda line: line.marked_at or timezone.now(), reverse=True)
+    context = {
+        "run": run,
+        "department_id": department_id,
+        "departments": selectors.departments_left(run),
+        "pending": pending,
+        "done": done,
+        "left": len(pending),
+        "total": len(lines),
+        "not_found_form": NotFoundForm(),
+        "bad_form": bad_form,
+        "bad_line": bad_line,
+    }
+    return render(request, "picking/pick.html", context, status=status)
+
+
+@picker_required
+def pick(request, run_id: int):
+    run = _run(request, run_id)
+    return _pick_page(request, run, _department_param(request.GET.get("department")))
+
+
+def _found_message(request, line: PickLine, result) -> None:
+    title = line.copy.record.title
+    if result is None:
+        messages.warning(
+            request,
+            _("%(title)s: the request was cancelled, put the copy back on the shelf.") % {"title": title},
+        )
+    elif result.status == Status.READY:
+        messages.success(
+            request, _("Found: %(title)s. Put it in bag %(bag)s.") % {"title": title, "bag": result.bag.label}
+        )
+    else:
+        messages.success(
+            request,
+            _("Found: %(title)s. It leaves for %(branch)s.")
+            % {"title": title, "branch": result.pickup_branch.name},
+        )
+
+
+@require_POST
+@picker_required
+def scan(request, run_id: int):
+    run = _run(request, run_id)
+    department_id = _department_param(request.POST.get("department"))
+    barcode = request.POST.get("barcode", "").strip()
+    if not barcode:
+        messages.error(request, _("Scan or type a barcode."))
+        return redirect(_pick_url(run, department_id))
+    try:
+        line = services.line_for_barcode(run=run, barcode=barcode)
+        result = services.mark_found(line=line, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        _found_message(request, line, result)
+    return redirect(_pick_url(run, department_id))
+
+
+@require_POST
+@picker_required
+def mark(request, line_id: int):
+    line = get_object_or_404(PickLine.objects.select_related("run__branch", "copy__record"), pk=line_id)
+    _check(request.user, line.run.branch_id)
+    department_id = _department_param(request.POST.get("department"))
+    try:
+        if request.POST.get("action") == "found":
+            _found_message(request, line, services.mark_found(line=line, actor=request.user))
+        else:
+            form = NotFoundForm(request.POST)
+            if not form.is_valid():
+                return _pick_page(
+                    request, line.run, department_id, bad_form=form, bad_line=line.pk, status=422
+                )
+            services.mark_not_found(line=line, actor=request.user, reason=form.reason_text())
+            messages.success(request, _("Not found: %(title)s.") % {"title": line.copy.record.title})
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect(_pick_url(line.run, department_id))
+
+
+@picker_required
+def receive(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    result = error = None
+    barcode = ""
+    if request.method == "POST":
+        barcode = request.POST.get("barcode", "").strip()
+        try:
+            result = services.receive(branch=branch, barcode=barcode, actor=request.user) if barcode else None
+        except ServiceError as e:
+            error = e.message
+        if not barcode:
+            error = _("Scan or type a barcode.")
+    context = {"branch": branch, "result": result, "error": error, "barcode": barcode if error else ""}
+    return render(request, "picking/receive.html", context, status=422 if error else 200)
+
+
+def _int_param(request, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@picker_required
+def missing(request):
+    branches = branches_for(request.user, Role.PICKER)
+    branch_id, department_id = _int_param(request, "branch"), _int_param(request, "department")
+    doc_type = request.GET.get("doc_type") if request.GET.get("doc_type") in DocType.values else None
+    copies, counts, total = selectors.missing_copies(
+        branches=branches, branch_id=branch_id, department_id=department_id, doc_type=doc_type
+    )
+    doc_types = dict(DocType.choices)
+    for row in counts:
+        row["doc_type_label"] = doc_types.get(row["doc_type"], row["doc_type"])
+    context = {
+        "copies": copies,
+        "counts": counts,
+        "total": total,
+        "limit": selectors.MISSING_LIST_LIMIT,
+        "branches": branches,
+        "departments": Department.objects.filter(branch__in=branches).select_related("branch"),
+        "doc_types": DocType.choices,
+        "chosen": {"branch": branch_id, "department": department_id, "doc_type": doc_type},
+    }
+    return render(request, "picking/missing.html", context)
+
+
+@require_POST
+@picker_required
+def put_back(request, copy_id: int):
+    copy = get_object_or_404(Copy.objects.select_related("record"), pk=copy_id)
+    _check(request.user, copy.branch_id)
+    if copy.status != CopyStatus.MISSING:
+        messages.info(request, _("%(title)s is no longer missing.") % {"title": copy.record.title})
+    else:
+        served = services.put_back(copy=copy, actor=request.user)
+        if served is not None:
+            text = _("%(title)s is back; it goes to a waiting request: pull it for the next run.")
+        else:
+            text = _("%(title)s is back on the shelf.")
+        messages.success(request, text % {"title": copy.record.title})
+    back = request.POST.get("next", "")
+    return redirect(
+        back if back.startswith("/") and not back.startswith("//") else reverse("picking:missing")
+    )
+
+
+@picker_required
+def labels_pdf(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    style = request.GET.get("name", "full")
+    if style not in pdf.NAME_STYLES:
+        style = "full"
+    since = None
+    if request.GET.get("all") != "1":
+        # By default, the bags that received a document today: yesterday's are labelled.
+        start = datetime.datetime.combine(timezone.localdate(), datetime.time.min)
+        since = timezone.make_aware(start)
+    bags = selectors.bags_to_label(branch, since=since)
+    body = pdf.bag_labels(branch=branch, bags=bags, name_style=style)
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="labels-{branch.code}.pdf"'
+    return response
