@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import pytest
 
+from emporter.catalogue.importer import import_marc
 from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
 from emporter.catalogue.search import Filters, isbn10_to_13, search_records
 
@@ -241,3 +244,14 @@ def test_a_typo_falls_back_to_look_alike_titles(catalogue, postgres):
     result = search_records(q="frendly fire")
     assert result.approximate
     assert titles(result) == ["Friendly fire"]
+
+
+def test_friendly_fire_from_the_shared_marc_file_is_found_by_title_and_author(branch):
+    jazz = Path(__file__).resolve().parents[2] / "shared" / "data" / "marc" / "jazz_1k.mrc"
+    assert jazz.is_file(), f"shared MARC file missing: {jazz}"
+    import_marc([jazz], preset="sirsi", default_branch=branch.code, progress=False)
+    by_title = search_records(q="friendly fire")
+    assert by_title.hits[0].record.title.startswith("Friendly fire")
+    assert by_title.hits[0].available_at == [branch.name]
+    assert "Friendly fire" in [h.record.title for h in search_records(q="lovano", per_page=100).hits]
+    assert "Friendly fire" in [h.record.title for h in search_records(q="Lovano", field="author").hits]
