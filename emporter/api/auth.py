@@ -39,8 +39,11 @@ class PatronAuth(TokenAuth):
     scope = Scope.PATRON
 
     def check(self, request, row):
-        row.patron = Patron.objects.select_related("home_branch").filter(user=row.user).first()
-        return row if row.patron else None
+        try:
+            row.patron = row.user.patron
+        except Patron.DoesNotExist:
+            return None
+        return row
 
 
 class StaffAuth(TokenAuth):

@@ -45,7 +45,8 @@ def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, s
 
 def check_token(token: str) -> ApiToken | None:
     row = (
-        ApiToken.objects.select_related("user")
+        # The patron too (a LEFT JOIN, empty for staff): one query identifies the caller.
+        ApiToken.objects.select_related("user__patron__home_branch")
         .filter(key_hash=hash_token(token), expires_at__gt=timezone.now(), user__is_active=True)
         .first()
     )
