@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "emporter.holds",
     "emporter.phonedesk",
     "emporter.picking",
+    "emporter.notices",
     "emporter.demo",
     "emporter.jobs",
 ]
@@ -117,6 +118,9 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
 LOGIN_URL = "patrons:login"
+# Links in emails point here (no request to guess it from when the worker sends).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider")
 
 TASKS = {
     "default": {

@@ -13,8 +13,12 @@ class Job:
 
 
 def jobs() -> list[Job]:
+    from emporter.notices.tasks import run_outbox
     from emporter.picking.tasks import enqueue_due_runs
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
+        # Sending happens here rather than in request handlers: a slow or dead mail
+        # server never slows a patron's click, and retries follow the backoff.
+        Job("notices", 15, run_outbox),
     ]

@@ -1,0 +1,127 @@
+"""Turning request events into notices, grouped per patron.
+
+Runs on a schedule and is idempotent: an event is linked to at most one notice (a
+unique constraint), so two composers racing cannot tell a patron twice.
+
+- confirmation: the new requests of a patron, once they have stopped placing them
+  for GROUP_DELAY (a basket confirmed in one go gives one email);
+- ready / not found: once none of the patron's requests is still on a pick list, one
+  email with everything now waiting and what could not be found (the seed's email);
+- cancelled by the library, expired: as they happen, grouped per patron;
+- reminder: the day before a bag's deadline.
+"""
+
+import datetime
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from emporter.holds.models import Bag, RequestEvent, Status
+
+from .models import Kind, Notice, NoticeEvent
+
+GROUP_DELAY = datetime.timedelta(seconds=30)
+
+
+def _unclaimed():
+    return RequestEvent.objects.filter(notice_link__isnull=True).select_related("request")
+
+
+def _create(*, patron_id: int, kind: str, events: list[RequestEvent], key: str, bag_id=None) -> Notice | None:
+    from emporter.patrons.models import Patron
+
+    patron = Patron.objects.get(pk=patron_id)
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(
+                patron=patron, kind=kind, channel=patron.notice_channel, dedupe_key=key, bag_id=bag_id
+            )
+            NoticeEvent.objects.bulk_create(NoticeEvent(notice=notice, event=e) for e in events)
+    except IntegrityError:
+        return None  # another composer got there first
+    return notice
+
+
+def _by_patron(events) -> dict[int, list[RequestEvent]]:
+    groups = defaultdict(list)
+    for event in events:
+        groups[event.request.patron_id].append(event)
+    return groups
+
+
+def compose_confirmations(now: datetime.datetime) -> int:
+    placed = _unclaimed().filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
+    created = 0
+    for patron_id, events in _by_patron(placed).items():
+        if max(e.at for e in events) > now - GROUP_DELAY:
+            continue  # still filling the basket
+        key = f"confirmation:{min(e.pk for e in events)}"
+        created += bool(_create(patron_id=patron_id, kind=Kind.CONFIRMATION, events=events, key=key))
+    return created
+
+
+def _still_being_pulled(patron_id: int) -> bool:
+    from emporter.holds.models import Request
+
+    return Request.objects.filter(
+        patron_id=patron_id, status=Status.PLACED, pick_lines__status="pending"
+    ).exists()
+
+
+def compose_outcomes(now: datetime.datetime) -> int:
+    outcomes = (
+        _unclaimed()
+        .filter(Q(to_status=Status.READY) | Q(to_status=Status.NOT_FOUND))
+        .select_related("request__patron")
+    )
+    created = 0
+    for patron_id, events in _by_patron(outcomes).items():
+        if _still_being_pulled(patron_id):
+            continue
+        ready = [e for e in events if e.to_status == Status.READY]
+        kind = Kind.READY if ready else Kind.NOT_FOUND
+        bag_id = ready[0].request.bag_id if ready else None
+        key = f"{kind}:{min(e.pk for e in events)}"
+        created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key, bag_id=bag_id))
+    return created
+
+
+def compose_closures(now: datetime.datetime) -> int:
+    """Cancelled by the library (not by the patron, who knows) and expired bags."""
+    created = 0
+    for kind, condition in (
+        (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
+        (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
+    ):
+        for patron_id, events in _by_patron(_unclaimed().filter(condition)).items():
+            key = f"{kind}:{min(e.pk for e in events)}"
+            created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key))
+    return created
+
+
+REMINDER_FROM = datetime.time(9, 0)  # not in the middle of the night
+
+
+def compose_reminders(now: datetime.datetime) -> int:
+    if timezone.localtime(now).time() < REMINDER_FROM:
+        return 0
+    tomorrow = timezone.localdate(now) + datetime.timedelta(days=1)
+    bags = Bag.objects.filter(
+        state=Bag.State.OPEN, hold_until=tomorrow, requests__status=Status.READY
+    ).distinct()
+    created = 0
+    for bag in bags:
+        key = f"reminder:{bag.pk}:{bag.hold_until}"
+        created += bool(
+            _create(patron_id=bag.patron_id, kind=Kind.REMINDER, events=[], key=key, bag_id=bag.pk)
+        )
+    return created
+
+
+def compose_all(now: datetime.datetime | None = None) -> int:
+    now = now or timezone.now()
+    return sum(
+        step(now) for step in (compose_confirmations, compose_outcomes, compose_closures, compose_reminders)
+    )

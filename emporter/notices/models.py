@@ -1,0 +1,88 @@
+"""The outbox: one row per message to a patron, sent by the worker, never lost nor doubled.
+
+Request events (written in the same transaction as every change of a request) are
+the durable source; the composer turns them into notices, grouped per patron, and
+links each event to the one notice that told it (a unique link: never told twice).
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from emporter.holds.models import Bag, RequestEvent
+from emporter.patrons.models import NoticeChannel, Patron
+
+
+class Kind(models.TextChoices):
+    CONFIRMATION = "confirmation", _("Request confirmation")
+    READY = "ready", _("Ready for pickup")
+    NOT_FOUND = "not_found", _("Not found")
+    REMINDER = "reminder", _("Pickup reminder")
+    EXPIRED = "expired", _("Bag expired")
+    CANCELLED = "cancelled", _("Cancelled by the library")
+
+
+class State(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    # The mail server may or may not have taken it (the worker died mid-send): not
+    # retried automatically, so that it is never sent twice; staff decide.
+    UNCERTAIN = "uncertain", _("Uncertain: check before resending")
+
+
+class Notice(models.Model):
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=NoticeChannel, default=NoticeChannel.EMAIL
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
+    # Same key, same notice: composing twice (two schedulers, a retry) adds nothing.
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    bag = models.ForeignKey(Bag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    events = models.ManyToManyField(RequestEvent, through="NoticeEvent", related_name="+")
+    note = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notice_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.patron} ({self.state})"
+
+
+class NoticeEvent(models.Model):
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE)
+    event = models.OneToOneField(RequestEvent, on_delete=models.CASCADE, related_name="notice_link")
+
+
+class NoticeTemplate(models.Model):
+    """Staff wording for a notice kind in one language, replacing the shipped default.
+    Written in Django's template language, with the same variables as the defaults."""
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    language = models.CharField(_("language"), max_length=5, choices=[("fr", "Français"), ("en", "English")])
+    subject = models.CharField(_("subject"), max_length=300)
+    body_text = models.TextField(_("plain text"))
+    body_html = models.TextField(_("HTML"), blank=True, help_text=_("Empty: built from the plain text."))
+
+    class Meta:
+        verbose_name = _("notice template")
+        verbose_name_plural = _("notice templates")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "language"], name="one_template_per_kind_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.language})"

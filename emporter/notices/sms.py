@@ -1,0 +1,23 @@
+"""SMS behind the same outbox: a provider is a class with ``send(to, text)``.
+
+``SMS_PROVIDER`` names it; the default console provider logs the message, for
+development and tests, until a real gateway is chosen."""
+
+import logging
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+log = logging.getLogger("emporter.sms")
+outbox: list[tuple[str, str]] = []  # what the console provider "sent", for tests
+
+
+class ConsoleProvider:
+    def send(self, *, to: str, text: str) -> None:
+        outbox.append((to, text))
+        log.info("SMS to %s: %s", to, text)
+
+
+def send(*, to: str, text: str) -> None:
+    provider = import_string(getattr(settings, "SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider"))()
+    provider.send(to=to, text=text)
