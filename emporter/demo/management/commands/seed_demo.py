@@ -1,0 +1,100 @@
+"""Demo data: ``python manage.py seed_demo [--if-empty] [--records N] [--print-logins]``.
+
+Builds the 16-branch network, imports the shared MARC files and spreads their copies,
+creates demo patrons and staff. Running it again completes what is missing and leaves
+the rest as it is (branches, departments, locations, users are looked up by code or
+name first). ``--records N`` then makes sure N synthetic records exist, for benchmarks.
+"""
+
+import os
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+from emporter.demo import imported, people, synthetic
+from emporter.demo.network import build_network
+from emporter.network.models import Branch
+
+
+class Command(BaseCommand):
+    help = "Load the demo network, catalogue, patrons and staff (and synthetic records with --records)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Do nothing if there are branches already."
+        )
+        parser.add_argument(
+            "--print-logins", action="store_true", help="Only print the demo logins (nothing is written)."
+        )
+        parser.add_argument(
+            "--records",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Make sure N synthetic records exist (about 2.5 copies each), for benchmarks.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=2020, help="Seed of the random choices (default 2020)."
+        )
+
+    def handle(self, *args, if_empty, print_logins, records, seed, **options):
+        self.verbosity = options["verbosity"]
+        if print_logins:
+            self.print_logins()
+            return
+        if records < 0:
+            raise CommandError("--records must be 0 or more.")
+        if if_empty and Branch.objects.exists():
+            self.say("The database has branches already: nothing to do.")
+            return
+        self.seed_demo(seed=seed, verbose=self.verbosity >= 2)
+        if records:
+            self.add_records(records, seed=seed)
+
+    def say(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stdout.write(message)
+
+    def seed_demo(self, *, seed: int, verbose: bool) -> None:
+        today = timezone.localdate()
+        started = time.monotonic()
+        try:
+            paths = imported.marc_paths()
+        except FileNotFoundError as exc:  # before writing anything
+            raise CommandError(str(exc)) from exc
+        branches = build_network(today=today)
+        self.say(f"Network: {len(branches)} branches.")
+        report = imported.import_shared_marc(paths=paths, stdout=self.stdout if verbose else None)
+        self.say(
+            f"Catalogue: {report.records_imported} records, {report.copies_imported} copies imported"
+            f" ({len(report.problems)} problems reported by the importer; -v 2 lists them)."
+        )
+        youth = imported.declare_youth_records(seed=seed)
+        spread = imported.spread_copies(seed=seed)
+        self.say(
+            f"Shelves: {spread} copies spread over the branches; {youth} records made youth (demo shaping)."
+        )
+        patrons = people.create_patrons(today=today)
+        staff = people.create_staff()
+        self.say(f"People: {patrons} patrons and {staff} staff users created.")
+        self.say(f"Demo ready in {time.monotonic() - started:.1f} s.")
+
+    def add_records(self, count: int, *, seed: int) -> None:
+        started = time.monotonic()
+        step = max(count // 20, synthetic.CHUNK)
+
+        def progress(done: int, total: int) -> None:
+            if done % step < synthetic.CHUNK or done == total:
+                rate = done / max(time.monotonic() - started, 1e-6)
+                self.say(f"  {done:,}/{total:,} synthetic records ({rate:,.0f}/s)")
+
+        added, copies = synthetic.add_synthetic_records(count=count, seed=seed, progress=progress)
+        elapsed = time.monotonic() - started
+        self.say(f"Synthetic: {added:,} records and {copies:,} copies added in {elapsed:.1f} s.")
+
+    def print_logins(self) -> None:
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+        lines = people.demo_logins(admin_url=f"http://{host}:{port}{reverse('admin:index')}")
+        self.stdout.write("\n".join(lines) if lines else "No demo data loaded (run: manage.py seed_demo).")
