@@ -66,6 +66,9 @@ class NoticeEvent(models.Model):
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE)
     event = models.OneToOneField(RequestEvent, on_delete=models.CASCADE, related_name="notice_link")
 
+    def __str__(self) -> str:
+        return f"{self.notice_id} ← {self.event_id}"
+
 
 class NoticeTemplate(models.Model):
     """Staff wording for a notice kind in one language, replacing the shipped default.
