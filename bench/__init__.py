@@ -15,7 +15,7 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-SECTION_MODULES = ["bench.search"]
+SECTION_MODULES = ["bench.search", "bench.placement"]
 SECTIONS: dict[str, Callable] = {}
 
 

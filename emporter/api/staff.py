@@ -1,8 +1,9 @@
 """The phone desk: find the caller, see and place their requests, cancel with a reason.
 
-Finding a patron works network-wide (a card is valid at every branch and people call
-whichever library they know); acting is scoped: a librarian places, lists and cancels
-only requests picked up at branches where they hold the phone-desk role.
+The same rules as the phone-desk pages, through the same selectors: finding a patron
+works network-wide (a card is valid at every branch and people call whichever library
+they know); acting is scoped: a librarian places, lists and cancels only requests picked
+up at branches in their scope (their phone-desk branches and those they manage).
 """
 
 from typing import Literal
@@ -13,19 +14,22 @@ from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request
 from emporter.holds.services import cancel_request
 from emporter.patrons.models import Patron, Role
-from emporter.patrons.permissions import branches_for, has_role
+from emporter.phonedesk.selectors import find_patrons, scope
 
 from .auth import StaffAuth
 from .errors import ApiError
 from .requests import BASKET_RESPONSES, filter_status, get_branch, me_out, page_of, place_basket
 from .schemas import BasketIn, ErrorOut, MeOut, PatronOut, StaffCancelIn, StaffRequestOut, StaffRequestPage
-from .selectors import find_patrons
 
 router = Router(tags=["Phone desk"], auth=StaffAuth(role=Role.PHONE_DESK))
 
 
 class StaffBasketIn(BasketIn):
     channel: Literal["phone", "desk"] = "phone"
+
+
+def in_scope(user, branch_id: int) -> bool:
+    return scope(user).filter(pk=branch_id).exists()
 
 
 def get_patron(patron_id: int) -> Patron:
@@ -37,7 +41,8 @@ def get_patron(patron_id: int) -> Patron:
 
 @router.get("/patrons", response={200: list[PatronOut], 403: ErrorOut}, summary="Find a patron")
 def patrons(request, q: str):
-    """By card number, phone number (any spacing, +33 or 0) or name; 20 at most."""
+    """By card number, phone number (any format: +33, 0033, spaces…) or the words of a
+    name, accents and case ignored; 20 at most."""
     return find_patrons(q)
 
 
@@ -53,8 +58,7 @@ def patron(request, patron_id: int):
 )
 def patron_requests(request, patron_id: int, status: str | None = "active", page: int = 1):
     """Those picked up at my branches, newest first; `status` as for patrons (default active)."""
-    mine = branches_for(request.user, Role.PHONE_DESK)
-    qs = Request.objects.filter(patron=get_patron(patron_id), pickup_branch__in=mine)
+    qs = Request.objects.filter(patron=get_patron(patron_id), pickup_branch__in=scope(request.user))
     return page_of(filter_status(qs, status).select_related("copy__branch"), page)
 
 
@@ -72,11 +76,11 @@ def place_for_patron(
     patron = get_patron(patron_id)
     if payload.pickup_branch_id:
         branch = get_branch(payload.pickup_branch_id)
-    elif has_role(request.user, Role.PHONE_DESK, patron.home_branch):
+    elif in_scope(request.user, patron.home_branch_id):
         branch = patron.home_branch
     else:
         raise ApiError("pickup_branch_required")
-    if not has_role(request.user, Role.PHONE_DESK, branch):
+    if not in_scope(request.user, branch.pk):
         raise ServiceError("forbidden")
     return place_basket(
         patron=patron,
@@ -97,6 +101,6 @@ def cancel(request, request_id: int, payload: StaffCancelIn):
     found = Request.objects.filter(pk=request_id).first()
     if found is None:
         raise ServiceError("not_found")
-    if not has_role(request.user, Role.PHONE_DESK, found.pickup_branch_id):
+    if not in_scope(request.user, found.pickup_branch_id):
         raise ServiceError("forbidden")
     return cancel_request(request=found, actor=request.user, reason=payload.reason, by_staff=True)
