@@ -28,6 +28,11 @@ MESSAGES = {
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
     "not_in_transit": (_("%(barcode)s is not expected here."), 409),
+    "not_on_loan": (_("%(barcode)s is not on loan."), 409),
+    "not_renewable": (_("This loan cannot be renewed any more."), 409),
+    "requested_by_someone_else": (_("Someone is waiting for this document: it cannot be renewed."), 409),
+    "nothing_ready": (_("Nothing is ready for this card here yet."), 404),
+    "unknown_card": (_("No patron has the card %(card)s."), 404),
     "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
 }
 

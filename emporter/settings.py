@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "emporter.phonedesk",
     "emporter.picking",
     "emporter.notices",
+    "emporter.desk",
     "emporter.demo",
     "emporter.jobs",
 ]

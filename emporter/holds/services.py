@@ -231,3 +231,25 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
             placed_at=timezone.now(),
         )
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
+
+
+def expire_overdue(*, today=None, actor=None) -> int:
+    """Ready requests past their deadline expire; their copies go back (or to the next
+    in line) and the patron is told (the event feeds the notice). Safe to run often."""
+    today = today or timezone.localdate()
+    expired = 0
+    overdue = Request.objects.filter(status=Status.READY, hold_until__lt=today).values_list("pk", flat=True)
+    for request_id in list(overdue):
+        with transaction.atomic():
+            request = Request.objects.select_for_update().select_related("copy").get(pk=request_id)
+            if request.status != Status.READY:
+                continue
+            transition(request, Status.EXPIRED, actor=actor, reason="expired")
+            release_copy(copy=request.copy, actor=actor)
+            if (
+                request.bag_id
+                and not Request.objects.filter(bag_id=request.bag_id, status=Status.READY).exists()
+            ):
+                Bag.objects.filter(pk=request.bag_id).update(state=Bag.State.CLOSED, closed_at=timezone.now())
+            expired += 1
+    return expired

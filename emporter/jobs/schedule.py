@@ -13,6 +13,8 @@ class Job:
 
 
 def jobs() -> list[Job]:
+    from emporter.desk.services import anonymise_returned
+    from emporter.holds.services import expire_overdue
     from emporter.notices.tasks import run_outbox
     from emporter.picking.tasks import enqueue_due_runs
 
@@ -21,4 +23,6 @@ def jobs() -> list[Job]:
         # Sending happens here rather than in request handlers: a slow or dead mail
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),
+        Job("expire bags past their deadline", 600, expire_overdue),
+        Job("anonymise returned loans", 3600, anonymise_returned),
     ]

@@ -1,0 +1,66 @@
+"""Loans: the minimal circulation that keeps availability true."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from emporter.catalogue.models import Copy, DocType
+from emporter.holds.models import Request
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron
+
+
+class LoanPolicy(models.Model):
+    """Loan rules per document type; the row with an empty type is the default."""
+
+    doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, blank=True, unique=True)
+    loan_days = models.PositiveSmallIntegerField(_("loan period (days)"), default=28)
+    max_renewals = models.PositiveSmallIntegerField(_("renewals allowed"), default=1)
+    # None keeps who borrowed what; 0 forgets it as soon as the document is back.
+    anonymise_after_days = models.PositiveSmallIntegerField(
+        _("forget the borrower after (days)"),
+        null=True,
+        blank=True,
+        default=0,
+        help_text=_("0: as soon as the document is returned. Empty: keep the history."),
+    )
+
+    class Meta:
+        verbose_name = _("loan policy")
+        verbose_name_plural = _("loan policies")
+
+    def __str__(self) -> str:
+        return self.get_doc_type_display() or str(_("All documents"))
+
+
+class Loan(models.Model):
+    copy = models.ForeignKey(Copy, on_delete=models.PROTECT, related_name="loans")
+    # Emptied when the loan history is anonymised (privacy): the loan stays for statistics.
+    patron = models.ForeignKey(Patron, on_delete=models.SET_NULL, null=True, blank=True, related_name="loans")
+    request = models.OneToOneField(
+        Request, on_delete=models.SET_NULL, null=True, blank=True, related_name="loan"
+    )
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="loans")
+    checked_out_at = models.DateTimeField(_("checked out"), auto_now_add=True)
+    checked_out_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_date = models.DateField(_("due"))
+    renewals = models.PositiveSmallIntegerField(_("renewals"), default=0)
+    returned_at = models.DateTimeField(_("returned"), null=True, blank=True)
+    anonymised = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("loan")
+        verbose_name_plural = _("loans")
+        constraints = [
+            # One copy, one borrower at a time: a second scan at the door cannot lend it twice.
+            models.UniqueConstraint(
+                fields=["copy"], condition=Q(returned_at__isnull=True), name="one_open_loan_per_copy"
+            ),
+        ]
+        indexes = [models.Index(fields=["patron", "returned_at"], name="loan_patron_open")]
+
+    def __str__(self) -> str:
+        return f"{self.copy} → {self.patron_id or '—'}"

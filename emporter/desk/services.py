@@ -1,0 +1,170 @@
+"""At the door: hand over a patron's bag in one action; returns; renewals; privacy.
+
+A handover locks the requests it collects, so a second scan or a repeated click finds
+them already collected and lends nothing twice; the partial unique index on open
+loans per copy is the database's own guarantee.
+"""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.errors import ServiceError
+from emporter.holds.lifecycle import transition
+from emporter.holds.models import Bag, Request, Status
+from emporter.holds.services import release_copy
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron
+
+from .models import Loan, LoanPolicy
+
+
+@dataclass
+class Handover:
+    loans: list[Loan] = field(default_factory=list)
+    already_collected: list[Request] = field(default_factory=list)
+
+
+def loan_policy(doc_type: str) -> LoanPolicy:
+    return (
+        LoanPolicy.objects.filter(doc_type=doc_type).first()
+        or LoanPolicy.objects.filter(doc_type="").first()
+        or LoanPolicy()
+    )
+
+
+def collectable(*, patron: Patron, branch: Branch):
+    """Ready requests at ``branch`` for the patron and the children they are guardian of."""
+    return Request.objects.filter(
+        Q(patron=patron) | Q(patron__guardian=patron), pickup_branch=branch, status=Status.READY
+    )
+
+
+def hand_over(
+    *,
+    patron: Patron,
+    branch: Branch,
+    actor=None,
+    request_ids: Iterable[int] | None = None,
+    override_blocks: bool = False,
+) -> Handover:
+    """Check out the ready documents (all, or those chosen) and close emptied bags."""
+    if not override_blocks:
+        _check_can_borrow(patron)
+    result = Handover()
+    with transaction.atomic():
+        wanted = Request.objects.select_for_update().filter(
+            Q(patron=patron) | Q(patron__guardian=patron),
+            pickup_branch=branch,
+            status__in=[Status.READY, Status.COLLECTED],
+        )
+        if request_ids is not None:
+            wanted = wanted.filter(pk__in=list(request_ids))
+        else:
+            wanted = wanted.filter(status=Status.READY)
+        for request in wanted.select_related("copy", "bag").order_by("pk"):
+            if request.status == Status.COLLECTED:
+                result.already_collected.append(request)
+                continue
+            result.loans.append(_lend(request=request, branch=branch, actor=actor))
+        _close_empty_bags(branch=branch, patron=patron)
+    return result
+
+
+def _check_can_borrow(patron: Patron) -> None:
+    if patron.blocked_reason:
+        raise ServiceError("patron_blocked", reason=patron.blocked_reason)
+    if patron.card_expires and patron.card_expires < timezone.localdate():
+        raise ServiceError("card_expired")
+
+
+def _lend(*, request: Request, branch: Branch, actor) -> Loan:
+    transition(request, Status.COLLECTED, actor=actor, reason="handover")
+    rules = loan_policy(request.copy.doc_type)
+    Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
+    return Loan.objects.create(
+        copy_id=request.copy_id,
+        patron_id=request.patron_id,
+        request=request,
+        branch=branch,
+        checked_out_by=actor if actor and actor.is_authenticated else None,
+        due_date=timezone.localdate() + datetime.timedelta(days=rules.loan_days),
+    )
+
+
+def _close_empty_bags(*, branch: Branch, patron: Patron) -> None:
+    for bag in Bag.objects.filter(
+        Q(patron=patron) | Q(patron__guardian=patron), branch=branch, state=Bag.State.OPEN
+    ):
+        if not bag.requests.filter(status=Status.READY).exists():
+            Bag.objects.filter(pk=bag.pk).update(state=Bag.State.CLOSED, closed_at=timezone.now())
+
+
+def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request | None]:
+    """A document comes back: close its loan; the copy goes back on the shelf or to the
+    next waiting request (then it is on that branch's next pick run)."""
+    barcode = barcode.strip()
+    with transaction.atomic():
+        loan = (
+            Loan.objects.select_for_update()
+            .select_related("copy")
+            .filter(copy__barcode=barcode, returned_at__isnull=True)
+            .first()
+        )
+        if loan is None:
+            if not Copy.objects.filter(barcode=barcode).exists():
+                raise ServiceError("unknown_barcode", barcode=barcode)
+            raise ServiceError("not_on_loan", barcode=barcode)
+        now = timezone.now()
+        Loan.objects.filter(pk=loan.pk).update(returned_at=now)
+        loan.returned_at = now
+        if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
+            _anonymise(Loan.objects.filter(pk=loan.pk))
+        served = release_copy(copy=loan.copy, actor=actor)
+    return loan, served
+
+
+def renew(*, loan: Loan, patron: Patron) -> Loan:
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().select_related("copy").get(pk=loan.pk, patron=patron)
+        rules = loan_policy(loan.copy.doc_type)
+        if loan.returned_at or loan.renewals >= rules.max_renewals:
+            raise ServiceError("not_renewable")
+        if Request.objects.filter(record_id=loan.copy.record_id, status=Status.WAITING).exists():
+            raise ServiceError("requested_by_someone_else")
+        loan.due_date = max(loan.due_date, timezone.localdate()) + datetime.timedelta(days=rules.loan_days)
+        loan.renewals += 1
+        loan.save(update_fields=["due_date", "renewals"])
+    return loan
+
+
+def _anonymise(loans) -> int:
+    return loans.update(patron=None, anonymised=True)
+
+
+def anonymise_returned(now=None) -> int:
+    """Forget who borrowed returned documents once their policy's delay has passed."""
+    now = now or timezone.now()
+    count = 0
+    for rules in LoanPolicy.objects.filter(anonymise_after_days__isnull=False):
+        loans = Loan.objects.filter(
+            returned_at__lte=now - datetime.timedelta(days=rules.anonymise_after_days), anonymised=False
+        )
+        if rules.doc_type:
+            loans = loans.filter(copy__doc_type=rules.doc_type)
+        else:
+            specific = LoanPolicy.objects.exclude(doc_type="").values("doc_type")
+            loans = loans.exclude(copy__doc_type__in=specific)
+        count += _anonymise(loans)
+    if not LoanPolicy.objects.filter(doc_type="").exists():
+        # No default row: the built-in default forgets at return.
+        specific = LoanPolicy.objects.values("doc_type")
+        count += _anonymise(
+            Loan.objects.filter(returned_at__lte=now, anonymised=False).exclude(copy__doc_type__in=specific)
+        )
+    return count

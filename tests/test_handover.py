@@ -1,0 +1,157 @@
+import datetime
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from emporter.catalogue.models import CopyStatus
+from emporter.desk import services as desk
+from emporter.desk.models import Loan, LoanPolicy
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag, Status
+from emporter.holds.services import expire_overdue, place_request
+from emporter.network.models import ClosedDay
+from emporter.picking import services as picking
+from tests.conftest import make_branch, make_patron, make_record
+
+
+def ready_requests(patron, branch, titles, doc_type="book"):
+    requests = [
+        place_request(
+            patron=patron,
+            record_id=make_record(title=t, doc_type=doc_type, copies=[branch]).pk,
+            pickup_branch=branch,
+        )[0]
+        for t in titles
+    ]
+    run = picking.build_run(branch=branch, kind="late")
+    for line in run.lines.all():
+        picking.mark_found(line=line)
+    for r in requests:
+        r.refresh_from_db()
+    return requests
+
+
+def test_handing_over_twice_makes_one_loan_per_document(patron, branch):
+    requests = ready_requests(patron, branch, ["Un", "Deux", "Trois"])
+    first = desk.hand_over(patron=patron, branch=branch)
+    second = desk.hand_over(patron=patron, branch=branch, request_ids=[r.pk for r in requests])
+    assert len(first.loans) == 3
+    assert second.loans == [] and len(second.already_collected) == 3
+    assert Loan.objects.count() == 3
+    assert set(Loan.objects.values_list("copy__status", flat=True)) == {CopyStatus.ON_LOAN}
+    assert not Bag.objects.filter(state=Bag.State.OPEN).exists()
+    assert all(r.status == Status.COLLECTED for r in type(requests[0]).objects.all())
+
+
+def test_due_date_follows_the_loan_policy_per_document_type(patron, branch):
+    LoanPolicy.objects.create(doc_type="", loan_days=28)
+    LoanPolicy.objects.create(doc_type="dvd", loan_days=14)
+    ready_requests(patron, branch, ["Livre"])
+    ready_requests(patron, branch, ["Film"], doc_type="dvd")
+    desk.hand_over(patron=patron, branch=branch)
+    today = timezone.localdate()
+    due = dict(Loan.objects.values_list("copy__record__title", "due_date"))
+    assert due == {"Livre": today + datetime.timedelta(days=28), "Film": today + datetime.timedelta(days=14)}
+
+
+def test_handing_over_only_some_documents_keeps_the_bag_open(patron, branch):
+    first, second = ready_requests(patron, branch, ["Un", "Deux"])
+    desk.hand_over(patron=patron, branch=branch, request_ids=[first.pk])
+    second.refresh_from_db()
+    assert second.status == Status.READY
+    assert second.bag.state == Bag.State.OPEN
+
+
+def test_a_guardian_collects_their_childs_bag(branch):
+    parent = make_patron(branch, card="40000001")
+    child = make_patron(branch, card="40000002", category="child", guardian=parent, first_name="Léo")
+    ready_requests(child, branch, ["Album"])
+    result = desk.hand_over(patron=parent, branch=branch)
+    assert [loan.patron for loan in result.loans] == [child]
+
+
+def test_a_blocked_patron_is_refused_unless_staff_override(patron, branch):
+    ready_requests(patron, branch, ["Un"])
+    patron.blocked_reason = "amende"
+    patron.save()
+    with pytest.raises(ServiceError) as error:
+        desk.hand_over(patron=patron, branch=branch)
+    assert error.value.code == "patron_blocked"
+    assert len(desk.hand_over(patron=patron, branch=branch, override_blocks=True).loans) == 1
+
+
+def test_a_returned_copy_goes_to_the_next_waiting_request(patron, branch):
+    (request,) = ready_requests(patron, branch, ["Convoité"])
+    desk.hand_over(patron=patron, branch=branch)
+    other = make_patron(branch, card="40000003")
+    waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
+    assert waiting.status == Status.WAITING
+    loan, served = desk.check_in(barcode=request.copy.barcode, branch=branch)
+    assert served == waiting
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PLACED and waiting.copy == request.copy
+    run = picking.build_run(branch=branch, kind="late")
+    assert run.lines.get().request == waiting
+
+
+def test_checking_in_twice_or_an_unknown_barcode_says_so(patron, branch):
+    (request,) = ready_requests(patron, branch, ["Un"])
+    desk.hand_over(patron=patron, branch=branch)
+    desk.check_in(barcode=request.copy.barcode, branch=branch)
+    with pytest.raises(ServiceError) as error:
+        desk.check_in(barcode=request.copy.barcode, branch=branch)
+    assert error.value.code == "not_on_loan"
+    with pytest.raises(ServiceError) as error:
+        desk.check_in(barcode="XXX", branch=branch)
+    assert error.value.code == "unknown_barcode"
+
+
+def test_returned_loans_are_anonymised_at_once_by_default(patron, branch):
+    (request,) = ready_requests(patron, branch, ["Privé"])
+    desk.hand_over(patron=patron, branch=branch)
+    loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
+    loan.refresh_from_db()
+    assert loan.patron is None and loan.anonymised
+
+
+def test_history_kept_for_the_configured_delay_then_forgotten(patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=30)
+    (request,) = ready_requests(patron, branch, ["Gardé"])
+    desk.hand_over(patron=patron, branch=branch)
+    loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
+    loan.refresh_from_db()
+    assert loan.patron == patron
+    assert desk.anonymise_returned(timezone.now() + datetime.timedelta(days=29)) == 0
+    assert desk.anonymise_returned(timezone.now() + datetime.timedelta(days=31)) == 1
+    loan.refresh_from_db()
+    assert loan.patron is None
+
+
+def test_renewal_is_refused_when_someone_waits(patron, branch):
+    (request,) = ready_requests(patron, branch, ["Prolongé"])
+    loan = desk.hand_over(patron=patron, branch=branch).loans[0]
+    renewed = desk.renew(loan=loan, patron=patron)
+    assert renewed.renewals == 1
+    with pytest.raises(ServiceError) as error:
+        desk.renew(loan=loan, patron=patron)
+    assert error.value.code == "not_renewable"
+
+
+def test_expiry_on_the_right_day_with_closed_days(db):
+    # Closed Sunday and Monday; found on Friday 27 Nov 2026 → held 5 open days.
+    branch = make_branch(code="VAI", name="Vaise", weekdays=range(1, 6))
+    patron = make_patron(branch, card="50000001")
+    ClosedDay.objects.create(date=datetime.date(2026, 12, 2), reason="Fête")
+    friday = datetime.date(2026, 11, 27)
+    with mock.patch("django.utils.timezone.localdate", return_value=friday):
+        (request,) = ready_requests(patron, branch, ["Tardif"])
+    assert request.hold_until == datetime.date(2026, 12, 5)
+    assert expire_overdue(today=datetime.date(2026, 12, 5)) == 0
+    assert expire_overdue(today=datetime.date(2026, 12, 6)) == 1
+    request.refresh_from_db()
+    assert request.status == Status.EXPIRED
+    assert request.copy.status == CopyStatus.ON_SHELF
+    assert request.bag.state == Bag.State.CLOSED
+    assert request.events.last().reason == "expired"
+    assert expire_overdue(today=datetime.date(2026, 12, 7)) == 0
