@@ -156,8 +156,14 @@ class BasketOut(Schema):
     items: list[ItemOut]
 
 
-class BasketRefusedOut(ErrorOut, BasketOut):
-    """Nothing could be placed: code and message are the first item's."""
+class BasketRefusedOut(ErrorOut):
+    """Nothing was placed. When the basket was read and every item refused, code and
+    message are the first item's and the items are listed; otherwise (no token, an
+    unknown pickup branch, a bad body) there are no items."""
+
+    placed: int | None = None
+    refused: int | None = None
+    items: list[ItemOut] | None = None
 
 
 class PatronOut(Schema):
