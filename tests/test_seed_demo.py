@@ -158,6 +158,20 @@ def test_seeding_again_changes_nothing_and_records_adds_synthetic_ones(seeded):
     assert added.values("barcode").distinct().count() == added.count()
 
 
+def test_copies_go_back_to_the_same_shelves_after_a_reimport(seeded):
+    placement = set(
+        Copy.objects.values_list("barcode", "branch_id", "department_id", "location_id", "status")
+    )
+    # What a re-import does: every copy back at the default branch, shelves unknown.
+    Copy.objects.update(branch=Branch.objects.get(code="PDI"), department=None, location=None)
+    assert imported.spread_copies(seed=2020) == README_COPIES
+    assert (
+        set(Copy.objects.values_list("barcode", "branch_id", "department_id", "location_id", "status"))
+        == placement
+    )
+    assert imported.spread_copies(seed=2020) == 0
+
+
 def test_synthetic_records_are_topped_up_not_duplicated(seeded):
     assert synthetic.add_synthetic_records(count=300)[0] == 300
     assert synthetic.add_synthetic_records(count=300) == (0, 0)

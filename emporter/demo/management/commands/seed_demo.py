@@ -2,8 +2,10 @@
 
 Builds the 16-branch network, imports the shared MARC files and spreads their copies,
 creates demo patrons and staff. Running it again completes what is missing and leaves
-the rest as it is (branches, departments, locations, users are looked up by code or
-name first). ``--records N`` then makes sure N synthetic records exist, for benchmarks.
+the rest as it is: branches, departments, locations and users are looked up by code or
+name first, and the MARC files are only imported again with ``--reimport`` (copies then
+return to the same shelves: their placement is seeded by barcode). ``--records N`` then
+makes sure N synthetic records exist, for benchmarks.
 """
 
 import os
@@ -36,10 +38,13 @@ class Command(BaseCommand):
             help="Make sure N synthetic records exist (about 2.5 copies each), for benchmarks.",
         )
         parser.add_argument(
+            "--reimport", action="store_true", help="Import the shared MARC files again if they were already."
+        )
+        parser.add_argument(
             "--seed", type=int, default=2020, help="Seed of the random choices (default 2020)."
         )
 
-    def handle(self, *args, if_empty, print_logins, records, seed, **options):
+    def handle(self, *args, if_empty, print_logins, records, reimport, seed, **options):
         self.verbosity = options["verbosity"]
         if print_logins:
             self.print_logins()
@@ -49,7 +54,7 @@ class Command(BaseCommand):
         if if_empty and Branch.objects.exists():
             self.say("The database has branches already: nothing to do.")
             return
-        self.seed_demo(seed=seed, verbose=self.verbosity >= 2)
+        self.seed_demo(seed=seed, reimport=reimport)
         if records:
             self.add_records(records, seed=seed)
 
@@ -57,7 +62,7 @@ class Command(BaseCommand):
         if self.verbosity >= 1:
             self.stdout.write(message)
 
-    def seed_demo(self, *, seed: int, verbose: bool) -> None:
+    def seed_demo(self, *, seed: int, reimport: bool) -> None:
         today = timezone.localdate()
         started = time.monotonic()
         try:
@@ -66,11 +71,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         branches = build_network(today=today)
         self.say(f"Network: {len(branches)} branches.")
-        report = imported.import_shared_marc(paths=paths, stdout=self.stdout if verbose else None)
-        self.say(
-            f"Catalogue: {report.records_imported} records, {report.copies_imported} copies imported"
-            f" ({len(report.problems)} problems reported by the importer; -v 2 lists them)."
-        )
+        if reimport or not imported.is_imported():
+            report = imported.import_shared_marc(
+                paths=paths, stdout=self.stdout if self.verbosity >= 2 else None
+            )
+            self.say(
+                f"Catalogue: {report.records_imported} records, {report.copies_imported} copies imported"
+                f" ({len(report.problems)} problems reported by the importer; -v 2 lists them)."
+            )
+        else:
+            self.say(
+                "Catalogue: the shared MARC files are imported already (--reimport to import them again)."
+            )
         youth = imported.declare_youth_records(seed=seed)
         spread = imported.spread_copies(seed=seed)
         self.say(
