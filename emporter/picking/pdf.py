@@ -3,11 +3,15 @@
 PDF core fonts only know Latin-1 (no œ, no ’): we embed DejaVu, taken from the system
 when the Debian package is there, else from the copy vendored beside this file."""
 
+import logging
 from pathlib import Path
 
 from django.utils import formats
 from django.utils.translation import gettext as _
 from fpdf import FPDF, FontFace
+
+# fontTools logs every glyph subset at INFO: one screenful per PDF.
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 FONT = "DejaVu"
 FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf"}

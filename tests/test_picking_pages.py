@@ -1,0 +1,294 @@
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.html import escape
+
+from emporter.catalogue.callnumber import sort_key
+from emporter.catalogue.models import CopyStatus
+from emporter.errors import ServiceError
+from emporter.holds.models import Request, Status
+from emporter.holds.services import place_request
+from emporter.patrons.models import Role, StaffRole
+from emporter.picking import services as picking
+from emporter.picking.models import LineStatus, PickRun
+from tests.conftest import make_department, make_location, make_patron, make_record
+
+
+def make_picker(branch, username="picker"):
+    user = get_user_model().objects.create_user(username=username, password="x")
+    StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)
+    return user
+
+
+@pytest.fixture
+def picker_client(client, branch):
+    client.force_login(make_picker(branch))
+    return client
+
+
+def place(patron, record, pickup):
+    """A request placed yesterday, so it is on this morning's run whatever the hour."""
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=pickup)
+    Request.objects.filter(pk=request.pk).update(placed_at=timezone.now() - datetime.timedelta(days=1))
+    request.refresh_from_db()
+    return request
+
+
+def shelve(record, location, call_number):
+    record.copies.update(
+        location=location,
+        department=location.department,
+        call_number=call_number,
+        call_number_key=sort_key(call_number),
+    )
+
+
+def morning_run(branch):
+    return picking.build_run(branch=branch)
+
+
+def test_scanning_a_barcode_marks_it_found_and_the_request_ready(picker_client, patron, branch):
+    request = place(patron, make_record(title="Les Misérables", copies=[branch]), branch)
+    run = morning_run(branch)
+    response = picker_client.post(
+        reverse("picking:scan", args=[run.pk]), {"barcode": f" {request.copy.barcode} "}, follow=True
+    )
+    request.refresh_from_db()
+    assert request.status == Status.READY
+    assert run.lines.get().status == LineStatus.FOUND
+    assert request.bag.label in response.content.decode()
+    assert "0 / 1" in response.content.decode()
+
+
+def test_a_wrong_barcode_is_refused_with_the_message_in_french(picker_client, patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    run = morning_run(branch)
+    response = picker_client.post(reverse("picking:scan", args=[run.pk]), {"barcode": "NOPE"}, follow=True)
+    with translation.override("fr"):
+        expected = ServiceError("unknown_barcode", barcode="NOPE").message
+    html = response.content.decode()
+    assert '<html lang="fr">' in html
+    assert escape(expected) in html
+    assert "Aucun exemplaire" in html
+    assert run.lines.get().status == LineStatus.PENDING
+    request.refresh_from_db()
+    assert request.status == Status.PLACED
+
+
+def test_a_copy_of_another_list_is_refused(picker_client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    stranger = make_record(title="Autre", copies=[branch]).copies.get()
+    run = morning_run(branch)
+    picker_client.post(reverse("picking:scan", args=[run.pk]), {"barcode": stranger.barcode})
+    stranger.refresh_from_db()
+    assert stranger.status == CopyStatus.ON_SHELF
+    assert run.lines.get().status == LineStatus.PENDING
+
+
+def test_not_found_with_a_reason_through_the_form(picker_client, patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    response = picker_client.post(
+        reverse("picking:mark", args=[line.pk]),
+        {"action": "not_found", "reason": "damaged", "note": "couverture arrachée"},
+    )
+    assert response.status_code == 302
+    line.refresh_from_db()
+    request.refresh_from_db()
+    assert line.status == LineStatus.NOT_FOUND
+    assert "couverture arrachée" in line.reason
+    assert request.status == Status.NOT_FOUND
+    assert request.copy.status == CopyStatus.MISSING
+
+
+def test_other_reason_without_details_is_refused_and_nothing_is_marked(picker_client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    response = picker_client.post(
+        reverse("picking:mark", args=[line.pk]), {"action": "not_found", "reason": "other", "note": " "}
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'class="errors"' in html
+    assert 'value="other" required checked' in html
+    line.refresh_from_db()
+    assert line.status == LineStatus.PENDING
+
+
+def test_tapping_found_on_a_line(picker_client, patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    picker_client.post(reverse("picking:mark", args=[line.pk]), {"action": "found"})
+    request.refresh_from_db()
+    assert request.status == Status.READY
+
+
+def test_the_second_picker_is_told_the_line_was_already_marked(client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    client.force_login(make_picker(branch, "first"))
+    client.post(reverse("picking:mark", args=[line.pk]), {"action": "found"})
+    client.force_login(make_picker(branch, "second"))
+    response = client.post(
+        reverse("picking:mark", args=[line.pk]), {"action": "not_found", "reason": "shelf"}, follow=True
+    )
+    with translation.override("fr"):
+        assert escape(ServiceError("line_already_marked").message) in response.content.decode()
+    line.refresh_from_db()
+    assert line.status == LineStatus.FOUND
+
+
+def test_a_picker_of_another_branch_is_forbidden(client, patron, branch, other_branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    run = morning_run(branch)
+    line = run.lines.get()
+    client.force_login(make_picker(other_branch))
+    pages = [
+        reverse("picking:run", args=[run.pk]),
+        reverse("picking:run_pdf", args=[run.pk]),
+        reverse("picking:pick", args=[run.pk]),
+        reverse("picking:receive", args=[branch.pk]),
+        reverse("picking:labels_pdf", args=[branch.pk]),
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 403, url
+    assert (
+        client.post(reverse("picking:scan", args=[run.pk]), {"barcode": request.copy.barcode}).status_code
+        == 403
+    )
+    assert client.post(reverse("picking:mark", args=[line.pk]), {"action": "found"}).status_code == 403
+    assert client.post(reverse("picking:build", args=[branch.pk])).status_code == 403
+    line.refresh_from_db()
+    assert line.status == LineStatus.PENDING
+
+
+def test_signed_out_staff_are_sent_to_the_staff_sign_in(client):
+    response = client.get(reverse("picking:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("staff_login"))
+
+
+def test_a_patron_cannot_open_the_picking_screens(client, patron):
+    client.force_login(patron.user)
+    assert client.get(reverse("picking:index")).status_code == 403
+
+
+def test_the_pick_list_is_in_walking_order_with_bag_labels_and_hints(
+    picker_client, patron, branch, other_branch
+):
+    other_branch.service_mode = "click_collect"
+    other_branch.save()
+    youth = make_department(branch, code="jeunesse", name="Jeunesse", order=1)
+    adults = make_department(branch, code="adultes", name="Adultes", order=2)
+    albums = make_location(youth, code="albums", name="Albums", order=1, hint="Bacs bleus, par lettre")
+    novels = make_location(adults, code="romans", name="Romans", order=1, hint="Au fond à gauche")
+    for title, location, cote in [
+        ("Zola adulte", novels, "R ZOL"),
+        ("Titre B", albums, "E B/SAR"),
+        ("Titre A", albums, "E A/SAR"),
+    ]:
+        record = make_record(title=title, copies=[branch])
+        shelve(record, location, cote)
+        place(patron, record, branch)
+    traveller = make_patron(branch, card="10000002", last_name="Durand")
+    leaving = make_record(title="Voyageur", copies=[branch])
+    shelve(leaving, novels, "R VOY")
+    place(traveller, leaving, other_branch)
+    run = morning_run(branch)
+    html = picker_client.get(reverse("picking:run", args=[run.pk])).content.decode()
+    positions = [html.index(t) for t in ("Titre A", "Titre B", "Voyageur", "Zola adulte")]
+    assert positions == sorted(positions)
+    assert html.index("Jeunesse") < html.index("Adultes")
+    assert "Bacs bleus, par lettre" in html and "Au fond à gauche" in html
+    assert "E A/SAR" in html
+    assert "M…" in html  # Martin has no bag yet: the shelf of her initial
+    assert "→ Croix-Rousse" in html
+
+
+def test_the_pick_list_shows_the_bag_already_open_for_the_patron(picker_client, patron, branch):
+    first = place(patron, make_record(title="Premier", copies=[branch]), branch)
+    picking.mark_found(line=morning_run(branch).lines.get())
+    first.refresh_from_db()
+    place(patron, make_record(title="Second", copies=[branch]), branch)
+    run = picking.build_run(branch=branch, kind=PickRun.Kind.LATE)
+    html = picker_client.get(reverse("picking:pick", args=[run.pk])).content.decode()
+    assert "Second" in html
+    assert first.bag.label in html
+
+
+def test_the_pick_list_page_has_the_print_stylesheet(picker_client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    run = morning_run(branch)
+    html = picker_client.get(reverse("picking:run", args=[run.pk])).content.decode()
+    assert 'href="/static/picking/print.css" media="print"' in html
+    assert reverse("picking:run_pdf", args=[run.pk]) in html
+
+
+def test_the_phone_screen_can_show_one_department(picker_client, patron, branch):
+    youth = make_department(branch, code="jeunesse", name="Jeunesse", order=1)
+    adults = make_department(branch, code="adultes", name="Adultes", order=2)
+    for title, department in [("Pour petits", youth), ("Pour grands", adults)]:
+        record = make_record(title=title, copies=[branch])
+        shelve(record, make_location(department, code=f"l{department.pk}"), "R A")
+        place(patron, record, branch)
+    run = morning_run(branch)
+    html = picker_client.get(
+        reverse("picking:pick", args=[run.pk]), {"department": youth.pk}
+    ).content.decode()
+    assert "Pour petits" in html and "Pour grands" not in html
+    assert 'id="barcode"' in html and "autofocus" in html
+
+
+def test_the_index_builds_the_morning_run_on_demand_and_shows_progress(picker_client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    response = picker_client.post(reverse("picking:build", args=[branch.pk]), {"kind": "morning"})
+    run = PickRun.objects.get(branch=branch)
+    assert response["Location"] == reverse("picking:run", args=[run.pk])
+    assert run.lines.count() == 1
+    html = picker_client.get(reverse("picking:index")).content.decode()
+    assert reverse("picking:run", args=[run.pk]) in html
+    assert 'name="kind" value="late"' in html  # the morning run exists: offer late additions
+
+
+def test_receive_puts_an_arriving_copy_in_the_patrons_bag(client, patron, branch, other_branch):
+    other_branch.service_mode = "click_collect"
+    other_branch.save()
+    request = place(patron, make_record(copies=[other_branch]), branch)
+    picking.mark_found(line=morning_run(other_branch).lines.get())
+    client.force_login(make_picker(branch))
+    url = reverse("picking:receive", args=[branch.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"barcode": request.copy.barcode})
+    request.refresh_from_db()
+    assert request.status == Status.READY
+    assert f'class="big-bag">{request.bag.label}<' in response.content.decode()
+    again = client.post(url, {"barcode": request.copy.barcode})
+    assert again.status_code == 422
+
+
+def test_missing_report_lists_a_not_found_copy_and_put_back_works(picker_client, patron, branch):
+    request = place(patron, make_record(title="Film égaré", doc_type="dvd", copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    picking.mark_not_found(line=line, reason="Pas en rayon")
+    html = picker_client.get(reverse("picking:missing"), {"doc_type": "dvd"}).content.decode()
+    assert "Film égaré" in html and "Pas en rayon" in html
+    assert request.copy.barcode in html
+    assert (
+        "Film égaré"
+        not in picker_client.get(reverse("picking:missing"), {"doc_type": "book"}).content.decode()
+    )
+    picker_client.post(reverse("picking:put_back", args=[request.copy.pk]))
+    request.copy.refresh_from_db()
+    assert request.copy.status == CopyStatus.ON_SHELF
+    assert request.copy.barcode not in picker_client.get(reverse("picking:missing")).content.decode()
+
+
+def test_missing_report_hides_other_branches(client, patron, branch, other_branch):
+    request = place(patron, make_record(title="Perdu ici", copies=[branch]), branch)
+    picking.mark_not_found(line=morning_run(branch).lines.get())
+    client.force_login(make_picker(other_branch))
+    assert "Perdu ici" not in client.get(reverse("picking:missing")).content.decode()
+    assert client.post(reverse("picking:put_back", args=[request.copy.pk])).status_code == 403
