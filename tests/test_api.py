@@ -178,6 +178,9 @@ def test_list_and_cancel_my_requests(client, auth, branch):
     assert client.get(f"{V1}/requests", {"status": "active"}, headers=auth).json()["total"] == 0
     again = post(client, f"{V1}/requests/{request_id}/cancel", {}, auth)
     assert (again.status_code, again.json()["code"]) == (409, "not_cancellable")
+    assert client.get(f"{V1}/requests", {"status": "cancelled"}, headers=auth).json()["total"] == 1
+    unknown = client.get(f"{V1}/requests", {"status": "lost"}, headers=auth)
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "invalid_input")
 
 
 def test_a_patron_cannot_see_or_cancel_another_patrons_request(client, auth, branch):

@@ -13,6 +13,7 @@ from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Channel, Request
+from emporter.holds.models import Status as RequestStatus
 from emporter.holds.services import Outcome, cancel_request, place_requests
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -95,6 +96,8 @@ def page_of(qs: QuerySet, page: int) -> dict:
 
 
 def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
+    if status and status != "active" and status not in RequestStatus.values:
+        raise ApiError("invalid_input")
     if status == "active":
         return qs.filter(status__in=ACTIVE)
     return qs.filter(status=status) if status else qs
@@ -116,7 +119,8 @@ def me(request):
 def place(request, payload: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
     """One request per record, each with a copy set aside at once. Send an
     `Idempotency-Key` header (1–64 visible ASCII characters, new for each basket): a
-    retry with the same key returns the same requests instead of placing new ones."""
+    retry with the same key returns the same requests instead of placing new ones (items
+    refused the first time are simply tried again)."""
     patron = request.auth.patron
     branch = get_branch(payload.pickup_branch_id) if payload.pickup_branch_id else patron.home_branch
     return place_basket(
