@@ -1,0 +1,58 @@
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from emporter.patrons.importer import import_patrons
+from emporter.patrons.models import Patron
+
+GOOD = """card_number;first_name;last_name;email;phone;home_branch;language;category;guardian;pin
+10000100;Hélène;Dupré;helene@example.org;06 11 22 33 44;PDI;fr;adult;;4321
+10000101;Léo;Dupré;;;pdi;en;child;10000100;
+10000102;Sans;Branche;;;XXX;fr;adult;;
+10000103;Mauvais;Courriel;pas-un-courriel;;PDI;fr;adult;;
+10000104;Mauvais;Pin;;;PDI;fr;adult;;12
+"""
+
+
+def test_patrons_import_reports_bad_rows_and_imports_the_rest(tmp_path, branch):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    report = import_patrons(path)
+    assert (report.created, report.updated, report.skipped) == (2, 0, 3)
+    assert [(p.line, p.code) for p in report.problems] == [(4, "no_branch"), (5, "bad_email"), (6, "bad_pin")]
+    helene = Patron.objects.get(card_number="10000100")
+    assert (helene.first_name, helene.phone_digits) == ("Hélène", "0611223344")
+    leo = Patron.objects.get(card_number="10000101")
+    assert (leo.guardian, leo.category, leo.language) == (helene, "child", "en")
+    assert authenticate(username="10000100", password="4321") == helene.user
+    assert not leo.user.has_usable_password()
+
+
+def test_reimport_updates_instead_of_duplicating(tmp_path, branch):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    import_patrons(path)
+    path.write_text(GOOD.replace("helene@example.org", "h.dupre@example.org"), encoding="utf-8")
+    report = import_patrons(path)
+    assert (report.created, report.updated) == (0, 2)
+    assert Patron.objects.get(card_number="10000100").email == "h.dupre@example.org"
+    assert Patron.objects.count() == 2
+
+
+def test_windows_1252_file_and_missing_column(tmp_path, branch):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("card_number,last_name,home_branch\n10000200,Lefèvre,PDI\n".encode("cp1252"))
+    report = import_patrons(path)
+    assert report.created == 1 and Patron.objects.get().last_name == "Lefèvre"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("card,name\n1,x\n", encoding="utf-8")
+    report = import_patrons(bad)
+    assert report.problems[0].code == "bad_header" and report.created == 0
+
+
+def test_command_prints_a_summary(tmp_path, branch, capsys):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    call_command("import_patrons", str(path))
+    out, err = capsys.readouterr()
+    assert "2 créés" in out or "2 created" in out
+    assert "XXX" in err
