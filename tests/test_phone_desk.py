@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -263,3 +265,57 @@ def test_a_tampered_or_empty_confirmation_places_nothing(desk, branch, patron):
     ):
         assert desk.post(patron_url(patron, "confirm/"), form).status_code == 302
     assert not Request.objects.exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def press_access_key(page, letter):
+    """Alt+letter as a real keyboard sends it: Playwright's press("Alt+c") leaves out the
+    key's text, which Chromium needs to match an accesskey."""
+    cdp = page.context.new_cdp_session(page)
+    event = {"modifiers": 1, "key": letter, "code": f"Key{letter.upper()}", "text": letter}
+    cdp.send("Input.dispatchKeyEvent", event | {"type": "keyDown", "unmodifiedText": letter})
+    cdp.send("Input.dispatchKeyEvent", event | {"type": "keyUp"})
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM, reason="needs a Chromium binary (apt-get install chromium)")
+def test_a_whole_call_by_keyboard_only(live_server, client, branch, monkeypatch):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are
+    # plain synchronous test code, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    patron = make_patron(branch, phone="06 12 34 56 78")
+    for n in range(4):
+        make_record(title=f"Roman policier {n}", copies=[branch])
+    client.force_login(make_staff(branch=branch))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context()
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+        )
+        page = context.new_page()
+        page.goto(live_server.url + FIND)
+        page.keyboard.type("+33 6 12 34 56 78")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**{patron_url(patron)}")
+        page.keyboard.type("roman policier")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("ul.hits")
+        page.keyboard.press("ArrowDown")  # from the search box to the first result
+        for _ in range(3):
+            with page.expect_navigation():
+                page.keyboard.press("Enter")  # adds it; focus comes back on the next result
+        assert page.locator("#basket li").count() == 3
+        page.keyboard.press("Escape")
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.id") == "q"
+        with page.expect_navigation():
+            press_access_key(page, "c")
+        assert page.locator("#outcomes li.ok").count() == 3
+        browser.close()
+    requests = Request.objects.filter(patron=patron)
+    assert len({r.record_id for r in requests}) == 3  # three different documents, once each
+    assert {r.channel for r in requests} == {Channel.PHONE}
