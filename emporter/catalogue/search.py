@@ -136,17 +136,18 @@ def search_records(
     if not result.searched:
         return result
     match = _match(q, field)
-    counts = _counts(match, filters)
-    if not counts["total"][""] and q and field in ("all", "title", "author"):
-        fuzzy = _fuzzy_match(q, field)
-        if fuzzy:
-            match, counts, result.approximate = fuzzy, _counts(fuzzy, filters), True
+    offset = (max(1, page) - 1) * per_page
+    counts, ids = _search(match, filters, offset=offset, limit=per_page)
+    if not counts["total"][""] and (fuzzy := _fuzzy_match(q, field)):
+        match, result.approximate = fuzzy, True
+        counts, ids = _search(match, filters, offset=offset, limit=per_page)
     result.total = counts.pop("total")[""]
     result.available_count = counts.pop("available").get("", 0)
     branches = {b.pk: b for b in Branch.objects.all()}
     result.facets = _facet_values(counts, branches)
     result.page = min(max(1, page), result.pages)
-    ids = _page_ids(match, filters, offset=(result.page - 1) * per_page, limit=per_page)
+    if not ids and result.total:  # past the last page: show the last one
+        _, ids = _search(match, filters, offset=(result.page - 1) * per_page, limit=per_page)
     result.hits = _hits(ids, branches)
     return result
 
@@ -281,7 +282,7 @@ def _like_prefix(value: str) -> str:
 
 def _fuzzy_match(q: str, field: str) -> Match | None:
     """Typos: titles and authors that look like the query (PostgreSQL's pg_trgm)."""
-    if not _postgres() or len(q) < PREFIX_MIN_LENGTH:
+    if not _postgres() or len(q) < PREFIX_MIN_LENGTH or field not in ("all", "title", "author"):
         return None
     # The trigram index covers title and author together; a field search rechecks its own.
     target = "emporter_fold(r.title || ' ' || r.responsibility)"
@@ -319,24 +320,25 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
     return "".join(f" AND {s}" for s in sql), params
 
 
-def _matched_cte(match: Match, filters: Filters) -> tuple[str, list]:
+def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple[dict, list[int]]:
+    """The total, every facet's counts and one ranked page, in one statement.
+
+    The matched set is computed (and ranked) once, into the CTE ``m``; the page and
+    the counts all read it.
+    """
     where, params = _filter_sql(filters)
-    sql = (
-        "SELECT r.id, r.doc_type, r.audience, r.language FROM catalogue_record r "
-        f"{match.join} WHERE {match.where}{where}"
-    )
-    return sql, match.join_params + match.params + params
-
-
-def _counts(match: Match, filters: Filters) -> dict[str, dict[str, int]]:
-    """The total and every facet's counts in one round trip, over the matched set."""
-    matched, params = _matched_cte(match, filters)
+    params = match.score_params + match.join_params + match.params + params
     on_shelf = "c.status = %s"
     branch_where = f" WHERE {on_shelf}" if filters.available else ""
     available_where = on_shelf + (" AND c.branch_id = %s" if filters.branch_id else "")
     sql = f"""
-        WITH m AS ({matched})
-        SELECT 'total', '', COUNT(*) FROM m
+        WITH m AS (
+          SELECT r.id, r.doc_type, r.audience, r.language, {match.score} AS score
+          FROM catalogue_record r {match.join} WHERE {match.where}{where}
+        )
+        SELECT 'page', CAST(id AS TEXT), score FROM (
+          SELECT id, score FROM m ORDER BY score DESC, id DESC LIMIT %s OFFSET %s) AS page
+        UNION ALL SELECT 'total', '', COUNT(*) FROM m
         UNION ALL SELECT 'doc_type', doc_type, COUNT(*) FROM m GROUP BY doc_type
         UNION ALL SELECT 'audience', audience, COUNT(*) FROM m GROUP BY audience
         UNION ALL SELECT 'language', language, COUNT(*) FROM m GROUP BY language
@@ -345,29 +347,22 @@ def _counts(match: Match, filters: Filters) -> dict[str, dict[str, int]]:
         UNION ALL SELECT 'available', '', COUNT(DISTINCT c.record_id)
           FROM catalogue_copy c JOIN m ON m.id = c.record_id WHERE {available_where}
     """
+    params += [limit, offset]
     params += [CopyStatus.ON_SHELF] if filters.available else []
     params += [CopyStatus.ON_SHELF] + ([filters.branch_id] if filters.branch_id else [])
     counts: dict[str, dict[str, int]] = defaultdict(dict)
+    page = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for facet, value, count in cursor.fetchall():
-            counts[facet][value] = count
+            if facet == "page":
+                page.append((-count, -int(value)))
+            else:
+                counts[facet][value] = int(count)  # the UNION made it a float
     counts["total"].setdefault("", 0)
     counts["available"].setdefault("", 0)
-    return counts
-
-
-def _page_ids(match: Match, filters: Filters, *, offset: int, limit: int) -> list[int]:
-    where, params = _filter_sql(filters)
-    # A bare constant would read as a column position; newest first breaks ties.
-    order = "r.id DESC" if match.score == "0" else f"{match.score} DESC, r.id DESC"
-    sql = (
-        f"SELECT r.id FROM catalogue_record r {match.join} WHERE {match.where}{where} "
-        f"ORDER BY {order} LIMIT %s OFFSET %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, match.join_params + match.params + params + match.score_params + [limit, offset])
-        return [row[0] for row in cursor.fetchall()]
+    # A UNION does not promise to keep the page's order: sort again (score, newest).
+    return counts, [-record_id for _, record_id in sorted(page)]
 
 
 def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
