@@ -10,6 +10,8 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from fpdf import FPDF, FontFace
 
+from .models import LineStatus
+
 # fontTools logs every glyph subset at INFO: one screenful per PDF.
 logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
@@ -87,7 +89,8 @@ def _shelf(pdf: FPDF, shelf) -> None:
             bag = f"→ {line.leaving_for.name}" if line.leaving_for else line.bag_label
             row = table.row()
             row.cell(line.copy.call_number or "—", style=FontFace(emphasis="BOLD", size_pt=10))
-            for text in (title, line.copy.barcode or "—", line.copy.get_doc_type_display(), bag, ""):
+            done = {LineStatus.FOUND: "✓", LineStatus.NOT_FOUND: "✗"}.get(line.status, "")
+            for text in (title, line.copy.barcode or "—", line.copy.get_doc_type_display(), bag, done):
                 row.cell(text)
 
 
@@ -132,11 +135,12 @@ def _label(pdf: FPDF, bag, name_style: str, *, x: float, y: float) -> None:
     pdf.set_dash_pattern()
     inner = LABEL_W - 8
     pdf.set_xy(x + 4, y + 4)
-    pdf.set_font(FONT, "B", 44)
+    _fit(pdf, bag.label, style="B", size=44, width=inner)
     pdf.cell(inner, 20, bag.label, align="C")
     pdf.set_xy(x + 4, y + 26)
-    pdf.set_font(FONT, "B", 15)
-    pdf.cell(inner, 9, patron_name(bag.patron, name_style), align="C")
+    name = patron_name(bag.patron, name_style)
+    _fit(pdf, name, style="B", size=15, width=inner)
+    pdf.cell(inner, 9, name, align="C")
     pdf.set_xy(x + 4, y + 38)
     pdf.set_font(FONT, "", 12)
     count = _("Documents: %(n)s") % {"n": bag.documents}
@@ -146,3 +150,11 @@ def _label(pdf: FPDF, bag, name_style: str, *, x: float, y: float) -> None:
         pdf.set_font(FONT, "", 11)
         until = _("Held until %(date)s") % {"date": formats.date_format(bag.hold_until, "l j F Y")}
         pdf.multi_cell(inner, 6, until, align="C")
+
+
+def _fit(pdf: FPDF, text: str, *, style: str, size: float, width: float) -> None:
+    """Set the largest font size up to ``size`` at which ``text`` fits on one line."""
+    pdf.set_font(FONT, style, size)
+    while size > 6 and pdf.get_string_width(text) > width:
+        size -= 1
+        pdf.set_font(FONT, style, size)
