@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
+from emporter.desk import urls as desk_urls
 from emporter.patrons.views import StaffLoginView
 
 from . import views
@@ -22,6 +23,10 @@ urlpatterns += i18n_patterns(
     path("catalogue/", include("emporter.catalogue.urls")),
     path("staff/picking/", include("emporter.picking.urls")),
     path("staff/phone/", include("emporter.phonedesk.urls")),
+    path("staff/stats/", include("emporter.stats.urls")),
+    path("staff/door/", include("emporter.desk.urls")),
+    path("staff/network/", include("emporter.network.urls")),
+    path("account/loans/", include(desk_urls.patron_urlpatterns)),
     path("admin/", admin.site.urls),
     prefix_default_language=False,
 )

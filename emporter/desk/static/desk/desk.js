@@ -1,0 +1,32 @@
+// Door screens: a scanner types the card or barcode and presses Enter, so the page only
+// keeps the scan box focused, offers printing, and greys out a hand-over button once
+// pressed (the server refuses a second hand-over anyway: this only spares a reload).
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      setTimeout(function () { button.disabled = true; }, 0);
+    });
+  });
+  var scan = document.querySelector("form[data-scan] input");
+  if (!scan) return;
+  // After a patron is shown, focus stays on the scan box only while nothing else is
+  // being used (the librarian may be unticking documents with the keyboard).
+  if (document.activeElement === scan) scan.select();
+  document.addEventListener("keydown", function (event) {
+    var el = document.activeElement;
+    var typing = el && (/^(TEXTAREA|SELECT)$/.test(el.tagName) ||
+      (el.tagName === "INPUT" && !/^(checkbox|radio|submit|button)$/.test(el.type)));
+    // A scanner "types" fast into whatever has focus: digits typed outside a field go
+    // to the scan box.
+    if (!typing && /^[0-9A-Za-z]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      scan.value = "";
+      scan.focus();
+    }
+  });
+})();

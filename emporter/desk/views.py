@@ -1,0 +1,239 @@
+"""The door screens: scan a card and hand the bag over, the hold shelf, returns and
+receipts; and the patron's renew button.
+
+Every page works without JavaScript; desk.js only keeps the scan box focused and
+disables a hand-over button once pressed."""
+
+import uuid
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMessage, mailers
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.errors import ServiceError
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron, Role
+from emporter.patrons.permissions import branches_for, has_role, role_required
+from emporter.patrons.views import current_patron
+from emporter.picking import services as picking
+
+from . import selectors, services
+from .forms import BarcodeForm, HandoverForm
+from .models import Loan
+
+door_required = role_required(Role.DOOR_DESK)
+# Nonces of the hand-over forms this librarian already sent, with the loans they made.
+DONE_KEY = "door_handovers"
+DONE_KEPT = 50
+
+
+def _branch(request, branch_id: int) -> Branch:
+    branch = get_object_or_404(Branch, pk=branch_id)
+    if not has_role(request.user, Role.DOOR_DESK, branch.pk):
+        raise PermissionDenied
+    return branch
+
+
+def _door_url(branch: Branch, card: str = "") -> str:
+    url = reverse("desk:door", args=[branch.pk])
+    return f"{url}?{urlencode({'card': card})}" if card else url
+
+
+def _receipt_url(branch: Branch, patron_id: int, loan_ids: list[int]) -> str:
+    url = reverse("desk:receipt", args=[branch.pk, patron_id])
+    return f"{url}?{urlencode({'loans': ','.join(map(str, loan_ids))})}"
+
+
+@door_required
+def index(request):
+    branches = list(branches_for(request.user, Role.DOOR_DESK))
+    if len(branches) == 1:
+        return redirect("desk:door", branches[0].pk)
+    return render(request, "desk/index.html", {"branches": branches})
+
+
+@door_required
+def door(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    card = request.GET.get("card", "").strip()[:30]
+    context = {"branch": branch, "tab": "door", "card": card, "nonce": uuid.uuid4().hex}
+    if card:
+        patron = selectors.find_patron(card)
+        if patron is None:
+            context["error"] = ServiceError("unknown_card", card=card).message
+            return render(request, "desk/door.html", context, status=404)
+        context["door"] = selectors.door_view(patron=patron, branch=branch)
+    return render(request, "desk/door.html", context)
+
+
+@require_POST
+@door_required
+def hand_over(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    form = HandoverForm(request.POST)
+    card = request.POST.get("card", "").strip()[:30]
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, errors[0])
+        return redirect(_door_url(branch, card))
+    done = request.session.get(DONE_KEY, {})
+    nonce = form.cleaned_data["nonce"]
+    if nonce in done:
+        messages.info(request, _("Already handed over: nothing was lent twice."))
+        return redirect(_receipt_url(branch, *done[nonce]))
+    patron = selectors.find_patron(form.cleaned_data["card"])
+    if patron is None:
+        messages.error(request, ServiceError("unknown_card", card=card).message)
+        return redirect(_door_url(branch))
+    try:
+        result = services.hand_over(
+            patron=patron,
+            branch=branch,
+            actor=request.user,
+            request_ids=form.cleaned_data["requests"],
+            override_blocks=form.cleaned_data["override"],
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+        return redirect(_door_url(branch, card))
+    again = list(Loan.objects.filter(request__in=result.already_collected).values_list("pk", flat=True))
+    loan_ids = [loan.pk for loan in result.loans] + again
+    if not loan_ids:
+        messages.warning(request, _("Nothing is ready for this card here any more."))
+        return redirect(_door_url(branch, card))
+    if result.loans:
+        messages.success(request, _("%(count)s document(s) handed over.") % {"count": len(result.loans)})
+    if again:
+        messages.info(request, _("Already handed over: nothing was lent twice."))
+    _remember(request, nonce, patron.pk, loan_ids)
+    return redirect(_receipt_url(branch, patron.pk, loan_ids))
+
+
+def _remember(request, nonce: str, patron_id: int, loan_ids: list[int]) -> None:
+    done = request.session.get(DONE_KEY, {})
+    done[nonce] = [patron_id, loan_ids]
+    request.session[DONE_KEY] = dict(list(done.items())[-DONE_KEPT:])
+
+
+def _receipt(branch: Branch, patron_id: int, raw_ids: str):
+    patron = get_object_or_404(Patron, pk=patron_id)
+    ids = [int(v) for v in raw_ids.split(",") if v.strip().isdigit()]
+    loans = [
+        loan
+        for loan in selectors.receipt_loans(loan_ids=ids, branch=branch)
+        if loan.patron_id is None or loan.patron_id == patron.pk or loan.patron.guardian_id == patron.pk
+    ]
+    return patron, loans
+
+
+@door_required
+def receipt(request, branch_id: int, patron_id: int):
+    branch = _branch(request, branch_id)
+    patron, loans = _receipt(branch, patron_id, request.GET.get("loans", ""))
+    context = {"branch": branch, "patron": patron, "loans": loans, "loan_ids": request.GET.get("loans", "")}
+    return render(request, "desk/receipt.html", context)
+
+
+@require_POST
+@door_required
+def email_receipt(request, branch_id: int, patron_id: int):
+    branch = _branch(request, branch_id)
+    raw_ids = request.POST.get("loans", "")
+    patron, loans = _receipt(branch, patron_id, raw_ids)
+    if not patron.email:
+        messages.error(request, _("This patron has no email address."))
+    elif not loans:
+        messages.error(request, _("There is nothing on this receipt."))
+    else:
+        _send_receipt(patron=patron, branch=branch, loans=loans)
+        messages.success(request, _("Receipt sent to %(email)s.") % {"email": patron.email})
+    return redirect(
+        _receipt_url(branch, patron.pk, [loan.pk for loan in loans]) if loans else _door_url(branch)
+    )
+
+
+def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
+    # In the patron's language, whatever the librarian's screen is in.
+    with translation.override(patron.language):
+        lines = [
+            _("%(title)s — due %(date)s")
+            % {"title": loan.copy.record.title, "date": formats.date_format(loan.due_date, "DATE_FORMAT")}
+            for loan in loans
+        ]
+        subject = _("Your loans at %(branch)s") % {"branch": branch.name}
+        intro = _("Here are the documents you borrowed today at %(branch)s:") % {"branch": branch.name}
+        body = "\n".join([intro, "", *lines, "", _("Enjoy your reading!")])
+    mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[patron.email])])
+
+
+@door_required
+def shelf(request, branch_id: int):
+    branch = _branch(request, branch_id)
+    due = request.GET.get("due", "")
+    due = due if due in selectors.DEADLINE_FILTERS else ""
+    context = {
+        "branch": branch,
+        "tab": "shelf",
+        "due": due,
+        "today": timezone.localdate(),
+        "bags": selectors.hold_shelf(branch=branch, due=due),
+        "in_transit": selectors.in_transit_to(branch),
+        "back": selectors.back_to_shelves(branch=branch),
+        "back_days": selectors.BACK_TO_SHELVES_DAYS,
+    }
+    return render(request, "desk/shelf.html", context)
+
+
+@door_required
+def returns(request, branch_id: int):
+    """One scan box for what comes in at the door: a return, or a transfer arriving."""
+    branch = _branch(request, branch_id)
+    context = {"branch": branch, "tab": "returns"}
+    if request.method == "POST":
+        form = BarcodeForm(request.POST)
+        if not form.is_valid():
+            context["error"] = form.errors["barcode"][0]
+        else:
+            context.update(_check_in(request, branch, form.cleaned_data["barcode"].strip()))
+    return render(request, "desk/returns.html", context, status=422 if "error" in context else 200)
+
+
+def _check_in(request, branch: Branch, barcode: str) -> dict:
+    try:
+        loan, served = services.check_in(barcode=barcode, branch=branch, actor=request.user)
+    except ServiceError as error:
+        if error.code != "not_on_loan":
+            return {"error": error.message, "barcode": barcode}
+        # Not a return: perhaps a copy sent here for a patron's bag.
+        try:
+            return {"received": picking.receive(branch=branch, barcode=barcode, actor=request.user)}
+        except ServiceError:
+            return {"error": error.message, "barcode": barcode}
+    return {"loan": loan, "served": served}
+
+
+@require_POST
+@login_required
+def renew(request, loan_id: int):
+    patron = current_patron(request)
+    if patron is None:
+        raise PermissionDenied
+    loan = get_object_or_404(Loan.objects.select_related("copy__record"), pk=loan_id, patron=patron)
+    try:
+        loan = services.renew(loan=loan, patron=patron)
+    except ServiceError as error:
+        messages.error(request, f"{loan.copy.record.title}: {error.message}")
+    else:
+        date = formats.date_format(loan.due_date, "DATE_FORMAT")
+        messages.success(
+            request,
+            _("%(title)s is renewed until %(date)s.") % {"title": loan.copy.record.title, "date": date},
+        )
+    return redirect("patrons:account")

@@ -1,0 +1,100 @@
+"""The continuity switch: a network administrator moves one branch, or every branch at
+once, between normal service, click and collect, and closed."""
+
+import logging
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.patrons.models import Role, StaffRole
+
+from .models import Branch, ServiceMode
+
+logger = logging.getLogger(__name__)
+
+
+def is_network_admin(user) -> bool:
+    """Superusers, and administrators of the whole network (a role with no branch)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        user.is_superuser
+        or StaffRole.objects.filter(user=user, role=Role.NETWORK_ADMIN, branch__isnull=True).exists()
+    )
+
+
+def network_admin_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "staff_login")
+        if not is_network_admin(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _mode(request) -> str | None:
+    mode = request.POST.get("mode", "")
+    return mode if mode in ServiceMode.values else None
+
+
+def set_mode(*, branches, mode: str, actor) -> int:
+    """Switch ``branches`` to ``mode``; returns how many changed. Logged: who, when, what."""
+    changed = branches.exclude(service_mode=mode).update(service_mode=mode)
+    logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
+    return changed
+
+
+@network_admin_required
+def modes(request):
+    context = {"branches": Branch.objects.prefetch_related("hours"), "modes": ServiceMode.choices}
+    return render(request, "network/modes.html", context)
+
+
+@require_POST
+@network_admin_required
+def switch_branch(request, branch_id: int):
+    branch = get_object_or_404(Branch, pk=branch_id)
+    mode = _mode(request)
+    if mode is None:
+        messages.error(request, _("Choose a service mode."))
+    else:
+        set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
+        messages.success(
+            request,
+            _("%(branch)s: %(mode)s.") % {"branch": branch.name, "mode": ServiceMode(mode).label},
+        )
+    return redirect("network:modes")
+
+
+@require_POST
+@network_admin_required
+def switch_network(request):
+    """Two steps: the first POST shows what will change, the confirmed one does it."""
+    mode = _mode(request)
+    if mode is None:
+        messages.error(request, _("Choose a service mode."))
+        return redirect("network:modes")
+    branches = Branch.objects.all()
+    if request.POST.get("confirm") != "yes":
+        context = {
+            "mode": mode,
+            "mode_label": ServiceMode(mode).label,
+            "changing": branches.exclude(service_mode=mode),
+            "unchanged": branches.filter(service_mode=mode).count(),
+        }
+        return render(request, "network/confirm.html", context)
+    changed = set_mode(branches=branches, mode=mode, actor=request.user)
+    messages.success(
+        request,
+        _("Whole network: %(mode)s (%(count)s branch(es) switched).")
+        % {"mode": ServiceMode(mode).label, "count": changed},
+    )
+    return redirect("network:modes")

@@ -1,0 +1,106 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import translation
+
+from emporter.network.models import Branch, ServiceMode
+from emporter.patrons.models import Role, StaffRole
+from tests.conftest import make_branch
+
+
+def url(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def staff(role=None, branch=None, username="admin", **kw):
+    user = get_user_model().objects.create_user(username=username, password="x", **kw)
+    if role:
+        StaffRole.objects.create(user=user, role=role, branch=branch)
+    return user
+
+
+@pytest.fixture
+def network(db):
+    return [
+        make_branch(code="PDI", name="Part-Dieu", mode=ServiceMode.OPEN),
+        make_branch(code="CRX", name="Croix-Rousse", mode=ServiceMode.OPEN),
+        make_branch(code="VAI", name="Vaise", mode=ServiceMode.CLOSED),
+    ]
+
+
+@pytest.fixture
+def admin_client(client, network):
+    client.force_login(staff(Role.NETWORK_ADMIN))
+    return client
+
+
+def modes():
+    return dict(Branch.objects.values_list("code", "service_mode"))
+
+
+def test_a_network_admin_sees_every_branch_and_its_mode(admin_client, network):
+    page = admin_client.get(url("network:modes"))
+    assert page.status_code == 200
+    for branch in network:
+        assert branch.name in page.text
+    assert "Closed" in page.text and "Open (normal service)" in page.text
+
+
+def test_switching_one_branch_leaves_the_others(admin_client, network):
+    pdi = network[0]
+    response = admin_client.post(url("network:switch_branch", pdi.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    assert response.status_code == 302
+    assert modes() == {"PDI": "click_collect", "CRX": "open", "VAI": "closed"}
+
+
+def test_switching_the_whole_network_asks_for_confirmation_first(admin_client, network):
+    asked = admin_client.post(url("network:switch_network"), {"mode": ServiceMode.CLICK_COLLECT})
+    assert asked.status_code == 200 and "Yes, switch them all" in asked.text
+    assert "Vaise" in asked.text
+    assert modes() == {"PDI": "open", "CRX": "open", "VAI": "closed"}
+    done = admin_client.post(
+        url("network:switch_network"), {"mode": ServiceMode.CLICK_COLLECT, "confirm": "yes"}, follow=True
+    )
+    assert set(modes().values()) == {"click_collect"}
+    assert "3 branch(es) switched" in done.text
+
+
+def test_an_unknown_mode_is_refused_and_changes_nothing(admin_client, network):
+    response = admin_client.post(url("network:switch_branch", network[0].pk), {"mode": "party"}, follow=True)
+    assert "Choose a service mode." in response.text
+    response = admin_client.post(url("network:switch_network"), {"mode": "", "confirm": "yes"}, follow=True)
+    assert "Choose a service mode." in response.text
+    assert modes() == {"PDI": "open", "CRX": "open", "VAI": "closed"}
+
+
+@pytest.mark.parametrize("role", [Role.DOOR_DESK, Role.BRANCH_MANAGER, Role.PICKER])
+def test_only_network_admins_can_switch_modes(client, network, role):
+    client.force_login(staff(role, username=f"u-{role}"))
+    assert client.get(url("network:modes")).status_code == 403
+    assert client.post(url("network:switch_branch", network[0].pk), {"mode": "closed"}).status_code == 403
+    data = {"mode": "closed", "confirm": "yes"}
+    assert client.post(url("network:switch_network"), data).status_code == 403
+    assert modes()["PDI"] == "open"
+
+
+def test_a_network_admin_role_for_one_branch_is_not_enough(client, network):
+    client.force_login(staff(Role.NETWORK_ADMIN, branch=network[0]))
+    assert client.post(url("network:switch_branch", network[0].pk), {"mode": "closed"}).status_code == 403
+
+
+def test_superusers_can_switch_and_anonymous_users_are_sent_to_sign_in(client, network):
+    assert client.get(url("network:modes")).status_code == 302
+    client.force_login(staff(username="root", is_superuser=True))
+    client.post(url("network:switch_branch", network[2].pk), {"mode": "click_collect"})
+    assert modes()["VAI"] == "click_collect"
+
+
+def test_home_page_shows_which_branches_take_requests_and_their_pickup_hours(client, network):
+    Branch.objects.filter(code="CRX").update(service_mode=ServiceMode.CLICK_COLLECT)
+    page = client.get(url("home"))
+    text = page.text
+    crx = text[text.index("Croix-Rousse") : text.index("Part-Dieu")]
+    assert "Takes requests" in crx and "Pickup hours" in crx and "10:00–19:00" in crx
+    pdi = text[text.index("Part-Dieu") :]
+    assert "Not taking requests" in pdi and "Pickup hours" not in pdi
