@@ -2,12 +2,21 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from emporter.catalogue.csv_import import import_copies
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch, make_department, make_location
 
 HEADER = "barcode;record;isbn;call_number;branch;department;location;doc_type;status\n"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Messages are asserted in English, their msgids; the French catalogue is checked
+    # by test_translations.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

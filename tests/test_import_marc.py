@@ -6,6 +6,7 @@ from pathlib import Path
 import pymarc
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
@@ -17,6 +18,14 @@ MARC_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "marc"
 JAZZ = MARC_DIR / "jazz_1k.mrc"
 LUL = MARC_DIR / "lul_fre_100.mrc"
 MEL = MARC_DIR / "cotesMEL.mrc"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Messages are asserted in English, their msgids; the French catalogue is checked
+    # by test_translations.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -418,9 +427,9 @@ def test_bad_mapping_and_code_map_files_raise_clear_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_mapping(bad)
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="Unknown keys"):
         load_mapping({"preset": "sirsi", "barcod": "i"})
-    with pytest.raises(ValueError, match="unknown document types"):
+    with pytest.raises(ValueError, match="Unknown document types"):
         load_code_map({"types": {"DI": "livre"}})
     assert load_mapping({"tag": "852", "barcode": "p", "call_number": "h", "branch": "b"}).branch == ("b",)
     assert PRESETS["koha-unimarc"].tag == "995"

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
-from emporter.catalogue.importer import Problem, Targets
+from emporter.catalogue.importer import Problem, Targets, changes
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
@@ -284,7 +284,6 @@ class _CopyImport:
                     "pk", "barcode", *UPDATED_FIELDS
                 )
             }
-            now = timezone.now()
             new, changed, missing = [], [], 0
             for row in batch:
                 record = records.get(row.record_key) if row.record_key else records.get(f"isbn:{row.isbn}")
@@ -304,14 +303,25 @@ class _CopyImport:
                         self.problem(row.line, "status_kept", self.kept(copy), row.barcode)
                     else:
                         values["status"] = row.status
-                if _assign(copy, values):
-                    copy.updated_at = now
-                    changed.append(copy)
+                if delta := changes(copy, values):
+                    changed.append((row, copy, delta))
             Copy.objects.bulk_create(new)
-            Copy.objects.bulk_update(changed, [*UPDATED_FIELDS, "updated_at"])
+            self.update(changed)
         self.report.created += len(new)
         self.report.updated += len(changed)
         self.report.unchanged += len(batch) - len(new) - len(changed) - missing
+
+    def update(self, changed: list[tuple[_Row, Copy, dict]]) -> None:
+        now = timezone.now()
+        for row, copy, delta in changed:
+            rows = Copy.objects.filter(pk=copy.pk)
+            if "status" in delta:
+                # A request may set the copy aside between our read and this write: the
+                # guard lets it win (the row count tells).
+                rows = rows.exclude(status__in=REQUEST_STATUSES)
+            if not rows.update(**delta, updated_at=now):
+                message = _("not updated: the copy was just promised to a request")
+                self.problem(row.line, "status_kept", message, row.barcode)
 
     def records(self, batch: list[_Row]) -> dict[str, tuple[int, str] | str]:
         """Records by key ("isbn:…" for ISBNs): (pk, doc_type), or a message when ambiguous."""
@@ -340,12 +350,3 @@ class _CopyImport:
         return _("status kept as %(status)s: the copy is promised to a request") % {
             "status": copy.get_status_display()
         }
-
-
-def _assign(obj, values: dict) -> bool:
-    changed = False
-    for name, value in values.items():
-        if getattr(obj, name) != value:
-            setattr(obj, name, value)
-            changed = True
-    return changed

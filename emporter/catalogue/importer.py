@@ -43,8 +43,9 @@ Re-import rewrites a copy's record, call number, branch, department, location an
 from the source, but never its status: requests, pick lists and the door own it.
 
 Writes are batched (``batch_size`` records per transaction, existing keys fetched in
-one query, then ``bulk_create``/``bulk_update`` of the rows that changed), so rows go
-through ordinary INSERT/UPDATE statements and database triggers see them.
+one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
+changed row), so rows go through ordinary INSERT/UPDATE statements and database
+triggers see them.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ class FileReport:
         return self.copies_created + self.copies_updated + self.copies_unchanged
 
 
-COUNTERS = [f for f in FileReport.__dataclass_fields__ if f not in ("path", "source", "preset")]
+def _total(counter: str) -> property:
+    return property(lambda report: sum(getattr(f, counter) for f in report.files))
 
 
 @dataclass
@@ -139,20 +141,24 @@ class ImportReport:
     files: list[FileReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    def total(self, counter: str) -> int:
-        return sum(getattr(f, counter) for f in self.files)
-
-    def __getattr__(self, name: str) -> int:
-        # report.records_created etc.: totals over the files.
-        if name in COUNTERS or name in ("records_imported", "copies_imported"):
-            return self.total(name)
-        raise AttributeError(name)
+    # Totals over the files.
+    records_created = _total("records_created")
+    records_updated = _total("records_updated")
+    records_unchanged = _total("records_unchanged")
+    records_skipped = _total("records_skipped")
+    records_imported = _total("records_imported")
+    copies_created = _total("copies_created")
+    copies_updated = _total("copies_updated")
+    copies_unchanged = _total("copies_unchanged")
+    copies_skipped = _total("copies_skipped")
+    copies_without_barcode = _total("copies_without_barcode")
+    copies_imported = _total("copies_imported")
 
     def summary_lines(self) -> list[str]:
         lines = [_format_counts(f, f.path) for f in self.files]
         if len(self.files) > 1:
             lines.append(_format_counts(self, _("Total")))
-        missing = self.total("copies_without_barcode")
+        missing = self.copies_without_barcode
         if missing:
             lines.append(
                 _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
@@ -413,18 +419,16 @@ class _Run:
             "pk", "source_key", *RECORD_FIELDS
         )
         existing = {r.source_key: r for r in existing}
-        now = timezone.now()
         new, changed = [], []
         for pending in batch:
             values = pending.data.model_fields()
             record = existing.get(pending.key)
             if record is None:
                 new.append(Record(source_key=pending.key, **values))
-            elif _assign(record, values):
-                record.updated_at = now
-                changed.append(record)
+            elif delta := changes(record, values):
+                changed.append((record.pk, delta))
         Record.objects.bulk_create(new)
-        Record.objects.bulk_update(changed, [*RECORD_FIELDS, "updated_at"])
+        update_rows(Record, changed)
         counts.records_created += len(new)
         counts.records_updated += len(changed)
         counts.records_unchanged += len(batch) - len(new) - len(changed)
@@ -441,30 +445,35 @@ class _Run:
             c.barcode: c
             for c in Copy.objects.filter(barcode__in=list(wanted)).only("pk", "barcode", *COPY_FIELDS)
         }
-        now = timezone.now()
         new, changed = [], []
         for barcode, values in wanted.items():
             copy = existing.get(barcode)
             if copy is None:
                 new.append(Copy(status=CopyStatus.ON_SHELF, **values))
-            elif _assign(copy, values):
-                copy.updated_at = now
-                changed.append(copy)
+            elif delta := changes(copy, values):
+                changed.append((copy.pk, delta))
         Copy.objects.bulk_create(new)
-        Copy.objects.bulk_update(changed, [*COPY_FIELDS, "updated_at"])
+        update_rows(Copy, changed)
         counts.copies_created += len(new)
         counts.copies_updated += len(changed)
         counts.copies_unchanged += len(wanted) - len(new) - len(changed)
 
 
-def _assign(obj, values: dict) -> bool:
-    """Set the values that differ; True when any did."""
-    changed = False
-    for name, value in values.items():
-        if getattr(obj, name) != value:
-            setattr(obj, name, value)
-            changed = True
-    return changed
+def changes(obj, values: dict) -> dict:
+    """The values that differ from the object's."""
+    return {name: value for name, value in values.items() if getattr(obj, name) != value}
+
+
+def update_rows(model, changed: list[tuple[int, dict]]) -> None:
+    """One UPDATE per changed row, of the changed columns only.
+
+    Not ``bulk_update``: its CASE WHEN per row and column costs about 10 ms a row in
+    Django for our eight copy columns, where a plain UPDATE costs a fraction of one;
+    unchanged rows are not written at all.
+    """
+    now = timezone.now()
+    for pk, values in changed:
+        model.objects.filter(pk=pk).update(**values, updated_at=now)
 
 
 def _source_key(source: str, identifier: str) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymarc
+from django.utils.translation import gettext as _
 
 from emporter.catalogue.marc import clean, clean_code
 from emporter.catalogue.models import DocType
@@ -135,19 +136,23 @@ def load_mapping(source: str | Path | Mapping) -> ItemMapping:
     if "preset" in data:
         preset = PRESETS.get(data.pop("preset"))
         if preset is None:
-            raise ValueError(f"unknown preset; choose one of {', '.join(PRESETS)}")
+            raise ValueError(
+                _("Unknown preset: choose one of %(presets)s.") % {"presets": ", ".join(PRESETS)}
+            )
         base = dataclasses.asdict(preset)
     known = {f.name for f in dataclasses.fields(ItemMapping)}
     unknown = set(data) - known
     if unknown:
-        raise ValueError(f"unknown keys in item mapping: {', '.join(sorted(unknown))}")
+        raise ValueError(
+            _("Unknown keys in the item mapping: %(keys)s.") % {"keys": ", ".join(sorted(unknown))}
+        )
     values = {"name": "custom", **base, **data}
     if isinstance(values.get("branch"), str):
         values["branch"] = (values["branch"],)
     values["branch"] = tuple(values.get("branch") or ())
     missing = [k for k in ("tag", "barcode", "call_number", "branch") if not values.get(k)]
     if missing:
-        raise ValueError(f"item mapping lacks: {', '.join(missing)}")
+        raise ValueError(_("The item mapping lacks: %(keys)s.") % {"keys": ", ".join(missing)})
     return ItemMapping(**values)
 
 
@@ -197,17 +202,19 @@ class CodeMap:
     def from_dict(cls, data: Mapping) -> CodeMap:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown sections in code map: {', '.join(sorted(unknown))}")
+            message = _("Unknown sections in the code map: %(names)s.")
+            raise ValueError(message % {"names": ", ".join(sorted(unknown))})
         sections = {}
         for name, values in data.items():
             if not isinstance(values, Mapping):
-                raise ValueError(f"code map section {name!r} must be an object of code: code")
+                message = _("The code map section %(name)s must be an object of code: code pairs.")
+                raise ValueError(message % {"name": name})
             sections[name] = {clean_code(str(k)): str(v).strip() for k, v in values.items()}
         bad = {v for v in sections.get("types", {}).values() if v not in DocType.values}
         if bad:
+            message = _("Unknown document types in the code map: %(types)s (choose from %(choices)s).")
             raise ValueError(
-                f"unknown document types in code map: {', '.join(sorted(bad))} "
-                f"(choose from {', '.join(DocType.values)})"
+                message % {"types": ", ".join(sorted(bad)), "choices": ", ".join(DocType.values)}
             )
         return cls(**sections)
 
@@ -228,9 +235,11 @@ def _load_json(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ValueError(
+            _("Cannot read %(path)s: %(error)s.") % {"path": path, "error": exc.strerror}
+        ) from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        raise ValueError(_("%(path)s is not valid JSON: %(error)s.") % {"path": path, "error": exc}) from exc
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
+        raise ValueError(_("%(path)s must hold a JSON object.") % {"path": path})
     return data

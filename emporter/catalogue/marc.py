@@ -34,7 +34,7 @@ import io
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax import SAXParseException, make_parser
@@ -68,7 +68,7 @@ class MarcEntry:
 # --- reading ---------------------------------------------------------------------
 
 
-def read_marc(path: str | Path, *, on_bytes=None) -> Iterator[MarcEntry]:
+def read_marc(path: str | Path, *, on_bytes: Callable[[int], object] | None = None) -> Iterator[MarcEntry]:
     """Stream the records of a MARC file, ISO 2709 or MARCXML (sniffed from its start).
 
     ``on_bytes(n)`` is called as bytes are consumed (progress bars).
@@ -374,9 +374,8 @@ def record_id(record: pymarc.Record) -> str:
     control = record.get("001")
     if control is not None and clean(control.data):
         return clean(control.data)
-    for tag in ("035",):
-        for value in _subfield_values(record, tag, "a"):
-            return f"035:{value}"
+    for value in _subfield_values(record, "035", "a"):
+        return f"035:{value}"
     control = record.get("002")
     if control is not None and clean(control.data):
         return f"002:{clean(control.data)}"
