@@ -183,6 +183,47 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
+# -- CPU accounting: what each call costs the application and the database -----------------
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def worker_pids(server: subprocess.Popen) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server.pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
+
+
+def backend_pids(application: str | None = None) -> list[int]:
+    import psycopg
+
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    params = [DATABASE]
+    if application:
+        sql, params = sql + " AND application_name = %s", params + [application]
+    with psycopg.connect(dbname="postgres", autocommit=True, **PG) as db:
+        return [pid for (pid,) in db.execute(sql, params).fetchall()]
+
+
+def cpu_snapshot(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items() if cpu)
+
+
 # -- The load --------------------------------------------------------------------------------
 
 
@@ -307,13 +348,24 @@ def run_pgbench(seconds: float, copies: int) -> dict:
         script.flush()
         command = ["pgbench", "-n", "-c", str(CLIENTS), "-j", "4", "-T", str(int(seconds)), "-f", script.name]
         command += ["-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"], DATABASE]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        pgbench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Sample the database's CPU inside the run, clear of connecting and finishing.
+        time.sleep(2)
+        before = cpu_snapshot(backend_pids("pgbench"))
+        window = time.monotonic()
+        time.sleep(max(1.0, seconds - 4))
+        db_cpu = cpu_used(before, cpu_snapshot(list(before)))
+        window = time.monotonic() - window
+        out, err = pgbench.communicate()
+    if pgbench.returncode:
+        raise RuntimeError(f"pgbench failed: {err}")
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
     latency = re.search(r"latency average = ([\d.]+) ms", out)
     return {
         "seconds": seconds,
         "tps": round(tps, 1),
         "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "db_cpu_ms_per_transaction": round(db_cpu * 1000 / (tps * window), 3),
     }
 
 
@@ -363,9 +415,14 @@ def run(args=None) -> dict:
     server = start_server(port)
     try:
         run_load(port, data, WARMUP_SECONDS)  # imports, connections, caches
+        app_before, db_before = cpu_snapshot(worker_pids(server)), cpu_snapshot(backend_pids())
         api = run_load(port, data, SECONDS)
+        app_cpu = cpu_used(app_before, cpu_snapshot(worker_pids(server)))
+        db_cpu = cpu_used(db_before, cpu_snapshot(backend_pids()))
     finally:
         stop_server(server)
+    api["app_cpu_ms_per_call"] = round(app_cpu * 1000 / max(1, api["calls"]), 2)
+    api["db_cpu_ms_per_call"] = round(db_cpu * 1000 / max(1, api["calls"]), 2)
     checks = integrity()
     checks["server_errors_logged"] = SERVER_LOG.read_text().count("Traceback")
     reference = run_pgbench(SECONDS, data["copies"])
@@ -384,9 +441,17 @@ def run(args=None) -> dict:
             ["pgbench: lock + update + insert", reference["tps"], 1, reference["latency_avg_ms"] or "", ""],
         ],
     )  # fmt: skip
+    print(
+        f"CPU per call: application {api['app_cpu_ms_per_call']} ms, database {api['db_cpu_ms_per_call']} ms;"
+        f" pgbench transaction: database {reference['db_cpu_ms_per_transaction']} ms"
+    )
     print(f"outcomes: {api['outcomes']}; replays checked: {api['replays']}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared with other work)")
     print("double allocations / limits: " + ("none" if not violations else f"VIOLATIONS {violations}"))
     return {
+        # Other work on the machine skews both figures; the ratio suffers less.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
         "clients": CLIENTS,
         "server": "gunicorn -w 4 --threads 8, DEBUG=0, CONN_MAX_AGE=600",
         "api": api,
