@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "emporter.picking",
     "emporter.notices",
     "emporter.desk",
+    "emporter.stats",
     "emporter.demo",
     "emporter.jobs",
 ]

@@ -11,7 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from emporter.errors import ServiceError
 
-from . import auth, catalogue, requests, staff
+from . import auth, catalogue, requests, staff, stats
 from .errors import ApiError
 
 api = NinjaAPI(
@@ -32,6 +32,7 @@ api.add_router("/v1/auth", auth.router)
 api.add_router("/v1", catalogue.router)
 api.add_router("/v1", requests.router)
 api.add_router("/v1/staff", staff.router)
+api.add_router("/v1/stats", stats.router)
 
 
 def error_response(request: HttpRequest, error: ServiceError, **extra):

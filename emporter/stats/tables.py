@@ -1,0 +1,251 @@
+"""The dashboard's figures as named tables: one shape for the page, the CSV files, the
+JSON API and the PDF report, so the four always say the same thing.
+
+Cells hold raw values (ints, fractions for rates, timedeltas for delays); each output
+formats them its own way by the column's kind.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from emporter.holds.models import Channel, Status
+
+from .selectors import CLOSINGS, Dashboard, Outcome, ratio
+
+TEXT, INT, RATE, DURATION, DATE, NUMBER = "text", "int", "rate", "duration", "date", "number"
+
+
+@dataclass
+class Column:
+    key: str
+    title: str
+    kind: str = INT
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list]
+
+    def records(self) -> list[dict]:
+        return [{c.key: v for c, v in zip(self.columns, row, strict=True)} for row in self.rows]
+
+
+def _outcome_rows(outcomes: list[Outcome], with_branch=False) -> list[list]:
+    return [
+        ([o.branch] if with_branch else []) + [o.label, o.found, o.not_found, o.not_found_rate]
+        for o in outcomes
+    ]
+
+
+OUTCOME_COLUMNS = [
+    Column("found", _("Found")),
+    Column("not_found", _("Not found")),
+    Column("not_found_rate", _("Not-found rate"), RATE),
+]
+
+
+def requests_per_day(d: Dashboard) -> Table:
+    columns = [Column("day", _("Day"), DATE)]
+    columns += [Column(value, label) for value, label in Channel.choices]
+    columns.append(Column("total", _("Total")))
+    rows = [[row.day, *(row.counts[c] for c in Channel.values), row.total] for row in d.per_day]
+    return Table("requests_per_day", _("Requests placed per day"), columns, rows)
+
+
+def channels(d: Dashboard) -> Table:
+    total = sum(d.per_channel.values())
+    rows = [
+        [label, d.per_channel[value], ratio(d.per_channel[value], total)] for value, label in Channel.choices
+    ]
+    columns = [
+        Column("channel", _("Channel"), TEXT),
+        Column("requests", _("Requests")),
+        Column("share", _("Share"), RATE),
+    ]
+    return Table("channels", _("Requests per channel"), columns, rows)
+
+
+def pick_by_branch(d: Dashboard) -> Table:
+    columns = [Column("branch", _("Branch"), TEXT), *OUTCOME_COLUMNS]
+    return Table("pick_by_branch", _("Found and not found, by branch"), columns, _outcome_rows(d.by_branch))
+
+
+def pick_by_department(d: Dashboard) -> Table:
+    columns = [
+        Column("branch", _("Branch"), TEXT),
+        Column("department", _("Department"), TEXT),
+        *OUTCOME_COLUMNS,
+    ]
+    rows = _outcome_rows(d.by_department, with_branch=True)
+    return Table("pick_by_department", _("Found and not found, by department"), columns, rows)
+
+
+def pick_by_doc_type(d: Dashboard) -> Table:
+    columns = [Column("doc_type", _("Document type"), TEXT), *OUTCOME_COLUMNS]
+    return Table(
+        "pick_by_doc_type", _("Found and not found, by document type"), columns, _outcome_rows(d.by_doc_type)
+    )
+
+
+def delays(d: Dashboard) -> Table:
+    columns = [
+        Column("measure", _("From … to …"), TEXT),
+        Column("median", _("Median"), DURATION),
+        Column("p90", _("90th percentile"), DURATION),
+        Column("requests", _("Requests")),
+    ]
+    rows = [
+        [_("Request to ready"), *d.delays.to_ready, d.delays.ready],
+        [_("Ready to pickup"), *d.delays.to_pickup, d.delays.collected],
+    ]
+    return Table("delays", _("Delays"), columns, rows)
+
+
+def closings(d: Dashboard) -> Table:
+    total = sum(d.closings.counts.values())
+    rows = [[Status(s).label, d.closings.counts[s], ratio(d.closings.counts[s], total)] for s in CLOSINGS]
+    columns = [
+        Column("outcome", _("Outcome"), TEXT),
+        Column("requests", _("Requests")),
+        Column("share", _("Share"), RATE),
+    ]
+    return Table("closings", _("How requests ended"), columns, rows)
+
+
+def loans_per_day(d: Dashboard) -> Table:
+    columns = [Column("day", _("Day"), DATE), Column("loans", _("Loans"))]
+    return Table("loans_per_day", _("Loans at the door per day"), columns, [list(r) for r in d.loans_per_day])
+
+
+def workload(d: Dashboard) -> Table:
+    columns = [
+        Column("branch", _("Branch"), TEXT),
+        Column("to_pull", _("Copies to pull")),
+        Column("bags_open", _("Bags on the hold shelf")),
+        Column("bags_expiring", _("Bags whose last day is tomorrow")),
+    ]
+    rows = [[w.branch, w.to_pull, w.bags_open, w.bags_expiring] for w in d.workload]
+    return Table("workload", _("Today's workload"), columns, rows)
+
+
+def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
+    """(key, label, value) of the figures the report compares with the previous period."""
+    picked = d.picked
+    return [
+        ("requests", _("Requests placed"), d.patrons.requests),
+        ("patrons", _("Patrons who placed requests"), d.patrons.patrons),
+        ("documents_per_patron", _("Documents per patron"), d.patrons.documents_per_patron),
+        ("patrons_collecting", _("Patrons who collected"), d.patrons.patrons_collecting),
+        (
+            "phone_share",
+            _("Share of phone requests"),
+            ratio(d.per_channel[Channel.PHONE], d.patrons.requests),
+        ),
+        ("not_found_rate", _("Not-found rate"), picked.not_found_rate),
+        ("median_to_ready", _("Median time from request to ready"), d.delays.to_ready[0]),
+        ("median_to_pickup", _("Median time from ready to pickup"), d.delays.to_pickup[0]),
+        ("collected", _("Requests collected"), d.closings.counts[Status.COLLECTED]),
+        ("expired", _("Requests expired"), d.closings.counts[Status.EXPIRED]),
+        ("collection_rate", _("Collection rate"), d.closings.collection_rate),
+        ("loans", _("Loans at the door"), d.loans),
+    ]
+
+
+KIND_OF_FIGURE = {
+    "documents_per_patron": NUMBER,
+    "phone_share": RATE,
+    "not_found_rate": RATE,
+    "collection_rate": RATE,
+    "median_to_ready": DURATION,
+    "median_to_pickup": DURATION,
+}
+
+
+def key_figures_table(d: Dashboard) -> Table:
+    columns = [Column("figure", _("Figure"), TEXT), Column("value", _("Value"), TEXT)]
+    rows = [[label, display(value, KIND_OF_FIGURE.get(key, INT))] for key, label, value in key_figures(d)]
+    return Table("key_figures", _("Key figures"), columns, rows)
+
+
+BUILDERS = {
+    "requests_per_day": requests_per_day,
+    "channels": channels,
+    "pick_by_branch": pick_by_branch,
+    "pick_by_department": pick_by_department,
+    "pick_by_doc_type": pick_by_doc_type,
+    "delays": delays,
+    "closings": closings,
+    "loans_per_day": loans_per_day,
+    "workload": workload,
+}
+
+
+def all_tables(d: Dashboard) -> dict[str, Table]:
+    return {name: build(d) for name, build in BUILDERS.items()}
+
+
+# Formatting -------------------------------------------------------------------------
+
+
+def duration_text(value: datetime.timedelta | None) -> str:
+    """Days and hours, or hours and minutes under a day: what a manager reads at a glance."""
+    if value is None:
+        return "—"
+    minutes = round(value.total_seconds() / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return ngettext("%(d)s day %(h)s h", "%(d)s days %(h)s h", days) % {"d": days, "h": hours}
+    return f"{hours} h {minutes:02d}"
+
+
+def display(value, kind: str) -> str:
+    """For people: localised numbers (2,4 in French), percentages, delays in words."""
+    if value is None:
+        return "—"
+    if kind == RATE:
+        return f"{formats.number_format(value * 100, 1)} %"
+    if kind == NUMBER:
+        return formats.number_format(value, 1)
+    if kind == DURATION:
+        return duration_text(value)
+    if kind == DATE:
+        return formats.date_format(value, "SHORT_DATE_FORMAT")
+    if kind == INT:
+        return formats.number_format(value, force_grouping=True)
+    return str(value)
+
+
+def plain(value, kind: str):
+    """For files and machines: rates in percent with one decimal, delays in hours, ISO dates."""
+    if value is None:
+        return ""
+    if kind == RATE:
+        return round(value * 100, 1)
+    if kind == NUMBER:
+        return round(value, 2)
+    if kind == DURATION:
+        return round(value.total_seconds() / 3600, 2)
+    if kind == DATE:
+        return value.isoformat()
+    return str(value) if kind == TEXT else value
+
+
+def machine(value, kind: str):
+    """For JSON: rates as fractions, delays in seconds, ISO dates."""
+    if value is None:
+        return None
+    if kind == RATE:
+        return round(value, 4)
+    if kind == DURATION:
+        return value.total_seconds()
+    if kind == DATE:
+        return value.isoformat()
+    return str(value) if kind == TEXT else value

@@ -1,0 +1,113 @@
+"""The dashboard for branch managers (their branches) and network administrators (all),
+its CSV exports and the printable service report."""
+
+import csv
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from emporter.holds.models import Channel
+from emporter.network.models import Branch
+from emporter.patrons.models import Role
+from emporter.patrons.permissions import branches_for, role_required
+
+from . import charts, report, selectors, tables
+from .forms import PeriodForm
+
+manager_required = role_required(Role.BRANCH_MANAGER)
+
+
+def _selection(request):
+    form = PeriodForm(request.GET or None, scope=branches_for(request.user, Role.BRANCH_MANAGER))
+    period, branches = form.selection()
+    return form, period, branches
+
+
+def _query(period, form) -> str:
+    params = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+    branch = form.cleaned_data.get("branch") if form.is_bound and form.is_valid() else None
+    if branch:
+        params["branch"] = branch.pk
+    return urlencode(params)
+
+
+def _display(table: tables.Table) -> dict:
+    return {
+        "table": table,
+        "numeric": [c.kind != tables.TEXT for c in table.columns],
+        "rows": [
+            [tables.display(v, c.kind) for c, v in zip(table.columns, row, strict=True)] for row in table.rows
+        ],
+    }
+
+
+def _charts(d: selectors.Dashboard) -> dict:
+    days = [f"{row.day:%d/%m}" for row in d.per_day]
+    by_channel = [(str(label), [row.counts[value] for row in d.per_day]) for value, label in Channel.choices]
+    return {
+        "requests_per_day": charts.columns(days, by_channel, title=_("Requests placed per day")),
+        "loans_per_day": charts.columns(
+            days, [(_("Loans"), [n for _, n in d.loans_per_day])], title=_("Loans at the door per day")
+        ),
+        "pick_by_department": charts.bars(
+            [(f"{o.branch} · {o.label}", o.not_found_rate) for o in d.by_department[:15]],
+            title=_("Not-found rate by department"),
+            percent=True,
+        ),
+        "pick_by_doc_type": charts.bars(
+            [(o.label, o.not_found_rate) for o in d.by_doc_type],
+            title=_("Not-found rate by document type"),
+            percent=True,
+        ),
+        "closings": charts.bars(
+            [(str(row[0]), row[1]) for row in tables.closings(d).rows], title=_("How requests ended")
+        ),
+    }
+
+
+@manager_required
+def dashboard(request):
+    form, period, branches = _selection(request)
+    d = selectors.dashboard(period=period, branches=branches)
+    context = {
+        "form": form,
+        "period": period,
+        "branches": branches,
+        "dashboard": d,
+        "key_figures": _display(tables.key_figures_table(d)),
+        "tables": {name: _display(t) for name, t in tables.all_tables(d).items()},
+        "charts": _charts(d),
+        "query": _query(period, form),
+    }
+    return render(request, "stats/dashboard.html", context)
+
+
+@manager_required
+def export_csv(request, name: str):
+    if name not in tables.BUILDERS:
+        raise Http404
+    form, period, branches = _selection(request)
+    table = tables.BUILDERS[name](selectors.dashboard(period=period, branches=branches))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"emporter-{name}-{period.start}-{period.end}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The BOM makes spreadsheet software read the accents as UTF-8.
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow([str(c.title) for c in table.columns])
+    for row in table.rows:
+        writer.writerow([tables.plain(v, c.kind) for c, v in zip(table.columns, row, strict=True)])
+    return response
+
+
+@manager_required
+def report_pdf(request):
+    form, period, branches = _selection(request)
+    whole = len(branches) == Branch.objects.count()
+    content = report.service_report(period=period, branches=branches, whole_network=whole)
+    response = HttpResponse(content, content_type="application/pdf")
+    filename = f"emporter-rapport-{period.start}-{period.end}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
