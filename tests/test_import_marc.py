@@ -307,10 +307,13 @@ def test_marcxml_and_utf8_iso2709_give_the_same_records(tmp_path, db):
         writer.write(record)
     writer.close()
     utf8 = write(tmp_path, "lul_utf8.mrc", [r.as_marc() for r in records])
+    # UTF-8 whose leader says MARC-8, as some systems export it.
+    unflagged = write(tmp_path, "lul_unflagged.mrc", [c[:9] + b" " + c[10:] for c in raw_records(utf8)])
 
     run([LUL])
     expected = dict(Record.objects.values_list("source_key", "title"))
-    for path in (xml, utf8):
+    assert any(not title.isascii() for title in expected.values())
+    for path in (xml, utf8, unflagged):
         Record.objects.all().delete()
         report, _ = run([path], source="lul_fre_100")
         assert report.problems == []
@@ -332,6 +335,13 @@ def test_broken_marcxml_keeps_the_records_before_the_break(tmp_path, db):
     assert [p.code for p in report.problems] == ["xml"]
     assert report.problems[0].line is not None
     assert 0 < report.records_created < 10
+
+
+def test_missing_file_is_reported_and_the_others_imported(tmp_path, db):
+    make_branch()
+    report, _ = run([tmp_path / "nowhere.mrc", LUL])
+    assert [(p.code, p.file) for p in report.problems] == [("unreadable", str(tmp_path / "nowhere.mrc"))]
+    assert report.records_created == 100
 
 
 # --- mapping of codes ---------------------------------------------------------------

@@ -191,8 +191,9 @@ def _choose_encoding(chunk: bytes) -> tuple[bool, str]:
     if len(chunk) < 24:
         return False, ""
     declared_utf8 = chunk[9:10] == b"a"
-    if chunk.isascii():
-        return declared_utf8, ""
+    if chunk.isascii() and b"\x1b" not in chunk:
+        # Plain ASCII reads the same either way, and UTF-8 skips pymarc's slow MARC-8 path.
+        return True, ""
     try:
         chunk.decode("utf-8")
     except UnicodeDecodeError as exc:
