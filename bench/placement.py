@@ -235,7 +235,7 @@ class Tally:
     replay_mismatches: int = 0
 
 
-def client(port: int, tokens: list[str], data: dict, until: float, tally: Tally, seed: int) -> None:
+def client(port: int, tokens: list[str], data: dict, until: float, tally: Tally, seed: str) -> None:
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     exhausted: set[int] = set()
@@ -286,12 +286,14 @@ def client(port: int, tokens: list[str], data: dict, until: float, tally: Tally,
     conn.close()
 
 
-def run_load(port: int, data: dict, seconds: float) -> dict:
+def run_load(port: int, data: dict, seconds: float, phase: str) -> dict:
     tokens = data["tokens"]
     tallies = [Tally() for _ in range(CLIENTS)]
     until = time.monotonic() + seconds
     threads = [
-        threading.Thread(target=client, args=(port, tokens[i::CLIENTS], data, until, tallies[i], i))
+        threading.Thread(
+            target=client, args=(port, tokens[i::CLIENTS], data, until, tallies[i], f"{phase}-{i}")
+        )
         for i in range(CLIENTS)
     ]
     start = time.monotonic()
@@ -414,9 +416,9 @@ def run(args=None) -> dict:
     port = free_port()
     server = start_server(port)
     try:
-        run_load(port, data, WARMUP_SECONDS)  # imports, connections, caches
+        run_load(port, data, WARMUP_SECONDS, "warm-up")  # imports, connections, caches
         app_before, db_before = cpu_snapshot(worker_pids(server)), cpu_snapshot(backend_pids())
-        api = run_load(port, data, SECONDS)
+        api = run_load(port, data, SECONDS, "measure")
         app_cpu = cpu_used(app_before, cpu_snapshot(worker_pids(server)))
         db_cpu = cpu_used(db_before, cpu_snapshot(backend_pids()))
     finally:
