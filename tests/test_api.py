@@ -1,6 +1,9 @@
 """The JSON API as a patron uses it: sign in, search, basket, list, cancel."""
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from emporter.api.models import ApiToken
 from emporter.holds.models import Request, RequestPolicy, Status
@@ -238,3 +241,17 @@ def test_unknown_api_path_answers_json_404(client, db):
     response = client.get("/api/v2/nothing")
     assert response.status_code == 404
     assert response.json()["code"] == "endpoint_not_found"
+
+
+def test_a_body_that_is_not_json_is_400_with_a_code(client, auth):
+    response = client.post(f"{V1}/requests", "not json", content_type="application/json", headers=auth)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+
+
+def test_an_expired_token_is_refused_and_swept_at_the_next_sign_in(client, patron):
+    headers = sign_in(client)
+    ApiToken.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert client.get(f"{V1}/me", headers=headers).status_code == 401
+    sign_in(client)
+    assert ApiToken.objects.count() == 1

@@ -20,6 +20,8 @@ TOUCH_EVERY = datetime.timedelta(minutes=5)
 def issue_token(*, user, scope: str) -> tuple[ApiToken, str]:
     """Create a token; the clear value is returned once and never stored."""
     token = secrets.token_urlsafe(32)
+    # Expired tokens are of no use to anyone: sweep the user's own as they sign in again.
+    ApiToken.objects.filter(user=user, expires_at__lte=timezone.now()).delete()
     row = ApiToken.objects.create(
         user=user,
         scope=scope,
