@@ -339,9 +339,30 @@ def test_broken_marcxml_keeps_the_records_before_the_break(tmp_path, db):
 
 def test_missing_file_is_reported_and_the_others_imported(tmp_path, db):
     make_branch()
-    report, _ = run([tmp_path / "nowhere.mrc", LUL])
-    assert [(p.code, p.file) for p in report.problems] == [("unreadable", str(tmp_path / "nowhere.mrc"))]
+    report, _ = run([tmp_path / "nowhere.mrc", tmp_path, LUL])
+    assert [(p.code, p.file) for p in report.problems] == [
+        ("unreadable", str(tmp_path / "nowhere.mrc")),
+        ("unreadable", str(tmp_path)),
+    ]
     assert report.records_created == 100
+
+
+def test_records_without_identifier_or_title_are_reported(tmp_path, db):
+    make_branch()
+    anonymous = pymarc.Record(leader="00000nam a2200000 a 4500")
+    anonymous.add_field(
+        pymarc.Field("245", pymarc.Indicators("0", "0"), [pymarc.Subfield("a", "Sans numéro")])
+    )
+    untitled = pymarc.Record(leader="00000nam a2200000 a 4500")
+    untitled.add_field(pymarc.Field("001", data="t1"))
+    untitled.add_field(pymarc.Field("500", pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "Une note")]))
+    good = raw_records(LUL)[0]
+    path = write(tmp_path, "odd.mrc", [anonymous.as_marc(), untitled.as_marc(), good])
+
+    report, _ = run([path])
+
+    assert codes(report) == [("no_identifier", 1), ("no_title", 2)]
+    assert list(Record.objects.values_list("source_key", flat=True)) == ["odd:01-0118795"]
 
 
 # --- mapping of codes ---------------------------------------------------------------

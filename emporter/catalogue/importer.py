@@ -288,11 +288,11 @@ class _Run:
         self.report.files.append(counts)
         show = sys.stderr.isatty() if progress is None else progress
         try:
-            size = path.stat().st_size
+            with open(path, "rb"):
+                size = path.stat().st_size
         except OSError as exc:
-            self.problem(
-                counts, None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror}
-            )
+            message = _("cannot read the file: %(error)s") % {"error": exc.strerror}
+            self.problem(counts, None, "unreadable", message)
             return
         batch: list[_PendingRecord] = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not show) as self.bar:
@@ -337,9 +337,15 @@ class _Run:
             mapping = detect_preset(record)
             if mapping is not None and not counts.preset:
                 counts.preset = mapping.name
-        items = read_items(record, mapping) if mapping else []
-        key = _source_key(source, record_id(record))
-        data = extract(record)
+        try:
+            items = read_items(record, mapping) if mapping else []
+            key = _source_key(source, record_id(record))
+            data = extract(record)
+        except Exception as exc:  # a record odd enough to trip the extraction must not stop the import
+            counts.records_skipped += 1
+            message = _("broken record structure (%(error)s)") % {"error": repr(exc)}
+            self.problem(counts, entry, "bad_structure", message)
+            return None
         reason = self.refuse(key, data)
         if reason:
             counts.records_skipped += 1
