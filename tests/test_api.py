@@ -8,7 +8,7 @@ from django.utils import timezone
 from emporter.api.models import ApiToken
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.network.models import ServiceMode
-from tests.conftest import make_branch, make_patron, make_record
+from tests.conftest import make_branch, make_department, make_location, make_patron, make_record
 
 V1 = "/api/v1"
 
@@ -219,11 +219,17 @@ def test_search_returns_hits_facets_and_pages(client, branch):
 
 
 def test_record_detail_shows_availability_per_branch(client, branch, other_branch):
-    record = make_record(copies=[branch, (branch, "on_loan"), other_branch])
+    closed = make_branch(code="GER", name="Gerland", mode=ServiceMode.CLOSED)
+    reference = make_location(make_department(branch), code="ref", requestable=False)
+    record = make_record(copies=[branch, (branch, "on_loan"), branch, other_branch, closed])
+    record.copies.filter(branch=branch, status="on_shelf").exclude(pk=record.copies.first().pk).update(
+        location=reference
+    )
     response = client.get(f"{V1}/records/{record.pk}")
     assert response.status_code == 200
     rows = {a["branch"]["code"]: (a["copies"], a["on_shelf"]) for a in response.json()["availability"]}
-    assert rows == {"PDI": (2, 1), "CRX": (1, 1)}
+    # Not counted as requestable: on loan, in a reference location, at a closed branch.
+    assert rows == {"PDI": (3, 1), "CRX": (1, 1), "GER": (1, 0)}
     missing = client.get(f"{V1}/records/999999")
     assert (missing.status_code, missing.json()["code"]) == (404, "record_not_found")
 

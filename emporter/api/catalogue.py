@@ -28,7 +28,8 @@ class SearchQuery(Schema):
 @router.get("/records", response=SearchOut, summary="Search the catalogue")
 def search(request, query: Query[SearchQuery]):
     """`field`: all, title, author, subject, isbn or call_number. Facets count the whole
-    result; `available` with `branch` means on the shelf there."""
+    result; `available` with `branch` means on the shelf there. With neither `q` nor a
+    filter, nothing is returned (total 0)."""
     filters = Filters(
         doc_type=query.doc_type,
         audience=query.audience,
@@ -63,7 +64,13 @@ def record_detail(request, record_id: int):
     record = Record.objects.filter(pk=record_id).first()
     if record is None:
         raise ApiError("record_not_found")
-    requestable = Q(status=CopyStatus.ON_SHELF, barcode__isnull=False) & ~Q(location__requestable=False)
+    # What allocation would take: on the shelf, with a barcode, requestable location, and
+    # not at a closed branch (nobody there to pull it).
+    requestable = (
+        Q(status=CopyStatus.ON_SHELF, barcode__isnull=False)
+        & ~Q(location__requestable=False)
+        & ~Q(branch__service_mode=ServiceMode.CLOSED)
+    )
     counts = (
         Copy.objects.filter(record=record)
         .values("branch")
