@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.errors import ServiceError
+from emporter.desk.selectors import loans_of
 from emporter.holds.selectors import requests_of
 
 from . import services
@@ -54,7 +55,7 @@ def account(request):
     patron = current_patron(request)
     if patron is None:
         return redirect("home")
-    context = {"patron": patron, "requests": requests_of(patron)}
+    context = {"patron": patron, "requests": requests_of(patron), "loans": loans_of(patron)}
     return render(request, "patrons/account.html", context)
 
 
