@@ -2,13 +2,14 @@ import shutil
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import Channel, Request, RequestEvent, RequestPolicy, Status
 from emporter.holds.services import place_request
 from emporter.network.models import ServiceMode
 from emporter.patrons.models import Role, StaffRole
-from emporter.phonedesk.selectors import find_patrons, phone_variants
+from emporter.phonedesk.selectors import find_patrons, patrons_named, phone_variants
 from tests.conftest import make_patron, make_record
 
 FIND = "/staff/phone/"
@@ -168,10 +169,11 @@ def test_a_branch_manager_with_phone_duty_may_place_for_the_branch_they_manage(c
 
 def test_name_look_up_ignores_accents_case_and_word_order(db, branch):
     helene = make_patron(branch, card="1", first_name="Hélène", last_name="Dupré")
-    make_patron(branch, card="2", first_name="Hector", last_name="Durand")
+    hector = make_patron(branch, card="2", first_name="Hector", last_name="Durand")
     assert find_patrons("helene dup") == [helene]
     assert find_patrons("DUPRE HÉL") == [helene]
-    assert len(find_patrons("du")) == 2
+    assert find_patrons("hé dur") == [hector]
+    assert find_patrons("dur dup") == []
     assert find_patrons("Zoé") == []
 
 
@@ -182,6 +184,20 @@ def test_several_matches_are_listed_for_the_librarian_to_choose(desk, branch):
     assert response.status_code == 200
     assert len(response.context["patrons"]) == 2
     assert "Léa" in response.content.decode() and "Lou" in response.content.decode()
+
+
+def test_name_look_up_uses_the_trigram_index(postgres, branch):
+    make_patron(branch, first_name="Hélène", last_name="Dupré")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: make the index the way
+    assert "phonedesk_patron_name_trgm" in patrons_named("dupré hél").explain()
+
+
+def test_a_name_look_up_needs_three_letters(desk, branch):
+    make_patron(branch, first_name="Li", last_name="Wu")
+    response = desk.get(FIND, {"q": "li wu"})
+    assert response.context["patrons"] == []
+    assert response.context["too_short"]
 
 
 def test_card_number_goes_straight_to_the_patron(desk, branch):

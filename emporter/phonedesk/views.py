@@ -48,7 +48,8 @@ def find(request):
     patrons = selectors.find_patrons(q)
     if len(patrons) == 1:
         return redirect("phonedesk:patron", patrons[0].pk)
-    return render(request, "phonedesk/find.html", {"q": q, "patrons": patrons})
+    context = {"q": q, "patrons": patrons, "too_short": selectors.name_too_short(q) if q else False}
+    return render(request, "phonedesk/find.html", context)
 
 
 @desk_required
