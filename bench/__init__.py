@@ -15,7 +15,7 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-SECTION_MODULES = ["bench.search", "bench.placement"]
+SECTION_MODULES = ["bench.search", "bench.placement", "bench.handover"]
 SECTIONS: dict[str, Callable] = {}
 
 

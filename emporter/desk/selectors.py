@@ -52,23 +52,26 @@ class DoorView:
 
 
 def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = None) -> DoorView:
-    """Everything the door librarian needs after a scan, in five small queries."""
+    """Everything the door librarian needs after a scan, in three small queries (four when
+    nothing is ready: then "already handed over today?" is worth asking)."""
     today = today or timezone.localdate()
     ids = household_ids(patron)
-    mine = Request.objects.filter(patron_id__in=ids, pickup_branch=branch).select_related(
-        "record", "copy", "patron", "bag"
+    pending = (
+        Request.objects.filter(
+            patron_id__in=ids,
+            pickup_branch=branch,
+            status__in=[Status.READY, Status.PLACED, Status.WAITING],
+        )
+        .select_related("record", "copy", "patron", "bag")
+        .order_by("bag__label", "copy__call_number_key", "created_at", "pk")
     )
-    ready = list(mine.filter(status=Status.READY).order_by("bag__label", "copy__call_number_key", "pk"))
-    not_ready = list(mine.filter(status__in=[Status.PLACED, Status.WAITING]).order_by("created_at", "pk"))
-    bags = list({r.bag_id: r.bag for r in ready if r.bag_id}.values())
-    return DoorView(
-        patron=patron,
-        ready=ready,
-        not_ready=not_ready,
-        bags=bags,
-        collected_today=loans_checked_out(patron_ids=ids, branch=branch, day=today),
-        card_expired=bool(patron.card_expires and patron.card_expires < today),
-    )
+    view = DoorView(patron=patron, card_expired=bool(patron.card_expires and patron.card_expires < today))
+    for request in pending:
+        (view.ready if request.status == Status.READY else view.not_ready).append(request)
+    view.bags = list({r.bag_id: r.bag for r in view.ready if r.bag_id}.values())
+    if not view.ready:
+        view.collected_today = loans_checked_out(patron_ids=ids, branch=branch, day=today)
+    return view
 
 
 def loans_checked_out(*, patron_ids: list[int], branch: Branch, day: datetime.date) -> list[Loan]:

@@ -5,10 +5,12 @@ Every page works without JavaScript; desk.js only keeps the scan box focused and
 disables a hand-over button once pressed."""
 
 import uuid
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, mailers
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,11 +36,20 @@ DONE_KEY = "door_handovers"
 DONE_KEPT = 50
 
 
-def _branch(request, branch_id: int) -> Branch:
-    branch = get_object_or_404(Branch, pk=branch_id)
-    if not has_role(request.user, Role.DOOR_DESK, branch.pk):
-        raise PermissionDenied
-    return branch
+def door_branch_view(view):
+    """The view acts at one branch: the user must be door staff there (403 otherwise).
+    One role query: a door scan is on the hot path."""
+
+    @wraps(view)
+    def wrapped(request, branch_id: int, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "staff_login")
+        branch = get_object_or_404(Branch, pk=branch_id)
+        if not has_role(request.user, Role.DOOR_DESK, branch.pk):
+            raise PermissionDenied
+        return view(request, branch, *args, **kwargs)
+
+    return wrapped
 
 
 def _door_url(branch: Branch, card: str = "") -> str:
@@ -59,9 +70,8 @@ def index(request):
     return render(request, "desk/index.html", {"branches": branches})
 
 
-@door_required
-def door(request, branch_id: int):
-    branch = _branch(request, branch_id)
+@door_branch_view
+def door(request, branch: Branch):
     card = request.GET.get("card", "").strip()[:30]
     context = {"branch": branch, "tab": "door", "card": card, "nonce": uuid.uuid4().hex}
     if card:
@@ -74,9 +84,8 @@ def door(request, branch_id: int):
 
 
 @require_POST
-@door_required
-def hand_over(request, branch_id: int):
-    branch = _branch(request, branch_id)
+@door_branch_view
+def hand_over(request, branch: Branch):
     form = HandoverForm(request.POST)
     card = request.POST.get("card", "").strip()[:30]
     if not form.is_valid():
@@ -133,18 +142,16 @@ def _receipt(branch: Branch, patron_id: int, raw_ids: str):
     return patron, loans
 
 
-@door_required
-def receipt(request, branch_id: int, patron_id: int):
-    branch = _branch(request, branch_id)
+@door_branch_view
+def receipt(request, branch: Branch, patron_id: int):
     patron, loans = _receipt(branch, patron_id, request.GET.get("loans", ""))
     context = {"branch": branch, "patron": patron, "loans": loans, "loan_ids": request.GET.get("loans", "")}
     return render(request, "desk/receipt.html", context)
 
 
 @require_POST
-@door_required
-def email_receipt(request, branch_id: int, patron_id: int):
-    branch = _branch(request, branch_id)
+@door_branch_view
+def email_receipt(request, branch: Branch, patron_id: int):
     raw_ids = request.POST.get("loans", "")
     patron, loans = _receipt(branch, patron_id, raw_ids)
     if not patron.email:
@@ -173,9 +180,8 @@ def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
     mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[patron.email])])
 
 
-@door_required
-def shelf(request, branch_id: int):
-    branch = _branch(request, branch_id)
+@door_branch_view
+def shelf(request, branch: Branch):
     due = request.GET.get("due", "")
     due = due if due in selectors.DEADLINE_FILTERS else ""
     context = {
@@ -191,10 +197,9 @@ def shelf(request, branch_id: int):
     return render(request, "desk/shelf.html", context)
 
 
-@door_required
-def returns(request, branch_id: int):
+@door_branch_view
+def returns(request, branch: Branch):
     """One scan box for what comes in at the door: a return, or a transfer arriving."""
-    branch = _branch(request, branch_id)
     context = {"branch": branch, "tab": "returns"}
     if request.method == "POST":
         form = BarcodeForm(request.POST)
