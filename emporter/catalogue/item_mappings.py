@@ -79,46 +79,19 @@ PRESETS: dict[str, ItemMapping] = {
 }
 
 # Item type codes seen in Sirsi, Koha and French exports. The cotesMEL 995$r codes
-# (DI, CN, PL, MA, TR) are loan categories of printed pamphlets, so all books.
-DEFAULT_TYPES: dict[str, str] = {
-    "BOOK": DocType.BOOK,
-    "BOOKS": DocType.BOOK,
-    "BK": DocType.BOOK,
-    "LIVRE": DocType.BOOK,
-    "BOOK_RARE": DocType.BOOK,
-    "REFERENCE": DocType.BOOK,
-    "REF": DocType.BOOK,
-    "DI": DocType.BOOK,
-    "CN": DocType.BOOK,
-    "PL": DocType.BOOK,
-    "MA": DocType.BOOK,
-    "TR": DocType.BOOK,
-    "SOUND": DocType.CD,
-    "CD": DocType.CD,
-    "MUSIC": DocType.CD,
-    "DISQUE": DocType.CD,
-    "VIDEO": DocType.DVD,
-    "DVD": DocType.DVD,
-    "BLURAY": DocType.DVD,
-    "VIDEOCASS": DocType.DVD,
-    "MUSICSCORE": DocType.SCORE,
-    "SCORE": DocType.SCORE,
-    "PARTITION": DocType.SCORE,
-    "MU": DocType.SCORE,
-    "PERIODICAL": DocType.PERIODICAL,
-    "SERIAL": DocType.PERIODICAL,
-    "CR": DocType.PERIODICAL,
-    "REVUE": DocType.PERIODICAL,
-    "PERIODIQUE": DocType.PERIODICAL,
-    "COMIC": DocType.COMIC,
-    "BD": DocType.COMIC,
-    "MANGA": DocType.COMIC,
-    "AUDIOBOOK": DocType.AUDIOBOOK,
-    "LIVRE-CD": DocType.AUDIOBOOK,
-    "LIVRELU": DocType.AUDIOBOOK,
-    "GAME": DocType.GAME,
-    "JEU": DocType.GAME,
+# (DI, CN, PL, MA, TR) are loan categories of printed pamphlets, so all books;
+# reference and rare books are books (their location says they stay in the library).
+_TYPE_CODES = {
+    DocType.BOOK: "BOOK BOOKS BK LIVRE BOOK_RARE REFERENCE REF DI CN PL MA TR",
+    DocType.CD: "SOUND CD MUSIC DISQUE",
+    DocType.DVD: "VIDEO DVD BLURAY VIDEOCASS",
+    DocType.SCORE: "MUSICSCORE SCORE PARTITION",
+    DocType.PERIODICAL: "PERIODICAL SERIAL CR REVUE PERIODIQUE",
+    DocType.COMIC: "COMIC BD MANGA",
+    DocType.AUDIOBOOK: "AUDIOBOOK LIVRE-CD LIVRELU",
+    DocType.GAME: "GAME JEU",
 }
+DEFAULT_TYPES: dict[str, str] = {code: kind for kind, codes in _TYPE_CODES.items() for code in codes.split()}
 
 
 def detect_preset(record: pymarc.Record) -> ItemMapping | None:
