@@ -439,6 +439,30 @@ def test_koha_marc21_items_are_detected_and_their_types_mapped(tmp_path, db):
     assert (record.doc_type, record.audience, record.age_min, record.age_max) == ("dvd", "youth", 6, 8)
 
 
+def test_comics_are_told_by_008_or_by_their_subjects(tmp_path, db):
+    make_branch()
+    # Item types say nothing here: the records alone must tell.
+    by_code = koha_record(barcode="C1", itype="")
+    by_code["001"].data = "c1"
+    by_code["008"].data = by_code["008"].data[:33] + "c" + by_code["008"].data[34:]
+    by_subject = koha_record(barcode="C2", itype="")
+    by_subject["001"].data = "c2"
+    subject = [pymarc.Subfield("a", "Bandes dessinées"), pymarc.Subfield("x", "Humour")]
+    by_subject.add_field(pymarc.Field("650", pymarc.Indicators(" ", "4"), subject))
+    opera = koha_record(barcode="C3", itype="")
+    opera["001"].data = "c3"
+    opera.add_field(pymarc.Field("650", pymarc.Indicators(" ", "0"), [pymarc.Subfield("a", "Comic operas")]))
+    path = write(tmp_path, "comics.mrc", [r.as_marc() for r in (by_code, by_subject, opera)])
+
+    run([path])
+
+    assert dict(Record.objects.values_list("source_key", "doc_type")) == {
+        "comics:c1": "comic",
+        "comics:c2": "comic",
+        "comics:c3": "book",
+    }
+
+
 def test_custom_mapping_and_type_code_map(tmp_path, db):
     make_branch(code="CRX")
     mapping = tmp_path / "mapping.json"

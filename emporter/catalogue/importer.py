@@ -202,6 +202,8 @@ def import_marc(
         if preset not in PRESETS:
             raise ValueError(_("Unknown preset %(name)s.") % {"name": preset})
         mapping = PRESETS[preset]
+    if isinstance(paths, str | Path):
+        paths = [paths]
     targets = Targets.load(load_code_map(code_map), default_branch)
     run = _Run(targets=targets, stdout=stdout, batch_size=batch_size)
     for path in paths:

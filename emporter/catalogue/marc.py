@@ -468,8 +468,11 @@ def _subjects(record: pymarc.Record, tags: tuple[str, ...], codes: str) -> list[
     return list(seen)
 
 
+_COMICS = re.compile(r"bandes? dessinées|comic (books|strips)|graphic novels|mangas?\b", re.IGNORECASE)
+
+
 def _looks_like_comics(subjects: list[str]) -> bool:
-    return any(re.search(r"bandes? dessin|comic", s, re.IGNORECASE) for s in subjects)
+    return any(_COMICS.search(s) for s in subjects)
 
 
 # Leader/06 (type of record) is the same in MARC21 and UNIMARC for what we need.
