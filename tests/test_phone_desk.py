@@ -3,6 +3,7 @@ import shutil
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import Channel, Request, RequestEvent, RequestPolicy, Status
@@ -335,3 +336,20 @@ def test_a_whole_call_by_keyboard_only(live_server, client, branch, monkeypatch)
     requests = Request.objects.filter(patron=patron)
     assert len({r.record_id for r in requests}) == 3  # three different documents, once each
     assert {r.channel for r in requests} == {Channel.PHONE}
+
+
+def test_the_patron_page_costs_the_same_queries_whatever_it_shows(desk, branch, other_branch, patron):
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert desk.get(patron_url(patron), {"q": "dumas"}).status_code == 200
+        return len(captured)
+
+    add_all(desk, patron, [make_record(title="Dumas 0", responsibility="Dumas", copies=[branch])])
+    few = queries()
+    for n in range(1, 10):
+        record = make_record(title=f"Dumas {n}", responsibility="Dumas", copies=[branch, other_branch])
+        if n < 7:
+            place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+        else:
+            add_all(desk, patron, [record])
+    assert queries() == few

@@ -102,8 +102,9 @@ def scope(user):
     return Branch.objects.filter(Q(pk__in=desk) | Q(pk__in=managed))
 
 
-def pickup_branches(user) -> list[Branch]:
-    return list(scope(user).filter(service_mode=ServiceMode.CLICK_COLLECT).order_by("-is_central", "name"))
+def pickup_branches(branches: list[Branch]) -> list[Branch]:
+    """Of the branches in scope, those taking requests now."""
+    return [b for b in branches if b.service_mode == ServiceMode.CLICK_COLLECT]
 
 
 def default_pickup(patron: Patron, options: list[Branch]) -> Branch | None:

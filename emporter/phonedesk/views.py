@@ -56,7 +56,8 @@ def find(request):
 def patron(request, patron_id: int):
     patron = get_object_or_404(Patron.objects.select_related("home_branch"), pk=patron_id)
     q = request.GET.get("q", "").strip()
-    options = selectors.pickup_branches(request.user)
+    in_scope = list(selectors.scope(request.user).order_by("-is_central", "name"))
+    options = selectors.pickup_branches(in_scope)
     pickup = selectors.default_pickup(patron, options)
     active = selectors.active_requests(patron)
     in_basket = basket.ids(request.session, patron.pk)
@@ -79,7 +80,7 @@ def patron(request, patron_id: int):
         "after_confirm": len(active) + len(records),
         "pickup_options": options,
         "pickup": pickup,
-        "scope": set(selectors.scope(request.user).values_list("pk", flat=True)),
+        "scope": {b.pk for b in in_scope},
         "outcomes": request.session.pop(_outcomes_key(patron.pk), []),
         # One key per rendering of the form: a double submit replays the first one.
         "confirm_key": uuid.uuid4().hex,
