@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_tasks_db",
+    "ninja",
     "emporter.network",
     "emporter.catalogue",
     "emporter.patrons",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "emporter.stats",
     "emporter.demo",
     "emporter.jobs",
+    "emporter.api",
 ]
 
 MIDDLEWARE = [
@@ -116,6 +118,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The project-wide stylesheet lives beside the templates, outside any app.
+STATICFILES_DIRS = [BASE_DIR / "emporter" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
