@@ -3,7 +3,7 @@
 The one entry point::
 
     import_marc(
-        paths: Iterable[str | Path],
+        paths: Iterable[str | Path] | str | Path,
         *,
         source: str | None = None,          # source name; default: each file's stem
         preset: str | None = None,          # "koha-marc21" | "koha-unimarc" | "sirsi"
@@ -15,6 +15,11 @@ The one entry point::
         stdout: TextIO | None = None,       # problems are written here as they are found
     ) -> ImportReport
 
+``ImportReport`` has one ``FileReport`` per file (``records_created``, ``_updated``,
+``_unchanged``, ``_skipped``, the same for ``copies_``, ``copies_without_barcode``,
+the ``preset`` used), the same totals as attributes, ``problems`` and
+``summary_lines()``.
+
 Raises ``ValueError`` before writing anything when an option is wrong (unknown preset,
 default branch or branch named in the code map). Bad data never raises: it is reported.
 
@@ -23,7 +28,9 @@ Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`
 and ``<source>`` is ``source`` or, by default, the file's name without extension:
 re-importing a file of the same name updates its records, and two exports from
 different systems cannot collide. Give ``source`` when a system's export changes name
-between runs. A copy is keyed by its barcode, unique across the network.
+between runs. A copy is keyed by its barcode, unique across the network: a barcode
+already in the catalogue is updated (and moved to this record), whichever import
+created it.
 
 Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
 offset (ISO 2709) or line (MARCXML):
@@ -45,7 +52,8 @@ from the source, but never its status: requests, pick lists and the door own it.
 Writes are batched (``batch_size`` records per transaction, existing keys fetched in
 one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
 changed row), so rows go through ordinary INSERT/UPDATE statements and database
-triggers see them.
+triggers see them. Files are streamed record by record; what the run keeps in memory is the keys and
+barcodes already seen (to report duplicates), some 100 bytes each.
 """
 
 from __future__ import annotations
@@ -187,7 +195,7 @@ def _format_counts(counts, label: str) -> str:
 
 
 def import_marc(
-    paths: Iterable[str | Path],
+    paths: Iterable[str | Path] | str | Path,
     *,
     source: str | None = None,
     preset: str | None = None,
