@@ -99,8 +99,12 @@ class Problem:
     record: int | None
     offset: int | None
     line: int | None
-    code: str  # stable: truncated, bad_length, bad_structure, encoding, xml, no_identifier,
-    # no_title, duplicate_record, no_barcode, duplicate_barcode, bad_barcode, no_branch
+    # Stable codes. Files and records: unreadable, truncated, bad_length, bad_leader,
+    # bad_structure, encoding, xml, no_identifier, no_title, duplicate_record. Items and
+    # CSV rows: no_barcode, bad_barcode, duplicate_barcode, no_branch; CSV only:
+    # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status,
+    # status_kept.
+    code: str
     message: str
     barcode: str = ""
     call_number: str = ""
