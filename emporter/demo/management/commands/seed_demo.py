@@ -86,7 +86,7 @@ class Command(BaseCommand):
         youth = imported.declare_youth_records(seed=seed)
         spread = imported.spread_copies(seed=seed)
         self.say(
-            f"Shelves: {spread} copies spread over the branches; {youth} records made youth (demo shaping)."
+            f"Shelves: {spread} copies placed on the branches' shelves; {youth} records made youth (demo)."
         )
         patrons = people.create_patrons(today=today)
         staff = people.create_staff()
