@@ -2,11 +2,13 @@
 
 "Ours" is a real server (gunicorn, 4 workers × 8 threads, DEBUG off, persistent database
 connections) on 127.0.0.1 and a dedicated PostgreSQL database that this section creates,
-migrates and fills. 32 client threads, each with its own keep-alive connection and its
-own patrons, POST one-document baskets to /api/v1/requests with a fresh Idempotency-Key
-for a fixed time: mostly distinct titles, a fifth of them "hot" titles with a single copy
-that every client fights over, and now and then a replay of an earlier call (which must
-return the same request). Every call is bearer-authenticated.
+migrates and fills. 32 client threads, each with its own keep-alive connection, POST
+one-document baskets to /api/v1/requests with a fresh Idempotency-Key for a fixed time,
+for patrons drawn from a shared window of 16 (so several clients act for one patron at
+once, up to the limit of 8, when the patron is replaced): mostly distinct titles, a fifth
+of them "hot" titles with a single copy that every client fights over, and now and then a
+replay of an earlier call (which must return the same request). Every call is
+bearer-authenticated.
 
 "Reference" is pgbench with 32 clients on the same server running the bare transaction a
 placement needs: lock the patron's row, update a copy's row, insert a request row.
@@ -235,25 +237,48 @@ class Tally:
     replay_mismatches: int = 0
 
 
-def client(port: int, tokens: list[str], data: dict, until: float, tally: Tally, seed: str) -> None:
+class Patrons:
+    """The patrons the clients act for, shared: all clients draw from a small window, so
+    several place for the same patron at once and the limit is reached under contention.
+    A patron refused with limit_reached leaves the window and the next one comes in."""
+
+    WINDOW = 16
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = tokens
+        self.window = list(range(min(self.WINDOW, len(tokens))))
+        self.next = len(self.window)
+        self.lock = threading.Lock()
+
+    def pick(self, rng: random.Random) -> int | None:
+        with self.lock:
+            return rng.choice(self.window) if self.window else None
+
+    def retire(self, who: int) -> None:
+        with self.lock:
+            if who in self.window:
+                self.window.remove(who)
+                if self.next < len(self.tokens):
+                    self.window.append(self.next)
+                    self.next += 1
+
+
+def client(port: int, patrons: Patrons, data: dict, until: float, tally: Tally, seed: str) -> None:
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    exhausted: set[int] = set()
     last_ok: tuple | None = None
-    n = 0
-    while time.monotonic() < until and len(exhausted) < len(tokens):
-        n += 1
-        who = n % len(tokens)
-        if who in exhausted:
-            continue
+    while time.monotonic() < until:
         if last_ok and rng.random() < REPLAY_SHARE:
             who, key, record_id, expected = last_ok
         else:
+            who = patrons.pick(rng)
+            if who is None:
+                break
             pool = data["hot"] if rng.random() < HOT_SHARE else data["records"]
             key, record_id, expected = uuid.uuid4().hex, rng.choice(pool), None
         body = json.dumps({"record_ids": [record_id]})
         headers = {
-            "Authorization": f"Bearer {tokens[who]}",
+            "Authorization": f"Bearer {patrons.tokens[who]}",
             "Idempotency-Key": key,
             "Content-Type": "application/json",
         }
@@ -282,18 +307,15 @@ def client(port: int, tokens: list[str], data: dict, until: float, tally: Tally,
         else:
             tally.outcomes[payload.get("code", f"http_{response.status}")] += 1
             if payload.get("code") == "limit_reached":
-                exhausted.add(who)
+                patrons.retire(who)
     conn.close()
 
 
-def run_load(port: int, data: dict, seconds: float, phase: str) -> dict:
-    tokens = data["tokens"]
+def run_load(port: int, data: dict, patrons: Patrons, seconds: float, phase: str) -> dict:
     tallies = [Tally() for _ in range(CLIENTS)]
     until = time.monotonic() + seconds
     threads = [
-        threading.Thread(
-            target=client, args=(port, tokens[i::CLIENTS], data, until, tallies[i], f"{phase}-{i}")
-        )
+        threading.Thread(target=client, args=(port, patrons, data, until, tallies[i], f"{phase}-{i}"))
         for i in range(CLIENTS)
     ]
     start = time.monotonic()
@@ -313,6 +335,7 @@ def run_load(port: int, data: dict, seconds: float, phase: str) -> dict:
         "outcomes": dict(outcomes.most_common()),
         "replays": sum(t.replays for t in tallies),
         "replay_mismatches": sum(t.replay_mismatches for t in tallies),
+        "patrons_used": patrons.next,
     }
 
 
@@ -400,6 +423,11 @@ def integrity() -> dict:
     with psycopg.connect(dbname=DATABASE, **PG) as db:
         found = {name: db.execute(sql).fetchone()[0] for name, sql in CHECKS.items()}
         found["requests_in_database"] = db.execute("SELECT count(*) FROM holds_request").fetchone()[0]
+        # How much the limit was exercised: patrons who got exactly to it.
+        found["patrons_at_the_limit"] = db.execute(
+            "SELECT count(*) FROM (SELECT patron_id FROM holds_request WHERE status IN ('waiting', 'placed',"
+            f" 'ready') GROUP BY patron_id HAVING count(*) = {MAX_ACTIVE}) AS full_"
+        ).fetchone()[0]
         found["events_in_database"] = db.execute("SELECT count(*) FROM holds_requestevent").fetchone()[0]
     return found
 
@@ -416,9 +444,10 @@ def run(args=None) -> dict:
     port = free_port()
     server = start_server(port)
     try:
-        run_load(port, data, WARMUP_SECONDS, "warm-up")  # imports, connections, caches
+        patrons = Patrons(data["tokens"])
+        run_load(port, data, patrons, WARMUP_SECONDS, "warm-up")  # imports, connections, caches
         app_before, db_before = cpu_snapshot(worker_pids(server)), cpu_snapshot(backend_pids())
-        api = run_load(port, data, SECONDS, "measure")
+        api = run_load(port, data, patrons, SECONDS, "measure")
         app_cpu = cpu_used(app_before, cpu_snapshot(worker_pids(server)))
         db_cpu = cpu_used(db_before, cpu_snapshot(backend_pids()))
     finally:
