@@ -215,24 +215,31 @@ def create_staff() -> int:
     return created
 
 
+ROLE_NAMES = {
+    Role.PHONE_DESK: "phone desk",
+    Role.PICKER: "picker",
+    Role.DOOR_DESK: "door desk",
+    Role.BRANCH_MANAGER: "manager",
+}
+
+
 def demo_logins(*, admin_url: str) -> list[str]:
     """The lines ``seed_demo --print-logins`` prints; empty when the demo is not loaded."""
     people = demo_patrons()
-    cards = set(
-        Patron.objects.filter(card_number__startswith=CARD_PREFIX).values_list("card_number", flat=True)
-    )
     adult = next(p for p in people if p.category == PatronCategory.ADULT and p.guardian is None)
-    parent = next(p for p in people if p.guardian is not None)
-    parent = next(p for p in people if p.number == parent.guardian)
-    if adult.card_number not in cards:
+    child = next(p for p in people if p.guardian is not None)
+    parent = people[child.guardian - 1]
+    if not Patron.objects.filter(card_number=adult.card_number).exists():
         return []
-    staff = ", ".join(username for username, *_ in STAFF if username != ADMIN_USERNAME)
-    return [
+    lines = [
         "Demo logins",
-        f"    patron:   card {adult.card_number}  PIN {DEMO_PIN}  ({adult.first_name} {adult.last_name})",
-        f"    parent:   card {parent.card_number}  PIN {DEMO_PIN}  ({parent.first_name} {parent.last_name})",
-        f"    all demo patrons: cards {card_number(1)}…{card_number(PATRON_COUNT)}, PIN {DEMO_PIN}",
-        f"    staff:    {staff}",
-        f"              password {STAFF_PASSWORD}",
-        f"    admin:    {ADMIN_USERNAME} / {STAFF_PASSWORD}  {admin_url}",
+        f"    patron:      card {adult.card_number}  PIN {DEMO_PIN}  ({adult.first_name} {adult.last_name})",
+        f"    parent:      card {parent.card_number}  PIN {DEMO_PIN}"
+        f"  ({parent.first_name} {parent.last_name}, guardian of card {child.card_number})",
+        f"    all patrons: cards {card_number(1)} to {card_number(PATRON_COUNT)}, PIN {DEMO_PIN}",
     ]
+    for role, name in ROLE_NAMES.items():
+        usernames = ", ".join(username for username, _, _, r, _ in STAFF if r == role)
+        lines.append(f"    {name + ':':<13}{usernames}  (password {STAFF_PASSWORD})")
+    lines.append(f"    admin:       {ADMIN_USERNAME} / {STAFF_PASSWORD}  {admin_url}")
+    return lines
