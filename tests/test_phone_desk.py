@@ -1,8 +1,10 @@
 import shutil
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from emporter.catalogue.models import CopyStatus
@@ -353,3 +355,34 @@ def test_the_patron_page_costs_the_same_queries_whatever_it_shows(desk, branch, 
         else:
             add_all(desk, patron, [record])
     assert queries() == few
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_submit_at_the_same_instant_creates_nothing_twice(postgres, branch, patron):
+    staff = make_staff(branch=branch)
+    records = [make_record(title=f"Tome {n}", copies=[branch, branch]) for n in range(3)]
+    form = {"confirm_key": "c" * 32, "record": [r.pk for r in records], "pickup_branch": branch.pk}
+    clients = [Client() for _ in range(4)]
+    for c in clients:
+        c.force_login(staff)
+    barrier = threading.Barrier(len(clients))
+    statuses = []
+
+    def submit(c):
+        try:
+            barrier.wait()
+            statuses.append(c.post(patron_url(patron, "confirm/"), form).status_code)
+        finally:
+            connection.close()  # each thread has its own connection
+
+    threads = [threading.Thread(target=submit, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [302] * 4
+    assert Request.objects.filter(patron=patron).count() == 3
+    # Every submission is told "placed", none "already requested": they were replays.
+    for c in clients:
+        assert [o["ok"] for o in c.get(patron_url(patron)).context["outcomes"]] == [True] * 3
+    assert RequestEvent.objects.filter(request__patron=patron).count() == 3
