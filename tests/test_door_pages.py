@@ -158,6 +158,25 @@ def test_nothing_ready_gets_a_clear_answer_and_not_ready_documents_are_shown(doo
     assert 'name="requests"' not in page.text
 
 
+def test_a_patron_at_the_wrong_door_is_told_where_their_bag_is(door, branch, other_branch, patron):
+    ready_requests(patron, other_branch, ["Ailleurs", "Là-bas"])
+    page = scan(door, branch, patron.card_number)
+    assert "Nothing is ready for this card here." in page.text
+    assert "2 documents are ready at Croix-Rousse." in page.text
+
+
+def test_a_copy_arriving_in_transit_is_received_on_the_returns_screen(door, branch, patron):
+    far = make_branch(code="VAI", name="Vaise")
+    request = place_request(
+        patron=patron, record_id=make_record(title="Voyageur", copies=[far]).pk, pickup_branch=branch
+    )[0]
+    Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.IN_TRANSIT)
+    response = door.post(url("desk:returns", branch.pk), {"barcode": request.copy.barcode})
+    request.refresh_from_db()
+    assert request.status == Status.READY
+    assert "put it in bag" in response.text and request.bag.label in response.text
+
+
 def test_a_guardian_sees_and_collects_their_childs_bag(door, branch):
     parent = make_patron(branch, card="40000001")
     child = make_patron(branch, card="40000002", category="child", guardian=parent, first_name="Léo")

@@ -40,6 +40,8 @@ class DoorView:
     not_ready: list[Request] = field(default_factory=list)
     bags: list[Bag] = field(default_factory=list)
     collected_today: list[Loan] = field(default_factory=list)
+    # (branch name, count) of documents ready for this card at other branches.
+    ready_elsewhere: list[tuple[str, int]] = field(default_factory=list)
     card_expired: bool = False
 
     @property
@@ -52,8 +54,8 @@ class DoorView:
 
 
 def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = None) -> DoorView:
-    """Everything the door librarian needs after a scan, in three small queries (four when
-    nothing is ready: then "already handed over today?" is worth asking)."""
+    """Everything the door librarian needs after a scan, in three small queries (five when
+    nothing is ready: then "already handed over today?" and "ready elsewhere?" are asked)."""
     today = today or timezone.localdate()
     ids = household_ids(patron)
     pending = (
@@ -71,7 +73,20 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
     view.bags = list({r.bag_id: r.bag for r in view.ready if r.bag_id}.values())
     if not view.ready:
         view.collected_today = loans_checked_out(patron_ids=ids, branch=branch, day=today)
+        view.ready_elsewhere = ready_elsewhere(patron_ids=ids, branch=branch)
     return view
+
+
+def ready_elsewhere(*, patron_ids: list[int], branch: Branch) -> list[tuple[str, int]]:
+    """A patron at the wrong door: where their documents are waiting instead."""
+    rows = (
+        Request.objects.filter(patron_id__in=patron_ids, status=Status.READY)
+        .exclude(pickup_branch=branch)
+        .values_list("pickup_branch__name")
+        .annotate(count=Count("pk"))
+        .order_by("pickup_branch__name")
+    )
+    return list(rows)
 
 
 def loans_checked_out(*, patron_ids: list[int], branch: Branch, day: datetime.date) -> list[Loan]:
