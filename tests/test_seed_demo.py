@@ -25,12 +25,14 @@ README_COPIES = 1481
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """Seed once for the module (committed), and wipe it afterwards."""
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-        call_command("seed_demo", verbosity=0)
-    yield
-    with django_db_blocker.unblock():
-        call_command("flush", interactive=False, verbosity=0)
+    """Seed once for the module (committed), and wipe it afterwards, even if seeding failed."""
+    try:
+        with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+            call_command("seed_demo", verbosity=0)
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0)
 
 
 @pytest.fixture
