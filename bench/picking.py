@@ -156,7 +156,7 @@ def _measure(size: int) -> dict:
     lines = sum(run.lines.count() for run in runs)
 
     admin, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     client.force_login(admin)
     start = time.perf_counter()
     for run in runs:
