@@ -177,6 +177,8 @@ def test_name_look_up_ignores_accents_case_and_word_order(db, branch):
     assert find_patrons("DUPRE HÉL") == [helene]
     assert find_patrons("hé dur") == [hector]
     assert find_patrons("dur dup") == []
+    laetitia = make_patron(branch, card="3", first_name="Lætitia", last_name="Lœuvre")
+    assert find_patrons("laetitia loeuvre") == find_patrons("LŒUVRE") == [laetitia]
     assert find_patrons("Zoé") == []
 
 

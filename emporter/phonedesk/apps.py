@@ -4,13 +4,16 @@ from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
+# What unaccent does and NFKD does not: "Lœtitia" is found by "loetitia".
+LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+
 
 def fold(value: str | None) -> str | None:
     """Lower case without accents: what PostgreSQL's emporter_fold() does (unaccent + lower)."""
     if value is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    decomposed = unicodedata.normalize("NFKD", value.lower().translate(LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _register_sqlite_fold(sender, connection, **kwargs):
