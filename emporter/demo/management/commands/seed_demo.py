@@ -12,6 +12,7 @@ import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,5 +109,8 @@ class Command(BaseCommand):
 
     def print_logins(self) -> None:
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
-        lines = people.demo_logins(admin_url=f"http://{host}:{port}{reverse('admin:index')}")
+        try:
+            lines = people.demo_logins(admin_url=f"http://{host}:{port}{reverse('admin:index')}")
+        except DatabaseError as exc:  # not migrated yet
+            raise CommandError(f"No demo data: the database cannot be read ({exc}).") from exc
         self.stdout.write("\n".join(lines) if lines else "No demo data loaded (run: manage.py seed_demo).")
