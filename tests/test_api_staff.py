@@ -122,6 +122,17 @@ def test_a_user_without_any_staff_role_gets_no_staff_token(client, db):
     assert (response.status_code, response.json()["code"]) == (401, "staff_login_failed")
 
 
+def test_a_card_and_pin_sent_as_staff_credentials_are_not_checked(client, patron, monkeypatch):
+    # Checking them would let PINs be guessed around the patron lock-out.
+    def no_password_check(*args, **kwargs):
+        raise AssertionError("a patron's PIN was checked through the staff door")
+
+    monkeypatch.setattr("emporter.api.tokens.authenticate", no_password_check)
+    body = {"username": "10000001", "password": "1234"}  # the right PIN
+    response = client.post(f"{V1}/auth/token", body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (401, "staff_login_failed")
+
+
 def test_a_staff_token_is_refused_on_patron_endpoints(client, desk):
     response = client.get(f"{V1}/requests", headers=desk)
     assert (response.status_code, response.json()["code"]) == (403, "forbidden")
