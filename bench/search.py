@@ -7,6 +7,7 @@ same way, with the same filters, and nothing else (no total, no facets, no page)
 """
 
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def queries() -> list[Query]:
 @section("search")
 def run(args) -> dict:
     records, copies = ensure_catalogue(args.records)
+    load_before = os.getloadavg()
     client = Client(HTTP_HOST="localhost")
     rows, results = [], []
     for query in queries():
@@ -83,7 +85,11 @@ def run(args) -> dict:
                         "results": found, "ours": ours_s, "raw": raw_s, "ratio_p50": round(ratio, 2),
                         "meets_target": ok, "url": url, "raw_sql": sql, "raw_params": params})  # fmt: skip
     headers = ["query", "q", "found", "p50", "p95", "raw p50", "raw p95", "ratio", "target"]
-    print_table(f"Search, {records:,} records, {copies:,} copies, ms over {args.repeat} runs", headers, rows)
+    load_after = os.getloadavg()
+    title = f"Search, {records:,} records, {copies:,} copies, ms over {args.repeat} runs"
+    print_table(
+        f"{title} (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after)", headers, rows
+    )
     misses = [r["label"] for r in results if not r["meets_target"]]
     print(f"Target p95 < {TARGET_P95_MS} ms and p50 within {TARGET_RATIO}x of raw SQL: "
           f"{len(results) - len(misses)}/{len(results)} queries meet it.")  # fmt: skip
@@ -93,6 +99,8 @@ def run(args) -> dict:
         "repeat": args.repeat,
         "postgresql": connection.cursor().connection.info.server_version,
         "target": {"p95_ms": TARGET_P95_MS, "ratio": TARGET_RATIO},
+        # The machine may be shared: a high load average inflates every figure.
+        "load_average": {"before": load_before, "after": load_after, "cpus": os.cpu_count()},
         "queries": results,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch
@@ -27,6 +27,8 @@ MAX_WORDS = 12
 # A shorter last word is matched whole: "a:*" would expand to half the dictionary.
 PREFIX_MIN_LENGTH = 3
 PER_PAGE = 20
+# What a result line shows (the record page reads the rest).
+HIT_FIELDS = ("title", "responsibility", "year", "doc_type", "audience")
 
 SEARCH_FIELDS = {
     "all": _("Everything"),
@@ -88,6 +90,9 @@ class Hit:
     available: int
     # Names of the branches with a copy on the shelf, central library first.
     available_at: list[str]
+    # Translated once per search rather than by get_doc_type_display() for every hit.
+    doc_type_label: str = ""
+    audience_label: str = ""
 
 
 @dataclass
@@ -368,15 +373,10 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
-    if not _postgres():
-        # No transaction here: on SQLite (BEGIN IMMEDIATE) it would take the write lock.
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A broad query's estimated cost makes PostgreSQL compile it (JIT), which takes
-        # longer than running it; SET LOCAL ends with this transaction.
-        cursor.execute("SET LOCAL jit = off")
+    # No transaction around it: on SQLite (BEGIN IMMEDIATE) it would take the write lock.
+    # PostgreSQL should run with jit = off (postgresql.conf, or "-c jit=off" in the
+    # connection options): compiling a broad search just in time costs more than it saves.
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -384,7 +384,8 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
     if not ids:
         return []
-    records = Record.objects.defer("summary", "subjects").in_bulk(ids)
+    records = Record.objects.only(*HIT_FIELDS).in_bulk(ids)
+    doc_types, audiences = _labels(DocType), _labels(Audience)
     copies: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for record_id, branch_id, status in Copy.objects.filter(record_id__in=ids).values_list(
         "record_id", "branch_id", "status"
@@ -394,16 +395,30 @@ def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
     for pk in ids:
         on_shelf = [b for b, status in copies[pk] if status == CopyStatus.ON_SHELF]
         at = sorted({branches[b] for b in on_shelf}, key=lambda b: (not b.is_central, b.name))
-        hits.append(Hit(records[pk], len(copies[pk]), len(on_shelf), [b.name for b in at]))
+        record = records[pk]
+        hits.append(
+            Hit(
+                record,
+                len(copies[pk]),
+                len(on_shelf),
+                [b.name for b in at],
+                doc_types.get(record.doc_type, record.doc_type),
+                audiences.get(record.audience, record.audience),
+            )
+        )
     return hits
+
+
+def _labels(choices) -> dict[str, str]:
+    return {value: str(label) for value, label in choices.choices}
 
 
 def _facet_values(
     counts: dict[str, dict[str, int]], branches: dict[int, Branch]
 ) -> dict[str, list[FacetValue]]:
     labels = {
-        "doc_type": dict(DocType.choices),
-        "audience": dict(Audience.choices),
+        "doc_type": _labels(DocType),
+        "audience": _labels(Audience),
         "language": LANGUAGES,
         "branch": {str(pk): b.name for pk, b in branches.items()},
     }
