@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "emporter.patrons.context_processors.staff_menu",
             ],
         },
     },
@@ -124,6 +125,7 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
 LOGIN_URL = "patrons:login"
+LOGIN_REDIRECT_URL = "home"  # staff land on the home page, with their screens in the menu
 # Links in emails point here (no request to guess it from when the worker sends).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider")

@@ -1,0 +1,36 @@
+"""The staff menu: one link per screen the signed-in user's roles open."""
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from .models import Role, StaffRole
+
+SCREENS = [
+    (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
+    (Role.PICKER, "picking:index", _("Morning pull")),
+    (Role.DOOR_DESK, "desk:index", _("Door")),
+    (Role.BRANCH_MANAGER, "stats:dashboard", _("Statistics")),
+    (Role.NETWORK_ADMIN, "network:modes", _("Service modes")),
+]
+
+
+def staff_menu(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"staff_menu": []}
+    if user.is_superuser:
+        roles = set(Role.values)
+    else:
+        roles = set(StaffRole.objects.filter(user=user).values_list("role", flat=True))
+        if Role.NETWORK_ADMIN in roles:
+            roles = set(Role.values)
+    links = []
+    for role, url_name, label in SCREENS:
+        if role in roles:
+            try:
+                links.append((reverse(url_name), label))
+            except Exception:  # a screen not installed in this deployment
+                continue
+    if user.is_staff or user.is_superuser:
+        links.append((reverse("admin:index"), _("Administration")))
+    return {"staff_menu": links}

@@ -1,0 +1,27 @@
+from django.contrib.auth import get_user_model
+
+from emporter.patrons.models import Role, StaffRole
+
+
+def test_staff_see_the_screens_their_roles_open(client, branch):
+    user = get_user_model().objects.create_user(username="picker", password="x-demo-pass")
+    StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)
+    response = client.post("/staff/login/", {"username": "picker", "password": "x-demo-pass"}, follow=True)
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == "/"
+    assert 'href="/staff/picking/"' in page
+    assert 'href="/staff/door/"' not in page and 'href="/staff/phone/"' not in page
+
+
+def test_a_network_admin_sees_every_screen(client, db):
+    user = get_user_model().objects.create_user(username="admin2", password="x-demo-pass")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    for url in ("/staff/phone/", "/staff/picking/", "/staff/door/", "/staff/stats/", "/staff/network/modes/"):
+        assert f'href="{url}"' in page
+
+
+def test_patrons_see_no_staff_menu(client, patron):
+    client.force_login(patron.user)
+    assert 'class="staff-link"' not in client.get("/").content.decode()
