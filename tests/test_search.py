@@ -255,3 +255,9 @@ def test_friendly_fire_from_the_shared_marc_file_is_found_by_title_and_author(br
     assert by_title.hits[0].available_at == [branch.name]
     assert "Friendly fire" in [h.record.title for h in search_records(q="lovano", per_page=100).hits]
     assert "Friendly fire" in [h.record.title for h in search_records(q="Lovano", field="author").hits]
+
+
+def test_home_page_has_a_labelled_search_box(client, db):
+    page = client.get("/").content.decode()
+    assert 'action="/catalogue/"' in page
+    assert '<label class="visually-hidden" for="search-q">' in page
