@@ -196,9 +196,11 @@ def _postgres_text_match(q: str, field: str) -> Match:
         where=f"r.search_vector @@ {query}",
         params=[tsquery],
         # ts_rank_cd(…, 32) lies in [0, 1): an exact title outranks any partial match.
-        score=f"ts_rank_cd(r.search_vector, {query}, 32)"
-        " + CASE WHEN emporter_fold(r.title) = emporter_fold(%s) THEN 1 ELSE 0 END",
-        score_params=[tsquery, q],
+        # Folding every matched title costs more than ranking it, so only titles of about
+        # the query's length are folded (a ligature such as "œ" folds to two letters).
+        score=f"ts_rank_cd(r.search_vector, {query}, 32) + CASE WHEN length(r.title) BETWEEN %s AND %s"
+        " AND emporter_fold(r.title) = emporter_fold(%s) THEN 1 ELSE 0 END",
+        score_params=[tsquery, len(q) - 3, len(q) + 3, q],
     )
 
 
