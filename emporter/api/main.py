@@ -18,9 +18,14 @@ api = NinjaAPI(
     title="Emporter",
     version="1",
     description=(
-        "Click and collect for public libraries. Sign in at /api/v1/auth/token, then send "
-        "`Authorization: Bearer <token>`. Errors answer {code, message}: the code is stable, "
-        "the message follows Accept-Language (fr by default, en)."
+        "Click and collect for public libraries.\n\n"
+        "1. `POST /api/v1/auth/token` with `card_number` + `pin` (a patron) or `username` + "
+        "`password` (staff); send the token back as `Authorization: Bearer <token>`.\n"
+        "2. `GET /api/v1/records?q=…` to search, `GET /api/v1/records/{id}` for copies per branch.\n"
+        "3. `POST /api/v1/requests` with `record_ids` and an `Idempotency-Key` header: 201 when "
+        "every document is set aside, 207 when some are refused, and each item says why.\n\n"
+        "Errors answer `{code, message}`: the code is stable, the message follows "
+        "Accept-Language (French by default, English)."
     ),
     urls_namespace="api",
     openapi_url="/openapi.json",
