@@ -292,3 +292,21 @@ def test_missing_report_hides_other_branches(client, patron, branch, other_branc
     client.force_login(make_picker(other_branch))
     assert "Perdu ici" not in client.get(reverse("picking:missing")).content.decode()
     assert client.post(reverse("picking:put_back", args=[request.copy.pk])).status_code == 403
+
+
+def test_the_phone_screen_shows_the_next_lines_and_scans_any(picker_client, patron, branch, monkeypatch):
+    from emporter.picking import views
+
+    monkeypatch.setattr(views, "PHONE_LINES", 1)
+    novels = make_location(make_department(branch))
+    requests = []
+    for title, cote in [("Premier du rayon", "R AAA"), ("Dernier du rayon", "R ZZZ")]:
+        record = make_record(title=title, copies=[branch])
+        shelve(record, novels, cote)
+        requests.append(place(patron, record, branch))
+    run = morning_run(branch)
+    html = picker_client.get(reverse("picking:pick", args=[run.pk])).content.decode()
+    assert "Premier du rayon" in html and "Dernier du rayon" not in html
+    picker_client.post(reverse("picking:scan", args=[run.pk]), {"barcode": requests[1].copy.barcode})
+    requests[1].refresh_from_db()
+    assert requests[1].status == Status.READY

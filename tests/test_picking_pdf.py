@@ -124,3 +124,15 @@ def test_the_vendored_font_is_used_when_the_system_has_none(monkeypatch, tmp_pat
     bag.documents = 1
     body = pdf.bag_labels(branch=branch, bags=[bag], name_style="full")
     assert "Camille Martin" in PdfReader(io.BytesIO(body)).pages[0].extract_text()
+
+
+def test_a_long_title_is_cut_to_its_column_and_the_call_number_kept(picker_client, patron, branch):
+    long_title = "Histoire générale des voyages " * 8
+    record = make_record(title=long_title, copies=[branch])
+    record.copies.update(call_number="910.4 HIS", call_number_key=sort_key("910.4 HIS"))
+    place(patron, record, branch)
+    run = picking.build_run(branch=branch)
+    text = pdf_text(picker_client.get(reverse("picking:run_pdf", args=[run.pk])))
+    assert "910.4 HIS" in text
+    assert "Histoire générale des voyages" in text
+    assert long_title.strip() not in text and "…" in text

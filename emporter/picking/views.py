@@ -29,6 +29,7 @@ from . import pdf, selectors, services
 from .models import LineStatus, PickLine, PickRun
 
 picker_required = role_required(Role.PICKER)
+PHONE_LINES = 100
 
 
 def _check(user, branch_id: int) -> None:
@@ -139,11 +140,15 @@ def _pick_page(request, run: PickRun, department_id: int | None, *, bad_form=Non
         "run": run,
         "department_id": department_id,
         "departments": selectors.departments_left(run),
-        "pending": pending,
-        "done": done,
+        # A phone shows the next lines of the walk, not a whole library's morning
+        # (1,500 lines would be 2.5 MB of HTML); a scan finds any line of the run.
+        "pending": pending[:PHONE_LINES],
+        "more": max(0, len(pending) - PHONE_LINES),
+        "done": done[:PHONE_LINES],
+        "done_count": len(done),
         "left": len(pending),
         "total": len(lines),
-        "not_found_form": NotFoundForm(),
+        "reasons": list(NotFoundForm.REASONS.items()),
         "bad_form": bad_form,
         "bad_line": bad_line,
     }
