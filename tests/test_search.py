@@ -157,6 +157,7 @@ def test_results_are_paginated(branch):
     assert (first.total, first.pages, len(first.hits), len(second.hits)) == (25, 2, 20, 5)
     assert not {h.record.pk for h in first.hits} & {h.record.pk for h in second.hits}
     assert search_records(q="contes", page=99).page == 2
+    assert search_records(q="contes", page=10**30).page == 2
 
 
 def test_index_follows_every_writer(catalogue):
@@ -228,6 +229,8 @@ def test_search_page_rejects_a_bad_facet_and_keeps_the_query(catalogue, client):
     assert response.status_code == 200
     assert 'role="alert"' in page
     assert 'value="roman"' in page
+    assert client.get("/catalogue/", {"q": "roman", "page": "9" * 40}).status_code == 200
+    assert client.get("/catalogue/", {"q": "roman", "branch": "x"}).status_code == 200
 
 
 def test_search_page_in_english(catalogue, client):

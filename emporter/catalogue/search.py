@@ -6,9 +6,9 @@ subjects C, summary and publisher D) under the ``french_unaccent`` configuration
 SQLite the FTS5 table ``catalogue_record_fts``. Neither is a Django field, so the
 queries here are SQL, written once for both engines apart from the text match itself.
 
-A search costs a fixed number of queries whatever the size of the catalogue: one for
-the total and every facet count, one for the page of ids, then the page's records and
-copies.
+A search costs a fixed number of queries whatever the size of the catalogue: one
+statement for the ranked page of ids, the total and every facet count, then the
+branches, the page's records and their copies.
 """
 
 import re
@@ -27,6 +27,7 @@ MAX_WORDS = 12
 # A shorter last word is matched whole: "a:*" would expand to half the dictionary.
 PREFIX_MIN_LENGTH = 3
 PER_PAGE = 20
+MAX_PAGE = 10_000
 # What a result line shows (the record page reads the rest).
 HIT_FIELDS = ("title", "responsibility", "year", "doc_type", "audience")
 
@@ -141,7 +142,8 @@ def search_records(
     if not result.searched:
         return result
     match = _match(q, field)
-    offset = (max(1, page) - 1) * per_page
+    # Clamped so that no offset overflows an engine's integers; later fixed to the last page.
+    offset = (min(max(1, page), MAX_PAGE) - 1) * per_page
     counts, ids = _search(match, filters, offset=offset, limit=per_page)
     if not counts["total"][""] and (fuzzy := _fuzzy_match(q, field)):
         match, result.approximate = fuzzy, True
