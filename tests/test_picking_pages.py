@@ -260,7 +260,8 @@ def test_receive_puts_an_arriving_copy_in_the_patrons_bag(client, patron, branch
     picking.mark_found(line=morning_run(other_branch).lines.get())
     client.force_login(make_picker(branch))
     url = reverse("picking:receive", args=[branch.pk])
-    assert client.get(url).status_code == 200
+    expected = client.get(url).content.decode()
+    assert request.copy.barcode in expected and "Croix-Rousse" in expected
     response = client.post(url, {"barcode": request.copy.barcode})
     request.refresh_from_db()
     assert request.status == Status.READY
@@ -280,7 +281,10 @@ def test_missing_report_lists_a_not_found_copy_and_put_back_works(picker_client,
         "Film égaré"
         not in picker_client.get(reverse("picking:missing"), {"doc_type": "book"}).content.decode()
     )
-    picker_client.post(reverse("picking:put_back", args=[request.copy.pk]))
+    response = picker_client.post(
+        reverse("picking:put_back", args=[request.copy.pk]), {"next": "https://elsewhere.example/"}
+    )
+    assert response["Location"] == reverse("picking:missing")
     request.copy.refresh_from_db()
     assert request.copy.status == CopyStatus.ON_SHELF
     assert request.copy.barcode not in picker_client.get(reverse("picking:missing")).content.decode()

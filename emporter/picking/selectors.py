@@ -9,7 +9,7 @@ from itertools import groupby
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
 from emporter.catalogue.models import Copy, CopyStatus
-from emporter.holds.models import Bag, Status
+from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, Department, Location
 
 from .models import LineStatus, PickLine, PickRun
@@ -156,3 +156,12 @@ def bags_to_label(branch: Branch, *, since: datetime.datetime | None = None) -> 
     if since is not None:
         bags = bags.filter(last_ready__gte=since)
     return list(bags)
+
+
+def expected_transfers(branch: Branch, *, limit: int = 200) -> list[Request]:
+    """Copies found elsewhere and on their way to ``branch``, oldest first."""
+    return list(
+        Request.objects.filter(pickup_branch=branch, status=Status.PLACED, copy__status=CopyStatus.IN_TRANSIT)
+        .select_related("copy__record", "copy__branch")
+        .order_by("placed_at", "pk")[:limit]
+    )

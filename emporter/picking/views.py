@@ -14,6 +14,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -234,7 +235,13 @@ def receive(request, branch_id: int):
             error = e.message
         if not barcode:
             error = _("Scan or type a barcode.")
-    context = {"branch": branch, "result": result, "error": error, "barcode": barcode if error else ""}
+    context = {
+        "branch": branch,
+        "result": result,
+        "error": error,
+        "barcode": barcode if error else "",
+        "expected": selectors.expected_transfers(branch),
+    }
     return render(request, "picking/receive.html", context, status=422 if error else 200)
 
 
@@ -282,9 +289,8 @@ def put_back(request, copy_id: int):
             text = _("%(title)s is back on the shelf.")
         messages.success(request, text % {"title": copy.record.title})
     back = request.POST.get("next", "")
-    return redirect(
-        back if back.startswith("/") and not back.startswith("//") else reverse("picking:missing")
-    )
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+    return redirect(back if safe else reverse("picking:missing"))
 
 
 @picker_required

@@ -18,7 +18,9 @@
     var el = document.activeElement;
     return el && el !== input && /^(INPUT|TEXTAREA|SELECT|BUTTON|SUMMARY)$/.test(el.tagName);
   }
-  document.addEventListener("click", function () {
+  // Only with a mouse: on a phone, focusing the box would pop the keyboard up at every tap.
+  var finePointer = window.matchMedia && window.matchMedia("(pointer: fine)").matches;
+  if (finePointer) document.addEventListener("click", function () {
     setTimeout(function () { if (!busyElsewhere() && !document.querySelector("details[open]")) input.focus(); }, 0);
   });
   form.addEventListener("submit", function (event) {
