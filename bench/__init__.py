@@ -15,7 +15,7 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-SECTION_MODULES = ["bench.search", "bench.placement", "bench.handover"]
+SECTION_MODULES = ["bench.search", "bench.placement", "bench.handover", "bench.stats", "bench.picking"]
 SECTIONS: dict[str, Callable] = {}
 
 

@@ -94,6 +94,8 @@ def _render(current, previous, branches, whole_network: bool, today: datetime.da
 
 
 def _heading(pdf: FPDF, text: str, size: int) -> None:
+    # Charts leave their colour as the fill colour; tables would paint their cells with it.
+    pdf.set_fill_color(255)
     pdf.ln(2)
     pdf.set_font(FONT, "B", size)
     pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
@@ -105,17 +107,17 @@ def change(now, before, kind: str) -> str:
     if now is None or before is None:
         return "—"
     if kind == RATE:
-        points = formats.number_format((now - before) * 100, 1)
+        points = formats.number_format(round((now - before) * 100, 1), 1)
         return _("%(sign)s%(points)s pts") % {"sign": "+" if now >= before else "", "points": points}
     if kind == DURATION:
         sign = "+" if now >= before else "−"
         return sign + tables.duration_text(abs(now - before))
     if kind == NUMBER:
-        return ("+" if now >= before else "") + formats.number_format(now - before, 1)
+        return ("+" if now >= before else "") + formats.number_format(round(now - before, 1), 1)
     if not before:
         return "—"
     percent = (now - before) / before * 100
-    return ("+" if percent >= 0 else "") + formats.number_format(percent, 0) + " %"
+    return ("+" if percent >= 0 else "") + formats.number_format(round(percent), 0) + " %"
 
 
 def _key_figures(pdf: FPDF, current, previous) -> None:

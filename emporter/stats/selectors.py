@@ -73,15 +73,10 @@ def _interpolate(ordered: list, fraction: float):
 
 
 def percentiles(queryset, expression, fractions=(0.5, 0.9)) -> list[datetime.timedelta | None]:
-    """Percentiles of a duration over ``queryset``. PostgreSQL computes them in place; on
-    other databases (SQLite, in tests) we sort the values, which is fine at their scale."""
+    """Percentiles of a duration over ``queryset``, computed in SQL on PostgreSQL. Other
+    databases (SQLite, in tests) sort the values, which is fine at their scale."""
     if connection.vendor == "postgresql":
-        result = queryset.aggregate(
-            **{
-                f"p{n}": Percentile(expression, f, output_field=DurationField())
-                for n, f in enumerate(fractions)
-            }
-        )
+        result = queryset.aggregate(**_percentile_aggregates("p", expression, fractions))
         return [result[f"p{n}"] for n in range(len(fractions))]
     values = sorted(queryset.annotate(_d=expression).values_list("_d", flat=True))
     if not values:
@@ -89,18 +84,23 @@ def percentiles(queryset, expression, fractions=(0.5, 0.9)) -> list[datetime.tim
     return [_interpolate(values, f) for f in fractions]
 
 
+def _percentile_aggregates(prefix: str, expression, fractions, **extra) -> dict:
+    return {
+        f"{prefix}{n}": Percentile(expression, f, output_field=DurationField(), **extra)
+        for n, f in enumerate(fractions)
+    }
+
+
 def _events(period: Period, branch_ids):
     start, end = period.bounds()
     return RequestEvent.objects.filter(at__gte=start, at__lt=end, branch_id__in=branch_ids).order_by()
 
 
-def _placements(period: Period, branch_ids):
-    # A request's first event (from no status) is its placement, whatever the channel.
-    return _events(period, branch_ids).filter(from_status="")
-
-
 def ratio(part: int | float, whole: int | float) -> float | None:
     return part / whole if whole else None
+
+
+# Counts of events: one grouped query, no join ------------------------------------------
 
 
 @dataclass
@@ -113,18 +113,65 @@ class DayRow:
         return sum(self.counts.values())
 
 
-def requests_per_day(*, period: Period, branch_ids) -> list[DayRow]:
-    """Requests placed each day of the period, per channel (every day, zeros included)."""
+CLOSINGS = (Status.COLLECTED, Status.EXPIRED, Status.NOT_FOUND, Status.CANCELLED)
+
+
+@dataclass
+class Closings:
+    counts: dict[str, int]
+
+    @property
+    def collection_rate(self) -> float | None:
+        """Of the documents that left the hold shelf, the share collected (vs expired)."""
+        collected, expired = self.counts[Status.COLLECTED], self.counts[Status.EXPIRED]
+        return ratio(collected, collected + expired)
+
+
+@dataclass
+class EventCounts:
+    """Events of the period counted per day, move and reason: what the per-day charts
+    and the closings are read from, in one pass over the period's events."""
+
+    period: Period
+    rows: list[dict]
+
+    def per_day(self) -> list[DayRow]:
+        """Requests placed each day, per channel, every day of the period (zeros too).
+        A request's first event (from no status) is its placement; its reason, the channel."""
+        days = {day: DayRow(day, dict.fromkeys(Channel.values, 0)) for day in self.period.dates()}
+        for row in self.rows:
+            if row["from_status"] == "" and row["reason"] in Channel.values:
+                days[row["day"]].counts[row["reason"]] += row["n"]
+        return list(days.values())
+
+    def closings(self) -> Closings:
+        counts = dict.fromkeys(CLOSINGS, 0)
+        for row in self.rows:
+            if row["to_status"] in counts:
+                counts[row["to_status"]] += row["n"]
+        return Closings(counts)
+
+
+def event_counts(*, period: Period, branch_ids) -> EventCounts:
     rows = (
-        _placements(period, branch_ids)
+        _events(period, branch_ids)
         .annotate(day=TruncDate("at"))
-        .values("day", "request__channel")
+        .values("day", "from_status", "to_status", "reason")
         .annotate(n=Count("id"))
     )
-    days = {day: DayRow(day, dict.fromkeys(Channel.values, 0)) for day in period.dates()}
-    for row in rows:
-        days[row["day"]].counts[row["request__channel"]] = row["n"]
-    return list(days.values())
+    return EventCounts(period, list(rows))
+
+
+def requests_per_day(*, period: Period, branch_ids) -> list[DayRow]:
+    return event_counts(period=period, branch_ids=branch_ids).per_day()
+
+
+def closings(*, period: Period, branch_ids) -> Closings:
+    """How requests ended during the period: collected, expired, not found, cancelled."""
+    return event_counts(period=period, branch_ids=branch_ids).closings()
+
+
+# People and delays: one aggregate over the events joined to their requests -------------
 
 
 @dataclass
@@ -140,16 +187,56 @@ class Patrons:
         return ratio(self.requests, self.patrons)
 
 
+@dataclass
+class Delays:
+    """Median and 90th percentile: from placing to ready (over the requests that became
+    ready in the period), and from ready to collected (those collected in the period)."""
+
+    to_ready: list[datetime.timedelta | None]
+    to_pickup: list[datetime.timedelta | None]
+    ready: int
+    collected: int
+
+
+PLACED_Q, READY_Q, COLLECTED_Q = Q(from_status=""), Q(to_status=Status.READY), Q(to_status=Status.COLLECTED)
+TO_READY = ExpressionWrapper(F("at") - F("request__created_at"), output_field=DurationField())
+TO_PICKUP = ExpressionWrapper(F("at") - F("request__ready_at"), output_field=DurationField())
+FRACTIONS = (0.5, 0.9)
+
+
+def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
+    events = _events(period, branch_ids).filter(PLACED_Q | READY_Q | COLLECTED_Q)
+    aggregates = {
+        "requests": Count("id", filter=PLACED_Q),
+        "patrons": Count("request__patron", distinct=True, filter=PLACED_Q),
+        "collected": Count("id", filter=COLLECTED_Q),
+        "patrons_collecting": Count("request__patron", distinct=True, filter=COLLECTED_Q),
+        "ready": Count("id", filter=READY_Q),
+    }
+    if connection.vendor == "postgresql":
+        # The same pass computes the percentiles, each over its own events (FILTER).
+        aggregates |= _percentile_aggregates("to_ready", TO_READY, FRACTIONS, filter=READY_Q)
+        aggregates |= _percentile_aggregates("to_pickup", TO_PICKUP, FRACTIONS, filter=COLLECTED_Q)
+        result = events.aggregate(**aggregates)
+        to_ready = [result[f"to_ready{n}"] for n in range(len(FRACTIONS))]
+        to_pickup = [result[f"to_pickup{n}"] for n in range(len(FRACTIONS))]
+    else:
+        result = events.aggregate(**aggregates)
+        to_ready = percentiles(events.filter(READY_Q), TO_READY, FRACTIONS)
+        to_pickup = percentiles(events.filter(COLLECTED_Q), TO_PICKUP, FRACTIONS)
+    people = Patrons(*(result[k] for k in ("requests", "patrons", "collected", "patrons_collecting")))
+    return people, Delays(to_ready, to_pickup, result["ready"], result["collected"])
+
+
 def patrons(*, period: Period, branch_ids) -> Patrons:
-    placed = _placements(period, branch_ids).aggregate(
-        requests=Count("id"), patrons=Count("request__patron", distinct=True)
-    )
-    collected = (
-        _events(period, branch_ids)
-        .filter(to_status=Status.COLLECTED)
-        .aggregate(collected=Count("id"), patrons_collecting=Count("request__patron", distinct=True))
-    )
-    return Patrons(**placed, **collected)
+    return patrons_and_delays(period=period, branch_ids=branch_ids)[0]
+
+
+def delays(*, period: Period, branch_ids) -> Delays:
+    return patrons_and_delays(period=period, branch_ids=branch_ids)[1]
+
+
+# Pick lines: one grouped query, folded three ways --------------------------------------
 
 
 @dataclass
@@ -174,95 +261,51 @@ class Outcome:
         return ratio(self.found, self.marked)
 
 
-GROUPINGS = {
-    "branch": ("run__branch_id", "run__branch__name"),
-    "department": ("run__branch__name", "department__name", "department_id"),
-    "doc_type": ("copy__doc_type",),
-}
-
-
-def pick_outcomes(*, period: Period, branch_ids, by: str) -> list[Outcome]:
-    """Found and not found from the pick runs of the period, grouped ``by`` branch,
-    department (of the picking branch) or document type; most not-found first."""
-    keys = GROUPINGS[by]
-    rows = (
+def pick_counts(*, period: Period, branch_ids) -> list[dict]:
+    """Pick lines of the period's runs marked found or not found, counted per picking
+    branch, department and document type (a few hundred rows at most)."""
+    return list(
         PickLine.objects.filter(
             run__run_date__gte=period.start,
             run__run_date__lte=period.end,
             run__branch_id__in=branch_ids,
             status__in=[LineStatus.FOUND, LineStatus.NOT_FOUND],
         )
-        .values(*keys)
+        .values("run__branch_id", "run__branch__name", "department_id", "department__name", "copy__doc_type")
         .annotate(
             found=Count("id", filter=Q(status=LineStatus.FOUND)),
             not_found=Count("id", filter=Q(status=LineStatus.NOT_FOUND)),
         )
-        .order_by(*keys)
+        .order_by()
     )
-    outcomes = [_outcome(by, row) for row in rows]
-    return sorted(outcomes, key=lambda o: (-(o.not_found_rate or 0), o.branch, o.label))
 
 
-def _outcome(by: str, row: dict) -> Outcome:
-    counts = {"found": row["found"], "not_found": row["not_found"]}
+def _group_key(by: str, row: dict) -> tuple:
     if by == "branch":
-        return Outcome(row["run__branch__name"], **counts)
+        return (row["run__branch_id"], "", row["run__branch__name"])
     if by == "department":
-        return Outcome(row["department__name"] or "—", branch=row["run__branch__name"], **counts)
+        return (row["department_id"], row["run__branch__name"], row["department__name"] or "—")
     doc_type = row["copy__doc_type"]
-    return Outcome(str(DocType(doc_type).label) if doc_type in DocType.values else doc_type, **counts)
+    return (doc_type, "", str(DocType(doc_type).label) if doc_type in DocType.values else doc_type)
+
+
+def fold_outcomes(rows: list[dict], by: str) -> list[Outcome]:
+    """Sum ``rows`` by branch, department or doc type; the highest not-found rate first."""
+    groups: dict[tuple, Outcome] = {}
+    for row in rows:
+        key = _group_key(by, row)
+        outcome = groups.setdefault(key, Outcome(key[2], 0, 0, branch=key[1]))
+        outcome.found += row["found"]
+        outcome.not_found += row["not_found"]
+    return sorted(groups.values(), key=lambda o: (-(o.not_found_rate or 0), o.branch, o.label))
+
+
+def pick_outcomes(*, period: Period, branch_ids, by: str) -> list[Outcome]:
+    return fold_outcomes(pick_counts(period=period, branch_ids=branch_ids), by)
 
 
 def total_outcome(outcomes: list[Outcome]) -> Outcome:
     return Outcome("", sum(o.found for o in outcomes), sum(o.not_found for o in outcomes))
-
-
-@dataclass
-class Delays:
-    """Median and 90th percentile: from placing to ready, and from ready to collected."""
-
-    to_ready: list[datetime.timedelta | None]
-    to_pickup: list[datetime.timedelta | None]
-    ready: int
-    collected: int
-
-
-def delays(*, period: Period, branch_ids) -> Delays:
-    """Over the requests that became ready, and those collected, during the period."""
-    events = _events(period, branch_ids)
-    ready = events.filter(to_status=Status.READY)
-    collected = events.filter(to_status=Status.COLLECTED)
-    to_ready = ExpressionWrapper(F("at") - F("request__created_at"), output_field=DurationField())
-    to_pickup = ExpressionWrapper(F("at") - F("request__ready_at"), output_field=DurationField())
-    return Delays(
-        to_ready=percentiles(ready, to_ready),
-        to_pickup=percentiles(collected, to_pickup),
-        ready=ready.count(),
-        collected=collected.count(),
-    )
-
-
-CLOSINGS = (Status.COLLECTED, Status.EXPIRED, Status.NOT_FOUND, Status.CANCELLED)
-
-
-@dataclass
-class Closings:
-    counts: dict[str, int]
-
-    @property
-    def collection_rate(self) -> float | None:
-        """Of the bags' documents that left the hold shelf, the share collected (vs expired)."""
-        collected, expired = self.counts[Status.COLLECTED], self.counts[Status.EXPIRED]
-        return ratio(collected, collected + expired)
-
-
-def closings(*, period: Period, branch_ids) -> Closings:
-    """How requests ended during the period: collected, expired, not found, cancelled."""
-    rows = (
-        _events(period, branch_ids).filter(to_status__in=CLOSINGS).values("to_status").annotate(n=Count("id"))
-    )
-    counts = dict.fromkeys(CLOSINGS, 0) | {row["to_status"]: row["n"] for row in rows}
-    return Closings(counts)
 
 
 def loans_per_day(*, period: Period, branch_ids) -> list[tuple[datetime.date, int]]:
@@ -348,20 +391,24 @@ class Dashboard:
 
 
 def dashboard(
-    *, period: Period, branches, today: datetime.date | None = None, with_workload=True
+    *, period: Period, branches, today: datetime.date | None = None, with_workload: bool = True
 ) -> Dashboard:
-    """Every figure of the dashboard for ``branches`` (a list or queryset of Branch)."""
+    """Every figure of the dashboard for ``branches`` (a list or queryset of Branch):
+    five queries over the period, and two for today's workload."""
     branches = list(branches)
     ids = [b.pk for b in branches]
+    counts = event_counts(period=period, branch_ids=ids)
+    people, waits = patrons_and_delays(period=period, branch_ids=ids)
+    picks = pick_counts(period=period, branch_ids=ids)
     return Dashboard(
         period=period,
-        per_day=requests_per_day(period=period, branch_ids=ids),
-        patrons=patrons(period=period, branch_ids=ids),
-        by_branch=pick_outcomes(period=period, branch_ids=ids, by="branch"),
-        by_department=pick_outcomes(period=period, branch_ids=ids, by="department"),
-        by_doc_type=pick_outcomes(period=period, branch_ids=ids, by="doc_type"),
-        delays=delays(period=period, branch_ids=ids),
-        closings=closings(period=period, branch_ids=ids),
+        per_day=counts.per_day(),
+        patrons=people,
+        by_branch=fold_outcomes(picks, "branch"),
+        by_department=fold_outcomes(picks, "department"),
+        by_doc_type=fold_outcomes(picks, "doc_type"),
+        delays=waits,
+        closings=counts.closings(),
         loans_per_day=loans_per_day(period=period, branch_ids=ids),
         workload=workload(branches=branches, today=today) if with_workload else [],
     )

@@ -207,13 +207,14 @@ def duration_text(value: datetime.timedelta | None) -> str:
 
 
 def display(value, kind: str) -> str:
-    """For people: localised numbers (2,4 in French), percentages, delays in words."""
+    """For people: localised numbers (2,4 in French), percentages, delays in words.
+    Django's number_format truncates extra decimals, so we round first."""
     if value is None:
         return "—"
     if kind == RATE:
-        return f"{formats.number_format(value * 100, 1)} %"
+        return f"{formats.number_format(round(value * 100, 1), 1)} %"
     if kind == NUMBER:
-        return formats.number_format(value, 1)
+        return formats.number_format(round(value, 1), 1)
     if kind == DURATION:
         return duration_text(value)
     if kind == DATE:
