@@ -132,7 +132,8 @@ def test_a_blocked_patron_needs_the_explicit_override(door, branch, patron):
     assert "Blocked by the library: documents en retard" in page.text
     assert 'name="override"' in page.text
     refused = hand_over(door, branch, page)
-    assert "blocked" in refused.text and not Loan.objects.exists()
+    assert "This patron is blocked (documents en retard)" in refused.text
+    assert not Loan.objects.exists()
     page = scan(door, branch, patron.card_number)
     hand_over(door, branch, page, override="1")
     assert Loan.objects.count() == 1
@@ -144,8 +145,10 @@ def test_an_expired_card_is_shown_and_needs_the_override(door, branch, patron):
     patron.save()
     page = scan(door, branch, patron.card_number)
     assert "Card expired on" in page.text
-    hand_over(door, branch, page)
-    assert not Loan.objects.exists()
+    refused = hand_over(door, branch, page)
+    assert "This card has expired" in refused.text and not Loan.objects.exists()
+    hand_over(door, branch, scan(door, branch, patron.card_number), override="1")
+    assert Loan.objects.count() == 1
 
 
 def test_nothing_ready_gets_a_clear_answer_and_not_ready_documents_are_shown(door, branch, patron):

@@ -110,7 +110,7 @@ def hand_over(request, branch: Branch):
             override_blocks=form.cleaned_data["override"],
         )
     except ServiceError as error:
-        messages.error(request, error.message)
+        messages.error(request, _staff_message(error))
         return redirect(_door_url(branch, card))
     again = list(Loan.objects.filter(request__in=result.already_collected).values_list("pk", flat=True))
     loan_ids = [loan.pk for loan in result.loans] + again
@@ -123,6 +123,17 @@ def hand_over(request, branch: Branch):
         messages.info(request, _("Already handed over: nothing was lent twice."))
     _remember(request, nonce, patron.pk, loan_ids)
     return redirect(_receipt_url(branch, patron.pk, loan_ids))
+
+
+def _staff_message(error: ServiceError) -> str:
+    """The service speaks to patrons; at the door, say what the librarian can do."""
+    if error.code == "patron_blocked":
+        return _("This patron is blocked (%(reason)s): tick “Hand over anyway” to lend all the same.") % {
+            "reason": error.params.get("reason", "")
+        }
+    if error.code == "card_expired":
+        return _("This card has expired: tick “Hand over anyway” to lend all the same.")
+    return error.message
 
 
 def _remember(request, nonce: str, patron_id: int, loan_ids: list[int]) -> None:
