@@ -53,7 +53,7 @@ def queries() -> list[Query]:
         Query("author field", "dupont", field="author"),
         Query("subject field", "science-fiction", field="subject"),
         Query("title with three words", "le dernier royaume"),
-        Query("typo (trigram fallback)", "labirynthe", kind="typo"),
+        Query("typo: i for y (trigram fallback)", "labirinthe", kind="typo"),
         Query("ISBN, hyphenated", _hyphenate(isbn), kind="isbn"),
         Query("call number", call_number, field="call_number", kind="call_number"),
         Query("word + type DVD", "voyage", filters={"doc_type": "dvd"}),

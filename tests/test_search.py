@@ -247,6 +247,8 @@ def test_a_typo_falls_back_to_look_alike_titles(catalogue, postgres):
     result = search_records(q="frendly fire")
     assert result.approximate
     assert titles(result) == ["Friendly fire"]
+    make_record("7", "Le Labyrinthe perdu")
+    assert titles(search_records(q="labirinthe")) == ["Le Labyrinthe perdu"]
 
 
 def test_friendly_fire_from_the_shared_marc_file_is_found_by_title_and_author(branch):
