@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "emporter.notices",
     "emporter.desk",
     "emporter.stats",
+    "emporter.discovery",
     "emporter.demo",
     "emporter.jobs",
     "emporter.api",

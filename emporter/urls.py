@@ -21,6 +21,7 @@ urlpatterns += i18n_patterns(
     path("staff/login/", StaffLoginView.as_view(), name="staff_login"),
     path("staff/logout/", LogoutView.as_view(next_page="home"), name="staff_logout"),
     path("catalogue/", include("emporter.catalogue.urls")),
+    path("discover/", include("emporter.discovery.urls")),
     path("staff/picking/", include("emporter.picking.urls")),
     path("staff/phone/", include("emporter.phonedesk.urls")),
     path("staff/stats/", include("emporter.stats.urls")),

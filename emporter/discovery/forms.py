@@ -1,0 +1,54 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch, ServiceMode
+
+from .kinds import Kind
+from .models import SurpriseRequest
+
+MAX_BAG = 8
+
+
+class SurpriseForm(forms.Form):
+    for_whom = forms.TypedChoiceField(label=_("For whom?"), coerce=int)
+    age = forms.IntegerField(
+        label=_("Age of the reader"),
+        required=False,
+        min_value=0,
+        max_value=120,
+        help_text=_("Leave empty for an adult."),
+    )
+    how_many = forms.IntegerField(label=_("How many documents?"), min_value=1, max_value=MAX_BAG, initial=3)
+    kinds = forms.MultipleChoiceField(
+        label=_("Which kinds?"), choices=Kind.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    tastes = forms.CharField(
+        label=_("Tastes, in a few words"),
+        required=False,
+        max_length=SurpriseRequest._meta.get_field("tastes").max_length,
+        help_text=_("For example: dinosaurs, funny stories, space"),
+    )
+    avoid = forms.CharField(
+        label=_("What to avoid"),
+        required=False,
+        max_length=SurpriseRequest._meta.get_field("avoid").max_length,
+        help_text=_("For example: horror, already read Harry Potter"),
+    )
+    pickup_branch = forms.ModelChoiceField(
+        label=_("Collect at"), queryset=Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)
+    )
+
+    def __init__(self, *args, patron, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.people = {patron.pk: patron} | {c.pk: c for c in patron.children.all()}
+        self.fields["for_whom"].choices = [(patron.pk, _("Me"))] + [
+            (c.pk, f"{c.first_name} {c.last_name}") for c in self.people.values() if c.pk != patron.pk
+        ]
+        if len(self.people) == 1:
+            self.fields["for_whom"].widget = forms.HiddenInput()
+        self.fields["for_whom"].initial = patron.pk
+        if patron.home_branch.accepts_requests:
+            self.fields["pickup_branch"].initial = patron.home_branch_id
+
+    def reader(self):
+        return self.people[self.cleaned_data["for_whom"]]

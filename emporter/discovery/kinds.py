@@ -1,0 +1,130 @@
+"""How "age 6–9" and "comics" map onto the catalogue.
+
+Every rule is a condition on a *copy* (``Q`` over Copy, reaching the record through
+``record__``), so browsing asks one question: "is there an available copy of this
+record that fits?".
+
+Age bands are half-open year ranges: 0–3 is [0, 3), teens is [12, 18). A record's own
+range [age_min, age_max) fits a band when the two overlap. A record that says only
+"from 6" is read as 6–9 (three years), one that says only "up to 6" as 0–6, and a
+record marked 6–6 as that one year.
+
+Records with no age at all (most MARC exports) fall back on the call number of their
+youth copies, the way French children's libraries shelve them (the demo network
+follows the same conventions):
+
+    0–3    TP, BB                    tout-petits, bébés lecteurs
+    3–6    E, A, ALB                 albums
+    6–9    J PL, PL, PR              premières lectures
+    9–12   J R, R, RJ, J BD, BD J    romans and comics for children
+    teens  ADO, J ADO, YA, RA        adolescents
+
+Kinds combine the document type with the same prefixes:
+
+    picture books   books shelved E / A / ALB / TP / BB, or youth books up to 6 years
+    first novels    books shelved J PL / PL / PR / J R / RJ / R (youth), or youth books
+                    for 6 and over that are not shelved as albums or documentaries
+    comics          document type comic, or anything shelved BD / J BD / MANGA
+    documentaries   books shelved under a Dewey class other than 8xx (literature),
+                    with or without the J prefix: "J 590", "523.1 GAL"
+    films           DVDs
+    music           music CDs
+"""
+
+from functools import reduce
+from operator import or_
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from emporter.catalogue.models import Audience, DocType
+
+
+class AgeBand(models.TextChoices):
+    BABIES = "0-3", _("0–3 years")
+    TODDLERS = "3-6", _("3–6 years")
+    YOUNG = "6-9", _("6–9 years")
+    CHILDREN = "9-12", _("9–12 years")
+    TEENS = "teens", _("Teens")
+
+
+class Kind(models.TextChoices):
+    PICTURE_BOOKS = "picture-books", _("Picture books")
+    FIRST_NOVELS = "first-novels", _("First novels")
+    COMICS = "comics", _("Comics")
+    DOCUMENTARIES = "documentaries", _("Documentaries")
+    FILMS = "films", _("Films")
+    MUSIC = "music", pgettext_lazy("kind of document", "Music")
+
+
+YEARS = {
+    AgeBand.BABIES: (0, 3),
+    AgeBand.TODDLERS: (3, 6),
+    AgeBand.YOUNG: (6, 9),
+    AgeBand.CHILDREN: (9, 12),
+    AgeBand.TEENS: (12, 18),
+}
+# Read as "from N": a record with only a minimum age covers this many years.
+OPEN_RANGE_YEARS = 3
+
+BAND_PREFIXES = {
+    AgeBand.BABIES: ("TP ", "BB "),
+    AgeBand.TODDLERS: ("E ", "E/", "A ", "ALB"),
+    AgeBand.YOUNG: ("J PL", "PL ", "PR "),
+    AgeBand.CHILDREN: ("J R", "R ", "RJ", "J BD", "BD J"),
+    AgeBand.TEENS: ("ADO", "J ADO", "YA ", "RA "),
+}
+PICTURE_PREFIXES = BAND_PREFIXES[AgeBand.BABIES] + BAND_PREFIXES[AgeBand.TODDLERS]
+NOVEL_PREFIXES = ("J PL", "PL ", "PR ", "J R", "RJ", "R ")
+COMIC_PREFIXES = ("BD", "J BD", "MANGA")
+# Dewey classes except 8xx (literature): "J 590", "523.1".
+DOCUMENTARY_PREFIXES = tuple(f"{j}{d}" for j in ("", "J ") for d in "012345679")
+
+
+def prefixed(prefixes) -> Q:
+    return reduce(or_, (Q(call_number__istartswith=p) for p in prefixes))
+
+
+def band_for_age(age: int | None) -> str:
+    """The band a reader of ``age`` belongs to; "" for adults or unknown."""
+    if age is None:
+        return ""
+    return next((band for band, (low, high) in YEARS.items() if low <= age < high), "")
+
+
+def age_q(band: str) -> Q:
+    low, high = YEARS[AgeBand(band)]
+    has_age = Q(record__age_min__isnull=False) | Q(record__age_max__isnull=False)
+    starts_before_end = Q(record__age_min__isnull=True) | Q(record__age_min__lt=high)
+    ends_after_start = (
+        Q(record__age_max__gt=low)
+        & (Q(record__age_min__isnull=True) | Q(record__age_max__gt=models.F("record__age_min")))
+        | Q(record__age_max__isnull=True, record__age_min__gt=low - OPEN_RANGE_YEARS)
+        | Q(record__age_max=models.F("record__age_min"), record__age_min__gte=low)
+    )
+    no_age = Q(record__age_min__isnull=True, record__age_max__isnull=True, record__audience=Audience.YOUTH)
+    return (has_age & starts_before_end & ends_after_start) | (no_age & prefixed(BAND_PREFIXES[band]))
+
+
+def kind_q(kind: str) -> Q:
+    book = Q(record__doc_type=DocType.BOOK)
+    youth = Q(record__audience=Audience.YOUTH)
+    match Kind(kind):
+        case Kind.PICTURE_BOOKS:
+            young = youth & Q(record__age_max__lte=6) & ~prefixed(NOVEL_PREFIXES + DOCUMENTARY_PREFIXES)
+            return book & (prefixed(PICTURE_PREFIXES) | young)
+        case Kind.FIRST_NOVELS:
+            older = (Q(record__age_min__gte=6) | Q(record__age_max__gt=6)) & ~prefixed(
+                PICTURE_PREFIXES + DOCUMENTARY_PREFIXES + COMIC_PREFIXES
+            )
+            return book & youth & (prefixed(NOVEL_PREFIXES) | older)
+        case Kind.COMICS:
+            return Q(record__doc_type=DocType.COMIC) | prefixed(COMIC_PREFIXES)
+        case Kind.DOCUMENTARIES:
+            return book & prefixed(DOCUMENTARY_PREFIXES)
+        case Kind.FILMS:
+            return Q(record__doc_type=DocType.DVD)
+        case Kind.MUSIC:
+            return Q(record__doc_type=DocType.CD)

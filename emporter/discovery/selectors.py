@@ -1,0 +1,261 @@
+"""Reads for discovery: browsing, selections, "more like this", new arrivals, suggestions.
+
+"Available" here always means what a request could take right now: a copy on the shelf,
+with a barcode, in a requestable location, at a branch that is not closed, of a
+document type the policy lets patrons request (the same test as holds.allocation).
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from emporter.catalogue.models import Audience, Copy, CopyStatus, Record
+from emporter.catalogue.search import Filters, search_records, words
+from emporter.holds import policy
+from emporter.holds.models import ACTIVE, Request
+from emporter.network.models import Branch, ServiceMode
+
+from .kinds import age_q, band_for_age, kind_q
+from .models import Cover, Selection, SurpriseRequest, SurpriseStatus
+
+PER_PAGE = 24
+NEW_ARRIVAL_DAYS = 60
+# Candidates read per kind of likeness before ranking; enough for a row of tiles.
+LIKENESS_CANDIDATES = 60
+MIN_TASTE_WORD = 3
+
+
+@dataclass
+class Tile:
+    record: Record
+    available: int = 0
+    # A copy is on the shelf at the branch the patron collects from.
+    here: bool = False
+    cover_url: str = ""
+    note: str = ""
+
+
+def requestable_copy_q() -> Q:
+    return (
+        Q(status=CopyStatus.ON_SHELF, barcode__isnull=False)
+        & (Q(location__isnull=True) | Q(location__requestable=True))
+        & ~Q(branch__service_mode=ServiceMode.CLOSED)
+    )
+
+
+def available_records(*, branch: Branch | None = None, copy_q: Q | None = None):
+    """Records with an available requestable copy (anywhere), optionally fitting ``copy_q``."""
+    copies = Copy.objects.filter(requestable_copy_q(), record=OuterRef("pk"))
+    if copy_q is not None:
+        copies = copies.filter(copy_q)
+    records = Record.objects.filter(Exists(copies))
+    types = policy.resolve(branch=branch).requestable_types
+    return records.filter(doc_type__in=types) if types else records
+
+
+def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -> list[Tile]:
+    """Tiles in the given order, with availability and covers read in two queries."""
+    records = list(records)
+    ids = [r.pk for r in records]
+    counts: dict[int, int] = defaultdict(int)
+    here: set[int] = set()
+    copies = Copy.objects.filter(requestable_copy_q(), record_id__in=ids).values_list(
+        "record_id", "branch_id"
+    )
+    for record_id, branch_id in copies:
+        counts[record_id] += 1
+        if branch and branch_id == branch.pk:
+            here.add(record_id)
+    covers = dict(Cover.objects.filter(record_id__in=ids).values_list("record_id", "image"))
+    notes = notes or {}
+    return [
+        Tile(
+            record=r,
+            available=counts[r.pk],
+            here=r.pk in here,
+            cover_url=Cover.image.field.storage.url(covers[r.pk]) if r.pk in covers else "",
+            note=notes.get(r.pk, ""),
+        )
+        for r in records
+    ]
+
+
+def browse(*, age_band: str = "", kind: str = "", branch: Branch | None = None, page: int = 1):
+    """One page of available records for an age band and/or a kind; (tiles, total)."""
+    copy_q = Q()
+    if age_band:
+        copy_q &= age_q(age_band)
+    if kind:
+        copy_q &= kind_q(kind)
+    records = available_records(branch=branch, copy_q=copy_q).order_by("-created_at", "-pk")
+    total = records.count()
+    start = (max(1, page) - 1) * PER_PAGE
+    page_records = records.defer("summary")[start : start + PER_PAGE]
+    return tiles(page_records, branch=branch), total
+
+
+def selections_for(*, branch: Branch | None = None, home: bool = False):
+    """Published selections: the network's, plus the branch's (every branch's on the home page)."""
+    selections = Selection.objects.filter(published=True).select_related("branch")
+    if home:
+        return selections
+    if branch is None:
+        return selections.filter(branch__isnull=True)
+    return selections.filter(Q(branch__isnull=True) | Q(branch=branch))
+
+
+def selection_tiles(selection: Selection, *, branch: Branch | None = None) -> list[Tile]:
+    items = list(selection.items.select_related("record"))
+    notes = {i.record_id: i.note for i in items}
+    return tiles([i.record for i in items], branch=branch, notes=notes)
+
+
+def more_like_this(record: Record, *, branch: Branch | None = None, limit: int = 8) -> list[Tile]:
+    """Other available documents sharing subjects, author, series or audience, best first;
+    those on the shelf at ``branch`` come before those elsewhere."""
+    scores: dict[int, int] = defaultdict(int)
+    likeness = []
+    if record.series:
+        likeness.append((Q(series__iexact=record.series), 4))
+    if record.responsibility:
+        likeness.append((Q(responsibility__iexact=record.responsibility), 3))
+    for condition, points in likeness:
+        for pk in _available_ids(condition, record, branch):
+            scores[pk] += points
+    for pk in _sharing_subjects(record, branch):
+        scores[pk] += 2
+    # Same audience and type: the weakest likeness, only to fill the row.
+    if len(scores) < limit:
+        same = Q(audience=record.audience, doc_type=record.doc_type)
+        band = band_for_age(record.age_min) if record.audience == Audience.YOUTH else ""
+        for pk in _available_ids(same, record, branch, copy_q=age_q(band) if band else None):
+            scores[pk] += 1
+    found = tiles(Record.objects.filter(pk__in=scores).defer("summary"), branch=branch)
+    found.sort(key=lambda t: (not t.here, -scores[t.record.pk], t.record.title, t.record.pk))
+    return found[:limit]
+
+
+def _available_ids(condition: Q, record: Record, branch: Branch | None, copy_q: Q | None = None) -> list[int]:
+    records = available_records(branch=branch, copy_q=copy_q).filter(condition).exclude(pk=record.pk)
+    records = records.order_by("-created_at", "-pk")
+    return list(records.values_list("pk", flat=True)[:LIKENESS_CANDIDATES])
+
+
+def _sharing_subjects(record: Record, branch: Branch | None) -> list[int]:
+    """Records that share one of the first subjects, found by the search engine's subject
+    index (JSON lists cannot be compared the same way on both databases) and checked."""
+    mine = (
+        {_fold(s) for s in record.subjects[:5] if isinstance(s, str) and s.strip()}
+        if isinstance(record.subjects, list)
+        else set()
+    )
+    candidates: list[int] = []
+    for subject in list(mine)[:3]:
+        result = search_records(
+            q=subject, field="subject", filters=Filters(available=True), per_page=LIKENESS_CANDIDATES
+        )
+        candidates += [h.record.pk for h in result.hits if h.record.pk != record.pk]
+    if not candidates:
+        return []
+    shared = available_records(branch=branch).filter(pk__in=candidates).values_list("pk", "subjects")
+    return [pk for pk, subjects in shared if mine & {_fold(s) for s in subjects or [] if isinstance(s, str)}]
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int = NEW_ARRIVAL_DAYS, limit=12):
+    """Records whose copy arrived recently (at ``branch`` when given), newest first."""
+    since = timezone.now() - datetime.timedelta(days=days)
+    copies = Copy.objects.filter(record=OuterRef("pk"), created_at__gte=since).exclude(
+        status__in=[CopyStatus.MISSING, CopyStatus.WITHDRAWN]
+    )
+    if branch:
+        copies = copies.filter(branch=branch)
+    records = Record.objects.filter(Exists(copies), created_at__gte=since)
+    if audience:
+        records = records.filter(audience=audience)
+    return tiles(records.defer("summary").order_by("-created_at", "-pk")[:limit], branch=branch)
+
+
+# -- Surprise bags ----------------------------------------------------------------------
+
+
+def remaining_allowance(*, patron, branch: Branch) -> int:
+    """How many more documents the patron may ask for: the policy's limit, less their
+    active requests and what their open surprise bags will take."""
+    rules = policy.resolve(branch=branch, category=patron.category)
+    active = Request.objects.filter(patron=patron, status__in=ACTIVE).count()
+    promised = sum(
+        SurpriseRequest.objects.filter(patron=patron, status=SurpriseStatus.OPEN).values_list(
+            "how_many", flat=True
+        )
+    )
+    return max(0, rules.max_active - active - promised)
+
+
+def surprise_queue(branches):
+    return (
+        SurpriseRequest.objects.filter(status=SurpriseStatus.OPEN, pickup_branch__in=branches)
+        .select_related("patron", "asked_by", "pickup_branch")
+        .order_by("created_at", "pk")
+    )
+
+
+def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
+    """Available documents for a surprise bag: the reader's age band and kinds, ranked by
+    how many of their taste words the search engine matches, at the pickup branch first;
+    nothing matching a word to avoid; nothing they already have on request."""
+    copy_q = Q()
+    band = band_for_age(surprise.age)
+    if band:
+        copy_q &= age_q(band)
+    if surprise.kinds:
+        kinds = Q()
+        for kind in surprise.kinds:
+            kinds |= kind_q(kind)
+        copy_q &= kinds
+    records = available_records(branch=surprise.pickup_branch, copy_q=copy_q)
+    if not band and surprise.age is not None:
+        records = records.filter(audience=Audience.ADULT)
+    taken = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE).values("record_id")
+    records = records.exclude(pk__in=taken).exclude(pk__in=_matching(surprise.avoid))
+    rank = _taste_rank(surprise.tastes)
+    liked = list(records.filter(pk__in=rank).values_list("pk", flat=True))
+    others = list(
+        records.exclude(pk__in=rank).order_by("-created_at", "-pk").values_list("pk", flat=True)[:limit]
+    )
+    ordered = sorted(liked, key=lambda pk: rank[pk]) + others
+    found = tiles(
+        Record.objects.filter(pk__in=ordered[: limit * 2]).defer("summary"), branch=surprise.pickup_branch
+    )
+    position = {pk: n for n, pk in enumerate(ordered)}
+    found.sort(key=lambda t: (t.record.pk not in rank, not t.here, position[t.record.pk]))
+    return found[:limit]
+
+
+def _taste_words(text: str) -> list[str]:
+    return [w for w in words(text) if len(w) >= MIN_TASTE_WORD][:6]
+
+
+def _taste_rank(text: str) -> dict[int, tuple[int, int]]:
+    """record id → (-words matched, best position): more words first, then the engine's order."""
+    matched: dict[int, int] = defaultdict(int)
+    best: dict[int, int] = {}
+    for word in _taste_words(text):
+        result = search_records(q=word, filters=Filters(available=True), per_page=200)
+        for n, hit in enumerate(result.hits):
+            matched[hit.record.pk] += 1
+            best[hit.record.pk] = min(best.get(hit.record.pk, n), n)
+    return {pk: (-count, best[pk]) for pk, count in matched.items()}
+
+
+def _matching(text: str) -> set[int]:
+    ids: set[int] = set()
+    for word in _taste_words(text):
+        ids |= {h.record.pk for h in search_records(q=word, per_page=500).hits}
+    return ids

@@ -1,0 +1,114 @@
+"""Writes for surprise bags: asking for one, cancelling it, composing it.
+
+Composing places ordinary requests through holds.services.place_requests, so every
+limit, the copy set aside and the rest of the flow (pick run, email, door) are the
+usual ones; the surprise bag only remembers which requests it produced.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from emporter.holds.models import Channel
+from emporter.holds.services import Outcome, place_requests
+from emporter.network.models import Branch
+from emporter.patrons.models import Patron
+
+from .kinds import Kind
+from .models import SurpriseRequest, SurpriseStatus
+from .selectors import remaining_allowance
+
+
+def create_surprise_request(
+    *,
+    asked_by: Patron,
+    patron: Patron,
+    pickup_branch: Branch,
+    how_many: int,
+    age: int | None = None,
+    kinds: Iterable[str] = (),
+    tastes: str = "",
+    avoid: str = "",
+) -> SurpriseRequest:
+    """A patron asks for a bag for themselves or for one of their children."""
+    if patron.pk != asked_by.pk and patron.guardian_id != asked_by.pk:
+        raise ValidationError(
+            _("You can only ask for yourself or for one of your children."), code="not_yours"
+        )
+    if not pickup_branch.accepts_requests:
+        raise ValidationError(
+            _("%(branch)s is not taking requests at the moment.") % {"branch": pickup_branch.name},
+            code="branch_not_accepting",
+        )
+    kinds = [k for k in dict.fromkeys(kinds) if k in Kind.values]
+    with transaction.atomic():
+        # The patron's row lock serialises this with their placements (holds.services).
+        Patron.objects.select_for_update().filter(pk=patron.pk).first()
+        left = remaining_allowance(patron=patron, branch=pickup_branch)
+        if how_many > left:
+            raise ValidationError(
+                _("You can ask for %(left)s more documents at most (your requests in progress count).")
+                % {"left": left},
+                code="over_limit",
+            )
+        return SurpriseRequest.objects.create(
+            patron=patron,
+            asked_by=asked_by,
+            pickup_branch=pickup_branch,
+            how_many=how_many,
+            age=age,
+            kinds=kinds,
+            tastes=tastes.strip(),
+            avoid=avoid.strip(),
+        )
+
+
+def cancel_surprise_request(*, surprise: SurpriseRequest) -> bool:
+    """Only an open bag can be cancelled; returns False when a librarian got there first."""
+    return bool(
+        SurpriseRequest.objects.filter(pk=surprise.pk, status=SurpriseStatus.OPEN).update(
+            status=SurpriseStatus.CANCELLED
+        )
+    )
+
+
+def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[int], actor) -> list[Outcome]:
+    """Place the chosen documents for the patron and close the bag as composed.
+
+    The bag's row is locked, so two librarians composing the same bag place it once;
+    the idempotency key makes a resubmitted form replay instead of placing again."""
+    record_ids = list(dict.fromkeys(record_ids))
+    if not record_ids:
+        raise ValidationError(_("Choose at least one document."), code="empty")
+    with transaction.atomic():
+        surprise = (
+            SurpriseRequest.objects.select_for_update()
+            .select_related("patron", "pickup_branch")
+            .get(pk=surprise.pk)
+        )
+        if surprise.status != SurpriseStatus.OPEN:
+            raise ValidationError(_("This surprise bag is no longer open."), code="not_open")
+        if len(record_ids) > surprise.how_many:
+            raise ValidationError(
+                _("The patron asked for %(n)s documents: choose no more.") % {"n": surprise.how_many},
+                code="too_many",
+            )
+        outcomes = place_requests(
+            patron=surprise.patron,
+            record_ids=record_ids,
+            pickup_branch=surprise.pickup_branch,
+            channel=Channel.DESK,
+            actor=actor,
+            idempotency_key=f"surprise:{surprise.pk}",
+        )
+        placed = [o.request for o in outcomes if o.ok]
+        if placed:
+            surprise.requests.add(*placed)
+            surprise.status = SurpriseStatus.COMPOSED
+            surprise.composed_by = actor
+            surprise.composed_at = timezone.now()
+            surprise.save(update_fields=["status", "composed_by", "composed_at"])
+    return outcomes
