@@ -22,7 +22,7 @@ HUES = {
 }
 # Short words on the cover's band, not translated: they are the labels on the shelves.
 BADGES = {DocType.COMIC: "BD", DocType.DVD: "DVD", DocType.CD: "CD", DocType.AUDIOBOOK: "CD livre"}
-LINE_CHARS = 13
+LINE_CHARS = 12
 MAX_LINES = 5
 
 
@@ -59,5 +59,5 @@ def placeholder_svg(*, title: str, doc_type: str = DocType.BOOK, colour: str = "
         f'<rect width="120" height="180" rx="6" fill="{escape(fill)}"/>'
         '<rect x="8" y="8" width="104" height="164" rx="3" fill="none" stroke="#fff6" stroke-width="2"/>'
         '<g fill="#fff" font-family="system-ui, sans-serif">'
-        f'<text text-anchor="middle" font-size="15" font-weight="600">{text}</text>{band}</g></svg>'
+        f'<text text-anchor="middle" font-size="14" font-weight="600">{text}</text>{band}</g></svg>'
     )
