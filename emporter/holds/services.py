@@ -241,7 +241,9 @@ def expire_overdue(*, today=None, actor=None) -> int:
     overdue = Request.objects.filter(status=Status.READY, hold_until__lt=today).values_list("pk", flat=True)
     for request_id in list(overdue):
         with transaction.atomic():
-            request = Request.objects.select_for_update().select_related("copy").get(pk=request_id)
+            request = (
+                Request.objects.select_for_update(of=("self",)).select_related("copy").get(pk=request_id)
+            )
             if request.status != Status.READY:
                 continue
             transition(request, Status.EXPIRED, actor=actor, reason="expired")
