@@ -1,4 +1,5 @@
 import datetime
+import shutil
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -314,3 +315,37 @@ def test_the_phone_screen_shows_the_next_lines_and_scans_any(picker_client, patr
     picker_client.post(reverse("picking:scan", args=[run.pk]), {"barcode": requests[1].copy.barcode})
     requests[1].refresh_from_db()
     assert requests[1].status == Status.READY
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM, reason="needs a Chromium binary (apt-get install chromium)")
+def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, monkeypatch):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are
+    # plain synchronous test code, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    long_title = "Une très longue histoire illustrée des bibliothèques municipales lyonnaises"
+    requests = [place(patron, make_record(title=t, copies=[branch]), branch) for t in (long_title, "Court")]
+    run = morning_run(branch)
+    client.force_login(make_picker(branch))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR")
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+        )
+        page = context.new_page()
+        page.goto(live_server.url + reverse("picking:pick", args=[run.pk]))
+        assert page.evaluate("document.activeElement.id") == "barcode"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.keyboard.type(requests[0].copy.barcode)  # a scanner types, then presses Enter
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "1 / 2" in page.inner_text(".progress-line")
+        assert page.evaluate("document.activeElement.id") == "barcode"
+        browser.close()
+    requests[0].refresh_from_db()
+    assert requests[0].status == Status.READY

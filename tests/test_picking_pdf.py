@@ -127,7 +127,7 @@ def test_the_vendored_font_is_used_when_the_system_has_none(monkeypatch, tmp_pat
 
 
 def test_a_long_title_is_cut_to_its_column_and_the_call_number_kept(picker_client, patron, branch):
-    long_title = "Histoire générale des voyages " * 8
+    long_title = "Histoire générale des voyages " * 5
     record = make_record(title=long_title, copies=[branch])
     record.copies.update(call_number="910.4 HIS", call_number_key=sort_key("910.4 HIS"))
     place(patron, record, branch)
