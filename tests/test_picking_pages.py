@@ -349,3 +349,13 @@ def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, 
         browser.close()
     requests[0].refresh_from_db()
     assert requests[0].status == Status.READY
+
+
+def test_absurd_filters_are_ignored_not_crashing(picker_client, patron, branch):
+    request = place(patron, make_record(title="Égaré", copies=[branch]), branch)
+    run = morning_run(branch)
+    huge = "9" * 30
+    assert picker_client.get(reverse("picking:pick", args=[run.pk]), {"department": huge}).status_code == 200
+    picking.mark_not_found(line=run.lines.get())
+    response = picker_client.get(reverse("picking:missing"), {"branch": huge, "doc_type": "nope"})
+    assert request.copy.barcode in response.content.decode()

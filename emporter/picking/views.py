@@ -53,7 +53,8 @@ def _run(request, run_id: int) -> PickRun:
 def _department_param(value) -> int | None:
     """``?department=`` : an id, ``0`` for lines with no department, absent for all."""
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    # Bounded: a 30-digit id would overflow the database's integer, not just miss.
+    return int(value) if value.isdigit() and len(value) <= 9 else None
 
 
 @picker_required
@@ -246,8 +247,7 @@ def receive(request, branch_id: int):
 
 
 def _int_param(request, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return _department_param(request.GET.get(name))
 
 
 @picker_required
