@@ -28,6 +28,7 @@ def test_the_report_is_in_french_with_the_figures_and_the_previous_period(client
     assert "16 novembre 2020" in text and "2 décembre 2020" in text
     assert "30 octobre 2020" in text and "15 novembre 2020" in text  # the previous period
     assert "2,4" in text  # documents per patron
+    assert "16,7 %" in text  # phone: 2 of 12, rounded (not cut) to one decimal
     assert "60,0 %" in text  # Arts et Loisirs: 3 not found of 5
     assert "Arts et Loisirs" in text and "Médiathèque de la Croix-Rousse" in text
     assert "+1100 %" in text  # 12 requests against 1 in the previous period

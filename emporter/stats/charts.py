@@ -28,6 +28,7 @@ def _nice_max(value: float) -> float:
 def _svg(title: str, height: int, body: list[str]) -> SafeString:
     return mark_safe(
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'font-family="system-ui, sans-serif" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(body)}</svg>'
     )
 
@@ -74,21 +75,21 @@ def columns(labels: list[str], series: list[tuple[str, list[int]]], *, title: st
     return _svg(title, height, body)
 
 
-def bars(items: list[tuple[str, float | None]], *, title: str, percent: bool = False) -> SafeString:
-    """Horizontal bars, one per item, the value written at the end of each bar."""
-    row, left, right = 22, 220, 60
+def bars(items: list[tuple[str, float | None, str]], *, title: str, percent: bool = False) -> SafeString:
+    """Horizontal bars: (label, value, value as text) per item, the text at the bar's end.
+    With ``percent``, values are fractions and the axis ends at 100 %."""
+    row, left, right = 22, 240, 90
     height = max(len(items), 1) * row + 10
-    peak = 1 if percent else _nice_max(max((v or 0 for _, v in items), default=0))
+    peak = 1 if percent else _nice_max(max((v or 0 for _, v, _ in items), default=0))
     plot_w = WIDTH - left - right
     body = []
-    for i, (label, value) in enumerate(items):
+    for i, (label, value, text) in enumerate(items):
         y = 5 + i * row
         w = (value or 0) / peak * plot_w
-        text = "—" if value is None else (f"{value * 100:.1f} %" if percent else f"{value:g}")
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 38 else label[:37] + "…"
         body.append(
             f'<text x="{left - 6}" y="{y + 14}" font-size="11" text-anchor="end">{escape(short)}</text>'
         )
         body.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[0]}"/>')
-        body.append(f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{text}</text>')
+        body.append(f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{escape(text)}</text>')
     return _svg(title, height, body)

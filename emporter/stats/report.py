@@ -196,7 +196,7 @@ def _rate_chart(pdf: FPDF, title: str, outcomes, with_branch: bool = False) -> N
     label_w, bar_w = 70, 80
     for o in outcomes:
         y = pdf.get_y()
-        label = f"{o.branch} · {o.label}" if with_branch else o.label
+        label = f"{o.label} — {o.branch}" if with_branch else o.label
         pdf.set_x(10)
         pdf.cell(label_w, 5, label[:48], align="R")
         _fill(pdf, "#EEEEEE")

@@ -43,6 +43,10 @@ def _display(table: tables.Table) -> dict:
     }
 
 
+def _rate(outcome: selectors.Outcome) -> str:
+    return f"{tables.display(outcome.not_found_rate, tables.RATE)} ({outcome.not_found}/{outcome.marked})"
+
+
 def _charts(d: selectors.Dashboard) -> dict:
     days = [f"{row.day:%d/%m}" for row in d.per_day]
     by_channel = [(str(label), [row.counts[value] for row in d.per_day]) for value, label in Channel.choices]
@@ -52,17 +56,18 @@ def _charts(d: selectors.Dashboard) -> dict:
             days, [(_("Loans"), [n for _, n in d.loans_per_day])], title=_("Loans at the door per day")
         ),
         "pick_by_department": charts.bars(
-            [(f"{o.branch} · {o.label}", o.not_found_rate) for o in d.by_department[:15]],
+            [(f"{o.label} — {o.branch}", o.not_found_rate, _rate(o)) for o in d.by_department[:15]],
             title=_("Not-found rate by department"),
             percent=True,
         ),
         "pick_by_doc_type": charts.bars(
-            [(o.label, o.not_found_rate) for o in d.by_doc_type],
+            [(o.label, o.not_found_rate, _rate(o)) for o in d.by_doc_type],
             title=_("Not-found rate by document type"),
             percent=True,
         ),
         "closings": charts.bars(
-            [(str(row[0]), row[1]) for row in tables.closings(d).rows], title=_("How requests ended")
+            [(str(row[0]), row[1], tables.display(row[1], tables.INT)) for row in tables.closings(d).rows],
+            title=_("How requests ended"),
         ),
     }
 
