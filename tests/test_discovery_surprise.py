@@ -77,11 +77,13 @@ def test_surprise_bag_for_a_child_goes_from_request_to_the_next_pick_run(client,
     client.force_login(user)
     assert "Lina" in client.get("/discover/staff/surprise/").content.decode()
     page = client.get(f"/discover/staff/surprise/{surprise.pk}/")
-    suggested = [t.record for t in page.context["suggested"]]
-    assert set(suggested) == {dinos, space}
-    assert page.context["ticked"] == {dinos.pk, space.pk}
+    # The best two come ticked, in the bag; the one to avoid and the adult novel are not offered.
+    assert {t.record for t in page.context["bag"]} == {dinos, space}
+    assert page.context["suggested"] == []
 
-    response = client.post(f"/discover/staff/surprise/{surprise.pk}/", {"record": [dinos.pk, space.pk]})
+    response = client.post(
+        f"/discover/staff/surprise/{surprise.pk}/", {"record": [dinos.pk, space.pk], "confirm": "1"}
+    )
     assert response.status_code == 302
 
     surprise.refresh_from_db()
@@ -235,3 +237,26 @@ def test_a_patron_cancels_an_open_bag(client, library, family):
     surprise.refresh_from_db()
     assert surprise.status == SurpriseStatus.CANCELLED
     assert selectors.remaining_allowance(patron=parent, branch=library) == 8
+
+
+def test_searching_while_composing_keeps_the_ticks_and_an_error_loses_nothing(client, library, family):
+    parent, child = family
+    first = comic("Premier choix", library)
+    second = comic("Second choix", library)
+    extra = comic("Troisième larron", library)
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2
+    )
+    client.force_login(librarian(library))
+    url = f"/discover/staff/surprise/{surprise.pk}/"
+
+    page = client.post(url, {"record": [first.pk], "q": "larron", "search": "1"})
+    assert [t.record for t in page.context["bag"]] == [first]
+    assert [t.record for t in page.context["found"]] == [extra]
+
+    page = client.post(url, {"record": [first.pk, second.pk, extra.pk], "confirm": "1"}, follow=True)
+    assert [t.record for t in page.context["bag"]] == [first, second, extra]
+    assert "2" in [str(m) for m in page.context["messages"]][0]
+    assert not Request.objects.filter(patron=child).exists()
+    surprise.refresh_from_db()
+    assert surprise.status == SurpriseStatus.OPEN

@@ -37,7 +37,6 @@ from operator import or_
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from emporter.catalogue.models import Audience, DocType
 
@@ -56,7 +55,7 @@ class Kind(models.TextChoices):
     COMICS = "comics", _("Comics")
     DOCUMENTARIES = "documentaries", _("Documentaries")
     FILMS = "films", _("Films")
-    MUSIC = "music", pgettext_lazy("kind of document", "Music")
+    MUSIC = "music", _("Music")
 
 
 YEARS = {

@@ -238,6 +238,17 @@ def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
     return found[:limit]
 
 
+def search_available(q: str, *, branch: Branch | None, limit: int = 12) -> list[Tile]:
+    """The search engine's hits for ``q`` that a request could take now, in its order."""
+    hits = search_records(q=q, filters=Filters(available=True), per_page=limit * 2).hits
+    ok = set(
+        available_records(branch=branch)
+        .filter(pk__in=[h.record.pk for h in hits])
+        .values_list("pk", flat=True)
+    )
+    return tiles([h.record for h in hits if h.record.pk in ok][:limit], branch=branch)
+
+
 def _taste_words(text: str) -> list[str]:
     return [w for w in words(text) if len(w) >= MIN_TASTE_WORD][:6]
 

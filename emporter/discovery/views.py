@@ -12,8 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Audience, Record
-from emporter.catalogue.search import Filters, search_records
-from emporter.network.models import Branch
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role
 from emporter.patrons.views import current_patron
@@ -46,6 +45,7 @@ def index(request):
         "selections": selectors.selections_for(branch=branch),
         "arrivals": selectors.new_arrivals(branch=branch, limit=8),
         "branch": branch,
+        "branches": Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT),
     }
     return render(request, "discovery/index.html", context)
 
@@ -180,8 +180,8 @@ def compose(request, pk: int):
     )
     if not any(has_role(request.user, role, surprise.pickup_branch) for role in LIBRARIAN_ROLES):
         raise PermissionDenied
-    if request.method == "POST":
-        chosen = [int(i) for i in request.POST.getlist("record") if i.isdigit()]
+    chosen = [int(i) for i in request.POST.getlist("record") if i.isdigit()]
+    if request.method == "POST" and "confirm" in request.POST:
         try:
             outcomes = services.compose_surprise_request(
                 surprise=surprise, record_ids=chosen, actor=request.user
@@ -189,29 +189,40 @@ def compose(request, pk: int):
         except ValidationError as error:
             for message in error.messages:
                 messages.error(request, message)
-            return redirect("discovery:compose", surprise.pk)
-        titles = Record.objects.in_bulk([o.record_id for o in outcomes])
-        for outcome in outcomes:
-            title = titles[outcome.record_id].title if outcome.record_id in titles else "?"
-            if outcome.ok:
-                messages.success(request, _("Requested: %(title)s") % {"title": title})
-            else:
-                messages.error(request, f"{title} — {outcome.error.message}")
-        if any(o.ok for o in outcomes):
-            return redirect("discovery:queue")
-        return redirect("discovery:compose", surprise.pk)
-    q = request.GET.get("q", "").strip()
-    suggested = selectors.suggestions(surprise) if surprise.status == SurpriseStatus.OPEN else []
-    found = []
-    if q:
-        result = search_records(q=q, filters=Filters(available=True), per_page=12)
-        found = selectors.tiles([h.record for h in result.hits], branch=surprise.pickup_branch)
+        else:
+            _tell(request, outcomes)
+            if any(o.ok for o in outcomes):
+                return redirect("discovery:queue")
+    elif request.method != "POST":
+        chosen = None  # first visit: the best suggestions come ticked
+    return _compose_page(request, surprise, chosen=chosen, q=request.POST.get("q", "").strip())
+
+
+def _compose_page(request, surprise: SurpriseRequest, *, chosen: list[int] | None, q: str):
+    """The bag so far (ticked), then suggestions and search results to add; searching
+    posts the same form, so what is ticked is kept."""
+    is_open = surprise.status == SurpriseStatus.OPEN
+    suggested = selectors.suggestions(surprise) if is_open else []
+    if chosen is None:
+        chosen = [t.record.pk for t in suggested[: surprise.how_many]]
+    found = selectors.search_available(q, branch=surprise.pickup_branch) if q and is_open else []
+    in_bag = Record.objects.in_bulk(chosen)
     context = {
         "surprise": surprise,
-        "suggested": suggested,
-        "ticked": {t.record.pk for t in suggested[: surprise.how_many]},
-        "found": found,
+        "bag": selectors.tiles([in_bag[pk] for pk in chosen if pk in in_bag], branch=surprise.pickup_branch),
+        "suggested": [t for t in suggested if t.record.pk not in in_bag],
+        "found": [t for t in found if t.record.pk not in in_bag],
         "q": q,
         "placed": surprise.requests.select_related("record"),
     }
     return render(request, "discovery/compose.html", context)
+
+
+def _tell(request, outcomes) -> None:
+    titles = Record.objects.in_bulk([o.record_id for o in outcomes])
+    for outcome in outcomes:
+        title = titles[outcome.record_id].title if outcome.record_id in titles else "?"
+        if outcome.ok:
+            messages.success(request, _("Requested: %(title)s") % {"title": title})
+        else:
+            messages.error(request, f"{title} — {outcome.error.message}")
