@@ -353,7 +353,7 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
           FROM catalogue_record r {match.join} WHERE {match.where}{where}
         ),
         c AS (
-          SELECT DISTINCT c.record_id, c.branch_id, c.status = %s AS on_shelf
+          SELECT c.record_id, c.branch_id, c.status = %s AS on_shelf
           FROM catalogue_copy c JOIN m ON m.id = c.record_id{copies_where}
         )
         SELECT 'page', CAST(id AS TEXT), score FROM (
@@ -362,8 +362,8 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
         UNION ALL SELECT 'doc_type', doc_type, COUNT(*) FROM m GROUP BY doc_type
         UNION ALL SELECT 'audience', audience, COUNT(*) FROM m GROUP BY audience
         UNION ALL SELECT 'language', language, COUNT(*) FROM m GROUP BY language
-        UNION ALL SELECT 'branch', CAST(branch_id AS TEXT), COUNT(*)
-          FROM (SELECT DISTINCT record_id, branch_id FROM c) AS b GROUP BY branch_id
+        UNION ALL SELECT 'branch', CAST(branch_id AS TEXT), COUNT(DISTINCT record_id)
+          FROM c GROUP BY branch_id
         UNION ALL SELECT 'available', '', COUNT(*)
           FROM (SELECT DISTINCT record_id FROM c WHERE c.on_shelf{available_where}) AS a
     """
