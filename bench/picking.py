@@ -148,7 +148,9 @@ def _measure(size: int) -> dict:
 
     _reset()
     now = timezone.now()
-    _place(size, placed_at=now - datetime.timedelta(hours=1))
+    # Placed yesterday evening: before every branch's morning cut-off.
+    midnight = timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time(0)))
+    _place(size, placed_at=midnight - datetime.timedelta(hours=2))
     branches = list(Branch.objects.all())
     start = time.perf_counter()
     runs = [services.build_run(branch=b, now=now) for b in branches]

@@ -7,8 +7,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from emporter.errors import ServiceError
 from emporter.desk.selectors import loans_of
+from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 
 from . import services
