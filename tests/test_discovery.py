@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
@@ -199,3 +201,15 @@ def test_record_page_shows_more_like_this_from_the_patrons_branch_first(client, 
 
     section = html[html.index('id="more-like-this-title"') :]
     assert section.index("Tome 3") < section.index("Tome 2")
+
+
+def test_browse_page_queries_do_not_grow_with_the_tiles(client, branch):
+    for n in range(2):
+        youth(f"BD {n}", branch, doc_type="comic", age_min=6, age_max=9)
+    with CaptureQueriesContext(connection) as few:
+        client.get("/discover/browse/6-9/comics/")
+    for n in range(2, 12):
+        youth(f"BD {n}", branch, doc_type="comic", age_min=6, age_max=9)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/discover/browse/6-9/comics/").context["total"] == 12
+    assert len(many) == len(few)
