@@ -30,8 +30,8 @@ PER_PAGE = 20
 MAX_PAGE = 10_000
 # How alike (pg_trgm word similarity) a title must be to stand in for a misspelt query.
 TYPO_THRESHOLD = 0.5
-# What a result line shows (the record page reads the rest).
-HIT_FIELDS = ("title", "responsibility", "year", "doc_type", "audience")
+# Long fields a result line does not show (the record page reads them).
+HIT_DEFERRED = ("summary", "subjects")
 
 SEARCH_FIELDS = {
     "all": _("Everything"),
@@ -394,7 +394,7 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
     if not ids:
         return []
-    records = Record.objects.only(*HIT_FIELDS).in_bulk(ids)
+    records = Record.objects.defer(*HIT_DEFERRED).in_bulk(ids)
     doc_types, audiences = _labels(DocType), _labels(Audience)
     copies: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for record_id, branch_id, status in Copy.objects.filter(record_id__in=ids).values_list(
