@@ -64,6 +64,21 @@ def test_scanning_a_barcode_marks_it_found_and_the_request_ready(picker_client, 
     assert "0 / 1" in response.content.decode()
 
 
+def test_scanning_from_the_page_script_answers_in_json(picker_client, patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    run = morning_run(branch)
+    url = reverse("picking:scan", args=[run.pk])
+    found = picker_client.post(url, {"barcode": request.copy.barcode}, headers={"Accept": "application/json"})
+    assert found.status_code == 200
+    body = found.json()
+    assert (body["ok"], body["line"], body["left"], body["total"]) == (True, run.lines.get().pk, 0, 1)
+    request.refresh_from_db()
+    assert request.bag.label in body["message"]
+    again = picker_client.post(url, {"barcode": request.copy.barcode}, headers={"Accept": "application/json"})
+    assert again.status_code == 409
+    assert again.json()["ok"] is False and request.copy.barcode in again.json()["message"]
+
+
 def test_a_wrong_barcode_is_refused_with_the_message_in_french(picker_client, patron, branch):
     request = place(patron, make_record(copies=[branch]), branch)
     run = morning_run(branch)
@@ -341,14 +356,26 @@ def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, 
         page.goto(live_server.url + reverse("picking:pick", args=[run.pk]))
         assert page.evaluate("document.activeElement.id") == "barcode"
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
-        page.keyboard.type(requests[0].copy.barcode)  # a scanner types, then presses Enter
-        with page.expect_navigation():
+        # A scanner types each barcode and presses Enter, the second one straight after
+        # the first: the page saves them in turn without losing a keystroke.
+        for request in requests:
+            page.keyboard.type(request.copy.barcode)
             page.keyboard.press("Enter")
-        assert "1 / 2" in page.inner_text(".progress-line")
+        page.wait_for_function(
+            "document.querySelector('.progress-line strong').textContent.startsWith('0 / 2')"
+        )
+        assert page.locator(".pick-lines li").count() == 0
+        assert page.locator(".done-lines li").count() == 2
         assert page.evaluate("document.activeElement.id") == "barcode"
+        page.keyboard.type("PAS-UN-CODE")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("[data-scan-result].error")
+        assert "PAS-UN-CODE" in page.inner_text("[data-scan-result]")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
         browser.close()
-    requests[0].refresh_from_db()
-    assert requests[0].status == Status.READY
+    for request in requests:
+        request.refresh_from_db()
+        assert request.status == Status.READY
 
 
 def test_absurd_filters_are_ignored_not_crashing(picker_client, patron, branch):

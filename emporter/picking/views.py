@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -163,23 +163,46 @@ def pick(request, run_id: int):
     return _pick_page(request, run, _department_param(request.GET.get("department")))
 
 
-def _found_message(request, line: PickLine, result) -> None:
+def _found_text(line: PickLine, result) -> tuple[int, str]:
+    """(message level, text) telling the picker where the copy goes now."""
     title = line.copy.record.title
     if result is None:
-        messages.warning(
-            request,
-            _("%(title)s: the request was cancelled, put the copy back on the shelf.") % {"title": title},
-        )
-    elif result.status == Status.READY:
-        messages.success(
-            request, _("Found: %(title)s. Put it in bag %(bag)s.") % {"title": title, "bag": result.bag.label}
-        )
-    else:
-        messages.success(
-            request,
-            _("Found: %(title)s. It leaves for %(branch)s.")
-            % {"title": title, "branch": result.pickup_branch.name},
-        )
+        text = _("%(title)s: the request was cancelled, put the copy back on the shelf.")
+        return messages.WARNING, text % {"title": title}
+    if result.status == Status.READY:
+        text = _("Found: %(title)s. Put it in bag %(bag)s.")
+        return messages.SUCCESS, text % {"title": title, "bag": result.bag.label}
+    text = _("Found: %(title)s. It leaves for %(branch)s.")
+    return messages.SUCCESS, text % {"title": title, "branch": result.pickup_branch.name}
+
+
+def _found_message(request, line: PickLine, result) -> None:
+    messages.add_message(request, *_found_text(line, result))
+
+
+def _scan_json(run: PickRun, department_id: int | None, *, ok: bool, text: str, line_id=None, status=200):
+    """What picking.js gets back: it updates the page in place, so a scanner can read
+    the next barcode while this one is being saved."""
+    lines = (
+        run.lines.all() if department_id is None else run.lines.filter(department_id=department_id or None)
+    )
+    left, total = lines.filter(status=LineStatus.PENDING).count(), lines.count()
+    body = {
+        "ok": ok,
+        "message": text,
+        "line": line_id,
+        "left": left,
+        "total": total,
+        "progress": _("%(left)s / %(total)s left") % {"left": left, "total": total},
+    }
+    return JsonResponse(body, status=status)
+
+
+def _refuse_scan(request, run: PickRun, department_id: int | None, text: str, status: int):
+    if "application/json" in request.headers.get("Accept", ""):
+        return _scan_json(run, department_id, ok=False, text=text, status=status)
+    messages.error(request, text)
+    return redirect(_pick_url(run, department_id))
 
 
 @require_POST
@@ -189,15 +212,15 @@ def scan(request, run_id: int):
     department_id = _department_param(request.POST.get("department"))
     barcode = request.POST.get("barcode", "").strip()
     if not barcode:
-        messages.error(request, _("Scan or type a barcode."))
-        return redirect(_pick_url(run, department_id))
+        return _refuse_scan(request, run, department_id, _("Scan or type a barcode."), 422)
     try:
         line = services.line_for_barcode(run=run, barcode=barcode)
-        result = services.mark_found(line=line, actor=request.user)
+        level, text = _found_text(line, services.mark_found(line=line, actor=request.user))
     except ServiceError as error:
-        messages.error(request, error.message)
-    else:
-        _found_message(request, line, result)
+        return _refuse_scan(request, run, department_id, error.message, error.http_status)
+    if "application/json" in request.headers.get("Accept", ""):
+        return _scan_json(run, department_id, ok=True, text=text, line_id=line.pk)
+    messages.add_message(request, level, text)
     return redirect(_pick_url(run, department_id))
 
 

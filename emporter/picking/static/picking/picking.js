@@ -26,7 +26,49 @@
   form.addEventListener("submit", function (event) {
     if (!input.value.trim()) { event.preventDefault(); input.focus(); return; }
     if (navigator.vibrate) navigator.vibrate(30);
+    if (form.hasAttribute("data-async") && window.fetch) {
+      // Saved in the background, one scan after the other: the box is free at once
+      // for the next barcode, and nothing the scanner types is lost to a page load.
+      event.preventDefault();
+      var data = new FormData(form);
+      input.value = "";
+      input.focus();
+      queue = queue.then(function () { return send(data); });
+    }
   });
+  var queue = Promise.resolve();
+  var result = form.querySelector("[data-scan-result]");
+
+  function send(data) {
+    return fetch(form.action, {
+      method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      return response.json().then(function (body) { show(body); });
+    }).catch(function () {
+      show({ ok: false, message: form.getAttribute("data-offline") });
+    });
+  }
+
+  function show(body) {
+    result.hidden = false;
+    result.textContent = body.message;
+    result.className = "scan-result " + (body.ok ? "success" : "error");
+    if (!body.ok && navigator.vibrate) navigator.vibrate([80, 60, 80]);
+    if (body.progress) {
+      document.querySelector(".progress-line strong").textContent = body.progress;
+      var bar = document.querySelector(".progress-line progress");
+      if (bar) { bar.max = body.total; bar.value = body.total - body.left; }
+    }
+    var card = body.line && document.getElementById("line-" + body.line);
+    if (card) {
+      card.remove();
+      var done = document.createElement("li");
+      done.className = "done line-found";
+      done.textContent = body.message;
+      document.querySelector(".done-lines").prepend(done);
+      document.querySelector("[data-done-heading]").hidden = false;
+    }
+  }
   var error = document.querySelector(".messages .error, .scan-result.error");
   if (error && navigator.vibrate) navigator.vibrate([80, 60, 80]);
 
