@@ -43,6 +43,11 @@
     return fetch(form.action, {
       method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" }
     }).then(function (response) {
+      // Signed out meanwhile (or any page instead of an answer): reload, which shows why.
+      if ((response.headers.get("Content-Type") || "").indexOf("json") < 0) {
+        window.location.reload();
+        return;
+      }
       return response.json().then(function (body) { show(body); });
     }).catch(function () {
       show({ ok: false, message: form.getAttribute("data-offline") });
