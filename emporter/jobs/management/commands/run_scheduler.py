@@ -36,5 +36,5 @@ class Command(BaseCommand):
         except Exception:
             log.exception("scheduled job %s failed", job.name)
         else:
-            if result:
+            if any(result.values()) if isinstance(result, dict) else result:
                 log.info("%s: %s", job.name, result)
