@@ -31,6 +31,8 @@ def staff_menu(request):
                 links.append((reverse(url_name), label))
             except Exception:  # a screen not installed in this deployment
                 continue
+    if roles:
+        links.append((reverse("notices:outbox"), _("Notices")))
     if user.is_staff or user.is_superuser:
         links.append((reverse("admin:index"), _("Administration")))
     return {"staff_menu": links}

@@ -1,0 +1,94 @@
+"""Staff pages: the outbox (every notice, its state, attempts and last error, with
+resend) and, in the demo, the mailbox of the local mail sink."""
+
+import email
+import email.policy
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.patrons.permissions import is_staff_member
+
+from . import outbox as sender
+from .models import Notice, State
+
+PAGE = 100
+
+
+def _staff_only(request):
+    if not is_staff_member(request.user):
+        raise PermissionDenied
+
+
+def outbox(request):
+    _staff_only(request)
+    notices = Notice.objects.select_related("patron").order_by("-created_at")
+    state = request.GET.get("state", "")
+    if state in State.values:
+        notices = notices.filter(state=state)
+    q = request.GET.get("q", "").strip()
+    if q:
+        notices = notices.filter(
+            Q(patron__card_number=q) | Q(patron__last_name__icontains=q) | Q(patron__email__icontains=q)
+        )
+    context = {
+        "notices": notices[:PAGE],
+        "states": State.choices,
+        "state": state,
+        "q": q,
+        "sink": _sink_folder() is not None,
+    }
+    return render(request, "notices/outbox.html", context)
+
+
+@require_POST
+def resend(request, notice_id: int):
+    _staff_only(request)
+    notice = get_object_or_404(Notice, pk=notice_id)
+    if sender.resend(notice=notice):
+        messages.success(request, _("The notice will be sent again within a minute."))
+    else:
+        messages.error(request, _("Only failed or uncertain notices can be sent again."))
+    return redirect("notices:outbox")
+
+
+def _sink_folder() -> Path | None:
+    config = settings.MAILERS.get("default", {})
+    if config.get("BACKEND", "").endswith("filebased.EmailBackend"):
+        return Path(config.get("OPTIONS", {}).get("file_path", ""))
+    return None
+
+
+def mailbox(request):
+    """What the local mail sink received (the demo has no mail server)."""
+    _staff_only(request)
+    folder = _sink_folder()
+    if folder is None:
+        raise PermissionDenied
+    files = (
+        sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)[:50]
+        if folder.is_dir()
+        else []
+    )
+    mails = []
+    for path in files:
+        # The file backend writes each message followed by a line of dashes.
+        for raw in path.read_bytes().split(b"-" * 79):
+            if raw.strip():
+                message = email.message_from_bytes(raw.strip(), policy=email.policy.default)
+                body = message.get_body(("plain",))
+                mails.append(
+                    {
+                        "to": message["To"],
+                        "subject": message["Subject"],
+                        "date": message["Date"],
+                        "text": body.get_content() if body else "",
+                    }
+                )
+    return render(request, "notices/mailbox.html", {"mails": mails[:50]})

@@ -1,0 +1,56 @@
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from emporter.holds.services import place_request
+from emporter.notices import compose, outbox
+from emporter.notices.models import Notice, State
+from emporter.patrons.models import Role, StaffRole
+from tests.conftest import make_patron, make_record
+
+LATER = timezone.now() + datetime.timedelta(minutes=5)
+
+
+def staff_client(client, branch):
+    user = get_user_model().objects.create_user(username="accueil", password="x")
+    StaffRole.objects.create(user=user, role=Role.DOOR_DESK, branch=branch)
+    client.force_login(user)
+    return client
+
+
+def test_staff_see_a_failed_notice_and_send_it_again(client, branch):
+    patron = make_patron(branch, email="")
+    place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    compose.compose_all(LATER)
+    outbox.send_due(LATER)
+    notice = Notice.objects.get()
+    page = staff_client(client, branch).get("/staff/notices/?state=failed").content.decode()
+    assert "no email address" in page and patron.card_number in page
+    client.post(f"/staff/notices/{notice.pk}/resend/")
+    notice.refresh_from_db()
+    assert notice.state == State.PENDING
+
+
+def test_patrons_cannot_see_the_outbox(client, patron):
+    client.force_login(patron.user)
+    assert client.get("/staff/notices/").status_code == 403
+
+
+def test_the_demo_mailbox_shows_what_the_file_sink_received(client, branch, settings, tmp_path):
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(tmp_path)},
+        }
+    }
+    patron = make_patron(branch)
+    place_request(
+        patron=patron,
+        record_id=make_record(title="Boîte à lettres", copies=[branch]).pk,
+        pickup_branch=branch,
+    )
+    compose.compose_all(LATER)
+    assert outbox.send_due(LATER) == 1
+    page = staff_client(client, branch).get("/staff/notices/mailbox/").content.decode()
+    assert "Votre réservation est enregistrée" in page and "Boîte à lettres" in page
