@@ -36,10 +36,10 @@ def test_age_band_and_kind_keep_available_matching_records(branch):
     on_loan = youth("BD prêtée", branch, doc_type="comic", age_min=6, age_max=9)
     on_loan.copies.update(status=CopyStatus.ON_LOAN)
 
-    found, total = selectors.browse(age_band="6-9", kind="comics")
+    found, has_next = selectors.browse(age_band="6-9", kind="comics")
 
     assert titles(found) == [fits.title]
-    assert total == 1
+    assert not has_next
 
 
 def test_open_age_ranges_overlap_the_bands_they_reach(branch):
@@ -211,5 +211,30 @@ def test_browse_page_queries_do_not_grow_with_the_tiles(client, branch):
     for n in range(2, 12):
         youth(f"BD {n}", branch, doc_type="comic", age_min=6, age_max=9)
     with CaptureQueriesContext(connection) as many:
-        assert client.get("/discover/browse/6-9/comics/").context["total"] == 12
+        assert len(client.get("/discover/browse/6-9/comics/").context["tiles"]) == 12
     assert len(many) == len(few)
+
+
+def test_browse_pages_newest_first(branch, monkeypatch):
+    monkeypatch.setattr(selectors, "PER_PAGE", 2)
+    for n in range(3):
+        youth(f"BD {n}", branch, doc_type="comic", age_min=6, age_max=9)
+
+    first, more = selectors.browse(age_band="6-9", page=1)
+    last, after_last = selectors.browse(age_band="6-9", page=2)
+
+    assert (titles(first), more) == (["BD 2", "BD 1"], True)
+    assert (titles(last), after_last) == (["BD 0"], False)
+
+
+def test_more_like_this_reads_structured_subject_headings(branch):
+    record = make_record(
+        title="Chats savants", copies=[branch], subjects=[{"a": "Chats", "x": "Comportement"}, ""]
+    )
+    make_record(title="Même vedette", copies=[branch], subjects=[{"a": "chats", "x": "comportement"}])
+    make_record(title="Autre vedette", copies=[branch], subjects=[{"a": "Chats", "x": "Alimentation"}])
+
+    found = titles(selectors.more_like_this(record, branch=branch))
+
+    # Same audience fills the row after the shared heading.
+    assert found[0] == "Même vedette"

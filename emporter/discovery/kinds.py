@@ -1,8 +1,10 @@
 """How "age 6–9" and "comics" map onto the catalogue.
 
-Every rule is a condition on a *copy* (``Q`` over Copy, reaching the record through
-``record__``), so browsing asks one question: "is there an available copy of this
-record that fits?".
+Every rule is a condition on a *copy* (``Q`` over Copy, reaching its record through
+``record__``), checked together with availability in one correlated subquery: "is
+there an available copy of this record that fits?". (Written as separate EXISTS over
+the record's copies, PostgreSQL hashes each of them over the whole copy table.)
+``record_q`` adds the part that needs no copy, so the records are narrowed first.
 
 Age bands are half-open year ranges: 0–3 is [0, 3), teens is [12, 18). A record's own
 range [age_min, age_max) fits a band when the two overlap. A record that says only
@@ -127,3 +129,24 @@ def kind_q(kind: str) -> Q:
             return Q(record__doc_type=DocType.DVD)
         case Kind.MUSIC:
             return Q(record__doc_type=DocType.CD)
+
+
+def record_q(*, band: str = "", kinds=()) -> Q:
+    """What a record must be, whatever its copies, for ``band`` and any of ``kinds``."""
+    where = Q()
+    if band:
+        where &= Q(age_min__isnull=False) | Q(age_max__isnull=False) | Q(audience=Audience.YOUTH)
+    types = {KIND_TYPES.get(Kind(k)) for k in kinds}
+    if kinds and None not in types:
+        where &= Q(doc_type__in=types)
+    return where
+
+
+# The one document type a kind is limited to (comics are told by call number too).
+KIND_TYPES = {
+    Kind.PICTURE_BOOKS: DocType.BOOK,
+    Kind.FIRST_NOVELS: DocType.BOOK,
+    Kind.DOCUMENTARIES: DocType.BOOK,
+    Kind.FILMS: DocType.DVD,
+    Kind.MUSIC: DocType.CD,
+}

@@ -8,6 +8,8 @@ document type the policy lets patrons request (the same test as holds.allocation
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -18,13 +20,15 @@ from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Request
 from emporter.network.models import Branch, ServiceMode
 
-from .kinds import age_q, band_for_age, kind_q
+from .kinds import age_q, band_for_age, kind_q, record_q
 from .models import Cover, Selection, SurpriseRequest, SurpriseStatus
 
 PER_PAGE = 24
 NEW_ARRIVAL_DAYS = 60
 # Candidates read per kind of likeness before ranking; enough for a row of tiles.
 LIKENESS_CANDIDATES = 60
+# Each subject is one search; the first few say enough.
+MAX_SUBJECTS = 2
 MIN_TASTE_WORD = 3
 
 
@@ -47,7 +51,7 @@ def requestable_copy_q() -> Q:
 
 
 def available_records(*, branch: Branch | None = None, copy_q: Q | None = None):
-    """Records with an available requestable copy (anywhere), optionally fitting ``copy_q``."""
+    """Records with an available requestable copy (anywhere) that fits ``copy_q``."""
     copies = Copy.objects.filter(requestable_copy_q(), record=OuterRef("pk"))
     if copy_q is not None:
         copies = copies.filter(copy_q)
@@ -84,17 +88,21 @@ def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -
 
 
 def browse(*, age_band: str = "", kind: str = "", branch: Branch | None = None, page: int = 1):
-    """One page of available records for an age band and/or a kind; (tiles, total)."""
+    """One page of available records for an age band and/or a kind, newest first;
+    (tiles, has_next). No total: counting every match costs more than the page."""
     copy_q = Q()
     if age_band:
         copy_q &= age_q(age_band)
     if kind:
         copy_q &= kind_q(kind)
-    records = available_records(branch=branch, copy_q=copy_q).order_by("-created_at", "-pk")
-    total = records.count()
+    records = available_records(branch=branch, copy_q=copy_q).filter(
+        record_q(band=age_band, kinds=[kind] if kind else [])
+    )
+    # Newest by id: the primary key's index walks backwards and stops after a page.
+    records = records.order_by("-pk").defer("summary", "subjects")
     start = (max(1, page) - 1) * PER_PAGE
-    page_records = records.defer("summary")[start : start + PER_PAGE]
-    return tiles(page_records, branch=branch), total
+    found = list(records[start : start + PER_PAGE + 1])
+    return tiles(found[:PER_PAGE], branch=branch), len(found) > PER_PAGE
 
 
 def selections_for(*, branch: Branch | None = None, home: bool = False):
@@ -140,20 +148,16 @@ def more_like_this(record: Record, *, branch: Branch | None = None, limit: int =
 
 def _available_ids(condition: Q, record: Record, branch: Branch | None, copy_q: Q | None = None) -> list[int]:
     records = available_records(branch=branch, copy_q=copy_q).filter(condition).exclude(pk=record.pk)
-    records = records.order_by("-created_at", "-pk")
+    records = records.order_by("-pk")
     return list(records.values_list("pk", flat=True)[:LIKENESS_CANDIDATES])
 
 
 def _sharing_subjects(record: Record, branch: Branch | None) -> list[int]:
     """Records that share one of the first subjects, found by the search engine's subject
     index (JSON lists cannot be compared the same way on both databases) and checked."""
-    mine = (
-        {_fold(s) for s in record.subjects[:5] if isinstance(s, str) and s.strip()}
-        if isinstance(record.subjects, list)
-        else set()
-    )
+    mine = list(dict.fromkeys(_subject_keys(record.subjects)))
     candidates: list[int] = []
-    for subject in list(mine)[:3]:
+    for subject in mine[:MAX_SUBJECTS]:
         result = search_records(
             q=subject, field="subject", filters=Filters(available=True), per_page=LIKENESS_CANDIDATES
         )
@@ -161,11 +165,21 @@ def _sharing_subjects(record: Record, branch: Branch | None) -> list[int]:
     if not candidates:
         return []
     shared = available_records(branch=branch).filter(pk__in=candidates).values_list("pk", "subjects")
-    return [pk for pk, subjects in shared if mine & {_fold(s) for s in subjects or [] if isinstance(s, str)}]
+    return [pk for pk, subjects in shared if set(mine[:MAX_SUBJECTS]) & set(_subject_keys(subjects))]
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
+def _subject_keys(subjects) -> list[str]:
+    """Subjects folded for comparison; a structured heading ({"a": …, "x": …}) is joined."""
+    if not isinstance(subjects, list):
+        return []
+    keys = []
+    for subject in subjects:
+        text = (
+            " -- ".join(str(v) for v in subject.values() if v) if isinstance(subject, dict) else str(subject)
+        )
+        if text.strip():
+            keys.append(" ".join(text.casefold().split()))
+    return keys
 
 
 def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int = NEW_ARRIVAL_DAYS, limit=12):
@@ -179,7 +193,8 @@ def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int 
     records = Record.objects.filter(Exists(copies), created_at__gte=since)
     if audience:
         records = records.filter(audience=audience)
-    return tiles(records.defer("summary").order_by("-created_at", "-pk")[:limit], branch=branch)
+    # Newest by id (ids grow with imports): the primary key's index stops after ``limit``.
+    return tiles(records.defer("summary", "subjects").order_by("-pk")[:limit], branch=branch)
 
 
 # -- Surprise bags ----------------------------------------------------------------------
@@ -215,20 +230,16 @@ def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
     if band:
         copy_q &= age_q(band)
     if surprise.kinds:
-        kinds = Q()
-        for kind in surprise.kinds:
-            kinds |= kind_q(kind)
-        copy_q &= kinds
+        copy_q &= reduce(or_, (kind_q(kind) for kind in surprise.kinds))
     records = available_records(branch=surprise.pickup_branch, copy_q=copy_q)
+    records = records.filter(record_q(band=band, kinds=surprise.kinds))
     if not band and surprise.age is not None:
         records = records.filter(audience=Audience.ADULT)
     taken = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE).values("record_id")
     records = records.exclude(pk__in=taken).exclude(pk__in=_matching(surprise.avoid))
     rank = _taste_rank(surprise.tastes)
     liked = list(records.filter(pk__in=rank).values_list("pk", flat=True))
-    others = list(
-        records.exclude(pk__in=rank).order_by("-created_at", "-pk").values_list("pk", flat=True)[:limit]
-    )
+    others = list(records.exclude(pk__in=rank).order_by("-pk").values_list("pk", flat=True)[:limit])
     ordered = sorted(liked, key=lambda pk: rank[pk]) + others
     found = tiles(
         Record.objects.filter(pk__in=ordered[: limit * 2]).defer("summary"), branch=surprise.pickup_branch
@@ -258,7 +269,7 @@ def _taste_rank(text: str) -> dict[int, tuple[int, int]]:
     matched: dict[int, int] = defaultdict(int)
     best: dict[int, int] = {}
     for word in _taste_words(text):
-        result = search_records(q=word, filters=Filters(available=True), per_page=200)
+        result = search_records(q=word, filters=Filters(available=True), per_page=100)
         for n, hit in enumerate(result.hits):
             matched[hit.record.pk] += 1
             best[hit.record.pk] = min(best.get(hit.record.pk, n), n)
@@ -268,5 +279,5 @@ def _taste_rank(text: str) -> dict[int, tuple[int, int]]:
 def _matching(text: str) -> set[int]:
     ids: set[int] = set()
     for word in _taste_words(text):
-        ids |= {h.record.pk for h in search_records(q=word, per_page=500).hits}
+        ids |= {h.record.pk for h in search_records(q=word, per_page=200).hits}
     return ids

@@ -56,7 +56,7 @@ def browse(request, band: str = ALL_AGES, kind: str = ""):
     age_band = "" if band == ALL_AGES else band
     branch = _branch(request)
     page = _page(request)
-    found, total = selectors.browse(age_band=age_band, kind=kind, branch=branch, page=page)
+    found, has_next = selectors.browse(age_band=age_band, kind=kind, branch=branch, page=page)
     context = {
         "band": band,
         "band_label": AgeBand(age_band).label if age_band else _("All ages"),
@@ -65,9 +65,8 @@ def browse(request, band: str = ALL_AGES, kind: str = ""):
         "kinds": Kind.choices,
         "bands": AgeBand.choices,
         "tiles": found,
-        "total": total,
         "page": page,
-        "has_next": page * selectors.PER_PAGE < total,
+        "has_next": has_next,
         "branch": branch,
     }
     return render(request, "discovery/browse.html", context)
