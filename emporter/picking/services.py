@@ -3,7 +3,7 @@
 import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -155,9 +155,7 @@ def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
 def put_back(*, copy: Copy, actor=None) -> Request | None:
     """A missing copy turned up: back on the shelf, or to the next waiting request."""
     with transaction.atomic():
-        updated = Copy.objects.filter(Q(pk=copy.pk), Q(status=CopyStatus.MISSING)).update(
-            status=CopyStatus.ON_SHELF, updated_at=timezone.now()
-        )
-        if not updated:
+        # Guarded: of two staff putting the same copy back, one does it.
+        if not Copy.objects.filter(pk=copy.pk, status=CopyStatus.MISSING).update(status=CopyStatus.ON_SHELF):
             return None
         return holds.release_copy(copy=copy, actor=actor)
