@@ -2,8 +2,9 @@
 loans and bags. No counters are kept on the side, so the figures cannot drift.
 
 Every figure is a plain function of a period and a list of branch ids (the pickup branch
-for requests and loans, the picking branch for pick lines). Each is one aggregate query
-(or a handful), grouped in the database: none loops over rows in Python.
+for requests and loans, the picking branch for pick lines). The dashboard needs four
+aggregate queries over the period (events, requests, pick lines, loans) and two for
+today's workload; they group in the database and return a few hundred rows at most.
 """
 
 import datetime
@@ -72,23 +73,28 @@ def _interpolate(ordered: list, fraction: float):
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def percentiles(queryset, expression, fractions=(0.5, 0.9)) -> list[datetime.timedelta | None]:
-    """Percentiles of a duration over ``queryset``, computed in SQL on PostgreSQL. Other
-    databases (SQLite, in tests) sort the values, which is fine at their scale."""
+def aggregate_with_percentiles(queryset, aggregates: dict, durations: dict, fractions=(0.5, 0.9)):
+    """``queryset.aggregate(**aggregates)``, and the percentiles of each duration in
+    ``durations`` ({name: (expression, filter)}) over the rows its filter keeps.
+
+    The one vendor branch: PostgreSQL computes everything in the same pass
+    (percentile_cont with FILTER); other databases (SQLite, in tests) get the sorted
+    values and interpolate in Python, which is fine at their scale."""
+    aggregates = dict(aggregates)
     if connection.vendor == "postgresql":
-        result = queryset.aggregate(**_percentile_aggregates("p", expression, fractions))
-        return [result[f"p{n}"] for n in range(len(fractions))]
-    values = sorted(queryset.annotate(_d=expression).values_list("_d", flat=True))
-    if not values:
-        return [None for _ in fractions]
-    return [_interpolate(values, f) for f in fractions]
-
-
-def _percentile_aggregates(prefix: str, expression, fractions, **extra) -> dict:
-    return {
-        f"{prefix}{n}": Percentile(expression, f, output_field=DurationField(), **extra)
-        for n, f in enumerate(fractions)
-    }
+        for name, (expression, keep) in durations.items():
+            for n, fraction in enumerate(fractions):
+                aggregates[f"{name}_{n}"] = Percentile(
+                    expression, fraction, filter=keep, output_field=DurationField()
+                )
+        result = queryset.aggregate(**aggregates)
+        return result, {name: [result[f"{name}_{n}"] for n in range(len(fractions))] for name in durations}
+    result = queryset.aggregate(**aggregates)
+    found = {}
+    for name, (expression, keep) in durations.items():
+        values = sorted(queryset.filter(keep).annotate(_d=expression).values_list("_d", flat=True))
+        found[name] = [_interpolate(values, f) if values else None for f in fractions]
+    return result, found
 
 
 def _events(period: Period, branch_ids):
@@ -201,7 +207,6 @@ class Delays:
 
 TO_READY = ExpressionWrapper(F("ready_at") - F("created_at"), output_field=DurationField())
 TO_PICKUP = ExpressionWrapper(F("closed_at") - F("ready_at"), output_field=DurationField())
-FRACTIONS = (0.5, 0.9)
 
 
 def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
@@ -224,19 +229,10 @@ def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
         "patrons_collecting": Count("patron", distinct=True, filter=collected),
         "ready": Count("id", filter=ready),
     }
-    if connection.vendor == "postgresql":
-        # The same pass computes the percentiles, each over its own requests (FILTER).
-        aggregates |= _percentile_aggregates("to_ready", TO_READY, FRACTIONS, filter=ready)
-        aggregates |= _percentile_aggregates("to_pickup", TO_PICKUP, FRACTIONS, filter=collected)
-        result = requests.aggregate(**aggregates)
-        to_ready = [result[f"to_ready{n}"] for n in range(len(FRACTIONS))]
-        to_pickup = [result[f"to_pickup{n}"] for n in range(len(FRACTIONS))]
-    else:
-        result = requests.aggregate(**aggregates)
-        to_ready = percentiles(requests.filter(ready), TO_READY, FRACTIONS)
-        to_pickup = percentiles(requests.filter(collected), TO_PICKUP, FRACTIONS)
+    durations = {"to_ready": (TO_READY, ready), "to_pickup": (TO_PICKUP, collected)}
+    result, delays = aggregate_with_percentiles(requests, aggregates, durations)
     people = Patrons(*(result[k] for k in ("requests", "patrons", "collected", "patrons_collecting")))
-    return people, Delays(to_ready, to_pickup, result["ready"], result["collected"])
+    return people, Delays(delays["to_ready"], delays["to_pickup"], result["ready"], result["collected"])
 
 
 def patrons(*, period: Period, branch_ids) -> Patrons:
