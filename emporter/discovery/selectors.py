@@ -125,14 +125,11 @@ def more_like_this(record: Record, *, branch: Branch | None = None, limit: int =
     """Other available documents sharing subjects, author, series or audience, best first;
     those on the shelf at ``branch`` come before those elsewhere."""
     scores: dict[int, int] = defaultdict(int)
-    likeness = []
     if record.series:
-        likeness.append((Q(series__iexact=record.series), 4))
-    if record.responsibility:
-        likeness.append((Q(responsibility__iexact=record.responsibility), 3))
-    for condition, points in likeness:
-        for pk in _available_ids(condition, record, branch):
-            scores[pk] += points
+        for pk in _available_ids(Q(series=record.series), record, branch):
+            scores[pk] += 4
+    for pk in _same_author(record, branch):
+        scores[pk] += 3
     for pk in _sharing_subjects(record, branch):
         scores[pk] += 2
     # Same audience and type: the weakest likeness, only to fill the row.
@@ -150,6 +147,27 @@ def _available_ids(condition: Q, record: Record, branch: Branch | None, copy_q: 
     records = available_records(branch=branch, copy_q=copy_q).filter(condition).exclude(pk=record.pk)
     records = records.order_by("-pk")
     return list(records.values_list("pk", flat=True)[:LIKENESS_CANDIDATES])
+
+
+def _same_author(record: Record, branch: Branch | None) -> list[int]:
+    """Records by the same author, found by the search engine's author index (a plain
+    comparison would read the whole table) and checked."""
+    if not words(record.responsibility):
+        return []
+    hits = search_records(
+        q=record.responsibility, field="author", filters=Filters(available=True), per_page=LIKENESS_CANDIDATES
+    ).hits
+    author = _fold_text(record.responsibility)
+    same = [
+        h.record.pk
+        for h in hits
+        if h.record.pk != record.pk and _fold_text(h.record.responsibility) == author
+    ]
+    return list(available_records(branch=branch).filter(pk__in=same).values_list("pk", flat=True))
+
+
+def _fold_text(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _sharing_subjects(record: Record, branch: Branch | None) -> list[int]:
@@ -178,7 +196,7 @@ def _subject_keys(subjects) -> list[str]:
             " -- ".join(str(v) for v in subject.values() if v) if isinstance(subject, dict) else str(subject)
         )
         if text.strip():
-            keys.append(" ".join(text.casefold().split()))
+            keys.append(_fold_text(text))
     return keys
 
 
