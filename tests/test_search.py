@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from emporter.catalogue import search
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
 from emporter.catalogue.search import Filters, isbn10_to_13, search_records
@@ -275,3 +276,21 @@ def test_home_page_has_a_labelled_search_box(client, db):
     page = client.get("/").content.decode()
     assert 'action="/catalogue/"' in page
     assert '<label class="visually-hidden" for="search-q">' in page
+
+
+def test_a_query_matching_more_than_the_sample_says_so(branch, monkeypatch, client):
+    monkeypatch.setattr(search, "SAMPLE", 3)
+    for n in range(6):
+        make_record(f"s{n}", f"Contes de la nuit {n}")
+    result = search_records(q="contes")
+    assert (result.sample, result.total, len(result.hits)) == (3, 4, 4)
+    assert not search_records(q="contes nuit 5").sample
+    assert "More than 3 results" in client.get("/en/catalogue/", {"q": "contes"}).content.decode()
+
+
+def test_the_exact_title_is_kept_when_the_sample_is_full(branch, monkeypatch, postgres):
+    monkeypatch.setattr(search, "SAMPLE", 3)
+    for n in range(6):
+        make_record(f"s{n}", f"Contes de la nuit {n}")
+    exact = make_record("exact", "Contes")
+    assert search_records(q="contes").hits[0].record == exact

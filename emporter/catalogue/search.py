@@ -28,6 +28,10 @@ MAX_WORDS = 12
 PREFIX_MIN_LENGTH = 3
 PER_PAGE = 20
 MAX_PAGE = 10_000
+# Beyond this many matches ("roman", "histoire"), the ranking, the facets and the total
+# are those of the first SAMPLE matches the index yields (plus any exact title), so that
+# a one-word query costs tens of milliseconds, not seconds, on a million records.
+SAMPLE = 10_000
 # How alike (pg_trgm word similarity) a title must be to stand in for a misspelt query.
 TYPO_THRESHOLD = 0.5
 # Long fields a result line does not show (the record page reads them).
@@ -111,6 +115,8 @@ class SearchResult:
     available_count: int = 0
     # True when nothing matched the words and these are look-alike titles (typos).
     approximate: bool = False
+    # When more than SAMPLE records matched: the sample's size (total and facets count it).
+    sample: int = 0
 
     @property
     def pages(self) -> int:
@@ -131,6 +137,10 @@ class Match:
     score_params: list = field(default_factory=list)
     join: str = ""
     join_params: list = field(default_factory=list)
+    # Records kept even when the sample is full (an exact title), and the sample's order.
+    exact: str = ""
+    exact_params: list = field(default_factory=list)
+    sample_order: str = ""
 
 
 def search_records(
@@ -151,6 +161,7 @@ def search_records(
         match, result.approximate = fuzzy, True
         counts, ids = _search(match, filters, offset=offset, limit=per_page)
     result.total = counts.pop("total")[""]
+    result.sample = SAMPLE if result.total > SAMPLE else 0
     result.available_count = counts.pop("available").get("", 0)
     branches = {b.pk: b for b in Branch.objects.all()}
     result.facets = _facet_values(counts, branches)
@@ -171,7 +182,8 @@ def words(q: str) -> list[str]:
 
 def _match(q: str, field: str) -> Match:
     if not q:
-        return Match(where="1 = 1", params=[])
+        # Browsing by facets alone: the newest records first.
+        return Match(where="1 = 1", params=[], sample_order="r.id DESC")
     if field == "isbn":
         return _identifier_match(q) or Match(where="1 = 0", params=[])
     if field == "call_number":
@@ -188,6 +200,8 @@ def _match(q: str, field: str) -> Match:
         score_params=text.score_params + [p for m in extra for p in m.score_params],
         join=text.join,
         join_params=text.join_params,
+        exact=text.exact,
+        exact_params=text.exact_params,
     )
 
 
@@ -205,6 +219,10 @@ def _postgres_text_match(q: str, field: str) -> Match:
         score=f"ts_rank_cd(r.search_vector, {query}, 32) + CASE WHEN length(r.title) BETWEEN %s AND %s"
         " AND emporter_fold(r.title) = emporter_fold(%s) THEN 1 ELSE 0 END",
         score_params=[tsquery, len(q) - 3, len(q) + 3, q],
+        # The title typed whole is found by its own index (migration 0004) when the words
+        # match too many records for the sample to be sure to hold it.
+        exact="emporter_fold(r.title) = emporter_fold(%s)" if field in ("all", "title") else "",
+        exact_params=[q] if field in ("all", "title") else [],
     )
 
 
@@ -338,20 +356,27 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
 def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple[dict, list[int]]:
     """The total, every facet's counts and one ranked page, in one statement.
 
-    The matched set is computed (and ranked) once, into the CTE ``m``; the page and the
-    counts all read it. The copies of the matched records are read once too, into
-    ``c``, from the covering index catalogue_copy_facets (migration 0003).
+    The matched set is computed (and ranked) once, into the CTE ``m``: at most SAMPLE + 1
+    matches, plus the exact title; the page and the counts all read it. The copies of the
+    matched records are read once too, into ``c``, from the covering index
+    catalogue_copy_facets (migration 0003).
     """
-    where, params = _filter_sql(filters)
-    params = match.score_params + match.join_params + match.params + params
+    where, filter_params = _filter_sql(filters)
+    columns = f"r.id, r.doc_type, r.audience, r.language, {match.score} AS score FROM catalogue_record r"
+    order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
+    matched = (
+        f"SELECT * FROM (SELECT {columns} {match.join} WHERE {match.where}{where}{order}"
+        f" LIMIT {SAMPLE + 1}) AS sample"
+    )
+    params = match.score_params + match.join_params + match.params + filter_params
+    if match.exact:
+        matched += f" UNION SELECT {columns} {match.join} WHERE {match.exact}{where}"
+        params += match.score_params + match.join_params + match.exact_params + filter_params
     # With "available now" the branch facet counts where a copy is on the shelf.
     copies_where = " WHERE c.status = %s" if filters.available else ""
     available_where = " AND c.branch_id = %s" if filters.branch_id else ""
     sql = f"""
-        WITH m AS (
-          SELECT r.id, r.doc_type, r.audience, r.language, {match.score} AS score
-          FROM catalogue_record r {match.join} WHERE {match.where}{where}
-        ),
+        WITH m AS ({matched}),
         c AS (
           SELECT c.record_id, c.branch_id, c.status = %s AS on_shelf
           FROM catalogue_copy c JOIN m ON m.id = c.record_id{copies_where}
