@@ -260,3 +260,14 @@ def test_searching_while_composing_keeps_the_ticks_and_an_error_loses_nothing(cl
     assert not Request.objects.filter(patron=child).exists()
     surprise.refresh_from_db()
     assert surprise.status == SurpriseStatus.OPEN
+
+
+def test_the_form_shows_what_each_person_may_still_ask_for(client, library, family):
+    parent, child = family
+    place_requests(patron=child, record_ids=[comic("Déjà", library).pk], pickup_branch=library)
+    client.force_login(parent.user)
+
+    page = client.get("/discover/surprise/")
+
+    assert page.context["allowances"] == [(parent, 8), (child, 7)]
+    assert "Lina" in page.content.decode()

@@ -40,7 +40,7 @@ class SurpriseForm(forms.Form):
 
     def __init__(self, *args, patron, **kwargs):
         super().__init__(*args, **kwargs)
-        self.people = {patron.pk: patron} | {c.pk: c for c in patron.children.all()}
+        self.people = {patron.pk: patron} | {c.pk: c for c in patron.children.select_related("home_branch")}
         self.fields["for_whom"].choices = [(patron.pk, _("Me"))] + [
             (c.pk, f"{c.first_name} {c.last_name}") for c in self.people.values() if c.pk != patron.pk
         ]

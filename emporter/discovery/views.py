@@ -129,7 +129,11 @@ def surprise(request):
     context = {
         "form": form,
         "mine": mine.order_by("-created_at")[:10],
-        "left": selectors.remaining_allowance(patron=patron, branch=patron.home_branch),
+        # What each person may still ask for (the limits are per card).
+        "allowances": [
+            (person, selectors.remaining_allowance(patron=person, branch=person.home_branch))
+            for person in form.people.values()
+        ],
     }
     return render(request, "discovery/surprise.html", context)
 
