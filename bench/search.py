@@ -75,17 +75,31 @@ def run(args) -> dict:
         url = "/catalogue/?" + urlencode({"q": query.q, "field": query.field, **query.filters})
         sql, params = reference_sql(query)
         ours, raw = measure(client, url, sql, params, repeat=args.repeat)
-        found = search_records(
-            q=query.q, field=query.field, filters=_filters(query.filters), per_page=1
-        ).total
+        result = search_records(q=query.q, field=query.field, filters=_filters(query.filters), per_page=1)
+        # Past the sample the page ranks and counts a sample: less work than the raw SQL.
+        found = f">{result.sample}" if result.sample else result.total
         ours_s, raw_s = summary(ours), summary(raw)
         ratio = ours_s["p50_ms"] / raw_s["p50_ms"] if raw_s["p50_ms"] else float("inf")
         ok = ours_s["p95_ms"] < TARGET_P95_MS and ratio <= TARGET_RATIO
         rows.append([query.label, query.q, found, ours_s["p50_ms"], ours_s["p95_ms"],
                      raw_s["p50_ms"], raw_s["p95_ms"], f"{ratio:.1f}x", "ok" if ok else "MISS"])  # fmt: skip
-        results.append({"label": query.label, "q": query.q, "field": query.field, "filters": query.filters,
-                        "results": found, "ours": ours_s, "raw": raw_s, "ratio_p50": round(ratio, 2),
-                        "meets_target": ok, "url": url, "raw_sql": sql, "raw_params": params})  # fmt: skip
+        results.append(
+            {
+                "label": query.label,
+                "q": query.q,
+                "field": query.field,
+                "filters": query.filters,
+                "results": result.total,
+                "sampled": bool(result.sample),
+                "ours": ours_s,
+                "raw": raw_s,
+                "ratio_p50": round(ratio, 2),
+                "meets_target": ok,
+                "url": url,
+                "raw_sql": sql,
+                "raw_params": params,
+            }
+        )
     headers = ["query", "q", "found", "p50", "p95", "raw p50", "raw p95", "ratio", "target"]
     load_after = os.getloadavg()
     title = f"Search, {records:,} records, {copies:,} copies, ms over {args.repeat} runs"
