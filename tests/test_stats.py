@@ -36,6 +36,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import DocType
 from emporter.desk import services as desk
@@ -74,7 +75,7 @@ class History:
 def _request(patron, branch, title, department, *, doc_type="book", channel=Channel.ONLINE, copies=1):
     record = make_record(title=title, doc_type=doc_type, copies=[branch] * copies)
     record.copies.update(department=department)
-    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch, channel=channel)
+    request, _replayed = place_request(patron=patron, record_id=record.pk, pickup_branch=branch, channel=channel)
     return request
 
 
@@ -320,6 +321,11 @@ def test_csv_export_of_the_department_table(client, history):
         ["Médiathèque de la Croix-Rousse", "Adultes", "3", "1", "25.0"],
         ["Bibliothèque de la Part-Dieu", "Jeunesse", "4", "0", "0.0"],
     ]
+    response = client.get(reverse("stats:csv", args=["key_figures"]), PARAMS)
+    figures = dict(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert figures[str(_("Documents per patron"))] == "2.4"
+    assert figures[str(_("Median time from ready to pickup"))] == "24.0"  # hours
+    assert figures[str(_("Collection rate"))] == "77.8"  # percent
     assert client.get(reverse("stats:csv", args=["nope"]), PARAMS).status_code == 404
 
 

@@ -72,7 +72,7 @@ def table(
     end: datetime.date | None = None,
     branch: int | None = None,
 ):
-    """`name` is one of requests_per_day, channels, pick_by_branch, pick_by_department,
+    """`name` is one of key_figures, requests_per_day, channels, pick_by_branch, pick_by_department,
     pick_by_doc_type, delays, closings, loans_per_day, workload."""
     if name not in tables.BUILDERS:
         raise ApiError("endpoint_not_found")

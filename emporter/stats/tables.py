@@ -17,6 +17,8 @@ from emporter.holds.models import Channel, Status
 from .selectors import CLOSINGS, Dashboard, Outcome, ratio
 
 TEXT, INT, RATE, DURATION, DATE, NUMBER = "text", "int", "rate", "duration", "date", "number"
+# A column whose cells are (value, kind) pairs: the key figures mix counts, rates and delays.
+MIXED = "mixed"
 
 
 @dataclass
@@ -169,12 +171,13 @@ KIND_OF_FIGURE = {
 
 
 def key_figures_table(d: Dashboard) -> Table:
-    columns = [Column("figure", _("Figure"), TEXT), Column("value", _("Value"), TEXT)]
-    rows = [[label, display(value, KIND_OF_FIGURE.get(key, INT))] for key, label, value in key_figures(d)]
+    columns = [Column("figure", _("Figure"), TEXT), Column("value", _("Value"), MIXED)]
+    rows = [[label, (value, KIND_OF_FIGURE.get(key, INT))] for key, label, value in key_figures(d)]
     return Table("key_figures", _("Key figures"), columns, rows)
 
 
 BUILDERS = {
+    "key_figures": key_figures_table,
     "requests_per_day": requests_per_day,
     "channels": channels,
     "pick_by_branch": pick_by_branch,
@@ -209,6 +212,8 @@ def duration_text(value: datetime.timedelta | None) -> str:
 def display(value, kind: str) -> str:
     """For people: localised numbers (2,4 in French), percentages, delays in words.
     Django's number_format truncates extra decimals, so we round first."""
+    if kind == MIXED:
+        value, kind = value
     if value is None:
         return "—"
     if kind == RATE:
@@ -226,6 +231,8 @@ def display(value, kind: str) -> str:
 
 def plain(value, kind: str):
     """For files and machines: rates in percent with one decimal, delays in hours, ISO dates."""
+    if kind == MIXED:
+        value, kind = value
     if value is None:
         return ""
     if kind == RATE:
@@ -241,6 +248,8 @@ def plain(value, kind: str):
 
 def machine(value, kind: str):
     """For JSON: rates as fractions, delays in seconds, ISO dates."""
+    if kind == MIXED:
+        value, kind = value
     if value is None:
         return None
     if kind == RATE:

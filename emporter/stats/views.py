@@ -36,7 +36,6 @@ def _query(period, form) -> str:
 def _display(table: tables.Table) -> dict:
     return {
         "table": table,
-        "numeric": [c.kind != tables.TEXT for c in table.columns],
         "rows": [
             [tables.display(v, c.kind) for c, v in zip(table.columns, row, strict=True)] for row in table.rows
         ],
@@ -81,7 +80,6 @@ def dashboard(request):
         "period": period,
         "branches": branches,
         "dashboard": d,
-        "key_figures": _display(tables.key_figures_table(d)),
         "tables": {name: _display(t) for name, t in tables.all_tables(d).items()},
         "charts": _charts(d),
         "query": _query(period, form),
