@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from bench import print_table, section, summary, time_ms
 
-EVENTS = 1_000_000
+EVENTS = int(os.environ.get("STATS_BENCH_EVENTS", 1_000_000))
 DAYS = 180
 BRANCHES = 16
 RECORDS = 50_000
