@@ -5,6 +5,7 @@ emporter_bench_stats, next to the bench database), generated once with COPY and 
 16 branches, 180 days of requests with their events, pick lines, loans and open bags.
 "Computation" is what the dashboard view computes (every selector, the tables and the
 charts); "page" is a GET of the page through Django's test client, template included.
+``STATS_BENCH_EVENTS=40000`` (with another ``STATS_BENCH_DATABASE``) tries the generator quickly.
 """
 
 import datetime
