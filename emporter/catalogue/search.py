@@ -146,6 +146,12 @@ class Match:
 def search_records(
     *, q: str, field: str = "all", filters: Filters | None = None, page: int = 1, per_page: int = PER_PAGE
 ) -> SearchResult:
+    """Records matching ``q`` in ``field`` (a SEARCH_FIELDS key) and ``filters``, best first.
+
+    Any string is a safe query: only its words reach the engines. With neither words nor
+    filters nothing is searched (``result.searched`` is false). When the words match
+    nothing, titles and authors that look like them are shown (``result.approximate``).
+    """
     # Control characters (NUL above all) are refused by PostgreSQL: never part of a word.
     q = " ".join("".join(c for c in q if c.isprintable() or c.isspace()).split())[:MAX_QUERY_LENGTH]
     field = field if field in SEARCH_FIELDS else "all"
