@@ -1,8 +1,10 @@
 """Browsing by age and kind, selections, "more like this" and new arrivals."""
 
 import datetime
+import io
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -238,3 +240,17 @@ def test_more_like_this_reads_structured_subject_headings(branch):
 
     # Same audience fills the row after the shared heading.
     assert found[0] == "Même vedette"
+
+
+def test_seed_selections_builds_from_available_documents_once(branch):
+    youth("Le chevalier", branch, call_number="J PL DUP", age_min=6, age_max=8)
+    lent = youth("Prêté", branch, call_number="J PL ABC", age_min=6, age_max=8)
+    lent.copies.update(status=CopyStatus.ON_LOAN)
+    make_record(title="Roman adulte", copies=[branch])
+
+    call_command("seed_selections", stdout=io.StringIO())
+    call_command("seed_selections", stdout=io.StringIO())
+
+    firsts = Selection.objects.get(title="Premières lectures")
+    assert [i.record.title for i in firsts.items.all()] == ["Le chevalier"]
+    assert Selection.objects.filter(title="Coups de cœur").count() == 1
