@@ -243,9 +243,8 @@ def _tsquery(terms: list[str], weights: str = "") -> str:
 
 
 def _sqlite_text_match(q: str, field: str) -> Match:
-    expression = _fts5_query(words(q), column={"title": "title", "author": "responsibility"}.get(field, ""))
-    if field == "subject":
-        expression = _fts5_query(words(q), column="subjects")
+    column = {"title": "title", "author": "responsibility", "subject": "subjects"}.get(field, "")
+    expression = _fts5_query(words(q), column=column)
     if not expression:
         return Match(where="1 = 0", params=[])
     return Match(
