@@ -271,3 +271,20 @@ def test_the_form_shows_what_each_person_may_still_ask_for(client, library, fami
 
     assert page.context["allowances"] == [(parent, 8), (child, 7)]
     assert "Lina" in page.content.decode()
+
+
+def test_a_blocked_or_expired_card_is_told_at_once(library, family):
+    parent, child = family
+    child.blocked_reason = "documents en retard"
+    child.save()
+    parent.card_expires = timezone.localdate() - datetime.timedelta(days=1)
+    parent.save()
+
+    with pytest.raises(ValidationError) as blocked:
+        services.create_surprise_request(asked_by=parent, patron=child, pickup_branch=library, how_many=1)
+    with pytest.raises(ValidationError) as expired:
+        services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
+
+    assert (blocked.value.code, expired.value.code) == ("patron_blocked", "card_expired")
+    assert "documents en retard" in blocked.value.messages[0]
+    assert not SurpriseRequest.objects.exists()

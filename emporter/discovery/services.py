@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from emporter.errors import ServiceError
 from emporter.holds.models import Channel
 from emporter.holds.services import Outcome, place_requests
 from emporter.network.models import Branch
@@ -38,6 +39,13 @@ def create_surprise_request(
         raise ValidationError(
             _("You can only ask for yourself or for one of your children."), code="not_yours"
         )
+    # The same refusals as a request's, said now rather than when the librarian composes.
+    if patron.blocked_reason:
+        refused = ServiceError("patron_blocked", reason=patron.blocked_reason)
+        raise ValidationError(refused.message, code=refused.code)
+    if patron.card_expires and patron.card_expires < timezone.localdate():
+        refused = ServiceError("card_expired")
+        raise ValidationError(refused.message, code=refused.code)
     if not pickup_branch.accepts_requests:
         raise ValidationError(
             _("%(branch)s is not taking requests at the moment.") % {"branch": pickup_branch.name},
