@@ -25,11 +25,11 @@ def _selection(request):
     return form, period, branches
 
 
-def _query(period, form) -> str:
+def _query(period, branches) -> str:
+    """The selection as a query string, for the CSV and PDF links."""
     params = {"start": period.start.isoformat(), "end": period.end.isoformat()}
-    branch = form.cleaned_data.get("branch") if form.is_bound and form.is_valid() else None
-    if branch:
-        params["branch"] = branch.pk
+    if len(branches) == 1:
+        params["branch"] = branches[0].pk
     return urlencode(params)
 
 
@@ -82,7 +82,7 @@ def dashboard(request):
         "dashboard": d,
         "tables": {name: _display(t) for name, t in tables.all_tables(d).items()},
         "charts": _charts(d),
-        "query": _query(period, form),
+        "query": _query(period, branches),
     }
     return render(request, "stats/dashboard.html", context)
 
