@@ -180,6 +180,10 @@ def test_selection_page_lists_documents_in_order_with_availability(client, branc
     assert "Un régal" in html
     assert f'action="/basket/add/{free.pk}/"' in html
     assert f'action="/basket/add/{lent.pk}/"' not in html
+    # A type the policy does not let patrons request is never offered.
+    RequestPolicy.objects.create(requestable_types=["dvd"])
+    html = client.get(f"/discover/selections/{selection.pk}/").content.decode()
+    assert f'action="/basket/add/{free.pk}/"' not in html
 
 
 def test_branch_page_shows_its_selections_and_new_arrivals(client, branch, other_branch):

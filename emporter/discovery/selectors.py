@@ -61,8 +61,10 @@ def available_records(*, branch: Branch | None = None, copy_q: Q | None = None):
 
 
 def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -> list[Tile]:
-    """Tiles in the given order, with availability and covers read in two queries."""
+    """Tiles in the given order, with availability and covers read in a few queries. A
+    document type the policy does not let patrons request is never "available"."""
     records = list(records)
+    types = policy.resolve(branch=branch).requestable_types
     ids = [r.pk for r in records]
     counts: dict[int, int] = defaultdict(int)
     here: set[int] = set()
@@ -78,8 +80,8 @@ def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -
     return [
         Tile(
             record=r,
-            available=counts[r.pk],
-            here=r.pk in here,
+            available=counts[r.pk] if not types or r.doc_type in types else 0,
+            here=r.pk in here and (not types or r.doc_type in types),
             cover_url=Cover.image.field.storage.url(covers[r.pk]) if r.pk in covers else "",
             note=notes.get(r.pk, ""),
         )
