@@ -165,6 +165,8 @@ def test_unknown_age_or_kind_is_not_found(client, db):
     assert client.get("/discover/browse/7-8/").status_code == 404
     assert client.get("/discover/browse/6-9/poems/").status_code == 404
     assert client.get("/discover/browse/all/films/").status_code == 200
+    assert client.get("/discover/browse/all/films/?page=99999999999999999999999").status_code == 200
+    assert client.get("/discover/browse/all/films/?page=-1").status_code == 200
 
 
 def test_selection_page_lists_documents_in_order_with_availability(client, branch):

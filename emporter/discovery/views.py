@@ -32,9 +32,13 @@ def _branch(request) -> Branch | None:
     return patron.home_branch if patron else None
 
 
+# Nobody pages this far by hand; a huge number would overflow the database's OFFSET.
+MAX_PAGE = 1000
+
+
 def _page(request) -> int:
     page = request.GET.get("page", "1")
-    return int(page) if page.isdigit() and int(page) > 0 else 1
+    return min(int(page), MAX_PAGE) if page.isdigit() and 0 < len(page) <= 6 and int(page) > 0 else 1
 
 
 def index(request):
