@@ -26,7 +26,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open,
+# and other test modules that drive a browser start their own.
+@pytest.fixture(scope="module")
 def chromium():
     if not shutil.which(CHROMIUM):
         # CI installs it (.ci/run); a developer without it is told, loudly.
