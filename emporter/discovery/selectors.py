@@ -253,11 +253,13 @@ def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
         copy_q &= reduce(or_, (kind_q(kind) for kind in surprise.kinds))
     records = available_records(branch=surprise.pickup_branch, copy_q=copy_q)
     records = records.filter(record_q(band=band, kinds=surprise.kinds))
-    if not band and surprise.age is not None:
+    audience = Audience.YOUTH if band else (Audience.ADULT if surprise.age is not None else "")
+    if audience == Audience.ADULT:
         records = records.filter(audience=Audience.ADULT)
     taken = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE).values("record_id")
     records = records.exclude(pk__in=taken).exclude(pk__in=_matching(surprise.avoid))
-    rank = _taste_rank(surprise.tastes)
+    # The engine searches the reader's audience only: fewer matches to rank, same order.
+    rank = _taste_rank(surprise.tastes, Filters(available=True, audience=audience))
     liked = list(records.filter(pk__in=rank).values_list("pk", flat=True))
     others = list(records.exclude(pk__in=rank).order_by("-pk").values_list("pk", flat=True)[:limit])
     ordered = sorted(liked, key=lambda pk: rank[pk]) + others
@@ -284,12 +286,12 @@ def _taste_words(text: str) -> list[str]:
     return [w for w in words(text) if len(w) >= MIN_TASTE_WORD][:6]
 
 
-def _taste_rank(text: str) -> dict[int, tuple[int, int]]:
+def _taste_rank(text: str, filters: Filters) -> dict[int, tuple[int, int]]:
     """record id → (-words matched, best position): more words first, then the engine's order."""
     matched: dict[int, int] = defaultdict(int)
     best: dict[int, int] = {}
     for word in _taste_words(text):
-        result = search_records(q=word, filters=Filters(available=True), per_page=100)
+        result = search_records(q=word, filters=filters, per_page=100)
         for n, hit in enumerate(result.hits):
             matched[hit.record.pk] += 1
             best[hit.record.pk] = min(best.get(hit.record.pk, n), n)
