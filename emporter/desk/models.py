@@ -60,7 +60,10 @@ class Loan(models.Model):
                 fields=["copy"], condition=Q(returned_at__isnull=True), name="one_open_loan_per_copy"
             ),
         ]
-        indexes = [models.Index(fields=["patron", "returned_at"], name="loan_patron_open")]
+        indexes = [
+            models.Index(fields=["patron", "returned_at"], name="loan_patron_open"),
+            models.Index(fields=["checked_out_at"], name="loan_checked_out"),  # loans per day
+        ]
 
     def __str__(self) -> str:
         return f"{self.copy} → {self.patron_id or '—'}"

@@ -116,6 +116,10 @@ class Request(models.Model):
             models.Index(fields=["patron", "status"], name="request_patron_status"),
             models.Index(fields=["record", "status", "created_at"], name="request_record_queue"),
             models.Index(fields=["pickup_branch", "status"], name="request_pickup_status"),
+            # The statistics read a period of requests by these dates.
+            models.Index(fields=["created_at"], name="request_created"),
+            models.Index(fields=["ready_at"], name="request_ready"),
+            models.Index(fields=["closed_at"], name="request_closed"),
         ]
 
     def __str__(self) -> str:
