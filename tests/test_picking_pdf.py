@@ -80,7 +80,7 @@ def ready_bag(patron, branch, titles):
 
 def test_bag_labels_show_the_label_the_count_and_the_deadline_in_french(picker_client, patron, branch):
     bag = ready_bag(patron, branch, ["Un", "Deux"])
-    text = pdf_text(picker_client.get(reverse("picking:labels_pdf", args=[branch.pk])))
+    text = pdf_text(picker_client.get(reverse("picking:labels_pdf", args=[branch.pk]), {"name": "full"}))
     assert bag.label in text
     assert "Camille Martin" in text
     assert ": 2" in text
@@ -89,6 +89,17 @@ def test_bag_labels_show_the_label_the_count_and_the_deadline_in_french(picker_c
     months += ["septembre", "octobre", "novembre", "décembre"]
     day = bag.hold_until
     assert f"{weekdays[day.weekday()]} {day.day} {months[day.month - 1]} {day.year}" in text.lower()
+
+
+def test_bag_labels_follow_the_branchs_choice_of_name(picker_client, patron, branch):
+    ready_bag(patron, branch, ["Un"])
+    assert branch.label_name_style == "short"  # bags wait in a public hall
+    text = pdf_text(picker_client.get(reverse("picking:labels_pdf", args=[branch.pk])))
+    assert "Camille M." in text and "Martin" not in text
+    branch.label_name_style = "card"
+    branch.save()
+    text = pdf_text(picker_client.get(reverse("picking:labels_pdf", args=[branch.pk])))
+    assert "0001" in text and "Camille" not in text
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,17 @@ class Branch(models.Model):
         _("service mode"), max_length=20, choices=ServiceMode, default=ServiceMode.OPEN
     )
     pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))
+    # Bags wait in a public hall: the branch chooses how much of the name they show.
+    label_name_style = models.CharField(
+        _("name on bag labels"),
+        max_length=10,
+        default="short",
+        choices=[
+            ("full", _("Full name")),
+            ("short", _("First name and initial")),
+            ("card", _("Last 4 digits of the card")),
+        ],
+    )
 
     class Meta:
         ordering = ["-is_central", "name"]

@@ -319,9 +319,9 @@ def put_back(request, copy_id: int):
 @picker_required
 def labels_pdf(request, branch_id: int):
     branch = _branch(request, branch_id)
-    style = request.GET.get("name", "full")
+    style = request.GET.get("name") or branch.label_name_style
     if style not in pdf.NAME_STYLES:
-        style = "full"
+        style = branch.label_name_style
     since = None
     if request.GET.get("all") != "1":
         # By default, the bags that received a document today: yesterday's are labelled.
