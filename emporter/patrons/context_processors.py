@@ -7,6 +7,7 @@ from .models import Role, StaffRole
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
+    (Role.PHONE_DESK, "discovery:queue", _("Surprise bags")),
     (Role.PICKER, "picking:index", _("Morning pull")),
     (Role.DOOR_DESK, "desk:index", _("Door")),
     (Role.BRANCH_MANAGER, "stats:dashboard", _("Statistics")),

@@ -11,6 +11,7 @@ makes sure N synthetic records exist, for benchmarks.
 import os
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.urls import reverse
@@ -92,6 +93,8 @@ class Command(BaseCommand):
         patrons = people.create_patrons(today=today)
         staff = people.create_staff()
         self.say(f"People: {patrons} patrons and {staff} staff users created.")
+        # Librarians' selections for the home page, from what is on the shelves now.
+        call_command("seed_selections", verbosity=self.verbosity)
         self.say(f"Demo ready in {time.monotonic() - started:.1f} s.")
 
     def add_records(self, count: int, *, seed: int) -> None:
