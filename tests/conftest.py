@@ -90,3 +90,23 @@ def make_record(title="L'Étrangère", copies=(), doc_type="book", **kw):
 @pytest.fixture
 def patron(branch):
     return make_patron(branch)
+
+
+def make_ready_requests(patron, branch, titles, doc_type="book"):
+    """Requests for new titles, pulled and found: ready in the patron's bag at ``branch``."""
+    from emporter.holds.services import place_request
+    from emporter.picking import services as picking
+
+    requests = [
+        place_request(
+            patron=patron,
+            record_id=make_record(title=t, doc_type=doc_type, copies=[branch]).pk,
+            pickup_branch=branch,
+        )[0]
+        for t in titles
+    ]
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    for request in requests:
+        request.refresh_from_db()
+    return requests

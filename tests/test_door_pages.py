@@ -13,31 +13,13 @@ from emporter.holds.models import Request, Status
 from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import Department, Location
 from emporter.patrons.models import Role, StaffRole
-from emporter.picking import services as picking
-from tests.conftest import make_branch, make_patron, make_record
+from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
 
 
 def url(name, *args, query=""):
     # English pages: the assertions read the English msgids, whatever the French catalogue says.
     with translation.override("en"):
         return reverse(name, args=args) + (f"?{query}" if query else "")
-
-
-def ready_requests(patron, branch, titles, doc_type="book"):
-    requests = [
-        place_request(
-            patron=patron,
-            record_id=make_record(title=t, doc_type=doc_type, copies=[branch]).pk,
-            pickup_branch=branch,
-        )[0]
-        for t in titles
-    ]
-    run = picking.build_run(branch=branch, kind="late")
-    for line in run.lines.all():
-        picking.mark_found(line=line)
-    for r in requests:
-        r.refresh_from_db()
-    return requests
 
 
 def staff(role, branch=None, username="door"):
@@ -68,7 +50,7 @@ def hand_over(client, branch, page, **extra):
 
 
 def test_scanning_a_card_shows_the_bag_and_handing_over_makes_the_loans(door, branch, patron):
-    requests = ready_requests(patron, branch, ["Un", "Deux"])
+    requests = make_ready_requests(patron, branch, ["Un", "Deux"])
     page = scan(door, branch, patron.card_number)
     label = requests[0].bag.label
     assert label in page.text and "Un" in page.text and requests[1].copy.barcode in page.text
@@ -80,7 +62,7 @@ def test_scanning_a_card_shows_the_bag_and_handing_over_makes_the_loans(door, br
 
 
 def test_a_repeated_click_or_second_scan_lends_nothing_twice(door, branch, patron):
-    ready_requests(patron, branch, ["Un", "Deux"])
+    make_ready_requests(patron, branch, ["Un", "Deux"])
     page = scan(door, branch, patron.card_number)
     hand_over(door, branch, page)
     again = hand_over(door, branch, page)
@@ -93,7 +75,7 @@ def test_a_repeated_click_or_second_scan_lends_nothing_twice(door, branch, patro
 
 
 def test_the_same_documents_from_a_stale_page_are_already_handed_over(door, branch, patron):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     first, stale = scan(door, branch, patron.card_number), scan(door, branch, patron.card_number)
     hand_over(door, branch, first)
     response = hand_over(door, branch, stale)
@@ -102,7 +84,7 @@ def test_the_same_documents_from_a_stale_page_are_already_handed_over(door, bran
 
 
 def test_handing_over_only_the_ticked_documents(door, branch, patron):
-    first, second = ready_requests(patron, branch, ["Un", "Deux"])
+    first, second = make_ready_requests(patron, branch, ["Un", "Deux"])
     page = scan(door, branch, patron.card_number)
     hand_over(door, branch, page, requests=[first.pk])
     assert list(Loan.objects.values_list("request", flat=True)) == [first.pk]
@@ -111,7 +93,7 @@ def test_handing_over_only_the_ticked_documents(door, branch, patron):
 
 
 def test_no_document_ticked_is_refused_with_a_message(door, branch, patron):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     page = scan(door, branch, patron.card_number)
     response = hand_over(door, branch, page, requests=[])
     assert "Tick at least one document" in response.text
@@ -125,7 +107,7 @@ def test_a_wrong_card_number_says_so(door, branch):
 
 
 def test_a_blocked_patron_needs_the_explicit_override(door, branch, patron):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     patron.blocked_reason = "documents en retard"
     patron.save()
     page = scan(door, branch, patron.card_number)
@@ -140,7 +122,7 @@ def test_a_blocked_patron_needs_the_explicit_override(door, branch, patron):
 
 
 def test_an_expired_card_is_shown_and_needs_the_override(door, branch, patron):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     patron.card_expires = timezone.localdate() - datetime.timedelta(days=1)
     patron.save()
     page = scan(door, branch, patron.card_number)
@@ -162,7 +144,7 @@ def test_nothing_ready_gets_a_clear_answer_and_not_ready_documents_are_shown(doo
 
 
 def test_a_patron_at_the_wrong_door_is_told_where_their_bag_is(door, branch, other_branch, patron):
-    ready_requests(patron, other_branch, ["Ailleurs", "Là-bas"])
+    make_ready_requests(patron, other_branch, ["Ailleurs", "Là-bas"])
     page = scan(door, branch, patron.card_number)
     assert "Nothing is ready for this card here." in page.text
     assert "2 documents are ready at Croix-Rousse." in page.text
@@ -183,7 +165,7 @@ def test_a_copy_arriving_in_transit_is_received_on_the_returns_screen(door, bran
 def test_a_guardian_sees_and_collects_their_childs_bag(door, branch):
     parent = make_patron(branch, card="40000001")
     child = make_patron(branch, card="40000002", category="child", guardian=parent, first_name="Léo")
-    ready_requests(child, branch, ["Album"])
+    make_ready_requests(child, branch, ["Album"])
     page = scan(door, branch, parent.card_number)
     assert "Album" in page.text and "Léo" in page.text
     hand_over(door, branch, page)
@@ -192,7 +174,7 @@ def test_a_guardian_sees_and_collects_their_childs_bag(door, branch):
 
 def test_the_receipt_can_be_emailed_to_the_patron(door, branch, patron, settings):
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     receipt = hand_over(door, branch, scan(door, branch, patron.card_number))
     loan = Loan.objects.get()
     response = door.post(
@@ -205,7 +187,7 @@ def test_the_receipt_can_be_emailed_to_the_patron(door, branch, patron, settings
 
 
 def test_returns_screen_checks_in_and_serves_a_waiting_request(door, branch, patron):
-    (request,) = ready_requests(patron, branch, ["Convoité"])
+    (request,) = make_ready_requests(patron, branch, ["Convoité"])
     hand_over(door, branch, scan(door, branch, patron.card_number))
     other = make_patron(branch, card="40000003")
     waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
@@ -216,7 +198,7 @@ def test_returns_screen_checks_in_and_serves_a_waiting_request(door, branch, pat
 
 
 def test_returns_screen_puts_a_copy_back_on_the_shelf_or_says_what_is_wrong(door, branch, patron):
-    (request,) = ready_requests(patron, branch, ["Rendu"])
+    (request,) = make_ready_requests(patron, branch, ["Rendu"])
     hand_over(door, branch, scan(door, branch, patron.card_number))
     back = door.post(url("desk:returns", branch.pk), {"barcode": request.copy.barcode})
     assert "back on the shelf" in back.text
@@ -229,8 +211,8 @@ def test_returns_screen_puts_a_copy_back_on_the_shelf_or_says_what_is_wrong(door
 def test_hold_shelf_lists_bags_by_label_and_transit_apart(door, branch):
     zola = make_patron(branch, card="50000001", last_name="Zola")
     adam = make_patron(branch, card="50000002", last_name="Adam")
-    ready_requests(zola, branch, ["Z1", "Z2"])
-    ready_requests(adam, branch, ["A1"])
+    make_ready_requests(zola, branch, ["Z1", "Z2"])
+    make_ready_requests(adam, branch, ["A1"])
     far = make_branch(code="VAI", name="Vaise")
     travelling = place_request(
         patron=adam, record_id=make_record(title="En route", copies=[far]).pk, pickup_branch=branch
@@ -245,7 +227,7 @@ def test_hold_shelf_lists_bags_by_label_and_transit_apart(door, branch):
 
 
 def test_hold_shelf_filters_by_deadline(door, branch, patron):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     hold_until = Request.objects.get().hold_until
     today = timezone.localdate()
     expected = (
@@ -263,7 +245,7 @@ def test_back_to_the_shelves_lists_expired_copies_in_walking_order(door, branch)
     albums = Location.objects.create(department=youth, code="albums", name="Albums")
     novels = Location.objects.create(department=adults, code="romans", name="Romans")
     patron = make_patron(branch, card="60000001")
-    kid, novel = ready_requests(patron, branch, ["Petit ours", "Grand roman"])
+    kid, novel = make_ready_requests(patron, branch, ["Petit ours", "Grand roman"])
     Copy.objects.filter(pk=kid.copy_id).update(department=youth, location=albums)
     Copy.objects.filter(pk=novel.copy_id).update(department=adults, location=novels)
     expire_overdue(today=kid.hold_until + datetime.timedelta(days=1))
@@ -285,7 +267,7 @@ def test_pickers_and_anonymous_users_cannot_use_the_door(client, branch):
 
 
 def test_account_shows_loans_with_due_dates_and_renew_buttons(client, branch, patron):
-    ready_requests(patron, branch, ["Prolongé"])
+    make_ready_requests(patron, branch, ["Prolongé"])
     loan = desk.hand_over(patron=patron, branch=branch).loans[0]
     client.force_login(patron.user)
     page = client.get(url("patrons:account"))
@@ -295,7 +277,7 @@ def test_account_shows_loans_with_due_dates_and_renew_buttons(client, branch, pa
 
 
 def test_renewing_from_the_account_says_until_when_or_why_not(client, branch, patron):
-    ready_requests(patron, branch, ["Prolongé"])
+    make_ready_requests(patron, branch, ["Prolongé"])
     loan = desk.hand_over(patron=patron, branch=branch).loans[0]
     client.force_login(patron.user)
     renewed = client.post(url("loans:renew", loan.pk), follow=True)
@@ -306,7 +288,7 @@ def test_renewing_from_the_account_says_until_when_or_why_not(client, branch, pa
 
 
 def test_a_patron_cannot_renew_someone_elses_loan(client, branch, patron):
-    ready_requests(patron, branch, ["À moi"])
+    make_ready_requests(patron, branch, ["À moi"])
     loan = desk.hand_over(patron=patron, branch=branch).loans[0]
     intruder = make_patron(branch, card="70000001")
     client.force_login(intruder.user)

@@ -12,28 +12,11 @@ from emporter.holds.models import Bag, Status
 from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import ClosedDay
 from emporter.picking import services as picking
-from tests.conftest import make_branch, make_patron, make_record
-
-
-def ready_requests(patron, branch, titles, doc_type="book"):
-    requests = [
-        place_request(
-            patron=patron,
-            record_id=make_record(title=t, doc_type=doc_type, copies=[branch]).pk,
-            pickup_branch=branch,
-        )[0]
-        for t in titles
-    ]
-    run = picking.build_run(branch=branch, kind="late")
-    for line in run.lines.all():
-        picking.mark_found(line=line)
-    for r in requests:
-        r.refresh_from_db()
-    return requests
+from tests.conftest import make_branch, make_patron, make_ready_requests
 
 
 def test_handing_over_twice_makes_one_loan_per_document(patron, branch):
-    requests = ready_requests(patron, branch, ["Un", "Deux", "Trois"])
+    requests = make_ready_requests(patron, branch, ["Un", "Deux", "Trois"])
     first = desk.hand_over(patron=patron, branch=branch)
     second = desk.hand_over(patron=patron, branch=branch, request_ids=[r.pk for r in requests])
     assert len(first.loans) == 3
@@ -47,8 +30,8 @@ def test_handing_over_twice_makes_one_loan_per_document(patron, branch):
 def test_due_date_follows_the_loan_policy_per_document_type(patron, branch):
     LoanPolicy.objects.create(doc_type="", loan_days=28)
     LoanPolicy.objects.create(doc_type="dvd", loan_days=14)
-    ready_requests(patron, branch, ["Livre"])
-    ready_requests(patron, branch, ["Film"], doc_type="dvd")
+    make_ready_requests(patron, branch, ["Livre"])
+    make_ready_requests(patron, branch, ["Film"], doc_type="dvd")
     desk.hand_over(patron=patron, branch=branch)
     today = timezone.localdate()
     due = dict(Loan.objects.values_list("copy__record__title", "due_date"))
@@ -56,7 +39,7 @@ def test_due_date_follows_the_loan_policy_per_document_type(patron, branch):
 
 
 def test_handing_over_only_some_documents_keeps_the_bag_open(patron, branch):
-    first, second = ready_requests(patron, branch, ["Un", "Deux"])
+    first, second = make_ready_requests(patron, branch, ["Un", "Deux"])
     desk.hand_over(patron=patron, branch=branch, request_ids=[first.pk])
     second.refresh_from_db()
     assert second.status == Status.READY
@@ -66,13 +49,13 @@ def test_handing_over_only_some_documents_keeps_the_bag_open(patron, branch):
 def test_a_guardian_collects_their_childs_bag(branch):
     parent = make_patron(branch, card="40000001")
     child = make_patron(branch, card="40000002", category="child", guardian=parent, first_name="Léo")
-    ready_requests(child, branch, ["Album"])
+    make_ready_requests(child, branch, ["Album"])
     result = desk.hand_over(patron=parent, branch=branch)
     assert [loan.patron for loan in result.loans] == [child]
 
 
 def test_a_blocked_patron_is_refused_unless_staff_override(patron, branch):
-    ready_requests(patron, branch, ["Un"])
+    make_ready_requests(patron, branch, ["Un"])
     patron.blocked_reason = "amende"
     patron.save()
     with pytest.raises(ServiceError) as error:
@@ -82,7 +65,7 @@ def test_a_blocked_patron_is_refused_unless_staff_override(patron, branch):
 
 
 def test_a_returned_copy_goes_to_the_next_waiting_request(patron, branch):
-    (request,) = ready_requests(patron, branch, ["Convoité"])
+    (request,) = make_ready_requests(patron, branch, ["Convoité"])
     desk.hand_over(patron=patron, branch=branch)
     other = make_patron(branch, card="40000003")
     waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
@@ -96,7 +79,7 @@ def test_a_returned_copy_goes_to_the_next_waiting_request(patron, branch):
 
 
 def test_checking_in_twice_or_an_unknown_barcode_says_so(patron, branch):
-    (request,) = ready_requests(patron, branch, ["Un"])
+    (request,) = make_ready_requests(patron, branch, ["Un"])
     desk.hand_over(patron=patron, branch=branch)
     desk.check_in(barcode=request.copy.barcode, branch=branch)
     with pytest.raises(ServiceError) as error:
@@ -108,7 +91,7 @@ def test_checking_in_twice_or_an_unknown_barcode_says_so(patron, branch):
 
 
 def test_returned_loans_are_anonymised_at_once_by_default(patron, branch):
-    (request,) = ready_requests(patron, branch, ["Privé"])
+    (request,) = make_ready_requests(patron, branch, ["Privé"])
     desk.hand_over(patron=patron, branch=branch)
     loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
     loan.refresh_from_db()
@@ -117,7 +100,7 @@ def test_returned_loans_are_anonymised_at_once_by_default(patron, branch):
 
 def test_history_kept_for_the_configured_delay_then_forgotten(patron, branch):
     LoanPolicy.objects.create(doc_type="", anonymise_after_days=30)
-    (request,) = ready_requests(patron, branch, ["Gardé"])
+    (request,) = make_ready_requests(patron, branch, ["Gardé"])
     desk.hand_over(patron=patron, branch=branch)
     loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
     loan.refresh_from_db()
@@ -129,7 +112,7 @@ def test_history_kept_for_the_configured_delay_then_forgotten(patron, branch):
 
 
 def test_renewal_is_refused_when_someone_waits(patron, branch):
-    (request,) = ready_requests(patron, branch, ["Prolongé"])
+    (request,) = make_ready_requests(patron, branch, ["Prolongé"])
     loan = desk.hand_over(patron=patron, branch=branch).loans[0]
     renewed = desk.renew(loan=loan, patron=patron)
     assert renewed.renewals == 1
@@ -145,7 +128,7 @@ def test_expiry_on_the_right_day_with_closed_days(db):
     ClosedDay.objects.create(date=datetime.date(2026, 12, 2), reason="Fête")
     friday = datetime.date(2026, 11, 27)
     with mock.patch("django.utils.timezone.localdate", return_value=friday):
-        (request,) = ready_requests(patron, branch, ["Tardif"])
+        (request,) = make_ready_requests(patron, branch, ["Tardif"])
     assert request.hold_until == datetime.date(2026, 12, 5)
     assert expire_overdue(today=datetime.date(2026, 12, 5)) == 0
     assert expire_overdue(today=datetime.date(2026, 12, 6)) == 1
