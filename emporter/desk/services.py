@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
-from emporter.holds.lifecycle import transition
+from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import Bag, Request, Status
 from emporter.holds.services import release_copy
 from emporter.network.models import Branch
@@ -88,8 +88,7 @@ def _check_can_borrow(patron: Patron) -> None:
 def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     """Each request moves through the lifecycle; copies and loans are written in bulk
     (a bag of 8 is one UPDATE and one INSERT, not 8 of each)."""
-    for request in requests:
-        transition(request, Status.COLLECTED, actor=actor, reason="handover")
+    transition_all(requests, Status.COLLECTED, actor=actor, reason="handover")
     rules = {t: loan_policy(t) for t in {r.copy.doc_type for r in requests}}
     Copy.objects.filter(pk__in=[r.copy_id for r in requests]).update(
         status=CopyStatus.ON_LOAN, updated_at=timezone.now()
