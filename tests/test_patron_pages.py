@@ -111,3 +111,18 @@ def test_only_click_and_collect_branches_are_offered_for_pickup(client, patron, 
     page = client.get("/basket/").content.decode()
     assert "Part-Dieu" in page and "Croix-Rousse" not in page
     assert Patron.objects.count() == 1
+
+
+def test_staff_give_a_new_pin_that_also_lifts_the_lock(client, patron):
+    from django.contrib.auth import get_user_model
+
+    for _ in range(MAX_FAILURES):
+        sign_in(client, pin="0000")
+    admin = get_user_model().objects.create_superuser(username="root", password="x")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/patrons/patron/", {"action": "reset_pin", "_selected_action": [patron.pk]}, follow=True
+    )
+    pin = re.search(r"10000001[^0-9]+(\d{4})", response.content.decode()).group(1)
+    client.logout()
+    assert sign_in(client, pin=pin).status_code == 302

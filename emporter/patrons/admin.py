@@ -1,5 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .models import Patron, StaffRole
 
 
@@ -9,6 +11,17 @@ class PatronAdmin(admin.ModelAdmin):
     list_filter = ["home_branch", "category"]
     search_fields = ["card_number", "last_name", "first_name", "email", "phone_digits"]
     raw_id_fields = ["user", "guardian"]
+    actions = ["reset_pin"]
+
+    @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
+    def reset_pin(self, request, queryset):
+        for patron in queryset.select_related("user")[:20]:
+            pin = services.reset_pin(patron=patron)
+            self.message_user(
+                request,
+                _("New PIN for %(card)s: %(pin)s") % {"card": patron.card_number, "pin": pin},
+                messages.WARNING,
+            )
 
 
 @admin.register(StaffRole)

@@ -1,6 +1,7 @@
 """Patron sign-in with card number + PIN, with lock-out after repeated failures."""
 
 import datetime
+import secrets
 
 from django.contrib.auth import authenticate
 from django.db import transaction
@@ -53,3 +54,13 @@ def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
         raise ServiceError("pin_invalid")
     user.set_password(new_pin)
     user.save(update_fields=["password"])
+
+
+def reset_pin(*, patron: Patron) -> str:
+    """A new random PIN for a patron who lost theirs (told by phone or at the door);
+    the lock-out is lifted with it."""
+    pin = f"{secrets.randbelow(10_000):04d}"
+    patron.user.set_password(pin)
+    patron.user.save(update_fields=["password"])
+    Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
+    return pin
