@@ -294,3 +294,20 @@ def test_the_exact_title_is_kept_when_the_sample_is_full(branch, monkeypatch, po
         make_record(f"s{n}", f"Contes de la nuit {n}")
     exact = make_record("exact", "Contes")
     assert search_records(q="contes").hits[0].record == exact
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(available=True), Filters(branch_id=-1), Filters(available=True, branch_id=-1)],
+    ids=["none", "available", "branch", "available-at-branch"],
+)
+def test_postgres_one_pass_counts_equal_the_portable_ones(
+    catalogue, other_branch, postgres, monkeypatch, filters
+):
+    if filters.branch_id:
+        filters = Filters(available=filters.available, branch_id=other_branch.pk)
+    fast = search_records(q="roman", filters=filters)
+    monkeypatch.setattr(search, "_postgres_counts", search._portable_counts)
+    portable = search_records(q="roman", filters=filters)
+    assert fast.total and (fast.total, fast.available_count) == (portable.total, portable.available_count)
+    assert fast.facets == portable.facets
