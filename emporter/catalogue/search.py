@@ -368,13 +368,16 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
     where, filter_params = _filter_sql(filters)
     columns = f"r.id, r.doc_type, r.audience, r.language, {match.score} AS score FROM catalogue_record r"
     order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
-    matched = (
-        f"SELECT * FROM (SELECT {columns} {match.join} WHERE {match.where}{where}{order}"
-        f" LIMIT {SAMPLE + 1}) AS sample"
-    )
+    sample = f"SELECT {columns} {match.join} WHERE {match.where}{where}{order} LIMIT {SAMPLE + 1}"
     params = match.score_params + match.join_params + match.params + filter_params
+    ctes = f"m AS ({sample})"
     if match.exact:
-        matched += f" UNION SELECT {columns} {match.join} WHERE {match.exact}{where}"
+        # The exact title joins the sample unless already in it: an anti-join on the few
+        # exact titles costs less than a UNION that hashes every sampled row to deduplicate.
+        ctes = f"""sample AS ({sample}), m AS (
+          SELECT * FROM sample
+          UNION ALL SELECT {columns} {match.join} WHERE {match.exact}{where}
+            AND NOT EXISTS (SELECT 1 FROM sample s WHERE s.id = r.id))"""
         params += match.score_params + match.join_params + match.exact_params + filter_params
     page_sql = """
         SELECT 'page', CAST(id AS TEXT), score FROM (
@@ -384,7 +387,7 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
         counts_sql, counts_params = _postgres_counts(filters)
     else:
         counts_sql, counts_params = _portable_counts(filters)
-    sql = f"WITH m AS ({matched}){counts_sql[0]}{page_sql}{counts_sql[1]}"
+    sql = f"WITH {ctes}{counts_sql[0]}{page_sql}{counts_sql[1]}"
     params += counts_params[0] + [limit, offset] + counts_params[1]
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     page = []
