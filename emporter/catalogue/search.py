@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch
@@ -464,7 +464,15 @@ def _fetch(sql: str, params: list) -> list[tuple]:
     # No transaction around it: on SQLite (BEGIN IMMEDIATE) it would take the write lock.
     # PostgreSQL should run with jit = off (postgresql.conf, or "-c jit=off" in the
     # connection options): compiling a broad search just in time costs more than it saves.
-    with connection.cursor() as cursor:
+    if not _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    # Past SAMPLE matches the sample is "the first found": with parallel workers that
+    # order changes from run to run, and so would the counts and the pages. One worker
+    # keeps the same query giving the same answer (~13 % slower on the broadest ones).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
