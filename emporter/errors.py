@@ -21,6 +21,7 @@ MESSAGES = {
     "not_found": (_("No such request."), 404),
     "forbidden": (_("You are not allowed to do this here."), 403),
     "login_failed": (_("Card number or PIN is wrong."), 401),
+    "login_slowed": (_("Too many failed attempts: wait %(seconds)s seconds before trying again."), 429),
     "login_locked": (_("Too many failed attempts: this card is locked for 15 minutes."), 429),
     "pin_wrong": (_("Your current PIN is wrong."), 422),
     "pin_invalid": (_("A PIN is 4 to 8 digits."), 422),

@@ -35,6 +35,20 @@ def test_repeated_failures_lock_the_card_even_for_the_right_pin(client, patron):
     assert "verrouillée" in response.content.decode()
 
 
+def test_after_three_failures_each_try_must_wait(client, patron):
+    from emporter.patrons.services import SLOW_AFTER
+
+    for _ in range(SLOW_AFTER):
+        sign_in(client, pin="0000")
+    response = sign_in(client)  # the right PIN, but too soon
+    assert response.status_code == 200
+    assert "patienter 30 secondes" in response.content.decode()
+    Patron.objects.filter(pk=patron.pk).update(locked_until=timezone.now())  # the pause is over
+    assert sign_in(client).status_code == 302
+    patron.refresh_from_db()
+    assert patron.failed_logins == 0
+
+
 def test_pin_change_needs_the_current_pin(client, patron):
     sign_in(client)
     response = client.post("/account/pin/", {"old_pin": "9999", "new_pin": "4321"})

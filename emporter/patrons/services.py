@@ -12,7 +12,9 @@ from emporter.errors import ServiceError
 
 from .models import Patron
 
-MAX_FAILURES = 5
+SLOW_AFTER = 3  # failures in a row before each further try must wait PAUSE
+PAUSE = datetime.timedelta(seconds=30)
+MAX_FAILURES = 5  # failures in a row before the card is locked for LOCK_FOR
 LOCK_FOR = datetime.timedelta(minutes=15)
 
 
@@ -21,29 +23,41 @@ class LoginRefused(ServiceError):
 
 
 def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
-    """Return the patron if card and PIN match; count failures and lock the card for a
-    while after MAX_FAILURES in a row, so a PIN cannot be guessed by trying them all."""
+    """Return the patron if card and PIN match. After SLOW_AFTER failures in a row each
+    try must wait PAUSE (tries during the pause count as failures, unchecked); after
+    MAX_FAILURES the card is locked for LOCK_FOR: a PIN cannot be found by trying them all."""
     card_number = card_number.strip()
     patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
-    if patron and patron.locked_until and patron.locked_until > timezone.now():
-        raise LoginRefused("login_locked")
+    now = timezone.now()
+    if patron and patron.locked_until and patron.locked_until > now:
+        if patron.failed_logins == 0:  # the long lock (it restarts the count)
+            raise LoginRefused("login_locked")
+        _refuse_after_failure(patron, pausing=True)
     user = authenticate(request, username=card_number, password=pin)
     if user is None or patron is None or user.pk != patron.user_id:
         if patron:
-            _count_failure(patron)
+            _refuse_after_failure(patron, pausing=False)
         raise LoginRefused("login_failed")
     Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     return patron
 
 
-def _count_failure(patron: Patron) -> None:
+def _refuse_after_failure(patron: Patron, *, pausing: bool) -> None:
+    """Count one more failure, pause or lock the card as it says, and refuse."""
     with transaction.atomic():
         Patron.objects.filter(pk=patron.pk).update(failed_logins=F("failed_logins") + 1)
         patron.refresh_from_db(fields=["failed_logins"])
-        if patron.failed_logins >= MAX_FAILURES:
-            Patron.objects.filter(pk=patron.pk).update(
-                locked_until=timezone.now() + LOCK_FOR, failed_logins=0
-            )
+        now = timezone.now()
+        locked = patron.failed_logins >= MAX_FAILURES
+        if locked:
+            Patron.objects.filter(pk=patron.pk).update(locked_until=now + LOCK_FOR, failed_logins=0)
+        elif patron.failed_logins >= SLOW_AFTER:
+            Patron.objects.filter(pk=patron.pk).update(locked_until=now + PAUSE)
+    # Raised once the count is committed (inside the block it would be rolled back).
+    if locked:
+        raise LoginRefused("login_locked")
+    if pausing:
+        raise LoginRefused("login_slowed", seconds=int(PAUSE.total_seconds()))
 
 
 def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
