@@ -9,7 +9,10 @@ from emporter.notices.models import Notice, State
 from emporter.patrons.models import Role, StaffRole
 from tests.conftest import make_patron, make_record
 
-LATER = timezone.now() + datetime.timedelta(minutes=5)
+
+def later():
+    """A moment safely after the grouping delay, taken when the test runs."""
+    return timezone.now() + datetime.timedelta(minutes=5)
 
 
 def staff_client(client, branch):
@@ -22,8 +25,8 @@ def staff_client(client, branch):
 def test_staff_see_a_failed_notice_and_send_it_again(client, branch):
     patron = make_patron(branch, email="")
     place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
-    compose.compose_all(LATER)
-    outbox.send_due(LATER)
+    compose.compose_all(later())
+    outbox.send_due(later())
     notice = Notice.objects.get()
     page = staff_client(client, branch).get("/staff/notices/?state=failed").content.decode()
     assert "no email address" in page and patron.card_number in page
@@ -50,7 +53,7 @@ def test_the_demo_mailbox_shows_what_the_file_sink_received(client, branch, sett
         record_id=make_record(title="Boîte à lettres", copies=[branch]).pk,
         pickup_branch=branch,
     )
-    compose.compose_all(LATER)
-    assert outbox.send_due(LATER) == 1
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 1
     page = staff_client(client, branch).get("/staff/notices/mailbox/").content.decode()
     assert "Votre réservation est enregistrée" in page and "Boîte à lettres" in page

@@ -20,7 +20,9 @@ def smtp(settings):
     server.stop()
 
 
-LATER = timezone.now() + datetime.timedelta(minutes=5)
+def later():
+    """A moment safely after the grouping delay, taken when the test runs."""
+    return timezone.now() + datetime.timedelta(minutes=5)
 
 
 def pull_morning(branch, found: int, not_found: int):
@@ -47,8 +49,8 @@ TITLES = ["Élise et l'été", "Ça déménage", "Noël à Lyon", "Œuvres compl
 def test_five_ready_and_one_not_found_give_one_email_listing_all_six(smtp, patron, branch):
     requests_for(patron, branch, TITLES)
     pull_morning(branch, found=5, not_found=1)
-    compose.compose_all(LATER)
-    assert outbox.send_due(LATER) == 2  # the confirmation, then the bag
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 2  # the confirmation, then the bag
     recipients, message = smtp.messages[-1]
     assert recipients == [patron.email]
     assert message["Subject"] == "Vos 5 documents vous attendent à Part-Dieu"
@@ -68,10 +70,10 @@ def test_ready_email_waits_until_the_patrons_documents_are_all_pulled(smtp, patr
     requests_for(patron, branch, ["Un", "Deux"])
     run = picking.build_run(branch=branch, kind="late")
     picking.mark_found(line=run.lines.first())
-    compose.compose_all(LATER)
+    compose.compose_all(later())
     assert not Notice.objects.filter(kind=Kind.READY).exists()
     picking.mark_found(line=run.lines.get(status="pending"))
-    compose.compose_all(LATER)
+    compose.compose_all(later())
     notice = Notice.objects.get(kind=Kind.READY)
     assert notice.events.count() == 2
 
@@ -80,8 +82,8 @@ def test_the_ready_email_has_the_deadline_and_accents_right(smtp, branch):
     patron = make_patron(branch, first_name="Zoé", last_name="Lefèvre", card="20000001")
     requests_for(patron, branch, ["À la découverte"])
     pull_morning(branch, found=1, not_found=0)
-    compose.compose_all(LATER)
-    outbox.send_due(LATER)
+    compose.compose_all(later())
+    outbox.send_due(later())
     _, message = smtp.messages[-1]
     text = message.get_body(("plain",)).get_content()
     request = patron.requests.get()
@@ -99,12 +101,12 @@ def test_a_mail_server_that_is_down_delays_the_notice_and_it_is_sent_exactly_onc
     server = SmtpServer()
     settings.MAILERS = server.mailers_setting()  # nothing listens yet: connection refused
     requests_for(patron, branch, ["Patience"])
-    compose.compose_all(LATER)
-    assert outbox.send_due(LATER) == 0
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 0
     notice = Notice.objects.get()
     assert (notice.state, notice.attempts) == (State.PENDING, 1)
     assert notice.last_error
-    assert outbox.send_due(LATER) == 0  # not due again before its backoff
+    assert outbox.send_due(later()) == 0  # not due again before its backoff
     server.start()
     try:
         server.recorder.refuse_next = 1  # back, but answers "try later" once
@@ -126,7 +128,7 @@ def test_a_worker_dying_after_the_server_took_the_mail_does_not_send_it_twice(
     smtp, patron, branch, monkeypatch
 ):
     requests_for(patron, branch, ["Une fois"])
-    compose.compose_all(LATER)
+    compose.compose_all(later())
     real_record = outbox._record
 
     def crash(notice, state, **kw):
@@ -136,12 +138,12 @@ def test_a_worker_dying_after_the_server_took_the_mail_does_not_send_it_twice(
 
     monkeypatch.setattr(outbox, "_record", crash)
     with pytest.raises(KeyboardInterrupt):
-        outbox.send_due(LATER)
+        outbox.send_due(later())
     monkeypatch.setattr(outbox, "_record", real_record)
     assert len(smtp.messages) == 1
-    assert outbox.send_due(LATER + datetime.timedelta(hours=1)) == 0
-    assert outbox.recover_stale(LATER + datetime.timedelta(hours=1)) == 1
-    assert outbox.send_due(LATER + datetime.timedelta(hours=2)) == 0
+    assert outbox.send_due(later() + datetime.timedelta(hours=1)) == 0
+    assert outbox.recover_stale(later() + datetime.timedelta(hours=1)) == 1
+    assert outbox.send_due(later() + datetime.timedelta(hours=2)) == 0
     assert len(smtp.messages) == 1
     assert Notice.objects.get().state == State.UNCERTAIN
 
@@ -149,38 +151,38 @@ def test_a_worker_dying_after_the_server_took_the_mail_does_not_send_it_twice(
 def test_a_bad_address_fails_visibly_and_can_be_resent_after_correction(smtp, branch):
     patron = make_patron(branch, email="", card="20000002")
     requests_for(patron, branch, ["Adresse"])
-    compose.compose_all(LATER)
-    outbox.send_due(LATER)
+    compose.compose_all(later())
+    outbox.send_due(later())
     notice = Notice.objects.get()
     assert notice.state == State.FAILED and "no email" in notice.last_error
     patron.email = "corrige@example.org"
     patron.save()
     assert outbox.resend(notice=notice)
-    assert outbox.send_due(LATER) == 1
+    assert outbox.send_due(later()) == 1
     assert smtp.messages[-1][0] == ["corrige@example.org"]
 
 
 def test_composing_twice_tells_the_patron_once(smtp, patron, branch):
     requests_for(patron, branch, ["Un", "Deux", "Trois"])
-    assert compose.compose_all(LATER) == 1
-    assert compose.compose_all(LATER) == 0
+    assert compose.compose_all(later()) == 1
+    assert compose.compose_all(later()) == 0
     assert Notice.objects.get().events.count() == 3
 
 
 def test_a_basket_still_being_filled_is_not_confirmed_yet(patron, branch):
     requests_for(patron, branch, ["Un"])
     assert compose.compose_all(timezone.now()) == 0
-    assert compose.compose_all(LATER) == 1
+    assert compose.compose_all(later()) == 1
 
 
 def test_staff_cancellation_tells_the_reason_but_a_patrons_own_does_not(smtp, patron, branch):
     mine, theirs = requests_for(patron, branch, ["Le mien", "Annulé par la bibliothèque"])
-    compose.compose_all(LATER)
+    compose.compose_all(later())
     cancel_request(request=mine)
     cancel_request(request=theirs, by_staff=True, reason="document abîmé")
-    compose.compose_all(LATER)
+    compose.compose_all(later())
     notice = Notice.objects.get(kind=Kind.CANCELLED)
-    outbox.send_due(LATER)
+    outbox.send_due(later())
     text = smtp.messages[-1][1].get_body(("plain",)).get_content()
     assert "document abîmé" in text and "Annulé par la bibliothèque" in text
     assert "Le mien" not in text
@@ -193,8 +195,8 @@ def test_sms_patrons_get_an_sms(patron, branch):
     patron.save()
     sms.outbox.clear()
     requests_for(patron, branch, ["Texto"])
-    compose.compose_all(LATER)
-    assert outbox.send_due(LATER) == 1
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 1
     assert sms.outbox == [("06 12 34 56 78", "Votre réservation est enregistrée")]
 
 
@@ -206,8 +208,8 @@ def test_staff_wording_replaces_the_default(smtp, patron, branch):
         body_text="{% for r in requests %}{{ r.record.title }}{% endfor %} arrive bientôt.",
     )
     requests_for(patron, branch, ["Perso"])
-    compose.compose_all(LATER)
-    outbox.send_due(LATER)
+    compose.compose_all(later())
+    outbox.send_due(later())
     message = smtp.messages[-1][1]
     assert message["Subject"] == "C'est noté, Camille !"
     assert "Perso arrive bientôt." in message.get_body(("plain",)).get_content()
