@@ -1,13 +1,6 @@
 """The notices' periodic work: compose from events, send what is due, flag stale sends."""
 
-from django.tasks import task
-
 from . import compose, outbox
-
-
-@task
-def send_notice(notice_id: int) -> str | None:
-    return outbox.send_one(notice_id)
 
 
 def run_outbox() -> dict[str, int]:
