@@ -117,7 +117,7 @@ def import_copies(
     report = CopyImportReport(path=str(path))
     importer = _CopyImport(targets, report, stdout)
     try:
-        encoding = _encoding(path)
+        encoding = detect_encoding(path)
     except OSError as exc:
         importer.problem(None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror})
         return report
@@ -136,7 +136,7 @@ def import_copies(
     return report
 
 
-def _encoding(path: Path) -> str:
+def detect_encoding(path: Path) -> str:
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as fh:
         try:

@@ -22,7 +22,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from emporter.catalogue.csv_import import _encoding
+from emporter.catalogue.csv_import import detect_encoding
 from emporter.catalogue.importer import Problem
 from emporter.network.models import Branch
 
@@ -59,7 +59,7 @@ def import_patrons(path, *, stdout: TextIO | None = None) -> PatronImportReport:
             stdout.write(f"{item}\n")
 
     try:
-        encoding = _encoding(path)
+        encoding = detect_encoding(path)
     except OSError as exc:
         problem(None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror})
         return report
