@@ -4,7 +4,10 @@ The text index is kept by the database (migration 0002_search): on PostgreSQL a
 weighted tsvector column ``catalogue_record.search_vector`` (title A, author and series B,
 subjects C, summary and publisher D) under the ``french_unaccent`` configuration; on
 SQLite the FTS5 table ``catalogue_record_fts``. Neither is a Django field, so the
-queries here are SQL, written once for both engines apart from the text match itself.
+queries here are SQL, written once for both engines apart from the text match itself
+and the branch counts: PostgreSQL reads where a record's copies are from the record's
+own summary (``copy_branches``, ``shelf_branches``, kept by triggers: migration 0007),
+SQLite from the copies.
 
 A search costs a fixed number of queries whatever the size of the catalogue: one
 statement for the ranked page of ids, the total and every facet count, then the
@@ -15,7 +18,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch
@@ -169,7 +172,10 @@ def search_records(
     result.total = counts.pop("total")[""]
     result.sample = SAMPLE if result.total > SAMPLE else 0
     result.available_count = counts.pop("available").get("", 0)
-    branches = {b.pk: b for b in Branch.objects.all()}
+    # (name, is central) by id: model instances would cost more than the facets they label.
+    branches = {
+        pk: (name, central) for pk, name, central in Branch.objects.values_list("pk", "name", "is_central")
+    }
     result.facets = _facet_values(counts, branches)
     result.page = min(max(1, page), result.pages)
     if not ids and result.total:  # past the last page: show the last one
@@ -346,7 +352,15 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
         if value := getattr(filters, column):
             sql.append(f"r.{column} = %s")
             params.append(value)
-    if filters.branch_id or filters.available:
+    if _postgres():
+        # The record's own summary of where its copies are (migration 0007).
+        summary = "r.shelf_branches" if filters.available else "r.copy_branches"
+        if filters.branch_id:
+            sql.append(f"{summary} @> ARRAY[%s]::bigint[]")
+            params.append(filters.branch_id)
+        elif filters.available:
+            sql.append("r.shelf_branches <> '{}'")
+    elif filters.branch_id or filters.available:
         copy = ["c.record_id = r.id"]
         if filters.branch_id:
             copy.append("c.branch_id = %s")
@@ -362,11 +376,15 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
     """The total, every facet's counts and one ranked page, in one statement.
 
     The matched set is computed (and ranked) once, into the CTE ``m``: at most SAMPLE + 1
-    matches, plus the exact title; the page and the counts all read it. The copies of the
-    matched records are read from the covering index catalogue_copy_facets (migration 0003).
+    matches, plus the exact title; the page and the counts all read it. Where the copies
+    are comes from each record's summary on PostgreSQL (migration 0007), from the covering
+    index catalogue_copy_facets on SQLite (migration 0003).
     """
     where, filter_params = _filter_sql(filters)
-    columns = f"r.id, r.doc_type, r.audience, r.language, {match.score} AS score FROM catalogue_record r"
+    summary = "r.copy_branches, r.shelf_branches, " if _postgres() else ""
+    columns = (
+        f"r.id, r.doc_type, r.audience, r.language, {summary}{match.score} AS score FROM catalogue_record r"
+    )
     order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
     sample = f"SELECT {columns} {match.join} WHERE {match.where}{where}{order} LIMIT {SAMPLE + 1}"
     params = match.score_params + match.join_params + match.params + filter_params
@@ -431,33 +449,27 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
 
 
 def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, list]]:
-    """The same counts as ``_portable_counts``, each in one pass (GROUPING SETS).
+    """The same counts as ``_portable_counts``, from the matched rows alone.
 
-    Materialising the copies of thousands of matched records, then reading them twice,
-    cost more than finding them; one grouped pass over the join counts the branches and
-    "available now" together, and one over ``m`` the record facets and the total. The
-    matched ids are looked up in the copy index in order: neighbouring index pages.
+    The branches come from each record's summary of where its copies are (migration
+    0007), so no copy is read: one grouped pass over ``m`` counts the record facets and
+    the total, one unnests the branches (a set-returning function in the select list
+    costs half a lateral join), one counts "available now".
     """
-    copies_where = " WHERE c.status = %s" if filters.available else ""
-    available_where = " AND c.branch_id = %s" if filters.branch_id else ""
-    branches = f"""
+    branches = "m.shelf_branches" if filters.available else "m.copy_branches"
+    available = "m.shelf_branches @> ARRAY[%s]::bigint[]" if filters.branch_id else "m.shelf_branches <> '{}'"
+    sql = f"""
         UNION ALL SELECT
           CASE WHEN GROUPING(doc_type) = 0 THEN 'doc_type' WHEN GROUPING(audience) = 0 THEN 'audience'
                WHEN GROUPING(language) = 0 THEN 'language' ELSE 'total' END,
           CASE WHEN GROUPING(doc_type) = 0 THEN doc_type WHEN GROUPING(audience) = 0 THEN audience
                WHEN GROUPING(language) = 0 THEN language ELSE '' END, COUNT(*)
           FROM m GROUP BY GROUPING SETS ((doc_type), (audience), (language), ())
-        UNION ALL SELECT
-          CASE WHEN GROUPING(c.branch_id) = 0 THEN 'branch' ELSE 'available' END,
-          COALESCE(CAST(c.branch_id AS TEXT), ''),
-          CASE WHEN GROUPING(c.branch_id) = 0 THEN COUNT(DISTINCT c.record_id)
-               ELSE COUNT(DISTINCT c.record_id) FILTER (WHERE c.status = %s{available_where}) END
-          FROM (SELECT id FROM m ORDER BY id) AS m JOIN catalogue_copy c ON c.record_id = m.id{copies_where}
-          GROUP BY GROUPING SETS ((c.branch_id), ())
+        UNION ALL SELECT 'branch', CAST(branch_id AS TEXT), COUNT(*)
+          FROM (SELECT unnest({branches}) AS branch_id FROM m) AS b GROUP BY branch_id
+        UNION ALL SELECT 'available', '', COUNT(*) FROM m WHERE {available}
     """
-    params = [CopyStatus.ON_SHELF] + ([filters.branch_id] if filters.branch_id else [])
-    params += [CopyStatus.ON_SHELF] if filters.available else []
-    return ("", branches), ([], params)
+    return ("", sql), ([], [filters.branch_id] if filters.branch_id else [])
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -471,28 +483,37 @@ def _fetch(sql: str, params: list) -> list[tuple]:
     # Past SAMPLE matches the sample is "the first found": with parallel workers that
     # order changes from run to run, and so would the counts and the pages. One worker
     # keeps the same query giving the same answer (~13 % slower on the broadest ones).
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute(sql, params)
+    # Setting, search and reset travel together: one round trip, and the three run in one
+    # implicit transaction, so an error takes the setting back too. This needs Django's
+    # default client-side parameter binding (a server-side one refuses several statements).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SET max_parallel_workers_per_gather = 0; {sql}; RESET max_parallel_workers_per_gather", params
+        )
+        cursor.nextset()
         return cursor.fetchall()
 
 
-def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
+def _hits(ids: list[int], branches: dict[int, tuple[str, bool]]) -> list[Hit]:
     if not ids:
         return []
-    records, copies = _page_records(ids)
+    records = _page_records(ids)
     doc_types, audiences = _labels(DocType), _labels(Audience)
     hits = []
     for pk in ids:
-        on_shelf = [b for b, status in copies[pk] if status == CopyStatus.ON_SHELF]
-        at = sorted({branches[b] for b in on_shelf}, key=lambda b: (not b.is_central, b.name))
         record = records[pk]
+        copies, available, shelf = (
+            record.__dict__.pop(f"hit_{name}") for name in ("copies", "available", "shelf")
+        )
+        at = sorted(
+            (branches[int(b)] for b in shelf.split(",")) if shelf else (), key=lambda b: (not b[1], b[0])
+        )
         hits.append(
             Hit(
                 record,
-                len(copies[pk]),
-                len(on_shelf),
-                [b.name for b in at],
+                copies,
+                available or 0,
+                [name for name, _ in at],
                 doc_types.get(record.doc_type, record.doc_type),
                 audiences.get(record.audience, record.audience),
             )
@@ -500,31 +521,30 @@ def _hits(ids: list[int], branches: dict[int, Branch]) -> list[Hit]:
     return hits
 
 
-def _page_records(ids: list[int]) -> tuple[dict[int, Record], dict[int, list[tuple[int, str]]]]:
-    """The page's records (long fields deferred) and their copies' (branch, status), in one query.
+def _page_records(ids: list[int]) -> dict[int, Record]:
+    """The page's records (long fields deferred) with their copies counted, in one query.
 
-    One row per copy: a round trip and a second compiled queryset cost more than repeating
-    a record's short columns for its few copies.
+    Each comes with ``hit_copies``, ``hit_available`` (copies on the shelf) and
+    ``hit_shelf``, the ids of the branches where one is on the shelf, comma-separated.
     """
     columns = ", ".join(
         f"r.{connection.ops.quote_name(f.column)}"
         for f in Record._meta.concrete_fields
         if f.name not in HIT_DEFERRED
     )
+    # Both list distinct values separated by commas; SQLite's takes no separator with DISTINCT.
+    concat = "string_agg({}, ',')" if _postgres() else "group_concat({})"
+    shelf = concat.format("DISTINCT CASE WHEN c.status = %s THEN CAST(c.branch_id AS TEXT) END")
     placeholders = ", ".join(["%s"] * len(ids))
     rows = Record.objects.raw(
-        f"SELECT {columns}, c.branch_id AS hit_branch_id, c.status AS hit_status FROM catalogue_record r"
-        f" LEFT JOIN catalogue_copy c ON c.record_id = r.id WHERE r.id IN ({placeholders})",
-        ids,
+        f"""SELECT {columns}, COUNT(c.id) AS hit_copies,
+              SUM(CASE WHEN c.status = %s THEN 1 ELSE 0 END) AS hit_available,
+              {shelf} AS hit_shelf
+            FROM catalogue_record r LEFT JOIN catalogue_copy c ON c.record_id = r.id
+            WHERE r.id IN ({placeholders}) GROUP BY r.id""",
+        [CopyStatus.ON_SHELF, CopyStatus.ON_SHELF, *ids],
     )
-    records: dict[int, Record] = {}
-    copies: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for row in rows:
-        branch_id, status = row.__dict__.pop("hit_branch_id"), row.__dict__.pop("hit_status")
-        records.setdefault(row.pk, row)
-        if branch_id is not None:
-            copies[row.pk].append((branch_id, status))
-    return records, copies
+    return {row.pk: row for row in rows}
 
 
 def _labels(choices) -> dict[str, str]:
@@ -532,13 +552,13 @@ def _labels(choices) -> dict[str, str]:
 
 
 def _facet_values(
-    counts: dict[str, dict[str, int]], branches: dict[int, Branch]
+    counts: dict[str, dict[str, int]], branches: dict[int, tuple[str, bool]]
 ) -> dict[str, list[FacetValue]]:
     labels = {
         "doc_type": _labels(DocType),
         "audience": _labels(Audience),
         "language": LANGUAGES,
-        "branch": {str(pk): b.name for pk, b in branches.items()},
+        "branch": {str(pk): name for pk, (name, _) in branches.items()},
     }
     facets = {}
     for facet, names in labels.items():
