@@ -261,12 +261,47 @@ def test_french_stemming_finds_plural_forms(catalogue, postgres):
     assert titles(search_records(q="nuits")) == ["Les Chevaux de la nuit"]
 
 
-def test_a_typo_falls_back_to_look_alike_titles(catalogue, postgres):
+def test_a_misspelt_word_is_replaced_by_the_closest_word_the_catalogue_knows(catalogue, postgres):
     result = search_records(q="frendly fire")
-    assert result.approximate
+    assert (result.approximate, result.corrected) == (True, "friendly fire")
     assert titles(result) == ["Friendly fire"]
+    # Catalogued after the dictionary was built: its words were added by the trigger.
     make_record("7", "Le Labyrinthe perdu")
-    assert titles(search_records(q="labirinthe")) == ["Le Labyrinthe perdu"]
+    result = search_records(q="labirinthe")
+    assert result.corrected == "labyrinthe"
+    assert titles(result) == ["Le Labyrinthe perdu"]
+
+
+def test_known_words_are_kept_and_only_the_unknown_one_is_replaced(catalogue, postgres):
+    make_record("8", "Le Seigneur des anneaux", responsibility="J. R. R. Tolkien")
+    make_record("9", "Les Anneaux de Saturne")
+    result = search_records(q="seigneur des aneaux")
+    assert result.corrected == "seigneur des anneaux"
+    assert titles(result) == ["Le Seigneur des anneaux"]
+    assert titles(search_records(q="tolkein", field="author")) == ["Le Seigneur des anneaux"]
+
+
+def test_words_of_an_edited_or_bulk_created_title_are_known(catalogue, postgres):
+    record = make_record("10", "Titre provisoire")
+    record.title = "Zygomatiques"
+    record.save()
+    Record.objects.bulk_create([Record(source_key="test:11", title="Xylophonistes")])
+    assert titles(search_records(q="zygomatiqes")) == ["Zygomatiques"]
+    assert titles(search_records(q="xylofonistes")) == ["Xylophonistes"]
+
+
+def test_without_a_close_word_a_typo_falls_back_to_look_alike_titles(catalogue, postgres):
+    # A swap of two letters leaves too few trigrams in common for a word, enough for a title.
+    make_record("12", "Le Dragon des mers")
+    result = search_records(q="le dargon des mers")
+    assert result.approximate and not result.corrected
+    assert titles(result) == ["Le Dragon des mers"]
+
+
+def test_the_page_says_which_words_were_searched_instead(catalogue, client, postgres):
+    page = client.get("/catalogue/", {"q": "frendly"}).content.decode()
+    assert "Rien ne correspond à « frendly » ; voici les résultats pour « friendly »." in page
+    assert "Friendly fire" in page
 
 
 def test_friendly_fire_from_the_shared_marc_file_is_found_by_title_and_author(branch):

@@ -76,6 +76,9 @@ class SearchOut(Schema):
     per_page: int
     available_count: int
     approximate: bool = Field(description="Nothing matched exactly: these are look-alike titles.")
+    corrected: str = Field(
+        "", description="When the words matched nothing: the known words searched instead (did you mean)."
+    )
     items: list[HitOut]
     facets: dict[str, list[FacetOut]]
 

@@ -37,6 +37,9 @@ MAX_PAGE = 10_000
 SAMPLE = 10_000
 # How alike (pg_trgm word similarity) a title must be to stand in for a misspelt query.
 TYPO_THRESHOLD = 0.5
+# How alike (pg_trgm similarity) a known word must be to replace an unknown one:
+# "labirinthe" → "labyrinthe" is 0.57, "frendly" → "friendly" 0.55, "aneaux" → "aux" 0.38.
+CORRECTION_THRESHOLD = 0.45
 # Long fields a result line does not show (the record page reads them).
 HIT_DEFERRED = ("summary", "subjects")
 
@@ -118,6 +121,8 @@ class SearchResult:
     available_count: int = 0
     # True when nothing matched the words and these are look-alike titles (typos).
     approximate: bool = False
+    # When the words matched nothing but their closest known words did: those words.
+    corrected: str = ""
     # When more than SAMPLE records matched: the sample's size (total and facets count it).
     sample: int = 0
 
@@ -166,6 +171,12 @@ def search_records(
     # Clamped so that no offset overflows an engine's integers; later fixed to the last page.
     offset = (min(max(1, page), MAX_PAGE) - 1) * per_page
     counts, ids = _search(match, filters, offset=offset, limit=per_page)
+    if not counts["total"][""] and (corrected := _corrected(q, field)):
+        fixed = _match(corrected, field)
+        fixed_counts, fixed_ids = _search(fixed, filters, offset=offset, limit=per_page)
+        if fixed_counts["total"][""]:
+            match, counts, ids = fixed, fixed_counts, fixed_ids
+            result.approximate, result.corrected = True, corrected
     if not counts["total"][""] and (fuzzy := _fuzzy_match(q, field)):
         match, result.approximate = fuzzy, True
         counts, ids = _search(match, filters, offset=offset, limit=per_page)
@@ -318,6 +329,35 @@ def _call_number_match(q: str, *, prefix: bool) -> Match:
 
 def _like_prefix(value: str) -> str:
     return LIKE_SPECIAL.sub(r"\\\1", value) + "%"
+
+
+def _corrected(q: str, field: str) -> str:
+    """``q`` with each word the catalogue does not know replaced by the known word most like it.
+
+    "" when no word needed, or found, a replacement. The known words are those of titles,
+    authors and series (migration 0008), so this is for those fields; PostgreSQL only.
+    """
+    terms = words(q)
+    if not _postgres() or not terms or field not in ("all", "title", "author"):
+        return ""
+    with connection.cursor() as cursor:
+        # Only this query uses the similarity operator: the session setting is harmless.
+        cursor.execute("SET pg_trgm.similarity_threshold = %s", [CORRECTION_THRESHOLD])
+        cursor.execute(
+            """
+            SELECT t.n, (SELECT w.word FROM catalogue_search_word w WHERE w.word %% t.folded
+                          ORDER BY similarity(w.word, t.folded) DESC, w.word LIMIT 1)
+              FROM (SELECT n, emporter_fold(term) AS folded
+                      FROM unnest(CAST(%s AS text[])) WITH ORDINALITY AS u(term, n)) AS t
+             WHERE length(t.folded) >= %s
+               AND NOT EXISTS (SELECT 1 FROM catalogue_search_word w WHERE w.word = t.folded)
+            """,
+            [terms, PREFIX_MIN_LENGTH],
+        )
+        replacements = {n - 1: word for n, word in cursor.fetchall() if word}
+    if not replacements:
+        return ""
+    return " ".join(replacements.get(i, term) for i, term in enumerate(terms))
 
 
 def _fuzzy_match(q: str, field: str) -> Match | None:
