@@ -130,6 +130,8 @@ STATICFILES_DIRS = [BASE_DIR / "emporter" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
+# One backend for every door, with the lock-outs (emporter/patrons/backends.py).
+AUTHENTICATION_BACKENDS = ["emporter.patrons.backends.SignInBackend"]
 LOGIN_URL = "patrons:login"
 LOGIN_REDIRECT_URL = "home"  # staff land on the home page, with their screens in the menu
 # Links in emails point here (no request to guess it from when the worker sends).

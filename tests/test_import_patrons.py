@@ -23,7 +23,7 @@ def test_patrons_import_reports_bad_rows_and_imports_the_rest(tmp_path, branch):
     assert (helene.first_name, helene.phone_digits) == ("Hélène", "0611223344")
     leo = Patron.objects.get(card_number="10000101")
     assert (leo.guardian, leo.category, leo.language) == (helene, "child", "en")
-    assert authenticate(username="10000100", password="4321") == helene.user
+    assert authenticate(username="10000100", password="4321", patron_sign_in=True) == helene.user
     assert not leo.user.has_usable_password()
 
 

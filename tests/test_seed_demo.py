@@ -253,9 +253,9 @@ def test_placer_prefers_bigger_branches_and_falls_back_for_missing_kinds():
 def test_demo_patrons_log_in_with_card_number_and_pin(seeded):
     assert Patron.objects.count() == people.PATRON_COUNT
     patron = Patron.objects.get(card_number=people.card_number(1))
-    user = authenticate(username=patron.card_number, password=people.DEMO_PIN)
+    user = authenticate(username=patron.card_number, password=people.DEMO_PIN, patron_sign_in=True)
     assert user == patron.user
-    assert authenticate(username=patron.card_number, password="0000") is None
+    assert authenticate(username=patron.card_number, password="0000", patron_sign_in=True) is None
     assert patron.email.endswith("@example.org")
     assert patron.phone_digits == "".join(c for c in patron.phone if c.isdigit()) != ""
 

@@ -6,6 +6,7 @@ import secrets
 from django.contrib.auth import authenticate
 from django.utils import timezone
 
+from emporter.patrons import throttle
 from emporter.patrons.models import Patron
 from emporter.patrons.permissions import is_staff_member
 from emporter.patrons.services import authenticate_patron
@@ -42,8 +43,11 @@ def sign_in_patron(*, request, card_number: str, pin: str) -> tuple[ApiToken, st
 def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, str]:
     # A patron's user is named after the card and its password is the PIN: never check
     # it here, or this door would let PINs be guessed around the patron lock-out.
+    # (The sign-in backend refuses them anyway; this keeps the answer the same.)
     if Patron.objects.filter(user__username=username).exists():
         raise ApiError("staff_login_failed")
+    if throttle.locked_for(username):
+        raise ApiError("staff_login_locked")
     user = authenticate(request, username=username, password=password)
     if user is None or not is_staff_member(user):
         raise ApiError("staff_login_failed")

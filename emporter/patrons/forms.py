@@ -1,5 +1,8 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
+
+from . import throttle
 
 
 class PatronLoginForm(forms.Form):
@@ -26,3 +29,18 @@ class ChangePinForm(forms.Form):
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
         help_text=_("4 to 8 digits."),
     )
+
+
+class StaffLoginForm(AuthenticationForm):
+    """Django's sign-in form, saying so when the name is locked (a wrong password would
+    otherwise look like the lock, and the right one like a wrong one)."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username and (seconds := throttle.locked_for(username)):
+            raise forms.ValidationError(
+                _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
+                code="login_locked",
+                params={"minutes": -(-seconds // 60)},
+            )
+        return super().clean()

@@ -92,3 +92,14 @@ class StaffRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.branch or '*'}"
+
+
+class SignInFailures(models.Model):
+    """Wrong staff passwords in a row for one user name (lower-cased), and its lock."""
+
+    username = models.CharField(max_length=150, unique=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.failures}"

@@ -33,7 +33,7 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
         if patron.failed_logins == 0:  # the long lock (it restarts the count)
             raise LoginRefused("login_locked")
         _refuse_after_failure(patron, pausing=True)
-    user = authenticate(request, username=card_number, password=pin)
+    user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
         if patron:
             _refuse_after_failure(patron, pausing=False)

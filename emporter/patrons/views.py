@@ -12,7 +12,7 @@ from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 
 from . import services
-from .forms import ChangePinForm, PatronLoginForm
+from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
 from .models import Patron
 
 
@@ -33,7 +33,7 @@ def patron_login(request):
         except ServiceError as error:
             form.add_error(None, error.message)
         else:
-            login(request, patron.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, patron.user, backend="emporter.patrons.backends.SignInBackend")
             return redirect(_next_url(request))
     return render(request, "patrons/login.html", {"form": form, "next": _next_url(request, "")})
 
@@ -73,7 +73,7 @@ def change_pin(request):
         except ServiceError as error:
             form.add_error(None, error.message)
         else:
-            login(request, patron.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, patron.user, backend="emporter.patrons.backends.SignInBackend")
             messages.success(request, _("Your PIN has been changed."))
             return redirect("patrons:account")
     return render(request, "patrons/change_pin.html", {"form": form})
@@ -81,3 +81,4 @@ def change_pin(request):
 
 class StaffLoginView(LoginView):
     template_name = "patrons/staff_login.html"
+    authentication_form = StaffLoginForm
