@@ -2,15 +2,17 @@ import datetime
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from emporter.catalogue.models import CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus
 from emporter.desk import services as desk
 from emporter.desk.models import Loan, LoanPolicy
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Status
 from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import ClosedDay
+from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
 from tests.conftest import make_branch, make_patron, make_ready_requests
 
@@ -138,3 +140,42 @@ def test_expiry_on_the_right_day_with_closed_days(db):
     assert request.bag.state == Bag.State.CLOSED
     assert request.events.last().reason == "expired"
     assert expire_overdue(today=datetime.date(2026, 12, 7)) == 0
+
+
+def test_a_copy_returned_at_another_library_travels_home_before_serving_anyone(patron, branch, other_branch):
+    (request,) = make_ready_requests(patron, branch, ["Voyageur"])
+    desk.hand_over(patron=patron, branch=branch)
+    copy = request.copy
+    other = make_patron(branch, card="40000004")
+    waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
+    loan, served = desk.check_in(barcode=copy.barcode, branch=other_branch)
+    copy.refresh_from_db()
+    # Not on its home shelves (no pick list may send anyone for it), not yet for the waiting patron.
+    assert (copy.status, served, loan.returned_at is not None) == (CopyStatus.IN_TRANSIT, None, True)
+    waiting.refresh_from_db()
+    assert waiting.status == Status.WAITING
+    # Scanned at a third library, or twice: said so; at home: the waiting request gets it.
+    with pytest.raises(ServiceError) as error:
+        desk.receive_home(barcode=copy.barcode, branch=other_branch)
+    assert error.value.code == "not_in_transit"
+    home, served = desk.receive_home(barcode=copy.barcode, branch=branch)
+    waiting.refresh_from_db()
+    assert (home, served, waiting.status, waiting.copy) == (copy, waiting, Status.PLACED, copy)
+    with pytest.raises(ServiceError) as error:
+        desk.receive_home(barcode=copy.barcode, branch=branch)
+    assert error.value.code == "not_in_transit"
+
+
+def test_the_returns_page_sends_a_copy_home_then_shelves_it_there(patron, branch, other_branch, client):
+    (request,) = make_ready_requests(patron, branch, ["Retour"])
+    desk.hand_over(patron=patron, branch=branch)
+    staff = get_user_model().objects.create_user("portier", password="x")
+    for where in (branch, other_branch):
+        StaffRole.objects.create(user=staff, role=Role.DOOR_DESK, branch=where)
+    client.force_login(staff)
+    barcode = request.copy.barcode
+    page = client.post(f"/staff/door/{other_branch.pk}/returns/", {"barcode": barcode}).content.decode()
+    assert f"Rendu. À renvoyer à {branch.name}." in page
+    page = client.post(f"/staff/door/{branch.pk}/returns/", {"barcode": barcode}).content.decode()
+    assert "De retour : à remettre en rayon." in page
+    assert Copy.objects.get(barcode=barcode).status == CopyStatus.ON_SHELF

@@ -118,7 +118,11 @@ def _close_empty_bags(*, branch: Branch, patron: Patron) -> None:
 
 def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request | None]:
     """A document comes back: close its loan; the copy goes back on the shelf or to the
-    next waiting request (then it is on that branch's next pick run)."""
+    next waiting request (then it is on that branch's next pick run).
+
+    Returned at another library than its own, it first travels home (in transit, not
+    requestable, not on any pick list: no one could pull it from its home shelves), and
+    serves the waiting list when it arrives there (``receive_home``)."""
     barcode = barcode.strip()
     with transaction.atomic():
         loan = (
@@ -136,8 +140,32 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request
         loan.returned_at = now
         if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
             _anonymise(Loan.objects.filter(pk=loan.pk))
+        if loan.copy.branch_id != branch.pk:
+            Copy.objects.filter(pk=loan.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=now)
+            loan.copy.status = CopyStatus.IN_TRANSIT
+            return loan, None
         served = release_copy(copy=loan.copy, actor=actor)
     return loan, served
+
+
+def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Request | None]:
+    """A copy returned at another library arrives back home: on the shelf, or to the
+    next waiting request, as if it had been returned here."""
+    barcode = barcode.strip()
+    with transaction.atomic():
+        copy = (
+            Copy.objects.select_for_update(of=("self",))
+            .select_related("record")
+            .filter(barcode=barcode, branch=branch, status=CopyStatus.IN_TRANSIT)
+            # In transit for a patron's bag is picking.receive's business, not a return.
+            .exclude(requests__status__in=[Status.PLACED, Status.READY])
+            .first()
+        )
+        if copy is None:
+            if not Copy.objects.filter(barcode=barcode).exists():
+                raise ServiceError("unknown_barcode", barcode=barcode)
+            raise ServiceError("not_in_transit", barcode=barcode)
+        return copy, release_copy(copy=copy, actor=actor)
 
 
 def renew(*, loan: Loan, patron: Patron) -> Loan:

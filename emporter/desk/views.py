@@ -227,11 +227,16 @@ def _check_in(request, branch: Branch, barcode: str) -> dict:
     except ServiceError as error:
         if error.code != "not_on_loan":
             return {"error": error.message, "barcode": barcode}
-        # Not a return: perhaps a copy sent here for a patron's bag.
+        # Not a return: perhaps a copy sent here for a patron's bag, or coming home.
         try:
             return {"received": picking.receive(branch=branch, barcode=barcode, actor=request.user)}
         except ServiceError:
+            pass
+        try:
+            home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
+        except ServiceError:
             return {"error": error.message, "barcode": barcode}
+        return {"home": home, "served": served}
     return {"loan": loan, "served": served}
 
 
