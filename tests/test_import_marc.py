@@ -1,3 +1,4 @@
+import datetime
 import io
 import json
 from collections import Counter
@@ -8,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
+from emporter.catalogue import importer
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
 from emporter.catalogue.marc import ean13, isbn13, read_marc, repair_mojibake
@@ -488,6 +490,171 @@ def test_bad_mapping_and_code_map_files_raise_clear_errors(tmp_path):
         load_code_map({"types": {"DI": "livre"}})
     assert load_mapping({"tag": "852", "barcode": "p", "call_number": "h", "branch": "b"}).branch == ("b",)
     assert PRESETS["koha-unimarc"].tag == "995"
+
+
+# --- item statuses ------------------------------------------------------------------
+
+
+def koha_items(*items):
+    """A Koha MARC21 record with one 952 per (barcode, extra subfields) item.
+
+    952$0 is withdrawn, $1 lost, $q the due date of a checked-out item.
+    """
+    record = koha_record()
+    record.remove_fields("952")
+    for barcode, extra in items:
+        subfields = [("a", "PDI"), ("o", f"CALL {barcode}"), ("p", barcode), ("y", "BOOK"), *extra]
+        record.add_field(
+            pymarc.Field("952", pymarc.Indicators(" ", " "), [pymarc.Subfield(*s) for s in subfields])
+        )
+    return record
+
+
+def statuses():
+    return dict(Copy.objects.values_list("barcode", "status"))
+
+
+NOT_OUT = [("0", "0"), ("1", "0")]  # what Koha writes on every item that is neither
+
+
+def test_koha_withdrawn_lost_and_checked_out_items_get_their_status(tmp_path, db):
+    make_branch()
+    record = koha_items(
+        ("W1", [("0", "1"), ("1", "0")]),
+        ("L1", [("0", "0"), ("1", "2")]),
+        ("Q1", [*NOT_OUT, ("q", "2026-12-01")]),
+        ("S1", NOT_OUT),
+        ("WL", [("0", "1"), ("1", "1"), ("q", "2026-12-01")]),  # withdrawn wins
+    )
+    path = write(tmp_path, "koha.mrc", [record.as_marc()])
+
+    report, _ = run([path])
+
+    assert report.problems == []
+    assert statuses() == {
+        "W1": CopyStatus.WITHDRAWN,
+        "L1": CopyStatus.MISSING,
+        "Q1": CopyStatus.ON_LOAN,
+        "S1": CopyStatus.ON_SHELF,
+        "WL": CopyStatus.WITHDRAWN,
+    }
+    codes = dict(Copy.objects.values_list("barcode", "source_codes"))
+    assert (codes["W1"]["withdrawn"], codes["L1"]["lost"], codes["Q1"]["on_loan"]) == ("1", "2", "2026-12-01")
+    assert {"withdrawn", "lost", "on_loan"}.isdisjoint(codes["S1"])  # "0" says nothing
+
+
+def test_unimarc_lost_item_is_missing(tmp_path, db):
+    make_branch()
+    record = pymarc.Record(leader="00000nam0 22000001  450 ")
+    record.add_field(pymarc.Field("001", data="u1"))
+    record.add_field(
+        pymarc.Field("200", pymarc.Indicators("1", " "), [pymarc.Subfield("a", "Le petit prince")])
+    )
+    for barcode, extra in [("U1", [("2", "1")]), ("U2", [("0", "0"), ("2", "0")]), ("U3", [("0", "1")])]:
+        subfields = [("b", "PDI"), ("f", barcode), ("k", "R SAI"), *extra]
+        record.add_field(
+            pymarc.Field("995", pymarc.Indicators(" ", " "), [pymarc.Subfield(*s) for s in subfields])
+        )
+    path = write(tmp_path, "uni.mrc", [record.as_marc()])
+
+    report, _ = run([path])
+
+    assert report.files[0].preset == "koha-unimarc"
+    assert statuses() == {"U1": CopyStatus.MISSING, "U2": CopyStatus.ON_SHELF, "U3": CopyStatus.WITHDRAWN}
+    assert Copy.objects.get(barcode="U1").source_codes["lost"] == "1"
+
+
+def test_reimport_puts_a_found_item_back_on_the_shelf(tmp_path, db):
+    make_branch()
+    run([write(tmp_path, "koha.mrc", [koha_items(("L1", [("0", "0"), ("1", "2")])).as_marc()])])
+    assert statuses() == {"L1": CopyStatus.MISSING}
+
+    report, _ = run([write(tmp_path, "koha.mrc", [koha_items(("L1", NOT_OUT)).as_marc()])])
+
+    assert report.problems == []
+    assert (report.copies_updated, statuses()) == (1, {"L1": CopyStatus.ON_SHELF})
+    assert "lost" not in Copy.objects.get(barcode="L1").source_codes
+
+
+@pytest.mark.parametrize("owned", [CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF, CopyStatus.IN_TRANSIT])
+def test_reimport_keeps_a_status_owned_by_a_request_and_says_so(tmp_path, db, owned):
+    make_branch()
+    run([write(tmp_path, "koha.mrc", [koha_items(("L1", NOT_OUT), ("W1", NOT_OUT)).as_marc()])])
+    Copy.objects.filter(barcode="L1").update(status=owned)
+    lost_and_withdrawn = koha_items(("L1", [("0", "0"), ("1", "2")]), ("W1", [("0", "1"), ("1", "0")]))
+
+    report, out = run([write(tmp_path, "koha.mrc", [lost_and_withdrawn.as_marc()])])
+
+    assert statuses() == {"L1": owned, "W1": CopyStatus.WITHDRAWN}
+    [problem] = report.problems
+    assert (problem.code, problem.record, problem.barcode) == ("status_kept", 1, "L1")
+    assert "L1" in problem.message and "Missing" in problem.message
+    assert "record 1" in out
+    # The copy's other columns still follow the file.
+    assert Copy.objects.get(barcode="L1").source_codes["lost"] == "2"
+
+
+def test_reimport_keeps_a_copy_lent_at_our_door_on_loan(tmp_path, db):
+    """The source's "on the shelf" is stale: the copy left through one of our doors."""
+    from emporter.desk.models import Loan
+
+    branch = make_branch()
+    run([write(tmp_path, "koha.mrc", [koha_items(("S1", NOT_OUT), ("S2", NOT_OUT)).as_marc()])])
+    Copy.objects.update(status=CopyStatus.ON_LOAN)
+    lent = Copy.objects.get(barcode="S1")
+    Loan.objects.create(copy=lent, branch=branch, due_date=datetime.date(2026, 12, 24))
+
+    report, _ = run([write(tmp_path, "koha.mrc", [koha_items(("S1", NOT_OUT), ("S2", NOT_OUT)).as_marc()])])
+
+    # S2 was on loan in the source system (an earlier import): it is back now.
+    assert statuses() == {"S1": CopyStatus.ON_LOAN, "S2": CopyStatus.ON_SHELF}
+    [problem] = report.problems
+    assert (problem.code, problem.barcode) == ("status_kept", "S1")
+
+
+def test_a_copy_set_aside_during_the_import_keeps_its_status(tmp_path, db, monkeypatch):
+    make_branch()
+    run([write(tmp_path, "koha.mrc", [koha_items(("L1", NOT_OUT)).as_marc()])])
+    real_changes = importer.changes
+
+    def set_aside_meanwhile(obj, values):
+        # A request sets the copy aside after the importer read it, before it writes.
+        if isinstance(obj, Copy):
+            Copy.objects.filter(pk=obj.pk).update(status=CopyStatus.SET_ASIDE)
+        return real_changes(obj, values)
+
+    monkeypatch.setattr(importer, "changes", set_aside_meanwhile)
+    report, _ = run([write(tmp_path, "koha.mrc", [koha_items(("L1", [("0", "0"), ("1", "2")])).as_marc()])])
+
+    assert statuses() == {"L1": CopyStatus.SET_ASIDE}
+    assert [(p.code, p.record, p.barcode) for p in report.problems] == [("status_kept", 1, "L1")]
+    assert "not updated" in report.problems[0].message
+
+
+def test_sirsi_reads_no_status_so_copies_are_on_the_shelf_and_keep_theirs(db):
+    make_branch()
+    run([JAZZ])
+    assert set(statuses().values()) == {CopyStatus.ON_SHELF}
+    assert PRESETS["sirsi"].reads_status is False
+    Copy.objects.filter(barcode="30007007467409").update(status=CopyStatus.MISSING)
+
+    report, _ = run([JAZZ])
+
+    assert report.problems == [] and report.copies_unchanged == 1238
+    assert Copy.objects.get(barcode="30007007467409").status == CopyStatus.MISSING
+
+
+def test_custom_mapping_may_read_statuses_from_other_subfields(tmp_path, db):
+    make_branch()
+    mapping = load_mapping({"preset": "koha-marc21", "lost": "9", "withdrawn": ""})
+    assert (mapping.withdrawn, mapping.lost, mapping.on_loan) == ("", "9", "q")
+    record = koha_items(("L1", [("0", "1"), ("9", "4")]), ("S1", [("0", "1")]))
+
+    run([write(tmp_path, "koha.mrc", [record.as_marc()])], mapping=mapping)
+
+    assert statuses() == {"L1": CopyStatus.MISSING, "S1": CopyStatus.ON_SHELF}
+    with pytest.raises(ValueError, match="must be strings"):
+        load_mapping({"preset": "koha-marc21", "lost": 1})
 
 
 def test_unimarc_target_audience_gives_the_age_band(tmp_path, db):

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
-from emporter.catalogue.importer import Problem, Targets, changes
+from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
@@ -57,7 +57,6 @@ IMPORTABLE_STATUSES = {
     CopyStatus.MISSING,
     CopyStatus.WITHDRAWN,
 }
-REQUEST_STATUSES = {CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF}
 UPDATED_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
     "doc_type", "status", "source_codes",

@@ -46,8 +46,14 @@ offset (ISO 2709) or line (MARCXML):
   department may still come from the code map) and the raw code stays in
   ``Copy.source_codes``.
 
-Re-import rewrites a copy's record, call number, branch, department, location and type
-from the source, but never its status: requests, pick lists and the door own it.
+A new copy takes its item's status when the mapping reads one (withdrawn, lost, on
+loan: see ``item_mappings``), else it is on the shelf. Re-import rewrites a copy's record,
+call number, branch, department, location and type from the source, and its status
+when the mapping reads one, except where Emporter's own circulation holds the copy: set
+aside or on the hold shelf (``REQUEST_STATUSES``), in transit, or lent at one of our
+doors (an open loan). Such a copy keeps its status and a ``status_kept`` problem names
+it. The UPDATE is guarded, so a request that sets the copy aside while the import runs
+wins too (also ``status_kept``).
 
 Writes are batched (``batch_size`` records per transaction, existing keys fetched in
 one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
@@ -58,6 +64,7 @@ barcodes already seen (to report duplicates), some 100 bytes each.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from collections.abc import Iterable, Mapping
@@ -89,6 +96,11 @@ COPY_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
     "doc_type", "source_codes",
 ]  # fmt: skip
+# Statuses that requests own: no import overwrites them (here and in csv_import).
+REQUEST_STATUSES = {CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF}
+# A MARC export says every item's status (on the shelf unless flagged): it may move a
+# copy between these only. In transit, set aside, on the hold shelf are ours.
+SOURCE_STATUSES = {CopyStatus.ON_SHELF, CopyStatus.ON_LOAN, CopyStatus.MISSING, CopyStatus.WITHDRAWN}
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
 BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
 
@@ -101,9 +113,8 @@ class Problem:
     line: int | None
     # Stable codes. Files and records: unreadable, truncated, bad_length, bad_leader,
     # bad_structure, encoding, xml, no_identifier, no_title, duplicate_record. Items and
-    # CSV rows: no_barcode, bad_barcode, duplicate_barcode, no_branch; CSV only:
-    # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status,
-    # status_kept.
+    # CSV rows: no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept; CSV
+    # only: bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.
     code: str
     message: str
     barcode: str = ""
@@ -284,7 +295,8 @@ class Targets:
 class _PendingRecord:
     key: str
     data: RecordData
-    copies: list[dict]
+    copies: list[dict]  # Copy fields, and "status": the item's, or "" to keep the copy's
+    entry: MarcEntry  # where the record is, to report its copies' problems (without the record)
 
 
 @dataclass
@@ -372,7 +384,7 @@ class _Run:
             if len(types) == 1:
                 data.doc_type = types.pop()
         copies = [c for c in (self.copy(item, data, mapping, entry, counts) for item in items) if c]
-        return _PendingRecord(key, data, copies)
+        return _PendingRecord(key, data, copies, dataclasses.replace(entry, record=None))
 
     def refuse(self, key: str, data: RecordData) -> tuple[str, str] | None:
         if not key:
@@ -425,6 +437,7 @@ class _Run:
             "location_id": location_id,
             "doc_type": self.targets.code_map.doc_type(item.doc_type) or data.doc_type,
             "source_codes": item.source_codes(mapping.tag),
+            "status": item.status,
         }
 
     # --- writing a batch --------------------------------------------------------------
@@ -460,23 +473,61 @@ class _Run:
     def write_copies(
         self, batch: list[_PendingRecord], record_ids: dict[str, int], counts: FileReport
     ) -> None:
-        wanted = {c["barcode"]: {**c, "record_id": record_ids[p.key]} for p in batch for c in p.copies}
+        wanted = {
+            c["barcode"]: (p.entry, {**c, "record_id": record_ids[p.key]}) for p in batch for c in p.copies
+        }
         existing = {
             c.barcode: c
-            for c in Copy.objects.filter(barcode__in=list(wanted)).only("pk", "barcode", *COPY_FIELDS)
+            for c in Copy.objects.filter(barcode__in=list(wanted)).only(
+                "pk", "barcode", "status", *COPY_FIELDS
+            )
         }
+        # Lent at one of our doors: the source cannot know it is out. (The desk's Loan,
+        # reached through the relation: the catalogue does not import the apps above it.)
+        loans = Copy._meta.get_field("loans").related_model.objects
+        open_loans = loans.filter(copy__in=[c.pk for c in existing.values()], returned_at__isnull=True)
+        lent = set(open_loans.values_list("copy_id", flat=True))
         new, changed = [], []
-        for barcode, values in wanted.items():
+        for barcode, (entry, values) in wanted.items():
+            status = values.pop("status")
             copy = existing.get(barcode)
             if copy is None:
-                new.append(Copy(status=CopyStatus.ON_SHELF, **values))
-            elif delta := changes(copy, values):
-                changed.append((copy.pk, delta))
+                new.append(Copy(status=status or CopyStatus.ON_SHELF, **values))
+                continue
+            if status and status != copy.status:
+                if copy.status not in SOURCE_STATUSES or copy.pk in lent:
+                    self.status_kept(counts, entry, copy, status)
+                else:
+                    values["status"] = status
+            if delta := changes(copy, values):
+                changed.append((entry, copy, delta))
         Copy.objects.bulk_create(new)
-        update_rows(Copy, changed)
+        self.update_copies(changed, counts)
         counts.copies_created += len(new)
         counts.copies_updated += len(changed)
         counts.copies_unchanged += len(wanted) - len(new) - len(changed)
+
+    def status_kept(self, counts: FileReport, entry: MarcEntry, copy: Copy, wanted: str) -> None:
+        message = _(
+            "copy %(barcode)s keeps its status %(status)s, not %(wanted)s: a request or a loan here holds it"
+        )
+        labels = {"status": copy.get_status_display(), "wanted": CopyStatus(wanted).label}
+        details = {"barcode": copy.barcode, "call_number": copy.call_number}
+        self.problem(counts, entry, "status_kept", message % {**details, **labels}, **details)
+
+    def update_copies(self, changed: list[tuple[MarcEntry, Copy, dict]], counts: FileReport) -> None:
+        """``update_rows`` for copies, with a guard on the status (see csv_import's update)."""
+        now = timezone.now()
+        for entry, copy, delta in changed:
+            rows = Copy.objects.filter(pk=copy.pk)
+            if "status" in delta:
+                # A request may set the copy aside between our read and this write: the
+                # guard lets it win (the row count tells).
+                rows = rows.filter(status__in=SOURCE_STATUSES)
+            if not rows.update(**delta, updated_at=now):
+                message = _("copy %(barcode)s not updated: it was just promised to a request")
+                details = {"barcode": copy.barcode, "call_number": copy.call_number}
+                self.problem(counts, entry, "status_kept", message % details, **details)
 
 
 def changes(obj, values: dict) -> dict:

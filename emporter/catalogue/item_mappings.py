@@ -10,6 +10,16 @@ or a preset with overrides: ``{"preset": "koha-marc21", "call_number": "9"}``.
 ``branch`` lists subfields tried in order (home branch first, then holding branch):
 the first code that maps to one of our branches wins.
 
+``withdrawn``, ``lost`` and ``on_loan`` name the subfields that tell an item's status
+("" = not read; Koha MARC21: 952$0, $1 and $q, the due date of a checked-out item;
+Koha UNIMARC: 995$0 and $2; Sirsi: none). An item is withdrawn when its withdrawn
+subfield holds anything but empty or "0", else missing when its lost subfield does, else
+on loan when its on_loan subfield holds anything, else on the shelf; the raw values
+(but "0") stay in ``Copy.source_codes``. A mapping that reads none of them gives no
+status, and re-import leaves copies' statuses alone. Not-for-loan
+codes (Koha 952$7) are not a status: send such copies to a location marked not
+requestable (``Location.requestable``) through the code map.
+
 A ``CodeMap`` (``--codes FILE``) maps the source's branch, location, department and
 type codes to ours::
 
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +42,7 @@ import pymarc
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.marc import clean, clean_code
-from emporter.catalogue.models import DocType
+from emporter.catalogue.models import CopyStatus, DocType
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,14 @@ class ItemMapping:
     location: str = ""
     doc_type: str = ""
     collection: str = ""
+    withdrawn: str = ""
+    lost: str = ""
+    on_loan: str = ""
     name: str = "custom"
+
+    @property
+    def reads_status(self) -> bool:
+        return bool(self.withdrawn or self.lost or self.on_loan)
 
 
 PRESETS: dict[str, ItemMapping] = {
@@ -56,6 +73,9 @@ PRESETS: dict[str, ItemMapping] = {
         location="c",
         doc_type="y",
         collection="8",
+        withdrawn="0",
+        lost="1",
+        on_loan="q",
         name="koha-marc21",
     ),
     "koha-unimarc": ItemMapping(
@@ -65,6 +85,8 @@ PRESETS: dict[str, ItemMapping] = {
         branch=("b", "c"),
         location="d",
         doc_type="r",
+        withdrawn="0",
+        lost="2",
         name="koha-unimarc",
     ),
     "sirsi": ItemMapping(
@@ -126,12 +148,18 @@ def load_mapping(source: str | Path | Mapping) -> ItemMapping:
     missing = [k for k in ("tag", "barcode", "call_number", "branch") if not values.get(k)]
     if missing:
         raise ValueError(_("The item mapping lacks: %(keys)s.") % {"keys": ", ".join(missing)})
+    # A number or true where a subfield code belongs would silently read nothing: for
+    # "lost", every lost item would import as on the shelf.
+    not_text = sorted(k for k, v in values.items() if not isinstance(v, str) and k != "branch")
+    if not_text:
+        message = _("Subfield codes must be strings in the item mapping: %(keys)s.")
+        raise ValueError(message % {"keys": ", ".join(not_text)})
     return ItemMapping(**values)
 
 
 @dataclass(frozen=True)
 class ItemData:
-    """One item field read through a mapping; codes are cleaned, upper-case."""
+    """One item field read through a mapping; codes are cleaned, upper-case (status codes as is)."""
 
     barcode: str
     call_number: str
@@ -139,10 +167,12 @@ class ItemData:
     location: str
     doc_type: str
     collection: str
+    status: str = ""  # a CopyStatus, or "" when the mapping reads no status
+    status_codes: tuple[tuple[str, str], ...] = ()  # ("lost", "2"): the raw values that set it
 
     def source_codes(self, tag: str) -> dict:
         codes = {"tag": tag, "branches": list(self.branch_codes), "location": self.location,
-                 "type": self.doc_type, "collection": self.collection}  # fmt: skip
+                 "type": self.doc_type, "collection": self.collection, **dict(self.status_codes)}  # fmt: skip
         return {k: v for k, v in codes.items() if v}
 
 
@@ -161,7 +191,27 @@ def read_item(item_field: pymarc.Field, mapping: ItemMapping) -> ItemData:
         location=clean_code(get(mapping.location)),
         doc_type=clean_code(get(mapping.doc_type)),
         collection=clean_code(get(mapping.collection)),
+        **read_status(get, mapping),
     )
+
+
+def read_status(get: Callable[[str], str], mapping: ItemMapping) -> dict:
+    """ItemData's status and status_codes (see the module docstring for the order)."""
+    if not mapping.reads_status:
+        return {}
+    raw = {name: get(getattr(mapping, name)) for name in ("withdrawn", "lost", "on_loan")}
+    # Koha writes "0" ("not withdrawn", "not lost") on every item: a flag, not a code to keep.
+    # A due date is any value.
+    raw = {name: value for name, value in raw.items() if value and (name == "on_loan" or value != "0")}
+    if "withdrawn" in raw:
+        status = CopyStatus.WITHDRAWN
+    elif "lost" in raw:
+        status = CopyStatus.MISSING
+    elif "on_loan" in raw:
+        status = CopyStatus.ON_LOAN
+    else:
+        status = CopyStatus.ON_SHELF
+    return {"status": status, "status_codes": tuple(raw.items())}
 
 
 @dataclass(frozen=True)
