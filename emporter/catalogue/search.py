@@ -237,11 +237,12 @@ def _postgres_text_match(q: str, field: str) -> Match:
         where=f"r.search_vector @@ {query}",
         params=[tsquery],
         # ts_rank_cd(…, 32) lies in [0, 1): an exact title outranks any partial match.
-        # Folding every matched title costs more than ranking it, so only titles of about
-        # the query's length are folded (a ligature such as "œ" folds to two letters).
-        score=f"ts_rank_cd(r.search_vector, {query}, 32) + CASE WHEN length(r.title) BETWEEN %s AND %s"
-        " AND emporter_fold(r.title) = emporter_fold(%s) THEN 1 ELSE 0 END",
-        score_params=[tsquery, len(q) - 3, len(q) + 3, q],
+        # The records with that exact title are looked up once, in the folded-title index
+        # (migration 0004): folding every matched title would cost more than ranking it.
+        score=f"ts_rank_cd(r.search_vector, {query}, 32) + CASE WHEN r.id = ANY(ARRAY("
+        "SELECT e.id FROM catalogue_record e WHERE emporter_fold(e.title) = emporter_fold(%s) LIMIT 100))"
+        " THEN 1 ELSE 0 END",
+        score_params=[tsquery, q],
         # The title typed whole is found by its own index (migration 0004) when the words
         # match too many records for the sample to be sure to hold it.
         exact="emporter_fold(r.title) = emporter_fold(%s)" if field in ("all", "title") else "",
