@@ -422,13 +422,14 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
     index catalogue_copy_facets on SQLite (migration 0003).
     """
     where, filter_params = _filter_sql(filters)
-    summary = "r.copy_branches, r.shelf_branches, " if _postgres() else ""
+    summary, summary_params = _summary_columns(filters)
     columns = (
         f"r.id, r.doc_type, r.audience, r.language, {summary}{match.score} AS score FROM catalogue_record r"
     )
     order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
     sample = f"SELECT {columns} {match.join} WHERE {match.where}{where}{order} LIMIT {SAMPLE + 1}"
-    params = match.score_params + match.join_params + match.params + filter_params
+    row_params = summary_params + match.score_params + match.join_params
+    params = row_params + match.params + filter_params
     ctes = f"m AS ({sample})"
     if match.exact:
         # The exact title joins the sample unless already in it: an anti-join on the few
@@ -437,7 +438,7 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
           SELECT * FROM sample
           UNION ALL SELECT {columns} {match.join} WHERE {match.exact}{where}
             AND NOT EXISTS (SELECT 1 FROM sample s WHERE s.id = r.id))"""
-        params += match.score_params + match.join_params + match.exact_params + filter_params
+        params += row_params + match.exact_params + filter_params
     page_sql = """
         SELECT 'page', CAST(id AS TEXT), score FROM (
           SELECT id, score FROM m ORDER BY score DESC, id DESC LIMIT %s OFFSET %s) AS page
@@ -489,6 +490,21 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     return (ctes, branches), (params, [filters.branch_id] if filters.branch_id else [])
 
 
+def _summary_columns(filters: Filters) -> tuple[str, list]:
+    """What the PostgreSQL counts read of each matched record's summary (migration 0007):
+    the branches to count (where it is on the shelf, with "available now") and whether
+    it is available. One array, not both: ``m`` is materialised, and copying arrays into
+    it costs more than anything the counts do with them."""
+    if not _postgres():
+        return "", []
+    branches = "r.shelf_branches" if filters.available else "r.copy_branches"
+    if filters.branch_id:
+        return f"{branches} AS branches, r.shelf_branches @> ARRAY[%s]::bigint[] AS available, ", [
+            filters.branch_id
+        ]
+    return f"{branches} AS branches, r.shelf_branches <> '{{}}' AS available, ", []
+
+
 def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, list]]:
     """The same counts as ``_portable_counts``, from the matched rows alone.
 
@@ -497,9 +513,7 @@ def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     the total, one unnests the branches (a set-returning function in the select list
     costs half a lateral join), one counts "available now".
     """
-    branches = "m.shelf_branches" if filters.available else "m.copy_branches"
-    available = "m.shelf_branches @> ARRAY[%s]::bigint[]" if filters.branch_id else "m.shelf_branches <> '{}'"
-    sql = f"""
+    sql = """
         UNION ALL SELECT
           CASE WHEN GROUPING(doc_type) = 0 THEN 'doc_type' WHEN GROUPING(audience) = 0 THEN 'audience'
                WHEN GROUPING(language) = 0 THEN 'language' ELSE 'total' END,
@@ -507,10 +521,10 @@ def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
                WHEN GROUPING(language) = 0 THEN language ELSE '' END, COUNT(*)
           FROM m GROUP BY GROUPING SETS ((doc_type), (audience), (language), ())
         UNION ALL SELECT 'branch', CAST(branch_id AS TEXT), COUNT(*)
-          FROM (SELECT unnest({branches}) AS branch_id FROM m) AS b GROUP BY branch_id
-        UNION ALL SELECT 'available', '', COUNT(*) FROM m WHERE {available}
+          FROM (SELECT unnest(branches) AS branch_id FROM m) AS b GROUP BY branch_id
+        UNION ALL SELECT 'available', '', COUNT(*) FROM m WHERE available
     """
-    return ("", sql), ([], [filters.branch_id] if filters.branch_id else [])
+    return ("", sql), ([], [])
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
