@@ -79,3 +79,73 @@ def test_a_replayed_key_fired_at_once_gives_one_request(postgres):
     assert len(requests) == 1
     assert Request.objects.count() == 1
     assert record.copies.filter(status=CopyStatus.SET_ASIDE).count() == 1
+
+
+def test_a_picker_moving_a_request_skips_the_copy_a_patron_is_taking(postgres):
+    """No deadlock between a picker and a patron over one record's copies.
+
+    The picker marks copy 1 missing (which locks the record: its availability summary)
+    and moves the request to another copy; meanwhile a patron's placement has locked
+    copy 2 and waits for the record. Had the picker waited for copy 2, each would wait
+    for the other: PostgreSQL would kill one of them.
+    """
+    from django.db import transaction
+
+    from emporter.catalogue.models import Copy
+    from emporter.holds import policy
+    from emporter.holds.allocation import take_copy
+
+    here, there = make_branch(), make_branch(code="CRX", name="Croix-Rousse")
+    record = make_record(copies=[there, here, there])
+    missing, wanted, spare = record.copies.order_by("pk")
+    rules = policy.resolve(branch=here)
+    picker_holds_record = threading.Event()
+    results, errors = {}, []
+
+    def picker():
+        try:
+            with transaction.atomic():
+                Copy.objects.filter(pk=missing.pk).update(status=CopyStatus.MISSING)
+                picker_holds_record.set()
+                _wait_for_a_lock_waiter()
+                results["picker"] = take_copy(
+                    record=record.pk, pickup_branch=here, policy=rules, exclude=[missing.pk]
+                )
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def patron():
+        try:
+            assert picker_holds_record.wait(10)
+            with transaction.atomic():
+                results["patron"] = take_copy(record=record.pk, pickup_branch=here, policy=rules)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=picker), threading.Thread(target=patron)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert (results["patron"], results["picker"]) == (wanted, spare)
+    statuses = dict(Copy.objects.values_list("pk", "status"))
+    assert statuses == {
+        missing.pk: CopyStatus.MISSING,
+        wanted.pk: CopyStatus.SET_ASIDE,
+        spare.pk: CopyStatus.SET_ASIDE,
+    }
+
+
+def _wait_for_a_lock_waiter():
+    for _ in range(200):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+        threading.Event().wait(0.05)
+    raise AssertionError("nobody waited for the record")

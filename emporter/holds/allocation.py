@@ -1,9 +1,13 @@
 """Setting a specific copy aside for a request, safely under concurrency.
 
-A copy is taken with a guarded UPDATE (``status = on_shelf`` in the WHERE clause): when
-two transactions race for the last copy, the second waits for the first's row lock,
-re-checks the condition and updates nothing. The partial unique index on
-Request.copy backs this up should the code ever get it wrong.
+A candidate is locked with ``FOR UPDATE SKIP LOCKED``, then taken with a guarded UPDATE
+(``status = on_shelf`` in the WHERE clause). A copy another transaction is changing
+right now is skipped, not waited for: it is being taken, or put back, by someone else.
+Waiting could close a circle: changing a copy locks its record (the availability
+summary, catalogue migration 0007), so a picker's transaction that has just marked a
+copy missing holds the record while moving the request to another copy — the very
+copy a patron's placement may have locked and be waiting on that record with. The
+partial unique index on Request.copy backs all this up should the code ever get it wrong.
 """
 
 from django.db.models import Case, IntegerField, Value, When
@@ -37,11 +41,22 @@ def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Pol
 
 def take_copy(*, record: Record | int, pickup_branch: Branch, policy: Policy, exclude=()) -> Copy | None:
     """Set one candidate copy aside and return it, or None if none could be taken."""
-    ids = candidate_copies(record=record, pickup_branch=pickup_branch, policy=policy).exclude(pk__in=exclude)
-    for copy_id in ids.values_list("pk", flat=True)[:MAX_CANDIDATES]:
+    candidates = candidate_copies(record=record, pickup_branch=pickup_branch, policy=policy)
+    tried = list(exclude)
+    for _ in range(MAX_CANDIDATES):
+        # of=self: the joined branch and location rows must not be locked with it.
+        copy_id = (
+            candidates.exclude(pk__in=tried)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if copy_id is None:
+            return None
         taken = Copy.objects.filter(pk=copy_id, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
         )
         if taken:
             return Copy.objects.select_related("branch").get(pk=copy_id)
+        tried.append(copy_id)
     return None
