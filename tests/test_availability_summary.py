@@ -154,3 +154,9 @@ def test_two_transactions_taking_the_last_copies_of_one_record_at_once(postgres)
     second.join(10)
     assert not errors
     assert summary(record) == truth(record) == ([pdi.pk, crx.pk], [])
+
+
+def test_record_pages_keep_room_for_summary_updates_in_place(postgres):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'catalogue_record'")
+        assert "fillfactor=85" in cursor.fetchone()[0]
