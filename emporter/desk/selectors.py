@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from emporter.catalogue.models import CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -139,6 +139,17 @@ def in_transit_to(branch: Branch) -> list[Request]:
         Request.objects.filter(pickup_branch=branch, status=Status.PLACED, copy__status=CopyStatus.IN_TRANSIT)
         .select_related("record", "copy__branch", "patron")
         .order_by("patron__last_name", "patron__first_name", "pk")
+    )
+
+
+def coming_home(branch: Branch, limit: int = 500) -> list[Copy]:
+    """This library's copies returned at another one, on their way back (then
+    ``services.receive_home``), in shelf order."""
+    return list(
+        Copy.objects.filter(branch=branch, status=CopyStatus.IN_TRANSIT)
+        .exclude(requests__status__in=[Status.PLACED, Status.READY])
+        .select_related("record")
+        .order_by("call_number_key", "pk")[:limit]
     )
 
 

@@ -202,6 +202,7 @@ def shelf(request, branch: Branch):
         "today": timezone.localdate(),
         "bags": selectors.hold_shelf(branch=branch, due=due),
         "in_transit": selectors.in_transit_to(branch),
+        "coming_home": selectors.coming_home(branch),
         "back": selectors.back_to_shelves(branch=branch),
         "back_days": selectors.BACK_TO_SHELVES_DAYS,
     }
