@@ -18,6 +18,30 @@ def postgres(db):
         pytest.skip("needs PostgreSQL: runs in CI with DATABASE_URL set")
 
 
+def backend_pid() -> int:
+    """This thread's PostgreSQL backend, for another thread to watch it (wait_until_blocked)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def wait_until_blocked(pid_box: list, seconds: float = 10) -> None:
+    """Return once the backend whose pid is (or will be) in pid_box waits for a lock.
+
+    Only that backend is watched: another test run on the same server cannot satisfy it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pid_box:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [pid_box[0]])
+                if cursor.fetchone()[0]:
+                    return
+        time.sleep(0.02)
+    raise AssertionError("the other transaction never waited for a lock")
+
+
 def make_branch(code="PDI", name="Part-Dieu", mode=ServiceMode.CLICK_COLLECT, weekdays=range(0, 6), **kw):
     branch = Branch.objects.create(code=code, name=name, service_mode=mode, **kw)
     OpeningHours.objects.bulk_create(

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.catalogue.search import Filters, search_records
-from tests.conftest import make_branch, make_record
+from tests.conftest import backend_pid, make_branch, make_record, wait_until_blocked
 
 
 def summary(record) -> tuple[list[int], list[int]]:
@@ -122,8 +122,10 @@ def test_two_transactions_taking_the_last_copies_of_one_record_at_once(postgres)
     first_holds_lock, second_started = threading.Event(), threading.Event()
     errors = []
 
-    def take(branch, before_commit):
+    def take(branch, before_commit, pid=None):
         try:
+            if pid is not None:
+                pid.append(backend_pid())
             with transaction.atomic():
                 Copy.objects.filter(record=record, branch=branch).update(status=CopyStatus.SET_ASIDE)
                 before_commit()
@@ -132,22 +134,18 @@ def test_two_transactions_taking_the_last_copies_of_one_record_at_once(postgres)
         finally:
             connection.close()
 
+    second_pid = []
+
     def first_waits():
         first_holds_lock.set()
         assert second_started.wait(10)
         # Commit only once the second writer waits on the record's lock.
-        for _ in range(200):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                if cursor.fetchone()[0]:
-                    return
-            threading.Event().wait(0.05)
-        raise AssertionError("the second writer never waited for the first")
+        wait_until_blocked(second_pid)
 
     first = threading.Thread(target=take, args=(pdi, first_waits))
     first.start()
     assert first_holds_lock.wait(10)
-    second = threading.Thread(target=take, args=(crx, lambda: None))
+    second = threading.Thread(target=take, args=(crx, lambda: None, second_pid))
     second_started.set()
     second.start()
     first.join(10)

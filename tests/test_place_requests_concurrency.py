@@ -9,7 +9,7 @@ from emporter.catalogue.models import CopyStatus
 from emporter.errors import ServiceError
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.holds.services import place_request
-from tests.conftest import make_branch, make_patron, make_record
+from tests.conftest import backend_pid, make_branch, make_patron, make_record, wait_until_blocked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,14 +100,14 @@ def test_a_picker_moving_a_request_skips_the_copy_a_patron_is_taking(postgres):
     missing, wanted, spare = record.copies.order_by("pk")
     rules = policy.resolve(branch=here)
     picker_holds_record = threading.Event()
-    results, errors = {}, []
+    results, errors, patron_pid = {}, [], []
 
     def picker():
         try:
             with transaction.atomic():
                 Copy.objects.filter(pk=missing.pk).update(status=CopyStatus.MISSING)
                 picker_holds_record.set()
-                _wait_for_a_lock_waiter()
+                wait_until_blocked(patron_pid)
                 results["picker"] = take_copy(
                     record=record.pk, pickup_branch=here, policy=rules, exclude=[missing.pk]
                 )
@@ -118,6 +118,7 @@ def test_a_picker_moving_a_request_skips_the_copy_a_patron_is_taking(postgres):
 
     def patron():
         try:
+            patron_pid.append(backend_pid())
             assert picker_holds_record.wait(10)
             with transaction.atomic():
                 results["patron"] = take_copy(record=record.pk, pickup_branch=here, policy=rules)
@@ -141,11 +142,43 @@ def test_a_picker_moving_a_request_skips_the_copy_a_patron_is_taking(postgres):
     }
 
 
-def _wait_for_a_lock_waiter():
-    for _ in range(200):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-        threading.Event().wait(0.05)
-    raise AssertionError("nobody waited for the record")
+def test_a_copy_someone_is_editing_is_waited_for_not_skipped(postgres):
+    """Skipping it would leave the request waiting while the copy is on the shelf."""
+    from django.db import transaction
+
+    from emporter.catalogue.models import Copy
+
+    branch = make_branch()
+    record = make_record(copies=[branch])
+    patron = make_patron(branch)
+    editing, results, errors, placer_pid = threading.Event(), {}, [], []
+
+    def cataloguer():
+        try:
+            with transaction.atomic():
+                Copy.objects.filter(record=record).update(call_number="R NOUVELLE")
+                editing.set()
+                wait_until_blocked(placer_pid)
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def placer():
+        try:
+            placer_pid.append(backend_pid())
+            assert editing.wait(10)
+            results["request"], _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cataloguer), threading.Thread(target=placer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert results["request"].status == Status.PLACED
+    assert record.copies.get().status == CopyStatus.SET_ASIDE

@@ -2,8 +2,8 @@
 
 A candidate is locked with ``FOR UPDATE SKIP LOCKED``, then taken with a guarded UPDATE
 (``status = on_shelf`` in the WHERE clause). A copy another transaction is changing
-right now is skipped, not waited for: it is being taken, or put back, by someone else.
-Waiting could close a circle: changing a copy locks its record (the availability
+right now is skipped at first, and waited for only when no other copy is left. Waiting
+first could close a circle: changing a copy locks its record (the availability
 summary, catalogue migration 0007), so a picker's transaction that has just marked a
 copy missing holds the record while moving the request to another copy — the very
 copy a patron's placement may have locked and be waiting on that record with. The
@@ -43,20 +43,24 @@ def take_copy(*, record: Record | int, pickup_branch: Branch, policy: Policy, ex
     """Set one candidate copy aside and return it, or None if none could be taken."""
     candidates = candidate_copies(record=record, pickup_branch=pickup_branch, policy=policy)
     tried = list(exclude)
-    for _ in range(MAX_CANDIDATES):
-        # of=self: the joined branch and location rows must not be locked with it.
-        copy_id = (
-            candidates.exclude(pk__in=tried)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if copy_id is None:
-            return None
-        taken = Copy.objects.filter(pk=copy_id, status=CopyStatus.ON_SHELF).update(
-            status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
-        )
-        if taken:
-            return Copy.objects.select_related("branch").get(pk=copy_id)
-        tried.append(copy_id)
+    # First the copies nobody is changing; only if none is left, wait for the others: a
+    # copy locked by a call-number edit or an import is still on the shelf, and a
+    # request must not wait (or be closed as not found) while it is.
+    for skip_locked in (True, False):
+        for _ in range(MAX_CANDIDATES):
+            # of=self: the joined branch and location rows must not be locked with it.
+            copy_id = (
+                candidates.exclude(pk__in=tried)
+                .select_for_update(skip_locked=skip_locked, of=("self",))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if copy_id is None:
+                break
+            taken = Copy.objects.filter(pk=copy_id, status=CopyStatus.ON_SHELF).update(
+                status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
+            )
+            if taken:
+                return Copy.objects.select_related("branch").get(pk=copy_id)
+            tried.append(copy_id)
     return None
