@@ -595,21 +595,38 @@ def test_reimport_keeps_a_status_owned_by_a_request_and_says_so(tmp_path, db, ow
 
 
 def test_reimport_keeps_a_copy_lent_at_our_door_on_loan(tmp_path, db):
-    """The source's "on the shelf" is stale: the copy left through one of our doors."""
+    """Lost at the source, found and lent here: the source's "found" must not shelve it."""
     from emporter.desk.models import Loan
 
     branch = make_branch()
-    run([write(tmp_path, "koha.mrc", [koha_items(("S1", NOT_OUT), ("S2", NOT_OUT)).as_marc()])])
+    lost = [("0", "0"), ("1", "1")]
+    run([write(tmp_path, "koha.mrc", [koha_items(("S1", lost), ("S2", lost)).as_marc()])])
     Copy.objects.update(status=CopyStatus.ON_LOAN)
-    lent = Copy.objects.get(barcode="S1")
-    Loan.objects.create(copy=lent, branch=branch, due_date=datetime.date(2026, 12, 24))
+    Loan.objects.create(
+        copy=Copy.objects.get(barcode="S1"), branch=branch, due_date=datetime.date(2026, 12, 24)
+    )
 
     report, _ = run([write(tmp_path, "koha.mrc", [koha_items(("S1", NOT_OUT), ("S2", NOT_OUT)).as_marc()])])
 
-    # S2 was on loan in the source system (an earlier import): it is back now.
+    # S2 has no loan here: the source's news (found) puts it on the shelf.
     assert statuses() == {"S1": CopyStatus.ON_LOAN, "S2": CopyStatus.ON_SHELF}
     [problem] = report.problems
     assert (problem.code, problem.barcode) == ("status_kept", "S1")
+
+
+def test_reimport_without_news_from_the_source_keeps_our_missing_copy_missing(tmp_path, db):
+    """Our picker did not find it: an import saying what it said yesterday changes nothing."""
+    make_branch()
+    file = write(tmp_path, "koha.mrc", [koha_items(("S1", NOT_OUT)).as_marc()])
+    run([file])
+    Copy.objects.update(status=CopyStatus.MISSING)
+
+    report, _ = run([file])
+
+    assert (report.problems, statuses()) == ([], {"S1": CopyStatus.MISSING})
+    # News from the source (withdrawn there) still applies.
+    run([write(tmp_path, "koha.mrc", [koha_items(("S1", [("0", "1"), ("1", "0")])).as_marc()])])
+    assert statuses() == {"S1": CopyStatus.WITHDRAWN}
 
 
 def test_a_copy_set_aside_during_the_import_keeps_its_status(tmp_path, db, monkeypatch):

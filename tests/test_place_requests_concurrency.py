@@ -182,3 +182,59 @@ def test_a_copy_someone_is_editing_is_waited_for_not_skipped(postgres):
     assert errors == []
     assert results["request"].status == Status.PLACED
     assert record.copies.get().status == CopyStatus.SET_ASIDE
+
+
+def test_an_import_and_a_placement_on_the_same_record_do_not_deadlock(postgres, tmp_path, monkeypatch):
+    """The import locks its batch's copies before writing: it never holds a record while
+    waiting for a copy that a placement holds while waiting for that record."""
+    from emporter.catalogue import importer
+    from emporter.catalogue.models import Copy
+    from tests.test_import_marc import NOT_OUT, koha_items, run, write
+
+    branch = make_branch()
+    patron = make_patron(branch)
+    run([write(tmp_path, "koha.mrc", [koha_items(("B1", NOT_OUT), ("B2", NOT_OUT)).as_marc()])])
+    record_id = Copy.objects.get(barcode="B1").record_id
+    # B1 lost, B2 in a new collection: the batch updates both copies of the record.
+    lost_b1 = koha_items(("B1", [("0", "0"), ("1", "1")]), ("B2", [*NOT_OUT, ("8", "NOUVEAUTES")]))
+    path = write(tmp_path, "koha.mrc", [lost_b1.as_marc()])  # same file name: same source
+    halfway, results, errors, placer_pid = threading.Event(), {}, [], []
+    real_update = importer._Run.update_copies
+
+    def update_in_two_steps(self, changed, counts):
+        real_update(self, changed[:1], counts)  # B1 is lost: its record is locked now
+        halfway.set()
+        wait_until_blocked(placer_pid)
+        real_update(self, changed[1:], counts)
+
+    monkeypatch.setattr(importer._Run, "update_copies", update_in_two_steps)
+
+    def importing():
+        try:
+            results["import"] = run([path])[0]
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def placing():
+        try:
+            placer_pid.append(backend_pid())
+            assert halfway.wait(10)
+            results["request"], _ = place_request(patron=patron, record_id=record_id, pickup_branch=branch)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=importing), threading.Thread(target=placing)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert results["request"].status == Status.PLACED
+    assert dict(Copy.objects.values_list("barcode", "status")) == {
+        "B1": CopyStatus.MISSING,
+        "B2": CopyStatus.SET_ASIDE,
+    }

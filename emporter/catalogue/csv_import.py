@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
-from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes
+from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes, lock_copies
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
@@ -276,6 +276,7 @@ class _CopyImport:
 
     def write(self, batch: list[_Row]) -> None:
         with transaction.atomic():
+            lock_copies([r.barcode for r in batch])  # before any record is locked: see there
             records = self.records(batch)
             existing = {
                 c.barcode: c

@@ -49,7 +49,9 @@ offset (ISO 2709) or line (MARCXML):
 A new copy takes its item's status when the mapping reads one (withdrawn, lost, on
 loan: see ``item_mappings``), else it is on the shelf. Re-import rewrites a copy's record,
 call number, branch, department, location and type from the source, and its status
-when the mapping reads one, except where Emporter's own circulation holds the copy: set
+when the mapping reads one and it changed at the source since the last import (a copy
+our picker marked missing stays missing until the source says something new), except
+where Emporter's own circulation holds the copy: set
 aside or on the hold shelf (``REQUEST_STATUSES``), in transit, or lent at one of our
 doors (an open loan). Such a copy keeps its status and a ``status_kept`` problem names
 it. The UPDATE is guarded, so a request that sets the copy aside while the import runs
@@ -444,6 +446,7 @@ class _Run:
 
     def write(self, batch: list[_PendingRecord], counts: FileReport) -> None:
         with transaction.atomic():
+            lock_copies([c["barcode"] for p in batch for c in p.copies])
             record_ids = self.write_records(batch, counts)
             self.write_copies(batch, record_ids, counts)
 
@@ -494,7 +497,8 @@ class _Run:
             if copy is None:
                 new.append(Copy(status=status or CopyStatus.ON_SHELF, **values))
                 continue
-            if status and status != copy.status:
+            changed_at_source = status_changed_at_source(values["source_codes"], copy.source_codes)
+            if status and status != copy.status and changed_at_source:
                 if copy.status not in SOURCE_STATUSES or copy.pk in lent:
                     self.status_kept(counts, entry, copy, status)
                 else:
@@ -528,6 +532,26 @@ class _Run:
                 message = _("copy %(barcode)s not updated: it was just promised to a request")
                 details = {"barcode": copy.barcode, "call_number": copy.call_number}
                 self.problem(counts, entry, "status_kept", message % details, **details)
+
+
+def lock_copies(barcodes: list[str]) -> None:
+    """Lock a batch's existing copies, in id order, before writing anything.
+
+    Changing a copy locks its record (the availability summary, migration 0007). Taken
+    one by one, the batch would hold a record while waiting for the next copy, which a
+    patron's placement may hold while waiting for that record: a deadlock. Locked first,
+    the copies are skipped by placements (holds.allocation) or waited for with nothing
+    else held."""
+    if barcodes:
+        list(Copy.objects.select_for_update().filter(barcode__in=barcodes).order_by("pk").values_list("pk"))
+
+
+def status_changed_at_source(codes: dict, previous: dict) -> bool:
+    """Whether the source's own status subfields differ from those of the last import:
+    only then does the source have news. Otherwise a copy our picker marked missing
+    would be put back on the shelf by every import."""
+    keys = ("withdrawn", "lost", "on_loan")
+    return any(codes.get(k) != previous.get(k) for k in keys)
 
 
 def changes(obj, values: dict) -> dict:

@@ -56,7 +56,11 @@ def take_copy(*, record: Record | int, pickup_branch: Branch, policy: Policy, ex
                 .first()
             )
             if copy_id is None:
-                break
+                # After a wait, FOR UPDATE … LIMIT 1 returns nothing if the copy it waited
+                # for changed meanwhile (the limit is applied first): look again.
+                if skip_locked or not candidates.exclude(pk__in=tried).exists():
+                    break
+                continue
             taken = Copy.objects.filter(pk=copy_id, status=CopyStatus.ON_SHELF).update(
                 status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
             )
