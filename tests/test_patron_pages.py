@@ -58,6 +58,17 @@ def test_pin_change_needs_the_current_pin(client, patron):
     assert sign_in(client, pin="4321").status_code == 302
 
 
+def test_guessing_the_current_pin_at_the_pin_change_locks_the_card(client, patron):
+    """A session left open on a library computer must not let someone try every PIN."""
+    sign_in(client)
+    for n in range(5):
+        client.post("/account/pin/", {"old_pin": f"99{n:02d}", "new_pin": "4321"})
+    response = client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4321"})
+    assert "verrouillée pendant 15 minutes" in response.content.decode()
+    client.post("/account/logout/")
+    assert sign_in(client, pin="1234").status_code == 200  # locked at the sign-in too
+
+
 def test_basket_confirm_places_requests_and_a_double_submit_places_nothing_more(client, patron, branch):
     records = [make_record(title=f"Livre {n}", copies=[branch]) for n in range(3)]
     sign_in(client)

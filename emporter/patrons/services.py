@@ -61,9 +61,16 @@ def _refuse_after_failure(patron: Patron, *, pausing: bool) -> None:
 
 
 def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
+    """The current PIN is checked with the sign-in's lock-out: a session left open on a
+    library computer must not let someone try every PIN."""
     user = patron.user
+    patron.refresh_from_db(fields=["failed_logins", "locked_until"])
+    if patron.locked_until and patron.locked_until > timezone.now():
+        raise LoginRefused("login_locked")
     if not user.check_password(old_pin):
+        _refuse_after_failure(patron, pausing=False)
         raise ServiceError("pin_wrong")
+    Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     if not (new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")
     user.set_password(new_pin)
