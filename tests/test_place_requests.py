@@ -172,3 +172,20 @@ def test_cancelling_with_nobody_waiting_puts_the_copy_back(patron, branch):
 def test_phone_channel_is_recorded(patron, branch):
     request = place(patron, make_record(copies=[branch]), branch, channel=Channel.PHONE)
     assert request.channel == "phone"
+
+
+def test_a_copy_back_on_the_shelf_without_a_return_serves_the_waiting_list(patron, branch):
+    """An import or an edit puts it back; the scheduled sweep gives it to the oldest request."""
+    from emporter.holds.services import serve_waiting
+
+    record = make_record(copies=[(branch, "on_loan")])
+    first = place(patron, record, branch)
+    second = place(make_patron(branch, card="20000002"), record, branch)
+    assert serve_waiting() == 0  # nothing on a shelf yet
+    record.copies.update(status=CopyStatus.ON_SHELF)  # as the library system's import does
+    assert serve_waiting() == 1
+    first.refresh_from_db(), second.refresh_from_db()
+    assert (first.status, second.status) == (Status.PLACED, Status.WAITING)
+    assert first.copy == record.copies.get() and first.copy.status == CopyStatus.SET_ASIDE
+    assert first.events.filter(reason="copy_freed").exists()
+    assert serve_waiting() == 0

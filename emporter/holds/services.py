@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
@@ -237,6 +237,44 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
             placed_at=timezone.now(),
         )
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
+
+
+def serve_waiting(*, limit: int = 500, actor=None) -> int:
+    """Give a copy back on a shelf to the requests waiting for its record, oldest first.
+
+    A copy usually comes back through ``release_copy`` (a return, a cancellation, an
+    expiry), which serves the waiting list at once. Some come back another way: an
+    import from the library system, an edit in the admin, a copy found again by staff.
+    This sweep (jobs.schedule) makes sure none of them sits on a shelf while someone
+    waits for it. Returns how many requests were served."""
+    on_shelf = Copy.objects.filter(record=OuterRef("record_id"), status=CopyStatus.ON_SHELF)
+    waiting = (
+        Request.objects.filter(Exists(on_shelf), status=Status.WAITING)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    served = 0
+    for request_id in list(waiting):
+        with transaction.atomic():
+            request = (
+                Request.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("patron", "pickup_branch")
+                .filter(pk=request_id, status=Status.WAITING)
+                .first()
+            )
+            if request is None:  # served or cancelled meanwhile
+                continue
+            rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+            copy = allocation.take_copy(
+                record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
+            )
+            if copy is None:  # on a shelf its policy does not reach, or not requestable
+                continue
+            transition(
+                request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
+            )
+            served += 1
+    return served
 
 
 def expire_overdue(*, today=None, actor=None) -> int:

@@ -14,7 +14,7 @@ class Job:
 
 def jobs() -> list[Job]:
     from emporter.desk.services import anonymise_returned
-    from emporter.holds.services import expire_overdue
+    from emporter.holds.services import expire_overdue, serve_waiting
     from emporter.notices.tasks import run_outbox
     from emporter.picking.tasks import enqueue_due_runs
 
@@ -24,5 +24,7 @@ def jobs() -> list[Job]:
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),
         Job("expire bags past their deadline", 600, expire_overdue),
+        # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
+        Job("serve waiting requests", 300, serve_waiting),
         Job("anonymise returned loans", 3600, anonymise_returned),
     ]
