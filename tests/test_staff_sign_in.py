@@ -69,3 +69,36 @@ def test_a_pin_cannot_be_tried_at_the_staff_doors(client, branch):
     assert not signed_in(client)
     client.post("/account/login/", {"card_number": "10000042", "pin": "4321"})
     assert int(client.session["_auth_user_id"]) == patron.user_id
+
+
+def sign_in_from(client, address, username, password):
+    return client.post("/staff/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_failures_from_one_address_do_not_lock_the_librarian_at_the_desk(client, librarian):
+    for _ in range(throttle.MAX_FAILURES):
+        sign_in_from(client, "203.0.113.9", "Rayon", "nope")
+    sign_in_from(client, "203.0.113.9", "Rayon", PASSWORD)
+    assert not signed_in(client)  # that address is locked out…
+    sign_in_from(client, "10.0.0.12", "Rayon", PASSWORD)
+    assert signed_in(client)  # …the desk's is not
+
+
+def test_failures_from_many_addresses_lock_the_name_everywhere(client, librarian):
+    for n in range(throttle.MAX_FAILURES_ANYWHERE):
+        sign_in_from(client, f"198.51.100.{n}", "Rayon", "nope")
+    sign_in_from(client, "10.0.0.12", "Rayon", PASSWORD)
+    assert not signed_in(client)
+
+
+def test_old_counts_are_forgotten_but_not_a_running_lock(librarian):
+    throttle.failed("someone", "192.0.2.1")
+    for _ in range(throttle.MAX_FAILURES):
+        throttle.failed("rayon", "192.0.2.1")
+    later = timezone.now() + throttle.FORGET_AFTER + datetime.timedelta(minutes=1)
+    SignInFailures.objects.update(
+        updated_at=timezone.now() - throttle.FORGET_AFTER - datetime.timedelta(minutes=1)
+    )
+    SignInFailures.objects.filter(username="rayon 192.0.2.1").update(locked_until=later)
+    assert throttle.forget_old() == 3  # "someone" twice, and "rayon" from anywhere (not locked)
+    assert throttle.locked_for("Rayon", "192.0.2.1")

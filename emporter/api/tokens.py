@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate
 from django.utils import timezone
 
 from emporter.patrons import throttle
+from emporter.patrons.backends import client_address
 from emporter.patrons.models import Patron
 from emporter.patrons.permissions import is_staff_member
 from emporter.patrons.services import authenticate_patron
@@ -46,7 +47,7 @@ def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, s
     # (The sign-in backend refuses them anyway; this keeps the answer the same.)
     if Patron.objects.filter(user__username=username).exists():
         raise ApiError("staff_login_failed")
-    if throttle.locked_for(username):
+    if throttle.locked_for(username, client_address(request)):
         raise ApiError("staff_login_locked")
     user = authenticate(request, username=username, password=password)
     if user is None or not is_staff_member(user):

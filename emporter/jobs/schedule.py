@@ -16,6 +16,7 @@ def jobs() -> list[Job]:
     from emporter.desk.services import anonymise_returned
     from emporter.holds.services import expire_overdue, serve_waiting
     from emporter.notices.tasks import run_outbox
+    from emporter.patrons.throttle import forget_old
     from emporter.picking.tasks import enqueue_due_runs
 
     return [
@@ -27,4 +28,5 @@ def jobs() -> list[Job]:
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
         Job("serve waiting requests", 300, serve_waiting),
         Job("anonymise returned loans", 3600, anonymise_returned),
+        Job("forget old sign-in failures", 3600, forget_old),
     ]

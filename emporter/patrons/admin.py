@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import Patron, StaffRole
+from .models import Patron, SignInFailures, StaffRole
 
 
 @admin.register(Patron)
@@ -28,3 +28,15 @@ class PatronAdmin(admin.ModelAdmin):
 class StaffRoleAdmin(admin.ModelAdmin):
     list_display = ["user", "role", "branch"]
     list_filter = ["role", "branch"]
+
+
+@admin.register(SignInFailures)
+class SignInFailuresAdmin(admin.ModelAdmin):
+    """Deleting a row unlocks that name (or that name from that address)."""
+
+    list_display = ["username", "failures", "locked_until", "updated_at"]
+    search_fields = ["username"]
+    readonly_fields = ["username", "failures", "locked_until", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -4,8 +4,8 @@ A patron's user is named after the card and its password is the PIN: it is check
 only by the patron sign-in (``services.authenticate_patron``, which counts failures per
 card and locks the card), never by the staff sign-in page, the admin or the API's staff
 door — each of those would otherwise let PINs be guessed around the card's lock-out.
-Everyone else (staff) is counted per user name: after MAX_FAILURES wrong passwords in a
-row the name is locked for LOCK_FOR, whatever the door.
+Everyone else (staff) is counted per user name and address (``throttle``): the lock
+holds at every door.
 """
 
 from django.contrib.auth.backends import ModelBackend
@@ -24,11 +24,17 @@ class SignInBackend(ModelBackend):
             raise PermissionDenied
         if patron_sign_in:
             return super().authenticate(request, username=username, password=password, **kwargs)
-        if throttle.locked_for(username):
+        ip = client_address(request)
+        if throttle.locked_for(username, ip):
             raise PermissionDenied
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
-            throttle.failed(username)
+            throttle.failed(username, ip)
         else:
-            throttle.succeeded(username)
+            throttle.succeeded(username, ip)
         return user
+
+
+def client_address(request) -> str:
+    # REMOTE_ADDR: behind a proxy, configure it to pass the client's (docs/deploy.md).
+    return (request.META.get("REMOTE_ADDR", "") if request is not None else "")[:45]

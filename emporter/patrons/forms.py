@@ -3,6 +3,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from . import throttle
+from .backends import client_address
 
 
 class PatronLoginForm(forms.Form):
@@ -37,7 +38,7 @@ class StaffLoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username")
-        if username and (seconds := throttle.locked_for(username)):
+        if username and (seconds := throttle.locked_for(username, client_address(self.request))):
             raise forms.ValidationError(
                 _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
                 code="login_locked",

@@ -95,11 +95,17 @@ class StaffRole(models.Model):
 
 
 class SignInFailures(models.Model):
-    """Wrong staff passwords in a row for one user name (lower-cased), and its lock."""
+    """Wrong staff passwords in a row, and the lock they led to (patrons.throttle)."""
 
-    username = models.CharField(max_length=150, unique=True)
-    failures = models.PositiveSmallIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)
+    # The user name (lower-cased), or the user name and the address it was tried from.
+    username = models.CharField(_("user name (and address)"), max_length=200, unique=True)
+    failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("sign-in failures")
+        verbose_name_plural = _("sign-in failures")
 
     def __str__(self) -> str:
         return f"{self.username}: {self.failures}"

@@ -1,47 +1,66 @@
-"""Staff sign-in lock-out, counted per user name (patrons have theirs, per card: services)."""
+"""Staff sign-in lock-out (patrons have theirs, per card: services).
+
+Wrong passwords are counted per user name *and address* (five lock that pair for 15
+minutes) and per user name from anywhere (twenty lock the name): a guesser gets five
+tries per address, twenty in all, while someone who merely wants a librarian locked out
+needs several addresses to do it. Behind a reverse proxy every request comes from the
+proxy's address unless it passes the client's own (docs/deploy.md). An administrator
+unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
+forgotten after a day (``forget_old``, scheduled).
+"""
 
 import datetime
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import SignInFailures
 
-MAX_FAILURES = 5  # wrong passwords in a row before the name is locked for LOCK_FOR
+MAX_FAILURES = 5  # wrong passwords in a row from one address before the pair is locked
+MAX_FAILURES_ANYWHERE = 20  # from any address before the name itself is locked
 LOCK_FOR = datetime.timedelta(minutes=15)
+FORGET_AFTER = datetime.timedelta(days=1)
 
 
-def _key(username: str) -> str:
-    # Django's user names are case-sensitive, a person typing one is not: one count for all cases.
-    return username.strip().lower()[:150]
+def _keys(username: str, ip: str) -> dict[str, int]:
+    # User names are case-sensitive in Django, not in a person's head: one count for all cases.
+    name = username.strip().lower()[:150]
+    return {f"{name} {ip}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
-def locked_for(username: str) -> int:
-    """Seconds left of the lock on this name (0: not locked)."""
+def locked_for(username: str, ip: str = "") -> int:
+    """Seconds left of the lock on this name from this address (0: not locked)."""
     until = (
-        SignInFailures.objects.filter(username=_key(username), locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(username__in=_keys(username, ip), locked_until__gt=timezone.now())
+        .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
     )
     return int((until - timezone.now()).total_seconds()) + 1 if until else 0
 
 
-def failed(username: str) -> None:
-    """One more wrong password; the MAX_FAILURES-th locks the name and restarts the count."""
-    key = _key(username)
+def failed(username: str, ip: str = "") -> None:
+    """One more wrong password; reaching a limit locks and restarts that count."""
+    now = timezone.now()
     with transaction.atomic():
-        row, created = SignInFailures.objects.select_for_update().get_or_create(
-            username=key, defaults={"failures": 1}
-        )
-        if not created:
-            SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1)
-            row.refresh_from_db(fields=["failures"])
-        if row.failures >= MAX_FAILURES:
-            SignInFailures.objects.filter(pk=row.pk).update(
-                failures=0, locked_until=timezone.now() + LOCK_FOR
+        for key, limit in _keys(username, ip).items():
+            row, created = SignInFailures.objects.select_for_update().get_or_create(
+                username=key, defaults={"failures": 1}
             )
+            if not created:
+                SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
+                row.refresh_from_db(fields=["failures"])
+            if row.failures >= limit:
+                SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
 
 
-def succeeded(username: str) -> None:
-    SignInFailures.objects.filter(username=_key(username)).delete()
+def succeeded(username: str, ip: str = "") -> None:
+    SignInFailures.objects.filter(username__in=_keys(username, ip)).delete()
+
+
+def forget_old(now=None) -> int:
+    """Delete counts untouched for a day and not locking anything (the table stays small)."""
+    now = now or timezone.now()
+    unlocked = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
+    return SignInFailures.objects.filter(unlocked, updated_at__lt=now - FORGET_AFTER).delete()[0]
