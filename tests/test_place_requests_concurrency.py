@@ -36,6 +36,27 @@ def run_at_once(calls):
     return results
 
 
+def run_side_by_side(*steps) -> list[Exception]:
+    """Run each step on its own thread and connection (they coordinate themselves);
+    return what they raised, for the main thread to assert."""
+    errors = []
+
+    def worker(step):
+        try:
+            step()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(step,)) for step in steps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return errors
+
+
 def test_fifty_patrons_for_the_last_copy_exactly_one_gets_it(postgres):
     branch = make_branch()
     RequestPolicy.objects.create(allow_waiting_list=False)
@@ -100,39 +121,24 @@ def test_a_picker_moving_a_request_skips_the_copy_a_patron_is_taking(postgres):
     missing, wanted, spare = record.copies.order_by("pk")
     rules = policy.resolve(branch=here)
     picker_holds_record = threading.Event()
-    results, errors, patron_pid = {}, [], []
+    results, patron_pid = {}, []
 
     def picker():
-        try:
-            with transaction.atomic():
-                Copy.objects.filter(pk=missing.pk).update(status=CopyStatus.MISSING)
-                picker_holds_record.set()
-                wait_until_blocked(patron_pid)
-                results["picker"] = take_copy(
-                    record=record.pk, pickup_branch=here, policy=rules, exclude=[missing.pk]
-                )
-        except Exception as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            Copy.objects.filter(pk=missing.pk).update(status=CopyStatus.MISSING)
+            picker_holds_record.set()
+            wait_until_blocked(patron_pid)
+            results["picker"] = take_copy(
+                record=record.pk, pickup_branch=here, policy=rules, exclude=[missing.pk]
+            )
 
     def patron():
-        try:
-            patron_pid.append(backend_pid())
-            assert picker_holds_record.wait(10)
-            with transaction.atomic():
-                results["patron"] = take_copy(record=record.pk, pickup_branch=here, policy=rules)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        patron_pid.append(backend_pid())
+        assert picker_holds_record.wait(10)
+        with transaction.atomic():
+            results["patron"] = take_copy(record=record.pk, pickup_branch=here, policy=rules)
 
-    threads = [threading.Thread(target=picker), threading.Thread(target=patron)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
+    assert run_side_by_side(picker, patron) == []
     assert (results["patron"], results["picker"]) == (wanted, spare)
     statuses = dict(Copy.objects.values_list("pk", "status"))
     assert statuses == {
@@ -151,35 +157,20 @@ def test_a_copy_someone_is_editing_is_waited_for_not_skipped(postgres):
     branch = make_branch()
     record = make_record(copies=[branch])
     patron = make_patron(branch)
-    editing, results, errors, placer_pid = threading.Event(), {}, [], []
+    editing, results, placer_pid = threading.Event(), {}, []
 
     def cataloguer():
-        try:
-            with transaction.atomic():
-                Copy.objects.filter(record=record).update(call_number="R NOUVELLE")
-                editing.set()
-                wait_until_blocked(placer_pid)
-        except Exception as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            Copy.objects.filter(record=record).update(call_number="R NOUVELLE")
+            editing.set()
+            wait_until_blocked(placer_pid)
 
     def placer():
-        try:
-            placer_pid.append(backend_pid())
-            assert editing.wait(10)
-            results["request"], _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        placer_pid.append(backend_pid())
+        assert editing.wait(10)
+        results["request"], _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
 
-    threads = [threading.Thread(target=cataloguer), threading.Thread(target=placer)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
+    assert run_side_by_side(cataloguer, placer) == []
     assert results["request"].status == Status.PLACED
     assert record.copies.get().status == CopyStatus.SET_ASIDE
 
@@ -198,7 +189,7 @@ def test_an_import_and_a_placement_on_the_same_record_do_not_deadlock(postgres, 
     # B1 lost, B2 in a new collection: the batch updates both copies of the record.
     lost_b1 = koha_items(("B1", [("0", "0"), ("1", "1")]), ("B2", [*NOT_OUT, ("8", "NOUVEAUTES")]))
     path = write(tmp_path, "koha.mrc", [lost_b1.as_marc()])  # same file name: same source
-    halfway, results, errors, placer_pid = threading.Event(), {}, [], []
+    halfway, results, placer_pid = threading.Event(), {}, []
     real_update = importer._Run.update_copies
 
     def update_in_two_steps(self, changed, counts):
@@ -210,29 +201,14 @@ def test_an_import_and_a_placement_on_the_same_record_do_not_deadlock(postgres, 
     monkeypatch.setattr(importer._Run, "update_copies", update_in_two_steps)
 
     def importing():
-        try:
-            results["import"] = run([path])[0]
-        except Exception as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
+        results["import"] = run([path])[0]
 
     def placing():
-        try:
-            placer_pid.append(backend_pid())
-            assert halfway.wait(10)
-            results["request"], _ = place_request(patron=patron, record_id=record_id, pickup_branch=branch)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        placer_pid.append(backend_pid())
+        assert halfway.wait(10)
+        results["request"], _ = place_request(patron=patron, record_id=record_id, pickup_branch=branch)
 
-    threads = [threading.Thread(target=importing), threading.Thread(target=placing)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
+    assert run_side_by_side(importing, placing) == []
     assert results["request"].status == Status.PLACED
     assert dict(Copy.objects.values_list("barcode", "status")) == {
         "B1": CopyStatus.MISSING,

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
-from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes, lock_copies
+from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes, lock_copies, update_copy
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
@@ -313,13 +313,9 @@ class _CopyImport:
 
     def update(self, changed: list[tuple[_Row, Copy, dict]]) -> None:
         now = timezone.now()
+        movable = set(CopyStatus.values) - REQUEST_STATUSES
         for row, copy, delta in changed:
-            rows = Copy.objects.filter(pk=copy.pk)
-            if "status" in delta:
-                # A request may set the copy aside between our read and this write: the
-                # guard lets it win (the row count tells).
-                rows = rows.exclude(status__in=REQUEST_STATUSES)
-            if not rows.update(**delta, updated_at=now):
+            if not update_copy(copy.pk, delta, now, status_from=movable):
                 message = _("not updated: the copy was just promised to a request")
                 self.problem(row.line, "status_kept", message, row.barcode)
 

@@ -523,15 +523,20 @@ class _Run:
         """``update_rows`` for copies, with a guard on the status (see csv_import's update)."""
         now = timezone.now()
         for entry, copy, delta in changed:
-            rows = Copy.objects.filter(pk=copy.pk)
-            if "status" in delta:
-                # A request may set the copy aside between our read and this write: the
-                # guard lets it win (the row count tells).
-                rows = rows.filter(status__in=SOURCE_STATUSES)
-            if not rows.update(**delta, updated_at=now):
+            if not update_copy(copy.pk, delta, now, status_from=SOURCE_STATUSES):
                 message = _("copy %(barcode)s not updated: it was just promised to a request")
                 details = {"barcode": copy.barcode, "call_number": copy.call_number}
                 self.problem(counts, entry, "status_kept", message % details, **details)
+
+
+def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
+    """Write a copy's changed columns; a new status only if the copy's is still one of
+    ``status_from``: a request may set the copy aside between our read and this write,
+    and the guard lets it win (False: nothing was written)."""
+    rows = Copy.objects.filter(pk=pk)
+    if "status" in delta:
+        rows = rows.filter(status__in=status_from)
+    return bool(rows.update(**delta, updated_at=now))
 
 
 def lock_copies(barcodes: list[str]) -> None:
