@@ -325,8 +325,12 @@ def test_a_whole_call_by_keyboard_only(live_server, client, branch, monkeypatch)
         page.keyboard.type("roman policier")
         page.keyboard.press("Enter")
         page.wait_for_selector("ul.hits")
+        page.wait_for_load_state("load")  # the page's keyboard script is listening
         page.keyboard.press("ArrowDown")  # from the search box to the first result
         for _ in range(3):
+            # The page's script puts the focus there; pressing Enter before it has would
+            # only resubmit the search.
+            page.wait_for_function("document.activeElement && document.activeElement.closest('ul.hits')")
             with page.expect_navigation():
                 page.keyboard.press("Enter")  # adds it; focus comes back on the next result
         assert page.locator("#basket li").count() == 3
