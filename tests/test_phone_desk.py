@@ -326,6 +326,10 @@ def test_a_whole_call_by_keyboard_only(live_server, client, branch, monkeypatch)
         page.keyboard.press("Enter")
         page.wait_for_selector("ul.hits")
         page.wait_for_load_state("load")  # the page's keyboard script is listening
+        # Chromium does not always honour autofocus on a page reached by a form (seen in
+        # full runs): then the agent does what a person would, "/" to the search box.
+        if not page.evaluate("document.activeElement.matches('input[type=search]')"):
+            page.keyboard.press("/")
         page.keyboard.press("ArrowDown")  # from the search box to the first result
         for _ in range(3):
             # The page's script puts the focus there; pressing Enter before it has would
