@@ -11,6 +11,21 @@ def pytest_report_header(config):
     return f"database: {os.environ.get('DATABASE_URL') or 'SQLite (embedded)'}"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, plus: before the PostgreSQL test database is dropped, end the
+    sessions a test's thread (live server, concurrency tests) may have left open, which
+    would make the drop fail with "being accessed by other users"."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture
 def postgres(db):
     """Use in tests of PostgreSQL-only behaviour; they skip, loudly, on SQLite."""
