@@ -261,7 +261,8 @@ def test_french_stemming_finds_plural_forms(catalogue, postgres):
     assert titles(search_records(q="nuits")) == ["Les Chevaux de la nuit"]
 
 
-def test_a_misspelt_word_is_replaced_by_the_closest_word_the_catalogue_knows(catalogue, postgres):
+def test_a_misspelt_word_is_replaced_by_the_closest_word_the_catalogue_knows(catalogue):
+    """On both engines: PostgreSQL's trigram dictionary, SQLite's full-text vocabulary."""
     result = search_records(q="frendly fire")
     assert (result.approximate, result.corrected) == (True, "friendly fire")
     assert titles(result) == ["Friendly fire"]
@@ -272,7 +273,7 @@ def test_a_misspelt_word_is_replaced_by_the_closest_word_the_catalogue_knows(cat
     assert titles(result) == ["Le Labyrinthe perdu"]
 
 
-def test_known_words_are_kept_and_only_the_unknown_one_is_replaced(catalogue, postgres):
+def test_known_words_are_kept_and_only_the_unknown_one_is_replaced(catalogue):
     make_record("8", "Le Seigneur des anneaux", responsibility="J. R. R. Tolkien")
     make_record("9", "Les Anneaux de Saturne")
     result = search_records(q="seigneur des aneaux")
@@ -281,7 +282,7 @@ def test_known_words_are_kept_and_only_the_unknown_one_is_replaced(catalogue, po
     assert titles(search_records(q="tolkein", field="author")) == ["Le Seigneur des anneaux"]
 
 
-def test_words_of_an_edited_or_bulk_created_title_are_known(catalogue, postgres):
+def test_words_of_an_edited_or_bulk_created_title_are_known(catalogue):
     record = make_record("10", "Titre provisoire")
     record.title = "Zygomatiques"
     record.save()
@@ -300,7 +301,7 @@ def test_without_a_close_word_a_typo_falls_back_to_look_alike_titles(catalogue, 
     assert titles(result) == ["Le Dragon des mers"]
 
 
-def test_the_page_says_which_words_were_searched_instead(catalogue, client, postgres):
+def test_the_page_says_which_words_were_searched_instead(catalogue, client):
     page = client.get("/catalogue/", {"q": "frendly"}).content.decode()
     assert "Rien ne correspond à « frendly » ; voici les résultats pour « friendly »." in page
     assert "Friendly fire" in page

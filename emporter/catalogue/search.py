@@ -14,7 +14,9 @@ statement for the ranked page of ids, the total and every facet count, then the
 branches, then the page's records with their copies.
 """
 
+import difflib
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -40,6 +42,8 @@ TYPO_THRESHOLD = 0.5
 # How alike (pg_trgm similarity) a known word must be to replace an unknown one:
 # "labirinthe" → "labyrinthe" is 0.57, "frendly" → "friendly" 0.55, "aneaux" → "aux" 0.38.
 CORRECTION_THRESHOLD = 0.45
+# The same on SQLite, with difflib's ratio: "labirinthe" → "labyrinthe" is 0.9.
+SQLITE_CORRECTION_CUTOFF = 0.8
 # Long fields a result line does not show (the record page reads them).
 HIT_DEFERRED = ("summary", "subjects")
 
@@ -335,12 +339,20 @@ def _like_prefix(value: str) -> str:
 def _corrected(q: str, field: str) -> str:
     """``q`` with each word the catalogue does not know replaced by the known word most like it.
 
-    "" when no word needed, or found, a replacement. The known words are those of titles,
-    authors and series (migration 0008), so this is for those fields; PostgreSQL only.
+    "" when no word needed, or found, a replacement. PostgreSQL knows the words of
+    titles, authors and series (migration 0008); SQLite those of its full-text index
+    (migration 0010). Only for the fields those words come from.
     """
     terms = words(q)
-    if not _postgres() or not terms or field not in ("all", "title", "author"):
+    if not terms or field not in ("all", "title", "author"):
         return ""
+    replacements = _postgres_corrections(terms) if _postgres() else _sqlite_corrections(terms)
+    if not replacements:
+        return ""
+    return " ".join(replacements.get(i, term) for i, term in enumerate(terms))
+
+
+def _postgres_corrections(terms: list[str]) -> dict[int, str]:
     with connection.cursor() as cursor:
         # Only this query uses the similarity operator: the session setting is harmless.
         cursor.execute("SET pg_trgm.similarity_threshold = %s", [CORRECTION_THRESHOLD])
@@ -355,10 +367,43 @@ def _corrected(q: str, field: str) -> str:
             """,
             [terms, PREFIX_MIN_LENGTH],
         )
-        replacements = {n - 1: word for n, word in cursor.fetchall() if word}
-    if not replacements:
-        return ""
-    return " ".join(replacements.get(i, term) for i, term in enumerate(terms))
+        return {n - 1: word for n, word in cursor.fetchall() if word}
+
+
+def _sqlite_corrections(terms: list[str]) -> dict[int, str]:
+    """difflib over the index's words of about the same length: fine for the embedded
+    catalogue (the demo's thousands of words), not meant for millions."""
+    folded = [_fold(term) for term in terms]
+    wanted = [i for i, word in enumerate(folded) if len(word) >= PREFIX_MIN_LENGTH]
+    if not wanted:
+        return {}
+    with connection.cursor() as cursor:
+        placeholders = ", ".join(["%s"] * len(wanted))
+        cursor.execute(
+            f"SELECT term FROM catalogue_record_fts_vocab WHERE term IN ({placeholders})",
+            [folded[i] for i in wanted],
+        )
+        known = {row[0] for row in cursor.fetchall()}
+        unknown = [i for i in wanted if folded[i] not in known]
+        if not unknown:
+            return {}
+        lengths = [len(folded[i]) for i in unknown]
+        cursor.execute(
+            "SELECT term FROM catalogue_record_fts_vocab WHERE length(term) BETWEEN %s AND %s",
+            [min(lengths) - 2, max(lengths) + 2],
+        )
+        candidates = [row[0] for row in cursor.fetchall()]
+    found = {
+        i: difflib.get_close_matches(folded[i], candidates, n=1, cutoff=SQLITE_CORRECTION_CUTOFF)
+        for i in unknown
+    }
+    return {i: match[0] for i, match in found.items() if match}
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents, as FTS5's unicode61 tokenizer (remove_diacritics 2) reads it."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _fuzzy_match(q: str, field: str) -> Match | None:
