@@ -177,7 +177,10 @@ def test_the_returns_page_sends_a_copy_home_then_shelves_it_there(patron, branch
     page = client.post(f"/staff/door/{other_branch.pk}/returns/", {"barcode": barcode}).content.decode()
     assert f"Rendu. À renvoyer à {branch.name}." in page
     shelf = client.get(f"/staff/door/{branch.pk}/shelf/").content.decode()
-    assert "En route vers cette bibliothèque (rendus ailleurs)" in shelf and barcode in shelf
+    assert "En route vers cette bibliothèque (rendus ailleurs)" in shelf
+    row = next(line for line in shelf.splitlines() if barcode in line and "<tr>" in line)
+    assert other_branch.name in row  # where it was handed in
+    assert Loan.objects.get(copy__barcode=barcode).returned_branch == other_branch
     page = client.post(f"/staff/door/{branch.pk}/returns/", {"barcode": barcode}).content.decode()
     assert "De retour : à remettre en rayon." in page
     assert Copy.objects.get(barcode=barcode).status == CopyStatus.ON_SHELF

@@ -49,6 +49,15 @@ class Loan(models.Model):
     due_date = models.DateField(_("due"))
     renewals = models.PositiveSmallIntegerField(_("renewals"), default=0)
     returned_at = models.DateTimeField(_("returned"), null=True, blank=True)
+    # Where it came back: not always where it was lent, nor where it belongs.
+    returned_branch = models.ForeignKey(
+        Branch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("returned at"),
+    )
     anonymised = models.BooleanField(default=False)
 
     class Meta:

@@ -8,7 +8,7 @@ look-ups), so a scan costs the same with 100 or 100,000 bags on the shelves.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -145,10 +145,17 @@ def in_transit_to(branch: Branch) -> list[Request]:
 def coming_home(branch: Branch, limit: int = 500) -> list[Copy]:
     """This library's copies returned at another one, on their way back (then
     ``services.receive_home``), in shelf order."""
+    # Where each was handed in: the last return of the copy.
+    handed_in_at = (
+        Loan.objects.filter(copy=OuterRef("pk"), returned_at__isnull=False)
+        .order_by("-returned_at")
+        .values("returned_branch__name")[:1]
+    )
     return list(
         Copy.objects.filter(branch=branch, status=CopyStatus.IN_TRANSIT)
         .exclude(requests__status__in=[Status.PLACED, Status.READY])
         .select_related("record")
+        .annotate(handed_in_at=Subquery(handed_in_at))
         .order_by("call_number_key", "pk")[:limit]
     )
 

@@ -136,8 +136,8 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request
                 raise ServiceError("unknown_barcode", barcode=barcode)
             raise ServiceError("not_on_loan", barcode=barcode)
         now = timezone.now()
-        Loan.objects.filter(pk=loan.pk).update(returned_at=now)
-        loan.returned_at = now
+        Loan.objects.filter(pk=loan.pk).update(returned_at=now, returned_branch=branch)
+        loan.returned_at, loan.returned_branch = now, branch
         if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
             _anonymise(Loan.objects.filter(pk=loan.pk))
         if loan.copy.branch_id != branch.pk:
