@@ -82,6 +82,7 @@ from tqdm import tqdm
 from emporter.catalogue.callnumber import sort_key
 from emporter.catalogue.item_mappings import (
     PRESETS,
+    STATUS_SUBFIELDS,
     CodeMap,
     ItemData,
     ItemMapping,
@@ -555,8 +556,7 @@ def status_changed_at_source(codes: dict, previous: dict) -> bool:
     """Whether the source's own status subfields differ from those of the last import:
     only then does the source have news. Otherwise a copy our picker marked missing
     would be put back on the shelf by every import."""
-    keys = ("withdrawn", "lost", "on_loan")
-    return any(codes.get(k) != previous.get(k) for k in keys)
+    return any(codes.get(k) != previous.get(k) for k in STATUS_SUBFIELDS)
 
 
 def changes(obj, values: dict) -> dict:

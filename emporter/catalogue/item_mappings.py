@@ -44,6 +44,9 @@ from django.utils.translation import gettext as _
 from emporter.catalogue.marc import clean, clean_code
 from emporter.catalogue.models import CopyStatus, DocType
 
+# The ItemMapping fields that name status subfields, in the order they decide.
+STATUS_SUBFIELDS = ("withdrawn", "lost", "on_loan")
+
 
 @dataclass(frozen=True)
 class ItemMapping:
@@ -61,7 +64,7 @@ class ItemMapping:
 
     @property
     def reads_status(self) -> bool:
-        return bool(self.withdrawn or self.lost or self.on_loan)
+        return any(getattr(self, name) for name in STATUS_SUBFIELDS)
 
 
 PRESETS: dict[str, ItemMapping] = {
@@ -199,7 +202,7 @@ def read_status(get: Callable[[str], str], mapping: ItemMapping) -> dict:
     """ItemData's status and status_codes (see the module docstring for the order)."""
     if not mapping.reads_status:
         return {}
-    raw = {name: get(getattr(mapping, name)) for name in ("withdrawn", "lost", "on_loan")}
+    raw = {name: get(getattr(mapping, name)) for name in STATUS_SUBFIELDS}
     # Koha writes "0" ("not withdrawn", "not lost") on every item: a flag, not a code to keep.
     # A due date is any value.
     raw = {name: value for name, value in raw.items() if value and (name == "on_loan" or value != "0")}

@@ -11,7 +11,8 @@ SQLite from the copies.
 
 A search costs a fixed number of queries whatever the size of the catalogue: one
 statement for the ranked page of ids, the total and every facet count, then the
-branches, then the page's records with their copies.
+branches, then the page's records with their copies (and, when nothing matched, the
+look-up of the closest known words and one more search).
 """
 
 import difflib
@@ -162,7 +163,9 @@ def search_records(
 
     Any string is a safe query: only its words reach the engines. With neither words nor
     filters nothing is searched (``result.searched`` is false). When the words match
-    nothing, titles and authors that look like them are shown (``result.approximate``).
+    nothing, each unknown word is replaced by the closest known one and the search runs
+    again (``result.corrected``); failing that, on PostgreSQL, titles and authors that
+    look like the query are shown. Either way ``result.approximate`` is true.
     """
     # Control characters (NUL above all) are refused by PostgreSQL: never part of a word.
     q = " ".join("".join(c for c in q if c.isprintable() or c.isspace()).split())[:MAX_QUERY_LENGTH]
