@@ -363,6 +363,8 @@ def _ean_check_digit(body12: str) -> str:
 def ean13(text: str | None) -> str:
     """An EAN-13 (or a UPC-A, given its leading zero) with a valid check digit, else ""."""
     digits = re.sub(r"[\s\-]", "", (text or "").split(" ")[0])
+    if not digits.isascii():  # "²" passes isdigit() and then breaks int()
+        return ""
     if len(digits) == 12 and digits.isdigit():
         digits = "0" + digits
     if len(digits) == 13 and digits.isdigit() and _ean_check_digit(digits[:12]) == digits[12]:

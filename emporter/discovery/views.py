@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Audience, Record
+from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role
@@ -37,8 +38,7 @@ MAX_PAGE = 1000
 
 
 def _page(request) -> int:
-    page = request.GET.get("page", "1")
-    return min(int(page), MAX_PAGE) if page.isdigit() and 0 < len(page) <= 6 and int(page) > 0 else 1
+    return min(parse_id(request.GET.get("page", "")) or 1, MAX_PAGE)
 
 
 def index(request):
@@ -187,7 +187,7 @@ def compose(request, pk: int):
     )
     if not any(has_role(request.user, role, surprise.pickup_branch) for role in LIBRARIAN_ROLES):
         raise PermissionDenied
-    chosen = [int(i) for i in request.POST.getlist("record") if i.isdigit()]
+    chosen = parse_ids(request.POST.getlist("record"))
     if request.method == "POST" and "confirm" in request.POST:
         try:
             outcomes = services.compose_surprise_request(

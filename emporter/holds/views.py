@@ -1,20 +1,26 @@
+import re
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
+from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.views import current_patron
 
 from . import basket, services
 from .models import Channel, Request
 from .selectors import active_count
+
+# The basket form's key: a uuid4 in hex (show_basket).
+CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _pickup_branches():
@@ -26,7 +32,10 @@ def add_to_basket(request, record_id: int):
     record = get_object_or_404(Record, pk=record_id)
     if basket.add(request.session, record.pk):
         messages.success(request, _("“%(title)s” is in your basket.") % {"title": record.title})
-    return redirect(request.POST.get("next") or "holds:basket")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "holds:basket"
+    return redirect(back)
 
 
 @require_POST
@@ -60,20 +69,27 @@ def confirm_basket(request):
     patron = current_patron(request)
     if patron is None:
         raise Http404
-    branch = get_object_or_404(_pickup_branches(), pk=request.POST.get("pickup_branch"))
-    record_ids = [int(i) for i in request.POST.getlist("record") if i.isdigit()]
+    branch = get_object_or_404(_pickup_branches(), pk=parse_id(request.POST.get("pickup_branch")))
+    posted = parse_ids(request.POST.getlist("record"))
+    titles = Record.objects.in_bulk(posted)
+    # The form's own key (a uuid4): anything else did not come from the form.
+    key = request.POST.get("confirm_key", "")
     outcomes = services.place_requests(
         patron=patron,
-        record_ids=record_ids,
+        record_ids=[i for i in posted if i in titles],
         pickup_branch=branch,
         channel=Channel.ONLINE,
         actor=request.user,
-        idempotency_key=request.POST.get("confirm_key") or None,
+        idempotency_key=key if CONFIRM_KEY.fullmatch(key) else None,
     )
+    # Deleted from the catalogue since it went into the basket: say so, and let it go.
+    gone = [i for i in posted if i not in titles]
+    if gone:
+        basket.clear(request.session, gone)
+        messages.error(request, _("Some documents in your basket are no longer in the catalogue."))
     basket.clear(request.session, [o.record_id for o in outcomes if o.ok])
-    titles = Record.objects.in_bulk([o.record_id for o in outcomes])
     for outcome in outcomes:
-        title = titles[outcome.record_id].title if outcome.record_id in titles else "?"
+        title = titles[outcome.record_id].title
         if outcome.ok:
             messages.success(request, _("Requested: %(title)s") % {"title": title})
         else:

@@ -17,6 +17,7 @@ from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import Outcome, cancel_request, place_requests
+from emporter.inputs import parse_ids
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
@@ -36,10 +37,6 @@ def _patron_url(patron_id: int, **params) -> str:
     url = reverse("phonedesk:patron", args=[patron_id])
     params = {k: v for k, v in params.items() if v}
     return f"{url}?{urlencode(params)}" if params else url
-
-
-def _ints(values) -> list[int]:
-    return [int(v) for v in values if v.isdigit()]
 
 
 @desk_required
@@ -92,7 +89,7 @@ def patron(request, patron_id: int):
 @require_POST
 def add(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
-    ids = _ints([request.POST.get("record", "")])
+    ids = parse_ids([request.POST.get("record", "")])
     record = get_object_or_404(Record, pk=ids[0] if ids else None)
     if record.pk in basket.ids(request.session, patron.pk):
         messages.info(request, _("Already in the basket: %(title)s") % {"title": record.title})
@@ -107,7 +104,7 @@ def add(request, patron_id: int):
 @require_POST
 def remove(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
-    basket.remove(request.session, patron.pk, _ints(request.POST.getlist("record")))
+    basket.remove(request.session, patron.pk, parse_ids(request.POST.getlist("record")))
     return redirect(_patron_url(patron.pk, q=request.POST.get("q", "").strip()) + "#basket")
 
 
@@ -116,7 +113,7 @@ def remove(request, patron_id: int):
 def confirm(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
     back = _patron_url(patron.pk) + "#basket"
-    pickup = Branch.objects.filter(pk__in=_ints([request.POST.get("pickup_branch", "")])).first()
+    pickup = Branch.objects.filter(pk__in=parse_ids([request.POST.get("pickup_branch", "")])).first()
     if pickup is None:
         messages.error(request, _("Choose the library where the patron will collect the documents."))
         return redirect(back)
@@ -129,13 +126,13 @@ def confirm(request, patron_id: int):
     if not CONFIRM_KEY.fullmatch(key):
         messages.error(request, _("This form is out of date: check the basket and confirm again."))
         return redirect(back)
-    titles = Record.objects.in_bulk(_ints(request.POST.getlist("record")))
+    titles = Record.objects.in_bulk(parse_ids(request.POST.getlist("record")))
     if not titles:
         messages.error(request, _("The basket is empty."))
         return redirect(back)
     outcomes = place_requests(
         patron=patron,
-        record_ids=[i for i in _ints(request.POST.getlist("record")) if i in titles],
+        record_ids=[i for i in parse_ids(request.POST.getlist("record")) if i in titles],
         pickup_branch=pickup,
         channel=Channel.PHONE,
         actor=request.user,
