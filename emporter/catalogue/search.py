@@ -35,7 +35,7 @@ PREFIX_MIN_LENGTH = 3
 PER_PAGE = 20
 MAX_PAGE = 10_000
 # Beyond this many matches ("roman", "histoire"), the ranking, the facets and the total
-# are those of the first SAMPLE matches the index yields (plus any exact title), so that
+# are those of the first SAMPLE matches the index yields (exact titles first), so that
 # a one-word query costs tens of milliseconds, not seconds, on a million records.
 SAMPLE = 10_000
 # How alike (pg_trgm word similarity) a title must be to stand in for a misspelt query.
@@ -150,7 +150,8 @@ class Match:
     score_params: list = field(default_factory=list)
     join: str = ""
     join_params: list = field(default_factory=list)
-    # Records kept even when the sample is full (an exact title), and the sample's order.
+    # An array of ids (SQL) of the records titled exactly as typed: first in the sample,
+    # whatever its size, and ranked above every other match. And the sample's order.
     exact: str = ""
     exact_params: list = field(default_factory=list)
     sample_order: str = ""
@@ -240,20 +241,19 @@ def _postgres_text_match(q: str, field: str) -> Match:
     if not tsquery:
         return Match(where="1 = 0", params=[])
     query = "to_tsquery('public.french_unaccent', %s)"
+    # The title typed whole is looked up once, in the folded-title index (migration 0004):
+    # folding every matched title would cost more than ranking it.
+    exact = field in ("all", "title")
     return Match(
         where=f"r.search_vector @@ {query}",
         params=[tsquery],
-        # ts_rank_cd(…, 32) lies in [0, 1): an exact title outranks any partial match.
-        # The records with that exact title are looked up once, in the folded-title index
-        # (migration 0004): folding every matched title would cost more than ranking it.
-        score=f"ts_rank_cd(r.search_vector, {query}, 32) + CASE WHEN r.id = ANY(ARRAY("
-        "SELECT e.id FROM catalogue_record e WHERE emporter_fold(e.title) = emporter_fold(%s) LIMIT 100))"
-        " THEN 1 ELSE 0 END",
-        score_params=[tsquery, q],
-        # The title typed whole is found by its own index (migration 0004) when the words
-        # match too many records for the sample to be sure to hold it.
-        exact="emporter_fold(r.title) = emporter_fold(%s)" if field in ("all", "title") else "",
-        exact_params=[q] if field in ("all", "title") else [],
+        score=f"ts_rank_cd(r.search_vector, {query}, 32)",
+        score_params=[tsquery],
+        exact="ARRAY(SELECT e.id FROM catalogue_record e WHERE emporter_fold(e.title) = emporter_fold(%s)"
+        " LIMIT 100)"
+        if exact
+        else "",
+        exact_params=[q] if exact else [],
     )
 
 
@@ -464,29 +464,33 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
 def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple[dict, list[int]]:
     """The total, every facet's counts and one ranked page, in one statement.
 
-    The matched set is computed (and ranked) once, into the CTE ``m``: at most SAMPLE + 1
-    matches, plus the exact title; the page and the counts all read it. Where the copies
+    The matched set is computed (and ranked) once, into the CTE ``m``: the records titled
+    exactly as typed, then the other matches, SAMPLE + 1 at most; the page and the counts
+    all read it. Where the copies
     are comes from each record's summary on PostgreSQL (migration 0007), from the covering
     index catalogue_copy_facets on SQLite (migration 0003).
     """
     where, filter_params = _filter_sql(filters)
     summary, summary_params = _summary_columns(filters)
-    columns = (
-        f"r.id, r.doc_type, r.audience, r.language, {summary}{match.score} AS score FROM catalogue_record r"
-    )
+
+    def select(score: str) -> str:
+        columns = f"r.id, r.doc_type, r.audience, r.language, {summary}{score} AS score"
+        return f"SELECT {columns} FROM catalogue_record r {match.join}"
+
     order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
-    sample = f"SELECT {columns} {match.join} WHERE {match.where}{where}{order} LIMIT {SAMPLE + 1}"
     row_params = summary_params + match.score_params + match.join_params
-    params = row_params + match.params + filter_params
-    ctes = f"m AS ({sample})"
     if match.exact:
-        # The exact title joins the sample unless already in it: an anti-join on the few
-        # exact titles costs less than a UNION that hashes every sampled row to deduplicate.
-        ctes = f"""sample AS ({sample}), m AS (
-          SELECT * FROM sample
-          UNION ALL SELECT {columns} {match.join} WHERE {match.exact}{where}
-            AND NOT EXISTS (SELECT 1 FROM sample s WHERE s.id = r.id))"""
-        params += row_params + match.exact_params + filter_params
+        # The exact titles first, then the other matches until the sample is full: one
+        # CTE, written once. ts_rank_cd(…, 32) lies in [0, 1): + 1 outranks any other match.
+        others = f"{match.where}{where} AND r.id <> ALL({match.exact})"
+        sample = f"""({select(f"{match.score} + 1")} WHERE r.id = ANY({match.exact}){where})
+          UNION ALL ({select(match.score)} WHERE {others}{order})"""
+        params = row_params + match.exact_params + filter_params
+        params += row_params + match.params + filter_params + match.exact_params
+    else:
+        sample = f"{select(match.score)} WHERE {match.where}{where}{order}"
+        params = row_params + match.params + filter_params
+    ctes = f"m AS ({sample} LIMIT {SAMPLE + 1})"
     page_sql = """
         SELECT 'page', CAST(id AS TEXT), score FROM (
           SELECT id, score FROM m ORDER BY score DESC, id DESC LIMIT %s OFFSET %s) AS page
@@ -502,12 +506,25 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
     for facet, value, count in _fetch(sql, params):
         if facet == "page":
             page.append((-count, -int(value)))
+        elif facet == "records":
+            _add_records(counts, value, int(count))
         else:
             counts[facet][value] = int(count)  # the UNION made it a float
     counts["total"].setdefault("", 0)
     counts["available"].setdefault("", 0)
     # A UNION does not promise to keep the page's order: sort again (score, newest).
     return counts, [-record_id for _, record_id in sorted(page)]
+
+
+def _add_records(counts: dict[str, dict[str, int]], combination: str, n: int) -> None:
+    """Add one "records" row of ``_postgres_counts`` to the facet counts."""
+    # The language comes last: the only free text (a MARC code), split off whole.
+    doc_type, audience, available, language = combination.split("\t", 3)
+    for facet, value in (("doc_type", doc_type), ("audience", audience), ("language", language)):
+        counts[facet][value] = counts[facet].get(value, 0) + n
+    counts["total"][""] = counts["total"].get("", 0) + n
+    if available == "1":
+        counts["available"][""] = counts["available"].get("", 0) + n
 
 
 def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, list]]:
@@ -557,20 +574,16 @@ def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     """The same counts as ``_portable_counts``, from the matched rows alone.
 
     The branches come from each record's summary of where its copies are (migration
-    0007), so no copy is read: one grouped pass over ``m`` counts the record facets and
-    the total, one unnests the branches (a set-returning function in the select list
-    costs half a lateral join), one counts "available now".
+    0007), so no copy is read. One pass over ``m`` groups it by every combination of
+    type, audience, availability and language ("records" rows, at most a few hundred,
+    summed up by ``_add_records``: cheaper than one hash per facet); one unnests the
+    branches (a set-returning function in the select list costs half a lateral join).
     """
     sql = """
-        UNION ALL SELECT
-          CASE WHEN GROUPING(doc_type) = 0 THEN 'doc_type' WHEN GROUPING(audience) = 0 THEN 'audience'
-               WHEN GROUPING(language) = 0 THEN 'language' ELSE 'total' END,
-          CASE WHEN GROUPING(doc_type) = 0 THEN doc_type WHEN GROUPING(audience) = 0 THEN audience
-               WHEN GROUPING(language) = 0 THEN language ELSE '' END, COUNT(*)
-          FROM m GROUP BY GROUPING SETS ((doc_type), (audience), (language), ())
+        UNION ALL SELECT 'records', concat_ws(E'\t', doc_type, audience, available::int, language), COUNT(*)
+          FROM m GROUP BY doc_type, audience, available, language
         UNION ALL SELECT 'branch', CAST(branch_id AS TEXT), COUNT(*)
           FROM (SELECT unnest(branches) AS branch_id FROM m) AS b GROUP BY branch_id
-        UNION ALL SELECT 'available', '', COUNT(*) FROM m WHERE available
     """
     return ("", sql), ([], [])
 
