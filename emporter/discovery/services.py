@@ -93,7 +93,9 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
         raise ValidationError(_("Choose at least one document."), code="empty")
     with transaction.atomic():
         surprise = (
-            SurpriseRequest.objects.select_for_update()
+            # Only the bag's row: locking its patron and branch too would hold up every
+            # request placed for that branch (bag labels lock the branch row) meanwhile.
+            SurpriseRequest.objects.select_for_update(of=("self",))
             .select_related("patron", "pickup_branch")
             .get(pk=surprise.pk)
         )
