@@ -154,7 +154,7 @@ def test_a_bad_address_fails_visibly_and_can_be_resent_after_correction(smtp, br
     compose.compose_all(later())
     outbox.send_due(later())
     notice = Notice.objects.get()
-    assert notice.state == State.FAILED and "no email" in notice.last_error
+    assert notice.state == State.FAILED and notice.error_code == "no_email"
     patron.email = "corrige@example.org"
     patron.save()
     assert outbox.resend(notice=notice)

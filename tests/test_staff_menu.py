@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 
 from emporter.patrons.models import Role, StaffRole
 
+OUTBOX = "/staff/notices/"
+
 
 def test_staff_see_the_screens_their_roles_open(client, branch):
     user = get_user_model().objects.create_user(username="picker", password="x-demo-pass")
@@ -11,6 +13,15 @@ def test_staff_see_the_screens_their_roles_open(client, branch):
     assert response.redirect_chain[-1][0] == "/"
     assert 'href="/staff/picking/"' in page
     assert 'href="/staff/door/"' not in page and 'href="/staff/phone/"' not in page
+    # Patrons' notices are for branch managers and administrators: not on a picker's menu.
+    assert f'href="{OUTBOX}"' not in page
+
+
+def test_a_branch_manager_has_the_notices_in_the_menu(client, branch):
+    user = get_user_model().objects.create_user(username="manager", password="x-demo-pass")
+    StaffRole.objects.create(user=user, role=Role.BRANCH_MANAGER, branch=branch)
+    client.force_login(user)
+    assert f'href="{OUTBOX}"' in client.get("/").content.decode()
 
 
 def test_a_network_admin_sees_every_screen(client, db):
@@ -18,7 +29,14 @@ def test_a_network_admin_sees_every_screen(client, db):
     StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
     client.force_login(user)
     page = client.get("/").content.decode()
-    for url in ("/staff/phone/", "/staff/picking/", "/staff/door/", "/staff/stats/", "/staff/network/modes/"):
+    for url in (
+        "/staff/phone/",
+        "/staff/picking/",
+        "/staff/door/",
+        "/staff/stats/",
+        "/staff/network/modes/",
+        OUTBOX,
+    ):
         assert f'href="{url}"' in page
 
 

@@ -1,19 +1,24 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import outbox
-from .models import Notice, NoticeTemplate, State
+from . import outbox, render
+from .models import Kind, Notice, NoticeTemplate, State
 
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "patron", "kind", "channel", "state", "attempts", "sent_to", "last_error"]
+    list_display = ["created_at", "patron", "kind", "channel", "state", "attempts", "sent_to", "error"]
     list_filter = ["state", "kind", "channel"]
     search_fields = ["patron__card_number", "patron__last_name", "patron__email", "subject"]
     raw_id_fields = ["patron", "bag"]
     readonly_fields = [
         "state",
         "attempts",
+        "error",
+        "error_code",
         "last_error",
         "sent_to",
         "sent_at",
@@ -24,6 +29,10 @@ class NoticeAdmin(admin.ModelAdmin):
     ]
     actions = ["resend"]
 
+    @admin.display(description=_("last error"))
+    def error(self, notice: Notice) -> str:
+        return notice.error_message
+
     @admin.action(description=_("Send again (after correcting the address)"))
     def resend(self, request, queryset):
         count = sum(
@@ -32,7 +41,34 @@ class NoticeAdmin(admin.ModelAdmin):
         self.message_user(request, _("%(n)s notices will be sent again.") % {"n": count}, messages.SUCCESS)
 
 
+class NoticeTemplateForm(forms.ModelForm):
+    class Meta:
+        model = NoticeTemplate
+        fields = ["kind", "language", "subject", "body_text", "body_html"]
+
+    def clean(self):
+        """Wording with a mistake is refused here, where its author can correct it,
+        rather than found out when notices are sent."""
+        cleaned = super().clean()
+        kind = cleaned.get("kind") or Kind.READY
+        language = cleaned.get("language") or settings.LANGUAGE_CODE
+        for field in ("subject", "body_text", "body_html"):
+            if cleaned.get(field):
+                error = render.wording_error(cleaned[field], kind=kind, language=language)
+                if error:
+                    self.add_error(
+                        field,
+                        ValidationError(
+                            _("This wording cannot be used: %(error)s"),
+                            code="invalid_wording",
+                            params={"error": error},
+                        ),
+                    )
+        return cleaned
+
+
 @admin.register(NoticeTemplate)
 class NoticeTemplateAdmin(admin.ModelAdmin):
+    form = NoticeTemplateForm
     list_display = ["kind", "language", "subject"]
     list_filter = ["kind", "language"]

@@ -1,13 +1,15 @@
-"""Turning request events into notices, grouped per patron.
+"""Turning request events into notices, grouped per patron (and per pickup branch).
 
 Runs on a schedule and is idempotent: an event is linked to at most one notice (a
 unique constraint), so two composers racing cannot tell a patron twice.
 
 - confirmation: the new requests of a patron, once they have stopped placing them
   for GROUP_DELAY (a basket confirmed in one go gives one email);
-- ready / not found: once none of the patron's requests is still on a pick list, one
-  email with everything now waiting and what could not be found (the seed's email);
-- cancelled by the library, expired: as they happen, grouped per patron;
+- ready / not found: one email per patron and pickup branch (so per bag: one label,
+  one deadline, one address), with everything now waiting there and what could not be
+  found for it (the seed's email) — sent once this morning's list at that branch has
+  none of the patron's documents left to pull, or PULL_WAIT after the first was found;
+- cancelled by the library, expired: as they happen, per patron and pickup branch;
 - reminder: the day before a bag's deadline.
 """
 
@@ -51,6 +53,13 @@ def _by_patron(events) -> dict[int, list[RequestEvent]]:
     return groups
 
 
+def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
+    groups = defaultdict(list)
+    for event in events:
+        groups[event.request.patron_id, event.request.pickup_branch_id].append(event)
+    return groups
+
+
 def compose_confirmations(now: datetime.datetime) -> int:
     placed = _unclaimed().filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
     created = 0
@@ -62,11 +71,28 @@ def compose_confirmations(now: datetime.datetime) -> int:
     return created
 
 
-def _still_being_pulled(patron_id: int) -> bool:
+# How long a "ready" email waits for the rest of the patron's documents on the same
+# morning's list. The point is one email per bag on the morning of the pull; a line
+# the picker leaves unmarked must not hold the others back, and this is well under
+# the shortest hold (one open day), so the patron always hears before the deadline.
+PULL_WAIT = datetime.timedelta(hours=3)
+
+
+def _still_being_pulled(*, patron_id: int, branch_id: int, since: datetime.datetime, now) -> bool:
+    """True while today's list at the pickup branch still has one of the patron's
+    documents for it, for at most PULL_WAIT after the first outcome. A line on an older
+    list, or at another branch (the copy will travel, not be ready today), is not waited for."""
     from emporter.holds.models import Request
 
+    if now - since >= PULL_WAIT:
+        return False
     return Request.objects.filter(
-        patron_id=patron_id, status=Status.PLACED, pick_lines__status="pending"
+        patron_id=patron_id,
+        pickup_branch_id=branch_id,
+        status=Status.PLACED,
+        pick_lines__status="pending",
+        pick_lines__run__branch_id=branch_id,
+        pick_lines__run__run_date=timezone.localdate(now),
     ).exists()
 
 
@@ -77,13 +103,17 @@ def compose_outcomes(now: datetime.datetime) -> int:
         .select_related("request__patron")
     )
     created = 0
-    for patron_id, events in _by_patron(outcomes).items():
-        if _still_being_pulled(patron_id):
+    for (patron_id, branch_id), events in _by_patron_and_branch(outcomes).items():
+        if _still_being_pulled(
+            patron_id=patron_id, branch_id=branch_id, since=min(e.at for e in events), now=now
+        ):
             continue
         ready = [e for e in events if e.to_status == Status.READY]
         kind = Kind.READY if ready else Kind.NOT_FOUND
-        bag_id = ready[0].request.bag_id if ready else None
-        key = f"{kind}:{min(e.pk for e in events)}"
+        # The patron's bag at this branch: the latest, should one have been handed over
+        # and another opened since the composer last ran.
+        bag_id = max(ready, key=lambda e: e.pk).request.bag_id if ready else None
+        key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
         created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key, bag_id=bag_id))
     return created
 
@@ -95,8 +125,8 @@ def compose_closures(now: datetime.datetime) -> int:
         (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
         (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
     ):
-        for patron_id, events in _by_patron(_unclaimed().filter(condition)).items():
-            key = f"{kind}:{min(e.pk for e in events)}"
+        for (patron_id, branch_id), events in _by_patron_and_branch(_unclaimed().filter(condition)).items():
+            key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
             created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key))
     return created
 

@@ -31,6 +31,30 @@ class State(models.TextChoices):
     UNCERTAIN = "uncertain", _("Uncertain: check before resending")
 
 
+# Why a notice was not sent (or was sent differently): a stable code stored on the row,
+# the text written in the reader's language when shown. %(detail)s is what the server
+# or the template engine said, kept as it came; %(attempts)s the notice's attempts.
+ERRORS = {
+    "no_email": _("No email address: correct it on the patron's record, then send again."),
+    "no_phone": _("No mobile phone number: correct it on the patron's record, then send again."),
+    "refused": _("The mail server refused the message: %(detail)s"),
+    "address_refused": _("The mail server refused the address: %(detail)s"),
+    "retrying": _("The mail server could not be reached; trying again later: %(detail)s"),
+    "gave_up": _("Gave up after %(attempts)s attempts: %(detail)s"),
+    "worker_stopped": _(
+        "The worker stopped while sending: the message may have left. "
+        "Check with the patron before sending again."
+    ),
+    "send_error": _(
+        "Unexpected error while sending: the message may have left. Check before sending again: %(detail)s"
+    ),
+    "render_failed": _("The message could not be written: %(detail)s"),
+    "template_fallback": _(
+        "Sent with the built-in wording, because the staff wording has an error: %(detail)s"
+    ),
+}
+
+
 class Notice(models.Model):
     patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind)
@@ -45,6 +69,9 @@ class Notice(models.Model):
     note = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A key of ERRORS; empty on rows written before the codes, whose last_error is
+    # the whole (English) text.
+    error_code = models.CharField(_("error code"), max_length=30, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
@@ -60,6 +87,13 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.patron} ({self.state})"
+
+    @property
+    def error_message(self) -> str:
+        """What went wrong, in the active language."""
+        if self.error_code not in ERRORS:
+            return self.last_error
+        return str(ERRORS[self.error_code]) % {"detail": self.last_error, "attempts": self.attempts}
 
 
 class NoticeEvent(models.Model):

@@ -1,23 +1,39 @@
-"""Rendering a notice in the patron's language: subject, plain text and HTML."""
+"""Rendering a notice in the patron's language: subject, plain text and HTML.
 
-from dataclasses import dataclass
+Staff may replace the shipped wording (``NoticeTemplate``). Their wording is tried
+with sample values before it is saved (``wording_error``); should it still fail on a
+real notice, the shipped wording is used instead, so the patron is told all the same."""
+
+import dataclasses
+import datetime
+import logging
 
 from django.conf import settings
 from django.template import Context, Template
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
-from emporter.holds.models import Request, Status
+from emporter.catalogue.models import Record
+from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch
+from emporter.patrons.models import Patron
 
 from .models import Notice, NoticeTemplate
 
+log = logging.getLogger("emporter.notices")
 
-@dataclass
+
+@dataclasses.dataclass
 class Rendered:
     subject: str
     text: str
     html: str
+    # Why the staff wording was set aside for the shipped one ("" when it was not).
+    fallback_reason: str = ""
+
+
+def describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def context_for(notice: Notice) -> dict:
@@ -31,6 +47,10 @@ def context_for(notice: Notice) -> dict:
         in_bag = Request.objects.filter(bag_id=notice.bag_id, status=Status.READY).select_related("record")
         requests = sorted({r.pk: r for r in [*requests, *in_bag]}.values(), key=lambda r: r.record.title)
     branch = notice.bag.branch if notice.bag_id else (requests[0].pickup_branch if requests else None)
+    return _context(notice, requests, branch, _hours(branch))
+
+
+def _context(notice: Notice, requests: list[Request], branch: Branch | None, hours) -> dict:
     return {
         "patron": notice.patron,
         "notice": notice,
@@ -43,7 +63,7 @@ def context_for(notice: Notice) -> dict:
         "bag": notice.bag,
         "hold_until": notice.bag.hold_until if notice.bag_id else None,
         "branch": branch,
-        "hours": _hours(branch),
+        "hours": hours,
         "site_url": settings.SITE_URL,
         "note": notice.note,
     }
@@ -63,12 +83,21 @@ def render(notice: Notice) -> Rendered:
     with translation.override(language):
         context = context_for(notice)
         override = NoticeTemplate.objects.filter(kind=notice.kind, language=language).first()
-        if override:
+        if override is None:
+            return _render_shipped(notice.kind, context)
+        try:
             return _render_override(override, context)
-        base = f"notices/email/{notice.kind}"
-        subject = render_to_string(f"{base}_subject.txt", context)
-        text = render_to_string(f"{base}.txt", context)
-        html = render_to_string(f"{base}.html", context)
+        except Exception as error:
+            # Saved before wording was checked, or failing only on this notice's data.
+            log.warning("notice %s: staff wording %s set aside: %s", notice.pk, override.pk, error)
+            return dataclasses.replace(_render_shipped(notice.kind, context), fallback_reason=describe(error))
+
+
+def _render_shipped(kind: str, context: dict) -> Rendered:
+    base = f"notices/email/{kind}"
+    subject = render_to_string(f"{base}_subject.txt", context)
+    text = render_to_string(f"{base}.txt", context)
+    html = render_to_string(f"{base}.html", context)
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 
@@ -81,3 +110,46 @@ def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     else:
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+
+
+def wording_error(source: str, *, kind: str, language: str) -> str:
+    """Why staff wording cannot be used ("" when it can): it is compiled, then rendered
+    with sample values, so that a mistake shows only at sending time (an unknown page in
+    ``{% url %}``, a missing ``{% include %}``) is caught too."""
+    with translation.override(language):
+        try:
+            Template(source).render(Context(sample_context(kind)))
+        except Exception as error:
+            return describe(error)
+    return ""
+
+
+def sample_context(kind: str) -> dict:
+    """Values shaped like ``context_for``'s, one document in each status, so that every
+    loop of a wording runs. Nothing is saved: the objects' pk is set only so that their
+    relations answer (empty) instead of refusing an unsaved object."""
+    branch = Branch(pk=0, code="PDI", name="Part-Dieu", address="30 boulevard Vivier-Merle\n69003 Lyon")
+    patron = Patron(
+        pk=0,
+        card_number="10000001",
+        first_name="Camille",
+        last_name="Martin",
+        email="camille.martin@example.org",
+        home_branch=branch,
+    )
+    hold_until = timezone.localdate() + datetime.timedelta(days=5)
+    bag = Bag(pk=0, branch=branch, patron=patron, label="A12", hold_until=hold_until)
+    notice = Notice(pk=0, patron=patron, kind=kind, bag=bag)
+    requests = [
+        Request(
+            pk=n,
+            patron=patron,
+            record=Record(pk=n, title=f"Document {n}", responsibility="Anne Autrice"),
+            pickup_branch=branch,
+            status=status,
+            bag=bag,
+            hold_until=hold_until,
+        )
+        for n, status in enumerate(Status, start=1)
+    ]
+    return _context(notice, requests, branch, [("lundi", "10:00–19:00")])

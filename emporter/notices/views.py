@@ -1,8 +1,9 @@
-"""Staff pages: the outbox (every notice, its state, attempts and last error, with
-resend) and, in the demo, the mailbox of the local mail sink."""
+"""Staff pages: the outbox (the notices a manager may read, their state, attempts and
+last error, with resend) and, in the demo, the mailbox of the local mail sink."""
 
 import email
 import email.policy
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -13,22 +14,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from emporter.patrons.permissions import is_staff_member
+from emporter.patrons.permissions import role_required
 
 from . import outbox as sender
-from .models import Notice, State
+from . import selectors
+from .models import State
 
 PAGE = 100
+MESSAGE_ID = re.compile(r"<notice-(\d+)@emporter>")
 
 
-def _staff_only(request):
-    if not is_staff_member(request.user):
-        raise PermissionDenied
-
-
+@role_required(selectors.ROLE)
 def outbox(request):
-    _staff_only(request)
-    notices = Notice.objects.select_related("patron").order_by("-created_at")
+    notices = selectors.visible_notices(request.user).select_related("patron").order_by("-created_at")
     state = request.GET.get("state", "")
     if state in State.values:
         notices = notices.filter(state=state)
@@ -48,9 +46,9 @@ def outbox(request):
 
 
 @require_POST
+@role_required(selectors.ROLE)
 def resend(request, notice_id: int):
-    _staff_only(request)
-    notice = get_object_or_404(Notice, pk=notice_id)
+    notice = get_object_or_404(selectors.visible_notices(request.user), pk=notice_id)
     if sender.resend(notice=notice):
         messages.success(request, _("The notice will be sent again within a minute."))
     else:
@@ -65,9 +63,10 @@ def _sink_folder() -> Path | None:
     return None
 
 
+@role_required(selectors.ROLE)
 def mailbox(request):
-    """What the local mail sink received (the demo has no mail server)."""
-    _staff_only(request)
+    """What the local mail sink received (the demo has no mail server): for a branch's
+    manager, only the mails of the notices they may read in the outbox."""
     folder = _sink_folder()
     if folder is None:
         raise PermissionDenied
@@ -76,19 +75,37 @@ def mailbox(request):
         if folder.is_dir()
         else []
     )
-    mails = []
-    for path in files:
+    received = [
+        email.message_from_bytes(raw.strip(), policy=email.policy.default)
+        for path in files
         # The file backend writes each message followed by a line of dashes.
-        for raw in path.read_bytes().split(b"-" * 79):
-            if raw.strip():
-                message = email.message_from_bytes(raw.strip(), policy=email.policy.default)
-                body = message.get_body(("plain",))
-                mails.append(
-                    {
-                        "to": message["To"],
-                        "subject": message["Subject"],
-                        "date": message["Date"],
-                        "text": body.get_content() if body else "",
-                    }
-                )
+        for raw in path.read_bytes().split(b"-" * 79)
+        if raw.strip()
+    ]
+    mails = []
+    for message in _readable(request.user, received):
+        body = message.get_body(("plain",))
+        mails.append(
+            {
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": message["Date"],
+                "text": body.get_content() if body else "",
+            }
+        )
     return render(request, "notices/mailbox.html", {"mails": mails[:50]})
+
+
+def _readable(user, mails: list) -> list:
+    """The mails ``user`` may read: those of the notices they may read."""
+    if selectors.sees_every_branch(user):
+        return mails
+    ids = {_notice_id(mail) for mail in mails} - {None}
+    visible = set(selectors.visible_notices(user).filter(pk__in=ids).values_list("pk", flat=True))
+    return [mail for mail in mails if _notice_id(mail) in visible]
+
+
+def _notice_id(mail) -> int | None:
+    """The outbox names each message after its notice (outbox._deliver)."""
+    found = MESSAGE_ID.search(mail["Message-ID"] or "")
+    return int(found[1]) if found else None

@@ -11,6 +11,8 @@ SCREENS = [
     (Role.PICKER, "picking:index", _("Morning pull")),
     (Role.DOOR_DESK, "desk:index", _("Door")),
     (Role.BRANCH_MANAGER, "stats:dashboard", _("Statistics")),
+    # Patrons' addresses and mails: managers (their branch) and administrators only.
+    (Role.BRANCH_MANAGER, "notices:outbox", _("Notices")),
     (Role.NETWORK_ADMIN, "network:modes", _("Service modes")),
 ]
 
@@ -32,8 +34,6 @@ def staff_menu(request):
                 links.append((reverse(url_name), label))
             except Exception:  # a screen not installed in this deployment
                 continue
-    if roles:
-        links.append((reverse("notices:outbox"), _("Notices")))
     if user.is_staff or user.is_superuser:
         links.append((reverse("admin:index"), _("Administration")))
     return {"staff_menu": links}

@@ -1,0 +1,38 @@
+"""Which notices a member of staff may read.
+
+A notice shows a patron's address and what they borrow: only managers and network
+administrators need the outbox (to correct an address and send again), and a branch's
+manager sees the notices of that branch — its patrons', and those about documents to
+collect there."""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from emporter.patrons.models import Role, StaffRole
+from emporter.patrons.permissions import branches_for
+
+from .models import Notice, NoticeEvent
+
+ROLE = Role.BRANCH_MANAGER
+
+
+def sees_every_branch(user) -> bool:
+    return (
+        user.is_superuser
+        or StaffRole.objects.filter(
+            user=user, role__in=[ROLE, Role.NETWORK_ADMIN], branch__isnull=True
+        ).exists()
+    )
+
+
+def visible_notices(user) -> QuerySet[Notice]:
+    if not user.is_authenticated:
+        return Notice.objects.none()
+    if sees_every_branch(user):
+        return Notice.objects.all()
+    branches = branches_for(user, ROLE)
+    about_branch = NoticeEvent.objects.filter(
+        notice=OuterRef("pk"), event__request__pickup_branch__in=branches
+    )
+    return Notice.objects.filter(
+        Q(patron__home_branch__in=branches) | Q(bag__branch__in=branches) | Exists(about_branch)
+    )
