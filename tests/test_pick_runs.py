@@ -44,6 +44,7 @@ def test_a_request_after_the_cutoff_waits_for_the_next_run(patron, branch):
     late = place(patron, make_record(title="Tard", copies=[branch]), branch, at(FRIDAY, 10))
     today = picking.build_run(branch=branch, now=at(FRIDAY, 11))
     assert list(today.lines.values_list("request", flat=True)) == [early.pk]
+    picking.mark_found(line=today.lines.get())
     tomorrow = picking.build_run(branch=branch, now=at(FRIDAY + datetime.timedelta(days=1), 9))
     assert list(tomorrow.lines.values_list("request", flat=True)) == [late.pk]
 

@@ -18,6 +18,13 @@ from emporter.network.models import Branch, ServiceMode
 
 from .policy import Policy
 
+# Branches whose copies may be set aside for a request: someone works there every
+# morning to pull them, in click and collect as in normal service (where the shelves are
+# open to the public, and requests for other branches are pulled as usual). Picking builds
+# a morning run for each of these branches (picking.tasks.branches_due); a closed branch
+# lends nothing, and picking.services.withdraw_closed_branches moves what it held.
+LENDING_MODES = (ServiceMode.OPEN, ServiceMode.CLICK_COLLECT)
+
 # Trying more candidates than this under contention means the shelf is being emptied
 # by others; give up and let the patron wait or retry.
 MAX_CANDIDATES = 25
@@ -25,13 +32,13 @@ MAX_CANDIDATES = 25
 
 def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy):
     """On-shelf, requestable copies: the pickup branch first, then others if allowed."""
-    qs = Copy.objects.filter(record=record, status=CopyStatus.ON_SHELF, barcode__isnull=False).exclude(
-        location__requestable=False
-    )
-    if policy.allow_other_branches:
-        # Copies at a closed branch cannot be pulled: nobody is there to pick them.
-        qs = qs.exclude(branch__service_mode=ServiceMode.CLOSED)
-    else:
+    qs = Copy.objects.filter(
+        record=record,
+        status=CopyStatus.ON_SHELF,
+        barcode__isnull=False,
+        branch__service_mode__in=LENDING_MODES,
+    ).exclude(location__requestable=False)
+    if not policy.allow_other_branches:
         qs = qs.filter(branch=pickup_branch)
     here_first = Case(
         When(branch=pickup_branch, then=Value(0)), default=Value(1), output_field=IntegerField()

@@ -17,6 +17,7 @@ def jobs() -> list[Job]:
     from emporter.holds.services import expire_overdue, serve_waiting
     from emporter.notices.tasks import run_outbox
     from emporter.patrons.throttle import forget_old
+    from emporter.picking.services import withdraw_closed_branches
     from emporter.picking.tasks import enqueue_due_runs
 
     return [
@@ -27,6 +28,8 @@ def jobs() -> list[Job]:
         Job("expire bags past their deadline", 600, expire_overdue),
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
         Job("serve waiting requests", 300, serve_waiting),
+        # A branch switched to "closed" lends nothing: requests on its copies move elsewhere.
+        Job("withdraw requests from closed branches", 300, withdraw_closed_branches),
         Job("anonymise returned loans", 3600, anonymise_returned),
         Job("forget old sign-in failures", 3600, forget_old),
     ]

@@ -45,6 +45,8 @@ class LineStatus(models.TextChoices):
     FOUND = "found", _("Found")
     NOT_FOUND = "not_found", _("Not found")
     CANCELLED = "cancelled", _("No longer needed")
+    # Left pending when the next morning's run was built: the copy is on that list now.
+    CARRIED = "carried", _("Moved to a later list")
 
 
 class PickLine(models.Model):
@@ -69,8 +71,11 @@ class PickLine(models.Model):
         verbose_name = _("pick line")
         verbose_name_plural = _("pick lines")
         constraints = [
-            # A request's copy is pulled once: never on two lists at the same time.
-            models.UniqueConstraint(fields=["request", "copy"], name="pick_line_once_per_request_copy"),
+            # A request is on one list at a time. Only pending lines count: a request
+            # moved back to a copy that was once not found is pulled again.
+            models.UniqueConstraint(
+                fields=["request"], condition=Q(status="pending"), name="one_pending_line_per_request"
+            ),
         ]
         indexes = [models.Index(fields=["run", "status"], name="pickline_run_status")]
 

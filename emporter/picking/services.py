@@ -2,16 +2,19 @@
 
 import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
+from emporter.holds import allocation, policy
 from emporter.holds import services as holds
 from emporter.holds.lifecycle import transition
 from emporter.holds.models import Request, Status
-from emporter.network.models import Branch
+from emporter.network.models import Branch, ServiceMode
 
 from .models import LineStatus, PickLine, PickRun
 
@@ -34,34 +37,68 @@ def build_run(*, branch: Branch, kind: str = PickRun.Kind.MORNING, now=None, act
     else:
         cutoff = now
     try:
-        with transaction.atomic():
-            run = PickRun.objects.create(
-                branch=branch, run_date=day, kind=kind, cutoff=cutoff, created_by=actor
-            )
-            _add_lines(run)
+        return _create_run(branch=branch, day=day, kind=kind, cutoff=cutoff, actor=actor)
     except IntegrityError:
-        # Another worker built this morning's run at the same moment: use theirs.
-        return PickRun.objects.get(branch=branch, run_date=day, kind=kind)
+        if kind == PickRun.Kind.MORNING:
+            morning = PickRun.objects.filter(branch=branch, run_date=day, kind=kind).first()
+            if morning:  # another worker built this morning's run at the same moment: theirs
+                return morning
+    # Another run took some of these requests at the same moment (a request is on one
+    # list at a time, the database says so): build again, without them.
+    return _create_run(branch=branch, day=day, kind=kind, cutoff=cutoff, actor=actor)
+
+
+def _create_run(*, branch: Branch, day: datetime.date, kind: str, cutoff, actor) -> PickRun:
+    with transaction.atomic():
+        run = PickRun.objects.create(branch=branch, run_date=day, kind=kind, cutoff=cutoff, created_by=actor)
+        _add_lines(run)
     return run
 
 
 def _add_lines(run: PickRun) -> int:
-    pending = (
-        Request.objects.filter(
-            status=Status.PLACED,
-            copy__branch=run.branch,
-            copy__status=CopyStatus.SET_ASIDE,
-            placed_at__lte=run.cutoff,
-        )
-        .exclude(pick_lines__copy=F("copy"))
-        .values_list("pk", "copy_id", "copy__department_id", "copy__location_id", "copy__call_number_key")
+    """Every request whose copy is set aside at the run's branch and is on no list.
+
+    The morning run also takes over what earlier days' lists left pending (Koha
+    rebuilds its holds queue every night): the old line is closed as carried over, so
+    it no longer counts as waiting to be pulled, and a request never has two pending
+    lines (the database says so)."""
+    wanted = Request.objects.filter(
+        status=Status.PLACED,
+        copy__branch=run.branch,
+        copy__status=CopyStatus.SET_ASIDE,
+        placed_at__lte=run.cutoff,
+    )
+    _close_stale_lines(wanted)
+    if run.kind == PickRun.Kind.MORNING:
+        _carry_over(run, wanted)
+    on_a_list = PickLine.objects.filter(request=OuterRef("pk"), status=LineStatus.PENDING)
+    rows = wanted.exclude(Exists(on_a_list)).values_list(
+        "pk", "copy_id", "copy__department_id", "copy__location_id", "copy__call_number_key"
     )
     lines = [
         PickLine(run=run, request_id=r, copy_id=c, department_id=d, location_id=loc, call_number_key=key)
-        for r, c, d, loc, key in pending.iterator(chunk_size=2000)
+        for r, c, d, loc, key in rows.iterator(chunk_size=2000)
     ]
     PickLine.objects.bulk_create(lines, batch_size=2000)
     return len(lines)
+
+
+def _close_stale_lines(wanted) -> None:
+    """Pending lines for a copy the request has since left are no longer needed."""
+    PickLine.objects.filter(request__in=wanted, status=LineStatus.PENDING).exclude(
+        copy=F("request__copy")
+    ).update(status=LineStatus.CANCELLED, marked_at=timezone.now())
+
+
+def _carry_over(run: PickRun, wanted) -> None:
+    """Close earlier days' pending lines at this branch: carried over when the request
+    still wants that copy (this run takes it), else no longer needed (cancelled)."""
+    left = PickLine.objects.filter(
+        status=LineStatus.PENDING, run__branch=run.branch, run__run_date__lt=run.run_date
+    )
+    now = timezone.now()
+    left.filter(request__in=wanted, copy=F("request__copy")).update(status=LineStatus.CARRIED, marked_at=now)
+    left.update(status=LineStatus.CANCELLED, marked_at=now)
 
 
 def walking_order(lines):
@@ -86,11 +123,18 @@ def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
         raise ServiceError("line_already_marked")
 
 
+def _locked_request(queryset) -> Request | None:
+    # of=self: the patron's and the pickup branch's rows are read, not locked. Locking
+    # the branch too would queue every picker of the branch behind one another, and
+    # deadlock two of them on copies of one title: one holds the record (a copy just
+    # marked missing) and waits for the branch, the other holds the branch and waits
+    # for the record (putting its copy in a bag).
+    return queryset.select_for_update(of=("self",)).select_related("patron", "pickup_branch").first()
+
+
 def _live_request(line: PickLine) -> Request | None:
     """The line's request if it still wants this copy (it may have been cancelled)."""
-    request = (
-        Request.objects.select_for_update().select_related("patron", "pickup_branch").get(pk=line.request_id)
-    )
+    request = _locked_request(Request.objects.filter(pk=line.request_id))
     if request.status == Status.PLACED and request.copy_id == line.copy_id:
         return request
     return None
@@ -111,20 +155,59 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
 
 
 def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request | None:
+    """The copy is not on its shelf: it is missing, and the request waiting for it moves
+    silently to another copy (closed as not found only when none is left).
+
+    That request may no longer be the line's: cancelled while the picker walked, its
+    copy went to the next in line. The copy is still not on the shelf, so that next
+    request moves on just as if its own line had been marked. A copy already found for
+    someone (in a bag, in transit) is left alone. Returns the line's request if it
+    still wanted the copy."""
     with transaction.atomic():
         _claim(line, LineStatus.NOT_FOUND, actor=actor, reason=reason)
-        Copy.objects.filter(pk=line.copy_id).update(status=CopyStatus.MISSING, updated_at=timezone.now())
+        # Requests are locked before the copy, as cancelling and placing do: changing a
+        # copy locks its record, which must not be held while waiting for a request.
         request = _live_request(line)
-        if request is None:
+        next_in_line = Request.objects.filter(copy_id=line.copy_id, status=Status.PLACED)
+        holder = request or _locked_request(next_in_line)
+        if not _mark_missing(line.copy_id, live=request is not None, held=holder is not None):
             return None
-        return holds.retarget_or_close(request=request, actor=actor, note=reason)
+        if holder is None:
+            return None
+        moved = holds.retarget_or_close(request=holder, actor=actor, note=reason)
+        return moved if request is not None else None
+
+
+def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
+    """Mark the copy missing, and close every pending line for it: nobody can pull it.
+
+    The copy of a line still wanted is missing, the picker says so. A copy the line's
+    request has let go is missing only if it should be on a shelf (set aside for the
+    next request, or free); one found for someone since (in a bag, in transit) is left
+    alone, and False returned."""
+    copies = Copy.objects.filter(pk=copy_id)
+    if not live:
+        copies = copies.filter(status=CopyStatus.SET_ASIDE if held else CopyStatus.ON_SHELF)
+    if not copies.update(status=CopyStatus.MISSING, updated_at=timezone.now()):
+        return False
+    PickLine.objects.filter(copy_id=copy_id, status=LineStatus.PENDING).update(
+        status=LineStatus.CANCELLED, marked_at=timezone.now()
+    )
+    return True
 
 
 def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
+    """The run's pending line for the scanned copy. A copy whose line was carried over
+    to a later list is marked there: the picker has it in hand."""
     barcode = barcode.strip()
     if not Copy.objects.filter(barcode=barcode).exists():
         raise ServiceError("unknown_barcode", barcode=barcode)
     line = run.lines.filter(copy__barcode=barcode, status=LineStatus.PENDING).first()
+    if line is None:
+        carried = run.lines.filter(copy__barcode=barcode, status=LineStatus.CARRIED)
+        line = PickLine.objects.filter(
+            request__in=carried.values("request"), copy__barcode=barcode, status=LineStatus.PENDING
+        ).first()
     if line is None:
         raise ServiceError("not_on_this_list", barcode=barcode)
     return line
@@ -134,16 +217,13 @@ def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
     """A copy arrives in transit at the pickup branch: it goes into the patron's bag."""
     barcode = barcode.strip()
     with transaction.atomic():
-        request = (
-            Request.objects.select_for_update()
-            .select_related("patron", "pickup_branch")
-            .filter(
+        request = _locked_request(
+            Request.objects.filter(
                 copy__barcode=barcode,
                 status=Status.PLACED,
                 pickup_branch=branch,
                 copy__status=CopyStatus.IN_TRANSIT,
             )
-            .first()
         )
         if request is None:
             if not Copy.objects.filter(barcode=barcode).exists():
@@ -159,3 +239,49 @@ def put_back(*, copy: Copy, actor=None) -> Request | None:
         if not Copy.objects.filter(pk=copy.pk, status=CopyStatus.MISSING).update(status=CopyStatus.ON_SHELF):
             return None
         return holds.release_copy(copy=copy, actor=actor)
+
+
+def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
+    """Requests whose copy waits to be pulled at a branch since switched to closed
+    (nobody is there to pull it) move to a copy elsewhere; with none left, the library
+    cancels them and the patron is told why. The copy stays on its shelf. Run by the
+    scheduler after a switch; safe to run often. Returns how many requests moved."""
+    stranded = Request.objects.filter(
+        status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
+    ).values_list("pk", flat=True)[:limit]
+    withdrawn = 0
+    for request_id in list(stranded):
+        with transaction.atomic():
+            withdrawn += _withdraw(request_id, actor=actor)
+    return withdrawn
+
+
+def _withdraw(request_id: int, *, actor) -> bool:
+    request = _locked_request(
+        Request.objects.filter(
+            pk=request_id,
+            status=Status.PLACED,
+            copy__status=CopyStatus.SET_ASIDE,
+            copy__branch__service_mode=ServiceMode.CLOSED,
+        )
+    )
+    if request is None:  # moved, cancelled or reopened meanwhile
+        return False
+    now, stranded_copy = timezone.now(), request.copy_id
+    PickLine.objects.filter(request=request, status=LineStatus.PENDING).update(
+        status=LineStatus.CANCELLED, marked_at=now
+    )
+    with translation.override(request.patron.language or settings.LANGUAGE_CODE):
+        # Shown to the patron in the cancellation email.
+        note = gettext("The library holding the copy you asked for is closed.")
+    rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+    copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
+    if copy is not None:
+        moved = {"copy": copy, "placed_at": now}
+        transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
+    else:
+        transition(request, Status.CANCELLED, actor=actor, reason="staff", note=note)
+    Copy.objects.filter(pk=stranded_copy, status=CopyStatus.SET_ASIDE).update(
+        status=CopyStatus.ON_SHELF, updated_at=now
+    )
+    return True

@@ -3,8 +3,9 @@
 from django.tasks import task
 from django.utils import timezone
 
+from emporter.holds.allocation import LENDING_MODES
 from emporter.network.calendar import is_open
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 
 from . import services
 from .models import PickRun
@@ -17,15 +18,16 @@ def build_morning_run(branch_id: int) -> int:
 
 
 def branches_due(now=None) -> list[int]:
-    """Branches in click-and-collect mode, open today, past their pick time, whose
-    morning run is not built yet. Safe to ask often: building is idempotent."""
+    """Branches that lend copies (click and collect or normal service: allocation takes
+    copies from both), open today, past their pick time, whose morning run is not built
+    yet. Safe to ask often: building is idempotent."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     local_time = timezone.localtime(now).time()
     built = PickRun.objects.filter(run_date=today, kind=PickRun.Kind.MORNING).values("branch_id")
-    candidates = Branch.objects.filter(
-        service_mode=ServiceMode.CLICK_COLLECT, pick_time__lte=local_time
-    ).exclude(pk__in=built)
+    candidates = Branch.objects.filter(service_mode__in=LENDING_MODES, pick_time__lte=local_time).exclude(
+        pk__in=built
+    )
     return [b.pk for b in candidates if is_open(b, today)]
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.errors import ServiceError
 from emporter.holds.models import Status
+from emporter.inputs import parse_id
 from emporter.network.models import Branch, Department
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
@@ -31,6 +32,10 @@ from .models import LineStatus, PickLine, PickRun
 
 picker_required = role_required(Role.PICKER)
 PHONE_LINES = 100
+FILTER_REFUSED = {
+    "department": gettext_lazy("“%(value)s” is not a department number: every department is shown."),
+    "branch": gettext_lazy("“%(value)s” is not a branch number: every branch is shown."),
+}
 
 
 def _check(user, branch_id: int) -> None:
@@ -51,10 +56,21 @@ def _run(request, run_id: int) -> PickRun:
 
 
 def _department_param(value) -> int | None:
-    """``?department=`` : an id, ``0`` for lines with no department, absent for all."""
+    """``?department=`` : an id, ``0`` for lines with no department, None for all
+    (absent or unreadable: see _filter_param)."""
     value = (value or "").strip()
-    # Bounded: a 30-digit id would overflow the database's integer, not just miss.
-    return int(value) if value.isdigit() and len(value) <= 9 else None
+    return 0 if value == "0" else parse_id(value)
+
+
+def _filter_param(request, name: str) -> int | None:
+    """A number filtering a page (``?department=``, ``?branch=``). Anything else, say
+    "²" (a digit for str.isdigit(), not for int()) or 30 digits, filters nothing, and
+    the page says so rather than answering with an error."""
+    raw = request.GET.get(name, "").strip()
+    value = _department_param(raw)
+    if raw and value is None:
+        messages.warning(request, FILTER_REFUSED[name] % {"value": raw[:20]})
+    return value
 
 
 @picker_required
@@ -160,7 +176,7 @@ def _pick_page(request, run: PickRun, department_id: int | None, *, bad_form=Non
 @picker_required
 def pick(request, run_id: int):
     run = _run(request, run_id)
-    return _pick_page(request, run, _department_param(request.GET.get("department")))
+    return _pick_page(request, run, _filter_param(request, "department"))
 
 
 def _found_text(line: PickLine, result) -> tuple[int, str]:
@@ -269,14 +285,10 @@ def receive(request, branch_id: int):
     return render(request, "picking/receive.html", context, status=422 if error else 200)
 
 
-def _int_param(request, name: str) -> int | None:
-    return _department_param(request.GET.get(name))
-
-
 @picker_required
 def missing(request):
     branches = branches_for(request.user, Role.PICKER)
-    branch_id, department_id = _int_param(request, "branch"), _int_param(request, "department")
+    branch_id, department_id = _filter_param(request, "branch"), _filter_param(request, "department")
     doc_type = request.GET.get("doc_type") if request.GET.get("doc_type") in DocType.values else None
     copies, counts, total = selectors.missing_copies(
         branches=branches, branch_id=branch_id, department_id=department_id, doc_type=doc_type

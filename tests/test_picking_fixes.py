@@ -1,0 +1,423 @@
+"""The morning pull after a code review: lines left pending roll over, every branch that
+lends copies gets a list, a request moved back to a copy is pulled again, a copy not
+found on a cancelled request's line does not strand its new holder, and pickers lock
+only what they mean to."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.holds.models import Request, RequestPolicy, Status
+from emporter.holds.services import cancel_request, place_request
+from emporter.network.models import ServiceMode
+from emporter.picking import selectors
+from emporter.picking import services as picking
+from emporter.picking.models import LineStatus, PickLine, PickRun
+from emporter.picking.tasks import branches_due, enqueue_due_runs
+from tests.conftest import backend_pid, make_branch, make_patron, make_record, wait_until_blocked
+from tests.test_picking_pages import make_picker
+
+TZ = timezone.get_current_timezone()
+FRIDAY = datetime.date(2026, 11, 27)
+SATURDAY = FRIDAY + datetime.timedelta(days=1)
+
+
+def at(day, hour, minute=0):
+    return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=TZ)
+
+
+def place(patron, record, pickup, when=None):
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=pickup)
+    Request.objects.filter(pk=request.pk).update(placed_at=when or at(FRIDAY, 7))
+    request.refresh_from_db()
+    return request
+
+
+@pytest.fixture(autouse=True)
+def default_language_afterwards():
+    # A page asked for in English leaves English active in this thread for later tests.
+    yield
+    translation.deactivate()
+
+
+def english_url(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def pending_lines(request):
+    return list(PickLine.objects.filter(request=request, status=LineStatus.PENDING))
+
+
+# A. A line left pending rolls over to the next morning run.
+
+
+def test_a_line_left_pending_is_carried_into_the_next_morning_run(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    friday = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    old = friday.lines.get()
+    saturday = picking.build_run(branch=branch, now=at(SATURDAY, 9))
+    new = saturday.lines.get()
+    old.refresh_from_db()
+    assert (new.request, new.copy, new.status) == (request, request.copy, LineStatus.PENDING)
+    assert old.status == LineStatus.CARRIED and old.marked_at is not None
+    assert pending_lines(request) == [new]
+    # The old list no longer counts it as left to pull.
+    progress = selectors.with_progress(PickRun.objects.filter(pk=friday.pk)).get()
+    assert (progress.pending, progress.total) == (0, 1)
+
+
+def test_the_old_list_says_where_a_carried_line_went(client, patron, branch):
+    place(patron, make_record(title="Reporté", copies=[branch]), branch)
+    friday = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    picking.build_run(branch=branch, now=at(SATURDAY, 9))
+    client.force_login(make_picker(branch))
+    page = client.get(english_url("picking:pick", friday.pk))
+    text = page.content.decode()
+    assert "0 / 1 left" in text
+    assert "Moved to a later list" in text
+
+
+def test_scanning_a_carried_copy_on_the_old_list_marks_it_found(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    friday = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    saturday = picking.build_run(branch=branch, now=at(SATURDAY, 9))
+    line = picking.line_for_barcode(run=friday, barcode=request.copy.barcode)
+    assert line == saturday.lines.get()
+    picking.mark_found(line=line)
+    request.refresh_from_db()
+    assert request.status == Status.READY
+
+
+def test_a_late_run_does_not_take_lines_still_pending_on_an_earlier_list(patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    late = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=at(SATURDAY, 14))
+    assert not late.lines.exists()
+    assert PickLine.objects.filter(status=LineStatus.PENDING).count() == 1
+
+
+def test_a_cancelled_requests_line_left_pending_is_closed_at_the_next_morning(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    old = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    cancel_request(request=request)
+    assert not picking.build_run(branch=branch, now=at(SATURDAY, 9)).lines.exists()
+    old.refresh_from_db()
+    assert old.status == LineStatus.CANCELLED
+
+
+def test_a_line_for_a_copy_the_request_has_left_is_closed_when_it_joins_a_new_list(patron, branch):
+    record = make_record(copies=[branch, branch])
+    first, second = record.copies.order_by("pk")
+    request = place(patron, record, branch)
+    old = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    # Moved to the other copy by a path that did not mark the line (an edit in the admin).
+    Copy.objects.filter(pk=first.pk).update(status=CopyStatus.ON_SHELF)
+    Copy.objects.filter(pk=second.pk).update(status=CopyStatus.SET_ASIDE)
+    Request.objects.filter(pk=request.pk).update(copy=second)
+    new = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.get()
+    old.refresh_from_db()
+    assert (new.copy, old.status) == (second, LineStatus.CANCELLED)
+
+
+def test_the_database_refuses_two_pending_lines_for_one_request(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    late = PickRun.objects.create(branch=branch, run_date=FRIDAY, kind="late", cutoff=at(FRIDAY, 12))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PickLine.objects.create(run=late, request=request, copy=request.copy)
+    assert run.lines.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_late_runs_built_at_once_share_the_requests_without_an_error(postgres, monkeypatch):
+    """Both runs want the same request; the database lets one line in, and the second
+    build starts again without it instead of failing (two late runs that day already)."""
+    from tests.test_place_requests_concurrency import run_side_by_side
+
+    branch = make_branch()
+    later = timezone.now() + datetime.timedelta(hours=1)
+    request = place(make_patron(branch), make_record(copies=[branch]), branch, later)
+    assert not picking.build_run(branch=branch, kind=PickRun.Kind.LATE).lines.exists()
+    Request.objects.filter(pk=request.pk).update(placed_at=timezone.now() - datetime.timedelta(minutes=5))
+    first_in, second_pid, runs = threading.Event(), [], {}
+    real_add_lines = picking._add_lines
+
+    def add_lines(run):
+        added = real_add_lines(run)
+        if threading.current_thread().name == "first":
+            first_in.set()
+            wait_until_blocked(second_pid)
+        return added
+
+    monkeypatch.setattr(picking, "_add_lines", add_lines)
+
+    def first():
+        runs["first"] = picking.build_run(branch=branch, kind=PickRun.Kind.LATE)
+
+    def second():
+        second_pid.append(backend_pid())
+        assert first_in.wait(10)
+        runs["second"] = picking.build_run(branch=branch, kind=PickRun.Kind.LATE)
+
+    errors = run_side_by_side(named("first", first), named("second", second))
+    assert errors == []
+    assert runs["first"].lines.get().request == request
+    assert not runs["second"].lines.exists()
+
+
+def named(name, step):
+    def run():
+        threading.current_thread().name = name
+        step()
+
+    return run
+
+
+# B. Every branch that lends copies is pulled; closed branches lend none.
+
+
+def test_a_copy_at_a_branch_in_normal_service_is_pulled_there(db):
+    pickup = make_branch(weekdays=range(7), pick_time=datetime.time(0, 0))
+    normal = make_branch(
+        code="SJE", name="Saint-Jean", mode=ServiceMode.OPEN, weekdays=range(7), pick_time=datetime.time(0, 0)
+    )
+    before_midnight = at(timezone.localdate(), 0) - datetime.timedelta(hours=1)
+    request = place(make_patron(pickup), make_record(copies=[normal]), pickup, before_midnight)
+    assert request.status == Status.PLACED and request.copy.branch == normal
+    assert normal.pk in enqueue_due_runs()
+    line = PickRun.objects.get(branch=normal).lines.get()
+    assert line.request == request
+    picking.mark_found(line=line)
+    request.refresh_from_db()
+    assert request.copy.status == CopyStatus.IN_TRANSIT
+
+
+def test_a_closed_branch_gets_no_run(db):
+    make_branch(code="GER", name="Gerland", mode=ServiceMode.CLOSED)
+    normal = make_branch(code="SJE", name="Saint-Jean", mode=ServiceMode.OPEN)
+    assert branches_due(at(FRIDAY, 9)) == [normal.pk]
+
+
+def test_no_copy_is_taken_at_a_closed_branch_even_its_own(patron, branch):
+    from emporter.holds import allocation, policy
+
+    record = make_record(copies=[branch])
+    branch.service_mode = ServiceMode.CLOSED
+    branch.save()
+    rules = policy.Policy(allow_other_branches=False)
+    assert allocation.take_copy(record=record, pickup_branch=branch, policy=rules) is None
+
+
+def test_a_branch_switched_to_closed_hands_its_requests_to_another_copy(patron, branch, other_branch):
+    closing = make_branch(code="GER", name="Gerland")
+    record = make_record(copies=[closing, other_branch])
+    request = place(patron, record, branch)
+    stranded = request.copy
+    assert stranded.branch == closing
+    old_line = picking.build_run(branch=closing, now=at(FRIDAY, 9)).lines.get()
+    closing.service_mode = ServiceMode.CLOSED
+    closing.save()
+    assert picking.withdraw_closed_branches() == 1
+    request.refresh_from_db()
+    stranded.refresh_from_db()
+    old_line.refresh_from_db()
+    assert request.status == Status.PLACED and request.copy.branch == other_branch
+    assert stranded.status == CopyStatus.ON_SHELF
+    assert old_line.status == LineStatus.CANCELLED
+    assert request.events.last().reason == "retarget"
+    assert picking.withdraw_closed_branches() == 0
+
+
+def test_a_request_whose_only_copy_is_behind_closed_doors_is_cancelled_by_the_library(patron, branch):
+    closing = make_branch(code="GER", name="Gerland")
+    request = place(patron, make_record(copies=[closing]), branch)
+    closing.service_mode = ServiceMode.CLOSED
+    closing.save()
+    assert picking.withdraw_closed_branches() == 1
+    request.refresh_from_db()
+    assert request.status == Status.CANCELLED
+    event = request.events.last()
+    assert event.reason == "staff"  # the patron is told: "cancelled by the library"
+    assert "closed" in event.note or "fermée" in event.note
+    assert request.copy.status == CopyStatus.ON_SHELF
+
+
+# C. A request moved back to a copy it was pulled for once is pulled again.
+
+
+def test_a_request_moved_back_to_a_copy_found_again_is_pulled_again(patron, branch):
+    record = make_record(copies=[branch, branch])
+    first, second = record.copies.order_by("pk")
+    request = place(patron, record, branch)
+    assert request.copy == first
+    picking.mark_not_found(line=picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get())
+    request.refresh_from_db()
+    assert request.copy == second
+    picking.put_back(copy=first)
+    line = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.get()
+    picking.mark_not_found(line=line)
+    request.refresh_from_db()
+    assert (request.status, request.copy) == (Status.PLACED, first)
+    again = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.get()
+    assert (again.request, again.copy, again.status) == (request, first, LineStatus.PENDING)
+
+
+# D. Not found on the line of a request that no longer holds the copy.
+
+
+def waiting_for(record, branch, card="10000002"):
+    patron = make_patron(branch, card=card)
+    waiting, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert waiting.status == Status.WAITING
+    return waiting
+
+
+def test_not_found_after_a_cancel_moves_the_copys_new_holder_to_another_copy(patron, branch, other_branch):
+    RequestPolicy.objects.create(allow_waiting_list=True)
+    record = make_record(copies=[branch])
+    first = place(patron, record, branch)
+    copy = first.copy
+    stale = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    second = waiting_for(record, branch)
+    cancel_request(request=first)
+    second.refresh_from_db()
+    assert (second.status, second.copy) == (Status.PLACED, copy)
+    Copy.objects.create(record=record, barcode="SPARE", call_number="R", branch=other_branch, doc_type="book")
+
+    assert picking.mark_not_found(line=stale, reason="pas en rayon") is None
+    copy.refresh_from_db()
+    second.refresh_from_db()
+    assert copy.status == CopyStatus.MISSING
+    assert (second.status, second.copy.barcode) == (Status.PLACED, "SPARE")
+    assert second.events.last().reason == "retarget"
+    # Found again later, it goes to the next in line: nobody holds it twice.
+    third = waiting_for(record, branch, card="10000003")
+    picking.put_back(copy=copy)
+    third.refresh_from_db()
+    assert (third.status, third.copy) == (Status.PLACED, copy)
+
+
+def test_not_found_after_a_cancel_closes_the_new_holders_pending_line(patron, branch):
+    RequestPolicy.objects.create(allow_waiting_list=True)
+    record = make_record(copies=[branch])
+    first = place(patron, record, branch)
+    stale = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    second = waiting_for(record, branch)
+    cancel_request(request=first)
+    theirs = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.get()
+    assert theirs.request == second
+    picking.mark_not_found(line=stale)
+    theirs.refresh_from_db()
+    second.refresh_from_db()
+    assert theirs.status == LineStatus.CANCELLED
+    assert second.status == Status.NOT_FOUND  # no other copy anywhere
+
+
+def test_not_found_on_a_stale_line_leaves_a_copy_already_in_a_bag(patron, branch):
+    RequestPolicy.objects.create(allow_waiting_list=True)
+    record = make_record(copies=[branch])
+    first = place(patron, record, branch)
+    stale = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    second = waiting_for(record, branch)
+    cancel_request(request=first)
+    theirs = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.get()
+    picking.mark_found(line=theirs)
+    picking.mark_not_found(line=stale)
+    second.refresh_from_db()
+    assert second.status == Status.READY
+    assert second.copy.status == CopyStatus.HOLD_SHELF
+
+
+def test_not_found_on_a_cancelled_requests_line_marks_a_free_copy_missing(patron, branch):
+    request = place(patron, make_record(copies=[branch]), branch)
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    cancel_request(request=request)
+    picking.mark_not_found(line=line)
+    request.copy.refresh_from_db()
+    assert request.copy.status == CopyStatus.MISSING
+
+
+# E. A picker locks the request, not the branch it is collected at.
+
+
+def wait_until_done_or_blocked(done: threading.Event, pid_box: list, seconds: float = 10) -> None:
+    """Return once the other thread has finished, or waits for a lock."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done.is_set() and time.monotonic() < deadline:
+        if pid_box:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [pid_box[0]])
+                if cursor.fetchone()[0]:
+                    return
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pickers_on_copies_of_one_title_do_not_deadlock(postgres, monkeypatch):
+    """One picker marks copy 1 not found (which locks the title's record) while another
+    marks copy 2 found for another patron collecting at the same branch. Had each locked
+    the pickup branch's row with the request (select_related without of=self), the
+    first would wait for the branch the second holds, and the second for the record."""
+    from emporter.holds.models import Bag
+    from tests.test_place_requests_concurrency import run_side_by_side
+
+    branch = make_branch()
+    record = make_record(copies=[branch, branch])
+    first = place(make_patron(branch), record, branch)
+    second = place(make_patron(branch, card="10000002", last_name="Durand"), record, branch)
+    Bag.objects.create(patron=second.patron, branch=branch, label="D001")  # no new label to choose
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    not_found, found = run.lines.get(request=first), run.lines.get(request=second)
+    found_holds_request, not_found_done, not_found_pid = threading.Event(), threading.Event(), []
+    real_make_ready = picking.holds.make_ready
+
+    def make_ready_once_the_other_picker_is_in(**kwargs):
+        found_holds_request.set()
+        wait_until_done_or_blocked(not_found_done, not_found_pid)
+        return real_make_ready(**kwargs)
+
+    monkeypatch.setattr(picking.holds, "make_ready", make_ready_once_the_other_picker_is_in)
+
+    def picker_finding():
+        picking.mark_found(line=found)
+
+    def picker_not_finding():
+        not_found_pid.append(backend_pid())
+        assert found_holds_request.wait(10)
+        picking.mark_not_found(line=not_found)
+        not_found_done.set()
+
+    assert run_side_by_side(picker_finding, picker_not_finding) == []
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (Status.NOT_FOUND, Status.READY)
+
+
+# F. Numbers in the address that str.isdigit() accepts but int() refuses.
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "１", "9" * 30])
+def test_a_strange_department_shows_every_line_with_a_warning(client, patron, branch, value):
+    place(patron, make_record(copies=[branch]), branch)
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    client.force_login(make_picker(branch))
+    page = client.get(english_url("picking:pick", run.pk), {"department": value})
+    assert page.status_code == 200
+    assert page.context["department_id"] is None and page.context["total"] == 1
+    assert "is not a department number" in page.content.decode()
+
+
+@pytest.mark.parametrize("name", ["branch", "department"])
+def test_a_strange_filter_on_the_missing_report_is_ignored_and_said(client, branch, name):
+    client.force_login(make_picker(branch))
+    page = client.get(english_url("picking:missing"), {name: "²"})
+    assert page.status_code == 200
+    assert "is not a" in page.content.decode()
