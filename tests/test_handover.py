@@ -136,7 +136,8 @@ def test_expiry_on_the_right_day_with_closed_days(db):
     assert expire_overdue(today=datetime.date(2026, 12, 6)) == 1
     request.refresh_from_db()
     assert request.status == Status.EXPIRED
-    assert request.copy.status == CopyStatus.ON_SHELF
+    # Still in its bag until staff take it out and scan it (desk "back to the shelves").
+    assert request.copy.status == CopyStatus.HOLD_SHELF
     assert request.bag.state == Bag.State.CLOSED
     assert request.events.last().reason == "expired"
     assert expire_overdue(today=datetime.date(2026, 12, 7)) == 0
@@ -176,8 +177,9 @@ def test_the_returns_page_sends_a_copy_home_then_shelves_it_there(patron, branch
     barcode = request.copy.barcode
     page = client.post(f"/staff/door/{other_branch.pk}/returns/", {"barcode": barcode}).content.decode()
     assert f"Rendu. À renvoyer à {branch.name}." in page
-    shelf = client.get(f"/staff/door/{branch.pk}/shelf/").content.decode()
-    assert "En route vers cette bibliothèque (rendus ailleurs)" in shelf
+    shelf = client.get(f"/staff/door/{branch.pk}/shelf/")
+    assert [c.barcode for c in shelf.context["coming_home"]] == [barcode]
+    shelf = shelf.content.decode()
     row = next(line for line in shelf.splitlines() if barcode in line and "<tr>" in line)
     assert other_branch.name in row  # where it was handed in
     assert Loan.objects.get(copy__barcode=barcode).returned_branch == other_branch

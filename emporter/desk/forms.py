@@ -3,15 +3,24 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from emporter.inputs import parse_id
+
 
 class IdsField(forms.MultipleChoiceField):
-    """Ids ticked on the page; the service decides which of them can still be lent."""
+    """Ids ticked on the page; the service decides which of them can still be lent.
+
+    ASCII digits, and few enough for the database: "²" passes str.isdigit() and then
+    int() refuses it; a 30-digit id makes SQLite raise in the query."""
+
+    default_error_messages = {
+        "invalid_choice": _("“%(value)s” is not a document from this page: scan the card again."),
+    }
 
     def valid_value(self, value) -> bool:
-        return str(value).isdigit()
+        return parse_id(str(value)) is not None
 
     def clean(self, value):
-        return [int(v) for v in super().clean(value)]
+        return [parse_id(str(v)) for v in super().clean(value)]
 
 
 class HandoverForm(forms.Form):

@@ -8,11 +8,11 @@ look-ups), so a scan costs the same with 100 or 100,000 bags on the shelves.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
-from emporter.holds.models import Bag, Request, RequestEvent, Status
+from emporter.holds.models import HOLDING_COPY, Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
@@ -142,36 +142,71 @@ def in_transit_to(branch: Branch) -> list[Request]:
     )
 
 
+# A request that ends with its copy held for nobody: the copy must be dealt with.
+FREED = (Status.EXPIRED, Status.CANCELLED)
+
+
 def coming_home(branch: Branch, limit: int = 500) -> list[Copy]:
-    """This library's copies returned at another one, on their way back (then
-    ``services.receive_home``), in shelf order."""
-    # Where each was handed in: the last return of the copy.
-    handed_in_at = (
-        Loan.objects.filter(copy=OuterRef("pk"), returned_at__isnull=False)
-        .order_by("-returned_at")
-        .values("returned_branch__name")[:1]
+    """This library's copies on their way back from another one (then
+    ``services.receive_home``), in shelf order, each with ``coming_from``: where it was
+    returned, or where it was not collected (or cancelled on its way there)."""
+    returned = Loan.objects.filter(copy=OuterRef("pk"), returned_at__isnull=False).order_by("-returned_at")
+    freed = (
+        RequestEvent.objects.filter(copy=OuterRef("pk"), to_status__in=FREED)
+        .exclude(branch_id=OuterRef("branch_id"))
+        .order_by("-at", "-pk")
     )
-    return list(
+    copies = list(
         Copy.objects.filter(branch=branch, status=CopyStatus.IN_TRANSIT)
-        .exclude(requests__status__in=[Status.PLACED, Status.READY])
+        .exclude(requests__status__in=HOLDING_COPY)
         .select_related("record")
-        .annotate(handed_in_at=Subquery(handed_in_at))
+        .annotate(
+            returned_at=Subquery(returned.values("returned_branch__name")[:1]),
+            returned_on=Subquery(returned.values("returned_at")[:1]),
+            freed_at=Subquery(freed.values("branch__name")[:1]),
+            freed_on=Subquery(freed.values("at")[:1]),
+        )
         .order_by("call_number_key", "pk")[:limit]
     )
+    for copy in copies:
+        # The later of the two is this journey; the other, an older one.
+        last_freed = copy.freed_on and (not copy.returned_on or copy.freed_on > copy.returned_on)
+        copy.coming_from = copy.freed_at if last_freed else copy.returned_at
+    return copies
 
 
 def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=None) -> list[RequestEvent]:
-    """Copies of requests that expired here lately, in the order one walks the shelves.
+    """Documents that left this hold shelf without their patron: not collected in time,
+    cancelled once ready or on their way here. Those of the last ``days`` days, and older
+    ones still in a bag; in the order one walks the shelves, the latest event per copy.
 
-    Each event's copy keeps its current status: ``set_aside`` means it went straight to
-    another request (the pick trolley, not the shelf)."""
+    Each event's copy keeps its current status, which says what is left to do: on the
+    hold shelf and held for no one → take it out of its bag (``request.bag``) and scan it
+    at the returns desk; in transit to its own library → send it back; ``held`` (a
+    request has it since: set aside → the pick trolley) or anything else → done."""
     now = now or timezone.now()
-    return list(
-        RequestEvent.objects.filter(
-            to_status=Status.EXPIRED, branch=branch, at__gte=now - datetime.timedelta(days=days)
-        )
+    sent_here = RequestEvent.objects.filter(
+        request=OuterRef("request"), copy=OuterRef("copy"), reason="in_transit"
+    )
+    held = Request.objects.filter(copy=OuterRef("copy"), status__in=HOLDING_COPY)
+    left_the_shelf = (
+        Q(to_status=Status.EXPIRED)
+        | Q(to_status=Status.CANCELLED, from_status=Status.READY)
+        | Q(Exists(sent_here), to_status=Status.CANCELLED, from_status=Status.PLACED)
+    )
+    # Few, and found through the copies' (branch, status) index, not by reading every
+    # event the branch ever had.
+    still_in_a_bag = (
+        Copy.objects.filter(branch=branch, status=CopyStatus.HOLD_SHELF)
+        .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)))
+        .values("pk")
+    )
+    events = list(
+        RequestEvent.objects.filter(left_the_shelf, branch=branch)
+        .filter(Q(at__gte=now - datetime.timedelta(days=days)) | Q(copy__in=still_in_a_bag))
         .exclude(copy=None)
-        .select_related("copy__record", "copy__branch", "copy__department", "copy__location")
+        .annotate(held=Exists(held))
+        .select_related("copy__record", "copy__branch", "copy__department", "copy__location", "request__bag")
         .order_by(
             F("copy__department__walking_order").asc(nulls_last=True),
             F("copy__location__walking_order").asc(nulls_last=True),
@@ -179,6 +214,8 @@ def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=Non
             "pk",
         )
     )
+    latest = {e.copy_id: e.pk for e in events}  # a copy's events come by pk: the last wins
+    return [e for e in events if latest[e.copy_id] == e.pk]
 
 
 def loans_of(patron: Patron) -> list[Loan]:

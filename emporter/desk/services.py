@@ -16,12 +16,14 @@ from django.utils import timezone
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
-from emporter.holds.models import Bag, Request, Status
-from emporter.holds.services import release_copy
+from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
+from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
 from .models import Loan, LoanPolicy
+
+ANONYMISE_BATCH = 500
 
 
 @dataclass
@@ -74,7 +76,11 @@ def hand_over(
             else:
                 to_lend.append(request)
         result.loans = _lend(requests=to_lend, branch=branch, actor=actor)
-        _close_empty_bags(branch=branch, patron=patron)
+        bags = Bag.objects.filter(
+            Q(patron=patron) | Q(patron__guardian=patron), branch=branch, state=Bag.State.OPEN
+        )
+        for bag_id in bags.order_by("pk").values_list("pk", flat=True):
+            close_bag_if_done(bag_id=bag_id)
     return result
 
 
@@ -108,14 +114,6 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     )
 
 
-def _close_empty_bags(*, branch: Branch, patron: Patron) -> None:
-    for bag in Bag.objects.filter(
-        Q(patron=patron) | Q(patron__guardian=patron), branch=branch, state=Bag.State.OPEN
-    ):
-        if not bag.requests.filter(status=Status.READY).exists():
-            Bag.objects.filter(pk=bag.pk).update(state=Bag.State.CLOSED, closed_at=timezone.now())
-
-
 def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request | None]:
     """A document comes back: close its loan; the copy goes back on the shelf or to the
     next waiting request (then it is on that branch's next pick run).
@@ -126,7 +124,7 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request
     barcode = barcode.strip()
     with transaction.atomic():
         loan = (
-            Loan.objects.select_for_update()
+            Loan.objects.select_for_update(of=("self",))
             .select_related("copy")
             .filter(copy__barcode=barcode, returned_at__isnull=True)
             .first()
@@ -149,28 +147,37 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request
 
 
 def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Request | None]:
-    """A copy returned at another library arrives back home: on the shelf, or to the
-    next waiting request, as if it had been returned here."""
+    """A copy comes back to its own shelves without a loan to close: from another library
+    (in transit: returned there, or not collected there), or out of a bag here whose
+    request was cancelled or expired (still on the hold shelf, held for no one). It goes
+    on the shelf, or to the next waiting request, as if it had been returned here.
+
+    Scanned at another library on its way home, it is not received: the error's
+    ``home`` says where to send it."""
     barcode = barcode.strip()
     with transaction.atomic():
         copy = (
             Copy.objects.select_for_update(of=("self",))
-            .select_related("record")
-            .filter(barcode=barcode, branch=branch, status=CopyStatus.IN_TRANSIT)
+            .select_related("record", "branch")
+            .filter(barcode=barcode, status__in=[CopyStatus.IN_TRANSIT, CopyStatus.HOLD_SHELF])
             # In transit for a patron's bag is picking.receive's business, not a return.
-            .exclude(requests__status__in=[Status.PLACED, Status.READY])
+            .exclude(requests__status__in=HOLDING_COPY)
             .first()
         )
         if copy is None:
             if not Copy.objects.filter(barcode=barcode).exists():
                 raise ServiceError("unknown_barcode", barcode=barcode)
             raise ServiceError("not_in_transit", barcode=barcode)
+        if copy.branch_id != branch.pk:
+            raise ServiceError("not_in_transit", barcode=barcode, home=copy.branch.name)
         return copy, release_copy(copy=copy, actor=actor)
 
 
 def renew(*, loan: Loan, patron: Patron) -> Loan:
     with transaction.atomic():
-        loan = Loan.objects.select_for_update().select_related("copy").get(pk=loan.pk, patron=patron)
+        loan = (
+            Loan.objects.select_for_update(of=("self",)).select_related("copy").get(pk=loan.pk, patron=patron)
+        )
         rules = loan_policy(loan.copy.doc_type)
         if loan.returned_at or loan.renewals >= rules.max_renewals:
             raise ServiceError("not_renewable")
@@ -183,7 +190,20 @@ def renew(*, loan: Loan, patron: Patron) -> Loan:
 
 
 def _anonymise(loans) -> int:
-    return loans.update(patron=None, anonymised=True)
+    """Forget who borrowed these loans: the loan loses its patron, and so does the
+    collected request behind it (holds.services.forget_patrons), else the patron's
+    account would still list it and the request would still say who. The loan keeps its
+    request: the statistics count loans of requests, and people by pseudonym."""
+    ids = list(loans.filter(anonymised=False).values_list("pk", flat=True))
+    for start in range(0, len(ids), ANONYMISE_BATCH):
+        batch = ids[start : start + ANONYMISE_BATCH]
+        with transaction.atomic():
+            request_ids = list(
+                Loan.objects.filter(pk__in=batch, request__isnull=False).values_list("request_id", flat=True)
+            )
+            forget_patrons(request_ids=request_ids)
+            Loan.objects.filter(pk__in=batch).update(patron=None, anonymised=True)
+    return len(ids)
 
 
 def anonymise_returned(now=None) -> int:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.errors import ServiceError
+from emporter.inputs import parse_ids
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
@@ -144,7 +145,7 @@ def _remember(request, nonce: str, patron_id: int, loan_ids: list[int]) -> None:
 
 def _receipt(branch: Branch, patron_id: int, raw_ids: str):
     patron = get_object_or_404(Patron, pk=patron_id)
-    ids = [int(v) for v in raw_ids.split(",") if v.strip().isdigit()]
+    ids = parse_ids(raw_ids.split(","))
     loans = [
         loan
         for loan in selectors.receipt_loans(loan_ids=ids, branch=branch)
@@ -235,7 +236,9 @@ def _check_in(request, branch: Branch, barcode: str) -> dict:
             pass
         try:
             home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
-        except ServiceError:
+        except ServiceError as not_home:
+            if "home" in not_home.params:  # on its way back to its own library
+                return {"send_home": {"barcode": barcode, "branch": not_home.params["home"]}}
             return {"error": error.message, "barcode": barcode}
         return {"home": home, "served": served}
     return {"loan": loan, "served": served}

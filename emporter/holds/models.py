@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from emporter.catalogue.models import Copy, Record
@@ -67,8 +68,20 @@ class Bag(models.Model):
         return f"{self.branch.code} {self.label}"
 
 
+def patron_pseudonym(patron_id: int) -> str:
+    """The same opaque value for every request of one patron, so statistics can count
+    people once who borrowed is forgotten (Koha keeps such a keyed hash for the same
+    reason). Keyed by SECRET_KEY: the database alone does not give the patron back."""
+    return salted_hmac("emporter.holds.patron_pseudonym", str(patron_id), algorithm="sha256").hexdigest()[:32]
+
+
 class Request(models.Model):
-    patron = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="requests")
+    # Emptied once the loan that collected it is anonymised (desk.services): who borrowed
+    # what is forgotten; patron_pseudonym still tells the statistics it was one person.
+    patron = models.ForeignKey(
+        Patron, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    patron_pseudonym = models.CharField(max_length=32, blank=True, default="", editable=False)
     record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="requests")
     copy = models.ForeignKey(Copy, on_delete=models.PROTECT, null=True, blank=True, related_name="requests")
     pickup_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="requests")
@@ -111,6 +124,11 @@ class Request(models.Model):
                 condition=~Q(status__in=HOLDING_COPY) | Q(copy__isnull=False),
                 name="active_request_has_copy",
             ),
+            # Only the history is forgotten: a request still under way has its patron.
+            models.CheckConstraint(
+                condition=~Q(status__in=ACTIVE) | Q(patron__isnull=False),
+                name="active_request_has_patron",
+            ),
         ]
         indexes = [
             models.Index(fields=["patron", "status"], name="request_patron_status"),
@@ -123,7 +141,8 @@ class Request(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.record} → {self.patron.card_number} ({self.status})"
+        who = self.patron.card_number if self.patron_id else "—"
+        return f"#{self.pk} {self.record} → {who} ({self.status})"
 
     @property
     def is_active(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
@@ -23,7 +23,7 @@ from emporter.patrons.models import Patron
 
 from . import allocation, policy
 from .lifecycle import record_event, transition
-from .models import ACTIVE, Bag, Channel, Request, Status
+from .models import ACTIVE, Bag, Channel, Request, RequestEvent, Status, patron_pseudonym
 
 
 @dataclass
@@ -128,6 +128,7 @@ def place_request(
                 idempotency_key=idempotency_key,
                 placed_by=actor if actor and actor.is_authenticated else None,
                 placed_at=timezone.now() if copy else None,
+                patron_pseudonym=patron_pseudonym(patron.pk),
             )
             record_event(request, old="", actor=actor, reason=channel)
             return request, False
@@ -137,12 +138,12 @@ def place_request(
 
 
 def cancel_request(*, request: Request, actor=None, reason: str = "", by_staff: bool = False) -> Request:
-    """Cancel a request not yet collected; its copy goes back or to the next in line."""
+    """Cancel a request not yet collected; its copy goes where it now belongs
+    (``free_held_copy``) and its bag closes if nothing ready is left in it."""
     with transaction.atomic():
-        request = Request.objects.select_for_update().get(pk=request.pk)
+        request = Request.objects.select_for_update(of=("self",)).select_related("copy").get(pk=request.pk)
         if request.status not in ACTIVE:
             raise ServiceError("not_cancellable")
-        copy = request.copy
         transition(
             request,
             Status.CANCELLED,
@@ -150,17 +151,47 @@ def cancel_request(*, request: Request, actor=None, reason: str = "", by_staff: 
             reason="staff" if by_staff else "patron",
             note=reason,
         )
-        if copy is not None:
-            release_copy(copy=copy, actor=actor)
+        if request.copy is not None:
+            free_held_copy(copy=request.copy, pickup_branch_id=request.pickup_branch_id, actor=actor)
+        close_bag_if_done(bag_id=request.bag_id)
     return request
 
 
+def free_held_copy(*, copy: Copy, pickup_branch_id: int, actor=None) -> Request | None:
+    """The request that held ``copy`` is over (cancelled, expired): the copy is free, and
+    what that means depends on where it is. Never marked on a shelf it is not on:
+
+    - still on its own shelves (set aside, not pulled yet): free at once (``release_copy``);
+    - on its way to the pickup branch: it stays in transit, now going home;
+    - in a bag at another branch: in transit home from now, as Koha does; the pickup
+      branch lists it to send back (desk "back to the shelves") and a scan there says so;
+    - in a bag at its own branch: it stays on the hold shelf, listed for staff to take
+      out; scanned at the returns desk it goes on the shelf or to the oldest waiting
+      request then (``desk.services.receive_home``), as a return would.
+
+    The waiting list is served by a copy in hand at home, not by one in a bag or a van:
+    a request served from the hold shelf at once would send tomorrow's picker to a shelf
+    it is not on. Returns the request served, if any."""
+    if copy.status == CopyStatus.SET_ASIDE:
+        return release_copy(copy=copy, actor=actor)
+    if copy.status == CopyStatus.HOLD_SHELF and copy.branch_id != pickup_branch_id:
+        Copy.objects.filter(pk=copy.pk, status=CopyStatus.HOLD_SHELF).update(
+            status=CopyStatus.IN_TRANSIT, updated_at=timezone.now()
+        )
+    return None
+
+
 def release_copy(*, copy: Copy, actor=None) -> Request | None:
-    """A copy held for a request is free again: give it to the oldest waiting request
-    that can use it, else put it back on the shelf. Returns the request served, if any."""
+    """A copy in hand at its own library is free again: give it to the oldest waiting
+    request that can use it, else put it back on the shelf. Returns the request served.
+
+    Only for a copy that is at home (a return there, a copy back from elsewhere or out
+    of a bag, a copy not pulled yet): elsewhere, see ``free_held_copy``."""
     Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.ON_SHELF, updated_at=timezone.now())
     waiting = (
-        Request.objects.select_for_update(skip_locked=True)
+        # Only the requests' rows: SKIP LOCKED over a join would also skip every request
+        # whose patron (placing another request) or branch (a bag being opened) is locked.
+        Request.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(record_id=copy.record_id, status=Status.WAITING)
         .select_related("patron", "pickup_branch")
         .order_by("created_at", "pk")
@@ -178,6 +209,22 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
         )
     return None
+
+
+def close_bag_if_done(*, bag_id: int | None) -> bool:
+    """Close the bag once nothing ready is left in it (handed over, expired, cancelled).
+
+    The bag row is locked before looking: two documents of one bag cancelled at once
+    would otherwise each see the other still ready, and leave an empty bag open.
+    Callers lock their requests first, then the bag (as ``make_ready`` does)."""
+    if bag_id is None:
+        return False
+    if Bag.objects.select_for_update().filter(pk=bag_id, state=Bag.State.OPEN).first() is None:
+        return False
+    if Request.objects.filter(bag_id=bag_id, status=Status.READY).exists():
+        return False
+    Bag.objects.filter(pk=bag_id).update(state=Bag.State.CLOSED, closed_at=timezone.now())
+    return True
 
 
 def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
@@ -210,15 +257,39 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     """The copy is at the pickup branch: put it in the patron's bag with a deadline.
 
     The deadline is the end of the N-th open day of the pickup branch after today
-    (N from the policy), so closed days and holidays never eat into it."""
+    (N from the policy), so closed days and holidays never eat into it. A bag has one
+    deadline, the one its label and the patron's email give: the latest of its
+    documents', and every ready document in it is held until then."""
     today = today or timezone.localdate()
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
     hold_until = nth_open_day(request.pickup_branch, today + datetime.timedelta(days=1), rules.hold_days)
-    bag = _bag_for(patron=request.patron, branch=request.pickup_branch)
-    if bag.hold_until is None or bag.hold_until < hold_until:
-        Bag.objects.filter(pk=bag.pk).update(hold_until=hold_until)
+    bag, hold_until = _put_in_bag(patron=request.patron, branch=request.pickup_branch, hold_until=hold_until)
     Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.HOLD_SHELF, updated_at=timezone.now())
     return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
+
+
+def _put_in_bag(*, patron: Patron, branch: Branch, hold_until: datetime.date) -> tuple[Bag, datetime.date]:
+    """The patron's open bag at ``branch`` and its deadline, moved to ``hold_until`` if
+    that is later, with the deadline of every ready document in it.
+
+    Locks, in the order cancel, expiry and hand-over take them: the bag's ready requests,
+    then the bag (a bag locked first, then a request, would deadlock with a cancel). A bag
+    closed meanwhile (its last document handed over) is not filled: a new one is opened."""
+    for _attempt in range(3):
+        bag = _bag_for(patron=patron, branch=branch)
+        ready = Request.objects.filter(bag=bag, status=Status.READY)
+        list(ready.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+        bag = Bag.objects.select_for_update().filter(pk=bag.pk, state=Bag.State.OPEN).first()
+        if bag is not None:
+            break
+    else:
+        raise ServiceError("conflict")
+    deadline = max(bag.hold_until or hold_until, hold_until)
+    if bag.hold_until != deadline:
+        Bag.objects.filter(pk=bag.pk).update(hold_until=deadline)
+    # Guarded: only ready documents, and only to move a deadline later.
+    ready.filter(hold_until__lt=deadline).update(hold_until=deadline)
+    return bag, deadline
 
 
 def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Request:
@@ -278,8 +349,9 @@ def serve_waiting(*, limit: int = 500, actor=None) -> int:
 
 
 def expire_overdue(*, today=None, actor=None) -> int:
-    """Ready requests past their deadline expire; their copies go back (or to the next
-    in line) and the patron is told (the event feeds the notice). Safe to run often."""
+    """Ready requests past their deadline expire; their copies go where they now belong
+    (``free_held_copy``), emptied bags close, and the patron is told (the event feeds
+    the notice). Safe to run often."""
     today = today or timezone.localdate()
     expired = 0
     overdue = Request.objects.filter(status=Status.READY, hold_until__lt=today).values_list("pk", flat=True)
@@ -291,11 +363,24 @@ def expire_overdue(*, today=None, actor=None) -> int:
             if request.status != Status.READY:
                 continue
             transition(request, Status.EXPIRED, actor=actor, reason="expired")
-            release_copy(copy=request.copy, actor=actor)
-            if (
-                request.bag_id
-                and not Request.objects.filter(bag_id=request.bag_id, status=Status.READY).exists()
-            ):
-                Bag.objects.filter(pk=request.bag_id).update(state=Bag.State.CLOSED, closed_at=timezone.now())
+            free_held_copy(copy=request.copy, pickup_branch_id=request.pickup_branch_id, actor=actor)
+            close_bag_if_done(bag_id=request.bag_id)
             expired += 1
     return expired
+
+
+def forget_patrons(*, request_ids: list[int]) -> int:
+    """Forget who placed these closed requests (their loans are anonymised): no patron,
+    no bag (a bag is one patron's), no idempotency key (one basket's), and the patron's
+    own user is no longer the placer or the actor of their events. Dates, branch,
+    record, copy, channel and the pseudonym stay: what the statistics read.
+    Returns how many requests were forgotten."""
+    requests = Request.objects.filter(pk__in=request_ids, patron__isnull=False).exclude(status__in=ACTIVE)
+    # Written without a pseudonym (before it existed, or by a fixture): given one now.
+    for patron_id in set(requests.filter(patron_pseudonym="").values_list("patron_id", flat=True)):
+        requests.filter(patron_id=patron_id).update(patron_pseudonym=patron_pseudonym(patron_id))
+    RequestEvent.objects.filter(
+        request__in=requests, actor__isnull=False, actor_id=F("request__patron__user_id")
+    ).update(actor=None)
+    requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
+    return requests.update(patron=None, bag=None, idempotency_key=None)
