@@ -4,6 +4,7 @@ import pytest
 
 from emporter.catalogue.marc import ean13
 from emporter.holds.models import Request
+from emporter.holds.services import place_requests
 from emporter.inputs import parse_id, parse_ids
 from emporter.patrons.models import Role
 from tests.conftest import make_record
@@ -99,3 +100,10 @@ def test_the_phone_desk_refuses_strange_record_numbers_without_failing(client, b
 def test_the_api_refuses_record_ids_beyond_the_databases_integers(client, patron):
     response = post(client, f"{V1}/requests", {"record_ids": [2**70]}, sign_in(client))
     assert response.status_code == 422
+
+
+def test_placing_a_request_for_a_record_that_does_not_exist_is_refused_with_a_code(patron, branch):
+    (outcome,) = place_requests(patron=patron, record_ids=[987654], pickup_branch=branch)
+    assert not outcome.ok and outcome.error.code == "unknown_record"
+    assert outcome.error.message == "Ce document n’est plus au catalogue."
+    assert not Request.objects.exists()

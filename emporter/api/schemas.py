@@ -122,7 +122,7 @@ class CopyOut(Schema):
 
 
 class StaffRequestOut(RequestOut):
-    patron_id: int
+    patron_id: int | None = Field(description="None once a collected request's borrower is forgotten.")
     held_copy: CopyOut | None = Field(None, description="The copy set aside, for the pick list.")
 
     @staticmethod

@@ -109,7 +109,9 @@ def place_request(
                 if previous:
                     return previous, True
             _check_patron(patron)
-            record = Record.objects.get(pk=record_id)
+            record = Record.objects.filter(pk=record_id).first()
+            if record is None:  # deleted since it was put in a basket, or a made-up id
+                raise ServiceError("unknown_record")
             rules = policy.resolve(branch=pickup_branch, category=patron.category)
             if not rules.can_request_type(record.doc_type):
                 raise ServiceError("type_not_requestable", doc_type=record.get_doc_type_display())
@@ -238,7 +240,9 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
         return bag
     # Two pickers may be filling bags at this branch at once: the branch row lock makes
     # choosing a free label and creating the bag one step. Then look again.
-    Branch.objects.select_for_update().filter(pk=branch.pk).first()
+    # FOR NO KEY UPDATE: a plain FOR UPDATE would also block the foreign-key checks of
+    # every transaction writing a row that points at this branch (an event, a request).
+    Branch.objects.select_for_update(no_key=True).filter(pk=branch.pk).first()
     bag = open_bags.filter(patron=patron).first()
     if bag:
         return bag

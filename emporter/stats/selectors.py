@@ -19,6 +19,7 @@ from django.utils import timezone
 from emporter.catalogue.models import CopyStatus, DocType
 from emporter.desk.models import Loan
 from emporter.holds.models import Bag, Channel, Request, RequestEvent, Status
+from emporter.holds.selectors import PATRON_KEY
 from emporter.picking.models import LineStatus, PickLine
 
 MAX_DAYS = 366
@@ -224,9 +225,10 @@ def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
     requests = Request.objects.filter(placed | ready | collected, pickup_branch_id__in=branch_ids).order_by()
     aggregates = {
         "requests": Count("id", filter=placed),
-        "patrons": Count("patron", distinct=True, filter=placed),
+        # The pseudonym: a patron whose history was forgotten still counts once.
+        "patrons": Count(PATRON_KEY, distinct=True, filter=placed),
         "collected": Count("id", filter=collected),
-        "patrons_collecting": Count("patron", distinct=True, filter=collected),
+        "patrons_collecting": Count(PATRON_KEY, distinct=True, filter=collected),
         "ready": Count("id", filter=ready),
     }
     durations = {"to_ready": (TO_READY, ready), "to_pickup": (TO_PICKUP, collected)}
