@@ -30,6 +30,9 @@ MESSAGES = {
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
     "not_in_transit": (_("%(barcode)s is not expected here."), 409),
+    # A copy whose request was cancelled, or not collected, on its way back to its library.
+    "send_home": (_("%(barcode)s is not for a bag here any more: send it back to %(home)s."), 409),
+    "scan_at_returns": (_("%(barcode)s is not for a bag any more: scan it at Returns to shelve it."), 409),
     "not_on_loan": (_("%(barcode)s is not on loan."), 409),
     "not_renewable": (_("This loan cannot be renewed any more."), 409),
     "requested_by_someone_else": (_("Someone is waiting for this document: it cannot be renewed."), 409),

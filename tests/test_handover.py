@@ -155,10 +155,11 @@ def test_a_copy_returned_at_another_library_travels_home_before_serving_anyone(p
     assert (copy.status, served, loan.returned_at is not None) == (CopyStatus.IN_TRANSIT, None, True)
     waiting.refresh_from_db()
     assert waiting.status == Status.WAITING
-    # Scanned at a third library, or twice: said so; at home: the waiting request gets it.
+    # Scanned at another library: to be sent home; at home: the waiting request gets it;
+    # scanned twice: said so.
     with pytest.raises(ServiceError) as error:
         desk.receive_home(barcode=copy.barcode, branch=other_branch)
-    assert error.value.code == "not_in_transit"
+    assert error.value.code == "send_home"
     home, served = desk.receive_home(barcode=copy.barcode, branch=branch)
     waiting.refresh_from_db()
     assert (home, served, waiting.status, waiting.copy) == (copy, waiting, Status.PLACED, copy)

@@ -97,7 +97,17 @@ def test_a_copy_cancelled_on_its_way_can_still_be_checked_in_at_both_ends(patron
     # At Part-Dieu, where the van brings it: not for a bag any more, to be sent home.
     with pytest.raises(ServiceError) as error:
         desk.receive_home(barcode=request.copy.barcode, branch=branch)
-    assert error.value.params["home"] == other_branch.name
+    assert (error.value.code, error.value.params["home"]) == ("send_home", other_branch.name)
+    # The pickup branch's arrivals screen says the same, not "not expected here".
+    with pytest.raises(ServiceError) as error:
+        picking.receive(branch=branch, barcode=request.copy.barcode)
+    assert error.value.code == "send_home"
+    expected = "n’est plus pour un sac ici : renvoyez-le à Croix-Rousse."
+    assert error.value.message == f"{request.copy.barcode} {expected}"
+    # Scanned as an arrival at its own library, it is sent to the Returns screen.
+    with pytest.raises(ServiceError) as error:
+        picking.receive(branch=other_branch, barcode=request.copy.barcode)
+    assert error.value.code == "scan_at_returns"
     # At Croix-Rousse: home, and to the waiting request.
     _, served = desk.receive_home(barcode=request.copy.barcode, branch=other_branch)
     assert served == waiting

@@ -152,8 +152,8 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
     request was cancelled or expired (still on the hold shelf, held for no one). It goes
     on the shelf, or to the next waiting request, as if it had been returned here.
 
-    Scanned at another library on its way home, it is not received: the error's
-    ``home`` says where to send it."""
+    Scanned at another library on its way home, it is not received: ``send_home``
+    says where to send it."""
     barcode = barcode.strip()
     with transaction.atomic():
         copy = (
@@ -169,7 +169,7 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
                 raise ServiceError("unknown_barcode", barcode=barcode)
             raise ServiceError("not_in_transit", barcode=barcode)
         if copy.branch_id != branch.pk:
-            raise ServiceError("not_in_transit", barcode=barcode, home=copy.branch.name)
+            raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
         return copy, release_copy(copy=copy, actor=actor)
 
 

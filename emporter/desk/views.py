@@ -237,7 +237,7 @@ def _check_in(request, branch: Branch, barcode: str) -> dict:
         try:
             home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
         except ServiceError as not_home:
-            if "home" in not_home.params:  # on its way back to its own library
+            if not_home.code == "send_home":  # on its way back to its own library
                 return {"send_home": {"barcode": barcode, "branch": not_home.params["home"]}}
             return {"error": error.message, "barcode": barcode}
         return {"home": home, "served": served}

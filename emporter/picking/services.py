@@ -1,6 +1,7 @@
 """The morning pull: building pick runs and marking their lines found or not found."""
 
 import datetime
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,7 +14,7 @@ from emporter.errors import ServiceError
 from emporter.holds import allocation, policy
 from emporter.holds import services as holds
 from emporter.holds.lifecycle import transition
-from emporter.holds.models import Request, Status
+from emporter.holds.models import HOLDING_COPY, Request, Status
 from emporter.network.models import Branch, ServiceMode
 
 from .models import LineStatus, PickLine, PickRun
@@ -226,10 +227,22 @@ def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
             )
         )
         if request is None:
-            if not Copy.objects.filter(barcode=barcode).exists():
-                raise ServiceError("unknown_barcode", barcode=barcode)
-            raise ServiceError("not_in_transit", barcode=barcode)
+            _not_for_a_bag_here(branch=branch, barcode=barcode)
         return holds.make_ready(request=request, actor=actor)
+
+
+def _not_for_a_bag_here(*, branch: Branch, barcode: str) -> NoReturn:
+    """Why a scanned copy goes into no bag here, in words that say what to do with it."""
+    copy = Copy.objects.select_related("branch").filter(barcode=barcode).first()
+    if copy is None:
+        raise ServiceError("unknown_barcode", barcode=barcode)
+    held = copy.requests.filter(status__in=HOLDING_COPY).exists()
+    if copy.status == CopyStatus.IN_TRANSIT and not held:
+        # Its request was cancelled, or not collected, while it travelled: it goes home.
+        if copy.branch_id != branch.pk:
+            raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
+        raise ServiceError("scan_at_returns", barcode=barcode)
+    raise ServiceError("not_in_transit", barcode=barcode)
 
 
 def put_back(*, copy: Copy, actor=None) -> Request | None:
