@@ -24,6 +24,10 @@ MESSAGES = {
     "login_failed": (_("Card number or PIN is wrong."), 401),
     "login_slowed": (_("Too many failed attempts: wait %(seconds)s seconds before trying again."), 429),
     "login_locked": (_("Too many failed attempts: this card is locked for 15 minutes."), 429),
+    "login_address_locked": (
+        _("Too many failed sign-ins from this connection: try again in 15 minutes."),
+        429,
+    ),
     "pin_wrong": (_("Your current PIN is wrong."), 422),
     "pin_invalid": (_("A PIN is 4 to 8 digits."), 422),
     "line_already_marked": (_("This line was already marked by someone else."), 409),

@@ -71,7 +71,9 @@ class StaffAuth(TokenAuth):
 def create_token(request, payload: TokenIn):
     """A patron signs in with `card_number` + `pin` (after three failures in a row each
     try waits 30 s: 429 `login_slowed`; five lock the card for 15 minutes: 429
-    `login_locked`); staff with `username` + `password` (five wrong passwords in a row
+    `login_locked`; fifty wrong sign-ins from one address, on any cards, stop card
+    sign-ins from there for 15 minutes: 429 `login_address_locked`); staff with
+    `username` + `password` (five wrong passwords in a row
     lock the name for 15 minutes, at every door: 429 `staff_login_locked`)."""
     if payload.card_number and payload.pin and not (payload.username or payload.password):
         row, token = tokens.sign_in_patron(request=request, card_number=payload.card_number, pin=payload.pin)

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 
+from . import throttle
+from .backends import client_address
 from .models import Patron
 
 SLOW_AFTER = 3  # failures in a row before each further try must wait PAUSE
@@ -27,6 +29,9 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     try must wait PAUSE (tries during the pause count as failures, unchecked); after
     MAX_FAILURES the card is locked for LOCK_FOR: a PIN cannot be found by trying them all."""
     card_number = card_number.strip()
+    address = client_address(request)
+    if throttle.card_address_locked_for(address):
+        raise LoginRefused("login_address_locked")
     patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
     now = timezone.now()
     if patron and patron.locked_until and patron.locked_until > now:
@@ -35,6 +40,7 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
         _refuse_after_failure(patron, pausing=True)
     user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
+        throttle.card_failed(address)
         if patron:
             _refuse_after_failure(patron, pausing=False)
         raise LoginRefused("login_failed")

@@ -1,4 +1,13 @@
-"""Staff sign-in lock-out (patrons have theirs, per card: services).
+"""Sign-in lock-outs kept in SignInFailures: staff names, and addresses trying cards.
+
+Patrons' cards have their own lock (services.authenticate_patron); what it cannot stop
+is one guesser trying a common PIN on many cards, once each. So wrong card sign-ins
+are also counted per address (``card_failed``): ADDRESS_MAX_FAILURES of them, each
+within ADDRESS_WINDOW of the previous one, stop card sign-ins from that address for
+LOCK_FOR. A library's public computers share one address: the limit is far above what
+their users get wrong, and the count starts again after a quiet ADDRESS_WINDOW.
+
+Staff:
 
 Wrong passwords are counted per user name *and address* (five lock that pair for 15
 minutes) and per user name from anywhere (twenty lock the name): a guesser gets five
@@ -21,6 +30,10 @@ MAX_FAILURES = 5  # wrong passwords in a row from one address before the pair is
 MAX_FAILURES_ANYWHERE = 20  # from any address before the name itself is locked
 LOCK_FOR = datetime.timedelta(minutes=15)
 FORGET_AFTER = datetime.timedelta(days=1)
+ADDRESS_MAX_FAILURES = 50  # wrong card sign-ins from one address before it is stopped
+ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the count again
+# "!" is not allowed in a user name: an address's row never mixes with a staff name's.
+ADDRESS_KEY = "!cards {}"
 
 
 def _keys(username: str, ip: str) -> dict[str, int]:
@@ -64,3 +77,29 @@ def forget_old(now=None) -> int:
     now = now or timezone.now()
     unlocked = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
     return SignInFailures.objects.filter(unlocked, updated_at__lt=now - FORGET_AFTER).delete()[0]
+
+
+def card_address_locked_for(ip: str) -> int:
+    """Seconds left before card sign-ins from this address are accepted again (0: now)."""
+    until = (
+        SignInFailures.objects.filter(username=ADDRESS_KEY.format(ip)[:200], locked_until__gt=timezone.now())
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return int((until - timezone.now()).total_seconds()) + 1 if until else 0
+
+
+def card_failed(ip: str) -> None:
+    """One more wrong card number or PIN from this address. A success does not wipe it:
+    a guesser holding one valid card could otherwise start again at will."""
+    now = timezone.now()
+    with transaction.atomic():
+        row, created = SignInFailures.objects.select_for_update().get_or_create(
+            username=ADDRESS_KEY.format(ip)[:200], defaults={"failures": 1}
+        )
+        if not created:
+            failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
+            SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
+            row.failures = failures
+        if row.failures >= ADDRESS_MAX_FAILURES:
+            SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)

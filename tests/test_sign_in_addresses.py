@@ -1,0 +1,80 @@
+"""One address trying a PIN on many cards: each card's lock never trips, the address's does."""
+
+import datetime
+
+from django.utils import timezone
+
+from emporter.patrons import throttle
+from emporter.patrons.models import SignInFailures
+from tests.test_api import V1
+
+GUESSER, NEIGHBOUR = "203.0.113.7", "198.51.100.2"
+LOCKED = "Trop de connexions échouées depuis cette connexion : réessayez dans 15 minutes."
+
+
+def try_card(client, card, pin="0000", address=GUESSER):
+    return client.post("/account/login/", {"card_number": card, "pin": pin}, REMOTE_ADDR=address)
+
+
+def spray(client, n, address=GUESSER):
+    """n wrong sign-ins, each on another card (none of them exists: they count too)."""
+    for i in range(n):
+        try_card(client, f"9{i:07d}", address=address)
+
+
+def test_one_address_guessing_across_cards_is_stopped_even_for_a_right_pin(client, patron):
+    spray(client, throttle.ADDRESS_MAX_FAILURES - 1)
+    assert try_card(client, patron.card_number, pin="1234").status_code == 302  # one short: still in
+    client.logout()
+    spray(client, 1)
+    response = try_card(client, patron.card_number, pin="1234")
+    assert response.status_code == 200 and LOCKED in response.content.decode()
+    # Someone else, elsewhere, signs in as usual; so does this card, from another address.
+    assert try_card(client, patron.card_number, pin="1234", address=NEIGHBOUR).status_code == 302
+
+
+def test_a_right_pin_does_not_wipe_the_count(client, patron):
+    spray(client, throttle.ADDRESS_MAX_FAILURES - 1)
+    assert try_card(client, patron.card_number, pin="1234").status_code == 302
+    client.logout()
+    spray(client, 1)
+    assert LOCKED in try_card(client, patron.card_number, pin="1234").content.decode()
+
+
+def test_a_slow_trickle_of_mistakes_never_locks_an_address(client, patron):
+    key = throttle.ADDRESS_KEY.format(GUESSER)
+    for _ in range(throttle.ADDRESS_MAX_FAILURES + 5):
+        spray(client, 1)
+        # As if the next mistake came after a quiet quarter of an hour.
+        quiet = timezone.now() - throttle.ADDRESS_WINDOW - datetime.timedelta(seconds=1)
+        SignInFailures.objects.filter(username=key).update(updated_at=quiet)
+    assert SignInFailures.objects.get(username=key).locked_until is None
+    assert try_card(client, patron.card_number, pin="1234").status_code == 302
+
+
+def test_the_api_says_the_address_is_stopped(client, patron):
+    spray(client, throttle.ADDRESS_MAX_FAILURES)
+    response = client.post(
+        f"{V1}/auth/token",
+        {"card_number": patron.card_number, "pin": "1234"},
+        content_type="application/json",
+        REMOTE_ADDR=GUESSER,
+    )
+    assert response.status_code == 429 and response.json()["code"] == "login_address_locked"
+
+
+def test_the_lock_ends_after_its_time(client, patron):
+    spray(client, throttle.ADDRESS_MAX_FAILURES)
+    SignInFailures.objects.filter(username=throttle.ADDRESS_KEY.format(GUESSER)).update(
+        locked_until=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    assert try_card(client, patron.card_number, pin="1234").status_code == 302
+
+
+def test_staff_lock_outs_and_card_lock_outs_are_counted_apart(client, patron):
+    # A staff name "cards" locked from this address leaves card sign-ins from it alone.
+    for _ in range(throttle.MAX_FAILURES):
+        throttle.failed("cards", GUESSER)
+    assert throttle.locked_for("cards", GUESSER)
+    assert throttle.card_address_locked_for(GUESSER) == 0
+    assert try_card(client, patron.card_number, pin="1234").status_code == 302
