@@ -15,6 +15,7 @@ from emporter.holds.selectors import requests_of
 from emporter.holds.services import cancel_request, expire_overdue, place_request
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
+from emporter.picking.models import PickRun
 from emporter.stats import selectors as stats
 from tests.conftest import make_patron, make_ready_requests, make_record
 from tests.test_holds_fixes import ready_from, sent_from
@@ -162,6 +163,16 @@ def test_statistics_still_count_what_was_forgotten(history, branch):
     assert after == before
     # Two people placed and collected, though no request says who any more.
     assert (before[2].patrons, before[2].patrons_collecting) == (2, 2)
+
+
+def test_an_old_pick_list_still_opens_once_its_borrowers_are_forgotten(history, branch, client):
+    desk.anonymise_returned(timezone.now() + datetime.timedelta(days=31))
+    picker = get_user_model().objects.create_user("cueilleur", password="x")
+    StaffRole.objects.create(user=picker, role=Role.PICKER, branch=branch)
+    client.force_login(picker)
+    for run in PickRun.objects.all():
+        for url in (f"/staff/picking/runs/{run.pk}/", f"/staff/picking/runs/{run.pk}/list.pdf"):
+            assert client.get(url).status_code == 200, url
 
 
 def test_returned_and_forgotten_at_once_by_default(patron, branch):

@@ -66,6 +66,8 @@ def run_lines(run: PickRun, *, department_id: int | None = None) -> list[PickLin
         line.leaving_for = request.pickup_branch if request.pickup_branch_id != run.branch_id else None
         if request.bag_id:
             line.bag_label, line.bag_is_final = request.bag.label, True
+        elif request.patron_id is None:  # an old list: collected, and who borrowed it forgotten
+            line.bag_label, line.bag_is_final = "", True
         else:
             label = open_bags.get((request.patron_id, request.pickup_branch_id))
             line.bag_label = label or f"{_initial(request.patron.last_name)}…"
