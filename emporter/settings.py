@@ -169,6 +169,9 @@ else:
         }
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Emporter <emporter@localhost>")
+# How long a sent or failed notice (who was told what) is kept after its last attempt;
+# at least 8 days (the composer's 7-day window plus a margin: notices.retention).
+NOTICE_RETENTION_DAYS = envint("NOTICE_RETENTION_DAYS", "30")
 
 LOGGING = {
     "version": 1,

@@ -15,6 +15,7 @@ class Job:
 def jobs() -> list[Job]:
     from emporter.desk.services import anonymise_returned
     from emporter.holds.services import expire_overdue, serve_waiting
+    from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
     from emporter.patrons.throttle import forget_old
     from emporter.picking.services import withdraw_closed_branches
@@ -32,4 +33,5 @@ def jobs() -> list[Job]:
         Job("withdraw requests from closed branches", 300, withdraw_closed_branches),
         Job("anonymise returned loans", 3600, anonymise_returned),
         Job("forget old sign-in failures", 3600, forget_old),
+        Job("forget old notices", 3600, forget_old_notices),
     ]

@@ -1,7 +1,13 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
 class NoticesConfig(AppConfig):
     name = "emporter.notices"
     verbose_name = _("Notices")
+
+    def ready(self):
+        from .checks import retention_outlasts_the_composer
+
+        checks.register(retention_outlasts_the_composer)

@@ -26,9 +26,22 @@ from .models import Kind, Notice, NoticeEvent
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
 
+# How far back the composer looks for events no notice has told yet. It runs every 15
+# seconds and tells an event within PULL_WAIT at most, so a week is ample: a scheduler
+# stopped for a few days still sends everything, late (an email older than that would
+# mostly tell of a hold already over). The bound keeps each pass from reading the whole
+# history (RequestEvent.at is indexed), and it lets old notices be forgotten: their
+# events lose their link, but only once they are older than the retention, which is
+# longer than this window (retention.MINIMUM_RETENTION), so they are never told twice.
+COMPOSE_WINDOW = datetime.timedelta(days=7)
 
-def _unclaimed():
-    return RequestEvent.objects.filter(notice_link__isnull=True).select_related("request")
+
+def _unclaimed(now: datetime.datetime):
+    """Events of the window that no notice has told, for requests whose patron is still
+    known: once the loan is anonymised there is no one left to tell."""
+    return RequestEvent.objects.filter(
+        notice_link__isnull=True, at__gte=now - COMPOSE_WINDOW, request__patron__isnull=False
+    ).select_related("request")
 
 
 def _create(*, patron_id: int, kind: str, events: list[RequestEvent], key: str, bag_id=None) -> Notice | None:
@@ -61,7 +74,7 @@ def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
 
 
 def compose_confirmations(now: datetime.datetime) -> int:
-    placed = _unclaimed().filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
+    placed = _unclaimed(now).filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
     created = 0
     for patron_id, events in _by_patron(placed).items():
         if max(e.at for e in events) > now - GROUP_DELAY:
@@ -98,7 +111,7 @@ def _still_being_pulled(*, patron_id: int, branch_id: int, since: datetime.datet
 
 def compose_outcomes(now: datetime.datetime) -> int:
     outcomes = (
-        _unclaimed()
+        _unclaimed(now)
         .filter(Q(to_status=Status.READY) | Q(to_status=Status.NOT_FOUND))
         .select_related("request__patron")
     )
@@ -125,7 +138,8 @@ def compose_closures(now: datetime.datetime) -> int:
         (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
         (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
     ):
-        for (patron_id, branch_id), events in _by_patron_and_branch(_unclaimed().filter(condition)).items():
+        closed = _unclaimed(now).filter(condition)
+        for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
             created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key))
     return created

@@ -1,0 +1,84 @@
+"""Forgetting notices once they are done with (Koha purges its message queue the same
+way, ``cleanup_database.pl --mail``).
+
+A notice says who was told what about which requests: its patron, address and subject,
+and its links to the request events. It is kept NOTICE_RETENTION_DAYS after its last
+attempt so that staff can see what went out, correct an address and send again; then it
+is deleted with its links. Notices still to be sent (pending, or being sent) are never
+deleted: that would drop them.
+
+Deleting a link makes its event look untold, so the composer must never see it again:
+the composer only reads events of the last COMPOSE_WINDOW, and a notice is forgotten
+only when every event it told is older than the retention, which is at least the window
+plus RETENTION_MARGIN (checked at start-up, and enforced here should the check be
+silenced).
+"""
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from .compose import COMPOSE_WINDOW
+from .models import Notice, NoticeEvent, State
+
+DEFAULT_RETENTION_DAYS = 30
+# Room for clocks that disagree between machines and a composer running late.
+RETENTION_MARGIN = datetime.timedelta(days=1)
+MINIMUM_RETENTION = COMPOSE_WINDOW + RETENTION_MARGIN
+# States nothing will move a notice out of on its own (staff may still resend).
+DONE = (State.SENT, State.FAILED, State.UNCERTAIN)
+BATCH = 1000
+
+
+def configured_retention() -> datetime.timedelta:
+    return datetime.timedelta(days=getattr(settings, "NOTICE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+
+
+def retention() -> datetime.timedelta:
+    """The configured retention, never shorter than the composer's window and margin."""
+    return max(configured_retention(), MINIMUM_RETENTION)
+
+
+def forgettable(now: datetime.datetime):
+    """Done notices whose last attempt, and every event they told, are older than the
+    retention. The events' own times are checked too, so that the composer's window is
+    respected whatever the notice's dates say."""
+    cutoff = now - retention()
+    recent_event = NoticeEvent.objects.filter(notice=OuterRef("pk"), event__at__gte=cutoff)
+    # A done notice has been claimed, which stamps next_attempt_at with the attempt time.
+    attempted_before = Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff)
+    return Notice.objects.filter(attempted_before, state__in=DONE).exclude(Exists(recent_event))
+
+
+def forget_old_notices(now: datetime.datetime | None = None) -> int:
+    """Delete the notices done with for longer than the retention, with their links to
+    the events, and unlink at once the notices of requests whose borrower is forgotten.
+    Returns how many notices were deleted."""
+    now = now or timezone.now()
+    unlink_forgotten_requests()
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            # Locked until deleted. Staff sending one again at that moment either wait
+            # and find it gone, or got there first: it is pending again, and skipped.
+            ids = list(forgettable(now).select_for_update().values_list("pk", flat=True)[:BATCH])
+            if not ids:
+                return deleted
+            Notice.objects.filter(pk__in=ids).delete()  # and their links (cascade)
+        deleted += len(ids)
+
+
+def unlink_forgotten_requests() -> int:
+    """The links from done notices to the events of requests whose borrower has been
+    forgotten (desk: the loan's anonymisation), so that the notice no longer says what
+    they borrowed. Safe at any age: the composer never tells an event of a request with
+    no patron. The notice itself (who was written to, when) stays for the retention.
+    Returns how many links were deleted."""
+    forgotten = NoticeEvent.objects.filter(notice__state__in=DONE, event__request__patron__isnull=True)
+    unlinked = 0
+    while ids := list(forgotten.values_list("pk", flat=True)[:BATCH]):
+        unlinked += NoticeEvent.objects.filter(pk__in=ids).delete()[0]
+    return unlinked

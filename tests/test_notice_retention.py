@@ -1,0 +1,184 @@
+"""Notices are forgotten some time after they are done with, and forgetting them never
+makes the composer tell a patron again; requests whose patron is forgotten are not told."""
+
+import datetime
+import threading
+
+import pytest
+from django.core import mail
+from django.core.checks import run_checks
+from django.db import connection, transaction
+from django.utils import timezone
+
+from emporter.desk import services as desk
+from emporter.holds.models import RequestEvent
+from emporter.holds.services import place_request
+from emporter.notices import compose, outbox
+from emporter.notices.models import Kind, Notice, NoticeEvent, State
+from emporter.notices.retention import forget_old_notices, retention
+from tests.conftest import backend_pid, make_patron, make_ready_requests, make_record, wait_until_blocked
+
+
+@pytest.fixture(autouse=True)
+def mailbox(settings):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+
+def later(**delta):
+    """A moment safely after the grouping delay (plus ``delta``), taken when the test runs."""
+    return timezone.now() + datetime.timedelta(minutes=5) + datetime.timedelta(**delta)
+
+
+def told(patron, branch, titles):
+    """The patron is told their documents are ready (and their requests registered)."""
+    make_ready_requests(patron, branch, titles)
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 2
+    return Notice.objects.filter(patron=patron)
+
+
+def test_a_notice_sent_long_ago_is_forgotten_with_its_links_to_the_events(patron, branch):
+    notices = told(patron, branch, ["Un", "Deux"])
+    events = RequestEvent.objects.count()
+    assert forget_old_notices(later(days=29)) == 0
+    assert forget_old_notices(later(days=31)) == 2
+    assert not notices.exists() and not NoticeEvent.objects.exists()
+    assert RequestEvent.objects.count() == events  # the requests' history is holds' business
+
+
+@pytest.mark.parametrize("days", [30, 8])
+def test_a_forgotten_notice_is_never_composed_again(settings, patron, branch, days):
+    """Its events lost their link, but they are older than anything the composer looks at."""
+    settings.NOTICE_RETENTION_DAYS = days
+    told(patron, branch, ["Un", "Deux"])
+    mail.outbox.clear()
+    purge = later(days=days, hours=1)
+    assert forget_old_notices(purge) == 2
+    assert RequestEvent.objects.filter(notice_link__isnull=True, to_status="ready").count() == 2
+    for now in (purge, purge + datetime.timedelta(days=1)):
+        assert compose.compose_all(now) == 0
+        assert outbox.send_due(now) == 0
+    assert not Notice.objects.exists() and mail.outbox == []
+
+
+def test_the_retention_cannot_be_shorter_than_the_composers_window(settings, patron, branch):
+    assert retention() == datetime.timedelta(days=30)
+    settings.NOTICE_RETENTION_DAYS = 1
+    (error,) = [e for e in run_checks() if e.id == "notices.E001"]
+    assert "NOTICE_RETENTION_DAYS" in error.msg
+    # Should the check be ignored, the composer's window still wins: nothing it can see is unlinked.
+    assert retention() > compose.COMPOSE_WINDOW
+    told(patron, branch, ["Un"])
+    assert forget_old_notices(later(days=2)) == 0
+    assert compose.compose_all(later(days=2)) == 0
+
+
+def test_a_notice_dated_wrongly_keeps_the_links_the_composer_still_reads(patron, branch):
+    """A machine whose clock was far behind stamped the notices: their events, recent,
+    keep them (and their links) until the events themselves are old enough."""
+    told(patron, branch, ["Un"])
+    long_ago = later(days=-100)
+    Notice.objects.update(created_at=long_ago, next_attempt_at=long_ago)
+    assert forget_old_notices(later()) == 0
+    assert compose.compose_all(later()) == 0
+    assert forget_old_notices(later(days=31)) == 2
+
+
+def test_notices_not_yet_done_with_are_never_forgotten(patron, branch):
+    notices = told(patron, branch, ["Un"])
+    ready, confirmation = notices.get(kind=Kind.READY), notices.get(kind=Kind.CONFIRMATION)
+    long_ago = later(days=-100)
+    # The mail server has been down for weeks (still retrying), a worker is sending right now.
+    Notice.objects.filter(pk=ready.pk).update(state=State.PENDING, next_attempt_at=long_ago)
+    Notice.objects.filter(pk=confirmation.pk).update(state=State.SENDING, next_attempt_at=long_ago)
+    assert forget_old_notices(later(days=365)) == 0
+    assert Notice.objects.count() == 2 and NoticeEvent.objects.count() == 2
+
+
+@pytest.mark.parametrize("state", [State.FAILED, State.UNCERTAIN])
+def test_failed_and_uncertain_notices_are_kept_for_staff_until_the_retention_is_over(patron, branch, state):
+    notice = told(patron, branch, ["Un"]).get(kind=Kind.READY)
+    Notice.objects.filter(pk=notice.pk).update(state=state)
+    assert forget_old_notices(later(days=29)) == 0
+    assert forget_old_notices(later(days=31)) == 2
+
+
+def test_the_retention_counts_from_the_last_attempt(patron, branch):
+    """Sent again by staff long after it was written: kept as long as a fresh one."""
+    notice = told(patron, branch, ["Un"]).get(kind=Kind.READY)
+    Notice.objects.filter(pk=notice.pk).update(state=State.FAILED, error_code="no_email")
+    assert outbox.resend(notice=notice)
+    assert outbox.send_due(later(days=25)) == 1
+    assert forget_old_notices(later(days=31)) == 1  # the confirmation only
+    assert Notice.objects.get().pk == notice.pk
+    assert forget_old_notices(later(days=56)) == 1
+
+
+def test_a_notice_delayed_by_a_stopped_scheduler_is_still_sent(patron, branch):
+    """The window is a bound for history, not for a late composer: a few days' outage
+    still gives every notice."""
+    make_ready_requests(patron, branch, ["Un"])
+    assert compose.compose_all(later(days=6)) == 2
+    assert outbox.send_due(later(days=6)) == 2
+
+
+def test_events_older_than_the_window_are_not_looked_at(patron, branch):
+    make_ready_requests(patron, branch, ["Un"])
+    assert compose.compose_all(later() + compose.COMPOSE_WINDOW) == 0
+
+
+def test_a_request_whose_borrower_is_forgotten_is_not_told_and_stops_nothing(patron, branch):
+    """Collected and returned before the composer ran (forgotten at return, the default):
+    its events have no one to tell; another patron's are told as usual."""
+    (request,) = make_ready_requests(patron, branch, ["Privé"])
+    desk.hand_over(patron=patron, branch=branch)
+    desk.check_in(barcode=request.copy.barcode, branch=branch)
+    request.refresh_from_db()
+    assert request.patron_id is None
+    other = make_patron(branch, card="20000002")
+    record = make_record(title="Autre", copies=[branch])
+    place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    assert compose.compose_all(later()) == 1
+    assert Notice.objects.get().patron == other
+    assert not NoticeEvent.objects.filter(event__request=request).exists()
+
+
+def test_a_sent_notice_stops_saying_what_a_forgotten_borrower_had(patron, branch):
+    """Told their documents were ready, then collected and returned: forgotten at return,
+    the notice keeps who was written to and when, not which documents; nothing is told
+    again."""
+    notices = told(patron, branch, ["Un", "Deux"])
+    ready = notices.get(kind=Kind.READY)
+    requests = [link.event.request for link in NoticeEvent.objects.filter(notice=ready)]
+    desk.hand_over(patron=patron, branch=branch)
+    for request in requests:
+        desk.check_in(barcode=request.copy.barcode, branch=branch)
+    assert NoticeEvent.objects.filter(notice=ready).exists()
+    assert forget_old_notices(later()) == 0  # no notice deleted: only their links
+    assert not NoticeEvent.objects.filter(event__request__in=requests).exists()
+    assert Notice.objects.filter(pk=ready.pk).exists()
+    assert compose.compose_all(later(minutes=1)) == 0 and outbox.send_due(later(minutes=1)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notice_sent_again_while_the_outbox_is_being_forgotten_is_not_lost(postgres, branch, patron):
+    """Staff send a failed notice again just as the purge picks it: it is pending again,
+    so it must stay (never dropped)."""
+    notice = told(patron, branch, ["Un"]).get(kind=Kind.READY)
+    Notice.objects.filter(pk=notice.pk).update(state=State.FAILED)
+    purger_pid, forgotten = [], []
+
+    def purge():
+        purger_pid.append(backend_pid())
+        forgotten.append(forget_old_notices(later(days=31)))
+        connection.close()
+
+    with transaction.atomic():
+        assert outbox.resend(notice=notice)
+        thread = threading.Thread(target=purge)
+        thread.start()
+        wait_until_blocked(purger_pid)
+    thread.join(30)
+    assert forgotten == [1]  # the confirmation
+    assert Notice.objects.get().state == State.PENDING
+    assert Notice.objects.get().events.count() == 1
