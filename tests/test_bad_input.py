@@ -107,3 +107,9 @@ def test_placing_a_request_for_a_record_that_does_not_exist_is_refused_with_a_co
     assert not outcome.ok and outcome.error.code == "unknown_record"
     assert outcome.error.message == "Ce document n’est plus au catalogue."
     assert not Request.objects.exists()
+
+
+def test_the_api_search_refuses_a_branch_id_beyond_the_databases_integers(client, db):
+    response = client.get(f"{V1}/records", {"q": "x", "branch": str(10**20)})
+    assert response.status_code == 422
+    assert client.get(f"{V1}/records", {"q": "x", "branch": "1"}).status_code == 200

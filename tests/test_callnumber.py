@@ -286,3 +286,16 @@ def test_keys_sort_the_same_under_every_postgresql_collation(postgres):
 
 
 COLLATIONS = ("C", "POSIX", "en_US.utf8", "fr_FR.utf8", "en-x-icu", "fr-FR-x-icu", "fr-x-icu", "und-x-icu")
+
+
+def test_a_copy_saved_outside_the_importers_gets_its_shelf_key(branch):
+    """Added or corrected in the admin: the key follows the call number, so the copy
+    takes its place on the pick list instead of coming first (an empty key)."""
+    from emporter.catalogue.models import Copy
+
+    copy = Copy.objects.create(record=make_record(), branch=branch, call_number="J 590 ABC")
+    assert copy.call_number_key == sort_key("J 590 ABC") != ""
+    copy.call_number = "843 ZOL"
+    copy.save(update_fields=["call_number"])
+    copy.refresh_from_db()
+    assert copy.call_number_key == sort_key("843 ZOL")

@@ -7,13 +7,20 @@ from emporter.catalogue import search
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
 from emporter.catalogue.search import Filters, isbn10_to_13, search_records
+from emporter.network.models import Branch, Location, ServiceMode
+from tests.conftest import make_department, make_location
 
 
 def make_record(key, title, copies=(), **fields):
     record = Record.objects.create(source_key=f"test:{key}", title=title, **fields)
-    for branch, call_number, status in copies:
+    for n, (branch, call_number, status) in enumerate(copies):
         Copy.objects.create(
-            record=record, branch=branch, call_number=call_number, status=status, doc_type=record.doc_type
+            record=record,
+            barcode=f"{key}-{n}",
+            branch=branch,
+            call_number=call_number,
+            status=status,
+            doc_type=record.doc_type,
         )
     return record
 
@@ -196,6 +203,23 @@ def test_index_follows_every_writer(catalogue):
 def test_availability_summary_per_result(catalogue, branch):
     (hit,) = search_records(q="etrangere").hits
     assert (hit.copies, hit.available, hit.available_at) == (2, 1, [branch.name])
+
+
+def test_a_result_calls_available_only_what_a_request_can_take(branch, other_branch):
+    """On the shelf, but without a barcode, in the reference stacks or at a closed
+    library: allocation would not take it, so the result line does not offer it."""
+    reference = make_location(make_department(branch), code="fonds", name="Fonds", requestable=False)
+    record = make_record("9", "Les Voies du nord", copies=[(branch, "R NOR", CopyStatus.ON_SHELF)] * 3)
+    no_barcode, in_reference, closed = record.copies.order_by("pk")
+    Copy.objects.filter(pk=no_barcode.pk).update(barcode=None)
+    Copy.objects.filter(pk=in_reference.pk).update(location=reference)
+    Copy.objects.filter(pk=closed.pk).update(branch=other_branch)
+    Branch.objects.filter(pk=other_branch.pk).update(service_mode=ServiceMode.CLOSED)
+    (hit,) = search_records(q="voies nord").hits
+    assert (hit.copies, hit.available, hit.available_at) == (3, 0, [])
+    Location.objects.filter(pk=reference.pk).update(requestable=True)
+    (hit,) = search_records(q="voies nord").hits
+    assert (hit.copies, hit.available, hit.available_at) == (3, 1, [branch.name])
 
 
 HOSTILE = [

@@ -8,7 +8,7 @@ from emporter.catalogue.search import Filters, search_records
 from emporter.network.models import Branch, ServiceMode
 
 from .errors import ApiError
-from .schemas import BranchOut, ErrorOut, RecordDetailOut, SearchOut
+from .schemas import BranchOut, DatabaseId, ErrorOut, RecordDetailOut, SearchOut
 
 router = Router(tags=["Catalogue"])
 
@@ -19,7 +19,7 @@ class SearchQuery(Schema):
     doc_type: str = ""
     audience: str = ""
     language: str = ""
-    branch: int | None = None
+    branch: DatabaseId | None = None
     available: bool = False
     page: int = 1
     per_page: int = 20

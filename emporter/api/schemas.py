@@ -7,7 +7,7 @@ from ninja import Field, Schema
 
 MAX_BASKET = 50
 # A database id: 64-bit signed. A larger one makes SQLite raise inside an IN (...) query.
-RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+DatabaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class ErrorOut(Schema):
@@ -142,7 +142,7 @@ class StaffRequestPage(RequestPage):
 
 
 class BasketIn(Schema):
-    record_ids: list[RecordId] = Field(min_length=1, max_length=MAX_BASKET)
+    record_ids: list[DatabaseId] = Field(min_length=1, max_length=MAX_BASKET)
     pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
 
 

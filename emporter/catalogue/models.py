@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch, Department, Location
 
+from .callnumber import sort_key
+
 
 class DocType(models.TextChoices):
     BOOK = "book", _("Book")
@@ -109,3 +111,12 @@ class Copy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.barcode or '—'} {self.call_number}"
+
+    def save(self, *args, **kwargs):
+        # The importers compute the key in bulk; a copy added or corrected in the admin
+        # must not keep a stale one (or none: it would be first on every pick list).
+        self.call_number_key = sort_key(self.call_number)[:400]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "call_number" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "call_number_key"}
+        super().save(*args, **kwargs)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
-from emporter.network.models import Branch
+from emporter.network.models import LENDING_MODES, Branch
 
 from .models import Audience, CopyStatus, DocType, Record
 
@@ -640,8 +640,11 @@ def _hits(ids: list[int], branches: dict[int, tuple[str, bool]]) -> list[Hit]:
 def _page_records(ids: list[int]) -> dict[int, Record]:
     """The page's records (long fields deferred) with their copies counted, in one query.
 
-    Each comes with ``hit_copies``, ``hit_available`` (copies on the shelf) and
-    ``hit_shelf``, the ids of the branches where one is on the shelf, comma-separated.
+    Each comes with ``hit_copies``, ``hit_available`` (copies a request can take now:
+    on the shelf, with a barcode, in a requestable location of a lending branch, as
+    allocation.candidate_copies has it) and ``hit_shelf``, the ids of the branches where
+    one is, comma-separated. The facets count from the records' summary of where copies
+    are on the shelf (migration 0007), which does not know about locations.
     """
     columns = ", ".join(
         f"r.{connection.ops.quote_name(f.column)}"
@@ -650,15 +653,23 @@ def _page_records(ids: list[int]) -> dict[int, Record]:
     )
     # Both list distinct values separated by commas; SQLite's takes no separator with DISTINCT.
     concat = "string_agg({}, ',')" if _postgres() else "group_concat({})"
-    shelf = concat.format("DISTINCT CASE WHEN c.status = %s THEN CAST(c.branch_id AS TEXT) END")
+    shelf = concat.format("DISTINCT CASE WHEN {requestable} THEN CAST(c.branch_id AS TEXT) END")
+    requestable = (
+        "c.status = %s AND c.barcode IS NOT NULL AND (l.requestable IS NULL OR l.requestable)"
+        " AND b.service_mode IN (%s, %s)"
+    )
+    requestable_params = [CopyStatus.ON_SHELF, *(str(mode) for mode in LENDING_MODES)]
     placeholders = ", ".join(["%s"] * len(ids))
     rows = Record.objects.raw(
         f"""SELECT {columns}, COUNT(c.id) AS hit_copies,
-              SUM(CASE WHEN c.status = %s THEN 1 ELSE 0 END) AS hit_available,
-              {shelf} AS hit_shelf
-            FROM catalogue_record r LEFT JOIN catalogue_copy c ON c.record_id = r.id
+              SUM(CASE WHEN {requestable} THEN 1 ELSE 0 END) AS hit_available,
+              {shelf.format(requestable=requestable)} AS hit_shelf
+            FROM catalogue_record r
+              LEFT JOIN catalogue_copy c ON c.record_id = r.id
+              LEFT JOIN network_branch b ON b.id = c.branch_id
+              LEFT JOIN network_location l ON l.id = c.location_id
             WHERE r.id IN ({placeholders}) GROUP BY r.id""",
-        [CopyStatus.ON_SHELF, CopyStatus.ON_SHELF, *ids],
+        [*requestable_params, *requestable_params, *ids],
     )
     return {row.pk: row for row in rows}
 

@@ -14,16 +14,9 @@ from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import LENDING_MODES, Branch
 
 from .policy import Policy
-
-# Branches whose copies may be set aside for a request: someone works there every
-# morning to pull them, in click and collect as in normal service (where the shelves are
-# open to the public, and requests for other branches are pulled as usual). Picking builds
-# a morning run for each of these branches (picking.tasks.branches_due); a closed branch
-# lends nothing, and picking.services.withdraw_closed_branches moves what it held.
-LENDING_MODES = (ServiceMode.OPEN, ServiceMode.CLICK_COLLECT)
 
 # Trying more candidates than this under contention means the shelf is being emptied
 # by others; give up and let the patron wait or retry.

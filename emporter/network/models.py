@@ -13,6 +13,14 @@ class ServiceMode(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+# Branches whose copies may be set aside for a request: someone works there every
+# morning to pull them, in click and collect as in normal service (where the shelves are
+# open to the public, and requests for other branches are pulled as usual). Allocation,
+# picking (a morning run for each) and search's "available" all read it; a closed
+# branch lends nothing (picking.services.withdraw_closed_branches moves what it held).
+LENDING_MODES = (ServiceMode.OPEN, ServiceMode.CLICK_COLLECT)
+
+
 class Branch(models.Model):
     code = models.SlugField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=200)

@@ -3,9 +3,8 @@
 from django.tasks import task
 from django.utils import timezone
 
-from emporter.holds.allocation import LENDING_MODES
 from emporter.network.calendar import is_open
-from emporter.network.models import Branch
+from emporter.network.models import LENDING_MODES, Branch
 
 from . import services
 from .models import PickRun
