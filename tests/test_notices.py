@@ -175,6 +175,18 @@ def test_a_basket_still_being_filled_is_not_confirmed_yet(patron, branch):
     assert compose.compose_all(later()) == 1
 
 
+def test_a_request_cancelled_before_the_confirmation_went_is_not_confirmed(smtp, patron, branch):
+    kept, dropped = requests_for(patron, branch, ["Gardé", "Annulé aussitôt"])
+    cancel_request(request=dropped)
+    assert compose.compose_all(later()) == 1
+    outbox.send_due(later())
+    subject, text = smtp.messages[-1][1]["Subject"], smtp.messages[-1][1].get_body(("plain",)).get_content()
+    assert "Gardé" in text and "Annulé aussitôt" not in text
+    assert "2" not in subject  # "Votre réservation est enregistrée", not "Vos 2 réservations"
+    # Nothing more comes of the cancelled one, however often the composer runs.
+    assert compose.compose_all(later()) == 0
+
+
 def test_staff_cancellation_tells_the_reason_but_a_patrons_own_does_not(smtp, patron, branch):
     mine, theirs = requests_for(patron, branch, ["Le mien", "Annulé par la bibliothèque"])
     compose.compose_all(later())

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from emporter.holds.models import Bag, RequestEvent, Status
+from emporter.holds.models import ACTIVE, Bag, RequestEvent, Status
 
 from .models import Kind, Notice, NoticeEvent
 
@@ -79,6 +79,11 @@ def compose_confirmations(now: datetime.datetime) -> int:
     for patron_id, events in _by_patron(placed).items():
         if max(e.at for e in events) > now - GROUP_DELAY:
             continue  # still filling the basket
+        # A request cancelled before the email went is not confirmed (its event stays
+        # untold: a cancelled request never becomes active again, nothing more is sent).
+        events = [e for e in events if e.request.status in ACTIVE]
+        if not events:
+            continue
         key = f"confirmation:{min(e.pk for e in events)}"
         created += bool(_create(patron_id=patron_id, kind=Kind.CONFIRMATION, events=events, key=key))
     return created
