@@ -277,3 +277,25 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
     assert not english_lines & french_lines, english_lines & french_lines
     assert "Bonjour" in fr.text and "Hello" in en.text
     assert "<html" in fr.html and "Bonjour" in fr.html
+
+
+def test_a_childs_notices_go_to_their_guardian_who_is_told_whose_they_are(smtp, branch):
+    parent = make_patron(branch, card="20000001", first_name="Anaïs", email="anais@example.org")
+    child = make_patron(branch, card="20000002", first_name="Célestin", email="", guardian=parent)
+    requests_for(child, branch, ["Le Petit Prince"])
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 1
+    notice = Notice.objects.get(patron=child)
+    assert (notice.state, notice.sent_to) == (State.SENT, "anais@example.org")
+    recipients, message = smtp.messages[-1]
+    text = message.get_body(("plain",)).get_content()
+    assert recipients == ["anais@example.org"]
+    assert "Bonjour Anaïs" in text and "Célestin" in text and "Le Petit Prince" in text
+
+
+def test_a_notice_with_no_address_anywhere_fails_visibly(smtp, branch):
+    child = make_patron(branch, card="20000002", first_name="Célestin", email="")
+    requests_for(child, branch, ["Le Petit Prince"])
+    compose.compose_all(later())
+    outbox.send_due(later())
+    assert Notice.objects.get().state == State.FAILED and not smtp.messages

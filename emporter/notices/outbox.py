@@ -121,22 +121,24 @@ def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fi
 
 
 def _deliver(notice: Notice, rendered: render.Rendered) -> str:
+    # The patron's own address, else their guardian's (render.recipient).
+    to = render.recipient(notice)
     if notice.channel == "sms":
-        if not notice.patron.phone:
+        if to is None:
             raise PermanentFailure("no_phone")
-        sms.send(to=notice.patron.phone, text=rendered.subject)
-        return notice.patron.phone
-    if not notice.patron.email:
+        sms.send(to=to.phone, text=rendered.subject)
+        return to.phone
+    if to is None:
         raise PermanentFailure("no_email")
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
-        to=[notice.patron.email],
+        to=[to.email],
         headers={"Message-ID": f"<notice-{notice.pk}@emporter>"},
     )
     message.attach_alternative(rendered.html, "text/html")
     mailers.default.send_messages([message])
-    return notice.patron.email
+    return to.email
 
 
 def recover_stale(now=None) -> int:

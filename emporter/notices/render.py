@@ -50,9 +50,23 @@ def context_for(notice: Notice) -> dict:
     return _context(notice, requests, branch, _hours(branch))
 
 
+def recipient(notice: Notice):
+    """Who is written to: the patron, or, when the patron has no address for the notice's
+    channel (a child, usually), their guardian; None when neither has one."""
+    patron = notice.patron
+    for person in (patron, patron.guardian):
+        if person is not None and (person.phone if notice.channel == "sms" else person.email):
+            return person
+    return None
+
+
 def _context(notice: Notice, requests: list[Request], branch: Branch | None, hours) -> dict:
+    to = recipient(notice) or notice.patron
     return {
         "patron": notice.patron,
+        # A child's notices go to their guardian: greeted by name, told whose they are.
+        "greeting_name": to.first_name,
+        "for_child": notice.patron if to.pk != notice.patron.pk else None,
         "notice": notice,
         "requests": requests,
         "ready": [r for r in requests if r.status == Status.READY],
