@@ -390,3 +390,23 @@ def test_a_document_type_filter_can_use_its_own_index(catalogue, postgres):
         cursor.execute("EXPLAIN SELECT id FROM catalogue_record WHERE doc_type = %s", [DocType.DVD])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "catalogue_record_doc_type" in plan
+
+
+def test_a_closed_library_is_neither_available_nor_offered_as_a_choice(branch, other_branch):
+    """Its copies are on its shelves, but a closed library lends nothing: not in the
+    "available now" count or filter, not in the library facet (on both engines)."""
+    only_there = make_record("21", "Neige du nord", copies=[(other_branch, "R NEI", CopyStatus.ON_SHELF)])
+    here_too = make_record(
+        "22",
+        "Neige du sud",
+        copies=[(other_branch, "R NEI", CopyStatus.ON_SHELF), (branch, "R NEI", CopyStatus.ON_SHELF)],
+    )
+    result = search_records(q="neige")
+    assert (result.total, result.available_count) == (2, 2)
+    Branch.objects.filter(pk=other_branch.pk).update(service_mode=ServiceMode.CLOSED)
+    result = search_records(q="neige")
+    assert (result.total, result.available_count) == (2, 1)
+    assert [v.label for v in result.facets["branch"]] == [branch.name]
+    available = search_records(q="neige", filters=Filters(available=True))
+    assert [hit.record for hit in available.hits] == [here_too]
+    assert only_there not in [hit.record for hit in search_records(q="neige").hits if hit.available]

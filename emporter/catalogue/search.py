@@ -192,8 +192,12 @@ def search_records(
     result.sample = SAMPLE if result.total > SAMPLE else 0
     result.available_count = counts.pop("available").get("", 0)
     # (name, is central) by id: model instances would cost more than the facets they label.
+    # Only lending branches: a closed library's copies cannot be had, so it is no choice.
     branches = {
-        pk: (name, central) for pk, name, central in Branch.objects.values_list("pk", "name", "is_central")
+        pk: (name, central)
+        for pk, name, central in Branch.objects.filter(service_mode__in=LENDING_MODES).values_list(
+            "pk", "name", "is_central"
+        )
     }
     result.facets = _facet_values(counts, branches)
     result.page = min(max(1, page), result.pages)
@@ -435,6 +439,16 @@ def _postgres() -> bool:
 # -- Filters, counts, page ------------------------------------------------------------
 
 
+# The branches that lend (network.models.LENDING_MODES), read once per statement (an
+# InitPlan): a copy on the shelf of a closed library is not "available".
+LENDING_SELECT = "SELECT lb.id FROM network_branch lb WHERE lb.service_mode IN (%s, %s)"
+LENDING_IDS = f"ARRAY({LENDING_SELECT})"
+
+
+def _lending_params() -> list[str]:
+    return [str(mode) for mode in LENDING_MODES]
+
+
 def _filter_sql(filters: Filters) -> tuple[str, list]:
     sql, params = [], []
     for column in ("doc_type", "audience", "language"):
@@ -447,16 +461,17 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
         if filters.branch_id:
             sql.append(f"{summary} @> ARRAY[%s]::bigint[]")
             params.append(filters.branch_id)
-        elif filters.available:
-            sql.append("r.shelf_branches <> '{}'")
+        if filters.available:
+            sql.append(f"r.shelf_branches && {LENDING_IDS}")
+            params += _lending_params()
     elif filters.branch_id or filters.available:
         copy = ["c.record_id = r.id"]
         if filters.branch_id:
             copy.append("c.branch_id = %s")
             params.append(filters.branch_id)
         if filters.available:
-            copy.append("c.status = %s")
-            params.append(CopyStatus.ON_SHELF)
+            copy.append(f"c.status = %s AND c.branch_id IN ({LENDING_SELECT})")
+            params += [CopyStatus.ON_SHELF, *_lending_params()]
         sql.append(f"EXISTS (SELECT 1 FROM catalogue_copy c WHERE {' AND '.join(copy)})")
     return "".join(f" AND {s}" for s in sql), params
 
@@ -536,8 +551,10 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     copies_where = " WHERE c.status = %s" if filters.available else ""
     available_where = " AND c.branch_id = %s" if filters.branch_id else ""
     ctes = f""",
+        lending AS ({LENDING_SELECT}),
         c AS (
-          SELECT c.record_id, c.branch_id, c.status = %s AS on_shelf
+          SELECT c.record_id, c.branch_id,
+                 c.status = %s AND c.branch_id IN (SELECT id FROM lending) AS on_shelf
           FROM catalogue_copy c JOIN m ON m.id = c.record_id{copies_where}
         )
     """
@@ -551,7 +568,7 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
         UNION ALL SELECT 'available', '', COUNT(*)
           FROM (SELECT DISTINCT record_id FROM c WHERE c.on_shelf{available_where}) AS a
     """
-    params = [CopyStatus.ON_SHELF] + ([CopyStatus.ON_SHELF] if filters.available else [])
+    params = [*_lending_params(), CopyStatus.ON_SHELF] + ([CopyStatus.ON_SHELF] if filters.available else [])
     return (ctes, branches), (params, [filters.branch_id] if filters.branch_id else [])
 
 
@@ -563,11 +580,11 @@ def _summary_columns(filters: Filters) -> tuple[str, list]:
     if not _postgres():
         return "", []
     branches = "r.shelf_branches" if filters.available else "r.copy_branches"
+    available, params = f"r.shelf_branches && {LENDING_IDS}", _lending_params()
     if filters.branch_id:
-        return f"{branches} AS branches, r.shelf_branches @> ARRAY[%s]::bigint[] AS available, ", [
-            filters.branch_id
-        ]
-    return f"{branches} AS branches, r.shelf_branches <> '{{}}' AS available, ", []
+        available += " AND r.shelf_branches @> ARRAY[%s]::bigint[]"
+        params.append(filters.branch_id)
+    return f"{branches} AS branches, {available} AS available, ", params
 
 
 def _postgres_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, list]]:
@@ -689,11 +706,11 @@ def _facet_values(
     }
     facets = {}
     for facet, names in labels.items():
-        # An empty value (language unknown) cannot be chosen as a filter: not listed.
         values = [
             FacetValue(value, str(names.get(value, value.upper())), n)
             for value, n in counts[facet].items()
-            if value
+            # An empty value (language unknown) cannot be chosen; a closed library neither.
+            if value and (facet != "branch" or value in names)
         ]
         facets[facet] = sorted(values, key=lambda v: (-v.count, v.label))
     return facets
