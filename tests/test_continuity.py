@@ -5,7 +5,8 @@ from django.utils import translation
 
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role, StaffRole
-from tests.conftest import make_branch
+from emporter.holds.services import place_request
+from tests.conftest import make_branch, make_patron, make_record
 
 
 def url(name, *args):
@@ -45,6 +46,27 @@ def test_a_network_admin_sees_every_branch_and_its_mode(admin_client, network):
     for branch in network:
         assert branch.name in page.text
     assert "Closed" in page.text and "Open (normal service)" in page.text
+
+
+def test_closing_a_branch_warns_about_the_requests_to_collect_there(admin_client, network):
+    crx = network[1]
+    Branch.objects.filter(pk=crx.pk).update(service_mode=ServiceMode.CLICK_COLLECT)
+    crx.refresh_from_db()
+    patron = make_patron(crx)
+    for title in ("Un", "Deux"):
+        place_request(patron=patron, record_id=make_record(title=title, copies=[crx]).pk, pickup_branch=crx)
+    response = admin_client.post(
+        url("network:switch_branch", crx.pk),
+        {"mode": ServiceMode.CLOSED},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert "2 réservations sont à retirer à Croix-Rousse, désormais fermée" in response.content.decode()
+    # Nothing to warn about: no warning.
+    response = admin_client.post(
+        url("network:switch_branch", network[0].pk), {"mode": ServiceMode.CLOSED}, follow=True
+    )
+    assert "to be collected" not in response.content.decode()
 
 
 def test_switching_one_branch_leaves_the_others(admin_client, network):

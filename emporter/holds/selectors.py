@@ -32,3 +32,8 @@ def requests_of(patron: Patron, *, limit: int = 100):
 
 def active_count(patron: Patron) -> int:
     return Request.objects.filter(patron=patron, status__in=ACTIVE).count()
+
+
+def active_pickups_at(branch) -> int:
+    """How many requests under way are to be collected at ``branch``."""
+    return Request.objects.filter(pickup_branch=branch, status__in=ACTIVE).count()

@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.patrons.models import Role, StaffRole
@@ -71,7 +72,29 @@ def switch_branch(request, branch_id: int):
             request,
             _("%(branch)s: %(mode)s.") % {"branch": branch.name, "mode": ServiceMode(mode).label},
         )
+        if mode == ServiceMode.CLOSED:
+            _warn_about_pickups(request, branch)
     return redirect("network:modes")
+
+
+def _warn_about_pickups(request, branch: Branch) -> None:
+    """Copies set aside at a closed branch move on their own (picking's sweep); patrons
+    who chose it to collect are another matter: only people can say where they go now."""
+    from emporter.holds.selectors import active_pickups_at  # holds builds on network
+
+    count = active_pickups_at(branch)
+    if count:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)s request is to be collected at %(branch)s, now closed: its patron is "
+                "not told automatically. Tell them, or cancel it, from the phone desk.",
+                "%(count)s requests are to be collected at %(branch)s, now closed: their patrons "
+                "are not told automatically. Tell them, or cancel them, from the phone desk.",
+                count,
+            )
+            % {"count": count, "branch": branch.name},
+        )
 
 
 @require_POST
