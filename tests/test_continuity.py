@@ -3,9 +3,9 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import translation
 
+from emporter.holds.services import place_request
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role, StaffRole
-from emporter.holds.services import place_request
 from tests.conftest import make_branch, make_patron, make_record
 
 
@@ -56,12 +56,9 @@ def test_closing_a_branch_warns_about_the_requests_to_collect_there(admin_client
     for title in ("Un", "Deux"):
         place_request(patron=patron, record_id=make_record(title=title, copies=[crx]).pk, pickup_branch=crx)
     response = admin_client.post(
-        url("network:switch_branch", crx.pk),
-        {"mode": ServiceMode.CLOSED},
-        follow=True,
-        HTTP_ACCEPT_LANGUAGE="fr",
+        url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED}, follow=True
     )
-    assert "2 réservations sont à retirer à Croix-Rousse, désormais fermée" in response.content.decode()
+    assert "2 requests are to be collected at Croix-Rousse, now closed" in response.content.decode()
     # Nothing to warn about: no warning.
     response = admin_client.post(
         url("network:switch_branch", network[0].pk), {"mode": ServiceMode.CLOSED}, follow=True
