@@ -147,3 +147,27 @@ def test_a_long_title_is_cut_to_its_column_and_the_call_number_kept(picker_clien
     assert "910.4 HIS" in text
     assert "Histoire générale des voyages" in text
     assert long_title.strip() not in text and "…" in text
+
+
+def test_each_pick_list_page_is_signed_with_its_own_department(picker_client, branch):
+    # Jeunesse takes two pages: its second page, then each later department, must be
+    # signed with their own name (fpdf2 draws a footer when the next page starts).
+    sizes = {"Jeunesse": 36, "Arts et Loisirs": 1, "Musique": 1}
+    patrons = [make_patron(branch, card=f"2000000{n}") for n in range(6)]
+    turn = 0
+    for order, (name, size) in enumerate(sizes.items()):
+        department = make_department(branch, code=f"d{order}", name=name, order=order)
+        location = make_location(department)
+        for n in range(size):
+            record = make_record(title=f"{name} {n}", copies=[branch])
+            record.copies.update(department=department, location=location)
+            place(patrons[turn % len(patrons)], record, branch)
+            turn += 1
+    run = picking.build_run(branch=branch)
+    response = picker_client.get(reverse("picking:run_pdf", args=[run.pk]))
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages]
+    expected = ["Jeunesse", "Jeunesse", "Arts et Loisirs", "Musique"]
+    assert len(pages) == len(expected)
+    for number, (text, name) in enumerate(zip(pages, expected, strict=True), start=1):
+        footer = text.strip().splitlines()[-1]
+        assert footer.endswith(f" · {name} · {number}"), (number, footer)

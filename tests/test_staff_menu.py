@@ -43,3 +43,12 @@ def test_a_network_admin_sees_every_screen(client, db):
 def test_patrons_see_no_staff_menu(client, patron):
     client.force_login(patron.user)
     assert 'class="staff-link"' not in client.get("/").content.decode()
+
+
+def test_a_branch_manager_has_the_pick_lists_and_the_door_in_the_menu(client, branch):
+    user = get_user_model().objects.create_user(username="manager2", password="x-demo-pass")
+    StaffRole.objects.create(user=user, role=Role.BRANCH_MANAGER, branch=branch)
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    assert 'href="/staff/picking/"' in page and 'href="/staff/door/"' in page
+    assert 'href="/staff/phone/"' not in page

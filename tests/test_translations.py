@@ -1,5 +1,6 @@
 """No page mixes French and English: every string in the source has a French translation."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -28,3 +29,19 @@ def test_french_catalogue_covers_every_string_in_the_source(tmp_path):
         ["msgattrib", "--untranslated", str(po)], capture_output=True, text=True, check=True
     ).stdout
     assert missing == "" and untranslated == "", f"untranslated strings:\n{untranslated}{missing}"
+
+
+def test_every_plural_form_of_the_french_catalogue_is_filled():
+    """French has three plural forms here (0-1, millions, the rest): a translation that
+    fills two leaves "2 documents" in English, and msgattrib does not call it untranslated."""
+    po = (ROOT / "emporter" / "locale" / "fr" / "LC_MESSAGES" / "django.po").read_text()
+    nplurals = int(re.search(r"nplurals=(\d+)", po).group(1))
+    incomplete = []
+    for entry in po.split("\n\n"):
+        if "\nmsgid_plural " not in entry or entry.lstrip().startswith("#~"):
+            continue
+        forms = re.findall(r'^msgstr\[(\d+)\] ((?:".*"\n?)+)', entry + "\n", flags=re.M)
+        filled = {int(n) for n, text in forms if re.sub(r'"\s*"', "", text).strip('"\n ')}
+        if filled != set(range(nplurals)):
+            incomplete.append(re.search(r'^msgid ((?:".*"\n)+)', entry, flags=re.M).group(1)[:80])
+    assert not incomplete, f"plural forms missing for: {incomplete}"

@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from .models import Role, StaffRole
+from .permissions import effective_roles
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
@@ -24,9 +25,8 @@ def staff_menu(request):
     if user.is_superuser:
         roles = set(Role.values)
     else:
-        roles = set(StaffRole.objects.filter(user=user).values_list("role", flat=True))
-        if Role.NETWORK_ADMIN in roles:
-            roles = set(Role.values)
+        # A network administrator has every role, a branch manager a picker's and a door's.
+        roles = effective_roles(StaffRole.objects.filter(user=user).values_list("role", flat=True))
     links = []
     for role, url_name, label in SCREENS:
         if role in roles:

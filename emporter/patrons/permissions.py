@@ -10,6 +10,29 @@ from emporter.network.models import Branch
 
 from .models import Role, StaffRole
 
+# A branch manager answers for the morning pull and the door of their branch (the
+# brief: today's workload, what is late, what is not found), so where they manage
+# they may do what a picker and a door librarian do. Nothing else is implied: the
+# phone desk, the statistics and the notices keep their own roles.
+IMPLIED_BY = {
+    Role.PICKER: (Role.BRANCH_MANAGER,),
+    Role.DOOR_DESK: (Role.BRANCH_MANAGER,),
+}
+
+
+def granting(role: str) -> list[str]:
+    """The roles that let a user act as ``role`` where they hold them (besides network
+    administrators, who act as anyone)."""
+    return [role, *IMPLIED_BY.get(role, ())]
+
+
+def effective_roles(roles) -> set[str]:
+    """``roles`` a user holds, with those they imply (for the staff menu)."""
+    held = set(roles)
+    if Role.NETWORK_ADMIN in held:
+        return set(Role.values)
+    return held | {role for role, by in IMPLIED_BY.items() if held.intersection(by)}
+
 
 def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
     """True if ``user`` may act as ``role`` at ``branch`` (any branch when None).
@@ -18,7 +41,7 @@ def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
         return False
     if user.is_superuser:
         return True
-    roles = StaffRole.objects.filter(user=user, role__in=[role, Role.NETWORK_ADMIN])
+    roles = StaffRole.objects.filter(user=user, role__in=[*granting(role), Role.NETWORK_ADMIN])
     if branch is not None:
         roles = roles.filter(Q(branch__isnull=True) | Q(branch=branch))
     return roles.exists()
@@ -31,12 +54,12 @@ def branches_for(user, role: str):
     everywhere = (
         user.is_superuser
         or StaffRole.objects.filter(
-            user=user, role__in=[role, Role.NETWORK_ADMIN], branch__isnull=True
+            user=user, role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True
         ).exists()
     )
     if everywhere:
         return Branch.objects.all()
-    return Branch.objects.filter(staff_roles__user=user, staff_roles__role=role).distinct()
+    return Branch.objects.filter(staff_roles__user=user, staff_roles__role__in=granting(role)).distinct()
 
 
 def is_staff_member(user) -> bool:

@@ -67,7 +67,15 @@ class PickListPDF(FPDF):
     def footer(self):
         self.set_y(-9)
         self.set_font(FONT, "", 7)
-        self.cell(0, 4, f"{self.list_title} · {self.department} · {self.page_no()}", align="R")
+        parts = (self.list_title, self.department, str(self.page_no()))
+        self.cell(0, 4, " · ".join(part for part in parts if part), align="R")
+
+    def start_section(self, department: str) -> None:
+        """A new department on a new page. fpdf2 draws a page's footer when the next
+        page is added, so the department changes only after add_page: set before, the
+        previous department's last page would be signed with this one's name."""
+        self.add_page()
+        self.department = department
 
     def room_for(self, height: float, *, headings: bool = True) -> None:
         if self.get_y() + height > self.h - 12:
@@ -96,8 +104,7 @@ def pick_list(*, run, sections) -> bytes:
         pdf.set_font(FONT, "", 11)
         pdf.cell(0, 8, _("Nothing to pull."))
     for section in sections:
-        pdf.department = section.department.name if section.department else _("No department")
-        pdf.add_page()
+        pdf.start_section(section.department.name if section.department else _("No department"))
         _heading(pdf, title, 10)
         _heading(pdf, f"{pdf.department} — {section.count}", 14)
         for shelf in section.shelves:

@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import Bag, Request, Status
@@ -35,6 +35,19 @@ def runs_of(branch: Branch, *, today: datetime.date) -> tuple[list[PickRun], lis
     """(today's runs, the latest older ones), each with its progress counts."""
     runs = with_progress(PickRun.objects.filter(branch=branch)).order_by("-run_date", "cutoff")
     return list(runs.filter(run_date=today)), list(runs.filter(run_date__lt=today)[:OLDER_RUNS])
+
+
+def set_aside_after(branch: Branch, cutoff: datetime.datetime) -> int:
+    """How many requests were set aside at ``branch`` after ``cutoff`` and are on no
+    list yet: a list closed at ``cutoff`` cannot have them, a late-additions list will."""
+    on_a_list = PickLine.objects.filter(request=OuterRef("pk"), status=LineStatus.PENDING)
+    waiting = Request.objects.filter(
+        status=Status.PLACED,
+        copy__branch=branch,
+        copy__status=CopyStatus.SET_ASIDE,
+        placed_at__gt=cutoff,
+    )
+    return waiting.exclude(Exists(on_a_list)).count()
 
 
 def _initial(name: str) -> str:

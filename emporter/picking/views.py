@@ -102,8 +102,12 @@ def build(request, branch_id: int):
 def run_list(request, run_id: int):
     run = _run(request, run_id)
     lines = selectors.run_lines(run)
+    # Built late in the day, the morning list stops at the pick time: say what came
+    # after and offer the late-additions list, rather than an unexplained empty list.
+    today = run.run_date == timezone.localdate()
     context = {
         "run": run,
+        "late": selectors.set_aside_after(run.branch, run.cutoff) if today else 0,
         "sections": selectors.sections(lines),
         "left": sum(line.status == LineStatus.PENDING for line in lines),
         "total": len(lines),
