@@ -1,10 +1,9 @@
 """Import copies from a CSV file: one row per copy, keyed by barcode.
 
-    import_copies(path, *, code_map=None, default_branch=None, batch_size=500, stdout=None)
-        -> CopyImportReport
+    import_copies(path, *, code_map=None, default_branch=None, encoding=None, batch_size=500,
+                  stdout=None) -> CopyImportReport
 
-Columns (header row, any order, case-insensitive; ``,`` ``;`` or tab separated; UTF-8,
-else read as Windows-1252 and said so):
+Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separated):
 
 - ``barcode`` (required);
 - ``record`` (a ``Record.source_key``) or ``isbn``: the copy's record, which must exist;
@@ -13,28 +12,51 @@ else read as Windows-1252 and said so):
 - ``doc_type``: one of ours (``book``, ``dvd``…) or a source type code; empty: the
   record's type;
 - ``status``: ``on_shelf``, ``on_loan``, ``in_transit``, ``missing`` or ``withdrawn``;
-  empty keeps an existing copy's status (new copies are on the shelf). A copy set aside
-  or on the hold shelf keeps that status: requests own it.
+  empty keeps an existing copy's status (new copies are on the shelf).
+
+Status on re-import, as the MARC import does it: the file's status is applied only when
+it changed at the source since the last import (kept in ``Copy.source_codes["status"]``),
+so a nightly file saying "on_shelf" does not undo our picker's "missing"; and never to a
+copy our own circulation holds: set aside or on the hold shelf, in transit, or lent at
+one of our doors (an open loan). Such a copy keeps its status (``status_kept``).
+
+Encoding: UTF-8; else Windows-1252, said so (``encoding``). A file that is neither —
+Excel's "CSV (Macintosh)" (Mac Roman) and "CSV (MS-DOS)" (CP850) put é, è, ç… where
+Windows-1252 has punctuation or nothing — is refused before anything is written
+(``bad_encoding``, with the line of the first odd character): read as another encoding
+it would write wrong names everywhere, so ``encoding`` (``--encoding``) must name it.
 
 A row with a problem is reported with its line number and skipped; the other rows are
-imported. A barcode repeated in the file: the first row wins.
+imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read
+(``bad_row``: most often a quote left open, which swallows the lines after it up to
+csv's 131,072-character field limit), a value longer than its column
+(``value_too_long``), one the database refuses (``database_error``: the batch is retried
+row by row). A barcode repeated in the file: the first row wins.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
-from emporter.catalogue.importer import REQUEST_STATUSES, Problem, Targets, changes, lock_copies, update_copy
+from emporter.catalogue.importer import (
+    SOURCE_STATUSES,
+    Problem,
+    Targets,
+    changes,
+    lock_copies,
+    update_copy,
+)
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
@@ -57,6 +79,9 @@ IMPORTABLE_STATUSES = {
     CopyStatus.MISSING,
     CopyStatus.WITHDRAWN,
 }
+# Columns stored as they are: longer values are refused (a longer call number is more
+# likely a quote left open than a call number).
+LIMITS = {name: Copy._meta.get_field(name).max_length for name in ("barcode", "call_number")}
 UPDATED_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
     "doc_type", "status", "source_codes",
@@ -107,44 +132,147 @@ def import_copies(
     *,
     code_map: CodeMap | Mapping | str | Path | None = None,
     default_branch: str | None = None,
+    encoding: str | None = None,
     batch_size: int = 500,
     stdout: TextIO | None = None,
 ) -> CopyImportReport:
-    """Create or update the copies listed in a CSV file (see the module docstring)."""
+    """Create or update the copies listed in a CSV file (see the module docstring).
+    Raises ValueError before reading when an option is wrong."""
     targets = Targets.load(load_code_map(code_map), default_branch)
+    forced = encoding_option(encoding)
     path = Path(path)
     report = CopyImportReport(path=str(path))
     importer = _CopyImport(targets, report, stdout)
-    try:
-        encoding = detect_encoding(path)
-    except OSError as exc:
-        importer.problem(None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror})
+    encoding = choose_encoding(path, forced, importer.problem)
+    if encoding is None:
         return report
-    if encoding != "utf-8-sig":
-        report.encoding = encoding
-        importer.problem(None, "encoding", _("the file is not UTF-8: it was read as Windows-1252"))
-    with open(path, encoding=encoding, newline="") as fh:
-        batch: list[_Row] = []
-        for row in importer.rows(fh):
-            batch.append(row)
-            if len(batch) >= batch_size:
-                importer.write(batch)
-                batch = []
-        if batch:
+    report.encoding = encoding.removesuffix("-sig")
+    batch: list[_Row] = []
+    for row in importer.rows(read_rows(path, encoding, importer.unreadable)):
+        batch.append(row)
+        if len(batch) >= batch_size:
             importer.write(batch)
+            batch = []
+    if batch:
+        importer.write(batch)
     return report
 
 
+# --- reading a CSV file (shared with the patrons import) ------------------------------
+
+OnProblem = Callable[[int | None, str, str], None]  # (line, code, message)
+
+# Windows-1252 leaves five bytes undefined; and where Mac Roman and CP850 (DOS) put é, è,
+# à, ç…, in 0x80-0x9F, it has punctuation: "Françoise" in CP850 reads "Fran‡oise". Such a
+# byte right after a letter is the sign of those encodings (but ’, œ and Œ are French in
+# Windows-1252); its own accented letters are in 0xC0-0xFF.
+_UNDEFINED_IN_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_INSIDE_WORD = re.compile(rb"(?<=[A-Za-z])[\x80-\x8b\x8d-\x91\x93-\x9b\x9d-\x9f]")
+_ODD = re.compile(_UNDEFINED_IN_CP1252.pattern + rb"|" + _INSIDE_WORD.pattern)
+_CP1252_LETTERS = re.compile(rb"[\xc0-\xd6\xd8-\xf6\xf8-\xff]")
+# Bytes the encoding could not decode, kept by "surrogateescape" as U+DC80-U+DCFF.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+class EncodingRefused(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def encoding_option(name: str | None) -> str | None:
+    """The codec for an encoding named by the user, or None; ValueError if unknown."""
+    if not name:
+        return None
+    try:
+        b"".decode(name)  # LookupError for unknown names and for non-text codecs (base64…)
+        codec = codecs.lookup(name).name
+    except LookupError:
+        raise ValueError(_("Unknown encoding %(name)s.") % {"name": name}) from None
+    return "utf-8-sig" if codec == "utf-8" else codec  # a BOM is not part of the header
+
+
 def detect_encoding(path: Path) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """``utf-8-sig`` or ``cp1252``, from the whole file; raises EncodingRefused (with the
+    line of the first odd byte) when it is neither, OSError when it cannot be read.
+
+    A file mostly in UTF-8 with a few broken rows (one pasted from elsewhere) is UTF-8:
+    those rows are reported while reading, and the others are not garbled."""
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    good = broken = undefined = in_words = letters = 0
+    line, first_odd = 1, None
     with open(path, "rb") as fh:
-        try:
-            while block := fh.read(1 << 16):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8-sig"
+        while block := fh.read(1 << 16):
+            text = decoder.decode(block)
+            if not text.isascii():
+                bad = len(_UNDECODED.findall(text))
+                broken += bad
+                good += len(text) - len(text.encode("ascii", "ignore")) - bad
+            if not block.isascii():
+                undefined += len(_UNDEFINED_IN_CP1252.findall(block))
+                in_words += len(_INSIDE_WORD.findall(block))
+                letters += len(_CP1252_LETTERS.findall(block))
+                if first_odd is None and (odd := _ODD.search(block)):
+                    first_odd = line + block.count(b"\n", 0, odd.start())
+            line += block.count(b"\n")
+        broken += len(_UNDECODED.findall(decoder.decode(b"", final=True)))
+    if broken == 0 or good > broken:
+        return "utf-8-sig"
+    if undefined or in_words > letters:
+        raise EncodingRefused(first_odd or 1)
+    return "cp1252"
+
+
+def choose_encoding(path: Path, forced: str | None, problem: OnProblem) -> str | None:
+    """The encoding to read the file with (the forced one, else detected), or None when
+    the file cannot be read or is refused (reported)."""
+    try:
+        if forced:
+            open(path, "rb").close()
+            return forced
+        encoding = detect_encoding(path)
+    except OSError as exc:
+        problem(None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror})
+        return None
+    except EncodingRefused as refused:
+        message = _(
+            "the file is neither UTF-8 nor Windows-1252 (this line has the first odd character): "
+            'nothing was imported. Save it as "CSV UTF-8", or give its encoding: --encoding '
+            'mac_roman for Excel\'s "CSV (Macintosh)", --encoding cp850 for "CSV (MS-DOS)".'
+        )
+        problem(refused.line, "bad_encoding", message)
+        return None
+    if encoding == "cp1252":
+        problem(None, "encoding", _("the file is not UTF-8: it was read as Windows-1252"))
+    return encoding
+
+
+def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int, list[str]]]:
+    """(line, values) of each non-blank row, the header first; the line is where the row
+    starts. A row that cannot be read is given to ``skip`` and the reading goes on: bytes
+    the encoding does not decode, or csv's error (a field over its 131,072 characters)."""
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
+        header = _QUOTED.sub("", fh.readline())
+        fh.seek(0)
+        # The header's most frequent separator: csv.Sniffer misreads a sample cut in a
+        # long field, and the header is the one line sure to have every separator.
+        reader = csv.reader(fh, csv.excel, delimiter=max(",;\t|", key=header.count))
+        while True:
+            line = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                skip(line, "bad_row", _("this row cannot be read (%(error)s)") % {"error": error})
+                continue
+            if not any(v.strip() for v in values):
+                continue
+            if _UNDECODED.search("\x00".join(values)):
+                message = _("this row has bytes that are not %(encoding)s: it is skipped")
+                skip(line, "bad_encoding", message % {"encoding": encoding.removesuffix("-sig")})
+                continue
+            yield line, values
 
 
 class _CopyImport:
@@ -160,28 +288,22 @@ class _CopyImport:
         if self.stdout is not None:
             self.stdout.write(f"{problem}\n")
 
-    def skip(self, line: int, code: str, message: str, barcode: str = "") -> None:
+    def skip(self, line: int | None, code: str, message: str, barcode: str = "") -> None:
         self.report.skipped += 1
         self.problem(line, code, message, barcode)
 
     # --- reading ----------------------------------------------------------------------
 
-    def rows(self, fh: TextIO) -> Iterator[_Row]:
-        sample = fh.read(8192)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(fh, dialect)
-        header = next(reader, None)
-        columns = self.columns(header or [])
+    def unreadable(self, line: int | None, code: str, message: str) -> None:
+        self.report.rows += 1
+        self.skip(line, code, message)
+
+    def rows(self, lines: Iterator[tuple[int, list[str]]]) -> Iterator[_Row]:
+        header = next(lines, (1, []))[1]
+        columns = self.columns(header)
         if columns is None:
             return
-        for values in reader:
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
+        for line, values in lines:
             self.report.rows += 1
             cells = {name: clean(values[i]) if i < len(values) else "" for name, i in columns.items()}
             row = self.parse(line, cells)
@@ -209,6 +331,11 @@ class _CopyImport:
         if not barcode:
             self.skip(line, "no_barcode", _("no barcode"))
             return None
+        for column, limit in LIMITS.items():
+            value = barcode if column == "barcode" else cells.get(column, "")
+            if len(value) > limit:
+                self.skip(line, "value_too_long", too_long(column, value, limit), barcode[:limit])
+                return None
         if barcode in self.seen:
             self.skip(
                 line,
@@ -240,10 +367,11 @@ class _CopyImport:
             return None
         self.seen.add(barcode)
         call_number = cells.get("call_number", "")
-        values |= {"call_number": call_number[:200], "call_number_key": sort_key(call_number)[:400]}
+        values |= {"call_number": call_number, "call_number_key": sort_key(call_number)[:400]}
         values |= {"doc_type": doc_type}
+        # The status too: the next import applies its own only if it differs (see write).
         source = {k: cells[k] for k in ("branch", "department", "location", "doc_type") if cells.get(k)}
-        values["source_codes"] = {"csv": True, **source}
+        values["source_codes"] = {"csv": True, **source} | ({"status": status} if status else {})
         return _Row(line, barcode, record_key, isbn, values, status, record_type=not doc_type)
 
     def place(self, line: int, barcode: str, cells: dict[str, str]) -> dict | None:
@@ -275,49 +403,72 @@ class _CopyImport:
     # --- writing ----------------------------------------------------------------------
 
     def write(self, batch: list[_Row]) -> None:
-        with transaction.atomic():
-            lock_copies([r.barcode for r in batch])  # before any record is locked: see there
-            records = self.records(batch)
-            existing = {
-                c.barcode: c
-                for c in Copy.objects.filter(barcode__in=[r.barcode for r in batch]).only(
-                    "pk", "barcode", *UPDATED_FIELDS
-                )
-            }
-            new, changed, missing = [], [], 0
-            for row in batch:
-                record = records.get(row.record_key) if row.record_key else records.get(f"isbn:{row.isbn}")
-                if not isinstance(record, tuple):
-                    self.skip(row.line, "no_record", record or self.no_record(row), row.barcode)
-                    missing += 1
-                    continue
-                values = {**row.values, "record_id": record[0]}
-                if row.record_type:
-                    values["doc_type"] = record[1]
-                copy = existing.get(row.barcode)
-                if copy is None:
-                    new.append(Copy(barcode=row.barcode, status=row.status or CopyStatus.ON_SHELF, **values))
-                    continue
-                if row.status and row.status != copy.status:
-                    if copy.status in REQUEST_STATUSES:
-                        self.problem(row.line, "status_kept", self.kept(copy), row.barcode)
-                    else:
-                        values["status"] = row.status
-                if delta := changes(copy, values):
-                    changed.append((row, copy, delta))
-            Copy.objects.bulk_create(new)
-            self.update(changed)
-        self.report.created += len(new)
-        self.report.updated += len(changed)
-        self.report.unchanged += len(batch) - len(new) - len(changed) - missing
+        """Write a batch in one transaction. If the database refuses it (a copy created
+        meanwhile by another import, a value it will not store), each row is written in its
+        own transaction and the one refused is reported: one bad row never ends the import."""
+        try:
+            with transaction.atomic():
+                created, updated, problems = self.write_batch(batch)
+        except DatabaseError as error:
+            if len(batch) > 1:
+                for row in batch:
+                    self.write([row])
+            else:
+                self.skip(batch[0].line, "database_error", database_refused(error), batch[0].barcode)
+            return
+        missing = 0
+        for line, code, message, barcode in problems:
+            missing += code == "no_record"
+            (self.skip if code == "no_record" else self.problem)(line, code, message, barcode)
+        self.report.created += created
+        self.report.updated += updated
+        self.report.unchanged += len(batch) - created - updated - missing
 
-    def update(self, changed: list[tuple[_Row, Copy, dict]]) -> None:
+    def write_batch(self, batch: list[_Row]) -> tuple[int, int, list[tuple]]:
+        """(created, updated, problems to report once the batch is committed)."""
+        lock_copies([r.barcode for r in batch])  # before any record is locked: see there
+        records = self.records(batch)
+        existing = {
+            c.barcode: c
+            for c in Copy.objects.filter(barcode__in=[r.barcode for r in batch]).only(
+                "pk", "barcode", *UPDATED_FIELDS
+            )
+        }
+        lent = lent_copies(existing.values())
+        new, changed, problems = [], [], []
+        for row in batch:
+            record = records.get(row.record_key) if row.record_key else records.get(f"isbn:{row.isbn}")
+            if not isinstance(record, tuple):
+                problems.append((row.line, "no_record", record or self.no_record(row), row.barcode))
+                continue
+            values = {**row.values, "record_id": record[0]}
+            if row.record_type:
+                values["doc_type"] = record[1]
+            copy = existing.get(row.barcode)
+            if copy is None:
+                new.append(Copy(barcode=row.barcode, status=row.status or CopyStatus.ON_SHELF, **values))
+                continue
+            # News from the source only: otherwise our picker's "missing" would be undone
+            # by every nightly file that still says "on_shelf".
+            if row.status and row.status != copy.status and row.status != copy.source_codes.get("status"):
+                if copy.status in SOURCE_STATUSES and copy.pk not in lent:
+                    values["status"] = row.status
+                else:
+                    problems.append((row.line, "status_kept", self.kept(copy, row.status), row.barcode))
+            if delta := changes(copy, values):
+                changed.append((row, copy, delta))
+        Copy.objects.bulk_create(new)
+        problems += self.update(changed)
+        return len(new), len(changed), problems
+
+    def update(self, changed: list[tuple[_Row, Copy, dict]]) -> list[tuple]:
         now = timezone.now()
-        movable = set(CopyStatus.values) - REQUEST_STATUSES
+        problems = []
         for row, copy, delta in changed:
-            if not update_copy(copy.pk, delta, now, status_from=movable):
+            if not update_copy(copy.pk, delta, now, status_from=SOURCE_STATUSES):
                 message = _("not updated: the copy was just promised to a request")
-                self.problem(row.line, "status_kept", message, row.barcode)
+                problems.append((row.line, "status_kept", message, row.barcode))
+        return problems
 
     def records(self, batch: list[_Row]) -> dict[str, tuple[int, str] | str]:
         """Records by key ("isbn:…" for ISBNs): (pk, doc_type), or a message when ambiguous."""
@@ -342,7 +493,31 @@ class _CopyImport:
             return _("no record with the key %(key)s") % {"key": row.record_key}
         return _("no record with the ISBN %(isbn)s") % {"isbn": row.isbn}
 
-    def kept(self, copy: Copy) -> str:
-        return _("status kept as %(status)s: the copy is promised to a request") % {
-            "status": copy.get_status_display()
+    def kept(self, copy: Copy, wanted: str) -> str:
+        # The MARC import's message (and translation).
+        message = _(
+            "copy %(barcode)s keeps its status %(status)s, not %(wanted)s: a request or a loan here holds it"
+        )
+        return message % {
+            "barcode": copy.barcode,
+            "status": copy.get_status_display(),
+            "wanted": CopyStatus(wanted).label,
         }
+
+
+def lent_copies(copies) -> set[int]:
+    """The copies lent at one of our doors (an open loan): the source cannot know they
+    are out. (The desk's Loan, through the relation: the catalogue imports nothing above.)"""
+    loans = Copy._meta.get_field("loans").related_model.objects
+    rows = loans.filter(copy__in=[c.pk for c in copies], returned_at__isnull=True)
+    return set(rows.values_list("copy_id", flat=True))
+
+
+def database_refused(error: Exception) -> str:
+    reason = str(error).strip().splitlines()[:1]
+    return _("not imported: the database refused it (%(error)s)") % {"error": "".join(reason)}
+
+
+def too_long(column: str, value: str, limit: int) -> str:
+    message = _("%(column)s is too long: %(length)s characters, at most %(limit)s")
+    return message % {"column": column, "length": len(value), "limit": limit}

@@ -1,54 +1,100 @@
 """Import patrons from a CSV file, keyed by card number (re-import updates).
 
-Columns (header row, any order; ``,`` ``;`` or tab separated; UTF-8, else Windows-1252):
-``card_number`` (required), ``first_name``, ``last_name`` (required), ``email``,
-``phone``, ``home_branch`` (a branch code, required), ``language`` (fr/en),
-``category`` (adult/child), ``guardian`` (the guardian's card number, imported in the
-same file or before), ``card_expires`` (YYYY-MM-DD), ``pin`` (4–8 digits; empty keeps
-the current PIN, or leaves a new patron unable to sign in until staff set one).
+Columns (header row, any order; ``,`` ``;`` tab or ``|`` separated; the encoding as for
+copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unless
+``encoding`` names it): ``card_number`` (required), ``first_name``, ``last_name``
+(required), ``email``, ``phone``, ``home_branch`` (a branch code, required),
+``language`` (fr/en), ``category`` (adult/child), ``guardian`` (the guardian's card
+number, imported in the same file or before), ``card_expires`` (YYYY-MM-DD), ``pin``.
+
+PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
+staff set one). An existing patron keeps theirs: a nightly file would otherwise re-hash
+every PIN (a full PBKDF2 each: hours for 100,000 patrons) and sign every patron out.
+``set_pins`` (``--set-pins``) replaces the PINs that differ, as a PIN change does: the
+patron's sessions and API tokens end. Checking that a PIN differs costs a hash too:
+it is an option for the day PINs move from another system, not for every night.
+
+A card number that is already the user name of an account without a patron (its patron
+was deleted in the admin) reuses that account, with no PIN, session or token of the old
+one; an account that is staff's, or disabled, is never turned into a patron
+(``username_taken``).
 
 A row with a problem is reported with its line number and skipped; the rest goes in.
+Each row is written in its own transaction: a value the database refuses ends that row
+only (``database_error``).
 """
 
-import csv
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from emporter.catalogue.csv_import import detect_encoding
+from emporter.catalogue.csv_import import (
+    choose_encoding,
+    database_refused,
+    encoding_option,
+    read_rows,
+    too_long,
+)
 from emporter.catalogue.importer import Problem
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
+from .services import set_pin
 
 REQUIRED = ("card_number", "last_name", "home_branch")
+# Stored as they are: a longer value is reported, not cut (nor refused by PostgreSQL).
+LIMITS = {
+    name: Patron._meta.get_field(name).max_length
+    for name in ("card_number", "first_name", "last_name", "email", "phone")
+}
 
 
 @dataclass
 class PatronImportReport:
     path: str
+    encoding: str = "utf-8"
     created: int = 0
     updated: int = 0
     skipped: int = 0
+    pins_set: int = 0
+    pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
     problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
-        return _("%(file)s: patrons %(created)s created, %(updated)s updated, %(skipped)s skipped.") % {
+        text = _("%(file)s: patrons %(created)s created, %(updated)s updated, %(skipped)s skipped.") % {
             "file": self.path,
             "created": self.created,
             "updated": self.updated,
             "skipped": self.skipped,
         }
+        if self.pins_set:
+            text += " " + ngettext("%(count)s PIN set.", "%(count)s PINs set.", self.pins_set) % {
+                "count": self.pins_set
+            }
+        if self.pins_ignored:
+            message = ngettext(
+                "The PIN of %(count)s existing patron was left as it was (--set-pins replaces it).",
+                "The PINs of %(count)s existing patrons were left as they were (--set-pins replaces them).",
+                self.pins_ignored,
+            )
+            text += " " + message % {"count": self.pins_ignored}
+        return text
 
 
-def import_patrons(path, *, stdout: TextIO | None = None) -> PatronImportReport:
+def import_patrons(
+    path, *, encoding: str | None = None, set_pins: bool = False, stdout: TextIO | None = None
+) -> PatronImportReport:
+    """Raises ValueError before reading when ``encoding`` names no encoding."""
+    forced = encoding_option(encoding)
     path = Path(path)
     report = PatronImportReport(path=str(path))
 
@@ -58,36 +104,35 @@ def import_patrons(path, *, stdout: TextIO | None = None) -> PatronImportReport:
         if stdout is not None:
             stdout.write(f"{item}\n")
 
-    try:
-        encoding = detect_encoding(path)
-    except OSError as exc:
-        problem(None, "unreadable", _("cannot read the file: %(error)s") % {"error": exc.strerror})
+    def skip(line, code, message):
+        report.skipped += 1
+        problem(line, code, message)
+
+    encoding = choose_encoding(path, forced, problem)
+    if encoding is None:
         return report
+    report.encoding = encoding.removesuffix("-sig")
     branches = {b.code.lower(): b for b in Branch.objects.all()}
-    with open(path, encoding=encoding, newline="") as fh:
-        sample = fh.read(8192)
-        fh.seek(0)
+    rows = read_rows(path, encoding, skip)
+    names = [name.strip().lower() for name in next(rows, (1, []))[1]]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
+        return report
+    for line, values in rows:
+        row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
         try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(fh, dialect=dialect)
-        reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in reader.fieldnames]
-        if missing:
-            problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
-            return report
-        for row in reader:
-            line = reader.line_num
-            try:
-                with transaction.atomic():
-                    created = _upsert({k: (v or "").strip() for k, v in row.items() if k}, branches)
-            except RowError as error:
-                report.skipped += 1
-                problem(line, error.code, error.message)
-            else:
-                report.created += created
-                report.updated += not created
+            with transaction.atomic():
+                created, pin = _upsert(row, branches, set_pins=set_pins)
+        except RowError as error:
+            skip(line, error.code, error.message)
+        except DatabaseError as error:
+            skip(line, "database_error", database_refused(error))
+        else:
+            report.created += created
+            report.updated += not created
+            report.pins_set += pin == "set"
+            report.pins_ignored += pin == "ignored"
     return report
 
 
@@ -100,6 +145,9 @@ def _clean(row: dict, branches: dict) -> dict:
     for column in REQUIRED:
         if not row.get(column):
             raise RowError("missing_value", _("no %(column)s") % {"column": column})
+    for column, limit in LIMITS.items():
+        if len(row.get(column, "")) > limit:
+            raise RowError("value_too_long", too_long(column, row[column], limit))
     branch = branches.get(row["home_branch"].lower())
     if branch is None:
         raise RowError("no_branch", _("no branch has the code %(code)s") % {"code": row["home_branch"]})
@@ -137,27 +185,73 @@ def _clean(row: dict, branches: dict) -> dict:
             raise RowError("no_guardian", _("no patron has the card %(card)s") % {"card": row["guardian"]})
         values["guardian"] = guardian
     pin = row.get("pin", "")
-    if pin and not (pin.isdigit() and 4 <= len(pin) <= 8):
+    # ASCII digits, as services.change_pin: "١٢٣٤" is digits to str.isdigit.
+    if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         raise RowError("bad_pin", _("a PIN is 4 to 8 digits"))
     return values | {"pin": pin}
 
 
-def _upsert(row: dict, branches: dict) -> bool:
+def _upsert(row: dict, branches: dict, *, set_pins: bool) -> tuple[bool, str]:
+    """(created, what became of the file's PIN: "set", "ignored" or "")."""
     values = _clean(row, branches)
     pin = values.pop("pin")
     card = row["card_number"]
     patron = Patron.objects.filter(card_number=card).select_related("user").first()
     created = patron is None
     if created:
-        user = get_user_model().objects.create_user(username=card)
-        patron = Patron(user=user, card_number=card)
+        patron = Patron(user=_account(card), card_number=card)
     for name, value in values.items():
         setattr(patron, name, value)
     patron.save()
+    if created:
+        _first_pin(patron.user, pin)
+        return True, "set" if pin else ""
+    if not pin:
+        return False, ""
+    if not set_pins:
+        return False, "ignored"
+    # hashers.check_password, not the user's: that one may re-hash and save (a new
+    # session hash) when the hasher's settings changed.
+    if check_password(pin, patron.user.password):
+        return False, ""
+    set_pin(patron.user, pin)  # as a PIN change: sessions and API tokens end
+    return False, "set"
+
+
+def _account(card: str):
+    """A new user for a new patron, or the one a deleted patron left behind."""
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: card}).first()
+    if user is None:
+        return User._default_manager.create_user(**{User.USERNAME_FIELD: card})
+    if not _left_behind(user):
+        message = _(
+            "the card number is the user name of another account (staff, disabled or another "
+            "patron's): rename or delete that account first"
+        )
+        raise RowError("username_taken", message)
+    return user
+
+
+def _left_behind(user) -> bool:
+    """An account with nothing of its own left: no patron, no staff role nor rights,
+    not disabled by an administrator."""
+    return (
+        user.is_active
+        and not (user.is_staff or user.is_superuser)
+        and not Patron.objects.filter(user=user).exists()
+        and not user.staff_roles.exists()
+        and not user.groups.exists()
+        and not user.user_permissions.exists()
+    )
+
+
+def _first_pin(user, pin: str) -> None:
+    """A new patron's PIN, or none. The account may be one left behind: whatever it
+    could open (a password, sessions, API tokens) ends here."""
     if pin:
-        patron.user.set_password(pin)
-        patron.user.save(update_fields=["password"])
-    elif created:
-        patron.user.set_unusable_password()
-        patron.user.save(update_fields=["password"])
-    return created
+        set_pin(user, pin)
+        return
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    user.api_tokens.all().delete()

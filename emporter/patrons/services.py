@@ -79,19 +79,19 @@ def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
     Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")
-    _set_pin(user, new_pin)
+    set_pin(user, new_pin)
 
 
 def reset_pin(*, patron: Patron) -> str:
     """A new random PIN for a patron who lost theirs (told by phone or at the door);
     the lock-out is lifted with it."""
     pin = f"{secrets.randbelow(10_000):04d}"
-    _set_pin(patron.user, pin)
+    set_pin(patron.user, pin)
     Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     return pin
 
 
-def _set_pin(user, pin: str) -> None:
+def set_pin(user, pin: str) -> None:
     """A new PIN ends every session the old one opened: web sessions through Django's
     session hash, API tokens (30 days long, perhaps on a lost phone) by deleting them.
     The tokens are the api app's: reached through the user's reverse relation, so this

@@ -1,4 +1,4 @@
-"""``manage.py import_copies FILE [--codes FILE] [--default-branch CODE]``."""
+"""``manage.py import_copies FILE [--codes FILE] [--default-branch CODE] [--encoding NAME]``."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -19,14 +19,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--default-branch", metavar="CODE", help="branch for rows whose branch is unknown"
         )
+        parser.add_argument(
+            "--encoding",
+            metavar="NAME",
+            help="the file's encoding when it is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)",
+        )
         parser.add_argument("--batch-size", type=int, default=500)
 
-    def handle(self, *args, file, codes, default_branch, batch_size, **kw):
+    def handle(self, *args, file, codes, default_branch, encoding, batch_size, **kw):
         try:
             report = import_copies(
                 file,
                 code_map=load_code_map(codes) if codes else None,
                 default_branch=default_branch,
+                encoding=encoding,
                 batch_size=batch_size,
                 stdout=self.stderr,
             )

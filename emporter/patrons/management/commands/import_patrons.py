@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from emporter.patrons.importer import import_patrons
 
@@ -8,8 +8,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+")
+        parser.add_argument(
+            "--encoding",
+            metavar="NAME",
+            help="the files' encoding when it is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)",
+        )
+        parser.add_argument(
+            "--set-pins",
+            action="store_true",
+            help="replace existing patrons' PINs that differ from the file (ends their sessions); slow",
+        )
 
-    def handle(self, *args, files, **options):
+    def handle(self, *args, files, encoding, set_pins, **options):
         for path in files:
-            report = import_patrons(path, stdout=self.stderr)
+            try:
+                report = import_patrons(path, encoding=encoding, set_pins=set_pins, stdout=self.stderr)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
             self.stdout.write(report.summary())
