@@ -56,7 +56,7 @@ def test_scanning_a_card_shows_the_bag_and_handing_over_makes_the_loans(door, br
     assert label in page.text and "Un" in page.text and requests[1].copy.barcode in page.text
     receipt = hand_over(door, branch, page)
     assert Loan.objects.filter(patron=patron, returned_at=None).count() == 2
-    assert "2 document(s) handed over." in receipt.text
+    assert "2 documents handed over." in receipt.text
     due = Loan.objects.first().due_date
     assert due.strftime("%Y") in receipt.text and "Loans receipt" in receipt.text
 

@@ -15,10 +15,14 @@ from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import HOLDING_COPY, Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
+from emporter.phonedesk.selectors import PHONE_LIKE, find_patrons, name_too_short, patrons_named
+from emporter.picking.models import LineStatus, PickLine
 
 from .models import Loan
 
 BACK_TO_SHELVES_DAYS = 7
+# Patrons listed for a name typed at the door: more would not be read anyway.
+MAX_MATCHES = 20
 
 
 def find_patron(card_number: str) -> Patron | None:
@@ -26,6 +30,47 @@ def find_patron(card_number: str) -> Patron | None:
     if not card_number:
         return None
     return Patron.objects.filter(card_number=card_number).first()
+
+
+@dataclass
+class Match:
+    """A patron found by name at the door, with what waits for them (and their children)."""
+
+    patron: Patron
+    count: int = 0
+    labels: list[str] = field(default_factory=list)
+
+
+def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
+    """Patrons named ``q`` (or with that phone number) who have something ready at
+    ``branch``, for themselves or a child they are guardian of.
+
+    Names are looked for among this hold shelf's patrons only: the phone desk's search
+    stops at its first 20 patrons network-wide, and with a common name the one at the
+    door could be the 21st. Phone numbers and cards match few patrons: its search as is."""
+    ready = Request.objects.filter(pickup_branch=branch, status=Status.READY)
+    guardians = ready.filter(patron__guardian__isnull=False).values("patron__guardian_id")
+    here = Patron.objects.filter(Q(pk__in=ready.values("patron_id")) | Q(pk__in=guardians))
+    if PHONE_LIKE.fullmatch(q.strip()):
+        ids = [p.pk for p in find_patrons(q)]
+        patrons = list(here.filter(pk__in=ids).order_by("last_name", "first_name", "pk"))
+    elif name_too_short(q):
+        return []
+    else:
+        patrons = list(patrons_named(q, here)[:MAX_MATCHES])
+    matches = {p.pk: Match(patron=p) for p in patrons}
+    rows = (
+        ready.filter(Q(patron_id__in=matches) | Q(patron__guardian_id__in=matches))
+        .values_list("patron_id", "patron__guardian_id", "bag__label")
+        .order_by("bag__label", "pk")
+    )
+    for patron_id, guardian_id, label in rows:
+        for match in (matches.get(patron_id), matches.get(guardian_id)):
+            if match is not None:
+                match.count += 1
+                if label and label not in match.labels:
+                    match.labels.append(label)
+    return list(matches.values())
 
 
 def household_ids(patron: Patron) -> list[int]:
@@ -225,3 +270,29 @@ def loans_of(patron: Patron) -> list[Loan]:
         .select_related("copy__record")
         .order_by("due_date", "pk")
     )
+
+
+def scanned_copy(barcode: str) -> Copy | None:
+    """A copy scanned at Returns that is neither a return nor expected: what it is, for
+    the screen to say what to do with it. A missing copy has ``missed_at`` (when a picker
+    last did not find it, else when it last changed); one in a patron's bag has
+    ``in_bag`` (its ready request)."""
+    copy = Copy.objects.select_related("record", "branch").filter(barcode=barcode.strip()).first()
+    if copy is None:
+        return None
+    copy.missed_at = copy.in_bag = None
+    if copy.status == CopyStatus.MISSING:
+        last_miss = (
+            PickLine.objects.filter(copy=copy, status=LineStatus.NOT_FOUND)
+            .order_by("-marked_at", "-pk")
+            .values_list("marked_at", flat=True)
+            .first()
+        )
+        copy.missed_at = last_miss or copy.updated_at
+    elif copy.status == CopyStatus.HOLD_SHELF:
+        copy.in_bag = (
+            Request.objects.filter(copy=copy, status=Status.READY, bag__isnull=False)
+            .select_related("bag", "patron", "pickup_branch")
+            .first()
+        )
+    return copy

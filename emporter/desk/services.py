@@ -1,4 +1,5 @@
-"""At the door: hand over a patron's bag in one action; returns; renewals; privacy.
+"""At the door: hand over a patron's bag in one action; returns, and missing copies
+found again; renewals; privacy.
 
 A handover locks the requests it collects, so a second scan or a repeated click finds
 them already collected and lends nothing twice; the partial unique index on open
@@ -20,6 +21,7 @@ from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
 from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
+from emporter.picking import services as picking
 
 from .models import Loan, LoanPolicy
 
@@ -171,6 +173,40 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
         if copy.branch_id != branch.pk:
             raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
         return copy, release_copy(copy=copy, actor=actor)
+
+
+@dataclass
+class FoundAgain:
+    copy: Copy
+    served: Request | None = None  # the waiting request it went to, if any
+    sent_home: bool = False  # found at another library: it travels home first
+
+
+def put_back_found(*, barcode: str, branch: Branch, actor=None) -> FoundAgain | None:
+    """A copy marked missing turns up at the door. At its own library it goes back on the
+    shelf, or to the next waiting request (``picking.put_back``). Found at another one it
+    travels home first, as a return there does, and ``receive_home`` shelves it there.
+
+    None when it is not missing (any more): someone put it back meanwhile."""
+    with transaction.atomic():
+        # Locked, so the status read here is the one put_back's guarded update sees.
+        copy = (
+            Copy.objects.select_for_update(of=("self",))
+            .select_related("record", "branch")
+            .filter(barcode=barcode.strip())
+            .first()
+        )
+        if copy is None:
+            raise ServiceError("unknown_barcode", barcode=barcode)
+        if copy.status != CopyStatus.MISSING:
+            return None
+        if copy.branch_id == branch.pk:
+            served = picking.put_back(copy=copy, actor=actor)
+            copy.refresh_from_db(fields=["status"])
+            return FoundAgain(copy=copy, served=served)
+        Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
+        copy.status = CopyStatus.IN_TRANSIT
+        return FoundAgain(copy=copy, sent_home=True)
 
 
 def renew(*, loan: Loan, patron: Patron) -> Loan:

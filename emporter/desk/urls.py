@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:branch_id>/receipt/<int:patron_id>/email/", views.email_receipt, name="email_receipt"),
     path("<int:branch_id>/shelf/", views.shelf, name="shelf"),
     path("<int:branch_id>/returns/", views.returns, name="returns"),
+    path("<int:branch_id>/returns/put-back/", views.put_back, name="put_back"),
 ]
 
 # The patron's side, mounted under the account: renew a loan.

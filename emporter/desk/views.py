@@ -1,8 +1,9 @@
-"""The door screens: scan a card and hand the bag over, the hold shelf, returns and
-receipts; and the patron's renew button.
+"""The door screens: scan a card (or type a name) and hand the bag over, the hold
+shelf, returns (and missing copies found again) and receipts; and the patron's renew
+button.
 
-Every page works without JavaScript; desk.js only keeps the scan box focused and
-disables a hand-over button once pressed."""
+Every page works without JavaScript; desk.js only keeps the scan box focused, counts
+the ticked documents on the hand-over button and disables it once pressed."""
 
 import uuid
 from functools import wraps
@@ -17,14 +18,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from emporter.catalogue.models import CopyStatus
 from emporter.errors import ServiceError
 from emporter.inputs import parse_ids
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 from emporter.patrons.views import current_patron
+from emporter.phonedesk.selectors import find_patrons, name_too_short
 from emporter.picking import services as picking
 
 from . import selectors, services
@@ -78,10 +82,45 @@ def door(request, branch: Branch):
     if card:
         patron = selectors.find_patron(card)
         if patron is None:
-            context["error"] = ServiceError("unknown_card", card=card).message
-            return render(request, "desk/door.html", context, status=404)
+            return _find_by_name(request, branch, card, context)
         context["door"] = selectors.door_view(patron=patron, branch=branch)
+        context["button_labels"] = _handover_labels(len(context["door"].ready))
     return render(request, "desk/door.html", context)
+
+
+def _find_by_name(request, branch: Branch, q: str, context: dict):
+    """Not a card: the patron gave their name (or phone number), as the "ready" email
+    invites them to. One patron with a bag here: their bag; several: a list to choose."""
+    matches = selectors.patrons_with_a_bag(q, branch=branch)
+    if not matches:
+        # Nothing ready here: the only patron of that name still gets their page, which
+        # says where their documents are, or that they were handed over already.
+        anyone = find_patrons(q)
+        if len(anyone) == 1:
+            return redirect(_door_url(branch, anyone[0].card_number))
+    if len(matches) == 1:
+        return redirect(_door_url(branch, matches[0].patron.card_number))
+    if matches:
+        return render(request, "desk/door.html", context | {"matches": matches})
+    if any(c.isdigit() for c in q):
+        context["error"] = ServiceError("unknown_card", card=q).message
+    elif name_too_short(q):  # not even looked for: see phonedesk.selectors
+        context["error"] = _("Type a card number, or at least three letters of a name.")
+    else:
+        context["error"] = _("Nobody named “%(name)s” has anything ready here.") % {"name": q}
+    return render(request, "desk/door.html", context, status=404)
+
+
+def _handover_labels(count: int) -> list[str]:
+    """The hand-over button's text for 0 to ``count`` ticked documents: desk.js shows
+    the one for the boxes ticked, in the page's language and its plural rules."""
+    labels = [_("Tick the documents to hand over")]
+    for n in range(1, count + 1):
+        labels.append(
+            # The msgid the template used before: its translations stay.
+            ngettext("Hand over %(counter)s document", "Hand over %(counter)s documents", n) % {"counter": n}
+        )
+    return labels
 
 
 @require_POST
@@ -119,7 +158,12 @@ def hand_over(request, branch: Branch):
         messages.warning(request, _("Nothing is ready for this card here any more."))
         return redirect(_door_url(branch, card))
     if result.loans:
-        messages.success(request, _("%(count)s document(s) handed over.") % {"count": len(result.loans)})
+        count = len(result.loans)
+        messages.success(
+            request,
+            ngettext("%(count)s document handed over.", "%(count)s documents handed over.", count)
+            % {"count": count},
+        )
     if again:
         messages.info(request, _("Already handed over: nothing was lent twice."))
     _remember(request, nonce, patron.pk, loan_ids)
@@ -229,19 +273,52 @@ def _check_in(request, branch: Branch, barcode: str) -> dict:
     except ServiceError as error:
         if error.code != "not_on_loan":
             return {"error": error.message, "barcode": barcode}
-        # Not a return: perhaps a copy sent here for a patron's bag, or coming home.
-        try:
-            return {"received": picking.receive(branch=branch, barcode=barcode, actor=request.user)}
-        except ServiceError:
-            pass
-        try:
-            home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
-        except ServiceError as not_home:
-            if not_home.code == "send_home":  # on its way back to its own library
-                return {"send_home": {"barcode": barcode, "branch": not_home.params["home"]}}
-            return {"error": error.message, "barcode": barcode}
-        return {"home": home, "served": served}
+        return _not_a_return(request, branch, barcode, error)
     return {"loan": loan, "served": served}
+
+
+def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceError) -> dict:
+    """Perhaps a copy sent here for a patron's bag, or coming home; else say what the
+    copy is (missing, in a bag) rather than only what it is not."""
+    try:
+        return {"received": picking.receive(branch=branch, barcode=barcode, actor=request.user)}
+    except ServiceError:
+        pass
+    try:
+        home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
+    except ServiceError as not_home:
+        if not_home.code == "send_home":  # on its way back to its own library
+            return {"send_home": {"barcode": barcode, "branch": not_home.params["home"]}}
+    else:
+        return {"home": home, "served": served}
+    copy = selectors.scanned_copy(barcode)
+    if copy and copy.status == CopyStatus.MISSING:
+        return {"missing": copy}
+    if copy and copy.in_bag:
+        return {"in_bag": copy.in_bag}
+    return {"error": not_on_loan.message, "barcode": barcode}
+
+
+@require_POST
+@door_branch_view
+def put_back(request, branch: Branch):
+    """The one button under a missing copy scanned at Returns."""
+    form = BarcodeForm(request.POST)
+    context = {"branch": branch, "tab": "returns"}
+    if not form.is_valid():
+        context["error"] = form.errors["barcode"][0]
+        return render(request, "desk/returns.html", context, status=422)
+    barcode = form.cleaned_data["barcode"].strip()
+    try:
+        found = services.put_back_found(barcode=barcode, branch=branch, actor=request.user)
+    except ServiceError as error:
+        context["error"] = error.message
+    else:
+        if found is None:
+            context["error"] = _("%(barcode)s is not marked missing (any more).") % {"barcode": barcode}
+        else:
+            context["found"] = found
+    return render(request, "desk/returns.html", context, status=422 if "error" in context else 200)
 
 
 @require_POST

@@ -1,6 +1,7 @@
 // Door screens: a scanner types the card or barcode and presses Enter, so the page only
-// keeps the scan box focused, offers printing, and greys out a hand-over button once
-// pressed (the server refuses a second hand-over anyway: this only spares a reload).
+// keeps the scan box focused, offers printing, counts the ticked documents on the
+// hand-over button, and greys that button out once pressed (the server refuses a
+// second hand-over anyway: this only spares a reload).
 (function () {
   "use strict";
   document.querySelectorAll("[data-print]").forEach(function (button) {
@@ -12,6 +13,18 @@
       var button = form.querySelector("button[type=submit]");
       setTimeout(function () { button.disabled = true; }, 0);
     });
+  });
+  document.querySelectorAll("button[data-count-labels]").forEach(function (button) {
+    // The server wrote the label for every count, in the page's language and plurals.
+    var boxes = button.form.querySelectorAll("input[type=checkbox][name=requests]");
+    function update() {
+      var ticked = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+      var label = button.getAttribute("data-label-" + ticked);
+      if (label !== null) button.textContent = label;
+      button.disabled = ticked === 0;
+    }
+    boxes.forEach(function (box) { box.addEventListener("change", update); });
+    update();  // boxes the browser restored unticked (back button, reload)
   });
   var scan = document.querySelector("form[data-scan] input");
   if (!scan) return;
