@@ -249,7 +249,9 @@ def put_back(*, copy: Copy, actor=None) -> Request | None:
     """A missing copy turned up: back on the shelf, or to the next waiting request."""
     with transaction.atomic():
         # Guarded: of two staff putting the same copy back, one does it.
-        if not Copy.objects.filter(pk=copy.pk, status=CopyStatus.MISSING).update(status=CopyStatus.ON_SHELF):
+        if not Copy.objects.filter(pk=copy.pk, status=CopyStatus.MISSING).update(
+            status=CopyStatus.ON_SHELF, updated_at=timezone.now()
+        ):
             return None
         return holds.release_copy(copy=copy, actor=actor)
 
