@@ -91,6 +91,23 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    # A request to an /en/ page activates English in the test's own thread, and Django
+    # leaves it active: every test starts in the site's default language instead.
+    from django.utils import translation
+
+    translation.activate(settings_language())
+    yield
+    translation.activate(settings_language())
+
+
+def settings_language() -> str:
+    from django.conf import settings
+
+    return settings.LANGUAGE_CODE
+
+
+@pytest.fixture(autouse=True)
 def immediate_tasks(settings):
     # Tasks run in-process during tests; the database worker is for real deployments.
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

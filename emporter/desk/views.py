@@ -227,7 +227,7 @@ def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
     with translation.override(patron.language):
         lines = [
             _("%(title)s — due %(date)s")
-            % {"title": loan.copy.record.title, "date": formats.date_format(loan.due_date, "DATE_FORMAT")}
+            % {"title": loan.copy.record.title, "date": formats.date_format(loan.due_date, "l j F Y")}
             for loan in loans
         ]
         subject = _("Your loans at %(branch)s") % {"branch": branch.name}
@@ -333,7 +333,7 @@ def renew(request, loan_id: int):
     except ServiceError as error:
         messages.error(request, f"{loan.copy.record.title}: {error.message}")
     else:
-        date = formats.date_format(loan.due_date, "DATE_FORMAT")
+        date = formats.date_format(loan.due_date, "l j F Y")
         messages.success(
             request,
             _("%(title)s is renewed until %(date)s.") % {"title": loan.copy.record.title, "date": date},

@@ -16,7 +16,7 @@ from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.views import current_patron
 
 from . import basket, services
-from .models import Channel, Request
+from .models import Channel, Request, Status
 from .selectors import active_count
 
 # The basket form's key: a uuid4 in hex (show_basket).
@@ -32,6 +32,11 @@ def add_to_basket(request, record_id: int):
     record = get_object_or_404(Record, pk=record_id)
     if basket.add(request.session, record.pk):
         messages.success(request, _("“%(title)s” is in your basket.") % {"title": record.title})
+    elif record.pk in basket.ids(request.session):
+        # A second tap (or a stale page): say where it is rather than nothing at all.
+        messages.info(request, _("“%(title)s” is already in your basket.") % {"title": record.title})
+    else:
+        messages.error(request, _("The basket is full: confirm it before adding more."))
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         back = "holds:basket"
@@ -90,7 +95,10 @@ def confirm_basket(request):
     basket.clear(request.session, [o.record_id for o in outcomes if o.ok])
     for outcome in outcomes:
         title = titles[outcome.record_id].title
-        if outcome.ok:
+        if outcome.ok and outcome.request.status == Status.WAITING:
+            # No copy set aside: "requested" would promise a bag that is not coming yet.
+            messages.success(request, _("On the waiting list: %(title)s") % {"title": title})
+        elif outcome.ok:
             messages.success(request, _("Requested: %(title)s") % {"title": title})
         else:
             messages.error(request, f"{title} — {outcome.error.message}")

@@ -30,6 +30,20 @@ class ChangePinForm(forms.Form):
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
         help_text=_("4 to 8 digits."),
     )
+    # Typed blind on a phone keypad: a slip here would lock the patron out at the door.
+    confirm_pin = forms.CharField(
+        label=_("New PIN again"),
+        max_length=8,
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        new, again = cleaned.get("new_pin"), cleaned.get("confirm_pin")
+        if new and again and new != again:
+            mismatch = forms.ValidationError(_("The two new PINs differ."), code="pin_mismatch")
+            self.add_error("confirm_pin", mismatch)
+        return cleaned
 
 
 class StaffLoginForm(AuthenticationForm):

@@ -1,0 +1,190 @@
+"""What a patron sees on a phone: the words after confirming a basket, the record page
+once a document is in the basket, the way back to a search, cancelling with a second
+tap, the PIN form, and the dates."""
+
+import datetime
+import html
+import re
+from pathlib import Path
+
+from django.utils import dateformat, timezone, translation
+
+from emporter.desk.services import hand_over
+from emporter.holds.models import Request, Status
+from emporter.holds.services import place_request
+from tests.conftest import make_ready_requests, make_record
+
+ROOT = Path(__file__).resolve().parents[1] / "emporter"
+
+
+def sign_in(client, card="10000001", pin="1234"):
+    return client.post("/account/login/", {"card_number": card, "pin": pin})
+
+
+def messages_of(response) -> list[str]:
+    found = re.findall(r'<li class="[a-z ]*">(.*?)</li>', response.content.decode())
+    return [html.unescape(m) for m in found]
+
+
+# English pages live under /en/ (i18n_patterns); French, the default, has no prefix.
+
+
+# 1. Confirming a basket
+
+
+def test_a_request_that_only_joins_the_waiting_list_is_not_announced_as_requested(client, patron, branch):
+    on_shelf = make_record(title="En rayon", copies=[branch])
+    lent = make_record(title="Tous prêtés", copies=[(branch, "on_loan")])
+    sign_in(client)
+    response = client.post(
+        "/en/basket/confirm/", {"pickup_branch": branch.pk, "record": [on_shelf.pk, lent.pk]}, follow=True
+    )
+    assert Request.objects.get(record=lent).status == Status.WAITING
+    said = messages_of(response)
+    assert "On the waiting list: Tous prêtés" in said
+    assert "Requested: En rayon" in said
+    assert "Requested: Tous prêtés" not in said
+
+
+# 2. The browser tab of /discover/
+
+
+def test_the_discover_page_title_is_plain_text(client, branch):
+    page = client.get("/discover/").content.decode()
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "<" not in title and title.strip() == "Découvrir · Emporter"
+
+
+# 4. The basket on the record page, the way back to the search, cancelling
+
+
+def test_the_record_page_says_when_the_document_is_already_in_the_basket(client, branch):
+    record = make_record(title="Déjà choisi", copies=[branch])
+    page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
+    assert "Ajouter à mon panier" in page
+    client.post(f"/basket/add/{record.pk}/")
+    page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
+    assert "Ajouter à mon panier" not in page
+    assert "Dans votre panier" in page and 'href="/basket/"' in page
+
+
+def test_adding_the_same_document_twice_says_it_is_already_there(client, branch):
+    record = make_record(title="Déjà choisi", copies=[branch])
+    client.post(f"/basket/add/{record.pk}/")
+    response = client.post(f"/en/basket/add/{record.pk}/", follow=True)
+    assert "“Déjà choisi” is already in your basket." in messages_of(response)
+    assert client.session["basket"] == [record.pk]
+
+
+def test_the_way_back_from_a_record_keeps_the_search_and_its_filters(client, branch):
+    record = make_record(title="Voyage au centre", copies=[branch])
+    results = client.get("/catalogue/", {"q": "voyage", "doc_type": "book", "page": "1"}).content.decode()
+    link = html.unescape(re.search(rf'<a href="([^"]*/record/{record.pk}/[^"]*)"', results).group(1))
+    page = client.get(link).content.decode()
+    back = html.unescape(re.search(r'<a href="(/catalogue/[^"]*)">← ', page).group(1))
+    assert back == "/catalogue/?q=voyage&doc_type=book&page=1"
+
+
+def test_the_way_back_cannot_lead_off_the_site(client, branch):
+    record = make_record(copies=[branch])
+    evil = {"back": '//evil.example/"><script>'}
+    page = client.get(f"/catalogue/record/{record.pk}/", evil).content.decode()
+    back = re.search(r'<a href="([^"]*)">← ', page).group(1)
+    assert back.startswith("/catalogue/?") and "<script>" not in page.split("<main", 1)[1]
+
+
+def test_cancelling_a_request_asks_first_without_javascript(client, patron, branch):
+    mine, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    sign_in(client)
+    page = client.get("/account/").content.decode()
+    # The form (and its only submit button) sits inside a closed <details>: the first tap
+    # on "Annuler" only opens the question.
+    folded = re.search(r'<details class="confirm">(.*?)</details>', page, re.S).group(1)
+    assert re.search(r"<summary[^>]*>Annuler</summary>", folded)
+    assert f'action="/basket/requests/{mine.pk}/cancel/"' in folded
+    assert page.count(f'action="/basket/requests/{mine.pk}/cancel/"') == 1
+
+
+# 5. The PIN form and the help texts
+
+
+def test_the_new_pin_must_be_typed_twice_alike(client, patron):
+    sign_in(client)
+    response = client.post("/en/account/pin/", {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4312"})
+    assert "The two new PINs differ." in response.content.decode()
+    client.post("/account/logout/")
+    assert sign_in(client, pin="4321").status_code == 200  # not changed
+    assert sign_in(client, pin="1234").status_code == 302
+
+
+def test_the_pin_changes_when_both_new_pins_match(client, patron):
+    sign_in(client)
+    client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
+    client.post("/account/logout/")
+    assert sign_in(client, pin="4321").status_code == 302
+
+
+def assert_described_by_resolves(page: str) -> int:
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    refs = [r for refs in re.findall(r'aria-describedby="([^"]+)"', page) for r in refs.split()]
+    assert refs and [r for r in refs if r not in ids] == []
+    return len(refs)
+
+
+def test_the_pin_form_help_text_is_there_for_screen_readers(client, patron):
+    sign_in(client)
+    assert_described_by_resolves(client.get("/account/pin/").content.decode())
+
+
+def test_the_surprise_form_help_texts_are_there_for_screen_readers(client, patron):
+    sign_in(client)
+    assert assert_described_by_resolves(client.get("/discover/surprise/").content.decode()) >= 3
+
+
+# 6. Dates in French and in English
+
+# Django's "D", "M", "b" and "N" give capitalised three-letter months ("Nov", "Déc") and
+# days ("sam") that read as English in French, and "DATE_FORMAT" gives "Jan. 23, 2027" in
+# English next to "Saturday 23 January 2027" elsewhere.
+ABBREVIATED = re.compile(r"""date(?::|_format\([^,]+,\s*)["']([^"']*[DMbN][^"']*)["']""")
+
+
+def test_no_page_or_message_shows_abbreviated_or_us_style_dates():
+    offenders = [
+        f"{path.relative_to(ROOT)}: {m.group(1)}"
+        for path in [*ROOT.rglob("*.html"), *ROOT.rglob("*.txt"), *ROOT.rglob("*.py")]
+        if "locale" not in path.parts
+        for m in ABBREVIATED.finditer(path.read_text())
+        if m.group(1) not in ("SHORT_DATE_FORMAT", "SHORT_DATETIME_FORMAT")
+    ]
+    assert offenders == []
+
+
+def test_the_account_shows_dates_in_french_words(client, patron, branch):
+    make_ready_requests(patron, branch, ["Prêt"])
+    sign_in(client)
+    page = client.get("/account/").content.decode()
+    hold_until = Request.objects.get(patron=patron).hold_until
+    days = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+    assert f"{days[hold_until.weekday()]} {hold_until.day} " in page
+    assert not re.search(r"\b(Jan|Fév|Mar|Avr|Mai|Jui|Aoû|Sep|Oct|Nov|Déc)\b", page)
+
+
+# 7. The deadline belongs to ready requests only
+
+
+def test_a_collected_request_no_longer_shows_a_deadline(client, patron, branch):
+    ready, collected = make_ready_requests(patron, branch, ["À retirer", "Déjà retiré"])
+    hand_over(patron=patron, branch=branch, request_ids=[collected.pk])
+    collected.refresh_from_db()
+    assert collected.status == Status.COLLECTED and collected.hold_until
+    shown = timezone.localdate() + datetime.timedelta(days=3)
+    hidden = timezone.localdate() + datetime.timedelta(days=9)
+    Request.objects.filter(pk=ready.pk).update(hold_until=shown)
+    Request.objects.filter(pk=collected.pk).update(hold_until=hidden)
+    sign_in(client)
+    page = client.get("/en/account/").content.decode()
+    rows = dict(re.findall(r"<tr>\s*<td>([^<]+?)(?:<div.*?)?</td>(.*?)</tr>", page, re.S))
+    with translation.override("en"):
+        assert dateformat.format(shown, "j F") in rows["À retirer"]
+        assert dateformat.format(hidden, "j F") not in rows["Déjà retiré"]
