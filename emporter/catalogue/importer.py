@@ -10,6 +10,7 @@ The one entry point::
         mapping: ItemMapping | None = None, # custom item mapping (overrides preset)
         code_map: CodeMap | Mapping | str | Path | None = None,
         default_branch: str | None = None,  # Branch.code for copies whose branch is unknown
+        encoding: str | None = None,        # force a character set (marc.ENCODINGS) for ISO 2709
         batch_size: int = 500,
         progress: bool | None = None,       # None: a bar when stderr is a terminal
         stdout: TextIO | None = None,       # problems are written here as they are found
@@ -21,16 +22,20 @@ the ``preset`` used), the same totals as attributes, ``problems`` and
 ``summary_lines()``.
 
 Raises ``ValueError`` before writing anything when an option is wrong (unknown preset,
-default branch or branch named in the code map). Bad data never raises: it is reported.
+encoding, default branch or branch named in the code map). Bad data never raises: it is
+reported.
 
 Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`` is
 ``marc.record_id`` (001, else ``035:<035$a>``, else ``002:<002>``, else ``isbn:<ISBN>``)
 and ``<source>`` is ``source`` or, by default, the file's name without extension:
 re-importing a file of the same name updates its records, and two exports from
 different systems cannot collide. Give ``source`` when a system's export changes name
-between runs. A copy is keyed by its barcode, unique across the network: a barcode
-already in the catalogue is updated (and moved to this record), whichever import
-created it.
+between runs (``catalogue-2024-06-01.mrc``): when most barcodes of a file belonged to
+records of another source, the import goes on (a second system may really take over
+those copies) but an ``other_source`` problem and the summary say so and name the
+``--source`` to use. A copy is keyed by its barcode, unique across the network: a
+barcode already in the catalogue is updated (and moved to this record), whichever
+import created it.
 
 Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
 offset (ISO 2709) or line (MARCXML):
@@ -41,9 +46,15 @@ offset (ISO 2709) or line (MARCXML):
 - an item whose barcode was already seen in this import is skipped: the first wins;
 - an item whose branch code maps to no branch (code map, then ``Branch.code``, then
   ``default_branch``) is skipped;
-- a location code is looked up, mapped or as is, among the locations of the copy's
-  branch (case-insensitively); when none matches the copy has no location (its
-  department may still come from the code map) and the raw code stays in
+- the department comes first: the item's own department subfield when the mapping
+  reads one, else the code map's department for the item's location code; the location
+  code (mapped or as is, case-insensitively) is then looked up in that department.
+  Without a department, the code is looked up in the branch: location codes are unique
+  only within a department (``bd``, ``romans``, ``dvd`` recur across the departments of
+  one branch), so a code found in several departments is not guessed: the copy has no
+  location nor department and an ``ambiguous_location`` problem names the departments
+  (map the code to one in the code map). When nothing matches the copy has no location
+  (a location code naming a department gives the department) and the raw codes stay in
   ``Copy.source_codes``.
 
 A new copy takes its item's status when the mapping reads one (withdrawn, lost, on
@@ -51,11 +62,15 @@ loan: see ``item_mappings``), else it is on the shelf. Re-import rewrites a copy
 call number, branch, department, location and type from the source, and its status
 when the mapping reads one and it changed at the source since the last import (a copy
 our picker marked missing stays missing until the source says something new), except
-where Emporter's own circulation holds the copy: set
-aside or on the hold shelf (``REQUEST_STATUSES``), in transit, or lent at one of our
-doors (an open loan). Such a copy keeps its status and a ``status_kept`` problem names
-it. The UPDATE is guarded, so a request that sets the copy aside while the import runs
-wins too (also ``status_kept``).
+where Emporter's own circulation holds the copy: set aside or on the hold shelf
+(``REQUEST_STATUSES``), in transit, or lent at one of our doors (an open loan). Such a
+copy keeps its status (``status_kept``) and its record and place, branch, department
+and location (``placement_kept``): the patron who requested a title must get that
+title, and a pick line or a transit must find the copy where it was promised. The
+source's changes apply at the first import after the copy is back. The UPDATE of a
+copy's status or place is guarded (status still one the source may set, no open loan),
+so a request that sets the copy aside while the import runs wins: the copy is counted
+skipped and a ``status_kept`` problem says it was not updated.
 
 Writes are batched (``batch_size`` records per transaction, existing keys fetched in
 one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
@@ -69,12 +84,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from tqdm import tqdm
@@ -90,7 +107,15 @@ from emporter.catalogue.item_mappings import (
     load_code_map,
     read_items,
 )
-from emporter.catalogue.marc import MarcEntry, RecordData, extract, read_marc, record_id
+from emporter.catalogue.marc import (
+    ENCODINGS,
+    MarcEntry,
+    RecordData,
+    extract,
+    read_marc,
+    record_id,
+    unknown_encoding,
+)
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.network.models import Branch, Department, Location
 
@@ -104,6 +129,8 @@ REQUEST_STATUSES = {CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF}
 # A MARC export says every item's status (on the shelf unless flagged): it may move a
 # copy between these only. In transit, set aside, on the hold shelf are ours.
 SOURCE_STATUSES = {CopyStatus.ON_SHELF, CopyStatus.ON_LOAN, CopyStatus.MISSING, CopyStatus.WITHDRAWN}
+# Where a copy is: a held copy keeps these (see the module docstring).
+PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
 BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
 
@@ -115,9 +142,10 @@ class Problem:
     offset: int | None
     line: int | None
     # Stable codes. Files and records: unreadable, truncated, bad_length, bad_leader,
-    # bad_structure, encoding, xml, no_identifier, no_title, duplicate_record. Items and
-    # CSV rows: no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept; CSV
-    # only: bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.
+    # bad_structure, encoding, xml, no_identifier, no_title, duplicate_record,
+    # other_source. Items and CSV rows: no_barcode, bad_barcode, duplicate_barcode,
+    # no_branch, status_kept, placement_kept, ambiguous_location; CSV only: bad_header,
+    # no_record, no_department, no_location, bad_doc_type, bad_status.
     code: str
     message: str
     barcode: str = ""
@@ -148,6 +176,11 @@ class FileReport:
     copies_unchanged: int = 0
     copies_skipped: int = 0
     copies_without_barcode: int = 0
+    # The file's barcodes, and how many of them were on records of other sources
+    # ({source: count}): a dated export re-imported under a new source name.
+    barcodes: int = 0
+    other_sources: Counter = field(default_factory=Counter)
+    other_source_warning: str = ""
 
     @property
     def records_imported(self) -> int:
@@ -189,6 +222,7 @@ class ImportReport:
             lines.append(
                 _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
             )
+        lines.extend(f.other_source_warning for f in self.files if f.other_source_warning)
         return lines
 
 
@@ -220,6 +254,7 @@ def import_marc(
     mapping: ItemMapping | None = None,
     code_map: CodeMap | Mapping | str | Path | None = None,
     default_branch: str | None = None,
+    encoding: str | None = None,
     batch_size: int = 500,
     progress: bool | None = None,
     stdout: TextIO | None = None,
@@ -228,15 +263,32 @@ def import_marc(
         if preset not in PRESETS:
             raise ValueError(_("Unknown preset %(name)s.") % {"name": preset})
         mapping = PRESETS[preset]
+    if encoding is not None and encoding not in ENCODINGS:
+        raise ValueError(unknown_encoding(encoding))
     if isinstance(paths, str | Path):
         paths = [paths]
     targets = Targets.load(load_code_map(code_map), default_branch)
-    run = _Run(targets=targets, stdout=stdout, batch_size=batch_size)
+    run = _Run(targets=targets, stdout=stdout, batch_size=batch_size, encoding=encoding)
     for path in paths:
         path = Path(path)
         name = (source or path.stem).strip()
         run.import_file(path, source=name, mapping=mapping, progress=progress)
     return run.report
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where ``Targets.locate`` puts a copy, or why it cannot say.
+
+    ``problem``: "" (found), ``no_department`` (the department code names none in the
+    branch), ``no_location`` (no such location in the department, or in the branch) or
+    ``ambiguous_location`` (several departments of the branch have a location of that
+    code and none was named: ``departments`` lists their codes)."""
+
+    location_id: int | None = None
+    department_id: int | None = None
+    problem: str = ""
+    departments: tuple[str, ...] = ()
 
 
 class Targets:
@@ -247,10 +299,15 @@ class Targets:
         self.default_branch = default_branch
         self.branches = {b.code.casefold(): b.pk for b in Branch.objects.all()}
         self.departments = {(d.branch_id, d.code.casefold()): d.pk for d in Department.objects.all()}
+        locations = list(Location.objects.select_related("department").order_by("department__code", "pk"))
+        # Kept for ``location()``: with a code repeated across departments it holds one of them.
         self.locations = {
-            (loc.department.branch_id, loc.code.casefold()): (loc.pk, loc.department_id)
-            for loc in Location.objects.select_related("department")
+            (loc.department.branch_id, loc.code.casefold()): (loc.pk, loc.department_id) for loc in locations
         }
+        self.locations_in = {(loc.department_id, loc.code.casefold()): loc.pk for loc in locations}
+        self.locations_by_code: dict[tuple[int, str], list[Location]] = {}
+        for loc in locations:
+            self.locations_by_code.setdefault((loc.department.branch_id, loc.code.casefold()), []).append(loc)
 
     @classmethod
     def load(cls, code_map: CodeMap, default_branch: str | None) -> Targets:
@@ -276,7 +333,10 @@ class Targets:
         return self.default_branch.pk if self.default_branch else None
 
     def location(self, branch_id: int, code: str) -> tuple[int, int] | None:
-        """(location_id, department_id) for a source location code, mapped or as is."""
+        """(location_id, department_id) for a source location code, mapped or as is.
+
+        Blind to departments: a code several departments share gives one of them.
+        ``locate`` tells them apart."""
         ours = self.code_map.locations.get(code.upper(), code).casefold()
         return self.locations.get((branch_id, ours))
 
@@ -285,13 +345,43 @@ class Targets:
         return self.departments.get((branch_id, ours))
 
     def place(self, branch_id: int, location_code: str) -> tuple[int | None, int | None]:
-        """(location_id, department_id) for an item's location code in a branch."""
+        """(location_id, department_id) for an item's location code in a branch
+        (department-blind, like ``location``; the MARC import uses ``locate``)."""
         if not location_code:
             return None, None
         found = self.location(branch_id, location_code)
         if found:
             return found
         return None, self.department(branch_id, location_code)
+
+    def locate(self, branch_id: int, *, location: str = "", department: str = "") -> Placement:
+        """Department first, then the location within it.
+
+        The department is ``department`` (a source code, through the code map's
+        ``departments``) or, when none is given, the code map's department for the
+        location code. Without either, the location code is looked up in the whole
+        branch, and refused as ambiguous when several departments have it."""
+        department_id = None
+        if department:
+            department_id = self.department(branch_id, department)
+            if department_id is None:
+                return Placement(problem="no_department")
+        elif location and location.upper() in self.code_map.departments:
+            department_id = self.department(branch_id, location)
+        if not location:
+            return Placement(None, department_id)
+        ours = self.code_map.locations.get(location.upper(), location).casefold()
+        if department_id is not None:
+            location_id = self.locations_in.get((department_id, ours))
+            return Placement(location_id, department_id, "" if location_id else "no_location")
+        found = self.locations_by_code.get((branch_id, ours), [])
+        if len(found) == 1:
+            return Placement(found[0].pk, found[0].department_id)
+        if found:
+            return Placement(
+                problem="ambiguous_location", departments=tuple(f.department.code for f in found)
+            )
+        return Placement(problem="no_location")
 
 
 @dataclass
@@ -307,6 +397,7 @@ class _Run:
     targets: Targets
     stdout: TextIO | None
     batch_size: int
+    encoding: str | None = None
     report: ImportReport = field(default_factory=ImportReport)
     seen_keys: set[str] = field(default_factory=set)
     seen_barcodes: set[str] = field(default_factory=set)
@@ -325,7 +416,7 @@ class _Run:
             return
         batch: list[_PendingRecord] = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not show) as self.bar:
-            for entry in read_marc(path, on_bytes=self.bar.update):
+            for entry in read_marc(path, on_bytes=self.bar.update, encoding=self.encoding):
                 pending = self.parse(entry, counts, source, mapping)
                 if pending is None:
                     continue
@@ -336,6 +427,28 @@ class _Run:
             if batch:
                 self.write(batch, counts)
         self.bar = None
+        self.warn_other_source(counts)
+
+    def warn_other_source(self, counts: FileReport) -> None:
+        """Most of the file's known barcodes were on records of another source: most
+        likely the same catalogue exported under a new (dated) name, whose records
+        are now duplicated. Said, not refused: a system may really take copies over."""
+        if not counts.other_sources or counts.other_sources.total() * 2 <= counts.barcodes:
+            return
+        other, count = counts.other_sources.most_common(1)[0]
+        message = _(
+            "%(count)s of the %(total)s barcodes of %(path)s were on records of source %(other)s: "
+            "they are now on records of source %(source)s, a second copy of those records. If this "
+            "file is a new export of the same catalogue, import it again with --source %(other)s."
+        ) % {
+            "count": count,
+            "total": counts.barcodes,
+            "path": counts.path,
+            "other": other,
+            "source": counts.source,
+        }
+        counts.other_source_warning = message
+        self.problem(counts, None, "other_source", message)
 
     def problem(self, counts: FileReport, entry: MarcEntry | None, code: str, message: str, **extra):
         problem = Problem(
@@ -357,6 +470,15 @@ class _Run:
     # --- reading one record ---------------------------------------------------------
 
     def parse(self, entry: MarcEntry, counts: FileReport, source: str, mapping: ItemMapping | None):
+        try:
+            return self.parse_record(entry, counts, source, mapping)
+        except Exception as exc:  # one odd record, whatever it trips, must not stop the import
+            counts.records_skipped += 1
+            message = _("broken record structure (%(error)s)") % {"error": repr(exc)}
+            self.problem(counts, entry, "bad_structure", message)
+            return None
+
+    def parse_record(self, entry: MarcEntry, counts: FileReport, source: str, mapping: ItemMapping | None):
         if entry.record is None:
             counts.records_skipped += 1
             self.problem(counts, entry, entry.code, entry.reason)
@@ -430,7 +552,7 @@ class _Run:
             )
             return None
         self.seen_barcodes.add(item.barcode)
-        location_id, department_id = self.targets.place(branch_id, item.location)
+        location_id, department_id = self.place(branch_id, item, entry, counts)
         return {
             "barcode": item.barcode,
             "call_number": item.call_number[:200],
@@ -442,6 +564,27 @@ class _Run:
             "source_codes": item.source_codes(mapping.tag),
             "status": item.status,
         }
+
+    def place(self, branch_id: int, item: ItemData, entry, counts) -> tuple[int | None, int | None]:
+        """(location_id, department_id) of an item (see the module docstring)."""
+        placement = self.targets.locate(branch_id, location=item.location, department=item.department)
+        if placement.problem == "no_department":  # not one of ours: the location code alone may tell
+            placement = self.targets.locate(branch_id, location=item.location)
+        if placement.problem == "ambiguous_location":
+            message = _(
+                "copy %(barcode)s has no location: %(code)s is a location of several departments of "
+                "its branch (%(departments)s); map the code to one of them in the code map"
+            ) % {
+                "barcode": item.barcode,
+                "code": item.location,
+                "departments": ", ".join(placement.departments),
+            }
+            details = {"barcode": item.barcode, "call_number": item.call_number}
+            self.problem(counts, entry, "ambiguous_location", message, **details)
+            return None, None
+        if placement.problem == "no_location" and placement.department_id is None:
+            return None, self.targets.department(branch_id, item.location) if item.location else None
+        return placement.location_id, placement.department_id
 
     # --- writing a batch --------------------------------------------------------------
 
@@ -482,10 +625,12 @@ class _Run:
         }
         existing = {
             c.barcode: c
-            for c in Copy.objects.filter(barcode__in=list(wanted)).only(
-                "pk", "barcode", "status", *COPY_FIELDS
-            )
+            for c in Copy.objects.filter(barcode__in=list(wanted))
+            .only("pk", "barcode", "status", *COPY_FIELDS)
+            .annotate(record_source_key=F("record__source_key"))
         }
+        counts.barcodes += len(wanted)
+        self.count_other_sources(existing.values(), counts)
         # Lent at one of our doors: the source cannot know it is out. (The desk's Loan,
         # reached through the relation: the catalogue does not import the apps above it.)
         loans = Copy._meta.get_field("loans").related_model.objects
@@ -498,19 +643,37 @@ class _Run:
             if copy is None:
                 new.append(Copy(status=status or CopyStatus.ON_SHELF, **values))
                 continue
+            held = copy.status not in SOURCE_STATUSES or copy.pk in lent
+            if held and keep_placement(copy, values):
+                self.placement_kept(counts, entry, copy)
             changed_at_source = status_changed_at_source(values["source_codes"], copy.source_codes)
             if status and status != copy.status and changed_at_source:
-                if copy.status not in SOURCE_STATUSES or copy.pk in lent:
+                if held:
                     self.status_kept(counts, entry, copy, status)
                 else:
                     values["status"] = status
             if delta := changes(copy, values):
                 changed.append((entry, copy, delta))
         Copy.objects.bulk_create(new)
-        self.update_copies(changed, counts)
+        lost = self.update_copies(changed, counts)
         counts.copies_created += len(new)
-        counts.copies_updated += len(changed)
+        counts.copies_updated += len(changed) - lost
+        counts.copies_skipped += lost
         counts.copies_unchanged += len(wanted) - len(new) - len(changed)
+
+    def count_other_sources(self, copies: Iterable[Copy], counts: FileReport) -> None:
+        prefix = f"{counts.source}:"
+        for copy in copies:
+            if not copy.record_source_key.startswith(prefix):
+                counts.other_sources[copy.record_source_key.split(":", 1)[0]] += 1
+
+    def placement_kept(self, counts: FileReport, entry: MarcEntry, copy: Copy) -> None:
+        message = _(
+            "copy %(barcode)s stays on its record and in its place (branch, department, location): "
+            "a request or a loan here holds it; the source's changes will apply once it is back"
+        )
+        details = {"barcode": copy.barcode, "call_number": copy.call_number}
+        self.problem(counts, entry, "placement_kept", message % details, **details)
 
     def status_kept(self, counts: FileReport, entry: MarcEntry, copy: Copy, wanted: str) -> None:
         message = _(
@@ -520,14 +683,18 @@ class _Run:
         details = {"barcode": copy.barcode, "call_number": copy.call_number}
         self.problem(counts, entry, "status_kept", message % {**details, **labels}, **details)
 
-    def update_copies(self, changed: list[tuple[MarcEntry, Copy, dict]], counts: FileReport) -> None:
-        """``update_rows`` for copies, with a guard on the status (see csv_import's update)."""
+    def update_copies(self, changed: list[tuple[MarcEntry, Copy, dict]], counts: FileReport) -> int:
+        """``update_rows`` for copies, guarded (``update_unheld_copy``); returns how many
+        lost their race to a request."""
         now = timezone.now()
+        lost = 0
         for entry, copy, delta in changed:
-            if not update_copy(copy.pk, delta, now, status_from=SOURCE_STATUSES):
+            if not update_unheld_copy(copy.pk, delta, now):
+                lost += 1
                 message = _("copy %(barcode)s not updated: it was just promised to a request")
                 details = {"barcode": copy.barcode, "call_number": copy.call_number}
                 self.problem(counts, entry, "status_kept", message % details, **details)
+        return lost
 
 
 def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
@@ -538,6 +705,29 @@ def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
     if "status" in delta:
         rows = rows.filter(status__in=status_from)
     return bool(rows.update(**delta, updated_at=now))
+
+
+def update_unheld_copy(pk: int, delta: dict, now) -> bool:
+    """Write a copy's changed columns; when they include its status or its place
+    (``PLACEMENT_FIELDS``), only if our circulation does not hold it by now: status
+    still one the source may set (``SOURCE_STATUSES``) and no open loan. A request may
+    set the copy aside between our read and this write; the guard lets it win (False:
+    nothing was written)."""
+    rows = Copy.objects.filter(pk=pk)
+    if "status" in delta or not set(PLACEMENT_FIELDS).isdisjoint(delta):
+        loans = Copy._meta.get_field("loans").related_model.objects
+        open_loan = loans.filter(copy=OuterRef("pk"), returned_at__isnull=True)
+        rows = rows.filter(status__in=SOURCE_STATUSES).exclude(Exists(open_loan))
+    return bool(rows.update(**delta, updated_at=now))
+
+
+def keep_placement(copy: Copy, values: dict) -> list[str]:
+    """Put back in ``values`` the copy's own record and place where the source moves
+    them (for a copy our circulation holds); return the fields kept."""
+    kept = [name for name in PLACEMENT_FIELDS if name in values and values[name] != getattr(copy, name)]
+    for name in kept:
+        values[name] = getattr(copy, name)
+    return kept
 
 
 def lock_copies(barcodes: list[str]) -> None:

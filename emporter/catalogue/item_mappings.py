@@ -8,7 +8,10 @@ holds; ``load_mapping`` reads a custom one from JSON, e.g.::
 
 or a preset with overrides: ``{"preset": "koha-marc21", "call_number": "9"}``.
 ``branch`` lists subfields tried in order (home branch first, then holding branch):
-the first code that maps to one of our branches wins.
+the first code that maps to one of our branches wins. ``department`` (none in the
+presets) names a subfield holding the copy's department: location codes are unique only
+within a department, so a department, read here or given by the code map, chooses
+among the locations that share a code.
 
 ``withdrawn``, ``lost`` and ``on_loan`` name the subfields that tell an item's status
 ("" = not read; Koha MARC21: 952$0, $1 and $q, the due date of a checked-out item;
@@ -26,8 +29,11 @@ type codes to ours::
     {"branches": {"HUNTINGTON": "PDI"}, "locations": {"HUNT-AUDIO": "musique"},
      "departments": {"HUNT-AUDIO": "arts"}, "types": {"DI": "book"}}
 
-Keys are compared case-insensitively. Types not in the map fall back to
-``DEFAULT_TYPES``, then to the record's own document type.
+``departments`` maps source department codes, and source location codes, to our
+departments: ``{"BD": "jeunesse"}`` sends the items shelved at ``BD`` to the ``bd``
+location of Jeunesse when Adultes has one too. Keys are compared case-insensitively.
+Types not in the map fall back to ``DEFAULT_TYPES``, then to the record's own document
+type.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class ItemMapping:
     lost: str = ""
     on_loan: str = ""
     name: str = "custom"
+    department: str = ""
 
     @property
     def reads_status(self) -> bool:
@@ -172,10 +179,12 @@ class ItemData:
     collection: str
     status: str = ""  # a CopyStatus, or "" when the mapping reads no status
     status_codes: tuple[tuple[str, str], ...] = ()  # ("lost", "2"): the raw values that set it
+    department: str = ""
 
     def source_codes(self, tag: str) -> dict:
         codes = {"tag": tag, "branches": list(self.branch_codes), "location": self.location,
-                 "type": self.doc_type, "collection": self.collection, **dict(self.status_codes)}  # fmt: skip
+                 "department": self.department, "type": self.doc_type, "collection": self.collection,
+                 **dict(self.status_codes)}  # fmt: skip
         return {k: v for k, v in codes.items() if v}
 
 
@@ -194,6 +203,7 @@ def read_item(item_field: pymarc.Field, mapping: ItemMapping) -> ItemData:
         location=clean_code(get(mapping.location)),
         doc_type=clean_code(get(mapping.doc_type)),
         collection=clean_code(get(mapping.collection)),
+        department=clean_code(get(mapping.department)),
         **read_status(get, mapping),
     )
 

@@ -2,21 +2,44 @@
 
 Reading (``read_marc``) streams ISO 2709 or MARCXML, one record at a time, and yields
 either a pymarc record or the reason it could not be read, with its position (record
-number, byte offset for ISO 2709, line for MARCXML). ISO 2709 is cut into records here
-rather than by ``pymarc.MARCReader`` because we need each record's raw bytes to choose
-its character set, and its offset to report it; after a record with a bad length we
-resynchronise on the record terminator (0x1D) so one broken record does not take the
-rest of the file with it. Decoding itself is pymarc's, record by record:
+number, byte offset for ISO 2709, line for MARCXML). A record that cannot be read, for
+whatever reason, is reported and skipped: it never stops the file. ISO 2709 is cut into
+records here rather than by ``pymarc.MARCReader`` because we need each record's raw
+bytes to choose its character set, and its offset to report it; after a record with a
+bad length we resynchronise on the record terminator (0x1D). In MARCXML, a record whose
+markup pymarc cannot take (a field without tag, a subfield without code, a leader that
+is not 24 characters) is skipped and the next one read; only XML that is not
+well-formed stops the file, after the records before the break.
 
-- leader/09 = ``a``: UTF-8; bytes that are not valid UTF-8 make the record unreadable;
-- leader/09 blank but the bytes are valid UTF-8 with non-ASCII characters: UTF-8 (real
-  exports say MARC-8 and are UTF-8, e.g. ``cotesMEL``; MARC-8 text is practically never
-  valid UTF-8, its diacritics being bytes 0xE0-0xFE followed by ASCII letters);
-- otherwise MARC-8, checked first so that a Latin-1 file is refused rather than turned
-  into nonsense silently.
+Character sets (ISO 2709; MARCXML is Unicode by definition). ``encoding`` forces one
+for a whole file (``ENCODINGS``); otherwise each record's is chosen:
+
+- plain ASCII, or valid UTF-8 with non-ASCII characters: UTF-8, whatever the record
+  says (real exports say MARC-8 or ISO 5426 and are UTF-8, e.g. ``cotesMEL``; legacy
+  text is practically never valid UTF-8, its diacritics being bytes 0xC0-0xFE before
+  ASCII letters); ASCII with escape sequences goes on below (MARC-8 switches to other
+  scripts with them, UNIMARC writes its non-sorting marks as ESC H and ESC I);
+- leader/09 = ``a`` (UTF-8) with invalid UTF-8: refused;
+- UNIMARC (200 without 245) declares its sets in 100$a/26-29: ``50`` is UTF-8 (so
+  refused here), ``01``/``03`` (ISO 646 + ISO 5426) or nothing: ISO 5426, decoded
+  below (diacritics precede their letter, as in MARC-8, from another table); any other
+  set (Cyrillic, Greek…) is refused rather than guessed;
+- MARC21: MARC-8.
+
+A record is refused (``encoding``), never imported as mojibake, when its bytes do not
+fit the set chosen: a byte the set does not define, a diacritic with no letter after
+it, and what Latin-1 looks like when read as MARC-8 or ISO 5426 (``é`` read as a caron
+on the next letter in a French record, as a capital ``Ø`` after a small letter in ISO
+5426). A French MARC-8 record with more carons, rings or hooks on small letters
+(``Puškin``) than Latin-1 letters (``é``) looks like that too: ``--encoding marc-8``
+imports it as it is. Two habits of real MARC-8
+exports are tolerated: a lone grave or acute (0xE1, 0xE2) used as an apostrophe
+(``jazz_1k``), and anything in records with escape sequences (other scripts, decoded
+by pymarc). ``latin-1`` reads bytes 0x80-0x9F as Windows-1252 (``œ``, ``–``, ``’``),
+as exports labelled Latin-1 usually are, except 0x88/0x89 (MARC's non-sorting marks).
 
 Every extracted string is NFC-normalised, cleared of control and non-sorting characters,
-and repaired when it holds UTF-8 read as Latin-1 and encoded again (``8Â°`` -> ``8°``).
+and repaired when it holds UTF-8 read as Latin-1 or Windows-1252 (``8Â°`` -> ``8°``).
 
 Extraction (``extract``) knows MARC21 and UNIMARC (told apart by 245 vs 200) and fills
 a ``RecordData``: title, responsibility, publisher, year, ISBN (checksum validated,
@@ -30,6 +53,7 @@ those apart from 001 values. The importer prefixes it with the source name.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import unicodedata
@@ -37,12 +61,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax import SAXParseException, make_parser
+from xml.sax import SAXParseException, expatreader
 from xml.sax.handler import feature_namespaces
 
 import pymarc
 from django.utils.translation import gettext as _
 from pymarc import marc8_mapping
+from pymarc.exceptions import RecordLeaderInvalid
 from pymarc.marcxml import XmlHandler
 
 from emporter.catalogue.models import Audience, DocType
@@ -50,7 +75,10 @@ from emporter.catalogue.models import Audience, DocType
 RECORD_TERMINATOR = 0x1D
 FIELD_TERMINATOR = 0x1E
 SUBFIELD_DELIMITER = 0x1F
+ESCAPE = 0x1B
 READ_BLOCK = 1 << 16
+# What ``encoding`` may force for a whole ISO 2709 file.
+ENCODINGS = ("utf-8", "marc-8", "latin-1", "iso5426")
 
 
 @dataclass(frozen=True)
@@ -68,21 +96,36 @@ class MarcEntry:
 # --- reading ---------------------------------------------------------------------
 
 
-def read_marc(path: str | Path, *, on_bytes: Callable[[int], object] | None = None) -> Iterator[MarcEntry]:
+def read_marc(
+    path: str | Path,
+    *,
+    on_bytes: Callable[[int], object] | None = None,
+    encoding: str | None = None,
+) -> Iterator[MarcEntry]:
     """Stream the records of a MARC file, ISO 2709 or MARCXML (sniffed from its start).
 
-    ``on_bytes(n)`` is called as bytes are consumed (progress bars).
+    ``on_bytes(n)`` is called as bytes are consumed (progress bars); ``encoding`` (one
+    of ``ENCODINGS``) forces the character set of an ISO 2709 file.
     """
+    if encoding is not None and encoding not in ENCODINGS:
+        raise ValueError(unknown_encoding(encoding))
     with open(path, "rb") as fh:
         head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
         fh.seek(0)
         if head.startswith(b"<"):
             yield from _read_marcxml(fh, on_bytes)
         else:
-            yield from _read_iso2709(fh, on_bytes)
+            yield from _read_iso2709(fh, on_bytes, encoding)
 
 
-def _read_iso2709(fh: io.BufferedIOBase, on_bytes) -> Iterator[MarcEntry]:
+def unknown_encoding(name: str) -> str:
+    return _("Unknown encoding %(name)s: choose one of %(choices)s.") % {
+        "name": name,
+        "choices": ", ".join(ENCODINGS),
+    }
+
+
+def _read_iso2709(fh: io.BufferedIOBase, on_bytes, encoding: str | None) -> Iterator[MarcEntry]:
     index = 0
     while True:
         offset = _skip_separators(fh)
@@ -98,7 +141,7 @@ def _read_iso2709(fh: io.BufferedIOBase, on_bytes) -> Iterator[MarcEntry]:
             if code == "truncated":
                 return
             continue
-        yield _decode_chunk(chunk, index, offset)
+        yield _decode_chunk(chunk, index, offset, encoding)
 
 
 def _skip_separators(fh) -> int:
@@ -146,17 +189,26 @@ def _read_to_terminator(fh) -> bytes:
         parts.append(block)
 
 
-def _decode_chunk(chunk: bytes, index: int, offset: int) -> MarcEntry:
+def _decode_chunk(chunk: bytes, index: int, offset: int, encoding: str | None = None) -> MarcEntry:
+    try:
+        return _decode(chunk, index, offset, encoding)
+    except Exception as exc:  # whatever one record does, the next ones are still read
+        return MarcEntry(index, offset, None, None, code="bad_structure", reason=_unexpected(exc))
+
+
+def _unexpected(exc: Exception) -> str:
+    return _("the record could not be read (%(error)s)") % {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _decode(chunk: bytes, index: int, offset: int, encoding: str | None) -> MarcEntry:
     problem = _leader_problem(chunk)
     if problem:
         return MarcEntry(index, offset, None, None, code="bad_leader", reason=problem)
-    utf8, problem = _choose_encoding(chunk)
+    charset, problem = choose_charset(chunk, encoding)
     if problem:
         return MarcEntry(index, offset, None, None, code="encoding", reason=problem)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pymarc warns about odd subfield codes; we keep them
-            record = pymarc.Record(data=chunk, to_unicode=True, force_utf8=utf8, hide_utf8_warnings=True)
+        record = _parse(chunk, charset)
     except UnicodeDecodeError as exc:
         reason = _("undecodable bytes: %(error)s") % {"error": exc.reason}
         return MarcEntry(index, offset, None, None, code="encoding", reason=reason)
@@ -164,6 +216,17 @@ def _decode_chunk(chunk: bytes, index: int, offset: int) -> MarcEntry:
         reason = _("broken record structure (%(error)s)") % {"error": str(exc) or type(exc).__name__}
         return MarcEntry(index, offset, None, None, code="bad_structure", reason=reason)
     return MarcEntry(index, offset, None, record)
+
+
+def _parse(chunk: bytes, charset: str) -> pymarc.Record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymarc warns about odd subfield codes; we keep them
+        if charset == "utf-8":
+            return pymarc.Record(data=chunk, to_unicode=True, force_utf8=True, hide_utf8_warnings=True)
+        chunk = chunk[:9] + b" " + chunk[10:]  # leader/09 "a" would make pymarc read UTF-8
+        if charset == "marc-8":
+            return pymarc.Record(data=chunk, to_unicode=True, hide_utf8_warnings=True)
+        return pymarc.Record(data=chunk, to_unicode=True, file_encoding=_CODECS[charset])
 
 
 def _leader_problem(chunk: bytes) -> str:
@@ -180,97 +243,372 @@ def _leader_problem(chunk: bytes) -> str:
     return ""
 
 
-_ANSEL = marc8_mapping.CODESETS[0x45]
-_ANSEL_COMBINING = frozenset(k for k, (_, combining) in _ANSEL.items() if combining)
-_ANSEL_DEFINED = frozenset(k for k in _ANSEL if k >= 0x80)
-_ANSEL_DELIMITERS = frozenset((FIELD_TERMINATOR, SUBFIELD_DELIMITER, RECORD_TERMINATOR))
+# --- character sets ----------------------------------------------------------------
+
+_DELIMITERS = frozenset((FIELD_TERMINATOR, SUBFIELD_DELIMITER, RECORD_TERMINATOR))
 
 
-def _choose_encoding(chunk: bytes) -> tuple[bool, str]:
-    """Return (is_utf8, problem) for the raw record, following the module's rules."""
-    if len(chunk) < 24:
-        return False, ""
-    declared_utf8 = chunk[9:10] == b"a"
-    if chunk.isascii() and b"\x1b" not in chunk:
+def choose_charset(chunk: bytes, forced: str | None = None) -> tuple[str, str]:
+    """(charset, problem) for a raw ISO 2709 record, following the module's rules."""
+    if forced:
+        return forced, ""
+    if chunk.isascii() and ESCAPE not in chunk:
         # Plain ASCII reads the same either way, and UTF-8 skips pymarc's slow MARC-8 path.
-        return True, ""
+        return "utf-8", ""
+    bad_byte = _invalid_utf8(chunk)
+    if bad_byte is None and not chunk.isascii():
+        return "utf-8", ""
+    # Here: invalid UTF-8, or ASCII with escape sequences (UTF-8 has none: the
+    # record's own set reads them, MARC-8's G0 switches, UNIMARC's non-sorting marks).
+    if chunk[9:10] == b"a":
+        return _utf8_or_problem(_("the leader says UTF-8 but byte %(position)s is not valid UTF-8"), bad_byte)
+    fields = _raw_fields(chunk)
+    declared = _unimarc_charset(fields)
+    if declared is None:
+        return "marc-8", _marc8_problem(chunk, language=fields.get("008", b"")[35:38])
+    if declared == "50":
+        return _utf8_or_problem(_("100$a says UTF-8 (50) but byte %(position)s is not valid UTF-8"), bad_byte)
+    if declared not in ("", "01", "03"):
+        message = _("character set %(code)s (100$a/26-27) is not supported: only UTF-8 and ISO 5426 are")
+        return "", message % {"code": declared}
+    return "iso5426", _iso5426_problem(chunk)
+
+
+def _invalid_utf8(chunk: bytes) -> int | None:
+    """Where the bytes stop being UTF-8, or None when they are."""
     try:
         chunk.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if declared_utf8:
-            return True, _("the leader says UTF-8 but byte %(position)s is not valid UTF-8") % {
-                "position": exc.start
-            }
-        problem = _marc8_problem(chunk)
-        return False, problem
-    return True, ""
+        return exc.start
+    return None
 
 
-def _marc8_problem(chunk: bytes) -> str:
-    """Check bytes claimed to be MARC-8 (Latin sets only: escapes are left to pymarc)."""
-    if b"\x1b" in chunk:
+def _utf8_or_problem(message: str, bad_byte: int | None) -> tuple[str, str]:
+    return "utf-8", "" if bad_byte is None else message % {"position": bad_byte}
+
+
+def _raw_fields(chunk: bytes) -> dict[str, bytes]:
+    """The bytes of each tag's first field, found through the directory."""
+    base = int(chunk[12:17])
+    directory = chunk[24 : base - 1]
+    fields: dict[str, bytes] = {}
+    for start in range(0, len(directory) - 11, 12):
+        entry = directory[start : start + 12]
+        if entry[3:12].isdigit():
+            length, offset = int(entry[3:7]), int(entry[7:12])
+            tag = entry[:3].decode("ascii", "replace")
+            fields.setdefault(tag, chunk[base + offset : base + offset + length])
+    return fields
+
+
+def _unimarc_charset(fields: dict[str, bytes]) -> str | None:
+    """UNIMARC's G0 set (100$a/26-27, "" when blank or absent); None for MARC21."""
+    if "200" not in fields or "245" in fields:
+        return None
+    f100 = fields.get("100", b"")
+    start = f100.find(b"\x1fa")
+    if start < 0:
         return ""
-    for pos, byte in enumerate(chunk):
-        if byte < 0x80 or 0x80 < byte < 0xA0:
-            continue
-        if byte not in _ANSEL_DEFINED:
+    general = re.split(rb"[\x1e\x1f]", f100[start + 2 :])[0]
+    return general[26:28].decode("ascii", "replace").strip()
+
+
+def _data(chunk: bytes) -> tuple[int, bytes]:
+    """The record's fields (after leader and directory), and where they start."""
+    base = int(chunk[12:17])
+    return base, chunk[base:]
+
+
+def _compose(base: str, marks: list[str]) -> str:
+    """A letter and the diacritics that came before it, as one NFC string. The mark
+    nearest the letter applies first (ISO 5426 and MARC-8 alike)."""
+    return unicodedata.normalize("NFC", base + "".join(reversed(marks)))
+
+
+def _is_latin1_letter(text: str) -> bool:
+    return len(text) == 1 and ("\u00c0" <= text <= "\u00ff" and text not in "\u00d7\u00f7" or text in "œŒ")
+
+
+def _looks_latin1(charset: str, byte: int, position: int) -> str:
+    message = _(
+        "the record looks like Latin-1, not %(charset)s (byte %(byte)s at %(position)s): "
+        "import the file with --encoding latin-1 if it is"
+    )
+    return message % {"charset": charset, "byte": f"0x{byte:02X}", "position": position}
+
+
+# MARC-8: the ANSEL set of pymarc's tables (G1, bytes 0xA0-0xFE).
+_ANSEL = marc8_mapping.CODESETS[0x45]
+_ANSEL_COMBINING = frozenset(k for k, (_, combining) in _ANSEL.items() if combining)
+_ANSEL_DEFINED = frozenset(k for k in _ANSEL if k >= 0x80)
+_ANSEL_LETTERS = frozenset(k for k in _ANSEL_DEFINED - _ANSEL_COMBINING if chr(_ANSEL[k][0]).isalpha())
+# Halves of marks spanning two letters: they compose with nothing by design.
+_ANSEL_HALVES = frozenset((0xEB, 0xEC, 0xFA, 0xFB))
+# A lone grave or acute before a space or a letter it cannot take: some exports use
+# them for an apostrophe (jazz_1k: "I\xe1ll", "Relaxin\xe1 at").
+_ANSEL_APOSTROPHES = (b"\xe1", b"\xe2")
+# Languages whose letters all are in Latin-1: there, a caron or a ring on a small
+# letter is what Latin-1 é, ê, è… look like when read as MARC-8.
+_LATIN1_LANGUAGES = frozenset((b"fre", b"frm", b"fro"))
+
+
+def _marc8_problem(chunk: bytes, language: bytes = b"") -> str:
+    """Why bytes claimed to be MARC-8 are not (Latin sets only: escapes are left to pymarc)."""
+    if ESCAPE in chunk:
+        return ""
+    base, data = _data(chunk)
+    kinds: list[tuple[str, int]] = []
+    pos = 0
+    while pos < len(data):
+        byte = data[pos]
+        if (byte == 0x80 or byte >= 0xA0) and byte not in _ANSEL_DEFINED:
             message = _("byte %(byte)s at %(position)s is neither MARC-8 nor UTF-8 (wrong encoding?)")
-            return message % {"byte": f"0x{byte:02X}", "position": pos}
-        if byte in _ANSEL_COMBINING and (pos + 1 >= len(chunk) or chunk[pos + 1] in _ANSEL_DELIMITERS):
-            message = _("MARC-8 diacritic %(byte)s at %(position)s has no letter after it (wrong encoding?)")
-            return message % {"byte": f"0x{byte:02X}", "position": pos}
+            return message % {"byte": f"0x{byte:02X}", "position": base + pos}
+        if byte not in _ANSEL_COMBINING:
+            pos += 1
+            continue
+        start = pos
+        while pos < len(data) and data[pos] in _ANSEL_COMBINING:
+            pos += 1
+        kind = _marc8_diacritics(data[start:pos], data[pos] if pos < len(data) else RECORD_TERMINATOR)
+        if kind == "no_letter":
+            message = _(
+                "MARC-8 diacritic %(byte)s at %(position)s has no letter after it: the record looks "
+                "like Latin-1; import the file with --encoding latin-1 if it is"
+            )
+            return message % {"byte": f"0x{byte:02X}", "position": base + start}
+        kinds.append((kind, start))
+    odd = [start for kind, start in kinds if kind == "odd"]
+    if language in _LATIN1_LANGUAGES and len(odd) > sum(kind == "common" for kind, _ in kinds):
+        return _looks_latin1("MARC-8", data[odd[0]], base + odd[0])
     return ""
+
+
+def _marc8_diacritics(run: bytes, letter: int) -> str:
+    """What MARC-8 diacritics make with the byte after them: "no_letter" (not MARC-8),
+    "common" (a letter of Latin-1: é, ç…), "odd" (a small letter outside Latin-1: ř, ť…,
+    what Latin-1 é read as MARC-8 gives) or "" (it says nothing either way)."""
+    if not ((letter < 0x80 and chr(letter).isalpha()) or letter in _ANSEL_LETTERS):
+        return "" if letter not in _DELIMITERS and run in _ANSEL_APOSTROPHES else "no_letter"
+    if letter >= 0x80 or _ANSEL_HALVES.intersection(run):
+        return ""
+    composed = _compose(chr(letter), [chr(_ANSEL[b][0]) for b in run])
+    if _is_latin1_letter(composed):
+        return "common"
+    return "odd" if chr(letter).islower() and run not in _ANSEL_APOSTROPHES else ""
+
+
+# ISO 5426 (the G1 set of UNIMARC's "0103"): diacritics 0xC0-0xDF precede their letter.
+_ISO5426_DIACRITICS = {
+    0xC0: "\u0309", 0xC1: "\u0300", 0xC2: "\u0301", 0xC3: "\u0302", 0xC4: "\u0303", 0xC5: "\u0304",
+    0xC6: "\u0306", 0xC7: "\u0307", 0xC8: "\u0308", 0xC9: "\u0308", 0xCA: "\u030a", 0xCB: "\u0315",
+    0xCC: "\u0312", 0xCD: "\u030b", 0xCE: "\u031b", 0xCF: "\u030c", 0xD0: "\u0327", 0xD1: "\u031c",
+    0xD2: "\u0326", 0xD3: "\u0328", 0xD4: "\u0325", 0xD5: "\u032e", 0xD6: "\u0323", 0xD7: "\u0324",
+    0xD8: "\u0332", 0xD9: "\u0333", 0xDA: "\u0329", 0xDB: "\u032d", 0xDD: "\ufe20", 0xDE: "\ufe21",
+    0xDF: "\ufe23",
+}  # fmt: skip
+_ISO5426_HALVES = frozenset((0xDD, 0xDE, 0xDF))
+_ISO5426_CHARACTERS = {
+    0xA1: "¡", 0xA2: "„", 0xA3: "£", 0xA4: "$", 0xA5: "¥", 0xA6: "†", 0xA7: "§", 0xA8: "′",
+    0xA9: "‘", 0xAA: "“", 0xAB: "«", 0xAC: "♭", 0xAD: "©", 0xAE: "℗", 0xAF: "®", 0xB0: "ʻ",
+    0xB1: "ʼ", 0xB2: "‚", 0xB6: "‡", 0xB7: "·", 0xB8: "″", 0xB9: "’", 0xBA: "”", 0xBB: "»",
+    0xBC: "♯", 0xBD: "ʹ", 0xBE: "ʺ", 0xBF: "¿", 0xE1: "Æ", 0xE2: "Đ", 0xE6: "Ĳ", 0xE8: "Ł",
+    0xE9: "Ø", 0xEA: "Œ", 0xEC: "Þ", 0xF1: "æ", 0xF2: "đ", 0xF3: "ð", 0xF5: "ı", 0xF6: "ĳ",
+    0xF8: "ł", 0xF9: "ø", 0xFA: "œ", 0xFB: "ß", 0xFC: "þ",
+}  # fmt: skip
+# Capitals that Latin-1 é, è, ê, â become: after a small letter, they are not ISO 5426.
+_ISO5426_CAPITALS = frozenset(k for k, c in _ISO5426_CHARACTERS.items() if c.isupper())
+
+
+def _iso5426_char(data: bytes, pos: int) -> tuple[str | None, int]:
+    """The character at ``pos`` outside diacritics, and its length in bytes. UNIMARC
+    writes its non-sorting marks (C1 controls) as ESC H and ESC I: they stay controls."""
+    byte = data[pos]
+    if byte == ESCAPE:
+        follower = data[pos + 1] if pos + 1 < len(data) else 0
+        return (chr(follower + 0x40), 2) if 0x40 <= follower <= 0x5F else (None, 1)
+    if byte < 0xA0:
+        return chr(byte), 1
+    return _ISO5426_CHARACTERS.get(byte), 1
+
+
+def decode_iso5426(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    """Decode ISO 5426 (a ``codecs`` decoder: strict, whatever ``errors`` says)."""
+    data = bytes(data)
+    out: list[str] = []
+    marks: list[str] = []
+    pos = 0
+    while pos < len(data):
+        if data[pos] in _ISO5426_DIACRITICS:
+            marks.append(_ISO5426_DIACRITICS[data[pos]])
+            pos += 1
+            continue
+        char, size = _iso5426_char(data, pos)
+        if char is None:
+            reason = _("byte 0x%(byte)02X is not defined in ISO 5426") % {"byte": data[pos]}
+            raise UnicodeDecodeError("iso5426", data, pos, pos + size, reason)
+        out.append(_compose(char, marks) if marks else char)
+        marks = []
+        pos += size
+    if marks:
+        reason = _("an ISO 5426 diacritic ends the subfield")
+        raise UnicodeDecodeError("iso5426", data, len(data) - 1, len(data), reason)
+    return "".join(out), len(data)
+
+
+def _iso5426_problem(chunk: bytes) -> str:
+    """Why bytes taken for ISO 5426 are not: undefined bytes, a diacritic that makes no
+    letter with what follows it, a capital where Latin-1 puts a small accented letter."""
+    base, data = _data(chunk)
+    pos = 0
+    while pos < len(data):
+        byte = data[pos]
+        if byte in _ISO5426_DIACRITICS:
+            start = pos
+            while pos < len(data) and data[pos] in _ISO5426_DIACRITICS:
+                pos += 1
+            letter = _iso5426_char(data, pos)[0] if pos < len(data) else None
+            marks = [_ISO5426_DIACRITICS[b] for b in data[start:pos]]
+            if _ISO5426_HALVES.intersection(data[start:pos]) and letter and letter.isalpha():
+                continue
+            if not letter or not letter.isalpha() or len(_compose(letter, marks)) != 1:
+                message = _(
+                    "ISO 5426 diacritic %(byte)s at %(position)s makes no letter with what follows it "
+                    "(wrong encoding? see --encoding)"
+                )
+                return message % {"byte": f"0x{byte:02X}", "position": base + start}
+            continue
+        char, size = _iso5426_char(data, pos)
+        if char is None:
+            message = _("byte %(byte)s at %(position)s is not ISO 5426 (wrong encoding? see --encoding)")
+            return message % {"byte": f"0x{byte:02X}", "position": base + pos}
+        if byte in _ISO5426_CAPITALS and pos and chr(data[pos - 1]).islower() and data[pos - 1] < 0x80:
+            return _looks_latin1("ISO 5426", byte, base + pos)
+        pos += size
+    return ""
+
+
+# Latin-1 as exports write it: Windows-1252 in 0x80-0x9F, but MARC's NSB/NSE (0x88,
+# 0x89) stay controls, and so do the five bytes Windows-1252 leaves undefined.
+_CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+_LATIN1_TABLE = {
+    b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in (*_CP1252_UNDEFINED, 0x88, 0x89)
+}
+
+
+def decode_latin1(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    return bytes(data).decode("latin-1").translate(_LATIN1_TABLE), len(data)
+
+
+def _encode_unsupported(text: str, errors: str = "strict"):
+    raise UnicodeError("encoding to this character set is not supported")
+
+
+# Registered with ``codecs`` because pymarc decodes subfields with ``bytes.decode(name)``.
+_CODECS = {"latin-1": "emporter_latin1", "iso5426": "emporter_iso5426"}
+_DECODERS = {"emporter_latin1": decode_latin1, "emporter_iso5426": decode_iso5426}
+
+
+def _find_codec(name: str) -> codecs.CodecInfo | None:
+    decoder = _DECODERS.get(name)
+    return codecs.CodecInfo(_encode_unsupported, decoder, name=name) if decoder else None
+
+
+codecs.register(_find_codec)
+
+
+# --- MARCXML -----------------------------------------------------------------------
 
 
 class _StreamHandler(XmlHandler):
     """pymarc's SAX handler, records collected so the reader can hand them out as they
-    come instead of after the whole file."""
+    come instead of after the whole file, and each record's first error kept instead
+    of raised: pymarc's handler trusts the markup, and an exception out of a SAX
+    callback would end the parse and the file with it."""
 
     def __init__(self):
         super().__init__(strict=False)
-        self.ready: list[tuple[pymarc.Record, int | None]] = []
+        self.ready: list[tuple[pymarc.Record, int | None, str]] = []
         self.locator = None
         self.record_line: int | None = None
+        self.error = ""
+
+    def line(self) -> int | None:
+        return self.locator.getLineNumber() if self.locator is not None else None
 
     def setDocumentLocator(self, locator):  # noqa: N802 - SAX API
         self.locator = locator
 
     def startElementNS(self, name, qname, attrs):  # noqa: N802 - SAX API
-        if name[1] == "record" and self.locator is not None:
-            self.record_line = self.locator.getLineNumber()
-        super().startElementNS(name, qname, attrs)
+        if name[1] == "record":
+            self.record_line, self.error = self.line(), ""
+        try:
+            super().startElementNS(name, qname, attrs)
+        except Exception as exc:
+            self.failed(name[1], exc)
+
+    def endElementNS(self, name, qname):  # noqa: N802 - SAX API
+        try:
+            super().endElementNS(name, qname)
+        except Exception as exc:
+            self.failed(name[1], exc)
+
+    def failed(self, element: str, exc: Exception) -> None:
+        # Outside a record, pymarc ignores what it reads anyway.
+        if self._record is not None and not self.error:
+            self.error = _xml_error(element, exc, self.line())
 
     def process_record(self, record):
-        self.ready.append((record, self.record_line))
+        self.ready.append((record, self.record_line, self.error))
+
+
+def _xml_error(element: str, exc: Exception, line: int | None) -> str:
+    if isinstance(exc, KeyError) and isinstance(exc.args[0], tuple):
+        message = _("<%(element)s> without its %(attribute)s attribute (line %(line)s)")
+        return message % {"element": element, "attribute": exc.args[0][-1], "line": line}
+    if isinstance(exc, RecordLeaderInvalid):
+        return _("the leader is not 24 characters long (line %(line)s)") % {"line": line}
+    message = _("<%(element)s> could not be read: %(error)s (line %(line)s)")
+    return message % {"element": element, "error": f"{type(exc).__name__}: {exc}", "line": line}
 
 
 def _read_marcxml(fh, on_bytes) -> Iterator[MarcEntry]:
     handler = _StreamHandler()
-    parser = make_parser()
+    parser = expatreader.create_parser()
     parser.setFeature(feature_namespaces, 1)
     parser.setContentHandler(handler)
+    # The parser tells its position only to parse(), not to feed(): lines come from here.
+    handler.setDocumentLocator(expatreader.ExpatLocator(parser))
     index = 0
     try:
         while block := fh.read(READ_BLOCK):
             parser.feed(block)
             if on_bytes:
                 on_bytes(len(block))
-            for record, line in handler.ready:
+            for record, line, error in handler.ready:
                 index += 1
-                yield _check_xml_record(record, index, line)
+                yield _check_xml_record(record, index, line, error)
             handler.ready.clear()
         parser.close()
     except SAXParseException as exc:
-        for record, line in handler.ready:
-            index += 1
-            yield _check_xml_record(record, index, line)
         reason = _("XML is not well-formed (%(error)s): the rest of the file cannot be read") % {
             "error": exc.getMessage()
         }
-        yield MarcEntry(index + 1, None, exc.getLineNumber(), None, code="xml", reason=reason)
+        line = exc.getLineNumber()
+    except Exception as exc:  # the parser cannot resume after its own failure
+        reason = _("reading stopped: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
+        line = handler.line()
+    else:
+        return
+    for record, record_line, error in handler.ready:
+        index += 1
+        yield _check_xml_record(record, index, record_line, error)
+    yield MarcEntry(index + 1, None, line, None, code="xml", reason=reason)
 
 
-def _check_xml_record(record: pymarc.Record, index: int, line: int | None) -> MarcEntry:
+def _check_xml_record(record: pymarc.Record, index: int, line: int | None, error: str = "") -> MarcEntry:
+    if error:
+        return MarcEntry(index, None, line, None, code="bad_structure", reason=error)
     if not record.fields:
         return MarcEntry(index, None, line, None, code="bad_structure", reason=_("record has no fields"))
     return MarcEntry(index, None, line, record)
@@ -278,28 +616,32 @@ def _check_xml_record(record: pymarc.Record, index: int, line: int | None) -> Ma
 
 # --- cleaning --------------------------------------------------------------------
 
-# Two to four characters that are the Latin-1 reading of one UTF-8 sequence.
-_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]{1,3}")
-# Control characters, including the non-sorting markers (NSB/NSE) of both formats.
+# UTF-8 of U+0080-U+00FF is C2 or C3 then a byte 0x80-0xBF; read as Latin-1 or
+# Windows-1252 that is "Â" or "Ã" then one of these. Nothing else is touched: an "é"
+# before a no-break space is French typography, not three bytes of UTF-8.
+_CONTINUATIONS = {chr(b): b for b in range(0x80, 0xC0)} | {
+    bytes([b]).decode("cp1252"): b for b in range(0x80, 0xA0) if b not in _CP1252_UNDEFINED
+}
+_MOJIBAKE = re.compile("[\u00c2\u00c3][" + re.escape("".join(_CONTINUATIONS)) + "]")
+# Control characters, including the non-sorting markers (NSB/NSE) of both formats,
+# also in their 7-bit form (ESC H, ESC I: UNIMARC) that would otherwise leave an "H".
 _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
+_ESCAPED_CONTROL = re.compile("\u001b[\u0040-\u005f]")
 _SPACES = re.compile(r"\s+")
 
 
 def repair_mojibake(text: str) -> str:
-    """Undo UTF-8 bytes read as Latin-1 and encoded again (``Â°`` -> ``°``, ``Ã©`` -> ``é``).
+    """Undo UTF-8 read as Latin-1 or Windows-1252 (``Â°`` -> ``°``, ``Ã©`` -> ``é``).
 
-    Only sequences that decode to exactly one character are replaced, so a genuine
-    ``Âge`` (A-circumflex followed by a letter) is left alone.
+    Only "Â" or "Ã" followed by what a UTF-8 continuation byte reads as is replaced, so
+    a genuine ``Âge`` (A-circumflex followed by a letter) is left alone.
     """
     if not _MOJIBAKE.search(text):
         return text
 
     def fix(match: re.Match) -> str:
-        try:
-            fixed = match.group().encode("latin-1").decode("utf-8")
-        except UnicodeDecodeError:
-            return match.group()
-        return fixed if len(fixed) == 1 else match.group()
+        lead, continuation = match.group()
+        return bytes([ord(lead), _CONTINUATIONS[continuation]]).decode("utf-8")
 
     return _MOJIBAKE.sub(fix, text)
 
@@ -308,7 +650,7 @@ def clean(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFC", repair_mojibake(text))
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("", _ESCAPED_CONTROL.sub("", text))
     return _SPACES.sub(" ", text).strip()
 
 

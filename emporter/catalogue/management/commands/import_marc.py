@@ -1,10 +1,12 @@
-"""``manage.py import_marc FILE… [--preset|--mapping] [--codes FILE] [--default-branch CODE]``."""
+"""``manage.py import_marc FILE… [--preset|--mapping] [--codes FILE] [--default-branch CODE]
+[--encoding NAME] [--source NAME]``."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
+from emporter.catalogue.marc import ENCODINGS
 
 
 class Command(BaseCommand):
@@ -20,25 +22,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--default-branch", metavar="CODE", help="branch for copies whose branch is unknown"
         )
+        parser.add_argument(
+            "--encoding",
+            choices=ENCODINGS,
+            help="character set of every record of ISO 2709 files (default: each record's, detected)",
+        )
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument(
             "--progress", action="store_true", default=None, help="progress bar (default: when on a terminal)"
         )
         parser.add_argument("--no-progress", dest="progress", action="store_false")
 
-    def handle(
-        self, *args, files, source, preset, mapping, codes, default_branch, batch_size, progress, **kw
-    ):
+    def handle(self, *args, files, mapping, codes, **options):
         try:
             report = import_marc(
                 files,
-                source=source,
-                preset=preset,
+                source=options["source"],
+                preset=options["preset"],
                 mapping=load_mapping(mapping) if mapping else None,
                 code_map=load_code_map(codes) if codes else None,
-                default_branch=default_branch,
-                batch_size=batch_size,
-                progress=progress,
+                default_branch=options["default_branch"],
+                encoding=options["encoding"],
+                batch_size=options["batch_size"],
+                progress=options["progress"],
                 stdout=self.stderr,
             )
         except ValueError as exc:
