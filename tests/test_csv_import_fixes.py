@@ -289,6 +289,26 @@ def test_csv_never_moves_a_copy_our_circulation_holds(tmp_path, crx, ours):
     assert [(p.code, p.barcode) for p in report.problems] == [("status_kept", "J001")]
 
 
+@pytest.mark.parametrize("ours", [CopyStatus.IN_TRANSIT, CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF])
+def test_csv_never_moves_a_held_copy_to_another_record_or_branch(tmp_path, crx, ours):
+    """A patron asked for this copy of this record, here: the nightly file's move waits."""
+    Record.objects.create(source_key="koha:2", title="Le renard")
+    make_branch(code="PDI", name="Part-Dieu")
+    copies(write(tmp_path, COPIES + "J001;koha:1;R;CRX;on_shelf\n"))
+    Copy.objects.update(status=ours)
+
+    report, _ = copies(write(tmp_path, COPIES + "J001;koha:2;R;PDI;on_shelf\n"))
+
+    copy = Copy.objects.get()
+    assert (copy.record.source_key, copy.branch.code, copy.status) == ("koha:1", "CRX", ours)
+    assert [p.code for p in report.problems] == ["placement_kept"]
+    # Back on the shelf (returned, received): the next file moves it.
+    Copy.objects.update(status=CopyStatus.ON_SHELF)
+    copies(write(tmp_path, COPIES + "J001;koha:2;R;PDI;on_shelf\n"))
+    copy.refresh_from_db()
+    assert (copy.record.source_key, copy.branch.code) == ("koha:2", "PDI")
+
+
 def test_csv_does_not_shelve_a_copy_lent_at_our_door(tmp_path, crx):
     from emporter.desk.models import Loan
 

@@ -168,3 +168,23 @@ def test_import_copies_command(tmp_path, places, records):
     assert Copy.objects.count() == 1
     with pytest.raises(CommandError):
         call_command("import_copies", str(path), "--default-branch", "nowhere", stdout=out, stderr=err)
+
+
+def test_a_location_code_shared_by_two_departments_follows_the_rows_department(tmp_path, places, records):
+    """"bd" is a location of Jeunesse and of Adultes at Croix-Rousse (as in the demo)."""
+    youth_comics = make_location(places["jeunesse"], code="bd", name="BD jeunesse")
+    adultes = make_department(places["crx"], code="adultes", name="Adultes")
+    adult_comics = make_location(adultes, code="bd", name="BD adultes")
+    path = csv_file(
+        tmp_path,
+        HEADER
+        + "B001;koha:1;;BD LOU;CRX;adultes;bd;;\n"
+        + "B002;koha:1;;BD LOU;CRX;jeunesse;bd;;\n"
+        + "B003;koha:1;;BD LOU;CRX;;bd;;\n",
+    )
+    report, _ = run(path)
+    assert Copy.objects.get(barcode="B001").location == adult_comics
+    assert Copy.objects.get(barcode="B002").location == youth_comics
+    (problem,) = report.problems
+    assert (problem.code, problem.line) == ("ambiguous_location", 4)
+    assert "(adultes, jeunesse)" in problem.message  # the codes a row can give

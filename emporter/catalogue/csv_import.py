@@ -54,8 +54,9 @@ from emporter.catalogue.importer import (
     Problem,
     Targets,
     changes,
+    keep_placement,
     lock_copies,
-    update_copy,
+    update_unheld_copy,
 )
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
@@ -382,23 +383,31 @@ class _CopyImport:
             message = _("no branch for code %(code)s (use a code map or a default branch)")
             self.skip(line, "no_branch", message % {"code": branch_code or "—"}, barcode)
             return None
-        department_id = location_id = None
-        if cells.get("department"):
-            department_id = self.targets.department(branch_id, cells["department"])
-            if department_id is None:
-                message = _("no department %(code)s in this branch") % {"code": cells["department"]}
-                self.skip(line, "no_department", message, barcode)
-                return None
-        if cells.get("location"):
-            found = self.targets.location(branch_id, cells["location"])
-            if found is None or (department_id and found[1] != department_id):
-                message = _("no location %(code)s in this branch and department") % {
-                    "code": cells["location"]
-                }
-                self.skip(line, "no_location", message, barcode)
-                return None
-            location_id, department_id = found
-        return {"branch_id": branch_id, "department_id": department_id, "location_id": location_id}
+        # The department first, then the location within it: location codes repeat
+        # across the departments of a branch ("bd" for youth and for adults).
+        placement = self.targets.locate(
+            branch_id, location=cells.get("location", ""), department=cells.get("department", "")
+        )
+        if placement.problem == "no_department":
+            message = _("no department %(code)s in this branch") % {"code": cells["department"]}
+            self.skip(line, "no_department", message, barcode)
+            return None
+        if placement.problem == "no_location":
+            message = _("no location %(code)s in this branch and department") % {"code": cells["location"]}
+            self.skip(line, "no_location", message, barcode)
+            return None
+        if placement.problem == "ambiguous_location":
+            message = _(
+                "location %(code)s is in several departments of this branch (%(departments)s): "
+                "give the department"
+            ) % {"code": cells["location"], "departments": ", ".join(placement.departments)}
+            self.skip(line, "ambiguous_location", message, barcode)
+            return None
+        return {
+            "branch_id": branch_id,
+            "department_id": placement.department_id,
+            "location_id": placement.location_id,
+        }
 
     # --- writing ----------------------------------------------------------------------
 
@@ -448,13 +457,18 @@ class _CopyImport:
             if copy is None:
                 new.append(Copy(barcode=row.barcode, status=row.status or CopyStatus.ON_SHELF, **values))
                 continue
+            # Set aside, on the hold shelf, in transit or lent at our door: ours until back.
+            held = copy.status not in SOURCE_STATUSES or copy.pk in lent
             # News from the source only: otherwise our picker's "missing" would be undone
             # by every nightly file that still says "on_shelf".
             if row.status and row.status != copy.status and row.status != copy.source_codes.get("status"):
-                if copy.status in SOURCE_STATUSES and copy.pk not in lent:
+                if not held:
                     values["status"] = row.status
                 else:
                     problems.append((row.line, "status_kept", self.kept(copy, row.status), row.barcode))
+            # Nor is it moved to another record or place (a patron asked for this one, here).
+            if held and keep_placement(copy, values):
+                problems.append((row.line, "placement_kept", self.placement_kept(copy), row.barcode))
             if delta := changes(copy, values):
                 changed.append((row, copy, delta))
         Copy.objects.bulk_create(new)
@@ -465,7 +479,7 @@ class _CopyImport:
         now = timezone.now()
         problems = []
         for row, copy, delta in changed:
-            if not update_copy(copy.pk, delta, now, status_from=SOURCE_STATUSES):
+            if not update_unheld_copy(copy.pk, delta, now):
                 message = _("not updated: the copy was just promised to a request")
                 problems.append((row.line, "status_kept", message, row.barcode))
         return problems
@@ -492,6 +506,14 @@ class _CopyImport:
         if row.record_key:
             return _("no record with the key %(key)s") % {"key": row.record_key}
         return _("no record with the ISBN %(isbn)s") % {"isbn": row.isbn}
+
+    def placement_kept(self, copy: Copy) -> str:
+        # The MARC import's message (and translation).
+        message = _(
+            "copy %(barcode)s stays on its record and in its place (branch, department, location): "
+            "a request or a loan here holds it; the source's changes will apply once it is back"
+        )
+        return message % {"barcode": copy.barcode}
 
     def kept(self, copy: Copy, wanted: str) -> str:
         # The MARC import's message (and translation).
