@@ -171,7 +171,7 @@ def test_import_copies_command(tmp_path, places, records):
 
 
 def test_a_location_code_shared_by_two_departments_follows_the_rows_department(tmp_path, places, records):
-    """"bd" is a location of Jeunesse and of Adultes at Croix-Rousse (as in the demo)."""
+    """The code "bd" is a location of Jeunesse and of Adultes at Croix-Rousse (as in the demo)."""
     youth_comics = make_location(places["jeunesse"], code="bd", name="BD jeunesse")
     adultes = make_department(places["crx"], code="adultes", name="Adultes")
     adult_comics = make_location(adultes, code="bd", name="BD adultes")
