@@ -10,7 +10,7 @@ def test_staff_see_the_screens_their_roles_open(client, branch):
     StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)
     response = client.post("/staff/login/", {"username": "picker", "password": "x-demo-pass"}, follow=True)
     page = response.content.decode()
-    assert response.redirect_chain[-1][0] == "/"
+    assert response.redirect_chain[-1][0] == "/staff/picking/"  # straight to their screen
     assert 'href="/staff/picking/"' in page
     assert 'href="/staff/door/"' not in page and 'href="/staff/phone/"' not in page
     # Patrons' notices are for branch managers and administrators: not on a picker's menu.

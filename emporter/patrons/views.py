@@ -12,6 +12,7 @@ from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 
 from . import services
+from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
 from .models import Patron
 
@@ -82,3 +83,9 @@ def change_pin(request):
 class StaffLoginView(LoginView):
     template_name = "patrons/staff_login.html"
     authentication_form = StaffLoginForm
+
+    def get_default_redirect_url(self):
+        # Without a "next", straight to the first screen of the menu (a picker's pick
+        # lists, a door librarian's door) rather than the patrons' home page.
+        screens = staff_menu(self.request)["staff_menu"]
+        return screens[0][0] if screens else super().get_default_redirect_url()
