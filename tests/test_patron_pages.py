@@ -112,6 +112,24 @@ def test_a_patron_cannot_see_or_cancel_another_patrons_request(client, patron, b
     assert theirs.status == Status.PLACED
 
 
+def test_a_guardian_sees_and_may_cancel_the_requests_of_a_child_in_their_care(client, patron, branch):
+    child = make_patron(branch, card="10000003", first_name="Célestin", email="", guardian=patron)
+    stranger = make_patron(branch, card="10000004", first_name="Zoé")
+    theirs, _ = place_request(
+        patron=child, record_id=make_record(title="Le Petit Prince", copies=[branch]).pk, pickup_branch=branch
+    )
+    sign_in(client)
+    page = client.get("/account/").content.decode()
+    assert "Célestin" in page and "Le Petit Prince" in page
+    assert client.post(f"/basket/requests/{theirs.pk}/cancel/").status_code == 302
+    theirs.refresh_from_db()
+    assert theirs.status == Status.CANCELLED
+    # Someone else's child stays private.
+    client.logout()
+    sign_in(client, card=stranger.card_number)
+    assert "Célestin" not in client.get("/account/").content.decode()
+
+
 def test_patron_cancels_their_own_request(client, patron, branch):
     mine, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
     sign_in(client)

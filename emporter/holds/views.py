@@ -3,6 +3,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -110,7 +111,8 @@ def confirm_basket(request):
 def cancel(request, request_id: int):
     patron = current_patron(request)
     # Another patron's request is "not found", not "forbidden": its existence is private.
-    hold = get_object_or_404(Request, pk=request_id, patron=patron)
+    # A guardian may cancel a request of a child in their care (the account lists them).
+    hold = get_object_or_404(Request, Q(patron=patron) | Q(patron__guardian=patron), pk=request_id)
     try:
         services.cancel_request(request=hold, actor=request.user)
     except ServiceError as error:

@@ -56,7 +56,18 @@ def account(request):
     patron = current_patron(request)
     if patron is None:
         return redirect("home")
-    context = {"patron": patron, "requests": requests_of(patron), "loans": loans_of(patron)}
+    # The children in the patron's care, with their requests under way (a surprise bag asked
+    # for a child lands there: the guardian must see it, and may cancel).
+    children = [
+        (child, [r for r in requests_of(child) if r.is_active])
+        for child in Patron.objects.filter(guardian=patron).order_by("first_name", "pk")
+    ]
+    context = {
+        "patron": patron,
+        "requests": requests_of(patron),
+        "loans": loans_of(patron),
+        "children": [(child, requests) for child, requests in children if requests],
+    }
     return render(request, "patrons/account.html", context)
 
 
