@@ -193,10 +193,10 @@ def test_an_import_and_a_placement_on_the_same_record_do_not_deadlock(postgres, 
     real_update = importer._Run.update_copies
 
     def update_in_two_steps(self, changed, counts):
-        real_update(self, changed[:1], counts)  # B1 is lost: its record is locked now
+        lost = real_update(self, changed[:1], counts)  # B1 is lost: its record is locked now
         halfway.set()
         wait_until_blocked(placer_pid)
-        real_update(self, changed[1:], counts)
+        return lost + real_update(self, changed[1:], counts)
 
     monkeypatch.setattr(importer._Run, "update_copies", update_in_two_steps)
 
