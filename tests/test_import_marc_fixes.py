@@ -478,3 +478,59 @@ def test_reimport_under_the_same_source_is_not_warned_about(tmp_path, db):
 
     assert report.problems == []
     assert "--source" not in "\n".join(report.summary_lines())
+
+
+# --- a full export withdraws what it no longer lists (--withdraw-missing) ---------------
+
+
+def export(tmp_path, barcodes, name="koha.mrc"):
+    from tests.test_import_marc import NOT_OUT, koha_items, write
+
+    return write(tmp_path, name, [koha_items(*[(b, NOT_OUT) for b in barcodes]).as_marc()])
+
+
+def test_a_full_export_withdraws_the_copies_it_no_longer_lists(tmp_path, db):
+    from tests.test_import_marc import run, statuses
+
+    make_branch()
+    barcodes = [f"W{n:02d}" for n in range(11)]
+    run([export(tmp_path, barcodes)])
+    Copy.objects.filter(barcode="W01").update(status=CopyStatus.SET_ASIDE)  # a request holds it
+    # W00 weeded in Koha, W01 too but ours for now: only W00 is withdrawn.
+    report, out = run([export(tmp_path, barcodes[2:])], withdraw_missing=True)
+    assert statuses()["W00"] == CopyStatus.WITHDRAWN
+    assert statuses()["W01"] == CopyStatus.SET_ASIDE
+    assert {b: s for b, s in statuses().items() if b not in ("W00", "W01")} == dict.fromkeys(
+        barcodes[2:], CopyStatus.ON_SHELF
+    )
+    assert report.withdrawals[0].withdrawn == 1
+    assert "1 copies no longer in the export withdrawn" in " ".join(report.summary_lines())
+    # Without the option nothing is withdrawn.
+    run([export(tmp_path, barcodes[3:])])
+    assert statuses()["W02"] == CopyStatus.ON_SHELF
+
+
+def test_withdrawing_stops_at_a_tenth_of_the_source(tmp_path, db):
+    from tests.test_import_marc import run, statuses
+
+    make_branch()
+    barcodes = [f"W{n:02d}" for n in range(11)]
+    run([export(tmp_path, barcodes)])
+    report, _ = run([export(tmp_path, barcodes[:5])], withdraw_missing=True)  # half: truncated?
+    assert CopyStatus.WITHDRAWN not in statuses().values()
+    assert "nothing is withdrawn" in report.withdrawals[0].refused
+    assert [p.code for p in report.problems] == ["withdraw_refused"]
+
+
+def test_withdrawing_waits_for_a_file_read_whole(tmp_path, db):
+    from tests.test_import_marc import run, statuses
+
+    make_branch()
+    barcodes = [f"W{n:02d}" for n in range(11)]
+    run([export(tmp_path, barcodes)])
+    good = export(tmp_path, barcodes[1:]).read_bytes()
+    broken = tmp_path / "koha.mrc"
+    broken.write_bytes(good + b"00999nam  22")  # a second record cut short
+    report, _ = run([broken], withdraw_missing=True)
+    assert statuses()["W00"] == CopyStatus.ON_SHELF
+    assert report.withdrawals[0].refused

@@ -37,6 +37,12 @@ those copies) but an ``other_source`` problem and the summary say so and name th
 barcode already in the catalogue is updated (and moved to this record), whichever
 import created it.
 
+Weeding. A re-import touches only the barcodes it lists: a copy weeded in the library
+system stays as it was, unless ``withdraw_missing`` says the files are the source's whole
+catalogue. Then the source's copies they no longer list are withdrawn, except those our
+requests, transits or loans hold; not at all when a record of the source could not be
+read, nor when more than a tenth of its copies would go (``ImportReport.withdrawals``).
+
 Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
 offset (ISO 2709) or line (MARCXML):
 
@@ -129,6 +135,10 @@ REQUEST_STATUSES = {CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF}
 # A MARC export says every item's status (on the shelf unless flagged): it may move a
 # copy between these only. In transit, set aside, on the hold shelf are ours.
 SOURCE_STATUSES = {CopyStatus.ON_SHELF, CopyStatus.ON_LOAN, CopyStatus.MISSING, CopyStatus.WITHDRAWN}
+# What withdraw_missing may withdraw: the statuses the source sets, but withdrawn.
+WITHDRAWABLE = SOURCE_STATUSES - {CopyStatus.WITHDRAWN}
+# The largest share of a source's copies withdraw_missing withdraws in one run.
+WITHDRAW_AT_MOST = 0.1
 # Where a copy is: a held copy keeps these (see the module docstring).
 PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
@@ -181,6 +191,8 @@ class FileReport:
     barcodes: int = 0
     other_sources: Counter = field(default_factory=Counter)
     other_source_warning: str = ""
+    # The file could not be read at all.
+    fatal: bool = False
 
     @property
     def records_imported(self) -> int:
@@ -196,9 +208,20 @@ def _total(counter: str) -> property:
 
 
 @dataclass
+class WithdrawalReport:
+    """What ``withdraw_missing`` did for one source: how many copies it withdrew, or why
+    it withdrew none."""
+
+    source: str
+    withdrawn: int = 0
+    refused: str = ""
+
+
+@dataclass
 class ImportReport:
     files: list[FileReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    withdrawals: list[WithdrawalReport] = field(default_factory=list)
 
     # Totals over the files.
     records_created = _total("records_created")
@@ -223,6 +246,12 @@ class ImportReport:
                 _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
             )
         lines.extend(f.other_source_warning for f in self.files if f.other_source_warning)
+        for withdrawal in self.withdrawals:
+            lines.append(
+                withdrawal.refused
+                or _("%(source)s: %(count)s copies no longer in the export withdrawn.")
+                % {"source": withdrawal.source, "count": withdrawal.withdrawn}
+            )
         return lines
 
 
@@ -255,6 +284,7 @@ def import_marc(
     code_map: CodeMap | Mapping | str | Path | None = None,
     default_branch: str | None = None,
     encoding: str | None = None,
+    withdraw_missing: bool = False,
     batch_size: int = 500,
     progress: bool | None = None,
     stdout: TextIO | None = None,
@@ -273,6 +303,9 @@ def import_marc(
         path = Path(path)
         name = (source or path.stem).strip()
         run.import_file(path, source=name, mapping=mapping, progress=progress)
+    if withdraw_missing:
+        for name in dict.fromkeys(f.source for f in run.report.files):
+            run.withdraw_missing(name)
     return run.report
 
 
@@ -401,6 +434,8 @@ class _Run:
     report: ImportReport = field(default_factory=ImportReport)
     seen_keys: set[str] = field(default_factory=set)
     seen_barcodes: set[str] = field(default_factory=set)
+    # Every barcode the files list, imported or not (withdraw_missing).
+    listed_barcodes: set[str] = field(default_factory=set)
     bar: tqdm | None = None
 
     def import_file(self, path: Path, *, source: str, mapping: ItemMapping | None, progress: bool | None):
@@ -412,6 +447,7 @@ class _Run:
                 size = path.stat().st_size
         except OSError as exc:
             message = _("cannot read the file: %(error)s") % {"error": exc.strerror}
+            counts.fatal = True
             self.problem(counts, None, "unreadable", message)
             return
         batch: list[_PendingRecord] = []
@@ -428,6 +464,45 @@ class _Run:
                 self.write(batch, counts)
         self.bar = None
         self.warn_other_source(counts)
+
+    def withdraw_missing(self, source: str) -> None:
+        """A full export is the whole truth about its source: copies of its records that
+        it no longer lists were weeded in the library system, and are withdrawn here so
+        that nobody requests them. Only when every record of the source's files could be
+        read (a skipped record's items are unknown), only copies the source may set
+        (never one our requests, transits or loans hold), and never more than
+        WITHDRAW_AT_MOST of the source's copies at once (a truncated export, a wrong file):
+        then nothing is withdrawn and the report says why."""
+        files = [f for f in self.report.files if f.source == source]
+        summary = WithdrawalReport(source=source)
+        self.report.withdrawals.append(summary)
+        if any(f.records_skipped or f.fatal for f in files):
+            summary.refused = _("some records of %(source)s could not be read: nothing is withdrawn") % {
+                "source": source
+            }
+            self.problem(files[-1], None, "withdraw_refused", summary.refused)
+            return
+        copies = Copy.objects.filter(record__source_key__startswith=f"{source[:100]}:")
+        withdrawable = copies.filter(status__in=WITHDRAWABLE).exclude(Exists(_open_loan()))
+        absent, total = [], 0
+        for pk, barcode in withdrawable.values_list("pk", "barcode").iterator(chunk_size=10_000):
+            total += 1
+            if barcode not in self.listed_barcodes:
+                absent.append(pk)
+        if absent and len(absent) > WITHDRAW_AT_MOST * max(total, 1):
+            summary.refused = _(
+                "%(count)s of the %(total)s copies of %(source)s are not in the files any more: more "
+                "than %(share)s %%, so nothing is withdrawn (a truncated or wrong export?)"
+            ) % {"count": len(absent), "total": total, "source": source, "share": int(WITHDRAW_AT_MOST * 100)}
+            self.problem(files[-1], None, "withdraw_refused", summary.refused)
+            return
+        now = timezone.now()
+        for start in range(0, len(absent), 1000):
+            # Guarded again: a request may have taken one since it was read.
+            rows = Copy.objects.filter(pk__in=absent[start : start + 1000], status__in=WITHDRAWABLE)
+            summary.withdrawn += rows.exclude(Exists(_open_loan())).update(
+                status=CopyStatus.WITHDRAWN, updated_at=now
+            )
 
     def warn_other_source(self, counts: FileReport) -> None:
         """Most of the file's known barcodes were on records of another source: most
@@ -522,6 +597,8 @@ class _Run:
 
     def copy(self, item: ItemData, data: RecordData, mapping: ItemMapping, entry, counts) -> dict | None:
         details = {"barcode": item.barcode, "call_number": item.call_number}
+        if item.barcode:
+            self.listed_barcodes.add(item.barcode)
         if not item.barcode:
             counts.copies_skipped += 1
             counts.copies_without_barcode += 1
@@ -695,6 +772,11 @@ class _Run:
                 details = {"barcode": copy.barcode, "call_number": copy.call_number}
                 self.problem(counts, entry, "status_kept", message % details, **details)
         return lost
+
+
+def _open_loan():
+    loans = Copy._meta.get_field("loans").related_model.objects
+    return loans.filter(copy=OuterRef("pk"), returned_at__isnull=True)
 
 
 def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:

@@ -27,6 +27,12 @@ class Command(BaseCommand):
             choices=ENCODINGS,
             help="character set of every record of ISO 2709 files (default: each record's, detected)",
         )
+        parser.add_argument(
+            "--withdraw-missing",
+            action="store_true",
+            help="the files are the source's whole catalogue: withdraw its copies they no longer list "
+            "(not when a record could not be read, nor beyond 10%% of the source's copies)",
+        )
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument(
             "--progress", action="store_true", default=None, help="progress bar (default: when on a terminal)"
@@ -43,6 +49,7 @@ class Command(BaseCommand):
                 code_map=load_code_map(codes) if codes else None,
                 default_branch=options["default_branch"],
                 encoding=options["encoding"],
+                withdraw_missing=options["withdraw_missing"],
                 batch_size=options["batch_size"],
                 progress=options["progress"],
                 stdout=self.stderr,
