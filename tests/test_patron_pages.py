@@ -130,6 +130,19 @@ def test_a_guardian_sees_and_may_cancel_the_requests_of_a_child_in_their_care(cl
     assert "Célestin" not in client.get("/account/").content.decode()
 
 
+def test_a_signed_in_user_who_is_no_patron_cancels_nothing(client, patron, branch):
+    """Staff have no patron record: "their" requests must not become everyone's."""
+    from django.contrib.auth import get_user_model
+
+    hold, _ = place_request(
+        patron=patron, record_id=make_record(title="Le mien", copies=[branch]).pk, pickup_branch=branch
+    )
+    client.force_login(get_user_model().objects.create_user(username="cueilleur", password="x"))
+    assert client.post(f"/basket/requests/{hold.pk}/cancel/").status_code == 404
+    hold.refresh_from_db()
+    assert hold.status == Status.PLACED
+
+
 def test_patron_cancels_their_own_request(client, patron, branch):
     mine, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
     sign_in(client)

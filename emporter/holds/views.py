@@ -110,6 +110,8 @@ def confirm_basket(request):
 @require_POST
 def cancel(request, request_id: int):
     patron = current_patron(request)
+    if patron is None:  # staff: they cancel from their own screens, not as a patron
+        raise Http404
     # Another patron's request is "not found", not "forbidden": its existence is private.
     # A guardian may cancel a request of a child in their care (the account lists them).
     hold = get_object_or_404(Request, Q(patron=patron) | Q(patron__guardian=patron), pk=request_id)
