@@ -175,6 +175,21 @@ def test_an_old_pick_list_still_opens_once_its_borrowers_are_forgotten(history, 
             assert client.get(url).status_code == 200, url
 
 
+def test_loans_anonymised_before_requests_were_forgotten_are_caught_up(history, patron):
+    """A database from before: its loans say anonymised, their requests still say who."""
+    mine, _ = history
+    import importlib
+
+    from django.apps import apps
+
+    Loan.objects.filter(request__in=mine).update(patron=None, anonymised=True)
+    assert {r.pk for r in requests_of(patron)} == {r.pk for r in mine}
+    catch_up = importlib.import_module("emporter.desk.migrations.0004_forget_requests_of_anonymised_loans")
+    catch_up.forget(apps, None)
+    assert requests_of(patron) == []
+    assert Request.objects.filter(pk__in=[r.pk for r in mine], patron_pseudonym="").count() == 0
+
+
 def test_returned_and_forgotten_at_once_by_default(patron, branch):
     (request,) = make_ready_requests(patron, branch, ["Privé"])
     desk.hand_over(patron=patron, branch=branch)
