@@ -410,3 +410,9 @@ def test_a_closed_library_is_neither_available_nor_offered_as_a_choice(branch, o
     available = search_records(q="neige", filters=Filters(available=True))
     assert [hit.record for hit in available.hits] == [here_too]
     assert only_there not in [hit.record for hit in search_records(q="neige").hits if hit.available]
+    # Available *at* the closed library: nothing, on both engines, though "sud" is on
+    # the shelf there and elsewhere.
+    there = search_records(q="neige", filters=Filters(branch_id=other_branch.pk, available=True))
+    assert (there.total, there.available_count) == (0, 0)
+    at_home = search_records(q="neige", filters=Filters(branch_id=branch.pk, available=True))
+    assert [hit.record for hit in at_home.hits] == [here_too] and at_home.available_count == 1

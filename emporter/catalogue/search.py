@@ -457,11 +457,13 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
             params.append(value)
     if _postgres():
         # The record's own summary of where its copies are (migration 0007).
-        summary = "r.shelf_branches" if filters.available else "r.copy_branches"
-        if filters.branch_id:
-            sql.append(f"{summary} @> ARRAY[%s]::bigint[]")
+        if filters.branch_id and filters.available:  # on the shelf there, and it lends
+            sql.append(f"r.shelf_branches @> ARRAY[%s]::bigint[] AND %s::bigint = ANY({LENDING_IDS})")
+            params += [filters.branch_id, filters.branch_id, *_lending_params()]
+        elif filters.branch_id:
+            sql.append("r.copy_branches @> ARRAY[%s]::bigint[]")
             params.append(filters.branch_id)
-        if filters.available:
+        elif filters.available:
             sql.append(f"r.shelf_branches && {LENDING_IDS}")
             params += _lending_params()
     elif filters.branch_id or filters.available:
@@ -580,10 +582,11 @@ def _summary_columns(filters: Filters) -> tuple[str, list]:
     if not _postgres():
         return "", []
     branches = "r.shelf_branches" if filters.available else "r.copy_branches"
-    available, params = f"r.shelf_branches && {LENDING_IDS}", _lending_params()
-    if filters.branch_id:
-        available += " AND r.shelf_branches @> ARRAY[%s]::bigint[]"
-        params.append(filters.branch_id)
+    if filters.branch_id:  # on the shelf there, and it lends
+        available = f"r.shelf_branches @> ARRAY[%s]::bigint[] AND %s::bigint = ANY({LENDING_IDS})"
+        params = [filters.branch_id, filters.branch_id, *_lending_params()]
+    else:
+        available, params = f"r.shelf_branches && {LENDING_IDS}", _lending_params()
     return f"{branches} AS branches, {available} AS available, ", params
 
 
