@@ -272,6 +272,14 @@ def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
 
 
 def _withdraw(request_id: int, *, actor) -> bool:
+    # The lines before the request, as a picker marking one does (_claim, then
+    # _live_request): the other order could deadlock against them.
+    list(
+        PickLine.objects.select_for_update()
+        .filter(request_id=request_id, status=LineStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     request = _locked_request(
         Request.objects.filter(
             pk=request_id,
