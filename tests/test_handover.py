@@ -185,5 +185,5 @@ def test_the_returns_page_sends_a_copy_home_then_shelves_it_there(patron, branch
     assert other_branch.name in row  # where it was handed in
     assert Loan.objects.get(copy__barcode=barcode).returned_branch == other_branch
     page = client.post(f"/staff/door/{branch.pk}/returns/", {"barcode": barcode}).content.decode()
-    assert "De retour : à remettre en rayon." in page
+    assert "De retour\u00a0: à remettre en rayon." in page
     assert Copy.objects.get(barcode=barcode).status == CopyStatus.ON_SHELF

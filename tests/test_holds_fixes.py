@@ -102,7 +102,7 @@ def test_a_copy_cancelled_on_its_way_can_still_be_checked_in_at_both_ends(patron
     with pytest.raises(ServiceError) as error:
         picking.receive(branch=branch, barcode=request.copy.barcode)
     assert error.value.code == "send_home"
-    expected = "n’est plus pour un sac ici : renvoyez-le à Croix-Rousse."
+    expected = "n’est plus pour un sac ici\u00a0: renvoyez-le à Croix-Rousse."
     assert error.value.message == f"{request.copy.barcode} {expected}"
     # Scanned as an arrival at its own library, it is sent to the Returns screen.
     with pytest.raises(ServiceError) as error:

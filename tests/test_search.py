@@ -327,7 +327,10 @@ def test_without_a_close_word_a_typo_falls_back_to_look_alike_titles(catalogue, 
 
 def test_the_page_says_which_words_were_searched_instead(catalogue, client):
     page = client.get("/catalogue/", {"q": "frendly"}).content.decode()
-    assert "Rien ne correspond à « frendly » ; voici les résultats pour « friendly »." in page
+    assert (
+        "Rien ne correspond à «\u00a0frendly\u00a0»\u00a0; voici les résultats pour «\u00a0friendly\u00a0»."
+        in page
+    )
     assert "Friendly fire" in page
 
 

@@ -9,7 +9,7 @@ from emporter.patrons.models import SignInFailures
 from tests.test_api import V1
 
 GUESSER, NEIGHBOUR = "203.0.113.7", "198.51.100.2"
-LOCKED = "Trop de connexions échouées depuis cette connexion : réessayez dans 15 minutes."
+LOCKED = "Trop de connexions échouées depuis cette connexion\u00a0: réessayez dans 15 minutes."
 
 
 def try_card(client, card, pin="0000", address=GUESSER):

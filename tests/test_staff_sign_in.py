@@ -41,7 +41,7 @@ def test_five_wrong_passwords_lock_the_name_at_every_door(client, librarian):
         sign_in(client, "rayon", "nope")  # any case: one count per name
     page = sign_in(client, "Rayon", PASSWORD).content.decode()
     assert not signed_in(client)
-    assert "Trop de mots de passe erronés : ce compte est bloqué encore 15 minutes." in page
+    assert "Trop de mots de passe erronés\u00a0: ce compte est bloqué encore 15 minutes." in page
     # The admin's own sign-in and the API's staff door are locked too.
     client.post("/admin/login/", {"username": "Rayon", "password": PASSWORD})
     assert not signed_in(client)

@@ -45,3 +45,21 @@ def test_every_plural_form_of_the_french_catalogue_is_filled():
         if filled != set(range(nplurals)):
             incomplete.append(re.search(r'^msgid ((?:".*"\n)+)', entry, flags=re.M).group(1)[:80])
     assert not incomplete, f"plural forms missing for: {incomplete}"
+
+
+def test_french_punctuation_has_its_non_breaking_space():
+    """French puts a non-breaking space before : ; ! ? and inside « »: an ordinary one
+    lets a line break before the colon, none at all reads as English."""
+    po = (ROOT / "emporter" / "locale" / "fr" / "LC_MESSAGES" / "django.po").read_text()
+    translations = [
+        "".join(re.findall(r'^"(.*)"$', block, flags=re.M))
+        for entry in po.split("\n\n")[1:]  # the first entry is the catalogue's header
+        for block in re.split(r"^msgstr(?:\[\d\])? ", entry, flags=re.M)[1:]
+    ]
+    wrong = [
+        text
+        for text in translations
+        if re.search(r"[^\s\d/\u00a0][ ]?[:;!?](?=[\s\"'»)]|$)", text)
+        or re.search(r"«(?!\u00a0)|(?<!\u00a0)»", text)
+    ]
+    assert not wrong, f"French punctuation without its non-breaking space: {wrong[:10]}"
