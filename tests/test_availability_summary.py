@@ -158,3 +158,25 @@ def test_record_pages_keep_room_for_summary_updates_in_place(postgres):
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'catalogue_record'")
         assert "fillfactor=85" in cursor.fetchone()[0]
+
+
+def test_only_copies_a_request_can_take_count_as_available(branches):
+    """On both engines: no barcode, or a reference location, is on a shelf but not
+    available; switching the location to requestable makes it available at once."""
+    from emporter.network.models import Location
+    from tests.conftest import make_department, make_location
+
+    pdi, crx, _ = branches
+    reference = make_location(make_department(crx), code="fonds", name="Fonds", requestable=False)
+    record = make_record(title="Le Phare du bout", copies=[pdi, crx])
+    record.copies.filter(branch=pdi).update(barcode=None)
+    record.copies.filter(branch=crx).update(location=reference)
+    result = search_records(q="phare bout")
+    assert (result.total, result.available_count) == (1, 0)
+    assert search_records(q="phare bout", filters=Filters(available=True)).total == 0
+    Location.objects.filter(pk=reference.pk).update(requestable=True)
+    result = search_records(q="phare bout", filters=Filters(available=True))
+    assert (result.total, result.available_count) == (1, 1)
+    assert [(f.label, f.count) for f in result.facets["branch"]] == [(crx.name, 1)]
+    if connection.vendor == "postgresql":
+        assert summary(record) == ([pdi.pk, crx.pk], [crx.pk])

@@ -443,6 +443,12 @@ def _postgres() -> bool:
 # InitPlan): a copy on the shelf of a closed library is not "available".
 LENDING_SELECT = "SELECT lb.id FROM network_branch lb WHERE lb.service_mode IN (%s, %s)"
 LENDING_IDS = f"ARRAY({LENDING_SELECT})"
+# On SQLite, "on the shelf" read from the copies as PostgreSQL's summary has it (migration
+# 0011): with a barcode, in a requestable location (or none), as allocation takes them.
+SQLITE_REQUESTABLE = (
+    "c.status = %s AND c.barcode IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
+)
 
 
 def _lending_params() -> list[str]:
@@ -472,7 +478,7 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
             copy.append("c.branch_id = %s")
             params.append(filters.branch_id)
         if filters.available:
-            copy.append(f"c.status = %s AND c.branch_id IN ({LENDING_SELECT})")
+            copy.append(f"{SQLITE_REQUESTABLE} AND c.branch_id IN ({LENDING_SELECT})")
             params += [CopyStatus.ON_SHELF, *_lending_params()]
         sql.append(f"EXISTS (SELECT 1 FROM catalogue_copy c WHERE {' AND '.join(copy)})")
     return "".join(f" AND {s}" for s in sql), params
@@ -550,13 +556,13 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     The copies of the matched records are read once, into ``c``, from the covering index.
     """
     # With "available now" the branch facet counts where a copy is on the shelf.
-    copies_where = " WHERE c.status = %s" if filters.available else ""
+    copies_where = f" WHERE {SQLITE_REQUESTABLE}" if filters.available else ""
     available_where = " AND c.branch_id = %s" if filters.branch_id else ""
     ctes = f""",
         lending AS ({LENDING_SELECT}),
         c AS (
           SELECT c.record_id, c.branch_id,
-                 c.status = %s AND c.branch_id IN (SELECT id FROM lending) AS on_shelf
+                 {SQLITE_REQUESTABLE} AND c.branch_id IN (SELECT id FROM lending) AS on_shelf
           FROM catalogue_copy c JOIN m ON m.id = c.record_id{copies_where}
         )
     """
