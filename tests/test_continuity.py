@@ -48,22 +48,29 @@ def test_a_network_admin_sees_every_branch_and_its_mode(admin_client, network):
     assert "Closed" in page.text and "Open (normal service)" in page.text
 
 
-def test_closing_a_branch_warns_about_the_requests_to_collect_there(admin_client, network):
-    crx = network[1]
-    Branch.objects.filter(pk=crx.pk).update(service_mode=ServiceMode.CLICK_COLLECT)
+def test_closing_a_branch_says_what_will_happen_and_asks_first(admin_client, network):
+    crx, vai = network[1], network[2]
+    Branch.objects.filter(pk__in=[crx.pk, vai.pk]).update(service_mode=ServiceMode.CLICK_COLLECT)
     crx.refresh_from_db()
+    vai.refresh_from_db()
     patron = make_patron(crx)
-    for title in ("Un", "Deux"):
+    for title in ("Un", "Deux"):  # to collect at Croix-Rousse, copies there
         place_request(patron=patron, record_id=make_record(title=title, copies=[crx]).pk, pickup_branch=crx)
+    # To collect at Vaise, its copy set aside at Croix-Rousse.
+    place_request(patron=patron, record_id=make_record(title="Trois", copies=[crx]).pk, pickup_branch=vai)
+    page = admin_client.post(url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED})
+    text = page.content.decode()
+    assert page.status_code == 200 and modes()["CRX"] == "click_collect"  # nothing switched yet
+    assert "3 requests wait for a copy set aside here" in text
+    assert "2 requests are to be collected here" in text
     response = admin_client.post(
-        url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED}, follow=True
+        url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED, "confirm": "yes"}, follow=True
     )
+    assert modes()["CRX"] == "closed"
     assert "2 requests are to be collected at Croix-Rousse, now closed" in response.content.decode()
-    # Nothing to warn about: no warning.
-    response = admin_client.post(
-        url("network:switch_branch", network[0].pk), {"mode": ServiceMode.CLOSED}, follow=True
-    )
-    assert "to be collected" not in response.content.decode()
+    # Reopening needs no confirmation.
+    admin_client.post(url("network:switch_branch", crx.pk), {"mode": ServiceMode.OPEN})
+    assert modes()["CRX"] == "open"
 
 
 def test_switching_one_branch_leaves_the_others(admin_client, network):

@@ -3,6 +3,7 @@
 from django.db.models import Case, CharField, IntegerField, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 
+from emporter.catalogue.models import CopyStatus
 from emporter.patrons.models import Patron
 
 from .models import ACTIVE, Request, Status
@@ -37,3 +38,10 @@ def active_count(patron: Patron) -> int:
 def active_pickups_at(branch) -> int:
     """How many requests under way are to be collected at ``branch``."""
     return Request.objects.filter(pickup_branch=branch, status__in=ACTIVE).count()
+
+
+def set_aside_at(branch) -> int:
+    """How many requests wait for a copy set aside at ``branch`` (not pulled yet)."""
+    return Request.objects.filter(
+        status=Status.PLACED, copy__branch=branch, copy__status=CopyStatus.SET_ASIDE
+    ).count()

@@ -64,6 +64,18 @@ def modes(request):
 def switch_branch(request, branch_id: int):
     branch = get_object_or_404(Branch, pk=branch_id)
     mode = _mode(request)
+    closing = mode == ServiceMode.CLOSED and branch.service_mode != ServiceMode.CLOSED
+    if closing and request.POST.get("confirm") != "yes":
+        # Closing moves or cancels requests for good: say what will happen, then ask.
+        from emporter.holds.selectors import active_pickups_at, set_aside_at  # holds builds on network
+
+        context = {
+            "branch": branch,
+            "mode": mode,
+            "set_aside": set_aside_at(branch),
+            "pickups": active_pickups_at(branch),
+        }
+        return render(request, "network/confirm_close.html", context)
     if mode is None:
         messages.error(request, _("Choose a service mode."))
     else:
