@@ -90,8 +90,8 @@ def test_surprise_bag_for_a_child_goes_from_request_to_the_next_pick_run(client,
     placed = list(surprise.requests.order_by("record__title"))
     assert surprise.status == SurpriseStatus.COMPOSED and surprise.composed_by == user
     assert [(r.record, r.patron, r.channel, r.status) for r in placed] == [
-        (dinos, child, Channel.DESK, Status.PLACED),
-        (space, child, Channel.DESK, Status.PLACED),
+        (dinos, child, Channel.SURPRISE, Status.PLACED),
+        (space, child, Channel.SURPRISE, Status.PLACED),
     ]
 
     # The morning pull takes them like any other request.

@@ -110,7 +110,7 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
             patron=surprise.patron,
             record_ids=record_ids,
             pickup_branch=surprise.pickup_branch,
-            channel=Channel.DESK,
+            channel=Channel.SURPRISE,
             actor=actor,
             idempotency_key=f"surprise:{surprise.pk}",
         )

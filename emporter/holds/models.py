@@ -31,6 +31,8 @@ class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     PHONE = "phone", _("Phone")
     DESK = "desk", _("At the desk")
+    # Asked for by a patron (online) and composed by a librarian: neither alone.
+    SURPRISE = "surprise", _("Surprise bag")
 
 
 class Bag(models.Model):
