@@ -89,7 +89,7 @@ def test_switching_the_whole_network_asks_for_confirmation_first(admin_client, n
         url("network:switch_network"), {"mode": ServiceMode.CLICK_COLLECT, "confirm": "yes"}, follow=True
     )
     assert set(modes().values()) == {"click_collect"}
-    assert "3 branch(es) switched" in done.text
+    assert "3 libraries switched" in done.text
 
 
 def test_an_unknown_mode_is_refused_and_changes_nothing(admin_client, network):

@@ -129,7 +129,11 @@ def switch_network(request):
     changed = set_mode(branches=branches, mode=mode, actor=request.user)
     messages.success(
         request,
-        _("Whole network: %(mode)s (%(count)s branch(es) switched).")
+        ngettext(
+            "Whole network: %(mode)s (%(count)s library switched).",
+            "Whole network: %(mode)s (%(count)s libraries switched).",
+            changed,
+        )
         % {"mode": ServiceMode(mode).label, "count": changed},
     )
     return redirect("network:modes")
