@@ -182,3 +182,11 @@ def test_staff_give_a_new_pin_that_also_lifts_the_lock(client, patron):
     pin = re.search(r"10000001[^0-9]+(\d{4})", response.content.decode()).group(1)
     client.logout()
     assert sign_in(client, pin=pin).status_code == 302
+
+
+def test_the_account_names_the_bag_a_ready_document_waits_in(client, patron, branch):
+    from tests.conftest import make_ready_requests
+
+    (ready,) = make_ready_requests(patron, branch, ["Prêt"])
+    sign_in(client)
+    assert f"dans le sac {ready.bag.label}" in client.get("/account/").content.decode()
