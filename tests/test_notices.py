@@ -66,6 +66,21 @@ def test_five_ready_and_one_not_found_give_one_email_listing_all_six(smtp, patro
     assert Notice.objects.filter(patron=patron, kind=Kind.READY).count() == 1
 
 
+def test_the_ready_email_says_which_documents_will_follow(smtp, patron, branch, other_branch):
+    """One document here, another set aside at Croix-Rousse: ready now, the other to come."""
+    here = requests_for(patron, branch, ["Ici"])[0]
+    elsewhere, _ = place_request(
+        patron=patron, record_id=make_record(title="Ailleurs", copies=[other_branch]).pk, pickup_branch=branch
+    )
+    assert elsewhere.copy.branch == other_branch
+    run = picking.build_run(branch=branch, kind="late")
+    picking.mark_found(line=run.lines.get(request=here))
+    compose.compose_all(later())
+    outbox.send_due(later())
+    text = smtp.messages[-1][1].get_body(("plain",)).get_content()
+    assert "Ici" in text and "Encore en route" in text and "Ailleurs" in text
+
+
 def test_ready_email_waits_until_the_patrons_documents_are_all_pulled(smtp, patron, branch):
     requests_for(patron, branch, ["Un", "Deux"])
     run = picking.build_run(branch=branch, kind="late")

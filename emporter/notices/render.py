@@ -74,6 +74,9 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         "cancelled": [r for r in requests if r.status == Status.CANCELLED],
         "expired": [r for r in requests if r.status == Status.EXPIRED],
         "placed": [r for r in requests if r.status in (Status.PLACED, Status.WAITING)],
+        # The patron's other documents still on their way to this branch: the "ready"
+        # email says they will follow, so nobody wonders whether they were forgotten.
+        "coming": _coming(notice, requests, branch),
         "bag": notice.bag,
         "hold_until": notice.bag.hold_until if notice.bag_id else None,
         "branch": branch,
@@ -81,6 +84,21 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         "site_url": settings.SITE_URL,
         "note": notice.note,
     }
+
+
+def _coming(notice: Notice, requests: list[Request], branch: Branch | None) -> list[Request]:
+    if notice.kind != "ready" or branch is None or not notice.patron.pk:
+        return []
+    told = {r.pk for r in requests}
+    return [
+        r
+        for r in Request.objects.filter(
+            patron=notice.patron, pickup_branch=branch, status__in=(Status.PLACED, Status.WAITING)
+        )
+        .select_related("record")
+        .order_by("record__title")
+        if r.pk not in told
+    ]
 
 
 def _hours(branch: Branch | None) -> list[tuple[str, str]]:
