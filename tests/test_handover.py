@@ -72,8 +72,7 @@ def test_a_returned_copy_goes_to_the_next_waiting_request(patron, branch):
     other = make_patron(branch, card="40000003")
     waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
     assert waiting.status == Status.WAITING
-    loan, served = desk.check_in(barcode=request.copy.barcode, branch=branch)
-    assert served == waiting
+    assert desk.check_in(barcode=request.copy.barcode, branch=branch).served == waiting
     waiting.refresh_from_db()
     assert waiting.status == Status.PLACED and waiting.copy == request.copy
     run = picking.build_run(branch=branch, kind="late")
@@ -95,7 +94,7 @@ def test_checking_in_twice_or_an_unknown_barcode_says_so(patron, branch):
 def test_returned_loans_are_anonymised_at_once_by_default(patron, branch):
     (request,) = make_ready_requests(patron, branch, ["Privé"])
     desk.hand_over(patron=patron, branch=branch)
-    loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
+    loan = desk.check_in(barcode=request.copy.barcode, branch=branch).loan
     loan.refresh_from_db()
     assert loan.patron is None and loan.anonymised
 
@@ -104,7 +103,7 @@ def test_history_kept_for_the_configured_delay_then_forgotten(patron, branch):
     LoanPolicy.objects.create(doc_type="", anonymise_after_days=30)
     (request,) = make_ready_requests(patron, branch, ["Gardé"])
     desk.hand_over(patron=patron, branch=branch)
-    loan, _ = desk.check_in(barcode=request.copy.barcode, branch=branch)
+    loan = desk.check_in(barcode=request.copy.barcode, branch=branch).loan
     loan.refresh_from_db()
     assert loan.patron == patron
     assert desk.anonymise_returned(timezone.now() + datetime.timedelta(days=29)) == 0
@@ -149,7 +148,8 @@ def test_a_copy_returned_at_another_library_travels_home_before_serving_anyone(p
     copy = request.copy
     other = make_patron(branch, card="40000004")
     waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
-    loan, served = desk.check_in(barcode=copy.barcode, branch=other_branch)
+    returned = desk.check_in(barcode=copy.barcode, branch=other_branch)
+    loan, served = returned.loan, returned.served
     copy.refresh_from_db()
     # Not on its home shelves (no pick list may send anyone for it), not yet for the waiting patron.
     assert (copy.status, served, loan.returned_at is not None) == (CopyStatus.IN_TRANSIT, None, True)

@@ -109,7 +109,7 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
             pickup_branch=branch,
             status__in=[Status.READY, Status.PLACED, Status.WAITING],
         )
-        .select_related("record", "copy", "patron", "bag")
+        .select_related("record", "copy__branch", "patron", "bag")
         .order_by("bag__label", "copy__call_number_key", "created_at", "pk")
     )
     view = DoorView(patron=patron, card_expired=bool(patron.card_expires and patron.card_expires < today))
@@ -154,6 +154,16 @@ def receipt_loans(*, loan_ids: list[int], branch: Branch) -> list[Loan]:
         Loan.objects.filter(pk__in=loan_ids, branch=branch)
         .select_related("copy__record", "patron")
         .order_by("patron__last_name", "patron__first_name", "due_date", "pk")
+    )
+
+
+def still_waiting(*, patron: Patron, branch: Branch) -> list[Request]:
+    """What the patron (or their children) left in a bag here: a partial hand-over's
+    receipt says where it waits and until when, so it is not forgotten."""
+    return list(
+        Request.objects.filter(patron_id__in=household_ids(patron), pickup_branch=branch, status=Status.READY)
+        .select_related("record", "bag", "patron")
+        .order_by("bag__label", "hold_until", "pk")
     )
 
 

@@ -116,13 +116,27 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     )
 
 
-def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request | None]:
+@dataclass
+class Returned:
+    copy: Copy
+    loan: Loan | None = None  # None: lent by the library system, not by us
+    served: Request | None = None  # the waiting request it went to, if any
+
+    @property
+    def sent_home(self) -> bool:
+        return self.copy.status == CopyStatus.IN_TRANSIT
+
+
+def check_in(*, barcode: str, branch: Branch, actor=None) -> Returned:
     """A document comes back: close its loan; the copy goes back on the shelf or to the
     next waiting request (then it is on that branch's next pick run).
 
     Returned at another library than its own, it first travels home (in transit, not
     requestable, not on any pick list: no one could pull it from its home shelves), and
-    serves the waiting list when it arrives there (``receive_home``)."""
+    serves the waiting list when it arrives there (``receive_home``).
+
+    A copy the catalogue import says is on loan, with no loan of ours, was lent at a desk
+    of the library system: it is checked in all the same, as Koha's check-in does."""
     barcode = barcode.strip()
     with transaction.atomic():
         loan = (
@@ -132,20 +146,41 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> tuple[Loan, Request
             .first()
         )
         if loan is None:
-            if not Copy.objects.filter(barcode=barcode).exists():
-                raise ServiceError("unknown_barcode", barcode=barcode)
-            raise ServiceError("not_on_loan", barcode=barcode)
+            return _check_in_lent_elsewhere(barcode=barcode, branch=branch, actor=actor)
         now = timezone.now()
         Loan.objects.filter(pk=loan.pk).update(returned_at=now, returned_branch=branch)
         loan.returned_at, loan.returned_branch = now, branch
         if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
             _anonymise(Loan.objects.filter(pk=loan.pk))
-        if loan.copy.branch_id != branch.pk:
-            Copy.objects.filter(pk=loan.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=now)
-            loan.copy.status = CopyStatus.IN_TRANSIT
-            return loan, None
-        served = release_copy(copy=loan.copy, actor=actor)
-    return loan, served
+        served = _back_in(copy=loan.copy, branch=branch, actor=actor)
+        return Returned(copy=loan.copy, loan=loan, served=served)
+
+
+def _check_in_lent_elsewhere(*, barcode: str, branch: Branch, actor) -> Returned:
+    # Locked and guarded by its status: a second scan of the same copy finds it on the
+    # shelf (or in transit) and is told it is not on loan.
+    copy = (
+        Copy.objects.select_for_update(of=("self",))
+        .select_related("record", "branch")
+        .filter(barcode=barcode)
+        .first()
+    )
+    if copy is None:
+        raise ServiceError("unknown_barcode", barcode=barcode)
+    if copy.status != CopyStatus.ON_LOAN:
+        raise ServiceError("not_on_loan", barcode=barcode)
+    return Returned(copy=copy, served=_back_in(copy=copy, branch=branch, actor=actor))
+
+
+def _back_in(*, copy: Copy, branch: Branch, actor) -> Request | None:
+    """At home the copy is free again; elsewhere it travels home first."""
+    if copy.branch_id != branch.pk:
+        Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
+        copy.status = CopyStatus.IN_TRANSIT
+        return None
+    served = release_copy(copy=copy, actor=actor)
+    copy.refresh_from_db(fields=["status"])
+    return served
 
 
 def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Request | None]:

@@ -201,7 +201,13 @@ def _receipt(branch: Branch, patron_id: int, raw_ids: str):
 @door_branch_view
 def receipt(request, branch: Branch, patron_id: int):
     patron, loans = _receipt(branch, patron_id, request.GET.get("loans", ""))
-    context = {"branch": branch, "patron": patron, "loans": loans, "loan_ids": request.GET.get("loans", "")}
+    context = {
+        "branch": branch,
+        "patron": patron,
+        "loans": loans,
+        "loan_ids": request.GET.get("loans", ""),
+        "still_waiting": selectors.still_waiting(patron=patron, branch=branch),
+    }
     return render(request, "desk/receipt.html", context)
 
 
@@ -232,8 +238,26 @@ def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
         ]
         subject = _("Your loans at %(branch)s") % {"branch": branch.name}
         intro = _("Here are the documents you borrowed today at %(branch)s:") % {"branch": branch.name}
-        body = "\n".join([intro, "", *lines, "", _("Enjoy your reading!")])
+        waiting = _still_waiting_lines(patron, branch)
+        body = "\n".join([intro, "", *lines, *waiting, "", _("Enjoy your reading!")])
     mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[patron.email])])
+
+
+def _long_date(day) -> str:
+    return formats.date_format(day, "l j F Y")
+
+
+def _still_waiting_lines(patron: Patron, branch: Branch) -> list[str]:
+    waiting = selectors.still_waiting(patron=patron, branch=branch)
+    if not waiting:
+        return []
+    lines = [
+        _("%(title)s — bag %(label)s, kept until %(date)s")
+        % {"title": r.record.title, "label": r.bag.label, "date": _long_date(r.hold_until)}
+        for r in waiting
+        if r.bag and r.hold_until
+    ]
+    return ["", _("Still waiting in the bag:"), *lines]
 
 
 @door_branch_view
@@ -269,12 +293,12 @@ def returns(request, branch: Branch):
 
 def _check_in(request, branch: Branch, barcode: str) -> dict:
     try:
-        loan, served = services.check_in(barcode=barcode, branch=branch, actor=request.user)
+        returned = services.check_in(barcode=barcode, branch=branch, actor=request.user)
     except ServiceError as error:
         if error.code != "not_on_loan":
             return {"error": error.message, "barcode": barcode}
         return _not_a_return(request, branch, barcode, error)
-    return {"loan": loan, "served": served}
+    return {"returned": returned, "served": returned.served}
 
 
 def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceError) -> dict:

@@ -2,6 +2,8 @@
 after the hand-over the next card can be scanned at once. Screenshots land in
 test-output/door-ux/."""
 
+import re
+
 import pytest
 
 from emporter.catalogue.models import CopyStatus
@@ -57,7 +59,7 @@ def test_the_button_counts_and_focus_returns_to_the_card(live_server, desktop):
     assert desktop.locator("form.handover button[type=submit]").inner_text() == "Remettre 1 document"
 
 
-def test_a_name_lists_the_bags_and_a_missing_copy_goes_back_with_enter(live_server, desktop):
+def test_a_name_lists_the_bags_and_a_missing_copy_goes_back_only_when_clicked(live_server, desktop):
     base = live_server.url
     branch = make_branch()
     for card, first in (("10000001", "Sacha"), ("10000002", "Lou")):
@@ -82,8 +84,19 @@ def test_a_name_lists_the_bags_and_a_missing_copy_goes_back_with_enter(live_serv
     with desktop.expect_navigation():
         desktop.keyboard.press("Enter")
     shot(desktop, "missing-copy-scanned")
+    # The next scan goes to the scan box, and its Enter does not put the copy back.
+    assert desktop.evaluate("document.activeElement.id") == "barcode"
+    desktop.keyboard.type("NOPE")
     with desktop.expect_navigation():
-        desktop.keyboard.press("Enter")  # the put-back button has the focus
+        desktop.keyboard.press("Enter")
+    assert "NOPE" in desktop.content()
+    copy.refresh_from_db()
+    assert copy.status == CopyStatus.MISSING
+    desktop.fill("#barcode", copy.barcode)
+    with desktop.expect_navigation():
+        desktop.keyboard.press("Enter")
+    with desktop.expect_navigation():
+        desktop.get_by_role("button", name=re.compile("Retrouvé|Found")).click()
     shot(desktop, "put-back")
     copy.refresh_from_db()
     assert copy.status == CopyStatus.ON_SHELF
