@@ -119,7 +119,7 @@ def default_pickup(patron: Patron, options: list[Branch]) -> Branch | None:
 
 @dataclass
 class Availability:
-    here: int = 0  # requestable copies on the shelf at the patron's home branch
+    here: int = 0  # requestable copies on the shelf where they will be collected
     elsewhere: list[str] = field(default_factory=list)  # other branches with one
 
     @property
@@ -133,16 +133,16 @@ class Hit:
     availability: Availability
 
 
-def search_catalogue(q: str, *, home_branch: Branch) -> tuple[list[Hit], int]:
+def search_catalogue(q: str, *, here: Branch) -> tuple[list[Hit], int]:
     """The first hits for ``q`` (the catalogue's own search and ranking) with what a
     request could actually take: on-shelf copies in requestable locations."""
     result = search_records(q=q, per_page=MAX_HITS)
     records = [hit.record for hit in result.hits]
-    where = availability([r.pk for r in records], home_branch=home_branch)
+    where = availability([r.pk for r in records], here=here)
     return [Hit(r, where[r.pk]) for r in records], result.total
 
 
-def availability(record_ids: list[int], *, home_branch: Branch) -> dict[int, Availability]:
+def availability(record_ids: list[int], *, here: Branch) -> dict[int, Availability]:
     found: dict[int, Availability] = defaultdict(Availability)
     copies = (
         Copy.objects.filter(record_id__in=record_ids, status=CopyStatus.ON_SHELF, barcode__isnull=False)
@@ -153,7 +153,7 @@ def availability(record_ids: list[int], *, home_branch: Branch) -> dict[int, Ava
     )
     for record_id, branch_id, branch_name in copies:
         where = found[record_id]
-        if branch_id == home_branch.pk:
+        if branch_id == here.pk:
             where.here += 1
         elif branch_name not in where.elsewhere:
             where.elsewhere.append(branch_name)

@@ -49,10 +49,15 @@ def find(request):
     return render(request, "phonedesk/find.html", context)
 
 
+def _query(params) -> str:
+    """The catalogue query, without the slash a "/" shortcut may have typed before it."""
+    return params.get("q", "").strip().lstrip("/").strip()
+
+
 @desk_required
 def patron(request, patron_id: int):
     patron = get_object_or_404(Patron.objects.select_related("home_branch"), pk=patron_id)
-    q = request.GET.get("q", "").strip()
+    q = _query(request.GET)
     in_scope = list(selectors.scope(request.user).order_by("-is_central", "name"))
     options = selectors.pickup_branches(in_scope)
     pickup = selectors.default_pickup(patron, options)
@@ -60,8 +65,10 @@ def patron(request, patron_id: int):
     in_basket = basket.ids(request.session, patron.pk)
     by_id = Record.objects.in_bulk(in_basket)
     records = [by_id[i] for i in in_basket if i in by_id]
-    where = selectors.availability(in_basket, home_branch=patron.home_branch)
-    hits, total = selectors.search_catalogue(q, home_branch=patron.home_branch) if q else ([], 0)
+    # "Here" is where the documents will be collected, not necessarily the home library.
+    here = pickup or patron.home_branch
+    where = selectors.availability(in_basket, here=here)
+    hits, total = selectors.search_catalogue(q, here=here) if q else ([], 0)
     rules = policy.resolve(branch=pickup, category=patron.category)
     context = {
         "patron": patron,
@@ -77,6 +84,7 @@ def patron(request, patron_id: int):
         "after_confirm": len(active) + len(records),
         "pickup_options": options,
         "pickup": pickup,
+        "here": here,
         "scope": {b.pk for b in in_scope},
         "outcomes": request.session.pop(_outcomes_key(patron.pk), []),
         # One key per rendering of the form: a double submit replays the first one.
@@ -97,7 +105,7 @@ def add(request, patron_id: int):
         messages.success(request, _("Added to the basket: %(title)s") % {"title": record.title})
     else:
         messages.error(request, _("The basket is full: confirm it before adding more."))
-    return redirect(_patron_url(patron.pk, q=request.POST.get("q", "").strip(), after=record.pk))
+    return redirect(_patron_url(patron.pk, q=_query(request.POST), after=record.pk))
 
 
 @desk_required
@@ -105,7 +113,7 @@ def add(request, patron_id: int):
 def remove(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
     basket.remove(request.session, patron.pk, parse_ids(request.POST.getlist("record")))
-    return redirect(_patron_url(patron.pk, q=request.POST.get("q", "").strip()) + "#basket")
+    return redirect(_patron_url(patron.pk, q=_query(request.POST)) + "#basket")
 
 
 @desk_required

@@ -73,7 +73,8 @@ def test_main_pages_fit_a_360px_phone(live_server, phone):
     missing, _ = place_request(
         patron=patron, record_id=make_record(title=LONG + " IV", copies=[branch]).pk, pickup_branch=branch
     )
-    for line in picking.build_run(branch=branch, kind="late").lines.filter(copy=missing.copy):
+    run = picking.build_run(branch=branch, kind="late")
+    for line in run.lines.filter(copy=missing.copy):
         picking.mark_not_found(line=line, reason="pas au rayon")
     compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
     admin = get_user_model().objects.create_user(username="admin", password="motdepasse-demo")
@@ -95,5 +96,6 @@ def test_main_pages_fit_a_360px_phone(live_server, phone):
     sign_in_staff(phone, base, "admin")
     receipt = f"/staff/door/{branch.pk}/receipt/{patron.pk}/?loans={','.join(str(loan.pk) for loan in loans)}"
     staff_pages = ["/staff/notices/", "/staff/picking/missing/", receipt, "/staff/network/modes/"]
+    staff_pages += [f"/catalogue/record/{placed.pk}/", f"/staff/picking/runs/{run.pk}/"]
     problems |= {url: overflow(phone, base, url, shot) for url in staff_pages}
     assert {url: p for url, p in problems.items() if p} == {}

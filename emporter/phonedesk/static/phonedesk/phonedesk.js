@@ -19,10 +19,14 @@
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     var active = document.activeElement;
-    // "/" jumps to the catalogue search, as in many web apps.
-    if (event.key === "/" && !typing(active)) {
-      var box = searchBox();
-      if (box) { event.preventDefault(); box.focus(); box.select(); }
+    // "/" jumps to the catalogue search, as in many web apps. Pressed again in that
+    // box it selects the query rather than typing a slash before it (« /blues »); a
+    // slash inside a query (AC/DC) is still typed.
+    var box = searchBox();
+    if (event.key === "/" && box && (!typing(active) || (active === box && box.selectionStart === 0))) {
+      event.preventDefault();
+      box.focus();
+      box.select();
       return;
     }
     if (event.key === "Escape" && active && active.matches("[data-nav-item]")) {

@@ -65,14 +65,66 @@
       if (bar) { bar.max = body.total; bar.value = body.total - body.left; }
     }
     var card = body.line && document.getElementById("line-" + body.line);
-    if (card) {
-      card.remove();
-      var done = document.createElement("li");
-      done.className = "done line-found";
-      done.textContent = body.message;
-      document.querySelector(".done-lines").prepend(done);
-      document.querySelector("[data-done-heading]").hidden = false;
+    if (card) moveToDone(card);
+    if (body.ok) showAllDone(body.left);
+    if (body.ok) scheduleRefresh();
+  }
+
+  // The card leaves "To pull" for "Done" at once, drawn like the server's done lines
+  // (call number, title, outcome), and its department's tab counts one less.
+  function moveToDone(card) {
+    var list = document.querySelector(".done-lines");
+    var done = document.createElement("li");
+    var cote = document.createElement("span");
+    var outcome = document.createElement("strong");
+    done.className = "done line-found";
+    cote.className = "cote";
+    cote.textContent = card.querySelector(".cote").textContent;
+    outcome.textContent = list.getAttribute("data-found");
+    done.append(cote, " " + card.querySelector("[data-title]").textContent + " — ", outcome);
+    list.prepend(done);
+    document.querySelector("[data-done-heading]").hidden = false;
+    var tab = document.querySelector('.departments [data-department="' + card.getAttribute("data-department") + '"] [data-left]');
+    if (tab) tab.textContent = Math.max(0, parseInt(tab.textContent, 10) - 1);
+    card.remove();
+  }
+
+  function showAllDone(left) {
+    var empty = !document.querySelector(".pick-line");
+    document.querySelector("[data-all-done]").hidden = !(empty && left === 0);
+  }
+
+  // Once the scans queued so far are saved, the page takes the server's own view of
+  // the tabs and done lines (final bag, a line that was not on this page), and the
+  // next lines of the walk when the ones shown are all marked. Nothing is replaced
+  // that the picker may be using: the pending cards stay unless none is left.
+  // Each successful scan asks for it; only the last one queued gets it done.
+  function scheduleRefresh() {
+    var mark = queue;
+    mark.then(function () {
+      if (mark !== queue) return;
+      return fetch(window.location.href, { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.text() : null;
+      }).then(function (html) {
+        if (html && mark === queue) swapIn(new DOMParser().parseFromString(html, "text/html"));
+      });
+    }).catch(function () {});
+  }
+
+  function swapIn(fresh) {
+    [".pick-head .departments", ".done-lines"].forEach(function (selector) {
+      var from = fresh.querySelector(selector);
+      var to = document.querySelector(selector);
+      if (from && to) to.replaceWith(from);
+    });
+    var pending = document.querySelector(".pick-lines");
+    var next = fresh.querySelector(".pick-lines");
+    if (pending && next && !pending.querySelector(".pick-line")) {
+      pending.replaceWith(next);
+      document.querySelector("[data-more-note]").replaceWith(fresh.querySelector("[data-more-note]"));
     }
+    var allDone = fresh.querySelector("[data-all-done]");
+    document.querySelector("[data-all-done]").hidden = allDone ? allDone.hidden : true;
   }
   var error = document.querySelector(".messages .error, .scan-result.error");
   if (error && navigator.vibrate) navigator.vibrate([80, 60, 80]);
