@@ -314,3 +314,18 @@ def test_a_notice_with_no_address_anywhere_fails_visibly(smtp, branch):
     compose.compose_all(later())
     outbox.send_due(later())
     assert Notice.objects.get().state == State.FAILED and not smtp.messages
+
+
+def test_an_english_patrons_email_links_to_the_english_pages(smtp, branch):
+    english = make_patron(branch, card="20000005", first_name="Jane", language="en")
+    requests_for(english, branch, ["Un"])
+    compose.compose_all(later())
+    outbox.send_due(later())
+    text = smtp.messages[-1][1].get_body(("plain",)).get_content()
+    assert "/en/account/" in text
+    french = make_patron(branch, card="20000006", first_name="Jeanne")
+    requests_for(french, branch, ["Deux"])
+    compose.compose_all(later())
+    outbox.send_due(later())
+    text = smtp.messages[-1][1].get_body(("plain",)).get_content()
+    assert "/account/" in text and "/en/" not in text

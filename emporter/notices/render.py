@@ -11,6 +11,7 @@ import logging
 from django.conf import settings
 from django.template import Context, Template
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from emporter.catalogue.models import Record
@@ -82,6 +83,9 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         "branch": branch,
         "hours": hours,
         "site_url": settings.SITE_URL,
+        # In the patron's language (rendering runs under it): /en/account/ for English.
+        "account_url": settings.SITE_URL + reverse("patrons:account"),
+        "search_url": settings.SITE_URL + reverse("catalogue:search"),
         "note": notice.note,
     }
 
