@@ -4,7 +4,7 @@ import datetime
 from typing import NoReturn
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -266,16 +266,21 @@ def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
     ).values_list("pk", flat=True)[:limit]
     withdrawn = 0
     for request_id in list(stranded):
-        with transaction.atomic():
-            withdrawn += _withdraw(request_id, actor=actor)
+        try:
+            with transaction.atomic():
+                withdrawn += _withdraw(request_id, actor=actor)
+        except OperationalError:  # a picker is marking one of its lines: next sweep
+            continue
     return withdrawn
 
 
 def _withdraw(request_id: int, *, actor) -> bool:
     # The lines before the request, as a picker marking one does (_claim, then
     # _live_request): the other order could deadlock against them.
+    # NOWAIT: a picker marking one may lock another request first (mark_not_found moves
+    # the copy's new holder); rather than wait in the other order, skip it this time.
     list(
-        PickLine.objects.select_for_update()
+        PickLine.objects.select_for_update(nowait=True)
         .filter(request_id=request_id, status=LineStatus.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)

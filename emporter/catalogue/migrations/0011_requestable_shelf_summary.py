@@ -18,6 +18,9 @@ from django.db import migrations
 REQUESTABLE = "c.status = 'on_shelf' AND c.barcode IS NOT NULL AND coalesce(l.requestable, TRUE)"
 
 POSTGRESQL = [
+    # Copy writes wait for this migration: until it commits, other sessions would still
+    # run the old functions, and the backfill below would overwrite what they write.
+    "LOCK TABLE catalogue_copy IN SHARE ROW EXCLUSIVE MODE",
     f"""
     CREATE OR REPLACE FUNCTION catalogue_refresh_availability(record_ids bigint[]) RETURNS void
       LANGUAGE plpgsql AS $$

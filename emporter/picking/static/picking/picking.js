@@ -67,7 +67,9 @@
     var card = body.line && document.getElementById("line-" + body.line);
     if (card) moveToDone(card);
     if (body.ok) showAllDone(body.left);
-    if (body.ok) scheduleRefresh();
+    // After a refused scan too: it may have come right after the last card shown, whose
+    // own refresh then gave way to it, and the next lines would never come.
+    scheduleRefresh();
   }
 
   // The card leaves "To pull" for "Done" at once, drawn like the server's done lines
@@ -98,7 +100,7 @@
   // the tabs and done lines (final bag, a line that was not on this page), and the
   // next lines of the walk when the ones shown are all marked. Nothing is replaced
   // that the picker may be using: the pending cards stay unless none is left.
-  // Each successful scan asks for it; only the last one queued gets it done.
+  // Each scan asks for it; only the last one queued gets it done.
   function scheduleRefresh() {
     var mark = queue;
     mark.then(function () {
