@@ -3,7 +3,6 @@ bags closed on cancel, PIN changes that end API sessions, locks that lock what t
 
 import datetime
 import threading
-import time
 from unittest import mock
 
 import pytest
@@ -20,7 +19,14 @@ from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.patrons.services import change_pin, reset_pin
 from emporter.picking import services as picking
-from tests.conftest import backend_pid, make_branch, make_patron, make_ready_requests, make_record
+from tests.conftest import (
+    backend_pid,
+    make_branch,
+    make_patron,
+    make_ready_requests,
+    make_record,
+    wait_until_blocked,
+)
 
 MONDAY = datetime.date(2026, 11, 23)
 THURSDAY = datetime.date(2026, 11, 26)
@@ -292,17 +298,6 @@ def _in_thread(action, box: list):
     return thread
 
 
-def _blocked_or_done(thread, pid_box, seconds=10) -> None:
-    deadline = time.monotonic() + seconds
-    while thread.is_alive() and time.monotonic() < deadline:
-        if pid_box:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [pid_box[0]])
-                if cursor.fetchone()[0]:
-                    return
-        time.sleep(0.02)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_two_last_documents_of_a_bag_cancelled_at_once_close_it(postgres):
     branch = make_branch()
@@ -320,7 +315,8 @@ def test_the_two_last_documents_of_a_bag_cancelled_at_once_close_it(postgres):
     assert first_done.wait(10)
     pid = []
     other = _in_thread(lambda: cancel_request(request=second), pid)
-    _blocked_or_done(other, pid)  # each would see the other still ready without the bag lock
+    # Without the bag lock, each would see the other still ready.
+    wait_until_blocked(pid, unless_done=lambda: not other.is_alive())
     commit.set()
     holder.join(10), other.join(10)
     assert Bag.objects.get().state == Bag.State.CLOSED
@@ -346,7 +342,7 @@ def test_a_document_found_while_its_bag_is_being_emptied_goes_into_a_new_bag(pos
     assert cancelled.wait(10)
     pid = []
     finder = _in_thread(lambda: picking.mark_found(line=line), pid)
-    _blocked_or_done(finder, pid)
+    wait_until_blocked(pid, unless_done=lambda: not finder.is_alive())
     commit.set()
     holder.join(10), finder.join(10)
     second = Request.objects.get(record=record)
@@ -375,7 +371,7 @@ def test_a_document_joining_a_bag_takes_the_locks_in_the_order_a_cancel_does(pos
                 Request.objects.select_for_update().get(pk=first.pk)
                 locked.set()
                 assert started.wait(10)
-                _blocked_or_done(threads["finder"], pid)
+                wait_until_blocked(pid, unless_done=lambda: not threads["finder"].is_alive())
                 close_bag_if_done(bag_id=first.bag_id)  # the second half: its bag
         except Exception as error:
             errors.append(error)

@@ -7,7 +7,7 @@ import datetime
 import threading
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -346,20 +346,6 @@ def test_not_found_on_a_cancelled_requests_line_marks_a_free_copy_missing(patron
 # E. A picker locks the request, not the branch it is collected at.
 
 
-def wait_until_done_or_blocked(done: threading.Event, pid_box: list, seconds: float = 10) -> None:
-    """Return once the other thread has finished, or waits for a lock."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not done.is_set() and time.monotonic() < deadline:
-        if pid_box:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [pid_box[0]])
-                if cursor.fetchone()[0]:
-                    return
-        time.sleep(0.02)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_pickers_on_copies_of_one_title_do_not_deadlock(postgres, monkeypatch):
     """One picker marks copy 1 not found (which locks the title's record) while another
@@ -381,7 +367,7 @@ def test_two_pickers_on_copies_of_one_title_do_not_deadlock(postgres, monkeypatc
 
     def make_ready_once_the_other_picker_is_in(**kwargs):
         found_holds_request.set()
-        wait_until_done_or_blocked(not_found_done, not_found_pid)
+        wait_until_blocked(not_found_pid, unless_done=not_found_done.is_set)
         return real_make_ready(**kwargs)
 
     monkeypatch.setattr(picking.holds, "make_ready", make_ready_once_the_other_picker_is_in)
