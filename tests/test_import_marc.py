@@ -629,18 +629,22 @@ def test_reimport_without_news_from_the_source_keeps_our_missing_copy_missing(tm
     assert statuses() == {"S1": CopyStatus.WITHDRAWN}
 
 
-def test_a_copy_set_aside_during_the_import_keeps_its_status(tmp_path, db, monkeypatch):
-    make_branch()
-    run([write(tmp_path, "koha.mrc", [koha_items(("L1", NOT_OUT)).as_marc()])])
+def set_aside_while_importing(monkeypatch) -> None:
+    """A request sets each copy aside after the importer read it, before it writes."""
     real_changes = importer.changes
 
     def set_aside_meanwhile(obj, values):
-        # A request sets the copy aside after the importer read it, before it writes.
         if isinstance(obj, Copy):
             Copy.objects.filter(pk=obj.pk).update(status=CopyStatus.SET_ASIDE)
         return real_changes(obj, values)
 
     monkeypatch.setattr(importer, "changes", set_aside_meanwhile)
+
+
+def test_a_copy_set_aside_during_the_import_keeps_its_status(tmp_path, db, monkeypatch):
+    make_branch()
+    run([write(tmp_path, "koha.mrc", [koha_items(("L1", NOT_OUT)).as_marc()])])
+    set_aside_while_importing(monkeypatch)
     report, _ = run([write(tmp_path, "koha.mrc", [koha_items(("L1", [("0", "0"), ("1", "2")])).as_marc()])])
 
     assert statuses() == {"L1": CopyStatus.SET_ASIDE}

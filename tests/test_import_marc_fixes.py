@@ -18,6 +18,7 @@ from emporter.catalogue.item_mappings import CodeMap, load_mapping
 from emporter.catalogue.marc import repair_mojibake
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch, make_department, make_location
+from tests.test_import_marc import run, set_aside_while_importing
 
 MARC_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "marc"
 LUL = MARC_DIR / "lul_fre_100.mrc"
@@ -27,13 +28,6 @@ LUL = MARC_DIR / "lul_fre_100.mrc"
 def english():
     with translation.override("en"):
         yield
-
-
-def run(paths, **kw):
-    kw.setdefault("default_branch", "PDI")
-    out = io.StringIO()
-    report = import_marc(paths, stdout=out, **kw)
-    return report, out.getvalue()
 
 
 def codes(report):
@@ -373,14 +367,7 @@ def test_copy_set_aside_while_the_import_runs_is_not_moved_and_counted_skipped(t
     make_branch()
     make_branch(code="CRX", name="Croix-Rousse")
     run([write(tmp_path, "koha.mrc", [koha("A", "B1")])])
-    real_changes = importer.changes
-
-    def set_aside_meanwhile(obj, values):
-        if isinstance(obj, Copy):
-            Copy.objects.filter(pk=obj.pk).update(status=CopyStatus.SET_ASIDE)
-        return real_changes(obj, values)
-
-    monkeypatch.setattr(importer, "changes", set_aside_meanwhile)
+    set_aside_while_importing(monkeypatch)
     report, _ = run([write(tmp_path, "koha.mrc", [koha("A", "B1", branch="CRX")])])
 
     assert Copy.objects.get(barcode="B1").branch.code == "PDI"
@@ -490,7 +477,7 @@ def export(tmp_path, barcodes, name="koha.mrc"):
 
 
 def test_a_full_export_withdraws_the_copies_it_no_longer_lists(tmp_path, db):
-    from tests.test_import_marc import run, statuses
+    from tests.test_import_marc import statuses
 
     make_branch()
     barcodes = [f"W{n:02d}" for n in range(11)]
@@ -511,7 +498,7 @@ def test_a_full_export_withdraws_the_copies_it_no_longer_lists(tmp_path, db):
 
 
 def test_withdrawing_stops_at_a_tenth_of_the_source(tmp_path, db):
-    from tests.test_import_marc import run, statuses
+    from tests.test_import_marc import statuses
 
     make_branch()
     barcodes = [f"W{n:02d}" for n in range(11)]
@@ -523,7 +510,7 @@ def test_withdrawing_stops_at_a_tenth_of_the_source(tmp_path, db):
 
 
 def test_withdrawing_waits_for_a_file_read_whole(tmp_path, db):
-    from tests.test_import_marc import run, statuses
+    from tests.test_import_marc import statuses
 
     make_branch()
     barcodes = [f"W{n:02d}" for n in range(11)]
