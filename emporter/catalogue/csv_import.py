@@ -55,6 +55,7 @@ from emporter.catalogue.importer import (
     Targets,
     changes,
     keep_placement,
+    lent_copies,
     lock_copies,
     update_unheld_copy,
 )
@@ -525,14 +526,6 @@ class _CopyImport:
             "status": copy.get_status_display(),
             "wanted": CopyStatus(wanted).label,
         }
-
-
-def lent_copies(copies) -> set[int]:
-    """The copies lent at one of our doors (an open loan): the source cannot know they
-    are out. (The desk's Loan, through the relation: the catalogue imports nothing above.)"""
-    loans = Copy._meta.get_field("loans").related_model.objects
-    rows = loans.filter(copy__in=[c.pk for c in copies], returned_at__isnull=True)
-    return set(rows.values_list("copy_id", flat=True))
 
 
 def database_refused(error: Exception) -> str:

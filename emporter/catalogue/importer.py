@@ -708,11 +708,7 @@ class _Run:
         }
         counts.barcodes += len(wanted)
         self.count_other_sources(existing.values(), counts)
-        # Lent at one of our doors: the source cannot know it is out. (The desk's Loan,
-        # reached through the relation: the catalogue does not import the apps above it.)
-        loans = Copy._meta.get_field("loans").related_model.objects
-        open_loans = loans.filter(copy__in=[c.pk for c in existing.values()], returned_at__isnull=True)
-        lent = set(open_loans.values_list("copy_id", flat=True))
+        lent = lent_copies(existing.values())
         new, changed = [], []
         for barcode, (entry, values) in wanted.items():
             status = values.pop("status")
@@ -774,9 +770,20 @@ class _Run:
         return lost
 
 
+def _loans():
+    # The desk's Loan, reached through the relation: the catalogue imports nothing above it.
+    return Copy._meta.get_field("loans").related_model.objects
+
+
 def _open_loan():
-    loans = Copy._meta.get_field("loans").related_model.objects
-    return loans.filter(copy=OuterRef("pk"), returned_at__isnull=True)
+    """An open loan of the outer query's copy (for Exists)."""
+    return _loans().filter(copy=OuterRef("pk"), returned_at__isnull=True)
+
+
+def lent_copies(copies) -> set[int]:
+    """The ids of ``copies`` lent at one of our doors: the source cannot know they are out."""
+    rows = _loans().filter(copy__in=[c.pk for c in copies], returned_at__isnull=True)
+    return set(rows.values_list("copy_id", flat=True))
 
 
 def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
@@ -797,9 +804,7 @@ def update_unheld_copy(pk: int, delta: dict, now) -> bool:
     nothing was written)."""
     rows = Copy.objects.filter(pk=pk)
     if "status" in delta or not set(PLACEMENT_FIELDS).isdisjoint(delta):
-        loans = Copy._meta.get_field("loans").related_model.objects
-        open_loan = loans.filter(copy=OuterRef("pk"), returned_at__isnull=True)
-        rows = rows.filter(status__in=SOURCE_STATUSES).exclude(Exists(open_loan))
+        rows = rows.filter(status__in=SOURCE_STATUSES).exclude(Exists(_open_loan()))
     return bool(rows.update(**delta, updated_at=now))
 
 
