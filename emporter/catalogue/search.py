@@ -443,9 +443,10 @@ def _postgres() -> bool:
 # InitPlan): a copy on the shelf of a closed library is not "available".
 LENDING_SELECT = "SELECT lb.id FROM network_branch lb WHERE lb.service_mode IN (%s, %s)"
 LENDING_IDS = f"ARRAY({LENDING_SELECT})"
-# On SQLite, "on the shelf" read from the copies as PostgreSQL's summary has it (migration
-# 0011): with a barcode, in a requestable location (or none), as allocation takes them.
-SQLITE_REQUESTABLE = (
+# A copy a request could take from its shelf (allocation.candidate_copies), read from the
+# copies: the page's records on both engines, SQLite's counts (PostgreSQL's read the same
+# from the records' summary, migration 0011). Parameters: the on-shelf status.
+COPY_REQUESTABLE = (
     "c.status = %s AND c.barcode IS NOT NULL AND NOT EXISTS "
     "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
 )
@@ -478,7 +479,7 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
             copy.append("c.branch_id = %s")
             params.append(filters.branch_id)
         if filters.available:
-            copy.append(f"{SQLITE_REQUESTABLE} AND c.branch_id IN ({LENDING_SELECT})")
+            copy.append(f"{COPY_REQUESTABLE} AND c.branch_id IN ({LENDING_SELECT})")
             params += [CopyStatus.ON_SHELF, *_lending_params()]
         sql.append(f"EXISTS (SELECT 1 FROM catalogue_copy c WHERE {' AND '.join(copy)})")
     return "".join(f" AND {s}" for s in sql), params
@@ -556,13 +557,13 @@ def _portable_counts(filters: Filters) -> tuple[tuple[str, str], tuple[list, lis
     The copies of the matched records are read once, into ``c``, from the covering index.
     """
     # With "available now" the branch facet counts where a copy is on the shelf.
-    copies_where = f" WHERE {SQLITE_REQUESTABLE}" if filters.available else ""
+    copies_where = f" WHERE {COPY_REQUESTABLE}" if filters.available else ""
     available_where = " AND c.branch_id = %s" if filters.branch_id else ""
     ctes = f""",
         lending AS ({LENDING_SELECT}),
         c AS (
           SELECT c.record_id, c.branch_id,
-                 {SQLITE_REQUESTABLE} AND c.branch_id IN (SELECT id FROM lending) AS on_shelf
+                 {COPY_REQUESTABLE} AND c.branch_id IN (SELECT id FROM lending) AS on_shelf
           FROM catalogue_copy c JOIN m ON m.id = c.record_id{copies_where}
         )
     """
@@ -669,8 +670,7 @@ def _page_records(ids: list[int]) -> dict[int, Record]:
     Each comes with ``hit_copies``, ``hit_available`` (copies a request can take now:
     on the shelf, with a barcode, in a requestable location of a lending branch, as
     allocation.candidate_copies has it) and ``hit_shelf``, the ids of the branches where
-    one is, comma-separated. The facets count from the records' summary of where copies
-    are on the shelf (migration 0007), which does not know about locations.
+    one is, comma-separated.
     """
     columns = ", ".join(
         f"r.{connection.ops.quote_name(f.column)}"
@@ -680,20 +680,14 @@ def _page_records(ids: list[int]) -> dict[int, Record]:
     # Both list distinct values separated by commas; SQLite's takes no separator with DISTINCT.
     concat = "string_agg({}, ',')" if _postgres() else "group_concat({})"
     shelf = concat.format("DISTINCT CASE WHEN {requestable} THEN CAST(c.branch_id AS TEXT) END")
-    requestable = (
-        "c.status = %s AND c.barcode IS NOT NULL AND (l.requestable IS NULL OR l.requestable)"
-        " AND b.service_mode IN (%s, %s)"
-    )
-    requestable_params = [CopyStatus.ON_SHELF, *(str(mode) for mode in LENDING_MODES)]
+    requestable = f"{COPY_REQUESTABLE} AND c.branch_id IN ({LENDING_SELECT})"
+    requestable_params = [CopyStatus.ON_SHELF, *_lending_params()]
     placeholders = ", ".join(["%s"] * len(ids))
     rows = Record.objects.raw(
         f"""SELECT {columns}, COUNT(c.id) AS hit_copies,
               SUM(CASE WHEN {requestable} THEN 1 ELSE 0 END) AS hit_available,
               {shelf.format(requestable=requestable)} AS hit_shelf
-            FROM catalogue_record r
-              LEFT JOIN catalogue_copy c ON c.record_id = r.id
-              LEFT JOIN network_branch b ON b.id = c.branch_id
-              LEFT JOIN network_location l ON l.id = c.location_id
+            FROM catalogue_record r LEFT JOIN catalogue_copy c ON c.record_id = r.id
             WHERE r.id IN ({placeholders}) GROUP BY r.id""",
         [*requestable_params, *requestable_params, *ids],
     )
