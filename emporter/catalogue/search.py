@@ -6,7 +6,7 @@ subjects C, summary and publisher D) under the ``french_unaccent`` configuration
 SQLite the FTS5 table ``catalogue_record_fts``. Neither is a Django field, so the
 queries here are SQL, written once for both engines apart from the text match itself
 and the branch counts: PostgreSQL reads where a record's copies are from the record's
-own summary (``copy_branches``, ``shelf_branches``, kept by triggers: migration 0007),
+own summary (``copy_branches``, ``shelf_branches``, kept by triggers: migrations 0007 and 0011),
 SQLite from the copies.
 
 A search costs a fixed number of queries whatever the size of the catalogue: one
