@@ -48,3 +48,27 @@ def test_scheduler_command_runs_every_job_once(db):
     branch = open_every_day_from_midnight()
     call_command("run_scheduler", "--once")
     assert PickRun.objects.filter(branch=branch, run_date=timezone.localdate()).count() == 1
+
+
+def test_a_morning_run_task_that_waited_past_its_day_builds_nothing(db):
+    from emporter.picking.tasks import build_morning_run
+
+    branch = open_every_day_from_midnight()
+    yesterday = (timezone.localdate() - datetime.timedelta(days=1)).isoformat()
+    assert build_morning_run.call(branch.pk, yesterday) is None
+    assert not PickRun.objects.exists()
+    assert build_morning_run.call(branch.pk, timezone.localdate().isoformat()) is not None
+    assert PickRun.objects.filter(branch=branch, run_date=timezone.localdate()).count() == 1
+
+
+def test_a_stopped_worker_does_not_pile_up_one_task_a_minute(db, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # nobody runs them
+    branch = open_every_day_from_midnight()
+    assert enqueue_due_runs() == [branch.pk]
+    assert enqueue_due_runs() == []
+    assert enqueue_due_runs() == []
+    (task,) = DBTaskResult.objects.all()
+    assert task.args_kwargs["args"] == [branch.pk, timezone.localdate().isoformat()]
+    assert not PickRun.objects.exists()

@@ -29,6 +29,8 @@ class State(models.TextChoices):
     # The mail server may or may not have taken it (the worker died mid-send): not
     # retried automatically, so that it is never sent twice; staff decide.
     UNCERTAIN = "uncertain", _("Uncertain: check before resending")
+    # What it announced was over before it could go (outbox._outdated).
+    SKIPPED = "skipped", _("Not sent: no longer relevant")
 
 
 # Why a notice was not sent (or was sent differently): a stable code stored on the row,
@@ -40,7 +42,21 @@ ERRORS = {
     "refused": _("The mail server refused the message: %(detail)s"),
     "address_refused": _("The mail server refused the address: %(detail)s"),
     "retrying": _("The mail server could not be reached; trying again later: %(detail)s"),
+    "deferred": _("The mail server asked to try again later (greylisting, a full mailbox): %(detail)s"),
+    "server_refused": _(
+        "The mail server refused our connection or sender address: check the mail settings. "
+        "Trying again later: %(detail)s"
+    ),
+    # Rows from before notices were retried for as long as the trouble lasted.
     "gave_up": _("Gave up after %(attempts)s attempts: %(detail)s"),
+    "lost_during_data": _(
+        "The connection was lost while the mail server was taking the message: it may have left. "
+        "Check with the patron before sending again: %(detail)s"
+    ),
+    "outdated": _(
+        "Not sent: the documents it announced are no longer waiting (collected, expired or cancelled)."
+    ),
+    "bad_address": _("The email address cannot be used as written: correct it, then send again."),
     "worker_stopped": _(
         "The worker stopped while sending: the message may have left. "
         "Check with the patron before sending again."

@@ -1,31 +1,59 @@
 """Sending the outbox: retried with backoff, never dropped, never sent twice.
 
 Each send is three steps, each committed on its own:
-1. claim: PENDING → SENDING with a guarded UPDATE (two workers cannot both claim);
-2. write the message, then hand it to the mail server (or SMS provider);
-3. record: SENDING → SENT, or back to PENDING with a later attempt time if the server
-   was down or answered 4xx, or FAILED for a permanent refusal (5xx, no address) or a
-   message that could not be written.
-A worker dying between 2 and 3 leaves the notice in SENDING; ``recover_stale`` marks
-it UNCERTAIN for staff instead of sending it again, so a patron is never told twice.
-What went wrong is stored as a code (``models.ERRORS``) and the server's own words.
+1. write the message (nothing is claimed while a template runs), then claim the notice:
+   PENDING → SENDING with a guarded UPDATE (two workers cannot both claim);
+2. hand it to the mail server (or SMS provider);
+3. record: SENDING → SENT; back to PENDING with a later attempt time while the trouble
+   is temporary; FAILED for a refusal that retrying cannot change; SKIPPED when what it
+   announced is over before it could go (a "ready" email for a bag already collected).
+
+Temporary trouble is retried for as long as it lasts: a mail server down all weekend
+delays the notices until Monday, it never drops them. A fault of the server or of our
+mail settings (unreachable, a refused sender or password, a greylisting answer) is
+never blamed on the notice, and it stops the batch: the next notices would meet it too,
+each after a timeout, while the scheduler has other work.
+
+A worker dying while the server takes a message leaves the notice in SENDING;
+``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
+connection lost while the server was taking the message: we cannot know whether it
+left, so a patron is never told twice. What went wrong is stored as a code
+(``models.ERRORS``) and the server's own words.
 """
 
+import contextlib
 import datetime
 import logging
 import smtplib
+import threading
 
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db.models import F, Q
 from django.utils import timezone
 
+from emporter.holds.models import ACTIVE, Request, Status
+
 from . import render, sms
-from .models import Notice, State
+from .models import Kind, Notice, State
 
 log = logging.getLogger("emporter.notices")
 
-MAX_ATTEMPTS = 12
 STALE_AFTER = datetime.timedelta(minutes=10)
+# Between tries: 1, 2, 4, … minutes, then every hour while the trouble lasts.
+BACKOFF_CAP_MINUTES = 60
+
+# Set when the process is asked to stop (run_scheduler's SIGTERM): the batch ends after
+# the notice being sent, rather than be killed in the middle of one.
+stop_requested = threading.Event()
+
+# Answers about the server or our settings, not about one message or one address.
+SERVER_FAULTS = (
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPHeloError,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPNotSupportedError,
+)
 
 
 class PermanentFailure(Exception):
@@ -34,9 +62,12 @@ class PermanentFailure(Exception):
         super().__init__(code)
 
 
+class LostDuringData(Exception):
+    """The connection failed after the message was given to the server, before its answer."""
+
+
 def backoff(attempts: int) -> datetime.timedelta:
-    """1, 2, 4, … minutes, at most 6 hours between tries."""
-    return datetime.timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+    return datetime.timedelta(minutes=min(2 ** max(attempts - 1, 0), BACKOFF_CAP_MINUTES))
 
 
 def due(now=None):
@@ -46,41 +77,121 @@ def due(now=None):
     )
 
 
+class Batch:
+    """One mail server connection for a whole batch (a TLS handshake and a login per
+    message would be most of the time spent), opened at the first email, and whether
+    the server failed us (then the batch stops)."""
+
+    def __init__(self):
+        self.mailer = None
+        self.server_down = False
+        self.data_started = False
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        if self.mailer is None:
+            mailer = mailers.default
+            mailer.open()
+            self._watch_data(mailer)
+            self.mailer = mailer
+        self.data_started = False
+        try:
+            self.mailer.send_messages([message])
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
+            raise  # the server answered: we know the message did not go
+        except OSError as error:  # the connection failed (smtplib's errors are OSErrors too)
+            self.close()
+            if self.data_started:
+                raise LostDuringData(render.describe(error)) from error
+            raise
+
+    def _watch_data(self, mailer) -> None:
+        """Note when the message itself starts to go: a connection lost after that may
+        have delivered it (the server took it, its answer was lost)."""
+        connection = getattr(mailer, "connection", None)
+        if not isinstance(connection, smtplib.SMTP):
+            return
+        data = connection.data
+
+        def watched(message):
+            self.data_started = True
+            return data(message)
+
+        connection.data = watched
+
+    def close(self) -> None:
+        if self.mailer is not None:
+            with contextlib.suppress(OSError):  # already broken: nothing left to close properly
+                self.mailer.close()
+            self.mailer = None
+
+
 def send_due(now=None, limit: int = 100) -> int:
     now = now or timezone.now()
     sent = 0
-    for notice_id in due(now).order_by("created_at").values_list("pk", flat=True)[:limit]:
-        sent += send_one(notice_id, now=now) == State.SENT
+    batch = Batch()
+    try:
+        for notice_id in due(now).order_by("created_at").values_list("pk", flat=True)[:limit]:
+            if stop_requested.is_set() or batch.server_down:
+                break
+            sent += send_one(notice_id, now=now, batch=batch) == State.SENT
+    finally:
+        batch.close()
     return sent
 
 
 def _claim(notice_id: int, now) -> bool:
+    # Stamped with the time of the claim, not of the batch's start: recover_stale reads
+    # it, and a long batch must not make the notice being sent look abandoned.
     return bool(
         Notice.objects.filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=notice_id, state=State.PENDING
-        ).update(state=State.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
+        ).update(state=State.SENDING, attempts=F("attempts") + 1, next_attempt_at=_now(now))
     )
 
 
-def send_one(notice_id: int, now=None) -> str | None:
+def _now(now) -> datetime.datetime:
+    """The later of the clock and the caller's ``now`` (tests step time forward)."""
+    return max(now, timezone.now())
+
+
+def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None:
     now = now or timezone.now()
-    if not _claim(notice_id, now):
+    notice = Notice.objects.select_related("patron", "bag__branch").filter(pk=notice_id).first()
+    if notice is None or notice.state != State.PENDING:
         return None
-    notice = Notice.objects.select_related("patron", "bag__branch").get(pk=notice_id)
+    if _outdated(notice):
+        return _record(notice, State.SKIPPED, code="outdated") if _claim(notice_id, now) else None
     try:
         rendered = render.render(notice)
     except Exception as error:
-        # Nothing has left yet, so FAILED (visible, resendable) is safe; left in
-        # SENDING it would turn "uncertain" and the rest of the batch would not be sent.
+        # Nothing has left, so FAILED (visible, resendable) is safe.
         log.exception("notice %s could not be rendered", notice.pk)
+        if not _claim(notice_id, now):
+            return None
         return _record(notice, State.FAILED, code="render_failed", error=render.describe(error))
+    if not _claim(notice_id, now):
+        return None  # another worker took it
+    notice.attempts += 1
     Notice.objects.filter(pk=notice.pk).update(subject=rendered.subject[:300])
+    own_batch = batch is None
+    batch = batch or Batch()
     try:
-        address = _deliver(notice, rendered)
+        return _send(notice, rendered, batch, now)
+    finally:
+        if own_batch:
+            batch.close()
+
+
+def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
+    try:
+        address = _deliver(notice, rendered, batch)
     except PermanentFailure as failure:
         return _record(notice, State.FAILED, code=failure.code)
+    except LostDuringData as error:
+        batch.server_down = True
+        return _record(notice, State.UNCERTAIN, code="lost_during_data", error=str(error))
     except (smtplib.SMTPException, OSError) as error:
-        return _record_smtp_error(notice, error, now)
+        return _record_smtp_error(notice, error, now, batch)
     except Exception as error:
         # The provider failed in a way we do not know: it may have sent the message.
         log.exception("notice %s: unexpected error while sending", notice.pk)
@@ -95,19 +206,33 @@ def send_one(notice_id: int, now=None) -> str | None:
     )
 
 
-def _record_smtp_error(notice: Notice, error: Exception, now) -> str:
-    if isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500:
-        return _record(notice, State.FAILED, code="refused", error=f"{error.smtp_code} {error.smtp_error!r}")
+def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> str:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return _record(notice, State.FAILED, code="address_refused", error=repr(error.recipients))
-    if notice.attempts >= MAX_ATTEMPTS:
-        return _record(notice, State.FAILED, code="gave_up", error=repr(error))
+        codes = [code for code, _ in error.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            return _record(notice, State.FAILED, code="address_refused", error=repr(error.recipients))
+        return _retry(notice, "deferred", repr(error.recipients), now)  # greylisting, a full mailbox
+    if isinstance(error, SERVER_FAULTS) or not isinstance(error, smtplib.SMTPResponseException):
+        # Unreachable, disconnected, or refusing us whatever we send: our settings or the
+        # server are at fault, not this notice.
+        batch.server_down = True
+        batch.close()
+        code = "server_refused" if isinstance(error, smtplib.SMTPResponseException) else "retrying"
+        return _retry(notice, code, _words(error), now)
+    if error.smtp_code >= 500:  # this message refused (content, size): retrying cannot help
+        return _record(notice, State.FAILED, code="refused", error=_words(error))
+    return _retry(notice, "deferred", _words(error), now)
+
+
+def _words(error: Exception) -> str:
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{error.smtp_code} {error.smtp_error!r}"
+    return repr(error)
+
+
+def _retry(notice: Notice, code: str, error: str, now) -> str:
     return _record(
-        notice,
-        State.PENDING,
-        code="retrying",
-        error=repr(error),
-        next_attempt_at=now + backoff(notice.attempts),
+        notice, State.PENDING, code=code, error=error, next_attempt_at=_now(now) + backoff(notice.attempts)
     )
 
 
@@ -120,7 +245,24 @@ def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fi
     return state
 
 
-def _deliver(notice: Notice, rendered: render.Rendered) -> str:
+def _outdated(notice: Notice) -> bool:
+    """What the notice announces is already over: a "ready" email or a reminder whose
+    documents are no longer waiting (collected, expired, cancelled), a confirmation of
+    requests all closed. Late notices (a mail server down for days) must not tell a
+    patron to come for a bag they have collected. The others (not found, cancelled,
+    expired) tell of something over by nature and always go."""
+    told = Request.objects.filter(pk__in=notice.events.values("request_id"))
+    if notice.kind in (Kind.READY, Kind.REMINDER):
+        waiting = Q(pk__in=told.values("pk"))
+        if notice.bag_id:
+            waiting |= Q(bag_id=notice.bag_id)
+        return not Request.objects.filter(waiting, status=Status.READY).exists()
+    if notice.kind == Kind.CONFIRMATION:
+        return not told.filter(status__in=ACTIVE).exists()
+    return False
+
+
+def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     # The patron's own address, else their guardian's (render.recipient).
     to = render.recipient(notice)
     if notice.channel == "sms":
@@ -137,7 +279,13 @@ def _deliver(notice: Notice, rendered: render.Rendered) -> str:
         headers={"Message-ID": f"<notice-{notice.pk}@emporter>"},
     )
     message.attach_alternative(rendered.html, "text/html")
-    mailers.default.send_messages([message])
+    try:
+        batch.send(message)
+    except ValueError as error:
+        # Django could not write the address for SMTP (a non-ASCII local part, a line
+        # break): nothing was sent, and the address must be corrected first.
+        log.warning("notice %s: bad address %r (%s)", notice.pk, to.email, error)
+        raise PermanentFailure("bad_address") from error
     return to.email
 
 

@@ -29,7 +29,7 @@ DEFAULT_RETENTION_DAYS = 30
 RETENTION_MARGIN = datetime.timedelta(days=1)
 MINIMUM_RETENTION = COMPOSE_WINDOW + RETENTION_MARGIN
 # States nothing will move a notice out of on its own (staff may still resend).
-DONE = (State.SENT, State.FAILED, State.UNCERTAIN)
+DONE = (State.SENT, State.FAILED, State.UNCERTAIN, State.SKIPPED)
 BATCH = 1000
 
 

@@ -1,7 +1,11 @@
 """SMS behind the same outbox: a provider is a class with ``send(to, text)``.
 
 ``SMS_PROVIDER`` names it; the default console provider logs the message, for
-development and tests, until a real gateway is chosen."""
+development and tests, until a real gateway is chosen. A real provider must give its
+HTTP calls a timeout (a few seconds): the outbox sends from the scheduler, and a
+gateway that hangs would hold every other job. A timeout is an ``OSError`` and is
+retried later; an answer saying the number is wrong should raise
+``outbox.PermanentFailure("no_phone")``."""
 
 import logging
 

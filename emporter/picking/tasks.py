@@ -1,5 +1,8 @@
 """Background work of the morning pull, run by the task worker."""
 
+import datetime
+import logging
+
 from django.tasks import task
 from django.utils import timezone
 
@@ -9,9 +12,20 @@ from emporter.network.models import LENDING_MODES, Branch
 from . import services
 from .models import PickRun
 
+log = logging.getLogger("emporter.picking")
+
 
 @task
-def build_morning_run(branch_id: int) -> int:
+def build_morning_run(branch_id: int, run_date: str | None = None) -> int | None:
+    """Build ``branch_id``'s morning run of ``run_date`` (ISO), if that is still today.
+
+    A task can wait in the queue for hours (the worker down overnight): run late, it
+    would build today's list at the wrong time, or on a closed day. It then does
+    nothing; the scheduler asks again when the branch is really due."""
+    today = timezone.localdate()
+    if run_date is not None and run_date != today.isoformat():
+        log.info("morning run of %s for %s: that day is over, not built", branch_id, run_date)
+        return None
     branch = Branch.objects.get(pk=branch_id)
     return services.build_run(branch=branch).pk
 
@@ -30,8 +44,29 @@ def branches_due(now=None) -> list[int]:
     return [b.pk for b in candidates if is_open(b, today)]
 
 
+def _queued(run_date: datetime.date) -> set[int]:
+    """Branches whose build of ``run_date`` already waits in the database task queue:
+    with the worker down, the scheduler would otherwise queue one more every minute."""
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(
+        status__in=["READY", "RUNNING"], task_path=build_morning_run.module_path
+    ).values_list("args_kwargs", flat=True)
+    queued = set()
+    for args_kwargs in waiting:
+        args = list(args_kwargs.get("args", [])) + [None, None]
+        kwargs = args_kwargs.get("kwargs", {})
+        branch_id, day = kwargs.get("branch_id", args[0]), kwargs.get("run_date", args[1])
+        if day == run_date.isoformat():
+            queued.add(branch_id)
+    return queued
+
+
 def enqueue_due_runs(now=None) -> list[int]:
-    due = branches_due(now)
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    queued = _queued(today)
+    due = [branch_id for branch_id in branches_due(now) if branch_id not in queued]
     for branch_id in due:
-        build_morning_run.enqueue(branch_id)
+        build_morning_run.enqueue(branch_id, today.isoformat())
     return due

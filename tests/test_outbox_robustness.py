@@ -1,0 +1,209 @@
+"""The outbox against real mail server trouble: a notice is delayed, never dropped nor
+doubled, and the server's faults are never blamed on the notice.
+
+Every test talks to a real SMTP server (aiosmtpd, tests/smtp.py) that can greylist,
+refuse our sender, answer late, or be down."""
+
+import datetime
+import os
+import signal
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from emporter.holds.services import cancel_request, make_ready, place_request
+from emporter.notices import compose, outbox
+from emporter.notices.models import Kind, Notice, State
+from tests.conftest import make_patron, make_record
+from tests.smtp import SmtpServer
+
+
+@pytest.fixture
+def server(settings):
+    server = SmtpServer()
+    server.start()
+    settings.MAILERS = server.mailers_setting()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def not_stopping():
+    outbox.stop_requested.clear()
+    yield
+    outbox.stop_requested.clear()
+
+
+def later(**delta):
+    return timezone.now() + datetime.timedelta(minutes=5) + datetime.timedelta(**delta)
+
+
+def confirmations_for(branch, count: int) -> list[Notice]:
+    """``count`` patrons with one request each, their confirmations composed."""
+    for n in range(count):
+        patron = make_patron(branch, card=f"3000{n:04d}", email=f"lecteur{n}@example.org")
+        place_request(
+            patron=patron, record_id=make_record(title=f"Titre {n}", copies=[branch]).pk, pickup_branch=branch
+        )
+    compose.compose_all(later())
+    return list(Notice.objects.order_by("created_at", "pk"))
+
+
+def states() -> list[tuple[str, str]]:
+    return list(Notice.objects.order_by("created_at", "pk").values_list("state", "error_code"))
+
+
+def test_greylisting_delays_the_notice_and_a_refused_address_fails_it(server, branch):
+    (notice,) = confirmations_for(branch, 1)
+    server.recorder.rcpt_answer = "450 4.2.0 Greylisted, try again later"
+    assert outbox.send_due(later()) == 0
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.PENDING, "deferred")
+    server.recorder.rcpt_answer = ""
+    assert outbox.send_due(notice.next_attempt_at + datetime.timedelta(seconds=1)) == 1
+    assert len(server.messages) == 1
+
+    patron = make_patron(branch, card="30008888", email="inconnu@example.org")
+    place_request(
+        patron=patron, record_id=make_record(title="Autre", copies=[branch]).pk, pickup_branch=branch
+    )
+    compose.compose_all(later(minutes=1))
+    notice = Notice.objects.get(patron=patron)
+    server.recorder.rcpt_answer = "550 5.1.1 No such user"
+    outbox.send_due(later(minutes=1))
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.FAILED, "address_refused")
+
+
+def test_a_refused_sender_is_our_settings_fault_not_the_notices(server, branch):
+    notices = confirmations_for(branch, 3)
+    server.recorder.mail_answer = "530 5.7.0 Authentication required"
+    assert outbox.send_due(later()) == 0
+    # The first notice met the fault; the batch stopped there instead of failing them all.
+    assert states() == [(State.PENDING, "server_refused"), (State.PENDING, ""), (State.PENDING, "")]
+    assert [n.attempts for n in Notice.objects.order_by("created_at", "pk")] == [1, 0, 0]
+    server.recorder.mail_answer = ""  # the administrator fixed the settings
+    assert outbox.send_due(later(hours=1)) == 3
+    assert len(server.messages) == 3
+    assert {n.state for n in Notice.objects.all()} == {State.SENT}
+    notices[0].refresh_from_db()
+    assert notices[0].error_code == ""
+
+
+def test_a_server_down_all_weekend_delays_notices_until_it_is_back(settings, branch):
+    server = SmtpServer()
+    settings.MAILERS = server.mailers_setting(timeout=1)  # nothing listens yet
+    (notice,) = confirmations_for(branch, 1)
+    moment = later()
+    for _ in range(60):  # about 60 hours of tries: never given up
+        outbox.send_due(moment)
+        notice.refresh_from_db()
+        assert notice.state == State.PENDING
+        assert notice.next_attempt_at - moment <= datetime.timedelta(minutes=outbox.BACKOFF_CAP_MINUTES)
+        moment = notice.next_attempt_at + datetime.timedelta(seconds=1)
+    assert notice.attempts == 60
+    assert notice.error_code == "retrying"
+    server.start()
+    try:
+        assert outbox.send_due(moment) == 1
+        assert outbox.send_due(moment + datetime.timedelta(days=1)) == 0
+        assert len(server.messages) == 1
+    finally:
+        server.stop()
+
+
+def test_a_long_batch_does_not_make_the_notice_being_sent_look_abandoned(server, branch, monkeypatch):
+    confirmations_for(branch, 2)
+    start = later()
+    clock = [start]
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: max(clock[0], real_now()))
+    real_deliver = outbox._deliver
+    stale_seen = []
+
+    def slow_deliver(notice, rendered, batch):
+        # Another scheduler looks for abandoned sends while this one is sending.
+        stale_seen.append(outbox.recover_stale(clock[0]))
+        address = real_deliver(notice, rendered, batch)
+        clock[0] += datetime.timedelta(minutes=11)  # each send is slow
+        return address
+
+    monkeypatch.setattr(outbox, "_deliver", slow_deliver)
+    assert outbox.send_due(start) == 2
+    assert stale_seen == [0, 0]
+    assert states() == [(State.SENT, ""), (State.SENT, "")]
+    assert len(server.messages) == 2
+
+
+def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(
+    settings, server, branch
+):
+    settings.MAILERS = server.mailers_setting(timeout=1)
+    (notice,) = confirmations_for(branch, 1)
+    server.recorder.data_delay = 2  # the answer comes after our timeout; the mail arrives
+    assert outbox.send_due(later()) == 0
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.UNCERTAIN, "lost_during_data")
+    server.recorder.data_delay = 0
+    assert outbox.send_due(later(hours=2)) == 0
+    assert server.recorder.data_seen == 1  # handed over once, and never a second time
+
+
+def test_one_connection_for_a_batch(server, branch):
+    confirmations_for(branch, 3)
+    assert outbox.send_due(later()) == 3
+    assert server.recorder.connections == 1
+    assert len(server.messages) == 3
+
+
+def test_a_ready_email_for_a_bag_no_longer_waiting_is_not_sent(server, patron, branch):
+    record = make_record(title="Déjà repris", copies=[branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    Notice.objects.all().delete()
+    make_ready(request=request)
+    compose.compose_all(later(hours=4))
+    ready = Notice.objects.get(kind=Kind.READY)
+    cancel_request(request=request)  # before the (late) email could go
+    outbox.send_due(later(hours=4))
+    ready.refresh_from_db()
+    assert (ready.state, ready.error_code) == (State.SKIPPED, "outdated")
+    assert not [m for _, m in server.messages if "prêt" in m["Subject"].lower()]
+    assert not outbox.resend(notice=ready)  # nothing to resend: it would tell of nothing
+
+
+def test_an_address_that_cannot_be_written_fails_visibly_and_sends_nothing(server, branch):
+    patron = make_patron(branch, card="30009999", email="josé@example.org")
+    place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    compose.compose_all(later())
+    outbox.send_due(later())
+    notice = Notice.objects.get()
+    assert (notice.state, notice.error_code) == (State.FAILED, "bad_address")
+    assert server.messages == []
+
+
+def test_a_stop_request_ends_the_batch_after_the_notice_being_sent(server, branch, monkeypatch):
+    confirmations_for(branch, 3)
+    real_deliver = outbox._deliver
+
+    def deliver_then_stop(notice, rendered, batch):
+        address = real_deliver(notice, rendered, batch)
+        outbox.stop_requested.set()  # SIGTERM arrives during the first send
+        return address
+
+    monkeypatch.setattr(outbox, "_deliver", deliver_then_stop)
+    assert outbox.send_due(later()) == 1
+    assert states() == [(State.SENT, ""), (State.PENDING, ""), (State.PENDING, "")]
+
+
+def test_sigterm_stops_the_scheduler_between_jobs(db):
+    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
+    timer.start()
+    try:
+        call_command("run_scheduler", "--tick", "0.05")  # returns only once stopped
+    finally:
+        timer.cancel()
+    assert outbox.stop_requested.is_set()
+    assert signal.getsignal(signal.SIGTERM) == previous  # handlers given back
