@@ -11,6 +11,10 @@ MESSAGES = {
         409,
     ),
     "already_requested": (_("You have already requested this document."), 409),
+    "idempotency_key_reused": (
+        _("This Idempotency-Key was already used for another basket (other documents or pickup library)."),
+        422,
+    ),
     "unknown_record": (_("This document is no longer in the catalogue."), 404),
     "nothing_available": (_("No copy of this document is on the shelf right now."), 409),
     "type_not_requestable": (_("This kind of document (%(doc_type)s) cannot be requested."), 422),

@@ -65,8 +65,15 @@ def test_branch_override_beats_the_network_default(patron, branch, other_branch)
     with pytest.raises(ServiceError) as error:
         place(patron, make_record(title="Deux", copies=[branch]), branch)
     assert error.value.code == "limit_reached"
+    # The limit is the patron's (their home library's rules), wherever they collect.
     other_branch.service_mode = ServiceMode.CLICK_COLLECT
-    place(patron, make_record(title="Trois", copies=[other_branch]), other_branch)
+    other_branch.save()
+    with pytest.raises(ServiceError) as error:
+        place(patron, make_record(title="Trois", copies=[other_branch]), other_branch)
+    assert error.value.code == "limit_reached"
+    visitor = make_patron(other_branch, card="10000099")  # the network default binds them
+    place(visitor, make_record(title="Quatre", copies=[branch]), branch)
+    place(visitor, make_record(title="Cinq", copies=[branch]), branch)
 
 
 def test_same_title_twice_is_refused(patron, branch):

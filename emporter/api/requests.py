@@ -104,7 +104,7 @@ def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
 
 
 def me_out(patron: Patron) -> Patron:
-    rules = policy.resolve(branch=patron.home_branch, category=patron.category)
+    rules = policy.limits_for(patron)
     patron.active_requests = patron.requests.filter(status__in=ACTIVE).count()
     patron.max_active = rules.max_active
     return patron

@@ -223,7 +223,7 @@ def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int 
 def remaining_allowance(*, patron, branch: Branch) -> int:
     """How many more documents the patron may ask for: the policy's limit, less their
     active requests and what their open surprise bags will take."""
-    rules = policy.resolve(branch=branch, category=patron.category)
+    rules = policy.limits_for(patron)
     active = Request.objects.filter(patron=patron, status__in=ACTIVE).count()
     promised = sum(
         SurpriseRequest.objects.filter(patron=patron, status=SurpriseStatus.OPEN).values_list(

@@ -95,6 +95,9 @@ class Request(models.Model):
     doc_type = models.CharField(max_length=20)
     # A client-chosen key so a retried call or double click returns the same request.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    # Which call the key was first used for (its documents and pickup library): the same
+    # key with another body is refused, not half-replayed (services.place_requests).
+    idempotency_fingerprint = models.CharField(max_length=16, blank=True, default="", db_default="")
     placed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -1,4 +1,10 @@
-"""The effective request policy for a pickup branch and a patron category."""
+"""The effective request policy for a pickup branch and a patron category.
+
+The limits (how many active requests, how many per document type) are the patron's,
+whatever library they collect at: they come from the patron's home branch
+(``limits_for``), as Koha does with ReservesControlBranch = PatronLibrary. Otherwise a
+patron could pass their library's limit by choosing another library to collect at. The
+rest (which types, from which branches, how long a bag is held) is the pickup branch's."""
 
 from dataclasses import dataclass, field
 
@@ -35,7 +41,12 @@ def _specificity(row: RequestPolicy) -> int:
     return (2 if row.branch_id else 0) + (1 if row.category else 0)
 
 
-def resolve(*, branch: Branch | None, category: str = "") -> Policy:
+def limits_for(patron) -> Policy:
+    """The rules whose ``max_active`` and ``type_limits`` bind ``patron`` everywhere."""
+    return resolve(branch=patron.home_branch_id, category=patron.category)
+
+
+def resolve(*, branch: Branch | int | None, category: str = "") -> Policy:
     """Layer the matching rows from the least to the most specific; unset fields inherit."""
     rows = RequestPolicy.objects.filter(
         Q(branch__isnull=True) | Q(branch=branch), Q(category="") | Q(category=category)

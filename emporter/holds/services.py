@@ -7,6 +7,7 @@ serialised by the database, which is what makes the limits hold under concurrenc
 """
 
 import datetime
+import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,10 +48,18 @@ def place_requests(
     actor=None,
     idempotency_key: str | None = None,
 ) -> list[Outcome]:
-    """Place one request per record; each outcome says what happened or why not."""
+    """Place one request per record; each outcome says what happened or why not.
+
+    With an ``idempotency_key``, a retried call returns the requests the first one
+    placed. The key is the caller's within one channel (a patron's key cannot replay what
+    the phone desk placed for them), and it stands for one call: used again with other
+    documents or another pickup library, it is refused (``idempotency_key_reused``)
+    rather than half-replayed."""
     outcomes = []
-    for record_id in dict.fromkeys(record_ids):  # de-duplicated, order kept
-        key = f"{idempotency_key}:{record_id}" if idempotency_key else None
+    record_ids = list(dict.fromkeys(record_ids))  # de-duplicated, order kept
+    call = _call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
+    for record_id in record_ids:
+        key = f"{channel}:{idempotency_key}:{record_id}" if idempotency_key else None
         try:
             request, replayed = place_request(
                 patron=patron,
@@ -59,11 +68,33 @@ def place_requests(
                 channel=channel,
                 actor=actor,
                 idempotency_key=key,
+                idempotency_fingerprint=call,
             )
             outcomes.append(Outcome(record_id, request=request, replayed=replayed))
         except ServiceError as error:
             outcomes.append(Outcome(record_id, error=error))
     return outcomes
+
+
+def _call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
+    body = f"{pickup_branch.pk}|{','.join(str(i) for i in sorted(record_ids))}"
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
+    """The request a first call with this key placed for this record, if any; refused
+    when the key was first used for another call (checked under the patron's lock, so
+    two calls racing with one key cannot both pass)."""
+    if fingerprint:
+        call_key = key.rsplit(":", 1)[0] + ":"
+        other_call = (
+            Request.objects.filter(patron=patron, idempotency_key__startswith=call_key)
+            .exclude(idempotency_fingerprint=fingerprint)
+            .exists()
+        )
+        if other_call:
+            raise ServiceError("idempotency_key_reused")
+    return Request.objects.filter(patron=patron, idempotency_key=key).first()
 
 
 def _check_patron(patron: Patron) -> None:
@@ -97,6 +128,7 @@ def place_request(
     channel: str = Channel.ONLINE,
     actor=None,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
 ) -> tuple[Request, bool]:
     """Place one request and set a copy aside; returns (request, replayed)."""
     if not pickup_branch.accepts_requests:
@@ -105,7 +137,7 @@ def place_request(
         with transaction.atomic():
             patron = Patron.objects.select_for_update().get(pk=patron.pk)
             if idempotency_key:
-                previous = Request.objects.filter(patron=patron, idempotency_key=idempotency_key).first()
+                previous = _replay(patron=patron, key=idempotency_key, fingerprint=idempotency_fingerprint)
                 if previous:
                     return previous, True
             _check_patron(patron)
@@ -115,7 +147,8 @@ def place_request(
             rules = policy.resolve(branch=pickup_branch, category=patron.category)
             if not rules.can_request_type(record.doc_type):
                 raise ServiceError("type_not_requestable", doc_type=record.get_doc_type_display())
-            _check_limits(patron, record, rules)
+            limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
+            _check_limits(patron, record, limits)
             copy = allocation.take_copy(record=record, pickup_branch=pickup_branch, policy=rules)
             if copy is None and not rules.allow_waiting_list:
                 raise ServiceError("nothing_available")
@@ -128,6 +161,7 @@ def place_request(
                 channel=channel,
                 doc_type=record.doc_type,
                 idempotency_key=idempotency_key,
+                idempotency_fingerprint=idempotency_fingerprint,
                 placed_by=actor if actor and actor.is_authenticated else None,
                 placed_at=timezone.now() if copy else None,
                 patron_pseudonym=patron_pseudonym(patron.pk),
