@@ -22,6 +22,11 @@ MESSAGES = {
     "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),
     "card_expired": (_("Your card has expired. Please contact your library to renew it."), 403),
     "not_cancellable": (_("This request can no longer be cancelled."), 409),
+    "pickup_not_changeable": (
+        _("This document is already on its way to your library: it can no longer be collected elsewhere."),
+        409,
+    ),
+    "pickup_no_copy": (_("%(branch)s cannot have a copy of this document set aside for you."), 409),
     "conflict": (_("Someone else changed this request at the same moment; please try again."), 409),
     "not_found": (_("No such request."), 404),
     "forbidden": (_("You are not allowed to do this here."), 403),

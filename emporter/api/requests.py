@@ -7,7 +7,7 @@ nobody can probe for other patrons' request numbers.
 import re
 
 from django.db.models import QuerySet
-from ninja import Header, Router, Status
+from ninja import Header, Router, Schema, Status
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
@@ -15,6 +15,7 @@ from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Channel, Request
 from emporter.holds.models import Status as RequestStatus
 from emporter.holds.services import Outcome, cancel_request, place_requests
+from emporter.holds.services import change_pickup as change_pickup_service
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
@@ -159,3 +160,23 @@ def get_request(request, request_id: int):
 def cancel(request, request_id: int):
     """Until it is collected. The copy goes back to the shelf or to the next in line."""
     return cancel_request(request=my_request(request, request_id), actor=request.user)
+
+
+class PickupIn(Schema):
+    pickup_branch_id: int
+
+
+@router.post(
+    "/requests/{request_id}/pickup",
+    response={200: RequestOut, frozenset({404, 409, 422}): ErrorOut},
+    summary="Collect one of my requests at another library",
+)
+def change_pickup(request, request_id: int, payload: PickupIn):
+    """While its document has not left its shelf (the request waits for a copy, or its
+    copy is still set aside): 409 `pickup_not_changeable` after that. 422
+    `branch_not_accepting` for a library not taking requests; 409 `pickup_no_copy` when
+    that library may have no copy set aside (the request is then unchanged)."""
+    hold = my_request(request, request_id)
+    return change_pickup_service(
+        request=hold, branch=get_branch(payload.pickup_branch_id), actor=request.user
+    )

@@ -13,8 +13,10 @@ from emporter.errors import ServiceError
 from .models import Request, RequestEvent, Status
 
 ALLOWED: dict[str, set[str]] = {
-    Status.WAITING: {Status.PLACED, Status.CANCELLED},
-    # placed -> placed is a retarget: the same request moves to another copy.
+    # waiting -> waiting: the patron chose another library to collect at.
+    Status.WAITING: {Status.WAITING, Status.PLACED, Status.CANCELLED},
+    # placed -> placed: a retarget (the same request moves to another copy), a copy sent
+    # on its way, or another library to collect at.
     Status.PLACED: {Status.PLACED, Status.READY, Status.NOT_FOUND, Status.CANCELLED},
     Status.READY: {Status.COLLECTED, Status.EXPIRED, Status.CANCELLED},
     Status.COLLECTED: set(),

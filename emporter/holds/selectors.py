@@ -25,7 +25,7 @@ def requests_of(patron: Patron, *, limit: int = 100):
     )
     return list(
         Request.objects.filter(patron=patron)
-        .select_related("record", "pickup_branch", "bag")
+        .select_related("record", "pickup_branch", "bag", "copy")
         .annotate(rank=order)
         .order_by("rank", "-created_at")[:limit]
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
-from emporter.network.models import Branch
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
@@ -392,7 +392,13 @@ def expire_overdue(*, today=None, actor=None) -> int:
     the notice). Safe to run often."""
     today = today or timezone.localdate()
     expired = 0
-    overdue = Request.objects.filter(status=Status.READY, hold_until__lt=today).values_list("pk", flat=True)
+    # Nobody can collect at a closed library: its bags wait, and get their days back
+    # when it reopens (extend_after_reopening).
+    overdue = (
+        Request.objects.filter(status=Status.READY, hold_until__lt=today)
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
+        .values_list("pk", flat=True)
+    )
     for request_id in list(overdue):
         with transaction.atomic():
             request = (
@@ -422,3 +428,89 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     ).update(actor=None)
     requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
     return requests.update(patron=None, bag=None, idempotency_key=None)
+
+
+# -- Collecting somewhere else ------------------------------------------------------------
+
+
+def pickup_changeable(request: Request) -> bool:
+    """Nothing has left a shelf for the old library yet: the request waits for a copy,
+    or its copy is still set aside on its shelf (``request.copy`` must be loaded)."""
+    if request.status == Status.WAITING:
+        return True
+    return request.status == Status.PLACED and request.copy.status == CopyStatus.SET_ASIDE
+
+
+def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
+    """Collect at ``branch`` instead (Koha and Evergreen let patrons do it until the
+    document is on its way). The copy set aside stays when the new library may have it
+    (its own, or any when copies travel); otherwise one at the new library is taken and
+    the old one goes back to its shelf, for whoever waits for it. When the new library
+    may have no copy at all the change is refused (``pickup_no_copy``): it would leave
+    the patron worse off than before."""
+    if not branch.accepts_requests:
+        raise ServiceError("branch_not_accepting", branch=branch.name)
+    with transaction.atomic():
+        request = (
+            Request.objects.select_for_update(of=("self",))
+            .select_related("copy", "patron")
+            .get(pk=request.pk)
+        )
+        if request.pickup_branch_id == branch.pk:
+            return request
+        if not pickup_changeable(request):
+            raise ServiceError("pickup_not_changeable")
+        rules = policy.resolve(branch=branch, category=request.patron.category)
+        if not rules.can_request_type(request.doc_type):
+            raise ServiceError("type_not_requestable", doc_type=request.record.get_doc_type_display())
+        fields, freed = {"pickup_branch": branch}, None
+        copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
+        if not copy_stays:
+            copy = allocation.take_copy(record=request.record_id, pickup_branch=branch, policy=rules)
+            if copy is None:
+                raise ServiceError("pickup_no_copy", branch=branch.name)
+            freed, fields = request.copy, fields | {"copy": copy, "placed_at": timezone.now()}
+        transition(request, request.status, actor=actor, reason="pickup_changed", **fields)
+        if freed is not None:
+            release_copy(copy=freed, actor=actor)
+    return request
+
+
+def extend_after_reopening(*, branch: Branch, today=None) -> int:
+    """The bags that waited at ``branch`` while it was closed are held as if they had
+    just been put on its shelf (the policy's open days from today), when that is later
+    than their deadline. Returns how many bags were given days back."""
+    today = today or timezone.localdate()
+    extended = 0
+    bags = Bag.objects.filter(branch=branch, state=Bag.State.OPEN).select_related("patron")
+    for bag in bags:
+        rules = policy.resolve(branch=branch, category=bag.patron.category)
+        deadline = nth_open_day(branch, today, rules.hold_days)
+        with transaction.atomic():
+            if not Bag.objects.filter(pk=bag.pk, hold_until__lt=deadline).update(hold_until=deadline):
+                continue
+            Request.objects.filter(bag=bag, status=Status.READY).update(hold_until=deadline)
+            extended += 1
+    return extended
+
+
+def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
+    """Patrons whose requests are to be collected at a library that has closed are told
+    once per closing: an event (no change of status) that the notices turn into one
+    email per patron and library, saying what waits there and how to collect elsewhere.
+    Run by the scheduler; safe to run often. Returns how many requests were marked."""
+    told = RequestEvent.objects.filter(
+        request=OuterRef("pk"), reason="pickup_closed", at__gte=OuterRef("pickup_branch__mode_changed_at")
+    )
+    untold = Request.objects.filter(
+        status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED
+    ).exclude(Exists(told))
+    marked = 0
+    for request_id in list(untold.order_by("pk").values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            # Locked and looked at again: two schedulers must not tell it twice.
+            request = untold.select_for_update(skip_locked=True, of=("self",)).filter(pk=request_id).first()
+            if request is not None:
+                record_event(request, old=request.status, actor=actor, reason="pickup_closed")
+                marked += 1
+    return marked

@@ -9,4 +9,5 @@ urlpatterns = [
     path("remove/<int:record_id>/", views.remove_from_basket, name="remove"),
     path("confirm/", views.confirm_basket, name="confirm"),
     path("requests/<int:request_id>/cancel/", views.cancel, name="cancel"),
+    path("requests/<int:request_id>/pickup/", views.change_pickup, name="change_pickup"),
 ]

@@ -109,12 +109,7 @@ def confirm_basket(request):
 @login_required
 @require_POST
 def cancel(request, request_id: int):
-    patron = current_patron(request)
-    if patron is None:  # staff: they cancel from their own screens, not as a patron
-        raise Http404
-    # Another patron's request is "not found", not "forbidden": its existence is private.
-    # A guardian may cancel a request of a child in their care (the account lists them).
-    hold = get_object_or_404(Request, Q(patron=patron) | Q(patron__guardian=patron), pk=request_id)
+    hold = _own_request(request, request_id)
     try:
         services.cancel_request(request=hold, actor=request.user)
     except ServiceError as error:
@@ -122,5 +117,35 @@ def cancel(request, request_id: int):
     else:
         messages.success(
             request, _("Your request for “%(title)s” is cancelled.") % {"title": hold.record.title}
+        )
+    return redirect("patrons:account")
+
+
+def _own_request(request, request_id: int) -> Request:
+    patron = current_patron(request)
+    if patron is None:  # staff: they act from their own screens, not as a patron
+        raise Http404
+    # Another patron's request is "not found", not "forbidden": its existence is private.
+    # A guardian may act on a request of a child in their care (the account lists them).
+    return get_object_or_404(Request, Q(patron=patron) | Q(patron__guardian=patron), pk=request_id)
+
+
+@require_POST
+@login_required
+def change_pickup(request, request_id: int):
+    hold = _own_request(request, request_id)
+    branch = _pickup_branches().filter(pk=parse_id(request.POST.get("branch"))).first()
+    if branch is None:
+        messages.error(request, _("Choose a library taking requests."))
+        return redirect("patrons:account")
+    try:
+        services.change_pickup(request=hold, branch=branch, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("“%(title)s” will be collected at %(branch)s.")
+            % {"title": hold.record.title, "branch": branch.name},
         )
     return redirect("patrons:account")

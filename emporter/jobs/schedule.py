@@ -14,7 +14,7 @@ class Job:
 
 def jobs() -> list[Job]:
     from emporter.desk.services import anonymise_returned
-    from emporter.holds.services import expire_overdue, serve_waiting
+    from emporter.holds.services import expire_overdue, serve_waiting, tell_closed_pickups
     from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
     from emporter.patrons.throttle import forget_old
@@ -31,6 +31,8 @@ def jobs() -> list[Job]:
         Job("serve waiting requests", 300, serve_waiting),
         # A branch switched to "closed" lends nothing: requests on its copies move elsewhere.
         Job("withdraw requests from closed branches", 300, withdraw_closed_branches),
+        # ... and patrons who were to collect there are told, once per closing.
+        Job("tell patrons whose pickup library closed", 120, tell_closed_pickups),
         Job("anonymise returned loans", 3600, anonymise_returned),
         Job("forget old sign-in failures", 3600, forget_old),
         Job("forget old notices", 3600, forget_old_notices),

@@ -26,6 +26,19 @@ class BranchAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
     inlines = [OpeningHoursInline, ClosedDayInline, DepartmentInline]
 
+    def save_model(self, request, obj, form, change):
+        """A mode changed here (the list is editable) does what the continuity switch does."""
+        if change and "service_mode" in form.changed_data:
+            from .views import set_mode
+
+            mode = obj.service_mode
+            obj.service_mode = form.initial["service_mode"]
+            super().save_model(request, obj, form, change)
+            set_mode(branches=Branch.objects.filter(pk=obj.pk), mode=mode, actor=request.user)
+            obj.refresh_from_db(fields=["service_mode", "mode_changed_at"])
+            return
+        super().save_model(request, obj, form, change)
+
 
 class LocationInline(admin.TabularInline):
     model = Location

@@ -3,6 +3,7 @@
 import datetime
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -31,6 +32,9 @@ class Branch(models.Model):
     service_mode = models.CharField(
         _("service mode"), max_length=20, choices=ServiceMode, default=ServiceMode.OPEN
     )
+    # When the mode last changed (views.set_mode, the admin): the patrons collecting at a
+    # branch that closes are told once per closing (holds.services.tell_closed_pickups).
+    mode_changed_at = models.DateTimeField(_("mode changed at"), default=timezone.now, editable=False)
     pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))
     # Bags wait in a public hall: the branch chooses how much of the name they show.
     label_name_style = models.CharField(

@@ -8,13 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.patrons.models import Role, StaffRole
 
-from .models import Branch, ServiceMode
+from .models import LENDING_MODES, Branch, ServiceMode
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,17 @@ def _mode(request) -> str | None:
 
 
 def set_mode(*, branches, mode: str, actor) -> int:
-    """Switch ``branches`` to ``mode``; returns how many changed. Logged: who, when, what."""
-    changed = branches.exclude(service_mode=mode).update(service_mode=mode)
+    """Switch ``branches`` to ``mode``; returns how many changed. Logged: who, when, what.
+
+    A branch that reopens gives the bags that waited there while it was closed their
+    days back (``holds.services.extend_after_reopening``): they did not expire while
+    nobody could collect them, and must not expire the morning it reopens."""
+    from emporter.holds.services import extend_after_reopening  # holds builds on network
+
+    reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
+    changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=timezone.now())
+    for branch in reopening:
+        extend_after_reopening(branch=branch)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed
 
@@ -91,18 +101,21 @@ def switch_branch(request, branch_id: int):
 
 def _warn_about_pickups(request, branch: Branch) -> None:
     """Copies set aside at a closed branch move on their own (picking's sweep); patrons
-    who chose it to collect are another matter: only people can say where they go now."""
+    who chose it to collect are told by email within minutes and choose another library
+    themselves (holds.services.tell_closed_pickups, change_pickup)."""
     from emporter.holds.selectors import active_pickups_at  # holds builds on network
 
     count = active_pickups_at(branch)
     if count:
-        messages.warning(
+        messages.info(
             request,
             ngettext(
                 "%(count)s request is to be collected at %(branch)s, now closed: its patron is "
-                "not told automatically. Tell them, or cancel it, from the phone desk.",
+                "told by email and may choose another library. Ready bags wait there, without "
+                "expiring, until it reopens.",
                 "%(count)s requests are to be collected at %(branch)s, now closed: their patrons "
-                "are not told automatically. Tell them, or cancel them, from the phone desk.",
+                "are told by email and may choose another library. Ready bags wait there, "
+                "without expiring, until it reopens.",
                 count,
             )
             % {"count": count, "branch": branch.name},

@@ -10,6 +10,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
   found for it (the seed's email) — sent once this morning's list at that branch has
   none of the patron's documents left to pull, or PULL_WAIT after the first was found;
 - cancelled by the library, expired: as they happen, per patron and pickup branch;
+- pickup library closed: per patron and closed library, once per closing
+  (holds.services.tell_closed_pickups marks the requests);
 - reminder: the day before a bag's deadline.
 """
 
@@ -17,7 +19,7 @@ import datetime
 from collections import defaultdict
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from emporter.holds.models import ACTIVE, Bag, RequestEvent, Status
@@ -118,6 +120,7 @@ def compose_outcomes(now: datetime.datetime) -> int:
     outcomes = (
         _unclaimed(now)
         .filter(Q(to_status=Status.READY) | Q(to_status=Status.NOT_FOUND))
+        .exclude(from_status=F("to_status"))  # a ready bag's library closing is told apart
         .select_related("request__patron")
     )
     created = 0
@@ -137,11 +140,13 @@ def compose_outcomes(now: datetime.datetime) -> int:
 
 
 def compose_closures(now: datetime.datetime) -> int:
-    """Cancelled by the library (not by the patron, who knows) and expired bags."""
+    """Cancelled by the library (not by the patron, who knows), expired bags, and
+    libraries closed where the patron was to collect."""
     created = 0
     for kind, condition in (
         (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
         (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
+        (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
     ):
         closed = _unclaimed(now).filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():

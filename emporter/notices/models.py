@@ -19,6 +19,7 @@ class Kind(models.TextChoices):
     REMINDER = "reminder", _("Pickup reminder")
     EXPIRED = "expired", _("Bag expired")
     CANCELLED = "cancelled", _("Cancelled by the library")
+    PICKUP_CLOSED = "pickup_closed", _("Pickup library closed")
 
 
 class State(models.TextChoices):

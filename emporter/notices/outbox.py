@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from emporter.holds.models import ACTIVE, Request, Status
+from emporter.network.models import ServiceMode
 
 from . import render, sms
 from .models import Kind, Notice, State
@@ -250,7 +251,8 @@ def _outdated(notice: Notice) -> bool:
     documents are no longer waiting (collected, expired, cancelled), a confirmation of
     requests all closed. Late notices (a mail server down for days) must not tell a
     patron to come for a bag they have collected. The others (not found, cancelled,
-    expired) tell of something over by nature and always go."""
+    expired) tell of something over by nature and always go. A closed library's notice
+    is outdated once it has reopened or none of its requests is collected there."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
     if notice.kind in (Kind.READY, Kind.REMINDER):
         waiting = Q(pk__in=told.values("pk"))
@@ -259,6 +261,8 @@ def _outdated(notice: Notice) -> bool:
         return not Request.objects.filter(waiting, status=Status.READY).exists()
     if notice.kind == Kind.CONFIRMATION:
         return not told.filter(status__in=ACTIVE).exists()
+    if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
+        return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
     return False
 
 

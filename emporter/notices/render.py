@@ -48,6 +48,13 @@ def context_for(notice: Notice) -> dict:
         in_bag = Request.objects.filter(bag_id=notice.bag_id, status=Status.READY).select_related("record")
         requests = sorted({r.pk: r for r in [*requests, *in_bag]}.values(), key=lambda r: r.record.title)
     branch = notice.bag.branch if notice.bag_id else (requests[0].pickup_branch if requests else None)
+    if notice.kind == "pickup_closed":
+        # The library that closed, and only what is still to be collected there (the
+        # patron may have chosen another library for some before the email went).
+        event = notice.events.select_related("branch").first()
+        branch = event.branch if event and event.branch_id else branch
+        requests = [r for r in requests if r.is_active and r.pickup_branch_id == getattr(branch, "pk", None)]
+        return _context(notice, requests, branch, [])
     return _context(notice, requests, branch, _hours(branch))
 
 

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
+from emporter.holds.services import pickup_changeable
+from emporter.network.models import Branch, ServiceMode
 
 from . import services
 from .context_processors import staff_menu
@@ -62,11 +64,16 @@ def account(request):
         (child, [r for r in requests_of(child) if r.is_active])
         for child in Patron.objects.filter(guardian=patron).order_by("first_name", "pk")
     ]
+    own = requests_of(patron)
+    for r in [*own, *(r for child_requests in dict(children).values() for r in child_requests)]:
+        # Until a document leaves its shelf, it may be collected at another library.
+        r.pickup_changeable = pickup_changeable(r)
     context = {
         "patron": patron,
-        "requests": requests_of(patron),
+        "requests": own,
         "loans": loans_of(patron),
         "children": [(child, requests) for child, requests in children if requests],
+        "pickup_branches": list(Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)),
     }
     return render(request, "patrons/account.html", context)
 

@@ -68,6 +68,10 @@ def _add_lines(run: PickRun) -> int:
         copy__branch=run.branch,
         copy__status=CopyStatus.SET_ASIDE,
         placed_at__lte=run.cutoff,
+    ).exclude(
+        # Nobody could collect it there: it waits on its shelf until the patron chooses
+        # another library (holds.services.change_pickup) or that one reopens.
+        pickup_branch__service_mode=ServiceMode.CLOSED
     )
     _close_stale_lines(wanted)
     if run.kind == PickRun.Kind.MORNING:

@@ -1,0 +1,255 @@
+"""Collecting at another library, and what a library that closes does to the patrons who
+were to collect there: they are told once, may choose another library, nothing is sent
+there meanwhile, and the bags waiting there do not expire until it reopens."""
+
+import datetime
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.errors import ServiceError
+from emporter.holds.models import Request, RequestEvent, RequestPolicy, Status
+from emporter.holds.services import (
+    change_pickup,
+    expire_overdue,
+    place_request,
+    tell_closed_pickups,
+)
+from emporter.network.models import Branch, ServiceMode
+from emporter.network.views import set_mode
+from emporter.notices import compose, outbox
+from emporter.notices.models import Kind, Notice, State
+from emporter.picking import services as picking
+from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
+
+
+@pytest.fixture(autouse=True)
+def mailbox(settings):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+
+@pytest.fixture
+def third(db):
+    return make_branch(code="VAI", name="Vaise")
+
+
+def url(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def place(patron, title, pickup, copies):
+    return place_request(
+        patron=patron, record_id=make_record(title=title, copies=copies).pk, pickup_branch=pickup
+    )[0]
+
+
+def later(**delta):
+    return timezone.now() + datetime.timedelta(minutes=5) + datetime.timedelta(**delta)
+
+
+def close(branch):
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    branch.refresh_from_db()
+
+
+def reopen(branch):
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
+    branch.refresh_from_db()
+
+
+# -- Changing the pickup library -----------------------------------------------------------
+
+
+def test_the_copy_set_aside_stays_when_copies_travel(patron, branch, other_branch):
+    request = place(patron, "Voyage", branch, [branch])
+    copy_id = request.copy_id
+    change_pickup(request=request, branch=other_branch)
+    request.refresh_from_db()
+    assert (request.pickup_branch, request.status, request.copy_id) == (other_branch, Status.PLACED, copy_id)
+    event = request.events.last()
+    assert (event.reason, event.from_status, event.to_status, event.branch) == (
+        "pickup_changed",
+        Status.PLACED,
+        Status.PLACED,
+        other_branch,
+    )
+
+
+def test_without_travel_a_copy_at_the_new_library_is_taken_and_the_old_one_freed(
+    patron, branch, other_branch
+):
+    RequestPolicy.objects.create(allow_other_branches=False)
+    record = make_record(title="Sur place", copies=[branch, other_branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    old = request.copy
+    waiting_patron = make_patron(branch, card="10000002")
+    # Someone waits for the title at the first library: the freed copy is theirs.
+    Copy.objects.filter(record=record, branch=other_branch).update(status=CopyStatus.ON_LOAN)
+    waiter, _ = place_request(patron=waiting_patron, record_id=record.pk, pickup_branch=branch)
+    assert waiter.status == Status.WAITING
+    Copy.objects.filter(record=record, branch=other_branch).update(status=CopyStatus.ON_SHELF)
+
+    change_pickup(request=request, branch=other_branch)
+    request.refresh_from_db()
+    waiter.refresh_from_db()
+    assert request.copy.branch == other_branch and request.pickup_branch == other_branch
+    assert (waiter.status, waiter.copy_id) == (Status.PLACED, old.pk)
+
+
+def test_no_copy_the_new_library_may_have_leaves_the_request_as_it_was(patron, branch, other_branch):
+    RequestPolicy.objects.create(allow_other_branches=False)
+    request = place(patron, "Seul ici", branch, [branch])
+    with pytest.raises(ServiceError) as error:
+        change_pickup(request=request, branch=other_branch)
+    assert error.value.code == "pickup_no_copy"
+    request.refresh_from_db()
+    assert (request.pickup_branch, request.copy.status) == (branch, CopyStatus.SET_ASIDE)
+
+
+def test_once_the_document_has_left_its_shelf_the_library_cannot_change(patron, branch, other_branch):
+    request = place(patron, "En route", other_branch, [branch])
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)  # in the van to Croix-Rousse
+    with pytest.raises(ServiceError) as error:
+        change_pickup(request=request, branch=branch)
+    assert error.value.code == "pickup_not_changeable"
+
+
+def test_only_libraries_taking_requests(patron, branch, other_branch):
+    request = place(patron, "Fermé", branch, [branch])
+    other_branch.service_mode = ServiceMode.OPEN
+    other_branch.save()
+    with pytest.raises(ServiceError) as error:
+        change_pickup(request=request, branch=other_branch)
+    assert error.value.code == "branch_not_accepting"
+
+
+def test_a_waiting_request_changes_library_too(patron, branch, other_branch):
+    request = place(patron, "Attendu", branch, [(branch, CopyStatus.ON_LOAN)])
+    assert request.status == Status.WAITING
+    change_pickup(request=request, branch=other_branch)
+    request.refresh_from_db()
+    assert (request.status, request.pickup_branch) == (Status.WAITING, other_branch)
+
+
+def test_the_account_page_offers_it_and_changes_it(client, patron, branch, other_branch):
+    request = place(patron, "Ma réservation", branch, [branch])
+    client.force_login(patron.user)
+    page = client.get(url("patrons:account"))
+    assert url("holds:change_pickup", request.pk) in page.text
+    done = client.post(url("holds:change_pickup", request.pk), {"branch": other_branch.pk}, follow=True)
+    assert "will be collected at Croix-Rousse" in done.text
+    request.refresh_from_db()
+    assert request.pickup_branch == other_branch
+
+
+def test_another_patrons_request_is_not_found(client, patron, branch, other_branch):
+    request = place(patron, "Pas à toi", branch, [branch])
+    intruder = make_patron(branch, card="10000003")
+    client.force_login(intruder.user)
+    assert client.post(url("holds:change_pickup", request.pk), {"branch": other_branch.pk}).status_code == 404
+    request.refresh_from_db()
+    assert request.pickup_branch == branch
+
+
+def test_the_api_changes_it_with_stable_codes(client, patron, branch, other_branch):
+    from tests.test_api import V1, post, sign_in
+
+    headers = sign_in(client)
+    request = place(patron, "Par l'API", branch, [branch])
+    moved = post(client, f"{V1}/requests/{request.pk}/pickup", {"pickup_branch_id": other_branch.pk}, headers)
+    assert moved.status_code == 200 and moved.json()["pickup_branch"]["code"] == "CRX"
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    late = post(client, f"{V1}/requests/{request.pk}/pickup", {"pickup_branch_id": branch.pk}, headers)
+    assert (late.status_code, late.json()["code"]) == (409, "pickup_not_changeable")
+
+
+# -- A library that closes -----------------------------------------------------------------
+
+
+def test_patrons_collecting_at_a_closed_library_are_told_once_in_one_email(
+    patron, branch, other_branch, third
+):
+    (ready,) = make_ready_requests(patron, branch, ["Dans le sac"])
+    coming = place(patron, "Pas encore", branch, [other_branch])
+    elsewhere = place(patron, "Ailleurs", third, [third])
+    compose.compose_all(later())
+    outbox.send_due(later())
+    mail.outbox.clear()
+
+    close(branch)
+    assert tell_closed_pickups() == 2
+    assert tell_closed_pickups() == 0  # once per closing
+    compose.compose_all(later(minutes=1))
+    notice = Notice.objects.get(kind=Kind.PICKUP_CLOSED)
+    outbox.send_due(later(minutes=1))
+    notice.refresh_from_db()
+    assert notice.state == State.SENT
+    (message,) = mail.outbox
+    body = message.body
+    assert "Part-Dieu" in message.subject
+    assert "Dans le sac" in body and "Pas encore" in body and "Ailleurs" not in body
+    assert not Notice.objects.filter(kind=Kind.READY, created_at__gte=notice.created_at).exists()
+    assert {e.request_id for e in RequestEvent.objects.filter(reason="pickup_closed")} == {
+        ready.pk,
+        coming.pk,
+    }
+    assert elsewhere.pk not in {r.pk for r in Request.objects.filter(pickup_branch=branch)}
+
+    reopen(branch)
+    close(branch)  # closed again later: told again
+    assert tell_closed_pickups() == 2
+
+
+def test_nothing_is_pulled_for_a_closed_library(patron, branch, other_branch):
+    request = place(patron, "Pour Part-Dieu", branch, [other_branch])
+    close(branch)
+    run = picking.build_run(branch=other_branch, kind="late")
+    assert not run.lines.exists()
+    change_pickup(request=request, branch=other_branch)
+    assert picking.build_run(branch=other_branch, kind="late").lines.get().request == request
+
+
+def test_bags_at_a_closed_library_wait_and_get_their_days_back_when_it_reopens(patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Patient"])
+    close(branch)
+    long_after = ready.hold_until + datetime.timedelta(days=30)
+    assert expire_overdue(today=long_after) == 0
+    reopen(branch)
+    ready.refresh_from_db()
+    assert ready.status == Status.READY
+    assert ready.hold_until >= timezone.localdate() + datetime.timedelta(days=4)  # 5 open days again
+    assert ready.bag.hold_until == ready.hold_until
+
+
+def test_the_admin_list_switch_does_what_the_continuity_switch_does(admin_client, patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Par l'admin"])
+    past = timezone.localdate() - datetime.timedelta(days=3)  # its deadline passed while closed
+    Request.objects.filter(pk=ready.pk).update(hold_until=past)
+    type(ready.bag).objects.filter(pk=ready.bag_id).update(hold_until=past)
+    branch.service_mode = ServiceMode.CLOSED
+    branch.save()
+    before = Branch.objects.get(pk=branch.pk).mode_changed_at
+    change = url("admin:network_branch_change", branch.pk)
+    form = admin_client.get(change)
+    assert form.status_code == 200
+    data = {
+        "code": branch.code,
+        "name": branch.name,
+        "service_mode": ServiceMode.CLICK_COLLECT,
+        "pick_time": "08:30",
+        "label_name_style": "short",
+    }
+    for prefix in ("hours", "closed_days", "departments"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    response = admin_client.post(change, data)
+    assert response.status_code == 302, response.content[:2000]
+    branch.refresh_from_db()
+    ready.refresh_from_db()
+    assert branch.service_mode == ServiceMode.CLICK_COLLECT and branch.mode_changed_at > before
+    assert ready.hold_until >= timezone.localdate()
