@@ -1,11 +1,17 @@
-"""Numbers typed or posted by people, read without ever raising.
+"""Numbers and text typed or posted by people, read without ever raising.
 
 ``str.isdigit()`` is true for "²" or "٣", which ``int()`` then refuses or reads as
 another number; and an id longer than the database's integers makes SQLite raise
 OverflowError inside a query. Every id or page number that comes from a request goes
 through here instead.
+
+Text: PostgreSQL refuses a NUL character in any string it is sent (the query fails),
+and a lone surrogate (JSON's "\\ud800") cannot even be encoded to UTF-8. Neither can be
+typed by a person: text from a request is refused (the API) or cleaned (the pages) with
+``has_control_chars`` / ``without_control_chars`` before it reaches a query.
 """
 
+import unicodedata
 from collections.abc import Iterable
 
 # Database ids are 64-bit signed: 18 digits always fit.
@@ -27,3 +33,22 @@ def parse_ids(values: Iterable[object]) -> list[int]:
     """The valid ids among ``values``, in order, without repeats; the others are dropped."""
     ids = (parse_id(v) for v in values)
     return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+# Tab, line feed and carriage return are control characters that people do type.
+TYPED_CONTROLS = frozenset("\t\n\r")
+
+
+def _unwanted(c: str) -> bool:
+    # Cc: C0 and C1 controls and DEL (NUL among them); Cs: lone surrogates.
+    return c not in TYPED_CONTROLS and unicodedata.category(c) in ("Cc", "Cs")
+
+
+def has_control_chars(value: str) -> bool:
+    """True when ``value`` holds a character no keyboard types (NUL, DEL, a surrogate…)."""
+    return any(map(_unwanted, value))
+
+
+def without_control_chars(value: str) -> str:
+    """``value`` without those characters."""
+    return "".join(c for c in value if not _unwanted(c))

@@ -102,3 +102,21 @@ def test_old_counts_are_forgotten_but_not_a_running_lock(librarian):
     SignInFailures.objects.filter(username="rayon 192.0.2.1").update(locked_until=later)
     assert throttle.forget_old() == 3  # "someone" twice, and "rayon" from anywhere (not locked)
     assert throttle.locked_for("Rayon", "192.0.2.1")
+
+
+def test_a_card_at_the_staff_page_is_counted_and_hashed_like_any_wrong_password(client, branch, monkeypatch):
+    from django.contrib.auth import hashers
+
+    make_patron(branch, card="10000042", pin="4321")
+    calls = []
+    real = hashers.get_hasher
+    monkeypatch.setattr(
+        hashers, "get_hasher", lambda algorithm="default": calls.append(algorithm) or real(algorithm)
+    )
+    sign_in(client, "10000042", "4321")
+    assert calls  # a password was hashed: as slow as a wrong password
+    assert SignInFailures.objects.get(username="10000042").failures == 1
+    for _ in range(throttle.MAX_FAILURES):
+        sign_in(client, "10000042", "4321")
+    assert throttle.locked_for("10000042", "127.0.0.1")
+    assert not signed_in(client)

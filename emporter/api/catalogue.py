@@ -8,17 +8,17 @@ from emporter.catalogue.search import Filters, search_records
 from emporter.network.models import Branch, ServiceMode
 
 from .errors import ApiError
-from .schemas import BranchOut, DatabaseId, ErrorOut, RecordDetailOut, SearchOut
+from .schemas import BranchOut, DatabaseId, ErrorOut, RecordDetailOut, SearchOut, Text
 
 router = Router(tags=["Catalogue"])
 
 
 class SearchQuery(Schema):
-    q: str = ""
-    field: str = "all"
-    doc_type: str = ""
-    audience: str = ""
-    language: str = ""
+    q: Text = ""
+    field: Text = "all"
+    doc_type: Text = ""
+    audience: Text = ""
+    language: Text = ""
     branch: DatabaseId | None = None
     available: bool = False
     page: int = 1

@@ -18,6 +18,7 @@ MESSAGES = {
     "patron_not_found": (_("No such patron."), 404),
     "endpoint_not_found": (_("No such endpoint."), 404),
     "pickup_branch_required": (_("Choose a pickup branch where you work."), 422),
+    "internal_error": (_("Something went wrong on our side. Please try again later."), 500),
 }
 
 

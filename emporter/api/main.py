@@ -5,7 +5,11 @@ here. The docs page uses the Swagger UI files shipped with django-ninja (the "ni
 app serves them as static files): nothing is fetched from a CDN.
 """
 
+import logging
+
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -13,6 +17,8 @@ from emporter.errors import ServiceError
 
 from . import auth, catalogue, requests, staff, stats
 from .errors import ApiError
+
+logger = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Emporter",
@@ -70,3 +76,25 @@ def http_error(request, exc: HttpError):
     # ninja's own refusals, e.g. a body that is not JSON (400).
     body = {"code": "invalid_input", "message": str(ApiError("invalid_input").message), "detail": str(exc)}
     return api.create_response(request, body, status=exc.status_code)
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request, exc):
+    return error_response(request, ServiceError("forbidden"))
+
+
+@api.exception_handler(BadRequest)
+@api.exception_handler(SuspiciousOperation)
+@api.exception_handler(MultiPartParserError)
+def bad_request(request, exc):
+    # What Django answers 400 to, e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+    body = {"code": "invalid_input", "message": str(ApiError("invalid_input").message)}
+    return api.create_response(request, body, status=400)
+
+
+@api.exception_handler(Exception)
+def unexpected_error(request, exc: Exception):
+    # Anything else is a bug: the traceback goes to the log, never to the client (not
+    # even with DEBUG on, where ninja would let Django show its HTML debug page).
+    logger.error("API error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(request, ApiError("internal_error"))

@@ -28,6 +28,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(_("expires at"))
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Staff tokens: the user's session auth hash when issued (an HMAC of the password
+    # hash, as Django keeps in a session). Any new password changes it and so ends the
+    # token, however the password was changed. Empty for patron tokens (see tokens.py).
+    password_mark = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("API token")

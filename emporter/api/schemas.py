@@ -4,10 +4,25 @@ import datetime
 from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from emporter.inputs import has_control_chars
 
 MAX_BASKET = 50
 # A database id: 64-bit signed. A larger one makes SQLite raise inside an IN (...) query.
 DatabaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _typed_text(value: str) -> str:
+    if has_control_chars(value):
+        raise PydanticCustomError("control_character", "Control characters are not allowed here.")
+    return value
+
+
+# Every string the API reads: a NUL (or another character no keyboard types) is refused
+# with 422 invalid_input before it reaches a query, where PostgreSQL would fail on it.
+Text = Annotated[str, AfterValidator(_typed_text)]
 
 
 class ErrorOut(Schema):
@@ -18,10 +33,10 @@ class ErrorOut(Schema):
 class TokenIn(Schema):
     """Either card_number + pin (a patron) or username + password (staff)."""
 
-    card_number: str | None = None
-    pin: str | None = None
-    username: str | None = None
-    password: str | None = None
+    card_number: Text | None = None
+    pin: Text | None = None
+    username: Text | None = None
+    password: Text | None = None
 
 
 class TokenOut(Schema):
@@ -191,4 +206,4 @@ class MeOut(PatronOut):
 
 
 class StaffCancelIn(Schema):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)

@@ -19,7 +19,16 @@ from emporter.phonedesk.selectors import find_patrons, scope
 from .auth import StaffAuth
 from .errors import ApiError
 from .requests import BASKET_RESPONSES, filter_status, get_branch, me_out, page_of, place_basket
-from .schemas import BasketIn, ErrorOut, MeOut, PatronOut, StaffCancelIn, StaffRequestOut, StaffRequestPage
+from .schemas import (
+    BasketIn,
+    ErrorOut,
+    MeOut,
+    PatronOut,
+    StaffCancelIn,
+    StaffRequestOut,
+    StaffRequestPage,
+    Text,
+)
 
 router = Router(tags=["Phone desk"], auth=StaffAuth(role=Role.PHONE_DESK))
 
@@ -40,7 +49,7 @@ def get_patron(patron_id: int) -> Patron:
 
 
 @router.get("/patrons", response={200: list[PatronOut], 403: ErrorOut}, summary="Find a patron")
-def patrons(request, q: str):
+def patrons(request, q: Text):
     """By card number, phone number (any format: +33, 0033, spaces…) or the words of a
     name, accents and case ignored; 20 at most."""
     return find_patrons(q)
@@ -56,7 +65,7 @@ def patron(request, patron_id: int):
     response={200: StaffRequestPage, 404: ErrorOut},
     summary="A patron's requests",
 )
-def patron_requests(request, patron_id: int, status: str | None = "active", page: int = 1):
+def patron_requests(request, patron_id: int, status: Text | None = "active", page: int = 1):
     """Those picked up at my branches, newest first; `status` as for patrons (default active)."""
     qs = Request.objects.filter(patron=get_patron(patron_id), pickup_branch__in=scope(request.user))
     return page_of(filter_status(qs, status).select_related("copy__branch"), page)
@@ -98,9 +107,9 @@ def place_for_patron(
     summary="Cancel a request, with a reason",
 )
 def cancel(request, request_id: int, payload: StaffCancelIn):
+    """Only a request picked up at one of my branches: any other answers 404, as an id
+    that does not exist does (the answer does not tell which ids exist elsewhere)."""
     found = Request.objects.filter(pk=request_id).first()
-    if found is None:
+    if found is None or not in_scope(request.user, found.pickup_branch_id):
         raise ServiceError("not_found")
-    if not in_scope(request.user, found.pickup_branch_id):
-        raise ServiceError("forbidden")
     return cancel_request(request=found, actor=request.user, reason=payload.reason, by_staff=True)

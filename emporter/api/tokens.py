@@ -4,7 +4,9 @@ import datetime
 import secrets
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from emporter.patrons import throttle
 from emporter.patrons.backends import client_address
@@ -23,7 +25,8 @@ TOUCH_EVERY = datetime.timedelta(minutes=5)
 def issue_token(*, user, scope: str) -> tuple[ApiToken, str]:
     """Create a token; the clear value is returned once and never stored."""
     token = secrets.token_urlsafe(32)
-    # Expired tokens are of no use to anyone: sweep the user's own as they sign in again.
+    # Expired tokens are of no use to anyone: sweep the user's own as they sign in again
+    # (forget_expired, scheduled, sweeps everyone's).
     ApiToken.objects.filter(user=user, expires_at__lte=timezone.now()).delete()
     row = ApiToken.objects.create(
         user=user,
@@ -31,6 +34,10 @@ def issue_token(*, user, scope: str) -> tuple[ApiToken, str]:
         key_hash=hash_token(token),
         prefix=token[:8],
         expires_at=timezone.now() + LIFETIME[scope],
+        # Staff tokens end with the password, as web sessions do. Patron tokens are
+        # deleted by patrons.services.set_pin, and must not end when Django merely
+        # re-hashes a PIN with a newer hasher at a web sign-in (30 days on a phone).
+        password_mark=user.get_session_auth_hash() if scope == Scope.STAFF else "",
     )
     return row, token
 
@@ -42,17 +49,30 @@ def sign_in_patron(*, request, card_number: str, pin: str) -> tuple[ApiToken, st
 
 
 def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, str]:
-    # A patron's user is named after the card and its password is the PIN: never check
-    # it here, or this door would let PINs be guessed around the patron lock-out.
-    # (The sign-in backend refuses them anyway; this keeps the answer the same.)
-    if Patron.objects.filter(user__username=username).exists():
-        raise ApiError("staff_login_failed")
-    if throttle.locked_for(username, client_address(request)):
+    address = client_address(request)
+    # Every name is checked against the lock first, a card number as much as any other.
+    if throttle.locked_for(username, address):
         raise ApiError("staff_login_locked")
+    if Patron.objects.filter(user__username=username).exists():
+        # A patron's user is named after the card and its password is the PIN: never
+        # check it here, or this door would let PINs be guessed around the card's lock.
+        # But refuse it as any wrong name is refused, at the same cost: a failure counted
+        # toward the lock and a password hashed (what the sign-in backend does for an
+        # unknown name). A quick answer would tell which card numbers exist.
+        make_password(password)
+        throttle.failed(username, address)
+        raise ApiError("staff_login_failed")
     user = authenticate(request, username=username, password=password)
     if user is None or not is_staff_member(user):
         raise ApiError("staff_login_failed")
     return issue_token(user=user, scope=Scope.STAFF)
+
+
+def _password_unchanged(row: ApiToken) -> bool:
+    """A staff token was issued under the user's present password (or SECRET_KEY_FALLBACKS)."""
+    user = row.user
+    marks = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(row.password_mark, mark) for mark in marks)
 
 
 def check_token(token: str) -> ApiToken | None:
@@ -64,6 +84,9 @@ def check_token(token: str) -> ApiToken | None:
     )
     if row is None:
         return None
+    if row.scope == Scope.STAFF and not _password_unchanged(row):
+        ApiToken.objects.filter(pk=row.pk).delete()  # it can never be valid again
+        return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
@@ -72,3 +95,10 @@ def check_token(token: str) -> ApiToken | None:
 
 def revoke_token(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk).delete()
+
+
+def forget_expired(now=None) -> int:
+    """Delete every expired token (scheduled): a user who never signs in again would
+    otherwise keep theirs for ever. Returns how many were deleted."""
+    now = now or timezone.now()
+    return ApiToken.objects.filter(expires_at__lte=now).delete()[0]

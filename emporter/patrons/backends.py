@@ -9,6 +9,7 @@ holds at every door.
 """
 
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied
 
 from . import throttle
@@ -19,13 +20,20 @@ class SignInBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, patron_sign_in=False, **kwargs):
         if username is None or password is None:
             return None
-        if Patron.objects.filter(user__username=username).exists() != patron_sign_in:
-            # PermissionDenied, not None: no later backend may check this password.
-            raise PermissionDenied
+        is_patron = Patron.objects.filter(user__username=username).exists()
         if patron_sign_in:
+            if not is_patron:
+                make_password(password)  # as long as a wrong PIN: the answer tells nothing
+                raise PermissionDenied  # not None: no later backend may check this password
             return super().authenticate(request, username=username, password=password, **kwargs)
         ip = client_address(request)
         if throttle.locked_for(username, ip):
+            raise PermissionDenied
+        if is_patron:
+            # A card at a staff door: refused like a wrong password, at the same cost and
+            # counted, so that neither the delay nor the lock tells which cards exist.
+            make_password(password)
+            throttle.failed(username, ip)
             raise PermissionDenied
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:

@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.catalogue.search import search_records
 from emporter.holds.models import ACTIVE, Request
+from emporter.inputs import without_control_chars
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for
@@ -49,7 +50,8 @@ def phone_variants(digits: str) -> set[str]:
 def find_patrons(q: str) -> list[Patron]:
     """Patrons matching a card number, a phone number in any format, or parts of a name
     (every word must appear in "first last", accents and case ignored)."""
-    q = " ".join(q.split())[:100]
+    # A NUL would make PostgreSQL fail; no name, card or phone holds a control character.
+    q = " ".join(without_control_chars(q).split())[:100]
     if not q:
         return []
     patrons = Patron.objects.select_related("home_branch")

@@ -17,7 +17,7 @@ from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import Outcome, cancel_request, place_requests
-from emporter.inputs import parse_ids
+from emporter.inputs import parse_ids, without_control_chars
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
@@ -41,7 +41,8 @@ def _patron_url(patron_id: int, **params) -> str:
 
 @desk_required
 def find(request):
-    q = request.GET.get("q", "").strip()
+    # Control characters (a NUL makes PostgreSQL fail) are no part of what a caller says.
+    q = without_control_chars(request.GET.get("q", "")).strip()
     patrons = selectors.find_patrons(q)
     if len(patrons) == 1:
         return redirect("phonedesk:patron", patrons[0].pk)
@@ -51,7 +52,7 @@ def find(request):
 
 def _query(params) -> str:
     """The catalogue query, without the slash a "/" shortcut may have typed before it."""
-    return params.get("q", "").strip().lstrip("/").strip()
+    return without_control_chars(params.get("q", "")).strip().lstrip("/").strip()
 
 
 @desk_required
@@ -69,7 +70,7 @@ def patron(request, patron_id: int):
     here = pickup or patron.home_branch
     where = selectors.availability(in_basket, here=here)
     hits, total = selectors.search_catalogue(q, here=here) if q else ([], 0)
-    rules = policy.resolve(branch=pickup, category=patron.category)
+    rules = policy.limits_for(patron)  # the patron's limit, wherever they collect
     context = {
         "patron": patron,
         "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
@@ -134,13 +135,22 @@ def confirm(request, patron_id: int):
     if not CONFIRM_KEY.fullmatch(key):
         messages.error(request, _("This form is out of date: check the basket and confirm again."))
         return redirect(back)
-    titles = Record.objects.in_bulk(parse_ids(request.POST.getlist("record")))
+    record_ids = parse_ids(request.POST.getlist("record"))
+    # Each document is placed in its own transaction: no more than a basket holds.
+    if len(record_ids) > basket.MAX_ITEMS:
+        messages.error(
+            request,
+            _("At most %(count)s documents can be confirmed at once: remove some from the basket.")
+            % {"count": basket.MAX_ITEMS},
+        )
+        return redirect(back)
+    titles = Record.objects.in_bulk(record_ids)
     if not titles:
         messages.error(request, _("The basket is empty."))
         return redirect(back)
     outcomes = place_requests(
         patron=patron,
-        record_ids=[i for i in parse_ids(request.POST.getlist("record")) if i in titles],
+        record_ids=[i for i in record_ids if i in titles],
         pickup_branch=pickup,
         channel=Channel.PHONE,
         actor=request.user,
@@ -180,7 +190,7 @@ def cancel(request, patron_id: int, request_id: int):
         Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
     )
     back = redirect(_patron_url(patron_id) + "#requests")
-    reason = " ".join(request.POST.get("reason", "").split())[:MAX_REASON]
+    reason = " ".join(without_control_chars(request.POST.get("reason", "")).split())[:MAX_REASON]
     if not reason:
         messages.error(
             request,
