@@ -22,6 +22,10 @@ MESSAGES = {
     "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),
     "card_expired": (_("Your card has expired. Please contact your library to renew it."), 403),
     "not_cancellable": (_("This request can no longer be cancelled."), 409),
+    "bag_not_ready": (_("Nothing is ready in this bag yet: wait for the email saying it is."), 409),
+    "no_pickup_times": (_("This library does not take pickup times: come whenever it is open."), 409),
+    "slot_unavailable": (_("This time cannot be chosen: pick one of the times offered."), 422),
+    "slot_full": (_("Someone took the last place at this time just now: please choose another."), 409),
     "pickup_not_changeable": (
         _("This document is already on its way to your library: it can no longer be collected elsewhere."),
         409,

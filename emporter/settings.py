@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "emporter.phonedesk",
     "emporter.picking",
     "emporter.notices",
+    "emporter.curbside",
     "emporter.desk",
     "emporter.stats",
     "emporter.discovery",

@@ -30,6 +30,7 @@ urlpatterns += i18n_patterns(
     path("staff/door/", include("emporter.desk.urls")),
     path("staff/network/", include("emporter.network.urls")),
     path("account/loans/", include(desk_urls.patron_urlpatterns)),
+    path("account/bags/", include("emporter.curbside.urls")),
     path("staff/notices/", include("emporter.notices.urls")),
     path("admin/", admin.site.urls),
     prefix_default_language=False,

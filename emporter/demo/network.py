@@ -520,4 +520,18 @@ def build_network(*, today: datetime.date) -> dict[str, Branch]:
     """Create (or complete) the 16 branches, their departments, locations and calendars."""
     branches = {spec.code: _build_branch(spec) for spec in BRANCHES}
     _build_holidays(today)
+    _build_pickup_times(branches.values())
     return branches
+
+
+def _build_pickup_times(branches) -> None:
+    """Pickup times at the libraries in click and collect: a busy door at the central
+    library (every 10 minutes, 6 patrons), smaller ones elsewhere."""
+    from emporter.curbside.models import PickupSettings
+
+    for branch in branches:
+        if branch.service_mode == ServiceMode.CLICK_COLLECT:
+            minutes, per_slot = (10, 6) if branch.is_central else (15, 3)
+            PickupSettings.objects.get_or_create(
+                branch=branch, defaults={"slot_minutes": minutes, "per_slot": per_slot}
+            )

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
@@ -78,6 +79,8 @@ def hand_over(
             else:
                 to_lend.append(request)
         result.loans = _lend(requests=to_lend, branch=branch, actor=actor)
+        # The patron came: their pickup times (and "I'm here") are over.
+        curbside.done_for_bags(bag_ids={r.bag_id for r in to_lend if r.bag_id})
         bags = Bag.objects.filter(
             Q(patron=patron) | Q(patron__guardian=patron), branch=branch, state=Bag.State.OPEN
         )

@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import CopyStatus
+from emporter.curbside import selectors as curbside
 from emporter.errors import ServiceError
 from emporter.inputs import parse_ids
 from emporter.network.models import Branch
@@ -79,6 +80,10 @@ def index(request):
 def door(request, branch: Branch):
     card = request.GET.get("card", "").strip()[:30]
     context = {"branch": branch, "tab": "door", "card": card, "nonce": uuid.uuid4().hex}
+    if not card:
+        # Between patrons: who says they are at the door, and who is expected today.
+        context["arrivals"] = curbside.arrivals(branch)
+        context["booked_today"] = curbside.booked_today(branch)
     if card:
         patron = selectors.find_patron(card)
         if patron is None:

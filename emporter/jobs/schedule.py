@@ -13,6 +13,8 @@ class Job:
 
 
 def jobs() -> list[Job]:
+    from emporter.api.tokens import forget_expired
+    from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
     from emporter.holds.services import expire_overdue, serve_waiting, tell_closed_pickups
     from emporter.notices.retention import forget_old_notices
@@ -34,6 +36,9 @@ def jobs() -> list[Job]:
         # ... and patrons who were to collect there are told, once per closing.
         Job("tell patrons whose pickup library closed", 120, tell_closed_pickups),
         Job("anonymise returned loans", 3600, anonymise_returned),
+        # Pickup times of bags closed meanwhile give their places back.
+        Job("close finished pickup appointments", 300, close_finished),
         Job("forget old sign-in failures", 3600, forget_old),
+        Job("forget expired API tokens", 3600, forget_expired),
         Job("forget old notices", 3600, forget_old_notices),
     ]

@@ -18,6 +18,11 @@ def _closed_dates(branch: Branch, start: datetime.date, end: datetime.date) -> s
     return set(rows)
 
 
+def closed_dates(branch: Branch, start: datetime.date, end: datetime.date) -> set[datetime.date]:
+    """The branch's closed dates (its own and network-wide) from ``start`` to ``end``."""
+    return _closed_dates(branch, start, end)
+
+
 def open_weekdays(branch: Branch) -> set[int]:
     return set(branch.hours.values_list("weekday", flat=True))
 

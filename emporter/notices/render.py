@@ -93,8 +93,22 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         # In the patron's language (rendering runs under it): /en/account/ for English.
         "account_url": settings.SITE_URL + reverse("patrons:account"),
         "search_url": settings.SITE_URL + reverse("catalogue:search"),
+        "times_url": _times_url(notice),
         "note": notice.note,
     }
+
+
+def _times_url(notice: Notice) -> str:
+    """Where to choose a time to collect the bag, when its library offers pickup times."""
+    from emporter.curbside.models import PickupSettings
+
+    if (
+        not notice.bag_id
+        or not notice.bag.pk
+        or not PickupSettings.objects.filter(branch_id=notice.bag.branch_id).exists()
+    ):
+        return ""
+    return settings.SITE_URL + reverse("curbside:times", args=[notice.bag_id])
 
 
 def _coming(notice: Notice, requests: list[Request], branch: Branch | None) -> list[Request]:

@@ -7,6 +7,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
@@ -70,6 +71,8 @@ def account(request):
         r.pickup_changeable = pickup_changeable(r)
     context = {
         "patron": patron,
+        # Ready bags first: when to come, and "I'm here" at the door.
+        "bags": bags_of([patron.pk, *(child.pk for child, _requests in children)]),
         "requests": own,
         "loans": loans_of(patron),
         "children": [(child, requests) for child, requests in children if requests],

@@ -28,6 +28,13 @@
   });
   var scan = document.querySelector("form[data-scan] input");
   if (!scan) return;
+  // Between patrons the door lists who says "I'm here": look again every 20 seconds,
+  // but never while someone is typing in the scan box.
+  if (document.querySelector("[data-arrivals]")) {
+    setInterval(function () {
+      if (!scan.value) window.location.reload();
+    }, 20000);
+  }
   // After a patron is shown, focus stays on the scan box only while nothing else is
   // being used (the librarian may be unticking documents with the keyboard).
   if (document.activeElement === scan) scan.select();

@@ -1,0 +1,135 @@
+"""Reading pickup times: the slots a bag may have, a patron's bags, the door's lists."""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from emporter.holds.models import Bag, Status
+from emporter.network.calendar import closed_dates
+
+from .models import LIVE, Appointment, PickupSettings, Slot
+
+
+def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) -> list[datetime.datetime]:
+    """Every slot start from now to the end of the bag's deadline, in the branch's
+    opening hours on its open days: never in the past, never after the deadline."""
+    if bag.hold_until is None:
+        return []
+    today = timezone.localdate(now)
+    if bag.hold_until < today:
+        return []
+    branch = bag.branch
+    closed = closed_dates(branch, today, bag.hold_until)
+    hours: dict[int, list] = {}
+    for h in branch.hours.all():
+        hours.setdefault(h.weekday, []).append(h)
+    step = datetime.timedelta(minutes=settings.slot_minutes)
+    times = []
+    day = today
+    while day <= bag.hold_until:
+        if day not in closed:
+            for h in hours.get(day.weekday(), []):
+                start = timezone.make_aware(datetime.datetime.combine(day, h.opens))
+                end = timezone.make_aware(datetime.datetime.combine(day, h.closes))
+                while start + step <= end:
+                    if start >= now:
+                        times.append(start)
+                    start += step
+        day += datetime.timedelta(days=1)
+    return times
+
+
+@dataclass
+class Choice:
+    starts_at: datetime.datetime
+    left: int
+
+
+@dataclass
+class Day:
+    day: datetime.date
+    choices: list[Choice] = field(default_factory=list)
+
+
+def available(*, bag: Bag, now=None) -> list[Day]:
+    """The slots the bag may still have, by day, with the places left in each."""
+    now = now or timezone.now()
+    settings = PickupSettings.objects.filter(branch_id=bag.branch_id).first()
+    if settings is None or bag.state != Bag.State.OPEN:
+        return []
+    times = slot_times(bag=bag, settings=settings, now=now)
+    if not times:
+        return []
+    taken = {
+        s.starts_at: s.capacity - s.booked
+        for s in Slot.objects.filter(
+            branch_id=bag.branch_id, starts_at__gte=times[0], starts_at__lte=times[-1]
+        )
+    }
+    days: dict[datetime.date, Day] = {}
+    for starts_at in times:
+        left = taken.get(starts_at, settings.per_slot)
+        if left > 0:
+            day = timezone.localdate(starts_at)
+            days.setdefault(day, Day(day)).choices.append(Choice(starts_at, left))
+    return list(days.values())
+
+
+def live_appointments():
+    return Appointment.objects.filter(state__in=LIVE).select_related("slot")
+
+
+def bags_of(patron_ids: list[int]):
+    """Open bags of these patrons (a patron and the children in their care), with what is
+    ready in them, their live appointment (``appointment``) and whether their branch
+    offers pickup times (``has_times``)."""
+    bags = list(
+        Bag.objects.filter(patron_id__in=patron_ids, state=Bag.State.OPEN)
+        .select_related("branch", "patron")
+        .annotate(ready=Count("requests", filter=Q(requests__status=Status.READY)))
+        .filter(ready__gt=0)
+        .prefetch_related(Prefetch("appointments", queryset=live_appointments(), to_attr="live"))
+        .order_by("hold_until", "pk")
+    )
+    with_times = set(
+        PickupSettings.objects.filter(branch_id__in={b.branch_id for b in bags}).values_list(
+            "branch_id", flat=True
+        )
+    )
+    for bag in bags:
+        bag.appointment = bag.live[0] if bag.live else None
+        bag.has_times = bag.branch_id in with_times
+    return bags
+
+
+def arrivals(branch) -> list[Appointment]:
+    """Patrons at the door now ("I'm here"), first come first: their bag to fetch."""
+    return list(
+        Appointment.objects.filter(
+            state=Appointment.State.ARRIVED, bag__branch=branch, bag__state=Bag.State.OPEN
+        )
+        .select_related("bag__patron", "slot")
+        .annotate(ready=Count("bag__requests", filter=Q(bag__requests__status=Status.READY)))
+        .order_by("arrived_at", "pk")
+    )
+
+
+def booked_today(branch, today: datetime.date | None = None) -> list[Appointment]:
+    """Today's booked times still to come, by time then bag label: the bags to have near
+    the door before their patrons arrive."""
+    today = today or timezone.localdate()
+    start = timezone.make_aware(datetime.datetime.combine(today, datetime.time.min))
+    return list(
+        Appointment.objects.filter(
+            state=Appointment.State.BOOKED,
+            bag__branch=branch,
+            bag__state=Bag.State.OPEN,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=start + datetime.timedelta(days=1),
+        )
+        .select_related("bag__patron", "slot")
+        .annotate(ready=Count("bag__requests", filter=Q(bag__requests__status=Status.READY)))
+        .order_by("slot__starts_at", "bag__label")
+    )

@@ -1,0 +1,129 @@
+"""Writes about pickup appointments: booking a time, cancelling it, "I'm here", and
+closing them once the bag is handed over or closes otherwise.
+
+A slot's places are taken with a guarded UPDATE (``booked < capacity`` in the WHERE
+clause, and a check constraint behind it), and each bag's booking runs under the bag's
+row lock, so two patrons cannot take the last place and one patron cannot hold two.
+"""
+
+import datetime
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag, Request, Status
+from emporter.network.models import LENDING_MODES
+
+from .models import LIVE, Appointment, PickupSettings, Slot
+from .selectors import slot_times
+
+
+def _ready_bag(bag_id: int) -> Bag:
+    """The bag, locked, if its documents can be collected now (open, something ready
+    in it, a library where people collect); else ``bag_not_ready``."""
+    bag = Bag.objects.select_for_update(of=("self",)).select_related("branch").filter(pk=bag_id).first()
+    if (
+        bag is None
+        or bag.state != Bag.State.OPEN
+        or bag.branch.service_mode not in LENDING_MODES
+        or not Request.objects.filter(bag=bag, status=Status.READY).exists()
+    ):
+        raise ServiceError("bag_not_ready")
+    return bag
+
+
+def book(*, bag: Bag, starts_at: datetime.datetime, now=None) -> Appointment:
+    """Book ``starts_at`` to collect ``bag``; a booking the bag already had is given up
+    (its place freed) once the new one is sure. ``slot_unavailable`` when that time is not
+    one the bag may have (past, after its deadline, closed, not a slot start);
+    ``slot_full`` when its places are taken."""
+    now = now or timezone.now()
+    settings = PickupSettings.objects.filter(branch_id=bag.branch_id).first()
+    if settings is None:
+        raise ServiceError("no_pickup_times")
+    with transaction.atomic():
+        bag = _ready_bag(bag.pk)
+        if starts_at not in slot_times(bag=bag, settings=settings, now=now):
+            raise ServiceError("slot_unavailable")
+        live = Appointment.objects.filter(bag=bag, state__in=LIVE).select_related("slot").first()
+        if live is not None and live.slot is not None and live.slot.starts_at == starts_at:
+            return live
+        slot, _ = Slot.objects.get_or_create(
+            branch_id=bag.branch_id, starts_at=starts_at, defaults={"capacity": settings.per_slot}
+        )
+        if not Slot.objects.filter(pk=slot.pk, booked__lt=F("capacity")).update(booked=F("booked") + 1):
+            raise ServiceError("slot_full")
+        if live is not None:
+            _close(live, Appointment.State.CANCELLED, now=now)
+        return Appointment.objects.create(bag=bag, slot=slot)
+
+
+def cancel(*, appointment: Appointment, now=None) -> bool:
+    """The patron gives their time up; its place is free for someone else."""
+    with transaction.atomic():
+        live = Appointment.objects.select_for_update().filter(pk=appointment.pk, state__in=LIVE).first()
+        if live is None:
+            return False
+        _close(live, Appointment.State.CANCELLED, now=now or timezone.now())
+        return True
+
+
+def i_am_here(*, bag: Bag, now=None) -> Appointment:
+    """The patron is at the door: the door's screen shows them at once, with their bag.
+    Only once the bag is ready (nothing to fetch otherwise); with or without a booking.
+    Saying it twice changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        bag = _ready_bag(bag.pk)
+        live = Appointment.objects.filter(bag=bag, state__in=LIVE).first()
+        if live is None:
+            return Appointment.objects.create(bag=bag, state=Appointment.State.ARRIVED, arrived_at=now)
+        if live.state != Appointment.State.ARRIVED:
+            Appointment.objects.filter(pk=live.pk, state=Appointment.State.BOOKED).update(
+                state=Appointment.State.ARRIVED, arrived_at=now
+            )
+            live.refresh_from_db()
+        return live
+
+
+def done_for_bags(*, bag_ids, now=None) -> int:
+    """The patron collected (some of) these bags at the door: their appointments are over."""
+    now = now or timezone.now()
+    closed = 0
+    for appointment in Appointment.objects.select_for_update().filter(
+        bag_id__in=list(bag_ids), state__in=LIVE
+    ):
+        _close(appointment, Appointment.State.DONE, now=now)
+        closed += 1
+    return closed
+
+
+def close_finished(*, limit: int = 500, now=None) -> int:
+    """Appointments of bags closed some other way (expired, cancelled, collected through
+    another screen): done if something was collected, else cancelled, and their places
+    freed. Run by the scheduler."""
+    now = now or timezone.now()
+    collected = Request.objects.filter(bag=OuterRef("bag"), status=Status.COLLECTED)
+    stale = (
+        Appointment.objects.filter(state__in=LIVE)
+        .exclude(bag__state=Bag.State.OPEN)
+        .annotate(collected=Exists(collected))
+        .order_by("pk")[:limit]
+    )
+    closed = 0
+    for appointment in stale:
+        with transaction.atomic():
+            if Appointment.objects.select_for_update().filter(pk=appointment.pk, state__in=LIVE).exists():
+                state = Appointment.State.DONE if appointment.collected else Appointment.State.CANCELLED
+                _close(appointment, state, now=now)
+                closed += 1
+    return closed
+
+
+def _close(appointment: Appointment, state: str, *, now) -> None:
+    if not Appointment.objects.filter(pk=appointment.pk, state__in=LIVE).update(state=state, closed_at=now):
+        return
+    if appointment.slot_id:
+        Slot.objects.filter(pk=appointment.slot_id, booked__gt=0).update(booked=F("booked") - 1)

@@ -1,0 +1,85 @@
+"""The patron's side: choose a time to collect a bag, give it up, say "I'm here"."""
+
+import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag
+from emporter.patrons.views import current_patron
+
+from . import selectors, services
+from .models import LIVE, Appointment
+
+
+def _own_bag(request, bag_id: int) -> Bag:
+    patron = current_patron(request)
+    if patron is None:
+        raise Http404
+    # A guardian collects for the children in their care; anyone else's bag is "not found".
+    query = Bag.objects.select_related("branch", "patron")
+    return get_object_or_404(query, Q(patron=patron) | Q(patron__guardian=patron), pk=bag_id)
+
+
+def _when(starts_at: datetime.datetime) -> str:
+    return formats.date_format(timezone.localtime(starts_at), "l j F, H:i")
+
+
+@login_required
+def times(request, bag_id: int):
+    bag = _own_bag(request, bag_id)
+    if request.method == "POST":
+        try:
+            starts_at = datetime.datetime.fromisoformat(request.POST.get("starts_at", ""))
+        except ValueError:
+            messages.error(request, ServiceError("slot_unavailable").message)
+            return redirect("curbside:times", bag.pk)
+        if timezone.is_naive(starts_at):
+            starts_at = timezone.make_aware(starts_at)
+        try:
+            services.book(bag=bag, starts_at=starts_at)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return redirect("curbside:times", bag.pk)
+        messages.success(
+            request,
+            _("See you %(when)s at %(branch)s: your bag %(label)s will be ready at the door.")
+            % {"when": _when(starts_at), "branch": bag.branch.name, "label": bag.label},
+        )
+        return redirect("patrons:account")
+    live = Appointment.objects.filter(bag=bag, state__in=LIVE).select_related("slot").first()
+    context = {"bag": bag, "days": selectors.available(bag=bag), "appointment": live}
+    return render(request, "curbside/times.html", context)
+
+
+@require_POST
+@login_required
+def cancel(request, bag_id: int):
+    bag = _own_bag(request, bag_id)
+    live = Appointment.objects.filter(bag=bag, state__in=LIVE).first()
+    if live is not None and services.cancel(appointment=live):
+        messages.success(request, _("Your pickup time is cancelled: come whenever the library is open."))
+    return redirect("patrons:account")
+
+
+@require_POST
+@login_required
+def here(request, bag_id: int):
+    bag = _own_bag(request, bag_id)
+    try:
+        services.i_am_here(bag=bag)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("The door knows you are here: your bag %(label)s is on its way.") % {"label": bag.label},
+        )
+    return redirect("patrons:account")

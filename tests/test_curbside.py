@@ -1,0 +1,194 @@
+"""Pickup times and "I'm here": a time is never in the past nor after the bag's deadline,
+a slot never takes more patrons than its places, "I'm here" only once the bag is ready,
+and the door sees who is there."""
+
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from emporter.curbside import selectors, services
+from emporter.curbside.models import Appointment, PickupSettings, Slot
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag, Request, Status
+from emporter.holds.services import cancel_request, expire_overdue
+from emporter.network.models import ClosedDay
+from emporter.patrons.models import Role, StaffRole
+from tests.conftest import make_patron, make_ready_requests
+from tests.test_place_requests_concurrency import run_at_once
+
+MONDAY = datetime.date(2026, 12, 7)
+WEDNESDAY = MONDAY + datetime.timedelta(days=2)
+
+
+def at(day, hour, minute=0):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(hour, minute)))
+
+
+def url(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+@pytest.fixture
+def times(branch):
+    return PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+
+
+def ready_bag(patron, branch, titles=("Un",), until=WEDNESDAY) -> Bag:
+    requests = make_ready_requests(patron, branch, list(titles))
+    bag = requests[0].bag
+    Bag.objects.filter(pk=bag.pk).update(hold_until=until)
+    Request.objects.filter(bag=bag).update(hold_until=until)
+    bag.refresh_from_db()
+    return bag
+
+
+def test_times_are_never_past_never_after_the_deadline_and_only_when_open(patron, branch, times):
+    bag = ready_bag(patron, branch)
+    ClosedDay.objects.create(branch=branch, date=MONDAY + datetime.timedelta(days=1), reason="inventaire")
+    slots = selectors.slot_times(bag=bag, settings=times, now=at(MONDAY, 12, 7))
+    assert slots[0] == at(MONDAY, 12, 15)  # not 12:00: it has begun
+    assert slots[-1] == at(WEDNESDAY, 18, 45)  # the last that ends by closing time
+    days = {timezone.localdate(s) for s in slots}
+    assert days == {MONDAY, WEDNESDAY}  # Tuesday is closed; nothing after Wednesday
+    assert all(datetime.time(10) <= timezone.localtime(s).time() < datetime.time(19) for s in slots)
+
+
+def test_a_slot_takes_no_more_patrons_than_its_places(branch, times):
+    bags = [ready_bag(make_patron(branch, card=f"1000010{n}"), branch, [f"T{n}"]) for n in range(3)]
+    now, when = at(MONDAY, 9), at(MONDAY, 10, 30)
+    services.book(bag=bags[0], starts_at=when, now=now)
+    services.book(bag=bags[1], starts_at=when, now=now)
+    with pytest.raises(ServiceError) as full:
+        services.book(bag=bags[2], starts_at=when, now=now)
+    assert full.value.code == "slot_full"
+    slot = Slot.objects.get()
+    assert (slot.capacity, slot.booked) == (2, 2)
+    # The database refuses an overbooked slot whatever the code says.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slot.objects.filter(pk=slot.pk).update(booked=3)
+    left = {c.starts_at: c.left for d in selectors.available(bag=bags[2], now=now) for c in d.choices}
+    assert when not in left and left[at(MONDAY, 10, 45)] == 2
+
+
+def test_choosing_another_time_or_cancelling_gives_the_place_back(patron, branch, times):
+    bag = ready_bag(patron, branch)
+    now = at(MONDAY, 9)
+    first = services.book(bag=bag, starts_at=at(MONDAY, 11), now=now)
+    second = services.book(bag=bag, starts_at=at(MONDAY, 14), now=now)
+    first.refresh_from_db()
+    assert first.state == Appointment.State.CANCELLED
+    assert dict(Slot.objects.values_list("starts_at", "booked")) == {at(MONDAY, 11): 0, at(MONDAY, 14): 1}
+    assert services.cancel(appointment=second)
+    assert Slot.objects.get(starts_at=at(MONDAY, 14)).booked == 0
+    assert not Appointment.objects.filter(state__in=["booked", "arrived"]).exists()
+
+
+@pytest.mark.parametrize(
+    "when",
+    [at(MONDAY, 8, 45), at(WEDNESDAY + datetime.timedelta(days=1), 11), at(MONDAY, 11, 7), at(MONDAY, 19)],
+    ids=["past", "after the deadline", "not a slot start", "closing time"],
+)
+def test_a_time_not_offered_is_refused(patron, branch, times, when):
+    bag = ready_bag(patron, branch)
+    with pytest.raises(ServiceError) as error:
+        services.book(bag=bag, starts_at=when, now=at(MONDAY, 9))
+    assert error.value.code == "slot_unavailable"
+    assert not Appointment.objects.exists()
+
+
+def test_i_am_here_only_once_the_bag_is_ready(patron, branch):
+    bag = ready_bag(patron, branch, ["Un", "Deux"])
+    for request in bag.requests.all():
+        cancel_request(request=request)
+    with pytest.raises(ServiceError) as error:
+        services.i_am_here(bag=bag)
+    assert error.value.code == "bag_not_ready"
+
+    ready = ready_bag(patron, branch, ["Trois"])
+    arrival = services.i_am_here(bag=ready)
+    again = services.i_am_here(bag=ready)
+    assert arrival.pk == again.pk and arrival.state == Appointment.State.ARRIVED
+
+
+def door_client(client, branch):
+    user = get_user_model().objects.create_user(username="porte", password="x")
+    StaffRole.objects.create(user=user, role=Role.DOOR_DESK, branch=branch)
+    client.force_login(user)
+    return client
+
+
+def test_the_door_sees_who_is_here_and_the_hand_over_ends_the_appointment(client, patron, branch, times):
+    bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    services.i_am_here(bag=bag)
+    door = door_client(client, branch).get(url("desk:door", branch.pk))
+    assert "At the door now" in door.text and bag.label in door.text and "Camille" in door.text
+    handed = client.post(
+        url("desk:hand_over", branch.pk),
+        {"card": patron.card_number, "nonce": "a" * 32, "requests": [r.pk for r in bag.requests.all()]},
+    )
+    assert handed.status_code == 302
+    appointment = Appointment.objects.get()
+    assert appointment.state == Appointment.State.DONE
+    assert bag.label not in client.get(url("desk:door", branch.pk)).text.split("At the door now")[1]
+
+
+def test_the_patron_books_from_the_account_and_nobody_else_can(client, patron, branch, times):
+    bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    client.force_login(patron.user)
+    account = client.get(url("patrons:account"))
+    assert url("curbside:times", bag.pk) in account.text and url("curbside:here", bag.pk) in account.text
+    page = client.get(url("curbside:times", bag.pk))
+    choice = selectors.available(bag=bag)[-1].choices[0].starts_at
+    assert choice.isoformat() in page.text or timezone.localtime(choice).isoformat() in page.text
+    booked = client.post(url("curbside:times", bag.pk), {"starts_at": timezone.localtime(choice).isoformat()})
+    assert booked.status_code == 302
+    assert Appointment.objects.get().slot.starts_at == choice
+
+    intruder = make_patron(branch, card="10000009")
+    client.force_login(intruder.user)
+    assert client.get(url("curbside:times", bag.pk)).status_code == 404
+    assert client.post(url("curbside:here", bag.pk)).status_code == 404
+
+
+def test_the_ready_email_offers_a_time_where_the_library_has_them(patron, branch, times, settings):
+    from django.core import mail
+
+    from emporter.notices import compose, outbox
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    later = timezone.now() + datetime.timedelta(hours=4)
+    compose.compose_all(later)
+    outbox.send_due(later)
+    ready = [m for m in mail.outbox if url("curbside:times", bag.pk).replace("/en/", "/") in m.body]
+    assert len(ready) == 1
+
+
+def test_a_bag_that_expires_gives_its_place_back(patron, branch, times):
+    bag = ready_bag(patron, branch, ["Un"], until=MONDAY)
+    services.book(bag=bag, starts_at=at(MONDAY, 15), now=at(MONDAY, 9))
+    expire_overdue(today=MONDAY + datetime.timedelta(days=1))
+    assert services.close_finished() == 1
+    assert Appointment.objects.get().state == Appointment.State.CANCELLED
+    assert Slot.objects.get().booked == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_patrons_for_the_last_places_exactly_the_places_are_taken(postgres):
+    from tests.conftest import make_branch
+
+    branch = make_branch()
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=3)
+    bags = [ready_bag(make_patron(branch, card=f"4000000{n}"), branch, [f"R{n}"]) for n in range(8)]
+    when, now = at(MONDAY, 10), at(MONDAY, 9)
+    results = run_at_once([lambda b=b: services.book(bag=b, starts_at=when, now=now) for b in bags])
+    booked = [r for r in results if isinstance(r, Appointment)]
+    assert len(booked) == 3
+    assert {r.code for r in results if isinstance(r, ServiceError)} == {"slot_full"}
+    assert Slot.objects.get().booked == 3
+    assert Request.objects.filter(status=Status.READY).count() == 8
