@@ -192,3 +192,32 @@ def test_many_patrons_for_the_last_places_exactly_the_places_are_taken(postgres)
     assert {r.code for r in results if isinstance(r, ServiceError)} == {"slot_full"}
     assert Slot.objects.get().booked == 3
     assert Request.objects.filter(status=Status.READY).count() == 8
+
+
+def test_the_api_lists_books_and_says_here(client, patron, branch, times):
+    from tests.test_api import V1, post, sign_in
+
+    bag = ready_bag(patron, branch, ["Un", "Deux"], until=timezone.localdate() + datetime.timedelta(days=5))
+    headers = sign_in(client)
+    (listed,) = client.get(f"{V1}/bags", headers=headers).json()
+    assert (listed["label"], listed["ready"], listed["has_times"], listed["appointment"]) == (
+        bag.label,
+        2,
+        True,
+        None,
+    )
+    offered = client.get(f"{V1}/bags/{bag.pk}/times", headers=headers).json()
+    assert offered and all(slot["places_left"] == 2 for slot in offered)
+    chosen = offered[-1]["starts_at"]
+    booked = post(client, f"{V1}/bags/{bag.pk}/appointment", {"starts_at": chosen}, headers)
+    assert booked.status_code == 200, booked.content
+    assert booked.json()["appointment"]["state"] == "booked"
+    odd = post(client, f"{V1}/bags/{bag.pk}/appointment", {"starts_at": "2001-01-01T10:00:00+01:00"}, headers)
+    assert (odd.status_code, odd.json()["code"]) == (422, "slot_unavailable")
+    here = post(client, f"{V1}/bags/{bag.pk}/here", {}, headers)
+    assert here.json()["appointment"]["state"] == "arrived"
+
+    other = make_patron(branch, card="10000008")
+    theirs = ready_bag(other, branch, ["Trois"])
+    assert client.get(f"{V1}/bags/{theirs.pk}/times", headers=headers).status_code == 404
+    assert post(client, f"{V1}/bags/{theirs.pk}/here", {}, headers).status_code == 404

@@ -1,0 +1,115 @@
+"""A patron's ready bags: when to collect them, and "I'm here" at the door.
+
+A bag that is not the caller's (or a child's in their care) answers 404 like one that
+does not exist."""
+
+import datetime
+
+from django.db.models import Q
+from ninja import Field, Router, Schema
+
+from emporter.curbside import selectors, services
+from emporter.curbside.models import LIVE, Appointment
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag
+
+from .auth import PatronAuth
+from .schemas import BranchRef, ErrorOut
+
+router = Router(tags=["My bags"], auth=PatronAuth())
+
+
+class AppointmentOut(Schema):
+    state: str
+    starts_at: datetime.datetime | None = None
+    arrived_at: datetime.datetime | None = None
+
+    @staticmethod
+    def resolve_starts_at(obj):
+        return obj.slot.starts_at if obj.slot_id else None
+
+
+class BagOut(Schema):
+    id: int
+    label: str
+    branch: BranchRef
+    hold_until: datetime.date | None
+    ready: int = Field(description="Documents ready in it.")
+    has_times: bool = Field(description="Its library offers pickup times.")
+    appointment: AppointmentOut | None
+
+
+class SlotOut(Schema):
+    starts_at: datetime.datetime
+    places_left: int
+
+
+class BookIn(Schema):
+    starts_at: datetime.datetime = Field(description="One of the `starts_at` of `GET …/times`.")
+
+
+def _bag(request, bag_id: int) -> Bag:
+    patron = request.auth.patron
+    bag = Bag.objects.filter(Q(patron=patron) | Q(patron__guardian=patron), pk=bag_id).first()
+    if bag is None:
+        raise ServiceError("not_found")
+    return bag
+
+
+def _out(request, bag_id: int):
+    patron = request.auth.patron
+    for bag in selectors.bags_of([patron.pk, *patron.children.values_list("pk", flat=True)]):
+        if bag.pk == bag_id:
+            return bag
+    raise ServiceError("bag_not_ready")
+
+
+@router.get("/bags", response={200: list[BagOut], 401: ErrorOut}, summary="My ready bags")
+def my_bags(request):
+    """Open bags with something ready, the caller's and their children's."""
+    patron = request.auth.patron
+    return selectors.bags_of([patron.pk, *patron.children.values_list("pk", flat=True)])
+
+
+@router.get(
+    "/bags/{bag_id}/times", response={200: list[SlotOut], 404: ErrorOut}, summary="Times to collect a bag"
+)
+def times(request, bag_id: int):
+    """Free times from now to the bag's deadline; empty when its library offers none."""
+    bag = _bag(request, bag_id)
+    return [
+        {"starts_at": c.starts_at, "places_left": c.left}
+        for day in selectors.available(bag=bag)
+        for c in day.choices
+    ]
+
+
+@router.post(
+    "/bags/{bag_id}/appointment",
+    response={200: BagOut, frozenset({404, 409, 422}): ErrorOut},
+    summary="Book a time to collect a bag",
+)
+def book(request, bag_id: int, payload: BookIn):
+    """Replaces the bag's earlier time. 409 `slot_full` when the last place was just
+    taken; 422 `slot_unavailable` for a time not offered; 409 `no_pickup_times`."""
+    services.book(bag=_bag(request, bag_id), starts_at=payload.starts_at)
+    return _out(request, bag_id)
+
+
+@router.delete(
+    "/bags/{bag_id}/appointment", response={204: None, 404: ErrorOut}, summary="Give a pickup time up"
+)
+def cancel(request, bag_id: int):
+    live = Appointment.objects.filter(bag=_bag(request, bag_id), state__in=LIVE).first()
+    if live is not None:
+        services.cancel(appointment=live)
+    return 204, None
+
+
+@router.post(
+    "/bags/{bag_id}/here", response={200: BagOut, frozenset({404, 409}): ErrorOut}, summary="I'm at the door"
+)
+def here(request, bag_id: int):
+    """The door's screen shows the caller at once. 409 `bag_not_ready` before anything is ready."""
+    services.i_am_here(bag=_bag(request, bag_id))
+    return _out(request, bag_id)
