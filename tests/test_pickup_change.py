@@ -253,3 +253,20 @@ def test_the_admin_list_switch_does_what_the_continuity_switch_does(admin_client
     ready.refresh_from_db()
     assert branch.service_mode == ServiceMode.CLICK_COLLECT and branch.mode_changed_at > before
     assert ready.hold_until >= timezone.localdate()
+
+
+def test_no_reminder_for_a_bag_at_a_closed_library(patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Pas de rappel"])
+    eve = timezone.make_aware(
+        datetime.datetime.combine(ready.hold_until - datetime.timedelta(days=1), datetime.time(10))
+    )
+    close(branch)
+    compose.compose_reminders(eve)
+    assert not Notice.objects.filter(kind=Kind.REMINDER).exists()
+    reopen(branch)
+    ready.refresh_from_db()
+    eve = timezone.make_aware(
+        datetime.datetime.combine(ready.hold_until - datetime.timedelta(days=1), datetime.time(10))
+    )
+    compose.compose_reminders(eve)
+    assert Notice.objects.filter(kind=Kind.REMINDER).count() == 1

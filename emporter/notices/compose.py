@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from emporter.holds.models import ACTIVE, Bag, RequestEvent, Status
+from emporter.network.models import ServiceMode
 
 from .models import Kind, Notice, NoticeEvent
 
@@ -162,9 +163,12 @@ def compose_reminders(now: datetime.datetime) -> int:
     if timezone.localtime(now).time() < REMINDER_FROM:
         return 0
     tomorrow = timezone.localdate(now) + datetime.timedelta(days=1)
-    bags = Bag.objects.filter(
-        state=Bag.State.OPEN, hold_until=tomorrow, requests__status=Status.READY
-    ).distinct()
+    bags = (
+        Bag.objects.filter(state=Bag.State.OPEN, hold_until=tomorrow, requests__status=Status.READY)
+        # A closed library's bags do not expire (holds.services.expire_overdue): no reminder.
+        .exclude(branch__service_mode=ServiceMode.CLOSED)
+        .distinct()
+    )
     created = 0
     for bag in bags:
         key = f"reminder:{bag.pk}:{bag.hold_until}"
