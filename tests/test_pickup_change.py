@@ -270,3 +270,21 @@ def test_no_reminder_for_a_bag_at_a_closed_library(patron, branch):
     )
     compose.compose_reminders(eve)
     assert Notice.objects.filter(kind=Kind.REMINDER).count() == 1
+
+
+def test_the_phone_desk_moves_a_callers_request_to_another_library(client, patron, branch, other_branch):
+    from django.contrib.auth import get_user_model
+
+    from emporter.patrons.models import Role, StaffRole
+
+    user = get_user_model().objects.create_user(username="tel", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=None)  # the whole network
+    request = place(patron, "Au téléphone", branch, [branch])
+    client.force_login(user)
+    page = client.get(url("phonedesk:patron", patron.pk))
+    assert url("phonedesk:change_pickup", patron.pk, request.pk) in page.text
+    client.post(url("phonedesk:change_pickup", patron.pk, request.pk), {"branch": other_branch.pk})
+    request.refresh_from_db()
+    assert request.pickup_branch == other_branch
+    event = request.events.last()
+    assert (event.reason, event.actor) == ("pickup_changed", user)

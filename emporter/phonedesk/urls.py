@@ -10,4 +10,9 @@ urlpatterns = [
     path("patrons/<int:patron_id>/remove/", views.remove, name="remove"),
     path("patrons/<int:patron_id>/confirm/", views.confirm, name="confirm"),
     path("patrons/<int:patron_id>/requests/<int:request_id>/cancel/", views.cancel, name="cancel"),
+    path(
+        "patrons/<int:patron_id>/requests/<int:request_id>/pickup/",
+        views.change_pickup_view,
+        name="change_pickup",
+    ),
 ]

@@ -16,9 +16,9 @@ from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds.models import Channel, Request, Status
-from emporter.holds.services import Outcome, cancel_request, place_requests
-from emporter.inputs import parse_ids, without_control_chars
-from emporter.network.models import Branch
+from emporter.holds.services import Outcome, cancel_request, change_pickup, pickup_changeable, place_requests
+from emporter.inputs import parse_id, parse_ids, without_control_chars
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
 
@@ -63,6 +63,8 @@ def patron(request, patron_id: int):
     options = selectors.pickup_branches(in_scope)
     pickup = selectors.default_pickup(patron, options)
     active = selectors.active_requests(patron)
+    for hold in active:
+        hold.pickup_changeable = pickup_changeable(hold)
     in_basket = basket.ids(request.session, patron.pk)
     by_id = Record.objects.in_bulk(in_basket)
     records = [by_id[i] for i in in_basket if i in by_id]
@@ -210,4 +212,32 @@ def cancel(request, patron_id: int, request_id: int):
         messages.error(request, f"{hold.record.title} — {error.message}")
     else:
         messages.success(request, _("Cancelled: %(title)s") % {"title": hold.record.title})
+    return back
+
+
+@desk_required
+@require_POST
+def change_pickup_view(request, patron_id: int, request_id: int):
+    """The caller would rather collect at another library (theirs has closed, say)."""
+    hold = get_object_or_404(
+        Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
+    )
+    back = redirect(_patron_url(patron_id) + "#requests")
+    in_scope = selectors.scope(request.user)
+    branch = in_scope.filter(
+        pk=parse_id(request.POST.get("branch")), service_mode=ServiceMode.CLICK_COLLECT
+    ).first()
+    if not in_scope.filter(pk=hold.pickup_branch_id).exists() or branch is None:
+        messages.error(request, _("Choose a library taking requests in your scope."))
+        return back
+    try:
+        change_pickup(request=hold, branch=branch, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, f"{hold.record.title} — {error.message}")
+    else:
+        messages.success(
+            request,
+            _("“%(title)s” will be collected at %(branch)s.")
+            % {"title": hold.record.title, "branch": branch.name},
+        )
     return back
