@@ -288,3 +288,30 @@ def test_the_phone_desk_moves_a_callers_request_to_another_library(client, patro
     assert request.pickup_branch == other_branch
     event = request.events.last()
     assert (event.reason, event.actor) == ("pickup_changed", user)
+
+
+def test_the_staff_api_moves_a_request_within_the_librarians_scope(
+    client, patron, branch, other_branch, third
+):
+    from emporter.patrons.models import Role, StaffRole
+    from tests.test_api_staff import sign_in as staff_sign_in
+    from tests.test_api_staff import staff_user
+
+    user = staff_user("agnes", branch=branch)
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=other_branch)
+    headers = staff_sign_in(client, "agnes")
+    request = place(patron, "Par téléphone", branch, [branch])
+    moved = client.post(
+        f"/api/v1/staff/requests/{request.pk}/pickup",
+        {"pickup_branch_id": other_branch.pk},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert moved.status_code == 200 and moved.json()["pickup_branch"]["code"] == "CRX"
+    outside = client.post(
+        f"/api/v1/staff/requests/{request.pk}/pickup",
+        {"pickup_branch_id": third.pk},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert (outside.status_code, outside.json()["code"]) == (403, "forbidden")

@@ -8,11 +8,11 @@ up at branches in their scope (their phone-desk branches and those they manage).
 
 from typing import Literal
 
-from ninja import Header, Router
+from ninja import Header, Router, Schema
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request
-from emporter.holds.services import cancel_request
+from emporter.holds.services import cancel_request, change_pickup
 from emporter.patrons.models import Patron, Role
 from emporter.phonedesk.selectors import find_patrons, scope
 
@@ -113,3 +113,24 @@ def cancel(request, request_id: int, payload: StaffCancelIn):
     if found is None or not in_scope(request.user, found.pickup_branch_id):
         raise ServiceError("not_found")
     return cancel_request(request=found, actor=request.user, reason=payload.reason, by_staff=True)
+
+
+class StaffPickupIn(Schema):
+    pickup_branch_id: int
+
+
+@router.post(
+    "/requests/{request_id}/pickup",
+    response={200: StaffRequestOut, frozenset({403, 404, 409, 422}): ErrorOut},
+    summary="Collect a request at another library",
+)
+def change_pickup_at(request, request_id: int, payload: StaffPickupIn):
+    """Both libraries must be in my scope; the same rules as the patron's own call
+    (`POST /requests/{id}/pickup`): 409 `pickup_not_changeable` once the document has
+    left its shelf, 409 `pickup_no_copy`, 422 `branch_not_accepting`."""
+    found = Request.objects.filter(pk=request_id).first()
+    if found is None or not in_scope(request.user, found.pickup_branch_id):
+        raise ServiceError("not_found")
+    if not in_scope(request.user, payload.pickup_branch_id):
+        raise ServiceError("forbidden")
+    return change_pickup(request=found, branch=get_branch(payload.pickup_branch_id), actor=request.user)
