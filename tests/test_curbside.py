@@ -221,3 +221,46 @@ def test_the_api_lists_books_and_says_here(client, patron, branch, times):
     theirs = ready_bag(other, branch, ["Trois"])
     assert client.get(f"{V1}/bags/{theirs.pk}/times", headers=headers).status_code == 404
     assert post(client, f"{V1}/bags/{theirs.pk}/here", {}, headers).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_patrons_swapping_their_times_do_not_deadlock(postgres, monkeypatch):
+    """A moves 10:00 → 10:15 while B moves 10:15 → 10:00. Each takes a place in its new
+    slot, then frees its old one: unless both slots are locked up front, in id order,
+    each holds one and waits for the other."""
+    import threading
+
+    from tests.conftest import backend_pid, make_branch, wait_until_blocked
+    from tests.test_place_requests_concurrency import run_side_by_side
+
+    branch = make_branch()
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    a_bag = ready_bag(make_patron(branch, card="50000001"), branch, ["A"])
+    b_bag = ready_bag(make_patron(branch, card="50000002"), branch, ["B"])
+    now, ten, quarter = at(MONDAY, 9), at(MONDAY, 10), at(MONDAY, 10, 15)
+    services.book(bag=a_bag, starts_at=ten, now=now)
+    services.book(bag=b_bag, starts_at=quarter, now=now)
+    real_close, b_pid, results = services._close, [], {}
+
+    def slow_close(appointment, state, *, now):
+        if threading.current_thread().name == "A":
+            wait_until_blocked(b_pid, unless_done=lambda: "B" in results)  # B is now in its swap too
+        return real_close(appointment, state, now=now)
+
+    monkeypatch.setattr(services, "_close", slow_close)
+
+    def a():
+        threading.current_thread().name = "A"
+        results["A"] = services.book(bag=a_bag, starts_at=quarter, now=now)
+
+    def b():
+        b_pid.append(backend_pid())
+        threading.Event().wait(0.3)  # A first: it holds its new slot when B starts
+        results["B"] = services.book(bag=b_bag, starts_at=ten, now=now)
+
+    assert run_side_by_side(a, b) == []
+    assert dict(Slot.objects.values_list("starts_at", "booked")) == {ten: 1, quarter: 1}
+    assert {ap.bag_id: ap.slot.starts_at for ap in Appointment.objects.filter(state="booked")} == {
+        a_bag.pk: quarter,
+        b_bag.pk: ten,
+    }

@@ -207,3 +207,41 @@ def test_sigterm_stops_the_scheduler_between_jobs(db):
         timer.cancel()
     assert outbox.stop_requested.is_set()
     assert signal.getsignal(signal.SIGTERM) == previous  # handlers given back
+
+
+def test_an_address_deferred_for_a_week_fails_visibly(server, branch):
+    (notice,) = confirmations_for(branch, 1)
+    server.recorder.rcpt_answer = "452 4.2.2 Mailbox full"
+    outbox.send_due(later())
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.PENDING, "deferred")
+    Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - datetime.timedelta(days=8))
+    outbox.send_due(notice.next_attempt_at + datetime.timedelta(seconds=1))
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.FAILED, "gave_up")
+    assert "452" in notice.last_error
+
+
+def test_a_late_ready_email_that_also_tells_of_a_document_not_found_still_goes(server, patron, branch):
+    from emporter.picking import services as picking
+
+    found = place_request(
+        patron=patron, record_id=make_record(title="Trouvé", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    lost = place_request(
+        patron=patron, record_id=make_record(title="Perdu", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    Notice.objects.all().delete()
+    run = picking.build_run(branch=branch, kind="late")
+    for line in run.lines.all():
+        if line.request_id == lost.pk:
+            picking.mark_not_found(line=line, reason="absent")
+        else:
+            picking.mark_found(line=line)
+    compose.compose_all(later(hours=4))
+    ready = Notice.objects.get(kind=Kind.READY)
+    found.refresh_from_db()
+    cancel_request(request=found)  # the bag is over before the (late) email goes
+    outbox.send_due(later(hours=4))
+    ready.refresh_from_db()
+    assert ready.state == State.SENT

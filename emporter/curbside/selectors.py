@@ -116,17 +116,21 @@ def arrivals(branch) -> list[Appointment]:
     )
 
 
-def booked_today(branch, today: datetime.date | None = None) -> list[Appointment]:
-    """Today's booked times still to come, by time then bag label: the bags to have near
-    the door before their patrons arrive."""
-    today = today or timezone.localdate()
-    start = timezone.make_aware(datetime.datetime.combine(today, datetime.time.min))
+# A patron this late is still expected: their booking stays on the door's list.
+STILL_EXPECTED = datetime.timedelta(minutes=30)
+
+
+def booked_today(branch, now: datetime.datetime | None = None) -> list[Appointment]:
+    """Today's booked times still to come (or just gone: people are late), by time then
+    bag label: the bags to have near the door before their patrons arrive."""
+    now = now or timezone.now()
+    start = timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time.min))
     return list(
         Appointment.objects.filter(
             state=Appointment.State.BOOKED,
             bag__branch=branch,
             bag__state=Bag.State.OPEN,
-            slot__starts_at__gte=start,
+            slot__starts_at__gte=max(start, now - STILL_EXPECTED),
             slot__starts_at__lt=start + datetime.timedelta(days=1),
         )
         .select_related("bag__patron", "slot")

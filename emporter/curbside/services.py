@@ -9,7 +9,7 @@ row lock, so two patrons cannot take the last place and one patron cannot hold t
 import datetime
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from emporter.errors import ServiceError
@@ -53,6 +53,10 @@ def book(*, bag: Bag, starts_at: datetime.datetime, now=None) -> Appointment:
         slot, _ = Slot.objects.get_or_create(
             branch_id=bag.branch_id, starts_at=starts_at, defaults={"capacity": settings.per_slot}
         )
+        # Both slots locked in id order before either changes: two patrons swapping
+        # their times would otherwise each hold one and wait for the other.
+        mine = {slot.pk, live.slot_id} if live is not None and live.slot_id else {slot.pk}
+        list(Slot.objects.select_for_update().filter(pk__in=mine).order_by("pk").values_list("pk", flat=True))
         if not Slot.objects.filter(pk=slot.pk, booked__lt=F("capacity")).update(booked=F("booked") + 1):
             raise ServiceError("slot_full")
         if live is not None:
@@ -92,23 +96,27 @@ def done_for_bags(*, bag_ids, now=None) -> int:
     """The patron collected (some of) these bags at the door: their appointments are over."""
     now = now or timezone.now()
     closed = 0
-    for appointment in Appointment.objects.select_for_update().filter(
-        bag_id__in=list(bag_ids), state__in=LIVE
-    ):
+    live = Appointment.objects.select_for_update().filter(bag_id__in=list(bag_ids), state__in=LIVE)
+    for appointment in live.order_by("slot_id", "pk"):  # slots in id order, as booking does
         _close(appointment, Appointment.State.DONE, now=now)
         closed += 1
     return closed
 
 
+# A booked time this far behind is missed: the booking ends, the patron may book again
+# (and still comes whenever the library is open).
+MISSED_AFTER = datetime.timedelta(hours=2)
+
+
 def close_finished(*, limit: int = 500, now=None) -> int:
     """Appointments of bags closed some other way (expired, cancelled, collected through
     another screen): done if something was collected, else cancelled, and their places
-    freed. Run by the scheduler."""
+    freed; and bookings whose time is long past. Run by the scheduler."""
     now = now or timezone.now()
     collected = Request.objects.filter(bag=OuterRef("bag"), status=Status.COLLECTED)
+    missed = Q(state=Appointment.State.BOOKED, slot__starts_at__lt=now - MISSED_AFTER)
     stale = (
-        Appointment.objects.filter(state__in=LIVE)
-        .exclude(bag__state=Bag.State.OPEN)
+        Appointment.objects.filter(Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed))
         .annotate(collected=Exists(collected))
         .order_by("pk")[:limit]
     )

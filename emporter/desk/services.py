@@ -79,13 +79,14 @@ def hand_over(
             else:
                 to_lend.append(request)
         result.loans = _lend(requests=to_lend, branch=branch, actor=actor)
-        # The patron came: their pickup times (and "I'm here") are over.
-        curbside.done_for_bags(bag_ids={r.bag_id for r in to_lend if r.bag_id})
         bags = Bag.objects.filter(
             Q(patron=patron) | Q(patron__guardian=patron), branch=branch, state=Bag.State.OPEN
         )
         for bag_id in bags.order_by("pk").values_list("pk", flat=True):
             close_bag_if_done(bag_id=bag_id)
+        # The patron came: their pickup times (and "I'm here") are over. After the bags:
+        # bag, then appointment, then slot is the order "I'm here" and booking lock in.
+        curbside.done_for_bags(bag_ids={r.bag_id for r in to_lend if r.bag_id})
     return result
 
 

@@ -59,7 +59,9 @@ def place_requests(
     record_ids = list(dict.fromkeys(record_ids))  # de-duplicated, order kept
     call = _call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
     for record_id in record_ids:
-        key = f"{channel}:{idempotency_key}:{record_id}" if idempotency_key else None
+        # A space ends the caller's key: the API refuses spaces in keys, so no key is
+        # the beginning of another one ("a" and "a:1").
+        key = f"{channel}:{idempotency_key} {record_id}" if idempotency_key else None
         try:
             request, replayed = place_request(
                 patron=patron,
@@ -86,7 +88,7 @@ def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
     when the key was first used for another call (checked under the patron's lock, so
     two calls racing with one key cannot both pass)."""
     if fingerprint:
-        call_key = key.rsplit(":", 1)[0] + ":"
+        call_key = key.rsplit(" ", 1)[0] + " "
         other_call = (
             Request.objects.filter(patron=patron, idempotency_key__startswith=call_key)
             .exclude(idempotency_fingerprint=fingerprint)
@@ -451,13 +453,14 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
     if not branch.accepts_requests:
         raise ServiceError("branch_not_accepting", branch=branch.name)
     with transaction.atomic():
-        request = (
-            Request.objects.select_for_update(of=("self",))
-            .select_related("copy", "patron")
-            .get(pk=request.pk)
-        )
+        request = Request.objects.select_for_update(of=("self",)).select_related("patron").get(pk=request.pk)
         if request.pickup_branch_id == branch.pk:
             return request
+        if request.copy_id is not None:
+            # Locked and read now, not joined to the request: a picker who held the
+            # request may have just sent this copy on its way. Copies before the record
+            # (taking another copy below locks it): the order every writer keeps.
+            request.copy = Copy.objects.select_for_update().get(pk=request.copy_id)
         if not pickup_changeable(request):
             raise ServiceError("pickup_not_changeable")
         rules = policy.resolve(branch=branch, category=request.patron.category)

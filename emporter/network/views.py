@@ -7,6 +7,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,10 +56,15 @@ def set_mode(*, branches, mode: str, actor) -> int:
     nobody could collect them, and must not expire the morning it reopens."""
     from emporter.holds.services import extend_after_reopening  # holds builds on network
 
-    reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
-    changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=timezone.now())
-    for branch in reopening:
-        extend_after_reopening(branch=branch)
+    # One transaction: the expiry sweep must never see the branch open again with its
+    # bags' old deadlines, and a failure leaves the mode as it was.
+    with transaction.atomic():
+        reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
+        changed = branches.exclude(service_mode=mode).update(
+            service_mode=mode, mode_changed_at=timezone.now()
+        )
+        for branch in reopening:
+            extend_after_reopening(branch=branch)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed
 

@@ -42,6 +42,10 @@ log = logging.getLogger("emporter.notices")
 STALE_AFTER = datetime.timedelta(minutes=10)
 # Between tries: 1, 2, 4, … minutes, then every hour while the trouble lasts.
 BACKOFF_CAP_MINUTES = 60
+# A server that answers "later" for one address or one message (a full mailbox) for a
+# week will not take it: the notice fails, visibly, for staff to look at. A server that
+# is down, or refuses us whatever we send, is retried for as long as that lasts.
+DEFERRED_GIVE_UP = datetime.timedelta(days=7)
 
 # Set when the process is asked to stop (run_scheduler's SIGTERM): the batch ends after
 # the notice being sent, rather than be killed in the middle of one.
@@ -232,6 +236,8 @@ def _words(error: Exception) -> str:
 
 
 def _retry(notice: Notice, code: str, error: str, now) -> str:
+    if code == "deferred" and _now(now) - notice.created_at > DEFERRED_GIVE_UP:
+        return _record(notice, State.FAILED, code="gave_up", error=error)
     return _record(
         notice, State.PENDING, code=code, error=error, next_attempt_at=_now(now) + backoff(notice.attempts)
     )
@@ -254,6 +260,8 @@ def _outdated(notice: Notice) -> bool:
     expired) tell of something over by nature and always go. A closed library's notice
     is outdated once it has reopened or none of its requests is collected there."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
+    if notice.kind == Kind.READY and notice.events.filter(to_status=Status.NOT_FOUND).exists():
+        return False  # it also says what could not be found: that news is never over
     if notice.kind in (Kind.READY, Kind.REMINDER):
         waiting = Q(pk__in=told.values("pk"))
         if notice.bag_id:
