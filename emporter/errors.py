@@ -25,6 +25,14 @@ MESSAGES = {
     "bag_not_ready": (_("Nothing is ready in this bag yet: wait for the email saying it is."), 409),
     "no_pickup_times": (_("This library does not take pickup times: come whenever it is open."), 409),
     "slot_unavailable": (_("This time cannot be chosen: pick one of the times offered."), 422),
+    "pickup_library_closed": (
+        _("%(branch)s is closed for now: your bag waits there until it reopens."),
+        409,
+    ),
+    "library_not_open_now": (
+        _("%(branch)s is not open at this hour: say you are here once it is open."),
+        409,
+    ),
     "slot_full": (_("Someone took the last place at this time just now: please choose another."), 409),
     "pickup_not_changeable": (
         _("This document is already on its way to your library: it can no longer be collected elsewhere."),

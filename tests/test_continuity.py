@@ -58,16 +58,19 @@ def test_closing_a_branch_says_what_will_happen_and_asks_first(admin_client, net
         place_request(patron=patron, record_id=make_record(title=title, copies=[crx]).pk, pickup_branch=crx)
     # To collect at Vaise, its copy set aside at Croix-Rousse.
     place_request(patron=patron, record_id=make_record(title="Trois", copies=[crx]).pk, pickup_branch=vai)
+    # To collect at Croix-Rousse, its copy at Vaise: only this one waits on its patron.
+    place_request(patron=patron, record_id=make_record(title="Quatre", copies=[vai]).pk, pickup_branch=crx)
     page = admin_client.post(url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED})
     text = page.content.decode()
     assert page.status_code == 200 and modes()["CRX"] == "click_collect"  # nothing switched yet
     assert "3 requests wait for a copy set aside here" in text
-    assert "2 requests are to be collected here" in text
+    # Those set aside here are counted once, with what moves; the rest wait on patrons.
+    assert "1 request is to be collected here" in text
     response = admin_client.post(
         url("network:switch_branch", crx.pk), {"mode": ServiceMode.CLOSED, "confirm": "yes"}, follow=True
     )
     assert modes()["CRX"] == "closed"
-    assert "2 requests are to be collected at Croix-Rousse, now closed" in response.content.decode()
+    assert "1 request is to be collected at Croix-Rousse, now closed" in response.content.decode()
     # Reopening needs no confirmation.
     admin_client.post(url("network:switch_branch", crx.pk), {"mode": ServiceMode.OPEN})
     assert modes()["CRX"] == "open"

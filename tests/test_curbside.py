@@ -38,6 +38,17 @@ def times(branch):
     return PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
 
 
+def open_all_day(branch):
+    """Open now, whatever the time the tests run at: "I'm here" needs an open door."""
+    from emporter.network.models import OpeningHours
+
+    branch.hours.all().delete()
+    OpeningHours.objects.bulk_create(
+        OpeningHours(branch=branch, weekday=d, opens=datetime.time(0), closes=datetime.time(23, 59, 59))
+        for d in range(7)
+    )
+
+
 def ready_bag(patron, branch, titles=("Un",), until=WEDNESDAY) -> Bag:
     requests = make_ready_requests(patron, branch, list(titles))
     bag = requests[0].bag
@@ -110,9 +121,17 @@ def test_i_am_here_only_once_the_bag_is_ready(patron, branch):
     assert error.value.code == "bag_not_ready"
 
     ready = ready_bag(patron, branch, ["Trois"])
-    arrival = services.i_am_here(bag=ready)
-    again = services.i_am_here(bag=ready)
+    with pytest.raises(ServiceError) as shut:
+        services.i_am_here(bag=ready, now=at(MONDAY, 20))  # after closing time: nobody at the door
+    assert shut.value.code == "library_not_open_now"
+    arrival = services.i_am_here(bag=ready, now=at(MONDAY, 11))
+    again = services.i_am_here(bag=ready, now=at(MONDAY, 11, 5))
     assert arrival.pk == again.pk and arrival.state == Appointment.State.ARRIVED
+    assert (
+        services.close_finished(now=at(MONDAY + datetime.timedelta(days=1), 9)) == 1
+    )  # gone by the next day
+    arrival.refresh_from_db()
+    assert arrival.state == Appointment.State.CANCELLED
 
 
 def door_client(client, branch):
@@ -123,6 +142,7 @@ def door_client(client, branch):
 
 
 def test_the_door_sees_who_is_here_and_the_hand_over_ends_the_appointment(client, patron, branch, times):
+    open_all_day(branch)
     bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
     services.i_am_here(bag=bag)
     door = door_client(client, branch).get(url("desk:door", branch.pk))
@@ -197,6 +217,7 @@ def test_many_patrons_for_the_last_places_exactly_the_places_are_taken(postgres)
 def test_the_api_lists_books_and_says_here(client, patron, branch, times):
     from tests.test_api import V1, post, sign_in
 
+    open_all_day(branch)
     bag = ready_bag(patron, branch, ["Un", "Deux"], until=timezone.localdate() + datetime.timedelta(days=5))
     headers = sign_in(client)
     (listed,) = client.get(f"{V1}/bags", headers=headers).json()
@@ -264,3 +285,24 @@ def test_two_patrons_swapping_their_times_do_not_deadlock(postgres, monkeypatch)
         a_bag.pk: quarter,
         b_bag.pk: ten,
     }
+
+
+def test_a_closed_library_offers_no_time_and_no_i_am_here(client, patron, branch, times):
+    from emporter.network.models import Branch, ServiceMode
+    from emporter.network.views import set_mode
+
+    open_all_day(branch)
+    bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    services.book(bag=bag, starts_at=selectors.available(bag=bag)[-1].choices[-1].starts_at)
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    bag.refresh_from_db()
+    with pytest.raises(ServiceError) as error:
+        services.i_am_here(bag=bag)
+    assert error.value.code == "pickup_library_closed"
+    assert selectors.available(bag=bag) == []
+    assert services.close_finished() == 1  # its booking is cancelled, the place freed
+    assert Slot.objects.get().booked == 0
+    client.force_login(patron.user)
+    account = client.get(url("patrons:account")).text
+    assert "This library is closed: your bag waits there until it reopens." in account
+    assert url("curbside:here", bag.pk) not in account

@@ -315,3 +315,19 @@ def test_the_staff_api_moves_a_request_within_the_librarians_scope(
         headers=headers,
     )
     assert (outside.status_code, outside.json()["code"]) == (403, "forbidden")
+
+
+def test_a_request_whose_copy_is_at_the_closed_library_is_moved_or_cancelled_before_anything_is_said(
+    patron, branch, other_branch
+):
+    only_here = place(patron, "Seul exemplaire", branch, [branch])
+    movable = place(patron, "Deux exemplaires", branch, [branch, other_branch])
+    close(branch)
+    assert tell_closed_pickups() == 0  # both wait for the withdraw sweep first
+    assert picking.withdraw_closed_branches() == 2
+    only_here.refresh_from_db()
+    movable.refresh_from_db()
+    assert only_here.status == Status.CANCELLED  # told by the cancellation email only
+    assert movable.copy.branch == other_branch
+    assert tell_closed_pickups() == 1  # now told to choose another library for it
+    assert RequestEvent.objects.get(reason="pickup_closed").request == movable

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from emporter.holds.models import Bag, Status
 from emporter.network.calendar import closed_dates
+from emporter.network.models import ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
 
@@ -41,6 +42,14 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
     return times
 
 
+def open_now(branch, now: datetime.datetime) -> bool:
+    """The branch is within its opening hours at ``now`` (and not on a closed date)."""
+    local = timezone.localtime(now)
+    if local.date() in closed_dates(branch, local.date(), local.date()):
+        return False
+    return any(h.opens <= local.time() < h.closes for h in branch.hours.filter(weekday=local.weekday()))
+
+
 @dataclass
 class Choice:
     starts_at: datetime.datetime
@@ -57,7 +66,7 @@ def available(*, bag: Bag, now=None) -> list[Day]:
     """The slots the bag may still have, by day, with the places left in each."""
     now = now or timezone.now()
     settings = PickupSettings.objects.filter(branch_id=bag.branch_id).first()
-    if settings is None or bag.state != Bag.State.OPEN:
+    if settings is None or bag.state != Bag.State.OPEN or bag.branch.service_mode == ServiceMode.CLOSED:
         return []
     times = slot_times(bag=bag, settings=settings, now=now)
     if not times:
@@ -98,9 +107,14 @@ def bags_of(patron_ids: list[int]):
             "branch_id", flat=True
         )
     )
+    now = timezone.now()
     for bag in bags:
         bag.appointment = bag.live[0] if bag.live else None
         bag.has_times = bag.branch_id in with_times
+        bag.library_closed = bag.branch.service_mode == ServiceMode.CLOSED
+        bag.time_missed = bool(
+            bag.appointment and bag.appointment.slot and bag.appointment.slot.starts_at < now
+        )
     return bags
 
 

@@ -14,23 +14,24 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.models import LENDING_MODES
+from emporter.network.models import LENDING_MODES, ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
-from .selectors import slot_times
+from .selectors import open_now, slot_times
 
 
 def _ready_bag(bag_id: int) -> Bag:
-    """The bag, locked, if its documents can be collected now (open, something ready
-    in it, a library where people collect); else ``bag_not_ready``."""
+    """The bag, locked, if its documents can be collected (open, something ready in it);
+    else ``bag_not_ready``; ``pickup_library_closed`` while its library is closed."""
     bag = Bag.objects.select_for_update(of=("self",)).select_related("branch").filter(pk=bag_id).first()
     if (
         bag is None
         or bag.state != Bag.State.OPEN
-        or bag.branch.service_mode not in LENDING_MODES
         or not Request.objects.filter(bag=bag, status=Status.READY).exists()
     ):
         raise ServiceError("bag_not_ready")
+    if bag.branch.service_mode not in LENDING_MODES:
+        raise ServiceError("pickup_library_closed", branch=bag.branch.name)
     return bag
 
 
@@ -81,6 +82,10 @@ def i_am_here(*, bag: Bag, now=None) -> Appointment:
     now = now or timezone.now()
     with transaction.atomic():
         bag = _ready_bag(bag.pk)
+        if not open_now(bag.branch, now):
+            # Nobody at the door to fetch it: the door's list would show a patron who
+            # left hours ago.
+            raise ServiceError("library_not_open_now", branch=bag.branch.name)
         live = Appointment.objects.filter(bag=bag, state__in=LIVE).first()
         if live is None:
             return Appointment.objects.create(bag=bag, state=Appointment.State.ARRIVED, arrived_at=now)
@@ -115,8 +120,13 @@ def close_finished(*, limit: int = 500, now=None) -> int:
     now = now or timezone.now()
     collected = Request.objects.filter(bag=OuterRef("bag"), status=Status.COLLECTED)
     missed = Q(state=Appointment.State.BOOKED, slot__starts_at__lt=now - MISSED_AFTER)
+    # "I'm here" is for today: by the next day the patron has long gone.
+    left = Q(state=Appointment.State.ARRIVED, arrived_at__lt=_start_of_day(now))
+    closed_library = Q(bag__branch__service_mode=ServiceMode.CLOSED)
     stale = (
-        Appointment.objects.filter(Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed))
+        Appointment.objects.filter(
+            Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed | left | closed_library)
+        )
         .annotate(collected=Exists(collected))
         .order_by("pk")[:limit]
     )
@@ -128,6 +138,10 @@ def close_finished(*, limit: int = 500, now=None) -> int:
                 _close(appointment, state, now=now)
                 closed += 1
     return closed
+
+
+def _start_of_day(now: datetime.datetime) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time.min))
 
 
 def _close(appointment: Appointment, state: str, *, now) -> None:

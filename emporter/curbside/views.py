@@ -50,7 +50,7 @@ def times(request, bag_id: int):
             return redirect("curbside:times", bag.pk)
         messages.success(
             request,
-            _("See you %(when)s at %(branch)s: your bag %(label)s will be ready at the door.")
+            _("Booked: %(when)s at %(branch)s. Your bag %(label)s will be ready at the door.")
             % {"when": _when(starts_at), "branch": bag.branch.name, "label": bag.label},
         )
         return redirect("patrons:account")

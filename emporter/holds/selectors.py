@@ -25,7 +25,7 @@ def requests_of(patron: Patron, *, limit: int = 100):
     )
     return list(
         Request.objects.filter(patron=patron)
-        .select_related("record", "pickup_branch", "bag", "copy")
+        .select_related("record", "pickup_branch", "bag", "copy__branch")
         .annotate(rank=order)
         .order_by("rank", "-created_at")[:limit]
     )
@@ -36,8 +36,13 @@ def active_count(patron: Patron) -> int:
 
 
 def active_pickups_at(branch) -> int:
-    """How many requests under way are to be collected at ``branch``."""
-    return Request.objects.filter(pickup_branch=branch, status__in=ACTIVE).count()
+    """How many requests under way are to be collected at ``branch``, those whose copy is
+    set aside there apart (``set_aside_at`` counts them: they move or are cancelled)."""
+    return (
+        Request.objects.filter(pickup_branch=branch, status__in=ACTIVE)
+        .exclude(status=Status.PLACED, copy__branch=branch, copy__status=CopyStatus.SET_ASIDE)
+        .count()
+    )
 
 
 def set_aside_at(branch) -> int:

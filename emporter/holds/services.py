@@ -437,10 +437,15 @@ def forget_patrons(*, request_ids: list[int]) -> int:
 
 def pickup_changeable(request: Request) -> bool:
     """Nothing has left a shelf for the old library yet: the request waits for a copy,
-    or its copy is still set aside on its shelf (``request.copy`` must be loaded)."""
+    or its copy is still set aside on its shelf, at a library that lends (one that has
+    closed moves or cancels it first). ``request.copy`` and its branch must be loaded."""
     if request.status == Status.WAITING:
         return True
-    return request.status == Status.PLACED and request.copy.status == CopyStatus.SET_ASIDE
+    return (
+        request.status == Status.PLACED
+        and request.copy.status == CopyStatus.SET_ASIDE
+        and request.copy.branch.service_mode != ServiceMode.CLOSED
+    )
 
 
 def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
@@ -460,7 +465,8 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             # Locked and read now, not joined to the request: a picker who held the
             # request may have just sent this copy on its way. Copies before the record
             # (taking another copy below locks it): the order every writer keeps.
-            request.copy = Copy.objects.select_for_update().get(pk=request.copy_id)
+            locked_copy = Copy.objects.select_for_update(of=("self",)).select_related("branch")
+            request.copy = locked_copy.get(pk=request.copy_id)
         if not pickup_changeable(request):
             raise ServiceError("pickup_not_changeable")
         rules = policy.resolve(branch=branch, category=request.patron.category)
@@ -505,9 +511,14 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     told = RequestEvent.objects.filter(
         request=OuterRef("pk"), reason="pickup_closed", at__gte=OuterRef("pickup_branch__mode_changed_at")
     )
-    untold = Request.objects.filter(
-        status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED
-    ).exclude(Exists(told))
+    # A copy set aside at a closed library is first moved elsewhere or the request
+    # cancelled (picking's withdraw sweep): telling the patron to choose another library
+    # for it, then that it is cancelled, would contradict itself.
+    pending_withdrawal = Q(
+        status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
+    )
+    at_closed = Request.objects.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED)
+    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal)
     marked = 0
     for request_id in list(untold.order_by("pk").values_list("pk", flat=True)[:limit]):
         with transaction.atomic():

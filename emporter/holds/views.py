@@ -138,6 +138,13 @@ def change_pickup(request, request_id: int):
     if branch is None:
         messages.error(request, _("Choose a library taking requests."))
         return redirect("patrons:account")
+    if branch.pk == hold.pickup_branch_id:
+        messages.info(
+            request,
+            _("“%(title)s” is already to be collected at %(branch)s.")
+            % {"title": hold.record.title, "branch": branch.name},
+        )
+        return redirect("patrons:account")
     try:
         services.change_pickup(request=hold, branch=branch, actor=request.user)
     except ServiceError as error:

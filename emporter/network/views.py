@@ -83,6 +83,7 @@ def switch_branch(request, branch_id: int):
     closing = mode == ServiceMode.CLOSED and branch.service_mode != ServiceMode.CLOSED
     if closing and request.POST.get("confirm") != "yes":
         # Closing moves or cancels requests for good: say what will happen, then ask.
+        from emporter.curbside.selectors import live_appointments  # curbside builds on network
         from emporter.holds.selectors import active_pickups_at, set_aside_at  # holds builds on network
 
         context = {
@@ -90,6 +91,7 @@ def switch_branch(request, branch_id: int):
             "mode": mode,
             "set_aside": set_aside_at(branch),
             "pickups": active_pickups_at(branch),
+            "bookings": live_appointments().filter(bag__branch=branch).count(),
         }
         return render(request, "network/confirm_close.html", context)
     if mode is None:
