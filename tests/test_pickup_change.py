@@ -331,3 +331,17 @@ def test_a_request_whose_copy_is_at_the_closed_library_is_moved_or_cancelled_bef
     assert movable.copy.branch == other_branch
     assert tell_closed_pickups() == 1  # now told to choose another library for it
     assert RequestEvent.objects.get(reason="pickup_closed").request == movable
+
+
+def test_a_ready_email_waits_while_its_library_is_closed_and_goes_when_it_reopens(patron, branch):
+    make_ready_requests(patron, branch, ["Prêt, mais fermé"])
+    compose.compose_all(later(hours=4))
+    ready = Notice.objects.get(kind=Kind.READY)
+    close(branch)
+    outbox.send_due(later(hours=4))
+    ready.refresh_from_db()
+    assert (ready.state, ready.attempts) == (State.PENDING, 0)
+    reopen(branch)
+    outbox.send_due(ready.next_attempt_at + datetime.timedelta(seconds=1))
+    ready.refresh_from_db()
+    assert ready.state == State.SENT

@@ -166,6 +166,13 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
         return None
     if _outdated(notice):
         return _record(notice, State.SKIPPED, code="outdated") if _claim(notice_id, now) else None
+    if _waits_for_reopening(notice):
+        # "Come and collect" while the library is closed would send the patron to a shut
+        # door (they were told it closed): it goes once the library reopens.
+        Notice.objects.filter(pk=notice.pk, state=State.PENDING).update(
+            next_attempt_at=_now(now) + datetime.timedelta(minutes=BACKOFF_CAP_MINUTES)
+        )
+        return None
     try:
         rendered = render.render(notice)
     except Exception as error:
@@ -272,6 +279,14 @@ def _outdated(notice: Notice) -> bool:
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
     return False
+
+
+def _waits_for_reopening(notice: Notice) -> bool:
+    return (
+        notice.kind in (Kind.READY, Kind.REMINDER)
+        and notice.bag_id is not None
+        and notice.bag.branch.service_mode == ServiceMode.CLOSED
+    )
 
 
 def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
