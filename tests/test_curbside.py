@@ -306,3 +306,18 @@ def test_a_closed_library_offers_no_time_and_no_i_am_here(client, patron, branch
     account = client.get(url("patrons:account")).text
     assert "This library is closed: your bag waits there until it reopens." in account
     assert url("curbside:here", bag.pk) not in account
+
+
+def test_the_hold_shelf_shows_booked_times_and_sorts_by_them(client, branch, times):
+    early = ready_bag(make_patron(branch, card="60000001", last_name="Zola"), branch, ["Z"])
+    late = ready_bag(make_patron(branch, card="60000002", last_name="Abel"), branch, ["A"])
+    unbooked = ready_bag(make_patron(branch, card="60000003", last_name="Marin"), branch, ["M"])
+    services.book(bag=early, starts_at=at(MONDAY, 10), now=at(MONDAY, 9))
+    services.book(bag=late, starts_at=at(MONDAY, 15), now=at(MONDAY, 9))
+    from emporter.desk.selectors import hold_shelf
+
+    assert [b.pk for b in hold_shelf(branch=branch, by_time=True)] == [early.pk, late.pk, unbooked.pk]
+    assert [b.label for b in hold_shelf(branch=branch)] == sorted(b.label for b in (early, late, unbooked))
+    page = door_client(client, branch).get(url("desk:shelf", branch.pk) + "?order=time").text
+    assert page.index("Zola") < page.index("Abel") < page.index("Marin")
+    assert "Sort by label" in page

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.curbside.models import Appointment
 from emporter.holds.models import HOLDING_COPY, Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -170,14 +171,23 @@ def still_waiting(*, patron: Patron, branch: Branch) -> list[Request]:
 DEADLINE_FILTERS = ("today", "tomorrow", "overdue")
 
 
-def hold_shelf(*, branch: Branch, due: str = "", today: datetime.date | None = None) -> list[Bag]:
-    """Open bags sorted by label, each with ``ready_count``; ``due`` narrows by deadline."""
+def hold_shelf(
+    *, branch: Branch, due: str = "", by_time: bool = False, today: datetime.date | None = None
+) -> list[Bag]:
+    """Open bags sorted by label (where they stand), or by booked pickup time first
+    (``by_time``: what to bring near the door next), each with ``ready_count`` and
+    ``pickup_at``; ``due`` narrows by deadline."""
     today = today or timezone.localdate()
+    booked = Appointment.objects.filter(bag=OuterRef("pk"), state=Appointment.State.BOOKED)
+    order = [F("pickup_at").asc(nulls_last=True), "label"] if by_time else ["label"]
     bags = (
         Bag.objects.filter(branch=branch, state=Bag.State.OPEN)
         .select_related("patron")
-        .annotate(ready_count=Count("requests", filter=Q(requests__status=Status.READY)))
-        .order_by("label")
+        .annotate(
+            ready_count=Count("requests", filter=Q(requests__status=Status.READY)),
+            pickup_at=Subquery(booked.values("slot__starts_at")[:1]),
+        )
+        .order_by(*order)
     )
     if due == "today":
         bags = bags.filter(hold_until=today)

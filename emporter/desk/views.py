@@ -269,12 +269,14 @@ def _still_waiting_lines(patron: Patron, branch: Branch) -> list[str]:
 def shelf(request, branch: Branch):
     due = request.GET.get("due", "")
     due = due if due in selectors.DEADLINE_FILTERS else ""
+    by_time = request.GET.get("order") == "time"
     context = {
         "branch": branch,
         "tab": "shelf",
         "due": due,
+        "by_time": by_time,
         "today": timezone.localdate(),
-        "bags": selectors.hold_shelf(branch=branch, due=due),
+        "bags": selectors.hold_shelf(branch=branch, due=due, by_time=by_time),
         "in_transit": selectors.in_transit_to(branch),
         "coming_home": selectors.coming_home(branch),
         "back": selectors.back_to_shelves(branch=branch),
