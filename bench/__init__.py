@@ -15,7 +15,14 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-SECTION_MODULES = ["bench.search", "bench.placement", "bench.handover", "bench.stats", "bench.picking"]
+SECTION_MODULES = [
+    "bench.search",
+    "bench.placement",
+    "bench.handover",
+    "bench.stats",
+    "bench.picking",
+    "bench.notices",
+]
 SECTIONS: dict[str, Callable] = {}
 
 

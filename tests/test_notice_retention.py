@@ -182,3 +182,29 @@ def test_a_notice_sent_again_while_the_outbox_is_being_forgotten_is_not_lost(pos
     assert forgotten == [1]  # the confirmation
     assert Notice.objects.get().state == State.PENDING
     assert Notice.objects.get().events.count() == 1
+
+
+def test_the_composer_reads_only_what_is_left_to_tell(patron, branch):
+    """Told events, events no notice is made of, and those of forgotten borrowers leave
+    the composer's reading list (the partial index on to_tell), so that each pass reads
+    the last minutes' events, not the week's history."""
+    from emporter.holds.models import RequestEvent
+    from emporter.holds.services import cancel_request, place_request
+    from emporter.notices import compose
+    from tests.conftest import make_record
+
+    kept = place_request(
+        patron=patron, record_id=make_record(title="Gardé", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    dropped = place_request(
+        patron=patron, record_id=make_record(title="Annulé", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    now = timezone.now()
+    compose.compose_all(now)  # still within the basket's grouping delay: nothing told yet
+    assert RequestEvent.objects.filter(to_tell=True).count() == 2
+    cancel_request(request=dropped)  # by the patron: no notice is made of it
+    later = now + datetime.timedelta(minutes=5)
+    compose.compose_all(later)
+    assert not RequestEvent.objects.filter(to_tell=True).exists()
+    (notice,) = Notice.objects.all()
+    assert list(notice.events.values_list("request_id", flat=True)) == [kept.pk]

@@ -7,11 +7,11 @@ attempt so that staff can see what went out, correct an address and send again; 
 is deleted with its links. Notices still to be sent (pending, or being sent) are never
 deleted: that would drop them.
 
-Deleting a link makes its event look untold, so the composer must never see it again:
-the composer only reads events of the last COMPOSE_WINDOW, and a notice is forgotten
-only when every event it told is older than the retention, which is at least the window
-plus RETENTION_MARGIN (checked at start-up, and enforced here should the check be
-silenced).
+Deleting a link must never make an event told again: a told event has ``to_tell``
+cleared (compose._told), and besides the composer only reads events of the last
+COMPOSE_WINDOW, while a notice is forgotten only when every event it told is older than
+the retention, which is at least the window plus RETENTION_MARGIN (checked at start-up,
+and enforced here should the check be silenced).
 """
 
 import datetime
