@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -37,18 +36,17 @@ class Handover:
 
 
 def loan_policy(doc_type: str) -> LoanPolicy:
-    return (
-        LoanPolicy.objects.filter(doc_type=doc_type).first()
-        or LoanPolicy.objects.filter(doc_type="").first()
-        or LoanPolicy()
-    )
+    return loan_policies({doc_type})[doc_type]
 
 
-def collectable(*, patron: Patron, branch: Branch):
-    """Ready requests at ``branch`` for the patron and the children they are guardian of."""
-    return Request.objects.filter(
-        Q(patron=patron) | Q(patron__guardian=patron), pickup_branch=branch, status=Status.READY
-    )
+def loan_policies(doc_types: set[str]) -> dict[str, LoanPolicy]:
+    """The loan policy of each document type, the default one (no type) for the others,
+    in one query."""
+    rows: dict[str, LoanPolicy] = {}
+    for row in LoanPolicy.objects.filter(doc_type__in=[*doc_types, ""]).order_by("-pk"):
+        rows[row.doc_type] = row  # the first row of a type wins, as .first() had it
+    default = rows.get("") or LoanPolicy()
+    return {t: rows.get(t, default) for t in doc_types}
 
 
 def hand_over(
@@ -103,7 +101,7 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     """Each request moves through the lifecycle; copies and loans are written in bulk
     (a bag of 8 is one UPDATE and one INSERT, not 8 of each)."""
     transition_all(requests, Status.COLLECTED, actor=actor, reason="handover")
-    rules = {t: loan_policy(t) for t in {r.copy.doc_type for r in requests}}
+    rules = loan_policies({r.copy.doc_type for r in requests})
     Copy.objects.filter(pk__in=[r.copy_id for r in requests]).update(
         status=CopyStatus.ON_LOAN, updated_at=timezone.now()
     )
