@@ -321,3 +321,21 @@ def test_the_hold_shelf_shows_booked_times_and_sorts_by_them(client, branch, tim
     page = door_client(client, branch).get(url("desk:shelf", branch.pk) + "?order=time").text
     assert page.index("Zola") < page.index("Abel") < page.index("Marin")
     assert "Sort by label" in page
+
+
+def test_i_am_here_can_be_taken_back(client, patron, branch, times):
+    open_all_day(branch)
+    booked = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    services.book(bag=booked, starts_at=selectors.available(bag=booked)[-1].choices[0].starts_at)
+    services.i_am_here(bag=booked)
+    client.force_login(patron.user)
+    assert url("curbside:not_here", booked.pk) in client.get(url("patrons:account")).text
+    client.post(url("curbside:not_here", booked.pk))
+    appointment = Appointment.objects.get(bag=booked, state__in=["booked", "arrived"])
+    assert (appointment.state, appointment.arrived_at) == (Appointment.State.BOOKED, None)  # the time is kept
+    walk_in = ready_bag(make_patron(branch, card="70000001"), branch, ["Deux"])
+    services.i_am_here(bag=walk_in)
+    assert services.not_here(bag=walk_in)
+    assert not Appointment.objects.filter(bag=walk_in, state__in=["booked", "arrived"]).exists()
+    door = door_client(client, branch).get(url("desk:door", branch.pk)).text
+    assert "Nobody has said they are at the door." in door

@@ -97,6 +97,22 @@ def i_am_here(*, bag: Bag, now=None) -> Appointment:
         return live
 
 
+def not_here(*, bag: Bag) -> bool:
+    """Said "I'm here" by mistake, or had to leave: off the door's list. A booked time
+    is kept (back to booked); without one, the arrival is cancelled."""
+    with transaction.atomic():
+        live = (
+            Appointment.objects.select_for_update().filter(bag=bag, state=Appointment.State.ARRIVED).first()
+        )
+        if live is None:
+            return False
+        if live.slot_id:
+            Appointment.objects.filter(pk=live.pk).update(state=Appointment.State.BOOKED, arrived_at=None)
+        else:
+            _close(live, Appointment.State.CANCELLED, now=timezone.now())
+        return True
+
+
 def done_for_bags(*, bag_ids, now=None) -> int:
     """The patron collected (some of) these bags at the door: their appointments are over."""
     now = now or timezone.now()

@@ -83,3 +83,12 @@ def here(request, bag_id: int):
             _("The door knows you are here: your bag %(label)s is on its way.") % {"label": bag.label},
         )
     return redirect("patrons:account")
+
+
+@require_POST
+@login_required
+def not_here(request, bag_id: int):
+    bag = _own_bag(request, bag_id)
+    if services.not_here(bag=bag):
+        messages.success(request, _("The door no longer expects you: come back whenever you like."))
+    return redirect("patrons:account")
