@@ -237,6 +237,8 @@ def test_the_api_lists_books_and_says_here(client, patron, branch, times):
     assert (odd.status_code, odd.json()["code"]) == (422, "slot_unavailable")
     here = post(client, f"{V1}/bags/{bag.pk}/here", {}, headers)
     assert here.json()["appointment"]["state"] == "arrived"
+    assert client.delete(f"{V1}/bags/{bag.pk}/here", headers=headers).status_code == 204
+    assert client.get(f"{V1}/bags", headers=headers).json()[0]["appointment"]["state"] == "booked"
 
     other = make_patron(branch, card="10000008")
     theirs = ready_bag(other, branch, ["Trois"])

@@ -113,3 +113,12 @@ def here(request, bag_id: int):
     """The door's screen shows the caller at once. 409 `bag_not_ready` before anything is ready."""
     services.i_am_here(bag=_bag(request, bag_id))
     return _out(request, bag_id)
+
+
+@router.delete(
+    "/bags/{bag_id}/here", response={204: None, 404: ErrorOut}, summary="I'm not at the door any more"
+)
+def not_here(request, bag_id: int):
+    """Takes "I'm here" back: a booked time is kept, an arrival without one is cancelled."""
+    services.not_here(bag=_bag(request, bag_id))
+    return 204, None
