@@ -6,7 +6,7 @@ does not exist."""
 import datetime
 
 from django.db.models import Q
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from emporter.curbside import selectors, services
 from emporter.curbside.models import LIVE, Appointment
@@ -103,7 +103,7 @@ def cancel(request, bag_id: int):
     live = Appointment.objects.filter(bag=_bag(request, bag_id), state__in=LIVE).first()
     if live is not None:
         services.cancel(appointment=live)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -121,4 +121,4 @@ def here(request, bag_id: int):
 def not_here(request, bag_id: int):
     """Takes "I'm here" back: a booked time is kept, an arrival without one is cancelled."""
     services.not_here(bag=_bag(request, bag_id))
-    return 204, None
+    return Status(204, None)
