@@ -208,3 +208,39 @@ def test_the_composer_reads_only_what_is_left_to_tell(patron, branch):
     assert not RequestEvent.objects.filter(to_tell=True).exists()
     (notice,) = Notice.objects.all()
     assert list(notice.events.values_list("request_id", flat=True)) == [kept.pk]
+
+
+def test_an_event_told_by_the_previous_composer_does_not_block_the_next_notices(patron, branch):
+    """During a deploy the old composer links events without clearing to_tell: they must
+    be set aside, not grouped again (their unique link would fail every later notice)."""
+    from emporter.holds.models import RequestEvent
+    from emporter.holds.services import place_request
+    from emporter.notices import compose
+    from tests.conftest import make_record
+
+    first = place_request(
+        patron=patron, record_id=make_record(title="Un", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    old = Notice.objects.create(patron=patron, kind=Kind.CONFIRMATION, dedupe_key="old-composer")
+    NoticeEvent.objects.create(notice=old, event=first.events.get())  # to_tell left true
+    second = place_request(
+        patron=patron, record_id=make_record(title="Deux", copies=[branch]).pk, pickup_branch=branch
+    )[0]
+    assert compose.compose_all(timezone.now() + datetime.timedelta(minutes=5)) == 1
+    new = Notice.objects.exclude(pk=old.pk).get()
+    assert list(new.events.values_list("request_id", flat=True)) == [second.pk]
+    assert not RequestEvent.objects.filter(to_tell=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_to_tell_migration_can_be_run_again():
+    """An interrupted migrate is finished by running it again: each step is idempotent."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("emporter.holds.migrations.0009_requestevent_to_tell")
+    with connection.schema_editor(atomic=False) as editor:
+        migration.add_column(apps, editor)
+        migration.mark_untold(apps, editor)
+        migration.create_index(apps, editor)

@@ -62,10 +62,12 @@ TOLD = (
 
 def set_aside(now: datetime.datetime) -> int:
     """Clear ``to_tell`` where no notice will ever come: events no step tells, events
-    past the window, requests whose borrower is forgotten. Returns how many."""
+    past the window, requests whose borrower is forgotten, and events already told (by
+    a composer of the previous version, during a deploy: left in a group, their unique
+    link would make every notice of that group fail). Returns how many."""
     pending = RequestEvent.objects.filter(to_tell=True)
-    nobody = Q(request__patron__isnull=True)
-    return pending.filter(~TOLD | Q(at__lt=now - COMPOSE_WINDOW) | nobody).update(to_tell=False)
+    done = Q(request__patron__isnull=True) | Q(notice_link__isnull=False) | Q(at__lt=now - COMPOSE_WINDOW)
+    return pending.filter(~TOLD | done).update(to_tell=False)
 
 
 def _told(events) -> None:
