@@ -171,3 +171,15 @@ def make_ready_requests(patron, branch, titles, doc_type="book"):
     for request in requests:
         request.refresh_from_db()
     return requests
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on a local port (tests/smtp.py), the default mailer sending to it."""
+    from tests.smtp import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    settings.MAILERS = server.mailers_setting()
+    yield server
+    server.stop()

@@ -11,15 +11,6 @@ from tests.conftest import make_patron, make_record
 from tests.smtp import SmtpServer
 
 
-@pytest.fixture
-def smtp(settings):
-    server = SmtpServer()
-    server.start()
-    settings.MAILERS = server.mailers_setting()
-    yield server
-    server.stop()
-
-
 def later():
     """A moment safely after the grouping delay, taken when the test runs."""
     return timezone.now() + datetime.timedelta(minutes=5)

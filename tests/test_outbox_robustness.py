@@ -21,12 +21,8 @@ from tests.smtp import SmtpServer
 
 
 @pytest.fixture
-def server(settings):
-    server = SmtpServer()
-    server.start()
-    settings.MAILERS = server.mailers_setting()
-    yield server
-    server.stop()
+def server(smtp):
+    return smtp  # tests/conftest.py
 
 
 @pytest.fixture(autouse=True)

@@ -17,20 +17,10 @@ from emporter.patrons.models import Role, StaffRole
 from emporter.picking.models import PickRun
 from tests.browser.conftest import Shots
 from tests.conftest import make_branch, make_department, make_location, make_patron, make_record
-from tests.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TITLES = ["Le Petit Prince des étoiles", "Voyage au centre de Lyon", "Les Misérables du quartier"]
-
-
-@pytest.fixture
-def smtp(settings):
-    server = SmtpServer()
-    server.start()
-    settings.MAILERS = server.mailers_setting()
-    yield server
-    server.stop()
 
 
 def staff(username, role, branch):
