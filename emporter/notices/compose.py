@@ -47,7 +47,7 @@ def _unclaimed(now: datetime.datetime):
     told meanwhile by another composer is refused by its unique link (``_create``)."""
     return RequestEvent.objects.filter(
         to_tell=True, at__gte=now - COMPOSE_WINDOW, request__patron__isnull=False
-    ).select_related("request")
+    ).select_related("request__patron")
 
 
 # What some step below tells; every other event is set aside as soon as it is written.
@@ -77,7 +77,8 @@ def _told(events) -> None:
 def _create(*, patron_id: int, kind: str, events: list[RequestEvent], key: str, bag_id=None) -> Notice | None:
     from emporter.patrons.models import Patron
 
-    patron = Patron.objects.get(pk=patron_id)
+    # The events came with their patron (``_unclaimed``): one query less per notice.
+    patron = events[0].request.patron if events else Patron.objects.get(pk=patron_id)
     try:
         with transaction.atomic():
             notice = Notice.objects.create(
