@@ -111,7 +111,7 @@ def test_asking_for_more_than_the_remaining_allowance_is_refused(library, family
 
     services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
     # The open bag promises its one document: nothing is left for another bag.
-    assert selectors.remaining_allowance(patron=parent, branch=library) == 0
+    assert selectors.remaining_allowance(patron=parent) == 0
     with pytest.raises(ValidationError):
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
 
@@ -236,7 +236,7 @@ def test_a_patron_cancels_an_open_bag(client, library, family):
 
     surprise.refresh_from_db()
     assert surprise.status == SurpriseStatus.CANCELLED
-    assert selectors.remaining_allowance(patron=parent, branch=library) == 8
+    assert selectors.remaining_allowance(patron=parent) == 8
 
 
 def test_searching_while_composing_keeps_the_ticks_and_an_error_loses_nothing(client, library, family):

@@ -20,11 +20,6 @@ from tests.conftest import make_patron, make_record
 from tests.smtp import SmtpServer
 
 
-@pytest.fixture
-def server(smtp):
-    return smtp  # tests/conftest.py
-
-
 @pytest.fixture(autouse=True)
 def not_stopping():
     outbox.stop_requested.clear()
@@ -51,15 +46,15 @@ def states() -> list[tuple[str, str]]:
     return list(Notice.objects.order_by("created_at", "pk").values_list("state", "error_code"))
 
 
-def test_greylisting_delays_the_notice_and_a_refused_address_fails_it(server, branch):
+def test_greylisting_delays_the_notice_and_a_refused_address_fails_it(smtp, branch):
     (notice,) = confirmations_for(branch, 1)
-    server.recorder.rcpt_answer = "450 4.2.0 Greylisted, try again later"
+    smtp.recorder.rcpt_answer = "450 4.2.0 Greylisted, try again later"
     assert outbox.send_due(later()) == 0
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.PENDING, "deferred")
-    server.recorder.rcpt_answer = ""
+    smtp.recorder.rcpt_answer = ""
     assert outbox.send_due(notice.next_attempt_at + datetime.timedelta(seconds=1)) == 1
-    assert len(server.messages) == 1
+    assert len(smtp.messages) == 1
 
     patron = make_patron(branch, card="30008888", email="inconnu@example.org")
     place_request(
@@ -67,22 +62,22 @@ def test_greylisting_delays_the_notice_and_a_refused_address_fails_it(server, br
     )
     compose.compose_all(later(minutes=1))
     notice = Notice.objects.get(patron=patron)
-    server.recorder.rcpt_answer = "550 5.1.1 No such user"
+    smtp.recorder.rcpt_answer = "550 5.1.1 No such user"
     outbox.send_due(later(minutes=1))
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.FAILED, "address_refused")
 
 
-def test_a_refused_sender_is_our_settings_fault_not_the_notices(server, branch):
+def test_a_refused_sender_is_our_settings_fault_not_the_notices(smtp, branch):
     notices = confirmations_for(branch, 3)
-    server.recorder.mail_answer = "530 5.7.0 Authentication required"
+    smtp.recorder.mail_answer = "530 5.7.0 Authentication required"
     assert outbox.send_due(later()) == 0
     # The first notice met the fault; the batch stopped there instead of failing them all.
     assert states() == [(State.PENDING, "server_refused"), (State.PENDING, ""), (State.PENDING, "")]
     assert [n.attempts for n in Notice.objects.order_by("created_at", "pk")] == [1, 0, 0]
-    server.recorder.mail_answer = ""  # the administrator fixed the settings
+    smtp.recorder.mail_answer = ""  # the administrator fixed the settings
     assert outbox.send_due(later(hours=1)) == 3
-    assert len(server.messages) == 3
+    assert len(smtp.messages) == 3
     assert {n.state for n in Notice.objects.all()} == {State.SENT}
     notices[0].refresh_from_db()
     assert notices[0].error_code == ""
@@ -110,7 +105,7 @@ def test_a_server_down_all_weekend_delays_notices_until_it_is_back(settings, bra
         server.stop()
 
 
-def test_a_long_batch_does_not_make_the_notice_being_sent_look_abandoned(server, branch, monkeypatch):
+def test_a_long_batch_does_not_make_the_notice_being_sent_look_abandoned(smtp, branch, monkeypatch):
     confirmations_for(branch, 2)
     start = later()
     clock = [start]
@@ -130,31 +125,29 @@ def test_a_long_batch_does_not_make_the_notice_being_sent_look_abandoned(server,
     assert outbox.send_due(start) == 2
     assert stale_seen == [0, 0]
     assert states() == [(State.SENT, ""), (State.SENT, "")]
-    assert len(server.messages) == 2
+    assert len(smtp.messages) == 2
 
 
-def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(
-    settings, server, branch
-):
-    settings.MAILERS = server.mailers_setting(timeout=1)
+def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(settings, smtp, branch):
+    settings.MAILERS = smtp.mailers_setting(timeout=1)
     (notice,) = confirmations_for(branch, 1)
-    server.recorder.data_delay = 2  # the answer comes after our timeout; the mail arrives
+    smtp.recorder.data_delay = 2  # the answer comes after our timeout; the mail arrives
     assert outbox.send_due(later()) == 0
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.UNCERTAIN, "lost_during_data")
-    server.recorder.data_delay = 0
+    smtp.recorder.data_delay = 0
     assert outbox.send_due(later(hours=2)) == 0
-    assert server.recorder.data_seen == 1  # handed over once, and never a second time
+    assert smtp.recorder.data_seen == 1  # handed over once, and never a second time
 
 
-def test_one_connection_for_a_batch(server, branch):
+def test_one_connection_for_a_batch(smtp, branch):
     confirmations_for(branch, 3)
     assert outbox.send_due(later()) == 3
-    assert server.recorder.connections == 1
-    assert len(server.messages) == 3
+    assert smtp.recorder.connections == 1
+    assert len(smtp.messages) == 3
 
 
-def test_a_ready_email_for_a_bag_no_longer_waiting_is_not_sent(server, patron, branch):
+def test_a_ready_email_for_a_bag_no_longer_waiting_is_not_sent(smtp, patron, branch):
     record = make_record(title="Déjà repris", copies=[branch])
     request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     Notice.objects.all().delete()
@@ -165,21 +158,21 @@ def test_a_ready_email_for_a_bag_no_longer_waiting_is_not_sent(server, patron, b
     outbox.send_due(later(hours=4))
     ready.refresh_from_db()
     assert (ready.state, ready.error_code) == (State.SKIPPED, "outdated")
-    assert not [m for _, m in server.messages if "prêt" in m["Subject"].lower()]
+    assert not [m for _, m in smtp.messages if "prêt" in m["Subject"].lower()]
     assert not outbox.resend(notice=ready)  # nothing to resend: it would tell of nothing
 
 
-def test_an_address_that_cannot_be_written_fails_visibly_and_sends_nothing(server, branch):
+def test_an_address_that_cannot_be_written_fails_visibly_and_sends_nothing(smtp, branch):
     patron = make_patron(branch, card="30009999", email="josé@example.org")
     place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
     compose.compose_all(later())
     outbox.send_due(later())
     notice = Notice.objects.get()
     assert (notice.state, notice.error_code) == (State.FAILED, "bad_address")
-    assert server.messages == []
+    assert smtp.messages == []
 
 
-def test_a_stop_request_ends_the_batch_after_the_notice_being_sent(server, branch, monkeypatch):
+def test_a_stop_request_ends_the_batch_after_the_notice_being_sent(smtp, branch, monkeypatch):
     confirmations_for(branch, 3)
     real_deliver = outbox._deliver
 
@@ -205,9 +198,9 @@ def test_sigterm_stops_the_scheduler_between_jobs(db):
     assert signal.getsignal(signal.SIGTERM) == previous  # handlers given back
 
 
-def test_an_address_deferred_for_a_week_fails_visibly(server, branch):
+def test_an_address_deferred_for_a_week_fails_visibly(smtp, branch):
     (notice,) = confirmations_for(branch, 1)
-    server.recorder.rcpt_answer = "452 4.2.2 Mailbox full"
+    smtp.recorder.rcpt_answer = "452 4.2.2 Mailbox full"
     outbox.send_due(later())
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.PENDING, "deferred")
@@ -218,7 +211,7 @@ def test_an_address_deferred_for_a_week_fails_visibly(server, branch):
     assert "452" in notice.last_error
 
 
-def test_a_late_ready_email_that_also_tells_of_a_document_not_found_still_goes(server, patron, branch):
+def test_a_late_ready_email_that_also_tells_of_a_document_not_found_still_goes(smtp, patron, branch):
     from emporter.picking import services as picking
 
     found = place_request(

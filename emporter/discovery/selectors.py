@@ -220,9 +220,9 @@ def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int 
 # -- Surprise bags ----------------------------------------------------------------------
 
 
-def remaining_allowance(*, patron, branch: Branch) -> int:
-    """How many more documents the patron may ask for: the policy's limit, less their
-    active requests and what their open surprise bags will take."""
+def remaining_allowance(*, patron) -> int:
+    """How many more documents the patron may ask for: their limit (the same wherever
+    they collect), less their active requests and what their open surprise bags will take."""
     rules = policy.limits_for(patron)
     active = Request.objects.filter(patron=patron, status__in=ACTIVE).count()
     promised = sum(

@@ -55,7 +55,7 @@ def create_surprise_request(
     with transaction.atomic():
         # The patron's row lock serialises this with their placements (holds.services).
         Patron.objects.select_for_update().filter(pk=patron.pk).first()
-        left = remaining_allowance(patron=patron, branch=pickup_branch)
+        left = remaining_allowance(patron=patron)
         if how_many > left:
             raise ValidationError(
                 _("You can ask for %(left)s more documents at most (your requests in progress count).")

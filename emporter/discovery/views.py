@@ -135,8 +135,7 @@ def surprise(request):
         "mine": mine.order_by("-created_at")[:10],
         # What each person may still ask for (the limits are per card).
         "allowances": [
-            (person, selectors.remaining_allowance(patron=person, branch=person.home_branch))
-            for person in form.people.values()
+            (person, selectors.remaining_allowance(patron=person)) for person in form.people.values()
         ],
     }
     return render(request, "discovery/surprise.html", context)
