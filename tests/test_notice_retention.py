@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from emporter.desk import services as desk
 from emporter.holds.models import RequestEvent
-from emporter.holds.services import place_request
+from emporter.holds.services import expire_overdue, extend_after_reopening, place_request
+from emporter.network.models import Branch, ServiceMode
+from emporter.network.views import set_mode
 from emporter.notices import compose, outbox
 from emporter.notices.models import Kind, Notice, NoticeEvent, State
-from emporter.notices.retention import forget_old_notices, retention
+from emporter.notices.retention import MINIMUM_RETENTION, forget_old_notices, retention
 from tests.conftest import backend_pid, make_patron, make_ready_requests, make_record, wait_until_blocked
 
 
@@ -48,7 +50,7 @@ def test_a_notice_sent_long_ago_is_forgotten_with_its_links_to_the_events(patron
 
 @pytest.mark.parametrize("days", [30, 8])
 def test_a_forgotten_notice_is_never_composed_again(settings, patron, branch, days):
-    """Its events lost their link, but they are older than anything the composer looks at."""
+    """Its events lost their link, but they stay told (``to_tell`` cleared)."""
     settings.NOTICE_RETENTION_DAYS = days
     told(patron, branch, ["Un", "Deux"])
     mail.outbox.clear()
@@ -61,13 +63,13 @@ def test_a_forgotten_notice_is_never_composed_again(settings, patron, branch, da
     assert not Notice.objects.exists() and mail.outbox == []
 
 
-def test_the_retention_cannot_be_shorter_than_the_composers_window(settings, patron, branch):
+def test_the_retention_cannot_be_shorter_than_a_week(settings, patron, branch):
     assert retention() == datetime.timedelta(days=30)
     settings.NOTICE_RETENTION_DAYS = 1
     (error,) = [e for e in run_checks() if e.id == "notices.E001"]
     assert "NOTICE_RETENTION_DAYS" in error.msg
-    # Should the check be ignored, the composer's window still wins: nothing it can see is unlinked.
-    assert retention() > compose.COMPOSE_WINDOW
+    # Should the check be ignored, the minimum still holds.
+    assert retention() == MINIMUM_RETENTION == datetime.timedelta(days=8)
     told(patron, branch, ["Un"])
     assert forget_old_notices(later(days=2)) == 0
     assert compose.compose_all(later(days=2)) == 0
@@ -105,26 +107,54 @@ def test_failed_and_uncertain_notices_are_kept_for_staff_until_the_retention_is_
 
 def test_the_retention_counts_from_the_last_attempt(patron, branch):
     """Sent again by staff long after it was written: kept as long as a fresh one."""
-    notice = told(patron, branch, ["Un"]).get(kind=Kind.READY)
+    notice = told(patron, branch, ["Un"]).get(kind=Kind.CONFIRMATION)
     Notice.objects.filter(pk=notice.pk).update(state=State.FAILED, error_code="no_email")
     assert outbox.resend(notice=notice)
     assert outbox.send_due(later(days=25)) == 1
-    assert forget_old_notices(later(days=31)) == 1  # the confirmation only
+    assert forget_old_notices(later(days=31)) == 1  # the "ready" email only
     assert Notice.objects.get().pk == notice.pk
     assert forget_old_notices(later(days=56)) == 1
 
 
 def test_a_notice_delayed_by_a_stopped_scheduler_is_still_sent(patron, branch):
-    """The window is a bound for history, not for a late composer: a few days' outage
-    still gives every notice."""
     make_ready_requests(patron, branch, ["Un"])
-    assert compose.compose_all(later(days=6)) == 2
-    assert outbox.send_due(later(days=6)) == 2
+    assert compose.compose_all(later(days=3)) == 2
+    assert outbox.send_due(later(days=3)) == 2
 
 
-def test_events_older_than_the_window_are_not_looked_at(patron, branch):
+def test_a_scheduler_stopped_for_a_fortnight_delays_notices_and_drops_none(patron, branch):
+    """However old, an event still to tell is told; what is over by then is not announced
+    as if it were still true: the bag's deadline has gone, it is about to expire."""
     make_ready_requests(patron, branch, ["Un"])
-    assert compose.compose_all(later() + compose.COMPOSE_WINDOW) == 0
+    fortnight = later(days=14)
+    assert compose.compose_all(fortnight) == 2  # registered, ready
+    assert outbox.send_due(fortnight) == 1
+    assert Notice.objects.get(kind=Kind.READY).error_code == "outdated"
+    # The scheduler's expiry job runs next: the patron is told their bag went back.
+    assert expire_overdue(today=timezone.localdate(fortnight)) == 1
+    assert compose.compose_all(fortnight) == 1
+    assert outbox.send_due(fortnight) == 1
+    assert Notice.objects.filter(state=State.SENT).count() == 2
+    assert sorted(Notice.objects.values_list("kind", flat=True)) == sorted(
+        [Kind.CONFIRMATION, Kind.READY, Kind.EXPIRED]
+    )
+
+
+def test_a_ready_email_past_its_deadline_still_goes_while_the_library_is_closed(patron, branch):
+    """A closed library's bags keep their documents past the deadline: the email waits for
+    the reopening (outbox._waits_for_reopening), it is not outdated."""
+    make_ready_requests(patron, branch, ["Un"])
+    fortnight = later(days=14)
+    closed = Branch.objects.filter(pk=branch.pk)
+    set_mode(branches=closed, mode=ServiceMode.CLOSED, actor=None)
+    compose.compose_all(fortnight)
+    outbox.send_due(fortnight)
+    assert Notice.objects.get(kind=Kind.READY).state == State.PENDING
+    # Reopened: the bag gets its days back, and the email goes.
+    set_mode(branches=closed, mode=ServiceMode.CLICK_COLLECT, actor=None)
+    extend_after_reopening(branch=branch, today=timezone.localdate(fortnight))  # set_mode's, in 14 days
+    assert outbox.send_due(fortnight + datetime.timedelta(hours=2)) == 1
+    assert Notice.objects.get(kind=Kind.READY).state == State.SENT
 
 
 def test_a_request_whose_borrower_is_forgotten_is_not_told_and_stops_nothing(patron, branch):

@@ -147,6 +147,24 @@ def test_one_connection_for_a_batch(smtp, branch):
     assert len(smtp.messages) == 3
 
 
+def test_a_pass_sends_batch_after_batch_while_its_time_lasts_on_one_connection(smtp, branch):
+    """A busy morning is not sent 100 notices every 15 seconds: a pass goes on while
+    notices are due and its time lasts; a pass with no time sends one batch."""
+    confirmations_for(branch, 5)
+    assert outbox.send_due(later(), limit=2) == 2
+    assert outbox.send_due(later(), limit=2, seconds=60) == 3
+    assert smtp.recorder.connections == 2  # one a pass
+    assert [state for state, _ in states()] == [State.SENT] * 5
+
+
+def test_a_pass_stops_at_the_end_of_its_time(smtp, branch, monkeypatch):
+    confirmations_for(branch, 5)
+    clock = iter(range(0, 1000, 10))  # each look at the clock: ten seconds later
+    monkeypatch.setattr(outbox, "_clock", lambda: next(clock))
+    assert outbox.send_due(later(), limit=2, seconds=15) == 4  # two batches: started at 0, checked at 10, 20
+    assert [state for state, _ in states()].count(State.PENDING) == 1
+
+
 def test_a_ready_email_for_a_bag_no_longer_waiting_is_not_sent(smtp, patron, branch):
     record = make_record(title="Déjà repris", copies=[branch])
     request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)

@@ -8,6 +8,6 @@ class NoticesConfig(AppConfig):
     verbose_name = _("Notices")
 
     def ready(self):
-        from .checks import retention_outlasts_the_composer
+        from .checks import retention_is_long_enough
 
-        checks.register(retention_outlasts_the_composer)
+        checks.register(retention_is_long_enough)

@@ -29,25 +29,18 @@ from .models import Kind, Notice, NoticeEvent
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
 
-# How far back the composer looks for events no notice has told yet. It runs every 15
-# seconds and tells an event within PULL_WAIT at most, so a week is ample: a scheduler
-# stopped for a few days still sends everything, late (an email older than that would
-# mostly tell of a hold already over). The bound keeps each pass from reading the whole
-# history (RequestEvent.at is indexed), and it lets old notices be forgotten: their
-# events lose their link, but only once they are older than the retention, which is
-# longer than this window (retention.MINIMUM_RETENTION), so they are never told twice.
-COMPOSE_WINDOW = datetime.timedelta(days=7)
 
-
-def _unclaimed(now: datetime.datetime):
-    """Events of the window that no notice has told, for requests whose patron is still
-    known: once the loan is anonymised there is no one left to tell. Read through the
-    partial index on ``to_tell``: the few events of the last minutes or hours, not the
-    week's history (at 60,000 loans a day, millions of rows: seconds per pass). An event
-    told meanwhile by another composer is refused by its unique link (``_create``)."""
-    return RequestEvent.objects.filter(
-        to_tell=True, at__gte=now - COMPOSE_WINDOW, request__patron__isnull=False
-    ).select_related("request__patron")
+def _unclaimed():
+    """Events no notice has told yet, for requests whose patron is still known: once the
+    loan is anonymised there is no one left to tell. Read through the partial index on
+    ``to_tell``: the few events of the last minutes or hours, not the history (at 60,000
+    loans a day, millions of rows). However old, an event still to tell is told: a
+    scheduler stopped for a fortnight delays notices, it does not drop them (the outbox
+    skips a "ready" email whose documents are no longer waiting). An event told meanwhile
+    by another composer is refused by its unique link (``_create``)."""
+    return RequestEvent.objects.filter(to_tell=True, request__patron__isnull=False).select_related(
+        "request__patron"
+    )
 
 
 # What some step below tells; every other event is set aside as soon as it is written.
@@ -60,13 +53,13 @@ TOLD = (
 )
 
 
-def set_aside(now: datetime.datetime) -> int:
-    """Clear ``to_tell`` where no notice will ever come: events no step tells, events
-    past the window, requests whose borrower is forgotten, and events already told (by
-    a composer of the previous version, during a deploy: left in a group, their unique
-    link would make every notice of that group fail). Returns how many."""
+def set_aside() -> int:
+    """Clear ``to_tell`` where no notice will ever come: events no step tells, requests
+    whose borrower is forgotten, and events already told (by a composer of the previous
+    version, during a deploy: left in a group, their unique link would make every notice
+    of that group fail). Returns how many."""
     pending = RequestEvent.objects.filter(to_tell=True)
-    done = Q(request__patron__isnull=True) | Q(notice_link__isnull=False) | Q(at__lt=now - COMPOSE_WINDOW)
+    done = Q(request__patron__isnull=True) | Q(notice_link__isnull=False)
     return pending.filter(~TOLD | done).update(to_tell=False)
 
 
@@ -106,7 +99,7 @@ def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
 
 
 def compose_confirmations(now: datetime.datetime) -> int:
-    placed = _unclaimed(now).filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
+    placed = _unclaimed().filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
     created = 0
     for patron_id, events in _by_patron(placed).items():
         if max(e.at for e in events) > now - GROUP_DELAY:
@@ -151,7 +144,7 @@ def _still_being_pulled(*, patron_id: int, branch_id: int, since: datetime.datet
 
 def compose_outcomes(now: datetime.datetime) -> int:
     outcomes = (
-        _unclaimed(now)
+        _unclaimed()
         .filter(Q(to_status=Status.READY) | Q(to_status=Status.NOT_FOUND))
         .exclude(from_status=F("to_status"))  # a ready bag's library closing is told apart
         .select_related("request__patron")
@@ -181,7 +174,7 @@ def compose_closures(now: datetime.datetime) -> int:
         (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
         (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
     ):
-        closed = _unclaimed(now).filter(condition)
+        closed = _unclaimed().filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
             created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key))
@@ -212,7 +205,7 @@ def compose_reminders(now: datetime.datetime) -> int:
 
 def compose_all(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
-    set_aside(now)
+    set_aside()
     return sum(
         step(now) for step in (compose_confirmations, compose_outcomes, compose_closures, compose_reminders)
     )

@@ -26,6 +26,7 @@ import datetime
 import logging
 import smtplib
 import threading
+import time
 
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db.models import F, Q
@@ -130,18 +131,29 @@ class Batch:
             self.mailer = None
 
 
-def send_due(now=None, limit: int = 100) -> int:
+_clock = time.monotonic  # (tests replace it)
+
+
+def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
+    """Send what is due, oldest first, ``limit`` notices at a time, and more batches for
+    as long as ``seconds`` allows and some are still due. Returns how many went."""
     now = now or timezone.now()
+    until = _clock() + seconds
     sent = 0
     batch = Batch()
     try:
-        for notice_id in due(now).order_by("created_at").values_list("pk", flat=True)[:limit]:
-            if stop_requested.is_set() or batch.server_down:
-                break
-            sent += send_one(notice_id, now=now, batch=batch) == State.SENT
+        while True:
+            ids = list(due(now).order_by("created_at").values_list("pk", flat=True)[:limit])
+            for notice_id in ids:
+                if stop_requested.is_set() or batch.server_down:
+                    return sent
+                sent += send_one(notice_id, now=now, batch=batch) == State.SENT
+            # Each notice sent leaves the due set (sent, failed, or retried later), so
+            # the next batch is new work.
+            if len(ids) < limit or _clock() >= until:
+                return sent
     finally:
         batch.close()
-    return sent
 
 
 def _claim(notice_id: int, now) -> bool:
@@ -164,7 +176,7 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
     notice = Notice.objects.select_related("patron", "bag__branch").filter(pk=notice_id).first()
     if notice is None or notice.state != State.PENDING:
         return None
-    if _outdated(notice):
+    if _outdated(notice, today=timezone.localdate(now)):
         return _record(notice, State.SKIPPED, code="outdated") if _claim(notice_id, now) else None
     if _waits_for_reopening(notice):
         # "Come and collect" while the library is closed would send the patron to a shut
@@ -259,11 +271,12 @@ def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fi
     return state
 
 
-def _outdated(notice: Notice) -> bool:
+def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     """What the notice announces is already over: a "ready" email or a reminder whose
-    documents are no longer waiting (collected, expired, cancelled), a confirmation of
-    requests all closed. Late notices (a mail server down for days) must not tell a
-    patron to come for a bag they have collected. The others (not found, cancelled,
+    documents are no longer waiting (collected, expired, cancelled, or past their
+    deadline and about to expire), a confirmation of requests all closed. Late notices (a
+    mail server down for days, a scheduler stopped) must not tell a patron to come for a
+    bag they have collected, or by a date already gone. The others (not found, cancelled,
     expired) tell of something over by nature and always go. A closed library's notice
     is outdated once it has reopened or none of its requests is collected there."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
@@ -273,7 +286,10 @@ def _outdated(notice: Notice) -> bool:
         waiting = Q(pk__in=told.values("pk"))
         if notice.bag_id:
             waiting |= Q(bag_id=notice.bag_id)
-        return not Request.objects.filter(waiting, status=Status.READY).exists()
+        # A closed library's bags keep their documents past the deadline (they get their
+        # days back when it reopens): those still wait.
+        in_time = Q(hold_until__gte=today) | Q(pickup_branch__service_mode=ServiceMode.CLOSED)
+        return not Request.objects.filter(waiting, in_time, status=Status.READY).exists()
     if notice.kind == Kind.CONFIRMATION:
         return not told.filter(status__in=ACTIVE).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile

@@ -7,11 +7,10 @@ attempt so that staff can see what went out, correct an address and send again; 
 is deleted with its links. Notices still to be sent (pending, or being sent) are never
 deleted: that would drop them.
 
-Deleting a link must never make an event told again: a told event has ``to_tell``
-cleared (compose._told), and besides the composer only reads events of the last
-COMPOSE_WINDOW, while a notice is forgotten only when every event it told is older than
-the retention, which is at least the window plus RETENTION_MARGIN (checked at start-up,
-and enforced here should the check be silenced).
+Deleting a link never makes an event told again: a told event has ``to_tell`` cleared
+(compose._told), and the composer reads nothing else. The retention cannot be set below
+MINIMUM_RETENTION (checked at start-up, and enforced here should the check be
+silenced): staff answering a patron about last week's emails must still find them.
 """
 
 import datetime
@@ -21,13 +20,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .compose import COMPOSE_WINDOW
 from .models import Notice, NoticeEvent, State
 
 DEFAULT_RETENTION_DAYS = 30
-# Room for clocks that disagree between machines and a composer running late.
-RETENTION_MARGIN = datetime.timedelta(days=1)
-MINIMUM_RETENTION = COMPOSE_WINDOW + RETENTION_MARGIN
+# A week, and a day of room for clocks that disagree between machines.
+MINIMUM_RETENTION = datetime.timedelta(days=8)
 # States nothing will move a notice out of on its own (staff may still resend).
 DONE = (State.SENT, State.FAILED, State.UNCERTAIN, State.SKIPPED)
 BATCH = 1000
@@ -38,14 +35,14 @@ def configured_retention() -> datetime.timedelta:
 
 
 def retention() -> datetime.timedelta:
-    """The configured retention, never shorter than the composer's window and margin."""
+    """The configured retention, never shorter than MINIMUM_RETENTION."""
     return max(configured_retention(), MINIMUM_RETENTION)
 
 
 def forgettable(now: datetime.datetime):
     """Done notices whose last attempt, and every event they told, are older than the
-    retention. The events' own times are checked too, so that the composer's window is
-    respected whatever the notice's dates say."""
+    retention. The events' own times are checked too, so that a notice stamped by a
+    machine whose clock was far behind is not forgotten early."""
     cutoff = now - retention()
     recent_event = NoticeEvent.objects.filter(notice=OuterRef("pk"), event__at__gte=cutoff)
     # A done notice has been claimed, which stamps next_attempt_at with the attempt time.
