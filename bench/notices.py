@@ -14,6 +14,7 @@ morning of 25,000 "ready" emails would take at that pace.
 """
 
 import datetime
+import logging
 import os
 import time
 
@@ -98,6 +99,7 @@ def _send_pass() -> dict:
     from emporter.notices import outbox, tasks
     from tests.smtp import SmtpServer
 
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd says every command
     server = SmtpServer()
     server.start()
     try:

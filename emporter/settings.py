@@ -79,6 +79,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "emporter" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["emporter.dates"],  # |longdate: "mardi 1er décembre"
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

@@ -7,8 +7,10 @@ import html
 import re
 from pathlib import Path
 
+from django.template import Context, Template
 from django.utils import dateformat, timezone, translation
 
+from emporter.dates import long_date
 from emporter.desk.services import hand_over
 from emporter.holds.models import Request, Status
 from emporter.holds.services import place_request
@@ -158,6 +160,38 @@ def test_no_page_or_message_shows_abbreviated_or_us_style_dates():
         if m.group(1) not in ("SHORT_DATE_FORMAT", "SHORT_DATETIME_FORMAT")
     ]
     assert offenders == []
+
+
+# Dates in words (a month's name) go through emporter.dates, which writes "1er" in French.
+IN_WORDS = re.compile(r"""(?:\|date:|date_format\([^,]+,\s*)["']([^"']*F[^"']*)["']""")
+
+
+def test_every_date_in_words_goes_through_long_date():
+    offenders = [
+        f"{path.relative_to(ROOT)}: {m.group(0)}"
+        for path in [*ROOT.rglob("*.html"), *ROOT.rglob("*.txt"), *ROOT.rglob("*.py")]
+        if "locale" not in path.parts and path.name != "dates.py"
+        for m in IN_WORDS.finditer(path.read_text())
+        if not m.group(1).endswith("_FORMAT")  # Django's named formats: numbers only here
+    ]
+    assert offenders == []
+
+
+def test_the_first_of_the_month_is_an_ordinal_in_french_only():
+    first, second = datetime.date(2026, 12, 1), datetime.date(2026, 12, 2)
+    with translation.override("fr"):
+        assert long_date(first) == "mardi 1er décembre 2026"
+        assert long_date(second, "l j F") == "mercredi 2 décembre"
+        page = Template('{{ day|longdate:"j F Y" }}').render(Context({"day": first}))
+        assert page == "1er décembre 2026"
+    with translation.override("en"):
+        assert long_date(first) == "Tuesday 1 December 2026"
+
+
+def test_a_time_in_words_is_local_time():
+    late_evening = datetime.datetime(2026, 11, 30, 23, 30, tzinfo=datetime.UTC)  # 00:30 in Paris
+    with translation.override("fr"):
+        assert long_date(late_evening, "l j F, H:i") == "mardi 1er décembre, 00:30"
 
 
 def test_the_account_shows_dates_in_french_words(client, patron, branch):

@@ -19,7 +19,7 @@ from emporter.holds.services import (
     tell_closed_pickups,
 )
 from emporter.network.models import Branch, ServiceMode
-from emporter.network.views import set_mode
+from emporter.network.services import set_mode
 from emporter.notices import compose, outbox
 from emporter.notices.models import Kind, Notice, State
 from emporter.picking import services as picking

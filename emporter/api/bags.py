@@ -5,13 +5,13 @@ does not exist."""
 
 import datetime
 
-from django.db.models import Q
 from ninja import Field, Router, Schema, Status
 
 from emporter.curbside import selectors, services
 from emporter.curbside.models import LIVE, Appointment
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag
+from emporter.patrons.models import of_household
 
 from .auth import PatronAuth
 from .schemas import BranchRef, ErrorOut
@@ -50,7 +50,7 @@ class BookIn(Schema):
 
 def _bag(request, bag_id: int) -> Bag:
     patron = request.auth.patron
-    bag = Bag.objects.filter(Q(patron=patron) | Q(patron__guardian=patron), pk=bag_id).first()
+    bag = Bag.objects.filter(of_household(patron), pk=bag_id).first()
     if bag is None:
         raise ServiceError("not_found")
     return bag
@@ -58,7 +58,7 @@ def _bag(request, bag_id: int) -> Bag:
 
 def _out(request, bag_id: int):
     patron = request.auth.patron
-    for bag in selectors.bags_of([patron.pk, *patron.children.values_list("pk", flat=True)]):
+    for bag in selectors.bags_of(patron.household_ids()):
         if bag.pk == bag_id:
             return bag
     raise ServiceError("bag_not_ready")
@@ -68,7 +68,7 @@ def _out(request, bag_id: int):
 def my_bags(request):
     """Open bags with something ready, the caller's and their children's."""
     patron = request.auth.patron
-    return selectors.bags_of([patron.pk, *patron.children.values_list("pk", flat=True)])
+    return selectors.bags_of(patron.household_ids())
 
 
 @router.get(

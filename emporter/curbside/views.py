@@ -4,15 +4,16 @@ import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag
+from emporter.patrons.models import of_household
 from emporter.patrons.views import current_patron
 
 from . import selectors, services
@@ -23,13 +24,11 @@ def _own_bag(request, bag_id: int) -> Bag:
     patron = current_patron(request)
     if patron is None:
         raise Http404
-    # A guardian collects for the children in their care; anyone else's bag is "not found".
-    query = Bag.objects.select_related("branch", "patron")
-    return get_object_or_404(query, Q(patron=patron) | Q(patron__guardian=patron), pk=bag_id)
+    return get_object_or_404(Bag.objects.select_related("branch", "patron"), of_household(patron), pk=bag_id)
 
 
 def _when(starts_at: datetime.datetime) -> str:
-    return formats.date_format(timezone.localtime(starts_at), "l j F, H:i")
+    return long_date(starts_at, "l j F, H:i")
 
 
 @login_required

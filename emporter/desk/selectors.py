@@ -74,11 +74,6 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
     return list(matches.values())
 
 
-def household_ids(patron: Patron) -> list[int]:
-    """The patron and the children they are guardian of: whose bags they may collect."""
-    return [patron.pk, *Patron.objects.filter(guardian=patron).values_list("pk", flat=True)]
-
-
 @dataclass
 class DoorView:
     patron: Patron
@@ -103,7 +98,7 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
     """Everything the door librarian needs after a scan, in three small queries (five when
     nothing is ready: then "already handed over today?" and "ready elsewhere?" are asked)."""
     today = today or timezone.localdate()
-    ids = household_ids(patron)
+    ids = patron.household_ids()
     pending = (
         Request.objects.filter(
             patron_id__in=ids,
@@ -162,7 +157,9 @@ def still_waiting(*, patron: Patron, branch: Branch) -> list[Request]:
     """What the patron (or their children) left in a bag here: a partial hand-over's
     receipt says where it waits and until when, so it is not forgotten."""
     return list(
-        Request.objects.filter(patron_id__in=household_ids(patron), pickup_branch=branch, status=Status.READY)
+        Request.objects.filter(
+            patron_id__in=patron.household_ids(), pickup_branch=branch, status=Status.READY
+        )
         .select_related("record", "bag", "patron")
         .order_by("bag__label", "hold_until", "pk")
     )

@@ -24,7 +24,6 @@ from emporter.patrons.models import Patron
 from emporter.picking import services as picking
 
 from .models import Loan, LoanPolicy
-from .selectors import household_ids
 
 ANONYMISE_BATCH = 500
 
@@ -63,7 +62,7 @@ def hand_over(
     result = Handover()
     # The patron and the children in their care, by id: an OR across the patrons join
     # would read every bag of the branch instead of this household's (the index).
-    household = household_ids(patron)
+    household = patron.household_ids()
     with transaction.atomic():
         wanted = Request.objects.select_for_update(of=("self",)).filter(
             patron_id__in=household,

@@ -16,13 +16,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, mailers
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
+from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.inputs import parse_ids
 from emporter.network.models import Branch
@@ -238,7 +239,7 @@ def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
     with translation.override(patron.language):
         lines = [
             _("%(title)s — due %(date)s")
-            % {"title": loan.copy.record.title, "date": formats.date_format(loan.due_date, "l j F Y")}
+            % {"title": loan.copy.record.title, "date": long_date(loan.due_date, "l j F Y")}
             for loan in loans
         ]
         subject = _("Your loans at %(branch)s") % {"branch": branch.name}
@@ -248,17 +249,13 @@ def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
     mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[patron.email])])
 
 
-def _long_date(day) -> str:
-    return formats.date_format(day, "l j F Y")
-
-
 def _still_waiting_lines(patron: Patron, branch: Branch) -> list[str]:
     waiting = selectors.still_waiting(patron=patron, branch=branch)
     if not waiting:
         return []
     lines = [
         _("%(title)s — bag %(label)s, kept until %(date)s")
-        % {"title": r.record.title, "label": r.bag.label, "date": _long_date(r.hold_until)}
+        % {"title": r.record.title, "label": r.bag.label, "date": long_date(r.hold_until)}
         for r in waiting
         if r.bag and r.hold_until
     ]
@@ -364,7 +361,7 @@ def renew(request, loan_id: int):
     except ServiceError as error:
         messages.error(request, f"{loan.copy.record.title}: {error.message}")
     else:
-        date = formats.date_format(loan.due_date, "l j F Y")
+        date = long_date(loan.due_date, "l j F Y")
         messages.success(
             request,
             _("%(title)s is renewed until %(date)s.") % {"title": loan.copy.record.title, "date": date},

@@ -3,7 +3,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,6 +13,7 @@ from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch, ServiceMode
+from emporter.patrons.models import of_household
 from emporter.patrons.views import current_patron
 
 from . import basket, services
@@ -125,9 +125,7 @@ def _own_request(request, request_id: int) -> Request:
     patron = current_patron(request)
     if patron is None:  # staff: they act from their own screens, not as a patron
         raise Http404
-    # Another patron's request is "not found", not "forbidden": its existence is private.
-    # A guardian may act on a request of a child in their care (the account lists them).
-    return get_object_or_404(Request, Q(patron=patron) | Q(patron__guardian=patron), pk=request_id)
+    return get_object_or_404(Request, of_household(patron), pk=request_id)
 
 
 @require_POST

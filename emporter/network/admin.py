@@ -29,7 +29,7 @@ class BranchAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """A mode changed here (the list is editable) does what the continuity switch does."""
         if change and "service_mode" in form.changed_data:
-            from .views import set_mode
+            from .services import set_mode
 
             mode = obj.service_mode
             obj.service_mode = form.initial["service_mode"]

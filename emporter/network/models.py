@@ -32,7 +32,7 @@ class Branch(models.Model):
     service_mode = models.CharField(
         _("service mode"), max_length=20, choices=ServiceMode, default=ServiceMode.OPEN
     )
-    # When the mode last changed (views.set_mode, the admin): the patrons collecting at a
+    # When the mode last changed (services.set_mode): the patrons collecting at a
     # branch that closes are told once per closing (holds.services.tell_closed_pickups).
     mode_changed_at = models.DateTimeField(_("mode changed at"), default=timezone.now, editable=False)
     pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))

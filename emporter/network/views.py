@@ -1,24 +1,20 @@
 """The continuity switch: a network administrator moves one branch, or every branch at
 once, between normal service, click and collect, and closed."""
 
-import logging
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.patrons.models import Role, StaffRole
 
-from .models import LENDING_MODES, Branch, ServiceMode
-
-logger = logging.getLogger(__name__)
+from .models import Branch, ServiceMode
+from .services import set_mode
 
 
 def is_network_admin(user) -> bool:
@@ -46,27 +42,6 @@ def network_admin_required(view):
 def _mode(request) -> str | None:
     mode = request.POST.get("mode", "")
     return mode if mode in ServiceMode.values else None
-
-
-def set_mode(*, branches, mode: str, actor) -> int:
-    """Switch ``branches`` to ``mode``; returns how many changed. Logged: who, when, what.
-
-    A branch that reopens gives the bags that waited there while it was closed their
-    days back (``holds.services.extend_after_reopening``): they did not expire while
-    nobody could collect them, and must not expire the morning it reopens."""
-    from emporter.holds.services import extend_after_reopening  # holds builds on network
-
-    # One transaction: the expiry sweep must never see the branch open again with its
-    # bags' old deadlines, and a failure leaves the mode as it was.
-    with transaction.atomic():
-        reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
-        changed = branches.exclude(service_mode=mode).update(
-            service_mode=mode, mode_changed_at=timezone.now()
-        )
-        for branch in reopening:
-            extend_after_reopening(branch=branch)
-    logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
-    return changed
 
 
 @network_admin_required

@@ -65,6 +65,17 @@ class Patron(models.Model):
         self.phone_digits = "".join(c for c in self.phone if c.isdigit())
         super().save(*args, **kwargs)
 
+    def household_ids(self) -> list[int]:
+        """This patron and the children in their care (``of_household``)."""
+        return [self.pk, *Patron.objects.filter(guardian=self).values_list("pk", flat=True)]
+
+
+def of_household(patron: Patron) -> models.Q:
+    """Rows (requests, bags) of ``patron`` or of a child in their care: a guardian sees,
+    cancels and collects for the children, as Koha's guarantor does. Anyone else's are
+    "not found", never "forbidden": their existence is private."""
+    return models.Q(patron=patron) | models.Q(patron__guardian=patron)
+
 
 class Role(models.TextChoices):
     PHONE_DESK = "phone_desk", _("Phone desk")

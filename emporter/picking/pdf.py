@@ -6,9 +6,10 @@ when the Debian package is there, else from the copy vendored beside this file."
 import logging
 from pathlib import Path
 
-from django.utils import formats
 from django.utils.translation import gettext as _
 from fpdf import FPDF
+
+from emporter.dates import long_date
 
 from .models import LineStatus
 
@@ -95,7 +96,7 @@ def pick_list(*, run, sections) -> bytes:
     """One department per page; inside, one block per location in walking order."""
     title = _("Pick list %(branch)s, %(date)s") % {
         "branch": run.branch.name,
-        "date": formats.date_format(run.run_date, "l j F Y"),
+        "date": long_date(run.run_date, "l j F Y"),
     }
     pdf = PickListPDF(title)
     if not sections:
@@ -210,7 +211,7 @@ def _label(pdf: FPDF, bag, name_style: str, *, x: float, y: float) -> None:
     if bag.hold_until:
         pdf.set_xy(x + 4, y + 48)
         pdf.set_font(FONT, "", 11)
-        until = _("Held until %(date)s") % {"date": formats.date_format(bag.hold_until, "l j F Y")}
+        until = _("Held until %(date)s") % {"date": long_date(bag.hold_until, "l j F Y")}
         pdf.multi_cell(inner, 6, until, align="C")
 
 

@@ -14,6 +14,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from fpdf import FPDF, FontFace
 
+from emporter.dates import long_date
 from emporter.holds.models import Channel
 
 from . import selectors, tables
@@ -64,8 +65,8 @@ def _document(title: str) -> FPDF:
 
 def _span(period: selectors.Period) -> str:
     return _("from %(start)s to %(end)s") % {
-        "start": formats.date_format(period.start, "j F Y"),
-        "end": formats.date_format(period.end, "j F Y"),
+        "start": long_date(period.start, "j F Y"),
+        "end": long_date(period.end, "j F Y"),
     }
 
 
@@ -80,7 +81,7 @@ def _render(current, previous, branches, whole_network: bool, today: datetime.da
         _("Period: %(span)s (%(days)s days)") % {"span": _span(current.period), "days": current.period.days},
         _("Compared with: %(span)s") % {"span": _span(previous.period)},
         _("Branches: %(scope)s") % {"scope": scope},
-        _("Computed on %(date)s from the request history.") % {"date": formats.date_format(today, "j F Y")},
+        _("Computed on %(date)s from the request history.") % {"date": long_date(today, "j F Y")},
     ]
     for line in lines:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")

@@ -1,0 +1,31 @@
+"""Writes on the network: the continuity switch."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import LENDING_MODES, ServiceMode
+
+logger = logging.getLogger(__name__)
+
+
+def set_mode(*, branches, mode: str, actor) -> int:
+    """Switch ``branches`` to ``mode``; returns how many changed. Logged: who, when, what.
+
+    A branch that reopens gives the bags that waited there while it was closed their
+    days back (``holds.services.extend_after_reopening``): they did not expire while
+    nobody could collect them, and must not expire the morning it reopens."""
+    from emporter.holds.services import extend_after_reopening  # holds builds on network
+
+    # One transaction: the expiry sweep must never see the branch open again with its
+    # bags' old deadlines, and a failure leaves the mode as it was.
+    with transaction.atomic():
+        reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
+        changed = branches.exclude(service_mode=mode).update(
+            service_mode=mode, mode_changed_at=timezone.now()
+        )
+        for branch in reopening:
+            extend_after_reopening(branch=branch)
+    logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
+    return changed
