@@ -237,6 +237,22 @@ def coming_home(branch: Branch, limit: int = 500) -> list[Copy]:
     return copies
 
 
+SHELF_EVENT = ("pk", "request_id", "copy_id", "from_status")
+
+
+def _sent_here(cancelled_on_the_way: list[tuple]) -> set[int]:
+    """Of these cancellations before the copy was ready, those whose copy was already in
+    transit to the pickup library: it arrives there for no one. Looked up by request."""
+    if not cancelled_on_the_way:
+        return set()
+    sent = set(
+        RequestEvent.objects.filter(
+            reason="in_transit", request_id__in={row[1] for row in cancelled_on_the_way}
+        ).values_list("request_id", "copy_id")
+    )
+    return {pk for pk, request_id, copy_id, _ in cancelled_on_the_way if (request_id, copy_id) in sent}
+
+
 def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=None) -> list[RequestEvent]:
     """Documents that left this hold shelf without their patron: not collected in time,
     cancelled once ready or on their way here. Those of the last ``days`` days, and older
@@ -247,26 +263,30 @@ def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=Non
     at the returns desk; in transit to its own library → send it back; ``held`` (a
     request has it since: set aside → the pick trolley) or anything else → done."""
     now = now or timezone.now()
-    sent_here = RequestEvent.objects.filter(
-        request=OuterRef("request"), copy=OuterRef("copy"), reason="in_transit"
-    )
-    held = Request.objects.filter(copy=OuterRef("copy"), status__in=HOLDING_COPY)
     left_the_shelf = (
         Q(to_status=Status.EXPIRED)
         | Q(to_status=Status.CANCELLED, from_status=Status.READY)
-        | Q(Exists(sent_here), to_status=Status.CANCELLED, from_status=Status.PLACED)
+        | Q(to_status=Status.CANCELLED, from_status=Status.PLACED)  # kept if it was sent here
     )
     # Few, and found through the copies' (branch, status) index, not by reading every
     # event the branch ever had.
-    still_in_a_bag = (
+    still_in_a_bag = list(
         Copy.objects.filter(branch=branch, status=CopyStatus.HOLD_SHELF)
         .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)))
-        .values("pk")
+        .values_list("pk", flat=True)
     )
+    # Two bounded reads, each on its own index, rather than one whose OR would read the
+    # network's whole history: the last days' events, and those of copies still in a bag.
+    candidates = RequestEvent.objects.filter(left_the_shelf, branch=branch).exclude(copy=None)
+    rows = {
+        *candidates.filter(at__gte=now - datetime.timedelta(days=days)).values_list(*SHELF_EVENT),
+        *candidates.filter(copy__in=still_in_a_bag).values_list(*SHELF_EVENT),
+    }
+    ids = {pk for pk, _, _, from_status in rows if from_status != Status.PLACED}
+    ids |= _sent_here([row for row in rows if row[3] == Status.PLACED])
+    held = Request.objects.filter(copy=OuterRef("copy"), status__in=HOLDING_COPY)
     events = list(
-        RequestEvent.objects.filter(left_the_shelf, branch=branch)
-        .filter(Q(at__gte=now - datetime.timedelta(days=days)) | Q(copy__in=still_in_a_bag))
-        .exclude(copy=None)
+        RequestEvent.objects.filter(pk__in=ids)
         .annotate(held=Exists(held))
         .select_related("copy__record", "copy__branch", "copy__department", "copy__location", "request__bag")
         .order_by(

@@ -3,6 +3,7 @@ a picker needs (in a fixed number of queries), the missing-copies report, bag la
 
 import datetime
 import unicodedata
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -19,22 +20,30 @@ OLDER_RUNS = 10
 MISSING_LIST_LIMIT = 500
 
 
-def with_progress(runs: QuerySet) -> QuerySet:
-    def count(status):
-        return Count("lines", filter=Q(lines__status=status))
-
-    return runs.annotate(
-        total=Count("lines"),
-        pending=count(LineStatus.PENDING),
-        found=count(LineStatus.FOUND),
-        not_found=count(LineStatus.NOT_FOUND),
-    )
+def with_progress(runs: list[PickRun]) -> list[PickRun]:
+    """The runs, each with its progress counts (``total``, ``pending``, ``found``,
+    ``not_found``), counted from their own lines only (through the lines' run index)."""
+    counts = defaultdict(Counter)
+    lines = PickLine.objects.filter(run_id__in=[run.pk for run in runs])
+    for run_id, status, count in lines.values_list("run_id", "status").annotate(n=Count("pk")).order_by():
+        counts[run_id][status] = count
+    for run in runs:
+        run.total = counts[run.pk].total()
+        run.pending = counts[run.pk][LineStatus.PENDING]
+        run.found = counts[run.pk][LineStatus.FOUND]
+        run.not_found = counts[run.pk][LineStatus.NOT_FOUND]
+    return runs
 
 
 def runs_of(branch: Branch, *, today: datetime.date) -> tuple[list[PickRun], list[PickRun]]:
-    """(today's runs, the latest older ones), each with its progress counts."""
-    runs = with_progress(PickRun.objects.filter(branch=branch)).order_by("-run_date", "cutoff")
-    return list(runs.filter(run_date=today)), list(runs.filter(run_date__lt=today)[:OLDER_RUNS])
+    """(today's runs, the latest older ones), each with its progress counts. The runs
+    shown are chosen, then counted: counting in the same query would read every line of
+    every run the branch ever had (a year: hundreds of thousands)."""
+    runs = PickRun.objects.filter(branch=branch).order_by("-run_date", "cutoff")
+    return (
+        with_progress(list(runs.filter(run_date=today))),
+        with_progress(list(runs.filter(run_date__lt=today)[:OLDER_RUNS])),
+    )
 
 
 def set_aside_after(branch: Branch, cutoff: datetime.datetime) -> int:
