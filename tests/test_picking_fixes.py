@@ -68,7 +68,7 @@ def test_a_line_left_pending_is_carried_into_the_next_morning_run(patron, branch
     assert old.status == LineStatus.CARRIED and old.marked_at is not None
     assert pending_lines(request) == [new]
     # The old list no longer counts it as left to pull.
-    progress = selectors.with_progress(PickRun.objects.filter(pk=friday.pk)).get()
+    (progress,) = selectors.with_progress([friday])
     assert (progress.pending, progress.total) == (0, 1)
 
 
