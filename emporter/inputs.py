@@ -52,3 +52,12 @@ def has_control_chars(value: str) -> bool:
 def without_control_chars(value: str) -> str:
     """``value`` without those characters."""
     return "".join(c for c in value if not _unwanted(c))
+
+
+def typed(value: object, *, max_length: int = 200) -> str:
+    """What a scanner or a keyboard sent in a page's form: trimmed, cut to
+    ``max_length``, without control characters (a scanner's suffix, a NUL that
+    PostgreSQL refuses): a barcode with a stray NUL is still that barcode."""
+    if not isinstance(value, str):
+        return ""
+    return without_control_chars(value).strip()[:max_length]

@@ -408,3 +408,23 @@ def test_a_strange_filter_on_the_missing_report_is_ignored_and_said(client, bran
     page = client.get(english_url("picking:missing"), {name: "²"})
     assert page.status_code == 200
     assert "is not a" in page.content.decode()
+
+
+def test_a_copy_found_after_its_request_was_cancelled_serves_the_next_patron_at_once(patron, branch):
+    """Cancelled while the picker walked, the copy went to the next patron waiting for
+    it (set aside, still on its shelf): found, it goes into their bag, not back on the
+    shelf to be pulled again tomorrow."""
+    record = make_record(title="Convoité", copies=[branch])
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    run = picking.build_run(branch=branch, kind="late")
+    other = make_patron(branch, card="10000002", last_name="Zola")
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    cancel_request(request=first)
+    second.refresh_from_db()
+    assert second.status == Status.PLACED and second.copy_id == first.copy_id
+
+    served = picking.mark_found(line=picking.line_for_barcode(run=run, barcode=first.copy.barcode))
+
+    second.refresh_from_db()
+    assert served == second and second.status == Status.READY and second.bag.patron == other
+    assert Copy.objects.get(pk=first.copy_id).status == CopyStatus.HOLD_SHELF

@@ -25,7 +25,7 @@ from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.inputs import parse_ids
+from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
@@ -79,7 +79,7 @@ def index(request):
 
 @door_branch_view
 def door(request, branch: Branch):
-    card = request.GET.get("card", "").strip()[:30]
+    card = typed(request.GET.get("card"), max_length=30)
     context = {"branch": branch, "tab": "door", "card": card, "nonce": uuid.uuid4().hex}
     if not card:
         # Between patrons: who says they are at the door, and who is expected today.
@@ -133,7 +133,7 @@ def _handover_labels(count: int) -> list[str]:
 @door_branch_view
 def hand_over(request, branch: Branch):
     form = HandoverForm(request.POST)
-    card = request.POST.get("card", "").strip()[:30]
+    card = typed(request.POST.get("card"), max_length=30)
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, errors[0])

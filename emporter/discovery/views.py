@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Audience, Record
-from emporter.inputs import parse_id, parse_ids
+from emporter.inputs import parse_id, parse_ids, typed
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role
@@ -201,7 +201,7 @@ def compose(request, pk: int):
                 return redirect("discovery:queue")
     elif request.method != "POST":
         chosen = None  # first visit: the best suggestions come ticked
-    return _compose_page(request, surprise, chosen=chosen, q=request.POST.get("q", "").strip())
+    return _compose_page(request, surprise, chosen=chosen, q=typed(request.POST.get("q")))
 
 
 def _compose_page(request, surprise: SurpriseRequest, *, chosen: list[int] | None, q: str):

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from emporter.inputs import typed
 from emporter.patrons.permissions import role_required
 
 from . import outbox as sender
@@ -30,7 +31,7 @@ def outbox(request):
     state = request.GET.get("state", "")
     if state in State.values:
         notices = notices.filter(state=state)
-    q = request.GET.get("q", "").strip()
+    q = typed(request.GET.get("q"))
     if q:
         notices = notices.filter(
             Q(patron__card_number=q) | Q(patron__last_name__icontains=q) | Q(patron__email__icontains=q)

@@ -146,17 +146,37 @@ def _live_request(line: PickLine) -> Request | None:
 
 
 def mark_found(*, line: PickLine, actor=None) -> Request | None:
+    """The copy is in the picker's hand: it goes into its patron's bag, or on its way
+    to their pickup library. Returns the request it now serves, or None when nobody
+    wants it any more (it goes back on its shelf).
+
+    The line's request may have been cancelled while the picker walked, and the copy
+    set aside for the next patron waiting for it: the copy serves them at once, rather
+    than going back on the shelf to be pulled again tomorrow."""
     with transaction.atomic():
         _claim(line, LineStatus.FOUND, actor=actor)
-        request = _live_request(line)
+        request = _live_request(line) or _next_in_line(line)
         if request is None:
-            # Cancelled while the picker walked: the copy goes back to the shelf.
             PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED)
             return None
+        if request.pk != line.request_id:
+            # Its own line, on a later list, has nothing left to pull.
+            PickLine.objects.filter(request=request, copy_id=line.copy_id, status=LineStatus.PENDING).update(
+                status=LineStatus.CANCELLED, marked_at=timezone.now()
+            )
         if request.pickup_branch_id == line.run.branch_id:
             return holds.make_ready(request=request, actor=actor)
         Copy.objects.filter(pk=line.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
         return transition(request, Status.PLACED, actor=actor, reason="in_transit")
+
+
+def _next_in_line(line: PickLine) -> Request | None:
+    """The request the line's copy was set aside for since, if the copy still waits on
+    its shelf for it."""
+    holder = _locked_request(Request.objects.filter(copy_id=line.copy_id, status=Status.PLACED))
+    if holder is None or not Copy.objects.filter(pk=line.copy_id, status=CopyStatus.SET_ASIDE).exists():
+        return None
+    return holder
 
 
 def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request | None:

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.errors import ServiceError
 from emporter.holds.models import Status
-from emporter.inputs import parse_id
+from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch, Department
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
@@ -230,7 +230,7 @@ def _refuse_scan(request, run: PickRun, department_id: int | None, text: str, st
 def scan(request, run_id: int):
     run = _run(request, run_id)
     department_id = _department_param(request.POST.get("department"))
-    barcode = request.POST.get("barcode", "").strip()
+    barcode = typed(request.POST.get("barcode"))
     if not barcode:
         return _refuse_scan(request, run, department_id, _("Scan or type a barcode."), 422)
     try:
@@ -272,7 +272,7 @@ def receive(request, branch_id: int):
     result = error = None
     barcode = ""
     if request.method == "POST":
-        barcode = request.POST.get("barcode", "").strip()
+        barcode = typed(request.POST.get("barcode"))
         try:
             result = services.receive(branch=branch, barcode=barcode, actor=request.user) if barcode else None
         except ServiceError as e:
