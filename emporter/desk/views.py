@@ -5,6 +5,8 @@ button.
 Every page works without JavaScript; desk.js only keeps the scan box focused, counts
 the ticked documents on the hand-over button and disables it once pressed."""
 
+import logging
+import smtplib
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -41,6 +43,8 @@ door_required = role_required(Role.DOOR_DESK)
 # Nonces of the hand-over forms this librarian already sent, with the loans they made.
 DONE_KEY = "door_handovers"
 DONE_KEPT = 50
+
+logger = logging.getLogger(__name__)
 
 
 def door_branch_view(view):
@@ -227,8 +231,17 @@ def email_receipt(request, branch: Branch, patron_id: int):
     elif not loans:
         messages.error(request, _("There is nothing on this receipt."))
     else:
-        _send_receipt(patron=patron, branch=branch, loans=loans)
-        messages.success(request, _("Receipt sent to %(email)s.") % {"email": patron.email})
+        try:
+            _send_receipt(patron=patron, branch=branch, loans=loans)
+        except (OSError, smtplib.SMTPException) as error:  # smtplib's errors are OSErrors too
+            # Sent while the patron waits at the door: a mail server down must not be a
+            # server error there. The receipt is on screen, to print or send again.
+            logger.warning("receipt for patron %s not sent: %s", patron.pk, error)
+            messages.error(
+                request, _("The receipt could not be sent: the mail server did not answer. Print it instead.")
+            )
+        else:
+            messages.success(request, _("Receipt sent to %(email)s.") % {"email": patron.email})
     return redirect(
         _receipt_url(branch, patron.pk, [loan.pk for loan in loans]) if loans else _door_url(branch)
     )
