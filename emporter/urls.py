@@ -6,11 +6,13 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from emporter.desk import urls as desk_urls
-from emporter.patrons.views import StaffLoginView
+from emporter.patrons.views import StaffLoginView, set_language
 
 from . import views
 
 urlpatterns = [
+    # Django's switch, which also sets a signed-in patron's language for their emails.
+    path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     # The API is not under a language prefix: clients choose with Accept-Language.

@@ -14,6 +14,9 @@ from emporter.dates import long_date
 from emporter.desk.services import hand_over
 from emporter.holds.models import Request, Status
 from emporter.holds.services import place_request
+from emporter.notices.compose import compose_all
+from emporter.notices.models import Kind, Notice
+from emporter.notices.render import render
 from tests.conftest import make_ready_requests, make_record
 
 ROOT = Path(__file__).resolve().parents[1] / "emporter"
@@ -222,3 +225,27 @@ def test_a_collected_request_no_longer_shows_a_deadline(client, patron, branch):
     with translation.override("en"):
         assert dateformat.format(shown, "j F") in rows["À retirer"]
         assert dateformat.format(hidden, "j F") not in rows["Déjà retiré"]
+
+
+# 8. A patron who switches the site to English is written to in English
+
+
+def test_switching_language_also_changes_the_language_of_the_patrons_emails(client, patron, branch):
+    assert patron.language == "fr"
+    sign_in(client)
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/en/account/"})
+    assert response.status_code == 302 and response["Location"] == "/en/account/"
+    patron.refresh_from_db()
+    assert patron.language == "en"
+    assert "Language of our emails: English" in client.get("/en/account/").content.decode()
+    make_ready_requests(patron, branch, ["Ready"])
+    compose_all(timezone.now() + datetime.timedelta(hours=4))
+    ready = Notice.objects.get(kind=Kind.READY)
+    rendered = render(ready)
+    assert "ready" in rendered.subject.lower() and "/en/account/" in rendered.text
+
+
+def test_switching_language_signed_out_changes_no_patron(client, patron):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/en/"})
+    patron.refresh_from_db()
+    assert patron.language == "fr"

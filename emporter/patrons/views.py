@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -5,6 +6,7 @@ from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_POST
 
 from emporter.curbside.selectors import bags_of
@@ -46,6 +48,19 @@ def patron_login(request):
 def patron_logout(request):
     logout(request)
     return redirect("home")
+
+
+@require_POST
+def set_language(request):
+    """Django's language switch; for a signed-in patron, also the language of their
+    emails (their notices are written in ``Patron.language``), as they would expect
+    after choosing it."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language")
+    patron = current_patron(request)
+    if patron is not None and language in dict(settings.LANGUAGES) and language != patron.language:
+        Patron.objects.filter(pk=patron.pk).update(language=language)
+    return response
 
 
 def current_patron(request) -> Patron | None:
