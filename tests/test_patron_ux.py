@@ -10,6 +10,7 @@ from pathlib import Path
 from django.template import Context, Template
 from django.utils import dateformat, timezone, translation
 
+from emporter.catalogue.models import CopyStatus
 from emporter.dates import long_date
 from emporter.desk.services import hand_over
 from emporter.holds.models import Request, Status
@@ -249,3 +250,18 @@ def test_switching_language_signed_out_changes_no_patron(client, patron):
     client.post("/i18n/setlang/", {"language": "en", "next": "/en/"})
     patron.refresh_from_db()
     assert patron.language == "fr"
+
+
+# 9. A document with every copy out is said to go on a waiting list before confirming
+
+
+def test_the_basket_says_which_documents_will_wait_for_a_copy(client, patron, branch):
+    on_shelf = make_record(title="Sur le rayon", copies=[branch])
+    all_out = make_record(title="Tout est sorti", copies=[branch])
+    all_out.copies.update(status=CopyStatus.ON_LOAN)
+    for record in (on_shelf, all_out):
+        client.post(f"/en/basket/add/{record.pk}/")
+    page = client.get("/en/basket/").content.decode()
+    items = dict(re.findall(r"<strong>([^<]+)</strong>(.*?)</li>", page, re.S))
+    assert "waiting list" in items["Tout est sorti"]
+    assert "waiting list" not in items["Sur le rayon"]

@@ -56,8 +56,16 @@ def show_basket(request):
     default_branch = patron.home_branch_id if patron else None
     if default_branch not in {b.pk for b in branches}:
         default_branch = branches[0].pk if branches else None
+    records = basket.records(request.session)
+    # Said before confirming: a request for a document with every copy out joins its
+    # waiting list instead of being pulled tomorrow morning.
+    on_shelf = set(
+        Record.objects.filter(pk__in=[r.pk for r in records]).available().values_list("pk", flat=True)
+    )
+    for record in records:
+        record.all_out = record.pk not in on_shelf
     context = {
-        "records": basket.records(request.session),
+        "records": records,
         "patron": patron,
         "branches": branches,
         "default_branch": default_branch,
