@@ -29,9 +29,11 @@
       box.select();
       return;
     }
+    // Esc from the results goes back to the search box with its text selected, so the
+    // next title typed replaces the last one instead of being added to it.
     if (event.key === "Escape" && active && active.matches("[data-nav-item]")) {
       var back = searchBox();
-      if (back) { event.preventDefault(); back.focus(); }
+      if (back) { event.preventDefault(); back.focus(); back.select(); }
       return;
     }
     if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
