@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 
 from emporter.curbside import selectors, services
 from emporter.curbside.models import Appointment, PickupSettings, Slot
+from emporter.desk.services import hand_over
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
 from emporter.holds.services import cancel_request, expire_overdue
@@ -173,6 +174,17 @@ def test_the_patron_books_from_the_account_and_nobody_else_can(client, patron, b
     client.force_login(intruder.user)
     assert client.get(url("curbside:times", bag.pk)).status_code == 404
     assert client.post(url("curbside:here", bag.pk)).status_code == 404
+
+
+def test_the_times_page_of_a_bag_already_collected_says_nothing_waits(client, patron, branch, times):
+    """Reached from the "ready" email after the hand-over: no times, no "waits until"."""
+    bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    hand_over(patron=patron, branch=branch)
+    client.force_login(patron.user)
+    page = client.get(url("curbside:times", bag.pk))
+    assert page.status_code == 200
+    assert "Nothing waits in your bag" in page.text and "starts_at" not in page.text
+    assert "waits at" not in page.text
 
 
 def test_the_ready_email_offers_a_time_where_the_library_has_them(patron, branch, times, settings):

@@ -2,10 +2,11 @@
 after a missing copy, copies lent by the library system are checked in, the bag says
 where a document not yet ready is, and a partial hand-over says what is still waiting."""
 
+import datetime
 import re
 
 import pytest
-from django.utils import formats
+from django.utils import formats, timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.desk import services as desk
@@ -140,15 +141,23 @@ def test_the_receipt_of_a_partial_hand_over_says_what_is_still_in_the_bag(door, 
     assert f"bag {kept.bag.label}, kept until {until}" in " ".join(waiting.split())
 
 
+def test_a_receipt_printed_again_later_shows_when_the_documents_were_lent(door, branch, patron):
+    make_ready_requests(patron, branch, ["Emporté"])
+    hand_over(door, branch, scan(door, branch, patron.card_number))
+    loan = Loan.objects.get()
+    lent = timezone.make_aware(datetime.datetime(2026, 12, 1, 10, 5))
+    Loan.objects.filter(pk=loan.pk).update(checked_out_at=lent)
+    again = door.get(url("desk:receipt", branch.pk, patron.pk), {"loans": str(loan.pk)})
+    assert "1 December 2026, 10:05" in again.text
+
+
 def test_a_full_hand_over_has_nothing_still_waiting(door, branch, patron):
     make_ready_requests(patron, branch, ["Un", "Deux"])
     receipt = hand_over(door, branch, scan(door, branch, patron.card_number))
     assert "Still waiting" not in receipt.text
 
 
-def test_a_receipt_the_mail_server_could_not_take_says_so_at_the_door(
-    door, branch, patron, settings
-):
+def test_a_receipt_the_mail_server_could_not_take_says_so_at_the_door(door, branch, patron, settings):
     patron.email = "sacha@example.org"
     patron.save(update_fields=["email"])
     make_ready_requests(patron, branch, ["Emporté"])

@@ -83,6 +83,13 @@ def test_most_demo_branches_are_in_click_and_collect_mode(seeded):
     assert modes.count(ServiceMode.CLICK_COLLECT) >= 13
 
 
+def test_the_demo_network_limits_requests_as_the_seed_did(seeded):
+    from emporter.holds import policy
+
+    rules = policy.resolve(branch=None)
+    assert (rules.max_active, rules.type_limits) == (8, {"dvd": 3})
+
+
 def test_french_holidays_follow_easter():
     days = dict((reason, day) for day, reason in french_holidays(2026))
     assert days["Lundi de Pâques"] == datetime.date(2026, 4, 6)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.holds.models import Bag
+from emporter.holds.models import Bag, Status
 from emporter.patrons.models import of_household
 from emporter.patrons.views import current_patron
 
@@ -53,6 +53,9 @@ def times(request, bag_id: int):
             % {"when": _when(starts_at), "branch": bag.branch.name, "label": bag.label},
         )
         return redirect("patrons:account")
+    if not bag.requests.filter(status=Status.READY).exists():
+        # Collected, expired or cancelled since the email linking here was sent.
+        return render(request, "curbside/times.html", {"bag": bag, "nothing_waits": True})
     live = Appointment.objects.filter(bag=bag, state__in=LIVE).select_related("slot").first()
     context = {"bag": bag, "days": selectors.available(bag=bag), "appointment": live}
     return render(request, "curbside/times.html", context)

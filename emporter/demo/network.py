@@ -521,7 +521,18 @@ def build_network(*, today: datetime.date) -> dict[str, Branch]:
     branches = {spec.code: _build_branch(spec) for spec in BRANCHES}
     _build_holidays(today)
     _build_pickup_times(branches.values())
+    _build_request_rules()
     return branches
+
+
+def _build_request_rules() -> None:
+    """The network's default rules, as in the seed: 8 requests at a time, at most 3 DVDs
+    (the documents most often not found on their shelves). Kept if already edited."""
+    from emporter.holds.models import RequestPolicy
+
+    RequestPolicy.objects.get_or_create(
+        branch=None, category="", defaults={"max_active": 8, "type_limits": {"dvd": 3}}
+    )
 
 
 def _build_pickup_times(branches) -> None:

@@ -217,6 +217,8 @@ def receipt(request, branch: Branch, patron_id: int):
         "loans": loans,
         "loan_ids": request.GET.get("loans", ""),
         "still_waiting": selectors.still_waiting(patron=patron, branch=branch),
+        # When the documents were lent, not when the page is shown: a reprint says the same.
+        "checked_out_at": max((loan.checked_out_at for loan in loans), default=None),
     }
     return render(request, "desk/receipt.html", context)
 
