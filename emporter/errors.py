@@ -54,6 +54,12 @@ MESSAGES = {
     "line_already_marked": (_("This line was already marked by someone else."), 409),
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
+    "already_found": (_("%(barcode)s was already marked found: it goes in bag %(label)s."), 409),
+    "already_found_transit": (
+        _("%(barcode)s was already marked found: it goes in the van to %(branch)s."),
+        409,
+    ),
+    "send_on": (_("%(barcode)s is not for this library: send it on to %(branch)s."), 409),
     "not_in_transit": (_("%(barcode)s is not expected here."), 409),
     # A copy whose request was cancelled, or not collected, on its way back to its library.
     "send_home": (_("%(barcode)s is not for a bag here any more: send it back to %(home)s."), 409),

@@ -68,9 +68,9 @@ def test_copies_leaving_for_another_pickup_branch_are_on_the_list(patron, branch
     request.refresh_from_db()
     assert request.status == Status.PLACED
     assert request.copy.status == CopyStatus.IN_TRANSIT
-    with pytest.raises(ServiceError) as error:
+    with pytest.raises(ServiceError) as error:  # scanned at the wrong door: where it goes
         picking.receive(branch=other_branch, barcode=request.copy.barcode)
-    assert error.value.code == "not_in_transit"
+    assert error.value.code == "send_on" and branch.name in error.value.message
     picking.receive(branch=branch, barcode=request.copy.barcode)
     request.refresh_from_db()
     assert request.status == Status.READY and request.bag is not None
@@ -184,6 +184,23 @@ def test_scanning_a_barcode_not_on_the_list_is_refused(patron, branch):
     with pytest.raises(ServiceError) as error:
         picking.line_for_barcode(run=run, barcode="NOPE")
     assert error.value.code == "unknown_barcode"
+
+
+def test_scanning_a_copy_again_says_it_was_found_and_where_it_goes(patron, branch, other_branch):
+    here = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    other_branch.service_mode = "click_collect"
+    other_branch.save()
+    away = place(patron, make_record(title="Ailleurs", copies=[branch]), other_branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    for request in (here, away):
+        picking.mark_found(line=picking.line_for_barcode(run=run, barcode=request.copy.barcode))
+    here.refresh_from_db()
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=run, barcode=here.copy.barcode)
+    assert error.value.code == "already_found" and here.bag.label in error.value.message
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=run, barcode=away.copy.barcode)
+    assert error.value.code == "already_found_transit" and other_branch.name in error.value.message
 
 
 def test_found_after_the_patron_cancelled_puts_nothing_in_a_bag(patron, branch):

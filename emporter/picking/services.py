@@ -234,8 +234,22 @@ def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
             request__in=carried.values("request"), copy__barcode=barcode, status=LineStatus.PENDING
         ).first()
     if line is None:
-        raise ServiceError("not_on_this_list", barcode=barcode)
+        _not_on_this_list(run=run, barcode=barcode)
     return line
+
+
+def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
+    """Why a scanned copy has nothing to mark here: most often, scanned twice."""
+    found = (
+        run.lines.filter(copy__barcode=barcode, status=LineStatus.FOUND)
+        .select_related("request__bag", "request__pickup_branch")
+        .first()
+    )
+    if found is not None and found.request.bag_id:
+        raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
+    if found is not None:
+        raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
+    raise ServiceError("not_on_this_list", barcode=barcode)
 
 
 def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
@@ -266,6 +280,14 @@ def _not_for_a_bag_here(*, branch: Branch, barcode: str) -> NoReturn:
         if copy.branch_id != branch.pk:
             raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
         raise ServiceError("scan_at_returns", barcode=barcode)
+    heading_for = (
+        Request.objects.filter(copy=copy, status=Status.PLACED, copy__status=CopyStatus.IN_TRANSIT)
+        .exclude(pickup_branch=branch)
+        .select_related("pickup_branch")
+        .first()
+    )
+    if heading_for is not None:  # the van stopped at the wrong door
+        raise ServiceError("send_on", barcode=barcode, branch=heading_for.pickup_branch.name)
     raise ServiceError("not_in_transit", barcode=barcode)
 
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Copy, CopyStatus, DocType
@@ -213,7 +213,8 @@ def _scan_json(run: PickRun, department_id: int | None, *, ok: bool, text: str, 
         "line": line_id,
         "left": left,
         "total": total,
-        "progress": _("%(left)s / %(total)s left") % {"left": left, "total": total},
+        "progress": ngettext("%(left)s / %(total)s left", "%(left)s / %(total)s left", left)
+        % {"left": left, "total": total},
     }
     return JsonResponse(body, status=status)
 
