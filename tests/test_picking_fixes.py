@@ -428,3 +428,33 @@ def test_a_copy_found_after_its_request_was_cancelled_serves_the_next_patron_at_
     second.refresh_from_db()
     assert served == second and second.status == Status.READY and second.bag.patron == other
     assert Copy.objects.get(pk=first.copy_id).status == CopyStatus.HOLD_SHELF
+
+
+def test_a_line_whose_request_was_cancelled_closes_and_nobody_walks_to_that_shelf(patron, branch):
+    kept, _ = place_request(
+        patron=patron, record_id=make_record(title="Gardé", copies=[branch]).pk, pickup_branch=branch
+    )
+    gone, _ = place_request(
+        patron=patron, record_id=make_record(title="Annulé", copies=[branch]).pk, pickup_branch=branch
+    )
+    run = picking.build_run(branch=branch, kind="late")
+    cancel_request(request=gone)
+    assert picking.settle_withdrawn_lines() == 1
+    assert run.lines.get(request=gone).status == LineStatus.CANCELLED
+    assert run.lines.get(request=kept).status == LineStatus.PENDING
+    (progress,) = selectors.with_progress([run])
+    assert progress.pending == 1
+    assert picking.settle_withdrawn_lines() == 0  # done once
+
+
+def test_a_line_whose_request_was_cancelled_goes_to_the_next_patron_of_its_copy(patron, branch):
+    record = make_record(title="Convoité", copies=[branch])
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    run = picking.build_run(branch=branch, kind="late")
+    other = make_patron(branch, card="10000002", last_name="Zola")
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    cancel_request(request=first)
+    assert picking.settle_withdrawn_lines() == 1
+    line = run.lines.get()
+    assert (line.request, line.status) == (second, LineStatus.PENDING)
+    assert selectors.run_lines(run)[0].bag_label.startswith("Z")

@@ -20,11 +20,14 @@ def jobs() -> list[Job]:
     from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
     from emporter.patrons.throttle import forget_old
-    from emporter.picking.services import withdraw_closed_branches
+    from emporter.picking.services import settle_withdrawn_lines, withdraw_closed_branches
     from emporter.picking.tasks import enqueue_due_runs
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
+        # A request cancelled while its list is out: its line goes to the copy's next
+        # patron, or closes, so nobody walks to that shelf for nothing.
+        Job("settle pick lines of withdrawn requests", 60, settle_withdrawn_lines),
         # Sending happens here rather than in request handlers: a slow or dead mail
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),

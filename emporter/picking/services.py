@@ -5,7 +5,7 @@ from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -168,6 +168,36 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
             return holds.make_ready(request=request, actor=actor)
         Copy.objects.filter(pk=line.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
         return transition(request, Status.PLACED, actor=actor, reason="in_transit")
+
+
+def settle_withdrawn_lines(*, limit: int = 500) -> int:
+    """Lines still to pull whose request no longer wants their copy (cancelled, or moved
+    to another copy) since the list was made: pickers must not walk to a shelf for
+    nothing. The copy's next patron, when it was set aside for one, takes the line over
+    (same copy, same shelf, their bag); otherwise the line closes. Run by the scheduler
+    every minute; marking such a line in the meantime does the same (``mark_found``).
+    Returns how many lines were settled."""
+    live = Q(request__status=Status.PLACED, request__copy_id=F("copy_id"))
+    stale = PickLine.objects.filter(status=LineStatus.PENDING).exclude(live).values_list("pk", flat=True)
+    settled = 0
+    for line_id in list(stale[:limit]):
+        with transaction.atomic():
+            # The line first, then requests: the order marking a line takes them in.
+            line = PickLine.objects.select_for_update().filter(pk=line_id, status=LineStatus.PENDING).first()
+            if line is None or _live_request(line) is not None:
+                continue
+            settled += _hand_over_line(line, _next_in_line(line))
+    return settled
+
+
+def _hand_over_line(line: PickLine, holder: Request | None) -> int:
+    if holder is not None:
+        try:
+            with transaction.atomic():  # the holder may have a line of its own (one pending a request)
+                return PickLine.objects.filter(pk=line.pk).update(request=holder)
+        except IntegrityError:
+            pass
+    return PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED, marked_at=timezone.now())
 
 
 def _next_in_line(line: PickLine) -> Request | None:
