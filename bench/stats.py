@@ -126,7 +126,7 @@ def _per_query(period, branches) -> dict:
 
     ids = [b.pk for b in branches]
     calls = {
-        "event_counts": lambda: selectors.event_counts(period=period, branch_ids=ids),
+        "request_counts": lambda: selectors.request_counts(period=period, branch_ids=ids),
         "patrons_and_delays": lambda: selectors.patrons_and_delays(period=period, branch_ids=ids),
         "pick_counts": lambda: selectors.pick_counts(period=period, branch_ids=ids),
         "loans_per_day": lambda: selectors.loans_per_day(period=period, branch_ids=ids),

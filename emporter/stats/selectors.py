@@ -1,9 +1,27 @@
-"""The service in numbers, read from the rows the flow writes: request events, pick lines,
+"""The service in numbers, read from the rows the flow writes: requests, pick lines,
 loans and bags. No counters are kept on the side, so the figures cannot drift.
 
-Every figure is a plain function of a period and a list of branch ids (the pickup branch
-for requests and loans, the picking branch for pick lines). The dashboard needs four
-aggregate queries over the period (events, requests, pick lines, loans) and two for
+Every figure is a plain function of a period and a list of branch ids. Which library a
+row counts for is one rule, the same on the page, in the CSV files, the API and the PDF:
+
+- a request counts for the library where it is to be collected, as it stands now
+  (``Request.pickup_branch``), in every figure: placed, per day and channel, patrons,
+  delays, how it ended. When a patron moves a request to another library (what the
+  patrons of a library switched to closed are asked to do), the request and all its
+  figures move with it, as Koha's reports by pickup library do: the library that will
+  prepare the bag, hand it over and lend it is the one that sees it placed;
+- a loan counts where it was handed over, which is that same library;
+- a pick line counts for the library whose shelves it was pulled from (the copy's):
+  the not-found rates are about shelves, not patrons, so they may count a copy for a
+  request collected elsewhere.
+
+Request events are not read here: each records the pickup library of its moment, which
+a later change of pickup would contradict. The request's own timestamps (created_at,
+ready_at, closed_at) state the same facts as its placement, ready and closing events
+(the lifecycle writes both in one transaction; a closed request never moves again).
+
+The dashboard needs four aggregate queries over the period (requests grouped by day,
+channel and ending; requests for people and delays; pick lines; loans) and two for
 today's workload; they group in the database and return a few hundred rows at most.
 """
 
@@ -12,13 +30,25 @@ import math
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import (
+    Aggregate,
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from emporter.catalogue.models import CopyStatus, DocType
 from emporter.desk.models import Loan
-from emporter.holds.models import Bag, Channel, Request, RequestEvent, Status
+from emporter.holds.models import Bag, Channel, Request, Status
 from emporter.holds.selectors import PATRON_KEY
 from emporter.picking.models import LineStatus, PickLine
 
@@ -98,16 +128,11 @@ def aggregate_with_percentiles(queryset, aggregates: dict, durations: dict, frac
     return result, found
 
 
-def _events(period: Period, branch_ids):
-    start, end = period.bounds()
-    return RequestEvent.objects.filter(at__gte=start, at__lt=end, branch_id__in=branch_ids).order_by()
-
-
 def ratio(part: int | float, whole: int | float) -> float | None:
     return part / whole if whole else None
 
 
-# Counts of events: one grouped query, no join ------------------------------------------
+# Counts of requests: one grouped query, no join ----------------------------------------
 
 
 @dataclass
@@ -135,48 +160,59 @@ class Closings:
 
 
 @dataclass
-class EventCounts:
-    """Events of the period counted per day, move and reason: what the per-day charts
-    and the closings are read from, in one pass over the period's events."""
+class RequestCounts:
+    """The requests placed or closed in the period, counted per day placed, channel and
+    ending: what the per-day charts, the channels and the closings are read from.
+    ``day`` is None for a request placed before the period, ``closing`` is "" for one
+    not closed in it."""
 
     period: Period
     rows: list[dict]
 
     def per_day(self) -> list[DayRow]:
-        """Requests placed each day, per channel, every day of the period (zeros too).
-        A request's first event (from no status) is its placement; its reason, the channel."""
+        """Requests placed each day, per channel, every day of the period (zeros too)."""
         days = {day: DayRow(day, dict.fromkeys(Channel.values, 0)) for day in self.period.dates()}
         for row in self.rows:
-            if row["from_status"] == "" and row["reason"] in Channel.values:
-                days[row["day"]].counts[row["reason"]] += row["n"]
+            if row["day"] in days and row["channel"] in Channel.values:
+                days[row["day"]].counts[row["channel"]] += row["n"]
         return list(days.values())
 
     def closings(self) -> Closings:
         counts = dict.fromkeys(CLOSINGS, 0)
         for row in self.rows:
-            if row["to_status"] in counts:
-                counts[row["to_status"]] += row["n"]
+            if row["closing"] in counts:
+                counts[row["closing"]] += row["n"]
         return Closings(counts)
 
 
-def event_counts(*, period: Period, branch_ids) -> EventCounts:
+def request_counts(*, period: Period, branch_ids) -> RequestCounts:
+    """One pass over the requests placed or closed in the period at ``branch_ids`` (their
+    pickup library now), grouped by day placed, channel and how they ended; at most
+    (days + 1) × channels × (endings + 1) rows. The "Requests placed" of ``patrons`` reads
+    the same requests, so the per-day and per-channel counts always add up to it."""
+    start, end = period.bounds()
+    placed = Q(created_at__gte=start, created_at__lt=end)
+    closed = Q(closed_at__gte=start, closed_at__lt=end)
     rows = (
-        _events(period, branch_ids)
-        .filter(Q(from_status="") | Q(to_status__in=CLOSINGS))
-        .annotate(day=TruncDate("at"))
-        .values("day", "from_status", "to_status", "reason")
+        Request.objects.filter(placed | closed, pickup_branch_id__in=branch_ids)
+        .annotate(
+            day=Case(When(placed, then=TruncDate("created_at")), default=None, output_field=DateField()),
+            closing=Case(When(closed, then=F("status")), default=Value(""), output_field=CharField()),
+        )
+        .values("day", "channel", "closing")
         .annotate(n=Count("id"))
+        .order_by()
     )
-    return EventCounts(period, list(rows))
+    return RequestCounts(period, list(rows))
 
 
 def requests_per_day(*, period: Period, branch_ids) -> list[DayRow]:
-    return event_counts(period=period, branch_ids=branch_ids).per_day()
+    return request_counts(period=period, branch_ids=branch_ids).per_day()
 
 
 def closings(*, period: Period, branch_ids) -> Closings:
     """How requests ended during the period: collected, expired, not found, cancelled."""
-    return event_counts(period=period, branch_ids=branch_ids).closings()
+    return request_counts(period=period, branch_ids=branch_ids).closings()
 
 
 # People and delays: one aggregate over the requests ------------------------------------
@@ -403,10 +439,10 @@ def dashboard(
     *, period: Period, branches, today: datetime.date | None = None, with_workload: bool = True
 ) -> Dashboard:
     """Every figure of the dashboard for ``branches`` (a list or queryset of Branch):
-    five queries over the period, and two for today's workload."""
+    four queries over the period, and two for today's workload."""
     branches = list(branches)
     ids = [b.pk for b in branches]
-    counts = event_counts(period=period, branch_ids=ids)
+    counts = request_counts(period=period, branch_ids=ids)
     people, waits = patrons_and_delays(period=period, branch_ids=ids)
     picks = pick_counts(period=period, branch_ids=ids)
     return Dashboard(
