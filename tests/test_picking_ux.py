@@ -62,6 +62,18 @@ def test_a_morning_list_built_after_the_pick_time_offers_the_late_additions(clie
     run = PickRun.objects.get(branch=branch, kind=PickRun.Kind.LATE)
     assert run.lines.count() == 14
     assert "14 / 14 left" in late.text and "were set aside here after" not in late.text
+    index = client.get(english("picking:index")).text
+    assert "were set aside here after" not in index  # the late list has them
+
+
+def test_the_pick_runs_page_says_how_many_requests_came_after_todays_last_list(client, branch):
+    branch.pick_time = datetime.time(0, 0)
+    branch.save(update_fields=["pick_time"])
+    set_aside_today(branch, 3)
+    picking.build_run(branch=branch, kind=PickRun.Kind.MORNING)
+    client.force_login(staff(Role.PICKER, branch, "picker"))
+    index = client.get(english("picking:index")).text
+    assert "3 requests were set aside here after 00:00, the cut-off of today's last list" in index
 
 
 def test_a_list_says_nothing_when_nothing_came_after_it(client, branch):

@@ -80,7 +80,19 @@ def index(request):
     for branch in branches_for(request.user, Role.PICKER):
         todays, older = selectors.runs_of(branch, today=today)
         has_morning = any(run.kind == PickRun.Kind.MORNING for run in todays)
-        branches.append({"branch": branch, "today": todays, "older": older, "has_morning": has_morning})
+        # What came after today's last list, so the picker knows a late list is worth it.
+        last = max(todays, key=lambda run: run.cutoff, default=None)
+        late = selectors.set_aside_after(branch, last.cutoff) if last else 0
+        branches.append(
+            {
+                "branch": branch,
+                "today": todays,
+                "older": older,
+                "has_morning": has_morning,
+                "last": last,
+                "late": late,
+            }
+        )
     return render(request, "picking/index.html", {"branches": branches, "today": today})
 
 
