@@ -185,3 +185,11 @@ def test_the_emailed_receipt_says_what_is_still_in_the_bag(door, branch, patron,
     until = formats.date_format(kept.hold_until, "l j F Y")
     assert "Still waiting in the bag:" in mail.body
     assert f"Resté — bag {kept.bag.label}, kept until {until}" in mail.body
+
+
+def test_a_documents_barcode_scanned_as_a_card_opens_its_bag(door, branch, patron):
+    (ready,) = make_ready_requests(patron, branch, ["Dans le sac"])
+    page = door.get(url("desk:door", branch.pk), {"card": ready.copy.barcode}, follow=True)
+    assert page.status_code == 200
+    assert f"is a document of bag {ready.bag.label}: here is its patron" in page.text
+    assert patron.card_number in page.text and "Dans le sac" in page.text

@@ -33,6 +33,15 @@ def find_patron(card_number: str) -> Patron | None:
     return Patron.objects.filter(card_number=card_number).first()
 
 
+def ready_copy(barcode: str, *, branch: Branch) -> Request | None:
+    """The ready request at ``branch`` whose copy has this barcode, if any."""
+    return (
+        Request.objects.filter(copy__barcode=barcode, pickup_branch=branch, status=Status.READY)
+        .select_related("bag", "patron")
+        .first()
+    )
+
+
 @dataclass
 class Match:
     """A patron found by name at the door, with what waits for them (and their children)."""

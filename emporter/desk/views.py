@@ -112,6 +112,16 @@ def _find_by_name(request, branch: Branch, q: str, context: dict):
         return redirect(_door_url(branch, matches[0].patron.card_number))
     if matches:
         return render(request, "desk/door.html", context | {"matches": matches})
+    ready = selectors.ready_copy(q, branch=branch)
+    if ready is not None:
+        # A document's barcode scanned in the card field (it happens with a bag in hand):
+        # its bag's patron, said so.
+        messages.info(
+            request,
+            _("%(barcode)s is a document of bag %(label)s: here is its patron.")
+            % {"barcode": q, "label": ready.bag.label},
+        )
+        return redirect(_door_url(branch, ready.patron.card_number))
     if any(c.isdigit() for c in q):
         context["error"] = ServiceError("unknown_card", card=q).message
     elif name_too_short(q):  # not even looked for: see phonedesk.selectors
