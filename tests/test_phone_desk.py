@@ -68,6 +68,10 @@ def test_patron_found_by_phone_in_another_format_gets_three_phone_requests(desk,
     active_requests = response.content.decode().split('id="requests"')[1]
     assert active_requests.count("· Téléphone") == 3  # the channel, shown on each request
     assert response.context["basket"] == []
+    # What the librarian reads out: where the copy is, said to be its call number.
+    call_number = requests[0].copy.call_number
+    said = f"Mis de côté\u00a0: cote {call_number}, à {branch.name}."
+    assert call_number and said in response.content.decode()
 
 
 def test_a_refusal_shows_the_french_message_and_the_rest_goes_through(desk, branch, patron):

@@ -170,9 +170,14 @@ def _summary(outcome: Outcome, record: Record) -> dict:
         text = outcome.error.message
     elif hold.status == Status.WAITING:
         text = _("On the waiting list: no copy is on the shelf now.")
+    elif hold.copy.call_number:
+        text = _("Set aside: call number %(call_number)s, at %(branch)s.") % {
+            "call_number": hold.copy.call_number,
+            "branch": hold.copy.branch.name,
+        }
     else:
-        text = _("Set aside: %(call_number)s at %(branch)s.") % {
-            "call_number": hold.copy.call_number or hold.copy.barcode,
+        text = _("Set aside: copy %(barcode)s, at %(branch)s.") % {
+            "barcode": hold.copy.barcode,
             "branch": hold.copy.branch.name,
         }
     if outcome.replayed:
