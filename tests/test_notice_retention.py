@@ -3,6 +3,7 @@ makes the composer tell a patron again; requests whose patron is forgotten are n
 
 import datetime
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
@@ -274,3 +275,29 @@ def test_the_to_tell_migration_can_be_run_again():
         migration.add_column(apps, editor)
         migration.mark_untold(apps, editor)
         migration.create_index(apps, editor)
+
+
+def test_upgrading_across_the_to_tell_migration_tells_only_last_weeks_untold_events(patron, branch):
+    """The column starts true for every row on SQLite, false on PostgreSQL: either way,
+    the months of history behind it are not told again once the migration has run."""
+    import importlib
+
+    from django.apps import apps
+
+    from emporter.holds.models import RequestEvent
+    from emporter.holds.services import place_request
+    from tests.conftest import make_record
+
+    old, _ = place_request(
+        patron=patron, record_id=make_record(title="Ancien", copies=[branch]).pk, pickup_branch=branch
+    )
+    new, _ = place_request(
+        patron=patron, record_id=make_record(title="Récent", copies=[branch]).pk, pickup_branch=branch
+    )
+    RequestEvent.objects.filter(request=old).update(at=timezone.now() - datetime.timedelta(days=90))
+    RequestEvent.objects.update(to_tell=connection.vendor != "postgresql")  # as the column was added
+    migration = importlib.import_module("emporter.holds.migrations.0009_requestevent_to_tell")
+    migration.mark_untold(apps, SimpleNamespace(connection=connection))  # it reads the vendor only
+    assert list(RequestEvent.objects.filter(to_tell=True).values_list("request", flat=True)) == [new.pk]
+    assert compose.compose_all(later()) == 1
+    assert list(Notice.objects.get().events.values_list("request", flat=True)) == [new.pk]

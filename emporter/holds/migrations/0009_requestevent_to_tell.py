@@ -41,9 +41,13 @@ def drop_column(apps, schema_editor):
 
 def mark_untold(apps, schema_editor):
     RequestEvent = apps.get_model("holds", "RequestEvent")
-    RequestEvent.objects.filter(
-        at__gte=timezone.now() - WINDOW, notice_link__isnull=True, request__patron__isnull=False
-    ).update(to_tell=True)
+    untold = Q(at__gte=timezone.now() - WINDOW, notice_link__isnull=True, request__patron__isnull=False)
+    RequestEvent.objects.filter(untold).update(to_tell=True)
+    if schema_editor.connection.vendor != "postgresql":
+        # SQLite added the column true for every row: the history is not to be told
+        # (its notices may be long forgotten, and the composer now reads every row
+        # still to tell). PostgreSQL's rows started false.
+        RequestEvent.objects.filter(to_tell=True).exclude(untold).update(to_tell=False)
 
 
 def create_index(apps, schema_editor):
