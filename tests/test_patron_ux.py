@@ -246,6 +246,16 @@ def test_switching_language_also_changes_the_language_of_the_patrons_emails(clie
     assert "ready" in rendered.subject.lower() and "/en/account/" in rendered.text
 
 
+def test_a_language_variant_is_the_language_it_varies(client, patron):
+    sign_in(client)
+    client.post("/i18n/setlang/", {"language": "en-gb", "next": "/en/"})
+    patron.refresh_from_db()
+    assert patron.language == "en"
+    client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
+    patron.refresh_from_db()
+    assert patron.language == "en"
+
+
 def test_switching_language_signed_out_changes_no_patron(client, patron):
     client.post("/i18n/setlang/", {"language": "en", "next": "/en/"})
     patron.refresh_from_db()

@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.errors import ServiceError
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.holds.services import cancel_request, place_request
-from emporter.network.models import ServiceMode
+from emporter.network.models import Branch, ServiceMode
+from emporter.network.services import set_mode
 from emporter.picking import selectors
 from emporter.picking import services as picking
 from emporter.picking.models import LineStatus, PickLine, PickRun
@@ -428,6 +430,10 @@ def test_a_copy_found_after_its_request_was_cancelled_serves_the_next_patron_at_
     second.refresh_from_db()
     assert served == second and second.status == Status.READY and second.bag.patron == other
     assert Copy.objects.get(pk=first.copy_id).status == CopyStatus.HOLD_SHELF
+    # Scanned again: the line is now theirs, and says their bag.
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=run, barcode=first.copy.barcode)
+    assert error.value.code == "already_found" and second.bag.label in error.value.message
 
 
 def test_a_line_whose_request_was_cancelled_closes_and_nobody_walks_to_that_shelf(patron, branch):
@@ -458,3 +464,54 @@ def test_a_line_whose_request_was_cancelled_goes_to_the_next_patron_of_its_copy(
     line = run.lines.get()
     assert (line.request, line.status) == (second, LineStatus.PENDING)
     assert selectors.run_lines(run)[0].bag_label.startswith("Z")
+
+
+def test_a_withdrawn_line_is_not_handed_to_a_patron_whose_library_has_closed(patron, branch, other_branch):
+    """Nothing is pulled for a closed library: the line closes instead."""
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    record = make_record(title="Convoité", copies=[branch])
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    run = picking.build_run(branch=branch, kind="late")
+    other = make_patron(branch, card="10000002", last_name="Zola")
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=other_branch)
+    cancel_request(request=first)
+    set_mode(branches=Branch.objects.filter(pk=other_branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    assert picking.settle_withdrawn_lines() == 1
+    line = run.lines.get()
+    assert (line.request_id, line.status) == (first.pk, LineStatus.CANCELLED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_withdrawn_lines_sweep_gives_way_to_whoever_holds_a_line(postgres):
+    """A list being built (or a picker) holding a line: the sweep stops waiting for it
+    at once and leaves it to its next pass, instead of queueing behind or deadlocking."""
+    from django.db import connection, connections
+
+    branch = make_branch()
+    patron = make_patron(branch)
+    request = place(patron, make_record(copies=[branch]), branch)
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    cancel_request(request=request)
+    holding, release = threading.Event(), threading.Event()
+
+    def builder_holding_the_line():
+        try:
+            with transaction.atomic():
+                list(PickLine.objects.select_for_update().filter(pk=line.pk))
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=builder_holding_the_line)
+    other.start()
+    try:
+        assert holding.wait(10)
+        assert picking.settle_withdrawn_lines() == 0
+        assert PickLine.objects.get(pk=line.pk).status == LineStatus.PENDING
+    finally:
+        release.set()
+        other.join(10)
+    assert picking.settle_withdrawn_lines() == 1  # the next pass
+    assert connection.vendor == "postgresql"

@@ -135,25 +135,32 @@ _clock = time.monotonic  # (tests replace it)
 
 
 def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
-    """Send what is due, oldest first, ``limit`` notices at a time, and more batches for
-    as long as ``seconds`` allows and some are still due. Returns how many went."""
+    """Send what is due, oldest first, ``limit`` notices at a time: one batch, or, given
+    ``seconds``, batch after batch while notices are due and the time lasts (looked at
+    between notices: a slow mail server must not hold the scheduler's other jobs long).
+    Returns how many went."""
     now = now or timezone.now()
-    until = _clock() + seconds
-    sent = 0
+    deadline = _clock() + seconds if seconds else None
+    sent = tried = 0
     batch = Batch()
     try:
         while True:
             ids = list(due(now).order_by("created_at").values_list("pk", flat=True)[:limit])
             for notice_id in ids:
-                if stop_requested.is_set() or batch.server_down:
+                if stop_requested.is_set() or batch.server_down or (tried and _out_of_time(deadline)):
                     return sent
                 sent += send_one(notice_id, now=now, batch=batch) == State.SENT
-            # Each notice sent leaves the due set (sent, failed, or retried later), so
+                tried += 1
+            # Each notice tried leaves the due set (sent, failed, or retried later), so
             # the next batch is new work.
-            if len(ids) < limit or _clock() >= until:
+            if len(ids) < limit or deadline is None or _out_of_time(deadline):
                 return sent
     finally:
         batch.close()
+
+
+def _out_of_time(deadline: float | None) -> bool:
+    return deadline is not None and _clock() >= deadline
 
 
 def _claim(notice_id: int, now) -> bool:

@@ -4,7 +4,8 @@ from . import compose, outbox
 
 # How long one pass may go on sending while notices are due. On a morning with 25,000
 # "ready" emails, a single batch of 100 every 15 seconds would take an hour; sending on
-# for most of a minute keeps one connection busy (the other jobs wait that long at most).
+# for most of a minute keeps one connection busy (the other jobs wait that long, and
+# the notice being sent, at most).
 SEND_SECONDS = 45
 
 

@@ -6,7 +6,7 @@ import secrets
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from emporter.errors import ServiceError
 
@@ -100,3 +100,13 @@ def set_pin(user, pin: str) -> None:
         user.set_password(pin)
         user.save(update_fields=["password"])
         user.api_tokens.all().delete()
+
+
+def set_language(*, patron: Patron, language: str) -> bool:
+    """The language the patron is written to in, from the site's language switch ("fr",
+    or a variant such as "fr-fr"). Returns whether it changed."""
+    try:
+        language = translation.get_supported_language_variant(language)
+    except LookupError:
+        return False
+    return bool(Patron.objects.filter(pk=patron.pk).exclude(language=language).update(language=language))

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -14,6 +13,7 @@ from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import pickup_changeable
+from emporter.inputs import typed
 from emporter.network.models import Branch, ServiceMode
 
 from . import services
@@ -56,10 +56,9 @@ def set_language(request):
     emails (their notices are written in ``Patron.language``), as they would expect
     after choosing it."""
     response = i18n.set_language(request)
-    language = request.POST.get("language")
     patron = current_patron(request)
-    if patron is not None and language in dict(settings.LANGUAGES) and language != patron.language:
-        Patron.objects.filter(pk=patron.pk).update(language=language)
+    if patron is not None:
+        services.set_language(patron=patron, language=typed(request.POST.get("language"), max_length=10))
     return response
 
 

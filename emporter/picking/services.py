@@ -4,7 +4,7 @@ import datetime
 from typing import NoReturn
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -160,10 +160,12 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
             PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED)
             return None
         if request.pk != line.request_id:
-            # Its own line, on a later list, has nothing left to pull.
+            # Its own line, on a later list, has nothing left to pull; this line is now
+            # theirs (a second scan names their bag).
             PickLine.objects.filter(request=request, copy_id=line.copy_id, status=LineStatus.PENDING).update(
                 status=LineStatus.CANCELLED, marked_at=timezone.now()
             )
+            PickLine.objects.filter(pk=line.pk).update(request=request)
         if request.pickup_branch_id == line.run.branch_id:
             return holds.make_ready(request=request, actor=actor)
         Copy.objects.filter(pk=line.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
@@ -181,13 +183,29 @@ def settle_withdrawn_lines(*, limit: int = 500) -> int:
     stale = PickLine.objects.filter(status=LineStatus.PENDING).exclude(live).values_list("pk", flat=True)
     settled = 0
     for line_id in list(stale[:limit]):
-        with transaction.atomic():
-            # The line first, then requests: the order marking a line takes them in.
-            line = PickLine.objects.select_for_update().filter(pk=line_id, status=LineStatus.PENDING).first()
-            if line is None or _live_request(line) is not None:
-                continue
-            settled += _hand_over_line(line, _next_in_line(line))
+        try:
+            with transaction.atomic():
+                _give_way()
+                # The line first, then requests: the order marking a line takes them in.
+                line = (
+                    PickLine.objects.select_for_update().filter(pk=line_id, status=LineStatus.PENDING).first()
+                )
+                if line is None or _live_request(line) is not None:
+                    continue
+                settled += _hand_over_line(line, _next_in_line(line))
+        except OperationalError:
+            continue  # it gave way (see _give_way): the next pass settles the line
     return settled
+
+
+def _give_way() -> None:
+    """This sweep can wait a minute, a picker or a morning list cannot: on PostgreSQL it
+    stops waiting for a lock well before a deadlock would be looked for (deadlock_timeout,
+    1 s by default), so that should it ever meet, say, a list being built that waits for
+    this line, the sweep is the one to give up."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
 
 
 def _hand_over_line(line: PickLine, holder: Request | None) -> int:
@@ -202,8 +220,18 @@ def _hand_over_line(line: PickLine, holder: Request | None) -> int:
 
 def _next_in_line(line: PickLine) -> Request | None:
     """The request the line's copy was set aside for since, if the copy still waits on
-    its shelf for it."""
-    holder = _locked_request(Request.objects.filter(copy_id=line.copy_id, status=Status.PLACED))
+    its shelf for it, and its pickup library is open (nothing is pulled for a closed one).
+
+    Its own pending line, if any, is locked before it: lines, then requests, the order
+    marking that line takes them in."""
+    holders = Request.objects.filter(copy_id=line.copy_id, status=Status.PLACED).exclude(
+        pickup_branch__service_mode=ServiceMode.CLOSED
+    )
+    holder_id = holders.values_list("pk", flat=True).first()
+    if holder_id is None:
+        return None
+    list(PickLine.objects.select_for_update().filter(request_id=holder_id, status=LineStatus.PENDING))
+    holder = _locked_request(holders.filter(pk=holder_id))
     if holder is None or not Copy.objects.filter(pk=line.copy_id, status=CopyStatus.SET_ASIDE).exists():
         return None
     return holder
