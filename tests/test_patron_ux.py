@@ -275,3 +275,14 @@ def test_the_basket_says_which_documents_will_wait_for_a_copy(client, patron, br
     items = dict(re.findall(r"<strong>([^<]+)</strong>(.*?)</li>", page, re.S))
     assert "waiting list" in items["Tout est sorti"]
     assert "waiting list" not in items["Sur le rayon"]
+
+
+# 10. The site has its own icon, served from our static files (no CDN, no 404)
+
+
+def test_every_page_names_an_icon_that_is_there(client, db):
+    from django.contrib.staticfiles import finders
+
+    page = client.get("/").content.decode()
+    (href,) = re.findall(r'<link rel="icon" href="/static/([^"]+)"', page)
+    assert finders.find(href) is not None
