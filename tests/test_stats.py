@@ -285,6 +285,16 @@ def test_a_manager_sees_only_their_branches(client, history):
     assert response.context["dashboard"].patrons.requests == 4
 
 
+def test_the_form_opened_without_a_choice_names_the_period_and_branch_shown(client, history):
+    staff(client, "manon", Role.BRANCH_MANAGER, history.crx)
+    response = client.get(reverse("stats:dashboard"))
+    period = response.context["period"]
+    page = response.content.decode()
+    assert f'name="start" value="{period.start.isoformat()}"' in page
+    assert f'name="end" value="{period.end.isoformat()}"' in page
+    assert f'<option value="{history.crx.pk}" selected>' in page
+
+
 def test_a_network_administrator_sees_every_branch(client, history):
     staff(client, "nadia", Role.NETWORK_ADMIN)
     response = client.get(reverse("stats:dashboard"), PARAMS)

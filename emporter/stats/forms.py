@@ -11,8 +11,12 @@ class PeriodForm(forms.Form):
     """The period and branch a manager looks at; empty fields mean the last 30 days and
     every branch in the manager's scope."""
 
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
     branch = forms.ModelChoiceField(
         label=_("Branch"), queryset=None, required=False, empty_label=_("All my branches")
     )

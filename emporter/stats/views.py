@@ -20,8 +20,16 @@ manager_required = role_required(Role.BRANCH_MANAGER)
 
 
 def _selection(request):
-    form = PeriodForm(request.GET or None, scope=branches_for(request.user, Role.BRANCH_MANAGER))
+    scope = branches_for(request.user, Role.BRANCH_MANAGER)
+    form = PeriodForm(request.GET or None, scope=scope)
     period, branches = form.selection()
+    if not form.is_bound:
+        # The form shows what the page shows (the last 30 days, the manager's branch),
+        # not empty fields under figures for a period it does not name.
+        initial = {"start": period.start, "end": period.end}
+        if len(branches) == 1:
+            initial["branch"] = branches[0]
+        form = PeriodForm(initial=initial, scope=scope)
     return form, period, branches
 
 
