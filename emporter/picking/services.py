@@ -209,6 +209,9 @@ def _give_way() -> None:
 
 
 def _hand_over_line(line: PickLine, holder: Request | None) -> int:
+    """The line becomes the holder's, or closes. No event is written: the requests'
+    histories already say what happened (one cancelled, the other given the copy), and a
+    line only says which shelf to walk to for whom."""
     if holder is not None:
         try:
             with transaction.atomic():  # the holder may have a line of its own (one pending a request)
