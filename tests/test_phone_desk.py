@@ -400,3 +400,12 @@ def test_a_double_submit_at_the_same_instant_creates_nothing_twice(postgres, bra
     for c in clients:
         assert [o["ok"] for o in c.get(patron_url(patron)).context["outcomes"]] == [True] * 3
     assert RequestEvent.objects.filter(request__patron=patron).count() == 3
+
+
+def test_who_opened_which_patron_is_kept(desk, patron, caplog):
+    """Any phone librarian may open any patron of the network: the audit log says who."""
+    with caplog.at_level("INFO", logger="emporter.audit"):
+        desk.get(patron_url(patron))
+    (record,) = [r for r in caplog.records if r.name == "emporter.audit"]
+    user = desk.get(patron_url(patron)).wsgi_request.user
+    assert record.getMessage() == f"phone desk: {user.pk} opened patron {patron.pk}"

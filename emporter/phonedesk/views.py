@@ -1,6 +1,7 @@
 """The phone desk: find the caller, fill this call's basket, confirm for them. Every form
 works without JavaScript; phonedesk.js only adds keyboard shortcuts."""
 
+import logging
 import re
 import uuid
 from urllib.parse import urlencode
@@ -27,6 +28,8 @@ from . import basket, selectors
 desk_required = role_required(Role.PHONE_DESK)
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
 MAX_REASON = 300
+
+audit = logging.getLogger("emporter.audit")
 
 
 def _outcomes_key(patron_id: int) -> str:
@@ -58,6 +61,9 @@ def _query(params) -> str:
 @desk_required
 def patron(request, patron_id: int):
     patron = get_object_or_404(Patron.objects.select_related("home_branch"), pk=patron_id)
+    # The phone desk may open any patron of the network (callers phone any library):
+    # who looked at whom is kept, for a patron who asks (their data, their rights).
+    audit.info("phone desk: %s opened patron %s", request.user.pk, patron.pk)
     q = _query(request.GET)
     in_scope = list(selectors.scope(request.user).order_by("-is_central", "name"))
     options = selectors.pickup_branches(in_scope)
