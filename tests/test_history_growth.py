@@ -20,12 +20,14 @@ EVENT_COLUMNS = "request_id, at, from_status, to_status, reason, note, copy_id, 
 
 
 def _plans(run) -> list[dict]:
-    """The executed plan (EXPLAIN ANALYZE, as JSON) of every query ``run`` makes."""
+    """The executed plan (EXPLAIN ANALYZE, as JSON) of every read ``run`` makes."""
     with CaptureQueriesContext(connection) as queries:
         run()
     plans = []
     with connection.cursor() as cursor:
         for query in queries.captured_queries:
+            if not query["sql"].lstrip().upper().startswith("SELECT"):
+                continue  # savepoints, settings; a write would be done twice
             cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
             plan = cursor.fetchone()[0]
             plans.append((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
