@@ -246,6 +246,17 @@ def test_switching_language_also_changes_the_language_of_the_patrons_emails(clie
     assert "ready" in rendered.subject.lower() and "/en/account/" in rendered.text
 
 
+def test_an_english_patron_can_come_back_to_french(client, patron):
+    sign_in(client)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/en/account/"})
+    back = client.post("/i18n/setlang/", {"language": "fr", "next": "/en/account/"})
+    assert back["Location"] == "/account/"
+    patron.refresh_from_db()
+    assert patron.language == "fr"
+    to_english = client.post("/i18n/setlang/", {"language": "en", "next": "/account/?x=1"})
+    assert to_english["Location"] == "/en/account/?x=1"
+
+
 def test_a_language_variant_is_the_language_it_varies(client, patron):
     sign_in(client)
     client.post("/i18n/setlang/", {"language": "en-gb", "next": "/en/"})

@@ -1,8 +1,12 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import i18n
@@ -55,7 +59,13 @@ def set_language(request):
     """Django's language switch; for a signed-in patron, also the language of their
     emails (their notices are written in ``Patron.language``), as they would expect
     after choosing it."""
-    response = i18n.set_language(request)
+    # Django turns "next" into the chosen language's address by resolving it in the
+    # language active here, which for this unprefixed URL is French: "/en/account/"
+    # did not resolve, and English patrons could not come back to French. It is
+    # resolved in the language of its own prefix instead.
+    path = urlsplit(request.POST.get("next", "")).path
+    with translation.override(translation.get_language_from_path(path) or settings.LANGUAGE_CODE):
+        response = i18n.set_language(request)
     patron = current_patron(request)
     if patron is not None:
         services.set_language(patron=patron, language=typed(request.POST.get("language"), max_length=10))
