@@ -3,6 +3,7 @@ were to collect there: they are told once, may choose another library, nothing i
 there meanwhile, and the bags waiting there do not expire until it reopens."""
 
 import datetime
+import re
 
 import pytest
 from django.core import mail
@@ -145,6 +146,21 @@ def test_the_account_page_offers_it_and_changes_it(client, patron, branch, other
     assert "will be collected at Croix-Rousse" in done.text
     request.refresh_from_db()
     assert request.pickup_branch == other_branch
+
+
+def test_at_a_closed_library_the_choice_starts_empty_rather_than_on_another_library(
+    client, patron, branch, other_branch
+):
+    """Preselecting the first library of the list would send the bag there on one click."""
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    request = place(patron, "Ma réservation", branch, [other_branch])  # its copy elsewhere
+    close(branch)
+    client.force_login(patron.user)
+    page = client.get(url("patrons:account")).text
+    (select,) = re.findall(rf'<select id="pickup-{request.pk}".*?</select>', page, re.S)
+    assert '<option value="" selected disabled>Choose a library</option>' in select
+    assert " selected" not in select.replace('<option value="" selected disabled>', "")
 
 
 def test_another_patrons_request_is_not_found(client, patron, branch, other_branch):
