@@ -35,7 +35,7 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import DocType
@@ -330,17 +330,21 @@ def test_csv_export_of_the_department_table(client, history):
     staff(client, "nadia", Role.NETWORK_ADMIN)
     response = client.get(reverse("stats:csv", args=["pick_by_department"]), PARAMS)
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    # French spreadsheet conventions: columns split on ";", a decimal comma.
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[1:] == [
-        ["Bibliothèque de la Part-Dieu", "Arts et Loisirs", "2", "3", "60.0"],
-        ["Médiathèque de la Croix-Rousse", "Adultes", "3", "1", "25.0"],
-        ["Bibliothèque de la Part-Dieu", "Jeunesse", "4", "0", "0.0"],
+        ["Bibliothèque de la Part-Dieu", "Arts et Loisirs", "2", "3", "60,0"],
+        ["Médiathèque de la Croix-Rousse", "Adultes", "3", "1", "25,0"],
+        ["Bibliothèque de la Part-Dieu", "Jeunesse", "4", "0", "0,0"],
     ]
     response = client.get(reverse("stats:csv", args=["key_figures"]), PARAMS)
-    figures = dict(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert figures[str(_("Documents per patron"))] == "2.4"
-    assert figures[str(_("Median time from ready to pickup"))] == "24.0"  # hours
-    assert figures[str(_("Collection rate"))] == "77.8"  # percent
+    figures = dict(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert figures[str(_("Documents per patron"))] == "2,4"
+    assert figures[str(_("Median time from ready to pickup"))] == "24,0"  # hours
+    assert figures[str(_("Collection rate"))] == "77,8"  # percent
+    with translation.override("en"):
+        english = client.get(reverse("stats:csv", args=["key_figures"]), PARAMS)
+    assert dict(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))["Documents per patron"] == "2.4"
     assert client.get(reverse("stats:csv", args=["nope"]), PARAMS).status_code == 404
 
 
