@@ -118,7 +118,7 @@ def change(now, before, kind: str) -> str:
     if not before:
         return "—"
     percent = (now - before) / before * 100
-    return ("+" if percent >= 0 else "") + formats.number_format(round(percent), 0) + " %"
+    return ("+" if percent >= 0 else "") + formats.number_format(round(percent), 0) + "\u00a0%"
 
 
 def _key_figures(pdf: FPDF, current, previous) -> None:

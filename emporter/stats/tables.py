@@ -217,7 +217,7 @@ def display(value, kind: str) -> str:
     if value is None:
         return "—"
     if kind == RATE:
-        return f"{formats.number_format(round(value * 100, 1), 1)} %"
+        return f"{formats.number_format(round(value * 100, 1), 1)}\u00a0%"  # never "0,0" / "%" on two lines
     if kind == NUMBER:
         return formats.number_format(round(value, 1), 1)
     if kind == DURATION:
