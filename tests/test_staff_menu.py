@@ -52,3 +52,17 @@ def test_a_branch_manager_has_the_pick_lists_and_the_door_in_the_menu(client, br
     page = client.get("/").content.decode()
     assert 'href="/staff/picking/"' in page and 'href="/staff/door/"' in page
     assert 'href="/staff/phone/"' not in page
+
+
+def test_managers_and_administrators_land_on_the_services_figures(client, branch):
+    """Today's workload, what is late, what is not found: the branch manager's first
+    screen, not the phone desk that happens to come first in the menu."""
+    for username, role, where in (
+        ("manager", Role.BRANCH_MANAGER, branch),
+        ("admin2", Role.NETWORK_ADMIN, None),
+    ):
+        user = get_user_model().objects.create_user(username=username, password="x-demo-pass")
+        StaffRole.objects.create(user=user, role=role, branch=where)
+        response = client.post("/staff/login/", {"username": username, "password": "x-demo-pass"})
+        assert response["Location"] == "/staff/stats/"
+        client.logout()

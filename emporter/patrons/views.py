@@ -6,6 +6,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -131,6 +132,10 @@ class StaffLoginView(LoginView):
 
     def get_default_redirect_url(self):
         # Without a "next", straight to the first screen of the menu (a picker's pick
-        # lists, a door librarian's door) rather than the patrons' home page.
-        screens = staff_menu(self.request)["staff_menu"]
-        return screens[0][0] if screens else super().get_default_redirect_url()
+        # lists, a door librarian's door) rather than the patrons' home page; a manager
+        # or an administrator to the service's figures (today's workload, what is late).
+        screens = [url for url, _label in staff_menu(self.request)["staff_menu"]]
+        stats = reverse("stats:dashboard")
+        if stats in screens:
+            return stats
+        return screens[0] if screens else super().get_default_redirect_url()
