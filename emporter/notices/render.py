@@ -16,10 +16,10 @@ from django.utils import timezone, translation
 
 from emporter.catalogue.models import Record
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.models import Branch
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
-from .models import Notice, NoticeTemplate
+from .models import Kind, Notice, NoticeTemplate
 
 log = logging.getLogger("emporter.notices")
 
@@ -55,7 +55,16 @@ def context_for(notice: Notice) -> dict:
         branch = event.branch if event and event.branch_id else branch
         requests = [r for r in requests if r.is_active and r.pickup_branch_id == getattr(branch, "pk", None)]
         return _context(notice, requests, branch, [])
-    return _context(notice, requests, branch, _hours(branch))
+    return _context(notice, requests, branch, _hours(branch), _reasons(notice))
+
+
+def _reasons(notice: Notice) -> dict[int, str]:
+    """Why the library cancelled each request the notice tells of (the note given), by
+    request; only for a cancellation: other notices say nothing of an event's note."""
+    if notice.kind != Kind.CANCELLED:
+        return {}
+    events = notice.events.filter(to_status=Status.CANCELLED).order_by("at", "pk")
+    return {request_id: note.strip() for request_id, note in events.values_list("request_id", "note")}
 
 
 def recipient(notice: Notice):
@@ -68,8 +77,17 @@ def recipient(notice: Notice):
     return None
 
 
-def _context(notice: Notice, requests: list[Request], branch: Branch | None, hours) -> dict:
+def _context(
+    notice: Notice,
+    requests: list[Request],
+    branch: Branch | None,
+    hours,
+    reasons: dict[int, str] | None = None,
+) -> dict:
     to = recipient(notice) or notice.patron
+    cancelled = [r for r in requests if r.status == Status.CANCELLED]
+    cancellations = [(r, (reasons or {}).get(r.pk, "")) for r in cancelled]
+    distinct = list(dict.fromkeys(note for _, note in cancellations if note))
     return {
         "patron": notice.patron,
         # A child's notices go to their guardian: greeted by name, told whose they are.
@@ -79,9 +97,19 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         "requests": requests,
         "ready": [r for r in requests if r.status == Status.READY],
         "not_found": [r for r in requests if r.status == Status.NOT_FOUND],
-        "cancelled": [r for r in requests if r.status == Status.CANCELLED],
+        "cancelled": cancelled,
+        # Each cancelled request with the reason given for it ("" when none was), the
+        # distinct reasons, and the one reason they all share ("" when they do not all
+        # share one): told once under the list, or beside each title when they differ.
+        "cancellations": cancellations,
+        "reasons": distinct,
+        "common_reason": distinct[0] if len(distinct) == 1 and all(n for _, n in cancellations) else "",
         "expired": [r for r in requests if r.status == Status.EXPIRED],
         "placed": [r for r in requests if r.status in (Status.PLACED, Status.WAITING)],
+        # On the waiting list (no copy yet: nothing to pull, no bag soon), and the rest:
+        # the confirmation promises a bag soon only for the latter.
+        "waiting": [r for r in requests if r.status == Status.WAITING],
+        "to_prepare": [r for r in requests if r.status != Status.WAITING],
         # The patron's other documents still on their way to this branch: the "ready"
         # email says they will follow, so nobody wonders whether they were forgotten.
         "coming": _coming(notice, requests, branch),
@@ -89,6 +117,8 @@ def _context(notice: Notice, requests: list[Request], branch: Branch | None, hou
         "hold_until": notice.bag.hold_until if notice.bag_id else None,
         "branch": branch,
         "hours": hours,
+        # A closed library is not shown as where to go (address, hours) in the footer.
+        "branch_closed": branch is not None and branch.service_mode == ServiceMode.CLOSED,
         "site_url": settings.SITE_URL,
         # In the patron's language (rendering runs under it): /en/account/ for English.
         "account_url": settings.SITE_URL + reverse("patrons:account"),
@@ -209,4 +239,5 @@ def sample_context(kind: str) -> dict:
         )
         for n, status in enumerate(Status, start=1)
     ]
-    return _context(notice, requests, branch, [("lundi", "10:00–19:00")])
+    reasons = {r.pk: "Document abîmé" for r in requests}
+    return _context(notice, requests, branch, [("lundi", "10:00–19:00")], reasons)
