@@ -4,11 +4,17 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from emporter.desk import urls as desk_urls
 from emporter.patrons.views import StaffLoginView, set_language
 
 from . import views
+
+# The admin is the network administrators' settings pages: named for Emporter, not Django.
+admin.site.site_header = _("Emporter administration")
+admin.site.site_title = _("Emporter administration")
+admin.site.index_title = _("Network settings")
 
 urlpatterns = [
     # Django's switch, which also sets a signed-in patron's language for their emails.

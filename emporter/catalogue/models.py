@@ -72,6 +72,7 @@ class Record(models.Model):
                 | models.Q(age_max__isnull=True)
                 | models.Q(age_min__lte=models.F("age_max")),
                 name="record_age_band_ordered",
+                violation_error_message=_("The minimum age must not be above the maximum age."),
             ),
         ]
 
@@ -80,24 +81,38 @@ class Record(models.Model):
 
 
 class Copy(models.Model):
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="copies")
+    record = models.ForeignKey(
+        Record, on_delete=models.CASCADE, related_name="copies", verbose_name=_("record")
+    )
     # NULL only for copies imported without one (reported by the importer); a
     # barcode, when present, is unique across the network.
     barcode = models.CharField(_("barcode"), max_length=50, unique=True, null=True, blank=True)
     call_number = models.CharField(_("call number"), max_length=200, blank=True)
     # Shelf-order key derived from call_number (see picking); indexed for pick lists.
     call_number_key = models.CharField(max_length=400, blank=True, editable=False)
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="copies")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="copies", verbose_name=_("branch")
+    )
     department = models.ForeignKey(
-        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+        Department,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="copies",
+        verbose_name=_("department"),
     )
     location = models.ForeignKey(
-        Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+        Location,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="copies",
+        verbose_name=_("location"),
     )
     doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, default=DocType.BOOK)
     status = models.CharField(_("status"), max_length=20, choices=CopyStatus, default=CopyStatus.ON_SHELF)
     # The source system's own codes, kept so a re-import with a new mapping can redo it.
-    source_codes = models.JSONField(default=dict, blank=True)
+    source_codes = models.JSONField(_("codes in the source system"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,3 +13,8 @@ class AppointmentAdmin(admin.ModelAdmin):
     list_display = ["bag", "slot", "state", "arrived_at", "created_at"]
     list_filter = ["state", "bag__branch"]
     readonly_fields = ["bag", "slot", "state", "arrived_at", "created_at", "closed_at"]
+
+    def has_add_permission(self, request):
+        # Booked by patrons and the door desk, never here: every field is read-only, so
+        # the add form could only save an appointment without a bag (a server error).
+        return False

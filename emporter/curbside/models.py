@@ -19,7 +19,9 @@ class PickupSettings(models.Model):
     """A branch that offers pickup times. Without a row, patrons simply come during
     opening hours (and may still say "I'm here")."""
 
-    branch = models.OneToOneField(Branch, on_delete=models.CASCADE, related_name="pickup_settings")
+    branch = models.OneToOneField(
+        Branch, on_delete=models.CASCADE, related_name="pickup_settings", verbose_name=_("branch")
+    )
     slot_minutes = models.PositiveSmallIntegerField(
         _("minutes per slot"), default=15, validators=[MinValueValidator(5), MaxValueValidator(240)]
     )
@@ -35,9 +37,15 @@ class PickupSettings(models.Model):
         verbose_name_plural = _("pickup times of the branches")
         constraints = [
             models.CheckConstraint(
-                condition=Q(slot_minutes__gte=5, slot_minutes__lte=240), name="slot_minutes_range"
+                condition=Q(slot_minutes__gte=5, slot_minutes__lte=240),
+                name="slot_minutes_range",
+                violation_error_message=_("A slot lasts from 5 to 240 minutes."),
             ),
-            models.CheckConstraint(condition=Q(per_slot__gte=1), name="per_slot_positive"),
+            models.CheckConstraint(
+                condition=Q(per_slot__gte=1),
+                name="per_slot_positive",
+                violation_error_message=_("A slot takes at least one patron."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -49,7 +57,7 @@ class Slot(models.Model):
     books it, its capacity copied from the settings then (a later change of settings
     does not overbook a slot already taken)."""
 
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="+")
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="+", verbose_name=_("branch"))
     starts_at = models.DateTimeField(_("starts at"))
     capacity = models.PositiveSmallIntegerField(_("places"))
     booked = models.PositiveSmallIntegerField(_("booked"), default=0)
@@ -75,14 +83,19 @@ class Appointment(models.Model):
         DONE = "done", _("Collected")
         CANCELLED = "cancelled", _("Cancelled")
 
-    bag = models.ForeignKey(Bag, on_delete=models.CASCADE, related_name="appointments")
+    bag = models.ForeignKey(Bag, on_delete=models.CASCADE, related_name="appointments", verbose_name=_("bag"))
     slot = models.ForeignKey(
-        Slot, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+        Slot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("pickup time"),
     )
     state = models.CharField(_("state"), max_length=10, choices=State, default=State.BOOKED)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("booked at"), auto_now_add=True)
     arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("pickup appointment")

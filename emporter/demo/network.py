@@ -511,7 +511,7 @@ def _build_branch(spec: BranchSpec) -> Branch:
 def _build_holidays(today: datetime.date) -> None:
     for year in (today.year, today.year + 1):
         for day, reason in french_holidays(year):
-            # get_or_create, not a unique constraint: NULL branches never collide in SQL.
+            # Once per date (constraint closed_day_once_network): run again, it adds nothing.
             ClosedDay.objects.get_or_create(branch=None, date=day, defaults={"reason": reason})
 
 

@@ -1,6 +1,10 @@
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import Request, RequestEvent, RequestPolicy
+from .policy import Policy
 
 
 class EventInline(admin.TabularInline):
@@ -20,13 +24,81 @@ class RequestAdmin(admin.ModelAdmin):
     inlines = [EventInline]
 
 
+class InheritedBooleanSelect(forms.NullBooleanSelect):
+    """Yes / No, or nothing set: the rule this one overrides decides (not "Unknown")."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = (
+            ("unknown", _("As the network rule")),
+            ("true", _("Yes")),
+            ("false", _("No")),
+        )
+
+
+class RequestPolicyForm(forms.ModelForm):
+    class Meta:
+        model = RequestPolicy
+        fields = [
+            "branch",
+            "category",
+            "max_active",
+            "type_limits",
+            "requestable_types",
+            "hold_days",
+            "allow_other_branches",
+            "allow_waiting_list",
+        ]
+        widgets = {
+            "allow_other_branches": InheritedBooleanSelect,
+            "allow_waiting_list": InheritedBooleanSelect,
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("max_active", "hold_days"):
+            self.fields[name].help_text = _(
+                "Empty: as the network rule, or %(value)s when the network sets none."
+            ) % {"value": getattr(Policy(), name)}
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, dict):
+        return ", ".join(f"{code}: {limit}" for code, limit in value.items()) or gettext("none")
+    if isinstance(value, list):
+        return ", ".join(str(code) for code in value) or gettext("every type")
+    return str(value)
+
+
+def _effective(field: str):
+    """A column showing the row's value; for the network's own row, an unset field says
+    what applies (holds.policy.Policy's default) rather than a bare "-"."""
+
+    def column(obj: RequestPolicy) -> str:
+        value = getattr(obj, field)
+        if value is not None:
+            return _shown(value)
+        if obj.is_network_default:
+            return gettext("default (%(value)s)") % {"value": _shown(getattr(Policy(), field))}
+        return gettext("inherited")
+
+    column.short_description = RequestPolicy._meta.get_field(field).verbose_name
+    column.__name__ = f"{field}_shown"
+    return column
+
+
 @admin.register(RequestPolicy)
 class RequestPolicyAdmin(admin.ModelAdmin):
+    form = RequestPolicyForm
     list_display = [
         "__str__",
-        "max_active",
-        "type_limits",
-        "hold_days",
-        "allow_other_branches",
-        "allow_waiting_list",
+        _effective("max_active"),
+        _effective("type_limits"),
+        _effective("requestable_types"),
+        _effective("hold_days"),
+        _effective("allow_other_branches"),
+        _effective("allow_waiting_list"),
     ]
+    list_filter = ["branch", "category"]

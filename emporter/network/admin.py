@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from .models import Branch, ClosedDay, Department, Location, OpeningHours
 
@@ -21,23 +24,35 @@ class DepartmentInline(admin.TabularInline):
 @admin.register(Branch)
 class BranchAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "service_mode", "pick_time", "is_central"]
-    list_editable = ["service_mode"]
     list_filter = ["service_mode"]
     search_fields = ["code", "name"]
     inlines = [OpeningHoursInline, ClosedDayInline, DepartmentInline]
 
-    def save_model(self, request, obj, form, change):
-        """A mode changed here (the list is editable) does what the continuity switch does."""
-        if change and "service_mode" in form.changed_data:
-            from .services import set_mode
+    # Changing the mode moves or cancels requests: it is done on the service-modes page,
+    # which says how many first and asks (network.views), never from a list or a form.
+    def get_exclude(self, request, obj=None):
+        return ["service_mode"] if obj is not None else []
 
-            mode = obj.service_mode
-            obj.service_mode = form.initial["service_mode"]
-            super().save_model(request, obj, form, change)
-            set_mode(branches=Branch.objects.filter(pk=obj.pk), mode=mode, actor=request.user)
-            obj.refresh_from_db(fields=["service_mode", "mode_changed_at"])
-            return
-        super().save_model(request, obj, form, change)
+    def get_readonly_fields(self, request, obj=None):
+        return ["service_mode_shown", "mode_changed_at"] if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        fields = [
+            f for f in super().get_fields(request, obj) if f not in ("service_mode_shown", "mode_changed_at")
+        ]
+        if obj is not None:
+            at = fields.index("pick_time") if "pick_time" in fields else len(fields)
+            fields[at:at] = ["service_mode_shown", "mode_changed_at"]
+        return fields
+
+    @admin.display(description=_("service mode"))
+    def service_mode_shown(self, obj):
+        return format_html(
+            '{} — <a href="{}">{}</a>',
+            obj.get_service_mode_display(),
+            reverse("network:modes"),
+            _("change it on the service modes page, which says which requests it moves or cancels"),
+        )
 
 
 class LocationInline(admin.TabularInline):
@@ -54,5 +69,9 @@ class DepartmentAdmin(admin.ModelAdmin):
 
 @admin.register(ClosedDay)
 class ClosedDayAdmin(admin.ModelAdmin):
-    list_display = ["date", "branch", "reason"]
+    list_display = ["date", "where", "reason"]
     list_filter = ["branch"]
+
+    @admin.display(description=_("branch"), ordering="branch__name")
+    def where(self, obj):
+        return obj.branch if obj.branch_id else _("Whole network")

@@ -73,7 +73,9 @@ class OpeningHours(models.Model):
         SATURDAY = 5, pgettext_lazy("weekday", "Saturday")
         SUNDAY = 6, pgettext_lazy("weekday", "Sunday")
 
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="hours")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, related_name="hours", verbose_name=_("branch")
+    )
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday)
     opens = models.TimeField(_("opens"))
     closes = models.TimeField(_("closes"))
@@ -84,9 +86,15 @@ class OpeningHours(models.Model):
         verbose_name_plural = _("opening hours")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(opens__lt=models.F("closes")), name="hours_open_before_close"
+                condition=models.Q(opens__lt=models.F("closes")),
+                name="hours_open_before_close",
+                violation_error_message=_("The opening time must be before the closing time."),
             ),
-            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="hours_weekday_range"),
+            models.CheckConstraint(
+                condition=models.Q(weekday__lte=6),
+                name="hours_weekday_range",
+                violation_error_message=_("Choose a day of the week."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,7 +108,13 @@ class ClosedDay(models.Model):
     """
 
     branch = models.ForeignKey(
-        Branch, on_delete=models.CASCADE, null=True, blank=True, related_name="closed_days"
+        Branch,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="closed_days",
+        verbose_name=_("branch"),
+        help_text=_("Empty: the whole network is closed that day."),
     )
     date = models.DateField(_("date"))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
@@ -110,7 +124,18 @@ class ClosedDay(models.Model):
         verbose_name = _("closed day")
         verbose_name_plural = _("closed days")
         constraints = [
-            models.UniqueConstraint(fields=["branch", "date"], name="closed_day_once"),
+            models.UniqueConstraint(
+                fields=["branch", "date"],
+                name="closed_day_once",
+                violation_error_message=_("This library already has this closed day."),
+            ),
+            # SQL never finds two NULL branches equal: the network's days need their own.
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=models.Q(branch__isnull=True),
+                name="closed_day_once_network",
+                violation_error_message=_("The whole network is already closed on this day."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -118,7 +143,9 @@ class ClosedDay(models.Model):
 
 
 class Department(models.Model):
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="departments")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, related_name="departments", verbose_name=_("branch")
+    )
     code = models.SlugField(_("code"), max_length=20)
     name = models.CharField(_("name"), max_length=200)
     walking_order = models.PositiveIntegerField(_("walking order"), default=0)
@@ -128,7 +155,11 @@ class Department(models.Model):
         verbose_name = _("department")
         verbose_name_plural = _("departments")
         constraints = [
-            models.UniqueConstraint(fields=["branch", "code"], name="department_code_per_branch"),
+            models.UniqueConstraint(
+                fields=["branch", "code"],
+                name="department_code_per_branch",
+                violation_error_message=_("This library already has a department with this code."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -138,7 +169,9 @@ class Department(models.Model):
 class Location(models.Model):
     """A shelving location inside a department, walked in ``walking_order``."""
 
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="locations")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="locations", verbose_name=_("department")
+    )
     code = models.SlugField(_("code"), max_length=30)
     name = models.CharField(_("name"), max_length=200)
     walking_order = models.PositiveIntegerField(_("walking order"), default=0)
@@ -159,7 +192,11 @@ class Location(models.Model):
         verbose_name = _("location")
         verbose_name_plural = _("locations")
         constraints = [
-            models.UniqueConstraint(fields=["department", "code"], name="location_code_per_department"),
+            models.UniqueConstraint(
+                fields=["department", "code"],
+                name="location_code_per_department",
+                violation_error_message=_("This department already has a location with this code."),
+            ),
         ]
 
     def __str__(self) -> str:

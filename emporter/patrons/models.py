@@ -23,7 +23,9 @@ class NoticeChannel(models.TextChoices):
 
 
 class Patron(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patron")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patron", verbose_name=_("user")
+    )
     card_number = models.CharField(_("card number"), max_length=30, unique=True)
     first_name = models.CharField(_("first name"), max_length=150)
     last_name = models.CharField(_("last name"), max_length=150)
@@ -31,7 +33,9 @@ class Patron(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     # Digits only, for the phone desk's look-up ("06 12 34 56 78" = "0612345678").
     phone_digits = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
-    home_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="patrons")
+    home_branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="patrons", verbose_name=_("home library")
+    )
     language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="fr")
     category = models.CharField(
         _("category"), max_length=10, choices=PatronCategory, default=PatronCategory.ADULT
@@ -88,17 +92,29 @@ class Role(models.TextChoices):
 class StaffRole(models.Model):
     """A staff user may act in ``role`` at ``branch`` (every branch when empty)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles", verbose_name=_("user")
+    )
     role = models.CharField(_("role"), max_length=20, choices=Role)
     branch = models.ForeignKey(
-        Branch, on_delete=models.CASCADE, null=True, blank=True, related_name="staff_roles"
+        Branch,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="staff_roles",
+        verbose_name=_("branch"),
+        help_text=_("Empty: every library."),
     )
 
     class Meta:
         verbose_name = _("staff role")
         verbose_name_plural = _("staff roles")
         constraints = [
-            models.UniqueConstraint(fields=["user", "role", "branch"], name="staff_role_once"),
+            models.UniqueConstraint(
+                fields=["user", "role", "branch"],
+                name="staff_role_once",
+                violation_error_message=_("This user already has this role at this library."),
+            ),
         ]
 
     def __str__(self) -> str:
