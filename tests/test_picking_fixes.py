@@ -412,23 +412,30 @@ def test_a_strange_filter_on_the_missing_report_is_ignored_and_said(client, bran
     assert "is not a" in page.content.decode()
 
 
-def test_a_copy_found_after_its_request_was_cancelled_serves_the_next_patron_at_once(patron, branch):
-    """Cancelled while the picker walked, the copy went to the next patron waiting for
-    it (set aside, still on its shelf): found, it goes into their bag, not back on the
-    shelf to be pulled again tomorrow."""
+def cancelled_on_the_list_with_a_next_patron(patron, branch, pickup=None):
+    """``patron``'s request is on a list when they cancel it; its copy goes to Zola's,
+    who was waiting for it (set aside, still on its shelf). (first, second, run)"""
     record = make_record(title="Convoité", copies=[branch])
     first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     run = picking.build_run(branch=branch, kind="late")
     other = make_patron(branch, card="10000002", last_name="Zola")
-    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=pickup or branch)
     cancel_request(request=first)
+    return first, second, run
+
+
+def test_a_copy_found_after_its_request_was_cancelled_serves_the_next_patron_at_once(patron, branch):
+    """Cancelled while the picker walked, the copy went to the next patron waiting for
+    it (set aside, still on its shelf): found, it goes into their bag, not back on the
+    shelf to be pulled again tomorrow."""
+    first, second, run = cancelled_on_the_list_with_a_next_patron(patron, branch)
     second.refresh_from_db()
     assert second.status == Status.PLACED and second.copy_id == first.copy_id
 
     served = picking.mark_found(line=picking.line_for_barcode(run=run, barcode=first.copy.barcode))
 
     second.refresh_from_db()
-    assert served == second and second.status == Status.READY and second.bag.patron == other
+    assert served == second and second.status == Status.READY and second.bag.patron == second.patron != patron
     assert Copy.objects.get(pk=first.copy_id).status == CopyStatus.HOLD_SHELF
     # Scanned again: the line is now theirs, and says their bag.
     with pytest.raises(ServiceError) as error:
@@ -454,12 +461,7 @@ def test_a_line_whose_request_was_cancelled_closes_and_nobody_walks_to_that_shel
 
 
 def test_a_line_whose_request_was_cancelled_goes_to_the_next_patron_of_its_copy(patron, branch):
-    record = make_record(title="Convoité", copies=[branch])
-    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
-    run = picking.build_run(branch=branch, kind="late")
-    other = make_patron(branch, card="10000002", last_name="Zola")
-    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
-    cancel_request(request=first)
+    first, second, run = cancelled_on_the_list_with_a_next_patron(patron, branch)
     assert picking.settle_withdrawn_lines() == 1
     line = run.lines.get()
     assert (line.request, line.status) == (second, LineStatus.PENDING)
@@ -470,12 +472,7 @@ def test_a_withdrawn_line_is_not_handed_to_a_patron_whose_library_has_closed(pat
     """Nothing is pulled for a closed library: the line closes instead."""
     other_branch.service_mode = ServiceMode.CLICK_COLLECT
     other_branch.save()
-    record = make_record(title="Convoité", copies=[branch])
-    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
-    run = picking.build_run(branch=branch, kind="late")
-    other = make_patron(branch, card="10000002", last_name="Zola")
-    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=other_branch)
-    cancel_request(request=first)
+    first, second, run = cancelled_on_the_list_with_a_next_patron(patron, branch, pickup=other_branch)
     set_mode(branches=Branch.objects.filter(pk=other_branch.pk), mode=ServiceMode.CLOSED, actor=None)
     assert picking.settle_withdrawn_lines() == 1
     line = run.lines.get()
