@@ -252,3 +252,18 @@ def test_appointments_are_not_added_in_the_admin(admin_client):
     # Every field is read-only there: the form used to save one without a bag (error 500).
     assert admin_client.get(en("admin:curbside_appointment_add")).status_code == 403
     assert admin_client.get(en("admin:curbside_appointment_changelist")).status_code == 200
+
+
+def test_a_network_wide_role_is_given_once(db, branch):
+    """As for closed days, NULL branches never collided in the old constraint."""
+    from django.contrib.auth import get_user_model
+
+    from emporter.patrons.models import Role, StaffRole
+
+    user = get_user_model().objects.create_user(username="nadia", password="x")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)  # another role: fine
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    with pytest.raises(ValidationError, match="already has this role for the whole network"):
+        StaffRole(user=user, role=Role.NETWORK_ADMIN).validate_constraints()

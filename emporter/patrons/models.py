@@ -115,6 +115,13 @@ class StaffRole(models.Model):
                 name="staff_role_once",
                 violation_error_message=_("This user already has this role at this library."),
             ),
+            # NULLs never collide in a unique index: a network-wide role needs its own.
+            models.UniqueConstraint(
+                fields=["user", "role"],
+                condition=models.Q(branch__isnull=True),
+                name="staff_role_once_network",
+                violation_error_message=_("This user already has this role for the whole network."),
+            ),
         ]
 
     def __str__(self) -> str:
