@@ -265,5 +265,5 @@ def test_a_network_wide_role_is_given_once(db, branch):
     StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)  # another role: fine
     with pytest.raises(IntegrityError), transaction.atomic():
         StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
-    with pytest.raises(ValidationError, match="already has this role for the whole network"):
+    with translation.override("fr"), pytest.raises(ValidationError, match="déjà ce rôle pour tout le réseau"):
         StaffRole(user=user, role=Role.NETWORK_ADMIN).validate_constraints()
