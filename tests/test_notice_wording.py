@@ -114,8 +114,9 @@ def test_different_reasons_are_given_beside_each_title(branch, language):
 
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_a_library_closed_is_not_given_as_where_to_go(branch, language):
-    """The pickup library closes with the copy on its shelf: the library cancels the
-    request (no copy elsewhere) and says why; the footer must not send the patron there."""
+    """The pickup library closes with the copy on its shelf: with no copy elsewhere the
+    request goes back on the waiting list, and the patron is told; the footer must not
+    send the patron there."""
     patron = patron_in(language, branch, f"5{language}")
     place(patron, branch, "Fermé")
     compose.compose_all(later())
@@ -123,7 +124,7 @@ def test_a_library_closed_is_not_given_as_where_to_go(branch, language):
         service_mode=ServiceMode.CLOSED, mode_changed_at=timezone.now()
     )
     assert picking.withdraw_closed_branches() == 1
-    out = rendered(patron, Kind.CANCELLED)
+    out = rendered(patron, Kind.WAITING_AGAIN)
     assert "Fermé" in out.text and "Fermé" in out.html
     for body in (out.text, out.html):
         assert ADDRESS not in body

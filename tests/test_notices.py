@@ -267,6 +267,7 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
             "not_found": Status.NOT_FOUND,
             "expired": Status.EXPIRED,
             "cancelled": Status.CANCELLED,
+            "waiting_again": Status.WAITING,
         }.get(kind, Status.PLACED)
         type(request).objects.filter(pk=request.pk).update(status=target, bag=bag)
         notice = Notice.objects.create(patron=patron, kind=kind, dedupe_key=f"t:{kind}:{language}", bag=bag)

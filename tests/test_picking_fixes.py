@@ -236,18 +236,20 @@ def test_a_branch_switched_to_closed_hands_its_requests_to_another_copy(patron, 
     assert picking.withdraw_closed_branches() == 0
 
 
-def test_a_request_whose_only_copy_is_behind_closed_doors_is_cancelled_by_the_library(patron, branch):
+def test_a_request_whose_only_copy_is_behind_closed_doors_waits_again_with_its_place(patron, branch):
     closing = make_branch(code="GER", name="Gerland")
     request = place(patron, make_record(copies=[closing]), branch)
+    copy = request.copy
     closing.service_mode = ServiceMode.CLOSED
     closing.save()
     assert picking.withdraw_closed_branches() == 1
     request.refresh_from_db()
-    assert request.status == Status.CANCELLED
+    assert (request.status, request.copy) == (Status.WAITING, None)
     event = request.events.last()
-    assert event.reason == "staff"  # the patron is told: "cancelled by the library"
+    assert event.reason == "copy_library_closed"  # the patron is told: back on the waiting list
     assert "closed" in event.note or "fermée" in event.note
-    assert request.copy.status == CopyStatus.ON_SHELF
+    copy.refresh_from_db()
+    assert copy.status == CopyStatus.ON_SHELF  # on its shelf, for whoever waits first once it reopens
 
 
 # C. A request moved back to a copy it was pulled for once is pulled again.

@@ -17,6 +17,7 @@ from emporter.holds.services import (
     change_pickup,
     expire_overdue,
     place_request,
+    serve_waiting,
     tell_closed_pickups,
 )
 from emporter.network.models import Branch, ServiceMode
@@ -345,10 +346,49 @@ def test_a_request_whose_copy_is_at_the_closed_library_is_moved_or_cancelled_bef
     assert picking.withdraw_closed_branches() == 2
     only_here.refresh_from_db()
     movable.refresh_from_db()
-    assert only_here.status == Status.CANCELLED  # told by the cancellation email only
+    assert (only_here.status, only_here.copy) == (Status.WAITING, None)  # back on the list
     assert movable.copy.branch == other_branch
-    assert tell_closed_pickups() == 1  # now told to choose another library for it
-    assert RequestEvent.objects.get(reason="pickup_closed").request == movable
+    assert tell_closed_pickups() == 2  # now told to choose another library for them
+    assert {e.request for e in RequestEvent.objects.filter(reason="pickup_closed")} == {only_here, movable}
+
+
+def test_where_the_rules_allow_no_waiting_list_the_library_cancels_and_says_why(patron, branch):
+    RequestPolicy.objects.create(allow_waiting_list=False)
+    only_here = place(patron, "Seul exemplaire", branch, [branch])
+    close(branch)
+    assert picking.withdraw_closed_branches() == 1
+    only_here.refresh_from_db()
+    assert only_here.status == Status.CANCELLED
+    compose.compose_all(later())
+    assert Notice.objects.filter(patron=patron, kind=Kind.CANCELLED).exists()
+
+
+def test_closing_keeps_the_place_of_whoever_asked_first(patron, branch, other_branch):
+    """The only copy, set aside at a library that closes: its request goes back on the
+    waiting list with its place, so when the library reopens the copy is its, not that of
+    whoever joined the list later (before: it was cancelled, and the later one served)."""
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    first = place(patron, "Seul exemplaire", other_branch, [branch])
+    later_patron = make_patron(branch, card="10000005", last_name="Rémi")
+    second, _ = place_request(patron=later_patron, record_id=first.record_id, pickup_branch=other_branch)
+    assert second.status == Status.WAITING
+    close(branch)
+    assert picking.withdraw_closed_branches() == 1
+    first.refresh_from_db()
+    assert first.status == Status.WAITING
+    compose.compose_all(later())
+    told = Notice.objects.get(patron=patron, kind=Kind.WAITING_AGAIN)
+    assert list(told.events.values_list("request", flat=True)) == [first.pk]
+    assert serve_waiting() == 0  # nobody lends from a closed library
+    reopen(branch)
+    assert serve_waiting() == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (Status.PLACED, Status.WAITING)
+    assert outbox.send_due(later()) >= 1
+    told.refresh_from_db()
+    assert (told.state, told.error_code) == (State.SKIPPED, "outdated")  # served meanwhile
 
 
 def test_a_ready_email_waits_while_its_library_is_closed_and_goes_when_it_reopens(patron, branch):

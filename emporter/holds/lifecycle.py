@@ -16,8 +16,9 @@ ALLOWED: dict[str, set[str]] = {
     # waiting -> waiting: the patron chose another library to collect at.
     Status.WAITING: {Status.WAITING, Status.PLACED, Status.CANCELLED},
     # placed -> placed: a retarget (the same request moves to another copy), a copy sent
-    # on its way, or another library to collect at.
-    Status.PLACED: {Status.PLACED, Status.READY, Status.NOT_FOUND, Status.CANCELLED},
+    # on its way, or another library to collect at. placed -> waiting: the only copies
+    # are at a library that has closed; the request keeps its place in the queue.
+    Status.PLACED: {Status.PLACED, Status.WAITING, Status.READY, Status.NOT_FOUND, Status.CANCELLED},
     Status.READY: {Status.COLLECTED, Status.EXPIRED, Status.CANCELLED},
     Status.COLLECTED: set(),
     Status.NOT_FOUND: set(),

@@ -12,6 +12,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
 - cancelled by the library, expired: as they happen, per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
   (holds.services.tell_closed_pickups marks the requests);
+- back on the waiting list: the only copies are at a library that has closed
+  (picking.services.withdraw_closed_branches), per patron and pickup branch;
 - reminder: the day before a bag's deadline.
 """
 
@@ -50,6 +52,7 @@ TOLD = (
     | Q(to_status=Status.CANCELLED, reason="staff")
     | Q(to_status=Status.EXPIRED)
     | Q(reason="pickup_closed")
+    | Q(reason="copy_library_closed")
 )
 
 
@@ -166,13 +169,14 @@ def compose_outcomes(now: datetime.datetime) -> int:
 
 
 def compose_closures(now: datetime.datetime) -> int:
-    """Cancelled by the library (not by the patron, who knows), expired bags, and
-    libraries closed where the patron was to collect."""
+    """Cancelled by the library (not by the patron, who knows), expired bags, libraries
+    closed where the patron was to collect, and requests back on the waiting list."""
     created = 0
     for kind, condition in (
         (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
         (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
         (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
+        (Kind.WAITING_AGAIN, Q(reason="copy_library_closed")),
     ):
         closed = _unclaimed().filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():

@@ -20,6 +20,7 @@ class Kind(models.TextChoices):
     EXPIRED = "expired", _("Bag expired")
     CANCELLED = "cancelled", _("Cancelled by the library")
     PICKUP_CLOSED = "pickup_closed", _("Pickup library closed")
+    WAITING_AGAIN = "waiting_again", _("Back on the waiting list")
 
 
 class State(models.TextChoices):

@@ -299,6 +299,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         return not Request.objects.filter(waiting, in_time, status=Status.READY).exists()
     if notice.kind == Kind.CONFIRMATION:
         return not told.filter(status__in=ACTIVE).exists()
+    if notice.kind == Kind.WAITING_AGAIN:  # served (a "ready" email follows) or cancelled
+        return not told.filter(status=Status.WAITING).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
     return False

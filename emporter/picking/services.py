@@ -365,9 +365,10 @@ def put_back(*, copy: Copy, actor=None) -> Request | None:
 
 def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
     """Requests whose copy waits to be pulled at a branch since switched to closed
-    (nobody is there to pull it) move to a copy elsewhere; with none left, the library
-    cancels them and the patron is told why. The copy stays on its shelf. Run by the
-    scheduler after a switch; safe to run often. Returns how many requests moved."""
+    (nobody is there to pull it) move to a copy elsewhere; with none left, they go back
+    on the waiting list with their place (cancelled where the rules allow no waiting
+    list), and the patron is told why. The copy stays on its shelf. Run by the scheduler
+    after a switch; safe to run often. Returns how many requests moved."""
     stranded = Request.objects.filter(
         status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
     ).values_list("pk", flat=True)[:limit]
@@ -407,13 +408,19 @@ def _withdraw(request_id: int, *, actor) -> bool:
         status=LineStatus.CANCELLED, marked_at=now
     )
     with translation.override(request.patron.language or settings.LANGUAGE_CODE):
-        # Shown to the patron in the cancellation email.
+        # Shown to the patron in the email that tells them.
         note = gettext("The library holding the copy you asked for is closed.")
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
     copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
     if copy is not None:
         moved = {"copy": copy, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
+    elif rules.allow_waiting_list:
+        # Back on the waiting list, as Koha keeps a hold: its place is its placing date,
+        # so when the library reopens its copy goes to this request (serve_waiting, the
+        # oldest first), not to whoever asked for the title later.
+        back = {"copy": None, "placed_at": None}
+        transition(request, Status.WAITING, actor=actor, reason="copy_library_closed", note=note, **back)
     else:
         transition(request, Status.CANCELLED, actor=actor, reason="staff", note=note)
     Copy.objects.filter(pk=stranded_copy, status=CopyStatus.SET_ASIDE).update(
