@@ -5,6 +5,7 @@ Cells hold raw values (ints, fractions for rates, timedeltas for delays); each o
 formats them its own way by the column's kind.
 """
 
+import csv
 import datetime
 from dataclasses import dataclass
 
@@ -259,3 +260,17 @@ def machine(value, kind: str):
     if kind == DATE:
         return value.isoformat()
     return str(value) if kind == TEXT else value
+
+
+def write_csv(table: Table, out) -> None:
+    """``table`` as CSV into ``out`` (a file or a response), in the spreadsheet
+    conventions of the active language: a French spreadsheet reads "2,4" as a number and
+    splits columns on ";" (the comma is its decimal mark). With a BOM, so that spreadsheet
+    software reads the accents as UTF-8."""
+    decimal = formats.get_format("DECIMAL_SEPARATOR")
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";" if decimal == "," else ",")
+    writer.writerow([str(c.title) for c in table.columns])
+    for row in table.rows:
+        cells = [plain(v, c.kind) for c, v in zip(table.columns, row, strict=True)]
+        writer.writerow([str(v).replace(".", decimal) if isinstance(v, float) else v for v in cells])

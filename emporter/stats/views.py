@@ -1,12 +1,10 @@
 """The dashboard for branch managers (their branches) and network administrators (all),
 its CSV exports and the printable service report."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils import formats
 from django.utils.translation import gettext as _
 
 from emporter.holds.models import Channel
@@ -105,16 +103,7 @@ def export_csv(request, name: str):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"emporter-{name}-{period.start}-{period.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # The BOM makes spreadsheet software read the accents as UTF-8.
-    response.write("\ufeff")
-    # In the spreadsheet conventions of the page's language: a French spreadsheet reads
-    # "2,4" as a number and splits columns on ";" (the comma is its decimal mark).
-    decimal = formats.get_format("DECIMAL_SEPARATOR")
-    writer = csv.writer(response, delimiter=";" if decimal == "," else ",")
-    writer.writerow([str(c.title) for c in table.columns])
-    for row in table.rows:
-        cells = [tables.plain(v, c.kind) for c, v in zip(table.columns, row, strict=True)]
-        writer.writerow([str(v).replace(".", decimal) if isinstance(v, float) else v for v in cells])
+    tables.write_csv(table, response)
     return response
 
 
