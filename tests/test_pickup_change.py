@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -17,6 +18,7 @@ from emporter.holds.services import (
     change_pickup,
     expire_overdue,
     place_request,
+    release_copy,
     serve_waiting,
     tell_closed_pickups,
 )
@@ -348,8 +350,68 @@ def test_a_request_whose_copy_is_at_the_closed_library_is_moved_or_cancelled_bef
     movable.refresh_from_db()
     assert (only_here.status, only_here.copy) == (Status.WAITING, None)  # back on the list
     assert movable.copy.branch == other_branch
-    assert tell_closed_pickups() == 2  # now told to choose another library for them
-    assert {e.request for e in RequestEvent.objects.filter(reason="pickup_closed")} == {only_here, movable}
+    # The movable one is now told to choose another library; the other was told it waits
+    # again (its only copy is here: another library would not help), and only that.
+    assert tell_closed_pickups() == 1
+    assert RequestEvent.objects.get(reason="pickup_closed").request == movable
+    compose.compose_all(later())
+    kinds = set(Notice.objects.exclude(kind=Kind.CONFIRMATION).values_list("kind", flat=True))
+    assert kinds == {Kind.WAITING_AGAIN, Kind.PICKUP_CLOSED}
+    assert Notice.objects.get(kind=Kind.WAITING_AGAIN).events.get().request == only_here
+
+
+def test_on_reopening_its_shelves_serve_the_waiting_list_before_any_newcomer(patron, branch, other_branch):
+    """Not five minutes later (the sweep): a patron asking for the title the minute the
+    library reopens must not take the copy the waiting request kept its place for."""
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    first = place(patron, "Seul exemplaire", other_branch, [branch])
+    close(branch)
+    assert picking.withdraw_closed_branches() == 1
+    reopen(branch)
+    first.refresh_from_db()
+    assert first.status == Status.PLACED
+    newcomer = make_patron(branch, card="10000009", last_name="Zed")
+    late, _ = place_request(patron=newcomer, record_id=first.record_id, pickup_branch=branch)
+    assert late.status == Status.WAITING
+
+
+def test_requests_waiting_on_a_closed_librarys_shelves_do_not_hold_up_the_sweep(patron, branch):
+    """Hundreds of them would fill every batch of the oldest-first sweep: only requests a
+    copy on an open shelf can serve are looked at."""
+    closing = make_branch(code="GER", name="Gerland")
+    stuck = place(patron, "A", branch, [closing])
+    close(closing)
+    picking.withdraw_closed_branches()
+    record = make_record(title="B", copies=[branch])
+    Copy.objects.filter(record=record).update(status=CopyStatus.MISSING)
+    other = make_patron(branch, card="10000008", last_name="Autre")
+    servable, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # found again, by an import
+    assert serve_waiting(limit=1) == 1
+    stuck.refresh_from_db()
+    servable.refresh_from_db()
+    assert (stuck.status, servable.status) == (Status.WAITING, Status.PLACED)
+
+
+def test_a_copy_coming_back_skips_requests_nobody_can_collect_yet(patron, branch, other_branch):
+    """The oldest request waits to be collected at a closed library: a returned copy goes
+    to the next patron, who can collect it; the first keeps its place for the reopening."""
+    closing = make_branch(code="GER", name="Gerland")
+    record = make_record(title="C", copies=[closing, other_branch])
+    away = Copy.objects.get(record=record, branch=other_branch)
+    Copy.objects.filter(pk=away.pk).update(status=CopyStatus.ON_LOAN)
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=closing)
+    close(closing)
+    picking.withdraw_closed_branches()
+    second_patron = make_patron(branch, card="10000007", last_name="Second")
+    second, _ = place_request(patron=second_patron, record_id=record.pk, pickup_branch=branch)
+    away.refresh_from_db()
+    with transaction.atomic():
+        served = release_copy(copy=away)
+    assert served == second
+    first.refresh_from_db()
+    assert first.status == Status.WAITING
 
 
 def test_where_the_rules_allow_no_waiting_list_the_library_cancels_and_says_why(patron, branch):
@@ -381,8 +443,7 @@ def test_closing_keeps_the_place_of_whoever_asked_first(patron, branch, other_br
     told = Notice.objects.get(patron=patron, kind=Kind.WAITING_AGAIN)
     assert list(told.events.values_list("request", flat=True)) == [first.pk]
     assert serve_waiting() == 0  # nobody lends from a closed library
-    reopen(branch)
-    assert serve_waiting() == 1
+    reopen(branch)  # its shelves serve the waiting list, oldest first
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == (Status.PLACED, Status.WAITING)

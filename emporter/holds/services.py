@@ -19,7 +19,7 @@ from django.utils import timezone
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import LENDING_MODES, Branch, ServiceMode
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
@@ -226,11 +226,16 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
     Only for a copy that is at home (a return there, a copy back from elsewhere or out
     of a bag, a copy not pulled yet): elsewhere, see ``free_held_copy``."""
     Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.ON_SHELF, updated_at=timezone.now())
+    if not Branch.objects.filter(pk=copy.branch_id, service_mode__in=LENDING_MODES).exists():
+        return None  # a closed library lends nothing: its shelves wait for it to reopen
     waiting = (
         # Only the requests' rows: SKIP LOCKED over a join would also skip every request
         # whose patron (placing another request) or branch (a bag being opened) is locked.
         Request.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(record_id=copy.record_id, status=Status.WAITING)
+        # Nobody collects at a closed library: its waiting requests keep their place for
+        # when it reopens (or their patron chooses another), and the copy goes on.
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
         .select_related("patron", "pickup_branch")
         .order_by("created_at", "pk")
     )
@@ -350,20 +355,32 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
 
 
-def serve_waiting(*, limit: int = 500, actor=None) -> int:
-    """Give a copy back on a shelf to the requests waiting for its record, oldest first.
+def serve_waiting(*, limit: int = 500, actor=None, records=None) -> int:
+    """Give a copy back on a shelf to the requests waiting for its record, oldest first
+    (only those of ``records``, a queryset of record ids, when given).
 
     A copy usually comes back through ``release_copy`` (a return, a cancellation, an
     expiry), which serves the waiting list at once. Some come back another way: an
-    import from the library system, an edit in the admin, a copy found again by staff.
-    This sweep (jobs.schedule) makes sure none of them sits on a shelf while someone
-    waits for it. Returns how many requests were served."""
-    on_shelf = Copy.objects.filter(record=OuterRef("record_id"), status=CopyStatus.ON_SHELF)
-    waiting = (
-        Request.objects.filter(Exists(on_shelf), status=Status.WAITING)
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+    import from the library system, an edit in the admin, a copy found again by staff, a
+    library reopening (``network.services.set_mode`` calls this for its shelves at once,
+    so that nobody placing a request that minute jumps the queue). This sweep
+    (jobs.schedule) makes sure none of them sits on a shelf while someone waits for it.
+    Returns how many requests were served."""
+    # Only copies a request could take (allocation.candidate_copies): with the shelves of
+    # a closed library counted, hundreds of requests waiting for them would fill every
+    # batch and starve those a copy elsewhere could serve.
+    on_shelf = Copy.objects.filter(
+        record=OuterRef("record_id"),
+        status=CopyStatus.ON_SHELF,
+        barcode__isnull=False,
+        branch__service_mode__in=LENDING_MODES,
+    ).exclude(location__requestable=False)
+    waiting = Request.objects.filter(Exists(on_shelf), status=Status.WAITING).exclude(
+        pickup_branch__service_mode=ServiceMode.CLOSED
     )
+    if records is not None:
+        waiting = waiting.filter(record_id__in=records)
+    waiting = waiting.order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
     served = 0
     for request_id in list(waiting):
         with transaction.atomic():
@@ -438,7 +455,8 @@ def forget_patrons(*, request_ids: list[int]) -> int:
 def pickup_changeable(request: Request) -> bool:
     """Nothing has left a shelf for the old library yet: the request waits for a copy,
     or its copy is still set aside on its shelf, at a library that lends (one that has
-    closed moves or cancels it first). ``request.copy`` and its branch must be loaded."""
+    closed moves it first: to another copy, or back on the waiting list).
+    ``request.copy`` and its branch must be loaded."""
     if request.status == Status.WAITING:
         return True
     return (
@@ -517,8 +535,15 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     pending_withdrawal = Q(
         status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
     )
+    # Back on the waiting list because their only copies are at this library: told so
+    # already (a "waiting_again" email); choosing another library would not help them.
+    waiting_again = RequestEvent.objects.filter(
+        request=OuterRef("pk"),
+        reason="copy_library_closed",
+        at__gte=OuterRef("pickup_branch__mode_changed_at"),
+    )
     at_closed = Request.objects.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED)
-    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal)
+    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal).exclude(Exists(waiting_again))
     marked = 0
     for request_id in list(untold.order_by("pk").values_list("pk", flat=True)[:limit]):
         with transaction.atomic():

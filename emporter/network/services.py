@@ -15,8 +15,11 @@ def set_mode(*, branches, mode: str, actor) -> int:
 
     A branch that reopens gives the bags that waited there while it was closed their
     days back (``holds.services.extend_after_reopening``): they did not expire while
-    nobody could collect them, and must not expire the morning it reopens."""
-    from emporter.holds.services import extend_after_reopening  # holds builds on network
+    nobody could collect them, and must not expire the morning it reopens. Its shelves
+    serve the waiting lists at once, oldest request first: a patron placing a request
+    the minute it reopens must not take a copy others have waited for."""
+    from emporter.catalogue.models import Copy, CopyStatus
+    from emporter.holds.services import extend_after_reopening, serve_waiting  # holds builds on network
 
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
@@ -27,5 +30,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
         )
         for branch in reopening:
             extend_after_reopening(branch=branch)
+            on_its_shelves = Copy.objects.filter(branch=branch, status=CopyStatus.ON_SHELF).values(
+                "record_id"
+            )
+            serve_waiting(actor=actor, records=on_its_shelves)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed

@@ -416,9 +416,9 @@ def _withdraw(request_id: int, *, actor) -> bool:
         moved = {"copy": copy, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
     elif rules.allow_waiting_list:
-        # Back on the waiting list, as Koha keeps a hold: its place is its placing date,
-        # so when the library reopens its copy goes to this request (serve_waiting, the
-        # oldest first), not to whoever asked for the title later.
+        # Back on the waiting list, as Koha keeps a hold: its place is when it was asked
+        # for (created_at), so when the library reopens its copy goes to this request
+        # (set_mode serves the waiting list, oldest first), not to whoever asked later.
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="copy_library_closed", note=note, **back)
     else:
