@@ -393,3 +393,15 @@ def test_the_demo_mailbox_shows_a_branch_manager_only_their_branchs_mail(
     assert outbox.send_due(later()) == 2
     page = staff(client, Role.BRANCH_MANAGER, branch).get("/staff/notices/mailbox/").content.decode()
     assert "Courrier ici" in page and "Courrier ailleurs" not in page
+
+
+def test_the_wording_admin_shows_what_is_sent_now_and_the_variables(admin_client):
+    """A librarian writing new wording starts from the built-in one, and sees what a
+    template may use."""
+    page = admin_client.get("/en/admin/notices/noticetemplate/add/").content.decode()
+    assert "Your library had to cancel this request" in page  # the built-in cancellation wording
+    assert "{{ greeting_name }}" in page
+    template = NoticeTemplate.objects.create(kind=Kind.READY, language="fr", subject="Prêt", body_text="x")
+    page = admin_client.get(f"/en/admin/notices/noticetemplate/{template.pk}/change/").content.decode()
+    assert "{{ hold_until" in page  # the ready wording, as written
+    assert "Your library had to cancel this request" not in page  # that kind's only

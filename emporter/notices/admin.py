@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import outbox, render
@@ -67,8 +68,33 @@ class NoticeTemplateForm(forms.ModelForm):
         return cleaned
 
 
+VARIABLES = _(
+    "Django template language. Variables: {{ greeting_name }} (whom the email greets), "
+    "{{ for_child }} (the child the requests are for, if any), {{ requests }} (each with "
+    "{{ r.record.title }}), {{ ready }}, {{ not_found }}, {{ waiting }}, {{ expired }}, "
+    "{{ cancellations }} (pairs: request, reason), {{ bag.label }}, {{ hold_until }}, "
+    "{{ branch.name }}, {{ hours }}, {{ account_url }}, {{ times_url }}, {{ search_url }}."
+)
+
+
 @admin.register(NoticeTemplate)
 class NoticeTemplateAdmin(admin.ModelAdmin):
     form = NoticeTemplateForm
     list_display = ["kind", "language", "subject"]
     list_filter = ["kind", "language"]
+    # What is sent now, as a starting point: staff wording replaces it entirely.
+    readonly_fields = ["built_in_wording"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["body_text"].help_text = VARIABLES
+        return form
+
+    @admin.display(description=_("built-in wording (plain text), to start from"))
+    def built_in_wording(self, template: NoticeTemplate):
+        kinds = [template.kind] if template and template.kind else [k for k, _label in Kind.choices]
+        return format_html_join(
+            "",
+            '<p><strong>{}</strong></p><pre style="white-space: pre-wrap">{}</pre>',
+            ((Kind(kind).label, render.shipped_source(kind)) for kind in kinds),
+        )

@@ -10,7 +10,7 @@ import logging
 
 from django.conf import settings
 from django.template import Context, Template
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -197,6 +197,11 @@ def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     else:
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+
+
+def shipped_source(kind: str) -> str:
+    """The built-in plain-text wording of ``kind``, as written (template language)."""
+    return get_template(f"notices/email/{kind}.txt").template.source
 
 
 def wording_error(source: str, *, kind: str, language: str) -> str:
