@@ -18,7 +18,9 @@ unique constraint), so two composers racing cannot tell a patron twice.
 """
 
 import datetime
+import operator
 from collections import defaultdict
+from functools import reduce
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -45,15 +47,18 @@ def _unclaimed():
     )
 
 
-# What some step below tells; every other event is set aside as soon as it is written.
-TOLD = (
-    Q(from_status="", to_status__in=[Status.PLACED, Status.WAITING])  # confirmations
-    | (Q(to_status__in=[Status.READY, Status.NOT_FOUND]) & ~Q(from_status=F("to_status")))  # outcomes
-    | Q(to_status=Status.CANCELLED, reason="staff")
-    | Q(to_status=Status.EXPIRED)
-    | Q(reason="pickup_closed")
-    | Q(reason="copy_library_closed")
+# The events each step below tells (one place: a step added here is told, not set aside).
+PLACEMENTS = Q(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
+# A ready bag's library closing (ready -> ready) is told apart, by the closures.
+OUTCOMES = Q(to_status__in=[Status.READY, Status.NOT_FOUND]) & ~Q(from_status=F("to_status"))
+CLOSURES = (
+    (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
+    (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
+    (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
+    (Kind.WAITING_AGAIN, Q(reason="copy_library_closed")),
 )
+# Every other event is set aside as soon as it is written.
+TOLD = reduce(operator.or_, [PLACEMENTS, OUTCOMES, *(condition for _kind, condition in CLOSURES)])
 
 
 def set_aside() -> int:
@@ -102,7 +107,7 @@ def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
 
 
 def compose_confirmations(now: datetime.datetime) -> int:
-    placed = _unclaimed().filter(from_status="", to_status__in=[Status.PLACED, Status.WAITING])
+    placed = _unclaimed().filter(PLACEMENTS)
     created = 0
     for patron_id, events in _by_patron(placed).items():
         if max(e.at for e in events) > now - GROUP_DELAY:
@@ -146,12 +151,7 @@ def _still_being_pulled(*, patron_id: int, branch_id: int, since: datetime.datet
 
 
 def compose_outcomes(now: datetime.datetime) -> int:
-    outcomes = (
-        _unclaimed()
-        .filter(Q(to_status=Status.READY) | Q(to_status=Status.NOT_FOUND))
-        .exclude(from_status=F("to_status"))  # a ready bag's library closing is told apart
-        .select_related("request__patron")
-    )
+    outcomes = _unclaimed().filter(OUTCOMES)
     created = 0
     for (patron_id, branch_id), events in _by_patron_and_branch(outcomes).items():
         if _still_being_pulled(
@@ -172,12 +172,7 @@ def compose_closures(now: datetime.datetime) -> int:
     """Cancelled by the library (not by the patron, who knows), expired bags, libraries
     closed where the patron was to collect, and requests back on the waiting list."""
     created = 0
-    for kind, condition in (
-        (Kind.CANCELLED, Q(to_status=Status.CANCELLED, reason="staff")),
-        (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
-        (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
-        (Kind.WAITING_AGAIN, Q(reason="copy_library_closed")),
-    ):
+    for kind, condition in CLOSURES:
         closed = _unclaimed().filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
