@@ -23,14 +23,20 @@ from .policy import Policy
 MAX_CANDIDATES = 25
 
 
-def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy):
-    """On-shelf, requestable copies: the pickup branch first, then others if allowed."""
-    qs = Copy.objects.filter(
+def takeable_copies(*, record):
+    """Copies of ``record`` (an id, a record or an OuterRef) a request could take: on the
+    shelf, with a barcode, at a library that lends, in a requestable location."""
+    return Copy.objects.filter(
         record=record,
         status=CopyStatus.ON_SHELF,
         barcode__isnull=False,
         branch__service_mode__in=LENDING_MODES,
     ).exclude(location__requestable=False)
+
+
+def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy):
+    """The copies a request could take: the pickup branch first, then others if allowed."""
+    qs = takeable_copies(record=record)
     if not policy.allow_other_branches:
         qs = qs.filter(branch=pickup_branch)
     here_first = Case(

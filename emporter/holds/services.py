@@ -366,15 +366,10 @@ def serve_waiting(*, limit: int = 500, actor=None, records=None) -> int:
     so that nobody placing a request that minute jumps the queue). This sweep
     (jobs.schedule) makes sure none of them sits on a shelf while someone waits for it.
     Returns how many requests were served."""
-    # Only copies a request could take (allocation.candidate_copies): with the shelves of
-    # a closed library counted, hundreds of requests waiting for them would fill every
-    # batch and starve those a copy elsewhere could serve.
-    on_shelf = Copy.objects.filter(
-        record=OuterRef("record_id"),
-        status=CopyStatus.ON_SHELF,
-        barcode__isnull=False,
-        branch__service_mode__in=LENDING_MODES,
-    ).exclude(location__requestable=False)
+    # Only copies a request could take: with the shelves of a closed library counted,
+    # hundreds of requests waiting for them would fill every batch and starve those a
+    # copy elsewhere could serve.
+    on_shelf = allocation.takeable_copies(record=OuterRef("record_id"))
     waiting = Request.objects.filter(Exists(on_shelf), status=Status.WAITING).exclude(
         pickup_branch__service_mode=ServiceMode.CLOSED
     )

@@ -40,10 +40,9 @@ def runs_of(branch: Branch, *, today: datetime.date) -> tuple[list[PickRun], lis
     shown are chosen, then counted: counting in the same query would read every line of
     every run the branch ever had (a year: hundreds of thousands)."""
     runs = PickRun.objects.filter(branch=branch).order_by("-run_date", "cutoff")
-    return (
-        with_progress(list(runs.filter(run_date=today))),
-        with_progress(list(runs.filter(run_date__lt=today)[:OLDER_RUNS])),
-    )
+    todays, older = list(runs.filter(run_date=today)), list(runs.filter(run_date__lt=today)[:OLDER_RUNS])
+    with_progress(todays + older)  # one count for both
+    return todays, older
 
 
 def set_aside_after(branch: Branch, cutoff: datetime.datetime) -> int:
