@@ -65,3 +65,20 @@ def test_record_page_leaves_room_for_actions(client, record):
 
 def test_unknown_record_is_not_found(client, db):
     assert client.get("/catalogue/record/999999/").status_code == 404
+
+
+def test_a_result_line_adds_its_record_to_the_basket_and_comes_back_to_it(client, record):
+    Record.objects.create(source_key="test:2", title="La Femme sans exemplaire")
+    page = client.get("/catalogue/?q=femme").content.decode()
+    # One button per requestable result, naming its record for screen readers.
+    assert page.count('class="add-to-basket"') == 1
+    assert f'action="/basket/add/{record.pk}/"' in page
+    assert "(La Femme étrangère)</span>" in page
+
+    response = client.post(f"/basket/add/{record.pk}/", {"next": f"/catalogue/?q=femme#hit-{record.pk}"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/catalogue/?q=femme#hit-{record.pk}"
+    page = client.get("/catalogue/?q=femme").content.decode()
+    assert f'id="hit-{record.pk}"' in page
+    assert "Dans votre panier" in page
+    assert 'class="add-to-basket"' not in page

@@ -88,11 +88,14 @@ def _hit_lines(hits) -> list[dict]:
             availability = gettext("No copy in the network")
         lines.append(
             {
+                "pk": record.pk,
                 "url": reverse("catalogue:record", args=[record.pk]),
                 "title": record.title,
                 "meta": " · ".join(part for part in meta if part),
                 "available": bool(hit.available),
                 "availability": availability,
+                # A record with no copy in the network cannot be requested: no button.
+                "requestable": bool(hit.copies),
             }
         )
     return lines
