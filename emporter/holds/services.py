@@ -179,9 +179,14 @@ def cancel_request(*, request: Request, actor=None, reason: str = "", by_staff: 
     """Cancel a request not yet collected; its copy goes where it now belongs
     (``free_held_copy``) and its bag closes if nothing ready is left in it."""
     with transaction.atomic():
-        request = Request.objects.select_for_update(of=("self",)).select_related("copy").get(pk=request.pk)
+        request = Request.objects.select_for_update(of=("self",)).get(pk=request.pk)
         if request.status not in ACTIVE:
             raise ServiceError("not_cancellable")
+        if request.copy_id is not None:
+            # Locked and read after the request, not joined to it: a picker who held the
+            # request may just have put this copy in a bag, or moved the request to another
+            # copy; a joined row would be the one read before that lock wait.
+            request.copy = Copy.objects.select_for_update(of=("self",)).get(pk=request.copy_id)
         transition(
             request,
             Status.CANCELLED,

@@ -1,0 +1,70 @@
+"""A patron cancels while a picker settles the same request (PostgreSQL, real threads)."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.holds.models import Status
+from emporter.holds.services import cancel_request, place_request
+from emporter.picking import services as picking
+from tests.conftest import backend_pid, make_branch, make_patron, make_record, wait_until_blocked
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def cancel_while(settle, request) -> list[Exception]:
+    """Run ``settle`` in a transaction that holds the request while a cancel waits for it."""
+    pid, go, errors = [], threading.Event(), []
+
+    def cancel():
+        try:
+            pid.append(backend_pid())
+            go.wait(10)
+            cancel_request(request=request)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    with transaction.atomic():
+        settle()
+        go.set()
+        wait_until_blocked(pid)  # the cancel now waits for the request's lock
+    thread.join(10)
+    return errors
+
+
+def test_a_cancel_behind_found_leaves_the_document_in_its_bag_to_put_back(postgres):
+    branch = make_branch()
+    record = make_record(copies=[branch])
+    request, _ = place_request(patron=make_patron(branch), record_id=record.pk, pickup_branch=branch)
+    line = picking.build_run(branch=branch, kind="extra").lines.get()
+
+    assert cancel_while(lambda: picking.mark_found(line=line), request) == []
+
+    request.refresh_from_db()
+    assert request.status == Status.CANCELLED
+    # Pulled into a bag at its own library: it stays on the hold shelf, listed to take
+    # out, rather than being said to be on a shelf it is not on.
+    assert Copy.objects.get(pk=request.copy_id).status == CopyStatus.HOLD_SHELF
+
+
+def test_a_cancel_behind_not_found_frees_the_copy_the_request_moved_to(postgres):
+    branch = make_branch()
+    record = make_record(copies=[branch, branch])
+    request, _ = place_request(patron=make_patron(branch), record_id=record.pk, pickup_branch=branch)
+    first = request.copy_id
+    line = picking.build_run(branch=branch, kind="extra").lines.get()
+
+    assert cancel_while(lambda: picking.mark_not_found(line=line), request) == []
+
+    request.refresh_from_db()
+    statuses = dict(Copy.objects.filter(record=record).values_list("pk", "status"))
+    assert request.status == Status.CANCELLED
+    assert request.copy_id != first
+    # Neither copy is left set aside for a request that no longer exists.
+    assert statuses == {first: CopyStatus.MISSING, request.copy_id: CopyStatus.ON_SHELF}
