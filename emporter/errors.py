@@ -11,6 +11,7 @@ MESSAGES = {
         409,
     ),
     "already_requested": (_("You have already requested this document."), 409),
+    "placement_conflict": (_("This document could not be set aside just now: please try again."), 409),
     "idempotency_key_reused": (
         _("This Idempotency-Key was already used for another basket (other documents or pickup library)."),
         422,
@@ -70,6 +71,10 @@ MESSAGES = {
     "nothing_ready": (_("Nothing is ready for this card here yet."), 404),
     "unknown_card": (_("No patron has the card %(card)s."), 404),
     "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
+    "copy_status_changed": (
+        _("%(barcode)s changed meanwhile (it is now “%(status)s”): its status was left as it is."),
+        409,
+    ),
 }
 
 

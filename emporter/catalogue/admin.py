@@ -1,12 +1,70 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from .models import Copy, Record
+from emporter.errors import ServiceError
+
+from .models import HAND_SET_STATUSES, Copy, CopyStatus, Record
+
+
+def _serve_waiting(copy: Copy, actor) -> None:
+    """A copy new on its shelf goes to the oldest waiting request first."""
+    from emporter.holds.services import release_copy  # circulation sits above the catalogue
+
+    if copy.status == CopyStatus.ON_SHELF:
+        release_copy(copy=copy, actor=actor)
+
+
+class CopyForm(forms.ModelForm):
+    """A copy's status is set by hand only among HAND_SET_STATUSES; a copy in circulation
+    (set aside, in transit, on the hold shelf, on loan) shows its status, read-only."""
+
+    # The status the librarian saw when the page opened: a change is made from it only.
+    status_seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Copy
+        fields = [
+            "record",
+            "barcode",
+            "call_number",
+            "branch",
+            "department",
+            "location",
+            "doc_type",
+            "status",
+            "source_codes",
+        ]
+
+    def clean_status_seen(self) -> str:
+        seen = self.cleaned_data["status_seen"]
+        return seen if seen in CopyStatus.values else ""
+
+    def status_lost(self) -> bool:
+        """Whether the librarian asked for a status the copy left meanwhile for circulation's."""
+        wanted = self.data.get(self.add_prefix("status"), "")
+        seen = self.cleaned_data.get("status_seen") or self.instance.status
+        return self.fields["status"].disabled and wanted != seen and seen != self.initial["status"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status_seen"].initial = self.instance.status
+        status = self.fields["status"]
+        if self.instance.pk and self.instance.status not in HAND_SET_STATUSES:
+            status.disabled = True
+            status.help_text = _("Set by circulation (a request, a pull, a loan), and changed by it only.")
+        else:
+            status.choices = [(value, label) for value, label in status.choices if value in HAND_SET_STATUSES]
 
 
 class CopyInline(admin.TabularInline):
     model = Copy
     extra = 0
     raw_id_fields = ["department", "location"]
+    # Changed one copy at a time, from its own page (CopyAdmin): guarded by what was seen.
+    readonly_fields = ["status"]
 
 
 @admin.register(Record)
@@ -16,10 +74,60 @@ class RecordAdmin(admin.ModelAdmin):
     search_fields = ["title", "responsibility", "isbn", "source_key"]
     inlines = [CopyInline]
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Copy:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for copy in formset.deleted_objects:
+            copy.delete()
+        for copy, changed in formset.changed_objects:
+            # Only what was edited: a full save would write back the status read with the
+            # page, undoing a request or a loan made meanwhile.
+            copy.save(update_fields=[name for name in changed if name != "status"])
+        for copy in formset.new_objects:
+            copy.save()
+            _serve_waiting(copy, request.user)
+
 
 @admin.register(Copy)
 class CopyAdmin(admin.ModelAdmin):
+    form = CopyForm
     list_display = ["barcode", "call_number", "record", "branch", "status"]
     list_filter = ["status", "branch", "doc_type"]
     search_fields = ["barcode", "call_number"]
     raw_id_fields = ["record", "department", "location"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            _serve_waiting(obj, request.user)
+            return
+        fields = [name for name in form.changed_data if name not in ("status", "status_seen")]
+        if fields:
+            obj.save(update_fields=fields)
+        if "status" in form.changed_data:
+            self._set_status(request, obj, seen=form.cleaned_data["status_seen"] or form.initial["status"])
+        elif form.status_lost():
+            error = ServiceError(
+                "copy_status_changed", barcode=obj.barcode or obj.pk, status=obj.get_status_display()
+            )
+            messages.error(request, error.message)
+
+    def _set_status(self, request, copy: Copy, *, seen: str) -> None:
+        from emporter.holds.services import set_copy_status
+
+        try:
+            # Its own savepoint: a refusal keeps the other fields just saved.
+            with transaction.atomic():
+                served = set_copy_status(copy_id=copy.pk, seen=seen, status=copy.status, actor=request.user)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return
+        if served is not None:
+            messages.info(request, _served_message(copy))
+
+
+def _served_message(copy: Copy) -> str:
+    return gettext("%(barcode)s went to the oldest waiting request: it is on the next pick list.") % {
+        "barcode": copy.barcode or copy.pk
+    }

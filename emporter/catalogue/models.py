@@ -35,6 +35,11 @@ class CopyStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+# The statuses a librarian sets by hand (the admin: a copy lost, withdrawn, found again).
+# The others belong to circulation (a request, a pull, a loan) and change only through it.
+HAND_SET_STATUSES = (CopyStatus.ON_SHELF, CopyStatus.MISSING, CopyStatus.WITHDRAWN)
+
+
 class RecordQuerySet(models.QuerySet):
     def available(self):
         return self.filter(copies__status=CopyStatus.ON_SHELF).distinct()

@@ -8,6 +8,7 @@ serialised by the database, which is what makes the limits hold under concurrenc
 
 import datetime
 import hashlib
+import logging
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
 from emporter.network.models import LENDING_MODES, Branch, ServiceMode
@@ -25,6 +26,8 @@ from emporter.patrons.models import Patron
 from . import allocation, policy
 from .lifecycle import record_event, transition
 from .models import ACTIVE, Bag, Channel, Request, RequestEvent, Status, patron_pseudonym
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -172,7 +175,21 @@ def place_request(
             return request, False
     except IntegrityError as error:
         # The constraints caught what the checks above should have: a race we lost.
-        raise ServiceError("already_requested") from error
+        raise ServiceError(_placement_conflict(error)) from error
+
+
+def _placement_conflict(error: IntegrityError) -> str:
+    """The error code for a placement a constraint refused: only the patron's own
+    request for the record is "already requested"; any other (a copy another request
+    holds, which no check lets through) is logged, and the patron asked to try again."""
+    text = str(error)
+    if (
+        "one_active_request_per_patron_record" in text
+        or "holds_request.patron_id, holds_request.record_id" in text
+    ):
+        return "already_requested"
+    logger.error("placement refused by a constraint: %s", text)
+    return "placement_conflict"
 
 
 def cancel_request(*, request: Request, actor=None, reason: str = "", by_staff: bool = False) -> Request:
@@ -256,6 +273,29 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         return transition(
             request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
         )
+    return None
+
+
+def set_copy_status(*, copy_id: int, seen: str, status: str, actor=None) -> Request | None:
+    """A librarian marks a copy missing, withdrawn or back on its shelf (the admin).
+
+    Guarded by the status the librarian saw: a copy a request took, or a loan, since the
+    page was opened is left alone (``copy_status_changed``). Back on its shelf, it goes
+    to the oldest waiting request first (``release_copy``), as a copy found again does.
+    Returns the request served, if any."""
+    if seen not in HAND_SET_STATUSES or status not in HAND_SET_STATUSES:
+        raise ValueError(f"{seen} -> {status}: circulation's statuses change through circulation")
+    with transaction.atomic():
+        copy = Copy.objects.select_for_update(of=("self",)).get(pk=copy_id)
+        if copy.status != seen:
+            raise ServiceError(
+                "copy_status_changed", barcode=copy.barcode or copy.pk, status=copy.get_status_display()
+            )
+        if status == seen:
+            return None
+        if status == CopyStatus.ON_SHELF:
+            return release_copy(copy=copy, actor=actor)
+        Copy.objects.filter(pk=copy.pk).update(status=status, updated_at=timezone.now())
     return None
 
 
