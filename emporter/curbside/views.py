@@ -8,11 +8,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Status
+from emporter.http import post_only
 from emporter.patrons.models import of_household
 from emporter.patrons.views import current_patron
 
@@ -61,7 +61,7 @@ def times(request, bag_id: int):
     return render(request, "curbside/times.html", context)
 
 
-@require_POST
+@post_only
 @login_required
 def cancel(request, bag_id: int):
     bag = _own_bag(request, bag_id)
@@ -71,7 +71,7 @@ def cancel(request, bag_id: int):
     return redirect("patrons:account")
 
 
-@require_POST
+@post_only
 @login_required
 def here(request, bag_id: int):
     bag = _own_bag(request, bag_id)
@@ -87,7 +87,7 @@ def here(request, bag_id: int):
     return redirect("patrons:account")
 
 
-@require_POST
+@post_only
 @login_required
 def not_here(request, bag_id: int):
     bag = _own_bag(request, bag_id)

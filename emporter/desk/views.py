@@ -21,12 +21,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
+from emporter.http import post_only
 from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
@@ -143,7 +143,7 @@ def _handover_labels(count: int) -> list[str]:
     return labels
 
 
-@require_POST
+@post_only
 @door_branch_view
 def hand_over(request, branch: Branch):
     form = HandoverForm(request.POST)
@@ -233,7 +233,7 @@ def receipt(request, branch: Branch, patron_id: int):
     return render(request, "desk/receipt.html", context)
 
 
-@require_POST
+@post_only
 @door_branch_view
 def email_receipt(request, branch: Branch, patron_id: int):
     raw_ids = request.POST.get("loans", "")
@@ -352,7 +352,7 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     return {"error": not_on_loan.message, "barcode": barcode}
 
 
-@require_POST
+@post_only
 @door_branch_view
 def put_back(request, branch: Branch):
     """The one button under a missing copy scanned at Returns."""
@@ -374,7 +374,7 @@ def put_back(request, branch: Branch):
     return render(request, "desk/returns.html", context, status=422 if "error" in context else 200)
 
 
-@require_POST
+@post_only
 @login_required
 def renew(request, loan_id: int):
     patron = current_patron(request)

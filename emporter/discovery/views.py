@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Audience, Record
+from emporter.http import post_only
 from emporter.inputs import parse_id, parse_ids, typed
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role
@@ -142,7 +142,7 @@ def surprise(request):
 
 
 @login_required
-@require_POST
+@post_only
 def surprise_cancel(request, pk: int):
     patron = current_patron(request)
     mine = get_object_or_404(SurpriseRequest, pk=pk, asked_by=patron)

@@ -3,14 +3,14 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
+from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import of_household
@@ -28,7 +28,7 @@ def _pickup_branches():
     return Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)
 
 
-@require_POST
+@post_only
 def add_to_basket(request, record_id: int):
     record = get_object_or_404(Record, pk=record_id)
     if basket.add(request.session, record.pk):
@@ -38,13 +38,10 @@ def add_to_basket(request, record_id: int):
         messages.info(request, _("“%(title)s” is already in your basket.") % {"title": record.title})
     else:
         messages.error(request, _("The basket is full: confirm it before adding more."))
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
-        back = "holds:basket"
-    return redirect(back)
+    return HttpResponseRedirect(safe_next(request, request.POST.get("next")) or reverse("holds:basket"))
 
 
-@require_POST
+@post_only
 def remove_from_basket(request, record_id: int):
     basket.remove(request.session, record_id)
     return redirect("holds:basket")
@@ -78,7 +75,7 @@ def show_basket(request):
 
 
 @login_required
-@require_POST
+@post_only
 def confirm_basket(request):
     patron = current_patron(request)
     if patron is None:
@@ -115,7 +112,7 @@ def confirm_basket(request):
 
 
 @login_required
-@require_POST
+@post_only
 def cancel(request, request_id: int):
     hold = _own_request(request, request_id)
     try:
@@ -136,7 +133,7 @@ def _own_request(request, request_id: int) -> Request:
     return get_object_or_404(Request, of_household(patron), pk=request_id)
 
 
-@require_POST
+@post_only
 @login_required
 def change_pickup(request, request_id: int):
     hold = _own_request(request, request_id)

@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
+from emporter.http import post_only
 from emporter.patrons.models import Role, StaffRole
 
 from .models import Branch, ServiceMode
@@ -50,7 +50,7 @@ def modes(request):
     return render(request, "network/modes.html", context)
 
 
-@require_POST
+@post_only
 @network_admin_required
 def switch_branch(request, branch_id: int):
     branch = get_object_or_404(Branch, pk=branch_id)
@@ -105,7 +105,7 @@ def _warn_about_pickups(request, branch: Branch) -> None:
         )
 
 
-@require_POST
+@post_only
 @network_admin_required
 def switch_network(request):
     """Two steps: the first POST shows what will change, the confirmed one does it."""

@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
+from emporter.http import post_only
 from emporter.inputs import typed
 from emporter.patrons.permissions import role_required
 
@@ -46,7 +46,7 @@ def outbox(request):
     return render(request, "notices/outbox.html", context)
 
 
-@require_POST
+@post_only
 @role_required(selectors.ROLE)
 def resend(request, notice_id: int):
     notice = get_object_or_404(selectors.visible_notices(request.user), pk=notice_id)

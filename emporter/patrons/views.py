@@ -8,16 +8,15 @@ from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import i18n
-from django.views.decorators.http import require_POST
 
 from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import pickup_changeable
+from emporter.http import post_only, safe_next
 from emporter.inputs import typed
 from emporter.network.models import Branch, ServiceMode
 
@@ -28,10 +27,7 @@ from .models import Patron
 
 
 def _next_url(request, default="patrons:account"):
-    url = request.POST.get("next") or request.GET.get("next")
-    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
-        return url
-    return default
+    return safe_next(request, request.POST.get("next") or request.GET.get("next")) or default
 
 
 def patron_login(request):
@@ -49,13 +45,13 @@ def patron_login(request):
     return render(request, "patrons/login.html", {"form": form, "next": _next_url(request, "")})
 
 
-@require_POST
+@post_only
 def patron_logout(request):
     logout(request)
     return redirect("home")
 
 
-@require_POST
+@post_only
 def set_language(request):
     """Django's language switch; for a signed-in patron, also the language of their
     emails (their notices are written in ``Patron.language``), as they would expect
@@ -129,6 +125,10 @@ def change_pin(request):
 class StaffLoginView(LoginView):
     template_name = "patrons/staff_login.html"
     authentication_form = StaffLoginForm
+
+    def get_redirect_url(self):
+        # Not a view that takes POST only: after a sign-in the browser would GET it.
+        return safe_next(self.request, super().get_redirect_url())
 
     def get_default_redirect_url(self):
         # Without a "next", straight to the first screen of the menu (a picker's pick

@@ -11,13 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import Outcome, cancel_request, change_pickup, pickup_changeable, place_requests
+from emporter.http import post_only
 from emporter.inputs import parse_id, parse_ids, without_control_chars
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron, Role
@@ -103,7 +103,7 @@ def patron(request, patron_id: int):
 
 
 @desk_required
-@require_POST
+@post_only
 def add(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
     ids = parse_ids([request.POST.get("record", "")])
@@ -118,7 +118,7 @@ def add(request, patron_id: int):
 
 
 @desk_required
-@require_POST
+@post_only
 def remove(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
     basket.remove(request.session, patron.pk, parse_ids(request.POST.getlist("record")))
@@ -126,7 +126,7 @@ def remove(request, patron_id: int):
 
 
 @desk_required
-@require_POST
+@post_only
 def confirm(request, patron_id: int):
     patron = get_object_or_404(Patron, pk=patron_id)
     back = _patron_url(patron.pk) + "#basket"
@@ -197,7 +197,7 @@ def _summary(outcome: Outcome, record: Record) -> dict:
 
 
 @desk_required
-@require_POST
+@post_only
 def cancel(request, patron_id: int, request_id: int):
     hold = get_object_or_404(
         Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
@@ -227,7 +227,7 @@ def cancel(request, patron_id: int, request_id: int):
 
 
 @desk_required
-@require_POST
+@post_only
 def change_pickup_view(request, patron_id: int, request_id: int):
     """The caller would rather collect at another library (theirs has closed, say)."""
     hold = get_object_or_404(

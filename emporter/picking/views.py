@@ -10,18 +10,17 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_POST
 
 from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.errors import ServiceError
 from emporter.holds.models import Status
+from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch, Department
 from emporter.patrons.models import Role
@@ -96,7 +95,7 @@ def index(request):
     return render(request, "picking/index.html", {"branches": branches, "today": today})
 
 
-@require_POST
+@post_only
 @picker_required
 def build(request, branch_id: int):
     branch = _branch(request, branch_id)
@@ -238,7 +237,7 @@ def _refuse_scan(request, run: PickRun, department_id: int | None, text: str, st
     return redirect(_pick_url(run, department_id))
 
 
-@require_POST
+@post_only
 @picker_required
 def scan(request, run_id: int):
     run = _run(request, run_id)
@@ -257,7 +256,7 @@ def scan(request, run_id: int):
     return redirect(_pick_url(run, department_id))
 
 
-@require_POST
+@post_only
 @picker_required
 def mark(request, line_id: int):
     line = get_object_or_404(PickLine.objects.select_related("run__branch", "copy__record"), pk=line_id)
@@ -326,7 +325,7 @@ def missing(request):
     return render(request, "picking/missing.html", context)
 
 
-@require_POST
+@post_only
 @picker_required
 def put_back(request, copy_id: int):
     copy = get_object_or_404(Copy.objects.select_related("record"), pk=copy_id)
@@ -340,9 +339,7 @@ def put_back(request, copy_id: int):
         else:
             text = _("%(title)s is back on the shelf.")
         messages.success(request, text % {"title": copy.record.title})
-    back = request.POST.get("next", "")
-    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
-    return redirect(back if safe else reverse("picking:missing"))
+    return HttpResponseRedirect(safe_next(request, request.POST.get("next")) or reverse("picking:missing"))
 
 
 @picker_required

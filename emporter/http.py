@@ -1,0 +1,30 @@
+"""Where a page may send people next, and the views that only take a form's POST."""
+
+from django.urls import Resolver404, resolve
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+
+def post_only(view):
+    """``require_POST``, and marked so: after signing in, nobody is sent back to such a
+    view (a browser follows a redirect with a GET, and would land on a 405 error). The
+    mark survives the decorators around it (``functools.wraps`` copies it)."""
+    wrapped = require_POST(view)
+    wrapped.post_only = True
+    return wrapped
+
+
+def safe_next(request, url: object) -> str:
+    """``url`` when it is a page of this site a browser may be sent to, else "".
+
+    Only a path ("/…"): "basket", a bare word, would be read by ``redirect()`` as a URL
+    name and fail; "//host/…" is another site. A view that takes POST only is no page."""
+    if not isinstance(url, str) or not url.startswith("/") or url.startswith(("//", "/\\")):
+        return ""
+    if not url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return ""
+    try:
+        match = resolve(url.split("?", 1)[0].split("#", 1)[0])
+    except Resolver404:
+        return ""
+    return "" if getattr(match.func, "post_only", False) else url
