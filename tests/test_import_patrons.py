@@ -56,3 +56,35 @@ def test_command_prints_a_summary(tmp_path, branch, capsys):
     out, err = capsys.readouterr()
     assert "2 créés" in out or "2 created" in out
     assert "XXX" in err
+
+
+def test_a_file_without_some_columns_leaves_them_alone(tmp_path, branch):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    import_patrons(path)
+    helene = Patron.objects.get(card_number="10000100")
+    # Meanwhile she chose English, and a wrong PIN locked her card.
+    Patron.objects.filter(pk=helene.pk).update(language="en", failed_logins=2)
+
+    path.write_text("card_number;last_name;home_branch\n10000100;Dupré-Martin;PDI\n", encoding="utf-8")
+    report = import_patrons(path)
+
+    assert (report.updated, report.skipped) == (1, 0)
+    helene.refresh_from_db()
+    assert helene.last_name == "Dupré-Martin"
+    assert (helene.first_name, helene.email, helene.phone_digits) == (
+        "Hélène",
+        "helene@example.org",
+        "0611223344",
+    )
+    assert (helene.language, helene.failed_logins) == ("en", 2)
+
+
+def test_an_empty_cell_in_a_column_the_file_has_does_clear_it(tmp_path, branch):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    import_patrons(path)
+    path.write_text("card_number;last_name;phone;home_branch\n10000100;Dupré;;PDI\n", encoding="utf-8")
+    import_patrons(path)
+    helene = Patron.objects.get(card_number="10000100")
+    assert (helene.phone, helene.phone_digits, helene.email) == ("", "", "helene@example.org")

@@ -151,14 +151,11 @@ def _clean(row: dict, branches: dict) -> dict:
     branch = branches.get(row["home_branch"].lower())
     if branch is None:
         raise RowError("no_branch", _("no branch has the code %(code)s") % {"code": row["home_branch"]})
-    values = {
-        "first_name": row.get("first_name", ""),
-        "last_name": row["last_name"],
-        "home_branch": branch,
-        "phone": row.get("phone", ""),
-        "email": row.get("email", ""),
-    }
-    if values["email"]:
+    values = {"last_name": row["last_name"], "home_branch": branch}
+    # A column the file does not have leaves the patron's value alone: a file of names
+    # and cards only must not blank everybody's email (nor stop their notices).
+    values |= {column: row[column] for column in ("first_name", "phone", "email") if column in row}
+    if values.get("email"):
         try:
             validate_email(values["email"])
         except ValidationError as error:
@@ -202,7 +199,9 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool) -> tuple[bool, str]:
         patron = Patron(user=_account(card), card_number=card)
     for name, value in values.items():
         setattr(patron, name, value)
-    patron.save()
+    # Only the file's columns: a full save would write back a sign-in lock or a language
+    # chosen meanwhile as they were read.
+    patron.save(update_fields=None if created else list(values))
     if created:
         _first_pin(patron.user, pin)
         return True, "set" if pin else ""

@@ -67,6 +67,9 @@ class Patron(models.Model):
 
     def save(self, *args, **kwargs):
         self.phone_digits = "".join(c for c in self.phone if c.isdigit())
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "phone_digits"}
         super().save(*args, **kwargs)
 
     def household_ids(self) -> list[int]:
