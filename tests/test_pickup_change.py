@@ -394,6 +394,34 @@ def test_requests_waiting_on_a_closed_librarys_shelves_do_not_hold_up_the_sweep(
     assert (stuck.status, servable.status) == (Status.WAITING, Status.PLACED)
 
 
+def test_the_sweep_is_not_starved_by_requests_their_rules_keep_from_other_shelves(
+    patron, branch, other_branch
+):
+    """At a library that lends only its own copies, old requests wait for titles on other
+    libraries' shelves: they are not even looked at, so a newer one is served."""
+    RequestPolicy.objects.create(branch=branch, allow_other_branches=False)
+    for n in range(2):
+        record = make_record(title=f"Ailleurs {n}", copies=[(other_branch, CopyStatus.ON_LOAN)])
+        blocked = make_patron(branch, card=f"1000002{n}", last_name=f"Ancien {n}")
+        place_request(patron=blocked, record_id=record.pk, pickup_branch=branch)
+        Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # back, over there
+    record = make_record(title="Ici", copies=[(branch, CopyStatus.MISSING)])
+    newer, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # found again here
+
+    assert serve_waiting(limit=1) == 1
+    newer.refresh_from_db()
+    assert newer.status == Status.PLACED
+    # The same rules for a child at another library do not hide its requests.
+    child = make_patron(other_branch, card="10000030", category="child")
+    record = make_record(title="Là-bas", copies=[(branch, CopyStatus.ON_LOAN)])
+    theirs, _ = place_request(patron=child, record_id=record.pk, pickup_branch=other_branch)
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)
+    assert serve_waiting(limit=1) == 1
+    theirs.refresh_from_db()
+    assert theirs.status == Status.PLACED
+
+
 def test_a_copy_coming_back_skips_requests_nobody_can_collect_yet(patron, branch, other_branch):
     """The oldest request waits to be collected at a closed library: a returned copy goes
     to the next patron, who can collect it; the first keeps its place for the reopening."""

@@ -415,7 +415,12 @@ def serve_waiting(*, limit: int = 500, actor=None, records=None) -> int:
     # hundreds of requests waiting for them would fill every batch and starve those a
     # copy elsewhere could serve.
     on_shelf = allocation.takeable_copies(record=OuterRef("record_id"))
-    waiting = Request.objects.filter(Exists(on_shelf), status=Status.WAITING).exclude(
+    # And only copies the request's rules let it take: requests waiting at a library that
+    # lends only its own copies, for titles on other libraries' shelves, would fill every
+    # batch too, and keep a newer request a copy came back for waiting for good.
+    at_pickup = on_shelf.filter(branch=OuterRef("pickup_branch_id"))
+    reachable = Q(Exists(at_pickup)) | (Q(Exists(on_shelf)) & ~policy.own_branch_only())
+    waiting = Request.objects.filter(reachable, status=Status.WAITING).exclude(
         pickup_branch__service_mode=ServiceMode.CLOSED
     )
     if records is not None:
