@@ -196,6 +196,9 @@ def test_branch_page_shows_its_selections_and_new_arrivals(client, branch, other
     html = client.get(f"/discover/libraries/{branch.pk}/").content.decode()
 
     assert "Polars pour l" in html and "Arrivé hier" in html and "Ailleurs" not in html
+    # Its tiles name this library, which may not be the patron's.
+    assert f"En rayon à {branch.name}" in html
+    assert "En rayon dans votre bibliothèque" not in html
 
 
 def test_record_page_shows_more_like_this_from_the_patrons_branch_first(client, branch, other_branch):

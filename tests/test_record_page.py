@@ -82,3 +82,23 @@ def test_a_result_line_adds_its_record_to_the_basket_and_comes_back_to_it(client
     assert f'id="hit-{record.pk}"' in page
     assert "Dans votre panier" in page
     assert 'class="add-to-basket"' not in page
+
+
+def test_a_closed_librarys_copies_are_not_counted_available(client, record, branch, other_branch):
+    other_branch.service_mode = "closed"
+    other_branch.save(update_fields=["service_mode"])
+    response = client.get(f"/catalogue/record/{record.pk}/")
+    page = response.content.decode()
+    # As the results say: only Part-Dieu's copy on the shelf can be had.
+    assert "1 exemplaire disponible" in page
+    assert {b["branch"]: b["available"] for b in response.context["branches"]} == {branch: 1, other_branch: 0}
+    assert "Fermée : ne prête pas en ce moment" in page.replace("\u00a0", " ")
+
+
+def test_a_copy_in_a_reference_collection_is_on_site_only(client, record, branch):
+    Copy.objects.filter(barcode="B1").update(
+        location=make_location(make_department(branch, code="ref"), code="ref", requestable=False)
+    )
+    page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
+    assert "1 exemplaire disponible" in page  # the other library's
+    assert "à consulter sur place" in page

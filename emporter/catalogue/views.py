@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from emporter.network.models import Branch
+from emporter.network.models import LENDING_MODES, Branch
 
-from .models import Audience, CopyStatus, DocType, Record
+from .models import Audience, Copy, CopyStatus, DocType, Record
 from .search import LANGUAGES, MAX_QUERY_LENGTH, PER_PAGE, SEARCH_FIELDS, Filters, search_records
 
 FACET_TITLES = {
@@ -159,8 +159,11 @@ def record(request, pk: int):
     branches = []
     for branch, group in groupby(copies, key=lambda c: c.branch):
         group = list(group)
-        available = sum(c.status == CopyStatus.ON_SHELF for c in group)
-        branches.append({"branch": branch, "copies": group, "available": available})
+        # "Available" as search counts it: what a request could take now. A closed
+        # library's shelves lend nothing until it reopens.
+        lends = branch.service_mode in LENDING_MODES
+        available = sum(map(_requestable, group)) if lends else 0
+        branches.append({"branch": branch, "copies": group, "available": available, "lends": lends})
     context = {
         "record": record,
         "branches": branches,
@@ -172,6 +175,12 @@ def record(request, pk: int):
         else [],
     }
     return render(request, "catalogue/record.html", context)
+
+
+def _requestable(copy: Copy) -> bool:
+    """On the shelf, with a barcode, not in a reference or heritage collection."""
+    on_site_only = copy.location is not None and not copy.location.requestable
+    return copy.status == CopyStatus.ON_SHELF and bool(copy.barcode) and not on_site_only
 
 
 def _subject_text(subject) -> str:

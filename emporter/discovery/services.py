@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Channel
@@ -58,7 +59,11 @@ def create_surprise_request(
         left = remaining_allowance(patron=patron)
         if how_many > left:
             raise ValidationError(
-                _("You can ask for %(left)s more documents at most (your requests in progress count).")
+                ngettext(
+                    "You can ask for %(left)s more document at most (your requests in progress count).",
+                    "You can ask for %(left)s more documents at most (your requests in progress count).",
+                    left,
+                )
                 % {"left": left},
                 code="over_limit",
             )

@@ -94,6 +94,8 @@ def branch_page(request, pk: int):
         audience = ""
     context = {
         "branch": branch,
+        # Its tiles say "on the shelf at <this library>", which may not be the patron's.
+        "here_name": branch.name,
         "selections": selectors.selections_for(branch=branch),
         "arrivals": selectors.new_arrivals(branch=branch, audience=audience),
         "audience": audience,

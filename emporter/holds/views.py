@@ -16,8 +16,8 @@ from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import of_household
 from emporter.patrons.views import current_patron
 
-from . import basket, services
-from .models import Channel, Request, Status
+from . import basket, policy, services
+from .models import ACTIVE, Channel, Request, Status
 from .selectors import active_count
 
 # The basket form's key: a uuid4 in hex (show_basket).
@@ -59,14 +59,31 @@ def show_basket(request):
     on_shelf = set(
         Record.objects.filter(pk__in=[r.pk for r in records]).available().values_list("pk", flat=True)
     )
+    # Documents the patron already has a request for: said here, not only once refused.
+    requested = set()
+    if patron:
+        requested = set(
+            Request.objects.filter(
+                patron=patron, status__in=ACTIVE, record_id__in=[r.pk for r in records]
+            ).values_list("record_id", flat=True)
+        )
     for record in records:
         record.all_out = record.pk not in on_shelf
+        record.requested = record.pk in requested
+    active = active_count(patron) if patron else 0
+    # How many more the rules let the patron request (the limit of their own library,
+    # wherever they collect: policy.limits_for); the rest would stay in the basket.
+    room = max(0, policy.limits_for(patron).max_active - active) if patron else None
+    to_confirm = sum(not r.requested for r in records)
     context = {
         "records": records,
         "patron": patron,
         "branches": branches,
         "default_branch": default_branch,
-        "active": active_count(patron) if patron else 0,
+        "active": active,
+        "room": room,
+        "over_limit": room is not None and to_confirm > room,
+        "to_confirm": to_confirm,
         # One key per rendering of the form: a double click submits it twice, the
         # second submission replays the first instead of placing anything again.
         "confirm_key": uuid.uuid4().hex,
@@ -98,7 +115,9 @@ def confirm_basket(request):
     if gone:
         basket.clear(request.session, gone)
         messages.error(request, _("Some documents in your basket are no longer in the catalogue."))
-    basket.clear(request.session, [o.record_id for o in outcomes if o.ok])
+    # Placed, or already requested (placing it again can never work): out of the basket.
+    done = [o.record_id for o in outcomes if o.ok or o.error.code == "already_requested"]
+    basket.clear(request.session, done)
     for outcome in outcomes:
         title = titles[outcome.record_id].title
         if outcome.ok and outcome.request.status == Status.WAITING:

@@ -1,0 +1,113 @@
+"""What a walkthrough as patrons found: a document already requested says so wherever it
+shows, the basket warns before the limit, a document on its way says it is, a library's
+own page names it, and counts are worded in the singular when there is one."""
+
+import html
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.discovery.services import create_surprise_request
+from emporter.holds.models import Request, RequestPolicy, Status
+from emporter.holds.services import place_request
+from emporter.picking import services as picking
+from tests.conftest import make_patron, make_record
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode()).replace("\u00a0", " ")
+
+
+def sign_in(client, card="10000001", pin="1234"):
+    assert client.post("/account/login/", {"card_number": card, "pin": pin}).status_code == 302
+
+
+def test_the_record_page_says_the_patron_has_requested_it(client, patron, branch):
+    record = make_record(copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    page = text(client.get(f"/catalogue/record/{record.pk}/"))
+    assert "Ajouter à mon panier" in page  # signed out: nobody's in particular
+
+    sign_in(client)
+    page = text(client.get(f"/catalogue/record/{record.pk}/"))
+    assert "Vous avez réservé ce document (Enregistrée)" in page
+    assert "Ajouter à mon panier" not in page
+
+
+def test_the_basket_says_what_is_already_requested_and_does_not_post_it(client, patron, branch):
+    mine = make_record(title="Déjà à moi", copies=[branch])
+    new = make_record(title="Nouveau", copies=[branch])
+    place_request(patron=patron, record_id=mine.pk, pickup_branch=branch)
+    sign_in(client)
+    for record in (mine, new):
+        client.post(f"/basket/add/{record.pk}/")
+
+    page = text(client.get("/basket/"))
+    assert "Vous avez déjà réservé ce document : il ne sera pas réservé une deuxième fois." in page
+    assert f'name="record" value="{mine.pk}"' not in page
+    assert f'name="record" value="{new.pk}"' in page
+
+
+def test_confirming_drops_what_was_already_requested_from_the_basket(client, patron, branch):
+    record = make_record(copies=[branch, branch])
+    sign_in(client)
+    client.post(f"/basket/add/{record.pk}/")
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)  # from another tab
+
+    response = client.post(
+        "/basket/confirm/", {"record": [record.pk], "pickup_branch": branch.pk}, follow=True
+    )
+
+    assert "Vous avez déjà réservé ce document." in text(response)
+    assert client.session["basket"] == []
+    assert Request.objects.filter(patron=patron).count() == 1
+
+
+@pytest.mark.parametrize("active, expected", [(6, "Vous pouvez encore réserver 2 documents"), (8, "maximum")])
+def test_the_basket_warns_before_the_limit(client, patron, branch, active, expected):
+    RequestPolicy.objects.create(max_active=8)
+    for n in range(active):
+        place_request(
+            patron=patron, record_id=make_record(title=f"Pris {n}", copies=[branch]).pk, pickup_branch=branch
+        )
+    sign_in(client)
+    for n in range(3):
+        client.post(f"/basket/add/{make_record(title=f'Voulu {n}', copies=[branch]).pk}/")
+    page = text(client.get("/basket/"))
+    assert expected in page
+
+
+def test_the_basket_does_not_warn_within_the_limit(client, patron, branch):
+    sign_in(client)
+    client.post(f"/basket/add/{make_record(copies=[branch]).pk}/")
+    page = text(client.get("/basket/"))
+    assert "Vous pouvez encore réserver" not in page and "maximum" not in page
+
+
+def test_a_document_found_at_another_library_is_said_on_its_way(client, patron, branch, other_branch):
+    record = make_record(copies=[other_branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    picking.mark_found(line=picking.build_run(branch=other_branch).lines.get())
+    assert Copy.objects.get(record=record).status == CopyStatus.IN_TRANSIT
+    request.refresh_from_db()
+    assert request.status == Status.PLACED
+
+    sign_in(client)
+    assert f"Trouvé : en route vers {branch.name}" in text(client.get("/account/"))
+
+
+def test_a_surprise_over_the_allowance_is_worded_in_the_singular(patron, branch):
+    RequestPolicy.objects.create(max_active=1)
+    with pytest.raises(ValidationError) as refused:
+        create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
+    assert "1 document de plus" in refused.value.messages[0].replace("\u00a0", " ")
+    assert "documents" not in refused.value.messages[0]
+
+
+def test_other_patrons_requests_do_not_show_as_mine(client, patron, branch):
+    record = make_record(copies=[branch, branch])
+    other = make_patron(branch, card="10000002")
+    place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    sign_in(client)
+    assert "Ajouter à mon panier" in text(client.get(f"/catalogue/record/{record.pk}/"))
