@@ -267,3 +267,10 @@ def test_a_network_wide_role_is_given_once(db, branch):
         StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
     with translation.override("fr"), pytest.raises(ValidationError, match="déjà ce rôle pour tout le réseau"):
         StaffRole(user=user, role=Role.NETWORK_ADMIN).validate_constraints()
+
+
+def test_the_admins_change_links_read_modifier_in_french(admin_client, db):
+    # A report column's "Change" (compared with the previous period) has its own context.
+    page = page_text(admin_client.get(fr("admin:index")))
+    assert "Modifier" in page
+    assert "Évolution" not in page

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from fpdf import FPDF, FontFace
 
 from emporter.dates import long_date
@@ -132,7 +133,14 @@ def _key_figures(pdf: FPDF, current, previous) -> None:
         line_height=5,
         padding=1,
     ) as table:
-        table.row([_("Figure"), _("This period"), _("Previous period"), _("Change")])
+        table.row(
+            [
+                _("Figure"),
+                _("This period"),
+                _("Previous period"),
+                pgettext("compared with the previous period", "Change"),
+            ]
+        )
         for key, label, value in tables.key_figures(current):
             kind = KIND_OF_FIGURE.get(key, INT)
             table.row(
