@@ -37,7 +37,34 @@ def test_due_date_follows_the_loan_policy_per_document_type(patron, branch):
     desk.hand_over(patron=patron, branch=branch)
     today = timezone.localdate()
     due = dict(Loan.objects.values_list("copy__record__title", "due_date"))
-    assert due == {"Livre": today + datetime.timedelta(days=28), "Film": today + datetime.timedelta(days=14)}
+    assert due == {"Livre": open_on_or_after(today, 28), "Film": open_on_or_after(today, 14)}
+
+
+def open_on_or_after(start, days):
+    """The branch fixture opens Monday to Saturday: a Sunday moves to the Monday."""
+    day = start + datetime.timedelta(days=days)
+    return day + datetime.timedelta(days=1) if day.weekday() == 6 else day
+
+
+def test_a_loan_is_due_back_on_a_day_the_library_is_open(patron, branch):
+    LoanPolicy.objects.create(doc_type="", loan_days=21)
+    today = timezone.localdate()
+    plain = today + datetime.timedelta(days=21)
+    # That day, and the Sunday after it if it comes next, the library is closed.
+    ClosedDay.objects.create(branch=branch, date=plain)
+    expected = plain + datetime.timedelta(days=1)
+    if expected.weekday() == 6:
+        expected += datetime.timedelta(days=1)
+    make_ready_requests(patron, branch, ["Livre"])
+
+    loan = desk.hand_over(patron=patron, branch=branch).loans[0]
+
+    assert Loan.objects.get(pk=loan.pk).due_date == expected
+    # Renewed: from that date, again to an open day.
+    ClosedDay.objects.create(date=expected + datetime.timedelta(days=21))  # network-wide
+    renewed = desk.renew(loan=loan, patron=patron)
+    after = expected + datetime.timedelta(days=22)
+    assert renewed.due_date == (after + datetime.timedelta(days=1) if after.weekday() == 6 else after)
 
 
 def test_handing_over_only_some_documents_keeps_the_bag_open(patron, branch):

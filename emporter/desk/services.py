@@ -19,6 +19,7 @@ from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
 from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy
+from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.picking import services as picking
@@ -106,6 +107,8 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     )
     today = timezone.localdate()
     staff = actor if actor and actor.is_authenticated else None
+    # Due back on a day this library is open; one calendar look-up per loan length.
+    due = {days: calendar.due_date(branch, today, days) for days in {p.loan_days for p in rules.values()}}
     return Loan.objects.bulk_create(
         Loan(
             copy_id=r.copy_id,
@@ -113,7 +116,7 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
             request=r,
             branch=branch,
             checked_out_by=staff,
-            due_date=today + datetime.timedelta(days=rules[r.copy.doc_type].loan_days),
+            due_date=due[rules[r.copy.doc_type].loan_days],
         )
         for r in requests
     )
@@ -250,14 +253,18 @@ def put_back_found(*, barcode: str, branch: Branch, actor=None) -> FoundAgain | 
 def renew(*, loan: Loan, patron: Patron) -> Loan:
     with transaction.atomic():
         loan = (
-            Loan.objects.select_for_update(of=("self",)).select_related("copy").get(pk=loan.pk, patron=patron)
+            Loan.objects.select_for_update(of=("self",))
+            .select_related("copy", "branch")
+            .get(pk=loan.pk, patron=patron)
         )
         rules = loan_policy(loan.copy.doc_type)
         if loan.returned_at or loan.renewals >= rules.max_renewals:
             raise ServiceError("not_renewable")
         if Request.objects.filter(record_id=loan.copy.record_id, status=Status.WAITING).exists():
             raise ServiceError("requested_by_someone_else")
-        loan.due_date = max(loan.due_date, timezone.localdate()) + datetime.timedelta(days=rules.loan_days)
+        loan.due_date = calendar.due_date(
+            loan.branch, max(loan.due_date, timezone.localdate()), rules.loan_days
+        )
         loan.renewals += 1
         loan.save(update_fields=["due_date", "renewals"])
     return loan

@@ -45,3 +45,14 @@ def nth_open_day(branch: Branch, start: datetime.date, n: int) -> datetime.date:
                 return day
         day += datetime.timedelta(days=1)
     raise ValueError(f"branch {branch.code} has fewer than {n} open days in a year")
+
+
+def due_date(branch: Branch, start: datetime.date, days: int) -> datetime.date:
+    """A loan of ``days`` days from ``start``, due back on an open day of ``branch``: the
+    first one on or after ``start + days`` (Koha's "useDaysMode" with the calendar). A
+    branch with no opening hours set keeps the plain date rather than refuse the loan."""
+    plain = start + datetime.timedelta(days=days)
+    try:
+        return nth_open_day(branch, plain, 1)
+    except ValueError:
+        return plain
