@@ -72,6 +72,38 @@ def test_the_ready_email_says_which_documents_will_follow(smtp, patron, branch, 
     assert "Ici" in text and "Encore en route" in text and "Ailleurs" in text
 
 
+def test_the_ready_email_does_not_say_a_waiting_list_document_is_on_its_way(smtp, patron, branch):
+    here = requests_for(patron, branch, ["Ici"])[0]
+    waiting, _ = place_request(
+        patron=patron,
+        record_id=make_record(title="Personne", copies=[(branch, "on_loan")]).pk,
+        pickup_branch=branch,
+    )
+    assert waiting.status == "waiting"
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get(request=here))
+    compose.compose_all(later())
+    outbox.send_due(later())
+    message = smtp.messages[-1][1]
+    for body in (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()):
+        assert "Encore en route" not in body
+        assert "Toujours en liste d’attente" in body and "Personne" in body
+
+
+def test_a_childs_notice_is_written_in_the_guardians_language(smtp, branch):
+    from tests.conftest import make_patron
+
+    parent = make_patron(branch, card="40000001", language="en", email="parent@example.org")
+    child = make_patron(branch, card="40000002", category="child", guardian=parent, email="", language="fr")
+    place_request(
+        patron=child, record_id=make_record(title="Album", copies=[branch]).pk, pickup_branch=branch
+    )
+    compose.compose_all(later())
+    outbox.send_due(later())
+    recipients, message = smtp.messages[-1]
+    assert recipients == ["parent@example.org"]
+    assert "Hello" in message.get_body(("plain",)).get_content()
+
+
 def test_ready_email_waits_until_the_patrons_documents_are_all_pulled(smtp, patron, branch):
     requests_for(patron, branch, ["Un", "Deux"])
     run = picking.build_run(branch=branch, kind="late")

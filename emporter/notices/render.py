@@ -85,6 +85,7 @@ def _context(
     reasons: dict[int, str] | None = None,
 ) -> dict:
     to = recipient(notice) or notice.patron
+    others = _others(notice, requests, branch)
     cancelled = [r for r in requests if r.status == Status.CANCELLED]
     cancellations = [(r, (reasons or {}).get(r.pk, "")) for r in cancelled]
     distinct = list(dict.fromkeys(note for _, note in cancellations if note))
@@ -110,9 +111,10 @@ def _context(
         # the confirmation promises a bag soon only for the latter.
         "waiting": [r for r in requests if r.status == Status.WAITING],
         "to_prepare": [r for r in requests if r.status != Status.WAITING],
-        # The patron's other documents still on their way to this branch: the "ready"
-        # email says they will follow, so nobody wonders whether they were forgotten.
-        "coming": _coming(notice, requests, branch),
+        # The patron's other documents at this branch: those set aside will follow; those
+        # on the waiting list have no copy yet, and are not said to be on their way.
+        "coming": [r for r in others if r.status == Status.PLACED],
+        "still_waiting": [r for r in others if r.status == Status.WAITING],
         "bag": notice.bag,
         "hold_until": notice.bag.hold_until if notice.bag_id else None,
         "branch": branch,
@@ -141,7 +143,9 @@ def _times_url(notice: Notice) -> str:
     return settings.SITE_URL + reverse("curbside:times", args=[notice.bag_id])
 
 
-def _coming(notice: Notice, requests: list[Request], branch: Branch | None) -> list[Request]:
+def _others(notice: Notice, requests: list[Request], branch: Branch | None) -> list[Request]:
+    """The patron's other requests under way at this branch, not yet ready (placed or
+    waiting), for a "ready" notice: so nobody wonders whether they were forgotten."""
     if notice.kind != "ready" or branch is None or not notice.patron.pk:
         return []
     told = {r.pk for r in requests}
@@ -166,7 +170,8 @@ def _hours(branch: Branch | None) -> list[tuple[str, str]]:
 
 
 def render(notice: Notice) -> Rendered:
-    language = notice.patron.language or settings.LANGUAGE_CODE
+    # In the language of whoever reads it: a child's notices go to the guardian.
+    language = (recipient(notice) or notice.patron).language or settings.LANGUAGE_CODE
     with translation.override(language):
         context = context_for(notice)
         override = NoticeTemplate.objects.filter(kind=notice.kind, language=language).first()
