@@ -1,3 +1,4 @@
+import datetime
 import shutil
 import threading
 
@@ -6,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import Channel, Request, RequestEvent, RequestPolicy, Status
@@ -270,6 +272,23 @@ def test_staff_cancel_with_a_reason_frees_the_copy(desk, branch, patron):
     assert (event.reason, event.note, event.actor.username) == ("staff", "Demandé au téléphone", "standard")
     hold.copy.refresh_from_db()
     assert hold.copy.status == CopyStatus.ON_SHELF
+
+
+def test_a_cancel_the_caller_asked_for_is_theirs_and_tells_them_nothing(desk, branch, patron):
+    from emporter.notices import compose
+    from emporter.notices.models import Kind, Notice
+
+    hold, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    page = desk.get(patron_url(patron)).content.decode()
+    assert 'name="asked" value="1" checked' in page  # the usual case, ticked
+    desk.post(
+        patron_url(patron, f"requests/{hold.pk}/cancel/"), {"reason": "Ne peut pas venir", "asked": "1"}
+    )
+    hold.refresh_from_db()
+    event = hold.events.last()
+    assert (hold.status, event.reason, event.note) == (Status.CANCELLED, "patron", "Ne peut pas venir")
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
+    assert not Notice.objects.filter(patron=patron, kind=Kind.CANCELLED).exists()
 
 
 def test_phone_desk_cannot_cancel_a_request_for_another_branch(desk, branch, other_branch, patron):

@@ -218,7 +218,10 @@ def cancel(request, patron_id: int, request_id: int):
         )
         return back
     try:
-        cancel_request(request=hold, actor=request.user, reason=reason, by_staff=True)
+        # Asked by the caller: the patron's own cancellation (no "the library had to
+        # cancel" email); otherwise the library's, and the patron is told why.
+        by_staff = request.POST.get("asked") != "1"
+        cancel_request(request=hold, actor=request.user, reason=reason, by_staff=by_staff)
     except ServiceError as error:
         messages.error(request, f"{hold.record.title} — {error.message}")
     else:
