@@ -341,23 +341,46 @@ def test_the_staff_api_moves_a_request_within_the_librarians_scope(
 def test_a_request_whose_copy_is_at_the_closed_library_is_moved_or_cancelled_before_anything_is_said(
     patron, branch, other_branch
 ):
-    only_here = place(patron, "Seul exemplaire", branch, [branch])
-    movable = place(patron, "Deux exemplaires", branch, [branch, other_branch])
+    """Collected elsewhere, at a library still open: the request moves to a copy there
+    if it can, else waits again, and only then is the patron told (once)."""
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    third = make_branch(code="JMA", name="Jean Macé")
+    only_here = place(patron, "Seul exemplaire", other_branch, [branch])
+    movable = place(patron, "Deux exemplaires", other_branch, [branch, third])
     close(branch)
-    assert tell_closed_pickups() == 0  # both wait for the withdraw sweep first
+    assert tell_closed_pickups() == 0  # nothing to tell: their library is open
     assert picking.withdraw_closed_branches() == 2
     only_here.refresh_from_db()
     movable.refresh_from_db()
     assert (only_here.status, only_here.copy) == (Status.WAITING, None)  # back on the list
-    assert movable.copy.branch == other_branch
-    # The movable one is now told to choose another library; the other was told it waits
-    # again (its only copy is here: another library would not help), and only that.
-    assert tell_closed_pickups() == 1
-    assert RequestEvent.objects.get(reason="pickup_closed").request == movable
+    assert (movable.status, movable.copy.branch) == (Status.PLACED, third)
     compose.compose_all(later())
     kinds = set(Notice.objects.exclude(kind=Kind.CONFIRMATION).values_list("kind", flat=True))
-    assert kinds == {Kind.WAITING_AGAIN, Kind.PICKUP_CLOSED}
+    assert kinds == {Kind.WAITING_AGAIN}
     assert Notice.objects.get(kind=Kind.WAITING_AGAIN).events.get().request == only_here
+
+
+def test_at_a_closed_library_a_request_is_not_moved_to_a_copy_nobody_will_pull(patron, branch, other_branch):
+    """Collected at the library that closed: a copy set aside elsewhere would sit there,
+    pulled by nobody and kept from everyone, for the whole closure. It waits instead,
+    with its place, and the patron is told once that their library closed."""
+    request = place(patron, "Deux exemplaires", branch, [branch, other_branch])
+    close(branch)
+    assert tell_closed_pickups() == 0  # the withdraw sweep first
+    assert picking.withdraw_closed_branches() == 1
+    request.refresh_from_db()
+    assert (request.status, request.copy) == (Status.WAITING, None)
+    assert set(Copy.objects.filter(record=request.record).values_list("status", flat=True)) == {"on_shelf"}
+    assert tell_closed_pickups() == 1
+    compose.compose_all(later())
+    kinds = list(Notice.objects.exclude(kind=Kind.CONFIRMATION).values_list("kind", flat=True))
+    assert kinds == [Kind.PICKUP_CLOSED]
+    # Choosing another library serves it from there.
+    change_pickup(request=request, branch=other_branch)
+    assert serve_waiting() == 1
+    request.refresh_from_db()
+    assert (request.status, request.copy.branch) == (Status.PLACED, other_branch)
 
 
 def test_on_reopening_its_shelves_serve_the_waiting_list_before_any_newcomer(patron, branch, other_branch):

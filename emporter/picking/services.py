@@ -411,8 +411,21 @@ def _withdraw(request_id: int, *, actor) -> bool:
         # Shown to the patron in the email that tells them.
         note = gettext("The library holding the copy you asked for is closed.")
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
-    if copy is not None:
+    closed_pickup = request.pickup_branch.service_mode == ServiceMode.CLOSED
+    copy = None
+    if not closed_pickup:
+        copy = allocation.take_copy(
+            record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
+        )
+    if closed_pickup and rules.allow_waiting_list:
+        # Collected at a closed library too: a copy set aside elsewhere would be pulled
+        # by nobody (no list serves a closed pickup) and kept from everyone else. It
+        # waits with its place; the patron is told their library closed and may choose
+        # another (holds.services.tell_closed_pickups), which serves it from there.
+        # (Where the rules allow no waiting list, it is cancelled, below.)
+        back = {"copy": None, "placed_at": None}
+        transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
+    elif copy is not None:
         moved = {"copy": copy, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
     elif rules.allow_waiting_list:
