@@ -337,14 +337,18 @@ def test_csv_export_of_the_department_table(client, history):
         ["Médiathèque de la Croix-Rousse", "Adultes", "3", "1", "25,0"],
         ["Bibliothèque de la Part-Dieu", "Jeunesse", "4", "0", "0,0"],
     ]
+    assert rows[0][-1] == "Taux d’introuvables (%)"  # a number's unit is in its heading
     response = client.get(reverse("stats:csv", args=["key_figures"]), PARAMS)
-    figures = dict(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
-    assert figures[str(_("Documents per patron"))] == "2,4"
-    assert figures[str(_("Median time from ready to pickup"))] == "24,0"  # hours
-    assert figures[str(_("Collection rate"))] == "77,8"  # percent
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Indicateur", "Valeur", "Unité"]
+    figures = {figure: (value, unit) for figure, value, unit in rows[1:]}
+    assert figures[str(_("Documents per patron"))] == ("2,4", "")
+    assert figures[str(_("Median time from ready to pickup"))] == ("24,0", "heures")
+    assert figures[str(_("Collection rate"))] == ("77,8", "%")
     with translation.override("en"):
         english = client.get(reverse("stats:csv", args=["key_figures"]), PARAMS)
-    assert dict(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))["Documents per patron"] == "2.4"
+    rows = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))
+    assert {figure: value for figure, value, _unit in rows[1:]}["Documents per patron"] == "2.4"
     assert client.get(reverse("stats:csv", args=["nope"]), PARAMS).status_code == 404
 
 

@@ -270,7 +270,21 @@ def write_csv(table: Table, out) -> None:
     decimal = formats.get_format("DECIMAL_SEPARATOR")
     out.write("\ufeff")
     writer = csv.writer(out, delimiter=";" if decimal == "," else ",")
-    writer.writerow([str(c.title) for c in table.columns])
+    # A file has no "0 h 04": its numbers say their unit in the heading (or, where a
+    # column mixes counts, rates and delays, in a column of their own).
+    mixed = any(c.kind == MIXED for c in table.columns)
+    headings = [_csv_heading(c) for c in table.columns] + ([str(_("Unit"))] if mixed else [])
+    writer.writerow(headings)
     for row in table.rows:
         cells = [plain(v, c.kind) for c, v in zip(table.columns, row, strict=True)]
-        writer.writerow([str(v).replace(".", decimal) if isinstance(v, float) else v for v in cells])
+        units = [_unit(v[1]) for c, v in zip(table.columns, row, strict=True) if c.kind == MIXED]
+        writer.writerow([str(v).replace(".", decimal) if isinstance(v, float) else v for v in cells] + units)
+
+
+def _unit(kind: str) -> str:
+    return {RATE: "%", DURATION: str(_("hours"))}.get(kind, "")
+
+
+def _csv_heading(column: Column) -> str:
+    unit = _unit(column.kind)
+    return f"{column.title} ({unit})" if unit else str(column.title)
