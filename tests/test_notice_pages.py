@@ -63,3 +63,5 @@ def test_the_demo_mailbox_shows_what_the_file_sink_received(client, branch, sett
     assert outbox.send_due(later()) == 1
     page = staff_client(client, branch).get("/staff/notices/mailbox/").content.decode()
     assert "Votre réservation est enregistrée" in page and "Boîte à lettres" in page
+    # When it was sent, in words and local time, not the raw header.
+    assert "+0000" not in page and str(timezone.localdate().year) in page

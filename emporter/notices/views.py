@@ -1,8 +1,10 @@
 """Staff pages: the outbox (the notices a manager may read, their state, attempts and
 last error, with resend) and, in the demo, the mailbox of the local mail sink."""
 
+import datetime
 import email
 import email.policy
+import email.utils
 import re
 from pathlib import Path
 
@@ -90,11 +92,19 @@ def mailbox(request):
             {
                 "to": message["To"],
                 "subject": message["Subject"],
-                "date": message["Date"],
+                "date": _sent_at(message["Date"]),
                 "text": body.get_content() if body else "",
             }
         )
     return render(request, "notices/mailbox.html", {"mails": mails[:50]})
+
+
+def _sent_at(header) -> datetime.datetime | None:
+    """The Date header, read as a moment (shown in words, local time), or None."""
+    try:
+        return email.utils.parsedate_to_datetime(str(header)) if header else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _readable(user, mails: list) -> list:
