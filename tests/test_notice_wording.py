@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from emporter.holds.models import Status
-from emporter.holds.services import cancel_request, place_request
+from emporter.holds.services import cancel_request, place_request, tell_closed_pickups
 from emporter.network.models import Branch, ServiceMode
 from emporter.notices import compose
 from emporter.notices.models import Kind, Notice, NoticeTemplate
@@ -114,9 +114,8 @@ def test_different_reasons_are_given_beside_each_title(branch, language):
 
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_a_library_closed_is_not_given_as_where_to_go(branch, language):
-    """The pickup library closes with the copy on its shelf: with no copy elsewhere the
-    request goes back on the waiting list, and the patron is told; the footer must not
-    send the patron there."""
+    """The copy's library closes, and the request goes back on the waiting list: the
+    patron is told, and the footer must not send them to the closed library."""
     patron = patron_in(language, branch, f"5{language}")
     place(patron, branch, "Fermé")
     compose.compose_all(later())
@@ -124,14 +123,14 @@ def test_a_library_closed_is_not_given_as_where_to_go(branch, language):
         service_mode=ServiceMode.CLOSED, mode_changed_at=timezone.now()
     )
     assert picking.withdraw_closed_branches() == 1
-    out = rendered(patron, Kind.WAITING_AGAIN)
+    tell_closed_pickups()  # collected there too: told their library closed
+    out = rendered(patron, Kind.PICKUP_CLOSED)
     assert "Fermé" in out.text and "Fermé" in out.html
     for body in (out.text, out.html):
         assert ADDRESS not in body
         assert "10:00–19:00" not in body
     if language == "en":
-        assert "Part-Dieu is closed for now." in out.text
-        assert "Part-Dieu is closed for now." in out.html
+        assert "Part-Dieu, where you chose to collect your documents, is closed for now." in out.text
 
 
 def test_an_open_library_is_still_given_with_its_address_and_hours(branch):

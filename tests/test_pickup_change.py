@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds.models import RequestEvent, RequestPolicy, Status
 from emporter.holds.services import (
@@ -222,6 +223,49 @@ def test_patrons_collecting_at_a_closed_library_are_told_once_in_one_email(
     reopen(branch)
     close(branch)  # closed again later: told again
     assert tell_closed_pickups() == 2
+
+
+def test_patrons_told_their_library_closed_are_told_once_it_reopens(patron, branch, other_branch, third):
+    (ready,) = make_ready_requests(patron, branch, ["Dans le sac"])
+    coming = place(patron, "Pas encore", branch, [other_branch])
+    compose.compose_all(later())
+    outbox.send_due(later())
+    close(branch)
+    tell_closed_pickups()
+    compose.compose_all(later(minutes=1))
+    outbox.send_due(later(minutes=1))
+    mail.outbox.clear()
+
+    reopen(branch)
+
+    assert {e.request_id for e in RequestEvent.objects.filter(reason="pickup_reopened")} == {
+        ready.pk,
+        coming.pk,
+    }
+    compose.compose_all(later(minutes=2))
+    assert outbox.send_due(later(minutes=2)) == 1
+    (message,) = mail.outbox
+    assert message.subject == "Part-Dieu a rouvert"
+    ready.refresh_from_db()
+    assert "Dans le sac" in message.body and "Pas encore" in message.body
+    assert f"mis de côté jusqu'au {long_date(ready.hold_until, 'l j F')}" in message.body
+    # Reopened once: told once.
+    compose.compose_all(later(minutes=3))
+    assert Notice.objects.filter(kind=Kind.PICKUP_REOPENED).count() == 1
+
+
+def test_a_closing_undone_before_its_email_left_tells_nobody_anything(patron, branch):
+    place(patron, "Pas encore", branch, [branch])
+    close(branch)
+    picking.withdraw_closed_branches()
+    assert tell_closed_pickups() == 1
+    compose.compose_all(later())
+    reopen(branch)  # before the scheduler sent the email
+    compose.compose_all(later(minutes=1))
+    outbox.send_due(later(minutes=1))
+    assert not RequestEvent.objects.filter(reason="pickup_reopened").exists()
+    assert Notice.objects.get(kind=Kind.PICKUP_CLOSED).state == State.SKIPPED  # outdated
+    assert not Notice.objects.filter(kind=Kind.PICKUP_REOPENED).exists()
 
 
 def test_nothing_is_pulled_for_a_closed_library(patron, branch, other_branch):

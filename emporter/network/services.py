@@ -17,9 +17,11 @@ def set_mode(*, branches, mode: str, actor) -> int:
     days back (``holds.services.extend_after_reopening``): they did not expire while
     nobody could collect them, and must not expire the morning it reopens. Its shelves
     serve the waiting lists at once, oldest request first: a patron placing a request
-    the minute it reopens must not take a copy others have waited for."""
+    the minute it reopens must not take a copy others have waited for. And the patrons
+    told it had closed are told it has reopened (``notices.reopening``)."""
     from emporter.catalogue.models import Copy, CopyStatus
     from emporter.holds.services import extend_after_reopening, serve_waiting  # holds builds on network
+    from emporter.notices.reopening import tell_reopened
 
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
@@ -34,5 +36,8 @@ def set_mode(*, branches, mode: str, actor) -> int:
                 "record_id"
             )
             serve_waiting(actor=actor, records=on_its_shelves)
+            # Those told it had closed are told it is open again (the instance still
+            # holds the time it closed).
+            tell_reopened(branch=branch, closed_at=branch.mode_changed_at, actor=actor)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed

@@ -11,7 +11,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
   none of the patron's documents left to pull, or PULL_WAIT after the first was found;
 - cancelled by the library, expired: as they happen, per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
-  (holds.services.tell_closed_pickups marks the requests);
+  (holds.services.tell_closed_pickups marks the requests); and reopened, to those
+  the closing was told (notices.reopening, called when the library reopens);
 - back on the waiting list: the only copies are at a library that has closed
   (picking.services.withdraw_closed_branches), per patron and pickup branch;
 - reminder: the day before a bag's deadline.
@@ -56,6 +57,7 @@ CLOSURES = (
     (Kind.EXPIRED, Q(to_status=Status.EXPIRED)),
     (Kind.PICKUP_CLOSED, Q(reason="pickup_closed")),
     (Kind.WAITING_AGAIN, Q(reason="copy_library_closed")),
+    (Kind.PICKUP_REOPENED, Q(reason="pickup_reopened")),
 )
 # Every other event is set aside as soon as it is written.
 TOLD = reduce(operator.or_, [PLACEMENTS, OUTCOMES, *(condition for _kind, condition in CLOSURES)])

@@ -21,6 +21,7 @@ class Kind(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled by the library")
     PICKUP_CLOSED = "pickup_closed", _("Pickup library closed")
     WAITING_AGAIN = "waiting_again", _("Back on the waiting list")
+    PICKUP_REOPENED = "pickup_reopened", _("Pickup library reopened")
 
 
 class State(models.TextChoices):

@@ -33,7 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from emporter.holds.models import ACTIVE, Request, Status
-from emporter.network.models import ServiceMode
+from emporter.network.models import LENDING_MODES, ServiceMode
 
 from . import render, sms
 from .models import Kind, Notice, State
@@ -303,6 +303,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         return not told.filter(status=Status.WAITING).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
+    if notice.kind == Kind.PICKUP_REOPENED:  # closed again, or collected elsewhere, meanwhile
+        return not told.filter(status__in=ACTIVE, pickup_branch__service_mode__in=LENDING_MODES).exists()
     return False
 
 
