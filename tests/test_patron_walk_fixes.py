@@ -14,6 +14,8 @@ from emporter.holds.services import place_request
 from emporter.picking import services as picking
 from tests.conftest import make_patron, make_record
 
+PIN_URL = "/account/pin/"
+
 
 def text(response) -> str:
     return html.unescape(response.content.decode()).replace("\u00a0", " ")
@@ -111,3 +113,22 @@ def test_other_patrons_requests_do_not_show_as_mine(client, patron, branch):
     place_request(patron=other, record_id=record.pk, pickup_branch=branch)
     sign_in(client)
     assert "Ajouter à mon panier" in text(client.get(f"/catalogue/record/{record.pk}/"))
+
+
+def test_a_card_number_typed_in_groups_signs_in(client, patron):
+    response = client.post("/account/login/", {"card_number": " 1000 0001 ", "pin": "1234"})
+    assert response.status_code == 302
+    patron.refresh_from_db()
+    assert patron.failed_logins == 0
+
+
+def test_the_pin_form_says_what_a_pin_is_and_refuses_the_same_one(client, patron):
+    sign_in(client)
+    page = text(client.post(PIN_URL, {"old_pin": "1234", "new_pin": "12", "confirm_pin": "12"}))
+    assert "Un code PIN compte de 4 à 8 chiffres." in page
+    assert "caractères" not in page
+    page = text(client.post(PIN_URL, {"old_pin": "1234", "new_pin": "1234", "confirm_pin": "1234"}))
+    assert "Le nouveau code PIN est le même que l’actuel." in page
+    assert 'autocomplete="current-password"' in page
+    response = client.post(PIN_URL, {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
+    assert response.status_code == 302

@@ -18,28 +18,43 @@ class PatronLoginForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "inputmode": "numeric"}),
     )
 
+    def clean_card_number(self) -> str:
+        # Typed as printed on the card, in groups ("1000 0001"): the spaces are not part of it.
+        return "".join(self.cleaned_data["card_number"].split())
+
 
 class ChangePinForm(forms.Form):
     old_pin = forms.CharField(
-        label=_("Current PIN"), widget=forms.PasswordInput(attrs={"inputmode": "numeric"})
+        label=_("Current PIN"),
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "current-password"}),
     )
     new_pin = forms.CharField(
         label=_("New PIN"),
-        min_length=4,
-        max_length=8,
+        # Said as the help text says it, not "at least 4 characters".
+        max_length=20,
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
         help_text=_("4 to 8 digits."),
     )
     # Typed blind on a phone keypad: a slip here would lock the patron out at the door.
     confirm_pin = forms.CharField(
         label=_("New PIN again"),
-        max_length=8,
+        max_length=20,
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
     )
 
+    def clean_new_pin(self) -> str:
+        pin = self.cleaned_data["new_pin"]
+        # ASCII digits, as services.change_pin checks: "١٢٣٤" is digits to str.isdigit.
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+            raise forms.ValidationError(_("A PIN is 4 to 8 digits."), code="bad_pin")
+        return pin
+
     def clean(self):
         cleaned = super().clean()
-        new, again = cleaned.get("new_pin"), cleaned.get("confirm_pin")
+        old, new, again = cleaned.get("old_pin"), cleaned.get("new_pin"), cleaned.get("confirm_pin")
+        if old and new and old == new:
+            same = _("The new PIN is the same as the current one.")
+            self.add_error("new_pin", forms.ValidationError(same, code="pin_unchanged"))
         if new and again and new != again:
             mismatch = forms.ValidationError(_("The two new PINs differ."), code="pin_mismatch")
             self.add_error("confirm_pin", mismatch)
