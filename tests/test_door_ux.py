@@ -83,6 +83,15 @@ def test_a_guardian_found_by_name_is_shown_their_childs_bag(door, branch):
     assert response["Location"] == url("desk:door", branch.pk, query="card=20000011")
 
 
+def test_a_childs_bag_found_under_both_names_says_whose_it_is(door, branch):
+    parent = make_patron(branch, card="20000013", first_name="Léa", last_name="Brun")
+    child = make_patron(branch, card="20000014", first_name="Gaspard", last_name="Brun", guardian=parent)
+    make_ready_requests(child, branch, ["Album", "Conte"])
+    page = door.get(url("desk:door", branch.pk, query="card=brun")).content.decode()
+    assert page.count("2 documents ready") == 2
+    assert page.count("for Gaspard") == 1  # under Léa, the guardian; not under Gaspard
+
+
 def test_a_phone_number_finds_the_patron_too(door, branch):
     patron = make_patron(branch, card="20000021", last_name="Moreau", phone="06 12 34 56 78")
     make_ready_requests(patron, branch, ["Un"])

@@ -49,6 +49,9 @@ class Match:
     patron: Patron
     count: int = 0
     labels: list[str] = field(default_factory=list)
+    # The children whose documents these are, when the match is their guardian: the same
+    # bag shows under the child and the parent, and says whose it is.
+    for_children: list[str] = field(default_factory=list)
 
 
 def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
@@ -71,15 +74,18 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
     matches = {p.pk: Match(patron=p) for p in patrons}
     rows = (
         ready.filter(Q(patron_id__in=matches) | Q(patron__guardian_id__in=matches))
-        .values_list("patron_id", "patron__guardian_id", "bag__label")
+        .values_list("patron_id", "patron__guardian_id", "bag__label", "patron__first_name")
         .order_by("bag__label", "pk")
     )
-    for patron_id, guardian_id, label in rows:
+    for patron_id, guardian_id, label, first_name in rows:
         for match in (matches.get(patron_id), matches.get(guardian_id)):
             if match is not None:
                 match.count += 1
                 if label and label not in match.labels:
                     match.labels.append(label)
+        guardian = matches.get(guardian_id)
+        if guardian is not None and first_name not in guardian.for_children:
+            guardian.for_children.append(first_name)
     return list(matches.values())
 
 
