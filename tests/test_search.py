@@ -285,6 +285,14 @@ def test_french_stemming_finds_plural_forms(catalogue, postgres):
     assert titles(search_records(q="nuits")) == ["Les Chevaux de la nuit"]
 
 
+def test_a_plural_finds_the_singular_on_both_engines(catalogue):
+    """SQLite's FTS5 has no French stemmer: a plural is looked up as its singular's start."""
+    assert titles(search_records(q="nuits")) == ["Les Chevaux de la nuit"]
+    assert titles(search_records(q="chevaux nuits")) == ["Les Chevaux de la nuit"]
+    assert search._french_singular("journaux") == "journa"
+    assert search._french_singular("sur") == "sur"
+
+
 def test_a_misspelt_word_is_replaced_by_the_closest_word_the_catalogue_knows(catalogue):
     """On both engines: PostgreSQL's trigram dictionary, SQLite's full-text vocabulary."""
     result = search_records(q="frendly fire")

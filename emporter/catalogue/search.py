@@ -289,14 +289,31 @@ def _sqlite_text_match(q: str, field: str) -> Match:
 
 
 def _fts5_query(terms: list[str], column: str = "") -> str:
-    """Every word quoted, so FTS5 reads AND, NOT, NEAR, "-" or "*" as plain text."""
+    """Every word quoted, so FTS5 reads AND, NOT, NEAR, "-" or "*" as plain text.
+
+    FTS5 has no French stemmer (PostgreSQL's french_unaccent has): a French plural is
+    looked up as a prefix of its singular ("chevaux" as "cheva*", finding "cheval"),
+    so the embedded catalogue finds what the production one does, give or take."""
     if not terms:
         return ""
-    parts = [f'"{t}"' for t in terms]
-    if len(terms[-1]) >= PREFIX_MIN_LENGTH:
+    parts = []
+    for term in terms:
+        singular = _french_singular(term)
+        parts.append(f'"{singular}"*' if singular != term else f'"{term}"')
+    if len(terms[-1]) >= PREFIX_MIN_LENGTH and not parts[-1].endswith("*"):
         parts[-1] += "*"
     expression = " AND ".join(parts)
     return f"{{{column}}} : ({expression})" if column else expression
+
+
+def _french_singular(term: str) -> str:
+    """The start every form of a French plural shares with its singular: "chevaux" →
+    "cheva" (cheval), "journaux" → "journa", "statistiques" → "statistique"."""
+    if len(term) > 4 and term.lower().endswith("aux"):
+        return term[:-2]
+    if len(term) > 3 and term[-1] in "sxSX":
+        return term[:-1]
+    return term
 
 
 def _identifier_match(q: str) -> Match | None:
