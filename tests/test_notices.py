@@ -51,6 +51,7 @@ def test_five_ready_and_one_not_found_give_one_email_listing_all_six(smtp, patro
         for title in TITLES[:5]:
             assert title.replace("'", "&#x27;" if body is html else "'") in body
         assert "Introuvable" in body and "pas pu trouver" in body
+    assert f"<title>{message['Subject']}</title>" in html
     bag = patron.bags.get()
     assert bag.label in text
     assert bag.hold_until.strftime("%Y") in text

@@ -187,10 +187,11 @@ def render(notice: Notice) -> Rendered:
 
 def _render_shipped(kind: str, context: dict) -> Rendered:
     base = f"notices/email/{kind}"
-    subject = render_to_string(f"{base}_subject.txt", context)
+    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
     text = render_to_string(f"{base}.txt", context)
-    html = render_to_string(f"{base}.html", context)
-    return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+    # The subject is also the HTML page's title (mail clients show it, screen readers read it).
+    html = render_to_string(f"{base}.html", context | {"subject": subject})
+    return Rendered(subject=subject, text=text.strip() + "\n", html=html)
 
 
 def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
@@ -200,7 +201,7 @@ def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     if override.body_html:
         html = Template(override.body_html).render(ctx)
     else:
-        html = render_to_string("notices/email/_plain_as_html.html", {"text": text})
+        html = render_to_string("notices/email/_plain_as_html.html", {"text": text, "subject": subject})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 
