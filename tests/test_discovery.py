@@ -263,3 +263,11 @@ def test_seed_selections_builds_from_available_documents_once(branch):
     firsts = Selection.objects.get(title="Premières lectures")
     assert [i.record.title for i in firsts.items.all()] == ["Le chevalier"]
     assert Selection.objects.filter(title="Coups de cœur").count() == 1
+
+
+def test_more_like_this_does_not_put_titles_first_for_their_punctuation():
+    from emporter.discovery.selectors import _title_key
+
+    titles = ['"En furetant"', "...Les constructeurs", "« Zazie »", "Abeilles"]
+    expected = ["Abeilles", '"En furetant"', "...Les constructeurs", "« Zazie »"]
+    assert sorted(titles, key=_title_key) == expected

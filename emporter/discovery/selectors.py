@@ -141,8 +141,14 @@ def more_like_this(record: Record, *, branch: Branch | None = None, limit: int =
         for pk in _available_ids(same, record, branch, copy_q=age_q(band) if band else None):
             scores[pk] += 1
     found = tiles(Record.objects.filter(pk__in=scores).defer("summary"), branch=branch)
-    found.sort(key=lambda t: (not t.here, -scores[t.record.pk], t.record.title, t.record.pk))
+    found.sort(key=lambda t: (not t.here, -scores[t.record.pk], _title_key(t.record.title), t.record.pk))
     return found[:limit]
+
+
+def _title_key(title: str) -> str:
+    """A title as a reader sorts it: '"En furetant"' or '...Les constructeurs' by their
+    first word, not first because of their punctuation."""
+    return _fold_text(title.lstrip(" \"'«»“”‘’.…-–—([")) or title
 
 
 def _available_ids(condition: Q, record: Record, branch: Branch | None, copy_q: Q | None = None) -> list[int]:
