@@ -132,3 +132,20 @@ def test_the_pin_form_says_what_a_pin_is_and_refuses_the_same_one(client, patron
     assert 'autocomplete="current-password"' in page
     response = client.post(PIN_URL, {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
     assert response.status_code == 302
+
+
+def test_a_library_closed_since_the_basket_was_shown_is_said_and_the_basket_kept(client, patron, branch):
+    record = make_record(copies=[branch])
+    sign_in(client)
+    client.post(f"/basket/add/{record.pk}/")
+    branch.service_mode = "closed"
+    branch.save(update_fields=["service_mode"])
+
+    response = client.post(
+        "/basket/confirm/", {"record": [record.pk], "pickup_branch": branch.pk}, follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == "/basket/"
+    assert "ne prend pas de réservations en ce moment : choisissez-en une autre" in text(response)
+    assert client.session["basket"] == [record.pk]
+    assert not Request.objects.exists()

@@ -97,7 +97,12 @@ def confirm_basket(request):
     patron = current_patron(request)
     if patron is None:
         raise Http404
-    branch = get_object_or_404(_pickup_branches(), pk=parse_id(request.POST.get("pickup_branch")))
+    branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
+    if branch is None:
+        # Switched to closed since the basket page was shown (or a made-up choice): the
+        # basket stays, and the patron chooses again.
+        messages.error(request, _("This library is not taking requests at the moment: choose another one."))
+        return redirect("holds:basket")
     posted = parse_ids(request.POST.getlist("record"))
     titles = Record.objects.in_bulk(posted)
     # The form's own key (a uuid4): anything else did not come from the form.
