@@ -222,7 +222,7 @@ def test_a_collected_request_no_longer_shows_a_deadline(client, patron, branch):
     Request.objects.filter(pk=collected.pk).update(hold_until=hidden)
     sign_in(client)
     page = client.get("/en/account/").content.decode()
-    rows = dict(re.findall(r"<tr>\s*<td>([^<]+?)(?:<div.*?)?</td>(.*?)</tr>", page, re.S))
+    rows = dict(re.findall(r"<tr>\s*<td><a [^>]*>([^<]+?)</a>(?:<div.*?)?</td>(.*?)</tr>", page, re.S))
     with translation.override("en"):
         assert dateformat.format(shown, "j F") in rows["À retirer"]
         assert dateformat.format(hidden, "j F") not in rows["Déjà retiré"]

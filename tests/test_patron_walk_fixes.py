@@ -149,3 +149,22 @@ def test_a_library_closed_since_the_basket_was_shown_is_said_and_the_basket_kept
     assert "ne prend pas de réservations en ce moment : choisissez-en une autre" in text(response)
     assert client.session["basket"] == [record.pk]
     assert not Request.objects.exists()
+
+
+def test_a_waiting_request_shows_its_place_in_the_queue(client, patron, branch):
+    record = make_record(title="Très demandé", copies=[(branch, "on_loan")])
+    first = make_patron(branch, card="10000002")
+    place_request(patron=first, record_id=record.pk, pickup_branch=branch)
+    mine, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert mine.status == Status.WAITING
+    sign_in(client)
+    page = text(client.get("/account/"))
+    assert "Rang dans la file d’attente : 2" in page
+    # Its title leads to its record page.
+    assert f'href="/catalogue/record/{record.pk}/"' in page
+
+
+def test_the_record_pages_author_leads_to_their_other_documents(client, branch):
+    record = make_record(copies=[branch], responsibility="Marguerite Durand")
+    page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
+    assert 'href="/catalogue/?field=author&amp;q=Marguerite%20Durand"' in page

@@ -1,6 +1,6 @@
 """Reads about requests."""
 
-from django.db.models import Case, CharField, IntegerField, Value, When
+from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 
 from emporter.catalogue.models import CopyStatus
@@ -26,8 +26,30 @@ def requests_of(patron: Patron, *, limit: int = 100):
     return list(
         Request.objects.filter(patron=patron)
         .select_related("record", "pickup_branch", "bag", "copy__branch")
-        .annotate(rank=order)
+        .annotate(rank=order, queue_position=_queue_position())
         .order_by("rank", "-created_at")[:limit]
+    )
+
+
+def _queue_position():
+    """A waiting request's place in its record's queue (1 = next served), in the order
+    the waiting list is served (``services.serve_waiting``: oldest first); None otherwise.
+    Read through the request_record_queue index."""
+    ahead = (
+        Request.objects.filter(record_id=OuterRef("record_id"), status=Status.WAITING)
+        .filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
+        )
+        .order_by()
+        .values("record_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Case(
+        When(status=Status.WAITING, then=Coalesce(Subquery(ahead, output_field=IntegerField()), 0) + 1),
+        default=None,
+        output_field=IntegerField(),
     )
 
 
