@@ -40,12 +40,14 @@ def test_browsing_discovery_with_a_strange_page_number_shows_the_first_page(clie
     assert client.get("/discover/browse/", {"page": page}).status_code == 200
 
 
-def test_a_basket_confirmed_with_a_broken_branch_or_ids_says_not_found(client, patron, branch):
+def test_a_basket_confirmed_with_a_broken_branch_or_ids_says_so(client, patron, branch):
     record = make_record(title="Disponible", copies=[branch])
     sign_in_patron(client)
     for branch_value in ("abc", "²", TOO_LONG):
         response = client.post("/basket/confirm/", {"pickup_branch": branch_value, "record": [record.pk]})
-        assert response.status_code == 404
+        # Back to the basket, told to choose a library: nothing placed.
+        assert (response.status_code, response["Location"]) == (302, "/basket/")
+        assert not Request.objects.exists()
     response = client.post(
         "/basket/confirm/", {"pickup_branch": branch.pk, "record": ["²", TOO_LONG, record.pk]}, follow=True
     )

@@ -161,3 +161,68 @@ def test_the_patrons_own_request_constraint_reads_already_requested():
     assert _placement_conflict(error) == "already_requested"
     sqlite = IntegrityError("UNIQUE constraint failed: holds_request.patron_id, holds_request.record_id")
     assert _placement_conflict(sqlite) == "already_requested"
+
+
+def test_a_copy_back_from_circulation_meanwhile_keeps_the_librarians_edit(admin_client, branch, patron):
+    from emporter.holds.services import cancel_request
+
+    record = make_record(copies=[branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    seen = Copy.objects.get(record=record)  # set aside: the status shows read-only
+    cancel_request(request=request)  # meanwhile: back on its shelf
+    data = copy_form(seen, call_number="R ETR 4")
+    del data["status"]  # a disabled select is not sent
+
+    response = admin_client.post(change_url(seen), data)
+
+    assert response.status_code == 302
+    copy = Copy.objects.get(pk=seen.pk)
+    assert (copy.call_number, copy.status) == ("R ETR 4", CopyStatus.ON_SHELF)
+
+
+def test_a_status_asked_for_on_a_copy_that_left_circulation_meanwhile_is_refused_in_words(
+    admin_client, branch, patron
+):
+    from emporter.holds.services import cancel_request
+
+    record = make_record(copies=[branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    seen = Copy.objects.get(record=record)
+    cancel_request(request=request)
+
+    response = admin_client.post(change_url(seen), copy_form(seen, status="missing"), follow=True)
+
+    assert response.status_code == 200
+    assert Copy.objects.get(pk=seen.pk).status == CopyStatus.ON_SHELF
+    assert f"{seen.barcode} a changé entre-temps" in text(response)
+
+
+def test_an_edit_alone_on_a_copy_moving_in_circulation_gives_no_warning(admin_client, branch, patron):
+    record = make_record(copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    seen = Copy.objects.get(record=record)
+    Copy.objects.filter(pk=seen.pk).update(status=CopyStatus.HOLD_SHELF)  # found meanwhile
+    data = copy_form(seen, call_number="R ETR 5")
+    del data["status"]
+
+    response = admin_client.post(change_url(seen), data, follow=True)
+
+    assert "a changé entre-temps" not in text(response)
+    assert Copy.objects.get(pk=seen.pk).call_number == "R ETR 5"
+
+
+def test_a_copy_no_request_could_take_is_shelved_not_given_to_the_waiting_list(admin_client, branch, patron):
+    from tests.conftest import make_department, make_location
+
+    record = make_record(copies=[(branch, "missing")])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    reference = make_location(make_department(branch, code="ref"), code="ref", requestable=False)
+    copy = Copy.objects.get(record=record)
+    Copy.objects.filter(pk=copy.pk).update(location=reference)
+    copy.refresh_from_db()
+
+    admin_client.post(change_url(copy), copy_form(copy, location=reference.pk, status="on_shelf"))
+
+    request.refresh_from_db()
+    assert request.status == Status.WAITING
+    assert Copy.objects.get(pk=copy.pk).status == CopyStatus.ON_SHELF

@@ -42,16 +42,24 @@ class CopyForm(forms.ModelForm):
         seen = self.cleaned_data["status_seen"]
         return seen if seen in CopyStatus.values else ""
 
+    def clean_status(self) -> str:
+        # Not sent (the page showed it read-only, and the copy has left circulation
+        # since): unchanged, rather than "this field is required" and the edit lost.
+        return self.cleaned_data.get("status") or self.instance.status
+
     def status_lost(self) -> bool:
-        """Whether the librarian asked for a status the copy left meanwhile for circulation's."""
-        wanted = self.data.get(self.add_prefix("status"), "")
-        seen = self.cleaned_data.get("status_seen") or self.instance.status
-        return self.fields["status"].disabled and wanted != seen and seen != self.initial["status"]
+        """Whether the librarian asked for another status than the one they saw, on a copy
+        whose status has changed since (it is left as it is)."""
+        key = self.add_prefix("status")
+        seen = self.cleaned_data.get("status_seen") or self.initial.get("status")
+        changed_since = seen != self.initial.get("status")
+        return key in self.data and self.data[key] != seen and changed_since
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["status_seen"].initial = self.instance.status
         status = self.fields["status"]
+        status.required = False
         if self.instance.pk and self.instance.status not in HAND_SET_STATUSES:
             status.disabled = True
             status.help_text = _("Set by circulation (a request, a pull, a loan), and changed by it only.")
@@ -83,7 +91,7 @@ class RecordAdmin(admin.ModelAdmin):
         for copy, changed in formset.changed_objects:
             # Only what was edited: a full save would write back the status read with the
             # page, undoing a request or a loan made meanwhile.
-            copy.save(update_fields=[name for name in changed if name != "status"])
+            copy.save(update_fields=[name for name in changed if name != "status"] + ["updated_at"])
         for copy in formset.new_objects:
             copy.save()
             _serve_waiting(copy, request.user)
@@ -104,14 +112,14 @@ class CopyAdmin(admin.ModelAdmin):
             return
         fields = [name for name in form.changed_data if name not in ("status", "status_seen")]
         if fields:
-            obj.save(update_fields=fields)
-        if "status" in form.changed_data:
-            self._set_status(request, obj, seen=form.cleaned_data["status_seen"] or form.initial["status"])
-        elif form.status_lost():
+            obj.save(update_fields=[*fields, "updated_at"])
+        if form.status_lost():
             error = ServiceError(
                 "copy_status_changed", barcode=obj.barcode or obj.pk, status=obj.get_status_display()
             )
             messages.error(request, error.message)
+        elif "status" in form.changed_data:
+            self._set_status(request, obj, seen=form.cleaned_data["status_seen"] or form.initial["status"])
 
     def _set_status(self, request, copy: Copy, *, seen: str) -> None:
         from emporter.holds.services import set_copy_status

@@ -20,7 +20,7 @@ from django.utils import timezone
 from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
-from emporter.network.models import LENDING_MODES, Branch, ServiceMode
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
@@ -248,8 +248,10 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
     Only for a copy that is at home (a return there, a copy back from elsewhere or out
     of a bag, a copy not pulled yet): elsewhere, see ``free_held_copy``."""
     Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.ON_SHELF, updated_at=timezone.now())
-    if not Branch.objects.filter(pk=copy.branch_id, service_mode__in=LENDING_MODES).exists():
-        return None  # a closed library lends nothing: its shelves wait for it to reopen
+    if not allocation.takeable_copies(record=copy.record_id).filter(pk=copy.pk).exists():
+        # A closed library lends nothing (its shelves wait for it to reopen); a copy with
+        # no barcode, or in a reference collection, is not for requests: it is shelved.
+        return None
     waiting = (
         # Only the requests' rows: SKIP LOCKED over a join would also skip every request
         # whose patron (placing another request) or branch (a bag being opened) is locked.
@@ -283,14 +285,14 @@ def set_copy_status(*, copy_id: int, seen: str, status: str, actor=None) -> Requ
     page was opened is left alone (``copy_status_changed``). Back on its shelf, it goes
     to the oldest waiting request first (``release_copy``), as a copy found again does.
     Returns the request served, if any."""
-    if seen not in HAND_SET_STATUSES or status not in HAND_SET_STATUSES:
-        raise ValueError(f"{seen} -> {status}: circulation's statuses change through circulation")
     with transaction.atomic():
         copy = Copy.objects.select_for_update(of=("self",)).get(pk=copy_id)
         if copy.status != seen:
             raise ServiceError(
                 "copy_status_changed", barcode=copy.barcode or copy.pk, status=copy.get_status_display()
             )
+        if seen not in HAND_SET_STATUSES or status not in HAND_SET_STATUSES:
+            raise ValueError(f"{seen} -> {status}: circulation's statuses change through circulation")
         if status == seen:
             return None
         if status == CopyStatus.ON_SHELF:
