@@ -509,15 +509,28 @@ def test_a_copy_coming_back_skips_requests_nobody_can_collect_yet(patron, branch
     assert first.status == Status.WAITING
 
 
-def test_where_the_rules_allow_no_waiting_list_the_library_cancels_and_says_why(patron, branch):
+def test_where_the_rules_allow_no_waiting_list_the_library_cancels_and_says_why(patron, branch, other_branch):
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
     RequestPolicy.objects.create(allow_waiting_list=False)
-    only_here = place(patron, "Seul exemplaire", branch, [branch])
+    only_there = place(patron, "Seul exemplaire", other_branch, [branch])
     close(branch)
     assert picking.withdraw_closed_branches() == 1
-    only_here.refresh_from_db()
-    assert only_here.status == Status.CANCELLED
+    only_there.refresh_from_db()
+    assert only_there.status == Status.CANCELLED
     compose.compose_all(later())
     assert Notice.objects.filter(patron=patron, kind=Kind.CANCELLED).exists()
+
+
+def test_a_request_at_the_library_that_closes_is_never_cancelled_for_it(patron, branch, other_branch):
+    """The closure is the library's doing: even where the rules allow no waiting list, a
+    request to be collected there waits (the patron may choose another library)."""
+    RequestPolicy.objects.create(allow_waiting_list=False)
+    request = place(patron, "Deux exemplaires", branch, [branch, other_branch])
+    close(branch)
+    assert picking.withdraw_closed_branches() == 1
+    request.refresh_from_db()
+    assert (request.status, request.copy) == (Status.WAITING, None)
 
 
 def test_closing_keeps_the_place_of_whoever_asked_first(patron, branch, other_branch):

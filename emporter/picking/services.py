@@ -417,12 +417,12 @@ def _withdraw(request_id: int, *, actor) -> bool:
         copy = allocation.take_copy(
             record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
         )
-    if closed_pickup and rules.allow_waiting_list:
+    if closed_pickup:
         # Collected at a closed library too: a copy set aside elsewhere would be pulled
         # by nobody (no list serves a closed pickup) and kept from everyone else. It
         # waits with its place; the patron is told their library closed and may choose
-        # another (holds.services.tell_closed_pickups), which serves it from there.
-        # (Where the rules allow no waiting list, it is cancelled, below.)
+        # another (holds.services.tell_closed_pickups), which serves it from there. Even
+        # where the rules allow no waiting list: the closure is the library's doing.
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
     elif copy is not None:
