@@ -37,7 +37,7 @@ def test_the_record_page_says_the_patron_has_requested_it(client, patron, branch
     assert "Ajouter à mon panier" not in page
 
 
-def test_the_basket_says_what_is_already_requested_and_does_not_post_it(client, patron, branch):
+def test_the_basket_says_what_is_already_requested_and_takes_it_out(client, patron, branch):
     mine = make_record(title="Déjà à moi", copies=[branch])
     new = make_record(title="Nouveau", copies=[branch])
     place_request(patron=patron, record_id=mine.pk, pickup_branch=branch)
@@ -46,9 +46,12 @@ def test_the_basket_says_what_is_already_requested_and_does_not_post_it(client, 
         client.post(f"/basket/add/{record.pk}/")
 
     page = text(client.get("/basket/"))
-    assert "Vous avez déjà réservé ce document : il ne sera pas réservé une deuxième fois." in page
+    assert "Vous avez déjà réservé « Déjà à moi » : il a été retiré de votre panier." in page
     assert f'name="record" value="{mine.pk}"' not in page
     assert f'name="record" value="{new.pk}"' in page
+    assert client.session["basket"] == [new.pk]
+    # Said once.
+    assert "Déjà à moi" not in text(client.get("/basket/"))
 
 
 def test_confirming_drops_what_was_already_requested_from_the_basket(client, patron, branch):

@@ -67,14 +67,21 @@ def show_basket(request):
                 patron=patron, status__in=ACTIVE, record_id__in=[r.pk for r in records]
             ).values_list("record_id", flat=True)
         )
+    if requested:
+        # Requesting them again could never work: out of the basket, said once.
+        basket.clear(request.session, list(requested))
+        for record in records:
+            if record.pk in requested:
+                text = _("You have already requested “%(title)s”: it was taken out of your basket.")
+                messages.info(request, text % {"title": record.title})
+        records = [r for r in records if r.pk not in requested]
     for record in records:
         record.all_out = record.pk not in on_shelf
-        record.requested = record.pk in requested
     active = active_count(patron) if patron else 0
     # How many more the rules let the patron request (the limit of their own library,
     # wherever they collect: policy.limits_for); the rest would stay in the basket.
     room = max(0, policy.limits_for(patron).max_active - active) if patron else None
-    to_confirm = sum(not r.requested for r in records)
+    to_confirm = len(records)
     context = {
         "records": records,
         "patron": patron,
