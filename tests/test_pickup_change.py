@@ -228,6 +228,7 @@ def test_patrons_collecting_at_a_closed_library_are_told_once_in_one_email(
 def test_patrons_told_their_library_closed_are_told_once_it_reopens(patron, branch, other_branch, third):
     (ready,) = make_ready_requests(patron, branch, ["Dans le sac"])
     coming = place(patron, "Pas encore", branch, [other_branch])
+    waiting = place(patron, "Tous sortis", branch, [(other_branch, CopyStatus.ON_LOAN)])
     compose.compose_all(later())
     outbox.send_due(later())
     close(branch)
@@ -238,16 +239,17 @@ def test_patrons_told_their_library_closed_are_told_once_it_reopens(patron, bran
 
     reopen(branch)
 
-    assert {e.request_id for e in RequestEvent.objects.filter(reason="pickup_reopened")} == {
-        ready.pk,
-        coming.pk,
-    }
+    reopened = RequestEvent.objects.filter(reason="pickup_reopened")
+    assert {e.request_id for e in reopened} == {ready.pk, coming.pk, waiting.pk}
     compose.compose_all(later(minutes=2))
     assert outbox.send_due(later(minutes=2)) == 1
     (message,) = mail.outbox
     assert message.subject == "Part-Dieu a rouvert"
     ready.refresh_from_db()
     assert "Dans le sac" in message.body and "Pas encore" in message.body
+    # Only what has a copy set aside "will be prepared"; the rest is still on the waiting list.
+    prepared, rest = message.body.split("Toujours en liste d’attente")
+    assert "Pas encore" in prepared and "Tous sortis" not in prepared and "Tous sortis" in rest
     assert f"mis de côté jusqu'au {long_date(ready.hold_until, 'l j F')}" in message.body
     # Reopened once: told once.
     compose.compose_all(later(minutes=3))

@@ -71,7 +71,7 @@ class NoticeTemplateForm(forms.ModelForm):
 VARIABLES = _(
     "Django template language. Variables: {{ greeting_name }} (whom the email greets), "
     "{{ for_child }} (the child the requests are for, if any), {{ requests }} (each with "
-    "{{ r.record.title }}), {{ ready }}, {{ not_found }}, {{ waiting }}, {{ expired }}, "
+    "{{ r.record.title }}), {{ ready }}, {{ not_found }}, {{ set_aside }}, {{ waiting }}, {{ expired }}, "
     "{{ cancellations }} (pairs: request, reason), {{ bag.label }}, {{ hold_until }}, "
     "{{ coming }} and {{ still_waiting }} (a ready notice: the patron's other documents set "
     "aside, or on the waiting list, at that library), "

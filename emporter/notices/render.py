@@ -110,6 +110,7 @@ def _context(
         # On the waiting list (no copy yet: nothing to pull, no bag soon), and the rest:
         # the confirmation promises a bag soon only for the latter.
         "waiting": [r for r in requests if r.status == Status.WAITING],
+        "set_aside": [r for r in requests if r.status == Status.PLACED],
         "to_prepare": [r for r in requests if r.status != Status.WAITING],
         # The patron's other documents at this branch: those set aside will follow; those
         # on the waiting list have no copy yet, and are not said to be on their way.
