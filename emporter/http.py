@@ -1,6 +1,8 @@
 """Where a page may send people next, and the views that only take a form's POST."""
 
+from django.conf import settings
 from django.urls import Resolver404, resolve
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -23,8 +25,11 @@ def safe_next(request, url: object) -> str:
         return ""
     if not url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
         return ""
+    path = url.split("?", 1)[0].split("#", 1)[0]
     try:
-        match = resolve(url.split("?", 1)[0].split("#", 1)[0])
+        # In the language of its own prefix: "/en/basket/" does not resolve in French.
+        with translation.override(translation.get_language_from_path(path) or settings.LANGUAGE_CODE):
+            match = resolve(path)
     except Resolver404:
         return ""
     return "" if getattr(match.func, "post_only", False) else url

@@ -90,6 +90,9 @@ def test_a_childs_bag_found_under_both_names_says_whose_it_is(door, branch):
     page = door.get(url("desk:door", branch.pk, query="card=brun")).content.decode()
     assert page.count("2 documents ready") == 2
     assert page.count("for Gaspard") == 1  # under Léa, the guardian; not under Gaspard
+    make_ready_requests(parent, branch, ["Roman"])  # and one of her own
+    page = door.get(url("desk:door", branch.pk, query="card=brun")).content.decode()
+    assert "3 documents ready · some for Gaspard" in page
 
 
 def test_a_phone_number_finds_the_patron_too(door, branch):

@@ -13,6 +13,8 @@ from tests.conftest import make_record
     "url, expected",
     [
         ("/basket/", "/basket/"),
+        ("/en/basket/", "/en/basket/"),  # resolved in its own language
+        ("/en/basket/confirm/", ""),
         ("/catalogue/?q=nuit#hit-3", "/catalogue/?q=nuit#hit-3"),
         ("basket", ""),  # a bare word: redirect() would take it for a URL name
         ("abc", ""),

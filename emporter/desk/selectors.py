@@ -52,6 +52,8 @@ class Match:
     # The children whose documents these are, when the match is their guardian: the same
     # bag shows under the child and the parent, and says whose it is.
     for_children: list[str] = field(default_factory=list)
+    # How many of them are the patron's own (when some are a child's).
+    own: int = 0
 
 
 def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
@@ -83,6 +85,8 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
                 match.count += 1
                 if label and label not in match.labels:
                     match.labels.append(label)
+        if patron_id in matches:
+            matches[patron_id].own += 1
         guardian = matches.get(guardian_id)
         if guardian is not None and first_name not in guardian.for_children:
             guardian.for_children.append(first_name)

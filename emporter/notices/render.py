@@ -200,7 +200,7 @@ def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     subject = Template(override.subject).render(ctx)
     text = Template(override.body_text).render(ctx)
     if override.body_html:
-        html = Template(override.body_html).render(ctx)
+        html = Template(override.body_html).render(Context(context | {"subject": " ".join(subject.split())}))
     else:
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text, "subject": subject})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
