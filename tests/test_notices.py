@@ -354,3 +354,20 @@ def test_an_english_patrons_email_links_to_the_english_pages(smtp, branch):
     outbox.send_due(later())
     text = smtp.messages[-1][1].get_body(("plain",)).get_content()
     assert "/account/" in text and "/en/" not in text
+
+
+def test_a_note_written_for_a_childs_email_is_in_the_guardians_language(branch, other_branch):
+    from emporter.network.models import ServiceMode
+    from emporter.picking import services as picking_services
+    from tests.conftest import make_patron
+
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    parent = make_patron(branch, card="40000011", language="en", email="parent@example.org")
+    child = make_patron(branch, card="40000012", category="child", guardian=parent, email="", language="fr")
+    request, _ = place_request(
+        patron=child, record_id=make_record(title="Album", copies=[branch]).pk, pickup_branch=other_branch
+    )
+    type(branch).objects.filter(pk=branch.pk).update(service_mode=ServiceMode.CLOSED)
+    assert picking_services.withdraw_closed_branches() == 1
+    assert request.events.last().note == "The library holding the copy you asked for is closed."

@@ -72,6 +72,15 @@ class Patron(models.Model):
             kwargs["update_fields"] = {*update_fields, "phone_digits"}
         super().save(*args, **kwargs)
 
+    @property
+    def reader_language(self) -> str:
+        """The language this patron's emails are read in: their own, or their guardian's
+        when they have no address of their own (notices.render.recipient writes to the
+        guardian then). For text written now and shown in a later email."""
+        if not self.email and self.guardian_id:
+            return self.guardian.language or settings.LANGUAGE_CODE
+        return self.language or settings.LANGUAGE_CODE
+
     def household_ids(self) -> list[int]:
         """This patron and the children in their care (``of_household``)."""
         return [self.pk, *Patron.objects.filter(guardian=self).values_list("pk", flat=True)]

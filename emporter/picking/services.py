@@ -3,7 +3,6 @@
 import datetime
 from typing import NoReturn
 
-from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone, translation
@@ -407,7 +406,7 @@ def _withdraw(request_id: int, *, actor) -> bool:
     PickLine.objects.filter(request=request, status=LineStatus.PENDING).update(
         status=LineStatus.CANCELLED, marked_at=now
     )
-    with translation.override(request.patron.language or settings.LANGUAGE_CODE):
+    with translation.override(request.patron.reader_language):
         # Shown to the patron in the email that tells them.
         note = gettext("The library holding the copy you asked for is closed.")
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
