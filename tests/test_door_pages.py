@@ -11,7 +11,7 @@ from emporter.desk import services as desk
 from emporter.desk.models import Loan
 from emporter.holds.models import Request, Status
 from emporter.holds.services import expire_overdue, place_request
-from emporter.network.models import Department, Location
+from emporter.network.models import Department, Location, ServiceMode
 from emporter.patrons.models import Role, StaffRole
 from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
 
@@ -192,9 +192,26 @@ def test_returns_screen_checks_in_and_serves_a_waiting_request(door, branch, pat
     other = make_patron(branch, card="40000003")
     waiting, _ = place_request(patron=other, record_id=request.record_id, pickup_branch=branch)
     response = door.post(url("desk:returns", branch.pk), {"barcode": request.copy.barcode})
-    assert "put it on the pick-up trolley" in response.text
     waiting.refresh_from_db()
-    assert waiting.status == Status.PLACED
+    # Trapped at check-in, as Koha does: straight into the waiting patron's bag, not onto
+    # a trolley where tomorrow's picker, sent to its shelf, would not look.
+    assert waiting.status == Status.READY and waiting.copy_id == request.copy_id
+    assert f"put it in bag {waiting.bag.label} ({other.first_name}), on the hold shelf" in response.text
+    assert Copy.objects.get(pk=request.copy_id).status == CopyStatus.HOLD_SHELF
+
+
+def test_a_return_wanted_at_another_library_is_sent_there(door, branch, other_branch, patron):
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    (request,) = make_ready_requests(patron, branch, ["Voyageur"])
+    hand_over(door, branch, scan(door, branch, patron.card_number))
+    far = make_patron(other_branch, card="40000004")
+    waiting, _ = place_request(patron=far, record_id=request.record_id, pickup_branch=other_branch)
+    response = door.post(url("desk:returns", branch.pk), {"barcode": request.copy.barcode})
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PLACED and waiting.copy_id == request.copy_id
+    assert Copy.objects.get(pk=request.copy_id).status == CopyStatus.IN_TRANSIT
+    assert f"Someone is waiting for it at {other_branch.name}: send it there." in response.text
 
 
 def test_returns_screen_puts_a_copy_back_on_the_shelf_or_says_what_is_wrong(door, branch, patron):

@@ -156,8 +156,8 @@ def test_a_missing_copy_put_back_goes_to_a_waiting_request(door, branch):
     assert waiting.status == Status.WAITING
     page = door.post(url("desk:put_back", branch.pk), {"barcode": copy.barcode})
     waiting.refresh_from_db()
-    assert waiting.status == Status.PLACED and waiting.copy_id == copy.pk
-    assert "put it on the pick-up trolley" in page.text
+    assert waiting.status == Status.READY and waiting.copy_id == copy.pk
+    assert f"put it in bag {waiting.bag.label}" in page.text
 
 
 def test_another_librarys_missing_copy_found_here_travels_home(door, branch, other_branch):

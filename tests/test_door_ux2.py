@@ -73,9 +73,10 @@ def test_a_copy_lent_by_the_library_system_serves_the_oldest_waiting_request(bra
     returned = desk.check_in(barcode=copy.barcode, branch=branch)
     assert returned.loan is None and returned.served == first
     first.refresh_from_db()
-    assert first.status == Status.PLACED and first.copy == copy
+    # In hand at the returns desk: straight into the first patron's bag.
+    assert first.status == Status.READY and first.copy == copy
     copy.refresh_from_db()
-    assert copy.status == CopyStatus.SET_ASIDE
+    assert copy.status == CopyStatus.HOLD_SHELF
 
 
 def test_a_copy_lent_by_the_library_system_returned_elsewhere_travels_home(door, branch, other_branch):

@@ -101,9 +101,10 @@ def test_a_returned_copy_goes_to_the_next_waiting_request(patron, branch):
     assert waiting.status == Status.WAITING
     assert desk.check_in(barcode=request.copy.barcode, branch=branch).served == waiting
     waiting.refresh_from_db()
-    assert waiting.status == Status.PLACED and waiting.copy == request.copy
+    # Trapped at check-in: into the waiting patron's bag, on no pick list.
+    assert waiting.status == Status.READY and waiting.copy == request.copy and waiting.bag is not None
     run = picking.build_run(branch=branch, kind="late")
-    assert run.lines.get().request == waiting
+    assert not run.lines.exists()
 
 
 def test_checking_in_twice_or_an_unknown_barcode_says_so(patron, branch):
@@ -189,7 +190,7 @@ def test_a_copy_returned_at_another_library_travels_home_before_serving_anyone(p
     assert error.value.code == "send_home"
     home, served = desk.receive_home(barcode=copy.barcode, branch=branch)
     waiting.refresh_from_db()
-    assert (home, served, waiting.status, waiting.copy) == (copy, waiting, Status.PLACED, copy)
+    assert (home, served, waiting.status, waiting.copy) == (copy, waiting, Status.READY, copy)
     with pytest.raises(ServiceError) as error:
         desk.receive_home(barcode=copy.barcode, branch=branch)
     assert error.value.code == "not_in_transit"

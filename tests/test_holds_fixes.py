@@ -130,7 +130,10 @@ def test_a_copy_freed_from_the_hold_shelf_at_home_waits_to_be_taken_out_of_the_b
     assert waiting.status == Status.WAITING
     _, served = desk.receive_home(barcode=request.copy.barcode, branch=branch)
     assert served == waiting
-    assert status_of(request.copy) == CopyStatus.SET_ASIDE
+    # In hand at the returns desk: into the waiting patron's bag at once.
+    assert status_of(request.copy) == CopyStatus.HOLD_SHELF
+    waiting.refresh_from_db()
+    assert waiting.status == Status.READY
 
 
 def test_an_expired_copy_at_home_goes_on_the_shelf_once_scanned(patron, branch):

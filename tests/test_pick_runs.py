@@ -225,4 +225,4 @@ def test_a_missing_copy_put_back_serves_the_waiting_list(patron, branch):
     assert waiting.status == Status.WAITING
     picking.put_back(copy=request.copy)
     waiting.refresh_from_db()
-    assert waiting.status == Status.PLACED and waiting.copy == request.copy
+    assert waiting.status == Status.READY and waiting.copy == request.copy  # in hand: into their bag

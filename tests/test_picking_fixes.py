@@ -304,7 +304,7 @@ def test_not_found_after_a_cancel_moves_the_copys_new_holder_to_another_copy(pat
     third = waiting_for(record, branch, card="10000003")
     picking.put_back(copy=copy)
     third.refresh_from_db()
-    assert (third.status, third.copy) == (Status.PLACED, copy)
+    assert (third.status, third.copy) == (Status.READY, copy)  # in hand: into their bag
 
 
 def cancelled_while_pulled(patron, branch):

@@ -1,4 +1,5 @@
 import datetime
+import html
 import shutil
 
 import pytest
@@ -386,3 +387,17 @@ def test_absurd_filters_are_ignored_not_crashing(picker_client, patron, branch):
     picking.mark_not_found(line=run.lines.get())
     response = picker_client.get(reverse("picking:missing"), {"branch": huge, "doc_type": "nope"})
     assert request.copy.barcode in response.content.decode()
+
+
+def test_a_missing_copy_put_back_for_a_waiting_request_says_which_bag(picker_client, patron, branch):
+    from emporter.holds.services import place_request as place
+
+    record = make_record(copies=[(branch, "missing")])
+    waiting, _ = place(patron=patron, record_id=record.pk, pickup_branch=branch)
+    copy = record.copies.get()
+    response = picker_client.post(reverse("picking:put_back", args=[copy.pk]), follow=True)
+    waiting.refresh_from_db()
+    assert waiting.status == "ready"
+    page = html.unescape(response.content.decode())
+    said = f"quelqu’un l’attendait\u00a0: mettez-le dans le sac {waiting.bag.label} ({patron.first_name})"
+    assert said in page

@@ -18,7 +18,7 @@ from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
-from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy
+from emporter.holds.services import close_bag_if_done, copy_in_hand, forget_patrons, release_copy
 from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -184,9 +184,19 @@ def _back_in(*, copy: Copy, branch: Branch, actor) -> Request | None:
         Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
         copy.status = CopyStatus.IN_TRANSIT
         return None
-    served = release_copy(copy=copy, actor=actor)
+    served = _served_in_hand(copy=copy, branch=branch, actor=actor)
     copy.refresh_from_db(fields=["status"])
     return served
+
+
+def _served_in_hand(*, copy: Copy, branch: Branch, actor) -> Request | None:
+    """A copy in hand at its own library is free: to the oldest waiting request that can
+    use it, straight into their bag or on its way to them (``copy_in_hand``), else on
+    its shelf. Returns the request served, if any."""
+    served = release_copy(copy=copy, actor=actor)
+    if served is None:
+        return None
+    return copy_in_hand(request=served, at_branch_id=branch.pk, actor=actor)
 
 
 def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Request | None]:
@@ -213,7 +223,8 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
             raise ServiceError("not_in_transit", barcode=barcode)
         if copy.branch_id != branch.pk:
             raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
-        return copy, release_copy(copy=copy, actor=actor)
+        # The copy as it came (from a bag here, or from the van): the screen says which.
+        return copy, _served_in_hand(copy=copy, branch=branch, actor=actor)
 
 
 @dataclass

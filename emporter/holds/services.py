@@ -360,6 +360,18 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
 
 
+def copy_in_hand(*, request: Request, at_branch_id: int, actor=None) -> Request:
+    """The copy ``request`` holds is in a librarian's hand at ``at_branch_id``: pulled
+    from its shelf, or scanned at returns for the request it just went to (a return, a
+    copy back home, a missing copy found). Into the patron's bag if they collect here,
+    else on its way to their library; as Koha traps a hold at check-in, so a copy never
+    waits on a trolley for a picker who would look for it on its shelf."""
+    if request.pickup_branch_id == at_branch_id:
+        return make_ready(request=request, actor=actor)
+    Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
+    return transition(request, Status.PLACED, actor=actor, reason="in_transit")
+
+
 def _put_in_bag(*, patron: Patron, branch: Branch, hold_until: datetime.date) -> tuple[Bag, datetime.date]:
     """The patron's open bag at ``branch`` and its deadline, moved to ``hold_until`` if
     that is later, with the deadline of every ready document in it.

@@ -165,10 +165,7 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
                 status=LineStatus.CANCELLED, marked_at=timezone.now()
             )
             PickLine.objects.filter(pk=line.pk).update(request=request)
-        if request.pickup_branch_id == line.run.branch_id:
-            return holds.make_ready(request=request, actor=actor)
-        Copy.objects.filter(pk=line.copy_id).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
-        return transition(request, Status.PLACED, actor=actor, reason="in_transit")
+        return holds.copy_in_hand(request=request, at_branch_id=line.run.branch_id, actor=actor)
 
 
 def settle_withdrawn_lines(*, limit: int = 500) -> int:
@@ -352,14 +349,19 @@ def _not_for_a_bag_here(*, branch: Branch, barcode: str) -> NoReturn:
 
 
 def put_back(*, copy: Copy, actor=None) -> Request | None:
-    """A missing copy turned up: back on the shelf, or to the next waiting request."""
+    """A missing copy turned up, in a librarian's hand at its library: back on the
+    shelf, or to the next waiting request (into their bag, or on its way to them:
+    ``holds.copy_in_hand``). Returns the request served, if any."""
     with transaction.atomic():
         # Guarded: of two staff putting the same copy back, one does it.
         if not Copy.objects.filter(pk=copy.pk, status=CopyStatus.MISSING).update(
             status=CopyStatus.ON_SHELF, updated_at=timezone.now()
         ):
             return None
-        return holds.release_copy(copy=copy, actor=actor)
+        served = holds.release_copy(copy=copy, actor=actor)
+        if served is None:
+            return None
+        return holds.copy_in_hand(request=served, at_branch_id=copy.branch_id, actor=actor)
 
 
 def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:

@@ -334,11 +334,23 @@ def put_back(request, copy_id: int):
         messages.info(request, _("%(title)s is no longer missing.") % {"title": copy.record.title})
     else:
         served = services.put_back(copy=copy, actor=request.user)
-        if served is not None:
-            text = _("%(title)s is back; it goes to a waiting request: pull it for the next run.")
+        title = copy.record.title
+        if served is None:
+            text = _("%(title)s is back on the shelf.") % {"title": title}
+        elif served.status == Status.READY:
+            text = _(
+                "%(title)s is back, and someone was waiting for it: put it in bag %(label)s (%(name)s)."
+            ) % {
+                "title": title,
+                "label": served.bag.label,
+                "name": served.patron.first_name,
+            }
         else:
-            text = _("%(title)s is back on the shelf.")
-        messages.success(request, text % {"title": copy.record.title})
+            text = _("%(title)s is back, and someone is waiting for it at %(branch)s: send it there.") % {
+                "title": title,
+                "branch": served.pickup_branch.name,
+            }
+        messages.success(request, text)
     return HttpResponseRedirect(safe_next(request, request.POST.get("next")) or reverse("picking:missing"))
 
 
