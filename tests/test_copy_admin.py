@@ -194,7 +194,7 @@ def test_a_status_asked_for_on_a_copy_that_left_circulation_meanwhile_is_refused
 
     assert response.status_code == 200
     assert Copy.objects.get(pk=seen.pk).status == CopyStatus.ON_SHELF
-    assert f"{seen.barcode} a changé entre-temps" in text(response)
+    assert f"{seen.barcode} a changé entre-temps (il est maintenant «\u00a0En rayon\u00a0»)" in text(response)
 
 
 def test_an_edit_alone_on_a_copy_moving_in_circulation_gives_no_warning(admin_client, branch, patron):

@@ -114,9 +114,8 @@ class CopyAdmin(admin.ModelAdmin):
         if fields:
             obj.save(update_fields=[*fields, "updated_at"])
         if form.status_lost():
-            error = ServiceError(
-                "copy_status_changed", barcode=obj.barcode or obj.pk, status=obj.get_status_display()
-            )
+            now = CopyStatus(form.initial["status"]).label  # obj holds the status asked for
+            error = ServiceError("copy_status_changed", barcode=obj.barcode or obj.pk, status=now)
             messages.error(request, error.message)
         elif "status" in form.changed_data:
             self._set_status(request, obj, seen=form.cleaned_data["status_seen"] or form.initial["status"])
