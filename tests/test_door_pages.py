@@ -212,6 +212,12 @@ def test_a_return_wanted_at_another_library_is_sent_there(door, branch, other_br
     assert waiting.status == Status.PLACED and waiting.copy_id == request.copy_id
     assert Copy.objects.get(pk=request.copy_id).status == CopyStatus.IN_TRANSIT
     assert f"Someone is waiting for it at {other_branch.name}: send it there." in response.text
+    # Scanned when it arrives there, it goes into that patron's bag.
+    from emporter.picking.services import receive
+
+    receive(branch=other_branch, barcode=request.copy.barcode)
+    waiting.refresh_from_db()
+    assert waiting.status == Status.READY and waiting.bag.branch == other_branch
 
 
 def test_returns_screen_puts_a_copy_back_on_the_shelf_or_says_what_is_wrong(door, branch, patron):
