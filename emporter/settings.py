@@ -29,6 +29,10 @@ def envlist(name: str, default: str = "") -> list[str]:
 
 DEBUG = envbool("DEBUG", "1")
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret" if DEBUG else "")
+# Keys the pseudonym the statistics count people by (holds.models.patron_pseudonym). The
+# SECRET_KEY by default; set it to the current SECRET_KEY before rotating that one, or
+# every patron counts twice across the rotation.
+PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY", "") or SECRET_KEY
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 

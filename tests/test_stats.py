@@ -389,3 +389,15 @@ def test_the_api_keeps_a_manager_to_their_branches(client, history):
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
     patron = api_token(client, "picker", Role.PICKER, history.crx)
     assert client.get("/api/v1/stats", headers=patron).status_code == 403
+
+
+def test_rotating_the_secret_key_keeps_people_counted_once_with_a_pseudonym_key(settings):
+    from emporter.holds.models import patron_pseudonym
+
+    settings.SECRET_KEY = "old"
+    settings.PSEUDONYM_KEY = "old"
+    before = patron_pseudonym(42)
+    settings.SECRET_KEY = "new"  # rotated; the pseudonym key set to the old value first
+    assert patron_pseudonym(42) == before
+    settings.PSEUDONYM_KEY = "new"
+    assert patron_pseudonym(42) != before

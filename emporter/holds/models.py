@@ -81,8 +81,13 @@ class Bag(models.Model):
 def patron_pseudonym(patron_id: int) -> str:
     """The same opaque value for every request of one patron, so statistics can count
     people once who borrowed is forgotten (Koha keeps such a keyed hash for the same
-    reason). Keyed by SECRET_KEY: the database alone does not give the patron back."""
-    return salted_hmac("emporter.holds.patron_pseudonym", str(patron_id), algorithm="sha256").hexdigest()[:32]
+    reason). Keyed by PSEUDONYM_KEY (the SECRET_KEY unless set apart, so that rotating the
+    SECRET_KEY does not make everyone a new person): the database alone does not give the
+    patron back."""
+    key = settings.PSEUDONYM_KEY
+    return salted_hmac(
+        "emporter.holds.patron_pseudonym", str(patron_id), secret=key, algorithm="sha256"
+    ).hexdigest()[:32]
 
 
 class Request(models.Model):
