@@ -23,6 +23,31 @@ def test_the_same_key_and_body_replays_the_first_call(client, patron, branch):
     assert Request.objects.count() == 2
 
 
+def test_a_retry_after_the_library_closed_still_gets_what_the_first_call_placed(client, patron, branch):
+    headers = sign_in(client)
+    records = [make_record(title=t, copies=[branch]) for t in ("Un", "Deux")]
+    assert basket(client, headers, records, branch, "panier-1").status_code == 201
+    branch.service_mode = "closed"
+    branch.save(update_fields=["service_mode"])
+    again = basket(client, headers, records, branch, "panier-1")
+    assert again.status_code == 201
+    assert [i["replayed"] for i in again.json()["items"]] == [True, True]
+    # A new call is refused, as before.
+    refused = basket(client, headers, [make_record(title="Trois", copies=[branch])], branch, "panier-2")
+    assert refused.json()["code"] == "branch_not_accepting"
+
+
+def test_keys_differing_only_in_case_are_two_keys(client, patron, branch):
+    headers = sign_in(client)
+    assert (
+        basket(client, headers, [make_record(title="Un", copies=[branch])], branch, "k-bac").status_code
+        == 201
+    )
+    other = basket(client, headers, [make_record(title="Deux", copies=[branch])], branch, "K-BAC")
+    assert other.status_code == 201
+    assert [i["replayed"] for i in other.json()["items"]] == [False]
+
+
 def test_a_key_used_again_with_another_pickup_library_is_refused(client, patron, branch, other_branch):
     headers = sign_in(client)
     record = make_record(title="Un", copies=[branch, other_branch])

@@ -92,12 +92,14 @@ def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
     two calls racing with one key cannot both pass)."""
     if fingerprint:
         call_key = key.rsplit(" ", 1)[0] + " "
-        other_call = (
+        # startswith is LIKE, case-insensitive on SQLite: the few candidates are
+        # compared exactly here ("k-1" and "K-1" are two keys).
+        others = (
             Request.objects.filter(patron=patron, idempotency_key__startswith=call_key)
             .exclude(idempotency_fingerprint=fingerprint)
-            .exists()
+            .values_list("idempotency_key", flat=True)
         )
-        if other_call:
+        if any(other.startswith(call_key) for other in others):
             raise ServiceError("idempotency_key_reused")
     return Request.objects.filter(patron=patron, idempotency_key=key).first()
 
@@ -136,15 +138,17 @@ def place_request(
     idempotency_fingerprint: str = "",
 ) -> tuple[Request, bool]:
     """Place one request and set a copy aside; returns (request, replayed)."""
-    if not pickup_branch.accepts_requests:
-        raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
     try:
         with transaction.atomic():
             patron = Patron.objects.select_for_update().get(pk=patron.pk)
             if idempotency_key:
                 previous = _replay(patron=patron, key=idempotency_key, fingerprint=idempotency_fingerprint)
                 if previous:
+                    # A retry gets what the first call placed, whatever changed since
+                    # (the library closed, the patron's card expired).
                     return previous, True
+            if not pickup_branch.accepts_requests:
+                raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
             _check_patron(patron)
             record = Record.objects.filter(pk=record_id).first()
             if record is None:  # deleted since it was put in a basket, or a made-up id
