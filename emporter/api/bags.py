@@ -14,7 +14,7 @@ from emporter.holds.models import Bag
 from emporter.patrons.models import of_household
 
 from .auth import PatronAuth
-from .schemas import BranchRef, ErrorOut
+from .schemas import BranchRef, ErrorOut, InputSchema
 
 router = Router(tags=["My bags"], auth=PatronAuth())
 
@@ -44,7 +44,7 @@ class SlotOut(Schema):
     places_left: int
 
 
-class BookIn(Schema):
+class BookIn(InputSchema):
     starts_at: datetime.datetime = Field(description="One of the `starts_at` of `GET …/times`.")
 
 

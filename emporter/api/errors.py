@@ -19,7 +19,12 @@ MESSAGES = {
     "endpoint_not_found": (_("No such endpoint."), 404),
     "pickup_branch_required": (_("Choose a pickup branch where you work."), 422),
     "internal_error": (_("Something went wrong on our side. Please try again later."), 500),
+    "method_not_allowed": (_("This method is not allowed here."), 405),
 }
+
+# Seconds a client should wait before trying again, for the 429s: said in Retry-After,
+# so an app that retries on its own does not lock its user's card.
+RETRY_AFTER = {"login_slowed": 30, "login_locked": 15 * 60, "staff_login_locked": 15 * 60}
 
 
 class ApiError(ServiceError):

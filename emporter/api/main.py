@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from emporter.errors import ServiceError
 
 from . import auth, bags, catalogue, requests, staff, stats
-from .errors import ApiError
+from .errors import RETRY_AFTER, ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ api = NinjaAPI(
         "3. `POST /api/v1/requests` with `record_ids` and an `Idempotency-Key` header: 201 when "
         "every document is set aside, 207 when some are refused, and each item says why.\n\n"
         "Errors answer `{code, message}`: the code is stable, the message follows "
-        "Accept-Language (French by default, English)."
+        "Accept-Language (French by default, English). A field the API does not know is "
+        "refused (422 `invalid_input`, `errors` names it); a 429 says in `Retry-After` when "
+        "to try again; cancelling a request already cancelled answers it as it is."
     ),
     urls_namespace="api",
     openapi_url="/openapi.json",
@@ -52,6 +54,8 @@ def error_response(request: HttpRequest, error: ServiceError, **extra):
     response = api.create_response(request, body, status=error.http_status)
     if error.http_status == 401:
         response["WWW-Authenticate"] = "Bearer"
+    if error.code in RETRY_AFTER:
+        response["Retry-After"] = str(error.params.get("seconds") or RETRY_AFTER[error.code])
     return response
 
 

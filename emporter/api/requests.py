@@ -7,7 +7,7 @@ nobody can probe for other patrons' request numbers.
 import re
 
 from django.db.models import QuerySet
-from ninja import Header, Router, Schema, Status
+from ninja import Header, Router, Status
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
@@ -21,7 +21,16 @@ from emporter.patrons.models import Patron
 
 from .auth import PatronAuth
 from .errors import ApiError
-from .schemas import BasketIn, BasketOut, BasketRefusedOut, ErrorOut, MeOut, RequestOut, RequestPage
+from .schemas import (
+    BasketIn,
+    BasketOut,
+    BasketRefusedOut,
+    ErrorOut,
+    InputSchema,
+    MeOut,
+    RequestOut,
+    RequestPage,
+)
 
 router = Router(tags=["My requests"], auth=PatronAuth())
 
@@ -123,7 +132,8 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
     retry with the same key returns the same requests instead of placing new ones (items
     refused the first time are simply tried again)."""
     patron = request.auth.patron
-    branch = get_branch(payload.pickup_branch_id) if payload.pickup_branch_id else patron.home_branch
+    # None (left out): the home library; any id, 0 included, must name a branch.
+    branch = patron.home_branch if payload.pickup_branch_id is None else get_branch(payload.pickup_branch_id)
     return place_basket(
         patron=patron,
         payload=payload,
@@ -158,11 +168,16 @@ def get_request(request, request_id: int):
     summary="Cancel one of my requests",
 )
 def cancel(request, request_id: int):
-    """Until it is collected. The copy goes back to the shelf or to the next in line."""
-    return cancel_request(request=my_request(request, request_id), actor=request.user)
+    """Until it is collected. The copy goes back to the shelf or to the next in line.
+    Cancelling a request already cancelled answers it as it is (a retry after a timeout
+    is no error); one collected or expired answers 409 `not_cancellable`."""
+    hold = my_request(request, request_id)
+    if hold.status == RequestStatus.CANCELLED:
+        return hold
+    return cancel_request(request=hold, actor=request.user)
 
 
-class PickupIn(Schema):
+class PickupIn(InputSchema):
     pickup_branch_id: int
 
 

@@ -4,7 +4,7 @@ import datetime
 from typing import Annotated
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from emporter.inputs import has_control_chars
@@ -25,12 +25,19 @@ def _typed_text(value: str) -> str:
 Text = Annotated[str, AfterValidator(_typed_text)]
 
 
+class InputSchema(Schema):
+    """What a client sends: a field the API does not know is refused (422 invalid_input),
+    not ignored: "pickup_branch" for "pickup_branch_id" must not place at the home library."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class ErrorOut(Schema):
     code: str = Field(description="Stable, machine-readable: branch on this, not on the message.")
     message: str = Field(description="For people, in the language of Accept-Language (fr by default).")
 
 
-class TokenIn(Schema):
+class TokenIn(InputSchema):
     """Either card_number + pin (a patron) or username + password (staff)."""
 
     card_number: Text | None = None
@@ -156,7 +163,7 @@ class StaffRequestPage(RequestPage):
     items: list[StaffRequestOut]
 
 
-class BasketIn(Schema):
+class BasketIn(InputSchema):
     record_ids: list[DatabaseId] = Field(min_length=1, max_length=MAX_BASKET)
     pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
 
@@ -205,5 +212,5 @@ class MeOut(PatronOut):
     max_active: int
 
 
-class StaffCancelIn(Schema):
+class StaffCancelIn(InputSchema):
     reason: Text = Field(min_length=1, max_length=500)

@@ -8,10 +8,10 @@ up at branches in their scope (their phone-desk branches and those they manage).
 
 from typing import Literal
 
-from ninja import Header, Router, Schema
+from ninja import Header, Router
 
 from emporter.errors import ServiceError
-from emporter.holds.models import Channel, Request
+from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import cancel_request, change_pickup
 from emporter.patrons.models import Patron, Role
 from emporter.phonedesk.selectors import find_patrons, scope
@@ -22,6 +22,7 @@ from .requests import BASKET_RESPONSES, filter_status, get_branch, me_out, page_
 from .schemas import (
     BasketIn,
     ErrorOut,
+    InputSchema,
     MeOut,
     PatronOut,
     StaffCancelIn,
@@ -83,7 +84,7 @@ def place_for_patron(
     """Same rules as a patron's basket, recorded with channel `phone` (or `desk`). The
     pickup branch defaults to the patron's home branch if it is one of mine."""
     patron = get_patron(patron_id)
-    if payload.pickup_branch_id:
+    if payload.pickup_branch_id is not None:
         branch = get_branch(payload.pickup_branch_id)
     elif in_scope(request.user, patron.home_branch_id):
         branch = patron.home_branch
@@ -112,10 +113,12 @@ def cancel(request, request_id: int, payload: StaffCancelIn):
     found = Request.objects.filter(pk=request_id).first()
     if found is None or not in_scope(request.user, found.pickup_branch_id):
         raise ServiceError("not_found")
+    if found.status == Status.CANCELLED:  # a retry: answered as it is
+        return found
     return cancel_request(request=found, actor=request.user, reason=payload.reason, by_staff=True)
 
 
-class StaffPickupIn(Schema):
+class StaffPickupIn(InputSchema):
     pickup_branch_id: int
 
 

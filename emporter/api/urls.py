@@ -1,11 +1,12 @@
 from functools import wraps
 
-from django.http import JsonResponse
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, path, re_path
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 
+from .errors import ApiError
 from .main import api
 
 
@@ -19,6 +20,12 @@ def in_client_language(view):
         language = translation.get_language_from_request(request)
         with translation.override(language):
             response = view(request, *args, **kwargs)
+            if isinstance(response, HttpResponseNotAllowed):
+                # The framework's plain-text 405, in the API's error shape (Allow kept).
+                allowed = response["Allow"]
+                error = ApiError("method_not_allowed")
+                response = JsonResponse({"code": error.code, "message": error.message}, status=405)
+                response["Allow"] = allowed
         response.headers["Content-Language"] = language
         patch_vary_headers(response, ["Accept-Language"])
         return response

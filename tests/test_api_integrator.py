@@ -1,0 +1,58 @@
+"""What an integrator's review of the API found: errors always in the API's shape, no
+field silently ignored, retries that answer what was done, and when to try again."""
+
+from emporter.holds.models import Request
+from tests.conftest import make_record
+from tests.test_api import V1, post, sign_in
+
+
+def test_a_method_not_allowed_answers_json_with_allow(client, patron):
+    headers = sign_in(client)
+    response = client.put(f"{V1}/requests", headers=headers)
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"] and "POST" in response["Allow"]
+
+
+def test_an_unknown_field_is_refused_not_ignored(client, patron, branch, other_branch):
+    headers = sign_in(client)
+    record = make_record(copies=[branch, other_branch])
+    body = {"record_ids": [record.pk], "pickup_branch": other_branch.pk}  # a typo for pickup_branch_id
+    response = post(client, f"{V1}/requests", body, headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_input"
+    assert any("pickup_branch" in str(e["loc"]) for e in response.json()["errors"])
+    assert not Request.objects.exists()
+
+
+def test_pickup_branch_zero_is_no_branch_not_the_home_one(client, patron, branch):
+    headers = sign_in(client)
+    record = make_record(copies=[branch])
+    response = post(client, f"{V1}/requests", {"record_ids": [record.pk], "pickup_branch_id": 0}, headers)
+    assert response.status_code == 404
+    assert response.json()["code"] == "branch_not_found"
+    assert not Request.objects.exists()
+
+
+def test_cancelling_twice_answers_the_cancelled_request(client, patron, branch):
+    headers = sign_in(client)
+    record = make_record(copies=[branch])
+    placed = post(client, f"{V1}/requests", {"record_ids": [record.pk]}, headers).json()
+    request_id = placed["items"][0]["request"]["id"]
+    first = post(client, f"{V1}/requests/{request_id}/cancel", {}, headers)
+    again = post(client, f"{V1}/requests/{request_id}/cancel", {}, headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["status"] == "cancelled"
+
+
+def test_a_slowed_sign_in_says_when_to_try_again(client, patron):
+    for _ in range(3):
+        client.post(
+            f"{V1}/auth/token", {"card_number": "10000001", "pin": "0000"}, content_type="application/json"
+        )
+    response = client.post(
+        f"{V1}/auth/token", {"card_number": "10000001", "pin": "0000"}, content_type="application/json"
+    )
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
