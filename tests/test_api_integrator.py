@@ -56,3 +56,13 @@ def test_a_slowed_sign_in_says_when_to_try_again(client, patron):
     )
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_page_past_the_end_is_empty(client, patron, branch):
+    headers = sign_in(client)
+    record = make_record(title="Nuit", copies=[branch])
+    post(client, f"{V1}/requests", {"record_ids": [record.pk]}, headers)
+    requests = client.get(f"{V1}/requests", {"page": 5}, headers=headers).json()
+    assert (requests["page"], requests["pages"], requests["items"]) == (5, 1, [])
+    records = client.get(f"{V1}/records", {"q": "nuit", "page": 99}, headers=headers).json()
+    assert (records["page"], records["pages"], records["items"], records["total"]) == (99, 1, [], 1)

@@ -55,6 +55,9 @@ def search(request, query: Query[SearchQuery]):
         }
         for hit in result.hits
     ]
+    if query.page > result.pages:
+        # Past the last page: no items, not the last page again (the page shows that one).
+        return {**vars(result), "page": query.page, "pages": result.pages, "items": []}
     return {**vars(result), "pages": result.pages, "items": items}
 
 

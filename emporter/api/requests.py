@@ -95,13 +95,15 @@ def get_branch(branch_id: int) -> Branch:
 def page_of(qs: QuerySet, page: int) -> dict:
     total = qs.count()
     pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
+    page = max(1, page)
     items = qs.select_related("record", "pickup_branch").order_by("-created_at", "-pk")
+    # Past the last page: no items (a client reads pages until one is empty), not the
+    # last page again.
     return {
         "total": total,
         "page": page,
         "pages": pages,
-        "items": items[(page - 1) * PER_PAGE : page * PER_PAGE],
+        "items": items[(page - 1) * PER_PAGE : page * PER_PAGE] if page <= pages else [],
     }
 
 
