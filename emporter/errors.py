@@ -23,6 +23,7 @@ MESSAGES = {
     "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),
     "card_expired": (_("Your card has expired. Please contact your library to renew it."), 403),
     "not_cancellable": (_("This request can no longer be cancelled."), 409),
+    "not_active": (_("This request is over (cancelled, collected or expired)."), 409),
     "bag_not_ready": (_("Nothing is ready in this bag yet: wait for the email saying it is."), 409),
     "no_pickup_times": (_("This library does not take pickup times: come whenever it is open."), 409),
     "slot_unavailable": (_("This time cannot be chosen: pick one of the times offered."), 422),

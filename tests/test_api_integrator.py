@@ -66,3 +66,18 @@ def test_a_page_past_the_end_is_empty(client, patron, branch):
     assert (requests["page"], requests["pages"], requests["items"]) == (5, 1, [])
     records = client.get(f"{V1}/records", {"q": "nuit", "page": 99}, headers=headers).json()
     assert (records["page"], records["pages"], records["items"], records["total"]) == (99, 1, [], 1)
+
+
+def test_an_unknown_bag_and_a_cancelled_requests_pickup_say_what_they_are(
+    client, patron, branch, other_branch
+):
+    headers = sign_in(client)
+    bag = client.get(f"{V1}/bags/987654/times", headers=headers)
+    assert (bag.status_code, bag.json()["code"]) == (404, "bag_not_found")
+    record = make_record(copies=[branch])
+    request_id = post(client, f"{V1}/requests", {"record_ids": [record.pk]}, headers).json()["items"][0][
+        "request"
+    ]["id"]
+    post(client, f"{V1}/requests/{request_id}/cancel", {}, headers)
+    moved = post(client, f"{V1}/requests/{request_id}/pickup", {"pickup_branch_id": other_branch.pk}, headers)
+    assert (moved.status_code, moved.json()["code"]) == (409, "not_active")

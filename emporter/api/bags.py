@@ -14,6 +14,7 @@ from emporter.holds.models import Bag
 from emporter.patrons.models import of_household
 
 from .auth import PatronAuth
+from .errors import ApiError
 from .schemas import BranchRef, ErrorOut, InputSchema
 
 router = Router(tags=["My bags"], auth=PatronAuth())
@@ -52,7 +53,7 @@ def _bag(request, bag_id: int) -> Bag:
     patron = request.auth.patron
     bag = Bag.objects.filter(of_household(patron), pk=bag_id).first()
     if bag is None:
-        raise ServiceError("not_found")
+        raise ApiError("bag_not_found")
     return bag
 
 

@@ -548,6 +548,8 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             # (taking another copy below locks it): the order every writer keeps.
             locked_copy = Copy.objects.select_for_update(of=("self",)).select_related("branch")
             request.copy = locked_copy.get(pk=request.copy_id)
+        if request.status not in ACTIVE:  # cancelled, collected, expired: nothing to collect
+            raise ServiceError("not_active")
         if not pickup_changeable(request):
             raise ServiceError("pickup_not_changeable")
         rules = policy.resolve(branch=branch, category=request.patron.category)
