@@ -247,6 +247,10 @@ def test_the_api_lists_books_and_says_here(client, patron, branch, times):
     assert booked.json()["appointment"]["state"] == "booked"
     odd = post(client, f"{V1}/bags/{bag.pk}/appointment", {"starts_at": "2001-01-01T10:00:00+01:00"}, headers)
     assert (odd.status_code, odd.json()["code"]) == (422, "slot_unavailable")
+    # A time with no offset says so, rather than "not one of the times offered".
+    naive = post(client, f"{V1}/bags/{bag.pk}/appointment", {"starts_at": "2001-01-01T10:00:00"}, headers)
+    assert (naive.status_code, naive.json()["code"]) == (422, "invalid_input")
+    assert naive.json()["errors"][0]["type"] == "timezone_aware"
     here = post(client, f"{V1}/bags/{bag.pk}/here", {}, headers)
     assert here.json()["appointment"]["state"] == "arrived"
     assert client.delete(f"{V1}/bags/{bag.pk}/here", headers=headers).status_code == 204

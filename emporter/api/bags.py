@@ -6,6 +6,7 @@ does not exist."""
 import datetime
 
 from ninja import Field, Router, Schema, Status
+from pydantic import AwareDatetime
 
 from emporter.curbside import selectors, services
 from emporter.curbside.models import LIVE, Appointment
@@ -46,7 +47,8 @@ class SlotOut(Schema):
 
 
 class BookIn(InputSchema):
-    starts_at: datetime.datetime = Field(description="One of the `starts_at` of `GET …/times`.")
+    # With its offset: "10:00" alone would be read in no particular time zone.
+    starts_at: AwareDatetime = Field(description="One of the `starts_at` of `GET …/times`, with its offset.")
 
 
 def _bag(request, bag_id: int) -> Bag:
