@@ -130,6 +130,9 @@ def test_the_pin_form_says_what_a_pin_is_and_refuses_the_same_one(client, patron
     page = text(client.post(PIN_URL, {"old_pin": "1234", "new_pin": "12", "confirm_pin": "12"}))
     assert "Un code PIN compte de 4 à 8 chiffres." in page
     assert "caractères" not in page
+    # The field points at its error (aria-describedby), and the error is there to point at.
+    assert 'aria-describedby="id_new_pin_helptext id_new_pin_error"' in page
+    assert 'id="id_new_pin_error"' in page
     page = text(client.post(PIN_URL, {"old_pin": "1234", "new_pin": "1234", "confirm_pin": "1234"}))
     assert "Le nouveau code PIN est le même que l’actuel." in page
     assert 'autocomplete="current-password"' in page

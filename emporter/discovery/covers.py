@@ -29,7 +29,7 @@ MAX_LINES = 5
 def colour_for(title: str, doc_type: str) -> str:
     shift = int(hashlib.sha1(title.encode()).hexdigest()[:4], 16) % 40 - 20
     hue = (HUES.get(doc_type, 0) + shift) % 360
-    return f"hsl({hue} 55% 38%)"
+    return f"hsl({hue} 55% 30%)"
 
 
 def title_lines(title: str) -> list[str]:

@@ -29,10 +29,12 @@
   var scan = document.querySelector("form[data-scan] input");
   if (!scan) return;
   // Between patrons the door lists who says "I'm here": look again every 20 seconds,
-  // but never while someone is typing in the scan box.
+  // but never while someone is typing in the scan box, nor while the keyboard (or a
+  // screen reader) is on anything else: a reload would take them back to the top.
   if (document.querySelector("[data-arrivals]")) {
     setInterval(function () {
-      if (!scan.value) window.location.reload();
+      var idle = document.activeElement === scan || document.activeElement === document.body;
+      if (!scan.value && idle) window.location.reload();
     }, 20000);
   }
   // After a patron is shown, focus stays on the scan box only while nothing else is

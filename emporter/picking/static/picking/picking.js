@@ -55,9 +55,13 @@
   }
 
   function show(body) {
-    result.hidden = false;
-    result.textContent = body.message;
-    result.className = "scan-result " + (body.ok ? "success" : "error");
+    // Emptied, then filled on the next frame: the same message twice is read twice.
+    result.textContent = "";
+    result.className = "scan-result";
+    window.requestAnimationFrame(function () {
+      result.className = "scan-result " + (body.ok ? "success" : "error");
+      result.textContent = body.message;
+    });
     if (!body.ok && navigator.vibrate) navigator.vibrate([80, 60, 80]);
     if (body.progress) {
       document.querySelector(".progress-line strong").textContent = body.progress;
