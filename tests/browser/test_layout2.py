@@ -102,10 +102,14 @@ def test_scanning_the_last_line_updates_tabs_empty_state_and_done_lines(live_ser
     tab = phone.locator(".pick-head .departments a", has_text="Musique")
     assert "(3)" in tab.inner_text()
     assert not phone.locator(".all-done").is_visible()
-    for record in records:
-        phone.fill("#barcode", record.copies.get().barcode)
+    # Read before scanning, and one scan answered before the next: the test database
+    # (SQLite in memory, shared) refuses a write while another thread reads or writes it.
+    copies = {record.pk: record.copies.get() for record in records}
+    for n, record in enumerate(records, start=1):
+        phone.fill("#barcode", copies[record.pk].barcode)
         phone.press("#barcode", "Enter")
-    phone.wait_for_function("() => document.querySelectorAll('.done-lines li').length === 3", polling=100)
+        done = f"() => document.querySelectorAll('.done-lines li').length === {n}"
+        phone.wait_for_function(done, polling=100)
     phone.wait_for_function("() => !document.querySelector('.pick-line')", polling=100)
     assert phone.locator(".progress-line strong").inner_text().startswith("0 / 3")
     tabs = "() => /\\(0\\)/.test(document.querySelector('.pick-head .departments').textContent)"
@@ -116,7 +120,7 @@ def test_scanning_the_last_line_updates_tabs_empty_state_and_done_lines(live_ser
     # Like the lines the server draws: call number, title once, outcome.
     for record in records:
         line = next(text for text in done if record.title in text)
-        assert record.copies.get().call_number in line
+        assert copies[record.pk].call_number in line
         assert line.count(record.title) == 1
     # And the page, reloaded, says the same.
     phone.reload()
