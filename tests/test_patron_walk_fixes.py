@@ -157,10 +157,12 @@ def test_a_library_closed_since_the_basket_was_shown_is_said_and_the_basket_kept
     assert not Request.objects.exists()
 
 
-def test_a_waiting_request_shows_its_place_in_the_queue(client, patron, branch):
+def test_a_waiting_request_shows_its_place_in_the_queue(client, patron, branch, other_branch):
+    other_branch.service_mode = "click_collect"
+    other_branch.save(update_fields=["service_mode"])
     record = make_record(title="Très demandé", copies=[(branch, "on_loan")])
     first = make_patron(branch, card="10000002")
-    place_request(patron=first, record_id=record.pk, pickup_branch=branch)
+    place_request(patron=first, record_id=record.pk, pickup_branch=other_branch)
     mine, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     assert mine.status == Status.WAITING
     sign_in(client)
@@ -168,6 +170,10 @@ def test_a_waiting_request_shows_its_place_in_the_queue(client, patron, branch):
     assert "Rang dans la file d’attente : 2" in page
     # Its title leads to its record page.
     assert f'href="/catalogue/record/{record.pk}/"' in page
+    # One waiting at a library now closed is passed over meanwhile: not ahead.
+    other_branch.service_mode = "closed"
+    other_branch.save(update_fields=["service_mode"])
+    assert "Rang dans la file d’attente : 1" in text(client.get("/account/"))
 
 
 def test_the_record_pages_author_leads_to_their_other_documents(client, branch):

@@ -4,6 +4,7 @@ from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Cast, Coalesce, NullIf
 
 from emporter.catalogue.models import CopyStatus
+from emporter.network.models import ServiceMode
 from emporter.patrons.models import Patron
 
 from .models import ACTIVE, Request, Status
@@ -35,8 +36,11 @@ def _queue_position():
     """A waiting request's place in its record's queue (1 = next served), in the order
     the waiting list is served (``services.serve_waiting``: oldest first); None otherwise.
     Read through the request_record_queue index."""
+    # Requests waiting at a closed library keep their place but are passed over while it
+    # is closed (services.release_copy): not ahead of anyone meanwhile.
     ahead = (
         Request.objects.filter(record_id=OuterRef("record_id"), status=Status.WAITING)
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
         .filter(
             Q(created_at__lt=OuterRef("created_at"))
             | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
