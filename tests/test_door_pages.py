@@ -316,3 +316,52 @@ def test_a_patron_cannot_renew_someone_elses_loan(client, branch, patron):
     intruder = make_patron(branch, card="70000001")
     client.force_login(intruder.user)
     assert client.post(url("loans:renew", loan.pk)).status_code == 404
+
+
+def expired_bag(patron, branch, titles):
+    requests = make_ready_requests(patron, branch, titles)
+    expire_overdue(today=requests[0].hold_until + datetime.timedelta(days=1))
+    for request in requests:
+        request.refresh_from_db()
+        assert request.status == Status.EXPIRED
+    return requests
+
+
+def test_a_patron_come_after_their_bag_expired_gets_what_is_still_on_the_shelf(door, branch, patron):
+    (late,) = expired_bag(patron, branch, ["En retard"])
+    page = scan(door, branch, patron.card_number)
+    assert "Expired, but still on the hold shelf" in page.text and "En retard" in page.text
+    assert [r.pk for r in page.context["door"].expired_here] == [late.pk]
+
+    response = door.post(
+        url("desk:lend_expired", branch.pk), {"card": patron.card_number, "requests": [late.pk]}
+    )
+
+    assert response.status_code == 302 and "/receipt/" in response["Location"]
+    loan = Loan.objects.get()
+    assert (loan.copy_id, loan.patron, loan.request_id) == (late.copy_id, patron, late.pk)
+    assert Copy.objects.get(pk=late.copy_id).status == CopyStatus.ON_LOAN
+    late.refresh_from_db()
+    assert late.status == Status.EXPIRED  # what happened; the loan says the rest
+    # Lent once: offered no more, and a second post lends nothing.
+    assert not scan(door, branch, patron.card_number).context["door"].expired_here
+    door.post(url("desk:lend_expired", branch.pk), {"card": patron.card_number, "requests": [late.pk]})
+    assert Loan.objects.count() == 1
+
+
+def test_an_expired_document_someone_waits_for_goes_to_them_not_the_latecomer(door, branch, patron):
+    (late,) = expired_bag(patron, branch, ["Convoité"])
+    other = make_patron(branch, card="40000009")
+    waiting, _ = place_request(patron=other, record_id=late.record_id, pickup_branch=branch)
+    assert waiting.status == Status.WAITING
+    page = scan(door, branch, patron.card_number)
+    assert "Someone is waiting for it: scan it at Returns for them." in page.text
+    door.post(url("desk:lend_expired", branch.pk), {"card": patron.card_number, "requests": [late.pk]})
+    assert not Loan.objects.exists()
+
+
+def test_an_expired_document_already_put_back_or_long_expired_is_not_offered(door, branch, patron):
+    put_back, long_ago = expired_bag(patron, branch, ["Rangé", "Oublié"])
+    desk.receive_home(barcode=put_back.copy.barcode, branch=branch)  # out of its bag, scanned
+    Request.objects.filter(pk=long_ago.pk).update(closed_at=timezone.now() - datetime.timedelta(days=8))
+    assert not scan(door, branch, patron.card_number).context["door"].expired_here

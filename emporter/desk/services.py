@@ -24,6 +24,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.picking import services as picking
 
+from . import selectors
 from .models import Loan, LoanPolicy
 
 ANONYMISE_BATCH = 500
@@ -101,10 +102,55 @@ def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     """Each request moves through the lifecycle; copies and loans are written in bulk
     (a bag of 8 is one UPDATE and one INSERT, not 8 of each)."""
     transition_all(requests, Status.COLLECTED, actor=actor, reason="handover")
-    rules = loan_policies({r.copy.doc_type for r in requests})
     Copy.objects.filter(pk__in=[r.copy_id for r in requests]).update(
         status=CopyStatus.ON_LOAN, updated_at=timezone.now()
     )
+    return _write_loans(requests=requests, branch=branch, actor=actor)
+
+
+def lend_expired(
+    *, patron: Patron, branch: Branch, request_ids: Iterable[int], actor=None, override_blocks: bool = False
+) -> list[Loan]:
+    """A patron come for a bag that expired: its documents still on the hold shelf here,
+    wanted by no one else, are lent all the same, as a Koha desk checks out an item whose
+    hold has lapsed. The requests stay expired (that is what happened); each gets its loan.
+
+    Only copies of this library still on its hold shelf and held by no request (not
+    taken out and scanned at returns yet: ``selectors.expired_here``), and only when
+    nobody waits for the title: the waiting list is served first, at returns."""
+    if not override_blocks:
+        _check_can_borrow(patron)
+    since = timezone.now() - datetime.timedelta(days=selectors.LATE_DAYS)
+    with transaction.atomic():
+        requests = list(
+            Request.objects.select_for_update(of=("self",))
+            .filter(
+                pk__in=list(request_ids),
+                patron_id__in=patron.household_ids(),
+                pickup_branch=branch,
+                status=Status.EXPIRED,
+                closed_at__gte=since,
+                loan__isnull=True,
+            )
+            .select_related("copy")
+            .order_by("pk")
+        )
+        lent = []
+        for request in requests:
+            waiting = Request.objects.filter(record_id=request.record_id, status=Status.WAITING).exists()
+            held = Request.objects.filter(copy_id=request.copy_id, status__in=HOLDING_COPY).exists()
+            if waiting or held:
+                continue
+            # Guarded: only from the hold shelf of this library, once.
+            if Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF).update(
+                status=CopyStatus.ON_LOAN, updated_at=timezone.now()
+            ):
+                lent.append(request)
+        return _write_loans(requests=lent, branch=branch, actor=actor) if lent else []
+
+
+def _write_loans(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
+    rules = loan_policies({r.copy.doc_type for r in requests})
     today = timezone.localdate()
     staff = actor if actor and actor.is_authenticated else None
     # Due back on a day this library is open; one calendar look-up per loan length.

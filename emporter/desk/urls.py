@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("<int:branch_id>/", views.door, name="door"),
     path("<int:branch_id>/hand-over/", views.hand_over, name="hand_over"),
+    path("<int:branch_id>/lend-expired/", views.lend_expired, name="lend_expired"),
     path("<int:branch_id>/receipt/<int:patron_id>/", views.receipt, name="receipt"),
     path("<int:branch_id>/receipt/<int:patron_id>/email/", views.email_receipt, name="email_receipt"),
     path("<int:branch_id>/shelf/", views.shelf, name="shelf"),

@@ -190,6 +190,39 @@ def hand_over(request, branch: Branch):
     return redirect(_receipt_url(branch, patron.pk, loan_ids))
 
 
+@post_only
+@door_branch_view
+def lend_expired(request, branch: Branch):
+    """The patron came after their bag expired: what is still on the hold shelf is lent
+    all the same (services.lend_expired), then the receipt, as after a hand-over."""
+    card = typed(request.POST.get("card"), max_length=30)
+    patron = selectors.find_patron(card)
+    if patron is None:
+        messages.error(request, ServiceError("unknown_card", card=card).message)
+        return redirect(_door_url(branch))
+    try:
+        loans = services.lend_expired(
+            patron=patron,
+            branch=branch,
+            request_ids=parse_ids(request.POST.getlist("requests")),
+            actor=request.user,
+        )
+    except ServiceError as error:
+        messages.error(request, _staff_message(error))
+        return redirect(_door_url(branch, card))
+    if not loans:
+        messages.warning(
+            request, _("Nothing was lent: those documents are no longer on the hold shelf for this card.")
+        )
+        return redirect(_door_url(branch, card))
+    count = len(loans)
+    messages.success(
+        request,
+        ngettext("%(count)s document lent.", "%(count)s documents lent.", count) % {"count": count},
+    )
+    return redirect(_receipt_url(branch, patron.pk, [loan.pk for loan in loans]))
+
+
 def _staff_message(error: ServiceError) -> str:
     """The service speaks to patrons; at the door, say what the librarian can do."""
     if error.code == "patron_blocked":
