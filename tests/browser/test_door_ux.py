@@ -100,3 +100,22 @@ def test_a_name_lists_the_bags_and_a_missing_copy_goes_back_only_when_clicked(li
     shot(desktop, "put-back")
     copy.refresh_from_db()
     assert copy.status == CopyStatus.ON_SHELF
+
+
+def test_a_scan_outside_the_box_lands_in_it_but_a_single_key_stays_put(live_server, desktop):
+    base = live_server.url
+    branch = make_branch()
+    patron = make_patron(branch, first_name="Sacha", last_name="Moreau")
+    make_ready_requests(patron, branch, ["Un"])
+    staff("door", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, base, "door")
+    desktop.goto(f"{base}/staff/door/{branch.pk}/?card={patron.card_number}")
+    desktop.locator("input[name=requests]").first.focus()
+
+    desktop.keyboard.press("x")  # a person (or speech input): no jump to the scan box
+    assert desktop.evaluate("document.activeElement.name") == "requests"
+
+    desktop.wait_for_timeout(300)  # a while later,
+    desktop.keyboard.type("10000002")  # a scanner: a burst, a few milliseconds apart
+    assert desktop.evaluate("document.activeElement.id") == "card"
+    assert desktop.input_value("#card") == "10000002"
