@@ -81,3 +81,14 @@ def test_an_unknown_bag_and_a_cancelled_requests_pickup_say_what_they_are(
     post(client, f"{V1}/requests/{request_id}/cancel", {}, headers)
     moved = post(client, f"{V1}/requests/{request_id}/pickup", {"pickup_branch_id": other_branch.pk}, headers)
     assert (moved.status_code, moved.json()["code"]) == (409, "not_active")
+
+
+def test_a_ready_request_says_which_bag_it_is_in(client, patron, branch):
+    from tests.conftest import make_ready_requests
+
+    (ready,) = make_ready_requests(patron, branch, ["Prêt"])
+    headers = sign_in(client)
+    (item,) = client.get(f"{V1}/requests", headers=headers).json()["items"]
+    assert item["bag_id"] == ready.bag_id is not None
+    (bag,) = client.get(f"{V1}/bags", headers=headers).json()
+    assert bag["id"] == item["bag_id"]

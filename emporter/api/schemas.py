@@ -135,6 +135,7 @@ class RequestOut(Schema):
     ready_at: datetime.datetime | None
     hold_until: datetime.date | None
     closed_at: datetime.datetime | None
+    bag_id: int | None = Field(None, description="The bag it waits in once ready (`GET /bags`).")
 
 
 class CopyOut(Schema):
