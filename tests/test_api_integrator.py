@@ -92,3 +92,16 @@ def test_a_ready_request_says_which_bag_it_is_in(client, patron, branch):
     assert item["bag_id"] == ready.bag_id is not None
     (bag,) = client.get(f"{V1}/bags", headers=headers).json()
     assert bag["id"] == item["bag_id"]
+
+
+def test_every_invalid_input_names_what_is_wrong(client, patron):
+    headers = sign_in(client)
+    bad_status = client.get(f"{V1}/requests", {"status": "lost"}, headers=headers)
+    assert (bad_status.status_code, bad_status.json()["code"]) == (422, "invalid_input")
+    assert bad_status.json()["errors"][0]["loc"] == ["query", "status"]
+    both = client.post(
+        f"{V1}/auth/token",
+        {"card_number": "10000001", "pin": "1234", "username": "x", "password": "y"},
+        content_type="application/json",
+    )
+    assert (both.status_code, both.json()["errors"][0]["type"]) == (422, "credentials")

@@ -9,7 +9,7 @@ from emporter.patrons.models import Patron
 from emporter.patrons.permissions import branches_for
 
 from . import tokens
-from .errors import ApiError
+from .errors import ApiError, field_error
 from .models import ApiToken, Scope
 from .schemas import ErrorOut, TokenIn, TokenOut
 
@@ -82,7 +82,12 @@ def create_token(request, payload: TokenIn):
             request=request, username=payload.username, password=payload.password
         )
     else:
-        raise ApiError("invalid_input")
+        raise ApiError(
+            "invalid_input",
+            errors=[
+                field_error(["body"], "Send card_number and pin, or username and password.", "credentials")
+            ],
+        )
     return Status(201, {"token": token, "scope": row.scope, "expires_at": row.expires_at})
 
 

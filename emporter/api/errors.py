@@ -29,12 +29,14 @@ RETRY_AFTER = {"login_slowed": 30, "login_locked": 15 * 60, "staff_login_locked"
 
 
 class ApiError(ServiceError):
-    def __init__(self, code: str, **params):
+    def __init__(self, code: str, *, errors: list[dict] | None = None, **params):
         if code not in MESSAGES:
             raise ValueError(f"unknown API error code {code!r}")
         Exception.__init__(self, code)
         self.code = code
         self.params = params
+        # For invalid_input: which fields, in the shape validation errors have.
+        self.errors = errors
 
     @property
     def message(self) -> str:
@@ -43,3 +45,7 @@ class ApiError(ServiceError):
     @property
     def http_status(self) -> int:
         return MESSAGES[self.code][1]
+
+
+def field_error(loc: list, msg: str, kind: str) -> dict:
+    return {"loc": loc, "msg": msg, "type": kind}

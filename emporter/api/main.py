@@ -61,7 +61,8 @@ def error_response(request: HttpRequest, error: ServiceError, **extra):
 
 @api.exception_handler(ServiceError)
 def service_error(request, exc: ServiceError):
-    return error_response(request, exc)
+    errors = getattr(exc, "errors", None)
+    return error_response(request, exc, **({"errors": errors} if errors else {}))
 
 
 @api.exception_handler(AuthenticationError)

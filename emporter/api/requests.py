@@ -20,7 +20,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
 from .auth import PatronAuth
-from .errors import ApiError
+from .errors import ApiError, field_error
 from .schemas import (
     BasketIn,
     BasketOut,
@@ -109,7 +109,10 @@ def page_of(qs: QuerySet, page: int) -> dict:
 
 def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
     if status and status != "active" and status not in RequestStatus.values:
-        raise ApiError("invalid_input")
+        allowed = ", ".join(["active", *RequestStatus.values])
+        raise ApiError(
+            "invalid_input", errors=[field_error(["query", "status"], f"One of: {allowed}.", "enum")]
+        )
     if status == "active":
         return qs.filter(status__in=ACTIVE)
     return qs.filter(status=status) if status else qs

@@ -32,9 +32,16 @@ class InputSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldErrorOut(Schema):
+    loc: list[str | int] = Field(description='Where: ["body", "record_ids", 0], ["query", "status"]…')
+    msg: str
+    type: str
+
+
 class ErrorOut(Schema):
     code: str = Field(description="Stable, machine-readable: branch on this, not on the message.")
     message: str = Field(description="For people, in the language of Accept-Language (fr by default).")
+    errors: list[FieldErrorOut] | None = Field(None, description="With invalid_input: the fields at fault.")
 
 
 class TokenIn(InputSchema):

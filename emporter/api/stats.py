@@ -15,7 +15,7 @@ from emporter.stats import selectors, tables
 from emporter.stats.forms import PeriodForm
 
 from .auth import StaffAuth
-from .errors import ApiError
+from .errors import ApiError, field_error
 from .schemas import ErrorOut
 
 router = Router(tags=["Statistics"], auth=StaffAuth(role=Role.BRANCH_MANAGER))
@@ -28,7 +28,11 @@ def _selection(user, start, end, branch):
         raise ServiceError("forbidden")
     form = PeriodForm({"start": start or "", "end": end or "", "branch": branch or ""}, scope=scope)
     if not form.is_valid():
-        raise ApiError("invalid_input")
+        errors = [
+            field_error(["query", name], " ".join(messages), "invalid")
+            for name, messages in form.errors.items()
+        ]
+        raise ApiError("invalid_input", errors=errors)
     return form.selection()
 
 
