@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -18,7 +19,7 @@ from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
-from emporter.holds.services import close_bag_if_done, copy_in_hand, forget_patrons, release_copy
+from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy_in_hand
 from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -120,32 +121,26 @@ def lend_expired(
     nobody waits for the title: the waiting list is served first, at returns."""
     if not override_blocks:
         _check_can_borrow(patron)
-    since = timezone.now() - datetime.timedelta(days=selectors.LATE_DAYS)
+    # What the door offers (selectors.expired_here: one rule for the page and for this).
+    offered = selectors.expired_here(patron_ids=patron.household_ids(), branch=branch)
+    wanted = set(request_ids)
+    ids = [r.pk for r in offered if r.pk in wanted and not r.waited_for]
+    held = Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)
     with transaction.atomic():
         requests = list(
             Request.objects.select_for_update(of=("self",))
-            .filter(
-                pk__in=list(request_ids),
-                patron_id__in=patron.household_ids(),
-                pickup_branch=branch,
-                status=Status.EXPIRED,
-                closed_at__gte=since,
-                loan__isnull=True,
-            )
+            .filter(pk__in=ids, status=Status.EXPIRED, loan__isnull=True)
             .select_related("copy")
             .order_by("pk")
         )
-        lent = []
-        for request in requests:
-            waiting = Request.objects.filter(record_id=request.record_id, status=Status.WAITING).exists()
-            held = Request.objects.filter(copy_id=request.copy_id, status__in=HOLDING_COPY).exists()
-            if waiting or held:
-                continue
-            # Guarded: only from the hold shelf of this library, once.
-            if Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF).update(
-                status=CopyStatus.ON_LOAN, updated_at=timezone.now()
-            ):
-                lent.append(request)
+        # Guarded: only from the hold shelf of this library, held for no one, once.
+        lent = [
+            request
+            for request in requests
+            if Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
+            .exclude(Exists(held))
+            .update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
+        ]
         return _write_loans(requests=lent, branch=branch, actor=actor) if lent else []
 
 
@@ -230,19 +225,9 @@ def _back_in(*, copy: Copy, branch: Branch, actor) -> Request | None:
         Copy.objects.filter(pk=copy.pk).update(status=CopyStatus.IN_TRANSIT, updated_at=timezone.now())
         copy.status = CopyStatus.IN_TRANSIT
         return None
-    served = _served_in_hand(copy=copy, branch=branch, actor=actor)
+    served = release_copy_in_hand(copy=copy, actor=actor)
     copy.refresh_from_db(fields=["status"])
     return served
-
-
-def _served_in_hand(*, copy: Copy, branch: Branch, actor) -> Request | None:
-    """A copy in hand at its own library is free: to the oldest waiting request that can
-    use it, straight into their bag or on its way to them (``copy_in_hand``), else on
-    its shelf. Returns the request served, if any."""
-    served = release_copy(copy=copy, actor=actor)
-    if served is None:
-        return None
-    return copy_in_hand(request=served, at_branch_id=branch.pk, actor=actor)
 
 
 def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Request | None]:
@@ -270,7 +255,7 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
         if copy.branch_id != branch.pk:
             raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
         # The copy as it came (from a bag here, or from the van): the screen says which.
-        return copy, _served_in_hand(copy=copy, branch=branch, actor=actor)
+        return copy, release_copy_in_hand(copy=copy, actor=actor)
 
 
 @dataclass

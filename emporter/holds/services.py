@@ -376,6 +376,16 @@ def copy_in_hand(*, request: Request, at_branch_id: int, actor=None) -> Request:
     return transition(request, Status.PLACED, actor=actor, reason="in_transit")
 
 
+def release_copy_in_hand(*, copy: Copy, actor=None) -> Request | None:
+    """``release_copy`` for a copy a librarian holds at its own library (a return, a
+    copy back home, a missing copy found): the request it goes to gets it at once
+    (``copy_in_hand``). Returns the request served, if any."""
+    served = release_copy(copy=copy, actor=actor)
+    if served is None:
+        return None
+    return copy_in_hand(request=served, at_branch_id=copy.branch_id, actor=actor)
+
+
 def _put_in_bag(*, patron: Patron, branch: Branch, hold_until: datetime.date) -> tuple[Bag, datetime.date]:
     """The patron's open bag at ``branch`` and its deadline, moved to ``hold_until`` if
     that is later, with the deadline of every ready document in it.
@@ -600,15 +610,8 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     pending_withdrawal = Q(
         status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
     )
-    # Back on the waiting list because their only copies are at this library: told so
-    # already (a "waiting_again" email); choosing another library would not help them.
-    waiting_again = RequestEvent.objects.filter(
-        request=OuterRef("pk"),
-        reason="copy_library_closed",
-        at__gte=OuterRef("pickup_branch__mode_changed_at"),
-    )
     at_closed = Request.objects.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED)
-    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal).exclude(Exists(waiting_again))
+    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal)
     marked = 0
     for request_id in list(untold.order_by("pk").values_list("pk", flat=True)[:limit]):
         with transaction.atomic():

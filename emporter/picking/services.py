@@ -358,10 +358,7 @@ def put_back(*, copy: Copy, actor=None) -> Request | None:
             status=CopyStatus.ON_SHELF, updated_at=timezone.now()
         ):
             return None
-        served = holds.release_copy(copy=copy, actor=actor)
-        if served is None:
-            return None
-        return holds.copy_in_hand(request=served, at_branch_id=copy.branch_id, actor=actor)
+        return holds.release_copy_in_hand(copy=copy, actor=actor)
 
 
 def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
@@ -412,13 +409,7 @@ def _withdraw(request_id: int, *, actor) -> bool:
         # Shown to the patron in the email that tells them.
         note = gettext("The library holding the copy you asked for is closed.")
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    closed_pickup = request.pickup_branch.service_mode == ServiceMode.CLOSED
-    copy = None
-    if not closed_pickup:
-        copy = allocation.take_copy(
-            record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
-        )
-    if closed_pickup:
+    if request.pickup_branch.service_mode == ServiceMode.CLOSED:
         # Collected at a closed library too: a copy set aside elsewhere would be pulled
         # by nobody (no list serves a closed pickup) and kept from everyone else. It
         # waits with its place; the patron is told their library closed and may choose
@@ -426,7 +417,9 @@ def _withdraw(request_id: int, *, actor) -> bool:
         # where the rules allow no waiting list: the closure is the library's doing.
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
-    elif copy is not None:
+    elif copy := allocation.take_copy(
+        record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
+    ):
         moved = {"copy": copy, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
     elif rules.allow_waiting_list:
