@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from emporter.network.models import Branch, Department, Location
+from emporter.network.models import LENDING_MODES, Branch, Department, Location
 
 from .callnumber import sort_key
 
@@ -42,7 +42,19 @@ HAND_SET_STATUSES = (CopyStatus.ON_SHELF, CopyStatus.MISSING, CopyStatus.WITHDRA
 
 class RecordQuerySet(models.QuerySet):
     def available(self):
-        return self.filter(copies__status=CopyStatus.ON_SHELF).distinct()
+        """Records with a copy a request could take now (see ``CopyQuerySet.requestable``)."""
+        return self.filter(models.Exists(Copy.objects.requestable().filter(record=models.OuterRef("pk"))))
+
+
+class CopyQuerySet(models.QuerySet):
+    def requestable(self):
+        """Copies a request could take now: on the shelf, with a barcode, at a library that
+        lends, outside reference and heritage collections. The one statement of the rule:
+        allocation, the record page and the basket use it; search writes it in SQL
+        (``search.COPY_REQUESTABLE``) and a test holds the two together."""
+        return self.filter(
+            status=CopyStatus.ON_SHELF, barcode__isnull=False, branch__service_mode__in=LENDING_MODES
+        ).exclude(location__requestable=False)
 
 
 class Record(models.Model):
@@ -121,6 +133,8 @@ class Copy(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = CopyQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("copy")
         verbose_name_plural = _("copies")
@@ -140,3 +154,10 @@ class Copy(models.Model):
         if update_fields is not None and "call_number" in update_fields:
             kwargs["update_fields"] = {*update_fields, "call_number_key"}
         super().save(*args, **kwargs)
+
+    @property
+    def is_requestable(self) -> bool:
+        """``CopyQuerySet.requestable`` for a copy in hand (its branch and location loaded)."""
+        on_site_only = self.location is not None and not self.location.requestable
+        lends = self.branch.service_mode in LENDING_MODES
+        return self.status == CopyStatus.ON_SHELF and bool(self.barcode) and lends and not on_site_only

@@ -460,9 +460,10 @@ def _postgres() -> bool:
 # InitPlan): a copy on the shelf of a closed library is not "available".
 LENDING_SELECT = "SELECT lb.id FROM network_branch lb WHERE lb.service_mode IN (%s, %s)"
 LENDING_IDS = f"ARRAY({LENDING_SELECT})"
-# A copy a request could take from its shelf (allocation.candidate_copies), read from the
-# copies: the page's records on both engines, SQLite's counts (PostgreSQL's read the same
-# from the records' summary, migration 0011). Parameters: the on-shelf status.
+# A copy a request could take from its shelf: ``Copy.objects.requestable()`` in SQL (a
+# test holds the two together). Read from the copies for the page's records on both
+# engines and for SQLite's counts; PostgreSQL's counts read the same from the records'
+# summary (migration 0011). Parameters: the on-shelf status.
 COPY_REQUESTABLE = (
     "c.status = %s AND c.barcode IS NOT NULL AND NOT EXISTS "
     "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import LENDING_MODES, Branch
 
-from .models import Audience, Copy, CopyStatus, DocType, Record
+from .models import Audience, DocType, Record
 from .search import LANGUAGES, MAX_QUERY_LENGTH, PER_PAGE, SEARCH_FIELDS, Filters, search_records
 
 FACET_TITLES = {
@@ -168,7 +168,7 @@ def record(request, pk: int):
         # "Available" as search counts it: what a request could take now. A closed
         # library's shelves lend nothing until it reopens.
         lends = branch.service_mode in LENDING_MODES
-        available = sum(map(_requestable, group)) if lends else 0
+        available = sum(copy.is_requestable for copy in group)
         branches.append({"branch": branch, "copies": group, "available": available, "lends": lends})
     context = {
         "record": record,
@@ -181,12 +181,6 @@ def record(request, pk: int):
         else [],
     }
     return render(request, "catalogue/record.html", context)
-
-
-def _requestable(copy: Copy) -> bool:
-    """On the shelf, with a barcode, not in a reference or heritage collection."""
-    on_site_only = copy.location is not None and not copy.location.requestable
-    return copy.status == CopyStatus.ON_SHELF and bool(copy.barcode) and not on_site_only
 
 
 def _subject_text(subject) -> str:

@@ -14,7 +14,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
-from emporter.network.models import LENDING_MODES, Branch
+from emporter.network.models import Branch
 
 from .policy import Policy
 
@@ -26,12 +26,7 @@ MAX_CANDIDATES = 25
 def takeable_copies(*, record):
     """Copies of ``record`` (an id, a record or an OuterRef) a request could take: on the
     shelf, with a barcode, at a library that lends, in a requestable location."""
-    return Copy.objects.filter(
-        record=record,
-        status=CopyStatus.ON_SHELF,
-        barcode__isnull=False,
-        branch__service_mode__in=LENDING_MODES,
-    ).exclude(location__requestable=False)
+    return Copy.objects.requestable().filter(record=record)
 
 
 def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy):
