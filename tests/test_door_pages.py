@@ -14,6 +14,7 @@ from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import Department, Location, ServiceMode
 from emporter.patrons.models import Role, StaffRole
 from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
+from tests.test_picking_pdf import pdf_text
 
 
 def url(name, *args, query=""):
@@ -198,6 +199,20 @@ def test_returns_screen_checks_in_and_serves_a_waiting_request(door, branch, pat
     assert waiting.status == Status.READY and waiting.copy_id == request.copy_id
     assert f"put it in bag {waiting.bag.label} ({other.first_name}), on the hold shelf" in response.text
     assert Copy.objects.get(pk=request.copy_id).status == CopyStatus.HOLD_SHELF
+    # The waiting patron had no bag here: the new one's label prints from the screen.
+    label_url = url("desk:bag_label", branch.pk, waiting.bag_id)
+    assert f'href="{label_url}"' in response.text
+    text = pdf_text(door.get(label_url))
+    assert waiting.bag.label in text and f"{other.first_name} {other.last_name[0]}." in text
+
+
+def test_a_bag_label_prints_only_for_an_open_bag_of_this_door(door, client, branch, other_branch, patron):
+    (request,) = make_ready_requests(patron, branch, ["Étiquette"])
+    assert door.get(url("desk:bag_label", branch.pk, request.bag_id)).status_code == 200
+    # Not a bag of this library (its door staff may not print here), nor a bag handed over.
+    assert door.get(url("desk:bag_label", other_branch.pk, request.bag_id)).status_code == 403
+    hand_over(door, branch, scan(door, branch, patron.card_number))
+    assert door.get(url("desk:bag_label", branch.pk, request.bag_id)).status_code == 404
 
 
 def test_a_return_wanted_at_another_library_is_sent_there(door, branch, other_branch, patron):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:branch_id>/shelf/", views.shelf, name="shelf"),
     path("<int:branch_id>/returns/", views.returns, name="returns"),
     path("<int:branch_id>/returns/put-back/", views.put_back, name="put_back"),
+    path("<int:branch_id>/bags/<int:bag_id>/label.pdf", views.bag_label, name="bag_label"),
 ]
 
 # The patron's side, mounted under the account: renew a loan.

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, mailers
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -33,6 +34,8 @@ from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 from emporter.patrons.views import current_patron
 from emporter.phonedesk.selectors import find_patrons, name_too_short
+from emporter.picking import pdf
+from emporter.picking import selectors as picking_selectors
 from emporter.picking import services as picking
 
 from . import selectors, services
@@ -383,6 +386,19 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     if copy and copy.in_bag:
         return {"in_bag": copy.in_bag}
     return {"error": not_on_loan.message, "barcode": barcode}
+
+
+@door_branch_view
+def bag_label(request, branch: Branch, bag_id: int):
+    """One bag's label, for a bag the returns screen filled (the morning's labels are
+    printed with the pick run): a document trapped for a patron with no bag here yet."""
+    bags = picking_selectors.bags_to_label(branch, bag_id=bag_id)
+    if not bags:
+        raise Http404
+    body = pdf.bag_labels(branch=branch, bags=bags, name_style=branch.label_name_style)
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="label-{bags[0].label}.pdf"'
+    return response
 
 
 @post_only

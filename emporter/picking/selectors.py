@@ -163,9 +163,12 @@ def missing_copies(*, branches: QuerySet, branch_id=None, department_id=None, do
     return list(rows[:MISSING_LIST_LIMIT]), list(counts), copies.count()
 
 
-def bags_to_label(branch: Branch, *, since: datetime.datetime | None = None) -> list[Bag]:
+def bags_to_label(
+    branch: Branch, *, since: datetime.datetime | None = None, bag_id: int | None = None
+) -> list[Bag]:
     """Open bags at ``branch`` holding ready documents (only those that received one
-    since ``since`` when given), each with ``documents``: how many are in it."""
+    since ``since``, or only bag ``bag_id``, when given), each with ``documents``: how
+    many are in it."""
     ready = Q(requests__status=Status.READY)
     bags = (
         Bag.objects.filter(branch=branch, state=Bag.State.OPEN)
@@ -178,6 +181,8 @@ def bags_to_label(branch: Branch, *, since: datetime.datetime | None = None) -> 
     )
     if since is not None:
         bags = bags.filter(last_ready__gte=since)
+    if bag_id is not None:
+        bags = bags.filter(pk=bag_id)
     return list(bags)
 
 
