@@ -24,10 +24,11 @@ from collections import defaultdict
 from functools import reduce
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import CharField, Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from emporter.holds.models import ACTIVE, Bag, RequestEvent, Status
+from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
 from .models import Kind, Notice, NoticeEvent
@@ -77,11 +78,9 @@ def _told(events) -> None:
     RequestEvent.objects.filter(pk__in=[e.pk for e in events]).update(to_tell=False)
 
 
-def _create(*, patron_id: int, kind: str, events: list[RequestEvent], key: str, bag_id=None) -> Notice | None:
-    from emporter.patrons.models import Patron
-
-    # The events came with their patron (``_unclaimed``): one query less per notice.
-    patron = events[0].request.patron if events else Patron.objects.get(pk=patron_id)
+def _create(*, patron, kind: str, events: list[RequestEvent], key: str, bag_id=None) -> Notice | None:
+    """The notice for ``events`` (``patron`` loaded with them: ``_unclaimed``), or None
+    when another composer made it first."""
     try:
         with transaction.atomic():
             notice = Notice.objects.create(
@@ -111,7 +110,7 @@ def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
 def compose_confirmations(now: datetime.datetime) -> int:
     placed = _unclaimed().filter(PLACEMENTS)
     created = 0
-    for patron_id, events in _by_patron(placed).items():
+    for events in _by_patron(placed).values():
         if max(e.at for e in events) > now - GROUP_DELAY:
             continue  # still filling the basket
         # A request cancelled before the email went is not confirmed (its event is set
@@ -121,7 +120,8 @@ def compose_confirmations(now: datetime.datetime) -> int:
         if not events:
             continue
         key = f"confirmation:{min(e.pk for e in events)}"
-        created += bool(_create(patron_id=patron_id, kind=Kind.CONFIRMATION, events=events, key=key))
+        patron = events[0].request.patron
+        created += bool(_create(patron=patron, kind=Kind.CONFIRMATION, events=events, key=key))
     return created
 
 
@@ -132,33 +132,35 @@ def compose_confirmations(now: datetime.datetime) -> int:
 PULL_WAIT = datetime.timedelta(hours=3)
 
 
-def _still_being_pulled(*, patron_id: int, branch_id: int, since: datetime.datetime, now) -> bool:
-    """True while today's list at the pickup branch still has one of the patron's
-    documents for it, for at most PULL_WAIT after the first outcome. A line on an older
-    list, or at another branch (the copy will travel, not be ready today), is not waited for."""
-    from emporter.holds.models import Request
-
-    if now - since >= PULL_WAIT:
-        return False
-    return Request.objects.filter(
-        patron_id=patron_id,
-        pickup_branch_id=branch_id,
+def _still_being_pulled(groups: dict[tuple[int, int], list[RequestEvent]], now) -> set[tuple[int, int]]:
+    """The (patron, pickup branch) groups to wait for: today's list at the pickup branch
+    still has one of the patron's documents for it, for at most PULL_WAIT after the
+    group's first outcome. A line on an older list, or at another branch (the copy will
+    travel, not be ready today), is not waited for. One query for every group: a busy
+    morning has thousands of patrons half pulled."""
+    # The list of the day the first document was found (not of "now": a pass just after
+    # midnight must still wait for that morning's list, for PULL_WAIT at most).
+    day = {key: timezone.localdate(min(e.at for e in events)) for key, events in groups.items()}
+    young = [key for key, events in groups.items() if now - min(e.at for e in events) < PULL_WAIT]
+    if not young:
+        return set()
+    pending = Request.objects.filter(
+        patron_id__in={patron for patron, _ in young},
         status=Status.PLACED,
         pick_lines__status="pending",
-        pick_lines__run__branch_id=branch_id,
-        # The list of the day the first document was found (not of "now": a pass just
-        # after midnight must still wait for that morning's list, for PULL_WAIT at most).
-        pick_lines__run__run_date=timezone.localdate(since),
-    ).exists()
+        pick_lines__run__branch_id=F("pickup_branch_id"),
+        pick_lines__run__run_date__in={day[key] for key in young},
+    ).values_list("patron_id", "pickup_branch_id", "pick_lines__run__run_date")
+    waiting = {((patron, branch), run_date) for patron, branch, run_date in pending}
+    return {key for key in young if (key, day[key]) in waiting}
 
 
 def compose_outcomes(now: datetime.datetime) -> int:
-    outcomes = _unclaimed().filter(OUTCOMES)
+    groups = _by_patron_and_branch(_unclaimed().filter(OUTCOMES))
+    wait = _still_being_pulled(groups, now)
     created = 0
-    for (patron_id, branch_id), events in _by_patron_and_branch(outcomes).items():
-        if _still_being_pulled(
-            patron_id=patron_id, branch_id=branch_id, since=min(e.at for e in events), now=now
-        ):
+    for (patron_id, branch_id), events in groups.items():
+        if (patron_id, branch_id) in wait:
             continue
         ready = [e for e in events if e.to_status == Status.READY]
         kind = Kind.READY if ready else Kind.NOT_FOUND
@@ -166,7 +168,8 @@ def compose_outcomes(now: datetime.datetime) -> int:
         # and another opened since the composer last ran.
         bag_id = max(ready, key=lambda e: e.pk).request.bag_id if ready else None
         key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
-        created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key, bag_id=bag_id))
+        patron = events[0].request.patron
+        created += bool(_create(patron=patron, kind=kind, events=events, key=key, bag_id=bag_id))
     return created
 
 
@@ -178,7 +181,7 @@ def compose_closures(now: datetime.datetime) -> int:
         closed = _unclaimed().filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
-            created += bool(_create(patron_id=patron_id, kind=kind, events=events, key=key))
+            created += bool(_create(patron=events[0].request.patron, kind=kind, events=events, key=key))
     return created
 
 
@@ -189,18 +192,24 @@ def compose_reminders(now: datetime.datetime) -> int:
     if timezone.localtime(now).time() < REMINDER_FROM:
         return 0
     tomorrow = timezone.localdate(now) + datetime.timedelta(days=1)
+    # Every pass from 9:00 looks again: only the bags not reminded yet, so that a pass
+    # costs what is new, not every bag due tomorrow in the network.
+    reminded = Notice.objects.filter(
+        kind=Kind.REMINDER,
+        dedupe_key=Concat(Value("reminder:"), Cast(OuterRef("pk"), CharField()), Value(f":{tomorrow}")),
+    )
+    ready = Request.objects.filter(bag=OuterRef("pk"), status=Status.READY)
     bags = (
-        Bag.objects.filter(state=Bag.State.OPEN, hold_until=tomorrow, requests__status=Status.READY)
+        Bag.objects.filter(Exists(ready), state=Bag.State.OPEN, hold_until=tomorrow)
         # A closed library's bags do not expire (holds.services.expire_overdue): no reminder.
         .exclude(branch__service_mode=ServiceMode.CLOSED)
-        .distinct()
+        .exclude(Exists(reminded))
+        .select_related("patron")
     )
     created = 0
     for bag in bags:
         key = f"reminder:{bag.pk}:{bag.hold_until}"
-        created += bool(
-            _create(patron_id=bag.patron_id, kind=Kind.REMINDER, events=[], key=key, bag_id=bag.pk)
-        )
+        created += bool(_create(patron=bag.patron, kind=Kind.REMINDER, events=[], key=key, bag_id=bag.pk))
     return created
 
 
