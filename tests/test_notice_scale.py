@@ -6,10 +6,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from emporter.holds.services import place_request
 from emporter.notices import compose
 from emporter.notices.models import Kind, Notice
 from emporter.picking import services as picking
-from tests.conftest import make_patron
+from tests.conftest import make_patron, make_record
 from tests.test_notices import later, requests_for
 
 
@@ -63,3 +64,49 @@ def test_a_second_reminder_pass_tries_no_bag_again(branch):
         assert compose.compose_reminders(eve) == 0
     # One look for bags not reminded yet; no INSERT refused by the unique key, bag after bag.
     assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def _found_elsewhere(patron, branch, other_branch, titles):
+    """Requests collected at ``branch`` for documents only ``other_branch`` has, found there."""
+    requests = [
+        place_request(
+            patron=patron, record_id=make_record(title=t, copies=[other_branch]).pk, pickup_branch=branch
+        )[0]
+        for t in titles
+    ]
+    for line in picking.build_run(branch=other_branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    return requests
+
+
+def test_documents_arriving_by_van_one_by_one_give_one_ready_email(patron, branch, other_branch):
+    requests = _found_elsewhere(patron, branch, other_branch, ["Un", "Deux", "Trois"])
+    for n, request in enumerate(requests):
+        picking.receive(branch=branch, barcode=request.copy.barcode)
+        # The composer passes between two scans: nothing while the rest is in the van.
+        expected = 1 if n == len(requests) - 1 else 0
+        assert compose.compose_outcomes(timezone.now() + datetime.timedelta(seconds=15)) == expected
+    (notice,) = Notice.objects.filter(kind=Kind.READY)
+    assert notice.events.count() == 3
+
+
+def test_a_document_left_in_the_van_does_not_hold_the_email_back_for_long(patron, branch, other_branch):
+    first, _second = _found_elsewhere(patron, branch, other_branch, ["Arrivé", "Égaré"])
+    picking.receive(branch=branch, barcode=first.copy.barcode)
+    assert compose.compose_outcomes(timezone.now()) == 0
+    assert compose.compose_outcomes(timezone.now() + compose.ARRIVAL_WAIT) == 1
+
+
+def test_what_another_library_could_not_find_is_in_the_same_email(patron, branch, other_branch):
+    here = requests_for(patron, branch, ["Ici"])[0]
+    there, _ = place_request(
+        patron=patron, record_id=make_record(title="Là-bas", copies=[other_branch]).pk, pickup_branch=branch
+    )
+    far_run = picking.build_run(branch=other_branch, kind="late")  # both lists printed at opening
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get(request=here))
+    assert compose.compose_outcomes(later()) == 0  # Croix-Rousse's picker has not been yet
+    picking.mark_not_found(line=far_run.lines.get(request=there), reason="absent")
+    assert compose.compose_outcomes(later()) == 1
+    (notice,) = Notice.objects.all()
+    assert notice.kind == Kind.READY
+    assert {e.to_status for e in notice.events.all()} == {"ready", "not_found"}

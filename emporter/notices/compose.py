@@ -7,8 +7,9 @@ unique constraint), so two composers racing cannot tell a patron twice.
   for GROUP_DELAY (a basket confirmed in one go gives one email);
 - ready / not found: one email per patron and pickup branch (so per bag: one label,
   one deadline, one address), with everything now waiting there and what could not be
-  found for it (the seed's email) — sent once this morning's list at that branch has
-  none of the patron's documents left to pull, or PULL_WAIT after the first was found;
+  found for it (the seed's email) — sent once this morning's lists have none of the
+  patron's documents for that branch left to pull and none is arriving by van, or
+  PULL_WAIT after the first was found;
 - cancelled by the library, expired: as they happen, per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
   (holds.services.tell_closed_pickups marks the requests); and reopened, to those
@@ -28,6 +29,7 @@ from django.db.models import CharField, Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
@@ -132,27 +134,39 @@ def compose_confirmations(now: datetime.datetime) -> int:
 PULL_WAIT = datetime.timedelta(hours=3)
 
 
+# How long a "ready" email waits after the patron's last document arrived while another
+# is still in the van to this library: the crate is scanned a document at a time, and
+# one email per bag is the point (three receipts used to send three emails).
+ARRIVAL_WAIT = datetime.timedelta(minutes=10)
+
+
 def _still_being_pulled(groups: dict[tuple[int, int], list[RequestEvent]], now) -> set[tuple[int, int]]:
-    """The (patron, pickup branch) groups to wait for: today's list at the pickup branch
-    still has one of the patron's documents for it, for at most PULL_WAIT after the
-    group's first outcome. A line on an older list, or at another branch (the copy will
-    travel, not be ready today), is not waited for. One query for every group: a busy
+    """The (patron, pickup branch) groups to wait for, PULL_WAIT at most after the
+    group's first outcome: while the list of that day, at any library, still has one of
+    the patron's documents to be collected here (so that what could not be found is in
+    the same email: the seed's promise), or for ARRIVAL_WAIT after the last outcome while
+    another of those documents is in transit here. Two queries however many groups: a busy
     morning has thousands of patrons half pulled."""
-    # The list of the day the first document was found (not of "now": a pass just after
-    # midnight must still wait for that morning's list, for PULL_WAIT at most).
-    day = {key: timezone.localdate(min(e.at for e in events)) for key, events in groups.items()}
-    young = [key for key, events in groups.items() if now - min(e.at for e in events) < PULL_WAIT]
+    first = {key: min(e.at for e in events) for key, events in groups.items()}
+    young = [key for key in groups if now - first[key] < PULL_WAIT]
     if not young:
         return set()
-    pending = Request.objects.filter(
-        patron_id__in={patron for patron, _ in young},
-        status=Status.PLACED,
-        pick_lines__status="pending",
-        pick_lines__run__branch_id=F("pickup_branch_id"),
-        pick_lines__run__run_date__in={day[key] for key in young},
+    # The list of the day the first document was found (not of "now": a pass just after
+    # midnight must still wait for that morning's list, for PULL_WAIT at most).
+    day = {key: timezone.localdate(first[key]) for key in young}
+    patrons = {patron for patron, _ in young}
+    placed = Request.objects.filter(patron_id__in=patrons, status=Status.PLACED)
+    pending = placed.filter(
+        pick_lines__status="pending", pick_lines__run__run_date__in=set(day.values())
     ).values_list("patron_id", "pickup_branch_id", "pick_lines__run__run_date")
-    waiting = {((patron, branch), run_date) for patron, branch, run_date in pending}
-    return {key for key in young if (key, day[key]) in waiting}
+    on_a_list = {((patron, branch), run_date) for patron, branch, run_date in pending}
+    travelling = set(
+        placed.filter(copy__status=CopyStatus.IN_TRANSIT).values_list("patron_id", "pickup_branch_id")
+    )
+    arriving = {
+        key for key in young if key in travelling and now - max(e.at for e in groups[key]) < ARRIVAL_WAIT
+    }
+    return {key for key in young if (key, day[key]) in on_a_list} | arriving
 
 
 def compose_outcomes(now: datetime.datetime) -> int:
