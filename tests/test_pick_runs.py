@@ -226,3 +226,25 @@ def test_a_missing_copy_put_back_serves_the_waiting_list(patron, branch):
     picking.put_back(copy=request.copy)
     waiting.refresh_from_db()
     assert waiting.status == Status.READY and waiting.copy == request.copy  # in hand: into their bag
+
+
+def test_departments_left_at_the_same_walking_order_are_not_interleaved(patron, branch):
+    from emporter.catalogue.callnumber import sort_key
+    from emporter.picking.selectors import sections
+
+    # Both left at the admin's default order: shelf marks alternate between them.
+    youth = make_location(make_department(branch, code="jeunesse", name="Jeunesse"), code="albums")
+    adults = make_location(make_department(branch, code="adultes", name="Adultes"), code="romans")
+    for cote, location in (("A", youth), ("B", adults), ("C", youth), ("D", adults)):
+        record = make_record(title=f"Livre {cote}", copies=[branch])
+        record.copies.update(
+            location=location,
+            department=location.department,
+            call_number=cote,
+            call_number_key=sort_key(cote),
+        )
+        place(patron, record, branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    lines = list(picking.walking_order(run.lines.select_related("copy", "department", "location")))
+    assert [line.copy.call_number for line in lines] == ["B", "D", "A", "C"]  # Adultes, then Jeunesse
+    assert [section.department.name for section in sections(lines)] == ["Adultes", "Jeunesse"]

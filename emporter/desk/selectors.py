@@ -18,6 +18,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.phonedesk.selectors import PHONE_LIKE, find_patrons, name_too_short, patrons_named
 from emporter.picking.models import LineStatus, PickLine
+from emporter.picking.services import walking_keys
 
 from .models import Loan
 
@@ -341,12 +342,7 @@ def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=Non
         RequestEvent.objects.filter(pk__in=ids)
         .annotate(held=Exists(held))
         .select_related("copy__record", "copy__branch", "copy__department", "copy__location", "request__bag")
-        .order_by(
-            F("copy__department__walking_order").asc(nulls_last=True),
-            F("copy__location__walking_order").asc(nulls_last=True),
-            "copy__call_number_key",
-            "pk",
-        )
+        .order_by(*walking_keys("copy__"), "pk")
     )
     latest = {e.copy_id: e.pk for e in events}  # a copy's events come by pk: the last wins
     return [e for e in events if latest[e.copy_id] == e.pk]

@@ -105,14 +105,22 @@ def _carry_over(run: PickRun, wanted) -> None:
     left.update(status=LineStatus.CANCELLED, marked_at=now)
 
 
+def walking_keys(prefix: str = "") -> list:
+    """Department, then location in the branch's walking order, then shelf order. Two
+    departments (or locations) left at the same walking order (the admin's default is 0)
+    are walked one after the other, by name, never interleaved shelf by shelf."""
+    keys = []
+    for place in ("department", "location"):
+        keys += [
+            F(f"{prefix}{place}__walking_order").asc(nulls_last=True),
+            F(f"{prefix}{place}__name").asc(nulls_last=True),
+            F(f"{prefix}{place}_id").asc(nulls_last=True),
+        ]
+    return [*keys, f"{prefix}call_number_key"]
+
+
 def walking_order(lines):
-    """Department, then location in the branch's walking order, then shelf order."""
-    return lines.order_by(
-        F("department__walking_order").asc(nulls_last=True),
-        F("location__walking_order").asc(nulls_last=True),
-        "call_number_key",
-        "pk",
-    )
+    return lines.order_by(*walking_keys(), "pk")
 
 
 def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
