@@ -13,7 +13,8 @@ from django.utils import translation
 
 from emporter.catalogue.models import Copy, DocType
 from emporter.holds.admin import RequestPolicyAdmin
-from emporter.holds.models import RequestPolicy
+from emporter.holds.models import Request, RequestPolicy
+from emporter.holds.services import place_request
 from emporter.network.admin import BranchAdmin
 from emporter.network.models import Branch, ClosedDay, OpeningHours, ServiceMode
 from tests.conftest import make_record
@@ -274,3 +275,15 @@ def test_the_admins_change_links_read_modifier_in_french(admin_client, db):
     page = page_text(admin_client.get(fr("admin:index")))
     assert "Modifier" in page
     assert "Évolution" not in page
+
+
+def test_requests_are_read_only_in_the_admin(admin_client, patron, branch):
+    request, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    # Added here, a request would hold no copy and block the document for everyone.
+    assert admin_client.get(en("admin:holds_request_add")).status_code == 403
+    page = admin_client.get(en("admin:holds_request_change", request.pk))
+    assert page.status_code == 200 and 'name="_save"' not in page.text
+    moved = admin_client.post(en("admin:holds_request_change", request.pk), {"pickup_branch": branch.pk})
+    assert moved.status_code == 403
+    assert admin_client.post(en("admin:holds_request_delete", request.pk), {"post": "yes"}).status_code == 403
+    assert Request.objects.filter(pk=request.pk, status=request.status).exists()

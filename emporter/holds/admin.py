@@ -13,6 +13,9 @@ class EventInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ["at", "actor", "from_status", "to_status", "reason", "note", "copy", "branch"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Request)
 class RequestAdmin(admin.ModelAdmin):
@@ -20,8 +23,20 @@ class RequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "pickup_branch"]
     search_fields = ["patron__card_number", "patron__last_name", "record__title", "copy__barcode"]
     raw_id_fields = ["patron", "record", "copy", "placed_by"]
-    readonly_fields = ["status"]  # moves go through the lifecycle, not the admin
     inlines = [EventInline]
+
+    # To read only. A request is placed, moved and closed through its services (the
+    # phone desk for staff): they set its copy aside, check the limits and write its
+    # events. One added or edited here held no copy, joined no pick list, and left its
+    # document refused to every other patron ("try again").
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class InheritedBooleanSelect(forms.NullBooleanSelect):
