@@ -186,6 +186,26 @@ def test_scanning_a_barcode_not_on_the_list_is_refused(patron, branch):
     assert error.value.code == "unknown_barcode"
 
 
+def test_a_copy_on_todays_late_list_is_marked_from_the_morning_list(patron, branch):
+    place(patron, make_record(title="Matin", copies=[branch]), branch, at(FRIDAY, 7))
+    morning = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    late_request = place(patron, make_record(title="Tard", copies=[branch]), branch, at(FRIDAY, 10))
+    late = picking.build_run(branch=branch, kind="late", now=at(FRIDAY, 11))
+    # The picker, still walking the morning list, takes it off the shelf on the way.
+    line = picking.line_for_barcode(run=morning, barcode=late_request.copy.barcode)
+    assert line.run == late and line.request == late_request
+    # Another day's list is another matter.
+    tomorrow = PickRun.objects.create(
+        branch=branch,
+        run_date=morning.run_date + datetime.timedelta(days=1),
+        kind="late",
+        cutoff=at(FRIDAY, 11),
+    )
+    with pytest.raises(ServiceError) as error:
+        picking.line_for_barcode(run=tomorrow, barcode=late_request.copy.barcode)
+    assert error.value.code == "not_on_this_list"
+
+
 def test_scanning_a_copy_again_says_it_was_found_and_where_it_goes(patron, branch, other_branch):
     here = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
     other_branch.service_mode = "click_collect"

@@ -135,6 +135,20 @@ def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
         raise ServiceError("line_already_marked")
 
 
+def _lock_lines_of_copy(line: PickLine) -> None:
+    """Lock every line still to pull for the line's copy, in id order, before anything
+    else. A copy can be on two lists for a moment (its request cancelled at 9:05, it was
+    set aside for the next patron, whose late list was made before the sweep): a picker
+    finding it on one while another says "not found" on the other used to take the two
+    lines in opposite orders and deadlock, one of them getting an error, copy in hand."""
+    list(
+        PickLine.objects.select_for_update()
+        .filter(copy_id=line.copy_id, status=LineStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _locked_request(queryset) -> Request | None:
     # of=self: the patron's and the pickup branch's rows are read, not locked. Locking
     # the branch too would queue every picker of the branch behind one another, and
@@ -161,6 +175,7 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
     set aside for the next patron waiting for it: the copy serves them at once, rather
     than going back on the shelf to be pulled again tomorrow."""
     with transaction.atomic():
+        _lock_lines_of_copy(line)
         _claim(line, LineStatus.FOUND, actor=actor)
         request = _live_request(line) or _next_in_line(line)
         if request is None:
@@ -254,6 +269,7 @@ def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request |
     someone (in a bag, in transit) is left alone. Returns the line's request if it
     still wanted the copy."""
     with transaction.atomic():
+        _lock_lines_of_copy(line)
         _claim(line, LineStatus.NOT_FOUND, actor=actor, reason=reason)
         # Requests are locked before the copy, as cancelling and placing do: changing a
         # copy locks its record, which must not be held while waiting for a request.
@@ -288,7 +304,8 @@ def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
 
 def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
     """The run's pending line for the scanned copy. A copy whose line was carried over
-    to a later list is marked there: the picker has it in hand."""
+    to a later list, or is on another of today's lists here, is marked there: the picker
+    has it in hand."""
     barcode = barcode.strip()
     if not Copy.objects.filter(barcode=barcode).exists():
         raise ServiceError("unknown_barcode", barcode=barcode)
@@ -297,6 +314,14 @@ def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
         carried = run.lines.filter(copy__barcode=barcode, status=LineStatus.CARRIED)
         line = PickLine.objects.filter(
             request__in=carried.values("request"), copy__barcode=barcode, status=LineStatus.PENDING
+        ).first()
+    if line is None:
+        # On another of today's lists here (a late list): the copy is in hand all the same.
+        line = PickLine.objects.filter(
+            run__branch_id=run.branch_id,
+            run__run_date=run.run_date,
+            copy__barcode=barcode,
+            status=LineStatus.PENDING,
         ).first()
     if line is None:
         _not_on_this_list(run=run, barcode=barcode)
