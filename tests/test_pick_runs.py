@@ -137,7 +137,8 @@ def test_not_found_with_another_copy_retargets_silently(patron, branch, other_br
     record = make_record(copies=[branch, branch])
     request = place(patron, record, branch, at(FRIDAY, 7))
     first_copy = request.copy
-    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    line = run.lines.get()
     picking.mark_not_found(line=line, reason="pas en rayon")
     request.refresh_from_db()
     first_copy.refresh_from_db()
@@ -151,8 +152,22 @@ def test_not_found_with_another_copy_retargets_silently(patron, branch, other_br
         "retarget",
         "pas en rayon",
     )
-    late = picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now())
-    assert late.lines.get().copy == request.copy
+    # The other copy is on these shelves: on the list being walked, to fetch now.
+    assert run.lines.get(status=LineStatus.PENDING).copy == request.copy
+    assert not picking.build_run(branch=branch, kind=PickRun.Kind.LATE, now=timezone.now()).lines.exists()
+
+
+def test_not_found_with_a_copy_at_another_library_leaves_it_to_that_library(patron, branch, other_branch):
+    other_branch.service_mode = "click_collect"
+    other_branch.save()
+    request = place(patron, make_record(copies=[branch, other_branch]), branch, at(FRIDAY, 7))
+    run = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    picking.mark_not_found(line=run.lines.get(), reason="absent")
+    request.refresh_from_db()
+    assert request.status == Status.PLACED and request.copy.branch == other_branch
+    assert not run.lines.filter(status=LineStatus.PENDING).exists()
+    there = picking.build_run(branch=other_branch, kind=PickRun.Kind.LATE, now=timezone.now())
+    assert there.lines.get().copy == request.copy
 
 
 def test_not_found_with_no_other_copy_closes_the_request(patron, branch):

@@ -121,6 +121,22 @@ def test_not_found_with_a_reason_through_the_form(picker_client, patron, branch)
     assert request.copy.status == CopyStatus.MISSING
 
 
+def test_not_found_says_where_the_other_copy_on_the_list_is(picker_client, patron, branch):
+    record = make_record(title="Jumeaux", copies=[branch, branch])
+    record.copies.update(call_number="R JUM")
+    record.copies.filter(pk=record.copies.order_by("pk").last().pk).update(call_number="R JUM 2")
+    place(patron, record, branch)
+    run = morning_run(branch)
+    line = run.lines.get()
+    with translation.override("en"):
+        url = reverse("picking:mark", args=[line.pk])
+    response = picker_client.post(url, {"action": "not_found", "reason": "damaged"}, follow=True)
+    other = run.lines.get(status=LineStatus.PENDING)
+    assert other.copy != line.copy
+    assert f"Another copy is on your list now: {other.copy.call_number}." in response.text
+    assert other.copy.call_number in ("R JUM", "R JUM 2")
+
+
 def test_other_reason_without_details_is_refused_and_nothing_is_marked(picker_client, patron, branch):
     place(patron, make_record(copies=[branch]), branch)
     line = morning_run(branch).lines.get()

@@ -281,7 +281,28 @@ def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request |
         if holder is None:
             return None
         moved = holds.retarget_or_close(request=holder, actor=actor, note=reason)
-        return moved if request is not None else None
+        if request is None:
+            return None
+        _pull_now_if_here(line.run, moved)
+        return moved
+
+
+def _pull_now_if_here(run: PickRun, request: Request) -> None:
+    """A request moved to another copy on this library's shelves goes on the list being
+    walked: the picker can fetch it now, not tomorrow (nor wait for a late list)."""
+    if request.status != Status.PLACED or request.copy.branch_id != run.branch_id:
+        return
+    if request.pickup_branch.service_mode == ServiceMode.CLOSED:
+        return  # as _add_lines: nothing is pulled for a library that has closed
+    copy = request.copy
+    PickLine.objects.create(
+        run=run,
+        request=request,
+        copy=copy,
+        department_id=copy.department_id,
+        location_id=copy.location_id,
+        call_number_key=copy.call_number_key,
+    )
 
 
 def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:

@@ -271,11 +271,22 @@ def mark(request, line_id: int):
                 return _pick_page(
                     request, line.run, department_id, bad_form=form, bad_line=line.pk, status=422
                 )
-            services.mark_not_found(line=line, actor=request.user, reason=form.reason_text())
-            messages.success(request, _("Not found: %(title)s.") % {"title": line.copy.record.title})
+            moved = services.mark_not_found(line=line, actor=request.user, reason=form.reason_text())
+            messages.success(request, _not_found_message(line, moved))
     except ServiceError as error:
         messages.error(request, error.message)
     return redirect(_pick_url(line.run, department_id))
+
+
+def _not_found_message(line: PickLine, moved) -> str:
+    title = line.copy.record.title
+    if moved is None or moved.status != Status.PLACED or moved.copy.branch_id != line.run.branch_id:
+        return _("Not found: %(title)s.") % {"title": title}
+    # Another copy here went on this list (services._pull_now_if_here): say where.
+    return _("Not found: %(title)s. Another copy is on your list now: %(call_number)s.") % {
+        "title": title,
+        "call_number": moved.copy.call_number or moved.copy.barcode,
+    }
 
 
 @picker_required
