@@ -286,6 +286,22 @@ def test_the_index_builds_the_morning_run_on_demand_and_shows_progress(picker_cl
     assert 'name="kind" value="late"' in html  # the morning run exists: offer late additions
 
 
+def test_a_late_list_with_nothing_new_is_not_kept(picker_client, patron, branch):
+    place(patron, make_record(copies=[branch]), branch)
+    morning_run(branch)
+    with translation.override("en"):
+        build = reverse("picking:build", args=[branch.pk])
+    response = picker_client.post(build, {"kind": "late"}, follow=True)
+    assert "Nothing new to pull since the last list." in response.text
+    assert list(PickRun.objects.filter(branch=branch).values_list("kind", flat=True)) == ["morning"]
+    # With something new, the late list is made and shown.
+    late_record = make_record(title="Tard", copies=[branch])
+    place_request(patron=patron, record_id=late_record.pk, pickup_branch=branch)
+    response = picker_client.post(build, {"kind": "late"})
+    late = PickRun.objects.get(branch=branch, kind="late")
+    assert late.lines.count() == 1 and response.status_code == 302
+
+
 def test_receive_puts_an_arriving_copy_in_the_patrons_bag(client, patron, branch, other_branch):
     other_branch.service_mode = "click_collect"
     other_branch.save()

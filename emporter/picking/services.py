@@ -48,6 +48,14 @@ def build_run(*, branch: Branch, kind: str = PickRun.Kind.MORNING, now=None, act
     return _create_run(branch=branch, day=day, kind=kind, cutoff=cutoff, actor=actor)
 
 
+def drop_if_empty(run: PickRun) -> bool:
+    """Delete a run with no line (a late list asked for when nothing came since the
+    last): empty lists would pile up on the picking page. True if it was deleted."""
+    lines = PickLine.objects.filter(run=OuterRef("pk"))
+    deleted, _ = PickRun.objects.filter(pk=run.pk).exclude(Exists(lines)).delete()
+    return bool(deleted)
+
+
 def _create_run(*, branch: Branch, day: datetime.date, kind: str, cutoff, actor) -> PickRun:
     with transaction.atomic():
         run = PickRun.objects.create(branch=branch, run_date=day, kind=kind, cutoff=cutoff, created_by=actor)

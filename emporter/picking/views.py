@@ -104,6 +104,9 @@ def build(request, branch_id: int):
         messages.error(request, _("Unknown kind of run."))
         return redirect("picking:index")
     run = services.build_run(branch=branch, kind=kind, actor=request.user)
+    if kind == PickRun.Kind.LATE and services.drop_if_empty(run):
+        messages.info(request, _("Nothing new to pull since the last list."))
+        return redirect("picking:index")
     if not run.lines.exists():
         messages.info(request, _("Nothing to pull for this run."))
     return redirect("picking:run", run.pk)
