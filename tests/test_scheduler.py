@@ -72,3 +72,18 @@ def test_a_stopped_worker_does_not_pile_up_one_task_a_minute(db, settings):
     (task,) = DBTaskResult.objects.all()
     assert task.args_kwargs["args"] == [branch.pk, timezone.localdate().isoformat()]
     assert not PickRun.objects.exists()
+
+
+def test_a_build_whose_worker_died_does_not_hold_the_morning_list_back(db, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from emporter.picking.tasks import STALLED_AFTER
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    branch = open_every_day_from_midnight()
+    assert enqueue_due_runs() == [branch.pk]
+    # A worker took it, then was killed: the row says "running" for good.
+    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now())
+    assert enqueue_due_runs() == []  # running a moment ago: it may well finish
+    DBTaskResult.objects.update(started_at=timezone.now() - STALLED_AFTER - datetime.timedelta(minutes=1))
+    assert enqueue_due_runs() == [branch.pk]

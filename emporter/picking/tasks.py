@@ -14,6 +14,8 @@ from .models import PickRun
 
 log = logging.getLogger("emporter.picking")
 
+STALLED_AFTER = datetime.timedelta(minutes=10)
+
 
 @task
 def build_morning_run(branch_id: int, run_date: str | None = None) -> int | None:
@@ -47,11 +49,16 @@ def branches_due(now=None) -> list[int]:
 def _queued(run_date: datetime.date) -> set[int]:
     """Branches whose build of ``run_date`` already waits in the database task queue:
     with the worker down, the scheduler would otherwise queue one more every minute."""
+    from django.db.models import Q
     from django_tasks_db.models import DBTaskResult
 
-    waiting = DBTaskResult.objects.filter(
-        status__in=["READY", "RUNNING"], task_path=build_morning_run.module_path
-    ).values_list("args_kwargs", flat=True)
+    # A build runs in seconds. One "running" for longer lost its worker (killed, the
+    # machine restarted): the queue never says so, and waiting on it would leave the
+    # branch without its morning list for the day. Building again is safe (idempotent).
+    alive = Q(status="READY") | Q(status="RUNNING", started_at__gte=timezone.now() - STALLED_AFTER)
+    waiting = DBTaskResult.objects.filter(alive, task_path=build_morning_run.module_path).values_list(
+        "args_kwargs", flat=True
+    )
     queued = set()
     for args_kwargs in waiting:
         args = list(args_kwargs.get("args", [])) + [None, None]
