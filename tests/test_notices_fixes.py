@@ -408,3 +408,15 @@ def test_the_wording_admin_shows_what_is_sent_now_and_the_variables(admin_client
     page = admin_client.get(f"/en/admin/notices/noticetemplate/{template.pk}/change/").content.decode()
     assert "{{ hold_until" in page  # the ready wording, as written
     assert "Your library had to cancel this request" not in page  # that kind's only
+
+
+def test_the_deploy_check_warns_that_text_messages_go_to_the_log(settings):
+    from emporter.notices.checks import sms_are_really_sent
+
+    settings.DEBUG = False
+    settings.SMS_PROVIDER = "emporter.notices.sms.ConsoleProvider"
+    assert [w.id for w in sms_are_really_sent()] == ["notices.W001"]
+    settings.SMS_PROVIDER = "somewhere.RealProvider"
+    assert sms_are_really_sent() == []
+    settings.DEBUG, settings.SMS_PROVIDER = True, "emporter.notices.sms.ConsoleProvider"
+    assert sms_are_really_sent() == []  # the demo

@@ -8,6 +8,7 @@ class NoticesConfig(AppConfig):
     verbose_name = _("Notices")
 
     def ready(self):
-        from .checks import retention_is_long_enough
+        from .checks import retention_is_long_enough, sms_are_really_sent
 
         checks.register(retention_is_long_enough)
+        checks.register(sms_are_really_sent, checks.Tags.compatibility, deploy=True)

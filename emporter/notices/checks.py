@@ -1,6 +1,7 @@
 """Start-up checks of the notices' settings."""
 
-from django.core.checks import Error
+from django.conf import settings
+from django.core.checks import Error, Warning
 
 
 def retention_is_long_enough(app_configs=None, **kwargs) -> list[Error]:
@@ -16,5 +17,23 @@ def retention_is_long_enough(app_configs=None, **kwargs) -> list[Error]:
             "(a week, and a day for clocks that disagree).",
             hint="Notices are kept that long anyway; raise the setting to silence this.",
             id="notices.E001",
+        )
+    ]
+
+
+CONSOLE_SMS = "emporter.notices.sms.ConsoleProvider"
+
+
+def sms_are_really_sent(app_configs=None, **kwargs) -> list[Warning]:
+    """The console provider writes text messages to the log: right for the demo and the
+    tests, wrong in production, where a patron who chose SMS would never hear of their
+    bag while the outbox said "sent"."""
+    if settings.DEBUG or getattr(settings, "SMS_PROVIDER", CONSOLE_SMS) != CONSOLE_SMS:
+        return []
+    return [
+        Warning(
+            "SMS_PROVIDER is the console provider: text messages are written to the log, not sent.",
+            hint="Set SMS_PROVIDER to your provider's class (docs/deploy.md), or let no patron choose SMS.",
+            id="notices.W001",
         )
     ]
