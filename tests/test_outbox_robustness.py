@@ -223,7 +223,7 @@ def test_an_address_deferred_for_a_week_fails_visibly(smtp, branch):
     outbox.send_due(later())
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.PENDING, "deferred")
-    Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - datetime.timedelta(days=8))
+    Notice.objects.filter(pk=notice.pk).update(deferred_since=timezone.now() - datetime.timedelta(days=8))
     outbox.send_due(notice.next_attempt_at + datetime.timedelta(seconds=1))
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.FAILED, "gave_up")

@@ -50,7 +50,12 @@ ERRORS = {
         "The mail server refused our connection or sender address: check the mail settings. "
         "Trying again later: %(detail)s"
     ),
-    # Rows from before notices were retried for as long as the trouble lasted.
+    "policy_refused": _(
+        "The mail server refused this address or message for a security or policy reason; "
+        "trying again later, in case our mail settings are at fault: %(detail)s"
+    ),
+    # A week of "later" for this message or address (outbox.DEFERRED_GIVE_UP); also rows
+    # from before notices were retried for as long as the trouble lasted.
     "gave_up": _("Gave up after %(attempts)s attempts: %(detail)s"),
     "lost_during_data": _(
         "The connection was lost while the mail server was taking the message: it may have left. "
@@ -88,6 +93,10 @@ class Notice(models.Model):
     note = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the server began answering "later" for this message or address (outbox._retry):
+    # the week before giving up counts from there, not from the notice's creation, so that
+    # a notice that waited out an outage is not given up at its first greylisting.
+    deferred_since = models.DateTimeField(null=True, blank=True)
     # A key of ERRORS; empty on rows written before the codes, whose last_error is
     # the whole (English) text.
     error_code = models.CharField(_("error code"), max_length=30, blank=True)

@@ -9,16 +9,18 @@ Each send is three steps, each committed on its own:
    announced is over before it could go (a "ready" email for a bag already collected).
 
 Temporary trouble is retried for as long as it lasts: a mail server down all weekend
-delays the notices until Monday, it never drops them. A fault of the server or of our
-mail settings (unreachable, a refused sender or password, a greylisting answer) is
+delays the notices until Monday, it never drops them (a "later" for one message or one
+address, a full mailbox, is given up after a week of it). A fault of the server or of our
+mail settings (unreachable, a refused sender or password, a relay wanting a login) is
 never blamed on the notice, and it stops the batch: the next notices would meet it too,
-each after a timeout, while the scheduler has other work.
+each after a timeout, while the scheduler has other work. A refusal "for policy" (5.7.x)
+may be either: it is taken for the server's once a second domain meets it in the batch.
 
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
-connection lost while the server was taking the message: we cannot know whether it
-left, so a patron is never told twice. What went wrong is stored as a code
-(``models.ERRORS``) and the server's own words.
+connection lost once the server has said "go ahead" (354) to the message: we cannot know
+whether it left, so a patron is never told twice. Lost before that, nothing left: retried.
+What went wrong is stored as a code (``models.ERRORS``) and the server's own words.
 """
 
 import contextlib
@@ -44,8 +46,9 @@ STALE_AFTER = datetime.timedelta(minutes=10)
 # Between tries: 1, 2, 4, … minutes, then every hour while the trouble lasts.
 BACKOFF_CAP_MINUTES = 60
 # A server that answers "later" for one address or one message (a full mailbox) for a
-# week will not take it: the notice fails, visibly, for staff to look at. A server that
-# is down, or refuses us whatever we send, is retried for as long as that lasts.
+# week, counted from its first "later" (Notice.deferred_since), will not take it: the
+# notice fails, visibly, for staff to look at. A server that is down, or refuses us
+# whatever we send, is retried for as long as that lasts.
 DEFERRED_GIVE_UP = datetime.timedelta(days=7)
 
 # Set when the process is asked to stop (run_scheduler's SIGTERM): the batch ends after
@@ -92,6 +95,10 @@ class Batch:
         self.mailer = None
         self.server_down = False
         self.data_started = False
+        self.domain = ""  # of the address being written to
+        # The first refusal "for policy" (5.7.x) met in this batch, as (notice pk, domain):
+        # a second one for another domain means the server refuses us, not the addresses.
+        self.policy_refusal: tuple[int, str] | None = None
 
     def send(self, message: EmailMultiAlternatives) -> None:
         if self.mailer is None:
@@ -100,6 +107,7 @@ class Batch:
             self._watch_data(mailer)
             self.mailer = mailer
         self.data_started = False
+        self.domain = message.to[0].rpartition("@")[2].lower()
         try:
             self.mailer.send_messages([message])
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
@@ -111,18 +119,22 @@ class Batch:
             raise
 
     def _watch_data(self, mailer) -> None:
-        """Note when the message itself starts to go: a connection lost after that may
-        have delivered it (the server took it, its answer was lost)."""
+        """Note when the message itself starts to go: at the server's 354 ("go ahead")
+        to our DATA. A connection lost after that may have delivered it (the server took
+        it, its answer was lost); one lost before, or a server that never answers DATA,
+        certainly did not, and the notice is simply retried."""
         connection = getattr(mailer, "connection", None)
         if not isinstance(connection, smtplib.SMTP):
             return
-        data = connection.data
+        getreply = connection.getreply
 
-        def watched(message):
-            self.data_started = True
-            return data(message)
+        def watched():
+            code, text = getreply()
+            if code == 354:  # SMTP gives it only in answer to DATA
+                self.data_started = True
+            return code, text
 
-        connection.data = watched
+        connection.getreply = watched
 
     def close(self) -> None:
         if self.mailer is not None:
@@ -183,9 +195,10 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
     notice = Notice.objects.select_related("patron", "bag__branch").filter(pk=notice_id).first()
     if notice is None or notice.state != State.PENDING:
         return None
-    if _outdated(notice, today=timezone.localdate(now)):
+    today = timezone.localdate(now)
+    if _outdated(notice, today=today):
         return _record(notice, State.SKIPPED, code="outdated") if _claim(notice_id, now) else None
-    if _waits_for_reopening(notice):
+    if _waits_for_reopening(notice, today):
         # "Come and collect" while the library is closed would send the patron to a shut
         # door (they were told it closed): it goes once the library reopens.
         Notice.objects.filter(pk=notice.pk, state=State.PENDING).update(
@@ -239,20 +252,52 @@ def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
 
 def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> str:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
-        if codes and all(code >= 500 for code in codes):
-            return _record(notice, State.FAILED, code="address_refused", error=repr(error.recipients))
-        return _retry(notice, "deferred", repr(error.recipients), now)  # greylisting, a full mailbox
+        answers = list(error.recipients.values())
+        detail = repr(error.recipients)
+        if answers and all(_for_policy(code, words) for code, words in answers):
+            return _policy_refusal(notice, detail, now, batch)
+        if answers and all(code >= 500 for code, _ in answers):  # no such user
+            return _record(notice, State.FAILED, code="address_refused", error=detail)
+        return _retry(notice, "deferred", detail, now)  # greylisting, a full mailbox
     if isinstance(error, SERVER_FAULTS) or not isinstance(error, smtplib.SMTPResponseException):
         # Unreachable, disconnected, or refusing us whatever we send: our settings or the
         # server are at fault, not this notice.
-        batch.server_down = True
-        batch.close()
         code = "server_refused" if isinstance(error, smtplib.SMTPResponseException) else "retrying"
-        return _retry(notice, code, _words(error), now)
+        return _server_fault(notice, code, _words(error), now, batch)
+    if _for_policy(error.smtp_code, error.smtp_error):  # SPF, DMARC, after the message
+        return _policy_refusal(notice, _words(error), now, batch)
     if error.smtp_code >= 500:  # this message refused (content, size): retrying cannot help
         return _record(notice, State.FAILED, code="refused", error=_words(error))
     return _retry(notice, "deferred", _words(error), now)
+
+
+def _server_fault(notice: Notice, code: str, error: str, now, batch: Batch) -> str:
+    batch.server_down = True
+    batch.close()
+    return _retry(notice, code, error, now)
+
+
+def _for_policy(code: int, words) -> bool:
+    """A refusal for security or policy reasons (enhanced status 5.7.x, RFC 3463): "relay
+    access denied" from a server that wants us to log in, our SPF or DMARC failing, as
+    well as a domain that will not take mail from us. Alone, it cannot tell our fault
+    from the address's."""
+    text = words.decode(errors="replace") if isinstance(words, bytes) else str(words)
+    return code >= 500 and text.lstrip().startswith("5.7.")
+
+
+def _policy_refusal(notice: Notice, error: str, now, batch: Batch) -> str:
+    """The first policy refusal of a batch is retried like a "later" (and given up after
+    a week if it was this address's); a second one for another domain is the server
+    refusing us: the batch stops, and neither notice is blamed."""
+    first = batch.policy_refusal
+    if first is None or first[1] == batch.domain:
+        batch.policy_refusal = first or (notice.pk, batch.domain)
+        return _retry(notice, "policy_refused", error, now)
+    Notice.objects.filter(pk=first[0], state=State.PENDING, error_code="policy_refused").update(
+        error_code="server_refused", deferred_since=None
+    )
+    return _server_fault(notice, "server_refused", error, now, batch)
 
 
 def _words(error: Exception) -> str:
@@ -261,12 +306,34 @@ def _words(error: Exception) -> str:
     return repr(error)
 
 
+# Answers of the server about this message or address that may change: given up after a
+# week of them (DEFERRED_GIVE_UP).
+DEFERRALS = ("deferred", "policy_refused")
+
+
 def _retry(notice: Notice, code: str, error: str, now) -> str:
-    if code == "deferred" and _now(now) - notice.created_at > DEFERRED_GIVE_UP:
+    moment = _now(now)
+    # The week counts from the first of an unbroken run of such answers: a server that was
+    # down meanwhile (another code) starts it again.
+    since = (notice.deferred_since or moment) if code in DEFERRALS else None
+    if since is not None and moment - since > DEFERRED_GIVE_UP and not _server_refuses_us(notice, code):
         return _record(notice, State.FAILED, code="gave_up", error=error)
     return _record(
-        notice, State.PENDING, code=code, error=error, next_attempt_at=_now(now) + backoff(notice.attempts)
+        notice,
+        State.PENDING,
+        code=code,
+        error=error,
+        next_attempt_at=moment + backoff(notice.attempts),
+        deferred_since=since,
     )
+
+
+def _server_refuses_us(notice: Notice, code: str) -> bool:
+    """A week of policy refusals is not this address's fault while the server is known
+    to refuse us (other notices wait on "server_refused", _policy_refusal): a relay
+    refusing us all week gives nothing up."""
+    refused = Notice.objects.filter(state=State.PENDING, error_code="server_refused")
+    return code == "policy_refused" and refused.exclude(pk=notice.pk).exists()
 
 
 def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fields) -> str:
@@ -284,19 +351,15 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     deadline and about to expire), a confirmation of requests all closed. Late notices (a
     mail server down for days, a scheduler stopped) must not tell a patron to come for a
     bag they have collected, or by a date already gone. The others (not found, cancelled,
-    expired) tell of something over by nature and always go. A closed library's notice
-    is outdated once it has reopened or none of its requests is collected there."""
+    expired) tell of something over by nature and always go, and so does a "ready" email
+    that also tells what could not be found: then written as a not-found notice alone
+    (render.told_as). A closed library's notice is outdated once it has reopened or none
+    of its requests is collected there."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
-    if notice.kind == Kind.READY and notice.events.filter(to_status=Status.NOT_FOUND).exists():
-        return False  # it also says what could not be found: that news is never over
     if notice.kind in (Kind.READY, Kind.REMINDER):
-        waiting = Q(pk__in=told.values("pk"))
-        if notice.bag_id:
-            waiting |= Q(bag_id=notice.bag_id)
-        # A closed library's bags keep their documents past the deadline (they get their
-        # days back when it reopens): those still wait.
-        in_time = Q(hold_until__gte=today) | Q(pickup_branch__service_mode=ServiceMode.CLOSED)
-        return not Request.objects.filter(waiting, in_time, status=Status.READY).exists()
+        return not _still_waiting(notice, today) and not (
+            notice.kind == Kind.READY and notice.events.filter(to_status=Status.NOT_FOUND).exists()
+        )
     if notice.kind == Kind.CONFIRMATION:
         return not told.filter(status__in=ACTIVE).exists()
     if notice.kind == Kind.WAITING_AGAIN:  # served (a "ready" email follows) or cancelled
@@ -308,11 +371,26 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     return False
 
 
-def _waits_for_reopening(notice: Notice) -> bool:
+def _still_waiting(notice: Notice, today: datetime.date) -> bool:
+    """Some document the notice tells of, or in its bag, is still to be collected (as
+    render's "ready" list)."""
+    waiting = Q(pk__in=notice.events.values("request_id"))
+    if notice.bag_id:
+        waiting |= Q(bag_id=notice.bag_id)
+    # A closed library's bags keep their documents past the deadline (they get their
+    # days back when it reopens): those still wait.
+    in_time = Q(hold_until__gte=today) | Q(pickup_branch__service_mode=ServiceMode.CLOSED)
+    return Request.objects.filter(waiting, in_time, status=Status.READY).exists()
+
+
+def _waits_for_reopening(notice: Notice, today: datetime.date) -> bool:
+    # Only while it says "come and collect": a "ready" email left with only what could
+    # not be found goes at once.
     return (
         notice.kind in (Kind.READY, Kind.REMINDER)
         and notice.bag_id is not None
         and notice.bag.branch.service_mode == ServiceMode.CLOSED
+        and _still_waiting(notice, today)
     )
 
 
@@ -356,6 +434,6 @@ def resend(*, notice: Notice) -> bool:
     """Staff corrected the address (or checked an uncertain one): send again."""
     return bool(
         Notice.objects.filter(pk=notice.pk, state__in=[State.FAILED, State.UNCERTAIN]).update(
-            state=State.PENDING, next_attempt_at=None, error_code="", last_error=""
+            state=State.PENDING, next_attempt_at=None, deferred_since=None, error_code="", last_error=""
         )
     )

@@ -45,7 +45,9 @@ def context_for(notice: Notice) -> dict:
     )
     if notice.bag_id:
         # A bag's reminder names everything still waiting in it, not only what an event says.
-        in_bag = Request.objects.filter(bag_id=notice.bag_id, status=Status.READY).select_related("record")
+        in_bag = Request.objects.filter(bag_id=notice.bag_id, status=Status.READY).select_related(
+            "record", "pickup_branch"
+        )
         requests = sorted({r.pk: r for r in [*requests, *in_bag]}.values(), key=lambda r: r.record.title)
     branch = notice.bag.branch if notice.bag_id else (requests[0].pickup_branch if requests else None)
     if notice.kind == "pickup_closed":
@@ -96,7 +98,7 @@ def _context(
         "for_child": notice.patron if to.pk != notice.patron.pk else None,
         "notice": notice,
         "requests": requests,
-        "ready": [r for r in requests if r.status == Status.READY],
+        "ready": [r for r in requests if _waiting(r, timezone.localdate())],
         "not_found": [r for r in requests if r.status == Status.NOT_FOUND],
         "cancelled": cancelled,
         # Each cancelled request with the reason given for it ("" when none was), the
@@ -129,6 +131,17 @@ def _context(
         "times_url": _times_url(notice),
         "note": notice.note,
     }
+
+
+def _waiting(request: Request, today: datetime.date) -> bool:
+    """Ready and still to be collected: within its deadline, or at a closed library (its
+    bags get their days back when it reopens). The outbox's rule too (outbox._still_waiting):
+    a late email does not announce a document past its deadline."""
+    return request.status == Status.READY and (
+        request.hold_until is None
+        or request.hold_until >= today
+        or request.pickup_branch.service_mode == ServiceMode.CLOSED
+    )
 
 
 def _times_url(notice: Notice) -> str:
@@ -175,15 +188,26 @@ def render(notice: Notice) -> Rendered:
     language = (recipient(notice) or notice.patron).language or settings.LANGUAGE_CODE
     with translation.override(language):
         context = context_for(notice)
-        override = NoticeTemplate.objects.filter(kind=notice.kind, language=language).first()
+        kind = told_as(notice, context)
+        override = NoticeTemplate.objects.filter(kind=kind, language=language).first()
         if override is None:
-            return _render_shipped(notice.kind, context)
+            return _render_shipped(kind, context)
         try:
             return _render_override(override, context)
         except Exception as error:
             # Saved before wording was checked, or failing only on this notice's data.
             log.warning("notice %s: staff wording %s set aside: %s", notice.pk, override.pk, error)
-            return dataclasses.replace(_render_shipped(notice.kind, context), fallback_reason=describe(error))
+            return dataclasses.replace(_render_shipped(kind, context), fallback_reason=describe(error))
+
+
+def told_as(notice: Notice, context: dict) -> str:
+    """The wording a notice is written in: its kind's, except for a "ready" email left
+    with nothing to collect (collected or cancelled before a late email went) that also
+    tells what could not be found: that part alone is told, as a not-found notice.
+    (The outbox skips one that tells nothing else.)"""
+    if notice.kind == Kind.READY and not context["ready"] and context["not_found"]:
+        return Kind.NOT_FOUND
+    return notice.kind
 
 
 def _render_shipped(kind: str, context: dict) -> Rendered:
