@@ -420,3 +420,33 @@ def test_the_deploy_check_warns_that_text_messages_go_to_the_log(settings):
     assert sms_are_really_sent() == []
     settings.DEBUG, settings.SMS_PROVIDER = True, "emporter.notices.sms.ConsoleProvider"
     assert sms_are_really_sent() == []  # the demo
+
+
+def _at(day: datetime.date, hour: int) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(hour), tzinfo=timezone.get_current_timezone())
+
+
+def _ready_bag(patron, branch):
+    from tests.test_notices import pull_morning, requests_for
+
+    requests_for(patron, branch, ["Rappel"])
+    pull_morning(branch, found=1, not_found=0)
+    return patron.bags.get()
+
+
+def test_a_reminder_missed_the_day_before_goes_on_the_last_day(patron, branch):
+    bag = _ready_bag(patron, branch)
+    # The scheduler was down all the eve: the morning of the deadline still reminds, once.
+    assert compose.compose_reminders(_at(bag.hold_until, 10)) == 1
+    assert compose.compose_reminders(_at(bag.hold_until, 11)) == 0
+    assert compose.compose_reminders(_at(bag.hold_until + datetime.timedelta(days=1), 10)) == 0
+
+
+def test_a_one_day_hold_is_not_reminded_the_morning_it_was_told_ready(patron, branch):
+    bag = _ready_bag(patron, branch)
+    eve = bag.hold_until - datetime.timedelta(days=1)
+    ready_at = _at(eve, 9)
+    compose.compose_outcomes(ready_at)
+    assert Notice.objects.filter(kind=Kind.READY).update(created_at=ready_at) == 1
+    assert compose.compose_reminders(_at(eve, 10)) == 0  # the "ready" email just went
+    assert compose.compose_reminders(_at(bag.hold_until, 10)) == 1  # its last day

@@ -203,21 +203,34 @@ REMINDER_FROM = datetime.time(9, 0)  # not in the middle of the night
 
 
 def compose_reminders(now: datetime.datetime) -> int:
+    """The day before a bag's deadline, or on the day itself when that pass was missed
+    (the scheduler down all day) or came too soon: nothing is said the day the "ready"
+    email went (a one-day hold would give two emails in one morning), so such a bag is
+    reminded on its last day."""
     if timezone.localtime(now).time() < REMINDER_FROM:
         return 0
-    tomorrow = timezone.localdate(now) + datetime.timedelta(days=1)
-    # Every pass from 9:00 looks again: only the bags not reminded yet, so that a pass
-    # costs what is new, not every bag due tomorrow in the network.
+    today = timezone.localdate(now)
+    # Every pass from 9:00 looks again: only the bags not reminded yet for their
+    # deadline, so that a pass costs what is new, not every bag due in the network.
     reminded = Notice.objects.filter(
         kind=Kind.REMINDER,
-        dedupe_key=Concat(Value("reminder:"), Cast(OuterRef("pk"), CharField()), Value(f":{tomorrow}")),
+        dedupe_key=Concat(
+            Value("reminder:"),
+            Cast(OuterRef("pk"), CharField()),
+            Value(":"),
+            Cast(OuterRef("hold_until"), CharField()),
+        ),
     )
+    told_today = Notice.objects.filter(kind=Kind.READY, bag=OuterRef("pk"), created_at__gte=_start_of(today))
     ready = Request.objects.filter(bag=OuterRef("pk"), status=Status.READY)
     bags = (
-        Bag.objects.filter(Exists(ready), state=Bag.State.OPEN, hold_until=tomorrow)
+        Bag.objects.filter(
+            Exists(ready), state=Bag.State.OPEN, hold_until__in=[today, today + datetime.timedelta(days=1)]
+        )
         # A closed library's bags do not expire (holds.services.expire_overdue): no reminder.
         .exclude(branch__service_mode=ServiceMode.CLOSED)
         .exclude(Exists(reminded))
+        .exclude(Exists(told_today))
         .select_related("patron")
     )
     created = 0
@@ -225,6 +238,10 @@ def compose_reminders(now: datetime.datetime) -> int:
         key = f"reminder:{bag.pk}:{bag.hold_until}"
         created += bool(_create(patron=bag.patron, kind=Kind.REMINDER, events=[], key=key, bag_id=bag.pk))
     return created
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
 def compose_all(now: datetime.datetime | None = None) -> int:
