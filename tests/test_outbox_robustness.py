@@ -253,3 +253,13 @@ def test_a_late_ready_email_that_also_tells_of_a_document_not_found_still_goes(s
     outbox.send_due(later(hours=4))
     ready.refresh_from_db()
     assert ready.state == State.SENT
+
+
+def test_a_server_closing_at_rcpt_is_the_servers_fault_not_the_address(smtp, branch):
+    notices = confirmations_for(branch, 3)
+    smtp.recorder.rcpt_answer = "421 4.3.2 Service shutting down"
+    outbox.send_due(later())
+    states = {(n.state, n.error_code) for n in Notice.objects.filter(pk__in=[n.pk for n in notices])}
+    # The first is put back as a server fault and the batch stops: the others wait untouched.
+    assert states == {(State.PENDING, "retrying"), (State.PENDING, "")}
+    assert Notice.objects.filter(deferred_since__isnull=False).count() == 0

@@ -258,6 +258,10 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
             return _policy_refusal(notice, detail, now, batch)
         if answers and all(code >= 500 for code, _ in answers):  # no such user
             return _record(notice, State.FAILED, code="address_refused", error=detail)
+        if any(code == 421 for code, _ in answers):
+            # "Service not available, closing": the server, not the address (and
+            # smtplib has closed the connection the next notice would have used).
+            return _server_fault(notice, "retrying", detail, now, batch)
         return _retry(notice, "deferred", detail, now)  # greylisting, a full mailbox
     if isinstance(error, SERVER_FAULTS) or not isinstance(error, smtplib.SMTPResponseException):
         # Unreachable, disconnected, or refusing us whatever we send: our settings or the
