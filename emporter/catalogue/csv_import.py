@@ -14,11 +14,22 @@ Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separ
 - ``status``: ``on_shelf``, ``on_loan``, ``in_transit``, ``missing`` or ``withdrawn``;
   empty keeps an existing copy's status (new copies are on the shelf).
 
+Only the file's columns are written: a column the file does not have leaves an existing
+copy's value alone (a file of barcodes and statuses keeps call numbers and places), and
+its source codes join the copy's ``source_codes`` (an empty cell removes its code). A
+new copy without those columns has no call number, the record's type, no department nor
+location, and ``default_branch``. Without a branch column a copy stays in its branch and
+the department and location columns are looked up there; with one but without
+department and location columns, a copy keeps its place unless it changes branch.
+
 Status on re-import, as the MARC import does it: the file's status is applied only when
 it changed at the source since the last import (kept in ``Copy.source_codes["status"]``),
 so a nightly file saying "on_shelf" does not undo our picker's "missing"; and never to a
 copy our own circulation holds: set aside or on the hold shelf, in transit, or lent at
-one of our doors (an open loan). Such a copy keeps its status (``status_kept``).
+one of our doors (an open loan). Such a copy keeps its status (``status_kept``), and
+its ``source_codes["status"]`` too, so the first file after the copy is back applies
+the change. A copy a MARC import withdrew for being left out of its export
+(``importer.ABSENT``) takes the status of a row that gives one.
 
 Encoding: UTF-8; else Windows-1252, said so (``encoding``). A file that is neither —
 Excel's "CSV (Macintosh)" (Mac Roman) and "CSV (MS-DOS)" (CP850) put é, è, ç… where
@@ -27,11 +38,16 @@ Windows-1252 has punctuation or nothing — is refused before anything is writte
 it would write wrong names everywhere, so ``encoding`` (``--encoding``) must name it.
 
 A row with a problem is reported with its line number and skipped; the other rows are
-imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read
-(``bad_row``: most often a quote left open, which swallows the lines after it up to
-csv's 131,072-character field limit), a value longer than its column
-(``value_too_long``), one the database refuses (``database_error``: the batch is retried
-row by row). A barcode repeated in the file: the first row wins.
+imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read or
+that runs over several lines (``bad_row``: most often a quote left open, which swallows
+the lines after it up to the next quote; the report names them: no column of ours holds
+a line break), a value longer than its column (``value_too_long``), one the database
+refuses (``database_error``: the batch is retried row by row). A barcode repeated in the
+file: the first row wins.
+
+``CopyImportReport.failed``: the file could not be read (unreadable, refused for its
+encoding, no usable header) or no copy was imported from it; the command then exits
+with an error.
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ from django.utils.translation import gettext as _
 
 from emporter.catalogue.callnumber import sort_key
 from emporter.catalogue.importer import (
+    ABSENT,
     SOURCE_STATUSES,
     Problem,
     Targets,
@@ -58,6 +75,7 @@ from emporter.catalogue.importer import (
     lent_copies,
     lock_copies,
     update_unheld_copy,
+    withdrawn_as_absent,
 )
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
 from emporter.catalogue.marc import clean, clean_code, isbn13
@@ -84,6 +102,14 @@ IMPORTABLE_STATUSES = {
 # Columns stored as they are: longer values are refused (a longer call number is more
 # likely a quote left open than a call number).
 LIMITS = {name: Copy._meta.get_field(name).max_length for name in ("barcode", "call_number")}
+# The row's columns kept in Copy.source_codes (and "status"); the copy's place within its
+# branch.
+CODE_COLUMNS = ("branch", "department", "location", "doc_type")
+PLACE_COLUMNS = frozenset(("department", "location"))
+# Problems found when a batch is written that skip the row.
+SKIPPED_WHEN_WRITTEN = frozenset(
+    ("no_record", "no_branch", "no_department", "no_location", "ambiguous_location")
+)
 UPDATED_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
     "doc_type", "status", "source_codes",
@@ -100,6 +126,13 @@ class CopyImportReport:
     unchanged: int = 0
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Not read: unreadable, refused for its encoding, or without a usable header.
+    fatal: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Not read, or no copy imported from it: the command exits with an error."""
+        return self.fatal or not (self.created + self.updated + self.unchanged)
 
     def summary_lines(self) -> list[str]:
         return [
@@ -124,9 +157,14 @@ class _Row:
     barcode: str
     record_key: str
     isbn: str
-    values: dict  # Copy fields except record_id and status
+    values: dict  # the Copy fields the file's columns give, except record_id and status
     status: str  # "" keeps the current status
-    record_type: bool  # doc_type left to the record's
+    record_type: bool  # a doc_type column left empty: the record's type
+    # The source codes of the file's columns ("" for an empty cell), for source_codes.
+    codes: dict = field(default_factory=dict)
+    # Without a branch column: the department and location codes, looked up in the
+    # copy's branch when the batch is written.
+    place_codes: dict = field(default_factory=dict)
 
 
 def import_copies(
@@ -147,6 +185,7 @@ def import_copies(
     importer = _CopyImport(targets, report, stdout)
     encoding = choose_encoding(path, forced, importer.problem)
     if encoding is None:
+        report.fatal = True
         return report
     report.encoding = encoding.removesuffix("-sig")
     batch: list[_Row] = []
@@ -175,6 +214,11 @@ _CP1252_LETTERS = re.compile(rb"[\xc0-\xd6\xd8-\xf6\xf8-\xff]")
 # Bytes the encoding could not decode, kept by "surrogateescape" as U+DC80-U+DCFF.
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _QUOTED = re.compile(r'"[^"]*"')
+
+
+def header_name(text: str) -> str:
+    """A header cell as a column name: "Card number", " card_number " -> "card_number"."""
+    return clean(text).casefold().replace(" ", "_")
 
 
 class EncodingRefused(Exception):
@@ -268,6 +312,9 @@ def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int,
             except csv.Error as error:
                 skip(line, "bad_row", _("this row cannot be read (%(error)s)") % {"error": error})
                 continue
+            if reader.line_num > line:
+                skip(line, "bad_row", spans_lines(line, reader.line_num))
+                continue
             if not any(v.strip() for v in values):
                 continue
             if _UNDECODED.search("\x00".join(values)):
@@ -275,6 +322,14 @@ def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int,
                 skip(line, "bad_encoding", message % {"encoding": encoding.removesuffix("-sig")})
                 continue
             yield line, values
+
+
+def spans_lines(first: int, last: int) -> str:
+    message = _(
+        "this row runs from line %(first)s to line %(last)s, most likely a quote left open: "
+        "lines %(first)s to %(last)s are skipped (close the quote, or remove it, and import them again)"
+    )
+    return message % {"first": first, "last": last}
 
 
 class _CopyImport:
@@ -313,7 +368,7 @@ class _CopyImport:
                 yield row
 
     def columns(self, header: list[str]) -> dict[str, int] | None:
-        names = {clean(h).casefold().replace(" ", "_"): i for i, h in enumerate(header)}
+        names = {header_name(h): i for i, h in enumerate(header)}
         columns = {}
         for column, aliases in COLUMNS.items():
             for alias in aliases:
@@ -325,6 +380,7 @@ class _CopyImport:
                 "the header must name a barcode column and a record or isbn column (found: %(found)s)"
             )
             self.problem(1, "bad_header", message % {"found": ", ".join(header) or "—"})
+            self.report.fatal = True
             return None
         return columns
 
@@ -351,8 +407,8 @@ class _CopyImport:
         if not record_key and not isbn:
             self.skip(line, "no_record", _("neither a record key nor a valid ISBN"), barcode)
             return None
-        values = self.place(line, barcode, cells)
-        if values is None:
+        place = self.place(line, barcode, cells)
+        if place is None:
             return None
         status = cells.get("status", "").lower().replace(" ", "_")
         if status and status not in IMPORTABLE_STATUSES:
@@ -368,47 +424,52 @@ class _CopyImport:
             self.skip(line, "bad_doc_type", message, barcode)
             return None
         self.seen.add(barcode)
-        call_number = cells.get("call_number", "")
-        values |= {"call_number": call_number, "call_number_key": sort_key(call_number)[:400]}
-        values |= {"doc_type": doc_type}
-        # The status too: the next import applies its own only if it differs (see write).
-        source = {k: cells[k] for k in ("branch", "department", "location", "doc_type") if cells.get(k)}
-        values["source_codes"] = {"csv": True, **source} | ({"status": status} if status else {})
-        return _Row(line, barcode, record_key, isbn, values, status, record_type=not doc_type)
+        return make_row(line, barcode, (record_key, isbn), cells, place, status, doc_type)
 
     def place(self, line: int, barcode: str, cells: dict[str, str]) -> dict | None:
-        """branch_id, department_id and location_id for a row, or None (reported)."""
-        branch_code = cells.get("branch", "")
+        """The row's branch_id, department_id and location_id, as far as its columns give
+        them (None: reported and skipped). Without a branch column the branch is the
+        copy's (``default_branch`` for a new one): known, as the place within it, when
+        the batch is written. Without department and location columns, the copy keeps
+        its place unless it changes branch."""
+        if "branch" not in cells:
+            return {}
+        branch_code = cells["branch"]
         branch_id = self.targets.branch_for([branch_code] if branch_code else [])
         if branch_id is None:
-            message = _("no branch for code %(code)s (use a code map or a default branch)")
-            self.skip(line, "no_branch", message % {"code": branch_code or "—"}, barcode)
+            self.skip(line, *no_branch(branch_code), barcode)
             return None
-        # The department first, then the location within it: location codes repeat
-        # across the departments of a branch ("bd" for youth and for adults).
+        if not PLACE_COLUMNS & cells.keys():
+            return {"branch_id": branch_id}
+        found = self.locate(branch_id, cells)
+        if isinstance(found, tuple):
+            self.skip(line, *found, barcode)
+            return None
+        return {"branch_id": branch_id, **found}
+
+    def locate(self, branch_id: int, cells: dict[str, str]) -> dict | tuple[str, str]:
+        """department_id and location_id for a row's codes in a branch, or (code,
+        message) when they name none there. The department first, then the location
+        within it: location codes repeat across the departments of a branch ("bd" for
+        youth and for adults)."""
         placement = self.targets.locate(
             branch_id, location=cells.get("location", ""), department=cells.get("department", "")
         )
         if placement.problem == "no_department":
-            message = _("no department %(code)s in this branch") % {"code": cells["department"]}
-            self.skip(line, "no_department", message, barcode)
-            return None
+            return "no_department", _("no department %(code)s in this branch") % {"code": cells["department"]}
         if placement.problem == "no_location":
-            message = _("no location %(code)s in this branch and department") % {"code": cells["location"]}
-            self.skip(line, "no_location", message, barcode)
-            return None
+            message = _("no location %(code)s in this branch and department")
+            return "no_location", message % {"code": cells["location"]}
         if placement.problem == "ambiguous_location":
             message = _(
                 "location %(code)s is in several departments of this branch (%(departments)s): "
                 "give the department"
-            ) % {"code": cells["location"], "departments": ", ".join(placement.departments)}
-            self.skip(line, "ambiguous_location", message, barcode)
-            return None
-        return {
-            "branch_id": branch_id,
-            "department_id": placement.department_id,
-            "location_id": placement.location_id,
-        }
+            )
+            return "ambiguous_location", message % {
+                "code": cells["location"],
+                "departments": ", ".join(placement.departments),
+            }
+        return {"department_id": placement.department_id, "location_id": placement.location_id}
 
     # --- writing ----------------------------------------------------------------------
 
@@ -426,13 +487,13 @@ class _CopyImport:
             else:
                 self.skip(batch[0].line, "database_error", database_refused(error), batch[0].barcode)
             return
-        missing = 0
+        skipped = 0
         for line, code, message, barcode in problems:
-            missing += code == "no_record"
-            (self.skip if code == "no_record" else self.problem)(line, code, message, barcode)
+            skipped += code in SKIPPED_WHEN_WRITTEN
+            (self.skip if code in SKIPPED_WHEN_WRITTEN else self.problem)(line, code, message, barcode)
         self.report.created += created
         self.report.updated += updated
-        self.report.unchanged += len(batch) - created - updated - missing
+        self.report.unchanged += len(batch) - created - updated - skipped
 
     def write_batch(self, batch: list[_Row]) -> tuple[int, int, list[tuple]]:
         """(created, updated, problems to report once the batch is committed)."""
@@ -451,22 +512,25 @@ class _CopyImport:
             if not isinstance(record, tuple):
                 problems.append((row.line, "no_record", record or self.no_record(row), row.barcode))
                 continue
-            values = {**row.values, "record_id": record[0]}
-            if row.record_type:
-                values["doc_type"] = record[1]
             copy = existing.get(row.barcode)
+            values = self.copy_values(row, record, copy)
+            if isinstance(values, tuple):
+                problems.append((row.line, *values, row.barcode))
+                continue
             if copy is None:
-                new.append(Copy(barcode=row.barcode, status=row.status or CopyStatus.ON_SHELF, **values))
+                codes = merged_codes({}, row.codes)
+                new.append(
+                    Copy(
+                        barcode=row.barcode,
+                        status=row.status or CopyStatus.ON_SHELF,
+                        **values,
+                        source_codes=codes,
+                    )
+                )
                 continue
             # Set aside, on the hold shelf, in transit or lent at our door: ours until back.
             held = copy.status not in SOURCE_STATUSES or copy.pk in lent
-            # News from the source only: otherwise our picker's "missing" would be undone
-            # by every nightly file that still says "on_shelf".
-            if row.status and row.status != copy.status and row.status != copy.source_codes.get("status"):
-                if not held:
-                    values["status"] = row.status
-                else:
-                    problems.append((row.line, "status_kept", self.kept(copy, row.status), row.barcode))
+            problems += self.apply_status(row, copy, values, held=held)
             # Nor is it moved to another record or place (a patron asked for this one, here).
             if held and keep_placement(copy, values):
                 problems.append((row.line, "placement_kept", self.placement_kept(copy), row.barcode))
@@ -475,6 +539,48 @@ class _CopyImport:
         Copy.objects.bulk_create(new)
         problems += self.update(changed)
         return len(new), len(changed), problems
+
+    def copy_values(self, row: _Row, record: tuple[int, str], copy: Copy | None) -> dict | tuple[str, str]:
+        """The Copy fields to write for a row, or (code, message) when its place is not
+        in the branch the copy is (will be) in."""
+        values = {**row.values, "record_id": record[0]}
+        if row.record_type or (copy is None and "doc_type" not in values):
+            values["doc_type"] = record[1]
+        if "branch_id" in values:
+            moved = copy is not None and copy.branch_id != values["branch_id"]
+            if moved and "location_id" not in values:  # its place was in the other branch
+                values |= {"department_id": None, "location_id": None}
+            return values
+        branch_id = copy.branch_id if copy else self.targets.branch_for([])
+        if branch_id is None:
+            return no_branch("")
+        values["branch_id"] = branch_id
+        if not row.place_codes:
+            return values
+        found = self.locate(branch_id, row.place_codes)
+        return found if isinstance(found, tuple) else values | found
+
+    def apply_status(self, row: _Row, copy: Copy, values: dict, *, held: bool) -> list[tuple]:
+        """Put in ``values`` the row's status, if it applies, and the source codes;
+        return the problems to report."""
+        codes = row.codes
+        if not held and withdrawn_as_absent(copy) and row.status:
+            # Withdrawn by a MARC import because its export left it out: listed again.
+            values["status"] = row.status
+            values["source_codes"] = merged_codes(copy.source_codes, codes, drop=(ABSENT,))
+            return []
+        problems = []
+        # News from the source only: otherwise our picker's "missing" would be undone
+        # by every nightly file that still says "on_shelf".
+        if row.status and row.status != copy.status and row.status != copy.source_codes.get("status"):
+            if not held:
+                values["status"] = row.status
+            else:
+                problems.append((row.line, "status_kept", self.kept(copy, row.status), row.barcode))
+                # Not noted as the copy's: the first file after it is back applies it.
+                codes = {k: v for k, v in codes.items() if k != "status"}
+        values["source_codes"] = merged_codes(copy.source_codes, codes)
+        return problems
 
     def update(self, changed: list[tuple[_Row, Copy, dict]]) -> list[tuple]:
         now = timezone.now()
@@ -526,6 +632,41 @@ class _CopyImport:
             "status": copy.get_status_display(),
             "wanted": CopyStatus(wanted).label,
         }
+
+
+def make_row(
+    line: int, barcode: str, record: tuple[str, str], cells: dict, place: dict, status: str, doc_type: str
+) -> _Row:
+    """A checked row: only the columns the file has are in its values and codes (a
+    column it lacks leaves the copy's value alone)."""
+    values = {**place, "doc_type": doc_type} if doc_type else dict(place)
+    if "call_number" in cells:
+        call_number = cells["call_number"]
+        values |= {"call_number": call_number, "call_number_key": sort_key(call_number)[:400]}
+    codes = {k: cells[k] for k in CODE_COLUMNS if k in cells}
+    if "status" in cells:
+        codes["status"] = status
+    place_codes = {} if "branch" in cells else {k: cells[k] for k in PLACE_COLUMNS if k in cells}
+    record_type = "doc_type" in cells and not doc_type
+    return _Row(line, barcode, *record, values, status, record_type, codes, place_codes)
+
+
+def no_branch(code: str) -> tuple[str, str]:
+    message = _("no branch for code %(code)s (use a code map or a default branch)")
+    return "no_branch", message % {"code": code or "—"}
+
+
+def merged_codes(previous: dict, codes: dict, drop: tuple[str, ...] = ()) -> dict:
+    """A copy's source codes with those of the file's columns: an empty cell removes its
+    code, a column the file lacks leaves the copy's (from an earlier file, or a MARC
+    import) alone."""
+    merged = {k: v for k, v in previous.items() if k not in drop} | {"csv": True}
+    for name, value in codes.items():
+        if value:
+            merged[name] = value
+        else:
+            merged.pop(name, None)
+    return merged
 
 
 def database_refused(error: Exception) -> str:

@@ -11,6 +11,8 @@ The one entry point::
         code_map: CodeMap | Mapping | str | Path | None = None,
         default_branch: str | None = None,  # Branch.code for copies whose branch is unknown
         encoding: str | None = None,        # force a character set (marc.ENCODINGS) for ISO 2709
+        withdraw_missing: bool = False,     # the files are the source's whole catalogue
+        take_over: bool = False,            # the source replaces the one that has the files' barcodes
         batch_size: int = 500,
         progress: bool | None = None,       # None: a bar when stderr is a terminal
         stdout: TextIO | None = None,       # problems are written here as they are found
@@ -18,8 +20,11 @@ The one entry point::
 
 ``ImportReport`` has one ``FileReport`` per file (``records_created``, ``_updated``,
 ``_unchanged``, ``_skipped``, the same for ``copies_``, ``copies_without_barcode``,
-the ``preset`` used), the same totals as attributes, ``problems`` and
-``summary_lines()``.
+``copies_restored``, the ``preset`` used), the same totals as attributes, ``problems``,
+``summary_lines()`` and ``failed``: the files that could not be read (missing,
+unreadable, refused as another source's), whose reading stopped before their end
+(truncated, XML not well-formed), or from which no record could be imported (empty, not
+MARC, every record broken). The command exits with an error when there is one.
 
 Raises ``ValueError`` before writing anything when an option is wrong (unknown preset,
 encoding, default branch or branch named in the code map). Bad data never raises: it is
@@ -30,18 +35,23 @@ Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`
 and ``<source>`` is ``source`` or, by default, the file's name without extension:
 re-importing a file of the same name updates its records, and two exports from
 different systems cannot collide. Give ``source`` when a system's export changes name
-between runs (``catalogue-2024-06-01.mrc``): when most barcodes of a file belonged to
-records of another source, the import goes on (a second system may really take over
-those copies) but an ``other_source`` problem and the summary say so and name the
-``--source`` to use. A copy is keyed by its barcode, unique across the network: a
-barcode already in the catalogue is updated (and moved to this record), whichever
-import created it.
+between runs (``catalogue-2024-06-01.mrc``): when most of the first ``SAMPLE`` barcodes
+of a file are copies of records of another source, the file is refused before anything
+is written (``other_source``, naming that source: the same catalogue under a new name
+would otherwise be imported a second time and take its copies), unless ``take_over``
+says this source really replaces the other one. A file whose later barcodes only turn
+out to be another source's is imported, and the same problem says so. A copy is keyed
+by its barcode, unique across the network: a barcode already in the catalogue is
+updated (and moved to this record), whichever import created it.
 
 Weeding. A re-import touches only the barcodes it lists: a copy weeded in the library
 system stays as it was, unless ``withdraw_missing`` says the files are the source's whole
 catalogue. Then the source's copies they no longer list are withdrawn, except those our
 requests, transits or loans hold; not at all when a record of the source could not be
 read, nor when more than a tenth of its copies would go (``ImportReport.withdrawals``).
+Such a copy is marked (``Copy.source_codes["absent"]``): when a later file lists it
+again, it takes the status that file gives it (on the shelf when the mapping reads
+none). A copy withdrawn by hand, or by the source's own withdrawn subfield, is not.
 
 Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
 offset (ISO 2709) or line (MARCXML):
@@ -73,7 +83,9 @@ where Emporter's own circulation holds the copy: set aside or on the hold shelf
 copy keeps its status (``status_kept``) and its record and place, branch, department
 and location (``placement_kept``): the patron who requested a title must get that
 title, and a pick line or a transit must find the copy where it was promised. The
-source's changes apply at the first import after the copy is back. The UPDATE of a
+source's changes apply at the first import after the copy is back: the status
+subfields of a kept status are not written to ``source_codes`` (they stay those of the
+status the copy has from the source), so that import still sees them as news. The UPDATE of a
 copy's status or place is guarded (status still one the source may set, no open loan),
 so a request that sets the copy aside while the import runs wins: the copy is counted
 skipped and a ``status_kept`` problem says it was not updated.
@@ -89,9 +101,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -139,6 +152,14 @@ SOURCE_STATUSES = {CopyStatus.ON_SHELF, CopyStatus.ON_LOAN, CopyStatus.MISSING, 
 WITHDRAWABLE = SOURCE_STATUSES - {CopyStatus.WITHDRAWN}
 # The largest share of a source's copies withdraw_missing withdraws in one run.
 WITHDRAW_AT_MOST = 0.1
+# The source_codes key that marks a copy withdraw_missing withdrew: a later export that
+# lists it again brings it back (a librarian's withdrawal has no such mark).
+ABSENT = "absent"
+# How many records or copies of a file tell whose catalogue it is, before anything is
+# written (refuse_other_source).
+SAMPLE = 1000
+# Reading stopped there: the rest of the file is unknown.
+CUT_SHORT = frozenset(("truncated", "xml"))
 # Where a copy is: a held copy keeps these (see the module docstring).
 PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
@@ -186,17 +207,28 @@ class FileReport:
     copies_unchanged: int = 0
     copies_skipped: int = 0
     copies_without_barcode: int = 0
+    # Copies withdraw_missing had withdrawn, listed again (so back on the shelf).
+    copies_restored: int = 0
     # The file's barcodes, and how many of them were on records of other sources
     # ({source: count}): a dated export re-imported under a new source name.
     barcodes: int = 0
     other_sources: Counter = field(default_factory=Counter)
     other_source_warning: str = ""
-    # The file could not be read at all.
+    # The file could not be read at all, or was refused (another source's export).
     fatal: bool = False
+    # Reading stopped before the end of the file (truncated, XML not well-formed).
+    cut_short: bool = False
 
     @property
     def records_imported(self) -> int:
         return self.records_created + self.records_updated + self.records_unchanged
+
+    @property
+    def failed(self) -> bool:
+        """Not read (missing, refused), not read to its end, or no record imported from
+        it: what makes ``import_marc`` exit with an error. Records or items skipped in a
+        file read whole are reported, not a failure."""
+        return self.fatal or self.cut_short or not self.records_imported
 
     @property
     def copies_imported(self) -> int:
@@ -234,7 +266,13 @@ class ImportReport:
     copies_unchanged = _total("copies_unchanged")
     copies_skipped = _total("copies_skipped")
     copies_without_barcode = _total("copies_without_barcode")
+    copies_restored = _total("copies_restored")
     copies_imported = _total("copies_imported")
+
+    @property
+    def failed(self) -> list[FileReport]:
+        """The files nothing or not all could be read from (``FileReport.failed``)."""
+        return [f for f in self.files if f.failed]
 
     def summary_lines(self) -> list[str]:
         lines = [_format_counts(f, f.path) for f in self.files]
@@ -245,6 +283,12 @@ class ImportReport:
             lines.append(
                 _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
             )
+        if self.copies_restored:
+            message = _(
+                "%(count)s copies withdrawn because an export had left them out are listed again: "
+                "their withdrawal is undone."
+            )
+            lines.append(message % {"count": self.copies_restored})
         lines.extend(f.other_source_warning for f in self.files if f.other_source_warning)
         for withdrawal in self.withdrawals:
             lines.append(
@@ -253,6 +297,11 @@ class ImportReport:
                 % {"source": withdrawal.source, "count": withdrawal.withdrawn}
             )
         return lines
+
+
+def not_imported(paths: list[str]) -> str:
+    """What the import commands say last, with an error status, when files failed."""
+    return _("Files not imported, or not whole: %(files)s (see above).") % {"files": ", ".join(paths)}
 
 
 def _format_counts(counts, label: str) -> str:
@@ -285,6 +334,7 @@ def import_marc(
     default_branch: str | None = None,
     encoding: str | None = None,
     withdraw_missing: bool = False,
+    take_over: bool = False,
     batch_size: int = 500,
     progress: bool | None = None,
     stdout: TextIO | None = None,
@@ -302,7 +352,7 @@ def import_marc(
     for path in paths:
         path = Path(path)
         name = (source or path.stem).strip()
-        run.import_file(path, source=name, mapping=mapping, progress=progress)
+        run.import_file(path, source=name, mapping=mapping, progress=progress, take_over=take_over)
     if withdraw_missing:
         for name in dict.fromkeys(f.source for f in run.report.files):
             run.withdraw_missing(name)
@@ -423,6 +473,7 @@ class _PendingRecord:
     data: RecordData
     copies: list[dict]  # Copy fields, and "status": the item's, or "" to keep the copy's
     entry: MarcEntry  # where the record is, to report its copies' problems (without the record)
+    listed: list[str] = field(default_factory=list)  # the barcodes of its items (refuse_other_source)
 
 
 @dataclass
@@ -438,7 +489,15 @@ class _Run:
     listed_barcodes: set[str] = field(default_factory=set)
     bar: tqdm | None = None
 
-    def import_file(self, path: Path, *, source: str, mapping: ItemMapping | None, progress: bool | None):
+    def import_file(
+        self,
+        path: Path,
+        *,
+        source: str,
+        mapping: ItemMapping | None,
+        progress: bool | None,
+        take_over: bool = False,
+    ):
         counts = FileReport(path=str(path), source=source, preset=mapping.name if mapping else "")
         self.report.files.append(counts)
         show = sys.stderr.isatty() if progress is None else progress
@@ -450,20 +509,62 @@ class _Run:
             counts.fatal = True
             self.problem(counts, None, "unreadable", message)
             return
-        batch: list[_PendingRecord] = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not show) as self.bar:
-            for entry in read_marc(path, on_bytes=self.bar.update, encoding=self.encoding):
-                pending = self.parse(entry, counts, source, mapping)
-                if pending is None:
-                    continue
-                batch.append(pending)
-                if len(batch) >= self.batch_size:
-                    self.write(batch, counts)
-                    batch = []
-            if batch:
-                self.write(batch, counts)
+            records = self.read_file(path, counts, source, mapping)
+            sample = take_sample(records)
+            if not take_over and self.refuse_other_source(sample, counts):
+                records.close()
+            else:
+                every = itertools.chain(sample, records)
+                for batch in itertools.batched(every, self.batch_size, strict=False):
+                    self.write(list(batch), counts)
         self.bar = None
-        self.warn_other_source(counts)
+        if not take_over:
+            self.warn_other_source(counts)
+
+    def read_file(self, path: Path, counts: FileReport, source: str, mapping: ItemMapping | None):
+        """The file's records that can be imported, read one by one (problems reported)."""
+        for entry in read_marc(path, on_bytes=self.bar.update, encoding=self.encoding):
+            counts.cut_short |= entry.code in CUT_SHORT
+            pending = self.parse(entry, counts, source, mapping)
+            if pending is not None:
+                yield pending
+
+    def refuse_other_source(self, sample: list[_PendingRecord], counts: FileReport) -> bool:
+        """Refuse the file (and say so) when most barcodes of its first records are on
+        records of another source: the same catalogue exported under a new (dated)
+        name, which would otherwise be imported a second time and take its copies."""
+        # Not only those imported: a copy skipped here (no branch) does not make its record
+        # less of a duplicate.
+        barcodes = [barcode for p in sample for barcode in p.listed]
+        owners = Counter()
+        prefix = f"{counts.source}:"
+        for start in range(0, len(barcodes), 1000):
+            keys = Copy.objects.filter(barcode__in=barcodes[start : start + 1000]).values_list(
+                "record__source_key", flat=True
+            )
+            owners.update(key.split(":", 1)[0] for key in keys if not key.startswith(prefix))
+        if not owners or owners.total() * 2 <= len(barcodes):
+            return False
+        other, count = owners.most_common(1)[0]
+        message = _(
+            "file not imported: %(count)s of its first %(total)s barcodes are copies of records of "
+            "source %(other)s. If it is a new export of that catalogue, import it with --source "
+            "%(other)s; if source %(source)s really replaces %(other)s, import it with --take-over "
+            "(its copies then move to the records of %(source)s)."
+        ) % {
+            "count": count,
+            "total": len(barcodes),
+            "other": other,
+            "source": counts.source,
+        }
+        counts.fatal = True
+        counts.other_source_warning = f"{counts.path}: {message}"
+        self.problem(counts, None, "other_source", message)
+        # Not imported: a later file of this run may hold these records and barcodes.
+        self.seen_keys.difference_update(p.key for p in sample)
+        self.seen_barcodes.difference_update(c["barcode"] for p in sample for c in p.copies)
+        return True
 
     def withdraw_missing(self, source: str) -> None:
         """A full export is the whole truth about its source: copies of its records that
@@ -496,25 +597,20 @@ class _Run:
             ) % {"count": len(absent), "total": total, "source": source, "share": int(WITHDRAW_AT_MOST * 100)}
             self.problem(files[-1], None, "withdraw_refused", summary.refused)
             return
-        now = timezone.now()
         for start in range(0, len(absent), 1000):
-            # Guarded again: a request may have taken one since it was read.
-            rows = Copy.objects.filter(pk__in=absent[start : start + 1000], status__in=WITHDRAWABLE)
-            summary.withdrawn += rows.exclude(Exists(_open_loan())).update(
-                status=CopyStatus.WITHDRAWN, updated_at=now
-            )
+            summary.withdrawn += withdraw_absent(absent[start : start + 1000])
 
     def warn_other_source(self, counts: FileReport) -> None:
-        """Most of the file's known barcodes were on records of another source: most
-        likely the same catalogue exported under a new (dated) name, whose records
-        are now duplicated. Said, not refused: a system may really take copies over."""
+        """Most of the file's known barcodes were on records of another source, though
+        its first ones were not (``refuse_other_source``): said after the fact."""
         if not counts.other_sources or counts.other_sources.total() * 2 <= counts.barcodes:
             return
         other, count = counts.other_sources.most_common(1)[0]
         message = _(
             "%(count)s of the %(total)s barcodes of %(path)s were on records of source %(other)s: "
             "they are now on records of source %(source)s, a second copy of those records. If this "
-            "file is a new export of the same catalogue, import it again with --source %(other)s."
+            "file is a new export of the same catalogue, import it again with --source %(other)s "
+            "--take-over."
         ) % {
             "count": count,
             "total": counts.barcodes,
@@ -583,8 +679,10 @@ class _Run:
             types = {self.targets.code_map.doc_type(item.doc_type) for item in items} - {""}
             if len(types) == 1:
                 data.doc_type = types.pop()
+        # Its barcodes, imported or not, but those this run took already (skipped here).
+        listed = [item.barcode for item in items if item.barcode and item.barcode not in self.seen_barcodes]
         copies = [c for c in (self.copy(item, data, mapping, entry, counts) for item in items) if c]
-        return _PendingRecord(key, data, copies, dataclasses.replace(entry, record=None))
+        return _PendingRecord(key, data, copies, dataclasses.replace(entry, record=None), listed)
 
     def refuse(self, key: str, data: RecordData) -> tuple[str, str] | None:
         if not key:
@@ -719,12 +817,7 @@ class _Run:
             held = copy.status not in SOURCE_STATUSES or copy.pk in lent
             if held and keep_placement(copy, values):
                 self.placement_kept(counts, entry, copy)
-            changed_at_source = status_changed_at_source(values["source_codes"], copy.source_codes)
-            if status and status != copy.status and changed_at_source:
-                if held:
-                    self.status_kept(counts, entry, copy, status)
-                else:
-                    values["status"] = status
+            self.apply_status(copy, values, status, held=held, entry=entry, counts=counts)
             if delta := changes(copy, values):
                 changed.append((entry, copy, delta))
         Copy.objects.bulk_create(new)
@@ -733,6 +826,26 @@ class _Run:
         counts.copies_updated += len(changed) - lost
         counts.copies_skipped += lost
         counts.copies_unchanged += len(wanted) - len(new) - len(changed)
+
+    def apply_status(self, copy: Copy, values: dict, status: str, *, held: bool, entry, counts) -> None:
+        """Put in ``values`` the status the file gives an existing copy, if any (see the
+        module docstring)."""
+        if not held and withdrawn_as_absent(copy):
+            # Listed again after withdraw_missing withdrew it: the export had left it out.
+            values["status"] = status or CopyStatus.ON_SHELF
+            counts.copies_restored += values["status"] != CopyStatus.WITHDRAWN
+            return
+        if not status or status == copy.status:
+            return
+        if not status_changed_at_source(values["source_codes"], copy.source_codes):
+            return
+        if not held:
+            values["status"] = status
+            return
+        self.status_kept(counts, entry, copy, status)
+        # The copy's codes keep the status it has from the source: the next import
+        # after the copy is back sees the change and applies it.
+        values["source_codes"] = with_status_codes(values["source_codes"], copy.source_codes)
 
     def count_other_sources(self, copies: Iterable[Copy], counts: FileReport) -> None:
         prefix = f"{counts.source}:"
@@ -770,6 +883,22 @@ class _Run:
         return lost
 
 
+def withdraw_absent(pks: list[int]) -> int:
+    """Withdraw these copies, marked ``ABSENT`` in their codes (a later export may list
+    them again); returns how many were. One UPDATE each: the mark joins each copy's codes."""
+    now = timezone.now()
+    withdrawn = 0
+    with transaction.atomic():
+        # Guarded again: a request may have taken one since it was read.
+        rows = Copy.objects.filter(pk__in=pks, status__in=WITHDRAWABLE).exclude(Exists(_open_loan()))
+        # All locked first, in id order, as lock_copies does (see there).
+        for pk, codes in rows.select_for_update().order_by("pk").values_list("pk", "source_codes"):
+            withdrawn += Copy.objects.filter(pk=pk).update(
+                status=CopyStatus.WITHDRAWN, source_codes={**codes, ABSENT: True}, updated_at=now
+            )
+    return withdrawn
+
+
 def _loans():
     # The desk's Loan, reached through the relation: the catalogue imports nothing above it.
     return Copy._meta.get_field("loans").related_model.objects
@@ -778,6 +907,18 @@ def _loans():
 def _open_loan():
     """An open loan of the outer query's copy (for Exists)."""
     return _loans().filter(copy=OuterRef("pk"), returned_at__isnull=True)
+
+
+def take_sample(records: Iterator[_PendingRecord]) -> list[_PendingRecord]:
+    """The first records of a file, up to ``SAMPLE`` of them or of their barcodes."""
+    sample, barcodes = [], 0
+    while len(sample) < SAMPLE and barcodes < SAMPLE:
+        pending = next(records, None)
+        if pending is None:
+            break
+        sample.append(pending)
+        barcodes += len(pending.listed)
+    return sample
 
 
 def lent_copies(copies) -> set[int]:
@@ -834,6 +975,17 @@ def status_changed_at_source(codes: dict, previous: dict) -> bool:
     only then does the source have news. Otherwise a copy our picker marked missing
     would be put back on the shelf by every import."""
     return any(codes.get(k) != previous.get(k) for k in STATUS_SUBFIELDS)
+
+
+def with_status_codes(codes: dict, previous: dict) -> dict:
+    """``codes`` with the status subfields of ``previous`` instead of its own."""
+    kept = {k: v for k, v in codes.items() if k not in STATUS_SUBFIELDS}
+    return kept | {k: v for k, v in previous.items() if k in STATUS_SUBFIELDS}
+
+
+def withdrawn_as_absent(copy: Copy) -> bool:
+    """Whether ``withdraw_missing`` withdrew the copy (and nothing changed it since)."""
+    return copy.status == CopyStatus.WITHDRAWN and bool(copy.source_codes.get(ABSENT))
 
 
 def changes(obj, values: dict) -> dict:

@@ -76,6 +76,7 @@ RECORD_TERMINATOR = 0x1D
 FIELD_TERMINATOR = 0x1E
 SUBFIELD_DELIMITER = 0x1F
 ESCAPE = 0x1B
+BOM = codecs.BOM_UTF8
 READ_BLOCK = 1 << 16
 # What ``encoding`` may force for a whole ISO 2709 file.
 ENCODINGS = ("utf-8", "marc-8", "latin-1", "iso5426")
@@ -110,7 +111,7 @@ def read_marc(
     if encoding is not None and encoding not in ENCODINGS:
         raise ValueError(unknown_encoding(encoding))
     with open(path, "rb") as fh:
-        head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = fh.read(512).lstrip(BOM + b" \t\r\n")
         fh.seek(0)
         if head.startswith(b"<"):
             yield from _read_marcxml(fh, on_bytes)
@@ -145,9 +146,17 @@ def _read_iso2709(fh: io.BufferedIOBase, on_bytes, encoding: str | None) -> Iter
 
 
 def _skip_separators(fh) -> int:
-    """Skip line ends and padding some exports put between records; return the offset."""
+    """Skip line ends and padding some exports put between records, and byte order
+    marks (a UTF-8 export saved by a Windows tool, files joined with cat); return the
+    offset."""
     while True:
         byte = fh.peek(1)[:1]
+        if byte == BOM[:1]:
+            got = fh.read(len(BOM))
+            if got == BOM:
+                continue
+            fh.seek(-len(got), io.SEEK_CUR)  # not a mark: the record's own bytes
+            return fh.tell()
         if not byte or byte not in b"\r\n\t \x00\x1a":
             return fh.tell()
         fh.read(1)
@@ -677,10 +686,36 @@ def isbn13(text: str | None) -> str:
     """The ISBN in ``text`` as 13 digits when its checksum is right, else ""."""
     if not text:
         return ""
-    match = re.search(r"[0-9][0-9\-\s]{8,16}[0-9Xx]", text)
-    if not match:
-        return ""
-    digits = re.sub(r"[^0-9Xx]", "", match.group()).upper()
+    for run in _DIGIT_RUN.finditer(text):
+        tokens = [re.sub(r"[^0-9Xx]", "", token).upper() for token in run.group().split()]
+        for start in range(len(tokens)):
+            isbn = _isbn_from(tokens[start:])
+            if isbn:
+                return isbn
+    return ""
+
+
+# Groups of digits (an ISBN's hyphens inside, an X at the end) separated by spaces:
+# "2-07-036822-1", "2 07 036822 1", or an ISBN and its price "2070368238 12".
+_DIGIT_RUN = re.compile(r"[0-9][0-9Xx\-]*(?:[ \t]+[0-9][0-9Xx\-]*)*")
+
+
+def _isbn_from(tokens: list[str]) -> str:
+    """The ISBN-13 the first tokens make, or "": one token of 10 or 13 characters, or
+    groups that add up to that ("2 07 036822 1"); what follows is a qualifier (a price, a
+    volume number), not more digits of the ISBN."""
+    digits = ""
+    found = ""
+    for token in tokens:
+        digits += token
+        if len(digits) > 13:
+            break
+        if len(digits) in (10, 13) and (isbn := _checked_isbn(digits)):
+            found = isbn  # a longer one is better: 13 digits whose first 10 pass too
+    return found
+
+
+def _checked_isbn(digits: str) -> str:
     if len(digits) == 10 and _isbn10_ok(digits):
         body = "978" + digits[:9]
         return body + _ean_check_digit(body)

@@ -19,9 +19,13 @@ was deleted in the admin) reuses that account, with no PIN, session or token of 
 one; an account that is staff's, or disabled, is never turned into a patron
 (``username_taken``).
 
-A row with a problem is reported with its line number and skipped; the rest goes in.
-Each row is written in its own transaction: a value the database refuses ends that row
-only (``database_error``).
+Header cells are matched case- and space-insensitively ("Card number" is
+``card_number``). A row with a problem is reported with its line number and skipped; the
+rest goes in. A card number given again later in the file: the first row wins, the
+later one is reported (``duplicate_card``). Each row is written in its own transaction:
+a value the database refuses ends that row only (``database_error``).
+``PatronImportReport.failed``: the file could not be read (unreadable, refused for its
+encoding, required columns missing) or no patron was imported from it.
 """
 
 import datetime
@@ -41,6 +45,7 @@ from emporter.catalogue.csv_import import (
     choose_encoding,
     database_refused,
     encoding_option,
+    header_name,
     read_rows,
     too_long,
 )
@@ -68,6 +73,13 @@ class PatronImportReport:
     pins_set: int = 0
     pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
     problems: list[Problem] = field(default_factory=list)
+    # Not read: unreadable, refused for its encoding, or without the required columns.
+    fatal: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Not read, or no patron imported from it: the command exits with an error."""
+        return self.fatal or not (self.created + self.updated)
 
     def summary(self) -> str:
         text = _("%(file)s: patrons %(created)s created, %(updated)s updated, %(skipped)s skipped.") % {
@@ -110,18 +122,22 @@ def import_patrons(
 
     encoding = choose_encoding(path, forced, problem)
     if encoding is None:
+        report.fatal = True
         return report
     report.encoding = encoding.removesuffix("-sig")
     branches = {b.code.lower(): b for b in Branch.objects.all()}
     rows = read_rows(path, encoding, skip)
-    names = [name.strip().lower() for name in next(rows, (1, []))[1]]
+    names = [header_name(name) for name in next(rows, (1, []))[1]]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
+        report.fatal = True
         return report
+    cards: dict[str, int] = {}  # card number: the line it was imported from
     for line, values in rows:
         row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
         try:
+            _first_time(row.get("card_number", ""), cards)
             with transaction.atomic():
                 created, pin = _upsert(row, branches, set_pins=set_pins)
         except RowError as error:
@@ -129,11 +145,20 @@ def import_patrons(
         except DatabaseError as error:
             skip(line, "database_error", database_refused(error))
         else:
+            cards[row["card_number"]] = line
             report.created += created
             report.updated += not created
             report.pins_set += pin == "set"
             report.pins_ignored += pin == "ignored"
     return report
+
+
+def _first_time(card: str, cards: dict[str, int]) -> None:
+    """RowError when an earlier row of the file imported this card: the first row wins
+    (the second would silently replace that person)."""
+    if card in cards:
+        message = _("card %(card)s already imported from line %(line)s: this row is skipped")
+        raise RowError("duplicate_card", message % {"card": card, "line": cards[card]})
 
 
 class RowError(Exception):

@@ -4,13 +4,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.csv_import import import_copies
+from emporter.catalogue.importer import not_imported
 from emporter.catalogue.item_mappings import load_code_map
 
 
 class Command(BaseCommand):
     help = (
         "Create or update copies from a CSV file (columns: barcode, record or isbn, call_number, "
-        "branch, department, location, doc_type, status)."
+        "branch, department, location, doc_type, status; a column the file lacks leaves the copies' "
+        "value alone). Rows that cannot be imported are listed and skipped. Exit status 1 when the "
+        "file could not be read (unreadable, refused for its encoding, no usable header) or no copy "
+        "was imported from it; 0 otherwise."
     )
 
     def add_arguments(self, parser):
@@ -42,3 +46,5 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if report.problems:
             self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
+        if report.failed:
+            raise CommandError(not_imported([report.path]))

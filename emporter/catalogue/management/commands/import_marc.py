@@ -1,20 +1,36 @@
 """``manage.py import_marc FILE… [--preset|--mapping] [--codes FILE] [--default-branch CODE]
-[--encoding NAME] [--source NAME]``."""
+[--encoding NAME] [--source NAME] [--take-over] [--withdraw-missing]``.
+
+Exit status 1 when a file could not be read (missing, unreadable, refused as another
+source's export), was not read to its end (truncated, XML not well-formed), or gave no
+record; 0 otherwise, even when records or items were skipped (they are listed)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from emporter.catalogue.importer import import_marc
+from emporter.catalogue.importer import import_marc, not_imported
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
 from emporter.catalogue.marc import ENCODINGS
 
 
 class Command(BaseCommand):
-    help = "Import MARC records and their copies (ISO 2709 or MARCXML, MARC21 or UNIMARC)."
+    help = (
+        "Import MARC records and their copies (ISO 2709 or MARCXML, MARC21 or UNIMARC). Records or "
+        "items that cannot be imported are listed and skipped. Exit status 1 when a file could not "
+        "be read (missing, unreadable, refused as another source's export), was not read to its "
+        "end (truncated, broken XML) or gave no record; 0 otherwise."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", metavar="FILE")
         parser.add_argument("--source", help="source name prefixing record ids (default: each file's name)")
+        parser.add_argument(
+            "--take-over",
+            action="store_true",
+            help="import a file even when most of its barcodes are copies of another source's records "
+            "(they move to this source's): this source replaces that one. Without it such a file is "
+            "refused, most likely the same catalogue under a new file name (use --source then)",
+        )
         items = parser.add_mutually_exclusive_group()
         items.add_argument("--preset", choices=sorted(PRESETS), help="item field preset (default: detected)")
         items.add_argument("--mapping", metavar="JSON", help="custom item field mapping (JSON file)")
@@ -31,7 +47,8 @@ class Command(BaseCommand):
             "--withdraw-missing",
             action="store_true",
             help="the files are the source's whole catalogue: withdraw its copies they no longer list "
-            "(not when a record could not be read, nor beyond 10%% of the source's copies)",
+            "(not when a record could not be read, nor beyond 10%% of the source's copies); a later "
+            "file that lists such a copy again brings it back",
         )
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument(
@@ -50,6 +67,7 @@ class Command(BaseCommand):
                 default_branch=options["default_branch"],
                 encoding=options["encoding"],
                 withdraw_missing=options["withdraw_missing"],
+                take_over=options["take_over"],
                 batch_size=options["batch_size"],
                 progress=options["progress"],
                 stdout=self.stderr,
@@ -60,3 +78,5 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if report.problems:
             self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
+        if report.failed:
+            raise CommandError(not_imported([f.path for f in report.failed]))

@@ -1,10 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from emporter.catalogue.importer import not_imported
 from emporter.patrons.importer import import_patrons
 
 
 class Command(BaseCommand):
-    help = "Import or update patrons from CSV files (keyed by card number); bad rows are reported."
+    help = (
+        "Import or update patrons from CSV files (keyed by card number); bad rows are listed and "
+        "skipped. Exit status 1 when a file could not be read (unreadable, refused for its encoding, "
+        "required columns missing) or no patron was imported from it; 0 otherwise."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+")
@@ -20,9 +25,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, files, encoding, set_pins, **options):
+        failed = []
         for path in files:
             try:
                 report = import_patrons(path, encoding=encoding, set_pins=set_pins, stdout=self.stderr)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(report.summary())
+            if report.failed:
+                failed.append(report.path)
+        if failed:
+            raise CommandError(not_imported(failed))
