@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +36,29 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret" if DEBUG else ""
 PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY", "") or SECRET_KEY
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "testserver"}
+# Fail closed: the defaults suit a developer's machine only. Served to others with DEBUG
+# still on, every error page would show settings and PINs; with DEBUG off and no key,
+# every request would fail and the pseudonyms be guessable.
+if DEBUG and not set(ALLOWED_HOSTS) <= LOCAL_HOSTS and not envbool("DEBUG_ON_PURPOSE"):
+    raise ImproperlyConfigured(
+        f"DEBUG is on while serving {', '.join(ALLOWED_HOSTS)}: set DEBUG=0 (docs/deploy.md)."
+    )
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is not set (docs/deploy.md).")
+
+# HTTPS, as the production set-up serves it (docs/deploy.md): cookies only over HTTPS,
+# the scheme as the reverse proxy says it, HSTS when the operator opts in.
+HTTPS = envbool("HTTPS")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if envbool("BEHIND_HTTPS_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+# Library computers are shared: a session ends with the browser, and after a working
+# day at most (its age counts from its last change: a basket, a scan).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -213,7 +213,7 @@ def test_changing_the_pin_revokes_the_patrons_api_tokens(patron, branch):
     _, token = issue_token(user=patron.user, scope=Scope.PATRON)
     other = make_patron(branch, card="30000009")
     _, theirs = issue_token(user=other.user, scope=Scope.PATRON)
-    change_pin(patron=Patron.objects.get(pk=patron.pk), old_pin="1234", new_pin="5678")
+    change_pin(patron=Patron.objects.get(pk=patron.pk), old_pin="1234", new_pin="5839")
     assert check_token(token) is None
     assert check_token(theirs) is not None
 
@@ -221,7 +221,7 @@ def test_changing_the_pin_revokes_the_patrons_api_tokens(patron, branch):
 def test_a_wrong_current_pin_revokes_nothing(patron):
     _, token = issue_token(user=patron.user, scope=Scope.PATRON)
     with pytest.raises(ServiceError):
-        change_pin(patron=patron, old_pin="0000", new_pin="5678")
+        change_pin(patron=patron, old_pin="0000", new_pin="5839")
     assert check_token(token) is not None
 
 

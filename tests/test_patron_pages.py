@@ -51,19 +51,19 @@ def test_after_three_failures_each_try_must_wait(client, patron):
 
 def test_pin_change_needs_the_current_pin(client, patron):
     sign_in(client)
-    response = client.post("/account/pin/", {"old_pin": "9999", "new_pin": "4321", "confirm_pin": "4321"})
+    response = client.post("/account/pin/", {"old_pin": "9999", "new_pin": "4812", "confirm_pin": "4812"})
     assert "actuel est incorrect" in response.content.decode()
-    client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
+    client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4812", "confirm_pin": "4812"})
     client.post("/account/logout/")
-    assert sign_in(client, pin="4321").status_code == 302
+    assert sign_in(client, pin="4812").status_code == 302
 
 
 def test_guessing_the_current_pin_at_the_pin_change_locks_the_card(client, patron):
     """A session left open on a library computer must not let someone try every PIN."""
     sign_in(client)
     for n in range(5):
-        client.post("/account/pin/", {"old_pin": f"99{n:02d}", "new_pin": "4321", "confirm_pin": "4321"})
-    response = client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
+        client.post("/account/pin/", {"old_pin": f"99{n:02d}", "new_pin": "4812", "confirm_pin": "4812"})
+    response = client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4812", "confirm_pin": "4812"})
     assert "verrouillée pendant 15 minutes" in response.content.decode()
     client.post("/account/logout/")
     assert sign_in(client, pin="1234").status_code == 200  # locked at the sign-in too

@@ -6,6 +6,8 @@ import html
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import translation
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.discovery.services import create_surprise_request
@@ -136,7 +138,7 @@ def test_the_pin_form_says_what_a_pin_is_and_refuses_the_same_one(client, patron
     page = text(client.post(PIN_URL, {"old_pin": "1234", "new_pin": "1234", "confirm_pin": "1234"}))
     assert "Le nouveau code PIN est le même que l’actuel." in page
     assert 'autocomplete="current-password"' in page
-    response = client.post(PIN_URL, {"old_pin": "1234", "new_pin": "4321", "confirm_pin": "4321"})
+    response = client.post(PIN_URL, {"old_pin": "1234", "new_pin": "4812", "confirm_pin": "4812"})
     assert response.status_code == 302
 
 
@@ -180,3 +182,26 @@ def test_the_record_pages_author_leads_to_their_other_documents(client, branch):
     record = make_record(copies=[branch], responsibility="Marguerite Durand")
     page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
     assert 'href="/catalogue/?field=author&amp;q=Marguerite%20Durand"' in page
+
+
+@pytest.mark.parametrize("pin", ["0000", "1111", "4321", "123456", "9876", "1212"])
+def test_a_pin_anyone_would_try_first_is_refused(client, patron, pin):
+    from emporter.errors import ServiceError
+    from emporter.patrons.services import change_pin
+
+    sign_in(client)
+    with translation.override("en"):
+        url = reverse("patrons:change_pin")
+    page = client.post(url, {"old_pin": "1234", "new_pin": pin, "confirm_pin": pin}).content.decode()
+    assert "among the first anyone would try" in page
+    with pytest.raises(ServiceError) as refused:
+        change_pin(patron=patron, old_pin="1234", new_pin=pin)
+    assert refused.value.code == "pin_too_easy"
+
+
+def test_a_pin_reset_is_never_one_anyone_would_try_first(patron, monkeypatch):
+    from emporter.patrons import services
+
+    draws = iter([1234, 0, 4812])
+    monkeypatch.setattr(services.secrets, "randbelow", lambda _n: next(draws))
+    assert services.reset_pin(patron=patron) == "4812"

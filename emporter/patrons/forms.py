@@ -2,8 +2,11 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from emporter.errors import ServiceError
+
 from . import throttle
 from .backends import client_address
+from .services import too_easy
 
 
 class PatronLoginForm(forms.Form):
@@ -55,6 +58,9 @@ class ChangePinForm(forms.Form):
         if old and new and old == new:
             same = _("The new PIN is the same as the current one.")
             self.add_error("new_pin", forms.ValidationError(same, code="pin_unchanged"))
+        elif new and too_easy(new):
+            easy = ServiceError("pin_too_easy").message
+            self.add_error("new_pin", forms.ValidationError(easy, code="pin_too_easy"))
         if new and again and new != again:
             mismatch = forms.ValidationError(_("The two new PINs differ."), code="pin_mismatch")
             self.add_error("confirm_pin", mismatch)

@@ -79,13 +79,28 @@ def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
     Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")
+    if too_easy(new_pin):
+        raise ServiceError("pin_too_easy")
     set_pin(user, new_pin)
+
+
+# Among the PINs people choose most, beyond repeated and consecutive digits: a guesser
+# trying one PIN on many cards starts with these.
+COMMON_PINS = frozenset({"1212", "1004", "2000", "6969", "1122", "1313", "2580", "1010", "2001", "7777"})
+
+
+def too_easy(pin: str) -> bool:
+    """Repeated digits (0000), a run up or down (1234, 9876, 0123), or a very common PIN."""
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    return (len(steps) == 1 and steps <= {-1, 0, 1}) or pin in COMMON_PINS
 
 
 def reset_pin(*, patron: Patron) -> str:
     """A new random PIN for a patron who lost theirs (told by phone or at the door);
     the lock-out is lifted with it."""
     pin = f"{secrets.randbelow(10_000):04d}"
+    while too_easy(pin):
+        pin = f"{secrets.randbelow(10_000):04d}"
     set_pin(patron.user, pin)
     Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
     return pin

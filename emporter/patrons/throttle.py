@@ -2,7 +2,8 @@
 
 Patrons' cards have their own lock (services.authenticate_patron); what it cannot stop
 is one guesser trying a common PIN on many cards, once each. So wrong card sign-ins
-are also counted per address (``card_failed``): ADDRESS_MAX_FAILURES of them, each
+are also counted per address (``card_failed``; an IPv6 address by its /64 network, the
+block one subscriber gets): ADDRESS_MAX_FAILURES of them, each
 within ADDRESS_WINDOW of the previous one, stop card sign-ins from that address for
 LOCK_FOR. A library's public computers share one address: the limit is far above what
 their users get wrong, and the count starts again after a quiet ADDRESS_WINDOW.
@@ -19,6 +20,7 @@ forgotten after a day (``forget_old``, scheduled).
 """
 
 import datetime
+import ipaddress
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -36,10 +38,25 @@ ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the co
 ADDRESS_KEY = "!cards {}"
 
 
+def address_key(ip: str) -> str:
+    """Whom an address counts as: an IPv4 address, or the /64 network of an IPv6 one
+    (every home and phone gets a whole /64: counted address by address, a guesser would
+    have billions of tries)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is 203.0.113.7
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 def _keys(username: str, ip: str) -> dict[str, int]:
     # User names are case-sensitive in Django, not in a person's head: one count for all cases.
     name = username.strip().lower()[:150]
-    return {f"{name} {ip}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
+    return {f"{name} {address_key(ip)}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
 def locked_for(username: str, ip: str = "") -> int:
@@ -82,7 +99,9 @@ def forget_old(now=None) -> int:
 def card_address_locked_for(ip: str) -> int:
     """Seconds left before card sign-ins from this address are accepted again (0: now)."""
     until = (
-        SignInFailures.objects.filter(username=ADDRESS_KEY.format(ip)[:200], locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(
+            username=ADDRESS_KEY.format(address_key(ip))[:200], locked_until__gt=timezone.now()
+        )
         .values_list("locked_until", flat=True)
         .first()
     )
@@ -95,7 +114,7 @@ def card_failed(ip: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         row, created = SignInFailures.objects.select_for_update().get_or_create(
-            username=ADDRESS_KEY.format(ip)[:200], defaults={"failures": 1}
+            username=ADDRESS_KEY.format(address_key(ip))[:200], defaults={"failures": 1}
         )
         if not created:
             failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1

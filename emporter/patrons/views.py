@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import i18n
+from django.views.decorators.debug import sensitive_post_parameters
 
 from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import loans_of
@@ -30,6 +31,7 @@ def _next_url(request, default="patrons:account"):
     return safe_next(request, request.POST.get("next") or request.GET.get("next")) or default
 
 
+@sensitive_post_parameters("pin")
 def patron_login(request):
     form = PatronLoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -102,6 +104,7 @@ def account(request):
     return render(request, "patrons/account.html", context)
 
 
+@sensitive_post_parameters("old_pin", "new_pin", "confirm_pin")
 @login_required
 def change_pin(request):
     patron = current_patron(request)
