@@ -194,3 +194,16 @@ def test_a_documents_barcode_scanned_as_a_card_opens_its_bag(door, branch, patro
     assert page.status_code == 200
     assert f"is a document of bag {ready.bag.label}: here is its patron" in page.text
     assert patron.card_number in page.text and "Dans le sac" in page.text
+
+
+def test_a_receipt_never_shows_someone_elses_anonymised_loans(door, branch, patron):
+    make_ready_requests(patron, branch, ["Le mien"])
+    hand_over(door, branch, scan(door, branch, patron.card_number))
+    mine = Loan.objects.get()
+    other = make_patron(branch, card="40000009")
+    make_ready_requests(other, branch, ["Pas le mien"])
+    hand_over(door, branch, scan(door, branch, other.card_number))
+    theirs = Loan.objects.exclude(pk=mine.pk).get()
+    Loan.objects.filter(pk=theirs.pk).update(patron=None)  # returned and forgotten long ago
+    page = door.get(url("desk:receipt", branch.pk, patron.pk), {"loans": f"{mine.pk},{theirs.pk}"})
+    assert "Le mien" in page.text and "Pas le mien" not in page.text

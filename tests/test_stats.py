@@ -402,3 +402,11 @@ def test_rotating_the_secret_key_keeps_people_counted_once_with_a_pseudonym_key(
     assert patron_pseudonym(42) == before
     settings.PSEUDONYM_KEY = "new"
     assert patron_pseudonym(42) != before
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(client, history):
+    history.pdi.departments.filter(name="Arts et Loisirs").update(name='=HYPERLINK("http://x","Arts")')
+    staff(client, "nadia", Role.NETWORK_ADMIN)
+    response = client.get(reverse("stats:csv", args=["pick_by_department"]), PARAMS)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert ["Bibliothèque de la Part-Dieu", '\'=HYPERLINK("http://x","Arts")', "2", "3", "60,0"] in rows

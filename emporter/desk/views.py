@@ -246,10 +246,12 @@ def _remember(request, nonce: str, patron_id: int, loan_ids: list[int]) -> None:
 def _receipt(branch: Branch, patron_id: int, raw_ids: str):
     patron = get_object_or_404(Patron, pk=patron_id)
     ids = parse_ids(raw_ids.split(","))
+    # The patron's loans and their children's only: a loan anonymised since names no one,
+    # and must not put someone else's titles on this receipt.
     loans = [
         loan
         for loan in selectors.receipt_loans(loan_ids=ids, branch=branch)
-        if loan.patron_id is None or loan.patron_id == patron.pk or loan.patron.guardian_id == patron.pk
+        if loan.patron_id is not None and patron.pk in (loan.patron_id, loan.patron.guardian_id)
     ]
     return patron, loans
 
