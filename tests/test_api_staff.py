@@ -137,3 +137,13 @@ def test_a_card_and_pin_sent_as_staff_credentials_are_not_checked(client, patron
 def test_a_staff_token_is_refused_on_patron_endpoints(client, desk):
     response = client.get(f"{V1}/requests", headers=desk)
     assert (response.status_code, response.json()["code"]) == (403, "forbidden")
+
+
+def test_opening_a_patron_through_the_api_is_in_the_audit_log(client, desk, branch, caplog):
+    caller = make_patron(branch, card="10000042")
+    agnes = get_user_model().objects.get(username="agnes")
+    with caplog.at_level("INFO", logger="emporter.audit"):
+        assert client.get(f"{V1}/staff/patrons/{caller.pk}", headers=desk).status_code == 200
+        assert client.get(f"{V1}/staff/patrons/{caller.pk}/requests", headers=desk).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "emporter.audit"]
+    assert lines == [f"api phone desk: {agnes.pk} opened patron {caller.pk}"] * 2

@@ -6,6 +6,7 @@ they know); acting is scoped: a librarian places, lists and cancels only request
 up at branches in their scope (their phone-desk branches and those they manage).
 """
 
+import logging
 from typing import Literal
 
 from ninja import Header, Router
@@ -32,6 +33,8 @@ from .schemas import (
 )
 
 router = Router(tags=["Phone desk"], auth=StaffAuth(role=Role.PHONE_DESK))
+# Who opened whom, as the phone-desk pages say it (docs/deploy.md: LOG_LEVEL).
+audit = logging.getLogger("emporter.audit")
 
 
 class StaffBasketIn(BasketIn):
@@ -49,6 +52,13 @@ def get_patron(patron_id: int) -> Patron:
     return patron
 
 
+def opened_patron(request, patron_id: int) -> Patron:
+    """The patron, their opening written to the audit log."""
+    patron = get_patron(patron_id)
+    audit.info("api phone desk: %s opened patron %s", request.user.pk, patron.pk)
+    return patron
+
+
 @router.get("/patrons", response={200: list[PatronOut], 403: ErrorOut}, summary="Find a patron")
 def patrons(request, q: Text):
     """By card number, phone number (any format: +33, 0033, spaces…) or the words of a
@@ -58,7 +68,7 @@ def patrons(request, q: Text):
 
 @router.get("/patrons/{patron_id}", response={200: MeOut, 404: ErrorOut}, summary="A patron")
 def patron(request, patron_id: int):
-    return me_out(get_patron(patron_id))
+    return me_out(opened_patron(request, patron_id))
 
 
 @router.get(
@@ -68,7 +78,9 @@ def patron(request, patron_id: int):
 )
 def patron_requests(request, patron_id: int, status: Text | None = "active", page: int = 1):
     """Those picked up at my branches, newest first; `status` as for patrons (default active)."""
-    qs = Request.objects.filter(patron=get_patron(patron_id), pickup_branch__in=scope(request.user))
+    qs = Request.objects.filter(
+        patron=opened_patron(request, patron_id), pickup_branch__in=scope(request.user)
+    )
     return page_of(filter_status(qs, status).select_related("copy__branch"), page)
 
 
