@@ -14,7 +14,7 @@ from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import ClosedDay
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
-from tests.conftest import make_branch, make_patron, make_ready_requests
+from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
 
 
 def test_handing_over_twice_makes_one_loan_per_document(patron, branch):
@@ -215,3 +215,17 @@ def test_the_returns_page_sends_a_copy_home_then_shelves_it_there(patron, branch
     page = client.post(f"/staff/door/{branch.pk}/returns/", {"barcode": barcode}).content.decode()
     assert "De retour\u00a0: à remettre en rayon." in page
     assert Copy.objects.get(barcode=barcode).status == CopyStatus.ON_SHELF
+
+
+def test_a_forgotten_loan_of_a_surprise_bag_no_longer_says_who_borrowed_it(patron, branch):
+    from emporter.discovery.services import compose_surprise_request, create_surprise_request
+
+    record = make_record(title="Surprise", copies=[branch])
+    surprise = create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=1)
+    librarian = get_user_model().objects.create_user(username="compose", password="x")
+    compose_surprise_request(surprise=surprise, record_ids=[record.pk], actor=librarian)
+    (request,) = surprise.requests.all()
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get(request=request))
+    desk.hand_over(patron=patron, branch=branch)
+    desk.check_in(barcode=request.copy.barcode, branch=branch)
+    assert not surprise.requests.exists()  # the bag names its patron: no path from it to the loan

@@ -508,8 +508,9 @@ def expire_overdue(*, today=None, actor=None) -> int:
 def forget_patrons(*, request_ids: list[int]) -> int:
     """Forget who placed these closed requests (their loans are anonymised): no patron,
     no bag (a bag is one patron's), no idempotency key (one basket's), and the patron's
-    own user is no longer the placer or the actor of their events. Dates, branch,
-    record, copy, channel and the pseudonym stay: what the statistics read.
+    own user is no longer the placer or the actor of their events, no surprise bag
+    lists it. Dates, branch, record, copy, channel and the pseudonym stay: what the
+    statistics read.
     Returns how many requests were forgotten."""
     requests = Request.objects.filter(pk__in=request_ids, patron__isnull=False).exclude(status__in=ACTIVE)
     # Written without a pseudonym (before it existed, or by a fixture): given one now.
@@ -519,6 +520,8 @@ def forget_patrons(*, request_ids: list[int]) -> int:
         request__in=requests, actor__isnull=False, actor_id=F("request__patron__user_id")
     ).update(actor=None)
     requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
+    # A surprise bag names its patron: its link to the request would say who borrowed it.
+    Request.surprise_requests.through.objects.filter(request__in=requests).delete()
     return requests.update(patron=None, bag=None, idempotency_key=None)
 
 
