@@ -63,8 +63,8 @@ def test_a_file_without_some_columns_leaves_them_alone(tmp_path, branch):
     path.write_text(GOOD, encoding="utf-8")
     import_patrons(path)
     helene = Patron.objects.get(card_number="10000100")
-    # Meanwhile she chose English, and a wrong PIN locked her card.
-    Patron.objects.filter(pk=helene.pk).update(language="en", failed_logins=2)
+    # Meanwhile she chose English, and to be told by text message.
+    Patron.objects.filter(pk=helene.pk).update(language="en", notice_channel="sms")
 
     path.write_text("card_number;last_name;home_branch\n10000100;Dupré-Martin;PDI\n", encoding="utf-8")
     report = import_patrons(path)
@@ -77,7 +77,7 @@ def test_a_file_without_some_columns_leaves_them_alone(tmp_path, branch):
         "helene@example.org",
         "0611223344",
     )
-    assert (helene.language, helene.failed_logins) == ("en", 2)
+    assert (helene.language, helene.notice_channel) == ("en", "sms")
 
 
 def test_an_empty_cell_in_a_column_the_file_has_does_clear_it(tmp_path, branch):

@@ -95,3 +95,32 @@ def test_address_keys():
     assert throttle.address_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert throttle.address_key("::ffff:203.0.113.7") == "203.0.113.7"
     assert throttle.address_key("unknown") == "unknown"
+
+
+def _codes(client, card, address, pin="0000", tries=5):
+    return [
+        client.post(
+            f"{V1}/auth/token",
+            {"card_number": card, "pin": pin},
+            content_type="application/json",
+            REMOTE_ADDR=address,
+        ).json()["code"]
+        for _ in range(tries)
+    ]
+
+
+def test_someone_trying_a_card_elsewhere_does_not_lock_its_owner_out(client, patron):
+    assert _codes(client, patron.card_number, GUESSER)[-1] == "login_locked"
+    # The owner, at home, signs in as usual.
+    assert try_card(client, patron.card_number, pin="1234", address=NEIGHBOUR).status_code == 302
+
+
+def test_a_card_tried_from_several_addresses_is_locked_everywhere(client, patron):
+    for n in range(throttle.PIN_MAX_FAILURES_ANYWHERE // throttle.PIN_MAX_FAILURES):
+        _codes(client, patron.card_number, f"192.0.2.{n + 10}")
+    response = try_card(client, patron.card_number, pin="1234", address=NEIGHBOUR)
+    assert response.status_code == 200 and "verrouillée" in response.content.decode()
+
+
+def test_the_answers_do_not_tell_which_cards_exist(client, patron):
+    assert _codes(client, "99999999", GUESSER) == _codes(client, patron.card_number, NEIGHBOUR)

@@ -69,10 +69,13 @@ class StaffAuth(TokenAuth):
     summary="Sign in: get a token",
 )
 def create_token(request, payload: TokenIn):
-    """A patron signs in with `card_number` + `pin` (after three failures in a row each
-    try waits 30 s: 429 `login_slowed`; five lock the card for 15 minutes: 429
-    `login_locked`; fifty wrong sign-ins from one address, on any cards, stop card
-    sign-ins from there for 15 minutes: 429 `login_address_locked`); staff with
+    """A patron signs in with `card_number` + `pin` (after three failures in a row from
+    one address each try from there waits 30 s: 429 `login_slowed`; five lock the card
+    from that address for 15 minutes, twenty from any addresses lock it everywhere: 429
+    `login_locked`, the same answers whether the card exists or not; fifty wrong
+    sign-ins from one address (an IPv6 /64), on any cards, stop card sign-ins from there
+    for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
+    digits is refused); staff with
     `username` + `password` (five wrong passwords in a row
     lock the name for 15 minutes, at every door: 429 `staff_login_locked`)."""
     if payload.card_number and payload.pin and not (payload.username or payload.password):

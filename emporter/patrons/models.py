@@ -53,8 +53,6 @@ class Patron(models.Model):
     )
     card_expires = models.DateField(_("card expires"), null=True, blank=True)
     blocked_reason = models.CharField(_("blocked because"), max_length=300, blank=True)
-    failed_logins = models.PositiveSmallIntegerField(default=0, editable=False)
-    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["last_name", "first_name"]

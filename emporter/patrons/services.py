@@ -1,12 +1,11 @@
 """Patron sign-in with card number + PIN, with lock-out after repeated failures."""
 
-import datetime
 import secrets
+from typing import NoReturn
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone, translation
+from django.utils import translation
 
 from emporter.errors import ServiceError
 
@@ -14,69 +13,57 @@ from . import throttle
 from .backends import client_address
 from .models import Patron
 
-SLOW_AFTER = 3  # failures in a row before each further try must wait PAUSE
-PAUSE = datetime.timedelta(seconds=30)
-MAX_FAILURES = 5  # failures in a row before the card is locked for LOCK_FOR
-LOCK_FOR = datetime.timedelta(minutes=15)
-
 
 class LoginRefused(ServiceError):
     pass
 
 
 def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
-    """Return the patron if card and PIN match. After SLOW_AFTER failures in a row each
-    try must wait PAUSE (tries during the pause count as failures, unchecked); after
-    MAX_FAILURES the card is locked for LOCK_FOR: a PIN cannot be found by trying them all."""
+    """Return the patron if card and PIN match. Wrong PINs slow, then lock, the card from
+    this address, and at last from everywhere (throttle.pin_failed): a PIN cannot be found
+    by trying them all. A try during a pause counts as a failure, unchecked."""
     card_number = card_number.strip()
     address = client_address(request)
     if throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked")
+    if refused := throttle.pin_refused(card_number, address):
+        _refuse(card_number, address, refused[0])
     patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
-    now = timezone.now()
-    if patron and patron.locked_until and patron.locked_until > now:
-        if patron.failed_logins == 0:  # the long lock (it restarts the count)
-            raise LoginRefused("login_locked")
-        _refuse_after_failure(patron, pausing=True)
     user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
         throttle.card_failed(address)
-        if patron:
-            _refuse_after_failure(patron, pausing=False)
-        raise LoginRefused("login_failed")
-    Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
+        _refuse(card_number, address, "login_failed")
+    throttle.pin_succeeded(card_number)
     return patron
 
 
-def _refuse_after_failure(patron: Patron, *, pausing: bool) -> None:
-    """Count one more failure, pause or lock the card as it says, and refuse."""
-    with transaction.atomic():
-        Patron.objects.filter(pk=patron.pk).update(failed_logins=F("failed_logins") + 1)
-        patron.refresh_from_db(fields=["failed_logins"])
-        now = timezone.now()
-        locked = patron.failed_logins >= MAX_FAILURES
-        if locked:
-            Patron.objects.filter(pk=patron.pk).update(locked_until=now + LOCK_FOR, failed_logins=0)
-        elif patron.failed_logins >= SLOW_AFTER:
-            Patron.objects.filter(pk=patron.pk).update(locked_until=now + PAUSE)
-    # Raised once the count is committed (inside the block it would be rolled back).
-    if locked:
-        raise LoginRefused("login_locked")
-    if pausing:
-        raise LoginRefused("login_slowed", seconds=int(PAUSE.total_seconds()))
+def _refuse(card_number: str, address: str, code: str) -> NoReturn:
+    """Count the failure (unless the card is locked: the lock is not made longer) and say
+    why: the lock when this failure brought it; else the wrong PIN, or the pause this try
+    came in (the one a failure starts is said at the next try, as the API documents)."""
+    if code != "login_locked":
+        throttle.pin_failed(card_number, address)
+        refused = throttle.pin_refused(card_number, address)
+        if refused and refused[0] == "login_locked":
+            code = "login_locked"
+    if code == "login_slowed":
+        raise LoginRefused(code, seconds=int(throttle.PIN_PAUSE.total_seconds()))
+    raise LoginRefused(code)
 
 
-def change_pin(*, patron: Patron, old_pin: str, new_pin: str) -> None:
+def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "") -> None:
     """The current PIN is checked with the sign-in's lock-out: a session left open on a
     library computer must not let someone try every PIN."""
     user = patron.user
-    patron.refresh_from_db(fields=["failed_logins", "locked_until"])
-    if patron.locked_until and patron.locked_until > timezone.now():
+    refused = throttle.pin_refused(patron.card_number, address)
+    if refused and refused[0] == "login_locked":
         raise LoginRefused("login_locked")
     if not user.check_password(old_pin):
-        _refuse_after_failure(patron, pausing=False)
+        throttle.pin_failed(patron.card_number, address)
+        if (refused := throttle.pin_refused(patron.card_number, address)) and refused[0] == "login_locked":
+            raise LoginRefused("login_locked")
         raise ServiceError("pin_wrong")
-    Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
+    throttle.pin_succeeded(patron.card_number)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")
     if too_easy(new_pin):
@@ -102,7 +89,7 @@ def reset_pin(*, patron: Patron) -> str:
     while too_easy(pin):
         pin = f"{secrets.randbelow(10_000):04d}"
     set_pin(patron.user, pin)
-    Patron.objects.filter(pk=patron.pk).update(failed_logins=0, locked_until=None)
+    throttle.pin_succeeded(patron.card_number)
     return pin
 
 

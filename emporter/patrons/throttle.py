@@ -122,3 +122,61 @@ def card_failed(ip: str) -> None:
             row.failures = failures
         if row.failures >= ADDRESS_MAX_FAILURES:
             SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+
+
+# -- Patrons' PINs ---------------------------------------------------------------------
+#
+# Counted per card *and address* (three wrong PINs in a row and each further try waits
+# PIN_PAUSE; five lock the pair for LOCK_FOR) and per card from anywhere (twenty lock the
+# card): the owner signing in from home is not locked out by someone trying their card
+# elsewhere, unless from several addresses. Kept by the card number as typed, whether a
+# patron has it or not, so that the answers (slowed, locked) never tell which cards exist.
+
+PIN_SLOW_AFTER = 3
+PIN_PAUSE = datetime.timedelta(seconds=30)
+PIN_MAX_FAILURES = 5
+PIN_MAX_FAILURES_ANYWHERE = 20
+PIN_KEY = "!pin {}"
+
+
+def _pin_keys(card: str, ip: str) -> dict[str, int]:
+    card = PIN_KEY.format(card.strip()[:150])
+    return {f"{card} {address_key(ip)}"[:200]: PIN_MAX_FAILURES, card[:200]: PIN_MAX_FAILURES_ANYWHERE}
+
+
+def pin_refused(card: str, ip: str) -> tuple[str, int] | None:
+    """("login_locked" or "login_slowed", seconds left) while this card may not be tried
+    from this address; None when it may."""
+    now = timezone.now()
+    rows = SignInFailures.objects.filter(username__in=_pin_keys(card, ip), locked_until__gt=now)
+    row = rows.order_by("-locked_until").first()
+    if row is None:
+        return None
+    # A pause keeps its count (it grows to the lock); a lock restarts it.
+    code = "login_slowed" if row.failures else "login_locked"
+    return code, int((row.locked_until - now).total_seconds()) + 1
+
+
+def pin_failed(card: str, ip: str) -> None:
+    """One more wrong PIN for this card from this address."""
+    now = timezone.now()
+    with transaction.atomic():
+        for key, limit in _pin_keys(card, ip).items():
+            row, created = SignInFailures.objects.select_for_update().get_or_create(
+                username=key, defaults={"failures": 1}
+            )
+            failures = 1 if created else row.failures + 1
+            if failures >= limit:
+                update = {"failures": 0, "locked_until": now + LOCK_FOR}
+            elif limit == PIN_MAX_FAILURES and failures >= PIN_SLOW_AFTER:
+                update = {"failures": failures, "locked_until": now + PIN_PAUSE}
+            else:
+                update = {"failures": failures}
+            SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
+
+
+def pin_succeeded(card: str, ip: str = "") -> None:
+    """The right PIN: the card's counts start again, from everywhere (only its owner knows it)."""
+    card_key = PIN_KEY.format(card.strip()[:150])
+    ours = Q(username=card_key[:200]) | Q(username__startswith=f"{card_key} ")
+    SignInFailures.objects.filter(ours).delete()

@@ -22,6 +22,7 @@ from emporter.inputs import typed
 from emporter.network.models import Branch, ServiceMode
 
 from . import services
+from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
 from .models import Patron
@@ -114,7 +115,10 @@ def change_pin(request):
     if request.method == "POST" and form.is_valid():
         try:
             services.change_pin(
-                patron=patron, old_pin=form.cleaned_data["old_pin"], new_pin=form.cleaned_data["new_pin"]
+                patron=patron,
+                old_pin=form.cleaned_data["old_pin"],
+                new_pin=form.cleaned_data["new_pin"],
+                address=client_address(request),
             )
         except ServiceError as error:
             form.add_error(None, error.message)
