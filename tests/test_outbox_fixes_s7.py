@@ -304,3 +304,21 @@ def test_a_ready_email_in_time_still_tells_both(locmem, patron, branch):
     assert outbox.send_due(later(hours=4)) == 1
     (message,) = mail.outbox
     assert "Perdu" in message.body and "Trouvé" in message.body and found.bag.label in message.body
+
+
+# 5. A Message-ID of the site's own domain, unique, the same at every attempt.
+
+
+def test_the_message_id_is_of_the_sites_domain_and_the_same_at_every_attempt(settings, smtp, branch):
+    settings.SITE_URL = "https://bibliotheque.example"
+    first, second = confirmations_to(branch, ["a@un.example", "b@deux.example"])
+    smtp.recorder.rcpt_answer = "450 4.2.0 Greylisted, try again later"
+    outbox.send_due(later())
+    first.refresh_from_db()
+    assert first.message_id.endswith("@bibliotheque.example>")
+    smtp.recorder.rcpt_answer = ""
+    assert outbox.send_due(later(hours=1)) == 2
+    sent = {str(message["To"]): str(message["Message-ID"]).strip() for _, message in smtp.messages}
+    second.refresh_from_db()
+    assert sent == {"a@un.example": first.message_id, "b@deux.example": second.message_id}
+    assert first.message_id != second.message_id

@@ -29,8 +29,11 @@ import logging
 import smtplib
 import threading
 import time
+import urllib.parse
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.message import make_msgid
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -412,7 +415,7 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         subject=rendered.subject,
         body=rendered.text,
         to=[to.email],
-        headers={"Message-ID": f"<notice-{notice.pk}@emporter>"},
+        headers={"Message-ID": _message_id(notice)},
     )
     message.attach_alternative(rendered.html, "text/html")
     try:
@@ -423,6 +426,19 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         log.warning("notice %s: bad address %r (%s)", notice.pk, to.email, error)
         raise PermanentFailure("bad_address") from error
     return to.email
+
+
+def _message_id(notice: Notice) -> str:
+    """The notice's Message-ID: unique across installations (a random part, the site's
+    domain) and the same at every attempt, stored at the first: a message sent again after
+    an uncertain send is one message to the patron's mail client, not two."""
+    if not notice.message_id:
+        domain = urllib.parse.urlsplit(settings.SITE_URL).hostname or "localhost"
+        Notice.objects.filter(pk=notice.pk, message_id="").update(
+            message_id=make_msgid(idstring=f"notice-{notice.pk}", domain=domain)
+        )
+        notice.message_id = Notice.objects.values_list("message_id", flat=True).get(pk=notice.pk)
+    return notice.message_id
 
 
 def recover_stale(now=None) -> int:

@@ -5,7 +5,6 @@ import datetime
 import email
 import email.policy
 import email.utils
-import re
 from pathlib import Path
 
 from django.conf import settings
@@ -24,7 +23,6 @@ from . import selectors
 from .models import State
 
 PAGE = 100
-MESSAGE_ID = re.compile(r"<notice-(\d+)@emporter>")
 
 
 @role_required(selectors.ROLE)
@@ -108,15 +106,16 @@ def _sent_at(header) -> datetime.datetime | None:
 
 
 def _readable(user, mails: list) -> list:
-    """The mails ``user`` may read: those of the notices they may read."""
+    """The mails ``user`` may read: those of the notices they may read, known by the
+    Message-ID the outbox stored on each (outbox._message_id)."""
     if selectors.sees_every_branch(user):
         return mails
-    ids = {_notice_id(mail) for mail in mails} - {None}
-    visible = set(selectors.visible_notices(user).filter(pk__in=ids).values_list("pk", flat=True))
-    return [mail for mail in mails if _notice_id(mail) in visible]
+    ids = {_message_id(mail) for mail in mails} - {""}
+    visible = set(
+        selectors.visible_notices(user).filter(message_id__in=ids).values_list("message_id", flat=True)
+    )
+    return [mail for mail in mails if _message_id(mail) in visible]
 
 
-def _notice_id(mail) -> int | None:
-    """The outbox names each message after its notice (outbox._deliver)."""
-    found = MESSAGE_ID.search(mail["Message-ID"] or "")
-    return int(found[1]) if found else None
+def _message_id(mail) -> str:
+    return str(mail["Message-ID"] or "").strip()
