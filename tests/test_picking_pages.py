@@ -433,3 +433,44 @@ def test_a_missing_copy_put_back_for_a_waiting_request_says_which_bag(picker_cli
     page = html.unescape(response.content.decode())
     said = f"quelqu’un l’attendait\u00a0: mettez-le dans le sac {waiting.bag.label} ({patron.first_name})"
     assert said in page
+
+
+def _shelved(branch, patron, cotes):
+    for cote in cotes:
+        record = make_record(title=f"Cote {cote}", copies=[branch])
+        record.copies.update(call_number=cote, call_number_key=sort_key(cote))
+        place(patron, record, branch)
+
+
+def test_the_pick_page_reads_only_the_lines_it_shows(picker_client, patron, branch, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from emporter.picking import views
+
+    monkeypatch.setattr(views, "PHONE_LINES", 3)
+    _shelved(branch, patron, ["A", "B", "C", "D", "E"])
+    run = morning_run(branch)
+    lines = list(picking.walking_order(run.lines.all()))
+    for line in lines[:2]:
+        picking.mark_found(line=line)
+    page = picker_client.get(reverse("picking:pick", args=[run.pk]))
+    # The next three to pull, in walking order; the two marked, the latest first.
+    assert [line.copy.call_number for line in page.context["pending"]] == ["C", "D", "E"]
+    assert [line.copy.call_number for line in page.context["done"]] == ["B", "A"]
+    assert (page.context["left"], page.context["total"], page.context["done_count"]) == (3, 5, 2)
+    with CaptureQueriesContext(connection) as few:
+        picker_client.get(reverse("picking:pick", args=[run.pk]))
+    for n in range(4):  # a patron may have 8 requests at most
+        _shelved(branch, make_patron(branch, card=f"5000000{n}"), [f"F{n}{m}" for m in range(5)])
+    picking.build_run(branch=branch, kind="late")  # 20 more lines, on another run
+    for line in PickRun.objects.get(kind="late").lines.all():
+        line.run = run
+        line.save(update_fields=["run"])
+    with CaptureQueriesContext(connection) as many:
+        page = picker_client.get(reverse("picking:pick", args=[run.pk]))
+    assert len(many) == len(few) and page.context["total"] == 25
+    assert len(page.context["pending"]) == 3
+    # Lines are read a page at a time (counted, not loaded, beyond it).
+    reads = [q["sql"] for q in many if 'FROM "picking_pickline"' in q["sql"] and "COUNT(" not in q["sql"]]
+    assert reads and all("LIMIT 3" in sql for sql in reads), reads

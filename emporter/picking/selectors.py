@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import Bag, Request, Status
@@ -63,15 +63,42 @@ def _initial(name: str) -> str:
     return folded[:1].upper() if folded[:1].isalpha() else "?"
 
 
-def run_lines(run: PickRun, *, department_id: int | None = None) -> list[PickLine]:
-    """The run's lines in walking order, each with ``bag_label`` (``bag_is_final`` says
-    whether the bag exists yet) and ``leaving_for`` (the pickup branch when it is another)."""
+def _lines(run: PickRun, department_id: int | None):
     lines = run.lines.select_related(
         "copy__record", "department", "location", "request__patron", "request__pickup_branch", "request__bag"
     )
     if department_id is not None:
         lines = lines.filter(department_id=department_id or None)
-    lines = list(walking_order(lines))
+    return lines
+
+
+def run_lines(run: PickRun, *, department_id: int | None = None) -> list[PickLine]:
+    """The run's lines in walking order, each with ``bag_label`` (``bag_is_final`` says
+    whether the bag exists yet) and ``leaving_for`` (the pickup branch when it is another)."""
+    return _with_bags(run, list(walking_order(_lines(run, department_id))))
+
+
+@dataclass
+class PickPage:
+    pending: list[PickLine]  # the next ``limit`` to pull, in walking order
+    done: list[PickLine]  # the last ``limit`` marked, latest first
+    left: int
+    total: int
+
+
+def pick_page(run: PickRun, *, department_id: int | None = None, limit: int) -> PickPage:
+    """What the picker's phone shows: a central library's morning is thousands of lines,
+    and every tap reloads the page; only the lines shown are read."""
+    lines = _lines(run, department_id)
+    counts = lines.aggregate(total=Count("pk"), left=Count("pk", filter=Q(status=LineStatus.PENDING)))
+    pending = list(walking_order(lines.filter(status=LineStatus.PENDING))[:limit])
+    latest_first = (F("marked_at").desc(nulls_first=True), "-pk")
+    done = list(lines.exclude(status=LineStatus.PENDING).order_by(*latest_first)[:limit])
+    _with_bags(run, pending + done)
+    return PickPage(pending=pending, done=done, left=counts["left"], total=counts["total"])
+
+
+def _with_bags(run: PickRun, lines: list[PickLine]) -> list[PickLine]:
     # Before a copy is found its request has no bag yet: show the bag the patron
     # already has open at the pickup branch, if any, so the copy joins it.
     open_bags = {

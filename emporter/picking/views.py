@@ -168,22 +168,19 @@ def _pick_url(run: PickRun, department_id: int | None) -> str:
 
 
 def _pick_page(request, run: PickRun, department_id: int | None, *, bad_form=None, bad_line=None, status=200):
-    lines = selectors.run_lines(run, department_id=department_id)
-    pending = [line for line in lines if line.status == LineStatus.PENDING]
-    done = [line for line in lines if line.status != LineStatus.PENDING]
-    done.sort(key=lambda line: line.marked_at or timezone.now(), reverse=True)
+    # A phone shows the next lines of the walk, not a whole library's morning (1,500
+    # lines would be 2.5 MB of HTML, and read at every tap); a scan finds any line.
+    page = selectors.pick_page(run, department_id=department_id, limit=PHONE_LINES)
     context = {
         "run": run,
         "department_id": department_id,
         "departments": selectors.departments_left(run),
-        # A phone shows the next lines of the walk, not a whole library's morning
-        # (1,500 lines would be 2.5 MB of HTML); a scan finds any line of the run.
-        "pending": pending[:PHONE_LINES],
-        "more": max(0, len(pending) - PHONE_LINES),
-        "done": done[:PHONE_LINES],
-        "done_count": len(done),
-        "left": len(pending),
-        "total": len(lines),
+        "pending": page.pending,
+        "more": max(0, page.left - PHONE_LINES),
+        "done": page.done,
+        "done_count": page.total - page.left,
+        "left": page.left,
+        "total": page.total,
         "reasons": list(NotFoundForm.REASONS.items()),
         "bad_form": bad_form,
         "bad_line": bad_line,
