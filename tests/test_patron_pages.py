@@ -28,7 +28,7 @@ def test_wrong_pin_is_refused_in_french(client, patron):
 def test_repeated_failures_lock_the_card_even_for_the_right_pin(client, patron):
     for _ in range(throttle.PIN_MAX_FAILURES):
         sign_in(client, pin="0000")
-    assert throttle.pin_refused(patron.card_number, "127.0.0.1")[0] == "login_locked"
+    assert throttle.pin_try(patron.card_number, "127.0.0.1") == ("login_locked", False)
     response = sign_in(client)
     assert response.status_code == 200
     assert "verrouillée" in response.content.decode()

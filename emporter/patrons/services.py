@@ -20,32 +20,26 @@ class LoginRefused(ServiceError):
 
 def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     """Return the patron if card and PIN match. Wrong PINs slow, then lock, the card from
-    this address, and at last from everywhere (throttle.pin_failed): a PIN cannot be found
+    this address, and at last from everywhere (throttle.pin_try): a PIN cannot be found
     by trying them all. A try during a pause counts as a failure, unchecked."""
     card_number = card_number.strip()
     address = client_address(request)
     if throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked")
-    if refused := throttle.pin_refused(card_number, address):
-        _refuse(card_number, address, refused[0])
+    refused, locking = throttle.pin_try(card_number, address)
+    if refused:
+        _refuse(refused)
     patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
     user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
         throttle.card_failed(address)
-        _refuse(card_number, address, "login_failed")
+        # The pause this failure may have started is said at the next try (the API's order).
+        _refuse("login_locked" if locking else "login_failed")
     throttle.pin_succeeded(card_number)
     return patron
 
 
-def _refuse(card_number: str, address: str, code: str) -> NoReturn:
-    """Count the failure (unless the card is locked: the lock is not made longer) and say
-    why: the lock when this failure brought it; else the wrong PIN, or the pause this try
-    came in (the one a failure starts is said at the next try, as the API documents)."""
-    if code != "login_locked":
-        throttle.pin_failed(card_number, address)
-        refused = throttle.pin_refused(card_number, address)
-        if refused and refused[0] == "login_locked":
-            code = "login_locked"
+def _refuse(code: str) -> NoReturn:
     if code == "login_slowed":
         raise LoginRefused(code, seconds=int(throttle.PIN_PAUSE.total_seconds()))
     raise LoginRefused(code)
@@ -54,13 +48,11 @@ def _refuse(card_number: str, address: str, code: str) -> NoReturn:
 def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "") -> None:
     """The current PIN is checked with the sign-in's lock-out: a session left open on a
     library computer must not let someone try every PIN."""
-    user = patron.user
-    refused = throttle.pin_refused(patron.card_number, address)
-    if refused and refused[0] == "login_locked":
-        raise LoginRefused("login_locked")
-    if not user.check_password(old_pin):
-        throttle.pin_failed(patron.card_number, address)
-        if (refused := throttle.pin_refused(patron.card_number, address)) and refused[0] == "login_locked":
+    refused, locking = throttle.pin_try(patron.card_number, address)
+    if refused:
+        _refuse(refused)
+    if not patron.user.check_password(old_pin):
+        if locking:
             raise LoginRefused("login_locked")
         raise ServiceError("pin_wrong")
     throttle.pin_succeeded(patron.card_number)
@@ -68,7 +60,7 @@ def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "")
         raise ServiceError("pin_invalid")
     if too_easy(new_pin):
         raise ServiceError("pin_too_easy")
-    set_pin(user, new_pin)
+    set_pin(patron.user, new_pin)
 
 
 # Among the PINs people choose most, beyond repeated and consecutive digits: a guesser

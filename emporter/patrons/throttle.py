@@ -128,9 +128,11 @@ def card_failed(ip: str) -> None:
 #
 # Counted per card *and address* (three wrong PINs in a row and each further try waits
 # PIN_PAUSE; five lock the pair for LOCK_FOR) and per card from anywhere (twenty lock the
-# card): the owner signing in from home is not locked out by someone trying their card
-# elsewhere, unless from several addresses. Kept by the card number as typed, whether a
-# patron has it or not, so that the answers (slowed, locked) never tell which cards exist.
+# card for LOCK_FOR; the count is kept until the right PIN, or a day without failures,
+# forget_old): a few wrong tries elsewhere do not lock the owner out at home, a guesser
+# who keeps at it does, as the PIN is worth more than a quarter of an hour. Kept by the
+# card number as typed, whether a patron has it or not, so that the answers (slowed,
+# locked) never tell which cards exist. A try is counted before its PIN is checked.
 
 PIN_SLOW_AFTER = 3
 PIN_PAUSE = datetime.timedelta(seconds=30)
@@ -144,35 +146,37 @@ def _pin_keys(card: str, ip: str) -> dict[str, int]:
     return {f"{card} {address_key(ip)}"[:200]: PIN_MAX_FAILURES, card[:200]: PIN_MAX_FAILURES_ANYWHERE}
 
 
-def pin_refused(card: str, ip: str) -> tuple[str, int] | None:
-    """("login_locked" or "login_slowed", seconds left) while this card may not be tried
-    from this address; None when it may."""
-    now = timezone.now()
-    rows = SignInFailures.objects.filter(username__in=_pin_keys(card, ip), locked_until__gt=now)
-    row = rows.order_by("-locked_until").first()
-    if row is None:
-        return None
-    # A pause keeps its count (it grows to the lock); a lock restarts it.
-    code = "login_slowed" if row.failures else "login_locked"
-    return code, int((row.locked_until - now).total_seconds()) + 1
-
-
-def pin_failed(card: str, ip: str) -> None:
-    """One more wrong PIN for this card from this address."""
+def pin_try(card: str, ip: str) -> tuple[str | None, bool]:
+    """Take one try of this card from this address, counted *before* the PIN is checked,
+    so that tries sent all at once cannot each get past the count. Returns (refusal,
+    locking): refusal is None when the PIN may be checked, else "login_locked" (not
+    counted: a lock is not made longer) or "login_slowed" (a try during a pause, counted
+    and not checked); locking says this try brought a lock, should its PIN be wrong. A
+    right PIN then clears the counts (``pin_succeeded``)."""
     now = timezone.now()
     with transaction.atomic():
-        for key, limit in _pin_keys(card, ip).items():
-            row, created = SignInFailures.objects.select_for_update().get_or_create(
-                username=key, defaults={"failures": 1}
+        rows = []
+        for key, limit in sorted(_pin_keys(card, ip).items()):  # one lock order for all
+            row, _created = SignInFailures.objects.select_for_update().get_or_create(
+                username=key, defaults={"failures": 0}
             )
-            failures = 1 if created else row.failures + 1
+            rows.append((row, limit))
+        held = [row.locked_until - now for row, _ in rows if row.locked_until and row.locked_until > now]
+        if any(left > PIN_PAUSE for left in held):
+            return "login_locked", False
+        locking = False
+        for row, limit in rows:
+            failures = row.failures + 1
             if failures >= limit:
-                update = {"failures": 0, "locked_until": now + LOCK_FOR}
+                update, locking = {"failures": 0, "locked_until": now + LOCK_FOR}, True
             elif limit == PIN_MAX_FAILURES and failures >= PIN_SLOW_AFTER:
                 update = {"failures": failures, "locked_until": now + PIN_PAUSE}
             else:
                 update = {"failures": failures}
             SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
+    if held:  # in a pause: counted, not checked
+        return ("login_locked" if locking else "login_slowed"), False
+    return None, locking
 
 
 def pin_succeeded(card: str, ip: str = "") -> None:

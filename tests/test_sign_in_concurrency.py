@@ -1,0 +1,46 @@
+"""Wrong PINs sent all at once (PostgreSQL, real threads): the count holds."""
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.test import RequestFactory
+
+from emporter.errors import ServiceError
+from emporter.patrons import services, throttle
+from tests.conftest import make_patron
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_pins_sent_at_once_are_checked_no_more_than_the_limit(postgres, branch, monkeypatch):
+    patron = make_patron(branch, card="20000001", pin="9731")
+    checked, answers = [], []
+    real = services.authenticate
+
+    def slow_check(*args, **kwargs):  # a PIN's hash costs a few hundred ms in production
+        checked.append(kwargs["password"])
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "authenticate", slow_check)
+
+    def guess(pin: str):
+        try:
+            request = RequestFactory().post("/", REMOTE_ADDR="203.0.113.9")
+            services.authenticate_patron(request=request, card_number=patron.card_number, pin=pin)
+            answers.append("signed in")
+        except ServiceError as error:
+            answers.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(f"{1000 + n}",)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(checked) <= throttle.PIN_MAX_FAILURES
+    assert "signed in" not in answers and Counter(answers)["login_locked"] >= 1
