@@ -269,6 +269,7 @@ def test_staff_wording_replaces_the_default(smtp, patron, branch):
 def test_reminder_the_day_before_the_deadline(smtp, patron, branch):
     requests_for(patron, branch, ["Rappel"])
     pull_morning(branch, found=1, not_found=0)
+    compose.compose_all(later())  # the "ready" email comes first
     bag = patron.bags.get()
     eve = datetime.datetime.combine(
         bag.hold_until - datetime.timedelta(days=1), datetime.time(10), tzinfo=timezone.get_current_timezone()

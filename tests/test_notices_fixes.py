@@ -434,8 +434,14 @@ def _ready_bag(patron, branch):
     return patron.bags.get()
 
 
+def _told_ready(now=None):
+    """The composer's pass that writes the "ready" email (a reminder never goes before it)."""
+    compose.compose_outcomes(now or timezone.now() + datetime.timedelta(minutes=5))
+
+
 def test_a_reminder_missed_the_day_before_goes_on_the_last_day(patron, branch):
     bag = _ready_bag(patron, branch)
+    _told_ready()
     # The scheduler was down all the eve: the morning of the deadline still reminds, once.
     assert compose.compose_reminders(_at(bag.hold_until, 10)) == 1
     assert compose.compose_reminders(_at(bag.hold_until, 11)) == 0
@@ -450,3 +456,16 @@ def test_a_one_day_hold_is_not_reminded_the_morning_it_was_told_ready(patron, br
     assert Notice.objects.filter(kind=Kind.READY).update(created_at=ready_at) == 1
     assert compose.compose_reminders(_at(eve, 10)) == 0  # the "ready" email just went
     assert compose.compose_reminders(_at(bag.hold_until, 10)) == 1  # its last day
+
+
+def test_no_reminder_goes_before_the_ready_email_it_follows(patron, branch):
+    from emporter.holds.models import Bag, Request
+    from tests.test_notices import requests_for
+
+    requests_for(patron, branch, ["Un", "Deux"])
+    run = picking.build_run(branch=branch, kind="late")
+    picking.mark_found(line=run.lines.order_by("pk").first())  # the other is still to pull
+    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    Bag.objects.update(hold_until=tomorrow)  # a one-day hold
+    Request.objects.filter(status="ready").update(hold_until=tomorrow)
+    assert compose.compose_reminders(_at(timezone.localdate(), 10)) == 0  # the "ready" email waits

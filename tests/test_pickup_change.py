@@ -324,6 +324,7 @@ def test_the_admin_form_does_not_switch_modes_it_points_to_the_service_modes_pag
 
 def test_no_reminder_for_a_bag_at_a_closed_library(patron, branch):
     (ready,) = make_ready_requests(patron, branch, ["Pas de rappel"])
+    compose.compose_outcomes(timezone.now() + datetime.timedelta(minutes=5))  # "ready" first
     eve = timezone.make_aware(
         datetime.datetime.combine(ready.hold_until - datetime.timedelta(days=1), datetime.time(10))
     )

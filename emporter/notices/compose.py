@@ -16,7 +16,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
   the closing was told (notices.reopening, called when the library reopens);
 - back on the waiting list: the only copies are at a library that has closed
   (picking.services.withdraw_closed_branches), per patron and pickup branch;
-- reminder: the day before a bag's deadline.
+- reminder: the day before a bag's deadline (on the day itself when that was missed, or
+  when the "ready" email went that morning).
 """
 
 import datetime
@@ -222,6 +223,8 @@ def compose_reminders(now: datetime.datetime) -> int:
         ),
     )
     told_today = Notice.objects.filter(kind=Kind.READY, bag=OuterRef("pk"), created_at__gte=_start_of(today))
+    # Nor before the "ready" email itself, still waiting for the rest of the pull.
+    to_tell = RequestEvent.objects.filter(OUTCOMES, to_tell=True, request__bag=OuterRef("pk"))
     ready = Request.objects.filter(bag=OuterRef("pk"), status=Status.READY)
     bags = (
         Bag.objects.filter(
@@ -231,6 +234,7 @@ def compose_reminders(now: datetime.datetime) -> int:
         .exclude(branch__service_mode=ServiceMode.CLOSED)
         .exclude(Exists(reminded))
         .exclude(Exists(told_today))
+        .exclude(Exists(to_tell))
         .select_related("patron")
     )
     created = 0
