@@ -474,3 +474,37 @@ def test_the_pick_page_reads_only_the_lines_it_shows(picker_client, patron, bran
     # Lines are read a page at a time (counted, not loaded, beyond it).
     reads = [q["sql"] for q in many if 'FROM "picking_pickline"' in q["sql"] and "COUNT(" not in q["sql"]]
     assert reads and all("LIMIT 3" in sql for sql in reads), reads
+
+
+def test_a_request_for_a_closed_library_is_not_offered_as_a_late_addition(patron, branch, other_branch):
+    from emporter.network.models import ServiceMode
+    from emporter.picking import selectors
+
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    morning = morning_run(branch)
+    late = make_record(title="Tard", copies=[branch])
+    place_request(patron=patron, record_id=late.pk, pickup_branch=other_branch)
+    assert selectors.set_aside_after(branch, morning.cutoff) == 1
+    other_branch.service_mode = ServiceMode.CLOSED  # no list takes it while that is so
+    other_branch.save()
+    assert selectors.set_aside_after(branch, morning.cutoff) == 0
+    assert not picking.build_run(branch=branch, kind="late").lines.exists()
+
+
+def test_not_found_says_nothing_of_another_copy_for_a_closed_library(
+    picker_client, patron, branch, other_branch
+):
+    from emporter.network.models import ServiceMode
+
+    other_branch.service_mode = ServiceMode.CLICK_COLLECT
+    other_branch.save()
+    place(patron, make_record(title="Jumeaux", copies=[branch, branch]), other_branch)
+    run = morning_run(branch)
+    other_branch.service_mode = ServiceMode.CLOSED  # since the list was made
+    other_branch.save()
+    line = run.lines.get()
+    with translation.override("en"):
+        url = reverse("picking:mark", args=[line.pk])
+    response = picker_client.post(url, {"action": "not_found", "reason": "damaged"}, follow=True)
+    assert "Another copy" not in response.text and "Not found: Jumeaux." in response.text

@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subqu
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.models import Branch, Department, Location
+from emporter.network.models import Branch, Department, Location, ServiceMode
 
 from .models import LineStatus, PickLine, PickRun
 from .services import walking_order
@@ -54,7 +54,7 @@ def set_aside_after(branch: Branch, cutoff: datetime.datetime) -> int:
         copy__branch=branch,
         copy__status=CopyStatus.SET_ASIDE,
         placed_at__gt=cutoff,
-    )
+    ).exclude(pickup_branch__service_mode=ServiceMode.CLOSED)  # as services._add_lines: no list takes them
     return waiting.exclude(Exists(on_a_list)).count()
 
 

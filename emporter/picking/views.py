@@ -280,7 +280,11 @@ def mark(request, line_id: int):
 
 def _not_found_message(line: PickLine, moved) -> str:
     title = line.copy.record.title
-    if moved is None or moved.status != Status.PLACED or moved.copy.branch_id != line.run.branch_id:
+    on_this_list = (
+        moved is not None
+        and PickLine.objects.filter(run=line.run, request=moved, status=LineStatus.PENDING).exists()
+    )
+    if not on_this_list:
         return _("Not found: %(title)s.") % {"title": title}
     # Another copy here went on this list (services._pull_now_if_here): say where.
     return _("Not found: %(title)s. Another copy is on your list now: %(call_number)s.") % {
