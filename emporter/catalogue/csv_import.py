@@ -39,11 +39,11 @@ it would write wrong names everywhere, so ``encoding`` (``--encoding``) must nam
 
 A row with a problem is reported with its line number and skipped; the other rows are
 imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read or
-that runs over several lines (``bad_row``: most often a quote left open, which swallows
-the lines after it up to the next quote; the report names them: no column of ours holds
-a line break), a value longer than its column (``value_too_long``), one the database
-refuses (``database_error``: the batch is retried row by row). A barcode repeated in the
-file: the first row wins.
+that swallowed the next rows (``bad_row``: a quote left open takes the lines after it,
+up to the next quote, into one cell; the report names them; a quoted cell on several
+lines without a separator in them, an address, is read as it is), a value longer than
+its column (``value_too_long``), one the database refuses (``database_error``: the
+batch is retried row by row). A barcode repeated in the file: the first row wins.
 
 ``CopyImportReport.failed``: the file could not be read (unreadable, refused for its
 encoding, no usable header) or no copy was imported from it; the command then exits
@@ -312,7 +312,7 @@ def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int,
             except csv.Error as error:
                 skip(line, "bad_row", _("this row cannot be read (%(error)s)") % {"error": error})
                 continue
-            if reader.line_num > line:
+            if reader.line_num > line and _swallowed_rows(values, reader.dialect.delimiter):
                 skip(line, "bad_row", spans_lines(line, reader.line_num))
                 continue
             if not any(v.strip() for v in values):
@@ -322,6 +322,13 @@ def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int,
                 skip(line, "bad_encoding", message % {"encoding": encoding.removesuffix("-sig")})
                 continue
             yield line, values
+
+
+def _swallowed_rows(values: list[str], delimiter: str) -> bool:
+    """A cell over several lines whose later lines hold the separator: rows a quote left
+    open has swallowed. A quoted address or note on two lines, in a column of the library
+    system's we do not read, is a cell like any other."""
+    return any(delimiter in later for value in values for later in value.splitlines()[1:])
 
 
 def spans_lines(first: int, last: int) -> str:
