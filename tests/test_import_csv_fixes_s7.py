@@ -326,3 +326,16 @@ def test_quoted_values_on_one_line_are_still_read(tmp_path, places):
 
     assert (report.created, report.problems) == (1, [])
     assert Copy.objects.get().call_number == "A; LOU"
+
+
+def test_a_quoted_cell_on_two_lines_in_a_column_we_do_not_read_is_no_problem(tmp_path, branch):
+    from emporter.patrons.importer import import_patrons
+
+    path = tmp_path / "patrons.csv"
+    path.write_text(
+        'card_number;last_name;home_branch;address\n10000100;Dupré;PDI;"12 rue X\n69003 Lyon"\n'
+        '10000101;Martin;PDI;"3 place Y"\n',
+        encoding="utf-8",
+    )
+    report = import_patrons(path)
+    assert (report.created, report.problems) == (2, [])
