@@ -54,7 +54,10 @@ MESSAGES = {
     "pin_wrong": (_("Your current PIN is wrong."), 422),
     "pin_invalid": (_("A PIN is 4 to 8 digits."), 422),
     "pin_too_easy": (
-        _("This PIN is among the first anyone would try (repeated or consecutive digits): choose another."),
+        _(
+            "This PIN is among the first anyone would try (repeated or consecutive digits, or one of "
+            "the most common): choose another."
+        ),
         422,
     ),
     "line_already_marked": (_("This line was already marked by someone else."), 409),

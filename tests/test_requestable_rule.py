@@ -69,3 +69,17 @@ def test_a_record_whose_only_shelved_copy_is_for_reference_is_not_available(db):
     Copy.objects.create(record=record, branch=branch, barcode="D1", location=reference)
     Copy.objects.create(record=record, branch=branch, barcode="D2", status=CopyStatus.ON_LOAN)
     assert not Record.objects.filter(pk=record.pk).available().exists()
+
+
+def test_the_records_summary_on_postgresql_keeps_the_same_rule(postgres):
+    """Migration 0011's trigger writes where a copy could be taken from the shelf (the
+    library's service mode is applied when searching): the same copies as the rule."""
+    record = _every_kind_of_copy()
+    with connection.cursor() as cursor:  # a column of the database's, not a model field
+        cursor.execute("SELECT shelf_branches FROM catalogue_record WHERE id = %s", [record.pk])
+        shelf_branches = set(cursor.fetchone()[0])
+    ignoring_mode = Copy.objects.filter(
+        record=record, status=CopyStatus.ON_SHELF, barcode__isnull=False
+    ).exclude(location__requestable=False)
+    assert shelf_branches == set(ignoring_mode.values_list("branch_id", flat=True))
+    assert set(Copy.objects.requestable().values_list("branch_id", flat=True)) < shelf_branches
