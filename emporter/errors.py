@@ -63,6 +63,13 @@ MESSAGES = {
     "line_already_marked": (_("This line was already marked by someone else."), 409),
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
+    "missing_in_hand": (
+        _(
+            "%(barcode)s was just marked not found by someone else, but you have it: press "
+            "“Found it: put back” for it in the missing copies."
+        ),
+        409,
+    ),
     "already_found": (_("%(barcode)s was already marked found: it goes in bag %(label)s."), 409),
     "already_found_transit": (
         _("%(barcode)s was already marked found: it goes in the van to %(branch)s."),

@@ -1,7 +1,7 @@
 import datetime
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from emporter.catalogue.models import CopyStatus
 from emporter.errors import ServiceError
@@ -283,3 +283,16 @@ def test_departments_left_at_the_same_walking_order_are_not_interleaved(patron, 
     lines = list(picking.walking_order(run.lines.select_related("copy", "department", "location")))
     assert [line.copy.call_number for line in lines] == ["B", "D", "A", "C"]  # Adultes, then Jeunesse
     assert [section.department.name for section in sections(lines)] == ["Adultes", "Jeunesse"]
+
+
+def test_a_copy_in_hand_just_marked_not_found_elsewhere_says_what_to_do(patron, branch):
+    record = make_record(title="Disputé", copies=[branch])
+    first = place(patron, record, branch, at(FRIDAY, 7))
+    morning = picking.build_run(branch=branch, now=at(FRIDAY, 9))
+    line = morning.lines.get()
+    picking.mark_not_found(line=line, reason="absent")  # a colleague did not see it
+    with pytest.raises(ServiceError) as scanned:
+        picking.line_for_barcode(run=morning, barcode=first.copy.barcode)
+    assert scanned.value.code == "missing_in_hand"
+    with translation.override("en"):
+        assert "Found it: put back" in scanned.value.message

@@ -140,6 +140,12 @@ def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
         marked_by=actor if actor and actor.is_authenticated else None,
     )
     if not claimed:
+        # Another picker said "not found" for this copy (on another list) a moment ago.
+        if (
+            status == LineStatus.FOUND
+            and Copy.objects.filter(pk=line.copy_id, status=CopyStatus.MISSING).exists()
+        ):
+            raise ServiceError("missing_in_hand", barcode=line.copy.barcode)
         raise ServiceError("line_already_marked")
 
 
@@ -368,6 +374,8 @@ def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
         raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
     if found is not None:
         raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
+    if run.lines.filter(copy__barcode=barcode, copy__status=CopyStatus.MISSING).exists():
+        raise ServiceError("missing_in_hand", barcode=barcode)
     raise ServiceError("not_on_this_list", barcode=barcode)
 
 
