@@ -46,7 +46,13 @@ MESSAGES = {
     "forbidden": (_("You are not allowed to do this here."), 403),
     "login_failed": (_("Card number or PIN is wrong."), 401),
     "login_slowed": (_("Too many failed attempts: wait %(seconds)s seconds before trying again."), 429),
-    "login_locked": (_("Too many failed attempts: this card is locked for 15 minutes."), 429),
+    "login_locked": (
+        _(
+            "Too many failed attempts: this card is locked for 15 minutes. Forgotten your PIN? "
+            "Your library can give you a new one."
+        ),
+        429,
+    ),
     "login_address_locked": (
         _("Too many failed sign-ins from this connection: try again in 15 minutes."),
         429,

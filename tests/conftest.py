@@ -183,3 +183,14 @@ def smtp(settings):
     settings.MAILERS = server.mailers_setting()
     yield server
     server.stop()
+
+
+def pause_over():
+    """Wrong PINs pause a card for 30 s, then lock it: end the pauses, not the locks."""
+    from django.utils import timezone
+
+    from emporter.patrons import throttle
+    from emporter.patrons.models import SignInFailures
+
+    now = timezone.now()
+    SignInFailures.objects.filter(locked_until__lte=now + throttle.PIN_PAUSE).update(locked_until=now)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from emporter.api.models import ApiToken
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.network.models import ServiceMode
-from tests.conftest import make_branch, make_department, make_location, make_patron, make_record
+from tests.conftest import make_branch, make_department, make_location, make_patron, make_record, pause_over
 
 V1 = "/api/v1"
 
@@ -52,12 +52,15 @@ def test_no_token_is_401_with_a_code(client, db):
 
 
 def test_wrong_pin_is_401_and_repeated_failures_lock_the_card_429(client, patron):
-    codes = [
-        post(client, f"{V1}/auth/token", {"card_number": "10000001", "pin": "0000"}, {}).json()["code"]
-        for _ in range(5)
-    ]
-    # Three wrong PINs, then a pause (a try during it still counts), then the lock.
-    assert codes == ["login_failed"] * 3 + ["login_slowed", "login_locked"]
+    def wrong():
+        return post(client, f"{V1}/auth/token", {"card_number": "10000001", "pin": "0000"}, {}).json()["code"]
+
+    # Two wrong PINs, the third starts a pause; a try during it is refused, not counted.
+    assert [wrong() for _ in range(4)] == ["login_failed"] * 2 + ["login_slowed"] * 2
+    pause_over()
+    assert wrong() == "login_slowed"  # the fourth wrong PIN: another pause
+    pause_over()
+    assert wrong() == "login_locked"  # the fifth: the lock
     # Even the right PIN is refused while locked: the API shares the pages' lock-out.
     locked = post(client, f"{V1}/auth/token", {"card_number": "10000001", "pin": "1234"}, {})
     assert locked.status_code == 429

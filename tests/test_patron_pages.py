@@ -7,7 +7,7 @@ from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import place_request
 from emporter.patrons import throttle
 from emporter.patrons.models import Patron, SignInFailures
-from tests.conftest import make_patron, make_record
+from tests.conftest import make_patron, make_record, pause_over
 
 
 def sign_in(client, card="10000001", pin="1234"):
@@ -28,7 +28,8 @@ def test_wrong_pin_is_refused_in_french(client, patron):
 def test_repeated_failures_lock_the_card_even_for_the_right_pin(client, patron):
     for _ in range(throttle.PIN_MAX_FAILURES):
         sign_in(client, pin="0000")
-    assert throttle.pin_try(patron.card_number, "127.0.0.1") == ("login_locked", False)
+        pause_over()  # the pauses between wrong PINs waited out
+    assert throttle.pin_try(patron.card_number, "127.0.0.1").refused == "login_locked"
     response = sign_in(client)
     assert response.status_code == 200
     assert "verrouillée" in response.content.decode()
@@ -59,6 +60,7 @@ def test_guessing_the_current_pin_at_the_pin_change_locks_the_card(client, patro
     sign_in(client)
     for n in range(5):
         client.post("/account/pin/", {"old_pin": f"99{n:02d}", "new_pin": "4812", "confirm_pin": "4812"})
+        pause_over()
     response = client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4812", "confirm_pin": "4812"})
     assert "verrouillée pendant 15 minutes" in response.content.decode()
     client.post("/account/logout/")
@@ -170,6 +172,7 @@ def test_staff_give_a_new_pin_that_also_lifts_the_lock(client, patron):
 
     for _ in range(throttle.PIN_MAX_FAILURES):
         sign_in(client, pin="0000")
+        pause_over()  # the pauses between wrong PINs waited out
     admin = get_user_model().objects.create_superuser(username="root", password="x")
     client.force_login(admin)
     response = client.post(

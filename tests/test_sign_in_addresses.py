@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from emporter.patrons import throttle
 from emporter.patrons.models import SignInFailures
+from tests.conftest import pause_over
 from tests.test_api import V1
 
 GUESSER, NEIGHBOUR = "203.0.113.7", "198.51.100.2"
@@ -98,15 +99,18 @@ def test_address_keys():
 
 
 def _codes(client, card, address, pin="0000", tries=5):
-    return [
-        client.post(
+    """The answers to ``tries`` wrong PINs, each after the pause the previous one began."""
+    codes = []
+    for _ in range(tries):
+        response = client.post(
             f"{V1}/auth/token",
             {"card_number": card, "pin": pin},
             content_type="application/json",
             REMOTE_ADDR=address,
-        ).json()["code"]
-        for _ in range(tries)
-    ]
+        )
+        codes.append(response.json()["code"])
+        pause_over()
+    return codes
 
 
 def test_someone_trying_a_card_elsewhere_does_not_lock_its_owner_out(client, patron):

@@ -69,10 +69,11 @@ class StaffAuth(TokenAuth):
     summary="Sign in: get a token",
 )
 def create_token(request, payload: TokenIn):
-    """A patron signs in with `card_number` + `pin` (after three failures in a row from
-    one address each try from there waits 30 s: 429 `login_slowed`; five lock the card
-    from that address for 15 minutes, twenty from any addresses lock it everywhere: 429
-    `login_locked`, the same answers whether the card exists or not; fifty wrong
+    """A patron signs in with `card_number` + `pin` (the third wrong PIN in a row from
+    one address starts a 30 s pause, and so does the fourth: 429 `login_slowed`, with
+    `Retry-After`; a try during the pause is refused, not counted; the fifth locks the
+    card from that address for 15 minutes, twenty from any addresses lock it everywhere:
+    429 `login_locked`; the same answers whether the card exists or not; fifty wrong
     sign-ins from one address (an IPv6 /64), on any cards, stop card sign-ins from there
     for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
     digits is refused); staff with

@@ -21,40 +21,46 @@ class LoginRefused(ServiceError):
 def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     """Return the patron if card and PIN match. Wrong PINs slow, then lock, the card from
     this address, and at last from everywhere (throttle.pin_try): a PIN cannot be found
-    by trying them all. A try during a pause counts as a failure, unchecked."""
+    by trying them all. A try during a pause or a lock is refused, not counted."""
     card_number = card_number.strip()
     address = client_address(request)
     if throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked")
-    refused, locking = throttle.pin_try(card_number, address)
-    if refused:
-        _refuse(refused)
+    attempt = throttle.pin_try(card_number, address)
+    if attempt.refused:
+        _refuse(attempt.refused, attempt.seconds)
     patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
     user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
         throttle.card_failed(address)
-        # The pause this failure may have started is said at the next try (the API's order).
-        _refuse("login_locked" if locking else "login_failed")
+        _refuse_wrong(attempt, "login_failed")
     throttle.pin_succeeded(card_number)
     return patron
 
 
-def _refuse(code: str) -> NoReturn:
+def _refuse(code: str, seconds: int = 0) -> NoReturn:
     if code == "login_slowed":
-        raise LoginRefused(code, seconds=int(throttle.PIN_PAUSE.total_seconds()))
+        raise LoginRefused(code, seconds=seconds)
     raise LoginRefused(code)
+
+
+def _refuse_wrong(attempt: throttle.PinTry, code: str) -> NoReturn:
+    """A wrong PIN: said as the lock or the pause it brought, if it did."""
+    if attempt.locks:
+        _refuse("login_locked")
+    if attempt.pause:
+        _refuse("login_slowed", attempt.seconds)
+    raise ServiceError(code) if code == "pin_wrong" else LoginRefused(code)
 
 
 def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "") -> None:
     """The current PIN is checked with the sign-in's lock-out: a session left open on a
     library computer must not let someone try every PIN."""
-    refused, locking = throttle.pin_try(patron.card_number, address)
-    if refused:
-        _refuse(refused)
+    attempt = throttle.pin_try(patron.card_number, address)
+    if attempt.refused:
+        _refuse(attempt.refused, attempt.seconds)
     if not patron.user.check_password(old_pin):
-        if locking:
-            raise LoginRefused("login_locked")
-        raise ServiceError("pin_wrong")
+        _refuse_wrong(attempt, "pin_wrong")
     throttle.pin_succeeded(patron.card_number)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")

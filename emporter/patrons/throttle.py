@@ -21,6 +21,7 @@ forgotten after a day (``forget_old``, scheduled).
 
 import datetime
 import ipaddress
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -132,7 +133,8 @@ def card_failed(ip: str) -> None:
 # forget_old): a few wrong tries elsewhere do not lock the owner out at home, a guesser
 # who keeps at it does, as the PIN is worth more than a quarter of an hour. Kept by the
 # card number as typed, whether a patron has it or not, so that the answers (slowed,
-# locked) never tell which cards exist. A try is counted before its PIN is checked.
+# locked) never tell which cards exist. A try is counted before its PIN is checked; one
+# during a pause or a lock is refused and not counted.
 
 PIN_SLOW_AFTER = 3
 PIN_PAUSE = datetime.timedelta(seconds=30)
@@ -146,13 +148,24 @@ def _pin_keys(card: str, ip: str) -> dict[str, int]:
     return {f"{card} {address_key(ip)}"[:200]: PIN_MAX_FAILURES, card[:200]: PIN_MAX_FAILURES_ANYWHERE}
 
 
-def pin_try(card: str, ip: str) -> tuple[str | None, bool]:
+@dataclass(frozen=True)
+class PinTry:
+    """What ``pin_try`` allows. ``refused``: None when the PIN may be checked, else
+    "login_locked" or "login_slowed" (a try during a pause: neither checked nor counted),
+    with ``seconds`` left. When allowed: whether a wrong PIN now ``locks`` the card or
+    starts a ``pause`` (of ``seconds``)."""
+
+    refused: str | None = None
+    seconds: int = 0
+    locks: bool = False
+    pause: bool = False
+
+
+def pin_try(card: str, ip: str) -> PinTry:
     """Take one try of this card from this address, counted *before* the PIN is checked,
-    so that tries sent all at once cannot each get past the count. Returns (refusal,
-    locking): refusal is None when the PIN may be checked, else "login_locked" (not
-    counted: a lock is not made longer) or "login_slowed" (a try during a pause, counted
-    and not checked); locking says this try brought a lock, should its PIN be wrong. A
-    right PIN then clears the counts (``pin_succeeded``)."""
+    so that tries sent all at once cannot each get past the count. A right PIN then
+    clears the counts (``pin_succeeded``). Tries during a pause or a lock are refused
+    and not counted: a patron retrying a moment too soon is not locked out for it."""
     now = timezone.now()
     with transaction.atomic():
         rows = []
@@ -161,22 +174,23 @@ def pin_try(card: str, ip: str) -> tuple[str | None, bool]:
                 username=key, defaults={"failures": 0}
             )
             rows.append((row, limit))
-        held = [row.locked_until - now for row, _ in rows if row.locked_until and row.locked_until > now]
-        if any(left > PIN_PAUSE for left in held):
-            return "login_locked", False
-        locking = False
+        held = max((row.locked_until - now for row, _ in rows if row.locked_until), default=None)
+        if held is not None and held.total_seconds() > 0:
+            code = "login_locked" if held > PIN_PAUSE else "login_slowed"
+            return PinTry(refused=code, seconds=int(held.total_seconds()) + 1)
+        result = PinTry()
         for row, limit in rows:
             failures = row.failures + 1
             if failures >= limit:
-                update, locking = {"failures": 0, "locked_until": now + LOCK_FOR}, True
+                update, result = {"failures": 0, "locked_until": now + LOCK_FOR}, PinTry(locks=True)
             elif limit == PIN_MAX_FAILURES and failures >= PIN_SLOW_AFTER:
                 update = {"failures": failures, "locked_until": now + PIN_PAUSE}
+                if not result.locks:
+                    result = PinTry(pause=True, seconds=int(PIN_PAUSE.total_seconds()))
             else:
                 update = {"failures": failures}
             SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
-    if held:  # in a pause: counted, not checked
-        return ("login_locked" if locking else "login_slowed"), False
-    return None, locking
+    return result
 
 
 def pin_succeeded(card: str, ip: str = "") -> None:
