@@ -18,6 +18,10 @@ MESSAGES = {
     ),
     "unknown_record": (_("This document is no longer in the catalogue."), 404),
     "nothing_available": (_("No copy of this document is on the shelf right now."), 409),
+    "nothing_to_lend": (
+        _("No copy of this document is lent (reference collection, or withdrawn): consult it on site."),
+        409,
+    ),
     "type_not_requestable": (_("This kind of document (%(doc_type)s) cannot be requested."), 422),
     "branch_not_accepting": (_("%(branch)s is not taking requests at the moment."), 422),
     "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),

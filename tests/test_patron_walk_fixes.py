@@ -203,3 +203,17 @@ def test_a_pin_reset_is_never_one_anyone_would_try_first(patron, monkeypatch):
     draws = iter([1234, 0, 4812])
     monkeypatch.setattr(services.secrets, "randbelow", lambda _n: next(draws))
     assert services.reset_pin(patron=patron) == "4812"
+
+
+def test_the_basket_says_a_title_to_consult_on_site_cannot_be_requested(client, patron, branch):
+    from tests.conftest import make_department, make_location
+
+    reference = make_location(make_department(branch), code="ref", requestable=False)
+    record = make_record(title="Atlas", copies=[branch])
+    record.copies.update(location=reference)
+    sign_in(client)
+    client.post(f"/basket/add/{record.pk}/")
+    with translation.override("en"):
+        page = text(client.get(reverse("holds:basket")))
+    assert "To consult on site only: no copy is lent. It cannot be requested." in page
+    assert "Every copy is out" not in page  # the copy is on its shelf, for reading there

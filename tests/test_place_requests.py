@@ -100,7 +100,23 @@ def test_reference_location_is_not_requestable(patron, branch):
     RequestPolicy.objects.create(allow_waiting_list=False)
     with pytest.raises(ServiceError) as error:
         place(patron, record, branch)
-    assert error.value.code == "nothing_available"
+    assert error.value.code == "nothing_to_lend"
+
+
+def test_a_title_no_copy_could_ever_serve_joins_no_waiting_list(patron, branch):
+    from tests.conftest import make_department, make_location
+
+    reference = make_location(make_department(branch), code="ref", requestable=False)
+    on_site = make_record(title="Dictionnaire", copies=[branch])
+    on_site.copies.update(location=reference)
+    gone = make_record(title="Retiré", copies=[(branch, "withdrawn")])
+    for record in (on_site, gone):  # the waiting list is allowed by default: it would never move
+        with pytest.raises(ServiceError) as error:
+            place(patron, record, branch)
+        assert error.value.code == "nothing_to_lend"
+    for n, status in enumerate(["on_loan", "missing"]):  # it will come back, or may turn up
+        lent = make_record(title=f"Prêté {n}", copies=[(branch, status)])
+        assert place(patron, lent, branch).status == "waiting"
 
 
 def test_branch_not_in_click_and_collect_mode_refuses(patron, branch):

@@ -102,3 +102,14 @@ def test_a_copy_in_a_reference_collection_is_on_site_only(client, record, branch
     page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
     assert "1 exemplaire disponible" in page  # the other library's
     assert "à consulter sur place" in page
+
+
+def test_a_title_to_consult_on_site_only_has_no_basket_button(client, branch):
+    from tests.conftest import make_department, make_location, make_record
+
+    reference = make_location(make_department(branch), code="ref", requestable=False)
+    record = make_record(title="Grand Larousse", copies=[branch])
+    record.copies.update(location=reference)
+    page = client.get(f"/en/catalogue/record/{record.pk}/").content.decode()
+    assert "To consult on site only: no copy is lent." in page
+    assert "Add to my basket" not in page

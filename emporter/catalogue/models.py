@@ -41,12 +41,27 @@ HAND_SET_STATUSES = (CopyStatus.ON_SHELF, CopyStatus.MISSING, CopyStatus.WITHDRA
 
 
 class RecordQuerySet(models.QuerySet):
+    def lendable(self):
+        """Records a request could ever be served for (see ``CopyQuerySet.lendable``)."""
+        return self.filter(models.Exists(Copy.objects.lendable().filter(record=models.OuterRef("pk"))))
+
     def available(self):
         """Records with a copy a request could take now (see ``CopyQuerySet.requestable``)."""
         return self.filter(models.Exists(Copy.objects.requestable().filter(record=models.OuterRef("pk"))))
 
 
 class CopyQuerySet(models.QuerySet):
+    def lendable(self):
+        """Copies that are, or may come back, on a shelf a request takes from: with a
+        barcode, outside reference and heritage collections, not withdrawn (a missing
+        copy may turn up: its waiting list is served when it does). A title with none is
+        to consult on site: a waiting list for it would never move."""
+        return (
+            self.filter(barcode__isnull=False)
+            .exclude(status=CopyStatus.WITHDRAWN)
+            .exclude(location__requestable=False)
+        )
+
     def requestable(self):
         """Copies a request could take now: on the shelf, with a barcode, at a library that
         lends, outside reference and heritage collections. The one statement of the rule:
@@ -154,6 +169,12 @@ class Copy(models.Model):
         if update_fields is not None and "call_number" in update_fields:
             kwargs["update_fields"] = {*update_fields, "call_number_key"}
         super().save(*args, **kwargs)
+
+    @property
+    def is_lendable(self) -> bool:
+        """``CopyQuerySet.lendable`` for a copy in hand (its location loaded)."""
+        on_site_only = self.location is not None and not self.location.requestable
+        return bool(self.barcode) and self.status != CopyStatus.WITHDRAWN and not on_site_only
 
     @property
     def is_requestable(self) -> bool:

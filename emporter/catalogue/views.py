@@ -175,6 +175,8 @@ def record(request, pk: int):
         "branches": branches,
         "copies_total": sum(len(b["copies"]) for b in branches),
         "available_total": sum(b["available"] for b in branches),
+        # No copy a request could ever be served from: to consult on site, no basket.
+        "lendable": any(copy.is_lendable for b in branches for copy in b["copies"]),
         "language_name": LANGUAGES.get(record.language, record.language.upper()),
         "subjects": [_subject_text(s) for s in record.subjects if s]
         if isinstance(record.subjects, list)

@@ -159,6 +159,8 @@ def place_request(
             limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
             _check_limits(patron, record, limits)
             copy = allocation.take_copy(record=record, pickup_branch=pickup_branch, policy=rules)
+            if copy is None and not Copy.objects.lendable().filter(record=record).exists():
+                raise ServiceError("nothing_to_lend")  # a waiting list that would never move
             if copy is None and not rules.allow_waiting_list:
                 raise ServiceError("nothing_available")
             request = Request.objects.create(

@@ -75,8 +75,12 @@ def show_basket(request):
                 text = _("You have already requested “%(title)s”: it was taken out of your basket.")
                 messages.info(request, text % {"title": record.title})
         records = [r for r in records if r.pk not in requested]
+    lendable = set(
+        Record.objects.filter(pk__in=[r.pk for r in records]).lendable().values_list("pk", flat=True)
+    )
     for record in records:
-        record.all_out = record.pk not in on_shelf
+        record.on_site_only = record.pk not in lendable
+        record.all_out = record.pk not in on_shelf and not record.on_site_only
     active = active_count(patron) if patron else 0
     # How many more the rules let the patron request (the limit of their own library,
     # wherever they collect: policy.limits_for); the rest would stay in the basket.
