@@ -469,3 +469,17 @@ def test_no_reminder_goes_before_the_ready_email_it_follows(patron, branch):
     Bag.objects.update(hold_until=tomorrow)  # a one-day hold
     Request.objects.filter(status="ready").update(hold_until=tomorrow)
     assert compose.compose_reminders(_at(timezone.localdate(), 10)) == 0  # the "ready" email waits
+
+
+def test_a_request_told_ready_before_its_confirmation_went_is_not_confirmed(patron, branch):
+    from tests.test_notices import later, requests_for
+
+    (here,) = requests_for(patron, branch, ["Tout de suite"])
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get(request=here))
+    # The composer's pass within the basket's grouping delay: the "ready" email is written.
+    assert compose.compose_all(timezone.now()) == 1
+    (elsewhere,) = requests_for(patron, branch, ["Plus tard"])  # the same basket, a moment later
+    compose.compose_all(later())
+    confirmation = Notice.objects.get(kind=Kind.CONFIRMATION)
+    # Only what is still to come: "Tout de suite" has had its "ready" email.
+    assert [e.request_id for e in confirmation.events.all()] == [elsewhere.pk]

@@ -112,14 +112,22 @@ def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
 
 def compose_confirmations(now: datetime.datetime) -> int:
     placed = _unclaimed().filter(PLACEMENTS)
+    ready_told = set(
+        RequestEvent.objects.filter(
+            request__in=placed.values("request_id"), to_status=Status.READY, notice_link__isnull=False
+        ).values_list("request_id", flat=True)
+    )
     created = 0
     for events in _by_patron(placed).values():
         if max(e.at for e in events) > now - GROUP_DELAY:
             continue  # still filling the basket
         # A request cancelled before the email went is not confirmed (its event is set
-        # aside: a cancelled request never becomes active again, nothing more is sent).
-        _told([e for e in events if e.request.status not in ACTIVE])
-        events = [e for e in events if e.request.status in ACTIVE]
+        # aside: a cancelled request never becomes active again, nothing more is sent),
+        # nor one whose "ready" email is already written: "we will write when it is
+        # ready" would follow it (a document trapped at returns a minute after).
+        done = [e for e in events if e.request.status not in ACTIVE or e.request_id in ready_told]
+        _told(done)
+        events = [e for e in events if e not in done]
         if not events:
             continue
         key = f"confirmation:{min(e.pk for e in events)}"
