@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
-from emporter.network.models import LENDING_MODES, Branch
+from emporter.network.models import LENDING_MODES
 
 from .models import Audience, CopyStatus, DocType, Record
 
@@ -193,18 +193,24 @@ def search_records(
     result.available_count = counts.pop("available").get("", 0)
     # (name, is central) by id: model instances would cost more than the facets they label.
     # Only lending branches: a closed library's copies cannot be had, so it is no choice.
-    branches = {
-        pk: (name, central)
-        for pk, name, central in Branch.objects.filter(service_mode__in=LENDING_MODES).values_list(
-            "pk", "name", "is_central"
-        )
-    }
+    branches = _lending_branches()
     result.facets = _facet_values(counts, branches)
     result.page = min(max(1, page), result.pages)
     if not ids and result.total:  # past the last page: show the last one
         _, ids = _search(match, filters, offset=(result.page - 1) * per_page, limit=per_page)
     result.hits = _hits(ids, branches)
     return result
+
+
+def _lending_branches() -> dict[int, tuple[str, bool]]:
+    """(name, is central) of the lending branches, by id. In SQL: the ORM spends four
+    times as long building this query as the database answering it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT lb.id, lb.name, lb.is_central FROM network_branch lb WHERE lb.service_mode IN (%s, %s)",
+            _lending_params(),
+        )
+        return {pk: (name, bool(central)) for pk, name, central in cursor.fetchall()}
 
 
 # -- Text matching --------------------------------------------------------------------
