@@ -91,9 +91,16 @@ def pick_page(run: PickRun, *, department_id: int | None = None, limit: int) -> 
     and every tap reloads the page; only the lines shown are read."""
     lines = _lines(run, department_id)
     counts = lines.aggregate(total=Count("pk"), left=Count("pk", filter=Q(status=LineStatus.PENDING)))
-    pending = list(walking_order(lines.filter(status=LineStatus.PENDING))[:limit])
+    # The next lines' ids first, sorted with only the shelves joined, then those lines
+    # with all they show: sorting thousands of lines joined to their records and
+    # patrons took a fifth of a second at every tap.
+    walk = walking_order(lines.filter(status=LineStatus.PENDING).select_related(None))
+    ids = list(walk.values_list("pk", flat=True)[:limit])
+    order = {pk: n for n, pk in enumerate(ids)}
+    pending = sorted(lines.filter(pk__in=ids), key=lambda line: order[line.pk])
     latest_first = (F("marked_at").desc(nulls_first=True), "-pk")
-    done = list(lines.exclude(status=LineStatus.PENDING).order_by(*latest_first)[:limit])
+    marked = [status for status in LineStatus.values if status != LineStatus.PENDING]  # the index's
+    done = list(lines.filter(status__in=marked).order_by(*latest_first)[:limit])
     _with_bags(run, pending + done)
     return PickPage(pending=pending, done=done, left=counts["left"], total=counts["total"])
 

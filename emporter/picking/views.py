@@ -30,7 +30,7 @@ from . import pdf, selectors, services
 from .models import LineStatus, PickLine, PickRun
 
 picker_required = role_required(Role.PICKER)
-PHONE_LINES = 100
+PHONE_LINES = 40
 FILTER_REFUSED = {
     "department": gettext_lazy("“%(value)s” is not a department number: every department is shown."),
     "branch": gettext_lazy("“%(value)s” is not a branch number: every branch is shown."),
