@@ -75,7 +75,7 @@ MESSAGES = {
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
     "missing_in_hand": (
         _(
-            "%(barcode)s was just marked not found by someone else, but you have it: press "
+            "%(barcode)s was marked not found a moment ago, but you have it: press "
             "“Found it: put back” for it in the missing copies."
         ),
         409,

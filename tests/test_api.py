@@ -91,7 +91,7 @@ def test_basket_with_a_mix_of_ok_and_refused_items_is_207(client, auth, patron, 
     first, second, third = data["items"]
     assert first["ok"] and first["http_status"] == 201 and first["request"]["status"] == "placed"
     assert (second["code"], second["http_status"]) == ("nothing_available", 409)
-    assert second["message"] == "Aucun exemplaire de ce document n'est en rayon pour le moment."
+    assert second["message"] == "Aucun exemplaire de ce document n’est en rayon pour le moment."
     assert (third["code"], third["http_status"]) == ("record_not_found", 404)
     assert list(Request.objects.values_list("record_id", flat=True)) == [ok.pk]
 

@@ -145,7 +145,7 @@ def test_an_open_library_is_still_given_with_its_address_and_hours(branch):
 # 3. The confirmation promises a bag soon only for what is not on the waiting list.
 
 SOON = {
-    "fr": "en général le jour d'ouverture suivant",
+    "fr": "en général le jour d’ouverture suivant",
     "en": "usually the next open day",
 }
 

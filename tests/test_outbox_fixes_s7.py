@@ -285,7 +285,7 @@ def test_a_late_ready_email_whose_document_was_cancelled_tells_only_what_was_not
     assert "Perdu" in message.body
     assert "Trouvé" not in message.body
     assert label not in message.body and label not in message.subject
-    assert message.subject == "Nous n'avons pas trouvé votre document"
+    assert message.subject == "Nous n’avons pas trouvé votre document"
     ready.refresh_from_db()
     assert ready.state == State.SENT
     assert ready.subject == message.subject

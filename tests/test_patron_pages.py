@@ -94,7 +94,7 @@ def test_refused_item_is_explained_and_the_rest_goes_through(client, patron, bra
         "/basket/confirm/", {"pickup_branch": branch.pk, "record": [good.pk, gone.pk]}, follow=True
     )
     page = response.content.decode()
-    assert "Emprunté — Aucun exemplaire de ce document n&#x27;est en rayon pour le moment." in page
+    assert "Emprunté — Aucun exemplaire de ce document n’est en rayon pour le moment." in page
     assert Request.objects.get(patron=patron).record == good
 
 

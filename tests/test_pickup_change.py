@@ -250,7 +250,7 @@ def test_patrons_told_their_library_closed_are_told_once_it_reopens(patron, bran
     # Only what has a copy set aside "will be prepared"; the rest is still on the waiting list.
     prepared, rest = message.body.split("Toujours en liste d’attente")
     assert "Pas encore" in prepared and "Tous sortis" not in prepared and "Tous sortis" in rest
-    assert f"mis de côté jusqu'au {long_date(ready.hold_until, 'l j F')}" in message.body
+    assert f"mis de côté jusqu’au {long_date(ready.hold_until, 'l j F')}" in message.body
     # Reopened once: told once.
     compose.compose_all(later(minutes=3))
     assert Notice.objects.filter(kind=Kind.PICKUP_REOPENED).count() == 1

@@ -63,3 +63,16 @@ def test_french_punctuation_has_its_non_breaking_space():
         or re.search(r"«(?!\u00a0)|(?<!\u00a0)»", text)
     ]
     assert not wrong, f"French punctuation without its non-breaking space: {wrong[:10]}"
+
+
+def test_french_apostrophes_are_typographic():
+    """One apostrophe in the French catalogue, the typographic ’: a mix of ' and ’ in one
+    email reads as careless."""
+    po = (ROOT / "emporter" / "locale" / "fr" / "LC_MESSAGES" / "django.po").read_text()
+    translations = [
+        "".join(re.findall(r'^"(.*)"$', block, flags=re.M))
+        for entry in po.split("\n\n")[1:]
+        for block in re.split(r"^msgstr(?:\[\d\])? ", entry, flags=re.M)[1:]
+    ]
+    straight = [text for text in translations if re.search(r"\w'\w", text)]
+    assert not straight, f"straight apostrophes in French: {straight[:10]}"

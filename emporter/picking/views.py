@@ -159,7 +159,7 @@ class NotFoundForm(forms.Form):
         """What the missing-copies report shows: the reason, then the picker's words."""
         label = str(self.REASONS[self.cleaned_data["reason"]])
         note = self.cleaned_data["note"].strip()
-        return f"{label}: {note}" if note else label
+        return _("%(reason)s: %(details)s") % {"reason": label, "details": note} if note else label
 
 
 def _pick_url(run: PickRun, department_id: int | None) -> str:
