@@ -287,3 +287,20 @@ def test_requests_are_read_only_in_the_admin(admin_client, patron, branch):
     assert moved.status_code == 403
     assert admin_client.post(en("admin:holds_request_delete", request.pk), {"post": "yes"}).status_code == 403
     assert Request.objects.filter(pk=request.pk, status=request.status).exists()
+
+
+def test_sign_in_failures_say_what_they_count_and_unlock_a_card_everywhere(admin_client, patron):
+    from emporter.patrons import throttle
+    from emporter.patrons.models import SignInFailures
+
+    for _ in range(throttle.PIN_MAX_FAILURES):
+        throttle.pin_try(patron.card_number, "203.0.113.7")
+        SignInFailures.objects.update(locked_until=None)  # the pauses waited out
+    page = admin_client.get(en("admin:patrons_signinfailures_changelist")).text
+    assert "Card, from one address" in page and "Card, from anywhere" in page and "203.0.113.7" in page
+    pair = SignInFailures.objects.get(username__endswith="203.0.113.7")
+    admin_client.post(
+        en("admin:patrons_signinfailures_changelist"),
+        {"action": "unlock", "_selected_action": [pair.pk]},
+    )
+    assert not SignInFailures.objects.exists()  # the card's count from anywhere went with it

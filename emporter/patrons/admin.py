@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from . import services
+from . import services, throttle
 from .models import Patron, SignInFailures, StaffRole
 
 
@@ -32,11 +34,40 @@ class StaffRoleAdmin(admin.ModelAdmin):
 
 @admin.register(SignInFailures)
 class SignInFailuresAdmin(admin.ModelAdmin):
-    """Deleting a row unlocks that name (or that name from that address)."""
+    """Deleting a row unlocks what it counts: a staff name, a card, an address (from one
+    address, or from anywhere). A card has two rows, both to delete to unlock it."""
 
-    list_display = ["username", "failures", "locked_until", "updated_at"]
+    list_display = ["counted", "whose", "where", "failures", "locked", "locked_until", "updated_at"]
     search_fields = ["username"]
     readonly_fields = ["username", "failures", "locked_until", "updated_at"]
+    actions = ["unlock"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("what is counted"))
+    def counted(self, row):
+        return throttle.describe(row.username)[0]
+
+    @admin.display(description=_("card or name"))
+    def whose(self, row):
+        return throttle.describe(row.username)[1] or "—"
+
+    @admin.display(description=_("address"))
+    def where(self, row):
+        return throttle.describe(row.username)[2] or "—"
+
+    @admin.display(description=_("locked"), boolean=True)
+    def locked(self, row):
+        # A locked row's count starts again at 0: "locked" says what the count does not.
+        return bool(row.locked_until and row.locked_until > timezone.now())
+
+    @admin.action(description=_("Unlock (a card: from every address)"))
+    def unlock(self, request, queryset):
+        count = queryset.count()
+        keys = queryset.values_list("username", flat=True)
+        for card in {throttle.describe(key)[1] for key in keys if key.startswith("!pin ")}:
+            throttle.pin_succeeded(card)
+        queryset.delete()
+        text = ngettext("%(n)s count deleted.", "%(n)s counts deleted.", count) % {"n": count}
+        self.message_user(request, text)

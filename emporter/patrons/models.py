@@ -139,13 +139,14 @@ class StaffRole(models.Model):
 
 
 class SignInFailures(models.Model):
-    """Wrong staff passwords in a row, and the lock they led to (patrons.throttle)."""
+    """Wrong passwords and PINs in a row, and the lock they led to (patrons.throttle)."""
 
-    # The user name (lower-cased), or the user name and the address it was tried from.
+    # What is counted (patrons.throttle): a staff name (lower-cased), with the address it
+    # was tried from or not; "!pin <card>", with an address or not; "!cards <address>".
     username = models.CharField(_("user name (and address)"), max_length=200, unique=True)
     failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("last failure"), auto_now=True)
 
     class Meta:
         verbose_name = _("sign-in failures")

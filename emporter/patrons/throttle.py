@@ -198,3 +198,17 @@ def pin_succeeded(card: str, ip: str = "") -> None:
     card_key = PIN_KEY.format(card.strip()[:150])
     ours = Q(username=card_key[:200]) | Q(username__startswith=f"{card_key} ")
     SignInFailures.objects.filter(ours).delete()
+
+
+def describe(key: str) -> tuple[str, str, str]:
+    """(what is counted, whose, from where) of a SignInFailures key, for the admin."""
+    from django.utils.translation import gettext as _
+
+    if key.startswith("!pin "):
+        card, _sep, address = key.removeprefix("!pin ").partition(" ")
+        kind = _("Card, from one address") if address else _("Card, from anywhere")
+        return kind, card, address
+    if key.startswith("!cards "):
+        return _("Card sign-ins from an address"), "", key.removeprefix("!cards ")
+    name, _sep, address = key.partition(" ")
+    return (_("Staff name, from one address") if address else _("Staff name, from anywhere")), name, address
