@@ -304,3 +304,15 @@ def test_sign_in_failures_say_what_they_count_and_unlock_a_card_everywhere(admin
         {"action": "unlock", "_selected_action": [pair.pk]},
     )
     assert not SignInFailures.objects.exists()  # the card's count from anywhere went with it
+
+
+def test_a_request_and_its_events_read_in_words(patron, branch):
+    from emporter.holds.models import RequestEvent
+
+    request, _ = place_request(
+        patron=patron, record_id=make_record(title="Lisible", copies=[branch]).pk, pickup_branch=branch
+    )
+    with translation.override("fr"):
+        label = str(request.get_status_display())
+        assert label != "placed" and str(request).endswith(f"({label})")
+        assert str(RequestEvent.objects.get(request=request)).endswith(f"∅ → {label}")

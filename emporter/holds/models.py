@@ -121,7 +121,9 @@ class Request(models.Model):
     idempotency_key = models.CharField(_("request key"), max_length=100, null=True, blank=True)
     # Which call the key was first used for (its documents and pickup library): the same
     # key with another body is refused, not half-replayed (services.place_requests).
-    idempotency_fingerprint = models.CharField(max_length=16, blank=True, default="", db_default="")
+    idempotency_fingerprint = models.CharField(
+        _("basket fingerprint"), max_length=16, blank=True, default="", db_default="", editable=False
+    )
     placed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -187,7 +189,7 @@ class Request(models.Model):
 
     def __str__(self) -> str:
         who = self.patron.card_number if self.patron_id else "—"
-        return f"#{self.pk} {self.record} → {who} ({self.status})"
+        return f"#{self.pk} {self.record} → {who} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:
@@ -209,7 +211,7 @@ class RequestEvent(models.Model):
         related_name="+",
         verbose_name=_("done by"),
     )
-    from_status = models.CharField(_("status before"), max_length=20, blank=True)
+    from_status = models.CharField(_("status before"), max_length=20, choices=Status, blank=True)
     to_status = models.CharField(_("status after"), max_length=20, choices=Status)
     reason = models.CharField(_("reason"), max_length=50, blank=True)
     note = models.TextField(_("note"), blank=True)
@@ -233,7 +235,8 @@ class RequestEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id}: {self.from_status or '∅'} → {self.to_status}"
+        before = Status(self.from_status).label if self.from_status in Status.values else "∅"
+        return f"{self.request_id}: {before} → {self.get_to_status_display()}"
 
 
 class RequestPolicy(models.Model):
