@@ -19,17 +19,7 @@ from emporter.notices import compose, outbox
 from emporter.notices.models import Kind, Notice, State
 from emporter.picking import services as picking
 from tests.conftest import make_patron, make_record
-
-
-@pytest.fixture(autouse=True)
-def not_stopping():
-    outbox.stop_requested.clear()
-    yield
-    outbox.stop_requested.clear()
-
-
-def later(**delta):
-    return timezone.now() + datetime.timedelta(minutes=5) + datetime.timedelta(**delta)
+from tests.test_outbox_robustness import later, not_stopping  # noqa: F401 (an autouse fixture)
 
 
 def confirmations_to(branch, addresses: list[str]) -> list[Notice]:
