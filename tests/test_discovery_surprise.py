@@ -288,3 +288,20 @@ def test_a_blocked_or_expired_card_is_told_at_once(library, family):
     assert (blocked.value.code, expired.value.code) == ("patron_blocked", "card_expired")
     assert "documents en retard" in blocked.value.messages[0]
     assert not SurpriseRequest.objects.exists()
+
+
+@pytest.mark.parametrize("everywhere", [Role.PHONE_DESK, Role.BRANCH_MANAGER])
+def test_a_librarian_everywhere_in_one_role_and_local_in_the_other_opens_the_queue(
+    client, branch, everywhere
+):
+    parent = make_patron(branch, card="30000001")
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=parent, pickup_branch=branch, how_many=1
+    )
+    user = get_user_model().objects.create_user(username="mixte", password="x")
+    local = Role.BRANCH_MANAGER if everywhere == Role.PHONE_DESK else Role.PHONE_DESK
+    StaffRole.objects.create(user=user, role=everywhere, branch=None)
+    StaffRole.objects.create(user=user, role=local, branch=branch)
+    client.force_login(user)
+    assert client.get("/discover/staff/surprise/").status_code == 200
+    assert client.get(f"/discover/staff/surprise/{surprise.pk}/").status_code == 200

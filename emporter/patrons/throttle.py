@@ -166,7 +166,6 @@ def pin_try(card: str, ip: str) -> PinTry:
     so that tries sent all at once cannot each get past the count. A right PIN then
     clears the counts (``pin_succeeded``). Tries during a pause or a lock are refused
     and not counted: a patron retrying a moment too soon is not locked out for it."""
-    now = timezone.now()
     with transaction.atomic():
         rows = []
         for key, limit in sorted(_pin_keys(card, ip).items()):  # one lock order for all
@@ -174,6 +173,7 @@ def pin_try(card: str, ip: str) -> PinTry:
                 username=key, defaults={"failures": 0}
             )
             rows.append((row, limit))
+        now = timezone.now()  # once the rows are ours: a try that waited for them is late
         held = max((row.locked_until - now for row, _ in rows if row.locked_until), default=None)
         if held is not None and held.total_seconds() > 0:
             code = "login_locked" if held > PIN_PAUSE else "login_slowed"
