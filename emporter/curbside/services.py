@@ -48,7 +48,15 @@ def book(*, bag: Bag, starts_at: datetime.datetime, now=None) -> Appointment:
         bag = _ready_bag(bag.pk)
         if starts_at not in slot_times(bag=bag, settings=settings, now=now):
             raise ServiceError("slot_unavailable")
-        live = Appointment.objects.filter(bag=bag, state__in=LIVE).select_related("slot").first()
+        # The bag, then its appointment, then slots: the order cancel and the sweep that
+        # ends missed times (close_finished) take them in, or a patron re-booking while
+        # the sweep ends their old time would deadlock with it.
+        live = (
+            Appointment.objects.select_for_update(of=("self",))
+            .filter(bag=bag, state__in=LIVE)
+            .select_related("slot")
+            .first()
+        )
         if live is not None and live.slot is not None and live.slot.starts_at == starts_at:
             return live
         slot, _ = Slot.objects.get_or_create(
