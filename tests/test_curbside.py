@@ -357,3 +357,33 @@ def test_i_am_here_can_be_taken_back(client, patron, branch, times):
     assert not Appointment.objects.filter(bag=walk_in, state__in=["booked", "arrived"]).exists()
     door = door_client(client, branch).get(url("desk:door", branch.pk)).text
     assert "Nobody has said they are at the door." in door
+
+
+def test_a_booking_on_a_day_declared_closed_since_is_cancelled_and_its_place_freed(patron, branch):
+    from emporter.curbside.models import Slot
+    from emporter.network.models import ClosedDay
+
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    bag = ready_bag(patron, branch)
+    services.book(bag=bag, starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
+    services.book(
+        bag=ready_bag(make_patron(branch, card="60000002"), branch),
+        starts_at=at(WEDNESDAY, 18),
+        now=at(MONDAY, 9),
+    )
+    ClosedDay.objects.create(branch=branch, date=WEDNESDAY, reason="grève")
+    assert services.close_finished(now=at(MONDAY, 10)) == 2
+    assert not Appointment.objects.filter(state__in=services.LIVE).exists()
+    assert set(Slot.objects.values_list("booked", flat=True)) == {0}
+
+
+def test_a_booking_after_hours_cut_since_is_cancelled_one_within_them_kept(patron, branch):
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    services.book(bag=ready_bag(patron, branch), starts_at=at(WEDNESDAY, 18), now=at(MONDAY, 9))
+    kept = make_patron(branch, card="60000003")
+    services.book(bag=ready_bag(kept, branch), starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
+    branch.hours.filter(weekday=WEDNESDAY.weekday()).update(closes=datetime.time(12))
+    assert services.close_finished(now=at(MONDAY, 10)) == 1
+    assert list(
+        Appointment.objects.filter(state__in=services.LIVE).values_list("bag__patron", flat=True)
+    ) == [kept.pk]

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
+from emporter.network.calendar import closed_dates
 from emporter.network.models import LENDING_MODES, ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
@@ -155,13 +156,52 @@ def close_finished(*, limit: int = 500, now=None) -> int:
         .order_by("pk")[:limit]
     )
     closed = 0
-    for appointment in stale:
+    for appointment in [*stale, *_outside_hours(now, limit=limit)]:
         with transaction.atomic():
             if Appointment.objects.select_for_update().filter(pk=appointment.pk, state__in=LIVE).exists():
-                state = Appointment.State.DONE if appointment.collected else Appointment.State.CANCELLED
-                _close(appointment, state, now=now)
+                collected = getattr(appointment, "collected", False)
+                _close(
+                    appointment, Appointment.State.DONE if collected else Appointment.State.CANCELLED, now=now
+                )
                 closed += 1
     return closed
+
+
+def _outside_hours(now: datetime.datetime, *, limit: int) -> list[Appointment]:
+    """Bookings to come whose time the library no longer opens at: a day declared closed,
+    or hours cut, since they were made. The door would wait for patrons who cannot come,
+    and the places would stay taken; the patron's account no longer shows the time."""
+    booked = (
+        Appointment.objects.filter(state=Appointment.State.BOOKED, slot__starts_at__gte=now)
+        .select_related("slot", "bag__branch")
+        .order_by("slot__starts_at", "pk")
+    )
+    gone, opening = [], {}
+    for appointment in booked.iterator(chunk_size=1000):
+        branch, start = appointment.bag.branch, appointment.slot.starts_at
+        if branch.pk not in opening:
+            opening[branch.pk] = _opening(branch, timezone.localdate(now))
+        if not opening[branch.pk](start):
+            gone.append(appointment)
+            if len(gone) >= limit:
+                break
+    return gone
+
+
+def _opening(branch, today: datetime.date, days: int = 60):
+    """A test: is the branch open at this moment (in the next ``days``)?"""
+    closed = closed_dates(branch, today, today + datetime.timedelta(days=days))
+    hours: dict[int, list] = {}
+    for h in branch.hours.all():
+        hours.setdefault(h.weekday, []).append((h.opens, h.closes))
+
+    def is_open(moment: datetime.datetime) -> bool:
+        local = timezone.localtime(moment)
+        if local.date() in closed:
+            return False
+        return any(opens <= local.time() < closes for opens, closes in hours.get(local.weekday(), []))
+
+    return is_open
 
 
 def _start_of_day(now: datetime.datetime) -> datetime.datetime:
