@@ -305,3 +305,22 @@ def test_a_librarian_everywhere_in_one_role_and_local_in_the_other_opens_the_que
     client.force_login(user)
     assert client.get("/discover/staff/surprise/").status_code == 200
     assert client.get(f"/discover/staff/surprise/{surprise.pk}/").status_code == 200
+
+
+def test_a_childs_bag_is_its_guardians_of_now_to_see_and_cancel(client, branch):
+    former = make_patron(branch, card="50000001", first_name="Avant")
+    guardian = make_patron(branch, card="50000002", first_name="Maintenant")
+    child = make_patron(branch, card="50000003", first_name="Lou", category="child", guardian=former)
+    surprise = services.create_surprise_request(
+        asked_by=former, patron=child, pickup_branch=branch, how_many=2
+    )
+    child.guardian = guardian
+    child.save()
+    client.force_login(former.user)
+    assert "Lou" not in client.get("/discover/surprise/").text
+    client.post(f"/discover/surprise/{surprise.pk}/cancel/")
+    assert SurpriseRequest.objects.get(pk=surprise.pk).status == SurpriseStatus.OPEN
+    client.force_login(guardian.user)
+    assert f"/surprise/{surprise.pk}/cancel/" in client.get("/discover/surprise/").text
+    client.post(f"/discover/surprise/{surprise.pk}/cancel/")
+    assert SurpriseRequest.objects.get(pk=surprise.pk).status == SurpriseStatus.CANCELLED

@@ -132,7 +132,11 @@ def surprise(request):
         else:
             messages.success(request, _("Your surprise bag is asked for: a librarian will choose for you."))
             return redirect("discovery:surprise")
-    mine = SurpriseRequest.objects.filter(asked_by=patron).select_related("patron", "pickup_branch")
+    # The household's bags, whoever asked: a child's bag is their guardian's to see and
+    # cancel now, not a former guardian's (its allowance counts it).
+    mine = SurpriseRequest.objects.filter(patron__in=patron.household_ids()).select_related(
+        "patron", "pickup_branch"
+    )
     context = {
         "form": form,
         "mine": mine.order_by("-created_at")[:10],
@@ -148,7 +152,7 @@ def surprise(request):
 @post_only
 def surprise_cancel(request, pk: int):
     patron = current_patron(request)
-    mine = get_object_or_404(SurpriseRequest, pk=pk, asked_by=patron)
+    mine = get_object_or_404(SurpriseRequest, pk=pk, patron__in=patron.household_ids())
     if services.cancel_surprise_request(surprise=mine):
         messages.success(request, _("Your surprise bag is cancelled."))
     else:
