@@ -133,7 +133,9 @@ def test_not_found_says_where_the_other_copy_on_the_list_is(picker_client, patro
     response = picker_client.post(url, {"action": "not_found", "reason": "damaged"}, follow=True)
     other = run.lines.get(status=LineStatus.PENDING)
     assert other.copy != line.copy
-    assert f"Another copy is on your list now: {other.copy.call_number}." in response.text
+    assert (
+        f"Another copy is on your list now: {other.copy.call_number} ({other.copy.barcode})." in response.text
+    )
     assert other.copy.call_number in ("R JUM", "R JUM 2")
 
 

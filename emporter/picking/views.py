@@ -287,9 +287,11 @@ def _not_found_message(line: PickLine, moved) -> str:
     if not on_this_list:
         return _("Not found: %(title)s.") % {"title": title}
     # Another copy here went on this list (services._pull_now_if_here): say where.
-    return _("Not found: %(title)s. Another copy is on your list now: %(call_number)s.") % {
+    # The barcode too: two copies' call numbers may differ by a suffix only.
+    return _("Not found: %(title)s. Another copy is on your list now: %(call_number)s (%(barcode)s).") % {
         "title": title,
-        "call_number": moved.copy.call_number or moved.copy.barcode,
+        "call_number": moved.copy.call_number or "—",
+        "barcode": moved.copy.barcode,
     }
 
 
