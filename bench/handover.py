@@ -264,9 +264,9 @@ BUILD = [
        FROM generate_series(0, %(patrons)s - 1) n""",
     """INSERT INTO patrons_patron (user_id, card_number, first_name, last_name, email, phone,
                                    phone_digits, home_branch_id, language, category, notice_channel,
-                                   blocked_reason, failed_logins)
+                                   blocked_reason)
        SELECT u.id, u.username, 'Prénom' || n, 'Nom' || n, lower(u.username) || '@example.org', '', '',
-              b.id, 'fr', 'adult', 'email', '', 0
+              b.id, 'fr', 'adult', 'email', ''
        FROM generate_series(0, %(patrons)s - 1) n
        JOIN auth_user u ON u.username = 'BD' || lpad(n::text, 6, '0')
        JOIN network_branch b ON b.code = 'bd' || lpad((n %% 16)::text, 2, '0')""",
