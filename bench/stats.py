@@ -270,7 +270,7 @@ class History:
         _copy(
             "patrons_patron",
             "id user_id card_number first_name last_name email phone phone_digits home_branch_id language "
-            "category notice_channel blocked_reason failed_logins",
+            "category notice_channel blocked_reason",
             (
                 (
                     i,
@@ -286,7 +286,6 @@ class History:
                     "adult",
                     "email",
                     "",
-                    0,
                 )
                 for i in range(1, PATRONS + 1)
             ),  # fmt: skip
