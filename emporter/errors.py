@@ -18,6 +18,7 @@ MESSAGES = {
     ),
     "unknown_record": (_("This document is no longer in the catalogue."), 404),
     "nothing_available": (_("No copy of this document is on the shelf right now."), 409),
+    "no_copy": (_("This document has no copy in the network yet: it cannot be requested."), 409),
     "nothing_to_lend": (
         _("No copy of this document is lent (reference collection, or withdrawn): consult it on site."),
         409,

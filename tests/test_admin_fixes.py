@@ -316,3 +316,17 @@ def test_a_request_and_its_events_read_in_words(patron, branch):
         label = str(request.get_status_display())
         assert label != "placed" and str(request).endswith(f"({label})")
         assert str(RequestEvent.objects.get(request=request)).endswith(f"∅ → {label}")
+
+
+def test_unlocking_a_staff_name_clears_it_from_every_address(admin_client):
+    from emporter.patrons import throttle
+    from emporter.patrons.models import SignInFailures
+
+    for address in ("203.0.113.7", "198.51.100.2"):
+        throttle.failed("rayon", address)
+    assert SignInFailures.objects.count() == 3  # two addresses, and the name from anywhere
+    one = SignInFailures.objects.get(username="rayon 203.0.113.7")
+    admin_client.post(
+        en("admin:patrons_signinfailures_changelist"), {"action": "unlock", "_selected_action": [one.pk]}
+    )
+    assert not SignInFailures.objects.exists()

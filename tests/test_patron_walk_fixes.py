@@ -217,3 +217,7 @@ def test_the_basket_says_a_title_to_consult_on_site_cannot_be_requested(client, 
         page = text(client.get(reverse("holds:basket")))
     assert "To consult on site only: no copy is lent. It cannot be requested." in page
     assert "Every copy is out" not in page  # the copy is on its shelf, for reading there
+    assert f'name="record" value="{record.pk}"' not in page  # not sent with the others
+    with translation.override("en"):
+        results = text(client.get(reverse("catalogue:search"), {"q": "Atlas"}))
+    assert "Atlas" in results and "Add to my basket" not in results

@@ -114,6 +114,9 @@ def test_a_title_no_copy_could_ever_serve_joins_no_waiting_list(patron, branch):
         with pytest.raises(ServiceError) as error:
             place(patron, record, branch)
         assert error.value.code == "nothing_to_lend"
+    with pytest.raises(ServiceError) as error:  # none at all yet: on order, said apart
+        place(patron, make_record(title="Commandé"), branch)
+    assert error.value.code == "no_copy"
     for n, status in enumerate(["on_loan", "missing"]):  # it will come back, or may turn up
         lent = make_record(title=f"Prêté {n}", copies=[(branch, status)])
         assert place(patron, lent, branch).status == "waiting"

@@ -59,6 +59,15 @@ def test_the_queryset_the_python_and_the_search_sql_agree(db):
     )
     assert len(expected) == 2
     assert by_queryset == by_python == by_sql == expected
+    # And "could ever be served from": the same three ways.
+    lendable = set(Copy.objects.lendable().values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id FROM catalogue_copy c WHERE {search.COPY_LENDABLE}", [CopyStatus.WITHDRAWN]
+        )
+        lendable_sql = {row[0] for row in cursor.fetchall()}
+    assert lendable == lendable_sql == {copy.pk for copy in copies if copy.is_lendable}
+    assert lendable and lendable != set(Copy.objects.values_list("pk", flat=True))
     assert list(Record.objects.filter(pk=record.pk).available()) == [record]
 
 

@@ -128,3 +128,11 @@ def test_a_card_tried_from_several_addresses_is_locked_everywhere(client, patron
 
 def test_the_answers_do_not_tell_which_cards_exist(client, patron):
     assert _codes(client, "99999999", GUESSER) == _codes(client, patron.card_number, NEIGHBOUR)
+
+
+def test_a_lock_near_its_end_is_still_a_lock_not_a_pause(client, patron):
+    assert _codes(client, patron.card_number, GUESSER)[-1] == "login_locked"
+    SignInFailures.objects.filter(locked_until__isnull=False).update(
+        locked_until=timezone.now() + datetime.timedelta(seconds=20)
+    )
+    assert _codes(client, patron.card_number, GUESSER, pin="1234", tries=1) == ["login_locked"]

@@ -111,6 +111,9 @@ class Hit:
     # Translated once per search rather than by get_doc_type_display() for every hit.
     doc_type_label: str = ""
     audience_label: str = ""
+    # Copies a request could ever be served from (``Copy.objects.lendable()``): none, and
+    # the title is to consult on site, or has no copy yet.
+    lendable: int = 0
 
 
 @dataclass
@@ -470,6 +473,12 @@ LENDING_IDS = f"ARRAY({LENDING_SELECT})"
 # test holds the two together). Read from the copies for the page's records on both
 # engines and for SQLite's counts; PostgreSQL's counts read the same from the records'
 # summary (migration 0011). Parameters: the on-shelf status.
+# A copy that is, or may come back, on a shelf a request takes from:
+# ``Copy.objects.lendable()`` in SQL (the same test holds it). Parameter: the withdrawn status.
+COPY_LENDABLE = (
+    "c.barcode IS NOT NULL AND c.status <> %s AND NOT EXISTS "
+    "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
+)
 COPY_REQUESTABLE = (
     "c.status = %s AND c.barcode IS NOT NULL AND NOT EXISTS "
     "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
@@ -669,8 +678,8 @@ def _hits(ids: list[int], branches: dict[int, tuple[str, bool]]) -> list[Hit]:
     hits = []
     for pk in ids:
         record = records[pk]
-        copies, available, shelf = (
-            record.__dict__.pop(f"hit_{name}") for name in ("copies", "available", "shelf")
+        copies, available, shelf, lendable = (
+            record.__dict__.pop(f"hit_{name}") for name in ("copies", "available", "shelf", "lendable")
         )
         at = sorted(
             (branches[int(b)] for b in shelf.split(",")) if shelf else (), key=lambda b: (not b[1], b[0])
@@ -683,6 +692,7 @@ def _hits(ids: list[int], branches: dict[int, tuple[str, bool]]) -> list[Hit]:
                 [name for name, _ in at],
                 doc_types.get(record.doc_type, record.doc_type),
                 audiences.get(record.audience, record.audience),
+                lendable or 0,
             )
         )
     return hits
@@ -710,10 +720,11 @@ def _page_records(ids: list[int]) -> dict[int, Record]:
     rows = Record.objects.raw(
         f"""SELECT {columns}, COUNT(c.id) AS hit_copies,
               SUM(CASE WHEN {requestable} THEN 1 ELSE 0 END) AS hit_available,
-              {shelf.format(requestable=requestable)} AS hit_shelf
+              {shelf.format(requestable=requestable)} AS hit_shelf,
+              SUM(CASE WHEN {COPY_LENDABLE} THEN 1 ELSE 0 END) AS hit_lendable
             FROM catalogue_record r LEFT JOIN catalogue_copy c ON c.record_id = r.id
             WHERE r.id IN ({placeholders}) GROUP BY r.id""",
-        [*requestable_params, *requestable_params, *ids],
+        [*requestable_params, *requestable_params, CopyStatus.WITHDRAWN, *ids],
     )
     return {row.pk: row for row in rows}
 

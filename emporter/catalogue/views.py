@@ -100,8 +100,9 @@ def _hit_lines(hits) -> list[dict]:
                 "meta": " · ".join(part for part in meta if part),
                 "available": bool(hit.available),
                 "availability": availability,
-                # A record with no copy in the network cannot be requested: no button.
-                "requestable": bool(hit.copies),
+                # No copy a request could ever be served from (none yet, or reference
+                # only): no button.
+                "requestable": bool(hit.lendable),
             }
         )
     return lines

@@ -160,7 +160,10 @@ def place_request(
             _check_limits(patron, record, limits)
             copy = allocation.take_copy(record=record, pickup_branch=pickup_branch, policy=rules)
             if copy is None and not Copy.objects.lendable().filter(record=record).exists():
-                raise ServiceError("nothing_to_lend")  # a waiting list that would never move
+                # A waiting list that would never move: said apart for a title with no
+                # copy at all (on order, its items skipped at import).
+                no_copy = not Copy.objects.filter(record=record).exists()
+                raise ServiceError("no_copy" if no_copy else "nothing_to_lend")
             if copy is None and not rules.allow_waiting_list:
                 raise ServiceError("nothing_available")
             request = Request.objects.create(

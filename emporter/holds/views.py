@@ -85,7 +85,8 @@ def show_basket(request):
     # How many more the rules let the patron request (the limit of their own library,
     # wherever they collect: policy.limits_for); the rest would stay in the basket.
     room = max(0, policy.limits_for(patron).max_active - active) if patron else None
-    to_confirm = len(records)
+    # A title to consult on site is shown, not sent with the others, nor counted.
+    to_confirm = sum(not record.on_site_only for record in records)
     context = {
         "records": records,
         "patron": patron,

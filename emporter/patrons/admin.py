@@ -65,9 +65,11 @@ class SignInFailuresAdmin(admin.ModelAdmin):
     @admin.action(description=_("Unlock (a card: from every address)"))
     def unlock(self, request, queryset):
         count = queryset.count()
-        keys = queryset.values_list("username", flat=True)
+        keys = list(queryset.values_list("username", flat=True))
         for card in {throttle.describe(key)[1] for key in keys if key.startswith("!pin ")}:
             throttle.pin_succeeded(card)
+        for name in {throttle.describe(key)[1] for key in keys if not key.startswith("!")}:
+            throttle.unlock_name(name)
         queryset.delete()
         text = ngettext("%(n)s count deleted.", "%(n)s counts deleted.", count) % {"n": count}
         self.message_user(request, text)

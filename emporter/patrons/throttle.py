@@ -90,6 +90,12 @@ def succeeded(username: str, ip: str = "") -> None:
     SignInFailures.objects.filter(username__in=_keys(username, ip)).delete()
 
 
+def unlock_name(username: str) -> None:
+    """An administrator's unlock: the name's counts from every address and from anywhere."""
+    name = username.strip().lower()[:150]
+    SignInFailures.objects.filter(Q(username=name) | Q(username__startswith=f"{name} ")).delete()
+
+
 def forget_old(now=None) -> int:
     """Delete counts untouched for a day and not locking anything (the table stays small)."""
     now = now or timezone.now()
@@ -129,9 +135,10 @@ def card_failed(ip: str) -> None:
 #
 # Counted per card *and address* (three wrong PINs in a row and each further try waits
 # PIN_PAUSE; five lock the pair for LOCK_FOR) and per card from anywhere (twenty lock the
-# card for LOCK_FOR; the count is kept until the right PIN, or a day without failures,
-# forget_old): a few wrong tries elsewhere do not lock the owner out at home, a guesser
-# who keeps at it does, as the PIN is worth more than a quarter of an hour. Kept by the
+# card for LOCK_FOR, then its count starts again; it is kept until the right PIN, or a
+# day without failures, forget_old): a few wrong tries elsewhere do not lock the owner
+# out at home, a guesser who keeps at it does, as the PIN is worth more than a quarter
+# of an hour. Kept by the
 # card number as typed, whether a patron has it or not, so that the answers (slowed,
 # locked) never tell which cards exist. A try is counted before its PIN is checked; one
 # during a pause or a lock is refused and not counted.
@@ -174,10 +181,12 @@ def pin_try(card: str, ip: str) -> PinTry:
             )
             rows.append((row, limit))
         now = timezone.now()  # once the rows are ours: a try that waited for them is late
-        held = max((row.locked_until - now for row, _ in rows if row.locked_until), default=None)
-        if held is not None and held.total_seconds() > 0:
-            code = "login_locked" if held > PIN_PAUSE else "login_slowed"
-            return PinTry(refused=code, seconds=int(held.total_seconds()) + 1)
+        holding = [row for row, _ in rows if row.locked_until and row.locked_until > now]
+        if holding:
+            row = max(holding, key=lambda r: r.locked_until)
+            # A pause keeps its count (it grows to the lock); a lock starts it again.
+            code = "login_slowed" if row.failures else "login_locked"
+            return PinTry(refused=code, seconds=int((row.locked_until - now).total_seconds()) + 1)
         result = PinTry()
         for row, limit in rows:
             failures = row.failures + 1

@@ -97,7 +97,8 @@ def pick_page(run: PickRun, *, department_id: int | None = None, limit: int) -> 
     walk = walking_order(lines.filter(status=LineStatus.PENDING).select_related(None))
     ids = list(walk.values_list("pk", flat=True)[:limit])
     order = {pk: n for n, pk in enumerate(ids)}
-    pending = sorted(lines.filter(pk__in=ids), key=lambda line: order[line.pk])
+    # Still pending: a line marked between the two reads is "done", not both.
+    pending = sorted(lines.filter(pk__in=ids, status=LineStatus.PENDING), key=lambda line: order[line.pk])
     latest_first = (F("marked_at").desc(nulls_first=True), "-pk")
     marked = [status for status in LineStatus.values if status != LineStatus.PENDING]  # the index's
     done = list(lines.filter(status__in=marked).order_by(*latest_first)[:limit])
