@@ -330,3 +330,15 @@ def test_unlocking_a_staff_name_clears_it_from_every_address(admin_client):
         en("admin:patrons_signinfailures_changelist"), {"action": "unlock", "_selected_action": [one.pk]}
     )
     assert not SignInFailures.objects.exists()
+
+
+def test_a_requests_events_say_why_in_words(admin_client, patron, branch):
+    request, _ = place_request(
+        patron=patron, record_id=make_record(copies=[branch, branch]).pk, pickup_branch=branch
+    )
+    from emporter.picking import services as picking
+
+    picking.mark_not_found(line=picking.build_run(branch=branch, kind="late").lines.get(), reason="absent")
+    page = admin_client.get(en("admin:holds_request_change", request.pk)).text
+    assert "moved to another copy" in page and "Online" in page
+    assert "retarget" not in page

@@ -3,18 +3,42 @@ from django.contrib import admin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Request, RequestEvent, RequestPolicy
+from .models import Channel, Request, RequestEvent, RequestPolicy
 from .policy import Policy
+
+# Why an event happened (RequestEvent.reason), in words; the placing channel otherwise.
+EVENT_REASONS = {
+    "retarget": _("moved to another copy"),
+    "not_found": _("not found"),
+    "found": _("in hand: into the bag"),
+    "in_transit": _("on its way to the pickup library"),
+    "copy_freed": _("a copy came free for it"),
+    "handover": _("handed over"),
+    "expired": _("not collected in time"),
+    "staff": _("cancelled by the library"),
+    "patron": _("cancelled by the patron"),
+    "pickup_changed": _("pickup library changed"),
+    "pickup_closed": _("pickup library closed"),
+    "pickup_closed_withdrawn": _("waits: pickup library closed"),
+    "pickup_reopened": _("pickup library reopened"),
+    "copy_library_closed": _("the copy’s library closed"),
+}
 
 
 class EventInline(admin.TabularInline):
     model = RequestEvent
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "actor", "from_status", "to_status", "reason", "note", "copy", "branch"]
+    fields = ["at", "actor", "from_status", "to_status", "why", "note", "copy", "branch"]
+    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("reason"))
+    def why(self, event):
+        channels = dict(Channel.choices)
+        return EVENT_REASONS.get(event.reason) or channels.get(event.reason) or event.reason or "—"
 
 
 @admin.register(Request)
