@@ -63,13 +63,11 @@ class CopyQuerySet(models.QuerySet):
         )
 
     def requestable(self):
-        """Copies a request could take now: on the shelf, with a barcode, at a library that
-        lends, outside reference and heritage collections. The one statement of the rule:
-        allocation, the record page and the basket use it; search writes it in SQL
-        (``search.COPY_REQUESTABLE``) and a test holds the two together."""
-        return self.filter(
-            status=CopyStatus.ON_SHELF, barcode__isnull=False, branch__service_mode__in=LENDING_MODES
-        ).exclude(location__requestable=False)
+        """Copies a request could take now: lendable ones on the shelf at a library that
+        lends. The one statement of the rule: allocation, the record page and the basket
+        use it; search writes it in SQL (``search.COPY_REQUESTABLE``) and a test holds the
+        two together."""
+        return self.lendable().filter(status=CopyStatus.ON_SHELF, branch__service_mode__in=LENDING_MODES)
 
 
 class Record(models.Model):
@@ -179,6 +177,5 @@ class Copy(models.Model):
     @property
     def is_requestable(self) -> bool:
         """``CopyQuerySet.requestable`` for a copy in hand (its branch and location loaded)."""
-        on_site_only = self.location is not None and not self.location.requestable
         lends = self.branch.service_mode in LENDING_MODES
-        return self.status == CopyStatus.ON_SHELF and bool(self.barcode) and lends and not on_site_only
+        return self.is_lendable and self.status == CopyStatus.ON_SHELF and lends

@@ -475,14 +475,12 @@ LENDING_IDS = f"ARRAY({LENDING_SELECT})"
 # summary (migration 0011). Parameters: the on-shelf status.
 # A copy that is, or may come back, on a shelf a request takes from:
 # ``Copy.objects.lendable()`` in SQL (the same test holds it). Parameter: the withdrawn status.
-COPY_LENDABLE = (
-    "c.barcode IS NOT NULL AND c.status <> %s AND NOT EXISTS "
+_LENT_FROM_ITS_SHELF = (
+    "c.barcode IS NOT NULL AND NOT EXISTS "
     "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
 )
-COPY_REQUESTABLE = (
-    "c.status = %s AND c.barcode IS NOT NULL AND NOT EXISTS "
-    "(SELECT 1 FROM network_location l WHERE l.id = c.location_id AND NOT l.requestable)"
-)
+COPY_LENDABLE = f"c.status <> %s AND {_LENT_FROM_ITS_SHELF}"
+COPY_REQUESTABLE = f"c.status = %s AND {_LENT_FROM_ITS_SHELF}"
 
 
 def _lending_params() -> list[str]:
