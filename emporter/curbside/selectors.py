@@ -44,10 +44,25 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
 
 def open_now(branch, now: datetime.datetime) -> bool:
     """The branch is within its opening hours at ``now`` (and not on a closed date)."""
-    local = timezone.localtime(now)
-    if local.date() in closed_dates(branch, local.date(), local.date()):
-        return False
-    return any(h.opens <= local.time() < h.closes for h in branch.hours.filter(weekday=local.weekday()))
+    day = timezone.localdate(now)
+    return opening(branch, day, day)(now)
+
+
+def opening(branch, first: datetime.date, last: datetime.date):
+    """A test of moments from ``first`` to ``last``: is the branch open then (within its
+    opening hours, not on a closed date)? Two queries, however many moments are tested."""
+    closed = closed_dates(branch, first, last)
+    hours: dict[int, list] = {}
+    for h in branch.hours.all():
+        hours.setdefault(h.weekday, []).append((h.opens, h.closes))
+
+    def is_open(moment: datetime.datetime) -> bool:
+        local = timezone.localtime(moment)
+        if local.date() in closed:
+            return False
+        return any(opens <= local.time() < closes for opens, closes in hours.get(local.weekday(), []))
+
+    return is_open
 
 
 @dataclass

@@ -14,11 +14,10 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.calendar import closed_dates
 from emporter.network.models import LENDING_MODES, ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
-from .selectors import open_now, slot_times
+from .selectors import open_now, opening, slot_times
 
 
 def _ready_bag(bag_id: int) -> Bag:
@@ -176,32 +175,17 @@ def _outside_hours(now: datetime.datetime, *, limit: int) -> list[Appointment]:
         .select_related("slot", "bag__branch")
         .order_by("slot__starts_at", "pk")
     )
-    gone, opening = [], {}
+    gone, open_at = [], {}  # by branch: is it open at this moment (bookings go 60 days ahead at most)
     for appointment in booked.iterator(chunk_size=1000):
         branch, start = appointment.bag.branch, appointment.slot.starts_at
-        if branch.pk not in opening:
-            opening[branch.pk] = _opening(branch, timezone.localdate(now))
-        if not opening[branch.pk](start):
+        if branch.pk not in open_at:
+            today = timezone.localdate(now)
+            open_at[branch.pk] = opening(branch, today, today + datetime.timedelta(days=60))
+        if not open_at[branch.pk](start):
             gone.append(appointment)
             if len(gone) >= limit:
                 break
     return gone
-
-
-def _opening(branch, today: datetime.date, days: int = 60):
-    """A test: is the branch open at this moment (in the next ``days``)?"""
-    closed = closed_dates(branch, today, today + datetime.timedelta(days=days))
-    hours: dict[int, list] = {}
-    for h in branch.hours.all():
-        hours.setdefault(h.weekday, []).append((h.opens, h.closes))
-
-    def is_open(moment: datetime.datetime) -> bool:
-        local = timezone.localtime(moment)
-        if local.date() in closed:
-            return False
-        return any(opens <= local.time() < closes for opens, closes in hours.get(local.weekday(), []))
-
-    return is_open
 
 
 def _start_of_day(now: datetime.datetime) -> datetime.datetime:
