@@ -10,7 +10,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
   found for it (the seed's email) — sent once this morning's lists have none of the
   patron's documents for that branch left to pull and none is arriving by van, or
   PULL_WAIT after the first was found;
-- cancelled by the library, expired: as they happen, per patron and pickup branch;
+- cancelled by the library: as it happens; expired bags (at midnight): from DAYTIME on;
+  both per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
   (holds.services.tell_closed_pickups marks the requests); and reopened, to those
   the closing was told (notices.reopening, called when the library reopens);
@@ -37,6 +38,8 @@ from emporter.network.models import ServiceMode
 from .models import Kind, Notice, NoticeEvent
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
+# Emails that can wait are not written in the night (reminders, expired bags).
+DAYTIME = datetime.time(9, 0)
 
 
 def _unclaimed():
@@ -201,6 +204,9 @@ def compose_closures(now: datetime.datetime) -> int:
     closed where the patron was to collect, and requests back on the waiting list."""
     created = 0
     for kind, condition in CLOSURES:
+        # Bags expire just after midnight: nobody wants that email in the night.
+        if kind == Kind.EXPIRED and timezone.localtime(now).time() < DAYTIME:
+            continue
         closed = _unclaimed().filter(condition)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
@@ -208,15 +214,12 @@ def compose_closures(now: datetime.datetime) -> int:
     return created
 
 
-REMINDER_FROM = datetime.time(9, 0)  # not in the middle of the night
-
-
 def compose_reminders(now: datetime.datetime) -> int:
     """The day before a bag's deadline, or on the day itself when that pass was missed
     (the scheduler down all day) or came too soon: nothing is said the day the "ready"
     email went (a one-day hold would give two emails in one morning), so such a bag is
     reminded on its last day."""
-    if timezone.localtime(now).time() < REMINDER_FROM:
+    if timezone.localtime(now).time() < DAYTIME:
         return 0
     today = timezone.localdate(now)
     # Every pass from 9:00 looks again: only the bags not reminded yet for their
