@@ -298,6 +298,7 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
         target = {
             "ready": Status.READY,
             "reminder": Status.READY,
+            "time_cancelled": Status.READY,
             "not_found": Status.NOT_FOUND,
             "expired": Status.EXPIRED,
             "cancelled": Status.CANCELLED,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import LENDING_MODES, ServiceMode
+from emporter.notices.compose import tell_time_cancelled
 
 from .models import LIVE, Appointment, PickupSettings, Slot
 from .selectors import open_now, opening, slot_times
@@ -155,13 +156,15 @@ def close_finished(*, limit: int = 500, now=None) -> int:
         .order_by("pk")[:limit]
     )
     closed = 0
-    for appointment in [*stale, *_outside_hours(now, limit=limit)]:
+    for appointment in stale:
+        state = Appointment.State.DONE if appointment.collected else Appointment.State.CANCELLED
         with transaction.atomic():
-            if Appointment.objects.select_for_update().filter(pk=appointment.pk, state__in=LIVE).exists():
-                collected = getattr(appointment, "collected", False)
-                _close(
-                    appointment, Appointment.State.DONE if collected else Appointment.State.CANCELLED, now=now
-                )
+            closed += _close(appointment, state, now=now)
+    for appointment in _outside_hours(now, limit=limit):
+        with transaction.atomic():
+            # The patron would come to a closed door: told, with another time to choose.
+            if _close(appointment, Appointment.State.CANCELLED, now=now):
+                tell_time_cancelled(appointment)
                 closed += 1
     return closed
 
@@ -192,8 +195,11 @@ def _start_of_day(now: datetime.datetime) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time.min))
 
 
-def _close(appointment: Appointment, state: str, *, now) -> None:
+def _close(appointment: Appointment, state: str, *, now) -> bool:
+    """Close a live appointment and give its place back; False when it was no longer live
+    (closed meanwhile by another screen or sweep: nothing to give back twice)."""
     if not Appointment.objects.filter(pk=appointment.pk, state__in=LIVE).update(state=state, closed_at=now):
-        return
+        return False
     if appointment.slot_id:
         Slot.objects.filter(pk=appointment.slot_id, booked__gt=0).update(booked=F("booked") - 1)
+    return True

@@ -17,6 +17,8 @@ unique constraint), so two composers racing cannot tell a patron twice.
   the closing was told (notices.reopening, called when the library reopens);
 - back on the waiting list: the only copies are at a library that has closed
   (picking.services.withdraw_closed_branches), per patron and pickup branch;
+- pickup time cancelled, the library no longer opening then: as it happens, per
+  appointment (``tell_time_cancelled``);
 - reminder: the day before a bag's deadline (on the day itself when that was missed, or
   when the "ready" email went that morning).
 """
@@ -253,6 +255,15 @@ def compose_reminders(now: datetime.datetime) -> int:
         key = f"reminder:{bag.pk}:{bag.hold_until}"
         created += bool(_create(patron=bag.patron, kind=Kind.REMINDER, events=[], key=key, bag_id=bag.pk))
     return created
+
+
+def tell_time_cancelled(appointment) -> Notice | None:
+    """The pickup time booked for a bag is cancelled because the library will not be
+    open then (``curbside.services.close_finished``): its patron is told, once per
+    appointment, with another time to choose. Called in the cancelling transaction."""
+    patron = appointment.bag.patron
+    key = f"{Kind.TIME_CANCELLED}:{appointment.pk}"
+    return _create(patron=patron, kind=Kind.TIME_CANCELLED, events=[], key=key, bag_id=appointment.bag_id)
 
 
 def _start_of(day: datetime.date) -> datetime.datetime:

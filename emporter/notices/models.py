@@ -22,6 +22,8 @@ class Kind(models.TextChoices):
     PICKUP_CLOSED = "pickup_closed", _("Pickup library closed")
     WAITING_AGAIN = "waiting_again", _("Back on the waiting list")
     PICKUP_REOPENED = "pickup_reopened", _("Pickup library reopened")
+    # A booked pickup time the library no longer opens at (curbside.services.close_finished).
+    TIME_CANCELLED = "time_cancelled", _("Pickup time cancelled")
 
 
 class State(models.TextChoices):

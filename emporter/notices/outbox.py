@@ -361,7 +361,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     expired) tell of something over by nature and always go, and so does a "ready" email
     that also tells what could not be found: then written as a not-found notice alone
     (render.told_as). A closed library's notice is outdated once it has reopened or none
-    of its requests is collected there."""
+    of its requests is collected there; a cancelled pickup time's, once the bag is no
+    longer waiting or another time is booked."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
     if notice.kind in (Kind.READY, Kind.REMINDER):
         return not _still_waiting(notice, today) and not (
@@ -375,7 +376,15 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
     if notice.kind == Kind.PICKUP_REOPENED:  # closed again, or collected elsewhere, meanwhile
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode__in=LENDING_MODES).exists()
+    if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
+        return not _still_waiting(notice, today) or _booked_again(notice)
     return False
+
+
+def _booked_again(notice: Notice) -> bool:
+    from emporter.curbside.models import LIVE, Appointment
+
+    return Appointment.objects.filter(bag_id=notice.bag_id, state__in=LIVE).exists()
 
 
 def _still_waiting(notice: Notice, today: datetime.date) -> bool:

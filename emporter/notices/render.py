@@ -57,7 +57,25 @@ def context_for(notice: Notice) -> dict:
         branch = event.branch if event and event.branch_id else branch
         requests = [r for r in requests if r.is_active and r.pickup_branch_id == getattr(branch, "pk", None)]
         return _context(notice, requests, branch, [])
-    return _context(notice, requests, branch, _hours(branch), _reasons(notice))
+    context = _context(notice, requests, branch, _hours(branch), _reasons(notice))
+    if notice.kind == Kind.TIME_CANCELLED:
+        context["cancelled_time"] = _cancelled_time(notice)
+    return context
+
+
+def _cancelled_time(notice: Notice) -> datetime.datetime | None:
+    """When the patron was to come: the start of the bag's pickup time last cancelled."""
+    from emporter.curbside.models import Appointment
+
+    appointment = (
+        Appointment.objects.filter(
+            bag_id=notice.bag_id, state=Appointment.State.CANCELLED, slot__isnull=False
+        )
+        .select_related("slot")
+        .order_by("-closed_at", "-pk")
+        .first()
+    )
+    return timezone.localtime(appointment.slot.starts_at) if appointment else None
 
 
 def _reasons(notice: Notice) -> dict[int, str]:
@@ -276,4 +294,6 @@ def sample_context(kind: str) -> dict:
         for n, status in enumerate(Status, start=1)
     ]
     reasons = {r.pk: "Document abîmé" for r in requests}
-    return _context(notice, requests, branch, [("lundi", "10:00–19:00")], reasons)
+    context = _context(notice, requests, branch, [("lundi", "10:00–19:00")], reasons)
+    context["cancelled_time"] = timezone.localtime() + datetime.timedelta(days=1)
+    return context
