@@ -511,4 +511,18 @@ def test_not_found_says_nothing_of_another_copy_for_a_closed_library(
     with translation.override("en"):
         url = reverse("picking:mark", args=[line.pk])
     response = picker_client.post(url, {"action": "not_found", "reason": "damaged"}, follow=True)
-    assert "Another copy" not in response.text and "Not found: Jumeaux." in response.text
+    assert "Another copy" not in response.text and "Not found: “Jumeaux”." in response.text
+
+
+def test_a_title_ending_in_a_question_mark_is_quoted_not_run_into_a_full_stop(picker_client, patron, branch):
+    request = place(patron, make_record(title="Qui a peur du loup ?", copies=[branch]), branch)
+    run = morning_run(branch)
+    response = picker_client.post(
+        reverse("picking:scan", args=[run.pk]), {"barcode": request.copy.barcode}, follow=True
+    )
+    request.refresh_from_db()
+    page = response.content.decode()
+    assert "?." not in page
+    assert (
+        f"Trouvé\u00a0: «\u00a0Qui a peur du loup ?\u00a0». À mettre dans le sac {request.bag.label}." in page
+    )

@@ -195,15 +195,16 @@ def pick(request, run_id: int):
 
 
 def _found_text(line: PickLine, result) -> tuple[int, str]:
-    """(message level, text) telling the picker where the copy goes now."""
+    """(message level, text) telling the picker where the copy goes now. Titles are
+    quoted: one ending in "?" or "!" would otherwise run into the sentence's full stop."""
     title = line.copy.record.title
     if result is None:
-        text = _("%(title)s: the request was cancelled, put the copy back on the shelf.")
+        text = _("“%(title)s”: the request was cancelled, put the copy back on the shelf.")
         return messages.WARNING, text % {"title": title}
     if result.status == Status.READY:
-        text = _("Found: %(title)s. Put it in bag %(bag)s.")
+        text = _("Found: “%(title)s”. Put it in bag %(bag)s.")
         return messages.SUCCESS, text % {"title": title, "bag": result.bag.label}
-    text = _("Found: %(title)s. It leaves for %(branch)s.")
+    text = _("Found: “%(title)s”. It leaves for %(branch)s.")
     return messages.SUCCESS, text % {"title": title, "branch": result.pickup_branch.name}
 
 
@@ -285,10 +286,10 @@ def _not_found_message(line: PickLine, moved) -> str:
         and PickLine.objects.filter(run=line.run, request=moved, status=LineStatus.PENDING).exists()
     )
     if not on_this_list:
-        return _("Not found: %(title)s.") % {"title": title}
+        return _("Not found: “%(title)s”.") % {"title": title}
     # Another copy here went on this list (services._pull_now_if_here): say where.
     # The barcode too: two copies' call numbers may differ by a suffix only.
-    return _("Not found: %(title)s. Another copy is on your list now: %(call_number)s (%(barcode)s).") % {
+    return _("Not found: “%(title)s”. Another copy is on your list now: %(call_number)s (%(barcode)s).") % {
         "title": title,
         "call_number": moved.copy.call_number or "—",
         "barcode": moved.copy.barcode,
