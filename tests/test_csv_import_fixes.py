@@ -370,3 +370,12 @@ def test_set_pins_option_of_the_command(tmp_path, branch):
 def test_pin_of_non_ascii_digits_is_refused(tmp_path, branch):
     report = import_patrons(write(tmp_path, PATRONS + "1;Anne;Martin;;PDI;١٢٣٤\n"))
     assert codes(report) == [("bad_pin", 2)]
+
+
+def test_a_pin_easy_to_guess_is_set_and_reported(tmp_path, branch):
+    report = import_patrons(write(tmp_path, PATRONS + "1;Anne;Martin;;PDI;1234\n2;Paul;Roux;;PDI;4821\n"))
+    assert report.created == 2 and report.pins_set == 2
+    assert codes(report) == [("pin_too_easy", 2)]
+    assert authenticate(username="1", password="1234", patron_sign_in=True) is not None
+    # A re-import that sets nothing says nothing.
+    assert codes(import_patrons(write(tmp_path, PATRONS + "1;Anne;Martin;;PDI;1234\n"))) == []

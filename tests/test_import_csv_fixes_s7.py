@@ -233,7 +233,7 @@ def test_the_same_card_twice_in_a_file_keeps_the_first_person_and_reports_the_se
     path = write(
         tmp_path,
         PATRONS
-        + "P1;Ann;Dupont;PDI;ann@example.org;1234\n"
+        + "P1;Ann;Dupont;PDI;ann@example.org;4821\n"
         + "P2;Kid;Dupont;PDI;;\n"
         + "P1;Anne;Durand;CRX;anne@example.org;\n",
         name="p.csv",

@@ -5,7 +5,7 @@ from emporter.patrons.importer import import_patrons
 from emporter.patrons.models import Patron
 
 GOOD = """card_number;first_name;last_name;email;phone;home_branch;language;category;guardian;pin
-10000100;Hélène;Dupré;helene@example.org;06 11 22 33 44;PDI;fr;adult;;4321
+10000100;Hélène;Dupré;helene@example.org;06 11 22 33 44;PDI;fr;adult;;4821
 10000101;Léo;Dupré;;;pdi;en;child;10000100;
 10000102;Sans;Branche;;;XXX;fr;adult;;
 10000103;Mauvais;Courriel;pas-un-courriel;;PDI;fr;adult;;
@@ -23,7 +23,7 @@ def test_patrons_import_reports_bad_rows_and_imports_the_rest(tmp_path, branch):
     assert (helene.first_name, helene.phone_digits) == ("Hélène", "0611223344")
     leo = Patron.objects.get(card_number="10000101")
     assert (leo.guardian, leo.category, leo.language) == (helene, "child", "en")
-    assert authenticate(username="10000100", password="4321", patron_sign_in=True) == helene.user
+    assert authenticate(username="10000100", password="4821", patron_sign_in=True) == helene.user
     assert not leo.user.has_usable_password()
 
 

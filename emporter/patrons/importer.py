@@ -53,7 +53,7 @@ from emporter.catalogue.importer import Problem
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
-from .services import set_pin
+from .services import set_pin, too_easy
 
 REQUIRED = ("card_number", "last_name", "home_branch")
 # Stored as they are: a longer value is reported, not cut (nor refused by PostgreSQL).
@@ -150,6 +150,13 @@ def import_patrons(
             report.updated += not created
             report.pins_set += pin == "set"
             report.pins_ignored += pin == "ignored"
+            if pin == "set" and too_easy(row["pin"]):
+                # Set all the same (the patron signs in as before the move), but said:
+                # a PIN change refuses such a PIN (services.too_easy).
+                message = _(
+                    "card %(card)s: the PIN is easy to guess; it was set, ask the patron to change it"
+                )
+                problem(line, "pin_too_easy", message % {"card": row["card_number"]})
     return report
 
 
