@@ -6,6 +6,22 @@ from django.utils.translation import gettext_lazy as _
 
 from .selectors import MAX_DAYS, Period
 
+# No request is older than the service, nor planned years ahead; and a day such as
+# 9999-12-31 would overflow the date arithmetic of the period (the next day, the period
+# before) instead of being refused.
+FIRST_DAY = datetime.date(2000, 1, 1)
+
+
+def _within_reach(day: datetime.date | None) -> datetime.date | None:
+    last = timezone.localdate() + datetime.timedelta(days=MAX_DAYS)
+    if day is not None and not FIRST_DAY <= day <= last:
+        raise forms.ValidationError(
+            _("Choose a day between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY.isoformat(), "last": last.isoformat()},
+            code="out_of_reach",
+        )
+    return day
+
 
 class PeriodForm(forms.Form):
     """The period and branch a manager looks at; empty fields mean the last 30 days and
@@ -25,6 +41,12 @@ class PeriodForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.scope = scope
         self.fields["branch"].queryset = scope
+
+    def clean_start(self):
+        return _within_reach(self.cleaned_data.get("start"))
+
+    def clean_end(self):
+        return _within_reach(self.cleaned_data.get("end"))
 
     def clean(self):
         data = super().clean()

@@ -50,6 +50,7 @@ from emporter.catalogue.models import CopyStatus, DocType
 from emporter.desk.models import Loan
 from emporter.holds.models import Bag, Channel, Request, Status
 from emporter.holds.selectors import PATRON_KEY
+from emporter.network.models import ServiceMode
 from emporter.picking.models import LineStatus, PickLine
 
 MAX_DAYS = 366
@@ -158,6 +159,11 @@ class Closings:
         collected, expired = self.counts[Status.COLLECTED], self.counts[Status.EXPIRED]
         return ratio(collected, collected + expired)
 
+    @property
+    def not_served_rate(self) -> float | None:
+        """Of the requests that ended, the share no copy could serve (not found anywhere)."""
+        return ratio(self.counts[Status.NOT_FOUND], sum(self.counts.values()))
+
 
 @dataclass
 class RequestCounts:
@@ -185,6 +191,11 @@ class RequestCounts:
         return Closings(counts)
 
 
+# A bag expired, then lent all the same when its patron came (desk.services.lend_expired):
+# the request stays expired, but the patron took the documents home. Counted as collected.
+LENT_AFTER_EXPIRY = Q(status=Status.EXPIRED, loan__isnull=False)
+
+
 def request_counts(*, period: Period, branch_ids) -> RequestCounts:
     """One pass over the requests placed or closed in the period at ``branch_ids`` (their
     pickup library now), grouped by day placed, channel and how they ended; at most
@@ -197,7 +208,12 @@ def request_counts(*, period: Period, branch_ids) -> RequestCounts:
         Request.objects.filter(placed | closed, pickup_branch_id__in=branch_ids)
         .annotate(
             day=Case(When(placed, then=TruncDate("created_at")), default=None, output_field=DateField()),
-            closing=Case(When(closed, then=F("status")), default=Value(""), output_field=CharField()),
+            closing=Case(
+                When(closed & LENT_AFTER_EXPIRY, then=Value(Status.COLLECTED)),
+                When(closed, then=F("status")),
+                default=Value(""),
+                output_field=CharField(),
+            ),
         )
         .values("day", "channel", "closing")
         .annotate(n=Count("id"))
@@ -257,7 +273,9 @@ def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
     start, end = period.bounds()
     placed = Q(created_at__gte=start, created_at__lt=end)
     ready = Q(ready_at__gte=start, ready_at__lt=end)
-    collected = Q(closed_at__gte=start, closed_at__lt=end, status=Status.COLLECTED)
+    collected = Q(closed_at__gte=start, closed_at__lt=end) & (Q(status=Status.COLLECTED) | LENT_AFTER_EXPIRY)
+    # From ready to collected: only bags collected in time (a late loan's closing is the expiry).
+    in_time = Q(closed_at__gte=start, closed_at__lt=end, status=Status.COLLECTED)
     requests = Request.objects.filter(placed | ready | collected, pickup_branch_id__in=branch_ids).order_by()
     aggregates = {
         "requests": Count("id", filter=placed),
@@ -266,11 +284,14 @@ def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
         "collected": Count("id", filter=collected),
         "patrons_collecting": Count(PATRON_KEY, distinct=True, filter=collected),
         "ready": Count("id", filter=ready),
+        "collected_in_time": Count("id", filter=in_time),
     }
-    durations = {"to_ready": (TO_READY, ready), "to_pickup": (TO_PICKUP, collected)}
+    durations = {"to_ready": (TO_READY, ready), "to_pickup": (TO_PICKUP, in_time)}
     result, delays = aggregate_with_percentiles(requests, aggregates, durations)
     people = Patrons(*(result[k] for k in ("requests", "patrons", "collected", "patrons_collecting")))
-    return people, Delays(delays["to_ready"], delays["to_pickup"], result["ready"], result["collected"])
+    return people, Delays(
+        delays["to_ready"], delays["to_pickup"], result["ready"], result["collected_in_time"]
+    )
 
 
 def patrons(*, period: Period, branch_ids) -> Patrons:
@@ -382,7 +403,8 @@ class Workload:
 
 
 def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
-    """Today at each branch: copies to pull off its shelves (set aside, not yet found),
+    """Today at each branch: copies to pull off its shelves (set aside, not yet found, for
+    a library that is open),
     bags on its hold shelf, and bags whose last day is tomorrow (their reminder goes out)."""
     today = today or timezone.localdate()
     tomorrow = today + datetime.timedelta(days=1)
@@ -391,6 +413,9 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
         Request.objects.filter(
             status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch_id__in=list(rows)
         )
+        # As the pick lists (picking.services._add_lines): nothing is pulled for a library
+        # that has closed, so it is no work for this one.
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
         .values("copy__branch_id")
         .annotate(n=Count("id"))
         .order_by()

@@ -1,0 +1,154 @@
+"""The service report, checked against hand counts: continuity mode, a bag lent after it
+expired, the two meanings of "not found", odd dates, the printed report's tables."""
+
+import datetime
+import zoneinfo
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import translation
+
+from emporter.desk import services as desk
+from emporter.holds.services import expire_overdue, place_request
+from emporter.network.models import Branch, Department, ServiceMode
+from emporter.patrons.models import Role, StaffRole
+from emporter.picking import services as picking
+from emporter.stats import report, selectors, tables
+from emporter.stats.selectors import Period
+from tests.conftest import make_branch, make_department, make_patron, make_record
+from tests.test_stats_report import text_of
+
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+D = datetime.date
+pytestmark = pytest.mark.django_db
+
+
+def paris(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=PARIS)
+
+
+@contextmanager
+def clock(when: datetime.datetime):
+    with mock.patch("django.utils.timezone.now", return_value=when):
+        yield
+
+
+def place(patron, pickup, title, *, copies=None, department=None):
+    record = make_record(title=title, copies=copies if copies is not None else [pickup])
+    if department is not None:
+        record.copies.update(department=department)
+    return place_request(patron=patron, record_id=record.pk, pickup_branch=pickup)[0]
+
+
+def pull(branch, *, missing=()):
+    """Build a list at ``branch`` and mark every line, the titles in ``missing`` not found
+    (once each), the lines a not-found adds too."""
+    missing = list(missing)
+    run = picking.build_run(branch=branch, kind="late")
+    while line := run.lines.filter(status="pending").select_related("copy__record").order_by("pk").first():
+        if line.copy.record.title in missing:
+            missing.remove(line.copy.record.title)
+            picking.mark_not_found(line=line, reason="absent")
+        else:
+            picking.mark_found(line=line)
+    return run
+
+
+def test_work_for_a_closed_library_is_not_counted_as_copies_to_pull():
+    pdi = make_branch(code="PDI", name="Part-Dieu")
+    crx = make_branch(code="CRX", name="Croix-Rousse")
+    patron = make_patron(crx)
+    with clock(paris(2020, 11, 16, 9)):
+        place(patron, crx, "Ailleurs", copies=[pdi])
+        place(patron, pdi, "Ici", copies=[pdi])
+    Branch.objects.filter(pk=crx.pk).update(service_mode=ServiceMode.CLOSED)
+    with clock(paris(2020, 11, 17, 8)):
+        on_the_list = picking.build_run(branch=pdi).lines.count()
+        (row,) = selectors.workload(branches=[pdi], today=D(2020, 11, 17))
+    assert on_the_list == row.to_pull == 1
+
+
+def test_a_bag_lent_after_it_expired_counts_as_collected():
+    branch = make_branch(weekdays=range(7))
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        request = place(patron, branch, "Tard")
+        pull(branch)
+    with clock(paris(2020, 11, 23, 8)):
+        assert expire_overdue() == 1
+    with clock(paris(2020, 11, 23, 10)):
+        assert len(desk.lend_expired(patron=patron, branch=branch, request_ids=[request.pk])) == 1
+    d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 30)), branches=[branch])
+    assert d.loans == 1
+    assert (d.closings.counts["collected"], d.closings.counts["expired"]) == (1, 0)
+    assert d.closings.collection_rate == 1.0
+    assert d.patrons.patrons_collecting == 1
+    # Its wait is not a time to pickup: it ran past the deadline to the expiry.
+    assert d.delays.collected == 0 and d.delays.to_pickup[0] is None
+
+
+def test_copies_not_found_and_requests_nothing_could_serve_are_two_figures():
+    branch = make_branch()
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        place(patron, branch, "Deux exemplaires", copies=[branch, branch])  # the second is found
+        place(patron, branch, "Un seul")  # nothing else: not served
+        place(patron, branch, "Trouvé")
+        pull(branch, missing=["Deux exemplaires", "Un seul"])
+    d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 16)), branches=[branch])
+    with translation.override("en"):
+        figures = {key: (str(label), value) for key, label, value in tables.key_figures(d)}
+    assert figures["not_found_rate"] == ("Copies not found on the shelf", 0.5)  # 2 of 4 lines
+    assert figures["not_served_rate"] == ("Requests no copy could serve", 1.0)  # 1 of 1 ended
+    assert d.closings.counts["not_found"] == 1
+
+
+@pytest.mark.parametrize("params", [{"start": "9999-12-31", "end": "9999-12-31"}, {"end": "0001-01-05"}])
+@pytest.mark.parametrize(
+    "url", ["/en/staff/stats/", "/en/staff/stats/report.pdf", "/en/staff/stats/channels.csv"]
+)
+def test_days_out_of_reach_are_refused_not_a_server_error(client, params, url):
+    make_branch()
+    user = get_user_model().objects.create_user(username="nadia", password="x")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    client.force_login(user)
+    response = client.get(url, params)
+    assert response.status_code == 200
+    if url == "/en/staff/stats/":
+        assert "Choose a day between 2000-01-01 and" in response.text
+
+
+def test_the_api_refuses_days_out_of_reach(client):
+    make_branch()
+    user = get_user_model().objects.create_user(username="nadia", password="secret-pass")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    token = client.post(
+        "/api/v1/auth/token",
+        {"username": "nadia", "password": "secret-pass"},
+        content_type="application/json",
+    ).json()["token"]
+    response = client.get(
+        "/api/v1/stats",
+        {"start": "9999-12-31", "end": "9999-12-31"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+
+
+def test_the_printed_report_has_every_department_and_the_branches_table():
+    branch = make_branch()
+    names = [f"Département {n:02d}" for n in range(14)]
+    for n, name in enumerate(names):
+        department = make_department(branch, code=f"d{n}", name=name, order=n)
+        patron = make_patron(branch, card=f"7000{n:02d}")
+        with clock(paris(2020, 11, 16, 9)):
+            place(patron, branch, f"Titre {n}", department=department)
+    assert Department.objects.count() == 14
+    with clock(paris(2020, 11, 16, 10)):
+        pull(branch, missing=["Titre 0"])
+    pdf = report.service_report(period=Period(D(2020, 11, 16), D(2020, 11, 16)), branches=[branch])
+    text = text_of(pdf)
+    assert [name for name in names if name in text] == names
+    assert "Trouvés et introuvables, par bibliothèque" in text
