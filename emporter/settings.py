@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "emporter.desk",
     "emporter.stats",
     "emporter.discovery",
+    "emporter.imports",
     "emporter.demo",
     "emporter.jobs",
     "emporter.api",

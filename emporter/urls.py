@@ -37,6 +37,7 @@ urlpatterns += i18n_patterns(
     path("staff/stats/", include("emporter.stats.urls")),
     path("staff/door/", include("emporter.desk.urls")),
     path("staff/network/", include("emporter.network.urls")),
+    path("staff/imports/", include("emporter.imports.urls")),
     path("account/loans/", include(desk_urls.patron_urlpatterns)),
     path("account/bags/", include("emporter.curbside.urls")),
     path("staff/notices/", include("emporter.notices.urls")),

@@ -17,6 +17,7 @@ def jobs() -> list[Job]:
     from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
     from emporter.holds.services import expire_overdue, serve_waiting, tell_closed_pickups
+    from emporter.imports.services import sweep as sweep_imports
     from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
     from emporter.patrons.throttle import forget_old
@@ -44,4 +45,6 @@ def jobs() -> list[Job]:
         Job("forget old sign-in failures", 3600, forget_old),
         Job("forget expired API tokens", 3600, forget_expired),
         Job("forget old notices", 3600, forget_old_notices),
+        # Files sent while the worker was down are read when it is back, one at a time.
+        Job("imports waiting or stalled", 60, sweep_imports),
     ]

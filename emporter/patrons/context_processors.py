@@ -15,6 +15,7 @@ SCREENS = [
     # Patrons' addresses and mails: managers (their branch) and administrators only.
     (Role.BRANCH_MANAGER, "notices:outbox", _("Notices")),
     (Role.NETWORK_ADMIN, "network:modes", _("Service modes")),
+    (Role.NETWORK_ADMIN, "imports:index", _("Imports")),
 ]
 
 

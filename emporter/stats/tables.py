@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from emporter.holds.models import Channel, Status
+from emporter.spreadsheets import inert
 
 from .selectors import CLOSINGS, Dashboard, Outcome, ratio
 
@@ -283,19 +284,8 @@ def write_csv(table: Table, out) -> None:
         cells = [plain(v, c.kind) for c, v in zip(table.columns, row, strict=True)]
         units = [_unit(v[1]) for c, v in zip(table.columns, row, strict=True) if c.kind == MIXED]
         writer.writerow(
-            [str(v).replace(".", decimal) if isinstance(v, float) else _inert(v) for v in cells] + units
+            [str(v).replace(".", decimal) if isinstance(v, float) else inert(v) for v in cells] + units
         )
-
-
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _inert(value):
-    """Text a spreadsheet shows as text: a name starting like a formula gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _unit(kind: str) -> str:

@@ -1,0 +1,86 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from emporter.catalogue.item_mappings import PRESETS
+from emporter.network.models import Branch
+
+from .models import Kind
+
+# Larger files: the commands, on the server (docs/deploy.md).
+MAX_UPLOAD_MB = 200
+
+
+class ImportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("What the file holds"), choices=Kind.choices, widget=forms.RadioSelect)
+    file = forms.FileField(label=_("File"))
+    source = forms.CharField(
+        label=_("Source (MARC)"),
+        required=False,
+        max_length=40,
+        help_text=_(
+            "The name that keys this catalogue's records; by default the file's name without its "
+            "extension. Give the same each time the system's export changes name."
+        ),
+    )
+    preset = forms.ChoiceField(
+        label=_("Copy fields (MARC)"),
+        required=False,
+        choices=[("", _("Detected from the file"))] + [(name, name) for name in sorted(PRESETS)],
+    )
+    default_branch = forms.ModelChoiceField(
+        label=_("Library for copies whose library code is unknown"),
+        queryset=Branch.objects.order_by("name"),
+        required=False,
+        to_field_name="code",
+    )
+    encoding = forms.CharField(
+        label=_("Encoding (CSV)"),
+        required=False,
+        max_length=30,
+        help_text=_("Only when the file is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)."),
+    )
+    withdraw_missing = forms.BooleanField(
+        label=_("The file is the source's whole catalogue: withdraw the copies it no longer lists (MARC)"),
+        required=False,
+    )
+    take_over = forms.BooleanField(
+        label=_("This source replaces the one that has the file's barcodes (MARC)"), required=False
+    )
+    set_pins = forms.BooleanField(
+        label=_("Replace existing patrons' PINs with the file's (patrons)"), required=False
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            raise forms.ValidationError(
+                _("This file is over %(size)s MB: import it with the command on the server.")
+                % {"size": MAX_UPLOAD_MB},
+                code="too_large",
+            )
+        return upload
+
+    def clean_encoding(self):
+        import codecs
+
+        name = self.cleaned_data["encoding"].strip()
+        if name:
+            try:
+                codecs.lookup(name)
+            except LookupError as error:
+                raise forms.ValidationError(_("Unknown encoding: %(name)s.") % {"name": name}) from error
+        return name
+
+    def options(self) -> dict:
+        """What the importer is told, as the job keeps it (JSON)."""
+        data = self.cleaned_data
+        branch = data.get("default_branch")
+        return {
+            "source": data["source"].strip(),
+            "preset": data["preset"],
+            "default_branch": branch.code if branch else "",
+            "encoding": data["encoding"],
+            "withdraw_missing": data["withdraw_missing"],
+            "take_over": data["take_over"],
+            "set_pins": data["set_pins"],
+        }

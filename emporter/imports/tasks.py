@@ -1,0 +1,22 @@
+"""The import of a file sent from the web page, run by the task worker."""
+
+from django.tasks import task
+
+from . import services
+
+
+@task
+def run_import(job_id: int) -> str | None:
+    return services.run(job_id)
+
+
+def waiting_in_queue() -> bool:
+    """An import task already waits in the database queue (the worker is busy or down):
+    the scheduler does not add one more every minute."""
+    from django.conf import settings
+
+    if "django_tasks_db" not in settings.TASKS["default"]["BACKEND"]:
+        return False
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(status="READY", task_path=run_import.module_path).exists()

@@ -1,0 +1,148 @@
+"""The network administrator's imports page: a file sent is read in the background with
+the command's importer, the problems are listed where they are, the file is deleted."""
+
+import datetime
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from emporter.catalogue.models import Copy, Record
+from emporter.imports import services
+from emporter.imports.models import ImportJob, State
+from emporter.patrons.models import Patron, Role, StaffRole
+from tests.conftest import make_branch
+from tests.test_import_marc import LUL, MEL
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def admin_client(client, db):
+    user = get_user_model().objects.create_user(username="nadia", password="x")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    client.force_login(user)
+    return client
+
+
+def url(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def send(client, path: Path, kind="marc", **fields):
+    upload = SimpleUploadedFile(path.name, path.read_bytes())
+    with django_capture_on_commit():
+        return client.post(url("imports:index"), {"kind": kind, "file": upload, **fields}, follow=True)
+
+
+def django_capture_on_commit():
+    """The test runs in a transaction: run what waits for the commit (the task's queuing)."""
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def test_a_marc_file_is_imported_in_the_background_and_its_problems_listed(admin_client, data_dir):
+    branch = make_branch()
+    sent = send(admin_client, MEL, default_branch=branch.code)
+    assert "cotesMEL.mrc is queued for import." in sent.text  # then the worker reads it
+    job = ImportJob.objects.get()
+    assert job.state == State.DONE and job.file_name == "cotesMEL.mrc"
+    assert Record.objects.count() == 109 and Copy.objects.count() == 129
+    # Keyed as the command keys it: by the file's name, so a second sending updates.
+    assert Record.objects.filter(source_key__startswith="cotesMEL:").count() == 109
+    assert job.problem_count == 3 and {p["code"] for p in job.problems} == {"no_barcode"}
+    assert all(p["where"].startswith("cotesMEL.mrc, record ") for p in job.problems)
+    assert "109" in job.summary
+    page = admin_client.get(url("imports:detail", job.pk))
+    assert "Done" in page.text and page.text.count("<code>no_barcode</code>") == 3
+    assert not any(data_dir.rglob("*.mrc"))  # the file is deleted once read
+
+    send(admin_client, MEL, default_branch=branch.code)
+    assert Record.objects.count() == 109 and ImportJob.objects.filter(state=State.DONE).count() == 2
+
+
+def test_the_problems_download_as_csv(admin_client):
+    branch = make_branch()
+    send(admin_client, MEL, default_branch=branch.code)
+    job = ImportJob.objects.get()
+    response = admin_client.get(url("imports:problems_csv", job.pk))
+    rows = response.content.decode("utf-8-sig").splitlines()
+    assert rows[0].split(";")[1] == "Code" and len(rows) == 4
+
+
+def test_a_patron_file_is_imported_and_not_kept(admin_client, data_dir, tmp_path):
+    make_branch(code="PDI")
+    path = tmp_path / "lecteurs.csv"
+    path.write_text("card_number;first_name;last_name;home_branch;pin\n42;Anne;Martin;PDI;4821\n43;;;PDI;\n")
+    send(admin_client, path, kind="patrons")
+    job = ImportJob.objects.get()
+    assert job.state == State.DONE and Patron.objects.get().card_number == "42"
+    assert [(p["code"], p["where"]) for p in job.problems] == [("missing_value", "lecteurs.csv, line 3")]
+    assert not (data_dir / "imports" / str(job.pk)).exists()
+
+
+def test_a_file_that_cannot_be_read_is_not_imported_and_says_why(admin_client, tmp_path):
+    make_branch()
+    path = tmp_path / "broken.mrc"
+    path.write_bytes(b"00042nam  2200037   4500" + b"x" * 5)
+    send(admin_client, path)
+    job = ImportJob.objects.get()
+    assert job.state == State.FAILED and job.problem_count >= 1
+    assert not Record.objects.exists()
+
+
+def test_only_network_administrators_import(client, db):
+    branch = make_branch()
+    user = get_user_model().objects.create_user(username="manager", password="x")
+    StaffRole.objects.create(user=user, role=Role.BRANCH_MANAGER, branch=branch)
+    client.force_login(user)
+    assert client.get(url("imports:index")).status_code == 403
+    upload = SimpleUploadedFile("x.mrc", LUL.read_bytes())
+    assert client.post(url("imports:index"), {"kind": "marc", "file": upload}).status_code == 403
+    assert not ImportJob.objects.exists()
+
+
+def test_an_empty_file_is_refused_with_the_form(admin_client):
+    upload = SimpleUploadedFile("vide.csv", b"")
+    response = admin_client.post(url("imports:index"), {"kind": "copies", "file": upload})
+    assert response.status_code == 422 and "The submitted file is empty." in response.text
+    assert not ImportJob.objects.exists()
+
+
+def test_one_import_at_a_time_the_next_waits_its_turn(admin_client, settings):
+    make_branch()
+    # A real queue: the worker is down.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    send(admin_client, LUL)
+    send(admin_client, MEL)
+    first, second = ImportJob.objects.order_by("pk")
+    assert (first.state, second.state) == (State.QUEUED, State.QUEUED)
+    ImportJob.objects.filter(pk=first.pk).update(state=State.RUNNING)
+    assert services.run(second.pk) is None  # not its turn: another is running
+    assert ImportJob.objects.get(pk=second.pk).state == State.QUEUED
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ImportJob.objects.filter(pk=second.pk).update(state=State.RUNNING)
+
+
+def test_an_import_whose_worker_died_is_said_interrupted(admin_client, settings, data_dir):
+    make_branch()
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    send(admin_client, LUL)
+    job = ImportJob.objects.get()
+    long_ago = timezone.now() - datetime.timedelta(hours=7)
+    ImportJob.objects.filter(pk=job.pk).update(state=State.RUNNING, started_at=long_ago)
+    assert services.sweep() == 1
+    job.refresh_from_db()
+    assert job.state == State.INTERRUPTED and not any(data_dir.rglob("*.mrc"))
+    page = admin_client.get(url("imports:detail", job.pk))
+    assert "Send the file again" in page.text
