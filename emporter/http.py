@@ -1,7 +1,7 @@
 """Where a page may send people next, and the views that only take a form's POST."""
 
 from django.conf import settings
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, translate_url
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -17,7 +17,8 @@ def post_only(view):
 
 
 def safe_next(request, url: object) -> str:
-    """``url`` when it is a page of this site a browser may be sent to, else "".
+    """``url`` when it is a page of this site a browser may be sent to, in the active
+    language, else "".
 
     Only a path ("/…"): "basket", a bare word, would be read by ``redirect()`` as a URL
     name and fail; "//host/…" is another site. A view that takes POST only is no page."""
@@ -26,10 +27,15 @@ def safe_next(request, url: object) -> str:
     if not url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
         return ""
     path = url.split("?", 1)[0].split("#", 1)[0]
+    active = translation.get_language() or settings.LANGUAGE_CODE
     try:
         # In the language of its own prefix: "/en/basket/" does not resolve in French.
         with translation.override(translation.get_language_from_path(path) or settings.LANGUAGE_CODE):
             match = resolve(path)
+            if getattr(match.func, "post_only", False):
+                return ""
+            # ... and given in the language of the page that sends there: someone who
+            # chose English on the sign-in page stays in English after signing in.
+            return translate_url(url, active)
     except Resolver404:
         return ""
-    return "" if getattr(match.func, "post_only", False) else url

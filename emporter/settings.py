@@ -149,6 +149,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+# English dates as written here, day first (emporter/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["emporter.formats"]
 LOCALE_PATHS = [BASE_DIR / "emporter" / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Paris")
 USE_I18N = True

@@ -13,7 +13,7 @@ from tests.conftest import make_record
     "url, expected",
     [
         ("/basket/", "/basket/"),
-        ("/en/basket/", "/en/basket/"),  # resolved in its own language
+        ("/en/basket/", "/basket/"),  # resolved in its own language, given in the page's
         ("/en/basket/confirm/", ""),
         ("/catalogue/?q=nuit#hit-3", "/catalogue/?q=nuit#hit-3"),
         ("basket", ""),  # a bare word: redirect() would take it for a URL name
@@ -28,6 +28,29 @@ from tests.conftest import make_record
 )
 def test_safe_next(db, url, expected):
     assert safe_next(RequestFactory().get("/"), url) == expected
+
+
+def test_a_next_is_given_in_the_language_of_the_page_that_sends_there(db):
+    from django.utils import translation
+
+    with translation.override("en"):
+        assert (
+            safe_next(RequestFactory().get("/"), "/catalogue/?q=nuit#hit-3") == "/en/catalogue/?q=nuit#hit-3"
+        )
+        assert safe_next(RequestFactory().get("/"), "/en/basket/") == "/en/basket/"
+
+
+def test_english_chosen_on_the_sign_in_page_stays_english_after_signing_in(client, patron, branch):
+    response = client.post("/en/account/login/?next=/basket/", {"card_number": "10000001", "pin": "1234"})
+    assert response["Location"] == "/en/basket/"
+    client.post("/account/logout/")
+    user = get_user_model().objects.create_user("porte", password="correct horse battery")
+    StaffRole.objects.create(user=user, role=Role.DOOR_DESK, branch=branch)
+    response = client.post(
+        f"/en/staff/login/?next=/staff/door/{branch.pk}/",
+        {"username": "porte", "password": "correct horse battery"},
+    )
+    assert response["Location"] == f"/en/staff/door/{branch.pk}/"
 
 
 def test_signing_in_for_a_form_that_takes_post_only_lands_on_the_account(client, patron):

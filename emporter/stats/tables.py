@@ -9,7 +9,7 @@ import csv
 import datetime
 from dataclasses import dataclass
 
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -223,7 +223,9 @@ def display(value, kind: str) -> str:
     if value is None:
         return "—"
     if kind == RATE:
-        return f"{formats.number_format(round(value * 100, 1), 1)}\u00a0%"  # never "0,0" / "%" on two lines
+        number = formats.number_format(round(value * 100, 1), 1)
+        # French puts a (non-breaking: never "0,0" / "%" on two lines) space before "%".
+        return f"{number}\u00a0%" if (translation.get_language() or "").startswith("fr") else f"{number}%"
     if kind == NUMBER:
         return formats.number_format(round(value, 1), 1)
     if kind == DURATION:
