@@ -34,3 +34,17 @@ def test_a_bag_expired_at_midnight_is_told_in_the_morning_not_in_the_night(patro
     assert Notice.objects.filter(kind=Kind.EXPIRED, patron=patron).count() == 1
     compose.compose_all(at(day, 9, 15))  # and once
     assert Notice.objects.filter(kind=Kind.EXPIRED).count() == 1
+
+
+def test_the_expired_email_of_one_document_is_in_the_singular(patron, branch, settings):
+    from django.core import mail
+
+    from emporter.notices import outbox
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    day = expired_bag(patron, branch)
+    compose.compose_all(at(day, 9, 0))
+    outbox.send_due(at(day, 9, 1))
+    (email,) = mail.outbox
+    assert "Ce document n’a pas été retiré à temps\u00a0; il est retourné en rayon\u00a0:" in email.body
+    assert "Vous pouvez le réserver à nouveau" in email.body
