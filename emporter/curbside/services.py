@@ -153,13 +153,20 @@ def close_finished(*, limit: int = 500, now=None) -> int:
             Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed | left | closed_library)
         )
         .annotate(collected=Exists(collected))
+        .select_related("bag__branch", "slot")
         .order_by("pk")[:limit]
     )
     closed = 0
     for appointment in stale:
         state = Appointment.State.DONE if appointment.collected else Appointment.State.CANCELLED
         with transaction.atomic():
-            closed += _close(appointment, state, now=now)
+            if not _close(appointment, state, now=now):
+                continue
+            if _lost_to_a_closing(appointment, now):
+                # The closing's email says the library is closed, not that this time is
+                # gone: after a closing undone the same morning, it would still be.
+                tell_time_cancelled(appointment)
+            closed += 1
     for appointment in _outside_hours(now, limit=limit):
         with transaction.atomic():
             # The patron would come to a closed door: told, with another time to choose.
@@ -167,6 +174,17 @@ def close_finished(*, limit: int = 500, now=None) -> int:
                 tell_time_cancelled(appointment)
                 closed += 1
     return closed
+
+
+def _lost_to_a_closing(appointment: Appointment, now: datetime.datetime) -> bool:
+    """A time still to come, booked at a library that has closed."""
+    return (
+        appointment.state == Appointment.State.BOOKED
+        and appointment.slot_id is not None
+        and appointment.slot.starts_at >= now
+        and appointment.bag.state == Bag.State.OPEN
+        and appointment.bag.branch.service_mode == ServiceMode.CLOSED
+    )
 
 
 def _outside_hours(now: datetime.datetime, *, limit: int) -> list[Appointment]:

@@ -433,7 +433,7 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
 
 
-def serve_waiting(*, limit: int = 500, actor=None, records=None) -> int:
+def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     """Give a copy back on a shelf to the requests waiting for its record, oldest first
     (only those of ``records``, a queryset of record ids, when given).
 
@@ -458,7 +458,9 @@ def serve_waiting(*, limit: int = 500, actor=None, records=None) -> int:
     )
     if records is not None:
         waiting = waiting.filter(record_id__in=records)
-    waiting = waiting.order_by("created_at", "pk").values_list("pk", flat=True)[:limit]
+    waiting = waiting.order_by("created_at", "pk").values_list("pk", flat=True)
+    if limit is not None:
+        waiting = waiting[:limit]
     served = 0
     for request_id in list(waiting):
         with transaction.atomic():
@@ -588,14 +590,15 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
 
 def extend_after_reopening(*, branch: Branch, today=None) -> int:
     """The bags that waited at ``branch`` while it was closed are held as if they had
-    just been put on its shelf (the policy's open days from today), when that is later
-    than their deadline. Returns how many bags were given days back."""
+    just been put on its shelf (the policy's open days from tomorrow, as ``make_ready``
+    counts), when that is later than their deadline. Returns how many bags were given
+    days back."""
     today = today or timezone.localdate()
     extended = 0
     bags = Bag.objects.filter(branch=branch, state=Bag.State.OPEN).select_related("patron")
     for bag in bags:
         rules = policy.resolve(branch=branch, category=bag.patron.category)
-        deadline = nth_open_day(branch, today, rules.hold_days)
+        deadline = nth_open_day(branch, today + datetime.timedelta(days=1), rules.hold_days)
         with transaction.atomic():
             if not Bag.objects.filter(pk=bag.pk, hold_until__lt=deadline).update(hold_until=deadline):
                 continue

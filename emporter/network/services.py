@@ -26,6 +26,10 @@ def set_mode(*, branches, mode: str, actor) -> int:
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
     with transaction.atomic():
+        # The rows locked first: two switches at once (a double click, a retry after a
+        # proxy's timeout) would both see the branch closed and reopen it twice, telling
+        # its patrons twice. The second now waits, then sees it open.
+        list(branches.select_for_update().order_by("pk").values_list("pk", flat=True))
         reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
         changed = branches.exclude(service_mode=mode).update(
             service_mode=mode, mode_changed_at=timezone.now()
@@ -35,7 +39,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
             on_its_shelves = Copy.objects.filter(branch=branch, status=CopyStatus.ON_SHELF).values(
                 "record_id"
             )
-            serve_waiting(actor=actor, records=on_its_shelves)
+            # Every waiting request its shelves can serve, not a first batch: the next
+            # would wait for the sweep, and a request placed meanwhile take their copy.
+            serve_waiting(actor=actor, records=on_its_shelves, limit=None)
             # Those told it had closed are told it is open again (the instance still
             # holds the time it closed).
             tell_reopened(branch=branch, closed_at=branch.mode_changed_at, actor=actor)

@@ -1,0 +1,166 @@
+"""The continuity switch under a review: a double reopening, the waiting lists served
+whole, the days a bag gets back, a booking lost to a closing, another library's phone desk."""
+
+import datetime
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from emporter.catalogue.models import Copy, Record
+from emporter.curbside import services as curbside
+from emporter.curbside.models import Appointment, PickupSettings
+from emporter.holds.models import Request, RequestEvent, Status
+from emporter.holds.services import extend_after_reopening, place_request, tell_closed_pickups
+from emporter.network.calendar import nth_open_day
+from emporter.network.models import Branch, ServiceMode
+from emporter.network.services import set_mode
+from emporter.notices.models import Kind, Notice
+from emporter.patrons.models import Role, StaffRole
+from emporter.picking import services as picking
+from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
+
+MONDAY = datetime.date(2026, 12, 7)
+WEDNESDAY = MONDAY + datetime.timedelta(days=2)
+
+
+def at(day, hour, minute=0):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(hour, minute)))
+
+
+def switch(branch, mode):
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=None)
+    branch.refresh_from_db()
+
+
+def place(patron, title, pickup, copies):
+    record = make_record(title=title, copies=copies)
+    return place_request(patron=patron, record_id=record.pk, pickup_branch=pickup)[0]
+
+
+def test_on_reopening_every_waiting_request_is_served_before_a_newcomer(patron, branch):
+    switch(branch, ServiceMode.CLOSED)
+    records = Record.objects.bulk_create(
+        Record(source_key=f"t:{i}", title=f"Titre {i}", doc_type="book") for i in range(501)
+    )
+    Copy.objects.bulk_create(
+        Copy(
+            record=r,
+            barcode=f"C{r.pk:07d}",
+            call_number="R",
+            branch=branch,
+            doc_type="book",
+            status="on_shelf",
+        )
+        for r in records
+    )
+    Request.objects.bulk_create(
+        Request(patron=patron, record=r, pickup_branch=branch, status=Status.WAITING, doc_type="book")
+        for r in records
+    )
+    switch(branch, ServiceMode.CLICK_COLLECT)
+    newcomer = make_patron(branch, card="10000099", last_name="Nouveau")
+    late, _ = place_request(patron=newcomer, record_id=records[-1].pk, pickup_branch=branch)
+    oldest = Request.objects.get(patron=patron, record=records[-1])
+    assert (oldest.status, late.status) == (Status.PLACED, Status.WAITING)
+
+
+def test_a_bag_given_its_days_back_gets_as_many_as_a_new_bag(patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Patient"])
+    past = MONDAY - datetime.timedelta(days=20)
+    Request.objects.filter(pk=ready.pk).update(hold_until=past)
+    type(ready.bag).objects.filter(pk=ready.bag_id).update(hold_until=past)
+    extend_after_reopening(branch=branch, today=MONDAY)  # reopened on Monday morning
+    ready.refresh_from_db()
+    assert ready.hold_until == nth_open_day(branch, MONDAY + datetime.timedelta(days=1), 5)  # make_ready's
+
+
+def test_a_booking_lost_to_a_closing_is_told_once(patron, branch):
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    (ready,) = make_ready_requests(patron, branch, ["Réservé à 11h"])
+    Request.objects.filter(pk=ready.pk).update(hold_until=WEDNESDAY)
+    type(ready.bag).objects.filter(pk=ready.bag_id).update(hold_until=WEDNESDAY)
+    curbside.book(bag=ready.bag, starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
+    switch(branch, ServiceMode.CLOSED)
+    assert curbside.close_finished(now=at(MONDAY, 10, 5)) == 1
+    assert curbside.close_finished(now=at(MONDAY, 10, 10)) == 0
+    assert Appointment.objects.get().state == Appointment.State.CANCELLED
+    assert Notice.objects.filter(kind=Kind.TIME_CANCELLED, patron=patron).count() == 1
+
+
+def test_a_missed_booking_at_a_closed_library_is_not_told_as_cancelled(patron, branch):
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    (ready,) = make_ready_requests(patron, branch, ["Trop tard"])
+    Request.objects.filter(pk=ready.pk).update(hold_until=WEDNESDAY)
+    type(ready.bag).objects.filter(pk=ready.bag_id).update(hold_until=WEDNESDAY)
+    curbside.book(bag=ready.bag, starts_at=at(MONDAY, 11), now=at(MONDAY, 9))
+    switch(branch, ServiceMode.CLOSED)
+    assert curbside.close_finished(now=at(MONDAY, 15)) == 1  # its time has gone by
+    assert not Notice.objects.filter(kind=Kind.TIME_CANCELLED).exists()
+
+
+def test_another_librarys_phone_desk_moves_a_caller_off_a_closed_library(
+    client, patron, branch, other_branch
+):
+    request = place(patron, "Appel", branch, [branch, other_branch])
+    switch(branch, ServiceMode.CLOSED)
+    picking.withdraw_closed_branches()
+    user = get_user_model().objects.create_user(username="tel", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=other_branch)
+    client.force_login(user)
+    with translation.override("en"):
+        url = reverse("phonedesk:change_pickup", args=[patron.pk, request.pk])
+    client.post(url, {"branch": other_branch.pk})
+    request.refresh_from_db()
+    assert request.pickup_branch == other_branch
+
+
+def test_another_librarys_phone_desk_cannot_move_a_request_off_an_open_library(
+    client, patron, branch, other_branch
+):
+    request = place(patron, "Ici", branch, [branch, other_branch])
+    user = get_user_model().objects.create_user(username="tel", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=other_branch)
+    client.force_login(user)
+    with translation.override("en"):
+        url = reverse("phonedesk:change_pickup", args=[patron.pk, request.pk])
+    client.post(url, {"branch": other_branch.pk})
+    request.refresh_from_db()
+    assert request.pickup_branch == branch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reopening_twice_at_once_tells_each_patron_once(postgres, settings):
+    from emporter.notices import compose, outbox
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    branch = make_branch()
+    other = make_branch(code="CRX", name="Croix-Rousse")
+    for n in range(10):
+        place(make_patron(branch, card=f"1000{n:04d}"), f"T{n}", branch, [other])
+    switch(branch, ServiceMode.CLOSED)
+    tell_closed_pickups()
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    compose.compose_all(later)
+    outbox.send_due(later)  # the "closed" emails left: the reopening is told
+    barrier, errors = threading.Barrier(2), []
+
+    def reopen():
+        try:
+            barrier.wait()
+            set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reopen) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert RequestEvent.objects.filter(reason="pickup_reopened").count() == 10
