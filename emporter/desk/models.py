@@ -35,16 +35,35 @@ class LoanPolicy(models.Model):
 
 
 class Loan(models.Model):
-    copy = models.ForeignKey(Copy, on_delete=models.PROTECT, related_name="loans")
+    copy = models.ForeignKey(Copy, on_delete=models.PROTECT, related_name="loans", verbose_name=_("copy"))
     # Emptied when the loan history is anonymised (privacy): the loan stays for statistics.
-    patron = models.ForeignKey(Patron, on_delete=models.SET_NULL, null=True, blank=True, related_name="loans")
-    request = models.OneToOneField(
-        Request, on_delete=models.SET_NULL, null=True, blank=True, related_name="loan"
+    patron = models.ForeignKey(
+        Patron,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="loans",
+        verbose_name=_("patron"),
     )
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="loans")
+    request = models.OneToOneField(
+        Request,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="loan",
+        verbose_name=_("request"),
+    )
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="loans", verbose_name=_("branch")
+    )
     checked_out_at = models.DateTimeField(_("checked out"), auto_now_add=True)
     checked_out_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("checked out by"),
     )
     due_date = models.DateField(_("due"))
     renewals = models.PositiveSmallIntegerField(_("renewals"), default=0)
@@ -58,7 +77,7 @@ class Loan(models.Model):
         related_name="+",
         verbose_name=_("returned at"),
     )
-    anonymised = models.BooleanField(default=False)
+    anonymised = models.BooleanField(_("anonymised"), default=False)
 
     class Meta:
         verbose_name = _("loan")

@@ -93,8 +93,12 @@ class SurpriseRequest(models.Model):
     """A patron asks a librarian to choose documents for them (or for their child)."""
 
     # Whose card the documents go on: the asker, or one of their children.
-    patron = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="surprise_requests")
-    asked_by = models.ForeignKey(Patron, on_delete=models.PROTECT, related_name="+")
+    patron = models.ForeignKey(
+        Patron, on_delete=models.PROTECT, related_name="surprise_requests", verbose_name=_("patron")
+    )
+    asked_by = models.ForeignKey(
+        Patron, on_delete=models.PROTECT, related_name="+", verbose_name=_("asked by")
+    )
     age = models.PositiveSmallIntegerField(
         _("age of the reader"), null=True, blank=True, validators=[MaxValueValidator(120)]
     )
@@ -104,14 +108,23 @@ class SurpriseRequest(models.Model):
     kinds = models.JSONField(_("kinds"), default=list, blank=True)
     tastes = models.CharField(_("tastes"), max_length=300, blank=True)
     avoid = models.CharField(_("to avoid"), max_length=300, blank=True)
-    pickup_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="+")
+    pickup_branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="+", verbose_name=_("pickup branch")
+    )
     status = models.CharField(_("status"), max_length=10, choices=SurpriseStatus, default=SurpriseStatus.OPEN)
     composed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("composed by"),
     )
-    composed_at = models.DateTimeField(null=True, blank=True)
-    requests = models.ManyToManyField(Request, blank=True, related_name="surprise_requests")
-    created_at = models.DateTimeField(auto_now_add=True)
+    composed_at = models.DateTimeField(_("composed at"), null=True, blank=True)
+    requests = models.ManyToManyField(
+        Request, blank=True, related_name="surprise_requests", verbose_name=_("requests")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "pk"]

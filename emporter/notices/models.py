@@ -89,25 +89,27 @@ class Notice(models.Model):
     )
     state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
     # Same key, same notice: composing twice (two schedulers, a retry) adds nothing.
-    dedupe_key = models.CharField(max_length=200, unique=True)
-    bag = models.ForeignKey(Bag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    bag = models.ForeignKey(
+        Bag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("bag")
+    )
     events = models.ManyToManyField(RequestEvent, through="NoticeEvent", related_name="+")
     note = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True, db_index=True)
     # When the server began answering "later" for this message or address (outbox._retry):
     # the week before giving up counts from there, not from the notice's creation, so that
     # a notice that waited out an outage is not given up at its first greylisting.
-    deferred_since = models.DateTimeField(null=True, blank=True)
+    deferred_since = models.DateTimeField(_("deferred since"), null=True, blank=True)
     # A key of ERRORS; empty on rows written before the codes, whose last_error is
     # the whole (English) text.
     error_code = models.CharField(_("error code"), max_length=30, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(_("message id"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -116,7 +118,7 @@ class Notice(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="notice_due")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} → {self.patron} ({self.state})"
+        return f"{self.get_kind_display()} → {self.patron} ({self.get_state_display()})"
 
     @property
     def error_message(self) -> str:
