@@ -85,7 +85,7 @@ def test_a_copy_found_again_goes_to_the_oldest_waiting_request(admin_client, bra
     request.refresh_from_db()
     assert request.status == Status.PLACED and request.copy_id == copy.pk
     assert Copy.objects.get(pk=copy.pk).status == CopyStatus.SET_ASIDE
-    assert "plus ancienne demande en attente" in text(response)
+    assert "plus ancienne réservation en attente" in text(response)
 
 
 def test_a_copy_in_circulation_shows_its_status_read_only(admin_client, branch, patron):

@@ -18,7 +18,7 @@ def test_the_pickup_library_is_here_not_elsewhere(client, branch, other_branch):
     [(_, where)] = response.context["basket"]
     assert (where.here, where.elsewhere) == (1, ["Croix-Rousse"])
     html = response.content.decode()
-    assert "En rayon à Part-Dieu (lieu de retrait)" in html
+    assert "En rayon à Part-Dieu (bibliothèque de retrait)" in html
     assert "Part-Dieu (home library)" not in html
 
 

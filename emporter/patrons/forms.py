@@ -9,6 +9,13 @@ from .backends import client_address
 from .services import too_easy
 
 
+def _focus_errors_first(form: forms.Form, field: str) -> None:
+    """A sign-in form sent back is shown with its errors, whose box takes the focus
+    (_form_errors.html): the first field no longer does (two autofocus on one page)."""
+    if form.is_bound:
+        form.fields[field].widget.attrs.pop("autofocus", None)
+
+
 class PatronLoginForm(forms.Form):
     card_number = forms.CharField(
         label=_("Card number"),
@@ -20,6 +27,10 @@ class PatronLoginForm(forms.Form):
         max_length=8,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "inputmode": "numeric"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _focus_errors_first(self, "card_number")
 
     def clean_card_number(self) -> str:
         # Typed as printed on the card, in groups ("1000 0001"): the spaces are not part of it.
@@ -70,6 +81,10 @@ class ChangePinForm(forms.Form):
 class StaffLoginForm(AuthenticationForm):
     """Django's sign-in form, saying so when the name is locked (a wrong password would
     otherwise look like the lock, and the right one like a wrong one)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _focus_errors_first(self, "username")
 
     def clean(self):
         username = self.cleaned_data.get("username")

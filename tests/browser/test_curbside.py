@@ -48,14 +48,12 @@ def test_a_patron_books_a_time_says_i_am_here_and_the_door_hands_over(live_serve
     # The first time not about to start: one offered at 07:59:59 has started by the time
     # it is clicked, and is refused, rightly (this test once ran at 8:00).
     soon = timezone.now() + datetime.timedelta(seconds=30)
-    slots = phone.locator("details[open] ul.slots form")
-    starts = [
-        datetime.datetime.fromisoformat(v)
-        for v in slots.locator("input[name=starts_at]").evaluate_all("es => es.map(e => e.value)")
-    ]
-    first_time = slots.nth(next(n for n, start in enumerate(starts) if start >= soon)).locator("button")
+    slots = phone.locator("details[open] input[type=radio][name=starts_at]")
+    starts = [datetime.datetime.fromisoformat(v) for v in slots.evaluate_all("es => es.map(e => e.value)")]
+    first_time = slots.nth(next(n for n, start in enumerate(starts) if start >= soon))
+    first_time.check()
     with phone.expect_navigation():
-        first_time.click()
+        first_time.locator("xpath=ancestor::form").locator("button[type=submit]").click()
     # Said in the assertion when it fails: what the page answered instead (it failed once
     # in CI, never since; the answer will say why).
     answer = phone.locator("main").inner_text()

@@ -1,7 +1,8 @@
 // Door screens: a scanner types the card or barcode and presses Enter, so the page only
 // keeps the scan box focused, offers printing, counts the ticked documents on the
-// hand-over button, and greys that button out once pressed (the server refuses a
-// second hand-over anyway: this only spares a reload).
+// hand-over button, greys that button out once pressed (the server refuses a second
+// hand-over anyway: this only spares a reload), and keeps the list of who is at the
+// door up to date between patrons.
 (function () {
   "use strict";
   document.querySelectorAll("[data-print]").forEach(function (button) {
@@ -28,14 +29,43 @@
   });
   var scan = document.querySelector("form[data-scan] input");
   if (!scan) return;
-  // Between patrons the door lists who says "I'm here": look again every 20 seconds,
-  // but never while someone is typing in the scan box, nor while the keyboard (or a
-  // screen reader) is on anything else: a reload would take them back to the top.
-  if (document.querySelector("[data-arrivals]")) {
+  // Between patrons the door lists who says "I'm here". Every 20 seconds, while the scan
+  // box is empty, the page is fetched again and only the part of the list that changed
+  // is swapped in: a reload would take a screen reader (or the keyboard) back to the
+  // top. A part holding the focus waits for the next round; a change in how many wait
+  // at the door is said, politely, and nothing else.
+  var arrivals = document.querySelector("[data-arrivals]");
+  if (arrivals && window.fetch && window.DOMParser) {
+    var fetching = false;
     setInterval(function () {
-      var idle = document.activeElement === scan || document.activeElement === document.body;
-      if (!scan.value && idle) window.location.reload();
+      if (scan.value || fetching) return;
+      fetching = true;
+      fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          // Signed out meanwhile (a redirect to the sign-in page), or an error: keep what is shown.
+          return response.ok && !response.redirected ? response.text() : "";
+        })
+        .then(function (html) {
+          if (!html || scan.value) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-arrivals]");
+          if (fresh) swapChanged(arrivals, fresh);
+        })
+        .catch(function () {})
+        .then(function () { fetching = false; });
     }, 20000);
+  }
+  function swapChanged(section, fresh) {
+    section.querySelectorAll("[data-arrivals-part]").forEach(function (part) {
+      var name = part.getAttribute("data-arrivals-part");
+      var next = fresh.querySelector('[data-arrivals-part="' + name + '"]');
+      if (!next || (next.innerHTML === part.innerHTML &&
+          next.getAttribute("data-count-text") === part.getAttribute("data-count-text"))) return;
+      if (part.contains(document.activeElement)) return;
+      var counted = part.getAttribute("data-count") !== next.getAttribute("data-count");
+      part.replaceWith(document.importNode(next, true));
+      var text = next.getAttribute("data-count-text");
+      if (counted && text && window.emporterAnnounce) window.emporterAnnounce(text);
+    });
   }
   // After a patron is shown, focus stays on the scan box only while nothing else is
   // being used (the librarian may be unticking documents with the keyboard).
