@@ -72,6 +72,13 @@ MESSAGES = {
         422,
     ),
     "line_already_marked": (_("This line was already marked by someone else."), 409),
+    "pickup_closed_leave": (
+        _(
+            "Leave %(barcode)s on its shelf: the library it was for, %(branch)s, has closed. "
+            "It stays set aside for its patron."
+        ),
+        409,
+    ),
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
     "missing_in_hand": (

@@ -164,3 +164,47 @@ def test_reopening_twice_at_once_tells_each_patron_once(postgres, settings):
         thread.join()
     assert not errors
     assert RequestEvent.objects.filter(reason="pickup_reopened").count() == 10
+
+
+def test_a_line_printed_before_its_library_closed_is_withdrawn_and_the_copy_stays(
+    patron, branch, other_branch
+):
+    from emporter.catalogue.models import CopyStatus
+    from emporter.picking import selectors
+
+    request = place(patron, "Pour Part-Dieu", branch, [other_branch])
+    run = picking.build_run(branch=other_branch, kind="late")  # the list, before the switch
+    switch(branch, ServiceMode.CLOSED)
+    assert picking.settle_withdrawn_lines() == 1
+    line = run.lines.get()
+    request.refresh_from_db()
+    assert (line.status, request.status, request.copy.status) == (
+        "cancelled",
+        Status.PLACED,
+        CopyStatus.SET_ASIDE,
+    )
+    assert selectors.off_the_lists(other_branch) == 0  # nothing to pull for a closed library
+    # Reopened: a late list takes it again, and the picker's page says so.
+    switch(branch, ServiceMode.CLICK_COLLECT)
+    assert selectors.off_the_lists(other_branch) == 1
+    assert picking.build_run(branch=other_branch, kind="late").lines.get().request == request
+
+
+def test_a_picker_finding_a_copy_for_a_library_closed_meanwhile_is_told_to_leave_it(
+    patron, branch, other_branch
+):
+    from emporter.catalogue.models import CopyStatus
+    from emporter.errors import ServiceError
+
+    request = place(patron, "Dans la main", branch, [other_branch])
+    run = picking.build_run(branch=other_branch, kind="late")
+    switch(branch, ServiceMode.CLOSED)  # before the sweep has run
+    line = run.lines.get()
+    with translation.override("en"), pytest.raises(ServiceError) as refused:
+        picking.mark_found(line=line)
+    assert refused.value.code == "pickup_closed_leave"
+    with translation.override("en"):
+        assert f"the library it was for, {branch.name}, has closed" in refused.value.message
+    line.refresh_from_db()
+    request.refresh_from_db()
+    assert line.status == "cancelled" and request.copy.status == CopyStatus.SET_ASIDE  # not in a van

@@ -45,15 +45,15 @@ def runs_of(branch: Branch, *, today: datetime.date) -> tuple[list[PickRun], lis
     return todays, older
 
 
-def set_aside_after(branch: Branch, cutoff: datetime.datetime) -> int:
-    """How many requests were set aside at ``branch`` after ``cutoff`` and are on no
-    list yet: a list closed at ``cutoff`` cannot have them, a late-additions list will."""
+def off_the_lists(branch: Branch) -> int:
+    """How many requests are set aside at ``branch`` and on no list yet: what a late
+    list would take (``services._add_lines``). Those set aside after today's last list,
+    and those whose line was withdrawn while their library was closed, since reopened."""
     on_a_list = PickLine.objects.filter(request=OuterRef("pk"), status=LineStatus.PENDING)
     waiting = Request.objects.filter(
         status=Status.PLACED,
         copy__branch=branch,
         copy__status=CopyStatus.SET_ASIDE,
-        placed_at__gt=cutoff,
     ).exclude(pickup_branch__service_mode=ServiceMode.CLOSED)  # as services._add_lines: no list takes them
     return waiting.exclude(Exists(on_a_list)).count()
 

@@ -187,22 +187,55 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
 
     The line's request may have been cancelled while the picker walked, and the copy
     set aside for the next patron waiting for it: the copy serves them at once, rather
-    than going back on the shelf to be pulled again tomorrow."""
+    than going back on the shelf to be pulled again tomorrow.
+
+    Its library closed since the list was made: the copy stays here, set aside for its
+    patron (no van goes to a closed library, and from the van nobody could send it
+    elsewhere); the line closes and the picker is told (``pickup_closed_leave``)."""
     with transaction.atomic():
         _lock_lines_of_copy(line)
-        _claim(line, LineStatus.FOUND, actor=actor)
-        request = _live_request(line) or _next_in_line(line)
-        if request is None:
-            PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED)
-            return None
-        if request.pk != line.request_id:
-            # Its own line, on a later list, has nothing left to pull; this line is now
-            # theirs (a second scan names their bag).
-            PickLine.objects.filter(request=request, copy_id=line.copy_id, status=LineStatus.PENDING).update(
-                status=LineStatus.CANCELLED, marked_at=timezone.now()
-            )
-            PickLine.objects.filter(pk=line.pk).update(request=request)
-        return holds.copy_in_hand(request=request, at_branch_id=line.run.branch_id, actor=actor)
+        closed = _closed_pickup(line)
+        if closed is None:
+            return _found(line, actor=actor)
+        PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING).update(
+            status=LineStatus.CANCELLED, marked_at=timezone.now()
+        )
+    raise ServiceError("pickup_closed_leave", barcode=line.copy.barcode, branch=closed.name)
+
+
+def _closed_pickup(line: PickLine) -> Branch | None:
+    """The pickup library of the line's request, still pending and wanting this copy,
+    if that library has closed since the list was made."""
+    request = (
+        Request.objects.filter(
+            pk=line.request_id,
+            status=Status.PLACED,
+            copy_id=line.copy_id,
+            pickup_branch__service_mode=ServiceMode.CLOSED,
+            pick_lines__pk=line.pk,
+            pick_lines__status=LineStatus.PENDING,
+        )
+        .select_related("pickup_branch")
+        .first()
+    )
+    return request.pickup_branch if request else None
+
+
+def _found(line: PickLine, *, actor) -> Request | None:
+    """``mark_found`` once the copy's lines are locked, for a library not closed."""
+    _claim(line, LineStatus.FOUND, actor=actor)
+    request = _live_request(line) or _next_in_line(line)
+    if request is None:
+        PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED)
+        return None
+    if request.pk != line.request_id:
+        # Its own line, on a later list, has nothing left to pull; this line is now
+        # theirs (a second scan names their bag).
+        PickLine.objects.filter(request=request, copy_id=line.copy_id, status=LineStatus.PENDING).update(
+            status=LineStatus.CANCELLED, marked_at=timezone.now()
+        )
+        PickLine.objects.filter(pk=line.pk).update(request=request)
+    return holds.copy_in_hand(request=request, at_branch_id=line.run.branch_id, actor=actor)
 
 
 def settle_withdrawn_lines(*, limit: int = 500) -> int:
@@ -213,8 +246,19 @@ def settle_withdrawn_lines(*, limit: int = 500) -> int:
     every minute; marking such a line in the meantime does the same (``mark_found``).
     Returns how many lines were settled."""
     live = Q(request__status=Status.PLACED, request__copy_id=F("copy_id"))
-    stale = PickLine.objects.filter(status=LineStatus.PENDING).exclude(live).values_list("pk", flat=True)
+    # Nobody sends a copy to a library that has closed since the list was made: its line
+    # closes, the copy stays set aside on its shelf (as ``mark_found`` says to a picker
+    # who has it in hand), and a late list takes it once that library reopens.
     settled = 0
+    try:
+        with transaction.atomic():
+            _give_way()
+            settled = PickLine.objects.filter(
+                live, status=LineStatus.PENDING, request__pickup_branch__service_mode=ServiceMode.CLOSED
+            ).update(status=LineStatus.CANCELLED, marked_at=timezone.now())
+    except OperationalError:
+        pass  # a picker holds one of them: the next pass
+    stale = PickLine.objects.filter(status=LineStatus.PENDING).exclude(live).values_list("pk", flat=True)
     for line_id in list(stale[:limit]):
         try:
             with transaction.atomic():

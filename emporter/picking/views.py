@@ -81,7 +81,7 @@ def index(request):
         has_morning = any(run.kind == PickRun.Kind.MORNING for run in todays)
         # What came after today's last list, so the picker knows a late list is worth it.
         last = max(todays, key=lambda run: run.cutoff, default=None)
-        late = selectors.set_aside_after(branch, last.cutoff) if last else 0
+        late = selectors.off_the_lists(branch) if last else 0
         branches.append(
             {
                 "branch": branch,
@@ -121,7 +121,7 @@ def run_list(request, run_id: int):
     today = run.run_date == timezone.localdate()
     context = {
         "run": run,
-        "late": selectors.set_aside_after(run.branch, run.cutoff) if today else 0,
+        "late": selectors.off_the_lists(run.branch) if today else 0,
         "sections": selectors.sections(lines),
         "left": sum(line.status == LineStatus.PENDING for line in lines),
         "total": len(lines),
