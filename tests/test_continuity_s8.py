@@ -208,3 +208,43 @@ def test_a_picker_finding_a_copy_for_a_library_closed_meanwhile_is_told_to_leave
     line.refresh_from_db()
     request.refresh_from_db()
     assert line.status == "cancelled" and request.copy.status == CopyStatus.SET_ASIDE  # not in a van
+
+
+@pytest.fixture
+def mailbox(settings):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+
+def closed_notices():
+    return Notice.objects.filter(kind=Kind.PICKUP_CLOSED).count()
+
+
+def test_one_closing_one_email_though_one_copy_waits_to_be_moved(mailbox, patron, branch, other_branch):
+    from emporter.notices import compose, outbox
+
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    place(patron, "Copie ici", branch, [branch])  # set aside at the closing library
+    place(patron, "Copie ailleurs", branch, [other_branch])
+    switch(branch, ServiceMode.CLOSED)
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    assert tell_closed_pickups() == 0  # "Copie ici" is still to be moved: nothing yet
+    picking.withdraw_closed_branches()
+    assert tell_closed_pickups() == 2
+    compose.compose_all(later)
+    outbox.send_due(later)
+    assert closed_notices() == 1
+
+
+def test_a_patrons_requests_are_told_in_one_pass_whatever_the_batch(mailbox, patron, branch, other_branch):
+    from emporter.notices import compose
+
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    place(patron, "Un", branch, [other_branch])
+    place(patron, "Deux", branch, [other_branch])
+    place(make_patron(branch, card="10000077"), "Trois", branch, [other_branch])
+    switch(branch, ServiceMode.CLOSED)
+    assert tell_closed_pickups(limit=1) == 2  # one patron, both requests
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
+    assert tell_closed_pickups(limit=1) == 1
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=6))
+    assert closed_notices() == 2  # one per patron

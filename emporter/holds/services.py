@@ -611,7 +611,8 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     """Patrons whose requests are to be collected at a library that has closed are told
     once per closing: an event (no change of status) that the notices turn into one
     email per patron and library, saying what waits there and how to collect elsewhere.
-    Run by the scheduler; safe to run often. Returns how many requests were marked."""
+    Run by the scheduler; safe to run often; ``limit`` patrons a pass. Returns how many
+    requests were marked."""
     told = RequestEvent.objects.filter(
         request=OuterRef("pk"), reason="pickup_closed", at__gte=OuterRef("pickup_branch__mode_changed_at")
     )
@@ -621,14 +622,24 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     pending_withdrawal = Q(
         status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
     )
+    # ... and a patron with one such request hears of the closing once, for all of them,
+    # once it is moved: not now for the others and again after the sweep.
+    still_to_move = Request.objects.filter(
+        pending_withdrawal, patron=OuterRef("patron"), pickup_branch=OuterRef("pickup_branch")
+    )
     at_closed = Request.objects.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED)
-    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal)
+    untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal).exclude(Exists(still_to_move))
     marked = 0
-    for request_id in list(untold.order_by("pk").values_list("pk", flat=True)[:limit]):
+    # Patron by patron, all their requests in one transaction: the composer, running
+    # between two passes, must never find half of a patron's requests told.
+    patrons = untold.order_by("patron_id").values_list("patron_id", flat=True).distinct()
+    for patron_id in list(patrons[:limit]):
         with transaction.atomic():
-            # Locked and looked at again: two schedulers must not tell it twice.
-            request = untold.select_for_update(skip_locked=True, of=("self",)).filter(pk=request_id).first()
-            if request is not None:
+            # Locked and looked at again: two schedulers must not tell them twice.
+            requests = list(
+                untold.select_for_update(skip_locked=True, of=("self",)).filter(patron_id=patron_id)
+            )
+            for request in requests:
                 record_event(request, old=request.status, actor=actor, reason="pickup_closed")
-                marked += 1
+            marked += len(requests)
     return marked
