@@ -92,7 +92,8 @@ def test_switching_the_whole_network_asks_for_confirmation_first(admin_client, n
         url("network:switch_network"), {"mode": ServiceMode.CLICK_COLLECT, "confirm": "yes"}, follow=True
     )
     assert set(modes().values()) == {"click_collect"}
-    assert "3 libraries switched" in done.text
+    # Vaise reopens: that is done by the task worker (here, at once), and the page says so.
+    assert "Vaise: Click and collect in a moment." in done.text
 
 
 def test_an_unknown_mode_is_refused_and_changes_nothing(admin_client, network):
@@ -133,3 +134,22 @@ def test_home_page_shows_which_branches_take_requests_and_their_pickup_hours(cli
     assert "Takes requests" in crx and "Pickup hours" in crx and "10:00–19:00" in crx
     pdi = text[text.index("Part-Dieu") :]
     assert "Not taking requests" in pdi and "Pickup hours" not in pdi
+
+
+def test_a_reopening_is_done_by_the_task_worker_not_in_the_web_request(admin_client, network, settings):
+    from django.tasks import default_task_backend
+
+    from emporter.network.tasks import switch_modes
+
+    # The worker is down: the page answers at once, the library is still closed.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    vaise = next(b for b in network if b.code == "VAI")
+    done = admin_client.post(
+        url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT}, follow=True
+    )
+    assert "Vaise: Click and collect in a moment." in done.text
+    assert modes()["VAI"] == "closed"
+    (queued,) = default_task_backend.results
+    assert queued.args == [[vaise.pk], ServiceMode.CLICK_COLLECT, queued.args[2]]
+    switch_modes.call(*queued.args)  # what the worker does
+    assert modes()["VAI"] == "click_collect"

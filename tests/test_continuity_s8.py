@@ -248,3 +248,18 @@ def test_a_patrons_requests_are_told_in_one_pass_whatever_the_batch(mailbox, pat
     assert tell_closed_pickups(limit=1) == 1
     compose.compose_all(timezone.now() + datetime.timedelta(minutes=6))
     assert closed_notices() == 2  # one per patron
+
+
+def test_a_sweep_with_a_full_batch_goes_on_until_done_or_out_of_time():
+    from emporter.jobs.schedule import until_done
+
+    left = [1200]
+
+    def sweep() -> int:
+        did = min(500, left[0])
+        left[0] -= did
+        return did
+
+    assert until_done(sweep)() == 1200 and left == [0]
+    left[0] = 5000
+    assert until_done(sweep, seconds=0)() == 500  # out of time after one batch: the next run goes on

@@ -1,6 +1,7 @@
 """What the scheduler runs, and how often. Each job only enqueues tasks or does work
 that is safe to repeat, so running two schedulers (or missing a beat) does no harm."""
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,30 @@ class Job:
     name: str
     every_seconds: int
     run: Callable[[], object]
+
+
+# A sweep that finds a full batch goes on with the next one, up to this long: after a
+# network-wide switch there are tens of thousands of requests to move or tell, and one
+# batch of 500 every few minutes took hours (the scheduler runs one job at a time).
+SWEEP_SECONDS = 45
+
+
+def until_done(
+    sweep: Callable[[], int], *, batch: int = 500, seconds: float = SWEEP_SECONDS
+) -> Callable[[], int]:
+    """``sweep`` (doing at most ``batch`` a call, returning how many it did) called again
+    while it does a full batch, until ``seconds`` have passed."""
+
+    def run() -> int:
+        deadline, done = time.monotonic() + seconds, 0
+        while True:
+            did = sweep()
+            done += did
+            if did < batch or time.monotonic() >= deadline:
+                return done
+
+    run.__name__ = getattr(sweep, "__name__", "sweep")
+    return run
 
 
 def jobs() -> list[Job]:
@@ -34,11 +59,11 @@ def jobs() -> list[Job]:
         Job("notices", 15, run_outbox),
         Job("expire bags past their deadline", 600, expire_overdue),
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
-        Job("serve waiting requests", 300, serve_waiting),
+        Job("serve waiting requests", 300, until_done(serve_waiting)),
         # A branch switched to "closed" lends nothing: requests on its copies move elsewhere.
-        Job("withdraw requests from closed branches", 300, withdraw_closed_branches),
+        Job("withdraw requests from closed branches", 60, until_done(withdraw_closed_branches)),
         # ... and patrons who were to collect there are told, once per closing.
-        Job("tell patrons whose pickup library closed", 120, tell_closed_pickups),
+        Job("tell patrons whose pickup library closed", 120, until_done(tell_closed_pickups)),
         Job("anonymise returned loans", 3600, anonymise_returned),
         # Pickup times of bags closed meanwhile give their places back.
         Job("close finished pickup appointments", 300, close_finished),

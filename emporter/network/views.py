@@ -13,8 +13,9 @@ from django.utils.translation import ngettext
 from emporter.http import post_only
 from emporter.patrons.models import Role, StaffRole
 
-from .models import Branch, ServiceMode
+from .models import LENDING_MODES, Branch, ServiceMode
 from .services import set_mode
+from .tasks import switch_modes
 
 
 def is_network_admin(user) -> bool:
@@ -71,6 +72,9 @@ def switch_branch(request, branch_id: int):
         return render(request, "network/confirm_close.html", context)
     if mode is None:
         messages.error(request, _("Choose a service mode."))
+    elif _reopens(Branch.objects.filter(pk=branch.pk), mode):
+        messages.success(request, _reopening_text(mode, [branch]))
+        switch_modes.enqueue([branch.pk], mode, request.user.pk)
     else:
         set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
         messages.success(
@@ -80,6 +84,20 @@ def switch_branch(request, branch_id: int):
         if mode == ServiceMode.CLOSED:
             _warn_about_pickups(request, branch)
     return redirect("network:modes")
+
+
+def _reopens(branches, mode: str) -> bool:
+    """A closed library among ``branches`` lends again: its waiting lists are served and
+    its patrons told, in the background (``tasks.switch_modes``)."""
+    return mode in LENDING_MODES and branches.filter(service_mode=ServiceMode.CLOSED).exists()
+
+
+def _reopening_text(mode: str, branches) -> str:
+    names = ", ".join(b.name for b in branches if b.service_mode == ServiceMode.CLOSED)
+    return _(
+        "%(branches)s: %(mode)s in a moment. The requests waiting for their shelves are served first and "
+        "their patrons told; with many requests this takes a few minutes."
+    ) % {"branches": names, "mode": ServiceMode(mode).label}
 
 
 def _warn_about_pickups(request, branch: Branch) -> None:
@@ -122,6 +140,10 @@ def switch_network(request):
             "unchanged": branches.filter(service_mode=mode).count(),
         }
         return render(request, "network/confirm.html", context)
+    if _reopens(branches, mode):
+        messages.success(request, _reopening_text(mode, list(branches)))  # said before they change
+        switch_modes.enqueue(list(branches.values_list("pk", flat=True)), mode, request.user.pk)
+        return redirect("network:modes")
     changed = set_mode(branches=branches, mode=mode, actor=request.user)
     messages.success(
         request,
