@@ -76,3 +76,17 @@ def test_french_apostrophes_are_typographic():
     ]
     straight = [text for text in translations if re.search(r"\w'\w", text)]
     assert not straight, f"straight apostrophes in French: {straight[:10]}"
+
+
+def test_a_bag_and_an_appointment_are_masculine_in_french_where_requests_are_feminine():
+    from django.utils import translation
+
+    from emporter.curbside.models import Appointment
+    from emporter.discovery.models import SurpriseStatus
+    from emporter.holds.models import Status
+
+    with translation.override("fr"):
+        assert str(Status.CANCELLED.label) == "Annulée"
+        assert str(SurpriseStatus.CANCELLED.label) == "Annulé"
+        assert str(Appointment.State.CANCELLED.label) == "Annulé"
+        assert str(Appointment.State.DONE.label) == "Retiré"

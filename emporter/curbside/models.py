@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from emporter.holds.models import Bag
 from emporter.network.models import Branch
@@ -78,10 +79,11 @@ class Appointment(models.Model):
     at the door; done when the bag is handed over; cancelled otherwise."""
 
     class State(models.TextChoices):
-        BOOKED = "booked", _("Booked")
-        ARRIVED = "arrived", _("At the door")
-        DONE = "done", _("Collected")
-        CANCELLED = "cancelled", _("Cancelled")
+        # An appointment ("rendez-vous", masculine in French), not a request.
+        BOOKED = "booked", pgettext_lazy("pickup appointment state", "Booked")
+        ARRIVED = "arrived", pgettext_lazy("pickup appointment state", "At the door")
+        DONE = "done", pgettext_lazy("pickup appointment state", "Collected")
+        CANCELLED = "cancelled", pgettext_lazy("pickup appointment state", "Cancelled")
 
     bag = models.ForeignKey(Bag, on_delete=models.CASCADE, related_name="appointments", verbose_name=_("bag"))
     slot = models.ForeignKey(

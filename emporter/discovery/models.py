@@ -9,6 +9,7 @@ from django.core.validators import (
 )
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from emporter.catalogue.models import Audience, Record
 from emporter.holds.models import Request
@@ -84,9 +85,10 @@ class Cover(models.Model):
 
 
 class SurpriseStatus(models.TextChoices):
-    OPEN = "open", _("Waiting for a librarian")
-    COMPOSED = "composed", _("Composed")
-    CANCELLED = "cancelled", _("Cancelled")
+    # A bag ("sac", masculine in French): not a request's statuses ("réservation").
+    OPEN = "open", pgettext_lazy("surprise bag status", "Waiting for a librarian")
+    COMPOSED = "composed", pgettext_lazy("surprise bag status", "Composed")
+    CANCELLED = "cancelled", pgettext_lazy("surprise bag status", "Cancelled")
 
 
 class SurpriseRequest(models.Model):
