@@ -24,6 +24,7 @@ def test_the_report_is_in_french_with_the_figures_and_the_previous_period(client
     response = client.get(reverse("stats:report_pdf"), {"start": "2020-11-16", "end": "2020-12-02"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'inline; filename="emporter-rapport-2020-11-16-2020-12-02.pdf"'
     text = text_of(response.content)
     # Dates and numbers the French way, accents from the network's own names.
     assert "16 novembre 2020" in text and "2 décembre 2020" in text
@@ -42,3 +43,14 @@ def test_a_period_with_nothing_still_renders(db):
     text = text_of(report.service_report(period=PERIOD, branches=[branch]))
     assert "Bibliothèque de Vaise" in text
     assert "—" in text  # no documents per patron when nobody asked for anything
+
+
+def test_the_report_is_in_the_readers_language(client, history):  # noqa: F811
+    user = get_user_model().objects.create_user(username="nadia", password="x")
+    StaffRole.objects.create(user=user, role=Role.NETWORK_ADMIN)
+    client.force_login(user)
+    response = client.get("/en/staff/stats/report.pdf", {"start": "2020-11-16", "end": "2020-12-02"})
+    assert response["Content-Disposition"] == 'inline; filename="emporter-report-2020-11-16-2020-12-02.pdf"'
+    text = text_of(response.content)
+    assert "16 November 2020" in text and "16.7%" in text
+    assert "Click-and-collect service report" in text

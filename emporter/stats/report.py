@@ -10,6 +10,7 @@ import datetime
 import logging
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -25,7 +26,6 @@ from .tables import DURATION, INT, KIND_OF_FIGURE, NUMBER, RATE
 # fontTools logs every glyph subset at INFO: one screenful per PDF.
 logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
-LANGUAGE = "fr"
 FONT = "DejaVu"
 FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf"}
 FONT_DIRS = [
@@ -45,8 +45,9 @@ def font_path(filename: str) -> Path:
 def service_report(
     *, period: selectors.Period, branches, whole_network: bool = False, today: datetime.date | None = None
 ) -> bytes:
+    """In the active language: the reader's (French by default)."""
     branches = list(branches)
-    with translation.override(LANGUAGE):
+    with translation.override(translation.get_language() or settings.LANGUAGE_CODE):
         current = selectors.dashboard(period=period, branches=branches, with_workload=False)
         previous = selectors.dashboard(period=period.previous(), branches=branches, with_workload=False)
         return _render(current, previous, branches, whole_network, today or timezone.localdate())
@@ -56,7 +57,7 @@ def _document(title: str) -> FPDF:
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_creator("Emporter")
-    pdf.set_lang(LANGUAGE)
+    pdf.set_lang(translation.get_language() or settings.LANGUAGE_CODE)  # for screen readers
     for style, filename in FONT_FILES.items():
         pdf.add_font(FONT, style, str(font_path(filename)))
     pdf.set_margins(10, 12, 10)

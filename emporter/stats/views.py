@@ -113,6 +113,8 @@ def report_pdf(request):
     whole = len(branches) == Branch.objects.count()
     content = report.service_report(period=period, branches=branches, whole_network=whole)
     response = HttpResponse(content, content_type="application/pdf")
-    filename = f"emporter-rapport-{period.start}-{period.end}.pdf"
+    # "emporter-rapport-…" in French: the file is named in the reader's language too.
+    name = _("report")
+    filename = f"emporter-{name}-{period.start}-{period.end}.pdf"
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     return response
