@@ -152,3 +152,23 @@ def test_the_printed_report_has_every_department_and_the_branches_table():
     text = text_of(pdf)
     assert [name for name in names if name in text] == names
     assert "Trouvés et introuvables, par bibliothèque" in text
+
+
+def test_the_librarys_part_of_the_wait_is_told_apart_from_the_waiting_list():
+    from emporter.holds.models import Request
+
+    branch = make_branch()
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        request = place(patron, branch, "Attendu")
+        pull(branch)
+    # Ten days on the waiting list, then set aside and pulled within the hour.
+    Request.objects.filter(pk=request.pk).update(
+        created_at=paris(2020, 11, 6, 9), placed_at=paris(2020, 11, 16, 8), ready_at=paris(2020, 11, 16, 9)
+    )
+    d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 16)), branches=[branch])
+    assert d.delays.to_ready[0] == datetime.timedelta(days=10)
+    assert d.delays.pulled[0] == datetime.timedelta(hours=1)
+    with translation.override("en"):
+        rows = {str(row[0]): row[1:] for row in tables.delays(d).rows}
+    assert rows["Copy set aside to ready"] == [datetime.timedelta(hours=1), datetime.timedelta(hours=1), 1]

@@ -250,16 +250,21 @@ class Patrons:
 @dataclass
 class Delays:
     """Median and 90th percentile: from placing to ready (over the requests that became
-    ready in the period), and from ready to collected (those collected in the period)."""
+    ready in the period), and from ready to collected (those collected in the period).
+    ``to_ready`` is the patron's wait, days on a waiting list included; ``pulled`` the
+    library's, from the copy set aside (the last time: after a not-found, the copy that
+    served) to ready."""
 
     to_ready: list[datetime.timedelta | None]
     to_pickup: list[datetime.timedelta | None]
     ready: int
     collected: int
+    pulled: list[datetime.timedelta | None] = field(default_factory=lambda: [None, None])
 
 
 TO_READY = ExpressionWrapper(F("ready_at") - F("created_at"), output_field=DurationField())
 TO_PICKUP = ExpressionWrapper(F("closed_at") - F("ready_at"), output_field=DurationField())
+PULLED = ExpressionWrapper(F("ready_at") - F("placed_at"), output_field=DurationField())
 
 
 def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
@@ -286,11 +291,19 @@ def patrons_and_delays(*, period: Period, branch_ids) -> tuple[Patrons, Delays]:
         "ready": Count("id", filter=ready),
         "collected_in_time": Count("id", filter=in_time),
     }
-    durations = {"to_ready": (TO_READY, ready), "to_pickup": (TO_PICKUP, in_time)}
+    durations = {
+        "to_ready": (TO_READY, ready),
+        "to_pickup": (TO_PICKUP, in_time),
+        "pulled": (PULLED, ready & Q(placed_at__isnull=False)),
+    }
     result, delays = aggregate_with_percentiles(requests, aggregates, durations)
     people = Patrons(*(result[k] for k in ("requests", "patrons", "collected", "patrons_collecting")))
     return people, Delays(
-        delays["to_ready"], delays["to_pickup"], result["ready"], result["collected_in_time"]
+        delays["to_ready"],
+        delays["to_pickup"],
+        result["ready"],
+        result["collected_in_time"],
+        delays["pulled"],
     )
 
 

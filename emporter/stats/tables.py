@@ -107,6 +107,8 @@ def delays(d: Dashboard) -> Table:
     ]
     rows = [
         [_("Request to ready"), *d.delays.to_ready, d.delays.ready],
+        # The library's part of it: a waiting list's days are not a slow pull.
+        [_("Copy set aside to ready"), *d.delays.pulled, d.delays.ready],
         [_("Ready to pickup"), *d.delays.to_pickup, d.delays.collected],
     ]
     return Table("delays", _("Delays"), columns, rows)
