@@ -172,3 +172,18 @@ def test_the_librarys_part_of_the_wait_is_told_apart_from_the_waiting_list():
     with translation.override("en"):
         rows = {str(row[0]): row[1:] for row in tables.delays(d).rows}
     assert rows["Copy set aside to ready"] == [datetime.timedelta(hours=1), datetime.timedelta(hours=1), 1]
+
+
+def test_departments_rank_by_a_not_found_rate_their_lines_vouch_for():
+    from emporter.stats.selectors import Outcome, fold_outcomes
+
+    counts = [(1, "Une ligne", 0, 1), (2, "Arts", 700, 300), (3, "Jeunesse", 990, 10)]
+    rows = [
+        {"run__branch_id": 1, "run__branch__name": "PDI", "department_id": d, "department__name": name,
+         "copy__doc_type": "book", "found": found, "not_found": not_found}
+        for d, name, found, not_found in counts
+    ]  # fmt: skip
+    ranked = fold_outcomes(rows, "department")
+    assert [o.label for o in ranked] == ["Arts", "Une ligne", "Jeunesse"]  # 30 % of 1,000 before 1 of 1
+    assert Outcome("x", 0, 0).surely_not_found == 0.0
+    assert 0.27 < Outcome("x", 700, 300).surely_not_found < 0.30
