@@ -4,15 +4,17 @@ A request that is not the caller's answers 404 exactly like one that does not ex
 nobody can probe for other patrons' request numbers.
 """
 
+import datetime
 import re
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from ninja import Header, Router, Status
 
 from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.holds import policy
-from emporter.holds.models import ACTIVE, Channel, Request
+from emporter.holds.models import ACTIVE, Channel, Request, RequestEvent
 from emporter.holds.models import Status as RequestStatus
 from emporter.holds.services import Outcome, cancel_request, place_requests
 from emporter.holds.services import change_pickup as change_pickup_service
@@ -107,6 +109,18 @@ def page_of(qs: QuerySet, page: int) -> dict:
     }
 
 
+def changed_since(qs: QuerySet, since: datetime.datetime | None) -> QuerySet:
+    """The requests placed or changed (any event: set aside, ready, cancelled…) at or
+    after ``since``: what a client polling for news asks. A time without offset is the
+    site's local time."""
+    if since is None:
+        return qs
+    if timezone.is_naive(since):
+        since = timezone.make_aware(since)
+    events = RequestEvent.objects.filter(request=OuterRef("pk"), at__gte=since)
+    return qs.filter(Q(created_at__gte=since) | Exists(events))
+
+
 def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
     if status and status != "active" and status not in RequestStatus.values:
         allowed = ", ".join(["active", *RequestStatus.values])
@@ -150,9 +164,11 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
 
 
 @router.get("/requests", response={200: RequestPage, 401: ErrorOut}, summary="My requests")
-def my_requests(request, status: str | None = None, page: int = 1):
-    """Newest first. `status`: `active` (waiting, placed, ready) or one status; all if absent."""
-    return page_of(filter_status(Request.objects.filter(patron=request.auth.patron), status), page)
+def my_requests(request, status: str | None = None, since: datetime.datetime | None = None, page: int = 1):
+    """Newest first. `status`: `active` (waiting, placed, ready) or one status; all if absent.
+    `since` (ISO 8601): only those placed or changed since then, to poll for news."""
+    mine = filter_status(Request.objects.filter(patron=request.auth.patron), status)
+    return page_of(changed_since(mine, since), page)
 
 
 def my_request(request, request_id: int) -> Request:

@@ -6,6 +6,7 @@ they know); acting is scoped: a librarian places, lists and cancels only request
 up at branches in their scope (their phone-desk branches and those they manage).
 """
 
+import datetime
 import logging
 from typing import Literal
 
@@ -19,7 +20,15 @@ from emporter.phonedesk.selectors import find_patrons, scope
 
 from .auth import StaffAuth
 from .errors import ApiError
-from .requests import BASKET_RESPONSES, filter_status, get_branch, me_out, page_of, place_basket
+from .requests import (
+    BASKET_RESPONSES,
+    changed_since,
+    filter_status,
+    get_branch,
+    me_out,
+    page_of,
+    place_basket,
+)
 from .schemas import (
     BasketIn,
     ErrorOut,
@@ -76,12 +85,19 @@ def patron(request, patron_id: int):
     response={200: StaffRequestPage, 404: ErrorOut},
     summary="A patron's requests",
 )
-def patron_requests(request, patron_id: int, status: Text | None = "active", page: int = 1):
-    """Those picked up at my branches, newest first; `status` as for patrons (default active)."""
+def patron_requests(
+    request,
+    patron_id: int,
+    status: Text | None = "active",
+    since: datetime.datetime | None = None,
+    page: int = 1,
+):
+    """Those picked up at my branches, newest first; `status` and `since` as for patrons
+    (default active)."""
     qs = Request.objects.filter(
         patron=opened_patron(request, patron_id), pickup_branch__in=scope(request.user)
     )
-    return page_of(filter_status(qs, status).select_related("copy__branch"), page)
+    return page_of(changed_since(filter_status(qs, status), since).select_related("copy__branch"), page)
 
 
 @router.post(

@@ -1,0 +1,48 @@
+"""Polling for news: `since` lists the requests placed or changed since a moment."""
+
+import datetime
+from unittest import mock
+
+from django.utils import timezone
+
+from emporter.holds.services import cancel_request, place_request
+from tests.conftest import make_record
+from tests.test_api import V1, sign_in
+from tests.test_api_staff import sign_in as staff_sign_in
+from tests.test_api_staff import staff_user
+
+
+def placed_at(moment, patron, branch, title):
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        return place_request(
+            patron=patron, record_id=make_record(title=title, copies=[branch]).pk, pickup_branch=branch
+        )[0]
+
+
+def test_since_lists_what_was_placed_or_changed_since_then(client, patron, branch):
+    morning = timezone.now() - datetime.timedelta(hours=3)
+    quiet = placed_at(morning, patron, branch, "Rien de neuf")
+    changed = placed_at(morning, patron, branch, "Annulé depuis")
+    noon = timezone.now() - datetime.timedelta(hours=1)
+    cancel_request(request=changed)
+    new = placed_at(timezone.now(), patron, branch, "Nouveau")
+    headers = sign_in(client)
+
+    listed = client.get(f"{V1}/requests", {"since": noon.isoformat()}, headers=headers).json()
+    assert {item["id"] for item in listed["items"]} == {changed.pk, new.pk}
+    assert listed["total"] == 2
+    everything = client.get(f"{V1}/requests", headers=headers).json()
+    assert {item["id"] for item in everything["items"]} == {quiet.pk, changed.pk, new.pk}
+    bad = client.get(f"{V1}/requests", {"since": "hier"}, headers=headers)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+
+
+def test_the_phone_desk_polls_a_patrons_requests_too(client, patron, branch):
+    morning = timezone.now() - datetime.timedelta(hours=3)
+    placed_at(morning, patron, branch, "Ancien")
+    new = placed_at(timezone.now(), patron, branch, "Récent")
+    staff_user("agnes", branch=branch)
+    headers = staff_sign_in(client, "agnes")
+    since = (timezone.now() - datetime.timedelta(hours=1)).isoformat()
+    listed = client.get(f"{V1}/staff/patrons/{patron.pk}/requests", {"since": since}, headers=headers).json()
+    assert [item["id"] for item in listed["items"]] == [new.pk]
