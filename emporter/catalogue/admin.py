@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.utils.translation import gettext
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from emporter.errors import ServiceError
@@ -75,12 +76,50 @@ class CopyInline(admin.TabularInline):
     readonly_fields = ["status"]
 
 
+class CopiesFilter(admin.SimpleListFilter):
+    """Records left without copies (an earlier export's, a source whose copies moved):
+    found here, and deleted with the action below."""
+
+    title = _("copies")
+    parameter_name = "copies"
+
+    def lookups(self, request, model_admin):
+        return [("none", _("No copy")), ("some", _("With copies"))]
+
+    def queryset(self, request, queryset):
+        has_copies = Exists(Copy.objects.filter(record=OuterRef("pk")))
+        if self.value() == "none":
+            return queryset.filter(~has_copies)
+        if self.value() == "some":
+            return queryset.filter(has_copies)
+        return queryset
+
+
 @admin.register(Record)
 class RecordAdmin(admin.ModelAdmin):
     list_display = ["title", "responsibility", "year", "doc_type", "audience"]
-    list_filter = ["doc_type", "audience", "language"]
+    list_filter = [CopiesFilter, "doc_type", "audience", "language"]
     search_fields = ["title", "responsibility", "isbn", "source_key"]
     inlines = [CopyInline]
+    actions = ["delete_without_copies"]
+
+    @admin.action(description=_("Delete the selected records that have no copy and no request"))
+    def delete_without_copies(self, request, queryset):
+        from emporter.holds.models import Request  # circulation sits above the catalogue
+
+        # Anything a patron asked for stays: its requests' history points at it.
+        idle = queryset.exclude(Exists(Copy.objects.filter(record=OuterRef("pk")))).exclude(
+            Exists(Request.objects.filter(record=OuterRef("pk")))
+        )
+        deleted = idle.count()
+        idle.delete()
+        kept = queryset.count()
+        done = ngettext("%(n)s record deleted.", "%(n)s records deleted.", deleted) % {"n": deleted}
+        if kept:
+            done += " " + ngettext(
+                "%(n)s kept: it has copies or requests.", "%(n)s kept: they have copies or requests.", kept
+            ) % {"n": kept}
+        messages.success(request, done)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Copy:
