@@ -146,3 +146,112 @@ def test_an_import_whose_worker_died_is_said_interrupted(admin_client, settings,
     assert job.state == State.INTERRUPTED and not any(data_dir.rglob("*.mrc"))
     page = admin_client.get(url("imports:detail", job.pk))
     assert "Send the file again" in page.text
+
+
+def test_a_long_import_that_still_beats_is_not_interrupted_a_silent_one_is(admin_client, settings):
+    make_branch()
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    send(admin_client, LUL)
+    job = ImportJob.objects.get()
+    now = timezone.now()
+    hours_ago = now - datetime.timedelta(hours=8)
+    ImportJob.objects.filter(pk=job.pk).update(state=State.RUNNING, started_at=hours_ago, heartbeat_at=now)
+    assert services.sweep(now=now) == 0  # eight hours in, alive a minute ago: left alone
+    assert services.sweep(now=now + datetime.timedelta(minutes=11)) == 1  # silent since
+
+
+def test_a_worker_stopped_mid_import_says_interrupted_at_once_and_frees_the_queue(
+    admin_client, settings, monkeypatch, data_dir
+):
+    make_branch()
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    send(admin_client, LUL)
+    send(admin_client, MEL)
+    first, second = ImportJob.objects.order_by("pk")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # a second Ctrl-C, a reload
+
+    monkeypatch.setattr("emporter.catalogue.importer.import_marc", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        services.run(first.pk)
+    first.refresh_from_db()
+    assert first.state == State.INTERRUPTED and not (data_dir / "imports" / str(first.pk)).exists()
+    monkeypatch.undo()
+    assert services.start_next() == second.pk
+
+
+def test_problems_postgresql_cannot_store_still_end_the_job(admin_client, tmp_path):
+    make_branch(code="PDI")
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"card_number;last_name;home_branch\n45;Nul;P\x00DI\n46;Bien;PDI\n")
+    send(admin_client, path, kind="patrons")
+    job = ImportJob.objects.get()
+    assert job.state == State.DONE and job.problem_count == 1
+    assert "\x00" not in job.problems[0]["message"]
+
+
+def test_the_interrupted_state_is_not_overwritten_by_a_worker_finishing_late(admin_client, settings):
+    make_branch()
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    send(admin_client, LUL)
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(state=State.INTERRUPTED)
+    services._finish(job.pk, State.DONE, summary="fini", problems=[])
+    assert ImportJob.objects.get().state == State.INTERRUPTED
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("export cotesMEL.mrc", "export_cotesMEL.mrc"), ("..", "import.txt"), ("«»", "import.txt")],
+)
+def test_file_names_are_kept_safe(sent, stored):
+    assert services._safe_name(sent) == stored
+
+
+@pytest.mark.parametrize("sent", ["é" * 300 + ".csv", "😀" * 60 + ".mrc", "a" * 400 + ".iso2709"])
+def test_long_file_names_are_cut_keeping_their_extension(sent):
+    stored = services._safe_name(sent)
+    assert len(stored.encode()) <= 200 and len(stored) <= services.NAME_LENGTH
+    assert stored.endswith(Path(sent).suffix[:10]) and stored[0] in (
+        sent[0],
+        "i",
+    )  # "import" when nothing is left
+
+
+def test_the_source_is_the_files_name_as_sent_as_with_the_command(admin_client, tmp_path):
+    branch = make_branch()
+    path = tmp_path / "export cotesMEL.mrc"
+    path.write_bytes(MEL.read_bytes())
+    send(admin_client, path, default_branch=branch.code)
+    assert Record.objects.filter(source_key__startswith="export cotesMEL:").count() == 109
+
+
+def test_an_encoding_that_is_not_text_is_refused_by_the_form(admin_client, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("barcode\n1\n")
+    upload = SimpleUploadedFile("x.csv", path.read_bytes())
+    response = admin_client.post(
+        url("imports:index"), {"kind": "copies", "file": upload, "encoding": "rot13"}
+    )
+    assert response.status_code == 422 and "Unknown encoding: rot13." in response.text
+
+
+def test_old_problems_and_files_no_job_waits_for_are_forgotten(admin_client, data_dir):
+    import os
+    import time
+
+    branch = make_branch()
+    send(admin_client, MEL, default_branch=branch.code)
+    job = ImportJob.objects.get()
+    orphan = data_dir / "imports" / "999" / "lecteurs.csv"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text("card_number;pin\n1;4821\n")
+    services.sweep()
+    assert orphan.exists()  # perhaps a file being written: an hour's grace
+    hour_ago = time.time() - 3700
+    os.utime(orphan.parent, (hour_ago, hour_ago))
+    services.sweep(now=timezone.now() + datetime.timedelta(days=31))
+    assert not orphan.parent.exists()
+    job.refresh_from_db()
+    assert job.problems == [] and job.problem_count == 3 and job.summary

@@ -66,9 +66,12 @@ class ImportForm(forms.Form):
         name = self.cleaned_data["encoding"].strip()
         if name:
             try:
-                codecs.lookup(name)
-            except LookupError as error:
-                raise forms.ValidationError(_("Unknown encoding: %(name)s.") % {"name": name}) from error
+                # A codec of text (not rot13, hex or zip: they do not turn bytes into text).
+                known = codecs.lookup(name)._is_text_encoding and b"".decode(name) == ""
+            except (LookupError, TypeError):
+                known = False
+            if not known:
+                raise forms.ValidationError(_("Unknown encoding: %(name)s.") % {"name": name})
         return name
 
     def options(self) -> dict:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Kind(models.TextChoices):
@@ -17,8 +18,9 @@ class Kind(models.TextChoices):
 class State(models.TextChoices):
     QUEUED = "queued", _("Waiting")
     RUNNING = "running", _("Running")
-    DONE = "done", _("Done")
-    FAILED = "failed", _("Not imported")
+    DONE = "done", pgettext_lazy("import state", "Done")
+    # Unreadable, refused, or read only in part (a file cut short): the problems say.
+    FAILED = "failed", _("Not imported, or only in part")
     # The worker stopped (killed, the machine restarted) while reading it.
     INTERRUPTED = "interrupted", _("Interrupted")
 
@@ -35,6 +37,8 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    # Written every minute while it runs (services._Heartbeat): a silent one lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     summary = models.TextField(_("summary"), blank=True)
     # [{"where": "file, record 3, byte 1234", "code": "no_barcode", "message": "…"}], the

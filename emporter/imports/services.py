@@ -8,10 +8,13 @@ very large files and for code maps; this page is for the files of every day.
 import datetime
 import logging
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
@@ -22,8 +25,16 @@ log = logging.getLogger("emporter.imports")
 
 # Problems kept on the job to show; the count says how many there were.
 MAX_PROBLEMS = 2000
-# A running import older than this lost its worker (a million records read in well under).
-STALLED_AFTER = datetime.timedelta(hours=6)
+# A running import says it is alive every HEARTBEAT; one silent for STALLED_AFTER lost its
+# worker (killed, out of memory, the machine restarted). Not a limit on the import's length:
+# 100,000 patrons with PINs take hours.
+HEARTBEAT = datetime.timedelta(seconds=60)
+STALLED_AFTER = datetime.timedelta(minutes=10)
+# Problems name cards and values of the files: kept this long, then only the summary.
+KEEP_PROBLEMS = datetime.timedelta(days=30)
+# A name longer than this is cut (keeping its extension): the database column and the
+# file system have limits.
+NAME_LENGTH = 120
 
 
 def folder() -> Path:
@@ -33,7 +44,12 @@ def folder() -> Path:
 def submit(*, kind: str, upload, options: dict, actor) -> ImportJob:
     """Store ``upload`` and queue its import. The file keeps its name (in a folder of its
     own): a MARC file's name is its source's by default, as with the command."""
-    name = get_valid_filename(Path(upload.name).name) or "import"
+    sent = Path(upload.name).name
+    name = _safe_name(sent)
+    # The source keys the records as the command would, from the name as sent.
+    options = {"source": options.get("source") or Path(sent).stem[:NAME_LENGTH]} | {
+        k: v for k, v in options.items() if k != "source"
+    }
     with transaction.atomic():
         job = ImportJob.objects.create(
             kind=kind,
@@ -43,14 +59,36 @@ def submit(*, kind: str, upload, options: dict, actor) -> ImportJob:
         )
         relative = Path("imports") / str(job.pk) / name
         target = Path(settings.DATA_DIR) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+        except BaseException:
+            # A disk full half-way: no job, and no half of a patron file left behind.
+            shutil.rmtree(target.parent, ignore_errors=True)
+            raise
         ImportJob.objects.filter(pk=job.pk).update(stored_as=str(relative))
         transaction.on_commit(start_next)
     job.refresh_from_db()
     return job
+
+
+def _safe_name(sent: str) -> str:
+    """The name as stored and shown: safe in a path, not too long, its extension kept."""
+    stem, suffix = Path(sent).stem, Path(sent).suffix[:10]
+    stem = stem[: NAME_LENGTH - len(suffix)]
+    while len((stem + suffix).encode()) > 200:  # file systems count bytes (255 at most)
+        stem = stem[:-1]
+    stem, suffix = _cleaned(stem).strip("._") or "import", _cleaned(suffix) or ".txt"
+    return stem + suffix
+
+
+def _cleaned(part: str) -> str:
+    try:
+        return get_valid_filename(part) if part else ""
+    except Exception:  # noqa: BLE001 - ".." and the like: Django refuses to clean them
+        return ""
 
 
 def start_next() -> int | None:
@@ -71,9 +109,12 @@ def run(job_id: int) -> str | None:
     """Read a queued import; returns its state, or None when it was not this one's turn
     (another is running) or it was read already."""
     if not _claim(job_id):
+        # A second task for a job already read (files sent at once): the next waits.
+        transaction.on_commit(start_next)
         return None
     job = ImportJob.objects.get(pk=job_id)
     path = Path(settings.DATA_DIR) / job.stored_as
+    heart = _Heartbeat(job.pk)
     with translation.override(job.options.get("language") or settings.LANGUAGE_CODE):
         try:
             failed, summary, problems = _read(job, path)
@@ -84,18 +125,70 @@ def run(job_id: int) -> str | None:
                 _("The import stopped on an error: %(error)s") % {"error": error},
                 [],
             )
+        except BaseException:
+            # Stopped (a second Ctrl-C, a reload, the worker's exit): said at once, not
+            # after the sweep's wait, and the next import may start.
+            _finish(job.pk, State.INTERRUPTED, summary="", problems=[])
+            raise
         finally:
+            heart.stop()
             _forget_file(job)
-    ImportJob.objects.filter(pk=job.pk).update(
-        state=State.FAILED if failed else State.DONE,
-        finished_at=timezone.now(),
-        summary=summary,
-        problems=problems[:MAX_PROBLEMS],
-        problem_count=len(problems),
-        stored_as="",
-    )
+    state = State.FAILED if failed else State.DONE
+    _finish(job.pk, state, summary=summary, problems=problems)
     transaction.on_commit(start_next)
-    return State.FAILED if failed else State.DONE
+    return state
+
+
+def _finish(job_id: int, state: str, *, summary: str, problems: list[dict]) -> None:
+    """Record how the import ended, unless the sweep said it interrupted meanwhile. Text
+    PostgreSQL cannot store (a NUL, half of a surrogate pair, from a broken file) is
+    replaced: the job must end, whatever its problems say."""
+    fields = {
+        "state": state,
+        "finished_at": timezone.now(),
+        "summary": _storable(summary),
+        "problems": [{k: _storable(v) for k, v in p.items()} for p in problems[:MAX_PROBLEMS]],
+        "problem_count": len(problems),
+        "stored_as": "",
+    }
+    running = ImportJob.objects.filter(pk=job_id, state=State.RUNNING)
+    try:
+        running.update(**fields)
+    except DatabaseError:
+        log.exception("import %s: its report could not be stored", job_id)
+        running.update(state=state, finished_at=fields["finished_at"], problems=[], stored_as="")
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+class _Heartbeat:
+    """While an import runs, a thread of the worker says so every HEARTBEAT (in its own
+    database connection): an import whose worker died falls silent, and the sweep says
+    it interrupted ten minutes later, however long a live one takes."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"import-{job_id}-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(HEARTBEAT.total_seconds()):
+                try:
+                    ImportJob.objects.filter(pk=self.job_id, state=State.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # SQLite busy with the import itself: the next beat
+                    continue
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
 
 
 def _claim(job_id: int) -> bool:
@@ -103,7 +196,7 @@ def _claim(job_id: int) -> bool:
         with transaction.atomic():
             return bool(
                 ImportJob.objects.filter(pk=job_id, state=State.QUEUED).update(
-                    state=State.RUNNING, started_at=timezone.now()
+                    state=State.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
                 )
             )
     except IntegrityError:  # one_import_running: another import is being read
@@ -148,7 +241,8 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
             "code": p.code,
             "message": p.message,
         }
-        for p in report.problems
+        # In the file's order (record, then line), not the order the batches found them.
+        for p in sorted(report.problems, key=lambda p: (p.record or 0, p.line or 0, p.offset or 0))
     ]
     summary = "\n".join(line.replace(stored, job.file_name) for line in lines)
     return failed, summary, problems
@@ -162,15 +256,36 @@ def _forget_file(job: ImportJob) -> None:
 
 
 def sweep(now=None) -> int:
-    """Run by the scheduler: an import running for longer than STALLED_AFTER lost its
-    worker and is marked interrupted (its file deleted: send it again); then the next
-    waiting import is queued. Returns how many were interrupted."""
+    """Run by the scheduler: an import silent for STALLED_AFTER lost its worker and is
+    marked interrupted (its file deleted: send it again); files no job waits for are
+    deleted (a write that failed); problems older than KEEP_PROBLEMS are forgotten; then
+    the next waiting import is queued. Returns how many were interrupted."""
     now = now or timezone.now()
-    stalled = list(ImportJob.objects.filter(state=State.RUNNING, started_at__lt=now - STALLED_AFTER))
+    silent = Q(heartbeat_at__lt=now - STALLED_AFTER) | Q(
+        heartbeat_at__isnull=True, started_at__lt=now - STALLED_AFTER
+    )
+    stalled = list(ImportJob.objects.filter(silent, state=State.RUNNING))
     for job in stalled:
         _forget_file(job)
         ImportJob.objects.filter(pk=job.pk, state=State.RUNNING).update(
             state=State.INTERRUPTED, finished_at=now, stored_as=""
         )
+    _forget_orphan_files()
+    ImportJob.objects.filter(finished_at__lt=now - KEEP_PROBLEMS).exclude(problems=[]).update(problems=[])
     start_next()
     return len(stalled)
+
+
+def _forget_orphan_files() -> None:
+    waiting = {
+        str(pk)
+        for pk in ImportJob.objects.filter(state__in=[State.QUEUED, State.RUNNING]).values_list(
+            "pk", flat=True
+        )
+    }
+    # An hour old at least: a file being written belongs to a job not committed yet.
+    written_before = time.time() - 3600
+    if folder().is_dir():
+        for child in folder().iterdir():
+            if child.is_dir() and child.name not in waiting and child.stat().st_mtime < written_before:
+                shutil.rmtree(child, ignore_errors=True)

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from emporter.network.views import network_admin_required
 from emporter.spreadsheets import inert
@@ -49,7 +50,7 @@ def problems_csv(request, job_id: int):
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-problems.csv"'
     response.write("\ufeff")  # spreadsheets read it as UTF-8
     writer = csv.writer(response, delimiter=";")
-    writer.writerow([_("Where"), _("Code"), _("Problem")])
+    writer.writerow([pgettext("in a file", "Where"), _("Code"), _("Problem")])
     for problem in job.problems:
         # A cell starting like a formula is text to a spreadsheet.
         writer.writerow([inert(problem["where"]), problem["code"], inert(problem["message"])])

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TextIO
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
@@ -138,8 +138,9 @@ def import_patrons(
         row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
         try:
             _first_time(row.get("card_number", ""), cards)
+            hashed = _pin_hash(row, set_pins=set_pins)
             with transaction.atomic():
-                created, pin = _upsert(row, branches, set_pins=set_pins)
+                created, pin = _upsert(row, branches, set_pins=set_pins, hashed=hashed)
         except RowError as error:
             skip(line, error.code, error.message)
         except DatabaseError as error:
@@ -153,10 +154,9 @@ def import_patrons(
             if pin == "set" and too_easy(row["pin"]):
                 # Set all the same (the patron signs in as before the move), but said:
                 # a PIN change refuses such a PIN (services.too_easy).
-                message = _(
-                    "card %(card)s: the PIN is easy to guess; it was set, ask the patron to change it"
-                )
-                problem(line, "pin_too_easy", message % {"card": row["card_number"]})
+                # The line only: a list of cards with easy PINs is a list of cards to try.
+                message = _("the PIN is easy to guess; it was set, ask the patron to change it")
+                problem(line, "pin_too_easy", message)
     return report
 
 
@@ -220,7 +220,25 @@ def _clean(row: dict, branches: dict) -> dict:
     return values | {"pin": pin}
 
 
-def _upsert(row: dict, branches: dict, *, set_pins: bool) -> tuple[bool, str]:
+def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
+    """The file's PIN hashed before the row's transaction, when it is to be set: a hash
+    takes a good part of a second, and on SQLite the write lock would be held all along
+    (other people's writes wait, then fail). None when it will not be set: no valid PIN,
+    an existing patron's without ``set_pins``, or the same as theirs."""
+    pin = row.get("pin", "")
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+        return None
+    current = (
+        Patron.objects.filter(card_number=row.get("card_number", ""))
+        .values_list("user__password", flat=True)
+        .first()
+    )
+    if current is not None and (not set_pins or check_password(pin, current)):
+        return None
+    return make_password(pin)
+
+
+def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[bool, str]:
     """(created, what became of the file's PIN: "set", "ignored" or "")."""
     values = _clean(row, branches)
     pin = values.pop("pin")
@@ -235,17 +253,16 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool) -> tuple[bool, str]:
     # chosen meanwhile as they were read.
     patron.save(update_fields=None if created else list(values))
     if created:
-        _first_pin(patron.user, pin)
+        _first_pin(patron.user, pin, hashed)
         return True, "set" if pin else ""
     if not pin:
         return False, ""
     if not set_pins:
         return False, "ignored"
-    # hashers.check_password, not the user's: that one may re-hash and save (a new
-    # session hash) when the hasher's settings changed.
-    if check_password(pin, patron.user.password):
+    # Compared before the transaction (_pin_hash): None is the same PIN as theirs.
+    if hashed is None:
         return False, ""
-    set_pin(patron.user, pin)  # as a PIN change: sessions and API tokens end
+    set_pin(patron.user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
     return False, "set"
 
 
@@ -277,11 +294,11 @@ def _left_behind(user) -> bool:
     )
 
 
-def _first_pin(user, pin: str) -> None:
+def _first_pin(user, pin: str, hashed: str | None = None) -> None:
     """A new patron's PIN, or none. The account may be one left behind: whatever it
     could open (a password, sessions, API tokens) ends here."""
     if pin:
-        set_pin(user, pin)
+        set_pin(user, pin, hashed=hashed)
         return
     user.set_unusable_password()
     user.save(update_fields=["password"])

@@ -91,13 +91,16 @@ def reset_pin(*, patron: Patron) -> str:
     return pin
 
 
-def set_pin(user, pin: str) -> None:
+def set_pin(user, pin: str, *, hashed: str | None = None) -> None:
     """A new PIN ends every session the old one opened: web sessions through Django's
     session hash, API tokens (30 days long, perhaps on a lost phone) by deleting them.
     The tokens are the api app's: reached through the user's reverse relation, so this
     lower layer imports nothing from above."""
     with transaction.atomic():
-        user.set_password(pin)
+        if hashed:  # hashed beforehand, outside the transaction (patrons.importer)
+            user.password = hashed
+        else:
+            user.set_password(pin)
         user.save(update_fields=["password"])
         user.api_tokens.all().delete()
 
