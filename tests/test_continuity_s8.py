@@ -251,3 +251,15 @@ def test_a_sweep_with_a_full_batch_goes_on_until_done_or_out_of_time():
     assert until_done(sweep)() == 1200 and left == [0]
     left[0] = 5000
     assert until_done(sweep, seconds=0)() == 500  # out of time after one batch: the next run goes on
+
+
+def test_a_copy_scanned_after_the_sweep_withdrew_its_line_says_why(patron, branch, other_branch):
+    from emporter.errors import ServiceError
+
+    request = place(patron, "Après le balayage", branch, [other_branch])
+    run = picking.build_run(branch=other_branch, kind="late")
+    switch(branch, ServiceMode.CLOSED)
+    assert picking.settle_withdrawn_lines() == 1
+    with translation.override("en"), pytest.raises(ServiceError) as refused:
+        picking.line_for_barcode(run=run, barcode=request.copy.barcode)
+    assert refused.value.code == "pickup_closed_leave"

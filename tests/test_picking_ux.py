@@ -56,14 +56,14 @@ def test_a_morning_list_built_after_the_pick_time_offers_the_late_additions(clie
     client.force_login(staff(Role.PICKER, branch, "picker"))
     page = client.post(english("picking:build", branch.pk), {"kind": "morning"}, follow=True).text
     assert "Nothing to pull." in page
-    assert "14 requests were set aside here after 00:00, the cut-off of this list" in page
+    assert "14 requests set aside here are on no list yet" in page
     assert 'name="kind" value="late"' in page and "Build a run of late additions" in page
     late = client.post(english("picking:build", branch.pk), {"kind": "late"}, follow=True)
     run = PickRun.objects.get(branch=branch, kind=PickRun.Kind.LATE)
     assert run.lines.count() == 14
-    assert "14 / 14 left" in late.text and "were set aside here after" not in late.text
+    assert "14 / 14 left" in late.text and "on no list yet" not in late.text
     index = client.get(english("picking:index")).text
-    assert "were set aside here after" not in index  # the late list has them
+    assert "on no list yet" not in index  # the late list has them
 
 
 def test_the_pick_runs_page_says_how_many_requests_came_after_todays_last_list(client, branch):
@@ -73,7 +73,7 @@ def test_the_pick_runs_page_says_how_many_requests_came_after_todays_last_list(c
     picking.build_run(branch=branch, kind=PickRun.Kind.MORNING)
     client.force_login(staff(Role.PICKER, branch, "picker"))
     index = client.get(english("picking:index")).text
-    assert "3 requests were set aside here after 00:00, the cut-off of today's last list" in index
+    assert "3 requests set aside here are on no list yet" in index
 
 
 def test_a_list_says_nothing_when_nothing_came_after_it(client, branch):
@@ -82,7 +82,7 @@ def test_a_list_says_nothing_when_nothing_came_after_it(client, branch):
     client.force_login(staff(Role.PICKER, branch, "picker"))
     page = client.get(english("picking:run", run.pk)).text
     assert "2 / 2 left" in page
-    assert "set aside here after" not in page
+    assert "on no list yet" not in page
 
 
 @pytest.fixture

@@ -420,6 +420,23 @@ def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
         raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
     if run.lines.filter(copy__barcode=barcode, copy__status=CopyStatus.MISSING).exists():
         raise ServiceError("missing_in_hand", barcode=barcode)
+    # Withdrawn by the sweep because its library closed since the list was printed: the
+    # picker holding it is told why, as when scanning it before the sweep (mark_found).
+    withdrawn = (
+        run.lines.filter(
+            copy__barcode=barcode,
+            status=LineStatus.CANCELLED,
+            request__status=Status.PLACED,
+            request__copy_id=F("copy_id"),
+            request__pickup_branch__service_mode=ServiceMode.CLOSED,
+        )
+        .select_related("request__pickup_branch")
+        .first()
+    )
+    if withdrawn is not None:
+        raise ServiceError(
+            "pickup_closed_leave", barcode=barcode, branch=withdrawn.request.pickup_branch.name
+        )
     raise ServiceError("not_on_this_list", barcode=barcode)
 
 

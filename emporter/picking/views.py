@@ -349,22 +349,22 @@ def put_back(request, copy_id: int):
     copy = get_object_or_404(Copy.objects.select_related("record"), pk=copy_id)
     _check(request.user, copy.branch_id)
     if copy.status != CopyStatus.MISSING:
-        messages.info(request, _("%(title)s is no longer missing.") % {"title": copy.record.title})
+        messages.info(request, _("“%(title)s” is no longer missing.") % {"title": copy.record.title})
     else:
         served = services.put_back(copy=copy, actor=request.user)
         title = copy.record.title
         if served is None:
-            text = _("%(title)s is back on the shelf.") % {"title": title}
+            text = _("“%(title)s” is back on the shelf.") % {"title": title}
         elif served.status == Status.READY:
             text = _(
-                "%(title)s is back, and someone was waiting for it: put it in bag %(label)s (%(name)s)."
+                "“%(title)s” is back, and someone was waiting for it: put it in bag %(label)s (%(name)s)."
             ) % {
                 "title": title,
                 "label": served.bag.label,
                 "name": served.patron.first_name,
             }
         else:
-            text = _("%(title)s is back, and someone is waiting for it at %(branch)s: send it there.") % {
+            text = _("“%(title)s” is back, and someone is waiting for it at %(branch)s: send it there.") % {
                 "title": title,
                 "branch": served.pickup_branch.name,
             }
