@@ -93,7 +93,7 @@ def test_switching_the_whole_network_asks_for_confirmation_first(admin_client, n
     )
     assert set(modes().values()) == {"click_collect"}
     # Vaise reopens: that is done by the task worker (here, at once), and the page says so.
-    assert "Vaise: Click and collect in a moment." in done.text
+    assert "Whole network: Click and collect in a moment." in done.text
 
 
 def test_an_unknown_mode_is_refused_and_changes_nothing(admin_client, network):
@@ -153,3 +153,16 @@ def test_a_reopening_is_done_by_the_task_worker_not_in_the_web_request(admin_cli
     assert queued.args == [[vaise.pk], ServiceMode.CLICK_COLLECT, queued.args[2]]
     switch_modes.call(*queued.args)  # what the worker does
     assert modes()["VAI"] == "click_collect"
+
+
+def test_the_modes_page_says_a_switch_is_under_way_while_the_worker_has_not_done_it(
+    admin_client, network, settings
+):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    vaise = next(b for b in network if b.code == "VAI")
+    admin_client.post(url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    assert DBTaskResult.objects.filter(status="READY").count() == 1  # the worker is not running
+    page = admin_client.get(url("network:modes")).text
+    assert "switching to Click and collect…" in page and modes()["VAI"] == "closed"

@@ -13,3 +13,25 @@ from .services import set_mode
 def switch_modes(branch_ids: list[int], mode: str, actor_id: int | None = None) -> int:
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     return set_mode(branches=Branch.objects.filter(pk__in=branch_ids), mode=mode, actor=actor)
+
+
+def pending_switches() -> dict[int, str]:
+    """The branches a switch waits for in the database task queue, with the mode it
+    goes to: the service-modes page says so rather than showing the old mode as if
+    nothing were asked (and inviting a second click)."""
+    from django.conf import settings
+
+    if "django_tasks_db" not in settings.TASKS["default"]["BACKEND"]:
+        return {}
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(
+        status__in=["READY", "RUNNING"], task_path=switch_modes.module_path
+    ).values_list("args_kwargs", flat=True)
+    pending = {}
+    for args_kwargs in waiting:
+        args = list(args_kwargs.get("args", [])) + [None, None]
+        kwargs = args_kwargs.get("kwargs", {})
+        for branch_id in kwargs.get("branch_ids", args[0]) or []:
+            pending[branch_id] = kwargs.get("mode", args[1])
+    return pending

@@ -15,7 +15,7 @@ from emporter.patrons.models import Role, StaffRole
 
 from .models import LENDING_MODES, Branch, ServiceMode
 from .services import set_mode
-from .tasks import switch_modes
+from .tasks import pending_switches, switch_modes
 
 
 def is_network_admin(user) -> bool:
@@ -47,7 +47,11 @@ def _mode(request) -> str | None:
 
 @network_admin_required
 def modes(request):
-    context = {"branches": Branch.objects.prefetch_related("hours"), "modes": ServiceMode.choices}
+    pending = pending_switches()
+    branches = list(Branch.objects.prefetch_related("hours"))
+    for branch in branches:
+        branch.switching_to = ServiceMode(pending[branch.pk]).label if branch.pk in pending else ""
+    context = {"branches": branches, "modes": ServiceMode.choices}
     return render(request, "network/modes.html", context)
 
 
@@ -92,7 +96,13 @@ def _reopens(branches, mode: str) -> bool:
     return mode in LENDING_MODES and branches.filter(service_mode=ServiceMode.CLOSED).exists()
 
 
-def _reopening_text(mode: str, branches) -> str:
+def _reopening_text(mode: str, branches, whole: bool = False) -> str:
+    if whole:
+        return _(
+            "Whole network: %(mode)s in a moment. The requests waiting for the shelves of the "
+            "libraries that reopen are served first and their patrons told; with many requests "
+            "this takes a few minutes."
+        ) % {"mode": ServiceMode(mode).label}
     names = ", ".join(b.name for b in branches if b.service_mode == ServiceMode.CLOSED)
     return _(
         "%(branches)s: %(mode)s in a moment. The requests waiting for their shelves are served first and "
@@ -141,7 +151,9 @@ def switch_network(request):
         }
         return render(request, "network/confirm.html", context)
     if _reopens(branches, mode):
-        messages.success(request, _reopening_text(mode, list(branches)))  # said before they change
+        messages.success(
+            request, _reopening_text(mode, list(branches), whole=True)
+        )  # said before they change
         switch_modes.enqueue(list(branches.values_list("pk", flat=True)), mode, request.user.pk)
         return redirect("network:modes")
     changed = set_mode(branches=branches, mode=mode, actor=request.user)
