@@ -100,8 +100,8 @@ def test_copies_not_found_and_requests_nothing_could_serve_are_two_figures():
     d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 16)), branches=[branch])
     with translation.override("en"):
         figures = {key: (str(label), value) for key, label, value in tables.key_figures(d)}
-    assert figures["not_found_rate"] == ("Copies not found on the shelf", 0.5)  # 2 of 4 lines
-    assert figures["not_served_rate"] == ("Requests no copy could serve", 1.0)  # 1 of 1 ended
+    assert figures["not_found_rate"] == ("Share of copies not found on the shelf", 0.5)  # 2 of 4 lines
+    assert figures["not_served_rate"] == ("Share of requests no copy could serve", 1.0)  # 1 of 1 ended
     assert d.closings.counts["not_found"] == 1
 
 
@@ -117,7 +117,7 @@ def test_days_out_of_reach_are_refused_not_a_server_error(client, params, url):
     response = client.get(url, params)
     assert response.status_code == 200
     if url == "/en/staff/stats/":
-        assert "Choose a day between 2000-01-01 and" in response.text
+        assert "Choose a day between 1 January 2000 and" in response.text
 
 
 def test_the_api_refuses_days_out_of_reach(client):

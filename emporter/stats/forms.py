@@ -4,6 +4,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from emporter.dates import long_date
+
 from .selectors import MAX_DAYS, Period
 
 # No request is older than the service, nor planned years ahead; and a day such as
@@ -17,7 +19,7 @@ def _within_reach(day: datetime.date | None) -> datetime.date | None:
     if day is not None and not FIRST_DAY <= day <= last:
         raise forms.ValidationError(
             _("Choose a day between %(first)s and %(last)s.")
-            % {"first": FIRST_DAY.isoformat(), "last": last.isoformat()},
+            % {"first": long_date(FIRST_DAY, "j F Y"), "last": long_date(last, "j F Y")},
             code="out_of_reach",
         )
     return day
