@@ -297,3 +297,14 @@ def test_every_page_names_an_icon_that_is_there(client, db):
     page = client.get("/").content.decode()
     (href,) = re.findall(r'<link rel="icon" href="/static/([^"]+)"', page)
     assert finders.find(href) is not None
+
+
+def test_english_chosen_before_signing_in_is_offered_for_the_emails_in_one_click(client, patron):
+    client.post("/en/account/login/", {"card_number": "10000001", "pin": "1234"})
+    page = client.get("/en/account/").content.decode()
+    assert "Language of our emails: French." in page and "Write to me in this language" in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/en/account/"})
+    patron.refresh_from_db()
+    assert patron.language == "en"
+    page = client.get("/en/account/").content.decode()
+    assert "Language of our emails: English." in page and "Write to me in this language" not in page
