@@ -427,3 +427,15 @@ def test_a_closed_library_is_neither_available_nor_offered_as_a_choice(branch, o
     assert (there.total, there.available_count) == (0, 0)
     at_home = search_records(q="neige", filters=Filters(branch_id=branch.pk, available=True))
     assert [hit.record for hit in at_home.hits] == [here_too] and at_home.available_count == 1
+
+
+def test_the_filters_on_are_said_above_the_results_each_with_its_way_out(catalogue, client):
+    plain = client.get("/en/catalogue/", {"q": "roman"}).content.decode()
+    assert "active-filters" not in plain
+    chosen = {"q": "roman", "doc_type": "comic", "available": "on"}
+    page = client.get("/en/catalogue/", chosen).content.decode()
+    filters = page.split('class="plain active-filters"', 1)[1].split("</ul>", 1)[0]
+    assert page.index("active-filters") < page.index('class="results')  # before the list, not after it
+    assert "Comic" in filters and "Available now" in filters
+    assert 'href="?q=roman&amp;available=on#results-title"' in filters  # the comic filter off
+    assert 'aria-label="Remove the filter Comic"' in filters

@@ -60,6 +60,10 @@ def search(request):
         context["first_rank"] = (result.page - 1) * result.per_page + 1
         context["hits"] = _hit_lines(result.hits)
         context["facets"] = _facet_links(request.GET, result)
+        # Said above the results too: on a phone the facets come after them, out of sight.
+        context["active_filters"] = [
+            v for facet in context["facets"] for v in facet["values"] if v["selected"]
+        ]
         context["available_url"] = _url_with(
             request.GET, available=None if result.filters.available else "on"
         )
