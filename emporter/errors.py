@@ -89,6 +89,10 @@ MESSAGES = {
         409,
     ),
     "already_found": (_("%(barcode)s was already marked found: it goes in bag %(label)s."), 409),
+    "already_found_put_back": (
+        _("%(barcode)s was already marked found, but its request was cancelled: put it back on the shelf."),
+        409,
+    ),
     "already_found_transit": (
         _("%(barcode)s was already marked found: it goes in the van to %(branch)s."),
         409,

@@ -3,7 +3,7 @@ import datetime
 import pytest
 from django.utils import timezone, translation
 
-from emporter.catalogue.models import CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, RequestEvent, RequestPolicy, Status
 from emporter.holds.services import cancel_request, place_request
@@ -244,8 +244,13 @@ def test_found_after_the_patron_cancelled_puts_nothing_in_a_bag(patron, branch):
     cancel_request(request=request)
     assert picking.mark_found(line=line) is None
     line.refresh_from_db()
-    assert line.status == LineStatus.CANCELLED
+    # Found (the shelf did its job, and the figures count it so), for nobody: put back.
+    assert line.status == LineStatus.FOUND and picking.found_for_nobody(line)
     assert not Bag.objects.exists()
+    assert Copy.objects.get(pk=line.copy_id).status == CopyStatus.ON_SHELF
+    with pytest.raises(ServiceError) as again:  # scanned a second time
+        picking.line_for_barcode(run=line.run, barcode=line.copy.barcode)
+    assert again.value.code == "already_found_put_back"
 
 
 def test_a_missing_copy_put_back_serves_the_waiting_list(patron, branch):

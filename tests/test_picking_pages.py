@@ -526,3 +526,20 @@ def test_a_title_ending_in_a_question_mark_is_quoted_not_run_into_a_full_stop(pi
     assert (
         f"Trouvé\u00a0: «\u00a0Qui a peur du loup ?\u00a0». À mettre dans le sac {request.bag.label}." in page
     )
+
+
+def test_a_copy_found_for_a_request_cancelled_meanwhile_is_shown_back_on_the_shelf(
+    picker_client, patron, branch
+):
+    from emporter.holds.services import cancel_request
+
+    request = place(patron, make_record(title="Annulé", copies=[branch]), branch)
+    run = morning_run(branch)
+    cancel_request(request=request)
+    response = picker_client.post(
+        reverse("picking:scan", args=[run.pk]), {"barcode": request.copy.barcode}, follow=True
+    )
+    assert "la réservation a été annulée, remettez l’exemplaire en rayon" in response.content.decode()
+    with translation.override("en"):
+        listed = picker_client.get(reverse("picking:run", args=[run.pk])).content.decode()
+    assert "back on the shelf" in listed

@@ -187,3 +187,19 @@ def test_departments_rank_by_a_not_found_rate_their_lines_vouch_for():
     assert [o.label for o in ranked] == ["Arts", "Une ligne", "Jeunesse"]  # 30 % of 1,000 before 1 of 1
     assert Outcome("x", 0, 0).surely_not_found == 0.0
     assert 0.27 < Outcome("x", 700, 300).surely_not_found < 0.30
+
+
+def test_a_copy_found_for_a_request_cancelled_meanwhile_counts_as_found():
+    from emporter.holds.services import cancel_request
+
+    branch = make_branch()
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        request = place(patron, branch, "Annulé en route")
+        run = picking.build_run(branch=branch, kind="late")
+        cancel_request(request=request)
+        picking.mark_found(line=run.lines.get())
+    outcomes = selectors.pick_outcomes(
+        period=Period(D(2020, 11, 16), D(2020, 11, 16)), branch_ids=[branch.pk], by="branch"
+    )
+    assert [(o.found, o.not_found) for o in outcomes] == [(1, 0)]

@@ -131,6 +131,8 @@ def _row(pdf: PickListPDF, line) -> None:
     x, y = pdf.l_margin, pdf.get_y()
     record = line.copy.record
     bag = f"→ {line.leaving_for.name}" if line.leaving_for else line.bag_label
+    if getattr(line, "put_back", False):
+        bag = _("back on the shelf")
     tick = {LineStatus.FOUND: "✓", LineStatus.NOT_FOUND: "✗", LineStatus.CARRIED: "→"}.get(line.status, "")
     _fit(pdf, line.copy.call_number or "—", style="B", size=10, width=COLUMNS[0] - 1)
     pdf.cell(COLUMNS[0], 5, line.copy.call_number or "—")

@@ -14,7 +14,7 @@ from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, Department, Location, ServiceMode
 
 from .models import LineStatus, PickLine, PickRun
-from .services import walking_order
+from .services import found_for_nobody, walking_order
 
 OLDER_RUNS = 10
 MISSING_LIST_LIMIT = 500
@@ -119,6 +119,8 @@ def _with_bags(run: PickRun, lines: list[PickLine]) -> list[PickLine]:
     }
     for line in lines:
         request = line.request
+        # Found for a request cancelled meanwhile: back on the shelf, no bag, no van.
+        line.put_back = line.status == LineStatus.FOUND and found_for_nobody(line)
         line.leaving_for = request.pickup_branch if request.pickup_branch_id != run.branch_id else None
         if request.bag_id:
             line.bag_label, line.bag_is_final = request.bag.label, True

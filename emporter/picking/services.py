@@ -203,6 +203,13 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
     raise ServiceError("pickup_closed_leave", barcode=line.copy.barcode, branch=closed.name)
 
 
+def found_for_nobody(line: PickLine) -> bool:
+    """A line found after its request no longer wanted the copy (cancelled, or moved to
+    another) and nobody else did: the copy went back on its shelf."""
+    request = line.request
+    return request.status in (Status.CANCELLED, Status.WAITING) or request.copy_id != line.copy_id
+
+
 def _closed_pickup(line: PickLine) -> Branch | None:
     """The pickup library of the line's request, still pending and wanting this copy,
     if that library has closed since the list was made."""
@@ -226,7 +233,8 @@ def _found(line: PickLine, *, actor) -> Request | None:
     _claim(line, LineStatus.FOUND, actor=actor)
     request = _live_request(line) or _next_in_line(line)
     if request is None:
-        PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED)
+        # Found all the same (the shelf did its job: the figures count it so); the copy
+        # goes back on it, as the picker is told.
         return None
     if request.pk != line.request_id:
         # Its own line, on a later list, has nothing left to pull; this line is now
@@ -414,6 +422,8 @@ def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
         .select_related("request__bag", "request__pickup_branch")
         .first()
     )
+    if found is not None and found_for_nobody(found):
+        raise ServiceError("already_found_put_back", barcode=barcode)
     if found is not None and found.request.bag_id:
         raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
     if found is not None:
