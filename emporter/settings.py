@@ -171,6 +171,11 @@ LOGIN_REDIRECT_URL = "home"  # staff land on the home page, with their screens i
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider")
 
+# Seconds a closed library waits before its requests are moved, its patrons told and its
+# pickup times cancelled (network.models.closed_for_a_while): a closing undone within
+# minutes (the wrong row clicked) has done nothing.
+CLOSING_GRACE = envint("CLOSING_GRACE", "600")
+
 TASKS = {
     "default": {
         "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),

@@ -113,6 +113,14 @@ def settings_language() -> str:
 
 
 @pytest.fixture(autouse=True)
+def no_closing_grace(settings):
+    # The tests close a library and run the sweeps at once: the ten minutes a closing
+    # waits in production (settings.CLOSING_GRACE) are tested on their own
+    # (tests/test_continuity_s8.py).
+    settings.CLOSING_GRACE = 0
+
+
+@pytest.fixture(autouse=True)
 def immediate_tasks(settings):
     # Tasks run in-process during tests; the database worker is for real deployments.
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

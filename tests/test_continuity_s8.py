@@ -263,3 +263,32 @@ def test_a_copy_scanned_after_the_sweep_withdrew_its_line_says_why(patron, branc
     with translation.override("en"), pytest.raises(ServiceError) as refused:
         picking.line_for_barcode(run=run, barcode=request.copy.barcode)
     assert refused.value.code == "pickup_closed_leave"
+
+
+def test_a_closing_undone_within_the_grace_moves_nothing_and_tells_no_one(
+    settings, patron, branch, other_branch
+):
+    from emporter.holds.models import RequestEvent
+
+    settings.CLOSING_GRACE = 600
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    here = place(patron, "Sur les rayons qui ferment", other_branch, [branch])  # copy at the closing library
+    place(patron, "À retirer ici", branch, [other_branch])  # pickup at the closing library
+    run = picking.build_run(branch=other_branch, kind="late")
+    switch(branch, ServiceMode.CLOSED)  # the wrong row clicked
+    assert picking.withdraw_closed_branches() == 0
+    assert tell_closed_pickups() == 0
+    assert picking.settle_withdrawn_lines() == 0
+    switch(branch, ServiceMode.CLICK_COLLECT)  # undone five minutes later
+    here.refresh_from_db()
+    assert here.status == Status.PLACED and here.copy.branch == branch
+    assert not RequestEvent.objects.filter(reason__in=["pickup_closed", "copy_library_closed"]).exists()
+    assert run.lines.filter(status="pending").count() == 1
+
+    # A closing that lasts: ten minutes later the sweeps do their work.
+    switch(branch, ServiceMode.CLOSED)
+    Branch.objects.filter(pk=branch.pk).update(
+        mode_changed_at=timezone.now() - datetime.timedelta(minutes=11)
+    )
+    assert picking.withdraw_closed_branches() == 1
+    assert tell_closed_pickups() >= 1

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.models import LENDING_MODES, ServiceMode
+from emporter.network.models import LENDING_MODES, ServiceMode, closed_for_a_while
 from emporter.notices.compose import tell_time_cancelled
 
 from .models import LIVE, Appointment, PickupSettings, Slot
@@ -147,7 +147,7 @@ def close_finished(*, limit: int = 500, now=None) -> int:
     missed = Q(state=Appointment.State.BOOKED, slot__starts_at__lt=now - MISSED_AFTER)
     # "I'm here" is for today: by the next day the patron has long gone.
     left = Q(state=Appointment.State.ARRIVED, arrived_at__lt=_start_of_day(now))
-    closed_library = Q(bag__branch__service_mode=ServiceMode.CLOSED)
+    closed_library = closed_for_a_while("bag__branch__", now)
     stale = (
         Appointment.objects.filter(
             Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed | left | closed_library)

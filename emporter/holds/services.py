@@ -20,7 +20,7 @@ from django.utils import timezone
 from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
 from . import allocation, policy
@@ -627,7 +627,7 @@ def tell_closed_pickups(*, limit: int = 500, actor=None) -> int:
     still_to_move = Request.objects.filter(
         pending_withdrawal, patron=OuterRef("patron"), pickup_branch=OuterRef("pickup_branch")
     )
-    at_closed = Request.objects.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED)
+    at_closed = Request.objects.filter(closed_for_a_while("pickup_branch__"), status__in=ACTIVE)
     untold = at_closed.exclude(Exists(told)).exclude(pending_withdrawal).exclude(Exists(still_to_move))
     marked = 0
     # Patron by patron, all their requests in one transaction: the composer, running

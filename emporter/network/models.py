@@ -2,7 +2,9 @@
 
 import datetime
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -20,6 +22,15 @@ class ServiceMode(models.TextChoices):
 # picking (a morning run for each) and search's "available" all read it; a closed
 # branch lends nothing (picking.services.withdraw_closed_branches moves what it held).
 LENDING_MODES = (ServiceMode.OPEN, ServiceMode.CLICK_COLLECT)
+
+
+def closed_for_a_while(path: str = "", now=None) -> Q:
+    """The branch at ``path`` ("copy__branch__", say) is closed, and has been for
+    settings.CLOSING_GRACE at least: the sweeps that move requests off a closed library,
+    tell its patrons and cancel its pickup times wait that long, so that a library closed
+    by mistake and reopened within minutes has moved nothing and told no one."""
+    since = (now or timezone.now()) - datetime.timedelta(seconds=settings.CLOSING_GRACE)
+    return Q(**{f"{path}service_mode": ServiceMode.CLOSED, f"{path}mode_changed_at__lte": since})
 
 
 class Branch(models.Model):

@@ -14,7 +14,7 @@ from emporter.holds import allocation, policy
 from emporter.holds import services as holds
 from emporter.holds.lifecycle import transition
 from emporter.holds.models import HOLDING_COPY, Request, Status
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 
 from .models import LineStatus, PickLine, PickRun
 
@@ -262,7 +262,7 @@ def settle_withdrawn_lines(*, limit: int = 500) -> int:
         with transaction.atomic():
             _give_way()
             settled = PickLine.objects.filter(
-                live, status=LineStatus.PENDING, request__pickup_branch__service_mode=ServiceMode.CLOSED
+                live, closed_for_a_while("request__pickup_branch__"), status=LineStatus.PENDING
             ).update(status=LineStatus.CANCELLED, marked_at=timezone.now())
     except OperationalError:
         pass  # a picker holds one of them: the next pass
@@ -509,7 +509,7 @@ def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
     list), and the patron is told why. The copy stays on its shelf. Run by the scheduler
     after a switch; safe to run often. Returns how many requests moved."""
     stranded = Request.objects.filter(
-        status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch__service_mode=ServiceMode.CLOSED
+        closed_for_a_while("copy__branch__"), status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE
     ).values_list("pk", flat=True)[:limit]
     withdrawn = 0
     for request_id in list(stranded):
@@ -534,10 +534,10 @@ def _withdraw(request_id: int, *, actor) -> bool:
     )
     request = _locked_request(
         Request.objects.filter(
+            closed_for_a_while("copy__branch__"),
             pk=request_id,
             status=Status.PLACED,
             copy__status=CopyStatus.SET_ASIDE,
-            copy__branch__service_mode=ServiceMode.CLOSED,
         )
     )
     if request is None:  # moved, cancelled or reopened meanwhile
