@@ -203,3 +203,15 @@ def test_a_copy_found_for_a_request_cancelled_meanwhile_counts_as_found():
         period=Period(D(2020, 11, 16), D(2020, 11, 16)), branch_ids=[branch.pk], by="branch"
     )
     assert [(o.found, o.not_found) for o in outcomes] == [(1, 0)]
+
+
+def test_the_pseudonym_migration_keys_as_the_code_does(settings):
+    import importlib
+    import pathlib
+
+    from emporter.holds.models import patron_pseudonym
+
+    name = next(pathlib.Path("emporter/holds/migrations").glob("0004_*.py")).stem
+    migration = importlib.import_module(f"emporter.holds.migrations.{name}")
+    settings.PSEUDONYM_KEY = "a key set apart from SECRET_KEY"
+    assert migration.pseudonym(42) == patron_pseudonym(42)
