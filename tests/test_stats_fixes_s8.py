@@ -209,9 +209,10 @@ def test_the_pseudonym_migration_keys_as_the_code_does(settings):
     import importlib
     import pathlib
 
+    import emporter.holds
     from emporter.holds.models import patron_pseudonym
 
-    name = next(pathlib.Path("emporter/holds/migrations").glob("0004_*.py")).stem
+    name = next((pathlib.Path(emporter.holds.__file__).parent / "migrations").glob("0004_*.py")).stem
     migration = importlib.import_module(f"emporter.holds.migrations.{name}")
     settings.PSEUDONYM_KEY = "a key set apart from SECRET_KEY"
     assert migration.pseudonym(42) == patron_pseudonym(42)
