@@ -216,3 +216,18 @@ def test_the_pseudonym_migration_keys_as_the_code_does(settings):
     migration = importlib.import_module(f"emporter.holds.migrations.{name}")
     settings.PSEUDONYM_KEY = "a key set apart from SECRET_KEY"
     assert migration.pseudonym(42) == patron_pseudonym(42)
+
+
+def test_one_librarys_files_are_named_after_it(client):
+    branch = make_branch(code="PDI")
+    make_branch(code="CRX", name="Croix-Rousse")
+    user = get_user_model().objects.create_user(username="manon", password="x")
+    StaffRole.objects.create(user=user, role=Role.BRANCH_MANAGER, branch=branch)
+    client.force_login(user)
+    period = {"start": "2020-11-16", "end": "2020-11-22"}
+    csv = client.get("/staff/stats/channels.csv", period)
+    assert (
+        csv["Content-Disposition"] == 'attachment; filename="emporter-channels-PDI-2020-11-16-2020-11-22.csv"'
+    )
+    pdf = client.get("/staff/stats/report.pdf", period)
+    assert pdf["Content-Disposition"] == 'inline; filename="emporter-rapport-PDI-2020-11-16-2020-11-22.pdf"'

@@ -101,10 +101,16 @@ def export_csv(request, name: str):
     form, period, branches = _selection(request)
     table = tables.BUILDERS[name](selectors.dashboard(period=period, branches=branches))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    filename = f"emporter-{name}-{period.start}-{period.end}.csv"
+    filename = f"emporter-{name}{_scope_tag(branches)}-{period.start}-{period.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     tables.write_csv(table, response)
     return response
+
+
+def _scope_tag(branches) -> str:
+    """ "-PDI" in a file name for one library's figures: two libraries' exports of the
+    same period are two files, not one overwriting the other."""
+    return f"-{branches[0].code}" if len(branches) == 1 else ""
 
 
 @manager_required
@@ -115,6 +121,6 @@ def report_pdf(request):
     response = HttpResponse(content, content_type="application/pdf")
     # "emporter-rapport-…" in French: the file is named in the reader's language too.
     name = _("report")
-    filename = f"emporter-{name}-{period.start}-{period.end}.pdf"
+    filename = f"emporter-{name}{_scope_tag(branches)}-{period.start}-{period.end}.pdf"
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     return response
