@@ -166,3 +166,20 @@ def test_the_modes_page_says_a_switch_is_under_way_while_the_worker_has_not_done
     assert DBTaskResult.objects.filter(status="READY").count() == 1  # the worker is not running
     page = admin_client.get(url("network:modes")).text
     assert "switching to Click and collect…" in page and modes()["VAI"] == "closed"
+
+
+def test_every_switch_is_kept_with_who_made_it_and_shown_on_the_page(admin_client, network):
+    from emporter.network.models import ModeChange
+
+    pdi = next(b for b in network if b.code == "PDI")
+    admin_client.post(url("network:switch_branch", pdi.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    (change,) = ModeChange.objects.all()
+    assert (change.branch, change.from_mode, change.to_mode) == (pdi, "open", "click_collect")
+    assert change.changed_by.get_username() == "admin"
+    page = admin_client.get(url("network:modes")).text
+    assert "(admin)" in page
+    admin_client.force_login(staff(username="root", is_superuser=True, is_staff=True))
+    history = admin_client.get(reverse("admin:network_modechange_changelist"))
+    assert history.status_code == 200 and pdi.name in history.text
+    assert admin_client.get(reverse("admin:network_modechange_change", args=[change.pk])).status_code == 200
+    assert admin_client.post(reverse("admin:network_modechange_delete", args=[change.pk])).status_code == 403

@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import Branch, ClosedDay, Department, Location, OpeningHours
+from .models import Branch, ClosedDay, Department, Location, ModeChange, OpeningHours
 
 
 class OpeningHoursInline(admin.TabularInline):
@@ -19,6 +19,24 @@ class ClosedDayInline(admin.TabularInline):
 class DepartmentInline(admin.TabularInline):
     model = Department
     extra = 0
+
+
+@admin.register(ModeChange)
+class ModeChangeAdmin(admin.ModelAdmin):
+    """Read only: the history of the continuity switch (services.set_mode writes it)."""
+
+    list_display = ["changed_at", "branch", "from_mode", "to_mode", "changed_by"]
+    list_filter = ["to_mode", "branch"]
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Branch)

@@ -212,3 +212,31 @@ class Location(models.Model):
 
     def __str__(self) -> str:
         return f"{self.department} · {self.name}"
+
+
+class ModeChange(models.Model):
+    """Who switched a library to which service mode, and when: the continuity switch
+    moves, cancels and tells for good, so the network keeps its history."""
+
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, related_name="mode_changes", verbose_name=_("library")
+    )
+    from_mode = models.CharField(_("from"), max_length=20, choices=ServiceMode)
+    to_mode = models.CharField(_("to"), max_length=20, choices=ServiceMode)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("changed by"),
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        verbose_name = _("service mode change")
+        verbose_name_plural = _("service mode changes")
+
+    def __str__(self) -> str:
+        return f"{self.branch}: {self.get_from_mode_display()} → {self.get_to_mode_display()}"

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .models import LENDING_MODES, ServiceMode
+from .models import LENDING_MODES, ModeChange, ServiceMode
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,13 @@ def set_mode(*, branches, mode: str, actor) -> int:
         # its patrons twice. The second now waits, then sees it open.
         list(branches.select_for_update().order_by("pk").values_list("pk", flat=True))
         reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
-        changed = branches.exclude(service_mode=mode).update(
-            service_mode=mode, mode_changed_at=timezone.now()
+        now = timezone.now()
+        switched = list(branches.exclude(service_mode=mode).values_list("pk", "service_mode"))
+        changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=now)
+        who = actor if actor is not None and actor.is_authenticated else None
+        ModeChange.objects.bulk_create(
+            ModeChange(branch_id=pk, from_mode=old, to_mode=mode, changed_by=who, changed_at=now)
+            for pk, old in switched
         )
         for branch in reopening:
             extend_after_reopening(branch=branch)

@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from emporter.http import post_only
 from emporter.patrons.models import Role, StaffRole
 
-from .models import LENDING_MODES, Branch, ServiceMode
+from .models import LENDING_MODES, Branch, ModeChange, ServiceMode
 from .services import set_mode
 from .tasks import pending_switches, switch_modes
 
@@ -49,8 +49,13 @@ def _mode(request) -> str | None:
 def modes(request):
     pending = pending_switches()
     branches = list(Branch.objects.prefetch_related("hours"))
+    # Who made each library's last switch, and when (the latest few hundred changes).
+    last = {}
+    for change in ModeChange.objects.select_related("changed_by")[:500]:
+        last.setdefault(change.branch_id, change)
     for branch in branches:
         branch.switching_to = ServiceMode(pending[branch.pk]).label if branch.pk in pending else ""
+        branch.last_change = last.get(branch.pk)
     context = {"branches": branches, "modes": ServiceMode.choices}
     return render(request, "network/modes.html", context)
 
