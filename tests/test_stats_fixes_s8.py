@@ -231,3 +231,21 @@ def test_one_librarys_files_are_named_after_it(client):
     )
     pdf = client.get("/staff/stats/report.pdf", period)
     assert pdf["Content-Disposition"] == 'inline; filename="emporter-rapport-PDI-2020-11-16-2020-11-22.pdf"'
+
+
+def test_the_workload_says_what_is_late():
+    from emporter.holds.services import expire_overdue
+    from emporter.picking.models import PickRun
+
+    branch = make_branch(weekdays=range(7))
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        expired = place(patron, branch, "Oublié")
+        pull(branch)
+        place(patron, branch, "Pas encore tiré")
+        picking.build_run(branch=branch, kind="late")  # its line left pending that day
+    expired.refresh_from_db()
+    expire_overdue(today=expired.hold_until + datetime.timedelta(days=1))  # still in its bag
+    assert PickRun.objects.filter(lines__status="pending").count() == 1
+    (row,) = selectors.workload(branches=[branch], today=D(2020, 11, 30))
+    assert (row.late_lines, row.to_take_out) == (1, 1)

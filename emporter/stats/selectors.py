@@ -37,8 +37,10 @@ from django.db.models import (
     Count,
     DateField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     Value,
     When,
@@ -46,9 +48,9 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from emporter.catalogue.models import CopyStatus, DocType
+from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.desk.models import Loan
-from emporter.holds.models import Bag, Channel, Request, Status
+from emporter.holds.models import HOLDING_COPY, Bag, Channel, Request, Status
 from emporter.holds.selectors import PATRON_KEY
 from emporter.network.models import ServiceMode
 from emporter.picking.models import LineStatus, PickLine
@@ -427,12 +429,17 @@ class Workload:
     to_pull: int = 0
     bags_open: int = 0
     bags_expiring: int = 0
+    # What is late: lines of earlier days' lists still to pull, and documents on the hold
+    # shelf that no request holds any more (a bag expired or cancelled): to take out.
+    late_lines: int = 0
+    to_take_out: int = 0
 
 
 def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
     """Today at each branch: copies to pull off its shelves (set aside, not yet found, for
-    a library that is open),
-    bags on its hold shelf, and bags whose last day is tomorrow (their reminder goes out)."""
+    a library that is open), bags on its hold shelf, bags whose last day is tomorrow
+    (their reminder goes out), and what is late: earlier lists' lines still to pull,
+    documents left on the hold shelf for nobody."""
     today = today or timezone.localdate()
     tomorrow = today + datetime.timedelta(days=1)
     rows = {b.pk: Workload(b.pk, b.name) for b in branches}
@@ -458,6 +465,27 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
     for row in bags:
         rows[row["branch_id"]].bags_open = row["open"]
         rows[row["branch_id"]].bags_expiring = row["expiring"]
+    late = (
+        PickLine.objects.filter(
+            status=LineStatus.PENDING, run__run_date__lt=today, run__branch_id__in=list(rows)
+        )
+        .values("run__branch_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in late:
+        rows[row["run__branch_id"]].late_lines = row["n"]
+    # As the door's "back to the shelves" list (desk.selectors.back_to_shelves).
+    held = Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)
+    left = (
+        Copy.objects.filter(status=CopyStatus.HOLD_SHELF, branch_id__in=list(rows))
+        .exclude(Exists(held))
+        .values("branch_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in left:
+        rows[row["branch_id"]].to_take_out = row["n"]
     return list(rows.values())
 
 

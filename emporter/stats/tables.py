@@ -136,8 +136,12 @@ def workload(d: Dashboard) -> Table:
         Column("to_pull", _("Copies to pull")),
         Column("bags_open", _("Bags on the hold shelf")),
         Column("bags_expiring", _("Bags whose last day is tomorrow")),
+        Column("late_lines", _("Lines of earlier days still to pull")),
+        Column("to_take_out", _("Documents to take out of the hold shelf")),
     ]
-    rows = [[w.branch, w.to_pull, w.bags_open, w.bags_expiring] for w in d.workload]
+    rows = [
+        [w.branch, w.to_pull, w.bags_open, w.bags_expiring, w.late_lines, w.to_take_out] for w in d.workload
+    ]
     return Table("workload", _("Today's workload"), columns, rows)
 
 
