@@ -54,7 +54,7 @@ def test_command_prints_a_summary(tmp_path, branch, capsys):
     path.write_text(GOOD, encoding="utf-8")
     call_command("import_patrons", str(path))
     out, err = capsys.readouterr()
-    assert "2 créés" in out or "2 created" in out
+    assert "2 créé·es" in out or "2 created" in out
     assert "XXX" in err
 
 
