@@ -292,3 +292,41 @@ def test_a_closing_undone_within_the_grace_moves_nothing_and_tells_no_one(
     )
     assert picking.withdraw_closed_branches() == 1
     assert tell_closed_pickups() >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_reopening_does_not_hold_up_requests_at_libraries_already_open(postgres, monkeypatch):
+    import time
+    from unittest import mock
+
+    from emporter.holds import services as holds_services
+
+    branch = make_branch()
+    make_branch(code="VAI", name="Vaise", mode=ServiceMode.CLOSED)
+    patron = make_patron(branch)
+    record = make_record(title="Ailleurs", copies=[branch])
+    real_serve = holds_services.serve_waiting
+
+    def slow_serve(**kwargs):
+        time.sleep(2)  # serving thousands of waiting requests
+        return real_serve(**kwargs)
+
+    started = threading.Event()
+
+    def reopen_the_network():
+        try:
+            with mock.patch.object(holds_services, "serve_waiting", slow_serve):
+                started.set()
+                set_mode(branches=Branch.objects.all(), mode=ServiceMode.CLICK_COLLECT, actor=None)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reopen_the_network)
+    thread.start()
+    started.wait()
+    time.sleep(0.5)
+    began = time.monotonic()
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    took = time.monotonic() - began
+    thread.join()
+    assert took < 1.0, took  # it waited for the whole reopening (a FOR UPDATE on every branch)

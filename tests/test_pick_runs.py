@@ -301,3 +301,14 @@ def test_a_copy_in_hand_just_marked_not_found_elsewhere_says_what_to_do(patron, 
     assert scanned.value.code == "missing_in_hand"
     with translation.override("en"):
         assert "Found it: put back" in scanned.value.message
+
+
+def test_a_copy_found_into_a_bag_whose_request_was_cancelled_later_is_not_said_back_on_the_shelf(
+    patron, branch
+):
+    request = place(patron, make_record(copies=[branch]), branch, at(FRIDAY, 7))
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get()
+    assert picking.mark_found(line=line).status == Status.READY
+    cancel_request(request=request)  # afterwards: the copy waits in its bag on the hold shelf
+    line.refresh_from_db()
+    assert not picking.found_for_nobody(line)

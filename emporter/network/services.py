@@ -26,10 +26,17 @@ def set_mode(*, branches, mode: str, actor) -> int:
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
     with transaction.atomic():
-        # The rows locked first: two switches at once (a double click, a retry after a
-        # proxy's timeout) would both see the branch closed and reopen it twice, telling
-        # its patrons twice. The second now waits, then sees it open.
-        list(branches.select_for_update().order_by("pk").values_list("pk", flat=True))
+        # The rows that change locked first: two switches at once (a double click, a retry
+        # after a proxy's timeout) would both see the branch closed and reopen it twice,
+        # telling its patrons twice. The second now waits, then sees it open. A "no key"
+        # lock: a FOR UPDATE would also stop every insert pointing at those branches
+        # (requests, events, bags, loans: their foreign-key checks) for the whole switch.
+        list(
+            branches.exclude(service_mode=mode)
+            .select_for_update(no_key=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
         now = timezone.now()
         switched = list(branches.exclude(service_mode=mode).values_list("pk", "service_mode"))

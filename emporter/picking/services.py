@@ -205,9 +205,17 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
 
 def found_for_nobody(line: PickLine) -> bool:
     """A line found after its request no longer wanted the copy (cancelled, or moved to
-    another) and nobody else did: the copy went back on its shelf."""
+    another) and nobody else did: the copy went back on its shelf. Not one found into a
+    bag whose request was cancelled later: that copy is on the hold shelf."""
     request = line.request
-    return request.status in (Status.CANCELLED, Status.WAITING) or request.copy_id != line.copy_id
+    if request.copy_id != line.copy_id:
+        return True
+    ended_before = (
+        request.closed_at is not None and line.marked_at is not None and request.closed_at <= line.marked_at
+    )
+    return request.status in (Status.CANCELLED, Status.WAITING) and (
+        request.closed_at is None or ended_before
+    )
 
 
 def _closed_pickup(line: PickLine) -> Branch | None:
