@@ -78,17 +78,17 @@ def test_a_bag_given_its_days_back_gets_as_many_as_a_new_bag(patron, branch):
     assert ready.hold_until == nth_open_day(branch, MONDAY + datetime.timedelta(days=1), 5)  # make_ready's
 
 
-def test_a_booking_lost_to_a_closing_is_told_once(patron, branch):
+def test_a_booking_at_a_library_closed_meanwhile_stands_if_it_reopens_in_time(patron, branch):
     PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
     (ready,) = make_ready_requests(patron, branch, ["Réservé à 11h"])
     Request.objects.filter(pk=ready.pk).update(hold_until=WEDNESDAY)
     type(ready.bag).objects.filter(pk=ready.bag_id).update(hold_until=WEDNESDAY)
     curbside.book(bag=ready.bag, starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
-    switch(branch, ServiceMode.CLOSED)
-    assert curbside.close_finished(now=at(MONDAY, 10, 5)) == 1
-    assert curbside.close_finished(now=at(MONDAY, 10, 10)) == 0
-    assert Appointment.objects.get().state == Appointment.State.CANCELLED
-    assert Notice.objects.filter(kind=Kind.TIME_CANCELLED, patron=patron).count() == 1
+    switch(branch, ServiceMode.CLOSED)  # the patron is told the library closed, not a time lost
+    assert curbside.close_finished(now=at(MONDAY, 10, 5)) == 0
+    switch(branch, ServiceMode.CLICK_COLLECT)  # back before Wednesday
+    assert Appointment.objects.get().state == Appointment.State.BOOKED
+    assert not Notice.objects.filter(kind=Kind.TIME_CANCELLED).exists()
 
 
 def test_a_missed_booking_at_a_closed_library_is_not_told_as_cancelled(patron, branch):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
-from emporter.network.models import LENDING_MODES, ServiceMode, closed_for_a_while
+from emporter.network.models import LENDING_MODES
 from emporter.notices.compose import tell_time_cancelled
 
 from .models import LIVE, Appointment, PickupSettings, Slot
@@ -147,10 +147,11 @@ def close_finished(*, limit: int = 500, now=None) -> int:
     missed = Q(state=Appointment.State.BOOKED, slot__starts_at__lt=now - MISSED_AFTER)
     # "I'm here" is for today: by the next day the patron has long gone.
     left = Q(state=Appointment.State.ARRIVED, arrived_at__lt=_start_of_day(now))
-    closed_library = closed_for_a_while("bag__branch__", now)
     stale = (
         Appointment.objects.filter(
-            Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed | left | closed_library)
+            # A booking at a library that has closed is kept: it stands if the library
+            # reopens in time, and ends as missed otherwise; the patron was told it closed.
+            Q(state__in=LIVE) & (~Q(bag__state=Bag.State.OPEN) | missed | left)
         )
         .annotate(collected=Exists(collected))
         .select_related("bag__branch", "slot")
@@ -160,13 +161,7 @@ def close_finished(*, limit: int = 500, now=None) -> int:
     for appointment in stale:
         state = Appointment.State.DONE if appointment.collected else Appointment.State.CANCELLED
         with transaction.atomic():
-            if not _close(appointment, state, now=now):
-                continue
-            if _lost_to_a_closing(appointment, now):
-                # The closing's email says the library is closed, not that this time is
-                # gone: after a closing undone the same morning, it would still be.
-                tell_time_cancelled(appointment)
-            closed += 1
+            closed += _close(appointment, state, now=now)
     for appointment in _outside_hours(now, limit=limit):
         with transaction.atomic():
             # The patron would come to a closed door: told, with another time to choose.
@@ -174,17 +169,6 @@ def close_finished(*, limit: int = 500, now=None) -> int:
                 tell_time_cancelled(appointment)
                 closed += 1
     return closed
-
-
-def _lost_to_a_closing(appointment: Appointment, now: datetime.datetime) -> bool:
-    """A time still to come, booked at a library that has closed."""
-    return (
-        appointment.state == Appointment.State.BOOKED
-        and appointment.slot_id is not None
-        and appointment.slot.starts_at >= now
-        and appointment.bag.state == Bag.State.OPEN
-        and appointment.bag.branch.service_mode == ServiceMode.CLOSED
-    )
 
 
 def _outside_hours(now: datetime.datetime, *, limit: int) -> list[Appointment]:
