@@ -179,6 +179,9 @@ CLOSING_GRACE = envint("CLOSING_GRACE", "600")
 TASKS = {
     "default": {
         "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        # "imports" has a worker of its own (bin/serve, docs/deploy.md): a file of 100,000
+        # patrons takes hours, and must not hold up the morning lists or a reopening.
+        "QUEUES": ["default", "imports"],
     }
 }
 

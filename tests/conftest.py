@@ -123,7 +123,9 @@ def no_closing_grace(settings):
 @pytest.fixture(autouse=True)
 def immediate_tasks(settings):
     # Tasks run in-process during tests; the database worker is for real deployments.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": []}
+    }
 
 
 def make_patron(branch, card="10000001", pin="1234", **kw):

@@ -142,7 +142,7 @@ def test_a_reopening_is_done_by_the_task_worker_not_in_the_web_request(admin_cli
     from emporter.network.tasks import switch_modes
 
     # The worker is down: the page answers at once, the library is still closed.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     vaise = next(b for b in network if b.code == "VAI")
     done = admin_client.post(
         url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT}, follow=True
@@ -160,7 +160,7 @@ def test_the_modes_page_says_a_switch_is_under_way_while_the_worker_has_not_done
 ):
     from django_tasks_db.models import DBTaskResult
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
     vaise = next(b for b in network if b.code == "VAI")
     admin_client.post(url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT})
     assert DBTaskResult.objects.filter(status="READY").count() == 1  # the worker is not running

@@ -122,7 +122,7 @@ def test_an_empty_file_is_refused_with_the_form(admin_client):
 def test_one_import_at_a_time_the_next_waits_its_turn(admin_client, settings):
     make_branch()
     # A real queue: the worker is down.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     send(admin_client, LUL)
     send(admin_client, MEL)
     first, second = ImportJob.objects.order_by("pk")
@@ -136,7 +136,7 @@ def test_one_import_at_a_time_the_next_waits_its_turn(admin_client, settings):
 
 def test_an_import_whose_worker_died_is_said_interrupted(admin_client, settings, data_dir):
     make_branch()
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     send(admin_client, LUL)
     job = ImportJob.objects.get()
     long_ago = timezone.now() - datetime.timedelta(hours=7)
@@ -150,7 +150,7 @@ def test_an_import_whose_worker_died_is_said_interrupted(admin_client, settings,
 
 def test_a_long_import_that_still_beats_is_not_interrupted_a_silent_one_is(admin_client, settings):
     make_branch()
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     send(admin_client, LUL)
     job = ImportJob.objects.get()
     now = timezone.now()
@@ -164,7 +164,7 @@ def test_a_worker_stopped_mid_import_says_interrupted_at_once_and_frees_the_queu
     admin_client, settings, monkeypatch, data_dir
 ):
     make_branch()
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     send(admin_client, LUL)
     send(admin_client, MEL)
     first, second = ImportJob.objects.order_by("pk")
@@ -193,7 +193,7 @@ def test_problems_postgresql_cannot_store_still_end_the_job(admin_client, tmp_pa
 
 def test_the_interrupted_state_is_not_overwritten_by_a_worker_finishing_late(admin_client, settings):
     make_branch()
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     send(admin_client, LUL)
     job = ImportJob.objects.get()
     ImportJob.objects.filter(pk=job.pk).update(state=State.INTERRUPTED)
@@ -255,3 +255,14 @@ def test_old_problems_and_files_no_job_waits_for_are_forgotten(admin_client, dat
     assert not orphan.parent.exists()
     job.refresh_from_db()
     assert job.problems == [] and job.problem_count == 3 and job.summary
+
+
+def test_imports_have_a_queue_and_a_worker_of_their_own():
+    # A file of 100,000 patrons takes hours: the morning lists must not wait behind it.
+    from emporter import settings as production  # the module, not the tests' overrides
+    from emporter.imports.tasks import run_import
+
+    assert run_import.queue_name == "imports"
+    assert "imports" in production.TASKS["default"]["QUEUES"]
+    serve = (Path(production.BASE_DIR) / "bin" / "serve").read_text()
+    assert "--queue-name imports" in serve and "--exclude-queues imports" in serve

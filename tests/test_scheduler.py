@@ -64,7 +64,8 @@ def test_a_morning_run_task_that_waited_past_its_day_builds_nothing(db):
 def test_a_stopped_worker_does_not_pile_up_one_task_a_minute(db, settings):
     from django_tasks_db.models import DBTaskResult
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # nobody runs them
+    # Nobody runs them.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
     branch = open_every_day_from_midnight()
     assert enqueue_due_runs() == [branch.pk]
     assert enqueue_due_runs() == []
@@ -79,7 +80,7 @@ def test_a_build_whose_worker_died_does_not_hold_the_morning_list_back(db, setti
 
     from emporter.picking.tasks import STALLED_AFTER
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
     branch = open_every_day_from_midnight()
     assert enqueue_due_runs() == [branch.pk]
     # A worker took it, then was killed: the row says "running" for good.

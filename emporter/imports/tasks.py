@@ -5,7 +5,8 @@ from django.tasks import task
 from . import services
 
 
-@task
+# Its own queue and worker: an import can take hours (settings.TASKS).
+@task(queue_name="imports")
 def run_import(job_id: int) -> str | None:
     return services.run(job_id)
 
