@@ -46,3 +46,10 @@ def test_the_phone_desk_polls_a_patrons_requests_too(client, patron, branch):
     since = (timezone.now() - datetime.timedelta(hours=1)).isoformat()
     listed = client.get(f"{V1}/staff/patrons/{patron.pk}/requests", {"since": since}, headers=headers).json()
     assert [item["id"] for item in listed["items"]] == [new.pk]
+
+
+def test_a_since_out_of_reach_is_refused_not_a_server_error(client, patron):
+    headers = sign_in(client)
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "1999-12-31T12:00:00"):
+        response = client.get(f"{V1}/requests", {"since": since}, headers=headers)
+        assert response.status_code == 422 and response.json()["code"] == "invalid_input", since

@@ -109,14 +109,26 @@ def page_of(qs: QuerySet, page: int) -> dict:
     }
 
 
+SINCE_FIRST = datetime.date(2000, 1, 1)
+
+
 def changed_since(qs: QuerySet, since: datetime.datetime | None) -> QuerySet:
     """The requests placed or changed (any event: set aside, ready, cancelled…) at or
     after ``since``: what a client polling for news asks. A time without offset is the
-    site's local time."""
+    site's local time. A change is stamped when it is written, and a long transaction
+    (a library reopening) commits later: clients poll with windows that overlap by a few
+    minutes. Outside 2000 to tomorrow: refused (a year 1 or 9999 overflows)."""
     if since is None:
         return qs
     if timezone.is_naive(since):
-        since = timezone.make_aware(since)
+        try:
+            since = timezone.make_aware(since)
+        except (OverflowError, ValueError):
+            since = None
+    now = timezone.now()
+    if since is None or not (SINCE_FIRST <= since.date() <= now.date() + datetime.timedelta(days=1)):
+        error = field_error(["query", "since"], "Between 2000-01-01 and tomorrow.", "range")
+        raise ApiError("invalid_input", errors=[error])
     events = RequestEvent.objects.filter(request=OuterRef("pk"), at__gte=since)
     return qs.filter(Q(created_at__gte=since) | Exists(events))
 
