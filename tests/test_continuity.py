@@ -150,9 +150,25 @@ def test_a_reopening_is_done_by_the_task_worker_not_in_the_web_request(admin_cli
     assert "Vaise: Click and collect in a moment." in done.text
     assert modes()["VAI"] == "closed"
     (queued,) = default_task_backend.results
-    assert queued.args == [[vaise.pk], ServiceMode.CLICK_COLLECT, queued.args[2]]
+    assert queued.args[:2] == [[vaise.pk], ServiceMode.CLICK_COLLECT]
     switch_modes.call(*queued.args)  # what the worker does
     assert modes()["VAI"] == "click_collect"
+
+
+def test_a_queued_switch_leaves_a_library_switched_again_since(admin_client, network, settings):
+    from django.tasks import default_task_backend
+
+    from emporter.network.services import set_mode
+    from emporter.network.tasks import switch_modes
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}}
+    vaise = next(b for b in network if b.code == "VAI")
+    admin_client.post(url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    (queued,) = default_task_backend.results
+    # While it waits, the administrator switches Vaise to normal service instead.
+    set_mode(branches=Branch.objects.filter(pk=vaise.pk), mode=ServiceMode.OPEN, actor=None)
+    switch_modes.call(*queued.args)
+    assert modes()["VAI"] == "open"
 
 
 def test_the_modes_page_says_a_switch_is_under_way_while_the_worker_has_not_done_it(

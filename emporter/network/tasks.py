@@ -2,6 +2,8 @@
 its patrons takes minutes for a large one (3,000 requests: over a minute here), longer
 than a web request may last behind a proxy."""
 
+import datetime
+
 from django.contrib.auth import get_user_model
 from django.tasks import task
 
@@ -10,9 +12,16 @@ from .services import set_mode
 
 
 @task
-def switch_modes(branch_ids: list[int], mode: str, actor_id: int | None = None) -> int:
+def switch_modes(
+    branch_ids: list[int], mode: str, actor_id: int | None = None, asked_at: str | None = None
+) -> int:
+    """``asked_at`` (ISO): a library switched again since the switch was asked (the
+    admin changed their mind while this waited in the queue) is left as it now is."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    return set_mode(branches=Branch.objects.filter(pk__in=branch_ids), mode=mode, actor=actor)
+    branches = Branch.objects.filter(pk__in=branch_ids)
+    if asked_at:
+        branches = branches.exclude(mode_changed_at__gt=datetime.datetime.fromisoformat(asked_at))
+    return set_mode(branches=branches, mode=mode, actor=actor)
 
 
 def pending_switches() -> dict[int, str]:

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -83,7 +84,7 @@ def switch_branch(request, branch_id: int):
         messages.error(request, _("Choose a service mode."))
     elif _reopens(Branch.objects.filter(pk=branch.pk), mode):
         messages.success(request, _reopening_text(mode, [branch]))
-        switch_modes.enqueue([branch.pk], mode, request.user.pk)
+        switch_modes.enqueue([branch.pk], mode, request.user.pk, timezone.now().isoformat())
     else:
         set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
         messages.success(
@@ -159,7 +160,8 @@ def switch_network(request):
         messages.success(
             request, _reopening_text(mode, list(branches), whole=True)
         )  # said before they change
-        switch_modes.enqueue(list(branches.values_list("pk", flat=True)), mode, request.user.pk)
+        ids = list(branches.values_list("pk", flat=True))
+        switch_modes.enqueue(ids, mode, request.user.pk, timezone.now().isoformat())
         return redirect("network:modes")
     changed = set_mode(branches=branches, mode=mode, actor=request.user)
     messages.success(
