@@ -266,3 +266,19 @@ def test_imports_have_a_queue_and_a_worker_of_their_own():
     assert "imports" in production.TASKS["default"]["QUEUES"]
     serve = (Path(production.BASE_DIR) / "bin" / "serve").read_text()
     assert "--queue-name imports" in serve and "--exclude-queues imports" in serve
+
+
+def test_the_importers_advice_names_the_pages_fields_not_the_commands_options(admin_client, tmp_path):
+    branch = make_branch()
+    send(admin_client, MEL, default_branch=branch.code)
+    renamed = tmp_path / "copie.mrc"
+    renamed.write_bytes(MEL.read_bytes())
+    send(admin_client, renamed, default_branch=branch.code)
+    refused = ImportJob.objects.get(file_name="copie.mrc")
+    assert refused.state == State.FAILED
+    said = refused.summary + " ".join(p["message"] for p in refused.problems)
+    assert "--source" not in said and "--take-over" not in said
+    assert (
+        "“Source (MARC)”" in said
+        and "“This source replaces the one that has the file's barcodes (MARC)”" in said
+    )

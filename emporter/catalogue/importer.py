@@ -281,7 +281,8 @@ class ImportReport:
         missing = self.copies_without_barcode
         if missing:
             lines.append(
-                _("%(count)s items without barcode were skipped (listed above).") % {"count": missing}
+                _("%(count)s items without barcode were skipped (see the problems listed).")
+                % {"count": missing}
             )
         if self.copies_restored:
             message = _(

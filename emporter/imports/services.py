@@ -245,7 +245,25 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
         for p in sorted(report.problems, key=lambda p: (p.record or 0, p.line or 0, p.offset or 0))
     ]
     summary = "\n".join(line.replace(stored, job.file_name) for line in lines)
-    return failed, summary, problems
+    return failed, _for_the_page(summary), [p | {"message": _for_the_page(p["message"])} for p in problems]
+
+
+def _for_the_page(text: str) -> str:
+    """The importers speak of the commands' options: on this page they are the form's
+    fields (in the language the import is read in)."""
+    from .forms import ImportForm
+
+    fields = ImportForm.base_fields
+    options = {
+        "--take-over": fields["take_over"].label,
+        "--set-pins": fields["set_pins"].label,
+        "--source": fields["source"].label,
+        "--encoding": fields["encoding"].label,
+    }
+    for option, label in options.items():
+        quoted = f"«\u00a0{label}\u00a0»" if translation.get_language() == "fr" else f"“{label}”"
+        text = text.replace(option, quoted)
+    return text
 
 
 def _forget_file(job: ImportJob) -> None:
