@@ -282,3 +282,22 @@ def test_the_importers_advice_names_the_pages_fields_not_the_commands_options(ad
         "“Source (MARC)”" in said
         and "“This source replaces the one that has the file's barcodes (MARC)”" in said
     )
+
+
+def test_a_file_whose_job_could_not_be_written_is_not_left_behind(
+    admin_client, data_dir, monkeypatch, tmp_path
+):
+    from django.db import DatabaseError
+
+    make_branch(code="PDI")
+    path = tmp_path / "lecteurs.csv"
+    path.write_text("card_number;last_name;home_branch;pin\n42;Martin;PDI;4821\n")
+
+    def refused(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(ImportJob.objects, "create", refused)
+    upload = SimpleUploadedFile(path.name, path.read_bytes())
+    with pytest.raises(DatabaseError):
+        services.submit(kind="patrons", upload=upload, options={}, actor=None)
+    assert not list((data_dir / "imports").iterdir())

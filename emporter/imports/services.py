@@ -10,6 +10,7 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -50,26 +51,34 @@ def submit(*, kind: str, upload, options: dict, actor) -> ImportJob:
     options = {"source": options.get("source") or Path(sent).stem[:NAME_LENGTH]} | {
         k: v for k, v in options.items() if k != "source"
     }
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            kind=kind,
-            file_name=name,
-            options=options | {"language": translation.get_language()},
-            created_by=actor,
-        )
-        relative = Path("imports") / str(job.pk) / name
-        target = Path(settings.DATA_DIR) / relative
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-        except BaseException:
-            # A disk full half-way: no job, and no half of a patron file left behind.
-            shutil.rmtree(target.parent, ignore_errors=True)
-            raise
-        ImportJob.objects.filter(pk=job.pk).update(stored_as=str(relative))
-        transaction.on_commit(start_next)
+    # Written first, outside any transaction (on SQLite one would hold the database's
+    # write lock while 200 MB are copied), then given to its job in a short one.
+    incoming = folder() / f"incoming-{uuid.uuid4().hex}"
+    moved_to = None
+    try:
+        incoming.mkdir(parents=True)
+        with (incoming / name).open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                kind=kind,
+                file_name=name,
+                options=options | {"language": translation.get_language()},
+                created_by=actor,
+            )
+            relative = Path("imports") / str(job.pk) / name
+            moved_to = Path(settings.DATA_DIR) / relative.parent
+            incoming.rename(moved_to)
+            ImportJob.objects.filter(pk=job.pk).update(stored_as=str(relative))
+            transaction.on_commit(start_next)
+    except BaseException:
+        # A disk full half-way, the database refusing: no job, and no half of a patron
+        # file left behind (nor a whole one).
+        for leftover in (incoming, moved_to):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
+        raise
     job.refresh_from_db()
     return job
 
