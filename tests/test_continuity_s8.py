@@ -330,3 +330,45 @@ def test_a_long_reopening_does_not_hold_up_requests_at_libraries_already_open(po
     took = time.monotonic() - began
     thread.join()
     assert took < 1.0, took  # it waited for the whole reopening (a FOR UPDATE on every branch)
+
+
+def closed_email_text(patron) -> str:
+    from emporter.notices import compose
+    from emporter.notices.render import render
+
+    tell_closed_pickups()
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
+    with translation.override("en"):
+        return render(Notice.objects.get(kind=Kind.PICKUP_CLOSED, patron=patron)).text
+
+
+def test_the_closed_email_offers_another_library_only_for_what_can_move(patron, branch, other_branch):
+    from emporter.catalogue.models import CopyStatus
+
+    patron.language = "en"
+    patron.save(update_fields=["language"])
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    in_the_van = place(patron, "Dans le camion", branch, [other_branch])
+    line = picking.build_run(branch=other_branch, kind="late").lines.get()
+    picking.mark_found(line=line)  # on its way to Part-Dieu
+    in_the_van.refresh_from_db()
+    assert in_the_van.copy.status == CopyStatus.IN_TRANSIT
+    place(patron, "Sur son rayon", branch, [other_branch])
+    switch(branch, ServiceMode.CLOSED)
+    text = closed_email_text(patron)
+    movable, staying = text.split("can be collected at another library", 1)[1].split(
+        "stays reserved for you there", 1
+    )
+    assert "Sur son rayon" in movable and "Dans le camion" not in movable
+    assert "Dans le camion" in staying
+
+
+def test_with_no_library_taking_requests_the_closed_email_offers_none(patron, branch, other_branch):
+    patron.language = "en"
+    patron.save(update_fields=["language"])
+    place(patron, "Bloqué", branch, [other_branch])
+    switch(other_branch, ServiceMode.OPEN)  # back to normal service: it takes no requests
+    switch(branch, ServiceMode.CLOSED)
+    picking.withdraw_closed_branches()
+    text = closed_email_text(patron)
+    assert "another library" not in text and "stays reserved for you there" in text and "Bloqué" in text

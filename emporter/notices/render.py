@@ -56,7 +56,16 @@ def context_for(notice: Notice) -> dict:
         event = notice.events.select_related("branch").first()
         branch = event.branch if event and event.branch_id else branch
         requests = [r for r in requests if r.is_active and r.pickup_branch_id == getattr(branch, "pk", None)]
-        return _context(notice, requests, branch, [])
+        context = _context(notice, requests, branch, [])
+        # Only what can still be moved is offered another library: not a copy already on
+        # its way there, nor anything when no library takes requests (all in normal service).
+        elsewhere = Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT).exists()
+        movable = [r for r in context["placed"] if elsewhere and _movable(r)]
+        context["placed"], context["waiting_there"] = (
+            movable,
+            [r for r in context["placed"] if r not in movable],
+        )
+        return context
     context = _context(notice, requests, branch, _hours(branch), _reasons(notice))
     if notice.kind == Kind.TIME_CANCELLED:
         context["cancelled_time"] = _cancelled_time(notice)
@@ -76,6 +85,12 @@ def _cancelled_time(notice: Notice) -> datetime.datetime | None:
         .first()
     )
     return timezone.localtime(appointment.slot.starts_at) if appointment else None
+
+
+def _movable(request: Request) -> bool:
+    from emporter.holds.services import pickup_changeable  # the rule the account page applies
+
+    return pickup_changeable(request)
 
 
 def _reasons(notice: Notice) -> dict[int, str]:
@@ -127,6 +142,7 @@ def _context(
         "common_reason": distinct[0] if len(distinct) == 1 and all(n for _, n in cancellations) else "",
         "expired": [r for r in requests if r.status == Status.EXPIRED],
         "placed": [r for r in requests if r.status in (Status.PLACED, Status.WAITING)],
+        "waiting_there": [],
         # On the waiting list (no copy yet: nothing to pull, no bag soon), and the rest:
         # the confirmation promises a bag soon only for the latter.
         "waiting": [r for r in requests if r.status == Status.WAITING],
