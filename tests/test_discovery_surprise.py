@@ -324,3 +324,20 @@ def test_a_childs_bag_is_its_guardians_of_now_to_see_and_cancel(client, branch):
     assert f"/surprise/{surprise.pk}/cancel/" in client.get("/discover/surprise/").text
     client.post(f"/discover/surprise/{surprise.pk}/cancel/")
     assert SurpriseRequest.objects.get(pk=surprise.pk).status == SurpriseStatus.CANCELLED
+
+
+def test_a_bag_asked_by_a_former_guardian_is_not_composed_on_the_childs_card(branch):
+    from django.core.exceptions import ValidationError
+
+    former = make_patron(branch, card="50000011", first_name="Avant")
+    child = make_patron(branch, card="50000013", first_name="Lou", category="child", guardian=former)
+    surprise = services.create_surprise_request(
+        asked_by=former, patron=child, pickup_branch=branch, how_many=1
+    )
+    child.guardian = make_patron(branch, card="50000012", first_name="Maintenant")
+    child.save()
+    record = make_record(title="Pour Lou", copies=[branch])
+    with pytest.raises(ValidationError) as refused:
+        services.compose_surprise_request(surprise=surprise, record_ids=[record.pk], actor=None)
+    assert refused.value.code == "not_guardian_now"
+    assert not child.requests.exists()

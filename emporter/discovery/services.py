@@ -106,6 +106,16 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
         )
         if surprise.status != SurpriseStatus.OPEN:
             raise ValidationError(_("This surprise bag is no longer open."), code="not_open")
+        # Asked for a child by a guardian who no longer is (a family's cards re-imported
+        # since): not composed on the child's card behind the new guardian's back.
+        if surprise.asked_by_id not in (surprise.patron_id, surprise.patron.guardian_id):
+            raise ValidationError(
+                _(
+                    "The person who asked for this bag is no longer this child's guardian: it is not "
+                    "composed. The child's guardian now can cancel it from their account."
+                ),
+                code="not_guardian_now",
+            )
         if len(record_ids) > surprise.how_many:
             raise ValidationError(
                 _("The patron asked for %(n)s documents: choose no more.") % {"n": surprise.how_many},
