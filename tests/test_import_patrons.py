@@ -33,7 +33,7 @@ def test_reimport_updates_instead_of_duplicating(tmp_path, branch):
     import_patrons(path)
     path.write_text(GOOD.replace("helene@example.org", "h.dupre@example.org"), encoding="utf-8")
     report = import_patrons(path)
-    assert (report.created, report.updated) == (0, 2)
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 1)  # only Hélène changed
     assert Patron.objects.get(card_number="10000100").email == "h.dupre@example.org"
     assert Patron.objects.count() == 2
 
@@ -88,3 +88,13 @@ def test_an_empty_cell_in_a_column_the_file_has_does_clear_it(tmp_path, branch):
     import_patrons(path)
     helene = Patron.objects.get(card_number="10000100")
     assert (helene.phone, helene.phone_digits, helene.email) == ("", "", "helene@example.org")
+
+
+def test_a_patron_file_sent_again_as_it_was_changes_nothing_and_says_so(tmp_path, branch):
+    path = tmp_path / "patrons.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    import_patrons(path)
+    report = import_patrons(path)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+    assert "0 mis·es à jour, 2 inchangé·es" in report.summary()  # French, the site's language
+    assert not report.failed

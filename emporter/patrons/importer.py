@@ -69,6 +69,7 @@ class PatronImportReport:
     encoding: str = "utf-8"
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # in the file as they are here already (a nightly file, mostly)
     skipped: int = 0
     pins_set: int = 0
     pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
@@ -79,13 +80,17 @@ class PatronImportReport:
     @property
     def failed(self) -> bool:
         """Not read, or no patron imported from it: the command exits with an error."""
-        return self.fatal or not (self.created + self.updated)
+        return self.fatal or not (self.created + self.updated + self.unchanged)
 
     def summary(self) -> str:
-        text = _("%(file)s: patrons %(created)s created, %(updated)s updated, %(skipped)s skipped.") % {
+        text = _(
+            "%(file)s: patrons %(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
+            "%(skipped)s skipped."
+        ) % {
             "file": self.path,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
         }
         if self.pins_set:
@@ -140,15 +145,16 @@ def import_patrons(
             _first_time(row.get("card_number", ""), cards)
             hashed = _pin_hash(row, set_pins=set_pins)
             with transaction.atomic():
-                created, pin = _upsert(row, branches, set_pins=set_pins, hashed=hashed)
+                state, pin = _upsert(row, branches, set_pins=set_pins, hashed=hashed)
         except RowError as error:
             skip(line, error.code, error.message)
         except DatabaseError as error:
             skip(line, "database_error", database_refused(error))
         else:
             cards[row["card_number"]] = line
-            report.created += created
-            report.updated += not created
+            report.created += state == "created"
+            report.updated += state == "updated"
+            report.unchanged += state == "unchanged"
             report.pins_set += pin == "set"
             report.pins_ignored += pin == "ignored"
             if pin == "set" and too_easy(row["pin"]):
@@ -238,8 +244,9 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     return make_password(pin)
 
 
-def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[bool, str]:
-    """(created, what became of the file's PIN: "set", "ignored" or "")."""
+def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[str, str]:
+    """("created", "updated" or "unchanged"; what became of the file's PIN: "set",
+    "ignored" or "")."""
     values = _clean(row, branches)
     pin = values.pop("pin")
     card = row["card_number"]
@@ -247,23 +254,27 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = N
     created = patron is None
     if created:
         patron = Patron(user=_account(card), card_number=card)
-    for name, value in values.items():
-        setattr(patron, name, value)
-    # Only the file's columns: a full save would write back a sign-in lock or a language
-    # chosen meanwhile as they were read.
-    patron.save(update_fields=None if created else list(values))
+    changed = [name for name, value in values.items() if created or getattr(patron, name) != value]
+    for name in changed:
+        setattr(patron, name, values[name])
+    # Only the file's columns that differ: a full save would write back a sign-in lock or
+    # a language chosen meanwhile as they were read.
     if created:
+        patron.save()
         _first_pin(patron.user, pin, hashed)
-        return True, "set" if pin else ""
+        return "created", "set" if pin else ""
+    if changed:
+        patron.save(update_fields=changed)
+    state = "updated" if changed else "unchanged"
     if not pin:
-        return False, ""
+        return state, ""
     if not set_pins:
-        return False, "ignored"
+        return state, "ignored"
     # Compared before the transaction (_pin_hash): None is the same PIN as theirs.
     if hashed is None:
-        return False, ""
+        return state, ""
     set_pin(patron.user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
-    return False, "set"
+    return "updated", "set"
 
 
 def _account(card: str):
