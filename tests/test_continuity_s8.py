@@ -372,3 +372,41 @@ def test_with_no_library_taking_requests_the_closed_email_offers_none(patron, br
     picking.withdraw_closed_branches()
     text = closed_email_text(patron)
     assert "another library" not in text and "stays reserved for you there" in text and "Bloqué" in text
+
+
+def test_closed_reopened_and_closed_again_before_the_reopening_email_left_is_told_once(
+    settings, patron, branch, other_branch
+):
+    from django.core import mail
+
+    from emporter.notices import compose, outbox
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    place(patron, "Un", branch, [other_branch])
+    moment = timezone.now() + datetime.timedelta(minutes=5)
+    compose.compose_all(moment)
+    outbox.send_due(moment)
+    mail.outbox.clear()
+    switch(branch, ServiceMode.CLOSED)
+    tell_closed_pickups()
+    compose.compose_all(moment + datetime.timedelta(minutes=1))
+    outbox.send_due(moment + datetime.timedelta(minutes=1))
+    assert len(mail.outbox) == 1  # "closed"
+    switch(branch, ServiceMode.CLICK_COLLECT)  # the "reopened" email is written…
+    switch(branch, ServiceMode.CLOSED)  # …and outdated a minute later
+    tell_closed_pickups()
+    compose.compose_all(moment + datetime.timedelta(minutes=2))
+    outbox.send_due(moment + datetime.timedelta(minutes=2))
+    assert len(mail.outbox) == 1, [m.subject for m in mail.outbox]  # nothing more: they know
+
+    # Reopened for good, told so; closed again later: that closing is told.
+    switch(branch, ServiceMode.CLICK_COLLECT)
+    compose.compose_all(moment + datetime.timedelta(minutes=3))
+    outbox.send_due(moment + datetime.timedelta(minutes=3))
+    assert len(mail.outbox) == 2  # "reopened"
+    switch(branch, ServiceMode.CLOSED)
+    tell_closed_pickups()
+    compose.compose_all(moment + datetime.timedelta(minutes=4))
+    outbox.send_due(moment + datetime.timedelta(minutes=4))
+    assert len(mail.outbox) == 3

@@ -54,8 +54,7 @@ def set_mode(*, branches, mode: str, actor) -> int:
             # Every waiting request its shelves can serve, not a first batch: the next
             # would wait for the sweep, and a request placed meanwhile take their copy.
             serve_waiting(actor=actor, records=on_its_shelves, limit=None)
-            # Those told it had closed are told it is open again (the instance still
-            # holds the time it closed).
-            tell_reopened(branch=branch, closed_at=branch.mode_changed_at, actor=actor)
+            # Those told it had closed are told it is open again.
+            tell_reopened(branch=branch, actor=actor)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed

@@ -29,7 +29,7 @@ from collections import defaultdict
 from functools import reduce
 
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, Value
+from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -37,7 +37,7 @@ from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
-from .models import Kind, Notice, NoticeEvent
+from .models import Kind, Notice, NoticeEvent, State
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
 # Emails that can wait are not written in the night (reminders, expired bags).
@@ -201,6 +201,32 @@ def compose_outcomes(now: datetime.datetime) -> int:
     return created
 
 
+def _not_known_closed(events):
+    """Closing events, less those whose patron already knows their library is closed: a
+    "closed" email left for it, and no "reopened" one since (closed, reopened and closed
+    again before the "reopened" email could go, that one is skipped as outdated). They
+    are set aside untold: the patron would read "closed" twice with nothing between."""
+    sent = Q(notice_link__notice__state=State.SENT)
+    mine = {"request": OuterRef("request"), "branch": OuterRef("branch")}
+    last_closed_told = (
+        RequestEvent.objects.filter(sent, reason="pickup_closed", **mine)
+        .exclude(pk=OuterRef("pk"))
+        .order_by("-at")
+    )
+    reopened_told_since = RequestEvent.objects.filter(
+        sent, reason="pickup_reopened", at__gt=OuterRef("closed_told_at"), **mine
+    )
+    knows = (
+        events.annotate(closed_told_at=Subquery(last_closed_told.values("at")[:1]))
+        .filter(closed_told_at__isnull=False)
+        .exclude(Exists(reopened_told_since))
+    )
+    known = list(knows.values_list("pk", flat=True))
+    if known:
+        RequestEvent.objects.filter(pk__in=known).update(to_tell=False)
+    return events.exclude(pk__in=known)
+
+
 def compose_closures(now: datetime.datetime) -> int:
     """Cancelled by the library (not by the patron, who knows), expired bags, libraries
     closed where the patron was to collect, and requests back on the waiting list."""
@@ -210,6 +236,8 @@ def compose_closures(now: datetime.datetime) -> int:
         if kind == Kind.EXPIRED and timezone.localtime(now).time() < DAYTIME:
             continue
         closed = _unclaimed().filter(condition)
+        if kind == Kind.PICKUP_CLOSED:
+            closed = _not_known_closed(closed)
         for (patron_id, branch_id), events in _by_patron_and_branch(closed).items():
             key = f"{kind}:{patron_id}:{branch_id}:{min(e.pk for e in events)}"
             created += bool(_create(patron=events[0].request.patron, kind=kind, events=events, key=key))
