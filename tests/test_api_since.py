@@ -3,6 +3,7 @@
 import datetime
 from unittest import mock
 
+import pytest
 from django.utils import timezone
 
 from emporter.holds.services import cancel_request, place_request
@@ -10,6 +11,14 @@ from tests.conftest import make_record
 from tests.test_api import V1, sign_in
 from tests.test_api_staff import sign_in as staff_sign_in
 from tests.test_api_staff import staff_user
+
+
+@pytest.fixture(autouse=True)
+def libraries_switched_long_ago(branch):
+    # A library's switch is news for its requests; the tests' libraries were made just now.
+    from emporter.network.models import Branch
+
+    Branch.objects.update(mode_changed_at=timezone.now() - datetime.timedelta(days=30))
 
 
 def placed_at(moment, patron, branch, title):
@@ -53,3 +62,29 @@ def test_a_since_out_of_reach_is_refused_not_a_server_error(client, patron):
     for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "1999-12-31T12:00:00"):
         response = client.get(f"{V1}/requests", {"since": since}, headers=headers)
         assert response.status_code == 422 and response.json()["code"] == "invalid_input", since
+
+
+def test_a_deadline_moved_by_a_document_joining_the_bag_is_news_too(client, patron, branch):
+    from emporter.holds.models import Request
+    from tests.conftest import make_ready_requests
+
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() - datetime.timedelta(hours=3)):
+        (first,) = make_ready_requests(patron, branch, ["Premier"])
+    noon = timezone.now() - datetime.timedelta(hours=1)
+    (second,) = make_ready_requests(patron, branch, ["Second"])  # joins the bag: one deadline for both
+    assert Request.objects.get(pk=first.pk).bag_id == second.bag_id
+    listed = client.get(f"{V1}/requests", {"since": noon.isoformat()}, headers=sign_in(client)).json()
+    assert {item["id"] for item in listed["items"]} == {first.pk, second.pk}
+
+
+def test_a_switch_of_the_pickup_library_is_news_for_its_requests(client, patron, branch):
+    from emporter.network.models import Branch, ServiceMode
+    from emporter.network.services import set_mode
+
+    quiet = placed_at(timezone.now() - datetime.timedelta(hours=3), patron, branch, "Calme")
+    noon = timezone.now() - datetime.timedelta(hours=1)
+    headers = sign_in(client)
+    assert client.get(f"{V1}/requests", {"since": noon.isoformat()}, headers=headers).json()["items"] == []
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    listed = client.get(f"{V1}/requests", {"since": noon.isoformat()}, headers=headers).json()
+    assert [item["id"] for item in listed["items"]] == [quiet.pk]

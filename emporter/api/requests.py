@@ -130,7 +130,11 @@ def changed_since(qs: QuerySet, since: datetime.datetime | None) -> QuerySet:
         error = field_error(["query", "since"], "Between 2000-01-01 and tomorrow.", "range")
         raise ApiError("invalid_input", errors=[error])
     events = RequestEvent.objects.filter(request=OuterRef("pk"), at__gte=since)
-    return qs.filter(Q(created_at__gte=since) | Exists(events))
+    # News of the bag (a document joining it moves every document's deadline) and of the
+    # pickup library (a reopening gives bags their days back) are the request's news too.
+    bag_news = RequestEvent.objects.filter(request__bag=OuterRef("bag"), at__gte=since)
+    switched = Q(pickup_branch__mode_changed_at__gte=since)
+    return qs.filter(Q(created_at__gte=since) | Exists(events) | Exists(bag_news) | switched)
 
 
 def filter_status(qs: QuerySet, status: str | None) -> QuerySet:
