@@ -29,7 +29,7 @@ from collections import defaultdict
 from functools import reduce
 
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import CharField, Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -37,7 +37,8 @@ from emporter.catalogue.models import CopyStatus
 from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
-from .models import Kind, Notice, NoticeEvent, State
+from .models import Kind, Notice, NoticeEvent
+from .reopening import knows_closed
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
 # Emails that can wait are not written in the night (reminders, expired bags).
@@ -206,21 +207,7 @@ def _not_known_closed(events):
     "closed" email left for it, and no "reopened" one since (closed, reopened and closed
     again before the "reopened" email could go, that one is skipped as outdated). They
     are set aside untold: the patron would read "closed" twice with nothing between."""
-    sent = Q(notice_link__notice__state=State.SENT)
-    mine = {"request": OuterRef("request"), "branch": OuterRef("branch")}
-    last_closed_told = (
-        RequestEvent.objects.filter(sent, reason="pickup_closed", **mine)
-        .exclude(pk=OuterRef("pk"))
-        .order_by("-at")
-    )
-    reopened_told_since = RequestEvent.objects.filter(
-        sent, reason="pickup_reopened", at__gt=OuterRef("closed_told_at"), **mine
-    )
-    knows = (
-        events.annotate(closed_told_at=Subquery(last_closed_told.values("at")[:1]))
-        .filter(closed_told_at__isnull=False)
-        .exclude(Exists(reopened_told_since))
-    )
+    knows = knows_closed(events, request=OuterRef("request"), branch=OuterRef("branch"))
     known = list(knows.values_list("pk", flat=True))
     if known:
         RequestEvent.objects.filter(pk__in=known).update(to_tell=False)

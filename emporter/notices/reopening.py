@@ -14,30 +14,34 @@ from emporter.holds.models import ACTIVE, Request, RequestEvent
 from .models import State
 
 
+def knows_closed(rows, *, request, branch):
+    """``rows`` whose patron's last word about the library was a "closed" email: one left
+    for the request there, and no "reopened" one since. ``request`` and ``branch`` say how
+    a row names them (``OuterRef("pk")`` for requests, ``OuterRef("request")`` for
+    events). The one rule for both ends: a reopening tells them (``tell_reopened``), a
+    closing does not tell them again (``compose._not_known_closed``)."""
+    told = RequestEvent.objects.filter(
+        Q(notice_link__notice__state=State.SENT), request=request, branch=branch
+    )
+    last_closed = told.filter(reason="pickup_closed").order_by("-at").values("at")[:1]
+    reopened_since = told.filter(reason="pickup_reopened", at__gt=OuterRef("closed_told_at"))
+    return (
+        rows.annotate(closed_told_at=Subquery(last_closed))
+        .filter(closed_told_at__isnull=False)
+        .exclude(Exists(reopened_since))
+    )
+
+
 def tell_reopened(*, branch, actor=None) -> int:
     """Mark the requests at ``branch`` whose patron's last word about it was a "closed"
-    email (one left, and no "reopened" one since: closed twice in a row is told once,
-    ``compose._not_known_closed``); returns how many. Called by
-    ``network.services.set_mode`` on reopening."""
-    sent = Q(notice_link__notice__state=State.SENT)
-    closed_told = RequestEvent.objects.filter(
-        sent, request=OuterRef("pk"), branch=branch, reason="pickup_closed"
-    )
-    reopened_told_since = RequestEvent.objects.filter(
-        sent,
-        request=OuterRef("pk"),
-        branch=branch,
-        reason="pickup_reopened",
-        at__gt=OuterRef("closed_told_at"),
-    )
+    email (``knows_closed``); returns how many. Called by ``network.services.set_mode``
+    on reopening."""
     marked = 0
     with transaction.atomic():
-        requests = (
-            Request.objects.select_for_update(of=("self",))
-            .filter(pickup_branch=branch, status__in=ACTIVE)
-            .annotate(closed_told_at=Subquery(closed_told.order_by("-at").values("at")[:1]))
-            .filter(closed_told_at__isnull=False)
-            .exclude(Exists(reopened_told_since))
+        requests = knows_closed(
+            Request.objects.select_for_update(of=("self",)).filter(pickup_branch=branch, status__in=ACTIVE),
+            request=OuterRef("pk"),
+            branch=branch,
         )
         for request in requests.order_by("pk"):
             record_event(request, old=request.status, actor=actor, reason="pickup_reopened")
