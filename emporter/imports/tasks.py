@@ -2,6 +2,8 @@
 
 from django.tasks import task
 
+from emporter.jobs.queue import waiting
+
 from . import services
 
 
@@ -14,10 +16,4 @@ def run_import(job_id: int) -> str | None:
 def waiting_in_queue() -> bool:
     """An import task already waits in the database queue (the worker is busy or down):
     the scheduler does not add one more every minute."""
-    from django.conf import settings
-
-    if "django_tasks_db" not in settings.TASKS["default"]["BACKEND"]:
-        return False
-    from django_tasks_db.models import DBTaskResult
-
-    return DBTaskResult.objects.filter(status="READY", task_path=run_import.module_path).exists()
+    return bool(waiting(run_import))

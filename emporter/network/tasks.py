@@ -5,7 +5,10 @@ than a web request may last behind a proxy."""
 import datetime
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.tasks import task
+
+from emporter.jobs.queue import waiting
 
 from .models import Branch
 from .services import set_mode
@@ -28,17 +31,8 @@ def pending_switches() -> dict[int, str]:
     """The branches a switch waits for in the database task queue, with the mode it
     goes to: the service-modes page says so rather than showing the old mode as if
     nothing were asked (and inviting a second click)."""
-    from django.conf import settings
-
-    if "django_tasks_db" not in settings.TASKS["default"]["BACKEND"]:
-        return {}
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(
-        status__in=["READY", "RUNNING"], task_path=switch_modes.module_path
-    ).values_list("args_kwargs", flat=True)
     pending = {}
-    for args_kwargs in waiting:
+    for args_kwargs in waiting(switch_modes, alive=Q(status__in=["READY", "RUNNING"])):
         args = list(args_kwargs.get("args", [])) + [None, None]
         kwargs = args_kwargs.get("kwargs", {})
         for branch_id in kwargs.get("branch_ids", args[0]) or []:

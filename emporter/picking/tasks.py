@@ -3,9 +3,11 @@
 import datetime
 import logging
 
+from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
+from emporter.jobs.queue import waiting
 from emporter.network.calendar import is_open
 from emporter.network.models import LENDING_MODES, Branch
 
@@ -49,18 +51,12 @@ def branches_due(now=None) -> list[int]:
 def _queued(run_date: datetime.date) -> set[int]:
     """Branches whose build of ``run_date`` already waits in the database task queue:
     with the worker down, the scheduler would otherwise queue one more every minute."""
-    from django.db.models import Q
-    from django_tasks_db.models import DBTaskResult
-
     # A build runs in seconds. One "running" for longer lost its worker (killed, the
     # machine restarted): the queue never says so, and waiting on it would leave the
     # branch without its morning list for the day. Building again is safe (idempotent).
     alive = Q(status="READY") | Q(status="RUNNING", started_at__gte=timezone.now() - STALLED_AFTER)
-    waiting = DBTaskResult.objects.filter(alive, task_path=build_morning_run.module_path).values_list(
-        "args_kwargs", flat=True
-    )
     queued = set()
-    for args_kwargs in waiting:
+    for args_kwargs in waiting(build_morning_run, alive=alive):
         args = list(args_kwargs.get("args", [])) + [None, None]
         kwargs = args_kwargs.get("kwargs", {})
         branch_id, day = kwargs.get("branch_id", args[0]), kwargs.get("run_date", args[1])
