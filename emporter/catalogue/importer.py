@@ -182,7 +182,9 @@ class Problem:
     barcode: str = ""
     call_number: str = ""
 
-    def __str__(self) -> str:
+    @property
+    def where(self) -> str:
+        """ "file, record 3, byte 1234" or "file, line 7": where to look."""
         where = [self.file]
         if self.record is not None:
             where.append(_("record %(index)s") % {"index": self.record})
@@ -190,7 +192,10 @@ class Problem:
             where.append(_("byte %(offset)s") % {"offset": self.offset})
         if self.line is not None:
             where.append(_("line %(line)s") % {"line": self.line})
-        return f"{', '.join(where)}: {self.message}"
+        return ", ".join(where)
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
 
 
 @dataclass

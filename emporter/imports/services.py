@@ -222,7 +222,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
     if job.kind == Kind.MARC:
         report = import_marc(
             [path],
-            source=options.get("source") or Path(job.file_name).stem,
+            source=options["source"],  # submit() sets it: the name as sent, by default
             preset=options.get("preset") or None,
             default_branch=options.get("default_branch") or None,
             withdraw_missing=bool(options.get("withdraw_missing")),
@@ -246,7 +246,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
     stored = str(path)
     problems = [
         {
-            "where": str(p).split(": ", 1)[0].replace(stored, job.file_name),
+            "where": p.where.replace(stored, job.file_name),
             "code": p.code,
             "message": p.message,
         }
