@@ -123,7 +123,7 @@ TEMPLATES = [
 # SQLite when nothing is said; DATABASE_URL=postgres://… switches to PostgreSQL.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'emporter.sqlite3'}"),
+        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'emporter.sqlite3'}",
         conn_max_age=envint("DB_CONN_MAX_AGE", "0"),
     )
 }

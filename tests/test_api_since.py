@@ -78,8 +78,8 @@ def test_a_deadline_moved_by_a_document_joining_the_bag_is_news_too(client, patr
 
 
 def test_a_switch_of_the_pickup_library_is_news_for_its_requests(client, patron, branch):
+    from emporter.holds.continuity import set_mode
     from emporter.network.models import Branch, ServiceMode
-    from emporter.network.services import set_mode
 
     quiet = placed_at(timezone.now() - datetime.timedelta(hours=3), patron, branch, "Calme")
     noon = timezone.now() - datetime.timedelta(hours=1)

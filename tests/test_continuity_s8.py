@@ -13,11 +13,11 @@ from django.utils import timezone, translation
 from emporter.catalogue.models import Copy, Record
 from emporter.curbside import services as curbside
 from emporter.curbside.models import Appointment, PickupSettings
+from emporter.holds.continuity import set_mode
 from emporter.holds.models import Request, RequestEvent, Status
 from emporter.holds.services import extend_after_reopening, place_request, tell_closed_pickups
 from emporter.network.calendar import nth_open_day
-from emporter.network.models import Branch, ServiceMode
-from emporter.network.services import set_mode
+from emporter.network.models import Branch, ModeChange, ServiceMode
 from emporter.notices.models import Kind, Notice
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
@@ -120,6 +120,28 @@ def test_another_librarys_phone_desk_moves_a_caller_off_a_closed_library_only(
     assert request.pickup_branch == (other_branch if moved else branch)
 
 
+@pytest.mark.parametrize(("closed", "status"), [(True, 200), (False, 404)])
+def test_the_staff_api_moves_a_caller_off_a_closed_library_as_the_page_does(
+    client, patron, branch, other_branch, closed, status
+):
+    from tests.test_api_staff import V1, sign_in, staff_user
+
+    request = place(patron, "Appel", branch, [branch, other_branch])
+    if closed:
+        switch(branch, ServiceMode.CLOSED)
+        picking.withdraw_closed_branches()
+    staff_user("tel", role=Role.PHONE_DESK, branch=other_branch)
+    answer = client.post(
+        f"{V1}/staff/requests/{request.pk}/pickup",
+        {"pickup_branch_id": other_branch.pk},
+        content_type="application/json",
+        headers=sign_in(client, "tel"),
+    )
+    assert answer.status_code == status, answer.content
+    request.refresh_from_db()
+    assert request.pickup_branch == (other_branch if closed else branch)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_reopening_twice_at_once_tells_each_patron_once(postgres, settings):
     from emporter.notices import compose, outbox
@@ -145,13 +167,29 @@ def test_reopening_twice_at_once_tells_each_patron_once(postgres, settings):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=reopen) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    def in_parallel(work):
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+
+    in_parallel(reopen)
+    assert ModeChange.objects.filter(branch=branch, to_tell=True).count() == 1  # reopened once
+
+    def compose_now():
+        try:
+            barrier.wait()
+            compose.compose_all(later + datetime.timedelta(minutes=1))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    in_parallel(compose_now)  # two composers read the mark: one tells
     assert RequestEvent.objects.filter(reason="pickup_reopened").count() == 10
+    assert Notice.objects.filter(kind=Kind.PICKUP_REOPENED).count() == 10
 
 
 def test_a_line_printed_before_its_library_closed_is_withdrawn_and_the_copy_stays(

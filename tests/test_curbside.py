@@ -306,8 +306,8 @@ def test_two_patrons_swapping_their_times_do_not_deadlock(postgres, monkeypatch)
 
 
 def test_a_closed_library_offers_no_time_and_no_i_am_here(client, patron, branch, times):
+    from emporter.holds.continuity import set_mode
     from emporter.network.models import Branch, ServiceMode
-    from emporter.network.services import set_mode
 
     open_all_day(branch)
     bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))

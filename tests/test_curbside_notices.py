@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import translation
 
 from emporter.curbside import services
-from emporter.curbside.models import PickupSettings
+from emporter.curbside.models import Appointment, PickupSettings
 from emporter.desk.services import hand_over
 from emporter.network.models import ClosedDay
-from emporter.notices import outbox
+from emporter.notices import compose, outbox
 from emporter.notices.models import Kind, Notice, State
 from tests.test_curbside import MONDAY, WEDNESDAY, at, ready_bag
 
@@ -32,7 +32,12 @@ def booked_then_closed(patron, branch, *, language="en"):
     services.book(bag=bag, starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
     ClosedDay.objects.create(branch=branch, date=WEDNESDAY, reason="grève")
     assert services.close_finished(now=at(MONDAY, 10)) == 1
+    compose.compose_all(at(MONDAY, 10, 1))
     return bag
+
+
+def emails_about_the_time():
+    return [email for email in mail.outbox if "cr\u00e9neau" in email.subject or "time" in email.subject]
 
 
 def time_cancelled():
@@ -42,10 +47,12 @@ def time_cancelled():
 def test_the_patron_is_told_once_with_the_time_lost_and_another_to_choose(patron, branch):
     bag = booked_then_closed(patron, branch)
     assert services.close_finished(now=at(MONDAY, 10, 5)) == 0  # the next sweep adds nothing
+    compose.compose_all(at(MONDAY, 10, 5))  # nor the next composer
+    assert not Appointment.objects.filter(to_tell=True).exists()
     notice = time_cancelled().get()
     assert (notice.patron, notice.bag) == (patron, bag)
     outbox.send_due(at(MONDAY, 10, 5))
-    (email,) = mail.outbox
+    (email,) = emails_about_the_time()
     assert email.subject == "Your pickup time is cancelled"
     assert "Wednesday 9 December, 11:00" in email.body
     assert f"{branch.name} will not be open then" in email.body
@@ -55,10 +62,28 @@ def test_the_patron_is_told_once_with_the_time_lost_and_another_to_choose(patron
     assert times_url in email.body
 
 
+def test_the_sweep_leaves_a_mark_that_the_composer_reads(patron, branch):
+    """Curbside does not call the notices (imports point down the apps): its sweep marks
+    the appointment, the composer tells the patron and takes the mark off, once."""
+    bag = ready_bag(patron, branch, ["Le Petit Prince"], until=THURSDAY)
+    services.book(bag=bag, starts_at=at(WEDNESDAY, 11), now=at(MONDAY, 9))
+    ClosedDay.objects.create(branch=branch, date=WEDNESDAY, reason="grève")
+    services.close_finished(now=at(MONDAY, 10))
+    assert not time_cancelled().exists()
+    assert Appointment.objects.get(to_tell=True).bag == bag
+    # A composer that finds the notice already made (another got there first) still
+    # takes the mark off and makes no second one.
+    compose.compose_all(at(MONDAY, 10, 1))
+    Appointment.objects.update(to_tell=True)
+    compose.compose_all(at(MONDAY, 10, 2))
+    assert time_cancelled().count() == 1
+    assert not Appointment.objects.filter(to_tell=True).exists()
+
+
 def test_in_french(patron, branch):
     booked_then_closed(patron, branch, language="fr")
     outbox.send_due(at(MONDAY, 10, 5))
-    (email,) = mail.outbox
+    (email,) = emails_about_the_time()
     assert email.subject == "Votre créneau de retrait est annulé"
     assert "mercredi 9 décembre, 11:00" in email.body
 
@@ -75,11 +100,11 @@ def test_not_sent_once_another_time_is_booked(patron, branch):
     bag = booked_then_closed(patron, branch)
     services.book(bag=bag, starts_at=at(THURSDAY, 11), now=at(MONDAY, 10, 1))
     outbox.send_due(at(MONDAY, 10, 2))
-    assert time_cancelled().get().state == State.SKIPPED and not mail.outbox
+    assert time_cancelled().get().state == State.SKIPPED and not emails_about_the_time()
 
 
 def test_not_sent_once_the_bag_is_collected(patron, branch):
     booked_then_closed(patron, branch)
     hand_over(patron=patron, branch=branch)
     outbox.send_due(at(MONDAY, 10, 2))
-    assert time_cancelled().get().state == State.SKIPPED and not mail.outbox
+    assert time_cancelled().get().state == State.SKIPPED and not emails_about_the_time()

@@ -12,10 +12,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from emporter.desk import services as desk
+from emporter.holds.continuity import set_mode
 from emporter.holds.models import RequestEvent
 from emporter.holds.services import expire_overdue, extend_after_reopening, place_request
 from emporter.network.models import Branch, ServiceMode
-from emporter.network.services import set_mode
 from emporter.notices import compose, outbox
 from emporter.notices.models import Kind, Notice, NoticeEvent, State
 from emporter.notices.retention import MINIMUM_RETENTION, forget_old_notices, retention

@@ -13,10 +13,10 @@ from django.utils import timezone, translation
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
+from emporter.holds.continuity import set_mode
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.holds.services import cancel_request, place_request
 from emporter.network.models import Branch, ServiceMode
-from emporter.network.services import set_mode
 from emporter.picking import selectors
 from emporter.picking import services as picking
 from emporter.picking.models import LineStatus, PickLine, PickRun

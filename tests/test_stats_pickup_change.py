@@ -22,10 +22,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.desk import services as desk
+from emporter.holds.continuity import set_mode
 from emporter.holds.models import Channel, Status
 from emporter.holds.services import change_pickup, place_request
 from emporter.network.models import Branch, ServiceMode
-from emporter.network.services import set_mode
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
 from emporter.stats import report, selectors, tables

@@ -16,7 +16,7 @@ from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import cancel_request, change_pickup
 from emporter.patrons.models import Patron, Role
-from emporter.phonedesk.selectors import find_patrons, scope
+from emporter.phonedesk.selectors import find_patrons, may_move_pickup, scope
 
 from .auth import StaffAuth
 from .errors import ApiError
@@ -156,11 +156,12 @@ class StaffPickupIn(InputSchema):
     summary="Collect a request at another library",
 )
 def change_pickup_at(request, request_id: int, payload: StaffPickupIn):
-    """Both libraries must be in my scope; the same rules as the patron's own call
-    (`POST /requests/{id}/pickup`): 409 `pickup_not_changeable` once the document has
-    left its shelf, 409 `pickup_no_copy`, 422 `branch_not_accepting`."""
-    found = Request.objects.filter(pk=request_id).first()
-    if found is None or not in_scope(request.user, found.pickup_branch_id):
+    """Both libraries must be in my scope — but a request waiting at a library that has
+    closed may be moved by any desk (its callers phone another library); the same rules
+    as the patron's own call (`POST /requests/{id}/pickup`): 409 `pickup_not_changeable`
+    once the document has left its shelf, 409 `pickup_no_copy`, 422 `branch_not_accepting`."""
+    found = Request.objects.select_related("pickup_branch").filter(pk=request_id).first()
+    if found is None or not may_move_pickup(request.user, found):
         raise ServiceError("not_found")
     if not in_scope(request.user, payload.pickup_branch_id):
         raise ServiceError("forbidden")

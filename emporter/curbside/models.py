@@ -98,6 +98,9 @@ class Appointment(models.Model):
     created_at = models.DateTimeField(_("booked at"), auto_now_add=True)
     arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # Cancelled because the library no longer opens at its time: the patron is still to
+    # be told. Curbside writes the row, ``notices.compose`` reads it (imports point down).
+    to_tell = models.BooleanField(_("to tell"), default=False)
 
     class Meta:
         verbose_name = _("pickup appointment")
@@ -112,7 +115,11 @@ class Appointment(models.Model):
                 condition=~Q(state="arrived") | Q(arrived_at__isnull=False), name="arrived_has_a_time"
             ),
         ]
-        indexes = [models.Index(fields=["state", "bag"], name="appointment_state_bag")]
+        indexes = [
+            models.Index(fields=["state", "bag"], name="appointment_state_bag"),
+            # The few still to tell, never the history.
+            models.Index(fields=["id"], condition=Q(to_tell=True), name="appointment_to_tell"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bag} {self.state}"

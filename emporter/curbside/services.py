@@ -15,7 +15,6 @@ from django.utils import timezone
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import LENDING_MODES
-from emporter.notices.compose import tell_time_cancelled
 
 from .models import LIVE, Appointment, PickupSettings, Slot
 from .selectors import open_now, opening, slot_times
@@ -164,9 +163,9 @@ def close_finished(*, limit: int = 500, now=None) -> int:
             closed += _close(appointment, state, now=now)
     for appointment in _outside_hours(now, limit=limit):
         with transaction.atomic():
-            # The patron would come to a closed door: told, with another time to choose.
-            if _close(appointment, Appointment.State.CANCELLED, now=now):
-                tell_time_cancelled(appointment)
+            # The patron would come to a closed door: to be told, with another time to
+            # choose (``notices.compose.compose_time_cancelled`` reads the mark).
+            if _close(appointment, Appointment.State.CANCELLED, now=now, to_tell=True):
                 closed += 1
     return closed
 
@@ -197,10 +196,11 @@ def _start_of_day(now: datetime.datetime) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time.min))
 
 
-def _close(appointment: Appointment, state: str, *, now) -> bool:
+def _close(appointment: Appointment, state: str, *, now, to_tell: bool = False) -> bool:
     """Close a live appointment and give its place back; False when it was no longer live
     (closed meanwhile by another screen or sweep: nothing to give back twice)."""
-    if not Appointment.objects.filter(pk=appointment.pk, state__in=LIVE).update(state=state, closed_at=now):
+    live = Appointment.objects.filter(pk=appointment.pk, state__in=LIVE)
+    if not live.update(state=state, closed_at=now, to_tell=to_tell):
         return False
     if appointment.slot_id:
         Slot.objects.filter(pk=appointment.slot_id, booked__gt=0).update(booked=F("booked") - 1)

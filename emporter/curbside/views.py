@@ -4,7 +4,6 @@ import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,16 +13,14 @@ from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Status
 from emporter.http import post_only
 from emporter.patrons.models import of_household
-from emporter.patrons.views import current_patron
+from emporter.patrons.selectors import signed_in_patron
 
 from . import selectors, services
 from .models import LIVE, Appointment
 
 
 def _own_bag(request, bag_id: int) -> Bag:
-    patron = current_patron(request)
-    if patron is None:
-        raise Http404
+    patron = signed_in_patron(request)
     return get_object_or_404(Bag.objects.select_related("branch", "patron"), of_household(patron), pk=bag_id)
 
 

@@ -32,7 +32,7 @@ from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
-from emporter.patrons.views import current_patron
+from emporter.patrons.selectors import signed_in_patron
 from emporter.phonedesk.selectors import find_patrons, name_too_short
 from emporter.picking import pdf
 from emporter.picking import selectors as picking_selectors
@@ -428,9 +428,7 @@ def put_back(request, branch: Branch):
 @post_only
 @login_required
 def renew(request, loan_id: int):
-    patron = current_patron(request)
-    if patron is None:
-        raise PermissionDenied
+    patron = signed_in_patron(request)
     loan = get_object_or_404(Loan.objects.select_related("copy__record"), pk=loan_id, patron=patron)
     try:
         loan = services.renew(loan=loan, patron=patron)

@@ -17,7 +17,7 @@ from emporter.inputs import parse_id, parse_ids, typed
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role
-from emporter.patrons.views import current_patron
+from emporter.patrons.selectors import current_patron, signed_in_patron
 
 from . import selectors, services
 from .forms import SurpriseForm
@@ -110,9 +110,7 @@ def branch_page(request, pk: int):
 
 @login_required
 def surprise(request):
-    patron = current_patron(request)
-    if patron is None:
-        raise Http404
+    patron = signed_in_patron(request)
     form = SurpriseForm(request.POST or None, patron=patron)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -151,7 +149,7 @@ def surprise(request):
 @login_required
 @post_only
 def surprise_cancel(request, pk: int):
-    patron = current_patron(request)
+    patron = signed_in_patron(request)
     mine = get_object_or_404(SurpriseRequest, pk=pk, patron__in=patron.household_ids())
     if services.cancel_surprise_request(surprise=mine):
         messages.success(request, _("Your surprise bag is cancelled."))

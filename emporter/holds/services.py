@@ -440,7 +440,7 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     A copy usually comes back through ``release_copy`` (a return, a cancellation, an
     expiry), which serves the waiting list at once. Some come back another way: an
     import from the library system, an edit in the admin, a copy found again by staff, a
-    library reopening (``network.services.set_mode`` calls this for its shelves at once,
+    library reopening (``holds.continuity.set_mode`` calls this for its shelves at once,
     so that nobody placing a request that minute jumps the queue). This sweep
     (jobs.schedule) makes sure none of them sits on a shelf while someone waits for it.
     Returns how many requests were served."""

@@ -3,7 +3,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -14,7 +14,7 @@ from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import of_household
-from emporter.patrons.views import current_patron
+from emporter.patrons.selectors import current_patron, signed_in_patron
 
 from . import basket, policy, services
 from .models import ACTIVE, Channel, Request, Status
@@ -106,9 +106,7 @@ def show_basket(request):
 @login_required
 @post_only
 def confirm_basket(request):
-    patron = current_patron(request)
-    if patron is None:
-        raise Http404
+    patron = signed_in_patron(request)
     branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
     if branch is None:
         # Switched to closed since the basket page was shown (or a made-up choice): the
@@ -163,9 +161,7 @@ def cancel(request, request_id: int):
 
 
 def _own_request(request, request_id: int) -> Request:
-    patron = current_patron(request)
-    if patron is None:  # staff: they act from their own screens, not as a patron
-        raise Http404
+    patron = signed_in_patron(request)
     return get_object_or_404(Request, of_household(patron), pk=request_id)
 
 

@@ -2,7 +2,7 @@
 
 from django.tasks import task
 
-from emporter.jobs.queue import waiting
+from emporter.taskqueue import waiting
 
 from . import services
 

@@ -23,7 +23,7 @@ class DepartmentInline(admin.TabularInline):
 
 @admin.register(ModeChange)
 class ModeChangeAdmin(admin.ModelAdmin):
-    """Read only: the history of the continuity switch (services.set_mode writes it)."""
+    """Read only: the history of the continuity switch (holds.continuity.set_mode writes it)."""
 
     list_display = ["changed_at", "branch", "from_mode", "to_mode", "changed_by"]
     list_filter = ["to_mode", "branch"]

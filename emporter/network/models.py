@@ -43,7 +43,7 @@ class Branch(models.Model):
     service_mode = models.CharField(
         _("service mode"), max_length=20, choices=ServiceMode, default=ServiceMode.OPEN
     )
-    # When the mode last changed (services.set_mode): the patrons collecting at a
+    # When the mode last changed (holds.continuity.set_mode): the patrons collecting at a
     # branch that closes are told once per closing (holds.services.tell_closed_pickups).
     mode_changed_at = models.DateTimeField(_("mode changed at"), default=timezone.now, editable=False)
     pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))
@@ -232,9 +232,13 @@ class ModeChange(models.Model):
         verbose_name=_("changed by"),
     )
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    # A reopening whose patrons are still to be told (those told it had closed): the
+    # switch writes the row, ``notices.compose`` reads it (imports point down the apps).
+    to_tell = models.BooleanField(_("to tell"), default=False)
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["id"], condition=Q(to_tell=True), name="modechange_to_tell")]
         verbose_name = _("service mode change")
         verbose_name_plural = _("service mode changes")
 

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.tasks import task
 
-from emporter.jobs.queue import waiting
+from emporter.holds.continuity import set_mode
+from emporter.taskqueue import waiting
 
 from .models import Branch
-from .services import set_mode
 
 
 @task

@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from emporter.holds.continuity import set_mode
 from emporter.http import post_only
 from emporter.patrons.models import Role, StaffRole
 
 from .models import LENDING_MODES, Branch, ModeChange, ServiceMode
-from .services import set_mode
 from .tasks import pending_switches, switch_modes
 
 

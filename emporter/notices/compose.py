@@ -14,11 +14,11 @@ unique constraint), so two composers racing cannot tell a patron twice.
   both per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
   (holds.services.tell_closed_pickups marks the requests); and reopened, to those
-  the closing was told (notices.reopening, called when the library reopens);
+  the closing was told (``reopening.tell_reopenings``, from the switch's history);
 - back on the waiting list: the only copies are at a library that has closed
   (picking.services.withdraw_closed_branches), per patron and pickup branch;
-- pickup time cancelled, the library no longer opening then: as it happens, per
-  appointment (``tell_time_cancelled``);
+- pickup time cancelled, the library no longer opening then: per appointment, from
+  the mark the curbside sweep leaves (``compose_time_cancelled``);
 - reminder: the day before a bag's deadline (on the day itself when that was missed, or
   when the "ready" email went that morning).
 """
@@ -34,11 +34,12 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from emporter.catalogue.models import CopyStatus
+from emporter.curbside.models import Appointment
 from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
 from .models import Kind, Notice, NoticeEvent
-from .reopening import knows_closed
+from .reopening import knows_closed, tell_reopenings
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
 # Emails that can wait are not written in the night (reminders, expired bags).
@@ -272,13 +273,26 @@ def compose_reminders(now: datetime.datetime) -> int:
     return created
 
 
-def tell_time_cancelled(appointment) -> Notice | None:
-    """The pickup time booked for a bag is cancelled because the library will not be
-    open then (``curbside.services.close_finished``): its patron is told, once per
-    appointment, with another time to choose. Called in the cancelling transaction."""
-    patron = appointment.bag.patron
-    key = f"{Kind.TIME_CANCELLED}:{appointment.pk}"
-    return _create(patron=patron, kind=Kind.TIME_CANCELLED, events=[], key=key, bag_id=appointment.bag_id)
+def compose_time_cancelled(now: datetime.datetime) -> int:
+    """Pickup times cancelled because the library will not be open then
+    (``curbside.services.close_finished`` marks them ``to_tell``): each patron is told,
+    once per appointment, with another time to choose. The mark is taken off in the
+    notice's transaction, and the notice's key refuses a second one."""
+    composed = 0
+    marked = Appointment.objects.filter(to_tell=True).select_related("bag__patron").order_by("pk")
+    for appointment in marked:
+        with transaction.atomic():
+            if not Appointment.objects.filter(pk=appointment.pk, to_tell=True).update(to_tell=False):
+                continue  # another composer took it
+            patron = appointment.bag.patron
+            key = f"{Kind.TIME_CANCELLED}:{appointment.pk}"
+            composed += (
+                _create(
+                    patron=patron, kind=Kind.TIME_CANCELLED, events=[], key=key, bag_id=appointment.bag_id
+                )
+                is not None
+            )
+    return composed
 
 
 def _start_of(day: datetime.date) -> datetime.datetime:
@@ -288,6 +302,14 @@ def _start_of(day: datetime.date) -> datetime.datetime:
 def compose_all(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     set_aside()
+    tell_reopenings()  # events, which compose_closures tells in this same pass
     return sum(
-        step(now) for step in (compose_confirmations, compose_outcomes, compose_closures, compose_reminders)
+        step(now)
+        for step in (
+            compose_confirmations,
+            compose_outcomes,
+            compose_closures,
+            compose_time_cancelled,
+            compose_reminders,
+        )
     )

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from emporter.holds.lifecycle import record_event
 from emporter.holds.models import ACTIVE, Request, RequestEvent
+from emporter.network.models import LENDING_MODES, ModeChange
 
 from .models import State
 
@@ -32,10 +33,28 @@ def knows_closed(rows, *, request, branch):
     )
 
 
+def tell_reopenings() -> int:
+    """The reopenings the switch marked ``to_tell`` (``holds.continuity.set_mode``), in
+    order: each library's patrons who were told it had closed get an event, which the
+    composer's next step turns into one email each. A reopening already undone (the
+    library closed again, or switched since) tells nobody: they still know it closed.
+    The mark is taken off under a guard, so two composers cannot tell twice."""
+    marked = 0
+    for change in (
+        ModeChange.objects.filter(to_tell=True).select_related("branch", "changed_by").order_by("pk")
+    ):
+        with transaction.atomic():
+            if not ModeChange.objects.filter(pk=change.pk, to_tell=True).update(to_tell=False):
+                continue  # another composer took it
+            later = ModeChange.objects.filter(branch=change.branch_id, pk__gt=change.pk)
+            if change.branch.service_mode in LENDING_MODES and not later.exists():
+                marked += tell_reopened(branch=change.branch, actor=change.changed_by)
+    return marked
+
+
 def tell_reopened(*, branch, actor=None) -> int:
     """Mark the requests at ``branch`` whose patron's last word about it was a "closed"
-    email (``knows_closed``); returns how many. Called by ``network.services.set_mode``
-    on reopening."""
+    email (``knows_closed``); returns how many."""
     marked = 0
     with transaction.atomic():
         requests = knows_closed(

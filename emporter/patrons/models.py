@@ -132,6 +132,16 @@ class StaffRole(models.Model):
                 name="staff_role_once_network",
                 violation_error_message=_("This user already has this role for the whole network."),
             ),
+            # A network administrator acts everywhere: one given a library would see the
+            # whole staff menu and be refused every page.
+            models.CheckConstraint(
+                condition=~models.Q(role="network_admin") | models.Q(branch__isnull=True),
+                name="network_admin_everywhere",
+                violation_error_message=_(
+                    "A network administrator acts in every library: leave the library empty, "
+                    "or give a library manager's role instead."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

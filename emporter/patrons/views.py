@@ -26,6 +26,7 @@ from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
 from .models import Patron
+from .selectors import current_patron
 
 
 def _next_url(request, default="patrons:account"):
@@ -70,12 +71,6 @@ def set_language(request):
     if patron is not None:
         services.set_language(patron=patron, language=typed(request.POST.get("language"), max_length=10))
     return response
-
-
-def current_patron(request) -> Patron | None:
-    if not request.user.is_authenticated:
-        return None
-    return Patron.objects.filter(user=request.user).select_related("home_branch").first()
 
 
 @login_required

@@ -104,6 +104,16 @@ def scope(user):
     return Branch.objects.filter(Q(pk__in=desk) | Q(pk__in=managed))
 
 
+def may_move_pickup(user, request: Request) -> bool:
+    """May ``user`` move ``request`` to another library? Where it is to be collected must
+    be in their scope, unless that library has closed: a closed library is nobody's to
+    keep, and an open library's desk takes its callers (Part-Dieu closed, its patrons
+    phone Croix-Rousse). The phone desk's page and the staff API ask this one rule."""
+    if request.pickup_branch.service_mode == ServiceMode.CLOSED:
+        return True
+    return scope(user).filter(pk=request.pickup_branch_id).exists()
+
+
 def pickup_branches(branches: list[Branch]) -> list[Branch]:
     """Of the branches in scope, those taking requests now."""
     return [b for b in branches if b.service_mode == ServiceMode.CLICK_COLLECT]

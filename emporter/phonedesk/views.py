@@ -241,13 +241,7 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     branch = in_scope.filter(
         pk=parse_id(request.POST.get("branch")), service_mode=ServiceMode.CLICK_COLLECT
     ).first()
-    # A library that has closed is nobody's to keep: an open library's desk takes its
-    # callers (Part-Dieu closed, its patrons phone Croix-Rousse).
-    theirs = (
-        hold.pickup_branch.service_mode == ServiceMode.CLOSED
-        or in_scope.filter(pk=hold.pickup_branch_id).exists()
-    )
-    if not theirs or branch is None:
+    if branch is None or not selectors.may_move_pickup(request.user, hold):
         messages.error(request, _("Choose a library taking requests in your scope."))
         return back
     try:

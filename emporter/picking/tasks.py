@@ -7,9 +7,9 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from emporter.jobs.queue import waiting
 from emporter.network.calendar import is_open
 from emporter.network.models import LENDING_MODES, Branch
+from emporter.taskqueue import waiting
 
 from . import services
 from .models import PickRun

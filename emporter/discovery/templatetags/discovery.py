@@ -2,7 +2,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from emporter.patrons.views import current_patron
+from emporter.patrons.selectors import current_patron
 
 from .. import selectors
 from ..covers import placeholder_svg

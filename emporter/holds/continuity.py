@@ -1,11 +1,17 @@
-"""Writes on the network: the continuity switch."""
+"""The continuity switch: libraries moved between normal service, click and collect and
+closed. It lives with the requests rather than the network because a reopening is
+mostly about them (bags given their days back, waiting lists served); the patrons are
+told by ``notices``, which reads the switch's history (``ModeChange.to_tell``)."""
 
 import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from .models import LENDING_MODES, ModeChange, ServiceMode
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode
+
+from .services import extend_after_reopening, serve_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +23,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
     days back (``holds.services.extend_after_reopening``): they did not expire while
     nobody could collect them, and must not expire the morning it reopens. Its shelves
     serve the waiting lists at once, oldest request first: a patron placing a request
-    the minute it reopens must not take a copy others have waited for. And the patrons
-    told it had closed are told it has reopened (``notices.reopening``)."""
-    from emporter.catalogue.models import Copy, CopyStatus
-    from emporter.holds.services import extend_after_reopening, serve_waiting  # holds builds on network
-    from emporter.notices.reopening import tell_reopened
-
+    the minute it reopens must not take a copy others have waited for. And its change
+    is marked ``to_tell``: the composer tells those told it had closed that it has
+    reopened (``notices.reopening``)."""
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
     with transaction.atomic():
@@ -43,7 +46,14 @@ def set_mode(*, branches, mode: str, actor) -> int:
         changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=now)
         who = actor if actor is not None and actor.is_authenticated else None
         ModeChange.objects.bulk_create(
-            ModeChange(branch_id=pk, from_mode=old, to_mode=mode, changed_by=who, changed_at=now)
+            ModeChange(
+                branch_id=pk,
+                from_mode=old,
+                to_mode=mode,
+                changed_by=who,
+                changed_at=now,
+                to_tell=old == ServiceMode.CLOSED and mode in LENDING_MODES,
+            )
             for pk, old in switched
         )
         for branch in reopening:
@@ -54,7 +64,5 @@ def set_mode(*, branches, mode: str, actor) -> int:
             # Every waiting request its shelves can serve, not a first batch: the next
             # would wait for the sweep, and a request placed meanwhile take their copy.
             serve_waiting(actor=actor, records=on_its_shelves, limit=None)
-            # Those told it had closed are told it is open again.
-            tell_reopened(branch=branch, actor=actor)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed
