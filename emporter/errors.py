@@ -53,7 +53,7 @@ MESSAGES = {
     "login_slowed": (_("Too many failed attempts: wait %(seconds)s seconds before trying again."), 429),
     "login_locked": (
         _(
-            "Too many failed attempts: this card is locked for 15 minutes. Forgotten your PIN? "
+            "Too many failed attempts: this card is locked until %(until)s. Forgotten your PIN? "
             "Your library can give you a new one."
         ),
         429,

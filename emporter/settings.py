@@ -5,6 +5,7 @@ for a developer machine. Production sets ``DATABASE_URL``, ``SECRET_KEY``,
 ``DEBUG=0`` and ``ALLOWED_HOSTS`` (see docs/deploy.md).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -51,8 +52,15 @@ if not SECRET_KEY:
 # the scheme as the reverse proxy says it, HSTS when the operator opts in.
 HTTPS = envbool("HTTPS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
-if envbool("BEHIND_HTTPS_PROXY"):
+BEHIND_HTTPS_PROXY = envbool("BEHIND_HTTPS_PROXY")
+if BEHIND_HTTPS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the
+# sign-in locks count failures per client address (patrons.backends.client_address).
+try:
+    TRUSTED_PROXIES = [ipaddress.ip_network(v, strict=False) for v in envlist("TRUSTED_PROXIES")]
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT")
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
 # Library computers are shared: a session ends with the browser, and after a working

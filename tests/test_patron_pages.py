@@ -62,7 +62,7 @@ def test_guessing_the_current_pin_at_the_pin_change_locks_the_card(client, patro
         client.post("/account/pin/", {"old_pin": f"99{n:02d}", "new_pin": "4812", "confirm_pin": "4812"})
         pause_over()
     response = client.post("/account/pin/", {"old_pin": "1234", "new_pin": "4812", "confirm_pin": "4812"})
-    assert "verrouillée pendant 15 minutes" in response.content.decode()
+    assert "verrouillée jusqu’à" in response.content.decode()
     client.post("/account/logout/")
     assert sign_in(client, pin="1234").status_code == 200  # locked at the sign-in too
 

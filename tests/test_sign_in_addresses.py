@@ -136,3 +136,129 @@ def test_a_lock_near_its_end_is_still_a_lock_not_a_pause(client, patron):
         locked_until=timezone.now() + datetime.timedelta(seconds=20)
     )
     assert _codes(client, patron.card_number, GUESSER, pin="1234", tries=1) == ["login_locked"]
+
+
+PROXY = "127.0.0.1"
+
+
+def test_behind_a_trusted_proxy_the_guesser_is_stopped_not_everybody(client, patron, settings):
+    """Every request reaches the application from the proxy: the client's address is the
+    right-most of X-Forwarded-For that is not a proxy of ours."""
+    import ipaddress
+
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network(PROXY)]
+    # The guesser writes a neighbour's address at the left of the header: the proxy
+    # appends the real one, which is what counts.
+    forged = f"{NEIGHBOUR}, {GUESSER}"
+    for i in range(throttle.ADDRESS_MAX_FAILURES):
+        client.post(
+            "/account/login/",
+            {"card_number": f"9{i:07d}", "pin": "0"},
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR=forged,
+        )
+    stopped = client.post(
+        "/account/login/",
+        {"card_number": patron.card_number, "pin": "1234"},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=GUESSER,
+    )
+    assert LOCKED in stopped.content.decode()
+    signed_in = client.post(
+        "/account/login/",
+        {"card_number": patron.card_number, "pin": "1234"},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=NEIGHBOUR,
+    )
+    assert signed_in.status_code == 302
+
+
+def test_x_forwarded_for_from_an_untrusted_address_is_ignored(rf, settings):
+    import ipaddress
+
+    from emporter.patrons.backends import client_address
+
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
+    assert client_address(rf.get("/", REMOTE_ADDR=GUESSER, HTTP_X_FORWARDED_FOR=NEIGHBOUR)) == GUESSER
+    behind_two = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"{GUESSER}, 10.0.0.2")
+    assert client_address(behind_two) == GUESSER
+
+
+def test_check_deploy_refuses_a_proxy_without_trusted_proxies(settings):
+    from emporter.patrons.checks import proxies_are_trusted
+
+    settings.BEHIND_HTTPS_PROXY, settings.TRUSTED_PROXIES = True, []
+    assert [e.id for e in proxies_are_trusted()] == ["patrons.E001"]
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    assert proxies_are_trusted() == []
+
+
+def lock_everywhere(card):
+    """Twenty wrong PINs from four addresses, each after the pause before it."""
+    for n in range(throttle.PIN_MAX_FAILURES_ANYWHERE // throttle.PIN_MAX_FAILURES):
+        for _ in range(throttle.PIN_MAX_FAILURES):
+            throttle.pin_try(card, f"192.0.2.{n + 10}")
+            pause_over()
+    return SignInFailures.objects.get(username=throttle.PIN_KEY.format(card))
+
+
+def end_the_lock(card):
+    SignInFailures.objects.filter(locked_until__isnull=False).update(locked_until=timezone.now())
+
+
+def test_a_card_locked_again_and_again_is_locked_longer_each_time(patron):
+    """Twenty guesses every quarter of an hour would find a four-digit PIN in days."""
+    lengths = []
+    for _ in range(5):
+        before = timezone.now()
+        row = lock_everywhere(patron.card_number)
+        lengths.append(round((row.locked_until - before).total_seconds() / 60))
+        end_the_lock(patron.card_number)
+    assert lengths == [15, 60, 240, 960, 960]
+
+
+def test_the_owners_right_pin_starts_again_from_a_quarter_of_an_hour(client, patron):
+    lock_everywhere(patron.card_number)
+    end_the_lock(patron.card_number)
+    assert try_card(client, patron.card_number, pin="1234", address=NEIGHBOUR).status_code == 302
+    before = timezone.now()
+    row = lock_everywhere(patron.card_number)
+    assert round((row.locked_until - before).total_seconds() / 60) == 15
+
+
+def test_the_locks_in_a_row_are_remembered_for_a_week(patron):
+    row = lock_everywhere(patron.card_number)
+    end_the_lock(patron.card_number)
+    two_days = timezone.now() + datetime.timedelta(days=2)
+    throttle.forget_old(now=two_days)
+    assert SignInFailures.objects.filter(pk=row.pk).exists()
+    assert throttle.forget_old(now=timezone.now() + datetime.timedelta(days=8)) >= 1
+    assert not SignInFailures.objects.filter(pk=row.pk).exists()
+
+
+def test_the_lock_says_until_when(client, patron):
+    lock_everywhere(patron.card_number)
+    end_the_lock(patron.card_number)
+    lock_everywhere(patron.card_number)  # the second: an hour
+    response = client.post(
+        f"{V1}/auth/token",
+        {"card_number": patron.card_number, "pin": "1234"},
+        content_type="application/json",
+        REMOTE_ADDR=NEIGHBOUR,
+    )
+    assert response.status_code == 429
+    assert 3500 < int(response["Retry-After"]) <= 3601
+    until = timezone.localtime(timezone.now() + datetime.timedelta(seconds=int(response["Retry-After"])))
+    assert f"{until:%H:%M}" in response.json()["message"] or f"{until:%-H:%M}" in response.json()["message"]
+
+
+def test_a_staff_name_locked_again_is_locked_longer(db):
+    lengths = []
+    for _ in range(2):
+        before = timezone.now()
+        for n in range(throttle.MAX_FAILURES_ANYWHERE):
+            throttle.failed("pdi-accueil", f"192.0.2.{n}")
+        row = SignInFailures.objects.get(username="pdi-accueil")
+        lengths.append(round((row.locked_until - before).total_seconds() / 60))
+        SignInFailures.objects.filter(locked_until__isnull=False).update(locked_until=timezone.now())
+    assert lengths == [15, 60]

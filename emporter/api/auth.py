@@ -78,7 +78,7 @@ def create_token(request, payload: TokenIn):
     for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
     digits is refused); staff with
     `username` + `password` (five wrong passwords in a row
-    lock the name for 15 minutes, at every door: 429 `staff_login_locked`)."""
+    lock the name for 15 minutes, longer each time, at every door: 429 `staff_login_locked`)."""
     if payload.card_number and payload.pin and not (payload.username or payload.password):
         row, token = tokens.sign_in_patron(request=request, card_number=payload.card_number, pin=payload.pin)
     elif payload.username and payload.password and not (payload.card_number or payload.pin):

@@ -7,7 +7,10 @@ from emporter.errors import ServiceError
 MESSAGES = {
     "unauthenticated": (_("Sign in first: send the header Authorization: Bearer <token>."), 401),
     "staff_login_failed": (_("User name or password is wrong."), 401),
-    "staff_login_locked": (_("Too many wrong passwords: this account is locked for 15 minutes."), 429),
+    "staff_login_locked": (
+        _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
+        429,
+    ),
     "invalid_input": (_("Some fields are missing or not valid."), 422),
     "idempotency_key_invalid": (
         _("The Idempotency-Key header must be 1 to 64 visible ASCII characters."),

@@ -51,8 +51,8 @@ def sign_in_patron(*, request, card_number: str, pin: str) -> tuple[ApiToken, st
 def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, str]:
     address = client_address(request)
     # Every name is checked against the lock first, a card number as much as any other.
-    if throttle.locked_for(username, address):
-        raise ApiError("staff_login_locked")
+    if seconds := throttle.locked_for(username, address):
+        raise ApiError("staff_login_locked", seconds=seconds, minutes=-(-seconds // 60))
     if Patron.objects.filter(user__username=username).exists():
         # A patron's user is named after the card and its password is the PIN: never
         # check it here, or this door would let PINs be guessed around the card's lock.

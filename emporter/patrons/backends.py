@@ -8,6 +8,9 @@ Everyone else (staff) is counted per user name and address (``throttle``): the l
 holds at every door.
 """
 
+import ipaddress
+
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied
@@ -44,5 +47,26 @@ class SignInBackend(ModelBackend):
 
 
 def client_address(request) -> str:
-    # REMOTE_ADDR: behind a proxy, configure it to pass the client's (docs/deploy.md).
-    return (request.META.get("REMOTE_ADDR", "") if request is not None else "")[:45]
+    """Where ``request`` came from, as the sign-in locks count it. Behind the proxies of
+    ``settings.TRUSTED_PROXIES``, the right-most address of X-Forwarded-For that is not
+    one of them: a client may write anything at the left of that header, never at its
+    right, which each proxy appends. Without it every patron would share the proxy's
+    address, and fifty wrong sign-ins would stop them all."""
+    if request is None:
+        return ""
+    address = request.META.get("REMOTE_ADDR", "")
+    if _trusted(address):
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        for hop in reversed([hop for hop in hops if hop]):
+            address = hop
+            if not _trusted(hop):
+                break
+    return address[:45]
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # not an address: never a proxy of ours
+    return any(ip in network for network in settings.TRUSTED_PROXIES)

@@ -156,6 +156,8 @@ class SignInFailures(models.Model):
     username = models.CharField(_("user name (and address)"), max_length=200, unique=True)
     failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    # Locks in a row of a card or a name from anywhere: each lasts longer (throttle.lock_length).
+    locks = models.PositiveSmallIntegerField(_("locks in a row"), default=0)
     updated_at = models.DateTimeField(_("last failure"), auto_now=True)
 
     class Meta:

@@ -1,12 +1,14 @@
 """Patron sign-in with card number + PIN, with lock-out after repeated failures."""
 
+import datetime
 import secrets
 from typing import NoReturn
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.utils import translation
+from django.utils import formats, timezone, translation
 
+from emporter.dates import long_date
 from emporter.errors import ServiceError
 
 from . import throttle
@@ -41,13 +43,23 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
 def _refuse(code: str, seconds: int = 0) -> NoReturn:
     if code == "login_slowed":
         raise LoginRefused(code, seconds=seconds)
+    if code == "login_locked":
+        raise LoginRefused(code, until=_until(seconds), seconds=seconds)
     raise LoginRefused(code)
+
+
+def _until(seconds: int) -> str:
+    """When a lock ends, as a patron reads it: the time today, else the day and time."""
+    until = timezone.localtime(timezone.now() + datetime.timedelta(seconds=seconds))
+    if until.date() == timezone.localdate():
+        return formats.time_format(until, "H:i")
+    return f"{long_date(until, 'l j F')} {formats.time_format(until, 'H:i')}"
 
 
 def _refuse_wrong(attempt: throttle.PinTry, code: str) -> NoReturn:
     """A wrong PIN: said as the lock or the pause it brought, if it did."""
     if attempt.locks:
-        _refuse("login_locked")
+        _refuse("login_locked", attempt.seconds)
     if attempt.pause:
         _refuse("login_slowed", attempt.seconds)
     raise ServiceError(code) if code == "pin_wrong" else LoginRefused(code)

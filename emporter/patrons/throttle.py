@@ -17,6 +17,11 @@ needs several addresses to do it. Behind a reverse proxy every request comes fro
 proxy's address unless it passes the client's own (docs/deploy.md). An administrator
 unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
 forgotten after a day (``forget_old``, scheduled).
+
+A name or a card locked from anywhere again and again is locked longer each time
+(``lock_length``: 15 minutes, an hour, four, then sixteen): twenty guesses every quarter
+of an hour would find a four-digit PIN in days; this way it takes years. The owner's
+right password or PIN, or a week without failures, starts again from 15 minutes.
 """
 
 import datetime
@@ -32,11 +37,20 @@ from .models import SignInFailures
 MAX_FAILURES = 5  # wrong passwords in a row from one address before the pair is locked
 MAX_FAILURES_ANYWHERE = 20  # from any address before the name itself is locked
 LOCK_FOR = datetime.timedelta(minutes=15)
+LONGEST_LOCK = datetime.timedelta(hours=16)
 FORGET_AFTER = datetime.timedelta(days=1)
+FORGET_LOCKS_AFTER = datetime.timedelta(days=7)  # a name or card locked again and again
 ADDRESS_MAX_FAILURES = 50  # wrong card sign-ins from one address before it is stopped
 ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the count again
 # "!" is not allowed in a user name: an address's row never mixes with a staff name's.
 ADDRESS_KEY = "!cards {}"
+
+
+def lock_length(locks: int) -> datetime.timedelta:
+    """How long the ``locks``-th lock in a row lasts: 15 minutes, then four times longer
+    each time, up to LONGEST_LOCK (0: a lock that does not grow, a name or card from one
+    address)."""
+    return min(LOCK_FOR * 4 ** max(locks - 1, 0), LONGEST_LOCK)
 
 
 def address_key(ip: str) -> str:
@@ -83,7 +97,10 @@ def failed(username: str, ip: str = "") -> None:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
                 row.refresh_from_db(fields=["failures"])
             if row.failures >= limit:
-                SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+                locks = row.locks + 1 if limit == MAX_FAILURES_ANYWHERE else 0
+                SignInFailures.objects.filter(pk=row.pk).update(
+                    failures=0, locks=locks, locked_until=now + lock_length(locks)
+                )
 
 
 def succeeded(username: str, ip: str = "") -> None:
@@ -100,7 +117,9 @@ def forget_old(now=None) -> int:
     """Delete counts untouched for a day and not locking anything (the table stays small)."""
     now = now or timezone.now()
     unlocked = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
-    return SignInFailures.objects.filter(unlocked, updated_at__lt=now - FORGET_AFTER).delete()[0]
+    # A lock's length grows with the locks before it: those are remembered for a week.
+    quiet = Q(locks=0, updated_at__lt=now - FORGET_AFTER) | Q(updated_at__lt=now - FORGET_LOCKS_AFTER)
+    return SignInFailures.objects.filter(unlocked, quiet).delete()[0]
 
 
 def card_address_locked_for(ip: str) -> int:
@@ -160,7 +179,7 @@ class PinTry:
     """What ``pin_try`` allows. ``refused``: None when the PIN may be checked, else
     "login_locked" or "login_slowed" (a try during a pause: neither checked nor counted),
     with ``seconds`` left. When allowed: whether a wrong PIN now ``locks`` the card or
-    starts a ``pause`` (of ``seconds``)."""
+    starts a ``pause`` (for ``seconds``)."""
 
     refused: str | None = None
     seconds: int = 0
@@ -191,7 +210,11 @@ def pin_try(card: str, ip: str) -> PinTry:
         for row, limit in rows:
             failures = row.failures + 1
             if failures >= limit:
-                update, result = {"failures": 0, "locked_until": now + LOCK_FOR}, PinTry(locks=True)
+                locks = row.locks + 1 if limit == PIN_MAX_FAILURES_ANYWHERE else 0
+                length = lock_length(locks)
+                update = {"failures": 0, "locks": locks, "locked_until": now + length}
+                if not result.locks or length.total_seconds() > result.seconds:
+                    result = PinTry(locks=True, seconds=int(length.total_seconds()))
             elif limit == PIN_MAX_FAILURES and failures >= PIN_SLOW_AFTER:
                 update = {"failures": failures, "locked_until": now + PIN_PAUSE}
                 if not result.locks:
