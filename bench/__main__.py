@@ -50,6 +50,7 @@ def _configure(url: str) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("ALLOWED_HOSTS", "localhost")
     os.environ.setdefault("DB_CONN_MAX_AGE", "600")
+    os.environ.setdefault("HTTPS", "0")  # its servers are plain HTTP on this machine
     import django
 
     django.setup()

@@ -1,8 +1,10 @@
-"""Where a page may send people next, and the views that only take a form's POST."""
+"""Where a page may send people next, the views that only take a form's POST, and the
+headers of pages that show someone's own data."""
 
 from django.conf import settings
 from django.urls import Resolver404, resolve, translate_url
 from django.utils import translation
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -39,3 +41,19 @@ def safe_next(request, url: object) -> str:
             return translate_url(url, active)
     except Resolver404:
         return ""
+
+
+class PrivatePagesMiddleware:
+    """Pages served to someone signed in are kept by no cache: library computers are
+    shared, and the next user's Back button must not show the account, the door or the
+    phone desk of the one before (nor a proxy keep them). Static files are not pages."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -45,12 +46,25 @@ if DEBUG and not set(ALLOWED_HOSTS) <= LOCAL_HOSTS and not envbool("DEBUG_ON_PUR
     raise ImproperlyConfigured(
         f"DEBUG is on while serving {', '.join(ALLOWED_HOSTS)}: set DEBUG=0 (docs/deploy.md)."
     )
+# A reverse proxy sends Host: 127.0.0.1 by default: the hosts alone do not tell a
+# developer's machine from a server. These settings only a server has.
+SERVER_ONLY = [
+    name
+    for name in ("HTTPS", "BEHIND_HTTPS_PROXY", "TRUSTED_PROXIES", "CSRF_TRUSTED_ORIGINS")
+    if os.environ.get(name)
+]
+if DEBUG and SERVER_ONLY and not envbool("DEBUG_ON_PURPOSE"):
+    raise ImproperlyConfigured(
+        f"DEBUG is on with {', '.join(SERVER_ONLY)} set: set DEBUG=0 (docs/deploy.md)."
+    )
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is not set (docs/deploy.md).")
 
 # HTTPS, as the production set-up serves it (docs/deploy.md): cookies only over HTTPS,
 # the scheme as the reverse proxy says it, HSTS when the operator opts in.
-HTTPS = envbool("HTTPS")
+# On by default in production (DEBUG off): a session cookie sent over plain HTTP can be
+# read on the library's Wi-Fi. HTTPS=0 for an intranet served without TLS.
+HTTPS = envbool("HTTPS", "0" if DEBUG else "1")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 BEHIND_HTTPS_PROXY = envbool("BEHIND_HTTPS_PROXY")
 if BEHIND_HTTPS_PROXY:
@@ -105,7 +119,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "emporter.http.PrivatePagesMiddleware",
 ]
+
+# Scripts only from our own files (none is inline): an injected <script> would not run.
+# Inline styles stay allowed: a selection's colour is a style attribute.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 ROOT_URLCONF = "emporter.urls"
 WSGI_APPLICATION = "emporter.wsgi.application"
@@ -151,8 +180,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Staff passwords (patrons have PINs, checked by their own rules): long, not a common
+# password, not all digits, not the user's name.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
 ]
 
 LANGUAGE_CODE = "fr"

@@ -147,3 +147,26 @@ def test_opening_a_patron_through_the_api_is_in_the_audit_log(client, desk, bran
         assert client.get(f"{V1}/staff/patrons/{caller.pk}/requests", headers=desk).status_code == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "emporter.audit"]
     assert lines == [f"api phone desk: {agnes.pk} opened patron {caller.pk}"] * 2
+
+
+def test_searching_patrons_is_in_the_audit_log_through_the_api_and_the_page(client, desk, branch, caplog):
+    """A search shows cards, emails and phone numbers: who looked whom up is kept."""
+    make_patron(branch, card="10000042")
+    agnes = get_user_model().objects.get(username="agnes")
+    with caplog.at_level("INFO", logger="emporter.audit"):
+        assert client.get(f"{V1}/staff/patrons", {"q": "10000042"}, headers=desk).status_code == 200
+        client.force_login(agnes)
+        client.get(reverse_phone_find(), {"q": "Martin"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "emporter.audit"]
+    assert lines == [
+        f"api phone desk: {agnes.pk} searched patrons '10000042': 1 found",
+        f"phone desk: {agnes.pk} searched patrons 'Martin': 1 found",
+    ]
+
+
+def reverse_phone_find():
+    from django.urls import reverse
+    from django.utils import translation
+
+    with translation.override("en"):
+        return reverse("phonedesk:find")

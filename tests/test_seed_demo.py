@@ -28,7 +28,7 @@ def demo(django_db_setup, django_db_blocker):
     """Seed once for the module (committed), and wipe it afterwards, even if seeding failed."""
     try:
         with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-            call_command("seed_demo", verbosity=0)
+            call_command("seed_demo", verbosity=0, on_purpose=True)  # tests run with DEBUG off
         yield
     finally:
         with django_db_blocker.unblock():
@@ -137,7 +137,7 @@ def test_if_empty_does_nothing_when_there_are_branches(seeded):
     Branch.objects.filter(code="VAI").update(name="Vaise (renamed by an admin)")
     before = counts()
     out = io.StringIO()
-    call_command("seed_demo", if_empty=True, stdout=out)
+    call_command("seed_demo", if_empty=True, stdout=out, on_purpose=True)
     assert counts() == before
     assert Branch.objects.get(code="VAI").name == "Vaise (renamed by an admin)"
     assert "nothing to do" in out.getvalue()
@@ -148,7 +148,7 @@ def test_seeding_again_changes_nothing_and_records_adds_synthetic_ones(seeded):
     placement = set(
         Copy.objects.values_list("barcode", "branch_id", "department_id", "location_id", "status")
     )
-    call_command("seed_demo", records=500, verbosity=0)
+    call_command("seed_demo", records=500, verbosity=0, on_purpose=True)
     after = counts()
     assert after["records"] == before["records"] + 500
     assert after["branches"] == before["branches"]
@@ -309,6 +309,14 @@ def test_missing_marc_files_stop_the_seed_before_it_writes(db, settings, tmp_pat
     settings.BASE_DIR = tmp_path / "project"
     before = counts()
     with pytest.raises(CommandError, match="shared MARC files"):
+        call_command("seed_demo", verbosity=0, on_purpose=True)
+    assert counts() == before
+
+
+def test_with_debug_off_the_demo_accounts_are_not_made_unless_asked(db):
+    """An empty production database would get the README's administrator password."""
+    before = counts()
+    with pytest.raises(CommandError, match="--on-purpose"):
         call_command("seed_demo", verbosity=0)
     assert counts() == before
 

@@ -1,4 +1,4 @@
-"""The settings refuse the two mistakes that would serve a network unsafely."""
+"""The settings refuse the mistakes that would serve a network unsafely."""
 
 import os
 import subprocess
@@ -10,11 +10,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(**env) -> subprocess.CompletedProcess:
-    """Load the settings in a fresh interpreter with only these variables of ours."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+def start(code: str = "", **env) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter with only these variables of ours (then
+    run ``code``)."""
+    ours = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "HTTPS", "BEHIND_HTTPS_PROXY", "TRUSTED_PROXIES")
+    clean = {k: v for k, v in os.environ.items() if k not in ours}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env=clean | {"DJANGO_SETTINGS_MODULE": "emporter.settings", **env},
         capture_output=True,
@@ -31,6 +33,10 @@ def start(**env) -> subprocess.CompletedProcess:
             "DEBUG is on while serving bibliotheques.example.org",
         ),
         ({"DEBUG": "0", "ALLOWED_HOSTS": "bibliotheques.example.org"}, "SECRET_KEY is not set"),
+        # Behind nginx's default Host: 127.0.0.1, the hosts alone look like a developer's.
+        ({"BEHIND_HTTPS_PROXY": "1", "TRUSTED_PROXIES": "127.0.0.1"}, "DEBUG is on with BEHIND_HTTPS_PROXY"),
+        ({"HTTPS": "1"}, "DEBUG is on with HTTPS set"),
+        ({"DEBUG": "0", "SECRET_KEY": "x" * 50, "TRUSTED_PROXIES": "127.0.0.1/33"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_production_mistakes_stop_the_start(env, says):
@@ -42,3 +48,13 @@ def test_the_developer_default_and_a_production_set_up_start():
     assert start().returncode == 0  # make run: DEBUG on, this machine only
     production = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "bibliotheques.example.org"}
     assert start(**production).returncode == 0
+
+
+def test_in_production_cookies_go_over_https_only_unless_told_otherwise():
+    production = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "bibliotheques.example.org"}
+    said = (
+        "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+    )
+    assert start(said, **production).stdout.split() == ["True", "True"]
+    assert start(said, HTTPS="0", **production).stdout.split() == ["False", "False"]
+    assert start(said).stdout.split() == ["False", "False"]  # make run, on this machine

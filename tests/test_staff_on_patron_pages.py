@@ -29,3 +29,11 @@ def test_a_patrons_own_action_is_a_404_for_a_staff_account(staff_client, name, a
     with translation.override("en"):
         url = reverse(name, args=args)
     assert staff_client.post(url).status_code == 404
+
+
+def test_pages_for_someone_signed_in_are_kept_by_no_cache(client, patron):
+    """Library computers are shared: Back must not show the previous user's account."""
+    assert "no-store" not in client.get("/").get("Cache-Control", "")
+    client.post("/account/login/", {"card_number": patron.card_number, "pin": "1234"})
+    account = client.get("/account/")
+    assert "no-store" in account["Cache-Control"] and "private" in account["Cache-Control"]

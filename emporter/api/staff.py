@@ -71,8 +71,10 @@ def opened_patron(request, patron_id: int) -> Patron:
 @router.get("/patrons", response={200: list[PatronOut], 403: ErrorOut}, summary="Find a patron")
 def patrons(request, q: Text):
     """By card number, phone number (any format: +33, 0033, spaces…) or the words of a
-    name, accents and case ignored; 20 at most."""
-    return find_patrons(q)
+    name, accents and case ignored; 20 at most. Every search is written to the audit log."""
+    found = find_patrons(q)
+    audit.info("api phone desk: %s searched patrons %r: %d found", request.user.pk, q, len(found))
+    return found
 
 
 @router.get("/patrons/{patron_id}", response={200: MeOut, 404: ErrorOut}, summary="A patron")

@@ -49,6 +49,8 @@ DONE_KEPT = 50
 
 logger = logging.getLogger(__name__)
 
+audit = logging.getLogger("emporter.audit")
+
 
 def door_branch_view(view):
     """The view acts at one branch: the user must be door staff there (403 otherwise).
@@ -109,6 +111,7 @@ def _find_by_name(request, branch: Branch, q: str, context: dict):
         # Nothing ready here: the only patron of that name still gets their page, which
         # says where their documents are, or that they were handed over already.
         anyone = find_patrons(q)
+        audit.info("door: %s searched patrons %r: %d found", request.user.pk, q, len(anyone))
         if len(anyone) == 1:
             return redirect(_door_url(branch, anyone[0].card_number))
     if len(matches) == 1:

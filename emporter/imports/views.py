@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from emporter.network.views import network_admin_required
+from emporter.patrons.permissions import network_admin_required
 from emporter.spreadsheets import inert
 
 from . import services

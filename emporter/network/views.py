@@ -1,11 +1,7 @@
 """The continuity switch: a network administrator moves one branch, or every branch at
 once, between normal service, click and collect, and closed."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -13,32 +9,10 @@ from django.utils.translation import ngettext
 
 from emporter.holds.continuity import set_mode
 from emporter.http import post_only
-from emporter.patrons.models import Role, StaffRole
+from emporter.patrons.permissions import network_admin_required
 
 from .models import LENDING_MODES, Branch, ModeChange, ServiceMode
 from .tasks import pending_switches, switch_modes
-
-
-def is_network_admin(user) -> bool:
-    """Superusers, and administrators of the whole network (a role with no branch)."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return (
-        user.is_superuser
-        or StaffRole.objects.filter(user=user, role=Role.NETWORK_ADMIN, branch__isnull=True).exists()
-    )
-
-
-def network_admin_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "staff_login")
-        if not is_network_admin(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _mode(request) -> str | None:

@@ -3,8 +3,8 @@
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .models import Role, StaffRole
-from .permissions import effective_roles
+from .models import Role
+from .permissions import effective_roles, roles_of
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
@@ -27,7 +27,7 @@ def staff_menu(request):
         roles = set(Role.values)
     else:
         # A network administrator has every role, a branch manager a picker's and a door's.
-        roles = effective_roles(StaffRole.objects.filter(user=user).values_list("role", flat=True))
+        roles = effective_roles(roles_of(user).values_list("role", flat=True))
     links = []
     for role, url_name, label in SCREENS:
         if role in roles:

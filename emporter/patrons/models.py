@@ -6,6 +6,7 @@ tokens are Django's own. Staff are Django users with role assignments per branch
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -146,6 +147,14 @@ class StaffRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.branch or '*'}"
+
+    def clean(self) -> None:
+        # A patron's account signs in with a card and a four-digit PIN: never a staff
+        # screen's door (patrons.permissions ignores such a role anyway).
+        if self.user_id and Patron.objects.filter(user_id=self.user_id).exists():
+            raise ValidationError(
+                {"user": _("This account is a patron's (card and PIN): give staff roles to a staff account.")}
+            )
 
 
 class SignInFailures(models.Model):

@@ -34,6 +34,13 @@ def effective_roles(roles) -> set[str]:
     return held | {role for role, by in IMPLIED_BY.items() if held.intersection(by)}
 
 
+def roles_of(user):
+    """``user``'s staff roles, none for a patron's account: it signs in with a card and a
+    four-digit PIN, which must never open a staff screen (a role given to it by mistake
+    in the admin is refused there too: ``StaffRole.clean``)."""
+    return StaffRole.objects.filter(user=user, user__patron__isnull=True)
+
+
 def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
     """True if ``user`` may act as ``role`` at ``branch`` (any branch when None).
     Network administrators and superusers may do everything everywhere."""
@@ -41,7 +48,7 @@ def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
         return False
     if user.is_superuser:
         return True
-    roles = StaffRole.objects.filter(user=user, role__in=[*granting(role), Role.NETWORK_ADMIN])
+    roles = roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN])
     if branch is not None:
         roles = roles.filter(Q(branch__isnull=True) | Q(branch=branch))
     return roles.exists()
@@ -53,17 +60,37 @@ def branches_for(user, role: str):
         return Branch.objects.none()
     everywhere = (
         user.is_superuser
-        or StaffRole.objects.filter(
-            user=user, role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True
-        ).exists()
+        or roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True).exists()
     )
     if everywhere:
         return Branch.objects.all()
-    return Branch.objects.filter(staff_roles__user=user, staff_roles__role__in=granting(role)).distinct()
+    return Branch.objects.filter(pk__in=roles_of(user).filter(role__in=granting(role)).values("branch"))
+
+
+def is_network_admin(user) -> bool:
+    """Superusers, and administrators of the whole network (the role has no branch: the
+    database refuses one with a branch)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or roles_of(user).filter(role=Role.NETWORK_ADMIN).exists()
+
+
+def network_admin_required(view):
+    """View decorator: signed in (else to the staff sign-in), and a network administrator."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "staff_login")
+        if not is_network_admin(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def is_staff_member(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or StaffRole.objects.filter(user=user).exists())
+    return user.is_authenticated and (user.is_superuser or roles_of(user).exists())
 
 
 def role_required(role: str):

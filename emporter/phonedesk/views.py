@@ -47,6 +47,8 @@ def find(request):
     # Control characters (a NUL makes PostgreSQL fail) are no part of what a caller says.
     q = without_control_chars(request.GET.get("q", "")).strip()
     patrons = selectors.find_patrons(q)
+    if q:  # who looked whom up: the search shows cards, emails and phone numbers
+        audit.info("phone desk: %s searched patrons %r: %d found", request.user.pk, q, len(patrons))
     if len(patrons) == 1:
         return redirect("phonedesk:patron", patrons[0].pk)
     context = {"q": q, "patrons": patrons, "too_short": selectors.name_too_short(q) if q else False}

@@ -44,21 +44,33 @@ def chromium():
         browser.close()
 
 
+def refused_by_the_policy(page) -> list[str]:
+    """What the Content-Security-Policy refused on ``page`` (Chromium says it in the
+    console): every journey doubles as a check that nothing the pages need is blocked."""
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    return refused
+
+
 @pytest.fixture
 def phone(chromium):
     """A 360 px wide phone-sized page, in French."""
     context = chromium.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR")
     page = context.new_page()
+    refused = refused_by_the_policy(page)
     yield page
     context.close()
+    assert refused == []
 
 
 @pytest.fixture
 def desktop(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
     page = context.new_page()
+    refused = refused_by_the_policy(page)
     yield page
     context.close()
+    assert refused == []
 
 
 class Shots:

@@ -11,6 +11,7 @@ makes sure N synthetic records exist, for benchmarks.
 import os
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=2020, help="Seed of the random choices (default 2020)."
         )
+        parser.add_argument(
+            "--on-purpose",
+            action="store_true",
+            help="Seed even with DEBUG off (a benchmark or a demonstration server).",
+        )
 
     def handle(self, *args, if_empty, print_logins, records, reimport, seed, **options):
         self.verbosity = options["verbosity"]
@@ -53,6 +59,13 @@ class Command(BaseCommand):
             return
         if records < 0:
             raise CommandError("--records must be 0 or more.")
+        if not settings.DEBUG and not options["on_purpose"]:
+            # A production database left empty would get an administrator whose password
+            # is printed in the README, and 200 patrons with the PIN 1234.
+            raise CommandError(
+                "DEBUG is off: seed_demo creates accounts with published passwords. "
+                "Pass --on-purpose for a benchmark or a demonstration server."
+            )
         if if_empty and Branch.objects.exists():
             self.say("The database has branches already: nothing to do.")
             return
