@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench messages install lock clean-data
+.PHONY: run test lint format bench messages install lock
 
 install: $(STAMP)
 

@@ -208,7 +208,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 # One backend for every door, with the lock-outs (emporter/patrons/backends.py).
 AUTHENTICATION_BACKENDS = ["emporter.patrons.backends.SignInBackend"]
 LOGIN_URL = "patrons:login"
-LOGIN_REDIRECT_URL = "home"  # staff land on the home page, with their screens in the menu
+# Patrons land on the home page; staff on their first screen (StaffLoginView).
+LOGIN_REDIRECT_URL = "home"
 # Links in emails point here (no request to guess it from when the worker sends).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider")
@@ -253,7 +254,8 @@ else:
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Emporter <emporter@localhost>")
 # How long a sent or failed notice (who was told what) is kept after its last attempt;
-# at least 8 days (the composer's 7-day window plus a margin: notices.retention).
+# at least 8 days: staff answering a patron about last week's emails must still find
+# them (notices.retention).
 NOTICE_RETENTION_DAYS = envint("NOTICE_RETENTION_DAYS", "30")
 
 LOGGING = {
