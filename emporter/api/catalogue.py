@@ -5,7 +5,7 @@ from ninja import Query, Router, Schema
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.catalogue.search import Filters, search_records
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import ACCEPTING_REQUESTS, Branch, ServiceMode
 
 from .errors import ApiError
 from .schemas import BranchOut, DatabaseId, ErrorOut, RecordDetailOut, SearchOut, Text
@@ -93,6 +93,5 @@ def branches(request, accepting_requests: bool | None = None):
     """`accepting_requests=true`: only those in click-and-collect mode, the possible pickup branches."""
     qs = Branch.objects.all()
     if accepting_requests is not None:
-        mode = Q(service_mode=ServiceMode.CLICK_COLLECT)
-        qs = qs.filter(mode if accepting_requests else ~mode)
+        qs = qs.filter(ACCEPTING_REQUESTS if accepting_requests else ~ACCEPTING_REQUESTS)
     return qs

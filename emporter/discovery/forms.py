@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 
 from .kinds import Kind
 from .models import SurpriseRequest
@@ -35,7 +35,7 @@ class SurpriseForm(forms.Form):
         help_text=_("For example: horror, already read Harry Potter"),
     )
     pickup_branch = forms.ModelChoiceField(
-        label=_("Collect at"), queryset=Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)
+        label=_("Collect at"), queryset=Branch.objects.accepting_requests()
     )
 
     def __init__(self, *args, patron, **kwargs):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from emporter.catalogue.models import Audience, Record
 from emporter.http import post_only
 from emporter.inputs import parse_id, parse_ids, typed
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role
 from emporter.patrons.selectors import current_patron, signed_in_patron
@@ -50,7 +50,7 @@ def index(request):
         "selections": selectors.selections_for(branch=branch),
         "arrivals": selectors.new_arrivals(branch=branch, limit=8),
         "branch": branch,
-        "branches": Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT),
+        "branches": Branch.objects.accepting_requests(),
     }
     return render(request, "discovery/index.html", context)
 

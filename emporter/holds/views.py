@@ -12,7 +12,7 @@ from emporter.catalogue.models import Record
 from emporter.errors import ServiceError
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 from emporter.patrons.models import of_household
 from emporter.patrons.selectors import current_patron, signed_in_patron
 
@@ -25,7 +25,7 @@ CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _pickup_branches():
-    return Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)
+    return Branch.objects.accepting_requests()
 
 
 @post_only

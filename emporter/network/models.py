@@ -33,6 +33,18 @@ def closed_for_a_while(path: str = "", now=None) -> Q:
     return Q(**{f"{path}service_mode": ServiceMode.CLOSED, f"{path}mode_changed_at__lte": since})
 
 
+class BranchQuerySet(models.QuerySet):
+    def accepting_requests(self):
+        """The libraries patrons may ask to collect at: those in click and collect (the one
+        rule; ``Branch.accepts_requests`` says it of one library)."""
+        return self.filter(ACCEPTING_REQUESTS)
+
+
+# In normal service patrons come in and take documents off the shelves themselves; a
+# closed library takes nobody.
+ACCEPTING_REQUESTS = Q(service_mode=ServiceMode.CLICK_COLLECT)
+
+
 class Branch(models.Model):
     code = models.SlugField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -58,6 +70,8 @@ class Branch(models.Model):
             ("card", _("Last 4 digits of the card")),
         ],
     )
+
+    objects = BranchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-is_central", "name"]

@@ -59,7 +59,7 @@ def context_for(notice: Notice) -> dict:
         context = _context(notice, requests, branch, [])
         # Only what can still be moved is offered another library: not a copy already on
         # its way there, nor anything when no library takes requests (all in normal service).
-        elsewhere = Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT).exists()
+        elsewhere = Branch.objects.accepting_requests().exists()
         movable = [r for r in context["placed"] if elsewhere and _movable(r)]
         context["placed"], context["waiting_there"] = (
             movable,

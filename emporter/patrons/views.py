@@ -19,7 +19,7 @@ from emporter.holds.selectors import requests_of
 from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import typed
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 
 from . import services
 from .backends import client_address
@@ -95,7 +95,7 @@ def account(request):
         "requests": own,
         "loans": loans_of(patron),
         "children": [(child, requests) for child, requests in children if requests],
-        "pickup_branches": list(Branch.objects.filter(service_mode=ServiceMode.CLICK_COLLECT)),
+        "pickup_branches": list(Branch.objects.accepting_requests()),
     }
     return render(request, "patrons/account.html", context)
 

@@ -116,7 +116,7 @@ def may_move_pickup(user, request: Request) -> bool:
 
 def pickup_branches(branches: list[Branch]) -> list[Branch]:
     """Of the branches in scope, those taking requests now."""
-    return [b for b in branches if b.service_mode == ServiceMode.CLICK_COLLECT]
+    return [b for b in branches if b.accepts_requests]
 
 
 def default_pickup(patron: Patron, options: list[Branch]) -> Branch | None:

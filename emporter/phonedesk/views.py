@@ -19,7 +19,7 @@ from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import Outcome, cancel_request, change_pickup, pickup_changeable, place_requests
 from emporter.http import post_only
 from emporter.inputs import parse_id, parse_ids, without_control_chars
-from emporter.network.models import Branch, ServiceMode
+from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
 
@@ -240,9 +240,7 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     )
     back = redirect(_patron_url(patron_id) + "#requests")
     in_scope = selectors.scope(request.user)
-    branch = in_scope.filter(
-        pk=parse_id(request.POST.get("branch")), service_mode=ServiceMode.CLICK_COLLECT
-    ).first()
+    branch = in_scope.accepting_requests().filter(pk=parse_id(request.POST.get("branch"))).first()
     if branch is None or not selectors.may_move_pickup(request.user, hold):
         messages.error(request, _("Choose a library taking requests in your scope."))
         return back
