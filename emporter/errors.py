@@ -108,6 +108,22 @@ MESSAGES = {
     "nothing_ready": (_("Nothing is ready for this card here yet."), 404),
     "unknown_card": (_("No patron has the card %(card)s."), 404),
     "invalid_move": (_("A request cannot go from %(old)s to %(new)s."), 409),
+    # Surprise bags (discovery.services).
+    "surprise_not_yours": (_("You can only ask for yourself or for one of your children."), 403),
+    "surprise_over_limit": (
+        _("Documents you can still ask for: %(left)s at most (your requests in progress count)."),
+        409,
+    ),
+    "surprise_empty": (_("Choose at least one document."), 422),
+    "surprise_not_open": (_("This surprise bag is no longer open."), 409),
+    "surprise_not_guardian_now": (
+        _(
+            "The person who asked for this bag is no longer this child's guardian: it is not "
+            "composed. The child's guardian now can cancel it from their account."
+        ),
+        409,
+    ),
+    "surprise_too_many": (_("The patron asked for %(n)s documents: choose no more."), 422),
     "copy_status_changed": (
         _("%(barcode)s changed meanwhile (it is now “%(status)s”): its status was left as it is."),
         409,

@@ -5,12 +5,12 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from emporter.catalogue.models import CopyStatus
 from emporter.discovery import selectors, services
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
+from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request, RequestPolicy, Status
 from emporter.holds.services import place_requests
 from emporter.patrons.models import Role, StaffRole
@@ -105,14 +105,14 @@ def test_asking_for_more_than_the_remaining_allowance_is_refused(library, family
     owned = [make_record(title=f"Livre {n}", copies=[library]).pk for n in range(2)]
     place_requests(patron=parent, record_ids=owned, pickup_branch=library)
 
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ServiceError) as refused:
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=2)
-    assert refused.value.code == "over_limit"
+    assert refused.value.code == "surprise_over_limit"
 
     services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
     # The open bag promises its one document: nothing is left for another bag.
     assert selectors.remaining_allowance(patron=parent) == 0
-    with pytest.raises(ValidationError):
+    with pytest.raises(ServiceError):
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
 
 
@@ -158,14 +158,14 @@ def test_a_bag_is_composed_once_and_never_beyond_what_was_asked(library, family)
     )
     records = [comic("Un", library).pk, comic("Deux", library).pk]
 
-    with pytest.raises(ValidationError) as too_many:
+    with pytest.raises(ServiceError) as too_many:
         services.compose_surprise_request(surprise=surprise, record_ids=records, actor=user)
-    assert too_many.value.code == "too_many"
+    assert too_many.value.code == "surprise_too_many"
 
     services.compose_surprise_request(surprise=surprise, record_ids=records[:1], actor=user)
-    with pytest.raises(ValidationError) as again:
+    with pytest.raises(ServiceError) as again:
         services.compose_surprise_request(surprise=surprise, record_ids=records[1:], actor=user)
-    assert again.value.code == "not_open"
+    assert again.value.code == "surprise_not_open"
     assert Request.objects.filter(patron=parent).count() == 1
 
 
@@ -173,7 +173,7 @@ def test_a_parent_asks_only_for_their_own_children(library, family):
     parent, _child = family
     stranger = make_patron(library, card="30000001", category="child")
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ServiceError):
         services.create_surprise_request(asked_by=parent, patron=stranger, pickup_branch=library, how_many=1)
 
 
@@ -280,13 +280,13 @@ def test_a_blocked_or_expired_card_is_told_at_once(library, family):
     parent.card_expires = timezone.localdate() - datetime.timedelta(days=1)
     parent.save()
 
-    with pytest.raises(ValidationError) as blocked:
+    with pytest.raises(ServiceError) as blocked:
         services.create_surprise_request(asked_by=parent, patron=child, pickup_branch=library, how_many=1)
-    with pytest.raises(ValidationError) as expired:
+    with pytest.raises(ServiceError) as expired:
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
 
     assert (blocked.value.code, expired.value.code) == ("patron_blocked", "card_expired")
-    assert "documents en retard" in blocked.value.messages[0]
+    assert "documents en retard" in blocked.value.message
     assert not SurpriseRequest.objects.exists()
 
 
@@ -327,8 +327,6 @@ def test_a_childs_bag_is_its_guardians_of_now_to_see_and_cancel(client, branch):
 
 
 def test_a_bag_asked_by_a_former_guardian_is_not_composed_on_the_childs_card(branch):
-    from django.core.exceptions import ValidationError
-
     former = make_patron(branch, card="50000011", first_name="Avant")
     child = make_patron(branch, card="50000013", first_name="Lou", category="child", guardian=former)
     surprise = services.create_surprise_request(
@@ -337,7 +335,7 @@ def test_a_bag_asked_by_a_former_guardian_is_not_composed_on_the_childs_card(bra
     child.guardian = make_patron(branch, card="50000012", first_name="Maintenant")
     child.save()
     record = make_record(title="Pour Lou", copies=[branch])
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ServiceError) as refused:
         services.compose_surprise_request(surprise=surprise, record_ids=[record.pk], actor=None)
-    assert refused.value.code == "not_guardian_now"
+    assert refused.value.code == "surprise_not_guardian_now"
     assert not child.requests.exists()

@@ -7,15 +7,12 @@ usual ones; the surprise bag only remembers which requests it produced.
 
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Channel
-from emporter.holds.services import Outcome, place_requests
+from emporter.holds.services import Outcome, check_patron, place_requests
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
@@ -37,36 +34,18 @@ def create_surprise_request(
 ) -> SurpriseRequest:
     """A patron asks for a bag for themselves or for one of their children."""
     if patron.pk != asked_by.pk and patron.guardian_id != asked_by.pk:
-        raise ValidationError(
-            _("You can only ask for yourself or for one of your children."), code="not_yours"
-        )
+        raise ServiceError("surprise_not_yours")
     # The same refusals as a request's, said now rather than when the librarian composes.
-    if patron.blocked_reason:
-        refused = ServiceError("patron_blocked", reason=patron.blocked_reason)
-        raise ValidationError(refused.message, code=refused.code)
-    if patron.card_expires and patron.card_expires < timezone.localdate():
-        refused = ServiceError("card_expired")
-        raise ValidationError(refused.message, code=refused.code)
+    check_patron(patron)
     if not pickup_branch.accepts_requests:
-        raise ValidationError(
-            _("%(branch)s is not taking requests at the moment.") % {"branch": pickup_branch.name},
-            code="branch_not_accepting",
-        )
+        raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
     kinds = [k for k in dict.fromkeys(kinds) if k in Kind.values]
     with transaction.atomic():
         # The patron's row lock serialises this with their placements (holds.services).
         Patron.objects.select_for_update().filter(pk=patron.pk).first()
         left = remaining_allowance(patron=patron)
         if how_many > left:
-            raise ValidationError(
-                ngettext(
-                    "You can ask for %(left)s more document at most (your requests in progress count).",
-                    "You can ask for %(left)s more documents at most (your requests in progress count).",
-                    left,
-                )
-                % {"left": left},
-                code="over_limit",
-            )
+            raise ServiceError("surprise_over_limit", left=left)
         return SurpriseRequest.objects.create(
             patron=patron,
             asked_by=asked_by,
@@ -95,7 +74,7 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
     the idempotency key makes a resubmitted form replay instead of placing again."""
     record_ids = list(dict.fromkeys(record_ids))
     if not record_ids:
-        raise ValidationError(_("Choose at least one document."), code="empty")
+        raise ServiceError("surprise_empty")
     with transaction.atomic():
         surprise = (
             # Only the bag's row: locking its patron and branch too would hold up every
@@ -105,22 +84,13 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
             .get(pk=surprise.pk)
         )
         if surprise.status != SurpriseStatus.OPEN:
-            raise ValidationError(_("This surprise bag is no longer open."), code="not_open")
+            raise ServiceError("surprise_not_open")
         # Asked for a child by a guardian who no longer is (a family's cards re-imported
         # since): not composed on the child's card behind the new guardian's back.
         if surprise.asked_by_id not in (surprise.patron_id, surprise.patron.guardian_id):
-            raise ValidationError(
-                _(
-                    "The person who asked for this bag is no longer this child's guardian: it is not "
-                    "composed. The child's guardian now can cancel it from their account."
-                ),
-                code="not_guardian_now",
-            )
+            raise ServiceError("surprise_not_guardian_now")
         if len(record_ids) > surprise.how_many:
-            raise ValidationError(
-                _("The patron asked for %(n)s documents: choose no more.") % {"n": surprise.how_many},
-                code="too_many",
-            )
+            raise ServiceError("surprise_too_many", n=surprise.how_many)
         outcomes = place_requests(
             patron=surprise.patron,
             record_ids=record_ids,

@@ -5,13 +5,14 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import Audience, Record
+from emporter.errors import ServiceError
 from emporter.http import post_only
 from emporter.inputs import parse_id, parse_ids, typed
 from emporter.network.models import Branch
@@ -125,8 +126,8 @@ def surprise(request):
                 tastes=data["tastes"],
                 avoid=data["avoid"],
             )
-        except ValidationError as error:
-            form.add_error(None, error)
+        except ServiceError as error:
+            form.add_error(None, error.message)
         else:
             messages.success(request, _("Your surprise bag is asked for: a librarian will choose for you."))
             return redirect("discovery:surprise")
@@ -199,9 +200,8 @@ def compose(request, pk: int):
             outcomes = services.compose_surprise_request(
                 surprise=surprise, record_ids=chosen, actor=request.user
             )
-        except ValidationError as error:
-            for message in error.messages:
-                messages.error(request, message)
+        except ServiceError as error:
+            messages.error(request, error.message)
         else:
             _tell(request, outcomes)
             if any(o.ok for o in outcomes):

@@ -104,7 +104,8 @@ def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
     return Request.objects.filter(patron=patron, idempotency_key=key).first()
 
 
-def _check_patron(patron: Patron) -> None:
+def check_patron(patron: Patron) -> None:
+    """A blocked card or an expired one asks for nothing (requests, surprise bags)."""
     if patron.blocked_reason:
         raise ServiceError("patron_blocked", reason=patron.blocked_reason)
     if patron.card_expires and patron.card_expires < timezone.localdate():
@@ -149,7 +150,7 @@ def place_request(
                     return previous, True
             if not pickup_branch.accepts_requests:
                 raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
-            _check_patron(patron)
+            check_patron(patron)
             record = Record.objects.filter(pk=record_id).first()
             if record is None:  # deleted since it was put in a basket, or a made-up id
                 raise ServiceError("unknown_record")
