@@ -2,7 +2,6 @@ from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
@@ -29,7 +28,6 @@ urlpatterns += i18n_patterns(
     path("account/", include("emporter.patrons.urls")),
     path("basket/", include("emporter.holds.urls")),
     path("staff/login/", StaffLoginView.as_view(), name="staff_login"),
-    path("staff/logout/", LogoutView.as_view(next_page="home"), name="staff_logout"),
     path("catalogue/", include("emporter.catalogue.urls")),
     path("discover/", include("emporter.discovery.urls")),
     path("staff/picking/", include("emporter.picking.urls")),

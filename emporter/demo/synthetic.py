@@ -139,7 +139,6 @@ ITEMS = {
 VOWELS = set("aeiouyàâéèêëîïôöùûœh")
 NOUN_FORMS = [(n, g, p or n + "s") for n, g, p in w.NOUNS]
 NOUNS_M = [n for n in NOUN_FORMS if n[1] == "m"]
-NOUNS_F = [n for n in NOUN_FORMS if n[1] == "f"]
 
 
 def the(noun: str, gender: str, plural: bool = False) -> str:

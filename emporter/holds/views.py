@@ -43,7 +43,7 @@ def add_to_basket(request, record_id: int):
 
 @post_only
 def remove_from_basket(request, record_id: int):
-    basket.remove(request.session, record_id)
+    basket.remove(request.session, [record_id])
     return redirect("holds:basket")
 
 

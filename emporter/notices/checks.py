@@ -28,7 +28,7 @@ def sms_are_really_sent(app_configs=None, **kwargs) -> list[Warning]:
     """The console provider writes text messages to the log: right for the demo and the
     tests, wrong in production, where a patron who chose SMS would never hear of their
     bag while the outbox said "sent"."""
-    if settings.DEBUG or getattr(settings, "SMS_PROVIDER", CONSOLE_SMS) != CONSOLE_SMS:
+    if settings.DEBUG or settings.SMS_PROVIDER != CONSOLE_SMS:
         return []
     return [
         Warning(

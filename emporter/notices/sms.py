@@ -23,5 +23,5 @@ class ConsoleProvider:
 
 
 def send(*, to: str, text: str) -> None:
-    provider = import_string(getattr(settings, "SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider"))()
+    provider = import_string(settings.SMS_PROVIDER)()
     provider.send(to=to, text=text)

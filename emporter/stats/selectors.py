@@ -338,10 +338,6 @@ class Outcome:
         return ratio(self.not_found, self.marked)
 
     @property
-    def found_rate(self) -> float | None:
-        return ratio(self.found, self.marked)
-
-    @property
     def surely_not_found(self) -> float:
         """The not-found rate this many lines vouch for at least (the lower bound of its
         95 % Wilson interval): 1 line of 1 not found says less than 300 of 1,000, and
