@@ -97,6 +97,20 @@ def revoke_token(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk).delete()
 
 
+def apps_of(user):
+    """The tokens ``user`` holds still (an app on a phone signed in with their card)."""
+    return ApiToken.objects.filter(user=user, expires_at__gt=timezone.now()).order_by("-created_at")
+
+
+def sign_out_apps(*, user, token_id: int | None = None) -> int:
+    """End one of ``user``'s tokens, or all of them: a phone lost, an app no longer
+    trusted. Only their own; returns how many ended."""
+    tokens = ApiToken.objects.filter(user=user)
+    if token_id is not None:
+        tokens = tokens.filter(pk=token_id)
+    return tokens.delete()[0]
+
+
 def forget_expired(now=None) -> int:
     """Delete every expired token (scheduled): a user who never signs in again would
     otherwise keep theirs for ever. Returns how many were deleted."""

@@ -8,4 +8,5 @@ urlpatterns = [
     path("logout/", views.patron_logout, name="logout"),
     path("", views.account, name="account"),
     path("pin/", views.change_pin, name="change_pin"),
+    path("apps/sign-out/", views.sign_out_apps, name="sign_out_apps"),
 ]

@@ -9,16 +9,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import i18n
 from django.views.decorators.debug import sensitive_post_parameters
 
+from emporter.api import tokens
+from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
-from emporter.inputs import typed
+from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
 
 from . import services
@@ -26,7 +29,7 @@ from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
 from .models import Patron
-from .selectors import current_patron
+from .selectors import current_patron, signed_in_patron
 
 
 def _next_url(request, default="patrons:account"):
@@ -96,8 +99,24 @@ def account(request):
         "loans": loans_of(patron),
         "children": [(child, requests) for child, requests in children if requests],
         "pickup_branches": list(Branch.objects.accepting_requests()),
+        "apps": list(apps_of(patron.user)),
     }
     return render(request, "patrons/account.html", context)
+
+
+@login_required
+@post_only
+def sign_out_apps(request):
+    """End the API tokens of the patron's card: one app, or every one."""
+    patron = signed_in_patron(request)
+    ended = tokens.sign_out_apps(user=patron.user, token_id=parse_id(request.POST.get("token")))
+    if ended:
+        messages.success(
+            request,
+            ngettext("%(count)s app is signed out.", "%(count)s apps are signed out.", ended)
+            % {"count": ended},
+        )
+    return redirect(reverse("patrons:account") + "#apps")
 
 
 @sensitive_post_parameters("old_pin", "new_pin", "confirm_pin")
