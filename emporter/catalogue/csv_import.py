@@ -31,7 +31,9 @@ its ``source_codes["status"]`` too, so the first file after the copy is back app
 the change. A copy a MARC import withdrew for being left out of its export
 (``importer.ABSENT``) takes the status of a row that gives one.
 
-Encoding: UTF-8; else Windows-1252, said so (``encoding``). A file that is neither —
+Encoding: UTF-16 with its byte order mark (Excel's "Unicode Text", tab-separated); UTF-8
+when most lines with accents are UTF-8 (the others are reported, ``bad_encoding``); else
+Windows-1252, said so (``encoding``). A file that is neither —
 Excel's "CSV (Macintosh)" (Mac Roman) and "CSV (MS-DOS)" (CP850) put é, è, ç… where
 Windows-1252 has punctuation or nothing — is refused before anything is written
 (``bad_encoding``, with the line of the first odd character): read as another encoding
@@ -40,10 +42,16 @@ it would write wrong names everywhere, so ``encoding`` (``--encoding``) must nam
 A row with a problem is reported with its line number and skipped; the other rows are
 imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read or
 that swallowed the next rows (``bad_row``: a quote left open takes the lines after it,
-up to the next quote, into one cell; the report names them; a quoted cell on several
-lines without a separator in them, an address, is read as it is), a value longer than
+up to the next quote, into one cell; the report names them; over ``MAX_SPAN`` lines, or
+csv's field limit, it is an unclosed quote: that line is reported and the reading starts
+again on the next; a quoted cell on several lines without a separator in them, an
+address, is read as it is), rows separated by another character than the header
+(``wrong_separator``, one problem for a run of them), the header again (two files
+joined: ``repeated_header``), a value longer than
 its column (``value_too_long``), one the database refuses (``database_error``: the
 batch is retried row by row). A barcode repeated in the file: the first row wins.
+Control and invisible format characters (a BOM mid-file, a zero-width space) are
+dropped from every cell; a header without rows is said (``no_rows``).
 
 ``CopyImportReport.failed``: the file could not be read (unreadable, refused for its
 encoding, no usable header) or no copy was imported from it; the command then exits
@@ -55,6 +63,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,12 +205,20 @@ def import_copies(
             batch = []
     if batch:
         importer.write(batch)
+    if not report.fatal and not report.rows:
+        importer.problem(None, "no_rows", no_rows())
     return report
+
+
+def no_rows() -> str:
+    return _("the file has a header but no rows: nothing to import")
 
 
 # --- reading a CSV file (shared with the patrons import) ------------------------------
 
 OnProblem = Callable[[int | None, str, str], None]  # (line, code, message)
+# (line, code, message, rows): rows skipped, reported in one problem (1 by default).
+OnSkip = Callable[..., None]
 
 # Windows-1252 leaves five bytes undefined; and where Mac Roman and CP850 (DOS) put é, è,
 # à, ç…, in 0x80-0x9F, it has punctuation: "Françoise" in CP850 reads "Fran‡oise". Such a
@@ -218,7 +235,21 @@ _QUOTED = re.compile(r'"[^"]*"')
 
 def header_name(text: str) -> str:
     """A header cell as a column name: "Card number", " card_number " -> "card_number"."""
-    return clean(text).casefold().replace(" ", "_")
+    return visible(clean(text)).casefold().replace(" ", "_")
+
+
+# Zero-width joiners are part of the spelling of names in Persian and Indic scripts.
+JOINERS = "\u200c\u200d"
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` without control and format characters (Unicode Cc and Cf) but those in
+    ``keep``: a byte order mark left mid-file by joining two files with ``cat``, a
+    zero-width space pasted with an address. Unseen, they make a barcode or a card number
+    that no scan or typing finds, an email address that bounces."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c for c in text if c in keep or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 class EncodingRefused(Exception):
@@ -239,34 +270,53 @@ def encoding_option(name: str | None) -> str | None:
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` or ``cp1252``, from the whole file; raises EncodingRefused (with the
-    line of the first odd byte) when it is neither, OSError when it cannot be read.
+    """``utf-16`` (with its byte order mark), ``utf-8-sig`` or ``cp1252``; raises
+    EncodingRefused (with the line of the first odd byte) when it is neither, OSError when
+    it cannot be read.
 
-    A file mostly in UTF-8 with a few broken rows (one pasted from elsewhere) is UTF-8:
-    those rows are reported while reading, and the others are not garbled."""
-    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    good = broken = undefined = in_words = letters = 0
-    line, first_odd = 1, None
+    Counted in lines: a file whose lines are mostly UTF-8, with a few pasted from a
+    Windows-1252 file, is UTF-8: those lines are reported while reading, and the others
+    are not garbled (one long line of accents must not outweigh many short ones)."""
     with open(path, "rb") as fh:
-        while block := fh.read(1 << 16):
-            text = decoder.decode(block)
-            if not text.isascii():
-                bad = len(_UNDECODED.findall(text))
-                broken += bad
-                good += len(text) - len(text.encode("ascii", "ignore")) - bad
-            if not block.isascii():
-                undefined += len(_UNDEFINED_IN_CP1252.findall(block))
-                in_words += len(_INSIDE_WORD.findall(block))
-                letters += len(_CP1252_LETTERS.findall(block))
-                if first_odd is None and (odd := _ODD.search(block)):
-                    first_odd = line + block.count(b"\n", 0, odd.start())
-            line += block.count(b"\n")
-        broken += len(_UNDECODED.findall(decoder.decode(b"", final=True)))
-    if broken == 0 or good > broken:
-        return "utf-8-sig"
-    if undefined or in_words > letters:
-        raise EncodingRefused(first_odd or 1)
-    return "cp1252"
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"  # Excel's "Unicode Text"; read as bytes it is a NUL every other byte
+        fh.seek(0)
+        tally = _EncodingTally()
+        for number, raw in enumerate(fh, 1):
+            tally.add(number, raw)
+    return tally.encoding()
+
+
+class _EncodingTally:
+    """The lines of a file that are UTF-8 (with other characters than ASCII) and those
+    that are not, and what the latter look like in Windows-1252."""
+
+    def __init__(self):
+        self.utf8 = self.other = self.undefined = self.in_words = self.letters = 0
+        self.first_odd: int | None = None
+
+    def add(self, number: int, raw: bytes) -> None:
+        if raw.isascii():
+            return
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.other += 1
+        else:
+            self.utf8 += 1
+            return
+        self.undefined += len(_UNDEFINED_IN_CP1252.findall(raw))
+        self.in_words += len(_INSIDE_WORD.findall(raw))
+        self.letters += len(_CP1252_LETTERS.findall(raw))
+        if self.first_odd is None and _ODD.search(raw):
+            self.first_odd = number
+
+    def encoding(self) -> str:
+        if self.utf8 >= self.other:
+            return "utf-8-sig"
+        if self.undefined or self.in_words > self.letters:
+            raise EncodingRefused(self.first_odd or 1)
+        return "cp1252"
 
 
 def choose_encoding(path: Path, forced: str | None, problem: OnProblem) -> str | None:
@@ -293,35 +343,170 @@ def choose_encoding(path: Path, forced: str | None, problem: OnProblem) -> str |
     return encoding
 
 
-def read_rows(path: Path, encoding: str, skip: OnProblem) -> Iterator[tuple[int, list[str]]]:
+def read_rows(path: Path, encoding: str, skip: OnSkip) -> Iterator[tuple[int, list[str]]]:
     """(line, values) of each non-blank row, the header first; the line is where the row
     starts. A row that cannot be read is given to ``skip`` and the reading goes on: bytes
-    the encoding does not decode, or csv's error (a field over its 131,072 characters)."""
+    the encoding does not decode, csv's error (a field over its 131,072 characters), a
+    quote left open, another separator than the header's, the header again. Every line is
+    either in a row given or in one reported."""
     with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
-        header = _QUOTED.sub("", fh.readline())
-        fh.seek(0)
-        # The header's most frequent separator: csv.Sniffer misreads a sample cut in a
-        # long field, and the header is the one line sure to have every separator.
-        reader = csv.reader(fh, csv.excel, delimiter=max(",;\t|", key=header.count))
-        while True:
-            line = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                skip(line, "bad_row", _("this row cannot be read (%(error)s)") % {"error": error})
+        lines = _Lines(fh, _header_delimiter(fh))
+        records = _records(lines, skip)
+        header = next(records, None)
+        if header is None:
+            return
+        yield lines.first, header
+        names = [header_name(value) for value in header]
+        other_separator = _OtherSeparator(lines.delimiter, len(header), skip)
+        for values in records:
+            if other_separator.add(lines.first, values):
                 continue
-            if reader.line_num > line and _swallowed_rows(values, reader.dialect.delimiter):
-                skip(line, "bad_row", spans_lines(line, reader.line_num))
+            other_separator.report()
+            if problem := _row_problem(values, names, encoding):
+                skip(lines.first, *problem)
                 continue
-            if not any(v.strip() for v in values):
-                continue
-            if _UNDECODED.search("\x00".join(values)):
-                message = _("this row has bytes that are not %(encoding)s: it is skipped")
-                skip(line, "bad_encoding", message % {"encoding": encoding.removesuffix("-sig")})
-                continue
-            yield line, values
+            yield lines.first, values
+        other_separator.report()
+
+
+def _records(lines: _Lines, skip: OnSkip) -> Iterator[list[str]]:
+    """The values of each non-blank row csv reads whole (``lines.first`` is its line)."""
+    reader = lines.reader()
+    while True:
+        lines.start_row()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, _Unclosed) as error:
+            skip(lines.first, "bad_row", _unreadable(lines, error))
+            # Read again from the next line: the rows after a quote left open are whole
+            # rows, not the rest of one huge cell.
+            reader = lines.again()
+            continue
+        if lines.last > lines.first and _swallowed_rows(values, lines.delimiter):
+            skip(lines.first, "bad_row", spans_lines(lines.first, lines.last))
+        elif any(v.strip() for v in values):
+            yield values
+
+
+def _row_problem(values: list[str], names: list[str], encoding: str) -> tuple[str, str] | None:
+    if _UNDECODED.search("\x00".join(values)):
+        message = _("this row has bytes that are not %(encoding)s: it is skipped")
+        return "bad_encoding", message % {"encoding": encoding.removesuffix("-sig")}
+    if len(values) > 1 and [header_name(value) for value in values] == names:
+        # Two exports joined with "cat": not a row to look for (a barcode "barcode").
+        return "repeated_header", _("the header again (two files joined into one?): this row is skipped")
+    return None
+
+
+class _OtherSeparator:
+    """Rows in one cell that another separator than the header's would cut, all said in
+    one problem per run: "lines 2 to 3,000 are separated by ','", not 3,000 times
+    "no record key" (each row in one cell, with no record)."""
+
+    def __init__(self, delimiter: str, width: int, skip: OnSkip):
+        self.delimiter, self.width, self.skip = delimiter, width, skip
+        self.found, self.first, self.last, self.count = "", 0, 0, 0
+
+    def add(self, line: int, values: list[str]) -> bool:
+        """True if the row is cut by another separator (skipped, reported later)."""
+        if self.width < 2 or len(values) != 1:
+            return False
+        found = max((s for s in ",;\t|" if s != self.delimiter), key=values[0].count)
+        if found not in values[0]:
+            return False
+        if self.count and found != self.found:
+            self.report()
+        self.first = self.first if self.count else line
+        self.found, self.last, self.count = found, line, self.count + 1
+        return True
+
+    def report(self) -> None:
+        if not self.count:
+            return
+        names = {",": ",", ";": ";", "\t": _("tab"), "|": "|"}
+        message = _(
+            "lines %(first)s to %(last)s are separated by “%(found)s”, the header by “%(header)s”: "
+            "these %(count)s rows are skipped (save the file with one separator and import it again)"
+        )
+        if self.count == 1:
+            message = _(
+                "this row is separated by “%(found)s”, the header by “%(header)s”: it is skipped "
+                "(save the file with one separator and import it again)"
+            )
+        values = {"first": self.first, "last": self.last, "count": self.count}
+        values |= {"found": names[self.found], "header": names[self.delimiter]}
+        self.skip(self.first, "wrong_separator", message % values, self.count)
+        self.count = 0
+
+
+def _header_delimiter(fh: TextIO) -> str:
+    """The header's most frequent separator: csv.Sniffer misreads a sample cut in a long
+    field, and the header is the one line sure to have every separator. Excel's "Unicode
+    Text" (UTF-16) is tab-separated, "CSV" comma- or semicolon-separated."""
+    header = _QUOTED.sub("", fh.readline())
+    fh.seek(0)
+    return max(",;\t|", key=header.count)
+
+
+# A quoted cell running over more lines than this, with the separator on its later lines,
+# is a quote left open, not an address or a note: reading it to its end would take in,
+# and lose, every row up to the next quote, or csv's field limit (thousands of rows).
+# Shorter, its lines are reported as one row (``spans_lines``).
+MAX_SPAN = 20
+
+
+class _Unclosed(Exception):
+    pass
+
+
+class _Lines:
+    """The file's lines for csv.reader, numbered, keeping those of the row being read so
+    that, if it is a quote left open, the reading can start again on its second line."""
+
+    def __init__(self, fh: TextIO, delimiter: str):
+        self.source = iter(fh)
+        self.delimiter = delimiter
+        self.replay: list[str] = []  # lines read again, last first
+        self.row: list[str] = []  # the lines of the row being read
+        self.last = 0  # the number of the last line given
+        self.first = 1  # the line the row being read starts on
+        self.swallowing = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.replay.pop() if self.replay else next(self.source)
+        self.last += 1
+        self.row.append(line)
+        self.swallowing = self.swallowing or (len(self.row) > 1 and self.delimiter in line)
+        if len(self.row) > MAX_SPAN and self.swallowing:
+            raise _Unclosed
+        return line
+
+    def reader(self):
+        return csv.reader(self, csv.excel, delimiter=self.delimiter)
+
+    def start_row(self) -> None:
+        self.row, self.first, self.swallowing = [], self.last + 1, False
+
+    def again(self):
+        """A new reader from the line after the row's first (csv's state is lost)."""
+        self.replay.extend(reversed(self.row[1:]))
+        self.last = self.first
+        return self.reader()
+
+
+def _unreadable(lines: _Lines, error: Exception) -> str:
+    if len(lines.row) > 1:
+        message = _(
+            "a quote opened on this line is never closed (unclosed quote): this line is skipped, "
+            "the lines after it are read as rows (close the quote, or remove it, and import it again)"
+        )
+        return message
+    return _("this row cannot be read (%(error)s)") % {"error": error}
 
 
 def _swallowed_rows(values: list[str], delimiter: str) -> bool:
@@ -358,8 +543,9 @@ class _CopyImport:
 
     # --- reading ----------------------------------------------------------------------
 
-    def unreadable(self, line: int | None, code: str, message: str) -> None:
-        self.report.rows += 1
+    def unreadable(self, line: int | None, code: str, message: str, rows: int = 1) -> None:
+        self.report.rows += rows
+        self.report.skipped += rows - 1
         self.skip(line, code, message)
 
     def rows(self, lines: Iterator[tuple[int, list[str]]]) -> Iterator[_Row]:
@@ -369,7 +555,7 @@ class _CopyImport:
             return
         for line, values in lines:
             self.report.rows += 1
-            cells = {name: clean(values[i]) if i < len(values) else "" for name, i in columns.items()}
+            cells = {name: cell(name, values[i] if i < len(values) else "") for name, i in columns.items()}
             row = self.parse(line, cells)
             if row is not None:
                 yield row
@@ -639,6 +825,14 @@ class _CopyImport:
             "status": copy.get_status_display(),
             "wanted": CopyStatus(wanted).label,
         }
+
+
+# Looked up as they are: no character one cannot see or type.
+KEY_COLUMNS = frozenset(("barcode", "record", "isbn"))
+
+
+def cell(column: str, value: str) -> str:
+    return visible(clean(value), keep="" if column in KEY_COLUMNS else JOINERS)
 
 
 def make_row(

@@ -130,6 +130,7 @@ from emporter.catalogue.marc import (
     ENCODINGS,
     MarcEntry,
     RecordData,
+    clean_barcode,
     extract,
     read_marc,
     record_id,
@@ -172,11 +173,13 @@ class Problem:
     record: int | None
     offset: int | None
     line: int | None
-    # Stable codes. Files and records: unreadable, truncated, bad_length, bad_leader,
-    # bad_structure, encoding, xml, no_identifier, no_title, duplicate_record,
-    # other_source. Items and CSV rows: no_barcode, bad_barcode, duplicate_barcode,
-    # no_branch, status_kept, placement_kept, ambiguous_location; CSV only: bad_header,
-    # no_record, no_department, no_location, bad_doc_type, bad_status.
+    # Stable codes. Files and records: unreadable, empty (no MARC record found),
+    # truncated, bad_length, bad_leader, bad_directory, bad_structure, encoding, xml,
+    # no_identifier, no_title, duplicate_record, other_source. Said of a record imported
+    # all the same: no_terminator, bad_directory (fields recovered). Items and CSV rows:
+    # no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept, placement_kept,
+    # ambiguous_location, copy_moved (from another source's record); CSV only:
+    # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.
     code: str
     message: str
     barcode: str = ""
@@ -494,6 +497,7 @@ class _Run:
     # Every barcode the files list, imported or not (withdraw_missing).
     listed_barcodes: set[str] = field(default_factory=set)
     bar: tqdm | None = None
+    take_over: bool = False  # the file being imported takes over another source's copies
 
     def import_file(
         self,
@@ -505,6 +509,7 @@ class _Run:
         take_over: bool = False,
     ):
         counts = FileReport(path=str(path), source=source, preset=mapping.name if mapping else "")
+        self.take_over = take_over
         self.report.files.append(counts)
         show = sys.stderr.isatty() if progress is None else progress
         try:
@@ -530,11 +535,15 @@ class _Run:
 
     def read_file(self, path: Path, counts: FileReport, source: str, mapping: ItemMapping | None):
         """The file's records that can be imported, read one by one (problems reported)."""
+        entries = 0
         for entry in read_marc(path, on_bytes=self.bar.update, encoding=self.encoding):
+            entries += 1
             counts.cut_short |= entry.code in CUT_SHORT
             pending = self.parse(entry, counts, source, mapping)
             if pending is not None:
                 yield pending
+        if not entries:  # empty, blank, padding only, XML without records: say it
+            self.problem(counts, None, "empty", _("no MARC record found in this file"))
 
     def refuse_other_source(self, sample: list[_PendingRecord], counts: FileReport) -> bool:
         """Refuse the file (and say so) when most barcodes of its first records are on
@@ -661,12 +670,14 @@ class _Run:
             self.problem(counts, entry, entry.code, entry.reason)
             return None
         record = entry.record
+        for code, message in entry.notes:  # repaired to be read: said, and imported
+            self.problem(counts, entry, code, message)
         if mapping is None:
             mapping = detect_preset(record)
             if mapping is not None and not counts.preset:
                 counts.preset = mapping.name
         try:
-            items = read_items(record, mapping) if mapping else []
+            items = [_clean_barcode(item) for item in read_items(record, mapping)] if mapping else []
             key = _source_key(source, record_id(record))
             data = extract(record)
         except Exception as exc:  # a record odd enough to trip the extraction must not stop the import
@@ -801,9 +812,7 @@ class _Run:
     def write_copies(
         self, batch: list[_PendingRecord], record_ids: dict[str, int], counts: FileReport
     ) -> None:
-        wanted = {
-            c["barcode"]: (p.entry, {**c, "record_id": record_ids[p.key]}) for p in batch for c in p.copies
-        }
+        wanted = {c["barcode"]: (p, {**c, "record_id": record_ids[p.key]}) for p in batch for c in p.copies}
         existing = {
             c.barcode: c
             for c in Copy.objects.filter(barcode__in=list(wanted))
@@ -814,7 +823,8 @@ class _Run:
         self.count_other_sources(existing.values(), counts)
         lent = lent_copies(existing.values())
         new, changed = [], []
-        for barcode, (entry, values) in wanted.items():
+        for barcode, (pending, values) in wanted.items():
+            entry = pending.entry
             status = values.pop("status")
             copy = existing.get(barcode)
             if copy is None:
@@ -826,6 +836,8 @@ class _Run:
             self.apply_status(copy, values, status, held=held, entry=entry, counts=counts)
             if delta := changes(copy, values):
                 changed.append((entry, copy, delta))
+                if "record_id" in delta:
+                    self.warn_moved(counts, pending, copy)
         Copy.objects.bulk_create(new)
         lost = self.update_copies(changed, counts)
         counts.copies_created += len(new)
@@ -858,6 +870,23 @@ class _Run:
         for copy in copies:
             if not copy.record_source_key.startswith(prefix):
                 counts.other_sources[copy.record_source_key.split(":", 1)[0]] += 1
+
+    def warn_moved(self, counts: FileReport, pending: _PendingRecord, copy: Copy) -> None:
+        """A barcode goes from another source's record to this one: both catalogues list
+        it, and the other one's record loses a copy. Said, unless the run takes over."""
+        if self.take_over or copy.record_source_key.startswith(f"{counts.source}:"):
+            return
+        message = _(
+            "copy %(barcode)s moves from record %(old)s of source %(other)s to record %(new)s: both "
+            "sources list this barcode"
+        ) % {
+            "barcode": copy.barcode,
+            "old": copy.record_source_key,
+            "other": copy.record_source_key.split(":", 1)[0],
+            "new": pending.key,
+        }
+        details = {"barcode": copy.barcode, "call_number": copy.call_number}
+        self.problem(counts, pending.entry, "copy_moved", message, **details)
 
     def placement_kept(self, counts: FileReport, entry: MarcEntry, copy: Copy) -> None:
         message = _(
@@ -1014,6 +1043,11 @@ def update_rows(model, changed: list[tuple[int, dict]]) -> None:
     now = timezone.now()
     for pk, values in changed:
         model.objects.filter(pk=pk).update(**values, updated_at=now)
+
+
+def _clean_barcode(item: ItemData) -> ItemData:
+    """The item with a barcode free of the invisible characters ``clean`` keeps."""
+    return dataclasses.replace(item, barcode=clean_barcode(item.barcode))
 
 
 def _source_key(source: str, identifier: str) -> str:

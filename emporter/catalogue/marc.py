@@ -5,8 +5,16 @@ either a pymarc record or the reason it could not be read, with its position (re
 number, byte offset for ISO 2709, line for MARCXML). A record that cannot be read, for
 whatever reason, is reported and skipped: it never stops the file. ISO 2709 is cut into
 records here rather than by ``pymarc.MARCReader`` because we need each record's raw
-bytes to choose its character set, and its offset to report it; after a record with a
-bad length we resynchronise on the record terminator (0x1D). In MARCXML, a record whose
+bytes to choose its character set, and its offset to report it. A record's length is
+trusted only when it ends on the record terminator (0x1D) with no other inside: else the
+record is reported and reading resumes where the next record starts (a leader whose
+length lands on a terminator, or one right after a terminator), so that a wrong length
+or a lost terminator costs that record only; a record whole but for its terminator is
+kept, and said. Each directory entry must end on a field terminator (0x1E); when one
+does not (a shifted offset, lengths counted in characters), the fields are cut on their
+terminators instead, when there are as many as entries, and that is said too. A file
+with no record at all (empty, blank, XML without records) is reported by the importer.
+XML is recognised after any amount of white space, and in UTF-16. In MARCXML, a record whose
 markup pymarc cannot take (a field without tag, a subfield without code, a leader that
 is not 24 characters) is skipped and the next one read; only XML that is not
 well-formed stops the file, after the records before the break.
@@ -34,11 +42,13 @@ on the next letter in a French record, as a capital ``Ø`` after a small letter 
 (``Puškin``) than Latin-1 letters (``é``) looks like that too: ``--encoding marc-8``
 imports it as it is. Two habits of real MARC-8
 exports are tolerated: a lone grave or acute (0xE1, 0xE2) used as an apostrophe
-(``jazz_1k``), and anything in records with escape sequences (other scripts, decoded
-by pymarc). ``latin-1`` reads bytes 0x80-0x9F as Windows-1252 (``œ``, ``–``, ``’``),
-as exports labelled Latin-1 usually are, except 0x88/0x89 (MARC's non-sorting marks).
+(``jazz_1k``), and anything after an escape sequence that switches to another set
+(other scripts, decoded by pymarc) until the field ends or a sequence switches back.
+``latin-1`` reads bytes 0x80-0x9F as Windows-1252 (``œ``, ``–``, ``’``), as exports
+labelled Latin-1 usually are, except 0x88/0x89 (MARC's non-sorting marks).
 
-Every extracted string is NFC-normalised, cleared of control and non-sorting characters,
+Every extracted string is NFC-normalised, cleared of control and non-sorting characters
+and of invisible format characters (zero-width space, direction marks, BOM: ``_FORMAT``),
 and repaired when it holds UTF-8 read as Latin-1 or Windows-1252 (``8Â°`` -> ``8°``).
 
 Extraction (``extract``) knows MARC21 and UNIMARC (told apart by 245 vs 200) and fills
@@ -54,6 +64,7 @@ those apart from 001 values. The importer prefixes it with the source name.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import io
 import re
 import unicodedata
@@ -92,6 +103,8 @@ class MarcEntry:
     record: pymarc.Record | None
     code: str = ""  # stable reason code when record is None
     reason: str = ""
+    # What was repaired to read the record, as (code, message): reported, not skipped.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 # --- reading ---------------------------------------------------------------------
@@ -111,12 +124,36 @@ def read_marc(
     if encoding is not None and encoding not in ENCODINGS:
         raise ValueError(unknown_encoding(encoding))
     with open(path, "rb") as fh:
-        head = fh.read(512).lstrip(BOM + b" \t\r\n")
-        fh.seek(0)
-        if head.startswith(b"<"):
-            yield from _read_marcxml(fh, on_bytes)
+        xml, lines = _sniff_xml(fh)
+        if xml:
+            yield from _read_marcxml(fh, on_bytes, lines)
         else:
+            fh.seek(0)
             yield from _read_iso2709(fh, on_bytes, encoding)
+
+
+_UTF16_XML = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, "<?".encode("utf-16-le"), "<?".encode("utf-16-be"))
+
+
+def _sniff_xml(fh) -> tuple[bool, int]:
+    """Whether the file is XML, left at the first byte to parse, and how many lines
+    were skipped to get there. UTF-16 is XML (expat reads it); otherwise XML starts
+    with "<" after a byte order mark and any amount of white space, which is skipped:
+    an XML declaration is only allowed at the very start."""
+    if fh.read(4).startswith(_UTF16_XML):
+        fh.seek(0)
+        return True, 0
+    fh.seek(0)
+    if fh.read(len(BOM)) != BOM:
+        fh.seek(0)
+    lines = 0
+    while block := fh.peek(READ_BLOCK):
+        rest = block.lstrip(b" \t\r\n")
+        lines += block.count(b"\n", 0, len(block) - len(rest))
+        fh.read(len(block) - len(rest))
+        if rest:
+            return rest.startswith(b"<"), lines
+    return False, 0
 
 
 def unknown_encoding(name: str) -> str:
@@ -136,7 +173,11 @@ def _read_iso2709(fh: io.BufferedIOBase, on_bytes, encoding: str | None) -> Iter
         index += 1
         chunk, code, reason = _read_chunk(fh, first5)
         if on_bytes:
-            on_bytes(len(chunk))
+            on_bytes(fh.tell() - offset)
+        if code == "no_terminator":  # whole but for its terminator: kept, and said
+            entry = _decode_chunk(chunk, index, offset, encoding)
+            yield dataclasses.replace(entry, notes=((code, reason), *entry.notes)) if entry.record else entry
+            continue
         if code:
             yield MarcEntry(index, offset, None, None, code=code, reason=reason)
             if code == "truncated":
@@ -145,57 +186,107 @@ def _read_iso2709(fh: io.BufferedIOBase, on_bytes, encoding: str | None) -> Iter
         yield _decode_chunk(chunk, index, offset, encoding)
 
 
+# Line ends, padding, end-of-file marks, and a stray record terminator (no record).
+_SEPARATORS = b"\r\n\t \x00\x1a\x1d"
+
+
 def _skip_separators(fh) -> int:
     """Skip line ends and padding some exports put between records, and byte order
     marks (a UTF-8 export saved by a Windows tool, files joined with cat); return the
-    offset."""
+    offset. Whole buffers at a time: megabytes of padding must not cost a call a byte."""
     while True:
-        byte = fh.peek(1)[:1]
-        if byte == BOM[:1]:
-            got = fh.read(len(BOM))
-            if got == BOM:
+        block = fh.peek(READ_BLOCK)
+        rest = block.lstrip(_SEPARATORS)
+        if len(rest) < len(block):
+            fh.read(len(block) - len(rest))
+            if not rest:
                 continue
+        if rest[:1] != BOM[:1]:
+            return fh.tell()
+        got = fh.read(len(BOM))
+        if got != BOM:
             fh.seek(-len(got), io.SEEK_CUR)  # not a mark: the record's own bytes
             return fh.tell()
-        if not byte or byte not in b"\r\n\t \x00\x1a":
-            return fh.tell()
-        fh.read(1)
 
 
 def _read_chunk(fh, first5: bytes) -> tuple[bytes, str, str]:
-    """Read one record's bytes; on a length that does not land on a terminator, skip
-    to the next terminator so reading goes on with the following record."""
+    """Read one record's bytes. A length is trusted only when the record ends on a
+    terminator and holds no other one: a length too long would otherwise swallow the
+    next record silently. Else the record is reported and reading goes on from the
+    next place where a record starts (``_next_record``)."""
     start = fh.tell() - len(first5)
-    if first5.isdigit() and int(first5) >= 25:
-        length = int(first5)
+    length = int(first5) if first5.isdigit() and int(first5) >= 25 else None
+    if length is not None:
         chunk = first5 + fh.read(length - 5)
-        if len(chunk) == length and chunk[-1] == RECORD_TERMINATOR:
+        if len(chunk) == length and chunk.find(bytes([RECORD_TERMINATOR])) == length - 1:
             return chunk, "", ""
-        if len(chunk) < length and RECORD_TERMINATOR not in chunk:
-            message = _("file ends inside the record (%(got)s of %(length)s bytes)")
-            return chunk, "truncated", message % {"got": len(chunk), "length": length}
         reason = _("record length %(length)s does not end on a record terminator") % {"length": length}
     else:
         reason = _("invalid record length %(value)s") % {"value": repr(first5)[1:]}
+    following = _next_record(fh, start + 1)
     fh.seek(start)
-    chunk = _read_to_terminator(fh)
-    if chunk[-1:] != bytes([RECORD_TERMINATOR]):
-        return chunk, "truncated", _("file ends inside the record (no record terminator)")
-    return chunk, "bad_length", reason
+    if following is None:
+        return _rest_of_file(fh, length, reason)
+    chunk = fh.read(following - start)
+    if length is not None and _whole_but_terminator(chunk, length):
+        missing = _("record terminator missing: the record was read up to where the next one starts")
+        return chunk + bytes([RECORD_TERMINATOR]), "no_terminator", missing
+    return b"", "bad_length", reason
 
 
-def _read_to_terminator(fh) -> bytes:
-    parts = []
+def _whole_but_terminator(chunk: bytes, length: int) -> bool:
+    """Whether ``chunk`` is a whole record of ``length`` bytes but its final 0x1D."""
+    return len(chunk) == length - 1 and chunk[-1] == FIELD_TERMINATOR and RECORD_TERMINATOR not in chunk
+
+
+def _rest_of_file(fh, length: int | None, reason: str) -> tuple[bytes, str, str]:
+    """The last record of a file (no record starts after it): bad, or cut short."""
+    start = fh.tell()
+    size = fh.seek(0, io.SEEK_END) - start
+    fh.seek(-1, io.SEEK_CUR)
+    if fh.read(1) == bytes([RECORD_TERMINATOR]):
+        return b"", "bad_length", reason
+    if length is not None and size < length:
+        message = _("file ends inside the record (%(got)s of %(length)s bytes)")
+        return b"", "truncated", message % {"got": size, "length": length}
+    return b"", "truncated", _("file ends inside the record (no record terminator)")
+
+
+# Where a record may start: its length, then the leader's record status, type and
+# level (05-07: letters, so that the digits of a directory are no candidates), 08-11
+# (printable), the base address of data (12-16, digits) and 17-23 (printable). A
+# lookahead, so that overlapping candidates are all tried.
+_LEADER = re.compile(rb"(?=[0-9]{5}[a-z ][a-z][a-z ][\x20-\x7e]{4}[0-9]{5}[\x20-\x7e]{7})")
+MAX_RECORD = 99999  # five digits of length
+
+
+def _next_record(fh, position: int) -> int | None:
+    """The offset of the first place from ``position`` on that looks like a record:
+    a leader whose length lands on a record terminator and whose base address ends
+    the directory. Windows of two records' size, so that a candidate's whole length is
+    in view."""
     while True:
-        block = fh.read(READ_BLOCK)
-        if not block:
-            return b"".join(parts)
-        end = block.find(bytes([RECORD_TERMINATOR]))
-        if end >= 0:
-            parts.append(block[: end + 1])
-            fh.seek(fh.tell() - len(block) + end + 1)
-            return b"".join(parts)
-        parts.append(block)
+        fh.seek(position)
+        window = fh.read(2 * MAX_RECORD)
+        last = len(window) < 2 * MAX_RECORD
+        for match in _LEADER.finditer(window, 0, len(window) if last else MAX_RECORD):
+            if _starts_record(window, match.start()):
+                return position + match.start()
+        if last:
+            return None
+        position += MAX_RECORD
+
+
+def _starts_record(window: bytes, at: int) -> bool:
+    """Whether a leader at ``at`` begins a record: its base address ends the directory,
+    and its length lands on a record terminator, unless a terminator comes just before
+    it (then the previous record surely ended there, and a wrong length is this
+    record's own problem, reported when it is read)."""
+    length, base = int(window[at : at + 5]), int(window[at + 12 : at + 17])
+    if not 24 < base < len(window) - at or window[at + base - 1] != FIELD_TERMINATOR:
+        return False
+    after_terminator = at > 0 and window[at - 1] == RECORD_TERMINATOR
+    return after_terminator or window[at + length - 1 : at + length] == bytes([RECORD_TERMINATOR])
 
 
 def _decode_chunk(chunk: bytes, index: int, offset: int, encoding: str | None = None) -> MarcEntry:
@@ -213,6 +304,14 @@ def _decode(chunk: bytes, index: int, offset: int, encoding: str | None) -> Marc
     problem = _leader_problem(chunk)
     if problem:
         return MarcEntry(index, offset, None, None, code="bad_leader", reason=problem)
+    notes = ()
+    problem = _directory_problem(chunk)
+    if problem:
+        chunk = _rebuild_directory(chunk)
+        if chunk is None:
+            return MarcEntry(index, offset, None, None, code="bad_directory", reason=problem)
+        recovered = _("%(problem)s: its fields were recovered by cutting the data on field terminators")
+        notes = (("bad_directory", recovered % {"problem": problem}),)
     charset, problem = choose_charset(chunk, encoding)
     if problem:
         return MarcEntry(index, offset, None, None, code="encoding", reason=problem)
@@ -224,7 +323,7 @@ def _decode(chunk: bytes, index: int, offset: int, encoding: str | None) -> Marc
     except Exception as exc:  # pymarc raises a family of its own errors for bad structure
         reason = _("broken record structure (%(error)s)") % {"error": str(exc) or type(exc).__name__}
         return MarcEntry(index, offset, None, None, code="bad_structure", reason=reason)
-    return MarcEntry(index, offset, None, record)
+    return MarcEntry(index, offset, None, record, notes=notes)
 
 
 def _parse(chunk: bytes, charset: str) -> pymarc.Record:
@@ -250,6 +349,51 @@ def _leader_problem(chunk: bytes) -> str:
             "value": base.decode()
         }
     return ""
+
+
+def _directory_problem(chunk: bytes) -> str:
+    """What is wrong with the directory (after ``_leader_problem``), or "": each entry
+    must be numeric and end, in the record, on a field terminator."""
+    base = int(chunk[12:17])
+    directory = chunk[24 : base - 1]
+    if len(directory) % 12:
+        return _("the directory is not made of 12-byte entries")
+    for start in range(0, len(directory), 12):
+        entry = directory[start : start + 12]
+        tag = entry[:3].decode("ascii", "replace")
+        if not entry[3:].isdigit():
+            return _("directory entry for %(tag)s is not numeric") % {"tag": tag}
+        end = base + int(entry[7:12]) + int(entry[3:7])
+        if end >= len(chunk):
+            return _("directory entry for %(tag)s goes past the end of the record") % {"tag": tag}
+        if chunk[end - 1] != FIELD_TERMINATOR:
+            message = _(
+                "directory entry for %(tag)s does not end on a field terminator (lengths counted in "
+                "characters?)"
+            )
+            return message % {"tag": tag}
+    return ""
+
+
+def _rebuild_directory(chunk: bytes) -> bytes | None:
+    """The record with its directory computed again from its data cut on field
+    terminators, in the directory's order; None unless there are as many fields as
+    entries (then each tag surely goes with its field)."""
+    base = int(chunk[12:17])
+    directory = chunk[24 : base - 1]
+    tags = [directory[at : at + 3] for at in range(0, len(directory), 12)]
+    fields = chunk[base:-1].split(bytes([FIELD_TERMINATOR]))
+    # The data must end on a terminator (an empty last piece), and no entry may be short.
+    if len(directory) % 12 or fields.pop() or len(fields) != len(tags):
+        return None
+    entries, position = [], 0
+    for tag, data in zip(tags, fields, strict=True):
+        entries.append(tag + b"%04d%05d" % (len(data) + 1, position))
+        position += len(data) + 1
+    rebuilt = b"".join(entries)
+    if len(rebuilt) != len(directory):  # a field over 9999 bytes: no directory can say it
+        return None
+    return chunk[:24] + rebuilt + chunk[base - 1 :]
 
 
 # --- character sets ----------------------------------------------------------------
@@ -362,10 +506,10 @@ _LATIN1_LANGUAGES = frozenset((b"fre", b"frm", b"fro"))
 
 
 def _marc8_problem(chunk: bytes, language: bytes = b"") -> str:
-    """Why bytes claimed to be MARC-8 are not (Latin sets only: escapes are left to pymarc)."""
-    if ESCAPE in chunk:
-        return ""
+    """Why bytes claimed to be MARC-8 are not (Latin sets only: what escape sequences
+    switch to is left to pymarc)."""
     base, data = _data(chunk)
+    data = _default_sets_only(data)
     kinds: list[tuple[str, int]] = []
     pos = 0
     while pos < len(data):
@@ -391,6 +535,37 @@ def _marc8_problem(chunk: bytes, language: bytes = b"") -> str:
     if language in _LATIN1_LANGUAGES and len(odd) > sum(kind == "common" for kind, _ in kinds):
         return _looks_latin1("MARC-8", data[odd[0]], base + odd[0])
     return ""
+
+
+# An ISO 2022 escape sequence: intermediate bytes, then a final byte (MARC-8 designates
+# its sets with them, ESC ( B... and switches scripts with ESC g, ESC s...).
+_ESCAPE_SEQUENCE = re.compile(rb"\x1b[\x20-\x2f]*[\x30-\x7e]?")
+# Those that bring back MARC-8's defaults: ASCII in G0, ANSEL in G1.
+_DEFAULT_SETS = frozenset((b"\x1b(B", b"\x1bs", b"\x1b)E"))
+
+
+def _default_sets_only(data: bytes) -> bytes:
+    """``data`` with escape sequences, and the bytes they switch to another set, turned
+    into "X" (same length: positions stay right, and an "X" after a diacritic tells
+    nothing either way): one escape in a record must not stop the Latin-1 check of the
+    rest. Each field starts in the default sets."""
+    out = bytearray(data)
+    field_start = 0
+    for field_bytes in data.split(bytes([FIELD_TERMINATOR])):
+        other_since = None  # where another set began, in the field
+        for match in _ESCAPE_SEQUENCE.finditer(field_bytes):
+            if other_since is None:
+                other_since = match.start()
+            if match.group() in _DEFAULT_SETS:
+                out[field_start + other_since : field_start + match.end()] = b"X" * (
+                    match.end() - other_since
+                )
+                other_since = None
+        if other_since is not None:
+            end = field_start + len(field_bytes)
+            out[field_start + other_since : end] = b"X" * (end - field_start - other_since)
+        field_start += len(field_bytes) + 1
+    return bytes(out)
 
 
 def _marc8_diacritics(run: bytes, letter: int) -> str:
@@ -535,15 +710,16 @@ class _StreamHandler(XmlHandler):
     of raised: pymarc's handler trusts the markup, and an exception out of a SAX
     callback would end the parse and the file with it."""
 
-    def __init__(self):
+    def __init__(self, lines_skipped: int = 0):
         super().__init__(strict=False)
+        self.lines_skipped = lines_skipped  # blank lines before the XML, not parsed
         self.ready: list[tuple[pymarc.Record, int | None, str]] = []
         self.locator = None
         self.record_line: int | None = None
         self.error = ""
 
     def line(self) -> int | None:
-        return self.locator.getLineNumber() if self.locator is not None else None
+        return self.locator.getLineNumber() + self.lines_skipped if self.locator is not None else None
 
     def setDocumentLocator(self, locator):  # noqa: N802 - SAX API
         self.locator = locator
@@ -581,8 +757,8 @@ def _xml_error(element: str, exc: Exception, line: int | None) -> str:
     return message % {"element": element, "error": f"{type(exc).__name__}: {exc}", "line": line}
 
 
-def _read_marcxml(fh, on_bytes) -> Iterator[MarcEntry]:
-    handler = _StreamHandler()
+def _read_marcxml(fh, on_bytes, lines_skipped: int = 0) -> Iterator[MarcEntry]:
+    handler = _StreamHandler(lines_skipped)
     parser = expatreader.create_parser()
     parser.setFeature(feature_namespaces, 1)
     parser.setContentHandler(handler)
@@ -603,7 +779,7 @@ def _read_marcxml(fh, on_bytes) -> Iterator[MarcEntry]:
         reason = _("XML is not well-formed (%(error)s): the rest of the file cannot be read") % {
             "error": exc.getMessage()
         }
-        line = exc.getLineNumber()
+        line = exc.getLineNumber() + lines_skipped
     except Exception as exc:  # the parser cannot resume after its own failure
         reason = _("reading stopped: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
         line = handler.line()
@@ -636,6 +812,16 @@ _MOJIBAKE = re.compile("[\u00c2\u00c3][" + re.escape("".join(_CONTINUATIONS)) + 
 # also in their 7-bit form (ESC H, ESC I: UNIMARC) that would otherwise leave an "H".
 _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
 _ESCAPED_CONTROL = re.compile("\u001b[\u0040-\u005f]")
+# Invisible format characters (Unicode category Cf) that exports leave behind: soft
+# hyphen, zero-width space, direction marks and embeddings, word joiners, byte order
+# mark, annotation and tag characters ("Finlande\u200e" in cotesMEL). Kept, because
+# they are part of the text in their scripts: ZWNJ and ZWJ (Persian and Indic
+# spelling, emoji), the signs that span numbers in Arabic, Syriac and Kaithi, the
+# Mongolian vowel separator, and the joiners of hieroglyphs, shorthand and music.
+_FORMAT = re.compile(
+    "[\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f]"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -659,8 +845,14 @@ def clean(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFC", repair_mojibake(text))
-    text = _CONTROL.sub("", _ESCAPED_CONTROL.sub("", text))
+    text = _FORMAT.sub("", _CONTROL.sub("", _ESCAPED_CONTROL.sub("", text)))
     return _SPACES.sub(" ", text).strip()
+
+
+def clean_barcode(text: str | None) -> str:
+    """A barcode as scanners read it: no space, and no format character at all (not
+    even those ``clean`` keeps for scripts): one would make a label nobody can scan."""
+    return "".join(c for c in clean(text) if not c.isspace() and unicodedata.category(c) != "Cf")
 
 
 def clean_code(text: str | None) -> str:
@@ -668,15 +860,25 @@ def clean_code(text: str | None) -> str:
     return clean(text).replace("$", "").strip().upper()
 
 
-_TRAILING_PUNCT = re.compile(r"[\s/:;,=+]+$")
+_TRAILING_PUNCT = "/:;,=+"
 
 
 def strip_isbd(text: str) -> str:
     """Drop the ISBD punctuation MARC21 leaves at the end of subfields (``Title /``)."""
-    text = _TRAILING_PUNCT.sub("", text)
+    text = _rstrip_punctuation(text)
     if text.endswith(".") and not text.endswith("..") and not re.search(r"\b\w\.$", text):
         text = text[:-1]
     return text.strip()
+
+
+def _rstrip_punctuation(text: str) -> str:
+    """``text`` without its trailing spaces and ISBD marks. Not a regular expression
+    anchored at the end: tried from every position of a long run of them, it took
+    quadratic time (a title of 60,000 spaces: 17 seconds)."""
+    end = len(text)
+    while end and (text[end - 1].isspace() or text[end - 1] in _TRAILING_PUNCT):
+        end -= 1
+    return text[:end]
 
 
 # --- identifiers -----------------------------------------------------------------

@@ -5,7 +5,9 @@ copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unl
 ``encoding`` names it): ``card_number`` (required), ``first_name``, ``last_name``
 (required), ``email``, ``phone``, ``home_branch`` (a branch code, required),
 ``language`` (fr/en), ``category`` (adult/child), ``guardian`` (the guardian's card
-number, imported in the same file or before), ``card_expires`` (YYYY-MM-DD), ``pin``.
+number, imported in the same file or before; not the patron, nor one of their wards:
+``bad_guardian``), ``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the
+copies import does (``catalogue.marc.clean``), without control or invisible characters.
 
 PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
 staff set one). An existing patron keeps theirs: a nightly file would otherwise re-hash
@@ -42,14 +44,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from emporter.catalogue.csv_import import (
+    JOINERS,
     choose_encoding,
     database_refused,
     encoding_option,
     header_name,
+    no_rows,
     read_rows,
     too_long,
+    visible,
 )
 from emporter.catalogue.importer import Problem
+from emporter.catalogue.marc import clean
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
@@ -121,8 +127,8 @@ def import_patrons(
         if stdout is not None:
             stdout.write(f"{item}\n")
 
-    def skip(line, code, message):
-        report.skipped += 1
+    def skip(line, code, message, rows=1):
+        report.skipped += rows
         problem(line, code, message)
 
     encoding = choose_encoding(path, forced, problem)
@@ -139,8 +145,10 @@ def import_patrons(
         report.fatal = True
         return report
     cards: dict[str, int] = {}  # card number: the line it was imported from
+    read = 0
     for line, values in rows:
-        row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
+        read += 1
+        row = _cells(names, values)
         try:
             _first_time(row.get("card_number", ""), cards)
             hashed = _pin_hash(row, set_pins=set_pins)
@@ -163,7 +171,28 @@ def import_patrons(
                 # The line only: a list of cards with easy PINs is a list of cards to try.
                 message = _("the PIN is easy to guess; it was set, ask the patron to change it")
                 problem(line, "pin_too_easy", message)
+    if not read and not report.skipped:
+        problem(None, "no_rows", no_rows())
     return report
+
+
+# Names keep the joiners of their script; the rest is looked up or typed as it is.
+NAME_COLUMNS = frozenset(("first_name", "last_name"))
+
+
+def _cells(names: list[str], values: list[str]) -> dict[str, str]:
+    """A row's values by column, cleaned as the copies import does: no control or
+    invisible character (a NUL, an ESC, a zero-width space, a BOM left by joining two
+    files), UTF-8 read as Windows-1252 repaired ("RÃ©mi" -> "Rémi"), spaces collapsed.
+    The branch code is looked up as it is written: a damaged one is reported, as any
+    unknown code."""
+    return {name: _cell(name, value) for name, value in zip(names, values, strict=False) if name}
+
+
+def _cell(name: str, value: str) -> str:
+    if name == "home_branch":
+        return value.strip()
+    return visible(clean(value), keep=JOINERS if name in NAME_COLUMNS else "")
 
 
 def _first_time(card: str, cards: dict[str, int]) -> None:
@@ -215,15 +244,40 @@ def _clean(row: dict, branches: dict) -> dict:
                 "bad_date", _("%(value)s is not a date (YYYY-MM-DD)") % {"value": row["card_expires"]}
             ) from error
     if row.get("guardian"):
-        guardian = Patron.objects.filter(card_number=row["guardian"]).first()
-        if guardian is None:
-            raise RowError("no_guardian", _("no patron has the card %(card)s") % {"card": row["guardian"]})
-        values["guardian"] = guardian
+        values["guardian"] = _guardian(row["card_number"], row["guardian"])
     pin = row.get("pin", "")
     # ASCII digits, as services.change_pin: "١٢٣٤" is digits to str.isdigit.
     if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         raise RowError("bad_pin", _("a PIN is 4 to 8 digits"))
     return values | {"pin": pin}
+
+
+# Farther than any family: a longer chain is a cycle made before this check.
+MAX_GUARDIANS = 10
+
+
+def _guardian(card: str, guardian_card: str) -> Patron:
+    """The guardian named by a row, neither the patron nor someone whose guardians lead
+    back to them: a patron would be their own ward (and a guardian's wards, listed on
+    their account pages and notices, would go round in circles)."""
+    if guardian_card == card:
+        message = _("a patron cannot be their own guardian (card %(card)s)")
+        raise RowError("bad_guardian", message % {"card": card})
+    guardian = Patron.objects.filter(card_number=guardian_card).first()
+    if guardian is None:
+        raise RowError("no_guardian", _("no patron has the card %(card)s") % {"card": guardian_card})
+    above = guardian.guardian
+    for _step in range(MAX_GUARDIANS):
+        if above is None:
+            return guardian
+        if above.card_number == card:
+            message = _(
+                "%(guardian)s cannot be the guardian of %(card)s: %(card)s is already the "
+                "guardian of %(guardian)s, or of their guardian (a circle)"
+            )
+            raise RowError("bad_guardian", message % {"card": card, "guardian": guardian_card})
+        above = above.guardian
+    return guardian
 
 
 def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
