@@ -1,6 +1,7 @@
 """Errors that reach people: a stable ``code`` for machines, a translated message for humans."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 # code -> (message, HTTP status for the API). 409: the state of things forbids it;
 # 422: the request itself is not acceptable; 404/403: not found / not yours.
@@ -111,7 +112,11 @@ MESSAGES = {
     # Surprise bags (discovery.services).
     "surprise_not_yours": (_("You can only ask for yourself or for one of your children."), 403),
     "surprise_over_limit": (
-        _("Documents you can still ask for: %(left)s at most (your requests in progress count)."),
+        ngettext_lazy(
+            "You can ask for %(left)s more document at most (your requests in progress count).",
+            "You can ask for %(left)s more documents at most (your requests in progress count).",
+            "left",
+        ),
         409,
     ),
     "surprise_empty": (_("Choose at least one document."), 422),
@@ -142,7 +147,8 @@ class ServiceError(Exception):
     @property
     def message(self) -> str:
         template, _status = MESSAGES[self.code]
-        return str(template) % {k: str(v) for k, v in self.params.items()}
+        # Numbers stay numbers: a message worded by count (ngettext_lazy) picks its form.
+        return str(template % {k: v if isinstance(v, int) else str(v) for k, v in self.params.items()})
 
     @property
     def http_status(self) -> int:

@@ -214,9 +214,9 @@ LOGIN_REDIRECT_URL = "home"
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "emporter.notices.sms.ConsoleProvider")
 
-# Seconds a closed library waits before its requests are moved, its patrons told and its
-# pickup times cancelled (network.models.closed_for_a_while): a closing undone within
-# minutes (the wrong row clicked) has done nothing.
+# Seconds a closed library waits before its requests are moved and its patrons told
+# (network.models.closed_for_a_while; its pickup times stand, in case it reopens in
+# time): a closing undone within minutes (the wrong row clicked) has done nothing.
 CLOSING_GRACE = envint("CLOSING_GRACE", "600")
 
 TASKS = {

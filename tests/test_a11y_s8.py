@@ -395,7 +395,7 @@ def test_the_door_list_refreshes_in_place_and_never_while_a_card_is_typed(live_s
 
     curbside.i_am_here(bag=bags[0])
     desktop.clock.run_for(20_500)
-    desktop.wait_for_function(f"document.querySelector('{part}').textContent.includes('Inès Roux')")
+    desktop.wait_for_function(f"() => document.querySelector('{part}').textContent.includes('Inès Roux')")
     assert desktop.evaluate("window.notReloaded") is True
     assert desktop.evaluate("document.activeElement.id") == "card"  # focus untouched
     assert booked.evaluate("el => el.dataset.probe") == "same node"  # unchanged, not swapped
@@ -414,7 +414,7 @@ def test_the_door_list_refreshes_in_place_and_never_while_a_card_is_typed(live_s
     desktop.fill("#card", "")
     desktop.locator(part).evaluate("el => el.dataset.probe = 'old'")
     desktop.clock.run_for(20_500)
-    desktop.wait_for_function(f"document.querySelector('{part}').textContent.includes('Lou Durand')")
+    desktop.wait_for_function(f"() => document.querySelector('{part}').textContent.includes('Lou Durand')")
     assert desktop.locator(part).evaluate("el => el.dataset.probe") is None
     assert desktop.evaluate("window.notReloaded") is True
 
@@ -469,7 +469,7 @@ def test_a_patron_on_a_phone_taps_searches_adds_and_picks_a_time_by_keyboard(liv
     with phone.expect_navigation():
         phone.locator("#record-actions button[type=submit]").click()
     assert phone.url.endswith("#record-actions")
-    phone.wait_for_function("document.getElementById('announce-polite').textContent.length > 0")
+    phone.wait_for_function("() => document.getElementById('announce-polite').textContent.length > 0")
     said = phone.locator("#announce-polite").text_content()
     assert "panier" in said and said == phone.locator("[data-flash] li").text_content()
 

@@ -5,12 +5,12 @@ own page names it, and counts are worded in the singular when there is one."""
 import html
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import translation
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.discovery.services import create_surprise_request
+from emporter.errors import ServiceError
 from emporter.holds.models import Request, RequestPolicy, Status
 from emporter.holds.services import place_request
 from emporter.picking import services as picking
@@ -107,10 +107,10 @@ def test_a_document_found_at_another_library_is_said_on_its_way(client, patron, 
 
 def test_a_surprise_over_the_allowance_is_worded_in_the_singular(patron, branch):
     RequestPolicy.objects.create(max_active=1)
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ServiceError) as refused:
         create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
-    assert "1 document de plus" in refused.value.messages[0].replace("\u00a0", " ")
-    assert "documents" not in refused.value.messages[0]
+    assert "1 document de plus" in refused.value.message.replace("\u00a0", " ")
+    assert "documents" not in refused.value.message
 
 
 def test_other_patrons_requests_do_not_show_as_mine(client, patron, branch):

@@ -357,7 +357,7 @@ def test_a_whole_call_by_keyboard_only(live_server, client, branch, monkeypatch)
         for _ in range(3):
             # The page's script puts the focus there; pressing Enter before it has would
             # only resubmit the search.
-            page.wait_for_function("document.activeElement && document.activeElement.closest('ul.hits')")
+            page.wait_for_function("() => document.activeElement?.closest('ul.hits')")
             with page.expect_navigation():
                 page.keyboard.press("Enter")  # adds it; focus comes back on the next result
         assert page.locator("#basket li").count() == 3

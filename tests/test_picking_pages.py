@@ -397,7 +397,7 @@ def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, 
             page.keyboard.type(request.copy.barcode)
             page.keyboard.press("Enter")
         page.wait_for_function(
-            "document.querySelector('.progress-line strong').textContent.startsWith('0 / 2')"
+            "() => document.querySelector('.progress-line strong').textContent.startsWith('0 / 2')"
         )
         assert page.locator(".pick-lines li").count() == 0
         assert page.locator(".done-lines li").count() == 2

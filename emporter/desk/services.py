@@ -19,7 +19,7 @@ from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
 from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
-from emporter.holds.services import close_bag_if_done, forget_patrons, release_copy_in_hand
+from emporter.holds.services import check_patron, close_bag_if_done, forget_patrons, release_copy_in_hand
 from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
@@ -61,7 +61,7 @@ def hand_over(
 ) -> Handover:
     """Check out the ready documents (all, or those chosen) and close emptied bags."""
     if not override_blocks:
-        _check_can_borrow(patron)
+        check_patron(patron)
     result = Handover()
     # The patron and the children in their care, by id: an OR across the patrons join
     # would read every bag of the branch instead of this household's (the index).
@@ -92,13 +92,6 @@ def hand_over(
     return result
 
 
-def _check_can_borrow(patron: Patron) -> None:
-    if patron.blocked_reason:
-        raise ServiceError("patron_blocked", reason=patron.blocked_reason)
-    if patron.card_expires and patron.card_expires < timezone.localdate():
-        raise ServiceError("card_expired")
-
-
 def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
     """Each request moves through the lifecycle; copies and loans are written in bulk
     (a bag of 8 is one UPDATE and one INSERT, not 8 of each)."""
@@ -120,7 +113,7 @@ def lend_expired(
     taken out and scanned at returns yet: ``selectors.expired_here``), and only when
     nobody waits for the title: the waiting list is served first, at returns."""
     if not override_blocks:
-        _check_can_borrow(patron)
+        check_patron(patron)
     # What the door offers (selectors.expired_here: one rule for the page and for this).
     offered = selectors.expired_here(patron_ids=patron.household_ids(), branch=branch)
     wanted = set(request_ids)

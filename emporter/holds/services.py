@@ -105,7 +105,8 @@ def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
 
 
 def check_patron(patron: Patron) -> None:
-    """A blocked card or an expired one asks for nothing (requests, surprise bags)."""
+    """A blocked card or an expired one asks for nothing and borrows nothing (requests,
+    surprise bags, the door; a librarian may override at the door)."""
     if patron.blocked_reason:
         raise ServiceError("patron_blocked", reason=patron.blocked_reason)
     if patron.card_expires and patron.card_expires < timezone.localdate():

@@ -26,9 +26,10 @@ LENDING_MODES = (ServiceMode.OPEN, ServiceMode.CLICK_COLLECT)
 
 def closed_for_a_while(path: str = "", now=None) -> Q:
     """The branch at ``path`` ("copy__branch__", say) is closed, and has been for
-    settings.CLOSING_GRACE at least: the sweeps that move requests off a closed library,
-    tell its patrons and cancel its pickup times wait that long, so that a library closed
-    by mistake and reopened within minutes has moved nothing and told no one."""
+    settings.CLOSING_GRACE at least: the sweeps that move requests off a closed library
+    and tell its patrons wait that long, so that a library closed by mistake and reopened
+    within minutes has moved nothing and told no one. (Its pickup times are kept: they
+    stand if it reopens in time.)"""
     since = (now or timezone.now()) - datetime.timedelta(seconds=settings.CLOSING_GRACE)
     return Q(**{f"{path}service_mode": ServiceMode.CLOSED, f"{path}mode_changed_at__lte": since})
 
