@@ -1,12 +1,15 @@
 """Reads about requests."""
 
+from dataclasses import dataclass
+
 from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 
-from emporter.catalogue.models import CopyStatus
+from emporter.catalogue.models import CopyStatus, Record
 from emporter.network.models import ServiceMode
 from emporter.patrons.models import Patron
 
+from . import policy
 from .models import ACTIVE, Request, Status
 
 # Who placed a request, for counting people (Count(PATRON_KEY, distinct=True)): the
@@ -76,3 +79,45 @@ def set_aside_at(branch) -> int:
     return Request.objects.filter(
         status=Status.PLACED, copy__branch=branch, copy__status=CopyStatus.SET_ASIDE
     ).count()
+
+
+@dataclass
+class BasketView:
+    """What the basket page says of its documents, before anything is confirmed."""
+
+    records: list  # each with ``on_site_only`` and ``all_out`` set
+    already_requested: list  # records the patron has an active request for
+    active: int  # the patron's active requests
+    room: int | None  # how many more the rules allow (None: nobody signed in)
+    to_confirm: int  # the records the confirmation would send
+
+    @property
+    def over_limit(self) -> bool:
+        return self.room is not None and self.to_confirm > self.room
+
+
+def basket_view(*, patron: Patron | None, records: list) -> BasketView:
+    """The basket's ``records`` as the patron would find them confirmed: already
+    requested (requesting them again could never work), to consult on site only (not
+    sent, not counted), every copy out (they join a waiting list instead of being pulled
+    tomorrow), and how many more the patron's limit allows (their own library's limit,
+    wherever they collect: policy.limits_for)."""
+    ids = [r.pk for r in records]
+    requested = set()
+    if patron:
+        mine = Request.objects.filter(patron=patron, status__in=ACTIVE, record_id__in=ids)
+        requested = set(mine.values_list("record_id", flat=True))
+    kept = [r for r in records if r.pk not in requested]
+    on_shelf = set(Record.objects.filter(pk__in=ids).available().values_list("pk", flat=True))
+    lendable = set(Record.objects.filter(pk__in=ids).lendable().values_list("pk", flat=True))
+    for record in kept:
+        record.on_site_only = record.pk not in lendable
+        record.all_out = record.pk not in on_shelf and not record.on_site_only
+    active = active_count(patron) if patron else 0
+    return BasketView(
+        records=kept,
+        already_requested=[r for r in records if r.pk in requested],
+        active=active,
+        room=max(0, policy.limits_for(patron).max_active - active) if patron else None,
+        to_confirm=sum(not record.on_site_only for record in kept),
+    )

@@ -16,9 +16,9 @@ from emporter.network.models import Branch
 from emporter.patrons.models import of_household
 from emporter.patrons.selectors import current_patron, signed_in_patron
 
-from . import basket, policy, services
-from .models import ACTIVE, Channel, Request, Status
-from .selectors import active_count
+from . import basket, services
+from .models import Channel, Request, Status
+from .selectors import basket_view
 
 # The basket form's key: a uuid4 in hex (show_basket).
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
@@ -53,49 +53,22 @@ def show_basket(request):
     default_branch = patron.home_branch_id if patron else None
     if default_branch not in {b.pk for b in branches}:
         default_branch = branches[0].pk if branches else None
-    records = basket.records(request.session)
-    # Said before confirming: a request for a document with every copy out joins its
-    # waiting list instead of being pulled tomorrow morning.
-    on_shelf = set(
-        Record.objects.filter(pk__in=[r.pk for r in records]).available().values_list("pk", flat=True)
-    )
-    # Documents the patron already has a request for: said here, not only once refused.
-    requested = set()
-    if patron:
-        requested = set(
-            Request.objects.filter(
-                patron=patron, status__in=ACTIVE, record_id__in=[r.pk for r in records]
-            ).values_list("record_id", flat=True)
-        )
-    if requested:
+    seen = basket_view(patron=patron, records=basket.records(request.session))
+    if seen.already_requested:
         # Requesting them again could never work: out of the basket, said once.
-        basket.clear(request.session, list(requested))
-        for record in records:
-            if record.pk in requested:
-                text = _("You have already requested “%(title)s”: it was taken out of your basket.")
-                messages.info(request, text % {"title": record.title})
-        records = [r for r in records if r.pk not in requested]
-    lendable = set(
-        Record.objects.filter(pk__in=[r.pk for r in records]).lendable().values_list("pk", flat=True)
-    )
-    for record in records:
-        record.on_site_only = record.pk not in lendable
-        record.all_out = record.pk not in on_shelf and not record.on_site_only
-    active = active_count(patron) if patron else 0
-    # How many more the rules let the patron request (the limit of their own library,
-    # wherever they collect: policy.limits_for); the rest would stay in the basket.
-    room = max(0, policy.limits_for(patron).max_active - active) if patron else None
-    # A title to consult on site is shown, not sent with the others, nor counted.
-    to_confirm = sum(not record.on_site_only for record in records)
+        basket.clear(request.session, [r.pk for r in seen.already_requested])
+        for record in seen.already_requested:
+            text = _("You have already requested “%(title)s”: it was taken out of your basket.")
+            messages.info(request, text % {"title": record.title})
     context = {
-        "records": records,
+        "records": seen.records,
         "patron": patron,
         "branches": branches,
         "default_branch": default_branch,
-        "active": active,
-        "room": room,
-        "over_limit": room is not None and to_confirm > room,
-        "to_confirm": to_confirm,
+        "active": seen.active,
+        "room": seen.room,
+        "over_limit": seen.over_limit,
+        "to_confirm": seen.to_confirm,
         # One key per rendering of the form: a double click submits it twice, the
         # second submission replays the first instead of placing anything again.
         "confirm_key": uuid.uuid4().hex,
