@@ -128,7 +128,14 @@ MESSAGES = {
         ),
         409,
     ),
-    "surprise_too_many": (_("The patron asked for %(n)s documents: choose no more."), 422),
+    "surprise_too_many": (
+        ngettext_lazy(
+            "The patron asked for %(n)s document: choose no more.",
+            "The patron asked for %(n)s documents: choose no more.",
+            "n",
+        ),
+        422,
+    ),
     "copy_status_changed": (
         _("%(barcode)s changed meanwhile (it is now “%(status)s”): its status was left as it is."),
         409,

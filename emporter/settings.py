@@ -48,10 +48,8 @@ if DEBUG and not set(ALLOWED_HOSTS) <= LOCAL_HOSTS and not envbool("DEBUG_ON_PUR
     )
 # A reverse proxy sends Host: 127.0.0.1 by default: the hosts alone do not tell a
 # developer's machine from a server. These settings only a server has.
-SERVER_ONLY = [
-    name
-    for name in ("HTTPS", "BEHIND_HTTPS_PROXY", "TRUSTED_PROXIES", "CSRF_TRUSTED_ORIGINS")
-    if os.environ.get(name)
+SERVER_ONLY = [name for name in ("HTTPS", "BEHIND_HTTPS_PROXY") if envbool(name)] + [
+    name for name in ("TRUSTED_PROXIES", "CSRF_TRUSTED_ORIGINS") if envlist(name)
 ]
 if DEBUG and SERVER_ONLY and not envbool("DEBUG_ON_PURPOSE"):
     raise ImproperlyConfigured(
@@ -83,7 +81,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "emporter.admin_site.EmporterAdminConfig",  # Django's admin, closed to card accounts
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -30,6 +30,8 @@ def test_every_app_at_once_and_only_ones_own(client, patron, branch):
     not_mine = ApiToken.objects.get(user=other)
     client.post("/account/apps/sign-out/", {"token": not_mine.pk})  # not theirs to end
     assert check_token(theirs) is not None
-    client.post("/account/apps/sign-out/")
+    client.post("/account/apps/sign-out/", {"token": "garbled"})  # neither one nor all: nothing
+    assert ApiToken.objects.filter(user=patron.user).count() == 2
+    client.post("/account/apps/sign-out/", {"all": "1"})
     assert not ApiToken.objects.filter(user=patron.user).exists()
     assert client.get("/account/").context["apps"] == []

@@ -448,3 +448,31 @@ def test_closed_reopened_and_closed_again_before_the_reopening_email_left_is_tol
     compose.compose_all(moment + datetime.timedelta(minutes=4))
     outbox.send_due(moment + datetime.timedelta(minutes=4))
     assert len(mail.outbox) == 3
+
+
+@pytest.mark.parametrize("then", [ServiceMode.OPEN, ServiceMode.CLICK_COLLECT])
+def test_reopened_then_put_in_the_other_lending_mode_before_the_composer_still_tells(
+    settings, patron, branch, other_branch, then
+):
+    """The end of a crisis: reopened in click and collect, then the whole network back to
+    normal service a minute later. Those told it closed are told it reopened, once."""
+    from django.core import mail
+
+    from emporter.notices import compose, outbox
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    switch(other_branch, ServiceMode.CLICK_COLLECT)
+    place(patron, "Un", branch, [other_branch])
+    moment = timezone.now() + datetime.timedelta(minutes=5)
+    switch(branch, ServiceMode.CLOSED)
+    tell_closed_pickups()
+    compose.compose_all(moment)
+    outbox.send_due(moment)
+    first = ServiceMode.CLICK_COLLECT if then == ServiceMode.OPEN else ServiceMode.OPEN
+    switch(branch, first)
+    switch(branch, then)
+    compose.compose_all(moment + datetime.timedelta(minutes=1))
+    compose.compose_all(moment + datetime.timedelta(minutes=2))
+    assert Notice.objects.filter(kind=Kind.PICKUP_REOPENED).count() == 1
+    assert Notice.objects.filter(kind=Kind.PICKUP_CLOSED).count() == 1
+    assert mail.outbox  # the closing email left

@@ -36,3 +36,29 @@ def test_the_admin_refuses_such_a_role(patron):
     with pytest.raises(ValidationError) as refused:
         StaffRole(user=patron.user, role=Role.DOOR_DESK).full_clean()
     assert "user" in refused.value.message_dict
+
+
+def test_superuser_and_staff_flags_on_a_card_account_open_nothing(client, patron):
+    """The likeliest mistake: "superuser" ticked on a librarian's own card account."""
+    patron.user.is_superuser = patron.user.is_staff = True
+    patron.user.save()
+    client.post("/account/login/", {"card_number": patron.card_number, "pin": "1234"})
+    with translation.override("en"):
+        modes = reverse("network:modes")
+    assert client.get(modes).status_code == 403
+    assert client.get("/admin/").status_code == 302  # to the admin's sign-in
+    assert client.get("/admin/patrons/patron/").status_code == 302
+    assert not client.get("/").context["staff_menu"]
+
+
+def test_a_card_is_not_given_to_a_staff_account(patron, branch):
+    from django.contrib.auth import get_user_model
+
+    from emporter.patrons.models import Patron
+
+    staff = get_user_model().objects.create_user("mdurand", password="x")
+    StaffRole.objects.create(user=staff, role=Role.DOOR_DESK, branch=branch)
+    card = Patron(user=staff, card_number="99990001", first_name="M", last_name="Durand", home_branch=branch)
+    with pytest.raises(ValidationError) as refused:
+        card.full_clean()
+    assert "user" in refused.value.message_dict

@@ -46,6 +46,7 @@ def test_production_mistakes_stop_the_start(env, says):
 
 def test_the_developer_default_and_a_production_set_up_start():
     assert start().returncode == 0  # make run: DEBUG on, this machine only
+    assert start(HTTPS="0", BEHIND_HTTPS_PROXY="0").returncode == 0  # said off is not set
     production = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "bibliotheques.example.org"}
     assert start(**production).returncode == 0
 

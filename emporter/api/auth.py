@@ -72,13 +72,14 @@ def create_token(request, payload: TokenIn):
     """A patron signs in with `card_number` + `pin` (the third wrong PIN in a row from
     one address starts a 30 s pause, and so does the fourth: 429 `login_slowed`, with
     `Retry-After`; a try during the pause is refused, not counted; the fifth locks the
-    card from that address for 15 minutes, twenty from any addresses lock it everywhere:
+    card from that address for 15 minutes, twenty from any addresses lock it everywhere
+    (for longer each time: 15 minutes, then 1, 4 and 16 hours):
     429 `login_locked`; the same answers whether the card exists or not; fifty wrong
     sign-ins from one address (an IPv6 /64), on any cards, stop card sign-ins from there
     for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
     digits is refused); staff with
     `username` + `password` (five wrong passwords in a row
-    lock the name for 15 minutes, longer each time, at every door: 429 `staff_login_locked`)."""
+    lock the name for 15 minutes, at every door: 429 `staff_login_locked`)."""
     if payload.card_number and payload.pin and not (payload.username or payload.password):
         row, token = tokens.sign_in_patron(request=request, card_number=payload.card_number, pin=payload.pin)
     elif payload.username and payload.password and not (payload.card_number or payload.pin):

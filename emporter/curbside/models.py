@@ -100,7 +100,7 @@ class Appointment(models.Model):
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     # Cancelled because the library no longer opens at its time: the patron is still to
     # be told. Curbside writes the row, ``notices.compose`` reads it (imports point down).
-    to_tell = models.BooleanField(_("to tell"), default=False)
+    to_tell = models.BooleanField(_("to tell"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("pickup appointment")

@@ -249,7 +249,7 @@ class ModeChange(models.Model):
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
     # A reopening whose patrons are still to be told (those told it had closed): the
     # switch writes the row, ``notices.compose`` reads it (imports point down the apps).
-    to_tell = models.BooleanField(_("to tell"), default=False)
+    to_tell = models.BooleanField(_("to tell"), default=False, db_default=False)
 
     class Meta:
         ordering = ["-changed_at", "-pk"]

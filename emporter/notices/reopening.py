@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from emporter.holds.lifecycle import record_event
 from emporter.holds.models import ACTIVE, Request, RequestEvent
-from emporter.network.models import LENDING_MODES, ModeChange
+from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode
 
 from .models import State
 
@@ -36,8 +36,8 @@ def knows_closed(rows, *, request, branch):
 def tell_reopenings() -> int:
     """The reopenings the switch marked ``to_tell`` (``holds.continuity.set_mode``), in
     order: each library's patrons who were told it had closed get an event, which the
-    composer's next step turns into one email each. A reopening already undone (the
-    library closed again, or switched since) tells nobody: they still know it closed.
+    composer's next step turns into one email each. A reopening undone (the library
+    closed again since) tells nobody: they still know it closed.
     The mark is taken off under a guard, so two composers cannot tell twice."""
     marked = 0
     for change in (
@@ -46,8 +46,12 @@ def tell_reopenings() -> int:
         with transaction.atomic():
             if not ModeChange.objects.filter(pk=change.pk, to_tell=True).update(to_tell=False):
                 continue  # another composer took it
-            later = ModeChange.objects.filter(branch=change.branch_id, pk__gt=change.pk)
-            if change.branch.service_mode in LENDING_MODES and not later.exists():
+            # Closed again since: they still know it closed. Switched between lending
+            # modes since (click and collect, then normal service): still reopened.
+            closed_since = ModeChange.objects.filter(
+                branch=change.branch_id, pk__gt=change.pk, to_mode=ServiceMode.CLOSED
+            )
+            if change.branch.service_mode in LENDING_MODES and not closed_since.exists():
                 marked += tell_reopened(branch=change.branch, actor=change.changed_by)
     return marked
 

@@ -7,8 +7,8 @@ collect there."""
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from emporter.patrons.models import Role, StaffRole
-from emporter.patrons.permissions import branches_for
+from emporter.patrons.models import Role
+from emporter.patrons.permissions import branches_for, is_superuser, roles_of
 
 from .models import Notice, NoticeEvent
 
@@ -17,10 +17,8 @@ ROLE = Role.BRANCH_MANAGER
 
 def sees_every_branch(user) -> bool:
     return (
-        user.is_superuser
-        or StaffRole.objects.filter(
-            user=user, role__in=[ROLE, Role.NETWORK_ADMIN], branch__isnull=True
-        ).exists()
+        is_superuser(user)
+        or roles_of(user).filter(role__in=[ROLE, Role.NETWORK_ADMIN], branch__isnull=True).exists()
     )
 
 

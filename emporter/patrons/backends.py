@@ -51,17 +51,35 @@ def client_address(request) -> str:
     ``settings.TRUSTED_PROXIES``, the right-most address of X-Forwarded-For that is not
     one of them: a client may write anything at the left of that header, never at its
     right, which each proxy appends. Without it every patron would share the proxy's
-    address, and fifty wrong sign-ins would stop them all."""
+    address, and fifty wrong sign-ins would stop them all. A hop that is not an address
+    ("unknown", garbage) ends the walk at the last one believed."""
     if request is None:
         return ""
     address = request.META.get("REMOTE_ADDR", "")
     if _trusted(address):
-        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        for hop in reversed([hop for hop in hops if hop]):
+        for text in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+            hop = _address_of(text)
+            if hop is None:
+                break
             address = hop
             if not _trusted(hop):
                 break
     return address[:45]
+
+
+def _address_of(hop: str) -> str | None:
+    """The address a hop of X-Forwarded-For names, without the port some load balancers
+    add ("203.0.113.7:51234", "[2001:db8::1]:443"): each connection would otherwise
+    count as another client."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        hop = hop[1 : hop.find("]")] if "]" in hop else ""
+    elif hop.count(":") == 1:
+        hop = hop.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(hop))
+    except ValueError:
+        return None
 
 
 def _trusted(address: str) -> bool:
@@ -69,4 +87,6 @@ def _trusted(address: str) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False  # not an address: never a proxy of ours
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 (a dual-stack socket)
+        ip = ip.ipv4_mapped
     return any(ip in network for network in settings.TRUSTED_PROXIES)

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from .models import Role
-from .permissions import effective_roles, roles_of
+from .permissions import effective_roles, is_patron_account, is_superuser, roles_of
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
@@ -23,7 +23,7 @@ def staff_menu(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"staff_menu": []}
-    if user.is_superuser:
+    if is_superuser(user):
         roles = set(Role.values)
     else:
         # A network administrator has every role, a branch manager a picker's and a door's.
@@ -35,6 +35,6 @@ def staff_menu(request):
                 links.append((reverse(url_name), label))
             except Exception:  # a screen not installed in this deployment
                 continue
-    if user.is_staff or user.is_superuser:
+    if (user.is_staff or user.is_superuser) and not is_patron_account(user):
         links.append((reverse("admin:index"), _("Administration")))
     return {"staff_menu": links}

@@ -71,6 +71,14 @@ class Patron(models.Model):
             kwargs["update_fields"] = {*update_fields, "phone_digits"}
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        # A card's account signs in with a four-digit PIN: a staff account linked to a
+        # card would lose its staff screens (patrons.permissions.is_patron_account).
+        user = self.user if self.user_id else None
+        if user is not None and (user.is_staff or user.is_superuser or user.staff_roles.exists()):
+            said = _("This is a staff account: a librarian who borrows has a card account of their own.")
+            raise ValidationError({"user": said})
+
     @property
     def reader_language(self) -> str:
         """The language this patron's emails are read in: their own, or their guardian's
@@ -165,8 +173,8 @@ class SignInFailures(models.Model):
     username = models.CharField(_("user name (and address)"), max_length=200, unique=True)
     failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
-    # Locks in a row of a card or a name from anywhere: each lasts longer (throttle.lock_length).
-    locks = models.PositiveSmallIntegerField(_("locks in a row"), default=0)
+    # Locks in a row of a card from anywhere: each lasts longer (throttle.lock_length).
+    locks = models.PositiveSmallIntegerField(_("locks in a row"), default=0, db_default=0)
     updated_at = models.DateTimeField(_("last failure"), auto_now=True)
 
     class Meta:

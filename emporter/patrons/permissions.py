@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from emporter.network.models import Branch
 
-from .models import Role, StaffRole
+from .models import Patron, Role, StaffRole
 
 # A branch manager answers for the morning pull and the door of their branch (the
 # brief: today's workload, what is late, what is not found), so where they manage
@@ -41,12 +41,28 @@ def roles_of(user):
     return StaffRole.objects.filter(user=user, user__patron__isnull=True)
 
 
+def is_patron_account(user) -> bool:
+    """A card's account: it signs in with a four-digit PIN, so no role, superuser or
+    staff flag given to it (by mistake, in the admin) opens a staff screen or the admin.
+    Kept on the user for the request (several checks ask)."""
+    if not user.is_authenticated:
+        return False
+    if not hasattr(user, "_is_patron_account"):
+        user._is_patron_account = Patron.objects.filter(user_id=user.pk).exists()
+    return user._is_patron_account
+
+
+def is_superuser(user) -> bool:
+    """A superuser who is not a card's account (``is_patron_account``)."""
+    return user.is_superuser and not is_patron_account(user)
+
+
 def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
     """True if ``user`` may act as ``role`` at ``branch`` (any branch when None).
     Network administrators and superusers may do everything everywhere."""
     if not user.is_authenticated or not user.is_active:
         return False
-    if user.is_superuser:
+    if is_superuser(user):
         return True
     roles = roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN])
     if branch is not None:
@@ -59,7 +75,7 @@ def branches_for(user, role: str):
     if not user.is_authenticated:
         return Branch.objects.none()
     everywhere = (
-        user.is_superuser
+        is_superuser(user)
         or roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True).exists()
     )
     if everywhere:
@@ -72,7 +88,7 @@ def is_network_admin(user) -> bool:
     database refuses one with a branch)."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or roles_of(user).filter(role=Role.NETWORK_ADMIN).exists()
+    return is_superuser(user) or roles_of(user).filter(role=Role.NETWORK_ADMIN).exists()
 
 
 def network_admin_required(view):
@@ -90,7 +106,7 @@ def network_admin_required(view):
 
 
 def is_staff_member(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or roles_of(user).exists())
+    return user.is_authenticated and (is_superuser(user) or roles_of(user).exists())
 
 
 def role_required(role: str):

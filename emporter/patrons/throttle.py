@@ -18,10 +18,12 @@ proxy's address unless it passes the client's own (docs/deploy.md). An administr
 unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
 forgotten after a day (``forget_old``, scheduled).
 
-A name or a card locked from anywhere again and again is locked longer each time
+A card locked from anywhere again and again is locked longer each time
 (``lock_length``: 15 minutes, an hour, four, then sixteen): twenty guesses every quarter
 of an hour would find a four-digit PIN in days; this way it takes years. The owner's
-right password or PIN, or a week without failures, starts again from 15 minutes.
+right PIN, a new one given at the desk, or a week without failures starts again from 15
+minutes. Staff names are not: a twelve-character password is not found twenty guesses
+at a time, and a longer lock would only help someone keep a librarian out.
 """
 
 import datetime
@@ -97,10 +99,7 @@ def failed(username: str, ip: str = "") -> None:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
                 row.refresh_from_db(fields=["failures"])
             if row.failures >= limit:
-                locks = row.locks + 1 if limit == MAX_FAILURES_ANYWHERE else 0
-                SignInFailures.objects.filter(pk=row.pk).update(
-                    failures=0, locks=locks, locked_until=now + lock_length(locks)
-                )
+                SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
 
 
 def succeeded(username: str, ip: str = "") -> None:

@@ -109,7 +109,10 @@ def account(request):
 def sign_out_apps(request):
     """End the API tokens of the patron's card: one app, or every one."""
     patron = signed_in_patron(request)
-    ended = tokens.sign_out_apps(user=patron.user, token_id=parse_id(request.POST.get("token")))
+    token_id = parse_id(request.POST.get("token"))
+    if token_id is None and request.POST.get("all") != "1":
+        return redirect(reverse("patrons:account") + "#apps")  # neither one nor all: nothing
+    ended = tokens.sign_out_apps(user=patron.user, token_id=token_id)
     if ended:
         messages.success(
             request,

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='appointment',
             name='to_tell',
-            field=models.BooleanField(default=False, verbose_name='to tell'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='to tell'),
         ),
         migrations.AddIndex(
             model_name='appointment',

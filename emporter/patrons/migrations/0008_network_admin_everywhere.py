@@ -9,12 +9,16 @@ def scoped_admins_manage_their_library(apps, schema_editor):
     they become that library's manager, which is what a scope suggests, rather than an
     administrator of the whole network, which would widen what they may do."""
     StaffRole = apps.get_model("patrons", "StaffRole")
-    for role in StaffRole.objects.filter(role="network_admin", branch__isnull=False):
+    for role in StaffRole.objects.filter(role="network_admin", branch__isnull=False).select_related(
+        "user", "branch"
+    ):
         held = StaffRole.objects.filter(user_id=role.user_id, role="branch_manager", branch_id=role.branch_id)
         if held.exists():
             role.delete()
         else:
             StaffRole.objects.filter(pk=role.pk).update(role="branch_manager")
+        # Said in migrate's output: the operator may want another role for them.
+        print(f"\n  {role.user.username}: network administrator of {role.branch.code} -> its branch manager")
 
 
 class Migration(migrations.Migration):

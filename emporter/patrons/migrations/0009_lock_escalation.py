@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='signinfailures',
             name='locks',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='locks in a row'),
+            field=models.PositiveSmallIntegerField(default=0, db_default=0, verbose_name='locks in a row'),
         ),
     ]
