@@ -176,7 +176,9 @@ class Problem:
     # Stable codes. Files and records: unreadable, empty (no MARC record found),
     # truncated, bad_length, bad_leader, bad_directory, bad_structure, encoding, xml,
     # no_identifier, no_title, duplicate_record, other_source. Said of a record imported
-    # all the same: no_terminator, bad_directory (fields recovered). Items and CSV rows:
+    # all the same: no_terminator, bad_directory (fields recovered), bad_character
+    # (characters XML forbids, removed; a MARC-8 character cut short), bad_indicators,
+    # pymarc (anything else pymarc said of it). Items and CSV rows:
     # no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept, placement_kept,
     # ambiguous_location, copy_moved (from another source's record); CSV only:
     # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.

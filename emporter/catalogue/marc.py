@@ -16,8 +16,14 @@ terminators instead, when there are as many as entries, and that is said too. A 
 with no record at all (empty, blank, XML without records) is reported by the importer.
 XML is recognised after any amount of white space, and in UTF-16. In MARCXML, a record whose
 markup pymarc cannot take (a field without tag, a subfield without code, a leader that
-is not 24 characters) is skipped and the next one read; only XML that is not
-well-formed stops the file, after the records before the break.
+is not 24 characters) is skipped and the next one read. Characters XML 1.0 forbids (a
+raw control character, ``&#1;``) are taken out before parsing, as ``clean`` would take
+them out of the text anyway, and their record imported with a note. XML that is not
+well-formed (broken markup, bytes that are not UTF-8 in a UTF-8 file) costs the record
+it is in: reading resumes at the next record's start tag, after the elements open
+around the records, rebuilt; only a break after the last record (or in UTF-16) ends
+the file there. What pymarc writes on stderr or logs while reading an ISO 2709 record
+(indicators missing or too many, a MARC-8 character cut short) becomes a note of it.
 
 Character sets (ISO 2709; MARCXML is Unicode by definition). ``encoding`` forces one
 for a whole file (``ENCODINGS``); otherwise each record's is chosen:
@@ -66,16 +72,22 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
+import logging
 import re
+import sys
+import threading
 import unicodedata
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax import SAXParseException, expatreader
 from xml.sax.handler import feature_namespaces
+from xml.sax.saxutils import quoteattr
 
 import pymarc
+import pymarc.marc8
 from django.utils.translation import gettext as _
 from pymarc import marc8_mapping
 from pymarc.exceptions import RecordLeaderInvalid
@@ -316,25 +328,100 @@ def _decode(chunk: bytes, index: int, offset: int, encoding: str | None) -> Marc
     if problem:
         return MarcEntry(index, offset, None, None, code="encoding", reason=problem)
     try:
-        record = _parse(chunk, charset)
+        record, said = _parse(chunk, charset)
     except UnicodeDecodeError as exc:
         reason = _("undecodable bytes: %(error)s") % {"error": exc.reason}
         return MarcEntry(index, offset, None, None, code="encoding", reason=reason)
     except Exception as exc:  # pymarc raises a family of its own errors for bad structure
         reason = _("broken record structure (%(error)s)") % {"error": str(exc) or type(exc).__name__}
         return MarcEntry(index, offset, None, None, code="bad_structure", reason=reason)
-    return MarcEntry(index, offset, None, record, notes=notes)
+    return MarcEntry(index, offset, None, record, notes=notes + _pymarc_notes(said))
 
 
-def _parse(chunk: bytes, charset: str) -> pymarc.Record:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymarc warns about odd subfield codes; we keep them
-        if charset == "utf-8":
-            return pymarc.Record(data=chunk, to_unicode=True, force_utf8=True, hide_utf8_warnings=True)
-        chunk = chunk[:9] + b" " + chunk[10:]  # leader/09 "a" would make pymarc read UTF-8
-        if charset == "marc-8":
-            return pymarc.Record(data=chunk, to_unicode=True, hide_utf8_warnings=True)
-        return pymarc.Record(data=chunk, to_unicode=True, file_encoding=_CODECS[charset])
+def _parse(chunk: bytes, charset: str) -> tuple[pymarc.Record, list[str]]:
+    """The record, and what pymarc said while reading it (``_pymarc_said``)."""
+    _pymarc_said.messages = said = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymarc warns about odd subfield codes; we keep them
+            if charset == "utf-8":
+                record = pymarc.Record(data=chunk, to_unicode=True, force_utf8=True, hide_utf8_warnings=True)
+            elif charset == "marc-8":
+                chunk = chunk[:9] + b" " + chunk[10:]  # leader/09 "a" would make pymarc read UTF-8
+                record = pymarc.Record(data=chunk, to_unicode=True, hide_utf8_warnings=True)
+            else:
+                chunk = chunk[:9] + b" " + chunk[10:]
+                record = pymarc.Record(data=chunk, to_unicode=True, file_encoding=_CODECS[charset])
+    finally:
+        _pymarc_said.messages = None
+    return record, said
+
+
+# What pymarc says while it reads a record, through its "pymarc" logger (indicators
+# missing or too many) or straight on stderr (a MARC-8 multibyte character cut short):
+# lines with no file or record, so collected, per thread, while ``_parse`` runs, and
+# reported as notes of the record they concern (dropped with a record reported anyway).
+_pymarc_said = threading.local()
+
+
+def _collect_pymarc_log(record: logging.LogRecord) -> bool:
+    said = getattr(_pymarc_said, "messages", None)
+    if said is None:
+        return True
+    said.append(record.getMessage())
+    return False
+
+
+class _PymarcSys:
+    """``sys`` as ``pymarc.marc8`` sees it: its stderr is collected like the logger."""
+
+    def __getattr__(self, name):
+        return getattr(sys, name)
+
+    @property
+    def stderr(self):
+        said = getattr(_pymarc_said, "messages", None)
+        return sys.stderr if said is None else _Said(said)
+
+
+class _Said:
+    def __init__(self, said: list[str]):
+        self.said = said
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.said.append(text.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+logging.getLogger("pymarc").addFilter(_collect_pymarc_log)
+pymarc.marc8.sys = _PymarcSys()
+
+_INDICATORS = re.compile(r"(missing indicators|only 1 indicator found|more than 2 indicators found): (.*)")
+
+
+def _pymarc_notes(said: list[str]) -> tuple[tuple[str, str], ...]:
+    notes = []
+    for message in dict.fromkeys(said):
+        indicators = _INDICATORS.match(message)
+        if indicators:
+            what = {
+                "missing indicators": _("a field has no indicators: they were read as blanks"),
+                "only 1 indicator found": _("a field has only one indicator: the second was read as a blank"),
+                "more than 2 indicators found": _(
+                    "a field has more than two indicators: the first two were kept"
+                ),
+            }[indicators.group(1)]
+            notes.append(("bad_indicators", f"{what} ({_truncate(indicators.group(2), 60)})"))
+        elif message.startswith("Multi-byte position"):
+            cut = _("a MARC-8 multibyte character is cut short at the end of a field: it was read as a space")
+            notes.append(("bad_character", cut))
+        else:
+            notes.append(("pymarc", _("pymarc, reading the record: %(message)s") % {"message": message}))
+    return tuple(notes)
 
 
 def _leader_problem(chunk: bytes) -> str:
@@ -703,36 +790,160 @@ codecs.register(_find_codec)
 
 # --- MARCXML -----------------------------------------------------------------------
 
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+# Characters XML 1.0 forbids, so that one stops expat: C0 controls but tab, line feed and
+# carriage return, raw or as character references, and references to surrogates and to
+# U+FFFE/U+FFFF. Only the forbidden values are matched: an export that writes every
+# accent as a reference (``&#233;``) must not cost a call each.
+_FORBIDDEN_XML = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+    rb"|&#[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]);"
+    rb"|&#0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|5529[6-9]|55[3-9][0-9]{2}|56[0-9]{3}|57[0-2][0-9]{2}"
+    rb"|573[0-3][0-9]|5734[0-3]|6553[45]);"
+)
+# A character reference cut by the end of a block is held back until the next one.
+_LONGEST_REFERENCE = 16
+# Where reading resumes after XML that is not well-formed: a record's start tag, with or
+# without a prefix.
+_RECORD_TAG = re.compile(rb"<(?:[A-Za-z_][-.\w]*:)?record(?=[\s/>])")
+_FIRST_BLOCK = 1 << 12
+_XML_DECLARATION = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z][-.\w]*)[\"']")
+
+
+class _XmlCleaner:
+    """Takes out of the bytes fed to expat the characters XML 1.0 forbids (``_FORBIDDEN_XML``),
+    and remembers where: the record they were in is imported and the removal said
+    (``take``), and a parse error's position maps back to the file's (``original``).
+    Only for files in an ASCII-compatible encoding (not UTF-16), where bytes 0x00-0x1F
+    are always these controls."""
+
+    def __init__(self, start: int, line: int, prefix: int = 0):
+        self.start = start  # file offset of the first byte fed, after ``prefix`` bytes
+        self.prefix = prefix  # bytes fed before the file's (the resume wrapper)
+        self.line = line  # file line of the next byte to look at
+        self.out = prefix  # bytes handed to the parser so far
+        self.carry = b""
+        self.removed: deque[tuple[int, int, int]] = deque()  # (parser offset, bytes, line)
+        self.dropped = 0  # bytes removed and already taken
+
+    def clean(self, data: bytes, final: bool = False) -> bytes:
+        data, self.carry = self.carry + data, b""
+        if not final:
+            amp = data.rfind(b"&", max(0, len(data) - _LONGEST_REFERENCE))
+            if amp != -1 and b";" not in data[amp:]:
+                data, self.carry = data[:amp], data[amp:]
+        kept, last = [], 0
+        for match in _FORBIDDEN_XML.finditer(data):
+            kept.append(data[last : match.start()])
+            self.line += data.count(b"\n", last, match.start())
+            self.out += match.start() - last
+            self.removed.append((self.out, match.end() - match.start(), self.line))
+            last = match.end()
+        if not kept:
+            self.line += data.count(b"\n")
+            self.out += len(data)
+            return data
+        kept.append(data[last:])
+        self.line += data.count(b"\n", last)
+        self.out += len(data) - last
+        return b"".join(kept)
+
+    def take(self, start: int, end: int) -> tuple[tuple[str, str], ...]:
+        """What was removed between parser offsets ``start`` and ``end`` (a record), as a
+        note; what was removed before ``start`` (between records) is forgotten."""
+        taken = []
+        while self.removed and self.removed[0][0] <= end:
+            position, size, line = self.removed.popleft()
+            self.dropped += size
+            if position >= start:
+                taken.append(line)
+        if not taken:
+            return ()
+        message = _(
+            "control characters that XML does not allow were removed from the record (%(count)s, "
+            "first on line %(line)s): check its text"
+        ) % {"count": len(taken), "line": taken[0]}
+        return (("bad_character", message),)
+
+    def original(self, position: int) -> int:
+        """The file offset of the byte at parser offset ``position``."""
+        removed = self.dropped + sum(size for at, size, _line in self.removed if at <= position)
+        return self.start + position - self.prefix + removed
+
 
 class _StreamHandler(XmlHandler):
     """pymarc's SAX handler, records collected so the reader can hand them out as they
     come instead of after the whole file, and each record's first error kept instead
     of raised: pymarc's handler trusts the markup, and an exception out of a SAX
-    callback would end the parse and the file with it."""
+    callback would end the parse and the file with it. It also keeps the elements open
+    around the records (their names and namespace declarations), to rebuild them when
+    reading resumes after a break (``_read_marcxml``), and each record's position, to
+    give it what the cleaner removed from it."""
 
-    def __init__(self, lines_skipped: int = 0):
+    def __init__(self, lines_skipped: int = 0, parser=None, cleaner: _XmlCleaner | None = None):
         super().__init__(strict=False)
-        self.lines_skipped = lines_skipped  # blank lines before the XML, not parsed
-        self.ready: list[tuple[pymarc.Record, int | None, str]] = []
+        self.lines_skipped = lines_skipped  # lines before those parsed (blank, or resumed)
+        self.parser = parser
+        self.cleaner = cleaner
+        self.ready: list[tuple[pymarc.Record, int | None, str, tuple]] = []
         self.locator = None
         self.record_line: int | None = None
+        self.record_start = 0
         self.error = ""
+        self.open: list[tuple[str, dict]] = []  # open elements (names outside records only)
+        self.records_open = 0  # record elements open (nested ones too)
+        self.declared: dict = {}  # namespace declarations of the next element
+        self.around: tuple[tuple[str, dict], ...] | None = None  # open around the last record
+        self.record_tag = ""  # the last record's qualified name
 
     def line(self) -> int | None:
         return self.locator.getLineNumber() + self.lines_skipped if self.locator is not None else None
 
+    def position(self) -> int:
+        try:
+            return self.parser._parser.CurrentByteIndex
+        except AttributeError:
+            return 0
+
+    def in_record(self) -> bool:
+        return self.records_open > 0
+
     def setDocumentLocator(self, locator):  # noqa: N802 - SAX API
         self.locator = locator
 
+    def startPrefixMapping(self, prefix, uri):  # noqa: N802 - SAX API
+        self.declared[prefix] = uri
+
+    def qualified(self, name: tuple, declared: dict) -> str:
+        uri, local = name
+        if uri is None:
+            return local
+        for scope in (declared, *(d for _q, d in reversed(self.open))):
+            for prefix, bound in scope.items():
+                if bound == uri:
+                    return f"{prefix}:{local}" if prefix else local
+        return local
+
     def startElementNS(self, name, qname, attrs):  # noqa: N802 - SAX API
+        declared, self.declared = self.declared, {}
+        tag = "" if self.in_record() else self.qualified(name, declared)
         if name[1] == "record":
-            self.record_line, self.error = self.line(), ""
+            if not self.in_record():
+                self.record_tag, self.around = tag, tuple(self.open)
+            self.records_open += 1
+        self.open.append((tag, declared))
+        if name[1] == "record":
+            self.record_line, self.error, self.record_start = self.line(), "", self.position()
         try:
             super().startElementNS(name, qname, attrs)
         except Exception as exc:
             self.failed(name[1], exc)
 
     def endElementNS(self, name, qname):  # noqa: N802 - SAX API
+        if self.open:
+            self.open.pop()
+        if name[1] == "record" and self.records_open:
+            self.records_open -= 1
         try:
             super().endElementNS(name, qname)
         except Exception as exc:
@@ -744,7 +955,8 @@ class _StreamHandler(XmlHandler):
             self.error = _xml_error(element, exc, self.line())
 
     def process_record(self, record):
-        self.ready.append((record, self.record_line, self.error))
+        notes = self.cleaner.take(self.record_start, self.position()) if self.cleaner else ()
+        self.ready.append((record, self.record_line, self.error, notes))
 
 
 def _xml_error(element: str, exc: Exception, line: int | None) -> str:
@@ -757,38 +969,218 @@ def _xml_error(element: str, exc: Exception, line: int | None) -> str:
     return message % {"element": element, "error": f"{type(exc).__name__}: {exc}", "line": line}
 
 
+@dataclass
+class _XmlBreak:
+    """Where and why expat stopped, and what resuming after it needs."""
+
+    reason: str
+    line: int | None
+    offset: int | None = None  # file offset of the error, when reading can resume
+    in_record: bool = False
+    detail: str = ""  # expat's message
+    around: tuple[tuple[str, dict], ...] = ()
+    record_tag: str = ""
+
+
+class _XmlProgress:
+    """``on_bytes`` told each byte of the file once, though a resumed read goes back."""
+
+    def __init__(self, on_bytes, start: int):
+        self.on_bytes, self.done = on_bytes, start
+
+    def reached(self, offset: int) -> None:
+        if self.on_bytes and offset > self.done:
+            self.on_bytes(offset - self.done)
+            self.done = offset
+
+
 def _read_marcxml(fh, on_bytes, lines_skipped: int = 0) -> Iterator[MarcEntry]:
-    handler = _StreamHandler(lines_skipped)
+    """Parse the file with expat, resuming after XML that is not well-formed: the record
+    where expat stopped is reported, and reading goes on at the next record's start tag,
+    parsed after the elements that were open around the records (rebuilt with their
+    namespace declarations, after the file's XML declaration), its lines counted from
+    where it is in the file. Each resumption starts further on, so damage that repeats
+    costs one record each time and never loops; the file is read forward, going back at
+    most to where expat stopped. Characters XML forbids (a stray control character,
+    ``&#1;``) are taken out before parsing, and their record imported with a note.
+    UTF-16 is parsed as it is, and cannot resume."""
+    start = fh.tell()
+    head = fh.peek(256)[:256]
+    resumable = not head.startswith(_UTF16_XML)
+    declared = _XML_DECLARATION.match(head)
+    encoding = declared.group(1).decode("ascii") if declared else ""
+    progress = _XmlProgress(on_bytes, start)
+    index, prefix, line, guessed = 0, b"", lines_skipped + 1, False
+    record_tag = ""
+    while True:
+        cleaner = _XmlCleaner(start, line, len(prefix)) if resumable else None
+        segment = _parse_xml(fh, start, prefix, line - 1, cleaner, progress)
+        try:
+            while True:
+                record, record_line, error, notes = next(segment)
+                index += 1
+                entry = _check_xml_record(record, index, record_line, error)
+                yield dataclasses.replace(entry, notes=notes) if notes and entry.record else entry
+        except StopIteration as stop:
+            broken: _XmlBreak | None = stop.value
+        if broken is None:
+            return
+        record_tag = broken.record_tag or record_tag
+        found = _next_record_tag(fh, broken.offset, record_tag) if broken.offset is not None else None
+        if found is None:
+            if not (guessed and not broken.in_record):  # a rebuilt wrapper's end is no loss
+                yield MarcEntry(index + 1, None, broken.line, None, code="xml", reason=broken.reason)
+            return
+        start, newlines, tag = found
+        line = broken.line + newlines
+        lost = broken.in_record or _in_start_tag(fh, broken.offset, tag)
+        yield _broken_xml_record(fh, index + 1, broken, encoding, lost, line)
+        index += lost
+        guessed = guessed or not broken.around
+        around = broken.around or _guessed_collection(tag)
+        prefix = _resume_prefix(encoding, around)
+
+
+def _parse_xml(fh, start: int, prefix: bytes, lines_before: int, cleaner, progress):
+    """Parse from file offset ``start`` (after ``prefix``), yielding (record, line, error,
+    notes) as records end, and return where it broke (``_XmlBreak``), or None."""
     parser = expatreader.create_parser()
     parser.setFeature(feature_namespaces, 1)
+    handler = _StreamHandler(lines_before, parser, cleaner)
     parser.setContentHandler(handler)
     # The parser tells its position only to parse(), not to feed(): lines come from here.
     handler.setDocumentLocator(expatreader.ExpatLocator(parser))
-    index = 0
+    fh.seek(start)
+    expat = None  # expat's own parser: close() drops it, and with it the error's offset
     try:
-        while block := fh.read(READ_BLOCK):
-            parser.feed(block)
-            if on_bytes:
-                on_bytes(len(block))
-            for record, line, error in handler.ready:
-                index += 1
-                yield _check_xml_record(record, index, line, error)
+        if prefix:
+            parser.feed(prefix)
+            expat = parser._parser
+        # After a break, small blocks first: damage that repeats record after record must
+        # not cost a whole block read and cleaned each time.
+        size = READ_BLOCK if not prefix else _FIRST_BLOCK
+        while block := fh.read(size):
+            size = min(2 * size, READ_BLOCK)
+            progress.reached(fh.tell())
+            parser.feed(cleaner.clean(block) if cleaner else block)
+            expat = parser._parser
+            yield from handler.ready
             handler.ready.clear()
+        if cleaner:
+            parser.feed(cleaner.clean(b"", final=True))
         parser.close()
     except SAXParseException as exc:
-        reason = _("XML is not well-formed (%(error)s): the rest of the file cannot be read") % {
-            "error": exc.getMessage()
-        }
-        line = exc.getLineNumber() + lines_skipped
+        yield from handler.ready
+        return _xml_break(exc, expat or parser._parser, handler, cleaner, len(prefix), lines_before)
     except Exception as exc:  # the parser cannot resume after its own failure
+        yield from handler.ready
         reason = _("reading stopped: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
-        line = handler.line()
-    else:
-        return
-    for record, record_line, error in handler.ready:
-        index += 1
-        yield _check_xml_record(record, index, record_line, error)
-    yield MarcEntry(index + 1, None, line, None, code="xml", reason=reason)
+        return _XmlBreak(reason, handler.line())
+    yield from handler.ready
+    return None
+
+
+def _xml_break(exc: SAXParseException, expat, handler: _StreamHandler, cleaner, prefix: int, lines_before):
+    line = exc.getLineNumber() + lines_before
+    reason = _("XML is not well-formed (%(error)s): the rest of the file cannot be read") % {
+        "error": exc.getMessage()
+    }
+    position = getattr(expat, "ErrorByteIndex", -1)
+    if cleaner is None or position < prefix:  # UTF-16, or the rebuilt start itself
+        return _XmlBreak(reason, line)
+    return _XmlBreak(
+        reason,
+        line,
+        offset=cleaner.original(position),
+        in_record=handler.in_record(),
+        detail=exc.getMessage(),
+        around=handler.around if handler.around is not None else tuple(handler.open),
+        record_tag=handler.record_tag,
+    )
+
+
+def _next_record_tag(fh, offset: int, tag: str) -> tuple[int, int, bytes] | None:
+    """The file offset of the first record start tag after ``offset`` (named ``tag`` when
+    records were read already, so that an OAI-PMH ``record`` around them does not
+    count), the lines between, and the tag's name. Read forward in blocks."""
+    pattern = re.compile(b"<" + re.escape(tag.encode()) + rb"(?=[\s/>])") if tag else _RECORD_TAG
+    newlines, position, first, size = 0, offset, True, _FIRST_BLOCK
+    overlap = 256  # a start tag cut by the end of a block
+    while True:
+        fh.seek(position)
+        block = fh.read(size)
+        match = pattern.search(block, 1 if first else 0)
+        if match:
+            newlines += block.count(b"\n", 0, match.start())
+            return position + match.start(), newlines, match.group()[1:]
+        if len(block) < size:
+            return None
+        size = min(2 * size, READ_BLOCK)
+        newlines += block.count(b"\n", 0, len(block) - overlap)
+        position += len(block) - overlap
+        first = False
+
+
+def _guessed_collection(tag: bytes) -> tuple[tuple[str, dict], ...]:
+    """What was around the records when expat broke before any: a MARCXML collection,
+    its prefix the records'."""
+    prefix = tag.decode("ascii", "replace").rpartition(":")[0]
+    return (((f"{prefix}:collection" if prefix else "collection"), {prefix or None: MARCXML_NS}),)
+
+
+def _resume_prefix(encoding: str, around: tuple[tuple[str, dict], ...]) -> bytes:
+    text = f'<?xml version="1.0" encoding="{encoding}"?>' if encoding else ""
+    for tag, declared in around:
+        attributes = "".join(
+            f" xmlns:{prefix}={quoteattr(uri)}" if prefix else f" xmlns={quoteattr(uri)}"
+            for prefix, uri in declared.items()
+        )
+        text += f"<{tag}{attributes}>"
+    try:
+        return text.encode(encoding or "utf-8")
+    except (LookupError, UnicodeError):
+        return text.encode("utf-8", "replace")
+
+
+def _in_start_tag(fh, offset: int, tag: bytes) -> bool:
+    """Whether the byte at ``offset`` is inside a record's start tag (named ``tag``)."""
+    back = min(offset, 4096)
+    fh.seek(offset - back)
+    before = fh.read(back)
+    opened = before.rfind(b"<")
+    name = before[opened + 1 :] if opened != -1 else b""
+    if not name or b">" in name:
+        return False
+    return tag.startswith(name) or (name.startswith(tag) and name[len(tag) : len(tag) + 1].isspace())
+
+
+def _broken_xml_record(
+    fh, index: int, broken: _XmlBreak, encoding: str, lost: bool, resumed: int
+) -> MarcEntry:
+    """Where expat stopped, reported: in a record (``lost``), which is skipped, or between
+    two, where nothing is lost; reading resumes at the next record (line ``resumed``)."""
+    if not lost:
+        reason = _(
+            "XML is not well-formed between records (%(error)s, line %(line)s): reading resumed at "
+            "the next record, line %(next)s"
+        ) % {"error": broken.detail, "line": broken.line, "next": resumed}
+        return MarcEntry(index, None, broken.line, None, code="bad_structure", reason=reason)
+    fh.seek(broken.offset)
+    bad = fh.read(4)
+    if encoding.lower().replace("_", "-") in ("", "utf-8", "utf8") and bad[:1] >= b"\x80":
+        try:
+            bad.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start == 0:
+                reason = _(
+                    "bytes that are not UTF-8 (%(bytes)s, line %(line)s) though the file is UTF-8 "
+                    "(Latin-1 or Windows-1252 text?): record skipped, the next ones are read"
+                ) % {"bytes": bad[: max(exc.end, 1)].hex(" ").upper(), "line": broken.line}
+                return MarcEntry(index, None, broken.line, None, code="encoding", reason=reason)
+    reason = _(
+        "XML is not well-formed (%(error)s, line %(line)s): record skipped, the next ones are read"
+    ) % {"error": broken.detail, "line": broken.line}
+    return MarcEntry(index, None, broken.line, None, code="bad_structure", reason=reason)
 
 
 def _check_xml_record(record: pymarc.Record, index: int, line: int | None, error: str = "") -> MarcEntry:
