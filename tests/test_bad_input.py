@@ -2,7 +2,7 @@
 
 import pytest
 
-from emporter.catalogue.marc import ean13
+from emporter.catalogue.marcdata import ean13
 from emporter.holds.models import Request
 from emporter.holds.services import place_requests
 from emporter.inputs import parse_id, parse_ids

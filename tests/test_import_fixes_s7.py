@@ -12,7 +12,7 @@ from django.utils import translation
 
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import load_mapping
-from emporter.catalogue.marc import isbn13
+from emporter.catalogue.marcdata import isbn13
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch
 from tests.test_import_marc import LUL, NOT_OUT, koha_items, raw_records, run, statuses, write

@@ -12,7 +12,8 @@ from django.utils import translation
 from emporter.catalogue import importer
 from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
-from emporter.catalogue.marc import ean13, isbn13, read_marc, repair_mojibake
+from emporter.catalogue.marc import read_marc
+from emporter.catalogue.marcdata import ean13, isbn13, repair_mojibake
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch, make_department, make_location
 

@@ -12,10 +12,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import translation
 
-from emporter.catalogue import importer, marc
+from emporter.catalogue import importer, marc, marcdata
 from emporter.catalogue.importer import Targets, import_marc
 from emporter.catalogue.item_mappings import CodeMap, load_mapping
-from emporter.catalogue.marc import repair_mojibake
+from emporter.catalogue.marcdata import repair_mojibake
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch, make_department, make_location
 from tests.test_import_marc import run, set_aside_while_importing
@@ -312,7 +312,7 @@ def test_mojibake_repair_only_undoes_utf8_read_as_latin1(text, expected):
 
 
 def test_clean_keeps_french_spacing_before_punctuation():
-    assert marc.clean("« Liberté\u00a0»") == "« Liberté »"
+    assert marcdata.clean("« Liberté\u00a0»") == "« Liberté »"
 
 
 # --- 4. copies held by our circulation keep their record and place ---------------------

@@ -12,8 +12,9 @@ import pymarc
 import pytest
 from django.utils import translation
 
-from emporter.catalogue import marc
-from emporter.catalogue.marc import clean, clean_code, read_marc, strip_isbd
+from emporter.catalogue import marcdata
+from emporter.catalogue.marc import read_marc
+from emporter.catalogue.marcdata import clean, clean_code, strip_isbd
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from tests.conftest import make_branch
 from tests.test_import_marc import LUL, raw_records, run, write
@@ -199,7 +200,7 @@ def test_every_format_character_is_dropped_or_kept_on_purpose():
     for code in range(sys.maxunicode + 1):
         char = chr(code)
         if unicodedata.category(char) == "Cf":
-            assert bool(marc._FORMAT.fullmatch(char)) != (code in kept), f"U+{code:04X}"
+            assert bool(marcdata._FORMAT.fullmatch(char)) != (code in kept), f"U+{code:04X}"
 
 
 def test_barcodes_and_codes_keep_no_invisible_character(tmp_path, db):

@@ -87,7 +87,7 @@ from emporter.catalogue.importer import (
     withdrawn_as_absent,
 )
 from emporter.catalogue.item_mappings import CodeMap, load_code_map
-from emporter.catalogue.marc import clean, clean_code, isbn13
+from emporter.catalogue.marcdata import clean, clean_code, isbn13
 from emporter.catalogue.models import Copy, CopyStatus, DocType, Record
 
 COLUMNS = {

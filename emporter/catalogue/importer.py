@@ -31,7 +31,7 @@ encoding, default branch or branch named in the code map). Bad data never raises
 reported.
 
 Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`` is
-``marc.record_id`` (001, else ``035:<035$a>``, else ``002:<002>``, else ``isbn:<ISBN>``)
+``marcdata.record_id`` (001, else ``035:<035$a>``, else ``002:<002>``, else ``isbn:<ISBN>``)
 and ``<source>`` is ``source`` or, by default, the file's name without extension:
 re-importing a file of the same name updates its records, and two exports from
 different systems cannot collide. Give ``source`` when a system's export changes name
@@ -126,16 +126,8 @@ from emporter.catalogue.item_mappings import (
     load_code_map,
     read_items,
 )
-from emporter.catalogue.marc import (
-    ENCODINGS,
-    MarcEntry,
-    RecordData,
-    clean_barcode,
-    extract,
-    read_marc,
-    record_id,
-    unknown_encoding,
-)
+from emporter.catalogue.marc import ENCODINGS, MarcEntry, read_marc, unknown_encoding
+from emporter.catalogue.marcdata import RecordData, clean_barcode, extract, record_id
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.network.models import Branch, Department, Location
 

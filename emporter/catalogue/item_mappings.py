@@ -47,7 +47,7 @@ from pathlib import Path
 import pymarc
 from django.utils.translation import gettext as _
 
-from emporter.catalogue.marc import clean, clean_code
+from emporter.catalogue.marcdata import clean, clean_code
 from emporter.catalogue.models import CopyStatus, DocType
 
 # The ItemMapping fields that name status subfields, in the order they decide.

@@ -7,7 +7,7 @@ copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unl
 ``language`` (fr/en), ``category`` (adult/child), ``guardian`` (the guardian's card
 number, imported in the same file or before; not the patron, nor one of their wards:
 ``bad_guardian``), ``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the
-copies import does (``catalogue.marc.clean``), without control or invisible characters.
+copies import does (``catalogue.marcdata.clean``), without control or invisible characters.
 
 PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
 staff set one). An existing patron keeps theirs: a nightly file would otherwise re-hash
@@ -55,7 +55,7 @@ from emporter.catalogue.csv_import import (
     visible,
 )
 from emporter.catalogue.importer import Problem
-from emporter.catalogue.marc import clean
+from emporter.catalogue.marcdata import clean
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
