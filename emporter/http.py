@@ -1,7 +1,8 @@
-"""Where a page may send people next, the views that only take a form's POST, and the
-headers of pages that show someone's own data."""
+"""Where a page may send people next, the views that only take a form's POST, the
+headers of pages that show someone's own data, and the cap on uploaded files."""
 
 from django.conf import settings
+from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.urls import Resolver404, resolve, translate_url
 from django.utils import translation
 from django.utils.cache import patch_cache_control
@@ -57,3 +58,22 @@ class PrivatePagesMiddleware:
         if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class CappedUploadHandler(TemporaryFileUploadHandler):
+    """Writes an uploaded file to the temporary folder up to ``settings.MAX_UPLOAD_BYTES``,
+    then stops: past it the file is dropped (``request.upload_too_large`` names it) and
+    the rest of its bytes are read and thrown away, not written. Django would otherwise
+    fill the disk with whatever was sent before any form could say it is too large."""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.MAX_UPLOAD_BYTES:
+            self.request.upload_too_large = self.file_name
+            self.file.close()  # a temporary file: deleted as it closes
+            raise SkipFile
+        return super().receive_data_chunk(raw_data, start)

@@ -134,6 +134,14 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# Uploads (the imports page, covers): small ones in memory, the rest on disk up to the
+# cap, past which they are dropped as they arrive (emporter.http.CappedUploadHandler).
+MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_MB", "200") * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "emporter.http.CappedUploadHandler",
+]
+
 ROOT_URLCONF = "emporter.urls"
 WSGI_APPLICATION = "emporter.wsgi.application"
 

@@ -301,3 +301,18 @@ def test_a_file_whose_job_could_not_be_written_is_not_left_behind(
     with pytest.raises(DatabaseError):
         services.submit(kind="patrons", upload=upload, options={}, actor=None)
     assert not list((data_dir / "imports").iterdir())
+
+
+def test_a_file_over_the_cap_is_dropped_as_it_arrives_and_said_too_large(admin_client, settings, tmp_path):
+    """Django writes an upload to disk before any form sees it: past the cap the bytes
+    are thrown away as they come, and the page says the file is too large."""
+    settings.MAX_UPLOAD_BYTES = 1024 * 1024  # the handler reads it at each chunk
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    big = SimpleUploadedFile("big.mrc", b"0" * (2 * 1024 * 1024), content_type="application/octet-stream")
+    with translation.override("en"):
+        answer = admin_client.post(url("imports:index"), {"kind": "marc", "file": big})
+    assert answer.status_code == 422
+    assert "This file is over 1 MB" in answer.text
+    assert "This field is required" not in answer.text
+    assert not ImportJob.objects.exists()
+    assert not list(tmp_path.iterdir())  # nothing left in the temporary folder

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from emporter.catalogue.item_mappings import PRESETS
@@ -6,8 +7,11 @@ from emporter.network.models import Branch
 
 from .models import Kind
 
-# Larger files: the commands, on the server (docs/deploy.md).
-MAX_UPLOAD_MB = 200
+
+def max_upload_mb() -> int:
+    """The largest file the page takes (settings.MAX_UPLOAD_MB); larger ones go through
+    the commands, on the server (docs/deploy.md)."""
+    return settings.MAX_UPLOAD_BYTES // (1024 * 1024)
 
 
 class ImportForm(forms.Form):
@@ -52,13 +56,17 @@ class ImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            raise forms.ValidationError(
-                _("This file is over %(size)s MB: import it with the command on the server.")
-                % {"size": MAX_UPLOAD_MB},
-                code="too_large",
-            )
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise self.too_large()
         return upload
+
+    @staticmethod
+    def too_large() -> forms.ValidationError:
+        return forms.ValidationError(
+            _("This file is over %(size)s MB: import it with the command on the server.")
+            % {"size": max_upload_mb()},
+            code="too_large",
+        )
 
     def clean_encoding(self):
         import codecs

@@ -12,7 +12,7 @@ from emporter.patrons.permissions import network_admin_required
 from emporter.spreadsheets import inert
 
 from . import services
-from .forms import MAX_UPLOAD_MB, ImportForm
+from .forms import ImportForm, max_upload_mb
 from .models import ImportJob
 
 RECENT = 30
@@ -21,6 +21,11 @@ RECENT = 30
 @network_admin_required
 def index(request):
     form = ImportForm(request.POST or None, request.FILES or None)
+    if getattr(request, "upload_too_large", None):
+        # Dropped as it arrived (emporter.http.CappedUploadHandler): said as too large,
+        # not as missing.
+        form.errors.pop("file", None)
+        form.add_error("file", form.too_large())
     if request.method == "POST" and form.is_valid():
         job = services.submit(
             kind=form.cleaned_data["kind"],
@@ -33,7 +38,7 @@ def index(request):
     jobs = ImportJob.objects.select_related("created_by").defer("problems")[:RECENT]
     status = 422 if form.is_bound else 200
     return render(
-        request, "imports/index.html", {"form": form, "jobs": jobs, "max_mb": MAX_UPLOAD_MB}, status=status
+        request, "imports/index.html", {"form": form, "jobs": jobs, "max_mb": max_upload_mb()}, status=status
     )
 
 
