@@ -119,6 +119,10 @@ MESSAGES = {
         ),
         409,
     ),
+    "surprise_no_allowance": (
+        _("You have reached the most requests allowed: collect or cancel one before requesting more."),
+        409,
+    ),
     "surprise_empty": (_("Choose at least one document."), 422),
     "surprise_not_open": (_("This surprise bag is no longer open."), 409),
     "surprise_not_guardian_now": (

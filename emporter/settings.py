@@ -16,6 +16,9 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("EMPORTER_DATA_DIR", BASE_DIR / "data"))
+# Made if missing: SQLite cannot create its file in a folder that does not exist, and
+# says only "unable to open database file".
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def envbool(name: str, default: str = "0") -> bool:

@@ -5,7 +5,8 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from emporter.catalogue.models import CopyStatus
 from emporter.discovery import selectors, services
@@ -112,8 +113,28 @@ def test_asking_for_more_than_the_remaining_allowance_is_refused(library, family
     services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
     # The open bag promises its one document: nothing is left for another bag.
     assert selectors.remaining_allowance(patron=parent) == 0
-    with pytest.raises(ServiceError):
+    with pytest.raises(ServiceError) as none_left:
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
+    # Not "0 more documents", which reads like a fault: the basket's own words.
+    assert none_left.value.code == "surprise_no_allowance"
+    assert "0" not in none_left.value.message
+
+
+def test_with_nothing_left_the_page_says_so_in_words_and_offers_a_library(client, library, family):
+    parent, _child = family
+    RequestPolicy.objects.create(max_active=1)
+    place_requests(
+        patron=parent, record_ids=[make_record(title="Seul", copies=[library]).pk], pickup_branch=library
+    )
+    parent.home_branch.service_mode = "closed"
+    parent.home_branch.save()
+    other = make_branch(code="VAI", name="Vaise", mode="click_collect")
+    client.force_login(parent.user)
+    with translation.override("en"):
+        page = client.get(reverse("discovery:surprise"))
+    text = page.content.decode()
+    assert "You have reached the most requests allowed" in text and "0 more" not in text
+    assert page.context["form"]["pickup_branch"].initial == other.pk
 
 
 def test_the_form_says_why_and_keeps_what_was_typed(client, library, family):

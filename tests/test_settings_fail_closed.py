@@ -59,3 +59,11 @@ def test_in_production_cookies_go_over_https_only_unless_told_otherwise():
     assert start(said, **production).stdout.split() == ["True", "True"]
     assert start(said, HTTPS="0", **production).stdout.split() == ["False", "False"]
     assert start(said).stdout.split() == ["False", "False"]  # make run, on this machine
+
+
+def test_a_data_folder_that_does_not_exist_yet_is_made(tmp_path):
+    """SQLite cannot create its file in a missing folder, and says only "unable to open
+    database file": the folder is made when the settings load."""
+    folder = tmp_path / "new" / "data"
+    assert start(EMPORTER_DATA_DIR=str(folder)).returncode == 0
+    assert folder.is_dir()

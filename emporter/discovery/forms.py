@@ -47,8 +47,13 @@ class SurpriseForm(forms.Form):
         if len(self.people) == 1:
             self.fields["for_whom"].widget = forms.HiddenInput()
         self.fields["for_whom"].initial = patron.pk
+        # Their own library, else the first that takes requests (as the basket does): a
+        # required choice left empty is one more tap the patron is refused for.
+        accepting = self.fields["pickup_branch"].queryset
         if patron.home_branch.accepts_requests:
             self.fields["pickup_branch"].initial = patron.home_branch_id
+        elif first := accepting.first():
+            self.fields["pickup_branch"].initial = first.pk
 
     def reader(self):
         return self.people[self.cleaned_data["for_whom"]]

@@ -44,6 +44,8 @@ def create_surprise_request(
         # The patron's row lock serialises this with their placements (holds.services).
         Patron.objects.select_for_update().filter(pk=patron.pk).first()
         left = remaining_allowance(patron=patron)
+        if not left:  # "0 more documents" reads like a fault: said as the basket says it
+            raise ServiceError("surprise_no_allowance")
         if how_many > left:
             raise ServiceError("surprise_over_limit", left=left)
         return SurpriseRequest.objects.create(

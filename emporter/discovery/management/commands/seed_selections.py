@@ -21,7 +21,8 @@ class Command(BaseCommand):
         made = 0
         for spec in self.specs(central):
             made += self.make(**spec)
-        self.stdout.write(f"Selections: {made} created.")
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"Selections: {made} created.")
 
     def specs(self, central):
         def browse(band="", kind=""):
