@@ -61,3 +61,14 @@ def typed(value: object, *, max_length: int = 200) -> str:
     if not isinstance(value, str):
         return ""
     return without_control_chars(value).strip()[:max_length]
+
+
+# A cancellation's reason, as the patron reads it in their email.
+MAX_REASON = 300
+
+
+def one_line(value: str, *, max_length: int = MAX_REASON) -> str:
+    """Text written for a patron to read (a cancellation's reason): one line, single
+    spaces, no control character, cut to ``max_length``. Empty when nothing is left:
+    a blank reason would print "Reason:" and nothing in the patron's email."""
+    return " ".join(without_control_chars(value).split())[:max_length]

@@ -102,10 +102,27 @@ def test_staff_cancel_needs_a_reason(client, desk, branch):
     request = Request.objects.create(
         patron=caller, record=record, copy=record.copies.get(), pickup_branch=branch
     )
-    response = post(client, f"{V1}/staff/requests/{request.pk}/cancel", {"reason": ""}, desk)
-    assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
+    # Blank, or spaces only: the patron's email would print "Reason:" and nothing.
+    for blank in ("", "   ", "\n\t"):
+        response = post(client, f"{V1}/staff/requests/{request.pk}/cancel", {"reason": blank}, desk)
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
     request.refresh_from_db()
     assert request.status == Status.PLACED
+    # Written as the phone desk's page writes it: one line, single spaces.
+    post(client, f"{V1}/staff/requests/{request.pk}/cancel", {"reason": "  Ne   viendra\npas "}, desk)
+    request.refresh_from_db()
+    assert request.status == Status.CANCELLED
+    assert request.events.latest("pk").note == "Ne viendra pas"
+
+
+def test_staff_moving_a_request_to_a_library_that_does_not_exist_is_a_404(client, desk, branch):
+    caller = make_patron(branch, card="10000043")
+    record = make_record(copies=[branch])
+    request = Request.objects.create(
+        patron=caller, record=record, copy=record.copies.get(), pickup_branch=branch
+    )
+    response = post(client, f"{V1}/staff/requests/{request.pk}/pickup", {"pickup_branch_id": 999_999}, desk)
+    assert (response.status_code, response.json()["code"]) == (404, "branch_not_found")
 
 
 def test_staff_without_the_phone_desk_role_are_refused(client, branch):

@@ -20,7 +20,44 @@ from .errors import RETRY_AFTER, ApiError
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+# The answers every operation of a kind may give, whatever its own list says: the auth
+# classes, the validation and the parsing of a body answer them before the operation runs.
+SHARED_ANSWERS = (
+    (401, "Not signed in: no token, or an unknown or expired one (`unauthenticated`).", "secured"),
+    (403, "A token of the other kind, or staff without the role here (`forbidden`).", "scoped"),
+    (422, "A parameter or a field not valid (`invalid_input`; `errors` names it).", "validated"),
+    (400, "A body that is not JSON (`invalid_input`).", "body"),
+)
+SCOPED = {"PatronAuth", "StaffAuth"}
+
+
+class EmporterAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """ninja documents only each operation's own ``response=`` codes: the shared ones
+        are added here, so that a client generated from the document expects them."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                _add_shared_answers(operation)
+        return schema
+
+
+def _add_shared_answers(operation: dict) -> None:
+    schemes = {name for requirement in operation.get("security", []) for name in requirement}
+    kinds = {
+        "secured": bool(schemes),
+        "scoped": bool(schemes & SCOPED),
+        "validated": bool(operation.get("parameters") or operation.get("requestBody")),
+        "body": "requestBody" in operation,
+    }
+    answers = operation.setdefault("responses", {})
+    for status, description, kind in SHARED_ANSWERS:
+        if kinds[kind] and status not in answers and str(status) not in answers:
+            answers[status] = {"description": description, "content": ERROR}
+
+
+api = EmporterAPI(
     title="Emporter",
     version="1",
     description=(
@@ -35,7 +72,8 @@ api = NinjaAPI(
         "\n\n"
         "Errors answer `{code, message}`: the code is stable, the message follows "
         "Accept-Language (French by default, English). A field the API does not know is "
-        "refused (422 `invalid_input`, `errors` names it); a 429 says in `Retry-After` when "
+        "refused (422 `invalid_input`, `errors` names it), a body that is not JSON too (400 "
+        "`invalid_input`); a 429 says in `Retry-After` when "
         "to try again; cancelling a request already cancelled answers it as it is."
     ),
     urls_namespace="api",

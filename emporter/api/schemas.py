@@ -7,7 +7,7 @@ from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
-from emporter.inputs import has_control_chars
+from emporter.inputs import MAX_REASON, has_control_chars, one_line
 
 MAX_BASKET = 50
 # A database id: 64-bit signed. A larger one makes SQLite raise inside an IN (...) query.
@@ -220,5 +220,14 @@ class MeOut(PatronOut):
     max_active: int
 
 
+def _reason(value: str) -> str:
+    """Said to the patron in their email: one line, as the phone desk's page writes it,
+    and refused when nothing is left of it (a blank "Reason:")."""
+    reason = one_line(value)
+    if not reason:
+        raise PydanticCustomError("blank_reason", "Say why the request is cancelled.")
+    return reason
+
+
 class StaffCancelIn(InputSchema):
-    reason: Text = Field(min_length=1, max_length=500)
+    reason: Annotated[str, AfterValidator(_reason)] = Field(min_length=1, max_length=MAX_REASON)

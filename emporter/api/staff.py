@@ -165,6 +165,7 @@ def change_pickup_at(request, request_id: int, payload: StaffPickupIn):
     found = Request.objects.select_related("pickup_branch").filter(pk=request_id).first()
     if found is None or not may_move_pickup(request.user, found):
         raise ServiceError("not_found")
-    if not in_scope(request.user, payload.pickup_branch_id):
+    branch = get_branch(payload.pickup_branch_id)  # 404 for a library that does not exist
+    if not in_scope(request.user, branch.pk):
         raise ServiceError("forbidden")
-    return change_pickup(request=found, branch=get_branch(payload.pickup_branch_id), actor=request.user)
+    return change_pickup(request=found, branch=branch, actor=request.user)

@@ -18,7 +18,7 @@ from emporter.holds import policy
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import Outcome, cancel_request, change_pickup, pickup_changeable, place_requests
 from emporter.http import post_only
-from emporter.inputs import parse_id, parse_ids, without_control_chars
+from emporter.inputs import one_line, parse_id, parse_ids, without_control_chars
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
@@ -27,7 +27,6 @@ from . import basket, selectors
 
 desk_required = role_required(Role.PHONE_DESK)
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
-MAX_REASON = 300
 
 audit = logging.getLogger("emporter.audit")
 
@@ -205,7 +204,7 @@ def cancel(request, patron_id: int, request_id: int):
         Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
     )
     back = redirect(_patron_url(patron_id) + "#requests")
-    reason = " ".join(without_control_chars(request.POST.get("reason", "")).split())[:MAX_REASON]
+    reason = one_line(request.POST.get("reason", ""))
     if not reason:
         messages.error(
             request,
