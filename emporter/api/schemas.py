@@ -230,4 +230,5 @@ def _reason(value: str) -> str:
 
 
 class StaffCancelIn(InputSchema):
-    reason: Annotated[str, AfterValidator(_reason)] = Field(min_length=1, max_length=MAX_REASON)
+    # A NUL is refused as in every text the API reads (Text); then written as one line.
+    reason: Annotated[Text, AfterValidator(_reason)] = Field(min_length=1, max_length=MAX_REASON)
