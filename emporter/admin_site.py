@@ -7,6 +7,7 @@ from django.contrib.admin.apps import AdminConfig
 
 class EmporterAdminSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
+        # Here, not at the top: this module is loaded with INSTALLED_APPS, before models.
         from emporter.patrons.permissions import is_patron_account
 
         return super().has_permission(request) and not is_patron_account(request.user)

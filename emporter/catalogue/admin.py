@@ -7,13 +7,15 @@ from django.utils.translation import gettext_lazy as _
 
 from emporter.errors import ServiceError
 
+# The admin is a door: it may call circulation, which sits above the catalogue.
+from emporter.holds.models import Request
+from emporter.holds.services import release_copy, set_copy_status
+
 from .models import HAND_SET_STATUSES, Copy, CopyStatus, Record
 
 
 def _serve_waiting(copy: Copy, actor) -> None:
     """A copy new on its shelf goes to the oldest waiting request first."""
-    from emporter.holds.services import release_copy  # circulation sits above the catalogue
-
     if copy.status == CopyStatus.ON_SHELF:
         release_copy(copy=copy, actor=actor)
 
@@ -105,8 +107,6 @@ class RecordAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Delete the selected records that have no copy and no request"))
     def delete_without_copies(self, request, queryset):
-        from emporter.holds.models import Request  # circulation sits above the catalogue
-
         # Anything a patron asked for stays: its requests' history points at it.
         idle = queryset.exclude(Exists(Copy.objects.filter(record=OuterRef("pk")))).exclude(
             Exists(Request.objects.filter(record=OuterRef("pk")))
@@ -160,8 +160,6 @@ class CopyAdmin(admin.ModelAdmin):
             self._set_status(request, obj, seen=form.cleaned_data["status_seen"] or form.initial["status"])
 
     def _set_status(self, request, copy: Copy, *, seen: str) -> None:
-        from emporter.holds.services import set_copy_status
-
         try:
             # Its own savepoint: a refusal keeps the other fields just saved.
             with transaction.atomic():

@@ -7,7 +7,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from emporter.curbside.selectors import live_appointments
 from emporter.holds.continuity import set_mode
+from emporter.holds.selectors import active_pickups_at, set_aside_at
 from emporter.http import post_only
 from emporter.patrons.permissions import network_admin_required
 
@@ -43,9 +45,6 @@ def switch_branch(request, branch_id: int):
     closing = mode == ServiceMode.CLOSED and branch.service_mode != ServiceMode.CLOSED
     if closing and request.POST.get("confirm") != "yes":
         # Closing moves or cancels requests for good: say what will happen, then ask.
-        from emporter.curbside.selectors import live_appointments  # curbside builds on network
-        from emporter.holds.selectors import active_pickups_at, set_aside_at  # holds builds on network
-
         context = {
             "branch": branch,
             "mode": mode,
@@ -94,8 +93,6 @@ def _warn_about_pickups(request, branch: Branch) -> None:
     """Copies set aside at a closed branch move on their own (picking's sweep); patrons
     who chose it to collect are told by email within minutes and choose another library
     themselves (holds.services.tell_closed_pickups, change_pickup)."""
-    from emporter.holds.selectors import active_pickups_at  # holds builds on network
-
     count = active_pickups_at(branch)
     if count:
         messages.info(

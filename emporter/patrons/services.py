@@ -6,7 +6,7 @@ from typing import NoReturn
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 
 from emporter.dates import long_date
 from emporter.errors import ServiceError
@@ -51,9 +51,7 @@ def _refuse(code: str, seconds: int = 0) -> NoReturn:
 def _until(seconds: int) -> str:
     """When a lock ends, as a patron reads it: the time today, else the day and time."""
     until = timezone.localtime(timezone.now() + datetime.timedelta(seconds=seconds))
-    if until.date() == timezone.localdate():
-        return formats.time_format(until, "H:i")
-    return f"{long_date(until, 'l j F')} {formats.time_format(until, 'H:i')}"
+    return long_date(until, "H:i" if until.date() == timezone.localdate() else "l j F H:i")
 
 
 def _refuse_wrong(attempt: throttle.PinTry, code: str) -> NoReturn:
