@@ -31,7 +31,7 @@ def find_patron(card_number: str) -> Patron | None:
     card_number = card_number.strip()
     if not card_number:
         return None
-    return Patron.objects.filter(card_number=card_number).first()
+    return Patron.objects.with_card(card_number).first()
 
 
 def ready_copy(barcode: str, *, branch: Branch) -> Request | None:

@@ -34,7 +34,9 @@ def outbox(request):
     q = typed(request.GET.get("q"))
     if q:
         notices = notices.filter(
-            Q(patron__card_number=q) | Q(patron__last_name__icontains=q) | Q(patron__email__icontains=q)
+            Q(patron__card_number__iexact=q)
+            | Q(patron__last_name__icontains=q)
+            | Q(patron__email__icontains=q)
         )
     context = {
         "notices": notices[:PAGE],

@@ -159,7 +159,7 @@ def import_patrons(
         except DatabaseError as error:
             skip(line, "database_error", database_refused(error))
         else:
-            cards[row["card_number"]] = line
+            cards[row["card_number"].lower()] = line
             report.created += state == "created"
             report.updated += state == "updated"
             report.unchanged += state == "unchanged"
@@ -197,10 +197,10 @@ def _cell(name: str, value: str) -> str:
 
 def _first_time(card: str, cards: dict[str, int]) -> None:
     """RowError when an earlier row of the file imported this card: the first row wins
-    (the second would silently replace that person)."""
-    if card in cards:
+    (the second would silently replace that person), in any capitals (one card)."""
+    if card.lower() in cards:
         message = _("card %(card)s already imported from line %(line)s: this row is skipped")
-        raise RowError("duplicate_card", message % {"card": card, "line": cards[card]})
+        raise RowError("duplicate_card", message % {"card": card, "line": cards[card.lower()]})
 
 
 class RowError(Exception):
@@ -260,17 +260,17 @@ def _guardian(card: str, guardian_card: str) -> Patron:
     """The guardian named by a row, neither the patron nor someone whose guardians lead
     back to them: a patron would be their own ward (and a guardian's wards, listed on
     their account pages and notices, would go round in circles)."""
-    if guardian_card == card:
+    if guardian_card.lower() == card.lower():
         message = _("a patron cannot be their own guardian (card %(card)s)")
         raise RowError("bad_guardian", message % {"card": card})
-    guardian = Patron.objects.filter(card_number=guardian_card).first()
+    guardian = Patron.objects.with_card(guardian_card).first()
     if guardian is None:
         raise RowError("no_guardian", _("no patron has the card %(card)s") % {"card": guardian_card})
     above = guardian.guardian
     for _step in range(MAX_GUARDIANS):
         if above is None:
             return guardian
-        if above.card_number == card:
+        if above.card_number.lower() == card.lower():
             message = _(
                 "%(guardian)s cannot be the guardian of %(card)s: %(card)s is already the "
                 "guardian of %(guardian)s, or of their guardian (a circle)"
@@ -289,9 +289,7 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         return None
     current = (
-        Patron.objects.filter(card_number=row.get("card_number", ""))
-        .values_list("user__password", flat=True)
-        .first()
+        Patron.objects.with_card(row.get("card_number", "")).values_list("user__password", flat=True).first()
     )
     if current is not None and (not set_pins or check_password(pin, current)):
         return None
@@ -304,10 +302,12 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = N
     values = _clean(row, branches)
     pin = values.pop("pin")
     card = row["card_number"]
-    patron = Patron.objects.filter(card_number=card).select_related("user").first()
+    patron = Patron.objects.with_card(card).select_related("user").first()
     created = patron is None
     if created:
         patron = Patron(user=_account(card), card_number=card)
+    # The library's system writes the card: in other capitals, it is this card written anew.
+    values["card_number"] = card
     changed = [name for name, value in values.items() if created or getattr(patron, name) != value]
     for name in changed:
         setattr(patron, name, values[name])

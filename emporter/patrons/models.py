@@ -8,6 +8,7 @@ tokens are Django's own. Staff are Django users with role assignments per branch
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch
@@ -23,11 +24,20 @@ class NoticeChannel(models.TextChoices):
     SMS = "sms", _("SMS")
 
 
+class PatronQuerySet(models.QuerySet):
+    def with_card(self, card_number: str):
+        """The patron holding this card, its letters in capitals or not: a card is scanned
+        or typed, and "b0012" is the card printed "B0012" (the database keeps them one)."""
+        return self.filter(card_number__iexact=card_number.strip())
+
+
 class Patron(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patron", verbose_name=_("user")
     )
-    card_number = models.CharField(_("card number"), max_length=30, unique=True)
+    # Unique in any capitals (Meta.constraints); the user's name is the card as first
+    # issued, so a card replaced or typed in other capitals is found through this field.
+    card_number = models.CharField(_("card number"), max_length=30)
     first_name = models.CharField(_("first name"), max_length=150)
     last_name = models.CharField(_("last name"), max_length=150)
     email = models.EmailField(_("email"), blank=True)
@@ -55,11 +65,20 @@ class Patron(models.Model):
     card_expires = models.DateField(_("card expires"), null=True, blank=True)
     blocked_reason = models.CharField(_("blocked because"), max_length=300, blank=True)
 
+    objects = PatronQuerySet.as_manager()
+
     class Meta:
         ordering = ["last_name", "first_name"]
         verbose_name = _("patron")
         verbose_name_plural = _("patrons")
         indexes = [models.Index(fields=["last_name", "first_name"], name="patron_name")]
+        constraints = [
+            models.UniqueConstraint(
+                Upper("card_number"),
+                name="patron_card_any_capitals",
+                violation_error_message=_("A patron already has this card number (in capitals or not)."),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} ({self.card_number})"

@@ -31,8 +31,11 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     attempt = throttle.pin_try(card_number, address)
     if attempt.refused:
         _refuse(attempt.refused, attempt.seconds)
-    patron = Patron.objects.filter(card_number=card_number).select_related("user").first()
-    user = authenticate(request, username=card_number, password=pin, patron_sign_in=True)
+    patron = Patron.objects.with_card(card_number).select_related("user").first()
+    # The user is named after the card as first issued: a replaced card, or one typed in
+    # other capitals, is found through the patron. No patron: a wrong card, checked as long.
+    username = patron.user.get_username() if patron else card_number
+    user = authenticate(request, username=username, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
         throttle.card_failed(address)
         _refuse_wrong(attempt, "login_failed")

@@ -168,8 +168,14 @@ PIN_MAX_FAILURES_ANYWHERE = 20
 PIN_KEY = "!pin {}"
 
 
+def _card_key(card: str) -> str:
+    # In any capitals one card (Patron.with_card), and one count: "b0012" and "B0012"
+    # would otherwise each get their twenty tries.
+    return PIN_KEY.format(card.strip().lower()[:150])
+
+
 def _pin_keys(card: str, ip: str) -> dict[str, int]:
-    card = PIN_KEY.format(card.strip()[:150])
+    card = _card_key(card)
     return {f"{card} {address_key(ip)}"[:200]: PIN_MAX_FAILURES, card[:200]: PIN_MAX_FAILURES_ANYWHERE}
 
 
@@ -226,7 +232,7 @@ def pin_try(card: str, ip: str) -> PinTry:
 
 def pin_succeeded(card: str, ip: str = "") -> None:
     """The right PIN: the card's counts start again, from everywhere (only its owner knows it)."""
-    card_key = PIN_KEY.format(card.strip()[:150])
+    card_key = _card_key(card)
     ours = Q(username=card_key[:200]) | Q(username__startswith=f"{card_key} ")
     SignInFailures.objects.filter(ours).delete()
 

@@ -58,11 +58,11 @@ def find_patrons(q: str) -> list[Patron]:
     compact = q.replace(" ", "")
     if PHONE_LIKE.fullmatch(q):
         digits = re.sub(r"\D", "", q)
-        match = Q(card_number=compact)
+        match = Q(card_number__iexact=compact)
         if len(digits) >= NATIONAL_LENGTH:
             match |= Q(phone_digits__in=phone_variants(digits))
         return list(patrons.filter(match)[:MAX_PATRONS])
-    exact = list(patrons.filter(card_number=compact)[:1])
+    exact = list(patrons.with_card(compact)[:1])
     if exact:
         return exact
     if name_too_short(q):
