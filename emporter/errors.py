@@ -12,6 +12,7 @@ MESSAGES = {
         409,
     ),
     "already_requested": (_("You have already requested this document."), 409),
+    "already_on_loan": (_("You already have this document at home: it cannot be requested again."), 409),
     "placement_conflict": (_("This document could not be set aside just now: please try again."), 409),
     "idempotency_key_reused": (
         _("This Idempotency-Key was already used for another basket (other documents or pickup library)."),

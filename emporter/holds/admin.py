@@ -22,6 +22,7 @@ EVENT_REASONS = {
     "pickup_closed_withdrawn": _("waits: pickup library closed"),
     "pickup_reopened": _("pickup library reopened"),
     "copy_library_closed": _("the copy’s library closed"),
+    "not_found_waiting": _("not found: waits for another copy"),
 }
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, Record
 from emporter.errors import ServiceError
-from emporter.network.calendar import nth_open_day
+from emporter.network.calendar import is_open, nth_open_day
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
@@ -113,6 +113,22 @@ def check_patron(patron: Patron) -> None:
         raise ServiceError("card_expired")
 
 
+def may_borrow(patron: Patron) -> bool:
+    """``check_patron`` as a yes or no."""
+    return not patron.blocked_reason and not (
+        patron.card_expires and patron.card_expires < timezone.localdate()
+    )
+
+
+def borrowing_patrons(prefix: str = "") -> Q:
+    """``may_borrow`` in SQL: a blocked or expired card's waiting requests keep their
+    place but take no copy from the queue (the door would refuse the bag, and the next
+    patron would wait for nothing); served once the card is in order again."""
+    expires = f"{prefix}card_expires"
+    in_date = Q(**{f"{expires}__isnull": True}) | Q(**{f"{expires}__gte": timezone.localdate()})
+    return Q(**{f"{prefix}blocked_reason": ""}) & in_date
+
+
 def _check_limits(patron: Patron, record: Record, rules: policy.Policy) -> None:
     # One query for the three counts: this runs on every placement, under the patron's lock.
     counts = Request.objects.filter(patron=patron, status__in=ACTIVE).aggregate(
@@ -122,6 +138,11 @@ def _check_limits(patron: Patron, record: Record, rules: policy.Policy) -> None:
     )
     if counts["same"]:
         raise ServiceError("already_requested")
+    # Koha's AllowHoldsOnPatronsPossessions off: a copy the patron has at home is not set
+    # aside again for them (a guardian asks on the child's own card). Read through the
+    # copies' loans (the desk writes them; no import of it here).
+    if Copy.objects.filter(record=record, loans__patron=patron, loans__returned_at__isnull=True).exists():
+        raise ServiceError("already_on_loan")
     if counts["total"] >= rules.max_active:
         raise ServiceError("limit_reached", limit=rules.max_active)
     type_limit = rules.type_limits.get(record.doc_type)
@@ -278,6 +299,8 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
         if copy.branch_id != request.pickup_branch_id and not rules.allow_other_branches:
             continue
+        if not may_borrow(request.patron):
+            continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
         taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
         )
@@ -365,10 +388,21 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     documents', and every ready document in it is held until then."""
     today = today or timezone.localdate()
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    hold_until = nth_open_day(request.pickup_branch, today + datetime.timedelta(days=1), rules.hold_days)
+    hold_until = hold_deadline(request.pickup_branch, today, rules.hold_days)
     bag, hold_until = _put_in_bag(patron=request.patron, branch=request.pickup_branch, hold_until=hold_until)
     Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.HOLD_SHELF, updated_at=timezone.now())
     return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
+
+
+def hold_deadline(branch: Branch, today: datetime.date, days: int) -> datetime.date:
+    """The end of the ``days``-th open day of ``branch`` after ``today``. A library whose
+    hours are not entered yet (switched to click and collect first) holds for ``days``
+    calendar days: the picker, copy in hand, must not get an error page for it."""
+    try:
+        return nth_open_day(branch, today + datetime.timedelta(days=1), days)
+    except ValueError as error:
+        logger.warning("hold deadline in calendar days: %s", error)
+        return today + datetime.timedelta(days=days)
 
 
 def copy_in_hand(*, request: Request, at_branch_id: int, actor=None) -> Request:
@@ -419,7 +453,11 @@ def _put_in_bag(*, patron: Patron, branch: Branch, hold_until: datetime.date) ->
 
 def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Request:
     """The request's copy could not be found: silently move it to another copy (same
-    branch first, then elsewhere if allowed); close it as not found only if none exists."""
+    branch first, then elsewhere if allowed). None free, but another that will come back
+    (on loan, in someone's bag, at a closed library), where the rules keep a waiting
+    list: the request waits with its place, as Koha and Evergreen keep a title's hold
+    (told by nobody: the account shows it waiting, and a "ready" email lists it). Closed
+    as not found, and the patron told, only when no other copy exists."""
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
     copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
     if copy is not None:
@@ -432,7 +470,17 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
             copy=copy,
             placed_at=timezone.now(),
         )
+    if rules.allow_waiting_list and _another_copy_will_come_back(request):
+        back = {"copy": None, "placed_at": None}  # its place is created_at
+        return transition(request, Status.WAITING, actor=actor, reason="not_found_waiting", note=note, **back)
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
+
+
+def _another_copy_will_come_back(request: Request) -> bool:
+    # Missing copies are lendable (one may turn up), but a waiting list behind nothing
+    # but missing copies would never move: the patron is told it was not found.
+    others = Copy.objects.lendable().filter(record_id=request.record_id).exclude(pk=request.copy_id)
+    return others.exclude(status=CopyStatus.MISSING).exists()
 
 
 def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
@@ -455,8 +503,10 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     # batch too, and keep a newer request a copy came back for waiting for good.
     at_pickup = on_shelf.filter(branch=OuterRef("pickup_branch_id"))
     reachable = Q(Exists(at_pickup)) | (Q(Exists(on_shelf)) & ~policy.own_branch_only())
-    waiting = Request.objects.filter(reachable, status=Status.WAITING).exclude(
-        pickup_branch__service_mode=ServiceMode.CLOSED
+    waiting = (
+        Request.objects.filter(reachable, status=Status.WAITING)
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
+        .filter(borrowing_patrons("patron__"))
     )
     if records is not None:
         waiting = waiting.filter(record_id__in=records)
@@ -492,6 +542,7 @@ def expire_overdue(*, today=None, actor=None) -> int:
     (``free_held_copy``), emptied bags close, and the patron is told (the event feeds
     the notice). Safe to run often."""
     today = today or timezone.localdate()
+    _spare_closed_last_days(today)
     expired = 0
     # Nobody can collect at a closed library: its bags wait, and get their days back
     # when it reopens (extend_after_reopening).
@@ -512,6 +563,32 @@ def expire_overdue(*, today=None, actor=None) -> int:
             close_bag_if_done(bag_id=request.bag_id)
             expired += 1
     return expired
+
+
+def _spare_closed_last_days(today: datetime.date) -> int:
+    """A bag whose last day turned out closed (a strike, a holiday entered after the bag
+    was made, hours changed) is held to the next open day instead of expiring: its
+    patron could not come that day (Koha's ExpireReservesOnHolidays). Locks in the
+    order of ``_put_in_bag``: the bag's ready requests, then the bag."""
+    spared = 0
+    due = Bag.objects.filter(state=Bag.State.OPEN, hold_until__lt=today).exclude(
+        branch__service_mode=ServiceMode.CLOSED
+    )
+    for bag in due.select_related("branch"):
+        if is_open(bag.branch, bag.hold_until):
+            continue
+        later = hold_deadline(bag.branch, bag.hold_until, 1)
+        if later < today:
+            continue  # the next open day is gone too: over
+        with transaction.atomic():
+            ready = Request.objects.filter(bag=bag, status=Status.READY)
+            list(ready.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+            if Bag.objects.filter(pk=bag.pk, state=Bag.State.OPEN, hold_until=bag.hold_until).update(
+                hold_until=later
+            ):
+                ready.filter(hold_until__lt=later).update(hold_until=later)
+                spared += 1
+    return spared
 
 
 def forget_patrons(*, request_ids: list[int]) -> int:
@@ -600,7 +677,7 @@ def extend_after_reopening(*, branch: Branch, today=None) -> int:
     bags = Bag.objects.filter(branch=branch, state=Bag.State.OPEN).select_related("patron")
     for bag in bags:
         rules = policy.resolve(branch=branch, category=bag.patron.category)
-        deadline = nth_open_day(branch, today + datetime.timedelta(days=1), rules.hold_days)
+        deadline = hold_deadline(branch, today, rules.hold_days)
         with transaction.atomic():
             if not Bag.objects.filter(pk=bag.pk, hold_until__lt=deadline).update(hold_until=deadline):
                 continue

@@ -1,0 +1,155 @@
+"""Request rules a circulation librarian expects, as Koha and Evergreen keep them: a
+title's request outlives a missing copy, a closed day never eats a bag's last day, a
+blocked card takes no copy from the queue, nothing is asked twice."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk import services as desk
+from emporter.desk.models import Loan
+from emporter.errors import ServiceError
+from emporter.holds.models import RequestPolicy, Status
+from emporter.holds.policy import Policy
+from emporter.holds.services import expire_overdue, place_request, serve_waiting
+from emporter.network.calendar import nth_open_day
+from emporter.network.models import ClosedDay, ServiceMode
+from emporter.notices.compose import compose_all
+from emporter.notices.models import Notice
+from emporter.patrons.models import Patron
+from emporter.picking import services as picking
+from tests.conftest import make_branch, make_patron, make_ready_requests, make_record
+
+
+def not_found_this_morning(branch):
+    line = picking.build_run(branch=branch, kind="late").lines.get()
+    return picking.mark_not_found(line=line, reason="pas en rayon")
+
+
+# A copy not found, another out: the request waits for it ------------------------------
+
+
+def test_not_found_with_another_copy_on_loan_waits_for_it_and_gets_it_back(patron, branch):
+    record = make_record(copies=[branch, (branch, CopyStatus.ON_LOAN)])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    not_found_this_morning(branch)
+    request.refresh_from_db()
+    assert (request.status, request.copy_id, request.placed_at) == (Status.WAITING, None, None)
+    compose_all()
+    assert not Notice.objects.filter(kind="not_found").exists()  # nothing is over: nothing told
+    on_loan = record.copies.get(status=CopyStatus.ON_LOAN)
+    desk.check_in(barcode=on_loan.barcode, branch=branch)  # it comes back: straight to them
+    request.refresh_from_db()
+    assert (request.status, request.copy_id) == (Status.READY, on_loan.pk)
+
+
+def test_not_found_with_another_copy_at_a_closed_library_waits(patron, branch):
+    closed = make_branch(code="CLO", name="Fermée", mode=ServiceMode.CLOSED)
+    record = make_record(copies=[branch, closed])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    not_found_this_morning(branch)
+    request.refresh_from_db()
+    assert request.status == Status.WAITING
+
+
+@pytest.mark.parametrize("other", [CopyStatus.MISSING, CopyStatus.WITHDRAWN, None])
+def test_not_found_with_nothing_else_to_come_back_is_told(patron, branch, other):
+    # Another copy missing too would never move a waiting list: the patron is told.
+    record = make_record(copies=[branch] + ([(branch, other)] if other else []))
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    not_found_this_morning(branch)
+    request.refresh_from_db()
+    assert request.status == Status.NOT_FOUND
+    compose_all()
+    assert Notice.objects.filter(patron=patron, kind="not_found").exists()
+
+
+def test_not_found_where_the_rules_keep_no_waiting_list_is_told(patron, branch):
+    RequestPolicy.objects.create(allow_waiting_list=False)
+    record = make_record(copies=[branch, (branch, CopyStatus.ON_LOAN)])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    not_found_this_morning(branch)
+    request.refresh_from_db()
+    assert request.status == Status.NOT_FOUND
+
+
+# A closed last day is given back ------------------------------------------------------
+
+
+def test_a_closed_day_declared_on_a_bags_last_day_holds_it_to_the_next_open_day(patron, branch):
+    (request,) = make_ready_requests(patron, branch, ["Un"])
+    deadline = request.hold_until
+    ClosedDay.objects.create(branch=branch, date=deadline, reason="grève")
+    next_open = nth_open_day(branch, deadline + datetime.timedelta(days=1), 1)
+    assert expire_overdue(today=deadline + datetime.timedelta(days=1)) == 0
+    request.refresh_from_db()
+    assert (request.status, request.hold_until) == (Status.READY, next_open)
+    assert request.bag.hold_until == next_open
+    assert expire_overdue(today=next_open + datetime.timedelta(days=1)) == 1  # then it is over
+
+
+def test_a_bag_whose_last_day_was_open_expires_as_before(patron, branch):
+    (request,) = make_ready_requests(patron, branch, ["Un"])
+    assert expire_overdue(today=request.hold_until + datetime.timedelta(days=1)) == 1
+
+
+def test_a_library_without_opening_hours_holds_bags_in_calendar_days(patron, branch):
+    # Switched to click and collect before its hours were entered: the picker's "found"
+    # and the copy's arrival there must not fail with the copy in hand.
+    bare = make_branch(code="NEW", name="Nouvelle", weekdays=[])
+    record = make_record(copies=[branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=bare)
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
+    picking.receive(branch=bare, barcode=record.copies.get().barcode)
+    request.refresh_from_db()
+    days = Policy().hold_days
+    assert request.status == Status.READY
+    assert request.hold_until == timezone.localdate() + datetime.timedelta(days=days)
+
+
+# A blocked card takes nothing from the queue -------------------------------------------
+
+
+BLOCKS = [{"blocked_reason": "Documents perdus"}, {"card_expires": datetime.date(2020, 1, 1)}]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_a_returned_copy_passes_over_a_blocked_patrons_waiting_request(patron, branch, block):
+    other = make_patron(branch, card="30000001")
+    record = make_record(copies=[(branch, CopyStatus.ON_LOAN)])
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    Patron.objects.filter(pk=patron.pk).update(**block)
+    desk.check_in(barcode=record.copies.get().barcode, branch=branch)
+    first.refresh_from_db(), second.refresh_from_db()
+    assert (first.status, second.status) == (Status.WAITING, Status.READY)  # first keeps its place
+
+
+def test_the_waiting_sweep_serves_a_blocked_card_once_it_is_in_order_again(patron, branch):
+    record = make_record(copies=[(branch, CopyStatus.ON_LOAN)])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    Patron.objects.filter(pk=patron.pk).update(blocked_reason="Documents perdus")
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # back by an import
+    assert serve_waiting() == 0
+    Patron.objects.filter(pk=patron.pk).update(blocked_reason="")
+    assert serve_waiting() == 1
+    request.refresh_from_db()
+    assert request.status == Status.PLACED
+
+
+# Nothing asked twice -----------------------------------------------------------------
+
+
+def test_a_document_the_patron_has_at_home_is_not_requested_again(patron, branch):
+    record = make_record(copies=[branch, branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
+    desk.hand_over(patron=patron, branch=branch)
+    with pytest.raises(ServiceError) as refused:
+        place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert refused.value.code == "already_on_loan"
+    loan = Loan.objects.get()
+    desk.check_in(barcode=loan.copy.barcode, branch=branch)  # brought back: may ask again
+    assert place_request(patron=patron, record_id=record.pk, pickup_branch=branch)[0].status == Status.PLACED
