@@ -95,6 +95,24 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
 
 
 @dataclass
+class CardProblem:
+    """A child's card the guardian collects for, blocked or expired: the hand-over lends
+    to it, so the door says so, by name, and asks for the same override."""
+
+    patron: Patron
+    blocked_reason: str = ""
+    expired_on: datetime.date | None = None
+
+
+def card_problem(patron: Patron, today: datetime.date) -> CardProblem | None:
+    """What ``holds.services.check_patron`` would refuse this card for, if anything."""
+    expired = patron.card_expires if patron.card_expires and patron.card_expires < today else None
+    if not patron.blocked_reason and not expired:
+        return None
+    return CardProblem(patron=patron, blocked_reason=patron.blocked_reason, expired_on=expired)
+
+
+@dataclass
 class DoorView:
     patron: Patron
     ready: list[Request] = field(default_factory=list)
@@ -108,6 +126,10 @@ class DoorView:
     # they may be lent all the same (services.lend_expired); ``waited_for`` on those a
     # waiting request is to have instead.
     expired_here: list[Request] = field(default_factory=list)
+    # The children whose documents are offered here (ready, or expired but still on the
+    # hold shelf) with a blocked or expired card, by name: lent to their card, they need
+    # the override as the scanned card does (services.check_borrowers).
+    children_problems: list[CardProblem] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -115,7 +137,11 @@ class DoorView:
 
     @property
     def needs_override(self) -> bool:
-        return self.blocked or self.card_expired
+        return self.blocked or self.card_expired or bool(self.children_problems)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.needs_override or bool(self.not_ready)
 
 
 def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = None) -> DoorView:
@@ -140,6 +166,13 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
         view.collected_today = loans_checked_out(patron_ids=ids, branch=branch, day=today)
         view.ready_elsewhere = ready_elsewhere(patron_ids=ids, branch=branch)
     view.expired_here = expired_here(patron_ids=ids, branch=branch)
+    # Their patrons came with the requests (select_related): no query more.
+    children = {r.patron_id: r.patron for r in [*view.ready, *view.expired_here] if r.patron_id != patron.pk}
+    view.children_problems = [
+        problem
+        for child in sorted(children.values(), key=lambda p: (p.last_name, p.first_name, p.pk))
+        if (problem := card_problem(child, today)) is not None
+    ]
     return view
 
 

@@ -59,7 +59,10 @@ def hand_over(
     request_ids: Iterable[int] | None = None,
     override_blocks: bool = False,
 ) -> Handover:
-    """Check out the ready documents (all, or those chosen) and close emptied bags."""
+    """Check out the ready documents (all, or those chosen) and close emptied bags.
+
+    The card scanned and the card of each child whose documents are lent must be in good
+    standing (``check_borrowers``), unless staff override: one decision for them all."""
     if not override_blocks:
         check_patron(patron)
     result = Handover()
@@ -77,11 +80,14 @@ def hand_over(
         else:
             wanted = wanted.filter(status=Status.READY)
         to_lend = []
-        for request in wanted.select_related("copy", "bag").order_by("pk"):
+        for request in wanted.select_related("copy", "bag", "patron").order_by("pk"):
             if request.status == Status.COLLECTED:
                 result.already_collected.append(request)
             else:
                 to_lend.append(request)
+        if not override_blocks:
+            # Raised before anything is written: the transaction lends nothing.
+            check_borrowers(patron, [r.patron for r in to_lend])
         result.loans = _lend(requests=to_lend, branch=branch, actor=actor)
         bags = Bag.objects.filter(patron_id__in=household, branch=branch, state=Bag.State.OPEN)
         for bag_id in bags.order_by("pk").values_list("pk", flat=True):
@@ -90,6 +96,23 @@ def hand_over(
         # bag, then appointment, then slot is the order "I'm here" and booking lock in.
         curbside.done_for_bags(bag_ids={r.bag_id for r in to_lend if r.bag_id})
     return result
+
+
+def check_borrowers(patron: Patron, borrowers: Iterable[Patron]) -> None:
+    """A guardian collects their children's documents with their own card, but each
+    document is lent to its own patron's card: each of those cards is checked as the
+    scanned one is (``check_patron``: blocked, expired). The error names the child whose
+    card it is (``name``), for the door to say whose card stops the hand-over."""
+    seen = {patron.pk}
+    for borrower in sorted(borrowers, key=lambda p: (p.last_name, p.first_name, p.pk)):
+        if borrower.pk in seen:
+            continue
+        seen.add(borrower.pk)
+        try:
+            check_patron(borrower)
+        except ServiceError as error:
+            error.params["name"] = f"{borrower.first_name} {borrower.last_name}".strip()
+            raise
 
 
 def _lend(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:
@@ -117,7 +140,10 @@ def lend_expired(
     # What the door offers (selectors.expired_here: one rule for the page and for this).
     offered = selectors.expired_here(patron_ids=patron.household_ids(), branch=branch)
     wanted = set(request_ids)
-    ids = [r.pk for r in offered if r.pk in wanted and not r.waited_for]
+    chosen = [r for r in offered if r.pk in wanted and not r.waited_for]
+    if not override_blocks:
+        check_borrowers(patron, [r.patron for r in chosen])
+    ids = [r.pk for r in chosen]
     held = Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)
     with transaction.atomic():
         requests = list(
@@ -285,13 +311,21 @@ def put_back_found(*, barcode: str, branch: Branch, actor=None) -> FoundAgain | 
         return FoundAgain(copy=copy, sent_home=True)
 
 
-def renew(*, loan: Loan, patron: Patron) -> Loan:
+def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False) -> Loan:
+    """One more loan period, if the policy allows it and nobody waits for the title.
+
+    A blocked or expired card renews nothing, as Koha's RestrictionBlockRenewing and
+    BlockExpiredPatronOpacActions have it: the same errors as a request or a hand-over
+    (``check_patron``), read from the database, not from the patron object passed.
+    Only staff may override (``override_blocks``); the patron's own renew button never does."""
     with transaction.atomic():
         loan = (
             Loan.objects.select_for_update(of=("self",))
-            .select_related("copy", "branch")
+            .select_related("copy", "branch", "patron")
             .get(pk=loan.pk, patron=patron)
         )
+        if not override_blocks:
+            check_patron(loan.patron)
         rules = loan_policy(loan.copy.doc_type)
         if loan.returned_at or loan.renewals >= rules.max_renewals:
             raise ServiceError("not_renewable")

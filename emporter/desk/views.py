@@ -212,6 +212,8 @@ def lend_expired(request, branch: Branch):
             branch=branch,
             request_ids=parse_ids(request.POST.getlist("requests")),
             actor=request.user,
+            # The same staff decision as the hand-over's: the page offers it when needed.
+            override_blocks=request.POST.get("override") == "1",
         )
     except ServiceError as error:
         messages.error(request, _staff_message(error))
@@ -230,7 +232,18 @@ def lend_expired(request, branch: Branch):
 
 
 def _staff_message(error: ServiceError) -> str:
-    """The service speaks to patrons; at the door, say what the librarian can do."""
+    """The service speaks to patrons; at the door, say what the librarian can do, and
+    whose card it is when it is a child's whose documents the guardian collects."""
+    name = error.params.get("name")
+    if name and error.code == "patron_blocked":
+        return _("%(name)s is blocked (%(reason)s): tick “Hand over anyway” to lend all the same.") % {
+            "name": name,
+            "reason": error.params.get("reason", ""),
+        }
+    if name and error.code == "card_expired":
+        return _("%(name)s's card has expired: tick “Hand over anyway” to lend all the same.") % {
+            "name": name
+        }
     if error.code == "patron_blocked":
         return _("This patron is blocked (%(reason)s): tick “Hand over anyway” to lend all the same.") % {
             "reason": error.params.get("reason", "")
