@@ -1,17 +1,138 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from emporter.errors import ServiceError
+from emporter.dates import long_date
 
 # The admin is a door: it may call circulation, which sits above the catalogue.
-from emporter.holds.models import Request
+from emporter.desk.models import Loan
+from emporter.errors import ServiceError
+from emporter.holds.models import HOLDING_COPY, Request, Status
 from emporter.holds.services import release_copy, set_copy_status
 
 from .models import HAND_SET_STATUSES, Copy, CopyStatus, Record
+
+# What a copy our circulation holds keeps, as an import keeps it (importer.PLACEMENT_FIELDS):
+# the patron asked for its record, the pick list, the van and the hold shelf go by its
+# library, department and location, and every desk finds it by its barcode. Its call
+# number, type and codes may still be corrected (a wrong call number is fixed while the
+# copy waits, as Koha allows), and its status is circulation's (CopyForm).
+KEPT_WHILE_HELD = ("record", "barcode", "branch", "department", "location")
+# The statuses only circulation gives. On loan may also come from the source (lent by
+# the library's own system): only an open loan at one of our doors holds a copy.
+CIRCULATION_STATUSES = (CopyStatus.SET_ASIDE, CopyStatus.IN_TRANSIT, CopyStatus.HOLD_SHELF)
+
+
+def held_copies(copies) -> dict[Copy, str]:
+    """The copies among ``copies`` (a queryset, or copies) that our circulation holds (a
+    request, a transit, an open loan), each with why, in words a librarian reads.
+
+    The rows are locked (FOR UPDATE): inside the admin's transaction, the check and the
+    save or delete after it see the same copy. A request takes a copy by locking it
+    first (holds.allocation: FOR UPDATE, then an UPDATE guarded by the status), so
+    either it took the copy before this read, which waits for it and refuses, or it
+    finds the copy locked and takes another, or waits and then reads the copy's new
+    record and place. On SQLite each transaction runs alone (IMMEDIATE mode)."""
+    ids = copies.values("pk") if hasattr(copies, "values") else [copy.pk for copy in copies]
+    holding = Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)
+    lent = Loan.objects.filter(copy=OuterRef("pk"), returned_at__isnull=True)
+    with transaction.atomic():
+        held = (
+            Copy.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .filter(Q(status__in=CIRCULATION_STATUSES) | Exists(holding) | Exists(lent))
+            .order_by("pk")
+        )
+        return {copy: _why_held(copy) for copy in held}
+
+
+def _why_held(copy: Copy) -> str:
+    request = (
+        Request.objects.filter(copy=copy, status__in=HOLDING_COPY).select_related("pickup_branch").first()
+    )
+    if request is not None:
+        pickup = {"pickup": request.pickup_branch.name}
+        if request.status == Status.READY:
+            return (
+                gettext(
+                    "This copy is on the hold shelf for a request (ready at %(pickup)s): until the request "
+                    "is over, it keeps its record, barcode, library, department and location, and cannot "
+                    "be deleted."
+                )
+                % pickup
+            )
+        if copy.status == CopyStatus.IN_TRANSIT:
+            return (
+                gettext(
+                    "This copy is in transit for a request (to be collected at %(pickup)s): until the "
+                    "request is over, it keeps its record, barcode, library, department and location, "
+                    "and cannot be deleted."
+                )
+                % pickup
+            )
+        return (
+            gettext(
+                "This copy is set aside for a request (to be collected at %(pickup)s): until the request "
+                "is over, it keeps its record, barcode, library, department and location, and cannot be "
+                "deleted."
+            )
+            % pickup
+        )
+    loan = Loan.objects.filter(copy=copy, returned_at__isnull=True).first()
+    if loan is not None:
+        return gettext(
+            "This copy is on loan (due %(date)s): until it is returned, it keeps its record, "
+            "barcode, library, department and location, and cannot be deleted."
+        ) % {"date": long_date(loan.due_date)}
+    if copy.status == CopyStatus.IN_TRANSIT:
+        return gettext(
+            "This copy is in transit back to %(branch)s: until it is received there, it keeps its "
+            "record, barcode, library, department and location, and cannot be deleted."
+        ) % {"branch": copy.branch.name}
+    return gettext(
+        "This copy is in circulation (%(status)s): until it is back on its shelf, it keeps its "
+        "record, barcode, library, department and location, and cannot be deleted."
+    ) % {"status": copy.get_status_display()}
+
+
+def _held_list(copies) -> list[str]:
+    """Why each held copy of ``copies`` cannot be deleted, for the admin's list of what
+    stops a deletion (its "protected" objects)."""
+    return [
+        gettext("%(barcode)s: %(why)s") % {"barcode": copy.barcode or copy.pk, "why": why}
+        for copy, why in held_copies(copies).items()
+    ]
+
+
+def _delete_unless_held(request, queryset, copies) -> None:
+    """The "delete selected" action, checked again in the transaction that deletes: its
+    confirmation page (get_deleted_objects) was read in one of its own, and a copy may
+    have been taken by a request since (the one case where Django's success message
+    follows this refusal)."""
+    with transaction.atomic():
+        if held := _held_list(copies):
+            for why in held:
+                messages.error(request, why)
+            return
+        queryset.delete()
+
+
+class HeldCopyGuard:
+    """A copy our circulation holds keeps its record, barcode and place
+    (``KEPT_WHILE_HELD``): a change of one of them is refused, in words."""
+
+    def clean(self):
+        cleaned = super().clean()
+        moved = [name for name in KEPT_WHILE_HELD if name in self.changed_data]
+        if moved and self.instance.pk is not None and not self.instance._state.adding:
+            for why in held_copies([self.instance]).values():
+                raise ValidationError(why, code="copy_held")
+        return cleaned
 
 
 def _serve_waiting(copy: Copy, actor) -> None:
@@ -20,7 +141,7 @@ def _serve_waiting(copy: Copy, actor) -> None:
         release_copy(copy=copy, actor=actor)
 
 
-class CopyForm(forms.ModelForm):
+class CopyForm(HeldCopyGuard, forms.ModelForm):
     """A copy's status is set by hand only among HAND_SET_STATUSES; a copy in circulation
     (set aside, in transit, on the hold shelf, on loan) shows its status, read-only."""
 
@@ -70,8 +191,26 @@ class CopyForm(forms.ModelForm):
             status.choices = [(value, label) for value, label in status.choices if value in HAND_SET_STATUSES]
 
 
+class CopyInlineForm(HeldCopyGuard, forms.ModelForm):
+    class Meta:
+        model = Copy
+        fields = [name for name in CopyForm.Meta.fields if name != "status"]
+
+
+class CopyInlineFormSet(BaseInlineFormSet):
+    """A copy our circulation holds is not deleted from its record's page either."""
+
+    def clean(self):
+        gone = [form.instance for form in self.forms if form.instance.pk and self._should_delete_form(form)]
+        if gone and (held := _held_list(gone)):
+            raise ValidationError(held, code="copy_held")
+        super().clean()
+
+
 class CopyInline(admin.TabularInline):
     model = Copy
+    form = CopyInlineForm
+    formset = CopyInlineFormSet
     extra = 0
     raw_id_fields = ["department", "location"]
     # Changed one copy at a time, from its own page (CopyAdmin): guarded by what was seen.
@@ -121,6 +260,15 @@ class RecordAdmin(admin.ModelAdmin):
             ) % {"n": kept}
         messages.success(request, done)
 
+    def get_deleted_objects(self, objs, request):
+        # A record's copies go with it: one our circulation holds stops the deletion.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        ids = objs.values("pk") if hasattr(objs, "values") else [record.pk for record in objs]
+        return deleted, counts, perms_needed, [*protected, *_held_list(Copy.objects.filter(record__in=ids))]
+
+    def delete_queryset(self, request, queryset):
+        _delete_unless_held(request, queryset, Copy.objects.filter(record__in=queryset.values("pk")))
+
     def save_formset(self, request, form, formset, change):
         if formset.model is not Copy:
             return super().save_formset(request, form, formset, change)
@@ -143,6 +291,14 @@ class CopyAdmin(admin.ModelAdmin):
     list_filter = ["status", "branch", "doc_type"]
     search_fields = ["barcode", "call_number"]
     raw_id_fields = ["record", "department", "location"]
+
+    def get_deleted_objects(self, objs, request):
+        # Listed with what else stops a deletion: the page says why, and deletes nothing.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed, [*protected, *_held_list(objs)]
+
+    def delete_queryset(self, request, queryset):
+        _delete_unless_held(request, queryset, queryset)
 
     def save_model(self, request, obj, form, change):
         if not change:
