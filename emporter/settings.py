@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -213,6 +214,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "emporter" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
+
+# The default hashers for staff passwords, and one for patrons' PINs, far cheaper
+# (emporter/patrons/pins.py: a second of CPU per card signing in would stall the site).
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "emporter.patrons.pins.PinHasher"]
 
 # One backend for every door, with the lock-outs (emporter/patrons/backends.py).
 AUTHENTICATION_BACKENDS = ["emporter.patrons.backends.SignInBackend"]

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from emporter.network.models import Branch, Department, Location, OpeningHours, ServiceMode
+from emporter.patrons.pins import PinHasher
 
 
 def pytest_report_header(config):
@@ -91,8 +92,17 @@ def other_branch(db):
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
-    # PINs are hashed with Django's default (slow by design); tests need not pay for it.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Passwords and PINs are slow to hash by design; tests need not pay for it.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "tests.conftest.FastPinHasher",
+    ]
+
+
+class FastPinHasher(PinHasher):
+    """PINs as the app hashes them (emporter/patrons/pins.py), with one round."""
+
+    iterations = 1
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from emporter.network.models import Branch, ClosedDay, OpeningHours, ServiceMode
 from emporter.patrons.models import Patron, PatronCategory, Role, StaffRole
 
 # Demo users share one hash; MD5 keeps seeding and authenticate() fast in tests.
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "tests.conftest.FastPinHasher"]
 README_RECORDS = 1209
 README_COPIES = 1481
 

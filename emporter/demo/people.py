@@ -17,6 +17,7 @@ from django.db import transaction
 
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, PatronCategory, Role, StaffRole
+from emporter.patrons.pins import hash_pin
 
 from .network import BRANCHES
 
@@ -139,7 +140,7 @@ def create_patrons(*, today: datetime.date) -> int:
     missing = [p for p in people if p.card_number not in existing]
     if not missing:
         return 0
-    users = _ensure_users(missing, password_hash=make_password(DEMO_PIN))
+    users = _ensure_users(missing, password_hash=hash_pin(DEMO_PIN))
     branches = dict(Branch.objects.values_list("code", "id"))
     by_card: dict[str, Patron] = {p.card_number: p for p in Patron.objects.filter(card_number__in=existing)}
     # Guardians before children: a child's guardian row must exist to point at it.

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TextIO
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
@@ -59,6 +59,7 @@ from emporter.catalogue.marcdata import clean
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
+from .pins import hash_pin
 from .services import set_pin, too_easy
 
 REQUIRED = ("card_number", "last_name", "home_branch")
@@ -293,7 +294,7 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     )
     if current is not None and (not set_pins or check_password(pin, current)):
         return None
-    return make_password(pin)
+    return hash_pin(pin)
 
 
 def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[str, str]:

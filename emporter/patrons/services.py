@@ -14,6 +14,7 @@ from emporter.errors import ServiceError
 from . import throttle
 from .backends import client_address
 from .models import Patron
+from .pins import hash_pin, pin_matches
 
 
 class LoginRefused(ServiceError):
@@ -40,6 +41,7 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
         throttle.card_failed(address)
         _refuse_wrong(attempt, "login_failed")
     throttle.pin_succeeded(card_number)
+    patron.user = user  # its PIN may have been hashed anew (pins.pin_matches): the session keeps that
     return patron
 
 
@@ -72,7 +74,7 @@ def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "")
     attempt = throttle.pin_try(patron.card_number, address)
     if attempt.refused:
         _refuse(attempt.refused, attempt.seconds)
-    if not patron.user.check_password(old_pin):
+    if not pin_matches(patron.user, old_pin):
         _refuse_wrong(attempt, "pin_wrong")
     throttle.pin_succeeded(patron.card_number)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
@@ -113,7 +115,7 @@ def set_pin(user, pin: str, *, hashed: str | None = None) -> None:
         if hashed:  # hashed beforehand, outside the transaction (patrons.importer)
             user.password = hashed
         else:
-            user.set_password(pin)
+            user.password = hash_pin(pin)
         user.save(update_fields=["password"])
         user.api_tokens.all().delete()
 
