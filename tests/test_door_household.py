@@ -138,6 +138,16 @@ def test_renewing_from_a_blocked_account_says_why_and_renews_nothing(client, bra
     assert loan.renewals == 0
 
 
+def test_a_blocked_account_says_why_once_and_offers_no_renew_button(client, branch, patron):
+    make_ready_requests(patron, branch, ["Prolongé"])
+    desk.hand_over(patron=patron, branch=branch)
+    client.force_login(patron.user)
+    assert "/renew/" in client.get(url("patrons:account")).text
+    since(patron, blocked_reason="Retards")
+    page = client.get(url("patrons:account")).text
+    assert "Your account is blocked: Retards." in page and "/renew/" not in page
+
+
 # The door pages -----------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import loans_of
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
-from emporter.holds.services import pickup_changeable
+from emporter.holds.services import check_patron, pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
@@ -100,8 +100,19 @@ def account(request):
         "children": [(child, requests) for child, requests in children if requests],
         "pickup_branches": list(Branch.objects.accepting_requests()),
         "apps": list(apps_of(patron.user)),
+        "standing": _standing(patron),
     }
     return render(request, "patrons/account.html", context)
+
+
+def _standing(patron: Patron) -> str:
+    """Why the card can neither request nor renew ("" when it can): said once at the top
+    of the account, instead of renew buttons that would each be refused."""
+    try:
+        check_patron(patron)
+    except ServiceError as error:
+        return error.message
+    return ""
 
 
 @login_required
