@@ -92,14 +92,19 @@ def failed(username: str, ip: str = "") -> None:
     now = timezone.now()
     with transaction.atomic():
         for key, limit in _keys(username, ip).items():
-            row, created = SignInFailures.objects.select_for_update().get_or_create(
-                username=key, defaults={"failures": 1}
-            )
-            if not created:
-                SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
-                row.refresh_from_db(fields=["failures"])
+            row = _locked_count(key)
+            SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
+            row.refresh_from_db(fields=["failures"])
             if row.failures >= limit:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+
+
+def _locked_count(key: str) -> SignInFailures:
+    """The count kept under ``key``, made if missing, and locked (in a transaction).
+    Not get_or_create: two tries racing to make it would leave a failed insert, and an
+    ERROR line in PostgreSQL's log that operators would read, for every such race."""
+    SignInFailures.objects.bulk_create([SignInFailures(username=key, failures=0)], ignore_conflicts=True)
+    return SignInFailures.objects.select_for_update().get(username=key)
 
 
 def succeeded(username: str, ip: str = "") -> None:
@@ -138,13 +143,10 @@ def card_failed(ip: str) -> None:
     a guesser holding one valid card could otherwise start again at will."""
     now = timezone.now()
     with transaction.atomic():
-        row, created = SignInFailures.objects.select_for_update().get_or_create(
-            username=ADDRESS_KEY.format(address_key(ip))[:200], defaults={"failures": 1}
-        )
-        if not created:
-            failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
-            SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
-            row.failures = failures
+        row = _locked_count(ADDRESS_KEY.format(address_key(ip))[:200])
+        failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
+        SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
+        row.failures = failures
         if row.failures >= ADDRESS_MAX_FAILURES:
             SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
 
@@ -200,9 +202,7 @@ def pin_try(card: str, ip: str) -> PinTry:
     with transaction.atomic():
         rows = []
         for key, limit in sorted(_pin_keys(card, ip).items()):  # one lock order for all
-            row, _created = SignInFailures.objects.select_for_update().get_or_create(
-                username=key, defaults={"failures": 0}
-            )
+            row = _locked_count(key)
             rows.append((row, limit))
         now = timezone.now()  # once the rows are ours: a try that waited for them is late
         holding = [row for row, _ in rows if row.locked_until and row.locked_until > now]
