@@ -1,4 +1,5 @@
-"""Wrong PINs sent all at once (PostgreSQL, real threads): the count holds."""
+"""PINs sent all at once (PostgreSQL, real threads): the count holds, and the right PIN
+takes its turn rather than being refused."""
 
 import threading
 import time
@@ -45,3 +46,34 @@ def test_pins_sent_at_once_are_checked_no_more_than_the_limit(postgres, branch, 
     # Three checked, the third starting a pause; the others refused during it, unchecked.
     assert len(checked) == throttle.PIN_SLOW_AFTER
     assert "signed in" not in answers and Counter(answers)["login_slowed"] == 20 - throttle.PIN_SLOW_AFTER + 1
+
+
+def test_the_right_pin_sent_several_times_at_once_signs_in_every_time(postgres, branch, monkeypatch):
+    # A double tap, an app retrying, the web and the app: they take turns on the card's
+    # counts. Counted all at once before any was checked, the fourth was told to wait 30 s.
+    patron = make_patron(branch, card="20000002", pin="9731")
+    answers = []
+    real = services.authenticate
+
+    def slow_check(*args, **kwargs):
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "authenticate", slow_check)
+
+    def sign_in():
+        try:
+            request = RequestFactory().post("/", REMOTE_ADDR="203.0.113.10")
+            services.authenticate_patron(request=request, card_number=patron.card_number, pin="9731")
+            answers.append("signed in")
+        except ServiceError as error:
+            answers.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_in) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == ["signed in"] * 6

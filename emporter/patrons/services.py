@@ -24,23 +24,39 @@ class LoginRefused(ServiceError):
 def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     """Return the patron if card and PIN match. Wrong PINs slow, then lock, the card from
     this address, and at last from everywhere (throttle.pin_try): a PIN cannot be found
-    by trying them all. A try during a pause or a lock is refused, not counted."""
+    by trying them all. A try during a pause or a lock is refused, not counted.
+
+    The card's counts stay locked until the PIN is checked and the outcome written: tries
+    of one card at once (a double tap, an app retrying, the web and the app) then take
+    turns. Counted but not yet checked, they would look like wrong PINs to each other, and
+    the right PIN would be told to wait 30 seconds."""
     card_number = card_number.strip()
     address = client_address(request)
     if throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked")
-    attempt = throttle.pin_try(card_number, address)
+    with transaction.atomic():
+        attempt = throttle.pin_try(card_number, address)
+        patron = None if attempt.refused else _check_pin(request, card_number, pin)
+        if patron is not None:
+            throttle.pin_succeeded(card_number)
+        elif not attempt.refused:
+            throttle.card_failed(address)
+    # Raised once the transaction is over: the count it refuses for is kept.
     if attempt.refused:
         _refuse(attempt.refused, attempt.seconds)
+    if patron is None:
+        _refuse_wrong(attempt, "login_failed")
+    return patron
+
+
+def _check_pin(request, card_number: str, pin: str) -> Patron | None:
     patron = Patron.objects.with_card(card_number).select_related("user").first()
     # The user is named after the card as first issued: a replaced card, or one typed in
     # other capitals, is found through the patron. No patron: a wrong card, checked as long.
     username = patron.user.get_username() if patron else card_number
     user = authenticate(request, username=username, password=pin, patron_sign_in=True)
     if user is None or patron is None or user.pk != patron.user_id:
-        throttle.card_failed(address)
-        _refuse_wrong(attempt, "login_failed")
-    throttle.pin_succeeded(card_number)
+        return None
     patron.user = user  # its PIN may have been hashed anew (pins.pin_matches): the session keeps that
     return patron
 

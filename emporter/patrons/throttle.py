@@ -103,8 +103,13 @@ def _locked_count(key: str) -> SignInFailures:
     """The count kept under ``key``, made if missing, and locked (in a transaction).
     Not get_or_create: two tries racing to make it would leave a failed insert, and an
     ERROR line in PostgreSQL's log that operators would read, for every such race."""
-    SignInFailures.objects.bulk_create([SignInFailures(username=key, failures=0)], ignore_conflicts=True)
-    return SignInFailures.objects.select_for_update().get(username=key)
+    for _attempt in range(5):
+        SignInFailures.objects.bulk_create([SignInFailures(username=key, failures=0)], ignore_conflicts=True)
+        # None when another try held it and deleted it (the right PIN): made again.
+        row = SignInFailures.objects.select_for_update().filter(username=key).first()
+        if row is not None:
+            return row
+    raise RuntimeError(f"sign-in count {key!r} deleted again and again")
 
 
 def succeeded(username: str, ip: str = "") -> None:
