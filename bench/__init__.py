@@ -22,6 +22,7 @@ SECTION_MODULES = [
     "bench.stats",
     "bench.picking",
     "bench.notices",
+    "bench.signin",
 ]
 SECTIONS: dict[str, Callable] = {}
 
