@@ -384,19 +384,18 @@ def test_a_pin_easy_to_guess_is_set_and_reported(tmp_path, branch):
 def test_pins_are_hashed_before_the_rows_transaction(tmp_path, branch, monkeypatch):
     # On SQLite a hash inside the transaction held the write lock for most of each row:
     # staff signing in meanwhile waited 20 s, then got "database is locked".
-    from django.contrib.auth import hashers
     from django.db import connection
 
     from emporter.patrons import importer
 
     depths = []  # how many transactions deep each hash was made
-    real = hashers.make_password
+    real = importer.hash_pin
 
     def watched(*args, **kwargs):
         depths.append(len(connection.atomic_blocks))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "make_password", watched)
+    monkeypatch.setattr(importer, "hash_pin", watched)
     outside = len(connection.atomic_blocks)  # the test's own transaction
     report = import_patrons(write(tmp_path, PATRONS + "1;Anne;Martin;;PDI;4821\n2;Paul;Roux;;PDI;5937\n"))
     assert report.pins_set == 2
