@@ -249,3 +249,26 @@ def test_the_workload_says_what_is_late():
     assert PickRun.objects.filter(lines__status="pending").count() == 1
     (row,) = selectors.workload(branches=[branch], today=D(2020, 11, 30))
     assert (row.late_lines, row.to_take_out) == (1, 1)
+
+
+def test_a_bag_cancelled_once_ready_counts_against_the_collection_rate():
+    # Pulled and bagged for nothing, as an expired bag: 1 collected of 4 ready is 25 %.
+    from emporter.holds.models import Request, Status
+    from emporter.holds.services import cancel_request
+
+    branch = make_branch(weekdays=range(7))
+    patron = make_patron(branch)
+    with clock(paris(2020, 11, 16, 9)):
+        requests = [place(patron, branch, title) for title in ("Un", "Deux", "Trois", "Quatre")]
+        pull(branch)
+    with clock(paris(2020, 11, 17, 10)):
+        desk.hand_over(patron=patron, branch=branch, request_ids=[requests[0].pk])
+        for request in requests[1:]:
+            cancel_request(request=Request.objects.get(pk=request.pk))
+    d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 30)), branches=[branch])
+    assert Request.objects.filter(status=Status.CANCELLED, ready_at__isnull=False).count() == 3
+    assert (d.closings.counts["collected"], d.closings.counts["cancelled"]) == (1, 3)
+    assert d.closings.cancelled_ready == 3
+    assert d.closings.collection_rate == 0.25
+    figures = {key: value for key, _label, value in tables.key_figures(d)}
+    assert figures["cancelled_ready"] == 3

@@ -154,12 +154,15 @@ CLOSINGS = (Status.COLLECTED, Status.EXPIRED, Status.NOT_FOUND, Status.CANCELLED
 @dataclass
 class Closings:
     counts: dict[str, int]
+    # Of the cancelled, those cancelled once ready: pulled and bagged for nothing.
+    cancelled_ready: int = 0
 
     @property
     def collection_rate(self) -> float | None:
-        """Of the documents that left the hold shelf, the share collected (vs expired)."""
+        """Of the documents that left the hold shelf, the share collected: against those
+        expired and those cancelled once in the bag (staff work done for nothing too)."""
         collected, expired = self.counts[Status.COLLECTED], self.counts[Status.EXPIRED]
-        return ratio(collected, collected + expired)
+        return ratio(collected, collected + expired + self.cancelled_ready)
 
     @property
     def not_served_rate(self) -> float | None:
@@ -186,16 +189,22 @@ class RequestCounts:
         return list(days.values())
 
     def closings(self) -> Closings:
-        counts = dict.fromkeys(CLOSINGS, 0)
+        counts, cancelled_ready = dict.fromkeys(CLOSINGS, 0), 0
         for row in self.rows:
-            if row["closing"] in counts:
+            if row["closing"] == CANCELLED_READY:
+                counts[Status.CANCELLED] += row["n"]
+                cancelled_ready += row["n"]
+            elif row["closing"] in counts:
                 counts[row["closing"]] += row["n"]
-        return Closings(counts)
+        return Closings(counts, cancelled_ready)
 
 
 # A bag expired, then lent all the same when its patron came (desk.services.lend_expired):
 # the request stays expired, but the patron took the documents home. Counted as collected.
 LENT_AFTER_EXPIRY = Q(status=Status.EXPIRED, loan__isnull=False)
+# A request cancelled once its documents were in the bag (by the patron, or staff).
+CANCELLED_READY = "cancelled_ready"
+WAS_READY_CANCELLED = Q(status=Status.CANCELLED, ready_at__isnull=False)
 
 
 def request_counts(*, period: Period, branch_ids) -> RequestCounts:
@@ -212,6 +221,7 @@ def request_counts(*, period: Period, branch_ids) -> RequestCounts:
             day=Case(When(placed, then=TruncDate("created_at")), default=None, output_field=DateField()),
             closing=Case(
                 When(closed & LENT_AFTER_EXPIRY, then=Value(Status.COLLECTED)),
+                When(closed & WAS_READY_CANCELLED, then=Value(CANCELLED_READY)),
                 When(closed, then=F("status")),
                 default=Value(""),
                 output_field=CharField(),

@@ -152,7 +152,8 @@ def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
         ("requests", _("Requests placed"), d.patrons.requests),
         ("patrons", _("Patrons who placed requests"), d.patrons.patrons),
         ("documents_per_patron", _("Documents per patron"), d.patrons.documents_per_patron),
-        ("patrons_collecting", _("Patrons who collected"), d.patrons.patrons_collecting),
+        # Cards, not visits: a guardian collecting their children's bags counts each card.
+        ("patrons_collecting", _("Cards whose documents were collected"), d.patrons.patrons_collecting),
         (
             "phone_share",
             _("Share of phone requests"),
@@ -166,6 +167,7 @@ def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
         ("median_to_pickup", _("Median time from ready to pickup"), d.delays.to_pickup[0]),
         ("collected", _("Requests collected"), d.closings.counts[Status.COLLECTED]),
         ("expired", _("Requests expired"), d.closings.counts[Status.EXPIRED]),
+        ("cancelled_ready", _("Requests cancelled once ready"), d.closings.cancelled_ready),
         ("collection_rate", _("Collection rate"), d.closings.collection_rate),
         ("loans", _("Loans at the door"), d.loans),
     ]
