@@ -4,6 +4,7 @@ import keeps them (importer.keep_placement), and is not deleted: the patron must
 title they asked for, and the picker, the van and the door must find the copy where it
 was promised. The refusal says why, in words."""
 
+import pytest
 from django.urls import reverse
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -259,3 +260,40 @@ def test_the_delete_action_checks_again_in_the_transaction_that_deletes(rf, admi
 
     assert Copy.objects.filter(pk=copy.pk).exists()
     assert [copy.barcode in str(m) for m in request._messages] == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_checked_free_stays_locked_until_the_admin_saves(postgres):
+    # FOR UPDATE on the held copies alone left a free one to a placement between the
+    # admin's check and its save: the copy then moved under the request, which still
+    # expected it at its old place (its pick list).
+    import threading
+
+    from django.db import connection, transaction
+
+    from emporter.catalogue.admin import held_copies
+    from emporter.holds.models import Request
+    from tests.conftest import make_branch, make_patron
+
+    branch, other = make_branch(), make_branch(code="CRX", name="Croix-Rousse")
+    patron = make_patron(branch)
+    record = make_record(copies=[branch])
+    copy = record.copies.get()
+
+    def place():
+        try:
+            place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # the admin's own transaction
+        assert held_copies([copy]) == {}
+        worker = threading.Thread(target=place)
+        worker.start()
+        worker.join(timeout=2)
+        waited = worker.is_alive()
+        Copy.objects.filter(pk=copy.pk).update(branch=other)  # the form's save
+    worker.join(10)
+    assert waited  # for the admin's save: then it read the copy where it now is
+    request = Request.objects.select_related("copy").get()
+    assert request.copy.branch_id == other.pk  # pulled there, sent to the patron's library

@@ -153,3 +153,24 @@ def test_a_document_the_patron_has_at_home_is_not_requested_again(patron, branch
     loan = Loan.objects.get()
     desk.check_in(barcode=loan.copy.barcode, branch=branch)  # brought back: may ask again
     assert place_request(patron=patron, record_id=record.pk, pickup_branch=branch)[0].status == Status.PLACED
+
+
+def test_a_bag_at_a_library_without_hours_still_expires(patron, branch):
+    # No open day to hold it to: sparing it "to the next open day" kept it for good.
+    bare = make_branch(code="NEW", name="Nouvelle", weekdays=[])
+    record = make_record(copies=[branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=bare)
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
+    picking.receive(branch=bare, barcode=record.copies.get().barcode)
+    request.refresh_from_db()
+    assert expire_overdue(today=request.hold_until + datetime.timedelta(days=1)) == 1
+
+
+def test_not_found_with_own_copies_only_ignores_copies_elsewhere(patron, branch, other_branch):
+    # The copy on loan at another library could never serve it: the patron is told.
+    RequestPolicy.objects.create(allow_other_branches=False)
+    record = make_record(copies=[branch, (other_branch, CopyStatus.ON_LOAN)])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    not_found_this_morning(branch)
+    request.refresh_from_db()
+    assert request.status == Status.NOT_FOUND

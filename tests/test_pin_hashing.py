@@ -1,6 +1,7 @@
 """PINs are hashed with their own, cheaper hasher (emporter/patrons/pins.py): a crowd
 signing in at opening must not take every web worker for a second each."""
 
+import pytest
 from django.conf import global_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, identify_hasher, make_password
@@ -78,3 +79,26 @@ def test_the_pin_hasher_checks_what_it_hashed():
     encoded = make_password("4821", hasher=PinHasher.algorithm)
     assert get_hasher(PinHasher.algorithm).verify("4821", encoded)
     assert not get_hasher(PinHasher.algorithm).verify("4822", encoded)
+
+
+def test_a_card_without_a_pin_costs_what_a_wrong_card_costs(branch, monkeypatch):
+    # Django would check it with the default hasher (a second): the delay would tell
+    # a card without a PIN yet from a card that does not exist.
+    from django.test import RequestFactory
+
+    from emporter.errors import ServiceError
+    from emporter.patrons import pins
+    from emporter.patrons.services import authenticate_patron
+
+    hashed = []
+    real = pins.hash_pin
+    monkeypatch.setattr(pins, "hash_pin", lambda pin: hashed.append(pin) or real(pin))
+    monkeypatch.setattr("emporter.patrons.backends.hash_pin", pins.hash_pin)
+    patron = make_patron(branch, card="888")
+    patron.user.set_unusable_password()
+    patron.user.save()
+    for n, card in enumerate(["99999999", "888"]):
+        request = RequestFactory().post("/", REMOTE_ADDR=f"203.0.113.{n + 1}")
+        with pytest.raises(ServiceError):
+            authenticate_patron(request=request, card_number=card, pin="1234")
+    assert hashed == ["1234", "1234"]  # one PIN hash each, nothing else

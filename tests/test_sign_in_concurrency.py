@@ -77,3 +77,50 @@ def test_the_right_pin_sent_several_times_at_once_signs_in_every_time(postgres, 
     for thread in threads:
         thread.join(30)
     assert answers == ["signed in"] * 6
+
+
+def test_a_wrong_pin_during_the_clean_up_of_old_counts_does_not_deadlock(postgres, branch, monkeypatch):
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.patrons import pins
+    from emporter.patrons.models import SignInFailures
+
+    make_patron(branch, card="50000001", pin="7391")
+    ip = "203.0.113.9"
+    for key in [throttle.ADDRESS_KEY.format(ip), f"!pin 50000001 {ip}", "!pin 50000001"]:
+        SignInFailures.objects.create(username=key, failures=1)
+    SignInFailures.objects.update(updated_at=timezone.now() - datetime.timedelta(days=2))
+    in_check, errors = threading.Event(), []
+    real = pins.check_password
+
+    def slow(pin, encoded):
+        in_check.set()
+        time.sleep(1.0)  # the clean-up runs meanwhile
+        return real(pin, encoded)
+
+    monkeypatch.setattr(pins, "check_password", slow)
+
+    def run(step):
+        try:
+            step()
+        except ServiceError:
+            pass
+        except Exception as error:  # noqa: BLE001 (a deadlock, whatever its class)
+            errors.append(f"{type(error).__name__}: {error}")
+        finally:
+            connection.close()
+
+    request = RequestFactory().post("/", REMOTE_ADDR=ip)
+
+    def wrong_pin():
+        services.authenticate_patron(request=request, card_number="50000001", pin="0")
+
+    sign_in = threading.Thread(target=run, args=(wrong_pin,))
+    sign_in.start()
+    assert in_check.wait(10)
+    clean_up = threading.Thread(target=run, args=(throttle.forget_old,))
+    clean_up.start()
+    sign_in.join(30), clean_up.join(30)
+    assert not errors

@@ -32,19 +32,22 @@ def held_copies(copies) -> dict[Copy, str]:
     """The copies among ``copies`` (a queryset, or copies) that our circulation holds (a
     request, a transit, an open loan), each with why, in words a librarian reads.
 
-    The rows are locked (FOR UPDATE): inside the admin's transaction, the check and the
-    save or delete after it see the same copy. A request takes a copy by locking it
-    first (holds.allocation: FOR UPDATE, then an UPDATE guarded by the status), so
-    either it took the copy before this read, which waits for it and refuses, or it
-    finds the copy locked and takes another, or waits and then reads the copy's new
-    record and place. On SQLite each transaction runs alone (IMMEDIATE mode)."""
+    Every copy of ``copies`` is locked (FOR UPDATE), held or not, before looking: inside
+    the admin's transaction, the check and the save or delete after it see the same
+    copy. A request takes a copy by locking it first (holds.allocation: FOR UPDATE, then
+    an UPDATE guarded by the status), so either it took the copy before this read, which
+    waits for it and refuses, or it finds the copy locked and takes another, or waits and
+    then reads the copy's new record and place. (Locking only the copies found held would
+    leave a free one to be taken between this check and the save.) On SQLite each
+    transaction runs alone (IMMEDIATE mode)."""
     ids = copies.values("pk") if hasattr(copies, "values") else [copy.pk for copy in copies]
     holding = Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)
     lent = Loan.objects.filter(copy=OuterRef("pk"), returned_at__isnull=True)
     with transaction.atomic():
+        locked = Copy.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+        list(locked.values_list("pk", flat=True))
         held = (
-            Copy.objects.select_for_update(of=("self",))
-            .filter(pk__in=ids)
+            Copy.objects.filter(pk__in=ids)
             .filter(Q(status__in=CIRCULATION_STATUSES) | Exists(holding) | Exists(lent))
             .order_by("pk")
         )

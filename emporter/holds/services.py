@@ -470,16 +470,19 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
             copy=copy,
             placed_at=timezone.now(),
         )
-    if rules.allow_waiting_list and _another_copy_will_come_back(request):
+    if rules.allow_waiting_list and _another_copy_will_come_back(request, rules):
         back = {"copy": None, "placed_at": None}  # its place is created_at
         return transition(request, Status.WAITING, actor=actor, reason="not_found_waiting", note=note, **back)
     return transition(request, Status.NOT_FOUND, actor=actor, reason="not_found", note=note)
 
 
-def _another_copy_will_come_back(request: Request) -> bool:
+def _another_copy_will_come_back(request: Request, rules: policy.Policy) -> bool:
     # Missing copies are lendable (one may turn up), but a waiting list behind nothing
-    # but missing copies would never move: the patron is told it was not found.
+    # but missing copies would never move: the patron is told it was not found. Nor
+    # behind copies elsewhere, where the rules lend a library's own copies only.
     others = Copy.objects.lendable().filter(record_id=request.record_id).exclude(pk=request.copy_id)
+    if not rules.allow_other_branches:
+        others = others.filter(branch_id=request.pickup_branch_id)
     return others.exclude(status=CopyStatus.MISSING).exists()
 
 
@@ -577,7 +580,10 @@ def _spare_closed_last_days(today: datetime.date) -> int:
     for bag in due.select_related("branch"):
         if is_open(bag.branch, bag.hold_until):
             continue
-        later = hold_deadline(bag.branch, bag.hold_until, 1)
+        try:
+            later = nth_open_day(bag.branch, bag.hold_until + datetime.timedelta(days=1), 1)
+        except ValueError:
+            continue  # no opening hours: no open day to hold it to (held in calendar days)
         if later < today:
             continue  # the next open day is gone too: over
         with transaction.atomic():

@@ -36,6 +36,11 @@ def pin_matches(user, pin: str) -> bool:
     """Whether ``pin`` is ``user``'s PIN; hashed anew with ``PinHasher`` when it was not
     (a PIN set before it existed) or with other rounds."""
     encoded = user.password
+    if not user.has_usable_password():
+        # Django would spend its default hasher's second on it: as long as a wrong PIN,
+        # or the answer's delay would tell a card without a PIN from a card that is not.
+        hash_pin(pin)
+        return False
     if not check_password(pin, encoded):
         return False
     try:

@@ -39,12 +39,13 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
         patron = None if attempt.refused else _check_pin(request, card_number, pin)
         if patron is not None:
             throttle.pin_succeeded(card_number)
-        elif not attempt.refused:
-            throttle.card_failed(address)
-    # Raised once the transaction is over: the count it refuses for is kept.
+    # Raised once the transaction is over: the count it refuses for is kept. The
+    # address's count after it, alone: taken inside, after the card's, it could deadlock
+    # with the clean-up deleting old counts in the other order (throttle.forget_old).
     if attempt.refused:
         _refuse(attempt.refused, attempt.seconds)
     if patron is None:
+        throttle.card_failed(address)
         _refuse_wrong(attempt, "login_failed")
     return patron
 

@@ -128,7 +128,11 @@ def forget_old(now=None) -> int:
     unlocked = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
     # A lock's length grows with the locks before it: those are remembered for a week.
     quiet = Q(locks=0, updated_at__lt=now - FORGET_AFTER) | Q(updated_at__lt=now - FORGET_LOCKS_AFTER)
-    return SignInFailures.objects.filter(unlocked, quiet).delete()[0]
+    with transaction.atomic():
+        # Counts a sign-in holds are left for the next pass: deleting in the table's order
+        # could deadlock with a sign-in holding a card's two counts while its PIN is checked.
+        idle = SignInFailures.objects.select_for_update(skip_locked=True).filter(unlocked, quiet)
+        return SignInFailures.objects.filter(pk__in=list(idle.values_list("pk", flat=True))).delete()[0]
 
 
 def card_address_locked_for(ip: str) -> int:
