@@ -174,3 +174,21 @@ def test_not_found_with_own_copies_only_ignores_copies_elsewhere(patron, branch,
     not_found_this_morning(branch)
     request.refresh_from_db()
     assert request.status == Status.NOT_FOUND
+
+
+def test_a_copy_freed_while_a_request_was_placed_goes_to_it_once_committed(
+    patron, branch, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The placement saw the copy still set aside (the cancellation freeing it committed
+    # meanwhile, and found nobody waiting): it waited for the sweep, up to five minutes.
+    from emporter.holds import allocation
+
+    record = make_record(copies=[branch])
+    real, seen = allocation.take_copy, []
+    monkeypatch.setattr(
+        allocation, "take_copy", lambda **kw: None if not seen and not seen.append(1) else real(**kw)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    request.refresh_from_db()
+    assert (request.status, request.copy_id) == (Status.PLACED, record.copies.get().pk)

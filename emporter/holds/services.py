@@ -204,6 +204,12 @@ def place_request(
                 patron_pseudonym=patron_pseudonym(patron.pk),
             )
             record_event(request, old="", actor=actor, reason=channel)
+            if copy is None:
+                # A copy freed while this placement ran (a cancellation, committed first)
+                # found no one waiting: this request was not committed yet. Once it is,
+                # the record's queue is served, or that copy would wait for the sweep.
+                record_id = record.pk
+                transaction.on_commit(lambda: serve_waiting(limit=5, records=[record_id]), robust=True)
             return request, False
     except IntegrityError as error:
         # The constraints caught what the checks above should have: a race we lost.
