@@ -26,3 +26,10 @@ def test_a_server_error_is_ours_in_the_visitors_language(db):
     text = response.content.decode()
     assert response.status_code == 500
     assert '<html lang="fr">' in text and "Erreur du serveur" in text
+
+
+def test_the_admin_pages_carry_the_sites_icon(client):
+    # Without it browsers ask for /favicon.ico, which is not there: a 404 in every log.
+    page = client.get("/admin/login/")
+    assert page.status_code == 200 and "emporter/favicon.svg" in page.text
+    assert "site-name" in page.text  # Django's own page around it
