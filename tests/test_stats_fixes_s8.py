@@ -272,3 +272,34 @@ def test_a_bag_cancelled_once_ready_counts_against_the_collection_rate():
     assert d.closings.collection_rate == 0.25
     figures = {key: value for key, _label, value in tables.key_figures(d)}
     assert figures["cancelled_ready"] == 3
+
+
+def test_surprise_bags_asked_composed_and_how_long_they_waited():
+    # Their requests are created when composed: the report says how long the patron
+    # waited before that, which the other delays cannot.
+    from emporter.discovery import services as surprise
+
+    branch = make_branch(weekdays=range(7))
+    patron = make_patron(branch)
+    librarian = get_user_model().objects.create_user("biblio")
+    StaffRole.objects.create(user=librarian, role=Role.BRANCH_MANAGER, branch=branch)
+    ask = dict(asked_by=patron, patron=patron, pickup_branch=branch, how_many=1)
+    with clock(paris(2020, 11, 16, 9)):  # Monday
+        slow = surprise.create_surprise_request(**ask)
+    with clock(paris(2020, 11, 17, 9)):
+        quick = surprise.create_surprise_request(**ask)
+        never = surprise.create_surprise_request(**ask)
+        surprise.cancel_surprise_request(surprise=never)
+    with clock(paris(2020, 11, 17, 13)):  # 4 hours
+        surprise.compose_surprise_request(
+            surprise=quick, record_ids=[make_record("A", [branch]).pk], actor=librarian
+        )
+    with clock(paris(2020, 11, 18, 9)):  # Wednesday: 2 days
+        surprise.compose_surprise_request(
+            surprise=slow, record_ids=[make_record("B", [branch]).pk], actor=librarian
+        )
+    d = selectors.dashboard(period=Period(D(2020, 11, 16), D(2020, 11, 30)), branches=[branch])
+    assert (d.surprises.asked, d.surprises.composed, d.surprises.cancelled) == (3, 2, 1)
+    assert d.surprises.to_compose == datetime.timedelta(days=1, hours=2)  # the median of 4 h and 48 h
+    figures = {key: value for key, _label, value in tables.key_figures(d)}
+    assert figures["surprises_asked"] == 3 and figures["median_to_compose"] == d.surprises.to_compose

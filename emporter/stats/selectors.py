@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.desk.models import Loan
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.holds.models import HOLDING_COPY, Bag, Channel, Request, Status
 from emporter.holds.selectors import PATRON_KEY
 from emporter.network.models import ServiceMode
@@ -496,6 +497,41 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
 
 
 @dataclass
+class Surprises:
+    """Surprise bags at the pickup libraries: asked for in the period, composed in it and
+    how long after they were asked (median), and of those asked for, the ones cancelled
+    (by the patron, or their library closing). Their documents' requests are created
+    when a librarian composes them: the report's other delays start there."""
+
+    asked: int = 0
+    composed: int = 0
+    cancelled: int = 0
+    to_compose: datetime.timedelta | None = None
+
+
+def surprises(*, period: Period, branch_ids) -> Surprises:
+    start, end = period.bounds()
+    bags = SurpriseRequest.objects.filter(pickup_branch_id__in=branch_ids).order_by()
+    asked = Q(created_at__gte=start, created_at__lt=end)
+    composed = Q(composed_at__gte=start, composed_at__lt=end, status=SurpriseStatus.COMPOSED)
+    # A cancelled bag keeps no date of its own: counted in the period it was asked in.
+    cancelled = asked & Q(status=SurpriseStatus.CANCELLED)
+    wait = ExpressionWrapper(F("composed_at") - F("created_at"), output_field=DurationField())
+    result, waits = aggregate_with_percentiles(
+        bags,
+        {
+            "asked": Count("id", filter=asked),
+            "composed": Count("id", filter=composed),
+            "cancelled": Count("id", filter=cancelled),
+        },
+        {"to_compose": (wait, composed)},
+        fractions=(0.5,),
+    )
+    counts = {name: result[name] for name in ("asked", "composed", "cancelled")}
+    return Surprises(**counts, to_compose=waits["to_compose"][0])
+
+
+@dataclass
 class Dashboard:
     period: Period
     per_day: list[DayRow]
@@ -507,6 +543,7 @@ class Dashboard:
     closings: Closings
     loans_per_day: list[tuple[datetime.date, int]]
     workload: list[Workload] = field(default_factory=list)
+    surprises: Surprises = field(default_factory=Surprises)
 
     @property
     def per_channel(self) -> dict[str, int]:
@@ -542,4 +579,5 @@ def dashboard(
         closings=counts.closings(),
         loans_per_day=loans_per_day(period=period, branch_ids=ids),
         workload=workload(branches=branches, today=today) if with_workload else [],
+        surprises=surprises(period=period, branch_ids=ids),
     )

@@ -170,6 +170,11 @@ def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
         ("cancelled_ready", _("Requests cancelled once ready"), d.closings.cancelled_ready),
         ("collection_rate", _("Collection rate"), d.closings.collection_rate),
         ("loans", _("Loans at the door"), d.loans),
+        # The brief's answer to "no precise title in mind": how many, and how long they waited.
+        ("surprises_asked", _("Surprise bags asked for"), d.surprises.asked),
+        ("surprises_composed", _("Surprise bags composed"), d.surprises.composed),
+        ("surprises_cancelled", _("Surprise bags asked for, then cancelled"), d.surprises.cancelled),
+        ("median_to_compose", _("Median time from asking to composing"), d.surprises.to_compose),
     ]
 
 
@@ -181,6 +186,7 @@ KIND_OF_FIGURE = {
     "collection_rate": RATE,
     "median_to_ready": DURATION,
     "median_to_pickup": DURATION,
+    "median_to_compose": DURATION,
 }
 
 
