@@ -192,3 +192,34 @@ def test_a_copy_freed_while_a_request_was_placed_goes_to_it_once_committed(
         request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     request.refresh_from_db()
     assert (request.status, request.copy_id) == (Status.PLACED, record.copies.get().pk)
+
+
+# The copy's type, not only the record's -------------------------------------------------
+
+
+def mixed_record(branch, *types):
+    """A record typed "book" whose copies are of ``types`` (a book with its DVD)."""
+    record = make_record(title="Livre et DVD", copies=[branch] * len(types))
+    for copy, doc_type in zip(record.copies.order_by("pk"), types, strict=True):
+        Copy.objects.filter(pk=copy.pk).update(doc_type=doc_type)
+    return record
+
+
+def test_a_copy_of_a_type_not_requested_is_not_set_aside_through_a_book_record(patron, branch):
+    RequestPolicy.objects.create(requestable_types=["book"])
+    with pytest.raises(ServiceError) as refused:
+        place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    assert refused.value.code == "type_not_requestable"
+
+
+def test_the_dvd_limit_counts_dvd_copies_whatever_their_record_says(patron, branch):
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    first, _ = place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    assert first.doc_type == "dvd"  # what was set aside
+    with pytest.raises(ServiceError) as refused:
+        place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    assert refused.value.code == "type_limit_reached"
+    # A record with a book copy too: the book is set aside instead.
+    book_and_dvd = mixed_record(branch, "dvd", "book")
+    request, _ = place_request(patron=patron, record_id=book_and_dvd.pk, pickup_branch=branch)
+    assert (request.status, request.copy.doc_type, request.doc_type) == (Status.PLACED, "book", "book")

@@ -29,20 +29,31 @@ def takeable_copies(*, record):
     return Copy.objects.requestable().filter(record=record)
 
 
-def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy):
-    """The copies a request could take: the pickup branch first, then others if allowed."""
+def candidate_copies(*, record: Record | int, pickup_branch: Branch, policy: Policy, exclude_types=()):
+    """The copies a request could take: the pickup branch first, then others if allowed.
+    Of a requestable type, the copy's own (a record "book" may have a copy "dvd", lent
+    under the DVD rules at the door), and none of ``exclude_types`` (the patron's limit
+    for them reached)."""
     qs = takeable_copies(record=record)
     if not policy.allow_other_branches:
         qs = qs.filter(branch=pickup_branch)
+    if policy.requestable_types:
+        qs = qs.filter(doc_type__in=policy.requestable_types)
+    if exclude_types:
+        qs = qs.exclude(doc_type__in=exclude_types)
     here_first = Case(
         When(branch=pickup_branch, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
     return qs.annotate(here_first=here_first).order_by("here_first", "pk")
 
 
-def take_copy(*, record: Record | int, pickup_branch: Branch, policy: Policy, exclude=()) -> Copy | None:
+def take_copy(
+    *, record: Record | int, pickup_branch: Branch, policy: Policy, exclude=(), exclude_types=()
+) -> Copy | None:
     """Set one candidate copy aside and return it, or None if none could be taken."""
-    candidates = candidate_copies(record=record, pickup_branch=pickup_branch, policy=policy)
+    candidates = candidate_copies(
+        record=record, pickup_branch=pickup_branch, policy=policy, exclude_types=exclude_types
+    )
     tried = list(exclude)
     # First the copies nobody is changing; only if none is left, wait for the others: a
     # copy locked by a call-number edit or an import is still on the shelf, and a

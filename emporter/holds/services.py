@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, Record
+from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import is_open, nth_open_day
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
@@ -150,6 +150,38 @@ def _check_limits(patron: Patron, record: Record, rules: policy.Policy) -> None:
         raise ServiceError("type_limit_reached", limit=type_limit, doc_type=record.get_doc_type_display())
 
 
+def _types_full(patron: Patron, rules: policy.Policy) -> list[str]:
+    """The types whose limit the patron has reached: no copy of them is set aside for
+    them, whatever the record's own type says."""
+    if not rules.type_limits:
+        return []
+    counts = dict(
+        Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type__in=list(rules.type_limits))
+        .values_list("doc_type")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return [doc_type for doc_type, limit in rules.type_limits.items() if counts.get(doc_type, 0) >= limit]
+
+
+def _refuse_by_copy_type(record: Record, pickup_branch: Branch, rules, limits, full: list[str]) -> None:
+    """No copy taken, though one is on a shelf it could come from: said by its type
+    (a limit reached, a type not requested) rather than as a wait for another copy."""
+    anything = policy.Policy(allow_other_branches=rules.allow_other_branches)
+    shelved = allocation.candidate_copies(record=record, pickup_branch=pickup_branch, policy=anything)
+    types = set(shelved.values_list("doc_type", flat=True))
+    if not types or any(rules.can_request_type(t) and t not in full for t in types):
+        return  # none on a shelf, or one others hold right now: the usual answers
+    labels = dict(DocType.choices)
+    if reached := sorted(t for t in types if t in full):
+        doc_type = reached[0]
+        raise ServiceError(
+            "type_limit_reached", limit=limits.type_limits[doc_type], doc_type=labels[doc_type]
+        )
+    first = sorted(types)[0]
+    raise ServiceError("type_not_requestable", doc_type=labels.get(first, first))
+
+
 def place_request(
     *,
     patron: Patron,
@@ -181,7 +213,12 @@ def place_request(
                 raise ServiceError("type_not_requestable", doc_type=record.get_doc_type_display())
             limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
             _check_limits(patron, record, limits)
-            copy = allocation.take_copy(record=record, pickup_branch=pickup_branch, policy=rules)
+            full = _types_full(patron, limits)
+            copy = allocation.take_copy(
+                record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full
+            )
+            if copy is None:
+                _refuse_by_copy_type(record, pickup_branch, rules, limits, full)
             if copy is None and not Copy.objects.lendable().filter(record=record).exists():
                 # A waiting list that would never move: said apart for a title with no
                 # copy at all (on order, its items skipped at import).
@@ -196,7 +233,8 @@ def place_request(
                 pickup_branch=pickup_branch,
                 status=Status.PLACED if copy else Status.WAITING,
                 channel=channel,
-                doc_type=record.doc_type,
+                # The copy's type when one is set aside: the limits count what was set aside.
+                doc_type=copy.doc_type if copy else record.doc_type,
                 idempotency_key=idempotency_key,
                 idempotency_fingerprint=idempotency_fingerprint,
                 placed_by=actor if actor and actor.is_authenticated else None,
