@@ -4,6 +4,8 @@ import keeps them (importer.keep_placement), and is not deleted: the patron must
 title they asked for, and the picker, the van and the door must find the copy where it
 was promised. The refusal says why, in words."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -244,6 +246,10 @@ def test_the_delete_page_of_a_set_aside_copy_says_why_in_words(admin_client, pat
 
     reasons = [str(line) for line in page.context["protected"] if copy.barcode in str(line)]
     assert len(reasons) == 1 and "Part-Dieu" in reasons[0]
+    # On the page itself: Django shows missing permissions first, and instead (the
+    # requests admin deletes nothing), which read as "you lack a permission".
+    assert not page.context["perms_lacking"]
+    assert html.escape(reasons[0]) in page.text or reasons[0] in page.text
 
 
 def test_the_delete_action_checks_again_in_the_transaction_that_deletes(rf, admin_user, branch, other_branch):

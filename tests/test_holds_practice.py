@@ -223,3 +223,15 @@ def test_the_dvd_limit_counts_dvd_copies_whatever_their_record_says(patron, bran
     book_and_dvd = mixed_record(branch, "dvd", "book")
     request, _ = place_request(patron=patron, record_id=book_and_dvd.pk, pickup_branch=branch)
     assert (request.status, request.copy.doc_type, request.doc_type) == (Status.PLACED, "book", "book")
+
+
+def test_the_basket_drops_a_title_the_patron_has_at_home_and_says_so(client, patron, branch):
+    record = make_record(title="Déjà chez moi", copies=[branch, branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
+    desk.hand_over(patron=patron, branch=branch)
+    client.force_login(patron.user)
+    client.post(f"/basket/add/{record.pk}/")
+    page = client.get("/basket/")
+    assert "Déjà chez moi" in page.text and "chez vous" in page.text  # said, in French
+    assert "Déjà chez moi" not in client.get("/basket/").text  # and out of the basket

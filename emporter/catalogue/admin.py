@@ -54,6 +54,18 @@ def held_copies(copies) -> dict[Copy, str]:
         return {copy: _why_held(copy) for copy in held}
 
 
+def _with_held(deleted, counts, perms_needed, protected, copies):
+    """Django's answer for a delete page, with the held copies among ``copies`` listed
+    with what else stops the deletion. Then without the permissions it finds missing:
+    the requests a held copy has (which nobody deletes from here) made the page say
+    "your account doesn't have permission to delete requests", shown before, and
+    instead of, why the copy is kept."""
+    held = _held_list(copies)
+    if held:
+        perms_needed = set()
+    return deleted, counts, perms_needed, [*protected, *held]
+
+
 def _why_held(copy: Copy) -> str:
     request = (
         Request.objects.filter(copy=copy, status__in=HOLDING_COPY).select_related("pickup_branch").first()
@@ -267,7 +279,7 @@ class RecordAdmin(admin.ModelAdmin):
         # A record's copies go with it: one our circulation holds stops the deletion.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         ids = objs.values("pk") if hasattr(objs, "values") else [record.pk for record in objs]
-        return deleted, counts, perms_needed, [*protected, *_held_list(Copy.objects.filter(record__in=ids))]
+        return _with_held(deleted, counts, perms_needed, protected, Copy.objects.filter(record__in=ids))
 
     def delete_queryset(self, request, queryset):
         _delete_unless_held(request, queryset, Copy.objects.filter(record__in=queryset.values("pk")))
@@ -298,7 +310,7 @@ class CopyAdmin(admin.ModelAdmin):
     def get_deleted_objects(self, objs, request):
         # Listed with what else stops a deletion: the page says why, and deletes nothing.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, perms_needed, [*protected, *_held_list(objs)]
+        return _with_held(deleted, counts, perms_needed, protected, objs)
 
     def delete_queryset(self, request, queryset):
         _delete_unless_held(request, queryset, queryset)

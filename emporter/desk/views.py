@@ -176,7 +176,7 @@ def hand_over(request, branch: Branch):
             override_blocks=form.cleaned_data["override"],
         )
     except ServiceError as error:
-        messages.error(request, _staff_message(error))
+        messages.error(request, _staff_message(error, box=_("Hand over anyway")))
         return redirect(_door_url(branch, card))
     again = list(Loan.objects.filter(request__in=result.already_collected).values_list("pk", flat=True))
     loan_ids = [loan.pk for loan in result.loans] + again
@@ -216,7 +216,7 @@ def lend_expired(request, branch: Branch):
             override_blocks=request.POST.get("override") == "1",
         )
     except ServiceError as error:
-        messages.error(request, _staff_message(error))
+        messages.error(request, _staff_message(error, box=_("Lend anyway")))
         return redirect(_door_url(branch, card))
     if not loans:
         messages.warning(
@@ -231,25 +231,28 @@ def lend_expired(request, branch: Branch):
     return redirect(_receipt_url(branch, patron.pk, [loan.pk for loan in loans]))
 
 
-def _staff_message(error: ServiceError) -> str:
-    """The service speaks to patrons; at the door, say what the librarian can do, and
-    whose card it is when it is a child's whose documents the guardian collects."""
+def _staff_message(error: ServiceError, *, box: str) -> str:
+    """The service speaks to patrons; at the door, say what the librarian can do (tick
+    ``box``, the override of the form sent: the page has one per form), and whose card
+    it is when it is a child's whose documents the guardian collects."""
     name = error.params.get("name")
+    reason = error.params.get("reason", "")
     if name and error.code == "patron_blocked":
-        return _("%(name)s is blocked (%(reason)s): tick “Hand over anyway” to lend all the same.") % {
+        return _("%(name)s is blocked (%(reason)s): tick “%(box)s” to lend all the same.") % {
             "name": name,
-            "reason": error.params.get("reason", ""),
+            "reason": reason,
+            "box": box,
         }
     if name and error.code == "card_expired":
-        return _("%(name)s's card has expired: tick “Hand over anyway” to lend all the same.") % {
-            "name": name
-        }
+        said = _("%(name)s's card has expired: tick “%(box)s” to lend all the same.")
+        return said % {"name": name, "box": box}
     if error.code == "patron_blocked":
-        return _("This patron is blocked (%(reason)s): tick “Hand over anyway” to lend all the same.") % {
-            "reason": error.params.get("reason", "")
+        return _("This patron is blocked (%(reason)s): tick “%(box)s” to lend all the same.") % {
+            "reason": reason,
+            "box": box,
         }
     if error.code == "card_expired":
-        return _("This card has expired: tick “Hand over anyway” to lend all the same.")
+        return _("This card has expired: tick “%(box)s” to lend all the same.") % {"box": box}
     return error.message
 
 

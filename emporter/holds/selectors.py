@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 
-from emporter.catalogue.models import CopyStatus, Record
+from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.network.models import ServiceMode
 from emporter.patrons.models import Patron
 
@@ -87,6 +87,7 @@ class BasketView:
 
     records: list  # each with ``on_site_only`` and ``all_out`` set
     already_requested: list  # records the patron has an active request for
+    at_home: list  # records the patron has on loan (services: already_on_loan)
     active: int  # the patron's active requests
     room: int | None  # how many more the rules allow (None: nobody signed in)
     to_confirm: int  # the records the confirmation would send
@@ -103,11 +104,14 @@ def basket_view(*, patron: Patron | None, records: list) -> BasketView:
     tomorrow), and how many more the patron's limit allows (their own library's limit,
     wherever they collect: policy.limits_for)."""
     ids = [r.pk for r in records]
-    requested = set()
+    requested, home = set(), set()
     if patron:
         mine = Request.objects.filter(patron=patron, status__in=ACTIVE, record_id__in=ids)
         requested = set(mine.values_list("record_id", flat=True))
-    kept = [r for r in records if r.pk not in requested]
+        # Through the copies' loans (the desk writes them; no import of it here).
+        lent = Copy.objects.filter(record_id__in=ids, loans__patron=patron, loans__returned_at__isnull=True)
+        home = set(lent.values_list("record_id", flat=True)) - requested
+    kept = [r for r in records if r.pk not in requested and r.pk not in home]
     on_shelf = set(Record.objects.filter(pk__in=ids).available().values_list("pk", flat=True))
     lendable = set(Record.objects.filter(pk__in=ids).lendable().values_list("pk", flat=True))
     for record in kept:
@@ -117,6 +121,7 @@ def basket_view(*, patron: Patron | None, records: list) -> BasketView:
     return BasketView(
         records=kept,
         already_requested=[r for r in records if r.pk in requested],
+        at_home=[r for r in records if r.pk in home],
         active=active,
         room=max(0, policy.limits_for(patron).max_active - active) if patron else None,
         to_confirm=sum(not record.on_site_only for record in kept),

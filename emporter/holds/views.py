@@ -60,6 +60,11 @@ def show_basket(request):
         for record in seen.already_requested:
             text = _("You have already requested “%(title)s”: it was taken out of your basket.")
             messages.info(request, text % {"title": record.title})
+    if seen.at_home:
+        basket.clear(request.session, [r.pk for r in seen.at_home])
+        for record in seen.at_home:
+            text = _("You already have “%(title)s” at home: it was taken out of your basket.")
+            messages.info(request, text % {"title": record.title})
     context = {
         "records": seen.records,
         "patron": patron,
@@ -104,7 +109,7 @@ def confirm_basket(request):
         basket.clear(request.session, gone)
         messages.error(request, _("Some documents in your basket are no longer in the catalogue."))
     # Placed, or already requested (placing it again can never work): out of the basket.
-    done = [o.record_id for o in outcomes if o.ok or o.error.code == "already_requested"]
+    done = [o.record_id for o in outcomes if o.ok or o.error.code in ("already_requested", "already_on_loan")]
     basket.clear(request.session, done)
     for outcome in outcomes:
         title = titles[outcome.record_id].title
