@@ -5,7 +5,6 @@ import pytest
 from django.db import connection
 
 from emporter.network.models import Branch, Department, Location, OpeningHours, ServiceMode
-from emporter.patrons.pins import PinHasher
 
 
 def pytest_report_header(config):
@@ -93,16 +92,12 @@ def other_branch(db):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Passwords and PINs are slow to hash by design; tests need not pay for it.
+    # MD5 makes users' passwords; PBKDF2 checks PINs, hashed as the app does with one round.
     settings.PASSWORD_HASHERS = [
         "django.contrib.auth.hashers.MD5PasswordHasher",
-        "tests.conftest.FastPinHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
-
-
-class FastPinHasher(PinHasher):
-    """PINs as the app hashes them (emporter/patrons/pins.py), with one round."""
-
-    iterations = 1
+    settings.PIN_HASH_ROUNDS = 1
 
 
 @pytest.fixture(autouse=True)

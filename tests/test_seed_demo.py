@@ -18,7 +18,10 @@ from emporter.network.models import Branch, ClosedDay, OpeningHours, ServiceMode
 from emporter.patrons.models import Patron, PatronCategory, Role, StaffRole
 
 # Demo users share one hash; MD5 keeps seeding and authenticate() fast in tests.
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "tests.conftest.FastPinHasher"]
+FAST_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 README_RECORDS = 1209
 README_COPIES = 1481
 

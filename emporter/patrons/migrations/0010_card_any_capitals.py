@@ -7,6 +7,7 @@ old one is dropped, so the cards stay unique all along.
 """
 
 import django.db.models.functions.text
+from django.core.management.base import CommandError
 from django.db import migrations, models
 from django.db.models import Count
 from django.db.models.functions import Upper
@@ -26,7 +27,8 @@ def refuse_cards_twice(apps, schema_editor):
         for card in twice[:50]
     ]
     if cards:
-        raise RuntimeError(
+        # CommandError: migrate prints the message alone, not under a traceback.
+        raise CommandError(
             "These patrons' card numbers differ only by their capitals; renumber or merge them "
             "(the admin's patron list finds them), then migrate again:\n  " + "\n  ".join(cards)
         )
