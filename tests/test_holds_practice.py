@@ -235,3 +235,15 @@ def test_the_basket_drops_a_title_the_patron_has_at_home_and_says_so(client, pat
     page = client.get("/basket/")
     assert "Déjà chez moi" in page.text and "chez vous" in page.text  # said, in French
     assert "Déjà chez moi" not in client.get("/basket/").text  # and out of the basket
+
+
+def test_a_new_bag_does_not_take_the_label_of_an_expired_one_still_on_the_shelf(patron, branch):
+    # The expired bag's documents wait on the hold shelf for staff to take them out:
+    # a new bag labelled like it would be two "M001" side by side.
+    (expired,) = make_ready_requests(patron, branch, ["Un"])
+    expire_overdue(today=expired.hold_until + datetime.timedelta(days=1))
+    expired.refresh_from_db()
+    assert expired.copy.status == CopyStatus.HOLD_SHELF
+    other = make_patron(branch, card="30000009", last_name="Moreau")
+    (ready,) = make_ready_requests(other, branch, ["Deux"])
+    assert ready.bag.label != expired.bag.label and ready.bag.label.startswith("M")

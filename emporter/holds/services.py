@@ -414,6 +414,17 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
         return bag
     initial = _initial(patron.last_name) or "X"
     used = set(open_bags.filter(label__startswith=initial).values_list("label", flat=True))
+    # And the labels of bags closed (expired, cancelled) whose documents are still on
+    # the hold shelf until staff take them out: two "D001" there would be one too many.
+    left_on_shelf = Bag.objects.filter(
+        branch=branch,
+        state=Bag.State.CLOSED,
+        label__startswith=initial,
+        requests__status__in=[Status.EXPIRED, Status.CANCELLED],
+        requests__copy__status=CopyStatus.HOLD_SHELF,
+        requests__copy__branch=branch,
+    )
+    used |= set(left_on_shelf.values_list("label", flat=True))
     number = next(n for n in range(1, 10_000) if f"{initial}{n:03d}" not in used)
     return Bag.objects.create(patron=patron, branch=branch, label=f"{initial}{number:03d}")
 
