@@ -15,26 +15,15 @@ from emporter.holds.models import Status
 from emporter.holds.services import place_request
 from emporter.picking import services as picking
 from tests.conftest import make_department, make_location, make_ready_requests, make_record
+from tests.test_copy_admin import change_url
+from tests.test_copy_admin import copy_form as base_copy_form
 
 
 def copy_form(copy, **changes):
-    data = {
-        "record": copy.record_id,
-        "barcode": copy.barcode,
-        "call_number": copy.call_number,
-        "branch": copy.branch_id,
-        "department": copy.department_id or "",
-        "location": copy.location_id or "",
-        "doc_type": copy.doc_type,
-        "status": copy.status,
-        "source_codes": "{}",
-        "status_seen": copy.status,
-    }
-    return data | changes
-
-
-def change_url(copy):
-    return reverse("admin:catalogue_copy_change", args=[copy.pk])
+    """The change form as the page sends it (tests/test_copy_admin.py's), with the copy's
+    own department and location."""
+    placed = {"department": copy.department_id or "", "location": copy.location_id or ""}
+    return base_copy_form(copy, **(placed | changes))
 
 
 def placement(copy):

@@ -95,15 +95,21 @@ def test_a_bag_whose_last_day_was_open_expires_as_before(patron, branch):
     assert expire_overdue(today=request.hold_until + datetime.timedelta(days=1)) == 1
 
 
-def test_a_library_without_opening_hours_holds_bags_in_calendar_days(patron, branch):
-    # Switched to click and collect before its hours were entered: the picker's "found"
-    # and the copy's arrival there must not fail with the copy in hand.
+def ready_at_a_library_without_hours(patron, branch):
+    """A request collected at a library whose hours are not entered, pulled and received."""
     bare = make_branch(code="NEW", name="Nouvelle", weekdays=[])
     record = make_record(copies=[branch])
     request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=bare)
     picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
     picking.receive(branch=bare, barcode=record.copies.get().barcode)
     request.refresh_from_db()
+    return request
+
+
+def test_a_library_without_opening_hours_holds_bags_in_calendar_days(patron, branch):
+    # Switched to click and collect before its hours were entered: the picker's "found"
+    # and the copy's arrival there must not fail with the copy in hand.
+    request = ready_at_a_library_without_hours(patron, branch)
     days = Policy().hold_days
     assert request.status == Status.READY
     assert request.hold_until == timezone.localdate() + datetime.timedelta(days=days)
@@ -157,12 +163,7 @@ def test_a_document_the_patron_has_at_home_is_not_requested_again(patron, branch
 
 def test_a_bag_at_a_library_without_hours_still_expires(patron, branch):
     # No open day to hold it to: sparing it "to the next open day" kept it for good.
-    bare = make_branch(code="NEW", name="Nouvelle", weekdays=[])
-    record = make_record(copies=[branch])
-    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=bare)
-    picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get())
-    picking.receive(branch=bare, barcode=record.copies.get().barcode)
-    request.refresh_from_db()
+    request = ready_at_a_library_without_hours(patron, branch)
     assert expire_overdue(today=request.hold_until + datetime.timedelta(days=1)) == 1
 
 
