@@ -25,8 +25,15 @@ def envbool(name: str, default: str = "0") -> bool:
     return os.environ.get(name, default).lower() in ("1", "true", "yes", "on")
 
 
-def envint(name: str, default: str) -> int:
-    return int(os.environ.get(name, default))
+def envint(name: str, default: str, *, least: int | None = None) -> int:
+    text = os.environ.get(name, default)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {text!r}") from None
+    if least is not None and value < least:
+        raise ImproperlyConfigured(f"{name} must be at least {least}, not {value}")
+    return value
 
 
 def envlist(name: str, default: str = "") -> list[str]:
@@ -216,7 +223,7 @@ MEDIA_ROOT = DATA_DIR / "media"
 
 # Patrons' PINs are hashed with Django's PBKDF2 at far fewer rounds than staff passwords
 # (emporter/patrons/pins.py: a second of CPU per card signing in would stall the site).
-PIN_HASH_ROUNDS = int(os.environ.get("PIN_HASH_ROUNDS", 50_000))
+PIN_HASH_ROUNDS = envint("PIN_HASH_ROUNDS", "50000", least=1000)
 
 # One backend for every door, with the lock-outs (emporter/patrons/backends.py).
 AUTHENTICATION_BACKENDS = ["emporter.patrons.backends.SignInBackend"]

@@ -198,9 +198,9 @@ def test_a_copy_freed_while_a_request_was_placed_goes_to_it_once_committed(
 # The copy's type, not only the record's -------------------------------------------------
 
 
-def mixed_record(branch, *types):
+def mixed_record(branch, *types, status=CopyStatus.ON_SHELF):
     """A record typed "book" whose copies are of ``types`` (a book with its DVD)."""
-    record = make_record(title="Livre et DVD", copies=[branch] * len(types))
+    record = make_record(title="Livre et DVD", copies=[(branch, status)] * len(types))
     for copy, doc_type in zip(record.copies.order_by("pk"), types, strict=True):
         Copy.objects.filter(pk=copy.pk).update(doc_type=doc_type)
     return record
@@ -248,3 +248,45 @@ def test_a_new_bag_does_not_take_the_label_of_an_expired_one_still_on_the_shelf(
     other = make_patron(branch, card="30000009", last_name="Moreau")
     (ready,) = make_ready_requests(other, branch, ["Deux"])
     assert ready.bag.label != expired.bag.label and ready.bag.label.startswith("M")
+
+
+def test_nor_that_of_an_expired_bag_whose_copy_waits_for_the_van_home(patron, branch, other_branch):
+    # Another library's copy: expired, it is "in transit home" but still in the bag here.
+    record = make_record(title="Venu d'ailleurs", copies=[other_branch])
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    picking.mark_found(line=picking.build_run(branch=other_branch, kind="late").lines.get())
+    picking.receive(branch=branch, barcode=record.copies.get().barcode)
+    request.refresh_from_db()
+    expire_overdue(today=request.hold_until + datetime.timedelta(days=1))
+    assert Copy.objects.get(record=record).status == CopyStatus.IN_TRANSIT
+    other = make_patron(branch, card="30000009", last_name="Moreau")
+    (ready,) = make_ready_requests(other, branch, ["Deux"])
+    assert ready.bag.label != request.bag.label
+
+
+def test_a_dvd_on_loan_is_not_waited_for_past_the_dvd_limit(patron, branch):
+    # Refused at once: waiting, it would be set aside when it came back, past the limit.
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    out = mixed_record(branch, "dvd", status=CopyStatus.ON_LOAN)
+    with pytest.raises(ServiceError) as refused:
+        place_request(patron=patron, record_id=out.pk, pickup_branch=branch)
+    assert refused.value.code == "type_limit_reached"
+
+
+def test_no_waiting_list_behind_copies_of_a_type_not_requested(patron, branch):
+    RequestPolicy.objects.create(requestable_types=["book"])
+    out = mixed_record(branch, "dvd", status=CopyStatus.ON_LOAN)
+    with pytest.raises(ServiceError) as refused:
+        place_request(patron=patron, record_id=out.pk, pickup_branch=branch)
+    assert refused.value.code == "type_not_requestable"
+
+
+def test_a_waiting_request_served_by_a_dvd_counts_as_a_dvd(patron, branch):
+    record = mixed_record(branch, "dvd", status=CopyStatus.ON_LOAN)
+    waiting, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert (waiting.status, waiting.doc_type) == (Status.WAITING, "book")  # the record's, meanwhile
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # back by an import
+    assert serve_waiting(records=[record.pk]) == 1
+    waiting.refresh_from_db()
+    assert waiting.doc_type == "dvd"

@@ -109,3 +109,20 @@ def test_a_card_without_a_pin_costs_what_a_wrong_card_costs(branch, monkeypatch)
         with pytest.raises(ServiceError):
             authenticate_patron(request=request, card_number=card, pin="1234")
     assert hashed == ["1234", "1234"]  # one PIN hash each, nothing else
+
+
+def test_a_wrong_pin_costs_a_pin_hash_not_a_staff_password_hash(patron, settings, monkeypatch):
+    # With the production hashers Django padded a wrong PIN's check up to the default's
+    # 1,500,000 rounds (harden_runtime): a second, and telling the card exists.
+    from django.conf import global_settings
+
+    from emporter.patrons.pins import pin_matches
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    settings.PIN_HASH_ROUNDS = 1000
+    get_user_model().objects.filter(pk=patron.user_id).update(password=hash_pin("1234"))
+    patron.user.refresh_from_db()
+    padded = []
+    monkeypatch.setattr(PBKDF2PasswordHasher, "harden_runtime", lambda self, *args: padded.append(args))
+    assert pin_matches(patron.user, "1234") and not pin_matches(patron.user, "9999")
+    assert padded == []

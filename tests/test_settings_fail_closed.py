@@ -67,3 +67,13 @@ def test_a_data_folder_that_does_not_exist_yet_is_made(tmp_path):
     folder = tmp_path / "new" / "data"
     assert start(EMPORTER_DATA_DIR=str(folder)).returncode == 0
     assert folder.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("rounds", "says"), [("50k", "whole number"), ("0", "at least 1000"), ("-1", "at least")]
+)
+def test_pin_hash_rounds_are_a_number_worth_hashing_with(rounds, says):
+    # 0 started the site, then failed every sign-in with a 500 (PBKDF2 refuses 0 rounds).
+    done = start(PIN_HASH_ROUNDS=rounds)
+    assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr
+    assert "PIN_HASH_ROUNDS" in done.stderr and says in done.stderr

@@ -164,14 +164,23 @@ def _types_full(patron: Patron, rules: policy.Policy) -> list[str]:
     return [doc_type for doc_type, limit in rules.type_limits.items() if counts.get(doc_type, 0) >= limit]
 
 
+def _taking(copy: Copy) -> dict:
+    """A request's fields when it takes ``copy``: it counts as the type of what is set
+    aside (the limits are per type: a record "book" whose copy is a DVD is a DVD)."""
+    return {"copy": copy, "doc_type": copy.doc_type}
+
+
 def _refuse_by_copy_type(record: Record, pickup_branch: Branch, rules, limits, full: list[str]) -> None:
-    """No copy taken, though one is on a shelf it could come from: said by its type
-    (a limit reached, a type not requested) rather than as a wait for another copy."""
-    anything = policy.Policy(allow_other_branches=rules.allow_other_branches)
-    shelved = allocation.candidate_copies(record=record, pickup_branch=pickup_branch, policy=anything)
-    types = set(shelved.values_list("doc_type", flat=True))
+    """No copy taken: when every copy that could ever serve it (on the shelf, on loan,
+    elsewhere where the rules allow) is of a type not requested, or one whose limit the
+    patron reached, said by its type, rather than a wait that would never end or would
+    end past the limit."""
+    copies = Copy.objects.lendable().filter(record=record)
+    if not rules.allow_other_branches:
+        copies = copies.filter(branch=pickup_branch)
+    types = set(copies.values_list("doc_type", flat=True))
     if not types or any(rules.can_request_type(t) and t not in full for t in types):
-        return  # none on a shelf, or one others hold right now: the usual answers
+        return  # no copy at all, or one of a type it may take: the usual answers
     labels = dict(DocType.choices)
     if reached := sorted(t for t in types if t in full):
         doc_type = reached[0]
@@ -350,9 +359,8 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         )
         if not taken:
             return None
-        return transition(
-            request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
-        )
+        freed = {"placed_at": timezone.now(), **_taking(copy)}
+        return transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
     return None
 
 
@@ -414,15 +422,19 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
         return bag
     initial = _initial(patron.last_name) or "X"
     used = set(open_bags.filter(label__startswith=initial).values_list("label", flat=True))
-    # And the labels of bags closed (expired, cancelled) whose documents are still on
-    # the hold shelf until staff take them out: two "D001" there would be one too many.
+    # And the labels of bags closed (expired, cancelled) whose documents are still in
+    # them until staff take them out: this library's copies on the hold shelf, other
+    # libraries' waiting for the van home (free_held_copy). Two "D001" side by side
+    # would be one too many.
+    still_here = Q(requests__copy__status=CopyStatus.HOLD_SHELF, requests__copy__branch=branch) | Q(
+        requests__copy__status=CopyStatus.IN_TRANSIT
+    ) & ~Q(requests__copy__branch=branch)
     left_on_shelf = Bag.objects.filter(
+        still_here,
         branch=branch,
         state=Bag.State.CLOSED,
         label__startswith=initial,
         requests__status__in=[Status.EXPIRED, Status.CANCELLED],
-        requests__copy__status=CopyStatus.HOLD_SHELF,
-        requests__copy__branch=branch,
     )
     used |= set(left_on_shelf.values_list("label", flat=True))
     number = next(n for n in range(1, 10_000) if f"{initial}{n:03d}" not in used)
@@ -522,8 +534,8 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
             actor=actor,
             reason="retarget",
             note=note,
-            copy=copy,
             placed_at=timezone.now(),
+            **_taking(copy),
         )
     if rules.allow_waiting_list and _another_copy_will_come_back(request, rules):
         back = {"copy": None, "placed_at": None}  # its place is created_at
@@ -588,9 +600,8 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
             )
             if copy is None:  # on a shelf its policy does not reach, or not requestable
                 continue
-            transition(
-                request, Status.PLACED, actor=actor, reason="copy_freed", copy=copy, placed_at=timezone.now()
-            )
+            freed = {"placed_at": timezone.now(), **_taking(copy)}
+            transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
             served += 1
     return served
 
@@ -714,14 +725,15 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             raise ServiceError("pickup_not_changeable")
         rules = policy.resolve(branch=branch, category=request.patron.category)
         if not rules.can_request_type(request.doc_type):
-            raise ServiceError("type_not_requestable", doc_type=request.record.get_doc_type_display())
+            doc_type = dict(DocType.choices).get(request.doc_type, request.doc_type)  # the copy's
+            raise ServiceError("type_not_requestable", doc_type=doc_type)
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
         if not copy_stays:
             copy = allocation.take_copy(record=request.record_id, pickup_branch=branch, policy=rules)
             if copy is None:
                 raise ServiceError("pickup_no_copy", branch=branch.name)
-            freed, fields = request.copy, fields | {"copy": copy, "placed_at": timezone.now()}
+            freed, fields = request.copy, fields | _taking(copy) | {"placed_at": timezone.now()}
         transition(request, request.status, actor=actor, reason="pickup_changed", **fields)
         if freed is not None:
             release_copy(copy=freed, actor=actor)

@@ -59,7 +59,7 @@ from emporter.catalogue.marcdata import clean
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
-from .pins import hash_pin
+from .pins import PinHasher, hash_pin
 from .services import set_pin, too_easy
 
 REQUIRED = ("card_number", "last_name", "home_branch")
@@ -292,7 +292,7 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     current = (
         Patron.objects.with_card(row.get("card_number", "")).values_list("user__password", flat=True).first()
     )
-    if current is not None and (not set_pins or check_password(pin, current)):
+    if current is not None and (not set_pins or check_password(pin, current, preferred=PinHasher())):
         return None
     return hash_pin(pin)
 

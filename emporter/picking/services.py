@@ -569,7 +569,7 @@ def _withdraw(request_id: int, *, actor) -> bool:
     elif copy := allocation.take_copy(
         record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
     ):
-        moved = {"copy": copy, "placed_at": now}
+        moved = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
     elif rules.allow_waiting_list:
         # Back on the waiting list, as Koha keeps a hold: its place is when it was asked
