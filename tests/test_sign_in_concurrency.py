@@ -95,10 +95,10 @@ def test_a_wrong_pin_during_the_clean_up_of_old_counts_does_not_deadlock(postgre
     in_check, errors = threading.Event(), []
     real = pins.check_password
 
-    def slow(pin, encoded):
+    def slow(pin, encoded, **kwargs):
         in_check.set()
         time.sleep(1.0)  # the clean-up runs meanwhile
-        return real(pin, encoded)
+        return real(pin, encoded, **kwargs)
 
     monkeypatch.setattr(pins, "check_password", slow)
 
