@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.errors import ServiceError
-from emporter.network.calendar import is_open, nth_open_day
+from emporter.network.calendar import nth_open_day
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
@@ -115,9 +115,11 @@ def check_patron(patron: Patron) -> None:
 
 def may_borrow(patron: Patron) -> bool:
     """``check_patron`` as a yes or no."""
-    return not patron.blocked_reason and not (
-        patron.card_expires and patron.card_expires < timezone.localdate()
-    )
+    try:
+        check_patron(patron)
+    except ServiceError:
+        return False
+    return True
 
 
 def borrowing_patrons(prefix: str = "") -> Q:
@@ -175,20 +177,28 @@ def _refuse_by_copy_type(record: Record, pickup_branch: Branch, rules, limits, f
     elsewhere where the rules allow) is of a type not requested, or one whose limit the
     patron reached, said by its type, rather than a wait that would never end or would
     end past the limit."""
-    copies = Copy.objects.lendable().filter(record=record)
-    if not rules.allow_other_branches:
-        copies = copies.filter(branch=pickup_branch)
+    copies = _copies_that_could_serve(record.pk, pickup_branch.pk, rules)
     types = set(copies.values_list("doc_type", flat=True))
     if not types or any(rules.can_request_type(t) and t not in full for t in types):
         return  # no copy at all, or one of a type it may take: the usual answers
-    labels = dict(DocType.choices)
     if reached := sorted(t for t in types if t in full):
-        doc_type = reached[0]
-        raise ServiceError(
-            "type_limit_reached", limit=limits.type_limits[doc_type], doc_type=labels[doc_type]
-        )
-    first = sorted(types)[0]
-    raise ServiceError("type_not_requestable", doc_type=labels.get(first, first))
+        limit = limits.type_limits[reached[0]]
+        raise ServiceError("type_limit_reached", limit=limit, doc_type=_type_label(reached[0]))
+    raise ServiceError("type_not_requestable", doc_type=_type_label(sorted(types)[0]))
+
+
+def _copies_that_could_serve(record_id: int, pickup_branch_id: int, rules: policy.Policy):
+    """The copies that are, or may come back, on a shelf a request collected at
+    ``pickup_branch_id`` takes from: lendable ones, at that library only where the rules
+    lend a library's own copies only."""
+    copies = Copy.objects.lendable().filter(record_id=record_id)
+    if not rules.allow_other_branches:
+        copies = copies.filter(branch_id=pickup_branch_id)
+    return copies
+
+
+def _type_label(doc_type: str) -> str:
+    return dict(DocType.choices).get(doc_type, doc_type)
 
 
 def place_request(
@@ -547,10 +557,8 @@ def _another_copy_will_come_back(request: Request, rules: policy.Policy) -> bool
     # Missing copies are lendable (one may turn up), but a waiting list behind nothing
     # but missing copies would never move: the patron is told it was not found. Nor
     # behind copies elsewhere, where the rules lend a library's own copies only.
-    others = Copy.objects.lendable().filter(record_id=request.record_id).exclude(pk=request.copy_id)
-    if not rules.allow_other_branches:
-        others = others.filter(branch_id=request.pickup_branch_id)
-    return others.exclude(status=CopyStatus.MISSING).exists()
+    others = _copies_that_could_serve(request.record_id, request.pickup_branch_id, rules)
+    return others.exclude(pk=request.copy_id).exclude(status=CopyStatus.MISSING).exists()
 
 
 def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
@@ -644,14 +652,13 @@ def _spare_closed_last_days(today: datetime.date) -> int:
         branch__service_mode=ServiceMode.CLOSED
     )
     for bag in due.select_related("branch"):
-        if is_open(bag.branch, bag.hold_until):
-            continue
         try:
-            later = nth_open_day(bag.branch, bag.hold_until + datetime.timedelta(days=1), 1)
+            # Its last day itself when that was open: then it is over.
+            later = nth_open_day(bag.branch, bag.hold_until, 1)
         except ValueError:
             continue  # no opening hours: no open day to hold it to (held in calendar days)
-        if later < today:
-            continue  # the next open day is gone too: over
+        if later == bag.hold_until or later < today:
+            continue  # its last day was open, or the next open day is gone too: over
         with transaction.atomic():
             ready = Request.objects.filter(bag=bag, status=Status.READY)
             list(ready.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
@@ -725,8 +732,7 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             raise ServiceError("pickup_not_changeable")
         rules = policy.resolve(branch=branch, category=request.patron.category)
         if not rules.can_request_type(request.doc_type):
-            doc_type = dict(DocType.choices).get(request.doc_type, request.doc_type)  # the copy's
-            raise ServiceError("type_not_requestable", doc_type=doc_type)
+            raise ServiceError("type_not_requestable", doc_type=_type_label(request.doc_type))  # the copy's
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
         if not copy_stays:
