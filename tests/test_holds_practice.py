@@ -13,7 +13,7 @@ from emporter.desk.models import Loan
 from emporter.errors import ServiceError
 from emporter.holds.models import RequestPolicy, Status
 from emporter.holds.policy import Policy
-from emporter.holds.services import expire_overdue, place_request, serve_waiting
+from emporter.holds.services import cancel_request, expire_overdue, place_request, release_copy, serve_waiting
 from emporter.network.calendar import nth_open_day
 from emporter.network.models import ClosedDay, ServiceMode
 from emporter.notices.compose import compose_all
@@ -290,3 +290,56 @@ def test_a_waiting_request_served_by_a_dvd_counts_as_a_dvd(patron, branch):
     assert serve_waiting(records=[record.pk]) == 1
     waiting.refresh_from_db()
     assert waiting.doc_type == "dvd"
+
+
+def test_a_record_typed_dvd_whose_copy_is_a_book_is_lent_as_a_book(patron, branch):
+    # The DVD limit reached: the record's own type no longer refuses a book copy.
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    misfiled = mixed_record(branch, "book")
+    misfiled.doc_type = "dvd"
+    misfiled.save(update_fields=["doc_type"])
+    request, _ = place_request(patron=patron, record_id=misfiled.pk, pickup_branch=branch)
+    assert (request.status, request.doc_type) == (Status.PLACED, "book")
+
+
+def test_a_record_typed_dvd_whose_copies_are_books_may_be_requested_where_dvds_are_not(patron, branch):
+    RequestPolicy.objects.create(requestable_types=["book"])
+    misfiled = mixed_record(branch, "book", status=CopyStatus.ON_LOAN)
+    misfiled.doc_type = "dvd"
+    misfiled.save(update_fields=["doc_type"])
+    request, _ = place_request(patron=patron, record_id=misfiled.pk, pickup_branch=branch)
+    # Waiting for the book: it counts as a book meanwhile, not as the record's DVD.
+    assert (request.status, request.doc_type) == (Status.WAITING, "book")
+
+
+def test_a_dvd_coming_back_passes_over_a_patron_who_has_since_reached_the_dvd_limit(patron, branch):
+    # A title lent as a book or as a DVD, both out: the request waits, counted as a book.
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    out = mixed_record(branch, "book", "dvd", status=CopyStatus.ON_LOAN)
+    waiting, _ = place_request(patron=patron, record_id=out.pk, pickup_branch=branch)
+    assert (waiting.status, waiting.doc_type) == (Status.WAITING, "book")
+    # Meanwhile the patron takes another DVD off a shelf: at the limit.
+    place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    other = make_patron(branch, card="30000009", last_name="Moreau")
+    behind, _ = place_request(patron=other, record_id=out.pk, pickup_branch=branch)
+    copy = out.copies.get(doc_type="dvd")
+    released = release_copy(copy=copy)
+    waiting.refresh_from_db()
+    behind.refresh_from_db()
+    assert released == behind and behind.status == Status.PLACED
+    assert (waiting.status, waiting.copy_id) == (Status.WAITING, None)  # keeps its place
+
+
+def test_the_waiting_sweep_does_not_serve_a_dvd_past_the_limit_either(patron, branch):
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    out = mixed_record(branch, "book", "dvd", status=CopyStatus.ON_LOAN)
+    waiting, _ = place_request(patron=patron, record_id=out.pk, pickup_branch=branch)
+    first, _ = place_request(patron=patron, record_id=mixed_record(branch, "dvd").pk, pickup_branch=branch)
+    Copy.objects.filter(record=out, doc_type="dvd").update(status=CopyStatus.ON_SHELF)  # back by an import
+    assert serve_waiting(records=[out.pk]) == 0
+    # Once the other DVD is no longer requested, the limit leaves room: served.
+    cancel_request(request=first)
+    assert serve_waiting(records=[out.pk]) == 1
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.doc_type) == (Status.PLACED, "dvd")

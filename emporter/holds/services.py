@@ -131,7 +131,9 @@ def borrowing_patrons(prefix: str = "") -> Q:
     return Q(**{f"{prefix}blocked_reason": ""}) & in_date
 
 
-def _check_limits(patron: Patron, record: Record, rules: policy.Policy) -> None:
+def _check_limits(patron: Patron, record: Record, rules: policy.Policy, *, own_type: bool = True) -> None:
+    """The patron's limits for one more request of ``record``; its type's limit only when
+    ``own_type`` (no copy could serve it: the record's type stands in for the copy's)."""
     # One query for the three counts: this runs on every placement, under the patron's lock.
     counts = Request.objects.filter(patron=patron, status__in=ACTIVE).aggregate(
         total=Count("pk"),
@@ -147,22 +149,21 @@ def _check_limits(patron: Patron, record: Record, rules: policy.Policy) -> None:
         raise ServiceError("already_on_loan")
     if counts["total"] >= rules.max_active:
         raise ServiceError("limit_reached", limit=rules.max_active)
-    type_limit = rules.type_limits.get(record.doc_type)
+    type_limit = rules.type_limits.get(record.doc_type) if own_type else None
     if type_limit is not None and counts["of_type"] >= type_limit:
         raise ServiceError("type_limit_reached", limit=type_limit, doc_type=record.get_doc_type_display())
 
 
-def _types_full(patron: Patron, rules: policy.Policy) -> list[str]:
+def _types_full(patron: Patron, rules: policy.Policy, *, besides: Request | None = None) -> list[str]:
     """The types whose limit the patron has reached: no copy of them is set aside for
-    them, whatever the record's own type says."""
+    them, whatever the record's own type says. ``besides``: a waiting request about to
+    take a copy, not counted (it counts as the type of what it takes)."""
     if not rules.type_limits:
         return []
-    counts = dict(
-        Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type__in=list(rules.type_limits))
-        .values_list("doc_type")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    active = Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type__in=list(rules.type_limits))
+    if besides is not None:
+        active = active.exclude(pk=besides.pk)
+    counts = dict(active.values_list("doc_type").annotate(n=Count("pk")).order_by())
     return [doc_type for doc_type, limit in rules.type_limits.items() if counts.get(doc_type, 0) >= limit]
 
 
@@ -172,13 +173,36 @@ def _taking(copy: Copy) -> dict:
     return {"copy": copy, "doc_type": copy.doc_type}
 
 
-def _refuse_by_copy_type(record: Record, pickup_branch: Branch, rules, limits, full: list[str]) -> None:
+def _types_that_could_serve(record: Record, pickup_branch: Branch, rules, limits) -> set[str] | None:
+    """The types of the copies that could ever serve a request of ``record`` collected at
+    ``pickup_branch`` (``_copies_that_could_serve``); None where no rule names a type:
+    then types change nothing, and the query is saved."""
+    if not (rules.requestable_types or limits.type_limits):
+        return None
+    copies = _copies_that_could_serve(record.pk, pickup_branch.pk, rules)
+    return set(copies.values_list("doc_type", flat=True))
+
+
+def _check_record_type(record: Record, rules, types: set[str] | None) -> None:
+    """The record's own type decides only when no copy could serve it (the usual answers
+    follow: no copy, nothing to lend); otherwise its copies' types do (a record typed DVD
+    whose copies are books is lent as books)."""
+    if not types and not rules.can_request_type(record.doc_type):
+        raise ServiceError("type_not_requestable", doc_type=record.get_doc_type_display())
+
+
+def _waiting_type(record: Record, rules, types: set[str] | None, full: list[str]) -> str:
+    """What a request waiting for a copy counts as meanwhile: the record's type when a
+    copy of it could serve, else the first type of a copy it could take."""
+    usable = sorted(t for t in types or () if rules.can_request_type(t) and t not in full)
+    return record.doc_type if not usable or record.doc_type in usable else usable[0]
+
+
+def _refuse_by_copy_type(record: Record, rules, limits, full: list[str], types: set[str] | None) -> None:
     """No copy taken: when every copy that could ever serve it (on the shelf, on loan,
     elsewhere where the rules allow) is of a type not requested, or one whose limit the
     patron reached, said by its type, rather than a wait that would never end or would
     end past the limit."""
-    copies = _copies_that_could_serve(record.pk, pickup_branch.pk, rules)
-    types = set(copies.values_list("doc_type", flat=True))
     if not types or any(rules.can_request_type(t) and t not in full for t in types):
         return  # no copy at all, or one of a type it may take: the usual answers
     if reached := sorted(t for t in types if t in full):
@@ -228,16 +252,16 @@ def place_request(
             if record is None:  # deleted since it was put in a basket, or a made-up id
                 raise ServiceError("unknown_record")
             rules = policy.resolve(branch=pickup_branch, category=patron.category)
-            if not rules.can_request_type(record.doc_type):
-                raise ServiceError("type_not_requestable", doc_type=record.get_doc_type_display())
             limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
-            _check_limits(patron, record, limits)
+            types = _types_that_could_serve(record, pickup_branch, rules, limits)
+            _check_record_type(record, rules, types)
+            _check_limits(patron, record, limits, own_type=not types)
             full = _types_full(patron, limits)
             copy = allocation.take_copy(
                 record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full
             )
             if copy is None:
-                _refuse_by_copy_type(record, pickup_branch, rules, limits, full)
+                _refuse_by_copy_type(record, rules, limits, full, types)
             if copy is None and not Copy.objects.lendable().filter(record=record).exists():
                 # A waiting list that would never move: said apart for a title with no
                 # copy at all (on order, its items skipped at import).
@@ -253,7 +277,7 @@ def place_request(
                 status=Status.PLACED if copy else Status.WAITING,
                 channel=channel,
                 # The copy's type when one is set aside: the limits count what was set aside.
-                doc_type=copy.doc_type if copy else record.doc_type,
+                doc_type=copy.doc_type if copy else _waiting_type(record, rules, types, full),
                 idempotency_key=idempotency_key,
                 idempotency_fingerprint=idempotency_fingerprint,
                 placed_by=actor if actor and actor.is_authenticated else None,
@@ -364,6 +388,8 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             continue
         if not may_borrow(request.patron):
             continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
+        if not _may_take_type(request, rules, copy.doc_type):
+            continue  # keeps its place for a copy of another type, or for when it may
         taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
         )
@@ -372,6 +398,21 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         freed = {"placed_at": timezone.now(), **_taking(copy)}
         return transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
     return None
+
+
+def _limits_of(request: Request, rules: policy.Policy) -> policy.Policy:
+    """The rules whose limits bind ``request``'s patron (their home library's, as at placement)."""
+    patron = request.patron
+    return rules if request.pickup_branch_id == patron.home_branch_id else policy.limits_for(patron)
+
+
+def _may_take_type(request: Request, rules: policy.Policy, doc_type: str) -> bool:
+    """A waiting request may take a copy of ``doc_type``: requested at its pickup library,
+    and within the patron's limit for it (a DVD coming back to someone who has since
+    reached the DVD limit goes to the next patron, as placement would refuse it)."""
+    if not rules.can_request_type(doc_type):
+        return False
+    return doc_type not in _types_full(request.patron, _limits_of(request, rules), besides=request)
 
 
 def set_copy_status(*, copy_id: int, seen: str, status: str, actor=None) -> Request | None:
@@ -603,10 +644,14 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
             if request is None:  # served or cancelled meanwhile
                 continue
             rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+            full = _types_full(request.patron, _limits_of(request, rules), besides=request)
             copy = allocation.take_copy(
-                record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
+                record=request.record_id,
+                pickup_branch=request.pickup_branch,
+                policy=rules,
+                exclude_types=full,
             )
-            if copy is None:  # on a shelf its policy does not reach, or not requestable
+            if copy is None:  # on a shelf its policy does not reach, not requestable, or a full type
                 continue
             freed = {"placed_at": timezone.now(), **_taking(copy)}
             transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
