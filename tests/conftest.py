@@ -126,6 +126,14 @@ def no_closing_grace(settings):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    # The process's cache (what is read every few minutes) starts empty for each test.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def immediate_tasks(settings):
     # Tasks run in-process during tests; the database worker is for real deployments.
     settings.TASKS = {

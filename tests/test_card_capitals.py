@@ -107,3 +107,21 @@ def test_the_upgrade_stops_with_the_list_when_two_cards_differ_by_capitals(branc
     make_patron(branch, card="x1")
     with pytest.raises(CommandError, match="X1 / x1|x1 / X1"):
         migration.refuse_cards_twice(apps, None)
+
+
+def card_field(client) -> str:
+    page = client.get("/account/login/")
+    return next(line for line in page.text.splitlines() if 'name="card_number"' in line)
+
+
+def test_a_phone_shows_its_number_keypad_for_cards_only_where_every_card_is_digits(client, branch):
+    make_patron(branch, card="10000001")
+    assert 'inputmode="numeric"' in card_field(client)
+    # One card with letters in the network: a number keypad could not type it.
+    from django.core.cache import cache
+
+    make_patron(branch, card=CARD)
+    assert 'inputmode="numeric"' in card_field(client)  # read again at most every ten minutes
+    cache.clear()
+    field = card_field(client)
+    assert "inputmode" not in field and 'autocapitalize="characters"' in field

@@ -6,6 +6,7 @@ from emporter.errors import ServiceError
 
 from . import throttle
 from .backends import client_address
+from .selectors import cards_are_digits
 from .services import too_easy
 
 
@@ -20,7 +21,14 @@ class PatronLoginForm(forms.Form):
     card_number = forms.CharField(
         label=_("Card number"),
         max_length=30,
-        widget=forms.TextInput(attrs={"autocomplete": "username", "inputmode": "numeric", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "username",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
     )
     pin = forms.CharField(
         label=_("PIN"),
@@ -31,6 +39,8 @@ class PatronLoginForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _focus_errors_first(self, "card_number")
+        if cards_are_digits():
+            self.fields["card_number"].widget.attrs["inputmode"] = "numeric"
 
     def clean_card_number(self) -> str:
         # Typed as printed on the card, in groups ("1000 0001"): the spaces are not part of it.

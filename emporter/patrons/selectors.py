@@ -1,5 +1,6 @@
 """Reads about patrons that several apps' pages share."""
 
+from django.core.cache import cache
 from django.http import Http404
 
 from .models import Patron
@@ -19,3 +20,14 @@ def signed_in_patron(request) -> Patron:
     if patron is None:
         raise Http404
     return patron
+
+
+def cards_are_digits() -> bool:
+    """Every card of the network is made of digits: then the sign-in form asks a phone for
+    its number keypad. Otherwise a card with letters could not be typed on it at all (the
+    iPhone's has none). Read at most every ten minutes per process: a scan of the cards."""
+    return cache.get_or_set(
+        "patrons:cards-are-digits",
+        lambda: not Patron.objects.exclude(card_number__regex=r"^[0-9]+$").exists(),
+        600,
+    )
