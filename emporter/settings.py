@@ -98,7 +98,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "django_tasks_db",
+    "emporter.admin_site.TasksConfig",  # django_tasks_db, named in French too
     "ninja",
     "emporter.network",
     "emporter.catalogue",

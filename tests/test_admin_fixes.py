@@ -342,3 +342,18 @@ def test_a_requests_events_say_why_in_words(admin_client, patron, branch):
     page = admin_client.get(en("admin:holds_request_change", request.pk)).text
     assert "moved to another copy" in page and "Online" in page
     assert "retarget" not in page
+
+
+def test_the_admin_titles_read_right_in_french_whatever_the_names_first_letter(admin_client, branch):
+    # Django's own French gives "Modification de exemplaire": this project words it.
+    copy = make_record(copies=[branch]).copies.get()
+    page = admin_client.get(reverse("admin:catalogue_copy_change", args=[copy.pk])).text
+    assert "Modification\u00a0: exemplaire" in page and "Modification de exemplaire" not in page
+    assert "Ajout\u00a0: exemplaire" in admin_client.get(reverse("admin:catalogue_copy_add")).text
+
+
+def test_the_task_backends_admin_is_in_french(admin_client):
+    page = admin_client.get(reverse("admin:index")).text
+    assert "Tâches de fond" in page and "Tasks Database Backend" not in page
+    listing = admin_client.get(reverse("admin:django_tasks_database_dbtaskresult_changelist")).text
+    assert "Sélectionnez l’objet tâche à afficher" in listing
