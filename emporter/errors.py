@@ -141,6 +141,23 @@ MESSAGES = {
         ),
         422,
     ),
+    # Erasing a patron (privacy.services.erase_patron): said to staff, in the admin.
+    "erase_loans_out": (
+        _("%(name)s still has documents at home: they can be erased once everything is returned."),
+        409,
+    ),
+    "erase_requests_under_way": (
+        _("%(name)s has requests under way: cancel them (or hand them over) before erasing."),
+        409,
+    ),
+    "erase_surprise_open": (
+        _("%(name)s has a surprise bag waiting for a librarian: cancel it before erasing."),
+        409,
+    ),
+    "erase_guardian": (
+        _("%(name)s is the guardian of children on the network: give them another guardian first."),
+        409,
+    ),
     "copy_status_changed": (
         _("%(barcode)s changed meanwhile (it is now “%(status)s”): its status was left as it is."),
         409,

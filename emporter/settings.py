@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "emporter.stats",
     "emporter.discovery",
     "emporter.imports",
+    "emporter.privacy",
     "emporter.demo",
     "emporter.jobs",
     "emporter.api",
@@ -277,6 +278,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Emporter <emporter@lo
 # at least 8 days: staff answering a patron about last week's emails must still find
 # them (notices.retention).
 NOTICE_RETENTION_DAYS = envint("NOTICE_RETENTION_DAYS", "30")
+# How long a request that became no loan (cancelled, expired, not found) and a closed
+# surprise bag keep their patron: 8 to 120 days (privacy.services.forget_closed).
+REQUEST_HISTORY_DAYS = envint("REQUEST_HISTORY_DAYS", "30")
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,7 @@ LAYER = {
     "holds": 2,
     "curbside": 3,
     **dict.fromkeys(["picking", "desk", "notices", "stats", "phonedesk", "discovery", "imports"], 4),
-    **dict.fromkeys(["api", "jobs", "demo"], 5),
+    **dict.fromkeys(["api", "jobs", "demo", "privacy"], 5),
 }
 DOORS = {"views.py", "admin.py", "urls.py", "tasks.py", "forms.py", "apps.py", "context_processors.py"}
 DOOR_FOLDERS = {"management", "templatetags", "migrations"}

@@ -217,7 +217,7 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> Returned:
         Loan.objects.filter(pk=loan.pk).update(returned_at=now, returned_branch=branch)
         loan.returned_at, loan.returned_branch = now, branch
         if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
-            _anonymise(Loan.objects.filter(pk=loan.pk))
+            anonymise_loans(Loan.objects.filter(pk=loan.pk))
         served = _back_in(copy=loan.copy, branch=branch, actor=actor)
         return Returned(copy=loan.copy, loan=loan, served=served)
 
@@ -339,7 +339,7 @@ def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False) -> Loan:
     return loan
 
 
-def _anonymise(loans) -> int:
+def anonymise_loans(loans) -> int:
     """Forget who borrowed these loans: the loan loses its patron, and so does the
     collected request behind it (holds.services.forget_patrons), else the patron's
     account would still list it and the request would still say who. The loan keeps its
@@ -369,11 +369,11 @@ def anonymise_returned(now=None) -> int:
         else:
             specific = LoanPolicy.objects.exclude(doc_type="").values("doc_type")
             loans = loans.exclude(copy__doc_type__in=specific)
-        count += _anonymise(loans)
+        count += anonymise_loans(loans)
     if not LoanPolicy.objects.filter(doc_type="").exists():
         # No default row: the built-in default forgets at return.
         specific = LoanPolicy.objects.values("doc_type")
-        count += _anonymise(
+        count += anonymise_loans(
             Loan.objects.filter(returned_at__lte=now, anonymised=False).exclude(copy__doc_type__in=specific)
         )
     return count

@@ -98,6 +98,8 @@ def door(request, branch: Branch):
         patron = selectors.find_patron(card)
         if patron is None:
             return _find_by_name(request, branch, card, context)
+        # Who opened whose account, as the phone desk writes it (a card scanned or typed).
+        audit.info("door: %s opened patron %s at %s", request.user.pk, patron.pk, branch.code)
         context["door"] = selectors.door_view(patron=patron, branch=branch)
         context["button_labels"] = _handover_labels(len(context["door"].ready))
     return render(request, "desk/door.html", context)
@@ -107,6 +109,8 @@ def _find_by_name(request, branch: Branch, q: str, context: dict):
     """Not a card: the patron gave their name (or phone number), as the "ready" email
     invites them to. One patron with a bag here: their bag; several: a list to choose."""
     matches = selectors.patrons_with_a_bag(q, branch=branch)
+    if matches:
+        audit.info("door: %s searched patrons with a bag %r: %d found", request.user.pk, q, len(matches))
     if not matches:
         # Nothing ready here: the only patron of that name still gets their page, which
         # says where their documents are, or that they were handed over already.

@@ -94,12 +94,19 @@ class SurpriseStatus(models.TextChoices):
 class SurpriseRequest(models.Model):
     """A patron asks a librarian to choose documents for them (or for their child)."""
 
-    # Whose card the documents go on: the asker, or one of their children.
+    # Whose card the documents go on: the asker, or one of their children. Both emptied,
+    # with the tastes, once the bag is long closed (privacy.services.forget_closed): the
+    # statistics count bags, not people.
     patron = models.ForeignKey(
-        Patron, on_delete=models.PROTECT, related_name="surprise_requests", verbose_name=_("patron")
+        Patron,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="surprise_requests",
+        verbose_name=_("patron"),
     )
     asked_by = models.ForeignKey(
-        Patron, on_delete=models.PROTECT, related_name="+", verbose_name=_("asked by")
+        Patron, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("asked by")
     )
     age = models.PositiveSmallIntegerField(
         _("age of the reader"), null=True, blank=True, validators=[MaxValueValidator(120)]
@@ -134,11 +141,17 @@ class SurpriseRequest(models.Model):
         verbose_name_plural = _("surprise bags")
         indexes = [models.Index(fields=["pickup_branch", "status", "created_at"], name="surprise_queue")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(how_many__gte=1), name="surprise_how_many_positive")
+            models.CheckConstraint(condition=models.Q(how_many__gte=1), name="surprise_how_many_positive"),
+            # Only a closed bag's people are forgotten: one waiting for a librarian has both.
+            models.CheckConstraint(
+                condition=~models.Q(status=SurpriseStatus.OPEN)
+                | models.Q(patron__isnull=False, asked_by__isnull=False),
+                name="open_surprise_has_patron",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.patron} ({self.status})"
+        return f"#{self.pk} {self.patron or '—'} ({self.status})"
 
     def kind_labels(self) -> list[str]:
         labels = dict(Kind.choices)

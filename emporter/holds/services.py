@@ -732,7 +732,22 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
     # A surprise bag names its patron: its link to the request would say who borrowed it.
     Request.surprise_requests.through.objects.filter(request__in=requests).delete()
-    return requests.update(patron=None, bag=None, idempotency_key=None)
+    bag_ids = list(requests.filter(bag__isnull=False).values_list("bag_id", flat=True).distinct())
+    forgotten = requests.update(patron=None, bag=None, idempotency_key=None)
+    forget_empty_bags(bag_ids)
+    return forgotten
+
+
+def forget_empty_bags(bag_ids=None) -> int:
+    """Delete closed bags no request is in any longer (of ``bag_ids``, or any): a bag
+    names its patron, and its closing time is the loan's to the second (a join would name
+    the borrower of a forgotten loan). Their pickup appointments go with them."""
+    bags = Bag.objects.filter(state=Bag.State.CLOSED).exclude(
+        Exists(Request.objects.filter(bag=OuterRef("pk")))
+    )
+    if bag_ids is not None:
+        bags = bags.filter(pk__in=bag_ids)
+    return bags.delete()[1].get(Bag._meta.label, 0)
 
 
 # -- Collecting somewhere else ------------------------------------------------------------

@@ -48,6 +48,7 @@ def jobs() -> list[Job]:
     from emporter.patrons.throttle import forget_old
     from emporter.picking.services import settle_withdrawn_lines, withdraw_closed_branches
     from emporter.picking.tasks import enqueue_due_runs
+    from emporter.privacy.services import forget_closed
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
@@ -70,6 +71,8 @@ def jobs() -> list[Job]:
         Job("forget old sign-in failures", 3600, forget_old),
         Job("forget expired API tokens", 3600, forget_expired),
         Job("forget old notices", 3600, forget_old_notices),
+        # Requests that became no loan, surprise bags and empty bags: REQUEST_HISTORY_DAYS.
+        Job("forget closed requests", 3600, until_done(forget_closed)),
         # Files sent while the worker was down are read when it is back, one at a time.
         Job("imports waiting or stalled", 60, sweep_imports),
     ]

@@ -1,10 +1,19 @@
+import logging
+
 from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+
+from emporter.errors import ServiceError
+from emporter.privacy import services as privacy
 
 from . import services, throttle
 from .models import Patron, SignInFailures, StaffRole
+
+audit = logging.getLogger("emporter.audit")
 
 
 @admin.register(Patron)
@@ -14,6 +23,58 @@ class PatronAdmin(admin.ModelAdmin):
     search_fields = ["card_number", "last_name", "first_name", "email", "phone_digits"]
     raw_id_fields = ["user", "guardian"]
     actions = ["reset_pin"]
+
+    # Who looked at whom, as the phone desk and the door write it.
+    def changelist_view(self, request, extra_context=None):
+        if query := request.GET.get("q"):
+            audit.info("admin: %s searched patrons %r", request.user.pk, query)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        audit.info("admin: %s opened patron %s", request.user.pk, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # Deleting a patron is erasing them (privacy.services.erase_patron): the delete page
+    # says what goes and what stops it; the figures stay, nothing names them any more.
+    def get_deleted_objects(self, objs, request):
+        patrons = list(objs)
+        refusals = [
+            ServiceError(code, name=str(p)).message for p in patrons if (code := privacy.why_not_erasable(p))
+        ]
+        erased = [
+            gettext(
+                "%(name)s: their account, PIN, apps and sessions, notices, surprise bags; their loans and "
+                "requests stay for the figures, without their name."
+            )
+            % {"name": str(p)}
+            for p in patrons
+        ]
+        return erased, {str(Patron._meta.verbose_name_plural): len(patrons)}, set(), refusals
+
+    def log_deletions(self, request, queryset):
+        # The admin's history keeps that someone was erased, and by whom: not who.
+        content_type = ContentType.objects.get_for_model(Patron)
+        for _patron in queryset:
+            LogEntry.objects.create(
+                user_id=request.user.pk,
+                content_type=content_type,
+                object_id=None,
+                object_repr=gettext("A patron erased at their request"),
+                action_flag=DELETION,
+            )
+
+    def delete_model(self, request, obj):
+        self._erase(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for patron in queryset:
+            self._erase(request, patron)
+
+    def _erase(self, request, patron):
+        try:
+            privacy.erase_patron(patron_id=patron.pk, actor=request.user)
+        except ServiceError as error:  # something started meanwhile: the page said it could
+            self.message_user(request, error.message, messages.ERROR)
 
     @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):

@@ -185,6 +185,12 @@ def _card_key(card: str) -> str:
     return PIN_KEY.format(card.strip().lower()[:150])
 
 
+def forget_card(card: str) -> int:
+    """Delete what is counted against ``card``, from anywhere (its patron is erased)."""
+    key = _card_key(card)
+    return SignInFailures.objects.filter(Q(username=key) | Q(username__startswith=f"{key} ")).delete()[0]
+
+
 def _pin_keys(card: str, ip: str) -> dict[str, int]:
     card = _card_key(card)
     return {f"{card} {address_key(ip)}"[:200]: PIN_MAX_FAILURES, card[:200]: PIN_MAX_FAILURES_ANYWHERE}

@@ -1,0 +1,111 @@
+"""What the network keeps about people, and for how long (docs/architecture.md, "Privacy").
+
+- A loan forgets its borrower when its loan policy says (``desk.services.anonymise_returned``),
+  and the request behind it with it.
+- A request that became no loan (not found, cancelled, expired), a surprise bag with the
+  tastes and age written in it, and a closed bag left empty forget their patron
+  ``REQUEST_HISTORY_DAYS`` after closing (``forget_closed``, hourly).
+- A patron may ask to be erased (``erase_patron``: the admin's deletion of a patron): once
+  nothing of theirs is under way, everything that names them goes, and the figures stay.
+"""
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from emporter.desk.models import Loan
+from emporter.desk.services import anonymise_loans
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
+from emporter.errors import ServiceError
+from emporter.holds.models import ACTIVE, Request, Status
+from emporter.holds.services import forget_empty_bags, forget_patrons
+from emporter.patrons import throttle
+from emporter.patrons.models import Patron
+
+audit = logging.getLogger("emporter.audit")
+
+BATCH = 500
+# Closed without a loan: what ``forget_closed`` forgets. A collected request goes with its loan.
+UNCOLLECTED = (Status.NOT_FOUND, Status.CANCELLED, Status.EXPIRED)
+
+
+def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -> int:
+    """Forget the patrons of requests closed without a loan, and of surprise bags, closed
+    more than ``REQUEST_HISTORY_DAYS`` ago; delete closed bags left empty. At most
+    ``batch`` of each a call (jobs.schedule calls it again while it does a full batch).
+    Returns how many requests and surprise bags were forgotten."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.REQUEST_HISTORY_DAYS)
+    closed_long_ago = Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, created_at__lt=cutoff)
+    requests = Request.objects.filter(closed_long_ago, status__in=UNCOLLECTED, patron__isnull=False)
+    with transaction.atomic():
+        forgotten = forget_patrons(request_ids=list(requests.values_list("pk", flat=True)[:batch]))
+    surprises = SurpriseRequest.objects.filter(
+        Q(status=SurpriseStatus.COMPOSED, composed_at__lt=cutoff)
+        | Q(status=SurpriseStatus.CANCELLED, created_at__lt=cutoff),
+        patron__isnull=False,
+    )
+    with transaction.atomic():
+        forgotten += _forget_surprises(list(surprises.values_list("pk", flat=True)[:batch]))
+    # Bags emptied before bags were deleted with their last request (older data).
+    forget_empty_bags()
+    return forgotten
+
+
+def _forget_surprises(ids: list[int]) -> int:
+    """A closed surprise bag keeps what the statistics count (when, where, how many, which
+    kinds), not who asked, for whom, their age or their tastes."""
+    SurpriseRequest.requests.through.objects.filter(surpriserequest_id__in=ids).delete()
+    return SurpriseRequest.objects.filter(pk__in=ids).update(
+        patron=None, asked_by=None, age=None, tastes="", avoid=""
+    )
+
+
+def why_not_erasable(patron: Patron) -> str:
+    """The error code saying why ``patron`` cannot be erased now, or "" when they can:
+    nothing of the library's may be lost track of (a document at home, one set aside),
+    nor a child left without the adult answering for them."""
+    if Loan.objects.filter(patron=patron, returned_at__isnull=True).exists():
+        return "erase_loans_out"
+    if Request.objects.filter(patron=patron, status__in=ACTIVE).exists():
+        return "erase_requests_under_way"
+    if SurpriseRequest.objects.filter(
+        Q(patron=patron) | Q(asked_by=patron), status=SurpriseStatus.OPEN
+    ).exists():
+        return "erase_surprise_open"
+    if Patron.objects.filter(guardian=patron).exists():
+        return "erase_guardian"
+    return ""
+
+
+def erase_patron(*, patron_id: int, actor=None) -> None:
+    """Erase a patron at their request (GDPR art. 17): their returned loans and closed
+    requests forget them whatever the policies keep, their surprise bags and closed bags
+    too; their notices, sign-in records, admin history, account (PIN, sessions, apps)
+    and the patron go. Refused (``why_not_erasable``) while anything is under way."""
+    with transaction.atomic():
+        patron = Patron.objects.select_for_update().select_related("user").get(pk=patron_id)
+        if code := why_not_erasable(patron):
+            raise ServiceError(code, name=str(patron))
+        anonymise_loans(Loan.objects.filter(patron=patron))
+        forget_patrons(request_ids=list(Request.objects.filter(patron=patron).values_list("pk", flat=True)))
+        surprises = SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
+        _forget_surprises(list(surprises.values_list("pk", flat=True)))
+        throttle.forget_card(patron.card_number)
+        _forget_admin_history(patron)
+        # The account goes with the patron (Patron.user cascades): its PIN, its apps'
+        # tokens, and every session it had (they name a user that no longer exists).
+        patron.user.delete()
+    audit.info("privacy: %s erased patron %s", getattr(actor, "pk", None), patron_id)
+
+
+def _forget_admin_history(patron: Patron) -> None:
+    """The admin's log names the patron and their account in every line about them."""
+    for model, pk in ((Patron, patron.pk), (type(patron.user), patron.user_id)):
+        content_type = ContentType.objects.get_for_model(model)
+        LogEntry.objects.filter(content_type=content_type, object_id=str(pk)).delete()

@@ -1,0 +1,238 @@
+"""What the network keeps about people, and for how long (emporter/privacy): requests that
+became no loan, surprise bags and empty bags forget their patron after
+REQUEST_HISTORY_DAYS; a patron erased at their request leaves nothing naming them; staff
+look-ups of patrons are audited. The figures stay."""
+
+import datetime
+import logging
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.urls import reverse
+from django.utils import timezone
+
+from emporter.curbside.models import Appointment
+from emporter.desk import services as desk
+from emporter.desk.models import Loan, LoanPolicy
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
+from emporter.discovery.services import cancel_surprise_request, create_surprise_request
+from emporter.errors import ServiceError
+from emporter.holds.models import Bag, Request, Status
+from emporter.holds.services import cancel_request, place_request
+from emporter.notices.models import Notice
+from emporter.patrons import throttle
+from emporter.patrons.models import Patron, Role, SignInFailures, StaffRole
+from emporter.privacy.services import erase_patron, forget_closed
+from emporter.stats.selectors import Period, patrons, surprises
+from tests.conftest import make_patron, make_ready_requests, make_record
+
+LATER = datetime.timedelta(days=31)
+
+
+def cancelled(patron, branch, title="Sortir de l'emprise"):
+    request, _ = place_request(
+        patron=patron, record_id=make_record(title, copies=[branch]).pk, pickup_branch=branch
+    )
+    return cancel_request(request=request, actor=patron.user)
+
+
+def borrowed_and_returned(patron, branch, title="Vivre avec le VIH"):
+    (request,) = make_ready_requests(patron, branch, [title])
+    desk.hand_over(patron=patron, branch=branch)
+    loan = desk.check_in(barcode=request.copy.barcode, branch=branch).loan
+    loan.refresh_from_db()
+    return loan
+
+
+# Forgetting in time ---------------------------------------------------------------------
+
+
+def test_a_request_that_became_no_loan_forgets_its_patron_after_the_history_days(patron, branch):
+    old = cancelled(patron, branch)
+    assert forget_closed() == 0  # a month later at most: the patron still sees it
+    assert forget_closed(now=timezone.now() + LATER) == 1
+    old.refresh_from_db()
+    assert old.patron_id is None and old.status == Status.CANCELLED and old.patron_pseudonym
+
+
+def test_a_collected_request_whose_loan_history_is_kept_stays_until_its_loan_is_forgotten(patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    loan = borrowed_and_returned(patron, branch)
+    forget_closed(now=timezone.now() + LATER)
+    assert Request.objects.get(pk=loan.request_id).patron_id == patron.pk  # the policy's 60 days
+
+
+def test_a_returned_loans_bag_goes_with_its_last_request(patron, branch):
+    # The closed bag named the borrower, closed at the hand-over's second: a join gave
+    # the patron of an "anonymised" loan back.
+    loan = borrowed_and_returned(patron, branch)
+    assert loan.patron_id is None
+    assert not Bag.objects.filter(patron=patron).exists()
+
+
+def test_a_bag_with_a_pickup_time_goes_with_its_appointment(patron, branch):
+    (request,) = make_ready_requests(patron, branch, ["Un"])
+    Appointment.objects.create(bag=request.bag, state=Appointment.State.DONE)
+    desk.hand_over(patron=patron, branch=branch)
+    desk.check_in(barcode=request.copy.barcode, branch=branch)
+    assert not Appointment.objects.exists() and not Bag.objects.exists()
+
+
+def test_a_bag_keeps_while_a_request_in_it_still_names_its_patron(patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    borrowed_and_returned(patron, branch)
+    assert Bag.objects.filter(patron=patron, state=Bag.State.CLOSED).exists()
+
+
+def test_a_closed_surprise_bag_forgets_who_asked_their_age_and_tastes_but_still_counts(patron, branch):
+    surprise = create_surprise_request(
+        asked_by=patron, patron=patron, pickup_branch=branch, how_many=2, age=9, tastes="deuil", avoid="peur"
+    )
+    cancel_surprise_request(surprise=surprise)
+    today = timezone.localdate()
+    period = Period(today - datetime.timedelta(days=1), today + datetime.timedelta(days=1))
+    before = surprises(period=period, branch_ids=[branch.pk])
+    forget_closed(now=timezone.now() + LATER)
+    surprise.refresh_from_db()
+    assert (surprise.patron, surprise.asked_by, surprise.age, surprise.tastes, surprise.avoid) == (
+        None,
+        None,
+        None,
+        "",
+        "",
+    )
+    assert surprises(period=period, branch_ids=[branch.pk]) == before
+
+
+def test_an_open_surprise_bag_keeps_its_patron_in_the_database(patron, branch):
+    surprise = create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SurpriseRequest.objects.filter(pk=surprise.pk).update(patron=None)
+    assert SurpriseRequest.objects.get(pk=surprise.pk).status == SurpriseStatus.OPEN
+
+
+def test_people_are_counted_the_same_once_forgotten(patron, branch):
+    cancelled(patron, branch)
+    today = timezone.localdate()
+    period = Period(today - datetime.timedelta(days=1), today + datetime.timedelta(days=1))
+    before = patrons(period=period, branch_ids=[branch.pk])
+    forget_closed(now=timezone.now() + LATER)
+    after = patrons(period=period, branch_ids=[branch.pk])
+    assert (after.requests, after.patrons) == (before.requests, before.patrons) == (1, 1)
+
+
+def test_the_history_days_are_between_a_week_and_four_months(settings):
+    settings.REQUEST_HISTORY_DAYS = 365
+    with pytest.raises(SystemCheckError, match="privacy.E001"):
+        call_command("check")
+
+
+def test_forgetting_runs_every_hour_in_the_scheduler():
+    from emporter.jobs.schedule import jobs
+
+    (job,) = [job for job in jobs() if job.name == "forget closed requests"]
+    assert job.every_seconds == 3600 and job.run.__name__ == "forget_closed"
+
+
+# Erasure at the patron's request --------------------------------------------------------
+
+
+def test_a_patron_is_erased_and_nothing_names_them_any_longer(client, patron, branch):
+    loan = borrowed_and_returned(patron, branch)
+    old = cancelled(patron, branch, title="Autre")
+    Notice.objects.create(patron=patron, kind="ready", dedupe_key="ready-1", sent_to=patron.email)
+    throttle.pin_try(patron.card_number, "192.0.2.1")  # a try counted, from one address and anywhere
+    client.force_login(patron.user)
+    user_id, card = patron.user_id, patron.card_number
+    assert SignInFailures.objects.filter(username__contains=card.lower()).count() == 2
+    erase_patron(patron_id=patron.pk)
+    assert not Patron.objects.filter(pk=patron.pk).exists()
+    assert not get_user_model().objects.filter(pk=user_id).exists()
+    assert not Notice.objects.exists() and not Bag.objects.exists()
+    assert not SignInFailures.objects.filter(username__contains=card.lower()).exists()
+    old.refresh_from_db()
+    assert old.patron_id is None and Loan.objects.get(pk=loan.pk).patron_id is None
+    assert client.get("/account/").status_code == 302  # the session names nobody
+
+
+def test_erasure_forgets_loans_whatever_the_policy_keeps(patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    loan = borrowed_and_returned(patron, branch)
+    erase_patron(patron_id=patron.pk)
+    loan.refresh_from_db()
+    assert (loan.patron_id, loan.anonymised, Request.objects.get(pk=loan.request_id).patron_id) == (
+        None,
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize("under_way", ["loan", "request", "surprise", "child"])
+def test_a_patron_with_something_under_way_is_not_erased(patron, branch, under_way):
+    if under_way == "loan":
+        make_ready_requests(patron, branch, ["Chez moi"])
+        desk.hand_over(patron=patron, branch=branch)
+    elif under_way == "request":
+        make_ready_requests(patron, branch, ["Prêt"])
+    elif under_way == "surprise":
+        create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=1)
+    else:
+        make_patron(branch, card="30000009", first_name="Léo", guardian=patron)
+    with pytest.raises(ServiceError) as refused:
+        erase_patron(patron_id=patron.pk)
+    assert refused.value.code.startswith("erase_") and "Camille Martin" in refused.value.message
+    assert Patron.objects.filter(pk=patron.pk).exists()
+
+
+@pytest.fixture
+def network_admin(client, db):
+    client.force_login(get_user_model().objects.create_superuser(username="admin", password="x"))
+    return client
+
+
+def test_the_admins_delete_page_erases_and_its_history_does_not_say_who(network_admin, patron, branch):
+    cancelled(patron, branch)
+    url = reverse("admin:patrons_patron_delete", args=[patron.pk])
+    page = network_admin.get(url).text
+    assert "Camille Martin" in page and "Annuler" not in page.split("<form")[0]
+    assert network_admin.post(url, {"post": "yes"}).status_code == 302
+    assert not Patron.objects.filter(pk=patron.pk).exists()
+    assert not LogEntry.objects.filter(object_repr__contains=patron.card_number).exists()
+    assert LogEntry.objects.filter(object_repr="Abonné·e effacé·e à sa demande").exists()
+
+
+def test_the_admins_delete_page_says_why_a_patron_cannot_be_erased_yet(network_admin, patron, branch):
+    make_ready_requests(patron, branch, ["Prêt"])
+    url = reverse("admin:patrons_patron_delete", args=[patron.pk])
+    assert "réservations en cours" in network_admin.get(url).text
+    network_admin.post(url, {"post": "yes"})
+    assert Patron.objects.filter(pk=patron.pk).exists()
+
+
+# Who looked at whom ----------------------------------------------------------------------
+
+
+def audit_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "emporter.audit"]
+
+
+def test_a_card_opened_at_the_door_is_audited(client, branch, patron, caplog):
+    user = get_user_model().objects.create_user(username="door", password="x")
+    StaffRole.objects.create(user=user, role=Role.DOOR_DESK, branch=branch)
+    client.force_login(user)
+    with caplog.at_level(logging.INFO, logger="emporter.audit"):
+        client.get(reverse("desk:door", args=[branch.pk]), {"card": patron.card_number})
+    assert audit_lines(caplog) == [f"door: {user.pk} opened patron {patron.pk} at {branch.code}"]
+
+
+def test_patrons_searched_and_opened_in_the_admin_are_audited(network_admin, patron, caplog):
+    with caplog.at_level(logging.INFO, logger="emporter.audit"):
+        network_admin.get(reverse("admin:patrons_patron_changelist"), {"q": "Martin"})
+        network_admin.get(reverse("admin:patrons_patron_change", args=[patron.pk]))
+    lines = audit_lines(caplog)
+    assert len(lines) == 2 and "'Martin'" in lines[0] and f"opened patron {patron.pk}" in lines[1]
