@@ -90,6 +90,17 @@ def test_a_closed_day_declared_on_a_bags_last_day_holds_it_to_the_next_open_day(
     assert expire_overdue(today=next_open + datetime.timedelta(days=1)) == 1  # then it is over
 
 
+def test_a_closing_on_a_bags_last_day_moves_it_as_soon_as_it_is_known(patron, branch):
+    # A strike declared the eve: the reminder, the account and the door must show the
+    # next open day before the closed one comes, not once it has passed.
+    (request,) = make_ready_requests(patron, branch, ["Un"])
+    deadline = request.hold_until
+    ClosedDay.objects.create(branch=branch, date=deadline, reason="grève")
+    expire_overdue(today=deadline - datetime.timedelta(days=1))
+    request.refresh_from_db()
+    assert request.bag.hold_until == request.hold_until == nth_open_day(branch, deadline, 1) > deadline
+
+
 def test_a_bag_whose_last_day_was_open_expires_as_before(patron, branch):
     (request,) = make_ready_requests(patron, branch, ["Un"])
     assert expire_overdue(today=request.hold_until + datetime.timedelta(days=1)) == 1

@@ -483,3 +483,19 @@ def test_a_request_told_ready_before_its_confirmation_went_is_not_confirmed(patr
     confirmation = Notice.objects.get(kind=Kind.CONFIRMATION)
     # Only what is still to come: "Tout de suite" has had its "ready" email.
     assert [e.request_id for e in confirmation.events.all()] == [elsewhere.pk]
+
+
+@pytest.mark.parametrize("days_left, says", [(0, "jusqu’à aujourd’hui"), (1, "jusqu’à demain")])
+def test_a_reminder_written_on_the_last_day_says_today_not_tomorrow(patron, branch, days_left, says):
+    from emporter.holds.models import Request
+    from emporter.notices.render import render
+
+    bag = _ready_bag(patron, branch)
+    last_day = timezone.localdate() + datetime.timedelta(days=days_left)
+    type(bag).objects.filter(pk=bag.pk).update(hold_until=last_day)
+    Request.objects.filter(bag=bag).update(hold_until=last_day)
+    bag.refresh_from_db()
+    notice = Notice.objects.create(patron=patron, kind=Kind.REMINDER, bag=bag, dedupe_key="reminder:test")
+    rendered = render(notice)
+    assert says in rendered.text and says in rendered.html
+    assert ("demain" in rendered.text) == (days_left == 1)

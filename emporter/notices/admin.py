@@ -73,6 +73,7 @@ VARIABLES = _(
     "{{ for_child }} (the child the requests are for, if any), {{ requests }} (each with "
     "{{ r.record.title }}), {{ ready }}, {{ not_found }}, {{ set_aside }}, {{ waiting }}, {{ expired }}, "
     "{{ cancellations }} (pairs: request, reason), {{ bag.label }}, {{ hold_until }}, "
+    "{{ last_day }} (true when sent on the bag's last day), "
     "{{ coming }} and {{ still_waiting }} (a ready notice: the patron's other documents set "
     "aside, or on the waiting list, at that library), "
     "{{ branch.name }}, {{ hours }}, {{ account_url }}, {{ times_url }}, {{ search_url }}."

@@ -154,6 +154,9 @@ def _context(
         "still_waiting": [r for r in others if r.status == Status.WAITING],
         "bag": notice.bag,
         "hold_until": notice.bag.hold_until if notice.bag_id else None,
+        # Written on the bag's last day (a one-day hold, a missed eve, a retry after
+        # midnight), a reminder says "until today", not "tomorrow".
+        "last_day": bool(notice.bag_id and notice.bag.hold_until == timezone.localdate()),
         "branch": branch,
         "hours": hours,
         # A closed library is not shown as where to go (address, hours) in the footer.
