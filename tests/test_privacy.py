@@ -236,3 +236,19 @@ def test_patrons_searched_and_opened_in_the_admin_are_audited(network_admin, pat
         network_admin.get(reverse("admin:patrons_patron_change", args=[patron.pk]))
     lines = audit_lines(caplog)
     assert len(lines) == 2 and "'Martin'" in lines[0] and f"opened patron {patron.pk}" in lines[1]
+
+
+# What the patron can see ------------------------------------------------------------------
+
+
+def test_the_account_shows_what_the_library_holds_about_the_patron(client, patron, branch):
+    patron.phone = "06 12 34 56 78"
+    patron.card_expires = datetime.date(2030, 6, 30)
+    patron.guardian = make_patron(branch, card="30000009", first_name="Léa", last_name="Durand")
+    patron.save()
+    client.force_login(patron.user)
+    page = client.get("/account/").text
+    details = page.split('id="details"')[1]
+    held = (patron.email, "06 12 34 56 78", "30 juin 2030", "Léa Durand", "Courriel", "oubliée 30 jours")
+    for shown in held:
+        assert shown in details

@@ -101,6 +101,7 @@ def account(request):
         "pickup_branches": list(Branch.objects.accepting_requests()),
         "apps": list(apps_of(patron.user)),
         "standing": _standing(patron),
+        "history_days": settings.REQUEST_HISTORY_DAYS,
     }
     return render(request, "patrons/account.html", context)
 
