@@ -217,3 +217,13 @@ def test_a_strange_document_id_in_the_hand_over_form_is_refused_clearly(door, br
 def test_a_strange_receipt_id_is_ignored(door, branch, patron, value):
     response = door.get(f"/staff/door/{branch.pk}/receipt/{patron.pk}/", {"loans": f"{value},1"})
     assert response.status_code == 200
+
+
+def test_the_hold_shelf_says_a_bags_last_day_and_overdue_in_words_not_only_colour(door, patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Un"])
+    from emporter.holds.models import Bag
+
+    Bag.objects.filter(pk=ready.bag_id).update(hold_until=timezone.localdate())
+    assert "dernier jour" in door.get(f"/staff/door/{branch.pk}/shelf/").text
+    Bag.objects.filter(pk=ready.bag_id).update(hold_until=timezone.localdate() - datetime.timedelta(days=1))
+    assert "délai dépassé" in door.get(f"/staff/door/{branch.pk}/shelf/").text

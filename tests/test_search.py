@@ -439,3 +439,26 @@ def test_the_filters_on_are_said_above_the_results_each_with_its_way_out(catalog
     assert "Comic" in filters and "Available now" in filters
     assert 'href="?q=roman&amp;available=on#results-title"' in filters  # the comic filter off
     assert 'aria-label="Remove the filter Comic"' in filters
+
+
+def test_a_title_in_another_language_says_so_to_screen_readers(client, branch):
+    from tests.conftest import make_record
+
+    english = make_record(title="Friendly fire", copies=[branch], language="eng", summary="A war story.")
+    french = make_record(title="Feu ami", copies=[branch], language="fre")
+    assert (
+        '<h1 id="record-title" lang="en">Friendly fire</h1>'
+        in client.get(f"/catalogue/record/{english.pk}/").text
+    )
+    assert '<p lang="en">A war story.</p>' in client.get(f"/catalogue/record/{english.pk}/").text
+    assert '<h1 id="record-title">Feu ami</h1>' in client.get(f"/catalogue/record/{french.pk}/").text
+    page = client.get("/catalogue/", {"q": "friendly"}).text
+    assert '<strong lang="en">Friendly fire</strong>' in page
+    # On the English page, the English title is in the page's language: nothing to say.
+    assert 'lang="en">Friendly' not in client.get(f"/en/catalogue/record/{english.pk}/").text
+
+
+def test_a_chosen_filter_nothing_matched_is_named_in_words(client, branch):
+    page = client.get("/catalogue/", {"q": "zzzzqqq", "branch": branch.pk, "doc_type": "cd"}).text
+    assert f"Retirer le filtre {branch.name}" in page and "Retirer le filtre CD" in page
+    assert f"Retirer le filtre {branch.pk}<" not in page and "Retirer le filtre cd" not in page

@@ -101,6 +101,7 @@ def _hit_lines(hits) -> list[dict]:
                 "url": reverse("catalogue:record", args=[record.pk]),
                 "add_url": add_url.replace(str(_ANY_ID), str(record.pk)),
                 "title": record.title,
+                "language": record.language,
                 "meta": " · ".join(part for part in meta if part),
                 "available": bool(hit.available),
                 "availability": availability,
@@ -124,6 +125,16 @@ def _url_with(query: QueryDict, **changes: str | None) -> str:
     return "?" + urlencode(params)
 
 
+def _selected_label(name: str, value: str) -> str:
+    """The words for a facet value chosen but matched by nothing (no count named it):
+    "Part-Dieu", not "1"; "CD", not "cd"."""
+    if name == "branch":
+        branch = Branch.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        return branch.name if branch else value
+    choices = {"doc_type": dict(DocType.choices), "audience": dict(Audience.choices), "language": LANGUAGES}
+    return str(choices[name].get(value, value))
+
+
 def _facet_links(query: QueryDict, result) -> list[dict]:
     selected = {
         "doc_type": result.filters.doc_type,
@@ -145,16 +156,17 @@ def _facet_links(query: QueryDict, result) -> list[dict]:
             }
             for v in values
         ]
-        # A selected value that matched nothing still needs its "remove" link.
+        # A selected value that matched nothing still needs its "remove" link, in words.
         if selected[name] and not any(link["selected"] for link in links):
+            label = _selected_label(name, selected[name])
             links.insert(
                 0,
                 {
-                    "label": selected[name],
+                    "label": label,
                     "count": 0,
                     "selected": True,
                     "url": _url_with(query, **{name: None}),
-                    "remove": gettext("Remove the filter %(label)s") % {"label": selected[name]},
+                    "remove": gettext("Remove the filter %(label)s") % {"label": label},
                 },
             )
         if links:

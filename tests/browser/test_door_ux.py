@@ -5,6 +5,7 @@ test-output/door-ux/."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from emporter.catalogue.models import CopyStatus
 from emporter.desk.models import Loan
@@ -119,3 +120,17 @@ def test_a_scan_outside_the_box_lands_in_it_but_a_single_key_stays_put(live_serv
     desktop.keyboard.type("10000002")  # a scanner: a burst, a few milliseconds apart
     assert desktop.evaluate("document.activeElement.id") == "card"
     assert desktop.input_value("#card") == "10000002"
+
+
+def test_what_a_scan_found_is_said_to_a_screen_reader(live_server, desktop):
+    # The result is on the page from its load: copied into a live region, it is read out
+    # (focus is back in the card box, which says nothing of it).
+    base = live_server.url
+    branch = make_branch()
+    make_patron(branch, first_name="Sacha", last_name="Moreau", blocked_reason="Amende")
+    staff("door", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, base, "door")
+    desktop.goto(f"{base}/staff/door/{branch.pk}/?card=10000001")
+    polite, urgent = desktop.locator("#announce-polite"), desktop.locator("#announce-urgent")
+    expect(polite).to_contain_text("Rien n’est prêt pour cette carte ici")
+    expect(urgent).to_contain_text("Amende")

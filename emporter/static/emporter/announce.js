@@ -16,9 +16,12 @@
   function sayMessages() {
     var polite = [];
     var urgent = [];
-    document.querySelectorAll("[data-flash] li").forEach(function (item) {
+    // A page's messages, and what a scan did (a block marked data-announce: the bag a
+    // returned document goes into, a card with nothing ready).
+    document.querySelectorAll("[data-flash] li, [data-announce]").forEach(function (item) {
       var text = item.textContent.replace(/[ \t\r\n]+/g, " ").trim();
-      if (text) (item.closest("[data-flash]").getAttribute("role") === "alert" ? urgent : polite).push(text);
+      var box = item.closest("[data-flash]") || item;
+      if (text) (box.getAttribute("role") === "alert" ? urgent : polite).push(text);
     });
     if (urgent.length) announce(urgent.join(" "), true);
     if (polite.length) announce(polite.join(" "));
