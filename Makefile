@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench messages install lock
+.PHONY: run test test-sqlite test-postgres lint format bench messages install lock
 
 install: $(STAMP)
 
@@ -33,9 +33,18 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# SQLite always; PostgreSQL too when DATABASE_URL names one.
+# SQLite always; PostgreSQL too when DATABASE_URL names one. The two suites run side by
+# side (TEST_JOBS=1: one after the other); each prints its report as it ends.
+TEST_JOBS ?= 2
 test: messages lint
+	@if [ -n "$$DATABASE_URL" ] && [ "$(TEST_JOBS)" != 1 ]; then \
+	  echo "SQLite and PostgreSQL suites run side by side: each prints its report when it ends."; fi
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgres
+
+test-sqlite: messages
 	env -u DATABASE_URL $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-postgres: messages
 	if [ -n "$$DATABASE_URL" ]; then $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); fi
 
 bench: messages
