@@ -252,3 +252,12 @@ def test_the_account_shows_what_the_library_holds_about_the_patron(client, patro
     held = (patron.email, "06 12 34 56 78", "30 juin 2030", "Léa Durand", "Courriel", "oubliée 30 jours")
     for shown in held:
         assert shown in details
+
+
+def test_bags_emptied_before_this_release_go_in_batches(patron, branch):
+
+    Bag.objects.bulk_create(
+        Bag(branch=branch, patron=patron, label=f"X{n}", state=Bag.State.CLOSED) for n in range(5)
+    )
+    assert forget_closed(batch=2) == 2 and Bag.objects.count() == 3
+    assert forget_closed(batch=2) == 2 and forget_closed(batch=2) == 1 and not Bag.objects.exists()

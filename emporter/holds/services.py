@@ -748,15 +748,18 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     return forgotten
 
 
-def forget_empty_bags(bag_ids=None) -> int:
-    """Delete closed bags no request is in any longer (of ``bag_ids``, or any): a bag
-    names its patron, and its closing time is the loan's to the second (a join would name
-    the borrower of a forgotten loan). Their pickup appointments go with them."""
+def forget_empty_bags(bag_ids=None, *, limit: int = 500) -> int:
+    """Delete closed bags no request is in any longer (of ``bag_ids``, or any, ``limit``
+    at most): a bag names its patron, and its closing time is the loan's to the second (a
+    join would name the borrower of a forgotten loan). Their pickup appointments go with
+    them. Returns how many bags were deleted."""
     bags = Bag.objects.filter(state=Bag.State.CLOSED).exclude(
         Exists(Request.objects.filter(bag=OuterRef("pk")))
     )
     if bag_ids is not None:
         bags = bags.filter(pk__in=bag_ids)
+    else:
+        bags = Bag.objects.filter(pk__in=list(bags.values_list("pk", flat=True)[:limit]))
     return bags.delete()[1].get(Bag._meta.label, 0)
 
 

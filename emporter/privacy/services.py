@@ -39,7 +39,7 @@ def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -
     """Forget the patrons of requests closed without a loan, and of surprise bags, closed
     more than ``REQUEST_HISTORY_DAYS`` ago; delete closed bags left empty. At most
     ``batch`` of each a call (jobs.schedule calls it again while it does a full batch).
-    Returns how many requests and surprise bags were forgotten."""
+    Returns how many requests, surprise bags and bags were forgotten."""
     cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.REQUEST_HISTORY_DAYS)
     closed_long_ago = Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, created_at__lt=cutoff)
     requests = Request.objects.filter(closed_long_ago, status__in=UNCOLLECTED, patron__isnull=False)
@@ -52,9 +52,9 @@ def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -
     )
     with transaction.atomic():
         forgotten += _forget_surprises(list(surprises.values_list("pk", flat=True)[:batch]))
-    # Bags emptied before bags were deleted with their last request (older data).
-    forget_empty_bags()
-    return forgotten
+    # Bags emptied before bags were deleted with their last request (older data): counted,
+    # so that the scheduler's next call takes the next batch.
+    return forgotten + forget_empty_bags(limit=batch)
 
 
 def _forget_surprises(ids: list[int]) -> int:
