@@ -534,3 +534,37 @@ def test_a_sign_in_form_sent_back_has_one_autofocus_the_errors(client, db, url, 
     assert client.get(url).text.count("autofocus") == 1
     page = client.post(url, data).text
     assert page.count("autofocus") == 1 and 'class="errors" role="alert" tabindex="-1" autofocus' in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_on_a_wide_screen_the_keyboard_reaches_the_facets_before_the_results(live_server, desktop):  # noqa: F811
+    # The facets are drawn on the left but come after the 20 results in reading order:
+    # "Refine the results" shows up when tabbed to, right after the search box.
+    branch = make_branch()
+    for n in range(25):
+        make_record(title=f"Baleine {n}", copies=[branch])
+    desktop.goto(f"{live_server.url}/catalogue/?q=baleine")
+    desktop.focus("#search-q")
+    for _ in range(8):
+        desktop.keyboard.press("Tab")
+        focused = desktop.evaluate("document.activeElement.textContent")
+        if "Affiner" in focused:
+            break
+    else:
+        raise AssertionError("eight Tabs after the search box, still no way to the facets")
+    link = desktop.locator(".to-facets a")
+    assert link.is_visible() and link.bounding_box()["x"] >= 0
+    desktop.keyboard.press("Enter")
+    assert desktop.evaluate("location.hash") == "#facets"
+
+
+def test_the_phone_desks_cancel_reason_has_a_visible_label(client, branch):
+    client.force_login(make_staff())
+    patron = make_patron(branch)
+    (ready,) = make_ready_requests(patron, branch, ["Un"])
+    page = client.get(patron_url(patron)).content.decode()
+    label = page[page.index(f'<label for="reason-{ready.pk}"') :].split("</label>")[0]
+    assert 'class="visually-hidden"' not in label.split(">")[0] and ">Motif<" in label
+    field = page[page.index(f'id="reason-{ready.pk}"') :].split(">")[0]
+    assert "placeholder" not in field

@@ -151,6 +151,13 @@ def test_other_reason_without_details_is_refused_and_nothing_is_marked(picker_cl
     assert 'value="other" required checked' in html
     line.refresh_from_db()
     assert line.status == LineStatus.PENDING
+    # The error box takes the focus (not the scan box), the details field points at it.
+    assert 'class="errors" role="alert" tabindex="-1" autofocus' in html
+    scan_box = html[html.index('id="barcode"') :].split(">")[0]
+    assert "autofocus" not in scan_box
+    note = html[html.index(f'id="note-{line.pk}"') :].split(">")[0]
+    assert 'aria-invalid="true" aria-describedby="id_note_error"' in note
+    assert 'id="id_note_error"' in html and f'#line-{line.pk}"' not in html
 
 
 def test_tapping_found_on_a_line(picker_client, patron, branch):

@@ -165,3 +165,21 @@ def test_when_the_shown_lines_are_all_scanned_the_next_ones_come_in(live_server,
     phone.wait_for_function("() => document.querySelectorAll('.pick-line').length === 1", polling=100)
     assert not phone.locator(".all-done").is_visible()
     assert not phone.locator("[data-more-note]").is_visible()
+
+
+def test_slash_on_a_button_is_not_a_shortcut(live_server, desktop):
+    # WCAG 2.1.4: a one-key shortcut works only where nothing else is focused (or in the
+    # results); on a button, a speech user's dictated slash would move them away.
+    branch = make_branch()
+    patron = make_patron(branch)
+    staff("phone", Role.PHONE_DESK)
+    base = live_server.url
+    sign_in_staff(desktop, base, "phone")
+    desktop.goto(f"{base}/staff/phone/patrons/{patron.pk}/?q=blues")
+    button = desktop.locator("main button").first
+    button.focus()
+    desktop.keyboard.press("/")
+    assert desktop.evaluate("document.activeElement.id") != "q"
+    desktop.evaluate("document.activeElement.blur()")
+    desktop.keyboard.press("/")  # nothing focused: the shortcut works
+    assert desktop.evaluate("document.activeElement.id") == "q"

@@ -19,11 +19,14 @@
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     var active = document.activeElement;
-    // "/" jumps to the catalogue search, as in many web apps. Pressed again in that
-    // box it selects the query rather than typing a slash before it (« /blues »); a
-    // slash inside a query (AC/DC) is still typed.
+    // "/" jumps to the catalogue search, as in many web apps: from the results, or with
+    // nothing focused (a one-key shortcut works only there, WCAG 2.1.4: on any button it
+    // would catch a slash a speech user dictates). Pressed again in that box it selects
+    // the query rather than typing a slash before it (« /blues »); a slash inside a query
+    // (AC/DC) is still typed. Alt+S works from anywhere.
     var box = searchBox();
-    if (event.key === "/" && box && (!typing(active) || (active === box && box.selectionStart === 0))) {
+    var idle = !active || active === document.body || active.closest("[data-nav]");
+    if (event.key === "/" && box && ((idle && !typing(active)) || (active === box && box.selectionStart === 0))) {
       event.preventDefault();
       box.focus();
       box.select();
