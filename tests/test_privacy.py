@@ -261,3 +261,56 @@ def test_bags_emptied_before_this_release_go_in_batches(patron, branch):
     )
     assert forget_closed(batch=2) == 2 and Bag.objects.count() == 3
     assert forget_closed(batch=2) == 2 and forget_closed(batch=2) == 1 and not Bag.objects.exists()
+
+
+# The patron's choice for their loan history (Koha's patron privacy) ------------------------
+
+
+def choose(client, patron, choice):
+    client.force_login(patron.user)
+    return client.post("/account/loan-history/", {"loan_history": choice})
+
+
+def test_a_patron_who_keeps_their_history_sees_it_whatever_the_rules_forget(client, patron, branch):
+    choose(client, patron, "keep")
+    loan = borrowed_and_returned(patron, branch, title="Mémoires d’Hadrien")  # rules: forget at return
+    assert loan.patron_id == patron.pk and not loan.anonymised
+    desk.anonymise_returned(timezone.now() + datetime.timedelta(days=365))
+    assert Loan.objects.get(pk=loan.pk).patron_id == patron.pk
+    page = client.get("/account/").text
+    assert "Mémoires d’Hadrien" in page.split('id="history"')[1]
+
+
+def test_a_patron_who_asks_to_be_forgotten_is_at_return_whatever_the_rules_keep(client, patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    choose(client, patron, "forget")
+    loan = borrowed_and_returned(patron, branch)
+    assert loan.patron_id is None and loan.anonymised
+
+
+def test_choosing_to_be_forgotten_forgets_the_history_kept_so_far(client, patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    loan = borrowed_and_returned(patron, branch)
+    assert loan.patron_id == patron.pk
+    response = choose(client, patron, "forget")
+    assert response.status_code == 302 and response["Location"].endswith("#history")
+    loan.refresh_from_db()
+    assert loan.patron_id is None and Request.objects.get(pk=loan.request_id).patron_id is None
+
+
+def test_back_to_the_librarys_rules_the_next_pass_forgets_what_they_would_have(client, patron, branch):
+    choose(client, patron, "keep")
+    loan = borrowed_and_returned(patron, branch)
+    choose(client, patron, "library")
+    assert desk.anonymise_returned() == 1
+    assert Loan.objects.get(pk=loan.pk).patron_id is None
+
+
+def test_the_librarys_rules_keep_a_loan_four_months_at_most(db):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(ValidationError):
+        LoanPolicy(doc_type="", anonymise_after_days=3650).full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LoanPolicy.objects.create(doc_type="", anonymise_after_days=121)

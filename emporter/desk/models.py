@@ -1,6 +1,7 @@
 """Loans: the minimal circulation that keeps availability true."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,9 @@ from emporter.holds.models import Request
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 
+# How long a library's rules may link a returned loan to its borrower, in days.
+MAX_HISTORY_DAYS = 120
+
 
 class LoanPolicy(models.Model):
     """Loan rules per document type; the row with an empty type is the default."""
@@ -17,18 +21,28 @@ class LoanPolicy(models.Model):
     doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, blank=True, unique=True)
     loan_days = models.PositiveSmallIntegerField(_("loan period (days)"), default=28)
     max_renewals = models.PositiveSmallIntegerField(_("renewals allowed"), default=1)
-    # None keeps who borrowed what; 0 forgets it as soon as the document is back.
+    # 0 forgets who borrowed what as soon as the document is back; at most four months
+    # (the CNIL's advice): a longer history is the patron's choice (Patron.loan_history).
     anonymise_after_days = models.PositiveSmallIntegerField(
         _("forget the borrower after (days)"),
-        null=True,
-        blank=True,
         default=0,
-        help_text=_("0: as soon as the document is returned. Empty: keep the history."),
+        validators=[MaxValueValidator(MAX_HISTORY_DAYS)],
+        help_text=_(
+            "0: as soon as the document is returned; 120 at most. Patrons who ask for their "
+            "loan history on their account keep it."
+        ),
     )
 
     class Meta:
         verbose_name = _("loan policy")
         verbose_name_plural = _("loan policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(anonymise_after_days__lte=MAX_HISTORY_DAYS),
+                name="loan_history_four_months_at_most",
+                violation_error_message=_("A loan is forgotten 120 days after its return at the latest."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.get_doc_type_display() or str(_("All documents"))

@@ -390,6 +390,16 @@ def loans_of(patron: Patron) -> list[Loan]:
     )
 
 
+def returned_loans_of(patron: Patron, *, limit: int = 200) -> list[Loan]:
+    """A patron's returned loans still linked to them (their history, as they chose to
+    keep it, or until the library's rules forget it), the latest first."""
+    return list(
+        Loan.objects.filter(patron=patron, returned_at__isnull=False)
+        .select_related("copy__record")
+        .order_by("-returned_at", "-pk")[:limit]
+    )
+
+
 def scanned_copy(barcode: str) -> Copy | None:
     """A copy scanned at Returns that is neither a return nor expected: what it is, for
     the screen to say what to do with it. A missing copy has ``missed_at`` (when a picker

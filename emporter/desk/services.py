@@ -22,7 +22,7 @@ from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
 from emporter.holds.services import check_patron, close_bag_if_done, forget_patrons, release_copy_in_hand
 from emporter.network import calendar
 from emporter.network.models import Branch
-from emporter.patrons.models import Patron
+from emporter.patrons.models import LoanHistory, Patron
 from emporter.picking import services as picking
 
 from . import selectors
@@ -216,7 +216,7 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> Returned:
         now = timezone.now()
         Loan.objects.filter(pk=loan.pk).update(returned_at=now, returned_branch=branch)
         loan.returned_at, loan.returned_branch = now, branch
-        if loan_policy(loan.copy.doc_type).anonymise_after_days == 0:
+        if _forgotten_at_return(loan):
             anonymise_loans(Loan.objects.filter(pk=loan.pk))
         served = _back_in(copy=loan.copy, branch=branch, actor=actor)
         return Returned(copy=loan.copy, loan=loan, served=served)
@@ -356,14 +356,25 @@ def anonymise_loans(loans) -> int:
     return len(ids)
 
 
+def _forgotten_at_return(loan: Loan) -> bool:
+    """Whether a loan forgets its borrower the moment it is returned: the patron's own
+    choice first (Koha's patron privacy), else the loan policy's."""
+    choice = Patron.objects.filter(pk=loan.patron_id).values_list("loan_history", flat=True).first()
+    if choice == LoanHistory.KEEP:
+        return False
+    return choice == LoanHistory.FORGET or loan_policy(loan.copy.doc_type).anonymise_after_days == 0
+
+
 def anonymise_returned(now=None) -> int:
-    """Forget who borrowed returned documents once their policy's delay has passed."""
+    """Forget who borrowed returned documents once their policy's delay has passed, or at
+    once for patrons who asked to be forgotten; never for patrons who asked to keep
+    their history (until they change their mind)."""
     now = now or timezone.now()
-    count = 0
-    for rules in LoanPolicy.objects.filter(anonymise_after_days__isnull=False):
-        loans = Loan.objects.filter(
-            returned_at__lte=now - datetime.timedelta(days=rules.anonymise_after_days), anonymised=False
-        )
+    returned = Loan.objects.filter(returned_at__lte=now, anonymised=False)
+    count = anonymise_loans(returned.filter(patron__loan_history=LoanHistory.FORGET))
+    returned = returned.exclude(patron__loan_history=LoanHistory.KEEP)
+    for rules in LoanPolicy.objects.all():
+        loans = returned.filter(returned_at__lte=now - datetime.timedelta(days=rules.anonymise_after_days))
         if rules.doc_type:
             loans = loans.filter(copy__doc_type=rules.doc_type)
         else:
@@ -373,7 +384,5 @@ def anonymise_returned(now=None) -> int:
     if not LoanPolicy.objects.filter(doc_type="").exists():
         # No default row: the built-in default forgets at return.
         specific = LoanPolicy.objects.values("doc_type")
-        count += anonymise_loans(
-            Loan.objects.filter(returned_at__lte=now, anonymised=False).exclude(copy__doc_type__in=specific)
-        )
+        count += anonymise_loans(returned.exclude(copy__doc_type__in=specific))
     return count

@@ -24,6 +24,15 @@ class NoticeChannel(models.TextChoices):
     SMS = "sms", _("SMS")
 
 
+class LoanHistory(models.TextChoices):
+    """Whether a patron's returned loans stay linked to them (Koha's patron privacy
+    setting): keeping them is the patron's consent, asked on their account page."""
+
+    LIBRARY = "library", _("As the library's rules say")
+    KEEP = "keep", _("Keep my loan history")
+    FORGET = "forget", _("Forget each loan when it is returned")
+
+
 class PatronQuerySet(models.QuerySet):
     def with_card(self, card_number: str):
         """The patron holding this card, its letters in capitals or not: a card is scanned
@@ -63,6 +72,13 @@ class Patron(models.Model):
         _("notices by"), max_length=10, choices=NoticeChannel, default=NoticeChannel.EMAIL
     )
     card_expires = models.DateField(_("card expires"), null=True, blank=True)
+    loan_history = models.CharField(
+        _("loan history"),
+        max_length=10,
+        choices=LoanHistory,
+        default=LoanHistory.LIBRARY,
+        db_default="library",
+    )
     blocked_reason = models.CharField(_("blocked because"), max_length=300, blank=True)
 
     objects = PatronQuerySet.as_manager()

@@ -8,5 +8,6 @@ urlpatterns = [
     path("logout/", views.patron_logout, name="logout"),
     path("", views.account, name="account"),
     path("pin/", views.change_pin, name="change_pin"),
+    path("loan-history/", views.loan_history, name="loan_history"),
     path("apps/sign-out/", views.sign_out_apps, name="sign_out_apps"),
 ]

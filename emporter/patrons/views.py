@@ -16,7 +16,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
-from emporter.desk.selectors import loans_of
+from emporter.desk.models import Loan
+from emporter.desk.selectors import loans_of, returned_loans_of
+from emporter.desk.services import anonymise_loans
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import check_patron, pickup_changeable
@@ -28,7 +30,7 @@ from . import services
 from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
-from .models import Patron
+from .models import LoanHistory, Patron
 from .selectors import current_patron, signed_in_patron
 
 
@@ -102,6 +104,8 @@ def account(request):
         "apps": list(apps_of(patron.user)),
         "standing": _standing(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
+        "returned_loans": returned_loans_of(patron),
+        "loan_history_choices": LoanHistory.choices,
     }
     return render(request, "patrons/account.html", context)
 
@@ -132,6 +136,22 @@ def sign_out_apps(request):
             % {"count": ended},
         )
     return redirect(reverse("patrons:account") + "#apps")
+
+
+@login_required
+@post_only
+def loan_history(request):
+    """The patron's choice for their returned loans (Koha's patron privacy): kept, the
+    library's rules, or forgotten at return. Forgetting starts with what is kept now."""
+    patron = signed_in_patron(request)
+    choice = request.POST.get("loan_history")
+    if choice not in LoanHistory.values:
+        return redirect(reverse("patrons:account") + "#history")
+    Patron.objects.filter(pk=patron.pk).update(loan_history=choice)
+    if choice == LoanHistory.FORGET:
+        anonymise_loans(Loan.objects.filter(patron=patron, returned_at__isnull=False))
+    messages.success(request, _("Your choice for your loan history is saved."))
+    return redirect(reverse("patrons:account") + "#history")
 
 
 @sensitive_post_parameters("old_pin", "new_pin", "confirm_pin")
