@@ -314,3 +314,33 @@ def test_the_librarys_rules_keep_a_loan_four_months_at_most(db):
         LoanPolicy(doc_type="", anonymise_after_days=3650).full_clean()
     with pytest.raises(IntegrityError), transaction.atomic():
         LoanPolicy.objects.create(doc_type="", anonymise_after_days=121)
+
+
+def test_expired_sessions_are_deleted_daily_by_the_scheduler(client, patron, settings):
+    from django.contrib.sessions.models import Session
+
+    from emporter.jobs.schedule import jobs
+    from emporter.privacy.services import forget_expired_sessions_and_tasks
+
+    client.force_login(patron.user)
+    Session.objects.update(expire_date=timezone.now() - datetime.timedelta(minutes=1))
+    forget_expired_sessions_and_tasks()
+    assert not Session.objects.exists()
+    (job,) = [job for job in jobs() if job.run is forget_expired_sessions_and_tasks]
+    assert job.every_seconds == 86400
+
+
+def test_finished_tasks_over_two_weeks_old_are_deleted_daily(settings, db):
+    from django_tasks_db.models import DBTaskResult
+
+    from emporter.privacy.services import forget_expired_sessions_and_tasks
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    long_ago = timezone.now() - datetime.timedelta(days=15)
+    common = {"args_kwargs": {"args": [], "kwargs": {}}, "task_path": "x.y", "backend_name": "default"}
+    old = DBTaskResult.objects.create(status="SUCCESSFUL", finished_at=long_ago, run_after=long_ago, **common)
+    new = DBTaskResult.objects.create(
+        status="SUCCESSFUL", finished_at=timezone.now(), run_after=long_ago, **common
+    )
+    forget_expired_sessions_and_tasks()
+    assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [new.pk] and old.pk != new.pk

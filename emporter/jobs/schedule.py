@@ -48,7 +48,7 @@ def jobs() -> list[Job]:
     from emporter.patrons.throttle import forget_old
     from emporter.picking.services import settle_withdrawn_lines, withdraw_closed_branches
     from emporter.picking.tasks import enqueue_due_runs
-    from emporter.privacy.services import forget_closed
+    from emporter.privacy.services import forget_closed, forget_expired_sessions_and_tasks
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
@@ -73,6 +73,7 @@ def jobs() -> list[Job]:
         Job("forget old notices", 3600, forget_old_notices),
         # Requests that became no loan, surprise bags and empty bags: REQUEST_HISTORY_DAYS.
         Job("forget closed requests", 3600, until_done(forget_closed)),
+        Job("forget expired sessions and finished tasks", 86400, forget_expired_sessions_and_tasks),
         # Files sent while the worker was down are read when it is back, one at a time.
         Job("imports waiting or stalled", 60, sweep_imports),
     ]

@@ -11,10 +11,12 @@
 
 import datetime
 import logging
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -109,3 +111,12 @@ def _forget_admin_history(patron: Patron) -> None:
     for model, pk in ((Patron, patron.pk), (type(patron.user), patron.user_id)):
         content_type = ContentType.objects.get_for_model(model)
         LogEntry.objects.filter(content_type=content_type, object_id=str(pk)).delete()
+
+
+def forget_expired_sessions_and_tasks() -> None:
+    """What Django and the task backend keep past its use, deleted daily rather than by a
+    cron line someone may forget: expired sessions (each names its user) and finished
+    tasks over two weeks old (their arguments)."""
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    if "django_tasks_db" in settings.TASKS["default"]["BACKEND"]:
+        call_command("prune_db_task_results", queue_name="*", verbosity=0)
