@@ -344,3 +344,9 @@ def test_finished_tasks_over_two_weeks_old_are_deleted_daily(settings, db):
     )
     forget_expired_sessions_and_tasks()
     assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [new.pk] and old.pk != new.pk
+
+
+def test_an_open_bag_left_empty_does_not_stop_an_erasure(patron, branch):
+    Bag.objects.create(branch=branch, patron=patron, label="Z001")  # open, nothing in it
+    erase_patron(patron_id=patron.pk)
+    assert not Patron.objects.filter(pk=patron.pk).exists() and not Bag.objects.exists()

@@ -3,6 +3,7 @@ import logging
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -75,6 +76,14 @@ class PatronAdmin(admin.ModelAdmin):
             privacy.erase_patron(patron_id=patron.pk, actor=request.user)
         except ServiceError as error:  # something started meanwhile: the page said it could
             self.message_user(request, error.message, messages.ERROR)
+        except ProtectedError as error:  # a row that names them no rule here forgets: kept, said
+            kinds = sorted({type(o)._meta.verbose_name for o in error.protected_objects})
+            self.message_user(
+                request,
+                gettext("%(name)s is kept: still named by %(what)s.")
+                % {"name": patron, "what": ", ".join(kinds)},
+                messages.ERROR,
+            )
 
     @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):

@@ -18,14 +18,14 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter.desk.models import Loan
 from emporter.desk.services import anonymise_loans
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
-from emporter.holds.models import ACTIVE, Request, Status
+from emporter.holds.models import ACTIVE, Bag, Request, Status
 from emporter.holds.services import forget_empty_bags, forget_patrons
 from emporter.patrons import throttle
 from emporter.patrons.models import Patron
@@ -98,6 +98,8 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         forget_patrons(request_ids=list(Request.objects.filter(patron=patron).values_list("pk", flat=True)))
         surprises = SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
         _forget_surprises(list(surprises.values_list("pk", flat=True)))
+        # A bag left with no request at all (open or not) names only them.
+        Bag.objects.filter(patron=patron).exclude(Exists(Request.objects.filter(bag=OuterRef("pk")))).delete()
         throttle.forget_card(patron.card_number)
         _forget_admin_history(patron)
         # The account goes with the patron (Patron.user cascades): its PIN, its apps'
