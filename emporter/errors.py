@@ -141,6 +141,8 @@ MESSAGES = {
         ),
         422,
     ),
+    # The card was erased while this call waited for it (privacy.services.erase_patron).
+    "patron_gone": (_("This card is no longer on the network."), 404),
     # Erasing a patron (privacy.services.erase_patron): said to staff, in the admin.
     "erase_loans_out": (
         _("%(name)s still has documents at home: they can be erased once everything is returned."),
@@ -148,6 +150,13 @@ MESSAGES = {
     ),
     "erase_requests_under_way": (
         _("%(name)s has requests under way: cancel them (or hand them over) before erasing."),
+        409,
+    ),
+    "erase_documents_in_bag": (
+        _(
+            "A document of %(name)s is still in their bag (on the hold shelf, or on its way home): "
+            "scan it at Returns before erasing."
+        ),
         409,
     ),
     "erase_surprise_open": (

@@ -102,6 +102,7 @@ def _hit_lines(hits) -> list[dict]:
                 "add_url": add_url.replace(str(_ANY_ID), str(record.pk)),
                 "title": record.title,
                 "language": record.language,
+                "doc_type": record.doc_type,
                 "meta": " · ".join(part for part in meta if part),
                 "available": bool(hit.available),
                 "availability": availability,

@@ -55,22 +55,25 @@ def available_records(*, branch: Branch | None = None, copy_q: Q | None = None):
     copies = Copy.objects.filter(requestable_copy_q(), record=OuterRef("pk"))
     if copy_q is not None:
         copies = copies.filter(copy_q)
-    records = Record.objects.filter(Exists(copies))
-    types = policy.resolve(branch=branch).requestable_types
-    return records.filter(doc_type__in=types) if types else records
+    # The copy's type, as placement judges it (a record typed DVD whose copies are books
+    # is lent as books).
+    if types := policy.resolve(branch=branch).requestable_types:
+        copies = copies.filter(doc_type__in=types)
+    return Record.objects.filter(Exists(copies))
 
 
 def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -> list[Tile]:
     """Tiles in the given order, with availability and covers read in a few queries. A
-    document type the policy does not let patrons request is never "available"."""
+    copy of a type the policy does not let patrons request is never "available"."""
     records = list(records)
     types = policy.resolve(branch=branch).requestable_types
     ids = [r.pk for r in records]
     counts: dict[int, int] = defaultdict(int)
     here: set[int] = set()
-    copies = Copy.objects.filter(requestable_copy_q(), record_id__in=ids).values_list(
-        "record_id", "branch_id"
-    )
+    copies = Copy.objects.filter(requestable_copy_q(), record_id__in=ids)
+    if types:  # the copy's type, as placement judges it
+        copies = copies.filter(doc_type__in=types)
+    copies = copies.values_list("record_id", "branch_id")
     for record_id, branch_id in copies:
         counts[record_id] += 1
         if branch and branch_id == branch.pk:
@@ -80,8 +83,8 @@ def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -
     return [
         Tile(
             record=r,
-            available=counts[r.pk] if not types or r.doc_type in types else 0,
-            here=r.pk in here and (not types or r.doc_type in types),
+            available=counts[r.pk],
+            here=r.pk in here,
             cover_url=Cover.image.field.storage.url(covers[r.pk]) if r.pk in covers else "",
             note=notes.get(r.pk, ""),
         )

@@ -42,7 +42,8 @@ def create_surprise_request(
     kinds = [k for k in dict.fromkeys(kinds) if k in Kind.values]
     with transaction.atomic():
         # The patron's row lock serialises this with their placements (holds.services).
-        Patron.objects.select_for_update().filter(pk=patron.pk).first()
+        if Patron.objects.select_for_update().filter(pk=patron.pk).first() is None:
+            raise ServiceError("patron_gone")  # erased while this waited for their row
         left = remaining_allowance(patron=patron)
         if not left:  # "0 more documents" reads like a fault: said as the basket says it
             raise ServiceError("surprise_no_allowance")

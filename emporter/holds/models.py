@@ -29,6 +29,9 @@ class Status(models.TextChoices):
 ACTIVE = (Status.WAITING, Status.PLACED, Status.READY)
 # Requests in these statuses hold a copy; no two may hold the same one.
 HOLDING_COPY = (Status.PLACED, Status.READY)
+# Closed without a loan: forgotten after REQUEST_HISTORY_DAYS (privacy.services.forget_closed);
+# a collected request is forgotten with its loan.
+UNCOLLECTED = (Status.NOT_FOUND, Status.CANCELLED, Status.EXPIRED)
 
 
 class Channel(models.TextChoices):
@@ -185,6 +188,13 @@ class Request(models.Model):
             models.Index(fields=["created_at"], name="request_created"),
             models.Index(fields=["ready_at"], name="request_ready"),
             models.Index(fields=["closed_at"], name="request_closed"),
+            # The few requests to forget, found without reading every request that still
+            # names its patron (collected ones whose loan history is kept: months of them).
+            models.Index(
+                fields=["closed_at", "created_at"],
+                condition=Q(patron__isnull=False, status__in=UNCOLLECTED),
+                name="request_to_forget",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,7 @@ from emporter.patrons.models import Patron
 
 from . import allocation, policy
 from .lifecycle import record_event, transition
-from .models import ACTIVE, Bag, Channel, Request, RequestEvent, Status, patron_pseudonym
+from .models import ACTIVE, HOLDING_COPY, Bag, Channel, Request, RequestEvent, Status, patron_pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,9 @@ def place_request(
     """Place one request and set a copy aside; returns (request, replayed)."""
     try:
         with transaction.atomic():
-            patron = Patron.objects.select_for_update().get(pk=patron.pk)
+            patron = Patron.objects.select_for_update().filter(pk=patron.pk).first()
+            if patron is None:  # erased while this waited for their row
+                raise ServiceError("patron_gone")
             if idempotency_key:
                 previous = _replay(patron=patron, key=idempotency_key, fingerprint=idempotency_fingerprint)
                 if previous:
@@ -406,13 +408,20 @@ def _limits_of(request: Request, rules: policy.Policy) -> policy.Policy:
     return rules if request.pickup_branch_id == patron.home_branch_id else policy.limits_for(patron)
 
 
+def types_full_for(request: Request, rules: policy.Policy) -> list[str]:
+    """The types no copy of which ``request`` may take now: its patron reached their limit
+    (the request itself not counted). Every path that sets a copy aside for an existing
+    request passes them to ``allocation.take_copy``."""
+    return _types_full(request.patron, _limits_of(request, rules), besides=request)
+
+
 def _may_take_type(request: Request, rules: policy.Policy, doc_type: str) -> bool:
     """A waiting request may take a copy of ``doc_type``: requested at its pickup library,
     and within the patron's limit for it (a DVD coming back to someone who has since
     reached the DVD limit goes to the next patron, as placement would refuse it)."""
     if not rules.can_request_type(doc_type):
         return False
-    return doc_type not in _types_full(request.patron, _limits_of(request, rules), besides=request)
+    return doc_type not in types_full_for(request, rules)
 
 
 def set_copy_status(*, copy_id: int, seen: str, status: str, actor=None) -> Request | None:
@@ -577,7 +586,12 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
     (told by nobody: the account shows it waiting, and a "ready" email lists it). Closed
     as not found, and the patron told, only when no other copy exists."""
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    copy = allocation.take_copy(record=request.record_id, pickup_branch=request.pickup_branch, policy=rules)
+    copy = allocation.take_copy(
+        record=request.record_id,
+        pickup_branch=request.pickup_branch,
+        policy=rules,
+        exclude_types=types_full_for(request, rules),
+    )
     if copy is not None:
         return transition(
             request,
@@ -629,34 +643,57 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     )
     if records is not None:
         waiting = waiting.filter(record_id__in=records)
-    waiting = waiting.order_by("created_at", "pk").values_list("pk", flat=True)
-    if limit is not None:
-        waiting = waiting[:limit]
-    served = 0
-    for request_id in list(waiting):
-        with transaction.atomic():
-            request = (
-                Request.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("patron", "pickup_branch")
-                .filter(pk=request_id, status=Status.WAITING)
-                .first()
-            )
-            if request is None:  # served or cancelled meanwhile
-                continue
-            rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-            full = _types_full(request.patron, _limits_of(request, rules), besides=request)
-            copy = allocation.take_copy(
-                record=request.record_id,
-                pickup_branch=request.pickup_branch,
-                policy=rules,
-                exclude_types=full,
-            )
-            if copy is None:  # on a shelf its policy does not reach, not requestable, or a full type
-                continue
-            freed = {"placed_at": timezone.now(), **_taking(copy)}
-            transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
-            served += 1
+    # Oldest first, page after page: a request passed over (its patron at that copy's
+    # type limit, or the copy's type not requested there) must not hold the head of every
+    # batch, keeping a newer request a copy came back for from it. At most PASSED_OVER
+    # times ``limit`` rows are read a call.
+    waiting = waiting.order_by("created_at", "pk").values_list("pk", "created_at")
+    page_size = limit or 500
+    served, read, after = 0, 0, None
+    while limit is None or (served < limit and read < limit * PASSED_OVER):
+        page = waiting
+        if after is not None:
+            page = page.filter(Q(created_at__gt=after[1]) | Q(created_at=after[1], pk__gt=after[0]))
+        rows = list(page[:page_size])
+        for request_id, _created in rows:
+            served += _serve_one(request_id, actor=actor)
+            if limit is not None and served >= limit:
+                return served
+        read += len(rows)
+        if len(rows) < page_size:
+            break
+        after = rows[-1]
     return served
+
+
+# How many times the batch a waiting sweep may read past requests it passes over.
+PASSED_OVER = 10
+
+
+def _serve_one(request_id: int, *, actor=None) -> int:
+    """Give ``request_id``, if still waiting, a copy its rules and limits let it take: 1
+    if it got one, else 0 (it keeps its place)."""
+    with transaction.atomic():
+        request = (
+            Request.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("patron", "pickup_branch")
+            .filter(pk=request_id, status=Status.WAITING)
+            .first()
+        )
+        if request is None:  # served or cancelled meanwhile
+            return 0
+        rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+        copy = allocation.take_copy(
+            record=request.record_id,
+            pickup_branch=request.pickup_branch,
+            policy=rules,
+            exclude_types=types_full_for(request, rules),
+        )
+        if copy is None:  # on a shelf its policy does not reach, not requestable, or a full type
+            return 0
+        freed = {"placed_at": timezone.now(), **_taking(copy)}
+        transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
+        return 1
 
 
 def expire_overdue(*, today=None, actor=None) -> int:
@@ -748,6 +785,16 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     return forgotten
 
 
+def still_in_a_bag() -> Q:
+    """Closed requests (a condition on Request) whose copy is still in their bag: on the
+    hold shelf, or travelling home from it, held by no other request. The bag's label is
+    what tells staff where it is (``_bag_for`` keeps it from a new bag): such a request
+    keeps its patron and bag until the copy is scanned out."""
+    holder = Request.objects.filter(copy=OuterRef("copy_id"), status__in=HOLDING_COPY)
+    in_bag = Q(bag__isnull=False, copy__status__in=[CopyStatus.HOLD_SHELF, CopyStatus.IN_TRANSIT])
+    return in_bag & ~Q(Exists(holder))
+
+
 def forget_empty_bags(bag_ids=None, *, limit: int = 500) -> int:
     """Delete closed bags no request is in any longer (of ``bag_ids``, or any, ``limit``
     at most): a bag names its patron, and its closing time is the loan's to the second (a
@@ -809,7 +856,10 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
         if not copy_stays:
-            copy = allocation.take_copy(record=request.record_id, pickup_branch=branch, policy=rules)
+            full = _types_full(request.patron, policy.limits_for(request.patron), besides=request)
+            copy = allocation.take_copy(
+                record=request.record_id, pickup_branch=branch, policy=rules, exclude_types=full
+            )
             if copy is None:
                 raise ServiceError("pickup_no_copy", branch=branch.name)
             freed, fields = request.copy, fields | _taking(copy) | {"placed_at": timezone.now()}

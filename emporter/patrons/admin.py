@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import ProtectedError
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -53,16 +55,7 @@ class PatronAdmin(admin.ModelAdmin):
         return erased, {str(Patron._meta.verbose_name_plural): len(patrons)}, set(), refusals
 
     def log_deletions(self, request, queryset):
-        # The admin's history keeps that someone was erased, and by whom: not who.
-        content_type = ContentType.objects.get_for_model(Patron)
-        for _patron in queryset:
-            LogEntry.objects.create(
-                user_id=request.user.pk,
-                content_type=content_type,
-                object_id=None,
-                object_repr=gettext("A patron erased at their request"),
-                action_flag=DELETION,
-            )
+        """Nothing yet: the history says a patron was erased once they are (``_erase``)."""
 
     def delete_model(self, request, obj):
         self._erase(request, obj)
@@ -71,11 +64,17 @@ class PatronAdmin(admin.ModelAdmin):
         for patron in queryset:
             self._erase(request, patron)
 
+    def response_delete(self, request, obj_display, obj_id):
+        if Patron.objects.filter(pk=obj_id).exists():  # refused: said by _erase, nothing deleted
+            return redirect(reverse("admin:patrons_patron_change", args=[obj_id]))
+        return super().response_delete(request, gettext("A patron erased at their request"), obj_id)
+
     def _erase(self, request, patron):
         try:
             privacy.erase_patron(patron_id=patron.pk, actor=request.user)
         except ServiceError as error:  # something started meanwhile: the page said it could
             self.message_user(request, error.message, messages.ERROR)
+            return
         except ProtectedError as error:  # a row that names them no rule here forgets: kept, said
             kinds = sorted({type(o)._meta.verbose_name for o in error.protected_objects})
             self.message_user(
@@ -84,6 +83,15 @@ class PatronAdmin(admin.ModelAdmin):
                 % {"name": patron, "what": ", ".join(kinds)},
                 messages.ERROR,
             )
+            return
+        # The admin's history keeps that someone was erased, and by whom: not who.
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(Patron),
+            object_id=None,
+            object_repr=gettext("A patron erased at their request"),
+            action_flag=DELETION,
+        )
 
     @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):

@@ -567,7 +567,10 @@ def _withdraw(request_id: int, *, actor) -> bool:
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
     elif copy := allocation.take_copy(
-        record=request.record_id, pickup_branch=request.pickup_branch, policy=rules
+        record=request.record_id,
+        pickup_branch=request.pickup_branch,
+        policy=rules,
+        exclude_types=holds.types_full_for(request, rules),
     ):
         moved = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)

@@ -25,16 +25,15 @@ from emporter.desk.models import Loan
 from emporter.desk.services import anonymise_loans
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
-from emporter.holds.models import ACTIVE, Bag, Request, Status
-from emporter.holds.services import forget_empty_bags, forget_patrons
+from emporter.holds.models import ACTIVE, UNCOLLECTED, Bag, Request
+from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_a_bag
+from emporter.notices.models import Notice
 from emporter.patrons import throttle
 from emporter.patrons.models import Patron
 
 audit = logging.getLogger("emporter.audit")
 
 BATCH = 500
-# Closed without a loan: what ``forget_closed`` forgets. A collected request goes with its loan.
-UNCOLLECTED = (Status.NOT_FOUND, Status.CANCELLED, Status.EXPIRED)
 
 
 def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -> int:
@@ -43,8 +42,7 @@ def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -
     ``batch`` of each a call (jobs.schedule calls it again while it does a full batch).
     Returns how many requests, surprise bags and bags were forgotten."""
     cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.REQUEST_HISTORY_DAYS)
-    closed_long_ago = Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, created_at__lt=cutoff)
-    requests = Request.objects.filter(closed_long_ago, status__in=UNCOLLECTED, patron__isnull=False)
+    requests = requests_to_forget(cutoff)
     with transaction.atomic():
         forgotten = forget_patrons(request_ids=list(requests.values_list("pk", flat=True)[:batch]))
     surprises = SurpriseRequest.objects.filter(
@@ -57,6 +55,15 @@ def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -
     # Bags emptied before bags were deleted with their last request (older data): counted,
     # so that the scheduler's next call takes the next batch.
     return forgotten + forget_empty_bags(limit=batch)
+
+
+def requests_to_forget(cutoff: datetime.datetime):
+    """Requests closed without a loan before ``cutoff`` that still name their patron,
+    read through the partial index ``request_to_forget`` (a few rows, not every request
+    still naming a patron), but for those whose copy is still in their bag."""
+    closed_long_ago = Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, created_at__lt=cutoff)
+    requests = Request.objects.filter(closed_long_ago, status__in=UNCOLLECTED, patron__isnull=False)
+    return requests.exclude(still_in_a_bag())
 
 
 def _forget_surprises(ids: list[int]) -> int:
@@ -76,6 +83,8 @@ def why_not_erasable(patron: Patron) -> str:
         return "erase_loans_out"
     if Request.objects.filter(patron=patron, status__in=ACTIVE).exists():
         return "erase_requests_under_way"
+    if Request.objects.filter(still_in_a_bag(), patron=patron).exists():
+        return "erase_documents_in_bag"
     if SurpriseRequest.objects.filter(
         Q(patron=patron) | Q(asked_by=patron), status=SurpriseStatus.OPEN
     ).exists():
@@ -94,6 +103,8 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         patron = Patron.objects.select_for_update().select_related("user").get(pk=patron_id)
         if code := why_not_erasable(patron):
             raise ServiceError(code, name=str(patron))
+        # Read before anything forgets them: the admin's log lines about these rows.
+        _forget_admin_history(patron)
         anonymise_loans(Loan.objects.filter(patron=patron))
         forget_patrons(request_ids=list(Request.objects.filter(patron=patron).values_list("pk", flat=True)))
         surprises = SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
@@ -101,7 +112,6 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         # A bag left with no request at all (open or not) names only them.
         Bag.objects.filter(patron=patron).exclude(Exists(Request.objects.filter(bag=OuterRef("pk")))).delete()
         throttle.forget_card(patron.card_number)
-        _forget_admin_history(patron)
         # The account goes with the patron (Patron.user cascades): its PIN, its apps'
         # tokens, and every session it had (they name a user that no longer exists).
         patron.user.delete()
@@ -109,10 +119,23 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
 
 
 def _forget_admin_history(patron: Patron) -> None:
-    """The admin's log names the patron and their account in every line about them."""
-    for model, pk in ((Patron, patron.pk), (type(patron.user), patron.user_id)):
+    """The admin's log names the patron in every line about them, their account, and the
+    rows that name them (a request or a loan shows the card, a surprise bag or a notice
+    the name): those lines go."""
+    rows = {
+        Patron: [patron.pk],
+        type(patron.user): [patron.user_id],
+        Request: Request.objects.filter(patron=patron).values_list("pk", flat=True),
+        Loan: Loan.objects.filter(patron=patron).values_list("pk", flat=True),
+        Notice: Notice.objects.filter(patron=patron).values_list("pk", flat=True),
+        Bag: Bag.objects.filter(patron=patron).values_list("pk", flat=True),
+        SurpriseRequest: SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron)).values_list(
+            "pk", flat=True
+        ),
+    }
+    for model, ids in rows.items():
         content_type = ContentType.objects.get_for_model(model)
-        LogEntry.objects.filter(content_type=content_type, object_id=str(pk)).delete()
+        LogEntry.objects.filter(content_type=content_type, object_id__in=[str(pk) for pk in ids]).delete()
 
 
 def forget_expired_sessions_and_tasks() -> None:

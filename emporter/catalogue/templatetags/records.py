@@ -31,10 +31,19 @@ BCP47 = {
 }
 
 
+# Types whose language is their text's (a film's or a record's is its soundtrack's: a
+# French title over an English soundtrack is common).
+WRITTEN = {"book", "comic", "periodical", "audiobook"}
+
+
 @register.simple_tag
-def lang_attr(code: str) -> str:
-    """` lang="en"` for a record in English on a French page; nothing when it is in the
-    page's language, or its language is unknown, several or none ("mul", "und", "zxx")."""
+def lang_attr(code: str, doc_type: str) -> str:
+    """` lang="en"` for the title of a book in English on a French page; nothing when it is
+    in the page's language, when its language is unknown, several or none ("mul", "und",
+    "zxx"), or when it is a film's or a record's. Titles only: a summary is written in
+    the cataloguing language."""
+    if doc_type not in WRITTEN:
+        return ""
     tag = BCP47.get((code or "").strip().lower())
     if not tag or tag == (get_language() or "").split("-")[0]:
         return ""

@@ -1,0 +1,225 @@
+"""Found by an adversarial review of the eleventh session's changes: a document still in
+an expired bag kept from erasure and forgetting; every path that sets a copy aside for a
+request within its patron's type limits; the waiting sweep not starved by requests it
+passes over; an erasure racing a placement, or refused in the admin; the admin history
+of what named the patron; discovery judging by the copies' types; and the query that
+finds requests to forget at scale."""
+
+import datetime
+import json
+import threading
+
+import pytest
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk.selectors import back_to_shelves
+from emporter.discovery.selectors import available_records, tiles
+from emporter.discovery.services import cancel_surprise_request, create_surprise_request
+from emporter.errors import ServiceError
+from emporter.holds.models import ACTIVE, Request, RequestPolicy, Status
+from emporter.holds.services import expire_overdue, place_request, retarget_or_close, serve_waiting
+from emporter.patrons.models import Patron
+from emporter.privacy import services as privacy
+from emporter.privacy.services import erase_patron, forget_closed, requests_to_forget
+from tests.conftest import (
+    backend_pid,
+    make_branch,
+    make_patron,
+    make_ready_requests,
+    make_record,
+    wait_until_blocked,
+)
+
+# A document still in an expired bag ------------------------------------------------------
+
+
+def expired_bag(patron, branch):
+    (request,) = make_ready_requests(patron, branch, ["Le Horla"])
+    expire_overdue(today=request.hold_until + datetime.timedelta(days=1))
+    request.refresh_from_db()
+    assert (request.status, request.copy.status) == (Status.EXPIRED, CopyStatus.HOLD_SHELF)
+    return request
+
+
+def test_a_patron_whose_document_is_still_in_their_bag_is_not_erased_yet(patron, branch):
+    expired_bag(patron, branch)
+    with pytest.raises(ServiceError) as refused:
+        erase_patron(patron_id=patron.pk)
+    assert refused.value.code == "erase_documents_in_bag"
+
+
+def test_forgetting_keeps_the_bag_a_document_is_still_in_and_its_label_taken(patron, branch):
+    request = expired_bag(patron, branch)
+    forget_closed(now=timezone.now() + datetime.timedelta(days=31))
+    (event,) = [e for e in back_to_shelves(branch=branch) if e.copy_id == request.copy_id]
+    assert event.request.bag is not None and event.request.bag.label == request.bag.label
+    other = make_patron(branch, card="10000002", last_name="Moreau")  # same initial
+    (ready,) = make_ready_requests(other, branch, ["Bel-Ami"])
+    assert ready.bag.label != request.bag.label
+
+
+# Type limits on every path that sets a copy aside ------------------------------------------
+
+
+def test_a_not_found_copy_is_not_replaced_by_one_of_a_type_at_its_limit(patron, branch, other_branch):
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    place_request(
+        patron=patron,
+        record_id=make_record("Shoah", doc_type="dvd", copies=[branch]).pk,
+        pickup_branch=branch,
+    )
+    # A title whose copy here is a book, and whose copy at the other library is a DVD.
+    record = make_record("Nuit et brouillard", doc_type="book", copies=[branch])
+    Copy.objects.filter(pk=make_record("x", doc_type="dvd", copies=[other_branch]).copies.get().pk).update(
+        record=record
+    )
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert request.doc_type == "book"
+    retarget_or_close(request=request)  # the picker did not find the book
+    assert Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type="dvd").count() == 1
+
+
+def test_requests_passed_over_for_their_type_limit_do_not_starve_the_queue(patron, branch):
+    rules = RequestPolicy.objects.create(type_limits={"dvd": 2})
+    # Two patrons wait for a DVD, then set another DVD aside; the library lowers the DVD
+    # limit to 1: each waiting request is passed over, keeping its place.
+    for n, who in enumerate([patron, make_patron(branch, card="10000002")]):
+        title = make_record(f"Film {n}", doc_type="dvd", copies=[(branch, CopyStatus.ON_LOAN)])
+        place_request(patron=who, record_id=title.pk, pickup_branch=branch)
+        other = make_record(f"Autre {n}", doc_type="dvd", copies=[branch])
+        place_request(patron=who, record_id=other.pk, pickup_branch=branch)
+    rules.type_limits = {"dvd": 1}
+    rules.save()
+    reader = make_patron(branch, card="10000003")
+    book = make_record("Roman", copies=[(branch, CopyStatus.ON_LOAN)])
+    waiting, _ = place_request(patron=reader, record_id=book.pk, pickup_branch=branch)
+    Copy.objects.filter(status=CopyStatus.ON_LOAN).update(status=CopyStatus.ON_SHELF)  # an import
+    serve_waiting(limit=2)  # a batch of 2 standing for 500
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PLACED
+
+
+# Erasure: racing a placement, refused in the admin, the admin's history -------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_placement_racing_an_erasure_is_refused_in_words(postgres):
+    branch = make_branch()
+    patron = make_patron(branch)
+    record = make_record(copies=[branch])
+    pid, go, result = [], threading.Event(), {}
+
+    def eraser():
+        try:
+            with transaction.atomic():
+                Patron.objects.select_for_update().get(pk=patron.pk)  # as erase_patron's first step
+                go.set()
+                wait_until_blocked(pid)
+                erase_patron(patron_id=patron.pk)
+        finally:
+            connection.close()
+
+    def placer():
+        try:
+            go.wait(10)
+            pid.append(backend_pid())
+            place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+        except Exception as error:  # noqa: BLE001 (what it raised is the point)
+            result["error"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=eraser), threading.Thread(target=placer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert getattr(result.get("error"), "code", None) == "patron_gone", repr(result.get("error"))
+
+
+def test_a_refused_erasure_is_neither_logged_nor_announced_as_done(client, patron, branch, monkeypatch):
+    client.force_login(get_user_model().objects.create_superuser(username="admin", password="x"))
+    real, calls = privacy.why_not_erasable, []
+
+    def checked_then_placed(p):
+        calls.append(p.pk)
+        answer = real(p)
+        if len(calls) == 1:  # the page's check passes; then a request is placed meanwhile
+            place_request(patron=p, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+        return answer
+
+    monkeypatch.setattr(privacy, "why_not_erasable", checked_then_placed)
+    url = reverse("admin:patrons_patron_delete", args=[patron.pk])
+    response = client.post(url, {"post": "yes"}, follow=True)
+    assert Patron.objects.filter(pk=patron.pk).exists()  # refused, rightly
+    said = [str(m) for m in response.context["messages"]]
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()
+    assert not any("supprimé" in m for m in said) and any("réservations en cours" in m for m in said)
+
+
+def test_an_erased_patron_is_named_nowhere_in_the_admin_history(patron, branch):
+    staff = get_user_model().objects.create_user(username="bib", password="x", is_staff=True)
+    surprise = create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
+    # What ModelAdmin.log_change writes when a librarian saves the bag in the admin.
+    LogEntry.objects.log_actions(
+        user_id=staff.pk, queryset=[surprise], action_flag=CHANGE, change_message="[]"
+    )
+    cancel_surprise_request(surprise=surprise)
+    erase_patron(patron_id=patron.pk)
+    assert not LogEntry.objects.filter(object_repr__contains=patron.card_number).exists()
+
+
+# Discovery judges by the copies' types, as placement does --------------------------------
+
+
+def test_a_record_lent_as_a_book_is_shown_available_where_only_books_are_requested(patron, branch):
+    RequestPolicy.objects.create(requestable_types=["book"])
+    record = make_record("Le Petit Prince", doc_type="dvd", copies=[branch])
+    Copy.objects.filter(record=record).update(doc_type="book")
+    (tile,) = tiles([record], branch=branch)
+    assert tile.available and available_records(branch=branch).filter(pk=record.pk).exists()
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    assert request.status == Status.PLACED  # and placement lends it as a book
+    # The reverse: a record typed book whose only copy is a DVD is not shown available.
+    dvd = make_record("Film", doc_type="book", copies=[branch])
+    Copy.objects.filter(record=dvd).update(doc_type="dvd")
+    (tile,) = tiles([dvd], branch=branch)
+    assert not tile.available and not available_records(branch=branch).filter(pk=dvd.pk).exists()
+
+
+# The requests to forget, at scale ----------------------------------------------------------
+
+
+def rows_read(plan) -> int:
+    read = 0
+    if plan.get("Relation Name") == "holds_request":
+        read += plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+    if plan.get("Node Type") == "Bitmap Index Scan":
+        read += plan.get("Actual Rows", 0)
+    return read + sum(rows_read(child) for child in plan.get("Plans", []))
+
+
+def test_the_requests_to_forget_are_found_without_reading_the_kept_history(postgres, patron, branch):
+    # Four months of collected requests whose loans keep their borrower: none to forget.
+    record = make_record(copies=[branch])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO holds_request (patron_id, record_id, pickup_branch_id, status, channel, doc_type,
+                   created_at, closed_at, patron_pseudonym, idempotency_fingerprint)
+               SELECT %s, %s, %s, 'collected', 'online', 'book',
+                      now() - interval '120 days' + g * interval '100 seconds',
+                      now() - interval '119 days' + g * interval '100 seconds', 'p', ''
+               FROM generate_series(1, 50000) g""",
+            [patron.pk, record.pk, branch.pk],
+        )
+        cursor.execute("ANALYZE holds_request")
+    cutoff = timezone.now() - datetime.timedelta(days=30)
+    plan = json.loads(
+        requests_to_forget(cutoff).values_list("pk", flat=True)[:500].explain(format="json", analyze=True)
+    )
+    assert rows_read(plan[0]["Plan"]) < 1000
