@@ -450,7 +450,11 @@ def test_a_title_in_another_language_says_so_to_screen_readers(client, branch):
         '<h1 id="record-title" lang="en">Friendly fire</h1>'
         in client.get(f"/catalogue/record/{english.pk}/").text
     )
-    assert '<p lang="en">A war story.</p>' in client.get(f"/catalogue/record/{english.pk}/").text
+    # The summary is in the cataloguing language, whatever the document's.
+    assert "<p>A war story.</p>" in client.get(f"/catalogue/record/{english.pk}/").text
+    # A film's language is its soundtrack's: its (French) title says nothing.
+    film = make_record(title="Le Mépris", copies=[branch], language="eng", doc_type="dvd")
+    assert '<h1 id="record-title">Le Mépris</h1>' in client.get(f"/catalogue/record/{film.pk}/").text
     assert '<h1 id="record-title">Feu ami</h1>' in client.get(f"/catalogue/record/{french.pk}/").text
     page = client.get("/catalogue/", {"q": "friendly"}).text
     assert '<strong lang="en">Friendly fire</strong>' in page
