@@ -296,3 +296,16 @@ LOGGING = {
         "django.tasks": {"level": "WARNING"},
     },
 }
+# Who looked at which patron (emporter.audit): to a file of its own when AUDIT_LOG_FILE
+# names one, a file a day kept AUDIT_LOG_DAYS days (a year by default: the CNIL's usual
+# span for access logs), instead of mixed into the process's standard error.
+if AUDIT_LOG_FILE := os.environ.get("AUDIT_LOG_FILE", ""):
+    LOGGING["handlers"]["audit"] = {
+        "class": "logging.handlers.TimedRotatingFileHandler",
+        "filename": AUDIT_LOG_FILE,
+        "when": "midnight",
+        "backupCount": envint("AUDIT_LOG_DAYS", "365", least=1),
+        "formatter": "audit",
+    }
+    LOGGING["formatters"] = {"audit": {"format": "%(asctime)s %(message)s"}}
+    LOGGING["loggers"]["emporter.audit"] = {"handlers": ["audit"], "level": "INFO", "propagate": False}

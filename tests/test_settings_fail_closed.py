@@ -77,3 +77,14 @@ def test_pin_hash_rounds_are_a_number_worth_hashing_with(rounds, says):
     done = start(PIN_HASH_ROUNDS=rounds)
     assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr
     assert "PIN_HASH_ROUNDS" in done.stderr and says in done.stderr
+
+
+def test_the_audit_goes_to_a_file_of_its_own_when_named(tmp_path):
+    log = tmp_path / "audit.log"
+    code = "import logging; logging.getLogger('emporter.audit').info('door: 7 opened patron 42 at PDI')"
+    done = start(code, AUDIT_LOG_FILE=str(log), EMPORTER_DATA_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().rstrip().endswith("door: 7 opened patron 42 at PDI")
+    assert "opened patron 42" not in done.stderr  # not mixed into the process's output
+    refused = start(AUDIT_LOG_FILE=str(log), AUDIT_LOG_DAYS="0", EMPORTER_DATA_DIR=str(tmp_path))
+    assert "AUDIT_LOG_DAYS must be at least 1" in refused.stderr
