@@ -297,14 +297,13 @@ LOGGING = {
     },
 }
 # Who looked at which patron (emporter.audit): to a file of its own when AUDIT_LOG_FILE
-# names one, a file a day kept AUDIT_LOG_DAYS days (a year by default: the CNIL's usual
-# span for access logs), instead of mixed into the process's standard error.
+# names one, instead of mixed into the process's standard error. Every web and task
+# process appends to it; the system's logrotate turns it over (a handler rotating it
+# from each process would clobber the others' files), reopened when moved.
 if AUDIT_LOG_FILE := os.environ.get("AUDIT_LOG_FILE", ""):
     LOGGING["handlers"]["audit"] = {
-        "class": "logging.handlers.TimedRotatingFileHandler",
+        "class": "logging.handlers.WatchedFileHandler",
         "filename": AUDIT_LOG_FILE,
-        "when": "midnight",
-        "backupCount": envint("AUDIT_LOG_DAYS", "365", least=1),
         "formatter": "audit",
     }
     LOGGING["formatters"] = {"audit": {"format": "%(asctime)s %(message)s"}}
