@@ -227,3 +227,12 @@ def test_the_hold_shelf_says_a_bags_last_day_and_overdue_in_words_not_only_colou
     assert "dernier jour" in door.get(f"/staff/door/{branch.pk}/shelf/").text
     Bag.objects.filter(pk=ready.bag_id).update(hold_until=timezone.localdate() - datetime.timedelta(days=1))
     assert "délai dépassé" in door.get(f"/staff/door/{branch.pk}/shelf/").text
+
+
+def test_a_return_is_read_out_title_and_instruction_not_barcode_first(door, patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Le Horla"])
+    desk.hand_over(patron=patron, branch=branch)
+    page = returns(door, branch, ready.copy.barcode).content.decode()
+    assert "<strong data-announce>Le Horla</strong>" in page
+    assert '<p class="big-message" data-announce>' in page
+    assert 'role="status" data-announce' not in page  # not the whole block, barcode and call number first

@@ -1,12 +1,13 @@
 import logging
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import ProtectedError
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -84,12 +85,15 @@ class PatronAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return
-        # The admin's history keeps that someone was erased, and by whom: not who.
+        # The admin's history keeps that someone was erased, and by whom: not who. In the
+        # network's language, whoever erased: one wording for every such line.
+        with translation.override(settings.LANGUAGE_CODE):
+            said = gettext("A patron erased at their request")
         LogEntry.objects.create(
             user_id=request.user.pk,
             content_type=ContentType.objects.get_for_model(Patron),
             object_id=None,
-            object_repr=gettext("A patron erased at their request"),
+            object_repr=said,
             action_flag=DELETION,
         )
 

@@ -18,7 +18,7 @@ from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
 from emporter.desk.models import Loan
 from emporter.desk.selectors import loans_of, returned_loans_of
-from emporter.desk.services import anonymise_loans
+from emporter.desk.services import anonymise_loans, loan_policy
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import check_patron, pickup_changeable
@@ -105,6 +105,7 @@ def account(request):
         "standing": _standing(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
+        "library_history_days": loan_policy("").anonymise_after_days,
         "loan_history_choices": LoanHistory.choices,
     }
     return render(request, "patrons/account.html", context)
@@ -146,12 +147,13 @@ def loan_history(request):
     patron = signed_in_patron(request)
     choice = request.POST.get("loan_history")
     if choice not in LoanHistory.values:
-        return redirect(reverse("patrons:account") + "#history")
+        return redirect("patrons:account")
     Patron.objects.filter(pk=patron.pk).update(loan_history=choice)
     if choice == LoanHistory.FORGET:
         anonymise_loans(Loan.objects.filter(patron=patron, returned_at__isnull=False))
     messages.success(request, _("Your choice for your loan history is saved."))
-    return redirect(reverse("patrons:account") + "#history")
+    # The top of the page, where the message is: a sighted patron sees it.
+    return redirect("patrons:account")
 
 
 @sensitive_post_parameters("old_pin", "new_pin", "confirm_pin")
