@@ -223,3 +223,24 @@ def test_the_requests_to_forget_are_found_without_reading_the_kept_history(postg
         requests_to_forget(cutoff).values_list("pk", flat=True)[:500].explain(format="json", analyze=True)
     )
     assert rows_read(plan[0]["Plan"]) < 1000
+
+
+def test_another_pickup_library_takes_no_copy_of_a_type_at_its_limit(patron, branch, other_branch):
+    from emporter.holds.services import change_pickup
+
+    RequestPolicy.objects.create(type_limits={"dvd": 1})
+    RequestPolicy.objects.create(branch=other_branch, allow_other_branches=False)  # its own copies only
+    place_request(
+        patron=patron,
+        record_id=make_record("Shoah", doc_type="dvd", copies=[branch]).pk,
+        pickup_branch=branch,
+    )
+    record = make_record("Nuit et brouillard", copies=[branch])
+    Copy.objects.filter(pk=make_record("x", doc_type="dvd", copies=[other_branch]).copies.get().pk).update(
+        record=record
+    )
+    request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    with pytest.raises(ServiceError) as refused:
+        change_pickup(request=request, branch=other_branch)  # only a DVD there: past the limit
+    assert refused.value.code == "pickup_no_copy"
+    assert Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type="dvd").count() == 1

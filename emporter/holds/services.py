@@ -402,17 +402,38 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
     return None
 
 
-def _limits_of(request: Request, rules: policy.Policy) -> policy.Policy:
-    """The rules whose limits bind ``request``'s patron (their home library's, as at placement)."""
+def _limits_of(
+    request: Request, rules: policy.Policy, *, pickup_branch_id: int | None = None
+) -> policy.Policy:
+    """The rules whose limits bind ``request``'s patron (their home library's, as at
+    placement); ``rules`` are those of ``pickup_branch_id`` (the request's by default)."""
     patron = request.patron
-    return rules if request.pickup_branch_id == patron.home_branch_id else policy.limits_for(patron)
+    at_home = (pickup_branch_id or request.pickup_branch_id) == patron.home_branch_id
+    return rules if at_home else policy.limits_for(patron)
 
 
-def types_full_for(request: Request, rules: policy.Policy) -> list[str]:
+def types_full_for(
+    request: Request, rules: policy.Policy, *, pickup_branch_id: int | None = None
+) -> list[str]:
     """The types no copy of which ``request`` may take now: its patron reached their limit
     (the request itself not counted). Every path that sets a copy aside for an existing
-    request passes them to ``allocation.take_copy``."""
-    return _types_full(request.patron, _limits_of(request, rules), besides=request)
+    request passes them to ``allocation.take_copy``. ``rules``: the pickup library's
+    (``pickup_branch_id``, the request's own by default)."""
+    limits = _limits_of(request, rules, pickup_branch_id=pickup_branch_id)
+    return _types_full(request.patron, limits, besides=request)
+
+
+def take_copy_for(request: Request, rules: policy.Policy, *, pickup_branch: Branch | None = None):
+    """Set aside a copy for an existing ``request`` (retarget, waiting list, a closed
+    library's withdrawal, another pickup library: ``pickup_branch``, whose ``rules`` these
+    are): one its rules reach, of a type its patron may still take."""
+    pickup_branch = pickup_branch or request.pickup_branch
+    return allocation.take_copy(
+        record=request.record_id,
+        pickup_branch=pickup_branch,
+        policy=rules,
+        exclude_types=types_full_for(request, rules, pickup_branch_id=pickup_branch.pk),
+    )
 
 
 def _may_take_type(request: Request, rules: policy.Policy, doc_type: str) -> bool:
@@ -586,12 +607,7 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
     (told by nobody: the account shows it waiting, and a "ready" email lists it). Closed
     as not found, and the patron told, only when no other copy exists."""
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    copy = allocation.take_copy(
-        record=request.record_id,
-        pickup_branch=request.pickup_branch,
-        policy=rules,
-        exclude_types=types_full_for(request, rules),
-    )
+    copy = take_copy_for(request, rules)
     if copy is not None:
         return transition(
             request,
@@ -683,12 +699,7 @@ def _serve_one(request_id: int, *, actor=None) -> int:
         if request is None:  # served or cancelled meanwhile
             return 0
         rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-        copy = allocation.take_copy(
-            record=request.record_id,
-            pickup_branch=request.pickup_branch,
-            policy=rules,
-            exclude_types=types_full_for(request, rules),
-        )
+        copy = take_copy_for(request, rules)
         if copy is None:  # on a shelf its policy does not reach, not requestable, or a full type
             return 0
         freed = {"placed_at": timezone.now(), **_taking(copy)}
@@ -856,10 +867,7 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
         if not copy_stays:
-            full = _types_full(request.patron, policy.limits_for(request.patron), besides=request)
-            copy = allocation.take_copy(
-                record=request.record_id, pickup_branch=branch, policy=rules, exclude_types=full
-            )
+            copy = take_copy_for(request, rules, pickup_branch=branch)
             if copy is None:
                 raise ServiceError("pickup_no_copy", branch=branch.name)
             freed, fields = request.copy, fields | _taking(copy) | {"placed_at": timezone.now()}

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
-from emporter.holds import allocation, policy
+from emporter.holds import policy
 from emporter.holds import services as holds
 from emporter.holds.lifecycle import transition
 from emporter.holds.models import HOLDING_COPY, Request, Status
@@ -566,12 +566,7 @@ def _withdraw(request_id: int, *, actor) -> bool:
         # where the rules allow no waiting list: the closure is the library's doing.
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
-    elif copy := allocation.take_copy(
-        record=request.record_id,
-        pickup_branch=request.pickup_branch,
-        policy=rules,
-        exclude_types=holds.types_full_for(request, rules),
-    ):
+    elif copy := holds.take_copy_for(request, rules):
         moved = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
         transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **moved)
     elif rules.allow_waiting_list:

@@ -128,13 +128,16 @@ def test_scanning_the_last_line_updates_tabs_empty_state_and_done_lines(live_ser
     assert phone.locator(".all-done").is_visible()
 
 
-def test_slash_in_the_search_field_is_not_typed_into_the_query(live_server, desktop):
-    branch = make_branch()
-    patron = make_patron(branch)
+def phone_desk_searching_blues(live_server, desktop):
+    """A librarian at the phone desk, on a patron's page, having searched "blues"."""
+    patron = make_patron(make_branch())
     staff("phone", Role.PHONE_DESK)
-    base = live_server.url
-    sign_in_staff(desktop, base, "phone")
-    desktop.goto(f"{base}/staff/phone/patrons/{patron.pk}/?q=blues")
+    sign_in_staff(desktop, live_server.url, "phone")
+    desktop.goto(f"{live_server.url}/staff/phone/patrons/{patron.pk}/?q=blues")
+
+
+def test_slash_in_the_search_field_is_not_typed_into_the_query(live_server, desktop):
+    phone_desk_searching_blues(live_server, desktop)
     box = desktop.locator("#q")
     box.focus()
     desktop.keyboard.press("/")
@@ -170,12 +173,7 @@ def test_when_the_shown_lines_are_all_scanned_the_next_ones_come_in(live_server,
 def test_slash_on_a_button_is_not_a_shortcut(live_server, desktop):
     # WCAG 2.1.4: a one-key shortcut works only where nothing else is focused (or in the
     # results); on a button, a speech user's dictated slash would move them away.
-    branch = make_branch()
-    patron = make_patron(branch)
-    staff("phone", Role.PHONE_DESK)
-    base = live_server.url
-    sign_in_staff(desktop, base, "phone")
-    desktop.goto(f"{base}/staff/phone/patrons/{patron.pk}/?q=blues")
+    phone_desk_searching_blues(live_server, desktop)
     button = desktop.locator("main button").first
     button.focus()
     desktop.keyboard.press("/")
