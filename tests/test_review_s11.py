@@ -17,15 +17,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk import services as desk
 from emporter.desk.selectors import back_to_shelves
 from emporter.discovery.selectors import available_records, tiles
 from emporter.discovery.services import cancel_surprise_request, create_surprise_request
 from emporter.errors import ServiceError
 from emporter.holds.models import ACTIVE, Request, RequestPolicy, Status
-from emporter.holds.services import expire_overdue, place_request, retarget_or_close, serve_waiting
+from emporter.holds.services import (
+    cancel_request,
+    expire_overdue,
+    place_request,
+    retarget_or_close,
+    serve_waiting,
+)
 from emporter.patrons.models import Patron
+from emporter.picking import services as picking
 from emporter.privacy import services as privacy
-from emporter.privacy.services import erase_patron, forget_closed, requests_to_forget
+from emporter.privacy.services import erase_patron, forget_closed, requests_to_forget, why_not_erasable
 from tests.conftest import (
     backend_pid,
     make_branch,
@@ -244,3 +252,60 @@ def test_another_pickup_library_takes_no_copy_of_a_type_at_its_limit(patron, bra
         change_pickup(request=request, branch=other_branch)  # only a DVD there: past the limit
     assert refused.value.code == "pickup_no_copy"
     assert Request.objects.filter(patron=patron, status__in=ACTIVE, doc_type="dvd").count() == 1
+
+
+# From an upgrade from the last release, with years of history ------------------------------
+
+
+def test_an_old_request_whose_copy_was_scanned_out_and_lent_again_is_not_in_a_bag(patron, branch):
+    elsewhere = make_branch(code="CRX", name="Croix-Rousse")
+    other = make_patron(branch, card="10000002")
+    record = make_record("Un titre", copies=[branch])
+    # 1. patron's bag ready, cancelled; the copy is scanned out of the bag at returns
+    first, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    first.refresh_from_db()
+    assert first.status == Status.READY
+    cancel_request(request=first, actor=patron.user)
+    desk.receive_home(barcode=first.copy.barcode, branch=branch)
+    first.copy.refresh_from_db()
+    assert first.copy.status == CopyStatus.ON_SHELF
+    # 2. another patron borrows it and returns it at another library: in transit home
+    second, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    desk.hand_over(patron=other, branch=branch)
+    desk.check_in(barcode=first.copy.barcode, branch=elsewhere)
+    first.copy.refresh_from_db()
+    assert first.copy.status == CopyStatus.IN_TRANSIT
+    # The first patron has nothing in any bag: their erasure should be possible ...
+    assert why_not_erasable(patron) == ""
+    # ... and their cancelled request forgotten after the history days
+    forget_closed(now=timezone.now() + datetime.timedelta(days=31))
+    first.refresh_from_db()
+    assert first.patron_id is None
+
+
+def test_a_request_lent_after_its_bag_expired_is_forgotten_with_its_loan_not_before(patron, branch):
+    from emporter.desk.models import LoanPolicy
+
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    request = expired_bag(patron, branch)
+    desk.lend_expired(patron=patron, branch=branch, request_ids=[request.pk])
+    forget_closed(now=timezone.now() + datetime.timedelta(days=31))
+    request.refresh_from_db()
+    assert request.patron_id == patron.pk  # its loan is out: it names its borrower
+
+
+def test_months_of_loans_due_at_once_are_forgotten_a_batch_a_call(patron, branch):
+    from emporter.desk.models import Loan
+
+    for title in ("Un", "Deux", "Trois"):
+        (ready,) = make_ready_requests(patron, branch, [title])
+        desk.hand_over(patron=patron, branch=branch)
+    Loan.objects.update(
+        returned_at=timezone.now() - datetime.timedelta(days=200)
+    )  # kept, then rules shortened
+    assert desk.anonymise_returned(limit=2) == 2 and desk.anonymise_returned(limit=2) == 1
+    assert not Loan.objects.filter(patron__isnull=False).exists()

@@ -365,13 +365,15 @@ def _forgotten_at_return(loan: Loan) -> bool:
     return choice == LoanHistory.FORGET or loan_policy(loan.copy.doc_type).anonymise_after_days == 0
 
 
-def anonymise_returned(now=None) -> int:
+def anonymise_returned(now=None, *, limit: int = ANONYMISE_BATCH) -> int:
     """Forget who borrowed returned documents once their policy's delay has passed, or at
     once for patrons who asked to be forgotten; never for patrons who asked to keep
-    their history (until they change their mind)."""
+    their history (until they change their mind). At most ``limit`` loans a call (the
+    scheduler calls again while a call does a full batch: after an upgrade that shortens
+    the rules, months of loans are due at once)."""
     now = now or timezone.now()
     returned = Loan.objects.filter(returned_at__lte=now, anonymised=False)
-    count = anonymise_loans(returned.filter(patron__loan_history=LoanHistory.FORGET))
+    due = [returned.filter(patron__loan_history=LoanHistory.FORGET)]
     returned = returned.exclude(patron__loan_history=LoanHistory.KEEP)
     for rules in LoanPolicy.objects.all():
         loans = returned.filter(returned_at__lte=now - datetime.timedelta(days=rules.anonymise_after_days))
@@ -380,9 +382,14 @@ def anonymise_returned(now=None) -> int:
         else:
             specific = LoanPolicy.objects.exclude(doc_type="").values("doc_type")
             loans = loans.exclude(copy__doc_type__in=specific)
-        count += anonymise_loans(loans)
+        due.append(loans)
     if not LoanPolicy.objects.filter(doc_type="").exists():
         # No default row: the built-in default forgets at return.
-        specific = LoanPolicy.objects.values("doc_type")
-        count += anonymise_loans(returned.exclude(copy__doc_type__in=specific))
+        due.append(returned.exclude(copy__doc_type__in=LoanPolicy.objects.values("doc_type")))
+    count = 0
+    for loans in due:
+        if count >= limit:
+            break
+        ids = list(loans.values_list("pk", flat=True)[: limit - count])
+        count += anonymise_loans(Loan.objects.filter(pk__in=ids))
     return count

@@ -802,8 +802,11 @@ def still_in_a_bag() -> Q:
     what tells staff where it is (``_bag_for`` keeps it from a new bag): such a request
     keeps its patron and bag until the copy is scanned out."""
     holder = Request.objects.filter(copy=OuterRef("copy_id"), status__in=HOLDING_COPY)
+    # Taken by a later request since (scanned out, lent, returned elsewhere, in another
+    # bag now): where it is is no longer this request's doing.
+    later = Request.objects.filter(copy=OuterRef("copy_id"), placed_at__gt=OuterRef("closed_at"))
     in_bag = Q(bag__isnull=False, copy__status__in=[CopyStatus.HOLD_SHELF, CopyStatus.IN_TRANSIT])
-    return in_bag & ~Q(Exists(holder))
+    return in_bag & ~Q(Exists(holder)) & ~Q(Exists(later))
 
 
 def forget_empty_bags(bag_ids=None, *, limit: int = 500) -> int:

@@ -65,7 +65,7 @@ def jobs() -> list[Job]:
         Job("withdraw requests from closed branches", 60, until_done(withdraw_closed_branches)),
         # ... and patrons who were to collect there are told, once per closing.
         Job("tell patrons whose pickup library closed", 120, until_done(tell_closed_pickups)),
-        Job("anonymise returned loans", 3600, anonymise_returned),
+        Job("anonymise returned loans", 3600, until_done(anonymise_returned)),
         # Pickup times of bags closed meanwhile give their places back.
         Job("close finished pickup appointments", 300, close_finished),
         Job("forget old sign-in failures", 3600, forget_old),
