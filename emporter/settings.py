@@ -281,6 +281,10 @@ NOTICE_RETENTION_DAYS = envint("NOTICE_RETENTION_DAYS", "30")
 # How long a request that became no loan (cancelled, expired, not found) and a closed
 # surprise bag keep their patron: 8 to 120 days (privacy.services.forget_closed).
 REQUEST_HISTORY_DAYS = envint("REQUEST_HISTORY_DAYS", "30")
+# Who answers for the patrons' data, and where they write to exercise their rights: the
+# privacy page (/privacy/) names them.
+PRIVACY_CONTROLLER = os.environ.get("PRIVACY_CONTROLLER", "")
+PRIVACY_CONTACT = os.environ.get("PRIVACY_CONTACT", "")
 
 LOGGING = {
     "version": 1,

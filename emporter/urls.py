@@ -26,6 +26,7 @@ urlpatterns = [
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("account/", include("emporter.patrons.urls")),
+    path("privacy/", include("emporter.privacy.urls")),
     path("basket/", include("emporter.holds.urls")),
     path("staff/login/", StaffLoginView.as_view(), name="staff_login"),
     path("catalogue/", include("emporter.catalogue.urls")),

@@ -373,3 +373,40 @@ def test_the_forget_choice_says_it_forgets_what_is_kept_so_far(client, patron):
     page = client.get("/account/").text
     assert 'aria-describedby="history-forget"' in page and "oublié aussitôt, sans retour possible" in page
     assert "Chaque prêt est oublié dès son retour." in page  # the library's rules, in words
+
+
+# The privacy notice and the patron's data to take away -------------------------------------
+
+
+def test_the_privacy_page_says_the_durations_in_force_and_is_linked_from_every_page(client, db, settings):
+    settings.REQUEST_HISTORY_DAYS = 45
+    settings.PRIVACY_CONTACT = "dpo@bibliotheques.example.org"
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=14)
+    page = client.get("/privacy/").text
+    assert "45 jours après sa fin" in page and "14 jours après son retour" in page
+    assert "dpo@bibliotheques.example.org" in page and "CNIL" in page
+    assert 'href="/privacy/"' in client.get("/").text
+    assert "Your data and your rights" in client.get("/en/privacy/").text
+
+
+def test_a_patron_downloads_everything_kept_about_them(client, patron, branch):
+    borrowed_and_returned(patron, branch, title="Mémoires d’Hadrien")  # forgotten at return
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    borrowed_and_returned(patron, branch, title="L’Œuvre au noir")  # kept 60 days
+    create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2, tastes="mer")
+    Notice.objects.create(patron=patron, kind="ready", dedupe_key="ready-1", sent_to=patron.email)
+    client.force_login(patron.user)
+    response = client.get("/privacy/my-data.json")
+    assert response["Content-Disposition"].startswith('attachment; filename="emporter-10000001-')
+    data = response.json()
+    assert data["patron"]["email"] == patron.email and data["patron"]["loan_history"] == "library"
+    assert [loan["title"] for loan in data["loans"]] == ["L’Œuvre au noir"]  # the other is forgotten
+    assert [r["title"] for r in data["requests"]] == ["L’Œuvre au noir"]
+    assert data["surprise_bags"][0]["tastes"] == "mer" and data["notices"][0]["sent_to"] == patron.email
+    assert 'href="/privacy/my-data.json"' in client.get("/account/").text
+
+
+def test_the_data_download_is_the_signed_in_patrons_only(client, patron):
+    assert client.get("/privacy/my-data.json").status_code == 302  # to sign in
+    client.force_login(get_user_model().objects.create_user(username="bib", password="x"))
+    assert client.get("/privacy/my-data.json").status_code == 404  # a staff account has no card

@@ -1,0 +1,93 @@
+"""A patron's data, all of it, as the patron may take it away (GDPR art. 15 and 20)."""
+
+from django.db.models import Q
+
+from emporter.api.models import ApiToken
+from emporter.curbside.models import Appointment
+from emporter.desk.models import Loan
+from emporter.discovery.models import SurpriseRequest
+from emporter.holds.models import Request
+from emporter.notices.models import Notice
+from emporter.patrons.models import Patron
+
+
+def _when(value):
+    return value.isoformat() if value else None
+
+
+def data_of(patron: Patron) -> dict:
+    """Everything that names ``patron``: their card's details, their requests and loans
+    still linked to them, the notices sent, surprise bags, pickup times and apps."""
+    return {
+        "patron": _details(patron),
+        "requests": [
+            {
+                "title": r.record.title,
+                "status": r.status,
+                "pickup_library": r.pickup_branch.name,
+                "channel": r.channel,
+                "placed_on": _when(r.created_at),
+                "ready_on": _when(r.ready_at),
+                "held_until": _when(r.hold_until),
+                "closed_on": _when(r.closed_at),
+            }
+            for r in Request.objects.filter(patron=patron)
+            .select_related("record", "pickup_branch")
+            .order_by("pk")
+        ],
+        "loans": [
+            {
+                "title": loan.copy.record.title,
+                "barcode": loan.copy.barcode,
+                "library": loan.branch.name,
+                "checked_out": _when(loan.checked_out_at),
+                "due": _when(loan.due_date),
+                "returned": _when(loan.returned_at),
+            }
+            for loan in Loan.objects.filter(patron=patron)
+            .select_related("copy__record", "branch")
+            .order_by("pk")
+        ],
+        "notices": list(
+            Notice.objects.filter(patron=patron)
+            .order_by("pk")
+            .values("kind", "channel", "state", "sent_to", "subject", "created_at", "sent_at")
+        ),
+        "surprise_bags": list(
+            SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
+            .order_by("pk")
+            .values("created_at", "status", "how_many", "age", "kinds", "tastes", "avoid")
+        ),
+        "pickup_times": [
+            {
+                "at": _when(a.slot.starts_at if a.slot else None),
+                "state": a.state,
+                "booked": _when(a.created_at),
+            }
+            for a in Appointment.objects.filter(bag__patron=patron).select_related("slot").order_by("pk")
+        ],
+        "apps": list(
+            ApiToken.objects.filter(user=patron.user_id)
+            .order_by("pk")
+            .values("created_at", "last_used_at", "expires_at")
+        ),
+    }
+
+
+def _details(patron: Patron) -> dict:
+    guardian = patron.guardian
+    return {
+        "card_number": patron.card_number,
+        "first_name": patron.first_name,
+        "last_name": patron.last_name,
+        "email": patron.email,
+        "phone": patron.phone,
+        "home_library": patron.home_branch.name,
+        "category": patron.category,
+        "language": patron.language,
+        "told_by": patron.notice_channel,
+        "card_expires": _when(patron.card_expires),
+        "loan_history": patron.loan_history,
+        "guardian": f"{guardian.first_name} {guardian.last_name}" if guardian else None,
+        "children": [f"{c.first_name} {c.last_name}" for c in Patron.objects.filter(guardian=patron)],
+    }
