@@ -108,4 +108,5 @@ class Loan(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.copy} → {self.patron_id or '—'}"
+        # Not the patron: this is what the admin's history keeps of a loan.
+        return f"{self.copy} ({self.checked_out_at:%Y-%m-%d})" if self.checked_out_at else str(self.copy)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from emporter.catalogue.models import Copy, CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.curbside.models import Appointment
 from emporter.holds.models import HOLDING_COPY, Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch
@@ -20,7 +20,7 @@ from emporter.phonedesk.selectors import PHONE_LIKE, find_patrons, name_too_shor
 from emporter.picking.models import LineStatus, PickLine
 from emporter.picking.services import walking_keys
 
-from .models import Loan
+from .models import Loan, LoanPolicy
 
 BACK_TO_SHELVES_DAYS = 7
 # Patrons listed for a name typed at the door: more would not be read anyway.
@@ -388,6 +388,17 @@ def loans_of(patron: Patron) -> list[Loan]:
         .select_related("copy__record")
         .order_by("due_date", "pk")
     )
+
+
+def history_rules() -> tuple[int, list[tuple[str, int]]]:
+    """How long the library's rules keep a returned loan's borrower: the default delay in
+    days, and the document types whose rule says otherwise, (label, days), for the
+    privacy notice and the account's choice to say it right."""
+    rules = {row.doc_type: row.anonymise_after_days for row in LoanPolicy.objects.all()}
+    default = rules.pop("", LoanPolicy().anonymise_after_days)
+    labels = dict(DocType.choices)
+    others = sorted((str(labels.get(t, t)), days) for t, days in rules.items() if days != default)
+    return default, others
 
 
 def returned_loans_of(patron: Patron, *, limit: int = 200) -> list[Loan]:

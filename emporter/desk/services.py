@@ -14,11 +14,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from emporter import adminlog
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
-from emporter.holds.models import HOLDING_COPY, Bag, Request, Status
+from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, Status
 from emporter.holds.services import check_patron, close_bag_if_done, forget_patrons, release_copy_in_hand
 from emporter.network import calendar
 from emporter.network.models import Branch
@@ -218,6 +219,11 @@ def check_in(*, barcode: str, branch: Branch, actor=None) -> Returned:
         loan.returned_at, loan.returned_branch = now, branch
         if _forgotten_at_return(loan):
             anonymise_loans(Loan.objects.filter(pk=loan.pk))
+        else:
+            # The patron choosing "forget" while this return was being written: their
+            # page's forgetting could not see it yet. Looked at again once it is in.
+            loan_id = loan.pk
+            transaction.on_commit(lambda: _forget_if_chosen_meanwhile(loan_id), robust=True)
         served = _back_in(copy=loan.copy, branch=branch, actor=actor)
         return Returned(copy=loan.copy, loan=loan, served=served)
 
@@ -273,6 +279,9 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
             raise ServiceError("not_in_transit", barcode=barcode)
         if copy.branch_id != branch.pk:
             raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
+        # Out of its bag for good: the closed requests it was in no longer say it is there
+        # (holds.services.still_in_a_bag), whatever happens to it next.
+        Request.objects.filter(copy=copy, bag__isnull=False, status__in=UNCOLLECTED).update(bag=None)
         # The copy as it came (from a bag here, or from the van): the screen says which.
         return copy, release_copy_in_hand(copy=copy, actor=actor)
 
@@ -352,6 +361,7 @@ def anonymise_loans(loans) -> int:
                 Loan.objects.filter(pk__in=batch, request__isnull=False).values_list("request_id", flat=True)
             )
             forget_patrons(request_ids=request_ids)
+            adminlog.forget_lines(Loan, batch)
             Loan.objects.filter(pk__in=batch).update(patron=None, anonymised=True)
     return len(ids)
 
@@ -363,6 +373,11 @@ def _forgotten_at_return(loan: Loan) -> bool:
     if choice == LoanHistory.KEEP:
         return False
     return choice == LoanHistory.FORGET or loan_policy(loan.copy.doc_type).anonymise_after_days == 0
+
+
+def _forget_if_chosen_meanwhile(loan_id: int) -> None:
+    loans = Loan.objects.filter(pk=loan_id, anonymised=False, patron__loan_history=LoanHistory.FORGET)
+    anonymise_loans(loans)
 
 
 def anonymise_returned(now=None, *, limit: int = ANONYMISE_BATCH) -> int:

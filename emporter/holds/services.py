@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from emporter import adminlog
 from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
@@ -791,6 +792,7 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     # A surprise bag names its patron: its link to the request would say who borrowed it.
     Request.surprise_requests.through.objects.filter(request__in=requests).delete()
     bag_ids = list(requests.filter(bag__isnull=False).values_list("bag_id", flat=True).distinct())
+    adminlog.forget_lines(Request, list(requests.values_list("pk", flat=True)))
     forgotten = requests.update(patron=None, bag=None, idempotency_key=None)
     forget_empty_bags(bag_ids)
     return forgotten
@@ -821,6 +823,7 @@ def forget_empty_bags(bag_ids=None, *, limit: int = 500) -> int:
         bags = bags.filter(pk__in=bag_ids)
     else:
         bags = Bag.objects.filter(pk__in=list(bags.values_list("pk", flat=True)[:limit]))
+    adminlog.forget_lines(Bag, list(bags.values_list("pk", flat=True)))
     return bags.delete()[1].get(Bag._meta.label, 0)
 
 

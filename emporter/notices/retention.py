@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from emporter import adminlog
+
 from .models import Notice, NoticeEvent, State
 
 DEFAULT_RETENTION_DAYS = 30
@@ -64,6 +66,7 @@ def forget_old_notices(now: datetime.datetime | None = None) -> int:
             ids = list(forgettable(now).select_for_update().values_list("pk", flat=True)[:BATCH])
             if not ids:
                 return deleted
+            adminlog.forget_lines(Notice, ids)
             Notice.objects.filter(pk__in=ids).delete()  # and their links (cascade)
         deleted += len(ids)
 

@@ -17,8 +17,8 @@ from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
 from emporter.desk.models import Loan
-from emporter.desk.selectors import loans_of, returned_loans_of
-from emporter.desk.services import anonymise_loans, loan_policy
+from emporter.desk.selectors import history_rules, loans_of, returned_loans_of
+from emporter.desk.services import anonymise_loans
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import check_patron, pickup_changeable
@@ -105,7 +105,8 @@ def account(request):
         "standing": _standing(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
-        "library_history_days": loan_policy("").anonymise_after_days,
+        "library_history_days": (rules := history_rules())[0],
+        "library_history_by_type": rules[1],
         "loan_history_choices": LoanHistory.choices,
     }
     return render(request, "patrons/account.html", context)

@@ -1,7 +1,5 @@
 """A patron's data, all of it, as the patron may take it away (GDPR art. 15 and 20)."""
 
-from django.db.models import Q
-
 from emporter.api.models import ApiToken
 from emporter.curbside.models import Appointment
 from emporter.desk.models import Loan
@@ -53,11 +51,22 @@ def data_of(patron: Patron) -> dict:
             .order_by("pk")
             .values("kind", "channel", "state", "sent_to", "subject", "created_at", "sent_at")
         ),
-        "surprise_bags": list(
-            SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
+        # Theirs and their children's now (not a former guardian's: the surprise page's rule).
+        "surprise_bags": [
+            {
+                "for": f"{s.patron.first_name} {s.patron.last_name}",
+                "asked_on": _when(s.created_at),
+                "status": s.status,
+                "how_many": s.how_many,
+                "age": s.age,
+                "kinds": s.kinds,
+                "tastes": s.tastes,
+                "avoid": s.avoid,
+            }
+            for s in SurpriseRequest.objects.filter(patron__in=patron.household_ids())
+            .select_related("patron")
             .order_by("pk")
-            .values("created_at", "status", "how_many", "age", "kinds", "tastes", "avoid")
-        ),
+        ],
         "pickup_times": [
             {
                 "at": _when(a.slot.starts_at if a.slot else None),

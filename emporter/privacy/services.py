@@ -15,12 +15,12 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from emporter import adminlog
 from emporter.desk.models import Loan
 from emporter.desk.services import anonymise_loans
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
@@ -68,8 +68,9 @@ def requests_to_forget(cutoff: datetime.datetime):
 
 
 def in_their_bag() -> Q:
-    """``holds.services.still_in_a_bag``, less a copy lent since (by the library system's
-    desk too: a loan with no request of ours), whose place says nothing of this request."""
+    """``holds.services.still_in_a_bag``, less a copy lent at our door since (a copy
+    scanned out of its bag at home loses the bag's link there: ``desk.receive_home``),
+    whose place says nothing of this request."""
     lent_since = Loan.objects.filter(copy=OuterRef("copy_id"), checked_out_at__gt=OuterRef("closed_at"))
     return still_in_a_bag() & ~Q(Exists(lent_since))
 
@@ -78,6 +79,7 @@ def _forget_surprises(ids: list[int]) -> int:
     """A closed surprise bag keeps what the statistics count (when, where, how many, which
     kinds), not who asked, for whom, their age or their tastes."""
     SurpriseRequest.requests.through.objects.filter(surpriserequest_id__in=ids).delete()
+    adminlog.forget_lines(SurpriseRequest, ids)
     return SurpriseRequest.objects.filter(pk__in=ids).update(
         patron=None, asked_by=None, age=None, tastes="", avoid=""
     )
@@ -142,8 +144,10 @@ def _forget_admin_history(patron: Patron) -> None:
         ),
     }
     for model, ids in rows.items():
-        content_type = ContentType.objects.get_for_model(model)
-        LogEntry.objects.filter(content_type=content_type, object_id__in=[str(pk) for pk in ids]).delete()
+        adminlog.forget_lines(model, ids)
+    # Lines about rows that forgot them before this (a notice deleted since, edited with
+    # their name in it): by their card number, which is in every such line.
+    LogEntry.objects.filter(object_repr__contains=patron.card_number).delete()
 
 
 def forget_expired_sessions_and_tasks() -> None:

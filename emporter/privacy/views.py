@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from emporter.desk.models import MAX_HISTORY_DAYS
-from emporter.desk.services import loan_policy
+from emporter.desk.selectors import history_rules
 from emporter.patrons.selectors import signed_in_patron
 
 from .selectors import data_of
@@ -21,7 +21,9 @@ def notice(request):
         "contact": settings.PRIVACY_CONTACT,
         "request_days": settings.REQUEST_HISTORY_DAYS,
         "notice_days": settings.NOTICE_RETENTION_DAYS,
-        "loan_days": loan_policy("").anonymise_after_days,
+        # The default rule, and the types whose rule says otherwise.
+        "loan_days": (rules := history_rules())[0],
+        "loan_days_by_type": rules[1],
         "max_loan_days": MAX_HISTORY_DAYS,
     }
     return render(request, "privacy/notice.html", context)
