@@ -532,7 +532,10 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     """The copy is at the pickup branch: put it in the patron's bag with a deadline.
 
     The deadline is the end of the N-th open day of the pickup branch after today
-    (N from the policy), so closed days and holidays never eat into it. A bag has one
+    (N from the policy), so the closed days and holidays known today never eat into it.
+    One entered later moves the deadline only when it falls on the last day
+    (``_spare_closed_last_days``, Koha's ExpireReservesOnHolidays): a deadline set is
+    not recomputed, and staff may have set it by hand. A bag has one
     deadline, the one its label and the patron's email give: the latest of its
     documents', and every ready document in it is held until then."""
     today = today or timezone.localdate()
