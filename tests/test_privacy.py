@@ -410,3 +410,35 @@ def test_the_data_download_is_the_signed_in_patrons_only(client, patron):
     assert client.get("/privacy/my-data.json").status_code == 302  # to sign in
     client.force_login(get_user_model().objects.create_user(username="bib", password="x"))
     assert client.get("/privacy/my-data.json").status_code == 404  # a staff account has no card
+
+
+# The same through the API (a patron's app) ------------------------------------------------
+
+
+def api_headers(patron):
+    from emporter.api.models import Scope
+    from emporter.api.tokens import issue_token
+
+    return {"Authorization": f"Bearer {issue_token(user=patron.user, scope=Scope.PATRON)[1]}"}
+
+
+def test_an_app_chooses_the_loan_history_and_downloads_the_data(client, patron, branch):
+    LoanPolicy.objects.create(doc_type="", anonymise_after_days=60)
+    loan = borrowed_and_returned(patron, branch)
+    headers = api_headers(patron)
+    assert client.get("/api/v1/me", headers=headers).json()["loan_history"] == "library"
+    data = client.get("/api/v1/me/data", headers=headers).json()
+    assert data["patron"]["card_number"] == patron.card_number and len(data["loans"]) == 1
+    answer = client.put(
+        "/api/v1/me/loan-history",
+        {"loan_history": "forget"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert answer.status_code == 200 and answer.json()["loan_history"] == "forget"
+    assert Loan.objects.get(pk=loan.pk).patron_id is None  # what was kept, forgotten at once
+    refused = client.put(
+        "/api/v1/me/loan-history", {"loan_history": "never"}, content_type="application/json", headers=headers
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_input"
+    assert client.get("/api/v1/me/data").status_code == 401

@@ -20,6 +20,8 @@ from emporter.holds.services import Outcome, cancel_request, place_requests
 from emporter.holds.services import change_pickup as change_pickup_service
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
+from emporter.privacy import services as privacy
+from emporter.privacy.selectors import data_of
 
 from .auth import PatronAuth
 from .errors import ApiError, field_error
@@ -29,6 +31,7 @@ from .schemas import (
     BasketRefusedOut,
     ErrorOut,
     InputSchema,
+    LoanHistoryIn,
     MeOut,
     RequestOut,
     RequestPage,
@@ -158,6 +161,26 @@ def me_out(patron: Patron) -> Patron:
 @router.get("/me", response={200: MeOut, 401: ErrorOut}, summary="Who I am")
 def me(request):
     return me_out(request.auth.patron)
+
+
+@router.put(
+    "/me/loan-history", response={200: MeOut, 401: ErrorOut}, summary="Keep or forget my loan history"
+)
+def set_loan_history(request, payload: LoanHistoryIn):
+    """`library`: returned loans are forgotten when the library's rules say (120 days at
+    most); `keep`: kept until changed; `forget`: forgotten at each return, and what is
+    kept so far at once (for good)."""
+    patron = request.auth.patron
+    privacy.choose_loan_history(patron=patron, choice=payload.loan_history)
+    return me_out(patron)
+
+
+@router.get("/me/data", response={200: dict, 401: ErrorOut}, summary="Everything kept about me")
+def my_data(request):
+    """What the network holds about the signed-in patron, as the account page's download
+    gives it: their card's details, requests and loans still linked to them, notices,
+    surprise bags, pickup times, apps."""
+    return data_of(request.auth.patron)
 
 
 @router.post("/requests", response=BASKET_RESPONSES, summary="Place requests (a basket)")

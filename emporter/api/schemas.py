@@ -1,7 +1,7 @@
 """What the API reads and writes. Labels are translated into the request's language."""
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
@@ -218,6 +218,12 @@ class PatronOut(Schema):
 class MeOut(PatronOut):
     active_requests: int
     max_active: int
+    # "library" (the library's rules), "keep" or "forget": PUT /me/loan-history.
+    loan_history: str
+
+
+class LoanHistoryIn(InputSchema):
+    loan_history: Literal["library", "keep", "forget"]
 
 
 def _reason(value: str) -> str:

@@ -16,15 +16,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
-from emporter.desk.models import Loan
 from emporter.desk.selectors import history_rules, loans_of, returned_loans_of
-from emporter.desk.services import anonymise_loans
 from emporter.errors import ServiceError
 from emporter.holds.selectors import requests_of
 from emporter.holds.services import check_patron, pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
+from emporter.privacy import services as privacy
 
 from . import services
 from .backends import client_address
@@ -149,9 +148,7 @@ def loan_history(request):
     choice = request.POST.get("loan_history")
     if choice not in LoanHistory.values:
         return redirect("patrons:account")
-    Patron.objects.filter(pk=patron.pk).update(loan_history=choice)
-    if choice == LoanHistory.FORGET:
-        anonymise_loans(Loan.objects.filter(patron=patron, returned_at__isnull=False))
+    privacy.choose_loan_history(patron=patron, choice=choice)
     messages.success(request, _("Your choice for your loan history is saved."))
     # The top of the page, where the message is: a sighted patron sees it.
     return redirect("patrons:account")

@@ -29,7 +29,7 @@ from emporter.holds.models import ACTIVE, UNCOLLECTED, Bag, Request
 from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_a_bag
 from emporter.notices.models import Notice
 from emporter.patrons import throttle
-from emporter.patrons.models import Patron
+from emporter.patrons.models import LoanHistory, Patron
 
 audit = logging.getLogger("emporter.audit")
 
@@ -83,6 +83,19 @@ def _forget_surprises(ids: list[int]) -> int:
     return SurpriseRequest.objects.filter(pk__in=ids).update(
         patron=None, asked_by=None, age=None, tastes="", avoid=""
     )
+
+
+def choose_loan_history(*, patron: Patron, choice: str) -> None:
+    """The patron's choice for their returned loans (Koha's patron privacy): the library's
+    rules, kept, or forgotten at return. Choosing to be forgotten forgets, at once, what
+    is kept so far (a return being written meanwhile forgets itself once it is in:
+    ``desk.services.check_in``)."""
+    if choice not in LoanHistory.values:
+        raise ValueError(f"not a loan history choice: {choice!r}")
+    Patron.objects.filter(pk=patron.pk).update(loan_history=choice)
+    patron.loan_history = choice
+    if choice == LoanHistory.FORGET:
+        anonymise_loans(Loan.objects.filter(patron=patron, returned_at__isnull=False))
 
 
 def why_not_erasable(patron: Patron) -> str:
