@@ -281,6 +281,9 @@ NOTICE_RETENTION_DAYS = envint("NOTICE_RETENTION_DAYS", "30")
 # How long a request that became no loan (cancelled, expired, not found) and a closed
 # surprise bag keep their patron: 8 to 120 days (privacy.services.forget_closed).
 REQUEST_HISTORY_DAYS = envint("REQUEST_HISTORY_DAYS", "30")
+# Days after its card expired that a patron with nothing under way is erased (0: never;
+# privacy.services.erase_expired_cards, daily).
+EXPIRED_CARDS_ERASED_AFTER_DAYS = envint("EXPIRED_CARDS_ERASED_AFTER_DAYS", "0", least=0)
 # Who answers for the patrons' data, and where they write to exercise their rights: the
 # privacy page (/privacy/) names them.
 PRIVACY_CONTROLLER = os.environ.get("PRIVACY_CONTROLLER", "")

@@ -442,3 +442,25 @@ def test_an_app_chooses_the_loan_history_and_downloads_the_data(client, patron, 
     )
     assert refused.status_code == 422 and refused.json()["code"] == "invalid_input"
     assert client.get("/api/v1/me/data").status_code == 401
+
+
+# Cards long expired ------------------------------------------------------------------------
+
+
+def test_cards_expired_long_ago_are_erased_when_the_network_says_so(patron, branch, settings):
+    import datetime as dt
+
+    from emporter.privacy.services import erase_expired_cards
+
+    today = dt.date(2027, 6, 1)
+    Patron.objects.filter(pk=patron.pk).update(card_expires=dt.date(2026, 1, 31))
+    lent = make_patron(branch, card="30000009", last_name="Moreau")
+    make_ready_requests(lent, branch, ["Chez moi"])
+    desk.hand_over(patron=lent, branch=branch)  # a document at home, then the card expired
+    Patron.objects.filter(pk=lent.pk).update(card_expires=dt.date(2026, 1, 31))
+    recent = make_patron(branch, card="30000010", card_expires=dt.date(2026, 12, 31))
+    assert erase_expired_cards(today=today) == 0  # off by default
+    settings.EXPIRED_CARDS_ERASED_AFTER_DAYS = 365
+    assert erase_expired_cards(today=today) == 1
+    assert not Patron.objects.filter(pk=patron.pk).exists()
+    assert Patron.objects.filter(pk__in=[lent.pk, recent.pk]).count() == 2  # under way; not a year yet

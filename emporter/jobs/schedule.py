@@ -48,7 +48,11 @@ def jobs() -> list[Job]:
     from emporter.patrons.throttle import forget_old
     from emporter.picking.services import settle_withdrawn_lines, withdraw_closed_branches
     from emporter.picking.tasks import enqueue_due_runs
-    from emporter.privacy.services import forget_closed, forget_expired_sessions_and_tasks
+    from emporter.privacy.services import (
+        erase_expired_cards,
+        forget_closed,
+        forget_expired_sessions_and_tasks,
+    )
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
@@ -74,6 +78,8 @@ def jobs() -> list[Job]:
         # Requests that became no loan, surprise bags and empty bags: REQUEST_HISTORY_DAYS.
         Job("forget closed requests", 3600, until_done(forget_closed)),
         Job("forget expired sessions and finished tasks", 86400, forget_expired_sessions_and_tasks),
+        # Off unless EXPIRED_CARDS_ERASED_AFTER_DAYS is set.
+        Job("erase long-expired cards", 86400, until_done(erase_expired_cards, batch=100)),
         # Files sent while the worker was down are read when it is back, one at a time.
         Job("imports waiting or stalled", 60, sweep_imports),
     ]

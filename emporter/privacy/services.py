@@ -163,6 +163,39 @@ def _forget_admin_history(patron: Patron) -> None:
     LogEntry.objects.filter(object_repr__contains=patron.card_number).delete()
 
 
+def erase_expired_cards(*, today: datetime.date | None = None, batch: int = 100) -> int:
+    """Erase the patrons whose card expired more than ``EXPIRED_CARDS_ERASED_AFTER_DAYS``
+    ago (0, the default: never; the network decides, often a year), as the storage
+    limitation asks: those with nothing under way (``why_not_erasable``), ``batch`` at
+    most a call. A card still in the library system's export comes back with the next
+    import: erase it there too. Returns how many were erased."""
+    days = settings.EXPIRED_CARDS_ERASED_AFTER_DAYS
+    if not days:
+        return 0
+    cutoff = (today or timezone.localdate()) - datetime.timedelta(days=days)
+    # Not guardians, nor anyone with something under way (checked again under the lock):
+    # those stay out of the way of the others, call after call.
+    under_way = (
+        Exists(Patron.objects.filter(guardian=OuterRef("pk")))
+        | Exists(Request.objects.filter(patron=OuterRef("pk"), status__in=ACTIVE))
+        | Exists(Loan.objects.filter(patron=OuterRef("pk"), returned_at__isnull=True))
+        | Exists(SurpriseRequest.objects.filter(patron=OuterRef("pk"), status=SurpriseStatus.OPEN))
+    )
+    candidates = (
+        Patron.objects.filter(card_expires__lt=cutoff).exclude(under_way).order_by("card_expires", "pk")
+    )
+    erased = 0
+    for patron_id in candidates.values_list("pk", flat=True)[: batch * 5]:
+        try:
+            erase_patron(patron_id=patron_id)
+        except (ServiceError, Patron.DoesNotExist):
+            continue  # something under way (or erased meanwhile): next time
+        erased += 1
+        if erased >= batch:
+            break
+    return erased
+
+
 def forget_expired_sessions_and_tasks() -> None:
     """What Django and the task backend keep past its use, deleted daily rather than by a
     cron line someone may forget: expired sessions (each names its user) and finished
