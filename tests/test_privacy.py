@@ -380,10 +380,12 @@ def test_the_forget_choice_says_it_forgets_what_is_kept_so_far(client, patron):
 
 def test_the_privacy_page_says_the_durations_in_force_and_is_linked_from_every_page(client, db, settings):
     settings.REQUEST_HISTORY_DAYS = 45
+    settings.EXPIRED_CARDS_ERASED_AFTER_DAYS = 365
     settings.PRIVACY_CONTACT = "dpo@bibliotheques.example.org"
     LoanPolicy.objects.create(doc_type="", anonymise_after_days=14)
     page = client.get("/privacy/").text
     assert "45 jours après sa fin" in page and "14 jours après son retour" in page
+    assert "365 jours après la fin de validité de votre carte" in page
     assert "dpo@bibliotheques.example.org" in page and "CNIL" in page
     assert 'href="/privacy/"' in client.get("/").text
     assert "Your data and your rights" in client.get("/en/privacy/").text

@@ -20,6 +20,7 @@ def notice(request):
         "controller": settings.PRIVACY_CONTROLLER,
         "contact": settings.PRIVACY_CONTACT,
         "request_days": settings.REQUEST_HISTORY_DAYS,
+        "expired_days": settings.EXPIRED_CARDS_ERASED_AFTER_DAYS,
         "notice_days": settings.NOTICE_RETENTION_DAYS,
         # The default rule, and the types whose rule says otherwise.
         "loan_days": (rules := history_rules())[0],
