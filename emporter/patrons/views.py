@@ -92,6 +92,7 @@ def account(request):
     for r in [*own, *(r for child_requests in dict(children).values() for r in child_requests)]:
         # Until a document leaves its shelf, it may be collected at another library.
         r.pickup_changeable = pickup_changeable(r)
+    default_days, by_type = history_rules()  # how long the library's rules keep a loan
     context = {
         "patron": patron,
         # Ready bags first: when to come, and "I'm here" at the door.
@@ -104,8 +105,8 @@ def account(request):
         "standing": _standing(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
-        "library_history_days": (rules := history_rules())[0],
-        "library_history_by_type": rules[1],
+        "library_history_days": default_days,
+        "library_history_by_type": by_type,
         "loan_history_choices": LoanHistory.choices,
     }
     return render(request, "patrons/account.html", context)

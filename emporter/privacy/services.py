@@ -126,7 +126,6 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         patron = Patron.objects.select_for_update().select_related("user").get(pk=patron_id)
         if code := why_not_erasable(patron):
             raise ServiceError(code, name=str(patron))
-        # Read before anything forgets them: the admin's log lines about these rows.
         _forget_admin_history(patron)
         anonymise_loans(Loan.objects.filter(patron=patron))
         forget_patrons(request_ids=list(Request.objects.filter(patron=patron).values_list("pk", flat=True)))
@@ -142,19 +141,14 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
 
 
 def _forget_admin_history(patron: Patron) -> None:
-    """The admin's log names the patron in every line about them, their account, and the
-    rows that name them (a request or a loan shows the card, a surprise bag or a notice
-    the name): those lines go."""
+    """The admin's log lines about the patron, their account, and the rows that go with
+    them here (notices, bags); those about their requests, loans and surprise bags go as
+    each forgets them (``adminlog``)."""
     rows = {
         Patron: [patron.pk],
         type(patron.user): [patron.user_id],
-        Request: Request.objects.filter(patron=patron).values_list("pk", flat=True),
-        Loan: Loan.objects.filter(patron=patron).values_list("pk", flat=True),
         Notice: Notice.objects.filter(patron=patron).values_list("pk", flat=True),
         Bag: Bag.objects.filter(patron=patron).values_list("pk", flat=True),
-        SurpriseRequest: SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron)).values_list(
-            "pk", flat=True
-        ),
     }
     for model, ids in rows.items():
         adminlog.forget_lines(model, ids)

@@ -16,6 +16,7 @@ from .selectors import data_of
 def notice(request):
     """What the network keeps about patrons, why, for how long, and their rights: its
     durations read from the settings and rules in force, not written twice."""
+    default_days, by_type = history_rules()
     context = {
         "controller": settings.PRIVACY_CONTROLLER,
         "contact": settings.PRIVACY_CONTACT,
@@ -23,8 +24,8 @@ def notice(request):
         "expired_days": settings.EXPIRED_CARDS_ERASED_AFTER_DAYS,
         "notice_days": settings.NOTICE_RETENTION_DAYS,
         # The default rule, and the types whose rule says otherwise.
-        "loan_days": (rules := history_rules())[0],
-        "loan_days_by_type": rules[1],
+        "loan_days": default_days,
+        "loan_days_by_type": by_type,
         "max_loan_days": MAX_HISTORY_DAYS,
     }
     return render(request, "privacy/notice.html", context)
