@@ -181,6 +181,8 @@ def test_a_copy_waiting_in_a_bag_says_which_bag(door, branch):
     page = returns(door, branch, request.copy.barcode)
     assert page.status_code == 200 and "is not on loan" not in page.text
     assert f"Belongs in bag {request.bag.label} (Sacha D.)" in page.text
+    # Read out too: a librarian who cannot see the screen learns there is nothing to do.
+    assert "<p data-announce>Ready for its patron: nothing to check in.</p>" in page.text
     request.refresh_from_db()
     assert request.status == Status.READY  # only told, nothing changed
 

@@ -368,6 +368,35 @@ def test_the_bulk_erasure_says_what_goes_or_why_not(network_admin, patron, branc
     assert not Patron.objects.filter(pk=patron.pk).exists() and Patron.objects.filter(pk=other.pk).exists()
 
 
+def test_the_bulk_erasure_counts_only_whom_it_erased(network_admin, patron, branch, monkeypatch):
+    other = make_patron(branch, card="30000009", last_name="Moreau")
+    make_ready_requests(other, branch, ["Prêt"])
+    # Moreau placed their request after the confirmation page said both could go.
+    import types
+
+    from emporter.privacy import services as privacy
+
+    page_saw = types.SimpleNamespace(why_not_erasable=lambda patron: "", erase_patron=privacy.erase_patron)
+    monkeypatch.setattr("emporter.patrons.admin.privacy", page_saw)
+    url = reverse("admin:patrons_patron_changelist")
+    data = {"action": "delete_selected", "_selected_action": [patron.pk, other.pk], "post": "yes"}
+    page = network_admin.post(url, data, follow=True).text
+    assert "1 abonné effacé à sa demande." in page and "Moreau" in page
+    assert "supprimé" not in page  # not Django's "2 abonnés supprimés"
+    assert not Patron.objects.filter(pk=patron.pk).exists() and Patron.objects.filter(pk=other.pk).exists()
+
+
+def test_a_patron_still_named_by_a_row_no_rule_forgets_is_kept_and_said(network_admin, branch, monkeypatch):
+    other = make_patron(branch, card="30000009", last_name="Moreau")
+    make_ready_requests(other, branch, ["Prêt"])
+    monkeypatch.setattr("emporter.privacy.services.why_not_erasable", lambda patron: "")  # a gap in the rules
+    url = reverse("admin:patrons_patron_changelist")
+    data = {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"}
+    page = network_admin.post(url, data, follow=True).text
+    assert "est conservé·e\u00a0: encore cité·e par" in page  # words, not a server error
+    assert Patron.objects.filter(pk=other.pk).exists()
+
+
 def test_the_forget_choice_says_it_forgets_what_is_kept_so_far(client, patron):
     client.force_login(patron.user)
     page = client.get("/account/").text

@@ -2,6 +2,7 @@ import logging
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import ProtectedError
@@ -62,29 +63,35 @@ class PatronAdmin(admin.ModelAdmin):
         self._erase(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for patron in queryset:
-            self._erase(request, patron)
+        return sum(self._erase(request, patron) for patron in queryset)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:  # its page and its checks, with our count
+            _func, name, description = actions["delete_selected"]
+            actions[name] = (erase_selected, name, description)
+        return actions
 
     def response_delete(self, request, obj_display, obj_id):
         if Patron.objects.filter(pk=obj_id).exists():  # refused: said by _erase, nothing deleted
             return redirect(reverse("admin:patrons_patron_change", args=[obj_id]))
         return super().response_delete(request, gettext("A patron erased at their request"), obj_id)
 
-    def _erase(self, request, patron):
+    def _erase(self, request, patron) -> bool:
         try:
             privacy.erase_patron(patron_id=patron.pk, actor=request.user)
         except ServiceError as error:  # something started meanwhile: the page said it could
             self.message_user(request, error.message, messages.ERROR)
-            return
+            return False
         except ProtectedError as error:  # a row that names them no rule here forgets: kept, said
-            kinds = sorted({type(o)._meta.verbose_name for o in error.protected_objects})
+            kinds = sorted({str(type(o)._meta.verbose_name) for o in error.protected_objects})
             self.message_user(
                 request,
                 gettext("%(name)s is kept: still named by %(what)s.")
                 % {"name": patron, "what": ", ".join(kinds)},
                 messages.ERROR,
             )
-            return
+            return False
         # The admin's history keeps that someone was erased, and by whom: not who. In the
         # network's language, whoever erased: one wording for every such line.
         with translation.override(settings.LANGUAGE_CODE):
@@ -96,6 +103,7 @@ class PatronAdmin(admin.ModelAdmin):
             object_repr=said,
             action_flag=DELETION,
         )
+        return True
 
     @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):
@@ -106,6 +114,27 @@ class PatronAdmin(admin.ModelAdmin):
                 _("New PIN for %(card)s: %(pin)s") % {"card": patron.card_number, "pin": pin},
                 messages.WARNING,
             )
+
+
+@admin.action(permissions=["delete"])
+def erase_selected(modeladmin, request, queryset):
+    """Django's bulk deletion (its confirmation page, its checks), counting whom it erased:
+    one may have placed a request since the page said they could go, and is kept."""
+    *_, refusals = modeladmin.get_deleted_objects(queryset, request)
+    if not request.POST.get("post") or refusals:
+        return delete_selected(modeladmin, request, queryset)
+    if erased := modeladmin.delete_queryset(request, queryset):
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d patron erased at their request.",
+                "%(count)d patrons erased at their request.",
+                erased,
+            )
+            % {"count": erased},
+            messages.SUCCESS,
+        )
+    return None
 
 
 @admin.register(StaffRole)
