@@ -1,6 +1,7 @@
 """Bearer tokens: how each call says who it is, and the endpoints that issue and revoke them."""
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 from ninja import Router, Status
 from ninja.security import HttpBearer
 
@@ -68,7 +69,7 @@ class StaffAuth(TokenAuth):
     response={201: TokenOut, frozenset({401, 422, 429}): ErrorOut},
     summary="Sign in: get a token",
 )
-def create_token(request, payload: TokenIn):
+def create_token(request, payload: TokenIn, response: HttpResponse):
     """A patron signs in with `card_number` + `pin` (the third wrong PIN in a row from
     one address starts a 30 s pause, and so does the fourth: 429 `login_slowed`, with
     `Retry-After`; a try during the pause is refused, not counted; the fifth locks the
@@ -93,6 +94,9 @@ def create_token(request, payload: TokenIn):
                 field_error(["body"], "Send card_number and pin, or username and password.", "credentials")
             ],
         )
+    # A bearer token is a password for weeks: no cache keeps it (RFC 6749 §5.1). Nobody is
+    # signed in yet, so PrivatePagesMiddleware would not say it.
+    patch_cache_control(response, no_store=True)
     return Status(201, {"token": token, "scope": row.scope, "expires_at": row.expires_at})
 
 

@@ -282,6 +282,11 @@ def _receipt(branch: Branch, patron_id: int, raw_ids: str):
 @door_branch_view
 def receipt(request, branch: Branch, patron_id: int):
     patron, loans = _receipt(branch, patron_id, request.GET.get("loans", ""))
+    if not loans:
+        # A receipt is of loans made here to this household: without one, the page would
+        # name any patron of the network by id, unaudited (the door's look-up is audited).
+        messages.info(request, _("There is nothing on this receipt."))
+        return redirect(_door_url(branch))
     context = {
         "branch": branch,
         "patron": patron,

@@ -16,7 +16,10 @@ tries per address, twenty in all, while someone who merely wants a librarian loc
 needs several addresses to do it. Behind a reverse proxy every request comes from the
 proxy's address unless it passes the client's own (docs/deploy.md). An administrator
 unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
-forgotten after a day (``forget_old``, scheduled).
+forgotten after a day (``forget_old``, scheduled). Each wrong staff password costs a
+full hash (about a second): wrong ones from one address, on any names, are counted as
+cards' are (``STAFF_ADDRESS_KEY``), and fifty stop staff sign-ins from there for
+LOCK_FOR before any hashing, or one client trying new names could take every web worker.
 
 A card locked from anywhere again and again is locked longer each time
 (``lock_length``: 15 minutes, an hour, four, then sixteen): twenty guesses every quarter
@@ -46,6 +49,10 @@ ADDRESS_MAX_FAILURES = 50  # wrong card sign-ins from one address before it is s
 ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the count again
 # "!" is not allowed in a user name: an address's row never mixes with a staff name's.
 ADDRESS_KEY = "!cards {}"
+# Wrong staff sign-ins from one address, whatever the names: each costs a full password
+# hash (about a second of CPU), and a client trying a new name each time is otherwise
+# never slowed. The same limit and window as cards'.
+STAFF_ADDRESS_KEY = "!staff {}"
 
 
 def lock_length(locks: int) -> datetime.timedelta:
@@ -76,10 +83,16 @@ def _keys(username: str, ip: str) -> dict[str, int]:
     return {f"{name} {address_key(ip)}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
+def _staff_address_key(ip: str) -> str:
+    return STAFF_ADDRESS_KEY.format(address_key(ip))[:200]
+
+
 def locked_for(username: str, ip: str = "") -> int:
-    """Seconds left of the lock on this name from this address (0: not locked)."""
+    """Seconds left of the lock on this name from this address, or on staff sign-ins
+    from this address (0: not locked). Checked before any password is hashed."""
+    keys = [*_keys(username, ip), _staff_address_key(ip)] if ip else list(_keys(username, ip))
     until = (
-        SignInFailures.objects.filter(username__in=_keys(username, ip), locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(username__in=keys, locked_until__gt=timezone.now())
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
@@ -88,7 +101,8 @@ def locked_for(username: str, ip: str = "") -> int:
 
 
 def failed(username: str, ip: str = "") -> None:
-    """One more wrong password; reaching a limit locks and restarts that count."""
+    """One more wrong password; reaching a limit locks and restarts that count. The
+    address's count is not wiped by a success (``succeeded``), as for cards."""
     now = timezone.now()
     with transaction.atomic():
         for key, limit in _keys(username, ip).items():
@@ -97,6 +111,8 @@ def failed(username: str, ip: str = "") -> None:
             row.refresh_from_db(fields=["failures"])
             if row.failures >= limit:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+        if ip:
+            _address_failed(_staff_address_key(ip), now)
 
 
 def _locked_count(key: str) -> SignInFailures:
@@ -150,14 +166,18 @@ def card_address_locked_for(ip: str) -> int:
 def card_failed(ip: str) -> None:
     """One more wrong card number or PIN from this address. A success does not wipe it:
     a guesser holding one valid card could otherwise start again at will."""
-    now = timezone.now()
     with transaction.atomic():
-        row = _locked_count(ADDRESS_KEY.format(address_key(ip))[:200])
-        failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
-        SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
-        row.failures = failures
-        if row.failures >= ADDRESS_MAX_FAILURES:
-            SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+        _address_failed(ADDRESS_KEY.format(address_key(ip))[:200], timezone.now())
+
+
+def _address_failed(key: str, now) -> None:
+    """One more failure counted under an address's ``key``: ADDRESS_MAX_FAILURES, each
+    within ADDRESS_WINDOW of the previous one, lock it for LOCK_FOR (in a transaction)."""
+    row = _locked_count(key)
+    failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
+    SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
+    if failures >= ADDRESS_MAX_FAILURES:
+        SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
 
 
 # -- Patrons' PINs ---------------------------------------------------------------------
@@ -181,8 +201,10 @@ PIN_KEY = "!pin {}"
 
 def _card_key(card: str) -> str:
     # In any capitals one card (Patron.with_card), and one count: "b0012" and "B0012"
-    # would otherwise each get their twenty tries.
-    return PIN_KEY.format(card.strip().lower()[:150])
+    # would otherwise each get their twenty tries. Through upper() first, as PostgreSQL
+    # compares them: it finds "SIS0012" typed "ſIS0012" (UPPER('ſ') is 'S'), which
+    # lower() alone would count apart, twenty more tries per such spelling.
+    return PIN_KEY.format(card.strip().upper().lower()[:150])
 
 
 def forget_card(card: str) -> int:
@@ -262,5 +284,7 @@ def describe(key: str) -> tuple[str, str, str]:
         return kind, card, address
     if key.startswith("!cards "):
         return _("Card sign-ins from an address"), "", key.removeprefix("!cards ")
+    if key.startswith("!staff "):
+        return _("Staff sign-ins from an address"), "", key.removeprefix("!staff ")
     name, _sep, address = key.partition(" ")
     return (_("Staff name, from one address") if address else _("Staff name, from anywhere")), name, address
