@@ -108,12 +108,17 @@ def test_failed_and_uncertain_notices_are_kept_for_staff_until_the_retention_is_
 
 def test_the_retention_counts_from_the_last_attempt(patron, branch):
     """Sent again by staff long after it was written: kept as long as a fresh one."""
-    notice = told(patron, branch, ["Un"]).get(kind=Kind.CONFIRMATION)
-    Notice.objects.filter(pk=notice.pk).update(state=State.FAILED, error_code="no_email")
-    assert outbox.resend(notice=notice)
+    told(patron, branch, ["Un"])
+    record = make_record(title="Deux", copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    compose.compose_all(later())
+    assert outbox.send_due(later()) == 1
+    waiting = Notice.objects.filter(kind=Kind.CONFIRMATION).latest("pk")
+    Notice.objects.filter(pk=waiting.pk).update(state=State.FAILED, error_code="no_email")
+    assert outbox.resend(notice=waiting)  # still to pick: "we will write" still holds
     assert outbox.send_due(later(days=25)) == 1
-    assert forget_old_notices(later(days=31)) == 1  # the "ready" email only
-    assert Notice.objects.get().pk == notice.pk
+    assert forget_old_notices(later(days=31)) == 2  # the other request's emails
+    assert Notice.objects.get().pk == waiting.pk
     assert forget_old_notices(later(days=56)) == 1
 
 

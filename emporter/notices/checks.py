@@ -37,3 +37,34 @@ def sms_are_really_sent(app_configs=None, **kwargs) -> list[Warning]:
             id="notices.W001",
         )
     ]
+
+
+LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", ""}
+
+
+def links_and_sender_are_public(app_configs=None, **kwargs) -> list[Error]:
+    """Every email links to SITE_URL and comes from DEFAULT_FROM_EMAIL: left at their
+    developer defaults, each link opens nothing on a patron's phone, and receivers that
+    check the sender's domain file the mail as spam or refuse it."""
+    import urllib.parse
+
+    errors = []
+    if (urllib.parse.urlsplit(settings.SITE_URL).hostname or "") in LOCAL_NAMES:
+        errors.append(
+            Error(
+                f"SITE_URL is {settings.SITE_URL!r}: the links in patrons' emails point at this machine.",
+                hint="Set SITE_URL to the service's public address, e.g. https://bibliotheques.example.org.",
+                id="notices.E002",
+            )
+        )
+    sender = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >").lower()
+    if sender in LOCAL_NAMES or sender.endswith(".localhost"):
+        errors.append(
+            Error(
+                f"DEFAULT_FROM_EMAIL is {settings.DEFAULT_FROM_EMAIL!r}: mail servers refuse or file as "
+                "spam mail from a local domain.",
+                hint="Set DEFAULT_FROM_EMAIL to an address of the network's own domain.",
+                id="notices.E003",
+            )
+        )
+    return errors

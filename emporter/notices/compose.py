@@ -38,7 +38,7 @@ from emporter.curbside.models import Appointment
 from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import ServiceMode
 
-from .models import Kind, Notice, NoticeEvent
+from .models import Kind, Notice, NoticeEvent, State
 from .reopening import knows_closed, tell_reopenings
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
@@ -251,7 +251,15 @@ def compose_reminders(now: datetime.datetime) -> int:
             Cast(OuterRef("hold_until"), CharField()),
         ),
     )
-    told_today = Notice.objects.filter(kind=Kind.READY, bag=OuterRef("pk"), created_at__gte=_start_of(today))
+    # Nor while the "ready" email is held by mail trouble (tried, not gone), or once it
+    # went today: after an outage the reminder would arrive in the same minute.
+    told_today = Notice.objects.filter(
+        Q(created_at__gte=_start_of(today))
+        | Q(state__in=[State.PENDING, State.SENDING], attempts__gt=0)
+        | Q(sent_at__gte=_start_of(today)),
+        kind=Kind.READY,
+        bag=OuterRef("pk"),
+    )
     # Nor before the "ready" email itself, still waiting for the rest of the pull.
     to_tell = RequestEvent.objects.filter(OUTCOMES, to_tell=True, request__bag=OuterRef("pk"))
     ready = Request.objects.filter(bag=OuterRef("pk"), status=Status.READY)

@@ -56,7 +56,8 @@ ERRORS = {
         "The mail server refused this address or message for a security or policy reason; "
         "trying again later, in case our mail settings are at fault: %(detail)s"
     ),
-    # A week of "later" for this message or address (outbox.DEFERRED_GIVE_UP); also rows
+    # A week of "later" for this message or address (outbox.DEFERRED_GIVE_UP; a day for a
+    # "ready" email or a reminder, DEFERRED_GIVE_UP_URGENT); also rows
     # from before notices were retried for as long as the trouble lasted.
     "gave_up": _("Gave up after %(attempts)s attempts: %(detail)s"),
     "lost_during_data": _(
@@ -65,6 +66,10 @@ ERRORS = {
     ),
     "outdated": _(
         "Not sent: the documents it announced are no longer waiting (collected, expired or cancelled)."
+    ),
+    "outdated_untold": _(
+        "Not sent: the mail server could not take it before what it announced was over. "
+        "The patron was not told."
     ),
     "bad_address": _("The email address cannot be used as written: correct it, then send again."),
     "worker_stopped": _(

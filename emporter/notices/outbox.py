@@ -13,8 +13,10 @@ delays the notices until Monday, it never drops them (a "later" for one message 
 address, a full mailbox, is given up after a week of it). A fault of the server or of our
 mail settings (unreachable, a refused sender or password, a relay wanting a login) is
 never blamed on the notice, and it stops the batch: the next notices would meet it too,
-each after a timeout, while the scheduler has other work. A refusal "for policy" (5.7.x)
-may be either: it is taken for the server's once a second domain meets it in the batch.
+each after a timeout, while the scheduler has other work. A refusal "for policy" (5.7.x),
+or one with no enhanced status code, may be either: it is taken for the server's once a
+second domain meets it in the batch. A "ready" email or a reminder refused "later" for a
+day fails, for staff to phone the patron while the bag is still held.
 
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
@@ -26,6 +28,7 @@ What went wrong is stored as a code (``models.ERRORS``) and the server's own wor
 import contextlib
 import datetime
 import logging
+import re
 import smtplib
 import threading
 import time
@@ -53,6 +56,11 @@ BACKOFF_CAP_MINUTES = 60
 # notice fails, visibly, for staff to look at. A server that is down, or refuses us
 # whatever we send, is retried for as long as that lasts.
 DEFERRED_GIVE_UP = datetime.timedelta(days=7)
+# A bag is held five open days: a "ready" email or a reminder still refused after a day
+# fails then, while a librarian can still phone the patron (the outbox's failed list);
+# a week would outlast the bag, and the notice be filed as over, unread.
+DEFERRED_GIVE_UP_URGENT = datetime.timedelta(days=1)
+URGENT = (Kind.READY, Kind.REMINDER)
 
 # Set when the process is asked to stop (run_scheduler's SIGTERM): the batch ends after
 # the notice being sent, rather than be killed in the middle of one.
@@ -97,6 +105,7 @@ class Batch:
     def __init__(self):
         self.mailer = None
         self.server_down = False
+        self.server_up = False  # it took a message in this batch
         self.data_started = False
         self.domain = ""  # of the address being written to
         # The first refusal "for policy" (5.7.x) met in this batch, as (notice pk, domain):
@@ -161,17 +170,39 @@ def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
     try:
         while True:
             ids = list(due(now).order_by("created_at").values_list("pk", flat=True)[:limit])
+            released = False
             for notice_id in ids:
                 if stop_requested.is_set() or batch.server_down or (tried and _out_of_time(deadline)):
                     return sent
-                sent += send_one(notice_id, now=now, batch=batch) == State.SENT
+                went = send_one(notice_id, now=now, batch=batch) == State.SENT
+                sent += went
                 tried += 1
+                if went and not batch.server_up:
+                    batch.server_up = True
+                    released = _release_held_by_server(now)
             # Each notice tried leaves the due set (sent, failed, or retried later), so
-            # the next batch is new work.
+            # the next batch is new work: and the notices the server held, once it is back.
+            if released:
+                continue
             if len(ids) < limit or deadline is None or _out_of_time(deadline):
                 return sent
     finally:
         batch.close()
+
+
+# Codes of notices waiting on the server (down, or refusing us), not on themselves.
+SERVER_HELD = ("retrying", "server_refused")
+
+
+def _release_held_by_server(now) -> bool:
+    """The server took a message: the notices its trouble held go now, oldest first,
+    rather than each at its own backoff (up to an hour after it came back, behind newer
+    notices). Returns whether there were any."""
+    return bool(
+        Notice.objects.filter(
+            state=State.PENDING, error_code__in=SERVER_HELD, next_attempt_at__gt=now
+        ).update(next_attempt_at=now)
+    )
 
 
 def _out_of_time(deadline: float | None) -> bool:
@@ -200,7 +231,10 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
         return None
     today = timezone.localdate(now)
     if _outdated(notice, today=today):
-        return _record(notice, State.SKIPPED, code="outdated") if _claim(notice_id, now) else None
+        # Over before it could go: said apart when mail trouble kept it (the patron was
+        # never told), not only when the patron came meanwhile.
+        code = "outdated_untold" if notice.error_code else "outdated"
+        return _record(notice, State.SKIPPED, code=code) if _claim(notice_id, now) else None
     if _waits_for_reopening(notice, today):
         # "Come and collect" while the library is closed would send the patron to a shut
         # door (they were told it closed): it goes once the library reopens.
@@ -257,7 +291,7 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         answers = list(error.recipients.values())
         detail = repr(error.recipients)
-        if answers and all(_for_policy(code, words) for code, words in answers):
+        if answers and all(_ambiguous(code, words) for code, words in answers):
             return _policy_refusal(notice, detail, now, batch)
         if answers and all(code >= 500 for code, _ in answers):  # no such user
             return _record(notice, State.FAILED, code="address_refused", error=detail)
@@ -271,7 +305,7 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
         # server are at fault, not this notice.
         code = "server_refused" if isinstance(error, smtplib.SMTPResponseException) else "retrying"
         return _server_fault(notice, code, _words(error), now, batch)
-    if _for_policy(error.smtp_code, error.smtp_error):  # SPF, DMARC, after the message
+    if _ambiguous(error.smtp_code, error.smtp_error):  # SPF, DMARC, after the message
         return _policy_refusal(notice, _words(error), now, batch)
     if error.smtp_code >= 500:  # this message refused (content, size): retrying cannot help
         return _record(notice, State.FAILED, code="refused", error=_words(error))
@@ -284,13 +318,17 @@ def _server_fault(notice: Notice, code: str, error: str, now, batch: Batch) -> s
     return _retry(notice, code, error, now)
 
 
-def _for_policy(code: int, words) -> bool:
-    """A refusal for security or policy reasons (enhanced status 5.7.x, RFC 3463): "relay
-    access denied" from a server that wants us to log in, our SPF or DMARC failing, as
-    well as a domain that will not take mail from us. Alone, it cannot tell our fault
-    from the address's."""
-    text = words.decode(errors="replace") if isinstance(words, bytes) else str(words)
-    return code >= 500 and text.lstrip().startswith("5.7.")
+ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}\b")
+
+
+def _ambiguous(code: int, words) -> bool:
+    """A refusal that cannot tell our fault from the address's: one for security or
+    policy reasons (enhanced status 5.7.x, RFC 3463: "relay access denied" from a server
+    that wants us to log in, our SPF or DMARC failing, a domain that will not take mail
+    from us), or one with no enhanced status at all (many relays answer a bare "554 Relay
+    access denied"). Taken for the address's only while no other domain meets it."""
+    text = (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
+    return code >= 500 and (text.startswith("5.7.") or not ENHANCED_STATUS.match(text))
 
 
 def _policy_refusal(notice: Notice, error: str, now, batch: Batch) -> str:
@@ -323,7 +361,8 @@ def _retry(notice: Notice, code: str, error: str, now) -> str:
     # The week counts from the first of an unbroken run of such answers: a server that was
     # down meanwhile (another code) starts it again.
     since = (notice.deferred_since or moment) if code in DEFERRALS else None
-    if since is not None and moment - since > DEFERRED_GIVE_UP and not _server_refuses_us(notice, code):
+    give_up_after = DEFERRED_GIVE_UP_URGENT if notice.kind in URGENT else DEFERRED_GIVE_UP
+    if since is not None and moment - since > give_up_after and not _server_refuses_us(notice, code):
         return _record(notice, State.FAILED, code="gave_up", error=error)
     return _record(
         notice,
@@ -344,9 +383,12 @@ def _server_refuses_us(notice: Notice, code: str) -> bool:
 
 
 def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fields) -> str:
-    Notice.objects.filter(pk=notice.pk, state=State.SENDING).update(
-        state=state, error_code=code, last_error=error, **fields
-    )
+    ours = Q(state=State.SENDING)
+    if state == State.SENT:
+        # A send slower than STALE_AFTER, that another scheduler's recover_stale took for a
+        # dead worker's: it did leave, and must not wait for staff to send it again.
+        ours |= Q(state=State.UNCERTAIN, error_code="worker_stopped")
+    Notice.objects.filter(ours, pk=notice.pk).update(state=state, error_code=code, last_error=error, **fields)
     if state != State.SENT or code:
         log.warning("notice %s: %s %s (%s)", notice.pk, state, code, error)
     return state
@@ -369,7 +411,10 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
             notice.kind == Kind.READY and notice.events.filter(to_status=Status.NOT_FOUND).exists()
         )
     if notice.kind == Kind.CONFIRMATION:
-        return not told.filter(status__in=ACTIVE).exists()
+        # "We will write when they are ready": held by mail trouble until all are (or are
+        # over), it would arrive beside the "ready" email.
+        awaiting = [Status.WAITING, Status.PLACED] if notice.attempts else ACTIVE
+        return not told.filter(status__in=awaiting).exists()
     if notice.kind == Kind.WAITING_AGAIN:  # served (a "ready" email follows) or cancelled
         return not told.filter(status=Status.WAITING).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
@@ -424,7 +469,8 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         subject=rendered.subject,
         body=rendered.text,
         to=[to.email],
-        headers={"Message-ID": _message_id(notice)},
+        # Auto-Submitted (RFC 3834): patrons' vacation responders do not answer it.
+        headers={"Message-ID": _message_id(notice), "Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(rendered.html, "text/html")
     try:
