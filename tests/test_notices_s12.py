@@ -175,7 +175,10 @@ def test_the_deploy_check_refuses_local_links_and_sender(settings):
 
     settings.SITE_URL, settings.DEFAULT_FROM_EMAIL = "http://127.0.0.1:8000", "Emporter <emporter@localhost>"
     assert [e.id for e in links_and_sender_are_public()] == ["notices.E002", "notices.E003"]
-    settings.SITE_URL = "https://bibliotheques.example.org"
+    settings.SITE_URL, settings.ALLOWED_HOSTS = (
+        "https://bibliotheques.example.org",
+        ["bibliotheques.example.org"],
+    )
     settings.DEFAULT_FROM_EMAIL = "Bibliothèques <ne-pas-repondre@bibliotheques.example.org>"
     assert links_and_sender_are_public() == []
 
@@ -212,3 +215,35 @@ def test_notices_held_by_an_outage_go_as_soon_as_the_server_is_back(settings, br
         ]
     finally:
         server.stop()
+
+
+def test_the_deploy_check_refuses_links_to_a_host_the_site_does_not_serve(settings):
+    from emporter.notices.checks import links_and_sender_are_public
+
+    settings.DEFAULT_FROM_EMAIL = "ne-pas-repondre@bibliotheques.example.org"
+    settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS = ["bibliotheques.example.org"], []
+    settings.SITE_URL = "https://bibliotheques.exemple.org"  # a typo: every link dead
+    assert [e.id for e in links_and_sender_are_public()] == ["notices.E004"]
+    settings.SITE_URL = "https://bibliotheques.example.org"
+    assert links_and_sender_are_public() == []
+    # A proxy that does not pass the Host on: the internal host allowed, the public origin trusted.
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://bibliotheques.example.org"]
+    assert links_and_sender_are_public() == []
+
+
+def test_the_deploy_check_refuses_a_missing_or_stale_french_catalogue(settings, tmp_path):
+    import os
+
+    from emporter.checks import translations_are_compiled
+
+    settings.LOCALE_PATHS = [tmp_path]
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "django.po").write_text("")
+    assert [e.id for e in translations_are_compiled()] == ["emporter.E001"]  # never compiled
+    (folder / "django.mo").write_bytes(b"")
+    os.utime(folder / "django.mo", (1, 1))  # compiled before the source changed (an upgrade)
+    assert "older than its source" in translations_are_compiled()[0].msg
+    os.utime(folder / "django.mo")
+    assert translations_are_compiled() == []

@@ -57,6 +57,15 @@ def links_and_sender_are_public(app_configs=None, **kwargs) -> list[Error]:
                 id="notices.E002",
             )
         )
+    elif not _served(settings.SITE_URL):
+        errors.append(
+            Error(
+                f"SITE_URL is {settings.SITE_URL!r}, a host this site does not serve (ALLOWED_HOSTS, "
+                "CSRF_TRUSTED_ORIGINS): every link in patrons' emails would lead nowhere.",
+                hint="Set SITE_URL to the public address patrons reach the service at.",
+                id="notices.E004",
+            )
+        )
     sender = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >").lower()
     if sender in LOCAL_NAMES or sender.endswith(".localhost"):
         errors.append(
@@ -68,3 +77,15 @@ def links_and_sender_are_public(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+def _served(url: str) -> bool:
+    """Whether requests to ``url`` reach this site: its host allowed, or (a proxy that
+    does not pass the Host on) its origin trusted."""
+    import urllib.parse
+
+    from django.http.request import validate_host
+
+    parts = urllib.parse.urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return validate_host(parts.netloc, settings.ALLOWED_HOSTS) or origin in settings.CSRF_TRUSTED_ORIGINS
