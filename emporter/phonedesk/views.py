@@ -243,6 +243,13 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     if branch is None or not selectors.may_move_pickup(request.user, hold):
         messages.error(request, _("Choose a library taking requests in your scope."))
         return back
+    if branch.pk == hold.pickup_branch_id:  # a form older than the last change: nothing to move
+        messages.info(
+            request,
+            _("“%(title)s” is already to be collected at %(branch)s.")
+            % {"title": hold.record.title, "branch": branch.name},
+        )
+        return back
     try:
         change_pickup(request=hold, branch=branch, actor=request.user)
     except ServiceError as error:

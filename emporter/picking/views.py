@@ -212,15 +212,24 @@ def _found_message(request, line: PickLine, result) -> None:
     messages.add_message(request, *_found_text(line, result))
 
 
-def _scan_json(run: PickRun, department_id: int | None, *, ok: bool, text: str, line_id=None, status=200):
+# The JSON answer's "level", from a message's: picking.js draws the scan result with it.
+SCAN_LEVELS = {messages.SUCCESS: "success", messages.WARNING: "warning", messages.ERROR: "error"}
+
+
+def _scan_json(
+    run: PickRun, department_id: int | None, *, ok: bool, text: str, level: int, line_id=None, status=200
+):
     """What picking.js gets back: it updates the page in place, so a scanner can read
-    the next barcode while this one is being saved."""
+    the next barcode while this one is being saved. ``ok``: the scan was taken (the
+    line is marked); ``level``: "success" (into a bag or onto the van), "warning"
+    (taken, but the copy goes back on the shelf) or "error" (refused)."""
     lines = (
         run.lines.all() if department_id is None else run.lines.filter(department_id=department_id or None)
     )
     left, total = lines.filter(status=LineStatus.PENDING).count(), lines.count()
     body = {
         "ok": ok,
+        "level": SCAN_LEVELS[level],
         "message": text,
         "line": line_id,
         "left": left,
@@ -233,7 +242,7 @@ def _scan_json(run: PickRun, department_id: int | None, *, ok: bool, text: str, 
 
 def _refuse_scan(request, run: PickRun, department_id: int | None, text: str, status: int):
     if "application/json" in request.headers.get("Accept", ""):
-        return _scan_json(run, department_id, ok=False, text=text, status=status)
+        return _scan_json(run, department_id, ok=False, text=text, level=messages.ERROR, status=status)
     messages.error(request, text)
     return redirect(_pick_url(run, department_id))
 
@@ -252,7 +261,7 @@ def scan(request, run_id: int):
     except ServiceError as error:
         return _refuse_scan(request, run, department_id, error.message, error.http_status)
     if "application/json" in request.headers.get("Accept", ""):
-        return _scan_json(run, department_id, ok=True, text=text, line_id=line.pk)
+        return _scan_json(run, department_id, ok=True, text=text, level=level, line_id=line.pk)
     messages.add_message(request, level, text)
     return redirect(_pick_url(run, department_id))
 

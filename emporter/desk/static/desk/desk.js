@@ -27,7 +27,9 @@
     boxes.forEach(function (box) { box.addEventListener("change", update); });
     update();  // boxes the browser restored unticked (back button, reload)
   });
-  var scan = document.querySelector("form[data-scan] input");
+  // The box the barcode or card is typed in: never the form's hidden fields (the first
+  // <input> of a POST form is its CSRF token, which a scan would overwrite).
+  var scan = document.querySelector("form[data-scan] input:not([type=hidden])");
   if (!scan) return;
   // Between patrons the door lists who says "I'm here". Every 20 seconds, while the scan
   // box is empty, the page is fetched again and only the part of the list that changed
@@ -68,8 +70,14 @@
     });
   }
   // After a patron is shown, focus stays on the scan box only while nothing else is
-  // being used (the librarian may be unticking documents with the keyboard).
-  if (document.activeElement === scan) scan.select();
+  // being used (the librarian may be unticking documents with the keyboard). Where the
+  // page puts the focus in the box, a barcode shown again after a refusal is selected:
+  // the next scan replaces it instead of being typed in front of it.
+  if (document.activeElement === scan ||
+      (scan.hasAttribute("autofocus") && (!document.activeElement || document.activeElement === document.body))) {
+    scan.focus();
+    scan.select();
+  }
   // Scanners send a barcode's characters a few milliseconds apart; people, far slower.
   var SCANNER_GAP_MS = 50;
   var burst = "";

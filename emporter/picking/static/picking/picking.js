@@ -11,6 +11,13 @@
   }
   if (!form) return;
   var input = form.querySelector("input[name=barcode]");
+  // A refused barcode comes back in the box (the page says which one it was): selected,
+  // so that the next scan replaces it instead of being typed in front of it.
+  if (input.hasAttribute("autofocus") &&
+      (document.activeElement === input || !document.activeElement || document.activeElement === document.body)) {
+    input.focus();
+    input.select();
+  }
 
   // Back to the scan box when a tap lands outside a field, but never while the
   // picker is typing a reason or choosing one.
@@ -55,30 +62,41 @@
   }
 
   function show(body) {
+    // "success": into the bag; "warning": handled, but not to bag (its request was
+    // cancelled: back on the shelf); "error": refused. Answers without a level (an older
+    // server) are read from "ok".
+    var level = body.level || (body.ok ? "success" : "error");
     // Emptied, then filled on the next frame: the same message twice is read twice.
     result.textContent = "";
     result.className = "scan-result";
     window.requestAnimationFrame(function () {
-      result.className = "scan-result " + (body.ok ? "success" : "error");
+      result.className = "scan-result " + level;
       result.textContent = body.message;
     });
-    if (!body.ok && navigator.vibrate) navigator.vibrate([80, 60, 80]);
+    if (level !== "success" && navigator.vibrate) navigator.vibrate([80, 60, 80]);
     if (body.progress) {
       document.querySelector(".progress-line strong").textContent = body.progress;
       var bar = document.querySelector(".progress-line progress");
       if (bar) { bar.max = body.total; bar.value = body.total - body.left; }
     }
     var card = body.line && document.getElementById("line-" + body.line);
-    if (card) moveToDone(card);
+    // Only a copy to bag is drawn "Found" in Done; one to put back just leaves "To pull",
+    // and the refresh below brings its done line as the server draws it.
+    if (card) moveToDone(card, level === "success");
     if (body.ok) showAllDone(body.left);
     // After a refused scan too: it may have come right after the last card shown, whose
     // own refresh then gave way to it, and the next lines would never come.
     scheduleRefresh();
   }
 
-  // The card leaves "To pull" for "Done" at once, drawn like the server's done lines
-  // (call number, title, outcome), and its department's tab counts one less.
-  function moveToDone(card) {
+  // The card leaves "To pull" at once and its department's tab counts one less; a copy
+  // found for a bag goes to "Done", drawn like the server's done lines (call number,
+  // title, outcome).
+  function moveToDone(card, found) {
+    var tab = document.querySelector('.departments [data-department="' + card.getAttribute("data-department") + '"] [data-left]');
+    if (tab) tab.textContent = Math.max(0, parseInt(tab.textContent, 10) - 1);
+    card.remove();
+    if (!found) return;
     var list = document.querySelector(".done-lines");
     var done = document.createElement("li");
     var cote = document.createElement("span");
@@ -90,9 +108,6 @@
     done.append(cote, " " + card.querySelector("[data-title]").textContent + " — ", outcome);
     list.prepend(done);
     document.querySelector("[data-done-heading]").hidden = false;
-    var tab = document.querySelector('.departments [data-department="' + card.getAttribute("data-department") + '"] [data-left]');
-    if (tab) tab.textContent = Math.max(0, parseInt(tab.textContent, 10) - 1);
-    card.remove();
   }
 
   function showAllDone(left) {
