@@ -247,3 +247,43 @@ def test_the_deploy_check_refuses_a_missing_or_stale_french_catalogue(settings, 
     assert "older than its source" in translations_are_compiled()[0].msg
     os.utime(folder / "django.mo")
     assert translations_are_compiled() == []
+
+
+def test_a_text_message_says_the_bag_and_until_when(branch):
+    from emporter.notices import sms
+
+    sms.outbox.clear()
+    patron = make_patron(branch, card="50000001", phone="06 98 76 54 32", notice_channel="sms")
+    notice = ready_bag(patron, branch)
+    for minute in range(3):
+        outbox.send_due(later(minutes=minute))
+    notice.refresh_from_db()
+    assert notice.state == State.SENT
+    (text,) = [text for _to, text in sms.outbox if "attend" in text]
+    from emporter.dates import long_date
+
+    assert f"sac {notice.bag.label}, jusqu’au {long_date(notice.bag.hold_until, 'l j F')}." in text
+
+
+def test_staff_see_who_cannot_be_told(client, branch):
+    # The seed's phone patrons often have no email: the "ready" notice failed, and nothing
+    # told the phone desk, nor the outbox whom to phone.
+    from django.contrib.auth import get_user_model
+
+    from emporter.patrons.models import Role, StaffRole
+
+    patron = make_patron(branch, card="20000001", email="", phone="06 12 34 56 78")
+    notice = ready_bag(patron, branch)
+    outbox.send_due(later())
+    outbox.send_due(later(minutes=1))
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.FAILED, "no_email")
+    user = get_user_model().objects.create_user(username="responsable", password="x")
+    for role in (Role.PHONE_DESK, Role.BRANCH_MANAGER):
+        StaffRole.objects.create(user=user, role=role, branch=branch)
+    client.force_login(user)
+    desk = client.get(f"/staff/phone/patrons/{patron.pk}/").text
+    assert "Pas d’adresse e-mail\u00a0:" in desk and "ne sera pas prévenu" in desk
+    assert "téléphone\u00a0: 06 12 34 56 78" in client.get("/staff/notices/?state=failed").text
+    other = make_patron(branch, card="20000002", email="lea@example.org")
+    assert "ne sera pas prévenu" not in client.get(f"/staff/phone/patrons/{other.pk}/").text

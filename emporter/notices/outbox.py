@@ -461,7 +461,7 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     if notice.channel == "sms":
         if to is None:
             raise PermanentFailure("no_phone")
-        sms.send(to=to.phone, text=rendered.subject)
+        sms.send(to=to.phone, text=rendered.sms or rendered.subject)
         return to.phone
     if to is None:
         raise PermanentFailure("no_email")

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from emporter.catalogue.models import Record
+from emporter.dates import long_date
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
@@ -31,6 +32,9 @@ class Rendered:
     html: str
     # Why the staff wording was set aside for the shipped one ("" when it was not).
     fallback_reason: str = ""
+    # A text message's words: the subject, and for a bag waiting its label and last day
+    # (the subject alone said neither: a patron who chose SMS did not know until when).
+    sms: str = ""
 
 
 def describe(error: Exception) -> str:
@@ -228,13 +232,29 @@ def render(notice: Notice) -> Rendered:
         kind = told_as(notice, context)
         override = NoticeTemplate.objects.filter(kind=kind, language=language).first()
         if override is None:
-            return _render_shipped(kind, context)
-        try:
-            return _render_override(override, context)
-        except Exception as error:
-            # Saved before wording was checked, or failing only on this notice's data.
-            log.warning("notice %s: staff wording %s set aside: %s", notice.pk, override.pk, error)
-            return dataclasses.replace(_render_shipped(kind, context), fallback_reason=describe(error))
+            rendered = _render_shipped(kind, context)
+        else:
+            try:
+                rendered = _render_override(override, context)
+            except Exception as error:
+                # Saved before wording was checked, or failing only on this notice's data.
+                log.warning("notice %s: staff wording %s set aside: %s", notice.pk, override.pk, error)
+                rendered = dataclasses.replace(
+                    _render_shipped(kind, context), fallback_reason=describe(error)
+                )
+        return dataclasses.replace(rendered, sms=_sms(notice, kind, rendered.subject))
+
+
+def _sms(notice: Notice, kind: str, subject: str) -> str:
+    bag = notice.bag
+    if kind in (Kind.READY, Kind.REMINDER) and bag is not None and bag.hold_until:
+        # (in the reader's language: called within render's override)
+        return translation.gettext("%(subject)s: bag %(label)s, until %(date)s.") % {
+            "subject": subject,
+            "label": bag.label,
+            "date": long_date(bag.hold_until, "l j F"),
+        }
+    return subject
 
 
 def told_as(notice: Notice, context: dict) -> str:

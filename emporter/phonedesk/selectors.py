@@ -170,3 +170,10 @@ def availability(record_ids: list[int], *, here: Branch) -> dict[int, Availabili
         elif branch_name not in where.elsewhere:
             where.elsewhere.append(branch_name)
     return found
+
+
+def can_be_told(patron) -> bool:
+    """Whether the "ready" message reaches someone: the patron's own address for their
+    channel, else their guardian's (as notices.render.recipient chooses)."""
+    field = "phone" if patron.notice_channel == "sms" else "email"
+    return any(person is not None and getattr(person, field) for person in (patron, patron.guardian))

@@ -83,6 +83,7 @@ def patron(request, patron_id: int):
     context = {
         "patron": patron,
         "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
+        "can_be_told": selectors.can_be_told(patron),
         "q": q,
         "hits": hits,
         "total": total,
