@@ -188,6 +188,23 @@ def test_the_modes_page_says_a_switch_is_under_way_while_the_worker_has_not_done
     assert "switching to Click and collect…" in page and modes()["VAI"] == "closed"
 
 
+def test_a_switch_whose_worker_was_killed_is_not_shown_under_way_for_ever(admin_client, network, settings):
+    import datetime
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    vaise = next(b for b in network if b.code == "VAI")
+    admin_client.post(url("network:switch_branch", vaise.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    # Taken by a worker, which was then killed (SIGKILL): RUNNING, never finished.
+    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now() - datetime.timedelta(minutes=5))
+    assert "switching to Click and collect…" in admin_client.get(url("network:modes")).text
+    DBTaskResult.objects.update(started_at=timezone.now() - datetime.timedelta(hours=2))
+    page = admin_client.get(url("network:modes")).text
+    assert "switching to" not in page and modes()["VAI"] == "closed"  # to switch again
+
+
 def test_every_switch_is_kept_with_who_made_it_and_shown_on_the_page(admin_client, network):
     from emporter.network.models import ModeChange
 

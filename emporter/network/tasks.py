@@ -7,11 +7,15 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.tasks import task
+from django.utils import timezone
 
 from emporter.holds.continuity import set_mode
 from emporter.taskqueue import waiting
 
 from .models import Branch
+
+# Far longer than a switch takes (a reopening of 3,000 requests: about a minute).
+RUNNING_FOR = datetime.timedelta(minutes=30)
 
 
 @task
@@ -32,7 +36,11 @@ def pending_switches() -> dict[int, str]:
     goes to: the service-modes page says so rather than showing the old mode as if
     nothing were asked (and inviting a second click)."""
     pending = {}
-    for args_kwargs in waiting(switch_modes, alive=Q(status__in=["READY", "RUNNING"])):
+    # A run killed outright (SIGKILL, the machine stopped) stays RUNNING in the queue for
+    # good: past RUNNING_FOR, the page shows the mode the library is in, to switch again.
+    started = timezone.now() - RUNNING_FOR
+    alive = Q(status="READY") | Q(status="RUNNING", started_at__gte=started)
+    for args_kwargs in waiting(switch_modes, alive=alive):
         args = list(args_kwargs.get("args", [])) + [None, None]
         kwargs = args_kwargs.get("kwargs", {})
         for branch_id in kwargs.get("branch_ids", args[0]) or []:
