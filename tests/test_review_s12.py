@@ -101,3 +101,19 @@ def test_a_locked_card_stays_locked_whatever_its_spelling(client, postgres, bran
     for spelling in ("SIS0012", "ſIS0012", "SıS0012", "ſıs0012"):
         answer = card_token(client, spelling, "4821", "203.0.113.10")
         assert answer.status_code == 429 and answer.json()["code"] == "login_locked", spelling
+
+
+def test_a_basket_confirmation_tries_no_more_ids_than_a_basket_holds(client, patron, branch, monkeypatch):
+    from emporter.holds import basket, services
+
+    client.force_login(patron.user)
+    tried = []
+    place = services.place_requests
+    monkeypatch.setattr(
+        services, "place_requests", lambda **kw: tried.extend(kw["record_ids"]) or place(**kw)
+    )
+    from tests.conftest import make_record
+
+    records = [make_record(title=f"Titre {n}", copies=[branch]).pk for n in range(basket.MAX_ITEMS + 10)]
+    client.post("/basket/confirm/", {"pickup_branch": branch.pk, "record": records})
+    assert len(tried) == basket.MAX_ITEMS  # a made-up form of a thousand ids: a thousand locked tries

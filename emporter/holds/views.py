@@ -91,7 +91,8 @@ def confirm_basket(request):
         # basket stays, and the patron chooses again.
         messages.error(request, _("This library is not taking requests at the moment: choose another one."))
         return redirect("holds:basket")
-    posted = parse_ids(request.POST.getlist("record"))
+    # No more than a basket holds: each id is tried in a locked transaction of its own.
+    posted = parse_ids(request.POST.getlist("record"))[: basket.MAX_ITEMS]
     titles = Record.objects.in_bulk(posted)
     # The form's own key (a uuid4): anything else did not come from the form.
     key = request.POST.get("confirm_key", "")
