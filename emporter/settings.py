@@ -289,10 +289,18 @@ EXPIRED_CARDS_ERASED_AFTER_DAYS = envint("EXPIRED_CARDS_ERASED_AFTER_DAYS", "0",
 PRIVACY_CONTROLLER = os.environ.get("PRIVACY_CONTROLLER", "")
 PRIVACY_CONTACT = os.environ.get("PRIVACY_CONTACT", "")
 
+# Each line says when (with its offset: the autumn's repeated hour is not ambiguous), how
+# grave and from where: a worker's or the scheduler's standard error is read outside
+# journald too.
+LOG_DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s", "datefmt": LOG_DATEFMT},
+        "audit": {"format": "%(asctime)s %(message)s", "datefmt": LOG_DATEFMT},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # 4xx answers (a refused request, a wrong PIN) are the service working, not errors.
     "loggers": {
@@ -313,5 +321,4 @@ if AUDIT_LOG_FILE := os.environ.get("AUDIT_LOG_FILE", ""):
         "filename": AUDIT_LOG_FILE,
         "formatter": "audit",
     }
-    LOGGING["formatters"] = {"audit": {"format": "%(asctime)s %(message)s"}}
     LOGGING["loggers"]["emporter.audit"] = {"handlers": ["audit"], "level": "INFO", "propagate": False}

@@ -1,6 +1,7 @@
 """The settings refuse the mistakes that would serve a network unsafely."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,14 @@ def test_the_audit_goes_to_a_file_of_its_own_when_named(tmp_path):
     assert done.returncode == 0, done.stderr
     assert log.read_text().rstrip().endswith("door: 7 opened patron 42 at PDI")
     assert "opened patron 42" not in done.stderr  # not mixed into the process's output
+    # Dated with the offset: the hour repeated when clocks go back is not ambiguous.
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} door:", log.read_text())
+
+
+def test_the_processes_log_lines_say_when_how_grave_and_from_where(tmp_path):
+    code = "import logging; logging.getLogger('emporter.notices').warning('notice 3: pending retrying')"
+    done = start(code, EMPORTER_DATA_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"^\d{4}-\d\d-\d\dT[\d:]{8}[+-]\d{4} WARNING emporter.notices: notice 3", done.stderr, re.M
+    )
