@@ -128,8 +128,11 @@ def test_a_long_batch_does_not_make_the_notice_being_sent_look_abandoned(smtp, b
     assert len(smtp.messages) == 2
 
 
-def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(settings, smtp, branch):
+def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(
+    settings, smtp, branch, monkeypatch
+):
     settings.MAILERS = smtp.mailers_setting(timeout=1)
+    monkeypatch.setattr(outbox, "FINAL_REPLY_TIMEOUT", 1)
     (notice,) = confirmations_for(branch, 1)
     smtp.recorder.data_delay = 2  # the answer comes after our timeout; the mail arrives
     assert outbox.send_due(later()) == 0
@@ -138,6 +141,19 @@ def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_r
     smtp.recorder.data_delay = 0
     assert outbox.send_due(later(hours=2)) == 0
     assert smtp.recorder.data_seen == 1  # handed over once, and never a second time
+
+
+def test_a_server_scanning_a_message_longer_than_each_step_may_take_is_waited_for(
+    settings, smtp, branch, monkeypatch
+):
+    # EMAIL_TIMEOUT bounded the wait for the message's answer too: delivered messages were
+    # left "uncertain" when the server scanned them a little longer (RFC 5321 allows 10 min).
+    settings.MAILERS = smtp.mailers_setting(timeout=1)
+    monkeypatch.setattr(outbox, "FINAL_REPLY_TIMEOUT", 4)
+    notices = confirmations_for(branch, 2)
+    smtp.recorder.data_delay = 1.5
+    assert outbox.send_due(later()) == 2
+    assert [n.state for n in Notice.objects.filter(pk__in=[n.pk for n in notices])] == [State.SENT] * 2
 
 
 def test_one_connection_for_a_batch(smtp, branch):

@@ -49,6 +49,9 @@ from .models import Kind, Notice, State
 log = logging.getLogger("emporter.notices")
 
 STALE_AFTER = datetime.timedelta(minutes=10)
+# Seconds the server may take to answer a message it was given (a scan), within the
+# scheduler's stop timeout (docs/deploy.md) and well within STALE_AFTER.
+FINAL_REPLY_TIMEOUT = 120
 # Between tries: 1, 2, 4, … minutes, then every hour while the trouble lasts.
 BACKOFF_CAP_MINUTES = 60
 # A server that answers "later" for one address or one message (a full mailbox) for a
@@ -139,11 +142,23 @@ class Batch:
         if not isinstance(connection, smtplib.SMTP):
             return
         getreply = connection.getreply
+        final = {"pending": False}
 
         def watched():
-            code, text = getreply()
+            try:
+                code, text = getreply()
+            finally:
+                if final["pending"] and connection.sock is not None:  # the message's answer came
+                    connection.sock.settimeout(connection.timeout)
+                final["pending"] = False
             if code == 354:  # SMTP gives it only in answer to DATA
                 self.data_started = True
+                # Servers scan a message (antivirus, antispam) before they answer it, slowest
+                # in a backlog after an outage: a wait cut at EMAIL_TIMEOUT would leave a
+                # delivered message "uncertain". RFC 5321 (4.5.3.2.6) allows them 10 minutes.
+                if connection.sock is not None:
+                    connection.sock.settimeout(max(connection.timeout or 0, FINAL_REPLY_TIMEOUT))
+                    final["pending"] = True
             return code, text
 
         connection.getreply = watched
