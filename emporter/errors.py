@@ -83,6 +83,45 @@ MESSAGES = {
     ),
     "unknown_barcode": (_("No copy has the barcode %(barcode)s."), 404),
     "not_on_this_list": (_("%(barcode)s is not on this pick list (or was already marked)."), 409),
+    # Another copy of a listed title in the picker's hand, which cannot serve its request
+    # (picking.services.line_for_barcode):
+    "in_hand_other_branch": (
+        _(
+            "%(barcode)s belongs to %(branch)s: it cannot serve this library’s list. "
+            "The list asks for %(listed)s."
+        ),
+        409,
+    ),
+    "in_hand_held": (
+        _("%(barcode)s is held for another request: it cannot serve this one. The list asks for %(listed)s."),
+        409,
+    ),
+    "in_hand_not_on_shelf": (
+        _(
+            "%(barcode)s is recorded as “%(status)s”, not on the shelf: it cannot serve a request. "
+            "The list asks for %(listed)s."
+        ),
+        409,
+    ),
+    "in_hand_not_lent": (
+        _(
+            "%(barcode)s is not lent from its location: it cannot serve a request. "
+            "The list asks for %(listed)s."
+        ),
+        409,
+    ),
+    "in_hand_wrong_type": (
+        _("%(barcode)s is of a kind (%(doc_type)s) this request may not take. The list asks for %(listed)s."),
+        409,
+    ),
+    "in_hand_changed": (
+        _("The request %(barcode)s would have served changed a moment ago: scan it again."),
+        409,
+    ),
+    "in_hand_busy": (
+        _("%(barcode)s is being changed by someone else just now: scan it again."),
+        409,
+    ),
     "missing_in_hand": (
         _(
             "%(barcode)s was marked not found a moment ago, but you have it: press "

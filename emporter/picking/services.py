@@ -4,11 +4,11 @@ import datetime
 from typing import NoReturn
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from emporter.catalogue.models import Copy, CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.errors import ServiceError
 from emporter.holds import policy
 from emporter.holds import services as holds
@@ -155,9 +155,14 @@ def _lock_lines_of_copy(line: PickLine) -> None:
     set aside for the next patron, whose late list was made before the sweep): a picker
     finding it on one while another says "not found" on the other used to take the two
     lines in opposite orders and deadlock, one of them getting an error, copy in hand."""
+    _lock_lines_of_copies([line.copy_id])
+
+
+def _lock_lines_of_copies(copy_ids: list[int]) -> None:
+    """``_lock_lines_of_copy`` for several copies at once, all in one id order."""
     list(
         PickLine.objects.select_for_update()
-        .filter(copy_id=line.copy_id, status=LineStatus.PENDING)
+        .filter(copy_id__in=copy_ids, status=LineStatus.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -191,7 +196,14 @@ def mark_found(*, line: PickLine, actor=None) -> Request | None:
 
     Its library closed since the list was made: the copy stays here, set aside for its
     patron (no van goes to a closed library, and from the van nobody could send it
-    elsewhere); the line closes and the picker is told (``pickup_closed_leave``)."""
+    elsewhere); the line closes and the picker is told (``pickup_closed_leave``).
+
+    A line from ``line_for_barcode`` may come with another copy of its title, the one
+    scanned (``line.in_hand``): the request takes it in place of the one listed first
+    (``_take_instead``, which sets ``line.in_place_of``), then it is found as that one."""
+    in_hand = getattr(line, "in_hand", None)
+    if in_hand is not None and in_hand.pk != line.copy_id:
+        _take_instead(line, in_hand, actor=actor)
     with transaction.atomic():
         _lock_lines_of_copy(line)
         closed = _closed_pickup(line)
@@ -361,13 +373,14 @@ def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request |
         return moved
 
 
-def _pull_now_if_here(run: PickRun, request: Request) -> None:
+def _pull_now_if_here(run: PickRun, request: Request) -> bool:
     """A request moved to another copy on this library's shelves goes on the list being
-    walked: the picker can fetch it now, not tomorrow (nor wait for a late list)."""
+    walked: the picker can fetch it now, not tomorrow (nor wait for a late list). True
+    if it did."""
     if request.status != Status.PLACED or request.copy.branch_id != run.branch_id:
-        return
+        return False
     if request.pickup_branch.service_mode == ServiceMode.CLOSED:
-        return  # as _add_lines: nothing is pulled for a library that has closed
+        return False  # as _add_lines: nothing is pulled for a library that has closed
     copy = request.copy
     PickLine.objects.create(
         run=run,
@@ -377,6 +390,7 @@ def _pull_now_if_here(run: PickRun, request: Request) -> None:
         location_id=copy.location_id,
         call_number_key=copy.call_number_key,
     )
+    return True
 
 
 def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
@@ -400,7 +414,8 @@ def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
 def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
     """The run's pending line for the scanned copy. A copy whose line was carried over
     to a later list, or is on another of today's lists here, is marked there: the picker
-    has it in hand."""
+    has it in hand. Another copy of a title listed, which may serve its request, comes
+    with that title's line, the copy as ``line.in_hand`` (``_line_for_another_copy``)."""
     barcode = barcode.strip()
     if not Copy.objects.filter(barcode=barcode).exists():
         raise ServiceError("unknown_barcode", barcode=barcode)
@@ -419,12 +434,18 @@ def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
             status=LineStatus.PENDING,
         ).first()
     if line is None:
-        _not_on_this_list(run=run, barcode=barcode)
+        _why_not_on_this_list(run=run, barcode=barcode)
+        # A request is for a title, not for a copy (Koha and Evergreen fill a title-level
+        # hold with any copy that may serve it): the copy beside the one listed will do.
+        line = _line_for_another_copy(run=run, barcode=barcode)
+    if line is None:
+        raise ServiceError("not_on_this_list", barcode=barcode)
     return line
 
 
-def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
-    """Why a scanned copy has nothing to mark here: most often, scanned twice."""
+def _why_not_on_this_list(*, run: PickRun, barcode: str) -> None:
+    """Why a scanned copy has nothing to mark here: most often, scanned twice. Raises
+    the reason, if it is one of these."""
     found = (
         run.lines.filter(copy__barcode=barcode, status=LineStatus.FOUND)
         .select_related("request__bag", "request__pickup_branch")
@@ -455,7 +476,155 @@ def _not_on_this_list(*, run: PickRun, barcode: str) -> NoReturn:
         raise ServiceError(
             "pickup_closed_leave", barcode=barcode, branch=withdrawn.request.pickup_branch.name
         )
-    raise ServiceError("not_on_this_list", barcode=barcode)
+
+
+def _line_for_another_copy(*, run: PickRun, barcode: str) -> PickLine | None:
+    """A pending line of today's lists here for the scanned copy's title, when that copy
+    may serve the line's request in place of the one listed: the line is returned with
+    the copy as ``line.in_hand``, and ``mark_found`` takes it instead (``_take_instead``).
+    None when no line here wants the title; refused in words when the copy cannot serve
+    (another library's, held for another request, not on the shelf, a type the request
+    may not take).
+
+    Of several lines for the title (two patrons asked for it), the one whose listed copy
+    stands on the same shelf comes first: same location and call number, then the same
+    location, then the same department; this list's before another of today's."""
+    copy = Copy.objects.select_related("branch").filter(barcode=barcode).first()
+    lines = list(_lines_of_the_title(run, copy)[:MAX_LINES_OF_A_TITLE])
+    if not lines:
+        return None
+    first_refusal = None
+    for line in lines:
+        try:
+            _refuse_in_hand(copy, listed=line.copy, request=line.request, branch_id=run.branch_id)
+        except ServiceError as refusal:
+            # The copy itself cannot serve (another library's, held): no line will take it.
+            if refusal.code not in TYPE_REFUSALS:
+                raise
+            first_refusal = first_refusal or refusal
+            continue
+        line.in_hand = copy
+        return line
+    raise first_refusal
+
+
+# Lines of one title looked at for a copy in hand: one per patron who asked for it today.
+MAX_LINES_OF_A_TITLE = 20
+
+
+def _lines_of_the_title(run: PickRun, copy: Copy):
+    """Today's pending lines here (this list's, the later ones it carried lines to, the
+    other lists of the day) whose request still wants its listed copy of ``copy``'s title,
+    nearest shelf first."""
+    carried = run.lines.filter(status=LineStatus.CARRIED).values("request")
+    today_here = Q(run__branch_id=run.branch_id, run__run_date=run.run_date)
+    same_shelf = Case(
+        When(location_id=copy.location_id, call_number_key=copy.call_number_key, then=Value(0)),
+        When(location_id=copy.location_id, then=Value(1)),
+        When(department_id=copy.department_id, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    this_list = Case(When(run=run, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        PickLine.objects.filter(
+            Q(run=run) | today_here | Q(request__in=carried),
+            status=LineStatus.PENDING,
+            copy__status=CopyStatus.SET_ASIDE,
+            request__record_id=copy.record_id,
+            request__status=Status.PLACED,
+            request__copy_id=F("copy_id"),
+        )
+        # Nothing is pulled for a library that has closed (settle_withdrawn_lines).
+        .exclude(request__pickup_branch__service_mode=ServiceMode.CLOSED)
+        .annotate(this_list=this_list, same_shelf=same_shelf)
+        .select_related("run", "copy__record", "request__patron", "request__pickup_branch")
+        .order_by("this_list", "same_shelf", "pk")
+    )
+
+
+# Refusals that depend on the request (its patron's rules), not on the copy alone.
+TYPE_REFUSALS = {"in_hand_wrong_type"}
+
+
+def _refuse_in_hand(copy: Copy, *, listed: Copy, request: Request, branch_id: int) -> None:
+    """Why ``copy`` may not serve ``request`` in place of ``listed`` (its copy set aside
+    at ``branch_id``), in words: nothing raised when it may. The rules of placement:
+    a copy of this library (as the one listed), on the shelf and held by no request,
+    lent from its location, of a type the request's library lets it take and whose limit
+    its patron has not reached (``holds.services.types_full_for``)."""
+    said = {"barcode": copy.barcode, "listed": listed.barcode}
+    if copy.branch_id != branch_id:
+        raise ServiceError("in_hand_other_branch", branch=copy.branch.name, **said)
+    if Request.objects.filter(copy=copy, status__in=HOLDING_COPY).exclude(pk=request.pk).exists():
+        raise ServiceError("in_hand_held", **said)
+    if copy.status != CopyStatus.ON_SHELF:
+        raise ServiceError("in_hand_not_on_shelf", status=copy.get_status_display(), **said)
+    if not Copy.objects.lendable().filter(pk=copy.pk).exists():
+        raise ServiceError("in_hand_not_lent", **said)
+    rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+    if not rules.can_request_type(copy.doc_type) or copy.doc_type in holds.types_full_for(request, rules):
+        raise ServiceError("in_hand_wrong_type", doc_type=copy.get_doc_type_display(), **said)
+
+
+def _take_instead(line: PickLine, copy: Copy, *, actor) -> None:
+    """The request of ``line`` takes ``copy``, another copy of its title in the picker's
+    hand, in place of the one listed; that one goes back on its shelf, or to the next
+    patron waiting for the title (``holds.release_copy``: onto this list, as a copy a
+    request moved to does). The line names the copy taken, and ``mark_found`` then goes
+    on as for the listed one. Sets ``line.in_place_of`` (the copy listed) and
+    ``line.listed_pulled`` (it went onto a list for someone else).
+
+    In a transaction of its own, before the one that bags the copy: the title's record,
+    which changing a copy's status locks, must not be held while a new bag is labelled
+    under the branch's lock (a picker bagging another copy of the title takes the branch,
+    then the record). Inside, the lines of both copies, then the request, then the
+    record, then the copies: a picker saying "not found" for another copy of the title
+    holds the record while it waits for a copy to move its request to, so this waits for
+    the record before it locks any copy, and skips a copy someone else holds (a patron's
+    placement, a return) rather than wait for it with the record in hand."""
+    listed_id = line.copy_id
+    try:
+        with transaction.atomic():
+            _lock_lines_of_copies([listed_id, copy.pk])
+            request = _live_request(line)
+            still_listed = PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING, copy_id=listed_id)
+            if (
+                request is None
+                or not still_listed.exists()
+                or request.pickup_branch.service_mode == ServiceMode.CLOSED
+            ):
+                raise ServiceError("in_hand_changed", barcode=copy.barcode)
+            list(Record.objects.select_for_update().filter(pk=request.record_id).values_list("pk", flat=True))
+            copies = {
+                c.pk: c
+                for c in Copy.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("branch")
+                .filter(pk__in=[listed_id, copy.pk])
+            }
+            if len(copies) < 2:
+                raise ServiceError("in_hand_busy", barcode=copy.barcode)
+            listed, copy = copies[listed_id], copies[copy.pk]
+            if listed.status != CopyStatus.SET_ASIDE:
+                raise ServiceError("in_hand_changed", barcode=copy.barcode)
+            _refuse_in_hand(copy, listed=listed, request=request, branch_id=line.run.branch_id)
+            now = timezone.now()
+            Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
+                status=CopyStatus.SET_ASIDE, updated_at=now
+            )
+            # Seen in the request's history (the admin), in the picker's language.
+            note = gettext("Another copy taken from the shelf in place of %(barcode)s.") % {
+                "barcode": listed.barcode
+            }
+            taking = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
+            transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **taking)
+            PickLine.objects.filter(pk=line.pk).update(copy=copy)
+            served = holds.release_copy(copy=listed, actor=actor)
+            pulled = served is not None and _pull_now_if_here(line.run, served)
+    except IntegrityError as error:
+        # The database's word (one request per copy), should a check above ever miss it.
+        raise ServiceError("in_hand_held", barcode=copy.barcode, listed=line.copy.barcode) from error
+    line.copy, line.in_place_of, line.listed_pulled = copy, listed, pulled
 
 
 def receive(*, branch: Branch, barcode: str, actor=None) -> Request:

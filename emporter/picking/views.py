@@ -201,11 +201,29 @@ def _found_text(line: PickLine, result) -> tuple[int, str]:
     if result is None:
         text = _("“%(title)s”: the request was cancelled, put the copy back on the shelf.")
         return messages.WARNING, text % {"title": title}
+    if (listed := getattr(line, "in_place_of", None)) is not None:
+        return messages.SUCCESS, _in_place_of_text(line, result, listed)
     if result.status == Status.READY:
         text = _("Found: “%(title)s”. Put it in bag %(bag)s.")
         return messages.SUCCESS, text % {"title": title, "bag": result.bag.label}
     text = _("Found: “%(title)s”. It leaves for %(branch)s.")
     return messages.SUCCESS, text % {"title": title, "branch": result.pickup_branch.name}
+
+
+def _in_place_of_text(line: PickLine, result, listed) -> str:
+    """Another copy of the title was scanned and taken (services._take_instead): said so,
+    or the picker would go on looking for the one listed."""
+    said = {"title": line.copy.record.title, "listed": listed.barcode}
+    if result.status == Status.READY:
+        text = _("Another copy of “%(title)s” taken in place of %(listed)s: put it in bag %(bag)s.")
+        text %= said | {"bag": result.bag.label}
+    else:
+        text = _("Another copy of “%(title)s” taken in place of %(listed)s: it leaves for %(branch)s.")
+        text %= said | {"branch": result.pickup_branch.name}
+    if getattr(line, "listed_pulled", False):
+        # The listed copy went to the next patron waiting for the title: on this list now.
+        text += " " + _("%(listed)s is for another patron now: it is on your list.") % said
+    return text
 
 
 def _found_message(request, line: PickLine, result) -> None:
