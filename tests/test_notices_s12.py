@@ -61,9 +61,10 @@ def test_a_ready_email_refused_later_for_a_day_fails_while_the_bag_is_still_held
     # A full mailbox all week: given up after a week, the "ready" email outlived the bag
     # (5 open days) and was filed "no longer relevant", never shown to staff as failed.
     notice = ready_bag(patron, branch)
-    Script.fail = mailbox_full
+    Script.fail = refuse({patron.email: (452, b"4.2.2 Mailbox full")})
+    confirmation_for(branch, "40000009", "lea@example.org")  # the server takes others' mail
     send_until_settled(notice, at(notice.bag.hold_until - datetime.timedelta(days=1), 10))
-    assert not Script.sent
+    assert all(m.to == ["lea@example.org"] for m in Script.sent)
     assert (notice.state, notice.error_code) == (State.FAILED, "gave_up")
     assert notice.next_attempt_at < later(days=1, minutes=65)  # within a day and its last try
 
@@ -287,3 +288,99 @@ def test_staff_see_who_cannot_be_told(client, branch):
     assert "téléphone\u00a0: 06 12 34 56 78" in client.get("/staff/notices/?state=failed").text
     other = make_patron(branch, card="20000002", email="lea@example.org")
     assert "ne sera pas prévenu" not in client.get(f"/staff/phone/patrons/{other.pk}/").text
+
+
+def confirmation_for(branch, card, email):
+    patron = make_patron(branch, card=card, email=email)
+    record = make_record(title=f"Titre {card}", copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    compose.compose_all(later())
+    return Notice.objects.get(patron=patron, kind=Kind.CONFIRMATION)
+
+
+def refuse(bad: dict):
+    def fail(message):
+        if message.to[0] in bad:
+            raise smtplib.SMTPRecipientsRefused({message.to[0]: bad[message.to[0]]})
+
+    return fail
+
+
+# Exim and qmail send no enhanced status codes: their refusals of an address are bare.
+@pytest.mark.parametrize("answer", [(550, b"No such user here"), (550, b"Unrouteable address")])
+def test_a_bare_550_for_an_unknown_address_still_fails_at_once_for_staff(branch, answer):
+    notice = confirmation_for(branch, "40000001", "camille@gmial.com")
+    Script.fail = refuse({"camille@gmial.com": answer})
+    outbox.send_due(later())
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.FAILED, "address_refused")
+
+
+def test_two_mistyped_domains_in_one_batch_are_not_taken_for_a_relay_refusing_us(branch):
+    bad = {"a@gmial.com": (550, b"Unrouteable address"), "b@orange.fe": (550, b"Unrouteable address")}
+    first = confirmation_for(branch, "40000001", "a@gmial.com")
+    second = confirmation_for(branch, "40000002", "b@orange.fe")
+    for n in range(150):
+        confirmation_for(branch, f"41{n:06d}", f"lecteur{n}@example.org")
+    Script.fail = refuse(bad)
+    outbox.send_due(later(minutes=1), seconds=45)
+    assert len(Script.sent) == 150  # the pass went on past them
+    first.refresh_from_db(), second.refresh_from_db()
+    assert (first.state, second.state) == (State.FAILED, State.FAILED)
+
+
+def test_a_relay_saying_later_to_every_address_all_weekend_fails_no_ready_email(branch):
+    # Its resolver down for a day and a half: "450 4.1.2 Domain not found" to every
+    # address is the relay's trouble, not each patron's: no "ready" email given up.
+    for n, domain in enumerate(["orange.fr", "free.fr", "gmail.com"]):
+        make_ready_requests(
+            make_patron(branch, card=f"4300000{n}", email=f"l{n}@{domain}"), branch, [f"R{n}"]
+        )
+    compose.compose_all(later())
+    Script.fail = lambda message: (_ for _ in ()).throw(
+        smtplib.SMTPRecipientsRefused(
+            {message.to[0]: (450, b"4.1.2 Recipient address rejected: Domain not found")}
+        )
+    )
+    moment = later()
+    while moment < later(hours=36):
+        outbox.send_due(moment)
+        moment += datetime.timedelta(minutes=15)
+    Script.fail = None
+    for _ in range(8):
+        outbox.send_due(moment)
+        moment += datetime.timedelta(hours=1)
+    assert set(Notice.objects.filter(kind=Kind.READY).values_list("state", flat=True)) == {State.SENT}
+
+
+class GatewayDown:
+    """An SMS gateway timing out, as notices/sms.py says a real one must (an OSError)."""
+
+    def send(self, *, to, text):
+        raise TimeoutError("SMS gateway timed out")
+
+
+def test_a_text_message_held_by_its_gateway_is_not_released_by_the_mail_server(settings, branch):
+    settings.SMS_PROVIDER = "tests.test_notices_s12.GatewayDown"
+    texter = make_patron(branch, card="50000001", phone="06 98 76 54 32", notice_channel="sms")
+    place_request(patron=texter, record_id=make_record(title="SMS", copies=[branch]).pk, pickup_branch=branch)
+    compose.compose_all(later())
+    outbox.send_due(later())
+    held = Notice.objects.get(patron=texter)
+    assert (held.state, held.error_code) == (State.PENDING, "retrying")
+    for n in range(150):
+        confirmation_for(branch, f"42{n:06d}", f"lecteur{n}@example.org")
+    outbox.send_due(later(seconds=30), seconds=45)  # the text's own retry is a minute away
+    assert len(Script.sent) == 150
+
+
+@pytest.mark.parametrize(
+    "site_url", ["https://bibliotheques.example.org:8443", "https://Bibliotheques.Example.org"]
+)
+def test_a_site_url_the_site_does_serve_is_not_refused(settings, site_url):
+    from emporter.notices.checks import links_and_sender_are_public
+
+    settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS = ["bibliotheques.example.org"], []
+    settings.DEFAULT_FROM_EMAIL = "ne-pas-repondre@bibliotheques.example.org"
+    settings.SITE_URL = site_url  # Django serves it: it drops the port, and host names have no case
+    assert links_and_sender_are_public() == []

@@ -117,3 +117,40 @@ def test_a_basket_confirmation_tries_no_more_ids_than_a_basket_holds(client, pat
     records = [make_record(title=f"Titre {n}", copies=[branch]).pk for n in range(basket.MAX_ITEMS + 10)]
     client.post("/basket/confirm/", {"pickup_branch": branch.pk, "record": records})
     assert len(tried) == basket.MAX_ITEMS  # a made-up form of a thousand ids: a thousand locked tries
+
+
+def test_a_days_typos_of_a_whole_network_behind_one_address_lock_no_staff_out(client, branch, monkeypatch):
+    # Fifty librarians behind the city's one address, each mistyping once, one every 14
+    # minutes: a count restarted only by a quiet quarter of an hour locked every desk.
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.patrons import throttle
+
+    users = []
+    for n in range(throttle.ADDRESS_MAX_FAILURES + 1):
+        user = get_user_model().objects.create_user(f"agent{n}", password="correct horse battery")
+        StaffRole.objects.create(user=user, role=Role.DOOR_DESK, branch=branch)
+        users.append(user)
+    start = timezone.now()
+    for n, user in enumerate(users):
+        moment = start + datetime.timedelta(minutes=14 * n)
+        monkeypatch.setattr(throttle.timezone, "now", lambda moment=moment: moment)
+        client.post(
+            "/staff/login/", {"username": user.username, "password": "typo"}, REMOTE_ADDR="203.0.113.40"
+        )
+        client.post(
+            "/staff/login/",
+            {"username": user.username, "password": "correct horse battery"},
+            REMOTE_ADDR="203.0.113.40",
+        )
+        assert "_auth_user_id" in client.session, f"agent{n} at +{14 * n} min"
+        client.logout()
+
+
+def test_the_staff_address_lock_says_it_is_the_networks_not_the_account(client, db):
+    for n in range(50):
+        client.post("/staff/login/", {"username": f"nobody-{n}", "password": "x"}, REMOTE_ADDR="198.51.100.7")
+    page = client.post("/staff/login/", {"username": "desk", "password": "x"}, REMOTE_ADDR="198.51.100.7")
+    assert "depuis ce réseau" in page.text and "ce compte est bloqué" not in page.text

@@ -77,7 +77,8 @@ def test_without_javascript_the_cancelled_request_is_still_a_warning(client, bra
 def collect_elsewhere_options(page: str, hold) -> list[str] | None:
     """The libraries the request's "Collect elsewhere" control offers; None without one."""
     form = re.search(rf'action="[^"]*/requests/{hold.pk}/pickup/".*?</form>', page, re.S)
-    return re.findall(r"<option[^>]*>([^<]*)</option>", form.group(0)) if form else None
+    # (the first option, "Choose a library", chooses nothing: one click moves no request)
+    return re.findall(r'<option value="\d+"[^>]*>([^<]*)</option>', form.group(0)) if form else None
 
 
 def test_collect_elsewhere_is_not_offered_with_only_the_current_library(desk, branch):  # noqa: F811
@@ -99,6 +100,7 @@ def test_collect_elsewhere_offers_the_other_libraries_only(client, branch, other
     hold, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
     page = client.get(patron_url(patron)).content.decode()
     assert collect_elsewhere_options(page, hold) == [other_branch.name]
+    assert '<option value="" selected disabled>Choisissez une bibliothèque</option>' in page
 
 
 def test_collect_elsewhere_to_the_same_library_does_not_claim_a_change(desk, branch):  # noqa: F811

@@ -11,6 +11,10 @@ MESSAGES = {
         _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
         429,
     ),
+    "staff_login_address_locked": (
+        _("Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes."),
+        429,
+    ),
     "invalid_input": (_("Some fields are missing or not valid."), 422),
     "idempotency_key_invalid": (
         _("The Idempotency-Key header must be 1 to 64 visible ASCII characters."),
@@ -28,7 +32,12 @@ MESSAGES = {
 
 # Seconds a client should wait before trying again, for the 429s: said in Retry-After,
 # so an app that retries on its own does not lock its user's card.
-RETRY_AFTER = {"login_slowed": 30, "login_locked": 15 * 60, "staff_login_locked": 15 * 60}
+RETRY_AFTER = {
+    "login_slowed": 30,
+    "login_locked": 15 * 60,
+    "staff_login_locked": 15 * 60,
+    "staff_login_address_locked": 15 * 60,
+}
 
 
 class ApiError(ServiceError):

@@ -51,6 +51,8 @@ def sign_in_patron(*, request, card_number: str, pin: str) -> tuple[ApiToken, st
 def sign_in_staff(*, request, username: str, password: str) -> tuple[ApiToken, str]:
     address = client_address(request)
     # Every name is checked against the lock first, a card number as much as any other.
+    if seconds := throttle.staff_address_locked_for(address):
+        raise ApiError("staff_login_address_locked", seconds=seconds, minutes=-(-seconds // 60))
     if seconds := throttle.locked_for(username, address):
         raise ApiError("staff_login_locked", seconds=seconds, minutes=-(-seconds // 60))
     if Patron.objects.filter(user__username=username).exists():

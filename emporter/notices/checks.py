@@ -88,4 +88,6 @@ def _served(url: str) -> bool:
 
     parts = urllib.parse.urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    return validate_host(parts.netloc, settings.ALLOWED_HOSTS) or origin in settings.CSRF_TRUSTED_ORIGINS
+    # As Django checks a request's Host: without its port, in small letters.
+    host = parts.hostname or ""
+    return validate_host(host, settings.ALLOWED_HOSTS) or origin in settings.CSRF_TRUSTED_ORIGINS

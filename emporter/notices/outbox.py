@@ -108,7 +108,8 @@ class Batch:
     def __init__(self):
         self.mailer = None
         self.server_down = False
-        self.server_up = False  # it took a message in this batch
+        self.server_up = False  # the mail server took a message in this batch
+        self.released = False  # and the emails its trouble held were released
         self.data_started = False
         self.domain = ""  # of the address being written to
         # The first refusal "for policy" (5.7.x) met in this batch, as (notice pk, domain):
@@ -125,6 +126,7 @@ class Batch:
         self.domain = message.to[0].rpartition("@")[2].lower()
         try:
             self.mailer.send_messages([message])
+            self.server_up = True
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
             raise  # the server answered: we know the message did not go
         except OSError as error:  # the connection failed (smtplib's errors are OSErrors too)
@@ -189,11 +191,10 @@ def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
             for notice_id in ids:
                 if stop_requested.is_set() or batch.server_down or (tried and _out_of_time(deadline)):
                     return sent
-                went = send_one(notice_id, now=now, batch=batch) == State.SENT
-                sent += went
+                sent += send_one(notice_id, now=now, batch=batch) == State.SENT
                 tried += 1
-                if went and not batch.server_up:
-                    batch.server_up = True
+                if batch.server_up and not batch.released:
+                    batch.released = True
                     released = _release_held_by_server(now)
             # Each notice tried leaves the due set (sent, failed, or retried later), so
             # the next batch is new work: and the notices the server held, once it is back.
@@ -205,19 +206,15 @@ def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
         batch.close()
 
 
-# Codes of notices waiting on the server (down, or refusing us), not on themselves.
-SERVER_HELD = ("retrying", "server_refused")
-
-
 def _release_held_by_server(now) -> bool:
-    """The server took a message: the notices its trouble held go now, oldest first,
-    rather than each at its own backoff (up to an hour after it came back, behind newer
-    notices). Returns whether there were any."""
-    return bool(
-        Notice.objects.filter(
-            state=State.PENDING, error_code__in=SERVER_HELD, next_attempt_at__gt=now
-        ).update(next_attempt_at=now)
+    """The mail server took a message: the emails it held while unreachable go now,
+    oldest first, rather than each at its own backoff (up to an hour after it came back,
+    behind newer notices). Text messages wait on their own gateway. Returns whether there
+    were any."""
+    held = Notice.objects.filter(
+        state=State.PENDING, channel="email", error_code="retrying", next_attempt_at__gt=now
     )
+    return bool(held.update(next_attempt_at=now))
 
 
 def _out_of_time(deadline: float | None) -> bool:
@@ -334,16 +331,20 @@ def _server_fault(notice: Notice, code: str, error: str, now, batch: Batch) -> s
 
 
 ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}\b")
+POLICY_WORDS = re.compile(r"relay|denied|policy|spam|block|authenticat", re.IGNORECASE)
 
 
 def _ambiguous(code: int, words) -> bool:
     """A refusal that cannot tell our fault from the address's: one for security or
     policy reasons (enhanced status 5.7.x, RFC 3463: "relay access denied" from a server
     that wants us to log in, our SPF or DMARC failing, a domain that will not take mail
-    from us), or one with no enhanced status at all (many relays answer a bare "554 Relay
-    access denied"). Taken for the address's only while no other domain meets it."""
+    from us), or, from servers that send no enhanced status (Exim, qmail), a bare 554 or
+    one in such words ("554 Relay access denied"). A bare "550 No such user here" is the
+    address's. Taken for the address's only while no other domain meets it."""
     text = (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
-    return code >= 500 and (text.startswith("5.7.") or not ENHANCED_STATUS.match(text))
+    if code < 500 or ENHANCED_STATUS.match(text):
+        return code >= 500 and text.startswith("5.7.")
+    return code == 554 or bool(POLICY_WORDS.search(text))
 
 
 def _policy_refusal(notice: Notice, error: str, now, batch: Batch) -> str:
@@ -376,8 +377,7 @@ def _retry(notice: Notice, code: str, error: str, now) -> str:
     # The week counts from the first of an unbroken run of such answers: a server that was
     # down meanwhile (another code) starts it again.
     since = (notice.deferred_since or moment) if code in DEFERRALS else None
-    give_up_after = DEFERRED_GIVE_UP_URGENT if notice.kind in URGENT else DEFERRED_GIVE_UP
-    if since is not None and moment - since > give_up_after and not _server_refuses_us(notice, code):
+    if since is not None and _gives_up(notice, code, since, moment):
         return _record(notice, State.FAILED, code="gave_up", error=error)
     return _record(
         notice,
@@ -387,6 +387,20 @@ def _retry(notice: Notice, code: str, error: str, now) -> str:
         next_attempt_at=moment + backoff(notice.attempts),
         deferred_since=since,
     )
+
+
+def _gives_up(notice: Notice, code: str, since, moment) -> bool:
+    """A week of "later" for this address or message (a day for a "ready" email or a
+    reminder, while other mail goes through: a relay saying "later" to every address, its
+    resolver down all weekend, is not each patron's fault)."""
+    if notice.kind in URGENT:
+        return moment - since > DEFERRED_GIVE_UP_URGENT and _delivered_since(since)
+    return moment - since > DEFERRED_GIVE_UP and not _server_refuses_us(notice, code)
+
+
+def _delivered_since(since) -> bool:
+    # A sent notice's next_attempt_at is the moment it was claimed: the "notice_due" index.
+    return Notice.objects.filter(state=State.SENT, next_attempt_at__gte=since).exists()
 
 
 def _server_refuses_us(notice: Notice, code: str) -> bool:

@@ -32,7 +32,7 @@ class SignInBackend(ModelBackend):
                 raise PermissionDenied  # not None: no later backend may check this password
             return self._patron(username, password)
         ip = client_address(request)
-        if throttle.locked_for(username, ip):
+        if throttle.locked_for(username, ip) or throttle.staff_address_locked_for(ip):
             raise PermissionDenied
         if is_patron:
             # A card at a staff door: refused like a wrong password, at the same cost and

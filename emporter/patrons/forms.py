@@ -98,7 +98,14 @@ class StaffLoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username")
-        if username and (seconds := throttle.locked_for(username, client_address(self.request))):
+        address = client_address(self.request)
+        if username and (seconds := throttle.staff_address_locked_for(address)):
+            raise forms.ValidationError(
+                _("Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes."),
+                code="login_address_locked",
+                params={"minutes": -(-seconds // 60)},
+            )
+        if username and (seconds := throttle.locked_for(username, address)):
             raise forms.ValidationError(
                 _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
                 code="login_locked",

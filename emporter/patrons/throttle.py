@@ -18,8 +18,9 @@ proxy's address unless it passes the client's own (docs/deploy.md). An administr
 unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
 forgotten after a day (``forget_old``, scheduled). Each wrong staff password costs a
 full hash (about a second): wrong ones from one address, on any names, are counted as
-cards' are (``STAFF_ADDRESS_KEY``), and fifty stop staff sign-ins from there for
-LOCK_FOR before any hashing, or one client trying new names could take every web worker.
+cards' are but per quarter of an hour (``STAFF_ADDRESS_KEY``), and fifty stop staff
+sign-ins from there for LOCK_FOR before any hashing (``staff_address_locked_for``), or
+one client trying new names could take every web worker.
 
 A card locked from anywhere again and again is locked longer each time
 (``lock_length``: 15 minutes, an hour, four, then sixteen): twenty guesses every quarter
@@ -51,8 +52,10 @@ ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the co
 ADDRESS_KEY = "!cards {}"
 # Wrong staff sign-ins from one address, whatever the names: each costs a full password
 # hash (about a second of CPU), and a client trying a new name each time is otherwise
-# never slowed. The same limit and window as cards'.
-STAFF_ADDRESS_KEY = "!staff {}"
+# never slowed. Counted per quarter of an hour (the key ends with its number): a whole
+# network's staff behind one address, each mistyping now and then, never add up to
+# ADDRESS_MAX_FAILURES, as they would in a count that a quiet quarter alone restarts.
+STAFF_ADDRESS_KEY = "!staff {} {}"
 
 
 def lock_length(locks: int) -> datetime.timedelta:
@@ -83,16 +86,28 @@ def _keys(username: str, ip: str) -> dict[str, int]:
     return {f"{name} {address_key(ip)}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
-def _staff_address_key(ip: str) -> str:
-    return STAFF_ADDRESS_KEY.format(address_key(ip))[:200]
+def _staff_address_key(ip: str, now) -> str:
+    window = int(now.timestamp() // ADDRESS_WINDOW.total_seconds())
+    return STAFF_ADDRESS_KEY.format(address_key(ip), window)[:200]
+
+
+def staff_address_locked_for(ip: str) -> int:
+    """Seconds left before staff sign-ins from this address are accepted again (0: now).
+    Checked, with ``locked_for``, before any password is hashed."""
+    prefix = STAFF_ADDRESS_KEY.format(address_key(ip), "")
+    until = (
+        SignInFailures.objects.filter(username__startswith=prefix, locked_until__gt=timezone.now())
+        .order_by("-locked_until")
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return int((until - timezone.now()).total_seconds()) + 1 if until else 0
 
 
 def locked_for(username: str, ip: str = "") -> int:
-    """Seconds left of the lock on this name from this address, or on staff sign-ins
-    from this address (0: not locked). Checked before any password is hashed."""
-    keys = [*_keys(username, ip), _staff_address_key(ip)] if ip else list(_keys(username, ip))
+    """Seconds left of the lock on this name from this address (0: not locked)."""
     until = (
-        SignInFailures.objects.filter(username__in=keys, locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(username__in=_keys(username, ip), locked_until__gt=timezone.now())
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
@@ -112,7 +127,11 @@ def failed(username: str, ip: str = "") -> None:
             if row.failures >= limit:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
         if ip:
-            _address_failed(_staff_address_key(ip), now)
+            row = _locked_count(_staff_address_key(ip, now))
+            failures = row.failures + 1
+            locks = failures >= ADDRESS_MAX_FAILURES
+            update = {"failures": 0, "locked_until": now + LOCK_FOR} if locks else {"failures": failures}
+            SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
 
 
 def _locked_count(key: str) -> SignInFailures:
@@ -166,18 +185,13 @@ def card_address_locked_for(ip: str) -> int:
 def card_failed(ip: str) -> None:
     """One more wrong card number or PIN from this address. A success does not wipe it:
     a guesser holding one valid card could otherwise start again at will."""
+    now = timezone.now()
     with transaction.atomic():
-        _address_failed(ADDRESS_KEY.format(address_key(ip))[:200], timezone.now())
-
-
-def _address_failed(key: str, now) -> None:
-    """One more failure counted under an address's ``key``: ADDRESS_MAX_FAILURES, each
-    within ADDRESS_WINDOW of the previous one, lock it for LOCK_FOR (in a transaction)."""
-    row = _locked_count(key)
-    failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
-    SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
-    if failures >= ADDRESS_MAX_FAILURES:
-        SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+        row = _locked_count(ADDRESS_KEY.format(address_key(ip))[:200])
+        failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
+        SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
+        if failures >= ADDRESS_MAX_FAILURES:
+            SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
 
 
 # -- Patrons' PINs ---------------------------------------------------------------------
@@ -285,6 +299,6 @@ def describe(key: str) -> tuple[str, str, str]:
     if key.startswith("!cards "):
         return _("Card sign-ins from an address"), "", key.removeprefix("!cards ")
     if key.startswith("!staff "):
-        return _("Staff sign-ins from an address"), "", key.removeprefix("!staff ")
+        return _("Staff sign-ins from an address"), "", key.removeprefix("!staff ").rpartition(" ")[0]
     name, _sep, address = key.partition(" ")
     return (_("Staff name, from one address") if address else _("Staff name, from anywhere")), name, address
