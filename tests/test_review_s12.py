@@ -154,3 +154,57 @@ def test_the_staff_address_lock_says_it_is_the_networks_not_the_account(client, 
         client.post("/staff/login/", {"username": f"nobody-{n}", "password": "x"}, REMOTE_ADDR="198.51.100.7")
     page = client.post("/staff/login/", {"username": "desk", "password": "x"}, REMOTE_ADDR="198.51.100.7")
     assert "depuis ce réseau" in page.text and "ce compte est bloqué" not in page.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_return_serving_a_new_bag_and_a_picker_filling_one_do_not_deadlock(postgres, monkeypatch):
+    """A copy of a title comes back at the desk and goes to a patron waiting for it (a new
+    bag here) while a picker finds another copy of it for another patron (a new bag too).
+    The return changed its copy first (which locks the title's record), then wanted the
+    branch to label a bag; the picker's make_ready took the branch first, then changed its
+    copy: each waited for the other, and PostgreSQL killed one, copy in hand."""
+    import threading
+
+    from emporter.catalogue.models import Copy, CopyStatus
+    from emporter.desk import services as desk
+    from emporter.holds import services as holds
+    from emporter.holds.models import Status
+    from emporter.picking import services as picking
+    from tests.conftest import backend_pid, make_record, wait_until_blocked
+    from tests.test_picking_fixes import FRIDAY, at, place
+    from tests.test_place_requests_concurrency import run_side_by_side
+
+    branch = make_branch()
+    record = make_record(copies=[branch, branch])
+    lent, listed = Copy.objects.filter(record=record).order_by("pk")
+    Copy.objects.filter(pk=lent.pk).update(status=CopyStatus.ON_LOAN)  # lent at the library system's desk
+    finding = place(make_patron(branch, card="10000002", last_name="Durand"), record, branch)
+    waiting = place(make_patron(branch, card="10000003", last_name="Moreau"), record, branch)
+    assert (finding.copy_id, waiting.status) == (listed.pk, Status.WAITING)
+    line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get(request=finding)
+    picker_in_bag, returned, return_pid = threading.Event(), threading.Event(), []
+    real_put_in_bag = holds._put_in_bag
+
+    def put_in_bag_then_let_the_return_in(**kwargs):
+        bag = real_put_in_bag(**kwargs)
+        if threading.current_thread().name == "picker":
+            picker_in_bag.set()
+            wait_until_blocked(return_pid, unless_done=returned.is_set)
+        return bag
+
+    monkeypatch.setattr(holds, "_put_in_bag", put_in_bag_then_let_the_return_in)
+
+    def picker():
+        threading.current_thread().name = "picker"
+        picking.mark_found(line=line)
+
+    def desk_return():
+        return_pid.append(backend_pid())
+        assert picker_in_bag.wait(10)
+        desk.check_in(barcode=lent.barcode, branch=branch)
+        returned.set()
+
+    assert run_side_by_side(picker, desk_return) == []
+    finding.refresh_from_db(), waiting.refresh_from_db()
+    assert (finding.status, waiting.status) == (Status.READY, Status.READY)
+    assert finding.bag_id != waiting.bag_id

@@ -541,8 +541,12 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     today = today or timezone.localdate()
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
     hold_until = hold_deadline(request.pickup_branch, today, rules.hold_days)
-    bag, hold_until = _put_in_bag(patron=request.patron, branch=request.pickup_branch, hold_until=hold_until)
+    # The copy first: changing it locks its title's record (the availability triggers),
+    # and a return at this desk changes a copy before it labels a bag under the branch's
+    # lock. The other way round, a picker and a return on one title each held what the
+    # other waited for.
     Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.HOLD_SHELF, updated_at=timezone.now())
+    bag, hold_until = _put_in_bag(patron=request.patron, branch=request.pickup_branch, hold_until=hold_until)
     return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
 
 
