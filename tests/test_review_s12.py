@@ -208,3 +208,26 @@ def test_a_return_serving_a_new_bag_and_a_picker_filling_one_do_not_deadlock(pos
     finding.refresh_from_db(), waiting.refresh_from_db()
     assert (finding.status, waiting.status) == (Status.READY, Status.READY)
     assert finding.bag_id != waiting.bag_id
+
+
+def test_the_staff_locks_say_1_minute_not_1_minutes(client, db):
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.patrons import throttle
+    from emporter.patrons.models import SignInFailures
+
+    now = timezone.now()
+    SignInFailures.objects.create(
+        username=throttle._staff_address_key("198.51.100.7", now),
+        failures=0,
+        locked_until=now + datetime.timedelta(seconds=30),
+    )
+    page = client.post("/staff/login/", {"username": "desk", "password": "x"}, REMOTE_ADDR="198.51.100.7")
+    assert "réessayez dans 1 minute." in page.text
+    body = json.dumps({"username": "desk", "password": "x"})
+    answer = client.post(
+        "/api/v1/auth/token", body, content_type="application/json", REMOTE_ADDR="198.51.100.7"
+    )
+    assert answer.status_code == 429 and "1 minute." in answer.json()["message"]

@@ -1,6 +1,7 @@
 """Error codes only the API needs, on top of emporter.errors (same shape, same handler)."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from emporter.errors import ServiceError
 
@@ -8,11 +9,19 @@ MESSAGES = {
     "unauthenticated": (_("Sign in first: send the header Authorization: Bearer <token>."), 401),
     "staff_login_failed": (_("User name or password is wrong."), 401),
     "staff_login_locked": (
-        _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
+        ngettext_lazy(
+            "Too many wrong passwords: this account is locked for %(minutes)s more minute.",
+            "Too many wrong passwords: this account is locked for %(minutes)s more minutes.",
+            "minutes",
+        ),
         429,
     ),
     "staff_login_address_locked": (
-        _("Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes."),
+        ngettext_lazy(
+            "Too many wrong staff sign-ins from this network: try again in %(minutes)s minute.",
+            "Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes.",
+            "minutes",
+        ),
         429,
     ),
     "invalid_input": (_("Some fields are missing or not valid."), 422),
@@ -52,7 +61,9 @@ class ApiError(ServiceError):
 
     @property
     def message(self) -> str:
-        return str(MESSAGES[self.code][0]) % {k: str(v) for k, v in self.params.items()}
+        # Numbers stay numbers: a message worded by count (ngettext_lazy) picks its form.
+        template = MESSAGES[self.code][0]
+        return str(template % {k: v if isinstance(v, int) else str(v) for k, v in self.params.items()})
 
     @property
     def http_status(self) -> int:

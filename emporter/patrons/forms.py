@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from emporter.errors import ServiceError
 
@@ -100,15 +101,25 @@ class StaffLoginForm(AuthenticationForm):
         username = self.cleaned_data.get("username")
         address = client_address(self.request)
         if username and (seconds := throttle.staff_address_locked_for(address)):
+            minutes = -(-seconds // 60)
             raise forms.ValidationError(
-                _("Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes."),
+                ngettext(
+                    "Too many wrong staff sign-ins from this network: try again in %(minutes)s minute.",
+                    "Too many wrong staff sign-ins from this network: try again in %(minutes)s minutes.",
+                    minutes,
+                ),
                 code="login_address_locked",
-                params={"minutes": -(-seconds // 60)},
+                params={"minutes": minutes},
             )
         if username and (seconds := throttle.locked_for(username, address)):
+            minutes = -(-seconds // 60)
             raise forms.ValidationError(
-                _("Too many wrong passwords: this account is locked for %(minutes)s more minutes."),
+                ngettext(
+                    "Too many wrong passwords: this account is locked for %(minutes)s more minute.",
+                    "Too many wrong passwords: this account is locked for %(minutes)s more minutes.",
+                    minutes,
+                ),
                 code="login_locked",
-                params={"minutes": -(-seconds // 60)},
+                params={"minutes": minutes},
             )
         return super().clean()

@@ -204,7 +204,9 @@ def cancel(request, patron_id: int, request_id: int):
     hold = get_object_or_404(
         Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
     )
-    back = redirect(_patron_url(patron_id) + "#requests")
+    # Done: back to the list of requests, where it shows. Refused: to the top, where the
+    # message says why (from the list, it was a screen above, out of sight).
+    back, refused = redirect(_patron_url(patron_id) + "#requests"), redirect(_patron_url(patron_id))
     reason = one_line(request.POST.get("reason", ""))
     if not reason:
         messages.error(
@@ -212,13 +214,13 @@ def cancel(request, patron_id: int, request_id: int):
             _("Say why the request is cancelled: “%(title)s” is still requested.")
             % {"title": hold.record.title},
         )
-        return back
+        return refused
     if not selectors.scope(request.user).filter(pk=hold.pickup_branch_id).exists():
         messages.error(
             request,
             _("You may not cancel requests for pickup at %(branch)s.") % {"branch": hold.pickup_branch},
         )
-        return back
+        return refused
     try:
         # Asked by the caller: the patron's own cancellation (no "the library had to
         # cancel" email); otherwise the library's, and the patron is told why.
@@ -226,6 +228,7 @@ def cancel(request, patron_id: int, request_id: int):
         cancel_request(request=hold, actor=request.user, reason=reason, by_staff=by_staff)
     except ServiceError as error:
         messages.error(request, f"{hold.record.title} — {error.message}")
+        return refused
     else:
         messages.success(request, _("Cancelled: %(title)s") % {"title": hold.record.title})
     return back
@@ -238,12 +241,12 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     hold = get_object_or_404(
         Request.objects.select_related("record", "pickup_branch"), pk=request_id, patron_id=patron_id
     )
-    back = redirect(_patron_url(patron_id) + "#requests")
+    back, refused = redirect(_patron_url(patron_id) + "#requests"), redirect(_patron_url(patron_id))
     in_scope = selectors.scope(request.user)
     branch = in_scope.accepting_requests().filter(pk=parse_id(request.POST.get("branch"))).first()
     if branch is None or not selectors.may_move_pickup(request.user, hold):
         messages.error(request, _("Choose a library taking requests in your scope."))
-        return back
+        return refused
     if branch.pk == hold.pickup_branch_id:  # a form older than the last change: nothing to move
         messages.info(
             request,
@@ -255,6 +258,7 @@ def change_pickup_view(request, patron_id: int, request_id: int):
         change_pickup(request=hold, branch=branch, actor=request.user)
     except ServiceError as error:
         messages.error(request, f"{hold.record.title} — {error.message}")
+        return refused
     else:
         messages.success(
             request,
