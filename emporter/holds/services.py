@@ -541,13 +541,23 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     today = today or timezone.localdate()
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
     hold_until = hold_deadline(request.pickup_branch, today, rules.hold_days)
-    # The copy first: changing it locks its title's record (the availability triggers),
-    # and a return at this desk changes a copy before it labels a bag under the branch's
-    # lock. The other way round, a picker and a return on one title each held what the
-    # other waited for.
+    # Locks in the order the others take them. The open bag's ready requests first (the
+    # door's hand-over locks a household's ready requests, then changes their copies);
+    # then the copy, which locks its title's record (the availability triggers); then the
+    # branch, to label a new bag (a return changes its copy, then labels a bag). Any other
+    # order, a picker and the door, or a picker and a return, on one title each held what
+    # the other waited for.
+    _lock_ready_in_open_bag(patron=request.patron, branch=request.pickup_branch)
     Copy.objects.filter(pk=request.copy_id).update(status=CopyStatus.HOLD_SHELF, updated_at=timezone.now())
     bag, hold_until = _put_in_bag(patron=request.patron, branch=request.pickup_branch, hold_until=hold_until)
     return transition(request, Status.READY, actor=actor, reason="found", bag=bag, hold_until=hold_until)
+
+
+def _lock_ready_in_open_bag(*, patron: Patron, branch: Branch) -> None:
+    ready = Request.objects.filter(
+        bag__patron=patron, bag__branch=branch, bag__state=Bag.State.OPEN, status=Status.READY
+    )
+    list(ready.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
 
 
 def hold_deadline(branch: Branch, today: datetime.date, days: int) -> datetime.date:

@@ -132,8 +132,10 @@ def walking_order(lines):
 
 
 def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
-    """Mark a pending line; when two pickers scan the same copy, the second is told."""
-    claimed = PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING).update(
+    """Mark a pending line; when two pickers scan the same copy, the second is told. Of
+    the copy the picker holds: a line another copy of its title took meanwhile
+    (``_take_instead``) is no longer theirs to mark."""
+    claimed = PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING, copy_id=line.copy_id).update(
         status=status,
         reason=reason,
         marked_at=timezone.now(),
@@ -618,7 +620,13 @@ def _take_instead(line: PickLine, copy: Copy, *, actor) -> None:
             }
             taking = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
             transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **taking)
-            PickLine.objects.filter(pk=line.pk).update(copy=copy)
+            # Its shelf too: the line is walked, listed and counted where the copy stands.
+            PickLine.objects.filter(pk=line.pk).update(
+                copy=copy,
+                department_id=copy.department_id,
+                location_id=copy.location_id,
+                call_number_key=copy.call_number_key,
+            )
             served = holds.release_copy(copy=listed, actor=actor)
             pulled = served is not None and _pull_now_if_here(line.run, served)
     except IntegrityError as error:
