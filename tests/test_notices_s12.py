@@ -332,9 +332,9 @@ def test_two_mistyped_domains_in_one_batch_are_not_taken_for_a_relay_refusing_us
     assert (first.state, second.state) == (State.FAILED, State.FAILED)
 
 
-def test_a_relay_saying_later_to_every_address_all_weekend_fails_no_ready_email(branch):
-    # Its resolver down for a day and a half: "450 4.1.2 Domain not found" to every
-    # address is the relay's trouble, not each patron's: no "ready" email given up.
+def relay_deferring_every_address(branch) -> None:
+    """Three patrons' bags ready, and a relay whose resolver is down: "450 4.1.2 Domain
+    not found" to every address."""
     for n, domain in enumerate(["orange.fr", "free.fr", "gmail.com"]):
         make_ready_requests(
             make_patron(branch, card=f"4300000{n}", email=f"l{n}@{domain}"), branch, [f"R{n}"]
@@ -345,6 +345,11 @@ def test_a_relay_saying_later_to_every_address_all_weekend_fails_no_ready_email(
             {message.to[0]: (450, b"4.1.2 Recipient address rejected: Domain not found")}
         )
     )
+
+
+def test_a_relay_saying_later_to_every_address_all_weekend_fails_no_ready_email(branch):
+    # For a day and a half: the relay's trouble, not each patron's: no "ready" email given up.
+    relay_deferring_every_address(branch)
     moment = later()
     while moment < later(hours=36):
         outbox.send_due(moment)
