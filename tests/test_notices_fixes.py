@@ -268,7 +268,11 @@ def test_a_stale_send_is_stored_as_a_code(patron, branch):
     request_at(patron, branch, "Un")
     compose.compose_all(later())
     notice = Notice.objects.get()
-    Notice.objects.filter(pk=notice.pk).update(state=State.SENDING, next_attempt_at=later())
+    Notice.objects.filter(pk=notice.pk).update(
+        state=State.SENDING,
+        next_attempt_at=later(),
+        message_started_at=later(),  # it had begun to go
+    )
     assert outbox.recover_stale(later(hours=1)) == 1
     notice.refresh_from_db()
     assert (notice.state, notice.error_code) == (State.UNCERTAIN, "worker_stopped")

@@ -392,3 +392,57 @@ def test_a_site_url_the_site_does_serve_is_not_refused(settings, site_url):
     settings.DEFAULT_FROM_EMAIL = "ne-pas-repondre@bibliotheques.example.org"
     settings.SITE_URL = site_url  # Django serves it: it drops the port, and host names have no case
     assert links_and_sender_are_public() == []
+
+
+def test_a_sender_killed_before_the_message_began_to_go_sends_it_again(patron, branch):
+    # Killed while connecting (out of memory, SIGKILL): nothing can have left, yet the
+    # notice turned "uncertain", never sent by itself. The 354's moment is now stored.
+    notice = ready_bag(patron, branch)
+    Notice.objects.exclude(pk=notice.pk).delete()
+
+    def killed(message):
+        raise SystemExit("SIGKILL")  # not an Exception: through every handler, as a kill
+
+    Script.fail = killed
+    message_started = []
+    real = outbox._message_starts
+    outbox._message_starts = lambda notice_id: message_started.append(notice_id)  # not yet
+    try:
+        with pytest.raises(SystemExit):
+            outbox.send_due(later())
+    finally:
+        outbox._message_starts = real
+    notice.refresh_from_db()
+    assert notice.state == State.SENDING and notice.message_started_at is None
+    assert outbox.recover_stale(later(minutes=15)) == 1
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.PENDING, "interrupted")
+    Script.fail = None
+    assert outbox.send_due(later(minutes=16)) == 1 and len(Script.sent) == 1
+
+
+def test_a_sender_killed_once_the_message_began_leaves_it_uncertain(patron, branch):
+    notice = ready_bag(patron, branch)
+    Notice.objects.exclude(pk=notice.pk).delete()
+    Script.fail = lambda message: (_ for _ in ()).throw(SystemExit("SIGKILL"))
+    with pytest.raises(SystemExit):
+        outbox.send_due(later())  # this backend cannot show its 354: it may go from the start
+    notice.refresh_from_db()
+    assert notice.message_started_at is not None
+    outbox.recover_stale(later(minutes=15))
+    notice.refresh_from_db()
+    assert (notice.state, notice.error_code) == (State.UNCERTAIN, "worker_stopped")
+
+
+def test_over_smtp_the_message_begins_at_the_servers_go_ahead(smtp, patron, branch):
+    notice = ready_bag(patron, branch)
+    Notice.objects.exclude(pk=notice.pk).delete()
+    seen = []
+    real = outbox._message_starts
+    outbox._message_starts = lambda notice_id: (seen.append(len(smtp.recorder.messages)), real(notice_id))
+    try:
+        assert outbox.send_due(later()) == 1
+    finally:
+        outbox._message_starts = real
+    notice.refresh_from_db()
+    assert seen == [0] and notice.message_started_at is not None  # at the 354, before the message

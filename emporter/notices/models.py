@@ -72,6 +72,7 @@ ERRORS = {
         "The patron was not told."
     ),
     "bad_address": _("The email address cannot be used as written: correct it, then send again."),
+    "interrupted": _("The sender stopped before the message left: it goes again."),
     "worker_stopped": _(
         "The worker stopped while sending: the message may have left. "
         "Check with the patron before sending again."
@@ -115,6 +116,10 @@ class Notice(models.Model):
     message_id = models.CharField(_("message id"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # When the message itself began to go in the present attempt (the mail server's 354,
+    # the text gateway called): a sender that died before it left nothing, and the notice
+    # is sent again (outbox.recover_stale); after it, it may have left.
+    message_started_at = models.DateTimeField(_("message started at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -21,7 +21,8 @@ day fails, for staff to phone the patron while the bag is still held.
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
 connection lost once the server has said "go ahead" (354) to the message: we cannot know
-whether it left, so a patron is never told twice. Lost before that, nothing left: retried.
+whether it left, so a patron is never told twice. Lost or dead before that (the moment
+is stored: ``Notice.message_started_at``), nothing left: retried.
 What went wrong is stored as a code (``models.ERRORS``) and the server's own words.
 """
 
@@ -108,6 +109,8 @@ class Batch:
     def __init__(self):
         self.mailer = None
         self.server_down = False
+        self.watching = False  # the SMTP exchange is watched for its 354 (_watch_data)
+        self.notice_id = None  # the notice being sent
         self.server_up = False  # the mail server took a message in this batch
         self.released = False  # and the emails its trouble held were released
         self.data_started = False
@@ -116,14 +119,17 @@ class Batch:
         # a second one for another domain means the server refuses us, not the addresses.
         self.policy_refusal: tuple[int, str] | None = None
 
-    def send(self, message: EmailMultiAlternatives) -> None:
+    def send(self, message: EmailMultiAlternatives, notice_id: int) -> None:
+        self.notice_id = notice_id
         if self.mailer is None:
             mailer = mailers.default
             mailer.open()
-            self._watch_data(mailer)
+            self.watching = self._watch_data(mailer)
             self.mailer = mailer
         self.data_started = False
         self.domain = message.to[0].rpartition("@")[2].lower()
+        if not self.watching:  # a backend whose 354 we cannot see: it may go from the start
+            _message_starts(notice_id)
         try:
             self.mailer.send_messages([message])
             self.server_up = True
@@ -135,14 +141,14 @@ class Batch:
                 raise LostDuringData(render.describe(error)) from error
             raise
 
-    def _watch_data(self, mailer) -> None:
+    def _watch_data(self, mailer) -> bool:
         """Note when the message itself starts to go: at the server's 354 ("go ahead")
         to our DATA. A connection lost after that may have delivered it (the server took
         it, its answer was lost); one lost before, or a server that never answers DATA,
         certainly did not, and the notice is simply retried."""
         connection = getattr(mailer, "connection", None)
         if not isinstance(connection, smtplib.SMTP):
-            return
+            return False
         getreply = connection.getreply
         final = {"pending": False}
 
@@ -155,6 +161,7 @@ class Batch:
                 final["pending"] = False
             if code == 354:  # SMTP gives it only in answer to DATA
                 self.data_started = True
+                _message_starts(self.notice_id)
                 # Servers scan a message (antivirus, antispam) before they answer it, slowest
                 # in a backlog after an outage: a wait cut at EMAIL_TIMEOUT would leave a
                 # delivered message "uncertain". RFC 5321 (4.5.3.2.6) allows them 10 minutes.
@@ -164,6 +171,7 @@ class Batch:
             return code, text
 
         connection.getreply = watched
+        return True
 
     def close(self) -> None:
         if self.mailer is not None:
@@ -227,8 +235,19 @@ def _claim(notice_id: int, now) -> bool:
     return bool(
         Notice.objects.filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=notice_id, state=State.PENDING
-        ).update(state=State.SENDING, attempts=F("attempts") + 1, next_attempt_at=_now(now))
+        ).update(
+            state=State.SENDING,
+            attempts=F("attempts") + 1,
+            next_attempt_at=_now(now),
+            message_started_at=None,
+        )
     )
+
+
+def _message_starts(notice_id: int) -> None:
+    """The message itself begins to go (recover_stale reads it): from here on, a sender
+    that dies may have delivered it."""
+    Notice.objects.filter(pk=notice_id, state=State.SENDING).update(message_started_at=timezone.now())
 
 
 def _now(now) -> datetime.datetime:
@@ -419,6 +438,7 @@ def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fi
         # A send slower than STALE_AFTER, that another scheduler's recover_stale took for a
         # dead worker's: it did leave, and must not wait for staff to send it again.
         ours |= Q(state=State.UNCERTAIN, error_code="worker_stopped")
+        ours |= Q(state=State.PENDING, error_code="interrupted")  # (one taken before it started)
     Notice.objects.filter(ours, pk=notice.pk).update(state=state, error_code=code, last_error=error, **fields)
     if state != State.SENT or code:
         log.warning("notice %s: %s %s (%s)", notice.pk, state, code, error)
@@ -492,6 +512,7 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     if notice.channel == "sms":
         if to is None:
             raise PermanentFailure("no_phone")
+        _message_starts(notice.pk)
         sms.send(to=to.phone, text=rendered.sms or rendered.subject)
         return to.phone
     if to is None:
@@ -505,7 +526,7 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     )
     message.attach_alternative(rendered.html, "text/html")
     try:
-        batch.send(message)
+        batch.send(message, notice.pk)
     except ValueError as error:
         # Django could not write the address for SMTP (a non-ASCII local part, a line
         # break): nothing was sent, and the address must be corrected first.
@@ -528,12 +549,16 @@ def _message_id(notice: Notice) -> str:
 
 
 def recover_stale(now=None) -> int:
-    """SENDING for too long means the worker died mid-send: we cannot know whether the
-    server took the message, so we do not resend on our own."""
+    """SENDING for too long means the worker died mid-send (killed outright, the machine
+    stopped). Before the message itself began to go (connecting, greeting, the envelope)
+    nothing left: sent again. After, we cannot know whether the server took it, so we do
+    not resend on our own: UNCERTAIN, for staff. Returns how many it found."""
     now = now or timezone.now()
-    return Notice.objects.filter(state=State.SENDING, next_attempt_at__lt=now - STALE_AFTER).update(
-        state=State.UNCERTAIN, error_code="worker_stopped", last_error=""
+    stale = Notice.objects.filter(state=State.SENDING, next_attempt_at__lt=now - STALE_AFTER)
+    again = stale.filter(message_started_at__isnull=True).update(
+        state=State.PENDING, error_code="interrupted", last_error="", next_attempt_at=now
     )
+    return again + stale.update(state=State.UNCERTAIN, error_code="worker_stopped", last_error="")
 
 
 def resend(*, notice: Notice) -> bool:
