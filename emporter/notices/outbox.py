@@ -16,7 +16,8 @@ never blamed on the notice, and it stops the batch: the next notices would meet 
 each after a timeout, while the scheduler has other work. A refusal "for policy" (5.7.x),
 or one with no enhanced status code, may be either: it is taken for the server's once a
 second domain meets it in the batch. A "ready" email or a reminder refused "later" for a
-day fails, for staff to phone the patron while the bag is still held.
+day, while other email goes through, fails, for staff to phone the patron while the bag
+is still held.
 
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
@@ -361,9 +362,11 @@ def _ambiguous(code: int, words) -> bool:
     one in such words ("554 Relay access denied", qmail's "553 sorry, that domain isn't
     in my list of allowed rcpthosts (#5.7.1)"). A bare "550 No such user here" is the
     address's. Taken for the address's only while no other domain meets it."""
+    if code < 500:
+        return False
     text = (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
-    if code < 500 or ENHANCED_STATUS.match(text):
-        return code >= 500 and text.startswith("5.7.")
+    if ENHANCED_STATUS.match(text):
+        return text.startswith("5.7.")
     return code == 554 or bool(POLICY_WORDS.search(text))
 
 

@@ -230,10 +230,6 @@ def _found_message(request, line: PickLine, result) -> None:
     messages.add_message(request, *_found_text(line, result))
 
 
-# The JSON answer's "level", from a message's: picking.js draws the scan result with it.
-SCAN_LEVELS = {messages.SUCCESS: "success", messages.WARNING: "warning", messages.ERROR: "error"}
-
-
 def _scan_json(
     run: PickRun, department_id: int | None, *, ok: bool, text: str, level: int, line_id=None, status=200
 ):
@@ -247,7 +243,7 @@ def _scan_json(
     left, total = lines.filter(status=LineStatus.PENDING).count(), lines.count()
     body = {
         "ok": ok,
-        "level": SCAN_LEVELS[level],
+        "level": messages.DEFAULT_TAGS[level],  # picking.js draws the scan result with it
         "message": text,
         "line": line_id,
         "left": left,
