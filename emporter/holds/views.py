@@ -14,6 +14,7 @@ from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch
 from emporter.patrons.models import of_household
+from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, signed_in_patron
 
 from . import basket, services
@@ -31,6 +32,12 @@ def _pickup_branches():
 @post_only
 def add_to_basket(request, record_id: int):
     record = get_object_or_404(Record, pk=record_id)
+    back = safe_next(request, request.POST.get("next"))
+    if request.user.is_authenticated and not is_patron_account(request.user):
+        # A stale page or a made-up form: the buttons are not shown to staff.
+        text = _("Staff accounts have no basket: request documents for a patron at the phone desk.")
+        messages.error(request, text)
+        return HttpResponseRedirect(back or reverse("home"))
     if basket.add(request.session, record.pk):
         messages.success(request, _("“%(title)s” is in your basket.") % {"title": record.title})
     elif record.pk in basket.ids(request.session):
@@ -38,7 +45,7 @@ def add_to_basket(request, record_id: int):
         messages.info(request, _("“%(title)s” is already in your basket.") % {"title": record.title})
     else:
         messages.error(request, _("The basket is full: confirm it before adding more."))
-    return HttpResponseRedirect(safe_next(request, request.POST.get("next")) or reverse("holds:basket"))
+    return HttpResponseRedirect(back or reverse("holds:basket"))
 
 
 @post_only

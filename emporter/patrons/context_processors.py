@@ -20,9 +20,14 @@ SCREENS = [
 
 
 def staff_menu(request):
+    """The staff links, and whether the page offers a basket: a staff account has none
+    (confirming one would ask for a card's sign-in and sign the librarian out); it
+    requests for a patron from the phone desk."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"staff_menu": []}
+        return {"staff_menu": [], "basket_shown": True}
+    if is_patron_account(user):
+        return {"staff_menu": [], "basket_shown": True}
     if is_superuser(user):
         roles = set(Role.values)
     else:
@@ -35,6 +40,7 @@ def staff_menu(request):
                 links.append((reverse(url_name), label))
             except Exception:  # a screen not installed in this deployment
                 continue
-    if (user.is_staff or user.is_superuser) and not is_patron_account(user):
+    if user.is_staff or user.is_superuser:
         links.append((reverse("admin:index"), _("Administration")))
-    return {"staff_menu": links}
+    phone_desk = reverse("phonedesk:find") if Role.PHONE_DESK in roles else ""
+    return {"staff_menu": links, "basket_shown": False, "phone_desk_url": phone_desk}
