@@ -116,7 +116,8 @@ def test_not_found_with_a_reason_through_the_form(picker_client, patron, branch)
     line.refresh_from_db()
     request.refresh_from_db()
     assert line.status == LineStatus.NOT_FOUND
-    assert line.reason == "Abîmé\u00a0: couverture arrachée"  # French typography, in French
+    assert (line.cause, line.reason) == ("damaged", "couverture arrachée")
+    assert line.reason_text == "Abîmé\u00a0: couverture arrachée"  # French typography, in French
     assert request.status == Status.NOT_FOUND
     assert request.copy.status == CopyStatus.MISSING
 

@@ -49,6 +49,23 @@ class LineStatus(models.TextChoices):
     CARRIED = "carried", _("Moved to a later list")
 
 
+class NotFoundCause(models.TextChoices):
+    """Why a picker could not bring a copy. Stored as a code and shown in the reader's
+    language: a list marked in English is read by French colleagues too."""
+
+    SHELF = "shelf", _("Not on the shelf")
+    DAMAGED = "damaged", _("Damaged")
+    OTHER = "other", _("Other")
+
+
+def not_found_text(cause: str, details: str) -> str:
+    """The cause in words, then the picker's own (kept as typed)."""
+    label = NotFoundCause(cause).label if cause in NotFoundCause.values else ""
+    if label and details:
+        return _("%(reason)s: %(details)s") % {"reason": label, "details": details}
+    return str(label or details)
+
+
 class PickLine(models.Model):
     run = models.ForeignKey(PickRun, on_delete=models.CASCADE, related_name="lines")
     request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="pick_lines")
@@ -61,7 +78,10 @@ class PickLine(models.Model):
     location = models.ForeignKey(Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     call_number_key = models.CharField(max_length=400, blank=True)
     status = models.CharField(max_length=10, choices=LineStatus, default=LineStatus.PENDING)
-    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    cause = models.CharField(_("reason"), max_length=10, choices=NotFoundCause, blank=True)
+    # The picker's own words about it, as typed (and the whole reason of lines marked
+    # before the cause was kept apart, in the picker's language of the day).
+    reason = models.CharField(_("details"), max_length=200, blank=True)
     marked_at = models.DateTimeField(null=True, blank=True)
     marked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -81,3 +101,7 @@ class PickLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.copy}"
+
+    @property
+    def reason_text(self) -> str:
+        return not_found_text(self.cause, self.reason)

@@ -13,7 +13,7 @@ from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, Department, Location, ServiceMode
 
-from .models import LineStatus, PickLine, PickRun
+from .models import LineStatus, PickLine, PickRun, not_found_text
 from .services import found_for_nobody, walking_order
 
 OLDER_RUNS = 10
@@ -188,7 +188,8 @@ def missing_copies(*, branches: QuerySet, branch_id=None, department_id=None, do
         copies.select_related("record", "branch", "department", "location")
         .annotate(
             missed_at=Max("pick_lines__marked_at", filter=Q(pick_lines__status=LineStatus.NOT_FOUND)),
-            missed_reason=Subquery(last_miss.values("reason")[:1]),
+            missed_cause=Subquery(last_miss.values("cause")[:1]),
+            missed_details=Subquery(last_miss.values("reason")[:1]),
         )
         .order_by("branch__name", "department__walking_order", "call_number_key", "pk")
     )
@@ -197,7 +198,10 @@ def missing_copies(*, branches: QuerySet, branch_id=None, department_id=None, do
         .annotate(n=Count("pk"))
         .order_by("branch__name", "department__name", "doc_type")
     )
-    return list(rows[:MISSING_LIST_LIMIT]), list(counts), copies.count()
+    shown = list(rows[:MISSING_LIST_LIMIT])
+    for copy in shown:  # in the reader's language, whoever marked it
+        copy.missed_reason = not_found_text(copy.missed_cause or "", copy.missed_details or "")
+    return shown, list(counts), copies.count()
 
 
 def bags_to_label(

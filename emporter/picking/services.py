@@ -16,7 +16,7 @@ from emporter.holds.lifecycle import transition
 from emporter.holds.models import HOLDING_COPY, Request, Status
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 
-from .models import LineStatus, PickLine, PickRun
+from .models import LineStatus, PickLine, PickRun, not_found_text
 
 
 def morning_cutoff(branch: Branch, day: datetime.date) -> datetime.datetime:
@@ -131,12 +131,13 @@ def walking_order(lines):
     return lines.order_by(*walking_keys(), "pk")
 
 
-def _claim(line: PickLine, status: str, *, actor, reason: str = "") -> None:
+def _claim(line: PickLine, status: str, *, actor, cause: str = "", reason: str = "") -> None:
     """Mark a pending line; when two pickers scan the same copy, the second is told. Of
     the copy the picker holds: a line another copy of its title took meanwhile
     (``_take_instead``) is no longer theirs to mark."""
     claimed = PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING, copy_id=line.copy_id).update(
         status=status,
+        cause=cause,
         reason=reason,
         marked_at=timezone.now(),
         marked_by=actor if actor and actor.is_authenticated else None,
@@ -347,9 +348,10 @@ def _next_in_line(line: PickLine) -> Request | None:
     return holder
 
 
-def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request | None:
+def mark_not_found(*, line: PickLine, actor=None, cause: str = "", reason: str = "") -> Request | None:
     """The copy is not on its shelf: it is missing, and the request waiting for it moves
-    silently to another copy (closed as not found only when none is left).
+    silently to another copy (closed as not found only when none is left). ``cause`` is
+    a ``NotFoundCause``, ``reason`` the picker's own words.
 
     That request may no longer be the line's: cancelled while the picker walked, its
     copy went to the next in line. The copy is still not on the shelf, so that next
@@ -358,7 +360,7 @@ def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request |
     still wanted the copy."""
     with transaction.atomic():
         _lock_lines_of_copy(line)
-        _claim(line, LineStatus.NOT_FOUND, actor=actor, reason=reason)
+        _claim(line, LineStatus.NOT_FOUND, actor=actor, cause=cause, reason=reason)
         # Requests are locked before the copy, as cancelling and placing do: changing a
         # copy locks its record, which must not be held while waiting for a request.
         request = _live_request(line)
@@ -368,7 +370,9 @@ def mark_not_found(*, line: PickLine, actor=None, reason: str = "") -> Request |
             return None
         if holder is None:
             return None
-        moved = holds.retarget_or_close(request=holder, actor=actor, note=reason)
+        # The request's history keeps a note in words (the language of the moment).
+        note = not_found_text(cause, reason)
+        moved = holds.retarget_or_close(request=holder, actor=actor, note=note)
         if request is None:
             return None
         _pull_now_if_here(line.run, moved)

@@ -27,7 +27,7 @@ from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 
 from . import pdf, selectors, services
-from .models import LineStatus, PickLine, PickRun
+from .models import LineStatus, NotFoundCause, PickLine, PickRun
 
 picker_required = role_required(Role.PICKER)
 PHONE_LINES = 40
@@ -141,25 +141,14 @@ def run_pdf(request, run_id: int):
 
 
 class NotFoundForm(forms.Form):
-    REASONS = {
-        "shelf": gettext_lazy("Not on the shelf"),
-        "damaged": gettext_lazy("Damaged"),
-        "other": gettext_lazy("Other"),
-    }
-    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=REASONS, widget=forms.RadioSelect)
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=NotFoundCause, widget=forms.RadioSelect)
     note = forms.CharField(label=gettext_lazy("Details"), max_length=150, required=False)
 
     def clean(self):
         data = super().clean()
-        if data.get("reason") == "other" and not data.get("note", "").strip():
+        if data.get("reason") == NotFoundCause.OTHER and not data.get("note", "").strip():
             self.add_error("note", _("Say what happened when the reason is “Other”."))
         return data
-
-    def reason_text(self) -> str:
-        """What the missing-copies report shows: the reason, then the picker's words."""
-        label = str(self.REASONS[self.cleaned_data["reason"]])
-        note = self.cleaned_data["note"].strip()
-        return _("%(reason)s: %(details)s") % {"reason": label, "details": note} if note else label
 
 
 def _pick_url(run: PickRun, department_id: int | None) -> str:
@@ -181,7 +170,7 @@ def _pick_page(request, run: PickRun, department_id: int | None, *, bad_form=Non
         "done_count": page.total - page.left,
         "left": page.left,
         "total": page.total,
-        "reasons": list(NotFoundForm.REASONS.items()),
+        "reasons": NotFoundCause.choices,
         "bad_form": bad_form,
         "bad_line": bad_line,
     }
@@ -295,7 +284,12 @@ def mark(request, line_id: int):
                 return _pick_page(
                     request, line.run, department_id, bad_form=form, bad_line=line.pk, status=422
                 )
-            moved = services.mark_not_found(line=line, actor=request.user, reason=form.reason_text())
+            moved = services.mark_not_found(
+                line=line,
+                actor=request.user,
+                cause=form.cleaned_data["reason"],
+                reason=form.cleaned_data["note"].strip(),
+            )
             messages.success(request, _not_found_message(line, moved))
     except ServiceError as error:
         messages.error(request, error.message)

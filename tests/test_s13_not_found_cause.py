@@ -1,0 +1,73 @@
+"""Why a copy was not found is kept as a cause (shelf, damaged, other) and the picker's own
+words: the run, the pick page and the missing-copies report say the cause in the reader's
+language, whoever marked it. Before, "Not on the shelf" was stored in the words of the
+picker's language, and a French report showed "Not found (Not on the shelf)"."""
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+from django.utils import translation
+
+from emporter.picking.models import LineStatus, PickLine
+from tests.conftest import make_record
+from tests.test_picking_pages import morning_run, picker_client, place  # noqa: F401 (a fixture)
+
+
+def _mark(client, line, **form):
+    with translation.override("en"):  # an English-speaking picker: the /en/ pages
+        url = reverse("picking:mark", args=[line.pk])
+    assert url.startswith("/en/")
+    return client.post(url, {"action": "not_found", **form})
+
+
+@pytest.mark.django_db
+def test_a_reason_given_in_english_reads_in_french(picker_client, patron, branch):  # noqa: F811
+    place(patron, make_record(title="Le Horla", copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    _mark(picker_client, line, reason="shelf", note="behind the comics")
+    line.refresh_from_db()
+    assert (line.status, line.cause, line.reason) == (LineStatus.NOT_FOUND, "shelf", "behind the comics")
+    with translation.override("fr"):  # a French colleague reads the report
+        missing = picker_client.get(reverse("picking:missing")).content.decode()
+    assert "Pas en rayon\u00a0: behind the comics" in missing
+    assert "Not on the shelf" not in missing
+    with translation.override("en"):
+        assert line.reason_text == "Not on the shelf: behind the comics"
+    with translation.override("fr"):
+        assert line.reason_text == "Pas en rayon\u00a0: behind the comics"
+
+
+@pytest.mark.django_db
+def test_a_reason_outside_the_list_is_refused(picker_client, patron, branch):  # noqa: F811
+    place(patron, make_record(title="Le Horla", copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    _mark(picker_client, line, reason="stolen")
+    line.refresh_from_db()
+    assert line.status == LineStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_the_upgrade_splits_the_reasons_stored_in_words(patron, branch):
+    place(patron, make_record(title="Le Horla", copies=[branch, branch, branch, branch, branch]), branch)
+    run = morning_run(branch)
+    line = run.lines.get()
+    stored = {
+        "Pas en rayon": ("shelf", ""),
+        "Abîmé\u00a0: couverture arrachée": ("damaged", "couverture arrachée"),
+        "Other: left in the returns trolley": ("other", "left in the returns trolley"),
+        "Not on the shelf": ("shelf", ""),
+        "absent": ("", "absent"),  # no label: kept as the details
+    }
+    lines = [line] + [
+        PickLine.objects.create(run=run, request=line.request, copy=copy, status=LineStatus.NOT_FOUND)
+        for copy in line.request.record.copies.exclude(pk=line.copy_id)
+    ]
+    for pick_line, text in zip(lines, stored, strict=True):
+        PickLine.objects.filter(pk=pick_line.pk).update(reason=text, cause="")
+    migration = importlib.import_module("emporter.picking.migrations.0003_not_found_cause")
+    migration.split_reasons(apps, None)
+    for pick_line, (text, expected) in zip(lines, stored.items(), strict=True):
+        pick_line.refresh_from_db()
+        assert (pick_line.cause, pick_line.reason) == expected, text
