@@ -125,7 +125,9 @@ class Copy(models.Model):
     )
     department = models.ForeignKey(
         Department,
-        on_delete=models.SET_NULL,
+        # Deleting a place with copies on it is refused: SET_NULL made a reference
+        # collection's copies requestable and took a set-aside copy's shelf from it.
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="copies",
@@ -133,7 +135,7 @@ class Copy(models.Model):
     )
     location = models.ForeignKey(
         Location,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="copies",

@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from . import services as curbside
 from .models import Appointment, PickupSettings
 
 
@@ -18,3 +21,23 @@ class AppointmentAdmin(admin.ModelAdmin):
         # Booked by patrons and the door desk, never here: every field is read-only, so
         # the add form could only save an appointment without a bag (a server error).
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A deleted booking kept its place taken (the slot's count is given back by the
+        # service): cancel it instead, with the action below.
+        return False
+
+    @admin.action(
+        description=_(
+            "Cancel the selected pickup times (their places are given back; the patron is not told)"
+        )
+    )
+    def cancel_selected(self, request, queryset):
+        cancelled = sum(curbside.cancel(appointment=appointment) for appointment in queryset)
+        self.message_user(
+            request,
+            ngettext("%(n)d pickup time cancelled.", "%(n)d pickup times cancelled.", cancelled)
+            % {"n": cancelled},
+        )
+
+    actions = ["cancel_selected"]

@@ -14,7 +14,26 @@ class LoanAdmin(admin.ModelAdmin):
     list_filter = ["branch", "returned_at", "anonymised"]
     search_fields = ["copy__barcode", "patron__card_number"]
     list_select_related = ["copy", "patron", "branch"]
-    raw_id_fields = ["copy", "patron", "request", "checked_out_by"]
-    # Loans change at the door (check-out, returns, renewals), never by hand here.
-    readonly_fields = ["checked_out_at", "returned_at", "anonymised"]
+    # Loans change at the door (check-out, returns, renewals), never by hand here: a loan
+    # added here lent a copy promised to a request (the hand-over then failed), one
+    # deleted left its copy "on loan" to nobody and its borrower erasable, one re-pointed
+    # named a copy on the shelf. Only the due date may be moved (a librarian's favour).
+    readonly_fields = [
+        "copy",
+        "patron",
+        "request",
+        "branch",
+        "checked_out_at",
+        "checked_out_by",
+        "renewals",
+        "returned_at",
+        "returned_branch",
+        "anonymised",
+    ]
     date_hierarchy = "checked_out_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -23,6 +23,7 @@ EVENT_REASONS = {
     "pickup_reopened": _("pickup library reopened"),
     "copy_library_closed": _("the copy’s library closed"),
     "not_found_waiting": _("not found: waits for another copy"),
+    "no_copy_left": _("no copy can serve it any more"),
 }
 
 

@@ -13,8 +13,9 @@ from emporter.errors import ServiceError
 from .models import Request, RequestEvent, Status
 
 ALLOWED: dict[str, set[str]] = {
-    # waiting -> waiting: the patron chose another library to collect at.
-    Status.WAITING: {Status.WAITING, Status.PLACED, Status.CANCELLED},
+    # waiting -> waiting: the patron chose another library to collect at. waiting ->
+    # not_found: every copy that could have served it was withdrawn or deleted.
+    Status.WAITING: {Status.WAITING, Status.PLACED, Status.NOT_FOUND, Status.CANCELLED},
     # placed -> placed: a retarget (the same request moves to another copy), a copy sent
     # on its way, or another library to collect at. placed -> waiting: the only copies
     # are at a library that has closed; the request keeps its place in the queue.

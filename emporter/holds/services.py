@@ -391,7 +391,7 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             continue
         if not may_borrow(request.patron):
             continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
-        if not _may_take_type(request, rules, copy.doc_type):
+        if not _types_counted_alone(request, rules) or not _may_take_type(request, rules, copy.doc_type):
             continue  # keeps its place for a copy of another type, or for when it may
         taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
@@ -435,6 +435,19 @@ def take_copy_for(request: Request, rules: policy.Policy, *, pickup_branch: Bran
         policy=rules,
         exclude_types=types_full_for(request, rules, pickup_branch_id=pickup_branch.pk),
     )
+
+
+def _types_counted_alone(request: Request, rules: policy.Policy) -> bool:
+    """Lock the patron's row, as placement does, before a waiting request counts their
+    types: a DVD placement not yet committed is not counted, and a DVD coming back
+    would make two against a limit of one. Never waits (the caller may hold a copy a
+    placement is waiting for): a patron placing at this very moment is passed over, the
+    request keeps its place, and the next copy or the sweep comes back to it. No lock
+    where no type is limited."""
+    if not _limits_of(request, rules).type_limits:
+        return True
+    locked = Patron.objects.select_for_update(skip_locked=True).filter(pk=request.patron_id)
+    return locked.values_list("pk", flat=True).first() is not None
 
 
 def _may_take_type(request: Request, rules: policy.Policy, doc_type: str) -> bool:
@@ -704,6 +717,35 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
 PASSED_OVER = 10
 
 
+def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
+    """Close, as not found, the waiting requests no copy can ever serve: their title's
+    last lendable copies were withdrawn (written off, an import), deleted or moved to a
+    reference collection since they joined the queue. Placement refuses such a title
+    (``nothing_to_lend``); a request left waiting for one would never move, take one of
+    its patron's places for good, and tell them nothing. The patron is told, as when a
+    picker finds nothing (the notice reads the event). Returns how many were closed."""
+    stranded = (
+        Request.objects.filter(status=Status.WAITING)
+        .exclude(Exists(Copy.objects.lendable().filter(record_id=OuterRef("record_id"))))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    closed = 0
+    for request_id in list(stranded[:limit]):
+        with transaction.atomic():
+            request = (
+                Request.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=request_id, status=Status.WAITING)
+                .first()
+            )
+            # Served, cancelled or being changed meanwhile; or a copy came (an import).
+            if request is None or Copy.objects.lendable().filter(record_id=request.record_id).exists():
+                continue
+            transition(request, Status.NOT_FOUND, actor=actor, reason="no_copy_left")
+            closed += 1
+    return closed
+
+
 def _serve_one(request_id: int, *, actor=None) -> int:
     """Give ``request_id``, if still waiting, a copy its rules and limits let it take: 1
     if it got one, else 0 (it keeps its place)."""
@@ -717,6 +759,8 @@ def _serve_one(request_id: int, *, actor=None) -> int:
         if request is None:  # served or cancelled meanwhile
             return 0
         rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
+        if not _types_counted_alone(request, rules):
+            return 0  # its patron is placing a request: next time
         copy = take_copy_for(request, rules)
         if copy is None:  # on a shelf its policy does not reach, not requestable, or a full type
             return 0

@@ -41,7 +41,12 @@ def jobs() -> list[Job]:
     from emporter.api.tokens import forget_expired
     from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
-    from emporter.holds.services import expire_overdue, serve_waiting, tell_closed_pickups
+    from emporter.holds.services import (
+        close_waiting_without_copies,
+        expire_overdue,
+        serve_waiting,
+        tell_closed_pickups,
+    )
     from emporter.imports.services import sweep as sweep_imports
     from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
@@ -65,6 +70,8 @@ def jobs() -> list[Job]:
         Job("expire bags past their deadline", 600, expire_overdue),
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
         Job("serve waiting requests", 300, until_done(serve_waiting)),
+        # A title whose last copies were written off or deleted: its queue is told, not kept.
+        Job("close waiting requests no copy can serve", 300, until_done(close_waiting_without_copies)),
         # A branch switched to "closed" lends nothing: requests on its copies move elsewhere.
         Job("withdraw requests from closed branches", 60, until_done(withdraw_closed_branches)),
         # ... and patrons who were to collect there are told, once per closing.
