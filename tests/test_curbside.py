@@ -160,6 +160,7 @@ def test_the_door_sees_who_is_here_and_the_hand_over_ends_the_appointment(client
 
 def test_the_patron_books_from_the_account_and_nobody_else_can(client, patron, branch, times):
     bag = ready_bag(patron, branch, ["Un"], until=timezone.localdate() + datetime.timedelta(days=5))
+    open_all_day(branch)  # "I'm here" is offered only while the door is open
     client.force_login(patron.user)
     account = client.get(url("patrons:account"))
     assert url("curbside:times", bag.pk) in account.text and url("curbside:here", bag.pk) in account.text

@@ -38,6 +38,10 @@ class BagOut(Schema):
     hold_until: datetime.date | None
     ready: int = Field(description="Documents ready in it.")
     has_times: bool = Field(description="Its library offers pickup times.")
+    open_now: bool = Field(description='Its library is open now: "I\'m here" works.')
+    opens_next: datetime.datetime | None = Field(
+        description="When it is closed now: when it opens next, before the bag's last day."
+    )
     appointment: AppointmentOut | None
 
 

@@ -65,6 +65,26 @@ def opening(branch, first: datetime.date, last: datetime.date):
     return is_open
 
 
+def next_opening(branch, now: datetime.datetime, last: datetime.date) -> datetime.datetime | None:
+    """When the branch next opens after ``now``, up to ``last`` (None if not by then)."""
+    first = timezone.localdate(now)
+    if last < first:
+        return None
+    closed = closed_dates(branch, first, last)
+    hours: dict[int, list] = {}
+    for h in branch.hours.all():
+        hours.setdefault(h.weekday, []).append(h.opens)
+    day = first
+    while day <= last:
+        if day not in closed:
+            for opens in sorted(hours.get(day.weekday(), [])):
+                moment = timezone.make_aware(datetime.datetime.combine(day, opens))
+                if moment > now:
+                    return moment
+        day += datetime.timedelta(days=1)
+    return None
+
+
 @dataclass
 class Choice:
     starts_at: datetime.datetime
@@ -127,6 +147,11 @@ def bags_of(patron_ids: list[int]):
         bag.appointment = bag.live[0] if bag.live else None
         bag.has_times = bag.branch_id in with_times
         bag.library_closed = bag.branch.service_mode == ServiceMode.CLOSED
+        # "I'm here" only while someone is at the door; otherwise, when it opens.
+        bag.open_now = not bag.library_closed and open_now(bag.branch, now)
+        bag.opens_next = None
+        if not bag.open_now and not bag.library_closed and bag.hold_until:
+            bag.opens_next = next_opening(bag.branch, now, bag.hold_until)
         bag.time_missed = bool(
             bag.appointment and bag.appointment.slot and bag.appointment.slot.starts_at < now
         )

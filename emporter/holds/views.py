@@ -58,7 +58,11 @@ def show_basket(request):
     patron = current_patron(request)
     branches = _pickup_branches()
     default_branch = patron.home_branch_id if patron else None
+    home_not_taking = None
     if default_branch not in {b.pk for b in branches}:
+        # Said, not silently swapped: an older patron confirming without reading would
+        # collect across town.
+        home_not_taking = patron.home_branch if patron and patron.home_branch_id else None
         default_branch = branches[0].pk if branches else None
     seen = basket_view(patron=patron, records=basket.records(request.session))
     if seen.already_requested:
@@ -75,6 +79,10 @@ def show_basket(request):
     context = {
         "records": seen.records,
         "patron": patron,
+        # An expired or blocked card is told here, before the patron confirms, not once
+        # per document after.
+        "refused": _refused(patron),
+        "home_not_taking": home_not_taking,
         "branches": branches,
         "default_branch": default_branch,
         "active": seen.active,
@@ -88,10 +96,23 @@ def show_basket(request):
     return render(request, "holds/basket.html", context)
 
 
+def _refused(patron) -> str:
+    """Why this patron may request nothing now (an expired or blocked card), or ""."""
+    if patron is None:
+        return ""
+    try:
+        services.check_patron(patron)
+    except ServiceError as error:
+        return error.message
+    return ""
+
+
 @login_required
 @post_only
 def confirm_basket(request):
     patron = signed_in_patron(request)
+    if _refused(patron):
+        return redirect("holds:basket")  # which says why, above the documents kept
     branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
     if branch is None:
         # Switched to closed since the basket page was shown (or a made-up choice): the

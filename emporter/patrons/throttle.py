@@ -221,10 +221,15 @@ def _card_key(card: str) -> str:
     return PIN_KEY.format(card.strip().upper().lower()[:150])
 
 
+def counted_against(card: str):
+    """What is counted against ``card``: from anywhere, and from each address."""
+    key = _card_key(card)
+    return SignInFailures.objects.filter(Q(username=key) | Q(username__startswith=f"{key} "))
+
+
 def forget_card(card: str) -> int:
     """Delete what is counted against ``card``, from anywhere (its patron is erased)."""
-    key = _card_key(card)
-    return SignInFailures.objects.filter(Q(username=key) | Q(username__startswith=f"{key} ")).delete()[0]
+    return counted_against(card).delete()[0]
 
 
 def _pin_keys(card: str, ip: str) -> dict[str, int]:

@@ -56,6 +56,8 @@ def patron_login(request):
 @post_only
 def patron_logout(request):
     logout(request)
+    # Said: on a shared computer, the next person must not wonder whose account is open.
+    messages.success(request, _("You are signed out."))
     return redirect("home")
 
 

@@ -7,6 +7,7 @@ from emporter.discovery.models import SurpriseRequest
 from emporter.holds.models import Request
 from emporter.notices.models import Notice
 from emporter.patrons.models import Patron
+from emporter.patrons.throttle import counted_against
 
 
 def _when(value):
@@ -80,6 +81,12 @@ def data_of(patron: Patron) -> dict:
             .order_by("pk")
             .values("created_at", "last_used_at", "expires_at")
         ),
+        # The privacy notice names them among what is kept: the counts, not the addresses
+        # they were typed from (someone else's, when it was someone guessing).
+        "wrong_pins": [
+            {"in_a_row": f.failures, "last": _when(f.updated_at), "locked_until": _when(f.locked_until)}
+            for f in counted_against(patron.card_number).order_by("pk")
+        ],
     }
 
 
