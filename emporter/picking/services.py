@@ -172,12 +172,18 @@ def _lock_lines_of_copies(copy_ids: list[int]) -> None:
 
 
 def _locked_request(queryset) -> Request | None:
-    # of=self: the patron's and the pickup branch's rows are read, not locked. Locking
-    # the branch too would queue every picker of the branch behind one another, and
-    # deadlock two of them on copies of one title: one holds the record (a copy just
-    # marked missing) and waits for the branch, the other holds the branch and waits
-    # for the record (putting its copy in a bag).
-    return queryset.select_for_update(of=("self",)).select_related("patron", "pickup_branch").first()
+    """The request's row locked, then read with its patron and pickup branch.
+
+    Locked alone: joined in the locking query, a request whose pickup library changed
+    while this waited for it vanished from the answer (PostgreSQL re-checks the new row
+    against the branch row it had joined), and the picker got a server error. The
+    patron's and branch's rows are read, not locked: locking the branch would queue
+    every picker of the branch behind one another, and deadlock two of them on copies
+    of one title (one holds the record and waits for the branch, the other the reverse)."""
+    request_id = queryset.select_for_update(of=("self",)).values_list("pk", flat=True).first()
+    if request_id is None:
+        return None
+    return Request.objects.select_related("patron", "pickup_branch").get(pk=request_id)
 
 
 def _live_request(line: PickLine) -> Request | None:
