@@ -78,7 +78,8 @@ class PickLine(models.Model):
     location = models.ForeignKey(Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     call_number_key = models.CharField(max_length=400, blank=True)
     status = models.CharField(max_length=10, choices=LineStatus, default=LineStatus.PENDING)
-    cause = models.CharField(_("reason"), max_length=10, choices=NotFoundCause, blank=True)
+    # db_default: lines are also written in SQL (history and benchmark builders).
+    cause = models.CharField(_("reason"), max_length=10, choices=NotFoundCause, blank=True, db_default="")
     # The picker's own words about it, as typed (and the whole reason of lines marked
     # before the cause was kept apart, in the picker's language of the day).
     reason = models.CharField(_("details"), max_length=200, blank=True)

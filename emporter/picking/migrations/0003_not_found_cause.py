@@ -41,6 +41,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 choices=[("shelf", "Not on the shelf"), ("damaged", "Damaged"), ("other", "Other")],
+                db_default="",
                 max_length=10,
                 verbose_name="reason",
             ),
