@@ -60,6 +60,9 @@ def test_a_title_written_off_closes_its_waiting_list_and_tells_it(patron, branch
     request, copy = _waiting_for(patron, branch, CopyStatus.MISSING)
     assert close_waiting_without_copies() == 0  # a missing copy may turn up: it waits
     set_copy_status(copy_id=copy.pk, seen=CopyStatus.MISSING, status=CopyStatus.WITHDRAWN)
+    # A day's grace: its replacement is often catalogued within the hour.
+    assert close_waiting_without_copies() == 0
+    Copy.objects.filter(pk=copy.pk).update(updated_at=timezone.now() - datetime.timedelta(days=2))
     assert close_waiting_without_copies() == 1
     request.refresh_from_db()
     assert request.status == Status.NOT_FOUND
@@ -85,6 +88,36 @@ def test_the_last_copy_deleted_in_the_admin_frees_its_patrons_place(network_admi
     assert request.status == Status.NOT_FOUND
     placed, _ = place_request(patron=patron, record_id=other.pk, pickup_branch=branch)
     assert placed.status == Status.PLACED
+
+
+def test_a_copy_left_out_of_one_export_keeps_the_queue(db, tmp_path):
+    """--withdraw-missing withdraws a copy an export left out, marked to come back with
+    the next export listing it: its queue is not closed meanwhile."""
+    import pymarc
+
+    from tests.test_import_marc import NOT_OUT, koha_items, run, write
+
+    def marc(control, title, *items):
+        record = koha_items(*items)
+        record.remove_fields("001", "245")
+        record.add_field(pymarc.Field("001", data=control))
+        record.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", title)]))
+        return record.as_marc()
+
+    branch = make_branch()
+    shelf = [(f"W{n:02d}", NOT_OUT) for n in range(1, 11)]  # most of the export stays
+    full = [marc("k1", "Le loup", *shelf), marc("k2", "Le Horla", ("W00", [*NOT_OUT, ("q", "2030-12-01")]))]
+    run([write(tmp_path, "koha.mrc", full)])
+    horla = Copy.objects.get(barcode="W00").record
+    request, _ = place_request(patron=make_patron(branch), record_id=horla.pk, pickup_branch=branch)
+    assert request.status == Status.WAITING
+    run([write(tmp_path, "koha.mrc", full[:1])], withdraw_missing=True)
+    Copy.objects.filter(barcode="W00").update(updated_at=timezone.now() - datetime.timedelta(days=3))
+    assert Copy.objects.get(barcode="W00").status == CopyStatus.WITHDRAWN
+    assert close_waiting_without_copies() == 0
+    run([write(tmp_path, "koha.mrc", full)], withdraw_missing=True)
+    request.refresh_from_db()
+    assert request.status == Status.WAITING
 
 
 def test_a_copy_still_lendable_elsewhere_keeps_the_queue(patron, branch, other_branch):

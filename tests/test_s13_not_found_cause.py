@@ -71,3 +71,30 @@ def test_the_upgrade_splits_the_reasons_stored_in_words(patron, branch):
     for pick_line, (text, expected) in zip(lines, stored.items(), strict=True):
         pick_line.refresh_from_db()
         assert (pick_line.cause, pick_line.reason) == expected, text
+
+
+@pytest.mark.django_db
+def test_the_upgrade_writes_in_batches_not_once_per_distinct_reason(patron, branch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    place(patron, make_record(title="Le Horla", copies=[branch]), branch)
+    line = morning_run(branch).lines.get()
+    # "Other" always comes with the picker's words: nearly every reason is a text of its own.
+    PickLine.objects.bulk_create(
+        PickLine(
+            run=line.run,
+            request=line.request,
+            copy=line.copy,
+            status=LineStatus.NOT_FOUND,
+            reason=f"Autre : {n}",
+        )
+        for n in range(1200)
+    )
+    migration = importlib.import_module("emporter.picking.migrations.0003_not_found_cause")
+    with CaptureQueriesContext(connection) as queries:
+        migration.split_reasons(apps, None)
+    assert PickLine.objects.filter(cause="other").count() == 1200
+    assert PickLine.objects.filter(cause="other", reason="1199").exists()
+    updates = [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+    assert len(updates) <= 5

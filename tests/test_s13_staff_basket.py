@@ -68,3 +68,16 @@ def test_patrons_and_visitors_keep_their_basket(client, branch, record):
     assert client.session["basket"] == [record.pk]
     page = client.get(reverse("catalogue:search"), {"q": "friendly"}).content.decode()
     assert 'class="in-basket"' in page and STAFF_NOTE not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_more_like_this_tiles_keep_their_basket_button(client, branch, signed_in):
+    # The tag renders its tiles in a context of its own, without the context processors'.
+    record = make_record(title="Tome 1", copies=[branch], series="Astérix")
+    other = make_record(title="Tome 2", copies=[branch], series="Astérix")
+    if signed_in:
+        client.force_login(make_patron(branch).user)
+    page = client.get(reverse("catalogue:record", args=[record.pk])).content.decode()
+    tile = page[page.index(f'id="tile-{other.pk}"') :]
+    assert ADD_FORM in tile[: tile.index("</li>")]

@@ -101,7 +101,10 @@ def test_copies_not_found_and_requests_nothing_could_serve_are_two_figures():
     with translation.override("en"):
         figures = {key: (str(label), value) for key, label, value in tables.key_figures(d)}
     assert figures["not_found_rate"] == ("Share of copies not found on the shelf", 0.5)  # 2 of 4 lines
-    assert figures["not_served_rate"] == ("Share of requests no copy could serve", 1.0)  # 1 of 1 ended
+    assert figures["not_served_rate"] == (
+        "Of the requests ended, share no copy could serve",
+        1.0,
+    )  # 1 of 1 ended
     assert d.closings.counts["not_found"] == 1
 
 

@@ -6,7 +6,9 @@
 Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separated):
 
 - ``barcode`` (required);
-- ``record`` (a ``Record.source_key``) or ``isbn``: the copy's record, which must exist;
+- ``record`` (a ``Record.source_key``) or ``isbn``: the copy's record, which must exist.
+  A file with neither column only updates the copies it names (an inventory: barcodes
+  and statuses); a barcode it does not know is reported (``unknown_barcode``);
 - ``call_number``; ``branch``, ``department``, ``location``: our codes, or source
   codes translated by the code map (branch falls back to ``default_branch``);
 - ``doc_type``: one of ours (``book``, ``dvd``…) or a source type code; empty: the
@@ -15,7 +17,9 @@ Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separ
   empty keeps an existing copy's status (new copies are on the shelf).
 
 Only the file's columns are written: a column the file does not have leaves an existing
-copy's value alone (a file of barcodes and statuses keeps call numbers and places), and
+copy's value alone (a file of barcodes and statuses keeps call numbers and places; an
+empty cell of a column it has clears the value, except the call number of a copy our
+circulation holds: a picker looks for it by it), and
 its source codes join the copy's ``source_codes`` (an empty cell removes its code). A
 new copy without those columns has no call number, the record's type, no department nor
 location, and ``default_branch``. Without a branch column a copy stays in its branch and
@@ -117,7 +121,7 @@ CODE_COLUMNS = ("branch", "department", "location", "doc_type")
 PLACE_COLUMNS = frozenset(("department", "location"))
 # Problems found when a batch is written that skip the row.
 SKIPPED_WHEN_WRITTEN = frozenset(
-    ("no_record", "no_branch", "no_department", "no_location", "ambiguous_location")
+    ("no_record", "unknown_barcode", "no_branch", "no_department", "no_location", "ambiguous_location")
 )
 UPDATED_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
@@ -568,10 +572,8 @@ class _CopyImport:
                 if alias in names:
                     columns[column] = names[alias]
                     break
-        if "barcode" not in columns or not ({"record", "isbn"} & set(columns)):
-            message = _(
-                "the header must name a barcode column and a record or isbn column (found: %(found)s)"
-            )
+        if "barcode" not in columns:
+            message = _("the header must name a barcode column (found: %(found)s)")
             self.problem(1, "bad_header", message % {"found": ", ".join(header) or "—"})
             self.report.fatal = True
             return None
@@ -597,7 +599,7 @@ class _CopyImport:
             )
             return None
         record_key, isbn = cells.get("record", ""), isbn13(cells.get("isbn", ""))
-        if not record_key and not isbn:
+        if not record_key and not isbn and {"record", "isbn"} & cells.keys():
             self.skip(line, "no_record", _("neither a record key nor a valid ISBN"), barcode)
             return None
         place = self.place(line, barcode, cells)
@@ -691,21 +693,27 @@ class _CopyImport:
     def write_batch(self, batch: list[_Row]) -> tuple[int, int, list[tuple]]:
         """(created, updated, problems to report once the batch is committed)."""
         lock_copies([r.barcode for r in batch])  # before any record is locked: see there
-        records = self.records(batch)
         existing = {
             c.barcode: c
             for c in Copy.objects.filter(barcode__in=[r.barcode for r in batch]).only(
                 "pk", "barcode", *UPDATED_FIELDS
             )
         }
+        records = self.records(batch, existing)
         lent = lent_copies(existing.values())
         new, changed, problems = [], [], []
         for row in batch:
-            record = records.get(row.record_key) if row.record_key else records.get(f"isbn:{row.isbn}")
+            copy = existing.get(row.barcode)
+            if not row.record_key and not row.isbn:  # a file that only updates copies
+                if copy is None:
+                    problems.append((row.line, "unknown_barcode", self.unknown(row), row.barcode))
+                    continue
+                record = records[f"id:{copy.record_id}"]
+            else:
+                record = records.get(row.record_key) if row.record_key else records.get(f"isbn:{row.isbn}")
             if not isinstance(record, tuple):
                 problems.append((row.line, "no_record", record or self.no_record(row), row.barcode))
                 continue
-            copy = existing.get(row.barcode)
             values = self.copy_values(row, record, copy)
             if isinstance(values, tuple):
                 problems.append((row.line, *values, row.barcode))
@@ -727,6 +735,9 @@ class _CopyImport:
             # Nor is it moved to another record or place (a patron asked for this one, here).
             if held and keep_placement(copy, values):
                 problems.append((row.line, "placement_kept", self.placement_kept(copy), row.barcode))
+            if held and values.get("call_number") == "" and copy.call_number:
+                # An empty cell would leave the picker, or the hold shelf, without it.
+                values |= {"call_number": copy.call_number, "call_number_key": copy.call_number_key}
             if delta := changes(copy, values):
                 changed.append((row, copy, delta))
         Copy.objects.bulk_create(new)
@@ -784,8 +795,9 @@ class _CopyImport:
                 problems.append((row.line, "status_kept", message, row.barcode))
         return problems
 
-    def records(self, batch: list[_Row]) -> dict[str, tuple[int, str] | str]:
-        """Records by key ("isbn:…" for ISBNs): (pk, doc_type), or a message when ambiguous."""
+    def records(self, batch: list[_Row], existing: dict[str, Copy]) -> dict[str, tuple[int, str] | str]:
+        """Records by key ("isbn:…" for ISBNs, "id:…" for the copies a row without either
+        updates): (pk, doc_type), or a message when ambiguous."""
         keys = [r.record_key for r in batch if r.record_key]
         found: dict[str, tuple[int, str] | str] = {
             key: (pk, doc_type)
@@ -793,7 +805,14 @@ class _CopyImport:
                 "source_key", "pk", "doc_type"
             )
         }
-        isbns = [r.isbn for r in batch if not r.record_key]
+        own = [
+            existing[r.barcode].record_id
+            for r in batch
+            if not r.record_key and not r.isbn and r.barcode in existing
+        ]
+        for pk, doc_type in Record.objects.filter(pk__in=own).values_list("pk", "doc_type"):
+            found[f"id:{pk}"] = (pk, doc_type)
+        isbns = [r.isbn for r in batch if not r.record_key and r.isbn]
         for isbn, pk, doc_type in Record.objects.filter(isbn__in=isbns).values_list("isbn", "pk", "doc_type"):
             key = f"isbn:{isbn}"
             if key in found:
@@ -801,6 +820,12 @@ class _CopyImport:
             else:
                 found[key] = (pk, doc_type)
         return found
+
+    def unknown(self, row: _Row) -> str:
+        message = _(
+            "no copy with the barcode %(barcode)s: a file without a record or isbn column only updates copies"
+        )
+        return message % {"barcode": row.barcode}
 
     def no_record(self, row: _Row) -> str:
         if row.record_key:

@@ -128,7 +128,7 @@ from emporter.catalogue.item_mappings import (
 )
 from emporter.catalogue.marc import ENCODINGS, MarcEntry, read_marc, unknown_encoding
 from emporter.catalogue.marcdata import RecordData, clean_barcode, extract, record_id
-from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.catalogue.models import ABSENT, Copy, CopyStatus, Record
 from emporter.network.models import Branch, Department, Location
 
 RECORD_FIELDS = [f for f in RecordData.__dataclass_fields__ if f != "doc_type_is_default"]
@@ -147,7 +147,6 @@ WITHDRAWABLE = SOURCE_STATUSES - {CopyStatus.WITHDRAWN}
 WITHDRAW_AT_MOST = 0.1
 # The source_codes key that marks a copy withdraw_missing withdrew: a later export that
 # lists it again brings it back (a librarian's withdrawal has no such mark).
-ABSENT = "absent"
 # How many records or copies of a file tell whose catalogue it is, before anything is
 # written (refuse_other_source).
 SAMPLE = 1000

@@ -35,6 +35,10 @@ class CopyStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+# The mark, in ``Copy.source_codes``, of a copy an import withdrew for being left out of
+# its export (``import_marc --withdraw-missing``): the next export listing it brings it back.
+ABSENT = "absent"
+
 # The statuses a librarian sets by hand (the admin: a copy lost, withdrawn, found again).
 # The others belong to circulation (a request, a pull, a loan) and change only through it.
 HAND_SET_STATUSES = (CopyStatus.ON_SHELF, CopyStatus.MISSING, CopyStatus.WITHDRAWN)

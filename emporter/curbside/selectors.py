@@ -39,7 +39,8 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
                         times.append(start)
                     start += step
         day += datetime.timedelta(days=1)
-    return times
+    # Intervals that overlap (saved before the admin refused them) offer a time once.
+    return sorted(set(times))
 
 
 def open_now(branch, now: datetime.datetime) -> bool:

@@ -1,7 +1,7 @@
 """Loans: the minimal circulation that keeps availability true."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +19,9 @@ class LoanPolicy(models.Model):
     """Loan rules per document type; the row with an empty type is the default."""
 
     doc_type = models.CharField(_("document type"), max_length=20, choices=DocType, blank=True, unique=True)
-    loan_days = models.PositiveSmallIntegerField(_("loan period (days)"), default=28)
+    loan_days = models.PositiveSmallIntegerField(
+        _("loan period (days)"), default=28, validators=[MinValueValidator(1)]
+    )
     max_renewals = models.PositiveSmallIntegerField(_("renewals allowed"), default=1)
     # 0 forgets who borrowed what as soon as the document is back; at most four months
     # (the CNIL's advice): a longer history is the patron's choice (Patron.loan_history).
@@ -41,7 +43,13 @@ class LoanPolicy(models.Model):
                 condition=Q(anonymise_after_days__lte=MAX_HISTORY_DAYS),
                 name="loan_history_four_months_at_most",
                 violation_error_message=_("A loan is forgotten 120 days after its return at the latest."),
-            )
+            ),
+            # 0 made every loan due the day it was made.
+            models.CheckConstraint(
+                condition=Q(loan_days__gte=1),
+                name="loan_one_day_at_least",
+                violation_error_message=_("A loan lasts one day at least."),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.crypto import salted_hmac
@@ -270,7 +271,7 @@ class RequestPolicy(models.Model):
         _("requestable document types"), null=True, blank=True, help_text=_("Empty: every type.")
     )
     hold_days = models.PositiveSmallIntegerField(
-        _("open days a ready request is held"), null=True, blank=True
+        _("open days a ready request is held"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
     allow_other_branches = models.BooleanField(
         _("copies may come from other branches"), null=True, blank=True
@@ -293,6 +294,12 @@ class RequestPolicy(models.Model):
                 condition=Q(branch__isnull=True),
                 name="policy_once_per_network",
                 violation_error_message=_("The whole network already has a rule for this patron category."),
+            ),
+            # 0 held every bag "until today": it expired that night, the patron told too late.
+            models.CheckConstraint(
+                condition=Q(hold_days__isnull=True) | Q(hold_days__gte=1),
+                name="policy_hold_one_day_at_least",
+                violation_error_message=_("A ready request is held one open day at least."),
             ),
         ]
 

@@ -18,7 +18,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
-from emporter.catalogue.models import HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
+from emporter.catalogue.models import ABSENT, HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.errors import ServiceError
 from emporter.network.calendar import nth_open_day
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
@@ -391,7 +391,9 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             continue
         if not may_borrow(request.patron):
             continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
-        if not _types_counted_alone(request, rules) or not _may_take_type(request, rules, copy.doc_type):
+        if not _types_counted_alone(request, rules, copy.doc_type) or not _may_take_type(
+            request, rules, copy.doc_type
+        ):
             continue  # keeps its place for a copy of another type, or for when it may
         taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
@@ -437,14 +439,16 @@ def take_copy_for(request: Request, rules: policy.Policy, *, pickup_branch: Bran
     )
 
 
-def _types_counted_alone(request: Request, rules: policy.Policy) -> bool:
+def _types_counted_alone(request: Request, rules: policy.Policy, doc_type: str | None = None) -> bool:
     """Lock the patron's row, as placement does, before a waiting request counts their
     types: a DVD placement not yet committed is not counted, and a DVD coming back
     would make two against a limit of one. Never waits (the caller may hold a copy a
     placement is waiting for): a patron placing at this very moment is passed over, the
     request keeps its place, and the next copy or the sweep comes back to it. No lock
-    where no type is limited."""
-    if not _limits_of(request, rules).type_limits:
+    where no type is limited, nor for a copy (``doc_type``) of a type with no limit: a
+    patron row held for another reason (a patron import's batch) passes nobody over then."""
+    limited = _limits_of(request, rules).type_limits
+    if not limited or (doc_type is not None and doc_type not in limited):
         return True
     locked = Patron.objects.select_for_update(skip_locked=True).filter(pk=request.patron_id)
     return locked.values_list("pk", flat=True).first() is not None
@@ -717,16 +721,35 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
 PASSED_OVER = 10
 
 
+# How long a title's queue outlives its last copy: a copy written off is often replaced
+# within the day (the new one catalogued an hour later), a location closed for an
+# exhibition opened again.
+STRANDED_AFTER = datetime.timedelta(days=1)
+
+
+def _could_come_back(record_ref):
+    """Copies of ``record_ref`` that are, or may again be, lendable: lendable ones, those an
+    import withdrew for missing from one export (the next one that lists them brings them
+    back: catalogue.importer "Weeding"), and any changed in the last ``STRANDED_AFTER``."""
+    copies = Copy.objects.filter(record_id=record_ref)
+    recent = timezone.now() - STRANDED_AFTER
+    return (
+        copies.lendable()
+        | copies.filter(status=CopyStatus.WITHDRAWN, source_codes__has_key=ABSENT)
+        | copies.filter(updated_at__gte=recent)
+    )
+
+
 def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     """Close, as not found, the waiting requests no copy can ever serve: their title's
-    last lendable copies were withdrawn (written off, an import), deleted or moved to a
-    reference collection since they joined the queue. Placement refuses such a title
+    last lendable copies were withdrawn (written off), deleted or moved to a reference
+    collection over a day ago (``STRANDED_AFTER``). Placement refuses such a title
     (``nothing_to_lend``); a request left waiting for one would never move, take one of
     its patron's places for good, and tell them nothing. The patron is told, as when a
     picker finds nothing (the notice reads the event). Returns how many were closed."""
     stranded = (
         Request.objects.filter(status=Status.WAITING)
-        .exclude(Exists(Copy.objects.lendable().filter(record_id=OuterRef("record_id"))))
+        .exclude(Exists(_could_come_back(OuterRef("record_id"))))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)
     )
@@ -738,8 +761,12 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
                 .filter(pk=request_id, status=Status.WAITING)
                 .first()
             )
-            # Served, cancelled or being changed meanwhile; or a copy came (an import).
-            if request is None or Copy.objects.lendable().filter(record_id=request.record_id).exists():
+            if request is None:  # served, cancelled or being changed meanwhile
+                continue
+            # The record's row, as every copy write takes it (its availability summary):
+            # a copy being added now is seen, or waits for this.
+            list(Record.objects.select_for_update().filter(pk=request.record_id).values_list("pk"))
+            if _could_come_back(request.record_id).exists():
                 continue
             transition(request, Status.NOT_FOUND, actor=actor, reason="no_copy_left")
             closed += 1

@@ -1,4 +1,8 @@
+import itertools
+
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -6,8 +10,32 @@ from django.utils.translation import gettext_lazy as _
 from .models import Branch, ClosedDay, Department, Location, ModeChange, OpeningHours
 
 
+class OpeningHoursFormSet(BaseInlineFormSet):
+    def clean(self):
+        """Two intervals of one day that overlap (a typo: 12:00–20:00 beside 13:00–19:00)
+        are refused: patrons were offered every pickup time of the overlap twice."""
+        super().clean()
+        by_day: dict[int, list] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if (
+                not data
+                or data.get("DELETE")
+                or not all(data.get(k) is not None for k in ("weekday", "opens", "closes"))
+            ):
+                continue
+            by_day.setdefault(data["weekday"], []).append((data["opens"], data["closes"]))
+        for weekday, intervals in by_day.items():
+            intervals.sort()
+            for (_opens, closes), (next_opens, _closes) in itertools.pairwise(intervals):
+                if next_opens < closes:
+                    day = OpeningHours.Weekday(weekday).label
+                    raise ValidationError(_("Two opening intervals overlap on %(day)s.") % {"day": day})
+
+
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
+    formset = OpeningHoursFormSet
     extra = 0
 
 

@@ -45,13 +45,7 @@ def switch_branch(request, branch_id: int):
     closing = mode == ServiceMode.CLOSED and branch.service_mode != ServiceMode.CLOSED
     if closing and request.POST.get("confirm") != "yes":
         # Closing moves or cancels requests for good: say what will happen, then ask.
-        context = {
-            "branch": branch,
-            "mode": mode,
-            "set_aside": set_aside_at(branch),
-            "pickups": active_pickups_at(branch),
-            "bookings": live_appointments().filter(bag__branch=branch).count(),
-        }
+        context = {"branch": branch, "mode": mode, **_closing_effects([branch])}
         return render(request, "network/confirm_close.html", context)
     if mode is None:
         messages.error(request, _("Choose a service mode."))
@@ -67,6 +61,15 @@ def switch_branch(request, branch_id: int):
         if mode == ServiceMode.CLOSED:
             _warn_about_pickups(request, branch)
     return redirect("network:modes")
+
+
+def _closing_effects(branches) -> dict:
+    """What closing ``branches`` moves, tells and leaves waiting (confirm_close.html)."""
+    return {
+        "set_aside": sum(set_aside_at(b) for b in branches),
+        "pickups": sum(active_pickups_at(b) for b in branches),
+        "bookings": live_appointments().filter(bag__branch__in=branches).count(),
+    }
 
 
 def _reopens(branches, mode: str) -> bool:
@@ -120,12 +123,16 @@ def switch_network(request):
         return redirect("network:modes")
     branches = Branch.objects.all()
     if request.POST.get("confirm") != "yes":
+        changing = list(branches.exclude(service_mode=mode))
         context = {
             "mode": mode,
             "mode_label": ServiceMode(mode).label,
-            "changing": branches.exclude(service_mode=mode),
+            "changing": changing,
             "unchanged": branches.filter(service_mode=mode).count(),
         }
+        if mode == ServiceMode.CLOSED and changing:
+            # The biggest step there is: counted as for one library, over all of them.
+            context |= {"closing": True, **_closing_effects(changing)}
         return render(request, "network/confirm.html", context)
     if _reopens(branches, mode):
         messages.success(

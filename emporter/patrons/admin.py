@@ -1,9 +1,12 @@
+import dataclasses
 import logging
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.admin.options import ActionLocation
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import ProtectedError
 from django.shortcuts import redirect
@@ -65,11 +68,10 @@ class PatronAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         return sum(self._erase(request, patron) for patron in queryset)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
         if "delete_selected" in actions:  # its page and its checks, with our count
-            _func, name, description = actions["delete_selected"]
-            actions[name] = (erase_selected, name, description)
+            actions["delete_selected"] = dataclasses.replace(actions["delete_selected"], func=erase_selected)
         return actions
 
     def response_delete(self, request, obj_display, obj_id):
@@ -107,13 +109,22 @@ class PatronAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):
-        for patron in queryset.select_related("user")[:20]:
-            pin = services.reset_pin(patron=patron)
+        # One patron at a time, the one at the desk or on the phone: a new PIN ends their
+        # sessions and apps, and a page of patrons ticked by mistake locked them all out.
+        patrons = list(queryset.select_related("user")[:2])
+        if len(patrons) != 1:
             self.message_user(
                 request,
-                _("New PIN for %(card)s: %(pin)s") % {"card": patron.card_number, "pin": pin},
-                messages.WARNING,
+                _("Choose one patron to give a new PIN to: it signs them out everywhere."),
+                messages.ERROR,
             )
+            return
+        pin = services.reset_pin(patron=patrons[0])
+        self.message_user(
+            request,
+            _("New PIN for %(card)s: %(pin)s") % {"card": patrons[0].card_number, "pin": pin},
+            messages.WARNING,
+        )
 
 
 @admin.action(permissions=["delete"])
@@ -141,6 +152,13 @@ def erase_selected(modeladmin, request, queryset):
 class StaffRoleAdmin(admin.ModelAdmin):
     list_display = ["user", "role", "branch"]
     list_filter = ["role", "branch"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # Staff accounts only: a card's account never holds a role (StaffRole.clean),
+            # and a network's 100,000 cards made the list unusable.
+            kwargs["queryset"] = get_user_model().objects.filter(patron__isnull=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(SignInFailures)

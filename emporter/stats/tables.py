@@ -162,7 +162,11 @@ def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
         # Copies the pickers did not find on the shelf: a request may still have been
         # served by another copy. Not the same as the requests nothing could serve.
         ("not_found_rate", _("Share of copies not found on the shelf"), picked.not_found_rate),
-        ("not_served_rate", _("Share of requests no copy could serve"), d.closings.not_served_rate),
+        (
+            "not_served_rate",
+            _("Of the requests ended, share no copy could serve"),
+            d.closings.not_served_rate,
+        ),
         ("median_to_ready", _("Median time from request to ready"), d.delays.to_ready[0]),
         ("median_to_pickup", _("Median time from ready to pickup"), d.delays.to_pickup[0]),
         ("collected", _("Requests collected"), d.closings.counts[Status.COLLECTED]),

@@ -32,7 +32,14 @@ def more_like_this(context, record):
     request = context["request"]
     patron = current_patron(request)
     branch = patron.home_branch if patron else None
-    return {"tiles": selectors.more_like_this(record, branch=branch), "request": request, "branch": branch}
+    return {
+        "tiles": selectors.more_like_this(record, branch=branch),
+        "request": request,
+        "branch": branch,
+        # An inclusion tag's context has no context processors' values: passed on, or
+        # every tile would lose its basket button (patrons.context_processors.staff_menu).
+        "basket_shown": context.get("basket_shown", True),
+    }
 
 
 @register.inclusion_tag("discovery/_home.html", takes_context=True)

@@ -12,21 +12,26 @@ LABELS = {
 
 def split_reasons(apps, schema_editor):
     """"Pas en rayon : derrière les BD" becomes the cause "shelf" and the details
-    "derrière les BD"; words matching no label stay as they are (details alone)."""
+    "derrière les BD"; words matching no label stay as they are (details alone).
+
+    One pass over the lines whose reason starts with a label, written back in batches:
+    "Other" always comes with the picker's own words, so nearly every such reason is a
+    text of its own (one UPDATE per distinct text took minutes on a large table)."""
     PickLine = apps.get_model("picking", "PickLine")
-    for cause, labels in LABELS.items():
-        pattern = re.compile(rf"^(?:{'|'.join(map(re.escape, labels))})(?:\s*:\s*(?P<details>.*))?$", re.S)
-        # One update per distinct text: a day's lists repeat the same few reasons.
-        texts = (
-            PickLine.objects.filter(cause="", reason__regex=r"^(" + "|".join(labels) + ")")
-            .values_list("reason", flat=True)
-            .distinct()
-        )
-        for text in list(texts):
-            found = pattern.match(text)
-            if found:
+    labels = {label: cause for cause, words in LABELS.items() for label in words}
+    pattern = re.compile(
+        rf"^(?P<label>{'|'.join(map(re.escape, labels))})(?:\s*:\s*(?P<details>.*))?$", re.S
+    )
+    candidates = PickLine.objects.filter(cause="", reason__regex=r"^(" + "|".join(labels) + ")")
+    after = 0
+    while rows := list(candidates.filter(pk__gt=after).order_by("pk").values_list("pk", "reason")[:2000]):
+        after = rows[-1][0]
+        batch = []
+        for pk, reason in rows:
+            if found := pattern.match(reason):
                 details = (found.group("details") or "").strip()
-                PickLine.objects.filter(cause="", reason=text).update(cause=cause, reason=details)
+                batch.append(PickLine(pk=pk, cause=labels[found.group("label")], reason=details))
+        PickLine.objects.bulk_update(batch, ["cause", "reason"], batch_size=500)
 
 
 class Migration(migrations.Migration):
