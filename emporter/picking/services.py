@@ -326,11 +326,13 @@ def _hand_over_line(line: PickLine, holder: Request | None) -> int:
     """The line becomes the holder's, or closes. No event is written: the requests'
     histories already say what happened (one cancelled, the other given the copy), and a
     line only says which shelf to walk to for whom."""
-    if holder is not None:
+    # The holder may have a pending line of its own (one pending line a request): looked
+    # up first, so the constraint's refusal (an ERROR in the database's log) stays rare.
+    if holder is not None and not PickLine.objects.filter(request=holder, status=LineStatus.PENDING).exists():
         try:
-            with transaction.atomic():  # the holder may have a line of its own (one pending a request)
+            with transaction.atomic():
                 return PickLine.objects.filter(pk=line.pk).update(request=holder)
-        except IntegrityError:
+        except IntegrityError:  # one written since
             pass
     return PickLine.objects.filter(pk=line.pk).update(status=LineStatus.CANCELLED, marked_at=timezone.now())
 
@@ -348,8 +350,14 @@ def _next_in_line(line: PickLine) -> Request | None:
     if holder_id is None:
         return None
     list(PickLine.objects.select_for_update().filter(request_id=holder_id, status=LineStatus.PENDING))
-    holder = _locked_request(holders.filter(pk=holder_id))
-    if holder is None or not Copy.objects.filter(pk=line.copy_id, status=CopyStatus.SET_ASIDE).exists():
+    # Locked by id alone, then checked again: a pickup library changed meanwhile must not
+    # make the request vanish from the locking query (see _locked_request).
+    holder = _locked_request(Request.objects.filter(pk=holder_id))
+    if holder is None or holder.status != Status.PLACED or holder.copy_id != line.copy_id:
+        return None
+    if holder.pickup_branch.service_mode == ServiceMode.CLOSED:
+        return None
+    if not Copy.objects.filter(pk=line.copy_id, status=CopyStatus.SET_ASIDE).exists():
         return None
     return holder
 
