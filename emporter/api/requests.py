@@ -19,7 +19,7 @@ from emporter.holds.models import Status as RequestStatus
 from emporter.holds.services import Outcome, cancel_request, place_requests
 from emporter.holds.services import change_pickup as change_pickup_service
 from emporter.network.models import Branch
-from emporter.patrons.models import Patron
+from emporter.patrons.models import Patron, of_household
 from emporter.privacy import services as privacy
 from emporter.privacy.selectors import data_of
 
@@ -204,14 +204,17 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
 
 @router.get("/requests", response={200: RequestPage, 401: ErrorOut}, summary="My requests")
 def my_requests(request, status: str | None = None, since: datetime.datetime | None = None, page: int = 1):
-    """Newest first. `status`: `active` (waiting, placed, ready) or one status; all if absent.
-    `since` (ISO 8601): only those placed or changed since then, to poll for news."""
-    mine = filter_status(Request.objects.filter(patron=request.auth.patron), status)
+    """Newest first, the caller's and their children's (`patron_id` says whose), as the
+    account page and `GET /bags` show them. `status`: `active` (waiting, placed, ready)
+    or one status; all if absent. `since` (ISO 8601): only those placed or changed since
+    then, to poll for news."""
+    mine = filter_status(Request.objects.filter(of_household(request.auth.patron)), status)
     return page_of(changed_since(mine, since), page)
 
 
 def my_request(request, request_id: int) -> Request:
-    found = Request.objects.filter(pk=request_id, patron=request.auth.patron).first()
+    # A child's in the caller's care too: a guardian cancels and moves them on the web.
+    found = Request.objects.filter(of_household(request.auth.patron), pk=request_id).first()
     if found is None:
         raise ServiceError("not_found")
     return found

@@ -54,8 +54,9 @@ def _unclaimed():
     scheduler stopped for a fortnight delays notices, it does not drop them (the outbox
     skips a "ready" email whose documents are no longer waiting). An event told meanwhile
     by another composer is refused by its unique link (``_create``)."""
+    # With the guardian: the channel a child's notice goes by may be theirs (telling_channel).
     return RequestEvent.objects.filter(to_tell=True, request__patron__isnull=False).select_related(
-        "request__patron"
+        "request__patron__guardian"
     )
 
 
@@ -94,7 +95,7 @@ def _create(*, patron, kind: str, events: list[RequestEvent], key: str, bag_id=N
     try:
         with transaction.atomic():
             notice = Notice.objects.create(
-                patron=patron, kind=kind, channel=patron.notice_channel, dedupe_key=key, bag_id=bag_id
+                patron=patron, kind=kind, channel=patron.telling_channel, dedupe_key=key, bag_id=bag_id
             )
             NoticeEvent.objects.bulk_create(NoticeEvent(notice=notice, event=e) for e in events)
             _told(events)

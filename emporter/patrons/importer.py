@@ -8,6 +8,10 @@ copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unl
 number, imported in the same file or before; not the patron, nor one of their wards:
 ``bad_guardian``), ``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the
 copies import does (``catalogue.marcdata.clean``), without control or invisible characters.
+An empty cell of a column the file has clears the patron's value (an email, a phone, an
+expiry, a guardian: a child come of age in the library system loses their guardian here,
+who would otherwise keep collecting, reading and cancelling for them); a column the file
+lacks leaves it alone.
 
 PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
 staff set one). An existing patron keeps theirs: a nightly file would otherwise re-hash
@@ -237,15 +241,17 @@ def _clean(row: dict, branches: dict) -> dict:
         if row["category"].lower() not in PatronCategory.values:
             raise RowError("bad_category", _("unknown category %(value)s") % {"value": row["category"]})
         values["category"] = row["category"].lower()
-    if row.get("card_expires"):
+    if "card_expires" in row and not row["card_expires"]:
+        values["card_expires"] = None
+    elif row.get("card_expires"):
         try:
             values["card_expires"] = datetime.date.fromisoformat(row["card_expires"])
         except ValueError as error:
             raise RowError(
                 "bad_date", _("%(value)s is not a date (YYYY-MM-DD)") % {"value": row["card_expires"]}
             ) from error
-    if row.get("guardian"):
-        values["guardian"] = _guardian(row["card_number"], row["guardian"])
+    if "guardian" in row:
+        values["guardian"] = _guardian(row["card_number"], row["guardian"]) if row["guardian"] else None
     pin = row.get("pin", "")
     # ASCII digits, as services.change_pin: "١٢٣٤" is digits to str.isdigit.
     if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):

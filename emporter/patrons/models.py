@@ -123,9 +123,27 @@ class Patron(models.Model):
             return self.guardian.language or settings.LANGUAGE_CODE
         return self.language or settings.LANGUAGE_CODE
 
+    @property
+    def telling_channel(self) -> str:
+        """The channel this patron's notices go by: their own, where they or their
+        guardian have an address for it; else their guardian's (a child left at the
+        default, email, whose parent has only a mobile: nobody was told of the bag)."""
+        guardian = self.guardian if self.guardian_id else None
+        if any(_address(person, self.notice_channel) for person in (self, guardian)):
+            return self.notice_channel
+        if guardian is not None and _address(guardian, guardian.notice_channel):
+            return guardian.notice_channel
+        return self.notice_channel
+
     def household_ids(self) -> list[int]:
         """This patron and the children in their care (``of_household``)."""
         return [self.pk, *Patron.objects.filter(guardian=self).values_list("pk", flat=True)]
+
+
+def _address(person: "Patron | None", channel: str) -> str:
+    if person is None:
+        return ""
+    return person.phone if channel == "sms" else person.email
 
 
 def of_household(patron: Patron) -> models.Q:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
@@ -133,6 +133,16 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         _forget_surprises(list(surprises.values_list("pk", flat=True)))
         # A bag left with no request at all (open or not) names only them.
         Bag.objects.filter(patron=patron).exclude(Exists(Request.objects.filter(bag=OuterRef("pk")))).delete()
+        # Notices written to them as a child's guardian are the child's, and stay: without
+        # the address of the adult erased (a former guardian, the child now in another's care).
+        addresses = [a for a in (patron.email, patron.phone) if a]
+        if addresses:
+            written_to_them = Notice.objects.exclude(patron=patron).filter(sent_to__in=addresses)
+            # Not a notice sent to its own patron's address (a family sharing one).
+            written_to_them = written_to_them.exclude(patron__email=F("sent_to")).exclude(
+                patron__phone=F("sent_to")
+            )
+            written_to_them.update(sent_to="")
         throttle.forget_card(patron.card_number)
         # The account goes with the patron (Patron.user cascades): its PIN, its apps'
         # tokens, and every session it had (they name a user that no longer exists).
