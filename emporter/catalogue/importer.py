@@ -145,8 +145,8 @@ SOURCE_STATUSES = {CopyStatus.ON_SHELF, CopyStatus.ON_LOAN, CopyStatus.MISSING, 
 WITHDRAWABLE = SOURCE_STATUSES - {CopyStatus.WITHDRAWN}
 # The largest share of a source's copies withdraw_missing withdraws in one run.
 WITHDRAW_AT_MOST = 0.1
-# The source_codes key that marks a copy withdraw_missing withdrew: a later export that
-# lists it again brings it back (a librarian's withdrawal has no such mark).
+# (ABSENT, catalogue.models: the mark of a copy withdraw_missing withdrew; a librarian's
+# withdrawal has none.)
 # How many records or copies of a file tell whose catalogue it is, before anything is
 # written (refuse_other_source).
 SAMPLE = 1000
@@ -154,6 +154,8 @@ SAMPLE = 1000
 CUT_SHORT = frozenset(("truncated", "xml"))
 # Where a copy is: a held copy keeps these (see the module docstring).
 PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
+# The source codes only a copies CSV writes (catalogue.csv_import): a MARC import keeps them.
+CSV_ONLY_CODES = ("csv", "status", "branch", "doc_type")
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
 BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
 
@@ -826,6 +828,13 @@ class _Run:
             held = copy.status not in SOURCE_STATUSES or copy.pk in lent
             if held and keep_placement(copy, values):
                 self.placement_kept(counts, entry, copy)
+            if held and not values["call_number"] and copy.call_number:
+                # An empty call number would leave the picker, or the hold shelf, without it.
+                values |= {"call_number": copy.call_number, "call_number_key": copy.call_number_key}
+            # What a copies CSV noted stays (its status above all: without it, the next CSV
+            # took its own status for news, and undid a picker's "missing").
+            kept = {k: v for k, v in copy.source_codes.items() if k in CSV_ONLY_CODES}
+            values["source_codes"] = kept | values["source_codes"]
             self.apply_status(copy, values, status, held=held, entry=entry, counts=counts)
             if delta := changes(copy, values):
                 changed.append((entry, copy, delta))

@@ -725,27 +725,36 @@ PASSED_OVER = 10
 # within the day (the new one catalogued an hour later), a location closed for an
 # exhibition opened again.
 STRANDED_AFTER = datetime.timedelta(days=1)
+# How long a copy an export left out is thought to come back: a record being edited is
+# listed again by the next export; one deleted at the source (weeded) never is.
+ABSENT_FOR_GOOD_AFTER = datetime.timedelta(days=30)
 
 
 def _could_come_back(record_ref):
     """Copies of ``record_ref`` that are, or may again be, lendable: lendable ones, those an
-    import withdrew for missing from one export (the next one that lists them brings them
-    back: catalogue.importer "Weeding"), and any changed in the last ``STRANDED_AFTER``."""
+    import withdrew for missing from an export in the last ``ABSENT_FOR_GOOD_AFTER`` (the
+    next export listing them brings them back: catalogue.importer "Weeding"), and any
+    changed in the last ``STRANDED_AFTER``. A copy deleted leaves nothing to wait for."""
     copies = Copy.objects.filter(record_id=record_ref)
-    recent = timezone.now() - STRANDED_AFTER
+    now = timezone.now()
     return (
         copies.lendable()
-        | copies.filter(status=CopyStatus.WITHDRAWN, source_codes__has_key=ABSENT)
-        | copies.filter(updated_at__gte=recent)
+        | copies.filter(
+            status=CopyStatus.WITHDRAWN,
+            source_codes__has_key=ABSENT,
+            updated_at__gte=now - ABSENT_FOR_GOOD_AFTER,
+        )
+        | copies.filter(updated_at__gte=now - STRANDED_AFTER)
     )
 
 
 def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     """Close, as not found, the waiting requests no copy can ever serve: their title's
-    last lendable copies were withdrawn (written off), deleted or moved to a reference
-    collection over a day ago (``STRANDED_AFTER``). Placement refuses such a title
-    (``nothing_to_lend``); a request left waiting for one would never move, take one of
-    its patron's places for good, and tell them nothing. The patron is told, as when a
+    last lendable copies were withdrawn (written off) or moved to a reference collection
+    over a day ago (``STRANDED_AFTER``), left out of the exports for a month, or
+    deleted. Placement refuses such a title (``nothing_to_lend``); a request left waiting
+    for one would never move, take one of its patron's places for good, and tell them
+    nothing. The patron is told, as when a
     picker finds nothing (the notice reads the event). Returns how many were closed."""
     stranded = (
         Request.objects.filter(status=Status.WAITING)

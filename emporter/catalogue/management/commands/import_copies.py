@@ -12,7 +12,8 @@ class Command(BaseCommand):
     help = (
         "Create or update copies from a CSV file (columns: barcode, record or isbn, call_number, "
         "branch, department, location, doc_type, status; a column the file lacks leaves the copies' "
-        "value alone). Rows that cannot be imported are listed and skipped. Exit status 1 when the "
+        "value alone; without record and isbn columns, only the copies named are updated). "
+        "Rows that cannot be imported are listed and skipped. Exit status 1 when the "
         "file could not be read (unreadable, refused for its encoding, no usable header) or no copy "
         "was imported from it; 0 otherwise."
     )
