@@ -13,7 +13,7 @@ from emporter.errors import ServiceError
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch
-from emporter.patrons.models import of_household
+from emporter.patrons.models import Patron, of_household
 from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, signed_in_patron
 
@@ -82,6 +82,8 @@ def show_basket(request):
         # An expired or blocked card is told here, before the patron confirms, not once
         # per document after.
         "refused": _refused(patron),
+        # A parent requests for the children in their care too.
+        "children": _children(patron),
         "home_not_taking": home_not_taking,
         "branches": branches,
         "default_branch": default_branch,
@@ -107,11 +109,36 @@ def _refused(patron) -> str:
     return ""
 
 
+def _children(patron) -> list[Patron]:
+    """The children in ``patron``'s care, whom the basket may also request for."""
+    if patron is None:
+        return []
+    return list(Patron.objects.filter(guardian=patron).order_by("first_name", "pk"))
+
+
+def _for_whom(request, patron: Patron) -> Patron | None:
+    """Whom the basket is confirmed for: the patron, or a child in their care (as Koha's
+    guarantor, a parent requests for their child from their own account); None for
+    anyone else (a made-up id)."""
+    chosen = parse_id(request.POST.get("for_whom"))
+    if chosen is None or chosen == patron.pk:
+        return patron
+    return Patron.objects.filter(pk=chosen, guardian=patron).first()
+
+
 @login_required
 @post_only
 def confirm_basket(request):
-    patron = signed_in_patron(request)
-    if _refused(patron):
+    guardian = signed_in_patron(request)
+    patron = _for_whom(request, guardian)
+    if patron is None:
+        messages.error(request, _("Choose whom the documents are for."))
+        return redirect("holds:basket")
+    if _refused(guardian) or _refused(patron):
+        if patron != guardian and (refused := _refused(patron)):
+            messages.error(
+                request, _("%(name)s: %(refused)s") % {"name": patron.first_name, "refused": refused}
+            )
         return redirect("holds:basket")  # which says why, above the documents kept
     branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
     if branch is None:
@@ -142,7 +169,15 @@ def confirm_basket(request):
     basket.clear(request.session, done)
     for outcome in outcomes:
         title = titles[outcome.record_id].title
-        if outcome.ok and outcome.request.status == Status.WAITING:
+        if outcome.ok and patron != guardian:
+            waiting = outcome.request.status == Status.WAITING
+            text = (
+                _("On the waiting list for %(name)s: %(title)s")
+                if waiting
+                else _("Requested for %(name)s: %(title)s")
+            )
+            messages.success(request, text % {"name": patron.first_name, "title": title})
+        elif outcome.ok and outcome.request.status == Status.WAITING:
             # No copy set aside: "requested" would promise a bag that is not coming yet.
             messages.success(request, _("On the waiting list: %(title)s") % {"title": title})
         elif outcome.ok:

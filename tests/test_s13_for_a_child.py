@@ -1,0 +1,84 @@
+"""A parent requests for the children in their care from their own basket (the brief's
+parents; Koha's guarantor): the basket asks for whom, the requests are the child's (their
+limits, their bag, their notices to the parent), and nobody else's child can be chosen."""
+
+from django.urls import reverse
+from django.utils import translation
+
+from emporter.holds.models import Request
+from tests.conftest import make_patron, make_record
+
+
+def en(name, *args):
+    with translation.override("en"):
+        return reverse(name, args=args)
+
+
+def _basket(client, *records):
+    for record in records:
+        client.post(en("holds:add", record.pk))
+
+
+def test_a_parent_requests_for_a_child_from_the_basket(client, branch):
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    child = make_patron(
+        branch, card="20000002", first_name="Léo", category="child", guardian=parent, email=""
+    )
+    record = make_record(title="Petit ours brun", copies=[branch])
+    client.force_login(parent.user)
+    _basket(client, record)
+    page = client.get(en("holds:basket")).content.decode()
+    assert "These documents are for" in page and f'name="for_whom" value="{child.pk}"' in page
+    done = client.post(
+        en("holds:confirm"),
+        {"pickup_branch": branch.pk, "record": [record.pk], "for_whom": child.pk},
+        follow=True,
+    )
+    assert "Requested for Léo: Petit ours brun" in done.content.decode()
+    request = Request.objects.get()
+    assert (request.patron_id, request.placed_by_id) == (child.pk, parent.user_id)
+    assert client.session["basket"] == []
+
+
+def test_someone_elses_child_cannot_be_chosen(client, branch):
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    other = make_patron(branch, card="20000003", first_name="Inès")
+    stranger = make_patron(branch, card="20000004", first_name="Zoé", category="child", guardian=other)
+    record = make_record(title="Petit ours brun", copies=[branch])
+    client.force_login(parent.user)
+    _basket(client, record)
+    page = client.post(
+        en("holds:confirm"),
+        {"pickup_branch": branch.pk, "record": [record.pk], "for_whom": stranger.pk},
+        follow=True,
+    ).content.decode()
+    assert "Choose whom the documents are for." in page
+    assert not Request.objects.exists()
+    assert client.session["basket"] == [record.pk]
+
+
+def test_without_children_the_basket_asks_nothing(client, branch):
+    patron = make_patron(branch, card="20000001")
+    client.force_login(patron.user)
+    _basket(client, make_record(title="Petit ours brun", copies=[branch]))
+    assert "for_whom" not in client.get(en("holds:basket")).content.decode()
+
+
+def test_an_expired_childs_card_is_said_and_nothing_is_placed(client, branch):
+    import datetime
+
+    from django.utils import timezone
+
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    expired = timezone.localdate() - datetime.timedelta(days=1)
+    child = make_patron(branch, card="20000002", first_name="Léo", guardian=parent, card_expires=expired)
+    record = make_record(title="Petit ours brun", copies=[branch])
+    client.force_login(parent.user)
+    _basket(client, record)
+    page = client.post(
+        en("holds:confirm"),
+        {"pickup_branch": branch.pk, "record": [record.pk], "for_whom": child.pk},
+        follow=True,
+    ).content.decode()
+    assert "Léo: Your card has expired" in page
+    assert not Request.objects.exists()
