@@ -74,5 +74,5 @@ def test_an_expired_childs_card_is_said_and_nothing_is_placed(client, branch):
     parent = make_patron(branch, card="20000001", first_name="Camille")
     expired = timezone.localdate() - datetime.timedelta(days=1)
     child = make_patron(branch, card="20000002", first_name="Léo", guardian=parent, card_expires=expired)
-    assert "Léo: Your card has expired" in _confirm_for(client, parent, child, branch)
+    assert "Léo’s card has expired: your library renews it." in _confirm_for(client, parent, child, branch)
     assert not Request.objects.exists()

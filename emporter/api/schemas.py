@@ -143,6 +143,9 @@ class RequestOut(Schema):
     hold_until: datetime.date | None
     closed_at: datetime.datetime | None
     bag_id: int | None = Field(None, description="The bag it waits in once ready (`GET /bags`).")
+    patron_id: int | None = Field(
+        None, description="Whose it is: the caller's own id (`GET /me`), or a child's in their care."
+    )
 
 
 class CopyOut(Schema):
@@ -215,9 +218,22 @@ class PatronOut(Schema):
     card_expires: datetime.date | None
 
 
+class ChildOut(Schema):
+    id: int
+    first_name: str
+
+
 class MeOut(PatronOut):
     active_requests: int
     max_active: int
+    children: list[ChildOut] = Field(
+        default_factory=list, description="The children in the caller's care: `patron_id` of their requests."
+    )
+
+    @staticmethod
+    def resolve_children(obj):
+        return list(obj.children.order_by("first_name", "pk"))
+
     # "library" (the library's rules), "keep" or "forget": PUT /me/loan-history.
     loan_history: str
 

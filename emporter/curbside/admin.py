@@ -29,11 +29,13 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     @admin.action(
         description=_(
-            "Cancel the selected pickup times (their places are given back; the patron is not told)"
+            "Cancel the selected booked pickup times (their places are given back; the patron is not told)"
         )
     )
     def cancel_selected(self, request, queryset):
-        cancelled = sum(curbside.cancel(appointment=appointment) for appointment in queryset)
+        # Bookings only: a patron at the door now ("I'm here") is the door's to serve.
+        booked = queryset.filter(state=Appointment.State.BOOKED)
+        cancelled = sum(curbside.cancel(appointment=appointment) for appointment in booked)
         self.message_user(
             request,
             ngettext("%(n)d pickup time cancelled.", "%(n)d pickup times cancelled.", cancelled)

@@ -9,6 +9,7 @@ past nor after the bag's deadline, a slot never takes more patrons than it was g
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -71,7 +72,9 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.branch_id} {self.starts_at:%Y-%m-%d %H:%M} ({self.booked}/{self.capacity})"
+        # The time the patron was given (the library's), not the stored UTC one.
+        when = timezone.localtime(self.starts_at)
+        return f"{self.branch} {when:%Y-%m-%d %H:%M} ({self.booked}/{self.capacity})"
 
 
 class Appointment(models.Model):
@@ -122,7 +125,7 @@ class Appointment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bag} {self.state}"
+        return f"{self.bag} {self.get_state_display()}"
 
 
 LIVE = (Appointment.State.BOOKED, Appointment.State.ARRIVED)

@@ -19,7 +19,7 @@ from emporter.patrons.selectors import current_patron, signed_in_patron
 
 from . import basket, services
 from .models import Channel, Request, Status
-from .selectors import basket_view
+from .selectors import active_count, basket_view
 
 # The basket form's key: a uuid4 in hex (show_basket).
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
@@ -64,7 +64,10 @@ def show_basket(request):
         # collect across town.
         home_not_taking = patron.home_branch if patron and patron.home_branch_id else None
         default_branch = branches[0].pk if branches else None
-    seen = basket_view(patron=patron, records=basket.records(request.session))
+    children = _children(patron)
+    # A parent's basket may be for a child: nothing is taken out as already the parent's,
+    # and limits are each person's (said when confirming), not the parent's room.
+    seen = basket_view(patron=None if children else patron, records=basket.records(request.session))
     if seen.already_requested:
         # Requesting them again could never work: out of the basket, said once.
         basket.clear(request.session, [r.pk for r in seen.already_requested])
@@ -82,12 +85,13 @@ def show_basket(request):
         # An expired or blocked card is told here, before the patron confirms, not once
         # per document after.
         "refused": _refused(patron),
-        # A parent requests for the children in their care too.
-        "children": _children(patron),
+        # A parent requests for the children in their care too (a child's card is checked
+        # when confirming for them, not the parent's).
+        "children": children,
         "home_not_taking": home_not_taking,
         "branches": branches,
         "default_branch": default_branch,
-        "active": seen.active,
+        "active": active_count(patron) if children else seen.active,
         "room": seen.room,
         "over_limit": seen.over_limit,
         "to_confirm": seen.to_confirm,
@@ -98,14 +102,22 @@ def show_basket(request):
     return render(request, "holds/basket.html", context)
 
 
-def _refused(patron) -> str:
-    """Why this patron may request nothing now (an expired or blocked card), or ""."""
+def _refused(patron, *, theirs: bool = False) -> str:
+    """Why this patron may request nothing now (an expired or blocked card), or "".
+    ``theirs``: said to their guardian, about the child's card, not "your card"."""
     if patron is None:
         return ""
     try:
         services.check_patron(patron)
     except ServiceError as error:
-        return error.message
+        if not theirs:
+            return error.message
+        if error.code == "card_expired":
+            return _("%(name)s’s card has expired: your library renews it.") % {"name": patron.first_name}
+        return _("%(name)s’s account is blocked by the library: %(reason)s.") % {
+            "name": patron.first_name,
+            "reason": patron.blocked_reason,
+        }
     return ""
 
 
@@ -134,11 +146,9 @@ def confirm_basket(request):
     if patron is None:
         messages.error(request, _("Choose whom the documents are for."))
         return redirect("holds:basket")
-    if _refused(guardian) or _refused(patron):
-        if patron != guardian and (refused := _refused(patron)):
-            messages.error(
-                request, _("%(name)s: %(refused)s") % {"name": patron.first_name, "refused": refused}
-            )
+    if refused := _refused(patron, theirs=patron != guardian):
+        if patron != guardian:  # the parent's own card is said on the basket page
+            messages.error(request, refused)
         return redirect("holds:basket")  # which says why, above the documents kept
     branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
     if branch is None:

@@ -30,7 +30,7 @@ class OpeningHoursFormSet(BaseInlineFormSet):
             for (_opens, closes), (next_opens, _closes) in itertools.pairwise(intervals):
                 if next_opens < closes:
                     day = OpeningHours.Weekday(weekday).label
-                    raise ValidationError(_("Two opening intervals overlap on %(day)s.") % {"day": day})
+                    raise ValidationError(_("Two opening intervals overlap (%(day)s).") % {"day": day})
 
 
 class OpeningHoursInline(admin.TabularInline):

@@ -110,7 +110,12 @@ def recipient(notice: Notice):
     """Who is written to: the patron, or, when the patron has no address for the notice's
     channel (a child, usually), their guardian; None when neither has one."""
     patron = notice.patron
-    for person in (patron, patron.guardian):
+    people = (patron, patron.guardian)
+    if patron.guardian_id and notice.channel != patron.notice_channel:
+        # The guardian's channel (Patron.telling_channel): to them, not to a number of the
+        # child's (often the family's landline), where it was marked sent and nobody read it.
+        people = (patron.guardian,)
+    for person in people:
         if person is not None and (person.phone if notice.channel == "sms" else person.email):
             return person
     return None

@@ -143,11 +143,27 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
                 patron__phone=F("sent_to")
             )
             written_to_them.update(sent_to="")
+        _forget_number_in_notices(patron)
         throttle.forget_card(patron.card_number)
         # The account goes with the patron (Patron.user cascades): its PIN, its apps'
         # tokens, and every session it had (they name a user that no longer exists).
         patron.user.delete()
     audit.info("privacy: %s erased patron %s", getattr(actor, "pk", None), patron_id)
+
+
+def _forget_number_in_notices(patron: Patron) -> None:
+    """Texts sent to ``patron``'s number as someone else's guardian, however it was typed
+    then ("06 12 34 56 78" since tidied to "0612345678"): the same digits."""
+    digits = patron.phone_digits
+    if not digits:
+        return
+    texts = Notice.objects.exclude(patron=patron).filter(channel="sms", sent_to__endswith=digits[-1])
+    same = [
+        pk
+        for pk, sent_to, own in texts.values_list("pk", "sent_to", "patron__phone_digits")
+        if "".join(c for c in sent_to if c.isdigit()) == digits and own != digits
+    ]
+    Notice.objects.filter(pk__in=same).update(sent_to="")
 
 
 def _forget_admin_history(patron: Patron) -> None:

@@ -49,6 +49,7 @@ def discovery_home(context):
     branch = patron.home_branch if patron else None
     return {
         "request": request,
+        "basket_shown": context.get("basket_shown", True),  # staff ask for no surprise bag
         "bands": AgeBand.choices,
         "selections": selectors.selections_for(branch=branch, home=branch is None)[:6],
     }
