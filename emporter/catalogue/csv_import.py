@@ -5,7 +5,9 @@
 
 Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separated):
 
-- ``barcode`` (required);
+- ``barcode`` (required). An inventory beside a MARC import had best carry barcodes and
+  statuses only: a department or location it gives where the MARC items give none is
+  undone by each MARC import and written again by the next inventory;
 - ``record`` (a ``Record.source_key``) or ``isbn``: the copy's record, which must exist.
   A file with neither column only updates the copies it names (an inventory: barcodes
   and statuses); a barcode it does not know is reported (``unknown_barcode``);
