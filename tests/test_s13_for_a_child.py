@@ -76,3 +76,32 @@ def test_an_expired_childs_card_is_said_and_nothing_is_placed(client, branch):
     child = make_patron(branch, card="20000002", first_name="Léo", guardian=parent, card_expires=expired)
     assert "Léo’s card has expired: your library renews it." in _confirm_for(client, parent, child, branch)
     assert not Request.objects.exists()
+
+
+def _api_token(client, card):
+    answer = client.post(
+        "/api/v1/auth/token", {"card_number": card, "pin": "1234"}, content_type="application/json"
+    )
+    return {"HTTP_AUTHORIZATION": f"Bearer {answer.json()['token']}"}
+
+
+def test_an_app_places_for_a_child_as_the_basket_does(client, branch):
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    child = make_patron(
+        branch, card="20000002", first_name="Léo", category="child", guardian=parent, email=""
+    )
+    other = make_patron(branch, card="20000003", first_name="Inès")
+    stranger = make_patron(branch, card="20000004", first_name="Zoé", category="child", guardian=other)
+    record = make_record(title="Petit ours brun", copies=[branch])
+    auth = _api_token(client, parent.card_number)
+    me = client.get("/api/v1/me", **auth).json()
+    assert me["children"] == [{"id": child.pk, "first_name": "Léo"}]
+    body = {"record_ids": [record.pk], "for_patron_id": stranger.pk}
+    refused = client.post("/api/v1/requests", body, content_type="application/json", **auth)
+    assert refused.status_code == 404 and refused.json()["code"] == "patron_not_found"
+    body["for_patron_id"] = child.pk
+    placed = client.post("/api/v1/requests", body, content_type="application/json", **auth)
+    assert placed.status_code == 201
+    item = placed.json()["items"][0]
+    assert item["request"]["patron_id"] == child.pk
+    assert Request.objects.get().placed_by_id == parent.user_id

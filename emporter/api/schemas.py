@@ -177,6 +177,11 @@ class StaffRequestPage(RequestPage):
 class BasketIn(InputSchema):
     record_ids: list[DatabaseId] = Field(min_length=1, max_length=MAX_BASKET)
     pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
+    for_patron_id: int | None = Field(
+        None,
+        description="A child in the caller's care (`GET /me` `children`) the requests are for; "
+        "default: the caller. Their card and limits are checked, not the caller's.",
+    )
 
 
 class ItemOut(Schema):
