@@ -65,6 +65,8 @@ def show_basket(request):
         home_not_taking = patron.home_branch if patron and patron.home_branch_id else None
         default_branch = branches[0].pk if branches else None
     children = _children(patron)
+    if _refused(patron):  # then only the children whose own cards allow it
+        children = [child for child in children if not _refused(child)]
     # A parent's basket may be for a child: nothing is taken out as already the parent's,
     # and limits are each person's (said when confirming), not the parent's room.
     seen = basket_view(patron=None if children else patron, records=basket.records(request.session))
@@ -150,6 +152,9 @@ def confirm_basket(request):
         if patron != guardian:  # the parent's own card is said on the basket page
             messages.error(request, refused)
         return redirect("holds:basket")  # which says why, above the documents kept
+    if not request.POST.get("pickup_branch"):  # the choice left empty (its library closed)
+        messages.error(request, _("Choose a library taking requests."))
+        return redirect("holds:basket")
     branch = _pickup_branches().filter(pk=parse_id(request.POST.get("pickup_branch"))).first()
     if branch is None:
         # Switched to closed since the basket page was shown (or a made-up choice): the

@@ -111,10 +111,12 @@ def recipient(notice: Notice):
     channel (a child, usually), their guardian; None when neither has one."""
     patron = notice.patron
     people = (patron, patron.guardian)
-    if patron.guardian_id and notice.channel != patron.notice_channel:
-        # The guardian's channel (Patron.telling_channel): to them, not to a number of the
-        # child's (often the family's landline), where it was marked sent and nobody read it.
-        people = (patron.guardian,)
+    if notice.channel != patron.notice_channel:
+        # Written by the guardian's channel (Patron.telling_channel): the guardian first,
+        # not a number of the child's (often the family's landline, where it was marked
+        # sent and nobody read it); then the child's own address, should they have chosen
+        # this channel since; nobody if the guardian is gone meanwhile (staff see it fail).
+        people = (patron.guardian, patron) if patron.guardian_id else ()
     for person in people:
         if person is not None and (person.phone if notice.channel == "sms" else person.email):
             return person

@@ -30,6 +30,7 @@ from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_
 from emporter.notices.models import Notice
 from emporter.patrons import throttle
 from emporter.patrons.models import LoanHistory, Patron
+from emporter.phonedesk.selectors import phone_variants
 
 audit = logging.getLogger("emporter.audit")
 
@@ -157,11 +158,13 @@ def _forget_number_in_notices(patron: Patron) -> None:
     digits = patron.phone_digits
     if not digits:
         return
+    # "+33 6 12 34 56 78" and "06 12 34 56 78" are one phone (the phone desk's rule).
+    variants = phone_variants(digits)
     texts = Notice.objects.exclude(patron=patron).filter(channel="sms", sent_to__endswith=digits[-1])
     same = [
         pk
         for pk, sent_to, own in texts.values_list("pk", "sent_to", "patron__phone_digits")
-        if "".join(c for c in sent_to if c.isdigit()) == digits and own != digits
+        if "".join(c for c in sent_to if c.isdigit()) in variants and own not in variants
     ]
     Notice.objects.filter(pk__in=same).update(sent_to="")
 
