@@ -85,3 +85,16 @@ def test_the_admins_cancel_action_leaves_patrons_at_the_door(admin_client, branc
     admin_client.post(changelist, {"action": "cancel_selected", "_selected_action": [arrived.pk]})
     arrived.refresh_from_db()
     assert arrived.state == Appointment.State.ARRIVED
+
+
+@pytest.mark.django_db
+def test_the_phone_desk_links_a_parent_and_their_children(client, branch):
+    user = get_user_model().objects.create_user("desk", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=branch)
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    child = make_patron(branch, card="20000002", first_name="Léo", guardian=parent)
+    client.force_login(user)
+    parent_page = client.get(reverse("phonedesk:patron", args=[parent.pk])).content.decode()
+    assert f'href="{reverse("phonedesk:patron", args=[child.pk])}"' in parent_page
+    child_page = client.get(reverse("phonedesk:patron", args=[child.pk])).content.decode()
+    assert f'href="{reverse("phonedesk:patron", args=[parent.pk])}"' in child_page

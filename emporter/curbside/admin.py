@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -41,5 +41,16 @@ class AppointmentAdmin(admin.ModelAdmin):
             ngettext("%(n)d pickup time cancelled.", "%(n)d pickup times cancelled.", cancelled)
             % {"n": cancelled},
         )
+        if at_door := queryset.filter(state=Appointment.State.ARRIVED).count():
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d patron is at the door: left to the door's list.",
+                    "%(n)d patrons are at the door: left to the door's list.",
+                    at_door,
+                )
+                % {"n": at_door},
+                messages.WARNING,
+            )
 
     actions = ["cancel_selected"]
