@@ -174,9 +174,12 @@ class StaffRequestPage(RequestPage):
     items: list[StaffRequestOut]
 
 
-class BasketIn(InputSchema):
+class BasketBase(InputSchema):
     record_ids: list[DatabaseId] = Field(min_length=1, max_length=MAX_BASKET)
     pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
+
+
+class BasketIn(BasketBase):
     for_patron_id: int | None = Field(
         None,
         description="A child in the caller's care (`GET /me` `children`) the requests are for; "

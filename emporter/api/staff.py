@@ -30,7 +30,7 @@ from .requests import (
     place_basket,
 )
 from .schemas import (
-    BasketIn,
+    BasketBase,
     ErrorOut,
     InputSchema,
     MeOut,
@@ -46,7 +46,8 @@ router = Router(tags=["Phone desk"], auth=StaffAuth(role=Role.PHONE_DESK))
 audit = logging.getLogger("emporter.audit")
 
 
-class StaffBasketIn(BasketIn):
+class StaffBasketIn(BasketBase):
+    # No for_patron_id: staff place on the patron of the URL (a child's own page).
     channel: Literal["phone", "desk"] = "phone"
 
 

@@ -18,7 +18,7 @@ from emporter.catalogue.models import Record
 from emporter.dates import long_date
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, ServiceMode
-from emporter.patrons.models import Patron
+from emporter.patrons.models import Patron, PatronCategory
 
 from .models import Kind, Notice, NoticeTemplate
 
@@ -116,7 +116,10 @@ def recipient(notice: Notice):
         # not a number of the child's (often the family's landline, where it was marked
         # sent and nobody read it); then the child's own address, should they have chosen
         # this channel since; nobody if the guardian is gone meanwhile (staff see it fail).
-        people = (patron.guardian, patron) if patron.guardian_id else ()
+        if patron.guardian_id:
+            people = (patron.guardian, patron)
+        else:  # an adult has changed channel since; a child's unlinked guardian: nobody
+            people = (patron,) if patron.category != PatronCategory.CHILD else ()
     for person in people:
         if person is not None and (person.phone if notice.channel == "sms" else person.email):
             return person
