@@ -389,6 +389,9 @@ def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, 
     requests = [place(patron, make_record(title=t, copies=[branch]), branch) for t in (long_title, "Court")]
     run = morning_run(branch)
     client.force_login(make_picker(branch))
+    # Read before the browser starts: on SQLite, a read from this thread while the live
+    # server writes a scan finds the table locked.
+    barcodes = [request.copy.barcode for request in requests]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR")
@@ -401,8 +404,8 @@ def test_a_scanner_picks_on_a_360_px_phone(live_server, client, patron, branch, 
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         # A scanner types each barcode and presses Enter, the second one straight after
         # the first: the page saves them in turn without losing a keystroke.
-        for request in requests:
-            page.keyboard.type(request.copy.barcode)
+        for barcode in barcodes:
+            page.keyboard.type(barcode)
             page.keyboard.press("Enter")
         page.wait_for_function(
             "() => document.querySelector('.progress-line strong').textContent.startsWith('0 / 2')"
