@@ -105,3 +105,20 @@ def test_an_app_places_for_a_child_as_the_basket_does(client, branch):
     item = placed.json()["items"][0]
     assert item["request"]["patron_id"] == child.pk
     assert Request.objects.get().placed_by_id == parent.user_id
+
+
+def test_a_parent_with_children_still_hears_of_their_own_limit(client, branch):
+    from emporter.holds.models import RequestPolicy
+    from emporter.holds.services import place_request
+
+    RequestPolicy.objects.create(max_active=1)
+    parent = make_patron(branch, card="20000001", first_name="Camille")
+    make_patron(branch, card="20000002", first_name="Léo", category="child", guardian=parent, email="")
+    place_request(
+        patron=parent, record_id=make_record(title="Déjà", copies=[branch]).pk, pickup_branch=branch
+    )
+    client.force_login(parent.user)
+    _basket(client, make_record(title="Petit ours brun", copies=[branch]))
+    page = client.get(en("holds:basket")).content.decode()
+    assert "For yourself, you have reached the most requests allowed." in page
+    assert 'name="for_whom"' in page  # the child's requests are still offered

@@ -17,7 +17,7 @@ from emporter.patrons.models import Patron, of_household
 from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, signed_in_patron
 
-from . import basket, services
+from . import basket, policy, services
 from .models import Channel, Request, Status
 from .selectors import active_count, basket_view
 
@@ -94,6 +94,8 @@ def show_basket(request):
         "branches": branches,
         "default_branch": default_branch,
         "active": active_count(patron) if children else seen.active,
+        # With children, the parent's own room, said as theirs: a child's is checked on confirming.
+        "own_room": _own_room(patron) if children else None,
         "room": seen.room,
         "over_limit": seen.over_limit,
         "to_confirm": seen.to_confirm,
@@ -102,6 +104,11 @@ def show_basket(request):
         "confirm_key": uuid.uuid4().hex,
     }
     return render(request, "holds/basket.html", context)
+
+
+def _own_room(patron: Patron) -> int:
+    """How many more requests ``patron`` may place for themselves."""
+    return max(0, policy.limits_for(patron).max_active - active_count(patron))
 
 
 def _refused(patron, *, theirs: bool = False) -> str:
