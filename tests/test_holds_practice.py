@@ -25,7 +25,7 @@ from tests.conftest import make_branch, make_patron, make_ready_requests, make_r
 
 def not_found_this_morning(branch):
     line = picking.build_run(branch=branch, kind="late").lines.get()
-    return picking.mark_not_found(line=line, reason="pas en rayon")
+    return picking.mark_not_found(line=line, cause="shelf")
 
 
 # A copy not found, another out: the request waits for it ------------------------------

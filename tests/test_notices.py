@@ -22,7 +22,7 @@ def pull_morning(branch, found: int, not_found: int):
     for line in lines[:found]:
         picking.mark_found(line=line)
     for line in lines[found : found + not_found]:
-        picking.mark_not_found(line=line, reason="pas en rayon")
+        picking.mark_not_found(line=line, cause="shelf")
 
 
 def requests_for(patron, branch, titles):

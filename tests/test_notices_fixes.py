@@ -40,7 +40,7 @@ def pull(branch, *, found=(), not_found=()):
         if line.request_id in {r.pk for r in found}:
             picking.mark_found(line=line)
         elif line.request_id in {r.pk for r in not_found}:
-            picking.mark_not_found(line=line, reason="pas en rayon")
+            picking.mark_not_found(line=line, cause="shelf")
     return run
 
 

@@ -266,7 +266,7 @@ def test_a_picker_saying_not_found_for_another_copy_of_the_title_does_not_deadlo
     monkeypatch.setattr(picking.holds, "retarget_or_close", retarget_once_the_scanner_waits)
 
     def picker_not_finding():
-        picking.mark_not_found(line=not_found_line, reason="Not on the shelf")
+        picking.mark_not_found(line=not_found_line, cause="shelf")
 
     def picker_scanning():
         scanner_pid.append(backend_pid())

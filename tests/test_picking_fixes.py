@@ -296,7 +296,7 @@ def test_not_found_after_a_cancel_moves_the_copys_new_holder_to_another_copy(pat
     assert (second.status, second.copy) == (Status.PLACED, copy)
     Copy.objects.create(record=record, barcode="SPARE", call_number="R", branch=other_branch, doc_type="book")
 
-    assert picking.mark_not_found(line=stale, reason="pas en rayon") is None
+    assert picking.mark_not_found(line=stale, cause="shelf") is None
     copy.refresh_from_db()
     second.refresh_from_db()
     assert copy.status == CopyStatus.MISSING

@@ -84,7 +84,7 @@ def _request(patron, branch, title, department, *, doc_type="book", channel=Chan
 def _mark(run, *, missing=()):
     for line in run.lines.filter(status="pending").select_related("copy__record").order_by("pk"):
         if line.copy.record.title in missing:
-            picking.mark_not_found(line=line, reason="pas en rayon")
+            picking.mark_not_found(line=line, cause="shelf")
         else:
             picking.mark_found(line=line)
 

@@ -114,7 +114,7 @@ def continuity(db):
             if line.copy.record.title == "Deux":
                 picking.mark_found(line=line)
             else:
-                picking.mark_not_found(line=line, reason="pas en rayon")
+                picking.mark_not_found(line=line, cause="shelf")
     with clock(at(18, 11)):
         desk.hand_over(patron=anne, branch=b)
     a.refresh_from_db()

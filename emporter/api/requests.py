@@ -20,6 +20,7 @@ from emporter.holds.services import Outcome, cancel_request, place_requests
 from emporter.holds.services import change_pickup as change_pickup_service
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, of_household
+from emporter.patrons.selectors import self_or_child
 from emporter.privacy import services as privacy
 from emporter.privacy.selectors import data_of
 
@@ -183,24 +184,15 @@ def my_data(request):
     return data_of(request.auth.patron)
 
 
-def _for_whom(caller: Patron, patron_id: int | None) -> Patron:
-    """The caller, or a child in their care (as the web basket's "These documents are
-    for"); anyone else's id is "no such patron"."""
-    if patron_id is None or patron_id == caller.pk:
-        return caller
-    child = Patron.objects.select_related("home_branch").filter(pk=patron_id, guardian=caller).first()
-    if child is None:
-        raise ApiError("patron_not_found")
-    return child
-
-
 @router.post("/requests", response=BASKET_RESPONSES, summary="Place requests (a basket)")
 def place(request, payload: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
     """One request per record, each with a copy set aside at once. Send an
     `Idempotency-Key` header (1–64 visible ASCII characters, new for each basket): a
     retry with the same key returns the same requests instead of placing new ones (items
     refused the first time are simply tried again)."""
-    patron = _for_whom(request.auth.patron, payload.for_patron_id)
+    patron = self_or_child(request.auth.patron, payload.for_patron_id)
+    if patron is None:
+        raise ApiError("patron_not_found")
     # None (left out): the home library; any id, 0 included, must name a branch.
     branch = patron.home_branch if payload.pickup_branch_id is None else get_branch(payload.pickup_branch_id)
     return place_basket(

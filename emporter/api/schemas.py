@@ -240,7 +240,7 @@ class MeOut(PatronOut):
 
     @staticmethod
     def resolve_children(obj):
-        return list(obj.children.order_by("first_name", "pk"))
+        return list(obj.children_by_name())
 
     # "library" (the library's rules), "keep" or "forget": PUT /me/loan-history.
     loan_history: str

@@ -23,17 +23,15 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
         return []
     branch = bag.branch
     closed = closed_dates(branch, today, bag.hold_until)
-    hours: dict[int, list] = {}
-    for h in branch.hours.all():
-        hours.setdefault(h.weekday, []).append(h)
+    hours = _hours_by_weekday(branch)
     step = datetime.timedelta(minutes=settings.slot_minutes)
     times = []
     day = today
     while day <= bag.hold_until:
         if day not in closed:
-            for h in hours.get(day.weekday(), []):
-                start = timezone.make_aware(datetime.datetime.combine(day, h.opens))
-                end = timezone.make_aware(datetime.datetime.combine(day, h.closes))
+            for opens, closes in hours.get(day.weekday(), []):
+                start = timezone.make_aware(datetime.datetime.combine(day, opens))
+                end = timezone.make_aware(datetime.datetime.combine(day, closes))
                 while start + step <= end:
                     if start >= now:
                         times.append(start)
@@ -41,6 +39,14 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
         day += datetime.timedelta(days=1)
     # Intervals that overlap (saved before the admin refused them) offer a time once.
     return sorted(set(times))
+
+
+def _hours_by_weekday(branch) -> dict[int, list[tuple[datetime.time, datetime.time]]]:
+    """The branch's opening intervals, (opens, closes) in order, by weekday."""
+    hours: dict[int, list] = {}
+    for h in sorted(branch.hours.all(), key=lambda h: h.opens):
+        hours.setdefault(h.weekday, []).append((h.opens, h.closes))
+    return hours
 
 
 def open_now(branch, now: datetime.datetime) -> bool:
@@ -53,9 +59,7 @@ def opening(branch, first: datetime.date, last: datetime.date):
     """A test of moments from ``first`` to ``last``: is the branch open then (within its
     opening hours, not on a closed date)? Two queries, however many moments are tested."""
     closed = closed_dates(branch, first, last)
-    hours: dict[int, list] = {}
-    for h in branch.hours.all():
-        hours.setdefault(h.weekday, []).append((h.opens, h.closes))
+    hours = _hours_by_weekday(branch)
 
     def is_open(moment: datetime.datetime) -> bool:
         local = timezone.localtime(moment)
@@ -72,13 +76,11 @@ def next_opening(branch, now: datetime.datetime, last: datetime.date) -> datetim
     if last < first:
         return None
     closed = closed_dates(branch, first, last)
-    hours: dict[int, list] = {}
-    for h in branch.hours.all():
-        hours.setdefault(h.weekday, []).append(h.opens)
+    hours = _hours_by_weekday(branch)
     day = first
     while day <= last:
         if day not in closed:
-            for opens in sorted(hours.get(day.weekday(), [])):
+            for opens, _closes in hours.get(day.weekday(), []):
                 moment = timezone.make_aware(datetime.datetime.combine(day, opens))
                 if moment > now:
                     return moment

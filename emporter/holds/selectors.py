@@ -97,6 +97,12 @@ class BasketView:
         return self.room is not None and self.to_confirm > self.room
 
 
+def room_left(patron: Patron, active: int) -> int:
+    """How many more requests ``patron``, with ``active`` under way, may place (their own
+    library's limit, wherever they collect: policy.limits_for)."""
+    return max(0, policy.limits_for(patron).max_active - active)
+
+
 def basket_view(*, patron: Patron | None, records: list) -> BasketView:
     """The basket's ``records`` as the patron would find them confirmed: already
     requested (requesting them again could never work), to consult on site only (not
@@ -123,6 +129,6 @@ def basket_view(*, patron: Patron | None, records: list) -> BasketView:
         already_requested=[r for r in records if r.pk in requested],
         at_home=[r for r in records if r.pk in home],
         active=active,
-        room=max(0, policy.limits_for(patron).max_active - active) if patron else None,
+        room=room_left(patron, active) if patron else None,
         to_confirm=sum(not record.on_site_only for record in kept),
     )

@@ -391,9 +391,9 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
             continue
         if not may_borrow(request.patron):
             continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
-        if not _types_counted_alone(request, rules, copy.doc_type) or not _may_take_type(
-            request, rules, copy.doc_type
-        ):
+        if not _types_counted_alone(request, rules, copy.doc_type):
+            continue  # its patron is placing a request now: the next copy or the sweep
+        if not _may_take_type(request, rules, copy.doc_type):
             continue  # keeps its place for a copy of another type, or for when it may
         taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
             status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
@@ -754,8 +754,8 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     over a day ago (``STRANDED_AFTER``), left out of the exports for a month, or
     deleted. Placement refuses such a title (``nothing_to_lend``); a request left waiting
     for one would never move, take one of its patron's places for good, and tell them
-    nothing. The patron is told, as when a
-    picker finds nothing (the notice reads the event). Returns how many were closed."""
+    nothing. The patron is told, as when a picker finds nothing (the notice reads the
+    event). Returns how many were closed."""
     stranded = (
         Request.objects.filter(status=Status.WAITING)
         .exclude(Exists(_could_come_back(OuterRef("record_id"))))

@@ -13,13 +13,13 @@ from emporter.errors import ServiceError
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch
-from emporter.patrons.models import Patron, of_household
+from emporter.patrons.models import of_household
 from emporter.patrons.permissions import is_patron_account
-from emporter.patrons.selectors import current_patron, signed_in_patron
+from emporter.patrons.selectors import current_patron, self_or_child, signed_in_patron
 
-from . import basket, policy, services
+from . import basket, services
 from .models import Channel, Request, Status
-from .selectors import active_count, basket_view
+from .selectors import active_count, basket_view, room_left
 
 # The basket form's key: a uuid4 in hex (show_basket).
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
@@ -64,8 +64,9 @@ def show_basket(request):
         # collect across town.
         home_not_taking = patron.home_branch if patron and patron.home_branch_id else None
         default_branch = branches[0].pk if branches else None
-    children = _children(patron)
-    if _refused(patron):  # then only the children whose own cards allow it
+    refused = _refused(patron)
+    children = list(patron.children_by_name()) if patron else []
+    if refused:  # then only the children whose own cards allow it
         children = [child for child in children if not _refused(child)]
     # A parent's basket may be for a child: nothing is taken out as already the parent's,
     # and limits are each person's (said when confirming), not the parent's room.
@@ -81,21 +82,22 @@ def show_basket(request):
         for record in seen.at_home:
             text = _("You already have “%(title)s” at home: it was taken out of your basket.")
             messages.info(request, text % {"title": record.title})
+    active = active_count(patron) if children else seen.active
     context = {
         "records": seen.records,
         "patron": patron,
         # An expired or blocked card is told here, before the patron confirms, not once
         # per document after.
-        "refused": _refused(patron),
+        "refused": refused,
         # A parent requests for the children in their care too (a child's card is checked
         # when confirming for them, not the parent's).
         "children": children,
         "home_not_taking": home_not_taking,
         "branches": branches,
         "default_branch": default_branch,
-        "active": active_count(patron) if children else seen.active,
+        "active": active,
         # With children, the parent's own room, said as theirs: a child's is checked on confirming.
-        "own_room": _own_room(patron) if children else None,
+        "own_room": room_left(patron, active) if children else None,
         "room": seen.room,
         "over_limit": seen.over_limit,
         "to_confirm": seen.to_confirm,
@@ -104,11 +106,6 @@ def show_basket(request):
         "confirm_key": uuid.uuid4().hex,
     }
     return render(request, "holds/basket.html", context)
-
-
-def _own_room(patron: Patron) -> int:
-    """How many more requests ``patron`` may place for themselves."""
-    return max(0, policy.limits_for(patron).max_active - active_count(patron))
 
 
 def _refused(patron, *, theirs: bool = False) -> str:
@@ -130,28 +127,11 @@ def _refused(patron, *, theirs: bool = False) -> str:
     return ""
 
 
-def _children(patron) -> list[Patron]:
-    """The children in ``patron``'s care, whom the basket may also request for."""
-    if patron is None:
-        return []
-    return list(Patron.objects.filter(guardian=patron).order_by("first_name", "pk"))
-
-
-def _for_whom(request, patron: Patron) -> Patron | None:
-    """Whom the basket is confirmed for: the patron, or a child in their care (as Koha's
-    guarantor, a parent requests for their child from their own account); None for
-    anyone else (a made-up id)."""
-    chosen = parse_id(request.POST.get("for_whom"))
-    if chosen is None or chosen == patron.pk:
-        return patron
-    return Patron.objects.filter(pk=chosen, guardian=patron).first()
-
-
 @login_required
 @post_only
 def confirm_basket(request):
     guardian = signed_in_patron(request)
-    patron = _for_whom(request, guardian)
+    patron = self_or_child(guardian, parse_id(request.POST.get("for_whom")))
     if patron is None:
         messages.error(request, _("Choose whom the documents are for."))
         return redirect("holds:basket")

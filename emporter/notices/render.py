@@ -18,7 +18,7 @@ from emporter.catalogue.models import Record
 from emporter.dates import long_date
 from emporter.holds.models import Bag, Request, Status
 from emporter.network.models import Branch, ServiceMode
-from emporter.patrons.models import Patron, PatronCategory
+from emporter.patrons.models import Patron
 
 from .models import Kind, Notice, NoticeTemplate
 
@@ -107,23 +107,8 @@ def _reasons(notice: Notice) -> dict[int, str]:
 
 
 def recipient(notice: Notice):
-    """Who is written to: the patron, or, when the patron has no address for the notice's
-    channel (a child, usually), their guardian; None when neither has one."""
-    patron = notice.patron
-    people = (patron, patron.guardian)
-    if notice.channel != patron.notice_channel:
-        # Written by the guardian's channel (Patron.telling_channel): the guardian first,
-        # not a number of the child's (often the family's landline, where it was marked
-        # sent and nobody read it); then the child's own address, should they have chosen
-        # this channel since; nobody if the guardian is gone meanwhile (staff see it fail).
-        if patron.guardian_id:
-            people = (patron.guardian, patron)
-        else:  # an adult has changed channel since; a child's unlinked guardian: nobody
-            people = (patron,) if patron.category != PatronCategory.CHILD else ()
-    for person in people:
-        if person is not None and (person.phone if notice.channel == "sms" else person.email):
-            return person
-    return None
+    """Who is written to (``Patron.written_to``): the patron, their guardian, or None."""
+    return notice.patron.written_to(notice.channel)
 
 
 def _context(

@@ -135,12 +135,35 @@ class Patron(models.Model):
             return guardian.notice_channel
         return self.notice_channel
 
+    def written_to(self, channel: str) -> "Patron | None":
+        """Who a notice by ``channel`` is written to (``notices.render.recipient``, and the
+        phone desk's "will they be told"): the patron, or, when they have no address for it
+        (a child, usually), their guardian; None when neither has one. By a channel other
+        than their own (their guardian's, ``telling_channel``): the guardian first, not a
+        number of the child's (often the family's landline, where a text was marked sent
+        and nobody read it); then the patron's own address, should they have chosen that
+        channel since; nobody for a child whose guardian is gone meanwhile (staff see it
+        fail)."""
+        guardian = self.guardian if self.guardian_id else None
+        people = (self, guardian)
+        if channel != self.notice_channel:
+            if guardian is not None:
+                people = (guardian, self)
+            else:  # an adult has changed channel since; a child's unlinked guardian: nobody
+                people = (self,) if self.category != PatronCategory.CHILD else ()
+        return next((person for person in people if _address(person, channel)), None)
+
+    def children_by_name(self):
+        """The children in this patron's care, by first name."""
+        return self.children.order_by("first_name", "pk")
+
     def household_ids(self) -> list[int]:
         """This patron and the children in their care (``of_household``)."""
         return [self.pk, *Patron.objects.filter(guardian=self).values_list("pk", flat=True)]
 
 
 def _address(person: "Patron | None", channel: str) -> str:
+    """The patron's address for ``channel``: their phone for texts, else their email."""
     if person is None:
         return ""
     return person.phone if channel == "sms" else person.email

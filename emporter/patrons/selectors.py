@@ -22,6 +22,15 @@ def signed_in_patron(request) -> Patron:
     return patron
 
 
+def self_or_child(patron: Patron, patron_id: int | None) -> Patron | None:
+    """Whom ``patron`` acts for (the web basket's "These documents are for", the API's
+    ``for_patron_id``): themselves (no id, or their own), or a child in their care (as
+    Koha's guarantor); None for anyone else."""
+    if patron_id is None or patron_id == patron.pk:
+        return patron
+    return Patron.objects.select_related("home_branch").filter(pk=patron_id, guardian=patron).first()
+
+
 def cards_are_digits() -> bool:
     """Every card of the network is made of digits: then the sign-in form asks a phone for
     its number keypad. Otherwise a card with letters could not be typed on it at all (the

@@ -173,9 +173,5 @@ def availability(record_ids: list[int], *, here: Branch) -> dict[int, Availabili
 
 
 def can_be_told(patron) -> bool:
-    """Whether the "ready" message reaches someone: the patron's own address for their
-    channel, else their guardian's (as notices.render.recipient chooses)."""
-    channel = patron.telling_channel
-    field = "phone" if channel == "sms" else "email"
-    people = (patron.guardian,) if channel != patron.notice_channel else (patron, patron.guardian)
-    return any(person is not None and getattr(person, field) for person in people)
+    """Whether the "ready" message reaches someone (as notices.render.recipient chooses)."""
+    return patron.written_to(patron.telling_channel) is not None

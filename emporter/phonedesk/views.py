@@ -85,7 +85,7 @@ def patron(request, patron_id: int):
         "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
         "can_be_told": selectors.can_be_told(patron),
         # A parent calling for a child: one click to the child's page, and back.
-        "children": list(Patron.objects.filter(guardian=patron).order_by("first_name", "pk")),
+        "children": list(patron.children_by_name()),
         "q": q,
         "hits": hits,
         "total": total,

@@ -136,14 +136,10 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         Bag.objects.filter(patron=patron).exclude(Exists(Request.objects.filter(bag=OuterRef("pk")))).delete()
         # Notices written to them as a child's guardian are the child's, and stay: without
         # the address of the adult erased (a former guardian, the child now in another's care).
-        addresses = [a for a in (patron.email, patron.phone) if a]
-        if addresses:
-            written_to_them = Notice.objects.exclude(patron=patron).filter(sent_to__in=addresses)
+        if patron.email:
             # Not a notice sent to its own patron's address (a family sharing one).
-            written_to_them = written_to_them.exclude(patron__email=F("sent_to")).exclude(
-                patron__phone=F("sent_to")
-            )
-            written_to_them.update(sent_to="")
+            written = Notice.objects.exclude(patron=patron).filter(sent_to=patron.email)
+            written.exclude(patron__email=F("sent_to")).update(sent_to="")
         _forget_number_in_notices(patron)
         throttle.forget_card(patron.card_number)
         # The account goes with the patron (Patron.user cascades): its PIN, its apps'
