@@ -285,7 +285,8 @@ def test_reminder_the_day_before_the_deadline(smtp, patron, branch):
 @pytest.mark.parametrize("kind", [k for k, _ in Kind.choices])
 def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch):
     from emporter.holds.models import Bag, RequestEvent, Status
-    from emporter.notices.models import NoticeEvent
+    from emporter.desk.models import Loan
+    from emporter.notices.models import NoticeEvent, NoticeLoan
     from emporter.notices.render import render
 
     rendered = {}
@@ -308,6 +309,11 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
         notice = Notice.objects.create(patron=patron, kind=kind, dedupe_key=f"t:{kind}:{language}", bag=bag)
         event = RequestEvent.objects.create(request=request, to_status=target, note="motif")
         NoticeEvent.objects.create(notice=notice, event=event)
+        if kind == Kind.RECEIPT:  # of loans, not of the request's events
+            lent = Loan.objects.create(
+                copy=request.copy, patron=patron, branch=branch, due_date=datetime.date(2026, 12, 28)
+            )
+            NoticeLoan.objects.create(notice=notice, loan=lent)
         rendered[language] = render(notice)
     fr, en = rendered["fr"], rendered["en"]
     assert fr.subject != en.subject

@@ -6,7 +6,6 @@ Every page works without JavaScript; desk.js only keeps the scan box focused, co
 the ticked documents on the hand-over button and disables it once pressed."""
 
 import logging
-import smtplib
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -15,11 +14,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMessage, mailers
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -30,7 +28,9 @@ from emporter.errors import ServiceError
 from emporter.http import post_only
 from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
-from emporter.patrons.models import Patron, Role
+from emporter.notices import receipts
+from emporter.notices.models import State as NoticeState
+from emporter.patrons.models import NoticeChannel, Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 from emporter.patrons.selectors import signed_in_patron
 from emporter.phonedesk.selectors import find_patrons, name_too_short
@@ -47,7 +47,6 @@ door_required = role_required(Role.DOOR_DESK)
 DONE_KEY = "door_handovers"
 DONE_KEPT = 50
 
-logger = logging.getLogger(__name__)
 
 audit = logging.getLogger("emporter.audit")
 
@@ -293,6 +292,7 @@ def receipt(request, branch: Branch, patron_id: int):
         "loans": loans,
         "loan_ids": request.GET.get("loans", ""),
         "still_waiting": selectors.still_waiting(patron=patron, branch=branch),
+        "receipt_to": patron.written_to(NoticeChannel.EMAIL),
         # When the documents were lent, not when the page is shown: a reprint says the same.
         "checked_out_at": max((loan.checked_out_at for loan in loans), default=None),
     }
@@ -302,55 +302,26 @@ def receipt(request, branch: Branch, patron_id: int):
 @post_only
 @door_branch_view
 def email_receipt(request, branch: Branch, patron_id: int):
-    raw_ids = request.POST.get("loans", "")
-    patron, loans = _receipt(branch, patron_id, raw_ids)
-    if not patron.email:
-        messages.error(request, _("This patron has no email address."))
-    elif not loans:
+    patron, loans = _receipt(branch, patron_id, request.POST.get("loans", ""))
+    reader = patron.written_to(NoticeChannel.EMAIL)  # a child's receipt goes to the guardian
+    if not loans:
         messages.error(request, _("There is nothing on this receipt."))
+    elif reader is None:
+        messages.error(request, _("This patron has no email address."))
     else:
-        try:
-            _send_receipt(patron=patron, branch=branch, loans=loans)
-        except (OSError, smtplib.SMTPException) as error:  # smtplib's errors are OSErrors too
-            # Sent while the patron waits at the door: a mail server down must not be a
-            # server error there. The receipt is on screen, to print or send again.
-            logger.warning("receipt for patron %s not sent: %s", patron.pk, error)
-            messages.error(
-                request, _("The receipt could not be sent: the mail server did not answer. Print it instead.")
-            )
+        # Through the outbox: sent within a minute by the worker, tried again if the mail
+        # server is down, and never twice for the same loans.
+        notice, new = receipts.queue_receipt(patron=patron, loans=loans)
+        email = {"email": reader.email}
+        if new:
+            messages.success(request, _("The receipt will be emailed to %(email)s within a minute.") % email)
+        elif notice.state == NoticeState.SENT:
+            messages.info(request, _("This receipt was already emailed to %(email)s.") % email)
         else:
-            messages.success(request, _("Receipt sent to %(email)s.") % {"email": patron.email})
+            messages.info(request, _("This receipt is already on its way to %(email)s.") % email)
     return redirect(
         _receipt_url(branch, patron.pk, [loan.pk for loan in loans]) if loans else _door_url(branch)
     )
-
-
-def _send_receipt(*, patron: Patron, branch: Branch, loans: list[Loan]) -> None:
-    # In the patron's language, whatever the librarian's screen is in.
-    with translation.override(patron.language):
-        lines = [
-            _("%(title)s — due %(date)s")
-            % {"title": loan.copy.record.title, "date": long_date(loan.due_date, "l j F Y")}
-            for loan in loans
-        ]
-        subject = _("Your loans at %(branch)s") % {"branch": branch.name}
-        intro = _("Here are the documents you borrowed today at %(branch)s:") % {"branch": branch.name}
-        waiting = _still_waiting_lines(patron, branch)
-        body = "\n".join([intro, "", *lines, *waiting, "", _("Enjoy your reading!")])
-    mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[patron.email])])
-
-
-def _still_waiting_lines(patron: Patron, branch: Branch) -> list[str]:
-    waiting = selectors.still_waiting(patron=patron, branch=branch)
-    if not waiting:
-        return []
-    lines = [
-        _("%(title)s — bag %(label)s, kept until %(date)s")
-        % {"title": r.record.title, "label": r.bag.label, "date": long_date(r.hold_until)}
-        for r in waiting
-        if r.bag and r.hold_until
-    ]
-    return ["", _("Still waiting in the bag:"), *lines]
 
 
 @door_branch_view

@@ -24,6 +24,10 @@ class Kind(models.TextChoices):
     PICKUP_REOPENED = "pickup_reopened", _("Pickup library reopened")
     # A booked pickup time the library no longer opens at (curbside.services.close_finished).
     TIME_CANCELLED = "time_cancelled", _("Pickup time cancelled")
+    # Asked for at the door after a hand-over (desk.views.email_receipt): the loans
+    # (NoticeLoan), not request events. Through the outbox like the rest, so that a mail
+    # server down holds no web worker while the patron waits, and is tried again.
+    RECEIPT = "receipt", _("Loans receipt")
 
 
 class State(models.TextChoices):
@@ -100,6 +104,7 @@ class Notice(models.Model):
         Bag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("bag")
     )
     events = models.ManyToManyField(RequestEvent, through="NoticeEvent", related_name="+")
+    loans = models.ManyToManyField("desk.Loan", through="NoticeLoan", related_name="+", blank=True)
     note = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True, db_index=True)
@@ -144,6 +149,22 @@ class NoticeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notice_id} ← {self.event_id}"
+
+
+class NoticeLoan(models.Model):
+    """A loan a receipt names. Unlinked, once the receipt is done with, when the loan is
+    anonymised (retention.unlink_forgotten_requests), as a request's events are."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE)
+    loan = models.ForeignKey("desk.Loan", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["notice", "loan"], name="one_link_per_notice_and_loan")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notice_id} ← loan {self.loan_id}"
 
 
 class NoticeTemplate(models.Model):

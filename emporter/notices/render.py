@@ -42,6 +42,8 @@ def describe(error: Exception) -> str:
 
 
 def context_for(notice: Notice) -> dict:
+    if notice.kind == Kind.RECEIPT:
+        return _receipt_context(notice)
     requests = list(
         Request.objects.filter(pk__in=notice.events.values("request_id"))
         .select_related("record", "pickup_branch", "bag")
@@ -74,6 +76,35 @@ def context_for(notice: Notice) -> dict:
     if notice.kind == Kind.TIME_CANCELLED:
         context["cancelled_time"] = _cancelled_time(notice)
     return context
+
+
+def _receipt_context(notice: Notice) -> dict:
+    """The loans a door receipt names, and what the household left in a bag there (a
+    partial hand-over), as the printed receipt shows them."""
+    from emporter.desk.selectors import still_waiting  # the printed receipt's rule
+
+    loans = list(
+        notice.loans.select_related("copy__record", "branch", "patron").order_by(
+            "due_date", "copy__record__title"
+        )
+    )
+    branch = loans[0].branch if loans else None
+    waiting = still_waiting(patron=notice.patron, branch=branch) if branch else []
+    context = _context(notice, [], branch, _hours(branch))
+    to = recipient(notice) or notice.patron
+    return context | {
+        # Whose documents they are, when not the reader's own (a child's, their guardian's).
+        "for_child": None,
+        "loans": [_loan_line(loan.copy.record.title, loan.due_date, loan.patron, to) for loan in loans],
+        "in_bag": [r for r in waiting if r.bag_id and r.hold_until],
+        "checked_out_at": max((timezone.localtime(loan.checked_out_at) for loan in loans), default=None),
+    }
+
+
+def _loan_line(title: str, due: datetime.date, borrower: Patron | None, reader: Patron) -> dict:
+    # Whose document it is, when not the reader's own (a child's, read by their guardian).
+    of = borrower.first_name if borrower is not None and borrower.pk != reader.pk else ""
+    return {"title": title, "due_date": due, "borrower": of}
 
 
 def _cancelled_time(notice: Notice) -> datetime.datetime | None:
@@ -330,4 +361,15 @@ def sample_context(kind: str) -> dict:
     reasons = {r.pk: "Document abîmé" for r in requests}
     context = _context(notice, requests, branch, [("lundi", "10:00–19:00")], reasons)
     context["cancelled_time"] = timezone.localtime() + datetime.timedelta(days=1)
+    if kind == Kind.RECEIPT:
+        child = Patron(pk=1, first_name="Léo", last_name="Martin", home_branch=branch)
+        due = timezone.localdate() + datetime.timedelta(days=28)
+        context |= {
+            "loans": [
+                _loan_line(requests[0].record.title, due, patron, patron),
+                _loan_line(requests[1].record.title, due, child, patron),
+            ],
+            "in_bag": [r for r in requests if r.status == Status.READY],
+            "checked_out_at": timezone.localtime(),
+        }
     return context

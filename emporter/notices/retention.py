@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from emporter import adminlog
 
-from .models import Notice, NoticeEvent, State
+from .models import Notice, NoticeEvent, NoticeLoan, State
 
 DEFAULT_RETENTION_DAYS = 30
 # A week, and a day of room for clocks that disagree between machines.
@@ -77,8 +77,13 @@ def unlink_forgotten_requests() -> int:
     they borrowed. Safe at any age: the composer never tells an event of a request with
     no patron. The notice itself (who was written to, when) stays for the retention.
     Returns how many links were deleted."""
-    forgotten = NoticeEvent.objects.filter(notice__state__in=DONE, event__request__patron__isnull=True)
     unlinked = 0
-    while ids := list(forgotten.values_list("pk", flat=True)[:BATCH]):
-        unlinked += NoticeEvent.objects.filter(pk__in=ids).delete()[0]
+    # A receipt's loans likewise (desk.services.anonymise_returned forgets the borrower).
+    for links, forgotten in (
+        (NoticeEvent, Q(event__request__patron__isnull=True)),
+        (NoticeLoan, Q(loan__patron__isnull=True)),
+    ):
+        done = links.objects.filter(forgotten, notice__state__in=DONE)
+        while ids := list(done.values_list("pk", flat=True)[:BATCH]):
+            unlinked += links.objects.filter(pk__in=ids).delete()[0]
     return unlinked

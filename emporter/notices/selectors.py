@@ -3,14 +3,14 @@
 A notice shows a patron's address and what they borrow: only managers and network
 administrators need the outbox (to correct an address and send again), and a branch's
 manager sees the notices of that branch — its patrons', and those about documents to
-collect there."""
+collect there or lent there."""
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, is_superuser, roles_of
 
-from .models import Notice, NoticeEvent
+from .models import Notice, NoticeEvent, NoticeLoan
 
 ROLE = Role.BRANCH_MANAGER
 
@@ -31,6 +31,10 @@ def visible_notices(user) -> QuerySet[Notice]:
     about_branch = NoticeEvent.objects.filter(
         notice=OuterRef("pk"), event__request__pickup_branch__in=branches
     )
+    lent_there = NoticeLoan.objects.filter(notice=OuterRef("pk"), loan__branch__in=branches)  # a receipt
     return Notice.objects.filter(
-        Q(patron__home_branch__in=branches) | Q(bag__branch__in=branches) | Exists(about_branch)
+        Q(patron__home_branch__in=branches)
+        | Q(bag__branch__in=branches)
+        | Exists(about_branch)
+        | Exists(lent_there)
     )
