@@ -37,6 +37,7 @@ MESSAGES = {
     "internal_error": (_("Something went wrong on our side. Please try again later."), 500),
     "method_not_allowed": (_("This method is not allowed here."), 405),
     "bag_not_found": (_("No such bag."), 404),
+    "loan_not_found": (_("No such loan."), 404),
 }
 
 # Seconds a client should wait before trying again, for the 429s: said in Retry-After,

@@ -15,7 +15,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from emporter.errors import ServiceError
 
-from . import auth, bags, catalogue, requests, staff, stats
+from . import auth, bags, catalogue, loans, requests, staff, stats
 from .errors import RETRY_AFTER, ApiError
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ api.add_router("/v1/auth", auth.router)
 api.add_router("/v1", catalogue.router)
 api.add_router("/v1", requests.router)
 api.add_router("/v1", bags.router)
+api.add_router("/v1", loans.router)
 api.add_router("/v1/staff", staff.router)
 api.add_router("/v1/stats", stats.router)
 

@@ -25,6 +25,7 @@ from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
+from emporter.holds.selectors import card_refusal
 from emporter.http import post_only
 from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
@@ -428,11 +429,19 @@ def put_back(request, branch: Branch):
 @login_required
 def renew(request, loan_id: int):
     patron = signed_in_patron(request)
-    loan = get_object_or_404(Loan.objects.select_related("copy__record"), pk=loan_id, patron=patron)
+    # Their own loan, or a child's in their care: renewed on the child's card.
+    loan = get_object_or_404(
+        Loan.objects.select_related("copy__record", "patron"),
+        pk=loan_id,
+        patron_id__in=patron.household_ids(),
+    )
     try:
-        loan = services.renew(loan=loan, patron=patron)
+        loan = services.renew(loan=loan, patron=loan.patron)
     except ServiceError as error:
-        messages.error(request, f"{loan.copy.record.title}: {error.message}")
+        # A child's card refusing is said as theirs, not "your card".
+        theirs = loan.patron_id != patron.pk and error.code in ("patron_blocked", "card_expired")
+        why = card_refusal(loan.patron, theirs=True) if theirs else error.message
+        messages.error(request, f"{loan.copy.record.title}: {why}")
     else:
         date = long_date(loan.due_date, "l j F Y")
         messages.success(

@@ -4,13 +4,16 @@ from dataclasses import dataclass
 
 from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
+from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
+from emporter.errors import ServiceError
 from emporter.network.models import ServiceMode
 from emporter.patrons.models import Patron
 
 from . import policy
 from .models import ACTIVE, Request, Status
+from .services import check_patron
 
 # Who placed a request, for counting people (Count(PATRON_KEY, distinct=True)): the
 # pseudonym survives the anonymisation of the history; the id stands in for requests
@@ -132,3 +135,22 @@ def basket_view(*, patron: Patron | None, records: list) -> BasketView:
         room=room_left(patron, active) if patron else None,
         to_confirm=sum(not record.on_site_only for record in kept),
     )
+
+
+def card_refusal(patron, *, theirs: bool = False) -> str:
+    """Why this patron may request or renew nothing now (an expired or blocked card), or "".
+    ``theirs``: said to their guardian, about the child's card, not "your card"."""
+    if patron is None:
+        return ""
+    try:
+        check_patron(patron)
+    except ServiceError as error:
+        if not theirs:
+            return error.message
+        if error.code == "card_expired":
+            return _("%(name)s’s card has expired: your library renews it.") % {"name": patron.first_name}
+        return _("%(name)s’s account is blocked by the library: %(reason)s.") % {
+            "name": patron.first_name,
+            "reason": patron.blocked_reason,
+        }
+    return ""

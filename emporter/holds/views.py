@@ -19,7 +19,7 @@ from emporter.patrons.selectors import current_patron, self_or_child, signed_in_
 
 from . import basket, services
 from .models import Channel, Request, Status
-from .selectors import active_count, basket_view, room_left
+from .selectors import active_count, basket_view, card_refusal, room_left
 
 # The basket form's key: a uuid4 in hex (show_basket).
 CONFIRM_KEY = re.compile(r"[0-9a-f]{32}")
@@ -64,10 +64,10 @@ def show_basket(request):
         # collect across town.
         home_not_taking = patron.home_branch if patron and patron.home_branch_id else None
         default_branch = branches[0].pk if branches else None
-    refused = _refused(patron)
+    refused = card_refusal(patron)
     children = list(patron.children_by_name()) if patron else []
     if refused:  # then only the children whose own cards allow it
-        children = [child for child in children if not _refused(child)]
+        children = [child for child in children if not card_refusal(child)]
     # A parent's basket may be for a child: nothing is taken out as already the parent's,
     # and limits are each person's (said when confirming), not the parent's room.
     seen = basket_view(patron=None if children else patron, records=basket.records(request.session))
@@ -108,25 +108,6 @@ def show_basket(request):
     return render(request, "holds/basket.html", context)
 
 
-def _refused(patron, *, theirs: bool = False) -> str:
-    """Why this patron may request nothing now (an expired or blocked card), or "".
-    ``theirs``: said to their guardian, about the child's card, not "your card"."""
-    if patron is None:
-        return ""
-    try:
-        services.check_patron(patron)
-    except ServiceError as error:
-        if not theirs:
-            return error.message
-        if error.code == "card_expired":
-            return _("%(name)s’s card has expired: your library renews it.") % {"name": patron.first_name}
-        return _("%(name)s’s account is blocked by the library: %(reason)s.") % {
-            "name": patron.first_name,
-            "reason": patron.blocked_reason,
-        }
-    return ""
-
-
 @login_required
 @post_only
 def confirm_basket(request):
@@ -135,7 +116,7 @@ def confirm_basket(request):
     if patron is None:
         messages.error(request, _("Choose whom the documents are for."))
         return redirect("holds:basket")
-    if refused := _refused(patron, theirs=patron != guardian):
+    if refused := card_refusal(patron, theirs=patron != guardian):
         if patron != guardian:  # the parent's own card is said on the basket page
             messages.error(request, refused)
         return redirect("holds:basket")  # which says why, above the documents kept

@@ -18,8 +18,8 @@ from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import history_rules, loans_of, returned_loans_of
 from emporter.errors import ServiceError
-from emporter.holds.selectors import requests_of
-from emporter.holds.services import check_patron, pickup_changeable
+from emporter.holds.selectors import card_refusal, requests_of
+from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
@@ -90,6 +90,9 @@ def account(request):
         (child, [r for r in requests_of(child) if r.is_active])
         for child in Patron.objects.filter(guardian=patron).order_by("first_name", "pk")
     ]
+    # And their loans, to see when they are due and renew them (Koha shows a guarantor
+    # their guarantees' checkouts): the child's own card is what is checked on renewing.
+    children_loans = [(child, loans_of(child), card_refusal(child, theirs=True)) for child, _ in children]
     own = requests_of(patron)
     for r in [*own, *(r for child_requests in dict(children).values() for r in child_requests)]:
         # Until a document leaves its shelf, it may be collected at another library.
@@ -102,9 +105,12 @@ def account(request):
         "requests": own,
         "loans": loans_of(patron),
         "children": [(child, requests) for child, requests in children if requests],
+        "children_loans": [entry for entry in children_loans if entry[1]],
         "pickup_branches": list(Branch.objects.accepting_requests()),
         "apps": list(apps_of(patron.user)),
-        "standing": _standing(patron),
+        # Why the card can neither request nor renew: said once at the top of the account,
+        # instead of renew buttons that would each be refused.
+        "standing": card_refusal(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
         "library_history_days": default_days,
@@ -112,16 +118,6 @@ def account(request):
         "loan_history_choices": LoanHistory.choices,
     }
     return render(request, "patrons/account.html", context)
-
-
-def _standing(patron: Patron) -> str:
-    """Why the card can neither request nor renew ("" when it can): said once at the top
-    of the account, instead of renew buttons that would each be refused."""
-    try:
-        check_patron(patron)
-    except ServiceError as error:
-        return error.message
-    return ""
 
 
 @login_required
