@@ -284,8 +284,8 @@ def test_reminder_the_day_before_the_deadline(smtp, patron, branch):
 
 @pytest.mark.parametrize("kind", [k for k, _ in Kind.choices])
 def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch):
-    from emporter.holds.models import Bag, RequestEvent, Status
     from emporter.desk.models import Loan
+    from emporter.holds.models import Bag, RequestEvent, Status
     from emporter.notices.models import NoticeEvent, NoticeLoan
     from emporter.notices.render import render
 

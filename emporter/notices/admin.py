@@ -76,7 +76,9 @@ VARIABLES = _(
     "{{ last_day }} (true when sent on the bag's last day), "
     "{{ coming }} and {{ still_waiting }} (a ready notice: the patron's other documents set "
     "aside, or on the waiting list, at that library), "
-    "{{ branch.name }}, {{ hours }}, {{ account_url }}, {{ times_url }}, {{ search_url }}."
+    "{{ branch.name }}, {{ hours }}, {{ account_url }}, {{ times_url }}, {{ search_url }}; "
+    "for a receipt, {{ loans }} (each with {{ line.title }}, {{ line.due_date }}) and {{ in_bag }}. "
+    "Only these values can be read; no other template or tag library can be loaded."
 )
 
 

@@ -6,17 +6,20 @@ real notice, the shipped wording is used instead, so the patron is told all the 
 
 import dataclasses
 import datetime
+import functools
 import logging
 
 from django.conf import settings
-from django.template import Context, Template
+from django.db import models
+from django.template import Context, Engine
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 
 from emporter.catalogue.models import Record
 from emporter.dates import long_date
-from emporter.holds.models import Bag, Request, Status
+from emporter.holds.models import Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
@@ -302,12 +305,64 @@ def _render_shipped(kind: str, context: dict) -> Rendered:
     return Rendered(subject=subject, text=text.strip() + "\n", html=html)
 
 
+# Staff wording is written by whoever may edit notice templates, and a template follows
+# relations and calls methods: given a patron object, it could list every patron's card,
+# email and PIN hash into each email. It reads plain values instead (what each model
+# below may show, nothing else), in an engine that loads no tag library but translation
+# and no template but the footer (the built-in wording it starts from uses both).
+STAFF_FIELDS = {
+    Request: ("record", "record_id", "status", "hold_until", "bag", "pickup_branch"),
+    Record: ("id", "title", "responsibility"),
+    Bag: ("label", "hold_until", "branch"),
+    Branch: ("name", "address"),
+    Patron: ("first_name", "last_name"),
+    # events: for wording written before ``cancellations`` ({% for e in notice.events.all %}).
+    Notice: ("kind", "events"),
+    RequestEvent: ("note", "to_status", "at"),
+}
+PLAIN_TYPES = (str, int, float, bool, datetime.date, datetime.time, type(None))
+FOOTER = "notices/email/_footer.txt"
+
+
+@functools.cache
+def staff_engine() -> Engine:
+    footer = get_template(FOOTER).template.source
+    return Engine(
+        libraries={"i18n": "django.templatetags.i18n"},
+        builtins=["emporter.dates"],
+        loaders=[("django.template.loaders.locmem.Loader", {FOOTER: footer})],
+    )
+
+
+def plain(value):
+    """``value`` as staff wording may read it: models as dicts of their STAFF_FIELDS
+    (None for any other model), containers converted throughout, lazy text as text."""
+    if isinstance(value, models.Model):
+        fields = STAFF_FIELDS.get(type(value))
+        return None if fields is None else {name: plain(getattr(value, name)) for name in fields}
+    if isinstance(value, models.Manager):  # a relation STAFF_FIELDS names: its rows, as "all"
+        unsaved = value.instance._state.adding  # sample_context's: nothing to read
+        return {"all": [] if unsaved else [plain(row) for row in value.all()]}
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, Promise):
+        return str(value)
+    return value if isinstance(value, PLAIN_TYPES) else None
+
+
 def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
+    context = plain(context)
     ctx = Context(context)
-    subject = Template(override.subject).render(ctx)
-    text = Template(override.body_text).render(ctx)
+    subject = staff_engine().from_string(override.subject).render(ctx)
+    text = staff_engine().from_string(override.body_text).render(ctx)
     if override.body_html:
-        html = Template(override.body_html).render(Context(context | {"subject": " ".join(subject.split())}))
+        html = (
+            staff_engine()
+            .from_string(override.body_html)
+            .render(Context(context | {"subject": " ".join(subject.split())}))
+        )
     else:
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text, "subject": subject})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
@@ -324,7 +379,7 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     ``{% url %}``, a missing ``{% include %}``) is caught too."""
     with translation.override(language):
         try:
-            Template(source).render(Context(sample_context(kind)))
+            staff_engine().from_string(source).render(Context(plain(sample_context(kind))))
         except Exception as error:
             return describe(error)
     return ""
