@@ -259,7 +259,9 @@ class RecordAdmin(admin.ModelAdmin):
     inlines = [CopyInline]
     actions = ["delete_without_copies"]
 
-    @admin.action(description=_("Delete the selected records that have no copy and no request"))
+    @admin.action(
+        permissions=["delete"], description=_("Delete the selected records that have no copy and no request")
+    )
     def delete_without_copies(self, request, queryset):
         # Anything a patron asked for stays: its requests' history points at it.
         idle = queryset.exclude(Exists(Copy.objects.filter(record=OuterRef("pk")))).exclude(

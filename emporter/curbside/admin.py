@@ -28,9 +28,10 @@ class AppointmentAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(
+        permissions=["change"],
         description=_(
             "Cancel the selected booked pickup times (their places are given back; the patron is not told)"
-        )
+        ),
     )
     def cancel_selected(self, request, queryset):
         # Bookings only: a patron at the door now ("I'm here") is the door's to serve.

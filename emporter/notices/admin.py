@@ -34,7 +34,7 @@ class NoticeAdmin(admin.ModelAdmin):
     def error(self, notice: Notice) -> str:
         return notice.error_message
 
-    @admin.action(description=_("Send again (after correcting the address)"))
+    @admin.action(permissions=["change"], description=_("Send again (after correcting the address)"))
     def resend(self, request, queryset):
         count = sum(
             outbox.resend(notice=n) for n in queryset.filter(state__in=[State.FAILED, State.UNCERTAIN])

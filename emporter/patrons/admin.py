@@ -107,7 +107,7 @@ class PatronAdmin(admin.ModelAdmin):
         )
         return True
 
-    @admin.action(description=_("Give a new PIN (shown once, to tell the patron)"))
+    @admin.action(permissions=["change"], description=_("Give a new PIN (shown once, to tell the patron)"))
     def reset_pin(self, request, queryset):
         # One patron at a time, the one at the desk or on the phone: a new PIN ends their
         # sessions and apps, and a page of patrons ticked by mistake locked them all out.
@@ -191,7 +191,7 @@ class SignInFailuresAdmin(admin.ModelAdmin):
         # A locked row's count starts again at 0: "locked" says what the count does not.
         return bool(row.locked_until and row.locked_until > timezone.now())
 
-    @admin.action(description=_("Unlock (a card: from every address)"))
+    @admin.action(permissions=["delete"], description=_("Unlock (a card: from every address)"))
     def unlock(self, request, queryset):
         count = queryset.count()
         keys = list(queryset.values_list("username", flat=True))
