@@ -113,13 +113,13 @@ def test_documents_ready_at_two_branches_give_one_email_per_bag(patron, branch, 
     lost = request_at(patron, other_branch, "Perdu")
     pull(branch, found=[here])
     pull(other_branch, found=[there], not_found=[lost])
-    assert compose.compose_all(later()) == 3  # the confirmation, and one email per bag
+    assert compose.compose_all(later()) == 4  # a confirmation per library, and an email per bag
     assert compose.compose_all(later()) == 0
     by_branch = {n.bag.branch_id: n for n in ready_notices(patron)}
     assert set(by_branch) == {branch.pk, other_branch.pk}
     assert {e.request_id for e in by_branch[branch.pk].events.all()} == {here.pk}
     assert {e.request_id for e in by_branch[other_branch.pk].events.all()} == {there.pk, lost.pk}
-    assert outbox.send_due(later()) == 3
+    assert outbox.send_due(later()) == 4
     subjects = {m.subject for m in mail.outbox}
     assert {"Votre document vous attend à Part-Dieu", "Votre document vous attend à Croix-Rousse"} <= subjects
     croix_rousse = next(m for m in mail.outbox if "Croix-Rousse" in m.subject)

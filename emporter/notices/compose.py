@@ -3,8 +3,8 @@
 Runs on a schedule and is idempotent: an event is linked to at most one notice (a
 unique constraint), so two composers racing cannot tell a patron twice.
 
-- confirmation: the new requests of a patron, once they have stopped placing them
-  for GROUP_DELAY (a basket confirmed in one go gives one email);
+- confirmation: the new requests of a patron for one pickup library, once they have
+  stopped placing them for GROUP_DELAY (a basket confirmed in one go gives one email);
 - ready / not found: one email per patron and pickup branch (so per bag: one label,
   one deadline, one address), with everything now waiting there and what could not be
   found for it (the seed's email) — sent once this morning's lists have none of the
@@ -104,13 +104,6 @@ def _create(*, patron, kind: str, events: list[RequestEvent], key: str, bag_id=N
     return notice
 
 
-def _by_patron(events) -> dict[int, list[RequestEvent]]:
-    groups = defaultdict(list)
-    for event in events:
-        groups[event.request.patron_id].append(event)
-    return groups
-
-
 def _by_patron_and_branch(events) -> dict[tuple[int, int], list[RequestEvent]]:
     groups = defaultdict(list)
     for event in events:
@@ -126,7 +119,10 @@ def compose_confirmations(now: datetime.datetime) -> int:
         ).values_list("request_id", flat=True)
     )
     created = 0
-    for events in _by_patron(placed).values():
+    # Per pickup library, as the "ready" emails: one email names one library's address
+    # and hours (two baskets for two libraries within a minute gave one email, under
+    # the first library's name alone).
+    for events in _by_patron_and_branch(placed).values():
         if max(e.at for e in events) > now - GROUP_DELAY:
             continue  # still filling the basket
         # A request cancelled before the email went is not confirmed (its event is set

@@ -290,7 +290,7 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
     if not _claim(notice_id, now):
         return None  # another worker took it
     notice.attempts += 1
-    Notice.objects.filter(pk=notice.pk).update(subject=rendered.subject[:300])
+    Notice.objects.filter(pk=notice.pk).update(subject=rendered.subject[:300], language=rendered.language)
     own_batch = batch is None
     batch = batch or Batch()
     try:
@@ -530,7 +530,12 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         body=rendered.text,
         to=[to.email],
         # Auto-Submitted (RFC 3834): patrons' vacation responders do not answer it.
-        headers={"Message-ID": _message_id(notice), "Auto-Submitted": "auto-generated"},
+        headers={
+            "Message-ID": _message_id(notice),
+            "Auto-Submitted": "auto-generated",
+            # Screen readers and translation offers read it in the right language (RFC 3282).
+            "Content-Language": rendered.language,
+        },
     )
     message.attach_alternative(rendered.html, "text/html")
     try:

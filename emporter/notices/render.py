@@ -38,6 +38,8 @@ class Rendered:
     # A text message's words: the subject, and for a bag waiting its label and last day
     # (the subject alone said neither: a patron who chose SMS did not know until when).
     sms: str = ""
+    # The language it is written in (its reader's): said to mail clients and on staff pages.
+    language: str = ""
 
 
 def describe(error: Exception) -> str:
@@ -271,7 +273,7 @@ def render(notice: Notice) -> Rendered:
                 rendered = dataclasses.replace(
                     _render_shipped(kind, context), fallback_reason=describe(error)
                 )
-        return dataclasses.replace(rendered, sms=_sms(notice, kind, rendered.subject))
+        return dataclasses.replace(rendered, sms=_sms(notice, kind, rendered.subject), language=language)
 
 
 def _sms(notice: Notice, kind: str, subject: str) -> str:

@@ -94,6 +94,7 @@ def mailbox(request):
                 "subject": message["Subject"],
                 "date": _sent_at(message["Date"]),
                 "text": body.get_content() if body else "",
+                "language": message["Content-Language"] or "",
             }
         )
     return render(request, "notices/mailbox.html", {"mails": mails[:50]})

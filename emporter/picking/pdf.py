@@ -6,6 +6,8 @@ when the Debian package is there, else from the copy vendored beside this file."
 import logging
 from pathlib import Path
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
@@ -37,6 +39,7 @@ def _document(title: str) -> FPDF:
 def _setup(pdf: FPDF, title: str) -> None:
     pdf.set_title(title)
     pdf.set_creator("Emporter")
+    pdf.set_lang(translation.get_language() or settings.LANGUAGE_CODE)  # for screen readers
     for style, filename in FONT_FILES.items():
         pdf.add_font(FONT, style, str(font_path(filename)))
     pdf.set_margins(10, 10, 10)

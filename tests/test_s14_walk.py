@@ -1,0 +1,81 @@
+"""Findings of the fourteenth session's Chromium walk (English and French, keyboard,
+screen-reader structure): a confirmation per pickup library, one id per error, and the
+language of what staff read (notices sent in the patron's language, PDFs)."""
+
+import datetime
+import re
+from collections import Counter
+
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.utils import timezone, translation
+
+from emporter.holds.services import place_request
+from emporter.notices import compose, outbox, render
+from emporter.notices.models import Kind, Notice
+from emporter.patrons.models import Role, StaffRole
+from tests.conftest import make_record
+
+
+def later():
+    return timezone.now() + datetime.timedelta(minutes=5)
+
+
+def test_two_libraries_placed_for_within_a_minute_give_one_confirmation_each(patron, branch, other_branch):
+    place_request(
+        patron=patron, record_id=make_record(title="Au bonheur", copies=[branch]).pk, pickup_branch=branch
+    )
+    place_request(
+        patron=patron,
+        record_id=make_record(title="Bonjour tristesse", copies=[other_branch]).pk,
+        pickup_branch=other_branch,
+    )
+    assert compose.compose_all(later()) == 2
+    by_library = {}
+    for notice in Notice.objects.filter(kind=Kind.CONFIRMATION):
+        text = render.render(notice).text
+        by_library[text.count(branch.name), text.count(other_branch.name)] = text
+    assert set(by_library) == {(1, 0), (0, 1)}  # each names its own library, once (the footer)
+    assert "Au bonheur" in by_library[1, 0] and "Bonjour tristesse" in by_library[0, 1]
+
+
+def test_a_refused_surprise_form_repeats_no_id(client, patron, branch):
+    client.force_login(patron.user)
+    response = client.post(
+        "/en/discover/surprise/", {"for_whom": patron.pk, "how_many": "", "pickup_branch": branch.pk}
+    )
+    html = response.content.decode()
+    assert 'aria-invalid="true"' in html  # refused, as intended
+    counts = Counter(re.findall(r'\sid="([^"]+)"', html))
+    assert [name for name, n in counts.items() if n > 1] == []
+
+
+def test_a_sent_notice_says_its_language_to_the_mail_client_and_on_the_outbox(
+    client, patron, branch, settings
+):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    patron.language = "fr"
+    patron.save(update_fields=["language"])
+    place_request(patron=patron, record_id=make_record(title="Un", copies=[branch]).pk, pickup_branch=branch)
+    compose.compose_all(later())
+    outbox.send_due(later())
+    (message,) = mail.outbox
+    assert message.extra_headers["Content-Language"] == "fr"
+    notice = Notice.objects.get()
+    assert notice.language == "fr" and "réservation" in notice.subject
+    manager = get_user_model().objects.create_user(username="resp", password="x")
+    StaffRole.objects.create(user=manager, role=Role.BRANCH_MANAGER, branch=branch)
+    client.force_login(manager)
+    html = client.get("/en/staff/notices/").content.decode()
+    assert re.search(r'lang="fr"[^>]*>\s*' + re.escape(notice.subject), html)
+
+
+def test_pick_list_and_bag_label_pdfs_say_their_language(branch):
+    from types import SimpleNamespace
+
+    from emporter.picking import pdf
+
+    with translation.override("en"):
+        run = SimpleNamespace(branch=branch, run_date=timezone.localdate())
+        assert b"/Lang (en)" in pdf.pick_list(run=run, sections=[])
+        assert b"/Lang (en)" in pdf.bag_labels(branch=branch, bags=[], name_style="full")
