@@ -110,3 +110,20 @@ def test_the_upgrade_writes_in_sql_not_once_per_distinct_reason(patron, branch):
     assert PickLine.objects.filter(cause="other", reason="1199").exists()
     if connection.vendor == "postgresql":  # one UPDATE per cause, in SQL
         assert len([q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]) == 3
+
+
+# A line marked by a web process still running the old code after picking/0003 (the
+# upgrade's window between migrate and the restart) keeps the cause in its words: it
+# reads in the reader's language all the same (fourteenth session's upgrade review).
+
+
+def test_a_reason_the_old_code_wrote_after_the_migration_reads_in_the_readers_language():
+    from emporter.picking.models import PickLine, not_found_text
+
+    with translation.override("en"):
+        assert PickLine(cause="", reason="Abîmé\u00a0: eau").reason_text == "Damaged: eau"
+        assert not_found_text("", "Autre") == "Other"
+        assert not_found_text("", "Pas en rayonnage ailleurs") == "Pas en rayonnage ailleurs"  # no label
+    with translation.override("fr"):
+        french = not_found_text("", "Not on the shelf: behind the comics")
+        assert french == "Pas en rayon\u00a0: behind the comics"

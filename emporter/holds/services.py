@@ -748,6 +748,13 @@ def _could_come_back(record_ref):
     )
 
 
+def stranded_waiting():
+    """The waiting requests no copy can ever serve, that ``close_waiting_without_copies``
+    closes (docs/deploy.md lists them this way before an upgrade's first pass)."""
+    no_copy = ~Exists(_could_come_back(OuterRef("record_id")))
+    return Request.objects.filter(no_copy, status=Status.WAITING)
+
+
 def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     """Close, as not found, the waiting requests no copy can ever serve: their title's
     last lendable copies were withdrawn (written off) or moved to a reference collection
@@ -756,12 +763,7 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     for one would never move, take one of its patron's places for good, and tell them
     nothing. The patron is told, as when a picker finds nothing (the notice reads the
     event). Returns how many were closed."""
-    stranded = (
-        Request.objects.filter(status=Status.WAITING)
-        .exclude(Exists(_could_come_back(OuterRef("record_id"))))
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)
-    )
+    stranded = stranded_waiting().order_by("created_at", "pk").values_list("pk", flat=True)
     closed = 0
     for request_id in list(stranded[:limit]):
         with transaction.atomic():

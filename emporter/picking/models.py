@@ -1,5 +1,7 @@
 """Pick runs (the morning pull) and their lines."""
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -58,8 +60,25 @@ class NotFoundCause(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+# How the pick page wrote a cause into the words before it was stored apart, in either
+# language ("Pas en rayon : derrière les BD"). picking/0003 split the stored ones; a line
+# marked by a web process still running the old code after that migration was not.
+OLD_LABELS = {
+    "Not on the shelf": "shelf",
+    "Pas en rayon": "shelf",
+    "Damaged": "damaged",
+    "Abîmé": "damaged",
+    "Other": "other",
+    "Autre": "other",
+}
+# (\s takes in the no-break space French puts before a colon.)
+OLD_WORDING = re.compile(rf"^(?P<label>{'|'.join(OLD_LABELS)})(?:\s*:\s*(?P<rest>.*))?$", re.S)
+
+
 def not_found_text(cause: str, details: str) -> str:
     """The cause in words, then the picker's own (kept as typed)."""
+    if not cause and (old := OLD_WORDING.match(details)):
+        cause, details = OLD_LABELS[old.group("label")], (old.group("rest") or "").strip()
     label = NotFoundCause(cause).label if cause in NotFoundCause.values else ""
     if label and details:
         return _("%(reason)s: %(details)s") % {"reason": label, "details": details}
