@@ -79,3 +79,28 @@ def test_pick_list_and_bag_label_pdfs_say_their_language(branch):
         run = SimpleNamespace(branch=branch, run_date=timezone.localdate())
         assert b"/Lang (en)" in pdf.pick_list(run=run, sections=[])
         assert b"/Lang (en)" in pdf.bag_labels(branch=branch, bags=[], name_style="full")
+
+
+def test_a_phone_desk_cancellation_without_a_reason_is_said_at_the_reason_field(client, branch):
+    from tests.conftest import make_patron
+
+    user = get_user_model().objects.create_user(username="tel", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=branch)
+    client.force_login(user)
+    caller = make_patron(branch, card="20000001")
+    hold, _ = place_request(
+        patron=caller, record_id=make_record(title="Le Horla", copies=[branch]).pk, pickup_branch=branch
+    )
+    cancel = f"/en/staff/phone/patrons/{caller.pk}/requests/{hold.pk}/cancel/"
+    response = client.post(cancel, {"reason": "   ", "asked": "1"}, follow=True)
+    html = response.content.decode()
+    field = re.search(rf'<input id="reason-{hold.pk}"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in field and "autofocus" in field
+    described = re.search(r'aria-describedby="([^"]+)"', field).group(1)
+    said = "Say why the request is cancelled: “Le Horla” is still requested."
+    assert re.search(rf'id="{described}">{said}', html)
+    assert html.count("autofocus") == 1
+    hold.refresh_from_db()
+    assert hold.is_active
+    again = client.get(f"/en/staff/phone/patrons/{caller.pk}/").content.decode()
+    assert 'aria-invalid="true"' not in again  # said once

@@ -35,6 +35,10 @@ def _outcomes_key(patron_id: int) -> str:
     return f"phonedesk:outcomes:{patron_id}"
 
 
+def _reason_missing_key(patron_id: int) -> str:
+    return f"phonedesk:reason_missing:{patron_id}"
+
+
 def _patron_url(patron_id: int, **params) -> str:
     url = reverse("phonedesk:patron", args=[patron_id])
     params = {k: v for k, v in params.items() if v}
@@ -100,6 +104,8 @@ def patron(request, patron_id: int):
         "here": here,
         "scope": {b.pk for b in in_scope},
         "outcomes": request.session.pop(_outcomes_key(patron.pk), []),
+        # The request whose cancellation lacked a reason, said beside its field.
+        "reason_missing": request.session.pop(_reason_missing_key(patron.pk), None),
         # One key per rendering of the form: a double submit replays the first one.
         "confirm_key": uuid.uuid4().hex,
     }
@@ -210,13 +216,11 @@ def cancel(request, patron_id: int, request_id: int):
     # message says why (from the list, it was a screen above, out of sight).
     back, refused = redirect(_patron_url(patron_id) + "#requests"), redirect(_patron_url(patron_id))
     reason = one_line(request.POST.get("reason", ""))
-    if not reason:
-        messages.error(
-            request,
-            _("Say why the request is cancelled: “%(title)s” is still requested.")
-            % {"title": hold.record.title},
-        )
-        return refused
+    if not reason:  # spaces pass the browser's "required"
+        # Said beside the reason field, which takes the focus: the message at the top of
+        # the page left a screen-reader user in the search box, unsure which field.
+        request.session[_reason_missing_key(patron_id)] = hold.pk
+        return redirect(_patron_url(patron_id) + f"#reason-{hold.pk}")
     if not selectors.scope(request.user).filter(pk=hold.pickup_branch_id).exists():
         messages.error(
             request,
