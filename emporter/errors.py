@@ -32,6 +32,9 @@ MESSAGES = {
     "not_cancellable": (_("This request can no longer be cancelled."), 409),
     "not_active": (_("This request is over (cancelled, collected or expired)."), 409),
     "bag_not_ready": (_("Nothing is ready in this bag yet: wait for the email saying it is."), 409),
+    "keep_not_later": (_("Choose a day after %(date)s, the bag's present last day."), 422),
+    "keep_too_long": (_("A bag may be kept %(days)s days from today at most."), 422),
+    "keep_closed_day": (_("%(branch)s is closed on %(date)s: choose a day it opens."), 422),
     "no_pickup_times": (_("This library does not take pickup times: come whenever it is open."), 409),
     "slot_unavailable": (_("This time cannot be chosen: pick one of the times offered."), 422),
     "pickup_library_closed": (

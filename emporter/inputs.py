@@ -11,8 +11,11 @@ typed by a person: text from a request is refused (the API) or cleaned (the page
 ``has_control_chars`` / ``without_control_chars`` before it reaches a query.
 """
 
+import datetime
 import unicodedata
 from collections.abc import Iterable
+
+from django.utils import dateparse
 
 # Database ids are 64-bit signed: 18 digits always fit.
 MAX_DIGITS = 18
@@ -33,6 +36,16 @@ def parse_ids(values: Iterable[object]) -> list[int]:
     """The valid ids among ``values``, in order, without repeats; the others are dropped."""
     ids = (parse_id(v) for v in values)
     return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def parse_day(value: object) -> datetime.date | None:
+    """A day written as a date field sends it (YYYY-MM-DD), or None: "2026-02-30" too."""
+    if not isinstance(value, str) or not value.strip().isascii():
+        return None
+    try:
+        return dateparse.parse_date(value.strip())
+    except ValueError:
+        return None
 
 
 # Tab, line feed and carriage return are control characters that people do type.

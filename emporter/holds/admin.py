@@ -24,6 +24,7 @@ EVENT_REASONS = {
     "copy_library_closed": _("the copy’s library closed"),
     "not_found_waiting": _("not found: waits for another copy"),
     "no_copy_left": _("no copy can serve it any more"),
+    "hold_extended": _("kept longer on the hold shelf"),
 }
 
 

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from emporter import adminlog
 from emporter.catalogue.models import ABSENT, HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
+from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.network.calendar import nth_open_day
+from emporter.network.calendar import is_open, nth_open_day
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
@@ -632,6 +633,38 @@ def _put_in_bag(*, patron: Patron, branch: Branch, hold_until: datetime.date) ->
     # Guarded: only ready documents, and only to move a deadline later.
     ready.filter(hold_until__lt=deadline).update(hold_until=deadline)
     return bag, deadline
+
+
+# How long past today a librarian may keep a bag (a patron ill or away phones): beyond,
+# its documents are better back on the shelves for others.
+KEEP_AT_MOST_DAYS = 30
+
+
+def keep_bag_until(*, bag_id: int, until: datetime.date, actor=None, today=None) -> Bag:
+    """Keep an open bag on the hold shelf until ``until``, a later open day of its library
+    within KEEP_AT_MOST_DAYS, as Koha's and Evergreen's staff move a waiting hold's expiry.
+    Its ready documents follow; each gets an event (who, when). A reminder already sent
+    is not sent again: the patron asked. Locks as ``_put_in_bag``."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        ready = Request.objects.filter(bag_id=bag_id, status=Status.READY)
+        requests = list(ready.select_for_update(of=("self",)).order_by("pk"))
+        bag = Bag.objects.select_for_update(of=("self",)).select_related("branch").get(pk=bag_id)
+        if bag.state != Bag.State.OPEN or not requests:
+            raise ServiceError("bag_not_ready")
+        if until <= max(bag.hold_until or today, today):
+            raise ServiceError("keep_not_later", date=long_date(bag.hold_until or today))
+        if until > today + datetime.timedelta(days=KEEP_AT_MOST_DAYS):
+            raise ServiceError("keep_too_long", days=KEEP_AT_MOST_DAYS)
+        if not is_open(bag.branch, until):
+            raise ServiceError("keep_closed_day", branch=bag.branch.name, date=long_date(until))
+        Bag.objects.filter(pk=bag.pk).update(hold_until=until)
+        ready.update(hold_until=until)
+        for request in requests:
+            request.hold_until = until
+            record_event(request, old=Status.READY, actor=actor, reason="hold_extended")
+        bag.hold_until = until
+    return bag
 
 
 def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Request:

@@ -4,13 +4,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import CharField, Q
+from django.db.models import CharField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.catalogue.search import search_records
-from emporter.holds.models import ACTIVE, Request
+from emporter.holds.models import ACTIVE, Bag, Request, Status
 from emporter.inputs import without_control_chars
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron, Role
@@ -89,6 +89,16 @@ def active_requests(patron: Patron) -> list[Request]:
         Request.objects.filter(patron=patron, status__in=ACTIVE)
         .select_related("record", "pickup_branch", "copy__branch")
         .order_by("created_at", "pk")
+    )
+
+
+def ready_bags(patron: Patron) -> list[Bag]:
+    """The patron's open bags with documents ready, soonest last day first."""
+    return list(
+        Bag.objects.filter(Exists(Request.objects.filter(bag=OuterRef("pk"), status=Status.READY)))
+        .filter(patron=patron, state=Bag.State.OPEN)
+        .select_related("branch")
+        .order_by("hold_until", "pk")
     )
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("patrons/<int:patron_id>/remove/", views.remove, name="remove"),
     path("patrons/<int:patron_id>/confirm/", views.confirm, name="confirm"),
     path("patrons/<int:patron_id>/requests/<int:request_id>/cancel/", views.cancel, name="cancel"),
+    path("patrons/<int:patron_id>/bags/<int:bag_id>/keep/", views.keep_bag, name="keep_bag"),
     path(
         "patrons/<int:patron_id>/requests/<int:request_id>/pickup/",
         views.change_pickup_view,

@@ -1,6 +1,7 @@
 """The phone desk: find the caller, fill this call's basket, confirm for them. Every form
 works without JavaScript; phonedesk.js only adds keyboard shortcuts."""
 
+import datetime
 import logging
 import re
 import uuid
@@ -13,12 +14,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import Record
+from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds import policy
-from emporter.holds.models import Channel, Request, Status
-from emporter.holds.services import Outcome, cancel_request, change_pickup, pickup_changeable, place_requests
+from emporter.holds.models import Bag, Channel, Request, Status
+from emporter.holds.services import (
+    KEEP_AT_MOST_DAYS,
+    Outcome,
+    cancel_request,
+    change_pickup,
+    keep_bag_until,
+    pickup_changeable,
+    place_requests,
+)
 from emporter.http import post_only
-from emporter.inputs import one_line, parse_id, parse_ids, without_control_chars
+from emporter.inputs import one_line, parse_day, parse_id, parse_ids, without_control_chars
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
@@ -97,6 +107,9 @@ def patron(request, patron_id: int):
         "in_basket": set(in_basket),
         "requested": {r.record_id for r in active},
         "active": active,
+        # A patron who cannot come in time asks for their bag to be kept longer.
+        "bags": selectors.ready_bags(patron),
+        "keep_max": timezone.localdate() + datetime.timedelta(days=KEEP_AT_MOST_DAYS),
         "limit": rules.max_active,
         "after_confirm": len(active) + len(records),
         "pickup_options": options,
@@ -204,6 +217,31 @@ def _summary(outcome: Outcome, record: Record) -> dict:
         "code": outcome.error.code if outcome.error else "",
         "text": text,
     }
+
+
+@desk_required
+@post_only
+def keep_bag(request, patron_id: int, bag_id: int):
+    """Keep a ready bag on the hold shelf longer: the patron phones, ill or away."""
+    bag = get_object_or_404(Bag.objects.select_related("branch"), pk=bag_id, patron_id=patron_id)
+    back = redirect(_patron_url(patron_id) + "#requests")
+    if not selectors.scope(request.user).filter(pk=bag.branch_id).exists():
+        messages.error(request, _("You may not change bags at %(branch)s.") % {"branch": bag.branch})
+        return back
+    until = parse_day(request.POST.get("until", ""))
+    if until is None:
+        messages.error(request, _("Give the day until which the bag is kept."))
+        return back
+    try:
+        bag = keep_bag_until(bag_id=bag.pk, until=until, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, _("Bag %(label)s: %(error)s") % {"label": bag.label, "error": error.message})
+    else:
+        messages.success(
+            request,
+            _("Bag %(label)s is kept until %(date)s.") % {"label": bag.label, "date": long_date(until)},
+        )
+    return back
 
 
 @desk_required
