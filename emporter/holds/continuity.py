@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
-from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode
+from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode, closed_for_a_while
 
 from .services import extend_after_reopening, serve_waiting
 
@@ -41,6 +41,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
             .values_list("pk", flat=True)
         )
         reopening = list(branches.filter(service_mode=ServiceMode.CLOSED)) if mode in LENDING_MODES else []
+        # A closing undone within CLOSING_GRACE moved nothing: its bags keep their
+        # deadlines (a mistaken click gave every bag there a whole new hold).
+        closed_long = set(branches.filter(closed_for_a_while()).values_list("pk", flat=True))
         now = timezone.now()
         switched = list(branches.exclude(service_mode=mode).values_list("pk", "service_mode"))
         changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=now)
@@ -57,7 +60,8 @@ def set_mode(*, branches, mode: str, actor) -> int:
             for pk, old in switched
         )
         for branch in reopening:
-            extend_after_reopening(branch=branch)
+            if branch.pk in closed_long:
+                extend_after_reopening(branch=branch)
             on_its_shelves = Copy.objects.filter(branch=branch, status=CopyStatus.ON_SHELF).values(
                 "record_id"
             )

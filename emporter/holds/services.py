@@ -21,7 +21,7 @@ from emporter import adminlog
 from emporter.catalogue.models import ABSENT, HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.network.calendar import is_open, nth_open_day
+from emporter.network.calendar import nth_open_day, works_on
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
@@ -643,8 +643,8 @@ KEEP_AT_MOST_DAYS = 30
 def keep_bag_until(*, bag_id: int, until: datetime.date, actor=None, today=None) -> Bag:
     """Keep an open bag on the hold shelf until ``until``, a later open day of its library
     within KEEP_AT_MOST_DAYS, as Koha's and Evergreen's staff move a waiting hold's expiry.
-    Its ready documents follow; each gets an event (who, when). A reminder already sent
-    is not sent again: the patron asked. Locks as ``_put_in_bag``."""
+    Its ready documents follow; each gets an event (who, when). The reminder goes again
+    on the eve of the new last day. Locks as ``_put_in_bag``."""
     today = today or timezone.localdate()
     with transaction.atomic():
         ready = Request.objects.filter(bag_id=bag_id, status=Status.READY)
@@ -656,7 +656,7 @@ def keep_bag_until(*, bag_id: int, until: datetime.date, actor=None, today=None)
             raise ServiceError("keep_not_later", date=long_date(bag.hold_until or today))
         if until > today + datetime.timedelta(days=KEEP_AT_MOST_DAYS):
             raise ServiceError("keep_too_long", days=KEEP_AT_MOST_DAYS)
-        if not is_open(bag.branch, until):
+        if not works_on(bag.branch, until):
             raise ServiceError("keep_closed_day", branch=bag.branch.name, date=long_date(until))
         Bag.objects.filter(pk=bag.pk).update(hold_until=until)
         ready.update(hold_until=until)

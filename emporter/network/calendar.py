@@ -31,6 +31,15 @@ def is_open(branch: Branch, day: datetime.date) -> bool:
     return day.weekday() in open_weekdays(branch) and not _closed_dates(branch, day, day)
 
 
+def works_on(branch: Branch, day: datetime.date) -> bool:
+    """``branch`` is open on ``day``; or, its hours not entered yet (switched to click and
+    collect first), ``day`` is not one of its closed dates: the library works, as the
+    holds' and loans' deadlines count it in calendar days then."""
+    if open_weekdays(branch):
+        return is_open(branch, day)
+    return not _closed_dates(branch, day, day)
+
+
 def nth_open_day(branch: Branch, start: datetime.date, n: int) -> datetime.date:
     """The n-th open day counting ``start`` itself when it is open (n >= 1)."""
     weekdays = open_weekdays(branch)

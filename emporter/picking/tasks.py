@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from emporter.network.calendar import is_open
+from emporter.network.calendar import works_on
 from emporter.network.models import LENDING_MODES, Branch
 from emporter.taskqueue import waiting
 
@@ -45,7 +45,9 @@ def branches_due(now=None) -> list[int]:
     candidates = Branch.objects.filter(service_mode__in=LENDING_MODES, pick_time__lte=local_time).exclude(
         pk__in=built
     )
-    return [b.pk for b in candidates if is_open(b, today)]
+    # A library whose hours are not entered yet still gets its list: its copies are set
+    # aside for requests all the same, and nobody would pull them.
+    return [b.pk for b in candidates if works_on(b, today)]
 
 
 def _queued(run_date: datetime.date) -> set[int]:
