@@ -29,6 +29,9 @@ MESSAGES = {
     "branch_not_accepting": (_("%(branch)s is not taking requests at the moment."), 422),
     "patron_blocked": (_("Your account is blocked: %(reason)s. Please contact your library."), 403),
     "card_expired": (_("Your card has expired. Please contact your library to renew it."), 403),
+    # The same, said to a guardian about a child's card (holds.selectors.card_refusal).
+    "child_blocked": (_("%(name)s’s account is blocked by the library: %(reason)s."), 403),
+    "child_card_expired": (_("%(name)s’s card has expired: your library renews it."), 403),
     "not_cancellable": (_("This request can no longer be cancelled."), 409),
     "not_active": (_("This request is over (cancelled, collected or expired)."), 409),
     "bag_not_ready": (_("Nothing is ready in this bag yet: wait for the email saying it is."), 409),

@@ -110,7 +110,9 @@ def test_the_api_renews_a_childs_loan_on_the_childs_card(client, branch, parent,
     assert (again.status_code, again.json()["code"]) == (409, "not_renewable")
     type(child).objects.filter(pk=child.pk).update(blocked_reason="Documents perdus")
     blocked = client.post(f"{V1}/loans/{other.pk}/renew", headers=headers)
-    assert (blocked.status_code, blocked.json()["code"]) == (403, "patron_blocked")
+    # Said as the child's card, not "your account" (the parent's own is fine).
+    assert (blocked.status_code, blocked.json()["code"]) == (403, "child_blocked")
+    assert "Léo" in blocked.json()["message"]
 
 
 def test_the_api_answers_404_for_a_loan_outside_the_household(client, branch, parent):

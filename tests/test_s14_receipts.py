@@ -163,3 +163,41 @@ def test_the_manager_of_the_branch_that_lent_sees_its_receipts(door, branch, oth
     assert receipt in visible_notices(there)  # their patron's
     elsewhere = staff(Role.BRANCH_MANAGER, make_branch(code="VAI", name="Vaise"), username="elsewhere")
     assert receipt not in visible_notices(elsewhere)
+
+
+def test_a_failed_receipt_goes_again_once_the_address_is_corrected(door, branch, patron, locmem):
+    loans = lend(door, branch, patron, ["Un"])
+    email_receipt(door, branch, patron, loans)
+    Notice.objects.filter(kind=Kind.RECEIPT).update(state=State.FAILED, error_code="address_refused")
+    patron.email = "corrected@example.org"
+    patron.save(update_fields=["email"])
+    page = email_receipt(door, branch, patron, loans)
+    assert "The receipt will be emailed to corrected@example.org within a minute." in page.text
+    outbox.send_due()
+    assert [m.to for m in mail.outbox] == [["corrected@example.org"]]
+
+
+def test_a_receipt_whose_loans_were_forgotten_is_not_sent_empty(door, branch, patron, locmem):
+    loans = lend(door, branch, patron, ["Un"])
+    email_receipt(door, branch, patron, loans)
+    notice = Notice.objects.get(kind=Kind.RECEIPT)
+    Notice.objects.filter(pk=notice.pk).update(state=State.FAILED, error_code="address_refused")
+    Loan.objects.filter(pk=loans[0].pk).update(patron=None, anonymised=True)
+    assert retention.unlink_forgotten_requests() == 1
+    assert outbox.resend(notice=notice)  # staff, from the outbox
+    outbox.send_due()
+    notice.refresh_from_db()
+    assert mail.outbox == [] and (notice.state, notice.error_code) == (State.SKIPPED, "outdated")
+
+
+def test_the_same_loans_from_the_childs_page_and_the_guardians_make_one_email(door, branch, locmem):
+    parent = make_patron(branch, card="40000011", first_name="Sam", email="sam@example.org")
+    child = make_patron(
+        branch, card="40000012", category="child", guardian=parent, first_name="Léo", email=""
+    )
+    loans = lend(door, branch, child, ["Album"])
+    email_receipt(door, branch, child, loans)
+    again = email_receipt(door, branch, parent, loans)
+    assert "This receipt is already on its way to sam@example.org." in again.text
+    outbox.send_due()
+    assert len(mail.outbox) == 1

@@ -59,3 +59,32 @@ def test_the_documented_variables_still_read(branch):
     assert out.text.strip() == (
         f"{reader.first_name}|Lisible/{branch.name}/placed|{branch.name}|http://127.0.0.1:8000/account/|confirmation"
     )
+
+
+def test_staff_html_wording_copied_from_the_built_in_still_renders(branch):
+    from django.template.loader import get_template
+
+    reader = make_patron(branch, card="30000005", language="fr")
+    NoticeTemplate.objects.create(
+        kind=Kind.CONFIRMATION,
+        language="fr",
+        subject="Vos demandes",
+        body_text="Bonjour",
+        body_html=get_template("notices/email/confirmation.html").template.source,  # extends _base.html
+    )
+    place(reader, branch, "Lisible")
+    out = rendered(reader, Kind.CONFIRMATION)
+    assert out.fallback_reason == "" and "Lisible" in out.html and "<html" in out.html
+
+
+def test_staff_wording_reads_display_values(branch):
+    reader = make_patron(branch, card="30000006", language="en")
+    NoticeTemplate.objects.create(
+        kind=Kind.CONFIRMATION,
+        language="en",
+        subject="{{ notice.get_kind_display }}",
+        body_text="{% for r in requests %}{{ r.record.title }}: {{ r.get_status_display }}{% endfor %}",
+    )
+    place(reader, branch, "Alpha")
+    out = rendered(reader, Kind.CONFIRMATION)
+    assert (out.subject, out.text.strip()) == ("Request confirmation", "Alpha: Placed")

@@ -57,9 +57,10 @@ def my_loans(request):
 def renew(request, loan_id: int):
     """One more loan period from today or the due date, whichever is later. 409
     `not_renewable` once the renewals allowed are used, `requested_by_someone_else` when
-    a patron waits for the title; 403 `patron_blocked` or `card_expired` for a card that
-    may not renew (the child's, for a child's loan)."""
+    a patron waits for the title; 403 `patron_blocked` or `card_expired` for the caller's
+    card, `child_blocked` or `child_card_expired` for a child's, when it may not renew."""
     loan = _current(request).select_related("patron").filter(pk=loan_id).first()
     if loan is None:
         raise ApiError("loan_not_found")
-    return services.renew(loan=loan, patron=loan.patron)
+    theirs = loan.patron_id != request.auth.patron.pk
+    return services.renew(loan=loan, patron=loan.patron, theirs=theirs)

@@ -320,13 +320,14 @@ def put_back_found(*, barcode: str, branch: Branch, actor=None) -> FoundAgain | 
         return FoundAgain(copy=copy, sent_home=True)
 
 
-def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False) -> Loan:
+def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False, theirs: bool = False) -> Loan:
     """One more loan period, if the policy allows it and nobody waits for the title.
 
     A blocked or expired card renews nothing, as Koha's RestrictionBlockRenewing and
     BlockExpiredPatronOpacActions have it: the same errors as a request or a hand-over
     (``check_patron``), read from the database, not from the patron object passed.
-    Only staff may override (``override_blocks``); the patron's own renew button never does."""
+    Only staff may override (``override_blocks``); the patron's own renew button never does.
+    ``theirs``: a guardian renews a child's loan, and is told of the child's card."""
     with transaction.atomic():
         loan = (
             Loan.objects.select_for_update(of=("self",))
@@ -334,7 +335,7 @@ def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False) -> Loan:
             .get(pk=loan.pk, patron=patron)
         )
         if not override_blocks:
-            check_patron(loan.patron)
+            check_patron(loan.patron, theirs=theirs)
         rules = loan_policy(loan.copy.doc_type)
         if loan.returned_at or loan.renewals >= rules.max_renewals:
             raise ServiceError("not_renewable")

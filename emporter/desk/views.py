@@ -25,7 +25,6 @@ from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.holds.selectors import card_refusal
 from emporter.http import post_only
 from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
@@ -436,12 +435,10 @@ def renew(request, loan_id: int):
         patron_id__in=patron.household_ids(),
     )
     try:
-        loan = services.renew(loan=loan, patron=loan.patron)
-    except ServiceError as error:
         # A child's card refusing is said as theirs, not "your card".
-        theirs = loan.patron_id != patron.pk and error.code in ("patron_blocked", "card_expired")
-        why = card_refusal(loan.patron, theirs=True) if theirs else error.message
-        messages.error(request, f"{loan.copy.record.title}: {why}")
+        loan = services.renew(loan=loan, patron=loan.patron, theirs=loan.patron_id != patron.pk)
+    except ServiceError as error:
+        messages.error(request, f"{loan.copy.record.title}: {error.message}")
     else:
         date = long_date(loan.due_date, "l j F Y")
         messages.success(

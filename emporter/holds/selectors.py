@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from django.db.models import Case, CharField, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
-from django.utils.translation import gettext as _
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.errors import ServiceError
@@ -143,14 +142,7 @@ def card_refusal(patron, *, theirs: bool = False) -> str:
     if patron is None:
         return ""
     try:
-        check_patron(patron)
+        check_patron(patron, theirs=theirs)
     except ServiceError as error:
-        if not theirs:
-            return error.message
-        if error.code == "card_expired":
-            return _("%(name)s’s card has expired: your library renews it.") % {"name": patron.first_name}
-        return _("%(name)s’s account is blocked by the library: %(reason)s.") % {
-            "name": patron.first_name,
-            "reason": patron.blocked_reason,
-        }
+        return error.message
     return ""

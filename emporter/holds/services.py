@@ -106,12 +106,17 @@ def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
     return Request.objects.filter(patron=patron, idempotency_key=key).first()
 
 
-def check_patron(patron: Patron) -> None:
+def check_patron(patron: Patron, *, theirs: bool = False) -> None:
     """A blocked card or an expired one asks for nothing and borrows nothing (requests,
-    surprise bags, the door; a librarian may override at the door)."""
+    surprise bags, the door; a librarian may override at the door). ``theirs``: said to
+    a guardian about the child's card, not "your card" (``child_…`` codes)."""
     if patron.blocked_reason:
+        if theirs:
+            raise ServiceError("child_blocked", name=patron.first_name, reason=patron.blocked_reason)
         raise ServiceError("patron_blocked", reason=patron.blocked_reason)
     if patron.card_expires and patron.card_expires < timezone.localdate():
+        if theirs:
+            raise ServiceError("child_card_expired", name=patron.first_name)
         raise ServiceError("card_expired")
 
 

@@ -480,6 +480,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode=ServiceMode.CLOSED).exists()
     if notice.kind == Kind.PICKUP_REOPENED:  # closed again, or collected elsewhere, meanwhile
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode__in=LENDING_MODES).exists()
+    if notice.kind == Kind.RECEIPT:  # its loans forgotten (anonymised) since: it would name nothing
+        return not notice.loans.exists()
     if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
         return not _still_waiting(notice, today) or _booked_again(notice)
     return False

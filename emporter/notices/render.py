@@ -51,7 +51,7 @@ def context_for(notice: Notice) -> dict:
         return _receipt_context(notice)
     requests = list(
         Request.objects.filter(pk__in=notice.events.values("request_id"))
-        .select_related("record", "pickup_branch", "bag")
+        .select_related("record", "pickup_branch", "bag__branch")
         .order_by("record__title")
     )
     if notice.bag_id:
@@ -311,28 +311,29 @@ def _render_shipped(kind: str, context: dict) -> Rendered:
 # relations and calls methods: given a patron object, it could list every patron's card,
 # email and PIN hash into each email. It reads plain values instead (what each model
 # below may show, nothing else), in an engine that loads no tag library but translation
-# and no template but the footer (the built-in wording it starts from uses both).
+# and no template but the built-in wording's footer and HTML frame (it starts from them).
 STAFF_FIELDS = {
-    Request: ("record", "record_id", "status", "hold_until", "bag", "pickup_branch"),
+    Request: ("record", "record_id", "status", "get_status_display", "hold_until", "bag", "pickup_branch"),
     Record: ("id", "title", "responsibility"),
     Bag: ("label", "hold_until", "branch"),
     Branch: ("name", "address"),
     Patron: ("first_name", "last_name"),
     # events: for wording written before ``cancellations`` ({% for e in notice.events.all %}).
-    Notice: ("kind", "events"),
+    Notice: ("kind", "get_kind_display", "events"),
     RequestEvent: ("note", "to_status", "at"),
 }
 PLAIN_TYPES = (str, int, float, bool, datetime.date, datetime.time, type(None))
-FOOTER = "notices/email/_footer.txt"
+# The built-in wording's own parts, which staff wording copied from it includes or extends.
+STAFF_INCLUDES = ("notices/email/_footer.txt", "notices/email/_base.html")
 
 
 @functools.cache
 def staff_engine() -> Engine:
-    footer = get_template(FOOTER).template.source
+    parts = {name: get_template(name).template.source for name in STAFF_INCLUDES}
     return Engine(
         libraries={"i18n": "django.templatetags.i18n"},
         builtins=["emporter.dates"],
-        loaders=[("django.template.loaders.locmem.Loader", {FOOTER: footer})],
+        loaders=[("django.template.loaders.locmem.Loader", parts)],
     )
 
 
@@ -341,7 +342,7 @@ def plain(value):
     (None for any other model), containers converted throughout, lazy text as text."""
     if isinstance(value, models.Model):
         fields = STAFF_FIELDS.get(type(value))
-        return None if fields is None else {name: plain(getattr(value, name)) for name in fields}
+        return None if fields is None else {name: plain(_read(value, name)) for name in fields}
     if isinstance(value, models.Manager):  # a relation STAFF_FIELDS names: its rows, as "all"
         unsaved = value.instance._state.adding  # sample_context's: nothing to read
         return {"all": [] if unsaved else [plain(row) for row in value.all()]}
@@ -352,6 +353,13 @@ def plain(value):
     if isinstance(value, Promise):
         return str(value)
     return value if isinstance(value, PLAIN_TYPES) else None
+
+
+def _read(instance: models.Model, name: str):
+    # A display method (get_status_display) is read as its value: the template would
+    # call it on the object, and finds a dict instead.
+    value = getattr(instance, name)
+    return value() if callable(value) and name.startswith("get_") else value
 
 
 def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
