@@ -113,17 +113,20 @@ def change(now, before, kind: str) -> str:
     if now is None or before is None:
         return "—"
     if kind == RATE:
-        points = formats.number_format(round((now - before) * 100, 1), 1)
+        points = formats.number_format(tables.rounded((now - before) * 100), 1)
         return _("%(sign)s%(points)s pts") % {"sign": "+" if now >= before else "", "points": points}
     if kind == DURATION:
         sign = "+" if now >= before else "−"
         return sign + tables.duration_text(abs(now - before))
     if kind == NUMBER:
-        return ("+" if now >= before else "") + formats.number_format(round(now - before, 1), 1)
+        return ("+" if now >= before else "") + formats.number_format(tables.rounded(now - before), 1)
     if not before:
         return "—"
     percent = (now - before) / before * 100
-    return ("+" if percent >= 0 else "") + formats.number_format(round(percent), 0) + "\u00a0%"
+    number = formats.number_format(tables.rounded(percent, 0), 0)
+    # French puts a (non-breaking) space before "%", English none: as tables.display.
+    french = (translation.get_language() or "").startswith("fr")
+    return ("+" if percent >= 0 else "") + number + ("\u00a0%" if french else "%")
 
 
 def _key_figures(pdf: FPDF, current, previous) -> None:

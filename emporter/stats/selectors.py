@@ -472,10 +472,15 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
     for row in bags:
         rows[row["branch_id"]].bags_open = row["open"]
         rows[row["branch_id"]].bags_expiring = row["expiring"]
+    # A line nobody marked is carried to the next morning's list when it is built: still
+    # to pull today, it is late if an earlier day's list had it (not only if an earlier
+    # list still holds it pending, which the morning's build ends).
+    carried = PickLine.objects.filter(
+        request=OuterRef("request"), status=LineStatus.CARRIED, run__run_date__lt=today
+    )
     late = (
-        PickLine.objects.filter(
-            status=LineStatus.PENDING, run__run_date__lt=today, run__branch_id__in=list(rows)
-        )
+        PickLine.objects.filter(status=LineStatus.PENDING, run__branch_id__in=list(rows))
+        .filter(Q(run__run_date__lt=today) | Exists(carried))
         .values("run__branch_id")
         .annotate(n=Count("id"))
         .order_by()

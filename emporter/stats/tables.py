@@ -8,6 +8,7 @@ formats them its own way by the column's kind.
 import csv
 import datetime
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import formats, translation
 from django.utils.translation import gettext_lazy as _
@@ -221,15 +222,23 @@ def all_tables(d: Dashboard) -> dict[str, Table]:
 # Formatting -------------------------------------------------------------------------
 
 
+def rounded(value: float, places: int = 1) -> float:
+    """Rounded half up, as people round (and the CSV's figures read): Python's round()
+    goes to the even digit, so 2.25 documents per patron was shown 2.2."""
+    step = Decimal(1).scaleb(-places)
+    return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+
+
 def duration_text(value: datetime.timedelta | None) -> str:
-    """Days and hours, or hours and minutes under a day: what a manager reads at a glance."""
+    """Days and hours, or hours and minutes under a day: what a manager reads at a glance.
+    Rounded to the nearest hour past a day (28 h 30 is "1 day 5 h", not cut to 4)."""
     if value is None:
         return "—"
     minutes = round(value.total_seconds() / 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
+    if minutes >= 24 * 60:
+        days, hours = divmod((minutes + 30) // 60, 24)
         return ngettext("%(d)s day %(h)s h", "%(d)s days %(h)s h", days) % {"d": days, "h": hours}
+    hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d}"
 
 
@@ -241,11 +250,11 @@ def display(value, kind: str) -> str:
     if value is None:
         return "—"
     if kind == RATE:
-        number = formats.number_format(round(value * 100, 1), 1)
+        number = formats.number_format(rounded(value * 100), 1)
         # French puts a (non-breaking: never "0,0" / "%" on two lines) space before "%".
         return f"{number}\u00a0%" if (translation.get_language() or "").startswith("fr") else f"{number}%"
     if kind == NUMBER:
-        return formats.number_format(round(value, 1), 1)
+        return formats.number_format(rounded(value), 1)
     if kind == DURATION:
         return duration_text(value)
     if kind == DATE:
@@ -262,11 +271,11 @@ def plain(value, kind: str):
     if value is None:
         return ""
     if kind == RATE:
-        return round(value * 100, 1)
+        return rounded(value * 100)
     if kind == NUMBER:
-        return round(value, 2)
+        return rounded(value, 2)
     if kind == DURATION:
-        return round(value.total_seconds() / 3600, 2)
+        return rounded(value.total_seconds() / 3600, 2)
     if kind == DATE:
         return value.isoformat()
     return str(value) if kind == TEXT else value

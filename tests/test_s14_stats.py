@@ -1,0 +1,50 @@
+"""Figures of the service report checked by hand (fourteenth session's review): what is
+late once the morning lists are built, and numbers rounded as people round them."""
+
+import datetime
+
+from django.utils import timezone, translation
+
+from emporter.holds.services import place_request
+from emporter.picking import services as picking
+from emporter.picking.models import PickLine, PickRun
+from emporter.stats import report, selectors, tables
+from tests.conftest import make_branch, make_patron, make_record
+
+
+def test_a_copy_nobody_pulled_since_an_earlier_list_is_late_after_the_morning_list(db):
+    branch = make_branch(weekdays=range(7))
+    place_request(patron=make_patron(branch), record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    picking.build_run(branch=branch)  # today's list: nothing late yet
+    (row,) = selectors.workload(branches=[branch])
+    assert (row.to_pull, row.late_lines) == (1, 0)
+    # Nobody marked it: that list was two days ago, and this morning's carries it over.
+    PickRun.objects.update(run_date=timezone.localdate() - datetime.timedelta(days=2))
+    picking.build_run(branch=branch)
+    assert PickLine.objects.filter(status="carried").count() == 1
+    (row,) = selectors.workload(branches=[branch])
+    assert (row.to_pull, row.late_lines) == (1, 1)
+
+
+def test_numbers_are_rounded_half_up_on_the_page_as_in_the_csv():
+    with translation.override("fr"):
+        assert tables.display(9 / 4, tables.NUMBER) == "2,3"
+        assert tables.display(0.12345, tables.RATE) == "12,3\u00a0%"
+    with translation.override("en"):
+        assert tables.display(9 / 4, tables.NUMBER) == "2.3"
+        assert tables.plain(0.00125, tables.RATE) == 0.1
+
+
+def test_a_delay_past_a_day_is_rounded_to_the_nearest_hour():
+    with translation.override("en"):
+        assert tables.duration_text(datetime.timedelta(hours=28, minutes=30)) == "1 day 5 h"
+        assert tables.duration_text(datetime.timedelta(hours=28, minutes=29)) == "1 day 4 h"
+        assert tables.duration_text(datetime.timedelta(hours=23, minutes=59, seconds=50)) == "1 day 0 h"
+        assert tables.duration_text(datetime.timedelta(hours=2, minutes=5)) == "2 h 05"
+
+
+def test_a_change_in_percent_is_written_as_each_language_writes_it():
+    with translation.override("en"):
+        assert report.change(150, 10, tables.INT) == "+1400%"
+    with translation.override("fr"):
+        assert report.change(150, 10, tables.INT) == "+1400\u00a0%"
