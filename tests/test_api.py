@@ -102,7 +102,7 @@ def test_basket_all_placed_is_201_at_the_home_branch_by_default(client, auth, br
     assert response.status_code == 201
     assert response.json()["placed"] == 3
     assert {i["request"]["pickup_branch"]["code"] for i in response.json()["items"]} == {"PDI"}
-    assert set(Request.objects.values_list("channel", flat=True)) == {"online"}
+    assert set(Request.objects.values_list("channel", flat=True)) == {"app"}  # told apart from the web
 
 
 def test_ninth_request_is_409_limit_reached_in_french(client, auth, branch):

@@ -173,12 +173,12 @@ def test_documents_per_patron_is_requests_over_patrons_who_placed_them(history):
 
 def test_requests_per_channel_and_per_day(history):
     d = selectors.dashboard(period=PERIOD, branches=network())
-    assert d.per_channel == {"online": 9, "phone": 2, "desk": 1, "surprise": 0}
+    assert d.per_channel == {"online": 9, "app": 0, "phone": 2, "desk": 1, "surprise": 0}
     by_day = {row.day.day: row.counts for row in d.per_day if row.total}
     assert by_day == {
-        16: {"online": 4, "phone": 2, "desk": 0, "surprise": 0},
-        17: {"online": 3, "phone": 0, "desk": 1, "surprise": 0},
-        18: {"online": 2, "phone": 0, "desk": 0, "surprise": 0},
+        16: {"online": 4, "app": 0, "phone": 2, "desk": 0, "surprise": 0},
+        17: {"online": 3, "app": 0, "phone": 0, "desk": 1, "surprise": 0},
+        18: {"online": 2, "app": 0, "phone": 0, "desk": 0, "surprise": 0},
     }
     assert len(d.per_day) == 17
 
@@ -235,7 +235,7 @@ def test_the_previous_period_of_equal_length_is_counted_apart(history):
 def test_figures_for_one_branch_only_count_that_branch(history):
     d = selectors.dashboard(period=PERIOD, branches=[history.crx])
     assert (d.patrons.requests, d.patrons.patrons, d.patrons.documents_per_patron) == (4, 2, 2.0)
-    assert d.per_channel == {"online": 3, "phone": 0, "desk": 1, "surprise": 0}
+    assert d.per_channel == {"online": 3, "app": 0, "phone": 0, "desk": 1, "surprise": 0}
     assert [(o.label, o.not_found) for o in d.by_department] == [("Adultes", 1)]
     assert d.closings.counts["collected"] == 3
 

@@ -129,12 +129,12 @@ def test_every_figure_follows_the_request_to_its_new_library(continuity):
         consistent(d)
     # A keeps "Un", placed by phone, still waiting for A to reopen.
     assert (at_a.patrons.requests, at_a.patrons.patrons) == (1, 1)
-    assert at_a.per_channel == {"online": 0, "phone": 1, "desk": 0, "surprise": 0}
+    assert at_a.per_channel == {"online": 0, "app": 0, "phone": 1, "desk": 0, "surprise": 0}
     assert figures(at_a)["phone_share"] == 1
     assert at_a.closings.counts == dict.fromkeys(selectors.CLOSINGS, 0)
     # B has the two Anne moved there, on the day she placed them, and what became of them.
     assert (at_b.patrons.requests, at_b.patrons.patrons) == (2, 1)
-    assert at_b.per_channel == {"online": 1, "phone": 1, "desk": 0, "surprise": 0}
+    assert at_b.per_channel == {"online": 1, "app": 0, "phone": 1, "desk": 0, "surprise": 0}
     assert {row.day: row.total for row in at_b.per_day if row.total} == {datetime.date(2020, 11, 16): 2}
     assert figures(at_b)["phone_share"] == 0.5
     assert at_b.closings.counts == {"collected": 1, "expired": 0, "not_found": 1, "cancelled": 0}

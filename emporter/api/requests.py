@@ -199,7 +199,7 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
         patron=patron,
         payload=payload,
         pickup_branch=branch,
-        channel=Channel.ONLINE,
+        channel=Channel.APP,
         actor=request.user,
         idempotency_key=idempotency_key,
     )

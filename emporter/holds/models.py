@@ -37,6 +37,9 @@ UNCOLLECTED = (Status.NOT_FOUND, Status.CANCELLED, Status.EXPIRED)
 
 class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
+    # Through the patron API (a library's app): told apart from the web in the report,
+    # to judge whether the app is worth keeping.
+    APP = "app", _("App")
     PHONE = "phone", _("Phone")
     DESK = "desk", _("At the desk")
     # Asked for by a patron (online) and composed by a librarian: neither alone.
