@@ -48,3 +48,25 @@ def test_a_change_in_percent_is_written_as_each_language_writes_it():
         assert report.change(150, 10, tables.INT) == "+1400%"
     with translation.override("fr"):
         assert report.change(150, 10, tables.INT) == "+1400\u00a0%"
+
+
+def test_a_past_months_figures_by_type_stay_when_a_reimport_corrects_a_type(db):
+    from emporter.catalogue.models import Copy
+
+    branch = make_branch(weekdays=range(7))
+    record = make_record(title="Film", doc_type="dvd", copies=[branch])
+    place_request(patron=make_patron(branch), record_id=record.pk, pickup_branch=branch)
+    (line,) = picking.build_run(branch=branch).lines.all()
+    picking.mark_not_found(line=line, cause="shelf")
+    today = timezone.localdate()
+    period = selectors.Period(today, today)
+
+    def by_type():
+        return {
+            row["type"]: (row["found"], row["not_found"])
+            for row in selectors.pick_counts(period=period, branch_ids=[branch.pk])
+        }
+
+    assert by_type() == {"dvd": (0, 1)}
+    Copy.objects.update(doc_type="book")  # the next import maps that code to books
+    assert by_type() == {"dvd": (0, 1)}

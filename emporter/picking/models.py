@@ -96,6 +96,10 @@ class PickLine(models.Model):
     )
     location = models.ForeignKey(Location, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     call_number_key = models.CharField(max_length=400, blank=True)
+    # The copy's type when the list was built, as its department: a re-import that
+    # corrects types must not move past months' figures by type (the report reads it;
+    # empty on lines from before, which read the copy's type).
+    doc_type = models.CharField(max_length=20, blank=True, db_default="", editable=False)
     status = models.CharField(max_length=10, choices=LineStatus, default=LineStatus.PENDING)
     # db_default: lines are also written in SQL (history and benchmark builders).
     cause = models.CharField(_("reason"), max_length=10, choices=NotFoundCause, blank=True, db_default="")

@@ -85,11 +85,19 @@ def _add_lines(run: PickRun) -> int:
         _carry_over(run, wanted)
     on_a_list = PickLine.objects.filter(request=OuterRef("pk"), status=LineStatus.PENDING)
     rows = wanted.exclude(Exists(on_a_list)).values_list(
-        "pk", "copy_id", "copy__department_id", "copy__location_id", "copy__call_number_key"
+        "pk", "copy_id", "copy__department_id", "copy__location_id", "copy__call_number_key", "copy__doc_type"
     )
     lines = [
-        PickLine(run=run, request_id=r, copy_id=c, department_id=d, location_id=loc, call_number_key=key)
-        for r, c, d, loc, key in rows.iterator(chunk_size=2000)
+        PickLine(
+            run=run,
+            request_id=r,
+            copy_id=c,
+            department_id=d,
+            location_id=loc,
+            call_number_key=key,
+            doc_type=doc_type,
+        )
+        for r, c, d, loc, key, doc_type in rows.iterator(chunk_size=2000)
     ]
     PickLine.objects.bulk_create(lines, batch_size=2000)
     return len(lines)

@@ -45,7 +45,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, DocType
@@ -372,7 +372,9 @@ def pick_counts(*, period: Period, branch_ids) -> list[dict]:
             run__branch_id__in=branch_ids,
             status__in=[LineStatus.FOUND, LineStatus.NOT_FOUND],
         )
-        .values("run__branch_id", "run__branch__name", "department_id", "department__name", "copy__doc_type")
+        # The type the copy had when listed (lines from before it was kept: the copy's now).
+        .annotate(type=Coalesce(NullIf(F("doc_type"), Value("")), F("copy__doc_type")))
+        .values("run__branch_id", "run__branch__name", "department_id", "department__name", "type")
         .annotate(
             found=Count("id", filter=Q(status=LineStatus.FOUND)),
             not_found=Count("id", filter=Q(status=LineStatus.NOT_FOUND)),
@@ -386,7 +388,7 @@ def _group_key(by: str, row: dict) -> tuple:
         return (row["run__branch_id"], "", row["run__branch__name"])
     if by == "department":
         return (row["department_id"], row["run__branch__name"], row["department__name"] or "—")
-    doc_type = row["copy__doc_type"]
+    doc_type = row["type"]
     return (doc_type, "", str(DocType(doc_type).label) if doc_type in DocType.values else doc_type)
 
 
