@@ -70,3 +70,17 @@ def test_a_past_months_figures_by_type_stay_when_a_reimport_corrects_a_type(db):
     assert by_type() == {"dvd": (0, 1)}
     Copy.objects.update(doc_type="book")  # the next import maps that code to books
     assert by_type() == {"dvd": (0, 1)}
+
+
+def test_the_workload_csv_is_named_after_today_not_the_period(client, db):
+    from django.urls import reverse
+
+    from emporter.patrons.models import Role
+    from tests.test_door_pages import staff
+
+    client.force_login(staff(Role.NETWORK_ADMIN, username="nadia"))
+    params = {"start": "2020-11-16", "end": "2020-12-02"}
+    workload = client.get(reverse("stats:csv", args=["workload"]), params)
+    assert f"-{timezone.localdate()}.csv" in workload["Content-Disposition"]
+    channels = client.get(reverse("stats:csv", args=["channels"]), params)
+    assert "-2020-11-16-2020-12-02.csv" in channels["Content-Disposition"]

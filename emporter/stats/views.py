@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from emporter.holds.models import Channel
@@ -101,7 +102,9 @@ def export_csv(request, name: str):
     form, period, branches = _selection(request)
     table = tables.BUILDERS[name](selectors.dashboard(period=period, branches=branches))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    filename = f"emporter-{name}{_scope_tag(branches)}-{period.start}-{period.end}.csv"
+    # Today's workload is of today, whatever period the page shows.
+    dates = timezone.localdate() if name == "workload" else f"{period.start}-{period.end}"
+    filename = f"emporter-{name}{_scope_tag(branches)}-{dates}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     tables.write_csv(table, response)
     return response
