@@ -72,7 +72,7 @@ def test_a_past_months_figures_by_type_stay_when_a_reimport_corrects_a_type(db):
     assert by_type() == {"dvd": (0, 1)}
 
 
-def test_the_workload_csv_is_named_after_today_not_the_period(client, db):
+def test_the_workload_csv_is_named_after_today_not_the_period(client, branch):
     from django.urls import reverse
 
     from emporter.patrons.models import Role
