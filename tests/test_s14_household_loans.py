@@ -121,3 +121,21 @@ def test_the_api_answers_404_for_a_loan_outside_the_household(client, branch, pa
     answer = client.post(f"{V1}/loans/{theirs.pk}/renew", headers=_token(client, parent.card_number))
     assert (answer.status_code, answer.json()["code"]) == (404, "loan_not_found")
     assert Loan.objects.get(pk=theirs.pk).renewals == 0
+
+
+def test_one_idempotency_key_places_one_basket_not_one_per_child(client, branch, parent, child):
+    from emporter.holds.models import Request
+    from tests.conftest import make_record
+
+    second = make_patron(branch, card="20000009", first_name="Zoé", category="child", guardian=parent)
+    record = make_record(title="Album", copies=[branch, branch])
+    headers = _token(client, parent.card_number) | {"Idempotency-Key": "panier-1"}
+    body = {"record_ids": [record.pk], "for_patron_id": child.pk}
+    first = client.post(f"{V1}/requests", body, content_type="application/json", headers=headers)
+    assert first.status_code == 201
+    replay = client.post(f"{V1}/requests", body, content_type="application/json", headers=headers)
+    assert replay.status_code == 201 and replay.json()["items"][0]["replayed"]
+    for_zoe = body | {"for_patron_id": second.pk}
+    other = client.post(f"{V1}/requests", for_zoe, content_type="application/json", headers=headers)
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert not Request.objects.filter(patron=second).exists()

@@ -63,6 +63,9 @@ def place_requests(
     outcomes = []
     record_ids = list(dict.fromkeys(record_ids))  # de-duplicated, order kept
     call = _call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
+    if idempotency_key and _key_used_for_someone_else(actor, f"{channel}:{idempotency_key} ", patron):
+        error = ServiceError("idempotency_key_reused")
+        return [Outcome(record_id, error=error) for record_id in record_ids]
     for record_id in record_ids:
         # A space ends the caller's key: the API refuses spaces in keys, so no key is
         # the beginning of another one ("a" and "a:1").
@@ -81,6 +84,17 @@ def place_requests(
         except ServiceError as error:
             outcomes.append(Outcome(record_id, error=error))
     return outcomes
+
+
+def _key_used_for_someone_else(actor, call_key: str, patron: Patron) -> bool:
+    """The caller used this key for another patron (a guardian's app, for another child):
+    the key stands for one call, and is refused rather than placing a second basket."""
+    if actor is None or not actor.is_authenticated:
+        return False
+    used = Request.objects.filter(placed_by=actor, idempotency_key__startswith=call_key)
+    used = used.exclude(patron=patron)
+    # startswith is LIKE, case-insensitive on SQLite: compared exactly here.
+    return any(key.startswith(call_key) for key in used.values_list("idempotency_key", flat=True)[:20])
 
 
 def _call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
