@@ -928,9 +928,9 @@ def _hold_bag_to(bag: Bag, last_day: datetime.date, later: datetime.date) -> int
 def forget_patrons(*, request_ids: list[int]) -> int:
     """Forget who placed these closed requests (their loans are anonymised): no patron,
     no bag (a bag is one patron's), no idempotency key (one basket's), and the patron's
-    own user is no longer the placer or the actor of their events, no surprise bag
-    lists it. Dates, branch, record, copy, channel and the pseudonym stay: what the
-    statistics read.
+    own user is no longer the placer or the actor of their events, staff notes on them
+    are blanked, no surprise bag lists it. Dates, branch, record, copy, channel and the
+    pseudonym stay: what the statistics read.
     Returns how many requests were forgotten."""
     requests = Request.objects.filter(pk__in=request_ids, patron__isnull=False).exclude(status__in=ACTIVE)
     # Written without a pseudonym (before it existed, or by a fixture): given one now.
@@ -939,6 +939,9 @@ def forget_patrons(*, request_ids: list[int]) -> int:
     RequestEvent.objects.filter(
         request__in=requests, actor__isnull=False, actor_id=F("request__patron__user_id")
     ).update(actor=None)
+    # What staff typed about it ("Mme Martin a appelé, hospitalisée…") names them too; the
+    # patron was told it when it mattered (the cancellation's email).
+    RequestEvent.objects.filter(request__in=requests).exclude(note="").update(note="")
     requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
     # A surprise bag names its patron: its link to the request would say who borrowed it.
     Request.surprise_requests.through.objects.filter(request__in=requests).delete()

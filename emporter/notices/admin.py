@@ -15,6 +15,9 @@ class NoticeAdmin(admin.ModelAdmin):
     list_filter = ["state", "kind", "channel"]
     search_fields = ["patron__card_number", "patron__last_name", "patron__email", "subject"]
     raw_id_fields = ["patron", "bag"]
+    # Its key names the event it first told (or a bag, an appointment): what a request
+    # forgotten at return must no longer lead back to. No use to staff.
+    exclude = ["dedupe_key"]
     readonly_fields = [
         "state",
         "attempts",
@@ -25,7 +28,6 @@ class NoticeAdmin(admin.ModelAdmin):
         "sent_at",
         "subject",
         "message_id",
-        "dedupe_key",
         "next_attempt_at",
     ]
     actions = ["resend"]

@@ -449,8 +449,17 @@ def _record(notice: Notice, state: str, *, code: str = "", error: str = "", **fi
         ours |= Q(state=State.PENDING, error_code="interrupted")  # (one taken before it started)
     Notice.objects.filter(ours, pk=notice.pk).update(state=state, error_code=code, last_error=error, **fields)
     if state != State.SENT or code:
-        log.warning("notice %s: %s %s (%s)", notice.pk, state, code, error)
+        log.warning("notice %s: %s %s (%s)", notice.pk, state, code, _without_addresses(error))
     return state
+
+
+# The general log is kept as the machine keeps its logs, not as patrons' data is: a
+# server's answer often quotes the address ("550 5.1.1 <josé@…>: unknown user").
+ADDRESS = re.compile(r"[^\s<>\"',;:]+@[^\s<>\"',;:]+")
+
+
+def _without_addresses(text: str) -> str:
+    return ADDRESS.sub("<address>", text)
 
 
 def _outdated(notice: Notice, *, today: datetime.date) -> bool:
@@ -545,7 +554,7 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     except ValueError as error:
         # Django could not write the address for SMTP (a non-ASCII local part, a line
         # break): nothing was sent, and the address must be corrected first.
-        log.warning("notice %s: bad address %r (%s)", notice.pk, to.email, error)
+        log.warning("notice %s: bad address (%s)", notice.pk, _without_addresses(str(error)))
         raise PermanentFailure("bad_address") from error
     return to.email
 

@@ -17,12 +17,13 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import CharField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from emporter import adminlog
 
-from .models import Notice, NoticeEvent, NoticeLoan, State
+from .models import Kind, Notice, NoticeEvent, NoticeLoan, State
 
 DEFAULT_RETENTION_DAYS = 30
 # A week, and a day of room for clocks that disagree between machines.
@@ -84,6 +85,31 @@ def unlink_forgotten_requests() -> int:
         (NoticeLoan, Q(loan__patron__isnull=True)),
     ):
         done = links.objects.filter(forgotten, notice__state__in=DONE)
-        while ids := list(done.values_list("pk", flat=True)[:BATCH]):
-            unlinked += links.objects.filter(pk__in=ids).delete()[0]
+        while rows := list(done.values_list("pk", "notice_id")[:BATCH]):
+            unlinked += links.objects.filter(pk__in=[pk for pk, _ in rows]).delete()[0]
+            _forget_keys({notice_id for _, notice_id in rows})
     return unlinked
+
+
+# The notices whose key names the first event they told ("ready:<patron>:<branch>:<event>"):
+# a reminder's names its bag and deadline, a cancelled pickup time's its appointment,
+# and the composer reads those to tell nothing twice; a receipt's is keyed (receipts._key).
+KEYED_BY_EVENT = [
+    Kind.CONFIRMATION,
+    Kind.READY,
+    Kind.NOT_FOUND,
+    Kind.CANCELLED,
+    Kind.EXPIRED,
+    Kind.PICKUP_CLOSED,
+    Kind.WAITING_AGAIN,
+    Kind.PICKUP_REOPENED,
+]
+
+
+def _forget_keys(notice_ids: set[int]) -> None:
+    """The key of a notice that told of a forgotten request no longer names its event
+    (the event leads to the request, and the request to what they borrowed). Its
+    events, once told, are never grouped again: the key has done its work."""
+    Notice.objects.filter(pk__in=notice_ids, kind__in=KEYED_BY_EVENT).update(
+        dedupe_key=Concat(Value("forgotten:"), Cast("pk", CharField()))
+    )

@@ -7,8 +7,9 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import ProtectedError
+from django.db.models import Exists, OuterRef, ProtectedError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -202,3 +203,38 @@ class SignInFailuresAdmin(admin.ModelAdmin):
         queryset.delete()
         text = ngettext("%(n)s count deleted.", "%(n)s counts deleted.", count) % {"n": count}
         self.message_user(request, text)
+
+
+User = get_user_model()
+
+
+class AccountAdmin(DjangoUserAdmin):
+    """Django's user admin, except that a card's account is not deleted here: deleting it
+    took its patron by cascade, past the erasure's refusals (a child left with no adult
+    answering for them, a document at home) and its forgetting (sign-in counts, admin
+    history, notices' addresses). Patrons are erased from the patrons' admin."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and Patron.objects.filter(user=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        cards = queryset.filter(Exists(Patron.objects.filter(user=OuterRef("pk"))))
+        if kept := cards.count():
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)s card's account was not deleted: erase its patron from the patrons' page.",
+                    "%(n)s cards' accounts were not deleted: erase their patrons from the patrons' page.",
+                    kept,
+                )
+                % {"n": kept},
+                messages.WARNING,
+            )
+        super().delete_queryset(request, queryset.exclude(pk__in=cards.values("pk")))
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, AccountAdmin)

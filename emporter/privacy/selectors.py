@@ -1,5 +1,7 @@
 """A patron's data, all of it, as the patron may take it away (GDPR art. 15 and 20)."""
 
+from django.utils.translation import gettext
+
 from emporter.api.models import ApiToken
 from emporter.curbside.models import Appointment
 from emporter.desk.models import Loan
@@ -8,6 +10,7 @@ from emporter.holds.models import Request
 from emporter.notices.models import Notice
 from emporter.patrons.models import Patron
 from emporter.patrons.throttle import counted_against
+from emporter.phonedesk.selectors import phone_variants
 
 
 def _when(value):
@@ -29,9 +32,12 @@ def data_of(patron: Patron) -> dict:
                 "ready_on": _when(r.ready_at),
                 "held_until": _when(r.hold_until),
                 "closed_on": _when(r.closed_at),
+                # What staff wrote about it (a cancellation's reason, said to them then).
+                "staff_notes": [event.note for event in r.events.all() if event.note],
             }
             for r in Request.objects.filter(patron=patron)
             .select_related("record", "pickup_branch")
+            .prefetch_related("events")
             .order_by("pk")
         ],
         "loans": [
@@ -47,11 +53,9 @@ def data_of(patron: Patron) -> dict:
             .select_related("copy__record", "branch")
             .order_by("pk")
         ],
-        "notices": list(
-            Notice.objects.filter(patron=patron)
-            .order_by("pk")
-            .values("kind", "channel", "state", "sent_to", "subject", "created_at", "sent_at")
-        ),
+        "notices": [
+            _notice(notice, patron) for notice in Notice.objects.filter(patron=patron).order_by("pk")
+        ],
         # Theirs and their children's now (not a former guardian's: the surprise page's rule).
         "surprise_bags": [
             {
@@ -90,6 +94,23 @@ def data_of(patron: Patron) -> dict:
     }
 
 
+def _notice(notice: Notice, patron: Patron) -> dict:
+    # A child's notices went to their guardian's address, which is the guardian's data
+    # (a former guardian's, for a child now in another's care): said, not given.
+    digits = "".join(c for c in notice.sent_to if c.isdigit())
+    own_number = bool(patron.phone_digits) and digits in phone_variants(patron.phone_digits)
+    own = notice.sent_to in ("", patron.email, patron.phone) or (notice.channel == "sms" and own_number)
+    return {
+        "kind": notice.kind,
+        "channel": notice.channel,
+        "state": notice.state,
+        "sent_to": notice.sent_to if own else gettext("your guardian’s address"),
+        "subject": notice.subject,
+        "created_at": notice.created_at,
+        "sent_at": notice.sent_at,
+    }
+
+
 def _details(patron: Patron) -> dict:
     guardian = patron.guardian
     return {
@@ -103,6 +124,8 @@ def _details(patron: Patron) -> dict:
         "language": patron.language,
         "told_by": patron.notice_channel,
         "card_expires": _when(patron.card_expires),
+        # Why staff blocked the card, if they did: what they wrote is about them.
+        "blocked_reason": patron.blocked_reason,
         "loan_history": patron.loan_history,
         "guardian": f"{guardian.first_name} {guardian.last_name}" if guardian else None,
         "children": [f"{c.first_name} {c.last_name}" for c in Patron.objects.filter(guardian=patron)],

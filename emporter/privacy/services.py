@@ -11,6 +11,7 @@
 
 import datetime
 import logging
+import secrets
 from importlib import import_module
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from emporter.desk.models import Loan
 from emporter.desk.services import anonymise_loans
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
-from emporter.holds.models import ACTIVE, UNCOLLECTED, Bag, Request
+from emporter.holds.models import ACTIVE, UNCOLLECTED, Bag, Request, patron_pseudonym
 from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_a_bag
 from emporter.notices.models import Notice
 from emporter.patrons import throttle
@@ -118,7 +119,7 @@ def why_not_erasable(patron: Patron) -> str:
     return ""
 
 
-def erase_patron(*, patron_id: int, actor=None) -> None:
+def erase_patron(*, patron_id: int, actor=None, sessions: bool = True) -> None:
     """Erase a patron at their request (GDPR art. 17): their returned loans and closed
     requests forget them whatever the policies keep, their surprise bags and closed bags
     too; their notices, sign-in records, admin history, account (PIN, sessions, apps)
@@ -129,7 +130,15 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
             raise ServiceError(code, name=str(patron))
         _forget_admin_history(patron)
         anonymise_loans(Loan.objects.filter(patron=patron))
-        forget_patrons(request_ids=list(Request.objects.filter(patron=patron).values_list("pk", flat=True)))
+        request_ids = list(Request.objects.filter(patron=patron).values_list("pk", flat=True))
+        forget_patrons(request_ids=request_ids)
+        # Their pseudonym is recomputable from their id, which the audit log keeps: one
+        # random value instead, on every request of theirs (forgotten at return before
+        # too), still counts them as one person in the statistics. (Read without an
+        # index: erasures are few.)
+        Request.objects.filter(patron_pseudonym=patron_pseudonym(patron.pk)).update(
+            patron_pseudonym=secrets.token_hex(16)
+        )
         surprises = SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
         _forget_surprises(list(surprises.values_list("pk", flat=True)))
         # A bag left with no request at all (open or not) names only them.
@@ -139,11 +148,17 @@ def erase_patron(*, patron_id: int, actor=None) -> None:
         if patron.email:
             # Not a notice sent to its own patron's address (a family sharing one).
             written = Notice.objects.exclude(patron=patron).filter(sent_to=patron.email)
-            written.exclude(patron__email=F("sent_to")).update(sent_to="")
+            # The server's answer quotes the address too ("550 5.1.1 <paul@…>").
+            written.exclude(patron__email=F("sent_to")).update(sent_to="", last_error="")
         _forget_number_in_notices(patron)
         throttle.forget_card(patron.card_number)
-        # The account goes with the patron (Patron.user cascades): its PIN, its apps'
-        # tokens, and every session it had (they name a user that no longer exists).
+        # Their sessions (a basket in one) go now, not when they expire. (Not for cards
+        # expired for years, erased by the hundred: they have none, and each look reads
+        # every live session.)
+        if sessions:
+            _delete_sessions(patron.user_id)
+        # The account goes with the patron (Patron.user cascades): its PIN and its apps'
+        # tokens.
         patron.user.delete()
     audit.info("privacy: %s erased patron %s", getattr(actor, "pk", None), patron_id)
 
@@ -178,8 +193,24 @@ def _forget_admin_history(patron: Patron) -> None:
     for model, ids in rows.items():
         adminlog.forget_lines(model, ids)
     # Lines about rows that forgot them before this (a notice deleted since, edited with
-    # their name in it): by their card number, which is in every such line.
-    LogEntry.objects.filter(object_repr__contains=patron.card_number).delete()
+    # their name in it): by their card number, which is in every such line, in any
+    # capitals (a sign-in count's "!pin b0012 …"), and by the card first issued.
+    for card in {patron.card_number, patron.user.username}:
+        LogEntry.objects.filter(object_repr__icontains=card).delete()
+
+
+def _delete_sessions(user_id: int) -> None:
+    """The database sessions of ``user_id`` (sessions store the id as text, in an
+    encoded blob: read, not searched)."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store = engine.SessionStore
+    model = store.get_model_class()
+    ours = [
+        session.session_key
+        for session in model.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500)
+        if str(store().decode(session.session_data).get("_auth_user_id")) == str(user_id)
+    ]
+    model.objects.filter(session_key__in=ours).delete()
 
 
 def erase_expired_cards(*, today: datetime.date | None = None, batch: int = 100) -> int:
@@ -206,7 +237,7 @@ def erase_expired_cards(*, today: datetime.date | None = None, batch: int = 100)
     erased = 0
     for patron_id in candidates.values_list("pk", flat=True)[: batch * 5]:
         try:
-            erase_patron(patron_id=patron_id)
+            erase_patron(patron_id=patron_id, sessions=False)
         except (ServiceError, Patron.DoesNotExist):
             continue  # something under way (or erased meanwhile): next time
         erased += 1
