@@ -234,8 +234,20 @@ _UNDEFINED_IN_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _INSIDE_WORD = re.compile(rb"(?<=[A-Za-z])[\x80-\x8b\x8d-\x91\x93-\x9b\x9d-\x9f]")
 _ODD = re.compile(_UNDEFINED_IN_CP1252.pattern + rb"|" + _INSIDE_WORD.pattern)
 _CP1252_LETTERS = re.compile(rb"[\xc0-\xd6\xd8-\xf6\xf8-\xff]")
-# Bytes the encoding could not decode, kept by "surrogateescape" as U+DC80-U+DCFF.
+# Bytes the encoding could not decode, kept as U+DC80-U+DCFF (UNDECODED, below).
 _UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _undecoded(error: UnicodeDecodeError) -> tuple[str, int]:
+    """Python's "surrogateescape", for any byte: it cannot stand in for one below 0x80,
+    so a UTF-16 file (Excel's "Unicode Text") cut short by a byte, or holding half a
+    surrogate pair, raised out of the reading instead of having its row reported."""
+    bad = error.object[error.start : error.end]
+    return "".join(chr(0xDC80 | byte) for byte in bad), error.end
+
+
+UNDECODED = "emporter.undecoded"
+codecs.register_error(UNDECODED, _undecoded)
 _QUOTED = re.compile(r'"[^"]*"')
 
 
@@ -355,7 +367,7 @@ def read_rows(path: Path, encoding: str, skip: OnSkip) -> Iterator[tuple[int, li
     the encoding does not decode, csv's error (a field over its 131,072 characters), a
     quote left open, another separator than the header's, the header again. Every line is
     either in a row given or in one reported."""
-    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
+    with open(path, encoding=encoding, errors=UNDECODED, newline="") as fh:
         lines = _Lines(fh, _header_delimiter(fh))
         records = _records(lines, skip)
         header = next(records, None)

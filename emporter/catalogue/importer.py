@@ -103,6 +103,7 @@ import dataclasses
 import hashlib
 import itertools
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -158,6 +159,7 @@ PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 CSV_ONLY_CODES = ("csv", "status", "branch", "doc_type")
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
 BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
+CALL_NUMBER_LENGTH = Copy._meta.get_field("call_number").max_length
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ class Problem:
     # (characters XML forbids, removed; a MARC-8 character cut short), bad_indicators,
     # pymarc (anything else pymarc said of it). Items and CSV rows:
     # no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept, placement_kept,
-    # ambiguous_location, copy_moved (from another source's record); CSV only:
+    # ambiguous_location, copy_moved (from another source's record), call_number_cut
+    # (MARC: imported, cut to its column); CSV only:
     # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.
     code: str
     message: str
@@ -717,6 +720,11 @@ class _Run:
                 counts, entry, "no_barcode", message % {"call_number": item.call_number or "—"}, **details
             )
             return None
+        if any(unicodedata.category(c) == "Cc" for c in item.barcode):
+            counts.copies_skipped += 1
+            message = _("barcode %(barcode)s has a control character in it (a damaged byte?): item skipped")
+            self.problem(counts, entry, "bad_barcode", message % {"barcode": ascii(item.barcode)}, **details)
+            return None
         if len(item.barcode) > BARCODE_LENGTH:
             counts.copies_skipped += 1
             message = _("barcode %(barcode)s is too long") % {"barcode": item.barcode}
@@ -740,9 +748,13 @@ class _Run:
             return None
         self.seen_barcodes.add(item.barcode)
         location_id, department_id = self.place(branch_id, item, entry, counts)
+        if len(item.call_number) > CALL_NUMBER_LENGTH:
+            message = _("call number of %(barcode)s cut to its first %(n)s characters")
+            details = {"barcode": item.barcode, "n": CALL_NUMBER_LENGTH}
+            self.problem(counts, entry, "call_number_cut", message % details, barcode=item.barcode)
         return {
             "barcode": item.barcode,
-            "call_number": item.call_number[:200],
+            "call_number": item.call_number[:CALL_NUMBER_LENGTH],
             "call_number_key": sort_key(item.call_number)[:400],
             "branch_id": branch_id,
             "department_id": department_id,
@@ -1048,7 +1060,12 @@ def update_rows(model, changed: list[tuple[int, dict]]) -> None:
 
 
 def _clean_barcode(item: ItemData) -> ItemData:
-    """The item with a barcode free of the invisible characters ``clean`` keeps."""
+    """The item with a barcode free of the invisible characters ``clean`` keeps. A control
+    character inside it (not at its ends) is kept, for ``copy`` to refuse: it is a damaged
+    byte, and the barcode without it is one character short, on no label."""
+    inner = (item.barcode or "").strip()
+    if any(unicodedata.category(c) == "Cc" for c in inner):
+        return dataclasses.replace(item, barcode=inner)
     return dataclasses.replace(item, barcode=clean_barcode(item.barcode))
 
 

@@ -197,7 +197,8 @@ def read_item(item_field: pymarc.Field, mapping: ItemMapping) -> ItemData:
         return clean(item_field.get(code)) if code else ""
 
     return ItemData(
-        barcode=get(mapping.barcode).replace(" ", ""),
+        # As it stands: the importer cleans it, and refuses one a damaged byte went into.
+        barcode=(item_field.get(mapping.barcode) or "") if mapping.barcode else "",
         call_number=get(mapping.call_number),
         branch_codes=tuple(c for c in (clean_code(get(code)) for code in mapping.branch) if c),
         location=clean_code(get(mapping.location)),

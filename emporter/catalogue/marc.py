@@ -913,6 +913,8 @@ class _StreamHandler(XmlHandler):
         return local
 
     def startElementNS(self, name, qname, attrs):  # noqa: N802 - SAX API
+        if name[1] == "record" and self._record is not None and self._record.fields:
+            self._unclosed_record()
         declared, self.declared = self.declared, {}
         tag = "" if self.in_record() else self.qualified(name, declared)
         if name[1] == "record":
@@ -936,6 +938,18 @@ class _StreamHandler(XmlHandler):
             super().endElementNS(name, qname)
         except Exception as exc:
             self.failed(name[1], exc)
+
+    def _unclosed_record(self) -> None:
+        """A record starts inside a MARC record that has fields (not an OAI-PMH record
+        around one, empty yet): the open one lost its </record>. It is reported where it
+        starts, as if it had ended, and the new one read as the next record (pymarc
+        would drop the open one without a word)."""
+        message = _("no </record> before the next record (line %(line)s): record skipped")
+        self.ready.append((self._record, self.record_line, self.error or message % {"line": self.line()}, ()))
+        self._record = None
+        self.records_open -= 1
+        if self.open:
+            self.open.pop()
 
     def failed(self, element: str, exc: Exception) -> None:
         # Outside a record, pymarc ignores what it reads anyway.
@@ -968,6 +982,7 @@ class _XmlBreak:
     detail: str = ""  # expat's message
     around: tuple[tuple[str, dict], ...] = ()
     record_tag: str = ""
+    record_line: int | None = None  # where the record open then starts
 
 
 class _XmlProgress:
@@ -1014,10 +1029,24 @@ def _read_marcxml(fh, on_bytes, lines_skipped: int = 0) -> Iterator[MarcEntry]:
         if broken is None:
             return
         record_tag = broken.record_tag or record_tag
-        found = _next_record_tag(fh, broken.offset, record_tag) if broken.offset is not None else None
+        # Stopped on a record's start tag itself (the one before lost its end tag's ">"):
+        # that record is read, not skipped; on the segment's first byte, one further on.
+        here = broken.offset is not None and broken.offset > start
+        found = (
+            _next_record_tag(fh, broken.offset, record_tag, here=here) if broken.offset is not None else None
+        )
         if found is None:
-            if not (guessed and not broken.in_record):  # a rebuilt wrapper's end is no loss
-                yield MarcEntry(index + 1, None, broken.line, None, code="xml", reason=broken.reason)
+            if guessed and not broken.in_record:  # a rebuilt wrapper's end is no loss
+                return
+            if not broken.in_record and _ends_whole(fh, broken.offset):
+                # Past the last record, and the file has its end: nothing is missing.
+                reason = _("XML is not well-formed after the last record (%(error)s, line %(line)s)") % {
+                    "error": broken.detail,
+                    "line": broken.line,
+                }
+                yield MarcEntry(index + 1, None, broken.line, None, code="bad_structure", reason=reason)
+                return
+            yield MarcEntry(index + 1, None, broken.line, None, code="xml", reason=broken.reason)
             return
         start, newlines, tag = found
         line = broken.line + newlines
@@ -1084,20 +1113,21 @@ def _xml_break(exc: SAXParseException, expat, handler: _StreamHandler, cleaner, 
         detail=exc.getMessage(),
         around=handler.around if handler.around is not None else tuple(handler.open),
         record_tag=handler.record_tag,
+        record_line=handler.record_line if handler.in_record() else None,
     )
 
 
-def _next_record_tag(fh, offset: int, tag: str) -> tuple[int, int, bytes] | None:
-    """The file offset of the first record start tag after ``offset`` (named ``tag`` when
-    records were read already, so that an OAI-PMH ``record`` around them does not
-    count), the lines between, and the tag's name. Read forward in blocks."""
+def _next_record_tag(fh, offset: int, tag: str, *, here: bool = False) -> tuple[int, int, bytes] | None:
+    """The file offset of the first record start tag after ``offset`` (at it, ``here``),
+    named ``tag`` when records were read already, so that an OAI-PMH ``record`` around
+    them does not count; the lines between, and the tag's name. Read forward in blocks."""
     pattern = re.compile(b"<" + re.escape(tag.encode()) + rb"(?=[\s/>])") if tag else _RECORD_TAG
     newlines, position, first, size = 0, offset, True, _FIRST_BLOCK
     overlap = 256  # a start tag cut by the end of a block
     while True:
         fh.seek(position)
         block = fh.read(size)
-        match = pattern.search(block, 1 if first else 0)
+        match = pattern.search(block, 1 if first and not here else 0)
         if match:
             newlines += block.count(b"\n", 0, match.start())
             return position + match.start(), newlines, match.group()[1:]
@@ -1107,6 +1137,16 @@ def _next_record_tag(fh, offset: int, tag: str) -> tuple[int, int, bytes] | None
         newlines += block.count(b"\n", 0, len(block) - overlap)
         position += len(block) - overlap
         first = False
+
+
+def _ends_whole(fh, offset: int | None) -> bool:
+    """The file goes on after ``offset`` and ends with a tag closed (``</collection>``):
+    not a file cut short, which ends in the middle of something, or where expat stopped."""
+    if offset is None:
+        return False
+    fh.seek(offset)
+    rest = fh.read(READ_BLOCK).rstrip()
+    return bool(rest) and rest.endswith(b">") and not fh.read(1)
 
 
 def _guessed_collection(tag: bytes) -> tuple[tuple[str, dict], ...]:
@@ -1168,7 +1208,9 @@ def _broken_xml_record(
     reason = _(
         "XML is not well-formed (%(error)s, line %(line)s): record skipped, the next ones are read"
     ) % {"error": broken.detail, "line": broken.line}
-    return MarcEntry(index, None, broken.line, None, code="bad_structure", reason=reason)
+    # Reported where the record starts (the break may be at the next one's start tag).
+    line = broken.record_line or broken.line
+    return MarcEntry(index, None, line, None, code="bad_structure", reason=reason)
 
 
 def _check_xml_record(record: pymarc.Record, index: int, line: int | None, error: str = "") -> MarcEntry:
