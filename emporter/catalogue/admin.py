@@ -1,12 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from emporter import admin_search
+from emporter.admin_search import IndexedSearch
+from emporter.catalogue.search import LANGUAGES
 from emporter.dates import long_date
 
 # The admin is a door: it may call circulation, which sits above the catalogue.
@@ -232,6 +235,47 @@ class CopyInline(admin.TabularInline):
     readonly_fields = ["status"]
 
 
+# Each copy edited on its record's page costs a few queries (its branch choices, its
+# department's and location's labels): a periodical's 318 copies took 3.4 s and 1,914
+# queries to open. Past this many, they are listed, each edited from its own page.
+EDITABLE_COPIES = 20
+
+
+class CopyListInline(admin.TabularInline):
+    """A record's copies when there are many: read in one query, each linked to its page."""
+
+    model = Copy
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = readonly_fields = ["barcode", "call_number", "branch", "department", "location", "status"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("branch", "department__branch", "location__department__branch")
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LanguageFilter(admin.SimpleListFilter):
+    """The languages catalogues hold, as a fixed list: Django's own filter read every
+    record for its choices (SELECT DISTINCT, a third of a second on each view of a list
+    of a million records)."""
+
+    title = _("language")
+    parameter_name = "language"
+
+    def lookups(self, request, model_admin):
+        return list(LANGUAGES.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(language=self.value()) if self.value() else queryset
+
+
 class CopiesFilter(admin.SimpleListFilter):
     """Records left without copies (an earlier export's, a source whose copies moved):
     found here, and deleted with the action below."""
@@ -243,6 +287,11 @@ class CopiesFilter(admin.SimpleListFilter):
         return [("none", _("No copy")), ("some", _("With copies"))]
 
     def queryset(self, request, queryset):
+        if connection.vendor == "postgresql" and self.value() in ("none", "some"):
+            # The availability summary the copies' triggers keep (catalogue/0011): read
+            # on the record itself, not by looking for copies of a million records.
+            empty = "catalogue_record.copy_branches = '{}'"
+            return queryset.extra(where=[empty if self.value() == "none" else f"NOT ({empty})"])
         has_copies = Exists(Copy.objects.filter(record=OuterRef("pk")))
         if self.value() == "none":
             return queryset.filter(~has_copies)
@@ -252,12 +301,18 @@ class CopiesFilter(admin.SimpleListFilter):
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(IndexedSearch, admin.ModelAdmin):
     list_display = ["title", "responsibility", "year", "doc_type", "audience"]
-    list_filter = [CopiesFilter, "doc_type", "audience", "language"]
-    search_fields = ["title", "responsibility", "isbn", "source_key"]
+    list_filter = [CopiesFilter, "doc_type", "audience", LanguageFilter]
+    search_fields = ["title"]  # (searched by admin_search: the box is shown for these)
+    search_by = {"pk": admin_search.records}
+    search_help_text = _("An ISBN, a source key, or words of the title or authors.")
     inlines = [CopyInline]
     actions = ["delete_without_copies"]
+
+    def get_inlines(self, request, obj):
+        many = obj is not None and obj.copies.count() > EDITABLE_COPIES
+        return [CopyListInline] if many else [CopyInline]
 
     @admin.action(
         permissions=["delete"], description=_("Delete the selected records that have no copy and no request")
@@ -302,11 +357,16 @@ class RecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(Copy)
-class CopyAdmin(admin.ModelAdmin):
+class CopyAdmin(IndexedSearch, admin.ModelAdmin):
     form = CopyForm
     list_display = ["barcode", "call_number", "record", "branch", "status"]
     list_filter = ["status", "branch", "doc_type"]
-    search_fields = ["barcode", "call_number"]
+    search_fields = ["barcode"]  # (searched by admin_search: the box is shown for these)
+    search_by = {"pk": admin_search.copies}
+    search_help_text = _("A barcode, or the beginning of a call number.")
+    list_select_related = ["record", "branch"]
+    # Sorted by what an index serves: sorting 2,500,000 copies by status took 3 s.
+    sortable_by = ["barcode"]
     raw_id_fields = ["record", "department", "location"]
 
     def get_deleted_objects(self, objs, request):

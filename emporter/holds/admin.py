@@ -3,6 +3,9 @@ from django.contrib import admin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from emporter import admin_search
+from emporter.admin_search import IndexedSearch
+
 from .models import Channel, Request, RequestEvent, RequestPolicy
 from .policy import Policy
 
@@ -45,10 +48,17 @@ class EventInline(admin.TabularInline):
 
 
 @admin.register(Request)
-class RequestAdmin(admin.ModelAdmin):
+class RequestAdmin(IndexedSearch, admin.ModelAdmin):
     list_display = ["pk", "record", "patron", "pickup_branch", "status", "channel", "created_at"]
     list_filter = ["status", "channel", "pickup_branch"]
-    search_fields = ["patron__card_number", "patron__last_name", "record__title", "copy__barcode"]
+    search_fields = ["copy__barcode"]  # (searched by admin_search: the box is shown for these)
+    search_by = {
+        "copy_id": admin_search.copies,
+        "patron_id": admin_search.patrons,
+        "record_id": admin_search.records,
+    }
+    search_help_text = _("A barcode, a card, an ISBN, or words of a title or of a patron's name.")
+    list_select_related = ["record", "patron", "pickup_branch"]
     raw_id_fields = ["patron", "record", "copy", "placed_by"]
     inlines = [EventInline]
 
