@@ -60,9 +60,9 @@ def records(term: str) -> list[QuerySet]:
     digits = term.replace("-", "").upper()
     if ISBN.fullmatch(term) and len(digits) in (10, 13):
         found.append(Record.objects.filter(isbn=digits).values("pk"))
-    if not is_code(term):
-        titled = Record.objects.annotate(folded=Folded(F("title"), Value(" "), F("responsibility")))
-        found.append(_every_word(titled, term).values("pk"))
+    # Even a number: "1984" and "2666" are titles (the trigram index serves it all the same).
+    titled = Record.objects.annotate(folded=Folded(F("title"), Value(" "), F("responsibility")))
+    found.append(_every_word(titled, term).values("pk"))
     return found
 
 

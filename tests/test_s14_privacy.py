@@ -199,7 +199,9 @@ def test_a_childs_export_does_not_hand_out_the_guardians_address(branch):
     guardian = make_patron(
         branch, card="20000001", first_name="Paul", last_name="Durand", email="paul.durand@example.org"
     )
-    child = make_patron(branch, card="30000001", first_name="Léo", email="", guardian=guardian)
+    child = make_patron(
+        branch, card="30000001", first_name="Léo", email="", guardian=guardian, category="child"
+    )
     Notice.objects.create(
         patron=child, kind="ready", dedupe_key="k-child", state="sent", sent_to=guardian.email
     )

@@ -53,6 +53,7 @@ def place_basket(
     channel: str,
     actor,
     idempotency_key: str | None,
+    theirs: bool = False,
 ) -> Status:
     """201 when every item is placed; 207 when some are refused; when none is placed,
     the first refusal's status, code and message. Every item says what happened to it."""
@@ -68,6 +69,7 @@ def place_basket(
         channel=channel,
         actor=actor,
         idempotency_key=idempotency_key,
+        theirs=theirs,
     )
     by_id = {outcome.record_id: outcome for outcome in placed}
     outcomes = [by_id.get(i) or Outcome(i, error=ApiError("record_not_found")) for i in ids]
@@ -202,6 +204,8 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
         channel=Channel.APP,
         actor=request.user,
         idempotency_key=idempotency_key,
+        # A child's card refusing is said as theirs, not "your account".
+        theirs=patron != request.auth.patron,
     )
 
 

@@ -52,6 +52,7 @@ def place_requests(
     channel: str = Channel.ONLINE,
     actor=None,
     idempotency_key: str | None = None,
+    theirs: bool = False,
 ) -> list[Outcome]:
     """Place one request per record; each outcome says what happened or why not.
 
@@ -79,6 +80,7 @@ def place_requests(
                 actor=actor,
                 idempotency_key=key,
                 idempotency_fingerprint=call,
+                theirs=theirs,
             )
             outcomes.append(Outcome(record_id, request=request, replayed=replayed))
         except ServiceError as error:
@@ -255,8 +257,10 @@ def place_request(
     actor=None,
     idempotency_key: str | None = None,
     idempotency_fingerprint: str = "",
+    theirs: bool = False,
 ) -> tuple[Request, bool]:
-    """Place one request and set a copy aside; returns (request, replayed)."""
+    """Place one request and set a copy aside; returns (request, replayed). ``theirs``:
+    placed by a guardian for a child, whose card refusing is said as the child's."""
     try:
         with transaction.atomic():
             patron = Patron.objects.select_for_update().filter(pk=patron.pk).first()
@@ -270,7 +274,7 @@ def place_request(
                     return previous, True
             if not pickup_branch.accepts_requests:
                 raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
-            check_patron(patron)
+            check_patron(patron, theirs=theirs)
             record = Record.objects.filter(pk=record_id).first()
             if record is None:  # deleted since it was put in a basket, or a made-up id
                 raise ServiceError("unknown_record")
@@ -878,7 +882,8 @@ def expire_overdue(*, today=None, actor=None) -> int:
             request = (
                 Request.objects.select_for_update(of=("self",)).select_related("copy").get(pk=request_id)
             )
-            if request.status != Status.READY:
+            # Kept longer meanwhile (the phone desk, keep_bag_until): read again, locked.
+            if request.status != Status.READY or (request.hold_until and request.hold_until >= today):
                 continue
             transition(request, Status.EXPIRED, actor=actor, reason="expired")
             free_held_copy(copy=request.copy, pickup_branch_id=request.pickup_branch_id, actor=actor)

@@ -141,6 +141,7 @@ def confirm_basket(request):
         channel=Channel.ONLINE,
         actor=request.user,
         idempotency_key=key if CONFIRM_KEY.fullmatch(key) else None,
+        theirs=patron != guardian,
     )
     # Deleted from the catalogue since it went into the basket: say so, and let it go.
     gone = [i for i in posted if i not in titles]

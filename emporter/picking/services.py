@@ -417,6 +417,7 @@ def _pull_now_if_here(run: PickRun, request: Request) -> bool:
         department_id=copy.department_id,
         location_id=copy.location_id,
         call_number_key=copy.call_number_key,
+        doc_type=copy.doc_type,
     )
     return True
 

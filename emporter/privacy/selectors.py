@@ -8,7 +8,7 @@ from emporter.desk.models import Loan
 from emporter.discovery.models import SurpriseRequest
 from emporter.holds.models import Request
 from emporter.notices.models import Notice
-from emporter.patrons.models import Patron
+from emporter.patrons.models import Patron, PatronCategory
 from emporter.patrons.throttle import counted_against
 from emporter.phonedesk.selectors import phone_variants
 
@@ -100,6 +100,9 @@ def _notice(notice: Notice, patron: Patron) -> dict:
     digits = "".join(c for c in notice.sent_to if c.isdigit())
     own_number = bool(patron.phone_digits) and digits in phone_variants(patron.phone_digits)
     own = notice.sent_to in ("", patron.email, patron.phone) or (notice.channel == "sms" and own_number)
+    # An adult's other address is their own former one (a child come of age within the
+    # notices' retention is the case this cannot tell apart).
+    own = own or (patron.guardian_id is None and patron.category != PatronCategory.CHILD)
     return {
         "kind": notice.kind,
         "channel": notice.channel,

@@ -11,11 +11,13 @@
 
 import datetime
 import logging
+import re
 import secrets
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -30,7 +32,7 @@ from emporter.holds.models import ACTIVE, UNCOLLECTED, Bag, Request, patron_pseu
 from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_a_bag
 from emporter.notices.models import Notice
 from emporter.patrons import throttle
-from emporter.patrons.models import LoanHistory, Patron
+from emporter.patrons.models import LoanHistory, Patron, SignInFailures
 from emporter.phonedesk.selectors import phone_variants
 
 audit = logging.getLogger("emporter.audit")
@@ -192,11 +194,15 @@ def _forget_admin_history(patron: Patron) -> None:
     }
     for model, ids in rows.items():
         adminlog.forget_lines(model, ids)
-    # Lines about rows that forgot them before this (a notice deleted since, edited with
-    # their name in it): by their card number, which is in every such line, in any
-    # capitals (a sign-in count's "!pin b0012 …"), and by the card first issued.
+    # Lines about rows of theirs that forgot them before this (a notice deleted since, a
+    # sign-in count's "!pin b0012 …"): by their card, in any capitals, and by the card
+    # first issued; whole, and on those kinds of rows only (a card "12" is in "Les 12
+    # travaux", and in other patrons' cards).
+    theirs = (Patron, type(patron.user), Notice, Bag, SignInFailures)
+    kinds = ContentType.objects.get_for_models(*theirs).values()
     for card in {patron.card_number, patron.user.username}:
-        LogEntry.objects.filter(object_repr__icontains=card).delete()
+        whole = rf"(^|[^0-9A-Za-z]){re.escape(card)}([^0-9A-Za-z]|$)"
+        LogEntry.objects.filter(content_type__in=kinds, object_repr__iregex=whole).delete()
 
 
 def _delete_sessions(user_id: int) -> None:

@@ -478,7 +478,11 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
     # to pull today, it is late if an earlier day's list had it (not only if an earlier
     # list still holds it pending, which the morning's build ends).
     carried = PickLine.objects.filter(
-        request=OuterRef("request"), status=LineStatus.CARRIED, run__run_date__lt=today
+        request=OuterRef("request"),
+        copy=OuterRef("copy"),  # the same copy, on this library's list (not one not found elsewhere)
+        run__branch_id=OuterRef("run__branch_id"),
+        status=LineStatus.CARRIED,
+        run__run_date__lt=today,
     )
     late = (
         PickLine.objects.filter(status=LineStatus.PENDING, run__branch_id__in=list(rows))
