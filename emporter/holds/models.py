@@ -199,6 +199,9 @@ class Request(models.Model):
                 condition=Q(patron__isnull=False, status__in=UNCOLLECTED),
                 name="request_to_forget",
             ),
+            # An erasure finds every request of the patron by it, forgotten ones included
+            # (privacy.services.erase_patron), without reading every request.
+            models.Index(fields=["patron_pseudonym"], name="request_pseudonym"),
         ]
 
     def __str__(self) -> str:

@@ -89,12 +89,17 @@ def place_requests(
 
 
 def _key_used_for_someone_else(actor, call_key: str, patron: Patron) -> bool:
-    """The caller used this key for another patron (a guardian's app, for another child):
-    the key stands for one call, and is refused rather than placing a second basket."""
+    """A card's holder used this key for another patron of their household (a guardian's
+    app, for another child): the key stands for one call, and is refused rather than
+    placing a second basket. Read per patron of the household, as ``_replay`` reads
+    (the key's index): not across everything one staff account ever placed."""
     if actor is None or not actor.is_authenticated:
         return False
-    used = Request.objects.filter(placed_by=actor, idempotency_key__startswith=call_key)
-    used = used.exclude(patron=patron)
+    holder = Patron.objects.filter(user=actor).first()
+    if holder is None:  # staff: their keys are one per call shown (phone desk, surprise bags)
+        return False
+    household = [pk for pk in holder.household_ids() if pk != patron.pk]
+    used = Request.objects.filter(patron_id__in=household, idempotency_key__startswith=call_key)
     # startswith is LIKE, case-insensitive on SQLite: compared exactly here.
     return any(key.startswith(call_key) for key in used.values_list("idempotency_key", flat=True)[:20])
 
