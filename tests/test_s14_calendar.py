@@ -39,7 +39,9 @@ def test_a_library_with_hours_gets_no_list_on_a_day_it_is_closed(db):
     assert branch.pk not in branches_due(at(TUESDAY, 9))
 
 
-def test_a_closing_undone_within_the_grace_leaves_the_deadlines_alone(patron, branch, settings):
+def closed_and_reopened(patron, branch, settings, *, closed_for: datetime.timedelta):
+    """A bag due tomorrow at ``branch``, which closes and reopens ``closed_for`` later;
+    returns the bag and its deadline before."""
     settings.CLOSING_GRACE = 600
     make_ready_requests(patron, branch, ["Un"])
     bag = Bag.objects.get(patron=patron)
@@ -48,22 +50,19 @@ def test_a_closing_undone_within_the_grace_leaves_the_deadlines_alone(patron, br
     Request.objects.filter(bag=bag).update(hold_until=tomorrow)
     here = Branch.objects.filter(pk=branch.pk)
     set_mode(branches=here, mode=ServiceMode.CLOSED, actor=None)
-    set_mode(branches=here, mode=ServiceMode.CLICK_COLLECT, actor=None)  # a mistaken click
+    here.update(mode_changed_at=timezone.now() - closed_for)
+    set_mode(branches=here, mode=ServiceMode.CLICK_COLLECT, actor=None)
     bag.refresh_from_db()
-    assert bag.hold_until == tomorrow
+    return bag, tomorrow
+
+
+def test_a_closing_undone_within_the_grace_leaves_the_deadlines_alone(patron, branch, settings):
+    bag, tomorrow = closed_and_reopened(patron, branch, settings, closed_for=datetime.timedelta(minutes=1))
+    assert bag.hold_until == tomorrow  # a mistaken click
 
 
 def test_a_closing_that_lasted_gives_the_days_back(patron, branch, settings):
-    settings.CLOSING_GRACE = 600
-    make_ready_requests(patron, branch, ["Un"])
-    bag = Bag.objects.get(patron=patron)
-    tomorrow = nth_open_day(branch, timezone.localdate() + datetime.timedelta(days=1), 1)
-    Bag.objects.filter(pk=bag.pk).update(hold_until=tomorrow)
-    here = Branch.objects.filter(pk=branch.pk)
-    set_mode(branches=here, mode=ServiceMode.CLOSED, actor=None)
-    here.update(mode_changed_at=timezone.now() - datetime.timedelta(days=3))
-    set_mode(branches=here, mode=ServiceMode.CLICK_COLLECT, actor=None)
-    bag.refresh_from_db()
+    bag, tomorrow = closed_and_reopened(patron, branch, settings, closed_for=datetime.timedelta(days=3))
     assert bag.hold_until > tomorrow
 
 
