@@ -104,3 +104,22 @@ def test_a_phone_desk_cancellation_without_a_reason_is_said_at_the_reason_field(
     assert hold.is_active
     again = client.get(f"/en/staff/phone/patrons/{caller.pk}/").content.decode()
     assert 'aria-invalid="true"' not in again  # said once
+
+
+def test_a_notice_written_by_the_old_code_after_the_migration_gets_no_language(branch):
+    """Between `migrate` and the restart the old scheduler writes notices without the
+    language column (notices/0012): its database default takes them, where the insert
+    failed and the old composer took it for another composer's (nothing sent)."""
+    from django.db import connection
+
+    from tests.conftest import make_patron
+
+    patron = make_patron(branch)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO notices_notice (patron_id, kind, channel, state, dedupe_key, note,"
+            " attempts, error_code, last_error, sent_to, subject, message_id, created_at)"
+            " VALUES (%s, 'confirmation', 'email', 'pending', 'old-code-1', '', 0, '', '', '', '', '', %s)",
+            [patron.pk, timezone.now()],
+        )
+    assert Notice.objects.get(dedupe_key="old-code-1").language == ""

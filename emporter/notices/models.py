@@ -119,7 +119,8 @@ class Notice(models.Model):
     sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     # The subject's language (its reader's), for the outbox's lang attribute.
-    language = models.CharField(_("language"), max_length=5, blank=True)
+    # db_default: the old code's inserts, between migrate and the restart, set no value.
+    language = models.CharField(_("language"), max_length=5, blank=True, default="", db_default="")
     message_id = models.CharField(_("message id"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
