@@ -136,8 +136,7 @@ def erase_patron(*, patron_id: int, actor=None, sessions: bool = True) -> None:
         forget_patrons(request_ids=request_ids)
         # Their pseudonym is recomputable from their id, which the audit log keeps: one
         # random value instead, on every request of theirs (forgotten at return before
-        # too), still counts them as one person in the statistics. (Read without an
-        # index: erasures are few.)
+        # too), still counts them as one person in the statistics (holds/0015 indexes it).
         Request.objects.filter(patron_pseudonym=patron_pseudonym(patron.pk)).update(
             patron_pseudonym=secrets.token_hex(16)
         )
