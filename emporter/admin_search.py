@@ -15,10 +15,8 @@ subquery each, never a join):
 """
 
 import re
-from functools import reduce
-from operator import or_
 
-from django.db.models import F, Func, Q, QuerySet, Value
+from django.db.models import F, Func, QuerySet, Value
 from django.db.models.functions import Lower
 
 from emporter.catalogue.models import Copy, Record
@@ -36,9 +34,10 @@ class Folded(Func):
     arg_joiner = " || "
 
 
-def matching(field: str, subqueries: list[QuerySet]) -> Q:
-    """``field`` (an id) among the rows of any of ``subqueries``."""
-    return reduce(or_, (Q(**{f"{field}__in": subquery}) for subquery in subqueries))
+def _ids(subqueries: list[QuerySet]) -> QuerySet:
+    """One set of ids from several finders: a UNION, unordered."""
+    first, *rest = [subquery.order_by() for subquery in subqueries]
+    return first.union(*rest) if rest else first
 
 
 def is_code(term: str) -> bool:
@@ -86,8 +85,11 @@ def patrons(term: str) -> list[QuerySet]:
 
 class IndexedSearch:
     """A ModelAdmin mixin: ``search_by`` maps this model's id fields to the finders above
-    ({"copy_id": copies, "patron_id": patrons}); "pk" searches the model itself. One count
-    only when searched or filtered (the table's own is read on every page otherwise)."""
+    ({"copy_id": copies, "patron_id": patrons}); "pk" searches the model itself. One IN
+    over a UNION of every id found: PostgreSQL plans that as a semi-join on the index,
+    where an OR of INs read every listed row and tested it against each (a prefix
+    matching 700,000 copies never ended). One count only when searched or filtered (the
+    table's own is read on every page otherwise)."""
 
     search_by: dict = {}
     show_full_result_count = False
@@ -96,5 +98,11 @@ class IndexedSearch:
         term = " ".join(search_term.split())[:200]
         if not term:
             return queryset, False
-        found = [matching(field, finder(term)) for field, finder in self.search_by.items()]
-        return queryset.filter(reduce(or_, found)), False
+        rows = queryset.model._default_manager
+        found = [
+            _ids(finder(term))
+            if field == "pk"
+            else rows.filter(**{f"{field}__in": _ids(finder(term))}).values("pk")
+            for field, finder in self.search_by.items()
+        ]
+        return queryset.filter(pk__in=_ids(found)), False

@@ -187,7 +187,9 @@ def missing_copies(*, branches: QuerySet, branch_id=None, department_id=None, do
     rows = (
         copies.select_related("record", "branch", "department", "location")
         .annotate(
-            missed_at=Max("pick_lines__marked_at", filter=Q(pick_lines__status=LineStatus.NOT_FOUND)),
+            # As the cause beside it, a subquery for the rows shown: a Max grouped every
+            # missing copy of the network first (54,000 of them: twice as long).
+            missed_at=Subquery(last_miss.values("marked_at")[:1]),
             missed_cause=Subquery(last_miss.values("cause")[:1]),
             missed_details=Subquery(last_miss.values("reason")[:1]),
         )
