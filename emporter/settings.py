@@ -193,7 +193,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # JIT compilation costs ~300 ms on broad full-text searches and saves nothing on
     # the short queries this application makes.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    options = "-c jit=off"
+    # A backstop for the web processes (set in their environment only: imports,
+    # migrations and the workers' sweeps may rightly run longer): a statement slower than
+    # this is cancelled, rather than going on after the page gave up (0: none).
+    if timeout := envint("DB_STATEMENT_TIMEOUT_MS", "0", least=0):
+        options += f" -c statement_timeout={timeout}"
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = options
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -275,3 +275,14 @@ def test_the_missing_copies_list_does_not_group_every_missing_copy(db, branch):
     listing = [q["sql"] for q in ctx.captured_queries if "missed_" in q["sql"] or "marked_at" in q["sql"]]
     assert listing, [q["sql"] for q in ctx.captured_queries]
     assert "GROUP BY" not in listing[0], listing[0]
+
+
+def test_a_statement_timeout_is_set_for_processes_given_one(tmp_path):
+    from tests.test_settings_fail_closed import start
+
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['options'])"
+    base = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/whatever", "EMPORTER_DATA_DIR": str(tmp_path)}
+    timed = start(show, DB_STATEMENT_TIMEOUT_MS="30000", **base)
+    assert timed.stdout.strip() == "-c jit=off -c statement_timeout=30000", timed.stderr
+    untimed = start(show, **base)
+    assert untimed.stdout.strip() == "-c jit=off", untimed.stderr
