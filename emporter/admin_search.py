@@ -22,6 +22,7 @@ from django.db.models.functions import Lower
 from emporter.catalogue.models import Copy, Record
 from emporter.patrons.models import Patron
 from emporter.phonedesk.apps import fold
+from emporter.phonedesk.selectors import NATIONAL_LENGTH, PHONE_LIKE, phone_variants
 
 ISBN = re.compile(r"[0-9][0-9Xx-]{9,16}")
 
@@ -72,9 +73,12 @@ def copies(term: str) -> list[QuerySet]:
 
 
 def patrons(term: str) -> list[QuerySet]:
-    """Patrons named by ``term``: their card in any capitals, their email, or every word
-    of their name."""
+    """Patrons named by ``term``: their card in any capitals, their phone in any French
+    form, their email, or every word of their name."""
     found = [Patron.objects.with_card(term.replace(" ", "")).values("pk")]
+    digits = "".join(c for c in term if c.isdigit())
+    if PHONE_LIKE.fullmatch(term) and len(digits) >= NATIONAL_LENGTH:
+        found.append(Patron.objects.filter(phone_digits__in=phone_variants(digits)).values("pk"))
     if "@" in term:
         found.append(Patron.objects.filter(email__iexact=term).values("pk"))
     elif not is_code(term):

@@ -286,3 +286,20 @@ def test_a_statement_timeout_is_set_for_processes_given_one(tmp_path):
     assert timed.stdout.strip() == "-c jit=off -c statement_timeout=30000", timed.stderr
     untimed = start(show, **base)
     assert untimed.stdout.strip() == "-c jit=off", untimed.stderr
+
+
+def test_the_patron_admin_finds_a_card_a_phone_an_email_or_a_name(admin_client, branch):
+    from tests.conftest import make_patron
+
+    found_one = make_patron(
+        branch,
+        card="B00123",
+        first_name="Éloïse",
+        last_name="Dupré",
+        email="eloise@example.org",
+        phone="06 12 34 56 78",
+    )
+    make_patron(branch, card="B00999", first_name="Paul", last_name="Martin", email="paul@example.org")
+    for q in ("b00123", "+33 6 12 34 56 78", "0612345678", "ELOISE@example.org", "eloise dupre", "dupré"):
+        response = admin_client.get(reverse("admin:patrons_patron_changelist"), {"q": q})
+        assert {p.pk for p in response.context["cl"].result_list} == {found_one.pk}, q

@@ -16,6 +16,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from emporter import admin_search
+from emporter.admin_search import IndexedSearch
 from emporter.errors import ServiceError
 from emporter.privacy import services as privacy
 
@@ -26,10 +28,12 @@ audit = logging.getLogger("emporter.audit")
 
 
 @admin.register(Patron)
-class PatronAdmin(admin.ModelAdmin):
+class PatronAdmin(IndexedSearch, admin.ModelAdmin):
     list_display = ["card_number", "last_name", "first_name", "home_branch", "category"]
     list_filter = ["home_branch", "category"]
-    search_fields = ["card_number", "last_name", "first_name", "email", "phone_digits"]
+    search_fields = ["card_number"]  # (searched by admin_search: the box is shown for these)
+    search_by = {"pk": admin_search.patrons}
+    search_help_text = _("A card, a phone number, an email address, or words of the name.")
     raw_id_fields = ["user", "guardian"]
     actions = ["reset_pin"]
 
