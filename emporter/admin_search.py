@@ -16,6 +16,7 @@ subquery each, never a join):
 
 import re
 
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import F, Func, QuerySet, Value
 from django.db.models.functions import Lower
 
@@ -87,6 +88,16 @@ def patrons(term: str) -> list[QuerySet]:
     return found
 
 
+class IndexedChangeList(ChangeList):
+    """Sorted only by the columns ``sortable_by`` names: Django hides the other columns'
+    sort links but obeys ``?o=`` all the same (sorting 2,500,000 copies by status: 3.7 s)."""
+
+    def get_ordering_field(self, field_name):
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
+
 class IndexedSearch:
     """A ModelAdmin mixin: ``search_by`` maps this model's id fields to the finders above
     ({"copy_id": copies, "patron_id": patrons}); "pk" searches the model itself. One IN
@@ -97,6 +108,9 @@ class IndexedSearch:
 
     search_by: dict = {}
     show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return IndexedChangeList
 
     def get_search_results(self, request, queryset, search_term):
         term = " ".join(search_term.split())[:200]

@@ -303,3 +303,14 @@ def test_the_patron_admin_finds_a_card_a_phone_an_email_or_a_name(admin_client, 
     for q in ("b00123", "+33 6 12 34 56 78", "0612345678", "ELOISE@example.org", "eloise dupre", "dupré"):
         response = admin_client.get(reverse("admin:patrons_patron_changelist"), {"q": q})
         assert {p.pk for p in response.context["cl"].result_list} == {found_one.pk}, q
+
+
+def test_the_copy_list_sorts_only_by_what_an_index_serves(admin_client, branch):
+    make_record(title="Un", copies=[branch, branch])
+    columns = admin_client.get(reverse("admin:catalogue_copy_changelist")).context["cl"].list_display
+    by_status = columns.index("status")
+    response = admin_client.get(reverse("admin:catalogue_copy_changelist"), {"o": str(by_status)})
+    assert "status" not in response.context["cl"].get_ordering(response.wsgi_request, Copy.objects.all())
+    by_barcode = columns.index("barcode")
+    response = admin_client.get(reverse("admin:catalogue_copy_changelist"), {"o": f"-{by_barcode}"})
+    assert "-barcode" in response.context["cl"].get_ordering(response.wsgi_request, Copy.objects.all())
