@@ -78,11 +78,13 @@ def patrons(term: str) -> list[QuerySet]:
     form, their email, or every word of their name."""
     found = [Patron.objects.with_card(term.replace(" ", "")).values("pk")]
     digits = "".join(c for c in term if c.isdigit())
-    if PHONE_LIKE.fullmatch(term) and len(digits) >= NATIONAL_LENGTH:
+    phone_like = PHONE_LIKE.fullmatch(term)  # no letter: no name holds it
+    if phone_like and len(digits) >= NATIONAL_LENGTH:
         found.append(Patron.objects.filter(phone_digits__in=phone_variants(digits)).values("pk"))
     if "@" in term:
         found.append(Patron.objects.filter(email__iexact=term).values("pk"))
-    elif not is_code(term):
+    elif not is_code(term) and not phone_like:
+        # ("06 12 34 56 78" as words of a name: two-letter words no index serves.)
         named = Patron.objects.annotate(folded=Folded(F("first_name"), Value(" "), F("last_name")))
         found.append(_every_word(named, term).values("pk"))
     return found

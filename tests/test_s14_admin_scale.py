@@ -314,3 +314,12 @@ def test_the_copy_list_sorts_only_by_what_an_index_serves(admin_client, branch):
     by_barcode = columns.index("barcode")
     response = admin_client.get(reverse("admin:catalogue_copy_changelist"), {"o": f"-{by_barcode}"})
     assert "-barcode" in response.context["cl"].get_ordering(response.wsgi_request, Copy.objects.all())
+
+
+@pytest.mark.parametrize("term", ["06 12 34 56 78", "+33 6 12 34 56 78", "06.12.34.56.78"])
+def test_a_phone_is_not_searched_as_words_of_a_name(db, term):
+    """Two-letter words no trigram index serves: "06 12 34 56 78" read every patron."""
+    from emporter import admin_search
+
+    sql = " ".join(str(subquery.query) for subquery in admin_search.patrons(term))
+    assert "emporter_fold" not in sql, sql
