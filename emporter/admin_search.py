@@ -4,8 +4,8 @@ million copies, hundreds of thousands of patrons and notices).
 Django's search ORs "contains" over every field it is given, across the joined tables:
 no index serves "%term%", and the database read every row of each (a barcode looked for
 in the request list took 3-4 s). Here each kind of term is looked for in its own table,
-through the index that serves it, and the rows listed are filtered by those ids (a
-subquery each, never a join):
+through the index that serves it, and the rows listed are filtered by those ids (one
+IN over their UNION, never a join):
 
 - a code, typed or scanned whole: a copy's barcode, a card in any capitals, an ISBN
   (hyphens or not), a record's source key, an email address;

@@ -363,16 +363,12 @@ def _read(instance: models.Model, name: str):
 
 
 def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
-    context = plain(context)
-    ctx = Context(context)
-    subject = staff_engine().from_string(override.subject).render(ctx)
-    text = staff_engine().from_string(override.body_text).render(ctx)
+    context, engine = plain(context), staff_engine()
+    subject = engine.from_string(override.subject).render(Context(context))
+    text = engine.from_string(override.body_text).render(Context(context))
     if override.body_html:
-        html = (
-            staff_engine()
-            .from_string(override.body_html)
-            .render(Context(context | {"subject": " ".join(subject.split())}))
-        )
+        titled = Context(context | {"subject": " ".join(subject.split())})
+        html = engine.from_string(override.body_html).render(titled)
     else:
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text, "subject": subject})
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
