@@ -241,10 +241,20 @@ class CopyInline(admin.TabularInline):
 EDITABLE_COPIES = 20
 
 
+class CopyListFormSet(BaseInlineFormSet):
+    @classmethod
+    def get_default_prefix(cls):
+        # Not the editable inline's "copies": a page's POST says which of the two it showed.
+        return "copylist"
+
+
 class CopyListInline(admin.TabularInline):
-    """A record's copies when there are many: read in one query, each linked to its page."""
+    """A record's copies when there are many: read in one query, each linked to its page,
+    with a link to add one (prefilled with the record)."""
 
     model = Copy
+    formset = CopyListFormSet
+    template = "admin/catalogue/record/copy_list_inline.html"
     extra = 0
     can_delete = False
     show_change_link = True
@@ -311,6 +321,12 @@ class RecordAdmin(IndexedSearch, admin.ModelAdmin):
     actions = ["delete_without_copies"]
 
     def get_inlines(self, request, obj):
+        # A form sent back is read with the inline it was shown with: a copy added or
+        # removed meanwhile (an import, a colleague) must not drop the librarian's edits.
+        if "copies-TOTAL_FORMS" in request.POST:  # (the copies' related name)
+            return [CopyInline]
+        if f"{CopyListFormSet.get_default_prefix()}-TOTAL_FORMS" in request.POST:
+            return [CopyListInline]
         many = obj is not None and obj.copies.count() > EDITABLE_COPIES
         return [CopyListInline] if many else [CopyInline]
 

@@ -87,7 +87,11 @@ class Patron(models.Model):
         ordering = ["last_name", "first_name"]
         verbose_name = _("patron")
         verbose_name_plural = _("patrons")
-        indexes = [models.Index(fields=["last_name", "first_name"], name="patron_name")]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"], name="patron_name"),
+            # The admin looks an email up in any capitals (iexact).
+            models.Index(Upper("email"), name="patron_email_any_capitals"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Upper("card_number"),
