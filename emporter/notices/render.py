@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import functools
 import logging
+import re
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +17,7 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.translation import ngettext
 
 from emporter.catalogue.models import Record
 from emporter.dates import long_date
@@ -328,13 +330,20 @@ STAFF_INCLUDES = ("notices/email/_footer.txt", "notices/email/_base.html")
 
 
 @functools.cache
-def staff_engine() -> Engine:
+def staff_engine(unknown: str = "") -> Engine:
+    """``unknown``: what a value that cannot be read renders as ("" when sending)."""
     parts = {name: get_template(name).template.source for name in STAFF_INCLUDES}
     return Engine(
         libraries={"i18n": "django.templatetags.i18n"},
         builtins=["emporter.dates"],
         loaders=[("django.template.loaders.locmem.Loader", parts)],
+        string_if_invalid=unknown,
     )
+
+
+# Marks, in a trial rendering, each value the wording reads that does not exist.
+UNKNOWN = "\x00%s\x00"
+UNKNOWN_FOUND = re.compile("\x00([^\x00]*)\x00")
 
 
 def plain(value):
@@ -383,11 +392,19 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     """Why staff wording cannot be used ("" when it can): it is compiled, then rendered
     with sample values, so that a mistake shows only at sending time (an unknown page in
     ``{% url %}``, a missing ``{% include %}``) is caught too."""
+    context = plain(sample_context(kind)) | {"subject": "…"}  # (an HTML body's title)
     with translation.override(language):
         try:
-            staff_engine().from_string(source).render(Context(plain(sample_context(kind))))
+            rendered = staff_engine(UNKNOWN).from_string(source).render(Context(context))
         except Exception as error:
             return describe(error)
+    # A value it cannot read would go out empty: {{ patron.card_number }} is not given.
+    unknown = sorted(set(UNKNOWN_FOUND.findall(rendered)))
+    if unknown:
+        names = ", ".join(f"{{{{ {name} }}}}" for name in unknown)
+        return ngettext(
+            "%(names)s is not a value it can read", "%(names)s are not values it can read", len(unknown)
+        ) % {"names": names}
     return ""
 
 
