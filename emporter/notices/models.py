@@ -117,6 +117,10 @@ class Notice(models.Model):
     error_code = models.CharField(_("error code"), max_length=30, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
+    # Whether it went to the patron's guardian (a child's notice): their address is the
+    # guardian's data, kept from the patron's export even once the child has come of age.
+    # Unknown (null) on notices sent before it was noted.
+    to_guardian = models.BooleanField(_("sent to the guardian"), null=True, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     # The subject's language (its reader's), for the outbox's lang attribute.
     # db_default: the old code's inserts, between migrate and the restart, set no value.

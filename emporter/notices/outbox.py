@@ -320,6 +320,7 @@ def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
         code="template_fallback" if rendered.fallback_reason else "",
         error=rendered.fallback_reason,
         sent_to=address,
+        to_guardian=notice.to_guardian,
         sent_at=timezone.now(),
     )
 
@@ -528,6 +529,7 @@ def _waits_for_reopening(notice: Notice, today: datetime.date) -> bool:
 def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
     # The patron's own address, else their guardian's (render.recipient).
     to = render.recipient(notice)
+    notice.to_guardian = to is not None and to.pk != notice.patron_id
     if notice.channel == "sms":
         if to is None:
             raise PermanentFailure("no_phone")

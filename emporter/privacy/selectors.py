@@ -97,12 +97,15 @@ def data_of(patron: Patron) -> dict:
 def _notice(notice: Notice, patron: Patron) -> dict:
     # A child's notices went to their guardian's address, which is the guardian's data
     # (a former guardian's, for a child now in another's care): said, not given.
-    digits = "".join(c for c in notice.sent_to if c.isdigit())
-    own_number = bool(patron.phone_digits) and digits in phone_variants(patron.phone_digits)
-    own = notice.sent_to in ("", patron.email, patron.phone) or (notice.channel == "sms" and own_number)
-    # An adult's other address is their own former one (a child come of age within the
-    # notices' retention is the case this cannot tell apart).
-    own = own or (patron.guardian_id is None and patron.category != PatronCategory.CHILD)
+    if notice.to_guardian is not None:  # noted when it was sent
+        own = not notice.to_guardian
+    else:
+        digits = "".join(c for c in notice.sent_to if c.isdigit())
+        own_number = bool(patron.phone_digits) and digits in phone_variants(patron.phone_digits)
+        own = notice.sent_to in ("", patron.email, patron.phone) or (notice.channel == "sms" and own_number)
+        # Sent before that was noted: an adult's other address is taken for their own
+        # former one (a child come of age within the notices' retention cannot be told).
+        own = own or (patron.guardian_id is None and patron.category != PatronCategory.CHILD)
     return {
         "kind": notice.kind,
         "channel": notice.channel,
