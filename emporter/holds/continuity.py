@@ -47,6 +47,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
         now = timezone.now()
         switched = list(branches.exclude(service_mode=mode).values_list("pk", "service_mode"))
         changed = branches.exclude(service_mode=mode).update(service_mode=mode, mode_changed_at=now)
+        # This switch is the last asked: one still waiting in the task queue, asked
+        # before, no longer applies (network.tasks.switch_modes).
+        branches.update(mode_asked_at=now)
         who = actor if actor is not None and actor.is_authenticated else None
         ModeChange.objects.bulk_create(
             ModeChange(

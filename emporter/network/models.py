@@ -59,6 +59,10 @@ class Branch(models.Model):
     # When the mode last changed (holds.continuity.set_mode): the patrons collecting at a
     # branch that closes are told once per closing (holds.services.tell_closed_pickups).
     mode_changed_at = models.DateTimeField(_("mode changed at"), default=timezone.now, editable=False)
+    # When a switch was last asked from the service-modes page (network.tasks): a switch
+    # waiting in the task queue applies only if none was asked after it (an administrator
+    # correcting a reopening, or closing every library, while it waited).
+    mode_asked_at = models.DateTimeField(_("switch asked at"), null=True, blank=True, editable=False)
     pick_time = models.TimeField(_("morning pick time"), default=datetime.time(8, 30))
     # Bags wait in a public hall: the branch chooses how much of the name they show.
     label_name_style = models.CharField(

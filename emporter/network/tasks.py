@@ -22,13 +22,22 @@ RUNNING_FOR = datetime.timedelta(minutes=30)
 def switch_modes(
     branch_ids: list[int], mode: str, actor_id: int | None = None, asked_at: str | None = None
 ) -> int:
-    """``asked_at`` (ISO): a library switched again since the switch was asked (the
-    admin changed their mind while this waited in the queue) is left as it now is."""
+    """``asked_at`` (ISO): a library for which another switch was asked since (the admin
+    changed their mind while this waited in the queue) is left to that one: the last
+    switch asked is the one that holds, whichever runs last."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     branches = Branch.objects.filter(pk__in=branch_ids)
     if asked_at:
-        branches = branches.exclude(mode_changed_at__gt=datetime.datetime.fromisoformat(asked_at))
+        branches = branches.exclude(mode_asked_at__gt=datetime.datetime.fromisoformat(asked_at))
     return set_mode(branches=branches, mode=mode, actor=actor)
+
+
+def asked(branches) -> str:
+    """Note that a switch of ``branches`` is asked now, and return the moment (ISO) for
+    the task: any switch still waiting for them in the queue no longer applies."""
+    now = timezone.now()
+    branches.update(mode_asked_at=now)
+    return now.isoformat()
 
 
 def pending_switches() -> dict[int, str]:

@@ -3,7 +3,6 @@ once, between normal service, click and collect, and closed."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -14,7 +13,7 @@ from emporter.http import post_only
 from emporter.patrons.permissions import network_admin_required
 
 from .models import LENDING_MODES, Branch, ModeChange, ServiceMode
-from .tasks import pending_switches, switch_modes
+from .tasks import asked, pending_switches, switch_modes
 
 
 def _mode(request) -> str | None:
@@ -31,6 +30,7 @@ def modes(request):
     for change in ModeChange.objects.select_related("changed_by")[:500]:
         last.setdefault(change.branch_id, change)
     for branch in branches:
+        branch.switching_mode = pending.get(branch.pk, "")
         branch.switching_to = ServiceMode(pending[branch.pk]).label if branch.pk in pending else ""
         branch.last_change = last.get(branch.pk)
     context = {"branches": branches, "modes": ServiceMode.choices}
@@ -49,9 +49,11 @@ def switch_branch(request, branch_id: int):
         return render(request, "network/confirm_close.html", context)
     if mode is None:
         messages.error(request, _("Choose a service mode."))
-    elif _reopens(Branch.objects.filter(pk=branch.pk), mode):
+        return redirect("network:modes")
+    at = asked(Branch.objects.filter(pk=branch.pk))
+    if _reopens(Branch.objects.filter(pk=branch.pk), mode):
         messages.success(request, _reopening_text(mode, [branch]))
-        switch_modes.enqueue([branch.pk], mode, request.user.pk, timezone.now().isoformat())
+        switch_modes.enqueue([branch.pk], mode, request.user.pk, at)
     else:
         set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
         messages.success(
@@ -134,12 +136,13 @@ def switch_network(request):
             # The biggest step there is: counted as for one library, over all of them.
             context |= {"closing": True, **_closing_effects(changing)}
         return render(request, "network/confirm.html", context)
+    at = asked(branches)
     if _reopens(branches, mode):
         messages.success(
             request, _reopening_text(mode, list(branches), whole=True)
         )  # said before they change
         ids = list(branches.values_list("pk", flat=True))
-        switch_modes.enqueue(ids, mode, request.user.pk, timezone.now().isoformat())
+        switch_modes.enqueue(ids, mode, request.user.pk, at)
         return redirect("network:modes")
     changed = set_mode(branches=branches, mode=mode, actor=request.user)
     messages.success(
