@@ -4,16 +4,20 @@ asked for a library that stops taking requests; one email per bag across a closi
 the API says what the account page says; leaving click and collect says first what is
 under way."""
 
+import datetime
+
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from emporter.holds.continuity import set_mode
-from emporter.holds.services import tell_closed_pickups
+from emporter.holds.services import place_request, tell_closed_pickups
 from emporter.network.models import Branch, ServiceMode
 from emporter.notices import compose, outbox
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
+from tests.conftest import make_record
 
 
 def url(name, *args):
@@ -102,3 +106,34 @@ def test_a_library_whose_reopening_is_queued_offers_to_stay_closed(client, branc
     row = row[: row.index("</form>")]
     assert f'value="{ServiceMode.CLOSED}"' in row
     assert f'value="{ServiceMode.CLICK_COLLECT}"' not in row
+
+
+# -- 3. A "ready" email held over a closing goes after the "reopened" one: told twice ------
+
+
+def test_a_ready_email_held_by_a_closing_is_not_sent_again_after_the_reopened_email(settings, patron, branch):
+    """The morning of a staff shortage: one of the patron's two documents is found at 9:00,
+    the other is still on the list, so the "ready" email waits (PULL_WAIT). At 9:30 the
+    library closes: the patron gets the "closed" email (their bag waits there). The held
+    "ready" email waits for the reopening (outbox._waits_for_reopening). A week later the
+    library reopens: the "reopened" email lists the bag and its new deadline, and up to an
+    hour later the old "ready" email says the same again."""
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    for title in ("Un", "Deux"):
+        place_request(
+            patron=patron, record_id=make_record(title=title, copies=[branch]).pk, pickup_branch=branch
+        )
+    start = timezone.now()
+    sweeps(start + datetime.timedelta(minutes=2))  # the confirmation
+    first, _second = picking.build_run(branch=branch, kind="late").lines.order_by("pk")
+    picking.mark_found(line=first)
+    sweeps(start + datetime.timedelta(minutes=5))  # "ready" waits for the rest of the list
+    switch(branch, ServiceMode.CLOSED)
+    sweeps(start + datetime.timedelta(minutes=10))
+    sweeps(start + datetime.timedelta(minutes=11))
+    mail.outbox.clear()
+    switch(branch, ServiceMode.CLICK_COLLECT)
+    for minutes in (20, 21, 90, 200, 300):
+        sweeps(start + datetime.timedelta(minutes=minutes))
+    about_the_bag = [m.subject for m in mail.outbox if "Un" in m.body]
+    assert len(about_the_bag) == 1, about_the_bag

@@ -42,7 +42,7 @@ from django.core.mail.message import make_msgid
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from emporter.holds.models import ACTIVE, Request, Status
+from emporter.holds.models import ACTIVE, Request, RequestEvent, Status
 from emporter.network.models import LENDING_MODES, ServiceMode
 
 from . import render, sms
@@ -476,9 +476,12 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     longer waiting or another time is booked."""
     told = Request.objects.filter(pk__in=notice.events.values("request_id"))
     if notice.kind in (Kind.READY, Kind.REMINDER):
-        return not _still_waiting(notice, today) and not (
+        tells_not_found = (
             notice.kind == Kind.READY and notice.events.filter(to_status=Status.NOT_FOUND).exists()
         )
+        if tells_not_found:
+            return False  # that part is news, whatever became of the rest
+        return not _still_waiting(notice, today) or _told_by_reopening(notice)
     if notice.kind == Kind.CONFIRMATION:
         # "We will write when they are ready": held by mail trouble until all are (or are
         # over), it would arrive beside the "ready" email.
@@ -495,6 +498,23 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
         return not _still_waiting(notice, today) or _booked_again(notice)
     return False
+
+
+def _told_by_reopening(notice: Notice) -> bool:
+    """Held while its library was closed (``_waits_for_reopening``), and the "reopened"
+    email sent since lists every document it would announce, with the new deadline: it
+    would say the same again."""
+    waiting = Q(pk__in=notice.events.values("request_id"))
+    if notice.bag_id:
+        waiting |= Q(bag_id=notice.bag_id)
+    told = RequestEvent.objects.filter(
+        reason="pickup_reopened",
+        notice_link__notice__kind=Kind.PICKUP_REOPENED,
+        notice_link__notice__state=State.SENT,
+        notice_link__notice__created_at__gt=notice.created_at,
+    )
+    still = Request.objects.filter(waiting, status=Status.READY)
+    return still.exists() and not still.exclude(pk__in=told.values("request_id")).exists()
 
 
 def _booked_again(notice: Notice) -> bool:
