@@ -314,10 +314,20 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
                 copy=request.copy, patron=patron, branch=branch, due_date=datetime.date(2026, 12, 28)
             )
             NoticeLoan.objects.create(notice=notice, loan=lent)
+        if kind == Kind.SURPRISE_CANCELLED:  # of a surprise bag, which names no title
+            from emporter.discovery.models import SurpriseRequest
+
+            notice.surprise = SurpriseRequest.objects.create(
+                patron=patron, asked_by=patron, pickup_branch=branch, how_many=2, status="cancelled"
+            )
+            notice.save(update_fields=["surprise"])
         rendered[language] = render(notice)
     fr, en = rendered["fr"], rendered["en"]
     assert fr.subject != en.subject
-    assert "Titre fr" in fr.text and "Titre en" in en.text
+    if kind == Kind.SURPRISE_CANCELLED:
+        assert f"{branch.name} ne prend plus de demandes" in fr.text and "2 documents" in en.text
+    else:
+        assert "Titre fr" in fr.text and "Titre en" in en.text
     english_lines = {
         line.strip() for line in en.text.splitlines() if len(line.strip()) > 25 and "Titre" not in line
     }

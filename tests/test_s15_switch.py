@@ -5,19 +5,25 @@ the API says what the account page says; leaving click and collect says first wh
 under way."""
 
 import datetime
+import re
 
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from emporter.curbside.models import PickupSettings
+from emporter.discovery import services as discovery
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
+from emporter.discovery.selectors import remaining_allowance
 from emporter.holds.continuity import set_mode
 from emporter.holds.services import place_request, tell_closed_pickups
 from emporter.network.models import Branch, ServiceMode
 from emporter.notices import compose, outbox
+from emporter.notices.models import Notice
 from emporter.patrons.models import Role, StaffRole
 from emporter.picking import services as picking
-from tests.conftest import make_record
+from tests.conftest import make_ready_requests, make_record
 
 
 def url(name, *args):
@@ -42,6 +48,7 @@ def sweeps(moment):
     picking.settle_withdrawn_lines()
     picking.withdraw_closed_branches()
     tell_closed_pickups()
+    discovery.cancel_stranded(now=moment)
     compose.compose_all(moment)
     outbox.send_due(moment)
 
@@ -137,3 +144,123 @@ def test_a_ready_email_held_by_a_closing_is_not_sent_again_after_the_reopened_em
         sweeps(start + datetime.timedelta(minutes=minutes))
     about_the_bag = [m.subject for m in mail.outbox if "Un" in m.body]
     assert len(about_the_bag) == 1, about_the_bag
+
+
+# -- 2. Surprise bags asked for a library that closes: stranded, untold --------------------
+
+
+def test_a_surprise_bag_asked_for_a_library_that_closes_is_counted_and_its_patron_told(
+    client, patron, branch, other_branch, settings
+):
+    """A patron asked Part-Dieu's librarians for a surprise bag (3 documents). Part-Dieu
+    closes for a week. The closing confirmation counts requests, pickups and bookings,
+    not the surprise bag; the sweeps tell the patrons of requests only
+    (tell_closed_pickups reads Request rows); the bag stays OPEN, in Part-Dieu's queue,
+    where composing it can only fail (place_requests: branch_not_accepting), and it keeps
+    3 of the patron's 8 places. Nobody tells the patron anything."""
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=3)
+    network_admin(client)
+    page = client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED}).text
+    confirm = page[
+        page.index("<h1>") : page.index("</form>", page.index("<h1>"))
+    ]  # the confirmation, not the menu
+    client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED, "confirm": "yes"})
+    later = timezone.now() + datetime.timedelta(minutes=15)
+    sweeps(later)
+    sweeps(later + datetime.timedelta(minutes=2))
+    told = Notice.objects.filter(patron=patron).exists()
+    assert told, "the patron whose surprise bag was to be composed at the closed library is told nothing"
+    assert "surprise" in confirm.lower(), "the closing confirmation does not count the surprise bag"
+
+
+def test_a_surprise_bag_left_open_when_click_and_collect_ends_does_not_keep_the_patrons_places(
+    client, patron, branch
+):
+    """End of the lockdown: the whole network goes back to normal service. A surprise bag
+    asked the day before can no longer be composed anywhere (no library takes requests),
+    yet it stays OPEN for ever and keeps its places off the patron's allowance (and
+    privacy.erase_patron refuses to erase a patron with an open surprise bag)."""
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=3)
+    network_admin(client)
+    client.post(url("network:switch_network"), {"mode": ServiceMode.OPEN, "confirm": "yes"})
+    assert mode_of(branch) == ServiceMode.OPEN
+    sweeps(timezone.now() + datetime.timedelta(minutes=15))
+    surprise = SurpriseRequest.objects.get(patron=patron)
+    assert surprise.status == SurpriseStatus.CANCELLED and remaining_allowance(patron=patron) == 8
+    (notice,) = Notice.objects.filter(patron=patron, kind="surprise_cancelled")
+    assert notice.state == "sent" and notice.surprise == surprise
+
+
+def test_a_surprise_bag_is_not_cancelled_by_a_closing_undone_at_once(patron, branch):
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=3)
+    switch(branch, ServiceMode.CLOSED)
+    switch(branch, ServiceMode.CLICK_COLLECT)
+    sweeps(timezone.now() + datetime.timedelta(minutes=15))
+    assert SurpriseRequest.objects.get(patron=patron).status == SurpriseStatus.OPEN
+
+
+def test_the_surprise_cancelled_email_says_which_bag_and_where_to_ask_again(
+    settings, patron, branch, other_branch
+):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    patron.language = "en"
+    patron.save(update_fields=["language"])
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=3)
+    switch(branch, ServiceMode.OPEN)
+    sweeps(timezone.now() + datetime.timedelta(minutes=15))
+    (message,) = mail.outbox
+    assert message.subject == "Your surprise bag is cancelled"
+    assert f"{branch.name} no longer takes requests: the surprise bag of 3 documents" in message.body
+    assert "/en/discover/surprise/" in message.body  # other_branch still takes requests
+
+
+# -- 5. Leaving click and collect: no confirmation, no counts -------------------------------
+
+
+def test_switching_a_library_back_to_normal_service_says_first_what_is_under_way_there(
+    client, patron, branch, other_branch
+):
+    """Closing asks first and counts what moves (confirm_close.html). Leaving click and
+    collect for normal service is one click: no confirmation, and neither before nor
+    after does the page say that 4 requests are still under way there (a bag on the hold
+    shelf with a booked time, one on the morning list, one set aside elsewhere, one
+    waiting), that they will still be pulled and handed over, and that patrons can no
+    longer ask to collect there."""
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    make_ready_requests(patron, branch, ["Prêt"])
+    place_request(
+        patron=patron, record_id=make_record(title="Liste", copies=[branch]).pk, pickup_branch=branch
+    )
+    picking.build_run(branch=branch, kind="late")
+    place_request(
+        patron=patron, record_id=make_record(title="Posé", copies=[other_branch]).pk, pickup_branch=branch
+    )
+    record = make_record(title="Attente", copies=[(branch, "on_loan")])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    network_admin(client)
+    page = client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.OPEN}, follow=True).text
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert re.search(r"\b4\b[^.]*\brequests?\b", text), "nothing says 4 requests are under way there"
+
+
+# -- 4. The API's bag at a closed library says nothing of it --------------------------------
+
+
+def test_the_api_says_a_bag_waits_at_a_closed_library_as_the_account_page_does(client, patron, branch):
+    """The account page says "This library is closed: your bag waits there until it
+    reopens", and offers no time nor "held until" (a date that may be past). GET
+    /api/v1/bags gives the same bag with has_times true, its old hold_until and no word of
+    the closing (BranchRef has no mode): an app shows "held until <past date>" and "choose
+    a time", and /times answers an empty list."""
+    PickupSettings.objects.create(branch=branch, slot_minutes=15, per_slot=2)
+    make_ready_requests(patron, branch, ["Un"])
+    switch(branch, ServiceMode.CLOSED)
+    from tests.test_api import V1, sign_in
+
+    client.force_login(patron.user)
+    page = client.get(url("patrons:account")).text
+    assert "This library is closed: your bag waits there until it reopens." in page
+    client.logout()
+    (bag,) = client.get(f"{V1}/bags", headers=sign_in(client)).json()
+    assert bag["library_closed"] is True and bag["has_times"] is False, bag

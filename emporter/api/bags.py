@@ -35,14 +35,25 @@ class BagOut(Schema):
     id: int
     label: str
     branch: BranchRef
-    hold_until: datetime.date | None
+    hold_until: datetime.date | None = Field(
+        description="Its last day; while `library_closed`, it does not expire (it gets its days back "
+        "when the library reopens), as the account page says."
+    )
     ready: int = Field(description="Documents ready in it.")
-    has_times: bool = Field(description="Its library offers pickup times.")
+    library_closed: bool = Field(
+        description="Its library is closed for now: the bag waits there until it reopens."
+    )
+    has_times: bool = Field(description="Its library offers pickup times (never while it is closed).")
     open_now: bool = Field(description='Its library is open now: "I\'m here" works.')
     opens_next: datetime.datetime | None = Field(
         description="When it is closed now: when it opens next, before the bag's last day."
     )
     appointment: AppointmentOut | None
+
+    @staticmethod
+    def resolve_has_times(obj):
+        # The account page offers no time while the library is closed: nor does the API.
+        return obj.has_times and not obj.library_closed
 
 
 class SlotOut(Schema):

@@ -121,6 +121,9 @@ class SurpriseRequest(models.Model):
         Branch, on_delete=models.PROTECT, related_name="+", verbose_name=_("pickup branch")
     )
     status = models.CharField(_("status"), max_length=10, choices=SurpriseStatus, default=SurpriseStatus.OPEN)
+    # Cancelled by the library, its pickup library having stopped taking requests
+    # (services.cancel_stranded): the patron is to be told (notices.compose reads it).
+    to_tell = models.BooleanField(default=False, db_default=False)
     composed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -5,15 +5,17 @@ limit, the copy set aside and the rest of the flow (pick run, email, door) are t
 usual ones; the surprise bag only remembers which requests it produced.
 """
 
+import datetime
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Channel
 from emporter.holds.services import Outcome, check_patron, place_requests
-from emporter.network.models import Branch
+from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
 from .kinds import Kind
@@ -59,6 +61,25 @@ def create_surprise_request(
             tastes=tastes.strip(),
             avoid=avoid.strip(),
         )
+
+
+def cancel_stranded(*, limit: int = 500, now=None) -> int:
+    """Open surprise bags asked for a library that has stopped taking requests (closed,
+    or back to normal service, for ``CLOSING_GRACE`` at least: a mistaken click cancels
+    nothing): no librarian will compose them there, and they keep the patron's places.
+    Cancelled, and their patron told (``to_tell``, which notices.compose reads).
+    Returns how many."""
+    since = (now or timezone.now()) - datetime.timedelta(seconds=settings.CLOSING_GRACE)
+    stranded = (
+        SurpriseRequest.objects.filter(status=SurpriseStatus.OPEN, pickup_branch__mode_changed_at__lte=since)
+        .exclude(pickup_branch__service_mode=ServiceMode.CLICK_COLLECT)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    # Guarded: a librarian composing it meanwhile wins (compose_surprise_request locks it).
+    return SurpriseRequest.objects.filter(pk__in=list(stranded[:limit]), status=SurpriseStatus.OPEN).update(
+        status=SurpriseStatus.CANCELLED, to_tell=True
+    )
 
 
 def cancel_surprise_request(*, surprise: SurpriseRequest) -> bool:

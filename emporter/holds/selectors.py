@@ -76,6 +76,11 @@ def active_pickups_at(branch) -> int:
     )
 
 
+def to_collect_at(branch) -> int:
+    """How many requests under way are to be collected at ``branch``, whatever their step."""
+    return Request.objects.filter(pickup_branch=branch, status__in=ACTIVE).count()
+
+
 def set_aside_at(branch) -> int:
     """How many requests wait for a copy set aside at ``branch`` (not pulled yet)."""
     return Request.objects.filter(

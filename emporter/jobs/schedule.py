@@ -41,6 +41,7 @@ def jobs() -> list[Job]:
     from emporter.api.tokens import forget_expired
     from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
+    from emporter.discovery.services import cancel_stranded
     from emporter.holds.services import (
         close_waiting_without_copies,
         expire_overdue,
@@ -76,6 +77,8 @@ def jobs() -> list[Job]:
         Job("withdraw requests from closed branches", 60, until_done(withdraw_closed_branches)),
         # ... and patrons who were to collect there are told, once per closing.
         Job("tell patrons whose pickup library closed", 120, until_done(tell_closed_pickups)),
+        # ... and surprise bags no librarian will make up there are cancelled, and told.
+        Job("cancel surprise bags at libraries no longer taking requests", 120, until_done(cancel_stranded)),
         Job("anonymise returned loans", 3600, until_done(anonymise_returned)),
         # Pickup times of bags closed meanwhile give their places back.
         Job("close finished pickup appointments", 300, close_finished),

@@ -7,8 +7,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from emporter.curbside.selectors import live_appointments
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.holds.continuity import set_mode
-from emporter.holds.selectors import active_pickups_at, set_aside_at
+from emporter.holds.selectors import active_pickups_at, set_aside_at, to_collect_at
 from emporter.http import post_only
 from emporter.patrons.permissions import network_admin_required
 
@@ -47,6 +48,11 @@ def switch_branch(request, branch_id: int):
         # Closing moves or cancels requests for good: say what will happen, then ask.
         context = {"branch": branch, "mode": mode, **_closing_effects([branch])}
         return render(request, "network/confirm_close.html", context)
+    leaving = mode == ServiceMode.OPEN and branch.service_mode == ServiceMode.CLICK_COLLECT
+    if leaving and request.POST.get("confirm") != "yes":
+        # Patrons can no longer choose it: say what goes on there, and what stops.
+        context = {"branch": branch, "mode": mode, **_leaving_effects([branch])}
+        return render(request, "network/confirm_leave.html", context)
     if mode is None:
         messages.error(request, _("Choose a service mode."))
         return redirect("network:modes")
@@ -71,7 +77,23 @@ def _closing_effects(branches) -> dict:
         "set_aside": sum(set_aside_at(b) for b in branches),
         "pickups": sum(active_pickups_at(b) for b in branches),
         "bookings": live_appointments().filter(bag__branch__in=branches).count(),
+        "surprises": _open_surprises(branches),
     }
+
+
+def _leaving_effects(branches) -> dict:
+    """What goes on at ``branches`` leaving click and collect for normal service, and what
+    stops (confirm_leave.html)."""
+    return {
+        "under_way": sum(to_collect_at(b) for b in branches),
+        "surprises": _open_surprises(branches),
+    }
+
+
+def _open_surprises(branches) -> int:
+    # No librarian makes them up once the library stops taking requests: cancelled, and
+    # their patrons told (discovery.services.cancel_stranded).
+    return SurpriseRequest.objects.filter(status=SurpriseStatus.OPEN, pickup_branch__in=branches).count()
 
 
 def _reopens(branches, mode: str) -> bool:
@@ -135,6 +157,9 @@ def switch_network(request):
         if mode == ServiceMode.CLOSED and changing:
             # The biggest step there is: counted as for one library, over all of them.
             context |= {"closing": True, **_closing_effects(changing)}
+        leaving = [b for b in changing if b.service_mode == ServiceMode.CLICK_COLLECT]
+        if mode == ServiceMode.OPEN and leaving:
+            context |= {"leaving": True, **_leaving_effects(leaving)}
         return render(request, "network/confirm.html", context)
     at = asked(branches)
     if _reopens(branches, mode):

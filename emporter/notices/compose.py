@@ -300,6 +300,26 @@ def compose_time_cancelled(now: datetime.datetime) -> int:
     return composed
 
 
+def compose_surprise_cancelled(now: datetime.datetime) -> int:
+    """Surprise bags the library cancelled (``discovery.services.cancel_stranded`` marks
+    them ``to_tell``): their patron is told, once, and may ask again elsewhere."""
+    from emporter.discovery.models import SurpriseRequest
+
+    composed = 0
+    for surprise in SurpriseRequest.objects.filter(to_tell=True).select_related("patron").order_by("pk"):
+        with transaction.atomic():
+            if not SurpriseRequest.objects.filter(pk=surprise.pk, to_tell=True).update(to_tell=False):
+                continue  # another composer took it
+            if surprise.patron is None:  # forgotten meanwhile: nobody to tell
+                continue
+            key = f"{Kind.SURPRISE_CANCELLED}:{surprise.pk}"
+            notice = _create(patron=surprise.patron, kind=Kind.SURPRISE_CANCELLED, events=[], key=key)
+            if notice is not None:
+                Notice.objects.filter(pk=notice.pk).update(surprise=surprise)
+                composed += 1
+    return composed
+
+
 def _start_of(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
@@ -315,6 +335,7 @@ def compose_all(now: datetime.datetime | None = None) -> int:
             compose_outcomes,
             compose_closures,
             compose_time_cancelled,
+            compose_surprise_cancelled,
             compose_reminders,
         )
     )

@@ -28,6 +28,8 @@ class Kind(models.TextChoices):
     # (NoticeLoan), not request events. Through the outbox like the rest, so that a mail
     # server down holds no web worker while the patron waits, and is tried again.
     RECEIPT = "receipt", _("Loans receipt")
+    # A surprise bag its library cancelled, no longer taking requests (the surprise).
+    SURPRISE_CANCELLED = "surprise_cancelled", _("Surprise bag cancelled")
 
 
 class State(models.TextChoices):
@@ -105,6 +107,14 @@ class Notice(models.Model):
     )
     events = models.ManyToManyField(RequestEvent, through="NoticeEvent", related_name="+")
     loans = models.ManyToManyField("desk.Loan", through="NoticeLoan", related_name="+", blank=True)
+    surprise = models.ForeignKey(
+        "discovery.SurpriseRequest",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("surprise bag"),
+    )
     note = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True, db_index=True)

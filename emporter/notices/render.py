@@ -51,6 +51,8 @@ def describe(error: Exception) -> str:
 def context_for(notice: Notice) -> dict:
     if notice.kind == Kind.RECEIPT:
         return _receipt_context(notice)
+    if notice.kind == Kind.SURPRISE_CANCELLED:
+        return _surprise_context(notice)
     requests = list(
         Request.objects.filter(pk__in=notice.events.values("request_id"))
         .select_related("record", "pickup_branch", "bag__branch")
@@ -83,6 +85,18 @@ def context_for(notice: Notice) -> dict:
     if notice.kind == Kind.TIME_CANCELLED:
         context["cancelled_time"] = _cancelled_time(notice)
     return context
+
+
+def _surprise_context(notice: Notice) -> dict:
+    """The surprise bag cancelled: how many documents, for which library, and whether
+    another library takes requests (to ask again there)."""
+    surprise = notice.surprise
+    branch = surprise.pickup_branch if surprise else None
+    return _context(notice, [], branch, []) | {
+        "how_many": surprise.how_many if surprise else 0,
+        "elsewhere": Branch.objects.accepting_requests().exists(),
+        "surprise_url": settings.SITE_URL + reverse("discovery:surprise"),
+    }
 
 
 def _receipt_context(notice: Notice) -> dict:
@@ -439,6 +453,12 @@ def sample_context(kind: str) -> dict:
     reasons = {r.pk: "Document abîmé" for r in requests}
     context = _context(notice, requests, branch, [("lundi", "10:00–19:00")], reasons)
     context["cancelled_time"] = timezone.localtime() + datetime.timedelta(days=1)
+    if kind == Kind.SURPRISE_CANCELLED:
+        context |= {
+            "how_many": 3,
+            "elsewhere": True,
+            "surprise_url": settings.SITE_URL + "/discover/surprise/",
+        }
     if kind == Kind.RECEIPT:
         child = Patron(pk=1, first_name="Léo", last_name="Martin", home_branch=branch)
         due = timezone.localdate() + datetime.timedelta(days=28)
