@@ -1,6 +1,7 @@
 """A record's text in its own language, said so to screen readers (WCAG 3.1.2)."""
 
 from django import template
+from django.conf import settings
 from django.utils.html import format_html
 from django.utils.translation import get_language
 
@@ -34,6 +35,18 @@ BCP47 = {
 # Types whose language is their text's (a film's or a record's is its soundtrack's: a
 # French title over an English soundtrack is common).
 WRITTEN = {"book", "comic", "periodical", "audiobook"}
+
+
+@register.simple_tag
+def library_lang() -> str:
+    """` lang="fr"` on a page in another language, for what the library writes in its own
+    (settings.LANGUAGE_CODE): a selection's text, a summary, subjects. A screen reader on
+    the English pages read that French with English pronunciation (WCAG 3.1.2). (A record
+    catalogued in another language is not told apart: no cataloguing language is kept.)"""
+    library = settings.LANGUAGE_CODE.split("-")[0]
+    if library == (get_language() or "").split("-")[0]:
+        return ""
+    return format_html(' lang="{}"', library)
 
 
 @register.simple_tag
