@@ -264,3 +264,17 @@ def test_the_api_says_a_bag_waits_at_a_closed_library_as_the_account_page_does(c
     client.logout()
     (bag,) = client.get(f"{V1}/bags", headers=sign_in(client)).json()
     assert bag["library_closed"] is True and bag["has_times"] is False, bag
+
+
+def test_with_every_library_in_normal_service_no_page_offers_a_basket(client, patron, branch):
+    record = make_record(title="Ouvert", copies=[branch])
+    set_mode(branches=Branch.objects.all(), mode=ServiceMode.OPEN, actor=None)
+    client.force_login(patron.user)
+    page = client.get(url("catalogue:record", record.pk)).text
+    assert "Add to my basket" not in page
+    assert "No library is taking requests at the moment" in page
+    results = client.get(url("catalogue:search"), {"q": "Ouvert"}).text
+    assert "Ouvert" in results and "Add to my basket" not in results
+    # Back in click and collect somewhere, it is offered again.
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
+    assert "Add to my basket" in client.get(url("catalogue:record", record.pk)).text

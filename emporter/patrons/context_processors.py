@@ -1,7 +1,10 @@
 """The staff menu: one link per screen the signed-in user's roles open."""
 
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
+
+from emporter.network.models import Branch
 
 from .models import Role
 from .permissions import effective_roles, is_patron_account, is_superuser, roles_of
@@ -24,10 +27,8 @@ def staff_menu(request):
     (confirming one would ask for a card's sign-in and sign the librarian out); it
     requests for a patron from the phone desk."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {"staff_menu": [], "basket_shown": True}
-    if is_patron_account(user):
-        return {"staff_menu": [], "basket_shown": True}
+    if user is None or not user.is_authenticated or is_patron_account(user):
+        return {"staff_menu": [], "basket_shown": True, "taking_requests": _taking_requests()}
     if is_superuser(user):
         roles = set(Role.values)
     else:
@@ -43,4 +44,16 @@ def staff_menu(request):
     if user.is_staff or user.is_superuser:
         links.append((reverse("admin:index"), _("Administration")))
     phone_desk = reverse("phonedesk:find") if Role.PHONE_DESK in roles else ""
-    return {"staff_menu": links, "basket_shown": False, "phone_desk_url": phone_desk}
+    return {
+        "staff_menu": links,
+        "basket_shown": False,
+        "phone_desk_url": phone_desk,
+        "taking_requests": _taking_requests(),
+    }
+
+
+def _taking_requests():
+    """Whether any library takes requests (click and collect somewhere): with every library
+    in normal service, no "Add to my basket" leads to a basket that can place nothing.
+    Read once, and only by a page that asks."""
+    return SimpleLazyObject(lambda: Branch.objects.accepting_requests().exists())
