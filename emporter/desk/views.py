@@ -25,6 +25,7 @@ from emporter.catalogue.models import CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
+from emporter.holds.models import Status
 from emporter.http import post_only
 from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
@@ -209,11 +210,12 @@ def lend_expired(request, branch: Branch):
     if patron is None:
         messages.error(request, ServiceError("unknown_card", card=card).message)
         return redirect(_door_url(branch))
+    request_ids = parse_ids(request.POST.getlist("requests"))
     try:
         loans = services.lend_expired(
             patron=patron,
             branch=branch,
-            request_ids=parse_ids(request.POST.getlist("requests")),
+            request_ids=request_ids,
             actor=request.user,
             # The same staff decision as the hand-over's: the page offers it when needed.
             override_blocks=request.POST.get("override") == "1",
@@ -221,17 +223,33 @@ def lend_expired(request, branch: Branch):
     except ServiceError as error:
         messages.error(request, _staff_message(error, box=_("Lend anyway")))
         return redirect(_door_url(branch, card))
-    if not loans:
+    # The same form sent again (a reload after a time-out, a second press): what the
+    # first lent, to this household, said as the hand-over says it, receipt and all. An
+    # expired request has a loan only from here (services.lend_expired lends it once).
+    again = list(
+        Loan.objects.filter(
+            request__in=request_ids,
+            request__status=Status.EXPIRED,
+            patron_id__in=patron.household_ids(),
+            branch=branch,
+        )
+        .exclude(pk__in=[loan.pk for loan in loans])
+        .values_list("pk", flat=True)
+    )
+    if not loans and not again:
         messages.warning(
             request, _("Nothing was lent: those documents are no longer on the hold shelf for this card.")
         )
         return redirect(_door_url(branch, card))
-    count = len(loans)
-    messages.success(
-        request,
-        ngettext("%(count)s document lent.", "%(count)s documents lent.", count) % {"count": count},
-    )
-    return redirect(_receipt_url(branch, patron.pk, [loan.pk for loan in loans]))
+    if loans:
+        count = len(loans)
+        messages.success(
+            request,
+            ngettext("%(count)s document lent.", "%(count)s documents lent.", count) % {"count": count},
+        )
+    if again:
+        messages.info(request, _("Already lent: nothing was lent twice."))
+    return redirect(_receipt_url(branch, patron.pk, [loan.pk for loan in loans] + again))
 
 
 def _staff_message(error: ServiceError, *, box: str) -> str:
@@ -371,9 +389,19 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     """Perhaps a copy sent here for a patron's bag, or coming home; else say what the
     copy is (missing, in a bag) rather than only what it is not."""
     try:
-        return {"received": picking.receive(branch=branch, barcode=barcode, actor=request.user)}
-    except ServiceError:
-        pass
+        received = picking.receive(branch=branch, barcode=barcode, actor=request.user)
+    except ServiceError as not_for_a_bag:
+        if not_for_a_bag.code == "send_on":
+            # On its way to a patron waiting at another library: served at its return
+            # here a moment ago and scanned again (the scanner's double, a reload), or
+            # off the van at the wrong door. Said every time, or it would be shelved and
+            # that patron would wait for nothing.
+            return {
+                "send_on": {"copy": selectors.scanned_copy(barcode), "branch": not_for_a_bag.params["branch"]}
+            }
+    else:
+        # Already in its bag here (scanned twice): the bag, as for any copy in a bag.
+        return {"in_bag": received} if getattr(received, "already_in_bag", False) else {"received": received}
     try:
         home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
     except ServiceError as not_home:

@@ -271,6 +271,15 @@ def cancel(request, patron_id: int, request_id: int):
         by_staff = request.POST.get("asked") != "1"
         cancel_request(request=hold, actor=request.user, reason=reason, by_staff=by_staff)
     except ServiceError as error:
+        if (
+            error.code == "not_cancellable"
+            and Request.objects.filter(pk=hold.pk, status=Status.CANCELLED).exists()
+        ):
+            # Sent twice (a slow page clicked again, a reload after a time-out), or
+            # cancelled by the patron meanwhile: the answer on screen is what the caller
+            # is told, and "can no longer be cancelled" would tell them it failed.
+            messages.info(request, _("Already cancelled: %(title)s") % {"title": hold.record.title})
+            return back
         messages.error(request, f"{hold.record.title} — {error.message}")
         return refused
     else:

@@ -139,10 +139,15 @@ def walking_order(lines):
     return lines.order_by(*walking_keys(), "pk")
 
 
-def _claim(line: PickLine, status: str, *, actor, cause: str = "", reason: str = "") -> None:
+def _claim(line: PickLine, status: str, *, actor, cause: str = "", reason: str = "") -> bool:
     """Mark a pending line; when two pickers scan the same copy, the second is told. Of
     the copy the picker holds: a line another copy of its title took meanwhile
-    (``_take_instead``) is no longer theirs to mark."""
+    (``_take_instead``) is no longer theirs to mark.
+
+    True when this call marked it. False when this very picker had already marked it
+    not found (a double tap on weak wifi, a form sent again): the caller answers what
+    the first tap did. Otherwise, a line no longer pending raises what became of it
+    (``_why_marked``)."""
     claimed = PickLine.objects.filter(pk=line.pk, status=LineStatus.PENDING, copy_id=line.copy_id).update(
         status=status,
         cause=cause,
@@ -150,14 +155,70 @@ def _claim(line: PickLine, status: str, *, actor, cause: str = "", reason: str =
         marked_at=timezone.now(),
         marked_by=actor if actor and actor.is_authenticated else None,
     )
-    if not claimed:
-        # Another picker said "not found" for this copy (on another list) a moment ago.
-        if (
-            status == LineStatus.FOUND
-            and Copy.objects.filter(pk=line.copy_id, status=CopyStatus.MISSING).exists()
-        ):
-            raise ServiceError("missing_in_hand", barcode=line.copy.barcode)
+    if claimed:
+        return True
+    # Another picker said "not found" for this copy (on another list) a moment ago.
+    if (
+        status == LineStatus.FOUND
+        and Copy.objects.filter(pk=line.copy_id, status=CopyStatus.MISSING).exists()
+    ):
+        raise ServiceError("missing_in_hand", barcode=line.copy.barcode)
+    _why_marked(line, status, actor=actor)
+    return False
+
+
+def _why_marked(line: PickLine, status: str, *, actor) -> None:
+    """Why a line tapped ``status`` was no longer pending: most often the same tap sent
+    twice, whose second answer is the one on the picker's screen. Said as a second scan
+    says it (``_why_not_on_this_list``): where a copy found went (its bag, the van, back
+    on its shelf), whoever found it; "someone else" only when it was someone else.
+    Returns (nothing raised) for this picker's own "not found" tapped again."""
+    marked = (
+        PickLine.objects.select_related("copy", "request__bag", "request__pickup_branch")
+        .filter(pk=line.pk)
+        .first()
+    )
+    if marked is None or marked.copy_id != line.copy_id:  # another copy of its title took it
         raise ServiceError("line_already_marked")
+    mine = actor is not None and actor.is_authenticated and marked.marked_by_id == actor.pk
+    if marked.status == LineStatus.FOUND and (status == LineStatus.FOUND or mine):
+        _say_found(marked)
+    if marked.status == LineStatus.NOT_FOUND and status == LineStatus.NOT_FOUND and mine:
+        return
+    if status == LineStatus.FOUND:
+        _say_if_withdrawn(PickLine.objects.filter(pk=line.pk), barcode=marked.copy.barcode)
+    raise ServiceError("line_already_marked")
+
+
+def _say_found(found: PickLine) -> NoReturn:
+    """Where the copy of a line already marked found went, for the picker scanning or
+    tapping it again."""
+    barcode = found.copy.barcode
+    if found_for_nobody(found):
+        raise ServiceError("already_found_put_back", barcode=barcode)
+    if found.request.bag_id:
+        raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
+    raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
+
+
+def _say_if_withdrawn(lines, *, barcode: str) -> None:
+    """Withdrawn by the sweep (or by a first tap) because its library closed since the
+    list was printed: the picker holding the copy is told why, as when scanning it
+    before the sweep (``mark_found``)."""
+    withdrawn = (
+        lines.filter(
+            status=LineStatus.CANCELLED,
+            request__status=Status.PLACED,
+            request__copy_id=F("copy_id"),
+            request__pickup_branch__service_mode=ServiceMode.CLOSED,
+        )
+        .select_related("request__pickup_branch")
+        .first()
+    )
+    if withdrawn is not None:
+        raise ServiceError(
+            "pickup_closed_leave", barcode=barcode, branch=withdrawn.request.pickup_branch.name
+        )
 
 
 def _lock_lines_of_copy(line: PickLine) -> None:
@@ -379,10 +440,17 @@ def mark_not_found(*, line: PickLine, actor=None, cause: str = "", reason: str =
     copy went to the next in line. The copy is still not on the shelf, so that next
     request moves on just as if its own line had been marked. A copy already found for
     someone (in a bag, in transit) is left alone. Returns the line's request if it
-    still wanted the copy."""
+    still wanted the copy.
+
+    Tapped again by the same picker (weak wifi, a form sent twice), nothing more is
+    done: the line's request is returned as it is now, and ``line.already_marked`` set,
+    so the answer still says where its other copy is (on this list, say) rather than
+    "marked by someone else"."""
     with transaction.atomic():
         _lock_lines_of_copy(line)
-        _claim(line, LineStatus.NOT_FOUND, actor=actor, cause=cause, reason=reason)
+        if not _claim(line, LineStatus.NOT_FOUND, actor=actor, cause=cause, reason=reason):
+            line.already_marked = True
+            return Request.objects.select_related("copy", "pickup_branch").filter(pk=line.request_id).first()
         # Requests are locked before the copy, as cancelling and placing do: changing a
         # copy locks its record, which must not be held while waiting for a request.
         request = _live_request(line)
@@ -477,34 +545,14 @@ def _why_not_on_this_list(*, run: PickRun, barcode: str) -> None:
     the reason, if it is one of these."""
     found = (
         run.lines.filter(copy__barcode=barcode, status=LineStatus.FOUND)
-        .select_related("request__bag", "request__pickup_branch")
+        .select_related("copy", "request__bag", "request__pickup_branch")
         .first()
     )
-    if found is not None and found_for_nobody(found):
-        raise ServiceError("already_found_put_back", barcode=barcode)
-    if found is not None and found.request.bag_id:
-        raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
     if found is not None:
-        raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
+        _say_found(found)
     if run.lines.filter(copy__barcode=barcode, copy__status=CopyStatus.MISSING).exists():
         raise ServiceError("missing_in_hand", barcode=barcode)
-    # Withdrawn by the sweep because its library closed since the list was printed: the
-    # picker holding it is told why, as when scanning it before the sweep (mark_found).
-    withdrawn = (
-        run.lines.filter(
-            copy__barcode=barcode,
-            status=LineStatus.CANCELLED,
-            request__status=Status.PLACED,
-            request__copy_id=F("copy_id"),
-            request__pickup_branch__service_mode=ServiceMode.CLOSED,
-        )
-        .select_related("request__pickup_branch")
-        .first()
-    )
-    if withdrawn is not None:
-        raise ServiceError(
-            "pickup_closed_leave", barcode=barcode, branch=withdrawn.request.pickup_branch.name
-        )
+    _say_if_withdrawn(run.lines.filter(copy__barcode=barcode), barcode=barcode)
 
 
 def _line_for_another_copy(*, run: PickRun, barcode: str) -> PickLine | None:
@@ -663,7 +711,12 @@ def _take_instead(line: PickLine, copy: Copy, *, actor) -> None:
 
 
 def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
-    """A copy arrives in transit at the pickup branch: it goes into the patron's bag."""
+    """A copy arrives in transit at the pickup branch: it goes into the patron's bag.
+
+    Scanned again once it is in a bag here (the scanner sends twice, the page is
+    reloaded): nothing is done, and its request is returned with ``already_in_bag``
+    set, so that the second answer names the same bag, as Returns does ("belongs in bag
+    L"), rather than "not expected here" (the answer left on the screen)."""
     barcode = barcode.strip()
     with transaction.atomic():
         request = _locked_request(
@@ -675,8 +728,27 @@ def receive(*, branch: Branch, barcode: str, actor=None) -> Request:
             )
         )
         if request is None:
-            _not_for_a_bag_here(branch=branch, barcode=barcode)
+            bagged = _in_a_bag_here(branch=branch, barcode=barcode)
+            if bagged is None:
+                _not_for_a_bag_here(branch=branch, barcode=barcode)
+            bagged.already_in_bag = True
+            return bagged
         return holds.make_ready(request=request, actor=actor)
+
+
+def _in_a_bag_here(*, branch: Branch, barcode: str) -> Request | None:
+    """The ready request whose bag on this library's hold shelf holds the copy, if any."""
+    return (
+        Request.objects.filter(
+            copy__barcode=barcode,
+            status=Status.READY,
+            pickup_branch=branch,
+            bag__isnull=False,
+            copy__status=CopyStatus.HOLD_SHELF,
+        )
+        .select_related("record", "copy", "patron", "bag", "pickup_branch")
+        .first()
+    )
 
 
 def _not_for_a_bag_here(*, branch: Branch, barcode: str) -> NoReturn:

@@ -290,23 +290,44 @@ def mark(request, line_id: int):
                 cause=form.cleaned_data["reason"],
                 reason=form.cleaned_data["note"].strip(),
             )
-            messages.success(request, _not_found_message(line, moved))
+            again = getattr(line, "already_marked", False)
+            messages.add_message(
+                request, messages.INFO if again else messages.SUCCESS, _not_found_message(line, moved)
+            )
     except ServiceError as error:
-        messages.error(request, error.message)
+        messages.add_message(request, ALREADY_DONE.get(error.code, messages.ERROR), error.message)
     return redirect(_pick_url(line.run, department_id))
+
+
+# A tap sent twice (weak wifi, a resent form) is answered with what the first did: the
+# copy is in a bag or the van. Nothing went wrong, so it is not said as an error.
+ALREADY_DONE = {
+    "already_found": messages.INFO,
+    "already_found_transit": messages.INFO,
+    "already_found_put_back": messages.WARNING,
+}
 
 
 def _not_found_message(line: PickLine, moved) -> str:
     title = line.copy.record.title
+    again = getattr(line, "already_marked", False)  # this picker's second tap
     on_this_list = (
         moved is not None
         and PickLine.objects.filter(run=line.run, request=moved, status=LineStatus.PENDING).exists()
     )
     if not on_this_list:
-        return _("Not found: “%(title)s”.") % {"title": title}
+        text = _("“%(title)s” was already marked not found.") if again else _("Not found: “%(title)s”.")
+        return text % {"title": title}
     # Another copy here went on this list (services._pull_now_if_here): say where.
     # The barcode too: two copies' call numbers may differ by a suffix only.
-    return _("Not found: “%(title)s”. Another copy is on your list now: %(call_number)s (%(barcode)s).") % {
+    if again:
+        text = _(
+            "“%(title)s” was already marked not found. Another copy is on your list now: "
+            "%(call_number)s (%(barcode)s)."
+        )
+    else:
+        text = _("Not found: “%(title)s”. Another copy is on your list now: %(call_number)s (%(barcode)s).")
+    return text % {
         "title": title,
         "call_number": moved.copy.call_number or "—",
         "barcode": moved.copy.barcode,
