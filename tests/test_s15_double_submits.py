@@ -3,6 +3,7 @@ reload or a retry after a time-out): nothing is done twice (the services' guards
 the second answer, the one left on the screen, says what the first did rather than
 contradict it."""
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import constants, get_messages
 from django.urls import reverse
@@ -286,3 +287,29 @@ def test_a_phone_desk_cancel_of_a_request_over_otherwise_is_still_refused(client
 
     [(level, text)] = said(response)
     assert level == constants.ERROR and english("not_cancellable") in text
+
+
+def test_a_surprise_bag_composed_twice_with_the_same_choice_replays_the_first(branch):
+    """The librarian's "Place" sent again (a double click, a reload after a time-out):
+    the first placed the documents; the second said "This surprise bag is no longer open",
+    although the idempotency key was meant to replay it."""
+    from emporter.discovery import services as discovery
+    from tests.test_discovery_surprise import comic, librarian
+
+    patron = make_patron(branch, card="20000009")
+    user = librarian(branch)
+    surprise = discovery.create_surprise_request(
+        asked_by=patron, patron=patron, pickup_branch=branch, how_many=2
+    )
+    chosen = [comic("Un", branch).pk, comic("Deux", branch).pk]
+    first = discovery.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
+    again = discovery.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
+    assert [o.request.pk for o in again] == [o.request.pk for o in first]
+    assert patron.requests.count() == 2
+    # Other documents for a bag already made up are still refused.
+    with pytest.raises(ServiceError) as other:
+        discovery.compose_surprise_request(
+            surprise=surprise, record_ids=[comic("Trois", branch).pk], actor=user
+        )
+    assert other.value.code == "surprise_not_open"
+    assert patron.requests.count() == 2

@@ -63,6 +63,25 @@ def create_surprise_request(
         )
 
 
+def _composed_again(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:
+    """The same form sent again (a double click, a reload after a time-out): what the
+    first placed, replayed by its idempotency key. Other documents chosen for a bag
+    already made up (a second librarian) are refused as before."""
+    outcomes = place_requests(
+        patron=surprise.patron,
+        record_ids=record_ids,
+        pickup_branch=surprise.pickup_branch,
+        channel=Channel.SURPRISE,
+        actor=actor,
+        idempotency_key=f"surprise:{surprise.pk}",
+    )
+    # (place_requests says a key used for another call per document, in its outcomes.)
+    if any(not o.ok and o.error.code == "idempotency_key_reused" for o in outcomes):
+        raise ServiceError("surprise_not_open")
+    surprise.requests.add(*[o.request for o in outcomes if o.ok])
+    return outcomes
+
+
 def cancel_stranded(*, limit: int = 500, now=None) -> int:
     """Open surprise bags asked for a library that has stopped taking requests (closed,
     or back to normal service, for ``CLOSING_GRACE`` at least: a mistaken click cancels
@@ -107,6 +126,8 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
             .select_related("patron", "pickup_branch")
             .get(pk=surprise.pk)
         )
+        if surprise.status == SurpriseStatus.COMPOSED:
+            return _composed_again(surprise, record_ids, actor)
         if surprise.status != SurpriseStatus.OPEN:
             raise ServiceError("surprise_not_open")
         # Asked for a child by a guardian who no longer is (a family's cards re-imported
