@@ -7,7 +7,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from emporter.holds.models import Bag, Status
-from emporter.network.calendar import closed_dates
+from emporter.network.calendar import closed_dates, open_weekdays, works_on
 from emporter.network.models import ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
@@ -15,7 +15,10 @@ from .models import LIVE, Appointment, PickupSettings, Slot
 
 def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) -> list[datetime.datetime]:
     """Every slot start from now to the end of the bag's deadline, in the branch's
-    opening hours on its open days: never in the past, never after the deadline."""
+    opening hours on its open days: never in the past, never after the deadline. In UTC,
+    each moment once: stepped in real time (``_open_spans``), so the Sundays the clocks
+    change offer neither a time that does not exist nor one twice, and the repeated
+    hour of October twice (both are open)."""
     if bag.hold_until is None:
         return []
     today = timezone.localdate(now)
@@ -25,20 +28,69 @@ def slot_times(*, bag: Bag, settings: PickupSettings, now: datetime.datetime) ->
     closed = closed_dates(branch, today, bag.hold_until)
     hours = _hours_by_weekday(branch)
     step = datetime.timedelta(minutes=settings.slot_minutes)
-    times = []
+    times = set()
     day = today
     while day <= bag.hold_until:
         if day not in closed:
             for opens, closes in hours.get(day.weekday(), []):
-                start = timezone.make_aware(datetime.datetime.combine(day, opens))
-                end = timezone.make_aware(datetime.datetime.combine(day, closes))
-                while start + step <= end:
-                    if start >= now:
-                        times.append(start)
-                    start += step
+                for start, end in _open_spans(day, opens, closes):
+                    while start + step <= end:
+                        if start >= now:
+                            times.add(start)
+                        start += step
         day += datetime.timedelta(days=1)
     # Intervals that overlap (saved before the admin refused them) offer a time once.
-    return sorted(set(times))
+    return sorted(times)
+
+
+def _open_spans(
+    day: datetime.date, opens: datetime.time, closes: datetime.time
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """The spans of real time (UTC) in which the library's clock reads ``day``, from
+    ``opens`` to ``closes``: what ``opening`` counts as open. One span on most days; in
+    spring the hour skipped is not in it; in autumn the repeated hour is in it twice, as
+    two spans when the hours end or start inside it."""
+    zone = timezone.get_current_timezone()
+    pieces = []  # (first instant, end, UTC offset): the day cut where the offset changes
+    first = _instant(datetime.datetime.combine(day, datetime.time.min), zone, earliest=True)
+    last = _instant(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min), zone)
+    change = _offset_change(first, last, zone)
+    for lo, hi in ((first, change), (change, last)) if change else ((first, last),):
+        pieces.append((lo, hi, lo.astimezone(zone).utcoffset()))
+    spans: list[tuple[datetime.datetime, datetime.datetime]] = []
+    for lo, hi, offset in pieces:
+        start = max(lo, (datetime.datetime.combine(day, opens) - offset).replace(tzinfo=datetime.UTC))
+        end = min(hi, (datetime.datetime.combine(day, closes) - offset).replace(tzinfo=datetime.UTC))
+        if start >= end:
+            continue
+        if spans and spans[-1][1] == start:  # open on both sides of the change: one span
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _instant(local: datetime.datetime, zone, *, earliest: bool = False) -> datetime.datetime:
+    """The UTC instant of a wall-clock time: of its two readings in autumn's repeated
+    hour, the earliest or the latest."""
+    readings = [local.replace(tzinfo=zone, fold=fold).astimezone(datetime.UTC) for fold in (0, 1)]
+    return min(readings) if earliest else max(readings)
+
+
+def _offset_change(first: datetime.datetime, last: datetime.datetime, zone) -> datetime.datetime | None:
+    """The instant the clocks change between ``first`` and ``last`` (one day: once at
+    most), to the second; None on a day they do not."""
+    before = first.astimezone(zone).utcoffset()
+    if (last - datetime.timedelta(seconds=1)).astimezone(zone).utcoffset() == before:
+        return None
+    lo, hi = first, last - datetime.timedelta(seconds=1)  # offset(lo) == before != offset(hi)
+    while hi - lo > datetime.timedelta(seconds=1):
+        mid = lo + datetime.timedelta(seconds=(hi - lo).total_seconds() // 2)
+        if mid.astimezone(zone).utcoffset() == before:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _hours_by_weekday(branch) -> dict[int, list[tuple[datetime.time, datetime.time]]]:
@@ -50,8 +102,12 @@ def _hours_by_weekday(branch) -> dict[int, list[tuple[datetime.time, datetime.ti
 
 
 def open_now(branch, now: datetime.datetime) -> bool:
-    """The branch is within its opening hours at ``now`` (and not on a closed date)."""
+    """The branch is within its opening hours at ``now`` (and not on a closed date). A
+    library whose hours are not entered yet (switched to click and collect first) is
+    open on the days it works (``network.calendar.works_on``): someone is at the door."""
     day = timezone.localdate(now)
+    if not open_weekdays(branch):
+        return works_on(branch, day)
     return opening(branch, day, day)(now)
 
 
@@ -80,10 +136,10 @@ def next_opening(branch, now: datetime.datetime, last: datetime.date) -> datetim
     day = first
     while day <= last:
         if day not in closed:
-            for opens, _closes in hours.get(day.weekday(), []):
-                moment = timezone.make_aware(datetime.datetime.combine(day, opens))
-                if moment > now:
-                    return moment
+            for opens, closes in hours.get(day.weekday(), []):
+                for start, _end in _open_spans(day, opens, closes):
+                    if start > now:
+                        return timezone.localtime(start)
         day += datetime.timedelta(days=1)
     return None
 
@@ -109,8 +165,10 @@ def available(*, bag: Bag, now=None) -> list[Day]:
     times = slot_times(bag=bag, settings=settings, now=now)
     if not times:
         return []
+    # Keyed by the UTC instant, as slot_times gives them: a local datetime in autumn's
+    # repeated hour never equals another zone's (PEP 495).
     taken = {
-        s.starts_at: s.capacity - s.booked
+        s.starts_at.astimezone(datetime.UTC): s.capacity - s.booked
         for s in Slot.objects.filter(
             branch_id=bag.branch_id, starts_at__gte=times[0], starts_at__lte=times[-1]
         )
@@ -119,9 +177,17 @@ def available(*, bag: Bag, now=None) -> list[Day]:
     for starts_at in times:
         left = taken.get(starts_at, settings.per_slot)
         if left > 0:
-            day = timezone.localdate(starts_at)
-            days.setdefault(day, Day(day)).choices.append(Choice(starts_at, left))
+            local = _local(starts_at)
+            days.setdefault(local.date(), Day(local.date())).choices.append(Choice(local, left))
     return list(days.values())
+
+
+def _local(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` at the library's clock, with a fixed offset (+02:00 or +01:00 in
+    autumn's repeated hour): shown and sent back as such, and equal to the same
+    moment in any zone."""
+    local = timezone.localtime(moment)
+    return local.replace(tzinfo=datetime.timezone(local.utcoffset()))
 
 
 def live_appointments():

@@ -9,7 +9,7 @@ row lock, so two patrons cannot take the last place and one patron cannot hold t
 import datetime
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from emporter.errors import ServiceError
@@ -44,6 +44,9 @@ def book(*, bag: Bag, starts_at: datetime.datetime, now=None) -> Appointment:
     settings = PickupSettings.objects.filter(branch_id=bag.branch_id).first()
     if settings is None:
         raise ServiceError("no_pickup_times")
+    # Compared and stored as the UTC instant (slot_times gives them so): a local time in
+    # autumn's repeated hour never equals one of another zone (PEP 495).
+    starts_at = starts_at.astimezone(datetime.UTC)
     with transaction.atomic():
         bag = _ready_bag(bag.pk)
         if starts_at not in slot_times(bag=bag, settings=settings, now=now):
@@ -179,12 +182,17 @@ def _outside_hours(now: datetime.datetime, *, limit: int) -> list[Appointment]:
         .select_related("slot", "bag__branch")
         .order_by("slot__starts_at", "pk")
     )
-    gone, open_at = [], {}  # by branch: is it open at this moment (bookings go 60 days ahead at most)
+    # Closed days read up to the latest booking: a bag may be held for months (the
+    # policy's days, kept longer, reopenings), and so may its booking.
+    latest = booked.aggregate(latest=Max("slot__starts_at"))["latest"]
+    if latest is None:
+        return []
+    today, last = timezone.localdate(now), timezone.localdate(latest)
+    gone, open_at = [], {}  # by branch: is it open at this moment
     for appointment in booked.iterator(chunk_size=1000):
         branch, start = appointment.bag.branch, appointment.slot.starts_at
         if branch.pk not in open_at:
-            today = timezone.localdate(now)
-            open_at[branch.pk] = opening(branch, today, today + datetime.timedelta(days=60))
+            open_at[branch.pk] = opening(branch, today, last)
         if not open_at[branch.pk](start):
             gone.append(appointment)
             if len(gone) >= limit:

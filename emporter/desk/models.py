@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from emporter.catalogue.models import Copy, DocType
@@ -117,4 +118,7 @@ class Loan(models.Model):
 
     def __str__(self) -> str:
         # Not the patron: this is what the admin's history keeps of a loan.
-        return f"{self.copy} ({self.checked_out_at:%Y-%m-%d})" if self.checked_out_at else str(self.copy)
+        # The library's date, not UTC's (a loan at 00:30 in Paris is dated that day).
+        if not self.checked_out_at:
+            return str(self.copy)
+        return f"{self.copy} ({timezone.localdate(self.checked_out_at):%Y-%m-%d})"

@@ -21,7 +21,7 @@ from emporter import adminlog
 from emporter.catalogue.models import ABSENT, HAND_SET_STATUSES, Copy, CopyStatus, DocType, Record
 from emporter.dates import long_date
 from emporter.errors import ServiceError
-from emporter.network.calendar import nth_open_day, works_on
+from emporter.network.calendar import nth_working_day, works_on
 from emporter.network.models import Branch, ServiceMode, closed_for_a_while
 from emporter.patrons.models import Patron
 
@@ -607,11 +607,13 @@ def _lock_ready_in_open_bag(*, patron: Patron, branch: Branch) -> None:
 
 
 def hold_deadline(branch: Branch, today: datetime.date, days: int) -> datetime.date:
-    """The end of the ``days``-th open day of ``branch`` after ``today``. A library whose
+    """The end of the ``days``-th open day of ``branch`` after today. A library whose
     hours are not entered yet (switched to click and collect first) holds for ``days``
-    calendar days: the picker, copy in hand, must not get an error page for it."""
+    days it works on (``works_on``: every day but its closed dates), so never until a
+    holiday. A calendar with no such days in a year holds for ``days`` calendar days: the
+    picker, copy in hand, must not get an error page for it."""
     try:
-        return nth_open_day(branch, today + datetime.timedelta(days=1), days)
+        return nth_working_day(branch, today + datetime.timedelta(days=1), days)
     except ValueError as error:
         logger.warning("hold deadline in calendar days: %s", error)
         return today + datetime.timedelta(days=days)
@@ -912,10 +914,11 @@ def _spare_closed_last_days(today: datetime.date) -> int:
     branches = Branch.objects.in_bulk({branch_id for branch_id, _ in pairs})
     for branch_id, last_day in pairs:
         try:
-            # Its last day itself when that is open: nothing to do.
-            later = nth_open_day(branches[branch_id], last_day, 1)
+            # Its last day itself when that is open (or, its hours not entered yet, not a
+            # closed date: ``works_on``): nothing to do.
+            later = nth_working_day(branches[branch_id], last_day, 1)
         except ValueError:
-            continue  # no opening hours: no open day to hold it to (held in calendar days)
+            continue  # no day it works on within a year: nothing to hold it to
         if later == last_day or later < today:
             continue  # its last day is open, or the next open day is gone too: over
         for bag in open_bags.filter(branch_id=branch_id, hold_until=last_day):

@@ -56,6 +56,23 @@ def nth_open_day(branch: Branch, start: datetime.date, n: int) -> datetime.date:
     raise ValueError(f"branch {branch.code} has fewer than {n} open days in a year")
 
 
+def nth_working_day(branch: Branch, start: datetime.date, n: int) -> datetime.date:
+    """The n-th day ``branch`` works on (``works_on``), counting ``start`` itself (n >= 1):
+    its n-th open day; or, its hours not entered yet, its n-th day that is not one of its
+    closed dates (a holiday, a strike). ``ValueError`` when a year holds fewer."""
+    if open_weekdays(branch):
+        return nth_open_day(branch, start, n)
+    closed = _closed_dates(branch, start, start + datetime.timedelta(days=MAX_SCAN_DAYS))
+    day, seen = start, 0
+    for _ in range(MAX_SCAN_DAYS):
+        if day not in closed:
+            seen += 1
+            if seen == n:
+                return day
+        day += datetime.timedelta(days=1)
+    raise ValueError(f"branch {branch.code} works fewer than {n} days in a year")
+
+
 def due_date(branch: Branch, start: datetime.date, days: int) -> datetime.date:
     """A loan of ``days`` days from ``start``, due back on an open day of ``branch``: the
     first one on or after ``start + days`` (Koha's "useDaysMode" with the calendar). A

@@ -481,6 +481,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         )
         if tells_not_found:
             return False  # that part is news, whatever became of the rest
+        if _reminds_of_another_day(notice):
+            return True
         return not _still_waiting(notice, today) or _told_by_reopening(notice)
     if notice.kind == Kind.CONFIRMATION:
         # "We will write when they are ready": held by mail trouble until all are (or are
@@ -498,6 +500,24 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
         return not _still_waiting(notice, today) or _booked_again(notice)
     return False
+
+
+def _reminds_of_another_day(notice: Notice) -> bool:
+    """A reminder written for a last day its bag no longer has: kept longer by the phone
+    desk, held to the next open day when its last day was declared closed, or a later
+    document put in it, while mail trouble held the reminder back. It would say "until
+    tomorrow" of a later date; the bag's new eve brings a fresh one (its key names the
+    deadline: ``compose.compose_reminders``, ``reminder:<bag>:<date>``)."""
+    if notice.kind != Kind.REMINDER or notice.bag_id is None:
+        return False
+    prefix, _, day = notice.dedupe_key.rpartition(":")
+    if not prefix.startswith("reminder:"):
+        return False  # not the composer's key: nothing to compare
+    try:
+        written_for = datetime.date.fromisoformat(day)
+    except ValueError:
+        return False
+    return notice.bag.hold_until != written_for
 
 
 def _told_by_reopening(notice: Notice) -> bool:
