@@ -285,3 +285,14 @@ def test_a_loan_is_named_with_the_librarys_date(db):
     loan.checked_out_at = datetime.datetime(2027, 1, 1, 23, 30, tzinfo=datetime.UTC)
     with timezone.override(PARIS):
         assert str(loan).endswith("(2027-01-02)")
+
+
+def test_a_loan_at_a_library_without_hours_does_not_fall_due_on_a_holiday(db):
+    from emporter.network.calendar import due_date
+    from tests.conftest import make_branch
+
+    branch = make_branch(code="NEW", name="Sans horaires", weekdays=[])
+    start = datetime.date(2026, 12, 1)
+    ClosedDay.objects.create(branch=None, date=datetime.date(2026, 12, 29), reason="fermeture")
+    assert due_date(branch, start, 28) == datetime.date(2026, 12, 30)
+    assert due_date(branch, start, 27) == datetime.date(2026, 12, 28)

@@ -75,10 +75,11 @@ def nth_working_day(branch: Branch, start: datetime.date, n: int) -> datetime.da
 
 def due_date(branch: Branch, start: datetime.date, days: int) -> datetime.date:
     """A loan of ``days`` days from ``start``, due back on an open day of ``branch``: the
-    first one on or after ``start + days`` (Koha's "useDaysMode" with the calendar). A
-    branch with no opening hours set keeps the plain date rather than refuse the loan."""
+    first one on or after ``start + days`` (Koha's "useDaysMode" with the calendar); for a
+    branch whose hours are not entered, the first day it works (not a holiday). A branch
+    working no day in a year keeps the plain date rather than refuse the loan."""
     plain = start + datetime.timedelta(days=days)
     try:
-        return nth_open_day(branch, plain, 1)
+        return nth_working_day(branch, plain, 1)
     except ValueError:
         return plain
