@@ -2,6 +2,7 @@
 happens meanwhile, and added from it however many it has."""
 
 from django.urls import reverse
+from django.utils import translation
 
 from emporter.catalogue.admin import EDITABLE_COPIES
 from emporter.catalogue.models import Copy
@@ -101,3 +102,51 @@ def test_an_email_search_reads_the_patrons_through_an_index(postgres, admin_user
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "patron_email_any_capitals" in plan, plan
+
+
+def _form_data(page_html: str) -> dict:
+    """What the browser sends back: every input, select and textarea of the change form."""
+    import html
+    import re
+
+    form = page_html[page_html.index('id="record_form"') :]
+    form = form[: form.index("</form>")]
+    data = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]*)"', tag)
+        if not name or re.search(r'type="(submit|checkbox)"', tag):
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        data[html.unescape(name.group(1))] = html.unescape(value.group(1)) if value else ""
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]*)"[^>]*>(.*?)</textarea>', form, flags=re.S):
+        data[name] = html.unescape(body.lstrip("\n"))
+    for name, body in re.findall(r'<select[^>]*name="([^"]*)"[^>]*>(.*?)</select>', form, flags=re.S):
+        chosen = re.search(r'<option value="([^"]*)"[^>]*selected', body)
+        data[name] = html.unescape(chosen.group(1)) if chosen else ""
+    return data
+
+
+def test_a_list_sent_back_as_a_browser_does_after_a_copy_was_deleted_keeps_the_records_edit(
+    admin_client, branch
+):
+    record = make_record(copies=[branch] * (EDITABLE_COPIES + 5))
+    url = reverse("admin:catalogue_record_change", args=[record.pk])
+    data = _form_data(admin_client.get(url).text)
+    assert data.get("copylist-TOTAL_FORMS") == str(EDITABLE_COPIES + 5)
+    data["title"] = "Un titre corrigé"
+    record.copies.order_by("pk").first().delete()  # meanwhile, by an import
+
+    assert admin_client.post(url, data).status_code == 302
+    record.refresh_from_db()
+    assert record.title == "Un titre corrigé"
+
+
+def test_an_editable_page_sent_back_after_a_copy_was_deleted_says_so(admin_client, branch):
+    record = make_record(copies=[branch] * 3)
+    url = reverse("admin:catalogue_record_change", args=[record.pk])
+    with translation.override("en"):
+        data = _form_data(admin_client.get(url).text)
+        record.copies.order_by("pk").first().delete()
+        response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "A copy of this record was deleted while the page was open" in response.text

@@ -219,6 +219,20 @@ class CopyInlineFormSet(BaseInlineFormSet):
     """A copy our circulation holds is not deleted from its record's page either."""
 
     def clean(self):
+        gone = [
+            form
+            for form in self.initial_forms
+            if form.instance.pk is None and form.data.get(f"{form.prefix}-id")
+        ]
+        if gone:
+            # Its row says "Select a valid choice", which tells the librarian nothing.
+            raise ValidationError(
+                _(
+                    "A copy of this record was deleted while the page was open: reload it, then make "
+                    "the changes again."
+                ),
+                code="copy_gone",
+            )
         gone = [form.instance for form in self.forms if form.instance.pk and self._should_delete_form(form)]
         if gone and (held := _held_list(gone)):
             raise ValidationError(held, code="copy_held")
@@ -242,10 +256,20 @@ EDITABLE_COPIES = 20
 
 
 class CopyListFormSet(BaseInlineFormSet):
+    """Read only: what it sends back is not read (a copy deleted meanwhile, by an import or
+    a colleague, made its row invalid, and the record's own edits were refused)."""
+
     @classmethod
     def get_default_prefix(cls):
         # Not the editable inline's "copies": a page's POST says which of the two it showed.
         return "copylist"
+
+    def is_valid(self):
+        return True
+
+    def save(self, commit=True):
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        return []
 
 
 class CopyListInline(admin.TabularInline):
