@@ -2,7 +2,6 @@
 happens meanwhile, and added from it however many it has."""
 
 from django.urls import reverse
-from django.utils import translation
 
 from emporter.catalogue.admin import EDITABLE_COPIES
 from emporter.catalogue.models import Copy
@@ -144,9 +143,8 @@ def test_a_list_sent_back_as_a_browser_does_after_a_copy_was_deleted_keeps_the_r
 def test_an_editable_page_sent_back_after_a_copy_was_deleted_says_so(admin_client, branch):
     record = make_record(copies=[branch] * 3)
     url = reverse("admin:catalogue_record_change", args=[record.pk])
-    with translation.override("en"):
-        data = _form_data(admin_client.get(url).text)
-        record.copies.order_by("pk").first().delete()
-        response = admin_client.post(url, data)
+    data = _form_data(admin_client.get(url).text)
+    record.copies.order_by("pk").first().delete()
+    response = admin_client.post(url, data)
     assert response.status_code == 200
-    assert "A copy of this record was deleted while the page was open" in response.text
+    assert "Un exemplaire de cette notice a été supprimé pendant que la page était ouverte" in response.text

@@ -39,22 +39,59 @@
   var arrivals = document.querySelector("[data-arrivals]");
   if (arrivals && window.fetch && window.DOMParser) {
     var fetching = false;
+    // When the list could not be refreshed, the page says since when, rather than
+    // showing an old list as if it were today's: signed out (the session ended, or in
+    // another tab), at once; no answer (the network, the server), after two rounds.
+    var stale = arrivals.querySelector("[data-arrivals-stale]");
+    var fetchedAt = new Date();
+    var failures = 0;
     setInterval(function () {
       if (scan.value || fetching) return;
       fetching = true;
       fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
-          // Signed out meanwhile (a redirect to the sign-in page), or an error: keep what is shown.
-          return response.ok && !response.redirected ? response.text() : "";
+          if (response.redirected) return null;  // to the sign-in page
+          return response.ok ? response.text() : "";
         })
         .then(function (html) {
-          if (!html || scan.value) return;
-          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-arrivals]");
-          if (fresh) swapChanged(arrivals, fresh);
+          var fresh = html && new DOMParser().parseFromString(html, "text/html").querySelector("[data-arrivals]");
+          if (!fresh) {
+            failures += 1;
+            if (html === null) sayStale("data-signed-out");
+            else if (failures >= 2) sayStale("data-no-answer");
+            return;
+          }
+          failures = 0;
+          fetchedAt = new Date();
+          sayStale(null);
+          if (!scan.value) swapChanged(arrivals, fresh);
         })
-        .catch(function () {})
+        .catch(function () {
+          failures += 1;
+          if (failures >= 2) sayStale("data-no-answer");
+        })
         .then(function () { fetching = false; });
     }, 20000);
+  }
+  // Into a status region: said once when it changes, not at every round.
+  function sayStale(attribute) {
+    if (!stale || stale.getAttribute("data-saying") === String(attribute)) return;
+    stale.setAttribute("data-saying", String(attribute));
+    stale.textContent = "";
+    if (!attribute) return;
+    var time = ("0" + fetchedAt.getHours()).slice(-2) + ":" + ("0" + fetchedAt.getMinutes()).slice(-2);
+    var item = document.createElement("li");
+    item.className = "error";
+    item.textContent = stale.getAttribute(attribute).replace("{time}", time);
+    if (attribute === "data-signed-out") {
+      var link = document.createElement("a");
+      link.href = stale.getAttribute("data-sign-in-url");
+      link.textContent = stale.getAttribute("data-sign-in");
+      item.append(" ", link);
+    }
+    var list = document.createElement("ul");
+    list.append(item);
+    stale.append(list);
   }
   function swapChanged(section, fresh) {
     section.querySelectorAll("[data-arrivals-part]").forEach(function (part) {

@@ -37,29 +37,159 @@
       // Saved in the background, one scan after the other: the box is free at once
       // for the next barcode, and nothing the scanner types is lost to a page load.
       event.preventDefault();
-      var data = new FormData(form);
+      waiting.push(new FormData(form));
       input.value = "";
       input.focus();
-      queue = queue.then(function () { return send(data); });
+      if (leaving) keepForReload();  // scanned while the page reloads: said on the next one
+      else if (waiting.length === 1) sendNext();
+      else showSending();
     }
   });
-  var queue = Promise.resolve();
   var result = form.querySelector("[data-scan-result]");
+  var lostBox = form.querySelector("[data-scan-lost]");
+  var sending = form.querySelector("[data-scan-sending]");
+  // The scans not answered yet, oldest first: the first one is on its way.
+  var waiting = [];
+  // Counts the scans sent: a refresh of the page started before the last one is dropped.
+  var sent = 0;
+  var leaving = false;
+  // A request with no answer after this long is given up (the wifi dropped after
+  // sending): a stalled scan would otherwise hold every later one behind it, unsaid.
+  var TIME_LIMIT_MS = 10000;
+  // The scans a reload would lose (see keepForReload): per page, in this tab only.
+  var KEPT = "emporter-unsaved-scans:" + window.location.pathname;
 
-  function send(data) {
-    return fetch(form.action, {
-      method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" }
-    }).then(function (response) {
-      // Signed out meanwhile (or any page instead of an answer): reload, which shows why.
-      if ((response.headers.get("Content-Type") || "").indexOf("json") < 0) {
-        window.location.reload();
-        return;
-      }
-      return response.json().then(function (body) { show(body); });
-    }).catch(function () {
-      show({ ok: false, message: form.getAttribute("data-offline") });
+  function sendNext() {
+    showSending();
+    if (!waiting.length) { scheduleRefresh(); return; }
+    sent += 1;
+    send(waiting[0]).catch(function (error) {
+      window.setTimeout(function () { throw error; });  // a bug here must not stop the queue
+      return false;
+    }).then(function (reloading) {
+      if (reloading) return;  // the page goes: the scans waiting were kept for the next one
+      waiting.shift();
+      sendNext();
     });
   }
+
+  var sendingTimer = null;
+  function showSending() {
+    window.clearTimeout(sendingTimer);
+    if (!waiting.length) { sending.hidden = true; return; }
+    sending.textContent = sending.getAttribute("data-text") + (waiting.length > 1 ? " (" + waiting.length + ")" : "");
+    // Not for a scan answered at once: the line would flicker at every scan.
+    if (waiting.length > 1) sending.hidden = false;
+    else if (sending.hidden) sendingTimer = window.setTimeout(function () { sending.hidden = false; }, 700);
+  }
+
+  // fetch, and read the body, within the time limit (where the browser can cancel a
+  // request). Resolves to {response, text}; rejects when no whole answer came.
+  function fetchWithin(url, options) {
+    var timer = null;
+    if (window.AbortController) {
+      var controller = new AbortController();
+      timer = window.setTimeout(function () { controller.abort(); }, TIME_LIMIT_MS);
+      options.signal = controller.signal;
+    }
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) { return { response: response, text: text }; });
+    }).finally(function () { window.clearTimeout(timer); });
+  }
+
+  // Resolves to true when the page is being reloaded.
+  function send(data) {
+    var barcode = data.get("barcode");
+    return fetchWithin(form.action, {
+      method: "POST", body: data, credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (got) {
+      var response = got.response;
+      var body = null;
+      if ((response.headers.get("Content-Type") || "").indexOf("json") >= 0) {
+        try { body = JSON.parse(got.text); } catch (e) { body = null; }
+      }
+      if (body) {
+        answered(barcode);
+        show(body);
+        return false;
+      }
+      // Signed out meanwhile (the sign-in page), or the form's token no longer valid (a
+      // sign-in in another tab): the server did nothing. A reload shows why and brings a
+      // valid token; the scans not saved are said on the page it brings.
+      if (response.redirected || response.status === 403) {
+        leaving = true;
+        keepForReload();
+        window.location.reload();
+        return true;
+      }
+      lost(barcode, "data-no-answer");  // another page (a proxy's error): saved or not?
+      return false;
+    }, function () {
+      // No answer: offline, cut off after sending, or past the time limit. The server
+      // may have saved it all the same; scanned again, it is only said to be done.
+      lost(barcode, navigator.onLine === false ? "data-offline" : "data-no-answer");
+      return false;
+    });
+  }
+
+  function message(attribute, barcode) {
+    return form.getAttribute(attribute).replace("{barcode}", function () { return barcode; });
+  }
+
+  // A scan the server may not have: said at once, and kept in a list under the box
+  // until that barcode is answered (the next scan's result does not replace it).
+  function lost(barcode, attribute) {
+    var text = message(attribute, barcode);
+    show({ ok: false, message: text });
+    keepLost(barcode, text);
+  }
+
+  function keepLost(barcode, text) {
+    answered(barcode);
+    var item = document.createElement("li");
+    item.className = "error";
+    item.setAttribute("data-barcode", barcode);
+    item.textContent = text;
+    lostBox.querySelector("ul").append(item);
+    lostBox.hidden = false;
+  }
+
+  function answered(barcode) {
+    lostBox.querySelectorAll("li").forEach(function (item) {
+      if (item.getAttribute("data-barcode") === barcode) item.remove();
+    });
+    lostBox.hidden = !lostBox.querySelector("li");
+  }
+
+  function keepForReload() {
+    var kept = [];
+    lostBox.querySelectorAll("li").forEach(function (item) {
+      kept.push([item.getAttribute("data-barcode"), item.textContent]);
+    });
+    waiting.forEach(function (data) {
+      kept.push([data.get("barcode"), message("data-not-saved", data.get("barcode"))]);
+    });
+    try { window.sessionStorage.setItem(KEPT, JSON.stringify(kept)); } catch (e) { /* storage refused */ }
+  }
+
+  // After such a reload: the scans not saved go in the list, and are said.
+  (function restore() {
+    if (!lostBox) return;  // a scan page that does not send in the background
+    var kept;
+    try {
+      kept = JSON.parse(window.sessionStorage.getItem(KEPT) || "[]");
+      window.sessionStorage.removeItem(KEPT);
+    } catch (e) { return; }
+    if (!kept.length) return;
+    kept.forEach(function (entry) { keepLost(entry[0], entry[1]); });
+    var text = kept.map(function (entry) { return entry[1]; }).join(" ");
+    result.className = "scan-result error";
+    result.textContent = text;
+    // A live region filled with the page is often not read out: said once the page is in.
+    window.addEventListener("load", function () {
+      window.setTimeout(function () { if (window.emporterAnnounce) window.emporterAnnounce(text, true); }, 600);
+    });
+  })();
 
   function show(body) {
     // "success": into the bag; "warning": handled, but not to bag (its request was
@@ -84,9 +214,6 @@
     // and the refresh below brings its done line as the server draws it.
     if (card) moveToDone(card, level === "success");
     if (body.ok) showAllDone(body.left);
-    // After a refused scan too: it may have come right after the last card shown, whose
-    // own refresh then gave way to it, and the next lines would never come.
-    scheduleRefresh();
   }
 
   // The card leaves "To pull" at once and its department's tab counts one less; a copy
@@ -115,20 +242,18 @@
     document.querySelector("[data-all-done]").hidden = !(empty && left === 0);
   }
 
-  // Once the scans queued so far are saved, the page takes the server's own view of
-  // the tabs and done lines (final bag, a line that was not on this page), and the
-  // next lines of the walk when the ones shown are all marked. Nothing is replaced
-  // that the picker may be using: the pending cards stay unless none is left.
-  // Each scan asks for it; only the last one queued gets it done.
+  // Once the scans queued so far are answered (refused or lost ones too: one may have
+  // come right after the last card shown), the page takes the server's own view of the
+  // tabs and done lines (final bag, a line that was not on this page), and the next
+  // lines of the walk when the ones shown are all marked. Nothing is replaced that the
+  // picker may be using: the pending cards stay unless none is left. A scan sent
+  // meanwhile drops this refresh: the next one will come after it.
   function scheduleRefresh() {
-    var mark = queue;
-    mark.then(function () {
-      if (mark !== queue) return;
-      return fetch(window.location.href, { credentials: "same-origin" }).then(function (response) {
-        return response.ok ? response.text() : null;
-      }).then(function (html) {
-        if (html && mark === queue) swapIn(new DOMParser().parseFromString(html, "text/html"));
-      });
+    var mark = sent;
+    fetchWithin(window.location.href, { credentials: "same-origin" }).then(function (got) {
+      // Not the sign-in page (signed out meanwhile): the next scan will say so.
+      if (!got.response.ok || got.response.redirected || mark !== sent || waiting.length) return;
+      swapIn(new DOMParser().parseFromString(got.text, "text/html"));
     }).catch(function () {});
   }
 
