@@ -278,3 +278,84 @@ def test_with_every_library_in_normal_service_no_page_offers_a_basket(client, pa
     # Back in click and collect somewhere, it is offered again.
     set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
     assert "Add to my basket" in client.get(url("catalogue:record", record.pk)).text
+
+
+def test_more_like_this_tiles_offer_no_basket_when_no_library_takes_requests(client, patron, branch):
+    record = make_record(title="Ouvert", copies=[branch], responsibility="Anne Autrice")
+    make_record(title="Voisin", copies=[branch], responsibility="Anne Autrice")
+    set_mode(branches=Branch.objects.all(), mode=ServiceMode.OPEN, actor=None)
+    client.force_login(patron.user)
+    page = client.get(url("catalogue:record", record.pk)).text
+    assert "No library is taking requests at the moment" in page
+    assert "Voisin" in page  # the tile is shown ("More like this")
+    assert "Add to my basket" not in page, "a tile on the same page still offers the basket"
+
+
+def test_a_patron_with_a_request_under_way_is_still_told_they_requested_it(client, patron, branch):
+    record = make_record(title="Demandé", copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    set_mode(branches=Branch.objects.all(), mode=ServiceMode.OPEN, actor=None)
+    client.force_login(patron.user)
+    page = client.get(url("catalogue:record", record.pk)).text
+    assert "You have requested this document" in page, (
+        "the record page says 'come and choose on the shelves' to a patron whose request is under way"
+    )
+
+
+def test_staying_closed_is_not_shown_as_still_switching(client, branch, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    admin = get_user_model().objects.create_user(username="admin", password="x")
+    StaffRole.objects.create(user=admin, role=Role.NETWORK_ADMIN)
+    client.force_login(admin)
+    client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    assert "switching to" in client.get(url("network:modes")).text  # queued, as shown
+    # The administrator thinks better of it: "Closed" (the row offers it).
+    client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED})
+    branch.refresh_from_db()
+    assert branch.service_mode == ServiceMode.CLOSED
+    page = client.get(url("network:modes")).text
+    assert "switching to" not in page, "the page still says the library is switching to click and collect"
+
+
+def test_the_network_confirmation_does_not_say_here_of_several_libraries(
+    client, patron, branch, other_branch
+):
+    place_request(patron=patron, record_id=make_record(title="Un", copies=[branch]).pk, pickup_branch=branch)
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=other_branch, how_many=2)
+    admin = get_user_model().objects.create_user(username="admin", password="x")
+    StaffRole.objects.create(user=admin, role=Role.NETWORK_ADMIN)
+    client.force_login(admin)
+    with translation.override("en"):
+        page = client.post(reverse("network:switch_network"), {"mode": ServiceMode.OPEN}).text
+    effects = page[page.index("Across the libraries leaving") :]
+    effects = effects[: effects.index("</ul>")]
+    assert "here" not in effects and "choose it" not in effects, effects
+
+
+def test_the_pickup_librarys_manager_sees_a_cancelled_surprise_bags_notice(patron, other_branch, branch):
+    from emporter.notices.selectors import visible_notices
+
+    patron.home_branch = other_branch
+    patron.save(update_fields=["home_branch"])
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
+    switch(branch, ServiceMode.OPEN)
+    discovery.cancel_stranded(now=timezone.now() + datetime.timedelta(minutes=15))
+    compose.compose_all(timezone.now())
+    manager = get_user_model().objects.create_user(username="manager", password="x")
+    StaffRole.objects.create(user=manager, role=Role.BRANCH_MANAGER, branch=branch)
+    (notice,) = visible_notices(manager).filter(kind="surprise_cancelled")
+    assert notice.patron == patron
+
+
+def test_a_surprise_bag_deleted_before_its_email_left_is_not_told_blank(settings, patron, branch):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=2)
+    switch(branch, ServiceMode.OPEN)
+    later = timezone.now() + datetime.timedelta(minutes=15)
+    discovery.cancel_stranded(now=later)
+    compose.compose_all(later)
+    SurpriseRequest.objects.all().delete()
+    outbox.send_due(later)
+    assert mail.outbox == []
+    assert Notice.objects.get(kind="surprise_cancelled").state == "skipped"

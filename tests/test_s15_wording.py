@@ -51,3 +51,13 @@ def test_the_admin_refuses_wording_reading_an_unknown_value(admin_client):
     assert "{{ patron.card_number }}" in str(errors["body_text"])
     assert "is not a value it can read" in str(errors["body_text"])
     assert not NoticeTemplate.objects.exists()
+
+
+def test_a_guardians_wording_with_a_default_is_accepted():
+    source = "Bonjour, voici les documents de {{ for_child.first_name|default:greeting_name }}."
+    assert wording_error(source, kind=Kind.READY, language="fr") == ""
+
+
+def test_the_childs_name_is_a_value_the_wording_can_read():
+    source = "Bonjour {{ greeting_name }}, documents pour {{ for_child.first_name }}."
+    assert wording_error(source, kind=Kind.READY, language="fr") == ""

@@ -49,9 +49,18 @@ def pending_switches() -> dict[int, str]:
     # good: past RUNNING_FOR, the page shows the mode the library is in, to switch again.
     started = timezone.now() - RUNNING_FOR
     alive = Q(status="READY") | Q(status="RUNNING", started_at__gte=started)
-    for args_kwargs in waiting(switch_modes, alive=alive):
-        args = list(args_kwargs.get("args", [])) + [None, None]
+    runs = waiting(switch_modes, alive=alive)
+    if not runs:
+        return pending
+    last_asked = dict(Branch.objects.values_list("pk", "mode_asked_at"))
+    for args_kwargs in runs:
+        args = list(args_kwargs.get("args", [])) + [None, None, None, None]
         kwargs = args_kwargs.get("kwargs", {})
+        asked_at = kwargs.get("asked_at", args[3])
+        asked_at = datetime.datetime.fromisoformat(asked_at) if asked_at else None
         for branch_id in kwargs.get("branch_ids", args[0]) or []:
+            later = last_asked.get(branch_id)
+            if asked_at and later and later > asked_at:
+                continue  # another switch asked since: this one will not apply
             pending[branch_id] = kwargs.get("mode", args[1])
     return pending

@@ -497,6 +497,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         return not told.filter(status__in=ACTIVE, pickup_branch__service_mode__in=LENDING_MODES).exists()
     if notice.kind == Kind.RECEIPT:  # its loans forgotten (anonymised) since: it would name nothing
         return not notice.loans.exists()
+    if notice.kind == Kind.SURPRISE_CANCELLED:  # the bag deleted since: nothing to name
+        return notice.surprise_id is None
     if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
         return not _still_waiting(notice, today) or _booked_again(notice)
     return False
@@ -527,14 +529,18 @@ def _told_by_reopening(notice: Notice) -> bool:
     waiting = Q(pk__in=notice.events.values("request_id"))
     if notice.bag_id:
         waiting |= Q(bag_id=notice.bag_id)
+    still = set(Request.objects.filter(waiting, status=Status.READY).values_list("pk", flat=True))
+    if not still:
+        return False
+    # Read through these few requests' events (their index), not every reopening's.
     told = RequestEvent.objects.filter(
+        request_id__in=still,
         reason="pickup_reopened",
         notice_link__notice__kind=Kind.PICKUP_REOPENED,
         notice_link__notice__state=State.SENT,
         notice_link__notice__created_at__gt=notice.created_at,
     )
-    still = Request.objects.filter(waiting, status=Status.READY)
-    return still.exists() and not still.exclude(pk__in=told.values("request_id")).exists()
+    return still <= set(told.values_list("request_id", flat=True))
 
 
 def _booked_again(notice: Notice) -> bool:

@@ -407,13 +407,19 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     with sample values, so that a mistake shows only at sending time (an unknown page in
     ``{% url %}``, a missing ``{% include %}``) is caught too."""
     context = plain(sample_context(kind)) | {"subject": "…"}  # (an HTML body's title)
+    # Read once for an adult and once for a child's guardian: what only one of them is
+    # given ({{ for_child.first_name }}) is a value all the same.
+    for_a_child = context | {"for_child": {"first_name": "Léo", "last_name": "Martin"}}
+    found = []
     with translation.override(language):
-        try:
-            rendered = staff_engine(UNKNOWN).from_string(source).render(Context(context))
-        except Exception as error:
-            return describe(error)
+        for values in (context, for_a_child):
+            try:
+                rendered = staff_engine(UNKNOWN).from_string(source).render(Context(values))
+            except Exception as error:
+                return describe(error)
+            found.append(set(UNKNOWN_FOUND.findall(rendered)))
     # A value it cannot read would go out empty: {{ patron.card_number }} is not given.
-    unknown = sorted(set(UNKNOWN_FOUND.findall(rendered)))
+    unknown = sorted(found[0] & found[1])
     if unknown:
         names = ", ".join(f"{{{{ {name} }}}}" for name in unknown)
         return ngettext(

@@ -37,4 +37,5 @@ def visible_notices(user) -> QuerySet[Notice]:
         | Q(bag__branch__in=branches)
         | Exists(about_branch)
         | Exists(lent_there)
+        | Q(surprise__pickup_branch__in=branches)  # a surprise bag cancelled there
     )

@@ -39,6 +39,7 @@ def more_like_this(context, record):
         # An inclusion tag's context has no context processors' values: passed on, or
         # every tile would lose its basket button (patrons.context_processors.staff_menu).
         "basket_shown": context.get("basket_shown", True),
+        "taking_requests": context.get("taking_requests", True),
     }
 
 
@@ -50,6 +51,7 @@ def discovery_home(context):
     return {
         "request": request,
         "basket_shown": context.get("basket_shown", True),  # staff ask for no surprise bag
+        "taking_requests": context.get("taking_requests", True),
         "bands": AgeBand.choices,
         "selections": selectors.selections_for(branch=branch, home=branch is None)[:6],
     }
