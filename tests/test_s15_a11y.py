@@ -57,3 +57,29 @@ def test_a_summary_is_marked_in_the_librarys_language_on_the_english_record_page
     tree = page(client.get(f"/en/catalogue/record/{record.pk}/"))
     assert tree.one("html")["lang"] == "en"
     assert language_of(tree, FRENCH_SUMMARY) == "fr"
+
+
+def test_a_second_page_of_results_has_a_title_of_its_own(client, branch):
+    from django.utils import translation
+
+    from tests.conftest import make_record
+
+    for n in range(25):
+        make_record(title=f"Jardin {n}", copies=[branch])
+    with translation.override("en"):
+        first = page(client.get("/en/catalogue/", {"q": "jardin"}))
+        second = page(client.get("/en/catalogue/", {"q": "jardin", "page": 2}))
+    assert first.one("title").text() != second.one("title").text()
+    assert "page 2" in second.one("title").text()
+
+
+def test_the_doors_title_names_the_patron_shown(client, branch):
+    from emporter.patrons.models import Role
+    from tests.conftest import make_ready_requests
+    from tests.test_door_pages import scan, staff
+
+    patron = make_patron(branch, card="30000007", first_name="Inès", last_name="Morel")
+    make_ready_requests(patron, branch, ["Un"])
+    client.force_login(staff(Role.DOOR_DESK, branch))
+    shown = page(scan(client, branch, patron.card_number))
+    assert shown.one("title").text().startswith("Inès Morel · ")
