@@ -359,3 +359,14 @@ def test_a_surprise_bag_deleted_before_its_email_left_is_not_told_blank(settings
     outbox.send_due(later)
     assert mail.outbox == []
     assert Notice.objects.get(kind="surprise_cancelled").state == "skipped"
+
+
+def test_the_requests_table_gives_no_past_deadline_for_a_bag_at_a_closed_library(client, patron, branch):
+    (ready,) = make_ready_requests(patron, branch, ["Un"])
+    type(ready).objects.filter(pk=ready.pk).update(
+        hold_until=timezone.localdate() - datetime.timedelta(days=3)
+    )
+    switch(branch, ServiceMode.CLOSED)
+    client.force_login(patron.user)
+    page = client.get(url("patrons:account")).text
+    assert "Until the library reopens" in page
