@@ -31,11 +31,16 @@ department and location columns, a copy keeps its place unless it changes branch
 Status on re-import, as the MARC import does it: the file's status is applied only when
 it changed at the source since the last import (kept in ``Copy.source_codes["status"]``),
 so a nightly file saying "on_shelf" does not undo our picker's "missing"; and never to a
-copy our own circulation holds: set aside or on the hold shelf, in transit, or lent at
-one of our doors (an open loan). Such a copy keeps its status (``status_kept``), and
-its ``source_codes["status"]`` too, so the first file after the copy is back applies
-the change. A copy a MARC import withdrew for being left out of its export
-(``importer.ABSENT``) takes the status of a row that gives one.
+copy our own circulation holds: set aside or on the hold shelf, in a transit of ours, or
+lent at one of our doors (an open loan). Such a copy keeps its status (``status_kept``),
+and its ``source_codes["status"]`` too, so the first file after the copy is back applies
+the change. A file's "in_transit" (a transfer between the library system's branches) is
+the source's transit, not ours: a later file ends it, until something of ours touches
+the copy (``importer.SOURCE_TRANSIT``). A copy a MARC import withdrew for being left out
+of its export (``importer.ABSENT``) and listed again by a row that gives a status gets
+back the status it had, unless the row's is news (``importer.restored_status``). A row
+moving a record's last copies to another record moves its requests too, as the MARC
+import does (``on_merge``).
 
 Encoding: UTF-16 with its byte order mark (Excel's "Unicode Text", tab-separated); UTF-8
 when most lines with accents are UTF-8 (the others are reported, ``bad_encoding``); else
@@ -69,6 +74,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -82,13 +88,25 @@ from django.utils.translation import gettext as _
 from emporter.catalogue.callnumber import sort_key
 from emporter.catalogue.importer import (
     ABSENT,
-    SOURCE_STATUSES,
+    ABSENT_STATUS,
+    RETRY_PAUSE,
+    RETRY_PAUSE_AT_MOST,
+    SOURCE_TRANSIT,
+    WRITE_ATTEMPTS,
     Problem,
     Targets,
     changes,
+    follow_merged,
+    held_here,
     keep_placement,
     lent_copies,
-    lock_copies,
+    lock_for_writing,
+    mark_merged,
+    merged_line,
+    restored_status,
+    transient,
+    transit_read_at,
+    transit_stamp,
     update_unheld_copy,
     withdrawn_as_absent,
 )
@@ -140,6 +158,8 @@ class CopyImportReport:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    # Records left without copies, which went to another record (importer.mark_merged).
+    records_merged: int = 0
     problems: list[Problem] = field(default_factory=list)
     # Not read: unreadable, refused for its encoding, or without a usable header.
     fatal: bool = False
@@ -150,6 +170,7 @@ class CopyImportReport:
         return self.fatal or not (self.created + self.updated + self.unchanged)
 
     def summary_lines(self) -> list[str]:
+        merged = [merged_line(self.records_merged)] if self.records_merged else []
         return [
             _(
                 "%(file)s: %(rows)s rows; copies %(created)s created, %(updated)s updated, "
@@ -162,7 +183,8 @@ class CopyImportReport:
                 "updated": self.updated,
                 "unchanged": self.unchanged,
                 "skipped": self.skipped,
-            }
+            },
+            *merged,
         ]
 
 
@@ -190,14 +212,16 @@ def import_copies(
     encoding: str | None = None,
     batch_size: int = 500,
     stdout: TextIO | None = None,
+    on_merge: Callable[[dict[int, int]], object] | None = None,
 ) -> CopyImportReport:
     """Create or update the copies listed in a CSV file (see the module docstring).
-    Raises ValueError before reading when an option is wrong."""
+    Raises ValueError before reading when an option is wrong. ``on_merge``: as
+    ``import_marc``'s (a file moving a record's last copies to another one)."""
     targets = Targets.load(load_code_map(code_map), default_branch)
     forced = encoding_option(encoding)
     path = Path(path)
     report = CopyImportReport(path=str(path))
-    importer = _CopyImport(targets, report, stdout)
+    importer = _CopyImport(targets, report, stdout, on_merge)
     encoding = choose_encoding(path, forced, importer.problem)
     if encoding is None:
         report.fatal = True
@@ -543,11 +567,15 @@ def spans_lines(first: int, last: int) -> str:
 
 
 class _CopyImport:
-    def __init__(self, targets: Targets, report: CopyImportReport, stdout: TextIO | None):
+    def __init__(self, targets: Targets, report: CopyImportReport, stdout: TextIO | None, on_merge=None):
         self.targets = targets
         self.report = report
         self.stdout = stdout
         self.seen: set[str] = set()
+        self.on_merge = on_merge
+        self.merged = 0  # records the last batch written left without copies
+        # The copies the batch being written moved to another record: (old, new) record ids.
+        self.moves: list[tuple[int, int]] = []
 
     def problem(self, line: int | None, code: str, message: str, barcode: str = "") -> None:
         problem = Problem(self.report.path, None, None, line, code, message, barcode=barcode)
@@ -683,34 +711,51 @@ class _CopyImport:
     # --- writing ----------------------------------------------------------------------
 
     def write(self, batch: list[_Row]) -> None:
-        """Write a batch in one transaction. If the database refuses it (a copy created
-        meanwhile by another import, a value it will not store), each row is written in its
-        own transaction and the one refused is reported: one bad row never ends the import."""
-        try:
-            with transaction.atomic():
-                created, updated, problems = self.write_batch(batch)
-        except DatabaseError as error:
-            if len(batch) > 1:
-                for row in batch:
-                    self.write([row])
-            else:
-                self.skip(batch[0].line, "database_error", database_refused(error), batch[0].barcode)
-            return
+        """Write a batch in one transaction. Refused for a reason that says nothing of its
+        rows (``importer.transient``: a deadlock, a copy someone holds now, a copy created
+        meanwhile by another import), it is written again a moment later. If the database
+        refuses it still (a value it will not store), each row is written in its own
+        transaction and the one refused is reported: one bad row never ends the import."""
+        for attempt in range(WRITE_ATTEMPTS):
+            self.moves = []
+            try:
+                with transaction.atomic():
+                    # The last attempt waits for busy copies rather than giving way.
+                    created, updated, problems = self.write_batch(batch, wait=attempt == WRITE_ATTEMPTS - 1)
+                break
+            except DatabaseError as error:
+                if transient(error) and attempt < WRITE_ATTEMPTS - 1:
+                    time.sleep(min(RETRY_PAUSE * 2**attempt, RETRY_PAUSE_AT_MOST))
+                    continue
+                if len(batch) > 1:
+                    for row in batch:
+                        self.write([row])
+                else:
+                    self.skip(batch[0].line, "database_error", database_refused(error), batch[0].barcode)
+                return
         skipped = 0
         for line, code, message, barcode in problems:
             skipped += code in SKIPPED_WHEN_WRITTEN
             (self.skip if code in SKIPPED_WHEN_WRITTEN else self.problem)(line, code, message, barcode)
         self.report.created += created
         self.report.updated += updated
+        self.report.records_merged += self.merged
         self.report.unchanged += len(batch) - created - updated - skipped
 
-    def write_batch(self, batch: list[_Row]) -> tuple[int, int, list[tuple]]:
+    def write_batch(self, batch: list[_Row], *, wait: bool = False) -> tuple[int, int, list[tuple]]:
         """(created, updated, problems to report once the batch is committed)."""
-        lock_copies([r.barcode for r in batch])  # before any record is locked: see there
+        # The records first, then the copies (importer.lock_for_writing: see there).
+        isbns = [r.isbn for r in batch if not r.record_key and r.isbn]
+        lock_for_writing(
+            barcodes=[r.barcode for r in batch],
+            record_keys=[r.record_key for r in batch if r.record_key],
+            record_ids=Record.objects.filter(isbn__in=isbns).values_list("pk", flat=True) if isbns else (),
+            wait=wait,
+        )
         existing = {
             c.barcode: c
             for c in Copy.objects.filter(barcode__in=[r.barcode for r in batch]).only(
-                "pk", "barcode", *UPDATED_FIELDS
+                "pk", "barcode", "updated_at", *UPDATED_FIELDS
             )
         }
         records = self.records(batch, existing)
@@ -743,8 +788,9 @@ class _CopyImport:
                     )
                 )
                 continue
-            # Set aside, on the hold shelf, in transit or lent at our door: ours until back.
-            held = copy.status not in SOURCE_STATUSES or copy.pk in lent
+            # Set aside, on the hold shelf, in a transit of ours or lent at our door: ours
+            # until back (a transit a file reported is the source's: importer.SOURCE_TRANSIT).
+            held = held_here(copy, lent)
             problems += self.apply_status(row, copy, values, held=held)
             # Nor is it moved to another record or place (a patron asked for this one, here).
             if held and keep_placement(copy, values):
@@ -755,8 +801,21 @@ class _CopyImport:
             if delta := changes(copy, values):
                 changed.append((row, copy, delta))
         Copy.objects.bulk_create(new)
+        self.stamp_new_transits(new)
         problems += self.update(changed)
+        # Records left without copies (importer.mark_merged): their requests follow them.
+        if (merged := mark_merged(self.moves, listed={c.record_id for c in new})) and self.on_merge:
+            follow_merged(self.on_merge, merged)
+        self.merged = len(merged)
         return len(new), len(changed), problems
+
+    def stamp_new_transits(self, new: list[Copy]) -> None:
+        """A new copy the file says is in transit: the source's transit (SOURCE_TRANSIT)."""
+        now = timezone.now()
+        for copy in new:
+            if copy.status == CopyStatus.IN_TRANSIT:
+                codes = {**copy.source_codes, SOURCE_TRANSIT: transit_stamp(now)}
+                Copy.objects.filter(barcode=copy.barcode).update(source_codes=codes, updated_at=now)
 
     def copy_values(self, row: _Row, record: tuple[int, str], copy: Copy | None) -> dict | tuple[str, str]:
         """The Copy fields to write for a row, or (code, message) when its place is not
@@ -782,15 +841,17 @@ class _CopyImport:
         """Put in ``values`` the row's status, if it applies, and the source codes;
         return the problems to report."""
         codes = row.codes
+        news = row.status != copy.source_codes.get("status")
         if not held and withdrawn_as_absent(copy) and row.status:
-            # Withdrawn by a MARC import because its export left it out: listed again.
-            values["status"] = row.status
-            values["source_codes"] = merged_codes(copy.source_codes, codes, drop=(ABSENT,))
+            # Withdrawn by a MARC import because its export left it out: listed again, with
+            # the status it had then unless the file's is news (importer.restored_status).
+            values["status"] = restored_status(copy, row.status, news=news)
+            values["source_codes"] = merged_codes(copy.source_codes, codes, drop=(ABSENT, ABSENT_STATUS))
             return []
         problems = []
         # News from the source only: otherwise our picker's "missing" would be undone
         # by every nightly file that still says "on_shelf".
-        if row.status and row.status != copy.status and row.status != copy.source_codes.get("status"):
+        if row.status and row.status != copy.status and news:
             if not held:
                 values["status"] = row.status
             else:
@@ -804,9 +865,11 @@ class _CopyImport:
         now = timezone.now()
         problems = []
         for row, copy, delta in changed:
-            if not update_unheld_copy(copy.pk, delta, now):
+            if not update_unheld_copy(copy.pk, delta, now, transit_read_at=transit_read_at(copy, delta, now)):
                 message = _("not updated: the copy was just promised to a request")
                 problems.append((row.line, "status_kept", message, row.barcode))
+            elif "record_id" in delta:
+                self.moves.append((copy.record_id, delta["record_id"]))
         return problems
 
     def records(self, batch: list[_Row], existing: dict[str, Copy]) -> dict[str, tuple[int, str] | str]:

@@ -16,12 +16,13 @@ The one entry point::
         batch_size: int = 500,
         progress: bool | None = None,       # None: a bar when stderr is a terminal
         stdout: TextIO | None = None,       # problems are written here as they are found
+        on_merge: Callable | None = None,   # {old record id: new} of records merged at the source
     ) -> ImportReport
 
 ``ImportReport`` has one ``FileReport`` per file (``records_created``, ``_updated``,
 ``_unchanged``, ``_skipped``, the same for ``copies_``, ``copies_without_barcode``,
-``copies_restored``, the ``preset`` used), the same totals as attributes, ``problems``,
-``summary_lines()`` and ``failed``: the files that could not be read (missing,
+``copies_restored``, ``records_merged``, the ``preset`` used), the same totals as
+attributes, ``problems``, ``summary_lines()`` and ``failed``: the files that could not be read (missing,
 unreadable, refused as another source's), whose reading stopped before their end
 (truncated, XML not well-formed), or from which no record could be imported (empty, not
 MARC, every record broken). The command exits with an error when there is one.
@@ -42,16 +43,30 @@ would otherwise be imported a second time and take its copies), unless ``take_ov
 says this source really replaces the other one. A file whose later barcodes only turn
 out to be another source's is imported, and the same problem says so. A copy is keyed
 by its barcode, unique across the network: a barcode already in the catalogue is
-updated (and moved to this record), whichever import created it.
+updated (and moved to this record), whichever import created it. A barcode not in the
+catalogue is looked for by the source's own id of its item, when the mapping reads one
+(Koha's itemnumber, ``item_id``; ``Copy.source_item``): a label replaced at the source
+(a torn one) gives the copy its new barcode, wherever it is (the label on the document
+is the one scanned), rather than a second copy on the shelf for a document in a bag.
 
 Weeding. A re-import touches only the barcodes it lists: a copy weeded in the library
 system stays as it was, unless ``withdraw_missing`` says the files are the source's whole
 catalogue. Then the source's copies they no longer list are withdrawn, except those our
 requests, transits or loans hold; not at all when a record of the source could not be
 read, nor when more than a tenth of its copies would go (``ImportReport.withdrawals``).
-Such a copy is marked (``Copy.source_codes["absent"]``): when a later file lists it
-again, it takes the status that file gives it (on the shelf when the mapping reads
-none). A copy withdrawn by hand, or by the source's own withdrawn subfield, is not.
+Such a copy is marked (``Copy.source_codes["absent"]``, with the status it had, in
+``"absent_status"``): when a later file lists it again, it gets that status back (a
+picker's "missing", a "lent" a copies CSV said), unless the file's status codes changed
+since: then it takes the file's, as any re-import does (``restored_status``). A copy
+withdrawn by hand, or by the source's own withdrawn subfield, is not marked.
+
+Merges. A record whose copies all go to another record (merged, or given a new control
+number, in the library system) is left without a copy that could serve a request: it
+is marked merged into the record that took them (``Record.merged_into``, ``mark_merged``,
+in the batch's transaction), counted (``records_merged``, not a problem), and its
+requests follow them: ``on_merge`` (the commands and the imports page give
+``holds.merges.follow``) moves them in that transaction, and a scheduler job moves those
+it could not. A record that gets copies again is merged into nothing.
 
 Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
 offset (ISO 2709) or line (MARCXML):
@@ -78,8 +93,11 @@ loan: see ``item_mappings``), else it is on the shelf. Re-import rewrites a copy
 call number, branch, department, location and type from the source, and its status
 when the mapping reads one and it changed at the source since the last import (a copy
 our picker marked missing stays missing until the source says something new), except
-where Emporter's own circulation holds the copy: set aside or on the hold shelf
-(``REQUEST_STATUSES``), in transit, or lent at one of our doors (an open loan). Such a
+where Emporter's own circulation holds the copy (``held_here``): set aside or on the
+hold shelf (``REQUEST_STATUSES``), in a transit of ours, or lent at one of our doors (an
+open loan). A transit a copies CSV reported (a transfer between the source's branches)
+is the source's, not ours, for as long as nothing of ours has touched the copy
+(``SOURCE_TRANSIT``): a later file ends it. Such a
 copy keeps its status (``status_kept``) and its record and place, branch, department
 and location (``placement_kept``): the patron who requested a title must get that
 title, and a pick line or a transit must find the copy where it was promised. The
@@ -93,27 +111,44 @@ skipped and a ``status_kept`` problem says it was not updated.
 Writes are batched (``batch_size`` records per transaction, existing keys fetched in
 one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
 changed row), so rows go through ordinary INSERT/UPDATE statements and database
-triggers see them. Files are streamed record by record; what the run keeps in memory is the keys and
+triggers see them.
+
+Concurrency. A batch locks what it writes first: its records (and those its copies are
+on), in id order, waiting for them while holding nothing else; then its copies, without
+waiting (``lock_for_writing``: pickers, placements and the admin take a copy, then its
+record). A batch the database refuses for a reason that says nothing of its data (a
+deadlock, a copy someone holds, the same new key inserted by another import at once:
+``transient``) is written again a moment later, up to ``WRITE_ATTEMPTS`` times (the
+last one waits for busy copies); refused still, it is written record by record, and a
+record the database refuses is reported (``database_error``) and skipped. Its problems
+and counts are those of the attempt that was committed. The commands and the imports
+page also take turns (``imports.services.command_turn``).
+
+Files are streamed record by record; what the run keeps in memory is the keys and
 barcodes already seen (to report duplicates), some 100 bytes each.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import itertools
+import logging
 import sys
+import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from tqdm import tqdm
 
 from emporter.catalogue.callnumber import sort_key
@@ -132,10 +167,12 @@ from emporter.catalogue.marcdata import RecordData, clean_barcode, extract, reco
 from emporter.catalogue.models import ABSENT, Copy, CopyStatus, Record
 from emporter.network.models import Branch, Department, Location
 
+log = logging.getLogger(__name__)
+
 RECORD_FIELDS = [f for f in RecordData.__dataclass_fields__ if f != "doc_type_is_default"]
 COPY_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
-    "doc_type", "source_codes",
+    "doc_type", "source_codes", "source_item",
 ]  # fmt: skip
 # Statuses that requests own: no import overwrites them (here and in csv_import).
 REQUEST_STATUSES = {CopyStatus.SET_ASIDE, CopyStatus.HOLD_SHELF}
@@ -147,7 +184,15 @@ WITHDRAWABLE = SOURCE_STATUSES - {CopyStatus.WITHDRAWN}
 # The largest share of a source's copies withdraw_missing withdraws in one run.
 WITHDRAW_AT_MOST = 0.1
 # (ABSENT, catalogue.models: the mark of a copy withdraw_missing withdrew; a librarian's
-# withdrawal has none.)
+# withdrawal has none.) Beside it, the status the copy had then: listed again with the
+# same status codes, it gets that status back (a picker's "missing", a source's "on loan").
+ABSENT_STATUS = "absent_status"
+# The mark of a transit the source reported (a copies CSV's "in_transit": a transfer
+# between the library system's branches): the time the import wrote it, which is then
+# the copy's ``updated_at``. Any other write (a request, a scan at our door) changes that
+# time: the transit is then ours, and kept. Without it, a transit the source reported was
+# taken for ours, and no later file could end it.
+SOURCE_TRANSIT = "transit_at"
 # How many records or copies of a file tell whose catalogue it is, before anything is
 # written (refuse_other_source).
 SAMPLE = 1000
@@ -156,9 +201,20 @@ CUT_SHORT = frozenset(("truncated", "xml"))
 # Where a copy is: a held copy keeps these (see the module docstring).
 PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 # The source codes only a copies CSV writes (catalogue.csv_import): a MARC import keeps them.
-CSV_ONLY_CODES = ("csv", "status", "branch", "doc_type")
+CSV_ONLY_CODES = ("csv", "status", "branch", "doc_type", SOURCE_TRANSIT)
+# A batch the database refused for a reason that says nothing of its data (a deadlock, a
+# row another transaction holds now, the same key inserted meanwhile by another import)
+# is written again, this many times at most, waiting longer each time (seconds); then
+# record by record, and a record still refused is reported (``database_error``).
+WRITE_ATTEMPTS = 8
+RETRY_PAUSE = 0.05
+RETRY_PAUSE_AT_MOST = 2.0
+# PostgreSQL's codes for those refusals: deadlock, serialization, lock not available
+# (NOWAIT), unique violation.
+TRANSIENT_SQLSTATES = frozenset(("40P01", "40001", "55P03", "23505"))
 SOURCE_KEY_LENGTH = Record._meta.get_field("source_key").max_length
 BARCODE_LENGTH = Copy._meta.get_field("barcode").max_length
+SOURCE_ITEM_LENGTH = Copy._meta.get_field("source_item").max_length
 CALL_NUMBER_LENGTH = Copy._meta.get_field("call_number").max_length
 
 
@@ -176,7 +232,8 @@ class Problem:
     # pymarc (anything else pymarc said of it). Items and CSV rows:
     # no_barcode, bad_barcode, duplicate_barcode, no_branch, status_kept, placement_kept,
     # ambiguous_location, copy_moved (from another source's record), call_number_cut
-    # (MARC: imported, cut to its column); CSV only:
+    # (MARC: imported, cut to its column), database_error (a record or row the database
+    # refused, skipped); CSV only:
     # bad_header, no_record, no_department, no_location, bad_doc_type, bad_status.
     code: str
     message: str
@@ -215,6 +272,9 @@ class FileReport:
     copies_without_barcode: int = 0
     # Copies withdraw_missing had withdrawn, listed again (so back on the shelf).
     copies_restored: int = 0
+    # Records left without copies, which went to another record (merged or renumbered in
+    # the library system): their requests follow them (mark_merged).
+    records_merged: int = 0
     # The file's barcodes, and how many of them were on records of other sources
     # ({source: count}): a dated export re-imported under a new source name.
     barcodes: int = 0
@@ -273,6 +333,7 @@ class ImportReport:
     copies_skipped = _total("copies_skipped")
     copies_without_barcode = _total("copies_without_barcode")
     copies_restored = _total("copies_restored")
+    records_merged = _total("records_merged")
     copies_imported = _total("copies_imported")
 
     @property
@@ -296,6 +357,8 @@ class ImportReport:
                 "their withdrawal is undone."
             )
             lines.append(message % {"count": self.copies_restored})
+        if self.records_merged:
+            lines.append(merged_line(self.records_merged))
         lines.extend(f.other_source_warning for f in self.files if f.other_source_warning)
         for withdrawal in self.withdrawals:
             lines.append(
@@ -304,6 +367,17 @@ class ImportReport:
                 % {"source": withdrawal.source, "count": withdrawal.withdrawn}
             )
         return lines
+
+
+def merged_line(count: int) -> str:
+    """The summary's line on the records a re-import left without copies (mark_merged)."""
+    return ngettext(
+        "%(count)s record has no copy left: its copies are on another record now (merged or "
+        "renumbered in the library system); its requests follow them.",
+        "%(count)s records have no copy left: their copies are on other records now (merged or "
+        "renumbered in the library system); their requests follow them.",
+        count,
+    ) % {"count": count}
 
 
 def not_imported(paths: list[str]) -> str:
@@ -345,6 +419,7 @@ def import_marc(
     batch_size: int = 500,
     progress: bool | None = None,
     stdout: TextIO | None = None,
+    on_merge: Callable[[dict[int, int]], object] | None = None,
 ) -> ImportReport:
     if mapping is None and preset is not None:
         if preset not in PRESETS:
@@ -355,7 +430,7 @@ def import_marc(
     if isinstance(paths, str | Path):
         paths = [paths]
     targets = Targets.load(load_code_map(code_map), default_branch)
-    run = _Run(targets=targets, stdout=stdout, batch_size=batch_size, encoding=encoding)
+    run = _Run(targets=targets, stdout=stdout, batch_size=batch_size, encoding=encoding, on_merge=on_merge)
     for path in paths:
         path = Path(path)
         name = (source or path.stem).strip()
@@ -496,6 +571,15 @@ class _Run:
     listed_barcodes: set[str] = field(default_factory=set)
     bar: tqdm | None = None
     take_over: bool = False  # the file being imported takes over another source's copies
+    # Called in each batch's transaction with the records it left without copies ({old
+    # record id: the record they went to}): the requests' side (holds.merges.follow), given
+    # by the commands and the imports page. Without it, the scheduler's job moves them.
+    on_merge: Callable[[dict[int, int]], object] | None = None
+    # The problems of the batch being written, reported once it is committed (a batch
+    # written again must not report them twice).
+    held_problems: list[Problem] | None = None
+    # The copies the batch being written moved to another record: (old, new) record ids.
+    moves: list[tuple[int, int]] = field(default_factory=list)
 
     def import_file(
         self,
@@ -644,6 +728,12 @@ class _Run:
             message=message,
             **extra,
         )
+        if self.held_problems is not None:  # a batch being written: said once it is in
+            self.held_problems.append(problem)
+            return
+        self.say(problem)
+
+    def say(self, problem: Problem) -> None:
         self.report.problems.append(problem)
         if self.stdout is not None:
             if self.bar is not None and not self.bar.disable:
@@ -754,6 +844,7 @@ class _Run:
             self.problem(counts, entry, "call_number_cut", message % details, barcode=item.barcode)
         return {
             "barcode": item.barcode,
+            "source_item": _source_item(counts.source, item.item_id),
             "call_number": item.call_number[:CALL_NUMBER_LENGTH],
             "call_number_key": sort_key(item.call_number)[:400],
             "branch_id": branch_id,
@@ -788,10 +879,59 @@ class _Run:
     # --- writing a batch --------------------------------------------------------------
 
     def write(self, batch: list[_PendingRecord], counts: FileReport) -> None:
-        with transaction.atomic():
-            lock_copies([c["barcode"] for p in batch for c in p.copies])
-            record_ids = self.write_records(batch, counts)
-            self.write_copies(batch, record_ids, counts)
+        """Write a batch in one transaction (see "Concurrency" in the module docstring).
+        Refused for a reason that says nothing of its data (``transient``: a deadlock, a
+        copy someone holds now, a key another import inserted meanwhile), it is written
+        again, a little later; refused still, record by record, and a record the database
+        refuses then is reported (``database_error``) and skipped: the import goes on."""
+        error: DatabaseError | None = None
+        for attempt in range(WRITE_ATTEMPTS):
+            saved = dataclasses.replace(counts, other_sources=Counter(counts.other_sources))
+            self.held_problems, self.moves = [], []
+            try:
+                with transaction.atomic():
+                    # The last attempt waits for busy copies rather than giving way.
+                    self.write_batch(batch, counts, wait=attempt == WRITE_ATTEMPTS - 1)
+            except DatabaseError as refused:
+                restore_counts(counts, saved)
+                self.held_problems, error = None, refused
+                if not transient(refused):
+                    break
+                if attempt < WRITE_ATTEMPTS - 1:
+                    time.sleep(min(RETRY_PAUSE * 2**attempt, RETRY_PAUSE_AT_MOST))
+                continue
+            except BaseException:
+                self.held_problems = None  # what else stops the import is not the batch's to hold
+                raise
+            held, self.held_problems = self.held_problems, None
+            for problem in held:
+                self.say(problem)
+            return
+        if len(batch) > 1:
+            for pending in batch:
+                self.write([pending], counts)
+            return
+        self.refused(batch[0], counts, error)
+
+    def write_batch(self, batch: list[_PendingRecord], counts: FileReport, *, wait: bool) -> None:
+        lock_for_writing(
+            record_keys=[p.key for p in batch],
+            barcodes=[c["barcode"] for p in batch for c in p.copies],
+            source_items=[c["source_item"] for p in batch for c in p.copies if c["source_item"]],
+            wait=wait,
+        )
+        record_ids = self.write_records(batch, counts)
+        self.write_copies(batch, record_ids, counts)
+        merged = mark_merged(self.moves, listed=[record_ids[p.key] for p in batch if p.copies])
+        if merged:
+            self.merged(merged, counts)
+
+    def refused(self, pending: _PendingRecord, counts: FileReport, error: DatabaseError | None) -> None:
+        counts.records_skipped += 1
+        counts.copies_skipped += len(pending.copies)
+        reason = "".join(str(error).strip().splitlines()[:1])
+        message = _("record not imported: the database refused it (%(error)s)") % {"error": reason}
+        self.problem(counts, pending.entry, "database_error", message)
 
     def write_records(self, batch: list[_PendingRecord], counts: FileReport) -> dict[str, int]:
         existing = Record.objects.filter(source_key__in=[p.key for p in batch]).only(
@@ -823,9 +963,10 @@ class _Run:
         existing = {
             c.barcode: c
             for c in Copy.objects.filter(barcode__in=list(wanted))
-            .only("pk", "barcode", "status", *COPY_FIELDS)
+            .only("pk", "barcode", "status", "updated_at", *COPY_FIELDS)
             .annotate(record_source_key=F("record__source_key"))
         }
+        existing |= self.relabelled(wanted, existing)
         counts.barcodes += len(wanted)
         self.count_other_sources(existing.values(), counts)
         lent = lent_copies(existing.values())
@@ -837,7 +978,7 @@ class _Run:
             if copy is None:
                 new.append(Copy(status=status or CopyStatus.ON_SHELF, **values))
                 continue
-            held = copy.status not in SOURCE_STATUSES or copy.pk in lent
+            held = held_here(copy, lent)
             if held and keep_placement(copy, values):
                 self.placement_kept(counts, entry, copy)
             if held and not values["call_number"] and copy.call_number:
@@ -859,17 +1000,45 @@ class _Run:
         counts.copies_skipped += lost
         counts.copies_unchanged += len(wanted) - len(new) - len(changed)
 
+    def relabelled(self, wanted: dict[str, tuple], existing: dict[str, Copy]) -> dict[str, Copy]:
+        """The copies the source relabelled (a torn label replaced): {new barcode: copy},
+        found by the source's id of the item (``Copy.source_item``) for the barcodes not in
+        the catalogue. Not when that id names several copies, nor a copy whose barcode
+        this run lists (a label swapped between two items: each is found by its barcode)."""
+        keys = {
+            values["source_item"]: barcode
+            for barcode, (_pending, values) in wanted.items()
+            if barcode not in existing and values["source_item"]
+        }
+        if not keys:
+            return {}
+        found: dict[str, list[Copy]] = {}
+        copies = (
+            Copy.objects.filter(source_item__in=list(keys))
+            .only("pk", "barcode", "status", "updated_at", *COPY_FIELDS)
+            .annotate(record_source_key=F("record__source_key"))
+        )
+        for copy in copies:
+            found.setdefault(copy.source_item, []).append(copy)
+        taken = {c.pk for c in existing.values()}
+        return {
+            keys[key]: same[0]
+            for key, same in found.items()
+            if len(same) == 1 and same[0].pk not in taken and same[0].barcode not in self.seen_barcodes
+        }
+
     def apply_status(self, copy: Copy, values: dict, status: str, *, held: bool, entry, counts) -> None:
         """Put in ``values`` the status the file gives an existing copy, if any (see the
         module docstring)."""
+        news = status_changed_at_source(values["source_codes"], copy.source_codes)
         if not held and withdrawn_as_absent(copy):
             # Listed again after withdraw_missing withdrew it: the export had left it out.
-            values["status"] = status or CopyStatus.ON_SHELF
+            values["status"] = restored_status(copy, status, news=news)
             counts.copies_restored += values["status"] != CopyStatus.WITHDRAWN
             return
         if not status or status == copy.status:
             return
-        if not status_changed_at_source(values["source_codes"], copy.source_codes):
+        if not news:
             return
         if not held:
             values["status"] = status
@@ -878,6 +1047,15 @@ class _Run:
         # The copy's codes keep the status it has from the source: the next import
         # after the copy is back sees the change and applies it.
         values["source_codes"] = with_status_codes(values["source_codes"], copy.source_codes)
+
+    def merged(self, merged: dict[int, int], counts: FileReport) -> None:
+        """Records this batch left without copies: counted (not a problem: the copies moved
+        within the source, or on a take-over, as asked), and their requests moved
+        (``on_merge``, in this transaction, so that no sweep finds them stranded meanwhile)."""
+        counts.records_merged += len(merged)
+        if self.on_merge is None:
+            return  # the scheduler's job (holds.merges) moves them
+        follow_merged(self.on_merge, merged)
 
     def count_other_sources(self, copies: Iterable[Copy], counts: FileReport) -> None:
         prefix = f"{counts.source}:"
@@ -920,16 +1098,69 @@ class _Run:
 
     def update_copies(self, changed: list[tuple[MarcEntry, Copy, dict]], counts: FileReport) -> int:
         """``update_rows`` for copies, guarded (``update_unheld_copy``); returns how many
-        lost their race to a request."""
+        lost their race to a request. Notes the copies moved to another record."""
         now = timezone.now()
         lost = 0
         for entry, copy, delta in changed:
-            if not update_unheld_copy(copy.pk, delta, now):
+            if not update_unheld_copy(copy.pk, delta, now, transit_read_at=transit_read_at(copy, delta, now)):
                 lost += 1
                 message = _("copy %(barcode)s not updated: it was just promised to a request")
                 details = {"barcode": copy.barcode, "call_number": copy.call_number}
                 self.problem(counts, entry, "status_kept", message % details, **details)
+            elif "record_id" in delta:
+                self.moves.append((copy.record_id, delta["record_id"]))
         return lost
+
+
+def restore_counts(counts: FileReport, saved: FileReport) -> None:
+    """Put back the counts of a file as they were before a batch the database refused."""
+    for name in (f.name for f in dataclasses.fields(FileReport)):
+        setattr(counts, name, getattr(saved, name))
+
+
+def follow_merged(on_merge: Callable[[dict[int, int]], object], merged: dict[int, int]) -> None:
+    """Call ``on_merge`` in a savepoint of the batch's transaction: should it fail, the
+    import goes on, and the scheduler's job (holds.merges) moves the requests."""
+    try:
+        with transaction.atomic():
+            on_merge(merged)
+    except Exception:  # noqa: BLE001 - the requests' side must not stop the import
+        log.exception("requests of records merged at the source: left to the scheduler's job")
+
+
+def transient(error: DatabaseError) -> bool:
+    """Whether the database refused a write for a reason that says nothing of its data:
+    another transaction won a race (see TRANSIENT_SQLSTATES; SQLite: busy). The same
+    write may succeed a moment later."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(error)
+
+
+def mark_merged(moves: list[tuple[int, int]], *, listed: Iterable[int] = ()) -> dict[int, int]:
+    """After a batch moved copies between records (``moves``: (old, new) record ids): a
+    record they left without a copy that could serve a request (none, or only missing or
+    withdrawn ones) was merged or renumbered in the library system. It is marked merged
+    into the record that took most of its copies (``Record.merged_into``): its requests
+    follow them (holds.merges), and the sweep that closes the requests no copy can serve
+    leaves them alone. A record that received copies, or that the files list with copies
+    (``listed``), is merged into nothing any more. Returns {old: new} for the records
+    marked now. Run in the batch's transaction: the mark is there as soon as the move is."""
+    received = {new for _old, new in moves} | set(listed)
+    if received:
+        Record.objects.filter(pk__in=received, merged_into__isnull=False).update(merged_into=None)
+    olds = {old for old, _new in moves} - received
+    if not olds:
+        return {}
+    serving = Copy.objects.lendable().exclude(status=CopyStatus.MISSING).filter(record_id__in=olds)
+    emptied = olds - set(serving.values_list("record_id", flat=True))
+    merged = {}
+    for old in sorted(emptied):
+        took = Counter(new for source, new in moves if source == old)
+        merged[old] = min(took, key=lambda record_id: (-took[record_id], record_id))
+        Record.objects.filter(pk=old).update(merged_into=merged[old])
+    return merged
 
 
 def withdraw_absent(pks: list[int]) -> int:
@@ -939,14 +1170,21 @@ def withdraw_absent(pks: list[int]) -> int:
     many times, hundreds of thousands on a big weeding."""
     now = timezone.now()
     with transaction.atomic():
-        # Guarded again: a request may have taken one since it was read. All locked
-        # first, in id order, as lock_copies does (see there): none can change since.
+        # Their records first, then the copies, as a batch (lock_for_writing): a copy
+        # someone is changing now is skipped (a request taking it: not withdrawable any
+        # more), never waited for while its record is held. Guarded again: a request may
+        # have taken one since it was read; locked, none can change since.
+        _lock_records(Q(pk__in=Copy.objects.filter(pk__in=pks).values("record_id")))
         rows = Copy.objects.filter(pk__in=pks, status__in=WITHDRAWABLE).exclude(Exists(_open_loan()))
-        copies = list(rows.select_for_update().order_by("pk").only("pk", "source_codes"))
+        copies = list(
+            rows.select_for_update(skip_locked=True).order_by("pk").only("pk", "status", "source_codes")
+        )
         for copy in copies:
+            # The status it had: listed again with the same status codes, it gets it back.
+            marks = {ABSENT: True, ABSENT_STATUS: copy.status}
             copy.status, copy.source_codes, copy.updated_at = (
                 CopyStatus.WITHDRAWN,
-                {**copy.source_codes, ABSENT: True},
+                {**copy.source_codes, **marks},
                 now,
             )
         Copy.objects.bulk_update(copies, ["status", "source_codes", "updated_at"])
@@ -991,16 +1229,55 @@ def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
     return bool(rows.update(**delta, updated_at=now))
 
 
-def update_unheld_copy(pk: int, delta: dict, now) -> bool:
+def update_unheld_copy(pk: int, delta: dict, now, *, transit_read_at=None) -> bool:
     """Write a copy's changed columns; when they include its status or its place
     (``PLACEMENT_FIELDS``), only if our circulation does not hold it by now: status
-    still one the source may set (``SOURCE_STATUSES``) and no open loan. A request may
-    set the copy aside between our read and this write; the guard lets it win (False:
-    nothing was written)."""
+    still one the source may set (``SOURCE_STATUSES``), or the source's own transit
+    untouched since it was read (``transit_read_at``: its ``updated_at`` then), and no
+    open loan. A request may set the copy aside between our read and this write; the
+    guard lets it win (False: nothing was written)."""
     rows = Copy.objects.filter(pk=pk)
     if "status" in delta or not set(PLACEMENT_FIELDS).isdisjoint(delta):
-        rows = rows.filter(status__in=SOURCE_STATUSES).exclude(Exists(_open_loan()))
+        unheld = Q(status__in=SOURCE_STATUSES)
+        if transit_read_at is not None:
+            unheld |= Q(status=CopyStatus.IN_TRANSIT, updated_at=transit_read_at)
+        rows = rows.filter(unheld).exclude(Exists(_open_loan()))
     return bool(rows.update(**delta, updated_at=now))
+
+
+def held_here(copy: Copy, lent: set[int]) -> bool:
+    """Whether our circulation holds ``copy`` (its ``status``, ``source_codes`` and
+    ``updated_at`` loaded): set aside, on the hold shelf, in a transit of ours, or lent at
+    one of our doors (``lent``: ``lent_copies``). Then no import changes its status nor its
+    place. A transit the source reported is not ours (SOURCE_TRANSIT)."""
+    if copy.pk in lent:
+        return True
+    return copy.status not in SOURCE_STATUSES and not source_transit(copy)
+
+
+def source_transit(copy: Copy) -> bool:
+    """Whether ``copy`` is in a transit the source reported, which nothing of ours has
+    touched since (SOURCE_TRANSIT): the source's to end, not ours."""
+    stamp = copy.source_codes.get(SOURCE_TRANSIT)
+    return (
+        copy.status == CopyStatus.IN_TRANSIT and stamp is not None and stamp == transit_stamp(copy.updated_at)
+    )
+
+
+def transit_stamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat()
+
+
+def transit_read_at(copy: Copy, delta: dict, now) -> datetime.datetime | None:
+    """For a write of ``delta`` to ``copy`` at ``now``: mark in ``delta`` a transit the
+    source reports, new (its status) or going on (another change while it lasts), with
+    the time of this write; and return the copy's ``updated_at`` as read when it was
+    the source's transit (``update_unheld_copy``'s guard), else None."""
+    ongoing = source_transit(copy)
+    if delta.get("status", copy.status) == CopyStatus.IN_TRANSIT and ("status" in delta or ongoing):
+        codes = delta.get("source_codes", copy.source_codes)
+        delta["source_codes"] = {**codes, SOURCE_TRANSIT: transit_stamp(now)}
+    return copy.updated_at if ongoing else None
 
 
 def keep_placement(copy: Copy, values: dict) -> list[str]:
@@ -1012,16 +1289,44 @@ def keep_placement(copy: Copy, values: dict) -> list[str]:
     return kept
 
 
-def lock_copies(barcodes: list[str]) -> None:
-    """Lock a batch's existing copies, in id order, before writing anything.
+def lock_for_writing(
+    *,
+    barcodes: list[str],
+    record_keys: Iterable[str] = (),
+    record_ids: Iterable[int] = (),
+    source_items: list[str] = (),
+    wait: bool = False,
+) -> None:
+    """Lock what a batch writes before writing anything: the records first (those named,
+    and those the batch's existing copies are on now), in id order, then the copies, in
+    id order, without waiting for one another transaction holds (``wait`` False: the
+    database refuses at once, ``transient``, and the batch is written again a moment
+    later).
 
-    Changing a copy locks its record (the availability summary, migration 0007). Taken
-    one by one, the batch would hold a record while waiting for the next copy, which a
-    patron's placement may hold while waiting for that record: a deadlock. Locked first,
-    the copies are skipped by placements (holds.allocation) or waited for with nothing
-    else held."""
+    Changing a copy locks its record (the availability summary, catalogue/0011), so a
+    picker saying "not found" holds the record while it moves the request to another copy
+    of the title, and waits for that copy if someone holds it (holds.allocation); a
+    placement holds a copy while waiting for its record. A batch holding copies while
+    waiting for a record (the order this function replaced) made a circle with the
+    first, and PostgreSQL broke it by failing the picker's tap or the import; one holding
+    records while waiting for a copy would make one with the second. So the batch waits
+    only for records, holding no copy, and never waits for a copy while holding records."""
+    mine = (
+        Q(barcode__in=barcodes) | Q(source_item__in=source_items) if source_items else Q(barcode__in=barcodes)
+    )
+    current = Copy.objects.filter(mine).values("record_id") if barcodes else None
+    which = Q(source_key__in=list(record_keys)) | Q(pk__in=list(record_ids))
+    if current is not None:
+        which |= Q(pk__in=current)
+    _lock_records(which)
     if barcodes:
-        list(Copy.objects.select_for_update().filter(barcode__in=barcodes).order_by("pk").values_list("pk"))
+        copies = Copy.objects.select_for_update(nowait=not wait).filter(mine)
+        list(copies.order_by("pk").values_list("pk"))
+
+
+def _lock_records(which: Q) -> None:
+    """Lock the records ``which`` selects, in id order (as the summary trigger does)."""
+    list(Record.objects.select_for_update().filter(which).order_by("pk").values_list("pk"))
 
 
 def status_changed_at_source(codes: dict, previous: dict) -> bool:
@@ -1040,6 +1345,19 @@ def with_status_codes(codes: dict, previous: dict) -> dict:
 def withdrawn_as_absent(copy: Copy) -> bool:
     """Whether ``withdraw_missing`` withdrew the copy (and nothing changed it since)."""
     return copy.status == CopyStatus.WITHDRAWN and bool(copy.source_codes.get(ABSENT))
+
+
+def restored_status(copy: Copy, status: str, *, news: bool) -> str:
+    """The status of a copy ``withdraw_missing`` withdrew, listed again with ``status``
+    (the file's, "" when it gives none): the file's when its status codes changed since
+    (``news``), else the one the copy had when it was withdrawn (``ABSENT_STATUS``: a
+    picker's "missing", a "lent" a copies CSV said), as any re-import keeps a status the
+    source has no news about. A copy withdrawn before that was noted: the file's status,
+    or on the shelf."""
+    before = copy.source_codes.get(ABSENT_STATUS)
+    if before not in WITHDRAWABLE:
+        return status or CopyStatus.ON_SHELF
+    return status if status and news else before
 
 
 def changes(obj, values: dict) -> dict:
@@ -1067,6 +1385,16 @@ def _clean_barcode(item: ItemData) -> ItemData:
     if any(unicodedata.category(c) == "Cc" for c in inner):
         return dataclasses.replace(item, barcode=inner)
     return dataclasses.replace(item, barcode=clean_barcode(item.barcode))
+
+
+def _source_item(source: str, item_id: str) -> str | None:
+    """``Copy.source_item`` for an item's id in a source (None without one)."""
+    if not item_id:
+        return None
+    key = f"{source}:{item_id}"
+    if len(key) > SOURCE_ITEM_LENGTH:
+        key = f"{source[:100]}:sha1:{hashlib.sha1(item_id.encode()).hexdigest()}"
+    return key
 
 
 def _source_key(source: str, identifier: str) -> str:

@@ -23,6 +23,10 @@ status, and re-import leaves copies' statuses alone. Not-for-loan
 codes (Koha 952$7) are not a status: send such copies to a location marked not
 requestable (``Location.requestable``) through the code map.
 
+``item_id`` names the subfield of the source's own id of the item (Koha: 952$9 and
+995$9, the itemnumber; Sirsi: none). It stays when a torn label is replaced: the
+importer finds a relabelled copy by it before its barcode (``Copy.source_item``).
+
 A ``CodeMap`` (``--codes FILE``) maps the source's branch, location, department and
 type codes to ours::
 
@@ -68,6 +72,7 @@ class ItemMapping:
     on_loan: str = ""
     name: str = "custom"
     department: str = ""
+    item_id: str = ""
 
     @property
     def reads_status(self) -> bool:
@@ -87,6 +92,7 @@ PRESETS: dict[str, ItemMapping] = {
         lost="1",
         on_loan="q",
         name="koha-marc21",
+        item_id="9",
     ),
     "koha-unimarc": ItemMapping(
         "995",
@@ -98,6 +104,7 @@ PRESETS: dict[str, ItemMapping] = {
         withdrawn="0",
         lost="2",
         name="koha-unimarc",
+        item_id="9",
     ),
     "sirsi": ItemMapping(
         "949",
@@ -180,6 +187,7 @@ class ItemData:
     status: str = ""  # a CopyStatus, or "" when the mapping reads no status
     status_codes: tuple[tuple[str, str], ...] = ()  # ("lost", "2"): the raw values that set it
     department: str = ""
+    item_id: str = ""  # the source's own id of the item (Koha's itemnumber)
 
     def source_codes(self, tag: str) -> dict:
         codes = {"tag": tag, "branches": list(self.branch_codes), "location": self.location,
@@ -205,6 +213,7 @@ def read_item(item_field: pymarc.Field, mapping: ItemMapping) -> ItemData:
         doc_type=clean_code(get(mapping.doc_type)),
         collection=clean_code(get(mapping.collection)),
         department=clean_code(get(mapping.department)),
+        item_id=get(mapping.item_id),
         **read_status(get, mapping),
     )
 

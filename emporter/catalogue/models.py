@@ -92,6 +92,21 @@ class Record(models.Model):
     audience = models.CharField(_("audience"), max_length=10, choices=Audience, default=Audience.ADULT)
     age_min = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
     age_max = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    # Set by a re-import that moved this record's last copies to another one (merged or
+    # renumbered in the library system): the record they went to, which its requests
+    # follow (holds.merges). Cleared when a copy comes back to it. No database constraint
+    # (adding one reads the whole table under lock); the partial index finds the few.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+        editable=False,
+        verbose_name=_("merged into"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -100,6 +115,11 @@ class Record(models.Model):
     class Meta:
         verbose_name = _("record")
         verbose_name_plural = _("records")
+        indexes = [
+            models.Index(
+                fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="record_merged"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(age_min__isnull=True)
@@ -149,6 +169,10 @@ class Copy(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=CopyStatus, default=CopyStatus.ON_SHELF)
     # The source system's own codes, kept so a re-import with a new mapping can redo it.
     source_codes = models.JSONField(_("codes in the source system"), default=dict, blank=True)
+    # "<source>:<id>": the source's own id of the item (Koha's itemnumber, 952$9), which
+    # stays when a label is replaced: a re-import finds the copy by it before its barcode.
+    # NULL when the source gives none (a column added without rewriting the table).
+    source_item = models.CharField(max_length=150, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -160,6 +184,9 @@ class Copy(models.Model):
         indexes = [
             models.Index(fields=["record", "status"], name="copy_record_status"),
             models.Index(fields=["branch", "status"], name="copy_branch_status"),
+            models.Index(
+                fields=["source_item"], condition=models.Q(source_item__isnull=False), name="copy_source_item"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ EVENT_REASONS = {
     "patron": _("cancelled by the patron"),
     "pickup_changed": _("pickup library changed"),
     "pickup_closed": _("pickup library closed"),
+    "record_merged": _("its record was merged into another in the library system"),
     "pickup_closed_withdrawn": _("waits: pickup library closed"),
     "pickup_reopened": _("pickup library reopened"),
     "copy_library_closed": _("the copy’s library closed"),

@@ -815,7 +815,9 @@ def stranded_waiting():
     """The waiting requests no copy can ever serve, that ``close_waiting_without_copies``
     closes (docs/deploy.md lists them this way before an upgrade's first pass)."""
     no_copy = ~Exists(_could_come_back(OuterRef("record_id")))
-    return Request.objects.filter(no_copy, status=Status.WAITING)
+    # A record merged into another at the source (catalogue.importer.mark_merged): its
+    # requests follow its copies (holds.merges), they are not stranded.
+    return Request.objects.filter(no_copy, status=Status.WAITING, record__merged_into__isnull=True)
 
 
 def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
@@ -839,7 +841,9 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
                 continue
             # The record's row, as every copy write takes it (its availability summary):
             # a copy being added now is seen, or waits for this.
-            list(Record.objects.select_for_update().filter(pk=request.record_id).values_list("pk"))
+            record = Record.objects.select_for_update().filter(pk=request.record_id)
+            if record.values_list("merged_into_id", flat=True).first() is not None:
+                continue  # merged at the source meanwhile: holds.merges moves it
             if _could_come_back(request.record_id).exists():
                 continue
             transition(request, Status.NOT_FOUND, actor=actor, reason="no_copy_left")

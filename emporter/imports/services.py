@@ -11,6 +11,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -36,6 +38,12 @@ KEEP_PROBLEMS = datetime.timedelta(days=30)
 # A name longer than this is cut (keeping its extension): the database column and the
 # file system have limits.
 NAME_LENGTH = 120
+# How long an import command waits, by default, for the import being read to end (a
+# nightly cron beside a file sent from the page, or yesterday's run still going), and
+# how often it looks.
+COMMAND_WAIT = datetime.timedelta(hours=4)
+COMMAND_POLL = datetime.timedelta(seconds=10)
+MINUTE = datetime.timedelta(minutes=1)
 
 
 def folder() -> Path:
@@ -216,6 +224,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
     """(failed, summary, problems) of the importer of ``job.kind``."""
     from emporter.catalogue.csv_import import import_copies
     from emporter.catalogue.importer import import_marc
+    from emporter.holds.merges import follow
     from emporter.patrons.importer import import_patrons
 
     options = job.options
@@ -228,6 +237,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
             withdraw_missing=bool(options.get("withdraw_missing")),
             take_over=bool(options.get("take_over")),
             progress=False,
+            on_merge=follow,  # requests follow a record merged at the source
         )
         failed, lines = bool(report.failed), report.summary_lines()
     elif job.kind == Kind.COPIES:
@@ -235,6 +245,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
             path,
             default_branch=options.get("default_branch") or None,
             encoding=options.get("encoding") or None,
+            on_merge=follow,
         )
         failed, lines = bool(report.failed), report.summary_lines()
     else:
@@ -243,18 +254,148 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
         )
         failed, lines = report.failed, [report.summary()]
     # The problems name the file as stored: name it as sent.
-    stored = str(path)
-    problems = [
-        {
-            "where": p.where.replace(stored, job.file_name),
-            "code": p.code,
-            "message": p.message,
-        }
-        # In the file's order (record, then line), not the order the batches found them.
-        for p in sorted(report.problems, key=lambda p: (p.record or 0, p.line or 0, p.offset or 0))
-    ]
-    summary = "\n".join(line.replace(stored, job.file_name) for line in lines)
+    summary, problems = _described(lines, report.problems, {str(path): job.file_name})
     return failed, _for_the_page(summary), [p | {"message": _for_the_page(p["message"])} for p in problems]
+
+
+def _described(lines: list[str], problems, names: dict[str, str]) -> tuple[str, list[dict]]:
+    """The summary and problems of an importer's report as the job keeps them, each path
+    in ``names`` replaced by its name there."""
+
+    def named(text: str) -> str:
+        for path, name in names.items():
+            text = text.replace(path, name)
+        return text
+
+    kept = [
+        {"where": named(p.where), "code": p.code, "message": p.message}
+        # In the file's order (record, then line), not the order the batches found them.
+        for p in sorted(problems, key=lambda p: (p.record or 0, p.line or 0, p.offset or 0))
+    ]
+    return "\n".join(named(line) for line in lines), kept
+
+
+def wait_option(parser) -> None:
+    """The import commands' ``--wait MINUTES`` (command_turn)."""
+
+    def minutes(text: str) -> datetime.timedelta:
+        value = float(text)
+        if value < 0:
+            raise ValueError(text)
+        return datetime.timedelta(minutes=value)
+
+    parser.add_argument(
+        "--wait",
+        type=minutes,
+        default=COMMAND_WAIT,
+        metavar="MINUTES",
+        help="while another import is being read (from the imports page, or another command), wait "
+        f"this long for its end, then give up with exit status 1 (default: {COMMAND_WAIT // MINUTE}; 0: "
+        "give up at once)",
+    )
+
+
+class ImportBusy(Exception):
+    """Another import was still being read when a command's wait for its turn ended."""
+
+
+class CommandTurn:
+    """What ``command_turn`` yields: the command's job, and how to say how it ended."""
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.ended = False
+
+    def done(self, *, failed: bool, lines: list[str], problems) -> None:
+        """Keep the import's summary and problems on its job, as the page's imports are kept."""
+        summary, kept = _described(lines, problems, {})
+        _finish(self.job.pk, State.FAILED if failed else State.DONE, summary=summary, problems=kept)
+        self.ended = True
+
+    def forget(self) -> None:
+        """Nothing was read (a wrong option): no job to show."""
+        ImportJob.objects.filter(pk=self.job.pk).delete()
+        self.ended = True
+
+
+@contextmanager
+def command_turn(
+    *,
+    kind: str,
+    file_name: str,
+    wait: datetime.timedelta = COMMAND_WAIT,
+    say: Callable[[str], object] = log.info,
+) -> Iterator[CommandTurn]:
+    """The imports' one-at-a-time turn, for a command (``import_marc``, ``import_copies``):
+    a job in the running state, as the worker's (the partial unique index
+    ``one_import_running``), so that neither a file sent from the page nor another
+    command is read beside it (two imports at once race for the same records and
+    barcodes). While another import is read, waits for its end up to ``wait``, saying so
+    once through ``say``, then raises ``ImportBusy``; an import whose worker or command
+    died (silent for ``STALLED_AFTER``) is said interrupted first, as the scheduler's
+    sweep does. The job is on the imports page while the command runs (its heartbeat
+    keeps it there), then with its summary (``CommandTurn.done``); the next file sent
+    from the page is read after it."""
+    deadline = time.monotonic() + wait.total_seconds()
+    told = False
+    while True:
+        now = timezone.now()
+        _interrupt_stalled(now)
+        try:
+            with transaction.atomic():
+                job = ImportJob.objects.create(
+                    kind=kind,
+                    file_name=file_name[:200],
+                    state=State.RUNNING,
+                    started_at=now,
+                    heartbeat_at=now,
+                    options={"command": True, "language": translation.get_language()},
+                )
+            break
+        except IntegrityError:  # one_import_running: another import is being read
+            pass
+        running = ImportJob.objects.filter(state=State.RUNNING).first()
+        about = {
+            "file": running.file_name if running else "?",
+            "since": timezone.localtime(running.started_at).strftime("%H:%M")
+            if running and running.started_at
+            else "?",
+        }
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ImportBusy(
+                _(
+                    "Another import is still being read (%(file)s, since %(since)s): this one was not "
+                    "started. Run it again once that one has ended, or let it wait longer (--wait)."
+                )
+                % about
+            )
+        if not told:
+            message = _(
+                "Another import is being read (%(file)s, since %(since)s): this one waits for its end "
+                "(%(minutes)s minutes at most)."
+            )
+            say(message % {**about, "minutes": round(left / 60)})
+            told = True
+        time.sleep(min(COMMAND_POLL.total_seconds(), left))
+    heart = _Heartbeat(job.pk)
+    turn = CommandTurn(job)
+    try:
+        yield turn
+    except BaseException as error:
+        heart.stop()
+        if isinstance(error, Exception):
+            summary = _("The import stopped on an error: %(error)s") % {"error": error}
+            _finish(job.pk, State.FAILED, summary=summary, problems=[])
+        else:  # Ctrl-C, the command killed: the next import may start
+            _finish(job.pk, State.INTERRUPTED, summary="", problems=[])
+        raise
+    else:
+        heart.stop()
+        if not turn.ended:
+            _finish(job.pk, State.DONE, summary="", problems=[])
+    finally:
+        start_next()  # a file sent from the page meanwhile: its turn
 
 
 def _for_the_page(text: str) -> str:
@@ -288,6 +429,16 @@ def sweep(now=None) -> int:
     deleted (a write that failed); problems older than KEEP_PROBLEMS are forgotten; then
     the next waiting import is queued. Returns how many were interrupted."""
     now = now or timezone.now()
+    stalled = _interrupt_stalled(now)
+    _forget_orphan_files()
+    ImportJob.objects.filter(finished_at__lt=now - KEEP_PROBLEMS).exclude(problems=[]).update(problems=[])
+    start_next()
+    return stalled
+
+
+def _interrupt_stalled(now) -> int:
+    """Mark interrupted the running imports silent for STALLED_AFTER (their files deleted);
+    returns how many."""
     silent = Q(heartbeat_at__lt=now - STALLED_AFTER) | Q(
         heartbeat_at__isnull=True, started_at__lt=now - STALLED_AFTER
     )
@@ -297,9 +448,6 @@ def sweep(now=None) -> int:
         ImportJob.objects.filter(pk=job.pk, state=State.RUNNING).update(
             state=State.INTERRUPTED, finished_at=now, stored_as=""
         )
-    _forget_orphan_files()
-    ImportJob.objects.filter(finished_at__lt=now - KEEP_PROBLEMS).exclude(problems=[]).update(problems=[])
-    start_next()
     return len(stalled)
 
 

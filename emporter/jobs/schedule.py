@@ -42,6 +42,7 @@ def jobs() -> list[Job]:
     from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
     from emporter.discovery.services import cancel_stranded
+    from emporter.holds.merges import follow_merges
     from emporter.holds.services import (
         close_waiting_without_copies,
         expire_overdue,
@@ -69,6 +70,10 @@ def jobs() -> list[Job]:
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),
         Job("expire bags past their deadline", 600, expire_overdue),
+        # Requests of a record merged at the source follow its copies to the other record
+        # (the import moves most at once); before the two sweeps below, which would serve
+        # them from, or close them on, a record left without copies.
+        Job("move requests of records merged at the source", 60, until_done(follow_merges)),
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
         Job("serve waiting requests", 300, until_done(serve_waiting)),
         # A title whose last copies were written off or deleted: its queue is told, not kept.

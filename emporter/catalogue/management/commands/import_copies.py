@@ -1,4 +1,9 @@
-"""``manage.py import_copies FILE [--codes FILE] [--default-branch CODE] [--encoding NAME]``."""
+"""``manage.py import_copies FILE [--codes FILE] [--default-branch CODE] [--encoding NAME]
+[--wait MINUTES]``.
+
+It takes the imports' turn, as ``import_marc`` does (``imports.services.command_turn``)."""
+
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -6,6 +11,9 @@ from django.utils.translation import gettext as _
 from emporter.catalogue.csv_import import import_copies
 from emporter.catalogue.importer import not_imported
 from emporter.catalogue.item_mappings import load_code_map
+from emporter.holds.merges import follow
+from emporter.imports.models import Kind
+from emporter.imports.services import ImportBusy, command_turn, wait_option
 
 
 class Command(BaseCommand):
@@ -30,18 +38,28 @@ class Command(BaseCommand):
             help="the file's encoding when it is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)",
         )
         parser.add_argument("--batch-size", type=int, default=500)
+        wait_option(parser)
 
-    def handle(self, *args, file, codes, default_branch, encoding, batch_size, **kw):
+    def handle(self, *args, file, codes, default_branch, encoding, batch_size, wait, **kw):
         try:
-            report = import_copies(
-                file,
-                code_map=load_code_map(codes) if codes else None,
-                default_branch=default_branch,
-                encoding=encoding,
-                batch_size=batch_size,
-                stdout=self.stderr,
-            )
-        except ValueError as exc:
+            with command_turn(
+                kind=Kind.COPIES, file_name=Path(file).name, wait=wait, say=self.stderr.write
+            ) as turn:
+                try:
+                    report = import_copies(
+                        file,
+                        code_map=load_code_map(codes) if codes else None,
+                        default_branch=default_branch,
+                        encoding=encoding,
+                        batch_size=batch_size,
+                        stdout=self.stderr,
+                        on_merge=follow,
+                    )
+                except ValueError as exc:  # a wrong option: nothing was read
+                    turn.forget()
+                    raise CommandError(str(exc)) from exc
+                turn.done(failed=bool(report.failed), lines=report.summary_lines(), problems=report.problems)
+        except ImportBusy as exc:
             raise CommandError(str(exc)) from exc
         for line in report.summary_lines():
             self.stdout.write(line)

@@ -1,9 +1,17 @@
 """``manage.py import_marc FILE… [--preset|--mapping] [--codes FILE] [--default-branch CODE]
-[--encoding NAME] [--source NAME] [--take-over] [--withdraw-missing]``.
+[--encoding NAME] [--source NAME] [--take-over] [--withdraw-missing] [--wait MINUTES]``.
 
 Exit status 1 when a file could not be read (missing, unreadable, refused as another
 source's export), was not read to its end (truncated, XML not well-formed), or gave no
-record; 0 otherwise, even when records or items were skipped (they are listed)."""
+record, or when another import was still being read after ``--wait`` minutes; 0
+otherwise, even when records or items were skipped (they are listed).
+
+It takes the imports' turn (``imports.services.command_turn``): a file sent from the
+imports page, or another command, is read before or after it, never beside it; the run
+shows on that page. The requests of a record merged at the source follow its copies
+(``holds.merges.follow``)."""
+
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -11,6 +19,9 @@ from django.utils.translation import gettext as _
 from emporter.catalogue.importer import import_marc, not_imported
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
 from emporter.catalogue.marc import ENCODINGS
+from emporter.holds.merges import follow
+from emporter.imports.models import Kind
+from emporter.imports.services import ImportBusy, command_turn, wait_option
 
 
 class Command(BaseCommand):
@@ -55,24 +66,35 @@ class Command(BaseCommand):
             "--progress", action="store_true", default=None, help="progress bar (default: when on a terminal)"
         )
         parser.add_argument("--no-progress", dest="progress", action="store_false")
+        wait_option(parser)
 
     def handle(self, *args, files, mapping, codes, **options):
+        name = ", ".join(Path(f).name for f in files)
         try:
-            report = import_marc(
-                files,
-                source=options["source"],
-                preset=options["preset"],
-                mapping=load_mapping(mapping) if mapping else None,
-                code_map=load_code_map(codes) if codes else None,
-                default_branch=options["default_branch"],
-                encoding=options["encoding"],
-                withdraw_missing=options["withdraw_missing"],
-                take_over=options["take_over"],
-                batch_size=options["batch_size"],
-                progress=options["progress"],
-                stdout=self.stderr,
-            )
-        except ValueError as exc:
+            with command_turn(
+                kind=Kind.MARC, file_name=name, wait=options["wait"], say=self.stderr.write
+            ) as turn:
+                try:
+                    report = import_marc(
+                        files,
+                        source=options["source"],
+                        preset=options["preset"],
+                        mapping=load_mapping(mapping) if mapping else None,
+                        code_map=load_code_map(codes) if codes else None,
+                        default_branch=options["default_branch"],
+                        encoding=options["encoding"],
+                        withdraw_missing=options["withdraw_missing"],
+                        take_over=options["take_over"],
+                        batch_size=options["batch_size"],
+                        progress=options["progress"],
+                        stdout=self.stderr,
+                        on_merge=follow,
+                    )
+                except ValueError as exc:  # a wrong option: nothing was read
+                    turn.forget()
+                    raise CommandError(str(exc)) from exc
+                turn.done(failed=bool(report.failed), lines=report.summary_lines(), problems=report.problems)
+        except ImportBusy as exc:
             raise CommandError(str(exc)) from exc
         for line in report.summary_lines():
             self.stdout.write(line)
