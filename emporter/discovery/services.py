@@ -63,11 +63,10 @@ def create_surprise_request(
         )
 
 
-def _composed_again(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:
-    """The same form sent again (a double click, a reload after a time-out): what the
-    first placed, replayed by its idempotency key. Other documents chosen for a bag
-    already made up (a second librarian) are refused as before."""
-    outcomes = place_requests(
+def _place(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:
+    """The bag's documents as ordinary requests, keyed by the bag: a form sent twice
+    replays what the first placed."""
+    return place_requests(
         patron=surprise.patron,
         record_ids=record_ids,
         pickup_branch=surprise.pickup_branch,
@@ -75,6 +74,13 @@ def _composed_again(surprise: SurpriseRequest, record_ids: list[int], actor) -> 
         actor=actor,
         idempotency_key=f"surprise:{surprise.pk}",
     )
+
+
+def _composed_again(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:
+    """The same form sent again (a double click, a reload after a time-out): what the
+    first placed, replayed by its idempotency key. Other documents chosen for a bag
+    already made up (a second librarian) are refused as before."""
+    outcomes = _place(surprise, record_ids, actor)
     # (place_requests says a key used for another call per document, in its outcomes.)
     if any(not o.ok and o.error.code == "idempotency_key_reused" for o in outcomes):
         raise ServiceError("surprise_not_open")
@@ -136,14 +142,7 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
             raise ServiceError("surprise_not_guardian_now")
         if len(record_ids) > surprise.how_many:
             raise ServiceError("surprise_too_many", n=surprise.how_many)
-        outcomes = place_requests(
-            patron=surprise.patron,
-            record_ids=record_ids,
-            pickup_branch=surprise.pickup_branch,
-            channel=Channel.SURPRISE,
-            actor=actor,
-            idempotency_key=f"surprise:{surprise.pk}",
-        )
+        outcomes = _place(surprise, record_ids, actor)
         placed = [o.request for o in outcomes if o.ok]
         if placed:
             surprise.requests.add(*placed)
