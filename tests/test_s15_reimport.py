@@ -168,7 +168,7 @@ def test_the_older_request_keeps_its_place_in_the_surviving_records_queue(tmp_pa
     assert (first.status, first.copy.barcode, second.status) == (Status.PLACED, "B1", Status.WAITING)
 
 
-def test_a_patron_who_requested_both_records_keeps_the_surviving_ones_request(
+def test_a_patron_who_requested_both_records_keeps_the_older_request_and_its_place(
     tmp_path, branch, patron, mailoutbox
 ):
     old, on_old = waiting_for_old_record(tmp_path, patron, branch)
@@ -184,9 +184,10 @@ def test_a_patron_who_requested_both_records_keeps_the_surviving_ones_request(
 
     on_old.refresh_from_db()
     on_new.refresh_from_db()
-    assert (on_new.status, on_new.record_id) == (Status.WAITING, new.pk)
-    assert (on_old.status, on_old.record_id) == (Status.CANCELLED, old.pk)
-    closing = RequestEvent.objects.filter(request=on_old, to_status=Status.CANCELLED).get()
+    # Both waiting: the one asked first keeps its place (moved), the later one goes.
+    assert (on_old.status, on_old.record_id) == (Status.WAITING, new.pk)
+    assert (on_new.status, on_new.record_id) == (Status.CANCELLED, new.pk)
+    closing = RequestEvent.objects.filter(request=on_new, to_status=Status.CANCELLED).get()
     assert closing.reason == MERGED  # not "not found", and no notice says so
     from emporter.notices.tasks import run_outbox
 
@@ -750,3 +751,97 @@ def test_requests_of_records_nobody_merged_are_not_read(
     with django_assert_max_num_queries(1):
         assert follow_merges() == 0
     assert Request.objects.get().status == Status.WAITING
+
+
+# --- the second read: merges decided with the whole run, the first asker keeps their place ---
+
+
+def test_a_patron_who_waited_first_on_the_merged_record_keeps_their_place(tmp_path, branch, patron):
+    """P asked for 100 first; Q then asked for 200; P asked for 200 too. The cataloguer
+    merges 100 into 200. P's older request is cancelled and the newer kept: P, who waited
+    longest for this very title, is now behind Q, and the copy back on the shelf goes to Q."""
+    command(
+        export(
+            tmp_path,
+            record("100", "Le loup", [item("B1", due="2030-01-01")]),
+            record("200", "Le loup (doublon)", [item("B2", due="2030-01-01")]),
+        )
+    )
+    old = Record.objects.get(source_key="koha:100")
+    new = Record.objects.get(source_key="koha:200")
+    on_old, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+    q = make_patron(branch, card="10000002")
+    q_request, _ = place_request(patron=q, record_id=new.pk, pickup_branch=branch)
+    on_new, _ = place_request(patron=patron, record_id=new.pk, pickup_branch=branch)
+    assert on_old.created_at < q_request.created_at < on_new.created_at
+
+    # Merged; B1 back on the shelf.
+    command(export(tmp_path, record("200", "Le loup", [item("B1"), item("B2", due="2030-01-01")])))
+    serve_waiting()
+
+    for r in (on_old, on_new, q_request):
+        r.refresh_from_db()
+    served = [r for r in (on_old, on_new) if r.status == Status.PLACED]
+    # The patron who asked first for this title gets the copy.
+    assert served and q_request.status == Status.WAITING, (
+        f"P's requests: {on_old.status}/{on_new.status}, Q's: {q_request.status}"
+    )
+
+
+def test_a_record_the_export_still_lists_is_not_merged_into_the_record_its_copy_went_to(
+    tmp_path, branch, patron
+):
+    """The cataloguer re-attaches 100's only item to 300 (a wrongly attached item, Koha's
+    'Attach item'): record 100 is still in the export, without items. It was neither
+    merged nor renumbered, yet its patron's request is moved to another title (300), with
+    no notice."""
+    command(
+        export(
+            tmp_path,
+            record("100", "Le loup, tome 1", [item("B1", due="2030-01-01")]),
+            record("300", "Le loup, tome 2"),
+        )
+    )
+    old = Record.objects.get(source_key="koha:100")
+    request, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+
+    command(
+        export(
+            tmp_path,
+            record("100", "Le loup, tome 1"),  # still in the library system
+            record("300", "Le loup, tome 2", [item("B1", due="2030-01-01")]),
+        )
+    )
+
+    request.refresh_from_db()
+    old.refresh_from_db()
+    assert request.record_id == old.pk, "the patron now waits for another title (tome 2)"
+    assert old.merged_into_id is None
+
+
+def test_a_record_listed_after_the_batch_that_took_its_copy_is_not_merged(tmp_path, branch, patron):
+    """The same, the record listed further on in the file than the one its item went to
+    (batches of one): the merge is decided at the end of the run, not in the batch."""
+    command(
+        export(
+            tmp_path,
+            record("100", "Le loup, tome 1", [item("B1", due="2030-01-01")]),
+            record("300", "Le loup, tome 2"),
+        )
+    )
+    old = Record.objects.get(source_key="koha:100")
+    request, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+
+    command(
+        export(
+            tmp_path,
+            record("300", "Le loup, tome 2", [item("B1", due="2030-01-01")]),
+            record("100", "Le loup, tome 1"),  # after, in another batch
+        ),
+        "--batch-size",
+        "1",
+    )
+
+    request.refresh_from_db()
+    old.refresh_from_db()
+    assert request.record_id == old.pk and old.merged_into_id is None

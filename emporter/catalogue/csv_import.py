@@ -720,8 +720,9 @@ class _CopyImport:
             self.moves = []
             try:
                 with transaction.atomic():
-                    # The last attempt waits for busy copies rather than giving way.
-                    created, updated, problems = self.write_batch(batch, wait=attempt == WRITE_ATTEMPTS - 1)
+                    # Never waiting for a copy while the records are held, not even at
+                    # the last attempt (a circle with a picker).
+                    created, updated, problems = self.write_batch(batch, wait=False)
                 break
             except DatabaseError as error:
                 if transient(error) and attempt < WRITE_ATTEMPTS - 1:

@@ -139,7 +139,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -435,6 +435,7 @@ def import_marc(
         path = Path(path)
         name = (source or path.stem).strip()
         run.import_file(path, source=name, mapping=mapping, progress=progress, take_over=take_over)
+    run.follow_merges()
     if withdraw_missing:
         for name in dict.fromkeys(f.source for f in run.report.files):
             run.withdraw_missing(name)
@@ -580,6 +581,16 @@ class _Run:
     held_problems: list[Problem] | None = None
     # The copies the batch being written moved to another record: (old, new) record ids.
     moves: list[tuple[int, int]] = field(default_factory=list)
+    # Every record this run has listed (with copies or not), and those the batch being
+    # written lists: a record the library system still has was not merged away, even if
+    # a cataloguer moved its last item to another record ("attach item").
+    listed_records: set[int] = field(default_factory=set)
+    batch_listed: list[int] = field(default_factory=list)
+    # Records left without copies, marked merged in their batch (so that no sweep closes
+    # their requests meanwhile), whose requests follow at the end of the run, once it is
+    # known the files do not list them further on: {old: (new, the file's counts)}.
+    merges: dict[int, tuple[int, FileReport]] = field(default_factory=dict)
+    batch_merges: dict[int, int] = field(default_factory=dict)
 
     def import_file(
         self,
@@ -888,10 +899,12 @@ class _Run:
         for attempt in range(WRITE_ATTEMPTS):
             saved = dataclasses.replace(counts, other_sources=Counter(counts.other_sources))
             self.held_problems, self.moves = [], []
+            self.batch_listed, self.batch_merges = [], {}
             try:
                 with transaction.atomic():
-                    # The last attempt waits for busy copies rather than giving way.
-                    self.write_batch(batch, counts, wait=attempt == WRITE_ATTEMPTS - 1)
+                    # Never waiting for a copy while the records are held, not even at
+                    # the last attempt (a circle with a picker); then record by record.
+                    self.write_batch(batch, counts, wait=False)
             except DatabaseError as refused:
                 restore_counts(counts, saved)
                 self.held_problems, error = None, refused
@@ -906,6 +919,10 @@ class _Run:
             held, self.held_problems = self.held_problems, None
             for problem in held:
                 self.say(problem)
+            self.listed_records.update(self.batch_listed)
+            for old in self.batch_listed:
+                self.merges.pop(old, None)  # listed after all: unmarked by mark_merged
+            self.merges.update((old, (new, counts)) for old, new in self.batch_merges.items())
             return
         if len(batch) > 1:
             for pending in batch:
@@ -922,9 +939,18 @@ class _Run:
         )
         record_ids = self.write_records(batch, counts)
         self.write_copies(batch, record_ids, counts)
-        merged = mark_merged(self.moves, listed=[record_ids[p.key] for p in batch if p.copies])
-        if merged:
-            self.merged(merged, counts)
+        self.batch_listed = [record_ids[p.key] for p in batch]
+        self.batch_merges = mark_merged(self.moves, listed=self.batch_listed, present=self.listed_records)
+
+    def follow_merges(self) -> None:
+        """The end of the run: the records marked merged that no file listed further on
+        are counted, and their requests follow their copies (``on_merge``)."""
+        for old, (new, counts) in sorted(self.merges.items()):
+            with transaction.atomic():
+                if not Record.objects.filter(pk=old, merged_into__isnull=False).exists():
+                    continue  # a copy came back to it meanwhile
+                self.merged({old: new}, counts)
+        self.merges = {}
 
     def refused(self, pending: _PendingRecord, counts: FileReport, error: DatabaseError | None) -> None:
         counts.records_skipped += 1
@@ -1049,9 +1075,9 @@ class _Run:
         values["source_codes"] = with_status_codes(values["source_codes"], copy.source_codes)
 
     def merged(self, merged: dict[int, int], counts: FileReport) -> None:
-        """Records this batch left without copies: counted (not a problem: the copies moved
+        """Records the run left without copies: counted (not a problem: the copies moved
         within the source, or on a take-over, as asked), and their requests moved
-        (``on_merge``, in this transaction, so that no sweep finds them stranded meanwhile)."""
+        (``on_merge``). Marked merged since their batch, no sweep closed them meanwhile."""
         counts.records_merged += len(merged)
         if self.on_merge is None:
             return  # the scheduler's job (holds.merges) moves them
@@ -1138,19 +1164,23 @@ def transient(error: DatabaseError) -> bool:
     return "database is locked" in str(error)
 
 
-def mark_merged(moves: list[tuple[int, int]], *, listed: Iterable[int] = ()) -> dict[int, int]:
+def mark_merged(
+    moves: list[tuple[int, int]], *, listed: Iterable[int] = (), present: Container[int] = ()
+) -> dict[int, int]:
     """After a batch moved copies between records (``moves``: (old, new) record ids): a
     record they left without a copy that could serve a request (none, or only missing or
     withdrawn ones) was merged or renumbered in the library system. It is marked merged
     into the record that took most of its copies (``Record.merged_into``): its requests
     follow them (holds.merges), and the sweep that closes the requests no copy can serve
     leaves them alone. A record that received copies, or that the files list with copies
-    (``listed``), is merged into nothing any more. Returns {old: new} for the records
-    marked now. Run in the batch's transaction: the mark is there as soon as the move is."""
+    (``listed``), is merged into nothing any more; one the run has listed (``present``,
+    with copies or not: the library system still has it) is not merged. Returns {old:
+    new} for the records marked now. Run in the batch's transaction: the mark is there as
+    soon as the move is."""
     received = {new for _old, new in moves} | set(listed)
     if received:
         Record.objects.filter(pk__in=received, merged_into__isnull=False).update(merged_into=None)
-    olds = {old for old, _new in moves} - received
+    olds = {old for old, _new in moves if old not in present} - received
     if not olds:
         return {}
     serving = Copy.objects.lendable().exclude(status=CopyStatus.MISSING).filter(record_id__in=olds)

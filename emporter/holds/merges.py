@@ -122,10 +122,17 @@ def _follow_one(request_id: int, *, old: int, target: int, actor=None) -> int:
         }
         theirs = Request.objects.filter(patron_id=request.patron_id, record_id=target, status__in=ACTIVE)
         if theirs.exists():
+            other = theirs.select_for_update(skip_locked=True, of=("self",)).first()
+            if other is None:
+                return 0  # being changed now: the next pass
             if request.status != Status.WAITING:
                 return 0  # it holds a copy: it ends as it is, the other keeps its place
-            transition(request, Status.CANCELLED, actor=actor, reason=MERGED, note=note)
-            return 1
+            if other.status != Status.WAITING or other.created_at <= request.created_at:
+                transition(request, Status.CANCELLED, actor=actor, reason=MERGED, note=note)
+                return 1
+            # Both waiting, this one first: it keeps its place in the queue, the later one
+            # goes (else those who asked in between would pass before the patron).
+            transition(other, Status.CANCELLED, actor=actor, reason=MERGED, note=note)
         if not Request.objects.filter(pk=request.pk, status=request.status, record_id=old).update(
             record_id=target
         ):

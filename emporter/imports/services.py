@@ -108,6 +108,11 @@ def _cleaned(part: str) -> str:
         return ""
 
 
+def running() -> bool:
+    """An import is being read now (the page's, or a command's turn)."""
+    return ImportJob.objects.filter(state=State.RUNNING).exists()
+
+
 def start_next() -> int | None:
     """Queue the oldest waiting import when none is running; safe to call often (the
     scheduler does, so that imports waiting while the worker was down are read)."""
