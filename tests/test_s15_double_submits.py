@@ -313,3 +313,31 @@ def test_a_surprise_bag_composed_twice_with_the_same_choice_replays_the_first(br
         )
     assert other.value.code == "surprise_not_open"
     assert patron.requests.count() == 2
+
+
+def test_a_surprise_bag_sent_again_places_nothing_the_first_could_not(branch):
+    """The replay gave what the first placed, and placed anew what the first refused (a
+    document on loan then, back since): a bag already made up grew behind the
+    librarian's back."""
+    from emporter.discovery import services as discovery
+    from emporter.holds.models import RequestPolicy
+    from tests.test_discovery_surprise import comic, librarian
+
+    patron = make_patron(branch, card="20000010")
+    policy = RequestPolicy.objects.create(max_active=1)
+    user = librarian(branch)
+    surprise = discovery.create_surprise_request(
+        asked_by=patron, patron=patron, pickup_branch=branch, how_many=1
+    )
+    chosen = [comic("Un", branch).pk, comic("Deux", branch).pk]
+    with pytest.raises(ServiceError):  # two chosen for a bag of one
+        discovery.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
+    surprise.how_many = 2
+    surprise.save(update_fields=["how_many"])
+    first = discovery.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
+    assert [o.ok for o in first] == [True, False]  # the patron's limit: one
+    policy.max_active = 8
+    policy.save()
+    again = discovery.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
+    assert [o.request.pk for o in again] == [first[0].request.pk]
+    assert patron.requests.count() == 1

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from emporter.errors import ServiceError
 from emporter.holds.models import Channel
-from emporter.holds.services import Outcome, check_patron, place_requests
+from emporter.holds.services import Outcome, call_fingerprint, check_patron, place_requests
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
@@ -78,14 +78,16 @@ def _place(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outc
 
 def _composed_again(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:
     """The same form sent again (a double click, a reload after a time-out): what the
-    first placed, replayed by its idempotency key. Other documents chosen for a bag
-    already made up (a second librarian) are refused as before."""
-    outcomes = _place(surprise, record_ids, actor)
-    # (place_requests says a key used for another call per document, in its outcomes.)
-    if any(not o.ok and o.error.code == "idempotency_key_reused" for o in outcomes):
+    first placed, replayed, and nothing more (a document it could not place then is not
+    placed now, in a bag already made up). Other documents chosen for a bag already made
+    up (a second librarian) are refused as before."""
+    placed = list(surprise.requests.order_by("pk"))
+    same_form = placed and all(
+        r.idempotency_fingerprint == call_fingerprint(record_ids, surprise.pickup_branch) for r in placed
+    )
+    if not same_form:
         raise ServiceError("surprise_not_open")
-    surprise.requests.add(*[o.request for o in outcomes if o.ok])
-    return outcomes
+    return [Outcome(r.record_id, request=r, replayed=True) for r in placed]
 
 
 def cancel_stranded(*, limit: int = 500, now=None) -> int:

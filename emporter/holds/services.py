@@ -63,7 +63,7 @@ def place_requests(
     rather than half-replayed."""
     outcomes = []
     record_ids = list(dict.fromkeys(record_ids))  # de-duplicated, order kept
-    call = _call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
+    call = call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
     if idempotency_key and _key_used_for_someone_else(actor, f"{channel}:{idempotency_key} ", patron):
         error = ServiceError("idempotency_key_reused")
         return [Outcome(record_id, error=error) for record_id in record_ids]
@@ -104,7 +104,7 @@ def _key_used_for_someone_else(actor, call_key: str, patron: Patron) -> bool:
     return any(key.startswith(call_key) for key in used.values_list("idempotency_key", flat=True)[:20])
 
 
-def _call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
+def call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
     body = f"{pickup_branch.pk}|{','.join(str(i) for i in sorted(record_ids))}"
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
