@@ -1,5 +1,8 @@
 """Where a page may send people next, the views that only take a form's POST, the
-headers of pages that show someone's own data, and the cap on uploaded files."""
+headers of pages that show someone's own data, the cap on uploaded files, and the page
+of a form refused for its stale security token."""
+
+import urllib.parse
 
 from django.conf import settings
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
@@ -77,3 +80,16 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
             self.file.close()  # a temporary file: deleted as it closes
             raise SkipFile
         return super().receive_data_chunk(raw_data, start)
+
+
+def csrf_failure(request, reason: str = ""):
+    """A form refused for its stale security token (settings.CSRF_FAILURE_VIEW): the page
+    says what to do, with a link back to the page the form was on (this site's only:
+    the Referer is the browser's word). Reloading this one would send the form again."""
+    from django.shortcuts import render
+
+    back = ""
+    sent_from = urllib.parse.urlsplit(request.META.get("HTTP_REFERER", ""))
+    if sent_from.netloc == request.get_host():
+        back = safe_next(request, sent_from.path + (f"?{sent_from.query}" if sent_from.query else ""))
+    return render(request, "403_csrf.html", {"back": back}, status=403)

@@ -48,6 +48,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret" if DEBUG else ""
 PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY", "") or SECRET_KEY
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# A stale form's page says what to do, and links back to where it was (emporter.http).
+CSRF_FAILURE_VIEW = "emporter.http.csrf_failure"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "testserver"}
 # Fail closed: the defaults suit a developer's machine only. Served to others with DEBUG
 # still on, every error page would show settings and PINs; with DEBUG off and no key,

@@ -83,3 +83,12 @@ def test_the_doors_title_names_the_patron_shown(client, branch):
     client.force_login(staff(Role.DOOR_DESK, branch))
     shown = page(scan(client, branch, patron.card_number))
     assert shown.one("title").text().startswith("Inès M. · ")  # as the bag labels: not the whole name
+
+
+def test_the_french_cancel_label_reads_well_before_a_vowel(client, branch):
+    """'Annuler le sac surprise de Anaïs' (read out by screen readers)."""
+    parent = make_patron(branch, card="30000008", first_name="Anaïs", last_name="Diallo")
+    services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=branch, how_many=1)
+    client.force_login(parent.user)
+    page = client.get("/discover/surprise/").text
+    assert "Annuler le sac surprise pour Anaïs, 1 document" in page

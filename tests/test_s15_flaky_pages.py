@@ -60,6 +60,34 @@ def test_a_stale_staff_form_answers_a_page_that_says_what_to_do(branch, patron, 
     assert PickLine.objects.get(pk=line.pk).status == LineStatus.PENDING
 
 
+def test_the_stale_form_page_links_back_to_the_page_the_form_was_on(branch, patron):
+    """It sits at the form's own address: reloading it sent the form again, stale still."""
+    place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    line = picking.build_run(branch=branch, kind="late").lines.get()
+    user = get_user_model().objects.create_user(username="rayon", password="x")
+    StaffRole.objects.create(user=user, role=Role.PICKER, branch=branch)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(en("home"))
+    stale = client.cookies["csrftoken"].value
+    client.cookies["csrftoken"] = "x" * 32
+    pick_page = en("picking:index")
+    response = client.post(
+        en("picking:mark", line.pk),
+        {"csrfmiddlewaretoken": stale, "action": "found"},
+        headers={"referer": f"http://testserver{pick_page}"},
+    )
+    assert response.status_code == 403
+    assert f'<a class="button" href="{pick_page}">Back to that page</a>' in response.text
+    # Another site's page is no way back.
+    other = client.post(
+        en("picking:mark", line.pk),
+        {"csrfmiddlewaretoken": stale, "action": "found"},
+        headers={"referer": "https://evil.example/page/"},
+    )
+    assert "Back to that page" not in other.text
+
+
 def test_a_stale_sign_in_form_answers_the_same_page_with_the_sign_in_links(db):
     client = Client(enforce_csrf_checks=True)
 

@@ -370,3 +370,74 @@ def test_the_requests_table_gives_no_past_deadline_for_a_bag_at_a_closed_library
     client.force_login(patron.user)
     page = client.get(url("patrons:account")).text
     assert "Until the library reopens" in page
+
+
+# --- upgrading from the release before (a0c50c3) ---------------------------------------
+
+
+def test_a_switch_queued_before_the_upgrade_keeps_a_library_closed_since_by_the_old_code(db):
+    from emporter.network.tasks import switch_modes
+    from tests.conftest import make_branch
+
+    closed = make_branch(code="GER", name="Gerland")
+    corrected = make_branch(code="CRX", name="Croix-Rousse")
+    # GER closed a while ago; CRX in click and collect since long ago.
+    long_ago = timezone.now() - datetime.timedelta(days=3)
+    Branch.objects.filter(pk=closed.pk).update(service_mode=ServiceMode.CLOSED, mode_changed_at=long_ago)
+    Branch.objects.filter(pk=corrected.pk).update(mode_changed_at=long_ago)
+    # The old modes page: "All libraries: click and collect", a closed one among them:
+    # queued as switch_modes(ids, mode, actor, asked_at) (old network/views.py).
+    asked_at = timezone.now() - datetime.timedelta(minutes=5)
+    # Then, with the old code, the administrator closes CRX at once (old set_mode:
+    # service_mode and mode_changed_at, no mode_asked_at: the column did not exist).
+    Branch.objects.filter(pk=corrected.pk).update(
+        service_mode=ServiceMode.CLOSED, mode_changed_at=asked_at + datetime.timedelta(minutes=2)
+    )
+    # After the upgrade the new worker runs the queued task.
+    switch_modes.call([closed.pk, corrected.pk], ServiceMode.CLICK_COLLECT, None, asked_at.isoformat())
+    closed.refresh_from_db()
+    corrected.refresh_from_db()
+    assert closed.service_mode == ServiceMode.CLICK_COLLECT
+    # The old worker left CRX closed (switched since the switch was asked): so must the new one.
+    assert corrected.service_mode == ServiceMode.CLOSED
+
+
+def test_a_long_stranded_surprise_bag_cancelled_after_the_upgrade_is_told(settings, patron, branch):
+    from django.core.management import call_command
+
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    discovery.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=3)
+    # Asked 40 days ago; the library went back to normal service a month ago (old code).
+    long_ago = timezone.now() - datetime.timedelta(days=40)
+    SurpriseRequest.objects.update(created_at=long_ago)
+    Branch.objects.filter(pk=branch.pk).update(
+        service_mode=ServiceMode.OPEN, mode_changed_at=timezone.now() - datetime.timedelta(days=30)
+    )
+    # The new scheduler starts (the deploy's last restart), then goes on.
+    call_command("run_scheduler", "--once")
+    call_command("run_scheduler", "--once")
+    surprise = SurpriseRequest.objects.get()
+    assert surprise.status == SurpriseStatus.CANCELLED
+    assert Notice.objects.filter(kind="surprise_cancelled").exists(), (
+        "cancelled and forgotten in the same pass: the patron is never told"
+    )
+
+
+def test_no_surprise_bag_is_offered_while_no_library_takes_requests(client, patron, branch):
+    set_mode(branches=Branch.objects.all(), mode=ServiceMode.OPEN, actor=None)
+    client.force_login(patron.user)
+    page = client.get(url("discovery:surprise")).text
+    assert "No library is taking requests at the moment" in page
+    assert 'name="pickup_branch"' not in page  # a required choice with nothing in it
+    assert "Ask for a surprise bag" not in client.get(url("discovery:index")).text
+
+
+def test_staying_closed_says_the_waiting_reopening_is_cancelled(client, branch, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    switch(branch, ServiceMode.CLOSED)
+    network_admin(client)
+    client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    page = client.post(
+        url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED}, follow=True
+    ).text
+    assert "stays Closed: the switch to Click and collect that was waiting is cancelled" in page

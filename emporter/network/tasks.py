@@ -28,7 +28,12 @@ def switch_modes(
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     branches = Branch.objects.filter(pk__in=branch_ids)
     if asked_at:
-        branches = branches.exclude(mode_asked_at__gt=datetime.datetime.fromisoformat(asked_at))
+        at = datetime.datetime.fromisoformat(asked_at)
+        # mode_asked_at is empty where only the code before it switched (queued across
+        # an upgrade, or switched between migrate and the restart): its rule, then.
+        branches = branches.exclude(
+            Q(mode_asked_at__gt=at) | Q(mode_asked_at__isnull=True, mode_changed_at__gt=at)
+        )
     return set_mode(branches=branches, mode=mode, actor=actor)
 
 
@@ -52,7 +57,11 @@ def pending_switches() -> dict[int, str]:
     runs = waiting(switch_modes, alive=alive)
     if not runs:
         return pending
-    last_asked = dict(Branch.objects.values_list("pk", "mode_asked_at"))
+    # (Where no switch was asked since the column came, the last change is what counts.)
+    last_asked = {
+        pk: asked or changed
+        for pk, asked, changed in Branch.objects.values_list("pk", "mode_asked_at", "mode_changed_at")
+    }
     for args_kwargs in runs:
         args = list(args_kwargs.get("args", [])) + [None, None, None, None]
         kwargs = args_kwargs.get("kwargs", {})

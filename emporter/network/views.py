@@ -56,7 +56,20 @@ def switch_branch(request, branch_id: int):
     if mode is None:
         messages.error(request, _("Choose a service mode."))
         return redirect("network:modes")
+    superseded = pending_switches().get(branch.pk)
     at = asked(Branch.objects.filter(pk=branch.pk))
+    if superseded and superseded != mode and branch.service_mode == mode:
+        # The switch waiting in the queue will not run: said, for whoever asked for it.
+        messages.success(
+            request,
+            _("%(branch)s stays %(mode)s: the switch to %(other)s that was waiting is cancelled.")
+            % {
+                "branch": branch.name,
+                "mode": ServiceMode(mode).label,
+                "other": ServiceMode(superseded).label,
+            },
+        )
+        return redirect("network:modes")
     if _reopens(Branch.objects.filter(pk=branch.pk), mode):
         messages.success(request, _reopening_text(mode, [branch]))
         switch_modes.enqueue([branch.pk], mode, request.user.pk, at)

@@ -53,6 +53,7 @@ def forget_closed(*, now: datetime.datetime | None = None, batch: int = BATCH) -
         Q(status=SurpriseStatus.COMPOSED, composed_at__lt=cutoff)
         | Q(status=SurpriseStatus.CANCELLED, created_at__lt=cutoff),
         patron__isnull=False,
+        to_tell=False,  # cancelled by the library, its patron not told yet (notices.compose)
     )
     with transaction.atomic():
         forgotten += _forget_surprises(list(surprises.values_list("pk", flat=True)[:batch]))

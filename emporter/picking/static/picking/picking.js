@@ -181,8 +181,15 @@
       window.sessionStorage.removeItem(KEPT);
     } catch (e) { return; }
     if (!kept.length) return;
-    kept.forEach(function (entry) { keepLost(entry[0], entry[1]); });
-    var text = kept.map(function (entry) { return entry[1]; }).join(" ");
+    // One line per barcode, its last word: a scan lost, scanned again, then caught by
+    // the reload was said twice, with two verdicts.
+    var last = {}, order = [];
+    kept.forEach(function (entry) {
+      if (!(entry[0] in last)) order.push(entry[0]);
+      last[entry[0]] = entry[1];
+    });
+    order.forEach(function (barcode) { keepLost(barcode, last[barcode]); });
+    var text = order.map(function (barcode) { return last[barcode]; }).join(" ");
     result.className = "scan-result error";
     result.textContent = text;
     // A live region filled with the page is often not read out: said once the page is in.
