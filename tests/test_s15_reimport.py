@@ -845,3 +845,12 @@ def test_a_record_listed_after_the_batch_that_took_its_copy_is_not_merged(tmp_pa
     request.refresh_from_db()
     old.refresh_from_db()
     assert request.record_id == old.pk and old.merged_into_id is None
+
+
+def test_a_command_line_import_keeps_the_file_name_not_its_path_on_the_server(tmp_path, branch):
+    from emporter.imports.models import ImportJob
+
+    path = export(tmp_path, record("1", "Le loup", [item("B1")]))
+    command(path)
+    job = ImportJob.objects.get()
+    assert str(tmp_path) not in job.summary and path.name in job.summary

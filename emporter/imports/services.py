@@ -311,9 +311,10 @@ class CommandTurn:
         self.job = job
         self.ended = False
 
-    def done(self, *, failed: bool, lines: list[str], problems) -> None:
-        """Keep the import's summary and problems on its job, as the page's imports are kept."""
-        summary, kept = _described(lines, problems, {})
+    def done(self, *, failed: bool, lines: list[str], problems, paths=()) -> None:
+        """Keep the import's summary and problems on its job, as the page's imports are
+        kept: each file by its name, not its path on the server."""
+        summary, kept = _described(lines, problems, {str(p): Path(p).name for p in paths})
         _finish(self.job.pk, State.FAILED if failed else State.DONE, summary=summary, problems=kept)
         self.ended = True
 

@@ -93,7 +93,12 @@ class Command(BaseCommand):
                 except ValueError as exc:  # a wrong option: nothing was read
                     turn.forget()
                     raise CommandError(str(exc)) from exc
-                turn.done(failed=bool(report.failed), lines=report.summary_lines(), problems=report.problems)
+                turn.done(
+                    failed=bool(report.failed),
+                    lines=report.summary_lines(),
+                    problems=report.problems,
+                    paths=files,
+                )
         except ImportBusy as exc:
             raise CommandError(str(exc)) from exc
         for line in report.summary_lines():
