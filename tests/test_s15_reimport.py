@@ -854,3 +854,46 @@ def test_a_command_line_import_keeps_the_file_name_not_its_path_on_the_server(tm
     command(path)
     job = ImportJob.objects.get()
     assert str(tmp_path) not in job.summary and path.name in job.summary
+
+
+def test_a_path_typed_with_a_double_slash_is_not_kept_on_the_imports_page(tmp_path, branch):
+    from emporter.imports.models import ImportJob
+
+    path = export(
+        tmp_path, record("100", "Le loup", [item("B1", branch="XXX")])
+    )  # an unknown branch: a problem
+    typed = str(path).replace(str(tmp_path), str(tmp_path) + "/")  # "$DIR/" + "koha.xml"
+    assert "//" in typed
+    command(typed)
+
+    job = ImportJob.objects.get()
+    kept = job.summary + "\n".join(p["where"] + " " + p["message"] for p in job.problems)
+    assert job.problems or "koha" in job.summary
+    assert str(tmp_path) not in kept, kept
+
+
+def test_a_record_a_later_row_gives_a_copy_keeps_its_requests(tmp_path, branch, patron):
+    """The copies CSV decides its merges at the end of the file too."""
+    from emporter.catalogue.csv_import import import_copies
+    from emporter.holds.merges import follow
+
+    command(
+        export(
+            tmp_path,
+            record("100", "Le loup", [item("B1", due="2030-01-01")]),
+            record("200", "Le loup, poche"),
+        )
+    )
+    old = Record.objects.get(source_key="koha:100")
+    request, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+    assert request.status == Status.WAITING
+
+    # The inventory: B1 re-attached to 200 (a wrongly attached item), and a new copy B9
+    # of 100 further down the file (another batch: 500 rows each by default).
+    path = write(tmp_path, "barcode;record\nB1;koha:200\nB9;koha:100\n")
+    import_copies(path, default_branch="PDI", batch_size=1, on_merge=follow, stdout=io.StringIO())
+
+    old.refresh_from_db()
+    assert old.merged_into_id is None  # 100 has a copy: not merged
+    request.refresh_from_db()
+    assert request.record_id == old.pk, "moved to koha:200 although the file lists a copy of koha:100"

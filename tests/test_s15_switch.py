@@ -7,6 +7,7 @@ under way."""
 import datetime
 import re
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
@@ -441,3 +442,79 @@ def test_staying_closed_says_the_waiting_reopening_is_cancelled(client, branch, 
         url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED}, follow=True
     ).text
     assert "stays Closed: the switch to Click and collect that was waiting is cancelled" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_again_while_the_reopening_runs_leaves_the_library_closed(
+    postgres, branch, client, settings, monkeypatch
+):
+    import threading
+
+    from django.db import connection
+    from django_tasks_db.models import DBTaskResult
+
+    from emporter.holds import continuity
+    from emporter.network.tasks import switch_modes
+    from tests.conftest import backend_pid, wait_until_blocked
+
+    """A closed library: the administrator clicks "Click and collect" (queued), the
+    worker starts it (serving 3,000 waiting requests takes over a minute), the modes page
+    still says "switching to Click and collect…", and the administrator thinks better of
+    it and clicks "Closed". Before 2c3cc7f the view called set_mode(CLOSED), which waited
+    for the reopening's row lock and closed the library again (the last switch asked
+    holds). Now the view says "stays Closed: the switch ... is cancelled" and does
+    nothing: the running task commits the reopening, and the library is open while the
+    administrator was told it stays closed (its patrons are told it reopened)."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    switch(branch, ServiceMode.CLOSED)
+    network_admin(client)
+    client.post(url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLICK_COLLECT})
+    queued = DBTaskResult.objects.get(task_path=switch_modes.module_path)
+    args = queued.args_kwargs["args"]
+    # The worker takes it.
+    DBTaskResult.objects.filter(pk=queued.pk).update(status="RUNNING", started_at=timezone.now())
+
+    entered, release = threading.Event(), threading.Event()
+    real = continuity.serve_waiting
+
+    def serving(**kwargs):  # the reopening serving its waiting lists: a while
+        entered.set()
+        release.wait(20)
+        return real(**kwargs)
+
+    monkeypatch.setattr(continuity, "serve_waiting", serving)
+
+    def worker():
+        try:
+            switch_modes.call(*args)
+        finally:
+            connection.close()
+
+    pid_box, answer = [], {}
+
+    def administrator():
+        try:
+            pid_box.append(backend_pid())
+            response = client.post(
+                url("network:switch_branch", branch.pk), {"mode": ServiceMode.CLOSED}, follow=True
+            )
+            answer["page"] = response.content.decode()
+        finally:
+            connection.close()
+
+    running = threading.Thread(target=worker)
+    running.start()
+    assert entered.wait(10)
+    clicking = threading.Thread(target=administrator)
+    clicking.start()
+    wait_until_blocked(pid_box, unless_done=lambda: not clicking.is_alive())
+    release.set()
+    running.join(30)
+    clicking.join(30)
+
+    mode = Branch.objects.get(pk=branch.pk).service_mode
+    told = "stays Closed" in answer.get("page", "")
+    assert mode == ServiceMode.CLOSED, (
+        f"the library ended {mode!r} after the administrator asked Closed last"
+        + (" (and was told it 'stays Closed')" if told else "")
+    )

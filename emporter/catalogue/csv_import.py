@@ -235,6 +235,7 @@ def import_copies(
             batch = []
     if batch:
         importer.write(batch)
+    importer.follow_merges()
     if not report.fatal and not report.rows:
         importer.problem(None, "no_rows", no_rows())
     return report
@@ -573,9 +574,15 @@ class _CopyImport:
         self.stdout = stdout
         self.seen: set[str] = set()
         self.on_merge = on_merge
-        self.merged = 0  # records the last batch written left without copies
         # The copies the batch being written moved to another record: (old, new) record ids.
         self.moves: list[tuple[int, int]] = []
+        # As importer._Run: the records the file has listed copies of, and those left
+        # without copies, marked merged in their batch, whose requests follow at the end
+        # of the file, once no later row lists them again.
+        self.listed_records: set[int] = set()
+        self.batch_listed: set[int] = set()
+        self.merges: dict[int, int] = {}
+        self.batch_merges: dict[int, int] = {}
 
     def problem(self, line: int | None, code: str, message: str, barcode: str = "") -> None:
         problem = Problem(self.report.path, None, None, line, code, message, barcode=barcode)
@@ -717,7 +724,7 @@ class _CopyImport:
         refuses it still (a value it will not store), each row is written in its own
         transaction and the one refused is reported: one bad row never ends the import."""
         for attempt in range(WRITE_ATTEMPTS):
-            self.moves = []
+            self.moves, self.batch_listed, self.batch_merges = [], set(), {}
             try:
                 with transaction.atomic():
                     # Never waiting for a copy while the records are held, not even at
@@ -740,7 +747,10 @@ class _CopyImport:
             (self.skip if code in SKIPPED_WHEN_WRITTEN else self.problem)(line, code, message, barcode)
         self.report.created += created
         self.report.updated += updated
-        self.report.records_merged += self.merged
+        self.listed_records |= self.batch_listed
+        for old in self.batch_listed:
+            self.merges.pop(old, None)  # listed again: unmarked by mark_merged
+        self.merges.update(self.batch_merges)
         self.report.unchanged += len(batch) - created - updated - skipped
 
     def write_batch(self, batch: list[_Row], *, wait: bool = False) -> tuple[int, int, list[tuple]]:
@@ -804,11 +814,23 @@ class _CopyImport:
         Copy.objects.bulk_create(new)
         self.stamp_new_transits(new)
         problems += self.update(changed)
-        # Records left without copies (importer.mark_merged): their requests follow them.
-        if (merged := mark_merged(self.moves, listed={c.record_id for c in new})) and self.on_merge:
-            follow_merged(self.on_merge, merged)
-        self.merged = len(merged)
+        # Records left without copies (importer.mark_merged): their requests follow them,
+        # at the end of the file (follow_merges).
+        self.batch_listed = {c.record_id for c in new}
+        self.batch_merges = mark_merged(self.moves, listed=self.batch_listed, present=self.listed_records)
         return len(new), len(changed), problems
+
+    def follow_merges(self) -> None:
+        """The end of the file: the records still marked merged are counted, and their
+        requests follow their copies (``on_merge``)."""
+        for old, new in sorted(self.merges.items()):
+            with transaction.atomic():
+                if not Record.objects.filter(pk=old, merged_into__isnull=False).exists():
+                    continue  # a copy came back to it meanwhile
+                self.report.records_merged += 1
+                if self.on_merge is not None:
+                    follow_merged(self.on_merge, {old: new})
+        self.merges = {}
 
     def stamp_new_transits(self, new: list[Copy]) -> None:
         """A new copy the file says is in transit: the source's transit (SOURCE_TRANSIT)."""

@@ -314,7 +314,9 @@ class CommandTurn:
     def done(self, *, failed: bool, lines: list[str], problems, paths=()) -> None:
         """Keep the import's summary and problems on its job, as the page's imports are
         kept: each file by its name, not its path on the server."""
-        summary, kept = _described(lines, problems, {str(p): Path(p).name for p in paths})
+        # As typed, and as the importer writes it ("/srv/./a.mrc" read as "/srv/a.mrc").
+        names = {spelling: Path(p).name for p in paths for spelling in (str(p), str(Path(p)))}
+        summary, kept = _described(lines, problems, names)
         _finish(self.job.pk, State.FAILED if failed else State.DONE, summary=summary, problems=kept)
         self.ended = True
 

@@ -58,26 +58,21 @@ def switch_branch(request, branch_id: int):
         return redirect("network:modes")
     superseded = pending_switches().get(branch.pk)
     at = asked(Branch.objects.filter(pk=branch.pk))
-    if superseded and superseded != mode and branch.service_mode == mode:
-        # The switch waiting in the queue will not run: said, for whoever asked for it.
-        messages.success(
-            request,
-            _("%(branch)s stays %(mode)s: the switch to %(other)s that was waiting is cancelled.")
-            % {
-                "branch": branch.name,
-                "mode": ServiceMode(mode).label,
-                "other": ServiceMode(superseded).label,
-            },
-        )
-        return redirect("network:modes")
     if _reopens(Branch.objects.filter(pk=branch.pk), mode):
         messages.success(request, _reopening_text(mode, [branch]))
         switch_modes.enqueue([branch.pk], mode, request.user.pk, at)
     else:
-        set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
+        # Always through set_mode: a queued switch the worker is running now holds the
+        # row, and this one, waiting for it, is then the last (the last asked holds).
+        changed = set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=mode, actor=request.user)
+        if not changed and superseded and superseded != mode:
+            # The switch waiting in the queue will not run: said, for whoever asked for it.
+            text = _("%(branch)s stays %(mode)s: the switch to %(other)s that was waiting is cancelled.")
+            other = ServiceMode(superseded).label
+        else:
+            text, other = _("%(branch)s: %(mode)s."), ""
         messages.success(
-            request,
-            _("%(branch)s: %(mode)s.") % {"branch": branch.name, "mode": ServiceMode(mode).label},
+            request, text % {"branch": branch.name, "mode": ServiceMode(mode).label, "other": other}
         )
         if mode == ServiceMode.CLOSED:
             _warn_about_pickups(request, branch)
