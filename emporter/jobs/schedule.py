@@ -85,7 +85,7 @@ def jobs() -> list[Job]:
         # Requests of a record merged at the source follow its copies to the other record
         # (the import moves most at once); before the two sweeps below, which would serve
         # them from, or close them on, a record left without copies.
-        Job("move requests of records merged at the source", 60, between_imports(until_done(follow_merges))),
+        Job("move requests of records merged at the source", 60, until_done(between_imports(follow_merges))),
         # Copies back on a shelf without a return (an import, an edit) serve the waiting list.
         Job("serve waiting requests", 300, until_done(serve_waiting)),
         # A title whose last copies were written off or deleted: its queue is told, not kept.
