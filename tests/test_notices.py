@@ -325,7 +325,7 @@ def test_every_notice_renders_in_french_and_english_without_mixing(kind, branch)
     fr, en = rendered["fr"], rendered["en"]
     assert fr.subject != en.subject
     if kind == Kind.SURPRISE_CANCELLED:
-        assert f"{branch.name} ne prend plus de demandes" in fr.text and "2 documents" in en.text
+        assert f"{branch.name} ne prend plus de réservations" in fr.text and "2 documents" in en.text
     else:
         assert "Titre fr" in fr.text and "Titre en" in en.text
     english_lines = {
