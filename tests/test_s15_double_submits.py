@@ -3,6 +3,8 @@ reload or a retry after a time-out): nothing is done twice (the services' guards
 the second answer, the one left on the screen, says what the first did rather than
 contradict it."""
 
+import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import constants, get_messages
@@ -201,13 +203,30 @@ def test_a_copy_off_the_van_at_the_wrong_door_is_sent_on_from_returns(client, pa
     assert request.status == Status.PLACED and request.copy.status == CopyStatus.IN_TRANSIT
 
 
-def test_a_return_scanned_twice_and_shelved_is_still_not_on_loan(client, patron, branch):
-    """Nobody waits for it: the second scan is refused as before (nothing to say more)."""
+def test_a_return_scanned_twice_says_it_was_checked_in(client, patron, branch):
+    """Nobody waits for it: the second scan said, in red and urgently, "not on loan", which
+    reads as a failure after a scanner's double send. It says the return was done."""
     (lent,) = make_ready_requests(patron, branch, ["Sur l'étagère"])
     desk.hand_over(patron=patron, branch=branch)
     staff_client(client, Role.DOOR_DESK, branch, "accueil")
     url = en("desk:returns", branch.pk)
     assert "back on the shelf" in client.post(url, {"barcode": lent.copy.barcode}).text
+
+    again = client.post(url, {"barcode": lent.copy.barcode})
+
+    assert again.status_code == 200 and "is not on loan" not in again.text
+    assert "Already checked in at" in again.text and "it goes back on its shelf" in again.text
+
+
+def test_a_copy_returned_long_ago_and_scanned_is_not_on_loan(client, patron, branch):
+    from django.utils import timezone
+
+    (lent,) = make_ready_requests(patron, branch, ["Rendu hier"])
+    desk.hand_over(patron=patron, branch=branch)
+    staff_client(client, Role.DOOR_DESK, branch, "accueil")
+    url = en("desk:returns", branch.pk)
+    client.post(url, {"barcode": lent.copy.barcode})
+    Loan.objects.filter(copy=lent.copy).update(returned_at=timezone.now() - datetime.timedelta(days=1))
 
     again = client.post(url, {"barcode": lent.copy.barcode})
 

@@ -27,6 +27,18 @@ BACK_TO_SHELVES_DAYS = 7
 MAX_MATCHES = 20
 
 
+# A copy scanned at Returns again this soon after its return here is the same return
+# (a scanner's double send, a reload), not a copy nobody lent.
+RETURNED_AGAIN_WITHIN = datetime.timedelta(minutes=15)
+
+
+def returned_here_lately(copy: Copy, *, branch: Branch) -> Loan | None:
+    """The loan of ``copy`` returned at ``branch`` within ``RETURNED_AGAIN_WITHIN``."""
+    since = timezone.now() - RETURNED_AGAIN_WITHIN
+    lately = Loan.objects.filter(copy=copy, returned_branch=branch, returned_at__gte=since)
+    return lately.order_by("-returned_at").first()
+
+
 def find_patron(card_number: str) -> Patron | None:
     card_number = card_number.strip()
     if not card_number:

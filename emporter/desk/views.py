@@ -414,6 +414,9 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
         return {"missing": copy}
     if copy and copy.in_bag:
         return {"in_bag": copy.in_bag}
+    if copy and (loan := selectors.returned_here_lately(copy, branch=branch)):
+        # Scanned again (the scanner's double, a reload): said as done, not as an error.
+        return {"returned_again": {"copy": copy, "at": loan.returned_at}}
     return {"error": not_on_loan.message, "barcode": barcode}
 
 
