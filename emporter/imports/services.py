@@ -406,6 +406,23 @@ def command_turn(
         start_next()  # a file sent from the page meanwhile: its turn
 
 
+def read_in_turn(*, kind: str, paths: list, wait: datetime.timedelta, say: Callable[[str], object], read):
+    """``read()`` (an importer's call, returning its report) in the imports' turn
+    (``command_turn``), its summary and problems kept on the job. A ``ValueError`` (a
+    wrong option: nothing was read) leaves no job behind."""
+    name = ", ".join(Path(p).name for p in paths)
+    with command_turn(kind=kind, file_name=name, wait=wait, say=say) as turn:
+        try:
+            report = read()
+        except ValueError:
+            turn.forget()
+            raise
+        turn.done(
+            failed=bool(report.failed), lines=report.summary_lines(), problems=report.problems, paths=paths
+        )
+    return report
+
+
 def _for_the_page(text: str) -> str:
     """The importers speak of the commands' options: on this page they are the form's
     fields (in the language the import is read in)."""

@@ -1,9 +1,7 @@
 """``manage.py import_copies FILE [--codes FILE] [--default-branch CODE] [--encoding NAME]
 [--wait MINUTES]``.
 
-It takes the imports' turn, as ``import_marc`` does (``imports.services.command_turn``)."""
-
-from pathlib import Path
+It takes the imports' turn, as ``import_marc`` does (``imports.services.read_in_turn``)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -13,7 +11,7 @@ from emporter.catalogue.importer import not_imported
 from emporter.catalogue.item_mappings import load_code_map
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import ImportBusy, command_turn, wait_option
+from emporter.imports.services import ImportBusy, read_in_turn, wait_option
 
 
 class Command(BaseCommand):
@@ -42,29 +40,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, codes, default_branch, encoding, batch_size, wait, **kw):
         try:
-            with command_turn(
-                kind=Kind.COPIES, file_name=Path(file).name, wait=wait, say=self.stderr.write
-            ) as turn:
-                try:
-                    report = import_copies(
-                        file,
-                        code_map=load_code_map(codes) if codes else None,
-                        default_branch=default_branch,
-                        encoding=encoding,
-                        batch_size=batch_size,
-                        stdout=self.stderr,
-                        on_merge=follow,
-                    )
-                except ValueError as exc:  # a wrong option: nothing was read
-                    turn.forget()
-                    raise CommandError(str(exc)) from exc
-                turn.done(
-                    failed=bool(report.failed),
-                    lines=report.summary_lines(),
-                    problems=report.problems,
-                    paths=[file],
-                )
-        except ImportBusy as exc:
+            report = read_in_turn(
+                kind=Kind.COPIES,
+                paths=[file],
+                wait=wait,
+                say=self.stderr.write,
+                read=lambda: import_copies(
+                    file,
+                    code_map=load_code_map(codes) if codes else None,
+                    default_branch=default_branch,
+                    encoding=encoding,
+                    batch_size=batch_size,
+                    stdout=self.stderr,
+                    on_merge=follow,
+                ),
+            )
+        except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
             raise CommandError(str(exc)) from exc
         for line in report.summary_lines():
             self.stdout.write(line)

@@ -6,12 +6,10 @@ source's export), was not read to its end (truncated, XML not well-formed), or g
 record, or when another import was still being read after ``--wait`` minutes; 0
 otherwise, even when records or items were skipped (they are listed).
 
-It takes the imports' turn (``imports.services.command_turn``): a file sent from the
+It takes the imports' turn (``imports.services.read_in_turn``): a file sent from the
 imports page, or another command, is read before or after it, never beside it; the run
 shows on that page. The requests of a record merged at the source follow its copies
 (``holds.merges.follow``)."""
-
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -21,7 +19,7 @@ from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mappin
 from emporter.catalogue.marc import ENCODINGS
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import ImportBusy, command_turn, wait_option
+from emporter.imports.services import ImportBusy, read_in_turn, wait_option
 
 
 class Command(BaseCommand):
@@ -69,37 +67,29 @@ class Command(BaseCommand):
         wait_option(parser)
 
     def handle(self, *args, files, mapping, codes, **options):
-        name = ", ".join(Path(f).name for f in files)
         try:
-            with command_turn(
-                kind=Kind.MARC, file_name=name, wait=options["wait"], say=self.stderr.write
-            ) as turn:
-                try:
-                    report = import_marc(
-                        files,
-                        source=options["source"],
-                        preset=options["preset"],
-                        mapping=load_mapping(mapping) if mapping else None,
-                        code_map=load_code_map(codes) if codes else None,
-                        default_branch=options["default_branch"],
-                        encoding=options["encoding"],
-                        withdraw_missing=options["withdraw_missing"],
-                        take_over=options["take_over"],
-                        batch_size=options["batch_size"],
-                        progress=options["progress"],
-                        stdout=self.stderr,
-                        on_merge=follow,
-                    )
-                except ValueError as exc:  # a wrong option: nothing was read
-                    turn.forget()
-                    raise CommandError(str(exc)) from exc
-                turn.done(
-                    failed=bool(report.failed),
-                    lines=report.summary_lines(),
-                    problems=report.problems,
-                    paths=files,
-                )
-        except ImportBusy as exc:
+            report = read_in_turn(
+                kind=Kind.MARC,
+                paths=files,
+                wait=options["wait"],
+                say=self.stderr.write,
+                read=lambda: import_marc(
+                    files,
+                    source=options["source"],
+                    preset=options["preset"],
+                    mapping=load_mapping(mapping) if mapping else None,
+                    code_map=load_code_map(codes) if codes else None,
+                    default_branch=options["default_branch"],
+                    encoding=options["encoding"],
+                    withdraw_missing=options["withdraw_missing"],
+                    take_over=options["take_over"],
+                    batch_size=options["batch_size"],
+                    progress=options["progress"],
+                    stdout=self.stderr,
+                    on_merge=follow,
+                ),
+            )
+        except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
             raise CommandError(str(exc)) from exc
         for line in report.summary_lines():
             self.stdout.write(line)
