@@ -104,6 +104,7 @@ from emporter.catalogue.importer import (
     mark_merged,
     merged_line,
     restored_status,
+    still_merged,
     transient,
     transit_read_at,
     transit_stamp,
@@ -823,10 +824,9 @@ class _CopyImport:
     def follow_merges(self) -> None:
         """The end of the file: the records still marked merged are counted, and their
         requests follow their copies (``on_merge``)."""
+        merged = still_merged(self.merges)
         for old, new in sorted(self.merges.items()):
-            with transaction.atomic():
-                if not Record.objects.filter(pk=old, merged_into__isnull=False).exists():
-                    continue  # a copy came back to it meanwhile
+            if old in merged:
                 self.report.records_merged += 1
                 if self.on_merge is not None:
                     follow_merged(self.on_merge, {old: new})

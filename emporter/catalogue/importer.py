@@ -945,10 +945,9 @@ class _Run:
     def follow_merges(self) -> None:
         """The end of the run: the records marked merged that no file listed further on
         are counted, and their requests follow their copies (``on_merge``)."""
+        merged = still_merged(self.merges)
         for old, (new, counts) in sorted(self.merges.items()):
-            with transaction.atomic():
-                if not Record.objects.filter(pk=old, merged_into__isnull=False).exists():
-                    continue  # a copy came back to it meanwhile
+            if old in merged:
                 self.merged({old: new}, counts)
         self.merges = {}
 
@@ -1191,6 +1190,13 @@ def mark_merged(
         merged[old] = min(took, key=lambda record_id: (-took[record_id], record_id))
         Record.objects.filter(pk=old).update(merged_into=merged[old])
     return merged
+
+
+def still_merged(records: Iterable[int]) -> set[int]:
+    """Of ``records``, those still marked merged at the end of an import (not those a
+    copy came back to since)."""
+    marked = Record.objects.filter(pk__in=list(records), merged_into__isnull=False)
+    return set(marked.values_list("pk", flat=True))
 
 
 def withdraw_absent(pks: list[int]) -> int:

@@ -526,10 +526,7 @@ def _told_by_reopening(notice: Notice) -> bool:
     """Held while its library was closed (``_waits_for_reopening``), and the "reopened"
     email sent since lists every document it would announce, with the new deadline: it
     would say the same again."""
-    waiting = Q(pk__in=notice.events.values("request_id"))
-    if notice.bag_id:
-        waiting |= Q(bag_id=notice.bag_id)
-    still = set(Request.objects.filter(waiting, status=Status.READY).values_list("pk", flat=True))
+    still = set(Request.objects.filter(_told_of(notice), status=Status.READY).values_list("pk", flat=True))
     if not still:
         return False
     # Read through these few requests' events (their index), not every reopening's.
@@ -552,13 +549,16 @@ def _booked_again(notice: Notice) -> bool:
 def _still_waiting(notice: Notice, today: datetime.date) -> bool:
     """Some document the notice tells of, or in its bag, is still to be collected (as
     render's "ready" list)."""
-    waiting = Q(pk__in=notice.events.values("request_id"))
-    if notice.bag_id:
-        waiting |= Q(bag_id=notice.bag_id)
     # A closed library's bags keep their documents past the deadline (they get their
     # days back when it reopens): those still wait.
     in_time = Q(hold_until__gte=today) | Q(pickup_branch__service_mode=ServiceMode.CLOSED)
-    return Request.objects.filter(waiting, in_time, status=Status.READY).exists()
+    return Request.objects.filter(_told_of(notice), in_time, status=Status.READY).exists()
+
+
+def _told_of(notice: Notice) -> Q:
+    """The requests a notice tells of: its events', and its bag's."""
+    told = Q(pk__in=notice.events.values("request_id"))
+    return told | Q(bag_id=notice.bag_id) if notice.bag_id else told
 
 
 def _waits_for_reopening(notice: Notice, today: datetime.date) -> bool:
