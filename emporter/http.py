@@ -6,6 +6,7 @@ import urllib.parse
 
 from django.conf import settings
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
+from django.shortcuts import render
 from django.urls import Resolver404, resolve, translate_url
 from django.utils import translation
 from django.utils.cache import patch_cache_control
@@ -86,8 +87,6 @@ def csrf_failure(request, reason: str = ""):
     """A form refused for its stale security token (settings.CSRF_FAILURE_VIEW): the page
     says what to do, with a link back to the page the form was on (this site's only:
     the Referer is the browser's word). Reloading this one would send the form again."""
-    from django.shortcuts import render
-
     back = ""
     sent_from = urllib.parse.urlsplit(request.META.get("HTTP_REFERER", ""))
     if sent_from.netloc == request.get_host():

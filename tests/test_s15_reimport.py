@@ -788,13 +788,8 @@ def test_a_patron_who_waited_first_on_the_merged_record_keeps_their_place(tmp_pa
     )
 
 
-def test_a_record_the_export_still_lists_is_not_merged_into_the_record_its_copy_went_to(
-    tmp_path, branch, patron
-):
-    """The cataloguer re-attaches 100's only item to 300 (a wrongly attached item, Koha's
-    'Attach item'): record 100 is still in the export, without items. It was neither
-    merged nor renumbered, yet its patron's request is moved to another title (300), with
-    no notice."""
+def waiting_for_tome_one(tmp_path, patron, branch):
+    """Night 1: tome 1's only item is on loan, and the patron waits for it; tome 2 has none."""
     command(
         export(
             tmp_path,
@@ -804,6 +799,17 @@ def test_a_record_the_export_still_lists_is_not_merged_into_the_record_its_copy_
     )
     old = Record.objects.get(source_key="koha:100")
     request, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+    return old, request
+
+
+def test_a_record_the_export_still_lists_is_not_merged_into_the_record_its_copy_went_to(
+    tmp_path, branch, patron
+):
+    """The cataloguer re-attaches 100's only item to 300 (a wrongly attached item, Koha's
+    'Attach item'): record 100 is still in the export, without items. It was neither
+    merged nor renumbered, yet its patron's request is moved to another title (300), with
+    no notice."""
+    old, request = waiting_for_tome_one(tmp_path, patron, branch)
 
     command(
         export(
@@ -822,15 +828,7 @@ def test_a_record_the_export_still_lists_is_not_merged_into_the_record_its_copy_
 def test_a_record_listed_after_the_batch_that_took_its_copy_is_not_merged(tmp_path, branch, patron):
     """The same, the record listed further on in the file than the one its item went to
     (batches of one): the merge is decided at the end of the run, not in the batch."""
-    command(
-        export(
-            tmp_path,
-            record("100", "Le loup, tome 1", [item("B1", due="2030-01-01")]),
-            record("300", "Le loup, tome 2"),
-        )
-    )
-    old = Record.objects.get(source_key="koha:100")
-    request, _ = place_request(patron=patron, record_id=old.pk, pickup_branch=branch)
+    old, request = waiting_for_tome_one(tmp_path, patron, branch)
 
     command(
         export(
