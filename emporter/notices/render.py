@@ -13,6 +13,8 @@ import re
 from django.conf import settings
 from django.db import models
 from django.template import Context, Engine
+from django.template.base import FilterExpression
+from django.template.defaulttags import ForNode, IfNode
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -413,11 +415,14 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     found = []
     with translation.override(language):
         for values in (context, for_a_child):
+            misses = set()
             try:
-                rendered = staff_engine(UNKNOWN).from_string(source).render(Context(values))
+                template = staff_engine(UNKNOWN).from_string(source)
+                _watch_tests(template, misses)
+                rendered = template.render(Context(values))
             except Exception as error:
                 return describe(error)
-            found.append(set(UNKNOWN_FOUND.findall(rendered)))
+            found.append(set(UNKNOWN_FOUND.findall(rendered)) | misses)
     # A value it cannot read would go out empty: {{ patron.card_number }} is not given.
     unknown = sorted(found[0] & found[1])
     if unknown:
@@ -426,6 +431,41 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
             "%(names)s is not a value it can read", "%(names)s are not values it can read", len(unknown)
         ) % {"names": names}
     return ""
+
+
+class _Watched:
+    """A value {% if %} or {% for %} reads, in a trial rendering. Those tags take a value
+    that does not exist as empty, without the marker: ``{% if patron.card_number %}``
+    would hide its part for good. This one notes the miss, then answers as they would."""
+
+    def __init__(self, expression: FilterExpression, misses: set):
+        self.expression, self.misses = expression, misses
+
+    def resolve(self, context, ignore_failures=False):
+        value = self.expression.resolve(context)  # the marker when it cannot be read
+        missed = UNKNOWN_FOUND.fullmatch(value) if isinstance(value, str) else None
+        if missed:
+            self.misses.add(missed[1])
+            return None
+        return value
+
+
+def _watch_tests(template, misses: set) -> None:
+    for node in template.nodelist.get_nodes_by_type(ForNode):
+        node.sequence = _Watched(node.sequence, misses)
+    for node in template.nodelist.get_nodes_by_type(IfNode):
+        for condition, _ in node.conditions_nodelists:
+            _watch_operands(condition, misses)
+
+
+def _watch_operands(condition, misses: set) -> None:
+    # A condition is a tree of operators ("and", "not", "==") over literals.
+    if condition is None:  # {% else %}
+        return
+    if isinstance(getattr(condition, "value", None), FilterExpression):
+        condition.value = _Watched(condition.value, misses)
+    for operand in (getattr(condition, "first", None), getattr(condition, "second", None)):
+        _watch_operands(operand, misses)
 
 
 def sample_context(kind: str) -> dict:
