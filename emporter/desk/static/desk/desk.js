@@ -115,29 +115,5 @@
     scan.focus();
     scan.select();
   }
-  // Scanners send a barcode's characters a few milliseconds apart; people, far slower.
-  var SCANNER_GAP_MS = 50;
-  var burst = "";
-  var burstAt = 0;
-  document.addEventListener("keydown", function (event) {
-    var el = document.activeElement;
-    var typing = el && (/^(TEXTAREA|SELECT)$/.test(el.tagName) ||
-      (el.tagName === "INPUT" && !/^(checkbox|radio|submit|button)$/.test(el.type)));
-    // A scanner "types" fast into whatever has focus: a burst of characters typed outside
-    // a field goes to the scan box. A key alone (a person, speech input) stays where it
-    // is typed: a single-key shortcut no one could turn off would get in their way.
-    if (!typing && /^[0-9A-Za-z]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      var now = Date.now();
-      if (burst && now - burstAt < SCANNER_GAP_MS) {
-        // The second character of a scan: the first one joins it in the scan box, and
-        // this one (and the rest) are typed there.
-        scan.value = burst;
-        scan.focus();
-        burst = "";
-      } else {
-        burst = event.key;
-        burstAt = now;
-      }
-    }
-  });
+  window.emporterScanBox(scan);
 })();

@@ -54,6 +54,16 @@
     if (index < items.length) items[index].focus();
   });
 
+  // A page sent back to one of its parts (#requests after a cancellation) is not given
+  // its autofocus: the browser, scrolling to the part, leaves the focus nowhere, and the
+  // next title typed was lost. Once it has scrolled, the box takes the focus, staying
+  // at that part.
+  window.addEventListener("load", function () {
+    var autofocus = document.querySelector("[autofocus]");
+    var nowhere = !document.activeElement || document.activeElement === document.body;
+    if (window.location.hash && autofocus && nowhere) autofocus.focus({preventScroll: true});
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     // After adding a document, carry on from the next result rather than the top.
     var after = new URLSearchParams(window.location.search).get("after");

@@ -11,6 +11,7 @@
   }
   if (!form) return;
   var input = form.querySelector("input[name=barcode]");
+  window.emporterScanBox(input);
   // A refused barcode comes back in the box (the page says which one it was): selected,
   // so that the next scan replaces it instead of being typed in front of it.
   if (input.hasAttribute("autofocus") &&

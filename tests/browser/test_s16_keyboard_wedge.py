@@ -1,0 +1,109 @@
+"""Keyboard only, and barcode scanners typing as keyboards (sixteenth session). Each
+test failed before its fix for the reason in its docstring."""
+
+import time
+
+import pytest
+
+from emporter.desk.models import Loan
+from emporter.holds.models import Status
+from emporter.holds.services import place_request
+from emporter.patrons.models import Role
+from emporter.picking import services as picking
+from emporter.picking.models import LineStatus
+from tests.browser.test_journey import staff, staff_sign_in
+from tests.conftest import make_patron, make_ready_requests, make_record
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_with_three_lines(branch):
+    patron = make_patron(branch, card="20690100")
+    for title in ("Alpha", "Bravo", "Charlie"):
+        record = make_record(title=title, copies=[branch])
+        place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    return picking.build_run(branch=branch, kind="late")
+
+
+def _pick_page(desktop, live_server, branch, run):
+    staff("rayon", Role.PICKER, branch)
+    staff_sign_in(desktop, live_server.url, "rayon")
+    desktop.goto(f"{live_server.url}/staff/picking/runs/{run.pk}/pick/")
+    ids = desktop.eval_on_selector_all(".pick-line", "els => els.map(e => +e.id.slice(5))")
+    return [run.lines.get(pk=i) for i in ids]
+
+
+def _wedge(page, code):
+    """A USB scanner: characters a few ms apart, then Enter."""
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+
+
+def test_a_scan_while_a_lines_found_button_has_focus_marks_the_scanned_copy(live_server, desktop, branch):
+    """picking.js has no scanner-burst redirect (desk.js has one): the scanner's Enter
+    presses the focused line's "Found" and the scanned copy stays pending."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    desktop.locator(f"#line-{first.pk} button.found").focus()  # reached with Tab
+    _wedge(desktop, third.copy.barcode)
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING, "the focused line was marked found instead"
+    assert third.status == LineStatus.FOUND, "the scanned copy was not marked"
+
+
+def test_a_scan_while_a_not_found_reason_has_focus_does_not_mark_that_line_missing(
+    live_server, desktop, branch
+):
+    """With "Not found…" opened and a reason radio focused, the scanner's Enter sends the
+    not-found form: the copy of the focused line is marked missing (its request moves to
+    another copy), and the copy in the picker's hand is not recorded."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    desktop.locator(f"#line-{first.pk} summary").focus()
+    desktop.keyboard.press("Enter")  # opens Not found…
+    desktop.keyboard.press("Tab")  # the first reason, ticked by default
+    _wedge(desktop, third.copy.barcode)
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING, "the focused line was marked not found"
+    assert third.status == LineStatus.FOUND
+
+
+def test_a_slower_scanner_on_the_handover_button_does_not_lend_the_previous_bag(live_server, desktop, branch):
+    """desk.js moves a scan to the card box only when keys come < 50 ms apart; a
+    Bluetooth/remote-desktop wedge at 60 ms loses the digits and its Enter presses the
+    autofocused hand-over button: the previous patron's bag is lent."""
+    shown = make_patron(branch, card="20690201", first_name="Sacha", last_name="Moreau")
+    make_ready_requests(shown, branch, ["Un", "Deux"])
+    make_patron(branch, card="20690202", first_name="Lou", last_name="Durand")
+    staff("accueil", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "accueil")
+    desktop.goto(f"{live_server.url}/staff/door/{branch.pk}/?card=20690201")
+    assert desktop.evaluate("document.activeElement.tagName") == "BUTTON"
+    desktop.keyboard.type("20690202", delay=60)
+    with desktop.expect_navigation():
+        desktop.keyboard.press("Enter")
+    assert not Loan.objects.filter(patron=shown).exists(), "the previous patron's bag was lent"
+    assert "card=20690202" in desktop.url
+
+
+def test_after_cancelling_a_request_the_focus_is_on_a_field(live_server, desktop, branch):
+    """The redirect to #requests makes Chromium skip the catalogue box's autofocus:
+    the focus is on <body>, and what the librarian types next goes nowhere."""
+    patron = make_patron(branch, card="20690301")
+    record = make_record(title="Delta", copies=[branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    staff("tel", Role.PHONE_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "tel")
+    desktop.goto(f"{live_server.url}/staff/phone/patrons/{patron.pk}/")
+    desktop.locator("input[name=reason]").focus()
+    desktop.keyboard.type("Au téléphone")
+    with desktop.expect_navigation():
+        desktop.keyboard.press("Enter")
+    assert patron.requests.filter(status=Status.CANCELLED).exists()
+    assert desktop.evaluate("document.activeElement.tagName") != "BODY"
