@@ -45,6 +45,7 @@ MESSAGES = {
 RETRY_AFTER = {
     "login_slowed": 30,
     "login_locked": 15 * 60,
+    "login_address_locked": 15 * 60,
     "staff_login_locked": 15 * 60,
     "staff_login_address_locked": 15 * 60,
 }

@@ -115,8 +115,15 @@ def authentication_error(request, exc):
 @api.exception_handler(ValidationError)
 def validation_error(request, exc: ValidationError):
     # The details name each field at fault, for the developer; the message is for people.
-    errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors]
+    errors = [{"loc": _where(e.get("loc")), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors]
     return error_response(request, ApiError("invalid_input"), errors=errors)
+
+
+def _where(loc) -> list:
+    # ninja names a body's fields after the view's argument ("payload"): a client knows
+    # the fields of the JSON it sent, as the schema documents them (["body", "record_ids", 0]).
+    loc = list(loc or [])
+    return loc[:1] + loc[2:] if loc[:2] == ["body", "payload"] else loc
 
 
 @api.exception_handler(HttpError)

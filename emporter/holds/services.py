@@ -933,13 +933,23 @@ def _spare_closed_last_days(today: datetime.date) -> int:
 def _hold_bag_to(bag: Bag, last_day: datetime.date, later: datetime.date) -> int:
     with transaction.atomic():
         ready = Request.objects.filter(bag=bag, status=Status.READY)
-        list(ready.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+        held = list(ready.select_for_update(of=("self",)).order_by("pk"))
         if not Bag.objects.filter(pk=bag.pk, state=Bag.State.OPEN, hold_until=last_day).update(
             hold_until=later
         ):
             return 0  # collected or moved meanwhile
-        ready.filter(hold_until__lt=later).update(hold_until=later)
+        _move_deadlines(held, later)
     return 1
+
+
+def _move_deadlines(requests: list[Request], deadline: datetime.date) -> None:
+    """Ready ``requests`` (locked) are held until ``deadline`` where that is later, each
+    with an event: a client syncing the requests changed since a time (the API's
+    ``since``) sees the new last day. No email tells it (the reminder gives the day)."""
+    for request in requests:
+        if request.hold_until is None or request.hold_until < deadline:
+            Request.objects.filter(pk=request.pk).update(hold_until=deadline)
+            record_event(request, old=Status.READY, reason="hold_extended")
 
 
 def forget_patrons(*, request_ids: list[int]) -> int:
@@ -1066,9 +1076,11 @@ def extend_after_reopening(*, branch: Branch, today=None) -> int:
         rules = policy.resolve(branch=branch, category=bag.patron.category)
         deadline = hold_deadline(branch, today, rules.hold_days)
         with transaction.atomic():
+            ready = Request.objects.filter(bag=bag, status=Status.READY)
+            held = list(ready.select_for_update(of=("self",)).order_by("pk"))
             if not Bag.objects.filter(pk=bag.pk, hold_until__lt=deadline).update(hold_until=deadline):
                 continue
-            Request.objects.filter(bag=bag, status=Status.READY).update(hold_until=deadline)
+            _move_deadlines(held, deadline)
             extended += 1
     return extended
 

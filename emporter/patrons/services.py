@@ -32,8 +32,8 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     the right PIN would be told to wait 30 seconds."""
     card_number = card_number.strip()
     address = client_address(request)
-    if throttle.card_address_locked_for(address):
-        raise LoginRefused("login_address_locked")
+    if seconds := throttle.card_address_locked_for(address):
+        raise LoginRefused("login_address_locked", seconds=seconds)  # the API's Retry-After
     with transaction.atomic():
         attempt = throttle.pin_try(card_number, address)
         patron = None if attempt.refused else _check_pin(request, card_number, pin)
