@@ -371,6 +371,7 @@ def test_the_api_gives_the_same_figures_as_json(client, history):
     assert body["key_figures"]["documents_per_patron"] == pytest.approx(2.4)
     assert body["key_figures"]["median_to_pickup"] == 24 * 3600
     assert body["tables"]["channels"][0] == {
+        "code": "online",
         "channel": str(Channel.ONLINE.label),
         "requests": 9,
         "share": 0.75,

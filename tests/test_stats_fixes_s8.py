@@ -182,8 +182,9 @@ def test_departments_rank_by_a_not_found_rate_their_lines_vouch_for():
 
     counts = [(1, "Une ligne", 0, 1), (2, "Arts", 700, 300), (3, "Jeunesse", 990, 10)]
     rows = [
-        {"run__branch_id": 1, "run__branch__name": "PDI", "department_id": d, "department__name": name,
-         "copy__doc_type": "book", "found": found, "not_found": not_found}
+        {"run__branch_id": 1, "run__branch__name": "PDI", "run__branch__code": "PDI", "department_id": d,
+         "department__name": name, "department__code": name.lower(), "type": "book", "found": found,
+         "not_found": not_found}
         for d, name, found, not_found in counts
     ]  # fmt: skip
     ranked = fold_outcomes(rows, "department")

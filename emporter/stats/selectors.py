@@ -339,6 +339,10 @@ class Outcome:
     found: int
     not_found: int
     branch: str = ""
+    # What the row stands for, in values no language changes (the API's): the branch's
+    # or the type's code, the department's code and its branch's.
+    code: str = ""
+    branch_code: str = ""
 
     @property
     def marked(self) -> int:
@@ -374,7 +378,15 @@ def pick_counts(*, period: Period, branch_ids) -> list[dict]:
         )
         # The type the copy had when listed (lines from before it was kept: the copy's now).
         .annotate(type=Coalesce(NullIf(F("doc_type"), Value("")), F("copy__doc_type")))
-        .values("run__branch_id", "run__branch__name", "department_id", "department__name", "type")
+        .values(
+            "run__branch_id",
+            "run__branch__name",
+            "run__branch__code",
+            "department_id",
+            "department__name",
+            "department__code",
+            "type",
+        )
         .annotate(
             found=Count("id", filter=Q(status=LineStatus.FOUND)),
             not_found=Count("id", filter=Q(status=LineStatus.NOT_FOUND)),
@@ -383,13 +395,21 @@ def pick_counts(*, period: Period, branch_ids) -> list[dict]:
     )
 
 
-def _group_key(by: str, row: dict) -> tuple:
+def _group(by: str, row: dict) -> tuple:
+    """What ``row`` is summed by, and the Outcome it is summed into (no lines yet)."""
     if by == "branch":
-        return (row["run__branch_id"], "", row["run__branch__name"])
+        name, code = row["run__branch__name"], row["run__branch__code"]
+        return row["run__branch_id"], Outcome(name, 0, 0, code=code)
     if by == "department":
-        return (row["department_id"], row["run__branch__name"], row["department__name"] or "—")
+        name = row["department__name"] or "—"
+        branch, branch_code = row["run__branch__name"], row["run__branch__code"]
+        outcome = Outcome(
+            name, 0, 0, branch=branch, code=row["department__code"] or "", branch_code=branch_code
+        )
+        return row["department_id"], outcome
     doc_type = row["type"]
-    return (doc_type, "", str(DocType(doc_type).label) if doc_type in DocType.values else doc_type)
+    label = str(DocType(doc_type).label) if doc_type in DocType.values else doc_type
+    return doc_type, Outcome(label, 0, 0, code=doc_type)
 
 
 def fold_outcomes(rows: list[dict], by: str) -> list[Outcome]:
@@ -397,8 +417,8 @@ def fold_outcomes(rows: list[dict], by: str) -> list[Outcome]:
     as far as their number of lines vouches for it (``Outcome.surely_not_found``)."""
     groups: dict[tuple, Outcome] = {}
     for row in rows:
-        key = _group_key(by, row)
-        outcome = groups.setdefault(key, Outcome(key[2], 0, 0, branch=key[1]))
+        key, empty = _group(by, row)
+        outcome = groups.setdefault(key, empty)
         outcome.found += row["found"]
         outcome.not_found += row["not_found"]
     return sorted(groups.values(), key=lambda o: (-o.surely_not_found, -o.not_found, o.branch, o.label))
@@ -435,6 +455,7 @@ def loans_per_day(*, period: Period, branch_ids) -> list[tuple[datetime.date, in
 class Workload:
     branch_id: int
     branch: str
+    branch_code: str
     to_pull: int = 0
     bags_open: int = 0
     bags_expiring: int = 0
@@ -451,7 +472,7 @@ def workload(*, branches, today: datetime.date | None = None) -> list[Workload]:
     documents left on the hold shelf for nobody."""
     today = today or timezone.localdate()
     tomorrow = today + datetime.timedelta(days=1)
-    rows = {b.pk: Workload(b.pk, b.name) for b in branches}
+    rows = {b.pk: Workload(b.pk, b.name, b.code) for b in branches}
     to_pull = (
         Request.objects.filter(
             status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE, copy__branch_id__in=list(rows)

@@ -2,12 +2,13 @@
 JSON API and the PDF report, so the four always say the same thing.
 
 Cells hold raw values (ints, fractions for rates, timedeltas for delays); each output
-formats them its own way by the column's kind.
+formats them its own way by the column's kind. A row named by a label in the reader's
+language ("En ligne") also has a code ("online") that only machines read: the API.
 """
 
 import csv
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import formats, translation
@@ -37,6 +38,11 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[list]
+    # What each row counts, in values no language or renaming changes ({"code": "online"}
+    # for the row "En ligne" or "Online", {"branch_code": "CRX"}), one dict a row: for
+    # machines only (``machine_records``), so the page, the CSV files and the PDF read as
+    # before. Empty where the rows are days.
+    codes: list[dict] = field(default_factory=list)
 
     def records(self) -> list[dict]:
         return [{c.key: v for c, v in zip(self.columns, row, strict=True)} for row in self.rows]
@@ -74,12 +80,15 @@ def channels(d: Dashboard) -> Table:
         Column("requests", _("Requests")),
         Column("share", _("Share"), RATE),
     ]
-    return Table("channels", _("Requests per channel"), columns, rows)
+    codes = [{"code": value} for value in Channel.values]
+    return Table("channels", _("Requests per channel"), columns, rows, codes)
 
 
 def pick_by_branch(d: Dashboard) -> Table:
     columns = [Column("branch", _("Branch"), TEXT), *OUTCOME_COLUMNS]
-    return Table("pick_by_branch", _("Found and not found, by branch"), columns, _outcome_rows(d.by_branch))
+    codes = [{"branch_code": o.code} for o in d.by_branch]
+    rows = _outcome_rows(d.by_branch)
+    return Table("pick_by_branch", _("Found and not found, by branch"), columns, rows, codes)
 
 
 def pick_by_department(d: Dashboard) -> Table:
@@ -89,13 +98,19 @@ def pick_by_department(d: Dashboard) -> Table:
         *OUTCOME_COLUMNS,
     ]
     rows = _outcome_rows(d.by_department, with_branch=True)
-    return Table("pick_by_department", _("Found and not found, by department"), columns, rows)
+    codes = [{"branch_code": o.branch_code, "department_code": o.code} for o in d.by_department]
+    return Table("pick_by_department", _("Found and not found, by department"), columns, rows, codes)
 
 
 def pick_by_doc_type(d: Dashboard) -> Table:
     columns = [Column("doc_type", _("Document type"), TEXT), *OUTCOME_COLUMNS]
+    codes = [{"code": o.code} for o in d.by_doc_type]
     return Table(
-        "pick_by_doc_type", _("Found and not found, by document type"), columns, _outcome_rows(d.by_doc_type)
+        "pick_by_doc_type",
+        _("Found and not found, by document type"),
+        columns,
+        _outcome_rows(d.by_doc_type),
+        codes,
     )
 
 
@@ -106,13 +121,15 @@ def delays(d: Dashboard) -> Table:
         Column("p90", _("90th percentile"), DURATION),
         Column("requests", _("Requests")),
     ]
-    rows = [
-        [_("Request to ready"), *d.delays.to_ready, d.delays.ready],
+    measures = [
+        ("request_to_ready", _("Request to ready"), d.delays.to_ready, d.delays.ready),
         # The library's part of it: a waiting list's days are not a slow pull.
-        [_("Copy set aside to ready"), *d.delays.pulled, d.delays.ready],
-        [_("Ready to pickup"), *d.delays.to_pickup, d.delays.collected],
+        ("set_aside_to_ready", _("Copy set aside to ready"), d.delays.pulled, d.delays.ready),
+        ("ready_to_pickup", _("Ready to pickup"), d.delays.to_pickup, d.delays.collected),
     ]
-    return Table("delays", _("Delays"), columns, rows)
+    rows = [[label, *delay, count] for _code, label, delay, count in measures]
+    codes = [{"code": code} for code, *_rest in measures]
+    return Table("delays", _("Delays"), columns, rows, codes)
 
 
 def closings(d: Dashboard) -> Table:
@@ -123,7 +140,8 @@ def closings(d: Dashboard) -> Table:
         Column("requests", _("Requests")),
         Column("share", _("Share"), RATE),
     ]
-    return Table("closings", _("How requests ended"), columns, rows)
+    codes = [{"code": Status(s).value} for s in CLOSINGS]
+    return Table("closings", _("How requests ended"), columns, rows, codes)
 
 
 def loans_per_day(d: Dashboard) -> Table:
@@ -143,7 +161,8 @@ def workload(d: Dashboard) -> Table:
     rows = [
         [w.branch, w.to_pull, w.bags_open, w.bags_expiring, w.late_lines, w.to_take_out] for w in d.workload
     ]
-    return Table("workload", _("Today's workload"), columns, rows)
+    codes = [{"branch_code": w.branch_code} for w in d.workload]
+    return Table("workload", _("Today's workload"), columns, rows, codes)
 
 
 def key_figures(d: Dashboard) -> list[tuple[str, str, object]]:
@@ -197,8 +216,11 @@ KIND_OF_FIGURE = {
 
 def key_figures_table(d: Dashboard) -> Table:
     columns = [Column("figure", _("Figure"), TEXT), Column("value", _("Value"), MIXED)]
-    rows = [[label, (value, KIND_OF_FIGURE.get(key, INT))] for key, label, value in key_figures(d)]
-    return Table("key_figures", _("Key figures"), columns, rows)
+    figures = key_figures(d)
+    rows = [[label, (value, KIND_OF_FIGURE.get(key, INT))] for key, label, value in figures]
+    # The codes are the keys of the API's "key_figures" object.
+    codes = [{"code": key} for key, _label, _value in figures]
+    return Table("key_figures", _("Key figures"), columns, rows, codes)
 
 
 BUILDERS = {
@@ -294,6 +316,16 @@ def machine(value, kind: str):
     if kind == DATE:
         return value.isoformat()
     return str(value) if kind == TEXT else value
+
+
+def machine_records(table: Table) -> list[dict]:
+    """``table`` for JSON, a dict a row: its codes first (``Table.codes``), then its
+    cells, keyed by column, in ``machine`` form."""
+    codes = table.codes or [{}] * len(table.rows)
+    return [
+        code | {c.key: machine(v, c.kind) for c, v in zip(table.columns, row, strict=True)}
+        for code, row in zip(codes, table.rows, strict=True)
+    ]
 
 
 def write_csv(table: Table, out) -> None:
