@@ -181,6 +181,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'emporter.sqlite3'}",
         conn_max_age=envint("DB_CONN_MAX_AGE", "0"),
+        # A connection kept open (DB_CONN_MAX_AGE) is checked before a request reuses it:
+        # after a PostgreSQL restart or failover, each thread's first page failed (500).
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -229,6 +232,20 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "emporter" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT.mkdir(exist_ok=True)  # backed up nightly (docs/deploy.md) even before any upload
+# In production, static files are served under names carrying a hash of their content
+# (picking.a1b2c3.js), so a release's pages get its own scripts and styles: with plain
+# names, a copy keeping its files' dates (tar, rsync -a) left collectstatic skipping the
+# new ones, and the processes still running between collectstatic and their restart
+# sent the new files cut to the old sizes. A developer's DEBUG pages use plain names.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # Patrons' PINs are hashed with Django's PBKDF2 at far fewer rounds than staff passwords
 # (emporter/patrons/pins.py: a second of CPU per card signing in would stall the site).

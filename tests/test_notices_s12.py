@@ -234,21 +234,7 @@ def test_the_deploy_check_refuses_links_to_a_host_the_site_does_not_serve(settin
     assert links_and_sender_are_public() == []
 
 
-def test_the_deploy_check_refuses_a_missing_or_stale_french_catalogue(settings, tmp_path):
-    import os
-
-    from emporter.checks import translations_are_compiled
-
-    settings.LOCALE_PATHS = [tmp_path]
-    folder = tmp_path / "fr" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    (folder / "django.po").write_text("")
-    assert [e.id for e in translations_are_compiled()] == ["emporter.E001"]  # never compiled
-    (folder / "django.mo").write_bytes(b"")
-    os.utime(folder / "django.mo", (1, 1))  # compiled before the source changed (an upgrade)
-    assert "older than its source" in translations_are_compiled()[0].msg
-    os.utime(folder / "django.mo")
-    assert translations_are_compiled() == []
+# The deploy check of the French catalogue: tests/test_s16_deploy.py.
 
 
 def test_a_text_message_says_the_bag_and_until_when(branch):

@@ -8,7 +8,8 @@ class NetworkConfig(AppConfig):
     verbose_name = _("Library network")
 
     def ready(self):
-        from emporter.checks import translations_are_compiled
+        from emporter.checks import static_files_are_collected, translations_are_compiled
 
         # The network comes first in INSTALLED_APPS: the site's own checks are registered here.
         checks.register(translations_are_compiled, checks.Tags.translation, deploy=True)
+        checks.register(static_files_are_collected, checks.Tags.staticfiles, deploy=True)
