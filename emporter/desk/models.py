@@ -90,6 +90,10 @@ class Loan(models.Model):
     )
     due_date = models.DateField(_("due"))
     renewals = models.PositiveSmallIntegerField(_("renewals"), default=0)
+    # What makes a renewal asked twice renew once (desk.services.renew): the day of the
+    # last one, and the API's Idempotency-Keys of this loan's renewals, space separated.
+    renewed_on = models.DateField(_("last renewed"), null=True, blank=True, editable=False)
+    renew_keys = models.TextField(_("renewal keys"), blank=True, default="", db_default="", editable=False)
     returned_at = models.DateTimeField(_("returned"), null=True, blank=True)
     # Where it came back: not always where it was lent, nor where it belongs.
     returned_branch = models.ForeignKey(

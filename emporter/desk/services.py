@@ -320,32 +320,59 @@ def put_back_found(*, barcode: str, branch: Branch, actor=None) -> FoundAgain | 
         return FoundAgain(copy=copy, sent_home=True)
 
 
-def renew(*, loan: Loan, patron: Patron, override_blocks: bool = False, theirs: bool = False) -> Loan:
+def renew(
+    *,
+    loan: Loan,
+    patron: Patron,
+    override_blocks: bool = False,
+    theirs: bool = False,
+    key: str | None = None,
+) -> Loan:
     """One more loan period, if the policy allows it and nobody waits for the title.
 
     A blocked or expired card renews nothing, as Koha's RestrictionBlockRenewing and
     BlockExpiredPatronOpacActions have it: the same errors as a request or a hand-over
     (``check_patron``), read from the database, not from the patron object passed.
     Only staff may override (``override_blocks``); the patron's own renew button never does.
-    ``theirs``: a guardian renews a child's loan, and is told of the child's card."""
+    ``theirs``: a guardian renews a child's loan, and is told of the child's card.
+
+    Asked twice, it renews once, and the second ask is answered the loan as renewed:
+    - with a ``key`` this loan was renewed with (the API's Idempotency-Key, without
+      spaces: a retry that lost its answer), whatever has changed since;
+    - without a key, the same day it was renewed, while a renewal is left (a double tap
+      on the account page's button; once none is left, ``not_renewable`` as ever). Each
+      renewal moves the due date a whole period (from the due date or today, whichever
+      is later), so a second one the same day is never the no-op Koha's too-soon rule
+      refuses: it would spend a renewal the patron most likely did not mean to.
+    A new key is a new renewal, the same day too: the app says it is."""
+    today = timezone.localdate()
     with transaction.atomic():
         loan = (
             Loan.objects.select_for_update(of=("self",))
             .select_related("copy", "branch", "patron")
             .get(pk=loan.pk, patron=patron)
         )
+        if key and key in loan.renew_keys.split():
+            return loan
         if not override_blocks:
             check_patron(loan.patron, theirs=theirs)
         rules = loan_policy(loan.copy.doc_type)
         if loan.returned_at or loan.renewals >= rules.max_renewals:
             raise ServiceError("not_renewable")
+        if not key and loan.renewed_on == today:
+            return loan
         if Request.objects.filter(record_id=loan.copy.record_id, status=Status.WAITING).exists():
             raise ServiceError("requested_by_someone_else")
-        loan.due_date = calendar.due_date(
-            loan.branch, max(loan.due_date, timezone.localdate()), rules.loan_days
+        due = calendar.due_date(loan.branch, max(loan.due_date, today), rules.loan_days)
+        keys = f"{loan.renew_keys} {key}".strip() if key else loan.renew_keys
+        # Guarded by the count read: two asks at once renew once, wherever the row lock
+        # above is not taken. The one that finds it changed starts again from what is there.
+        renewed = Loan.objects.filter(pk=loan.pk, renewals=loan.renewals, returned_at__isnull=True).update(
+            due_date=due, renewals=loan.renewals + 1, renewed_on=today, renew_keys=keys
         )
-        loan.renewals += 1
-        loan.save(update_fields=["due_date", "renewals"])
+        if not renewed:
+            return renew(loan=loan, patron=patron, override_blocks=override_blocks, theirs=theirs, key=key)
+    loan.due_date, loan.renewals, loan.renewed_on, loan.renew_keys = due, loan.renewals + 1, today, keys
     return loan
 
 
