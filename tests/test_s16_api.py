@@ -3,17 +3,20 @@ every change of a request, every 429 says when to try again, a field at fault is
 as the schema documents, and a mistyped path answers the API's 404 whatever the method."""
 
 import datetime
+import threading
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
+from emporter.api import requests as api_requests
 from emporter.holds.models import RequestEvent
-from emporter.holds.services import expire_overdue, extend_after_reopening
+from emporter.holds.services import expire_overdue, extend_after_reopening, place_request
 from emporter.network.models import Branch, ClosedDay
 from emporter.notices.compose import set_aside
 from emporter.patrons import throttle
-from tests.conftest import make_ready_requests
+from tests.conftest import make_ready_requests, make_record
 from tests.test_api import V1, sign_in
 from tests.test_sign_in_addresses import GUESSER, spray
 
@@ -92,3 +95,44 @@ def test_a_mistyped_path_answers_the_apis_404_whatever_the_method(method):
     )
     assert response.status_code == 404
     assert response.json()["code"] == "endpoint_not_found"
+
+
+def test_next_since_lets_a_poller_see_what_commits_after_its_answer(
+    client, patron, branch, switched_long_ago
+):
+    headers = sign_in(client)
+    first = client.get(f"{V1}/requests", headers=headers).json()
+    next_since = datetime.datetime.fromisoformat(first["next_since"])
+    assert next_since <= timezone.now()
+    (request,) = make_ready_requests(patron, branch, ["Un"])
+    assert _since(client, headers, next_since) == [request.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_after_the_answer_is_read_by_the_next_poll(
+    client, patron, branch, postgres, monkeypatch
+):
+    Branch.objects.update(mode_changed_at=timezone.now() - datetime.timedelta(days=30))
+    monkeypatch.setattr(api_requests, "SYNC_MARGIN", datetime.timedelta(0))  # the open transaction alone
+    headers = sign_in(client)
+    record = make_record(title="Lent", copies=[branch])
+    stamped, answered = threading.Event(), threading.Event()
+
+    def slow_writer():  # a placement whose transaction ends after the poll's answer
+        try:
+            with transaction.atomic():
+                place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+                stamped.set()
+                answered.wait(10)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert stamped.wait(10)
+    first = client.get(f"{V1}/requests", headers=headers).json()
+    answered.set()
+    writer.join()
+    assert first["items"] == []  # not committed yet
+    placed = list(patron.requests.values_list("pk", flat=True))
+    assert _since(client, headers, datetime.datetime.fromisoformat(first["next_since"])) == placed

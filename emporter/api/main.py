@@ -68,7 +68,7 @@ api = EmporterAPI(
         "3. `POST /api/v1/requests` with `record_ids` and an `Idempotency-Key` header: 201 when "
         "every document is set aside, 207 when some are refused, and each item says why.\n"
         "4. `GET /api/v1/requests?since=<ISO 8601>` to poll: the requests placed or changed since "
-        "then (changes are stamped when written: let successive windows overlap by a few minutes)."
+        "then; each answer's `next_since` is the `since` of the next poll (take the first page's)."
         "\n\n"
         "Errors answer `{code, message}`: the code is stable, the message follows "
         "Accept-Language (French by default, English). A field the API does not know is "

@@ -7,6 +7,7 @@ nobody can probe for other patrons' request numbers.
 import datetime
 import re
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from ninja import Header, Router, Status
@@ -101,6 +102,7 @@ def get_branch(branch_id: int) -> Branch:
 
 
 def page_of(qs: QuerySet, page: int) -> dict:
+    next_since = sync_point()  # before reading: what is read is at least as new
     total = qs.count()
     pages = max(1, -(-total // PER_PAGE))
     page = max(1, page)
@@ -112,7 +114,34 @@ def page_of(qs: QuerySet, page: int) -> dict:
         "page": page,
         "pages": pages,
         "items": items[(page - 1) * PER_PAGE : page * PER_PAGE] if page <= pages else [],
+        "next_since": next_since,
     }
+
+
+# A change is stamped when written and seen once its transaction commits: a change
+# stamped before an answer may commit after it (a library's reopening is one long
+# transaction). The ``since`` of the next poll is therefore the start of the oldest
+# transaction still open, less a margin for a stamp taken just before a transaction's
+# first statement. One open longer than SYNC_STUCK is stuck, not writing: it does not
+# hold every client's window back.
+SYNC_MARGIN = datetime.timedelta(seconds=5)
+SYNC_STUCK = datetime.timedelta(minutes=15)
+
+
+def sync_point() -> datetime.datetime:
+    now = timezone.now()
+    oldest = now
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+            (started,) = cursor.fetchone()
+        if started is not None:
+            oldest = max(min(now, started), now - SYNC_STUCK)
+    # SQLite writes one transaction at a time, each short: the margin covers it.
+    return oldest - SYNC_MARGIN
 
 
 SINCE_FIRST = datetime.date(2000, 1, 1)
@@ -122,8 +151,8 @@ def changed_since(qs: QuerySet, since: datetime.datetime | None) -> QuerySet:
     """The requests placed or changed (any event: set aside, ready, cancelled…) at or
     after ``since``: what a client polling for news asks. A time without offset is the
     site's local time. A change is stamped when it is written, and a long transaction
-    (a library reopening) commits later: clients poll with windows that overlap by a few
-    minutes. Outside 2000 to tomorrow: refused (a year 1 or 9999 overflows)."""
+    (a library reopening) commits later: clients poll from the ``next_since`` they were
+    given (``sync_point``). Outside 2000 to tomorrow: refused (a year 1 or 9999 overflows)."""
     if since is None:
         return qs
     if timezone.is_naive(since):
@@ -214,7 +243,9 @@ def my_requests(request, status: str | None = None, since: datetime.datetime | N
     """Newest first, the caller's and their children's (`patron_id` says whose), as the
     account page and `GET /bags` show them. `status`: `active` (waiting, placed, ready)
     or one status; all if absent. `since` (ISO 8601): only those placed or changed since
-    then, to poll for news."""
+    then, to poll for news: pass the `next_since` of the first page of your last poll
+    (a change committed while you read is then read next time, perhaps twice, never
+    missed; your own clock is not needed)."""
     mine = filter_status(Request.objects.filter(of_household(request.auth.patron)), status)
     return page_of(changed_since(mine, since), page)
 

@@ -168,6 +168,10 @@ class RequestPage(Schema):
     page: int
     pages: int
     items: list[RequestOut]
+    next_since: datetime.datetime = Field(
+        description="The `since` of the next poll (take the first page's): what changes while "
+        "you read is read next time, perhaps twice, never missed."
+    )
 
 
 class StaffRequestPage(RequestPage):
