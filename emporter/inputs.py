@@ -80,8 +80,16 @@ def typed(value: object, *, max_length: int = 200) -> str:
 MAX_REASON = 300
 
 
+# Invisible characters that change how a text reads without being seen: a bidi override
+# (U+202E) turns the rest of a reason around in the patron's email, zero-width spaces
+# make a reason that looks blank. The joiners (U+200C, U+200D) spell some scripts and emoji.
+JOINERS = frozenset("\u200c\u200d")
+
+
 def one_line(value: str, *, max_length: int = MAX_REASON) -> str:
     """Text written for a patron to read (a cancellation's reason): one line, single
-    spaces, no control character, cut to ``max_length``. Empty when nothing is left:
-    a blank reason would print "Reason:" and nothing in the patron's email."""
-    return " ".join(without_control_chars(value).split())[:max_length]
+    spaces, no control or invisible formatting character, cut to ``max_length``. Empty
+    when nothing is left: a blank reason would print "Reason:" and nothing in the
+    patron's email."""
+    seen = "".join(c for c in without_control_chars(value) if c in JOINERS or unicodedata.category(c) != "Cf")
+    return " ".join(seen.split())[:max_length]

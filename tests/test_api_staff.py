@@ -103,7 +103,8 @@ def test_staff_cancel_needs_a_reason(client, desk, branch):
         patron=caller, record=record, copy=record.copies.get(), pickup_branch=branch
     )
     # Blank, or spaces only: the patron's email would print "Reason:" and nothing.
-    for blank in ("", "   ", "\n\t"):
+    # A bidi override or zero-width spaces alone look blank too (sixteenth session).
+    for blank in ("", "   ", "\n\t", "\u202e", "\u200b\u200b"):
         response = post(client, f"{V1}/staff/requests/{request.pk}/cancel", {"reason": blank}, desk)
         assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
     request.refresh_from_db()

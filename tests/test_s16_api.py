@@ -136,3 +136,12 @@ def test_a_change_committed_after_the_answer_is_read_by_the_next_poll(
     assert first["items"] == []  # not committed yet
     placed = list(patron.requests.values_list("pk", flat=True))
     assert _since(client, headers, datetime.datetime.fromisoformat(first["next_since"])) == placed
+
+
+@pytest.mark.parametrize("invisible", ["\u202e", "\u200b\u200b", "\ufeff", "\u2066 \u2069"])
+def test_a_reason_of_invisible_characters_is_blank(invisible):
+    from emporter.inputs import one_line
+
+    assert one_line(invisible) == ""
+    assert one_line(f"Abîmé{invisible}, remplacé") in ("Abîmé, remplacé", "Abîmé , remplacé")
+    assert one_line("👨\u200d👩\u200d👧 famille") == "👨\u200d👩\u200d👧 famille"  # joiners kept
