@@ -42,7 +42,7 @@ def test_token_flow_sign_in_use_and_revoke(client, patron):
     refused = client.get(f"{V1}/me", headers=headers)
     assert refused.status_code == 401
     assert refused.json()["code"] == "unauthenticated"
-    assert refused["WWW-Authenticate"] == "Bearer"
+    assert refused["WWW-Authenticate"] == 'Bearer error="invalid_token"'  # revoked: sign in again
 
 
 def test_no_token_is_401_with_a_code(client, db):

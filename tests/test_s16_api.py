@@ -145,3 +145,10 @@ def test_a_reason_of_invisible_characters_is_blank(invisible):
     assert one_line(invisible) == ""
     assert one_line(f"Abîmé{invisible}, remplacé") in ("Abîmé, remplacé", "Abîmé , remplacé")
     assert one_line("👨\u200d👩\u200d👧 famille") == "👨\u200d👩\u200d👧 famille"  # joiners kept
+
+
+def test_a_token_sent_but_refused_says_invalid_token(client, patron):
+    assert client.get(f"{V1}/requests")["WWW-Authenticate"] == "Bearer"
+    refused = client.get(f"{V1}/requests", headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 401
+    assert refused["WWW-Authenticate"] == 'Bearer error="invalid_token"'

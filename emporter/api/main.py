@@ -95,7 +95,10 @@ def error_response(request: HttpRequest, error: ServiceError, **extra):
     body = {"code": error.code, "message": error.message, **extra}
     response = api.create_response(request, body, status=error.http_status)
     if error.http_status == 401:
-        response["WWW-Authenticate"] = "Bearer"
+        # RFC 6750: a token was sent but is unknown, expired or revoked, so the client
+        # signs in again rather than retrying; no token at all: the challenge alone.
+        sent = request.headers.get("Authorization", "").lower().startswith("bearer ")
+        response["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
     if error.code in RETRY_AFTER:
         response["Retry-After"] = str(error.params.get("seconds") or RETRY_AFTER[error.code])
     return response
