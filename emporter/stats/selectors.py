@@ -406,7 +406,8 @@ def _group(by: str, row: dict) -> tuple:
         outcome = Outcome(
             name, 0, 0, branch=branch, code=row["department__code"] or "", branch_code=branch_code
         )
-        return row["department_id"], outcome
+        # Lines of no department are one row per library, not one for the network.
+        return (row["department_id"], row["run__branch_id"]), outcome
     doc_type = row["type"]
     label = str(DocType(doc_type).label) if doc_type in DocType.values else doc_type
     return doc_type, Outcome(label, 0, 0, code=doc_type)
