@@ -60,23 +60,27 @@ def take_copy(
     # request must not wait (or be closed as not found) while it is.
     for skip_locked in (True, False):
         for _ in range(MAX_CANDIDATES):
-            # of=self: the joined branch and location rows must not be locked with it.
-            copy_id = (
+            # of=self: the joined branch and location rows must not be locked with it. The
+            # whole row is read with its lock: the copy returned is this row, once taken.
+            copy = (
                 candidates.exclude(pk__in=tried)
                 .select_for_update(skip_locked=skip_locked, of=("self",))
-                .values_list("pk", flat=True)
+                .select_related("branch")
                 .first()
             )
-            if copy_id is None:
+            if copy is None:
                 # After a wait, FOR UPDATE … LIMIT 1 returns nothing if the copy it waited
                 # for changed meanwhile (the limit is applied first): look again.
                 if skip_locked or not candidates.exclude(pk__in=tried).exists():
                     break
                 continue
-            taken = Copy.objects.filter(pk=copy_id, status=CopyStatus.ON_SHELF).update(
-                status=CopyStatus.SET_ASIDE, updated_at=timezone.now()
+            now = timezone.now()
+            taken = Copy.objects.filter(pk=copy.pk, status=CopyStatus.ON_SHELF).update(
+                status=CopyStatus.SET_ASIDE, updated_at=now
             )
             if taken:
-                return Copy.objects.select_related("branch").get(pk=copy_id)
-            tried.append(copy_id)
+                # What the UPDATE wrote (no trigger changes a copy's own row).
+                copy.status, copy.updated_at = CopyStatus.SET_ASIDE, now
+                return copy
+            tried.append(copy.pk)
     return None

@@ -55,6 +55,17 @@ def resolve(*, branch: Branch | int | None, category: str = "") -> Policy:
     return _layered(rows)
 
 
+def resolve_each(*, branches: list[int], category: str = "") -> dict[int, Policy]:
+    """``resolve`` for several branches (ids) and one category, from one read of the rules
+    (a basket collected away from home: its pickup library's, and its patron's limits)."""
+    rows = list(
+        RequestPolicy.objects.filter(
+            Q(branch__isnull=True) | Q(branch__in=branches), Q(category="") | Q(category=category)
+        )
+    )
+    return {pk: _layered(r for r in rows if r.branch_id in (None, pk)) for pk in branches}
+
+
 def _layered(rows) -> Policy:
     values = {}
     for row in sorted(rows, key=_specificity):

@@ -67,6 +67,7 @@ def place_requests(
     if idempotency_key and _key_used_for_someone_else(actor, f"{channel}:{idempotency_key} ", patron):
         error = ServiceError("idempotency_key_reused")
         return [Outcome(record_id, error=error) for record_id in record_ids]
+    shared = _Basket.read(patron, record_ids, pickup_branch) if record_ids else None
     for record_id in record_ids:
         # A space ends the caller's key: the API refuses spaces in keys, so no key is
         # the beginning of another one ("a" and "a:1").
@@ -81,6 +82,7 @@ def place_requests(
                 idempotency_key=key,
                 idempotency_fingerprint=call,
                 theirs=theirs,
+                basket=shared,
             )
             outcomes.append(Outcome(record_id, request=request, replayed=replayed))
         except ServiceError as error:
@@ -109,22 +111,74 @@ def call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def _replay(*, patron: Patron, key: str, fingerprint: str) -> Request | None:
+@dataclass
+class _Basket:
+    """What a basket's documents share, read once before the first is placed (one basket
+    is one moment): the records, and the rules for the pickup library and the patron's
+    category and home library (``rules``, and ``limits``, their home library's). Read
+    outside the patron's lock, which serialises only what the limits count."""
+
+    pickup_branch_id: int
+    category: str
+    home_branch_id: int
+    rules: policy.Policy
+    limits: policy.Policy
+    records: dict[int, Record]
+
+    @classmethod
+    def read(cls, patron: Patron, record_ids: list[int], pickup_branch: Branch) -> "_Basket":
+        home = patron.home_branch_id
+        branches = list(dict.fromkeys([pickup_branch.pk, home]))
+        each = policy.resolve_each(branches=branches, category=patron.category)
+        return cls(
+            pickup_branch_id=pickup_branch.pk,
+            category=patron.category,
+            home_branch_id=home,
+            rules=each[pickup_branch.pk],
+            limits=each[home],
+            records=Record.objects.in_bulk(record_ids),
+        )
+
+    def rules_for(self, patron: Patron, pickup_branch: Branch) -> tuple[policy.Policy, policy.Policy] | None:
+        """(rules, limits) for ``patron`` as locked, if those read for the basket are
+        theirs (their category or home library changed since: None, read them again)."""
+        same = (pickup_branch.pk, patron.category, patron.home_branch_id) == (
+            self.pickup_branch_id,
+            self.category,
+            self.home_branch_id,
+        )
+        return (self.rules, self.limits) if same else None
+
+
+def _mine(patron: Patron, key: str | None, fingerprint: str) -> list[Request]:
+    """One read, under the patron's lock, of their requests a placement looks at: the
+    active ones (what the limits count) and, with a key, those of this call's key (the
+    replay). Read after the lock, not with it: a row locked after a wait is the latest,
+    but the rest of a statement sees what was committed when it began."""
+    mine = Q(status__in=ACTIVE)
+    if key:
+        mine |= Q(idempotency_key=key)
+        if fingerprint:
+            mine |= Q(idempotency_key__startswith=_call_key(key))
+    return list(Request.objects.filter(Q(patron=patron) & mine))
+
+
+def _call_key(key: str) -> str:
+    return key.rsplit(" ", 1)[0] + " "
+
+
+def _replay(requests: list[Request], *, key: str, fingerprint: str) -> Request | None:
     """The request a first call with this key placed for this record, if any; refused
-    when the key was first used for another call (checked under the patron's lock, so
-    two calls racing with one key cannot both pass)."""
+    when the key was first used for another call (``requests``: read under the patron's
+    lock by ``_mine``, so two calls racing with one key cannot both pass)."""
     if fingerprint:
-        call_key = key.rsplit(" ", 1)[0] + " "
+        call_key = _call_key(key)
         # startswith is LIKE, case-insensitive on SQLite: the few candidates are
         # compared exactly here ("k-1" and "K-1" are two keys).
-        others = (
-            Request.objects.filter(patron=patron, idempotency_key__startswith=call_key)
-            .exclude(idempotency_fingerprint=fingerprint)
-            .values_list("idempotency_key", flat=True)
-        )
-        if any(other.startswith(call_key) for other in others):
+        others = [r for r in requests if r.idempotency_fingerprint != fingerprint]
+        if any(r.idempotency_key and r.idempotency_key.startswith(call_key) for r in others):
             raise ServiceError("idempotency_key_reused")
-    return Request.objects.filter(patron=patron, idempotency_key=key).first()
+    return next((r for r in requests if r.idempotency_key == key), None)
 
 
 def check_patron(patron: Patron, *, theirs: bool = False) -> None:
@@ -159,15 +213,17 @@ def borrowing_patrons(prefix: str = "") -> Q:
     return Q(**{f"{prefix}blocked_reason": ""}) & in_date
 
 
-def _check_limits(patron: Patron, record: Record, rules: policy.Policy, *, own_type: bool = True) -> None:
+def _check_limits(
+    patron: Patron, record: Record, rules: policy.Policy, active: list[Request], *, own_type: bool = True
+) -> None:
     """The patron's limits for one more request of ``record``; its type's limit only when
-    ``own_type`` (no copy could serve it: the record's type stands in for the copy's)."""
-    # One query for the three counts: this runs on every placement, under the patron's lock.
-    counts = Request.objects.filter(patron=patron, status__in=ACTIVE).aggregate(
-        total=Count("pk"),
-        same=Count("pk", filter=Q(record=record)),
-        of_type=Count("pk", filter=Q(doc_type=record.doc_type)),
-    )
+    ``own_type`` (no copy could serve it: the record's type stands in for the copy's).
+    ``active``: the patron's active requests, read under their lock (``_mine``)."""
+    counts = {
+        "total": len(active),
+        "same": sum(r.record_id == record.pk for r in active),
+        "of_type": sum(r.doc_type == record.doc_type for r in active),
+    }
     if counts["same"]:
         raise ServiceError("already_requested")
     # Koha's AllowHoldsOnPatronsPossessions off: a copy the patron has at home is not set
@@ -193,6 +249,11 @@ def _types_full(patron: Patron, rules: policy.Policy, *, besides: Request | None
         active = active.exclude(pk=besides.pk)
     counts = dict(active.values_list("doc_type").annotate(n=Count("pk")).order_by())
     return [doc_type for doc_type, limit in rules.type_limits.items() if counts.get(doc_type, 0) >= limit]
+
+
+def _full_types(rules: policy.Policy, active: list[Request]) -> list[str]:
+    """``_types_full`` from the patron's active requests already read (``_mine``)."""
+    return [t for t, limit in rules.type_limits.items() if sum(r.doc_type == t for r in active) >= limit]
 
 
 def _taking(copy: Copy) -> dict:
@@ -263,16 +324,19 @@ def place_request(
     idempotency_key: str | None = None,
     idempotency_fingerprint: str = "",
     theirs: bool = False,
+    basket: _Basket | None = None,
 ) -> tuple[Request, bool]:
     """Place one request and set a copy aside; returns (request, replayed). ``theirs``:
-    placed by a guardian for a child, whose card refusing is said as the child's."""
+    placed by a guardian for a child, whose card refusing is said as the child's.
+    ``basket``: what ``place_requests`` read once for all the documents."""
     try:
         with transaction.atomic():
             patron = Patron.objects.select_for_update().filter(pk=patron.pk).first()
             if patron is None:  # erased while this waited for their row
                 raise ServiceError("patron_gone")
+            mine = _mine(patron, idempotency_key, idempotency_fingerprint)
             if idempotency_key:
-                previous = _replay(patron=patron, key=idempotency_key, fingerprint=idempotency_fingerprint)
+                previous = _replay(mine, key=idempotency_key, fingerprint=idempotency_fingerprint)
                 if previous:
                     # A retry gets what the first call placed, whatever changed since
                     # (the library closed, the patron's card expired).
@@ -280,15 +344,22 @@ def place_request(
             if not pickup_branch.accepts_requests:
                 raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
             check_patron(patron, theirs=theirs)
-            record = Record.objects.filter(pk=record_id).first()
+            if basket is not None:
+                record = basket.records.get(record_id)
+            else:
+                record = Record.objects.filter(pk=record_id).first()
             if record is None:  # deleted since it was put in a basket, or a made-up id
                 raise ServiceError("unknown_record")
-            rules = policy.resolve(branch=pickup_branch, category=patron.category)
-            limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
+            if basket is None or (both := basket.rules_for(patron, pickup_branch)) is None:
+                rules = policy.resolve(branch=pickup_branch, category=patron.category)
+                limits = rules if pickup_branch.pk == patron.home_branch_id else policy.limits_for(patron)
+            else:
+                rules, limits = both
+            active = [r for r in mine if r.status in ACTIVE]
             types = _types_that_could_serve(record, pickup_branch, rules, limits)
             _check_record_type(record, rules, types)
-            _check_limits(patron, record, limits, own_type=not types)
-            full = _types_full(patron, limits)
+            _check_limits(patron, record, limits, active, own_type=not types)
+            full = _full_types(limits, active)
             copy = allocation.take_copy(
                 record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full
             )
@@ -298,6 +369,9 @@ def place_request(
                 # A waiting list that would never move: said apart for a title with no
                 # copy at all (on order, its items skipped at import).
                 no_copy = not Copy.objects.filter(record=record).exists()
+                if no_copy and basket is not None and not Record.objects.filter(pk=record.pk).exists():
+                    # Deleted (its copies with it) since the basket's records were read.
+                    raise ServiceError("unknown_record")
                 raise ServiceError("no_copy" if no_copy else "nothing_to_lend")
             if copy is None and not rules.allow_waiting_list:
                 raise ServiceError("nothing_available")
@@ -334,6 +408,10 @@ def _placement_conflict(error: IntegrityError) -> str:
     request for the record is "already requested"; any other (a copy another request
     holds, which no check lets through) is logged, and the patron asked to try again."""
     text = str(error)
+    if "holds_request_record_id" in text and "fk_catalogue_record_id" in text:
+        # PostgreSQL checks a foreign key at commit: the record was deleted after the
+        # basket's records were read (``_Basket``), as if it had been read here.
+        return "unknown_record"
     if (
         "one_active_request_per_patron_record" in text
         or "holds_request.patron_id, holds_request.record_id" in text
