@@ -107,3 +107,72 @@ def test_after_cancelling_a_request_the_focus_is_on_a_field(live_server, desktop
         desktop.keyboard.press("Enter")
     assert patron.requests.filter(status=Status.CANCELLED).exists()
     assert desktop.evaluate("document.activeElement.tagName") != "BODY"
+
+
+def test_a_scan_while_the_not_found_details_box_has_focus_does_not_mark_that_line_missing(
+    live_server, desktop, branch
+):
+    """ "Not found…" opened, reason left as ticked, focus in "Details" (a text box): a
+    scan typed there sent the not-found form, marking the focused line missing with the
+    barcode as its note, and the copy in the picker's hand was not recorded."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    desktop.locator(f"#line-{first.pk} summary").click()
+    desktop.locator(f"#note-{first.pk}").focus()
+    _wedge(desktop, third.copy.barcode)
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING, (
+        f"the focused line was marked {first.status}, details {first.reason!r}"
+    )
+    assert third.status == LineStatus.FOUND
+
+
+def test_a_name_typed_from_the_handover_button_keeps_its_first_letter(live_server, desktop, branch):
+    """At the door, a bag shown (focus on "Lend"), the librarian types the next patron's
+    name: "éric". Only [0-9A-Za-z] moved the focus: the box searched "ric"."""
+    shown = make_patron(branch, card="20690401", first_name="Sacha", last_name="Moreau")
+    make_ready_requests(shown, branch, ["Un"])
+    staff("accueil2", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "accueil2")
+    desktop.goto(f"{live_server.url}/staff/door/{branch.pk}/?card=20690401")
+    assert desktop.evaluate("document.activeElement.tagName") == "BUTTON"
+    # An AZERTY keyboard's "é" key (Playwright knows US keys only): keydown with its text.
+    cdp = desktop.context.new_cdp_session(desktop)
+    for key, code in (("é", "Digit2"), ("r", "KeyR"), ("i", "KeyI"), ("c", "KeyC")):
+        cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": key, "code": code, "text": key})
+        cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": code})
+    assert desktop.input_value("#card") == "éric"
+
+
+def test_one_key_pressed_on_a_link_between_patrons_does_not_stop_the_arrivals_list(
+    live_server, desktop, branch
+):
+    """Between patrons, focus on a link of the door page: one letter stays where it is
+    typed (WCAG 2.1.4: no one-character shortcut). In the card box, it would stop the
+    arrivals list, refreshed only while the box is empty (desk.js)."""
+    staff("accueil3", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "accueil3")
+    desktop.goto(f"{live_server.url}/staff/door/{branch.pk}/")
+    desktop.locator("a.refresh").focus()
+    desktop.keyboard.press("k")
+    assert desktop.input_value("#card") == "", "a single key went into the card box: the arrivals list stops"
+    assert desktop.evaluate("document.activeElement.className") == "refresh"
+
+
+def test_a_very_slow_scanner_on_the_handover_button_opens_the_next_card(live_server, desktop, branch):
+    """Slower than any burst rule (200 ms a character): its Enter sends what it typed as
+    a scan instead of pressing the hand-over button."""
+    shown = make_patron(branch, card="20690501", first_name="Sacha", last_name="Moreau")
+    make_ready_requests(shown, branch, ["Un", "Deux"])
+    make_patron(branch, card="20690502", first_name="Lou", last_name="Durand")
+    staff("accueil4", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "accueil4")
+    desktop.goto(f"{live_server.url}/staff/door/{branch.pk}/?card=20690501")
+    desktop.keyboard.type("20690502", delay=200)
+    with desktop.expect_navigation():
+        desktop.keyboard.press("Enter")
+    assert not Loan.objects.filter(patron=shown).exists(), "the previous patron's bag was lent"
+    assert "card=20690502" in desktop.url
