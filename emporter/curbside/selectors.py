@@ -7,7 +7,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from emporter.holds.models import Bag, Status
-from emporter.network.calendar import closed_dates, open_weekdays, works_on
+from emporter.network.calendar import closed_dates, closed_dates_of
 from emporter.network.models import ServiceMode
 
 from .models import LIVE, Appointment, PickupSettings, Slot
@@ -106,9 +106,22 @@ def open_now(branch, now: datetime.datetime) -> bool:
     library whose hours are not entered yet (switched to click and collect first) is
     open on the days it works (``network.calendar.works_on``): someone is at the door."""
     day = timezone.localdate(now)
-    if not open_weekdays(branch):
-        return works_on(branch, day)
-    return opening(branch, day, day)(now)
+    return _open_now(_hours_by_weekday(branch), closed_dates(branch, day, day), now)
+
+
+def _open_now(hours, closed: set[datetime.date], now: datetime.datetime) -> bool:
+    """``open_now`` from the branch's hours (``_hours_by_weekday``) and its closed dates
+    (those of today at least)."""
+    if not hours:  # hours not entered: open on the days it works (``works_on``)
+        return timezone.localdate(now) not in closed
+    return _open_at(hours, closed, now)
+
+
+def _open_at(hours, closed: set[datetime.date], moment: datetime.datetime) -> bool:
+    local = timezone.localtime(moment)
+    if local.date() in closed:
+        return False
+    return any(opens <= local.time() < closes for opens, closes in hours.get(local.weekday(), []))
 
 
 def opening(branch, first: datetime.date, last: datetime.date):
@@ -118,10 +131,7 @@ def opening(branch, first: datetime.date, last: datetime.date):
     hours = _hours_by_weekday(branch)
 
     def is_open(moment: datetime.datetime) -> bool:
-        local = timezone.localtime(moment)
-        if local.date() in closed:
-            return False
-        return any(opens <= local.time() < closes for opens, closes in hours.get(local.weekday(), []))
+        return _open_at(hours, closed, moment)
 
     return is_open
 
@@ -131,9 +141,13 @@ def next_opening(branch, now: datetime.datetime, last: datetime.date) -> datetim
     first = timezone.localdate(now)
     if last < first:
         return None
-    closed = closed_dates(branch, first, last)
-    hours = _hours_by_weekday(branch)
-    day = first
+    return _next_opening(_hours_by_weekday(branch), closed_dates(branch, first, last), now, last)
+
+
+def _next_opening(hours, closed: set[datetime.date], now: datetime.datetime, last: datetime.date):
+    """``next_opening`` from the branch's hours and its closed dates (from today to
+    ``last`` at least)."""
+    day = timezone.localdate(now)
     while day <= last:
         if day not in closed:
             for opens, closes in hours.get(day.weekday(), []):
@@ -197,13 +211,16 @@ def live_appointments():
 def bags_of(patron_ids: list[int]):
     """Open bags of these patrons (a patron and the children in their care), with what is
     ready in them, their live appointment (``appointment``) and whether their branch
-    offers pickup times (``has_times``)."""
+    offers pickup times (``has_times``). Each library's calendar is read once, however
+    many bags wait there: five queries in all."""
     bags = list(
         Bag.objects.filter(patron_id__in=patron_ids, state=Bag.State.OPEN)
         .select_related("branch", "patron")
         .annotate(ready=Count("requests", filter=Q(requests__status=Status.READY)))
         .filter(ready__gt=0)
-        .prefetch_related(Prefetch("appointments", queryset=live_appointments(), to_attr="live"))
+        .prefetch_related(
+            "branch__hours", Prefetch("appointments", queryset=live_appointments(), to_attr="live")
+        )
         .order_by("hold_until", "pk")
     )
     with_times = set(
@@ -212,15 +229,31 @@ def bags_of(patron_ids: list[int]):
         )
     )
     now = timezone.now()
+    today = timezone.localdate(now)
+    lending = [b for b in bags if b.branch.service_mode != ServiceMode.CLOSED]
+    # The closed dates of every library with a bag, from today to the last bag's deadline.
+    last = max([today, *(b.hold_until for b in lending if b.hold_until)])
+    closed = closed_dates_of({b.branch_id for b in lending}, today, last) if lending else {}
+    hours: dict[int, dict] = {}
+    answers: dict[tuple, tuple[bool, datetime.datetime | None]] = {}  # by (branch, deadline)
     for bag in bags:
         bag.appointment = bag.live[0] if bag.live else None
         bag.has_times = bag.branch_id in with_times
         bag.library_closed = bag.branch.service_mode == ServiceMode.CLOSED
         # "I'm here" only while someone is at the door; otherwise, when it opens.
-        bag.open_now = not bag.library_closed and open_now(bag.branch, now)
-        bag.opens_next = None
-        if not bag.open_now and not bag.library_closed and bag.hold_until:
-            bag.opens_next = next_opening(bag.branch, now, bag.hold_until)
+        bag.open_now, bag.opens_next = False, None
+        if not bag.library_closed:
+            key = (bag.branch_id, bag.hold_until)
+            if key not in answers:
+                if bag.branch_id not in hours:
+                    hours[bag.branch_id] = _hours_by_weekday(bag.branch)
+                its_hours, its_closed = hours[bag.branch_id], closed[bag.branch_id]
+                is_open = _open_now(its_hours, its_closed, now)
+                opens_next = None
+                if not is_open and bag.hold_until:
+                    opens_next = _next_opening(its_hours, its_closed, now, bag.hold_until)
+                answers[key] = (is_open, opens_next)
+            bag.open_now, bag.opens_next = answers[key]
         bag.time_missed = bool(
             bag.appointment and bag.appointment.slot and bag.appointment.slot.starts_at < now
         )

@@ -393,13 +393,16 @@ def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=Non
     return [e for e in events if latest[e.copy_id] == e.pk]
 
 
-def loans_of(patron: Patron) -> list[Loan]:
-    """A patron's current loans, soonest due first (for the account page)."""
-    return list(
-        Loan.objects.filter(patron=patron, returned_at__isnull=True)
-        .select_related("copy__record")
-        .order_by("due_date", "pk")
-    )
+def loans_of_each(patrons: list[Patron]) -> dict[int, list[Loan]]:
+    """The current loans of each of ``patrons`` (a guardian and their children), soonest
+    due first, in one query, by patron id (for the account page)."""
+    found: dict[int, list[Loan]] = {p.pk: [] for p in patrons}
+    by_pk = {p.pk: p for p in patrons}
+    rows = Loan.objects.filter(patron__in=patrons, returned_at__isnull=True).select_related("copy__record")
+    for loan in rows.order_by("due_date", "pk"):
+        loan.patron = by_pk[loan.patron_id]
+        found[loan.patron_id].append(loan)
+    return found
 
 
 def history_rules() -> tuple[int, list[tuple[str, int]]]:

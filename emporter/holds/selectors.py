@@ -22,6 +22,23 @@ PATRON_KEY = Coalesce(NullIf("patron_pseudonym", Value("")), Cast("patron_id", C
 
 def requests_of(patron: Patron, *, limit: int = 100):
     """A patron's requests, the active ones first (ready, then placed, then waiting)."""
+    return list(_ranked(Request.objects.filter(patron=patron)).order_by("rank", "-created_at")[:limit])
+
+
+def active_requests_of_each(patrons: list[Patron], *, limit: int = 100) -> dict[int, list[Request]]:
+    """``requests_of`` the requests under way of each of ``patrons`` (a guardian's
+    children), in one query, by patron id."""
+    found: dict[int, list[Request]] = {p.pk: [] for p in patrons}
+    by_pk = {p.pk: p for p in patrons}
+    rows = _ranked(Request.objects.filter(patron__in=patrons, status__in=ACTIVE))
+    for request in rows.order_by("patron_id", "rank", "-created_at"):
+        if len(found[request.patron_id]) < limit:
+            request.patron = by_pk[request.patron_id]
+            found[request.patron_id].append(request)
+    return found
+
+
+def _ranked(requests):
     order = Case(
         When(status=Status.READY, then=Value(0)),
         When(status=Status.PLACED, then=Value(1)),
@@ -29,11 +46,8 @@ def requests_of(patron: Patron, *, limit: int = 100):
         default=Value(3),
         output_field=IntegerField(),
     )
-    return list(
-        Request.objects.filter(patron=patron)
-        .select_related("record", "pickup_branch", "bag", "copy__branch")
-        .annotate(rank=order, queue_position=_queue_position())
-        .order_by("rank", "-created_at")[:limit]
+    return requests.select_related("record", "pickup_branch", "bag", "copy__branch").annotate(
+        rank=order, queue_position=_queue_position()
     )
 
 

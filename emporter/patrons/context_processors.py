@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from emporter.network.models import Branch
 
 from .models import Role
-from .permissions import effective_roles, is_patron_account, is_superuser, roles_of
+from .permissions import effective_roles, is_patron_account, is_superuser, remember_roles
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
@@ -25,15 +25,23 @@ SCREENS = [
 def staff_menu(request):
     """The staff links, and whether the page offers a basket: a staff account has none
     (confirming one would ask for a card's sign-in and sign the librarian out); it
-    requests for a patron from the phone desk."""
+    requests for a patron from the phone desk. ``patron_account``: the user signed in with
+    a card (the menu's "My account"), asked once for the page."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or is_patron_account(user):
-        return {"staff_menu": [], "basket_shown": True, "taking_requests": _taking_requests()}
+        patron_account = user is not None and user.is_authenticated
+        return {
+            "staff_menu": [],
+            "basket_shown": True,
+            "taking_requests": _taking_requests(),
+            "patron_account": patron_account,
+        }
     if is_superuser(user):
         roles = set(Role.values)
     else:
         # A network administrator has every role, a branch manager a picker's and a door's.
-        roles = effective_roles(roles_of(user).values_list("role", flat=True))
+        remember_roles(user)
+        roles = effective_roles(role for role, _branch in user._roles_held)
     links = []
     for role, url_name, label in SCREENS:
         if role in roles:
@@ -49,6 +57,7 @@ def staff_menu(request):
         "basket_shown": False,
         "phone_desk_url": phone_desk,
         "taking_requests": _taking_requests(),
+        "patron_account": False,
     }
 
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from emporter.network.models import Branch
 
-from .models import Patron, Role, StaffRole
+from .models import Role, StaffRole
 
 # A branch manager answers for the morning pull and the door of their branch (the
 # brief: today's workload, what is late, what is not found), so where they manage
@@ -41,15 +41,28 @@ def roles_of(user):
     return StaffRole.objects.filter(user=user, user__patron__isnull=True)
 
 
+def remember_roles(user) -> None:
+    """Read the signed-in ``user``'s roles once for the request: the checks that follow
+    (the decorators', the view's, the staff menu's) answer from them. Only for
+    ``request.user``, which lives no longer than its request (``role_required``,
+    ``network_admin_required``, the menu); any other user object is read at each check."""
+    if user.is_authenticated and not hasattr(user, "_roles_held"):
+        user._roles_held = list(roles_of(user).values_list("role", "branch_id"))
+
+
+def _held(user) -> list[tuple[str, int | None]] | None:
+    """The ``(role, branch id)`` pairs ``remember_roles`` kept on ``user``, or None."""
+    return getattr(user, "_roles_held", None)
+
+
 def is_patron_account(user) -> bool:
     """A card's account: it signs in with a four-digit PIN, so no role, superuser or
     staff flag given to it (by mistake, in the admin) opens a staff screen or the admin.
-    Kept on the user for the request (several checks ask)."""
+    Read once for the user object, as ``user.patron`` (Django keeps it on the user, and
+    that there is none): the checks of a request, the menu and ``current_patron`` share it."""
     if not user.is_authenticated:
         return False
-    if not hasattr(user, "_is_patron_account"):
-        user._is_patron_account = Patron.objects.filter(user_id=user.pk).exists()
-    return user._is_patron_account
+    return hasattr(user, "patron")
 
 
 def is_superuser(user) -> bool:
@@ -64,6 +77,11 @@ def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
         return False
     if is_superuser(user):
         return True
+    held = _held(user)
+    if held is not None:
+        allowed = {*granting(role), Role.NETWORK_ADMIN}
+        where = getattr(branch, "pk", branch)
+        return any(r in allowed and (where is None or b is None or b == where) for r, b in held)
     roles = roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN])
     if branch is not None:
         roles = roles.filter(Q(branch__isnull=True) | Q(branch=branch))
@@ -74,6 +92,13 @@ def branches_for(user, role: str):
     """The branches where ``user`` may act as ``role``."""
     if not user.is_authenticated:
         return Branch.objects.none()
+    held = _held(user)
+    if held is not None:
+        if is_superuser(user) or any(
+            r in {*granting(role), Role.NETWORK_ADMIN} and b is None for r, b in held
+        ):
+            return Branch.objects.all()
+        return Branch.objects.filter(pk__in={b for r, b in held if r in granting(role)})
     everywhere = (
         is_superuser(user)
         or roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True).exists()
@@ -88,6 +113,9 @@ def is_network_admin(user) -> bool:
     database refuses one with a branch)."""
     if not user.is_authenticated or not user.is_active:
         return False
+    held = _held(user)
+    if held is not None:
+        return is_superuser(user) or any(r == Role.NETWORK_ADMIN for r, _b in held)
     return is_superuser(user) or roles_of(user).filter(role=Role.NETWORK_ADMIN).exists()
 
 
@@ -98,6 +126,7 @@ def network_admin_required(view):
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "staff_login")
+        remember_roles(request.user)
         if not is_network_admin(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)
@@ -106,7 +135,10 @@ def network_admin_required(view):
 
 
 def is_staff_member(user) -> bool:
-    return user.is_authenticated and (is_superuser(user) or roles_of(user).exists())
+    if not user.is_authenticated:
+        return False
+    held = _held(user)
+    return is_superuser(user) or (bool(held) if held is not None else roles_of(user).exists())
 
 
 def role_required(role: str):
@@ -117,6 +149,7 @@ def role_required(role: str):
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path(), "staff_login")
+            remember_roles(request.user)
             if not branches_for(request.user, role).exists():
                 raise PermissionDenied
             return view(request, *args, **kwargs)

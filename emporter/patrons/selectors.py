@@ -10,7 +10,13 @@ def current_patron(request) -> Patron | None:
     """The patron signed in, or None (nobody, or a staff account without a card)."""
     if not request.user.is_authenticated:
         return None
-    return Patron.objects.filter(user=request.user).select_related("home_branch").first()
+    patron = Patron.objects.filter(user=request.user).select_related("home_branch").first()
+    if patron is not None:
+        # Its user is the one the request read: ``patron.user`` reads it no more, and
+        # ``request.user.patron`` (is_patron_account, the menu) is this patron. The user
+        # itself, not the middleware's lazy stand-in (whose type() is not the User model).
+        patron.user = getattr(request.user, "_wrapped", request.user)
+    return patron
 
 
 def signed_in_patron(request) -> Patron:

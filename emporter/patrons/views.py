@@ -16,9 +16,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
-from emporter.desk.selectors import history_rules, loans_of, returned_loans_of
+from emporter.desk.selectors import history_rules, loans_of_each, returned_loans_of
 from emporter.errors import ServiceError
-from emporter.holds.selectors import card_refusal, requests_of
+from emporter.holds.selectors import active_requests_of_each, card_refusal, requests_of
 from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
@@ -86,13 +86,13 @@ def account(request):
         return redirect("home")
     # The children in the patron's care, with their requests under way (a surprise bag asked
     # for a child lands there: the guardian must see it, and may cancel).
-    children = [
-        (child, [r for r in requests_of(child) if r.is_active])
-        for child in Patron.objects.filter(guardian=patron).order_by("first_name", "pk")
-    ]
+    kids = list(Patron.objects.filter(guardian=patron).order_by("first_name", "pk"))
+    kids_requests = active_requests_of_each(kids)
+    children = [(child, kids_requests[child.pk]) for child in kids]
     # And their loans, to see when they are due and renew them (Koha shows a guarantor
     # their guarantees' checkouts): the child's own card is what is checked on renewing.
-    children_loans = [(child, loans_of(child), card_refusal(child, theirs=True)) for child, _ in children]
+    loans = loans_of_each([patron, *kids])  # theirs and the children's, in one query
+    children_loans = [(child, loans[child.pk], card_refusal(child, theirs=True)) for child in kids]
     own = requests_of(patron)
     for r in [*own, *(r for child_requests in dict(children).values() for r in child_requests)]:
         # Until a document leaves its shelf, it may be collected at another library.
@@ -101,9 +101,9 @@ def account(request):
     context = {
         "patron": patron,
         # Ready bags first: when to come, and "I'm here" at the door.
-        "bags": bags_of([patron.pk, *(child.pk for child, _requests in children)]),
+        "bags": bags_of([patron.pk, *(child.pk for child in kids)]),
         "requests": own,
-        "loans": loans_of(patron),
+        "loans": loans[patron.pk],
         "children": [(child, requests) for child, requests in children if requests],
         "children_loans": [entry for entry in children_loans if entry[1]],
         "pickup_branches": list(Branch.objects.accepting_requests()),
