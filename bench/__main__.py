@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     import bench
 
     call_command("migrate", verbosity=0)
+    # Pages name their static files as production does, by the hashes collectstatic writes.
+    call_command("collectstatic", interactive=False, verbosity=0)
     for module in bench.SECTION_MODULES:
         importlib.import_module(module)
     unknown = set(args.sections) - set(bench.SECTIONS)

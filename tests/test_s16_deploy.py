@@ -83,3 +83,42 @@ def test_production_static_files_carry_a_hash_of_their_content(settings, tmp_pat
     assert (tmp_path / url.removeprefix("/static/")).read_bytes() == (
         tmp_path / "picking/picking.js"
     ).read_bytes()
+
+
+def test_e002_sees_a_changed_script_that_was_not_collected_again(settings, tmp_path):
+    """A release changes a script and collectstatic is not run again: pages would keep
+    the old hashed script."""
+    source = tmp_path / "src"
+    (source / "extra").mkdir(parents=True)
+    script = source / "extra" / "scan.js"
+    script.write_text("var version = 1;\n")
+    settings.STATICFILES_DIRS = [source]
+    settings.STATIC_ROOT = tmp_path / "root"
+    settings.STORAGES = MANIFEST
+    call_command("collectstatic", "--noinput", verbosity=0)
+    assert static_files_are_collected() == []
+    script.write_text("var version = 2;  // the new release\n")
+    assert [e.id for e in static_files_are_collected()] == ["emporter.E002"], (
+        "a source changed since collectstatic goes unnoticed"
+    )
+
+
+FUZZY_PO = (
+    'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    'msgid "Ready"\nmsgstr "Prêt"\n\n#, fuzzy\nmsgid "Cancelled"\nmsgstr "Annulé"\n'
+)
+
+
+@pytest.mark.skipif(not shutil.which("msgfmt"), reason="needs msgfmt")
+def test_a_catalogue_compiled_with_fuzzy_entries_from_its_source_passes(settings, tmp_path):
+    settings.LOCALE_PATHS = [tmp_path]
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "django.po").write_text(FUZZY_PO)
+    # What `compilemessages --use-fuzzy` runs (django/core/management/commands/
+    # compilemessages.py: program_options + ["--use-fuzzy"]), run here directly so that
+    # nothing walks the project's own locale folders.
+    po, mo = folder / "django.po", folder / "django.mo"
+    subprocess.run(["msgfmt", "--check-format", "--use-fuzzy", "-o", str(mo), str(po)], check=True)
+    assert (folder / "django.mo").exists()
+    assert translations_are_compiled() == []
