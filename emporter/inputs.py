@@ -80,10 +80,12 @@ def typed(value: object, *, max_length: int = 200) -> str:
 MAX_REASON = 300
 
 
-# Invisible characters that change how a text reads without being seen: a bidi override
-# (U+202E) turns the rest of a reason around in the patron's email, zero-width spaces
-# make a reason that looks blank. The joiners (U+200C, U+200D) spell some scripts and emoji.
-JOINERS = frozenset("\u200c\u200d")
+# Invisible characters that change how a text reads without being seen: a bidi
+# embedding or override (U+202A-U+202E) turns the rest of a reason around in the
+# patron's email, zero-width spaces and the like make a reason that looks blank. The
+# other format characters stay: the joiners spell some scripts and emoji, the marks
+# and isolates place a right-to-left text's parentheses and digits.
+HIDDEN = frozenset("\u202a\u202b\u202c\u202d\u202e\u200b\u2060\ufeff\u00ad")
 
 
 def one_line(value: str, *, max_length: int = MAX_REASON) -> str:
@@ -91,5 +93,5 @@ def one_line(value: str, *, max_length: int = MAX_REASON) -> str:
     spaces, no control or invisible formatting character, cut to ``max_length``. Empty
     when nothing is left: a blank reason would print "Reason:" and nothing in the
     patron's email."""
-    seen = "".join(c for c in without_control_chars(value) if c in JOINERS or unicodedata.category(c) != "Cf")
+    seen = "".join(c for c in without_control_chars(value) if c not in HIDDEN)
     return " ".join(seen.split())[:max_length]

@@ -82,3 +82,15 @@ def test_a_value_only_tested_or_looped_over_is_checked_too(source, named):
 def test_a_value_only_a_guardian_is_given_may_be_tested():
     source = "{% if for_child %}Pour {{ for_child.first_name }}.{% endif %}{% if not bag %}x{% endif %}"
     assert wording_error(source, kind=Kind.READY, language="fr") == ""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% regroup patron.loans by title as groups %}{% for g in groups %}{{ g.grouper }}{% endfor %}",
+        '{% firstof patron.card_number "sans carte" %}',
+        "{% ifchanged patron.card_number %}Carte changée{% endifchanged %}",
+    ],
+)
+def test_a_value_read_by_the_other_tags_taking_missing_as_empty_is_checked(source):
+    assert "patron." in wording_error(source, kind=Kind.READY, language="fr")

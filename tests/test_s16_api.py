@@ -138,7 +138,7 @@ def test_a_change_committed_after_the_answer_is_read_by_the_next_poll(
     assert _since(client, headers, datetime.datetime.fromisoformat(first["next_since"])) == placed
 
 
-@pytest.mark.parametrize("invisible", ["\u202e", "\u200b\u200b", "\ufeff", "\u2066 \u2069"])
+@pytest.mark.parametrize("invisible", ["\u202e", "\u200b\u200b", "\ufeff", "\u202a\u2060"])
 def test_a_reason_of_invisible_characters_is_blank(invisible):
     from emporter.inputs import one_line
 
@@ -152,3 +152,11 @@ def test_a_token_sent_but_refused_says_invalid_token(client, patron):
     refused = client.get(f"{V1}/requests", headers={"Authorization": "Bearer not-a-token"})
     assert refused.status_code == 401
     assert refused["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_right_to_left_reason_keeps_its_marks():
+    from emporter.inputs import one_line
+
+    # U+200F places a Hebrew reason's parenthesis and digit; U+2067/U+2069 isolate a name.
+    reason = "\u05d4\u05e2\u05d5\u05ea\u05e7 \u05d0\u05d1\u05d3 (2)\u200f \u2067\u05d3\u05d5\u05d3\u2069"
+    assert one_line(reason) == reason

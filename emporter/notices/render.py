@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.template import Context, Engine
 from django.template.base import FilterExpression
-from django.template.defaulttags import ForNode, IfNode
+from django.template.defaulttags import FirstOfNode, ForNode, IfChangedNode, IfNode, RegroupNode
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -434,9 +434,10 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
 
 
 class _Watched:
-    """A value {% if %} or {% for %} reads, in a trial rendering. Those tags take a value
-    that does not exist as empty, without the marker: ``{% if patron.card_number %}``
-    would hide its part for good. This one notes the miss, then answers as they would."""
+    """A value {% if %}, {% for %}, {% regroup %}, {% firstof %} or {% ifchanged %} reads,
+    in a trial rendering. Those tags take a value that does not exist as empty, without
+    the marker: ``{% if patron.card_number %}`` would hide its part for good. This one
+    notes the miss, then answers as they would."""
 
     def __init__(self, expression: FilterExpression, misses: set):
         self.expression, self.misses = expression, misses
@@ -451,8 +452,15 @@ class _Watched:
 
 
 def _watch_tests(template, misses: set) -> None:
-    for node in template.nodelist.get_nodes_by_type(ForNode):
+    nodes = template.nodelist
+    for node in nodes.get_nodes_by_type(ForNode):
         node.sequence = _Watched(node.sequence, misses)
+    for node in nodes.get_nodes_by_type(RegroupNode):
+        node.target = _Watched(node.target, misses)
+    for node in nodes.get_nodes_by_type(FirstOfNode):
+        node.vars = [_Watched(value, misses) for value in node.vars]
+    for node in nodes.get_nodes_by_type(IfChangedNode):
+        node._varlist = [_Watched(value, misses) for value in node._varlist]
     for node in template.nodelist.get_nodes_by_type(IfNode):
         for condition, _ in node.conditions_nodelists:
             _watch_operands(condition, misses)
