@@ -116,7 +116,7 @@ def test_a_scan_outside_the_box_lands_in_it_but_a_single_key_stays_put(live_serv
     desktop.keyboard.press("x")  # a person (or speech input): no jump to the scan box
     assert desktop.evaluate("document.activeElement.name") == "requests"
 
-    desktop.wait_for_timeout(300)  # a while later,
+    desktop.wait_for_timeout(1600)  # a while later (two keys within 1.5 s are typed together),
     desktop.keyboard.type("10000002")  # a scanner: a burst, a few milliseconds apart
     assert desktop.evaluate("document.activeElement.id") == "card"
     assert desktop.input_value("#card") == "10000002"

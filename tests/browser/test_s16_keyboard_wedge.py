@@ -176,3 +176,101 @@ def test_a_very_slow_scanner_on_the_handover_button_opens_the_next_card(live_ser
         desktop.keyboard.press("Enter")
     assert not Loan.objects.filter(patron=shown).exists(), "the previous patron's bag was lent"
     assert "card=20690502" in desktop.url
+
+
+def test_a_hyphenated_barcode_scanned_into_the_details_box_does_not_mark_that_line_missing(
+    live_server, desktop, branch
+):
+    """A barcode with signs (Code 39, Koha's 'PDI-0042'): the burst in a text field was
+    cut at '-', and what was left, shorter than six, sent the line's not-found form."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    third.copy.barcode = "PDI-0042"
+    third.copy.save(update_fields=["barcode"])
+    desktop.reload()
+    desktop.locator(f"#line-{first.pk} summary").click()
+    desktop.locator(f"#note-{first.pk}").focus()
+    _wedge(desktop, "PDI-0042")
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING, (
+        f"the focused line was marked {first.status}, note {first.reason!r}"
+    )
+    assert third.status == LineStatus.FOUND
+
+
+def test_a_long_hyphenated_barcode_scanned_into_the_details_box_is_scanned_whole(
+    live_server, desktop, branch
+):
+    """Six or more after the '-': the tail alone was sent as the scan."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    third.copy.barcode = "31-000123"
+    third.copy.save(update_fields=["barcode"])
+    desktop.reload()
+    desktop.locator(f"#line-{first.pk} summary").click()
+    desktop.locator(f"#note-{first.pk}").focus()
+    _wedge(desktop, "31-000123")
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    third.refresh_from_db()
+    assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
+
+
+def test_a_slow_scanner_on_a_found_button_keeps_the_barcodes_head(live_server, desktop, branch):
+    """Characters 200 ms apart on a button: the '-' cut the code, and '0042' was scanned."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    third.copy.barcode = "PDI-0042"
+    third.copy.save(update_fields=["barcode"])
+    desktop.reload()
+    desktop.locator(f"#line-{first.pk} button.found").focus()
+    desktop.keyboard.type("PDI-0042", delay=200)
+    desktop.keyboard.press("Enter")
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING
+    assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
+
+
+def test_a_name_typed_slowly_on_the_lend_button_then_enter_does_not_lend(live_server, desktop, branch):
+    """Letters 200 ms apart, then Enter after a glance at the screen: the Enter pressed
+    "Lend", and the shown patron's bag was lent."""
+    shown = make_patron(branch, card="20690601", first_name="Sacha", last_name="Moreau")
+    make_ready_requests(shown, branch, ["Un", "Deux"])
+    make_patron(branch, card="20690602", first_name="Lou", last_name="Durand")
+    staff("accueil6", Role.DOOR_DESK, branch)
+    staff_sign_in(desktop, live_server.url, "accueil6")
+    desktop.goto(f"{live_server.url}/staff/door/{branch.pk}/?card=20690601")
+    assert desktop.evaluate("document.activeElement.tagName") == "BUTTON"
+    desktop.keyboard.type("durand", delay=200)
+    time.sleep(0.5)
+    desktop.keyboard.press("Enter")
+    desktop.wait_for_load_state()
+    time.sleep(1)
+    assert not Loan.objects.filter(patron=shown).exists(), "the shown patron's bag was lent"
+
+
+def test_a_scanner_holding_shift_for_capitals_is_read_whole(live_server, desktop, branch):
+    """A scanner types a capital as Shift and the letter: Shift is no key of its own, and
+    must not cut the code ('PDI0042' read as 'I0042')."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    third.copy.barcode = "PDI0042"
+    third.copy.save(update_fields=["barcode"])
+    desktop.reload()
+    desktop.locator(f"#line-{first.pk} button.found").focus()
+    for key in ("Shift+KeyP", "Shift+KeyD", "Shift+KeyI", "0", "0", "4", "2"):
+        desktop.keyboard.press(key)
+        desktop.wait_for_timeout(60)
+    desktop.keyboard.press("Enter")
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert first.status == LineStatus.PENDING
+    assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
