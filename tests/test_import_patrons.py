@@ -17,8 +17,10 @@ def test_patrons_import_reports_bad_rows_and_imports_the_rest(tmp_path, branch):
     path = tmp_path / "patrons.csv"
     path.write_text(GOOD, encoding="utf-8")
     report = import_patrons(path)
-    assert (report.created, report.updated, report.skipped) == (2, 0, 3)
+    # A PIN that is not one costs the PIN, not the row: created without one, and said.
+    assert (report.created, report.updated, report.skipped) == (3, 0, 2)
     assert [(p.line, p.code) for p in report.problems] == [(4, "no_branch"), (5, "bad_email"), (6, "bad_pin")]
+    assert not Patron.objects.get(card_number="10000104").user.has_usable_password()
     helene = Patron.objects.get(card_number="10000100")
     assert (helene.first_name, helene.phone_digits) == ("Hélène", "0611223344")
     leo = Patron.objects.get(card_number="10000101")
@@ -33,9 +35,9 @@ def test_reimport_updates_instead_of_duplicating(tmp_path, branch):
     import_patrons(path)
     path.write_text(GOOD.replace("helene@example.org", "h.dupre@example.org"), encoding="utf-8")
     report = import_patrons(path)
-    assert (report.created, report.updated, report.unchanged) == (0, 1, 1)  # only Hélène changed
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 2)  # only Hélène changed
     assert Patron.objects.get(card_number="10000100").email == "h.dupre@example.org"
-    assert Patron.objects.count() == 2
+    assert Patron.objects.count() == 3
 
 
 def test_windows_1252_file_and_missing_column(tmp_path, branch):
@@ -54,7 +56,7 @@ def test_command_prints_a_summary(tmp_path, branch, capsys):
     path.write_text(GOOD, encoding="utf-8")
     call_command("import_patrons", str(path))
     out, err = capsys.readouterr()
-    assert "2 créé·es" in out or "2 created" in out
+    assert "3 créé·es" in out or "3 created" in out
     assert "XXX" in err
 
 
@@ -95,6 +97,6 @@ def test_a_patron_file_sent_again_as_it_was_changes_nothing_and_says_so(tmp_path
     path.write_text(GOOD, encoding="utf-8")
     import_patrons(path)
     report = import_patrons(path)
-    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
-    assert "0 mis·es à jour, 2 inchangé·es" in report.summary()  # French, the site's language
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+    assert "0 mis·es à jour, 3 inchangé·es" in report.summary()  # French, the site's language
     assert not report.failed

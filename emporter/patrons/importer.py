@@ -4,18 +4,29 @@ Columns (header row, any order; ``,`` ``;`` tab or ``|`` separated; the encoding
 copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unless
 ``encoding`` names it): ``card_number`` (required), ``first_name``, ``last_name``
 (required), ``email``, ``phone``, ``home_branch`` (a branch code, required),
-``language`` (fr/en), ``category`` (adult/child), ``guardian`` (the guardian's card
-number, imported in the same file or before; not the patron, nor one of their wards:
-``bad_guardian``), ``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the
-copies import does (``catalogue.marcdata.clean``), without control or invisible characters.
+``language`` (fr/en: set when the patron is created, never afterwards: the site's
+language switch is the patron's, ``services.set_language``), ``category`` (adult/child),
+``guardian`` (the guardian's card number, anywhere in the file or imported before),
+``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the copies import does
+(``catalogue.marcdata.clean``), without control or invisible characters.
 An empty cell of a column the file has clears the patron's value (an email, a phone, an
 expiry, a guardian: a child come of age in the library system loses their guardian here,
 who would otherwise keep collecting, reading and cancelling for them); a column the file
 lacks leaves it alone.
 
+Guardians are linked once every row of the file is written (a child may come before
+their guardian). A guardian the file names but nobody here has: the patron is imported
+all the same, an earlier guardian of theirs kept, and the line reported (``no_guardian``);
+a link that would make a circle (the patron one of their guardian's guardians) likewise
+(``bad_guardian``). A patron named as their own guardian is skipped (``bad_guardian``).
+
 PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
-staff set one). An existing patron keeps theirs: a nightly file would otherwise re-hash
-every PIN (a full PBKDF2 each: hours for 100,000 patrons) and sign every patron out.
+staff set one); so does an existing patron without one (created without a PIN, the
+next file has it). A PIN cell that is not a PIN (a spreadsheet dropped the leading zero
+of "0123"): a patron without a PIN is imported without it, the line reported
+(``bad_pin``); an existing patron's PIN is kept. An existing patron keeps theirs: a
+nightly file would otherwise re-hash every PIN (a full PBKDF2 each: hours for 100,000
+patrons) and sign every patron out.
 ``set_pins`` (``--set-pins``) replaces the PINs that differ, as a PIN change does: the
 patron's sessions and API tokens end. Checking that a PIN differs costs a hash too:
 it is an option for the day PINs move from another system, not for every night.
@@ -31,7 +42,11 @@ rest goes in. A card number given again later in the file: the first row wins, t
 later one is reported (``duplicate_card``). Each row is written in its own transaction:
 a value the database refuses ends that row only (``database_error``).
 ``PatronImportReport.failed``: the file could not be read (unreadable, refused for its
-encoding, required columns missing) or no patron was imported from it.
+encoding, required columns missing) or no patron was imported from it. Its summary says
+how many patrons with a valid card here the file does not list.
+
+``import_patron_files`` (the command) reads several files as one export and may end the
+cards of the patrons it does not list (``expire_missing``): see ``_expire_missing``.
 """
 
 import datetime
@@ -40,10 +55,12 @@ from pathlib import Path
 from typing import TextIO
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import check_password, is_password_usable
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -72,6 +89,11 @@ LIMITS = {
     name: Patron._meta.get_field(name).max_length
     for name in ("card_number", "first_name", "last_name", "email", "phone")
 }
+# Codes of the rows ``read_rows`` could not read: whose they were is not known.
+UNREAD = frozenset(("bad_row", "bad_encoding", "wrong_separator"))
+# ``expire_missing`` ends no card when the export leaves out more than this share of the
+# patrons whose card is valid here (a truncated export, card numbers a spreadsheet changed).
+EXPIRE_AT_MOST = 0.5
 
 
 @dataclass
@@ -84,14 +106,28 @@ class PatronImportReport:
     skipped: int = 0
     pins_set: int = 0
     pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
+    pins_refused: int = 0  # imported without the PIN cell, not a PIN (bad_pin)
+    guardians_not_linked: int = 0  # imported without the guardian named (no_guardian, bad_guardian)
+    # Patrons with a valid card here the file does not list; None: not counted (the file
+    # was not read, or it is one of several files read as one export).
+    not_listed: int | None = None
     problems: list[Problem] = field(default_factory=list)
     # Not read: unreadable, refused for its encoding, or without the required columns.
     fatal: bool = False
+    # Rows skipped before their card number was known (unreadable, no card number): the
+    # file may list more patrons than ``cards`` (``expire_missing`` ends no card then).
+    unread: int = 0
+    has_expiry_column: bool = False
+    # The card numbers the file lists (in capitals), skipped rows' included.
+    cards: set[str] = field(default_factory=set, repr=False)
 
     @property
     def failed(self) -> bool:
         """Not read, or no patron imported from it: the command exits with an error."""
         return self.fatal or not (self.created + self.updated + self.unchanged)
+
+    def summary_lines(self) -> list[str]:
+        return [self.summary()]
 
     def summary(self) -> str:
         text = _(
@@ -115,13 +151,46 @@ class PatronImportReport:
                 self.pins_ignored,
             )
             text += " " + message % {"count": self.pins_ignored}
+        if self.pins_refused:
+            message = ngettext(
+                "%(count)s PIN cell was not a PIN (4 to 8 digits): its patron was imported without it.",
+                "%(count)s PIN cells were not PINs (4 to 8 digits): their patrons were imported "
+                "without them.",
+                self.pins_refused,
+            )
+            text += " " + message % {"count": self.pins_refused}
+        if self.guardians_not_linked:
+            message = ngettext(
+                "%(count)s patron was imported without the guardian their row names (not found, or "
+                "refused): see the problems listed.",
+                "%(count)s patrons were imported without the guardian their row names (not found, or "
+                "refused): see the problems listed.",
+                self.guardians_not_linked,
+            )
+            text += " " + message % {"count": self.guardians_not_linked}
+        if self.not_listed:
+            message = ngettext(
+                "%(count)s patron with a valid card here is not in this file.",
+                "%(count)s patrons with a valid card here are not in this file.",
+                self.not_listed,
+            )
+            text += " " + message % {"count": self.not_listed}
         return text
 
 
 def import_patrons(
     path, *, encoding: str | None = None, set_pins: bool = False, stdout: TextIO | None = None
 ) -> PatronImportReport:
-    """Raises ValueError before reading when ``encoding`` names no encoding."""
+    """One file. Raises ValueError before reading when ``encoding`` names no encoding."""
+    report = _import_file(path, encoding=encoding, set_pins=set_pins, stdout=stdout)
+    if not report.failed:
+        report.not_listed = len(_not_listed(report.cards))
+    return report
+
+
+def _import_file(
+    path, *, encoding: str | None = None, set_pins: bool = False, stdout: TextIO | None = None
+) -> PatronImportReport:
     forced = encoding_option(encoding)
     path = Path(path)
     report = PatronImportReport(path=str(path))
@@ -136,26 +205,39 @@ def import_patrons(
         report.skipped += rows
         problem(line, code, message)
 
+    def skip_unread(line, code, message, rows=1):
+        if code in UNREAD:
+            report.unread += rows
+        skip(line, code, message, rows)
+
     encoding = choose_encoding(path, forced, problem)
     if encoding is None:
         report.fatal = True
         return report
     report.encoding = encoding.removesuffix("-sig")
     branches = {b.code.lower(): b for b in Branch.objects.all()}
-    rows = read_rows(path, encoding, skip)
+    rows = read_rows(path, encoding, skip_unread)
     names = [header_name(name) for name in next(rows, (1, []))[1]]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
         report.fatal = True
         return report
+    report.has_expiry_column = "card_expires" in names
     cards: dict[str, int] = {}  # card number: the line it was imported from
+    states: dict[str, str] = {}  # card number (in capitals): "created", "updated" or "unchanged"
+    links: list[tuple[int, str, str]] = []  # (line, card, the guardian's card): the second pass
     read = 0
     for line, values in rows:
         read += 1
         row = _cells(names, values)
+        card = row.get("card_number", "")
+        if card:
+            report.cards.add(_key(card))
+        else:
+            report.unread += 1  # whose row it was is not known
         try:
-            _first_time(row.get("card_number", ""), cards)
+            _first_time(card, cards)
             hashed = _pin_hash(row, set_pins=set_pins)
             with transaction.atomic():
                 state, pin = _upsert(row, branches, set_pins=set_pins, hashed=hashed)
@@ -164,21 +246,198 @@ def import_patrons(
         except DatabaseError as error:
             skip(line, "database_error", database_refused(error))
         else:
-            cards[row["card_number"].lower()] = line
+            cards[card.lower()] = line
+            states[_key(card)] = state
+            if row.get("guardian"):
+                links.append((line, card, row["guardian"]))
             report.created += state == "created"
             report.updated += state == "updated"
             report.unchanged += state == "unchanged"
             report.pins_set += pin == "set"
             report.pins_ignored += pin == "ignored"
+            if pin == "bad":
+                report.pins_refused += 1
+                message = _("a PIN is 4 to 8 digits: the patron was imported without this one")
+                problem(line, "bad_pin", message)
             if pin == "set" and too_easy(row["pin"]):
                 # Set all the same (the patron signs in as before the move), but said:
                 # a PIN change refuses such a PIN (services.too_easy).
                 # The line only: a list of cards with easy PINs is a list of cards to try.
                 message = _("the PIN is easy to guess; it was set, ask the patron to change it")
                 problem(line, "pin_too_easy", message)
+    # Second pass: every row is written, a child listed before their guardian finds them.
+    for line, card, guardian_card in links:
+        try:
+            with transaction.atomic():
+                linked = _link(card, guardian_card)
+        except RowError as error:
+            report.guardians_not_linked += 1
+            problem(line, error.code, error.message)
+        except DatabaseError as error:
+            report.guardians_not_linked += 1
+            problem(line, "database_error", database_refused(error))
+        else:
+            if linked and states[_key(card)] == "unchanged":
+                states[_key(card)] = "updated"
+                report.unchanged -= 1
+                report.updated += 1
     if not read and not report.skipped:
         problem(None, "no_rows", no_rows())
     return report
+
+
+def _key(card: str) -> str:
+    """A card as the database compares them (``patron_card_any_capitals``)."""
+    return card.strip().upper()
+
+
+def _valid_cards():
+    """The patrons whose card has not expired (``holds.services.borrowing_patrons``)."""
+    today = timezone.localdate()
+    return Patron.objects.filter(Q(card_expires__isnull=True) | Q(card_expires__gte=today))
+
+
+def _not_listed(cards: set[str]) -> list[tuple[int, str, str, str]]:
+    """(pk, card, first name, last name) of the patrons with a valid card here whose card
+    is not in ``cards``."""
+    rows = _valid_cards().values_list("pk", "card_number", "first_name", "last_name")
+    return [row for row in rows.iterator(chunk_size=10_000) if _key(row[1]) not in cards]
+
+
+@dataclass
+class PatronImports:
+    """Several files read as one export of the library system (the command)."""
+
+    files: list[PatronImportReport] = field(default_factory=list)
+    expire_missing: bool = False
+    not_listed: int = 0  # patrons with a valid card here that no file lists
+    expired: int = 0  # their cards ended (expire_missing)
+    expire_refused: str = ""  # why expire_missing ended none
+    extra_problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for f in self.files for p in f.problems] + self.extra_problems
+
+    @property
+    def failed(self) -> list[PatronImportReport]:
+        return [f for f in self.files if f.failed]
+
+    def summary_lines(self) -> list[str]:
+        lines = [f.summary() for f in self.files]
+        if self.expire_refused:
+            lines.append(_("No card was ended: %(reason)s.") % {"reason": self.expire_refused})
+        elif self.expired:
+            message = ngettext(
+                "The card of %(count)s patron not in the export was ended (it expired yesterday; listed "
+                "in the problems): their requests keep their place but take no copy.",
+                "The cards of %(count)s patrons not in the export were ended (they expired yesterday; "
+                "listed in the problems): their requests keep their place but take no copy.",
+                self.expired,
+            )
+            lines.append(message % {"count": self.expired})
+        elif self.not_listed and not self.expire_missing:
+            message = ngettext(
+                "%(count)s patron with a valid card here is not in the export (--expire-missing ends "
+                "their card).",
+                "%(count)s patrons with a valid card here are not in the export (--expire-missing ends "
+                "their cards).",
+                self.not_listed,
+            )
+            lines.append(message % {"count": self.not_listed})
+        return lines
+
+
+def import_patron_files(
+    paths,
+    *,
+    encoding: str | None = None,
+    set_pins: bool = False,
+    expire_missing: bool = False,
+    stdout: TextIO | None = None,
+) -> PatronImports:
+    """The files, one after the other, as one export: a patron may be in any of them.
+    Raises ValueError before reading when ``encoding`` names no encoding."""
+    encoding_option(encoding)
+    run = PatronImports(expire_missing=expire_missing)
+    for path in paths:
+        run.files.append(_import_file(path, encoding=encoding, set_pins=set_pins, stdout=stdout))
+    if run.failed:
+        if expire_missing:
+            reason = _("some files could not be read, or gave no patron")
+            _refuse_expiry(run, reason, stdout)
+        return run
+    listed = set().union(*(f.cards for f in run.files))
+    absent = _not_listed(listed)
+    run.not_listed = len(absent)
+    if expire_missing:
+        _expire_missing(run, absent, stdout)
+    return run
+
+
+def _expire_missing(run: PatronImports, absent: list, stdout: TextIO | None) -> None:
+    """The export is the library system's whole list of patrons: a patron with a valid
+    card here that it does not list has left it, and their card ends (expires yesterday,
+    never later than it did): they may still sign in and read their account, their
+    requests keep their place but take no copy (``holds.services.borrowing_patrons``),
+    and a later export that lists them again gives their card its date back (the files
+    must have a ``card_expires`` column). A child is not ended with their guardian: they
+    have their own card. Ends none, and says why, when a row could not be read or had no
+    card number (it may be a listed patron's), when a file has no ``card_expires``
+    column, or when the export leaves out more than EXPIRE_AT_MOST of the valid cards (a
+    truncated export, or card numbers a spreadsheet changed: "0001234" read as 1234)."""
+    unread = sum(f.unread for f in run.files)
+    if unread:
+        message = ngettext(
+            "%(count)s row could not be read or had no card number: it may be a listed patron's",
+            "%(count)s rows could not be read or had no card number: they may be listed patrons'",
+            unread,
+        )
+        _refuse_expiry(run, message % {"count": unread}, stdout)
+        return
+    without = [f.path for f in run.files if not f.has_expiry_column]
+    if without:
+        message = _("%(files)s has no card_expires column: a patron it lists again would keep the card ended")
+        _refuse_expiry(run, message % {"files": ", ".join(without)}, stdout)
+        return
+    total = _valid_cards().count()
+    if absent and len(absent) > EXPIRE_AT_MOST * total:
+        message = _(
+            "%(count)s of the %(total)s patrons with a valid card here are not in the export: more "
+            "than half (a truncated export, or card numbers changed?)"
+        )
+        _refuse_expiry(run, message % {"count": len(absent), "total": total}, stdout)
+        return
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    where = run.files[-1].path
+    for start in range(0, len(absent), 1000):
+        chunk = absent[start : start + 1000]
+        # Still valid now (the card renewed meanwhile keeps its date only if the export
+        # lists it): never later than the card's own date.
+        ended = set(_valid_cards().filter(pk__in=[row[0] for row in chunk]).values_list("pk", flat=True))
+        _valid_cards().filter(pk__in=ended).update(card_expires=yesterday)
+        for pk, card, first_name, last_name in chunk:
+            if pk not in ended:
+                continue
+            run.expired += 1
+            message = _("%(card)s (%(name)s) is not in the export: the card expired yesterday") % {
+                "card": card,
+                "name": f"{first_name} {last_name}".strip(),
+            }
+            _say(run, Problem(where, None, None, None, "card_ended", message), stdout)
+
+
+def _refuse_expiry(run: PatronImports, reason: str, stdout: TextIO | None) -> None:
+    run.expire_refused = reason
+    where = run.files[-1].path if run.files else ""
+    message = _("no card was ended: %(reason)s") % {"reason": reason}
+    _say(run, Problem(where, None, None, None, "expire_refused", message), stdout)
+
+
+def _say(run: PatronImports, problem: Problem, stdout: TextIO | None) -> None:
+    run.extra_problems.append(problem)
+    if stdout is not None:
+        stdout.write(f"{problem}\n")
 
 
 # Names keep the joiners of their script; the rest is looked up or typed as it is.
@@ -250,17 +509,44 @@ def _clean(row: dict, branches: dict) -> dict:
             raise RowError(
                 "bad_date", _("%(value)s is not a date (YYYY-MM-DD)") % {"value": row["card_expires"]}
             ) from error
-    if "guardian" in row:
-        values["guardian"] = _guardian(row["card_number"], row["guardian"]) if row["guardian"] else None
-    pin = row.get("pin", "")
+    if row.get("guardian"):
+        if row["guardian"].lower() == row["card_number"].lower():
+            message = _("a patron cannot be their own guardian (card %(card)s)")
+            raise RowError("bad_guardian", message % {"card": row["card_number"]})
+        # Linked once every row is written (_link): the guardian may come later.
+    elif "guardian" in row:
+        values["guardian"] = None  # an empty cell: a child come of age
+    # A PIN that is not one is said, not set (_upsert): the row's other news goes in.
+    return values | {"pin": row.get("pin", "")}
+
+
+def _is_pin(pin: str) -> bool:
     # ASCII digits, as services.change_pin: "١٢٣٤" is digits to str.isdigit.
-    if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
-        raise RowError("bad_pin", _("a PIN is 4 to 8 digits"))
-    return values | {"pin": pin}
+    return pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8
+
+
+def _has_pin(password: str | None) -> bool:
+    """Whether an account's password opens it: not an import's "no PIN" (unusable)."""
+    return bool(password) and is_password_usable(password)
 
 
 # Farther than any family: a longer chain is a cycle made before this check.
 MAX_GUARDIANS = 10
+
+
+def _link(card: str, guardian_card: str) -> bool:
+    """The patron of ``card`` in the care of the patron of ``guardian_card`` (the second
+    pass, every row written); returns whether the link changed. RowError when the
+    guardian is not found or would make a circle: the patron keeps the guardian they had."""
+    patron = Patron.objects.with_card(card).select_for_update().first()
+    if patron is None:  # deleted meanwhile (the admin)
+        return False
+    guardian = _guardian(card, guardian_card)
+    if patron.guardian_id == guardian.pk:
+        return False
+    patron.guardian = guardian
+    patron.save(update_fields=["guardian"])
+    return True
 
 
 def _guardian(card: str, guardian_card: str) -> Patron:
@@ -272,7 +558,11 @@ def _guardian(card: str, guardian_card: str) -> Patron:
         raise RowError("bad_guardian", message % {"card": card})
     guardian = Patron.objects.with_card(guardian_card).first()
     if guardian is None:
-        raise RowError("no_guardian", _("no patron has the card %(card)s") % {"card": guardian_card})
+        message = _(
+            "no patron has the card %(card)s: the patron is imported without this guardian (one they "
+            "had is kept)"
+        )
+        raise RowError("no_guardian", message % {"card": guardian_card})
     above = guardian.guardian
     for _step in range(MAX_GUARDIANS):
         if above is None:
@@ -291,21 +581,21 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     """The file's PIN hashed before the row's transaction, when it is to be set: a hash
     takes a good part of a second, and on SQLite the write lock would be held all along
     (other people's writes wait, then fail). None when it will not be set: no valid PIN,
-    an existing patron's without ``set_pins``, or the same as theirs."""
+    an existing patron's PIN without ``set_pins``, or the same as theirs."""
     pin = row.get("pin", "")
-    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+    if not _is_pin(pin):
         return None
     current = (
         Patron.objects.with_card(row.get("card_number", "")).values_list("user__password", flat=True).first()
     )
-    if current is not None and (not set_pins or check_password(pin, current, preferred=PinHasher())):
+    if _has_pin(current) and (not set_pins or check_password(pin, current, preferred=PinHasher())):
         return None
     return hash_pin(pin)
 
 
 def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[str, str]:
     """("created", "updated" or "unchanged"; what became of the file's PIN: "set",
-    "ignored" or "")."""
+    "ignored", "bad" (not a PIN, not set) or "")."""
     values = _clean(row, branches)
     pin = values.pop("pin")
     card = row["card_number"]
@@ -313,6 +603,9 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = N
     created = patron is None
     if created:
         patron = Patron(user=_account(card), card_number=card)
+    elif patron.language:
+        # Chosen on the site since (services.set_language): the patron's, not the file's.
+        values.pop("language", None)
     # The library's system writes the card: in other capitals, it is this card written anew.
     values["card_number"] = card
     changed = [name for name, value in values.items() if created or getattr(patron, name) != value]
@@ -322,20 +615,35 @@ def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = N
     # a language chosen meanwhile as they were read.
     if created:
         patron.save()
-        _first_pin(patron.user, pin, hashed)
-        return "created", "set" if pin else ""
+        _first_pin(patron.user, pin if _is_pin(pin) else "", hashed)
+        return "created", _first_pin_state(pin)
     if changed:
         patron.save(update_fields=changed)
     state = "updated" if changed else "unchanged"
     if not pin:
         return state, ""
+    if not _has_pin(patron.user.password):
+        # Created without a PIN (an empty cell, a first file without PINs): nobody's
+        # PIN is replaced, no session to end; the file's is theirs, as a new patron's.
+        if not _is_pin(pin):
+            return state, "bad"
+        set_pin(patron.user, pin, hashed=hashed)
+        return "updated", "set"
     if not set_pins:
-        return state, "ignored"
+        return state, "ignored"  # a PIN cell that is not a PIN too: theirs is kept anyway
+    if not _is_pin(pin):
+        return state, "bad"
     # Compared before the transaction (_pin_hash): None is the same PIN as theirs.
     if hashed is None:
         return state, ""
     set_pin(patron.user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
     return "updated", "set"
+
+
+def _first_pin_state(pin: str) -> str:
+    if not pin:
+        return ""
+    return "set" if _is_pin(pin) else "bad"
 
 
 def _account(card: str):
