@@ -423,6 +423,26 @@ def read_in_turn(*, kind: str, paths: list, wait: datetime.timedelta, say: Calla
     return report
 
 
+def run_command(command, *, kind: str, paths: list, wait: datetime.timedelta, read, failed) -> None:
+    """An import command's whole run: ``read`` in the imports' turn (``read_in_turn``),
+    then its summary on stdout. A wrong option, no turn in time, or files not imported
+    (``failed(report)``: their paths) end it with an error (exit status 1)."""
+    from django.core.management import CommandError
+
+    from emporter.catalogue.importer import not_imported
+
+    try:
+        report = read_in_turn(kind=kind, paths=paths, wait=wait, say=command.stderr.write, read=read)
+    except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
+        raise CommandError(str(exc)) from exc
+    for line in report.summary_lines():
+        command.stdout.write(line)
+    if report.problems:
+        command.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
+    if not_read := failed(report):
+        raise CommandError(not_imported(not_read))
+
+
 def _for_the_page(text: str) -> str:
     """The importers speak of the commands' options: on this page they are the form's
     fields (in the language the import is read in)."""

@@ -3,15 +3,13 @@
 
 It takes the imports' turn, as ``import_marc`` does (``imports.services.read_in_turn``)."""
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _
+from django.core.management.base import BaseCommand
 
 from emporter.catalogue.csv_import import import_copies
-from emporter.catalogue.importer import not_imported
 from emporter.catalogue.item_mappings import load_code_map
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import ImportBusy, read_in_turn, wait_option
+from emporter.imports.services import run_command, wait_option
 
 
 class Command(BaseCommand):
@@ -39,27 +37,19 @@ class Command(BaseCommand):
         wait_option(parser)
 
     def handle(self, *args, file, codes, default_branch, encoding, batch_size, wait, **kw):
-        try:
-            report = read_in_turn(
-                kind=Kind.COPIES,
-                paths=[file],
-                wait=wait,
-                say=self.stderr.write,
-                read=lambda: import_copies(
-                    file,
-                    code_map=load_code_map(codes) if codes else None,
-                    default_branch=default_branch,
-                    encoding=encoding,
-                    batch_size=batch_size,
-                    stdout=self.stderr,
-                    on_merge=follow,
-                ),
-            )
-        except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
-            raise CommandError(str(exc)) from exc
-        for line in report.summary_lines():
-            self.stdout.write(line)
-        if report.problems:
-            self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
-        if report.failed:
-            raise CommandError(not_imported([report.path]))
+        run_command(
+            self,
+            kind=Kind.COPIES,
+            paths=[file],
+            wait=wait,
+            read=lambda: import_copies(
+                file,
+                code_map=load_code_map(codes) if codes else None,
+                default_branch=default_branch,
+                encoding=encoding,
+                batch_size=batch_size,
+                stdout=self.stderr,
+                on_merge=follow,
+            ),
+            failed=lambda report: [report.path] if report.failed else [],
+        )

@@ -11,15 +11,14 @@ imports page, or another command, is read before or after it, never beside it; t
 shows on that page. The requests of a record merged at the source follow its copies
 (``holds.merges.follow``)."""
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _
+from django.core.management.base import BaseCommand
 
-from emporter.catalogue.importer import import_marc, not_imported
+from emporter.catalogue.importer import import_marc
 from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mapping
 from emporter.catalogue.marc import ENCODINGS
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import ImportBusy, read_in_turn, wait_option
+from emporter.imports.services import run_command, wait_option
 
 
 class Command(BaseCommand):
@@ -67,33 +66,25 @@ class Command(BaseCommand):
         wait_option(parser)
 
     def handle(self, *args, files, mapping, codes, **options):
-        try:
-            report = read_in_turn(
-                kind=Kind.MARC,
-                paths=files,
-                wait=options["wait"],
-                say=self.stderr.write,
-                read=lambda: import_marc(
-                    files,
-                    source=options["source"],
-                    preset=options["preset"],
-                    mapping=load_mapping(mapping) if mapping else None,
-                    code_map=load_code_map(codes) if codes else None,
-                    default_branch=options["default_branch"],
-                    encoding=options["encoding"],
-                    withdraw_missing=options["withdraw_missing"],
-                    take_over=options["take_over"],
-                    batch_size=options["batch_size"],
-                    progress=options["progress"],
-                    stdout=self.stderr,
-                    on_merge=follow,
-                ),
-            )
-        except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
-            raise CommandError(str(exc)) from exc
-        for line in report.summary_lines():
-            self.stdout.write(line)
-        if report.problems:
-            self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
-        if report.failed:
-            raise CommandError(not_imported([f.path for f in report.failed]))
+        run_command(
+            self,
+            kind=Kind.MARC,
+            paths=files,
+            wait=options["wait"],
+            read=lambda: import_marc(
+                files,
+                source=options["source"],
+                preset=options["preset"],
+                mapping=load_mapping(mapping) if mapping else None,
+                code_map=load_code_map(codes) if codes else None,
+                default_branch=options["default_branch"],
+                encoding=options["encoding"],
+                withdraw_missing=options["withdraw_missing"],
+                take_over=options["take_over"],
+                batch_size=options["batch_size"],
+                progress=options["progress"],
+                stdout=self.stderr,
+                on_merge=follow,
+            ),
+            failed=lambda report: [f.path for f in report.failed],
+        )

@@ -11,12 +11,10 @@ a file sent from the imports page, or another command, is read before or after i
 beside it (two imports of the same cards at once race); the run shows on that page. The
 files are read as one export (``patrons.importer.import_patron_files``)."""
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _
+from django.core.management.base import BaseCommand
 
-from emporter.catalogue.importer import not_imported
 from emporter.imports.models import Kind
-from emporter.imports.services import ImportBusy, read_in_turn, wait_option
+from emporter.imports.services import run_command, wait_option
 from emporter.patrons.importer import import_patron_files
 
 
@@ -50,25 +48,17 @@ class Command(BaseCommand):
         wait_option(parser)
 
     def handle(self, *args, files, encoding, set_pins, expire_missing, wait, **options):
-        try:
-            report = read_in_turn(
-                kind=Kind.PATRONS,
-                paths=files,
-                wait=wait,
-                say=self.stderr.write,
-                read=lambda: import_patron_files(
-                    files,
-                    encoding=encoding,
-                    set_pins=set_pins,
-                    expire_missing=expire_missing,
-                    stdout=self.stderr,
-                ),
-            )
-        except (ValueError, ImportBusy) as exc:  # a wrong option, or no turn in time
-            raise CommandError(str(exc)) from exc
-        for line in report.summary_lines():
-            self.stdout.write(line)
-        if report.problems:
-            self.stdout.write(_("%(count)s problems reported.") % {"count": len(report.problems)})
-        if report.failed:
-            raise CommandError(not_imported([f.path for f in report.failed]))
+        run_command(
+            self,
+            kind=Kind.PATRONS,
+            paths=files,
+            wait=wait,
+            read=lambda: import_patron_files(
+                files,
+                encoding=encoding,
+                set_pins=set_pins,
+                expire_missing=expire_missing,
+                stdout=self.stderr,
+            ),
+            failed=lambda report: [f.path for f in report.failed],
+        )
