@@ -39,6 +39,27 @@ def _wedge(page, code):
     page.keyboard.press("Enter")
 
 
+def _relabel(desktop, line, barcode):
+    """``line``'s copy takes ``barcode``, and the page shows it."""
+    line.copy.barcode = barcode
+    line.copy.save(update_fields=["barcode"])
+    desktop.reload()
+
+
+def _in_details(desktop, line):
+    """The focus in ``line``'s "Not found…" details box."""
+    desktop.locator(f"#line-{line.pk} summary").click()
+    desktop.locator(f"#note-{line.pk}").focus()
+
+
+def _saved(desktop, *lines):
+    """``lines`` as the page's queued scans left them."""
+    desktop.wait_for_load_state()
+    time.sleep(1.5)
+    for line in lines:
+        line.refresh_from_db()
+
+
 def test_a_scan_while_a_lines_found_button_has_focus_marks_the_scanned_copy(live_server, desktop, branch):
     """picking.js has no scanner-burst redirect (desk.js has one): the scanner's Enter
     presses the focused line's "Found" and the scanned copy stays pending."""
@@ -46,10 +67,7 @@ def test_a_scan_while_a_lines_found_button_has_focus_marks_the_scanned_copy(live
     first, _, third = _pick_page(desktop, live_server, branch, run)
     desktop.locator(f"#line-{first.pk} button.found").focus()  # reached with Tab
     _wedge(desktop, third.copy.barcode)
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING, "the focused line was marked found instead"
     assert third.status == LineStatus.FOUND, "the scanned copy was not marked"
 
@@ -66,10 +84,7 @@ def test_a_scan_while_a_not_found_reason_has_focus_does_not_mark_that_line_missi
     desktop.keyboard.press("Enter")  # opens Not found…
     desktop.keyboard.press("Tab")  # the first reason, ticked by default
     _wedge(desktop, third.copy.barcode)
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING, "the focused line was marked not found"
     assert third.status == LineStatus.FOUND
 
@@ -117,13 +132,9 @@ def test_a_scan_while_the_not_found_details_box_has_focus_does_not_mark_that_lin
     barcode as its note, and the copy in the picker's hand was not recorded."""
     run = _run_with_three_lines(branch)
     first, _, third = _pick_page(desktop, live_server, branch, run)
-    desktop.locator(f"#line-{first.pk} summary").click()
-    desktop.locator(f"#note-{first.pk}").focus()
+    _in_details(desktop, first)
     _wedge(desktop, third.copy.barcode)
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING, (
         f"the focused line was marked {first.status}, details {first.reason!r}"
     )
@@ -185,16 +196,10 @@ def test_a_hyphenated_barcode_scanned_into_the_details_box_does_not_mark_that_li
     cut at '-', and what was left, shorter than six, sent the line's not-found form."""
     run = _run_with_three_lines(branch)
     first, _, third = _pick_page(desktop, live_server, branch, run)
-    third.copy.barcode = "PDI-0042"
-    third.copy.save(update_fields=["barcode"])
-    desktop.reload()
-    desktop.locator(f"#line-{first.pk} summary").click()
-    desktop.locator(f"#note-{first.pk}").focus()
+    _relabel(desktop, third, "PDI-0042")
+    _in_details(desktop, first)
     _wedge(desktop, "PDI-0042")
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING, (
         f"the focused line was marked {first.status}, note {first.reason!r}"
     )
@@ -207,15 +212,10 @@ def test_a_long_hyphenated_barcode_scanned_into_the_details_box_is_scanned_whole
     """Six or more after the '-': the tail alone was sent as the scan."""
     run = _run_with_three_lines(branch)
     first, _, third = _pick_page(desktop, live_server, branch, run)
-    third.copy.barcode = "31-000123"
-    third.copy.save(update_fields=["barcode"])
-    desktop.reload()
-    desktop.locator(f"#line-{first.pk} summary").click()
-    desktop.locator(f"#note-{first.pk}").focus()
+    _relabel(desktop, third, "31-000123")
+    _in_details(desktop, first)
     _wedge(desktop, "31-000123")
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    third.refresh_from_db()
+    _saved(desktop, third)
     assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
 
 
@@ -223,16 +223,11 @@ def test_a_slow_scanner_on_a_found_button_keeps_the_barcodes_head(live_server, d
     """Characters 200 ms apart on a button: the '-' cut the code, and '0042' was scanned."""
     run = _run_with_three_lines(branch)
     first, _, third = _pick_page(desktop, live_server, branch, run)
-    third.copy.barcode = "PDI-0042"
-    third.copy.save(update_fields=["barcode"])
-    desktop.reload()
+    _relabel(desktop, third, "PDI-0042")
     desktop.locator(f"#line-{first.pk} button.found").focus()
     desktop.keyboard.type("PDI-0042", delay=200)
     desktop.keyboard.press("Enter")
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING
     assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
 
@@ -260,17 +255,12 @@ def test_a_scanner_holding_shift_for_capitals_is_read_whole(live_server, desktop
     must not cut the code ('PDI0042' read as 'I0042')."""
     run = _run_with_three_lines(branch)
     first, _, third = _pick_page(desktop, live_server, branch, run)
-    third.copy.barcode = "PDI0042"
-    third.copy.save(update_fields=["barcode"])
-    desktop.reload()
+    _relabel(desktop, third, "PDI0042")
     desktop.locator(f"#line-{first.pk} button.found").focus()
     for key in ("Shift+KeyP", "Shift+KeyD", "Shift+KeyI", "0", "0", "4", "2"):
         desktop.keyboard.press(key)
         desktop.wait_for_timeout(60)
     desktop.keyboard.press("Enter")
-    desktop.wait_for_load_state()
-    time.sleep(1.5)
-    first.refresh_from_db()
-    third.refresh_from_db()
+    _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING
     assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
