@@ -64,9 +64,12 @@ def place_requests(
     outcomes = []
     record_ids = list(dict.fromkeys(record_ids))  # de-duplicated, order kept
     call = call_fingerprint(record_ids, pickup_branch) if idempotency_key else ""
-    if idempotency_key and _key_used_for_someone_else(actor, f"{channel}:{idempotency_key} ", patron):
-        error = ServiceError("idempotency_key_reused")
-        return [Outcome(record_id, error=error) for record_id in record_ids]
+    household_key = None
+    if idempotency_key:
+        household_key = _HouseholdKey.of(actor, f"{channel}:{idempotency_key} ", patron)
+        if household_key and household_key.used_for_someone_else():
+            error = ServiceError("idempotency_key_reused")
+            return [Outcome(record_id, error=error) for record_id in record_ids]
     shared = _Basket.read(patron, record_ids, pickup_branch) if record_ids else None
     for record_id in record_ids:
         # A space ends the caller's key: the API refuses spaces in keys, so no key is
@@ -83,6 +86,7 @@ def place_requests(
                 idempotency_fingerprint=call,
                 theirs=theirs,
                 basket=shared,
+                household_key=household_key,
             )
             outcomes.append(Outcome(record_id, request=request, replayed=replayed))
         except ServiceError as error:
@@ -90,20 +94,38 @@ def place_requests(
     return outcomes
 
 
-def _key_used_for_someone_else(actor, call_key: str, patron: Patron) -> bool:
-    """A card's holder used this key for another patron of their household (a guardian's
-    app, for another child): the key stands for one call, and is refused rather than
-    placing a second basket. Read per patron of the household, as ``_replay`` reads
-    (the key's index): not across everything one staff account ever placed."""
-    if actor is None or not actor.is_authenticated:
-        return False
-    holder = Patron.objects.filter(user=actor).first()
-    if holder is None:  # staff: their keys are one per call shown (phone desk, surprise bags)
-        return False
-    household = [pk for pk in holder.household_ids() if pk != patron.pk]
-    used = Request.objects.filter(patron_id__in=household, idempotency_key__startswith=call_key)
-    # startswith is LIKE, case-insensitive on SQLite: compared exactly here.
-    return any(key.startswith(call_key) for key in used.values_list("idempotency_key", flat=True)[:20])
+@dataclass
+class _HouseholdKey:
+    """A card holder's key, for a patron of their household: it stands for one call, so
+    used for another patron of the household (a guardian's app, for another child) it is
+    refused rather than placing a second basket. Read per patron of the household, as
+    ``_replay`` reads (the key's index): not across everything one staff account placed."""
+
+    holder_id: int
+    others: list[int]
+    call_key: str
+
+    @classmethod
+    def of(cls, actor, call_key: str, patron: Patron) -> "_HouseholdKey | None":
+        if actor is None or not actor.is_authenticated:
+            return None
+        holder = Patron.objects.filter(user=actor).first()
+        if holder is None:  # staff: their keys are one per call shown (phone desk, surprise bags)
+            return None
+        others = [pk for pk in holder.household_ids() if pk != patron.pk]
+        return cls(holder.pk, others, call_key) if others else None
+
+    def used_for_someone_else(self) -> bool:
+        used = Request.objects.filter(patron_id__in=self.others, idempotency_key__startswith=self.call_key)
+        # startswith is LIKE, case-insensitive on SQLite: compared exactly here.
+        return any(k.startswith(self.call_key) for k in used.values_list("idempotency_key", flat=True)[:20])
+
+    def check_under_lock(self) -> None:
+        """Again, the holder's row locked first: two calls with one key for two children
+        at once each lock only their own child, and both placed their basket."""
+        Patron.objects.select_for_update().filter(pk=self.holder_id).first()
+        if self.used_for_someone_else():
+            raise ServiceError("idempotency_key_reused")
 
 
 def call_fingerprint(record_ids: list[int], pickup_branch: Branch) -> str:
@@ -325,12 +347,15 @@ def place_request(
     idempotency_fingerprint: str = "",
     theirs: bool = False,
     basket: _Basket | None = None,
+    household_key: _HouseholdKey | None = None,
 ) -> tuple[Request, bool]:
     """Place one request and set a copy aside; returns (request, replayed). ``theirs``:
     placed by a guardian for a child, whose card refusing is said as the child's.
     ``basket``: what ``place_requests`` read once for all the documents."""
     try:
         with transaction.atomic():
+            if household_key is not None:  # its holder's row, then the patron's
+                household_key.check_under_lock()
             patron = Patron.objects.select_for_update().filter(pk=patron.pk).first()
             if patron is None:  # erased while this waited for their row
                 raise ServiceError("patron_gone")
