@@ -143,7 +143,7 @@ def detect_preset(record: pymarc.Record) -> ItemMapping | None:
 
 def load_mapping(source: str | Path | Mapping) -> ItemMapping:
     """A custom mapping from a JSON file (or its parsed dict); raises ValueError."""
-    data = _load_json(source) if not isinstance(source, Mapping) else dict(source)
+    data = load_json(source) if not isinstance(source, Mapping) else dict(source)
     base = {}
     if "preset" in data:
         preset = PRESETS.get(data.pop("preset"))
@@ -246,6 +246,8 @@ class CodeMap:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> CodeMap:
+        # One file serves the network's imports: its patron categories are import_patrons'.
+        data = {name: values for name, values in data.items() if name not in PATRON_SECTIONS}
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             message = _("Unknown sections in the code map: %(names)s.")
@@ -274,10 +276,13 @@ def load_code_map(source: str | Path | Mapping | CodeMap | None) -> CodeMap:
         return CodeMap()
     if isinstance(source, CodeMap):
         return source
-    return CodeMap.from_dict(source if isinstance(source, Mapping) else _load_json(source))
+    return CodeMap.from_dict(source if isinstance(source, Mapping) else load_json(source))
 
 
-def _load_json(path: str | Path) -> dict:
+PATRON_SECTIONS = {"categories"}
+
+
+def load_json(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

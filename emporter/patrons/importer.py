@@ -7,8 +7,9 @@ copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unl
 ``language`` (fr/en: set when the patron is created, never afterwards: the site's
 language switch is the patron's, ``services.set_language``), ``category`` (adult/child),
 ``guardian`` (the guardian's card number, anywhere in the file or imported before),
-``card_expires`` (YYYY-MM-DD), ``pin``. Values are cleaned as the copies import does
-(``catalogue.marcdata.clean``), without control or invisible characters.
+``card_expires`` (YYYY-MM-DD, or day first: 31/12/2026, 31-12-2026, 31.12.2026; month
+first with ``date_format="us"``, see ``parse_date``), ``pin``. Values are cleaned as the
+copies import does (``catalogue.marcdata.clean``), without control or invisible characters.
 An empty cell of a column the file has clears the patron's value (an email, a phone, an
 expiry, a guardian: a child come of age in the library system loses their guardian here,
 who would otherwise keep collecting, reading and cancelling for them); a column the file
@@ -37,10 +38,22 @@ one; an account that is staff's, or disabled, is never turned into a patron
 (``username_taken``).
 
 Header cells are matched case- and space-insensitively ("Card number" is
-``card_number``). A row with a problem is reported with its line number and skipped; the
-rest goes in. A card number given again later in the file: the first row wins, the
-later one is reported (``duplicate_card``). Each row is written in its own transaction:
-a value the database refuses ends that row only (``database_error``).
+``card_number``). Koha's column names (its patron export, a report on ``borrowers``) are
+read as ours (``ALIASES``): ``cardnumber``, ``surname``, ``firstname``, ``branchcode``,
+``categorycode``, ``dateexpiry``, ``lang``; ``mobile`` is the phone of a row whose
+``phone`` cell is empty or absent. A file naming one column twice (``cardnumber`` and
+``card_number``) is refused. Koha's ``guarantorid`` is a borrowernumber, not a card
+number: it is not read as ``guardian``, and the file's problems say so once.
+``codes`` (``--codes``, the JSON file ``import_marc`` takes: see ``load_patron_codes``)
+maps the export's branch and category codes to ours (``{"branches": {"BIB01": "PDI"},
+"categories": {"PT": "adult", "J": "child"}}``); a code it does not map is looked up as
+it is. ``language``: "fr-FR", "fr_FR" or "FR" is "fr"; "default" or an empty cell leaves
+it alone (a new patron gets the site's).
+
+A row with a problem is reported with its line number and skipped; the rest goes in. A
+card number given again later in the file: the first row wins, the later one is reported
+(``duplicate_card``). Each row is written in its own transaction: a value the database
+refuses ends that row only (``database_error``).
 ``PatronImportReport.failed``: the file could not be read (unreadable, refused for its
 encoding, required columns missing) or no patron was imported from it. Its summary says
 how many patrons with a valid card here the file does not list.
@@ -50,6 +63,8 @@ cards of the patrons it does not list (``expire_missing``): see ``_expire_missin
 """
 
 import datetime
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -76,7 +91,8 @@ from emporter.catalogue.csv_import import (
     visible,
 )
 from emporter.catalogue.importer import Problem
-from emporter.catalogue.marcdata import clean
+from emporter.catalogue.item_mappings import CodeMap, load_json
+from emporter.catalogue.marcdata import clean, clean_code
 from emporter.network.models import Branch
 
 from .models import Patron, PatronCategory
@@ -84,6 +100,33 @@ from .pins import PinHasher, hash_pin
 from .services import set_pin, too_easy
 
 REQUIRED = ("card_number", "last_name", "home_branch")
+COLUMNS = REQUIRED + (
+    "first_name",
+    "email",
+    "phone",
+    "language",
+    "category",
+    "guardian",
+    "card_expires",
+    "pin",
+)
+# Koha's names for our columns (the ``borrowers`` table: its patron export, its reports).
+ALIASES = {
+    "cardnumber": "card_number",
+    "surname": "last_name",
+    "firstname": "first_name",
+    "branchcode": "home_branch",
+    "categorycode": "category",
+    "dateexpiry": "card_expires",
+    "lang": "language",
+}
+# Koha's guarantor: a borrowernumber (its own id of the patron), not a card number.
+GUARANTOR_IDS = frozenset(("guarantorid", "guarantor_id"))
+# Languages as Koha and browsers write them ("fr-FR"); "default" is the OPAC's own.
+NO_LANGUAGE = frozenset(("", "default"))
+# Koha's "dateformat" preference: day first ("metric", and "dmydot" with dots), or month first.
+DATE_FORMATS = ("metric", "us")
+SEPARATED_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4})")
 # Stored as they are: a longer value is reported, not cut (nor refused by PostgreSQL).
 LIMITS = {
     name: Patron._meta.get_field(name).max_length
@@ -108,6 +151,7 @@ class PatronImportReport:
     pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
     pins_refused: int = 0  # imported without the PIN cell, not a PIN (bad_pin)
     guardians_not_linked: int = 0  # imported without the guardian named (no_guardian, bad_guardian)
+    guarantors_ignored: int = 0  # rows with a Koha guarantorid (a borrowernumber): not read
     # Patrons with a valid card here the file does not list; None: not counted (the file
     # was not read, or it is one of several files read as one export).
     not_listed: int | None = None
@@ -179,18 +223,37 @@ class PatronImportReport:
 
 
 def import_patrons(
-    path, *, encoding: str | None = None, set_pins: bool = False, stdout: TextIO | None = None
+    path,
+    *,
+    encoding: str | None = None,
+    set_pins: bool = False,
+    codes=None,
+    date_format: str = "metric",
+    stdout: TextIO | None = None,
 ) -> PatronImportReport:
-    """One file. Raises ValueError before reading when ``encoding`` names no encoding."""
-    report = _import_file(path, encoding=encoding, set_pins=set_pins, stdout=stdout)
+    """One file. Raises ValueError before reading when ``encoding`` names no encoding,
+    ``codes`` is not a code map (or maps to a branch or category that does not exist),
+    or ``date_format`` is not one of DATE_FORMATS."""
+    encoding_option(encoding)
+    codes = _options(codes, date_format)
+    report = _import_file(
+        path, encoding=encoding, set_pins=set_pins, codes=codes, date_format=date_format, stdout=stdout
+    )
     if not report.failed:
         report.not_listed = len(_not_listed(report.cards))
     return report
 
 
 def _import_file(
-    path, *, encoding: str | None = None, set_pins: bool = False, stdout: TextIO | None = None
+    path,
+    *,
+    encoding: str | None = None,
+    set_pins: bool = False,
+    codes: "PatronCodes | None" = None,
+    date_format: str = "metric",
+    stdout: TextIO | None = None,
 ) -> PatronImportReport:
+    codes = codes or PatronCodes()
     forced = encoding_option(encoding)
     path = Path(path)
     report = PatronImportReport(path=str(path))
@@ -217,12 +280,19 @@ def _import_file(
     report.encoding = encoding.removesuffix("-sig")
     branches = {b.code.lower(): b for b in Branch.objects.all()}
     rows = read_rows(path, encoding, skip_unread)
-    names = [header_name(name) for name in next(rows, (1, []))[1]]
+    header = [header_name(name) for name in next(rows, (1, []))[1]]
+    names = [ALIASES.get(name, name) for name in header]
+    twice = _named_twice(header, names)
+    if twice:
+        problem(1, "bad_header", twice)
+        report.fatal = True
+        return report
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
         report.fatal = True
         return report
+    guarantor_column = next((name for name in header if name in GUARANTOR_IDS), "")
     report.has_expiry_column = "card_expires" in names
     cards: dict[str, int] = {}  # card number: the line it was imported from
     states: dict[str, str] = {}  # card number (in capitals): "created", "updated" or "unchanged"
@@ -231,6 +301,7 @@ def _import_file(
     for line, values in rows:
         read += 1
         row = _cells(names, values)
+        report.guarantors_ignored += bool(row.pop(guarantor_column, ""))
         card = row.get("card_number", "")
         if card:
             report.cards.add(_key(card))
@@ -240,7 +311,9 @@ def _import_file(
             _first_time(card, cards)
             hashed = _pin_hash(row, set_pins=set_pins)
             with transaction.atomic():
-                state, pin = _upsert(row, branches, set_pins=set_pins, hashed=hashed)
+                state, pin = _upsert(
+                    row, branches, set_pins=set_pins, hashed=hashed, codes=codes, date_format=date_format
+                )
         except RowError as error:
             skip(line, error.code, error.message)
         except DatabaseError as error:
@@ -281,9 +354,114 @@ def _import_file(
                 states[_key(card)] = "updated"
                 report.unchanged -= 1
                 report.updated += 1
+    if report.guarantors_ignored:
+        message = ngettext(
+            "%(count)s row names a guarantor in %(column)s: a borrowernumber of the library system, not "
+            "a card number, so it was ignored (a guardian column with the guardian's card number links "
+            "them)",
+            "%(count)s rows name a guarantor in %(column)s: a borrowernumber of the library system, not "
+            "a card number, so it was ignored (a guardian column with the guardian's card number links "
+            "them)",
+            report.guarantors_ignored,
+        )
+        problem(
+            None,
+            "guarantor_ignored",
+            message % {"count": report.guarantors_ignored, "column": guarantor_column},
+        )
     if not read and not report.skipped:
         problem(None, "no_rows", no_rows())
     return report
+
+
+def _named_twice(header: list[str], names: list[str]) -> str:
+    """Why the header is refused when two of its cells name one of our columns
+    (``cardnumber`` and ``card_number``): which one to read is not guessed. "" when not."""
+    seen: dict[str, str] = {}
+    for cell, name in zip(header, names, strict=True):
+        if name not in COLUMNS:
+            continue
+        if name in seen:
+            message = _("the columns %(first)s and %(second)s are both %(column)s: keep one of them")
+            return message % {"first": seen[name], "second": cell, "column": name}
+        seen[name] = cell
+    return ""
+
+
+@dataclass(frozen=True)
+class PatronCodes:
+    """The export's codes mapped to ours: branches (as for the copies) and categories.
+    Keys in capitals (``clean_code``), as the export's codes are looked up."""
+
+    branches: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+
+    def branch(self, code: str) -> str:
+        return self.branches.get(clean_code(code), code)
+
+    def category(self, code: str) -> str:
+        return self.categories.get(clean_code(code), code)
+
+
+def load_patron_codes(source) -> PatronCodes:
+    """``--codes``: the JSON file (or a mapping) ``import_marc`` and ``import_copies``
+    take (``catalogue.item_mappings.load_code_map``), with a ``categories`` section
+    more; one file may serve all three: the copies' sections are checked, not used.
+    ValueError when it is not such a map, or a category it maps to is not ours."""
+    if source is None:
+        return PatronCodes()
+    if isinstance(source, PatronCodes):
+        return source
+    data = dict(source if isinstance(source, Mapping) else load_json(source))
+    categories = data.pop("categories", {})
+    if not isinstance(categories, Mapping):
+        message = _("The code map section %(name)s must be an object of code: code pairs.")
+        raise ValueError(message % {"name": "categories"})
+    categories = {clean_code(str(k)): str(v).strip().lower() for k, v in categories.items()}
+    bad = {v for v in categories.values() if v not in PatronCategory.values}
+    if bad:
+        message = _("Unknown patron categories in the code map: %(categories)s (choose from %(choices)s).")
+        raise ValueError(
+            message % {"categories": ", ".join(sorted(bad)), "choices": ", ".join(PatronCategory.values)}
+        )
+    return PatronCodes(branches=CodeMap.from_dict(data).branches, categories=categories)
+
+
+def _options(codes, date_format: str) -> PatronCodes:
+    """The code map, checked before any file is read (ValueError), as ``import_marc``
+    does: a branch it maps to that does not exist would refuse every row."""
+    if date_format not in DATE_FORMATS:
+        message = _("Unknown date format %(value)s (choose from %(choices)s).")
+        raise ValueError(message % {"value": date_format, "choices": ", ".join(DATE_FORMATS)})
+    codes = load_patron_codes(codes)
+    ours = {code.casefold() for code in Branch.objects.values_list("code", flat=True)}
+    unknown = {v for v in codes.branches.values() if v.casefold() not in ours}
+    if unknown:
+        message = _("The code map names branches that do not exist: %(codes)s.")
+        raise ValueError(message % {"codes": ", ".join(sorted(unknown))})
+    return codes
+
+
+def parse_date(value: str, date_format: str = "metric") -> datetime.date:
+    """``card_expires``: YYYY-MM-DD, or day, month and year separated by ``/``, ``-`` or
+    ``.`` (31/12/2026: Koha's "metric" and "dmydot", the French way), month first with
+    ``date_format="us"`` (12/31/2026). A date is read one way only: 12/31/2026 is no
+    date day first, and 05/06/2026 is the 5th of June; the option says which, never the
+    value. ValueError when it is not a date."""
+    match = SEPARATED_DATE.fullmatch(value)
+    if match is None:
+        return datetime.date.fromisoformat(value)
+    first, _separator, second, year = match.groups()
+    day, month = (second, first) if date_format == "us" else (first, second)
+    return datetime.date(int(year), int(month), int(day))
+
+
+def _language(value: str) -> str:
+    """ "fr", "en"…, from "fr-FR", "fr_FR", "FR"; "" for "default" or empty (not set)."""
+    value = value.strip().lower()
+    if value in NO_LANGUAGE:
+        return ""
+    return re.split(r"[-_]", value, maxsplit=1)[0]
 
 
 def _key(card: str) -> str:
@@ -354,14 +532,20 @@ def import_patron_files(
     encoding: str | None = None,
     set_pins: bool = False,
     expire_missing: bool = False,
+    codes=None,
+    date_format: str = "metric",
     stdout: TextIO | None = None,
 ) -> PatronImports:
     """The files, one after the other, as one export: a patron may be in any of them.
-    Raises ValueError before reading when ``encoding`` names no encoding."""
+    Raises ValueError before reading when an option is wrong (``import_patrons``)."""
     encoding_option(encoding)
+    codes = _options(codes, date_format)
     run = PatronImports(expire_missing=expire_missing)
     for path in paths:
-        run.files.append(_import_file(path, encoding=encoding, set_pins=set_pins, stdout=stdout))
+        report = _import_file(
+            path, encoding=encoding, set_pins=set_pins, codes=codes, date_format=date_format, stdout=stdout
+        )
+        run.files.append(report)
     if run.failed:
         if expire_missing:
             reason = _("some files could not be read, or gave no patron")
@@ -449,8 +633,12 @@ def _cells(names: list[str], values: list[str]) -> dict[str, str]:
     invisible character (a NUL, an ESC, a zero-width space, a BOM left by joining two
     files), UTF-8 read as Windows-1252 repaired ("RÃ©mi" -> "Rémi"), spaces collapsed.
     The branch code is looked up as it is written: a damaged one is reported, as any
-    unknown code."""
-    return {name: _cell(name, value) for name, value in zip(names, values, strict=False) if name}
+    unknown code. Koha's ``mobile`` is the phone of a row without one."""
+    row = {name: _cell(name, value) for name, value in zip(names, values, strict=False) if name}
+    mobile = row.pop("mobile", "")
+    if mobile and not row.get("phone"):
+        row["phone"] = mobile
+    return row
 
 
 def _cell(name: str, value: str) -> str:
@@ -472,14 +660,15 @@ class RowError(Exception):
         self.code, self.message = code, message
 
 
-def _clean(row: dict, branches: dict) -> dict:
+def _clean(row: dict, branches: dict, codes: PatronCodes | None = None, date_format: str = "metric") -> dict:
+    codes = codes or PatronCodes()
     for column in REQUIRED:
         if not row.get(column):
             raise RowError("missing_value", _("no %(column)s") % {"column": column})
     for column, limit in LIMITS.items():
         if len(row.get(column, "")) > limit:
             raise RowError("value_too_long", too_long(column, row[column], limit))
-    branch = branches.get(row["home_branch"].lower())
+    branch = branches.get(codes.branch(row["home_branch"]).lower())
     if branch is None:
         raise RowError("no_branch", _("no branch has the code %(code)s") % {"code": row["home_branch"]})
     values = {"last_name": row["last_name"], "home_branch": branch}
@@ -492,23 +681,26 @@ def _clean(row: dict, branches: dict) -> dict:
         except ValidationError as error:
             message = _("%(email)s is not an email address") % {"email": values["email"]}
             raise RowError("bad_email", message) from error
-    if row.get("language"):
-        if row["language"].lower() not in ("fr", "en"):
+    if language := _language(row.get("language", "")):
+        if language not in ("fr", "en"):
             raise RowError("bad_language", _("unknown language %(value)s") % {"value": row["language"]})
-        values["language"] = row["language"].lower()
+        values["language"] = language
     if row.get("category"):
-        if row["category"].lower() not in PatronCategory.values:
+        category = codes.category(row["category"]).lower()
+        if category not in PatronCategory.values:
             raise RowError("bad_category", _("unknown category %(value)s") % {"value": row["category"]})
-        values["category"] = row["category"].lower()
+        values["category"] = category
     if "card_expires" in row and not row["card_expires"]:
         values["card_expires"] = None
     elif row.get("card_expires"):
         try:
-            values["card_expires"] = datetime.date.fromisoformat(row["card_expires"])
+            values["card_expires"] = parse_date(row["card_expires"], date_format)
         except ValueError as error:
-            raise RowError(
-                "bad_date", _("%(value)s is not a date (YYYY-MM-DD)") % {"value": row["card_expires"]}
-            ) from error
+            if date_format == "us":
+                message = _("%(value)s is not a date (YYYY-MM-DD or MM/DD/YYYY)")
+            else:
+                message = _("%(value)s is not a date (YYYY-MM-DD or DD/MM/YYYY)")
+            raise RowError("bad_date", message % {"value": row["card_expires"]}) from error
     if row.get("guardian"):
         if row["guardian"].lower() == row["card_number"].lower():
             message = _("a patron cannot be their own guardian (card %(card)s)")
@@ -593,10 +785,18 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     return hash_pin(pin)
 
 
-def _upsert(row: dict, branches: dict, *, set_pins: bool, hashed: str | None = None) -> tuple[str, str]:
+def _upsert(
+    row: dict,
+    branches: dict,
+    *,
+    set_pins: bool,
+    hashed: str | None = None,
+    codes: PatronCodes | None = None,
+    date_format: str = "metric",
+) -> tuple[str, str]:
     """("created", "updated" or "unchanged"; what became of the file's PIN: "set",
     "ignored", "bad" (not a PIN, not set) or "")."""
-    values = _clean(row, branches)
+    values = _clean(row, branches, codes, date_format)
     pin = values.pop("pin")
     card = row["card_number"]
     patron = Patron.objects.with_card(card).select_related("user").first()

@@ -1,5 +1,12 @@
-"""``manage.py import_patrons FILE… [--encoding NAME] [--set-pins] [--expire-missing]
-[--wait MINUTES]``.
+"""``manage.py import_patrons FILE… [--codes JSON] [--date-format metric|us] [--encoding NAME]
+[--set-pins] [--expire-missing] [--wait MINUTES]``.
+
+The files may use Koha's column names (``cardnumber``, ``surname``, ``branchcode``…);
+``--codes`` maps the export's branch and category codes to ours (the JSON file
+``import_marc`` takes, with a ``categories`` section); ``--date-format us`` reads
+``card_expires`` month first (12/31/2026), day first otherwise (31/12/2026), ISO always.
+See ``patrons.importer``. A wrong ``--codes`` file (unreadable, not a code map, naming a
+branch or category that does not exist) ends the command before any file is read.
 
 Exit status 1 when a file could not be read (unreadable, refused for its encoding,
 required columns missing) or no patron was imported from it, or when another import was
@@ -15,18 +22,37 @@ from django.core.management.base import BaseCommand
 
 from emporter.imports.models import Kind
 from emporter.imports.services import run_command, wait_option
-from emporter.patrons.importer import import_patron_files
+from emporter.patrons.importer import DATE_FORMATS, import_patron_files
 
 
 class Command(BaseCommand):
     help = (
         "Import or update patrons from CSV files (keyed by card number); bad rows are listed and "
-        "skipped. Exit status 1 when a file could not be read (unreadable, refused for its encoding, "
+        "skipped. The columns may have our names (card_number, last_name, first_name, email, phone, "
+        "home_branch, language, category, guardian, card_expires, pin) or Koha's (cardnumber, surname, "
+        "firstname, branchcode, categorycode, dateexpiry, lang; mobile when there is no phone); "
+        "Koha's guarantorid is ignored (a borrowernumber, not a card number). Exit status 1 when a file "
+        "could not be read (unreadable, refused for its encoding, "
         "required columns missing) or no patron was imported from it; 0 otherwise."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", metavar="FILE")
+        parser.add_argument(
+            "--codes",
+            metavar="JSON",
+            help="map of the export's codes to ours, as import_marc takes it, with a categories section: "
+            '{"branches": {"BIB01": "PDI"}, "categories": {"PT": "adult", "J": "child"}}; a code it '
+            "does not map is looked up as it is (an unknown one refuses its row)",
+        )
+        parser.add_argument(
+            "--date-format",
+            choices=DATE_FORMATS,
+            default="metric",
+            help="how card_expires dates other than YYYY-MM-DD are written: metric, day first "
+            "(31/12/2026, 31-12-2026, 31.12.2026; the default), or us, month first (12/31/2026). "
+            "Koha's dateformat preference; a date is never read the other way",
+        )
         parser.add_argument(
             "--encoding",
             metavar="NAME",
@@ -47,7 +73,7 @@ class Command(BaseCommand):
         )
         wait_option(parser)
 
-    def handle(self, *args, files, encoding, set_pins, expire_missing, wait, **options):
+    def handle(self, *args, files, encoding, set_pins, expire_missing, codes, date_format, wait, **options):
         run_command(
             self,
             kind=Kind.PATRONS,
@@ -58,6 +84,8 @@ class Command(BaseCommand):
                 encoding=encoding,
                 set_pins=set_pins,
                 expire_missing=expire_missing,
+                codes=codes,
+                date_format=date_format,
                 stdout=self.stderr,
             ),
             failed=lambda report: [f.path for f in report.failed],
