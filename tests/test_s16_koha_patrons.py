@@ -134,7 +134,7 @@ def test_a_column_named_twice_refuses_the_file(tmp_path, branch, header, first, 
     assert report.fatal and report.failed
     assert problems(report) == [("bad_header", 1)]
     message = report.problems[0].message
-    assert f"{first} and {second}" in message, message
+    assert f"{first} et {second}" in message, message  # French, the site's language
     assert not Patron.objects.exists()
 
 
@@ -201,7 +201,7 @@ def test_day_first_is_not_guessed_month_first(tmp_path, branch):
     text = OURS + "0000123;DUPONT;Jean;PDI;12/31/2026\n0000124;DUPONT;Anne;PDI;05/06/2027\n"
     report = import_patrons(write(tmp_path, "d.csv", text))
     assert problems(report) == [("bad_date", 2)]
-    assert "DD/MM/YYYY" in report.problems[0].message
+    assert "JJ/MM/AAAA" in report.problems[0].message  # French, the site's language
     assert card("0000124").card_expires == datetime.date(2027, 6, 5)
 
 
