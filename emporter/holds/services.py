@@ -122,8 +122,10 @@ class _HouseholdKey:
 
     def check_under_lock(self) -> None:
         """Again, the holder's row locked first: two calls with one key for two children
-        at once each lock only their own child, and both placed their basket."""
-        Patron.objects.select_for_update().filter(pk=self.holder_id).first()
+        at once each lock only their own child, and both placed their basket. A lock that
+        leaves the row's key alone: a surprise bag asked meanwhile (its child locked, then
+        its ``asked_by`` checked against this row) would deadlock with a full one."""
+        Patron.objects.select_for_update(no_key=True).filter(pk=self.holder_id).first()
         if self.used_for_someone_else():
             raise ServiceError("idempotency_key_reused")
 

@@ -252,7 +252,10 @@ def _import_file(
     codes: "PatronCodes | None" = None,
     date_format: str = "metric",
     stdout: TextIO | None = None,
+    second_passes: list | None = None,
 ) -> PatronImportReport:
+    """``second_passes``: where to leave the guardian links' pass, for the caller to run
+    once every file is read (None: run at the end of this file)."""
     codes = codes or PatronCodes()
     forced = encoding_option(encoding)
     path = Path(path)
@@ -302,6 +305,11 @@ def _import_file(
         read += 1
         row = _cells(names, values)
         report.guarantors_ignored += bool(row.pop(guarantor_column, ""))
+        if (language := _language(row.get("language", ""))) and language not in LANGUAGE_CODES:
+            # Koha's "es-ES": the rest of the row is news all the same (its email, its
+            # card's end); the language was only ever the new patron's.
+            message = _("unknown language %(value)s: the patron's language is left as it was")
+            problem(line, "bad_language", message % {"value": row.pop("language")})
         card = row.get("card_number", "")
         if card:
             report.cards.add(_key(card))
@@ -338,22 +346,30 @@ def _import_file(
                 # The line only: a list of cards with easy PINs is a list of cards to try.
                 message = _("the PIN is easy to guess; it was set, ask the patron to change it")
                 problem(line, "pin_too_easy", message)
-    # Second pass: every row is written, a child listed before their guardian finds them.
-    for line, card, guardian_card in links:
-        try:
-            with transaction.atomic():
-                linked = _link(card, guardian_card)
-        except RowError as error:
-            report.guardians_not_linked += 1
-            problem(line, error.code, error.message)
-        except DatabaseError as error:
-            report.guardians_not_linked += 1
-            problem(line, "database_error", database_refused(error))
-        else:
-            if linked and states[_key(card)] == "unchanged":
-                states[_key(card)] = "updated"
-                report.unchanged -= 1
-                report.updated += 1
+
+    # Second pass: every row is written, a child listed before their guardian finds them
+    # (and, for several files read as one export, every file: ``import_patron_files``).
+    def second_pass():
+        for line, card, guardian_card in links:
+            try:
+                with transaction.atomic():
+                    linked = _link(card, guardian_card)
+            except RowError as error:
+                report.guardians_not_linked += 1
+                problem(line, error.code, error.message)
+            except DatabaseError as error:
+                report.guardians_not_linked += 1
+                problem(line, "database_error", database_refused(error))
+            else:
+                if linked and states[_key(card)] == "unchanged":
+                    states[_key(card)] = "updated"
+                    report.unchanged -= 1
+                    report.updated += 1
+
+    if second_passes is None:
+        second_pass()
+    else:
+        second_passes.append(second_pass)
     if report.guarantors_ignored:
         message = ngettext(
             "%(count)s row names a guarantor in %(column)s: a borrowernumber of the library system, not "
@@ -456,6 +472,9 @@ def parse_date(value: str, date_format: str = "metric") -> datetime.date:
     return datetime.date(int(year), int(month), int(day))
 
 
+LANGUAGE_CODES = ("fr", "en")
+
+
 def _language(value: str) -> str:
     """ "fr", "en"…, from "fr-FR", "fr_FR", "FR"; "" for "default" or empty (not set)."""
     value = value.strip().lower()
@@ -491,6 +510,7 @@ class PatronImports:
     not_listed: int = 0  # patrons with a valid card here that no file lists
     expired: int = 0  # their cards ended (expire_missing)
     expire_refused: str = ""  # why expire_missing ended none
+    valid_before: int = 0  # patrons with a valid card before the run
     extra_problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -540,12 +560,23 @@ def import_patron_files(
     Raises ValueError before reading when an option is wrong (``import_patrons``)."""
     encoding_option(encoding)
     codes = _options(codes, date_format)
-    run = PatronImports(expire_missing=expire_missing)
+    # The valid cards before this run: those it creates are listed, and counted in the
+    # truncated-export guard they would hide a whole export of changed card numbers.
+    run = PatronImports(expire_missing=expire_missing, valid_before=_valid_cards().count())
+    second_passes = []
     for path in paths:
         report = _import_file(
-            path, encoding=encoding, set_pins=set_pins, codes=codes, date_format=date_format, stdout=stdout
+            path,
+            encoding=encoding,
+            set_pins=set_pins,
+            codes=codes,
+            date_format=date_format,
+            stdout=stdout,
+            second_passes=second_passes,
         )
         run.files.append(report)
+    for second_pass in second_passes:  # a child in one file, their guardian in another
+        second_pass()
     if run.failed:
         if expire_missing:
             reason = _("some files could not be read, or gave no patron")
@@ -584,7 +615,7 @@ def _expire_missing(run: PatronImports, absent: list, stdout: TextIO | None) -> 
         message = _("%(files)s has no card_expires column: a patron it lists again would keep the card ended")
         _refuse_expiry(run, message % {"files": ", ".join(without)}, stdout)
         return
-    total = _valid_cards().count()
+    total = run.valid_before
     if absent and len(absent) > EXPIRE_AT_MOST * total:
         message = _(
             "%(count)s of the %(total)s patrons with a valid card here are not in the export: more "
@@ -635,9 +666,10 @@ def _cells(names: list[str], values: list[str]) -> dict[str, str]:
     The branch code is looked up as it is written: a damaged one is reported, as any
     unknown code. Koha's ``mobile`` is the phone of a row without one."""
     row = {name: _cell(name, value) for name, value in zip(names, values, strict=False) if name}
-    mobile = row.pop("mobile", "")
-    if mobile and not row.get("phone"):
-        row["phone"] = mobile
+    if "mobile" in row:  # an emptied mobile clears the phone, as an emptied phone does
+        mobile = row.pop("mobile")
+        if not row.get("phone"):
+            row["phone"] = mobile
     return row
 
 
@@ -682,7 +714,7 @@ def _clean(row: dict, branches: dict, codes: PatronCodes | None = None, date_for
             message = _("%(email)s is not an email address") % {"email": values["email"]}
             raise RowError("bad_email", message) from error
     if language := _language(row.get("language", "")):
-        if language not in ("fr", "en"):
+        if language not in LANGUAGE_CODES:
             raise RowError("bad_language", _("unknown language %(value)s") % {"value": row["language"]})
         values["language"] = language
     if row.get("category"):
