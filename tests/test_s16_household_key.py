@@ -2,35 +2,12 @@
 key for two children at the same instant placed both baskets (each placement locked only
 its own child, and the household's keys were read outside any lock)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from emporter.holds import services
 from emporter.holds.models import Request
 from tests.conftest import make_branch, make_patron, make_record
-
-
-def _at_once(calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as error:  # said in the assertion below
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+from tests.test_place_requests_concurrency import run_at_once
 
 
 def _family(branch):
@@ -55,7 +32,7 @@ def _place(child, ids, branch, guardian):
 def test_one_key_for_two_children_at_once_places_one_basket(postgres):
     branch = make_branch()
     guardian, children, ids = _family(branch)
-    results = _at_once([lambda c=c: _place(c, ids, branch, guardian) for c in children])
+    results = run_at_once([lambda c=c: _place(c, ids, branch, guardian) for c in children])
     outcomes = [[(o.ok, o.error and o.error.code) for o in r] for r in results]
     assert Request.objects.count() == 2, outcomes
     assert sorted(outcomes) == [[(False, "idempotency_key_reused")] * 2, [(True, None)] * 2]

@@ -3,17 +3,16 @@ a report on ``borrowers``), its branch and category codes mapped with ``--codes`
 ``lang`` values, dates written day first (or month first, with ``--date-format us``)."""
 
 import datetime
-import io
 import json
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import translation
 
 from emporter.patrons.importer import import_patron_files, import_patrons, parse_date
 from emporter.patrons.models import Patron
 from tests.conftest import make_branch, make_patron
+from tests.test_s16_patron_import import card, command, data_dir, write  # noqa: F401 (a fixture)
+from tests.test_s16_patron_import import codes as problems
 
 KOHA = (
     "cardnumber,surname,firstname,email,phone,branchcode,categorycode,dateexpiry,guarantorid,"
@@ -25,36 +24,10 @@ CODES = {"branches": {"BIB01": "PDI"}, "categories": {"PT": "adult", "J": "child
 OURS = "card_number;last_name;first_name;home_branch;card_expires\n"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-
-
-def write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def codes_file(tmp_path, data=CODES):
     path = tmp_path / "codes.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
-
-
-def command(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with translation.override("en"):
-        call_command("import_patrons", *map(str, args), stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-def problems(report):
-    return [(p.code, p.line) for p in report.problems]
-
-
-def card(number):
-    return Patron.objects.get(card_number=number)
 
 
 def test_koha_export_imports_with_its_codes_mapped(tmp_path, branch):

@@ -4,34 +4,12 @@ not found, an unknown Koha language refused the whole row, an emptied mobile kep
 old phone."""
 
 import datetime
-import io
 
-import pytest
-from django.core.management import call_command
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from emporter.patrons.importer import import_patron_files, import_patrons
 from emporter.patrons.models import Patron
-
-HEADER = "card_number;last_name;first_name;email;home_branch;category;guardian;card_expires;pin\n"
-
-
-@pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-
-
-def write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def command(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with translation.override("en"):
-        call_command("import_patrons", *map(str, args), stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+from tests.test_s16_patron_import import HEADER, command, data_dir, write  # noqa: F401 (a fixture)
 
 
 def test_expire_missing_guard_counts_the_patrons_it_just_created(tmp_path, branch):
