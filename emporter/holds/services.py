@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import logging
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -272,12 +273,12 @@ def _types_full(patron: Patron, rules: policy.Policy, *, besides: Request | None
     if besides is not None:
         active = active.exclude(pk=besides.pk)
     counts = dict(active.values_list("doc_type").annotate(n=Count("pk")).order_by())
+    return _types_at_limit(rules, counts)
+
+
+def _types_at_limit(rules: policy.Policy, counts: dict[str, int]) -> list[str]:
+    """The types whose limit ``counts`` (active requests by type) reach."""
     return [doc_type for doc_type, limit in rules.type_limits.items() if counts.get(doc_type, 0) >= limit]
-
-
-def _full_types(rules: policy.Policy, active: list[Request]) -> list[str]:
-    """``_types_full`` from the patron's active requests already read (``_mine``)."""
-    return [t for t, limit in rules.type_limits.items() if sum(r.doc_type == t for r in active) >= limit]
 
 
 def _taking(copy: Copy) -> dict:
@@ -386,7 +387,7 @@ def place_request(
             types = _types_that_could_serve(record, pickup_branch, rules, limits)
             _check_record_type(record, rules, types)
             _check_limits(patron, record, limits, active, own_type=not types)
-            full = _full_types(limits, active)
+            full = _types_at_limit(limits, Counter(r.doc_type for r in active))
             copy = allocation.take_copy(
                 record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full
             )

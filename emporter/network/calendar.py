@@ -12,10 +12,7 @@ MAX_SCAN_DAYS = 366
 
 
 def _closed_dates(branch: Branch, start: datetime.date, end: datetime.date) -> set[datetime.date]:
-    rows = ClosedDay.objects.filter(
-        Q(branch=branch) | Q(branch__isnull=True), date__gte=start, date__lte=end
-    ).values_list("date", flat=True)
-    return set(rows)
+    return closed_dates_of([branch.pk], start, end)[branch.pk]
 
 
 def closed_dates(branch: Branch, start: datetime.date, end: datetime.date) -> set[datetime.date]:
