@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from emporter.network.models import Branch
 
 from .models import Role
-from .permissions import effective_roles, is_patron_account, is_superuser, remember_roles
+from .permissions import effective_roles, is_patron_account, is_superuser, remember_roles, roles_held
 
 SCREENS = [
     (Role.PHONE_DESK, "phonedesk:find", _("Phone desk")),
@@ -41,7 +41,7 @@ def staff_menu(request):
     else:
         # A network administrator has every role, a branch manager a picker's and a door's.
         remember_roles(user)
-        roles = effective_roles(role for role, _branch in user._roles_held)
+        roles = effective_roles(role for role, _branch in roles_held(user))
     links = []
     for role, url_name, label in SCREENS:
         if role in roles:

@@ -4,7 +4,6 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 
 from emporter.network.models import Branch
 
@@ -50,9 +49,11 @@ def remember_roles(user) -> None:
         user._roles_held = list(roles_of(user).values_list("role", "branch_id"))
 
 
-def _held(user) -> list[tuple[str, int | None]] | None:
-    """The ``(role, branch id)`` pairs ``remember_roles`` kept on ``user``, or None."""
-    return getattr(user, "_roles_held", None)
+def roles_held(user) -> list[tuple[str, int | None]]:
+    """``user``'s ``(role, branch id)`` pairs: those ``remember_roles`` kept for the
+    request, else read now."""
+    held = getattr(user, "_roles_held", None)
+    return held if held is not None else list(roles_of(user).values_list("role", "branch_id"))
 
 
 def is_patron_account(user) -> bool:
@@ -77,35 +78,21 @@ def has_role(user, role: str, branch: Branch | int | None = None) -> bool:
         return False
     if is_superuser(user):
         return True
-    held = _held(user)
-    if held is not None:
-        allowed = {*granting(role), Role.NETWORK_ADMIN}
-        where = getattr(branch, "pk", branch)
-        return any(r in allowed and (where is None or b is None or b == where) for r, b in held)
-    roles = roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN])
-    if branch is not None:
-        roles = roles.filter(Q(branch__isnull=True) | Q(branch=branch))
-    return roles.exists()
+    allowed = {*granting(role), Role.NETWORK_ADMIN}
+    where = getattr(branch, "pk", branch)
+    return any(r in allowed and (where is None or b is None or b == where) for r, b in roles_held(user))
 
 
 def branches_for(user, role: str):
     """The branches where ``user`` may act as ``role``."""
     if not user.is_authenticated:
         return Branch.objects.none()
-    held = _held(user)
-    if held is not None:
-        if is_superuser(user) or any(
-            r in {*granting(role), Role.NETWORK_ADMIN} and b is None for r, b in held
-        ):
-            return Branch.objects.all()
-        return Branch.objects.filter(pk__in={b for r, b in held if r in granting(role)})
-    everywhere = (
-        is_superuser(user)
-        or roles_of(user).filter(role__in=[*granting(role), Role.NETWORK_ADMIN], branch__isnull=True).exists()
-    )
-    if everywhere:
+    if is_superuser(user):
         return Branch.objects.all()
-    return Branch.objects.filter(pk__in=roles_of(user).filter(role__in=granting(role)).values("branch"))
+    held = roles_held(user)
+    if any(r in {*granting(role), Role.NETWORK_ADMIN} and b is None for r, b in held):
+        return Branch.objects.all()
+    return Branch.objects.filter(pk__in={b for r, b in held if r in granting(role)})
 
 
 def is_network_admin(user) -> bool:
@@ -113,10 +100,7 @@ def is_network_admin(user) -> bool:
     database refuses one with a branch)."""
     if not user.is_authenticated or not user.is_active:
         return False
-    held = _held(user)
-    if held is not None:
-        return is_superuser(user) or any(r == Role.NETWORK_ADMIN for r, _b in held)
-    return is_superuser(user) or roles_of(user).filter(role=Role.NETWORK_ADMIN).exists()
+    return is_superuser(user) or any(r == Role.NETWORK_ADMIN for r, _b in roles_held(user))
 
 
 def network_admin_required(view):
@@ -137,8 +121,7 @@ def network_admin_required(view):
 def is_staff_member(user) -> bool:
     if not user.is_authenticated:
         return False
-    held = _held(user)
-    return is_superuser(user) or (bool(held) if held is not None else roles_of(user).exists())
+    return is_superuser(user) or bool(roles_held(user))
 
 
 def role_required(role: str):
