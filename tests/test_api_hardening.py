@@ -142,10 +142,10 @@ def test_an_unexpected_error_answers_json_500_and_logs_it(client, db, settings, 
     assert isinstance(record.exc_info[1], RuntimeError)
 
 
-def test_what_django_answers_400_to_stays_a_400_with_a_code(client, db, settings):
+def test_what_django_refuses_stays_an_answer_with_a_code(client, db, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100  # not swallowed by the catch-all as a 500
     response = post(client, f"{V1}/auth/token", {"username": "x" * 200, "password": "y"})
-    assert (response.status_code, response.json()["code"]) == (400, "invalid_input")
+    assert (response.status_code, response.json()["code"]) == (413, "body_too_large")
 
 
 # -- 2. A card number as a staff name pays like any other name --------------------------------

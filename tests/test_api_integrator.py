@@ -30,8 +30,9 @@ def test_pickup_branch_zero_is_no_branch_not_the_home_one(client, patron, branch
     headers = sign_in(client)
     record = make_record(copies=[branch])
     response = post(client, f"{V1}/requests", {"record_ids": [record.pk], "pickup_branch_id": 0}, headers)
-    assert response.status_code == 404
-    assert response.json()["code"] == "branch_not_found"
+    # Refused as a field out of range (ids start at 1), never read as "no branch given".
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "pickup_branch_id"]
     assert not Request.objects.exists()
 
 

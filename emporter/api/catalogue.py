@@ -8,7 +8,7 @@ from emporter.catalogue.search import Filters, search_records
 from emporter.network.models import ACCEPTING_REQUESTS, Branch, ServiceMode
 
 from .errors import ApiError
-from .schemas import BranchOut, DatabaseId, ErrorOut, RecordDetailOut, SearchOut, Text
+from .schemas import BranchOut, DatabaseId, ErrorOut, PageNumber, PageSize, RecordDetailOut, SearchOut, Text
 
 router = Router(tags=["Catalogue"])
 
@@ -21,8 +21,8 @@ class SearchQuery(Schema):
     language: Text = ""
     branch: DatabaseId | None = None
     available: bool = False
-    page: int = 1
-    per_page: int = 20
+    page: PageNumber = 1
+    per_page: PageSize = 20
 
 
 @router.get("/records", response=SearchOut, summary="Search the catalogue")
@@ -42,7 +42,7 @@ def search(request, query: Query[SearchQuery]):
         field=query.field,
         filters=filters,
         page=query.page,
-        per_page=max(1, min(query.per_page, 100)),
+        per_page=query.per_page,
     )
     items = [
         {

@@ -36,6 +36,7 @@ MESSAGES = {
     "pickup_branch_required": (_("Choose a pickup branch where you work."), 422),
     "internal_error": (_("Something went wrong on our side. Please try again later."), 500),
     "method_not_allowed": (_("This method is not allowed here."), 405),
+    "body_too_large": (_("The body of this request is too large."), 413),
     "bag_not_found": (_("No such bag."), 404),
     "loan_not_found": (_("No such loan."), 404),
 }

@@ -7,7 +7,7 @@ app serves them as static files): nothing is fetched from a CDN.
 
 import logging
 
-from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Swagger
@@ -28,6 +28,7 @@ SHARED_ANSWERS = (
     (403, "A token of the other kind, or staff without the role here (`forbidden`).", "scoped"),
     (422, "A parameter or a field not valid (`invalid_input`; `errors` names it).", "validated"),
     (400, "A body that is not JSON (`invalid_input`).", "body"),
+    (413, "A body larger than the server takes (`body_too_large`).", "body"),
 )
 SCOPED = {"PatronAuth", "StaffAuth"}
 
@@ -72,8 +73,8 @@ api = EmporterAPI(
         "\n\n"
         "Errors answer `{code, message}`: the code is stable, the message follows "
         "Accept-Language (French by default, English). A field the API does not know is "
-        "refused (422 `invalid_input`, `errors` names it), a body that is not JSON too (400 "
-        "`invalid_input`); a 429 says in `Retry-After` when "
+        "refused (422 `invalid_input`, `errors` names it), as are a page out of range and an id "
+        "sent as a string; a body that is not JSON is 400 `invalid_input`; a 429 says in `Retry-After` when "
         "to try again; cancelling a request already cancelled answers it as it is."
     ),
     urls_namespace="api",
@@ -145,7 +146,10 @@ def permission_denied(request, exc):
 @api.exception_handler(SuspiciousOperation)
 @api.exception_handler(MultiPartParserError)
 def bad_request(request, exc):
-    # What Django answers 400 to, e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+    # What Django answers 400 to; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413, so a
+    # client sends less rather than correcting a field.
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(request, ApiError("body_too_large"))
     body = {"code": "invalid_input", "message": str(ApiError("invalid_input").message)}
     return api.create_response(request, body, status=400)
 

@@ -31,10 +31,12 @@ from .schemas import (
     BasketIn,
     BasketOut,
     BasketRefusedOut,
+    BodyId,
     ErrorOut,
     InputSchema,
     LoanHistoryIn,
     MeOut,
+    PageNumber,
     RequestOut,
     RequestPage,
 )
@@ -105,7 +107,6 @@ def page_of(qs: QuerySet, page: int) -> dict:
     next_since = sync_point()  # before reading: what is read is at least as new
     total = qs.count()
     pages = max(1, -(-total // PER_PAGE))
-    page = max(1, page)
     items = qs.select_related("record", "pickup_branch").order_by("-created_at", "-pk")
     # Past the last page: no items (a client reads pages until one is empty), not the
     # last page again.
@@ -239,7 +240,9 @@ def place(request, payload: BasketIn, idempotency_key: str | None = Header(None,
 
 
 @router.get("/requests", response={200: RequestPage, 401: ErrorOut}, summary="My requests")
-def my_requests(request, status: str | None = None, since: datetime.datetime | None = None, page: int = 1):
+def my_requests(
+    request, status: str | None = None, since: datetime.datetime | None = None, page: PageNumber = 1
+):
     """Newest first, the caller's and their children's (`patron_id` says whose), as the
     account page and `GET /bags` show them. `status`: `active` (waiting, placed, ready)
     or one status; all if absent. `since` (ISO 8601): only those placed or changed since
@@ -279,7 +282,7 @@ def cancel(request, request_id: int):
 
 
 class PickupIn(InputSchema):
-    pickup_branch_id: int
+    pickup_branch_id: BodyId
 
 
 @router.post(

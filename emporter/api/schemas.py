@@ -4,7 +4,7 @@ import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, ConfigDict, Strict
 from pydantic_core import PydanticCustomError
 
 from emporter.inputs import MAX_REASON, has_control_chars, one_line
@@ -12,6 +12,13 @@ from emporter.inputs import MAX_REASON, has_control_chars, one_line
 MAX_BASKET = 50
 # A database id: 64-bit signed. A larger one makes SQLite raise inside an IN (...) query.
 DatabaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# The same in a JSON body, where an id is a number: "7" or true (read as 1) is a client's
+# bug, and taking it would place a request for another record.
+BodyId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
+# Pages count from 1; a size out of range is refused, not bent into another page.
+MAX_PER_PAGE = 100
+PageNumber = Annotated[int, Field(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Field(ge=1, le=MAX_PER_PAGE)]
 
 
 def _typed_text(value: str) -> str:
@@ -179,12 +186,12 @@ class StaffRequestPage(RequestPage):
 
 
 class BasketBase(InputSchema):
-    record_ids: list[DatabaseId] = Field(min_length=1, max_length=MAX_BASKET)
-    pickup_branch_id: int | None = Field(None, description="Default: the patron's home branch.")
+    record_ids: list[BodyId] = Field(min_length=1, max_length=MAX_BASKET)
+    pickup_branch_id: BodyId | None = Field(None, description="Default: the patron's home branch.")
 
 
 class BasketIn(BasketBase):
-    for_patron_id: int | None = Field(
+    for_patron_id: BodyId | None = Field(
         None,
         description="A child in the caller's care (`GET /me` `children`) the requests are for; "
         "default: the caller. Their card and limits are checked, not the caller's.",

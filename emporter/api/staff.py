@@ -31,9 +31,11 @@ from .requests import (
 )
 from .schemas import (
     BasketBase,
+    BodyId,
     ErrorOut,
     InputSchema,
     MeOut,
+    PageNumber,
     PatronOut,
     StaffCancelIn,
     StaffRequestOut,
@@ -93,7 +95,7 @@ def patron_requests(
     patron_id: int,
     status: Text | None = "active",
     since: datetime.datetime | None = None,
-    page: int = 1,
+    page: PageNumber = 1,
 ):
     """Those picked up at my branches, newest first; `status` and `since` as for patrons
     (default active)."""
@@ -150,7 +152,7 @@ def cancel(request, request_id: int, payload: StaffCancelIn):
 
 
 class StaffPickupIn(InputSchema):
-    pickup_branch_id: int
+    pickup_branch_id: BodyId
 
 
 @router.post(

@@ -19,19 +19,32 @@ def in_client_language(view):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         language = translation.get_language_from_request(request)
+        # HEAD is a GET without its body (RFC 9110), as Django's own views answer it:
+        # a monitoring probe or a proxy's check sends it.
+        head = request.method == "HEAD"
+        if head:
+            request.method = "GET"
         with translation.override(language):
             response = view(request, *args, **kwargs)
             if isinstance(response, HttpResponseNotAllowed):
                 # The framework's plain-text 405, in the API's error shape (Allow kept).
-                allowed = response["Allow"]
+                allowed = _with_head(response["Allow"])
                 error = ApiError("method_not_allowed")
                 response = JsonResponse({"code": error.code, "message": error.message}, status=405)
                 response["Allow"] = allowed
         response.headers["Content-Language"] = language
         patch_vary_headers(response, ["Accept-Language"])
+        if head:
+            response["Content-Length"] = str(len(response.content))
+            response.content = b""
         return response
 
     return wrapped
+
+
+def _with_head(allowed: str) -> str:
+    methods = [m.strip() for m in allowed.split(",")]
+    return ", ".join(methods + ["HEAD"]) if "GET" in methods and "HEAD" not in methods else allowed
 
 
 # A client of the API holds no CSRF cookie: a POST to a mistyped path was answered by the
