@@ -243,9 +243,16 @@ def loans_checked_out(*, patron_ids: list[int], branch: Branch, day: datetime.da
     )
 
 
+# A receipt is of one hand-over: a household's bags at one library, a few dozen loans.
+RECEIPT_MAX_LOANS = 100
+
+
 def receipt_loans(*, loan_ids: list[int], branch: Branch) -> list[Loan]:
+    """The loans of a receipt being shown again: those still out. A returned loan is
+    reading history the patron keeps for their own account page, not the door's: a list
+    of ids in the URL must not reopen it."""
     return list(
-        Loan.objects.filter(pk__in=loan_ids, branch=branch)
+        Loan.objects.filter(pk__in=loan_ids[:RECEIPT_MAX_LOANS], branch=branch, returned_at__isnull=True)
         .select_related("copy__record", "patron")
         .order_by("patron__last_name", "patron__first_name", "due_date", "pk")
     )

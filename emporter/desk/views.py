@@ -296,9 +296,16 @@ def _receipt(branch: Branch, patron_id: int, raw_ids: str):
     return patron, loans
 
 
+def _audit_receipt(request, what: str, branch: Branch, patron: Patron, loans: list) -> None:
+    # As the door's look-ups are: a receipt names a patron and what they borrowed.
+    audit.info("door: %s %s patron %s's receipt at %s: %d loans", request.user.pk, what, patron.pk,
+               branch.code, len(loans))  # fmt: skip
+
+
 @door_branch_view
 def receipt(request, branch: Branch, patron_id: int):
     patron, loans = _receipt(branch, patron_id, request.GET.get("loans", ""))
+    _audit_receipt(request, "showed", branch, patron, loans)
     if not loans:
         # A receipt is of loans made here to this household: without one, the page would
         # name any patron of the network by id, unaudited (the door's look-up is audited).
@@ -321,6 +328,7 @@ def receipt(request, branch: Branch, patron_id: int):
 @door_branch_view
 def email_receipt(request, branch: Branch, patron_id: int):
     patron, loans = _receipt(branch, patron_id, request.POST.get("loans", ""))
+    _audit_receipt(request, "emailed", branch, patron, loans)
     reader = patron.written_to(NoticeChannel.EMAIL)  # a child's receipt goes to the guardian
     if not loans:
         messages.error(request, _("There is nothing on this receipt."))
