@@ -141,7 +141,7 @@ def _row(pdf: PickListPDF, line) -> None:
     pdf.cell(COLUMNS[0], 5, line.copy.call_number or "—")
     pdf.set_font(FONT, "", 8)
     pdf.cell(COLUMNS[1], 5, _cut(pdf, record.title, COLUMNS[1] - 1))
-    cells = (line.copy.barcode or "—", line.copy.get_doc_type_display(), bag, tick)
+    cells = (line.copy.barcode or "—", line.type_label, bag, tick)
     for width, text in zip(COLUMNS[2:], cells, strict=True):
         pdf.cell(width, 5, _cut(pdf, text, width - 1))
     if record.responsibility:
