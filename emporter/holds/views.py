@@ -16,6 +16,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import of_household
 from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, self_or_child, signed_in_patron
+from emporter.phonedesk.selectors import can_be_told
 
 from . import basket, services
 from .models import Channel, Request, Status
@@ -89,6 +90,9 @@ def show_basket(request):
         # An expired or blocked card is told here, before the patron confirms, not once
         # per document after.
         "refused": refused,
+        # No address to tell them their bag is ready (the phone desk's warning): said
+        # before they confirm, not learnt when the bag has gone back to the shelves.
+        "can_be_told": patron is None or can_be_told(patron),
         # A parent requests for the children in their care too (a child's card is checked
         # when confirming for them, not the parent's).
         "children": children,

@@ -49,7 +49,8 @@ def links_and_sender_are_public(app_configs=None, **kwargs) -> list[Error]:
     import urllib.parse
 
     errors = []
-    if (urllib.parse.urlsplit(settings.SITE_URL).hostname or "") in LOCAL_NAMES:
+    site = urllib.parse.urlsplit(settings.SITE_URL)
+    if (site.hostname or "") in LOCAL_NAMES:
         errors.append(
             Error(
                 f"SITE_URL is {settings.SITE_URL!r}: the links in patrons' emails point at this machine.",
@@ -64,6 +65,18 @@ def links_and_sender_are_public(app_configs=None, **kwargs) -> list[Error]:
                 "CSRF_TRUSTED_ORIGINS): every link in patrons' emails would lead nowhere.",
                 hint="Set SITE_URL to the public address patrons reach the service at.",
                 id="notices.E004",
+            )
+        )
+    if settings.HTTPS and site.scheme != "https" and (site.hostname or "") not in LOCAL_NAMES:
+        # (A local one is E002's.) The site's cookies go over HTTPS only: a patron following
+        # a link reaches the sign-in over plain HTTP first, and without a redirect in front
+        # cannot stay signed in at all.
+        errors.append(
+            Error(
+                f"SITE_URL is {settings.SITE_URL!r} while the site is served over HTTPS (HTTPS is on): "
+                "every link in patrons' emails is plain HTTP.",
+                hint="Write SITE_URL with https://, e.g. https://bibliotheques.example.org.",
+                id="notices.E005",
             )
         )
     sender = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >").lower()

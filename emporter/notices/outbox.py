@@ -588,6 +588,8 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         subject=rendered.subject,
         body=rendered.text,
         to=[to.email],
+        # A patron who answers reaches their library, not the network's sending address.
+        reply_to=[rendered.reply_to] if rendered.reply_to else None,
         # Auto-Submitted (RFC 3834): patrons' vacation responders do not answer it.
         headers={
             "Message-ID": _message_id(notice),

@@ -11,6 +11,8 @@ import logging
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.template import Context, Engine
 from django.template.base import FilterExpression
@@ -44,6 +46,9 @@ class Rendered:
     sms: str = ""
     # The language it is written in (its reader's): said to mail clients and on staff pages.
     language: str = ""
+    # Where a reply goes: the library's own address, when it has one (the sender is the
+    # network's, usually a no-reply one, and the emails say "contact us").
+    reply_to: str = ""
 
 
 def describe(error: Exception) -> str:
@@ -291,7 +296,34 @@ def render(notice: Notice) -> Rendered:
                 rendered = dataclasses.replace(
                     _render_shipped(kind, context), fallback_reason=describe(error)
                 )
-        return dataclasses.replace(rendered, sms=_sms(notice, kind, rendered.subject), language=language)
+        return dataclasses.replace(
+            rendered,
+            sms=_sms(notice, kind, rendered.subject),
+            language=language,
+            reply_to=_reply_to(context["branch"]),
+        )
+
+
+def _reply_to(branch: Branch | None) -> str:
+    # Checked as the admin checks it: a bad one (a line break) would fail the message, and
+    # the outbox would take it for the patron's address.
+    try:
+        validate_email(branch.email if branch is not None else "")
+    except ValidationError:
+        return ""
+    return branch.email
+
+
+def _whose(subject: str, context: dict) -> str:
+    """The subject, naming the child when the documents are a child's, read by their
+    guardian: one who collects for themselves and a child at one library gets two emails
+    (two bags) and must tell them apart, in the inbox and in a text message. Staff wording
+    that names the child already is left as it is."""
+    child = context.get("for_child")
+    name = child.get("first_name", "") if isinstance(child, dict) else getattr(child, "first_name", "")
+    if not name or name in subject:
+        return subject
+    return translation.gettext("For %(name)s: %(subject)s") % {"name": name, "subject": subject}
 
 
 def _sms(notice: Notice, kind: str, subject: str) -> str:
@@ -318,7 +350,7 @@ def told_as(notice: Notice, context: dict) -> str:
 
 def _render_shipped(kind: str, context: dict) -> Rendered:
     base = f"notices/email/{kind}"
-    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    subject = _whose(" ".join(render_to_string(f"{base}_subject.txt", context).split()), context)
     text = render_to_string(f"{base}.txt", context)
     # The subject is also the HTML page's title (mail clients show it, screen readers read it).
     html = render_to_string(f"{base}.html", context | {"subject": subject})
@@ -334,7 +366,7 @@ STAFF_FIELDS = {
     Request: ("record", "record_id", "status", "get_status_display", "hold_until", "bag", "pickup_branch"),
     Record: ("id", "title", "responsibility"),
     Bag: ("label", "hold_until", "branch"),
-    Branch: ("name", "address"),
+    Branch: ("name", "address", "phone", "email"),
     Patron: ("first_name", "last_name"),
     # events: for wording written before ``cancellations`` ({% for e in notice.events.all %}).
     Notice: ("kind", "get_kind_display", "events"),
@@ -342,7 +374,12 @@ STAFF_FIELDS = {
 }
 PLAIN_TYPES = (str, int, float, bool, datetime.date, datetime.time, type(None))
 # The built-in wording's own parts, which staff wording copied from it includes or extends.
-STAFF_INCLUDES = ("notices/email/_footer.txt", "notices/email/_base.html")
+STAFF_INCLUDES = (
+    "notices/email/_footer.txt",
+    "notices/email/_base.html",
+    "notices/email/_contact.txt",  # (the two above include them)
+    "notices/email/_contact.html",
+)
 
 
 @functools.cache
@@ -389,14 +426,17 @@ def _read(instance: models.Model, name: str):
 
 def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     context, engine = plain(context), staff_engine()
-    subject = engine.from_string(override.subject).render(Context(context))
-    text = engine.from_string(override.body_text).render(Context(context))
+    # The subject and the plain text are not HTML: escaped, an apostrophe would reach the
+    # patron as "&#x27;". Only the HTML part is escaped.
+    subject = engine.from_string(override.subject).render(Context(context, autoescape=False))
+    subject = _whose(" ".join(subject.split()), context)
+    text = engine.from_string(override.body_text).render(Context(context, autoescape=False))
     if override.body_html:
-        titled = Context(context | {"subject": " ".join(subject.split())})
-        html = engine.from_string(override.body_html).render(titled)
+        html = engine.from_string(override.body_html).render(Context(context | {"subject": subject}))
     else:
+        # (the frame escapes the text itself: a title's markup is shown, not obeyed)
         html = render_to_string("notices/email/_plain_as_html.html", {"text": text, "subject": subject})
-    return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+    return Rendered(subject=subject, text=text.strip() + "\n", html=html)
 
 
 def shipped_source(kind: str) -> str:

@@ -23,6 +23,7 @@ from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
+from emporter.phonedesk.selectors import can_be_told
 from emporter.privacy import services as privacy
 
 from . import services
@@ -111,6 +112,8 @@ def account(request):
         # Why the card can neither request nor renew: said once at the top of the account,
         # instead of renew buttons that would each be refused.
         "standing": card_refusal(patron),
+        # No address for their notices: said here, where their requests say when they are ready.
+        "can_be_told": can_be_told(patron),
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
         "library_history_days": default_days,
