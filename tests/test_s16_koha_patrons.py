@@ -45,10 +45,9 @@ def test_koha_export_imports_with_its_codes_mapped(tmp_path, branch):
     assert (elodie.category, noe.category) == ("adult", "child")
     assert elodie.card_expires == noe.card_expires == datetime.date(2027, 3, 31)
     assert (elodie.language, noe.language) == ("en", "fr")  # "default": the site's
-    # guarantorid is Koha's borrowernumber: not a card number, never read as guardian;
-    # said once for the file, not per row.
-    assert noe.guardian is None
-    assert err.count("guarantorid") == 1, err
+    # guarantorid is the guarantor's borrowernumber: read with the file's borrowernumber.
+    assert noe.guardian == elodie and (elodie.source_id, noe.source_id) == ("101", "102")
+    assert "guarantorid" not in err, err
 
 
 def test_koha_codes_not_in_the_map_are_refused_per_row(tmp_path, branch):

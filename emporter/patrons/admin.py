@@ -27,14 +27,24 @@ from .models import Patron, SignInFailures, StaffRole
 audit = logging.getLogger("emporter.audit")
 
 
+def patrons_or_source_id(term: str) -> list:
+    """``admin_search.patrons``, and the patron whose id in the library system (Koha's
+    borrowernumber) is ``term``: the id staff read in the library system's screens."""
+    return [*admin_search.patrons(term), Patron.objects.filter(source_id=term).values("pk")]
+
+
 @admin.register(Patron)
 class PatronAdmin(IndexedSearch, admin.ModelAdmin):
     list_display = ["card_number", "last_name", "first_name", "home_branch", "category"]
     list_filter = ["home_branch", "category"]
     search_fields = ["card_number"]  # (searched by admin_search: the box is shown for these)
-    search_by = {"pk": admin_search.patrons}
-    search_help_text = _("A card, a phone number, an email address, or words of the name.")
+    search_by = {"pk": patrons_or_source_id}
+    search_help_text = _(
+        "A card, a phone number, an email address, words of the name, or the id in the library system."
+    )
     raw_id_fields = ["user", "guardian"]
+    # The library system's: written by its imports (a typo here would join two people).
+    readonly_fields = ["source_id", "imported_at"]
     actions = ["reset_pin"]
 
     # Who looked at whom, as the phone desk and the door write it.

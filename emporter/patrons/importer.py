@@ -1,4 +1,5 @@
-"""Import patrons from a CSV file, keyed by card number (re-import updates).
+"""Import patrons from a CSV file, keyed by the library system's id of the patron when
+the file has one, else by card number (re-import updates).
 
 Columns (header row, any order; ``,`` ``;`` tab or ``|`` separated; the encoding as for
 copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unless
@@ -8,18 +9,40 @@ copies, see ``catalogue.csv_import``: UTF-8, else Windows-1252, else refused unl
 language switch is the patron's, ``services.set_language``), ``category`` (adult/child),
 ``guardian`` (the guardian's card number, anywhere in the file or imported before),
 ``card_expires`` (YYYY-MM-DD, or day first: 31/12/2026, 31-12-2026, 31.12.2026; month
-first with ``date_format="us"``, see ``parse_date``), ``pin``. Values are cleaned as the
-copies import does (``catalogue.marcdata.clean``), without control or invisible characters.
-An empty cell of a column the file has clears the patron's value (an email, a phone, an
-expiry, a guardian: a child come of age in the library system loses their guardian here,
-who would otherwise keep collecting, reading and cancelling for them); a column the file
-lacks leaves it alone.
+first with ``date_format="us"``, see ``parse_date``), ``pin``, ``source_id`` (the library
+system's own id of the patron, ``Patron.source_id``), ``guardian_source_id`` (the
+guardian's). Values are cleaned as the copies import does (``catalogue.marcdata.clean``),
+without control or invisible characters. An empty cell of a column the file has clears
+the patron's value (an email, a phone, an expiry, a guardian: a child come of age in the
+library system loses their guardian here, who would otherwise keep collecting, reading
+and cancelling for them), but for ``source_id`` (an id, once given, is the patron's); a
+column the file lacks leaves it alone. A row with fewer cells than the header (a line cut
+short: its last cell may be cut too) is skipped (``short_row``), and so is a row with more
+cells that are not empty (a separator in a cell without quotes: the cells after it are
+under other columns, ``long_row``); empty cells past the header's are nothing.
+
+The library system's id (Koha's borrowernumber) stays when a lost card is replaced there,
+and the card number does not. A row with an id is the patron with that id here, whatever
+their card: a new card number replaces theirs (counted in the summary, not a problem): the
+old number no longer signs in, and their account takes the new one as its user name
+(kept when another account has that name: the sign-in finds the account through the
+card); their PIN, sessions, requests, bag and loans stay theirs. Nobody here with the
+id: the patron holding the card, if they have no id yet, is given this one (the first
+export with ids); a holder with another id is someone else (``source_id_conflict``), and
+a new card that is another patron's here (``card_taken``): the row is skipped and nothing
+changed, which one the row means is not guessed. An id given again later in the file:
+the first row wins (``duplicate_source_id``).
 
 Guardians are linked once every row of the file is written (a child may come before
-their guardian). A guardian the file names but nobody here has: the patron is imported
+their guardian), by id when the row gives the guardian's (it follows a replaced card),
+else by card. A guardian the file names but nobody here has: the patron is imported
 all the same, an earlier guardian of theirs kept, and the line reported (``no_guardian``);
 a link that would make a circle (the patron one of their guardian's guardians) likewise
 (``bad_guardian``). A patron named as their own guardian is skipped (``bad_guardian``).
+A guardian's id is read only from a file with the patrons' own ids: without them it names
+nobody the file shows, and the file's problems say so once (``guarantor_ignored``; a
+``guardian`` column with the guardian's card links them). "0" is no guardian (old Koha
+exports).
 
 PINs (4–8 digits). A new patron gets the file's PIN, or none (unable to sign in until
 staff set one); so does an existing patron without one (created without a PIN, the
@@ -40,10 +63,10 @@ one; an account that is staff's, or disabled, is never turned into a patron
 Header cells are matched case- and space-insensitively ("Card number" is
 ``card_number``). Koha's column names (its patron export, a report on ``borrowers``) are
 read as ours (``ALIASES``): ``cardnumber``, ``surname``, ``firstname``, ``branchcode``,
-``categorycode``, ``dateexpiry``, ``lang``; ``mobile`` is the phone of a row whose
-``phone`` cell is empty or absent. A file naming one column twice (``cardnumber`` and
-``card_number``) is refused. Koha's ``guarantorid`` is a borrowernumber, not a card
-number: it is not read as ``guardian``, and the file's problems say so once.
+``categorycode``, ``dateexpiry``, ``lang``, ``borrowernumber`` (``source_id``),
+``guarantorid`` or ``guarantor_id`` (``guardian_source_id``); ``mobile`` is the phone of
+a row whose ``phone`` cell is empty or absent. A file naming one column twice
+(``cardnumber`` and ``card_number``) is refused.
 ``codes`` (``--codes``, the JSON file ``import_marc`` takes: see ``load_patron_codes``)
 maps the export's branch and category codes to ours (``{"branches": {"BIB01": "PDI"},
 "categories": {"PT": "adult", "J": "child"}}``); a code it does not map is looked up as
@@ -53,13 +76,16 @@ it alone (a new patron gets the site's).
 A row with a problem is reported with its line number and skipped; the rest goes in. A
 card number given again later in the file: the first row wins, the later one is reported
 (``duplicate_card``). Each row is written in its own transaction: a value the database
-refuses ends that row only (``database_error``).
+refuses ends that row only (``database_error``). A patron an import creates or changes
+is marked (``Patron.imported_at``), and so is one made in the admin that a file lists.
 ``PatronImportReport.failed``: the file could not be read (unreadable, refused for its
 encoding, required columns missing) or no patron was imported from it. Its summary says
-how many patrons with a valid card here the file does not list.
+how many patrons an import brought, with a valid card here, the file does not list.
 
 ``import_patron_files`` (the command) reads several files as one export and may end the
-cards of the patrons it does not list (``expire_missing``): see ``_expire_missing``.
+cards of the patrons it does not list (``expire_missing``): see ``_expire_missing``. A
+patron listed by id (a card replaced) is listed; a patron no import ever brought (made in
+the admin: the export's silence says nothing of them) is not ended.
 """
 
 import datetime
@@ -109,6 +135,8 @@ COLUMNS = REQUIRED + (
     "guardian",
     "card_expires",
     "pin",
+    "source_id",
+    "guardian_source_id",
 )
 # Koha's names for our columns (the ``borrowers`` table: its patron export, its reports).
 ALIASES = {
@@ -119,9 +147,14 @@ ALIASES = {
     "categorycode": "category",
     "dateexpiry": "card_expires",
     "lang": "language",
+    "borrowernumber": "source_id",
+    # The guarantor's borrowernumber: ``borrowers.guarantorid`` before Koha 19.05, a
+    # report's name for ``borrower_relationships.guarantor_id`` since.
+    "guarantorid": "guardian_source_id",
+    "guarantor_id": "guardian_source_id",
 }
-# Koha's guarantor: a borrowernumber (its own id of the patron), not a card number.
-GUARANTOR_IDS = frozenset(("guarantorid", "guarantor_id"))
+# A guardian's id that names nobody: old Koha exports write 0 for "no guarantor".
+NO_GUARDIAN_ID = "0"
 # Languages as Koha and browsers write them ("fr-FR"); "default" is the OPAC's own.
 NO_LANGUAGE = frozenset(("", "default"))
 # Koha's "dateformat" preference: day first ("metric", and "dmydot" with dots), or month first.
@@ -130,7 +163,7 @@ SEPARATED_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4})")
 # Stored as they are: a longer value is reported, not cut (nor refused by PostgreSQL).
 LIMITS = {
     name: Patron._meta.get_field(name).max_length
-    for name in ("card_number", "first_name", "last_name", "email", "phone")
+    for name in ("card_number", "first_name", "last_name", "email", "phone", "source_id")
 }
 # Codes of the rows ``read_rows`` could not read: whose they were is not known.
 UNREAD = frozenset(("bad_row", "bad_encoding", "wrong_separator"))
@@ -151,7 +184,9 @@ class PatronImportReport:
     pins_ignored: int = 0  # existing patrons with a PIN in the file, without set_pins
     pins_refused: int = 0  # imported without the PIN cell, not a PIN (bad_pin)
     guardians_not_linked: int = 0  # imported without the guardian named (no_guardian, bad_guardian)
-    guarantors_ignored: int = 0  # rows with a Koha guarantorid (a borrowernumber): not read
+    # Rows naming a guardian by id in a file without the patrons' own ids: not read.
+    guarantors_ignored: int = 0
+    cards_replaced: int = 0  # patrons found by their id whose card number changed
     # Patrons with a valid card here the file does not list; None: not counted (the file
     # was not read, or it is one of several files read as one export).
     not_listed: int | None = None
@@ -162,8 +197,10 @@ class PatronImportReport:
     # file may list more patrons than ``cards`` (``expire_missing`` ends no card then).
     unread: int = 0
     has_expiry_column: bool = False
-    # The card numbers the file lists (in capitals), skipped rows' included.
+    # The card numbers the file lists (in capitals), and the patrons' ids in the library
+    # system, skipped rows' included.
     cards: set[str] = field(default_factory=set, repr=False)
+    sources: set[str] = field(default_factory=set, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -212,6 +249,15 @@ class PatronImportReport:
                 self.guardians_not_linked,
             )
             text += " " + message % {"count": self.guardians_not_linked}
+        if self.cards_replaced:
+            message = ngettext(
+                "%(count)s patron found by their id in the library system has a new card number: the "
+                "old card no longer signs in; their PIN, requests and loans are kept.",
+                "%(count)s patrons found by their id in the library system have a new card number: the "
+                "old cards no longer sign in; their PINs, requests and loans are kept.",
+                self.cards_replaced,
+            )
+            text += " " + message % {"count": self.cards_replaced}
         if self.not_listed:
             message = ngettext(
                 "%(count)s patron with a valid card here is not in this file.",
@@ -240,7 +286,7 @@ def import_patrons(
         path, encoding=encoding, set_pins=set_pins, codes=codes, date_format=date_format, stdout=stdout
     )
     if not report.failed:
-        report.not_listed = len(_not_listed(report.cards))
+        report.not_listed = len(_not_listed(report.cards, report.sources))
     return report
 
 
@@ -295,31 +341,39 @@ def _import_file(
         problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
         report.fatal = True
         return report
-    guarantor_column = next((name for name in header if name in GUARANTOR_IDS), "")
+    # A guardian's id names a patron by the library system's id: without the patrons' own
+    # ids in the file, not read (said once at the end).
+    ids_ignored = "guardian_source_id" in names and "source_id" not in names
+    guarantor_column = header[names.index("guardian_source_id")] if ids_ignored else ""
     report.has_expiry_column = "card_expires" in names
     cards: dict[str, int] = {}  # card number: the line it was imported from
+    sources: dict[str, int] = {}  # the library system's id: the line it was imported from
     states: dict[str, str] = {}  # card number (in capitals): "created", "updated" or "unchanged"
-    links: list[tuple[int, str, str]] = []  # (line, card, the guardian's card): the second pass
+    # (line, card, the guardian's card, the guardian's id): the second pass
+    links: list[tuple[int, str, str, str]] = []
     read = 0
     for line, values in rows:
         read += 1
         row = _cells(names, values)
-        report.guarantors_ignored += bool(row.pop(guarantor_column, ""))
+        if ids_ignored:
+            report.guarantors_ignored += bool(row.pop("guardian_source_id", ""))
+        cut = _cut(values, names)
+        _list(report, row if cut is None else _whose(row, values, names))
+        if cut is not None:
+            skip(line, cut.code, cut.message)
+            continue
         if (language := _language(row.get("language", ""))) and language not in LANGUAGE_CODES:
             # Koha's "es-ES": the rest of the row is news all the same (its email, its
             # card's end); the language was only ever the new patron's.
             message = _("unknown language %(value)s: the patron's language is left as it was")
             problem(line, "bad_language", message % {"value": row.pop("language")})
-        card = row.get("card_number", "")
-        if card:
-            report.cards.add(_key(card))
-        else:
-            report.unread += 1  # whose row it was is not known
+        card, source = row.get("card_number", ""), row.get("source_id", "")
         try:
             _first_time(card, cards)
+            _first_time_source(source, sources)
             hashed = _pin_hash(row, set_pins=set_pins)
             with transaction.atomic():
-                state, pin = _upsert(
+                state, pin, replaced = _upsert(
                     row, branches, set_pins=set_pins, hashed=hashed, codes=codes, date_format=date_format
                 )
         except RowError as error:
@@ -328,12 +382,15 @@ def _import_file(
             skip(line, "database_error", database_refused(error))
         else:
             cards[card.lower()] = line
+            if source:
+                sources[source] = line
             states[_key(card)] = state
-            if row.get("guardian"):
-                links.append((line, card, row["guardian"]))
+            if row.get("guardian") or row.get("guardian_source_id"):
+                links.append((line, card, row.get("guardian", ""), row.get("guardian_source_id", "")))
             report.created += state == "created"
             report.updated += state == "updated"
             report.unchanged += state == "unchanged"
+            report.cards_replaced += replaced
             report.pins_set += pin == "set"
             report.pins_ignored += pin == "ignored"
             if pin == "bad":
@@ -350,10 +407,10 @@ def _import_file(
     # Second pass: every row is written, a child listed before their guardian finds them
     # (and, for several files read as one export, every file: ``import_patron_files``).
     def second_pass():
-        for line, card, guardian_card in links:
+        for line, card, guardian_card, guardian_source in links:
             try:
                 with transaction.atomic():
-                    linked = _link(card, guardian_card)
+                    linked = _link(card, guardian_card, guardian_source)
             except RowError as error:
                 report.guardians_not_linked += 1
                 problem(line, error.code, error.message)
@@ -372,12 +429,12 @@ def _import_file(
         second_passes.append(second_pass)
     if report.guarantors_ignored:
         message = ngettext(
-            "%(count)s row names a guarantor in %(column)s: a borrowernumber of the library system, not "
-            "a card number, so it was ignored (a guardian column with the guardian's card number links "
-            "them)",
-            "%(count)s rows name a guarantor in %(column)s: a borrowernumber of the library system, not "
-            "a card number, so it was ignored (a guardian column with the guardian's card number links "
-            "them)",
+            "%(count)s row names a guardian by their id in the library system (%(column)s), but the file "
+            "has no column of the patrons' own ids (source_id, or Koha's borrowernumber): it was ignored "
+            "(add that column, or a guardian column with the guardian's card number)",
+            "%(count)s rows name a guardian by their id in the library system (%(column)s), but the file "
+            "has no column of the patrons' own ids (source_id, or Koha's borrowernumber): they were "
+            "ignored (add that column, or a guardian column with the guardian's card number)",
             report.guarantors_ignored,
         )
         problem(
@@ -494,11 +551,22 @@ def _valid_cards():
     return Patron.objects.filter(Q(card_expires__isnull=True) | Q(card_expires__gte=today))
 
 
-def _not_listed(cards: set[str]) -> list[tuple[int, str, str, str]]:
-    """(pk, card, first name, last name) of the patrons with a valid card here whose card
-    is not in ``cards``."""
-    rows = _valid_cards().values_list("pk", "card_number", "first_name", "last_name")
-    return [row for row in rows.iterator(chunk_size=10_000) if _key(row[1]) not in cards]
+def _imported_valid_cards():
+    """The patrons with a valid card that an import brought (``imported_at``): a patron
+    made in the admin is nobody the library system's export leaves out."""
+    return _valid_cards().filter(imported_at__isnull=False)
+
+
+def _not_listed(cards: set[str], sources: set[str]) -> list[tuple[int, str, str, str]]:
+    """(pk, card, first name, last name) of the patrons an import brought, with a valid card
+    here, whose card is not in ``cards`` nor their id in the library system in ``sources``
+    (a card replaced in a row that was skipped is still that patron's export)."""
+    rows = _imported_valid_cards().values_list("pk", "card_number", "first_name", "last_name", "source_id")
+    return [
+        (pk, card, first, last)
+        for pk, card, first, last, source in rows.iterator(chunk_size=10_000)
+        if _key(card) not in cards and not (source and source in sources)
+    ]
 
 
 @dataclass
@@ -562,7 +630,7 @@ def import_patron_files(
     codes = _options(codes, date_format)
     # The valid cards before this run: those it creates are listed, and counted in the
     # truncated-export guard they would hide a whole export of changed card numbers.
-    run = PatronImports(expire_missing=expire_missing, valid_before=_valid_cards().count())
+    run = PatronImports(expire_missing=expire_missing, valid_before=_imported_valid_cards().count())
     second_passes = []
     for path in paths:
         report = _import_file(
@@ -583,7 +651,7 @@ def import_patron_files(
             _refuse_expiry(run, reason, stdout)
         return run
     listed = set().union(*(f.cards for f in run.files))
-    absent = _not_listed(listed)
+    absent = _not_listed(listed, set().union(*(f.sources for f in run.files)))
     run.not_listed = len(absent)
     if expire_missing:
         _expire_missing(run, absent, stdout)
@@ -591,16 +659,19 @@ def import_patron_files(
 
 
 def _expire_missing(run: PatronImports, absent: list, stdout: TextIO | None) -> None:
-    """The export is the library system's whole list of patrons: a patron with a valid
-    card here that it does not list has left it, and their card ends (expires yesterday,
-    never later than it did): they may still sign in and read their account, their
-    requests keep their place but take no copy (``holds.services.borrowing_patrons``),
-    and a later export that lists them again gives their card its date back (the files
-    must have a ``card_expires`` column). A child is not ended with their guardian: they
-    have their own card. Ends none, and says why, when a row could not be read or had no
-    card number (it may be a listed patron's), when a file has no ``card_expires``
-    column, or when the export leaves out more than EXPIRE_AT_MOST of the valid cards (a
-    truncated export, or card numbers a spreadsheet changed: "0001234" read as 1234)."""
+    """The export is the library system's whole list of patrons: a patron an import
+    brought (``imported_at``), with a valid card here, that it lists neither by card nor
+    by id has left it, and their card ends (expires yesterday, never later than it did):
+    they may still sign in and read their account, their requests keep their place but
+    take no copy (``holds.services.borrowing_patrons``), and a later export that lists
+    them again gives their card its date back (the files must have a ``card_expires``
+    column). A child is not ended with their guardian: they have their own card. A patron
+    made in the admin is not the library system's to end (Koha's own import ends nobody)
+    until a file lists them. Ends none, and says why, when a row could not be read or had
+    neither card number nor id (it may be a listed patron's: a line cut in its card, or
+    with cells too many, too), when a file has no ``card_expires`` column, or when the
+    export leaves out more than EXPIRE_AT_MOST of the valid cards (a truncated export, or
+    card numbers a spreadsheet changed: "0001234" read as 1234)."""
     unread = sum(f.unread for f in run.files)
     if unread:
         message = ngettext(
@@ -676,7 +747,51 @@ def _cells(names: list[str], values: list[str]) -> dict[str, str]:
 def _cell(name: str, value: str) -> str:
     if name == "home_branch":
         return value.strip()
-    return visible(clean(value), keep=JOINERS if name in NAME_COLUMNS else "")
+    value = visible(clean(value), keep=JOINERS if name in NAME_COLUMNS else "")
+    return "" if name == "guardian_source_id" and value == NO_GUARDIAN_ID else value
+
+
+def _cut(values: list[str], names: list[str]) -> "RowError | None":
+    """Why a row is not read when its cells are not the header's: fewer (a line cut short:
+    its last cell may be cut too, and the cells missing would leave alone what the row
+    means to clear), or more that are not empty (a separator in a cell, unquoted: the
+    cells after it are under the wrong columns). Empty cells past the header's (a
+    separator at the end of the line) are nothing. None when the row is whole."""
+    width = max((n + 1 for n, name in enumerate(names) if name), default=0)
+    if len(values) < width:
+        message = ngettext(
+            "this row has %(count)s cell, the header %(columns)s: the line was cut short, it is skipped",
+            "this row has %(count)s cells, the header %(columns)s: the line was cut short, it is skipped",
+            len(values),
+        )
+        return RowError("short_row", message % {"count": len(values), "columns": width})
+    if any(value.strip() for value in values[len(names) :]):
+        message = _(
+            "this row has %(count)s cells, the header %(columns)s: a cell holds the separator without "
+            "quotes? The row is skipped"
+        )
+        return RowError("long_row", message % {"count": len(values), "columns": len(names)})
+    return None
+
+
+def _whose(row: dict[str, str], values: list[str], names: list[str]) -> dict[str, str]:
+    """The cells of a row that is not whole (``_cut``) that can say whose row it is: a short
+    row's but its last (cut in the middle, maybe), none of a long row's."""
+    if len(values) > len(names):
+        return {}
+    return {name: row[name] for name in names[: len(values) - 1] if name in row}
+
+
+def _list(report: PatronImportReport, row: dict[str, str]) -> None:
+    """The row's patron is listed by the file (``expire_missing``), by card or by id; a row
+    naming neither is a row whose patron is not known."""
+    card, source = row.get("card_number", ""), row.get("source_id", "")
+    if card:
+        report.cards.add(_key(card))
+    if source:
+        report.sources.add(source)
+    if not (card or source):
+        report.unread += 1
 
 
 def _first_time(card: str, cards: dict[str, int]) -> None:
@@ -685,6 +800,14 @@ def _first_time(card: str, cards: dict[str, int]) -> None:
     if card.lower() in cards:
         message = _("card %(card)s already imported from line %(line)s: this row is skipped")
         raise RowError("duplicate_card", message % {"card": card, "line": cards[card.lower()]})
+
+
+def _first_time_source(source: str, sources: dict[str, int]) -> None:
+    """RowError when an earlier row of the file imported the patron with this id: the
+    first row wins, as for a card."""
+    if source in sources:
+        message = _("the id %(id)s was already imported from line %(line)s: this row is skipped")
+        raise RowError("duplicate_source_id", message % {"id": source, "line": sources[source]})
 
 
 class RowError(Exception):
@@ -733,15 +856,25 @@ def _clean(row: dict, branches: dict, codes: PatronCodes | None = None, date_for
             else:
                 message = _("%(value)s is not a date (YYYY-MM-DD or DD/MM/YYYY)")
             raise RowError("bad_date", message % {"value": row["card_expires"]}) from error
-    if row.get("guardian"):
-        if row["guardian"].lower() == row["card_number"].lower():
+    if row.get("guardian_source_id") or row.get("guardian"):
+        if _own_guardian(row):
             message = _("a patron cannot be their own guardian (card %(card)s)")
             raise RowError("bad_guardian", message % {"card": row["card_number"]})
         # Linked once every row is written (_link): the guardian may come later.
-    elif "guardian" in row:
-        values["guardian"] = None  # an empty cell: a child come of age
+    elif "guardian" in row or "guardian_source_id" in row:
+        values["guardian"] = None  # empty cells: a child come of age
+    if row.get("source_id"):  # an empty cell leaves it alone: the id is the patron's for good
+        values["source_id"] = row["source_id"]
     # A PIN that is not one is said, not set (_upsert): the row's other news goes in.
     return values | {"pin": row.get("pin", "")}
+
+
+def _own_guardian(row: dict) -> bool:
+    """Whether the row names its own patron as guardian: by id when it gives the
+    guardian's id (read before their card, ``_guardian``), else by card."""
+    if row.get("guardian_source_id"):
+        return row["guardian_source_id"] == row.get("source_id")
+    return row["guardian"].lower() == row["card_number"].lower()
 
 
 def _is_pin(pin: str) -> bool:
@@ -758,47 +891,89 @@ def _has_pin(password: str | None) -> bool:
 MAX_GUARDIANS = 10
 
 
-def _link(card: str, guardian_card: str) -> bool:
-    """The patron of ``card`` in the care of the patron of ``guardian_card`` (the second
-    pass, every row written); returns whether the link changed. RowError when the
-    guardian is not found or would make a circle: the patron keeps the guardian they had."""
+def _link(card: str, guardian_card: str, guardian_source: str = "") -> bool:
+    """The patron of ``card`` in the care of the guardian a row names, by their id in the
+    library system or else by their card (the second pass, every row written); returns
+    whether the link changed. RowError when the guardian is not found or would make a
+    circle: the patron keeps the guardian they had."""
     patron = Patron.objects.with_card(card).select_for_update().first()
     if patron is None:  # deleted meanwhile (the admin)
         return False
-    guardian = _guardian(card, guardian_card)
+    guardian = _guardian(patron, guardian_card, guardian_source)
     if patron.guardian_id == guardian.pk:
         return False
-    patron.guardian = guardian
-    patron.save(update_fields=["guardian"])
+    patron.guardian, patron.imported_at = guardian, timezone.now()
+    patron.save(update_fields=["guardian", "imported_at"])
     return True
 
 
-def _guardian(card: str, guardian_card: str) -> Patron:
-    """The guardian named by a row, neither the patron nor someone whose guardians lead
-    back to them: a patron would be their own ward (and a guardian's wards, listed on
-    their account pages and notices, would go round in circles)."""
-    if guardian_card.lower() == card.lower():
+def _guardian(patron: Patron, guardian_card: str, guardian_source: str = "") -> Patron:
+    """The guardian named by a row (by id first: it follows a replaced card), neither the
+    patron nor someone whose guardians lead back to them: a patron would be their own ward
+    (and a guardian's wards, listed on their account pages and notices, would go round in
+    circles)."""
+    if guardian_source:
+        guardian = Patron.objects.filter(source_id=guardian_source).first()
+        if guardian is None:
+            message = _(
+                "no patron has the id %(id)s in the library system: the patron is imported without "
+                "this guardian (one they had is kept)"
+            )
+            raise RowError("no_guardian", message % {"id": guardian_source})
+    else:
+        guardian = Patron.objects.with_card(guardian_card).first()
+        if guardian is None:
+            message = _(
+                "no patron has the card %(card)s: the patron is imported without this guardian (one "
+                "they had is kept)"
+            )
+            raise RowError("no_guardian", message % {"card": guardian_card})
+    if guardian.pk == patron.pk:
         message = _("a patron cannot be their own guardian (card %(card)s)")
-        raise RowError("bad_guardian", message % {"card": card})
-    guardian = Patron.objects.with_card(guardian_card).first()
-    if guardian is None:
-        message = _(
-            "no patron has the card %(card)s: the patron is imported without this guardian (one they "
-            "had is kept)"
-        )
-        raise RowError("no_guardian", message % {"card": guardian_card})
+        raise RowError("bad_guardian", message % {"card": patron.card_number})
     above = guardian.guardian
     for _step in range(MAX_GUARDIANS):
         if above is None:
             return guardian
-        if above.card_number.lower() == card.lower():
+        if above.pk == patron.pk:
             message = _(
                 "%(guardian)s cannot be the guardian of %(card)s: %(card)s is already the "
                 "guardian of %(guardian)s, or of their guardian (a circle)"
             )
-            raise RowError("bad_guardian", message % {"card": card, "guardian": guardian_card})
+            raise RowError(
+                "bad_guardian", message % {"card": patron.card_number, "guardian": guardian.card_number}
+            )
         above = above.guardian
     return guardian
+
+
+def _find(row: dict) -> Patron | None:
+    """The patron a row is about (with their account), or None: a new one. By the library
+    system's id first: a lost card replaced there comes with a new number, and is still
+    this patron. A patron found by card without an id yet is theirs (the id is written).
+    RowError when the row's id and card are two patrons' here: which one the row means is
+    not guessed, and nothing is changed."""
+    patrons = Patron.objects.select_related("user")
+    card, source = row.get("card_number", ""), row.get("source_id", "")
+    holder = patrons.with_card(card).first()
+    if not source:
+        return holder
+    patron = patrons.filter(source_id=source).first()
+    if patron is None and holder is not None and holder.source_id:
+        message = _(
+            "the card %(card)s is the card of the patron whose id in the library system is %(other)s, "
+            "not %(id)s: this row is skipped, nothing changed"
+        )
+        raise RowError(
+            "source_id_conflict", message % {"card": card, "other": holder.source_id, "id": source}
+        )
+    if patron is not None and holder is not None and holder.pk != patron.pk:
+        message = _(
+            "the card %(card)s is another patron's: the patron whose id in the library system is %(id)s "
+            "keeps the card %(old)s, this row is skipped"
+        )
+        raise RowError("card_taken", message % {"card": card, "id": source, "old": patron.card_number})
+    return patron or holder
 
 
 def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
@@ -809,9 +984,8 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     pin = row.get("pin", "")
     if not _is_pin(pin):
         return None
-    current = (
-        Patron.objects.with_card(row.get("card_number", "")).values_list("user__password", flat=True).first()
-    )
+    patron = _find(row)
+    current = patron.user.password if patron is not None else None
     if _has_pin(current) and (not set_pins or check_password(pin, current, preferred=PinHasher())):
         return None
     return hash_pin(pin)
@@ -825,51 +999,71 @@ def _upsert(
     hashed: str | None = None,
     codes: PatronCodes | None = None,
     date_format: str = "metric",
-) -> tuple[str, str]:
+) -> tuple[str, str, bool]:
     """("created", "updated" or "unchanged"; what became of the file's PIN: "set",
-    "ignored", "bad" (not a PIN, not set) or "")."""
+    "ignored", "bad" (not a PIN, not set) or ""; whether the patron's card was replaced)."""
     values = _clean(row, branches, codes, date_format)
     pin = values.pop("pin")
     card = row["card_number"]
-    patron = Patron.objects.with_card(card).select_related("user").first()
+    patron = _find(row)
     created = patron is None
     if created:
         patron = Patron(user=_account(card), card_number=card)
     elif patron.language:
         # Chosen on the site since (services.set_language): the patron's, not the file's.
         values.pop("language", None)
+    replaced = not created and _key(patron.card_number) != _key(card)
     # The library's system writes the card: in other capitals, it is this card written anew.
     values["card_number"] = card
     changed = [name for name, value in values.items() if created or getattr(patron, name) != value]
     for name in changed:
         setattr(patron, name, values[name])
+    # A patron made in the admin and listed now is the library system's (expire_missing).
+    written = created or changed or patron.imported_at is None
+    if written:
+        patron.imported_at = timezone.now()
     # Only the file's columns that differ: a full save would write back a sign-in lock or
     # a language chosen meanwhile as they were read.
     if created:
         patron.save()
         _first_pin(patron.user, pin if _is_pin(pin) else "", hashed)
-        return "created", _first_pin_state(pin)
-    if changed:
-        patron.save(update_fields=changed)
+        return "created", _first_pin_state(pin), False
+    if replaced:
+        _rename_account(patron.user, card)
+    if written:
+        patron.save(update_fields=[*changed, "imported_at"])
     state = "updated" if changed else "unchanged"
     if not pin:
-        return state, ""
+        return state, "", replaced
     if not _has_pin(patron.user.password):
         # Created without a PIN (an empty cell, a first file without PINs): nobody's
         # PIN is replaced, no session to end; the file's is theirs, as a new patron's.
         if not _is_pin(pin):
-            return state, "bad"
+            return state, "bad", replaced
         set_pin(patron.user, pin, hashed=hashed)
-        return "updated", "set"
+        return "updated", "set", replaced
     if not set_pins:
-        return state, "ignored"  # a PIN cell that is not a PIN too: theirs is kept anyway
+        return state, "ignored", replaced  # a PIN cell that is not a PIN too: theirs is kept anyway
     if not _is_pin(pin):
-        return state, "bad"
+        return state, "bad", replaced
     # Compared before the transaction (_pin_hash): None is the same PIN as theirs.
     if hashed is None:
-        return state, ""
+        return state, "", replaced
     set_pin(patron.user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
-    return "updated", "set"
+    return "updated", "set", replaced
+
+
+def _rename_account(user, card: str) -> None:
+    """A replaced card's account takes the new number as its user name, so that the old
+    number is free for a card issued later; its PIN, sessions and tokens stay. Kept when
+    another account has that name: the patron signs in all the same (the sign-in finds
+    the account through the card, ``services._check_pin``), and the old card does not."""
+    User = get_user_model()
+    name = User.USERNAME_FIELD
+    if User._default_manager.filter(**{name: card}).exclude(pk=user.pk).exists():
+        return
+    setattr(user, name, card)
+    user.save(update_fields=[name])
 
 
 def _first_pin_state(pin: str) -> str:

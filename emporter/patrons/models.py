@@ -80,6 +80,15 @@ class Patron(models.Model):
         db_default="library",
     )
     blocked_reason = models.CharField(_("blocked because"), max_length=300, blank=True)
+    # The library system's own id of the patron (Koha's borrowernumber): it stays when a
+    # lost card is replaced, so the import finds the patron by it before the card. Unique
+    # when given (Meta.constraints); empty for a patron made here.
+    source_id = models.CharField(
+        _("id in the library system"), max_length=40, blank=True, default="", db_default=""
+    )
+    # When an import last wrote this patron. Empty: never (made in the admin, or the
+    # demo): ``--expire-missing`` ends only the cards of patrons an import brought.
+    imported_at = models.DateTimeField(_("last written by an import"), null=True, blank=True, editable=False)
 
     objects = PatronQuerySet.as_manager()
 
@@ -97,7 +106,14 @@ class Patron(models.Model):
                 Upper("card_number"),
                 name="patron_card_any_capitals",
                 violation_error_message=_("A patron already has this card number (in capitals or not)."),
-            )
+            ),
+            # Also the index the import finds a patron by their id through.
+            models.UniqueConstraint(
+                fields=["source_id"],
+                condition=~models.Q(source_id=""),
+                name="patron_source_id_once",
+                violation_error_message=_("A patron already has this id in the library system."),
+            ),
         ]
 
     def __str__(self) -> str:

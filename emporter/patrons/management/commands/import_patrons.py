@@ -1,9 +1,11 @@
 """``manage.py import_patrons FILE… [--codes JSON] [--date-format metric|us] [--encoding NAME]
 [--set-pins] [--expire-missing] [--wait MINUTES]``.
 
-The files may use Koha's column names (``cardnumber``, ``surname``, ``branchcode``…);
-``--codes`` maps the export's branch and category codes to ours (the JSON file
-``import_marc`` takes, with a ``categories`` section); ``--date-format us`` reads
+The files may use Koha's column names (``cardnumber``, ``surname``, ``branchcode``,
+``borrowernumber``, ``guarantorid``…); a patron is found by the library system's id
+(``source_id``, Koha's borrowernumber) before their card, so a card replaced there is
+the same patron here; ``--codes`` maps the export's branch and category codes to ours
+(the JSON file ``import_marc`` takes, with a ``categories`` section); ``--date-format us`` reads
 ``card_expires`` month first (12/31/2026), day first otherwise (31/12/2026), ISO always.
 See ``patrons.importer``. A wrong ``--codes`` file (unreadable, not a code map, naming a
 branch or category that does not exist) ends the command before any file is read.
@@ -27,13 +29,15 @@ from emporter.patrons.importer import DATE_FORMATS, import_patron_files
 
 class Command(BaseCommand):
     help = (
-        "Import or update patrons from CSV files (keyed by card number); bad rows are listed and "
-        "skipped. The columns may have our names (card_number, last_name, first_name, email, phone, "
-        "home_branch, language, category, guardian, card_expires, pin) or Koha's (cardnumber, surname, "
-        "firstname, branchcode, categorycode, dateexpiry, lang; mobile when there is no phone); "
-        "Koha's guarantorid is ignored (a borrowernumber, not a card number). Exit status 1 when a file "
-        "could not be read (unreadable, refused for its encoding, "
-        "required columns missing) or no patron was imported from it; 0 otherwise."
+        "Import or update patrons from CSV files (keyed by the library system's id of the patron when "
+        "the files have it, so that a replaced card is the same patron, else by card number); bad rows "
+        "are listed and skipped. The columns may have our names (card_number, last_name, first_name, "
+        "email, phone, home_branch, language, category, guardian, card_expires, pin, source_id, "
+        "guardian_source_id) or Koha's (cardnumber, surname, firstname, branchcode, categorycode, "
+        "dateexpiry, lang, borrowernumber, guarantorid; mobile when there is no phone); a guardian's id "
+        "is read only with the patrons' own ids. Exit status 1 when a file could not be read "
+        "(unreadable, refused for its encoding, required columns missing) or no patron was imported "
+        "from it; 0 otherwise."
     )
 
     def add_arguments(self, parser):
@@ -66,8 +70,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--expire-missing",
             action="store_true",
-            help="the files are the library system's whole list of patrons: the card of a patron they "
-            "do not list expires yesterday (their requests wait, taking no copy); a later file that "
+            help="the files are the library system's whole list of patrons: the card of a patron an "
+            "import brought that they do not list (by card or id) expires yesterday (their requests "
+            "wait, taking no copy; patrons made in the admin are left alone); a later file that "
             "lists them gives it its date back. Not when a row could not be read or has no card number, "
             "not without a card_expires column, nor when more than half of the valid cards are missing",
         )
