@@ -295,3 +295,10 @@ def test_the_admin_shows_the_id_and_finds_a_patron_by_it(admin_client, tmp_path,
     assert "0000123" in found and "0000124" not in found
     page = admin_client.get(f"/admin/patrons/patron/{card('0000123').pk}/change/").text
     assert "4242" in page and 'name="source_id"' not in page  # shown, not edited
+
+
+def test_the_data_download_gives_the_library_systems_id(client, patron):
+    # Personal data too: it ties the patron to the library system's records.
+    Patron.objects.filter(pk=patron.pk).update(source_id="4711")
+    client.force_login(patron.user)
+    assert client.get("/privacy/my-data.json").json()["patron"]["library_system_id"] == "4711"

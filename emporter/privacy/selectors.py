@@ -121,6 +121,8 @@ def _details(patron: Patron) -> dict:
     guardian = patron.guardian
     return {
         "card_number": patron.card_number,
+        # The library system's number for them, which ties them to its records.
+        "library_system_id": patron.source_id or None,
         "first_name": patron.first_name,
         "last_name": patron.last_name,
         "email": patron.email,
