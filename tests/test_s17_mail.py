@@ -89,7 +89,7 @@ def test_the_basket_warns_a_patron_without_an_email_address(client, branch):
 
 
 def test_the_basket_says_which_address_is_missing_for_text_messages(client, branch):
-    make_patron(branch, card="17000002", phone="", notice_channel="sms")
+    make_patron(branch, card="17000002", phone="", email="", notice_channel="sms")
     shown = basket_of(client, branch, "17000002")
     assert "No mobile phone number:" in shown and UNTOLD in shown
 
@@ -315,3 +315,18 @@ def test_an_https_site_url_or_https_off_passes_it():
 
 def test_a_local_site_url_is_said_once():
     assert deploy_errors("http://127.0.0.1:8000", https=True) == ["notices.E002"]
+
+
+def test_a_patron_who_chose_texts_but_has_only_an_email_is_emailed(branch):
+    # Texts chosen once, the mobile since removed (a Koha export's emptied cell): the
+    # notice failed as "no phone" while an email address was on the card.
+    from emporter.patrons.models import NoticeChannel
+
+    patron = make_patron(branch, card="52000001", notice_channel="sms", phone="", email="zoe@example.org")
+    assert patron.telling_channel == NoticeChannel.EMAIL
+    assert patron.written_to(patron.telling_channel) == patron
+
+
+def test_a_patron_who_chose_texts_with_a_mobile_keeps_texts(branch):
+    patron = make_patron(branch, card="52000002", notice_channel="sms", phone="0612345678", email="z@x.fr")
+    assert patron.telling_channel == "sms"

@@ -147,12 +147,16 @@ class Patron(models.Model):
     def telling_channel(self) -> str:
         """The channel this patron's notices go by: their own, where they or their
         guardian have an address for it; else their guardian's (a child left at the
-        default, email, whose parent has only a mobile: nobody was told of the bag)."""
+        default, email, whose parent has only a mobile: nobody was told of the bag); else
+        email, for one who chose texts and has no mobile left but an email address. Never
+        texts for one who chose email: their phone may be a landline."""
         guardian = self.guardian if self.guardian_id else None
         if any(_address(person, self.notice_channel) for person in (self, guardian)):
             return self.notice_channel
         if guardian is not None and _address(guardian, guardian.notice_channel):
             return guardian.notice_channel
+        if self.email:
+            return NoticeChannel.EMAIL
         return self.notice_channel
 
     def written_to(self, channel: str) -> "Patron | None":
