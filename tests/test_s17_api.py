@@ -45,6 +45,25 @@ def test_a_search_page_size_in_range_is_taken(client, db):
     assert (answer["per_page"], answer["page"], answer["total"], len(answer["items"])) == (1, 2, 2, 1)
 
 
+def test_a_search_page_past_the_last_one_the_search_reads_is_refused(client, db):
+    # The search stops at its MAX_PAGE-th page: past it, the last page's hits came back
+    # under the number asked, and a client reading every page read them again and again.
+    from emporter.catalogue.search import MAX_PAGE
+
+    _refused(client.get(f"{V1}/records", {"q": "jardin", "page": MAX_PAGE + 1}), ["query", "page"])
+    assert client.get(f"{V1}/records", {"q": "jardin", "page": MAX_PAGE}).status_code == 200
+
+
+def test_a_search_says_no_more_pages_than_it_reads(client, db, monkeypatch):
+    from emporter.api import catalogue
+
+    monkeypatch.setattr(catalogue, "MAX_PAGE", 2)
+    for n in range(5):
+        make_record(f"Un jardin {n}")
+    answer = client.get(f"{V1}/records", {"q": "jardin", "per_page": 1}).json()
+    assert (answer["total"], answer["pages"]) == (5, 2)
+
+
 @pytest.mark.parametrize("page", [0, -3])
 def test_a_request_page_below_one_is_refused(client, auth, page):
     _refused(client.get(f"{V1}/requests", {"page": page}, headers=auth), ["query", "page"])

@@ -330,3 +330,31 @@ def test_a_patron_who_chose_texts_but_has_only_an_email_is_emailed(branch):
 def test_a_patron_who_chose_texts_with_a_mobile_keeps_texts(branch):
     patron = make_patron(branch, card="52000002", notice_channel="sms", phone="0612345678", email="z@x.fr")
     assert patron.telling_channel == "sms"
+
+
+def test_a_child_whose_name_is_in_the_library_name_is_named_all_the_same(branch):
+    # Jean collecting at "Saint-Jean": the name was looked for in the subject's words and
+    # found in the library's, so the guardian's two emails looked the same.
+    Branch.objects.filter(pk=branch.pk).update(name="Bibliothèque Saint-Jean")
+    branch.refresh_from_db()
+    parent = make_patron(branch, card="17100001", first_name="Anaïs")
+    child = make_patron(
+        branch, card="17100002", first_name="Jean", email="", guardian=parent, category="child"
+    )
+    make_ready_requests(child, branch, ["Le Petit Prince"])
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
+    out = render.render(Notice.objects.get(patron=child, kind="ready"))
+    assert out.subject.startswith("Pour Jean"), out.subject
+    assert out.sms.startswith("Pour Jean"), out.sms
+
+
+def test_a_child_on_texts_is_emailed_to_a_guardian_with_only_an_email(branch):
+    # The guardian's own notices reached that address (the fallback), their child's none.
+    from emporter.phonedesk.selectors import can_be_told
+
+    parent = make_patron(branch, card="17100003", email="anais@example.org", phone="", notice_channel="sms")
+    child = make_patron(
+        branch, card="17100004", email="", phone="", guardian=parent, category="child", notice_channel="sms"
+    )
+    assert can_be_told(child)
+    assert child.written_to(child.telling_channel) == parent

@@ -1,16 +1,23 @@
 """The catalogue, open to anyone: search, a record with its copies per branch, branches."""
 
+from typing import Annotated
+
 from django.db.models import Count, Q
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
-from emporter.catalogue.search import Filters, search_records
+from emporter.catalogue.search import MAX_PAGE, Filters, search_records
 from emporter.network.models import ACCEPTING_REQUESTS, Branch, ServiceMode
 
 from .errors import ApiError
-from .schemas import BranchOut, DatabaseId, ErrorOut, PageNumber, PageSize, RecordDetailOut, SearchOut, Text
+from .schemas import BranchOut, DatabaseId, ErrorOut, PageSize, RecordDetailOut, SearchOut, Text
 
 router = Router(tags=["Catalogue"])
+
+
+# The search reads no further than its MAX_PAGE-th page: a page past it is refused, not
+# answered with the last page's hits under another number.
+SearchPage = Annotated[int, Field(ge=1, le=MAX_PAGE)]
 
 
 class SearchQuery(Schema):
@@ -21,7 +28,7 @@ class SearchQuery(Schema):
     language: Text = ""
     branch: DatabaseId | None = None
     available: bool = False
-    page: PageNumber = 1
+    page: SearchPage = 1
     per_page: PageSize = 20
 
 
@@ -55,10 +62,12 @@ def search(request, query: Query[SearchQuery]):
         }
         for hit in result.hits
     ]
-    if query.page > result.pages:
+    # The pages a client can read: the search stops at MAX_PAGE however many match.
+    pages = min(result.pages, MAX_PAGE)
+    if query.page > pages:
         # Past the last page: no items, not the last page again (the page shows that one).
-        return {**vars(result), "page": query.page, "pages": result.pages, "items": []}
-    return {**vars(result), "pages": result.pages, "items": items}
+        return {**vars(result), "page": query.page, "pages": pages, "items": []}
+    return {**vars(result), "pages": pages, "items": items}
 
 
 @router.get("/records/{record_id}", response={200: RecordDetailOut, 404: ErrorOut}, summary="A record")

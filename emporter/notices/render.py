@@ -314,14 +314,15 @@ def _reply_to(branch: Branch | None) -> str:
     return branch.email
 
 
-def _whose(subject: str, context: dict) -> str:
+def _whose(subject: str, context: dict, *, source: str = "") -> str:
     """The subject, naming the child when the documents are a child's, read by their
     guardian: one who collects for themselves and a child at one library gets two emails
     (two bags) and must tell them apart, in the inbox and in a text message. Staff wording
-    that names the child already is left as it is."""
+    whose subject (its ``source``) names the child already is left as it is; decided on
+    the wording, not on the words: Jean at "Saint-Jean" is named all the same."""
     child = context.get("for_child")
     name = child.get("first_name", "") if isinstance(child, dict) else getattr(child, "first_name", "")
-    if not name or name in subject:
+    if not name or "for_child" in source:
         return subject
     return translation.gettext("For %(name)s: %(subject)s") % {"name": name, "subject": subject}
 
@@ -429,7 +430,7 @@ def _render_override(override: NoticeTemplate, context: dict) -> Rendered:
     # The subject and the plain text are not HTML: escaped, an apostrophe would reach the
     # patron as "&#x27;". Only the HTML part is escaped.
     subject = engine.from_string(override.subject).render(Context(context, autoescape=False))
-    subject = _whose(" ".join(subject.split()), context)
+    subject = _whose(" ".join(subject.split()), context, source=override.subject)
     text = engine.from_string(override.body_text).render(Context(context, autoescape=False))
     if override.body_html:
         html = engine.from_string(override.body_html).render(Context(context | {"subject": subject}))

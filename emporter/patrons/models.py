@@ -148,14 +148,15 @@ class Patron(models.Model):
         """The channel this patron's notices go by: their own, where they or their
         guardian have an address for it; else their guardian's (a child left at the
         default, email, whose parent has only a mobile: nobody was told of the bag); else
-        email, for one who chose texts and has no mobile left but an email address. Never
-        texts for one who chose email: their phone may be a landline."""
+        email, for one who chose texts and has no mobile left, where they or their guardian
+        have an email address (``written_to`` finds whose). Never texts for one who chose
+        email: their phone may be a landline."""
         guardian = self.guardian if self.guardian_id else None
         if any(_address(person, self.notice_channel) for person in (self, guardian)):
             return self.notice_channel
         if guardian is not None and _address(guardian, guardian.notice_channel):
             return guardian.notice_channel
-        if self.email:
+        if any(_address(person, NoticeChannel.EMAIL) for person in (self, guardian)):
             return NoticeChannel.EMAIL
         return self.notice_channel
 
