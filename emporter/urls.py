@@ -20,6 +20,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/jobs", views.healthz_jobs, name="healthz_jobs"),
     # The API is not under a language prefix: clients choose with Accept-Language.
     path("api/", include("emporter.api.urls")),
 ]

@@ -1,7 +1,9 @@
 from django.db import connection
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 
+from emporter.jobs import health
 from emporter.network.models import Branch
 
 
@@ -13,4 +15,15 @@ def home(request):
 def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@never_cache
+def healthz_jobs(request):
+    """For operators' monitoring, not the load balancer (a stuck scheduler is no reason to
+    take a web server out): 503 and what is wrong, one line each, when the scheduler has
+    been silent, notices are not being sent or queued tasks not taken."""
+    found = health.problems()
+    if found:
+        return HttpResponse("\n".join(found) + "\n", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

@@ -72,6 +72,7 @@ def jobs() -> list[Job]:
         forget_closed,
         forget_expired_sessions_and_tasks,
     )
+    from emporter.taskqueue import fail_stranded
 
     return [
         Job("morning pick runs", 60, enqueue_due_runs),
@@ -105,6 +106,9 @@ def jobs() -> list[Job]:
         # Requests that became no loan, surprise bags and empty bags: REQUEST_HISTORY_DAYS.
         Job("forget closed requests", 3600, until_done(forget_closed)),
         Job("forget expired sessions and finished tasks", 86400, forget_expired_sessions_and_tasks),
+        # A task left "running" by a worker that died: marked failed, so that it is seen
+        # (and, once finished, pruned like the others).
+        Job("fail tasks whose worker died", 3600, fail_stranded),
         # Off unless EXPIRED_CARDS_ERASED_AFTER_DAYS is set.
         Job("erase long-expired cards", 86400, until_done(erase_expired_cards, batch=100)),
         # Files sent while the worker was down are read when it is back, one at a time.

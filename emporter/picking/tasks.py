@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from emporter.network.calendar import works_on
 from emporter.network.models import LENDING_MODES, Branch
-from emporter.taskqueue import waiting
+from emporter.taskqueue import failures, waiting
 
 from . import services
 from .models import PickRun
@@ -17,6 +17,10 @@ from .models import PickRun
 log = logging.getLogger("emporter.picking")
 
 STALLED_AFTER = datetime.timedelta(minutes=10)
+# A build that failed (a bug, or bad data in one branch's list) is queued again 5 minutes
+# after the day's first failure, 15 after the second, then hourly; not every minute: each
+# failure is a traceback in the log and a row kept two weeks, and one a minute buried the rest.
+RETRY_AFTER_FAILURES = tuple(datetime.timedelta(minutes=m) for m in (5, 15, 60))
 
 
 @task
@@ -57,21 +61,38 @@ def _queued(run_date: datetime.date) -> set[int]:
     # machine restarted): the queue never says so, and waiting on it would leave the
     # branch without its morning list for the day. Building again is safe (idempotent).
     alive = Q(status="READY") | Q(status="RUNNING", started_at__gte=timezone.now() - STALLED_AFTER)
-    queued = set()
-    for args_kwargs in waiting(build_morning_run, alive=alive):
-        args = list(args_kwargs.get("args", [])) + [None, None]
-        kwargs = args_kwargs.get("kwargs", {})
-        branch_id, day = kwargs.get("branch_id", args[0]), kwargs.get("run_date", args[1])
+    return {
+        branch_id
+        for branch_id, day in map(_branch_and_day, waiting(build_morning_run, alive=alive))
+        if day == run_date.isoformat()
+    }
+
+
+def _backing_off(run_date: datetime.date, now: datetime.datetime) -> set[int]:
+    """Branches whose build of ``run_date`` failed too lately to be queued again."""
+    failed: dict[int, list[datetime.datetime]] = {}
+    for args_kwargs, finished_at in failures(build_morning_run, since=now - datetime.timedelta(days=1)):
+        branch_id, day = _branch_and_day(args_kwargs)
         if day == run_date.isoformat():
-            queued.add(branch_id)
-    return queued
+            failed.setdefault(branch_id, []).append(finished_at)
+    return {
+        branch_id
+        for branch_id, ends in failed.items()
+        if now < max(ends) + RETRY_AFTER_FAILURES[min(len(ends), len(RETRY_AFTER_FAILURES)) - 1]
+    }
+
+
+def _branch_and_day(args_kwargs: dict) -> tuple[int, str]:
+    args = list(args_kwargs.get("args", [])) + [None, None]
+    kwargs = args_kwargs.get("kwargs", {})
+    return kwargs.get("branch_id", args[0]), kwargs.get("run_date", args[1])
 
 
 def enqueue_due_runs(now=None) -> list[int]:
     now = now or timezone.now()
     today = timezone.localdate(now)
-    queued = _queued(today)
-    due = [branch_id for branch_id in branches_due(now) if branch_id not in queued]
+    held = _queued(today) | _backing_off(today, now)
+    due = [branch_id for branch_id in branches_due(now) if branch_id not in held]
     for branch_id in due:
         build_morning_run.enqueue(branch_id, today.isoformat())
     return due

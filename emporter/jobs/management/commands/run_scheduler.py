@@ -4,12 +4,26 @@ import threading
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.utils import timezone
 
+from emporter.jobs.models import Heartbeat
 from emporter.jobs.schedule import jobs
 from emporter.notices import outbox
 
 log = logging.getLogger("emporter.scheduler")
+
+# A row lock held by another session (an admin's psql left in a transaction, a long
+# batch) must not stall every job behind the one waiting for it: the statement gives up
+# after this long, the job is logged as failed and tried again (RETRY_SECONDS).
+LOCK_TIMEOUT_MS = 60_000
+# A job that failed is tried again this long after (doubling at each failure in a row,
+# never later than its own interval): a connection dropped in the middle of a pass would
+# otherwise put a daily job off a day.
+RETRY_SECONDS = 60
+# The heartbeat (/healthz/jobs reads it) is written after a job, at most this often.
+HEARTBEAT_SECONDS = 30
 
 
 class Command(BaseCommand):
@@ -22,9 +36,14 @@ class Command(BaseCommand):
     def handle(self, *args, once=False, tick=5.0, **options):
         self.stopping = threading.Event()
         previous = self._stop_on_signals()
+        connection_created.connect(bound_lock_waits, dispatch_uid="scheduler_lock_timeout")
+        for connection in connections.all(initialized_only=True):
+            if connection.connection is not None:
+                bound_lock_waits(sender=type(connection), connection=connection)
         try:
             self._loop(once=once, tick=tick)
         finally:
+            connection_created.disconnect(dispatch_uid="scheduler_lock_timeout")
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
@@ -43,26 +62,68 @@ class Command(BaseCommand):
         return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def _loop(self, *, once: bool, tick: float) -> None:
-        last_run: dict[str, float] = {}
+        due_at: dict[str, float] = {}
+        failures: dict[str, int] = {}
+        self._beaten_at = float("-inf")
         while not self.stopping.is_set():
-            now = time.monotonic()
             for job in jobs():
                 if self.stopping.is_set():
                     return
-                if once or now - last_run.get(job.name, float("-inf")) >= job.every_seconds:
-                    last_run[job.name] = now
-                    self._run(job)
+                started = time.monotonic()
+                if not once and started < due_at.get(job.name, float("-inf")):
+                    continue
+                if self._run(job):
+                    failures.pop(job.name, None)
+                    due_at[job.name] = started + job.every_seconds
+                else:
+                    failures[job.name] = failures.get(job.name, 0) + 1
+                    retry = min(job.every_seconds, RETRY_SECONDS * 2 ** (failures[job.name] - 1))
+                    due_at[job.name] = time.monotonic() + retry
+                self._beat()
             if once:
                 return
-            close_old_connections()
             self.stopping.wait(tick)
 
-    def _run(self, job):
-        # One failing job must not stop the others, nor the scheduler.
+    def _run(self, job) -> bool:
+        """Run ``job``; whether it succeeded. One failing job must not stop the others,
+        nor the scheduler."""
+        drop_broken_connections()
         try:
             result = job.run()
         except Exception:
             log.exception("scheduled job %s failed", job.name)
-        else:
-            if any(result.values()) if isinstance(result, dict) else result:
-                log.info("%s: %s", job.name, result)
+            return False
+        if any(result.values()) if isinstance(result, dict) else result:
+            log.info("%s: %s", job.name, result)
+        return True
+
+    def _beat(self) -> None:
+        if time.monotonic() - self._beaten_at < HEARTBEAT_SECONDS:
+            return
+        self._beaten_at = time.monotonic()  # tried: while the database is down, once in a while
+        drop_broken_connections()
+        try:
+            Heartbeat.objects.bulk_create(
+                [Heartbeat(name="scheduler", at=timezone.now())],
+                update_conflicts=True,
+                unique_fields=["name"],
+                update_fields=["at"],
+            )
+        except Exception:
+            log.exception("scheduler: heartbeat not written")
+
+
+def drop_broken_connections() -> None:
+    """Close the connections a job broke (PostgreSQL restarted, a failover, a
+    pg_terminate_backend) or that outlived DB_CONN_MAX_AGE, before the next job: one
+    dropped connection must not fail every job after it. Never one in a transaction (a
+    test's), which is not ours to close."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def bound_lock_waits(sender, connection, **kwargs) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{LOCK_TIMEOUT_MS}ms"])
