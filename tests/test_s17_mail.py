@@ -9,7 +9,7 @@ import datetime
 import pytest
 from django.core import mail
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from emporter.holds.services import cancel_request, place_request
 from emporter.network.models import Branch
@@ -358,3 +358,12 @@ def test_a_child_on_texts_is_emailed_to_a_guardian_with_only_an_email(branch):
     )
     assert can_be_told(child)
     assert child.written_to(child.telling_channel) == parent
+
+
+def test_the_account_says_how_notices_go_now(client, branch):
+    # Texts chosen, no mobile left: the notices go by email, and the account said "SMS".
+    patron = make_patron(branch, card="17100005", notice_channel="sms", phone="", email="z@example.org")
+    client.force_login(patron.user)
+    with translation.override("en"):
+        page = client.get("/en/account/").text
+    assert "<dt>Told by</dt><dd>Email</dd>" in page

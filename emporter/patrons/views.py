@@ -30,7 +30,7 @@ from . import services
 from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
-from .models import LoanHistory, Patron
+from .models import LoanHistory, NoticeChannel, Patron
 from .selectors import current_patron, signed_in_patron
 
 
@@ -114,6 +114,8 @@ def account(request):
         "standing": card_refusal(patron),
         # No address for their notices: said here, where their requests say when they are ready.
         "can_be_told": can_be_told(patron),
+        # How notices go now: by email for one who chose texts and has no mobile left.
+        "told_by": NoticeChannel(patron.telling_channel).label,
         "history_days": settings.REQUEST_HISTORY_DAYS,
         "returned_loans": returned_loans_of(patron),
         "library_history_days": default_days,
