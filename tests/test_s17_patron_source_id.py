@@ -1,7 +1,8 @@
 """The library system's own id of a patron (Koha's borrowernumber, ``Patron.source_id``):
 a lost card replaced there is the same patron here, with their PIN, session and requests;
 Koha's guarantorid links a child by it; ``--expire-missing`` ends neither a replaced card
-nor a patron made in the admin; a line cut short or with cells too many is skipped."""
+nor a patron made in the admin; a file cut short in its last line, or a line with cells
+too many, is skipped."""
 
 import datetime
 
@@ -232,12 +233,13 @@ def test_expire_missing_leaves_the_patrons_made_in_the_admin(tmp_path, branch):
 
 def test_a_row_cut_short_is_skipped_and_clears_nothing(tmp_path, branch):
     import_patrons(write(tmp_path, "a.csv", HEADER + JEAN + CELINE))
-    cut = JEAN.rsplit(";", 1)[0].rsplit(";", 1)[0] + ";\n"  # "…;adult;;" : no date, no PIN
+    # "…;adult;;" : no date, no PIN, and no line break: the file ends there, cut.
+    cut = JEAN.rsplit(";", 1)[0].rsplit(";", 1)[0] + ";"
 
-    out, err = command(write(tmp_path, "b.csv", HEADER + cut + CELINE), "--expire-missing")
+    out, err = command(write(tmp_path, "b.csv", HEADER + CELINE + cut), "--expire-missing")
 
     assert card("0000123").card_expires == EXPIRES
-    assert "line 2: this row has 8 cells, the header 9: the line was cut short" in err, err
+    assert "line 3: this row has 8 cells, the header 9: the line was cut short" in err, err
     assert "ended" not in out, out
     assert [p["code"] for p in ImportJob.objects.order_by("pk").last().problems] == ["short_row"]
 

@@ -16,10 +16,15 @@ without control or invisible characters. An empty cell of a column the file has 
 the patron's value (an email, a phone, an expiry, a guardian: a child come of age in the
 library system loses their guardian here, who would otherwise keep collecting, reading
 and cancelling for them), but for ``source_id`` (an id, once given, is the patron's); a
-column the file lacks leaves it alone. A row with fewer cells than the header (a line cut
-short: its last cell may be cut too) is skipped (``short_row``), and so is a row with more
-cells that are not empty (a separator in a cell without quotes: the cells after it are
-under other columns, ``long_row``); empty cells past the header's are nothing.
+column the file lacks leaves it alone. A row with fewer cells than the header lacks the
+columns past its last cell, left alone as a column the file lacks (a spreadsheet leaves
+out the separators of the empty cells that end a line: they were empty). Skipped
+(``short_row``): such a row when it is the file's last line and the file ends without a
+line break (a file cut short: its last cell may be cut too, and the cells missing would
+leave alone what the row means to clear), and a row without the cells of the required
+columns (a line broken in two); and a row with more cells that are not empty (a
+separator in a cell without quotes: the cells after it are under other columns,
+``long_row``). Empty cells past the header's are nothing.
 
 The library system's id (Koha's borrowernumber) stays when a lost card is replaced there,
 and the card number does not. A row with an id is the patron with that id here, whatever
@@ -32,6 +37,27 @@ export with ids); a holder with another id is someone else (``source_id_conflict
 a new card that is another patron's here (``card_taken``): the row is skipped and nothing
 changed, which one the row means is not guessed. An id given again later in the file:
 the first row wins (``duplicate_source_id``).
+
+A new card number that a spreadsheet made of the old one is no new card: the old one
+without its leading zeros ("0000123" read as the number 123), or any number as a
+spreadsheet writes it ("1.23457E+12": digits lost; "123.0"). The patron keeps their card,
+the row's other values go in, and the line is reported (``card_mangled``); the row is the
+patron's even when another patron holds that number here. A file giving a new card
+number to more than REPLACE_AT_MOST of its rows, and to more than REPLACE_AT_MOST_ROWS
+(lost cards are a few a day; a column a spreadsheet changed is most rows), replaces none:
+said once (``replacements_refused``) and in the summary, the rows' other values going in.
+They are counted by a first read of the file (``_plan``), before any row is written.
+``replace_cards`` (``--replace-cards``), the day the library renumbers its cards, lifts
+both but for numbers written as a spreadsheet writes them.
+
+A new card that another patron holds here, whose own row in the file gives it up for
+another, is not ``card_taken``: the row waits until that row is written (it may come
+later in the file), and rows taking each other's cards (two cards swapped in the library
+system, or three going round) are written in one transaction, every card of theirs set
+aside first (``SET_ASIDE``, with the accounts named after them) so that a card and an
+account name are one patron's at every statement. A row of theirs refused (a bad email),
+the others are written keeping their cards (``card_swap``). Only within a file: a card
+another file of the same run gives up is ``card_taken``.
 
 Guardians are linked once every row of the file is written (a child may come before
 their guardian), by id when the row gives the guardian's (it follows a replaced card),
@@ -90,6 +116,7 @@ the admin: the export's silence says nothing of them) is not ended.
 
 import datetime
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +197,18 @@ UNREAD = frozenset(("bad_row", "bad_encoding", "wrong_separator"))
 # ``expire_missing`` ends no card when the export leaves out more than this share of the
 # patrons whose card is valid here (a truncated export, card numbers a spreadsheet changed).
 EXPIRE_AT_MOST = 0.5
+# A file replaces no card when more than this share of its rows, and more than
+# REPLACE_AT_MOST_ROWS of them, give a patron found by their id a new card number: lost
+# cards are a few a day, a column of numbers a spreadsheet changed is every row
+# (``replace_cards``, the day the library renumbers its cards, lifts it).
+REPLACE_AT_MOST = 0.05
+REPLACE_AT_MOST_ROWS = 20
+# A card number as a spreadsheet writes a number: "1.23457E+12" (the digits are lost),
+# "123.0", "123,00". Excel and LibreOffice write the exponent's sign.
+AS_A_NUMBER = re.compile(r"\d+(?:[.,]\d+)?E[+-]\d+|\d+[.,]0+", re.IGNORECASE)
+# A card set aside while patrons exchange theirs (``_free_cards``), in their transaction
+# only: the database keeps a card, and an account name, to one patron at every statement.
+SET_ASIDE = "~exchange~"
 
 
 @dataclass
@@ -187,6 +226,11 @@ class PatronImportReport:
     # Rows naming a guardian by id in a file without the patrons' own ids: not read.
     guarantors_ignored: int = 0
     cards_replaced: int = 0  # patrons found by their id whose card number changed
+    # Patrons found by their id who keep their card, the file's new number refused: one a
+    # spreadsheet changed (card_mangled), an exchange that failed (card_swap), or any when
+    # the file replaces none (``replace_refused``: why).
+    cards_kept: int = 0
+    replace_refused: str = ""
     # Patrons with a valid card here the file does not list; None: not counted (the file
     # was not read, or it is one of several files read as one export).
     not_listed: int | None = None
@@ -258,6 +302,18 @@ class PatronImportReport:
                 self.cards_replaced,
             )
             text += " " + message % {"count": self.cards_replaced}
+        if self.replace_refused:
+            message = _("No card number was replaced: %(reason)s; the rows' other values went in.")
+            text += " " + message % {"reason": self.replace_refused}
+        elif self.cards_kept:
+            message = ngettext(
+                "%(count)s patron found by their id in the library system keeps their card number: the "
+                "file's new one was refused (see the problems listed).",
+                "%(count)s patrons found by their id in the library system keep their card number: the "
+                "file's new ones were refused (see the problems listed).",
+                self.cards_kept,
+            )
+            text += " " + message % {"count": self.cards_kept}
         if self.not_listed:
             message = ngettext(
                 "%(count)s patron with a valid card here is not in this file.",
@@ -275,15 +331,23 @@ def import_patrons(
     set_pins: bool = False,
     codes=None,
     date_format: str = "metric",
+    replace_cards: bool = False,
     stdout: TextIO | None = None,
 ) -> PatronImportReport:
     """One file. Raises ValueError before reading when ``encoding`` names no encoding,
     ``codes`` is not a code map (or maps to a branch or category that does not exist),
-    or ``date_format`` is not one of DATE_FORMATS."""
+    or ``date_format`` is not one of DATE_FORMATS. ``replace_cards``: the card numbers did
+    change (the library renumbered its cards), replace them all (``_Plan``)."""
     encoding_option(encoding)
     codes = _options(codes, date_format)
     report = _import_file(
-        path, encoding=encoding, set_pins=set_pins, codes=codes, date_format=date_format, stdout=stdout
+        path,
+        encoding=encoding,
+        set_pins=set_pins,
+        codes=codes,
+        date_format=date_format,
+        replace_cards=replace_cards,
+        stdout=stdout,
     )
     if not report.failed:
         report.not_listed = len(_not_listed(report.cards, report.sources))
@@ -297,6 +361,7 @@ def _import_file(
     set_pins: bool = False,
     codes: "PatronCodes | None" = None,
     date_format: str = "metric",
+    replace_cards: bool = False,
     stdout: TextIO | None = None,
     second_passes: list | None = None,
 ) -> PatronImportReport:
@@ -346,19 +411,142 @@ def _import_file(
     ids_ignored = "guardian_source_id" in names and "source_id" not in names
     guarantor_column = header[names.index("guardian_source_id")] if ids_ignored else ""
     report.has_expiry_column = "card_expires" in names
+    plan = _plan(path, encoding, names, replace_cards=replace_cards)
+    if plan.refused:
+        report.replace_refused = plan.refused
+        message = _("no card number was replaced: %(reason)s")
+        problem(None, "replacements_refused", message % {"reason": plan.refused})
     cards: dict[str, int] = {}  # card number: the line it was imported from
     sources: dict[str, int] = {}  # the library system's id: the line it was imported from
     states: dict[str, str] = {}  # card number (in capitals): "created", "updated" or "unchanged"
     # (line, card, the guardian's card, the guardian's id): the second pass
     links: list[tuple[int, str, str, str]] = []
+    seen: set[str] = set()  # the ids of the rows read so far
+    # Rows whose new card another row of the file, not written yet, gives up (_Plan.waits).
+    waiting: dict[str, tuple[int, dict]] = {}
+
+    def record(line: int, row: dict, done: _Written) -> None:
+        card, source = row["card_number"], row.get("source_id", "")
+        cards[done.card.lower()] = line  # a card the row did not give (kept) is not the row's
+        if source:
+            sources[source] = line
+        states[_key(done.card)] = done.state
+        if row.get("guardian") or row.get("guardian_source_id"):
+            links.append((line, done.card, row.get("guardian", ""), row.get("guardian_source_id", "")))
+        report.created += done.state == "created"
+        report.updated += done.state == "updated"
+        report.unchanged += done.state == "unchanged"
+        report.cards_replaced += done.card_change == "replaced"
+        if done.card_change not in ("", "replaced"):
+            report.cards_kept += 1
+            if message := plan.kept_message(done.card_change, card, done.card, source):
+                problem(line, done.card_change, message)
+        report.pins_set += done.pin == "set"
+        report.pins_ignored += done.pin == "ignored"
+        if done.pin == "bad":
+            report.pins_refused += 1
+            message = _("a PIN is 4 to 8 digits: the patron was imported without this one")
+            problem(line, "bad_pin", message)
+        if done.pin == "set" and too_easy(row["pin"]):
+            # Set all the same (the patron signs in as before the move), but said:
+            # a PIN change refuses such a PIN (services.too_easy).
+            # The line only: a list of cards with easy PINs is a list of cards to try.
+            message = _("the PIN is easy to guess; it was set, ask the patron to change it")
+            problem(line, "pin_too_easy", message)
+
+    def write(line: int, row: dict, *, checked: bool = False) -> None:
+        """One row in its transaction; ``checked``: its card and id were checked first
+        (``_first_time``) when it was put aside to wait."""
+        try:
+            if not checked:
+                _first_time(row.get("card_number", ""), cards)
+                _first_time_source(row.get("source_id", ""), sources)
+            hashed = _pin_hash(row, set_pins=set_pins, plan=plan)
+            with transaction.atomic():
+                done = _upsert(
+                    row,
+                    branches,
+                    set_pins=set_pins,
+                    hashed=hashed,
+                    codes=codes,
+                    date_format=date_format,
+                    plan=plan,
+                )
+        except RowError as error:
+            skip(line, error.code, error.message)
+        except DatabaseError as error:
+            skip(line, "database_error", database_refused(error))
+        else:
+            record(line, row, done)
+
+    def wait(line: int, row: dict) -> None:
+        """The row waits for the row giving up its card: its card and id are the file's
+        from now on (a later row with either is the second, as if this one were written)."""
+        try:
+            _first_time(row["card_number"], cards)
+            _first_time_source(row["source_id"], sources)
+        except RowError as error:
+            skip(line, error.code, error.message)
+            return
+        cards[row["card_number"].lower()] = sources[row["source_id"]] = line
+        waiting[row["source_id"]] = (line, row)
+
+    def exchange(cycle: list[tuple[int, dict]]) -> None:
+        """Rows each taking the card another row of theirs gives up (two patrons whose cards
+        the library system swapped): one transaction, every card set aside before any is
+        given. A row refused ends the exchange: each row is written again, its patron
+        keeping their card (``card_swap``)."""
+        moving = frozenset(row["source_id"] for _, row in cycle)
+        try:
+            hashes = [_pin_hash(row, set_pins=set_pins, plan=plan, moving=moving) for _, row in cycle]
+            with transaction.atomic():
+                names_aside = _free_cards(moving, {_key(row["card_number"]) for _, row in cycle})
+                written = [
+                    _upsert(
+                        row,
+                        branches,
+                        set_pins=set_pins,
+                        hashed=hashed,
+                        codes=codes,
+                        date_format=date_format,
+                        plan=plan,
+                    )
+                    for (_, row), hashed in zip(cycle, hashes, strict=True)
+                ]
+                _restore_names(names_aside)
+        except (RowError, DatabaseError):
+            lines = {row["source_id"]: line for line, row in cycle}
+            for _line, row in cycle:
+                plan.kept[row["source_id"]] = lines[plan.giving[_key(row["card_number"])]]
+            for line, row in cycle:
+                write(line, row, checked=True)  # the refused row says why
+            return
+        for (line, row), done in zip(cycle, written, strict=True):
+            record(line, row, done)
+
+    def settle() -> None:
+        """The rows left waiting once the file is read: each in turn once its card is free,
+        those waiting for one another as an exchange."""
+        while waiting:
+            ready = [(line, row) for line, row in waiting.values() if not plan.waits(row, waiting)]
+            group = ready[:1] or _cycle(waiting, plan)
+            for _line, row in group:
+                del waiting[row["source_id"]]
+            if ready:
+                write(*group[0], checked=True)
+            else:
+                exchange(group)
+
     read = 0
     for line, values in rows:
         read += 1
         row = _cells(names, values)
         if ids_ignored:
             report.guarantors_ignored += bool(row.pop("guardian_source_id", ""))
-        cut = _cut(values, names)
+        cut = _cut(values, names, unterminated=line == plan.truncated)
         _list(report, row if cut is None else _whose(row, values, names))
+        if row.get("source_id"):
+            seen.add(row["source_id"])
         if cut is not None:
             skip(line, cut.code, cut.message)
             continue
@@ -367,42 +555,11 @@ def _import_file(
             # card's end); the language was only ever the new patron's.
             message = _("unknown language %(value)s: the patron's language is left as it was")
             problem(line, "bad_language", message % {"value": row.pop("language")})
-        card, source = row.get("card_number", ""), row.get("source_id", "")
-        try:
-            _first_time(card, cards)
-            _first_time_source(source, sources)
-            hashed = _pin_hash(row, set_pins=set_pins)
-            with transaction.atomic():
-                state, pin, replaced = _upsert(
-                    row, branches, set_pins=set_pins, hashed=hashed, codes=codes, date_format=date_format
-                )
-        except RowError as error:
-            skip(line, error.code, error.message)
-        except DatabaseError as error:
-            skip(line, "database_error", database_refused(error))
+        if plan.waits(row, waiting, seen):
+            wait(line, row)
         else:
-            cards[card.lower()] = line
-            if source:
-                sources[source] = line
-            states[_key(card)] = state
-            if row.get("guardian") or row.get("guardian_source_id"):
-                links.append((line, card, row.get("guardian", ""), row.get("guardian_source_id", "")))
-            report.created += state == "created"
-            report.updated += state == "updated"
-            report.unchanged += state == "unchanged"
-            report.cards_replaced += replaced
-            report.pins_set += pin == "set"
-            report.pins_ignored += pin == "ignored"
-            if pin == "bad":
-                report.pins_refused += 1
-                message = _("a PIN is 4 to 8 digits: the patron was imported without this one")
-                problem(line, "bad_pin", message)
-            if pin == "set" and too_easy(row["pin"]):
-                # Set all the same (the patron signs in as before the move), but said:
-                # a PIN change refuses such a PIN (services.too_easy).
-                # The line only: a list of cards with easy PINs is a list of cards to try.
-                message = _("the PIN is easy to guess; it was set, ask the patron to change it")
-                problem(line, "pin_too_easy", message)
+            write(line, row)
+    settle()
 
     # Second pass: every row is written, a child listed before their guardian finds them
     # (and, for several files read as one export, every file: ``import_patron_files``).
@@ -445,6 +602,184 @@ def _import_file(
     if not read and not report.skipped:
         problem(None, "no_rows", no_rows())
     return report
+
+
+@dataclass
+class _Plan:
+    """What a first read of a file says before any row is written (``_plan``): the line
+    it was cut in, and which new card numbers replace the cards of patrons found by their
+    id."""
+
+    replace_cards: bool = False
+    rows: int = 0
+    # The line of the file's last row when the file ends in it without a line break: a
+    # file cut there (``_cut``).
+    truncated: int | None = None
+    refused: str = ""  # why the file replaces no card: "" when it may
+    # The card here (in capitals) of a patron the file gives another: their id.
+    giving: dict[str, str] = field(default_factory=dict)
+    # The ids of patrons keeping their card, an exchange refused (``card_swap``): the line of
+    # the row whose patron holds the card theirs asks for.
+    kept: dict[str, int] = field(default_factory=dict)
+
+    def refusal(self, old: str, new: str, source: str) -> str:
+        """Why a patron found by their id keeps their card ``old`` and not the row's ``new``:
+        a code, "" when it is replaced."""
+        if source in self.kept:
+            return "card_swap"
+        if _as_a_number(old, new, zeros=not self.replace_cards):
+            return "card_mangled"
+        return "replacements_refused" if self.refused else ""
+
+    def waits(self, row: dict, waiting: Mapping, seen: set[str] | None = None) -> bool:
+        """Whether the row's new card is a patron's whose row gives it up and is not written
+        yet: waiting itself, or still to be read (not in ``seen``; None: every row is)."""
+        source = row.get("source_id", "")
+        holder = self.giving.get(_key(row.get("card_number", "")))
+        if not source or holder is None or holder == source:
+            return False
+        return holder in waiting or (seen is not None and holder not in seen)
+
+    def kept_message(self, code: str, card: str, old: str, source: str) -> str:
+        """The problem of a row whose patron keeps their card ``old`` (``refusal``): "" when
+        the file's problems say it once (``replacements_refused``)."""
+        if code == "card_swap":
+            message = _(
+                "the card %(card)s is the card of the patron of line %(line)s, whose row gives it up for "
+                "another, but the two could not be exchanged (a row of the exchange was refused): the "
+                "patron keeps the card %(old)s, the row's other values went in"
+            )
+            return message % {"card": card, "line": self.kept[source], "old": old}
+        if code != "card_mangled":
+            return ""
+        if _as_a_number(old, card) == "zeros":
+            message = _(
+                "the card number %(card)s is the patron's card %(old)s without its leading zeros (a "
+                "spreadsheet read it as a number?): the patron keeps %(old)s, the row's other values "
+                "went in"
+            )
+        else:
+            message = _(
+                "the card number %(card)s is written as a spreadsheet writes a number (1.23E+12, "
+                "123.0), its digits maybe lost: the patron keeps the card %(old)s, the row's other "
+                "values went in"
+            )
+        return message % {"card": card, "old": old}
+
+
+def _as_a_number(old: str, new: str, *, zeros: bool = True) -> str:
+    """How a new card number is a number a spreadsheet changed: "number" (written as
+    1.23E+12 or 123.0, which no card is), "zeros" (the old one without its leading zeros;
+    not with ``zeros`` False: a renumbering may drop them); "" when it is not."""
+    if AS_A_NUMBER.fullmatch(new):
+        return "number"
+    if zeros and old.startswith("0") and old.lstrip("0") == new:
+        return "zeros"
+    return ""
+
+
+def _plan(path: Path, encoding: str, names: list[str], *, replace_cards: bool = False) -> _Plan:
+    """A first read of the file, before any row is written (the second read says its
+    problems): the line of its last row when the file ends in it without a line break,
+    and the new card numbers it gives patrons found by their id, counted before any is
+    written (a column a spreadsheet changed is seen in its first rows, or not at all)."""
+    plan = _Plan(replace_cards=replace_cards)
+    after = 0  # the line of the last record not read as a row
+
+    def note(line, *args, **kwargs):
+        nonlocal after
+        after = max(after, line or 0)
+
+    wanted: dict[str, str] = {}  # id: the card number of the first row with it
+    last = 0
+    rows = read_rows(path, encoding, note)
+    next(rows, None)  # the header
+    for line, values in rows:
+        plan.rows, last = plan.rows + 1, line
+        cells = dict(zip(names, values, strict=False))
+        card, source = (_cell(name, cells.get(name, "")) for name in ("card_number", "source_id"))
+        if card and source and source not in wanted and _cut(values, names) is None:
+            wanted[source] = card
+    if last > after and _ends_without_line_break(path, encoding):
+        plan.truncated = last
+    _plan_replacements(plan, wanted)
+    return plan
+
+
+def _plan_replacements(plan: _Plan, wanted: dict[str, str]) -> None:
+    """``plan.giving``, or ``plan.refused`` when more than REPLACE_AT_MOST of the rows (and
+    REPLACE_AT_MOST_ROWS) give a patron found by their id a new card number."""
+    current: dict[str, str] = {}  # id: the card here
+    ids = list(wanted)
+    for start in range(0, len(ids), 1000):
+        found = Patron.objects.filter(source_id__in=ids[start : start + 1000])
+        current |= dict(found.values_list("source_id", "card_number"))
+    replacing = 0
+    for source, card in wanted.items():
+        old = current.get(source)
+        if old is None or _key(old) == _key(card):
+            continue
+        replacing += 1
+        if not _as_a_number(old, card, zeros=not plan.replace_cards):
+            plan.giving[_key(old)] = source
+    if plan.replace_cards or replacing <= max(REPLACE_AT_MOST_ROWS, REPLACE_AT_MOST * plan.rows):
+        return
+    plan.giving.clear()
+    message = _(
+        "%(count)s of the %(rows)s rows give a patron found by their id in the library system a new card "
+        "number, more than %(share)s%% of the rows (card numbers a spreadsheet changed?); if the cards "
+        "did change, import the file with the import_patrons command and its --replace-cards option"
+    )
+    plan.refused = message % {"count": replacing, "rows": plan.rows, "share": round(REPLACE_AT_MOST * 100)}
+
+
+def _ends_without_line_break(path: Path, encoding: str) -> bool:
+    """Whether the file's last line has something and no line break: the file was cut
+    there (a copy or a transfer that stopped); a spreadsheet ends its every line."""
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        last = "".join(deque(fh, maxlen=1))
+    return bool(last.strip()) and not last.endswith(("\n", "\r"))
+
+
+def _cycle(waiting: Mapping[str, tuple[int, dict]], plan: _Plan) -> list[tuple[int, dict]]:
+    """Rows that each wait for another's card (``_Plan.waits``), followed from the first
+    until one comes round again: the rows of that round, in the file's order."""
+    order: list[str] = []
+    source = next(iter(waiting))
+    while source not in order:
+        order.append(source)
+        source = plan.giving[_key(waiting[source][1]["card_number"])]
+    return sorted((waiting[s] for s in order[order.index(source) :]), key=lambda item: item[0])
+
+
+def _free_cards(sources: frozenset[str], wanted: set[str]) -> dict[int, str]:
+    """The cards of the patrons with these ids set aside (``SET_ASIDE``), in the exchange's
+    transaction, before any is given: the unique card (and account name) holds at every
+    statement. So are the names of their accounts that are one of the ``wanted`` cards (in
+    capitals); returns those names, by account."""
+    User = get_user_model()
+    name = User.USERNAME_FIELD
+    names = {}
+    for pk, user, username in Patron.objects.filter(source_id__in=sources).values_list(
+        "pk", "user", f"user__{name}"
+    ):
+        Patron.objects.filter(pk=pk).update(card_number=f"{SET_ASIDE}{pk}")
+        if _key(username) in wanted:
+            User._default_manager.filter(pk=user).update(**{name: f"{SET_ASIDE}{user}"})
+            names[user] = username
+    return names
+
+
+def _restore_names(names: dict[int, str]) -> None:
+    """An account set aside that did not take its new card as name (another account has
+    it: ``_rename_account``) gets its own name back when it is free; else it keeps the
+    one set aside (the sign-in finds the account through the card)."""
+    User = get_user_model()
+    name = User.USERNAME_FIELD
+    for user, username in names.items():
+        if not User._default_manager.filter(**{name: username}).exists():
+            aside = User._default_manager.filter(pk=user, **{name: f"{SET_ASIDE}{user}"})
+            aside.update(**{name: username})
 
 
 def _named_twice(header: list[str], names: list[str]) -> str:
@@ -622,6 +957,7 @@ def import_patron_files(
     expire_missing: bool = False,
     codes=None,
     date_format: str = "metric",
+    replace_cards: bool = False,
     stdout: TextIO | None = None,
 ) -> PatronImports:
     """The files, one after the other, as one export: a patron may be in any of them.
@@ -639,6 +975,7 @@ def import_patron_files(
             set_pins=set_pins,
             codes=codes,
             date_format=date_format,
+            replace_cards=replace_cards,
             stdout=stdout,
             second_passes=second_passes,
         )
@@ -751,14 +1088,19 @@ def _cell(name: str, value: str) -> str:
     return "" if name == "guardian_source_id" and value == NO_GUARDIAN_ID else value
 
 
-def _cut(values: list[str], names: list[str]) -> "RowError | None":
-    """Why a row is not read when its cells are not the header's: fewer (a line cut short:
-    its last cell may be cut too, and the cells missing would leave alone what the row
-    means to clear), or more that are not empty (a separator in a cell, unquoted: the
-    cells after it are under the wrong columns). Empty cells past the header's (a
-    separator at the end of the line) are nothing. None when the row is whole."""
+def _cut(values: list[str], names: list[str], *, unterminated: bool = False) -> "RowError | None":
+    """Why a row is not read when its cells are not the header's: fewer when it is the
+    file's last line without a line break (``unterminated``: a file cut short, its last
+    cell may be cut too, and the cells missing would leave alone what the row means to
+    clear) or when a required column is missing (a line broken in two, not a row a
+    spreadsheet wrote), or more that are not empty (a separator in a cell, unquoted: the
+    cells after it are under the wrong columns). Fewer elsewhere are columns the row lacks
+    (a spreadsheet leaves out the separators of empty cells at the end of a line), and
+    empty cells past the header's (a separator at the end of the line) are nothing. None
+    when the row is read."""
     width = max((n + 1 for n, name in enumerate(names) if name), default=0)
-    if len(values) < width:
+    needed = max((names.index(column) + 1 for column in REQUIRED if column in names), default=0)
+    if len(values) < width and (unterminated or len(values) < needed):
         message = ngettext(
             "this row has %(count)s cell, the header %(columns)s: the line was cut short, it is skipped",
             "this row has %(count)s cells, the header %(columns)s: the line was cut short, it is skipped",
@@ -947,18 +1289,22 @@ def _guardian(patron: Patron, guardian_card: str, guardian_source: str = "") -> 
     return guardian
 
 
-def _find(row: dict) -> Patron | None:
+def _find(row: dict, plan: "_Plan | None" = None, moving: frozenset[str] = frozenset()) -> Patron | None:
     """The patron a row is about (with their account), or None: a new one. By the library
     system's id first: a lost card replaced there comes with a new number, and is still
     this patron. A patron found by card without an id yet is theirs (the id is written).
     RowError when the row's id and card are two patrons' here: which one the row means is
-    not guessed, and nothing is changed."""
+    not guessed, and nothing is changed; but for a new card the patron found by id keeps
+    their card anyway (``_Plan.refusal``: the row is theirs). ``moving``: the ids of the
+    patrons whose cards are set aside in the row's transaction (``_free_cards``)."""
     patrons = Patron.objects.select_related("user")
     card, source = row.get("card_number", ""), row.get("source_id", "")
     holder = patrons.with_card(card).first()
     if not source:
         return holder
     patron = patrons.filter(source_id=source).first()
+    if holder is not None and holder.source_id and holder.source_id in moving:
+        holder = None
     if patron is None and holder is not None and holder.source_id:
         message = _(
             "the card %(card)s is the card of the patron whose id in the library system is %(other)s, "
@@ -968,6 +1314,8 @@ def _find(row: dict) -> Patron | None:
             "source_id_conflict", message % {"card": card, "other": holder.source_id, "id": source}
         )
     if patron is not None and holder is not None and holder.pk != patron.pk:
+        if plan is not None and plan.refusal(patron.card_number, card, source):
+            return patron
         message = _(
             "the card %(card)s is another patron's: the patron whose id in the library system is %(id)s "
             "keeps the card %(old)s, this row is skipped"
@@ -976,7 +1324,9 @@ def _find(row: dict) -> Patron | None:
     return patron or holder
 
 
-def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
+def _pin_hash(
+    row: dict, *, set_pins: bool, plan: "_Plan | None" = None, moving: frozenset[str] = frozenset()
+) -> str | None:
     """The file's PIN hashed before the row's transaction, when it is to be set: a hash
     takes a good part of a second, and on SQLite the write lock would be held all along
     (other people's writes wait, then fail). None when it will not be set: no valid PIN,
@@ -984,11 +1334,19 @@ def _pin_hash(row: dict, *, set_pins: bool) -> str | None:
     pin = row.get("pin", "")
     if not _is_pin(pin):
         return None
-    patron = _find(row)
+    patron = _find(row, plan, moving)
     current = patron.user.password if patron is not None else None
     if _has_pin(current) and (not set_pins or check_password(pin, current, preferred=PinHasher())):
         return None
     return hash_pin(pin)
+
+
+@dataclass(frozen=True)
+class _Written:
+    state: str  # "created", "updated" or "unchanged"
+    pin: str  # what became of the file's PIN: "set", "ignored", "bad" (not a PIN, not set) or ""
+    card: str  # the patron's card now: the row's, or theirs kept (``card_change``)
+    card_change: str = ""  # "replaced", or why the row's new card was refused (``_Plan.refusal``)
 
 
 def _upsert(
@@ -999,13 +1357,14 @@ def _upsert(
     hashed: str | None = None,
     codes: PatronCodes | None = None,
     date_format: str = "metric",
-) -> tuple[str, str, bool]:
-    """("created", "updated" or "unchanged"; what became of the file's PIN: "set",
-    "ignored", "bad" (not a PIN, not set) or ""; whether the patron's card was replaced)."""
+    plan: "_Plan | None" = None,
+) -> _Written:
+    """The row's patron created or updated; a new card number is theirs unless ``plan``
+    refuses it (``_Plan.refusal``): they keep their own, and the row's other values go in."""
     values = _clean(row, branches, codes, date_format)
     pin = values.pop("pin")
     card = row["card_number"]
-    patron = _find(row)
+    patron = _find(row, plan)
     created = patron is None
     if created:
         patron = Patron(user=_account(card), card_number=card)
@@ -1013,6 +1372,9 @@ def _upsert(
         # Chosen on the site since (services.set_language): the patron's, not the file's.
         values.pop("language", None)
     replaced = not created and _key(patron.card_number) != _key(card)
+    refused = plan.refusal(patron.card_number, card, row.get("source_id", "")) if replaced and plan else ""
+    if refused:  # the row's other values are news all the same
+        card, replaced = patron.card_number, False
     # The library's system writes the card: in other capitals, it is this card written anew.
     values["card_number"] = card
     changed = [name for name, value in values.items() if created or getattr(patron, name) != value]
@@ -1027,30 +1389,36 @@ def _upsert(
     if created:
         patron.save()
         _first_pin(patron.user, pin if _is_pin(pin) else "", hashed)
-        return "created", _first_pin_state(pin), False
+        return _Written("created", _first_pin_state(pin), card)
     if replaced:
         _rename_account(patron.user, card)
     if written:
         patron.save(update_fields=[*changed, "imported_at"])
     state = "updated" if changed else "unchanged"
+    state, pin_state = _update_pin(patron.user, pin, state, set_pins=set_pins, hashed=hashed)
+    return _Written(state, pin_state, card, "replaced" if replaced else refused)
+
+
+def _update_pin(user, pin: str, state: str, *, set_pins: bool, hashed: str | None) -> tuple[str, str]:
+    """An existing patron's (state, what became of the file's PIN)."""
     if not pin:
-        return state, "", replaced
-    if not _has_pin(patron.user.password):
+        return state, ""
+    if not _has_pin(user.password):
         # Created without a PIN (an empty cell, a first file without PINs): nobody's
         # PIN is replaced, no session to end; the file's is theirs, as a new patron's.
         if not _is_pin(pin):
-            return state, "bad", replaced
-        set_pin(patron.user, pin, hashed=hashed)
-        return "updated", "set", replaced
+            return state, "bad"
+        set_pin(user, pin, hashed=hashed)
+        return "updated", "set"
     if not set_pins:
-        return state, "ignored", replaced  # a PIN cell that is not a PIN too: theirs is kept anyway
+        return state, "ignored"  # a PIN cell that is not a PIN too: theirs is kept anyway
     if not _is_pin(pin):
-        return state, "bad", replaced
+        return state, "bad"
     # Compared before the transaction (_pin_hash): None is the same PIN as theirs.
     if hashed is None:
-        return state, "", replaced
-    set_pin(patron.user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
-    return "updated", "set", replaced
+        return state, ""
+    set_pin(user, pin, hashed=hashed)  # as a PIN change: sessions and API tokens end
+    return "updated", "set"
 
 
 def _rename_account(user, card: str) -> None:

@@ -1,12 +1,14 @@
 """``manage.py import_patrons FILE… [--codes JSON] [--date-format metric|us] [--encoding NAME]
-[--set-pins] [--expire-missing] [--wait MINUTES]``.
+[--set-pins] [--expire-missing] [--replace-cards] [--wait MINUTES]``.
 
 The files may use Koha's column names (``cardnumber``, ``surname``, ``branchcode``,
 ``borrowernumber``, ``guarantorid``…); a patron is found by the library system's id
 (``source_id``, Koha's borrowernumber) before their card, so a card replaced there is
-the same patron here; ``--codes`` maps the export's branch and category codes to ours
-(the JSON file ``import_marc`` takes, with a ``categories`` section); ``--date-format us`` reads
-``card_expires`` month first (12/31/2026), day first otherwise (31/12/2026), ISO always.
+the same patron here (not for a number a spreadsheet changed, nor when many rows of a
+file have new ones, unless ``--replace-cards``); ``--codes`` maps the export's branch and
+category codes to ours (the JSON file ``import_marc`` takes, with a ``categories``
+section); ``--date-format us`` reads ``card_expires`` month first (12/31/2026), day first
+otherwise (31/12/2026), ISO always.
 See ``patrons.importer``. A wrong ``--codes`` file (unreadable, not a code map, naming a
 branch or category that does not exist) ends the command before any file is read.
 
@@ -76,9 +78,29 @@ class Command(BaseCommand):
             "lists them gives it its date back. Not when a row could not be read or has no card number, "
             "not without a card_expires column, nor when more than half of the valid cards are missing",
         )
+        parser.add_argument(
+            "--replace-cards",
+            action="store_true",
+            help="the card numbers did change (the library renumbered its cards): replace the card of "
+            "every patron found by their id, however many rows have a new one, and a number without "
+            "its leading zeros too (never one written as 1.23E+12). Without it, a file giving new "
+            "numbers to more than 5%% of its rows (and more than 20) replaces none",
+        )
         wait_option(parser)
 
-    def handle(self, *args, files, encoding, set_pins, expire_missing, codes, date_format, wait, **options):
+    def handle(
+        self,
+        *args,
+        files,
+        encoding,
+        set_pins,
+        expire_missing,
+        replace_cards,
+        codes,
+        date_format,
+        wait,
+        **options,
+    ):
         run_command(
             self,
             kind=Kind.PATRONS,
@@ -91,6 +113,7 @@ class Command(BaseCommand):
                 expire_missing=expire_missing,
                 codes=codes,
                 date_format=date_format,
+                replace_cards=replace_cards,
                 stdout=self.stderr,
             ),
             failed=lambda report: [f.path for f in report.failed],
