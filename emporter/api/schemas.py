@@ -115,6 +115,9 @@ class SearchOut(Schema):
     per_page: int
     available_count: int
     approximate: bool = Field(description="Nothing matched exactly: these are look-alike titles.")
+    filtered_out: bool = Field(
+        False, description="The words match documents, but none with the filters given: remove one."
+    )
     corrected: str = Field(
         "", description="When the words matched nothing: the known words searched instead (did you mean)."
     )

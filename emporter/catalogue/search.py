@@ -11,8 +11,9 @@ SQLite from the copies.
 
 A search costs a fixed number of queries whatever the size of the catalogue: one
 statement for the ranked page of ids, the total and every facet count, then the
-branches, then the page's records with their copies (and, when nothing matched, the
-look-up of the closest known words and one more search).
+branches, then the page's records with their copies (and, when nothing matched, one
+probe of the words without the filters, or the look-up of the closest known words and
+one more search).
 """
 
 import difflib
@@ -32,6 +33,8 @@ MAX_QUERY_LENGTH = 200
 MAX_WORDS = 12
 # A shorter last word is matched whole: "a:*" would expand to half the dictionary.
 PREFIX_MIN_LENGTH = 3
+# On SQLite, which does not stem, any word this long is looked up as a prefix.
+PREFIX_MIN_STEM = 4
 PER_PAGE = 20
 MAX_PAGE = 10_000
 # Beyond this many matches ("roman", "histoire"), the ranking, the facets and the total
@@ -77,8 +80,26 @@ LANGUAGES = {
 }
 
 WORD = re.compile(r"[^\W_]+")
+# French articles, elisions and function words, folded: a query needs none of them ("les
+# chemins de fer du nord" finds "Chemins de fer -- Nord"). PostgreSQL's French stop list
+# leaves out "les" (read as "le") and "à" (read as "a" once unaccented); FTS5 has none.
+STOP_WORDS = frozenset(
+    {"a", "au", "aux", "c", "d", "de", "des", "du", "en", "et", "j", "l", "la", "le", "les", "m", "n", "ou"}
+    | {"qu", "s", "t", "un", "une"}
+)
+# Typed before a volume's number ("tome 3", "t. 3", "vol. 3", "n° 3"): the series says "; 3".
+VOLUME_WORDS = frozenset({"n", "no", "num", "numero", "t", "tome", "vol", "volume"})
+# A title's first word that its exact match may leave out ("Étranger" is "L'Étranger"):
+# the same list as emporter_title_key (migration 0019).
+LEADING_ARTICLE = re.compile(r"^(?:l|le|la|les|un|une|des|the|a|an) ")
+# What a UPC-A (12 digits, on CDs and DVDs) becomes as the EAN-13 catalogues hold.
+UPC_LENGTH = 12
+# "ISBN 978-2-…", "ISBN : 2-07-…", "EAN13: …": a label copied with the number.
+# (The 10 or 13 of "ISBN-13" is no ISBN-10's first digits: one of those never follows.)
+IDENTIFIER_LABEL = re.compile(r"^(?:isbn|ean|upc)(?:[\s-]?1[03](?![\dXx]))?\s*:?\s*", re.IGNORECASE)
 ISBN_CHARS = re.compile(r"[\d\s-]*[\dXx]")
 LIKE_SPECIAL = re.compile(r"([\\%_])")
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,9 @@ class SearchResult:
     corrected: str = ""
     # When more than SAMPLE records matched: the sample's size (total and facets count it).
     sample: int = 0
+    # True when the words match documents but none passes the filters: nothing was
+    # corrected, and removing a filter finds them.
+    filtered_out: bool = False
 
     @property
     def pages(self) -> int:
@@ -158,6 +182,8 @@ class Match:
     exact: str = ""
     exact_params: list = field(default_factory=list)
     sample_order: str = ""
+    # Orders equal scores, before the newest record: the shortest title, for words typed.
+    tiebreak: str = "0"
 
 
 def search_records(
@@ -169,7 +195,9 @@ def search_records(
     filters nothing is searched (``result.searched`` is false). When the words match
     nothing, each unknown word is replaced by the closest known one and the search runs
     again (``result.corrected``); failing that, on PostgreSQL, titles and authors that
-    look like the query are shown. Either way ``result.approximate`` is true.
+    look like the query are shown. Either way ``result.approximate`` is true. When the
+    words match but the filters leave nothing, nothing is corrected: the result is empty
+    and ``result.filtered_out`` says so.
     """
     # Control characters (NUL above all) are refused by PostgreSQL: never part of a word.
     q = " ".join("".join(c for c in q if c.isprintable() or c.isspace()).split())[:MAX_QUERY_LENGTH]
@@ -182,15 +210,13 @@ def search_records(
     # Clamped so that no offset overflows an engine's integers; later fixed to the last page.
     offset = (min(max(1, page), MAX_PAGE) - 1) * per_page
     counts, ids = _search(match, filters, offset=offset, limit=per_page)
-    if not counts["total"][""] and (corrected := _corrected(q, field)):
-        fixed = _match(corrected, field)
-        fixed_counts, fixed_ids = _search(fixed, filters, offset=offset, limit=per_page)
-        if fixed_counts["total"][""]:
-            match, counts, ids = fixed, fixed_counts, fixed_ids
-            result.approximate, result.corrected = True, corrected
-    if not counts["total"][""] and (fuzzy := _fuzzy_match(q, field)):
-        match, result.approximate = fuzzy, True
-        counts, ids = _search(match, filters, offset=offset, limit=per_page)
+    if not counts["total"][""] and q:
+        # One more look, unfiltered, and only now: do the words themselves match anything?
+        result.filtered_out = bool(filters) and _matches_any(match)
+        instead = None if result.filtered_out else _instead(q, field, filters, offset=offset, limit=per_page)
+        if instead:
+            match, counts, ids, result.corrected, result.filtered_out = instead
+            result.approximate = True
     result.total = counts.pop("total")[""]
     result.sample = SAMPLE if result.total > SAMPLE else 0
     result.available_count = counts.pop("available").get("", 0)
@@ -203,6 +229,34 @@ def search_records(
         _, ids = _search(match, filters, offset=(result.page - 1) * per_page, limit=per_page)
     result.hits = _hits(ids, branches)
     return result
+
+
+def _instead(q: str, field: str, filters: Filters, *, offset: int, limit: int):
+    """When the words match nothing at all: the search for the closest known words
+    (match, counts, page, those words, whether the filters left nothing of it), else for
+    titles that look like the query; None when neither finds anything."""
+    if corrected := _corrected(q, field):
+        fixed = _match(corrected, field)
+        counts, ids = _search(fixed, filters, offset=offset, limit=limit)
+        if counts["total"][""]:
+            return fixed, counts, ids, corrected, False
+        if filters and _matches_any(fixed):
+            return fixed, counts, ids, corrected, True
+    if fuzzy := _fuzzy_match(q, field):
+        counts, ids = _search(fuzzy, filters, offset=offset, limit=limit)
+        if counts["total"][""]:
+            return fuzzy, counts, ids, "", False
+    return None
+
+
+def _matches_any(match: Match) -> bool:
+    """Whether the query matches any record, whatever the filters: one probe of the index."""
+    where, params = match.where, match.join_params + match.params
+    if match.exact:
+        where, params = f"({where} OR r.id = ANY({match.exact}))", params + match.exact_params
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM catalogue_record r {match.join} WHERE {where} LIMIT 1", params)
+        return cursor.fetchone() is not None
 
 
 def _lending_branches() -> dict[int, tuple[str, bool]]:
@@ -220,7 +274,24 @@ def _lending_branches() -> dict[int, tuple[str, bool]]:
 
 
 def words(q: str) -> list[str]:
-    """The words of a query: letters and digits only, so no operator ever reaches an engine."""
+    """The words of a query: letters and digits only, so no operator ever reaches an engine.
+
+    Without the articles and function words a record need not hold, unless nothing else
+    is left ("Les Uns et les autres" keeps "uns" and "autres"; "le" alone stays), and
+    without "tome" or "vol." before a number."""
+    terms = WORD.findall(q)
+    folded = [_fold(term) for term in terms]
+    kept = [
+        term
+        for n, (term, word) in enumerate(zip(terms, folded, strict=True))
+        if word not in STOP_WORDS
+        and not (word in VOLUME_WORDS and n + 1 < len(terms) and folded[n + 1].isdigit())
+    ]
+    return (kept or terms)[:MAX_WORDS]
+
+
+def _all_words(q: str) -> list[str]:
+    """Every word of a query, function words included: what a correction is shown with."""
     return WORD.findall(q)[:MAX_WORDS]
 
 
@@ -246,6 +317,7 @@ def _match(q: str, field: str) -> Match:
         join_params=text.join_params,
         exact=text.exact,
         exact_params=text.exact_params,
+        tiebreak=text.tiebreak,
     )
 
 
@@ -254,19 +326,21 @@ def _postgres_text_match(q: str, field: str) -> Match:
     if not tsquery:
         return Match(where="1 = 0", params=[])
     query = "to_tsquery('public.french_unaccent', %s)"
-    # The title typed whole is looked up once, in the folded-title index (migration 0004):
-    # folding every matched title would cost more than ranking it.
+    # The title typed whole is looked up once, in the title-key index (migration 0019):
+    # its letters and digits, folded, without a leading article ("l etranger" is
+    # "L'Étranger"). Keying every matched title would cost more than ranking it.
     exact = field in ("all", "title")
     return Match(
         where=f"r.search_vector @@ {query}",
         params=[tsquery],
         score=f"ts_rank_cd(r.search_vector, {query}, 32)",
         score_params=[tsquery],
-        exact="ARRAY(SELECT e.id FROM catalogue_record e WHERE emporter_fold(e.title) = emporter_fold(%s)"
-        " LIMIT 100)"
+        exact="ARRAY(SELECT e.id FROM catalogue_record e"
+        " WHERE emporter_title_key(e.title) = nullif(emporter_title_key(%s), '') LIMIT 100)"
         if exact
         else "",
         exact_params=[q] if exact else [],
+        tiebreak="length(r.title)",
     )
 
 
@@ -282,33 +356,69 @@ def _tsquery(terms: list[str], weights: str = "") -> str:
 
 def _sqlite_text_match(q: str, field: str) -> Match:
     column = {"title": "title", "author": "responsibility", "subject": "subjects"}.get(field, "")
-    expression = _fts5_query(words(q), column=column)
+    terms = words(q)
+    expression = _fts5_query(terms, column=column)
     if not expression:
         return Match(where="1 = 0", params=[])
+    _sqlite_functions()
+    # bm25 is negative, lower is better; weights follow PostgreSQL's A > B > C > D.
+    join = (
+        "LEFT JOIN (SELECT rowid AS record_id, -bm25(catalogue_record_fts, 10.0, 4.0, 2.0, 1.0) AS rank"
+        " FROM catalogue_record_fts WHERE catalogue_record_fts MATCH %s) AS f ON f.record_id = r.id"
+    )
+    # The title typed whole, as PostgreSQL's emporter_title_key compares it.
+    score = "coalesce(f.rank, 0) + CASE WHEN emporter_title_key(r.title) = %s THEN 1000 ELSE 0 END"
+    join_params = [expression]
+    if not column:
+        # bm25 makes a word found everywhere worth nothing: in a jazz collection "Bird is
+        # free" outranked "Free jazz". A title holding every word comes first, as
+        # PostgreSQL's ranking has it.
+        join += (
+            " LEFT JOIN (SELECT rowid AS record_id FROM catalogue_record_fts"
+            " WHERE catalogue_record_fts MATCH %s) AS t ON t.record_id = r.id"
+        )
+        join_params.append(_fts5_query(terms, column="title"))
+        score += " + CASE WHEN t.record_id IS NULL THEN 0 ELSE 500 END"
     return Match(
         where="f.rank IS NOT NULL",
         params=[],
-        # bm25 is negative, lower is better; weights follow PostgreSQL's A > B > C > D.
-        join="LEFT JOIN (SELECT rowid AS record_id, -bm25(catalogue_record_fts, 10.0, 4.0, 2.0, 1.0) AS rank"
-        " FROM catalogue_record_fts WHERE catalogue_record_fts MATCH %s) AS f ON f.record_id = r.id",
-        join_params=[expression],
-        score="coalesce(f.rank, 0) + CASE WHEN lower(r.title) = lower(%s) THEN 1000 ELSE 0 END",
-        score_params=[q],
+        join=join,
+        join_params=join_params,
+        score=score,
+        score_params=[_title_key(q) or None],
+        tiebreak="length(r.title)",
     )
+
+
+def _sqlite_functions() -> None:
+    """The title key as a function of this SQLite connection (PostgreSQL has it in SQL)."""
+    connection.ensure_connection()
+    connection.connection.create_function("emporter_title_key", 1, _title_key, deterministic=True)
+
+
+def _title_key(title: str | None) -> str | None:
+    """A title's letters and digits, folded, without a leading article: "L'Étranger",
+    "l etranger" and "L’ÉTRANGER" are "etranger"."""
+    if title is None:
+        return None
+    return LEADING_ARTICLE.sub("", " ".join(WORD.findall(_fold(title))))
 
 
 def _fts5_query(terms: list[str], column: str = "") -> str:
     """Every word quoted, so FTS5 reads AND, NOT, NEAR, "-" or "*" as plain text.
 
     FTS5 has no French stemmer (PostgreSQL's french_unaccent has): a French plural is
-    looked up as a prefix of its singular ("chevaux" as "cheva*", finding "cheval"),
-    so the embedded catalogue finds what the production one does, give or take."""
+    looked up as a prefix of its singular ("chevaux" as "cheva*", finding "cheval"), and
+    a word of PREFIX_MIN_STEM letters or more as a prefix ("chemin" finds "chemins"),
+    so the embedded catalogue finds what the production one does, give or take. The
+    index folds œ and æ (migration 0018): so do the words."""
     if not terms:
         return ""
     parts = []
-    for term in terms:
+    for term in map(_ligatures, terms):
         singular = _french_singular(term)
-        parts.append(f'"{singular}"*' if singular != term else f'"{term}"')
+        prefix = singular != term or len(term) >= PREFIX_MIN_STEM
+        parts.append(f'"{singular}"*' if prefix else f'"{term}"')
     if len(terms[-1]) >= PREFIX_MIN_LENGTH and not parts[-1].endswith("*"):
         parts[-1] += "*"
     expression = " AND ".join(parts)
@@ -326,19 +436,22 @@ def _french_singular(term: str) -> str:
 
 
 def _identifier_match(q: str) -> Match | None:
-    """ISBN or EAN, typed with or without hyphens; a partial ISBN matches as a prefix."""
+    """ISBN or EAN, typed with or without hyphens, after a label or not ("ISBN : …"); a
+    partial ISBN matches as a prefix, a UPC (12 digits) as the EAN-13 it is stored as."""
+    q = IDENTIFIER_LABEL.sub("", q)
     if not ISBN_CHARS.fullmatch(q):
         return None
     digits = re.sub(r"[\s-]", "", q).upper()
     if len(digits) < 6:
         return None
     candidates = [digits] + ([isbn10_to_13(digits)] if len(digits) == 10 else [])
-    where = " OR ".join(["r.isbn LIKE %s"] * len(candidates) + ["r.ean = %s"])
+    eans = [digits] + (["0" + digits] if len(digits) == UPC_LENGTH else [])
+    where = " OR ".join(["r.isbn LIKE %s"] * len(candidates) + ["r.ean = %s"] * len(eans))
     return Match(
         where=f"({where})",
-        params=[_like_prefix(c) for c in candidates] + [digits],
-        score="CASE WHEN r.isbn = %s OR r.ean = %s THEN 2 ELSE 0 END",
-        score_params=[candidates[-1], digits],
+        params=[_like_prefix(c) for c in candidates] + eans,
+        score="CASE WHEN r.isbn = %s OR r.ean = %s OR r.ean = %s THEN 2 ELSE 0 END",
+        score_params=[candidates[-1], eans[0], eans[-1]],
     )
 
 
@@ -373,11 +486,11 @@ def _corrected(q: str, field: str) -> str:
     """``q`` with each word the catalogue does not know replaced by the known word most like it.
 
     "" when no word needed, or found, a replacement. PostgreSQL knows the words of
-    titles, authors and series (migration 0008); SQLite those of its full-text index
-    (migration 0010). Only for the fields those words come from.
+    titles, authors, series (migration 0008) and subjects (migration 0020); SQLite those
+    of its full-text index (migration 0010). Only for the fields those words come from.
     """
-    terms = words(q)
-    if not terms or field not in ("all", "title", "author"):
+    terms = _all_words(q)
+    if not terms or field not in ("all", "title", "author", "subject"):
         return ""
     replacements = _postgres_corrections(terms) if _postgres() else _sqlite_corrections(terms)
     if not replacements:
@@ -434,9 +547,15 @@ def _sqlite_corrections(terms: list[str]) -> dict[int, str]:
 
 
 def _fold(word: str) -> str:
-    """Lower case without accents, as FTS5's unicode61 tokenizer (remove_diacritics 2) reads it."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
+    """Lower case without accents, as FTS5's unicode61 tokenizer (remove_diacritics 2) reads
+    the index, whose œ and æ are written oe and ae (migration 0018)."""
+    decomposed = unicodedata.normalize("NFKD", _ligatures(word.lower()))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _ligatures(word: str) -> str:
+    """œ and æ as two letters: PostgreSQL's unaccent writes them so, FTS5 keeps them whole."""
+    return word.translate(LIGATURES)
 
 
 def _fuzzy_match(q: str, field: str) -> Match | None:
@@ -530,25 +649,28 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
 
     def select(score: str) -> str:
         columns = f"r.id, r.doc_type, r.audience, r.language, {summary}{score} AS score"
-        return f"SELECT {columns} FROM catalogue_record r {match.join}"
+        return f"SELECT {columns}, {match.tiebreak} AS tiebreak FROM catalogue_record r {match.join}"
 
     order = f" ORDER BY {match.sample_order}" if match.sample_order else ""
     row_params = summary_params + match.score_params + match.join_params
+    ctes, params = "", []
     if match.exact:
-        # The exact titles first, then the other matches until the sample is full: one
-        # CTE, written once. ts_rank_cd(…, 32) lies in [0, 1): + 1 outranks any other match.
-        others = f"{match.where}{where} AND r.id <> ALL({match.exact})"
-        sample = f"""({select(f"{match.score} + 1")} WHERE r.id = ANY({match.exact}){where})
+        # The exact titles (looked up once, into ``x``) first, then the other matches
+        # until the sample is full: one CTE, written once. ts_rank_cd(…, 32) lies in
+        # [0, 1): + 1 outranks any other match.
+        ctes, params = f"x AS (SELECT {match.exact} AS ids), ", list(match.exact_params)
+        others = f"{match.where}{where} AND r.id <> ALL((SELECT ids FROM x)::bigint[])"
+        sample = f"""({select(f"{match.score} + 1")} WHERE r.id = ANY((SELECT ids FROM x)::bigint[]){where})
           UNION ALL ({select(match.score)} WHERE {others}{order})"""
-        params = row_params + match.exact_params + filter_params
-        params += row_params + match.params + filter_params + match.exact_params
+        params += row_params + filter_params + row_params + match.params + filter_params
     else:
         sample = f"{select(match.score)} WHERE {match.where}{where}{order}"
         params = row_params + match.params + filter_params
-    ctes = f"m AS ({sample} LIMIT {SAMPLE + 1})"
+    ctes += f"m AS ({sample} LIMIT {SAMPLE + 1})"
+    # The page's rows carry their rank: a UNION does not promise to keep their order.
     page_sql = """
-        SELECT 'page', CAST(id AS TEXT), score FROM (
-          SELECT id, score FROM m ORDER BY score DESC, id DESC LIMIT %s OFFSET %s) AS page
+        SELECT 'page', CAST(id AS TEXT), row_number() OVER (ORDER BY score DESC, tiebreak, id DESC) FROM (
+          SELECT id, score, tiebreak FROM m ORDER BY score DESC, tiebreak, id DESC LIMIT %s OFFSET %s) AS page
     """
     if _postgres():
         counts_sql, counts_params = _postgres_counts(filters)
@@ -560,15 +682,14 @@ def _search(match: Match, filters: Filters, *, offset: int, limit: int) -> tuple
     page = []
     for facet, value, count in _fetch(sql, params):
         if facet == "page":
-            page.append((-count, -int(value)))
+            page.append((count, int(value)))
         elif facet == "records":
             _add_records(counts, value, int(count))
         else:
-            counts[facet][value] = int(count)  # the UNION made it a float
+            counts[facet][value] = int(count)
     counts["total"].setdefault("", 0)
     counts["available"].setdefault("", 0)
-    # A UNION does not promise to keep the page's order: sort again (score, newest).
-    return counts, [-record_id for _, record_id in sorted(page)]
+    return counts, [record_id for _, record_id in sorted(page)]
 
 
 def _add_records(counts: dict[str, dict[str, int]], combination: str, n: int) -> None:
