@@ -63,16 +63,17 @@ def test_a_card_without_its_zeros_that_another_patron_holds_is_still_the_patrons
     assert Patron.objects.get(source_id="101").email == "jean@example.fr"
 
 
-def test_a_renumbering_that_drops_the_zeros_is_applied_with_replace_cards(tmp_path, branch):
+def test_replace_cards_never_takes_a_number_a_spreadsheet_made(tmp_path, branch):
     family(tmp_path, koha(101, "0000123"))
-
+    # The old card without its zeros: the printed card would stop working.
     report = family(tmp_path, koha(101, "123"), name="b.csv", replace_cards=True)
-
-    assert (report.cards_replaced, codes(report)) == (1, [])
-    assert cards_by_id() == {"101": "123"}
-    # Never a number as a spreadsheet writes it: the digits are lost.
+    assert codes(report) == [("card_mangled", 2)] and cards_by_id() == {"101": "0000123"}
+    # Nor a number as a spreadsheet writes it: the digits are lost.
     report = family(tmp_path, koha(101, "1.23E+02"), name="c.csv", replace_cards=True)
-    assert codes(report) == [("card_mangled", 2)] and cards_by_id() == {"101": "123"}
+    assert codes(report) == [("card_mangled", 2)] and cards_by_id() == {"101": "0000123"}
+    # A real new number goes in.
+    report = family(tmp_path, koha(101, "B0000777"), name="d.csv", replace_cards=True)
+    assert (report.cards_replaced, cards_by_id()) == (1, {"101": "B0000777"})
 
 
 def many(first, count, prefix):
@@ -210,3 +211,35 @@ def test_an_id_given_again_after_a_row_waiting_for_its_card_keeps_the_first(tmp_
     assert codes(report) == [("duplicate_source_id", 3)]
     assert cards_by_id() == {"101": "0000124", "102": "0000555"}
     assert Patron.objects.get(source_id="101").first_name == "Jean"
+
+
+# -- A file whose zeros a spreadsheet dropped (second review) ------------------------------
+
+
+def test_dropped_zeros_do_not_block_a_genuine_replacement(tmp_path, branch):
+    # 100 patrons; 30 of their cards start with zeros.
+    first = [koha(n, f"000{n:04d}" if n <= 30 else f"B{n:05d}", f"P{n}") for n in range(1, 101)]
+    family(tmp_path, *first)
+    # The spreadsheet read the 30 zero-led cards as numbers; patron 50 lost their card.
+    second = [koha(n, str(n) if n <= 30 else f"B{n:05d}", f"P{n}") for n in range(1, 101)]
+    second[49] = koha(50, "NEW00050", "P50")
+
+    report = family(tmp_path, *second, name="b.csv")
+
+    mangled = [p for p in report.problems if p.code == "card_mangled"]
+    assert len(mangled) == 30  # each already caught, one by one
+    # ... so nothing is left for the guard to refuse but the one genuine new card:
+    assert report.replace_refused == "", report.replace_refused
+    assert cards_by_id()["50"] == "NEW00050"
+
+
+def test_replace_cards_never_applies_dropped_zeros(tmp_path, branch):
+    first = [koha(n, f"000{n:04d}", f"P{n}") for n in range(1, 41)]
+    family(tmp_path, *first)
+    second = [koha(n, str(n), f"P{n}") for n in range(1, 41)]
+    report = family(tmp_path, *second, name="b.csv")
+    # Each row refused on its own: no advice to force the file through.
+    assert report.replace_refused == "" and len(report.problems) == 40
+    family(tmp_path, *second, name="c.csv", replace_cards=True)
+    # The printed cards are 0000001...: they must still be the patrons'.
+    assert Patron.objects.with_card("0000001").exists()

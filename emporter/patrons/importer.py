@@ -47,8 +47,8 @@ number to more than REPLACE_AT_MOST of its rows, and to more than REPLACE_AT_MOS
 (lost cards are a few a day; a column a spreadsheet changed is most rows), replaces none:
 said once (``replacements_refused``) and in the summary, the rows' other values going in.
 They are counted by a first read of the file (``_plan``), before any row is written.
-``replace_cards`` (``--replace-cards``), the day the library renumbers its cards, lifts
-both but for numbers written as a spreadsheet writes them.
+They are not counted among the replacements. ``replace_cards`` (``--replace-cards``),
+the day the library renumbers its cards, lifts the share, never the row's check.
 
 A new card that another patron holds here, whose own row in the file gives it up for
 another, is not ``card_taken``: the row waits until that row is written (it may come
@@ -627,7 +627,7 @@ class _Plan:
         a code, "" when it is replaced."""
         if source in self.kept:
             return "card_swap"
-        if _as_a_number(old, new, zeros=not self.replace_cards):
+        if _as_a_number(old, new):
             return "card_mangled"
         return "replacements_refused" if self.refused else ""
 
@@ -667,13 +667,14 @@ class _Plan:
         return message % {"card": card, "old": old}
 
 
-def _as_a_number(old: str, new: str, *, zeros: bool = True) -> str:
+def _as_a_number(old: str, new: str) -> str:
     """How a new card number is a number a spreadsheet changed: "number" (written as
-    1.23E+12 or 123.0, which no card is), "zeros" (the old one without its leading zeros;
-    not with ``zeros`` False: a renumbering may drop them); "" when it is not."""
+    1.23E+12 or 123.0, which no card is), "zeros" (the old one without its leading zeros:
+    the patron's printed card would stop working; ``--replace-cards`` does not lift it);
+    "" when it is not."""
     if AS_A_NUMBER.fullmatch(new):
         return "number"
-    if zeros and old.startswith("0") and old.lstrip("0") == new:
+    if old.startswith("0") and old.lstrip("0") == new:
         return "zeros"
     return ""
 
@@ -717,11 +718,13 @@ def _plan_replacements(plan: _Plan, wanted: dict[str, str]) -> None:
     replacing = 0
     for source, card in wanted.items():
         old = current.get(source)
-        if old is None or _key(old) == _key(card):
+        # A number a spreadsheet made of the card is refused row by row (card_mangled):
+        # it does not count here, or a file whose zeros were dropped would also lose the
+        # cards really replaced in it.
+        if old is None or _key(old) == _key(card) or _as_a_number(old, card):
             continue
         replacing += 1
-        if not _as_a_number(old, card, zeros=not plan.replace_cards):
-            plan.giving[_key(old)] = source
+        plan.giving[_key(old)] = source
     if plan.replace_cards or replacing <= max(REPLACE_AT_MOST_ROWS, REPLACE_AT_MOST * plan.rows):
         return
     plan.giving.clear()

@@ -82,8 +82,8 @@ class Command(BaseCommand):
             "--replace-cards",
             action="store_true",
             help="the card numbers did change (the library renumbered its cards): replace the card of "
-            "every patron found by their id, however many rows have a new one, and a number without "
-            "its leading zeros too (never one written as 1.23E+12). Without it, a file giving new "
+            "every patron found by their id, however many rows have a new one (never by one written as "
+            "1.23E+12, nor by the old one without its leading zeros). Without it, a file giving new "
             "numbers to more than 5%% of its rows (and more than 20) replaces none",
         )
         wait_option(parser)
