@@ -13,6 +13,10 @@ log = logging.getLogger("emporter.taskqueue")
 # Longer "running" than any task runs (an import of 100,000 PINs takes about an hour):
 # its worker died (killed, out of memory, the machine restarted) and never said so.
 STRANDED_AFTER = datetime.timedelta(days=1)
+# The queues whose tasks may run for hours; the others' (a morning list, a switch of
+# modes) take minutes at most.
+LONG_QUEUES = ("imports",)
+RUNS_AT_MOST = datetime.timedelta(minutes=30)
 
 
 class WorkerLost(Exception):
@@ -77,7 +81,13 @@ def late(now: datetime.datetime, *, waited: datetime.timedelta) -> dict[str, int
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     cutoff = now - waited
-    busy = DBTaskResult.objects.filter(status="RUNNING", started_at__gte=now - STRANDED_AFTER)
+    # A queue is busy while a task of it runs, for as long as such a task may: an import
+    # for hours (its page says when it stalls), a morning list or a switch for minutes. A
+    # worker killed in the middle of one leaves it "running": past that, it is dead.
+    running = Q(queue_name__in=LONG_QUEUES, started_at__gte=now - STRANDED_AFTER) | (
+        ~Q(queue_name__in=LONG_QUEUES) & Q(started_at__gte=now - RUNS_AT_MOST)
+    )
+    busy = DBTaskResult.objects.filter(running, status="RUNNING")
     rows = (
         DBTaskResult.objects.filter(status="READY", enqueued_at__lt=cutoff)
         .filter(Q(run_after=get_date_max()) | Q(run_after__lt=cutoff))

@@ -82,7 +82,7 @@ def jobs() -> list[Job]:
         # Sending happens here rather than in request handlers: a slow or dead mail
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),
-        Job("expire bags past their deadline", 600, expire_overdue),
+        Job("expire bags past their deadline", 600, until_done(expire_overdue)),
         # Requests of a record merged at the source follow its copies to the other record
         # (the import moves most at once); before the two sweeps below, which would serve
         # them from, or close them on, a record left without copies.

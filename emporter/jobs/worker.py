@@ -28,6 +28,7 @@ CALM_SECONDS = 60
 
 class Worker(db_worker.Worker):
     _stranded: DBTaskResult | None = None
+    _stranded_done = False
     _back_at = float("-inf")
     _attempt = 0
 
@@ -44,11 +45,21 @@ class Worker(db_worker.Worker):
             self.startup_delay = False
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
+        # Whether the task's work returned (and committed) before its end was written:
+        # the library asks to write "successful" only then.
+        returned = []
+        write_success = db_task_result.set_successful
+
+        def set_successful(return_value):
+            returned.append(True)
+            write_success(return_value)
+
+        db_task_result.set_successful = set_successful
         try:
             super().run_task(db_task_result)
         except DATABASE_DOWN:
             # The library could not write the task's end: it would stay "running".
-            self._stranded = db_task_result
+            self._stranded, self._stranded_done = db_task_result, bool(returned)
             raise
 
     def _ride_out(self, error: Exception) -> None:
@@ -68,25 +79,33 @@ class Worker(db_worker.Worker):
         log.warning("task worker %s: database back after %.0f s", self.worker_id, self._back_at - started)
 
     def _fail_stranded(self, error: Exception) -> None:
-        """Mark failed the task whose end could not be written (its work may be half
-        done: running it again is for the scheduler or staff to decide, as after any
-        failure); with none, only check that the database answers."""
+        """Write the end of the task whose end could not be written: successful when its
+        work had returned (only the writing of its end was lost; its return value is),
+        else failed (its work may be half done: running it again is for the scheduler or
+        staff to decide, as after any failure); with none, only check that the database
+        answers."""
         task, self._stranded = self._stranded, None
         try:
             if task is None:
                 connections[DBTaskResult.objects.db].ensure_connection()
                 return
-            marked = DBTaskResult.objects.filter(pk=task.pk, status="RUNNING").update(
-                status="FAILED",
-                finished_at=timezone.now(),
-                exception_class_path=f"{type(error).__module__}.{type(error).__qualname__}",
-                traceback=_traceback(error),
-            )
+            ended = {"status": "FAILED", "finished_at": timezone.now()}
+            if self._stranded_done:
+                ended |= {"status": "SUCCESSFUL", "exception_class_path": "", "traceback": ""}
+            else:
+                ended |= {
+                    "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
+                    "traceback": _traceback(error),
+                }
+            marked = DBTaskResult.objects.filter(pk=task.pk, status="RUNNING").update(**ended)
         except DATABASE_DOWN:
             self._stranded = task
             raise
-        if marked:
+        if marked and ended["status"] == "FAILED":
             log.error("task %s (%s): failed, the database went away while it ran", task.pk, task.task_path)
+        elif marked:
+            log.warning("task %s (%s): done, its end written once the database came back", task.pk,
+                        task.task_path)  # fmt: skip
 
 
 def _traceback(error: Exception) -> str:
