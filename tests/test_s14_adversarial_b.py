@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from emporter.catalogue.models import Record
+from emporter.holds.models import Request
 from emporter.holds.services import place_request
 from emporter.notices.models import Notice
 from emporter.picking import services as picking
@@ -105,6 +106,7 @@ def test_a_line_added_to_the_list_being_walked_keeps_its_copys_type(db):
     branch = make_branch(weekdays=range(7))
     record = make_record(title="Film", doc_type="dvd", copies=[branch, branch])
     place_request(patron=make_patron(branch), record_id=record.pk, pickup_branch=branch)
+    placed_yesterday()  # on this morning's list whatever the hour
     (line,) = picking.build_run(branch=branch).lines.all()
     picking.mark_not_found(line=line, cause="shelf")
     added = PickLine.objects.exclude(pk=line.pk).get()
@@ -122,6 +124,7 @@ def test_a_line_new_at_another_library_is_not_late_because_of_a_carried_line_els
     b = make_branch(code="B", name="B", weekdays=range(7))
     record = make_record(title="Roman", copies=[a, b])
     request, _ = place_request(patron=make_patron(a), record_id=record.pk, pickup_branch=a)
+    placed_yesterday()  # on this morning's list whatever the hour
     assert request.copy.branch == a
     picking.build_run(branch=a)
     PickRun.objects.update(run_date=timezone.localdate() - datetime.timedelta(days=1))
@@ -197,3 +200,8 @@ def test_a_bag_kept_longer_while_the_expiry_sweep_runs_is_not_expired(db, monkey
     request.refresh_from_db()
     assert request.hold_until == until
     assert request.status == Status.READY
+
+
+def placed_yesterday():
+    # A request placed now is on no morning list once the library's pick time has passed.
+    Request.objects.update(placed_at=timezone.now() - datetime.timedelta(days=1))

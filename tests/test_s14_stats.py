@@ -5,6 +5,7 @@ import datetime
 
 from django.utils import timezone, translation
 
+from emporter.holds.models import Request
 from emporter.holds.services import place_request
 from emporter.picking import services as picking
 from emporter.picking.models import PickLine, PickRun
@@ -15,6 +16,7 @@ from tests.conftest import make_branch, make_patron, make_record
 def test_a_copy_nobody_pulled_since_an_earlier_list_is_late_after_the_morning_list(db):
     branch = make_branch(weekdays=range(7))
     place_request(patron=make_patron(branch), record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
+    placed_yesterday()  # on this morning's list whatever the hour
     picking.build_run(branch=branch)  # today's list: nothing late yet
     (row,) = selectors.workload(branches=[branch])
     assert (row.to_pull, row.late_lines) == (1, 0)
@@ -56,6 +58,7 @@ def test_a_past_months_figures_by_type_stay_when_a_reimport_corrects_a_type(db):
     branch = make_branch(weekdays=range(7))
     record = make_record(title="Film", doc_type="dvd", copies=[branch])
     place_request(patron=make_patron(branch), record_id=record.pk, pickup_branch=branch)
+    placed_yesterday()  # on this morning's list whatever the hour
     (line,) = picking.build_run(branch=branch).lines.all()
     picking.mark_not_found(line=line, cause="shelf")
     today = timezone.localdate()
@@ -84,3 +87,8 @@ def test_the_workload_csv_is_named_after_today_not_the_period(client, branch):
     assert f"-{timezone.localdate()}.csv" in workload["Content-Disposition"]
     channels = client.get(reverse("stats:csv", args=["channels"]), params)
     assert "-2020-11-16-2020-12-02.csv" in channels["Content-Disposition"]
+
+
+def placed_yesterday():
+    # A request placed now is on no morning list once the library's pick time has passed.
+    Request.objects.update(placed_at=timezone.now() - datetime.timedelta(days=1))
