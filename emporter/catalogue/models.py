@@ -184,6 +184,9 @@ class Copy(models.Model):
         indexes = [
             models.Index(fields=["record", "status"], name="copy_record_status"),
             models.Index(fields=["branch", "status"], name="copy_branch_status"),
+            # A library's new arrivals (its page, the discover page): its copies of the
+            # last weeks, not all its shelves (catalogue/0021).
+            models.Index(fields=["branch", "created_at"], name="copy_branch_created"),
             models.Index(
                 fields=["source_item"], condition=models.Q(source_item__isnull=False), name="copy_source_item"
             ),

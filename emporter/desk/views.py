@@ -35,7 +35,6 @@ from emporter.patrons.models import NoticeChannel, Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 from emporter.patrons.selectors import signed_in_patron
 from emporter.phonedesk.selectors import find_patrons, name_too_short
-from emporter.picking import pdf
 from emporter.picking import selectors as picking_selectors
 from emporter.picking import services as picking
 
@@ -430,6 +429,8 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
 
 @door_branch_view
 def bag_label(request, branch: Branch, bag_id: int):
+    from emporter.picking import pdf  # (fpdf: half a second to import, paid here only)
+
     """One bag's label, for a bag the returns screen filled (the morning's labels are
     printed with the pick run): a document trapped for a patron with no bag here yet."""
     bags = picking_selectors.bags_to_label(branch, bag_id=bag_id)

@@ -197,8 +197,12 @@ def _address(person: "Patron | None", channel: str) -> str:
 def of_household(patron: Patron) -> models.Q:
     """Rows (requests, bags) of ``patron`` or of a child in their care: a guardian sees,
     cancels and collects for the children, as Koha's guarantor does. Anyone else's are
-    "not found", never "forbidden": their existence is private."""
-    return models.Q(patron=patron) | models.Q(patron__guardian=patron)
+    "not found", never "forbidden": their existence is private. The household's ids are a
+    subquery, read at each call (a child who moved to another guardian is no longer
+    theirs): an OR across the join to the patrons could use no index, and read the whole
+    network's requests at every poll of the app."""
+    household = Patron.objects.filter(models.Q(pk=patron.pk) | models.Q(guardian=patron)).values("pk")
+    return models.Q(patron__in=household)
 
 
 class Role(models.TextChoices):

@@ -26,7 +26,7 @@ from emporter.network.models import Branch, Department
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 
-from . import pdf, selectors, services
+from . import selectors, services
 from .models import LineStatus, NotFoundCause, PickLine, PickRun
 
 picker_required = role_required(Role.PICKER)
@@ -132,6 +132,8 @@ def run_list(request, run_id: int):
 
 @picker_required
 def run_pdf(request, run_id: int):
+    from . import pdf  # (fpdf takes half a second to import: not at a web process's first page)
+
     run = _run(request, run_id)
     sections = selectors.sections(selectors.run_lines(run))
     response = HttpResponse(pdf.pick_list(run=run, sections=sections), content_type="application/pdf")
@@ -412,6 +414,8 @@ def put_back(request, copy_id: int):
 
 @picker_required
 def labels_pdf(request, branch_id: int):
+    from . import pdf  # (fpdf takes half a second to import: not at a web process's first page)
+
     branch = _branch(request, branch_id)
     style = request.GET.get("name") or branch.label_name_style
     if style not in pdf.NAME_STYLES:

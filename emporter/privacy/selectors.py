@@ -1,16 +1,26 @@
 """A patron's data, all of it, as the patron may take it away (GDPR art. 15 and 20)."""
 
+from django.db.models import Prefetch
 from django.utils.translation import gettext
 
 from emporter.api.models import ApiToken
 from emporter.curbside.models import Appointment
 from emporter.desk.models import Loan
 from emporter.discovery.models import SurpriseRequest
-from emporter.holds.models import Request
+from emporter.holds.models import Request, RequestEvent
 from emporter.notices.models import Notice
 from emporter.patrons.models import Patron, PatronCategory
 from emporter.patrons.throttle import counted_against
 from emporter.phonedesk.selectors import phone_variants
+
+REQUEST_FIELDS = (
+    *("status", "channel", "created_at", "ready_at", "hold_until", "closed_at"),
+    *("record__title", "pickup_branch__name"),
+)
+LOAN_FIELDS = (
+    *("checked_out_at", "due_date", "returned_at"),
+    *("copy__barcode", "copy__record__title", "branch__name"),
+)
 
 
 def _when(value):
@@ -33,11 +43,16 @@ def data_of(patron: Patron) -> dict:
                 "held_until": _when(r.hold_until),
                 "closed_on": _when(r.closed_at),
                 # What staff wrote about it (a cancellation's reason, said to them then).
-                "staff_notes": [event.note for event in r.events.all() if event.note],
+                "staff_notes": [event.note for event in r.events.all()],
             }
+            # Only what is written out: a five-year history is thousands of requests, each
+            # with a dozen events, and a record's summary and subjects are not theirs.
             for r in Request.objects.filter(patron=patron)
             .select_related("record", "pickup_branch")
-            .prefetch_related("events")
+            .only(*REQUEST_FIELDS)
+            .prefetch_related(
+                Prefetch("events", RequestEvent.objects.exclude(note="").only("request", "note"))
+            )
             .order_by("pk")
         ],
         "loans": [
@@ -51,6 +66,7 @@ def data_of(patron: Patron) -> dict:
             }
             for loan in Loan.objects.filter(patron=patron)
             .select_related("copy__record", "branch")
+            .only(*LOAN_FIELDS)
             .order_by("pk")
         ],
         "notices": [

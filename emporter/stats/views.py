@@ -13,7 +13,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, role_required
 
-from . import charts, report, selectors, tables
+from . import charts, selectors, tables
 from .forms import PeriodForm
 
 manager_required = role_required(Role.BRANCH_MANAGER)
@@ -118,6 +118,8 @@ def _scope_tag(branches) -> str:
 
 @manager_required
 def report_pdf(request):
+    from . import report  # (fpdf takes half a second to import: not at a web process's first page)
+
     form, period, branches = _selection(request)
     whole = len(branches) == Branch.objects.count()
     content = report.service_report(period=period, branches=branches, whole_network=whole)
