@@ -432,3 +432,21 @@ def test_over_smtp_the_message_begins_at_the_servers_go_ahead(smtp, patron, bran
         outbox._message_starts = real
     notice.refresh_from_db()
     assert seen == [0] and notice.message_started_at is not None  # at the 354, before the message
+
+
+def test_a_text_gateway_down_does_not_stop_the_emails_of_the_same_pass(settings, branch):
+    # The text's retry came due (a slow pass, a backlog): its gateway timing out marked
+    # "the server" down and the pass stopped, every email behind it waiting; with texts
+    # retried every few minutes, emails hardly went at all.
+    settings.SMS_PROVIDER = "tests.test_notices_s12.GatewayDown"
+    texter = make_patron(branch, card="50000002", phone="06 98 76 54 33", notice_channel="sms")
+    place_request(patron=texter, record_id=make_record(title="SMS", copies=[branch]).pk, pickup_branch=branch)
+    compose.compose_all(later())
+    for n in range(5):
+        confirmation_for(branch, f"43{n:06d}", f"lectrice{n}@example.org")
+    Notice.objects.update(created_at=timezone.now() - datetime.timedelta(hours=1))
+    Notice.objects.filter(patron=texter).update(created_at=timezone.now() - datetime.timedelta(hours=2))
+    assert outbox.send_due(later(), seconds=45) == 5  # the text first, failing; the emails all
+    assert len(Script.sent) == 5
+    held = Notice.objects.get(patron=texter)
+    assert (held.state, held.error_code) == (State.PENDING, "retrying")

@@ -104,12 +104,14 @@ def due(now=None):
 
 class Batch:
     """One mail server connection for a whole batch (a TLS handshake and a login per
-    message would be most of the time spent), opened at the first email, and whether
-    the server failed us (then the batch stops)."""
+    message would be most of the time spent), opened at the first email, and the
+    channels whose server failed us (the mail server, the SMS gateway): the batch sends
+    no more by those, and goes on by the others (a gateway timing out must not hold
+    every email)."""
 
     def __init__(self):
         self.mailer = None
-        self.server_down = False
+        self.down: set[str] = set()
         self.watching = False  # the SMTP exchange is watched for its 354 (_watch_data)
         self.notice_id = None  # the notice being sent
         self.server_up = False  # the mail server took a message in this batch
@@ -200,11 +202,14 @@ def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
     batch = Batch()
     try:
         while True:
-            ids = list(due(now).order_by(PATRON_WAITING, "created_at").values_list("pk", flat=True)[:limit])
+            waiting = due(now).exclude(channel__in=batch.down).order_by(PATRON_WAITING, "created_at")
+            rows = list(waiting.values_list("pk", "channel")[:limit])
             released = False
-            for notice_id in ids:
-                if stop_requested.is_set() or batch.server_down or (tried and _out_of_time(deadline)):
+            for notice_id, channel in rows:
+                if stop_requested.is_set() or (tried and _out_of_time(deadline)):
                     return sent
+                if channel in batch.down:  # its server failed us a moment ago: next pass
+                    continue
                 sent += send_one(notice_id, now=now, batch=batch) == State.SENT
                 tried += 1
                 if batch.server_up and not batch.released:
@@ -214,7 +219,7 @@ def send_due(now=None, limit: int = 100, seconds: float = 0) -> int:
             # the next batch is new work: and the notices the server held, once it is back.
             if released:
                 continue
-            if len(ids) < limit or deadline is None or _out_of_time(deadline):
+            if len(rows) < limit or deadline is None or _out_of_time(deadline):
                 return sent
     finally:
         batch.close()
@@ -306,7 +311,7 @@ def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
     except PermanentFailure as failure:
         return _record(notice, State.FAILED, code=failure.code)
     except LostDuringData as error:
-        batch.server_down = True
+        batch.down.add(notice.channel)
         return _record(notice, State.UNCERTAIN, code="lost_during_data", error=str(error))
     except (smtplib.SMTPException, OSError) as error:
         return _record_smtp_error(notice, error, now, batch)
@@ -351,7 +356,7 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
 
 
 def _server_fault(notice: Notice, code: str, error: str, now, batch: Batch) -> str:
-    batch.server_down = True
+    batch.down.add(notice.channel)
     batch.close()
     return _retry(notice, code, error, now)
 
