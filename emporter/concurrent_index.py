@@ -18,16 +18,7 @@ def add_index_concurrently(model_name: str, index, on: str) -> migrations.Separa
         if schema_editor.connection.vendor != "postgresql":
             schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
             return
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                " WHERE c.relname = %s",
-                [name],
-            )
-            row = cursor.fetchone()
-            if row and row[0]:  # left invalid by an interrupted build
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {on}")
+        create_concurrently(schema_editor, name, on)
 
     def drop(apps, schema_editor):
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
@@ -36,3 +27,18 @@ def add_index_concurrently(model_name: str, index, on: str) -> migrations.Separa
         state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
         database_operations=[migrations.RunPython(create, drop)],
     )
+
+
+def create_concurrently(schema_editor, name: str, on: str) -> None:
+    """``CREATE INDEX CONCURRENTLY {name} ON {on}`` on PostgreSQL, in a migration that is
+    not atomic; an index an interrupted build left invalid is dropped and built anew."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+        if row and row[0]:  # left invalid by an interrupted build
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {on}")

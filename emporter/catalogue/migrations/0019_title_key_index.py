@@ -14,6 +14,8 @@ drops it.
 
 from django.db import migrations
 
+from emporter.concurrent_index import create_concurrently
+
 FUNCTION = r"""
     CREATE OR REPLACE FUNCTION emporter_title_key(text) RETURNS text
       LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
@@ -28,18 +30,7 @@ def create(apps, schema_editor):
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(FUNCTION)
-        cursor.execute(
-            "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s",
-            [INDEX],
-        )
-        row = cursor.fetchone()
-        if row and row[0]:  # left invalid by an interrupted build
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
-        cursor.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX}"
-            " ON catalogue_record USING hash (emporter_title_key(title))"
-        )
+    create_concurrently(schema_editor, INDEX, "catalogue_record USING hash (emporter_title_key(title))")
 
 
 def drop(apps, schema_editor):
