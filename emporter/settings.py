@@ -176,6 +176,16 @@ TEMPLATES = [
     },
 ]
 
+# Each process's own memory: what is cached here is cheap to compute again and may be a
+# few minutes old ("more like this" of a record, whether card numbers are all digits).
+# Django's default holds 300 entries: busy record pages pushed the rest out.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": envint("CACHE_MAX_ENTRIES", "20000")},
+    }
+}
+
 # SQLite when nothing is said; DATABASE_URL=postgres://… switches to PostgreSQL.
 DATABASES = {
     "default": dj_database_url.parse(

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter.catalogue.models import Audience, Copy, CopyStatus, Record
-from emporter.catalogue.search import Filters, search_records, words
+from emporter.catalogue.search import Filters, search_ids, search_records, words
 from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Request
 from emporter.network.models import Branch, ServiceMode
@@ -29,6 +30,13 @@ NEW_ARRIVAL_DAYS = 60
 LIKENESS_CANDIDATES = 60
 # Each subject is one search; the first few say enough.
 MAX_SUBJECTS = 2
+# A heading more available documents share than this ("Film documentaire", "Roman") says
+# little about one of them: its matches only fill the row, as the audience does. Its
+# search stops counting there (a genre's 15,000 matches cost 140 ms to rank).
+BROAD_SUBJECT = 1000
+# "More like this" is worked out at most this often per record and library, per process
+# (a popular title's page is read again and again); what can be had is read every time.
+LIKENESS_SECONDS = 600
 MIN_TASTE_WORD = 3
 
 
@@ -66,18 +74,30 @@ def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -
     """Tiles in the given order, with availability and covers read in a few queries. A
     copy of a type the policy does not let patrons request is never "available"."""
     records = list(records)
+    counts, here = _availability([r.pk for r in records], branch)
+    return _tiles(records, counts=counts, here=here, notes=notes)
+
+
+def _availability(ids: list[int], branch: Branch | None) -> tuple[dict[int, int], set[int]]:
+    """Per record, how many copies a request could take now; and the records with one at
+    ``branch``. One query, whatever the number of copies."""
     types = policy.resolve(branch=branch).requestable_types
-    ids = [r.pk for r in records]
     counts: dict[int, int] = defaultdict(int)
     here: set[int] = set()
     copies = Copy.objects.filter(requestable_copy_q(), record_id__in=ids)
     if types:  # the copy's type, as placement judges it
         copies = copies.filter(doc_type__in=types)
-    copies = copies.values_list("record_id", "branch_id")
-    for record_id, branch_id in copies:
+    for record_id, branch_id in copies.values_list("record_id", "branch_id"):
         counts[record_id] += 1
         if branch and branch_id == branch.pk:
             here.add(record_id)
+    return counts, here
+
+
+def _tiles(
+    records: list[Record], *, counts: dict[int, int], here: set[int], notes: dict | None
+) -> list[Tile]:
+    ids = [r.pk for r in records]
     covers = dict(Cover.objects.filter(record_id__in=ids).values_list("record_id", "image"))
     notes = notes or {}
     return [
@@ -127,25 +147,90 @@ def selection_tiles(selection: Selection, *, branch: Branch | None = None) -> li
 
 
 def more_like_this(record: Record, *, branch: Branch | None = None, limit: int = 8) -> list[Tile]:
-    """Other available documents sharing subjects, author, series or audience, best first;
-    those on the shelf at ``branch`` come before those elsewhere."""
+    """Other available documents sharing series, author, subjects or audience, best first;
+    those on the shelf at ``branch`` come before those elsewhere.
+
+    The likenesses are worked out at most every LIKENESS_SECONDS (nothing clears them
+    sooner: a document added meanwhile waits its turn); whether each can be had, and
+    where, is read every time, so a tile never offers what was just lent. Worked out: up
+    to four searches of ranked ids (no total, no facet) and four queries; then four
+    queries, whatever the number of copies."""
+    key = f"discovery:more-like-this:{record.pk}:{branch.pk if branch else ''}:{limit}"
+    alike = cache.get(key)
+    if alike is None:
+        alike = _likeness(record, branch, limit)
+        cache.set(key, alike, LIKENESS_SECONDS)
+    counts, here = _availability(list(alike), branch)
+    best = sorted(
+        (pk for pk in alike if counts[pk]),
+        key=lambda pk: (pk not in here, -alike[pk][0], alike[pk][1], pk),
+    )[:limit]
+    records = Record.objects.defer("summary", "subjects").in_bulk(best)
+    return _tiles([records[pk] for pk in best if pk in records], counts=counts, here=here, notes=None)
+
+
+def _likeness(record: Record, branch: Branch | None, limit: int) -> dict[int, tuple[int, str]]:
+    """Available records like ``record``: id → (score, title as sorted). Same series 4,
+    same author 3, a shared subject 2; a broad subject and the same audience and type 1,
+    only while the row is not full. Found by the search engine's index (a plain
+    comparison would read the whole table), then checked in one query."""
+    candidates, narrow, broad = _candidates(record)
+    author = _fold_text(record.responsibility)
+    rows = available_records(branch=branch).filter(pk__in=candidates - {record.pk})
     scores: dict[int, int] = defaultdict(int)
-    if record.series:
-        for pk in _available_ids(Q(series=record.series), record, branch):
-            scores[pk] += 4
-    for pk in _same_author(record, branch):
-        scores[pk] += 3
-    for pk in _sharing_subjects(record, branch):
-        scores[pk] += 2
-    # Same audience and type: the weakest likeness, only to fill the row.
+    titles: dict[int, str] = {}
+    fillers = []
+    for pk, title, series, responsibility, subjects in rows.values_list(
+        "pk", "title", "series", "responsibility", "subjects"
+    ):
+        titles[pk] = _title_key(title)
+        keys = set(_subject_keys(subjects))
+        score = (
+            4 * bool(record.series and series == record.series)
+            + 3 * bool(author and _fold_text(responsibility) == author)
+            + 2 * bool(narrow & keys)
+        )
+        if score:
+            scores[pk] += score
+        elif broad & keys:
+            fillers.append(pk)
+    # The weakest likenesses, only to fill the row: a genre, then the same audience and type.
+    if len(scores) < limit:
+        for pk in fillers:
+            scores[pk] += 1
     if len(scores) < limit:
         same = Q(audience=record.audience, doc_type=record.doc_type)
         band = band_for_age(record.age_min) if record.audience == Audience.YOUTH else ""
-        for pk in _available_ids(same, record, branch, copy_q=age_q(band) if band else None):
+        for pk, title in _available(same, record, branch, copy_q=age_q(band) if band else None):
             scores[pk] += 1
-    found = tiles(Record.objects.filter(pk__in=scores).defer("summary"), branch=branch)
-    found.sort(key=lambda t: (not t.here, -scores[t.record.pk], _title_key(t.record.title), t.record.pk))
-    return found[:limit]
+            titles[pk] = _title_key(title)
+    return {pk: (score, titles[pk]) for pk, score in scores.items()}
+
+
+def _candidates(record: Record) -> tuple[set[int], set[str], set[str]]:
+    """The ids the engine ranks first for the record's series, author and first subjects
+    (one search of ids each); and those subjects, folded, split into the narrow and the
+    broad ones (more than BROAD_SUBJECT matches)."""
+    available = Filters(available=True)
+    ids: set[int] = set()
+    # The series too: the author field's weight (B) holds it, and no index serves a plain
+    # comparison (595 ms for a series of a few titles among a million records).
+    for text in (record.series, record.responsibility):
+        if words(text):
+            ids.update(_top_ids(text, "author", available).ids)
+    narrow, broad = set(), set()
+    for subject in list(dict.fromkeys(_subject_keys(record.subjects)))[:MAX_SUBJECTS]:
+        if words(subject):
+            found = _top_ids(subject, "subject", available, sample=BROAD_SUBJECT)
+            (broad if found.matched > BROAD_SUBJECT else narrow).add(subject)
+            ids.update(found.ids)
+    return ids, narrow, broad
+
+
+def _top_ids(text: str, field: str, filters: Filters, sample: int | None = None):
+    return search_ids(
+        q=text, field=field, filters=filters, limit=LIKENESS_CANDIDATES, sample=sample, whole_words=True
+    )
 
 
 def _title_key(title: str) -> str:
@@ -154,47 +239,14 @@ def _title_key(title: str) -> str:
     return _fold_text(title.lstrip(" \"'«»“”‘’.…-–—([")) or title
 
 
-def _available_ids(condition: Q, record: Record, branch: Branch | None, copy_q: Q | None = None) -> list[int]:
+def _available(condition: Q, record: Record, branch: Branch | None, copy_q: Q | None = None):
+    """(id, title) of the newest available records that meet ``condition``."""
     records = available_records(branch=branch, copy_q=copy_q).filter(condition).exclude(pk=record.pk)
-    records = records.order_by("-pk")
-    return list(records.values_list("pk", flat=True)[:LIKENESS_CANDIDATES])
-
-
-def _same_author(record: Record, branch: Branch | None) -> list[int]:
-    """Records by the same author, found by the search engine's author index (a plain
-    comparison would read the whole table) and checked."""
-    if not words(record.responsibility):
-        return []
-    hits = search_records(
-        q=record.responsibility, field="author", filters=Filters(available=True), per_page=LIKENESS_CANDIDATES
-    ).hits
-    author = _fold_text(record.responsibility)
-    same = [
-        h.record.pk
-        for h in hits
-        if h.record.pk != record.pk and _fold_text(h.record.responsibility) == author
-    ]
-    return list(available_records(branch=branch).filter(pk__in=same).values_list("pk", flat=True))
+    return list(records.order_by("-pk").values_list("pk", "title")[:LIKENESS_CANDIDATES])
 
 
 def _fold_text(text: str) -> str:
     return " ".join(text.casefold().split())
-
-
-def _sharing_subjects(record: Record, branch: Branch | None) -> list[int]:
-    """Records that share one of the first subjects, found by the search engine's subject
-    index (JSON lists cannot be compared the same way on both databases) and checked."""
-    mine = list(dict.fromkeys(_subject_keys(record.subjects)))
-    candidates: list[int] = []
-    for subject in mine[:MAX_SUBJECTS]:
-        result = search_records(
-            q=subject, field="subject", filters=Filters(available=True), per_page=LIKENESS_CANDIDATES
-        )
-        candidates += [h.record.pk for h in result.hits if h.record.pk != record.pk]
-    if not candidates:
-        return []
-    shared = available_records(branch=branch).filter(pk__in=candidates).values_list("pk", "subjects")
-    return [pk for pk, subjects in shared if set(mine[:MAX_SUBJECTS]) & set(_subject_keys(subjects))]
 
 
 def _subject_keys(subjects) -> list[str]:
