@@ -100,3 +100,19 @@ def test_expiring_takes_a_batch_at_a_time(branch):
     assert expire_overdue(today=later, limit=2) == 2
     assert Request.objects.filter(status=Status.EXPIRED).count() == 2
     assert expire_overdue(today=later, limit=2) == 1
+
+
+def test_the_scheduler_spares_closed_last_days_once_a_turn_not_before_each_batch(branch, monkeypatch):
+    from emporter.holds import services
+    from emporter.jobs import schedule
+
+    patron = make_patron(branch)
+    ready = make_ready_requests(patron, branch, [f"Titre {n}" for n in range(6)])
+    later = max(request.hold_until for request in ready) + datetime.timedelta(days=1)
+    spared = []
+    real = services.spare_closed_last_days
+    monkeypatch.setattr(services, "spare_closed_last_days", lambda today: spared.append(today) or real(today))
+    monkeypatch.setattr(services.timezone, "localdate", lambda *a: later)
+    monkeypatch.setattr(schedule, "EXPIRE_BATCH", 2)
+    assert schedule.expire_bags() == 6  # three batches
+    assert len(spared) == 1

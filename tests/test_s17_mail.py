@@ -367,3 +367,22 @@ def test_the_account_says_how_notices_go_now(client, branch):
     with translation.override("en"):
         page = client.get("/en/account/").text
     assert "<dt>Told by</dt><dd>Email</dd>" in page
+
+
+def test_staff_wording_naming_the_child_as_the_patron_is_not_named_twice(branch):
+    # The context's patron is the child: "{{ patron.first_name }}, tes documents…" became
+    # "Pour Jean — Jean, tes documents…".
+    NoticeTemplate.objects.create(
+        kind=Kind.READY,
+        language="fr",
+        subject="{{ patron.first_name }}, tes documents t’attendent",
+        body_text="{% for r in ready %}- {{ r.record.title }}\n{% endfor %}",
+    )
+    parent = make_patron(branch, card="17900001", first_name="Anaïs")
+    child = make_patron(
+        branch, card="17900002", first_name="Jean", email="", guardian=parent, category="child"
+    )
+    make_ready_requests(child, branch, ["Le Petit Prince"])
+    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
+    out = render.render(Notice.objects.get(patron=child, kind="ready"))
+    assert out.subject == "Jean, tes documents t’attendent"

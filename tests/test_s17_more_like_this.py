@@ -152,3 +152,23 @@ def test_search_ids_can_take_the_last_word_whole(branch):
 
     assert search_ids(q="art").ids == [artiste.pk]  # typed: perhaps unfinished
     assert search_ids(q="art", whole_words=True).ids == []
+
+
+# The row's fillers are kept with the likenesses (third review): the scored neighbours
+# lent meanwhile, the row stayed short for ten minutes though fillers were on the shelf.
+def test_the_row_refills_when_its_likenesses_are_lent_meanwhile(branch):
+    record = make_record(title="Original", copies=[branch], responsibility="Goscinny")
+    for i in range(8):
+        make_record(title=f"Goscinny {i}", copies=[branch], responsibility="Goscinny")
+    for i in range(8):
+        make_record(title=f"Autre {i}", copies=[branch])  # same audience and type: fillers
+    assert len(selectors.more_like_this(record, branch=branch)) == 8
+    Copy.objects.filter(record__title__startswith="Goscinny ").exclude(
+        record__title__in=["Goscinny 0", "Goscinny 1"]
+    ).update(status=CopyStatus.ON_LOAN)
+
+    shown = selectors.more_like_this(record, branch=branch)
+    cache.clear()
+    fresh = selectors.more_like_this(record, branch=branch)
+    assert len(fresh) == 8  # what the page showed before the cache
+    assert len(shown) == len(fresh), [t.record.title for t in shown]

@@ -156,24 +156,25 @@ def more_like_this(record: Record, *, branch: Branch | None = None, limit: int =
     to four searches of ranked ids (no total, no facet) and four queries; then four
     queries, whatever the number of copies."""
     key = f"discovery:more-like-this:{record.pk}:{branch.pk if branch else ''}:{limit}"
-    alike = cache.get(key)
-    if alike is None:
+    ranked = cache.get(key)
+    if ranked is None:
         alike = _likeness(record, branch, limit)
-        cache.set(key, alike, LIKENESS_SECONDS)
-    counts, here = _availability(list(alike), branch)
-    best = sorted(
-        (pk for pk in alike if counts[pk]),
-        key=lambda pk: (pk not in here, -alike[pk][0], alike[pk][1], pk),
-    )[:limit]
+        # Kept as ids in their order (best score, then title): a few kilobytes a record.
+        ranked = sorted(alike, key=lambda pk: (-alike[pk][0], alike[pk][1], pk))
+        cache.set(key, ranked, LIKENESS_SECONDS)
+    counts, here = _availability(ranked, branch)
+    order = {pk: n for n, pk in enumerate(ranked)}
+    best = sorted((pk for pk in ranked if counts[pk]), key=lambda pk: (pk not in here, order[pk]))[:limit]
     records = Record.objects.defer("summary", "subjects").in_bulk(best)
     return _tiles([records[pk] for pk in best if pk in records], counts=counts, here=here, notes=None)
 
 
 def _likeness(record: Record, branch: Branch | None, limit: int) -> dict[int, tuple[int, str]]:
     """Available records like ``record``: id → (score, title as sorted). Same series 4,
-    same author 3, a shared subject 2; a broad subject and the same audience and type 1,
-    only while the row is not full. Found by the search engine's index (a plain
-    comparison would read the whole table), then checked in one query."""
+    same author 3, a shared subject 2; a broad subject and the same audience and type 1:
+    they come after every other, and fill the row when those are lent meanwhile (the
+    likenesses are kept a while). Found by the search engine's index
+    (a plain comparison would read the whole table), then checked in one query."""
     candidates, narrow, broad = _candidates(record)
     author = _fold_text(record.responsibility)
     rows = available_records(branch=branch).filter(pk__in=candidates - {record.pk})
@@ -195,15 +196,13 @@ def _likeness(record: Record, branch: Branch | None, limit: int) -> dict[int, tu
         elif broad & keys:
             fillers.append(pk)
     # The weakest likenesses, only to fill the row: a genre, then the same audience and type.
-    if len(scores) < limit:
-        for pk in fillers:
-            scores[pk] += 1
-    if len(scores) < limit:
-        same = Q(audience=record.audience, doc_type=record.doc_type)
-        band = band_for_age(record.age_min) if record.audience == Audience.YOUTH else ""
-        for pk, title in _available(same, record, branch, copy_q=age_q(band) if band else None):
-            scores[pk] += 1
-            titles[pk] = _title_key(title)
+    for pk in fillers:
+        scores[pk] += 1
+    same = Q(audience=record.audience, doc_type=record.doc_type)
+    band = band_for_age(record.age_min) if record.audience == Audience.YOUTH else ""
+    for pk, title in _available(same, record, branch, copy_q=age_q(band) if band else None):
+        scores[pk] += 1
+        titles[pk] = _title_key(title)
     return {pk: (score, titles[pk]) for pk, score in scores.items()}
 
 

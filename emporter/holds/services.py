@@ -686,7 +686,7 @@ def make_ready(*, request: Request, actor=None, today=None) -> Request:
     The deadline is the end of the N-th open day of the pickup branch after today
     (N from the policy), so the closed days and holidays known today never eat into it.
     One entered later moves the deadline only when it falls on the last day
-    (``_spare_closed_last_days``, Koha's ExpireReservesOnHolidays): a deadline set is
+    (``spare_closed_last_days``, Koha's ExpireReservesOnHolidays): a deadline set is
     not recomputed, and staff may have set it by hand. A bag has one
     deadline, the one its label and the patron's email give: the latest of its
     documents', and every ready document in it is held until then."""
@@ -980,14 +980,17 @@ def _serve_one(request_id: int, *, actor=None) -> int:
         return 1
 
 
-def expire_overdue(*, today=None, actor=None, limit: int = 500) -> int:
+def expire_overdue(*, today=None, actor=None, limit: int = 500, spare: bool = True) -> int:
     """Ready requests past their deadline expire, at most ``limit`` a call (the scheduler
     calls it again while it finds a full batch: a morning of 60,000 bags at a few
     milliseconds each must not hold every other job for minutes); their copies go where
     they now belong (``free_held_copy``), emptied bags close, and the patron is told (the
-    event feeds the notice). Safe to run often."""
+    event feeds the notice). Safe to run often. ``spare``: first hold to the next open
+    day the bags whose last day turned out closed (``spare_closed_last_days``); the
+    scheduler does it once a turn, not before each batch."""
     today = today or timezone.localdate()
-    _spare_closed_last_days(today)
+    if spare:
+        spare_closed_last_days(today)
     expired = 0
     # Nobody can collect at a closed library: its bags wait, and get their days back
     # when it reopens (extend_after_reopening).
@@ -1012,7 +1015,7 @@ def expire_overdue(*, today=None, actor=None, limit: int = 500) -> int:
     return expired
 
 
-def _spare_closed_last_days(today: datetime.date) -> int:
+def spare_closed_last_days(today: datetime.date) -> int:
     """A bag whose last day turned out closed (a strike, a holiday entered after the bag
     was made, hours changed) is held to the next open day: its patron could not come
     that day (Koha's ExpireReservesOnHolidays). Done as soon as the closing is known, not

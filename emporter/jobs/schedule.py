@@ -1,9 +1,12 @@
 """What the scheduler runs, and how often. Each job only enqueues tasks or does work
 that is safe to repeat, so running two schedulers (or missing a beat) does no harm."""
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -49,18 +52,26 @@ def between_imports(sweep: Callable[[], int]) -> Callable[[], int]:
     return run
 
 
+EXPIRE_BATCH = 500
+
+
+def expire_bags() -> int:
+    """Bags whose last day turned out closed held to the next open day, once a turn; then
+    those past their deadline expired, 500 at a time while the turn lasts."""
+    from emporter.holds.services import expire_overdue, spare_closed_last_days
+
+    spare_closed_last_days(timezone.localdate())
+    batch = functools.partial(expire_overdue, spare=False, limit=EXPIRE_BATCH)
+    return until_done(batch, batch=EXPIRE_BATCH)()
+
+
 def jobs() -> list[Job]:
     from emporter.api.tokens import forget_expired
     from emporter.curbside.services import close_finished
     from emporter.desk.services import anonymise_returned
     from emporter.discovery.services import cancel_stranded
     from emporter.holds.merges import follow_merges
-    from emporter.holds.services import (
-        close_waiting_without_copies,
-        expire_overdue,
-        serve_waiting,
-        tell_closed_pickups,
-    )
+    from emporter.holds.services import close_waiting_without_copies, serve_waiting, tell_closed_pickups
     from emporter.imports.services import sweep as sweep_imports
     from emporter.notices.retention import forget_old_notices
     from emporter.notices.tasks import run_outbox
@@ -82,7 +93,7 @@ def jobs() -> list[Job]:
         # Sending happens here rather than in request handlers: a slow or dead mail
         # server never slows a patron's click, and retries follow the backoff.
         Job("notices", 15, run_outbox),
-        Job("expire bags past their deadline", 600, until_done(expire_overdue)),
+        Job("expire bags past their deadline", 600, expire_bags),
         # Requests of a record merged at the source follow its copies to the other record
         # (the import moves most at once); before the two sweeps below, which would serve
         # them from, or close them on, a record left without copies.

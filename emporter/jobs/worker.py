@@ -50,9 +50,9 @@ class Worker(db_worker.Worker):
         returned = []
         write_success = db_task_result.set_successful
 
-        def set_successful(return_value):
+        def set_successful(*args, **kwargs):
             returned.append(True)
-            write_success(return_value)
+            write_success(*args, **kwargs)
 
         db_task_result.set_successful = set_successful
         try:

@@ -314,6 +314,11 @@ def _reply_to(branch: Branch | None) -> str:
     return branch.email
 
 
+# Staff wording that names the child itself: by ``for_child``, or as the patron (the
+# context's patron is the child whose documents they are).
+NAMES_THE_CHILD = re.compile(r"for_child|patron\.first_name")
+
+
 def _whose(subject: str, context: dict, *, source: str = "") -> str:
     """The subject, naming the child when the documents are a child's, read by their
     guardian: one who collects for themselves and a child at one library gets two emails
@@ -322,7 +327,7 @@ def _whose(subject: str, context: dict, *, source: str = "") -> str:
     the wording, not on the words: Jean at "Saint-Jean" is named all the same."""
     child = context.get("for_child")
     name = child.get("first_name", "") if isinstance(child, dict) else getattr(child, "first_name", "")
-    if not name or "for_child" in source:
+    if not name or NAMES_THE_CHILD.search(source):
         return subject
     return translation.gettext("For %(name)s: %(subject)s") % {"name": name, "subject": subject}
 
