@@ -337,13 +337,7 @@ def test_a_child_whose_name_is_in_the_library_name_is_named_all_the_same(branch)
     # found in the library's, so the guardian's two emails looked the same.
     Branch.objects.filter(pk=branch.pk).update(name="Bibliothèque Saint-Jean")
     branch.refresh_from_db()
-    parent = make_patron(branch, card="17100001", first_name="Anaïs")
-    child = make_patron(
-        branch, card="17100002", first_name="Jean", email="", guardian=parent, category="child"
-    )
-    make_ready_requests(child, branch, ["Le Petit Prince"])
-    compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
-    out = render.render(Notice.objects.get(patron=child, kind="ready"))
+    out = jeans_ready_email(branch)
     assert out.subject.startswith("Pour Jean"), out.subject
     assert out.sms.startswith("Pour Jean"), out.sms
 
@@ -378,11 +372,15 @@ def test_staff_wording_naming_the_child_as_the_patron_is_not_named_twice(branch)
         subject="{{ patron.first_name }}, tes documents t’attendent",
         body_text="{% for r in ready %}- {{ r.record.title }}\n{% endfor %}",
     )
-    parent = make_patron(branch, card="17900001", first_name="Anaïs")
+    assert jeans_ready_email(branch).subject == "Jean, tes documents t’attendent"
+
+
+def jeans_ready_email(branch):
+    """The "ready" email of Jean, a child, rendered for his guardian."""
+    parent = make_patron(branch, card="17100001", first_name="Anaïs")
     child = make_patron(
-        branch, card="17900002", first_name="Jean", email="", guardian=parent, category="child"
+        branch, card="17100002", first_name="Jean", email="", guardian=parent, category="child"
     )
     make_ready_requests(child, branch, ["Le Petit Prince"])
     compose.compose_all(timezone.now() + datetime.timedelta(minutes=5))
-    out = render.render(Notice.objects.get(patron=child, kind="ready"))
-    assert out.subject == "Jean, tes documents t’attendent"
+    return render.render(Notice.objects.get(patron=child, kind="ready"))
