@@ -266,8 +266,8 @@ def test_seed_selections_builds_from_available_documents_once(branch):
 
 
 def test_more_like_this_does_not_put_titles_first_for_their_punctuation():
-    from emporter.discovery.selectors import _title_key
+    from emporter.discovery.selectors import _sort_title
 
     titles = ['"En furetant"', "...Les constructeurs", "« Zazie »", "Abeilles"]
     expected = ["Abeilles", '"En furetant"', "...Les constructeurs", "« Zazie »"]
-    assert sorted(titles, key=_title_key) == expected
+    assert sorted(titles, key=_sort_title) == expected

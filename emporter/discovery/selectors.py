@@ -184,7 +184,7 @@ def _likeness(record: Record, branch: Branch | None, limit: int) -> dict[int, tu
     for pk, title, series, responsibility, subjects in rows.values_list(
         "pk", "title", "series", "responsibility", "subjects"
     ):
-        titles[pk] = _title_key(title)
+        titles[pk] = _sort_title(title)
         keys = set(_subject_keys(subjects))
         score = (
             4 * bool(record.series and series == record.series)
@@ -202,7 +202,7 @@ def _likeness(record: Record, branch: Branch | None, limit: int) -> dict[int, tu
     band = band_for_age(record.age_min) if record.audience == Audience.YOUTH else ""
     for pk, title in _available(same, record, branch, copy_q=age_q(band) if band else None):
         scores[pk] += 1
-        titles[pk] = _title_key(title)
+        titles[pk] = _sort_title(title)
     return {pk: (score, titles[pk]) for pk, score in scores.items()}
 
 
@@ -232,7 +232,7 @@ def _top_ids(text: str, field: str, filters: Filters, sample: int | None = None)
     )
 
 
-def _title_key(title: str) -> str:
+def _sort_title(title: str) -> str:
     """A title as a reader sorts it: '"En furetant"' or '...Les constructeurs' by their
     first word, not first because of their punctuation."""
     return _fold_text(title.lstrip(" \"'«»“”‘’.…-–—([")) or title

@@ -697,8 +697,8 @@ def _plan(path: Path, encoding: str, names: list[str], *, replace_cards: bool = 
     next(rows, None)  # the header
     for line, values in rows:
         plan.rows, last = plan.rows + 1, line
-        cells = dict(zip(names, values, strict=False))
-        card, source = (_cell(name, cells.get(name, "")) for name in ("card_number", "source_id"))
+        cells = _cells(names, values)
+        card, source = cells.get("card_number", ""), cells.get("source_id", "")
         if card and source and source not in wanted and _cut(values, names) is None:
             wanted[source] = card
     if last > after and _ends_without_line_break(path, encoding):
