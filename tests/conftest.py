@@ -134,6 +134,29 @@ def empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def live_server_settled(request):
+    """A test that drove a browser ends only once the live server has answered it.
+
+    The live server outlives each test, and a request still running when the test ends
+    (a page polling, a fetch the browser sent as it closed) shares the test's database
+    connection on SQLite: its rollback undid the emptying of the tables, and the next
+    test met the last one's rows. Requested only by such tests, and after the database
+    fixture, so it is torn down (and waits) before the tables are emptied."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    if "chromium" in request.fixturenames:
+        for context in request.getfixturevalue("chromium").contexts:
+            context.close()  # pages a test opened beside its fixture's stop polling
+    server = request.getfixturevalue("live_server").thread.httpd
+    for thread in list(server._threads):  # socketserver keeps its request threads
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the live server still answers a request 30 s after the test"
+
+
+@pytest.fixture(autouse=True)
 def immediate_tasks(settings):
     # Tasks run in-process during tests; the database worker is for real deployments.
     settings.TASKS = {
