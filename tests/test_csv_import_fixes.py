@@ -172,6 +172,7 @@ def test_a_copy_the_database_refuses_does_not_end_the_import(tmp_path, crx, monk
         return real(objs, *args, **kw)
 
     monkeypatch.setattr(Copy.objects, "bulk_create", meanwhile)
+    monkeypatch.setattr(csv_import, "RETRY_PAUSE", 0.001)  # refused every time: 5 s of pauses
     path = write(tmp_path, COPIES + "J001;koha:1;R;CRX;\nJ002;koha:1;R;CRX;\nJ003;koha:1;R;CRX;\n")
 
     report, _ = copies(path)

@@ -259,7 +259,10 @@ def _while_locked(lock, action):
     thread.start()
     try:
         assert locked.wait(10)
-        return action()
+        result = action()
+        # Done while the rows were held, not once the holder gave up waiting.
+        assert not done.is_set() and thread.is_alive()
+        return result
     finally:
         done.set()
         thread.join(10)
@@ -276,8 +279,8 @@ def test_a_waiting_request_is_served_while_its_branch_or_patron_row_is_locked(po
     waiting, _ = place_request(patron=other, record_id=record.pk, pickup_branch=branch)
 
     def lock():  # a picker opening a bag at this branch; the other patron placing a request
-        if held == "branch":
-            Branch.objects.select_for_update().get(pk=branch.pk)
+        if held == "branch":  # as holds.services._bag_for takes it, or an edit of the branch
+            Branch.objects.select_for_update(no_key=True).get(pk=branch.pk)
         else:
             Patron.objects.select_for_update().get(pk=other.pk)
 

@@ -218,6 +218,7 @@ def test_a_scan_sent_once_signed_out_is_named_after_signing_in_again(live_server
 @pytest.mark.django_db(transaction=True)
 def test_a_stalled_scan_is_given_up_and_the_next_one_saved(live_server, phone, branch):  # noqa: F811
     run, (first, second) = a_run(branch, ["Bloqué", "Derrière"])
+    phone.clock.install()  # its timers run as time goes, and the 10 s wait is skipped below
     open_picking(phone, live_server.url, run, branch)
     stalled = []
 
@@ -233,9 +234,8 @@ def test_a_stalled_scan_is_given_up_and_the_next_one_saved(live_server, phone, b
     scan(phone, second)
     assert phone.locator("[data-scan-sending]").is_visible()
 
-    phone.wait_for_function(
-        "() => document.querySelector('[data-scan-sending]').hidden", timeout=15_000
-    )  # 10 s for the first, then the second
+    phone.clock.run_for(10_500)  # the first's time limit
+    phone.wait_for_function("() => document.querySelector('[data-scan-sending]').hidden")
     assert lost(phone) == [f"No answer: {first} may not have been saved. Scan it again."]
     assert status_of(second) == LineStatus.FOUND
     assert phone.locator(f"#line-{PickLine.objects.get(copy__barcode=second).pk}").count() == 0
