@@ -5,14 +5,21 @@ administrators need the outbox (to correct an address and send again), and a bra
 manager sees the notices of that branch — its patrons', and those about documents to
 collect there or lent there."""
 
+import datetime
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from emporter.patrons.models import Role
 from emporter.patrons.permissions import branches_for, is_superuser, roles_of
 
-from .models import Notice, NoticeEvent, NoticeLoan
+from .models import Notice, NoticeEvent, NoticeLoan, State
 
 ROLE = Role.BRANCH_MANAGER
+# An "uncertain" notice (the sending was cut off after the mail server may have taken it)
+# waits for staff to decide: send again or not. After a week its news is stale (a bag is
+# held five open days), and it stops being pointed at.
+UNCERTAIN_POINTED_AT_FOR = datetime.timedelta(days=7)
 
 
 def sees_every_branch(user) -> bool:
@@ -39,3 +46,9 @@ def visible_notices(user) -> QuerySet[Notice]:
         | Exists(lent_there)
         | Q(surprise__pickup_branch__in=branches)  # a surprise bag cancelled there
     )
+
+
+def uncertain_to_check(user, now: datetime.datetime | None = None) -> QuerySet[Notice]:
+    """The recent uncertain notices ``user`` may read: what the staff menu counts."""
+    since = (now or timezone.now()) - UNCERTAIN_POINTED_AT_FOR
+    return visible_notices(user).filter(state=State.UNCERTAIN, created_at__gte=since)

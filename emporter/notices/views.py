@@ -44,6 +44,7 @@ def outbox(request):
         "state": state,
         "q": q,
         "sink": _sink_folder() is not None,
+        "uncertain": selectors.uncertain_to_check(request.user).count(),
     }
     return render(request, "notices/outbox.html", context)
 

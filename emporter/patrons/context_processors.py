@@ -1,8 +1,9 @@
 """The staff menu: one link per screen the signed-in user's roles open."""
 
 from django.urls import reverse
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from emporter.network.models import Branch
 
@@ -45,6 +46,8 @@ def staff_menu(request):
     links = []
     for role, url_name, label in SCREENS:
         if role in roles:
+            if url_name == "notices:outbox":
+                label = _notices_label(user)
             try:
                 links.append((reverse(url_name), label))
             except Exception:  # a screen not installed in this deployment
@@ -66,3 +69,19 @@ def _taking_requests():
     in normal service, no "Add to my basket" leads to a basket that can place nothing.
     Read once, and only by a page that asks."""
     return SimpleLazyObject(lambda: Branch.objects.accepting_requests().exists())
+
+
+def _notices_label(user):
+    """ "Notices", with how many uncertain ones wait to be checked: a sending cut off after
+    the mail server may have taken the message is never sent again on its own, and
+    nothing else points staff to it. Counted only when the menu is drawn."""
+
+    def label() -> str:
+        from emporter.notices.selectors import uncertain_to_check
+
+        n = uncertain_to_check(user).count()
+        if not n:
+            return str(_("Notices"))
+        return ngettext("Notices (%(n)s to check)", "Notices (%(n)s to check)", n) % {"n": n}
+
+    return lazy(label, str)()
