@@ -53,6 +53,35 @@ class ImportForm(forms.Form):
     set_pins = forms.BooleanField(
         label=_("Replace existing patrons' PINs with the file's (patrons)"), required=False
     )
+    date_format = forms.ChoiceField(
+        label=_("Dates of the card_expires column (patrons)"),
+        choices=[
+            ("metric", _("Day first: 31/12/2026")),
+            ("us", _("Month first: 12/31/2026")),
+        ],
+        initial="metric",
+        required=False,
+        help_text=_("As the library system writes them (Koha's dateformat); 2026-12-31 is always read."),
+    )
+    expire_missing = forms.BooleanField(
+        label=_(
+            "The file is the library system's whole list of patrons: end the cards of imported patrons "
+            "it does not list (patrons)"
+        ),
+        required=False,
+        help_text=_(
+            "Their cards expire yesterday and their requests wait. Not done when a row could not be "
+            "read, or when more than half of the valid cards are missing."
+        ),
+    )
+    replace_cards = forms.BooleanField(
+        label=_(
+            "The library renumbered its cards: replace the card numbers of patrons found by their id "
+            "(patrons)"
+        ),
+        required=False,
+        help_text=_("Without it, a file giving new numbers to more than one row in twenty replaces none."),
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -94,4 +123,7 @@ class ImportForm(forms.Form):
             "withdraw_missing": data["withdraw_missing"],
             "take_over": data["take_over"],
             "set_pins": data["set_pins"],
+            "date_format": data["date_format"] or "metric",
+            "expire_missing": data["expire_missing"],
+            "replace_cards": data["replace_cards"],
         }

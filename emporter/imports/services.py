@@ -230,7 +230,7 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
     from emporter.catalogue.csv_import import import_copies
     from emporter.catalogue.importer import import_marc
     from emporter.holds.merges import follow
-    from emporter.patrons.importer import import_patrons
+    from emporter.patrons.importer import import_patron_files
 
     options = job.options
     if job.kind == Kind.MARC:
@@ -254,10 +254,16 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
         )
         failed, lines = bool(report.failed), report.summary_lines()
     else:
-        report = import_patrons(
-            path, encoding=options.get("encoding") or None, set_pins=bool(options.get("set_pins"))
+        report = import_patron_files(
+            [path],
+            encoding=options.get("encoding") or None,
+            set_pins=bool(options.get("set_pins")),
+            # Options of a job queued before they were on the page: the command's defaults.
+            date_format=options.get("date_format") or "metric",
+            expire_missing=bool(options.get("expire_missing")),
+            replace_cards=bool(options.get("replace_cards")),
         )
-        failed, lines = report.failed, [report.summary()]
+        failed, lines = bool(report.failed), report.summary_lines()
     # The problems name the file as stored: name it as sent.
     summary, problems = _described(lines, report.problems, {str(path): job.file_name})
     return failed, _for_the_page(summary), [p | {"message": _for_the_page(p["message"])} for p in problems]
@@ -452,6 +458,9 @@ def _for_the_page(text: str) -> str:
     options = {
         "--take-over": fields["take_over"].label,
         "--set-pins": fields["set_pins"].label,
+        "--expire-missing": fields["expire_missing"].label,
+        "--replace-cards": fields["replace_cards"].label,
+        "--date-format": fields["date_format"].label,
         "--source": fields["source"].label,
         "--encoding": fields["encoding"].label,
     }

@@ -731,7 +731,7 @@ def _plan_replacements(plan: _Plan, wanted: dict[str, str]) -> None:
     message = _(
         "%(count)s of the %(rows)s rows give a patron found by their id in the library system a new card "
         "number, more than %(share)s%% of the rows (card numbers a spreadsheet changed?); if the cards "
-        "did change, import the file with the import_patrons command and its --replace-cards option"
+        "did change, import the file again with --replace-cards"
     )
     plan.refused = message % {"count": replacing, "rows": plan.rows, "share": round(REPLACE_AT_MOST * 100)}
 
