@@ -5,6 +5,8 @@ old phone."""
 
 import datetime
 
+import pytest
+from django.core.management import CommandError
 from django.utils import timezone
 
 from emporter.patrons.importer import import_patron_files, import_patrons
@@ -20,7 +22,8 @@ def test_expire_missing_guard_counts_the_patrons_it_just_created(tmp_path, branc
     import_patrons(write(tmp_path, "a.csv", HEADER + rows))
     mangled = "".join(f"5{n:02};P{n};X;;PDI;adult;;2027-06-30;\n" for n in range(10))
 
-    command(write(tmp_path, "b.csv", HEADER + mangled), "--expire-missing")
+    with pytest.raises(CommandError):  # no patron imported from it: every row refused (card_mangled)
+        command(write(tmp_path, "b.csv", HEADER + mangled), "--expire-missing")
 
     ended = Patron.objects.filter(card_expires__lt=timezone.localdate(), card_number__startswith="0000")
     assert ended.count() == 0, f"{ended.count()} of the 10 real patrons had their card ended"

@@ -42,7 +42,9 @@ A new card number that a spreadsheet made of the old one is no new card: the old
 without its leading zeros ("0000123" read as the number 123), or any number as a
 spreadsheet writes it ("1.23457E+12": digits lost; "123.0"). The patron keeps their card,
 the row's other values go in, and the line is reported (``card_mangled``); the row is the
-patron's even when another patron holds that number here. A file giving a new card
+patron's even when another patron holds that number here. A row no patron is found for
+(a file without ids) whose card is such a number makes no new patron (``card_mangled``,
+the row skipped). A file giving a new card
 number to more than REPLACE_AT_MOST of its rows, and to more than REPLACE_AT_MOST_ROWS
 (lost cards are a few a day; a column a spreadsheet changed is most rows), replaces none:
 said once (``replacements_refused``) and in the summary, the rows' other values going in.
@@ -621,6 +623,23 @@ class _Plan:
     # The ids of patrons keeping their card, an exchange refused (``card_swap``): the line of
     # the row whose patron holds the card theirs asks for.
     kept: dict[str, int] = field(default_factory=dict)
+    # The cards here that start with a zero, by their number without the zeros: read once,
+    # when a row would make a new patron (``padded_card``).
+    zero_padded: dict[str, str] | None = None
+
+    def padded_card(self, card: str) -> str:
+        """The card here that ``card`` is without its leading zeros, or ""."""
+        if not card.isdigit() or card.startswith("0"):
+            return ""
+        if self.zero_padded is None:
+            cards = Patron.objects.filter(card_number__startswith="0").values_list("card_number", flat=True)
+            self.zero_padded = {number.lstrip("0"): number for number in cards.iterator()}
+        return self.zero_padded.get(card, "")
+
+    def created(self, card: str) -> None:
+        """A new patron's card: one a later row may be without its zeros."""
+        if self.zero_padded is not None and card.startswith("0"):
+            self.zero_padded[card.lstrip("0")] = card
 
     def refusal(self, old: str, new: str, source: str) -> str:
         """Why a patron found by their id keeps their card ``old`` and not the row's ``new``:
@@ -1370,7 +1389,10 @@ def _upsert(
     patron = _find(row, plan)
     created = patron is None
     if created:
+        _refuse_a_number_made_of_a_card(card, plan, with_id=bool(row.get("source_id")))
         patron = Patron(user=_account(card), card_number=card)
+        if plan is not None:
+            plan.created(card)
     elif patron.language:
         # Chosen on the site since (services.set_language): the patron's, not the file's.
         values.pop("language", None)
@@ -1400,6 +1422,27 @@ def _upsert(
     state = "updated" if changed else "unchanged"
     state, pin_state = _update_pin(patron.user, pin, state, set_pins=set_pins, hashed=hashed)
     return _Written(state, pin_state, card, "replaced" if replaced else refused)
+
+
+def _refuse_a_number_made_of_a_card(card: str, plan: "_Plan | None", *, with_id: bool) -> None:
+    """A row no patron is found for, whose card number a spreadsheet made of a number: no
+    new patron (RowError ``card_mangled``). Without the library system's ids nothing else
+    tells it from a new card, and each such row was a second patron whose card scans as
+    nothing, while --expire-missing ended the real one's card. A new id is a new patron
+    there: their card may be a shorter one's (not the zeros' check)."""
+    if AS_A_NUMBER.fullmatch(card):
+        message = _(
+            "the card number %(card)s is written as a spreadsheet writes a number (1.23E+12, 123.0), "
+            "its digits maybe lost: no patron was created"
+        )
+        raise RowError("card_mangled", message % {"card": card})
+    padded = plan.padded_card(card) if plan is not None and not with_id else ""
+    if padded:
+        message = _(
+            "the card number %(card)s is the card %(old)s without its leading zeros (a spreadsheet read "
+            "it as a number?): no patron was created, the patron with the card %(old)s is unchanged"
+        )
+        raise RowError("card_mangled", message % {"card": card, "old": padded})
 
 
 def _update_pin(user, pin: str, state: str, *, set_pins: bool, hashed: str | None) -> tuple[str, str]:
