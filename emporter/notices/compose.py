@@ -10,6 +10,7 @@ unique constraint), so two composers racing cannot tell a patron twice.
   found for it (the seed's email) — sent once this morning's lists have none of the
   patron's documents for that branch left to pull and none is arriving by van, or
   PULL_WAIT after the first was found;
+  (a "not found" for want of any copy, from the sweep that runs all night: from DAYTIME on);
 - cancelled by the library: as it happens; expired bags (at midnight): from DAYTIME on;
   both per patron and pickup branch;
 - pickup library closed: per patron and closed library, once per closing
@@ -42,8 +43,11 @@ from .models import Kind, Notice, NoticeEvent, State
 from .reopening import knows_closed, tell_reopenings
 
 GROUP_DELAY = datetime.timedelta(seconds=30)
-# Emails that can wait are not written in the night (reminders, expired bags).
+# Emails that can wait are not written in the night (reminders, expired bags, a waiting
+# request closed for want of copies).
 DAYTIME = datetime.time(9, 0)
+# The reason holds.services.close_waiting_without_copies gives: every copy gone for a day.
+NO_COPY_LEFT = "no_copy_left"
 
 
 def _unclaimed():
@@ -185,10 +189,13 @@ def _still_being_pulled(groups: dict[tuple[int, int], list[RequestEvent]], now) 
 def compose_outcomes(now: datetime.datetime) -> int:
     groups = _by_patron_and_branch(_unclaimed().filter(OUTCOMES))
     wait = _still_being_pulled(groups, now)
+    night = timezone.localtime(now).time() < DAYTIME
     created = 0
     for (patron_id, branch_id), events in groups.items():
         if (patron_id, branch_id) in wait:
             continue
+        if night and all(e.reason == NO_COPY_LEFT for e in events):
+            continue  # the waiting list's sweep runs all night: its news waits for the day
         ready = [e for e in events if e.to_status == Status.READY]
         kind = Kind.READY if ready else Kind.NOT_FOUND
         # The patron's bag at this branch: the latest, should one have been handed over

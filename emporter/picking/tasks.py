@@ -49,9 +49,14 @@ def branches_due(now=None) -> list[int]:
     candidates = Branch.objects.filter(service_mode__in=LENDING_MODES, pick_time__lte=local_time).exclude(
         pk__in=built
     )
-    # A library whose hours are not entered yet still gets its list: its copies are set
-    # aside for requests all the same, and nobody would pull them.
-    return [b.pk for b in candidates if works_on(b, today)]
+    return [b.pk for b in candidates if builds_on(b, today)]
+
+
+def builds_on(branch: Branch, day: datetime.date) -> bool:
+    """Whether the scheduler builds ``branch``'s morning list on ``day``: a library that
+    lends, open that day. One whose hours are not entered yet still gets its list: its
+    copies are set aside for requests all the same, and nobody would pull them."""
+    return branch.service_mode in LENDING_MODES and works_on(branch, day)
 
 
 def _queued(run_date: datetime.date) -> set[int]:

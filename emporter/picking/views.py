@@ -28,6 +28,7 @@ from emporter.patrons.permissions import branches_for, has_role, role_required
 
 from . import selectors, services
 from .models import LineStatus, NotFoundCause, PickLine, PickRun
+from .tasks import builds_on
 
 picker_required = role_required(Role.PICKER)
 PHONE_LINES = 40
@@ -90,6 +91,9 @@ def index(request):
                 "has_morning": has_morning,
                 "last": last,
                 "late": late,
+                # Closed today (its own closing, a holiday, a day it never opens): the
+                # scheduler builds no morning list, and the page must not promise one.
+                "built_today": builds_on(branch, today),
             }
         )
     return render(request, "picking/index.html", {"branches": branches, "today": today})
