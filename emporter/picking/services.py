@@ -701,6 +701,7 @@ def _take_instead(line: PickLine, copy: Copy, *, actor) -> None:
                 department_id=copy.department_id,
                 location_id=copy.location_id,
                 call_number_key=copy.call_number_key,
+                doc_type=copy.doc_type,  # counted as what was found (an audiobook for a book)
             )
             served = holds.release_copy(copy=listed, actor=actor)
             pulled = served is not None and _pull_now_if_here(line.run, served)
