@@ -13,6 +13,8 @@ def _row(branch_id, name, code, found, not_found):
         "department_id": None,
         "department__name": None,
         "department__code": None,
+        "department_name": "",
+        "department_code": "",
         "type": "book",
         "found": found,
         "not_found": not_found,

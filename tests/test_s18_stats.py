@@ -1,13 +1,16 @@
-"""Figures that count what their label says (review "stats" of the eighteenth session)."""
+"""Figures that count what their label says (review "stats" of the eighteenth session): a
+line served by another copy counts under that copy's type, and a department merged into
+another keeps its name in past months."""
 
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.holds.services import place_request
+from emporter.network.models import Department
 from emporter.picking import services as picking
 from emporter.stats import selectors
 from emporter.stats.selectors import Period
-from tests.conftest import make_record
+from tests.conftest import make_department, make_record
 
 
 def test_a_line_served_by_another_copy_counts_under_that_copys_type(patron, branch):
@@ -33,3 +36,25 @@ def test_a_line_served_by_another_copy_counts_under_that_copys_type(patron, bran
     today = timezone.localdate()
     by_type = selectors.pick_outcomes(period=Period(today, today), branch_ids=[branch.pk], by="doc_type")
     assert [(o.code, o.found) for o in by_type] == [("audiobook", 1)]
+
+
+def test_a_department_merged_and_deleted_keeps_its_name_in_past_figures(patron, branch):
+    """Last month 2 copies were pulled from "Jeunesse"; the library then merged it into
+    "Adultes" (copies moved, the empty department deleted). The figures by department,
+    sent to the city, said "—" for those lines, the row of lines with no department."""
+    youth = make_department(branch, code="jeunesse", name="Jeunesse")
+    adults = make_department(branch, code="adultes", name="Adultes", order=1)
+    records = [make_record(title=t, copies=[branch]) for t in ("Un", "Deux")]
+    Copy.objects.filter(record__in=records).update(department=youth)
+    for record in records:
+        place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    for line in picking.build_run(branch=branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    today = timezone.localdate()
+    period = Period(today, today)
+
+    Copy.objects.filter(department=youth).update(department=adults)
+    Department.objects.filter(pk=youth.pk).delete()
+
+    after = selectors.pick_outcomes(period=period, branch_ids=[branch.pk], by="department")
+    assert [(o.label, o.code, o.found) for o in after] == [("Jeunesse", "jeunesse", 2)]

@@ -100,6 +100,11 @@ class PickLine(models.Model):
     # corrects types must not move past months' figures by type (the report reads it;
     # empty on lines from before, which read the copy's type).
     doc_type = models.CharField(max_length=20, blank=True, db_default="", editable=False)
+    # Its department's name and code when listed, for the same reason: a department merged
+    # into another and deleted took its name off past months' figures (empty on lines from
+    # before, which read the department's own).
+    department_name = models.CharField(max_length=200, blank=True, db_default="", editable=False)
+    department_code = models.CharField(max_length=30, blank=True, db_default="", editable=False)
     status = models.CharField(max_length=10, choices=LineStatus, default=LineStatus.PENDING)
     # db_default: lines are also written in SQL (history and benchmark builders).
     cause = models.CharField(_("reason"), max_length=10, choices=NotFoundCause, blank=True, db_default="")

@@ -85,7 +85,14 @@ def _add_lines(run: PickRun) -> int:
         _carry_over(run, wanted)
     on_a_list = PickLine.objects.filter(request=OuterRef("pk"), status=LineStatus.PENDING)
     rows = wanted.exclude(Exists(on_a_list)).values_list(
-        "pk", "copy_id", "copy__department_id", "copy__location_id", "copy__call_number_key", "copy__doc_type"
+        "pk",
+        "copy_id",
+        "copy__department_id",
+        "copy__department__name",
+        "copy__department__code",
+        "copy__location_id",
+        "copy__call_number_key",
+        "copy__doc_type",
     )
     lines = [
         PickLine(
@@ -93,11 +100,13 @@ def _add_lines(run: PickRun) -> int:
             request_id=r,
             copy_id=c,
             department_id=d,
+            department_name=d_name or "",
+            department_code=d_code or "",
             location_id=loc,
             call_number_key=key,
             doc_type=doc_type,
         )
-        for r, c, d, loc, key, doc_type in rows.iterator(chunk_size=2000)
+        for r, c, d, d_name, d_code, loc, key, doc_type in rows.iterator(chunk_size=2000)
     ]
     PickLine.objects.bulk_create(lines, batch_size=2000)
     return len(lines)
@@ -478,16 +487,22 @@ def _pull_now_if_here(run: PickRun, request: Request) -> bool:
     if request.pickup_branch.service_mode == ServiceMode.CLOSED:
         return False  # as _add_lines: nothing is pulled for a library that has closed
     copy = request.copy
-    PickLine.objects.create(
-        run=run,
-        request=request,
-        copy=copy,
-        department_id=copy.department_id,
-        location_id=copy.location_id,
-        call_number_key=copy.call_number_key,
-        doc_type=copy.doc_type,
-    )
+    PickLine.objects.create(run=run, request=request, copy=copy, **_shelf_of(copy))
     return True
+
+
+def _shelf_of(copy: Copy) -> dict:
+    """A line's copy of where ``copy`` stands and what it is, as the list and the figures
+    read them."""
+    department = copy.department
+    return {
+        "department_id": copy.department_id,
+        "department_name": department.name if department else "",
+        "department_code": department.code if department else "",
+        "location_id": copy.location_id,
+        "call_number_key": copy.call_number_key,
+        "doc_type": copy.doc_type,
+    }
 
 
 def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
@@ -696,13 +711,8 @@ def _take_instead(line: PickLine, copy: Copy, *, actor) -> None:
             taking = {"copy": copy, "doc_type": copy.doc_type, "placed_at": now}
             transition(request, Status.PLACED, actor=actor, reason="retarget", note=note, **taking)
             # Its shelf too: the line is walked, listed and counted where the copy stands.
-            PickLine.objects.filter(pk=line.pk).update(
-                copy=copy,
-                department_id=copy.department_id,
-                location_id=copy.location_id,
-                call_number_key=copy.call_number_key,
-                doc_type=copy.doc_type,  # counted as what was found (an audiobook for a book)
-            )
+            # And its type: counted as what was found (an audiobook CD for a book).
+            PickLine.objects.filter(pk=line.pk).update(copy=copy, **_shelf_of(copy))
             served = holds.release_copy(copy=listed, actor=actor)
             pulled = served is not None and _pull_now_if_here(line.run, served)
     except IntegrityError as error:

@@ -385,6 +385,8 @@ def pick_counts(*, period: Period, branch_ids) -> list[dict]:
             "department_id",
             "department__name",
             "department__code",
+            "department_name",
+            "department_code",
             "type",
         )
         .annotate(
@@ -401,13 +403,14 @@ def _group(by: str, row: dict) -> tuple:
         name, code = row["run__branch__name"], row["run__branch__code"]
         return row["run__branch_id"], Outcome(name, 0, 0, code=code)
     if by == "department":
-        name = row["department__name"] or "—"
+        # A department deleted since (merged into another) is named as the line kept it.
+        department = row["department_id"] or row["department_code"] or None
+        name = row["department__name"] or row["department_name"] or "—"
+        code = row["department__code"] or row["department_code"]
         branch, branch_code = row["run__branch__name"], row["run__branch__code"]
-        outcome = Outcome(
-            name, 0, 0, branch=branch, code=row["department__code"] or "", branch_code=branch_code
-        )
+        outcome = Outcome(name, 0, 0, branch=branch, code=code, branch_code=branch_code)
         # Lines of no department are one row per library, not one for the network.
-        return (row["department_id"], row["run__branch_id"]), outcome
+        return (department, row["run__branch_id"]), outcome
     doc_type = row["type"]
     label = str(DocType(doc_type).label) if doc_type in DocType.values else doc_type
     return doc_type, Outcome(label, 0, 0, code=doc_type)
