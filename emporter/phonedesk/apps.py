@@ -4,15 +4,21 @@ from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
-# What unaccent does and NFKD does not: "Lœtitia" is found by "loetitia".
-LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+# What unaccent does and NFKD does not: "Lœtitia" is found by "loetitia", and "N’Diaye"
+# (typographic apostrophe, as autocorrect and pastes write it) by "N'Diaye", as on
+# PostgreSQL. Of unaccent's punctuation rules, only those a name may hold.
+APOSTROPHES = "\u2018\u2019\u201b\u2032\u02bc"  # ‘ ’ ‛ ′ ʼ
+DASHES = "\u00ad\u2010\u2011\u2012\u2013\u2014\u2015\u2212"  # soft hyphen, ‐ ‑ ‒ – — ― −
+FOLDS = str.maketrans(
+    {"œ": "oe", "æ": "ae", "ß": "ss"} | dict.fromkeys(APOSTROPHES, "'") | dict.fromkeys(DASHES, "-")
+)
 
 
 def fold(value: str | None) -> str | None:
     """Lower case without accents: what PostgreSQL's emporter_fold() does (unaccent + lower)."""
     if value is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", value.lower().translate(LIGATURES))
+    decomposed = unicodedata.normalize("NFKD", value.lower().translate(FOLDS))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 

@@ -59,12 +59,20 @@ def _patron_url(patron_id: int, **params) -> str:
 def find(request):
     # Control characters (a NUL makes PostgreSQL fail) are no part of what a caller says.
     q = without_control_chars(request.GET.get("q", "")).strip()
-    patrons = selectors.find_patrons(q)
+    # One more than shown: "20 match" would be untrue of 25 namesakes, the caller unlisted.
+    patrons = selectors.find_patrons(q, limit=selectors.MAX_PATRONS + 1)
+    more = len(patrons) > selectors.MAX_PATRONS
+    patrons = patrons[: selectors.MAX_PATRONS]
     if q:  # who looked whom up: the search shows cards, emails and phone numbers
         audit.info("phone desk: %s searched patrons %r: %d found", request.user.pk, q, len(patrons))
     if len(patrons) == 1:
         return redirect("phonedesk:patron", patrons[0].pk)
-    context = {"q": q, "patrons": patrons, "too_short": selectors.name_too_short(q) if q else False}
+    context = {
+        "q": q,
+        "patrons": patrons,
+        "more": more,
+        "too_short": selectors.name_too_short(q) if q else False,
+    }
     return render(request, "phonedesk/find.html", context)
 
 
@@ -84,8 +92,12 @@ def patron(request, patron_id: int):
     options = selectors.pickup_branches(in_scope)
     pickup = selectors.default_pickup(patron, options)
     active = selectors.active_requests(patron)
+    scope_ids = {b.pk for b in in_scope}
     for hold in active:
-        hold.pickup_changeable = pickup_changeable(hold)
+        # Asked as the move itself asks: a closed library's requests are any desk's to move.
+        hold.may_move = pickup_changeable(hold) and selectors.may_move_pickup(
+            request.user, hold, in_scope=scope_ids
+        )
     in_basket = basket.ids(request.session, patron.pk)
     by_id = Record.objects.in_bulk(in_basket)
     records = [by_id[i] for i in in_basket if i in by_id]
@@ -115,7 +127,7 @@ def patron(request, patron_id: int):
         "pickup_options": options,
         "pickup": pickup,
         "here": here,
-        "scope": {b.pk for b in in_scope},
+        "scope": scope_ids,
         "outcomes": request.session.pop(_outcomes_key(patron.pk), []),
         # The request whose cancellation lacked a reason, said beside its field.
         "reason_missing": request.session.pop(_reason_missing_key(patron.pk), None),
@@ -195,7 +207,11 @@ def confirm(request, patron_id: int):
 def _summary(outcome: Outcome, record: Record) -> dict:
     """What to read out to the caller, kept in the session until the next page shows it."""
     hold = outcome.request
-    if not outcome.ok:
+    if not outcome.ok and outcome.error.code == "idempotency_key_reused":
+        # The same form sent again after a change (another library, say): nothing was
+        # placed twice. An API header's name means nothing at a desk; what the first did does.
+        text = _("This basket was already confirmed: see the current requests below.")
+    elif not outcome.ok:
         text = outcome.error.message
     elif hold.status == Status.WAITING:
         text = _("On the waiting list: no copy is on the shelf now.")
@@ -235,13 +251,22 @@ def keep_bag(request, patron_id: int, bag_id: int):
     try:
         bag = keep_bag_until(bag_id=bag.pk, until=until, actor=request.user)
     except ServiceError as error:
-        messages.error(request, _("Bag %(label)s: %(error)s") % {"label": bag.label, "error": error.message})
-    else:
-        messages.success(
-            request,
-            _("Bag %(label)s is kept until %(date)s.") % {"label": bag.label, "date": long_date(until)},
-        )
+        if not _already_kept(error, bag, until):
+            messages.error(
+                request, _("Bag %(label)s: %(error)s") % {"label": bag.label, "error": error.message}
+            )
+            return back
+    messages.success(
+        request,
+        _("Bag %(label)s is kept until %(date)s.") % {"label": bag.label, "date": long_date(until)},
+    )
     return back
+
+
+def _already_kept(error: ServiceError, bag: Bag, until: datetime.date) -> bool:
+    """Sent twice (a double click, a slow page): the first kept the bag until that very
+    day, and "choose a later day" would tell the caller it failed, as cancel() knows."""
+    return error.code == "keep_not_later" and Bag.objects.filter(pk=bag.pk, hold_until=until).exists()
 
 
 @desk_required
