@@ -14,6 +14,7 @@ IN over their UNION, never a join):
   index), a call number's beginning (its lower-case prefix index).
 """
 
+import logging
 import re
 
 from django.contrib.admin.views.main import ChangeList
@@ -26,6 +27,8 @@ from emporter.phonedesk.apps import fold
 from emporter.phonedesk.selectors import NATIONAL_LENGTH, PHONE_LIKE, phone_variants
 
 ISBN = re.compile(r"[0-9][0-9Xx-]{9,16}")
+
+audit = logging.getLogger("emporter.audit")
 
 
 class Folded(Func):
@@ -118,6 +121,11 @@ class IndexedSearch:
         term = " ".join(search_term.split())[:200]
         if not term:
             return queryset, False
+        if "patron_id" in self.search_by:
+            # A patron looked up where their reading shows (their requests, loans, notices):
+            # logged as the patron list's search is (patrons.admin.PatronAdmin).
+            model = queryset.model._meta.model_name
+            audit.info("admin: %s searched patrons %r in %s", request.user.pk, term, model)
         rows = queryset.model._default_manager
         found = [
             _ids(finder(term))

@@ -7,6 +7,7 @@ loans per copy is the database's own guarantee.
 """
 
 import datetime
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from emporter.catalogue.models import Copy, CopyStatus
 from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
-from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, Status
+from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, RequestEvent, Status
 from emporter.holds.services import check_patron, close_bag_if_done, forget_patrons, release_copy_in_hand
 from emporter.network import calendar
 from emporter.network.models import Branch
@@ -380,7 +381,8 @@ def anonymise_loans(loans) -> int:
     """Forget who borrowed these loans: the loan loses its patron, and so does the
     collected request behind it (holds.services.forget_patrons), else the patron's
     account would still list it and the request would still say who. The loan keeps its
-    request: the statistics count loans of requests, and people by pseudonym."""
+    request: the statistics count loans of requests, and people by pseudonym. Their
+    times are blurred (``_blur_loan_times``, ``_blur_closings``)."""
     ids = list(loans.filter(anonymised=False).values_list("pk", flat=True))
     for start in range(0, len(ids), ANONYMISE_BATCH):
         batch = ids[start : start + ANONYMISE_BATCH]
@@ -389,9 +391,47 @@ def anonymise_loans(loans) -> int:
                 Loan.objects.filter(pk__in=batch, request__isnull=False).values_list("request_id", flat=True)
             )
             forget_patrons(request_ids=request_ids)
+            _blur_closings(request_ids)
             adminlog.forget_lines(Loan, batch)
             Loan.objects.filter(pk__in=batch).update(patron=None, anonymised=True)
+            _blur_loan_times(batch)
     return len(ids)
+
+
+def _blur_loan_times(loan_ids: list[int]) -> None:
+    """Forgotten loans keep the day they went out and came back, not the moment: one
+    hand-over's loans share its instant, and those still naming the borrower would name
+    this one's (the statistics read the day only: ``stats.selectors.loans_per_day``). A
+    return of the last minutes keeps its moment a while: the returns screen reads it to
+    tell a scanner's double send (``selectors.returned_here_lately``)."""
+    settled = timezone.now() - selectors.RETURNED_AGAIN_WITHIN
+    out, back = defaultdict(list), defaultdict(list)
+    rows = Loan.objects.filter(pk__in=loan_ids).values_list("pk", "checked_out_at", "returned_at")
+    for pk, checked_out_at, returned_at in rows:
+        out[_day_start(checked_out_at)].append(pk)
+        if returned_at and returned_at < settled:
+            back[_day_start(returned_at)].append(pk)
+    for day, pks in out.items():
+        Loan.objects.filter(pk__in=pks).update(checked_out_at=day)
+    for day, pks in back.items():
+        Loan.objects.filter(pk__in=pks).update(returned_at=day)
+
+
+def _day_start(moment: datetime.datetime) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(timezone.localdate(moment), datetime.time.min))
+
+
+def _blur_closings(request_ids: list[int]) -> None:
+    """A forgotten loan's request closed at the hand-over, to the microsecond, as did the
+    visit's other requests: its closing, and its events from then on (the admin shows
+    them), go back to the hour, or to when it was ready if that is later (the statistics'
+    wait to collect stays right to the hour, and never below nothing)."""
+    rows = Request.objects.filter(pk__in=request_ids, closed_at__isnull=False)
+    for pk, closed_at, ready_at in rows.values_list("pk", "closed_at", "ready_at"):
+        hour = closed_at.replace(minute=0, second=0, microsecond=0)
+        blurred = max(hour, ready_at or hour)
+        Request.objects.filter(pk=pk).update(closed_at=blurred)
+        RequestEvent.objects.filter(request_id=pk, at__gte=closed_at).update(at=blurred)
 
 
 def _forgotten_at_return(loan: Loan) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
@@ -1066,22 +1066,22 @@ def _move_deadlines(requests: list[Request], deadline: datetime.date) -> None:
 
 def forget_patrons(*, request_ids: list[int]) -> int:
     """Forget who placed these closed requests (their loans are anonymised): no patron,
-    no bag (a bag is one patron's), no idempotency key (one basket's), and the patron's
-    own user is no longer the placer or the actor of their events, staff notes on them
-    are blanked, no surprise bag lists it. Dates, branch, record, copy, channel and the
-    pseudonym stay: what the statistics read.
-    Returns how many requests were forgotten."""
+    no bag (a bag is one patron's), no idempotency key (one basket's), no card holder's
+    account as the placer or the actor of their events (theirs, or a guardian's who
+    placed it for their child; staff accounts stay), staff notes on them are blanked, no
+    surprise bag lists it. Dates, branch, record, copy, channel and the pseudonym stay:
+    what the statistics read. Returns how many requests were forgotten."""
     requests = Request.objects.filter(pk__in=request_ids, patron__isnull=False).exclude(status__in=ACTIVE)
     # Written without a pseudonym (before it existed, or by a fixture): given one now.
     for patron_id in set(requests.filter(patron_pseudonym="").values_list("patron_id", flat=True)):
         requests.filter(patron_id=patron_id).update(patron_pseudonym=patron_pseudonym(patron_id))
-    RequestEvent.objects.filter(
-        request__in=requests, actor__isnull=False, actor_id=F("request__patron__user_id")
-    ).update(actor=None)
+    # Any card holder's account, not only the patron's own: a guardian placing for their
+    # child would name the child's household (a patron's account is never staff's).
+    RequestEvent.objects.filter(request__in=requests, actor__patron__isnull=False).update(actor=None)
     # What staff typed about it ("Mme Martin a appelé, hospitalisée…") names them too; the
     # patron was told it when it mattered (the cancellation's email).
     RequestEvent.objects.filter(request__in=requests).exclude(note="").update(note="")
-    requests.filter(placed_by_id=F("patron__user_id")).update(placed_by=None)
+    requests.filter(placed_by__patron__isnull=False).update(placed_by=None)
     # A surprise bag names its patron: its link to the request would say who borrowed it.
     Request.surprise_requests.through.objects.filter(request__in=requests).delete()
     bag_ids = list(requests.filter(bag__isnull=False).values_list("bag_id", flat=True).distinct())

@@ -5,6 +5,7 @@ import datetime
 import email
 import email.policy
 import email.utils
+import logging
 from pathlib import Path
 
 from django.conf import settings
@@ -24,6 +25,8 @@ from .models import State
 
 PAGE = 100
 
+audit = logging.getLogger("emporter.audit")
+
 
 @role_required(selectors.ROLE)
 def outbox(request):
@@ -33,6 +36,8 @@ def outbox(request):
         notices = notices.filter(state=state)
     q = typed(request.GET.get("q"))
     if q:
+        # Who looked at whom (what they were sent, and where), as the phone desk writes it.
+        audit.info("outbox: %s searched patrons %r", request.user.pk, q)
         notices = notices.filter(
             Q(patron__card_number__iexact=q)
             | Q(patron__last_name__icontains=q)
@@ -111,9 +116,9 @@ def _sent_at(header) -> datetime.datetime | None:
 
 def _readable(user, mails: list) -> list:
     """The mails ``user`` may read: those of the notices they may read, known by the
-    Message-ID the outbox stored on each (outbox._message_id)."""
-    if selectors.sees_every_branch(user):
-        return mails
+    Message-ID the outbox stored on each (outbox._message_id). For whoever sees every
+    library too: the mail of a notice deleted since (its patron erased, the notice past
+    its keeping time) is no longer shown."""
     ids = {_message_id(mail) for mail in mails} - {""}
     visible = set(
         selectors.visible_notices(user).filter(message_id__in=ids).values_list("message_id", flat=True)

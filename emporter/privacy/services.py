@@ -24,6 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
+from emporter.api.models import ApiToken
 from emporter.desk.models import Loan
 from emporter.desk.services import anonymise_loans
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
@@ -184,21 +185,23 @@ def _forget_number_in_notices(patron: Patron) -> None:
 
 def _forget_admin_history(patron: Patron) -> None:
     """The admin's log lines about the patron, their account, and the rows that go with
-    them here (notices, bags); those about their requests, loans and surprise bags go as
-    each forgets them (``adminlog``)."""
+    them here (notices, bags, apps' tokens); those about their requests, loans and
+    surprise bags go as each forgets them (``adminlog``)."""
     rows = {
         Patron: [patron.pk],
         type(patron.user): [patron.user_id],
         Notice: Notice.objects.filter(patron=patron).values_list("pk", flat=True),
         Bag: Bag.objects.filter(patron=patron).values_list("pk", flat=True),
+        ApiToken: ApiToken.objects.filter(user_id=patron.user_id).values_list("pk", flat=True),
     }
     for model, ids in rows.items():
         adminlog.forget_lines(model, ids)
     # Lines about rows of theirs that forgot them before this (a notice deleted since, a
-    # sign-in count's "!pin b0012 …"): by their card, in any capitals, and by the card
-    # first issued; whole, and on those kinds of rows only (a card "12" is in "Les 12
-    # travaux", and in other patrons' cards).
-    theirs = (Patron, type(patron.user), Notice, Bag, SignInFailures)
+    # sign-in count's "!pin b0012 …", an app revoked when tokens were written with their
+    # user): by their card, in any capitals, and by the card first issued; whole, and on
+    # those kinds of rows only (a card "12" is in "Les 12 travaux", and in other patrons'
+    # cards).
+    theirs = (Patron, type(patron.user), Notice, Bag, SignInFailures, ApiToken)
     kinds = ContentType.objects.get_for_models(*theirs).values()
     for card in {patron.card_number, patron.user.username}:
         whole = rf"(^|[^0-9A-Za-z]){re.escape(card)}([^0-9A-Za-z]|$)"
