@@ -1,11 +1,18 @@
 """Figures that count what their label says (review "stats" of the eighteenth session): a
-line served by another copy counts under that copy's type, and a department merged into
-another keeps its name in past months."""
+line served by another copy counts under that copy's type, a department merged into
+another keeps its name in past months, and another library's copy left in a bag here is
+work to take out."""
 
+import datetime
+
+import pytest
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
-from emporter.holds.services import place_request
+from emporter.desk.services import receive_home
+from emporter.errors import ServiceError
+from emporter.holds.models import Status
+from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import Department
 from emporter.picking import services as picking
 from emporter.stats import selectors
@@ -58,3 +65,28 @@ def test_a_department_merged_and_deleted_keeps_its_name_in_past_figures(patron, 
 
     after = selectors.pick_outcomes(period=period, branch_ids=[branch.pk], by="department")
     assert [(o.label, o.code, o.found) for o in after] == [("Jeunesse", "jeunesse", 2)]
+
+
+def test_another_librarys_copy_left_in_an_expired_bag_is_work_until_scanned_out(patron, branch, other_branch):
+    """Part-Dieu's patron asked for a title only Croix-Rousse has; it came over, waited in
+    the bag at Part-Dieu, and the bag expired. It is travelling home from then on, yet
+    still in the bag on Part-Dieu's shelf: today's work there said 0 to take out."""
+    record = make_record(title="Loin", copies=[other_branch])
+    request = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)[0]
+    for line in picking.build_run(branch=other_branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    copy = Copy.objects.get(record=record)
+    picking.receive(branch=branch, barcode=copy.barcode)
+    expire_overdue(today=timezone.localdate() + datetime.timedelta(days=40))
+    request.refresh_from_db()
+    assert request.status == Status.EXPIRED
+
+    def to_take_out():
+        rows = {w.branch_code: w for w in selectors.workload(branches=[branch, other_branch])}
+        return rows[branch.code].to_take_out, rows[other_branch.code].to_take_out
+
+    assert to_take_out() == (1, 0)
+    with pytest.raises(ServiceError) as said:  # scanned at Part-Dieu's Returns: send it home
+        receive_home(barcode=copy.barcode, branch=branch)
+    assert said.value.code == "send_home"
+    assert to_take_out() == (0, 0)  # out of its bag, in the van's box

@@ -278,13 +278,14 @@ def receive_home(*, barcode: str, branch: Branch, actor=None) -> tuple[Copy, Req
             if not Copy.objects.filter(barcode=barcode).exists():
                 raise ServiceError("unknown_barcode", barcode=barcode)
             raise ServiceError("not_in_transit", barcode=barcode)
-        if copy.branch_id != branch.pk:
-            raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
-        # Out of its bag for good: the closed requests it was in no longer say it is there
-        # (holds.services.still_in_a_bag), whatever happens to it next.
+        # Out of its bag for good, in hand here: the closed requests it was in no longer
+        # say it is there (holds.services.still_in_a_bag), whatever happens to it next.
+        # Also on its way home from another library's bag: no longer work on that shelf.
         Request.objects.filter(copy=copy, bag__isnull=False, status__in=UNCOLLECTED).update(bag=None)
-        # The copy as it came (from a bag here, or from the van): the screen says which.
-        return copy, release_copy_in_hand(copy=copy, actor=actor)
+        if copy.branch_id == branch.pk:
+            # The copy as it came (from a bag here, or from the van): the screen says which.
+            return copy, release_copy_in_hand(copy=copy, actor=actor)
+    raise ServiceError("send_home", barcode=barcode, home=copy.branch.name)
 
 
 @dataclass
