@@ -24,7 +24,7 @@ from django.db.models.functions import Lower
 from emporter.catalogue.models import Copy, Record
 from emporter.patrons.models import Patron
 from emporter.phonedesk.apps import fold
-from emporter.phonedesk.selectors import NATIONAL_LENGTH, PHONE_LIKE, phone_variants
+from emporter.phonedesk.selectors import NATIONAL_LENGTH, PHONE_LIKE, name_words, phone_variants
 
 ISBN = re.compile(r"[0-9][0-9Xx-]{9,16}")
 
@@ -51,8 +51,8 @@ def is_code(term: str) -> bool:
     return " " not in term and any(c.isdigit() for c in term) and not term[:1].isalpha()
 
 
-def _every_word(queryset: QuerySet, term: str) -> QuerySet:
-    for word in fold(term).split():
+def _every_word(queryset: QuerySet, words: list[str]) -> QuerySet:
+    for word in words:
         queryset = queryset.filter(folded__contains=word)
     return queryset
 
@@ -66,7 +66,7 @@ def records(term: str) -> list[QuerySet]:
         found.append(Record.objects.filter(isbn=digits).values("pk"))
     # Even a number: "1984" and "2666" are titles (the trigram index serves it all the same).
     titled = Record.objects.annotate(folded=Folded(F("title"), Value(" "), F("responsibility")))
-    found.append(_every_word(titled, term).values("pk"))
+    found.append(_every_word(titled, fold(term).split()).values("pk"))
     return found
 
 
@@ -89,7 +89,8 @@ def patrons(term: str) -> list[QuerySet]:
     elif not is_code(term) and not phone_like:
         # ("06 12 34 56 78" as words of a name: two-letter words no index serves.)
         named = Patron.objects.annotate(folded=Folded(F("first_name"), Value(" "), F("last_name")))
-        found.append(_every_word(named, term).values("pk"))
+        # As the phone desk and the door read a name ("Dupont-Moretti" is "Dupont Moretti").
+        found.append(_every_word(named, name_words(term)).values("pk"))
     return found
 
 

@@ -37,6 +37,8 @@ def patron_url(patron, action=""):
 
 # Typographic apostrophes and dashes, as autocorrect, a word processor or a paste write them.
 TYPOGRAPHIC = ["N\u2019Diaye", "N\u2018Diaye", "O\u02bcBrien", "Jean\u2011Pierre", "Jean\u2010Luc", "Lœtitia"]
+# Letters unaccent strips and NFKD leaves whole.
+LETTERS = ["Michał", "Søren", "Đorđe", "Łucja", "Þóra", "Ħal", "Yıldız", "Ŋaba", "Ŧom", "Ŀlobet"]
 
 
 def test_fold_makes_typographic_apostrophes_and_dashes_plain():
@@ -48,7 +50,7 @@ def test_fold_does_what_postgresql_emporter_fold_does(postgres):
     """Names are matched by emporter_fold() in the database and fold() in Python (what
     is typed): they must agree, or a name typed as stored is not found."""
     with connection.cursor() as cursor:
-        for text in TYPOGRAPHIC:
+        for text in TYPOGRAPHIC + LETTERS:
             cursor.execute("SELECT emporter_fold(%s)", [text])
             assert cursor.fetchone()[0] == fold(text), text
 
@@ -195,3 +197,19 @@ def test_confirm_sent_again_with_another_pickup_says_it_was_confirmed(client, br
         expected = translation.gettext("This basket was already confirmed: see the current requests below.")
     assert outcome["text"] == expected
     assert "Idempotency" not in outcome["text"]
+
+
+def test_a_name_typed_as_written_on_the_card_is_found(db, branch):
+    patron = make_patron(branch, first_name="Michał", last_name="Wiśniewski")
+    assert find_patrons("Michał Wiśniewski") == [patron]
+    assert find_patrons("michal wisniewski") == [patron]
+
+
+def test_the_admin_reads_a_compound_name_as_the_desks_do(db, branch):
+    from emporter import admin_search
+
+    patron = make_patron(branch, first_name="Éric", last_name="Dupont Moretti")
+    found = set().union(
+        *(set(q.values_list("pk", flat=True)) for q in admin_search.patrons("Dupont-Moretti"))
+    )
+    assert found == {patron.pk}

@@ -47,7 +47,8 @@ def test_the_menu_and_the_outbox_point_a_manager_to_uncertain_notices_of_the_wee
 
     assert "Notices (1 to check)" in menu(client)
     page = client.get("/en/staff/notices/").content.decode()
-    assert '<a href="?state=uncertain">1 notice this week may have reached its patron or not' in page
+    assert "1 notice this week may have reached its patron or not" in page
+    assert '<a href="?state=uncertain">See the uncertain notices</a>' in page
 
     outbox.resend(notice=first)  # staff chose: sent again
     assert "Notices (1 to check)" not in menu(client)

@@ -43,8 +43,10 @@ without its leading zeros ("0000123" read as the number 123), or any number as a
 spreadsheet writes it ("1.23457E+12": digits lost; "123.0"). The patron keeps their card,
 the row's other values go in, and the line is reported (``card_mangled``); the row is the
 patron's even when another patron holds that number here. A row no patron is found for
-(a file without ids) whose card is such a number makes no new patron (``card_mangled``,
-the row skipped). A file giving a new card
+whose card is such a number makes no new patron (``card_mangled``, the row skipped): the
+one without its zeros only in a file without ids (a new id is a new patron there). Such
+a row never lets --expire-missing end the real patron's card: theirs counts as listed,
+and a number whose owner cannot be known counts as an unread row. A file giving a new card
 number to more than REPLACE_AT_MOST of its rows, and to more than REPLACE_AT_MOST_ROWS
 (lost cards are a few a day; a column a spreadsheet changed is most rows), replaces none:
 said once (``replacements_refused``) and in the summary, the rows' other values going in.
@@ -476,6 +478,9 @@ def _import_file(
                 )
         except RowError as error:
             skip(line, error.code, error.message)
+            report.unread += error.unread
+            if error.listed:
+                report.cards.add(_key(error.listed))
         except DatabaseError as error:
             skip(line, "database_error", database_refused(error))
         else:
@@ -1175,8 +1180,13 @@ def _first_time_source(source: str, sources: dict[str, int]) -> None:
 
 
 class RowError(Exception):
-    def __init__(self, code: str, message: str):
+    """A row refused. ``listed``: a card here the row is about all the same (the patron is
+    in the file: --expire-missing leaves it); ``unread``: whose row it is is not known (as
+    an unreadable row, it stops --expire-missing)."""
+
+    def __init__(self, code: str, message: str, *, listed: str = "", unread: bool = False):
         self.code, self.message = code, message
+        self.listed, self.unread = listed, unread
 
 
 def _clean(row: dict, branches: dict, codes: PatronCodes | None = None, date_format: str = "metric") -> dict:
@@ -1435,14 +1445,14 @@ def _refuse_a_number_made_of_a_card(card: str, plan: "_Plan | None", *, with_id:
             "the card number %(card)s is written as a spreadsheet writes a number (1.23E+12, 123.0), "
             "its digits maybe lost: no patron was created"
         )
-        raise RowError("card_mangled", message % {"card": card})
+        raise RowError("card_mangled", message % {"card": card}, unread=True)
     padded = plan.padded_card(card) if plan is not None and not with_id else ""
     if padded:
         message = _(
             "the card number %(card)s is the card %(old)s without its leading zeros (a spreadsheet read "
             "it as a number?): no patron was created, the patron with the card %(old)s is unchanged"
         )
-        raise RowError("card_mangled", message % {"card": card, "old": padded})
+        raise RowError("card_mangled", message % {"card": card, "old": padded}, listed=padded)
 
 
 def _update_pin(user, pin: str, state: str, *, set_pins: bool, hashed: str | None) -> tuple[str, str]:

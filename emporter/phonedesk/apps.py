@@ -9,9 +9,13 @@ from django.utils.translation import gettext_lazy as _
 # PostgreSQL. Of unaccent's punctuation rules, only those a name may hold.
 APOSTROPHES = "\u2018\u2019\u201b\u2032\u02bc"  # ‘ ’ ‛ ′ ʼ
 DASHES = "\u00ad\u2010\u2011\u2012\u2013\u2014\u2015\u2212"  # soft hyphen, ‐ ‑ ‒ – — ― −
-FOLDS = str.maketrans(
-    {"œ": "oe", "æ": "ae", "ß": "ss"} | dict.fromkeys(APOSTROPHES, "'") | dict.fromkeys(DASHES, "-")
-)
+# Letters of European names that unaccent strips and NFKD leaves whole (Michał, Søren,
+# Đorđe, Þóra): as lower case, which fold() turns every letter into first.
+LETTERS = {
+    **{"œ": "oe", "æ": "ae", "ß": "ss", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th"},
+    **{"ħ": "h", "ı": "i", "ŀ": "l", "ŋ": "n", "ŧ": "t"},
+}
+FOLDS = str.maketrans(LETTERS | dict.fromkeys(APOSTROPHES, "'") | dict.fromkeys(DASHES, "-"))
 
 
 def fold(value: str | None) -> str | None:
