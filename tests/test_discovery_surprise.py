@@ -306,7 +306,8 @@ def test_a_blocked_or_expired_card_is_told_at_once(library, family):
     with pytest.raises(ServiceError) as expired:
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=1)
 
-    assert (blocked.value.code, expired.value.code) == ("patron_blocked", "card_expired")
+    # Said to the guardian about the child's card; about their own, as theirs.
+    assert (blocked.value.code, expired.value.code) == ("child_blocked", "card_expired")
     assert "documents en retard" in blocked.value.message
     assert not SurpriseRequest.objects.exists()
 

@@ -56,8 +56,8 @@ class PickupSettings(models.Model):
 
 class Slot(models.Model):
     """One pickup time at one branch, with its places: written the first time someone
-    books it, its capacity copied from the settings then (a later change of settings
-    does not overbook a slot already taken)."""
+    books it. Its capacity follows the settings' "patrons per slot" at each booking
+    (``services.book``), never below what is booked: lowering it sends nobody away."""
 
     branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="+", verbose_name=_("branch"))
     starts_at = models.DateTimeField(_("starts at"))

@@ -180,9 +180,11 @@ def available(*, bag: Bag, now=None) -> list[Day]:
     if not times:
         return []
     # Keyed by the UTC instant, as slot_times gives them: a local datetime in autumn's
-    # repeated hour never equals another zone's (PEP 495).
+    # repeated hour never equals another zone's (PEP 495). The places left are counted
+    # under the current "patrons per slot", as services.book counts them (none when it
+    # was lowered below what is booked), not the capacity given at the last booking.
     taken = {
-        s.starts_at.astimezone(datetime.UTC): s.capacity - s.booked
+        s.starts_at.astimezone(datetime.UTC): max(0, settings.per_slot - s.booked)
         for s in Slot.objects.filter(
             branch_id=bag.branch_id, starts_at__gte=times[0], starts_at__lte=times[-1]
         )

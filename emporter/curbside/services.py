@@ -2,14 +2,16 @@
 closing them once the bag is handed over or closes otherwise.
 
 A slot's places are taken with a guarded UPDATE (``booked < capacity`` in the WHERE
-clause, and a check constraint behind it), and each bag's booking runs under the bag's
-row lock, so two patrons cannot take the last place and one patron cannot hold two.
+clause, and a check constraint behind it; the capacity brought to the current settings
+first), and each bag's booking runs under the bag's row lock, so two patrons cannot take
+the last place and one patron cannot hold two.
 """
 
 import datetime
 
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from emporter.errors import ServiceError
@@ -69,11 +71,20 @@ def book(*, bag: Bag, starts_at: datetime.datetime, now=None) -> Appointment:
         # their times would otherwise each hold one and wait for the other.
         mine = {slot.pk, live.slot_id} if live is not None and live.slot_id else {slot.pk}
         list(Slot.objects.select_for_update().filter(pk__in=mine).order_by("pk").values_list("pk", flat=True))
-        if not Slot.objects.filter(pk=slot.pk, booked__lt=F("capacity")).update(booked=F("booked") + 1):
+        if not _take_place(slot, settings.per_slot):
             raise ServiceError("slot_full")
         if live is not None:
             _close(live, Appointment.State.CANCELLED, now=now)
         return Appointment.objects.create(bag=bag, slot=slot)
+
+
+def _take_place(slot: Slot, per_slot: int) -> bool:
+    """One place in ``slot`` (locked), if it has one under the branch's current "patrons
+    per slot": a door short-staffed since the slot's first booking takes fewer, and more
+    once staffed again. Never below what is booked already (the check constraint); those
+    patrons keep their time."""
+    Slot.objects.filter(pk=slot.pk).update(capacity=Greatest(F("booked"), per_slot))
+    return bool(Slot.objects.filter(pk=slot.pk, booked__lt=F("capacity")).update(booked=F("booked") + 1))
 
 
 def cancel(*, appointment: Appointment, now=None) -> bool:

@@ -12,6 +12,7 @@ from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds.models import Bag, Status
 from emporter.http import post_only
+from emporter.network.models import LENDING_MODES
 from emporter.patrons.models import of_household
 from emporter.patrons.selectors import signed_in_patron
 
@@ -53,6 +54,10 @@ def times(request, bag_id: int):
     if not bag.requests.filter(status=Status.READY).exists():
         # Collected, expired or cancelled since the email linking here was sent.
         return render(request, "curbside/times.html", {"bag": bag, "nothing_waits": True})
+    if bag.branch.service_mode not in LENDING_MODES:
+        # No time to book (services.book refuses), nor a deadline to meet: said as the
+        # account page says it, the bag waiting there until the library reopens.
+        return render(request, "curbside/times.html", {"bag": bag, "library_closed": True})
     live = Appointment.objects.filter(bag=bag, state__in=LIVE).select_related("slot").first()
     context = {"bag": bag, "days": selectors.available(bag=bag), "appointment": live}
     return render(request, "curbside/times.html", context)

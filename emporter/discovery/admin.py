@@ -31,4 +31,4 @@ class SurpriseRequestAdmin(admin.ModelAdmin):
     list_display = ["pk", "patron", "how_many", "pickup_branch", "status", "created_at"]
     list_filter = ["status", "pickup_branch"]
     raw_id_fields = ["patron", "asked_by", "requests"]
-    readonly_fields = ["composed_by", "composed_at"]
+    readonly_fields = ["composed_by", "composed_at", "ask_key"]

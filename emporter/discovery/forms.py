@@ -1,3 +1,6 @@
+import re
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -7,6 +10,8 @@ from .kinds import Kind
 from .models import SurpriseRequest
 
 MAX_BAG = 8
+# The ask form's key: a uuid4 in hex, one per rendering (as the basket's confirm_key).
+ASK_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 class SurpriseForm(forms.Form):
@@ -37,6 +42,8 @@ class SurpriseForm(forms.Form):
     pickup_branch = forms.ModelChoiceField(
         label=_("Collect at"), queryset=Branch.objects.accepting_requests()
     )
+    # Sent back as rendered: a second send of the same page makes no second bag.
+    ask_key = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, patron, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,6 +54,7 @@ class SurpriseForm(forms.Form):
         if len(self.people) == 1:
             self.fields["for_whom"].widget = forms.HiddenInput()
         self.fields["for_whom"].initial = patron.pk
+        self.fields["ask_key"].initial = uuid.uuid4().hex
         # Their own library, else the first that takes requests (as the basket does): a
         # required choice left empty is one more tap the patron is refused for.
         accepting = self.fields["pickup_branch"].queryset
@@ -54,6 +62,11 @@ class SurpriseForm(forms.Form):
             self.fields["pickup_branch"].initial = patron.home_branch_id
         elif first := accepting.first():
             self.fields["pickup_branch"].initial = first.pk
+
+    def clean_ask_key(self) -> str | None:
+        # Anything but the form's own key did not come from the form: no replay for it.
+        key = self.cleaned_data["ask_key"]
+        return key if ASK_KEY.fullmatch(key) else None
 
     def reader(self):
         return self.people[self.cleaned_data["for_whom"]]

@@ -137,6 +137,9 @@ class SurpriseRequest(models.Model):
         Request, blank=True, related_name="surprise_requests", verbose_name=_("requests")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The ask form's key, one per rendering (as the basket's): the same form sent twice
+    # (a double click, a reload after a time-out) finds the bag the first made.
+    ask_key = models.CharField(_("form key"), max_length=32, null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -150,6 +153,12 @@ class SurpriseRequest(models.Model):
                 condition=~models.Q(status=SurpriseStatus.OPEN)
                 | models.Q(patron__isnull=False, asked_by__isnull=False),
                 name="open_surprise_has_patron",
+            ),
+            # Behind the service's look-up: two sends at once still make one bag.
+            models.UniqueConstraint(
+                fields=["asked_by", "ask_key"],
+                condition=models.Q(ask_key__isnull=False),
+                name="surprise_ask_once",
             ),
         ]
 

@@ -9,7 +9,7 @@ import datetime
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from emporter.errors import ServiceError
@@ -33,34 +33,61 @@ def create_surprise_request(
     kinds: Iterable[str] = (),
     tastes: str = "",
     avoid: str = "",
+    key: str | None = None,
 ) -> SurpriseRequest:
-    """A patron asks for a bag for themselves or for one of their children."""
+    """A patron asks for a bag for themselves or for one of their children. ``key``: the
+    ask form's (one per rendering); sent again, it answers with the bag the first made."""
     if patron.pk != asked_by.pk and patron.guardian_id != asked_by.pk:
         raise ServiceError("surprise_not_yours")
-    # The same refusals as a request's, said now rather than when the librarian composes.
-    check_patron(patron)
+    # Before any refusal: a retry gets what the first send made, whatever changed since
+    # (the bag itself now takes the allowance the first send checked).
+    if first := _asked_before(asked_by, key):
+        return first
+    # The same refusals as a request's, said now rather than when the librarian composes;
+    # to a guardian, about the child's card ("Lina's card"), as the basket says it.
+    check_patron(patron, theirs=patron.pk != asked_by.pk)
     if not pickup_branch.accepts_requests:
         raise ServiceError("branch_not_accepting", branch=pickup_branch.name)
     kinds = [k for k in dict.fromkeys(kinds) if k in Kind.values]
+    fields = {
+        "how_many": how_many,
+        "age": age,
+        "kinds": kinds,
+        "tastes": tastes.strip(),
+        "avoid": avoid.strip(),
+    }
     with transaction.atomic():
         # The patron's row lock serialises this with their placements (holds.services).
         if Patron.objects.select_for_update().filter(pk=patron.pk).first() is None:
             raise ServiceError("patron_gone")  # erased while this waited for their row
+        if first := _asked_before(asked_by, key):  # the same form, sent while this waited
+            return first
         left = remaining_allowance(patron=patron)
         if not left:  # "0 more documents" reads like a fault: said as the basket says it
             raise ServiceError("surprise_no_allowance")
         if how_many > left:
             raise ServiceError("surprise_over_limit", left=left)
-        return SurpriseRequest.objects.create(
-            patron=patron,
-            asked_by=asked_by,
-            pickup_branch=pickup_branch,
-            how_many=how_many,
-            age=age,
-            kinds=kinds,
-            tastes=tastes.strip(),
-            avoid=avoid.strip(),
-        )
+        return _create(asked_by, patron, pickup_branch, key, fields)
+
+
+def _asked_before(asked_by: Patron, key: str | None) -> SurpriseRequest | None:
+    if not key:
+        return None
+    return SurpriseRequest.objects.filter(asked_by=asked_by, ask_key=key).first()
+
+
+def _create(asked_by: Patron, patron: Patron, pickup_branch: Branch, key: str | None, fields: dict):
+    try:
+        with transaction.atomic():  # a savepoint: the bag the other send made is read after
+            return SurpriseRequest.objects.create(
+                patron=patron, asked_by=asked_by, pickup_branch=pickup_branch, ask_key=key or None, **fields
+            )
+    except IntegrityError:
+        # surprise_ask_once: the same key sent at once for another reader (whose row lock
+        # did not serialise the two); the first send's bag is the answer.
+        if first := _asked_before(asked_by, key):
+            return first
+        raise
 
 
 def _place(surprise: SurpriseRequest, record_ids: list[int], actor) -> list[Outcome]:

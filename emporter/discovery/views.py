@@ -125,6 +125,7 @@ def surprise(request):
                 kinds=data["kinds"],
                 tastes=data["tastes"],
                 avoid=data["avoid"],
+                key=data["ask_key"],
             )
         except ServiceError as error:
             form.add_error(None, error.message)
