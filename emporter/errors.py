@@ -53,6 +53,10 @@ MESSAGES = {
         _("This document is already on its way to your library: it can no longer be collected elsewhere."),
         409,
     ),
+    "none_of_its_own": (
+        _("%(branch)s lends only its own copies, and has none of this document: choose another library."),
+        409,
+    ),
     "pickup_no_copy": (_("%(branch)s cannot have a copy of this document set aside for you."), 409),
     "conflict": (_("Someone else changed this request at the same moment; please try again."), 409),
     "not_found": (_("No such request."), 404),

@@ -471,12 +471,13 @@ def test_the_sweep_is_not_starved_by_requests_their_rules_keep_from_other_shelve
 ):
     """At a library that lends only its own copies, old requests wait for titles on other
     libraries' shelves: they are not even looked at, so a newer one is served."""
-    RequestPolicy.objects.create(branch=branch, allow_other_branches=False)
     for n in range(2):
         record = make_record(title=f"Ailleurs {n}", copies=[(other_branch, CopyStatus.ON_LOAN)])
         blocked = make_patron(branch, card=f"1000002{n}", last_name=f"Ancien {n}")
         place_request(patron=blocked, record_id=record.pk, pickup_branch=branch)
         Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # back, over there
+    # Placed before the library's rules kept to its own copies (placement refuses them now).
+    RequestPolicy.objects.create(branch=branch, allow_other_branches=False)
     record = make_record(title="Ici", copies=[(branch, CopyStatus.MISSING)])
     newer, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # found again here

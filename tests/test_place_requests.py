@@ -31,10 +31,15 @@ def test_a_copy_elsewhere_is_used_when_the_policy_allows(patron, branch, other_b
 
 def test_no_copy_elsewhere_when_the_policy_forbids_it(patron, branch, other_branch):
     RequestPolicy.objects.create(allow_other_branches=False, allow_waiting_list=False)
-    record = make_record(copies=[other_branch])
+    record = make_record(copies=[other_branch, (branch, CopyStatus.ON_LOAN)])
     with pytest.raises(ServiceError) as error:
         place(patron, record, branch)
     assert error.value.code == "nothing_available"
+    # None of its own at all: a waiting list there would never move (Koha refuses it).
+    record = make_record(title="Ailleurs", copies=[other_branch])
+    with pytest.raises(ServiceError) as error:
+        place(patron, record, branch)
+    assert error.value.code == "none_of_its_own"
 
 
 def test_ninth_request_is_refused_with_limit_reached_in_french(patron, branch):

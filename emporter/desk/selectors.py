@@ -195,10 +195,17 @@ LATE_DAYS = 7
 def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
     """Requests of these patrons whose bag here expired in the last LATE_DAYS, with their
     copy still on this library's hold shelf, held for no one (nobody has taken it out of
-    the bag and scanned it at returns yet). Read through the requests' pickup index."""
+    the bag and scanned it at returns yet). Read through the requests' pickup index.
+    ``waited_for``: someone else waits for the title (the patron's own request for it is
+    filled by the loan: ``services.lend_expired``)."""
     since = timezone.now() - datetime.timedelta(days=LATE_DAYS)
     held = Request.objects.filter(copy=OuterRef("copy_id"), status__in=HOLDING_COPY)
-    waiting = Request.objects.filter(record=OuterRef("record_id"), status=Status.WAITING)
+    waiting = Request.objects.filter(record=OuterRef("record_id"), status=Status.WAITING).exclude(
+        patron=OuterRef("patron_id")
+    )
+    at_home = Loan.objects.filter(
+        patron=OuterRef("patron_id"), copy__record=OuterRef("record_id"), returned_at__isnull=True
+    )
     return list(
         Request.objects.filter(
             patron_id__in=patron_ids,
@@ -210,6 +217,8 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
             loan__isnull=True,
         )
         .exclude(Exists(held))
+        # A title the patron has at home (another copy, handed over meanwhile): one is enough.
+        .exclude(Exists(at_home))
         .annotate(waited_for=Exists(waiting))
         .select_related("record", "copy", "patron")
         .order_by("copy__call_number_key", "pk")

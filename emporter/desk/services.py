@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
@@ -20,8 +20,14 @@ from emporter.catalogue.models import Copy, CopyStatus
 from emporter.curbside import services as curbside
 from emporter.errors import ServiceError
 from emporter.holds.lifecycle import transition_all
-from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, RequestEvent, Status
-from emporter.holds.services import check_patron, close_bag_if_done, forget_patrons, release_copy_in_hand
+from emporter.holds.models import ACTIVE, HOLDING_COPY, UNCOLLECTED, Bag, Request, RequestEvent, Status
+from emporter.holds.services import (
+    check_patron,
+    close_as_lent,
+    close_bag_if_done,
+    forget_patrons,
+    release_copy_in_hand,
+)
 from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import LoanHistory, Patron
@@ -133,6 +139,8 @@ def lend_expired(
     """A patron come for a bag that expired: its documents still on the hold shelf here,
     wanted by no one else, are lent all the same, as a Koha desk checks out an item whose
     hold has lapsed. The requests stay expired (that is what happened); each gets its loan.
+    The patron's own request for a title lent so is filled (closed, its copy freed):
+    one copy of a title per patron, as at placement (``already_on_loan``).
 
     Only copies of this library still on its hold shelf and held by no request (not
     taken out and scanned at returns yet: ``selectors.expired_here``), and only when
@@ -154,15 +162,52 @@ def lend_expired(
             .select_related("copy")
             .order_by("pk")
         )
-        # Guarded: only from the hold shelf of this library, held for no one, once.
+        # Requests before copies, as the hand-over locks them.
+        filled = _active_for_same_titles(requests)
+        at_home = _titles_at_home(requests)
+        # Guarded: only from the hold shelf of this library, held for no one, once, and
+        # not a second copy of a title the patron has at home (handed over meanwhile).
         lent = [
             request
             for request in requests
-            if Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
+            if (request.patron_id, request.record_id) not in at_home
+            and Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
             .exclude(Exists(held))
             .update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
         ]
+        _close_filled(filled, lent, actor=actor)
         return _write_loans(requests=lent, branch=branch, actor=actor) if lent else []
+
+
+def _active_for_same_titles(requests: list[Request]) -> list[Request]:
+    """The active requests of these requests' patrons for the same titles (one a patron
+    and title at most), locked in id order: a new request for a title whose expired bag
+    is now being lent holds another copy, or waits for one."""
+    same = Q(pk__in=[])
+    for request in requests:
+        same |= Q(patron_id=request.patron_id, record_id=request.record_id)
+    mine = Request.objects.select_for_update(of=("self",)).filter(same, status__in=ACTIVE)
+    return list(mine.order_by("pk"))
+
+
+def _titles_at_home(requests: list[Request]) -> set[tuple[int, int]]:
+    """(patron, title) of these requests that the patron already has on loan."""
+    loans = Loan.objects.filter(
+        patron_id__in={r.patron_id for r in requests},
+        copy__record_id__in={r.record_id for r in requests},
+        returned_at__isnull=True,
+    )
+    return set(loans.values_list("patron_id", "copy__record_id"))
+
+
+def _close_filled(active: list[Request], lent: list[Request], *, actor) -> None:
+    """One copy of a title per patron, as Koha fills a patron's own hold at check-out:
+    their request for a title just lent is closed, untold, and its copy freed for the
+    next patron (``holds.services.close_as_lent``)."""
+    barcodes = {(r.patron_id, r.record_id): r.copy.barcode for r in lent}
+    for request in active:
+        if (request.patron_id, request.record_id) in barcodes:
+            close_as_lent(request=request, actor=actor, note=barcodes[request.patron_id, request.record_id])
 
 
 def _write_loans(*, requests: list[Request], branch: Branch, actor) -> list[Loan]:

@@ -29,6 +29,7 @@ EVENT_REASONS = {
     "not_found_waiting": _("not found: waits for another copy"),
     "no_copy_left": _("no copy can serve it any more"),
     "hold_extended": _("kept longer on the hold shelf"),
+    "lent_another_copy": _("filled: another copy lent at the door"),
 }
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode, closed_for_a_while
 
+from .models import Request, Status
 from .services import extend_after_reopening, serve_waiting
 
 logger = logging.getLogger(__name__)
@@ -22,10 +23,11 @@ def set_mode(*, branches, mode: str, actor) -> int:
     A branch that reopens gives the bags that waited there while it was closed their
     days back (``holds.services.extend_after_reopening``): they did not expire while
     nobody could collect them, and must not expire the morning it reopens. Its shelves
-    serve the waiting lists at once, oldest request first: a patron placing a request
-    the minute it reopens must not take a copy others have waited for. And its change
-    is marked ``to_tell``: the composer tells those told it had closed that it has
-    reopened (``notices.reopening``)."""
+    serve the waiting lists at once, oldest request first, and its own waiting requests
+    take the copies elsewhere they were passed over for while it was closed: a patron
+    placing a request the minute it reopens must not take a copy others have waited
+    for. And its change is marked ``to_tell``: the composer tells those told it had
+    closed that it has reopened (``notices.reopening``)."""
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
     with transaction.atomic():
@@ -71,5 +73,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
             # Every waiting request its shelves can serve, not a first batch: the next
             # would wait for the sweep, and a request placed meanwhile take their copy.
             serve_waiting(actor=actor, records=on_its_shelves, limit=None)
+            # And those to be collected here, passed over while it was closed: a copy
+            # that came back elsewhere meanwhile went on its shelf there, theirs now.
+            waited_for_here = Request.objects.filter(pickup_branch=branch, status=Status.WAITING)
+            serve_waiting(actor=actor, records=waited_for_here.values("record_id"), limit=None)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed

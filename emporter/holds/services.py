@@ -355,6 +355,7 @@ def place_request(
     """Place one request and set a copy aside; returns (request, replayed). ``theirs``:
     placed by a guardian for a child, whose card refusing is said as the child's.
     ``basket``: what ``place_requests`` read once for all the documents."""
+    _serve_queue_first(record_id)
     try:
         with transaction.atomic():
             if household_key is not None:  # its holder's row, then the patron's
@@ -393,13 +394,17 @@ def place_request(
             )
             if copy is None:
                 _refuse_by_copy_type(record, rules, limits, full, types)
-            if copy is None and not Copy.objects.lendable().filter(record=record).exists():
-                # A waiting list that would never move: said apart for a title with no
-                # copy at all (on order, its items skipped at import).
+            if copy is None and not _copies_that_could_serve(record.pk, pickup_branch.pk, rules).exists():
+                # A waiting list that would never move (no copy to lend, or none of its
+                # own at a library that lends only those, as Koha refuses such a hold):
+                # said apart for a title with no copy at all (on order, its items
+                # skipped at import).
                 no_copy = not Copy.objects.filter(record=record).exists()
                 if no_copy and basket is not None and not Record.objects.filter(pk=record.pk).exists():
                     # Deleted (its copies with it) since the basket's records were read.
                     raise ServiceError("unknown_record")
+                if not no_copy and Copy.objects.lendable().filter(record=record).exists():
+                    raise ServiceError("none_of_its_own", branch=pickup_branch.name)  # others lend it
                 raise ServiceError("no_copy" if no_copy else "nothing_to_lend")
             if copy is None and not rules.allow_waiting_list:
                 raise ServiceError("nothing_available")
@@ -429,6 +434,24 @@ def place_request(
     except IntegrityError as error:
         # The constraints caught what the checks above should have: a race we lost.
         raise ServiceError(_placement_conflict(error)) from error
+
+
+def _serve_queue_first(record_id: int) -> None:
+    """Those already waiting for the title are served before a newcomer takes a copy:
+    one may have come back on a shelf without a return (an import, a library reopened,
+    a request moved off a closed library) and wait there for the five-minute sweep. As
+    Koha's holds queue, the oldest request first; the newcomer gets a copy only if one
+    is left. Before the placement's transaction: a refusal of the newcomer (no waiting
+    list there) must not undo the copies given to the queue. No actor: the placing
+    patron did not serve those requests."""
+    # Someone waits and a copy is on a shelf: one statement, the usual answer no.
+    on_shelf = Exists(allocation.takeable_copies(record=record_id))
+    if not Request.objects.filter(on_shelf, record_id=record_id, status=Status.WAITING).exists():
+        return
+    # One at a time: each pass looks again for a copy on a shelf, so the rest of a long
+    # queue is not read once none is left.
+    while serve_waiting(limit=1, records=[record_id]):
+        pass
 
 
 def _placement_conflict(error: IntegrityError) -> str:
@@ -474,6 +497,28 @@ def cancel_request(*, request: Request, actor=None, reason: str = "", by_staff: 
     return request
 
 
+# The reason of a request closed by ``close_as_lent`` (no notice reads it).
+LENT_ANOTHER_COPY = "lent_another_copy"
+
+
+def close_as_lent(*, request: Request, actor=None, note: str = "") -> Request:
+    """The patron was lent another copy of the title at the door (an expired bag's,
+    ``desk.services.lend_expired``): their request for it is filled, as Koha fills a
+    patron's own hold at check-out. Cancelled with a reason of its own, which no notice
+    tells (the patron has the document in hand); its copy goes where it now belongs
+    (``free_held_copy``: to the next patron waiting) and its bag closes if nothing ready
+    is left in it. ``request``: active, locked by the caller, before any copy."""
+    copy = None
+    if request.copy_id is not None:
+        # Locked after the request, as ``cancel_request`` does.
+        copy = Copy.objects.select_for_update(of=("self",)).get(pk=request.copy_id)
+    transition(request, Status.CANCELLED, actor=actor, reason=LENT_ANOTHER_COPY, note=note)
+    if copy is not None:
+        free_held_copy(copy=copy, pickup_branch_id=request.pickup_branch_id, actor=actor)
+    close_bag_if_done(bag_id=request.bag_id)
+    return request
+
+
 def free_held_copy(*, copy: Copy, pickup_branch_id: int, actor=None) -> Request | None:
     """The request that held ``copy`` is over (cancelled, expired): the copy is free, and
     what that means depends on where it is. Never marked on a shelf it is not on:
@@ -509,23 +554,8 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         # A closed library lends nothing (its shelves wait for it to reopen); a copy with
         # no barcode, or in a reference collection, is not for requests: it is shelved.
         return None
-    waiting = (
-        # Only the requests' rows: SKIP LOCKED over a join would also skip every request
-        # whose patron (placing another request) or branch (a bag being opened) is locked.
-        Request.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(record_id=copy.record_id, status=Status.WAITING)
-        # Nobody collects at a closed library: its waiting requests keep their place for
-        # when it reopens (or their patron chooses another), and the copy goes on.
-        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
-        .select_related("patron", "pickup_branch")
-        .order_by("created_at", "pk")
-    )
-    for request in waiting[:20]:
+    for request in _waiting_for(copy):
         rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-        if copy.branch_id != request.pickup_branch_id and not rules.allow_other_branches:
-            continue
-        if not may_borrow(request.patron):
-            continue  # keeps its place; the copy goes to the next one (Evergreen's CAPTURE block)
         if not _types_counted_alone(request, rules, copy.doc_type):
             continue  # its patron is placing a request now: the next copy or the sweep
         if not _may_take_type(request, rules, copy.doc_type):
@@ -538,6 +568,37 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
         freed = {"placed_at": timezone.now(), **_taking(copy)}
         return transition(request, Status.PLACED, actor=actor, reason="copy_freed", **freed)
     return None
+
+
+# Waiting requests read (and locked) at a time by ``release_copy``.
+WAITING_PAGE = 20
+
+
+def _waiting_for(copy: Copy):
+    """The requests waiting for ``copy``'s record that could take it, oldest first, page
+    after page, each page locked as it is read: however many ahead of it cannot take
+    it, the first that can is reached. Left out in SQL: requests to be collected at a
+    closed library (their place kept for when it reopens, or their patron chooses
+    another), blocked or expired cards (their place kept too: Evergreen's CAPTURE
+    block), and, for a copy of another library, requests whose pickup library lends
+    only its own copies. Types and limits are the caller's to check."""
+    waiting = (
+        Request.objects.filter(record_id=copy.record_id, status=Status.WAITING)
+        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
+        .filter(borrowing_patrons("patron__"))
+        .filter(Q(pickup_branch_id=copy.branch_id) | ~policy.own_branch_only())
+        # Only the requests' rows: SKIP LOCKED over a join would also skip every request
+        # whose patron (placing another request) or branch (a bag being opened) is locked.
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("patron", "pickup_branch")
+        .order_by("created_at", "pk")
+    )
+    page = waiting
+    while rows := list(page[:WAITING_PAGE]):
+        yield from rows
+        last = rows[-1]
+        after = Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, pk__gt=last.pk)
+        page = waiting.filter(after)
 
 
 def _limits_of(
@@ -844,7 +905,8 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     expiry), which serves the waiting list at once. Some come back another way: an
     import from the library system, an edit in the admin, a copy found again by staff, a
     library reopening (``holds.continuity.set_mode`` calls this for its shelves at once,
-    so that nobody placing a request that minute jumps the queue). This sweep
+    so that nobody placing a request that minute jumps the queue). A placement for the
+    title serves its queue first too (``_serve_queue_first``). This sweep
     (jobs.schedule) makes sure none of them sits on a shelf while someone waits for it.
     Returns how many requests were served."""
     # Only copies a request could take: with the shelves of a closed library counted,
@@ -920,17 +982,32 @@ def _could_come_back(record_ref):
 def stranded_waiting():
     """The waiting requests no copy can ever serve, that ``close_waiting_without_copies``
     closes (docs/deploy.md lists them this way before an upgrade's first pass)."""
-    no_copy = ~Exists(_could_come_back(OuterRef("record_id")))
+    could = _could_come_back(OuterRef("record_id"))
+    # At a library whose rules lend only its own copies, only its own count: those of
+    # other libraries never come to it (release_copy, serve_waiting pass it over).
+    none_of_its_own = policy.own_branch_only() & ~Exists(could.filter(branch=OuterRef("pickup_branch_id")))
     # A record merged into another at the source (catalogue.importer.mark_merged): its
     # requests follow its copies (holds.merges), they are not stranded.
-    return Request.objects.filter(no_copy, status=Status.WAITING, record__merged_into__isnull=True)
+    return Request.objects.filter(
+        ~Exists(could) | none_of_its_own, status=Status.WAITING, record__merged_into__isnull=True
+    )
+
+
+def _may_yet_be_served(request: Request) -> bool:
+    """``stranded_waiting``'s rule for one request, looked at again under its lock."""
+    copies = _could_come_back(request.record_id)
+    rules = policy.resolve(branch=request.pickup_branch_id, category=request.patron.category)
+    if not rules.allow_other_branches:
+        copies = copies.filter(branch_id=request.pickup_branch_id)
+    return copies.exists()
 
 
 def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
     """Close, as not found, the waiting requests no copy can ever serve: their title's
     last lendable copies were withdrawn (written off) or moved to a reference collection
     over a day ago (``STRANDED_AFTER``), left out of the exports for a month, or
-    deleted. Placement refuses such a title (``nothing_to_lend``); a request left waiting
+    deleted; at a library that lends only its own copies, the last of its own.
+    Placement refuses such a title (``nothing_to_lend``); a request left waiting
     for one would never move, take one of its patron's places for good, and tell them
     nothing. The patron is told, as when a picker finds nothing (the notice reads the
     event). Returns how many were closed."""
@@ -940,6 +1017,7 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
         with transaction.atomic():
             request = (
                 Request.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("patron")
                 .filter(pk=request_id, status=Status.WAITING)
                 .first()
             )
@@ -950,7 +1028,7 @@ def close_waiting_without_copies(*, limit: int = 500, actor=None) -> int:
             record = Record.objects.select_for_update().filter(pk=request.record_id)
             if record.values_list("merged_into_id", flat=True).first() is not None:
                 continue  # merged at the source meanwhile: holds.merges moves it
-            if _could_come_back(request.record_id).exists():
+            if _may_yet_be_served(request):
                 continue
             transition(request, Status.NOT_FOUND, actor=actor, reason="no_copy_left")
             closed += 1
@@ -1165,6 +1243,11 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             raise ServiceError("type_not_requestable", doc_type=_type_label(request.doc_type))  # the copy's
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
+        could_serve = _copies_that_could_serve(request.record_id, branch.pk, rules)
+        if request.copy is None and not could_serve.exists():
+            # Waiting, to a library that lends only its own copies and has none of the
+            # title: it would wait there for good.
+            raise ServiceError("pickup_no_copy", branch=branch.name)
         if not copy_stays:
             copy = take_copy_for(request, rules, pickup_branch=branch)
             if copy is None:
@@ -1173,7 +1256,18 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
         transition(request, request.status, actor=actor, reason="pickup_changed", **fields)
         if freed is not None:
             release_copy(copy=freed, actor=actor)
+    if request.status == Status.WAITING:
+        # Moved off a closed library, or to one whose own copy is on its shelf: the copy
+        # it may take now goes to the title's queue, oldest first, not to whoever asks
+        # for the title before the sweep. Once the move is committed (at once, unless a
+        # caller's transaction holds it), as a placement left waiting is served.
+        transaction.on_commit(lambda: _serve_after_move(request), robust=True)
     return request
+
+
+def _serve_after_move(request: Request) -> None:
+    _serve_queue_first(request.record_id)
+    request.refresh_from_db(fields=["status", "copy", "doc_type", "placed_at"])
 
 
 def extend_after_reopening(*, branch: Branch, today=None) -> int:
