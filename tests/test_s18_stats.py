@@ -9,15 +9,18 @@ import pytest
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk import selectors as desk_selectors
 from emporter.desk.services import receive_home
 from emporter.errors import ServiceError
 from emporter.holds.models import Status
 from emporter.holds.services import expire_overdue, place_request
 from emporter.network.models import Department
+from emporter.patrons.models import Role
 from emporter.picking import services as picking
 from emporter.stats import selectors
 from emporter.stats.selectors import Period
 from tests.conftest import make_department, make_record
+from tests.test_door_pages import staff, url
 
 
 def test_a_line_served_by_another_copy_counts_under_that_copys_type(patron, branch):
@@ -90,3 +93,26 @@ def test_another_librarys_copy_left_in_an_expired_bag_is_work_until_scanned_out(
         receive_home(barcode=copy.barcode, branch=branch)
     assert said.value.code == "send_home"
     assert to_take_out() == (0, 0)  # out of its bag, in the van's box
+
+
+def test_the_door_lists_such_a_copy_for_as_long_as_the_figure_counts_it(client, patron, branch, other_branch):
+    """The door's list dropped it after its days (BACK_TO_SHELVES_DAYS), saying only "Send
+    back", while the workload counted it until a scan at Returns: they agree now."""
+    record = make_record(title="Loin", copies=[other_branch])
+    place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+    for line in picking.build_run(branch=other_branch, kind="late").lines.all():
+        picking.mark_found(line=line)
+    copy = Copy.objects.get(record=record)
+    picking.receive(branch=branch, barcode=copy.barcode)
+    expire_overdue(today=timezone.localdate() + datetime.timedelta(days=40))
+    later = timezone.now() + datetime.timedelta(days=desk_selectors.BACK_TO_SHELVES_DAYS + 1)
+
+    assert [e.copy_id for e in desk_selectors.back_to_shelves(branch=branch, now=later)] == [copy.pk]
+    client.force_login(staff(Role.DOOR_DESK, branch))
+    shelf = client.get(url("desk:shelf", branch.pk)).content.decode()
+    assert "scan it at Returns, then send it back to Croix-Rousse" in shelf
+
+    with pytest.raises(ServiceError):
+        receive_home(barcode=copy.barcode, branch=branch)  # "send it home": out of its bag
+    assert desk_selectors.back_to_shelves(branch=branch, now=later) == []
+    assert "Send back to Croix-Rousse" in client.get(url("desk:shelf", branch.pk)).content.decode()

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.curbside.models import Appointment
-from emporter.holds.models import HOLDING_COPY, Bag, Request, RequestEvent, Status
+from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, RequestEvent, Status
+from emporter.holds.services import still_in_a_bag as in_a_bag
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.phonedesk.selectors import PHONE_LIKE, find_patrons, name_too_short, patrons_named
@@ -389,6 +390,12 @@ def back_to_shelves(*, branch: Branch, days: int = BACK_TO_SHELVES_DAYS, now=Non
         .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), status__in=HOLDING_COPY)))
         .values_list("pk", flat=True)
     )
+    # And other libraries' copies still in a closed bag here (travelling home on paper
+    # from the bag's closing): listed until a scan at Returns takes them out, as the
+    # managers' workload counts them (stats.selectors.workload).
+    still_in_a_bag += Request.objects.filter(
+        in_a_bag(), status__in=UNCOLLECTED, bag__branch=branch, copy__status=CopyStatus.IN_TRANSIT
+    ).values_list("copy_id", flat=True)
     # Two bounded reads, each on its own index, rather than one whose OR would read the
     # network's whole history: the last days' events, and those of copies still in a bag.
     candidates = RequestEvent.objects.filter(left_the_shelf, branch=branch).exclude(copy=None)
