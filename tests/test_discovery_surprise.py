@@ -159,15 +159,20 @@ def test_composing_places_through_the_normal_limits(library, family):
     surprise = services.create_surprise_request(
         asked_by=parent, patron=child, pickup_branch=library, how_many=2
     )
-    # Meanwhile the child requests one document themselves: one place left.
-    place_requests(patron=child, record_ids=[comic("Choisi seul", library).pk], pickup_branch=library)
+    # Meanwhile the child requests one document themselves: the bag holds both places.
+    (own,) = place_requests(
+        patron=child, record_ids=[comic("Choisi seul", library).pk], pickup_branch=library
+    )
+    assert own.error.code == "limit_reached"
+    # A place freed by the rules (the limit lowered meanwhile) is still checked at composing.
+    RequestPolicy.objects.update(max_active=1)
     chosen = [comic("Premier", library).pk, comic("Second", library).pk]
 
     outcomes = services.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=user)
 
     assert [o.ok for o in outcomes] == [True, False]
     assert outcomes[1].error.code == "limit_reached"
-    assert Request.objects.filter(patron=child, status=Status.PLACED).count() == 2
+    assert Request.objects.filter(patron=child, status=Status.PLACED).count() == 1
     assert surprise.requests.count() == 1
 
 

@@ -17,8 +17,11 @@ from emporter.discovery import services
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
 from emporter.holds.continuity import set_mode
+from emporter.holds.models import Request, Status
+from emporter.holds.selectors import room_left
+from emporter.holds.services import place_requests
 from emporter.network.models import Branch, ServiceMode
-from tests.conftest import make_patron
+from tests.conftest import make_patron, make_record
 from tests.test_curbside import MONDAY, WEDNESDAY, at, open_all_day, ready_bag
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +213,40 @@ def test_the_times_page_of_a_bag_at_a_closed_library_says_it_is_closed(client, p
     assert "come whenever the library is open" not in page
     assert "Book this time" not in page
     assert f"waits at {branch.name} until" not in page
+
+
+# -- An open surprise bag holds its places --------------------------------------------
+
+
+def test_places_an_open_surprise_bag_holds_are_not_handed_out_by_the_basket(branch, family):
+    """The surprise page counted an open bag's documents against the limit of 8 ("you can
+    ask for 5 more"), the basket did not: the patron placed 8 more, and the bag the
+    librarian then composed was refused whole, left open in the queue."""
+    parent, _child = family
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=parent, pickup_branch=branch, how_many=3
+    )
+    records = [make_record(title=f"Titre {n}", copies=[branch]).pk for n in range(8)]
+    outcomes = place_requests(patron=parent, record_ids=records, pickup_branch=branch)
+    assert [o.ok for o in outcomes].count(True) == 5  # 8, less the 3 the bag holds
+    assert {o.error.code for o in outcomes if not o.ok} == {"limit_reached"}
+
+    chosen = [make_record(title=f"Surprise {n}", copies=[branch]).pk for n in range(3)]
+    composed = services.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=None)
+    assert all(o.ok for o in composed)
+    assert Request.objects.filter(patron=parent, status=Status.PLACED).count() == 8
+    surprise.refresh_from_db()
+    assert surprise.status == SurpriseStatus.COMPOSED
+
+
+def test_a_bag_whose_documents_all_fail_stays_open_with_its_places(branch, family):
+    parent, _child = family
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=parent, pickup_branch=branch, how_many=2
+    )
+    gone = make_record(title="Plus là", copies=[])
+    composed = services.compose_surprise_request(surprise=surprise, record_ids=[gone.pk], actor=None)
+    assert not any(o.ok for o in composed)
+    surprise.refresh_from_db()
+    assert surprise.status == SurpriseStatus.OPEN
+    assert room_left(parent, 0) == 6

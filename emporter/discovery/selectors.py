@@ -12,7 +12,7 @@ from functools import reduce
 from operator import or_
 
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from emporter.catalogue.models import Audience, Copy, CopyStatus, Record
@@ -282,15 +282,18 @@ def new_arrivals(*, branch: Branch | None = None, audience: str = "", days: int 
 
 def remaining_allowance(*, patron) -> int:
     """How many more documents the patron may ask for: their limit (the same wherever
-    they collect), less their active requests and what their open surprise bags will take."""
+    they collect), less their active requests and what their open surprise bags will take
+    (``holds.policy.promised_places``)."""
     rules = policy.limits_for(patron)
     active = Request.objects.filter(patron=patron, status__in=ACTIVE).count()
-    promised = sum(
-        SurpriseRequest.objects.filter(patron=patron, status=SurpriseStatus.OPEN).values_list(
-            "how_many", flat=True
-        )
-    )
-    return max(0, rules.max_active - active - promised)
+    return max(0, rules.max_active - active - policy.promised_places(patron))
+
+
+def promised_places(patron) -> int:
+    """The documents the patron's open surprise bags will take (registered with
+    ``holds.policy.PROMISED`` by this app)."""
+    open_bags = SurpriseRequest.objects.filter(patron=patron, status=SurpriseStatus.OPEN)
+    return open_bags.aggregate(n=Sum("how_many"))["n"] or 0
 
 
 def surprise_queue(branches):

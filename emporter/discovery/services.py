@@ -171,8 +171,13 @@ def compose_surprise_request(*, surprise: SurpriseRequest, record_ids: Iterable[
             raise ServiceError("surprise_not_guardian_now")
         if len(record_ids) > surprise.how_many:
             raise ServiceError("surprise_too_many", n=surprise.how_many)
+        # Its places become its requests: not held twice while they are placed (the
+        # patron's limit counts an open bag's, holds.policy.promised_places).
+        SurpriseRequest.objects.filter(pk=surprise.pk).update(status=SurpriseStatus.COMPOSED)
         outcomes = _place(surprise, record_ids, actor)
         placed = [o.request for o in outcomes if o.ok]
+        if not placed:
+            SurpriseRequest.objects.filter(pk=surprise.pk).update(status=SurpriseStatus.OPEN)
         if placed:
             surprise.requests.add(*placed)
             surprise.status = SurpriseStatus.COMPOSED

@@ -6,6 +6,7 @@ whatever library they collect at: they come from the patron's home branch
 patron could pass their library's limit by choosing another library to collect at. The
 rest (which types, from which branches, how long a bag is held) is the pickup branch's."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -40,6 +41,17 @@ class Policy:
 
 def _specificity(row: RequestPolicy) -> int:
     return (2 if row.branch_id else 0) + (1 if row.category else 0)
+
+
+# What counts against a patron's limit besides their active requests: places promised to
+# requests still to come (an open surprise bag's documents, which a librarian will set
+# aside). Each app that promises some registers how many it holds for a patron
+# (discovery.apps), so that holds reads them without importing it.
+PROMISED: list[Callable[[object], int]] = []
+
+
+def promised_places(patron) -> int:
+    return sum(count(patron) for count in PROMISED)
 
 
 def limits_for(patron) -> Policy:

@@ -121,7 +121,7 @@ class BasketView:
 def room_left(patron: Patron, active: int) -> int:
     """How many more requests ``patron``, with ``active`` under way, may place (their own
     library's limit, wherever they collect: policy.limits_for)."""
-    return max(0, policy.limits_for(patron).max_active - active)
+    return max(0, policy.limits_for(patron).max_active - active - policy.promised_places(patron))
 
 
 def basket_view(*, patron: Patron | None, records: list) -> BasketView:

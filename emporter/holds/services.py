@@ -245,7 +245,8 @@ def _check_limits(
     ``own_type`` (no copy could serve it: the record's type stands in for the copy's).
     ``active``: the patron's active requests, read under their lock (``_mine``)."""
     counts = {
-        "total": len(active),
+        # And the places an open surprise bag holds (its librarian composes it later).
+        "total": len(active) + policy.promised_places(patron),
         "same": sum(r.record_id == record.pk for r in active),
         "of_type": sum(r.doc_type == record.doc_type for r in active),
     }
