@@ -228,3 +228,26 @@ def test_an_erased_patrons_emails_leave_the_mail_sink_for_a_network_admin(client
     erase_patron(patron_id=patron.pk)
     page = client.get(reverse("notices:mailbox")).text
     assert "zeph.q@example.org" not in page and "Zéphyrine" not in page
+
+
+def test_a_loan_forgotten_at_its_return_keeps_the_moment_a_quarter_of_an_hour_then_the_day(patron, branch):
+    """Forgotten at the return itself (the default, or the patron's choice), it kept its
+    return to the microsecond for ever: marked forgotten, no later pass looked at it."""
+    from emporter.desk import services as desk
+    from emporter.desk.models import Loan
+    from emporter.patrons.models import LoanHistory
+
+    patron.loan_history = LoanHistory.FORGET
+    patron.save()
+    (request,) = make_ready_requests(patron, branch, ["Vivre avec le VIH"])
+    desk.hand_over(patron=patron, branch=branch)
+    desk.check_in(barcode=request.copy.barcode, branch=branch)
+    loan = Loan.objects.get(request=request)
+    returned = loan.returned_at
+    assert loan.patron_id is None and returned.microsecond  # its moment, for the returns screen
+
+    assert desk.blur_recent_returns(now=returned + datetime.timedelta(minutes=5)) == 0
+    assert desk.blur_recent_returns(now=returned + datetime.timedelta(hours=1)) == 1
+    loan.refresh_from_db()
+    assert loan.returned_at == desk._day_start(returned)
+    assert desk.blur_recent_returns(now=returned + datetime.timedelta(hours=2)) == 0  # done once

@@ -118,6 +118,11 @@ class Loan(models.Model):
         indexes = [
             models.Index(fields=["patron", "returned_at"], name="loan_patron_open"),
             models.Index(fields=["checked_out_at"], name="loan_checked_out"),  # loans per day
+            # Forgotten loans by return: the hourly pass blurring the latest (services.
+            # blur_recent_returns) reads two days of them.
+            models.Index(
+                fields=["returned_at"], condition=Q(anonymised=True), name="loan_returned_forgotten"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -68,7 +68,7 @@ def expire_bags() -> int:
 def jobs() -> list[Job]:
     from emporter.api.tokens import forget_expired
     from emporter.curbside.services import close_finished
-    from emporter.desk.services import anonymise_returned
+    from emporter.desk.services import anonymise_returned, blur_recent_returns
     from emporter.discovery.services import cancel_stranded
     from emporter.holds.merges import follow_merges
     from emporter.holds.services import close_waiting_without_copies, serve_waiting, tell_closed_pickups
@@ -109,6 +109,9 @@ def jobs() -> list[Job]:
         # ... and surprise bags no librarian will make up there are cancelled, and told.
         Job("cancel surprise bags at libraries no longer taking requests", 120, until_done(cancel_stranded)),
         Job("anonymise returned loans", 3600, until_done(anonymise_returned)),
+        # Loans forgotten at their return keep its moment a quarter of an hour (the
+        # returns screen reads it), then the day only.
+        Job("blur the return times of forgotten loans", 3600, blur_recent_returns),
         # Pickup times of bags closed meanwhile give their places back.
         Job("close finished pickup appointments", 300, close_finished),
         Job("forget old sign-in failures", 3600, forget_old),
