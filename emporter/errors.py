@@ -53,6 +53,10 @@ MESSAGES = {
         _("This document is already on its way to your library: it can no longer be collected elsewhere."),
         409,
     ),
+    "surprise_form_used": (
+        _("This form already asked for a surprise bag for %(name)s: open the page again to ask for another."),
+        409,
+    ),
     "none_of_its_own": (
         _("%(branch)s lends only its own copies, and has none of this document: choose another library."),
         409,

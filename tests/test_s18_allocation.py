@@ -330,3 +330,35 @@ def test_newcomers_at_once_while_someone_waits_take_no_copy_twice(postgres):
     # overtaking it in that window: the race left, docs/architecture.md).
     first.refresh_from_db()
     assert first.status == Status.PLACED
+
+
+# -- Read again: however many ahead cannot take the copy ---------------------------------
+
+
+@pytest.mark.parametrize("ahead", [9, 11])
+def test_a_newcomer_does_not_take_a_copy_an_older_request_can_take_past_many_that_cannot(
+    branch, other_branch, ahead
+):
+    """Eleven ahead that cannot take the DVD (their library requests only books): the sweep
+    called for one request stopped after ten, and the newcomer took it."""
+    RequestPolicy.objects.create(branch=other_branch, requestable_types=["book"])
+    record = make_record(
+        title="Film", copies=[(other_branch, CopyStatus.ON_LOAN), (branch, CopyStatus.ON_LOAN)]
+    )
+    dvd = record.copies.get(branch=branch)
+    Copy.objects.filter(pk=dvd.pk).update(doc_type="dvd")
+    for n in range(ahead):  # waiting at a library that requests only books
+        p = make_patron(other_branch, card=f"4200{n:04d}")
+        assert place_request(patron=p, record_id=record.pk, pickup_branch=other_branch)[0].status == "waiting"
+    mine, _ = place_request(
+        patron=make_patron(branch, card="42009999"), record_id=record.pk, pickup_branch=branch
+    )
+    assert mine.status == Status.WAITING
+    # The DVD comes back on its shelf without a return (an import, an admin edit).
+    Copy.objects.filter(pk=dvd.pk).update(status=CopyStatus.ON_SHELF)
+    newcomer, _ = place_request(
+        patron=make_patron(branch, card="42008888"), record_id=record.pk, pickup_branch=branch
+    )
+    mine.refresh_from_db()
+    assert newcomer.status == Status.WAITING, "the newcomer jumped the queue"
+    assert mine.status == Status.PLACED and mine.copy_id == dvd.pk

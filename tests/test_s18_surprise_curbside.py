@@ -90,17 +90,19 @@ def test_each_rendering_of_the_form_asks_for_a_bag_of_its_own(client, branch, fa
     assert SurpriseRequest.objects.filter(asked_by=parent).count() == 2
 
 
-def test_a_key_sent_again_for_another_reader_answers_with_the_first_bag(branch, family):
-    """The page's Back button, another child chosen, the same key sent: one bag."""
+def test_a_key_sent_again_for_another_reader_is_refused_saying_for_whom(branch, family):
+    """The page's Back button, another child chosen, the same key sent: the page said
+    the child's bag was asked for, and none was."""
     parent, child = family
     key = "a" * 32
-    first = services.create_surprise_request(
+    services.create_surprise_request(
         asked_by=parent, patron=parent, pickup_branch=branch, how_many=2, key=key
     )
-    again = services.create_surprise_request(
-        asked_by=parent, patron=child, pickup_branch=branch, how_many=1, key=key
-    )
-    assert again == first
+    with pytest.raises(ServiceError) as refused:
+        services.create_surprise_request(
+            asked_by=parent, patron=child, pickup_branch=branch, how_many=1, key=key
+        )
+    assert refused.value.code == "surprise_form_used" and "Nadia" in refused.value.message
     assert SurpriseRequest.objects.count() == 1
 
 
@@ -124,22 +126,27 @@ def test_the_database_keeps_one_bag_per_asker_and_key(branch, family):
         SurpriseRequest.objects.create(patron=child, **row)
 
 
-def test_two_sends_at_once_make_one_bag(branch, family, monkeypatch):
+def test_two_sends_at_once_for_two_readers_make_one_bag(branch, family, monkeypatch):
     """The other send's bag committed just after this one looked (for another reader, so
     the reader's row lock did not serialise them): the constraint refuses the second
-    row, and the first bag is the answer."""
+    row, and this send is told the form was used for the other reader."""
     parent, child = family
     key = "d" * 32
-    other = SurpriseRequest.objects.create(
+    SurpriseRequest.objects.create(
         patron=child, asked_by=parent, pickup_branch=branch, how_many=1, ask_key=key
     )
-    looks = iter([None, None])  # both look-ups before the insert missed it
-    real = services._asked_before
-    monkeypatch.setattr(services, "_asked_before", lambda asker, k: next(looks, real(asker, k)))
-    answer = services.create_surprise_request(
-        asked_by=parent, patron=parent, pickup_branch=branch, how_many=2, key=key
-    )
-    assert answer == other
+    real, looks = services._asked_before, []
+
+    def missed_twice(asker, k, patron):  # both look-ups before the insert missed it
+        looks.append(k)
+        return None if len(looks) <= 2 else real(asker, k, patron)
+
+    monkeypatch.setattr(services, "_asked_before", missed_twice)
+    with pytest.raises(ServiceError) as refused:
+        services.create_surprise_request(
+            asked_by=parent, patron=parent, pickup_branch=branch, how_many=2, key=key
+        )
+    assert refused.value.code == "surprise_form_used" and len(looks) == 3
     assert SurpriseRequest.objects.count() == 1
 
 
@@ -250,3 +257,26 @@ def test_a_bag_whose_documents_all_fail_stays_open_with_its_places(branch, famil
     surprise.refresh_from_db()
     assert surprise.status == SurpriseStatus.OPEN
     assert room_left(parent, 0) == 6
+
+
+def test_the_phone_desk_counts_an_open_bags_places_before_confirming(client, branch):
+    """Its line said "0 active + 4 in the basket, limit 8" with no warning, and confirming
+    refused the fourth."""
+    from tests.test_phone_desk import add_all, make_staff, patron_url
+
+    patron = make_patron(branch, card="20000009", first_name="Awa", last_name="Sow")
+    services.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=5)
+    client.force_login(make_staff(branch=branch))
+    add_all(client, patron, [make_record(title=f"Titre {n}", copies=[branch]) for n in range(4)])
+    page = client.get("/en" + patron_url(patron)).content.decode()
+    assert "An open surprise bag holds 5 place" in page or "Open surprise bags hold 5 places" in page
+    assert "the ones over the limit will be refused" in page
+
+
+def test_the_api_says_the_places_an_open_bag_holds(client, branch):
+    from tests.test_api import V1, sign_in
+
+    patron = make_patron(branch)
+    services.create_surprise_request(asked_by=patron, patron=patron, pickup_branch=branch, how_many=8)
+    me = client.get(f"{V1}/me", headers=sign_in(client)).json()
+    assert (me["active_requests"], me["promised_places"], me["max_active"]) == (0, 8, 8)

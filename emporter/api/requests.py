@@ -188,6 +188,7 @@ def me_out(patron: Patron) -> Patron:
     rules = policy.limits_for(patron)
     patron.active_requests = patron.requests.filter(status__in=ACTIVE).count()
     patron.max_active = rules.max_active
+    patron.promised_places = policy.promised_places(patron)
     return patron
 
 

@@ -248,6 +248,10 @@ class ChildOut(Schema):
 class MeOut(PatronOut):
     active_requests: int
     max_active: int
+    promised_places: int = Field(
+        0,
+        description="Places held by open surprise bags: counted against `max_active` with `active_requests`.",
+    )
     children: list[ChildOut] = Field(
         default_factory=list, description="The children in the caller's care: `patron_id` of their requests."
     )

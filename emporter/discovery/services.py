@@ -41,7 +41,7 @@ def create_surprise_request(
         raise ServiceError("surprise_not_yours")
     # Before any refusal: a retry gets what the first send made, whatever changed since
     # (the bag itself now takes the allowance the first send checked).
-    if first := _asked_before(asked_by, key):
+    if first := _asked_before(asked_by, key, patron):
         return first
     # The same refusals as a request's, said now rather than when the librarian composes;
     # to a guardian, about the child's card ("Lina's card"), as the basket says it.
@@ -60,7 +60,7 @@ def create_surprise_request(
         # The patron's row lock serialises this with their placements (holds.services).
         if Patron.objects.select_for_update().filter(pk=patron.pk).first() is None:
             raise ServiceError("patron_gone")  # erased while this waited for their row
-        if first := _asked_before(asked_by, key):  # the same form, sent while this waited
+        if first := _asked_before(asked_by, key, patron):  # the same form, sent while this waited
             return first
         left = remaining_allowance(patron=patron)
         if not left:  # "0 more documents" reads like a fault: said as the basket says it
@@ -70,10 +70,16 @@ def create_surprise_request(
         return _create(asked_by, patron, pickup_branch, key, fields)
 
 
-def _asked_before(asked_by: Patron, key: str | None) -> SurpriseRequest | None:
+def _asked_before(asked_by: Patron, key: str | None, patron: Patron) -> SurpriseRequest | None:
+    """The bag this form (``key``) already asked for, if any. For another reader (the
+    page's Back button, another child chosen): refused, saying for whom it was asked; it
+    answered with the first bag, and the child got none while the page said done."""
     if not key:
         return None
-    return SurpriseRequest.objects.filter(asked_by=asked_by, ask_key=key).first()
+    first = SurpriseRequest.objects.filter(asked_by=asked_by, ask_key=key).select_related("patron").first()
+    if first is not None and first.patron_id != patron.pk:
+        raise ServiceError("surprise_form_used", name=first.patron.first_name)
+    return first
 
 
 def _create(asked_by: Patron, patron: Patron, pickup_branch: Branch, key: str | None, fields: dict):
@@ -85,7 +91,7 @@ def _create(asked_by: Patron, patron: Patron, pickup_branch: Branch, key: str | 
     except IntegrityError:
         # surprise_ask_once: the same key sent at once for another reader (whose row lock
         # did not serialise the two); the first send's bag is the answer.
-        if first := _asked_before(asked_by, key):
+        if first := _asked_before(asked_by, key, patron):
             return first
         raise
 

@@ -451,7 +451,7 @@ def _serve_queue_first(record_id: int) -> None:
         return
     # One at a time: each pass looks again for a copy on a shelf, so the rest of a long
     # queue is not read once none is left.
-    while serve_waiting(limit=1, records=[record_id]):
+    while serve_waiting(limit=1, records=[record_id], whole_queue=True):
         pass
 
 
@@ -898,7 +898,7 @@ def _another_copy_will_come_back(request: Request, rules: policy.Policy) -> bool
     return others.exclude(pk=request.copy_id).exclude(status=CopyStatus.MISSING).exists()
 
 
-def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
+def serve_waiting(*, limit: int | None = 500, actor=None, records=None, whole_queue: bool = False) -> int:
     """Give a copy back on a shelf to the requests waiting for its record, oldest first
     (only those of ``records``, a queryset of record ids, when given).
 
@@ -909,6 +909,8 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     so that nobody placing a request that minute jumps the queue). A placement for the
     title serves its queue first too (``_serve_queue_first``). This sweep
     (jobs.schedule) makes sure none of them sits on a shelf while someone waits for it.
+    ``whole_queue``: read past any number of requests that cannot take a copy (one
+    title's queue, at a placement), not only PASSED_OVER times ``limit``.
     Returns how many requests were served."""
     # Only copies a request could take: with the shelves of a closed library counted,
     # hundreds of requests waiting for them would fill every batch and starve those a
@@ -933,7 +935,7 @@ def serve_waiting(*, limit: int | None = 500, actor=None, records=None) -> int:
     waiting = waiting.order_by("created_at", "pk").values_list("pk", "created_at")
     page_size = limit or 500
     served, read, after = 0, 0, None
-    while limit is None or (served < limit and read < limit * PASSED_OVER):
+    while limit is None or (served < limit and (whole_queue or read < limit * PASSED_OVER)):
         page = waiting
         if after is not None:
             page = page.filter(Q(created_at__gt=after[1]) | Q(created_at=after[1], pk__gt=after[0]))

@@ -123,7 +123,9 @@ def patron(request, patron_id: int):
         "bags": selectors.ready_bags(patron),
         "keep_max": timezone.localdate() + datetime.timedelta(days=KEEP_AT_MOST_DAYS),
         "limit": rules.max_active,
-        "after_confirm": len(active) + len(records),
+        # An open surprise bag holds places too (holds.policy.promised_places).
+        "promised": (promised := policy.promised_places(patron)),
+        "after_confirm": len(active) + len(records) + promised,
         "pickup_options": options,
         "pickup": pickup,
         "here": here,
