@@ -20,6 +20,7 @@ from emporter.holds.services import (
     close_waiting_without_copies,
     expire_overdue,
     place_request,
+    place_requests,
     serve_waiting,
 )
 from emporter.network.models import Branch, ServiceMode
@@ -64,6 +65,22 @@ def test_a_copy_an_import_adds_goes_to_the_oldest_waiting_request_not_a_newcomer
     waiting.refresh_from_db()
     assert (waiting.status, late.status) == (Status.PLACED, Status.WAITING)
     assert waiting.copy.barcode == "NEW001"
+
+
+def test_a_basket_serves_the_queue_first_too(branch):
+    """The web basket reads once which of its titles have a queue and a copy on a shelf."""
+    record = make_record(title="Prix Renaudot", copies=[(branch, CopyStatus.ON_LOAN)])
+    other = make_record(title="Sans attente", copies=[branch])
+    waiting, _ = place_request(
+        patron=make_patron(branch, card="30000021"), record_id=record.pk, pickup_branch=branch
+    )
+    Copy.objects.filter(record=record).update(status=CopyStatus.ON_SHELF)  # the export says returned
+    outcomes = place_requests(
+        patron=make_patron(branch, card="30000022"), record_ids=[record.pk, other.pk], pickup_branch=branch
+    )
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PLACED
+    assert [o.request.status for o in outcomes] == [Status.WAITING, Status.PLACED]
 
 
 def test_a_newcomer_still_gets_a_copy_the_queue_leaves(branch):

@@ -149,6 +149,9 @@ class _Basket:
     rules: policy.Policy
     limits: policy.Policy
     records: dict[int, Record]
+    # The records someone waits for while a copy of them is on a shelf: their queue is
+    # served before this basket's document (``_serve_queue_first``). Usually none.
+    queued: set[int]
 
     @classmethod
     def read(cls, patron: Patron, record_ids: list[int], pickup_branch: Branch) -> "_Basket":
@@ -162,6 +165,7 @@ class _Basket:
             rules=each[pickup_branch.pk],
             limits=each[home],
             records=Record.objects.in_bulk(record_ids),
+            queued=set(_waiting_with_a_copy_on_a_shelf(record_ids).values_list("record_id", flat=True)),
         )
 
     def rules_for(self, patron: Patron, pickup_branch: Branch) -> tuple[policy.Policy, policy.Policy] | None:
@@ -356,7 +360,8 @@ def place_request(
     """Place one request and set a copy aside; returns (request, replayed). ``theirs``:
     placed by a guardian for a child, whose card refusing is said as the child's.
     ``basket``: what ``place_requests`` read once for all the documents."""
-    _serve_queue_first(record_id)
+    if basket is None or record_id in basket.queued:
+        _serve_queue_first(record_id)
     try:
         with transaction.atomic():
             if household_key is not None:  # its holder's row, then the patron's
@@ -446,13 +451,18 @@ def _serve_queue_first(record_id: int) -> None:
     list there) must not undo the copies given to the queue. No actor: the placing
     patron did not serve those requests."""
     # Someone waits and a copy is on a shelf: one statement, the usual answer no.
-    on_shelf = Exists(allocation.takeable_copies(record=record_id))
-    if not Request.objects.filter(on_shelf, record_id=record_id, status=Status.WAITING).exists():
+    if not _waiting_with_a_copy_on_a_shelf([record_id]).exists():
         return
     # One at a time: each pass looks again for a copy on a shelf, so the rest of a long
     # queue is not read once none is left.
     while serve_waiting(limit=1, records=[record_id], whole_queue=True):
         pass
+
+
+def _waiting_with_a_copy_on_a_shelf(record_ids: list[int]):
+    """Waiting requests for ``record_ids`` while a copy of their record is on a shelf."""
+    on_shelf = Exists(allocation.takeable_copies(record=OuterRef("record_id")))
+    return Request.objects.filter(on_shelf, record_id__in=record_ids, status=Status.WAITING)
 
 
 def _placement_conflict(error: IntegrityError) -> str:
