@@ -1,5 +1,6 @@
 """Records (notices) and their copies (exemplaires)."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -203,6 +204,28 @@ class Copy(models.Model):
         if update_fields is not None and "call_number" in update_fields:
             kwargs["update_fields"] = {*update_fields, "call_number_key"}
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # The admin's check only (the imports place copies by their own library's codes,
+        # in bulk, without it): a copy in another library's department, or at a location
+        # of another department, is walked to a shelf that is not its own, and an import
+        # finds the place by the copy's library and codes no more.
+        errors = {}
+        if self.department_id and self.branch_id and self.department.branch_id != self.branch_id:
+            errors["department"] = _("This department is in another library: %(branch)s.") % {
+                "branch": self.department.branch
+            }
+        if self.location_id and self.department_id and self.location.department_id != self.department_id:
+            errors["location"] = _("This location is in another department: %(department)s.") % {
+                "department": self.location.department
+            }
+        elif self.location_id and self.branch_id and self.location.department.branch_id != self.branch_id:
+            # No department given (copies made so before this check): its library, at least.
+            errors["location"] = _("This location is in another library: %(branch)s.") % {
+                "branch": self.location.department.branch
+            }
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_lendable(self) -> bool:

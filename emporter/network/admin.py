@@ -1,5 +1,6 @@
 import itertools
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -106,8 +107,32 @@ class LocationInline(admin.TabularInline):
     extra = 0
 
 
+class DepartmentForm(forms.ModelForm):
+    class Meta:
+        model = Department
+        fields = ["branch", "code", "name", "walking_order"]
+
+    def clean_branch(self):
+        """A department with copies on it stays in its library: its copies would sit in
+        another library's department (their library is their own), and imports, which
+        find a place by the copy's library and code, would find it no more. An empty one
+        moves: made in the wrong library, most likely."""
+        branch = self.cleaned_data["branch"]
+        moved = self.instance.pk is not None and branch.pk != self.instance.branch_id
+        if moved and self.instance.copies.exists():
+            raise ValidationError(
+                _(
+                    "This department has copies of its library on it: it cannot move to another "
+                    "library. Make the department in the other library instead."
+                ),
+                code="department_has_copies",
+            )
+        return branch
+
+
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
+    form = DepartmentForm
     list_display = ["name", "branch", "code", "walking_order"]
     list_filter = ["branch"]
     inlines = [LocationInline]

@@ -21,7 +21,7 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from emporter.catalogue.models import Record
 from emporter.dates import long_date
@@ -458,7 +458,7 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     # Read once for an adult and once for a child's guardian: what only one of them is
     # given ({{ for_child.first_name }}) is a value all the same.
     for_a_child = context | {"for_child": {"first_name": "Léo", "last_name": "Martin"}}
-    found = []
+    found, renderings = [], []
     with translation.override(language):
         for values in (context, for_a_child):
             misses = set()
@@ -469,6 +469,10 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
             except Exception as error:
                 return describe(error)
             found.append(set(UNKNOWN_FOUND.findall(rendered)) | misses)
+            renderings.append(rendered)
+    if unclosed := _unclosed_tag(renderings):
+        said = gettext("A tag is left unclosed (a sign missing), and would be sent as written: “%(line)s”")
+        return said % {"line": unclosed}
     # A value it cannot read would go out empty: {{ patron.card_number }} is not given.
     unknown = sorted(found[0] & found[1])
     if unknown:
@@ -476,6 +480,21 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
         return ngettext(
             "%(names)s is not a value it can read", "%(names)s are not values it can read", len(unknown)
         ) % {"names": names}
+    return ""
+
+
+# A tag's mark left in a rendering: "{{ name }" (a brace missing) is no tag to Django but
+# plain text, which every patron would read as such.
+TAG_MARK = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+
+
+def _unclosed_tag(renderings: list[str]) -> str:
+    """The line of a trial rendering where a tag's mark is left ("" when none is), cut short."""
+    for rendered in renderings:
+        if found := TAG_MARK.search(rendered):
+            start = rendered.rfind("\n", 0, found.start()) + 1
+            line = rendered[start:].split("\n", 1)[0].strip()
+            return line if len(line) <= 80 else line[:79] + "…"
     return ""
 
 

@@ -152,7 +152,7 @@ from emporter.catalogue.item_mappings import CodeMap, load_json
 from emporter.catalogue.marcdata import clean, clean_code
 from emporter.network.models import Branch
 
-from .models import Patron, PatronCategory
+from .models import Patron, PatronCategory, leads_back
 from .pins import PinHasher, hash_pin
 from .services import set_pin, too_easy
 
@@ -1261,10 +1261,6 @@ def _has_pin(password: str | None) -> bool:
     return bool(password) and is_password_usable(password)
 
 
-# Farther than any family: a longer chain is a cycle made before this check.
-MAX_GUARDIANS = 10
-
-
 def _link(card: str, guardian_card: str, guardian_source: str = "") -> bool:
     """The patron of ``card`` in the care of the guardian a row names, by their id in the
     library system or else by their card (the second pass, every row written); returns
@@ -1305,19 +1301,14 @@ def _guardian(patron: Patron, guardian_card: str, guardian_source: str = "") -> 
     if guardian.pk == patron.pk:
         message = _("a patron cannot be their own guardian (card %(card)s)")
         raise RowError("bad_guardian", message % {"card": patron.card_number})
-    above = guardian.guardian
-    for _step in range(MAX_GUARDIANS):
-        if above is None:
-            return guardian
-        if above.pk == patron.pk:
-            message = _(
-                "%(guardian)s cannot be the guardian of %(card)s: %(card)s is already the "
-                "guardian of %(guardian)s, or of their guardian (a circle)"
-            )
-            raise RowError(
-                "bad_guardian", message % {"card": patron.card_number, "guardian": guardian.card_number}
-            )
-        above = above.guardian
+    if leads_back(guardian, patron.pk):
+        message = _(
+            "%(guardian)s cannot be the guardian of %(card)s: %(card)s is already the "
+            "guardian of %(guardian)s, or of their guardian (a circle)"
+        )
+        raise RowError(
+            "bad_guardian", message % {"card": patron.card_number, "guardian": guardian.card_number}
+        )
     return guardian
 
 

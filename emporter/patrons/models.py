@@ -133,6 +133,17 @@ class Patron(models.Model):
         if user is not None and (user.is_staff or user.is_superuser or user.staff_roles.exists()):
             said = _("This is a staff account: a librarian who borrows has a card account of their own.")
             raise ValidationError({"user": said})
+        # A patron in their own care, or in a circle of guardians, would act for and see
+        # the requests of the one who is meant to care for them (as the import refuses).
+        if (
+            self.guardian_id
+            and self.pk
+            and (self.guardian_id == self.pk or leads_back(self.guardian, self.pk))
+        ):
+            said = _(
+                "A patron cannot be their own guardian, nor in the care of someone in their care (a circle)."
+            )
+            raise ValidationError({"guardian": said})
 
     @property
     def reader_language(self) -> str:
@@ -185,6 +196,23 @@ class Patron(models.Model):
     def household_ids(self) -> list[int]:
         """This patron and the children in their care (``of_household``)."""
         return [self.pk, *Patron.objects.filter(guardian=self).values_list("pk", flat=True)]
+
+
+# Farther than any family: a longer chain is a circle made before these checks.
+MAX_GUARDIANS = 10
+
+
+def leads_back(guardian: Patron, patron_pk: int) -> bool:
+    """Whether ``guardian``'s own guardians, followed up a bounded number of steps,
+    reach the patron ``patron_pk``: made their guardian, that patron would be in a circle."""
+    above = guardian.guardian
+    for _step in range(MAX_GUARDIANS):
+        if above is None:
+            return False
+        if above.pk == patron_pk:
+            return True
+        above = above.guardian
+    return False
 
 
 def _address(person: "Patron | None", channel: str) -> str:
