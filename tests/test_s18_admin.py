@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from emporter.catalogue.models import Copy
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.holds.models import Request, Status
 from emporter.notices import render
 from emporter.notices.models import Kind, NoticeTemplate
 from emporter.patrons.models import Patron
@@ -163,13 +164,10 @@ def test_a_location_of_another_library_is_refused_when_no_department_is_given(br
     library's location, they are not."""
     copy = make_record(copies=[branch]).copies.get()
     copy.location = make_location(make_department(branch))
-    copy.full_clean()
+    assert copy.place_errors() == {}
 
     copy.location = make_location(make_department(other_branch))
-    with pytest.raises(ValidationError) as refused:
-        copy.full_clean()
-
-    assert "This location is in another library: Croix-Rousse" in refused.value.message_dict["location"][0]
+    assert "This location is in another library: Croix-Rousse" in copy.place_errors()["location"]
 
 
 # --- a patron made their own guardian, or in a circle of guardians ---------------------
@@ -288,3 +286,122 @@ def test_wording_with_its_tags_closed_is_accepted(db):
     source = "Bonjour {{ greeting_name }},\n{# a note #}vos documents vous attendent."
 
     assert render.wording_error(source, kind=Kind.READY, language="fr") == ""
+
+
+# --- read again (adversarial review of the admin checks) ---------------------------------
+
+
+# 1. Staff HTML wording with ordinary (compact) CSS is refused as "a tag left unclosed".
+@pytest.mark.parametrize(
+    "css",
+    [
+        "table{width:100%}",  # "%}"
+        "@media (max-width:600px){p{font-size:18px}}",  # "}}"
+    ],
+)
+def test_staff_html_wording_with_a_style_block_is_accepted(db, css):
+    source = (
+        '{% extends "notices/email/_base.html" %}{% block content %}'
+        f"<style>{css}</style><p>Vos documents vous attendent.</p>{{% endblock %}}"
+    )
+    assert render.wording_error(source, kind=Kind.READY, language="fr") == ""
+
+
+def test_staff_html_wording_with_css_is_saved_in_the_admin(admin_client, db):
+    html = (
+        "<html><head><style>.btn{width:100%}</style></head>"
+        "<body><p>Bonjour {{ greeting_name }}</p></body></html>"
+    )
+    response = admin_client.post(
+        en("admin:notices_noticetemplate_add"),
+        {
+            "kind": "ready",
+            "language": "fr",
+            "subject": "Vos documents",
+            "body_text": "Bonjour",
+            "body_html": html,
+        },
+    )
+    assert response.status_code == 302, "refused: a tag is left unclosed"
+    assert NoticeTemplate.objects.exists()
+
+
+# 2. A department whose copies are placed by location only (no department: the copies
+#    Copy.clean's elif speaks of) moves to another library: its copies then sit at a
+#    location of another library, which Copy.clean itself refuses.
+def test_a_department_whose_copies_have_a_location_only_is_not_moved(admin_client, branch, other_branch):
+    dept = make_department(branch)
+    loc = make_location(dept)
+    record = make_record(copies=[branch])
+    Copy.objects.filter(record=record).update(department=None, location=loc)
+
+    response = admin_client.post(
+        en("admin:network_department_change", dept.pk),
+        {
+            "branch": other_branch.pk,
+            "code": dept.code,
+            "name": dept.name,
+            "walking_order": "0",
+            "locations-TOTAL_FORMS": "1",
+            "locations-INITIAL_FORMS": "1",
+            "locations-0-id": loc.pk,
+            "locations-0-department": dept.pk,
+            "locations-0-code": loc.code,
+            "locations-0-name": loc.name,
+            "locations-0-walking_order": "0",
+            "locations-0-hint": "",
+            "locations-0-requestable": "on",
+        },
+    )
+
+    dept.refresh_from_db()
+    copy = Copy.objects.get(record=record)
+    where = copy.location.department.branch
+    assert dept.branch_id == branch.pk, f"moved ({response.status_code}): {copy.branch}'s copy now at {where}"
+
+
+# 3. A copy set aside for a request, placed (before this check) in another library's
+#    department: the record's page can no longer be saved at all (even its title), and
+#    the copy's place cannot be corrected while it is held (HeldCopyGuard).
+def test_a_records_title_is_corrected_while_a_held_copy_has_an_old_wrong_place(
+    admin_client, branch, other_branch
+):
+    elsewhere = make_department(other_branch)
+    record = make_record(copies=[branch])
+    copy = record.copies.get()
+    Copy.objects.filter(pk=copy.pk).update(department=elsewhere, status=CopyStatus.SET_ASIDE)
+    patron = make_patron(branch)
+    Request.objects.create(
+        patron=patron, record=record, copy=copy, pickup_branch=branch, status=Status.PLACED
+    )
+    copy.refresh_from_db()
+
+    page = admin_client.get(en("admin:catalogue_record_change", record.pk))
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            data[name] = [getattr(v, "pk", v) for v in value]
+        else:
+            data[name] = getattr(value, "pk", value)
+    for formset in page.context["inline_admin_formsets"]:
+        fs = formset.formset
+        data |= {f"{fs.prefix}-TOTAL_FORMS": "1", f"{fs.prefix}-INITIAL_FORMS": "1"}
+        f = fs.forms[0]
+        for name in f.fields:
+            value = f.initial.get(name)
+            if value is not None:
+                data[f"{f.prefix}-{name}"] = getattr(value, "pk", value)
+        data[f"{f.prefix}-id"] = copy.pk
+        data[f"{f.prefix}-record"] = record.pk
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data["title"] = "Le Titre corrigé"
+
+    response = admin_client.post(en("admin:catalogue_record_change", record.pk), data)
+
+    assert response.status_code == 302, "record page refused: " + " | ".join(
+        str(e) for e in response.context["inline_admin_formsets"][0].formset.errors if e
+    )

@@ -142,7 +142,8 @@ def _delete_unless_held(request, queryset, copies) -> None:
 
 class HeldCopyGuard:
     """A copy our circulation holds keeps its record, barcode and place
-    (``KEPT_WHILE_HELD``): a change of one of them is refused, in words."""
+    (``KEPT_WHILE_HELD``): a change of one of them is refused, in words. A place given
+    or changed must be one of the copy's library (``Copy.place_errors``)."""
 
     def clean(self):
         cleaned = super().clean()
@@ -151,6 +152,12 @@ class HeldCopyGuard:
             for why in held_copies([self.instance]).values():
                 raise ValidationError(why, code="copy_held")
         return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()  # the instance now holds the form's values
+        if {"branch", "department", "location"} & set(self.changed_data):
+            for field, message in self.instance.place_errors().items():
+                self.add_error(field, message)
 
 
 def _serve_waiting(copy: Copy, actor) -> None:

@@ -1,6 +1,5 @@
 """Records (notices) and their copies (exemplaires)."""
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -205,11 +204,13 @@ class Copy(models.Model):
             kwargs["update_fields"] = {*update_fields, "call_number_key"}
         super().save(*args, **kwargs)
 
-    def clean(self) -> None:
-        # The admin's check only (the imports place copies by their own library's codes,
-        # in bulk, without it): a copy in another library's department, or at a location
-        # of another department, is walked to a shelf that is not its own, and an import
-        # finds the place by the copy's library and codes no more.
+    def place_errors(self) -> dict:
+        """What is wrong with the copy's place, by field: a copy in another library's
+        department, or at a location of another department, is walked to a shelf that is
+        not its own, and an import finds the place by the copy's library and codes no
+        more. The admin's forms ask it when the place changes (the imports place copies
+        by their own library's codes, in bulk; a copy placed wrongly before this check
+        must not stop its record's page from saving a title)."""
         errors = {}
         if self.department_id and self.branch_id and self.department.branch_id != self.branch_id:
             errors["department"] = _("This department is in another library: %(branch)s.") % {
@@ -224,8 +225,7 @@ class Copy(models.Model):
             errors["location"] = _("This location is in another library: %(branch)s.") % {
                 "branch": self.location.department.branch
             }
-        if errors:
-            raise ValidationError(errors)
+        return errors
 
     @property
     def is_lendable(self) -> bool:

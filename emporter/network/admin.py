@@ -119,7 +119,9 @@ class DepartmentForm(forms.ModelForm):
         moves: made in the wrong library, most likely."""
         branch = self.cleaned_data["branch"]
         moved = self.instance.pk is not None and branch.pk != self.instance.branch_id
-        if moved and self.instance.copies.exists():
+        # Its copies, and those placed at one of its locations without it (older ones).
+        at_its_locations = Location.objects.filter(department=self.instance, copies__isnull=False)
+        if moved and (self.instance.copies.exists() or at_its_locations.exists()):
             raise ValidationError(
                 _(
                     "This department has copies of its library on it: it cannot move to another "

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
 from django.template import Context, Engine
-from django.template.base import FilterExpression
+from django.template.base import FilterExpression, Lexer, TokenType
 from django.template.defaulttags import FirstOfNode, ForNode, IfChangedNode, IfNode, RegroupNode
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
@@ -458,7 +458,7 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     # Read once for an adult and once for a child's guardian: what only one of them is
     # given ({{ for_child.first_name }}) is a value all the same.
     for_a_child = context | {"for_child": {"first_name": "Léo", "last_name": "Martin"}}
-    found, renderings = [], []
+    found = []
     with translation.override(language):
         for values in (context, for_a_child):
             misses = set()
@@ -469,8 +469,7 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
             except Exception as error:
                 return describe(error)
             found.append(set(UNKNOWN_FOUND.findall(rendered)) | misses)
-            renderings.append(rendered)
-    if unclosed := _unclosed_tag(renderings):
+    if unclosed := _unclosed_tag(source):
         said = gettext("A tag is left unclosed (a sign missing), and would be sent as written: “%(line)s”")
         return said % {"line": unclosed}
     # A value it cannot read would go out empty: {{ patron.card_number }} is not given.
@@ -483,17 +482,21 @@ def wording_error(source: str, *, kind: str, language: str) -> str:
     return ""
 
 
-# A tag's mark left in a rendering: "{{ name }" (a brace missing) is no tag to Django but
-# plain text, which every patron would read as such.
+# A tag's mark in the wording's text: "{{ name }" (a brace missing) is no tag to Django
+# but plain text, which every patron would read as such. Style sheets are left out: CSS
+# writes "width:100%}" and "{p{font-size:18px}}" as a matter of course.
 TAG_MARK = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+STYLE = re.compile(r"<style\b.*?</style\s*>|\bstyle\s*=\s*(?:\"[^\"]*\"|'[^']*')", re.IGNORECASE | re.DOTALL)
 
 
-def _unclosed_tag(renderings: list[str]) -> str:
-    """The line of a trial rendering where a tag's mark is left ("" when none is), cut short."""
-    for rendered in renderings:
-        if found := TAG_MARK.search(rendered):
-            start = rendered.rfind("\n", 0, found.start()) + 1
-            line = rendered[start:].split("\n", 1)[0].strip()
+def _unclosed_tag(source: str) -> str:
+    """The line of the wording's text (outside its tags and style sheets) where a tag's
+    mark is left, cut short; "" when none is."""
+    for token in Lexer(STYLE.sub(" ", source)).tokenize():
+        if token.token_type == TokenType.TEXT and (found := TAG_MARK.search(token.contents)):
+            text = token.contents
+            start = text.rfind("\n", 0, found.start()) + 1
+            line = text[start:].split("\n", 1)[0].strip()
             return line if len(line) <= 80 else line[:79] + "…"
     return ""
 
