@@ -13,6 +13,7 @@ from emporter.notices import render
 from emporter.notices.models import Kind, NoticeTemplate
 from emporter.patrons.models import Patron
 from tests.conftest import make_department, make_location, make_patron, make_record
+from tests.test_copy_admin import copy_form
 
 
 def en(name, *args):
@@ -84,27 +85,12 @@ def test_an_empty_department_moves_to_another_library(admin_client, branch, othe
 # --- a copy placed in another library's department, or another department's location ---
 
 
-def _copy_form(copy, **changes):
-    return {
-        "record": copy.record_id,
-        "barcode": copy.barcode,
-        "call_number": copy.call_number,
-        "branch": copy.branch_id,
-        "department": "",
-        "location": "",
-        "doc_type": copy.doc_type,
-        "status": copy.status,
-        "status_seen": copy.status,
-        "source_codes": "{}",
-    } | changes
-
-
 def test_a_copy_is_not_put_in_another_librarys_department(admin_client, branch, other_branch):
     elsewhere = make_department(other_branch)
     copy = make_record(copies=[branch]).copies.get()
 
     response = admin_client.post(
-        en("admin:catalogue_copy_change", copy.pk), _copy_form(copy, department=elsewhere.pk)
+        en("admin:catalogue_copy_change", copy.pk), copy_form(copy, department=elsewhere.pk)
     )
 
     assert response.status_code == 200
@@ -120,7 +106,7 @@ def test_a_copy_is_not_put_in_a_location_of_another_department(admin_client, bra
     copy = make_record(copies=[branch]).copies.get()
 
     response = admin_client.post(
-        en("admin:catalogue_copy_change", copy.pk), _copy_form(copy, department=adults.pk, location=albums.pk)
+        en("admin:catalogue_copy_change", copy.pk), copy_form(copy, department=adults.pk, location=albums.pk)
     )
 
     assert response.status_code == 200
@@ -135,7 +121,7 @@ def test_a_copy_is_placed_in_its_own_librarys_department_and_location(admin_clie
     copy = make_record(copies=[branch]).copies.get()
 
     response = admin_client.post(
-        en("admin:catalogue_copy_change", copy.pk), _copy_form(copy, department=adults.pk, location=novels.pk)
+        en("admin:catalogue_copy_change", copy.pk), copy_form(copy, department=adults.pk, location=novels.pk)
     )
 
     assert response.status_code == 302
@@ -149,7 +135,7 @@ def test_a_copy_on_its_records_page_is_not_put_in_another_librarys_department(br
 
     elsewhere = make_department(other_branch)
     copy = make_record(copies=[branch]).copies.get()
-    data = _copy_form(copy, department=elsewhere.pk)
+    data = copy_form(copy, department=elsewhere.pk)
     data.pop("status")
     data.pop("status_seen")
 
@@ -336,22 +322,7 @@ def test_a_department_whose_copies_have_a_location_only_is_not_moved(admin_clien
     Copy.objects.filter(record=record).update(department=None, location=loc)
 
     response = admin_client.post(
-        en("admin:network_department_change", dept.pk),
-        {
-            "branch": other_branch.pk,
-            "code": dept.code,
-            "name": dept.name,
-            "walking_order": "0",
-            "locations-TOTAL_FORMS": "1",
-            "locations-INITIAL_FORMS": "1",
-            "locations-0-id": loc.pk,
-            "locations-0-department": dept.pk,
-            "locations-0-code": loc.code,
-            "locations-0-name": loc.name,
-            "locations-0-walking_order": "0",
-            "locations-0-hint": "",
-            "locations-0-requestable": "on",
-        },
+        en("admin:network_department_change", dept.pk), _department_form(dept, loc, other_branch.pk)
     )
 
     dept.refresh_from_db()
