@@ -7,6 +7,29 @@ from django.utils.translation import ngettext_lazy
 # 422: the request itself is not acceptable; 404/403: not found / not yours.
 MESSAGES = {
     "limit_reached": (_("You already have %(limit)s active requests, the most allowed."), 409),
+    # An open surprise bag holds places too (holds.policy.promised_places): both named.
+    "limit_reached_with_surprise": (
+        ngettext_lazy(
+            "Your requests in progress (%(requests)s) and your surprise bag (%(places)s document) "
+            "reach the most allowed, %(limit)s.",
+            "Your requests in progress (%(requests)s) and your surprise bag (%(places)s documents) "
+            "reach the most allowed, %(limit)s.",
+            "places",
+        ),
+        409,
+    ),
+    # The same, said to a guardian placing for a child (holds.services._check_limits).
+    "child_limit_reached": (_("%(name)s already has %(limit)s active requests, the most allowed."), 409),
+    "child_limit_reached_with_surprise": (
+        ngettext_lazy(
+            "%(name)s’s requests in progress (%(requests)s) and surprise bag (%(places)s document) "
+            "reach the most allowed, %(limit)s.",
+            "%(name)s’s requests in progress (%(requests)s) and surprise bag (%(places)s documents) "
+            "reach the most allowed, %(limit)s.",
+            "places",
+        ),
+        409,
+    ),
     "type_limit_reached": (
         _("You already have %(limit)s active requests for this kind of document (%(doc_type)s)."),
         409,

@@ -163,7 +163,7 @@ def test_composing_places_through_the_normal_limits(library, family):
     (own,) = place_requests(
         patron=child, record_ids=[comic("Choisi seul", library).pk], pickup_branch=library
     )
-    assert own.error.code == "limit_reached"
+    assert own.error.code == "limit_reached_with_surprise"
     # A place freed by the rules (the limit lowered meanwhile) is still checked at composing.
     RequestPolicy.objects.update(max_active=1)
     chosen = [comic("Premier", library).pk, comic("Second", library).pk]

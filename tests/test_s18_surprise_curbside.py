@@ -236,7 +236,7 @@ def test_places_an_open_surprise_bag_holds_are_not_handed_out_by_the_basket(bran
     records = [make_record(title=f"Titre {n}", copies=[branch]).pk for n in range(8)]
     outcomes = place_requests(patron=parent, record_ids=records, pickup_branch=branch)
     assert [o.ok for o in outcomes].count(True) == 5  # 8, less the 3 the bag holds
-    assert {o.error.code for o in outcomes if not o.ok} == {"limit_reached"}
+    assert {o.error.code for o in outcomes if not o.ok} == {"limit_reached_with_surprise"}
 
     chosen = [make_record(title=f"Surprise {n}", copies=[branch]).pk for n in range(3)]
     composed = services.compose_surprise_request(surprise=surprise, record_ids=chosen, actor=None)

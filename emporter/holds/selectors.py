@@ -106,7 +106,7 @@ def set_aside_at(branch) -> int:
 class BasketView:
     """What the basket page says of its documents, before anything is confirmed."""
 
-    records: list  # each with ``on_site_only`` and ``all_out`` set
+    records: list  # each with ``on_site_only``, ``none_here`` and ``all_out`` set
     already_requested: list  # records the patron has an active request for
     at_home: list  # records the patron has on loan (services: already_on_loan)
     active: int  # the patron's active requests
@@ -124,12 +124,16 @@ def room_left(patron: Patron, active: int) -> int:
     return max(0, policy.limits_for(patron).max_active - active - policy.promised_places(patron))
 
 
-def basket_view(*, patron: Patron | None, records: list) -> BasketView:
+def basket_view(
+    *, patron: Patron | None, records: list, pickup_branch=None, category: str = ""
+) -> BasketView:
     """The basket's ``records`` as the patron would find them confirmed: already
     requested (requesting them again could never work), to consult on site only (not
     sent, not counted), every copy out (they join a waiting list instead of being pulled
     tomorrow), and how many more the patron's limit allows (their own library's limit,
-    wherever they collect: policy.limits_for)."""
+    wherever they collect: policy.limits_for). At a ``pickup_branch`` whose rules (for
+    ``category``) lend only its own copies, as confirming would find them there: none of
+    its own (``none_here``: refused, none_of_its_own), or its own all out (``all_out``)."""
     ids = [r.pk for r in records]
     requested, home = set(), set()
     if patron:
@@ -141,9 +145,19 @@ def basket_view(*, patron: Patron | None, records: list) -> BasketView:
     kept = [r for r in records if r.pk not in requested and r.pk not in home]
     on_shelf = set(Record.objects.filter(pk__in=ids).available().values_list("pk", flat=True))
     lendable = set(Record.objects.filter(pk__in=ids).lendable().values_list("pk", flat=True))
+    rules = policy.resolve(branch=pickup_branch, category=category) if pickup_branch else None
+    if rules is not None and not rules.allow_other_branches:
+        here = Copy.objects.filter(record_id__in=ids, branch=pickup_branch)
+        lendable_here = set(here.lendable().values_list("record_id", flat=True))
+        on_shelf = set(here.requestable().values_list("record_id", flat=True))
+    else:
+        lendable_here = None
     for record in kept:
         record.on_site_only = record.pk not in lendable
-        record.all_out = record.pk not in on_shelf and not record.on_site_only
+        record.none_here = (
+            not record.on_site_only and lendable_here is not None and record.pk not in lendable_here
+        )
+        record.all_out = record.pk not in on_shelf and not record.on_site_only and not record.none_here
     active = active_count(patron) if patron else 0
     return BasketView(
         records=kept,

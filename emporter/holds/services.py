@@ -243,14 +243,22 @@ def borrowing_patrons(prefix: str = "") -> Q:
 
 
 def _check_limits(
-    patron: Patron, record: Record, rules: policy.Policy, active: list[Request], *, own_type: bool = True
+    patron: Patron,
+    record: Record,
+    rules: policy.Policy,
+    active: list[Request],
+    *,
+    own_type: bool = True,
+    theirs: bool = False,
 ) -> None:
     """The patron's limits for one more request of ``record``; its type's limit only when
     ``own_type`` (no copy could serve it: the record's type stands in for the copy's).
-    ``active``: the patron's active requests, read under their lock (``_mine``)."""
+    ``active``: the patron's active requests, read under their lock (``_mine``).
+    ``theirs``: said to a guardian placing for a child (``child_…`` codes)."""
+    # The places an open surprise bag holds (its librarian composes it later).
+    promised = policy.promised_places(patron)
     counts = {
-        # And the places an open surprise bag holds (its librarian composes it later).
-        "total": len(active) + policy.promised_places(patron),
+        "total": len(active) + promised,
         "same": sum(r.record_id == record.pk for r in active),
         "of_type": sum(r.doc_type == record.doc_type for r in active),
     }
@@ -262,7 +270,19 @@ def _check_limits(
     if Copy.objects.filter(record=record, loans__patron=patron, loans__returned_at__isnull=True).exists():
         raise ServiceError("already_on_loan")
     if counts["total"] >= rules.max_active:
-        raise ServiceError("limit_reached", limit=rules.max_active)
+        # Said as the child's to their guardian, and naming the surprise bag's places:
+        # "8 active requests" to a patron who sees 3 would be a puzzle.
+        child = {"name": patron.first_name} if theirs else {}
+        code = "child_limit_reached" if theirs else "limit_reached"
+        if promised:
+            raise ServiceError(
+                f"{code}_with_surprise",
+                **child,
+                requests=len(active),
+                places=promised,
+                limit=rules.max_active,
+            )
+        raise ServiceError(code, **child, limit=rules.max_active)
     type_limit = rules.type_limits.get(record.doc_type) if own_type else None
     if type_limit is not None and counts["of_type"] >= type_limit:
         raise ServiceError("type_limit_reached", limit=type_limit, doc_type=record.get_doc_type_display())
@@ -393,7 +413,7 @@ def place_request(
             active = [r for r in mine if r.status in ACTIVE]
             types = _types_that_could_serve(record, pickup_branch, rules, limits)
             _check_record_type(record, rules, types)
-            _check_limits(patron, record, limits, active, own_type=not types)
+            _check_limits(patron, record, limits, active, own_type=not types, theirs=theirs)
             full = _types_at_limit(limits, Counter(r.doc_type for r in active))
             copy = allocation.take_copy(
                 record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full

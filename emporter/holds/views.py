@@ -18,7 +18,7 @@ from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, self_or_child, signed_in_patron
 from emporter.phonedesk.selectors import can_be_told
 
-from . import basket, services
+from . import basket, policy, services
 from .models import Channel, Request, Status
 from .selectors import active_count, basket_view, card_refusal, room_left
 
@@ -71,7 +71,16 @@ def show_basket(request):
         children = [child for child in children if not card_refusal(child)]
     # A parent's basket may be for a child: nothing is taken out as already the parent's,
     # and limits are each person's (said when confirming), not the parent's room.
-    seen = basket_view(patron=None if children else patron, records=basket.records(request.session))
+    # At the library preselected for collecting: one lending only its own copies says
+    # here, not after confirming, which documents it has none of.
+    preselected = patron is not None and home_not_taking is None
+    pickup = next((b for b in branches if b.pk == default_branch), None) if preselected else None
+    seen = basket_view(
+        patron=None if children else patron,
+        records=basket.records(request.session),
+        pickup_branch=pickup,
+        category=patron.category if patron else "",
+    )
     if seen.already_requested:
         # Requesting them again could never work: out of the basket, said once.
         basket.clear(request.session, [r.pk for r in seen.already_requested])
@@ -100,6 +109,9 @@ def show_basket(request):
         "branches": branches,
         "default_branch": default_branch,
         "active": active,
+        # The places an open surprise bag holds count against the limit too: said with them.
+        "promised": policy.promised_places(patron) if patron else 0,
+        "pickup": pickup,
         # With children, the parent's own room, said as theirs: a child's is checked on confirming.
         "own_room": room_left(patron, active) if children else None,
         "room": seen.room,

@@ -17,6 +17,7 @@ from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
 from emporter.desk.selectors import history_rules, loans_of_each, returned_loans_of
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
 from emporter.holds.selectors import active_requests_of_each, card_refusal, requests_of
 from emporter.holds.services import pickup_changeable
@@ -107,6 +108,13 @@ def account(request):
         "loans": loans[patron.pk],
         "children": [(child, requests) for child, requests in children if requests],
         "children_loans": [entry for entry in children_loans if entry[1]],
+        # Open surprise bags, theirs and the children's (one query): their places count
+        # against the limit before a librarian composes them, so they are said here.
+        "surprise_bags": list(
+            SurpriseRequest.objects.filter(patron__in=[patron, *kids], status=SurpriseStatus.OPEN)
+            .select_related("patron", "pickup_branch")
+            .order_by("created_at", "pk")
+        ),
         "pickup_branches": list(Branch.objects.accepting_requests()),
         "apps": list(apps_of(patron.user)),
         # Why the card can neither request nor renew: said once at the top of the account,
