@@ -80,6 +80,7 @@ MESSAGES = {
         _("This form already asked for a surprise bag for %(name)s: open the page again to ask for another."),
         409,
     ),
+    "on_loan_check_in": (_("%(barcode)s is on loan: check it in at Returns."), 409),
     "none_of_its_own": (
         _("%(branch)s lends only its own copies, and has none of this document: choose another library."),
         409,

@@ -55,6 +55,19 @@ class RecordQuerySet(models.QuerySet):
 
 
 class CopyQuerySet(models.QuerySet):
+    def barcode_as_typed(self, text: str) -> str:
+        """The barcode of the one copy ``text`` names as a librarian types it: in other
+        capitals (caps lock, a worn label read by eye) or in the printed groups
+        ("B000 0100"); ``text`` itself, stripped, when it names none or several."""
+        text = text.strip()
+        if not text or self.filter(barcode=text).exists():
+            return text
+        for candidate in dict.fromkeys([text, "".join(text.split())]):
+            found = list(self.filter(barcode__iexact=candidate).values_list("barcode", flat=True)[:2])
+            if len(found) == 1:
+                return found[0]
+        return text
+
     def lendable(self):
         """Copies that are, or may come back, on a shelf a request takes from: with a
         barcode, outside reference and heritage collections, not withdrawn (a missing

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from emporter.catalogue.models import CopyStatus
+from emporter.catalogue.models import Copy, CopyStatus
 from emporter.curbside import selectors as curbside
 from emporter.dates import long_date
 from emporter.errors import ServiceError
@@ -378,7 +378,8 @@ def returns(request, branch: Branch):
         if not form.is_valid():
             context["error"] = form.errors["barcode"][0]
         else:
-            context.update(_check_in(request, branch, form.cleaned_data["barcode"].strip()))
+            barcode = Copy.objects.barcode_as_typed(form.cleaned_data["barcode"])
+            context.update(_check_in(request, branch, barcode))
     return render(request, "desk/returns.html", context, status=422 if "error" in context else 200)
 
 
@@ -409,6 +410,11 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     else:
         # Already in its bag here (scanned twice): the bag, as for any copy in a bag.
         return {"in_bag": received} if getattr(received, "already_in_bag", False) else {"received": received}
+    copy = selectors.scanned_copy(barcode)
+    if copy and (loan := selectors.returned_here_lately(copy, branch=branch)):
+        # Scanned again (the scanner's double, a reload): said as done, not as an error,
+        # nor as a copy coming home whose request was cancelled (it had none).
+        return {"returned_again": {"copy": copy, "at": loan.returned_at}}
     try:
         home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
     except ServiceError as not_home:
@@ -416,14 +422,10 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
             return {"send_home": {"barcode": barcode, "branch": not_home.params["home"]}}
     else:
         return {"home": home, "served": served}
-    copy = selectors.scanned_copy(barcode)
     if copy and copy.status == CopyStatus.MISSING:
         return {"missing": copy}
     if copy and copy.in_bag:
         return {"in_bag": copy.in_bag}
-    if copy and (loan := selectors.returned_here_lately(copy, branch=branch)):
-        # Scanned again (the scanner's double, a reload): said as done, not as an error.
-        return {"returned_again": {"copy": copy, "at": loan.returned_at}}
     return {"error": not_on_loan.message, "barcode": barcode}
 
 
@@ -451,7 +453,7 @@ def put_back(request, branch: Branch):
     if not form.is_valid():
         context["error"] = form.errors["barcode"][0]
         return render(request, "desk/returns.html", context, status=422)
-    barcode = form.cleaned_data["barcode"].strip()
+    barcode = Copy.objects.barcode_as_typed(form.cleaned_data["barcode"])
     try:
         found = services.put_back_found(barcode=barcode, branch=branch, actor=request.user)
     except ServiceError as error:

@@ -781,6 +781,9 @@ def _not_for_a_bag_here(*, branch: Branch, barcode: str) -> NoReturn:
     )
     if heading_for is not None:  # the van stopped at the wrong door
         raise ServiceError("send_on", barcode=barcode, branch=heading_for.pickup_branch.name)
+    if copy.status == CopyStatus.ON_LOAN:
+        # A patron's return in the van's crate: checked in at Returns, or it stays on loan.
+        raise ServiceError("on_loan_check_in", barcode=barcode)
     raise ServiceError("not_in_transit", barcode=barcode)
 
 

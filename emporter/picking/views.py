@@ -346,7 +346,7 @@ def receive(request, branch_id: int):
     result = error = None
     barcode = ""
     if request.method == "POST":
-        barcode = typed(request.POST.get("barcode"))
+        barcode = Copy.objects.barcode_as_typed(typed(request.POST.get("barcode")))
         try:
             result = services.receive(branch=branch, barcode=barcode, actor=request.user) if barcode else None
         except ServiceError as e:
