@@ -60,6 +60,24 @@ def test_a_return_elsewhere_scanned_twice_is_said_already_checked_in(client, bra
     assert "Already checked in" in second.text
 
 
+def test_a_copy_lent_by_the_library_system_scanned_twice_is_not_an_error(client, branch):
+    """The scanner's double on a copy lent at a desk of the library system (no loan of
+    ours): the second answer says it was checked in, as for our own loans."""
+    from tests.conftest import make_record
+
+    record = make_record(title="Prêt du SIGB", copies=[(branch, CopyStatus.ON_LOAN)])
+    copy = record.copies.get()
+    staff_client(client, Role.DOOR_DESK, branch, "accueil")
+    url = en("desk:returns", branch.pk)
+    first = client.post(url, {"barcode": copy.barcode})
+    assert "Returned: back on the shelf." in first.text
+
+    second = client.post(url, {"barcode": copy.barcode})
+
+    assert second.status_code == 200, shown(second)
+    assert "Already checked in at" in second.text
+
+
 def test_a_return_scanned_at_receive_says_to_check_it_in_at_returns(client, branch):
     """A patron's return put in the van crate and scanned at Receive: the loan stays open;
     the screen must say where to scan it, not only that it is not expected."""

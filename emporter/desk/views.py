@@ -5,6 +5,7 @@ button.
 Every page works without JavaScript; desk.js only keeps the scan box focused, counts
 the ticked documents on the hand-over button and disables it once pressed."""
 
+import datetime
 import logging
 import uuid
 from functools import wraps
@@ -390,7 +391,30 @@ def _check_in(request, branch: Branch, barcode: str) -> dict:
         if error.code != "not_on_loan":
             return {"error": error.message, "barcode": barcode}
         return _not_a_return(request, branch, barcode, error)
+    if returned.loan is None:
+        _remember_check_in(request, branch, returned.copy)
     return {"returned": returned, "served": returned.served}
+
+
+# Copies this screen checked in lately that had no loan of ours (lent at a desk of the
+# library system): nothing in the database says when, and a second scan of one (the
+# scanner's double, a reload) must read as done, as for our loans (returned_here_lately).
+CHECKED_IN_KEY = "desk_checked_in"
+CHECKED_IN_KEPT = 20
+
+
+def _remember_check_in(request, branch: Branch, copy: Copy) -> None:
+    kept = request.session.get(CHECKED_IN_KEY, [])[-(CHECKED_IN_KEPT - 1) :]
+    request.session[CHECKED_IN_KEY] = [*kept, [branch.pk, copy.pk, timezone.now().isoformat()]]
+
+
+def _checked_in_lately(request, branch: Branch, copy: Copy) -> datetime.datetime | None:
+    since = timezone.now() - selectors.RETURNED_AGAIN_WITHIN
+    for branch_id, copy_id, at in reversed(request.session.get(CHECKED_IN_KEY, [])):
+        moment = datetime.datetime.fromisoformat(at)
+        if (branch_id, copy_id) == (branch.pk, copy.pk) and moment >= since:
+            return moment
+    return None
 
 
 def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceError) -> dict:
@@ -426,6 +450,8 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
         return {"missing": copy}
     if copy and copy.in_bag:
         return {"in_bag": copy.in_bag}
+    if copy and (moment := _checked_in_lately(request, branch, copy)):
+        return {"returned_again": {"copy": copy, "at": moment}}
     return {"error": not_on_loan.message, "barcode": barcode}
 
 
