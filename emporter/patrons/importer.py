@@ -341,11 +341,10 @@ def import_patrons(
     """One file. Raises ValueError before reading when ``encoding`` names no encoding,
     ``codes`` is not a code map (or maps to a branch or category that does not exist),
     or ``date_format`` is not one of DATE_FORMATS. ``replace_cards``: the card numbers did
-    change (the library renumbered its cards), replace them all (``_Plan``)."""
-    encoding_option(encoding)
-    codes = _options(codes, date_format)
-    report = _import_file(
-        path,
+    change (the library renumbered its cards), replace them all (``_Plan``). The file as
+    an export of one file (``import_patron_files``), its own report."""
+    run = import_patron_files(
+        [path],
         encoding=encoding,
         set_pins=set_pins,
         codes=codes,
@@ -353,8 +352,9 @@ def import_patrons(
         replace_cards=replace_cards,
         stdout=stdout,
     )
+    (report,) = run.files
     if not report.failed:
-        report.not_listed = len(_not_listed(report.cards, report.sources))
+        report.not_listed = run.not_listed
     return report
 
 
@@ -367,10 +367,10 @@ def _import_file(
     date_format: str = "metric",
     replace_cards: bool = False,
     stdout: TextIO | None = None,
-    second_passes: list | None = None,
+    second_passes: list,
 ) -> PatronImportReport:
     """``second_passes``: where to leave the guardian links' pass, for the caller to run
-    once every file is read (None: run at the end of this file)."""
+    once every file is read (a child in one file, their guardian in another)."""
     codes = codes or PatronCodes()
     forced = encoding_option(encoding)
     path = Path(path)
@@ -587,10 +587,7 @@ def _import_file(
                     report.unchanged -= 1
                     report.updated += 1
 
-    if second_passes is None:
-        second_pass()
-    else:
-        second_passes.append(second_pass)
+    second_passes.append(second_pass)
     if report.guarantors_ignored:
         message = ngettext(
             "%(count)s row names a guardian by their id in the library system (%(column)s), but the file "
