@@ -82,13 +82,13 @@ def test_staff_lock_outs_and_card_lock_outs_are_counted_apart(client, patron):
 
 
 def test_addresses_of_one_ipv6_network_count_as_one(client, patron):
-    """Every subscriber gets a whole /64: a guesser changing address within it is still one."""
+    """Every home line gets a whole /56: a guesser changing address within it is still one."""
     for i in range(throttle.ADDRESS_MAX_FAILURES):
         try_card(client, f"9{i:07d}", address=f"2001:db8:1:2::{i + 1:x}")
     response = try_card(client, patron.card_number, pin="1234", address="2001:db8:1:2:ffff::1")
     assert response.status_code == 200 and LOCKED in response.content.decode()
-    # The next network, another subscriber, is not held back.
-    assert try_card(client, patron.card_number, pin="1234", address="2001:db8:1:3::1").status_code == 302
+    # The next /56, another subscriber, is not held back.
+    assert try_card(client, patron.card_number, pin="1234", address="2001:db8:1:100::1").status_code == 302
 
 
 def test_address_keys():

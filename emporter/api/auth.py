@@ -76,7 +76,7 @@ def create_token(request, payload: TokenIn, response: HttpResponse):
     card from that address for 15 minutes, twenty from any addresses lock it everywhere
     (for longer each time: 15 minutes, then 1, 4 and 16 hours):
     429 `login_locked`; the same answers whether the card exists or not; fifty wrong
-    sign-ins from one address (an IPv6 /64), on any cards, stop card sign-ins from there
+    sign-ins from one address (an IPv6 /56), on any cards, stop card sign-ins from there
     for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
     digits is refused); staff with
     `username` + `password` (five wrong passwords in a row

@@ -2,8 +2,8 @@
 
 Patrons' cards have their own lock (services.authenticate_patron); what it cannot stop
 is one guesser trying a common PIN on many cards, once each. So wrong card sign-ins
-are also counted per address (``card_failed``; an IPv6 address by its /64 network, the
-block one subscriber gets): ADDRESS_MAX_FAILURES of them, each
+are also counted per address (``card_failed``; an IPv6 address by its /56 network, the
+block one home line gets: ``client_key``): ADDRESS_MAX_FAILURES of them, each
 within ADDRESS_WINDOW of the previous one, stop card sign-ins from that address for
 LOCK_FOR. A library's public computers share one address: the limit is far above what
 their users get wrong, and the count starts again after a quiet ADDRESS_WINDOW.
@@ -65,7 +65,7 @@ def lock_length(locks: int) -> datetime.timedelta:
     return min(LOCK_FOR * 4 ** max(locks - 1, 0), LONGEST_LOCK)
 
 
-def address_key(ip: str) -> str:
+def address_key(ip: str, ipv6_prefix: int = 64) -> str:
     """Whom an address counts as: an IPv4 address, or the /64 network of an IPv6 one
     (every home and phone gets a whole /64: counted address by address, a guesser would
     have billions of tries)."""
@@ -77,7 +77,16 @@ def address_key(ip: str) -> str:
         return str(address)
     if address.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is 203.0.113.7
         return str(address.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(ipaddress.ip_network(f"{address}/{ipv6_prefix}", strict=False))
+
+
+def client_key(ip: str) -> str:
+    """Whom the counts of one client's sign-ins on *any* card or name are kept under: an
+    IPv6 address by its /56. A home line gets a /56 (256 /64s), a server often a /48:
+    counted by the /64, the stop after ADDRESS_MAX_FAILURES was lifted by moving to the
+    next /64 of one's own line. The counts of one card or name from one address stay by
+    the /64: a neighbour's wrong PIN must not pause someone else's."""
+    return address_key(ip, ipv6_prefix=56)
 
 
 def _keys(username: str, ip: str) -> dict[str, int]:
@@ -88,13 +97,13 @@ def _keys(username: str, ip: str) -> dict[str, int]:
 
 def _staff_address_key(ip: str, now) -> str:
     window = int(now.timestamp() // ADDRESS_WINDOW.total_seconds())
-    return STAFF_ADDRESS_KEY.format(address_key(ip), window)[:200]
+    return STAFF_ADDRESS_KEY.format(client_key(ip), window)[:200]
 
 
 def staff_address_locked_for(ip: str) -> int:
     """Seconds left before staff sign-ins from this address are accepted again (0: now).
     Checked, with ``locked_for``, before any password is hashed."""
-    prefix = STAFF_ADDRESS_KEY.format(address_key(ip), "")
+    prefix = STAFF_ADDRESS_KEY.format(client_key(ip), "")
     until = (
         SignInFailures.objects.filter(username__startswith=prefix, locked_until__gt=timezone.now())
         .order_by("-locked_until")
@@ -174,7 +183,7 @@ def card_address_locked_for(ip: str) -> int:
     """Seconds left before card sign-ins from this address are accepted again (0: now)."""
     until = (
         SignInFailures.objects.filter(
-            username=ADDRESS_KEY.format(address_key(ip))[:200], locked_until__gt=timezone.now()
+            username=ADDRESS_KEY.format(client_key(ip))[:200], locked_until__gt=timezone.now()
         )
         .values_list("locked_until", flat=True)
         .first()
@@ -187,7 +196,7 @@ def card_failed(ip: str) -> None:
     a guesser holding one valid card could otherwise start again at will."""
     now = timezone.now()
     with transaction.atomic():
-        row = _locked_count(ADDRESS_KEY.format(address_key(ip))[:200])
+        row = _locked_count(ADDRESS_KEY.format(client_key(ip))[:200])
         failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
         SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
         if failures >= ADDRESS_MAX_FAILURES:
