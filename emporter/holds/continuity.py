@@ -26,7 +26,7 @@ def set_mode(*, branches, mode: str, actor) -> int:
     serve the waiting lists at once, oldest request first, and its own waiting requests
     take the copies elsewhere they were passed over for while it was closed: a patron
     placing a request the minute it reopens must not take a copy others have waited
-    for. And its change is marked ``to_tell``: the composer tells those told it had
+    for (``_serve_reopened``, once the switch is committed). And its change is marked ``to_tell``: the composer tells those told it had
     closed that it has reopened (``notices.reopening``)."""
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
@@ -67,15 +67,22 @@ def set_mode(*, branches, mode: str, actor) -> int:
         for branch in reopening:
             if branch.pk in closed_long:
                 extend_after_reopening(branch=branch)
-            on_its_shelves = Copy.objects.filter(branch=branch, status=CopyStatus.ON_SHELF).values(
-                "record_id"
-            )
-            # Every waiting request its shelves can serve, not a first batch: the next
-            # would wait for the sweep, and a request placed meanwhile take their copy.
-            serve_waiting(actor=actor, records=on_its_shelves, limit=None)
-            # And those to be collected here, passed over while it was closed: a copy
-            # that came back elsewhere meanwhile went on its shelf there, theirs now.
-            waited_for_here = Request.objects.filter(pickup_branch=branch, status=Status.WAITING)
-            serve_waiting(actor=actor, records=waited_for_here.values("record_id"), limit=None)
+    # Then the waiting lists, each request served and committed on its own: held in the
+    # switch's transaction, thousands of them (30 ms each) held every other write for
+    # minutes, and on SQLite made them fail once its busy timeout ran out.
+    for branch in reopening:
+        _serve_reopened(branch, actor=actor)
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed
+
+
+def _serve_reopened(branch, *, actor) -> None:
+    """Serve what a reopened branch can: every waiting request its shelves can serve, not
+    a first batch (the rest would wait for the sweep), and those to be collected there,
+    passed over while it was closed (a copy that came back elsewhere meanwhile went on
+    its shelf there, theirs now). Someone placing a request meanwhile does not take a
+    copy from them: a placement serves its title's queue first."""
+    on_its_shelves = Copy.objects.filter(branch=branch, status=CopyStatus.ON_SHELF).values("record_id")
+    serve_waiting(actor=actor, records=on_its_shelves, limit=None)
+    waited_for_here = Request.objects.filter(pickup_branch=branch, status=Status.WAITING)
+    serve_waiting(actor=actor, records=waited_for_here.values("record_id"), limit=None)
