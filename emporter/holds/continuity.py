@@ -26,8 +26,9 @@ def set_mode(*, branches, mode: str, actor) -> int:
     serve the waiting lists at once, oldest request first, and its own waiting requests
     take the copies elsewhere they were passed over for while it was closed: a patron
     placing a request the minute it reopens must not take a copy others have waited
-    for (``_serve_reopened``, once the switch is committed). And its change is marked ``to_tell``: the composer tells those told it had
-    closed that it has reopened (``notices.reopening``)."""
+    for (``_serve_reopened``, once the switch is committed). And its change is marked
+    ``to_tell``: the composer tells those told it had closed that it has reopened
+    (``notices.reopening``)."""
     # One transaction: the expiry sweep must never see the branch open again with its
     # bags' old deadlines, and a failure leaves the mode as it was.
     with transaction.atomic():
