@@ -114,19 +114,25 @@ def test_phone_variants_of_a_french_number_and_of_a_foreign_one():
 # -- Namesakes ---------------------------------------------------------------------------------
 
 
-def test_more_namesakes_than_listed_are_said_to_be_more(client, branch):
+def test_more_namesakes_than_listed_are_said_to_be_more(client, branch, caplog):
     """21 "Martin": the page said "20 patrons match" and the 21st, the caller perhaps, was
-    nowhere, with no hint to narrow the search."""
-    client.force_login(make_staff(branch=branch))
+    nowhere, with no hint to narrow the search. The audit line said "20 found" too."""
+    staff = make_staff(branch=branch)
+    client.force_login(staff)
     for n in range(20):
         make_patron(branch, card=f"2000{n:04d}", first_name=f"Prénom{n:02d}", last_name="Martin")
-    page = client.get("/en" + FIND, {"q": "Martin"}).content.decode()
-    assert "20 patrons match" in page and "More than" not in page  # all of them, and said so
-    make_patron(branch, card="20000020", first_name="Prénom20", last_name="Martin")
-    page = client.get("/en" + FIND, {"q": "Martin"}).content.decode()
+    with caplog.at_level("INFO", logger="emporter.audit"):
+        page = client.get("/en" + FIND, {"q": "Martin"}).content.decode()
+        assert "20 patrons match" in page and "More than" not in page  # all of them, and said so
+        make_patron(branch, card="20000020", first_name="Prénom20", last_name="Martin")
+        page = client.get("/en" + FIND, {"q": "Martin"}).content.decode()
     assert page.count('href="/en/staff/phone/patrons/') == 20
     assert "More than 20 patrons match" in page
     assert "add the first name" in page
+    assert [r.getMessage() for r in caplog.records if r.name == "emporter.audit"] == [
+        f"phone desk: {staff.pk} searched patrons 'Martin': 20 found",
+        f"phone desk: {staff.pk} searched patrons 'Martin': 20 shown, more matched",
+    ]
 
 
 # -- A closed library's requests ----------------------------------------------------------------

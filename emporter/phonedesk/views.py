@@ -64,7 +64,8 @@ def find(request):
     more = len(patrons) > selectors.MAX_PATRONS
     patrons = patrons[: selectors.MAX_PATRONS]
     if q:  # who looked whom up: the search shows cards, emails and phone numbers
-        audit.info("phone desk: %s searched patrons %r: %d found", request.user.pk, q, len(patrons))
+        found = f"{len(patrons)} shown, more matched" if more else f"{len(patrons)} found"
+        audit.info("phone desk: %s searched patrons %r: %s", request.user.pk, q, found)
     if len(patrons) == 1:
         return redirect("phonedesk:patron", patrons[0].pk)
     context = {
