@@ -339,6 +339,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # 4xx answers (a refused request, a wrong PIN) are the service working, not errors.
     "loggers": {
+        # Through the root's handler only: Django's own console handler (DEBUG only) on
+        # "django" printed every line a second time, bare, under `make run`.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         # The task worker logs every state change of every task at INFO.
