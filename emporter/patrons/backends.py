@@ -5,7 +5,8 @@ only by the patron sign-in (``services.authenticate_patron``, which counts failu
 card and locks the card), never by the staff sign-in page, the admin or the API's staff
 door — each of those would otherwise let PINs be guessed around the card's lock-out.
 Everyone else (staff) is counted per user name and address (``throttle``): the lock
-holds at every door.
+holds at every door. The name's lock from anywhere alone does not hold against a browser
+the staff sign-in form knows for that name (``known_browser``): only that form passes it.
 """
 
 import ipaddress
@@ -22,7 +23,9 @@ from .pins import hash_pin, pin_matches
 
 
 class SignInBackend(ModelBackend):
-    def authenticate(self, request, username=None, password=None, patron_sign_in=False, **kwargs):
+    def authenticate(
+        self, request, username=None, password=None, patron_sign_in=False, known_browser=None, **kwargs
+    ):
         if username is None or password is None:
             return None
         is_patron = Patron.objects.filter(user__username=username).exists()
@@ -32,7 +35,7 @@ class SignInBackend(ModelBackend):
                 raise PermissionDenied  # not None: no later backend may check this password
             return self._patron(username, password)
         ip = client_address(request)
-        if throttle.locked_for(username, ip) or throttle.staff_address_locked_for(ip):
+        if throttle.locked_for(username, ip, known_browser) or throttle.staff_address_locked_for(ip):
             raise PermissionDenied
         if is_patron:
             # A card at a staff door: refused like a wrong password, at the same cost and
@@ -43,8 +46,9 @@ class SignInBackend(ModelBackend):
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             throttle.failed(username, ip)
+            throttle.browser_failed(known_browser)
         else:
-            throttle.succeeded(username, ip)
+            throttle.succeeded(username, ip, lock_stays=known_browser is not None)
         return user
 
     def _patron(self, username: str, pin: str):

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -91,16 +92,34 @@ class ChangePinForm(forms.Form):
 
 class StaffLoginForm(AuthenticationForm):
     """Django's sign-in form, saying so when the name is locked (a wrong password would
-    otherwise look like the lock, and the right one like a wrong one)."""
+    otherwise look like the lock, and the right one like a wrong one). A browser that
+    signed in to the name before is not held by the name's lock from anywhere
+    (``throttle.known_name``; the view sets its cookie)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _focus_errors_first(self, "username")
+        self.known_browser = None
 
     def clean(self):
         username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username:
+            self.known_browser = throttle.known_name(self.request, username, lambda: _password_of(username))
+            self._refuse_locked(username)
+        if username is not None and password:
+            # AuthenticationForm.clean, telling the backend which browser this is.
+            self.user_cache = authenticate(
+                self.request, username=username, password=password, known_browser=self.known_browser
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+    def _refuse_locked(self, username: str) -> None:
         address = client_address(self.request)
-        if username and (seconds := throttle.staff_address_locked_for(address)):
+        if seconds := throttle.staff_address_locked_for(address):
             minutes = -(-seconds // 60)
             raise forms.ValidationError(
                 ngettext(
@@ -111,7 +130,7 @@ class StaffLoginForm(AuthenticationForm):
                 code="login_address_locked",
                 params={"minutes": minutes},
             )
-        if username and (seconds := throttle.locked_for(username, address)):
+        if seconds := throttle.locked_for(username, address, self.known_browser):
             minutes = -(-seconds // 60)
             raise forms.ValidationError(
                 ngettext(
@@ -122,4 +141,9 @@ class StaffLoginForm(AuthenticationForm):
                 code="login_locked",
                 params={"minutes": minutes},
             )
-        return super().clean()
+
+
+def _password_of(username: str) -> str | None:
+    """The password hash of the user named so, exactly, as the sign-in finds them."""
+    users = get_user_model()._default_manager.filter(username=username)
+    return users.values_list("password", flat=True).first()

@@ -21,10 +21,13 @@ class LoginRefused(ServiceError):
     pass
 
 
-def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
+def authenticate_patron(*, request, card_number: str, pin: str, known_browsers: bool = False) -> Patron:
     """Return the patron if card and PIN match. Wrong PINs slow, then lock, the card from
     this address, and at last from everywhere (throttle.pin_try): a PIN cannot be found
     by trying them all. A try during a pause or a lock is refused, not counted.
+    ``known_browsers`` (the web form): the lock from anywhere does not hold against a
+    browser the card signed in from before (``throttle.known_card``). The API's apps keep
+    no such cookie: every lock holds for them.
 
     The card's counts stay locked until the PIN is checked and the outcome written: tries
     of one card at once (a double tap, an app retrying, the web and the app) then take
@@ -34,11 +37,14 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
     address = client_address(request)
     if seconds := throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked", seconds=seconds)  # the API's Retry-After
+    browser = _known_browser(request, card_number) if known_browsers else None
     with transaction.atomic():
-        attempt = throttle.pin_try(card_number, address)
+        attempt = throttle.pin_try(card_number, address, browser)
         patron = None if attempt.refused else _check_pin(request, card_number, pin)
         if patron is not None:
-            throttle.pin_succeeded(card_number)
+            throttle.pin_succeeded(card_number, lock_stays=browser is not None)
+        elif not attempt.refused:
+            throttle.browser_failed(browser)
     # Raised once the transaction is over: the count it refuses for is kept. The
     # address's count after it, alone: taken inside, after the card's, it could deadlock
     # with the clean-up deleting old counts in the other order (throttle.forget_old).
@@ -48,6 +54,13 @@ def authenticate_patron(*, request, card_number: str, pin: str) -> Patron:
         throttle.card_failed(address)
         _refuse_wrong(attempt, "login_failed")
     return patron
+
+
+def _known_browser(request, card_number: str) -> str | None:
+    def password():
+        return Patron.objects.with_card(card_number).values_list("user__password", flat=True).first()
+
+    return throttle.known_card(request, card_number, password)
 
 
 def _check_pin(request, card_number: str, pin: str) -> Patron | None:
@@ -85,15 +98,19 @@ def _refuse_wrong(attempt: throttle.PinTry, code: str) -> NoReturn:
     raise ServiceError(code) if code == "pin_wrong" else LoginRefused(code)
 
 
-def change_pin(*, patron: Patron, old_pin: str, new_pin: str, address: str = "") -> None:
+def change_pin(
+    *, patron: Patron, old_pin: str, new_pin: str, address: str = "", browser: str | None = None
+) -> None:
     """The current PIN is checked with the sign-in's lock-out: a session left open on a
-    library computer must not let someone try every PIN."""
-    attempt = throttle.pin_try(patron.card_number, address)
+    library computer must not let someone try every PIN. A ``browser`` known to the card
+    (``throttle.known_card``) is not held by its lock from anywhere, as at the sign-in."""
+    attempt = throttle.pin_try(patron.card_number, address, browser)
     if attempt.refused:
         _refuse(attempt.refused, attempt.seconds)
     if not pin_matches(patron.user, old_pin):
+        throttle.browser_failed(browser)
         _refuse_wrong(attempt, "pin_wrong")
-    throttle.pin_succeeded(patron.card_number)
+    throttle.pin_succeeded(patron.card_number, lock_stays=browser is not None)
     if not (new_pin.isascii() and new_pin.isdigit() and 4 <= len(new_pin) <= 8):
         raise ServiceError("pin_invalid")
     if too_easy(new_pin):

@@ -28,15 +28,26 @@ of an hour would find a four-digit PIN in days; this way it takes years. The own
 right PIN, a new one given at the desk, or a week without failures starts again from 15
 minutes. Staff names are not: a twelve-character password is not found twenty guesses
 at a time, and a longer lock would only help someone keep a librarian out.
+
+Known browsers (OWASP's "device cookie"): the lock of a card or name from anywhere is
+the guesser's, and anyone with a few addresses can take it, against the owner too. A
+browser that signed in to an account through the web forms gets a signed cookie naming
+it (``remember_card``, ``remember_name``); the lock from anywhere does not hold against
+that browser, whose wrong tries get a count of their own instead (``browser_failed``).
 """
 
 import datetime
 import ipaddress
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from .models import SignInFailures
 
@@ -89,9 +100,13 @@ def client_key(ip: str) -> str:
     return address_key(ip, ipv6_prefix=56)
 
 
-def _keys(username: str, ip: str) -> dict[str, int]:
+def _name_key(username: str) -> str:
     # User names are case-sensitive in Django, not in a person's head: one count for all cases.
-    name = username.strip().lower()[:150]
+    return username.strip().lower()[:150]
+
+
+def _keys(username: str, ip: str) -> dict[str, int]:
+    name = _name_key(username)
     return {f"{name} {address_key(ip)}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
@@ -113,10 +128,14 @@ def staff_address_locked_for(ip: str) -> int:
     return int((until - timezone.now()).total_seconds()) + 1 if until else 0
 
 
-def locked_for(username: str, ip: str = "") -> int:
-    """Seconds left of the lock on this name from this address (0: not locked)."""
+def locked_for(username: str, ip: str = "", browser: str | None = None) -> int:
+    """Seconds left of the lock on this name from this address (0: not locked). The
+    name's lock from anywhere does not hold against a ``browser`` known to it (``known_name``)."""
+    keys = list(_keys(username, ip))
+    if _trusted(browser):
+        keys.remove(_name_key(username))
     until = (
-        SignInFailures.objects.filter(username__in=_keys(username, ip), locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(username__in=keys, locked_until__gt=timezone.now())
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
@@ -131,6 +150,8 @@ def failed(username: str, ip: str = "") -> None:
     with transaction.atomic():
         for key, limit in _keys(username, ip).items():
             row = _locked_count(key)
+            if row.locked_until and row.locked_until > now:
+                continue  # a known browser's try through the name's lock: it would only lengthen it
             SignInFailures.objects.filter(pk=row.pk).update(failures=F("failures") + 1, updated_at=now)
             row.refresh_from_db(fields=["failures"])
             if row.failures >= limit:
@@ -156,13 +177,19 @@ def _locked_count(key: str) -> SignInFailures:
     raise RuntimeError(f"sign-in count {key!r} deleted again and again")
 
 
-def succeeded(username: str, ip: str = "") -> None:
-    SignInFailures.objects.filter(username__in=_keys(username, ip)).delete()
+def succeeded(username: str, ip: str = "", *, lock_stays: bool = False) -> None:
+    """The right password: the name's counts start again. With ``lock_stays`` (a known
+    browser, signed in through the lock), a lock from anywhere is kept: it is a guesser's,
+    who would otherwise get twenty more tries each time the owner signs in."""
+    counts = SignInFailures.objects.filter(username__in=_keys(username, ip))
+    if lock_stays:
+        counts = counts.exclude(username=_name_key(username), locked_until__gt=timezone.now())
+    counts.delete()
 
 
 def unlock_name(username: str) -> None:
     """An administrator's unlock: the name's counts from every address and from anywhere."""
-    name = username.strip().lower()[:150]
+    name = _name_key(username)
     SignInFailures.objects.filter(Q(username=name) | Q(username__startswith=f"{name} ")).delete()
 
 
@@ -259,17 +286,21 @@ class PinTry:
     pause: bool = False
 
 
-def pin_try(card: str, ip: str) -> PinTry:
+def pin_try(card: str, ip: str, browser: str | None = None) -> PinTry:
     """Take one try of this card from this address, counted *before* the PIN is checked,
     so that tries sent all at once cannot each get past the count. A right PIN then
     clears the counts (``pin_succeeded``). Tries during a pause or a lock are refused
-    and not counted: a patron retrying a moment too soon is not locked out for it."""
+    and not counted: a patron retrying a moment too soon is not locked out for it. The
+    card's lock from anywhere neither refuses nor counts a ``browser`` known to the card
+    (``known_card``); every other count does."""
     with transaction.atomic():
         rows = []
         for key, limit in sorted(_pin_keys(card, ip).items()):  # one lock order for all
             row = _locked_count(key)
             rows.append((row, limit))
         now = timezone.now()  # once the rows are ours: a try that waited for them is late
+        if _trusted(browser):
+            rows = [(row, limit) for row, limit in rows if not _lock_from_anywhere(row, limit, now)]
         holding = [row for row, _ in rows if row.locked_until and row.locked_until > now]
         if holding:
             row = max(holding, key=lambda r: r.locked_until)
@@ -295,11 +326,126 @@ def pin_try(card: str, ip: str) -> PinTry:
     return result
 
 
-def pin_succeeded(card: str, ip: str = "") -> None:
-    """The right PIN: the card's counts start again, from everywhere (only its owner knows it)."""
+def _lock_from_anywhere(row: SignInFailures, limit: int, now) -> bool:
+    return limit == PIN_MAX_FAILURES_ANYWHERE and row.locked_until is not None and row.locked_until > now
+
+
+def pin_succeeded(card: str, ip: str = "", *, lock_stays: bool = False) -> None:
+    """The right PIN: the card's counts start again, from everywhere (only its owner knows
+    it). With ``lock_stays`` (a known browser, signed in through the lock), a lock from
+    anywhere is kept, and its length: it is a guesser's, who would otherwise get twenty
+    more tries, locked for 15 minutes again, each time the owner signs in."""
     card_key = _card_key(card)
-    ours = Q(username=card_key[:200]) | Q(username__startswith=f"{card_key} ")
-    SignInFailures.objects.filter(ours).delete()
+    ours = SignInFailures.objects.filter(Q(username=card_key[:200]) | Q(username__startswith=f"{card_key} "))
+    if lock_stays:
+        ours = ours.exclude(username=card_key[:200], locked_until__gt=timezone.now())
+    ours.delete()
+
+
+# -- Known browsers --------------------------------------------------------------------
+#
+# The cookie lists up to KNOWN_ACCOUNTS entries, newest first: [account, password mark,
+# browser id, issued at]. The account is a keyed hash of the key its counts are kept
+# under (a card number or a user name never shows in it); the mark, one of the
+# account's password hash, so that a new PIN or password ends every browser's trust;
+# the id, random, names the count of that browser's wrong tries (KNOWN_KEY): at
+# KNOWN_MAX_FAILURES it is no longer trusted, for as long as its cookie could last, so
+# that a stolen cookie is worth that many tries, not the lock's twenty after twenty (a
+# count short of it is forgotten after a quiet day, as others: four tries a day, far
+# fewer than the lock from anywhere lets anyone have).
+
+KNOWN_COOKIE = "emporter_known"
+KNOWN_SALT = "emporter.patrons.throttle.known-browsers"
+KNOWN_FOR = datetime.timedelta(days=365)
+KNOWN_ACCOUNTS = 5
+KNOWN_MAX_FAILURES = 5
+KNOWN_KEY = "!known {}"
+
+
+def _digest(what: str, value: str, length: int) -> str:
+    return salted_hmac(f"{KNOWN_SALT}.{what}", value, algorithm="sha256").hexdigest()[:length]
+
+
+def _entries(request) -> list[list]:
+    """The cookie's entries younger than KNOWN_FOR; none when it is missing or not ours."""
+    cookie = request.COOKIES.get(KNOWN_COOKIE) if request is not None else None
+    if not cookie:
+        return []
+    try:
+        entries = signing.loads(cookie, salt=KNOWN_SALT, max_age=KNOWN_FOR)
+    except signing.BadSignature:  # tampered with, signed with a retired key, or too old
+        return []
+    oldest = (timezone.now() - KNOWN_FOR).timestamp()
+    return [entry for entry in entries if isinstance(entry, list) and len(entry) == 4 and entry[3] > oldest]
+
+
+def _known(request, key: str, password_of: Callable[[], str | None]) -> str | None:
+    account = _digest("account", key, 32)
+    for entry_account, mark, browser, _issued in _entries(request):
+        if entry_account == account:
+            # Asked only here: a browser whose cookie does not name the account makes no query.
+            password = password_of()
+            same = password and constant_time_compare(mark, _digest("mark", password, 16))
+            return browser if same else None
+    return None
+
+
+def known_card(request, card: str, password_of: Callable[[], str | None]) -> str | None:
+    """The id this browser is known by for ``card``, when its cookie names the card under
+    its present PIN (``password_of``: the card's password hash); else None."""
+    return _known(request, _card_key(card), password_of)
+
+
+def known_name(request, username: str, password_of: Callable[[], str | None]) -> str | None:
+    """As ``known_card``, for a staff user name."""
+    return _known(request, _name_key(username), password_of)
+
+
+def _trusted(browser: str | None) -> bool:
+    """A known browser not yet past KNOWN_MAX_FAILURES wrong tries."""
+    if browser is None:
+        return False
+    count = SignInFailures.objects.filter(username=KNOWN_KEY.format(browser))
+    return not count.filter(locked_until__gt=timezone.now()).exists()
+
+
+def browser_failed(browser: str | None) -> None:
+    """One more wrong PIN or password from a known browser (None: any other browser)."""
+    if browser is None:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        row = _locked_count(KNOWN_KEY.format(browser))
+        failures = row.failures + 1
+        ends = failures >= KNOWN_MAX_FAILURES
+        update = {"failures": 0, "locked_until": now + KNOWN_FOR} if ends else {"failures": failures}
+        SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
+
+
+def remember_card(request, response, card: str, password: str) -> None:
+    """Set the cookie naming ``card`` (signed in here, its password hash ``password``)."""
+    _remember(request, response, _card_key(card), password)
+
+
+def remember_name(request, response, username: str, password: str) -> None:
+    _remember(request, response, _name_key(username), password)
+
+
+def _remember(request, response, key: str, password: str) -> None:
+    account = _digest("account", key, 32)
+    # A new id each time: the owner's own slips before this sign-in no longer count.
+    issued = int(timezone.now().timestamp())
+    entry = [account, _digest("mark", password, 16), secrets.token_urlsafe(12), issued]
+    others = [other for other in _entries(request) if other[0] != account]
+    value = signing.dumps([entry, *others][:KNOWN_ACCOUNTS], salt=KNOWN_SALT, compress=True)
+    response.set_cookie(
+        KNOWN_COOKIE,
+        value,
+        max_age=int(KNOWN_FOR.total_seconds()),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def describe(key: str) -> tuple[str, str, str]:
@@ -312,6 +458,8 @@ def describe(key: str) -> tuple[str, str, str]:
         return kind, card, address
     if key.startswith("!cards "):
         return _("Card sign-ins from an address"), "", key.removeprefix("!cards ")
+    if key.startswith("!known "):
+        return _("Wrong tries from a known browser"), "", ""
     if key.startswith("!staff "):
         return _("Staff sign-ins from an address"), "", key.removeprefix("!staff ").rpartition(" ")[0]
     name, _sep, address = key.partition(" ")

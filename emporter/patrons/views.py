@@ -27,7 +27,7 @@ from emporter.network.models import Branch
 from emporter.phonedesk.selectors import can_be_told
 from emporter.privacy import services as privacy
 
-from . import services
+from . import services, throttle
 from .backends import client_address
 from .context_processors import staff_menu
 from .forms import ChangePinForm, PatronLoginForm, StaffLoginForm
@@ -43,15 +43,19 @@ def _next_url(request, default="patrons:account"):
 def patron_login(request):
     form = PatronLoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        card = form.cleaned_data["card_number"]
         try:
             patron = services.authenticate_patron(
-                request=request, card_number=form.cleaned_data["card_number"], pin=form.cleaned_data["pin"]
+                request=request, card_number=card, pin=form.cleaned_data["pin"], known_browsers=True
             )
         except ServiceError as error:
             form.add_error(None, error.message)
         else:
             login(request, patron.user, backend="emporter.patrons.backends.SignInBackend")
-            return redirect(_next_url(request))
+            response = redirect(_next_url(request))
+            # This browser is the card's from now on: a lock from anywhere will not hold against it.
+            throttle.remember_card(request, response, card, patron.user.password)
+            return response
     return render(request, "patrons/login.html", {"form": form, "next": _next_url(request, "")})
 
 
@@ -180,19 +184,30 @@ def change_pin(request):
                 old_pin=form.cleaned_data["old_pin"],
                 new_pin=form.cleaned_data["new_pin"],
                 address=client_address(request),
+                browser=throttle.known_card(request, patron.card_number, lambda: patron.user.password),
             )
         except ServiceError as error:
             form.add_error(None, error.message)
         else:
             login(request, patron.user, backend="emporter.patrons.backends.SignInBackend")
             messages.success(request, _("Your PIN has been changed."))
-            return redirect("patrons:account")
+            response = redirect("patrons:account")
+            # The new PIN ends every other browser's trust; this one, which knew the old, keeps it.
+            throttle.remember_card(request, response, patron.card_number, patron.user.password)
+            return response
     return render(request, "patrons/change_pin.html", {"form": form})
 
 
 class StaffLoginView(LoginView):
     template_name = "patrons/staff_login.html"
     authentication_form = StaffLoginForm
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # This browser is the name's from now on: a lock from anywhere will not hold against it.
+        username = form.cleaned_data["username"]
+        throttle.remember_name(self.request, response, username, form.get_user().password)
+        return response
 
     def get_redirect_url(self):
         # Not a view that takes POST only: after a sign-in the browser would GET it.
