@@ -309,6 +309,9 @@ else:
         }
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Emporter <emporter@localhost>")
+# The envelope sender (MAIL FROM), where bounces go: a mailbox someone reads, when
+# DEFAULT_FROM_EMAIL (still the From header) is a no-reply address. Empty: that address.
+EMAIL_BOUNCE_ADDRESS = os.environ.get("EMAIL_BOUNCE_ADDRESS", "")
 # How long a sent or failed notice (who was told what) is kept after its last attempt;
 # at least 8 days: staff answering a patron about last week's emails must still find
 # them (notices.retention).

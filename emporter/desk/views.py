@@ -32,6 +32,7 @@ from emporter.inputs import parse_ids, typed
 from emporter.network.models import Branch
 from emporter.notices import receipts
 from emporter.notices.models import State as NoticeState
+from emporter.notices.outbox import address_refused
 from emporter.patrons.models import NoticeChannel, Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
 from emporter.patrons.selectors import signed_in_patron
@@ -317,11 +318,17 @@ def receipt(request, branch: Branch, patron_id: int):
         "loans": loans,
         "loan_ids": request.GET.get("loans", ""),
         "still_waiting": selectors.still_waiting(patron=patron, branch=branch),
-        "receipt_to": patron.written_to(NoticeChannel.EMAIL),
+        # Not to an address the mail server refused as unknown: it would fail at once.
+        "receipt_to": _receipt_reader(patron),
         # When the documents were lent, not when the page is shown: a reprint says the same.
         "checked_out_at": max((loan.checked_out_at for loan in loans), default=None),
     }
     return render(request, "desk/receipt.html", context)
+
+
+def _receipt_reader(patron):
+    reader = patron.written_to(NoticeChannel.EMAIL)  # a child's receipt goes to the guardian
+    return None if reader is None or address_refused(reader) else reader
 
 
 @post_only
@@ -334,6 +341,13 @@ def email_receipt(request, branch: Branch, patron_id: int):
         messages.error(request, _("There is nothing on this receipt."))
     elif reader is None:
         messages.error(request, _("This patron has no email address."))
+    elif address_refused(reader):
+        # It would fail at once: the mail server refused that address as unknown.
+        messages.error(
+            request,
+            _("The mail server refused %(email)s as unknown: correct it on the patron's card.")
+            % {"email": reader.email},
+        )
     else:
         # Through the outbox: sent within a minute by the worker, tried again if the mail
         # server is down, and never twice for the same loans.

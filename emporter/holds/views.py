@@ -16,7 +16,7 @@ from emporter.network.models import Branch
 from emporter.patrons.models import of_household
 from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, self_or_child, signed_in_patron
-from emporter.phonedesk.selectors import can_be_told
+from emporter.phonedesk.selectors import can_be_told, refused_address
 
 from . import basket, policy, services
 from .models import Channel, Request, Status
@@ -102,6 +102,7 @@ def show_basket(request):
         # No address to tell them their bag is ready (the phone desk's warning): said
         # before they confirm, not learnt when the bag has gone back to the shelves.
         "can_be_told": patron is None or can_be_told(patron),
+        "refused_address": refused_address(patron) if patron is not None else "",
         # A parent requests for the children in their care too (a child's card is checked
         # when confirming for them, not the parent's).
         "children": children,

@@ -17,7 +17,10 @@ each after a timeout, while the scheduler has other work. A refusal "for policy"
 or one with no enhanced status code, may be either: it is taken for the server's once a
 second domain meets it in the batch. A "ready" email or a reminder refused "later" for a
 day, while other email goes through, fails, for staff to phone the patron while the bag
-is still held.
+is still held. A server that ends a session once it has taken messages (a cap per
+connection) is not down: the message goes on a new connection. An address refused as
+unknown is noted on the patron (``Patron.email_refused``): their emails fail at once,
+without asking the server again, until the address changes.
 
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
@@ -44,6 +47,7 @@ from django.utils import timezone
 
 from emporter.holds.models import ACTIVE, Request, RequestEvent, Status
 from emporter.network.models import LENDING_MODES, ServiceMode
+from emporter.patrons.models import Patron
 
 from . import render, sms
 from .models import Kind, Notice, State
@@ -82,8 +86,9 @@ SERVER_FAULTS = (
 
 
 class PermanentFailure(Exception):
-    def __init__(self, code: str):
+    def __init__(self, code: str, detail: str = ""):
         self.code = code  # a key of models.ERRORS
+        self.detail = detail  # its %(detail)s
         super().__init__(code)
 
 
@@ -117,6 +122,7 @@ class Batch:
         self.server_up = False  # the mail server took a message in this batch
         self.released = False  # and the emails its trouble held were released
         self.data_started = False
+        self.taken = 0  # messages the present connection took
         self.domain = ""  # of the address being written to
         # The first refusal "for policy" (5.7.x) met in this batch, as (notice pk, domain):
         # a second one for another domain means the server refuses us, not the addresses.
@@ -124,18 +130,32 @@ class Batch:
 
     def send(self, message: EmailMultiAlternatives, notice_id: int) -> None:
         self.notice_id = notice_id
+        self.domain = message.to[0].rpartition("@")[2].lower()
+        try:
+            self._send(message)
+        except (smtplib.SMTPException, OSError) as error:
+            if not (self.taken and _session_ended(error)):
+                raise
+            # A relay that ends a session after so many messages (a cap per connection,
+            # Microsoft 365's rate limits) is not down: this message goes on a new
+            # connection, within the same attempt. Refused there too, it is down.
+            self.close()
+            self._send(message)
+
+    def _send(self, message: EmailMultiAlternatives) -> None:
         if self.mailer is None:
             mailer = mailers.default
             mailer.open()
             self.watching = self._watch_data(mailer)
             self.mailer = mailer
+            self.taken = 0
         self.data_started = False
-        self.domain = message.to[0].rpartition("@")[2].lower()
         if not self.watching:  # a backend whose 354 we cannot see: it may go from the start
-            _message_starts(notice_id)
+            _message_starts(self.notice_id)
         try:
             self.mailer.send_messages([message])
             self.server_up = True
+            self.taken += 1
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
             raise  # the server answered: we know the message did not go
         except OSError as error:  # the connection failed (smtplib's errors are OSErrors too)
@@ -181,6 +201,17 @@ class Batch:
             with contextlib.suppress(OSError):  # already broken: nothing left to close properly
                 self.mailer.close()
             self.mailer = None
+
+
+def _session_ended(error: Exception) -> bool:
+    """The server closed the session before taking the message: it answered 421 ("closing
+    the connection"), or the connection was gone. Not a connection lost once the message
+    was going (LostDuringData), nor a timeout: a slow server would be waited for twice."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code == 421
+    return isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError)
 
 
 _clock = time.monotonic  # (tests replace it)
@@ -309,7 +340,7 @@ def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
     try:
         address = _deliver(notice, rendered, batch)
     except PermanentFailure as failure:
-        return _record(notice, State.FAILED, code=failure.code)
+        return _record(notice, State.FAILED, code=failure.code, error=failure.detail)
     except LostDuringData as error:
         batch.down.add(notice.channel)
         return _record(notice, State.UNCERTAIN, code="lost_during_data", error=str(error))
@@ -337,6 +368,8 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
         if answers and all(_ambiguous(code, words) for code, words in answers):
             return _policy_refusal(notice, detail, now, batch)
         if answers and all(code >= 500 for code, _ in answers):  # no such user
+            if all(_no_such_address(code, words) for code, words in answers):
+                _remember_refusal(notice)
             return _record(notice, State.FAILED, code="address_refused", error=detail)
         if any(code == 421 for code, _ in answers):
             # "Service not available, closing": the server, not the address (and
@@ -345,9 +378,10 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
         return _retry(notice, "deferred", detail, now)  # greylisting, a full mailbox
     if isinstance(error, SERVER_FAULTS) or not isinstance(error, smtplib.SMTPResponseException):
         # Unreachable, disconnected, or refusing us whatever we send: our settings or the
-        # server are at fault, not this notice.
-        code = "server_refused" if isinstance(error, smtplib.SMTPResponseException) else "retrying"
-        return _server_fault(notice, code, _words(error), now, batch)
+        # server are at fault, not this notice. Refused "for now" (421 "closing", a rate
+        # limit), the settings are not in question.
+        refused = isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+        return _server_fault(notice, "server_refused" if refused else "retrying", _words(error), now, batch)
     if _ambiguous(error.smtp_code, error.smtp_error):  # SPF, DMARC, after the message
         return _policy_refusal(notice, _words(error), now, batch)
     if error.smtp_code >= 500:  # this message refused (content, size): retrying cannot help
@@ -375,10 +409,40 @@ def _ambiguous(code: int, words) -> bool:
     address's. Taken for the address's only while no other domain meets it."""
     if code < 500:
         return False
-    text = (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
+    text = _text(words)
     if ENHANCED_STATUS.match(text):
         return text.startswith("5.7.")
     return code == 554 or bool(POLICY_WORDS.search(text))
+
+
+def _text(words) -> str:
+    return (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
+
+
+def _no_such_address(code: int, words) -> bool:
+    """A refusal of the address itself (RFC 3463: 5.1.x addressing, "unknown user", a
+    domain that does not exist; 5.4.x routing, Microsoft 365's "5.4.1 Recipient address
+    rejected"), or a bare 550, 551 or 553 (Exim, qmail). Not a full or disabled mailbox
+    (5.2.x): its owner may empty or reopen it, and the same address work again."""
+    text = _text(words)
+    if ENHANCED_STATUS.match(text):
+        return text.startswith(("5.1.", "5.4."))
+    return code in (550, 551, 553)
+
+
+def _remember_refusal(notice: Notice) -> None:
+    """Not written to again (address_refused) until the address changes: asking the
+    server every morning about an unknown user makes our relay look like a spammer's."""
+    to = render.recipient(notice)
+    if to is not None:  # only while it is still their address (staff may have corrected it)
+        Patron.objects.filter(pk=to.pk, email=to.email).update(email_refused=to.email)
+
+
+def address_refused(person: Patron) -> bool:
+    """Whether ``person``'s email is the one the mail server refused as unknown (in any
+    capitals: the same mailbox). A corrected address is not."""
+    refused = person.email_refused
+    return bool(refused) and refused.casefold() == person.email.casefold()
 
 
 def _policy_refusal(notice: Notice, error: str, now, batch: Batch) -> str:
@@ -589,19 +653,18 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         return to.phone
     if to is None:
         raise PermanentFailure("no_email")
+    if _refused_before(to):
+        raise PermanentFailure("address_refused", detail=to.email)
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
+        # Bounces go to the envelope sender: EMAIL_BOUNCE_ADDRESS, read by someone, when
+        # the From header (DEFAULT_FROM_EMAIL, in headers) is a no-reply address.
+        from_email=settings.EMAIL_BOUNCE_ADDRESS or None,
         to=[to.email],
         # A patron who answers reaches their library, not the network's sending address.
         reply_to=[rendered.reply_to] if rendered.reply_to else None,
-        # Auto-Submitted (RFC 3834): patrons' vacation responders do not answer it.
-        headers={
-            "Message-ID": _message_id(notice),
-            "Auto-Submitted": "auto-generated",
-            # Screen readers and translation offers read it in the right language (RFC 3282).
-            "Content-Language": rendered.language,
-        },
+        headers=_headers(notice, rendered),
     )
     message.attach_alternative(rendered.html, "text/html")
     try:
@@ -612,6 +675,30 @@ def _deliver(notice: Notice, rendered: render.Rendered, batch: Batch) -> str:
         log.warning("notice %s: bad address (%s)", notice.pk, _without_addresses(str(error)))
         raise PermanentFailure("bad_address") from error
     return to.email
+
+
+def _refused_before(to: Patron) -> bool:
+    """The server refused this address as unknown: not asked again. A mark left by an
+    address corrected since is forgotten (it is the patron's former address)."""
+    if address_refused(to):
+        return True
+    if to.email_refused:
+        Patron.objects.filter(pk=to.pk, email_refused=to.email_refused).update(email_refused="")
+    return False
+
+
+def _headers(notice: Notice, rendered: render.Rendered) -> dict[str, str]:
+    return {
+        "From": settings.DEFAULT_FROM_EMAIL,
+        "Message-ID": _message_id(notice),
+        # Patrons' vacation responders do not answer it: Auto-Submitted (RFC 3834), and
+        # Exchange's X-Auto-Response-Suppress (every automatic reply but a non-delivery
+        # report, "NDR", which tells of a bad address: "All" would suppress it too).
+        "Auto-Submitted": "auto-generated",
+        "X-Auto-Response-Suppress": "OOF, DR, RN, NRN, AutoReply",
+        # Screen readers and translation offers read it in the right language (RFC 3282).
+        "Content-Language": rendered.language,
+    }
 
 
 def _message_id(notice: Notice) -> str:
@@ -641,9 +728,15 @@ def recover_stale(now=None) -> int:
 
 
 def resend(*, notice: Notice) -> bool:
-    """Staff corrected the address (or checked an uncertain one): send again."""
-    return bool(
+    """Staff corrected the address (or checked an uncertain one): send again. Sent again
+    as it was after the server refused the address, it is asked once more: staff who
+    checked it with the patron need not retype it."""
+    again = bool(
         Notice.objects.filter(pk=notice.pk, state__in=[State.FAILED, State.UNCERTAIN]).update(
             state=State.PENDING, next_attempt_at=None, deferred_since=None, error_code="", last_error=""
         )
     )
+    to = render.recipient(notice) if again and notice.error_code == "address_refused" else None
+    if to is not None:
+        Patron.objects.filter(pk=to.pk).update(email_refused="")
+    return again

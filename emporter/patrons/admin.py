@@ -44,7 +44,8 @@ class PatronAdmin(IndexedSearch, admin.ModelAdmin):
     )
     raw_id_fields = ["user", "guardian"]
     # The library system's: written by its imports (a typo here would join two people).
-    readonly_fields = ["source_id", "imported_at"]
+    # And the address the mail server refused as unknown: correcting the email lifts it.
+    readonly_fields = ["source_id", "imported_at", "email_refused"]
     actions = ["reset_pin"]
 
     # Who looked at whom, as the phone desk and the door write it.

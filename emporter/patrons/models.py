@@ -50,6 +50,13 @@ class Patron(models.Model):
     first_name = models.CharField(_("first name"), max_length=150)
     last_name = models.CharField(_("last name"), max_length=150)
     email = models.EmailField(_("email"), blank=True)
+    # The address the mail server refused as unknown ("550 5.1.1"): while it is still
+    # ``email`` (in any capitals), emails to it fail at once and the patron is said not to
+    # be told (notices.outbox.address_refused). Kept, not a flag, so that an address
+    # corrected anywhere (admin, account page, import) is written to again with no step.
+    email_refused = models.CharField(
+        _("email address refused"), max_length=254, blank=True, default="", db_default="", editable=False
+    )
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     # Digits only, for the phone desk's look-up ("06 12 34 56 78" = "0612345678").
     phone_digits = models.CharField(max_length=40, blank=True, db_index=True, editable=False)

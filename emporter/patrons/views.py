@@ -24,7 +24,7 @@ from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
-from emporter.phonedesk.selectors import can_be_told
+from emporter.phonedesk.selectors import can_be_told, refused_address
 from emporter.privacy import services as privacy
 
 from . import services, throttle
@@ -126,6 +126,7 @@ def account(request):
         "standing": card_refusal(patron),
         # No address for their notices: said here, where their requests say when they are ready.
         "can_be_told": can_be_told(patron),
+        "refused_address": refused_address(patron),
         # How notices go now: by email for one who chose texts and has no mobile left.
         "told_by": NoticeChannel(patron.telling_channel).label,
         "history_days": settings.REQUEST_HISTORY_DAYS,

@@ -13,7 +13,8 @@ from emporter.catalogue.search import search_records
 from emporter.holds.models import ACTIVE, Bag, Request, Status
 from emporter.inputs import without_control_chars
 from emporter.network.models import Branch, ServiceMode
-from emporter.patrons.models import Patron, Role
+from emporter.notices.outbox import address_refused
+from emporter.patrons.models import NoticeChannel, Patron, Role
 from emporter.patrons.permissions import branches_for
 
 from .apps import fold
@@ -210,5 +211,15 @@ def availability(record_ids: list[int], *, here: Branch) -> dict[int, Availabili
 
 
 def can_be_told(patron) -> bool:
-    """Whether the "ready" message reaches someone (as notices.render.recipient chooses)."""
-    return patron.written_to(patron.telling_channel) is not None
+    """Whether the "ready" message reaches someone (as notices.render.recipient chooses):
+    not an address the mail server refused as unknown, whose emails fail at once."""
+    return patron.written_to(patron.telling_channel) is not None and not refused_address(patron)
+
+
+def refused_address(patron) -> str:
+    """The address the "ready" email would go to, when the mail server refused it as
+    unknown (a child's: their guardian's, perhaps); else ""."""
+    if patron.telling_channel != NoticeChannel.EMAIL:
+        return ""
+    to = patron.written_to(NoticeChannel.EMAIL)
+    return to.email if to is not None and address_refused(to) else ""

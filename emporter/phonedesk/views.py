@@ -111,6 +111,7 @@ def patron(request, patron_id: int):
         "patron": patron,
         "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
         "can_be_told": selectors.can_be_told(patron),
+        "refused_address": selectors.refused_address(patron),
         # A parent calling for a child: one click to the child's page, and back.
         "children": list(patron.children_by_name()),
         "q": q,

@@ -142,6 +142,8 @@ def _details(patron: Patron) -> dict:
         "first_name": patron.first_name,
         "last_name": patron.last_name,
         "email": patron.email,
+        # The address the mail server refused as unknown, if it did: no email goes to it.
+        "email_refused": patron.email_refused or None,
         "phone": patron.phone,
         "home_library": patron.home_branch.name,
         "category": patron.category,
