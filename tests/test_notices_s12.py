@@ -250,7 +250,7 @@ def test_a_text_message_says_the_bag_and_until_when(branch):
     (text,) = [text for _to, text in sms.outbox if "attend" in text]
     from emporter.dates import long_date
 
-    assert f"sac {notice.bag.label}, jusqu’au {long_date(notice.bag.hold_until, 'l j F')}." in text
+    assert f"sac {notice.bag.label}, jusqu'au {long_date(notice.bag.hold_until, 'l j F')}." in text
 
 
 def test_staff_see_who_cannot_be_told(client, branch):

@@ -29,6 +29,7 @@ from emporter.holds.models import Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
+from . import sms
 from .models import Kind, Notice, NoticeTemplate
 
 log = logging.getLogger("emporter.notices")
@@ -41,8 +42,9 @@ class Rendered:
     html: str
     # Why the staff wording was set aside for the shipped one ("" when it was not).
     fallback_reason: str = ""
-    # A text message's words: the subject, and for a bag waiting its label and last day
-    # (the subject alone said neither: a patron who chose SMS did not know until when).
+    # A text message's words (``_sms``): the subject, and what a patron who chose texts
+    # would otherwise miss (a bag's label and last day, what could not be found, the
+    # document cancelled, a link to their account), in GSM-7, in one segment if it can.
     sms: str = ""
     # The language it is written in (its reader's): said to mail clients and on staff pages.
     language: str = ""
@@ -298,7 +300,7 @@ def render(notice: Notice) -> Rendered:
                 )
         return dataclasses.replace(
             rendered,
-            sms=_sms(notice, kind, rendered.subject),
+            sms=_sms(notice, kind, rendered.subject, context),
             language=language,
             reply_to=_reply_to(context["branch"]),
         )
@@ -332,16 +334,74 @@ def _whose(subject: str, context: dict, *, source: str = "") -> str:
     return translation.gettext("For %(name)s: %(subject)s") % {"name": name, "subject": subject}
 
 
-def _sms(notice: Notice, kind: str, subject: str) -> str:
-    bag = notice.bag
-    if kind in (Kind.READY, Kind.REMINDER) and bag is not None and bag.hold_until:
-        # (in the reader's language: called within render's override)
-        return translation.gettext("%(subject)s: bag %(label)s, until %(date)s.") % {
-            "subject": subject,
-            "label": bag.label,
-            "date": long_date(bag.hold_until, "l j F"),
-        }
-    return subject
+# The kinds whose text message names the document, when they tell of one: the list of
+# the context it is in.
+NAMED_IN_TEXT = {
+    Kind.CANCELLED: "cancelled",
+    Kind.NOT_FOUND: "not_found",
+    Kind.EXPIRED: "expired",
+    Kind.WAITING_AGAIN: "waiting",
+}
+# The shortest a title is cut to, to keep a text in one segment.
+SHORTEST_TITLE = 16
+
+
+def _sms(notice: Notice, kind: str, subject: str, context: dict) -> str:
+    """A text message's words (in the reader's language: called within render's
+    override), in the GSM-7 alphabet and, where it can be, one segment: the subject (the
+    staff's, when they wrote one), then what the patron needs without the email: a bag's
+    label and last day, how many documents could not be found, the one document a
+    cancellation (a not-found, an expiry, a return to the waiting list) tells of, and
+    where to read more (their account). Too long, a bag's
+    text leaves out the link, any other cuts the title; then a long library name loses
+    words in its middle. Never a date nor a bag's label."""
+    bag = notice.bag if kind in (Kind.READY, Kind.REMINDER) else None
+    title = ""
+    if (listed := NAMED_IN_TEXT.get(kind)) and len(context.get(listed) or []) == 1:
+        title = context[listed][0].record.title
+    not_found = len(context["not_found"]) if kind == Kind.READY and context["ready"] else 0
+    name = " ".join((getattr(context.get("branch"), "name", "") or "").split())  # (as in the subject)
+    # The confirmation answers what the patron has just done: its subject says it all.
+    link = "" if kind == Kind.CONFIRMATION else f"{gettext('My requests:')} {context['account_url']}"
+
+    def words(title_said: str, name_said: str, link: str) -> str:
+        head = subject.replace(name, name_said) if name else subject
+        if bag is not None and bag.hold_until:
+            date = long_date(bag.hold_until, "l j F")
+            values = {"subject": head, "label": bag.label, "date": date}
+            if date in head:  # a reminder's subject says until when already
+                said = gettext("%(subject)s: bag %(label)s.") % values
+            else:
+                said = gettext("%(subject)s: bag %(label)s, until %(date)s.") % values
+        elif title_said:
+            said = gettext("%(subject)s: %(title)s.") % {"subject": head, "title": title_said}
+            said = re.sub(r"([.!?…])\.$", r"\1", said)  # "Qui a peur ?", not "?."
+        else:
+            said = head
+        more = [link] if link else []
+        if not_found:
+            found_not = ngettext(
+                "We could not find %(n)s other document.",
+                "We could not find %(n)s other documents.",
+                not_found,
+            )
+            more.insert(0, found_not % {"n": not_found})
+        if more and said and said[-1] not in ".!?…":
+            said += "."  # (a subject alone, as the confirmation's, has no full stop)
+        return sms.gsm7(" ".join([said, *more]))
+
+    # Shorter and shorter: the title cut at its end, the name in its middle (its first
+    # word, and as many of its last as fit: "Médiathèque ... Vaise et de l'Industrie").
+    titles = [title] + [sms.shorten(title, room) for room in range(len(title) - 1, SHORTEST_TITLE - 1, -1)]
+    first, *rest = name.split() or [""]
+    names = [name, *(f"{first} ... {' '.join(rest[-n:])}" for n in range(len(rest) - 2, 0, -1))]
+    names = names if name and name in subject else [name]
+    if bag is not None:
+        tries = [(title, name, link), *((title, n, "") for n in names)]
+    else:
+        tries = [*((t, name, link) for t in titles), *((titles[-1], n, link) for n in names[1:])]
+    # (the first that fits; none does: the whole text, in two segments)
+    return next((text for text in (words(*values) for values in tries) if sms.fits(text)), words(*tries[0]))
 
 
 def told_as(notice: Notice, context: dict) -> str:
