@@ -2,15 +2,20 @@
 held in the switch's transaction, thousands of them held every other write for minutes
 (and failed them on SQLite once its busy timeout ran out)."""
 
+import threading
+
 import pytest
 from django.db import connection
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.holds import services
 from emporter.holds.continuity import set_mode
+from emporter.holds.lifecycle import record_event
 from emporter.holds.models import Request, Status
-from emporter.network.models import Branch, ServiceMode
-from tests.conftest import make_branch, make_patron
+from emporter.network.models import Branch, ModeChange, ServiceMode
+from emporter.notices import reopening
+from emporter.notices.models import Notice, NoticeEvent, State
+from tests.conftest import make_branch, make_patron, make_record
 
 
 def closed_with_a_queue(n=3):
@@ -68,3 +73,112 @@ def test_a_newcomer_placing_while_the_queue_is_served_does_not_take_its_copy(db,
     oldest = Request.objects.exclude(patron=newcomer).get(record=records[-1])
     assert (oldest.status, placed[0].status) == (Status.PLACED, Status.WAITING)
     assert Copy.objects.get(record=records[-1]).status == CopyStatus.SET_ASIDE
+
+
+def reopen(branch):
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
+
+
+def told(branch) -> list[bool]:
+    return list(
+        ModeChange.objects.filter(branch=branch, to_mode=ServiceMode.CLICK_COLLECT).values_list(
+            "to_tell", flat=True
+        )
+    )
+
+
+def test_the_reopening_is_told_once_its_queue_is_served_even_if_serving_fails(db, monkeypatch):
+    """The composer telling a reopening locks the requests of those told it had closed:
+    marked to be told before the serving, the serving passed over them, newer first."""
+    branch, _records = closed_with_a_queue()
+    during = []
+
+    def serve_one(request_id, **kwargs):
+        during.append(told(branch))
+        raise RuntimeError("the worker meets a bug half-way")
+
+    monkeypatch.setattr(services, "_serve_one", serve_one)
+    with pytest.raises(RuntimeError):
+        reopen(branch)
+    assert during == [[False]]
+    assert told(branch) == [True]  # its patrons are still told it reopened
+
+
+def test_no_request_is_served_for_a_library_closed_again_meanwhile(db, monkeypatch):
+    branch = make_branch()
+    elsewhere = make_branch(code="CRX", name="Croix-Rousse")
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    patron = make_patron(branch)
+    for record in (
+        make_record(title="Premier", copies=[branch]),
+        make_record(title="Second", copies=[branch, elsewhere]),
+    ):
+        Request.objects.create(
+            patron=patron, record=record, pickup_branch=branch, status=Status.WAITING, doc_type="book"
+        )
+    real, closed = services._serve_one, []
+
+    def serve_one(request_id, **kwargs):
+        if not closed:  # the administrator closes it again, a moment after the reopening
+            closed.append(True)
+            set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+        return real(request_id, **kwargs)
+
+    monkeypatch.setattr(services, "_serve_one", serve_one)
+    reopen(branch)
+    assert not Request.objects.filter(status=Status.PLACED).exists(), (
+        "served for collection at a closed library"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_oldest_request_is_served_while_the_composer_runs(postgres, monkeypatch):
+    """The 15-second composer running during a long reopening's serving (it will) takes
+    no request of it from the oldest patron."""
+    branch = make_branch()
+    set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
+    record = make_record(copies=[branch])
+    first, second = make_patron(branch, card="10000001"), make_patron(branch, card="10000002")
+    oldest = Request.objects.create(
+        patron=first, record=record, pickup_branch=branch, status=Status.WAITING, doc_type="book"
+    )
+    newer = Request.objects.create(
+        patron=second, record=record, pickup_branch=branch, status=Status.WAITING, doc_type="book"
+    )
+    # The oldest one's patron was emailed that the library closed.
+    event = record_event(oldest, old=Status.WAITING, reason="pickup_closed")
+    notice = Notice.objects.create(
+        patron=first, kind="pickup_closed", state=State.SENT, dedupe_key="closed:1"
+    )
+    NoticeEvent.objects.create(notice=notice, event=event)
+    release, composing = threading.Event(), []
+    real_event, real_serve = reopening.record_event, services._serve_one
+
+    def slow_event(request, **kwargs):  # one of thousands: its transaction lasts a while
+        made = real_event(request, **kwargs)
+        release.wait(5)
+        return made
+
+    def composer():
+        try:
+            reopening.tell_reopenings()
+        finally:
+            connection.close()
+
+    def serve_one(request_id, **kwargs):
+        if not composing:
+            composing.append(threading.Thread(target=composer))
+            composing[0].start()
+            composing[0].join(1)  # it would lock the oldest request, were the reopening told yet
+        return real_serve(request_id, **kwargs)
+
+    monkeypatch.setattr(reopening, "record_event", slow_event)
+    monkeypatch.setattr(services, "_serve_one", serve_one)
+    try:
+        reopen(branch)
+    finally:
+        release.set()
+        composing and composing[0].join(30)
+    oldest.refresh_from_db()
+    newer.refresh_from_db()
+    assert (oldest.status, newer.status) == (Status.PLACED, Status.WAITING)

@@ -1080,6 +1080,8 @@ def _serve_one(request_id: int, *, actor=None) -> int:
         )
         if request is None:  # served or cancelled meanwhile
             return 0
+        if request.pickup_branch.service_mode == ServiceMode.CLOSED:  # closed since the page was read
+            return 0
         rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
         if not _types_counted_alone(request, rules):
             return 0  # its patron is placing a request: next time
