@@ -50,9 +50,16 @@ def _flush_by_delete():
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         if reset_sequences or not tables:
             return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-        # execute_sql_flush runs these in one transaction: SET LOCAL ends with it.
+        # execute_sql_flush runs these in one transaction: SET LOCAL ends with it. The
+        # lock waits, as TRUNCATE did, for a transaction a test's thread left open: its
+        # rows would otherwise escape the DELETE and turn up in the next test.
+        names = ", ".join(self.quote_name(table) for table in tables)
         deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]
-        return ["SET LOCAL session_replication_role = replica", *deletes]
+        return [
+            "SET LOCAL session_replication_role = replica",
+            f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE",
+            *deletes,
+        ]
 
     DatabaseOperations.sql_flush = sql_flush
     return lambda: setattr(DatabaseOperations, "sql_flush", truncate)
