@@ -57,8 +57,8 @@ def served(tmp_path):
             ["bin/serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         yield env, serve, tmp_path
-        if serve.poll() is None:
-            os.killpg(serve.pid, signal.SIGKILL)
+        # Its children run in process groups of their own, in its session.
+        subprocess.run(["pkill", "-KILL", "-s", str(serve.pid)], check=False)
 
 
 def statuses(tmp_path) -> dict:
@@ -84,3 +84,24 @@ def test_stopping_make_run_lets_each_worker_end_its_task(served, how):
     serve.wait(timeout=60)
     log = (tmp_path / "serve.log").read_text()
     assert statuses(tmp_path) == {"default": "SUCCESSFUL", "imports": "SUCCESSFUL"}, log[-3000:]
+
+
+def left_in(session: int) -> str:
+    ps = ["ps", "-o", "pid,args", "--no-headers", "-s", str(session)]
+    return subprocess.run(ps, capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigint-to-bin-serve-alone"])
+def test_stopped_before_django_has_loaded_nothing_is_left_running(served, how):
+    """A child that has not yet set its own signal handlers ignores SIGINT (a script's
+    background processes do): Ctrl-C in the first second left bin/serve waiting for ever,
+    and so did a SIGINT to bin/serve alone (an IDE's stop button) at any time."""
+    _env, serve, _tmp_path = served
+    time.sleep(0.3)
+    if how == "ctrl-c":
+        os.killpg(serve.pid, signal.SIGINT)
+    else:
+        serve.send_signal(signal.SIGINT)
+    serve.wait(timeout=30)
+    time.sleep(0.5)
+    assert left_in(serve.pid) == ""
