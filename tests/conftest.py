@@ -66,6 +66,18 @@ def _flush_by_delete():
 
 
 @pytest.fixture
+def one_quarter(monkeypatch):
+    """Sign-in failures from one address are counted per quarter of an hour
+    (patrons.throttle._quarter): fifty sent across its turn would be two counts, no lock."""
+    from django.utils import timezone
+
+    from emporter.patrons import throttle
+
+    quarter = throttle._quarter(timezone.now())
+    monkeypatch.setattr(throttle, "_quarter", lambda _now: quarter)
+
+
+@pytest.fixture
 def postgres(db):
     """Use in tests of PostgreSQL-only behaviour; they skip, loudly, on SQLite."""
     if connection.vendor != "postgresql":

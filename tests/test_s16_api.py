@@ -61,7 +61,7 @@ def test_days_given_back_at_a_reopening_are_news_for_since(client, patron, branc
     assert _since(client, headers, after_ready) == [request.pk]
 
 
-def test_an_address_stopped_from_card_sign_ins_says_when_to_try_again(client, patron):
+def test_an_address_stopped_from_card_sign_ins_says_when_to_try_again(client, patron, one_quarter):
     spray(client, throttle.ADDRESS_MAX_FAILURES)
     response = client.post(
         f"{V1}/auth/token",

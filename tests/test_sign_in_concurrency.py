@@ -89,7 +89,7 @@ def test_a_wrong_pin_during_the_clean_up_of_old_counts_does_not_deadlock(postgre
 
     make_patron(branch, card="50000001", pin="7391")
     ip = "203.0.113.9"
-    for key in [throttle.ADDRESS_KEY.format(ip), f"!pin 50000001 {ip}", "!pin 50000001"]:
+    for key in [throttle._card_address_key(ip, timezone.now()), f"!pin 50000001 {ip}", "!pin 50000001"]:
         SignInFailures.objects.create(username=key, failures=1)
     SignInFailures.objects.update(updated_at=timezone.now() - datetime.timedelta(days=2))
     in_check, errors = threading.Event(), []

@@ -1,5 +1,8 @@
 import dataclasses
+import ipaddress
 import logging
+import operator
+from functools import reduce
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -9,7 +12,7 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Exists, OuterRef, ProtectedError
+from django.db.models import Exists, OuterRef, ProtectedError, Q
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -177,6 +180,17 @@ class StaffRoleAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+def _address_keys(term: str) -> set[str]:
+    """The keys an address's counts are kept under ("" when ``term`` is no address)."""
+    for written in (term, f"{term}::"):
+        try:
+            ipaddress.ip_address(written)
+        except ValueError:
+            continue
+        return {throttle.address_key(written), throttle.client_key(written)}
+    return set()
+
+
 @admin.register(SignInFailures)
 class SignInFailuresAdmin(admin.ModelAdmin):
     """Deleting a row unlocks what it counts: a staff name, a card, an address (from one
@@ -189,6 +203,16 @@ class SignInFailuresAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        """An address as staff are given it (a patron's, or its /64 written without its
+        "::") finds its counts too, kept under its /64 or /56 (throttle.client_key)."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if keys := _address_keys(search_term.strip()):
+            # Whole: "203.0.113.7" is not "203.0.113.70" (keys end with the address or a space).
+            whole = (Q(username__contains=f" {key} ") | Q(username__endswith=f" {key}") for key in keys)
+            found |= queryset.filter(reduce(operator.or_, whole))
+        return found, duplicates
 
     @admin.display(description=_("what is counted"))
     def counted(self, row):

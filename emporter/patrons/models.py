@@ -309,7 +309,8 @@ class SignInFailures(models.Model):
     """Wrong passwords and PINs in a row, and the lock they led to (patrons.throttle)."""
 
     # What is counted (patrons.throttle): a staff name (lower-cased), with the address it
-    # was tried from or not; "!pin <card>", with an address or not; "!cards <address>".
+    # was tried from or not; "!pin <card>", with an address or not; "!cards <address>
+    # <quarter of an hour>", "!staff <address> <quarter>"; "!known <browser id>".
     username = models.CharField(_("user name (and address)"), max_length=200, unique=True)
     failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)

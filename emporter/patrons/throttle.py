@@ -3,10 +3,12 @@
 Patrons' cards have their own lock (services.authenticate_patron); what it cannot stop
 is one guesser trying a common PIN on many cards, once each. So wrong card sign-ins
 are also counted per address (``card_failed``; an IPv6 address by its /56 network, the
-block one home line gets: ``client_key``): ADDRESS_MAX_FAILURES of them, each
-within ADDRESS_WINDOW of the previous one, stop card sign-ins from that address for
-LOCK_FOR. A library's public computers share one address: the limit is far above what
-their users get wrong, and the count starts again after a quiet ADDRESS_WINDOW.
+block one home line gets: ``client_key``): ADDRESS_MAX_FAILURES of them within one
+quarter of an hour (a fixed one, ``_quarter``) stop card sign-ins from that address for
+LOCK_FOR. A library's public computers and its Wi-Fi share one address: the limit is far
+above what their users get wrong in a quarter of an hour, and a count that only a quiet
+quarter restarted added up their mistakes of a whole busy day. A guesser is held to the
+same pace either way: fifty tries a quarter.
 
 Staff:
 
@@ -58,9 +60,10 @@ LONGEST_LOCK = datetime.timedelta(hours=16)
 FORGET_AFTER = datetime.timedelta(days=1)
 FORGET_LOCKS_AFTER = datetime.timedelta(days=7)  # a name or card locked again and again
 ADDRESS_MAX_FAILURES = 50  # wrong card sign-ins from one address before it is stopped
-ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # a quieter pause starts the count again
+ADDRESS_WINDOW = datetime.timedelta(minutes=15)  # the counts per address: one a quarter
 # "!" is not allowed in a user name: an address's row never mixes with a staff name's.
-ADDRESS_KEY = "!cards {}"
+# The address, then the number of the quarter of an hour counted.
+ADDRESS_KEY = "!cards {} {}"
 # Wrong staff sign-ins from one address, whatever the names: each costs a full password
 # hash (about a second of CPU), and a client trying a new name each time is otherwise
 # never slowed. Counted per quarter of an hour (the key ends with its number): a whole
@@ -110,9 +113,17 @@ def _keys(username: str, ip: str) -> dict[str, int]:
     return {f"{name} {address_key(ip)}"[:200]: MAX_FAILURES, name: MAX_FAILURES_ANYWHERE}
 
 
+def _quarter(now) -> int:
+    """The number of the quarter of an hour (ADDRESS_WINDOW) ``now`` falls in."""
+    return int(now.timestamp() // ADDRESS_WINDOW.total_seconds())
+
+
 def _staff_address_key(ip: str, now) -> str:
-    window = int(now.timestamp() // ADDRESS_WINDOW.total_seconds())
-    return STAFF_ADDRESS_KEY.format(client_key(ip), window)[:200]
+    return STAFF_ADDRESS_KEY.format(client_key(ip), _quarter(now))[:200]
+
+
+def _card_address_key(ip: str, now) -> str:
+    return ADDRESS_KEY.format(client_key(ip), _quarter(now))[:200]
 
 
 def staff_address_locked_for(ip: str) -> int:
@@ -208,10 +219,10 @@ def forget_old(now=None) -> int:
 
 def card_address_locked_for(ip: str) -> int:
     """Seconds left before card sign-ins from this address are accepted again (0: now)."""
+    prefix = ADDRESS_KEY.format(client_key(ip), "")
     until = (
-        SignInFailures.objects.filter(
-            username=ADDRESS_KEY.format(client_key(ip))[:200], locked_until__gt=timezone.now()
-        )
+        SignInFailures.objects.filter(username__startswith=prefix, locked_until__gt=timezone.now())
+        .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
     )
@@ -223,8 +234,8 @@ def card_failed(ip: str) -> None:
     a guesser holding one valid card could otherwise start again at will."""
     now = timezone.now()
     with transaction.atomic():
-        row = _locked_count(ADDRESS_KEY.format(client_key(ip))[:200])
-        failures = row.failures + 1 if row.updated_at >= now - ADDRESS_WINDOW else 1
+        row = _locked_count(_card_address_key(ip, now))
+        failures = row.failures + 1
         SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
         if failures >= ADDRESS_MAX_FAILURES:
             SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
@@ -457,7 +468,7 @@ def describe(key: str) -> tuple[str, str, str]:
         kind = _("Card, from one address") if address else _("Card, from anywhere")
         return kind, card, address
     if key.startswith("!cards "):
-        return _("Card sign-ins from an address"), "", key.removeprefix("!cards ")
+        return _("Card sign-ins from an address"), "", key.removeprefix("!cards ").rpartition(" ")[0]
     if key.startswith("!known "):
         return _("Wrong tries from a known browser"), "", ""
     if key.startswith("!staff "):
