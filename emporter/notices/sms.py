@@ -5,7 +5,10 @@ development and tests, until a real gateway is chosen. A real provider must give
 HTTP calls a timeout (a few seconds): the outbox sends from the scheduler, and a
 gateway that hangs would hold every other job. A timeout is an ``OSError`` and is
 retried later; an answer saying the number is wrong should raise
-``outbox.PermanentFailure("no_phone")``.
+``outbox.PermanentFailure("no_phone")``. ``to`` is the patron's number as the library
+system holds it ("06 12 34 56 78", "+33 6…", "0692…" in La Réunion): the provider puts
+it in the form its gateway wants (most want E.164, "+33612345678"), knowing the
+network's country and overseas prefixes.
 
 A text is written in the GSM 03.38 alphabet (``gsm7``): one character outside it (a
 no-break space, ’, ê, œ) makes the whole text UCS-2, 70 characters a segment instead of
