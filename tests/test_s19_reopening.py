@@ -2,10 +2,12 @@
 held in the switch's transaction, thousands of them held every other write for minutes
 (and failed them on SQLite once its busy timeout ran out)."""
 
+import datetime
 import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
 from emporter.holds import services
@@ -79,29 +81,48 @@ def reopen(branch):
     set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
 
 
-def told(branch) -> list[bool]:
-    return list(
-        ModeChange.objects.filter(branch=branch, to_mode=ServiceMode.CLICK_COLLECT).values_list(
-            "to_tell", flat=True
-        )
+def marks(branch) -> list[tuple]:
+    changes = ModeChange.objects.filter(branch=branch, to_mode=ServiceMode.CLICK_COLLECT)
+    return [
+        (to_tell, served_at is not None) for to_tell, served_at in changes.values_list("to_tell", "served_at")
+    ]
+
+
+def told_it_closed(request, patron):
+    """``patron`` was emailed that ``request``'s library closed (tell_closed_pickups)."""
+    event = record_event(request, old=Status.WAITING, reason="pickup_closed")
+    notice = Notice.objects.create(
+        patron=patron, kind="pickup_closed", state=State.SENT, dedupe_key=f"c:{request.pk}"
     )
+    NoticeEvent.objects.create(notice=notice, event=event)
 
 
 def test_the_reopening_is_told_once_its_queue_is_served_even_if_serving_fails(db, monkeypatch):
     """The composer telling a reopening locks the requests of those told it had closed:
-    marked to be told before the serving, the serving passed over them, newer first."""
+    told before the serving ended, the serving passed over them, newer first."""
     branch, _records = closed_with_a_queue()
     during = []
 
     def serve_one(request_id, **kwargs):
-        during.append(told(branch))
+        during.append((marks(branch), reopening.tell_reopenings()))
         raise RuntimeError("the worker meets a bug half-way")
 
     monkeypatch.setattr(services, "_serve_one", serve_one)
     with pytest.raises(RuntimeError):
         reopen(branch)
-    assert during == [[False]]
-    assert told(branch) == [True]  # its patrons are still told it reopened
+    assert during == [([(True, False)], 0)]  # to be told, not yet
+    assert marks(branch) == [(True, True)]  # and told at the composer's next pass
+
+
+def test_a_reopening_whose_serving_never_ended_is_told_all_the_same(db):
+    """Its worker killed half-way (the machine stopped): told SERVED_WITHIN after."""
+    branch, records = closed_with_a_queue(n=1)
+    waiting = Request.objects.get()
+    told_it_closed(waiting, waiting.patron)
+    reopen(branch)
+    long_ago = timezone.now() - reopening.SERVED_WITHIN - datetime.timedelta(minutes=1)
+    ModeChange.objects.filter(branch=branch).update(served_at=None, changed_at=long_ago)
+    assert reopening.tell_reopenings() == 1
 
 
 def test_no_request_is_served_for_a_library_closed_again_meanwhile(db, monkeypatch):
@@ -145,12 +166,7 @@ def test_the_oldest_request_is_served_while_the_composer_runs(postgres, monkeypa
     newer = Request.objects.create(
         patron=second, record=record, pickup_branch=branch, status=Status.WAITING, doc_type="book"
     )
-    # The oldest one's patron was emailed that the library closed.
-    event = record_event(oldest, old=Status.WAITING, reason="pickup_closed")
-    notice = Notice.objects.create(
-        patron=first, kind="pickup_closed", state=State.SENT, dedupe_key="closed:1"
-    )
-    NoticeEvent.objects.create(notice=notice, event=event)
+    told_it_closed(oldest, first)  # the oldest one's patron only
     release, composing = threading.Event(), []
     real_event, real_serve = reopening.record_event, services._serve_one
 

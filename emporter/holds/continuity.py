@@ -61,8 +61,8 @@ def set_mode(*, branches, mode: str, actor) -> int:
                 to_mode=mode,
                 changed_by=who,
                 changed_at=now,
-                # A reopening is told once its waiting lists are served (below).
-                to_tell=False,
+                # Told once its waiting lists are served (served_at, below).
+                to_tell=old == ServiceMode.CLOSED and mode in LENDING_MODES,
             )
             for pk, old in switched
         )
@@ -72,15 +72,15 @@ def set_mode(*, branches, mode: str, actor) -> int:
     # Then the waiting lists, each request served and committed on its own: held in the
     # switch's transaction, thousands of them (30 ms each) held every other write for
     # minutes, and on SQLite made them fail once its busy timeout ran out. The reopening
-    # is marked to be told only then: the composer telling it locks the requests of
-    # those told it had closed, which the serving would pass over, newer ones first.
+    # is told only then (served_at): the composer telling it locks the requests of those
+    # told it had closed, which the serving would pass over, newer ones first.
     try:
         for branch in reopening:
             _serve_reopened(branch, actor=actor)
     finally:
         ModeChange.objects.filter(
             branch__in=reopening, from_mode=ServiceMode.CLOSED, to_mode=mode, changed_at=now
-        ).update(to_tell=True)
+        ).update(served_at=timezone.now())
     logger.info("service mode %s for %d branch(es) by %s", mode, changed, actor)
     return changed
 

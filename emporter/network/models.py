@@ -254,6 +254,10 @@ class ModeChange(models.Model):
     # A reopening whose patrons are still to be told (those told it had closed): the
     # switch writes the row, ``notices.compose`` reads it (imports point down the apps).
     to_tell = models.BooleanField(_("to tell"), default=False, db_default=False)
+    # When a reopening's waiting lists were served (``holds.continuity``): it is told only
+    # then, as the telling locks the requests the serving would pass over. A serving that
+    # never ended (its worker killed) is told SERVED_WITHIN after the switch all the same.
+    served_at = models.DateTimeField(_("served at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-changed_at", "-pk"]

@@ -5,14 +5,20 @@ it was sent tells nobody anything, twice), and only for requests still to be col
 there: one event per request (no change of status), which ``compose`` turns into one
 email per patron, as it did for the closing."""
 
+import datetime
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
 
 from emporter.holds.lifecycle import record_event
 from emporter.holds.models import ACTIVE, Request, RequestEvent
 from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode
 
 from .models import State
+
+# Far longer than a reopening's serving takes (3,000 waiting requests: a minute or two).
+SERVED_WITHIN = datetime.timedelta(minutes=30)
 
 
 def knows_closed(rows, *, request, branch):
@@ -40,8 +46,11 @@ def tell_reopenings() -> int:
     closed again since) tells nobody: they still know it closed.
     The mark is taken off under a guard, so two composers cannot tell twice."""
     marked = 0
+    # Once its waiting lists are served (the telling locks requests the serving would pass
+    # over), or, its serving never ended (its worker killed), SERVED_WITHIN after the switch.
+    served = Q(served_at__isnull=False) | Q(changed_at__lt=timezone.now() - SERVED_WITHIN)
     for change in (
-        ModeChange.objects.filter(to_tell=True).select_related("branch", "changed_by").order_by("pk")
+        ModeChange.objects.filter(served, to_tell=True).select_related("branch", "changed_by").order_by("pk")
     ):
         with transaction.atomic():
             if not ModeChange.objects.filter(pk=change.pk, to_tell=True).update(to_tell=False):
