@@ -51,3 +51,15 @@ def test_the_door_does_not_offer_to_email_a_receipt_to_a_refused_address(door, b
         url("desk:email_receipt", branch.pk, patron.pk), {"loans": str(loan.pk)}, follow=True
     )
     assert "The mail server refused parti@example.org as unknown" in response.text
+
+
+def test_staff_find_every_refused_address_and_write_to_them_again_at_once(admin_client, branch):
+    """After a relay's mistake (every address of a morning refused), not one by one."""
+    marked = [refused(make_patron(branch, card=f"1720000{n}", email=f"l{n}@example.org")) for n in range(3)]
+    make_patron(branch, card="17200009", email="autre@example.org")
+    url = "/admin/patrons/patron/"
+    page = admin_client.get(url, {"email_refused": "yes"}).content.decode()
+    assert all(p.card_number in page for p in marked) and "17200009" not in page
+    ids = [str(p.pk) for p in marked]
+    admin_client.post(url, {"action": "write_again", "_selected_action": ids})
+    assert not Patron.objects.exclude(email_refused="").exists()

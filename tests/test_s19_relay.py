@@ -314,3 +314,47 @@ def test_notices_ask_exchange_not_to_answer_them_but_to_report_a_bad_address(scr
     suppressed = {word.strip() for word in headers["X-Auto-Response-Suppress"].split(",")}
     assert {"OOF", "AutoReply"} <= suppressed and "NDR" not in suppressed and "All" not in suppressed
     assert headers["Precedence"] is None
+
+
+# The relay refusing *our* sender at RCPT (Postfix's sender checks answer there): our
+# settings, not the patrons' addresses.
+SENDER_REFUSED = [
+    (550, b"5.1.8 <rebonds@bib.exmple.org>: Sender address rejected: Domain not found"),
+    (553, b"5.1.0 <rebonds@bib.example.org>: Sender address rejected: User unknown in local recipient table"),
+    (550, b"Verification failed for <rebonds@bib.exmple.org>\nUnrouteable address\nSender verify failed"),
+]
+
+
+@pytest.mark.parametrize("answer", SENDER_REFUSED)
+def test_a_relay_refusing_our_sender_marks_no_patron_and_waits(scripted, branch, settings, answer):
+    settings.EMAIL_BOUNCE_ADDRESS = "rebonds@bib.exmple.org"  # a typo in the setting
+    patrons = [make_patron(branch, card=f"1800000{n}", email=f"lecteur{n}@example.org") for n in range(2)]
+    for n, patron in enumerate(patrons):
+        a_request(patron, branch, f"Titre {n}")
+    scripted.fail = refusing(lambda m: smtplib.SMTPRecipientsRefused({m.to[0]: answer}))
+    outbox.send_due(later())
+    assert not Patron.objects.exclude(email_refused="").exists()
+    assert not Notice.objects.filter(state=State.FAILED).exists()  # kept, to go once it is fixed
+    scripted.fail = None
+    outbox.send_due(later(120))
+    assert set(Notice.objects.values_list("state", flat=True)) == {State.SENT}
+
+
+def test_erasing_a_former_guardian_takes_their_refused_address_out_of_the_childs_notices(smtp, branch):
+    from emporter.holds.models import Request
+    from emporter.privacy.services import erase_patron
+
+    former = make_patron(
+        branch, card="19000001", email="ancien@example.org", email_refused="ancien@example.org"
+    )
+    child = make_patron(branch, card="19000002", email="", guardian=former, category="child")
+    a_request(child, branch, "Un")
+    outbox.send_due(later())
+    notice = Notice.objects.get(patron=child)
+    assert notice.error_code == "address_refused" and "ancien@example.org" in notice.last_error
+    # The child goes into another adult's care; the former guardian asks to be erased.
+    Patron.objects.filter(pk=child.pk).update(guardian=make_patron(branch, card="19000003"))
+    Request.objects.filter(patron=child).delete()
+    erase_patron(patron_id=former.pk)
+    notice.refresh_from_db()
+    assert "ancien@example.org" not in notice.last_error + notice.sent_to

@@ -365,6 +365,8 @@ def _record_smtp_error(notice: Notice, error: Exception, now, batch: Batch) -> s
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         answers = list(error.recipients.values())
         detail = repr(error.recipients)
+        if any(_sender_refused(code, words) for code, words in answers):
+            return _server_fault(notice, "server_refused", detail, now, batch)
         if answers and all(_ambiguous(code, words) for code, words in answers):
             return _policy_refusal(notice, detail, now, batch)
         if answers and all(code >= 500 for code, _ in answers):  # no such user
@@ -419,15 +421,30 @@ def _text(words) -> str:
     return (words.decode(errors="replace") if isinstance(words, bytes) else str(words)).lstrip()
 
 
+# RFC 3463 codes of a recipient address that does not exist: no such mailbox, no such
+# domain, bad syntax, moved, a domain taking no mail (null MX); Microsoft 365's "5.4.1
+# Recipient address rejected". Not 5.1.0 ("other"), 5.1.7 and 5.1.8 (the *sender's*
+# address: our settings), nor 5.4.4 (unroutable: the relay's DNS may be at fault).
+NO_SUCH_ADDRESS = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.4.1")
+SENDER_WORDS = re.compile(r"\bsender\b", re.IGNORECASE)
+
+
 def _no_such_address(code: int, words) -> bool:
-    """A refusal of the address itself (RFC 3463: 5.1.x addressing, "unknown user", a
-    domain that does not exist; 5.4.x routing, Microsoft 365's "5.4.1 Recipient address
-    rejected"), or a bare 550, 551 or 553 (Exim, qmail). Not a full or disabled mailbox
-    (5.2.x): its owner may empty or reopen it, and the same address work again."""
+    """A refusal of the address itself (NO_SUCH_ADDRESS), or a bare 550, 551 or 553
+    (Exim, qmail). Not a full or disabled mailbox (5.2.x): its owner may empty or reopen
+    it, and the same address work again."""
     text = _text(words)
     if ENHANCED_STATUS.match(text):
-        return text.startswith(("5.1.", "5.4."))
+        return text.split()[0] in NO_SUCH_ADDRESS
     return code in (550, 551, 553)
+
+
+def _sender_refused(code: int, words) -> bool:
+    """The relay refusing *our* sender at RCPT (a bounce address whose domain does not
+    resolve, a mailbox not made yet; Postfix answers sender checks there): every patron
+    would seem unknown. Our settings are at fault, as for a server refusing us."""
+    text = _text(words)
+    return code >= 500 and (text.startswith(("5.1.7", "5.1.8")) or bool(SENDER_WORDS.search(text)))
 
 
 def _remember_refusal(notice: Notice) -> None:

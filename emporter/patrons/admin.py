@@ -36,10 +36,24 @@ def patrons_or_source_id(term: str) -> list:
     return [*admin_search.patrons(term), Patron.objects.filter(source_id=term).values("pk")]
 
 
+class EmailRefusedFilter(admin.SimpleListFilter):
+    """Patrons whose address the mail server refused as unknown: after a relay's mistake,
+    staff find them all, and write to them again at once (``write_again``)."""
+
+    title = _("email address refused")
+    parameter_name = "email_refused"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        return queryset.exclude(email_refused="") if self.value() == "yes" else queryset
+
+
 @admin.register(Patron)
 class PatronAdmin(IndexedSearch, admin.ModelAdmin):
     list_display = ["card_number", "last_name", "first_name", "home_branch", "category"]
-    list_filter = ["home_branch", "category"]
+    list_filter = ["home_branch", "category", EmailRefusedFilter]
     search_fields = ["card_number"]  # (searched by admin_search: the box is shown for these)
     search_by = {"pk": patrons_or_source_id}
     search_help_text = _(
@@ -49,7 +63,7 @@ class PatronAdmin(IndexedSearch, admin.ModelAdmin):
     # The library system's: written by its imports (a typo here would join two people).
     # And the address the mail server refused as unknown: correcting the email lifts it.
     readonly_fields = ["source_id", "imported_at", "email_refused"]
-    actions = ["reset_pin"]
+    actions = ["reset_pin", "write_again"]
 
     # Who looked at whom, as the phone desk and the door write it.
     def changelist_view(self, request, extra_context=None):
@@ -144,6 +158,15 @@ class PatronAdmin(IndexedSearch, admin.ModelAdmin):
             _("New PIN for %(card)s: %(pin)s") % {"card": patrons[0].card_number, "pin": pin},
             messages.WARNING,
         )
+
+    @admin.action(permissions=["change"], description=_("Write to their email address again"))
+    def write_again(self, request, queryset):
+        # Their next notices go to the server again; those that failed, "Send again".
+        count = queryset.exclude(email_refused="").update(email_refused="")
+        text = ngettext(
+            "%(n)s address will be written to again.", "%(n)s addresses will be written to again.", count
+        )
+        self.message_user(request, text % {"n": count})
 
 
 @admin.action(permissions=["delete"])

@@ -20,7 +20,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from emporter import adminlog
@@ -149,10 +149,13 @@ def erase_patron(*, patron_id: int, actor=None, sessions: bool = True) -> None:
         # Notices written to them as a child's guardian are the child's, and stay: without
         # the address of the adult erased (a former guardian, the child now in another's care).
         if patron.email:
-            # Not a notice sent to its own patron's address (a family sharing one).
-            written = Notice.objects.exclude(patron=patron).filter(sent_to=patron.email)
-            # The server's answer quotes the address too ("550 5.1.1 <paul@…>").
-            written.exclude(patron__email=F("sent_to")).update(sent_to="", last_error="")
+            # The server's answer quotes the address too ("550 5.1.1 <paul@…>"), and so
+            # does a notice failed at once at an address it had refused (sent_to empty).
+            refused = Q(error_code="address_refused", last_error__icontains=patron.email)
+            named = Q(sent_to=patron.email) | refused
+            written = Notice.objects.exclude(patron=patron).filter(named)
+            # Not a notice of someone whose own address it is too (a family sharing one).
+            written.exclude(patron__email__iexact=patron.email).update(sent_to="", last_error="")
         _forget_number_in_notices(patron)
         throttle.forget_card(patron.card_number)
         # Their sessions (a basket in one) go now, not when they expire. (Not for cards
