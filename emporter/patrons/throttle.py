@@ -8,7 +8,8 @@ quarter of an hour (a fixed one, ``_quarter``) stop card sign-ins from that addr
 LOCK_FOR. A library's public computers and its Wi-Fi share one address: the limit is far
 above what their users get wrong in a quarter of an hour, and a count that only a quiet
 quarter restarted added up their mistakes of a whole busy day. A guesser is held to the
-same pace either way: fifty tries a quarter.
+same pace either way, fifty tries a quarter on average (twice that across a quarter's
+turn, once: each card's own counts still hold).
 
 Staff:
 
