@@ -5,6 +5,7 @@ its import off, and the other worker ran under the reloader, whose parent killed
 mid-task and left the task "running" in the queue for a day."""
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -40,9 +41,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    """A data folder with the embedded database migrated, once for the module (6 s each)."""
+    data = tmp_path_factory.mktemp("migrated") / "data"
+    env = os.environ | {"EMPORTER_DATA_DIR": str(data), "DJANGO_SETTINGS_MODULE": "emporter.settings"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return data
+
+
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, migrated):
     (tmp_path / "slow_tasks.py").write_text(SLOW)
+    shutil.copytree(migrated, tmp_path / "data")
     env = os.environ | {
         "EMPORTER_DATA_DIR": str(tmp_path / "data"),
         "PORT": str(free_port()),
@@ -50,7 +62,6 @@ def served(tmp_path):
         "DJANGO_SETTINGS_MODULE": "emporter.settings",
     }
     env.pop("DATABASE_URL", None)
-    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     with open(tmp_path / "serve.log", "w") as log:
         # A process group of its own, as in a terminal: Ctrl-C reaches every process in it.
         serve = subprocess.Popen(
