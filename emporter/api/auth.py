@@ -76,13 +76,13 @@ def create_token(request, payload: TokenIn, response: HttpResponse):
     card from that address for 15 minutes, twenty from any addresses lock it everywhere
     (for longer each time: 15 minutes, then 1, 4 and 16 hours):
     429 `login_locked`; the same answers whether the card exists or not; fifty wrong
-    sign-ins from one address (an IPv6 /56), on any cards, stop card sign-ins from there
-    for 15 minutes: 429 `login_address_locked`; a new PIN of repeated or consecutive
-    digits is refused); staff with
-    `username` + `password` (five wrong passwords in a row
-    lock the name for 15 minutes, at every door: 429 `staff_login_locked`; fifty wrong
-    staff sign-ins from one address within a quarter of an hour, on any names, stop staff
-    sign-ins from there for 15 minutes: 429 `staff_login_address_locked`)."""
+    sign-ins from one address (an IPv6 /56) within a quarter of an hour, on any cards,
+    stop card sign-ins from there for 15 minutes: 429 `login_address_locked`; a new PIN
+    of repeated or consecutive digits is refused); staff with `username` + `password`
+    (five wrong passwords in a row lock the name for 15 minutes, at every door: 429
+    `staff_login_locked`; fifty wrong staff sign-ins from one address within a quarter
+    of an hour, on any names, stop staff sign-ins from there for 15 minutes: 429
+    `staff_login_address_locked`)."""
     if payload.card_number and payload.pin and not (payload.username or payload.password):
         row, token = tokens.sign_in_patron(request=request, card_number=payload.card_number, pin=payload.pin)
     elif payload.username and payload.password and not (payload.card_number or payload.pin):

@@ -1,7 +1,8 @@
 """The continuity switch: libraries moved between normal service, click and collect and
 closed. It lives with the requests rather than the network because a reopening is
 mostly about them (bags given their days back, waiting lists served); the patrons are
-told by ``notices``, which reads the switch's history (``ModeChange.to_tell``)."""
+told by ``notices``, which reads the switch's history (``ModeChange.to_tell``, once
+``served_at``)."""
 
 import logging
 
@@ -30,7 +31,8 @@ def set_mode(*, branches, mode: str, actor) -> int:
     ``to_tell``: the composer tells those told it had closed that it has reopened
     (``notices.reopening``)."""
     # One transaction: the expiry sweep must never see the branch open again with its
-    # bags' old deadlines, and a failure leaves the mode as it was.
+    # bags' old deadlines, and a failure here leaves the mode as it was (one while serving,
+    # after the commit, leaves it switched: served_at set, the task failed).
     with transaction.atomic():
         # The rows that change locked first: two switches at once (a double click, a retry
         # after a proxy's timeout) would both see the branch closed and reopen it twice,

@@ -3,7 +3,9 @@
 Only those whose "pickup library closed" email actually left (a closing undone before
 it was sent tells nobody anything, twice), and only for requests still to be collected
 there: one event per request (no change of status), which ``compose`` turns into one
-email per patron, as it did for the closing."""
+email per patron, as it did for the closing. Only once the reopening's waiting lists are
+served (``ModeChange.served_at``), or ``SERVED_WITHIN`` after the switch when the serving
+never ended."""
 
 import datetime
 

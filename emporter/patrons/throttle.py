@@ -21,7 +21,7 @@ proxy's address unless it passes the client's own (docs/deploy.md). An administr
 unlocks a name by deleting its rows (admin: sign-in failures); rows with no lock are
 forgotten after a day (``forget_old``, scheduled). Each wrong staff password costs a
 full hash (about a second): wrong ones from one address, on any names, are counted as
-cards' are but per quarter of an hour (``STAFF_ADDRESS_KEY``), and fifty stop staff
+cards' are, by client (an IPv6 /56) and per quarter of an hour (``STAFF_ADDRESS_KEY``), and fifty stop staff
 sign-ins from there for LOCK_FOR before any hashing (``staff_address_locked_for``), or
 one client trying new names could take every web worker.
 
