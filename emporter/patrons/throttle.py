@@ -130,14 +130,27 @@ def _card_address_key(ip: str, now) -> str:
 def staff_address_locked_for(ip: str) -> int:
     """Seconds left before staff sign-ins from this address are accepted again (0: now).
     Checked, with ``locked_for``, before any password is hashed."""
-    prefix = STAFF_ADDRESS_KEY.format(client_key(ip), "")
+    return _seconds_left(Q(username__startswith=STAFF_ADDRESS_KEY.format(client_key(ip), "")))
+
+
+def _seconds_left(counts: Q) -> int:
+    """Seconds left of the longest lock among the ``counts`` (0: none holds)."""
     until = (
-        SignInFailures.objects.filter(username__startswith=prefix, locked_until__gt=timezone.now())
+        SignInFailures.objects.filter(counts, locked_until__gt=timezone.now())
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
     )
     return int((until - timezone.now()).total_seconds()) + 1 if until else 0
+
+
+def _count_for_client(key: str, now) -> None:
+    """One more failure in a client's count of a quarter (``key``); the fiftieth locks."""
+    row = _locked_count(key)
+    failures = row.failures + 1
+    locks = failures >= ADDRESS_MAX_FAILURES
+    update = {"failures": 0, "locked_until": now + LOCK_FOR} if locks else {"failures": failures}
+    SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
 
 
 def locked_for(username: str, ip: str = "", browser: str | None = None) -> int:
@@ -146,13 +159,7 @@ def locked_for(username: str, ip: str = "", browser: str | None = None) -> int:
     keys = list(_keys(username, ip))
     if _trusted(browser):
         keys.remove(_name_key(username))
-    until = (
-        SignInFailures.objects.filter(username__in=keys, locked_until__gt=timezone.now())
-        .order_by("-locked_until")
-        .values_list("locked_until", flat=True)
-        .first()
-    )
-    return int((until - timezone.now()).total_seconds()) + 1 if until else 0
+    return _seconds_left(Q(username__in=keys))
 
 
 def failed(username: str, ip: str = "") -> None:
@@ -169,11 +176,7 @@ def failed(username: str, ip: str = "") -> None:
             if row.failures >= limit:
                 SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
         if ip:
-            row = _locked_count(_staff_address_key(ip, now))
-            failures = row.failures + 1
-            locks = failures >= ADDRESS_MAX_FAILURES
-            update = {"failures": 0, "locked_until": now + LOCK_FOR} if locks else {"failures": failures}
-            SignInFailures.objects.filter(pk=row.pk).update(updated_at=now, **update)
+            _count_for_client(_staff_address_key(ip, now), now)
 
 
 def _locked_count(key: str) -> SignInFailures:
@@ -220,14 +223,7 @@ def forget_old(now=None) -> int:
 
 def card_address_locked_for(ip: str) -> int:
     """Seconds left before card sign-ins from this address are accepted again (0: now)."""
-    prefix = ADDRESS_KEY.format(client_key(ip), "")
-    until = (
-        SignInFailures.objects.filter(username__startswith=prefix, locked_until__gt=timezone.now())
-        .order_by("-locked_until")
-        .values_list("locked_until", flat=True)
-        .first()
-    )
-    return int((until - timezone.now()).total_seconds()) + 1 if until else 0
+    return _seconds_left(Q(username__startswith=ADDRESS_KEY.format(client_key(ip), "")))
 
 
 def card_failed(ip: str) -> None:
@@ -235,11 +231,7 @@ def card_failed(ip: str) -> None:
     a guesser holding one valid card could otherwise start again at will."""
     now = timezone.now()
     with transaction.atomic():
-        row = _locked_count(_card_address_key(ip, now))
-        failures = row.failures + 1
-        SignInFailures.objects.filter(pk=row.pk).update(failures=failures, updated_at=now)
-        if failures >= ADDRESS_MAX_FAILURES:
-            SignInFailures.objects.filter(pk=row.pk).update(failures=0, locked_until=now + LOCK_FOR)
+        _count_for_client(_card_address_key(ip, now), now)
 
 
 # -- Patrons' PINs ---------------------------------------------------------------------
