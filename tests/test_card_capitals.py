@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from emporter.patrons import throttle
 from emporter.patrons.importer import import_patrons
 from emporter.patrons.models import Patron
-from emporter.phonedesk.selectors import find_patrons
+from emporter.patrons.search import find_patrons
 from tests.conftest import make_patron, make_ready_requests, pause_over
 from tests.test_door_pages import door, scan  # noqa: F401 (door is a fixture)
 from tests.test_patron_pages import sign_in

@@ -14,7 +14,7 @@ from emporter.holds.models import Channel, Request, RequestEvent, RequestPolicy,
 from emporter.holds.services import place_request
 from emporter.network.models import ServiceMode
 from emporter.patrons.models import Role, StaffRole
-from emporter.phonedesk.selectors import find_patrons, patrons_named, phone_variants
+from emporter.patrons.search import find_patrons, patrons_named, phone_variants
 from tests.conftest import make_patron, make_record
 
 FIND = "/staff/phone/"

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from emporter import pdf as shared_pdf
 from emporter.catalogue.callnumber import sort_key
 from emporter.holds.models import Bag, Request
 from emporter.holds.services import place_request
@@ -129,8 +130,8 @@ def test_labels_default_to_bags_filled_today(picker_client, patron, branch):
 
 
 def test_the_vendored_font_is_used_when_the_system_has_none(monkeypatch, tmp_path, patron, branch):
-    monkeypatch.setattr(pdf, "FONT_DIRS", [tmp_path, pdf.FONT_DIRS[-1]])
-    assert pdf.font_path("DejaVuSansCondensed.ttf").parent == pdf.FONT_DIRS[-1]
+    monkeypatch.setattr(shared_pdf, "FONT_DIRS", [tmp_path, shared_pdf.FONT_DIRS[-1]])
+    assert shared_pdf.font_path("DejaVuSansCondensed.ttf").parent == shared_pdf.FONT_DIRS[-1]
     bag = ready_bag(patron, branch, ["Un"])
     bag.documents = 1
     body = pdf.bag_labels(branch=branch, bags=[bag], name_style="full")

@@ -55,7 +55,7 @@ def test_childs_own_email_notice_is_not_dropped_when_their_channel_changed_since
 
 
 # 2. Erasing a guardian whose number was retyped from international to national form:
-#    the same phone (phonedesk.phone_variants says so), still left in the child's notices.
+#    the same phone (patrons.search.phone_variants says so), still left in the child's notices.
 @pytest.mark.django_db
 def test_erasing_a_guardian_clears_their_number_typed_in_international_form(branch):
     sms.outbox.clear()

@@ -344,7 +344,7 @@ def test_a_child_whose_name_is_in_the_library_name_is_named_all_the_same(branch)
 
 def test_a_child_on_texts_is_emailed_to_a_guardian_with_only_an_email(branch):
     # The guardian's own notices reached that address (the fallback), their child's none.
-    from emporter.phonedesk.selectors import can_be_told
+    from emporter.notices.selectors import can_be_told
 
     parent = make_patron(branch, card="17100003", email="anais@example.org", phone="", notice_channel="sms")
     child = make_patron(

@@ -13,8 +13,8 @@ from django.utils import timezone
 from emporter.holds.services import place_request
 from emporter.notices import compose, outbox
 from emporter.notices.models import Notice, State
+from emporter.notices.selectors import can_be_told
 from emporter.patrons.models import Patron
-from emporter.phonedesk.selectors import can_be_told
 from tests.conftest import make_patron, make_record
 from tests.mailscript import Script
 

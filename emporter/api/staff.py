@@ -16,7 +16,8 @@ from emporter.errors import ServiceError
 from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import cancel_request, change_pickup
 from emporter.patrons.models import Patron, Role
-from emporter.phonedesk.selectors import find_patrons, may_move_pickup, scope
+from emporter.patrons.search import find_patrons
+from emporter.phonedesk.selectors import may_move_pickup, scope
 
 from .auth import StaffAuth
 from .errors import ApiError

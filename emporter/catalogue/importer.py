@@ -1255,16 +1255,6 @@ def lent_copies(copies) -> set[int]:
     return set(rows.values_list("copy_id", flat=True))
 
 
-def update_copy(pk: int, delta: dict, now, *, status_from) -> bool:
-    """Write a copy's changed columns; a new status only if the copy's is still one of
-    ``status_from``: a request may set the copy aside between our read and this write,
-    and the guard lets it win (False: nothing was written)."""
-    rows = Copy.objects.filter(pk=pk)
-    if "status" in delta:
-        rows = rows.filter(status__in=status_from)
-    return bool(rows.update(**delta, updated_at=now))
-
-
 def update_unheld_copy(pk: int, delta: dict, now, *, transit_read_at=None) -> bool:
     """Write a copy's changed columns; when they include its status or its place
     (``PLACEMENT_FIELDS``), only if our circulation does not hold it by now: status

@@ -17,7 +17,7 @@ from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, Reque
 from emporter.holds.services import still_in_a_bag as in_a_bag
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
-from emporter.phonedesk.selectors import PHONE_LIKE, find_patrons, name_too_short, patrons_named
+from emporter.patrons.search import PHONE_LIKE, find_patrons, name_too_short, patrons_named
 from emporter.picking.models import LineStatus, PickLine
 from emporter.picking.services import walking_keys
 

@@ -35,8 +35,8 @@ from emporter.notices.models import State as NoticeState
 from emporter.notices.outbox import address_refused
 from emporter.patrons.models import NoticeChannel, Patron, Role
 from emporter.patrons.permissions import branches_for, has_role, role_required
+from emporter.patrons.search import find_patrons, name_too_short
 from emporter.patrons.selectors import signed_in_patron
-from emporter.phonedesk.selectors import find_patrons, name_too_short
 from emporter.picking import selectors as picking_selectors
 from emporter.picking import services as picking
 
@@ -135,7 +135,7 @@ def _find_by_name(request, branch: Branch, q: str, context: dict):
         return redirect(_door_url(branch, ready.patron.card_number))
     if any(c.isdigit() for c in q):
         context["error"] = ServiceError("unknown_card", card=q).message
-    elif name_too_short(q):  # not even looked for: see phonedesk.selectors
+    elif name_too_short(q):  # not even looked for: see patrons.search
         context["error"] = _("Type a card number, or at least three letters of a name.")
     else:
         context["error"] = _("Nobody named “%(name)s” has anything ready here.") % {"name": q}
@@ -471,10 +471,10 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
 
 @door_branch_view
 def bag_label(request, branch: Branch, bag_id: int):
-    from emporter.picking import pdf  # (fpdf: half a second to import, paid here only)
-
     """One bag's label, for a bag the returns screen filled (the morning's labels are
     printed with the pick run): a document trapped for a patron with no bag here yet."""
+    from emporter.picking import pdf  # (fpdf: half a second to import, paid here only)
+
     bags = picking_selectors.bags_to_label(branch, bag_id=bag_id)
     if not bags:
         raise Http404

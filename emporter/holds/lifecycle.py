@@ -1,6 +1,8 @@
 """A request's lifecycle: the statuses, the allowed moves and the one function that moves.
 
-Every screen, task and API endpoint changes a request's status through ``transition``:
+A request is born placed or waiting (``services.place_request`` creates it and records
+its first event with ``record_event``). After that, every screen, task and API endpoint
+changes its status through ``transition``:
 it checks the move, updates with a guard on the old status (so two concurrent movers
 cannot both win), and writes the event row that notices and statistics read.
 """

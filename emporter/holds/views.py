@@ -13,10 +13,10 @@ from emporter.errors import ServiceError
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, parse_ids
 from emporter.network.models import Branch
+from emporter.notices.selectors import can_be_told, refused_address
 from emporter.patrons.models import of_household
 from emporter.patrons.permissions import is_patron_account
 from emporter.patrons.selectors import current_patron, self_or_child, signed_in_patron
-from emporter.phonedesk.selectors import can_be_told, refused_address
 
 from . import basket, policy, services
 from .models import Channel, Request, Status

@@ -10,10 +10,11 @@ import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from emporter.patrons.models import Role
+from emporter.patrons.models import NoticeChannel, Role
 from emporter.patrons.permissions import branches_for, is_superuser, roles_of
 
 from .models import Notice, NoticeEvent, NoticeLoan, State
+from .outbox import address_refused
 
 ROLE = Role.BRANCH_MANAGER
 # An "uncertain" notice (the sending was cut off after the mail server may have taken it)
@@ -52,3 +53,18 @@ def uncertain_to_check(user, now: datetime.datetime | None = None) -> QuerySet[N
     """The recent uncertain notices ``user`` may read: what the staff menu counts."""
     since = (now or timezone.now()) - UNCERTAIN_POINTED_AT_FOR
     return visible_notices(user).filter(state=State.UNCERTAIN, created_at__gte=since)
+
+
+def can_be_told(patron) -> bool:
+    """Whether the "ready" message reaches someone (as notices.render.recipient chooses):
+    not an address the mail server refused as unknown, whose emails fail at once."""
+    return patron.written_to(patron.telling_channel) is not None and not refused_address(patron)
+
+
+def refused_address(patron) -> str:
+    """The address the "ready" email would go to, when the mail server refused it as
+    unknown (a child's: their guardian's, perhaps); else ""."""
+    if patron.telling_channel != NoticeChannel.EMAIL:
+        return ""
+    to = patron.written_to(NoticeChannel.EMAIL)
+    return to.email if to is not None and address_refused(to) else ""

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,5 +10,7 @@ class PatronsConfig(AppConfig):
 
     def ready(self):
         from .checks import proxies_are_trusted
+        from .search import register_sqlite_fold
 
         checks.register(proxies_are_trusted, checks.Tags.security, deploy=True)
+        connection_created.connect(register_sqlite_fold, dispatch_uid="patrons_sqlite_fold")

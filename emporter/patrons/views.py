@@ -24,7 +24,7 @@ from emporter.holds.services import pickup_changeable
 from emporter.http import post_only, safe_next
 from emporter.inputs import parse_id, typed
 from emporter.network.models import Branch
-from emporter.phonedesk.selectors import can_be_told, refused_address
+from emporter.notices.selectors import can_be_told, refused_address
 from emporter.privacy import services as privacy
 
 from . import services, throttle

@@ -30,8 +30,10 @@ from emporter.holds.services import (
 from emporter.http import post_only
 from emporter.inputs import one_line, parse_day, parse_id, parse_ids, without_control_chars
 from emporter.network.models import Branch
+from emporter.notices.selectors import can_be_told, refused_address
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.permissions import role_required
+from emporter.patrons.search import MAX_PATRONS, find_patrons, name_too_short
 
 from . import basket, selectors
 
@@ -60,9 +62,9 @@ def find(request):
     # Control characters (a NUL makes PostgreSQL fail) are no part of what a caller says.
     q = without_control_chars(request.GET.get("q", "")).strip()
     # One more than shown: "20 match" would be untrue of 25 namesakes, the caller unlisted.
-    patrons = selectors.find_patrons(q, limit=selectors.MAX_PATRONS + 1)
-    more = len(patrons) > selectors.MAX_PATRONS
-    patrons = patrons[: selectors.MAX_PATRONS]
+    patrons = find_patrons(q, limit=MAX_PATRONS + 1)
+    more = len(patrons) > MAX_PATRONS
+    patrons = patrons[:MAX_PATRONS]
     if q:  # who looked whom up: the search shows cards, emails and phone numbers
         found = f"{len(patrons)} shown, more matched" if more else f"{len(patrons)} found"
         audit.info("phone desk: %s searched patrons %r: %s", request.user.pk, q, found)
@@ -72,7 +74,7 @@ def find(request):
         "q": q,
         "patrons": patrons,
         "more": more,
-        "too_short": selectors.name_too_short(q) if q else False,
+        "too_short": name_too_short(q) if q else False,
     }
     return render(request, "phonedesk/find.html", context)
 
@@ -110,8 +112,8 @@ def patron(request, patron_id: int):
     context = {
         "patron": patron,
         "card_expired": patron.card_expires and patron.card_expires < timezone.localdate(),
-        "can_be_told": selectors.can_be_told(patron),
-        "refused_address": selectors.refused_address(patron),
+        "can_be_told": can_be_told(patron),
+        "refused_address": refused_address(patron),
         # A parent calling for a child: one click to the child's page, and back.
         "children": list(patron.children_by_name()),
         "q": q,

@@ -1,33 +1,13 @@
-"""PDFs for the morning pull: the pick list and the bag labels (fpdf2, pure Python).
+"""PDFs for the morning pull: the pick list and the bag labels (fpdf2, pure Python; the
+font and metadata every PDF of ours shares are in ``emporter.pdf``)."""
 
-PDF core fonts only know Latin-1 (no œ, no ’): we embed DejaVu, taken from the system
-when the Debian package is there, else from the copy vendored beside this file."""
-
-import logging
-from pathlib import Path
-
-from django.conf import settings
-from django.utils import translation
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
 from emporter.dates import long_date
+from emporter.pdf import FONT, set_up
 
 from .models import LineStatus
-
-# fontTools logs every glyph subset at INFO: one screenful per PDF.
-logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
-
-FONT = "DejaVu"
-FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf"}
-FONT_DIRS = [Path("/usr/share/fonts/truetype/dejavu"), Path(__file__).parent / "fonts"]
-
-
-def font_path(filename: str) -> Path:
-    for folder in FONT_DIRS:
-        if (folder / filename).is_file():
-            return folder / filename
-    raise FileNotFoundError(filename)
 
 
 def _document(title: str) -> FPDF:
@@ -37,11 +17,7 @@ def _document(title: str) -> FPDF:
 
 
 def _setup(pdf: FPDF, title: str) -> None:
-    pdf.set_title(title)
-    pdf.set_creator("Emporter")
-    pdf.set_lang(translation.get_language() or settings.LANGUAGE_CODE)  # for screen readers
-    for style, filename in FONT_FILES.items():
-        pdf.add_font(FONT, style, str(font_path(filename)))
+    set_up(pdf, title)
     pdf.set_margins(10, 10, 10)
     pdf.set_auto_page_break(True, margin=12)
 

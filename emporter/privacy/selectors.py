@@ -10,8 +10,8 @@ from emporter.discovery.models import SurpriseRequest
 from emporter.holds.models import Request, RequestEvent
 from emporter.notices.models import Notice
 from emporter.patrons.models import Patron, PatronCategory
+from emporter.patrons.search import phone_variants
 from emporter.patrons.throttle import counted_against
-from emporter.phonedesk.selectors import phone_variants
 
 REQUEST_FIELDS = (
     *("status", "channel", "created_at", "ready_at", "hold_until", "closed_at"),

@@ -34,7 +34,7 @@ from emporter.holds.services import forget_empty_bags, forget_patrons, still_in_
 from emporter.notices.models import Notice
 from emporter.patrons import throttle
 from emporter.patrons.models import LoanHistory, Patron, SignInFailures
-from emporter.phonedesk.selectors import phone_variants
+from emporter.patrons.search import phone_variants
 
 audit = logging.getLogger("emporter.audit")
 

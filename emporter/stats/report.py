@@ -1,14 +1,11 @@
 """The printable service report (PDF, in French): the key figures of a period beside the
 previous period of equal length, and the charts — what the seed's authors wrote by hand.
 
-Charts are drawn with fpdf2's own rectangles (no image library). PDF core fonts only know
-Latin-1, so we embed DejaVu: the system's copy when the Debian package is installed, else
-the one vendored with the picking app.
+Charts are drawn with fpdf2's own rectangles (no image library); the embedded font is
+``emporter.pdf``'s.
 """
 
 import datetime
-import logging
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import formats, timezone, translation
@@ -18,28 +15,13 @@ from fpdf import FPDF, FontFace
 
 from emporter.dates import long_date
 from emporter.holds.models import Channel
+from emporter.pdf import FONT, set_up
 
 from . import selectors, tables
 from .charts import PALETTE
 from .tables import DURATION, INT, KIND_OF_FIGURE, NUMBER, RATE
 
-# fontTools logs every glyph subset at INFO: one screenful per PDF.
-logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
-
-FONT = "DejaVu"
-FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf"}
-FONT_DIRS = [
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path(__file__).resolve().parent.parent / "picking" / "fonts",
-]
 PAGE_W = 190  # A4 minus the margins, in mm
-
-
-def font_path(filename: str) -> Path:
-    for folder in FONT_DIRS:
-        if (folder / filename).is_file():
-            return folder / filename
-    raise FileNotFoundError(filename)
 
 
 def service_report(
@@ -55,11 +37,7 @@ def service_report(
 
 def _document(title: str) -> FPDF:
     pdf = FPDF(format="A4")
-    pdf.set_title(title)
-    pdf.set_creator("Emporter")
-    pdf.set_lang(translation.get_language() or settings.LANGUAGE_CODE)  # for screen readers
-    for style, filename in FONT_FILES.items():
-        pdf.add_font(FONT, style, str(font_path(filename)))
+    set_up(pdf, title)
     pdf.set_margins(10, 12, 10)
     pdf.set_auto_page_break(True, margin=14)
     return pdf

@@ -1,7 +1,7 @@
 """An index for the phone desk's name look-up, which must answer in milliseconds while
 the caller waits: "helene dup" matches "Hélène Dupré" through emporter_fold() (unaccent +
 lower, from catalogue 0002) and pg_trgm, so LIKE '%word%' is an index scan, not a pass
-over every card holder. The expression must stay identical to NAME in selectors.py.
+over every card holder. The expression must stay identical to NAME in patrons/search.py.
 SQLite needs nothing: its patron tables are small demo ones."""
 
 from django.db import migrations
