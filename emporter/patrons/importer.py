@@ -371,72 +371,142 @@ def _import_file(
 ) -> PatronImportReport:
     """``second_passes``: where to leave the guardian links' pass, for the caller to run
     once every file is read (a child in one file, their guardian in another)."""
-    codes = codes or PatronCodes()
-    forced = encoding_option(encoding)
-    path = Path(path)
-    report = PatronImportReport(path=str(path))
+    run = _FileImport(
+        Path(path), set_pins=set_pins, codes=codes or PatronCodes(), date_format=date_format, stdout=stdout
+    )
+    rows = run.open(encoding_option(encoding), replace_cards=replace_cards)
+    if rows is None:
+        return run.report
+    read = run.read(rows)
+    run.settle()
+    second_passes.append(run.second_pass)
+    run.say_guarantors_ignored()
+    if not read and not run.report.skipped:
+        run.problem(None, "no_rows", no_rows())
+    return run.report
 
-    def problem(line, code, message):
-        item = Problem(str(path), None, None, line, code, message)
-        report.problems.append(item)
-        if stdout is not None:
-            stdout.write(f"{item}\n")
 
-    def skip(line, code, message, rows=1):
-        report.skipped += rows
-        problem(line, code, message)
+class _FileImport:
+    """One file read and written row by row, its problems said in its report. Rows refer
+    to one another (a card another row gives up, a guardian further down): what the file
+    gave so far is kept here, and rows wait until what they need is written."""
 
-    def skip_unread(line, code, message, rows=1):
+    def __init__(self, path: Path, *, set_pins: bool, codes: "PatronCodes", date_format: str, stdout):
+        self.path = path
+        self.set_pins = set_pins
+        self.codes = codes
+        self.date_format = date_format
+        self.stdout = stdout
+        self.report = PatronImportReport(path=str(path))
+        self.cards: dict[str, int] = {}  # card number: the line it was imported from
+        self.sources: dict[str, int] = {}  # the library system's id: the line it was imported from
+        self.states: dict[str, str] = {}  # card (in capitals): "created", "updated" or "unchanged"
+        # (line, card, the guardian's card, the guardian's id): the second pass
+        self.links: list[tuple[int, str, str, str]] = []
+        self.seen: set[str] = set()  # the ids of the rows read so far
+        # Rows whose new card another row of the file, not written yet, gives up (_Plan.waits).
+        self.waiting: dict[str, tuple[int, dict]] = {}
+
+    def problem(self, line, code, message) -> None:
+        item = Problem(str(self.path), None, None, line, code, message)
+        self.report.problems.append(item)
+        if self.stdout is not None:
+            self.stdout.write(f"{item}\n")
+
+    def skip(self, line, code, message, rows=1) -> None:
+        self.report.skipped += rows
+        self.problem(line, code, message)
+
+    def skip_unread(self, line, code, message, rows=1) -> None:
         if code in UNREAD:
-            report.unread += rows
-        skip(line, code, message, rows)
+            self.report.unread += rows
+        self.skip(line, code, message, rows)
 
-    encoding = choose_encoding(path, forced, problem)
-    if encoding is None:
-        report.fatal = True
-        return report
-    report.encoding = encoding.removesuffix("-sig")
-    branches = {b.code.lower(): b for b in Branch.objects.all()}
-    rows = read_rows(path, encoding, skip_unread)
-    header = [header_name(name) for name in next(rows, (1, []))[1]]
-    names = [ALIASES.get(name, name) for name in header]
-    twice = _named_twice(header, names)
-    if twice:
-        problem(1, "bad_header", twice)
-        report.fatal = True
-        return report
-    missing = [c for c in REQUIRED if c not in names]
-    if missing:
-        problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
-        report.fatal = True
-        return report
-    # A guardian's id names a patron by the library system's id: without the patrons' own
-    # ids in the file, not read (said once at the end).
-    ids_ignored = "guardian_source_id" in names and "source_id" not in names
-    guarantor_column = header[names.index("guardian_source_id")] if ids_ignored else ""
-    report.has_expiry_column = "card_expires" in names
-    plan = _plan(path, encoding, names, replace_cards=replace_cards)
-    if plan.refused:
-        report.replace_refused = plan.refused
-        message = _("no card number was replaced: %(reason)s")
-        problem(None, "replacements_refused", message % {"reason": plan.refused})
-    cards: dict[str, int] = {}  # card number: the line it was imported from
-    sources: dict[str, int] = {}  # the library system's id: the line it was imported from
-    states: dict[str, str] = {}  # card number (in capitals): "created", "updated" or "unchanged"
-    # (line, card, the guardian's card, the guardian's id): the second pass
-    links: list[tuple[int, str, str, str]] = []
-    seen: set[str] = set()  # the ids of the rows read so far
-    # Rows whose new card another row of the file, not written yet, gives up (_Plan.waits).
-    waiting: dict[str, tuple[int, dict]] = {}
+    def open(self, forced, *, replace_cards: bool):
+        """The rows after the header; None when the file cannot be read (said, fatal)."""
+        report = self.report
+        encoding = choose_encoding(self.path, forced, self.problem)
+        if encoding is None:
+            report.fatal = True
+            return None
+        report.encoding = encoding.removesuffix("-sig")
+        self.branches = {b.code.lower(): b for b in Branch.objects.all()}
+        rows = read_rows(self.path, encoding, self.skip_unread)
+        header = [header_name(name) for name in next(rows, (1, []))[1]]
+        names = [ALIASES.get(name, name) for name in header]
+        twice = _named_twice(header, names)
+        if twice:
+            self.problem(1, "bad_header", twice)
+            report.fatal = True
+            return None
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            self.problem(1, "bad_header", _("missing columns: %(columns)s") % {"columns": ", ".join(missing)})
+            report.fatal = True
+            return None
+        self.names = names
+        # A guardian's id names a patron by the library system's id: without the patrons'
+        # own ids in the file, not read (said once at the end).
+        self.ids_ignored = "guardian_source_id" in names and "source_id" not in names
+        self.guarantor_column = header[names.index("guardian_source_id")] if self.ids_ignored else ""
+        report.has_expiry_column = "card_expires" in names
+        self.plan = _plan(self.path, encoding, names, replace_cards=replace_cards)
+        if self.plan.refused:
+            report.replace_refused = self.plan.refused
+            message = _("no card number was replaced: %(reason)s")
+            self.problem(None, "replacements_refused", message % {"reason": self.plan.refused})
+        return rows
 
-    def record(line: int, row: dict, done: _Written) -> None:
+    def read(self, rows) -> int:
+        """Every row written, or put aside to wait; how many rows were read."""
+        read = 0
+        for line, values in rows:
+            read += 1
+            self.read_row(line, values)
+        return read
+
+    def read_row(self, line: int, values: list[str]) -> None:
+        names, report = self.names, self.report
+        row = _cells(names, values)
+        if self.ids_ignored:
+            report.guarantors_ignored += bool(row.pop("guardian_source_id", ""))
+        cut = _cut(values, names, unterminated=line == self.plan.truncated)
+        _list(report, row if cut is None else _whose(row, values, names))
+        if row.get("source_id"):
+            self.seen.add(row["source_id"])
+        if cut is not None:
+            self.skip(line, cut.code, cut.message)
+            return
+        if (language := _language(row.get("language", ""))) and language not in LANGUAGE_CODES:
+            # Koha's "es-ES": the rest of the row is news all the same (its email, its
+            # card's end); the language was only ever the new patron's.
+            message = _("unknown language %(value)s: the patron's language is left as it was")
+            self.problem(line, "bad_language", message % {"value": row.pop("language")})
+        if self.plan.waits(row, self.waiting, self.seen):
+            self.wait(line, row)
+        else:
+            self.write(line, row)
+
+    def upsert(self, row: dict, hashed) -> "_Written":
+        return _upsert(
+            row,
+            self.branches,
+            set_pins=self.set_pins,
+            hashed=hashed,
+            codes=self.codes,
+            date_format=self.date_format,
+            plan=self.plan,
+        )
+
+    def record(self, line: int, row: dict, done: "_Written") -> None:
+        report, plan = self.report, self.plan
         card, source = row["card_number"], row.get("source_id", "")
-        cards[done.card.lower()] = line  # a card the row did not give (kept) is not the row's
+        self.cards[done.card.lower()] = line  # a card the row did not give (kept) is not the row's
         if source:
-            sources[source] = line
-        states[_key(done.card)] = done.state
+            self.sources[source] = line
+        self.states[_key(done.card)] = done.state
         if row.get("guardian") or row.get("guardian_source_id"):
-            links.append((line, done.card, row.get("guardian", ""), row.get("guardian_source_id", "")))
+            self.links.append((line, done.card, row.get("guardian", ""), row.get("guardian_source_id", "")))
         report.created += done.state == "created"
         report.updated += done.state == "updated"
         report.unchanged += done.state == "unchanged"
@@ -444,151 +514,113 @@ def _import_file(
         if done.card_change not in ("", "replaced"):
             report.cards_kept += 1
             if message := plan.kept_message(done.card_change, card, done.card, source):
-                problem(line, done.card_change, message)
+                self.problem(line, done.card_change, message)
         report.pins_set += done.pin == "set"
         report.pins_ignored += done.pin == "ignored"
         if done.pin == "bad":
             report.pins_refused += 1
             message = _("a PIN is 4 to 8 digits: the patron was imported without this one")
-            problem(line, "bad_pin", message)
+            self.problem(line, "bad_pin", message)
         if done.pin == "set" and too_easy(row["pin"]):
             # Set all the same (the patron signs in as before the move), but said:
             # a PIN change refuses such a PIN (services.too_easy).
             # The line only: a list of cards with easy PINs is a list of cards to try.
             message = _("the PIN is easy to guess; it was set, ask the patron to change it")
-            problem(line, "pin_too_easy", message)
+            self.problem(line, "pin_too_easy", message)
 
-    def write(line: int, row: dict, *, checked: bool = False) -> None:
+    def write(self, line: int, row: dict, *, checked: bool = False) -> None:
         """One row in its transaction; ``checked``: its card and id were checked first
         (``_first_time``) when it was put aside to wait."""
         try:
             if not checked:
-                _first_time(row.get("card_number", ""), cards)
-                _first_time_source(row.get("source_id", ""), sources)
-            hashed = _pin_hash(row, set_pins=set_pins, plan=plan)
+                _first_time(row.get("card_number", ""), self.cards)
+                _first_time_source(row.get("source_id", ""), self.sources)
+            hashed = _pin_hash(row, set_pins=self.set_pins, plan=self.plan)
             with transaction.atomic():
-                done = _upsert(
-                    row,
-                    branches,
-                    set_pins=set_pins,
-                    hashed=hashed,
-                    codes=codes,
-                    date_format=date_format,
-                    plan=plan,
-                )
+                done = self.upsert(row, hashed)
         except RowError as error:
-            skip(line, error.code, error.message)
-            report.unread += error.unread
+            self.skip(line, error.code, error.message)
+            self.report.unread += error.unread
             if error.listed:
-                report.cards.add(_key(error.listed))
+                self.report.cards.add(_key(error.listed))
         except DatabaseError as error:
-            skip(line, "database_error", database_refused(error))
+            self.skip(line, "database_error", database_refused(error))
         else:
-            record(line, row, done)
+            self.record(line, row, done)
 
-    def wait(line: int, row: dict) -> None:
+    def wait(self, line: int, row: dict) -> None:
         """The row waits for the row giving up its card: its card and id are the file's
         from now on (a later row with either is the second, as if this one were written)."""
         try:
-            _first_time(row["card_number"], cards)
-            _first_time_source(row["source_id"], sources)
+            _first_time(row["card_number"], self.cards)
+            _first_time_source(row["source_id"], self.sources)
         except RowError as error:
-            skip(line, error.code, error.message)
+            self.skip(line, error.code, error.message)
             return
-        cards[row["card_number"].lower()] = sources[row["source_id"]] = line
-        waiting[row["source_id"]] = (line, row)
+        self.cards[row["card_number"].lower()] = self.sources[row["source_id"]] = line
+        self.waiting[row["source_id"]] = (line, row)
 
-    def exchange(cycle: list[tuple[int, dict]]) -> None:
+    def exchange(self, cycle: list[tuple[int, dict]]) -> None:
         """Rows each taking the card another row of theirs gives up (two patrons whose cards
         the library system swapped): one transaction, every card set aside before any is
         given. A row refused ends the exchange: each row is written again, its patron
         keeping their card (``card_swap``)."""
+        plan = self.plan
         moving = frozenset(row["source_id"] for _, row in cycle)
         try:
-            hashes = [_pin_hash(row, set_pins=set_pins, plan=plan, moving=moving) for _, row in cycle]
+            hashes = [_pin_hash(row, set_pins=self.set_pins, plan=plan, moving=moving) for _, row in cycle]
             with transaction.atomic():
                 names_aside = _free_cards(moving, {_key(row["card_number"]) for _, row in cycle})
-                written = [
-                    _upsert(
-                        row,
-                        branches,
-                        set_pins=set_pins,
-                        hashed=hashed,
-                        codes=codes,
-                        date_format=date_format,
-                        plan=plan,
-                    )
-                    for (_, row), hashed in zip(cycle, hashes, strict=True)
-                ]
+                written = [self.upsert(row, hashed) for (_, row), hashed in zip(cycle, hashes, strict=True)]
                 _restore_names(names_aside)
         except (RowError, DatabaseError):
             lines = {row["source_id"]: line for line, row in cycle}
             for _line, row in cycle:
                 plan.kept[row["source_id"]] = lines[plan.giving[_key(row["card_number"])]]
             for line, row in cycle:
-                write(line, row, checked=True)  # the refused row says why
+                self.write(line, row, checked=True)  # the refused row says why
             return
         for (line, row), done in zip(cycle, written, strict=True):
-            record(line, row, done)
+            self.record(line, row, done)
 
-    def settle() -> None:
+    def settle(self) -> None:
         """The rows left waiting once the file is read: each in turn once its card is free,
         those waiting for one another as an exchange."""
+        waiting = self.waiting
         while waiting:
-            ready = [(line, row) for line, row in waiting.values() if not plan.waits(row, waiting)]
-            group = ready[:1] or _cycle(waiting, plan)
+            ready = [(line, row) for line, row in waiting.values() if not self.plan.waits(row, waiting)]
+            group = ready[:1] or _cycle(waiting, self.plan)
             for _line, row in group:
                 del waiting[row["source_id"]]
             if ready:
-                write(*group[0], checked=True)
+                self.write(*group[0], checked=True)
             else:
-                exchange(group)
+                self.exchange(group)
 
-    read = 0
-    for line, values in rows:
-        read += 1
-        row = _cells(names, values)
-        if ids_ignored:
-            report.guarantors_ignored += bool(row.pop("guardian_source_id", ""))
-        cut = _cut(values, names, unterminated=line == plan.truncated)
-        _list(report, row if cut is None else _whose(row, values, names))
-        if row.get("source_id"):
-            seen.add(row["source_id"])
-        if cut is not None:
-            skip(line, cut.code, cut.message)
-            continue
-        if (language := _language(row.get("language", ""))) and language not in LANGUAGE_CODES:
-            # Koha's "es-ES": the rest of the row is news all the same (its email, its
-            # card's end); the language was only ever the new patron's.
-            message = _("unknown language %(value)s: the patron's language is left as it was")
-            problem(line, "bad_language", message % {"value": row.pop("language")})
-        if plan.waits(row, waiting, seen):
-            wait(line, row)
-        else:
-            write(line, row)
-    settle()
-
-    # Second pass: every row is written, a child listed before their guardian finds them
-    # (and, for several files read as one export, every file: ``import_patron_files``).
-    def second_pass():
-        for line, card, guardian_card, guardian_source in links:
+    def second_pass(self) -> None:
+        """Once every row is written, a child listed before their guardian finds them (and,
+        for several files read as one export, every file: ``import_patron_files``)."""
+        report, states = self.report, self.states
+        for line, card, guardian_card, guardian_source in self.links:
             try:
                 with transaction.atomic():
                     linked = _link(card, guardian_card, guardian_source)
             except RowError as error:
                 report.guardians_not_linked += 1
-                problem(line, error.code, error.message)
+                self.problem(line, error.code, error.message)
             except DatabaseError as error:
                 report.guardians_not_linked += 1
-                problem(line, "database_error", database_refused(error))
+                self.problem(line, "database_error", database_refused(error))
             else:
                 if linked and states[_key(card)] == "unchanged":
                     states[_key(card)] = "updated"
                     report.unchanged -= 1
                     report.updated += 1
 
-    second_passes.append(second_pass)
-    if report.guarantors_ignored:
+    def say_guarantors_ignored(self) -> None:
+        count = self.report.guarantors_ignored
+        if not count:
+            return
         message = ngettext(
             "%(count)s row names a guardian by their id in the library system (%(column)s), but the file "
             "has no column of the patrons' own ids (source_id, or Koha's borrowernumber): it was ignored "
@@ -596,16 +628,9 @@ def _import_file(
             "%(count)s rows name a guardian by their id in the library system (%(column)s), but the file "
             "has no column of the patrons' own ids (source_id, or Koha's borrowernumber): they were "
             "ignored (add that column, or a guardian column with the guardian's card number)",
-            report.guarantors_ignored,
+            count,
         )
-        problem(
-            None,
-            "guarantor_ignored",
-            message % {"count": report.guarantors_ignored, "column": guarantor_column},
-        )
-    if not read and not report.skipped:
-        problem(None, "no_rows", no_rows())
-    return report
+        self.problem(None, "guarantor_ignored", message % {"count": count, "column": self.guarantor_column})
 
 
 @dataclass
