@@ -201,6 +201,22 @@ MESSAGES = {
         _("You have reached the most requests allowed: collect or cancel one before requesting more."),
         409,
     ),
+    # The same two, said to a guardian asking for a child: about the child's card.
+    "child_surprise_over_limit": (
+        ngettext_lazy(
+            "%(name)s can ask for %(left)s more document at most (their requests in progress count).",
+            "%(name)s can ask for %(left)s more documents at most (their requests in progress count).",
+            "left",
+        ),
+        409,
+    ),
+    "child_surprise_no_allowance": (
+        _(
+            "%(name)s has reached the most requests allowed: collect or cancel one of their requests "
+            "before asking for more."
+        ),
+        409,
+    ),
     "surprise_empty": (_("Choose at least one document."), 422),
     "surprise_not_open": (_("This surprise bag is no longer open."), 409),
     "surprise_not_guardian_now": (

@@ -8,6 +8,7 @@ from emporter.network.models import Branch
 
 from .kinds import Kind
 from .models import SurpriseRequest
+from .selectors import is_child
 
 MAX_BAG = 8
 # The ask form's key: a uuid4 in hex, one per rendering (as the basket's confirm_key).
@@ -21,7 +22,7 @@ class SurpriseForm(forms.Form):
         required=False,
         min_value=0,
         max_value=120,
-        help_text=_("Leave empty for an adult."),
+        help_text=_("Leave empty for yourself (adult)."),
     )
     how_many = forms.IntegerField(label=_("How many documents?"), min_value=1, max_value=MAX_BAG, initial=3)
     kinds = forms.MultipleChoiceField(
@@ -53,6 +54,9 @@ class SurpriseForm(forms.Form):
         ]
         if len(self.people) == 1:
             self.fields["for_whom"].widget = forms.HiddenInput()
+        if is_child(patron):  # a child asking for themselves: no "yourself (adult)"
+            self.fields["age"].required = True
+            self.fields["age"].help_text = ""
         self.fields["for_whom"].initial = patron.pk
         self.fields["ask_key"].initial = uuid.uuid4().hex
         # Their own library, else the first that takes requests (as the basket does): a
@@ -67,6 +71,17 @@ class SurpriseForm(forms.Form):
         # Anything but the form's own key did not come from the form: no replay for it.
         key = self.cleaned_data["ask_key"]
         return key if ASK_KEY.fullmatch(key) else None
+
+    def clean(self):
+        data = super().clean()
+        # A child's bag is chosen by age: with none, the librarian would be offered the
+        # whole catalogue, adults' documents first.
+        reader = self.people.get(data.get("for_whom"))
+        if reader is not None and is_child(reader) and data.get("age") is None and "age" not in self.errors:
+            self.add_error(
+                "age", _("How old is %(name)s? The librarian chooses by age.") % {"name": reader.first_name}
+            )
+        return data
 
     def reader(self):
         return self.people[self.cleaned_data["for_whom"]]

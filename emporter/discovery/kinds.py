@@ -6,26 +6,32 @@ there an available copy of this record that fits?". (Written as separate EXISTS 
 the record's copies, PostgreSQL hashes each of them over the whole copy table.)
 ``record_q`` adds the part that needs no copy, so the records are narrowed first.
 
-Age bands are half-open year ranges: 0–3 is [0, 3), teens is [12, 18). A record's own
-range [age_min, age_max) fits a band when the two overlap. A record that says only
-"from 6" is read as 6–9 (three years), one that says only "up to 6" as 0–6, and a
-record marked 6–6 as that one year.
+Age bands are year ranges of readers: 0–3 is a reader of 0, 1 or 2 years, teens is
+12 to 17 (``YEARS`` holds them half-open, [0, 3) and [12, 18)). A record's own range is
+inclusive, as MARC gives it and the importer stores it (008/22 'a' is 0–5) and as the
+record page and the admin say it ("up to 3 years", "maximum age"): a record marked 0–3
+is for a 3-year-old too, one marked 5–6 for a 6-year-old. It fits a band when the two
+overlap: age_min before the band's end, age_max at or after its start. A record that
+says only "from 6" is read as three years, 6, 7 and 8; one that says only "up to 6" as
+0 to 6.
 
 Records with no age at all (most MARC exports) fall back on the call number of their
 youth copies, the way French children's libraries shelve them (the demo network
 follows the same conventions):
 
-    0–3    TP, BB                    tout-petits, bébés lecteurs
-    3–6    E, A, ALB                 albums
-    6–9    J PL, PL, PR              premières lectures
-    9–12   J R, R, RJ, J BD, BD J    romans and comics for children
-    teens  ADO, J ADO, YA, RA        adolescents
+    0–3    TP, BB                        tout-petits, bébés lecteurs
+    3–6    E, A, ALB                     albums
+    6–9    J PL, PL, PR                  premières lectures
+    9–12   J R, R, RJ, J 8               romans for children ("J 843": Dewey's literature)
+           BD, J BD, MANGA               comics (a youth record's, with no age)
+    teens  ADO, J ADO, YA, RA            adolescents
 
 Kinds combine the document type with the same prefixes:
 
     picture books   books shelved E / A / ALB / TP / BB, or youth books up to 6 years
-    first novels    books shelved J PL / PL / PR / J R / RJ / R (youth), or youth books
-                    for 6 and over that are not shelved as albums or documentaries
+    novels          books shelved J PL / PL / PR / J R / RJ / R / J 8 (youth), or youth
+                    books for 6 and over that are not shelved as albums, documentaries
+                    or comics (one kind from first readers to teens: none tells them apart)
     comics          document type comic, or anything shelved BD / J BD / MANGA
     documentaries   books shelved under a Dewey class other than 8xx (literature),
                     with or without the J prefix: "J 590", "523.1 GAL"
@@ -53,7 +59,8 @@ class AgeBand(models.TextChoices):
 
 class Kind(models.TextChoices):
     PICTURE_BOOKS = "picture-books", _("Picture books")
-    FIRST_NOVELS = "first-novels", _("First novels")
+    # Its code name is kept (bookmarked addresses): the kind is every novel for the young.
+    FIRST_NOVELS = "first-novels", _("Novels")
     COMICS = "comics", _("Comics")
     DOCUMENTARIES = "documentaries", _("Documentaries")
     FILMS = "films", _("Films")
@@ -70,16 +77,17 @@ YEARS = {
 # Read as "from N": a record with only a minimum age covers this many years.
 OPEN_RANGE_YEARS = 3
 
+# Where a youth record with no age is shelved, band by band (the table above).
 BAND_PREFIXES = {
-    AgeBand.BABIES: ("TP ", "BB "),
-    AgeBand.TODDLERS: ("E ", "E/", "A ", "ALB"),
-    AgeBand.YOUNG: ("J PL", "PL ", "PR "),
-    AgeBand.CHILDREN: ("J R", "R ", "RJ", "J BD", "BD J"),
-    AgeBand.TEENS: ("ADO", "J ADO", "YA ", "RA "),
+    AgeBand.BABIES: ("TP ", "BB "),  # tout-petits, bébés lecteurs
+    AgeBand.TODDLERS: ("E ", "E/", "A ", "ALB"),  # albums
+    AgeBand.YOUNG: ("J PL", "PL ", "PR "),  # premières lectures
+    AgeBand.CHILDREN: ("J R", "R ", "RJ", "J 8", "BD", "J BD", "MANGA"),  # romans ("J 843"), comics
+    AgeBand.TEENS: ("ADO", "J ADO", "YA ", "RA "),  # adolescents
 }
-PICTURE_PREFIXES = BAND_PREFIXES[AgeBand.BABIES] + BAND_PREFIXES[AgeBand.TODDLERS]
-NOVEL_PREFIXES = ("J PL", "PL ", "PR ", "J R", "RJ", "R ")
+NOVEL_PREFIXES = ("J PL", "PL ", "PR ", "J R", "RJ", "R ", "J 8")
 COMIC_PREFIXES = ("BD", "J BD", "MANGA")
+PICTURE_PREFIXES = BAND_PREFIXES[AgeBand.BABIES] + BAND_PREFIXES[AgeBand.TODDLERS]
 # Dewey classes except 8xx (literature): "J 590", "523.1".
 DOCUMENTARY_PREFIXES = tuple(f"{j}{d}" for j in ("", "J ") for d in "012345679")
 
@@ -96,14 +104,13 @@ def band_for_age(age: int | None) -> str:
 
 
 def age_q(band: str) -> Q:
+    """Copies of records for readers of ``band``: their inclusive age range overlaps it;
+    with no age, a youth copy shelved as the band's (``BAND_PREFIXES``)."""
     low, high = YEARS[AgeBand(band)]
     has_age = Q(record__age_min__isnull=False) | Q(record__age_max__isnull=False)
     starts_before_end = Q(record__age_min__isnull=True) | Q(record__age_min__lt=high)
-    ends_after_start = (
-        Q(record__age_max__gt=low)
-        & (Q(record__age_min__isnull=True) | Q(record__age_max__gt=models.F("record__age_min")))
-        | Q(record__age_max__isnull=True, record__age_min__gt=low - OPEN_RANGE_YEARS)
-        | Q(record__age_max=models.F("record__age_min"), record__age_min__gte=low)
+    ends_after_start = Q(record__age_max__gte=low) | Q(
+        record__age_max__isnull=True, record__age_min__gt=low - OPEN_RANGE_YEARS
     )
     no_age = Q(record__age_min__isnull=True, record__age_max__isnull=True, record__audience=Audience.YOUTH)
     return (has_age & starts_before_end & ends_after_start) | (no_age & prefixed(BAND_PREFIXES[band]))

@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Audience, Copy, CopyStatus, Record
 from emporter.catalogue.search import Filters, search_ids, search_records, words
+from emporter.desk.selectors import loans_of_each, returned_loans_of
 from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Request
 from emporter.network.models import Branch, ServiceMode
+from emporter.patrons.models import LoanHistory, PatronCategory
 
 from .kinds import age_q, band_for_age, kind_q, record_q
 from .models import Cover, Selection, SurpriseRequest, SurpriseStatus
@@ -304,10 +306,22 @@ def surprise_queue(branches):
     )
 
 
+def is_child(patron) -> bool:
+    """A child's card: the child category, or a guardian on it (``patrons.models``)."""
+    return patron is not None and (patron.category == PatronCategory.CHILD or patron.guardian_id is not None)
+
+
 def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
-    """Available documents for a surprise bag: the reader's age band and kinds, ranked by
-    how many of their taste words the search engine matches, at the pickup branch first;
-    nothing matching a word to avoid; nothing they already have on request."""
+    """``suggestions_and_left_out``'s suggestions."""
+    return suggestions_and_left_out(surprise, limit=limit)[0]
+
+
+def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> tuple[list[Tile], int]:
+    """Available documents for a surprise bag: the reader's age band and kinds (a child's
+    bag with no age, youth documents only), ranked by how many of their taste words the
+    search engine matches, at the pickup branch first; nothing matching a word to avoid;
+    nothing they already have on request, at home, or had in an earlier bag
+    (``known_to_reader``). With how many titles that would fit were left out as known."""
     copy_q = Q()
     band = band_for_age(surprise.age)
     if band:
@@ -319,8 +333,16 @@ def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
     audience = Audience.YOUTH if band else (Audience.ADULT if surprise.age is not None else "")
     if audience == Audience.ADULT:
         records = records.filter(audience=Audience.ADULT)
+    elif not audience and is_child(surprise.patron):
+        # A child's bag with no age (asked before the form required one): the youth
+        # collections, never the adults' documents.
+        audience = Audience.YOUTH
+        records = records.filter(audience=Audience.YOUTH)
     taken = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE).values("record_id")
     records = records.exclude(pk__in=taken).exclude(pk__in=_matching(surprise.avoid))
+    known = known_to_reader(surprise.patron)
+    left_out = records.filter(pk__in=known).count() if known else 0
+    records = records.exclude(pk__in=known)
     # The engine searches the reader's audience only: fewer matches to rank, same order.
     rank = _taste_rank(surprise.tastes, Filters(available=True, audience=audience))
     liked = list(records.filter(pk__in=rank).values_list("pk", flat=True))
@@ -331,7 +353,23 @@ def suggestions(surprise: SurpriseRequest, *, limit: int = 24) -> list[Tile]:
     )
     position = {pk: n for n, pk in enumerate(ordered)}
     found.sort(key=lambda t: (t.record.pk not in rank, not t.here, position[t.record.pk]))
-    return found[:limit]
+    return found[:limit], left_out
+
+
+def known_to_reader(patron) -> set[int]:
+    """The titles a reader has, or had, that a surprise bag should not bring them again:
+    on loan now (always known to the library), borrowed before only when they keep their
+    loan history (``LoanHistory.KEEP``: the library's own rules forget it, unasked), and
+    placed in one of their earlier surprise bags while its request still names them (a
+    collected one is forgotten with its loan, the others after the privacy delay:
+    ``privacy.services``)."""
+    if patron is None:
+        return set()
+    loans = loans_of_each([patron])[patron.pk]
+    if patron.loan_history == LoanHistory.KEEP:
+        loans += returned_loans_of(patron)
+    bags = Request.objects.filter(patron=patron, surprise_requests__patron=patron)
+    return {loan.copy.record_id for loan in loans} | set(bags.values_list("record_id", flat=True))
 
 
 def search_available(q: str, *, branch: Branch | None, limit: int = 12) -> list[Tile]:

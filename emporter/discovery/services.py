@@ -63,9 +63,16 @@ def create_surprise_request(
         if first := _asked_before(asked_by, key, patron):  # the same form, sent while this waited
             return first
         left = remaining_allowance(patron=patron)
+        # To a guardian, about the child's card (as check_patron(theirs=) says it): "you
+        # can ask for 1 more" under a page saying the guardian may ask for 7 is a puzzle.
+        theirs = patron.pk != asked_by.pk
         if not left:  # "0 more documents" reads like a fault: said as the basket says it
+            if theirs:
+                raise ServiceError("child_surprise_no_allowance", name=patron.first_name)
             raise ServiceError("surprise_no_allowance")
         if how_many > left:
+            if theirs:
+                raise ServiceError("child_surprise_over_limit", name=patron.first_name, left=left)
             raise ServiceError("surprise_over_limit", left=left)
         return _create(asked_by, patron, pickup_branch, key, fields)
 

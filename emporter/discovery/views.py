@@ -216,7 +216,9 @@ def _compose_page(request, surprise: SurpriseRequest, *, chosen: list[int] | Non
     """The bag so far (ticked), then suggestions and search results to add; searching
     posts the same form, so what is ticked is kept."""
     is_open = surprise.status == SurpriseStatus.OPEN
-    suggested = selectors.suggestions(surprise) if is_open else []
+    # How many fitting titles were left out as the reader's already (at home, borrowed
+    # before when they keep their history, an earlier bag's): said as a number only.
+    suggested, left_out = selectors.suggestions_and_left_out(surprise) if is_open else ([], 0)
     if chosen is None:
         chosen = [t.record.pk for t in suggested[: surprise.how_many]]
     found = selectors.search_available(q, branch=surprise.pickup_branch) if q and is_open else []
@@ -225,6 +227,7 @@ def _compose_page(request, surprise: SurpriseRequest, *, chosen: list[int] | Non
         "surprise": surprise,
         "bag": selectors.tiles([in_bag[pk] for pk in chosen if pk in in_bag], branch=surprise.pickup_branch),
         "suggested": [t for t in suggested if t.record.pk not in in_bag],
+        "left_out": left_out,
         "found": [t for t in found if t.record.pk not in in_bag],
         "q": q,
         "placed": surprise.requests.select_related("record"),

@@ -1,0 +1,270 @@
+"""Discovery for children and their parents (a youth librarian's review): age bands read
+as the records say them, call numbers of the children's shelves, a child's surprise bag
+(never adults' documents, nothing the child has at home or had in a bag) and what a
+guardian is told about the child's card."""
+
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone, translation
+
+from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk.models import Loan
+from emporter.discovery import selectors, services
+from emporter.discovery.forms import SurpriseForm
+from emporter.discovery.kinds import Kind
+from emporter.discovery.models import SurpriseRequest, SurpriseStatus
+from emporter.errors import ServiceError
+from emporter.holds.models import Request, RequestPolicy, Status
+from emporter.holds.services import place_requests
+from emporter.patrons.models import LoanHistory, Role, StaffRole
+from tests.conftest import make_branch, make_patron, make_record
+
+pytestmark = pytest.mark.django_db
+
+
+def youth(title, branch, doc_type="book", call_number="", **kw):
+    record = make_record(title=title, copies=[branch], doc_type=doc_type, audience="youth", **kw)
+    if call_number:
+        record.copies.update(call_number=call_number)
+    return record
+
+
+def titles(tiles):
+    return {t.record.title for t in tiles}
+
+
+def lend(record, patron, branch, *, barcode, returned=False):
+    """``patron`` borrowed a copy of ``record`` (another copy stays on the shelf): on loan
+    now, or ``returned``."""
+    copy = Copy.objects.create(
+        record=record,
+        barcode=barcode,
+        call_number="A DON",
+        branch=branch,
+        status=CopyStatus.ON_SHELF if returned else CopyStatus.ON_LOAN,
+    )
+    request = Request.objects.create(
+        patron=patron, record=record, copy=copy, pickup_branch=branch, status=Status.COLLECTED
+    )
+    return Loan.objects.create(
+        copy=copy,
+        patron=patron,
+        request=request,
+        branch=branch,
+        due_date=timezone.localdate() + datetime.timedelta(days=21),
+        returned_at=timezone.now() if returned else None,
+    )
+
+
+@pytest.fixture
+def library():
+    return make_branch(code="JEA", name="Jean Macé", weekdays=range(7), pick_time=datetime.time(23, 59))
+
+
+@pytest.fixture
+def family(library):
+    parent = make_patron(library, card="20000001", first_name="Nadia", last_name="Benali")
+    child = make_patron(
+        library, card="20000002", first_name="Lina", last_name="Benali", category="child", guardian=parent
+    )
+    return parent, child
+
+
+# -- Age bands: a record's range is inclusive, as MARC and the record page say it ---------
+
+
+def test_a_5_to_6_record_is_offered_to_6_year_olds_as_a_6_to_6_record_is(library):
+    """The importer stores MARC's inclusive bounds (008/22 'a' = 0–5) and the record page
+    says "5–6 years": a 5–6 album is for a 6-year-old, in the 6–9 band; a 3–6 one is not
+    for the 0–3 band (no 3-year-old is in it) and a 6–6 one not for the 3–6 band."""
+    youth("Cinq-six ans", library, age_min=5, age_max=6)
+    youth("Six ans tout juste", library, age_min=6, age_max=6)
+    youth("Trois-six ans", library, age_min=3, age_max=6)
+
+    assert {"Cinq-six ans", "Six ans tout juste", "Trois-six ans"} <= titles(
+        selectors.browse(age_band="6-9")[0]
+    )
+    assert "Trois-six ans" not in titles(selectors.browse(age_band="0-3")[0])
+    assert "Six ans tout juste" not in titles(selectors.browse(age_band="3-6")[0])
+
+
+def test_a_0_to_3_record_is_suggested_for_a_3_year_old(library, family):
+    """A record marked 0–3 ("up to 3 years") is for a 3-year-old's bag too."""
+    parent, child = family
+    tout_petit = youth("Mon imagier des animaux", library, age_min=0, age_max=3)
+    album = youth("Album 3–6 ans", library, age_min=3, age_max=6)
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2, age=3
+    )
+
+    suggested = {t.record.pk for t in selectors.suggestions(surprise)}
+    assert {album.pk, tout_petit.pk} <= suggested
+
+
+# -- Children's call numbers, for records with no age --------------------------------------
+
+
+def test_a_youth_novel_shelved_j_843_without_age_is_a_novel_for_9_to_12(library):
+    """ "J 843 GOS" (Dewey's literature with the J prefix) is a children's novel."""
+    youth("Le Petit Nicolas", library, call_number="J 843 GOS")
+    youth("Le chevalier", library, call_number="J R DUP")
+
+    assert {"Le Petit Nicolas", "Le chevalier"} <= titles(selectors.browse(kind="first-novels")[0])
+    assert "Le Petit Nicolas" in titles(selectors.browse(age_band="9-12")[0])
+    # Still no documentary: Dewey's 8xx is literature.
+    assert "Le Petit Nicolas" not in titles(selectors.browse(kind="documentaries")[0])
+
+
+def test_a_youth_comic_shelved_bd_or_manga_without_age_is_in_the_9_to_12_band(library):
+    """The Jeunesse department's comics are shelved "BD GOS" or "MANGA …"; a juvenile
+    record with no age is read as 9–12 by them. An adults' "BD" is in no age band."""
+    youth("Astérix le Gaulois", library, doc_type="comic", call_number="BD AST")
+    youth("One Piece", library, doc_type="comic", call_number="MANGA ODA")
+    youth("Tintin", library, doc_type="comic", call_number="J BD HER")
+    make_record(title="Blacksad", copies=[library], doc_type="comic", audience="adult").copies.update(
+        call_number="BD CAN"
+    )
+
+    comics = titles(selectors.browse(age_band="9-12", kind="comics")[0])
+    assert comics == {"Astérix le Gaulois", "One Piece", "Tintin"}
+    assert "Astérix le Gaulois" not in titles(selectors.browse(age_band="6-9")[0])
+
+
+def test_the_novels_kind_is_called_novels():
+    """The only novel kind, from first readers to teens: not "First novels" under Teens."""
+    with translation.override("en"):
+        assert str(Kind.FIRST_NOVELS.label) == "Novels"
+    assert Kind.FIRST_NOVELS.value == "first-novels"  # the addresses stay
+
+
+# -- A child's surprise bag ------------------------------------------------------------------
+
+
+def test_a_childs_bag_without_an_age_is_not_filled_with_adult_documents(library, family):
+    """A bag asked for a child with no age (before the form required one) suggests youth
+    documents only, although no age band narrows them."""
+    parent, child = family
+    youth("Album pour Lina", library, age_min=3, age_max=6)
+    make_record(title="Thriller sanglant", copies=[library], audience="adult")
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2
+    )
+
+    assert titles(selectors.suggestions(surprise)) == {"Album pour Lina"}
+
+
+def test_the_form_asks_a_childs_age_and_says_empty_is_for_yourself(library, family):
+    parent, child = family
+    data = {"how_many": 2, "pickup_branch": library.pk}
+
+    with translation.override("en"):
+        form = SurpriseForm({**data, "for_whom": child.pk}, patron=parent)
+        assert str(form.fields["age"].help_text) == "Leave empty for yourself (adult)."
+        assert not form.is_valid()
+        assert "Lina" in form.errors["age"][0]
+
+    assert SurpriseForm({**data, "for_whom": child.pk, "age": 7}, patron=parent).is_valid()
+    assert SurpriseForm({**data, "for_whom": parent.pk}, patron=parent).is_valid()
+    # A child signed in on their own card asks for themselves: the age is needed too.
+    assert not SurpriseForm({**data, "for_whom": child.pk}, patron=child).is_valid()
+
+
+def test_suggestions_leave_out_a_title_the_child_has_at_home(library, family):
+    """A title the child has on loan (another copy on the shelf) is not suggested again."""
+    parent, child = family
+    gruffalo = youth("Le Gruffalo", library, age_min=3, age_max=6)
+    youth("Le Petit Chaperon rouge", library, age_min=3, age_max=6)
+    lend(gruffalo, child, library, barcode="GRUF2")
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2, age=5
+    )
+
+    assert titles(selectors.suggestions(surprise)) == {"Le Petit Chaperon rouge"}
+    # Counted, for the librarian: one fitting title left out as the child's already.
+    assert selectors.suggestions_and_left_out(surprise)[1] == 1
+
+
+def test_a_title_borrowed_before_is_left_out_only_when_the_reader_keeps_their_history(library, family):
+    """A returned loan still linked to the child (the library's rules keep it a while) is
+    not used to choose for them unless they chose to keep their loan history."""
+    parent, child = family
+    gruffalo = youth("Le Gruffalo", library, age_min=3, age_max=6)
+    lend(gruffalo, child, library, barcode="GRUF2", returned=True)
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2, age=5
+    )
+
+    assert "Le Gruffalo" in titles(selectors.suggestions(surprise))
+
+    child.loan_history = LoanHistory.KEEP
+    child.save()  # the bag's reader is this very object
+    assert "Le Gruffalo" not in titles(selectors.suggestions(surprise))
+
+
+def test_a_title_of_an_earlier_surprise_bag_is_not_suggested_again(library, family):
+    parent, child = family
+    dinos = youth("Dinosaures", library, age_min=6, age_max=9)
+    youth("Espace", library, age_min=6, age_max=9)
+    earlier = SurpriseRequest.objects.create(
+        patron=child,
+        asked_by=parent,
+        pickup_branch=library,
+        how_many=1,
+        age=7,
+        status=SurpriseStatus.COMPOSED,
+    )
+    # Not collected (expired on the hold shelf): it still names the child.
+    earlier.requests.add(
+        Request.objects.create(patron=child, record=dinos, pickup_branch=library, status=Status.EXPIRED)
+    )
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2, age=7
+    )
+
+    assert titles(selectors.suggestions(surprise)) == {"Espace"}
+
+
+def test_the_compose_page_says_how_many_titles_were_left_out(client, library, family):
+    parent, child = family
+    gruffalo = youth("Le Gruffalo", library, age_min=3, age_max=6)
+    youth("Le Petit Chaperon rouge", library, age_min=3, age_max=6)
+    lend(gruffalo, child, library, barcode="GRUF2")
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=child, pickup_branch=library, how_many=2, age=5
+    )
+    user = get_user_model().objects.create_user(username="biblio", password="x")
+    StaffRole.objects.create(user=user, role=Role.PHONE_DESK, branch=library)
+    client.force_login(user)
+
+    with translation.override("en"):
+        page = client.get(f"/en/discover/staff/surprise/{surprise.pk}/")
+    text = page.content.decode()
+    assert "1 title left out: Lina has it at home" in text
+    assert "Le Gruffalo" not in text  # which title: not said, not offered
+
+
+# -- What a guardian is told about the child's card -------------------------------------------
+
+
+def test_over_the_limit_a_parent_is_told_about_the_childs_card_not_theirs(library, family):
+    parent, child = family
+    RequestPolicy.objects.create(max_active=3)
+    owned = [youth(f"Livre {n}", library, age_min=6, age_max=9).pk for n in range(2)]
+    place_requests(patron=child, record_ids=owned, pickup_branch=library)
+
+    with pytest.raises(ServiceError) as refused:
+        services.create_surprise_request(asked_by=parent, patron=child, pickup_branch=library, how_many=3)
+    assert refused.value.code == "child_surprise_over_limit"
+    assert "Lina" in refused.value.message
+
+    services.create_surprise_request(asked_by=parent, patron=child, pickup_branch=library, how_many=1)
+    with pytest.raises(ServiceError) as none_left:
+        services.create_surprise_request(asked_by=parent, patron=child, pickup_branch=library, how_many=1)
+    assert none_left.value.code == "child_surprise_no_allowance"
+    assert "Lina" in none_left.value.message
+    # The parent's own card is not the child's: asked for themselves, "you".
+    with pytest.raises(ServiceError) as own:
+        services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=4)
+    assert own.value.code == "surprise_over_limit"
