@@ -21,7 +21,8 @@ from django.test import Client
 
 from bench import print_table, section, summary, time_ms
 from emporter.catalogue.models import Copy, Record
-from emporter.catalogue.search import CORRECTION_THRESHOLD, Filters, _tsquery, search_records, words
+from emporter.catalogue.search import CORRECTION_THRESHOLD, Filters, _tsquery_sql, search_records, words
+from emporter.folding import fold
 from emporter.network.models import Branch
 
 TARGET_P95_MS = 100
@@ -195,9 +196,9 @@ def reference_sql(query: Query) -> tuple[str, list]:
         )
     if query.kind == "call_number":
         return (
-            "SELECT DISTINCT record_id FROM catalogue_copy WHERE lower(call_number) LIKE %s "
+            "SELECT DISTINCT record_id FROM catalogue_copy WHERE emporter_fold(call_number) LIKE %s "
             "ORDER BY record_id DESC LIMIT 20",
-            [query.q.lower() + "%"],
+            [fold(query.q) + "%"],
         )
     if query.kind == "typo":
         # The closest known word (migration 0008), then the full-text search for it.
@@ -209,13 +210,22 @@ def reference_sql(query: Query) -> tuple[str, list]:
             " ORDER BY ts_rank_cd(r.search_vector, fixed.q, 32) DESC LIMIT 20",
             [query.q, query.q, *params],
         )
+    # The page's own match: every word whole, the last one also as a prefix of what was
+    # typed; a record holding the words whole ranks first (search._postgres_text_match).
     weights = {"title": "A", "author": "B", "subject": "C"}.get(query.field, "")
-    tsquery = _tsquery(words(query.q), weights)
+    match, match_params, whole, whole_params = _tsquery_sql(words(query.q), weights)
+    if whole:
+        score = (
+            f"CASE WHEN search_vector @@ {whole} THEN 0.5 + ts_rank_cd(search_vector, {whole}, 32) / 2"
+            f" ELSE ts_rank_cd(search_vector, {match}, 32) / 2 END"
+        )
+        score_params = [*whole_params, *whole_params, *match_params]
+    else:
+        score, score_params = f"ts_rank_cd(search_vector, {match}, 32)", match_params
     return (
-        "SELECT id FROM catalogue_record r WHERE search_vector @@ to_tsquery('public.french_unaccent', %s)"
-        f"{where} ORDER BY ts_rank_cd(search_vector, to_tsquery('public.french_unaccent', %s), 32) DESC "
-        "LIMIT 20",
-        [tsquery, *params, tsquery],
+        f"SELECT id FROM catalogue_record r WHERE search_vector @@ {match}{where}"
+        f" ORDER BY {score} DESC LIMIT 20",
+        [*match_params, *params, *score_params],
     )
 
 

@@ -22,8 +22,9 @@ from django.db.models import F, Func, QuerySet, Value
 from django.db.models.functions import Lower
 
 from emporter.catalogue.models import Copy, Record
+from emporter.folding import fold
 from emporter.patrons.models import Patron
-from emporter.patrons.search import NATIONAL_LENGTH, PHONE_LIKE, fold, name_words, phone_variants
+from emporter.patrons.search import NATIONAL_LENGTH, PHONE_LIKE, name_words, phone_variants
 
 ISBN = re.compile(r"[0-9][0-9Xx-]{9,16}")
 

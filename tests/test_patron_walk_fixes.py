@@ -180,7 +180,8 @@ def test_a_waiting_request_shows_its_place_in_the_queue(client, patron, branch, 
 def test_the_record_pages_author_leads_to_their_other_documents(client, branch):
     record = make_record(copies=[branch], responsibility="Marguerite Durand")
     page = client.get(f"/catalogue/record/{record.pk}/").content.decode()
-    assert 'href="/catalogue/?field=author&amp;q=Marguerite%20Durand"' in page
+    # By the surname (search.author_query): the given name is not spelt alike on every record.
+    assert 'href="/catalogue/?field=author&amp;q=Durand"' in page
 
 
 @pytest.mark.parametrize("pin", ["0000", "1111", "4321", "123456", "9876", "1212"])

@@ -9,13 +9,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import translation
 
+from emporter.folding import fold
 from emporter.holds.continuity import set_mode
 from emporter.holds.models import Bag, Request
 from emporter.holds.services import place_request
 from emporter.network.calendar import is_open
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Role, StaffRole
-from emporter.patrons.search import find_patrons, fold, name_too_short, phone_variants
+from emporter.patrons.search import find_patrons, name_too_short, phone_variants
 from emporter.picking.services import withdraw_closed_branches
 from tests.conftest import make_patron, make_ready_requests, make_record
 

@@ -18,6 +18,8 @@ one more search).
 """
 
 import difflib
+import itertools
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
+from emporter.folding import fold
 from emporter.network.models import LENDING_MODES
 
 from .models import Audience, CopyStatus, DocType, Record
@@ -49,6 +52,9 @@ TYPO_THRESHOLD = 0.5
 CORRECTION_THRESHOLD = 0.45
 # The same on SQLite, with difflib's ratio: "labirinthe" → "labyrinthe" is 0.9.
 SQLITE_CORRECTION_CUTOFF = 0.8
+# Close words kept for each unknown word, and at most this many combinations tried.
+SQLITE_CANDIDATES = 3
+SQLITE_PROBES = 9
 # Long fields a result line does not show (the record page reads them).
 HIT_DEFERRED = ("summary", "subjects")
 
@@ -100,6 +106,10 @@ UPC_LENGTH = 12
 IDENTIFIER_LABEL = re.compile(r"^(?:isbn|ean|upc)(?:[\s-]?1[03](?![\dXx]))?\s*:?\s*", re.IGNORECASE)
 ISBN_CHARS = re.compile(r"[\d\s-]*[\dXx]")
 LIKE_SPECIAL = re.compile(r"([\\%_])")
+# Letters a call number may hold with an accent or in a ligature (folded: "e" for "É", "Œ").
+ACCENTED_LETTERS = frozenset("aeiouycns")
+# A class code opening a call number: "R", "BD", "DVD", "JR" (letters only).
+CLASS_CODE = re.compile(r"[^\W\d_]{1,3}")
 LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
 
 
@@ -364,19 +374,30 @@ def _match(q: str, field: str, *, whole_words: bool = False) -> Match:
 
 def _postgres_text_match(q: str, field: str, *, whole_words: bool = False) -> Match:
     weights = {"title": "A", "author": "B", "subject": "C"}.get(field, "")
-    tsquery = _tsquery(words(q), weights=weights, whole_words=whole_words)
-    if not tsquery:
+    query, params, whole, whole_params = _tsquery_sql(words(q), weights=weights, whole_words=whole_words)
+    if not query:
         return Match(where="1 = 0", params=[])
-    query = "to_tsquery('public.french_unaccent', %s)"
+    if whole:
+        # ts_rank_cd(…, 32) lies in [0, 1): halved, and a whole-word match lifted by 0.5,
+        # every record holding the words typed outranks one that only holds a word the
+        # last one begins ("petit" above "petitesse"); still below an exact title (+ 1).
+        # Whole-word matches rank by the whole words (an OR spoils the cover density).
+        score = (
+            f"CASE WHEN r.search_vector @@ {whole} THEN 0.5 + ts_rank_cd(r.search_vector, {whole}, 32) / 2"
+            f" ELSE ts_rank_cd(r.search_vector, {query}, 32) / 2 END"
+        )
+        score_params = [*whole_params, *whole_params, *params]
+    else:
+        score, score_params = f"ts_rank_cd(r.search_vector, {query}, 32)", list(params)
     # The title typed whole is looked up once, in the title-key index (migration 0019):
     # its letters and digits, folded, without a leading article ("l etranger" is
     # "L'Étranger"). Keying every matched title would cost more than ranking it.
     exact = field in ("all", "title")
     return Match(
         where=f"r.search_vector @@ {query}",
-        params=[tsquery],
-        score=f"ts_rank_cd(r.search_vector, {query}, 32)",
-        score_params=[tsquery],
+        params=list(params),
+        score=score,
+        score_params=score_params,
         exact="ARRAY(SELECT e.id FROM catalogue_record e"
         " WHERE emporter_title_key(e.title) = nullif(emporter_title_key(%s), '') LIMIT 100)"
         if exact
@@ -386,15 +407,49 @@ def _postgres_text_match(q: str, field: str, *, whole_words: bool = False) -> Ma
     )
 
 
-def _tsquery(terms: list[str], weights: str = "", *, whole_words: bool = False) -> str:
-    """``'w1':A & 'w2':*A``: the last word may be unfinished (typed on a phone), unless
-    the words are known to be whole (a heading, an author's name)."""
-    if not terms:
-        return ""
-    parts = [f"'{t}':{weights}" if weights else f"'{t}'" for t in terms]
-    if len(terms[-1]) >= PREFIX_MIN_LENGTH and not whole_words:
-        parts[-1] = f"'{terms[-1]}':*{weights}"
-    return " & ".join(parts)
+FRENCH_TSQUERY = "to_tsquery('public.french_unaccent', %s)"
+# The prefix of the last word is the word as typed, folded, not its French stem:
+# to_tsquery('french_unaccent', 'petit:*') is 'pet':* (Peterson, Pétrarque), 'louis:*'
+# 'lou':* (Le Loup). The 'simple' configuration keeps the folded word as it is, and the
+# lexemes it is a prefix of are the search vector's own (stems are the start of their
+# words): the same GIN index answers both.
+SIMPLE_TSQUERY = "to_tsquery('simple', %s)"
+
+
+def _tsquery_sql(
+    terms: list[str], weights: str = "", *, whole_words: bool = False
+) -> tuple[str, list, str, list]:
+    """The tsquery of the words, in SQL, and its parameters; then, when the last word may
+    be unfinished, the tsquery of the words all whole (which ranks higher) and its own.
+
+    Every word but the last is matched whole (its French stem). The last one, when it
+    may be unfinished (typed on a phone) and is no function word, matches its stem or,
+    as a prefix, the word as typed: ``'w1':A & ('w2':A | 'w2 folded':*A)``."""
+    whole = _tsquery(terms, weights)
+    if not whole:
+        return "", [], "", []
+    if whole_words or not _prefix_last(terms):
+        return FRENCH_TSQUERY, [whole], "", []
+    head = _tsquery(terms[:-1], weights)
+    prefix = f"'{_fold(terms[-1])}':*{weights}"
+    last = f"({FRENCH_TSQUERY} || {SIMPLE_TSQUERY})"
+    params = [_tsquery(terms[-1:], weights), prefix]
+    if head:
+        return f"({FRENCH_TSQUERY} && {last})", [head, *params], FRENCH_TSQUERY, [whole]
+    return last, params, FRENCH_TSQUERY, [whole]
+
+
+def _tsquery(terms: list[str], weights: str = "") -> str:
+    """``'w1':A & 'w2':A``, every word whole, for ``to_tsquery('public.french_unaccent', …)``."""
+    return " & ".join(f"'{t}':{weights}" if weights else f"'{t}'" for t in terms)
+
+
+def _prefix_last(terms: list[str]) -> bool:
+    """Whether the last word may be unfinished and looked up as a prefix: long enough
+    ("a:*" would expand to half the dictionary), and no function word ("le la les" is
+    left only when the query holds nothing else: "les:*" is every "lesson" and "lestrade")."""
+    last = _fold(terms[-1])
+    return len(last) >= PREFIX_MIN_LENGTH and last not in STOP_WORDS
 
 
 def _sqlite_text_match(q: str, field: str, *, whole_words: bool = False) -> Match:
@@ -462,7 +517,7 @@ def _fts5_query(terms: list[str], column: str = "", *, whole_words: bool = False
         singular = _french_singular(term)
         prefix = singular != term or len(term) >= PREFIX_MIN_STEM
         parts.append(f'"{singular}"*' if prefix else f'"{term}"')
-    if len(terms[-1]) >= PREFIX_MIN_LENGTH and not parts[-1].endswith("*") and not whole_words:
+    if _prefix_last(terms) and not parts[-1].endswith("*") and not whole_words:
         parts[-1] += "*"
     expression = " AND ".join(parts)
     return f"{{{column}}} : ({expression})" if column else expression
@@ -505,20 +560,54 @@ def isbn10_to_13(isbn10: str) -> str:
 
 
 def _looks_like_call_number(q: str) -> bool:
-    # "843 ZOL", "J 590", "8°007.775": a digit says shelf mark; "BD" alone is a word.
-    return len(q) >= 3 and any(c.isdigit() for c in q)
+    """Whether "Everything" also looks ``q`` up as the start of a call number: "843 ZOL",
+    "J 590", "8°007.775" (a digit or a dot says shelf mark), or a short class code then
+    more ("R ROW", "BD GOS", "DVD F HIT"); "BD" alone is a word. A query that is no call
+    number costs one probe of the call-number index (PostgreSQL) that finds nothing."""
+    if len(q) < 3:
+        return False
+    if any(c.isdigit() or c == "." for c in q):
+        return True
+    first, _, rest = q.partition(" ")
+    return bool(rest) and CLASS_CODE.fullmatch(first) is not None
 
 
 def _call_number_match(q: str, *, prefix: bool) -> Match:
+    """Copies whose call number is, or starts with, ``q``, both folded (lower case, no
+    accent: "r ech" finds "R ÉCH"). PostgreSQL has an index on emporter_fold(call_number)
+    (migration 0022). SQLite's LIKE folds ASCII letters only, and its index
+    (call_number COLLATE NOCASE) first narrows the copies to those the query's letters
+    could be written as (``_sqlite_call_number_range``), so that emporter_fold(), a
+    Python function there, reads a few rows, not every copy."""
+    folded = fold(q)
+    pattern = _like_prefix(folded) if prefix else LIKE_SPECIAL.sub(r"\\\1", folded)
     if _postgres():
-        column, ids = "lower(c.call_number)", "r.id = ANY(ARRAY({}))"
-    else:
-        column, ids = "c.call_number", "r.id IN ({})"
-    # ANY(ARRAY(subquery)) runs the subquery once and lets PostgreSQL OR it with the
-    # full-text index (a bitmap scan) instead of testing every record against it.
-    pattern = _like_prefix(q.lower()) if prefix else LIKE_SPECIAL.sub(r"\\\1", q.lower())
-    subquery = f"SELECT c.record_id FROM catalogue_copy c WHERE {column} LIKE %s ESCAPE '\\'"
-    return Match(where=ids.format(subquery), params=[pattern])
+        # ANY(ARRAY(subquery)) runs the subquery once and lets PostgreSQL OR it with the
+        # full-text index (a bitmap scan) instead of testing every record against it.
+        subquery = (
+            "SELECT c.record_id FROM catalogue_copy c WHERE emporter_fold(c.call_number) LIKE %s ESCAPE '\\'"
+        )
+        return Match(where=f"r.id = ANY(ARRAY({subquery}))", params=[pattern])
+    subquery = (
+        "SELECT c.record_id FROM catalogue_copy c WHERE c.call_number LIKE %s ESCAPE '\\'"
+        " AND emporter_fold(c.call_number) LIKE %s ESCAPE '\\'"
+    )
+    return Match(where=f"r.id IN ({subquery})", params=[_sqlite_call_number_range(folded), pattern])
+
+
+def _sqlite_call_number_range(folded: str) -> str:
+    """A LIKE pattern every call number that folds to something starting with ``folded``
+    matches, SQLite's index answering its start: each letter that may be written with an
+    accent or as a ligature ("É", "Ç", "Ñ", "Œ"), and anything not ASCII, is a "%"
+    ("r ech" is "r %h%", its index range "r ")."""
+    parts = []
+    for char in folded:
+        if char in ACCENTED_LETTERS or not char.isascii():
+            if not parts or parts[-1] != "%":
+                parts.append("%")
+        else:
+            parts.append(LIKE_SPECIAL.sub(r"\\\1", char))
+    return "".join(parts).rstrip("%") + "%"
 
 
 def _like_prefix(value: str) -> str:
@@ -535,7 +624,7 @@ def _corrected(q: str, field: str) -> str:
     terms = _all_words(q)
     if not terms or field not in ("all", "title", "author", "subject"):
         return ""
-    replacements = _postgres_corrections(terms) if _postgres() else _sqlite_corrections(terms)
+    replacements = _postgres_corrections(terms) if _postgres() else _sqlite_corrections(terms, field)
     if not replacements:
         return ""
     return " ".join(replacements.get(i, term) for i, term in enumerate(terms))
@@ -559,9 +648,14 @@ def _postgres_corrections(terms: list[str]) -> dict[int, str]:
         return {n - 1: word for n, word in cursor.fetchall() if word}
 
 
-def _sqlite_corrections(terms: list[str]) -> dict[int, str]:
+def _sqlite_corrections(terms: list[str], field: str) -> dict[int, str]:
     """difflib over the index's words of about the same length: fine for the embedded
-    catalogue (the demo's thousands of words), not meant for millions."""
+    catalogue (the demo's thousands of words), not meant for millions.
+
+    Each unknown word has up to SQLITE_CANDIDATES close words; the likeliest combination
+    that finds something wins ("harri poter" is "harry potter", not "harris potter",
+    though "harris" is closer to "harri"), after SQLITE_PROBES looks at the index at most;
+    when none finds anything, the likeliest one."""
     folded = [_fold(term) for term in terms]
     wanted = [i for i, word in enumerate(folded) if len(word) >= PREFIX_MIN_LENGTH]
     if not wanted:
@@ -582,11 +676,34 @@ def _sqlite_corrections(terms: list[str]) -> dict[int, str]:
             [min(lengths) - 2, max(lengths) + 2],
         )
         candidates = [row[0] for row in cursor.fetchall()]
-    found = {
-        i: difflib.get_close_matches(folded[i], candidates, n=1, cutoff=SQLITE_CORRECTION_CUTOFF)
-        for i in unknown
-    }
-    return {i: match[0] for i, match in found.items() if match}
+    options = {}
+    for i in unknown:
+        close = difflib.get_close_matches(
+            folded[i], candidates, n=SQLITE_CANDIDATES, cutoff=SQLITE_CORRECTION_CUTOFF
+        )
+        if close:
+            options[i] = [(word, difflib.SequenceMatcher(None, folded[i], word).ratio()) for word in close]
+    if not options:
+        return {}
+    # Fewer choices for the last words until the combinations are few (3 × 3 for two words).
+    for i in reversed(options):
+        while math.prod(map(len, options.values())) > SQLITE_PROBES and len(options[i]) > 1:
+            options[i].pop()
+    combinations = sorted(
+        itertools.product(*options.values()), key=lambda combination: -sum(score for _, score in combination)
+    )
+    column = {"title": "title", "author": "responsibility", "subject": "subjects"}.get(field, "")
+    with connection.cursor() as cursor:
+        for combination in combinations:
+            replacements = dict(zip(options, (word for word, _ in combination), strict=True))
+            corrected = [replacements.get(i, term) for i, term in enumerate(terms)]
+            cursor.execute(
+                "SELECT 1 FROM catalogue_record_fts WHERE catalogue_record_fts MATCH %s LIMIT 1",
+                [_fts5_query(words(" ".join(corrected)), column=column)],
+            )
+            if cursor.fetchone():
+                return replacements
+    return dict(zip(options, (word for word, _ in combinations[0]), strict=True))
 
 
 def _fold(word: str) -> str:
@@ -933,3 +1050,91 @@ def _facet_values(
         ]
         facets[facet] = sorted(values, key=lambda v: (-v.count, v.label))
     return facets
+
+
+# -- The author of a record, for its "other works" link -----------------------------------
+
+# What a statement of responsibility says besides the names: roles, honorifics, "etc."
+# (folded, without their dots). A name is what follows them.
+ROLE_WORDS = frozenset(
+    {"par", "de", "d", "des", "du", "by", "avec", "with", "and", "et", "sous", "la", "direction", "dir"}
+    | {"publ", "publie", "publiee", "publies", "ed", "eds", "edited", "edite", "edition", "editor", "editeur"}
+    | {
+        "pref",
+        "preface",
+        "prefacier",
+        "trad",
+        "traduit",
+        "traduction",
+        "traduits",
+        "translated",
+        "translation",
+    }
+    | {"ill", "illustrations", "illustre", "illustree", "illustrated", "illustration", "dessins", "dessin"}
+    | {"texte", "textes", "text", "discours", "introd", "introduction", "presente", "presentation", "notes"}
+    | {"commentaires", "comment", "adapte", "adaptation", "adapted", "realise", "realisation", "scenario"}
+    | {
+        "redige",
+        "recueilli",
+        "recueillis",
+        "choisi",
+        "choisis",
+        "compiled",
+        "written",
+        "l",
+        "anglais",
+        "allemand",
+    }
+    | {"m", "mm", "mme", "mmes", "mlle", "mr", "mrs", "ms", "dr", "pr", "mgr", "sir", "abbe", "pere", "etc"}
+)
+# Particles that belong to a surname ("de Saint-Exupéry", "van Gogh"): kept before it.
+NAME_PARTICLES = frozenset(
+    {"de", "d", "du", "des", "van", "von", "der", "den", "di", "da", "del", "della", "le", "la"}
+)
+# "d'Ormesson", "l'Hermite": a surname, though it starts in lower case.
+ELIDED_NAME = re.compile(r"[dl]['’][^\W\d_]")
+NAME_TOKEN = re.compile(r"[^\W\d_][\w'’.-]*")
+
+
+def author_query(responsibility: str) -> str:
+    """What to search in the author field for the other works of a record's first author.
+
+    The statement of responsibility is transcribed from the title page ("[discours de]
+    M. Emile Boutmy,...", "texte de René Goscinny ; dessins d'Albert Uderzo") or is a
+    heading ("Hugo, Victor"). Searching it whole requires every word, roles included.
+    This is the first person's surname, with its particles: the given name is spelt in
+    full, abbreviated or left out from one record to the next ("E. Boutmy", "Emile
+    Boutmy"), and every word of a search must be found. A name that is no person's
+    ("Bibliothèque nationale de France") is kept whole. "" when no name is found.
+    """
+    text = re.sub(r"\([^)]*\)|\[|\]|\.\.\.|…", " ", responsibility or "")
+    first = re.split(r"\s[;/:=]\s?|;|\s(?:et|and|&)\s", text, maxsplit=1)[0]
+    head, _, tail = first.partition(",")
+    names = _name_tokens(head)
+    if len(names) == 1 and _name_tokens(tail):  # "Hugo, Victor": a heading, surname first
+        return names[0]
+    if not names:
+        return ""
+    if any(
+        word[0].islower() and _fold(word) not in NAME_PARTICLES and not ELIDED_NAME.match(word)
+        for word in names[1:]
+    ):
+        return " ".join(names)  # a body, not a person
+    surname = [names[-1]]
+    for word in reversed(names[:-1]):
+        if _fold(word).rstrip("'’") not in NAME_PARTICLES:
+            break
+        surname.insert(0, word)
+    return " ".join(surname)
+
+
+def _name_tokens(text: str) -> list[str]:
+    """The words of a name: what follows the roles and honorifics, without dates or dots."""
+    tokens = [t.strip(".'’-") for t in NAME_TOKEN.findall(text)]
+    tokens = [t for t in tokens if t]
+    start = 0
+    # Roles come first ("publ. par M.", "sous la direction de"), in lower case or capitalised;
+    # a name starts with a capital that is no role.
+    while start < len(tokens) and (tokens[start][0].islower() or _fold(tokens[start]) in ROLE_WORDS):
+        start += 1
+    return tokens[start:]

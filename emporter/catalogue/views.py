@@ -1,3 +1,4 @@
+import re
 from itertools import groupby
 from urllib.parse import urlencode
 
@@ -11,7 +12,15 @@ from django.utils.translation import gettext_lazy as _
 from emporter.network.models import LENDING_MODES, Branch
 
 from .models import Audience, DocType, Record
-from .search import LANGUAGES, MAX_QUERY_LENGTH, PER_PAGE, SEARCH_FIELDS, Filters, search_records
+from .search import (
+    LANGUAGES,
+    MAX_QUERY_LENGTH,
+    PER_PAGE,
+    SEARCH_FIELDS,
+    Filters,
+    author_query,
+    search_records,
+)
 
 FACET_TITLES = {
     "doc_type": _("Document type"),
@@ -31,7 +40,13 @@ class SearchForm(forms.Form):
         label=FACET_TITLES["branch"], queryset=Branch.objects.all(), required=False
     )
     available = forms.BooleanField(label=_("Available now"), required=False)
-    page = forms.IntegerField(label=_("Page"), min_value=1, required=False)
+    # Read leniently (``clean_page``): a mangled link's page must not hide the results
+    # behind an error about a field the page does not show.
+    page = forms.CharField(required=False)
+
+    def clean_page(self) -> int:
+        value = self.cleaned_data["page"]
+        return max(1, int(value)) if re.fullmatch(r"-?[0-9]{1,18}", value) else 1
 
     def filters(self) -> Filters:
         data = self.cleaned_data
@@ -52,7 +67,7 @@ def search(request):
             q=form.cleaned_data["q"],
             field=form.cleaned_data["field"] or "all",
             filters=form.filters(),
-            page=form.cleaned_data["page"] or 1,
+            page=form.cleaned_data["page"],
             per_page=PER_PAGE,
         )
     context = {"form": form, "result": result, "hidden_filters": _hidden_filters(form)}
@@ -196,6 +211,8 @@ def record(request, pk: int):
         # No copy a request could ever be served from: to consult on site, no basket.
         "lendable": any(copy.is_lendable for b in branches for copy in b["copies"]),
         "language_name": LANGUAGES.get(record.language, record.language.upper()),
+        # The first author's other works: the surname, not the whole statement (roles and all).
+        "author_query": author_query(record.responsibility),
         "subjects": [_subject_text(s) for s in record.subjects if s]
         if isinstance(record.subjects, list)
         else [],

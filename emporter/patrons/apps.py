@@ -9,8 +9,9 @@ class PatronsConfig(AppConfig):
     verbose_name = _("Patrons and staff")
 
     def ready(self):
+        from emporter.folding import register_sqlite_fold
+
         from .checks import proxies_are_trusted
-        from .search import register_sqlite_fold
 
         checks.register(proxies_are_trusted, checks.Tags.security, deploy=True)
         connection_created.connect(register_sqlite_fold, dispatch_uid="patrons_sqlite_fold")
