@@ -264,6 +264,46 @@ MESSAGES = {
         _("%(barcode)s changed meanwhile (it is now “%(status)s”): its status was left as it is."),
         409,
     ),
+    # Checked by the screens themselves, before any service is called (the views named).
+    # The basket: holds.views (the patron's) and phonedesk.views (a caller's, at the desk).
+    "staff_no_basket": (
+        _("Staff accounts have no basket: request documents for a patron at the phone desk."),
+        403,
+    ),
+    "basket_full": (_("The basket is full: confirm it before adding more."), 409),
+    "basket_empty": (_("The basket is empty."), 422),
+    "basket_records_gone": (_("Some documents in your basket are no longer in the catalogue."), 404),
+    "choose_for_whom": (_("Choose whom the documents are for."), 422),
+    # The patron's choice of library: the list offers only those taking requests.
+    "choose_pickup": (_("Choose a library taking requests."), 422),
+    # Chosen from the list, then switched off (or a made-up choice).
+    "pickup_not_accepting": (
+        _("This library is not taking requests at the moment: choose another one."),
+        409,
+    ),
+    # The phone desk's: a librarian acts only for the libraries of their scope.
+    "choose_pickup_for_patron": (_("Choose the library where the patron will collect the documents."), 422),
+    "pickup_out_of_scope": (_("You may not place requests for pickup at %(branch)s."), 403),
+    "choose_pickup_in_scope": (_("Choose a library taking requests in your scope."), 422),
+    "form_out_of_date": (_("This form is out of date: check the basket and confirm again."), 422),
+    "too_many_at_once": (
+        _("At most %(count)s documents can be confirmed at once: remove some from the basket."),
+        422,
+    ),
+    "bag_out_of_scope": (_("You may not change bags at %(branch)s."), 403),
+    "keep_day_missing": (_("Give the day until which the bag is kept."), 422),
+    "cancel_out_of_scope": (_("You may not cancel requests for pickup at %(branch)s."), 403),
+    # The door (desk.views): a name typed in the card field, emailing a receipt, a missing
+    # copy put back.
+    "name_too_short": (_("Type a card number, or at least three letters of a name."), 422),
+    "nobody_ready_named": (_("Nobody named “%(name)s” has anything ready here."), 404),
+    "receipt_empty": (_("There is nothing on this receipt."), 422),
+    "no_email_address": (_("This patron has no email address."), 409),
+    "email_refused": (
+        _("The mail server refused %(email)s as unknown: correct it on the patron's card."),
+        409,
+    ),
+    "not_missing": (_("%(barcode)s is not marked missing (any more)."), 409),
 }
 
 

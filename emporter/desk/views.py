@@ -136,9 +136,9 @@ def _find_by_name(request, branch: Branch, q: str, context: dict):
     if any(c.isdigit() for c in q):
         context["error"] = ServiceError("unknown_card", card=q).message
     elif name_too_short(q):  # not even looked for: see patrons.search
-        context["error"] = _("Type a card number, or at least three letters of a name.")
+        context["error"] = ServiceError("name_too_short").message
     else:
-        context["error"] = _("Nobody named “%(name)s” has anything ready here.") % {"name": q}
+        context["error"] = ServiceError("nobody_ready_named", name=q).message
     return render(request, "desk/door.html", context, status=404)
 
 
@@ -338,16 +338,12 @@ def email_receipt(request, branch: Branch, patron_id: int):
     _audit_receipt(request, "emailed", branch, patron, loans)
     reader = patron.written_to(NoticeChannel.EMAIL)  # a child's receipt goes to the guardian
     if not loans:
-        messages.error(request, _("There is nothing on this receipt."))
+        messages.error(request, ServiceError("receipt_empty").message)
     elif reader is None:
-        messages.error(request, _("This patron has no email address."))
+        messages.error(request, ServiceError("no_email_address").message)
     elif address_refused(reader):
         # It would fail at once: the mail server refused that address as unknown.
-        messages.error(
-            request,
-            _("The mail server refused %(email)s as unknown: correct it on the patron's card.")
-            % {"email": reader.email},
-        )
+        messages.error(request, ServiceError("email_refused", email=reader.email).message)
     else:
         # Through the outbox: sent within a minute by the worker, tried again if the mail
         # server is down, and never twice for the same loans.
@@ -500,7 +496,7 @@ def put_back(request, branch: Branch):
         context["error"] = error.message
     else:
         if found is None:
-            context["error"] = _("%(barcode)s is not marked missing (any more).") % {"barcode": barcode}
+            context["error"] = ServiceError("not_missing", barcode=barcode).message
         else:
             context["found"] = found
     return render(request, "desk/returns.html", context, status=422 if "error" in context else 200)

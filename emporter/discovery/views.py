@@ -156,7 +156,7 @@ def surprise_cancel(request, pk: int):
     if services.cancel_surprise_request(surprise=mine):
         messages.success(request, _("Your surprise bag is cancelled."))
     else:
-        messages.error(request, _("This surprise bag is no longer open."))
+        messages.error(request, ServiceError("surprise_not_open").message)
     return redirect("discovery:surprise")
 
 

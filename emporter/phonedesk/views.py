@@ -154,7 +154,7 @@ def add(request, patron_id: int):
     elif basket.add(request.session, patron.pk, record.pk):
         messages.success(request, _("Added to the basket: %(title)s") % {"title": record.title})
     else:
-        messages.error(request, _("The basket is full: confirm it before adding more."))
+        messages.error(request, ServiceError("basket_full").message)
     return redirect(_patron_url(patron.pk, q=_query(request.POST), after=record.pk))
 
 
@@ -169,33 +169,31 @@ def remove(request, patron_id: int):
 @desk_required
 @post_only
 def confirm(request, patron_id: int):
+    # Not the patron's checks (holds.views.confirm_basket), on purpose: here a librarian
+    # places only for pickup within their scope, and a form without its key (a double
+    # submit would place twice) or with more than a basket holds is refused and said;
+    # the patron's page chooses for whom and cuts an overfull basket instead.
     patron = get_object_or_404(Patron, pk=patron_id)
     back = _patron_url(patron.pk) + "#basket"
     pickup = Branch.objects.filter(pk__in=parse_ids([request.POST.get("pickup_branch", "")])).first()
     if pickup is None:
-        messages.error(request, _("Choose the library where the patron will collect the documents."))
+        messages.error(request, ServiceError("choose_pickup_for_patron").message)
         return redirect(back)
     if not selectors.scope(request.user).filter(pk=pickup.pk).exists():
-        messages.error(
-            request, _("You may not place requests for pickup at %(branch)s.") % {"branch": pickup}
-        )
+        messages.error(request, ServiceError("pickup_out_of_scope", branch=pickup).message)
         return redirect(back)
     key = request.POST.get("confirm_key", "")
     if not CONFIRM_KEY.fullmatch(key):
-        messages.error(request, _("This form is out of date: check the basket and confirm again."))
+        messages.error(request, ServiceError("form_out_of_date").message)
         return redirect(back)
     record_ids = parse_ids(request.POST.getlist("record"))
     # Each document is placed in its own transaction: no more than a basket holds.
     if len(record_ids) > basket.MAX_ITEMS:
-        messages.error(
-            request,
-            _("At most %(count)s documents can be confirmed at once: remove some from the basket.")
-            % {"count": basket.MAX_ITEMS},
-        )
+        messages.error(request, ServiceError("too_many_at_once", count=basket.MAX_ITEMS).message)
         return redirect(back)
     titles = Record.objects.in_bulk(record_ids)
     if not titles:
-        messages.error(request, _("The basket is empty."))
+        messages.error(request, ServiceError("basket_empty").message)
         return redirect(back)
     outcomes = place_requests(
         patron=patron,
@@ -248,11 +246,11 @@ def keep_bag(request, patron_id: int, bag_id: int):
     bag = get_object_or_404(Bag.objects.select_related("branch"), pk=bag_id, patron_id=patron_id)
     back = redirect(_patron_url(patron_id) + "#requests")
     if not selectors.scope(request.user).filter(pk=bag.branch_id).exists():
-        messages.error(request, _("You may not change bags at %(branch)s.") % {"branch": bag.branch})
+        messages.error(request, ServiceError("bag_out_of_scope", branch=bag.branch).message)
         return back
     until = parse_day(request.POST.get("until", ""))
     if until is None:
-        messages.error(request, _("Give the day until which the bag is kept."))
+        messages.error(request, ServiceError("keep_day_missing").message)
         return back
     try:
         bag = keep_bag_until(bag_id=bag.pk, until=until, actor=request.user)
@@ -291,10 +289,7 @@ def cancel(request, patron_id: int, request_id: int):
         request.session[_reason_missing_key(patron_id)] = hold.pk
         return redirect(_patron_url(patron_id) + f"#reason-{hold.pk}")
     if not selectors.scope(request.user).filter(pk=hold.pickup_branch_id).exists():
-        messages.error(
-            request,
-            _("You may not cancel requests for pickup at %(branch)s.") % {"branch": hold.pickup_branch},
-        )
+        messages.error(request, ServiceError("cancel_out_of_scope", branch=hold.pickup_branch).message)
         return refused
     try:
         # Asked by the caller: the patron's own cancellation (no "the library had to
@@ -329,7 +324,7 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     in_scope = selectors.scope(request.user)
     branch = in_scope.accepting_requests().filter(pk=parse_id(request.POST.get("branch"))).first()
     if branch is None or not selectors.may_move_pickup(request.user, hold):
-        messages.error(request, _("Choose a library taking requests in your scope."))
+        messages.error(request, ServiceError("choose_pickup_in_scope").message)
         return refused
     if branch.pk == hold.pickup_branch_id:  # a form older than the last change: nothing to move
         messages.info(
