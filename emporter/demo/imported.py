@@ -1,5 +1,8 @@
 """The demo catalogue: the three shared MARC files, imported then spread over the network.
 
+Beside them, an invented children's collection (``children.py``) goes through the same
+importer and is spread the same way: ``demo_records(with_children=True)``.
+
 The files come from two North American libraries and a French one; none of them
 knows our branches, so every copy lands at the central library first, then is moved to
 a branch, department and location that fit its type and audience. The same copy always
@@ -20,6 +23,7 @@ from django.utils import timezone
 from emporter.catalogue.importer import ImportReport, import_marc
 from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
 
+from . import children
 from .shelves import Placer, dewey_of, kind_of
 
 MARC_FILES = ("cotesMEL.mrc", "jazz_1k.mrc", "lul_fre_100.mrc")
@@ -28,8 +32,11 @@ CENTRAL = "PDI"
 
 # DEMO SHAPING, not data: the shared files hardly ever say who a record is for, and a
 # click-and-collect demo without a children's collection would show nothing of the
-# Jeunesse department. When the files give (almost) no youth records, about one book
-# or comic in five is *declared* youth here, with a plausible age band.
+# Jeunesse department. When the demo has (almost) no youth records, about one book
+# or comic in five is *declared* youth here, with a plausible age band. The invented
+# children's collection (children.py) is more than 5 % of the demo's records, so a
+# demo seeded with it declares nothing: its albums are albums, not a 19th-century
+# memoir made "3–6 years" at random.
 YOUTH_SHARE = 0.2
 AGE_BANDS = ((0, 6), (6, 8), (9, 12), (13, 16))
 # Source item types of rare and reference books: shelved in the regional, on-site
@@ -64,9 +71,10 @@ def is_imported() -> bool:
     return all(Record.objects.filter(source_key__startswith=f"{source}:").exists() for source in SOURCES)
 
 
-def demo_records():
+def demo_records(*, with_children: bool = False):
+    """The shared files' records; with the invented children's collection if asked."""
     query = Q()
-    for source in SOURCES:
+    for source in SOURCES + ((children.SOURCE,) if with_children else ()):
         query |= Q(source_key__startswith=f"{source}:")
     return Record.objects.filter(query)
 
@@ -80,7 +88,7 @@ def _unit(*parts: object) -> float:
 @transaction.atomic
 def declare_youth_records(*, seed: int) -> int:
     """Demo shaping (see YOUTH_SHARE); returns how many records were changed."""
-    records = demo_records()
+    records = demo_records(with_children=True)
     total = records.count()
     if not total or records.filter(audience=Audience.YOUTH).count() >= 0.05 * total:
         return 0
@@ -102,7 +110,7 @@ def spread_copies(*, seed: int) -> int:
     """Give every demo copy a branch, department and location; return how many moved."""
     placer = Placer.from_network()
     rows = (
-        Copy.objects.filter(record__in=demo_records())
+        Copy.objects.filter(record__in=demo_records(with_children=True))
         .order_by("barcode", "id")
         .values_list(
             "id", "barcode", "call_number", "doc_type", "status", "source_codes", "record__audience",
@@ -112,11 +120,15 @@ def spread_copies(*, seed: int) -> int:
     moves: dict[tuple, list[int]] = defaultdict(list)
     for pk, barcode, call_number, doc_type, status, codes, audience, age_max, *where in rows:
         rng = random.Random(f"{seed}:{barcode or pk}")
-        dewey = dewey_of(call_number)
+        known = dewey = dewey_of(call_number)
         if dewey is None:
             dewey = rng.randrange(1000)  # a shelf somewhere in the non-fiction
         if audience == Audience.ADULT and (codes or {}).get("type") in HERITAGE_TYPES:
             kind = "heritage"
+        elif audience == Audience.YOUTH:
+            # A children's call number without Dewey ("J R MOU", "ADO RIV") is fiction,
+            # not a documentary shelved at random.
+            kind = kind_of(doc_type=doc_type, audience=audience, age_max=age_max, dewey=known)
         else:
             kind = kind_of(doc_type=doc_type, audience=audience, age_max=age_max, dewey=dewey)
         slot = placer.place(kind, dewey, rng)

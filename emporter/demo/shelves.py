@@ -130,9 +130,11 @@ def kind_of(*, doc_type: str, audience: str, age_max: int | None, dewey: int | N
             return "youth_fiction" if youth and doc_type == DocType.AUDIOBOOK else str(doc_type)
     literature = dewey is not None and 800 <= dewey < 900
     if youth:
+        if dewey is not None and not literature:  # "J 590 ANI", whatever the age
+            return "youth_nonfiction"
         if age_max is not None and age_max <= 6:
             return "album"
         if age_max is not None and age_max <= 8:
             return "first_reader"
-        return "youth_fiction" if literature else "youth_nonfiction"
+        return "youth_fiction"  # literature, or a children's call number without Dewey
     return "fiction" if literature else "nonfiction"

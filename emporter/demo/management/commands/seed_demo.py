@@ -1,11 +1,12 @@
 """Demo data: ``python manage.py seed_demo [--if-empty] [--records N] [--print-logins]``.
 
-Builds the 16-branch network, imports the shared MARC files and spreads their copies,
-creates demo patrons and staff. Running it again completes what is missing and leaves
-the rest as it is: branches, departments, locations and users are looked up by code or
-name first, and the MARC files are only imported again with ``--reimport`` (copies then
-return to the same shelves: their placement is seeded by barcode). ``--records N`` then
-makes sure N synthetic records exist, for benchmarks.
+Builds the 16-branch network, imports the shared MARC files and an invented children's
+collection (``emporter/demo/children.py``, through the same importer) and spreads their
+copies, creates demo patrons and staff. Running it again completes what is missing and
+leaves the rest as it is: branches, departments, locations and users are looked up by
+code or name first, and the MARC records are only imported again with ``--reimport``
+(copies then return to the same shelves: their placement is seeded by barcode).
+``--records N`` then makes sure N synthetic records exist, for benchmarks.
 """
 
 import os
@@ -18,7 +19,7 @@ from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
-from emporter.demo import imported, people, synthetic
+from emporter.demo import children, imported, people, synthetic
 from emporter.demo.network import build_network
 from emporter.network.models import Branch
 
@@ -41,7 +42,9 @@ class Command(BaseCommand):
             help="Make sure N synthetic records exist (about 2.5 copies each), for benchmarks.",
         )
         parser.add_argument(
-            "--reimport", action="store_true", help="Import the shared MARC files again if they were already."
+            "--reimport",
+            action="store_true",
+            help="Import the shared MARC files and the children's collection again if they were already.",
         )
         parser.add_argument(
             "--seed", type=int, default=2020, help="Seed of the random choices (default 2020)."
@@ -98,11 +101,19 @@ class Command(BaseCommand):
             self.say(
                 "Catalogue: the shared MARC files are imported already (--reimport to import them again)."
             )
+        if reimport or not children.is_imported():
+            report = children.import_children(stdout=self.stdout if self.verbosity >= 2 else None)
+            self.say(
+                f"Children's collection: {report.records_imported} invented records for the demo"
+                f" (albums, novels, comics, documentaries, films, 0 to 17 years),"
+                f" {report.copies_imported} copies imported."
+            )
+        else:
+            self.say("Children's collection: the invented records are imported already.")
         youth = imported.declare_youth_records(seed=seed)
         spread = imported.spread_copies(seed=seed)
-        self.say(
-            f"Shelves: {spread} copies placed on the branches' shelves; {youth} records made youth (demo)."
-        )
+        made_youth = f"; {youth} records made youth (demo)" if youth else ""
+        self.say(f"Shelves: {spread} copies placed on the branches' shelves{made_youth}.")
         patrons = people.create_patrons(today=today)
         staff = people.create_staff()
         self.say(f"People: {patrons} patrons and {staff} staff users created.")
