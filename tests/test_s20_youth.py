@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone, translation
 
-from emporter.catalogue.models import Copy, CopyStatus
+from emporter.catalogue.models import Audience, Copy, CopyStatus
 from emporter.desk.models import Loan
 from emporter.discovery import selectors, services
 from emporter.discovery.forms import SurpriseForm
-from emporter.discovery.kinds import Kind
+from emporter.discovery.kinds import Kind, kind_q
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
 from emporter.holds.models import Request, RequestPolicy, Status
@@ -268,3 +268,14 @@ def test_over_the_limit_a_parent_is_told_about_the_childs_card_not_theirs(librar
     with pytest.raises(ServiceError) as own:
         services.create_surprise_request(asked_by=parent, patron=parent, pickup_branch=library, how_many=4)
     assert own.value.code == "surprise_over_limit"
+
+
+def test_youth_poetry_and_plays_are_not_novels(branch):
+    """Youth literature classes that are no fiction (J 841 poems, J 842 plays) are not
+    "Novels" in surprise bags and browsing."""
+    poems = make_record("Paroles pour les petits", audience=Audience.YOUTH, copies=[branch])
+    Copy.objects.filter(record=poems).update(call_number="J 841 PRE")
+    novel = make_record("Le Buveur d'encre", audience=Audience.YOUTH, copies=[branch])
+    Copy.objects.filter(record=novel).update(call_number="J 843 SAN")
+    found = set(Copy.objects.filter(kind_q(Kind.FIRST_NOVELS)).values_list("record__title", flat=True))
+    assert found == {"Le Buveur d'encre"}

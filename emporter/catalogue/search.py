@@ -107,9 +107,10 @@ IDENTIFIER_LABEL = re.compile(r"^(?:isbn|ean|upc)(?:[\s-]?1[03](?![\dXx]))?\s*:?
 ISBN_CHARS = re.compile(r"[\d\s-]*[\dXx]")
 LIKE_SPECIAL = re.compile(r"([\\%_])")
 # Letters a call number may hold with an accent or in a ligature (folded: "e" for "É", "Œ").
-ACCENTED_LETTERS = frozenset("aeiouycns")
 # A class code opening a call number: "R", "BD", "DVD", "JR" (letters only).
 CLASS_CODE = re.compile(r"[^\W\d_]{1,3}")
+# After every other character, in SQLite's comparison of strings (their UTF-8 bytes).
+LAST_CHARACTER = chr(0x10FFFF)
 LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
 
 
@@ -412,8 +413,11 @@ FRENCH_TSQUERY = "to_tsquery('public.french_unaccent', %s)"
 # to_tsquery('french_unaccent', 'petit:*') is 'pet':* (Peterson, Pétrarque), 'louis:*'
 # 'lou':* (Le Loup). The 'simple' configuration keeps the folded word as it is, and the
 # lexemes it is a prefix of are the search vector's own (stems are the start of their
-# words): the same GIN index answers both.
-SIMPLE_TSQUERY = "to_tsquery('simple', %s)"
+# words): the same GIN index answers both. Folded by emporter_fold(), the unaccent the
+# vector was written through ("łód" is "lod", "straß" "strass"), then quoted as one
+# lexeme (a quote or backslash unaccent might write is dropped). The parameters: the
+# word, then ":*" and the weights.
+SIMPLE_TSQUERY = r"to_tsquery('simple', '''' || translate(emporter_fold(%s), '''\', '') || '''' || %s)"
 
 
 def _tsquery_sql(
@@ -431,9 +435,8 @@ def _tsquery_sql(
     if whole_words or not _prefix_last(terms):
         return FRENCH_TSQUERY, [whole], "", []
     head = _tsquery(terms[:-1], weights)
-    prefix = f"'{_fold(terms[-1])}':*{weights}"
     last = f"({FRENCH_TSQUERY} || {SIMPLE_TSQUERY})"
-    params = [_tsquery(terms[-1:], weights), prefix]
+    params = [_tsquery(terms[-1:], weights), terms[-1], f":*{weights}"]
     if head:
         return f"({FRENCH_TSQUERY} && {last})", [head, *params], FRENCH_TSQUERY, [whole]
     return last, params, FRENCH_TSQUERY, [whole]
@@ -573,41 +576,32 @@ def _looks_like_call_number(q: str) -> bool:
 
 
 def _call_number_match(q: str, *, prefix: bool) -> Match:
-    """Copies whose call number is, or starts with, ``q``, both folded (lower case, no
-    accent: "r ech" finds "R ÉCH"). PostgreSQL has an index on emporter_fold(call_number)
-    (migration 0022). SQLite's LIKE folds ASCII letters only, and its index
-    (call_number COLLATE NOCASE) first narrows the copies to those the query's letters
-    could be written as (``_sqlite_call_number_range``), so that emporter_fold(), a
-    Python function there, reads a few rows, not every copy."""
-    folded = fold(q)
-    pattern = _like_prefix(folded) if prefix else LIKE_SPECIAL.sub(r"\\\1", folded)
+    """Copies whose call number is, or starts with, ``q``, both folded by emporter_fold()
+    (lower case, no accent: "r ech" finds "R ÉCH"), through an index on
+    emporter_fold(call_number) on either engine (migration 0022).
+
+    PostgreSQL folds the query itself, as it folded the call numbers (unaccent leaves
+    "º" alone where Python's NFKD makes it an "o"). SQLite's LIKE cannot use an index on
+    an expression: it reads a range of the index instead, from the folded query to the
+    last string starting with it."""
     if _postgres():
+        escaped = LIKE_SPECIAL.sub(r"\\\1", q.lower())
         # ANY(ARRAY(subquery)) runs the subquery once and lets PostgreSQL OR it with the
         # full-text index (a bitmap scan) instead of testing every record against it.
         subquery = (
-            "SELECT c.record_id FROM catalogue_copy c WHERE emporter_fold(c.call_number) LIKE %s ESCAPE '\\'"
+            "SELECT c.record_id FROM catalogue_copy c"
+            " WHERE emporter_fold(c.call_number) LIKE emporter_fold(%s) ESCAPE '\\'"
         )
-        return Match(where=f"r.id = ANY(ARRAY({subquery}))", params=[pattern])
+        return Match(where=f"r.id = ANY(ARRAY({subquery}))", params=[escaped + "%" if prefix else escaped])
+    folded = fold(q)
+    if not prefix:
+        subquery = "SELECT c.record_id FROM catalogue_copy c WHERE emporter_fold(c.call_number) = %s"
+        return Match(where=f"r.id IN ({subquery})", params=[folded])
     subquery = (
-        "SELECT c.record_id FROM catalogue_copy c WHERE c.call_number LIKE %s ESCAPE '\\'"
-        " AND emporter_fold(c.call_number) LIKE %s ESCAPE '\\'"
+        "SELECT c.record_id FROM catalogue_copy c"
+        " WHERE emporter_fold(c.call_number) >= %s AND emporter_fold(c.call_number) < %s"
     )
-    return Match(where=f"r.id IN ({subquery})", params=[_sqlite_call_number_range(folded), pattern])
-
-
-def _sqlite_call_number_range(folded: str) -> str:
-    """A LIKE pattern every call number that folds to something starting with ``folded``
-    matches, SQLite's index answering its start: each letter that may be written with an
-    accent or as a ligature ("É", "Ç", "Ñ", "Œ"), and anything not ASCII, is a "%"
-    ("r ech" is "r %h%", its index range "r ")."""
-    parts = []
-    for char in folded:
-        if char in ACCENTED_LETTERS or not char.isascii():
-            if not parts or parts[-1] != "%":
-                parts.append("%")
-        else:
-            parts.append(LIKE_SPECIAL.sub(r"\\\1", char))
-    return "".join(parts).rstrip("%") + "%"
+    return Match(where=f"r.id IN ({subquery})", params=[folded, folded + LAST_CHARACTER])
 
 
 def _like_prefix(value: str) -> str:
@@ -1091,6 +1085,16 @@ ROLE_WORDS = frozenset(
 NAME_PARTICLES = frozenset(
     {"de", "d", "du", "des", "van", "von", "der", "den", "di", "da", "del", "della", "le", "la"}
 )
+# What follows a surname and is none: "Martin Luther King Jr.", "Alexandre Dumas fils".
+NAME_SUFFIXES = frozenset({"jr", "sr", "fils", "pere", "ii", "iii", "iv"})
+# Words that make a name a body's (a group, an orchestra, an institution), capitals or not.
+BODY_WORDS = frozenset(
+    {"ensemble", "quartet", "quartette", "quintet", "quintette", "sextet", "septet", "octet", "trio"}
+    | {"orchestra", "orchestre", "band", "group", "groupe", "choir", "choeur", "chorus", "singers"}
+    | {"brothers", "sisters", "society", "societe", "association", "company", "compagnie", "club"}
+    | {"library", "bibliotheque", "museum", "musee", "university", "universite", "institut"}
+    | {"institute", "ministere", "ministry", "academie", "academy", "commission", "committee"}
+)
 # "d'Ormesson", "l'Hermite": a surname, though it starts in lower case.
 ELIDED_NAME = re.compile(r"[dl]['’][^\W\d_]")
 NAME_TOKEN = re.compile(r"[^\W\d_][\w'’.-]*")
@@ -1105,27 +1109,48 @@ def author_query(responsibility: str) -> str:
     This is the first person's surname, with its particles: the given name is spelt in
     full, abbreviated or left out from one record to the next ("E. Boutmy", "Emile
     Boutmy"), and every word of a search must be found. A name that is no person's
-    ("Bibliothèque nationale de France") is kept whole. "" when no name is found.
+    ("Bibliothèque nationale de France", "Modern Jazz Quartet") is kept whole, and is
+    taken only when the statement names no person. "" when no name is found.
     """
     text = re.sub(r"\([^)]*\)|\[|\]|\.\.\.|…", " ", responsibility or "")
-    first = re.split(r"\s[;/:=]\s?|;|\s(?:et|and|&)\s", text, maxsplit=1)[0]
-    head, _, tail = first.partition(",")
+    body = ""
+    for part in re.split(r"\s[;/:=]\s?|;", text):
+        # "texte et illustrations de Claude Ponti": the name may follow an "et" in the roles.
+        for piece in re.split(r"\s(?:et|and|&)\s", part):
+            name, is_body = _first_name_of(piece)
+            if name and not is_body:
+                return name
+            body = body or name
+    return body
+
+
+def _first_name_of(piece: str) -> tuple[str, bool]:
+    """The name a piece of a statement gives (a person's surname, or a body whole), and
+    whether it is a body; ("", False) when it gives none."""
+    head, _, tail = piece.partition(",")
     names = _name_tokens(head)
     if len(names) == 1 and _name_tokens(tail):  # "Hugo, Victor": a heading, surname first
-        return names[0]
+        return names[0], False
     if not names:
-        return ""
-    if any(
+        # "discours prononcé le 22 juin 1885, au jubilee-meeting de la Société…": after the comma.
+        names = _name_tokens(tail)
+        if not names:
+            return "", False
+    while len(names) > 1 and _fold(names[-1]) in NAME_SUFFIXES:  # "King Jr."
+        names = names[:-1]
+    if any(_fold(word) in BODY_WORDS for word in names) or any(
         word[0].islower() and _fold(word) not in NAME_PARTICLES and not ELIDED_NAME.match(word)
         for word in names[1:]
     ):
-        return " ".join(names)  # a body, not a person
+        return " ".join(names), True
     surname = [names[-1]]
     for word in reversed(names[:-1]):
         if _fold(word).rstrip("'’") not in NAME_PARTICLES:
             break
         surname.insert(0, word)
-    return " ".join(surname)
+    if all(_fold(word) in STOP_WORDS | NAME_PARTICLES for word in surname):
+        return " ".join(names), False  # "Vuja Dé": "dé" alone is a word the search drops
+    return " ".join(surname), False
 
 
 def _name_tokens(text: str) -> list[str]:

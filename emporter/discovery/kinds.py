@@ -29,7 +29,7 @@ follows the same conventions):
 Kinds combine the document type with the same prefixes:
 
     picture books   books shelved E / A / ALB / TP / BB, or youth books up to 6 years
-    novels          books shelved J PL / PL / PR / J R / RJ / R / J 8 (youth), or youth
+    novels          books shelved J PL / PL / PR / J R / RJ / R / J 813…J 863 (youth), or youth
                     books for 6 and over that are not shelved as albums, documentaries
                     or comics (one kind from first readers to teens: none tells them apart)
     comics          document type comic, or anything shelved BD / J BD / MANGA
@@ -85,7 +85,9 @@ BAND_PREFIXES = {
     AgeBand.CHILDREN: ("J R", "R ", "RJ", "J 8", "BD", "J BD", "MANGA"),  # romans ("J 843"), comics
     AgeBand.TEENS: ("ADO", "J ADO", "YA ", "RA "),  # adolescents
 }
-NOVEL_PREFIXES = ("J PL", "PL ", "PR ", "J R", "RJ", "R ", "J 8")
+# Dewey's fiction of each literature (813 American, 823 English, 833 German, 843 French,
+# 853 Italian, 863 Spanish): "J 841" poems and "J 842" plays are no novels.
+NOVEL_PREFIXES = ("J PL", "PL ", "PR ", "J R", "RJ", "R ", *(f"J 8{n}3" for n in range(1, 7)))
 COMIC_PREFIXES = ("BD", "J BD", "MANGA")
 PICTURE_PREFIXES = BAND_PREFIXES[AgeBand.BABIES] + BAND_PREFIXES[AgeBand.TODDLERS]
 # Dewey classes except 8xx (literature): "J 590", "523.1".
