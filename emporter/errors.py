@@ -18,7 +18,7 @@ MESSAGES = {
         ),
         409,
     ),
-    # The same, said to a guardian placing for a child (holds.services._check_limits).
+    # The same, said to a guardian placing for a child (holds.placement._check_limits).
     "child_limit_reached": (_("%(name)s already has %(limit)s active requests, the most allowed."), 409),
     "child_limit_reached_with_surprise": (
         ngettext_lazy(

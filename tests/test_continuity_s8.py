@@ -353,7 +353,7 @@ def test_a_long_reopening_does_not_hold_up_requests_at_libraries_already_open(po
 
     def reopen_the_network():
         try:
-            with mock.patch.object(holds_services, "serve_waiting", slow_serve):
+            with mock.patch("emporter.holds.continuity.serve_waiting", slow_serve):
                 started.set()
                 set_mode(branches=Branch.objects.all(), mode=ServiceMode.CLICK_COLLECT, actor=None)
         finally:

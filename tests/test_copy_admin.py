@@ -10,7 +10,8 @@ from django.urls import reverse
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.errors import ServiceError
 from emporter.holds.models import Request, Status
-from emporter.holds.services import _placement_conflict, place_request
+from emporter.holds.placement import _placement_conflict
+from emporter.holds.services import place_request
 from tests.conftest import make_patron, make_record
 
 

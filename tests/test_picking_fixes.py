@@ -377,7 +377,7 @@ def test_two_pickers_on_copies_of_one_title_do_not_deadlock(postgres, monkeypatc
         wait_until_blocked(not_found_pid, unless_done=not_found_done.is_set)
         return real_make_ready(**kwargs)
 
-    monkeypatch.setattr(picking.holds, "make_ready", make_ready_once_the_other_picker_is_in)
+    monkeypatch.setattr("emporter.holds.bags.make_ready", make_ready_once_the_other_picker_is_in)
 
     def picker_finding():
         picking.mark_found(line=found)

@@ -204,7 +204,7 @@ def test_a_return_serving_a_new_bag_and_a_picker_filling_one_do_not_deadlock(pos
             wait_until_blocked(return_pid, unless_done=returned.is_set)
         return bag
 
-    monkeypatch.setattr(holds, "_put_in_bag", put_in_bag_then_let_the_return_in)
+    monkeypatch.setattr("emporter.holds.bags._put_in_bag", put_in_bag_then_let_the_return_in)
 
     def picker():
         threading.current_thread().name = "picker"

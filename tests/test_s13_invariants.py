@@ -228,7 +228,7 @@ def test_a_return_during_a_placement_keeps_the_type_limit(postgres, monkeypatch)
     real_record_event = holds.record_event
 
     def record_event_then_wait(request, **kw):
-        # Only place_request calls holds.services.record_event (transitions call the
+        # Only place_request calls holds.placement.record_event (transitions call the
         # lifecycle's own): the placement's row is written, its transaction still open.
         event = real_record_event(request, **kw)
         if threading.current_thread().name == "placement":
@@ -236,7 +236,7 @@ def test_a_return_during_a_placement_keeps_the_type_limit(postgres, monkeypatch)
             returned.wait(15)
         return event
 
-    monkeypatch.setattr(holds, "record_event", record_event_then_wait)
+    monkeypatch.setattr("emporter.holds.placement.record_event", record_event_then_wait)
     errors = []
 
     def placement():

@@ -195,7 +195,7 @@ def test_a_bag_kept_longer_while_the_expiry_sweep_runs_is_not_expired(db, monkey
         def __getattr__(self, name):
             return getattr(real, name)
 
-    monkeypatch.setattr(holds, "transaction", Interleaved())
+    monkeypatch.setattr("emporter.holds.bags.transaction", Interleaved())
     holds.expire_overdue()
     request.refresh_from_db()
     assert request.hold_until == until

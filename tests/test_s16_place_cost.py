@@ -22,7 +22,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from emporter.holds import services
+from emporter.holds import placement, services
 from emporter.holds.models import Channel, Request, RequestPolicy, Status
 from tests.conftest import make_branch, make_record
 
@@ -121,7 +121,7 @@ def test_another_call_with_the_key_between_two_documents_is_still_refused(demo_r
         return real(**kw)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "place_request", other_call_in_between)
+        patch.setattr("emporter.holds.placement.place_request", other_call_in_between)
         outcomes, _ = place(patron, records, branch, key)
     codes = [o.error.code if o.error else "ok" for o in outcomes]
     assert codes == ["ok", "idempotency_key_reused", "idempotency_key_reused"]
@@ -129,7 +129,7 @@ def test_another_call_with_the_key_between_two_documents_is_still_refused(demo_r
 
 def test_a_record_deleted_after_the_basket_was_read_is_unknown(demo_rules, patron, branch):
     records = eight(branch)[:2]
-    read = services._Basket.read.__func__
+    read = placement._Basket.read.__func__
 
     def read_then_delete(cls, *args):
         basket = read(cls, *args)
@@ -137,6 +137,6 @@ def test_a_record_deleted_after_the_basket_was_read_is_unknown(demo_rules, patro
         return basket
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services._Basket, "read", classmethod(read_then_delete))
+        patch.setattr(placement._Basket, "read", classmethod(read_then_delete))
         outcomes, _ = place(patron, records, branch)
     assert [o.error.code if o.error else "ok" for o in outcomes] == ["unknown_record", "ok"]

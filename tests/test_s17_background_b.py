@@ -111,7 +111,9 @@ def test_the_scheduler_spares_closed_last_days_once_a_turn_not_before_each_batch
     later = max(request.hold_until for request in ready) + datetime.timedelta(days=1)
     spared = []
     real = services.spare_closed_last_days
-    monkeypatch.setattr(services, "spare_closed_last_days", lambda today: spared.append(today) or real(today))
+    counted = lambda today: spared.append(today) or real(today)  # noqa: E731
+    monkeypatch.setattr(services, "spare_closed_last_days", counted)  # the scheduler's own call
+    monkeypatch.setattr("emporter.holds.bags.spare_closed_last_days", counted)  # expire_overdue's
     monkeypatch.setattr(services.timezone, "localdate", lambda *a: later)
     monkeypatch.setattr(schedule, "EXPIRE_BATCH", 2)
     assert schedule.expire_bags() == 6  # three batches

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus, Record
-from emporter.holds import services
+from emporter.holds import services, waiting
 from emporter.holds.continuity import set_mode
 from emporter.holds.lifecycle import record_event
 from emporter.holds.models import Request, Status
@@ -43,14 +43,14 @@ def closed_with_a_queue(n=3):
 @pytest.mark.django_db(transaction=True)
 def test_each_waiting_request_is_served_in_its_own_transaction_after_the_switch(monkeypatch):
     branch, records = closed_with_a_queue()
-    real, seen = services._serve_one, []
+    real, seen = waiting._serve_one, []
 
     def serve_one(request_id, **kwargs):
         # Outside any transaction: the switch is committed, and nothing served waits for the rest.
         seen.append((connection.in_atomic_block, Branch.objects.get(pk=branch.pk).service_mode))
         return real(request_id, **kwargs)
 
-    monkeypatch.setattr(services, "_serve_one", serve_one)
+    monkeypatch.setattr("emporter.holds.waiting._serve_one", serve_one)
     set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
     assert seen and set(seen) == {(False, ServiceMode.CLICK_COLLECT)}
     assert set(Request.objects.values_list("status", flat=True)) == {Status.PLACED}
@@ -59,7 +59,7 @@ def test_each_waiting_request_is_served_in_its_own_transaction_after_the_switch(
 def test_a_newcomer_placing_while_the_queue_is_served_does_not_take_its_copy(db, monkeypatch):
     branch, records = closed_with_a_queue()
     newcomer = make_patron(branch, card="10000099", last_name="Nouveau")
-    real, placed, started = services._serve_one, [], []
+    real, placed, started = waiting._serve_one, [], []
 
     def serve_one(request_id, **kwargs):
         if not started:  # the minute it reopens, before the last title's turn
@@ -69,7 +69,7 @@ def test_a_newcomer_placing_while_the_queue_is_served_does_not_take_its_copy(db,
             )
         return real(request_id, **kwargs)
 
-    monkeypatch.setattr(services, "_serve_one", serve_one)
+    monkeypatch.setattr("emporter.holds.waiting._serve_one", serve_one)
     set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLICK_COLLECT, actor=None)
     placed[0].refresh_from_db()
     oldest = Request.objects.exclude(patron=newcomer).get(record=records[-1])
@@ -107,7 +107,7 @@ def test_the_reopening_is_told_once_its_queue_is_served_even_if_serving_fails(db
         during.append((marks(branch), reopening.tell_reopenings()))
         raise RuntimeError("the worker meets a bug half-way")
 
-    monkeypatch.setattr(services, "_serve_one", serve_one)
+    monkeypatch.setattr("emporter.holds.waiting._serve_one", serve_one)
     with pytest.raises(RuntimeError):
         reopen(branch)
     assert during == [([(True, False)], 0)]  # to be told, not yet
@@ -137,7 +137,7 @@ def test_no_request_is_served_for_a_library_closed_again_meanwhile(db, monkeypat
         Request.objects.create(
             patron=patron, record=record, pickup_branch=branch, status=Status.WAITING, doc_type="book"
         )
-    real, closed = services._serve_one, []
+    real, closed = waiting._serve_one, []
 
     def serve_one(request_id, **kwargs):
         if not closed:  # the administrator closes it again, a moment after the reopening
@@ -145,7 +145,7 @@ def test_no_request_is_served_for_a_library_closed_again_meanwhile(db, monkeypat
             set_mode(branches=Branch.objects.filter(pk=branch.pk), mode=ServiceMode.CLOSED, actor=None)
         return real(request_id, **kwargs)
 
-    monkeypatch.setattr(services, "_serve_one", serve_one)
+    monkeypatch.setattr("emporter.holds.waiting._serve_one", serve_one)
     reopen(branch)
     assert not Request.objects.filter(status=Status.PLACED).exists(), (
         "served for collection at a closed library"
@@ -168,7 +168,7 @@ def test_the_oldest_request_is_served_while_the_composer_runs(postgres, monkeypa
     )
     told_it_closed(oldest, first)  # the oldest one's patron only
     release, composing = threading.Event(), []
-    real_event, real_serve = reopening.record_event, services._serve_one
+    real_event, real_serve = reopening.record_event, waiting._serve_one
 
     def slow_event(request, **kwargs):  # one of thousands: its transaction lasts a while
         made = real_event(request, **kwargs)
@@ -189,7 +189,7 @@ def test_the_oldest_request_is_served_while_the_composer_runs(postgres, monkeypa
         return real_serve(request_id, **kwargs)
 
     monkeypatch.setattr(reopening, "record_event", slow_event)
-    monkeypatch.setattr(services, "_serve_one", serve_one)
+    monkeypatch.setattr("emporter.holds.waiting._serve_one", serve_one)
     try:
         reopen(branch)
     finally:

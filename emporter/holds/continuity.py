@@ -12,8 +12,9 @@ from django.utils import timezone
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.network.models import LENDING_MODES, ModeChange, ServiceMode, closed_for_a_while
 
+from .bags import extend_after_reopening
 from .models import Request, Status
-from .services import extend_after_reopening, serve_waiting
+from .waiting import serve_waiting
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from emporter.network.models import ServiceMode
 from emporter.patrons.models import Patron
 
 from . import policy
+from .eligibility import check_patron
 from .models import ACTIVE, Request, Status
-from .services import check_patron
 
 # Who placed a request, for counting people (Count(PATRON_KEY, distinct=True)): the
 # pseudonym survives the anonymisation of the history; the id stands in for requests
