@@ -179,7 +179,7 @@ def test_a_return_serving_a_new_bag_and_a_picker_filling_one_do_not_deadlock(pos
 
     from emporter.catalogue.models import Copy, CopyStatus
     from emporter.desk import services as desk
-    from emporter.holds import services as holds
+    from emporter.holds import bags
     from emporter.holds.models import Status
     from emporter.picking import services as picking
     from tests.conftest import backend_pid, make_record, wait_until_blocked
@@ -195,7 +195,7 @@ def test_a_return_serving_a_new_bag_and_a_picker_filling_one_do_not_deadlock(pos
     assert (finding.copy_id, waiting.status) == (listed.pk, Status.WAITING)
     line = picking.build_run(branch=branch, now=at(FRIDAY, 9)).lines.get(request=finding)
     picker_in_bag, returned, return_pid = threading.Event(), threading.Event(), []
-    real_put_in_bag = holds._put_in_bag
+    real_put_in_bag = bags._put_in_bag
 
     def put_in_bag_then_let_the_return_in(**kwargs):
         bag = real_put_in_bag(**kwargs)
