@@ -206,6 +206,10 @@ class RecordData:
 
     title: str = ""
     responsibility: str = ""
+    # The name headings the record is filed under, main entry first, one per line:
+    # "Hugo, Victor" (MARC21 100/110/111 then 700/710/711 $a; UNIMARC 700-702 and
+    # 710-712 $a, $b), the names its author links search by.
+    authors: str = ""
     publisher: str = ""
     year: int | None = None
     isbn: str = ""
@@ -246,6 +250,17 @@ def _first(record: pymarc.Record, tag: str, codes: str) -> str:
 
 def _join(parts, sep=" ") -> str:
     return sep.join(p for p in parts if p)
+
+
+HEADINGS_KEPT = 12
+
+
+def _headings(names: list[str]) -> str:
+    """Each name once, in order, one per line (a line break is the one character a
+    heading cannot hold); a record with dozens of performers keeps the first few."""
+    kept = dict.fromkeys(" ".join(strip_isbd(n).split())[:200] for n in names if n)
+    kept.pop("", None)
+    return "\n".join(list(kept)[:HEADINGS_KEPT])
 
 
 def _year(*candidates: str) -> int | None:
@@ -356,6 +371,7 @@ def _extract_marc21(record: pymarc.Record) -> RecordData:
     title = _marc21_title(record)
     names = [strip_isbd(v) for tag in ("100", "110", "111") for v in _subfield_values(record, tag, "a")]
     responsibility = strip_isbd(_first(record, "245", "c")) or _join(names, "; ")
+    added = [strip_isbd(v) for tag in ("700", "710", "711") for v in _subfield_values(record, tag, "a")]
     publisher = strip_isbd(_first(record, "264", "b") or _first(record, "260", "b"))
     date_text = f008[7:11] if f008[6:7] not in ("n", "|", "") else ""
     year = _year(date_text, _first(record, "264", "c"), _first(record, "260", "c"))
@@ -374,6 +390,7 @@ def _extract_marc21(record: pymarc.Record) -> RecordData:
     return RecordData(
         title=truncate(title, 1000),
         responsibility=truncate(responsibility, 1000),
+        authors=_headings([*names, *added]),
         publisher=truncate(publisher, 500),
         year=year,
         isbn=isbn,
@@ -405,6 +422,11 @@ def _extract_unimarc(record: pymarc.Record) -> RecordData:
         for f in record.get_fields(tag)
     ]
     responsibility = _join(_subfield_values(record, "200", "fg"), " ; ") or _join(filter(None, names), "; ")
+    secondary = [
+        _join([clean(f.get("a")), clean(f.get("b"))], ", ")
+        for tag in ("702", "712")
+        for f in record.get_fields(tag)
+    ]
     f100 = record.get("100")
     general = (f100.get("a") or "") if f100 is not None else ""  # fixed positions: not cleaned
     year = _year(
@@ -422,6 +444,7 @@ def _extract_unimarc(record: pymarc.Record) -> RecordData:
     return RecordData(
         title=truncate(title, 1000),
         responsibility=truncate(responsibility, 1000),
+        authors=_headings([*names, *secondary]),
         publisher=truncate(_first(record, "210", "c") or _first(record, "214", "c"), 500),
         year=year,
         isbn=next(filter(None, map(isbn13, _subfield_values(record, "010", "a"))), ""),

@@ -93,6 +93,14 @@ class Record(models.Model):
     source_key = models.CharField(_("source key"), max_length=200, unique=True)
     title = models.CharField(_("title"), max_length=1000)
     responsibility = models.CharField(_("author / responsibility"), max_length=1000, blank=True)
+    # db_default: rows written in SQL (COPY, the benchmarks) and the old code's inserts.
+    authors = models.TextField(
+        _("authors"),
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Name headings, one per line, main entry first, as the library system files them."),
+    )
     publisher = models.CharField(_("publisher"), max_length=500, blank=True)
     year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
     isbn = models.CharField(_("ISBN"), max_length=13, blank=True, db_index=True)
@@ -145,6 +153,10 @@ class Record(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def author_headings(self) -> list[str]:
+        return [line for line in self.authors.splitlines() if line.strip()]
 
 
 class Copy(models.Model):

@@ -1094,6 +1094,7 @@ BODY_WORDS = frozenset(
     | {"brothers", "sisters", "society", "societe", "association", "company", "compagnie", "club"}
     | {"library", "bibliotheque", "museum", "musee", "university", "universite", "institut"}
     | {"institute", "ministere", "ministry", "academie", "academy", "commission", "committee"}
+    | {"project", "projet", "collective", "collectif", "conseil", "council"}
 )
 # "d'Ormesson", "l'Hermite": a surname, though it starts in lower case.
 ELIDED_NAME = re.compile(r"[dl]['’][^\W\d_]")

@@ -211,7 +211,9 @@ def record(request, pk: int):
         # No copy a request could ever be served from: to consult on site, no basket.
         "lendable": any(copy.is_lendable for b in branches for copy in b["copies"]),
         "language_name": LANGUAGES.get(record.language, record.language.upper()),
-        # The first author's other works: the surname, not the whole statement (roles and all).
+        # The other works of each name the record is filed under ("Hugo, Victor": by the
+        # surname); without headings (not imported since), of the statement's first author.
+        "authors": [(heading, author_query(heading)) for heading in record.author_headings],
         "author_query": author_query(record.responsibility),
         "subjects": [_subject_text(s) for s in record.subjects if s]
         if isinstance(record.subjects, list)
