@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from emporter.catalogue.models import Record
-from emporter.catalogue.search import search_records
+from emporter.catalogue.search import heading_query, search_records
 from tests.conftest import make_branch, make_record
 from tests.test_import_marc import JAZZ, LUL, MEL, run
 
@@ -88,3 +88,43 @@ def test_the_record_page_links_each_heading_to_its_names_other_records(client, b
     }
     found = titles(client.get(links["Léveillé, Augustin Abel Hector"]).context["result"])
     assert set(found) == {record.title, other.title}
+
+
+@pytest.mark.parametrize(
+    "heading, query",
+    [
+        ("Hugo, Victor", "Hugo"),
+        ("Cordouë, Gonzalve de", "Cordouë"),
+        ("Molière", "Molière"),
+        ("Weather Report (Musical group)", "Weather Report"),
+        ("Miles Davis All Stars", "Miles Davis All Stars"),
+        ("Smithsonian Institution", "Smithsonian Institution"),
+        ("France. Chambre des pairs", "France. Chambre des pairs"),
+        (
+            "Lo-Ellen Park Secondary School (Sudbury). Senior Stage Band",
+            "Lo-Ellen Park Secondary School. Senior Stage Band",
+        ),
+    ],
+)
+def test_a_heading_links_a_person_by_the_surname_and_a_body_whole(heading, query):
+    assert heading_query(heading) == query
+
+
+def test_a_bodys_heading_keeps_its_units_and_no_comma(pdi):
+    """MARC21 110/710 and UNIMARC 710-712: $a and $b joined by ". " (a comma would read
+    as "Surname, Forename": "France, Chambre des pairs" linked every Anatole France)."""
+    run([JAZZ, MEL])
+    headings = {h for r in Record.objects.exclude(authors="") for h in r.author_headings}
+    assert "Weather Report (Musical group)" in headings
+    assert {"France. Chambre des pairs", "Berlin. Sénat"} <= headings
+    assert not {"France, Chambre des pairs", "Berlin, Sénat"} & headings
+
+
+def test_heading_words_are_offered_by_did_you_mean(postgres):
+    from django.db import connection
+
+    record = make_record("Friendly fire", responsibility="Joe Lovano", authors="Lovano, Joe\nMoran, Jason")
+    Record.objects.filter(pk=record.pk).update(authors="Lovano, Joe\nMuhammad, Idris")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT word FROM catalogue_search_word WHERE word IN ('moran', 'muhammad')")
+        assert {row[0] for row in cursor.fetchall()} == {"moran", "muhammad"}

@@ -253,6 +253,24 @@ def _join(parts, sep=" ") -> str:
 
 
 HEADINGS_KEPT = 12
+# Main entries, then added entries: persons and meetings by $a, bodies (x10) by $a and
+# their subordinate units $b.
+MARC21_HEADINGS = (("100", "110", "111"), ("700", "710", "711"))
+# Persons (700 main, 701 alternative, 702 secondary: "$a, $b") then bodies (710-712).
+UNIMARC_HEADINGS = (("700", "701", "702"), ("710", "711", "712"))
+
+
+def _heading(field: pymarc.Field, *, body: bool, unimarc: bool = False) -> str:
+    """A name heading: a person's "Surname, Forename" (UNIMARC $a, $b; MARC21 $a); a
+    body's name and units joined by ". ", with no comma ("France. Chambre des pairs"), so
+    that its author link searches it whole and a person's by the surname
+    (search.heading_query)."""
+    if body:
+        units = [strip_isbd(v).rstrip(".") for v in map(clean, field.get_subfields("a", "b")) if v]
+        return ". ".join(u for u in units if u)
+    if unimarc:
+        return _join([strip_isbd(clean(field.get("a"))), strip_isbd(clean(field.get("b")))], ", ")
+    return strip_isbd(clean(field.get("a")))
 
 
 def _headings(names: list[str]) -> str:
@@ -371,7 +389,6 @@ def _extract_marc21(record: pymarc.Record) -> RecordData:
     title = _marc21_title(record)
     names = [strip_isbd(v) for tag in ("100", "110", "111") for v in _subfield_values(record, tag, "a")]
     responsibility = strip_isbd(_first(record, "245", "c")) or _join(names, "; ")
-    added = [strip_isbd(v) for tag in ("700", "710", "711") for v in _subfield_values(record, tag, "a")]
     publisher = strip_isbd(_first(record, "264", "b") or _first(record, "260", "b"))
     date_text = f008[7:11] if f008[6:7] not in ("n", "|", "") else ""
     year = _year(date_text, _first(record, "264", "c"), _first(record, "260", "c"))
@@ -390,7 +407,13 @@ def _extract_marc21(record: pymarc.Record) -> RecordData:
     return RecordData(
         title=truncate(title, 1000),
         responsibility=truncate(responsibility, 1000),
-        authors=_headings([*names, *added]),
+        authors=_headings(
+            [
+                _heading(f, body=f.tag.endswith("10"))
+                for tags in MARC21_HEADINGS
+                for f in record.get_fields(*tags)
+            ]
+        ),
         publisher=truncate(publisher, 500),
         year=year,
         isbn=isbn,
@@ -422,11 +445,6 @@ def _extract_unimarc(record: pymarc.Record) -> RecordData:
         for f in record.get_fields(tag)
     ]
     responsibility = _join(_subfield_values(record, "200", "fg"), " ; ") or _join(filter(None, names), "; ")
-    secondary = [
-        _join([clean(f.get("a")), clean(f.get("b"))], ", ")
-        for tag in ("702", "712")
-        for f in record.get_fields(tag)
-    ]
     f100 = record.get("100")
     general = (f100.get("a") or "") if f100 is not None else ""  # fixed positions: not cleaned
     year = _year(
@@ -444,7 +462,13 @@ def _extract_unimarc(record: pymarc.Record) -> RecordData:
     return RecordData(
         title=truncate(title, 1000),
         responsibility=truncate(responsibility, 1000),
-        authors=_headings([*names, *secondary]),
+        authors=_headings(
+            [
+                _heading(f, body=f.tag.startswith("71"), unimarc=True)
+                for tags in UNIMARC_HEADINGS
+                for f in record.get_fields(*tags)
+            ]
+        ),
         publisher=truncate(_first(record, "210", "c") or _first(record, "214", "c"), 500),
         year=year,
         isbn=next(filter(None, map(isbn13, _subfield_values(record, "010", "a"))), ""),

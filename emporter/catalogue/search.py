@@ -1125,6 +1125,16 @@ def author_query(responsibility: str) -> str:
     return body
 
 
+def heading_query(heading: str) -> str:
+    """What to search in the author field for the other works of a name heading, as the
+    library system files it: a person's surname ("Hugo, Victor" is "Hugo"), a name with
+    no comma whole (a body, a group, "Molière"), without its "(…)" qualifier ("Weather
+    Report (Musical group)")."""
+    name = re.sub(r"\s+([.,])", r"\1", " ".join(re.sub(r"\([^)]*\)", " ", heading).split()))
+    surname, comma, _ = name.partition(",")
+    return (surname if comma else name).strip(" .")
+
+
 def _first_name_of(piece: str) -> tuple[str, bool]:
     """The name a piece of a statement gives (a person's surname, or a body whole), and
     whether it is a body; ("", False) when it gives none."""

@@ -19,6 +19,7 @@ from .search import (
     SEARCH_FIELDS,
     Filters,
     author_query,
+    heading_query,
     search_records,
 )
 
@@ -213,7 +214,7 @@ def record(request, pk: int):
         "language_name": LANGUAGES.get(record.language, record.language.upper()),
         # The other works of each name the record is filed under ("Hugo, Victor": by the
         # surname); without headings (not imported since), of the statement's first author.
-        "authors": [(heading, author_query(heading)) for heading in record.author_headings],
+        "authors": [(heading, heading_query(heading)) for heading in record.author_headings],
         "author_query": author_query(record.responsibility),
         "subjects": [_subject_text(s) for s in record.subjects if s]
         if isinstance(record.subjects, list)

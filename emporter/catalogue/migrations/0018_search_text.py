@@ -21,8 +21,9 @@ all costs 0.3 s, and rewriting the vector of every one of them would cost 14 s; 
 SQLite: FTS5's tokenizer splits on every sign already, but keeps œ and æ whole
 ("cœur" never met "coeur"): its triggers now write them as two letters, and the
 embedded catalogue's index is rebuilt. A later migration that makes Django remake
-catalogue_record must end with ``RunPython(install_sqlite)`` from this module (0002's
-would bring back the old triggers).
+catalogue_record must end with ``RunPython(install_sqlite)`` from the newest migration
+that replaces these triggers (catalogue/0023 now; this module's and 0002's would bring
+back older ones).
 """
 
 import importlib

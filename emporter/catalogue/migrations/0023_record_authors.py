@@ -8,14 +8,24 @@ The column is added by ALTER TABLE on both engines rather than by Django's AddFi
 SQLite a NOT NULL column makes Django rebuild catalogue_record, which would drop the
 full-text triggers kept there (catalogue/0018); on PostgreSQL a constant default adds it
 without rewriting the table. Each record gets its headings at its next import; the
-triggers are replaced here, the rows already indexed are left as they are (their
-headings are empty until then)."""
+triggers are replaced here (on PostgreSQL also those adding the words of "did you mean",
+catalogue/0020), the rows already indexed are left as they are (their headings are
+empty until then). A later migration that makes Django remake catalogue_record on
+SQLite must end with ``RunPython(install_sqlite)`` from this module."""
 
 import importlib
 
 from django.db import migrations, models
 
+search_0002 = importlib.import_module("emporter.catalogue.migrations.0002_search")
 search_0018 = importlib.import_module("emporter.catalogue.migrations.0018_search_text")
+words_0020 = importlib.import_module("emporter.catalogue.migrations.0020_subject_words")
+
+# ALTER TABLE waits for every transaction reading the table: behind a long import it
+# would hold up every search queued after it. Better to fail and be run again.
+LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
+ADD_COLUMN = "ALTER TABLE catalogue_record ADD COLUMN authors text NOT NULL DEFAULT ''"
+DROP_COLUMN = "ALTER TABLE catalogue_record DROP COLUMN authors"
 
 POSTGRESQL = [
     """
@@ -33,6 +43,14 @@ POSTGRESQL = [
       BEFORE INSERT OR UPDATE OF title, responsibility, authors, series, subjects, summary, publisher
       ON catalogue_record FOR EACH ROW EXECUTE FUNCTION catalogue_record_search_update()
     """,
+    # 0020's words of "did you mean", with the headings' ("Jason Moren" → "moran").
+    *(
+        statement.replace("responsibility || ' ' || series", "responsibility || ' ' || authors || ' ' || series")
+        .replace("NEW.responsibility, NEW.series", "NEW.responsibility, NEW.authors, NEW.series")
+        .replace("new_row(title, responsibility, series", "new_row(title, responsibility, authors, series")
+        .replace("UPDATE OF title, responsibility, series", "UPDATE OF title, responsibility, authors, series")
+        for statement in words_0020.POSTGRESQL
+    ),
 ]
 
 POSTGRESQL_REVERSE = [
@@ -42,6 +60,7 @@ POSTGRESQL_REVERSE = [
       ON catalogue_record FOR EACH ROW EXECUTE FUNCTION catalogue_record_search_update()
     """,
     *search_0018.POSTGRESQL[2:],  # 0018's trigger function, without the headings
+    *words_0020.POSTGRESQL,
 ]
 
 
@@ -64,8 +83,30 @@ def _sqlite_statements(values) -> list[str]:
     ]
 
 
+def add_column(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(LOCK_TIMEOUT)
+    schema_editor.execute(ADD_COLUMN)
+
+
+def drop_column(apps, schema_editor):
+    schema_editor.execute(DROP_COLUMN)
+
+
+def install_sqlite(apps, schema_editor):
+    """0002's full-text table and triggers, with this migration's triggers."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    search_0002.install_sqlite(apps, schema_editor)
+    for statement in _sqlite_statements(_sqlite_values):
+        schema_editor.execute(statement)
+
+
 def forward(apps, schema_editor):
-    statements = POSTGRESQL if schema_editor.connection.vendor == "postgresql" else _sqlite_statements(_sqlite_values)
+    if schema_editor.connection.vendor == "postgresql":
+        statements = POSTGRESQL
+    else:
+        statements = _sqlite_statements(_sqlite_values)
     for statement in statements:
         schema_editor.execute(statement)
 
@@ -99,12 +140,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    "ALTER TABLE catalogue_record ADD COLUMN authors text NOT NULL DEFAULT ''",
-                    "ALTER TABLE catalogue_record DROP COLUMN authors",
-                ),
-            ],
+            database_operations=[migrations.RunPython(add_column, drop_column)],
         ),
         # Back: the triggers first (they name the column), then the column.
         migrations.RunPython(forward, backward),
