@@ -21,7 +21,14 @@ from django.test import Client
 
 from bench import print_table, section, summary, time_ms
 from emporter.catalogue.models import Copy, Record
-from emporter.catalogue.search import CORRECTION_THRESHOLD, Filters, _tsquery_sql, search_records, words
+from emporter.catalogue.search import (
+    CORRECTION_THRESHOLD,
+    Filters,
+    _tsquery_sql,
+    search_records,
+    text_score,
+    words,
+)
 from emporter.folding import fold
 from emporter.network.models import Branch
 
@@ -214,14 +221,7 @@ def reference_sql(query: Query) -> tuple[str, list]:
     # typed; a record holding the words whole ranks first (search._postgres_text_match).
     weights = {"title": "A", "author": "B", "subject": "C"}.get(query.field, "")
     match, match_params, whole, whole_params = _tsquery_sql(words(query.q), weights)
-    if whole:
-        score = (
-            f"CASE WHEN search_vector @@ {whole} THEN 0.5 + ts_rank_cd(search_vector, {whole}, 32) / 2"
-            f" ELSE ts_rank_cd(search_vector, {match}, 32) / 2 END"
-        )
-        score_params = [*whole_params, *whole_params, *match_params]
-    else:
-        score, score_params = f"ts_rank_cd(search_vector, {match}, 32)", match_params
+    score, score_params = text_score(match, match_params, whole, whole_params)
     return (
         f"SELECT id FROM catalogue_record r WHERE search_vector @@ {match}{where}"
         f" ORDER BY {score} DESC LIMIT 20",

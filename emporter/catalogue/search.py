@@ -378,18 +378,7 @@ def _postgres_text_match(q: str, field: str, *, whole_words: bool = False) -> Ma
     query, params, whole, whole_params = _tsquery_sql(words(q), weights=weights, whole_words=whole_words)
     if not query:
         return Match(where="1 = 0", params=[])
-    if whole:
-        # ts_rank_cd(…, 32) lies in [0, 1): halved, and a whole-word match lifted by 0.5,
-        # every record holding the words typed outranks one that only holds a word the
-        # last one begins ("petit" above "petitesse"); still below an exact title (+ 1).
-        # Whole-word matches rank by the whole words (an OR spoils the cover density).
-        score = (
-            f"CASE WHEN r.search_vector @@ {whole} THEN 0.5 + ts_rank_cd(r.search_vector, {whole}, 32) / 2"
-            f" ELSE ts_rank_cd(r.search_vector, {query}, 32) / 2 END"
-        )
-        score_params = [*whole_params, *whole_params, *params]
-    else:
-        score, score_params = f"ts_rank_cd(r.search_vector, {query}, 32)", list(params)
+    score, score_params = text_score(query, params, whole, whole_params)
     # The title typed whole is looked up once, in the title-key index (migration 0019):
     # its letters and digits, folded, without a leading article ("l etranger" is
     # "L'Étranger"). Keying every matched title would cost more than ranking it.
@@ -405,6 +394,22 @@ def _postgres_text_match(q: str, field: str, *, whole_words: bool = False) -> Ma
         else "",
         exact_params=[q] if exact else [],
         tiebreak="length(r.title)",
+    )
+
+
+def text_score(query: str, params: list, whole: str, whole_params: list) -> tuple[str, list]:
+    """The rank of a record ``r`` that ``_tsquery_sql``'s query matched, and its parameters.
+
+    ts_rank_cd(…, 32) lies in [0, 1): halved, and a whole-word match lifted by 0.5, every
+    record holding the words typed outranks one that only holds a word the last one
+    begins ("petit" above "petitesse"); still below an exact title (+ 1). Whole-word
+    matches rank by the whole words (an OR spoils the cover density)."""
+    if not whole:
+        return f"ts_rank_cd(r.search_vector, {query}, 32)", list(params)
+    return (
+        f"CASE WHEN r.search_vector @@ {whole} THEN 0.5 + ts_rank_cd(r.search_vector, {whole}, 32) / 2"
+        f" ELSE ts_rank_cd(r.search_vector, {query}, 32) / 2 END",
+        [*whole_params, *whole_params, *params],
     )
 
 
