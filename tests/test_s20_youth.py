@@ -279,3 +279,75 @@ def test_youth_poetry_and_plays_are_not_novels(branch):
     Copy.objects.filter(record=novel).update(call_number="J 843 SAN")
     found = set(Copy.objects.filter(kind_q(Kind.FIRST_NOVELS)).values_list("record__title", flat=True))
     assert found == {"Le Buveur d'encre"}
+
+
+# -- An adult's age typed for a child (30 for 3); a history longer than the account shows ----
+
+
+def test_the_form_refuses_an_adults_age_for_a_child(library, family):
+    parent, child = family
+    data = {"how_many": 2, "pickup_branch": library.pk, "for_whom": child.pk}
+
+    with translation.override("en"):
+        form = SurpriseForm({**data, "age": 30}, patron=parent)
+        assert not form.is_valid()
+        assert form.errors["age"] == ["Lina has a child's card: give an age under 18."]
+    assert not SurpriseForm({**data, "age": 18}, patron=parent).is_valid()
+    assert not SurpriseForm({**data, "age": 18}, patron=child).is_valid()  # on their own card
+    assert SurpriseForm({**data, "age": 17}, patron=parent).is_valid()
+    # An adult may give any age: a parent with no child card asking for their little one.
+    assert SurpriseForm({**data, "for_whom": parent.pk, "age": 30}, patron=parent).is_valid()
+    assert SurpriseForm({**data, "for_whom": parent.pk, "age": 4}, patron=parent).is_valid()
+
+
+def test_a_childs_bag_with_an_adults_age_gets_youth_documents_only(library, family):
+    """A bag asked before the form refused it: 30 on a child's card is a typo, not an adult."""
+    parent, child = family
+    youth("Album pour Lina", library, age_min=3, age_max=6)
+    make_record(title="Thriller sanglant", copies=[library], audience="adult")
+    surprise = SurpriseRequest.objects.create(
+        patron=child, asked_by=parent, pickup_branch=library, how_many=2, age=30
+    )
+
+    assert titles(selectors.suggestions(surprise)) == {"Album pour Lina"}
+
+
+def test_an_adults_bag_with_an_age_still_gets_adult_documents(library, family):
+    parent, _child = family
+    youth("Album pour Lina", library, age_min=3, age_max=6)
+    make_record(title="Thriller sanglant", copies=[library], audience="adult")
+    surprise = services.create_surprise_request(
+        asked_by=parent, patron=parent, pickup_branch=library, how_many=2, age=30
+    )
+
+    assert titles(selectors.suggestions(surprise)) == {"Thriller sanglant"}
+
+
+def test_a_title_read_hundreds_of_loans_ago_is_still_known(library, family):
+    """The account page shows the latest 200 returned loans; a reader keeping their history
+    is not offered a title they borrowed before those."""
+    _parent, child = family
+    child.loan_history = LoanHistory.KEEP
+    child.save(update_fields=["loan_history"])
+    gruffalo = youth("Le Gruffalo", library, age_min=3, age_max=6)
+    long_ago = lend(gruffalo, child, library, barcode="GRUF2", returned=True)
+    Loan.objects.filter(pk=long_ago.pk).update(returned_at=timezone.now() - datetime.timedelta(days=900))
+    favourite = youth("Le Petit Chaperon rouge", library, age_min=3, age_max=6)
+    copy = Copy.objects.create(
+        record=favourite, barcode="CHAP2", call_number="A PER", branch=library, status=CopyStatus.ON_SHELF
+    )
+    now = timezone.now()
+    Loan.objects.bulk_create(
+        Loan(
+            copy=copy,
+            patron=child,
+            branch=library,
+            due_date=timezone.localdate(),
+            returned_at=now - datetime.timedelta(days=n),
+        )
+        for n in range(1, 251)
+    )
+
+    assert selectors.known_to_reader(child) == {gruffalo.pk, favourite.pk}
+    child.loan_history = LoanHistory.LIBRARY
+    assert selectors.known_to_reader(child) == set()  # not kept: not used to choose

@@ -428,6 +428,15 @@ def loans_of_each(patrons: list[Patron]) -> dict[int, list[Loan]]:
     return found
 
 
+def records_borrowed_by(patron: Patron, *, returned_too: bool) -> set[int]:
+    """The records of a patron's loans out now and, ``returned_too``, of every returned
+    loan still linked to them: all of them, where the account page shows the latest."""
+    loans = Loan.objects.filter(patron=patron)
+    if not returned_too:
+        loans = loans.filter(returned_at__isnull=True)
+    return set(loans.values_list("copy__record_id", flat=True).distinct())
+
+
 def history_rules() -> tuple[int, list[tuple[str, int]]]:
     """How long the library's rules keep a returned loan's borrower: the default delay in
     days, and the document types whose rule says otherwise, (label, days), for the

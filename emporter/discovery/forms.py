@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emporter.network.models import Branch
 
-from .kinds import Kind
+from .kinds import ADULT_AGE, Kind
 from .models import SurpriseRequest
 from .selectors import is_child
 
@@ -77,9 +77,19 @@ class SurpriseForm(forms.Form):
         # A child's bag is chosen by age: with none, the librarian would be offered the
         # whole catalogue, adults' documents first.
         reader = self.people.get(data.get("for_whom"))
-        if reader is not None and is_child(reader) and data.get("age") is None and "age" not in self.errors:
+        if reader is None or not is_child(reader) or "age" in self.errors:
+            return data
+        age = data.get("age")
+        if age is None:
             self.add_error(
                 "age", _("How old is %(name)s? The librarian chooses by age.") % {"name": reader.first_name}
+            )
+        elif age >= ADULT_AGE:
+            # A typo (30 for 3) on a child's card would fill the bag with adults' documents.
+            self.add_error(
+                "age",
+                _("%(name)s has a child's card: give an age under %(adult)s.")
+                % {"name": reader.first_name, "adult": ADULT_AGE},
             )
         return data
 

@@ -74,6 +74,8 @@ YEARS = {
     AgeBand.CHILDREN: (9, 12),
     AgeBand.TEENS: (12, 18),
 }
+# A child's card is for readers under this age (the teens' band ends there).
+ADULT_AGE = YEARS[AgeBand.TEENS][1]
 # Read as "from N": a record with only a minimum age covers this many years.
 OPEN_RANGE_YEARS = 3
 

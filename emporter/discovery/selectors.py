@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from emporter.catalogue.models import Audience, Copy, CopyStatus, Record
 from emporter.catalogue.search import Filters, search_ids, search_records, words
-from emporter.desk.selectors import loans_of_each, returned_loans_of
+from emporter.desk.selectors import records_borrowed_by
 from emporter.holds import policy
 from emporter.holds.models import ACTIVE, Request
 from emporter.network.models import Branch, ServiceMode
@@ -331,13 +331,13 @@ def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> t
     records = available_records(branch=surprise.pickup_branch, copy_q=copy_q)
     records = records.filter(record_q(band=band, kinds=surprise.kinds))
     audience = Audience.YOUTH if band else (Audience.ADULT if surprise.age is not None else "")
-    if audience == Audience.ADULT:
-        records = records.filter(audience=Audience.ADULT)
-    elif not audience and is_child(surprise.patron):
-        # A child's bag with no age (asked before the form required one): the youth
-        # collections, never the adults' documents.
+    if not band and is_child(surprise.patron):
+        # A child's bag with no age (asked before the form required one), or an adult's
+        # age (asked before the form refused it): the youth collections, never the adults'.
         audience = Audience.YOUTH
         records = records.filter(audience=Audience.YOUTH)
+    elif audience == Audience.ADULT:
+        records = records.filter(audience=Audience.ADULT)
     taken = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE).values("record_id")
     records = records.exclude(pk__in=taken).exclude(pk__in=_matching(surprise.avoid))
     known = known_to_reader(surprise.patron)
@@ -365,11 +365,9 @@ def known_to_reader(patron) -> set[int]:
     ``privacy.services``)."""
     if patron is None:
         return set()
-    loans = loans_of_each([patron])[patron.pk]
-    if patron.loan_history == LoanHistory.KEEP:
-        loans += returned_loans_of(patron)
+    borrowed = records_borrowed_by(patron, returned_too=patron.loan_history == LoanHistory.KEEP)
     bags = Request.objects.filter(patron=patron, surprise_requests__patron=patron)
-    return {loan.copy.record_id for loan in loans} | set(bags.values_list("record_id", flat=True))
+    return borrowed | set(bags.values_list("record_id", flat=True))
 
 
 def search_available(q: str, *, branch: Branch | None, limit: int = 12) -> list[Tile]:
