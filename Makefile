@@ -36,18 +36,20 @@ format: install
 # SQLite always; PostgreSQL too when DATABASE_URL names one. The two suites run side by
 # side (TEST_JOBS=1: one after the other); each prints its report as it ends. The
 # PostgreSQL suite is the longer (its server works too): the SQLite one runs niced, on
-# what CPU the other leaves.
+# what CPU the other leaves, and alone runs the tests that use no database (a second run
+# would test the same code on the same input; `make test-postgres` alone runs them all).
 TEST_JOBS ?= 2
 test: messages lint
 	@if [ -n "$$DATABASE_URL" ] && [ "$(TEST_JOBS)" != 1 ]; then \
 	  echo "SQLite and PostgreSQL suites run side by side: each prints its report when it ends."; fi
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgres \
+	  POSTGRES_ARGS=--database-tests-only
 
 test-sqlite: messages
 	nice -n 10 env -u DATABASE_URL $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: messages
-	if [ -n "$$DATABASE_URL" ]; then $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); fi
+	if [ -n "$$DATABASE_URL" ]; then $(PY) -m pytest -p no:cacheprovider $(POSTGRES_ARGS) $(PYTEST_ARGS); fi
 
 bench: messages
 	$(PY) -m bench $(BENCH_ARGS)

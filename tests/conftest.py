@@ -11,6 +11,50 @@ def pytest_report_header(config):
     return f"database: {os.environ.get('DATABASE_URL') or 'SQLite (embedded)'}"
 
 
+# The fixtures through which a test reaches the database.
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "postgres"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="leave out the tests that use no database (make test runs them in the SQLite suite)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --database-tests-only (the PostgreSQL half of ``make test``), the tests that
+    never reach a database are left out: the SQLite half runs them, and a second run
+    would test the same code on the same input. A test that reads the database settings
+    without a query is marked ``each_engine`` and stays."""
+    if not config.getoption("--database-tests-only"):
+        return
+    left_out = [item for item in items if not _reaches_database(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if _reaches_database(item)]
+        config.stash[LEFT_OUT] = len(left_out)
+
+
+LEFT_OUT = pytest.StashKey[int]()
+
+
+def _reaches_database(item) -> bool:
+    return bool(
+        DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        or item.get_closest_marker("django_db")
+        or item.get_closest_marker("each_engine")
+    )
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if left_out := config.stash.get(LEFT_OUT, 0):
+        terminalreporter.write_line(
+            f"{left_out} tests that use no database were left out: they run in the SQLite suite."
+        )
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's, plus: on PostgreSQL, tables emptied by DELETE (``_flush_by_delete``);

@@ -59,6 +59,7 @@ def test_without_gettext_the_dates_are_compared(catalogue, monkeypatch):
     assert translations_are_compiled() == []
 
 
+@pytest.mark.each_engine  # the settings DATABASE_URL gives, SQLite's or PostgreSQL's
 def test_kept_connections_are_checked_before_a_page_reuses_them():
     from emporter import settings as project
 
