@@ -13,7 +13,7 @@ from emporter.patrons.models import Role
 from emporter.stats import selectors, tables
 from tests.test_api import V1
 from tests.test_api_staff import sign_in, staff_user
-from tests.test_stats import PARAMS, PERIOD, api_token, history, staff  # noqa: F401 (a fixture)
+from tests.test_stats import PARAMS, PERIOD, api_token, built_history, history, staff  # noqa: F401 (fixtures)
 
 LANGUAGES = ("fr", "en")
 

@@ -34,6 +34,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -155,9 +156,25 @@ def build_history() -> History:
 HOUR = datetime.timedelta(hours=1)
 
 
+@pytest.fixture(scope="module")
+def built_history(django_db_setup, django_db_blocker):
+    """The history, built once for a module's tests (as Django's setUpTestData does): in a
+    transaction each test's own nests in, rolled back after the module's last test."""
+    with django_db_blocker.unblock():
+        kept = transaction.atomic()
+        kept.__enter__()
+        built = build_history()
+    try:
+        yield built
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            kept.__exit__(None, None, None)
+
+
 @pytest.fixture
-def history(db):
-    return build_history()
+def history(built_history, db):
+    return built_history
 
 
 def network():

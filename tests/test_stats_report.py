@@ -8,7 +8,7 @@ from pypdf import PdfReader
 
 from emporter.patrons.models import Role, StaffRole
 from emporter.stats import report
-from tests.test_stats import PERIOD, build_history, history  # noqa: F401 (fixture)
+from tests.test_stats import PERIOD, build_history, built_history, history  # noqa: F401 (fixtures)
 
 
 def text_of(content: bytes) -> str:
