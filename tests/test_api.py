@@ -221,6 +221,20 @@ def test_search_returns_hits_facets_and_pages(client, branch):
     dvd_only = client.get(f"{V1}/records", {"q": "petit prince", "doc_type": "dvd"}).json()
     assert [i["title"] for i in dvd_only["items"]] == ["Le petit prince en DVD"]
     assert dvd_only["items"][0]["available"] == 0
+    assert dvd_only["items"][0]["authors"] == []
+
+
+def test_records_give_their_author_headings_as_the_record_page_links_them(client, branch):
+    record = make_record(
+        title="Vol de nuit",
+        responsibility="Antoine de Saint-Exupéry ; préface d'André Gide",
+        authors="Saint-Exupéry, Antoine de\nGide, André",
+        copies=[branch],
+    )
+    detail = client.get(f"{V1}/records/{record.pk}").json()
+    assert detail["authors"] == ["Saint-Exupéry, Antoine de", "Gide, André"]
+    (hit,) = client.get(f"{V1}/records", {"q": "vol de nuit"}).json()["items"]
+    assert hit["authors"] == ["Saint-Exupéry, Antoine de", "Gide, André"]
 
 
 def test_record_detail_shows_availability_per_branch(client, branch, other_branch):

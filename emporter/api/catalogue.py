@@ -56,6 +56,7 @@ def search(request, query: Query[SearchQuery]):
             **{f: getattr(hit.record, f) for f in ("id", "title", "responsibility", "publisher", "year")},
             **{f: getattr(hit.record, f) for f in ("isbn", "language", "audience", "doc_type")},
             "get_doc_type_display": hit.record.get_doc_type_display(),
+            "author_headings": hit.record.author_headings,
             "copies": hit.copies,
             "available": hit.available,
             "available_at": hit.available_at,

@@ -87,6 +87,11 @@ class RecordRef(Schema):
 
 
 class RecordOut(RecordRef):
+    authors: list[str] = Field(
+        alias="author_headings",
+        description="The record's authors and contributors as name headings (the main entry first), "
+        "as the record page links them: each one searches the author field.",
+    )
     publisher: str
     year: int | None
     isbn: str
