@@ -3,70 +3,8 @@
     import_copies(path, *, code_map=None, default_branch=None, encoding=None, batch_size=500,
                   stdout=None) -> CopyImportReport
 
-Columns (header row, any order, case-insensitive; ``,`` ``;`` tab or ``|`` separated):
-
-- ``barcode`` (required). An inventory beside a MARC import had best carry barcodes and
-  statuses only: a department or location it gives where the MARC items give none is
-  undone by each MARC import and written again by the next inventory;
-- ``record`` (a ``Record.source_key``) or ``isbn``: the copy's record, which must exist.
-  A file with neither column only updates the copies it names (an inventory: barcodes
-  and statuses); a barcode it does not know is reported (``unknown_barcode``);
-- ``call_number``; ``branch``, ``department``, ``location``: our codes, or source
-  codes translated by the code map (branch falls back to ``default_branch``);
-- ``doc_type``: one of ours (``book``, ``dvd``…) or a source type code; empty: the
-  record's type;
-- ``status``: ``on_shelf``, ``on_loan``, ``in_transit``, ``missing`` or ``withdrawn``;
-  empty keeps an existing copy's status (new copies are on the shelf).
-
-Only the file's columns are written: a column the file does not have leaves an existing
-copy's value alone (a file of barcodes and statuses keeps call numbers and places; an
-empty cell of a column it has clears the value, except the call number of a copy our
-circulation holds: a picker looks for it by it), and
-its source codes join the copy's ``source_codes`` (an empty cell removes its code). A
-new copy without those columns has no call number, the record's type, no department nor
-location, and ``default_branch``. Without a branch column a copy stays in its branch and
-the department and location columns are looked up there; with one but without
-department and location columns, a copy keeps its place unless it changes branch.
-
-Status on re-import, as the MARC import does it: the file's status is applied only when
-it changed at the source since the last import (kept in ``Copy.source_codes["status"]``),
-so a nightly file saying "on_shelf" does not undo our picker's "missing"; and never to a
-copy our own circulation holds: set aside or on the hold shelf, in a transit of ours, or
-lent at one of our doors (an open loan). Such a copy keeps its status (``status_kept``),
-and its ``source_codes["status"]`` too, so the first file after the copy is back applies
-the change. A file's "in_transit" (a transfer between the library system's branches) is
-the source's transit, not ours: a later file ends it, until something of ours touches
-the copy (``importer.SOURCE_TRANSIT``). A copy a MARC import withdrew for being left out
-of its export (``importer.ABSENT``) and listed again by a row that gives a status gets
-back the status it had, unless the row's is news (``importer.restored_status``). A row
-moving a record's last copies to another record moves its requests too, as the MARC
-import does (``on_merge``).
-
-Encoding: UTF-16 with its byte order mark (Excel's "Unicode Text", tab-separated); UTF-8
-when most lines with accents are UTF-8 (the others are reported, ``bad_encoding``); else
-Windows-1252, said so (``encoding``). A file that is neither —
-Excel's "CSV (Macintosh)" (Mac Roman) and "CSV (MS-DOS)" (CP850) put é, è, ç… where
-Windows-1252 has punctuation or nothing — is refused before anything is written
-(``bad_encoding``, with the line of the first odd character): read as another encoding
-it would write wrong names everywhere, so ``encoding`` (``--encoding``) must name it.
-
-A row with a problem is reported with its line number and skipped; the other rows are
-imported: a row whose bytes do not decode (``bad_encoding``), one csv cannot read or
-that swallowed the next rows (``bad_row``: a quote left open takes the lines after it,
-up to the next quote, into one cell; the report names them; over ``MAX_SPAN`` lines, or
-csv's field limit, it is an unclosed quote: that line is reported and the reading starts
-again on the next; a quoted cell on several lines without a separator in them, an
-address, is read as it is), rows separated by another character than the header
-(``wrong_separator``, one problem for a run of them), the header again (two files
-joined: ``repeated_header``), a value longer than
-its column (``value_too_long``), one the database refuses (``database_error``: the
-batch is retried row by row). A barcode repeated in the file: the first row wins.
-Control and invisible format characters (a BOM mid-file, a zero-width space) are
-dropped from every cell; a header without rows is said (``no_rows``).
-
-``CopyImportReport.failed``: the file could not be read (unreadable, refused for its
-encoding, no usable header) or no copy was imported from it; the command then exits
-with an error.
+The columns, what a re-import writes and keeps, the encodings read and refused, and
+what a row with a problem gives are in docs/imports.md, "Copies from a CSV file".
 """
 
 from __future__ import annotations
@@ -215,7 +153,7 @@ def import_copies(
     stdout: TextIO | None = None,
     on_merge: Callable[[dict[int, int]], object] | None = None,
 ) -> CopyImportReport:
-    """Create or update the copies listed in a CSV file (see the module docstring).
+    """Create or update the copies listed in a CSV file (docs/imports.md).
     Raises ValueError before reading when an option is wrong. ``on_merge``: as
     ``import_marc``'s (a file moving a record's last copies to another one)."""
     targets = Targets.load(load_code_map(code_map), default_branch)

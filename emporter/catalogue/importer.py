@@ -1,131 +1,9 @@
 """Import MARC files into the catalogue: records and their copies, kept in sync by re-import.
 
-The one entry point::
-
-    import_marc(
-        paths: Iterable[str | Path] | str | Path,
-        *,
-        source: str | None = None,          # source name; default: each file's stem
-        preset: str | None = None,          # "koha-marc21" | "koha-unimarc" | "sirsi"
-        mapping: ItemMapping | None = None, # custom item mapping (overrides preset)
-        code_map: CodeMap | Mapping | str | Path | None = None,
-        default_branch: str | None = None,  # Branch.code for copies whose branch is unknown
-        encoding: str | None = None,        # force a character set (marc.ENCODINGS) for ISO 2709
-        withdraw_missing: bool = False,     # the files are the source's whole catalogue
-        take_over: bool = False,            # the source replaces the one that has the files' barcodes
-        batch_size: int = 500,
-        progress: bool | None = None,       # None: a bar when stderr is a terminal
-        stdout: TextIO | None = None,       # problems are written here as they are found
-        on_merge: Callable | None = None,   # {old record id: new} of records merged at the source
-    ) -> ImportReport
-
-``ImportReport`` has one ``FileReport`` per file (``records_created``, ``_updated``,
-``_unchanged``, ``_skipped``, the same for ``copies_``, ``copies_without_barcode``,
-``copies_restored``, ``records_merged``, the ``preset`` used), the same totals as
-attributes, ``problems``, ``summary_lines()`` and ``failed``: the files that could not be read (missing,
-unreadable, refused as another source's), whose reading stopped before their end
-(truncated, XML not well-formed), or from which no record could be imported (empty, not
-MARC, every record broken). The command exits with an error when there is one.
-
-Raises ``ValueError`` before writing anything when an option is wrong (unknown preset,
-encoding, default branch or branch named in the code map). Bad data never raises: it is
-reported.
-
-Keys. A record is keyed by ``Record.source_key = "<source>:<id>"`` where ``<id>`` is
-``marcdata.record_id`` (001, else ``035:<035$a>``, else ``002:<002>``, else ``isbn:<ISBN>``)
-and ``<source>`` is ``source`` or, by default, the file's name without extension:
-re-importing a file of the same name updates its records, and two exports from
-different systems cannot collide. Give ``source`` when a system's export changes name
-between runs (``catalogue-2024-06-01.mrc``): when most of the first ``SAMPLE`` barcodes
-of a file are copies of records of another source, the file is refused before anything
-is written (``other_source``, naming that source: the same catalogue under a new name
-would otherwise be imported a second time and take its copies), unless ``take_over``
-says this source really replaces the other one. A file whose later barcodes only turn
-out to be another source's is imported, and the same problem says so. A copy is keyed
-by its barcode, unique across the network: a barcode already in the catalogue is
-updated (and moved to this record), whichever import created it. A barcode not in the
-catalogue is looked for by the source's own id of its item, when the mapping reads one
-(Koha's itemnumber, ``item_id``; ``Copy.source_item``): a label replaced at the source
-(a torn one) gives the copy its new barcode, wherever it is (the label on the document
-is the one scanned), rather than a second copy on the shelf for a document in a bag.
-
-Weeding. A re-import touches only the barcodes it lists: a copy weeded in the library
-system stays as it was, unless ``withdraw_missing`` says the files are the source's whole
-catalogue. Then the source's copies they no longer list are withdrawn, except those our
-requests, transits or loans hold; not at all when a record of the source could not be
-read, nor when more than a tenth of its copies would go (``ImportReport.withdrawals``).
-Such a copy is marked (``Copy.source_codes["absent"]``, with the status it had, in
-``"absent_status"``): when a later file lists it again, it gets that status back (a
-picker's "missing", a "lent" a copies CSV said), unless the file's status codes changed
-since: then it takes the file's, as any re-import does (``restored_status``). A copy
-withdrawn by hand, or by the source's own withdrawn subfield, is not marked.
-
-Merges. A record whose copies all go to another record (merged, or given a new control
-number, in the library system) is left without a copy that could serve a request: it
-is marked merged into the record that took them (``Record.merged_into``, ``mark_merged``,
-in the batch's transaction), counted (``records_merged``, not a problem), and its
-requests follow them: ``on_merge`` (the commands and the imports page give
-``holds.merges.follow``) moves them in that transaction, and a scheduler job moves those
-it could not. A record that gets copies again is merged into nothing.
-
-Decisions, all reported in ``ImportReport.problems`` with file, record number, byte
-offset (ISO 2709) or line (MARCXML):
-
-- an unreadable record, one without identifier or title, or repeating an id already
-  seen in this import is skipped (with its items);
-- an item without barcode is skipped (its call number is reported);
-- an item whose barcode was already seen in this import is skipped: the first wins;
-- an item whose branch code maps to no branch (code map, then ``Branch.code``, then
-  ``default_branch``) is skipped;
-- the department comes first: the item's own department subfield when the mapping
-  reads one, else the code map's department for the item's location code; the location
-  code (mapped or as is, case-insensitively) is then looked up in that department.
-  Without a department, the code is looked up in the branch: location codes are unique
-  only within a department (``bd``, ``romans``, ``dvd`` recur across the departments of
-  one branch), so a code found in several departments is not guessed: the copy has no
-  location nor department and an ``ambiguous_location`` problem names the departments
-  (map the code to one in the code map). When nothing matches the copy has no location
-  (a location code naming a department gives the department) and the raw codes stay in
-  ``Copy.source_codes``.
-
-A new copy takes its item's status when the mapping reads one (withdrawn, lost, on
-loan: see ``item_mappings``), else it is on the shelf. Re-import rewrites a copy's record,
-call number, branch, department, location and type from the source, and its status
-when the mapping reads one and it changed at the source since the last import (a copy
-our picker marked missing stays missing until the source says something new), except
-where Emporter's own circulation holds the copy (``held_here``): set aside or on the
-hold shelf (``REQUEST_STATUSES``), in a transit of ours, or lent at one of our doors (an
-open loan). A transit a copies CSV reported (a transfer between the source's branches)
-is the source's, not ours, for as long as nothing of ours has touched the copy
-(``SOURCE_TRANSIT``): a later file ends it. Such a
-copy keeps its status (``status_kept``) and its record and place, branch, department
-and location (``placement_kept``): the patron who requested a title must get that
-title, and a pick line or a transit must find the copy where it was promised. The
-source's changes apply at the first import after the copy is back: the status
-subfields of a kept status are not written to ``source_codes`` (they stay those of the
-status the copy has from the source), so that import still sees them as news. The UPDATE of a
-copy's status or place is guarded (status still one the source may set, no open loan),
-so a request that sets the copy aside while the import runs wins: the copy is counted
-skipped and a ``status_kept`` problem says it was not updated.
-
-Writes are batched (``batch_size`` records per transaction, existing keys fetched in
-one query, ``bulk_create`` of the new rows, an UPDATE of the changed columns of each
-changed row), so rows go through ordinary INSERT/UPDATE statements and database
-triggers see them.
-
-Concurrency. A batch locks what it writes first: its records (and those its copies are
-on), in id order, waiting for them while holding nothing else; then its copies, without
-waiting (``lock_for_writing``: pickers, placements and the admin take a copy, then its
-record). A batch the database refuses for a reason that says nothing of its data (a
-deadlock, a copy someone holds, the same new key inserted by another import at once:
-``transient``) is written again a moment later, up to ``WRITE_ATTEMPTS`` times (the
-last one waits for busy copies); refused still, it is written record by record, and a
-record the database refuses is reported (``database_error``) and skipped. Its problems
-and counts are those of the attempt that was committed. The commands and the imports
-page also take turns (``imports.services.command_turn``).
-
-Files are streamed record by record; what the run keeps in memory is the keys and
-barcodes already seen (to report duplicates), some 100 bytes each.
+The entry point is ``import_marc(paths, *, source, preset, mapping, code_map, …)``; it
+returns an ``ImportReport``. Its rules (keys, weeding, merges, what is reported, what a
+re-import keeps, batches and concurrency) are in docs/imports.md, "MARC records and
+their copies": read them before changing what an import writes.
 """
 
 from __future__ import annotations
@@ -198,7 +76,7 @@ SOURCE_TRANSIT = "transit_at"
 SAMPLE = 1000
 # Reading stopped there: the rest of the file is unknown.
 CUT_SHORT = frozenset(("truncated", "xml"))
-# Where a copy is: a held copy keeps these (see the module docstring).
+# Where a copy is: a held copy keeps these (docs/imports.md).
 PLACEMENT_FIELDS = ("record_id", "branch_id", "department_id", "location_id")
 # The source codes only a copies CSV writes (catalogue.csv_import): a MARC import keeps them.
 CSV_ONLY_CODES = ("csv", "status", "branch", "doc_type", SOURCE_TRANSIT)
@@ -867,7 +745,7 @@ class _Run:
         }
 
     def place(self, branch_id: int, item: ItemData, entry, counts) -> tuple[int | None, int | None]:
-        """(location_id, department_id) of an item (see the module docstring)."""
+        """(location_id, department_id) of an item (docs/imports.md)."""
         placement = self.targets.locate(branch_id, location=item.location, department=item.department)
         if placement.problem == "no_department":  # not one of ours: the location code alone may tell
             placement = self.targets.locate(branch_id, location=item.location)
@@ -890,7 +768,7 @@ class _Run:
     # --- writing a batch --------------------------------------------------------------
 
     def write(self, batch: list[_PendingRecord], counts: FileReport) -> None:
-        """Write a batch in one transaction (see "Concurrency" in the module docstring).
+        """Write a batch in one transaction (see "Concurrency" in docs/imports.md).
         Refused for a reason that says nothing of its data (``transient``: a deadlock, a
         copy someone holds now, a key another import inserted meanwhile), it is written
         again, a little later; refused still, record by record, and a record the database
@@ -1053,8 +931,8 @@ class _Run:
         }
 
     def apply_status(self, copy: Copy, values: dict, status: str, *, held: bool, entry, counts) -> None:
-        """Put in ``values`` the status the file gives an existing copy, if any (see the
-        module docstring)."""
+        """Put in ``values`` the status the file gives an existing copy, if any
+        (docs/imports.md)."""
         news = status_changed_at_source(values["source_codes"], copy.source_codes)
         if not held and withdrawn_as_absent(copy):
             # Listed again after withdraw_missing withdrew it: the export had left it out.
