@@ -351,3 +351,26 @@ def test_a_title_read_hundreds_of_loans_ago_is_still_known(library, family):
     assert selectors.known_to_reader(child) == {gruffalo.pk, favourite.pk}
     child.loan_history = LoanHistory.LIBRARY
     assert selectors.known_to_reader(child) == set()  # not kept: not used to choose
+
+
+def test_the_account_says_it_lists_the_latest_returned_loans_of_a_longer_history(client, library, family):
+    """The account lists the latest 200 returned documents: a longer history is said, not
+    cut without a word."""
+    _parent, child = family
+    record = youth("Le Petit Chaperon rouge", library, age_min=3, age_max=6)
+    copy = Copy.objects.create(record=record, barcode="CHAP3", call_number="A PER", branch=library)
+    now = timezone.now()
+    returned = [now - datetime.timedelta(days=n) for n in range(1, 251)]
+    Loan.objects.bulk_create(
+        Loan(copy=copy, patron=child, branch=library, due_date=timezone.localdate(), returned_at=at)
+        for at in returned
+    )
+    client.force_login(child.user)
+
+    with translation.override("en"):
+        page = client.get("/en/account/").content.decode()
+    assert "The latest 200 of 250 documents." in page
+    assert page.count("Le Petit Chaperon rouge") == 200
+    Loan.objects.filter(returned_at__lt=returned[199]).delete()  # 200 left: nothing more to say
+    with translation.override("en"):
+        assert "The latest" not in client.get("/en/account/").content.decode()

@@ -448,7 +448,11 @@ def history_rules() -> tuple[int, list[tuple[str, int]]]:
     return default, others
 
 
-def returned_loans_of(patron: Patron, *, limit: int = 200) -> list[Loan]:
+# The account page lists this many returned loans, the latest; it says how many more.
+RETURNED_SHOWN = 200
+
+
+def returned_loans_of(patron: Patron, *, limit: int = RETURNED_SHOWN) -> list[Loan]:
     """A patron's returned loans still linked to them (their history, as they chose to
     keep it, or until the library's rules forget it), the latest first."""
     return list(
@@ -456,6 +460,10 @@ def returned_loans_of(patron: Patron, *, limit: int = 200) -> list[Loan]:
         .select_related("copy__record")
         .order_by("-returned_at", "-pk")[:limit]
     )
+
+
+def returned_loans_count(patron: Patron) -> int:
+    return Loan.objects.filter(patron=patron, returned_at__isnull=False).count()
 
 
 def scanned_copy(barcode: str) -> Copy | None:

@@ -16,7 +16,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from emporter.api import tokens
 from emporter.api.tokens import apps_of
 from emporter.curbside.selectors import bags_of
-from emporter.desk.selectors import history_rules, loans_of_each, returned_loans_of
+from emporter.desk.selectors import (
+    RETURNED_SHOWN,
+    history_rules,
+    loans_of_each,
+    returned_loans_count,
+    returned_loans_of,
+)
 from emporter.discovery.models import SurpriseRequest, SurpriseStatus
 from emporter.errors import ServiceError
 from emporter.holds.selectors import active_requests_of_each, card_refusal, requests_of
@@ -104,6 +110,7 @@ def account(request):
         # Until a document leaves its shelf, it may be collected at another library.
         r.pickup_changeable = pickup_changeable(r)
     default_days, by_type = history_rules()  # how long the library's rules keep a loan
+    returned = returned_loans_of(patron)
     context = {
         "patron": patron,
         # Ready bags first: when to come, and "I'm here" at the door.
@@ -130,7 +137,9 @@ def account(request):
         # How notices go now: by email for one who chose texts and has no mobile left.
         "told_by": NoticeChannel(patron.telling_channel).label,
         "history_days": settings.REQUEST_HISTORY_DAYS,
-        "returned_loans": returned_loans_of(patron),
+        "returned_loans": returned,
+        # Counted only when the list is full: a long history is said, not cut silently.
+        "returned_total": returned_loans_count(patron) if len(returned) == RETURNED_SHOWN else len(returned),
         "library_history_days": default_days,
         "library_history_by_type": by_type,
         "loan_history_choices": LoanHistory.choices,
