@@ -60,15 +60,17 @@ def capped(recorder, per_session=20, answer="421 4.7.0 Too many messages in this
     """The relay answers ``answer`` to MAIL FROM once a connection has taken ``per_session``
     messages (Microsoft 365's per-connection limits)."""
     accept = recorder.handle_MAIL
-    taken = {}
 
     async def handle_MAIL(server, session, envelope, address, options):
-        if taken.get(id(session), 0) >= per_session:
+        # Counted on the session itself: a dict keyed by id(session) met a new
+        # connection's session at a finished one's address, already "full", under load.
+        taken = getattr(session, "emporter_taken", 0)
+        if taken >= per_session:
             if answer is None:  # no answer: the connection is dropped
                 server.transport.close()
                 return "250 OK"
             return answer
-        taken[id(session)] = taken.get(id(session), 0) + 1
+        session.emporter_taken = taken + 1
         return await accept(server, session, envelope, address, options)
 
     recorder.handle_MAIL = handle_MAIL
