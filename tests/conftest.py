@@ -13,6 +13,8 @@ def pytest_report_header(config):
 
 # The fixtures through which a test reaches the database.
 DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "postgres"}
+# How many tests --database-tests-only left out, for the report's last words.
+LEFT_OUT = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser):
@@ -30,14 +32,13 @@ def pytest_collection_modifyitems(config, items):
     without a query is marked ``each_engine`` and stays."""
     if not config.getoption("--database-tests-only"):
         return
-    left_out = [item for item in items if not _reaches_database(item)]
+    kept, left_out = [], []
+    for item in items:
+        (kept if _reaches_database(item) else left_out).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if _reaches_database(item)]
+        items[:] = kept
         config.stash[LEFT_OUT] = len(left_out)
-
-
-LEFT_OUT = pytest.StashKey[int]()
 
 
 def _reaches_database(item) -> bool:
