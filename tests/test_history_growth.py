@@ -14,7 +14,7 @@ from emporter.holds.models import Request
 from emporter.holds.services import place_request
 from emporter.picking import selectors as picking
 from emporter.picking import services as picking_services
-from tests.conftest import make_record
+from tests.conftest import make_record, unchecked_foreign_keys
 
 EVENT_COLUMNS = "request_id, at, from_status, to_status, reason, note, copy_id, branch_id, to_tell"
 
@@ -56,7 +56,7 @@ def _past_requests(request, count: int) -> tuple[int, int]:
     values = [
         {"status": "'collected'", "idempotency_key": "NULL"}.get(column, f'"{column}"') for column in columns
     ]
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, unchecked_foreign_keys(cursor):
         cursor.execute(
             f"INSERT INTO holds_request ({', '.join(columns)})"
             f" SELECT {', '.join(values)} FROM holds_request, generate_series(1, %s) WHERE id = %s"
@@ -73,7 +73,7 @@ def _event_history(branch, patron) -> None:
     request, _ = place_request(patron=patron, record_id=make_record(copies=[branch]).pk, pickup_branch=branch)
     first, last = _past_requests(request, 20_000)
     spread = f"%s + g %% {last - first + 1}"
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, unchecked_foreign_keys(cursor):
         for rows, from_status, to_status, reason in [
             (250_000, "ready", "collected", "handover"),
             (10_000, "ready", "expired", "expired"),
@@ -121,7 +121,7 @@ def _pick_history(patron, branch) -> None:
     record = make_record(copies=[branch])
     request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
     today = timezone.localdate()
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, unchecked_foreign_keys(cursor):
         cursor.execute(
             "INSERT INTO picking_pickrun (branch_id, run_date, kind, cutoff, created_at)"
             " SELECT %s, %s::date - g, 'morning', now(), now() FROM generate_series(1, 400) g",

@@ -40,6 +40,7 @@ from tests.conftest import (
     make_patron,
     make_ready_requests,
     make_record,
+    unchecked_foreign_keys,
     wait_until_blocked,
 )
 
@@ -215,7 +216,7 @@ def rows_read(plan) -> int:
 def test_the_requests_to_forget_are_found_without_reading_the_kept_history(postgres, patron, branch):
     # Four months of collected requests whose loans keep their borrower: none to forget.
     record = make_record(copies=[branch])
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, unchecked_foreign_keys(cursor):
         cursor.execute(
             """INSERT INTO holds_request (patron_id, record_id, pickup_branch_id, status, channel, doc_type,
                    created_at, closed_at, patron_pseudonym, idempotency_fingerprint)
