@@ -8,6 +8,8 @@ import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -190,6 +192,65 @@ def test_a_forgotten_loan_is_not_tied_back_by_its_hand_over_instant(client, patr
     assert closed == named.replace(minute=0, second=0, microsecond=0)
     collected = RequestEvent.objects.get(request=sensitive, to_status=Status.COLLECTED)
     assert collected.at == closed
+
+
+def _handed_over(patron, branch, titles, closings):
+    """``titles`` handed over to ``patron``, their requests closed and collected at
+    ``closings`` ((closed, ready) pairs), kept in the patron's history: their loans."""
+    patron.loan_history = LoanHistory.KEEP
+    patron.save()
+    requests = make_ready_requests(patron, branch, titles)
+    desk.hand_over(patron=patron, branch=branch)
+    for request, (closed, ready) in zip(requests, closings, strict=True):
+        Request.objects.filter(pk=request.pk).update(closed_at=closed, ready_at=ready)
+        RequestEvent.objects.filter(request=request, to_status=Status.COLLECTED).update(at=closed)
+    return Loan.objects.filter(request__in=requests)
+
+
+def test_a_batch_of_forgotten_loans_blurs_each_closing_as_one_would(patron, branch):
+    """The delayed forgetting blurs a batch's closings in a few statements (it was two a
+    request: 1,000 for a batch of 500), each as a request alone was."""
+    # Closed after the requests' earlier events (made now): in two days, at 10:50:12.345678.
+    day = (timezone.now() + datetime.timedelta(days=2)).astimezone(datetime.UTC)
+    ten = day.replace(hour=10, minute=0, second=0, microsecond=0)
+    at = ten.replace(minute=50, second=12, microsecond=345678)
+    closings = [
+        (at, at - datetime.timedelta(days=1)),  # ready yesterday: back to 10:00
+        (at, at - datetime.timedelta(minutes=10)),  # ready at 10:40:12: back to then
+        (at + datetime.timedelta(minutes=69, seconds=47), None),  # 11:59:59, no ready time: 11:00
+    ]
+    titles = ["Vivre avec le VIH", "Le Petit Prince", "Sortir du silence"]
+    loans = _handed_over(patron, branch, titles, closings)
+    ready_events = dict(RequestEvent.objects.filter(to_status=Status.READY).values_list("request_id", "at"))
+    with CaptureQueriesContext(connection) as three:
+        assert desk.anonymise_loans(loans) == 3
+    by_title = {r.record.title: r for r in Request.objects.select_related("record")}
+    expected = {
+        "Vivre avec le VIH": ten,
+        "Le Petit Prince": at - datetime.timedelta(minutes=10),
+        "Sortir du silence": ten + datetime.timedelta(hours=1),
+    }
+    for title, closed in expected.items():
+        request = by_title[title]
+        assert request.closed_at == closed
+        assert RequestEvent.objects.get(request=request, to_status=Status.COLLECTED).at == closed
+        ready = RequestEvent.objects.get(request=request, to_status=Status.READY)
+        assert ready.at == ready_events[request.pk]  # before the closing: as it was
+
+    other = make_patron(branch, card="10000002")
+    six = [f"Titre {n}" for n in range(6)]
+    loans = _handed_over(other, branch, six, [(at, None)] * 6)
+    with CaptureQueriesContext(connection) as more:
+        assert desk.anonymise_loans(loans) == 6
+    assert _request_writes(more) == _request_writes(three)
+
+
+def _request_writes(queries) -> int:
+    """How many statements wrote requests or their events."""
+    return sum(
+        q["sql"].startswith(('UPDATE "holds_request"', 'UPDATE "holds_requestevent"'))
+        for q in queries.captured_queries
+    )
 
 
 def test_an_erased_patrons_kept_loans_keep_the_day_they_came_back_only(patron, branch):

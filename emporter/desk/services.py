@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest, Trunc
 from django.utils import timezone
 
 from emporter import adminlog
@@ -498,13 +499,21 @@ def _blur_closings(request_ids: list[int]) -> None:
     """A forgotten loan's request closed at the hand-over, to the microsecond, as did the
     visit's other requests: its closing, and its events from then on (the admin shows
     them), go back to the hour, or to when it was ready if that is later (the statistics'
-    wait to collect stays right to the hour, and never below nothing)."""
-    rows = Request.objects.filter(pk__in=request_ids, closed_at__isnull=False)
-    for pk, closed_at, ready_at in rows.values_list("pk", "closed_at", "ready_at"):
-        hour = closed_at.replace(minute=0, second=0, microsecond=0)
-        blurred = max(hour, ready_at or hour)
-        Request.objects.filter(pk=pk).update(closed_at=blurred)
-        RequestEvent.objects.filter(request_id=pk, at__gte=closed_at).update(at=blurred)
+    wait to collect stays right to the hour, and never below nothing). Two statements
+    for a whole batch, the events first: they are matched by the closing still there."""
+    closed = Request.objects.filter(pk__in=request_ids, closed_at__isnull=False)
+    blurred = _blurred_closing()
+    RequestEvent.objects.filter(request__in=closed, at__gte=F("request__closed_at")).update(
+        at=Subquery(Request.objects.filter(pk=OuterRef("request_id")).values(blurred=blurred)[:1])
+    )
+    closed.update(closed_at=blurred)
+
+
+def _blurred_closing():
+    """A request's closing to the hour (in UTC, as stored: the same hour wherever the
+    offset is whole hours), or when it was ready if later."""
+    hour = Trunc("closed_at", "hour", output_field=DateTimeField(), tzinfo=datetime.UTC)
+    return Greatest(hour, Coalesce("ready_at", hour))
 
 
 def _forgotten_at_return(loan: Loan) -> bool:
