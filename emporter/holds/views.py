@@ -74,6 +74,11 @@ def show_basket(request):
     # here, not after confirming, which documents it has none of.
     preselected = patron is not None and home_not_taking is None
     pickup = next((b for b in branches if b.pk == default_branch), None) if preselected else None
+    # Another library chosen in the list (basket.js asks the page again for it): its
+    # warnings, as the preselected one's are.
+    chosen = next((b for b in branches if b.pk == parse_id(request.GET.get("pickup"))), None)
+    if patron is not None and chosen is not None:
+        pickup, default_branch = chosen, chosen.pk
     seen = basket_view(
         patron=None if children else patron,
         records=basket.records(request.session),
@@ -108,6 +113,8 @@ def show_basket(request):
         "home_not_taking": home_not_taking,
         "branches": branches,
         "default_branch": default_branch,
+        # The library selected in the list: none while the patron's own must be replaced.
+        "selected_branch": default_branch if home_not_taking is None or pickup is not None else None,
         "active": active,
         # The places an open surprise bag holds count against the limit too: said with them.
         "promised": policy.promised_places(patron) if patron else 0,

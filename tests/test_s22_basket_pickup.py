@@ -1,0 +1,71 @@
+"""The basket's warnings are for the library the patron chooses to collect at, not only
+for the one first selected: a library that lends only its own copies and has none of a
+document says so before the patron confirms there."""
+
+import html
+import re
+
+from django.urls import reverse
+from django.utils import translation
+
+from emporter.holds.models import RequestPolicy
+from emporter.network.models import ServiceMode
+from tests.conftest import make_patron, make_record
+
+NONE_HERE = "lends only its own copies, and has none of this document"
+
+
+def _basket(client, pickup=None) -> str:
+    with translation.override("en"):
+        url = reverse("holds:basket")
+    return html.unescape(client.get(url, {} if pickup is None else {"pickup": pickup}).text)
+
+
+def _selected(page: str) -> list[str]:
+    select = re.search(r'<select id="pickup".*?</select>', page, re.S).group(0)
+    return re.findall(r'<option value="([^"]*)"[^>]* selected', select)
+
+
+def _signed_in_with(client, branch, other_branch):
+    """A patron of ``branch`` with a title only ``branch`` has in the basket;
+    ``other_branch`` lends only its own copies."""
+    RequestPolicy.objects.create(branch=other_branch, allow_other_branches=False)
+    patron = make_patron(branch)
+    record = make_record("Germinal", copies=[branch])
+    client.force_login(patron.user)
+    client.post(reverse("holds:add", args=[record.pk]))
+    return patron
+
+
+def test_the_basket_warns_for_the_library_chosen_in_the_list(client, branch, other_branch):
+    _signed_in_with(client, branch, other_branch)
+    home = _basket(
+        client,
+    )
+    assert NONE_HERE not in home and _selected(home) == [str(branch.pk)]
+    chosen = _basket(client, pickup=other_branch.pk)
+    assert f"Croix-Rousse {NONE_HERE}" in chosen.replace("\n", " ")
+    assert _selected(chosen) == [str(other_branch.pk)]
+
+
+def test_a_pickup_that_is_no_choice_is_left_for_the_patrons_own(client, branch, other_branch):
+    _signed_in_with(client, branch, other_branch)
+    for pickup in ["abc", "0", "999999"]:
+        page = _basket(client, pickup=pickup)
+        assert NONE_HERE not in page and _selected(page) == [str(branch.pk)]
+    other_branch.service_mode = ServiceMode.CLOSED
+    other_branch.save()
+    page = _basket(client, pickup=other_branch.pk)
+    assert NONE_HERE not in page and _selected(page) == [str(branch.pk)]
+
+
+def test_a_library_chosen_instead_of_ones_own_closed_is_the_one_selected(client, branch, other_branch):
+    _signed_in_with(client, branch, other_branch)
+    branch.service_mode = ServiceMode.CLOSED
+    branch.save()
+    page = _basket(client)
+    assert _selected(page) == [""]  # "Choose a library"
+    page = _basket(client, pickup=other_branch.pk)
+    assert _selected(page) == [str(other_branch.pk)] and f"Croix-Rousse {NONE_HERE}" in page.replace(
+        "\n", " "
+    )
