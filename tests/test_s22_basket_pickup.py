@@ -8,7 +8,9 @@ import re
 from django.urls import reverse
 from django.utils import translation
 
+from emporter.holds import basket
 from emporter.holds.models import RequestPolicy
+from emporter.holds.services import place_request
 from emporter.network.models import ServiceMode
 from tests.conftest import make_patron, make_record
 
@@ -69,3 +71,21 @@ def test_a_library_chosen_instead_of_ones_own_closed_is_the_one_selected(client,
     assert _selected(page) == [str(other_branch.pk)] and f"Croix-Rousse {NONE_HERE}" in page.replace(
         "\n", " "
     )
+
+
+def test_the_list_asked_for_another_library_changes_nothing_else(client, branch, other_branch):
+    """basket.js asks for the list alone (?part=list): a title requested meanwhile (in
+    another tab) is not in it, but stays in the basket, to be said by the next page."""
+    patron = _signed_in_with(client, branch, other_branch)
+    requested = make_record("Nana", copies=[branch])
+    client.post(reverse("holds:add", args=[requested.pk]))
+    place_request(patron=patron, record_id=requested.pk, pickup_branch=branch)
+    part = html.unescape(
+        client.get(reverse("holds:basket"), {"pickup": other_branch.pk, "part": "list"}).text
+    )
+    assert part.lstrip().startswith("<ul") and "<html" not in part
+    assert "Germinal" in part and "Nana" not in part
+    assert "ne prête que ses propres exemplaires" in part
+    assert basket.records(client.session) and requested.pk in client.session["basket"]
+    page = html.unescape(client.get(reverse("holds:basket")).text)  # French
+    assert "Vous avez déjà réservé « Nana » : il a été retiré de votre panier." in page.replace("\xa0", " ")
