@@ -89,3 +89,20 @@ def test_the_list_asked_for_another_library_changes_nothing_else(client, branch,
     assert basket.records(client.session) and requested.pk in client.session["basket"]
     page = html.unescape(client.get(reverse("holds:basket")).text)  # French
     assert "Vous avez déjà réservé « Nana » : il a été retiré de votre panier." in page.replace("\xa0", " ")
+
+
+def test_removing_a_document_keeps_the_library_chosen(client, branch, other_branch):
+    _signed_in_with(client, branch, other_branch)
+    kept = make_record("Nana", copies=[branch])
+    client.post(reverse("holds:add", args=[kept.pk]))
+    part = client.get(reverse("holds:basket"), {"pickup": other_branch.pk, "part": "list"}).text
+    assert f'name="pickup" value="{other_branch.pk}"' in part  # on each Remove button
+    germinal = next(pk for pk in client.session["basket"] if pk != kept.pk)
+    answer = client.post(reverse("holds:remove", args=[germinal]), {"pickup": other_branch.pk})
+    assert answer.url == reverse("holds:basket") + f"?pickup={other_branch.pk}"
+    page = _basket(client, pickup=other_branch.pk)
+    listed = re.search(r"<ul[^>]*data-basket-list.*?</ul>", page, re.S).group(0)
+    assert "Nana" in listed and "Germinal" not in listed
+    assert _selected(page) == [str(other_branch.pk)]
+    answer = client.post(reverse("holds:remove", args=[kept.pk]), {"pickup": "nothing"})
+    assert answer.url == reverse("holds:basket")

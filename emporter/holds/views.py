@@ -51,7 +51,11 @@ def add_to_basket(request, record_id: int):
 @post_only
 def remove_from_basket(request, record_id: int):
     basket.remove(request.session, [record_id])
-    return redirect("holds:basket")
+    # Back to the basket for the library it was shown for (its Remove buttons say which):
+    # the one chosen in its list stays chosen.
+    url = reverse("holds:basket")
+    pickup = parse_id(request.POST.get("pickup"))
+    return HttpResponseRedirect(f"{url}?pickup={pickup}" if pickup else url)
 
 
 def show_basket(request):
