@@ -116,8 +116,7 @@ def _flush_by_delete():
     if connection.vendor != "postgresql":
         return lambda: None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        if not cursor.fetchone()[0]:
+        if not _superuser(cursor):
             return lambda: None
     truncate = DatabaseOperations.sql_flush
 
@@ -166,13 +165,18 @@ def unchecked_foreign_keys(cursor):
     the test made. Only for tables without triggers of their own (the catalogue's keep
     their search and availability data by triggers): session_replication_role skips them
     all. It needs a superuser, as CI's ``postgres`` is; anyone else waits for the checks."""
-    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-    superuser = cursor.fetchone()[0]
+    superuser = _superuser(cursor)
     if superuser:
         cursor.execute("SET session_replication_role = replica")
     yield  # an error rolls the test back, and the setting with it
     if superuser:
         cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def _superuser(cursor) -> bool:
+    """Whether the tests' PostgreSQL role may set session_replication_role."""
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    return cursor.fetchone()[0]
 
 
 def backend_pid() -> int:

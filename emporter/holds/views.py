@@ -80,7 +80,8 @@ def show_basket(request):
     pickup = next((b for b in branches if b.pk == default_branch), None) if preselected else None
     # Another library chosen in the list (basket.js asks the page again for it): its
     # warnings, as the preselected one's are.
-    chosen = next((b for b in branches if b.pk == parse_id(request.GET.get("pickup"))), None)
+    asked = parse_id(request.GET.get("pickup"))
+    chosen = next((b for b in branches if b.pk == asked), None)
     if patron is not None and chosen is not None:
         pickup, default_branch = chosen, chosen.pk
     seen = basket_view(
