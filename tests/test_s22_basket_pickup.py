@@ -106,3 +106,21 @@ def test_removing_a_document_keeps_the_library_chosen(client, branch, other_bran
     assert _selected(page) == [str(other_branch.pk)]
     answer = client.post(reverse("holds:remove", args=[kept.pk]), {"pickup": "nothing"})
     assert answer.url == reverse("holds:basket")
+
+
+def test_the_list_asked_again_brings_the_remove_forms_of_documents_added_meanwhile(
+    client, branch, other_branch
+):
+    """A document added in another tab after the basket was shown comes in the list that
+    basket.js asks for: its Remove button needs a form, which comes with it."""
+    _signed_in_with(client, branch, other_branch)
+    added = make_record("Nana", copies=[branch])
+    client.post(reverse("holds:add", args=[added.pk]))
+    part = client.get(reverse("holds:basket"), {"pickup": other_branch.pk, "part": "list"}).text
+    for pk in client.session["basket"]:
+        assert f'form="remove-{pk}"' in part
+        form = re.search(rf'<form id="remove-{pk}" method="post" action="([^"]+)">(.*?)</form>', part, re.S)
+        assert form and form.group(1) == reverse("holds:remove", args=[pk])
+        assert 'name="csrfmiddlewaretoken"' in form.group(2)
+    # Outside the list (the page puts the list inside the confirm form; forms do not nest).
+    assert part.index("</ul>") < part.index("<form")

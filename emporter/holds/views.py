@@ -91,10 +91,10 @@ def show_basket(request):
         category=patron.category if patron else "",
     )
     if request.GET.get("part") == "list":
-        # basket.js, for another library chosen in the list: the documents and their
-        # warnings alone. Nothing taken out of the basket nor said here: the patron
-        # would not see it (the next full page does both).
-        return render(request, "holds/_basket_list.html", {"records": seen.records, "pickup": pickup})
+        # basket.js, for another library chosen in the list: the documents, their
+        # warnings and their Remove buttons' forms alone. Nothing taken out of the
+        # basket nor said here: the patron would not see it (the next full page does both).
+        return render(request, "holds/_basket_part.html", {"records": seen.records, "pickup": pickup})
     if seen.already_requested:
         # Requesting them again could never work: out of the basket, said once.
         basket.clear(request.session, [r.pk for r in seen.already_requested])

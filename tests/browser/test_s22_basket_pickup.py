@@ -52,3 +52,31 @@ def test_choosing_a_library_in_the_basket_says_what_it_has_none_of(live_server, 
     with desktop.expect_navigation():
         desktop.get_by_role("button", name="Confirmer mes réservations").click()
     assert Request.objects.filter(patron=patron, pickup_branch=home).count() == 2
+
+
+def test_a_document_added_in_another_tab_can_be_removed_once_the_list_is_asked_again(live_server, desktop):
+    base = live_server.url
+    home = make_branch()
+    other = make_branch(code="CRX", name="Croix-Rousse")
+    patron = make_patron(home)
+    germinal = make_record("Germinal", copies=[home])
+    added = make_record("Nana", copies=[home, other])
+    sign_in_patron(desktop, base, patron.card_number)
+    desktop.goto(f"{base}/catalogue/record/{germinal.pk}/")
+    with desktop.expect_navigation():
+        desktop.locator("form.add-to-basket button").first.click()
+    desktop.goto(f"{base}/basket/")
+    tab = desktop.context.new_page()
+    tab.goto(f"{base}/catalogue/record/{added.pk}/")
+    with tab.expect_navigation():
+        tab.locator("form.add-to-basket button").first.click()
+    tab.close()
+
+    desktop.select_option("#pickup", str(other.pk))
+    items = desktop.locator("[data-basket-list] li")
+    items.filter(has_text="Nana").wait_for()
+    with desktop.expect_navigation():
+        items.filter(has_text="Nana").get_by_role("button", name="Enlever").click()
+    assert desktop.url == f"{base}/basket/?pickup={other.pk}"
+    assert items.count() == 1 and "Germinal" in items.first.inner_text()
+    assert "Nana" not in desktop.inner_text("[data-basket-list]")

@@ -43,10 +43,16 @@
         var old = list();
         old.removeAttribute("aria-busy");
         if (html === null) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-basket-list]");
+        var answer = new DOMParser().parseFromString(html, "text/html");
+        var fresh = answer.querySelector("[data-basket-list]");
         if (!fresh) return;
         fresh = document.importNode(fresh, true);
         old.replaceWith(fresh);
+        // The Remove buttons' forms come with the list: a document added in another
+        // tab since this page was shown has its own.
+        var removes = answer.querySelector("[data-basket-removes]");
+        var oldRemoves = document.querySelector("[data-basket-removes]");
+        if (removes && oldRemoves) oldRemoves.replaceWith(document.importNode(removes, true));
         if (window.emporterAnnounce) window.emporterAnnounce(said(fresh));
       })
       .catch(function () { list().removeAttribute("aria-busy"); }); // offline: the first library's warnings stay
