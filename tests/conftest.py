@@ -235,15 +235,22 @@ def other_branch(db):
     return make_branch(code="CRX", name="Croix-Rousse")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Passwords and PINs are slow to hash by design; tests need not pay for it.
-    # MD5 makes users' passwords; PBKDF2 checks PINs, hashed as the app does with one round.
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    ]
-    settings.PIN_HASH_ROUNDS = 1
+FAST_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Passwords and PINs are slow to hash by design; tests need not pay for it. MD5 makes
+    users' passwords; PBKDF2 checks PINs, hashed as the app does with one round. For the
+    whole session, so that the data a module builds once (test_stats.built_history, made
+    before any test's own fixtures) is as cheap: Django's default took a second a user."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS, PIN_HASH_ROUNDS=1):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,11 +19,6 @@ from emporter.discovery.kinds import AgeBand, Kind
 from emporter.network.models import Branch, ClosedDay, OpeningHours, ServiceMode
 from emporter.patrons.models import Patron, PatronCategory, Role, StaffRole
 
-# Demo users share one hash; MD5 keeps seeding and authenticate() fast in tests.
-FAST_HASHERS = [
-    "django.contrib.auth.hashers.MD5PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-]
 README_RECORDS = 1209
 README_COPIES = 1481
 # The demo's invented children's collection (emporter/demo/children.py), beside the files.
@@ -37,7 +31,7 @@ def demo(django_db_setup, django_db_blocker):
     Gives what the command printed."""
     out = io.StringIO()
     try:
-        with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        with django_db_blocker.unblock():
             call_command("seed_demo", verbosity=1, stdout=out, on_purpose=True)  # tests run with DEBUG off
         yield out.getvalue()
     finally:
@@ -46,8 +40,7 @@ def demo(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def seeded(demo, db, settings):
-    settings.PASSWORD_HASHERS = FAST_HASHERS
+def seeded(demo, db):
     return demo
 
 
