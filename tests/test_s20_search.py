@@ -138,7 +138,9 @@ def test_call_numbers_are_compared_folded(branch, q):
 @pytest.mark.parametrize("field", ["call_number", "all"])
 def test_the_folded_call_number_search_uses_its_index(postgres, branch, field):
     """The search's own statement reads the call numbers through their folded index
-    (catalogue/0022), on both engines; here PostgreSQL's, with its folded pattern."""
+    (catalogue/0022), on both engines; here PostgreSQL's, with its folded pattern, as a
+    range of the index that needs no second look at each copy (a LIKE folded every
+    copy's call number again: two thirds of the time of "R BAR" in the bench)."""
     record = make_record("Je m'en vais", copies=[branch])
     Copy.objects.filter(record=record).update(call_number="R ÉCH")
     with connection.cursor() as cursor:
@@ -154,6 +156,7 @@ def test_the_folded_call_number_search_uses_its_index(postgres, branch, field):
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "catalogue_copy_call_number_folded" in plan, plan
+    assert not [line for line in plan.splitlines() if "Filter" in line and "call_number" in line], plan
 
 
 # -- 4. "Everything": the start of a call number finds it -------------------------------------

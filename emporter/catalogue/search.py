@@ -586,18 +586,24 @@ def _call_number_match(q: str, *, prefix: bool) -> Match:
     emporter_fold(call_number) on either engine (migration 0022).
 
     PostgreSQL folds the query itself, as it folded the call numbers (unaccent leaves
-    "º" alone where Python's NFKD makes it an "o"). SQLite's LIKE cannot use an index on
-    an expression: it reads a range of the index instead, from the folded query to the
-    last string starting with it."""
+    "º" alone where Python's NFKD makes it an "o"). Both engines read a range of the
+    index, from the folded query to the last string starting with it, compared byte by
+    byte as the index (text_pattern_ops on PostgreSQL) orders them. A LIKE would read the
+    same range and then fold every copy's call number again to check it: "R BAR" is
+    13,500 copies in the bench's catalogue, and that check took two thirds of the scan."""
     if _postgres():
-        escaped = LIKE_SPECIAL.sub(r"\\\1", q.lower())
         # ANY(ARRAY(subquery)) runs the subquery once and lets PostgreSQL OR it with the
         # full-text index (a bitmap scan) instead of testing every record against it.
-        subquery = (
-            "SELECT c.record_id FROM catalogue_copy c"
-            " WHERE emporter_fold(c.call_number) LIKE emporter_fold(%s) ESCAPE '\\'"
-        )
-        return Match(where=f"r.id = ANY(ARRAY({subquery}))", params=[escaped + "%" if prefix else escaped])
+        if prefix:
+            where = (
+                "emporter_fold(c.call_number) ~>=~ emporter_fold(%s)"
+                " AND emporter_fold(c.call_number) ~<~ (emporter_fold(%s) || %s)"
+            )
+            params = [q, q, LAST_CHARACTER]
+        else:
+            where, params = "emporter_fold(c.call_number) = emporter_fold(%s)", [q]
+        subquery = f"SELECT c.record_id FROM catalogue_copy c WHERE {where}"
+        return Match(where=f"r.id = ANY(ARRAY({subquery}))", params=params)
     folded = fold(q)
     if not prefix:
         subquery = "SELECT c.record_id FROM catalogue_copy c WHERE emporter_fold(c.call_number) = %s"
