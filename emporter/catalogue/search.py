@@ -26,6 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import Func, TextField, Value
+from django.db.models.functions import NullIf
 from django.utils.translation import gettext_lazy as _
 
 from emporter.folding import fold
@@ -494,6 +496,24 @@ def _sqlite_text_match(q: str, field: str, *, whole_words: bool = False) -> Matc
         score_params=[_title_key(q) or None],
         tiebreak="length(r.title)",
     )
+
+
+def records_titled(title: str):
+    """The records titled ``title``, give or take capitals, accents, punctuation and a
+    leading article, through the title-key index (migration 0019) on PostgreSQL."""
+    if not _postgres():
+        _sqlite_functions()
+    return Record.objects.annotate(title_key=TitleKey("title")).filter(
+        title_key=NullIf(TitleKey(Value(title)), Value(""))
+    )
+
+
+class TitleKey(Func):
+    """emporter_title_key(): the function the title-key index is built on (PostgreSQL) or
+    its Python twin ``_title_key`` (SQLite)."""
+
+    function = "emporter_title_key"
+    output_field = TextField()
 
 
 def _sqlite_functions() -> None:
