@@ -171,6 +171,8 @@ class SearchResult:
     # True when the words match documents but none passes the filters: nothing was
     # corrected, and removing a filter finds them.
     filtered_out: bool = False
+    # True when every word is a function word ("le", "c", "la les"): not searched.
+    common_words_only: bool = False
 
     @property
     def pages(self) -> int:
@@ -219,11 +221,23 @@ def search_records(
     result = SearchResult(q=q, field=field, filters=filters, per_page=per_page)
     if not result.searched:
         return result
-    match = _match(q, field)
+    # Function words alone ("le", "c", "la les"): PostgreSQL's French dictionary drops
+    # them (nothing was found, and the page said to try another spelling), SQLite's index
+    # keeps them (every title holding "le"). Both look for the title they are ("La"),
+    # and failing that the patron is asked for another word.
+    common = field in ("all", "title", "author", "subject") and _common_words_only(q)
+    if not common:
+        match = _match(q, field)
+    elif field in ("all", "title"):
+        match = _exact_title_match(q)
+    else:
+        match = Match(where="1 = 0", params=[])
     # Clamped so that no offset overflows an engine's integers; later fixed to the last page.
     offset = (min(max(1, page), MAX_PAGE) - 1) * per_page
     counts, ids = _search(match, filters, offset=offset, limit=per_page)
-    if not counts["total"][""] and q:
+    if not counts["total"][""] and common:
+        result.common_words_only = True
+    elif not counts["total"][""] and q:
         # One more look, unfiltered, and only now: do the words themselves match anything?
         result.filtered_out = bool(filters) and _matches_any(match)
         instead = None if result.filtered_out else _instead(q, field, filters, offset=offset, limit=per_page)
@@ -342,6 +356,23 @@ def words(q: str) -> list[str]:
         and not (word in VOLUME_WORDS and n + 1 < len(terms) and folded[n + 1].isdigit())
     ]
     return (kept or terms)[:MAX_WORDS]
+
+
+def _exact_title_match(q: str) -> Match:
+    """The records titled ``q`` alone, as ``_postgres_text_match`` puts them first (the
+    title-key index on PostgreSQL; the same key, from Python, on SQLite)."""
+    if not _postgres():
+        _sqlite_functions()
+    return Match(
+        where="emporter_title_key(r.title) = nullif(emporter_title_key(%s), '')",
+        params=[q],
+        tiebreak="length(r.title)",
+    )
+
+
+def _common_words_only(q: str) -> bool:
+    terms = [_fold(word) for word in WORD.findall(q)]
+    return bool(terms) and all(term in STOP_WORDS for term in terms)
 
 
 def _all_words(q: str) -> list[str]:
