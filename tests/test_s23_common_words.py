@@ -57,3 +57,11 @@ def test_a_call_number_of_one_letter_is_still_looked_up(branch):
     Copy.objects.filter(record=record).update(call_number="J")
     result = search_records(q="J", field="call_number")
     assert not result.common_words_only and [h.record.title for h in result.hits] == ["Mes premiers mots"]
+
+
+def test_the_api_says_so_too(client, db):
+    make_record("La Peste")
+    answer = client.get("/api/v1/records", {"q": "la"}).json()
+    assert answer["common_words_only"] is True and answer["total"] == 0 and answer["items"] == []
+    answer = client.get("/api/v1/records", {"q": "la peste"}).json()
+    assert answer["common_words_only"] is False and answer["total"] == 1

@@ -126,6 +126,11 @@ class SearchOut(Schema):
     corrected: str = Field(
         "", description="When the words matched nothing: the known words searched instead (did you mean)."
     )
+    common_words_only: bool = Field(
+        False,
+        description='Every word is a function word ("le", "c"): only the title they are was looked for,'
+        " and none is: ask for another word.",
+    )
     items: list[HitOut]
     facets: dict[str, list[FacetOut]]
 
