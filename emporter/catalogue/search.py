@@ -171,7 +171,8 @@ class SearchResult:
     # True when the words match documents but none passes the filters: nothing was
     # corrected, and removing a filter finds them.
     filtered_out: bool = False
-    # True when every word is a function word ("le", "c", "la les"): not searched.
+    # True when every word is a function word ("le", "c", "la les") and no title is
+    # those words: only such a title is looked for (the page asks for another word).
     common_words_only: bool = False
 
     @property
