@@ -85,8 +85,12 @@ def set_aside() -> int:
     version, during a deploy: left in a group, their unique link would make every notice
     of that group fail). Returns how many."""
     pending = RequestEvent.objects.filter(to_tell=True)
-    done = Q(request__patron__isnull=True) | Q(notice_link__isnull=False)
-    return pending.filter(~TOLD | done).update(to_tell=False)
+    # EXISTS, not the joins Django writes for request__patron and notice_link: ORed with
+    # TOLD across joined tables, PostgreSQL took 12-38 ms to plan this on every pass
+    # (0.3 ms so), for a statement that finds nothing most of the time.
+    forgotten = Exists(Request.objects.filter(pk=OuterRef("request_id"), patron__isnull=True))
+    linked = Exists(NoticeEvent.objects.filter(event_id=OuterRef("pk")))
+    return pending.filter(~TOLD | forgotten | linked).update(to_tell=False)
 
 
 def _told(events) -> None:
