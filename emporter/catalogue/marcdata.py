@@ -207,8 +207,9 @@ class RecordData:
     title: str = ""
     responsibility: str = ""
     # The name headings the record is filed under, main entry first, one per line:
-    # "Hugo, Victor" (MARC21 100/110/111 then 700/710/711 $a; UNIMARC 700-702 and
-    # 710-712 $a, $b), the names its author links search by.
+    # "Hugo, Victor, 1802-1885" (MARC21 100/110/111 then 700/710/711: a person's or a
+    # meeting's $a $b $c $d $q, a body's $a $b; UNIMARC 700-702 and 710-712 $a, $b), the
+    # names its author links search by.
     authors: str = ""
     publisher: str = ""
     year: int | None = None
@@ -253,8 +254,8 @@ def _join(parts, sep=" ") -> str:
 
 
 HEADINGS_KEPT = 12
-# Main entries, then added entries: persons and meetings by $a, bodies (x10) by $a and
-# their subordinate units $b.
+# Main entries, then added entries: persons and meetings by $a $b $c $d $q, bodies (x10)
+# by $a and their subordinate units $b.
 MARC21_HEADINGS = (("100", "110", "111"), ("700", "710", "711"))
 # Persons (700 main, 701 alternative, 702 secondary: "$a, $b") then bodies (710-712).
 UNIMARC_HEADINGS = (("700", "701", "702"), ("710", "711", "712"))
@@ -270,7 +271,11 @@ def _heading(field: pymarc.Field, *, body: bool, unimarc: bool = False) -> str:
         return ". ".join(u for u in units if u)
     if unimarc:
         return _join([strip_isbd(clean(field.get("a"))), strip_isbd(clean(field.get("b")))], ", ")
-    return strip_isbd(clean(field.get("a")))
+    # MARC21: with the numeration, titles, dates and fuller form as the record punctuates
+    # them ("Louis XIV, roi de France, 1638-1715"; "Dumas, Alexandre, 1802-1870"), which
+    # tell namesakes apart, as Koha shows them. The author link still searches the
+    # surname: heading_query stops at the first comma and drops "(…)".
+    return strip_isbd(_join(clean(v) for v in field.get_subfields("a", "b", "c", "d", "q")))
 
 
 def _headings(names: list[str]) -> str:
