@@ -12,7 +12,8 @@ IN over their UNION, never a join):
 - words: records whose title and responsibility hold every one (the trigram index of
   catalogue/0002), patrons whose "first last" name holds every one (patrons' trigram
   index), a call number's beginning (its lower-case prefix index). Words all shorter
-  than a trigram ("la", "Ça") name a whole title (the title-key index of catalogue/0019).
+  than a trigram ("la", "Ça") name a whole title (the title-key index of catalogue/0019),
+  and a whole last or first name ("Li": the folded-name indexes of patrons/0015).
 """
 
 import logging
@@ -20,7 +21,7 @@ import re
 
 from django.contrib import messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import F, Func, QuerySet, Value
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
@@ -36,6 +37,13 @@ ISBN = re.compile(r"[0-9][0-9Xx-]{9,16}")
 TRIGRAM = 3
 
 audit = logging.getLogger("emporter.audit")
+
+
+class Fold(Func):
+    """emporter_fold(a): one column folded, as patrons/0015 indexes it."""
+
+    function = "emporter_fold"
+    output_field = CharField()
 
 
 class Folded(Func):
@@ -103,12 +111,33 @@ def patrons(term: str) -> list[QuerySet]:
         found.append(Patron.objects.filter(phone_digits__in=phone_variants(digits)).values("pk"))
     if "@" in term:
         found.append(Patron.objects.filter(email__iexact=term).values("pk"))
+    elif short_name_only(term):
+        found.append(patrons_named(name_words(term)))
     elif not is_code(term) and not phone_like:
         # ("06 12 34 56 78" as words of a name: two-letter words no index serves.)
         named = Patron.objects.annotate(folded=Folded(F("first_name"), Value(" "), F("last_name")))
         # As the phone desk and the door read a name ("Dupont-Moretti" is "Dupont Moretti").
         found.append(_every_word(named, name_words(term)).values("pk"))
     return found
+
+
+def short_name_only(term: str) -> bool:
+    """Whether ``term`` is words of a name all too short for the trigram index ("Li",
+    "Lê Bo"): not a code, a phone number or an email address."""
+    if "@" in term or is_code(term) or PHONE_LIKE.fullmatch(term):
+        return False
+    words = name_words(term)
+    return bool(words) and all(len(word) < TRIGRAM for word in words)
+
+
+def patrons_named(words: list[str]) -> QuerySet:
+    """Patrons whose whole last or first name, folded, is each of ``words`` ("li" finds
+    Li Wei and Bo Li, not Lina): compared through patrons/0015's indexes, where looking
+    inside every name for "li" read every patron."""
+    folded = Patron.objects.annotate(last=Fold("last_name"), first=Fold("first_name"))
+    for word in words:
+        folded = folded.filter(Q(last=word) | Q(first=word))
+    return folded.values("pk")
 
 
 class IndexedChangeList(ChangeList):
@@ -153,6 +182,17 @@ class IndexedSearch:
                 )
                 % {"term": term},
                 fail_silently=True,  # (a search run outside a page: nobody to tell)
+            )
+        finds_patrons = "patron_id" in self.search_by or queryset.model is Patron
+        if finds_patrons and short_name_only(term):
+            messages.info(
+                request,
+                _(
+                    "Names of fewer than three letters are looked for as a whole last or first"
+                    " name (“%(term)s”)."
+                )
+                % {"term": term},
+                fail_silently=True,
             )
         rows = queryset.model._default_manager
         found = [
