@@ -112,7 +112,7 @@ def patrons(term: str) -> list[QuerySet]:
     if "@" in term:
         found.append(Patron.objects.filter(email__iexact=term).values("pk"))
     elif short_name_only(term):
-        found.append(patrons_named(name_words(term)))
+        found.append(patrons_named(term))
     elif not is_code(term) and not phone_like:
         # ("06 12 34 56 78" as words of a name: two-letter words no index serves.)
         named = Patron.objects.annotate(folded=Folded(F("first_name"), Value(" "), F("last_name")))
@@ -130,14 +130,16 @@ def short_name_only(term: str) -> bool:
     return bool(words) and all(len(word) < TRIGRAM for word in words)
 
 
-def patrons_named(words: list[str]) -> QuerySet:
-    """Patrons whose whole last or first name, folded, is each of ``words`` ("li" finds
-    Li Wei and Bo Li, not Lina): compared through patrons/0015's indexes, where looking
-    inside every name for "li" read every patron."""
+def patrons_named(term: str) -> QuerySet:
+    """Patrons whose whole last or first name, folded, is ``term`` as typed ("Li-Na"), or
+    each of its words ("li" finds Li Wei and Bo Li, not Lina): compared through
+    patrons/0015's indexes, where looking inside every name for "li" read every patron."""
+    whole = fold(" ".join(term.split()))
+    each = Q()
+    for word in name_words(term):
+        each &= Q(last=word) | Q(first=word)
     folded = Patron.objects.annotate(last=Fold("last_name"), first=Fold("first_name"))
-    for word in words:
-        folded = folded.filter(Q(last=word) | Q(first=word))
-    return folded.values("pk")
+    return folded.filter(Q(last=whole) | Q(first=whole) | each).values("pk")
 
 
 class IndexedChangeList(ChangeList):

@@ -33,6 +33,7 @@ def _people(branch):
         "le": make_patron(branch, card="20000003", first_name="Anh", last_name="Lê"),
         "lina": make_patron(branch, card="20000004", first_name="Lina", last_name="Martin"),
         "oliver": make_patron(branch, card="20000005", first_name="Oliver", last_name="Duval"),
+        "li_na": make_patron(branch, card="20000006", first_name="Li-Na", last_name="Wong"),
     }
 
 
@@ -48,6 +49,9 @@ def test_a_two_letter_name_is_a_whole_last_or_first_name_and_the_page_says_so(ad
     # Two short words: each is one of the names.
     rows, _ = _listed(admin_client, "admin:patrons_patron_changelist", "Li Bo")
     assert "20000002" in rows and "20000001" not in rows
+    # A hyphenated first name typed whole is that name.
+    rows, _ = _listed(admin_client, "admin:patrons_patron_changelist", "li-na")
+    assert "20000006" in rows and "20000001" not in rows
 
 
 def test_a_longer_name_a_card_or_a_phone_is_searched_as_before(admin_client, branch):
