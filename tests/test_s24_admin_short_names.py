@@ -3,27 +3,15 @@
 a whole last or first name, compared through patrons/0015's folded-name indexes, and
 the page says so. The same in the lists searched by patron (requests, loans, notices)."""
 
-import html
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
 
 from emporter.holds.services import place_request
 from tests.conftest import make_patron, make_record
+from tests.test_s23_admin_short_words import _listed
 
 SAID = "Names of fewer than three letters are looked for as a whole last or first name"
-
-
-def _listed(admin_client, url_name, term) -> tuple[str, str]:
-    with translation.override("en"):
-        url = reverse(url_name)
-    page = admin_client.get(url, {"q": term})
-    assert page.status_code == 200
-    text = html.unescape(page.text)
-    rows = text.split('id="result_list"', 1)[1] if 'id="result_list"' in text else ""
-    return rows, text
 
 
 def _people(branch):
