@@ -3,13 +3,9 @@
 a whole last or first name, compared through patrons/0015's folded-name indexes, and
 the page says so. The same in the lists searched by patron (requests, loans, notices)."""
 
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
-
 from emporter.holds.services import place_request
 from tests.conftest import make_patron, make_record
-from tests.test_s23_admin_short_words import _listed
+from tests.test_s23_admin_short_words import _listed, count_and_plan
 
 SAID = "Names of fewer than three letters are looked for as a whole last or first name"
 
@@ -63,13 +59,6 @@ def test_the_request_list_finds_the_requests_of_a_two_letter_name(admin_client, 
 
 def test_a_two_letter_name_reads_the_folded_name_indexes_not_every_patron(postgres, admin_client, branch):
     make_patron(branch, card="20000001", first_name="Wei", last_name="Li")
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        with CaptureQueriesContext(connection) as queries:
-            admin_client.get(reverse("admin:patrons_patron_changelist"), {"q": "li"})
-        counted = next(q["sql"] for q in queries.captured_queries if "COUNT(*)" in q["sql"])
-        cursor.execute("EXPLAIN " + counted)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("RESET enable_seqscan")
+    _counted, plan = count_and_plan(admin_client, "admin:patrons_patron_changelist", "li")
     assert "patron_last_name_folded" in plan and "patron_first_name_folded" in plan, plan
     assert "phonedesk_patron_name_trgm" not in plan, plan
