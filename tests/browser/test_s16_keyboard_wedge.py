@@ -33,10 +33,23 @@ def _pick_page(desktop, live_server, branch, run):
     return [run.lines.get(pk=i) for i in ids]
 
 
-def _wedge(page, code):
-    """A USB scanner: characters a few ms apart, then Enter."""
-    page.keyboard.type(code, delay=5)
-    page.keyboard.press("Enter")
+def _wedge(page, code, handled_every=0.0):
+    """A USB scanner: characters 5 ms apart, then Enter. The keys carry the time they
+    were pressed, as a real keyboard's do: a renderer starved by a busy machine handles
+    them later and further apart, which must not make them typing (scanner.js): with
+    ``handled_every``, the page gets one key that many seconds after the one before."""
+    cdp = page.context.new_cdp_session(page)
+    start = time.time()
+    keys = [(c, f"Key{c.upper()}" if c.isalpha() else "", c) for c in code] + [("Enter", "Enter", "\r")]
+    for i, (key, code_name, text) in enumerate(keys):
+        at = start + i * 0.005
+        down = {"type": "keyDown", "key": key, "code": code_name, "text": text, "timestamp": at}
+        if key == "Enter":
+            down["windowsVirtualKeyCode"] = 13
+        cdp.send("Input.dispatchKeyEvent", down)
+        cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": code_name, "timestamp": at})
+        time.sleep(handled_every)
+    cdp.detach()
 
 
 def _relabel(desktop, line, barcode):
@@ -264,3 +277,16 @@ def test_a_scanner_holding_shift_for_capitals_is_read_whole(live_server, desktop
     _saved(desktop, first, third)
     assert first.status == LineStatus.PENDING
     assert third.status == LineStatus.FOUND, desktop.locator("input[name=barcode]").input_value()
+
+
+def test_a_scan_handled_late_by_a_busy_page_is_still_a_scan(live_server, desktop, branch):
+    """The keys pressed 5 ms apart reach a starved page 150 ms apart (it happened to the
+    test above on a loaded machine): timed when handled, they were typing, and the
+    Enter sent the focused line's not-found form with the barcode as its details."""
+    run = _run_with_three_lines(branch)
+    first, _, third = _pick_page(desktop, live_server, branch, run)
+    _in_details(desktop, first)
+    _wedge(desktop, third.copy.barcode, handled_every=0.15)
+    _saved(desktop, first, third)
+    assert first.status == LineStatus.PENDING, f"the focused line was marked {first.status}"
+    assert third.status == LineStatus.FOUND

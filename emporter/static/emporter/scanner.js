@@ -55,7 +55,9 @@
     document.addEventListener("keydown", function (event) {
       if (MODIFIER.test(event.key)) return;
       var el = document.activeElement;
-      var now = Date.now();
+      // When the key was pressed, not when this page got round to it: a page busy
+      // drawing a long list handles a scanner's keys late, and unevenly.
+      var now = event.timeStamp;
       if (el !== box && takesText(el)) {
         typed = "";
         inField(event, el, now);
