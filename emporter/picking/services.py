@@ -800,15 +800,23 @@ def put_back(*, copy: Copy, actor=None) -> Request | None:
         return holds.release_copy_in_hand(copy=copy, actor=actor)
 
 
+def _stranded() -> Q:
+    """A copy set aside that nobody will pull: its library closed (nobody is there to
+    pull it), or the library it is to be collected at (no list serves a closed pickup,
+    ``_add_lines``), whatever library holds it."""
+    return Q(status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE) & (
+        closed_for_a_while("copy__branch__") | closed_for_a_while("pickup_branch__")
+    )
+
+
 def withdraw_closed_branches(*, actor=None, limit: int = 500) -> int:
-    """Requests whose copy waits to be pulled at a branch since switched to closed
-    (nobody is there to pull it) move to a copy elsewhere; with none left, they go back
-    on the waiting list with their place (cancelled where the rules allow no waiting
-    list), and the patron is told why. The copy stays on its shelf. Run by the scheduler
-    after a switch; safe to run often. Returns how many requests moved."""
-    stranded = Request.objects.filter(
-        closed_for_a_while("copy__branch__"), status=Status.PLACED, copy__status=CopyStatus.SET_ASIDE
-    ).values_list("pk", flat=True)[:limit]
+    """Requests whose copy waits to be pulled at a branch since switched to closed move
+    to a copy elsewhere; with none left, they go back on the waiting list with their place
+    (cancelled where the rules allow no waiting list), and the patron is told why. Those
+    to be collected at a closed branch go back on the waiting list, wherever their copy
+    is. The copy stays on its shelf, for others. Run by the scheduler after a switch; safe
+    to run often. Returns how many requests moved."""
+    stranded = Request.objects.filter(_stranded()).values_list("pk", flat=True)[:limit]
     withdrawn = 0
     for request_id in list(stranded):
         try:
@@ -830,30 +838,29 @@ def _withdraw(request_id: int, *, actor) -> bool:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    request = _locked_request(
-        Request.objects.filter(
-            closed_for_a_while("copy__branch__"),
-            pk=request_id,
-            status=Status.PLACED,
-            copy__status=CopyStatus.SET_ASIDE,
-        )
-    )
+    request = _locked_request(Request.objects.filter(_stranded(), pk=request_id))
     if request is None:  # moved, cancelled or reopened meanwhile
         return False
     now, stranded_copy = timezone.now(), request.copy_id
     PickLine.objects.filter(request=request, status=LineStatus.PENDING).update(
         status=LineStatus.CANCELLED, marked_at=now
     )
+    pickup_closed = request.pickup_branch.service_mode == ServiceMode.CLOSED
     with translation.override(request.patron.reader_language):
         # Shown to the patron in the email that tells them.
-        note = gettext("The library holding the copy you asked for is closed.")
+        if pickup_closed:
+            note = gettext("The library where you chose to collect it is closed.")
+        else:
+            note = gettext("The library holding the copy you asked for is closed.")
     rules = policy.resolve(branch=request.pickup_branch, category=request.patron.category)
-    if request.pickup_branch.service_mode == ServiceMode.CLOSED:
-        # Collected at a closed library too: a copy set aside elsewhere would be pulled
-        # by nobody (no list serves a closed pickup) and kept from everyone else. It
-        # waits with its place; the patron is told their library closed and may choose
-        # another (holds.services.tell_closed_pickups), which serves it from there. Even
-        # where the rules allow no waiting list: the closure is the library's doing.
+    if pickup_closed:
+        # Collected at a closed library: its copy, here or at a library still open, or
+        # one set aside elsewhere, would be pulled by nobody (no list serves a closed
+        # pickup) and kept from everyone else for the whole closure. It waits with its
+        # place; the patron is told their library closed and may choose another
+        # (holds.services.tell_closed_pickups), which serves it from there, and its
+        # reopening serves the waiting list first. Even where the rules allow no waiting
+        # list: the closure is the library's doing.
         back = {"copy": None, "placed_at": None}
         transition(request, Status.WAITING, actor=actor, reason="pickup_closed_withdrawn", note=note, **back)
     elif copy := holds.take_copy_for(request, rules):
