@@ -168,7 +168,7 @@ def _still_being_pulled(groups: dict[tuple[int, int], list[RequestEvent]], now) 
     the same email: the seed's promise), or for ARRIVAL_WAIT after the last outcome while
     another of those documents is in transit here. Two queries however many groups: a busy
     morning has thousands of patrons half pulled."""
-    first = {key: min(e.at for e in events) for key, events in groups.items()}
+    first = {key: _first_outcome(events) for key, events in groups.items()}
     young = [key for key in groups if now - first[key] < PULL_WAIT]
     if not young:
         return set()
@@ -188,6 +188,15 @@ def _still_being_pulled(groups: dict[tuple[int, int], list[RequestEvent]], now) 
         key for key in young if key in travelling and now - max(e.at for e in groups[key]) < ARRIVAL_WAIT
     }
     return {key for key in young if (key, day[key]) in on_a_list} | arriving
+
+
+def _first_outcome(events: list[RequestEvent]) -> datetime.datetime:
+    """When the group's news began: its first outcome of a pull. The waiting list's
+    "no copy left", held through the night (``compose_outcomes``), is older than the
+    morning's list: counted, the group looked done waiting at the first document found,
+    and the next one found had an email of its own."""
+    pulled = [e.at for e in events if e.reason != NO_COPY_LEFT]
+    return min(pulled or [e.at for e in events])
 
 
 def compose_outcomes(now: datetime.datetime) -> int:
