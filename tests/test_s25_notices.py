@@ -1,17 +1,22 @@
 """Notices, from the twenty-fifth session's review: one "ready" email for a bag even when
-a "no copy left" of the night waits to be told with it."""
+a "no copy left" of the night waits to be told with it; an "expired" email held back by
+mail trouble says nothing of documents lent at the door since."""
 
 import datetime
 
+from django.core import mail
 from django.utils import timezone
 
 from emporter.catalogue.models import Copy, CopyStatus
+from emporter.desk import services as desk
+from emporter.holds.bags import expire_overdue
 from emporter.holds.models import RequestEvent, Status
 from emporter.holds.services import close_waiting_without_copies, place_request
+from emporter.notices import outbox
 from emporter.notices.compose import compose_all
-from emporter.notices.models import Kind, Notice
+from emporter.notices.models import Kind, Notice, State
 from emporter.picking import services as picking
-from tests.conftest import make_patron, make_record
+from tests.conftest import make_patron, make_ready_requests, make_record
 
 
 def _at(hour, minute=0):
@@ -52,3 +57,35 @@ def test_a_not_found_of_the_night_does_not_split_the_mornings_ready_email(branch
     assert ready.kind == Kind.READY
     told = set(ready.events.values_list("request_id", flat=True))
     assert told == {gone.pk, *(r.pk for r in requests)}
+
+
+def _expired_email_held_by_mail_trouble(patron, branch, titles):
+    """A bag of ``titles`` expired in the night; its email, written at 9:05, waits for
+    the mail server."""
+    requests = make_ready_requests(patron, branch, titles)
+    expire_overdue(today=requests[0].hold_until + datetime.timedelta(days=1))
+    compose_all(now=_at(9, 5))
+    expired = Notice.objects.get(kind=Kind.EXPIRED)
+    Notice.objects.filter(pk=expired.pk).update(attempts=1, error_code="retrying", last_error="down")
+    return requests, expired
+
+
+def test_an_expired_email_held_back_is_not_sent_once_the_documents_were_lent(patron, branch):
+    """Held by mail trouble, it still went after the librarian lent the documents still
+    on the hold shelf: "they went back to the shelves" of books the patron had at home."""
+    (request,), expired = _expired_email_held_by_mail_trouble(patron, branch, ["Le Horla"])
+    (loan,) = desk.lend_expired(patron=patron, branch=branch, request_ids=[request.pk])
+    outbox.send_due(timezone.now() + datetime.timedelta(minutes=5))
+    expired.refresh_from_db()
+    assert expired.state == State.SKIPPED and not mail.outbox
+
+
+def test_an_expired_email_held_back_names_only_what_was_not_lent(patron, branch):
+    requests, expired = _expired_email_held_by_mail_trouble(patron, branch, ["Le Horla", "Bel-Ami"])
+    lent = next(r for r in requests if r.record.title == "Bel-Ami")
+    desk.lend_expired(patron=patron, branch=branch, request_ids=[lent.pk])
+    outbox.send_due(timezone.now() + datetime.timedelta(minutes=5))
+    expired.refresh_from_db()
+    (email,) = mail.outbox
+    assert expired.state == State.SENT
+    assert "Le Horla" in email.body and "Bel-Ami" not in email.body

@@ -554,8 +554,9 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     documents are no longer waiting (collected, expired, cancelled, or past their
     deadline and about to expire), a confirmation of requests all closed. Late notices (a
     mail server down for days, a scheduler stopped) must not tell a patron to come for a
-    bag they have collected, or by a date already gone. The others (not found, cancelled,
-    expired) tell of something over by nature and always go, and so does a "ready" email
+    bag they have collected, or by a date already gone. The others (not found,
+    cancelled) tell of something over by nature and always go; so does an "expired"
+    one, unless its documents were all lent at the door since; so does a "ready" email
     that also tells what could not be found: then written as a not-found notice alone
     (render.told_as). A closed library's notice is outdated once it has reopened or none
     of its requests is collected there; a cancelled pickup time's, once the bag is no
@@ -575,6 +576,8 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         # over), it would arrive beside the "ready" email.
         awaiting = [Status.WAITING, Status.PLACED] if notice.attempts else ACTIVE
         return not told.filter(status__in=awaiting).exists()
+    if notice.kind == Kind.EXPIRED:  # all lent at the door since (desk.services.lend_expired)
+        return not told.filter(loan__isnull=True).exists()
     if notice.kind == Kind.WAITING_AGAIN:  # served (a "ready" email follows) or cancelled
         return not told.filter(status=Status.WAITING).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile

@@ -62,11 +62,12 @@ def context_for(notice: Notice) -> dict:
         return _receipt_context(notice)
     if notice.kind == Kind.SURPRISE_CANCELLED:
         return _surprise_context(notice)
-    requests = list(
-        Request.objects.filter(pk__in=notice.events.values("request_id"))
-        .select_related("record", "pickup_branch", "bag__branch")
-        .order_by("record__title")
-    )
+    told = Request.objects.filter(pk__in=notice.events.values("request_id"))
+    if notice.kind == Kind.EXPIRED:
+        # A document lent at the door after its bag expired (desk.services.lend_expired),
+        # while mail trouble held this email, is at home: not "back on the shelves".
+        told = told.filter(loan__isnull=True)
+    requests = list(told.select_related("record", "pickup_branch", "bag__branch").order_by("record__title"))
     if notice.bag_id:
         # A bag's reminder names everything still waiting in it, not only what an event says.
         in_bag = Request.objects.filter(bag_id=notice.bag_id, status=Status.READY).select_related(
