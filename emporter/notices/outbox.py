@@ -577,7 +577,7 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         awaiting = [Status.WAITING, Status.PLACED] if notice.attempts else ACTIVE
         return not told.filter(status__in=awaiting).exists()
     if notice.kind == Kind.EXPIRED:  # all lent at the door since (desk.services.lend_expired)
-        return not told.filter(loan__isnull=True).exists()
+        return told.filter(loan__isnull=False).exists() and not told.filter(loan__isnull=True).exists()
     if notice.kind == Kind.WAITING_AGAIN:  # served (a "ready" email follows) or cancelled
         return not told.filter(status=Status.WAITING).exists()
     if notice.kind == Kind.PICKUP_CLOSED:  # reopened, or collected elsewhere, meanwhile
