@@ -163,8 +163,12 @@ def retarget_or_close(*, request: Request, actor=None, note: str = "") -> Reques
 def _another_copy_will_come_back(request: Request, rules: policy.Policy) -> bool:
     # Missing copies are lendable (one may turn up), but a waiting list behind nothing
     # but missing copies would never move: the patron is told it was not found. Nor
-    # behind copies elsewhere, where the rules lend a library's own copies only.
+    # behind copies elsewhere, where the rules lend a library's own copies only, nor
+    # behind copies of a type the library does not take requests for (placement refuses
+    # such a title: type_not_requestable), which no sweep would ever give it.
     others = copies_that_could_serve(request.record_id, request.pickup_branch_id, rules)
+    if rules.requestable_types:
+        others = others.filter(doc_type__in=rules.requestable_types)
     return others.exclude(pk=request.copy_id).exclude(status=CopyStatus.MISSING).exists()
 
 
