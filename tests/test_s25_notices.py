@@ -1,6 +1,7 @@
 """Notices, from the twenty-fifth session's review: one "ready" email for a bag even when
 a "no copy left" of the night waits to be told with it; an "expired" email held back by
-mail trouble says nothing of documents lent at the door since."""
+mail trouble says nothing of documents lent at the door since; a text whose gateway
+never answered is not sent again."""
 
 import datetime
 
@@ -12,7 +13,7 @@ from emporter.desk import services as desk
 from emporter.holds.bags import expire_overdue
 from emporter.holds.models import RequestEvent, Status
 from emporter.holds.services import close_waiting_without_copies, place_request
-from emporter.notices import outbox
+from emporter.notices import outbox, sms
 from emporter.notices.compose import compose_all
 from emporter.notices.models import Kind, Notice, State
 from emporter.picking import services as picking
@@ -89,3 +90,28 @@ def test_an_expired_email_held_back_names_only_what_was_not_lent(patron, branch)
     (email,) = mail.outbox
     assert expired.state == State.SENT
     assert "Le Horla" in email.body and "Bel-Ami" not in email.body
+
+
+class GatewayLostTheAnswer:
+    """An SMS gateway that took the request, then timed out before answering: the text
+    may have left (notices/sms.py: such a provider raises AnswerLost)."""
+
+    def send(self, *, to, text):
+        raise sms.AnswerLost("read timeout after 5 s")
+
+
+def test_a_text_whose_gateway_never_answered_is_not_sent_again(settings, branch):
+    """sms.py asked a provider to raise any timeout as an OSError: one after the request
+    left was retried like any other, and the patron got the text twice (each billed). A
+    provider now raises AnswerLost then: uncertain, for staff, with its own words."""
+    settings.SMS_PROVIDER = "tests.test_s25_notices.GatewayLostTheAnswer"
+    texter = make_patron(branch, card="50000001", phone="06 98 76 54 32", notice_channel="sms")
+    place_request(
+        patron=texter, record_id=make_record(title="Texto", copies=[branch]).pk, pickup_branch=branch
+    )
+    compose_all(now=timezone.now() + datetime.timedelta(minutes=2))  # the confirmation
+    for minutes in (2, 5, 60, 600):
+        outbox.send_due(timezone.now() + datetime.timedelta(minutes=minutes))
+    notice = Notice.objects.get(patron=texter)
+    assert (notice.state, notice.error_code) == (State.UNCERTAIN, "sms_answer_lost")
+    assert notice.attempts == 1

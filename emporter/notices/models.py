@@ -71,6 +71,10 @@ ERRORS = {
         "The connection was lost while the mail server was taking the message: it may have left. "
         "Check with the patron before sending again: %(detail)s"
     ),
+    "sms_answer_lost": _(
+        "The text message gateway took the message but its answer never came: it may have left. "
+        "Check with the patron before sending again: %(detail)s"
+    ),
     "outdated": _(
         "Not sent: the documents it announced are no longer waiting (collected, expired or cancelled)."
     ),

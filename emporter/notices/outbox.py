@@ -25,7 +25,8 @@ without asking the server again, until the address changes.
 A worker dying while the server takes a message leaves the notice in SENDING;
 ``recover_stale`` marks it UNCERTAIN for staff instead of sending it again, and so is a
 connection lost once the server has said "go ahead" (354) to the message: we cannot know
-whether it left, so a patron is never told twice. Lost or dead before that (the moment
+whether it left, so a patron is never told twice; so is a text whose gateway took the
+request and never answered (``sms.AnswerLost``). Lost or dead before that (the moment
 is stored: ``Notice.message_started_at``), nothing left: retried.
 What went wrong is stored as a code (``models.ERRORS``) and the server's own words.
 """
@@ -344,6 +345,9 @@ def _send(notice: Notice, rendered: render.Rendered, batch: Batch, now) -> str:
     except LostDuringData as error:
         batch.down.add(notice.channel)
         return _record(notice, State.UNCERTAIN, code="lost_during_data", error=str(error))
+    except sms.AnswerLost as error:
+        batch.down.add(notice.channel)
+        return _record(notice, State.UNCERTAIN, code="sms_answer_lost", error=str(error))
     except (smtplib.SMTPException, OSError) as error:
         return _record_smtp_error(notice, error, now, batch)
     except Exception as error:

@@ -3,12 +3,15 @@
 ``SMS_PROVIDER`` names it; the default console provider logs the message, for
 development and tests, until a real gateway is chosen. A real provider must give its
 HTTP calls a timeout (a few seconds): the outbox sends from the scheduler, and a
-gateway that hangs would hold every other job. A timeout is an ``OSError`` and is
-retried later; an answer saying the number is wrong should raise
-``outbox.PermanentFailure("no_phone")``. ``to`` is the patron's number as the library
-system holds it ("06 12 34 56 78", "+33 6…", "0692…" in La Réunion): the provider puts
-it in the form its gateway wants (most want E.164, "+33612345678"), knowing the
-network's country and overseas prefixes.
+gateway that hangs would hold every other job. What failed before the request left (no
+connection, a refusal, a timeout connecting) is an ``OSError`` and is retried later.
+Once the request has left, a timeout waiting for the answer, or a connection lost
+before it, must raise ``AnswerLost``: the gateway may have sent the text, so the notice
+is marked uncertain for staff, never sent twice (as an email lost during SMTP's DATA).
+An answer saying the number is wrong should raise ``outbox.PermanentFailure("no_phone")``.
+``to`` is the patron's number as the library system holds it ("06 12 34 56 78", "+33 6…",
+"0692…" in La Réunion): the provider puts it in the form its gateway wants (most want
+E.164, "+33612345678"), knowing the network's country and overseas prefixes.
 
 A text is written in the GSM 03.38 alphabet (``gsm7``): one character outside it (a
 no-break space, ’, ê, œ) makes the whole text UCS-2, 70 characters a segment instead of
@@ -24,6 +27,10 @@ from django.utils.module_loading import import_string
 
 log = logging.getLogger("emporter.sms")
 outbox: list[tuple[str, str]] = []  # what the console provider "sent", for tests
+
+
+class AnswerLost(Exception):
+    """The gateway took the request, and its answer never came: the text may have left."""
 
 
 class ConsoleProvider:
