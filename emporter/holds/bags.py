@@ -5,7 +5,6 @@ collected, and forgotten once empty.
 
 import datetime
 import logging
-import unicodedata
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -15,6 +14,7 @@ from emporter import adminlog
 from emporter.catalogue.models import Copy, CopyStatus
 from emporter.dates import long_date
 from emporter.errors import ServiceError
+from emporter.folding import fold
 from emporter.network.calendar import nth_working_day, works_on
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
@@ -82,8 +82,10 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
 
 
 def _initial(name: str) -> str:
-    folded = unicodedata.normalize("NFKD", name.strip()).encode("ascii", "ignore").decode()
-    return folded[:1].upper() if folded[:1].isalpha() else ""
+    # Folded as names are everywhere: Øvergaard under O and Łukasiewicz under L, where
+    # dropping what is not ASCII shelved them under their second letter (V, U).
+    first = fold(name.strip())[:1]
+    return first.upper() if first.isascii() and first.isalpha() else ""
 
 
 def make_ready(*, request: Request, actor=None, today=None) -> Request:
