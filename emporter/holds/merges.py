@@ -13,9 +13,10 @@ move the holds with a merge, as this does:
   end of a chain, should that one have been merged since), keeping its place in the
   queue (``created_at``), its pickup library and everything else; an event
   ``record_merged`` says so (no notice: the patron's document is the same);
-- a patron who already has a request under way for the new record keeps that one, and
-  the other is cancelled with the reason ``record_merged`` (the database allows one
-  active request per patron and record), without a notice either;
+- a patron who already has a request under way for the new record keeps one: the one
+  holding a copy, else the older; the other is cancelled with the reason
+  ``record_merged`` (the database allows one active request per patron and record),
+  without a notice either (both holding a copy, both stay as they are);
 - the import calls ``follow`` in the transaction that moved the copies (the commands
   and the imports page give it), so no sweep ever sees the old record empty with its
   requests still on it; ``follow_merges``, a scheduler job, moves what that could not
@@ -126,12 +127,16 @@ def _follow_one(request_id: int, *, old: int, target: int, actor=None) -> int:
             if other is None:
                 return 0  # being changed now: the next pass
             if request.status != Status.WAITING:
-                return 0  # it holds a copy: it ends as it is, the other keeps its place
-            if other.status != Status.WAITING or other.created_at <= request.created_at:
+                if other.status != Status.WAITING:
+                    return 0  # both hold a copy: each ends as it is
+                # This one holds a copy, the other waits for one: the copy stays theirs,
+                # the wait goes (left, the patron had two requests for one title, and
+                # this one was read again on every pass).
+            elif other.status != Status.WAITING or other.created_at <= request.created_at:
                 transition(request, Status.CANCELLED, actor=actor, reason=MERGED, note=note)
                 return 1
-            # Both waiting, this one first: it keeps its place in the queue, the later one
-            # goes (else those who asked in between would pass before the patron).
+            # Else both waiting, this one first: it keeps its place in the queue, the later
+            # one goes (else those who asked in between would pass before the patron).
             transition(other, Status.CANCELLED, actor=actor, reason=MERGED, note=note)
         if not Request.objects.filter(pk=request.pk, status=request.status, record_id=old).update(
             record_id=target
