@@ -551,7 +551,11 @@ def test_unimarc_lost_item_is_missing(tmp_path, db):
     record.add_field(
         pymarc.Field("200", pymarc.Indicators("1", " "), [pymarc.Subfield("a", "Le petit prince")])
     )
-    for barcode, extra in [("U1", [("2", "1")]), ("U2", [("0", "0"), ("2", "0")]), ("U3", [("0", "1")])]:
+    # 995$n is Koha's items.onloan in UNIMARC ("date de restitution prévue"): it was not
+    # read, and an item out at the source was imported as on the shelf (twenty-fifth session).
+    items = [("U1", [("2", "1")]), ("U2", [("0", "0"), ("2", "0")]), ("U3", [("0", "1")])]
+    items.append(("U4", [("0", "0"), ("2", "0"), ("n", "2026-12-24")]))
+    for barcode, extra in items:
         subfields = [("b", "PDI"), ("f", barcode), ("k", "R SAI"), *extra]
         record.add_field(
             pymarc.Field("995", pymarc.Indicators(" ", " "), [pymarc.Subfield(*s) for s in subfields])
@@ -561,7 +565,12 @@ def test_unimarc_lost_item_is_missing(tmp_path, db):
     report, _ = run([path])
 
     assert report.files[0].preset == "koha-unimarc"
-    assert statuses() == {"U1": CopyStatus.MISSING, "U2": CopyStatus.ON_SHELF, "U3": CopyStatus.WITHDRAWN}
+    assert statuses() == {
+        "U1": CopyStatus.MISSING,
+        "U2": CopyStatus.ON_SHELF,
+        "U3": CopyStatus.WITHDRAWN,
+        "U4": CopyStatus.ON_LOAN,
+    }
     assert Copy.objects.get(barcode="U1").source_codes["lost"] == "1"
 
 

@@ -15,9 +15,10 @@ among the locations that share a code.
 
 ``withdrawn``, ``lost`` and ``on_loan`` name the subfields that tell an item's status
 ("" = not read; Koha MARC21: 952$0, $1 and $q, the due date of a checked-out item;
-Koha UNIMARC: 995$0 and $2; Sirsi: none). An item is withdrawn when its withdrawn
-subfield holds anything but empty or "0", else missing when its lost subfield does, else
-on loan when its on_loan subfield holds anything, else on the shelf; the raw values
+Koha UNIMARC: 995$0, $2 and $n, its "date de restitution prévue"; Sirsi: none). An item
+is withdrawn when its withdrawn subfield holds anything but empty or "0", else missing
+when its lost subfield does, else on loan when its on_loan subfield holds anything, else
+on the shelf; the raw values
 (but "0") stay in ``Copy.source_codes``. A mapping that reads none of them gives no
 status, and re-import leaves copies' statuses alone. Not-for-loan
 codes (Koha 952$7) are not a status: send such copies to a location marked not
@@ -103,6 +104,7 @@ PRESETS: dict[str, ItemMapping] = {
         doc_type="r",
         withdrawn="0",
         lost="2",
+        on_loan="n",
         name="koha-unimarc",
         item_id="9",
     ),
