@@ -3,6 +3,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from emporter.catalogue.item_mappings import PRESETS
+from emporter.catalogue.marc import ENCODINGS as MARC_ENCODINGS
+from emporter.catalogue.marc import unknown_encoding
 from emporter.network.models import Branch
 
 from .models import Kind
@@ -12,6 +14,17 @@ def max_upload_mb() -> int:
     """The largest file the page takes (settings.MAX_UPLOAD_MB); larger ones go through
     the commands, on the server (docs/deploy.md)."""
     return settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+
+
+def _text_codec(name: str) -> bool:
+    """Whether Python reads text in ``name`` (not rot13, hex or zip: they do not turn
+    bytes into text)."""
+    import codecs
+
+    try:
+        return codecs.lookup(name)._is_text_encoding and b"".decode(name) == ""
+    except (LookupError, TypeError):
+        return False
 
 
 class ImportForm(forms.Form):
@@ -38,10 +51,13 @@ class ImportForm(forms.Form):
         to_field_name="code",
     )
     encoding = forms.CharField(
-        label=_("Encoding (CSV)"),
+        label=_("Encoding"),
         required=False,
         max_length=30,
-        help_text=_("Only when the file is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)."),
+        help_text=_(
+            "Only when the file is neither UTF-8 nor Windows-1252 (mac_roman, cp850…), or for MARC, "
+            "when the import says so (marc-8, latin-1, iso5426)."
+        ),
     )
     withdraw_missing = forms.BooleanField(
         label=_("The file is the source's whole catalogue: withdraw the copies it no longer lists (MARC)"),
@@ -98,18 +114,21 @@ class ImportForm(forms.Form):
         )
 
     def clean_encoding(self):
-        import codecs
+        return self.cleaned_data["encoding"].strip()
 
-        name = self.cleaned_data["encoding"].strip()
-        if name:
-            try:
-                # A codec of text (not rot13, hex or zip: they do not turn bytes into text).
-                known = codecs.lookup(name)._is_text_encoding and b"".decode(name) == ""
-            except (LookupError, TypeError):
-                known = False
-            if not known:
-                raise forms.ValidationError(_("Unknown encoding: %(name)s.") % {"name": name})
-        return name
+    def clean(self):
+        data = super().clean()
+        name = data.get("encoding")
+        if name and data.get("kind") == Kind.MARC:
+            # The MARC reader's own names (marc-8 is no Python codec), as its
+            # problems advise them.
+            if name.lower() not in MARC_ENCODINGS:
+                self.add_error("encoding", unknown_encoding(name))
+            else:
+                data["encoding"] = name.lower()
+        elif name and not _text_codec(name):
+            self.add_error("encoding", _("Unknown encoding: %(name)s.") % {"name": name})
+        return data
 
     def options(self) -> dict:
         """What the importer is told, as the job keeps it (JSON)."""

@@ -241,6 +241,8 @@ def _read(job: ImportJob, path: Path) -> tuple[bool, str, list[dict]]:
             default_branch=options.get("default_branch") or None,
             withdraw_missing=bool(options.get("withdraw_missing")),
             take_over=bool(options.get("take_over")),
+            # As a refused record's problem advises ("--encoding latin-1", the page's field).
+            encoding=options.get("encoding") or None,
             progress=False,
             on_merge=follow,  # requests follow a record merged at the source
         )
