@@ -7,8 +7,11 @@ holds; ``load_mapping`` reads a custom one from JSON, e.g.::
     {"tag": "852", "barcode": "p", "call_number": "h", "branch": ["b"], "location": "c"}
 
 or a preset with overrides: ``{"preset": "koha-marc21", "call_number": "9"}``.
-``branch`` lists subfields tried in order (home branch first, then holding branch):
-the first code that maps to one of our branches wins. ``department`` (none in the
+``branch`` lists subfields tried in order (holding branch first, then home branch):
+the first code that maps to one of our branches wins. The holding branch is where the
+item is now (returned at another library, or in a floating collection), so where a
+picker finds it, as Koha's holds queue reads it; the home branch served first put such
+an item on a list where it was not, and it was marked not found. ``department`` (none in the
 presets) names a subfield holding the copy's department: location codes are unique only
 within a department, so a department, read here or given by the code map, chooses
 among the locations that share a code.
@@ -85,7 +88,7 @@ PRESETS: dict[str, ItemMapping] = {
         "952",
         barcode="p",
         call_number="o",
-        branch=("a", "b"),
+        branch=("b", "a"),
         location="c",
         doc_type="y",
         collection="8",
@@ -99,7 +102,7 @@ PRESETS: dict[str, ItemMapping] = {
         "995",
         barcode="f",
         call_number="k",
-        branch=("b", "c"),
+        branch=("c", "b"),
         location="d",
         doc_type="r",
         withdrawn="0",

@@ -1,0 +1,54 @@
+"""Imports, from the twenty-fifth session's review."""
+
+import pymarc
+import pytest
+
+from emporter.catalogue.models import Copy
+from tests.conftest import make_branch
+from tests.test_import_marc import run, write
+
+
+def _item(tag, subfields):
+    return pymarc.Field(tag, pymarc.Indicators(" ", " "), [pymarc.Subfield(*s) for s in subfields])
+
+
+@pytest.mark.parametrize(
+    ("leader", "title_tag", "items"),
+    [
+        # Koha MARC21: 952 $a home branch, $b holding branch.
+        (
+            "00000nam a2200000 a 4500",
+            "245",
+            [("952", [("a", "PDI"), ("b", "BAC"), ("o", "R LOU"), ("p", "K1")])],
+        ),
+        # Koha UNIMARC: 995 $b home branch, $c holding branch.
+        (
+            "00000nam0 22000001  450 ",
+            "200",
+            [("995", [("b", "PDI"), ("c", "BAC"), ("k", "R LOU"), ("f", "K1")])],
+        ),
+    ],
+)
+def test_a_koha_item_is_at_its_holding_branch(tmp_path, db, leader, title_tag, items):
+    """Returned at another library (or floating), the item is there: it was put at its
+    home library, on a list where it was not, and marked not found."""
+    make_branch()
+    make_branch(code="BAC", name="Bachut")
+    record = pymarc.Record(leader=leader)
+    record.add_field(pymarc.Field("001", data="k1"))
+    record.add_field(pymarc.Field(title_tag, pymarc.Indicators("1", "0"), [pymarc.Subfield("a", "Le loup")]))
+    for tag, subfields in items:
+        record.add_field(_item(tag, subfields))
+    report, _ = run([write(tmp_path, "koha.mrc", [record.as_marc()])])
+    assert report.problems == []
+    assert Copy.objects.get(barcode="K1").branch.code == "BAC"
+
+
+def test_a_koha_item_whose_holding_branch_is_not_ours_is_at_its_home_branch(tmp_path, db):
+    make_branch()
+    record = pymarc.Record(leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field("001", data="k1"))
+    record.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", "Le loup")]))
+    record.add_field(_item("952", [("a", "PDI"), ("b", "BUS"), ("o", "R LOU"), ("p", "K1")]))
+    run([write(tmp_path, "koha.mrc", [record.as_marc()])], default_branch=None)
+    assert Copy.objects.get(barcode="K1").branch.code == "PDI"
