@@ -3,8 +3,9 @@
 import pymarc
 import pytest
 
+from emporter.catalogue.csv_import import import_copies
 from emporter.catalogue.models import Copy
-from tests.conftest import make_branch
+from tests.conftest import make_branch, make_record
 from tests.test_import_marc import run, write
 
 
@@ -52,3 +53,21 @@ def test_a_koha_item_whose_holding_branch_is_not_ours_is_at_its_home_branch(tmp_
     record.add_field(_item("952", [("a", "PDI"), ("b", "BUS"), ("o", "R LOU"), ("p", "K1")]))
     run([write(tmp_path, "koha.mrc", [record.as_marc()])], default_branch=None)
     assert Copy.objects.get(barcode="K1").branch.code == "PDI"
+
+
+def test_a_barcode_a_spreadsheet_stripped_of_its_zeros_makes_no_second_copy(tmp_path, db):
+    """0012345 through Excel is 12345: a second copy was created, on the shelf and
+    requestable, that no picker would ever find; the patron import already refused
+    such a card number (card_mangled)."""
+    branch = make_branch()
+    record = make_record(title="Le loup", copies=[branch])
+    Copy.objects.filter(record=record).update(barcode="0012345")
+    path = tmp_path / "copies.csv"
+    path.write_text(
+        f"barcode;record;status\n12345;{record.source_key};on_shelf\n98765;{record.source_key};\n"
+    )
+    report = import_copies(path, default_branch=branch.code)
+    assert sorted(Copy.objects.values_list("barcode", flat=True)) == ["0012345", "98765"]
+    (problem,) = report.problems
+    assert (problem.code, problem.line) == ("barcode_mangled", 2)
+    assert "0012345" in problem.message and report.skipped == 1

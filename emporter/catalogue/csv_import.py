@@ -80,8 +80,15 @@ CODE_COLUMNS = ("branch", "department", "location", "doc_type")
 PLACE_COLUMNS = frozenset(("department", "location"))
 # Problems found when a batch is written that skip the row.
 SKIPPED_WHEN_WRITTEN = frozenset(
-    ("no_record", "unknown_barcode", "no_branch", "no_department", "no_location", "ambiguous_location")
-)
+    (
+        "no_record", "unknown_barcode", "barcode_mangled", "no_branch", "no_department", "no_location",
+        "ambiguous_location",
+    )
+)  # fmt: skip
+# A barcode of digits a spreadsheet read as a number lost its leading zeros ("0012345" is
+# "12345"): looked for again with them, up to this length (library barcodes are 14 digits
+# at most, EAN 13).
+PADDED_AT_MOST = 16
 UPDATED_FIELDS = [
     "record_id", "call_number", "call_number_key", "branch_id", "department_id", "location_id",
     "doc_type", "status", "source_codes",
@@ -506,6 +513,21 @@ def spans_lines(first: int, last: int) -> str:
     return message % {"first": first, "last": last}
 
 
+def without_zeros(barcodes: list[str]) -> dict[str, str]:
+    """{barcode: the copy's barcode it is without its leading zeros} for the ``barcodes``
+    of digits that name no copy while one with zeros before them does. One indexed query."""
+    padded = {
+        "0" * n + barcode: barcode
+        for barcode in barcodes
+        if barcode.isdigit() and not barcode.startswith("0")
+        for n in range(1, PADDED_AT_MOST - len(barcode) + 1)
+    }
+    if not padded:
+        return {}
+    found = Copy.objects.filter(barcode__in=list(padded)).values_list("barcode", flat=True)
+    return {padded[barcode]: barcode for barcode in found}
+
+
 class _CopyImport:
     def __init__(self, targets: Targets, report: CopyImportReport, stdout: TextIO | None, on_merge=None):
         self.targets = targets
@@ -710,9 +732,13 @@ class _CopyImport:
         }
         records = self.records(batch, existing)
         lent = lent_copies(existing.values())
+        zeros = without_zeros([r.barcode for r in batch if r.barcode not in existing])
         new, changed, problems = [], [], []
         for row in batch:
             copy = existing.get(row.barcode)
+            if copy is None and row.barcode in zeros:
+                problems.append((row.line, "barcode_mangled", self.mangled(row, zeros), row.barcode))
+                continue
             if not row.record_key and not row.isbn:  # a file that only updates copies
                 if copy is None:
                     problems.append((row.line, "unknown_barcode", self.unknown(row), row.barcode))
@@ -858,6 +884,13 @@ class _CopyImport:
             else:
                 found[key] = (pk, doc_type)
         return found
+
+    def mangled(self, row: _Row, zeros: dict[str, str]) -> str:
+        message = _(
+            "the barcode %(barcode)s is copy %(copy)s's without its leading zeros (a spreadsheet read it "
+            "as a number?): the line is skipped, no second copy made"
+        )
+        return message % {"barcode": row.barcode, "copy": zeros[row.barcode]}
 
     def unknown(self, row: _Row) -> str:
         message = _(
