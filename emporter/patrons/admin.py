@@ -281,6 +281,15 @@ class AccountAdmin(DjangoUserAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            # A card's PIN set here, or its password sign-in turned off (a stolen phone),
+            # ends its app's tokens as patrons.services.set_pin does: patron tokens carry
+            # no mark of the password (api.tokens), so nothing else would end them.
+            get_user_model().objects.get(pk=id).api_tokens.all().delete()
+        return response
+
     def delete_queryset(self, request, queryset):
         cards = queryset.filter(Exists(Patron.objects.filter(user=OuterRef("pk"))))
         if kept := cards.count():
