@@ -158,6 +158,11 @@ def erase_patron(*, patron_id: int, actor=None, sessions: bool = True) -> None:
             written.exclude(patron__email__iexact=patron.email).update(sent_to="", last_error="")
         _forget_number_in_notices(patron)
         throttle.forget_card(patron.card_number)
+        # Typed at a staff sign-in (the admin's, the API's name and password), the card and
+        # the account's name are counted as names too, with the address.
+        for name in {patron.card_number, patron.user.username}:
+            throttle.unlock_name(name)
+            throttle.forget_card(name)
         # Their sessions (a basket in one) go now, not when they expire. (Not for cards
         # expired for years, erased by the hundred: they have none, and each look reads
         # every live session.)
