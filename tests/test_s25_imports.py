@@ -4,7 +4,7 @@ import pymarc
 import pytest
 
 from emporter.catalogue.csv_import import import_copies
-from emporter.catalogue.models import Copy
+from emporter.catalogue.models import Copy, Record
 from tests.conftest import make_branch, make_record
 from tests.test_import_marc import run, write
 
@@ -71,3 +71,32 @@ def test_a_barcode_a_spreadsheet_stripped_of_its_zeros_makes_no_second_copy(tmp_
     (problem,) = report.problems
     assert (problem.code, problem.line) == ("barcode_mangled", 2)
     assert "0012345" in problem.message and report.skipped == 1
+
+
+def _koha_without_001(title="Le voyage de Chihiro"):
+    record = pymarc.Record(leader="00000ngm a2200000 a 4500")
+    record.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", title)]))
+    record.add_field(_item("952", [("a", "PDI"), ("b", "PDI"), ("o", "DVD MIY"), ("p", "DVD1")]))
+    record.add_field(_item("999", [("c", "4242"), ("d", "4242")]))
+    return record
+
+
+def test_a_koha_record_without_001_is_keyed_by_its_biblionumber(tmp_path, db):
+    """Koha writes no 001 unless told to: a DVD with no 035 and no ISBN was refused
+    (no_identifier), its copies with it, on every import."""
+    make_branch()
+    path = write(tmp_path, "koha.mrc", [_koha_without_001().as_marc()])
+    report, _ = run([path])
+    assert report.problems == []
+    record = Record.objects.get()
+    assert record.source_key == "koha:999:4242" and record.copies.get().barcode == "DVD1"
+    write(tmp_path, "koha.mrc", [_koha_without_001("Le Voyage de Chihiro").as_marc()])
+    run([path])  # the next night's export: the same record, updated
+    assert Record.objects.get().title == "Le Voyage de Chihiro"
+
+
+def test_a_999c_means_nothing_outside_koha(tmp_path, db):
+    """A Sirsi export's 999 holds its items ($c a copy number): no record key there."""
+    make_branch()
+    report, _ = run([write(tmp_path, "sirsi.mrc", [_koha_without_001().as_marc()])], preset="sirsi")
+    assert [p.code for p in report.problems] == ["no_identifier"] and not Record.objects.exists()

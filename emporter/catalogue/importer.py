@@ -655,7 +655,7 @@ class _Run:
                 counts.preset = mapping.name
         try:
             items = [_clean_barcode(item) for item in read_items(record, mapping)] if mapping else []
-            key = _source_key(source, record_id(record))
+            key = _source_key(source, record_id(record, mapping.record_number if mapping else ""))
             data = extract(record)
         except Exception as exc:  # a record odd enough to trip the extraction must not stop the import
             counts.records_skipped += 1

@@ -77,6 +77,9 @@ class ItemMapping:
     name: str = "custom"
     department: str = ""
     item_id: str = ""
+    # The source's own number of the record, tag then subfield ("999c": Koha MARC21's
+    # biblionumber): the record's key when it has nothing better (marcdata.record_id).
+    record_number: str = ""
 
     @property
     def reads_status(self) -> bool:
@@ -97,6 +100,7 @@ PRESETS: dict[str, ItemMapping] = {
         on_loan="q",
         name="koha-marc21",
         item_id="9",
+        record_number="999c",
     ),
     "koha-unimarc": ItemMapping(
         "995",

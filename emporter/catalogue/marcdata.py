@@ -10,8 +10,10 @@ stored as ISBN-13), EAN, language, subjects, series, summary, document type and
 audience with its age band (MARC21 008/22, UNIMARC 100$a/17-19).
 
 Record identity (``record_id``): the control number 001; without one, the first 035$a
-(a Sirsi or union-catalogue id), then 002, then the ISBN; a kind prefix (``035:``…) keeps
-those apart from 001 values. The importer prefixes it with the source name.
+(a Sirsi or union-catalogue id), then 002, then the ISBN, then the source's own record
+number where its item mapping names one (Koha MARC21's biblionumber, 999$c: Koha writes
+no 001 unless told to); a kind prefix (``035:``…) keeps those apart from 001 values. The
+importer prefixes it with the source name.
 """
 
 from __future__ import annotations
@@ -178,8 +180,9 @@ def ean13(text: str | None) -> str:
     return ""
 
 
-def record_id(record: pymarc.Record) -> str:
-    """The record's stable identity within its source (see the module docstring)."""
+def record_id(record: pymarc.Record, record_number: str = "") -> str:
+    """The record's stable identity within its source (see the module docstring);
+    ``record_number``: the tag and subfield of the source's own number ("999c")."""
     control = record.get("001")
     if control is not None and clean(control.data):
         return clean(control.data)
@@ -194,7 +197,12 @@ def record_id(record: pymarc.Record) -> str:
         ),
         "",
     )
-    return f"isbn:{isbn}" if isbn else ""
+    if isbn:
+        return f"isbn:{isbn}"
+    # Last, so that no key written before it came changes (a new key is a new record).
+    tag, code = record_number[:3], record_number[3:]
+    number = next(iter(_subfield_values(record, tag, code)), "") if record_number else ""
+    return f"{tag}:{number}" if number else ""
 
 
 # --- extraction ------------------------------------------------------------------
