@@ -787,6 +787,10 @@ def _options(codes, date_format: str) -> PatronCodes:
     return codes
 
 
+# MySQL's "no date" (an older Koha's dateexpiry never set): no expiry, not a bad date.
+ZERO_DATE = re.compile(r"0{4}-00-00|00[/.-]00[/.-]0{4}")
+
+
 def parse_date(value: str, date_format: str = "metric") -> datetime.date:
     """``card_expires``: YYYY-MM-DD, or day, month and year separated by ``/``, ``-`` or
     ``.`` (31/12/2026: Koha's "metric" and "dmydot", the French way), month first with
@@ -1129,7 +1133,7 @@ def _clean(row: dict, branches: dict, codes: PatronCodes | None = None, date_for
         if category not in PatronCategory.values:
             raise RowError("bad_category", _("unknown category %(value)s") % {"value": row["category"]})
         values["category"] = category
-    if "card_expires" in row and not row["card_expires"]:
+    if "card_expires" in row and (not row["card_expires"] or ZERO_DATE.fullmatch(row["card_expires"])):
         values["card_expires"] = None
     elif row.get("card_expires"):
         try:
