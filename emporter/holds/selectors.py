@@ -106,7 +106,9 @@ def set_aside_at(branch) -> int:
 class BasketView:
     """What the basket page says of its documents, before anything is confirmed."""
 
-    records: list  # each with ``on_site_only``, ``none_here`` and ``all_out`` set
+    # each with ``on_site_only``, ``none_here``, ``type_not_taken``, ``no_waiting_list``
+    # and ``all_out`` set
+    records: list
     already_requested: list  # records the patron has an active request for
     at_home: list  # records the patron has on loan (services: already_on_loan)
     active: int  # the patron's active requests
@@ -133,7 +135,10 @@ def basket_view(
     tomorrow), and how many more the patron's limit allows (their own library's limit,
     wherever they collect: policy.limits_for). At a ``pickup_branch`` whose rules (for
     ``category``) lend only its own copies, as confirming would find them there: none of
-    its own (``none_here``: refused, none_of_its_own), or its own all out (``all_out``)."""
+    its own (``none_here``: refused, none_of_its_own), or its own all out (``all_out``);
+    where it takes no request for their copies' types (``type_not_taken``: refused,
+    type_not_requestable), or keeps no waiting list while every copy is out
+    (``no_waiting_list``: refused, nothing_on_shelf), as confirming would find them."""
     ids = [r.pk for r in records]
     requested, home = set(), set()
     if patron:
@@ -143,21 +148,27 @@ def basket_view(
         lent = Copy.objects.filter(record_id__in=ids, loans__patron=patron, loans__returned_at__isnull=True)
         home = set(lent.values_list("record_id", flat=True)) - requested
     kept = [r for r in records if r.pk not in requested and r.pk not in home]
-    on_shelf = set(Record.objects.filter(pk__in=ids).available().values_list("pk", flat=True))
     lendable = set(Record.objects.filter(pk__in=ids).lendable().values_list("pk", flat=True))
     rules = policy.resolve(branch=pickup_branch, category=category) if pickup_branch else None
+    # The copies a request collected there could take: its own only, where the rules say
+    # so; of a type it takes requests for (placement: type_not_requestable).
+    could = Copy.objects.filter(record_id__in=ids)
     if rules is not None and not rules.allow_other_branches:
-        here = Copy.objects.filter(record_id__in=ids, branch=pickup_branch)
-        lendable_here = set(here.lendable().values_list("record_id", flat=True))
-        on_shelf = set(here.requestable().values_list("record_id", flat=True))
-    else:
-        lendable_here = None
+        could = could.filter(branch=pickup_branch)
+    lendable_here = set(could.lendable().values_list("record_id", flat=True)) if rules else lendable
+    if rules is not None and rules.requestable_types:
+        could = could.filter(doc_type__in=rules.requestable_types)
+    of_a_type_taken = set(could.lendable().values_list("record_id", flat=True)) if rules else lendable
+    on_shelf = set(could.requestable().values_list("record_id", flat=True))
     for record in kept:
         record.on_site_only = record.pk not in lendable
-        record.none_here = (
-            not record.on_site_only and lendable_here is not None and record.pk not in lendable_here
-        )
-        record.all_out = record.pk not in on_shelf and not record.on_site_only and not record.none_here
+        record.none_here = not record.on_site_only and record.pk not in lendable_here
+        refused = record.on_site_only or record.none_here
+        record.type_not_taken = not refused and record.pk not in of_a_type_taken
+        out = not (refused or record.type_not_taken) and record.pk not in on_shelf
+        # Every copy out where no waiting list is kept: refused (nothing_on_shelf), not queued.
+        record.no_waiting_list = out and rules is not None and not rules.allow_waiting_list
+        record.all_out = out and not record.no_waiting_list
     active = active_count(patron) if patron else 0
     return BasketView(
         records=kept,
