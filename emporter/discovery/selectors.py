@@ -60,35 +60,47 @@ def requestable_copy_q() -> Q:
     )
 
 
-def available_records(*, branch: Branch | None = None, copy_q: Q | None = None):
-    """Records with an available requestable copy (anywhere) that fits ``copy_q``."""
+def _takeable(copies, branch: Branch | None, category: str):
+    """``copies`` less those a request collected at ``branch`` (its rules, for a reader of
+    ``category``) could not take, as placement judges it: of a type it takes no request
+    for (the copy's type: a record typed DVD whose copies are books is lent as books), or
+    elsewhere where it lends its own copies only."""
+    rules = policy.resolve(branch=branch, category=category)
+    if rules.requestable_types:
+        copies = copies.filter(doc_type__in=rules.requestable_types)
+    if branch is not None and not rules.allow_other_branches:
+        copies = copies.filter(branch=branch)
+    return copies
+
+
+def available_records(*, branch: Branch | None = None, copy_q: Q | None = None, category: str = ""):
+    """Records with an available requestable copy that fits ``copy_q``, that a request
+    collected at ``branch`` by a reader of ``category`` could take (``_takeable``)."""
     copies = Copy.objects.filter(requestable_copy_q(), record=OuterRef("pk"))
     if copy_q is not None:
         copies = copies.filter(copy_q)
-    # The copy's type, as placement judges it (a record typed DVD whose copies are books
-    # is lent as books).
-    if types := policy.resolve(branch=branch).requestable_types:
-        copies = copies.filter(doc_type__in=types)
-    return Record.objects.filter(Exists(copies))
+    return Record.objects.filter(Exists(_takeable(copies, branch, category)))
 
 
-def tiles(records, *, branch: Branch | None = None, notes: dict | None = None) -> list[Tile]:
+def tiles(
+    records, *, branch: Branch | None = None, notes: dict | None = None, category: str = ""
+) -> list[Tile]:
     """Tiles in the given order, with availability and covers read in a few queries. A
-    copy of a type the policy does not let patrons request is never "available"."""
+    copy a request collected at ``branch`` could not take (``_takeable``) is never
+    "available"."""
     records = list(records)
-    counts, here = _availability([r.pk for r in records], branch)
+    counts, here = _availability([r.pk for r in records], branch, category)
     return _tiles(records, counts=counts, here=here, notes=notes)
 
 
-def _availability(ids: list[int], branch: Branch | None) -> tuple[dict[int, int], set[int]]:
+def _availability(
+    ids: list[int], branch: Branch | None, category: str = ""
+) -> tuple[dict[int, int], set[int]]:
     """Per record, how many copies a request could take now; and the records with one at
     ``branch``. One query, whatever the number of copies."""
-    types = policy.resolve(branch=branch).requestable_types
     counts: dict[int, int] = defaultdict(int)
     here: set[int] = set()
-    copies = Copy.objects.filter(requestable_copy_q(), record_id__in=ids)
-    if types:  # the copy's type, as placement judges it
-        copies = copies.filter(doc_type__in=types)
+    copies = _takeable(Copy.objects.filter(requestable_copy_q(), record_id__in=ids), branch, category)
     for record_id, branch_id in copies.values_list("record_id", "branch_id"):
         counts[record_id] += 1
         if branch and branch_id == branch.pk:
@@ -328,7 +340,9 @@ def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> t
         copy_q &= age_q(band)
     if surprise.kinds:
         copy_q &= reduce(or_, (kind_q(kind) for kind in surprise.kinds))
-    records = available_records(branch=surprise.pickup_branch, copy_q=copy_q)
+    # The reader's rules: a child's card may be allowed fewer types than an adult's.
+    category = surprise.patron.category if surprise.patron else ""
+    records = available_records(branch=surprise.pickup_branch, copy_q=copy_q, category=category)
     records = records.filter(record_q(band=band, kinds=surprise.kinds))
     audience = Audience.YOUTH if band else (Audience.ADULT if surprise.age is not None else "")
     if not band and is_child(surprise.patron):
@@ -349,7 +363,9 @@ def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> t
     others = list(records.exclude(pk__in=rank).order_by("-pk").values_list("pk", flat=True)[:limit])
     ordered = sorted(liked, key=lambda pk: rank[pk]) + others
     found = tiles(
-        Record.objects.filter(pk__in=ordered[: limit * 2]).defer("summary"), branch=surprise.pickup_branch
+        Record.objects.filter(pk__in=ordered[: limit * 2]).defer("summary"),
+        branch=surprise.pickup_branch,
+        category=category,
     )
     position = {pk: n for n, pk in enumerate(ordered)}
     found.sort(key=lambda t: (t.record.pk not in rank, not t.here, position[t.record.pk]))
@@ -397,8 +413,15 @@ def _taste_rank(text: str, filters: Filters) -> dict[int, tuple[int, int]]:
     return {pk: (-count, best[pk]) for pk, count in matched.items()}
 
 
+# How many of the records a word to avoid finds are kept from a surprise bag, the best
+# matches first (the word in the title, then in the subjects…): a page of 200 hits let
+# the 201st "horreur" in. Bounded: the ids go into one query, and SQLite takes 32,766
+# parameters at most (six words to avoid).
+AVOIDED_AT_MOST = 5000
+
+
 def _matching(text: str) -> set[int]:
     ids: set[int] = set()
     for word in _taste_words(text):
-        ids |= {h.record.pk for h in search_records(q=word, per_page=200).hits}
+        ids |= set(search_ids(q=word, limit=AVOIDED_AT_MOST).ids)
     return ids
