@@ -112,7 +112,16 @@ def _row(pdf: PickListPDF, line) -> None:
     bag = f"→ {line.leaving_for.name}" if line.leaving_for else line.bag_label
     if getattr(line, "put_back", False):
         bag = _("back on the shelf")
-    tick = {LineStatus.FOUND: "✓", LineStatus.NOT_FOUND: "✗", LineStatus.CARRIED: "→"}.get(line.status, "")
+    if line.status == LineStatus.CANCELLED:
+        # Cancelled since the list was built (its request cancelled, moved, or its library
+        # closed): printed like a line to pull, a picker walked to it for nobody.
+        bag = str(LineStatus.CANCELLED.label)
+    tick = {
+        LineStatus.FOUND: "✓",
+        LineStatus.NOT_FOUND: "✗",
+        LineStatus.CARRIED: "→",
+        LineStatus.CANCELLED: "—",
+    }.get(line.status, "")
     _fit(pdf, line.copy.call_number or "—", style="B", size=10, width=COLUMNS[0] - 1)
     pdf.cell(COLUMNS[0], 5, line.copy.call_number or "—")
     pdf.set_font(FONT, "", 8)

@@ -523,6 +523,20 @@ def _mark_missing(copy_id: int, *, live: bool, held: bool) -> bool:
     return True
 
 
+def carried_on(line: PickLine) -> PickLine:
+    """Where ``line`` is now: the pending line of a later list it was carried to (a
+    picker tapping the list printed or opened before that one was built has the copy in
+    hand, as a scan of it finds: ``line_for_barcode``), else ``line`` itself."""
+    if line.status != LineStatus.CARRIED:
+        return line
+    later = (
+        PickLine.objects.select_related("run__branch", "copy__record")
+        .filter(request_id=line.request_id, copy_id=line.copy_id, status=LineStatus.PENDING)
+        .first()
+    )
+    return later or line
+
+
 def line_for_barcode(*, run: PickRun, barcode: str) -> PickLine:
     """The run's pending line for the scanned copy. A copy whose line was carried over
     to a later list, or is on another of today's lists here, is marked there: the picker

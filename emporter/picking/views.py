@@ -261,7 +261,9 @@ def _refuse_scan(request, run: PickRun, department_id: int | None, text: str, st
 def scan(request, run_id: int):
     run = _run(request, run_id)
     department_id = _department_param(request.POST.get("department"))
-    barcode = typed(request.POST.get("barcode"))
+    # As the desk and reception read it: typed by eye from a worn label, in other
+    # capitals or in its printed groups ("b000 0100").
+    barcode = Copy.objects.barcode_as_typed(typed(request.POST.get("barcode")))
     if not barcode:
         return _refuse_scan(request, run, department_id, _("Scan or type a barcode."), 422)
     try:
@@ -281,6 +283,8 @@ def mark(request, line_id: int):
     line = get_object_or_404(PickLine.objects.select_related("run__branch", "copy__record"), pk=line_id)
     _check(request.user, line.run.branch_id)
     department_id = _department_param(request.POST.get("department"))
+    page_run = line.run
+    line = services.carried_on(line)
     try:
         if request.POST.get("action") == "found":
             _found_message(request, line, services.mark_found(line=line, actor=request.user))
@@ -288,7 +292,7 @@ def mark(request, line_id: int):
             form = NotFoundForm(request.POST)
             if not form.is_valid():
                 return _pick_page(
-                    request, line.run, department_id, bad_form=form, bad_line=line.pk, status=422
+                    request, page_run, department_id, bad_form=form, bad_line=line.pk, status=422
                 )
             moved = services.mark_not_found(
                 line=line,
@@ -302,7 +306,7 @@ def mark(request, line_id: int):
             )
     except ServiceError as error:
         messages.add_message(request, ALREADY_DONE.get(error.code, messages.ERROR), error.message)
-    return redirect(_pick_url(line.run, department_id))
+    return redirect(_pick_url(page_run, department_id))
 
 
 # A tap sent twice (weak wifi, a resent form) is answered with what the first did: the
