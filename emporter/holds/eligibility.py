@@ -84,6 +84,16 @@ def copies_that_could_serve(record_id: int, pickup_branch_id: int, rules: policy
     return copies
 
 
+def copies_it_could_take(record_id: int, pickup_branch_id: int, rules: policy.Policy):
+    """``copies_that_could_serve``, of the types the rules take requests for: the copies
+    a request already made could ever be given (placement refuses a title of no such
+    copy, ``type_not_requestable``; no sweep gives a request a copy of another type)."""
+    copies = copies_that_could_serve(record_id, pickup_branch_id, rules)
+    if rules.requestable_types:
+        copies = copies.filter(doc_type__in=rules.requestable_types)
+    return copies
+
+
 def type_label(doc_type: str) -> str:
     return dict(DocType.choices).get(doc_type, doc_type)
 

@@ -39,7 +39,7 @@ from .bags import (
 from .eligibility import (
     borrowing_patrons,
     check_patron,
-    copies_that_could_serve,
+    copies_it_could_take,
     may_borrow,
     take_copy_for,
     taking,
@@ -245,10 +245,10 @@ def change_pickup(*, request: Request, branch: Branch, actor=None) -> Request:
             raise ServiceError("type_not_requestable", doc_type=type_label(request.doc_type))  # the copy's
         fields, freed = {"pickup_branch": branch}, None
         copy_stays = request.copy is None or request.copy.branch_id == branch.pk or rules.allow_other_branches
-        could_serve = copies_that_could_serve(request.record_id, branch.pk, rules)
+        could_serve = copies_it_could_take(request.record_id, branch.pk, rules)
         if request.copy is None and not could_serve.exists():
             # Waiting, to a library that lends only its own copies and has none of the
-            # title: it would wait there for good.
+            # title, or none of a type it takes requests for: it would wait there for good.
             raise ServiceError("pickup_no_copy", branch=branch.name)
         if not copy_stays:
             copy = take_copy_for(request, rules, pickup_branch=branch)

@@ -20,7 +20,7 @@ from emporter.network.models import ServiceMode
 from . import allocation, policy
 from .eligibility import (
     borrowing_patrons,
-    copies_that_could_serve,
+    copies_it_could_take,
     may_take_type,
     take_copy_for,
     taking,
@@ -166,9 +166,7 @@ def _another_copy_will_come_back(request: Request, rules: policy.Policy) -> bool
     # behind copies elsewhere, where the rules lend a library's own copies only, nor
     # behind copies of a type the library does not take requests for (placement refuses
     # such a title: type_not_requestable), which no sweep would ever give it.
-    others = copies_that_could_serve(request.record_id, request.pickup_branch_id, rules)
-    if rules.requestable_types:
-        others = others.filter(doc_type__in=rules.requestable_types)
+    others = copies_it_could_take(request.record_id, request.pickup_branch_id, rules)
     return others.exclude(pk=request.copy_id).exclude(status=CopyStatus.MISSING).exists()
 
 
