@@ -156,10 +156,16 @@ def close_finished(*, limit: int = 500, now=None) -> int:
     another screen): done if something was collected, else cancelled, and their places
     freed; and bookings whose time is long past. Run by the scheduler."""
     now = now or timezone.now()
+    today = _start_of_day(now)
     collected = Request.objects.filter(bag=OuterRef("bag"), status=Status.COLLECTED)
     missed = Q(state=Appointment.State.BOOKED, slot__starts_at__lt=now - MISSED_AFTER)
-    # "I'm here" is for today: by the next day the patron has long gone.
-    left = Q(state=Appointment.State.ARRIVED, arrived_at__lt=_start_of_day(now))
+    # "I'm here" is for today: by the next day the patron has long gone. If they came
+    # a day early, before a time booked for today or later, that booking stands, as
+    # "not here" would have kept it: they may still come at the time they chose.
+    Appointment.objects.filter(
+        state=Appointment.State.ARRIVED, arrived_at__lt=today, slot__starts_at__gte=today
+    ).update(state=Appointment.State.BOOKED, arrived_at=None)
+    left = Q(state=Appointment.State.ARRIVED, arrived_at__lt=today)
     stale = (
         Appointment.objects.filter(
             # A booking at a library that has closed is kept: it stands if the library
