@@ -15,6 +15,7 @@ from emporter.catalogue.models import Copy, CopyStatus, DocType
 from emporter.curbside.models import Appointment
 from emporter.holds.models import HOLDING_COPY, UNCOLLECTED, Bag, Request, RequestEvent, Status
 from emporter.holds.services import still_in_a_bag as in_a_bag
+from emporter.holds.waiting import may_be_served_from
 from emporter.network.models import Branch
 from emporter.patrons.models import Patron
 from emporter.patrons.search import PHONE_LIKE, find_patrons, name_too_short, patrons_named
@@ -143,6 +144,9 @@ class DoorView:
     # hold shelf) with a blocked or expired card, by name: lent to their card, they need
     # the override as the scanned card does (services.check_borrowers).
     children_problems: list[CardProblem] = field(default_factory=list)
+    # Documents still in the bags handed over whose request was cancelled (or expired)
+    # since they were bagged: to take out before the bag leaves, or they go with it.
+    take_out: list[Request] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -154,7 +158,7 @@ class DoorView:
 
     @property
     def needs_attention(self) -> bool:
-        return self.needs_override or bool(self.not_ready)
+        return self.needs_override or bool(self.not_ready) or bool(self.take_out)
 
 
 def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = None) -> DoorView:
@@ -179,6 +183,8 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
         view.collected_today = loans_checked_out(patron_ids=ids, branch=branch, day=today)
         view.ready_elsewhere = ready_elsewhere(patron_ids=ids, branch=branch)
     view.expired_here = expired_here(patron_ids=ids, branch=branch)
+    if view.bags:
+        view.take_out = left_in_bags(view.bags, offered=view.expired_here)
     # Their patrons came with the requests (select_related): no query more.
     children = {r.patron_id: r.patron for r in [*view.ready, *view.expired_here] if r.patron_id != patron.pk}
     view.children_problems = [
@@ -187,6 +193,16 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
         if (problem := card_problem(child, today)) is not None
     ]
     return view
+
+
+def left_in_bags(bags: list[Bag], *, offered: list[Request]) -> list[Request]:
+    """The closed requests of these open bags whose copy is still in the bag (cancelled
+    after it was bagged, by the patron or staff), but for those ``offered`` (expired,
+    and lent all the same if the door chooses)."""
+    closed = Request.objects.filter(
+        in_a_bag(), bag__in=bags, status__in=[Status.CANCELLED, Status.EXPIRED]
+    ).exclude(pk__in=[r.pk for r in offered])
+    return list(closed.select_related("record", "copy__branch", "bag").order_by("bag__label", "pk"))
 
 
 # How long after its bag expired a document still on the hold shelf may be lent anyway.
@@ -201,8 +217,14 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
     filled by the loan: ``services.lend_expired``)."""
     since = timezone.now() - datetime.timedelta(days=LATE_DAYS)
     held = Request.objects.filter(copy=OuterRef("copy_id"), status__in=HOLDING_COPY)
-    waiting = Request.objects.filter(record=OuterRef("record_id"), status=Status.WAITING).exclude(
-        patron=OuterRef("patron_id")
+    # Taken by a request since, itself over (in that patron's bag now): not this bag's.
+    later = Request.objects.filter(copy=OuterRef("copy_id"), placed_at__gt=OuterRef("closed_at"))
+    # Those the copy could go to at returns (a blocked card, a closed pickup library wait
+    # on: the patron here need not).
+    waiting = (
+        Request.objects.filter(record=OuterRef("record_id"), status=Status.WAITING)
+        .filter(may_be_served_from(branch.pk))
+        .exclude(patron=OuterRef("patron_id"))
     )
     at_home = Loan.objects.filter(
         patron=OuterRef("patron_id"), copy__record=OuterRef("record_id"), returned_at__isnull=True
@@ -218,6 +240,7 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
             loan__isnull=True,
         )
         .exclude(Exists(held))
+        .exclude(Exists(later))
         # A title the patron has at home (another copy, handed over meanwhile): one is enough.
         .exclude(Exists(at_home))
         .annotate(waited_for=Exists(waiting))

@@ -166,14 +166,16 @@ def lend_expired(
         # Requests before copies, as the hand-over locks them.
         filled = _active_for_same_titles(requests)
         at_home = _titles_at_home(requests)
-        # Guarded: only from the hold shelf of this library, held for no one, once, and
-        # not a second copy of a title the patron has at home (handed over meanwhile).
+        # Guarded: only from the hold shelf of this library, held for no one, taken by
+        # no request since (in another bag now), once, and not a second copy of a title
+        # the patron has at home (handed over meanwhile).
         lent = [
             request
             for request in requests
             if (request.patron_id, request.record_id) not in at_home
             and Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
             .exclude(Exists(held))
+            .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), placed_at__gt=request.closed_at)))
             .update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
         ]
         _close_filled(filled, lent, actor=actor)

@@ -448,7 +448,7 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     if copy and (loan := selectors.returned_here_lately(copy, branch=branch)):
         # Scanned again (the scanner's double, a reload): said as done, not as an error,
         # nor as a copy coming home whose request was cancelled (it had none).
-        return {"returned_again": {"copy": copy, "at": loan.returned_at}}
+        return {"returned_again": _returned_again(copy, branch, loan.returned_at)}
     try:
         home, served = services.receive_home(barcode=barcode, branch=branch, actor=request.user)
     except ServiceError as not_home:
@@ -461,8 +461,15 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     if copy and copy.in_bag:
         return {"in_bag": copy.in_bag}
     if copy and (moment := _checked_in_lately(request, branch, copy)):
-        return {"returned_again": {"copy": copy, "at": moment}}
+        return {"returned_again": _returned_again(copy, branch, moment)}
     return {"error": not_on_loan.message, "barcode": barcode}
+
+
+def _returned_again(copy: Copy, branch: Branch, at: datetime.datetime) -> dict:
+    """A return scanned again: said done, and where the copy goes, as the first scan
+    said; a copy of another library is on its way home, not back on a shelf here."""
+    send_to = copy.branch if copy.status == CopyStatus.IN_TRANSIT and copy.branch_id != branch.pk else None
+    return {"copy": copy, "at": at, "send_to": send_to}
 
 
 @door_branch_view

@@ -66,15 +66,13 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
     # them until staff take them out: this library's copies on the hold shelf, other
     # libraries' waiting for the van home (free_held_copy). Two "D001" side by side
     # would be one too many.
-    still_here = Q(requests__copy__status=CopyStatus.HOLD_SHELF, requests__copy__branch=branch) | Q(
-        requests__copy__status=CopyStatus.IN_TRANSIT
-    ) & ~Q(requests__copy__branch=branch)
+    # (One request's copy, in a subquery: conditions across the bag's requests would
+    # match a bag whose in-transit copy and this library's copy are two documents.)
+    left_in_it = Request.objects.filter(
+        still_in_a_bag(), bag=OuterRef("pk"), status__in=[Status.EXPIRED, Status.CANCELLED]
+    )
     left_on_shelf = Bag.objects.filter(
-        still_here,
-        branch=branch,
-        state=Bag.State.CLOSED,
-        label__startswith=initial,
-        requests__status__in=[Status.EXPIRED, Status.CANCELLED],
+        Exists(left_in_it), branch=branch, state=Bag.State.CLOSED, label__startswith=initial
     )
     used |= set(left_on_shelf.values_list("label", flat=True))
     number = next(n for n in range(1, 10_000) if f"{initial}{n:03d}" not in used)

@@ -85,19 +85,26 @@ def release_copy(*, copy: Copy, actor=None) -> Request | None:
 WAITING_PAGE = 20
 
 
+def may_be_served_from(branch_id) -> Q:
+    """Waiting requests (a condition on Request) a copy of library ``branch_id`` (an id
+    or an OuterRef) may go to: not to be collected at a closed library (their place kept
+    for when it reopens, or their patron chooses another), not of a blocked or expired
+    card (their place kept too: Evergreen's CAPTURE block), and, for a copy of another
+    library, not at a pickup library that lends only its own copies. One rule for the
+    queue and for the door's "someone is waiting for it"."""
+    open_pickup = ~Q(pickup_branch__service_mode=ServiceMode.CLOSED)
+    any_copy = Q(pickup_branch_id=branch_id) | ~policy.own_branch_only()
+    return open_pickup & borrowing_patrons("patron__") & any_copy
+
+
 def _waiting_for(copy: Copy):
     """The requests waiting for ``copy``'s record that could take it, oldest first, page
     after page, each page locked as it is read: however many ahead of it cannot take
-    it, the first that can is reached. Left out in SQL: requests to be collected at a
-    closed library (their place kept for when it reopens, or their patron chooses
-    another), blocked or expired cards (their place kept too: Evergreen's CAPTURE
-    block), and, for a copy of another library, requests whose pickup library lends
-    only its own copies. Types and limits are the caller's to check."""
+    it, the first that can is reached. Left out in SQL: those ``may_be_served_from``
+    leaves out. Types and limits are the caller's to check."""
     waiting = (
         Request.objects.filter(record_id=copy.record_id, status=Status.WAITING)
-        .exclude(pickup_branch__service_mode=ServiceMode.CLOSED)
-        .filter(borrowing_patrons("patron__"))
-        .filter(Q(pickup_branch_id=copy.branch_id) | ~policy.own_branch_only())
+        .filter(may_be_served_from(copy.branch_id))
         # Only the requests' rows: SKIP LOCKED over a join would also skip every request
         # whose patron (placing another request) or branch (a bag being opened) is locked.
         .select_for_update(skip_locked=True, of=("self",))
