@@ -167,6 +167,17 @@ def test_opening_a_patron_through_the_api_is_in_the_audit_log(client, desk, bran
     assert lines == [f"api phone desk: {agnes.pk} opened patron {caller.pk}"] * 2
 
 
+def test_placing_for_a_patron_through_the_api_is_in_the_audit_log(client, desk, branch, caplog):
+    """The answer says what the patron has at home (a title refused as already on loan)."""
+    caller = make_patron(branch, card="10000042")
+    agnes = get_user_model().objects.get(username="agnes")
+    body = {"record_ids": [make_record(copies=[branch]).pk]}
+    with caplog.at_level("INFO", logger="emporter.audit"):
+        assert post(client, f"{V1}/staff/patrons/{caller.pk}/requests", body, desk).status_code == 201
+    lines = [r.getMessage() for r in caplog.records if r.name == "emporter.audit"]
+    assert lines == [f"api phone desk: {agnes.pk} opened patron {caller.pk}"]
+
+
 def test_searching_patrons_is_in_the_audit_log_through_the_api_and_the_page(client, desk, branch, caplog):
     """A search shows cards, emails and phone numbers: who looked whom up is kept."""
     make_patron(branch, card="10000042")

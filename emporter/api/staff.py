@@ -116,8 +116,10 @@ def place_for_patron(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ):
     """Same rules as a patron's basket, recorded with channel `phone` (or `desk`). The
-    pickup branch defaults to the patron's home branch if it is one of mine."""
-    patron = get_patron(patron_id)
+    pickup branch defaults to the patron's home branch if it is one of mine. In the
+    audit log as an opening: the answer tells what the patron has (a title refused as
+    already on loan to them, their limits)."""
+    patron = opened_patron(request, patron_id)
     if payload.pickup_branch_id is not None:
         branch = get_branch(payload.pickup_branch_id)
     elif in_scope(request.user, patron.home_branch_id):
