@@ -140,7 +140,7 @@ def test_more_namesakes_than_listed_are_said_to_be_more(client, branch, caplog):
 
 def test_another_librarys_phone_desk_moves_a_request_off_a_closed_library(client, branch, other_branch):
     """docs/architecture.md: another library's phone desk may move a caller's request off
-    a closed library (may_move_pickup). The view allowed it; the page never showed the form."""
+    a closed library (may_handle). The view allowed it; the page never showed the form."""
     patron = make_patron(branch)
     record = make_record(title="Appel", copies=[branch, other_branch])
     request = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)[0]

@@ -17,7 +17,7 @@ from emporter.holds.models import Channel, Request, Status
 from emporter.holds.services import cancel_request, change_pickup
 from emporter.patrons.models import Patron, Role
 from emporter.patrons.search import find_patrons
-from emporter.phonedesk.selectors import may_move_pickup, scope
+from emporter.phonedesk.selectors import may_handle, scope
 
 from .auth import StaffAuth
 from .errors import ApiError
@@ -144,10 +144,11 @@ def place_for_patron(
     summary="Cancel a request, with a reason",
 )
 def cancel(request, request_id: int, payload: StaffCancelIn):
-    """Only a request picked up at one of my branches: any other answers 404, as an id
-    that does not exist does (the answer does not tell which ids exist elsewhere)."""
-    found = Request.objects.filter(pk=request_id).first()
-    if found is None or not in_scope(request.user, found.pickup_branch_id):
+    """Only a request picked up at one of my branches, or at a library that has closed
+    (its callers phone another desk): any other answers 404, as an id that does not
+    exist does (the answer does not tell which ids exist elsewhere)."""
+    found = Request.objects.select_related("pickup_branch").filter(pk=request_id).first()
+    if found is None or not may_handle(request.user, found):
         raise ServiceError("not_found")
     if found.status == Status.CANCELLED:  # a retry: answered as it is
         return found
@@ -169,7 +170,7 @@ def change_pickup_at(request, request_id: int, payload: StaffPickupIn):
     as the patron's own call (`POST /requests/{id}/pickup`): 409 `pickup_not_changeable`
     once the document has left its shelf, 409 `pickup_no_copy`, 422 `branch_not_accepting`."""
     found = Request.objects.select_related("pickup_branch").filter(pk=request_id).first()
-    if found is None or not may_move_pickup(request.user, found):
+    if found is None or not may_handle(request.user, found):
         raise ServiceError("not_found")
     branch = get_branch(payload.pickup_branch_id)  # 404 for a library that does not exist
     if not in_scope(request.user, branch.pk):

@@ -41,6 +41,12 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def out_of_basket(self) -> bool:
+        """Placed, or refused for good (requested already, or at home): a basket, the
+        patron's or a call's, lets it go, or every confirmation would refuse it again."""
+        return self.ok or self.error.code in ("already_requested", "already_on_loan")
+
 
 def place_requests(
     *,

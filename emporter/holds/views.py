@@ -187,7 +187,7 @@ def confirm_basket(request):
         basket.clear(request.session, gone)
         messages.error(request, ServiceError("basket_records_gone").message)
     # Placed, or already requested (placing it again can never work): out of the basket.
-    done = [o.record_id for o in outcomes if o.ok or o.error.code in ("already_requested", "already_on_loan")]
+    done = [o.record_id for o in outcomes if o.out_of_basket]
     basket.clear(request.session, done)
     for outcome in outcomes:
         title = titles[outcome.record_id].title

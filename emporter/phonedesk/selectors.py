@@ -48,12 +48,13 @@ def scope(user):
     return Branch.objects.filter(Q(pk__in=desk) | Q(pk__in=managed))
 
 
-def may_move_pickup(user, request: Request, *, in_scope: set[int] | None = None) -> bool:
-    """May ``user`` move ``request`` to another library? Where it is to be collected must
-    be in their scope, unless that library has closed: a closed library is nobody's to
-    keep, and an open library's desk takes its callers (Part-Dieu closed, its patrons
-    phone Croix-Rousse). The phone desk's page and the staff API ask this one rule; a
-    page listing many requests passes the scope's ids (``in_scope``) to ask it once."""
+def may_handle(user, request: Request, *, in_scope: set[int] | None = None) -> bool:
+    """May ``user`` move ``request`` to another library, or cancel it? Where it is to be
+    collected must be in their scope, unless that library has closed: a closed library
+    is nobody's to keep, and an open library's desk takes its callers (Part-Dieu closed,
+    its patrons phone Croix-Rousse). The phone desk's page and the staff API ask this
+    one rule; a page listing many requests passes the scope's ids (``in_scope``) to ask
+    it once."""
     if request.pickup_branch.service_mode == ServiceMode.CLOSED:
         return True
     if in_scope is not None:

@@ -17,7 +17,7 @@ from emporter.catalogue.models import Record
 from emporter.dates import long_date
 from emporter.errors import ServiceError
 from emporter.holds import policy
-from emporter.holds.models import Bag, Channel, Request, Status
+from emporter.holds.models import HOLDING_COPY, Bag, Channel, Request, Status
 from emporter.holds.services import (
     KEEP_AT_MOST_DAYS,
     Outcome,
@@ -97,10 +97,10 @@ def patron(request, patron_id: int):
     active = selectors.active_requests(patron)
     scope_ids = {b.pk for b in in_scope}
     for hold in active:
-        # Asked as the move itself asks: a closed library's requests are any desk's to move.
-        hold.may_move = pickup_changeable(hold) and selectors.may_move_pickup(
-            request.user, hold, in_scope=scope_ids
-        )
+        # Asked as the move and the cancel themselves ask: a closed library's requests are
+        # any desk's to move or cancel.
+        hold.may_cancel = selectors.may_handle(request.user, hold, in_scope=scope_ids)
+        hold.may_move = hold.may_cancel and pickup_changeable(hold)
     in_basket = basket.ids(request.session, patron.pk)
     by_id = Record.objects.in_bulk(in_basket)
     records = [by_id[i] for i in in_basket if i in by_id]
@@ -203,7 +203,7 @@ def confirm(request, patron_id: int):
         actor=request.user,
         idempotency_key=f"phone:{key}",
     )
-    basket.remove(request.session, patron.pk, [o.record_id for o in outcomes if o.ok])
+    basket.remove(request.session, patron.pk, [o.record_id for o in outcomes if o.out_of_basket])
     request.session[_outcomes_key(patron.pk)] = [_summary(o, titles[o.record_id]) for o in outcomes]
     return redirect(_patron_url(patron.pk) + "#outcomes")
 
@@ -219,6 +219,10 @@ def _summary(outcome: Outcome, record: Record) -> dict:
         text = outcome.error.message
     elif hold.status == Status.WAITING:
         text = _("On the waiting list: no copy is on the shelf now.")
+    elif hold.status not in HOLDING_COPY:
+        # The same form sent again after its request was cancelled (on this call) or
+        # closed: where it is now, not a copy set aside that no longer is.
+        text = _("Its request is now: %(status)s.") % {"status": hold.get_status_display()}
     elif hold.copy.call_number:
         text = _("Set aside: call number %(call_number)s, at %(branch)s.") % {
             "call_number": hold.copy.call_number,
@@ -288,7 +292,7 @@ def cancel(request, patron_id: int, request_id: int):
         # the page left a screen-reader user in the search box, unsure which field.
         request.session[_reason_missing_key(patron_id)] = hold.pk
         return redirect(_patron_url(patron_id) + f"#reason-{hold.pk}")
-    if not selectors.scope(request.user).filter(pk=hold.pickup_branch_id).exists():
+    if not selectors.may_handle(request.user, hold):
         messages.error(request, ServiceError("cancel_out_of_scope", branch=hold.pickup_branch).message)
         return refused
     try:
@@ -323,7 +327,7 @@ def change_pickup_view(request, patron_id: int, request_id: int):
     back, refused = redirect(_patron_url(patron_id) + "#requests"), redirect(_patron_url(patron_id))
     in_scope = selectors.scope(request.user)
     branch = in_scope.accepting_requests().filter(pk=parse_id(request.POST.get("branch"))).first()
-    if branch is None or not selectors.may_move_pickup(request.user, hold):
+    if branch is None or not selectors.may_handle(request.user, hold):
         messages.error(request, ServiceError("choose_pickup_in_scope").message)
         return refused
     if branch.pk == hold.pickup_branch_id:  # a form older than the last change: nothing to move
