@@ -194,9 +194,19 @@ def _first_outcome(events: list[RequestEvent]) -> datetime.datetime:
     """When the group's news began: its first outcome of a pull. The waiting list's
     "no copy left", held through the night (``compose_outcomes``), is older than the
     morning's list: counted, the group looked done waiting at the first document found,
-    and the next one found had an email of its own."""
+    and the next one found had an email of its own. Alone, it begins when it may be
+    told: at DAYTIME when it came in the night, so the morning's documents still on the
+    list are waited for, and the news goes in their email."""
     pulled = [e.at for e in events if e.reason != NO_COPY_LEFT]
-    return min(pulled or [e.at for e in events])
+    return min(pulled or [_daytime_from(e.at) for e in events])
+
+
+def _daytime_from(moment: datetime.datetime) -> datetime.datetime:
+    """``moment``, or DAYTIME of its day if it came in the night."""
+    local = timezone.localtime(moment)
+    if local.time() >= DAYTIME:
+        return moment
+    return datetime.datetime.combine(local.date(), DAYTIME, tzinfo=local.tzinfo)
 
 
 def compose_outcomes(now: datetime.datetime) -> int:

@@ -572,7 +572,7 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
         )
         if tells_not_found:
             return False  # that part is news, whatever became of the rest
-        if _reminds_of_another_day(notice):
+        if _reminds_of_another_day(notice) or _told_by_a_later_ready(notice):
             return True
         return not _still_waiting(notice, today) or _told_by_reopening(notice)
     if notice.kind == Kind.CONFIRMATION:
@@ -595,6 +595,24 @@ def _outdated(notice: Notice, *, today: datetime.date) -> bool:
     if notice.kind == Kind.TIME_CANCELLED:  # nothing left to collect, or another time booked
         return not _still_waiting(notice, today) or _booked_again(notice)
     return False
+
+
+def _told_by_a_later_ready(notice: Notice) -> bool:
+    """A "ready" email held back by mail trouble while a later document joined its bag,
+    whose own "ready" email is written (sent, or going): that one tells the whole bag
+    (render reads the bag as it is), and two of them would reach the patron side by
+    side. Only a later one: without an outage the first goes at once, and the second
+    hours later tells what came since."""
+    if notice.kind != Kind.READY or notice.bag_id is None:
+        return False
+    later = Notice.objects.filter(
+        kind=Kind.READY,
+        bag_id=notice.bag_id,
+        channel=notice.channel,
+        pk__gt=notice.pk,
+        state__in=[State.PENDING, State.SENDING, State.SENT, State.UNCERTAIN],
+    )
+    return later.exists()
 
 
 def _reminds_of_another_day(notice: Notice) -> bool:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext, ngettext
 
 from emporter.catalogue.models import Record
 from emporter.dates import long_date
-from emporter.holds.models import Bag, Request, RequestEvent, Status
+from emporter.holds.models import ACTIVE, Bag, Request, RequestEvent, Status
 from emporter.network.models import Branch, ServiceMode
 from emporter.patrons.models import Patron
 
@@ -67,6 +67,10 @@ def context_for(notice: Notice) -> dict:
         # A document lent at the door after its bag expired (desk.services.lend_expired),
         # while mail trouble held this email, is at home: not "back on the shelves".
         told = told.filter(loan__isnull=True)
+    if notice.kind == Kind.CONFIRMATION:
+        # Held back by mail trouble while the patron cancelled one (or one was closed):
+        # "registered" only of those still under way.
+        told = told.filter(status__in=ACTIVE)
     requests = list(told.select_related("record", "pickup_branch", "bag__branch").order_by("record__title"))
     if notice.bag_id:
         # A bag's reminder names everything still waiting in it, not only what an event says.
