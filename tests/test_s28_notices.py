@@ -164,3 +164,28 @@ def test_a_night_no_copy_left_alone_is_told_in_the_morning(patron, branch):
     compose.compose_all(datetime.datetime.combine(today, datetime.time(9, 1), tzinfo=tz))
 
     assert Notice.objects.filter(patron=patron, kind=Kind.NOT_FOUND).count() == 1
+
+
+def test_a_database_error_while_writing_an_email_delays_it_and_loses_nothing(patron, branch, monkeypatch):
+    """A connection dropped (a failover) is not the notice's fault: failed, it would wait
+    for staff to send it again; pending, the next pass sends it."""
+    from django.db import OperationalError
+
+    from emporter.notices import render
+
+    placed(patron, branch, "Premier")
+    compose.compose_all(later())
+    real = render.render
+
+    def database_gone(notice):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(render, "render", database_gone)
+    with pytest.raises(OperationalError):
+        outbox.send_due(later())
+    notice = Notice.objects.get(patron=patron)
+    assert (notice.state, notice.attempts) == (State.PENDING, 0)
+
+    monkeypatch.setattr(render, "render", real)
+    assert outbox.send_due(later(minutes=1)) == 1
+    assert len([m for m in Script.sent if m.to == [patron.email]]) == 1

@@ -43,6 +43,7 @@ import urllib.parse
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.message import make_msgid
+from django.db import DatabaseError
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
@@ -318,6 +319,10 @@ def send_one(notice_id: int, now=None, batch: Batch | None = None) -> str | None
         return None
     try:
         rendered = render.render(notice)
+    except DatabaseError:
+        # The database, not the notice (a connection dropped, a failover): it stays
+        # pending, unclaimed, for the next pass; failed, it would wait for staff.
+        raise
     except Exception as error:
         # Nothing has left, so FAILED (visible, resendable) is safe.
         log.exception("notice %s could not be rendered", notice.pk)
