@@ -142,8 +142,10 @@ def erase_patron(*, patron_id: int, actor=None, sessions: bool = True) -> None:
         Request.objects.filter(patron_pseudonym=patron_pseudonym(patron.pk)).update(
             patron_pseudonym=secrets.token_hex(16)
         )
-        surprises = SurpriseRequest.objects.filter(Q(patron=patron) | Q(asked_by=patron))
-        _forget_surprises(list(surprises.values_list("pk", flat=True)))
+        _forget_surprises(list(SurpriseRequest.objects.filter(patron=patron).values_list("pk", flat=True)))
+        # A bag they asked for a child (their guardian then) is the child's: only the
+        # adult goes from it; it stays on the child's account for its usual time.
+        SurpriseRequest.objects.filter(asked_by=patron).update(asked_by=None, ask_key=None)
         # A bag left with no request at all (open or not) names only them.
         Bag.objects.filter(patron=patron).exclude(Exists(Request.objects.filter(bag=OuterRef("pk")))).delete()
         # Notices written to them as a child's guardian are the child's, and stay: without

@@ -256,9 +256,12 @@ def duration_text(value: datetime.timedelta | None) -> str:
     Rounded to the nearest hour past a day (28 h 30 is "1 day 5 h", not cut to 4)."""
     if value is None:
         return "—"
-    minutes = round(value.total_seconds() / 60)
+    seconds = value.total_seconds()
+    minutes = int(rounded(seconds / 60, 0))
     if minutes >= 24 * 60:
-        days, hours = divmod((minutes + 30) // 60, 24)
+        # The hours rounded from the seconds, not from the rounded minutes: 24 h 29 min
+        # 40 s was 24 h 30, then 25 h.
+        days, hours = divmod(int(rounded(seconds / 3600, 0)), 24)
         return ngettext("%(d)s day %(h)s h", "%(d)s days %(h)s h", days) % {"d": days, "h": hours}
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d}"
