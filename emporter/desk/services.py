@@ -29,6 +29,7 @@ from emporter.holds.services import (
     forget_patrons,
     release_copy_in_hand,
 )
+from emporter.holds.waiting import may_be_served_from
 from emporter.network import calendar
 from emporter.network.models import Branch
 from emporter.patrons.models import LoanHistory, Patron
@@ -411,7 +412,11 @@ def renew(
             raise ServiceError("not_renewable")
         if not key and loan.renewed_on == today:
             return loan
-        if Request.objects.filter(record_id=loan.copy.record_id, status=Status.WAITING).exists():
+        # Only a waiter this copy could go to once returned (the queue's rule), as Koha
+        # blocks a renewal only for a hold the item could fill: not one at a library
+        # lending only its own copies, nor one the queue passes over for now.
+        waiting = Request.objects.filter(record_id=loan.copy.record_id, status=Status.WAITING)
+        if waiting.filter(may_be_served_from(loan.copy.branch_id)).exists():
             raise ServiceError("requested_by_someone_else")
         due = calendar.due_date(loan.branch, max(loan.due_date, today), rules.loan_days)
         keys = f"{loan.renew_keys} {key}".strip() if key else loan.renew_keys
