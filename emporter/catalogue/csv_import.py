@@ -71,6 +71,9 @@ IMPORTABLE_STATUSES = {
     CopyStatus.MISSING,
     CopyStatus.WITHDRAWN,
 }
+# A barcode or card number as a spreadsheet writes a number: "1.23457E+12" (the digits
+# are lost), "123.0", "123,00". Excel and LibreOffice write the exponent's sign.
+AS_A_NUMBER = re.compile(r"\d+(?:[.,]\d+)?E[+-]\d+|\d+[.,]0+", re.IGNORECASE)
 # Columns stored as they are: longer values are refused (a longer call number is more
 # likely a quote left open than a call number).
 LIMITS = {name: Copy._meta.get_field(name).max_length for name in ("barcode", "call_number")}
@@ -593,6 +596,13 @@ class _CopyImport:
         barcode = cells.get("barcode", "").replace(" ", "")
         if not barcode:
             self.skip(line, "no_barcode", _("no barcode"))
+            return None
+        if AS_A_NUMBER.fullmatch(barcode):
+            message = _(
+                "the barcode %(barcode)s is written as a spreadsheet writes a number (3.70001E+12, "
+                "123.0), its digits maybe lost: the line is skipped, no copy made or changed"
+            )
+            self.skip(line, "barcode_as_number", message % {"barcode": barcode}, barcode)
             return None
         for column, limit in LIMITS.items():
             value = barcode if column == "barcode" else cells.get(column, "")

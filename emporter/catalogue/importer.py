@@ -39,6 +39,7 @@ from emporter.catalogue.item_mappings import (
     detect_preset,
     load_code_map,
     read_items,
+    record_number_without_items,
 )
 from emporter.catalogue.marc import ENCODINGS, MarcEntry, read_marc, unknown_encoding
 from emporter.catalogue.marcdata import RecordData, clean_barcode, extract, record_id
@@ -655,7 +656,8 @@ class _Run:
                 counts.preset = mapping.name
         try:
             items = [_clean_barcode(item) for item in read_items(record, mapping)] if mapping else []
-            key = _source_key(source, record_id(record, mapping.record_number if mapping else ""))
+            number = mapping.record_number if mapping else record_number_without_items(record)
+            key = _source_key(source, record_id(record, number))
             data = extract(record)
         except Exception as exc:  # a record odd enough to trip the extraction must not stop the import
             counts.records_skipped += 1

@@ -150,6 +150,16 @@ def detect_preset(record: pymarc.Record) -> ItemMapping | None:
     return None
 
 
+def record_number_without_items(record: pymarc.Record) -> str:
+    """Where the source's own number is in a record no preset was detected on (it has no
+    item: all deleted at the source, or none ever, an e-book): Koha's 999$c when the 999
+    is Koha's (its biblionumber and biblioitemnumber, no call number nor barcode, which
+    a SirsiDynix 999 item field has). Else none."""
+    fields = record.get_fields("999")
+    koha = fields and all(f.get_subfields("c") and not f.get_subfields("a", "i") for f in fields)
+    return PRESETS["koha-marc21"].record_number if koha else ""
+
+
 def load_mapping(source: str | Path | Mapping) -> ItemMapping:
     """A custom mapping from a JSON file (or its parsed dict); raises ValueError."""
     data = load_json(source) if not isinstance(source, Mapping) else dict(source)

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from emporter.catalogue.csv_import import (
+    AS_A_NUMBER,
     JOINERS,
     choose_encoding,
     database_refused,
@@ -95,9 +96,6 @@ EXPIRE_AT_MOST = 0.5
 # (``replace_cards``, the day the library renumbers its cards, lifts it).
 REPLACE_AT_MOST = 0.05
 REPLACE_AT_MOST_ROWS = 20
-# A card number as a spreadsheet writes a number: "1.23457E+12" (the digits are lost),
-# "123.0", "123,00". Excel and LibreOffice write the exponent's sign.
-AS_A_NUMBER = re.compile(r"\d+(?:[.,]\d+)?E[+-]\d+|\d+[.,]0+", re.IGNORECASE)
 # A card set aside while patrons exchange theirs (``_free_cards``), in their transaction
 # only: the database keeps a card, and an account name, to one patron at every statement.
 SET_ASIDE = "~exchange~"
