@@ -1,12 +1,12 @@
 """The catalogue, open to anyone: search, a record with its copies per branch, branches."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.db.models import Count, Q
 from ninja import Field, Query, Router, Schema
 
-from emporter.catalogue.models import Copy, CopyStatus, Record
-from emporter.catalogue.search import MAX_PAGE, Filters, search_records
+from emporter.catalogue.models import Audience, Copy, CopyStatus, DocType, Record
+from emporter.catalogue.search import MAX_PAGE, SEARCH_FIELDS, Filters, search_records
 from emporter.network.models import ACCEPTING_REQUESTS, Branch, ServiceMode
 
 from .errors import ApiError
@@ -20,12 +20,21 @@ router = Router(tags=["Catalogue"])
 SearchPage = Annotated[int, Field(ge=1, le=MAX_PAGE)]
 
 
+# The values the search page's form takes: one it does not know is refused (422
+# invalid_input), as the page refuses it, not answered with no hits ("remove a
+# filter") or with everything searched.
+SearchField = Literal[tuple(SEARCH_FIELDS)]
+DocTypeCode = Literal[("", *DocType.values)]
+AudienceCode = Literal[("", *Audience.values)]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{0,3}$")]
+
+
 class SearchQuery(Schema):
     q: Text = ""
-    field: Text = "all"
-    doc_type: Text = ""
-    audience: Text = ""
-    language: Text = ""
+    field: SearchField = "all"
+    doc_type: DocTypeCode = ""
+    audience: AudienceCode = ""
+    language: LanguageCode = ""
     branch: DatabaseId | None = None
     available: bool = False
     page: SearchPage = 1
