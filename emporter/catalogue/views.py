@@ -161,6 +161,11 @@ def _facet_links(query: QueryDict, result) -> list[dict]:
     }
     facets = []
     for name, values in result.facets.items():
+        if name == "branch" and selected[name]:
+            # A title is at several libraries: with one chosen, another's count is of the
+            # titles at both, and its link (which replaces the choice) would find more.
+            # As for the other facets, only the choice is listed, to be removed.
+            values = [v for v in values if v.value == selected[name]]
         links = [
             {
                 "label": v.label,
