@@ -79,3 +79,47 @@ def test_a_copies_csv_barcode_written_as_a_number_makes_no_copy(tmp_path, db):
     assert list(Copy.objects.values_list("barcode", flat=True)) == ["3700012345678"]
     assert report.skipped == 2
     assert [p.code for p in report.problems] == ["barcode_as_number", "barcode_as_number"]
+
+
+def deleted(record):
+    record.leader = pymarc.Leader("00000dam a2200000 a 4500")
+    return record
+
+
+def test_a_record_the_source_marks_deleted_is_not_imported_and_its_copies_are_withdrawn(tmp_path, db):
+    """Leader/05 "d": Koha's export of deleted records, an incremental export."""
+    make_branch()
+    imported(tmp_path, [koha(7, "Supprimée", ["D1"]), koha(8, "Gardée", ["G1"])])
+
+    report = imported(
+        tmp_path, [deleted(koha(7, "Supprimée")), koha(8, "Gardée", ["G1"])], withdraw_missing=True
+    )
+
+    assert [p.code for p in report.problems] == ["deleted_at_source"]
+    assert (report.records_deleted, report.records_skipped, report.copies_withdrawn_deleted) == (1, 0, 1)
+    assert Copy.objects.get(barcode="D1").status == CopyStatus.WITHDRAWN
+    assert Copy.objects.get(barcode="G1").status == CopyStatus.ON_SHELF
+    assert [w.refused for w in report.withdrawals] == [""]  # read whole: the weeding goes on
+    assert any("marked deleted at the source" in line for line in report.summary_lines())
+    assert not report.failed
+
+
+def test_a_deleted_records_item_moved_to_a_live_record_of_the_file_stays(tmp_path, db):
+    make_branch()
+    imported(tmp_path, [koha(7, "Ancienne notice", ["D1"])])
+
+    imported(tmp_path, [deleted(koha(7, "Ancienne notice")), koha(9, "Nouvelle notice", ["D1"])])
+
+    copy = Copy.objects.select_related("record").get(barcode="D1")
+    assert (copy.status, copy.record.source_key) == (CopyStatus.ON_SHELF, "koha:999:9")
+
+
+def test_a_copy_withdrawn_for_its_deleted_record_comes_back_when_listed_again(tmp_path, db):
+    make_branch()
+    imported(tmp_path, [koha(7, "Revenue", ["D1"])])
+    imported(tmp_path, [deleted(koha(7, "Revenue"))])
+    assert Copy.objects.get(barcode="D1").status == CopyStatus.WITHDRAWN
+
+    imported(tmp_path, [koha(7, "Revenue", ["D1"])])
+
+    assert Copy.objects.get(barcode="D1").status == CopyStatus.ON_SHELF

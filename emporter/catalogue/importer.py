@@ -154,6 +154,10 @@ class FileReport:
     # Records left without copies, which went to another record (merged or renumbered in
     # the library system): their requests follow them (mark_merged).
     records_merged: int = 0
+    # Records the source marks deleted (leader/05 "d"): not imported; the copies they had
+    # here withdrawn (``withdraw_deleted``).
+    records_deleted: int = 0
+    copies_withdrawn_deleted: int = 0
     # The file's barcodes, and how many of them were on records of other sources
     # ({source: count}): a dated export re-imported under a new source name.
     barcodes: int = 0
@@ -173,7 +177,7 @@ class FileReport:
         """Not read (missing, refused), not read to its end, or no record imported from
         it: what makes ``import_marc`` exit with an error. Records or items skipped in a
         file read whole are reported, not a failure."""
-        return self.fatal or self.cut_short or not self.records_imported
+        return self.fatal or self.cut_short or not (self.records_imported or self.records_deleted)
 
     @property
     def copies_imported(self) -> int:
@@ -213,6 +217,8 @@ class ImportReport:
     copies_without_barcode = _total("copies_without_barcode")
     copies_restored = _total("copies_restored")
     records_merged = _total("records_merged")
+    records_deleted = _total("records_deleted")
+    copies_withdrawn_deleted = _total("copies_withdrawn_deleted")
     copies_imported = _total("copies_imported")
 
     @property
@@ -238,6 +244,12 @@ class ImportReport:
             lines.append(message % {"count": self.copies_restored})
         if self.records_merged:
             lines.append(merged_line(self.records_merged))
+        if self.records_deleted:
+            message = _(
+                "%(records)s records marked deleted at the source were not imported; %(copies)s of "
+                "their copies here were withdrawn."
+            )
+            lines.append(message % {"records": self.records_deleted, "copies": self.copies_withdrawn_deleted})
         lines.extend(f.other_source_warning for f in self.files if f.other_source_warning)
         for withdrawal in self.withdrawals:
             lines.append(
@@ -465,6 +477,8 @@ class _Run:
     # a cataloguer moved its last item to another record ("attach item").
     listed_records: set[int] = field(default_factory=set)
     batch_listed: list[int] = field(default_factory=list)
+    # The keys of the records the file being read marks deleted (withdraw_deleted).
+    deleted_keys: set[str] = field(default_factory=set)
     # Records left without copies, marked merged in their batch (so that no sweep closes
     # their requests meanwhile), whose requests follow at the end of the run, once it is
     # known the files do not list them further on: {old: (new, the file's counts)}.
@@ -501,6 +515,7 @@ class _Run:
                 every = itertools.chain(sample, records)
                 for batch in itertools.batched(every, self.batch_size, strict=False):
                     self.write(list(batch), counts)
+                self.withdraw_deleted(counts)
         self.bar = None
         if not take_over:
             self.warn_other_source(counts)
@@ -664,6 +679,8 @@ class _Run:
             message = _("broken record structure (%(error)s)") % {"error": repr(exc)}
             self.problem(counts, entry, "bad_structure", message)
             return None
+        if str(record.leader)[5:6] == "d":
+            return self.deleted(key, entry, counts)
         reason = self.refuse(key, data)
         if reason:
             counts.records_skipped += 1
@@ -679,6 +696,32 @@ class _Run:
         listed = [item.barcode for item in items if item.barcode and item.barcode not in self.seen_barcodes]
         copies = [c for c in (self.copy(item, data, mapping, entry, counts) for item in items) if c]
         return _PendingRecord(key, data, copies, dataclasses.replace(entry, record=None), listed)
+
+    def deleted(self, key: str, entry: MarcEntry, counts: FileReport) -> None:
+        """A record the source marks deleted (leader/05 "d": Koha's export of deleted
+        records, an incremental export): not imported, and the copies it had here, which
+        the source no longer has, are withdrawn once the file is written (a cataloguer's
+        move of an item to another record, in the same file, keeps that one)."""
+        counts.records_deleted += 1
+        if key:
+            self.deleted_keys.add(key)
+        message = _("record marked deleted at the source (leader/05 d): not imported, its copies withdrawn")
+        self.problem(counts, entry, "deleted_at_source", message)
+
+    def withdraw_deleted(self, counts: FileReport) -> None:
+        """Withdraw the copies of the records the file marks deleted (``deleted``), as
+        ``withdraw_missing`` withdraws those an export leaves out: marked absent, so that
+        a later export listing them again brings them back; never one a request, a
+        transit or a loan holds. Those a live record of the file lists are kept."""
+        # (Not one the file also lists as a live record.)
+        keys, self.deleted_keys = self.deleted_keys - self.seen_keys, set()
+        if not keys:
+            return
+        copies = Copy.objects.filter(record__source_key__in=keys, status__in=WITHDRAWABLE)
+        listed = self.listed_barcodes
+        pks = [pk for pk, barcode in copies.values_list("pk", "barcode") if barcode not in listed]
+        for start in range(0, len(pks), 1000):
+            counts.copies_withdrawn_deleted += withdraw_absent(pks[start : start + 1000])
 
     def refuse(self, key: str, data: RecordData) -> tuple[str, str] | None:
         if not key:
