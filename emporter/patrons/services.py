@@ -33,7 +33,9 @@ def authenticate_patron(*, request, card_number: str, pin: str, known_browsers: 
     of one card at once (a double tap, an app retrying, the web and the app) then take
     turns. Counted but not yet checked, they would look like wrong PINs to each other, and
     the right PIN would be told to wait 30 seconds."""
-    card_number = card_number.strip()
+    # Typed as printed on the card, in groups ("1000 0001"), in the web form or an app:
+    # the spaces are not part of it (PatronLoginForm reads it so too).
+    card_number = "".join(card_number.split())
     address = client_address(request)
     if seconds := throttle.card_address_locked_for(address):
         raise LoginRefused("login_address_locked", seconds=seconds)  # the API's Retry-After
