@@ -168,6 +168,10 @@ MESSAGES = {
         409,
     ),
     "already_found": (_("%(barcode)s was already marked found: it goes in bag %(label)s."), 409),
+    "already_found_cancelled": (
+        _("%(barcode)s was already marked found, but its request was cancelled since: scan it at Returns."),
+        409,
+    ),
     "already_found_put_back": (
         _("%(barcode)s was already marked found, but its request was cancelled: put it back on the shelf."),
         409,

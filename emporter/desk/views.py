@@ -445,7 +445,8 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
         # Already in its bag here (scanned twice): the bag, as for any copy in a bag.
         return {"in_bag": received} if getattr(received, "already_in_bag", False) else {"received": received}
     copy = selectors.scanned_copy(barcode)
-    if copy and (loan := selectors.returned_here_lately(copy, branch=branch)):
+    loan = selectors.returned_here_lately(copy, branch=branch) if copy else None
+    if loan and not _to_receive_home(copy, branch):
         # Scanned again (the scanner's double, a reload): said as done, not as an error,
         # nor as a copy coming home whose request was cancelled (it had none).
         return {"returned_again": _returned_again(copy, branch, loan.returned_at)}
@@ -463,6 +464,14 @@ def _not_a_return(request, branch: Branch, barcode: str, not_on_loan: ServiceErr
     if copy and (moment := _checked_in_lately(request, branch, copy)):
         return {"returned_again": _returned_again(copy, branch, moment)}
     return {"error": not_on_loan.message, "barcode": barcode}
+
+
+def _to_receive_home(copy: Copy, branch: Branch) -> bool:
+    """A copy of this library, in transit or on its hold shelf and not in a bag here
+    (those were answered before): its return served a request since over (cancelled,
+    expired), and this scan brings it home (``services.receive_home``), however soon
+    after the return; "already checked in" would leave it so for good."""
+    return copy.branch_id == branch.pk and copy.status in (CopyStatus.IN_TRANSIT, CopyStatus.HOLD_SHELF)
 
 
 def _returned_again(copy: Copy, branch: Branch, at: datetime.datetime) -> dict:

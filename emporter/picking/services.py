@@ -207,6 +207,10 @@ def _say_found(found: PickLine) -> NoReturn:
         raise ServiceError("already_found_put_back", barcode=barcode)
     if found.request.bag_id:
         raise ServiceError("already_found", barcode=barcode, label=found.request.bag.label)
+    if found.request.status not in HOLDING_COPY:
+        # Cancelled (or expired) since, before the van left: nobody waits for it there,
+        # and the copy, in transit on paper, is still in hand here (receive_home).
+        raise ServiceError("already_found_cancelled", barcode=barcode)
     raise ServiceError("already_found_transit", barcode=barcode, branch=found.request.pickup_branch.name)
 
 
