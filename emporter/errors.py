@@ -222,6 +222,10 @@ MESSAGES = {
         409,
     ),
     "surprise_empty": (_("Choose at least one document."), 422),
+    "surprise_copy_taken": (
+        _("No copy of “%(title)s” is free any more (taken meanwhile): choose another document."),
+        409,
+    ),
     "surprise_not_open": (_("This surprise bag is no longer open."), 409),
     "surprise_not_guardian_now": (
         _(

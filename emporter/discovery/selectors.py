@@ -6,7 +6,7 @@ document type the policy lets patrons request (the same test as holds.allocation
 """
 
 import datetime
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -344,7 +344,9 @@ def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> t
     category = surprise.patron.category if surprise.patron else ""
     records = available_records(branch=surprise.pickup_branch, copy_q=copy_q, category=category)
     records = records.filter(record_q(band=band, kinds=surprise.kinds))
-    audience = Audience.YOUTH if band else (Audience.ADULT if surprise.age is not None else "")
+    # No age: the form says to leave it empty for oneself, an adult (a child's card is
+    # handled below).
+    audience = Audience.YOUTH if band else Audience.ADULT
     if not band and is_child(surprise.patron):
         # A child's bag with no age (asked before the form required one), or an adult's
         # age (asked before the form refused it): the youth collections, never the adults'.
@@ -372,6 +374,25 @@ def suggestions_and_left_out(surprise: SurpriseRequest, *, limit: int = 24) -> t
     return found[:limit], left_out
 
 
+def first_choices(surprise: SurpriseRequest, suggested: list[Tile]) -> list[int]:
+    """The suggestions ticked when a librarian opens the bag: the first ``how_many``,
+    passing over a type whose limit the reader would reach (``type_limits``, counting
+    their requests under way), which composing would refuse and leave the bag short."""
+    limits = policy.limits_for(surprise.patron).type_limits if surprise.patron else {}
+    active = Request.objects.filter(patron=surprise.patron, status__in=ACTIVE)
+    used = Counter(active.values_list("doc_type", flat=True)) if limits else Counter()
+    chosen = []
+    for tile in suggested:
+        if len(chosen) == surprise.how_many:
+            break
+        kind = tile.record.doc_type
+        if kind in limits and used[kind] >= limits[kind]:
+            continue
+        used[kind] += 1
+        chosen.append(tile.record.pk)
+    return chosen
+
+
 def known_to_reader(patron) -> set[int]:
     """The titles a reader has, or had, that a surprise bag should not bring them again:
     on loan now (always known to the library), borrowed before only when they keep their
@@ -386,15 +407,16 @@ def known_to_reader(patron) -> set[int]:
     return borrowed | set(bags.values_list("record_id", flat=True))
 
 
-def search_available(q: str, *, branch: Branch | None, limit: int = 12) -> list[Tile]:
-    """The search engine's hits for ``q`` that a request could take now, in its order."""
+def search_available(q: str, *, branch: Branch | None, category: str = "", limit: int = 12) -> list[Tile]:
+    """The search engine's hits for ``q`` that a request collected at ``branch`` for a
+    reader of ``category`` could take now (the suggestions' rule), in its order."""
     hits = search_records(q=q, filters=Filters(available=True), per_page=limit * 2).hits
     ok = set(
-        available_records(branch=branch)
+        available_records(branch=branch, category=category)
         .filter(pk__in=[h.record.pk for h in hits])
         .values_list("pk", flat=True)
     )
-    return tiles([h.record for h in hits if h.record.pk in ok][:limit], branch=branch)
+    return tiles([h.record for h in hits if h.record.pk in ok][:limit], branch=branch, category=category)
 
 
 def _taste_words(text: str) -> list[str]:

@@ -220,12 +220,15 @@ def _compose_page(request, surprise: SurpriseRequest, *, chosen: list[int] | Non
     # before when they keep their history, an earlier bag's): said as a number only.
     suggested, left_out = selectors.suggestions_and_left_out(surprise) if is_open else ([], 0)
     if chosen is None:
-        chosen = [t.record.pk for t in suggested[: surprise.how_many]]
-    found = selectors.search_available(q, branch=surprise.pickup_branch) if q and is_open else []
+        chosen = selectors.first_choices(surprise, suggested)
+    # The reader's rules, as the suggestions read them: a child's card may take fewer types.
+    category = surprise.patron.category if surprise.patron else ""
+    where = {"branch": surprise.pickup_branch, "category": category}
+    found = selectors.search_available(q, **where) if q and is_open else []
     in_bag = Record.objects.in_bulk(chosen)
     context = {
         "surprise": surprise,
-        "bag": selectors.tiles([in_bag[pk] for pk in chosen if pk in in_bag], branch=surprise.pickup_branch),
+        "bag": selectors.tiles([in_bag[pk] for pk in chosen if pk in in_bag], **where),
         "suggested": [t for t in suggested if t.record.pk not in in_bag],
         "left_out": left_out,
         "found": [t for t in found if t.record.pk not in in_bag],

@@ -350,6 +350,10 @@ def place_request(
                 record=record, pickup_branch=pickup_branch, policy=rules, exclude_types=full
             )
             if copy is None:
+                if channel == Channel.SURPRISE:
+                    # A surprise bag is made of what is on the shelves now: a title whose
+                    # last copy was taken meanwhile is not a wait nobody chose.
+                    raise ServiceError("surprise_copy_taken", title=record.title)
                 _refuse_to_wait(record, pickup_branch, rules, limits, full, types, basket=basket)
             request = Request.objects.create(
                 patron=patron,
