@@ -139,3 +139,58 @@ def test_a_closed_bag_with_another_librarys_copy_still_in_it_keeps_its_label(bra
     (newcomer,) = make_ready_requests(make_patron(branch, card="40000002"), branch, ["Nouveau"])
 
     assert newcomer.bag.label[0] == handed.bag.label[0] and newcomer.bag.label != handed.bag.label
+
+
+def test_a_document_cancelled_between_the_scan_and_the_hand_over_is_said_to_take_out(door, branch, patron):
+    kept, cancelled = make_ready_requests(patron, branch, ["Gardé", "Annulé"])
+    page = scan(door, branch, patron.card_number)
+    cancel_request(request=cancelled)  # from the patron's app, meanwhile
+    data = {"card": patron.card_number, "nonce": page.context["nonce"], "requests": [kept.pk, cancelled.pk]}
+
+    done = door.post(url("desk:hand_over", branch.pk), data, follow=True)
+
+    assert Loan.objects.get().request_id == kept.pk
+    said = [str(m) for m in done.context["messages"]]
+    label = kept.bag.label
+    assert (
+        f"Not lent, its request cancelled meanwhile: take “Annulé” ({cancelled.copy.barcode}) out of bag "
+        f"{label} and scan it at Returns." in said
+    )
+
+
+def test_the_only_document_cancelled_between_the_scan_and_the_hand_over_is_said_to_take_out(
+    door, branch, other_branch, patron
+):
+    (only,) = make_ready_requests(patron, branch, ["Annulé"])
+    Copy.objects.filter(pk=only.copy_id).update(branch=other_branch)  # come from another library
+    page = scan(door, branch, patron.card_number)
+    cancel_request(request=only)
+    data = {"card": patron.card_number, "nonce": page.context["nonce"], "requests": [only.pk]}
+
+    done = door.post(url("desk:hand_over", branch.pk), data, follow=True)
+
+    assert not Loan.objects.exists()
+    said = " ".join(str(m) for m in done.context["messages"])
+    assert (
+        f"({only.copy.barcode}) out of bag {only.bag.label} and send it back to {other_branch.name}." in said
+    )
+    assert "Nothing is ready for this card here any more." in said
+
+
+def test_a_hand_over_with_nothing_cancelled_says_nothing_to_take_out(door, branch, patron):
+    make_ready_requests(patron, branch, ["Un", "Deux"])
+    page = scan(door, branch, patron.card_number)
+    data = {
+        "card": patron.card_number,
+        "nonce": page.context["nonce"],
+        "requests": [r.pk for r in page.context["door"].ready],
+    }
+    done = door.post(url("desk:hand_over", branch.pk), data, follow=True)
+    assert Loan.objects.count() == 2
+    assert not any("Not lent" in str(m) for m in done.context["messages"])
+
+
+def test_the_expired_form_sent_with_nothing_ticked_asks_to_tick_one(door, branch, patron):
+    expired_bag(patron, branch, ["Le Horla"])
+    response = door.post(url("desk:lend_expired", branch.pk), {"card": patron.card_number}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Tick at least one document to lend."]

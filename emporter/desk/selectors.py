@@ -195,6 +195,14 @@ def door_view(*, patron: Patron, branch: Branch, today: datetime.date | None = N
     return view
 
 
+def ticked_not_lent(*, patron_ids: list[int], ticked: list[int], lent: set[int]) -> list[Request]:
+    """Documents ticked at the door and not lent, still in their bag: their request was
+    cancelled (or expired) between the page and the press. In the librarian's hand now,
+    to be taken out, or they leave the building unlent."""
+    left = Request.objects.filter(in_a_bag(), pk__in=ticked, patron_id__in=patron_ids).exclude(pk__in=lent)
+    return list(left.select_related("record", "copy__branch", "bag").order_by("bag__label", "pk"))
+
+
 def left_in_bags(bags: list[Bag], *, offered: list[Request]) -> list[Request]:
     """The closed requests of these open bags whose copy is still in the bag (cancelled
     after it was bagged, by the patron or staff), but for those ``offered`` (expired,

@@ -185,6 +185,7 @@ def hand_over(request, branch: Branch):
         return redirect(_door_url(branch, card))
     again = list(Loan.objects.filter(request__in=result.already_collected).values_list("pk", flat=True))
     loan_ids = [loan.pk for loan in result.loans] + again
+    _say_take_out(request, branch, patron, form.cleaned_data["requests"], result)
     if not loan_ids:
         messages.warning(request, _("Nothing is ready for this card here any more."))
         return redirect(_door_url(branch, card))
@@ -201,6 +202,26 @@ def hand_over(request, branch: Branch):
     return redirect(_receipt_url(branch, patron.pk, loan_ids))
 
 
+def _say_take_out(request, branch: Branch, patron: Patron, ticked: list[int], result) -> None:
+    """What was ticked and could not be lent, its request cancelled since the page was
+    shown: named, to be taken out of the bag before it leaves with the patron."""
+    lent = {loan.request_id for loan in result.loans} | {r.pk for r in result.already_collected}
+    for left in selectors.ticked_not_lent(patron_ids=patron.household_ids(), ticked=ticked, lent=lent):
+        said = {"title": left.record.title, "barcode": left.copy.barcode, "label": left.bag.label}
+        if left.copy.branch_id != branch.pk:
+            text = _(
+                "Not lent, its request cancelled meanwhile: take “%(title)s” (%(barcode)s) out of bag "
+                "%(label)s and send it back to %(name)s."
+            )
+            said["name"] = left.copy.branch.name
+        else:
+            text = _(
+                "Not lent, its request cancelled meanwhile: take “%(title)s” (%(barcode)s) out of bag "
+                "%(label)s and scan it at Returns."
+            )
+        messages.warning(request, text % said)
+
+
 @post_only
 @door_branch_view
 def lend_expired(request, branch: Branch):
@@ -212,6 +233,9 @@ def lend_expired(request, branch: Branch):
         messages.error(request, ServiceError("unknown_card", card=card).message)
         return redirect(_door_url(branch))
     request_ids = parse_ids(request.POST.getlist("requests"))
+    if not request_ids:  # every box unticked: said as the hand-over says it
+        messages.error(request, _("Tick at least one document to lend."))
+        return redirect(_door_url(branch, card))
     try:
         loans = services.lend_expired(
             patron=patron,
