@@ -288,12 +288,32 @@ def _described(lines: list[str], problems, names: dict[str, str]) -> tuple[str, 
     return "\n".join(named(line) for line in lines), kept
 
 
+# A week: longer than any import, and well inside a timedelta's range.
+MAX_WAIT_MINUTES = 7 * 24 * 60
+
+
+def batch_size_option(parser) -> None:
+    """The import commands' ``--batch-size``: a whole number, 1 or more (0 was refused
+    only once the whole file had been read, by a message naming no option)."""
+
+    def positive(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise ValueError(text)
+        return value
+
+    positive.__name__ = "batch size"  # argparse's message: "invalid batch size value"
+    parser.add_argument("--batch-size", type=positive, default=500)
+
+
 def wait_option(parser) -> None:
     """The import commands' ``--wait MINUTES`` (command_turn)."""
 
     def minutes(text: str) -> datetime.timedelta:
         value = float(text)
-        if value < 0:
+        # (inf, or days past a timedelta's range, raised OverflowError: a traceback,
+        # not argparse's "invalid MINUTES value".)
+        if not 0 <= value <= MAX_WAIT_MINUTES:
             raise ValueError(text)
         return datetime.timedelta(minutes=value)
 

@@ -9,7 +9,7 @@ from emporter.catalogue.csv_import import import_copies
 from emporter.catalogue.item_mappings import load_code_map
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import run_command, wait_option
+from emporter.imports.services import batch_size_option, run_command, wait_option
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             metavar="NAME",
             help="the file's encoding when it is neither UTF-8 nor Windows-1252 (mac_roman, cp850…)",
         )
-        parser.add_argument("--batch-size", type=int, default=500)
+        batch_size_option(parser)
         wait_option(parser)
 
     def handle(self, *args, file, codes, default_branch, encoding, batch_size, wait, **kw):

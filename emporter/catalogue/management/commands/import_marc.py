@@ -18,7 +18,7 @@ from emporter.catalogue.item_mappings import PRESETS, load_code_map, load_mappin
 from emporter.catalogue.marc import ENCODINGS
 from emporter.holds.merges import follow
 from emporter.imports.models import Kind
-from emporter.imports.services import run_command, wait_option
+from emporter.imports.services import batch_size_option, run_command, wait_option
 
 
 class Command(BaseCommand):
@@ -58,7 +58,7 @@ class Command(BaseCommand):
             "(not when a record could not be read, nor beyond 10%% of the source's copies); a later "
             "file that lists such a copy again brings it back",
         )
-        parser.add_argument("--batch-size", type=int, default=500)
+        batch_size_option(parser)
         parser.add_argument(
             "--progress", action="store_true", default=None, help="progress bar (default: when on a terminal)"
         )

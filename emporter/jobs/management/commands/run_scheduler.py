@@ -3,7 +3,7 @@ import signal
 import threading
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.utils import timezone
@@ -26,12 +26,20 @@ RETRY_SECONDS = 60
 HEARTBEAT_SECONDS = 30
 
 
+def positive_seconds(text: str) -> float:
+    """``--tick``: 0 or less made the loop spin at full speed."""
+    value = float(text)
+    if not 0 < value < 3600:
+        raise ValueError(text)
+    return value
+
+
 class Command(BaseCommand):
     help = "Runs the periodic jobs (morning pick runs, notices, expiry) until stopped."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Run every job once and exit.")
-        parser.add_argument("--tick", type=float, default=5.0, help="Seconds between checks.")
+        parser.add_argument("--tick", type=positive_seconds, default=5.0, help="Seconds between checks.")
 
     def handle(self, *args, once=False, tick=5.0, **options):
         self.stopping = threading.Event()
@@ -41,11 +49,15 @@ class Command(BaseCommand):
             if connection.connection is not None:
                 bound_lock_waits(sender=type(connection), connection=connection)
         try:
-            self._loop(once=once, tick=tick)
+            failed = self._loop(once=once, tick=tick)
         finally:
             connection_created.disconnect(dispatch_uid="scheduler_lock_timeout")
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+        if failed:
+            # --once from cron or a deploy script: a failed job fails the command (each was
+            # logged with its traceback), as a non-zero exit is all such a caller reads.
+            raise CommandError(f"scheduled jobs failed: {', '.join(failed)}")
 
     def _stop_on_signals(self) -> dict:
         """A deploy's SIGTERM lets the job under way finish (the outbox stops after the
@@ -61,14 +73,16 @@ class Command(BaseCommand):
 
         return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
-    def _loop(self, *, once: bool, tick: float) -> None:
+    def _loop(self, *, once: bool, tick: float) -> list[str]:
+        """Runs the jobs until stopped; with ``once``, each once, and returns the names
+        of those that failed."""
         due_at: dict[str, float] = {}
         failures: dict[str, int] = {}
         self._beaten_at = float("-inf")
         while not self.stopping.is_set():
             for job in jobs():
                 if self.stopping.is_set():
-                    return
+                    return list(failures)
                 started = time.monotonic()
                 if not once and started < due_at.get(job.name, float("-inf")):
                     continue
@@ -81,8 +95,9 @@ class Command(BaseCommand):
                     due_at[job.name] = time.monotonic() + retry
                 self._beat()
             if once:
-                return
+                return list(failures)
             self.stopping.wait(tick)
+        return []
 
     def _run(self, job) -> bool:
         """Run ``job``; whether it succeeded. One failing job must not stop the others,

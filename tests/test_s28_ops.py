@@ -1,0 +1,68 @@
+"""Operations as the twenty-eighth session's review found them: ``run_scheduler --once``
+fails when a job fails (cron and deploy scripts read only the exit status), the import
+commands refuse a ``--wait`` or ``--batch-size`` out of range by naming it, and
+``seed_demo`` does not say "demo ready" over a MARC file it could not read."""
+
+import shutil
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from emporter.jobs import schedule
+from emporter.jobs.management.commands import run_scheduler
+
+
+def test_run_scheduler_once_fails_naming_the_jobs_that_failed(db, monkeypatch):
+    def broken():
+        raise RuntimeError("a bug in the job")
+
+    monkeypatch.setattr(
+        run_scheduler,
+        "jobs",
+        lambda: [schedule.Job("broken", 60, broken), schedule.Job("fine", 60, lambda: 0)],
+    )
+    with pytest.raises(CommandError, match="scheduled jobs failed: broken$"):
+        call_command("run_scheduler", "--once")
+
+
+def test_run_scheduler_once_succeeds_when_every_job_does(db, monkeypatch):
+    ran = []
+    monkeypatch.setattr(run_scheduler, "jobs", lambda: [schedule.Job("fine", 60, lambda: ran.append(1))])
+    call_command("run_scheduler", "--once")
+    assert ran == [1]
+
+
+@pytest.mark.parametrize("tick", ["0", "-1"])
+def test_run_scheduler_refuses_a_tick_that_would_spin(tick):
+    with pytest.raises(CommandError, match="--tick"):
+        call_command("run_scheduler", "--tick", tick)
+
+
+@pytest.mark.parametrize("command", ["import_marc", "import_copies", "import_patrons"])
+@pytest.mark.parametrize("wait", ["inf", "1e300", "-1"])
+def test_a_wait_out_of_range_is_an_option_error(db, tmp_path, command, wait):
+    path = tmp_path / "f.csv"
+    path.write_text("x\n")
+    with pytest.raises(CommandError, match="--wait"):
+        call_command(command, str(path), "--wait", wait)
+
+
+@pytest.mark.parametrize("command", ["import_marc", "import_copies"])
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_a_batch_size_below_one_is_refused_naming_the_option(db, tmp_path, command, size):
+    path = tmp_path / "f.mrc"
+    path.write_bytes(b"")
+    with pytest.raises(CommandError, match="--batch-size"):
+        call_command(command, str(path), "--batch-size", size)
+
+
+def test_seed_demo_stops_on_a_marc_file_it_could_not_read(db, monkeypatch, tmp_path):
+    from emporter.demo import imported
+
+    for name in imported.MARC_FILES:
+        shutil.copy(imported.marc_directory() / name, tmp_path / name)
+    (tmp_path / "jazz_1k.mrc").write_bytes(b"\x00garbage, not ISO 2709" * 10)
+    monkeypatch.setattr(imported, "marc_directory", lambda: tmp_path)
+
+    with pytest.raises(CommandError, match="could not import jazz_1k.mrc: the demo is incomplete"):
+        call_command("seed_demo", "--on-purpose", verbosity=0)
