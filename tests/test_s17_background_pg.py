@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -179,7 +179,8 @@ def test_a_row_lock_held_elsewhere_stalls_one_job_for_a_bounded_time(pg, monkeyp
     connection.close()  # the scheduler starts with a connection of its own
     start = time.monotonic()
     try:
-        with caplog.at_level(logging.ERROR, logger="emporter.scheduler"):
+        failed = pytest.raises(CommandError, match="scheduled jobs failed: locked$")  # and says so
+        with caplog.at_level(logging.ERROR, logger="emporter.scheduler"), failed:
             call_command("run_scheduler", "--once")
     finally:
         release.set()
@@ -211,7 +212,8 @@ def test_the_scheduler_bounds_lock_waits_on_its_later_connections_too(pg, monkey
             schedule.Job("b", 60, lock_timeout),
         ],
     )
-    call_command("run_scheduler", "--once")
+    with pytest.raises(CommandError, match="scheduled jobs failed: drop$"):
+        call_command("run_scheduler", "--once")
     assert seen == ["1min", "1min"]  # before and after a new connection
     connection.close()
     with connection.cursor() as cursor:  # the command's end: others' connections keep theirs

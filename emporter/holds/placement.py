@@ -321,7 +321,12 @@ def place_request(
         with transaction.atomic():
             if household_key is not None:  # its holder's row, then the patron's
                 household_key.check_under_lock()
-            patron = Patron.objects.select_for_update().filter(pk=patron.pk).first()
+            # FOR NO KEY UPDATE: two placements for one patron still take turns (their
+            # limits), but a loan or a bag being written for this patron (the door handing
+            # over a household, which changed its copies first) is not blocked: with a
+            # plain FOR UPDATE, a child's placement waiting for a title's record the door
+            # held, and the door waiting for the child's row, deadlocked.
+            patron = Patron.objects.select_for_update(no_key=True).filter(pk=patron.pk).first()
             if patron is None:  # erased while this waited for their row
                 raise ServiceError("patron_gone")
             mine = _mine(patron, idempotency_key, idempotency_fingerprint)
