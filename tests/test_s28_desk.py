@@ -194,3 +194,30 @@ def test_the_expired_form_sent_with_nothing_ticked_asks_to_tick_one(door, branch
     expired_bag(patron, branch, ["Le Horla"])
     response = door.post(url("desk:lend_expired", branch.pk), {"card": patron.card_number}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["Tick at least one document to lend."]
+
+
+def test_a_late_patron_with_a_namesake_is_found_by_name_at_the_door(door, branch):
+    """Come after their bag expired (its document still lent at the door), giving their
+    name: a namesake elsewhere in the network made the door answer "nobody ready"."""
+    late = make_patron(branch, card="30000001", first_name="Camille", last_name="Martin")
+    make_patron(branch, card="30000002", first_name="Camille", last_name="Martin")  # nothing here
+    expired_bag(late, branch, ["Le Horla"])
+
+    page = door.get(url("desk:door", branch.pk, query="card=Camille+Martin"), follow=True)
+
+    assert page.status_code == 200
+    assert [r.record.title for r in page.context["door"].expired_here] == ["Le Horla"]
+
+
+def test_a_late_patron_listed_with_others_of_that_name_says_their_bag_expired(door, branch, patron):
+    late = make_patron(branch, card="30000001", first_name="Camille", last_name="Martin")
+    expired_bag(late, branch, ["Le Horla"])
+    make_ready_requests(patron, branch, ["Prêt"])  # the fixture's patron: another Camille Martin
+
+    page = door.get(url("desk:door", branch.pk, query="card=Martin"))
+
+    assert {m.patron.card_number: m.count for m in page.context["matches"]} == {
+        "30000001": 0,
+        patron.card_number: 1,
+    }
+    assert "bag expired, still on the hold shelf" in page.text

@@ -79,8 +79,23 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
     stops at its first 20 patrons network-wide, and with a common name the one at the
     door could be the 21st. Phone numbers and cards match few patrons: its search as is."""
     ready = Request.objects.filter(pickup_branch=branch, status=Status.READY)
-    guardians = ready.filter(patron__guardian__isnull=False).values("patron__guardian_id")
-    here = Patron.objects.filter(Q(pk__in=ready.values("patron_id")) | Q(pk__in=guardians))
+    # And those come after their bag expired, whose documents are still on the hold
+    # shelf (expired_here: the door lends them all the same), found by name as by card.
+    since = timezone.now() - datetime.timedelta(days=LATE_DAYS)
+    late = Request.objects.filter(
+        pickup_branch=branch,
+        status=Status.EXPIRED,
+        closed_at__gte=since,
+        copy__branch=branch,
+        copy__status=CopyStatus.HOLD_SHELF,
+        loan__isnull=True,
+    )
+    with_guardian = Q(patron__guardian__isnull=False)
+    patrons = Q(pk__in=ready.values("patron_id")) | Q(pk__in=late.values("patron_id"))
+    guardians = Q(pk__in=ready.filter(with_guardian).values("patron__guardian_id")) | Q(
+        pk__in=late.filter(with_guardian).values("patron__guardian_id")
+    )
+    here = Patron.objects.filter(patrons | guardians)
     if PHONE_LIKE.fullmatch(q.strip()):
         ids = [p.pk for p in find_patrons(q)]
         patrons = list(here.filter(pk__in=ids).order_by("last_name", "first_name", "pk"))
