@@ -66,3 +66,40 @@ def test_seed_demo_stops_on_a_marc_file_it_could_not_read(db, monkeypatch, tmp_p
 
     with pytest.raises(CommandError, match="could not import jazz_1k.mrc: the demo is incomplete"):
         call_command("seed_demo", "--on-purpose", verbosity=0)
+
+
+def test_forgetting_old_notices_stops_after_its_time_and_the_next_pass_goes_on(patron, monkeypatch):
+    """A backlog (the retention shortened, a first run after a long stop) is forgotten
+    over several passes: one that ran until done held up every other job, notices first."""
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.notices import retention
+    from emporter.notices.models import Kind, Notice, State
+
+    long_ago = timezone.now() - datetime.timedelta(days=400)
+    for n in range(7):
+        Notice.objects.create(
+            patron=patron,
+            kind=Kind.CONFIRMATION,
+            dedupe_key=f"old:{n}",
+            state=State.SENT,
+            next_attempt_at=long_ago,
+        )
+    monkeypatch.setattr(retention, "BATCH", 2)
+    clock = [0.0]
+    monkeypatch.setattr(retention.time, "monotonic", lambda: clock[0])
+    forget_lines = retention.adminlog.forget_lines
+
+    def slow_batch(model, ids):
+        clock[0] += 30  # each batch takes 30 s
+        return forget_lines(model, ids)
+
+    monkeypatch.setattr(retention.adminlog, "forget_lines", slow_batch)
+
+    assert retention.forget_old_notices() == 4  # two batches fit in 45 s
+    assert Notice.objects.count() == 3
+    clock[0] = 1000.0
+    assert retention.forget_old_notices() == 3
+    assert not Notice.objects.exists()

@@ -14,6 +14,7 @@ silenced): staff answering a patron about last week's emails must still find the
 """
 
 import datetime
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -53,14 +54,21 @@ def forgettable(now: datetime.datetime):
     return Notice.objects.filter(attempted_before, state__in=DONE).exclude(Exists(recent_event))
 
 
-def forget_old_notices(now: datetime.datetime | None = None) -> int:
+# As the scheduler's other sweeps (jobs.schedule.SWEEP_SECONDS): a backlog (the retention
+# shortened, a first run after a long stop) goes over several passes, not in one that
+# holds up every other job, notices first, and the heartbeat /healthz/jobs reads.
+SECONDS = 45
+
+
+def forget_old_notices(now: datetime.datetime | None = None, *, seconds: float = SECONDS) -> int:
     """Delete the notices done with for longer than the retention, with their links to
-    the events, and unlink at once the notices of requests whose borrower is forgotten.
-    Returns how many notices were deleted."""
+    the events, and unlink at once the notices of requests whose borrower is forgotten;
+    for ``seconds`` at most, the next pass going on. Returns how many were deleted."""
     now = now or timezone.now()
-    unlink_forgotten_requests()
+    deadline = time.monotonic() + seconds
+    unlink_forgotten_requests(deadline=deadline)
     deleted = 0
-    while True:
+    while time.monotonic() < deadline:
         with transaction.atomic():
             # Locked until deleted. Staff sending one again at that moment either wait
             # and find it gone, or got there first: it is pending again, and skipped.
@@ -70,14 +78,16 @@ def forget_old_notices(now: datetime.datetime | None = None) -> int:
             adminlog.forget_lines(Notice, ids)
             Notice.objects.filter(pk__in=ids).delete()  # and their links (cascade)
         deleted += len(ids)
+    return deleted
 
 
-def unlink_forgotten_requests() -> int:
+def unlink_forgotten_requests(*, deadline: float | None = None) -> int:
     """The links from done notices to the events of requests whose borrower has been
     forgotten (desk: the loan's anonymisation), so that the notice no longer says what
     they borrowed. Safe at any age: the composer never tells an event of a request with
     no patron. The notice itself (who was written to, when) stays for the retention.
-    Returns how many links were deleted."""
+    Returns how many links were deleted. Given a ``deadline`` (``time.monotonic()``),
+    stops there, the next pass going on."""
     unlinked = 0
     # A receipt's loans likewise (desk.services.anonymise_returned forgets the borrower).
     for links, forgotten in (
@@ -86,6 +96,8 @@ def unlink_forgotten_requests() -> int:
     ):
         done = links.objects.filter(forgotten, notice__state__in=DONE)
         while rows := list(done.values_list("pk", "notice_id")[:BATCH]):
+            if deadline is not None and time.monotonic() >= deadline:
+                return unlinked
             unlinked += links.objects.filter(pk__in=[pk for pk, _ in rows]).delete()[0]
             _forget_keys({notice_id for _, notice_id in rows})
     return unlinked
