@@ -103,3 +103,56 @@ def test_forgetting_old_notices_stops_after_its_time_and_the_next_pass_goes_on(p
     clock[0] = 1000.0
     assert retention.forget_old_notices() == 3
     assert not Notice.objects.exists()
+
+
+def loop_once(command):
+    import threading
+
+    command.stopping = threading.Event()
+    return command._loop(once=True, tick=0)
+
+
+def test_healthz_jobs_says_when_a_job_keeps_failing_and_stops_once_it_succeeds(client, db, monkeypatch):
+    """The composer raising at every pass left patrons untold while /healthz/jobs said ok:
+    the heartbeat is written after a failed job too."""
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.jobs import health
+
+    working = [False]
+
+    def composer():
+        if not working[0]:
+            raise RuntimeError("a bug in the composer")
+
+    monkeypatch.setattr(run_scheduler, "jobs", lambda: [schedule.Job("notices", 15, composer)])
+    command = run_scheduler.Command()
+    assert loop_once(command) == ["notices"]
+    assert client.get("/healthz/jobs").status_code == 200  # one failure is not news
+
+    later = timezone.now() + datetime.timedelta(minutes=16)
+    (line,) = [p for p in health.problems(later) if "failing since" in p]
+    assert line.startswith("scheduler: job notices failing since ")
+    # Still failing at the next pass: the first failure's time is kept.
+    assert loop_once(command) == ["notices"]
+    assert [p for p in health.problems(later) if "failing since" in p] == [line]
+
+    working[0] = True
+    assert loop_once(command) == []
+    assert not [p for p in health.problems(later) if "failing since" in p]
+
+
+def test_a_scheduler_starting_again_forgets_what_an_earlier_one_marked_failing(db, monkeypatch):
+    import datetime
+
+    from django.utils import timezone
+
+    from emporter.jobs import health
+    from emporter.jobs.models import Heartbeat
+
+    Heartbeat.objects.create(name="failing:old job", at=timezone.now() - datetime.timedelta(hours=2))
+    monkeypatch.setattr(run_scheduler, "jobs", lambda: [schedule.Job("fine", 60, lambda: 0)])
+    call_command("run_scheduler", "--once")
+    assert not [p for p in health.problems() if "failing since" in p]

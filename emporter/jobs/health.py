@@ -16,6 +16,10 @@ from emporter.notices.models import Notice, State
 SCHEDULER_SILENT_AFTER = datetime.timedelta(minutes=5)
 # The outbox sends what is due every 15 s; a notice still due after this is not being sent.
 NOTICE_LATE_AFTER = datetime.timedelta(minutes=15)
+# run_scheduler's mark of a job failing pass after pass: a heartbeat row, since when.
+FAILING = "failing:"
+# A job failing at every pass (it is tried again within minutes) for this long is said.
+JOB_FAILING_AFTER = datetime.timedelta(minutes=15)
 # Workers take a ready task within seconds; one still waiting after this has no worker.
 TASK_LATE_AFTER = datetime.timedelta(minutes=15)
 
@@ -23,17 +27,33 @@ TASK_LATE_AFTER = datetime.timedelta(minutes=15)
 def problems(now: datetime.datetime | None = None) -> list[str]:
     """What is wrong, one line each (English: for operators and their monitoring)."""
     now = now or timezone.now()
-    return [line for line in (_scheduler(now), _notices(now), *_tasks(now)) if line]
+    # The scheduler's heartbeat and the jobs it marked failing: one query.
+    beats = dict(
+        Heartbeat.objects.filter(Q(name="scheduler") | Q(name__startswith=FAILING)).values_list("name", "at")
+    )
+    scheduler = _scheduler(now, beats.pop("scheduler", None))
+    return [line for line in (scheduler, *_failing(now, beats), _notices(now), *_tasks(now)) if line]
 
 
-def _scheduler(now) -> str:
-    beat = Heartbeat.objects.filter(name="scheduler").values_list("at", flat=True).first()
+def _scheduler(now, beat) -> str:
     if beat is None:
         return "scheduler: has never run (manage.py run_scheduler)"
     if now - beat > SCHEDULER_SILENT_AFTER:
         silent = _minutes(now - beat)
         return f"scheduler: silent since {_when(beat)}, {silent} min ago (dead, or stuck in a job)"
     return ""
+
+
+def _failing(now, failing: dict) -> list[str]:
+    """The scheduled jobs failing pass after pass (run_scheduler marks them): the
+    scheduler's heartbeat is fresh, and what they do (compose notices, expire bags) is
+    not done."""
+    return [
+        f"scheduler: job {name.removeprefix(FAILING)} failing since {_when(at)}, {_minutes(now - at)} min"
+        " (its traceback is in the scheduler's log)"
+        for name, at in sorted(failing.items(), key=lambda item: item[1])
+        if now - at > JOB_FAILING_AFTER
+    ]
 
 
 def _notices(now) -> str:

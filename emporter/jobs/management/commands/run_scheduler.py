@@ -8,6 +8,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
+from emporter.jobs.health import FAILING
 from emporter.jobs.models import Heartbeat
 from emporter.jobs.schedule import jobs
 from emporter.notices import outbox
@@ -48,6 +49,11 @@ class Command(BaseCommand):
         for connection in connections.all(initialized_only=True):
             if connection.connection is not None:
                 bound_lock_waits(sender=type(connection), connection=connection)
+        # What an earlier run of the scheduler left marked failing: its jobs run again now.
+        try:
+            Heartbeat.objects.filter(name__startswith=FAILING).delete()
+        except Exception:
+            log.exception("scheduler: failing jobs not cleared")
         try:
             failed = self._loop(once=once, tick=tick)
         finally:
@@ -88,8 +94,12 @@ class Command(BaseCommand):
                     continue
                 if self._run(job):
                     failures.pop(job.name, None)
+                    # (A DELETE of no row when it was not failing: one small query.)
+                    _mark_failing(job.name, failing=False)
                     due_at[job.name] = started + job.every_seconds
                 else:
+                    if not failures.get(job.name):
+                        _mark_failing(job.name, failing=True)
                     failures[job.name] = failures.get(job.name, 0) + 1
                     retry = min(job.every_seconds, RETRY_SECONDS * 2 ** (failures[job.name] - 1))
                     due_at[job.name] = time.monotonic() + retry
@@ -126,6 +136,21 @@ class Command(BaseCommand):
             )
         except Exception:
             log.exception("scheduler: heartbeat not written")
+
+
+def _mark_failing(name: str, *, failing: bool) -> None:
+    """A job that fails again and again is said by /healthz/jobs (the heartbeat alone is
+    written after a failed job too: a composer raising at every pass left patrons untold
+    while everything said "ok"). Its first failure is kept; its next success clears it."""
+    key = (FAILING + name)[: Heartbeat._meta.get_field("name").max_length]
+    drop_broken_connections()
+    try:
+        if failing:
+            Heartbeat.objects.get_or_create(name=key, defaults={"at": timezone.now()})
+        else:
+            Heartbeat.objects.filter(name=key).delete()
+    except Exception:
+        log.exception("scheduler: job %s not marked %s", name, "failing" if failing else "recovered")
 
 
 def drop_broken_connections() -> None:
