@@ -222,6 +222,7 @@ MESSAGES = {
         409,
     ),
     "surprise_empty": (_("Choose at least one document."), 422),
+    "lend_none_ticked": (_("Tick at least one document to lend."), 422),
     "surprise_copy_taken": (
         _("No copy of “%(title)s” is free any more (taken meanwhile): choose another document."),
         409,

@@ -21,19 +21,7 @@ from emporter.notices.models import Kind, Notice, State
 from emporter.picking import services as picking
 from tests.conftest import make_record
 from tests.mailscript import Script
-
-
-@pytest.fixture(autouse=True)
-def scripted_mail(settings):
-    Script.sent, Script.fail = [], None
-    outbox.stop_requested.clear()
-    settings.MAILERS = {"default": {"BACKEND": "tests.mailscript.ScriptedBackend"}}
-    yield Script
-    Script.sent, Script.fail = [], None
-
-
-def later(**delta):
-    return timezone.now() + datetime.timedelta(minutes=5) + datetime.timedelta(**delta)
+from tests.test_notices_s12 import later, scripted_mail  # noqa: F401 (scripted_mail: an autouse fixture)
 
 
 def server_down(message):

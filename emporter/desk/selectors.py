@@ -81,15 +81,7 @@ def patrons_with_a_bag(q: str, *, branch: Branch) -> list[Match]:
     ready = Request.objects.filter(pickup_branch=branch, status=Status.READY)
     # And those come after their bag expired, whose documents are still on the hold
     # shelf (expired_here: the door lends them all the same), found by name as by card.
-    since = timezone.now() - datetime.timedelta(days=LATE_DAYS)
-    late = Request.objects.filter(
-        pickup_branch=branch,
-        status=Status.EXPIRED,
-        closed_at__gte=since,
-        copy__branch=branch,
-        copy__status=CopyStatus.HOLD_SHELF,
-        loan__isnull=True,
-    )
+    late = _expired_on_this_shelf(branch)
     with_guardian = Q(patron__guardian__isnull=False)
     patrons = Q(pk__in=ready.values("patron_id")) | Q(pk__in=late.values("patron_id"))
     guardians = Q(pk__in=ready.filter(with_guardian).values("patron__guardian_id")) | Q(
@@ -238,7 +230,6 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
     the bag and scanned it at returns yet). Read through the requests' pickup index.
     ``waited_for``: someone else waits for the title (the patron's own request for it is
     filled by the loan: ``services.lend_expired``)."""
-    since = timezone.now() - datetime.timedelta(days=LATE_DAYS)
     held = Request.objects.filter(copy=OuterRef("copy_id"), status__in=HOLDING_COPY)
     # Taken by a request since, itself over (in that patron's bag now): not this bag's.
     later = Request.objects.filter(copy=OuterRef("copy_id"), placed_at__gt=OuterRef("closed_at"))
@@ -253,15 +244,8 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
         patron=OuterRef("patron_id"), copy__record=OuterRef("record_id"), returned_at__isnull=True
     )
     return list(
-        Request.objects.filter(
-            patron_id__in=patron_ids,
-            pickup_branch=branch,
-            status=Status.EXPIRED,
-            closed_at__gte=since,
-            copy__branch=branch,
-            copy__status=CopyStatus.HOLD_SHELF,
-            loan__isnull=True,
-        )
+        _expired_on_this_shelf(branch)
+        .filter(patron_id__in=patron_ids)
         .exclude(Exists(held))
         .exclude(Exists(later))
         # A title the patron has at home (another copy, handed over meanwhile): one is enough.
@@ -269,6 +253,19 @@ def expired_here(*, patron_ids: list[int], branch: Branch) -> list[Request]:
         .annotate(waited_for=Exists(waiting))
         .select_related("record", "copy", "patron")
         .order_by("copy__call_number_key", "pk")
+    )
+
+
+def _expired_on_this_shelf(branch: Branch):
+    """Requests to be collected at ``branch`` whose bag expired in the last LATE_DAYS,
+    their copy (this library's) still on its hold shelf, not lent since."""
+    return Request.objects.filter(
+        pickup_branch=branch,
+        status=Status.EXPIRED,
+        closed_at__gte=timezone.now() - datetime.timedelta(days=LATE_DAYS),
+        copy__branch=branch,
+        copy__status=CopyStatus.HOLD_SHELF,
+        loan__isnull=True,
     )
 
 

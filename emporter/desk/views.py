@@ -234,7 +234,7 @@ def lend_expired(request, branch: Branch):
         return redirect(_door_url(branch))
     request_ids = parse_ids(request.POST.getlist("requests"))
     if not request_ids:  # every box unticked: said as the hand-over says it
-        messages.error(request, _("Tick at least one document to lend."))
+        messages.error(request, ServiceError("lend_none_ticked").message)
         return redirect(_door_url(branch, card))
     try:
         loans = services.lend_expired(
