@@ -4,6 +4,8 @@ it was bagged is taken out before the bag leaves, "someone is waiting" counts on
 the copy could go to, an expired bag's document now in someone else's bag is not lent
 from the first bag, and a closed bag with a document still in it keeps its label."""
 
+import datetime
+
 import pytest
 
 from emporter.catalogue.models import Copy, CopyStatus
@@ -221,3 +223,29 @@ def test_a_late_patron_listed_with_others_of_that_name_says_their_bag_expired(do
         patron.card_number: 1,
     }
     assert "bag expired, still on the hold shelf" in page.text
+
+
+def test_two_expired_bags_of_one_title_lend_one_copy(door, branch, patron):
+    """Asked again after a first bag expired, and let expire again: both copies are on
+    the hold shelf, and one title is lent once (as at placement: already_on_loan)."""
+    from emporter.holds.services import expire_overdue
+    from emporter.picking import services as picking
+    from tests.conftest import make_record
+
+    record = make_record(title="Deux fois", copies=[branch, branch])
+    requests = []
+    for _ in range(2):
+        request, _ = place_request(patron=patron, record_id=record.pk, pickup_branch=branch)
+        picking.mark_found(line=picking.build_run(branch=branch, kind="late").lines.get(request=request))
+        request.refresh_from_db()
+        expire_overdue(today=request.hold_until + datetime.timedelta(days=1))
+        requests.append(request)
+    offered = scan(door, branch, patron.card_number).context["door"].expired_here
+    assert sorted(r.pk for r in offered) == sorted(r.pk for r in requests)
+
+    door.post(
+        url("desk:lend_expired", branch.pk), {"card": patron.card_number, "requests": [r.pk for r in offered]}
+    )
+
+    assert Loan.objects.filter(patron=patron).count() == 1
+    assert Copy.objects.filter(record=record, status=CopyStatus.HOLD_SHELF).count() == 1

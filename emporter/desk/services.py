@@ -170,15 +170,20 @@ def lend_expired(
         # Guarded: only from the hold shelf of this library, held for no one, taken by
         # no request since (in another bag now), once, and not a second copy of a title
         # the patron has at home (handed over meanwhile).
-        lent = [
-            request
-            for request in requests
-            if (request.patron_id, request.record_id) not in at_home
-            and Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
-            .exclude(Exists(held))
-            .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), placed_at__gt=request.closed_at)))
-            .update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
-        ]
+        lent = []
+        for request in requests:
+            if (request.patron_id, request.record_id) in at_home:
+                continue
+            taken = (
+                Copy.objects.filter(pk=request.copy_id, branch=branch, status=CopyStatus.HOLD_SHELF)
+                .exclude(Exists(held))
+                .exclude(Exists(Request.objects.filter(copy=OuterRef("pk"), placed_at__gt=request.closed_at)))
+                .update(status=CopyStatus.ON_LOAN, updated_at=timezone.now())
+            )
+            if taken:
+                lent.append(request)
+                # Two expired bags of one title (asked again, expired again): one copy.
+                at_home.add((request.patron_id, request.record_id))
         _close_filled(filled, lent, actor=actor)
         return _write_loans(requests=lent, branch=branch, actor=actor) if lent else []
 
