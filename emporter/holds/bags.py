@@ -66,8 +66,8 @@ def _bag_for(*, patron: Patron, branch: Branch) -> Bag:
     # them until staff take them out: this library's copies on the hold shelf, other
     # libraries' waiting for the van home (free_held_copy). Two "D001" side by side
     # would be one too many.
-    # (One request's copy, in a subquery: conditions across the bag's requests would
-    # match a bag whose in-transit copy and this library's copy are two documents.)
+    # The one rule for "still in its bag" (still_in_a_bag, as the door and the "back to
+    # the shelves" list read it): a copy a later request took since is not this bag's.
     left_in_it = Request.objects.filter(
         still_in_a_bag(), bag=OuterRef("pk"), status__in=[Status.EXPIRED, Status.CANCELLED]
     )
